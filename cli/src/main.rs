@@ -1,0 +1,3 @@
+//! The `wharf` binary.
+
+fn main() {}

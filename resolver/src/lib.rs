@@ -1,0 +1,1 @@
+//! Wharf resolver (filled in by the resolver work).

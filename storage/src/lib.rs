@@ -1,0 +1,1 @@
+//! Wharf storage (filled in by the storage work).
