@@ -1,3 +1,66 @@
-//! The `wharf` binary.
+//! The `wharf` binary: the composition root of the registry.
+//!
+//! Exit codes: 0 success, 1 a command ran and reports failure (e.g. no resolution), 2 usage or
+//! runtime error.
 
-fn main() {}
+mod admin;
+mod serve;
+mod settings;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Wharf: a Cargo-compatible registry for plugins and solution templates.
+#[derive(Debug, Parser)]
+#[command(name = "wharf", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the registry server (SQLite + local files under ./wharf-data by default).
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke API tokens (works while a server runs on the same data).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Maintenance commands for operators.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Token(command) => token::run(command),
+        Command::Admin(command) => admin::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            if error
+                .chain()
+                .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default `info` level for Wharf's crates.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wharf=info,wharf_registry_server=info,wharf_storage=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

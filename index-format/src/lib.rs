@@ -21,6 +21,8 @@ mod error;
 mod name;
 mod path;
 mod pubtime;
+mod publish_stub;
+pub use publish_stub::*;
 
 pub use config::RegistryConfig;
 pub use entry::{DependencyKind, FeatureMap, INDEX_V_MAX, IndexDependency, IndexEntry, IndexFile};

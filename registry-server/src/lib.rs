@@ -1,1 +1,36 @@
-//! Wharf HTTP server.
+//! Wharf's HTTP service: cargo's sparse index, downloads and web API, plus health, readiness
+//! and Prometheus metrics, on `hyper` 1.x and `tokio`.
+//!
+//! Handlers hold no business rules: validation of uploads lives in `wharf-index-format`,
+//! ownership, scopes and the event log in `wharf-storage`. The sparse index is served from an
+//! in-memory cache of precomputed bytes, gzip copies and ETags ([`IndexCache`]).
+//!
+//! ```no_run
+//! # async fn demo(storage: wharf_storage::Storage) -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use wharf_registry_server::{AppState, Server, ServerConfig, warm_cache};
+//! let server = Server::bind("127.0.0.1:8080".parse().unwrap()).await?;
+//! let url = format!("http://{}", server.local_addr()?);
+//! let state = Arc::new(AppState::new(storage, ServerConfig::new(url, false)));
+//! warm_cache(&state).await.expect("storage readable");
+//! server.run(state, async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod error;
+mod handlers;
+mod index_cache;
+mod metrics;
+mod response;
+mod router;
+mod server;
+mod state;
+
+pub use error::ApiError;
+pub use index_cache::{CachedIndexFile, IndexCache};
+pub use metrics::{Metrics, Route};
+pub use response::Resp;
+pub use router::handle;
+pub use server::{Server, warm_cache};
+pub use state::{AppState, ServerConfig};

@@ -1,1 +1,14 @@
-//! Support code for the end-to-end tests.
+//! Support for Wharf's end-to-end tests: a real `wharf serve` process on a free loopback port,
+//! a real `cargo` with its own `CARGO_HOME`, crate projects on disk, and snapshots of a data
+//! directory to prove that a rejected request changed nothing.
+
+mod cargo;
+mod registry;
+mod snapshot;
+
+pub use cargo::{CargoEnv, CrateProject, describe};
+pub use registry::{TestRegistry, wharf_binary};
+pub use snapshot::DataSnapshot;
+
+/// Result type for tests, so they can use `?`.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;

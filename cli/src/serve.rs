@@ -1,0 +1,149 @@
+//! `wharf serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use wharf_registry_server::{AppState, Server, ServerConfig, warm_cache};
+use wharf_storage::{BlobBackend, NewToken, Scope, Storage, StorageConfig};
+
+use crate::settings::{DEFAULT_LISTEN, FileSettings, default_data_dir};
+
+/// Flags of `wharf serve`. Each has a `WHARF_*` environment variable; both override `--config`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Directory for the SQLite database, blobs and index files [default: ./wharf-data].
+    #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port.
+    #[arg(long, env = "WHARF_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// URL clients reach the registry at, as written into config.json
+    /// [default: http://<listen address>].
+    #[arg(long, env = "WHARF_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// Require an API token for every index file, download and API call.
+    #[arg(long, env = "WHARF_AUTH_REQUIRED")]
+    auth_required: bool,
+    /// A TOML file with any of: data, listen, public-url, auth-required, max-crate-bytes.
+    #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Starts the server and runs until SIGINT or SIGTERM.
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let file = match &args.config {
+        Some(path) => FileSettings::load(path)?,
+        None => FileSettings::default(),
+    };
+    let data = args.data.or(file.data).unwrap_or_else(default_data_dir);
+    let listen = match args.listen.or(file.listen) {
+        Some(addr) => addr,
+        None => DEFAULT_LISTEN.parse().expect("the default listen address parses"),
+    };
+    let auth_required = args.auth_required || file.auth_required.unwrap_or(false);
+    let public_url = args.public_url.or(file.public_url);
+    let max_crate = file.max_crate_bytes;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        std::fs::create_dir_all(&data)
+            .with_context(|| format!("creating data directory `{}`", data.display()))?;
+        let storage = Storage::open(StorageConfig {
+            data_dir: data.clone(),
+            blobs: BlobBackend::Local,
+        })
+        .await
+        .with_context(|| format!("opening storage in `{}`", data.display()))?;
+        ensure_admin_token(&storage, &data)?;
+
+        let server = Server::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = server.local_addr()?;
+        let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+        let mut config = ServerConfig::new(public_url.clone(), auth_required);
+        if let Some(max) = max_crate {
+            config.limits.max_crate = max;
+        }
+        let state = Arc::new(AppState::new(storage, config));
+        warm_cache(&state).await.context("loading index files")?;
+        tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");
+        eprintln!("wharf: serving on http://{addr}  (index: sparse+{public_url}/index/)");
+        server.run(state, shutdown_signal()).await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// On first start, creates an `admin` user with every scope and stores its token in
+/// `<data>/admin-token` (mode 0600), printing it once.
+fn ensure_admin_token(storage: &Storage, data: &std::path::Path) -> anyhow::Result<()> {
+    let path = data.join("admin-token");
+    if path.exists() {
+        return Ok(());
+    }
+    let created = storage
+        .create_token(NewToken {
+            user: "admin".to_owned(),
+            scopes: Scope::ALL.to_vec(),
+            expires_at: None,
+            name_patterns: Vec::new(),
+            label: Some("initial admin token".to_owned()),
+        })
+        .context("creating the initial admin token")?;
+    write_private(&path, created.secret.expose())?;
+    eprintln!(
+        "wharf: created user `admin`; its API token (shown once, also saved to {}):\n{}",
+        path.display(),
+        created.secret.expose()
+    );
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating `{}`", path.display()))?;
+    writeln!(file, "{contents}").with_context(|| format!("writing `{}`", path.display()))?;
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}

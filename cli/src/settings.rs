@@ -1,0 +1,43 @@
+//! Serve settings: command-line flags and `WHARF_*` variables override the TOML config file,
+//! which overrides the built-in defaults (data in `./wharf-data`, listen on `127.0.0.1:8080`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The default data directory.
+pub(crate) const DEFAULT_DATA_DIR: &str = "wharf-data";
+/// The default listen address.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The `[server]`-less flat TOML config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct FileSettings {
+    /// Data directory.
+    pub(crate) data: Option<PathBuf>,
+    /// Listen address.
+    pub(crate) listen: Option<SocketAddr>,
+    /// Public URL clients use.
+    pub(crate) public_url: Option<String>,
+    /// Require a token for everything.
+    pub(crate) auth_required: Option<bool>,
+    /// Largest `.crate` accepted, in bytes.
+    pub(crate) max_crate_bytes: Option<usize>,
+}
+
+impl FileSettings {
+    /// Reads and parses a config file; unknown keys are an error naming the key.
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file `{}`", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file `{}`", path.display()))
+    }
+}
+
+/// The data directory used when none is given.
+pub(crate) fn default_data_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR)
+}

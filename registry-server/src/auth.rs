@@ -1,0 +1,53 @@
+//! Reading the caller's token from a request.
+//!
+//! Cargo sends the raw token in `Authorization` (no `Bearer ` prefix); other clients may add one.
+
+use http::HeaderMap;
+use wharf_storage::{Principal, StorageError};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The presented token, if any, with an optional `Bearer ` prefix removed.
+fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// For reads (index, downloads, search): `Ok(None)` when the registry is public and no token
+/// came; with `auth-required`, a missing or bad token is a 401 carrying cargo's login challenge.
+pub(crate) fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    let token = presented_token(headers);
+    if !state.config.auth_required {
+        return Ok(None);
+    }
+    let login_url = state.config.login_url();
+    let Some(token) = token else {
+        return Err(ApiError::unauthorized(
+            format!("this registry requires a token; create one with `wharf token create` (see {login_url}) and run `cargo login`"),
+            &login_url,
+        ));
+    };
+    match state.storage.authenticate(token) {
+        Ok(principal) => Ok(Some(principal)),
+        Err(error @ (StorageError::InvalidToken | StorageError::ExpiredToken | StorageError::RevokedToken)) => {
+            Err(ApiError::unauthorized(error.to_string(), &login_url))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// For the web API's writes (and owner listing): a valid token is required.
+pub(crate) fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let Some(token) = presented_token(headers) else {
+        return Err(ApiError::unauthorized(
+            format!(
+                "this action needs an API token; create one with `wharf token create` (see {}) and run `cargo login`",
+                state.config.login_url()
+            ),
+            &state.config.login_url(),
+        ));
+    };
+    Ok(state.storage.authenticate(token)?)
+}

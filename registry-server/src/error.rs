@@ -1,0 +1,103 @@
+//! How failures become HTTP responses.
+//!
+//! Policy: every error a client sees is `{"errors":[{"detail":"…"}]}` with a real status (cargo
+//! shows `detail` to the user, even on 200, and panics on `"ok": false`, so we never send that).
+//! Business errors from storage and bad input from the publish path carry messages written for the
+//! person running cargo; internal failures are logged in full and answered with a generic message.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::StatusCode;
+use wharf_index_format::FormatError;
+use wharf_storage::{ErrorKind, StorageError};
+
+use crate::response::{Resp, json_response};
+
+/// An error on its way to becoming a response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: String,
+    headers: Vec<(http::HeaderName, String)>,
+}
+
+impl ApiError {
+    /// An error with a status and a message for the user.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 400 with a message.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    /// 404 with a message.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// 401 carrying cargo's login challenge.
+    pub fn unauthorized(detail: impl Into<String>, login_url: &str) -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, detail);
+        error.headers.push((
+            http::header::WWW_AUTHENTICATE,
+            format!("Cargo login_url=\"{login_url}\""),
+        ));
+        error
+    }
+
+    /// A failure the client cannot fix: logged here, reported generically.
+    pub fn internal(context: &str, error: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %error, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error while {context}; the registry log has the details"),
+        )
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Turns the error into cargo's JSON error envelope.
+    pub fn into_response(self) -> Resp {
+        let body = serde_json::json!({ "errors": [ { "detail": self.detail } ] });
+        let mut response = json_response(self.status, Bytes::from(body.to_string()));
+        for (name, value) in self.headers {
+            if let Ok(value) = http::HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        let status = match error.kind() {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            // The cargo web API answers a bad token with 403 (the Cargo Book); 401 is kept for
+            // index and download requests, where cargo reacts to it by asking for a token.
+            ErrorKind::Unauthorized | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Internal => return Self::internal("accessing storage", &error),
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<FormatError> for ApiError {
+    fn from(error: FormatError) -> Self {
+        let status =
+            StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        Self::new(status, format!("{error} ({})", error.code()))
+    }
+}

@@ -1,0 +1,55 @@
+//! Downloads: the immutable `/blobs/sha256/{hex}` and cargo's legacy
+//! `/api/v1/crates/{name}/{version}/download`.
+
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::response::{Resp, bytes_response, empty};
+use crate::state::AppState;
+
+/// Serves a blob by its SHA-256. Blob URLs never change meaning, so they are cacheable forever.
+pub(crate) async fn blob(state: &AppState, hex: &str, headers: &HeaderMap) -> Result<Resp, ApiError> {
+    auth::reader(state, headers)?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(ApiError::not_found(format!(
+            "`{hex}` is not a blob address: expected 64 lowercase hex digits of a SHA-256"
+        )));
+    }
+    let etag = format!("\"{hex}\"");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return Ok(empty(StatusCode::NOT_MODIFIED));
+    }
+    let Some(bytes) = state.storage.blob(hex).await? else {
+        return Err(ApiError::not_found(format!("no blob with sha256 `{hex}`")));
+    };
+    let mut response = bytes_response(StatusCode::OK, "application/gzip", bytes);
+    let h = response.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+/// Serves `/api/v1/crates/{name}/{version}/download` by looking up the version's checksum.
+pub(crate) async fn by_version(
+    state: &AppState,
+    name: &str,
+    version: &str,
+    headers: &HeaderMap,
+) -> Result<Resp, ApiError> {
+    auth::reader(state, headers)?;
+    let Some(cksum) = state.storage.version_cksum(name, version)? else {
+        return Err(ApiError::not_found(format!(
+            "crate `{name}` has no version `{version}` in this registry"
+        )));
+    };
+    blob(state, &cksum, headers).await
+}

@@ -1,0 +1,9 @@
+//! One module per resource; each handler takes the state and the parts of the request it needs.
+
+pub(crate) mod download;
+pub(crate) mod index;
+pub(crate) mod operations;
+pub(crate) mod owners;
+pub(crate) mod publish;
+pub(crate) mod search;
+pub(crate) mod yank;

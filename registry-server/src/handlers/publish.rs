@@ -1,0 +1,63 @@
+//! `PUT /api/v1/crates/new`: cargo publish.
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use wharf_index_format::{PreparedPublish, prepare_publish};
+use wharf_storage::{PackageMeta, Upload};
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::response::{Resp, json_ok};
+use crate::state::AppState;
+
+/// The largest request body accepted: the frame's two length fields plus both limits.
+pub(crate) fn max_body_len(state: &AppState) -> usize {
+    state.config.limits.max_json + state.config.limits.max_crate + 8
+}
+
+/// Validates the upload completely (frame, metadata, tarball, manifest), then hands it to
+/// storage, which checks ownership and duplicates and makes it durable before we answer.
+pub(crate) async fn publish(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Resp, ApiError> {
+    let principal = auth::writer(state, headers)?;
+    let limits = state.config.limits.clone();
+    let prepared: PreparedPublish = tokio::task::spawn_blocking(move || prepare_publish(&body, &limits))
+        .await
+        .map_err(|e| ApiError::internal("validating an upload", &e))??;
+    let PreparedPublish {
+        name,
+        entry,
+        crate_bytes,
+        metadata,
+    } = prepared;
+    tracing::info!(krate.name = %name, krate.version = %entry.vers, user = %principal.login, "publish accepted for storage");
+    let upload = Upload {
+        entry,
+        crate_bytes: Bytes::from(crate_bytes),
+        metadata: PackageMeta {
+            description: metadata.description,
+            keywords: metadata.keywords,
+            categories: metadata.categories,
+            license: metadata.license,
+            repository: metadata.repository,
+            homepage: metadata.homepage,
+            documentation: metadata.documentation,
+        },
+    };
+    let published = state.storage.publish(&principal, upload).await?;
+    state.cache.install(&published.index_file);
+    state.metrics.count_publish();
+    Ok(json_ok(&serde_json::json!({
+        "warnings": { "invalid_categories": [], "invalid_badges": [], "other": [] }
+    })))
+}
+
+/// The 413 answer for a body over the limit, before any of it is read.
+pub(crate) fn too_large(state: &AppState, declared: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the upload is {declared} bytes; this registry accepts at most {} bytes of crate and {} bytes of metadata",
+            state.config.limits.max_crate, state.config.limits.max_json
+        ),
+    )
+}

@@ -1,0 +1,195 @@
+//! Prometheus metrics, kept in fixed arrays of atomics so the request hot path never takes a
+//! lock or allocates. (A metrics crate's label families hash and lock on every update; with a
+//! closed set of routes and statuses, plain atomics are both simpler and faster.)
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The routes the server knows, for labelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Route {
+    /// `GET /index/config.json`
+    Config,
+    /// `GET /index/{path}`
+    IndexFile,
+    /// `GET /blobs/sha256/{hex}` and the API download path.
+    Download,
+    /// `PUT /api/v1/crates/new`
+    Publish,
+    /// yank and unyank
+    Yank,
+    /// owners list/add/remove
+    Owners,
+    /// `GET /api/v1/crates?q=`
+    Search,
+    /// `/health`, `/ready`, `/metrics`
+    Operations,
+    /// anything else
+    Other,
+}
+
+impl Route {
+    const ALL: [Route; 9] = [
+        Route::Config,
+        Route::IndexFile,
+        Route::Download,
+        Route::Publish,
+        Route::Yank,
+        Route::Owners,
+        Route::Search,
+        Route::Operations,
+        Route::Other,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Route::Config => "config",
+            Route::IndexFile => "index_file",
+            Route::Download => "download",
+            Route::Publish => "publish",
+            Route::Yank => "yank",
+            Route::Owners => "owners",
+            Route::Search => "search",
+            Route::Operations => "operations",
+            Route::Other => "other",
+        }
+    }
+}
+
+const STATUSES: [u16; 13] = [200, 206, 302, 304, 400, 401, 403, 404, 405, 409, 413, 500, 503];
+const OTHER_STATUS: usize = STATUSES.len();
+const LATENCY_BUCKETS_SECONDS: [f64; 10] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
+const ROUTES: usize = Route::ALL.len();
+
+/// All counters of the server.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: [[AtomicU64; OTHER_STATUS + 1]; ROUTES],
+    latency_buckets: [[AtomicU64; LATENCY_BUCKETS_SECONDS.len()]; ROUTES],
+    latency_count: [AtomicU64; ROUTES],
+    latency_sum_micros: [AtomicU64; ROUTES],
+    publishes: AtomicU64,
+    index_bytes_served: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            latency_buckets: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            latency_count: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_sum_micros: std::array::from_fn(|_| AtomicU64::new(0)),
+            publishes: AtomicU64::new(0),
+            index_bytes_served: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one finished request.
+    pub fn record(&self, route: Route, status: u16, elapsed: Duration) {
+        let r = route as usize;
+        let s = STATUSES.iter().position(|&c| c == status).unwrap_or(OTHER_STATUS);
+        self.requests[r][s].fetch_add(1, Ordering::Relaxed);
+        let seconds = elapsed.as_secs_f64();
+        if let Some(bucket) = LATENCY_BUCKETS_SECONDS.iter().position(|&b| seconds <= b) {
+            self.latency_buckets[r][bucket].fetch_add(1, Ordering::Relaxed);
+        }
+        self.latency_count[r].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_micros[r].fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Counts an acknowledged publish.
+    pub fn count_publish(&self) {
+        self.publishes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts body bytes of index files sent.
+    pub fn count_index_bytes(&self, bytes: usize) {
+        self.index_bytes_served
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP wharf_http_requests_total HTTP requests by route and status.\n");
+        out.push_str("# TYPE wharf_http_requests_total counter\n");
+        for route in Route::ALL {
+            for (i, counter) in self.requests[route as usize].iter().enumerate() {
+                let value = counter.load(Ordering::Relaxed);
+                if value == 0 {
+                    continue;
+                }
+                let status = STATUSES.get(i).map_or_else(|| "other".to_owned(), u16::to_string);
+                let _ = writeln!(
+                    out,
+                    "wharf_http_requests_total{{route=\"{}\",status=\"{status}\"}} {value}",
+                    route.label()
+                );
+            }
+        }
+        out.push_str("# HELP wharf_http_request_duration_seconds Request latency by route.\n");
+        out.push_str("# TYPE wharf_http_request_duration_seconds histogram\n");
+        for route in Route::ALL {
+            let r = route as usize;
+            let count = self.latency_count[r].load(Ordering::Relaxed);
+            let mut cumulative = 0;
+            for (i, bound) in LATENCY_BUCKETS_SECONDS.iter().enumerate() {
+                cumulative += self.latency_buckets[r][i].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "wharf_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{bound}\"}} {cumulative}",
+                    route.label()
+                );
+            }
+            #[expect(clippy::cast_precision_loss, reason = "a latency sum far below 2^52 µs")]
+            let sum = self.latency_sum_micros[r].load(Ordering::Relaxed) as f64 / 1e6;
+            let label = route.label();
+            let _ = writeln!(
+                out,
+                "wharf_http_request_duration_seconds_bucket{{route=\"{label}\",le=\"+Inf\"}} {count}\n\
+                 wharf_http_request_duration_seconds_sum{{route=\"{label}\"}} {sum}\n\
+                 wharf_http_request_duration_seconds_count{{route=\"{label}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wharf_publishes_total Acknowledged publishes.\n# TYPE wharf_publishes_total counter\nwharf_publishes_total {}",
+            self.publishes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_index_bytes_served_total Body bytes of sparse index files sent.\n# TYPE wharf_index_bytes_served_total counter\nwharf_index_bytes_served_total {}",
+            self.index_bytes_served.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_recorded_requests() {
+        let metrics = Metrics::default();
+        metrics.record(Route::IndexFile, 304, Duration::from_micros(80));
+        metrics.record(Route::IndexFile, 599, Duration::from_millis(3));
+        metrics.count_publish();
+        metrics.count_index_bytes(42);
+        let text = metrics.render();
+        assert!(text.contains("wharf_http_requests_total{route=\"index_file\",status=\"304\"} 1"));
+        assert!(text.contains("wharf_http_requests_total{route=\"index_file\",status=\"other\"} 1"));
+        assert!(text.contains(
+            "wharf_http_request_duration_seconds_bucket{route=\"index_file\",le=\"0.0001\"} 1"
+        ));
+        assert!(text.contains("wharf_http_request_duration_seconds_count{route=\"index_file\"} 2"));
+        assert!(text.contains("wharf_publishes_total 1"));
+        assert!(text.contains("wharf_index_bytes_served_total 42"));
+    }
+}

@@ -1,0 +1,160 @@
+//! One place that maps requests to handlers, grouped by caller: the sparse index and
+//! downloads (cargo's fetches), the cargo web API, and operations.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::error::ApiError;
+use crate::handlers::{download, index, operations, owners, publish, search, yank};
+use crate::metrics::Route;
+use crate::response::Resp;
+use crate::state::AppState;
+
+/// Handles one request; never fails (errors become cargo-shaped JSON responses).
+pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Result<Resp, Infallible> {
+    let start = Instant::now();
+    let (route, result) = dispatch(&state, request).await;
+    let response = result.unwrap_or_else(ApiError::into_response);
+    state
+        .metrics
+        .record(route, response.status().as_u16(), start.elapsed());
+    Ok(response)
+}
+
+async fn dispatch(state: &AppState, request: Request<Incoming>) -> (Route, Result<Resp, ApiError>) {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let is_get = method == Method::GET || method == Method::HEAD;
+
+    // Sparse index: the hot path, matched first.
+    if let Some(rest) = path.strip_prefix("/index/") {
+        if !is_get {
+            return (Route::IndexFile, Err(method_not_allowed(&method, &path)));
+        }
+        if rest == "config.json" {
+            return (Route::Config, index::config_json(state, request.headers()));
+        }
+        return (Route::IndexFile, index::index_file(state, rest, request.headers()));
+    }
+    if let Some(hex) = path.strip_prefix("/blobs/sha256/") {
+        if !is_get {
+            return (Route::Download, Err(method_not_allowed(&method, &path)));
+        }
+        return (Route::Download, download::blob(state, hex, request.headers()).await);
+    }
+    if let Some(rest) = path.strip_prefix("/api/v1/crates") {
+        return api(state, request, &method, rest).await;
+    }
+    match (is_get, path.as_str()) {
+        (true, "/health") => (Route::Operations, Ok(operations::health())),
+        (true, "/ready") => (Route::Operations, Ok(operations::ready(state))),
+        (true, "/metrics") => (Route::Operations, Ok(operations::metrics(state))),
+        (true, "/me") => (Route::Operations, Ok(operations::me(state))),
+        _ => (
+            Route::Other,
+            Err(ApiError::not_found(format!("no such endpoint: {method} {path}"))),
+        ),
+    }
+}
+
+/// The cargo web API under `/api/v1/crates`.
+async fn api(
+    state: &AppState,
+    request: Request<Incoming>,
+    method: &Method,
+    rest: &str,
+) -> (Route, Result<Resp, ApiError>) {
+    let segments: Vec<String> = match rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect::<Result<_, _>>()
+    {
+        Ok(segments) => segments,
+        Err(e) => return (Route::Other, Err(e)),
+    };
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let headers = request.headers().clone();
+    let query = request.uri().query().map(str::to_owned);
+    match (method, segments.as_slice()) {
+        (&Method::GET, []) => (Route::Search, search::search(state, &headers, query.as_deref())),
+        (&Method::PUT, ["new"]) => {
+            let body = match read_body(state, request).await {
+                Ok(body) => body,
+                Err(e) => return (Route::Publish, Err(e)),
+            };
+            (Route::Publish, publish::publish(state, &headers, body).await)
+        }
+        (&Method::GET | &Method::HEAD, [name, version, "download"]) => (
+            Route::Download,
+            download::by_version(state, name, version, &headers).await,
+        ),
+        (&Method::DELETE, [name, version, "yank"]) => (
+            Route::Yank,
+            yank::set_yanked(state, &headers, name, version, true).await,
+        ),
+        (&Method::PUT, [name, version, "unyank"]) => (
+            Route::Yank,
+            yank::set_yanked(state, &headers, name, version, false).await,
+        ),
+        (&Method::GET, [name, "owners"]) => (Route::Owners, owners::list(state, &headers, name)),
+        (&Method::PUT | &Method::DELETE, [name, "owners"]) => {
+            let add = method == Method::PUT;
+            let body = match read_body(state, request).await {
+                Ok(body) => body,
+                Err(e) => return (Route::Owners, Err(e)),
+            };
+            (Route::Owners, owners::change(state, &headers, name, &body, add).await)
+        }
+        _ => (
+            Route::Other,
+            Err(ApiError::not_found(format!(
+                "no such endpoint: {method} /api/v1/crates{rest}"
+            ))),
+        ),
+    }
+}
+
+/// Reads a request body, refusing (413) anything over the upload limit before reading it.
+async fn read_body(state: &AppState, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+    let limit = publish::max_body_len(state);
+    if let Some(declared) = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && declared > limit as u64
+    {
+        return Err(publish::too_large(state, declared));
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(publish::too_large(state, limit as u64 + 1))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}
+
+/// Percent-decodes one path segment (`1.0.0%2Bbuild` → `1.0.0+build`); a literal `+` stays `+`.
+fn decode_segment(segment: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| ApiError::bad_request(format!("the path segment `{segment}` is not valid UTF-8")))
+}
+
+fn method_not_allowed(method: &Method, path: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {path}; use GET"),
+    )
+}

@@ -1,0 +1,72 @@
+//! What every request handler can reach.
+
+use std::sync::atomic::AtomicBool;
+
+use bytes::Bytes;
+use wharf_index_format::{PublishLimits, RegistryConfig};
+use wharf_storage::Storage;
+
+use crate::index_cache::IndexCache;
+use crate::metrics::Metrics;
+
+/// How the server presents itself.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The URL clients reach this server at, without a trailing slash
+    /// (goes into `config.json` as `api` and into `dl`).
+    pub public_url: String,
+    /// Whether every request needs a token (`auth-required` in `config.json`).
+    pub auth_required: bool,
+    /// Upload limits for the publish path.
+    pub limits: PublishLimits,
+}
+
+impl ServerConfig {
+    /// A configuration for `public_url` with default limits.
+    pub fn new(public_url: impl Into<String>, auth_required: bool) -> Self {
+        Self {
+            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            auth_required,
+            limits: PublishLimits::default(),
+        }
+    }
+
+    /// Where cargo sends people to get a token.
+    pub fn login_url(&self) -> String {
+        format!("{}/me", self.public_url)
+    }
+}
+
+/// Shared state of the running server.
+#[derive(Debug)]
+pub struct AppState {
+    /// Packages, blobs, users and the log.
+    pub storage: Storage,
+    /// Presentation settings.
+    pub config: ServerConfig,
+    /// Index files ready to serve.
+    pub cache: IndexCache,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// The bytes of `config.json`.
+    pub config_json: Bytes,
+    /// Set once the cache is warm; `/ready` answers 200 from then on.
+    pub ready: AtomicBool,
+}
+
+impl AppState {
+    /// State over an opened storage; the cache starts empty (see [`crate::warm_cache`]).
+    pub fn new(storage: Storage, config: ServerConfig) -> Self {
+        let config_json = Bytes::from(
+            RegistryConfig::for_public_url(&config.public_url, config.auth_required).to_json(),
+        );
+        Self {
+            storage,
+            config,
+            cache: IndexCache::default(),
+            metrics: Metrics::default(),
+            config_json,
+            ready: AtomicBool::new(false),
+        }
+    }
+}

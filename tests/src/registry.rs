@@ -1,0 +1,189 @@
+//! A `wharf serve` child process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// The `wharf` binary built by `cargo build --workspace --bins` (or `WHARF_BIN`).
+pub fn wharf_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("WHARF_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    // target/<profile>/deps/<test> → target/<profile>/wharf
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps");
+    let candidate = profile_dir.join(format!("wharf{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        candidate.exists(),
+        "`{}` is missing: run `cargo build --bins` first or set WHARF_BIN",
+        candidate.display()
+    );
+    candidate
+}
+
+/// A running registry with its own data directory.
+#[derive(Debug)]
+pub struct TestRegistry {
+    child: Option<Child>,
+    data: TempDir,
+    addr: String,
+    extra_args: Vec<String>,
+    /// The admin token printed on first start (all scopes).
+    pub admin_token: String,
+}
+
+impl TestRegistry {
+    /// Starts `wharf serve --listen 127.0.0.1:0` on a fresh data directory.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra `serve` flags (e.g. `--auth-required`).
+    pub fn start_with(extra: &[&str]) -> Self {
+        let data = tempfile::Builder::new()
+            .prefix("wharf-e2e-")
+            .tempdir()
+            .expect("a temp dir");
+        let mut registry = Self {
+            child: None,
+            data,
+            addr: String::new(),
+            extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            admin_token: String::new(),
+        };
+        registry.spawn();
+        std::fs::read_to_string(registry.data_dir().join("admin-token"))
+            .expect("the first start writes admin-token")
+            .trim()
+            .clone_into(&mut registry.admin_token);
+        registry
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new(wharf_binary());
+        command
+            .arg("serve")
+            .arg("--data")
+            .arg(self.data.path())
+            .arg("--listen")
+            .arg(if self.addr.is_empty() { "127.0.0.1:0" } else { self.addr.as_str() })
+            .args(&self.extra_args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("wharf serve starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && let Some(rest) = line.strip_prefix("wharf: serving on http://") {
+                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let _ = sender.send(addr);
+                    sent = true;
+                }
+                if std::env::var_os("WHARF_E2E_SHOW_SERVER_LOG").is_some() {
+                    eprintln!("[wharf] {line}");
+                }
+            }
+        });
+        let addr = receiver
+            .recv_timeout(Duration::from_mins(1))
+            .expect("wharf serve prints its address within a minute");
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The sparse index URL for cargo.
+    pub fn index_url(&self) -> String {
+        format!("sparse+http://{}/index/", self.addr)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Runs `wharf token create` against this data directory and returns the token.
+    pub fn create_token(&self, user: &str, scopes: &[&str]) -> String {
+        let mut command = Command::new(wharf_binary());
+        command
+            .args(["token", "create", "--data"])
+            .arg(self.data_dir())
+            .args(["--user", user]);
+        for scope in scopes {
+            command.args(["--scope", scope]);
+        }
+        let output = command.output().expect("wharf token create runs");
+        assert!(
+            output.status.success(),
+            "wharf token create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("the token is UTF-8")
+            .lines()
+            .last()
+            .expect("the token is the last line")
+            .trim()
+            .to_owned()
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up) and waits for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same data directory and address.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Starts a stopped or killed server again on the same data directory.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        self.spawn();
+    }
+
+    /// A blocking HTTP client.
+    pub fn http(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .no_gzip()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client")
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
