@@ -41,7 +41,11 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("opening storage in `{}`", dir.display()))?;
         let report = storage.reconcile().await.context("reconciling")?;
-        println!("checked {} index files; rebuilt {}", report.checked, report.rebuilt.len());
+        println!(
+            "checked {} index files; rebuilt {}",
+            report.checked,
+            report.rebuilt.len()
+        );
         for name in &report.rebuilt {
             println!("rebuilt {name}");
         }
@@ -55,6 +59,10 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         for problem in &verify.problems {
             println!("problem: {problem}");
         }
-        anyhow::Ok(if verify.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        anyhow::Ok(if verify.problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     })
 }

@@ -42,7 +42,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let data = args.data.or(file.data).unwrap_or_else(default_data_dir);
     let listen = match args.listen.or(file.listen) {
         Some(addr) => addr,
-        None => DEFAULT_LISTEN.parse().expect("the default listen address parses"),
+        None => DEFAULT_LISTEN
+            .parse()
+            .expect("the default listen address parses"),
     };
     let auth_required = args.auth_required || file.auth_required.unwrap_or(false);
     let public_url = args.public_url.or(file.public_url);

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use wharf_storage::{NewToken, Scope, Storage, StorageConfig, BlobBackend};
+use wharf_storage::{BlobBackend, NewToken, Scope, Storage, StorageConfig};
 
 use crate::settings::default_data_dir;
 
@@ -126,7 +126,8 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         info.id,
         info.user,
         scopes.join(", "),
-        info.expires_at.map_or(String::new(), |t| format!(", expiring at {t} (unix time)"))
+        info.expires_at
+            .map_or(String::new(), |t| format!(", expiring at {t} (unix time)"))
     );
     println!("{}", created.secret.expose());
     Ok(())
@@ -135,7 +136,10 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
 async fn list(args: ListArgs) -> anyhow::Result<()> {
     let storage = open(&args.data).await?;
     let tokens = storage.list_tokens(args.user.as_deref())?;
-    println!("{:>5}  {:<16} {:<44} {:<8} {:<12} label", "id", "user", "scopes", "revoked", "expires");
+    println!(
+        "{:>5}  {:<16} {:<44} {:<8} {:<12} label",
+        "id", "user", "scopes", "revoked", "expires"
+    );
     for t in tokens {
         let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
         println!(
@@ -165,7 +169,10 @@ fn parse_expiry(text: &str) -> anyhow::Result<i64> {
         .context("the system clock is before 1970")?
         .as_secs();
     let now = i64::try_from(now).context("the system clock is out of range")?;
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let Ok(n) = number.parse::<i64>() else {
         bail!("cannot read expiry `{text}`: use e.g. `30d`, `12h`, `90m` or a unix time");
     };

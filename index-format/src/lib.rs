@@ -20,8 +20,8 @@ mod entry;
 mod error;
 mod name;
 mod path;
-mod pubtime;
 mod publish_stub;
+mod pubtime;
 pub use publish_stub::*;
 
 pub use config::RegistryConfig;

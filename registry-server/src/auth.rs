@@ -10,7 +10,11 @@ use crate::state::AppState;
 
 /// The presented token, if any, with an optional `Bearer ` prefix removed.
 fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let value = headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
     (!token.is_empty()).then_some(token)
 }
@@ -25,15 +29,19 @@ pub(crate) fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
     let login_url = state.config.login_url();
     let Some(token) = token else {
         return Err(ApiError::unauthorized(
-            format!("this registry requires a token; create one with `wharf token create` (see {login_url}) and run `cargo login`"),
+            format!(
+                "this registry requires a token; create one with `wharf token create` (see {login_url}) and run `cargo login`"
+            ),
             &login_url,
         ));
     };
     match state.storage.authenticate(token) {
         Ok(principal) => Ok(Some(principal)),
-        Err(error @ (StorageError::InvalidToken | StorageError::ExpiredToken | StorageError::RevokedToken)) => {
-            Err(ApiError::unauthorized(error.to_string(), &login_url))
-        }
+        Err(
+            error @ (StorageError::InvalidToken
+            | StorageError::ExpiredToken
+            | StorageError::RevokedToken),
+        ) => Err(ApiError::unauthorized(error.to_string(), &login_url)),
         Err(other) => Err(other.into()),
     }
 }

@@ -96,8 +96,7 @@ impl From<StorageError> for ApiError {
 
 impl From<FormatError> for ApiError {
     fn from(error: FormatError) -> Self {
-        let status =
-            StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         Self::new(status, format!("{error} ({})", error.code()))
     }
 }

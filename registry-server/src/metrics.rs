@@ -58,10 +58,13 @@ impl Route {
     }
 }
 
-const STATUSES: [u16; 13] = [200, 206, 302, 304, 400, 401, 403, 404, 405, 409, 413, 500, 503];
+const STATUSES: [u16; 13] = [
+    200, 206, 302, 304, 400, 401, 403, 404, 405, 409, 413, 500, 503,
+];
 const OTHER_STATUS: usize = STATUSES.len();
-const LATENCY_BUCKETS_SECONDS: [f64; 10] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
+const LATENCY_BUCKETS_SECONDS: [f64; 10] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
+];
 const ROUTES: usize = Route::ALL.len();
 
 /// All counters of the server.
@@ -92,7 +95,10 @@ impl Metrics {
     /// Records one finished request.
     pub fn record(&self, route: Route, status: u16, elapsed: Duration) {
         let r = route as usize;
-        let s = STATUSES.iter().position(|&c| c == status).unwrap_or(OTHER_STATUS);
+        let s = STATUSES
+            .iter()
+            .position(|&c| c == status)
+            .unwrap_or(OTHER_STATUS);
         self.requests[r][s].fetch_add(1, Ordering::Relaxed);
         let seconds = elapsed.as_secs_f64();
         if let Some(bucket) = LATENCY_BUCKETS_SECONDS.iter().position(|&b| seconds <= b) {
@@ -125,7 +131,9 @@ impl Metrics {
                 if value == 0 {
                     continue;
                 }
-                let status = STATUSES.get(i).map_or_else(|| "other".to_owned(), u16::to_string);
+                let status = STATUSES
+                    .get(i)
+                    .map_or_else(|| "other".to_owned(), u16::to_string);
                 let _ = writeln!(
                     out,
                     "wharf_http_requests_total{{route=\"{}\",status=\"{status}\"}} {value}",
@@ -147,7 +155,10 @@ impl Metrics {
                     route.label()
                 );
             }
-            #[expect(clippy::cast_precision_loss, reason = "a latency sum far below 2^52 µs")]
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "a latency sum far below 2^52 µs"
+            )]
             let sum = self.latency_sum_micros[r].load(Ordering::Relaxed) as f64 / 1e6;
             let label = route.label();
             let _ = writeln!(
@@ -184,7 +195,9 @@ mod tests {
         metrics.count_index_bytes(42);
         let text = metrics.render();
         assert!(text.contains("wharf_http_requests_total{route=\"index_file\",status=\"304\"} 1"));
-        assert!(text.contains("wharf_http_requests_total{route=\"index_file\",status=\"other\"} 1"));
+        assert!(
+            text.contains("wharf_http_requests_total{route=\"index_file\",status=\"other\"} 1")
+        );
         assert!(text.contains(
             "wharf_http_request_duration_seconds_bucket{route=\"index_file\",le=\"0.0001\"} 1"
         ));

@@ -11,9 +11,10 @@ pub type Resp = Response<Full<Bytes>>;
 pub(crate) fn bytes_response(status: StatusCode, content_type: &'static str, body: Bytes) -> Resp {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     response
 }
 

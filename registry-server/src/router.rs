@@ -40,13 +40,19 @@ async fn dispatch(state: &AppState, request: Request<Incoming>) -> (Route, Resul
         if rest == "config.json" {
             return (Route::Config, index::config_json(state, request.headers()));
         }
-        return (Route::IndexFile, index::index_file(state, rest, request.headers()));
+        return (
+            Route::IndexFile,
+            index::index_file(state, rest, request.headers()),
+        );
     }
     if let Some(hex) = path.strip_prefix("/blobs/sha256/") {
         if !is_get {
             return (Route::Download, Err(method_not_allowed(&method, &path)));
         }
-        return (Route::Download, download::blob(state, hex, request.headers()).await);
+        return (
+            Route::Download,
+            download::blob(state, hex, request.headers()).await,
+        );
     }
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
@@ -58,7 +64,9 @@ async fn dispatch(state: &AppState, request: Request<Incoming>) -> (Route, Resul
         (true, "/me") => (Route::Operations, Ok(operations::me(state))),
         _ => (
             Route::Other,
-            Err(ApiError::not_found(format!("no such endpoint: {method} {path}"))),
+            Err(ApiError::not_found(format!(
+                "no such endpoint: {method} {path}"
+            ))),
         ),
     }
 }
@@ -83,13 +91,19 @@ async fn api(
     let headers = request.headers().clone();
     let query = request.uri().query().map(str::to_owned);
     match (method, segments.as_slice()) {
-        (&Method::GET, []) => (Route::Search, search::search(state, &headers, query.as_deref())),
+        (&Method::GET, []) => (
+            Route::Search,
+            search::search(state, &headers, query.as_deref()),
+        ),
         (&Method::PUT, ["new"]) => {
             let body = match read_body(state, request).await {
                 Ok(body) => body,
                 Err(e) => return (Route::Publish, Err(e)),
             };
-            (Route::Publish, publish::publish(state, &headers, body).await)
+            (
+                Route::Publish,
+                publish::publish(state, &headers, body).await,
+            )
         }
         (&Method::GET | &Method::HEAD, [name, version, "download"]) => (
             Route::Download,
@@ -110,7 +124,10 @@ async fn api(
                 Ok(body) => body,
                 Err(e) => return (Route::Owners, Err(e)),
             };
-            (Route::Owners, owners::change(state, &headers, name, &body, add).await)
+            (
+                Route::Owners,
+                owners::change(state, &headers, name, &body, add).await,
+            )
         }
         _ => (
             Route::Other,
@@ -149,7 +166,9 @@ fn decode_segment(segment: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(segment)
         .decode_utf8()
         .map(std::borrow::Cow::into_owned)
-        .map_err(|_| ApiError::bad_request(format!("the path segment `{segment}` is not valid UTF-8")))
+        .map_err(|_| {
+            ApiError::bad_request(format!("the path segment `{segment}` is not valid UTF-8"))
+        })
 }
 
 fn method_not_allowed(method: &Method, path: &str) -> ApiError {

@@ -81,7 +81,10 @@ impl Server {
         }
         tracing::info!("shutting down: draining open connections");
         drop(self.listener);
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("some connections were still open after the drain timeout");
         }
     }

@@ -16,8 +16,14 @@ pub struct CargoEnv {
 impl CargoEnv {
     /// A fresh `CARGO_HOME` whose `[registries.wharf]` points at `index_url`.
     pub fn new(index_url: &str) -> Self {
-        let home = tempfile::Builder::new().prefix("wharf-cargo-home-").tempdir().expect("a temp dir");
-        let work = tempfile::Builder::new().prefix("wharf-cargo-work-").tempdir().expect("a temp dir");
+        let home = tempfile::Builder::new()
+            .prefix("wharf-cargo-home-")
+            .tempdir()
+            .expect("a temp dir");
+        let work = tempfile::Builder::new()
+            .prefix("wharf-cargo-work-")
+            .tempdir()
+            .expect("a temp dir");
         let env = Self { home, work };
         env.point_at(index_url);
         env
@@ -61,14 +67,23 @@ impl CargoEnv {
     /// Runs cargo and panics with its output unless it succeeds.
     pub fn cargo_ok(&self, dir: &Path, args: &[&str]) -> Output {
         let output = self.cargo(dir, args);
-        assert!(output.status.success(), "cargo {args:?} failed in {}:\n{}", dir.display(), describe(&output));
+        assert!(
+            output.status.success(),
+            "cargo {args:?} failed in {}:\n{}",
+            dir.display(),
+            describe(&output)
+        );
         output
     }
 
     /// Runs cargo and panics unless it fails; returns stderr.
     pub fn cargo_err(&self, dir: &Path, args: &[&str]) -> String {
         let output = self.cargo(dir, args);
-        assert!(!output.status.success(), "cargo {args:?} unexpectedly succeeded:\n{}", describe(&output));
+        assert!(
+            !output.status.success(),
+            "cargo {args:?} unexpectedly succeeded:\n{}",
+            describe(&output)
+        );
         String::from_utf8_lossy(&output.stderr).into_owned()
     }
 
@@ -123,7 +138,8 @@ impl CrateProject {
     /// Adds a `[features]` entry.
     pub fn feature(mut self, name: &str, enables: &[&str]) -> Self {
         let list: Vec<String> = enables.iter().map(|e| format!("\"{e}\"")).collect();
-        self.features.push(format!("{name} = [{}]", list.join(", ")));
+        self.features
+            .push(format!("{name} = [{}]", list.join(", ")));
         self
     }
 

@@ -5,6 +5,7 @@
 mod cargo;
 mod registry;
 mod snapshot;
+pub mod upload;
 
 pub use cargo::{CargoEnv, CrateProject, describe};
 pub use registry::{TestRegistry, wharf_binary};

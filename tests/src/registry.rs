@@ -73,7 +73,11 @@ impl TestRegistry {
             .arg("--data")
             .arg(self.data.path())
             .arg("--listen")
-            .arg(if self.addr.is_empty() { "127.0.0.1:0" } else { self.addr.as_str() })
+            .arg(if self.addr.is_empty() {
+                "127.0.0.1:0"
+            } else {
+                self.addr.as_str()
+            })
             .args(&self.extra_args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -86,7 +90,11 @@ impl TestRegistry {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if !sent && let Some(rest) = line.strip_prefix("wharf: serving on http://") {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
                     let _ = sender.send(addr);
                     sent = true;
                 }

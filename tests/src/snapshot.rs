@@ -22,8 +22,11 @@ impl DataSnapshot {
         collect_files(data_dir, data_dir, &mut files);
         let mut tables = BTreeMap::new();
         let db_path = data_dir.join("wharf.db");
-        let db = rusqlite::Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("the registry database opens read-only");
+        let db = rusqlite::Connection::open_with_flags(
+            &db_path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("the registry database opens read-only");
         let names: Vec<String> = db
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
@@ -65,7 +68,11 @@ fn collect_files(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
             collect_files(root, &path, out);
         } else if !name.starts_with("wharf.db") && name != "admin-token" {
             let bytes = std::fs::read(&path).unwrap_or_default();
-            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
             out.insert(relative, hex::encode(Sha256::digest(&bytes)));
         }
     }

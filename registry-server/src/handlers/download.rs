@@ -9,9 +9,17 @@ use crate::response::{Resp, bytes_response, empty};
 use crate::state::AppState;
 
 /// Serves a blob by its SHA-256. Blob URLs never change meaning, so they are cacheable forever.
-pub(crate) async fn blob(state: &AppState, hex: &str, headers: &HeaderMap) -> Result<Resp, ApiError> {
+pub(crate) async fn blob(
+    state: &AppState,
+    hex: &str,
+    headers: &HeaderMap,
+) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(ApiError::not_found(format!(
             "`{hex}` is not a blob address: expected 64 lowercase hex digits of a SHA-256"
         )));

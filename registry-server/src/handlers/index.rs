@@ -14,7 +14,11 @@ use crate::state::AppState;
 /// `WWW-Authenticate: Cargo login_url=…` (never 403), which makes cargo retry with its token.
 pub(crate) fn config_json(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
-    let mut response = bytes_response(StatusCode::OK, "application/json", state.config_json.clone());
+    let mut response = bytes_response(
+        StatusCode::OK,
+        "application/json",
+        state.config_json.clone(),
+    );
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -23,10 +27,16 @@ pub(crate) fn config_json(state: &AppState, headers: &HeaderMap) -> Result<Resp,
 
 /// Serves one index file from the in-memory cache, honouring `If-None-Match` or, when that is
 /// absent, `If-Modified-Since`, and gzip when the client accepts it. Unknown names are 404.
-pub(crate) fn index_file(state: &AppState, path: &str, headers: &HeaderMap) -> Result<Resp, ApiError> {
+pub(crate) fn index_file(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
     let Some(file) = state.cache.get(path) else {
-        return Err(ApiError::not_found(format!("no package at index path `{path}`")));
+        return Err(ApiError::not_found(format!(
+            "no package at index path `{path}`"
+        )));
     };
     if not_modified(&file, headers) {
         let mut response = empty(StatusCode::NOT_MODIFIED);
@@ -66,7 +76,11 @@ fn not_modified(file: &CachedIndexFile, headers: &HeaderMap) -> bool {
         return file.matches_if_none_match(tags.as_bytes());
     }
     if let Some(since) = headers.get(header::IF_MODIFIED_SINCE) {
-        let Some(since) = since.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok()) else {
+        let Some(since) = since
+            .to_str()
+            .ok()
+            .and_then(|s| httpdate::parse_http_date(s).ok())
+        else {
             return false;
         };
         let since = since
@@ -79,7 +93,10 @@ fn not_modified(file: &CachedIndexFile, headers: &HeaderMap) -> bool {
 
 /// Whether `Accept-Encoding` lists gzip with a non-zero quality.
 pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     value.split(',').any(|item| {
@@ -102,9 +119,15 @@ mod tests {
     fn gzip_negotiation() {
         let mut headers = HeaderMap::new();
         assert!(!accepts_gzip(&headers));
-        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("deflate, gzip"));
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("deflate, gzip"),
+        );
         assert!(accepts_gzip(&headers));
-        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0, br"));
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, br"),
+        );
         assert!(!accepts_gzip(&headers));
     }
 }

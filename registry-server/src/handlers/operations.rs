@@ -18,7 +18,11 @@ pub(crate) fn ready(state: &AppState) -> Resp {
     if state.ready.load(Ordering::Acquire) {
         bytes_response(StatusCode::OK, "text/plain", Bytes::from_static(b"ready\n"))
     } else {
-        bytes_response(StatusCode::SERVICE_UNAVAILABLE, "text/plain", Bytes::from_static(b"starting\n"))
+        bytes_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            Bytes::from_static(b"starting\n"),
+        )
     }
 }
 
@@ -37,5 +41,9 @@ pub(crate) fn me(state: &AppState) -> Resp {
         "Wharf issues API tokens from the command line on the registry host:\n\n    wharf token create --data <DATA DIR> --user <LOGIN>\n\nThen run `cargo login --registry <NAME>` and paste the token.\nRegistry: {}/index/\n",
         state.config.public_url
     );
-    bytes_response(StatusCode::OK, "text/plain; charset=utf-8", Bytes::from(text))
+    bytes_response(
+        StatusCode::OK,
+        "text/plain; charset=utf-8",
+        Bytes::from(text),
+    )
 }

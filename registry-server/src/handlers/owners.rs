@@ -47,14 +47,25 @@ pub(crate) async fn change(
     })?;
     let logins: Vec<String> = parsed.users.into_iter().chain(parsed.owners).collect();
     if logins.is_empty() {
-        return Err(ApiError::bad_request("no users named in the owners request"));
+        return Err(ApiError::bad_request(
+            "no users named in the owners request",
+        ));
     }
     let msg = if add {
         let added = state.storage.add_owners(&principal, name, &logins).await?;
-        format!("user(s) {} are now owners of crate `{name}`", added.join(", "))
+        format!(
+            "user(s) {} are now owners of crate `{name}`",
+            added.join(", ")
+        )
     } else {
-        let removed = state.storage.remove_owners(&principal, name, &logins).await?;
-        format!("user(s) {} are no longer owners of crate `{name}`", removed.join(", "))
+        let removed = state
+            .storage
+            .remove_owners(&principal, name, &logins)
+            .await?;
+        format!(
+            "user(s) {} are no longer owners of crate `{name}`",
+            removed.join(", ")
+        )
     };
     Ok(json_ok(&serde_json::json!({ "ok": true, "msg": msg })))
 }

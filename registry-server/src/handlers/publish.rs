@@ -17,12 +17,17 @@ pub(crate) fn max_body_len(state: &AppState) -> usize {
 
 /// Validates the upload completely (frame, metadata, tarball, manifest), then hands it to
 /// storage, which checks ownership and duplicates and makes it durable before we answer.
-pub(crate) async fn publish(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Resp, ApiError> {
+pub(crate) async fn publish(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Resp, ApiError> {
     let principal = auth::writer(state, headers)?;
     let limits = state.config.limits.clone();
-    let prepared: PreparedPublish = tokio::task::spawn_blocking(move || prepare_publish(&body, &limits))
-        .await
-        .map_err(|e| ApiError::internal("validating an upload", &e))??;
+    let prepared: PreparedPublish =
+        tokio::task::spawn_blocking(move || prepare_publish(&body, &limits))
+            .await
+            .map_err(|e| ApiError::internal("validating an upload", &e))??;
     let PreparedPublish {
         name,
         entry,

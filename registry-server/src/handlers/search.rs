@@ -11,7 +11,11 @@ use crate::state::AppState;
 const MAX_PER_PAGE: usize = 100;
 
 /// Searches names and descriptions; `meta.total` counts every match.
-pub(crate) fn search(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<Resp, ApiError> {
+pub(crate) fn search(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
     let mut q = String::new();
     let mut per_page = 10;
@@ -32,5 +36,7 @@ pub(crate) fn search(state: &AppState, headers: &HeaderMap, query: Option<&str>)
         .into_iter()
         .map(|h| serde_json::json!({ "name": h.name, "max_version": h.max_version, "description": h.description }))
         .collect();
-    Ok(json_ok(&serde_json::json!({ "crates": crates, "meta": { "total": results.total } })))
+    Ok(json_ok(
+        &serde_json::json!({ "crates": crates, "meta": { "total": results.total } }),
+    ))
 }

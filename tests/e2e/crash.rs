@@ -1,0 +1,94 @@
+//! Crash consistency: publishes in flight while the server is killed with SIGKILL at varied
+//! moments. After each restart every acknowledged publish is served, every index file equals
+//! what the log says, and every blob matches its hash.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wharf_e2e_tests::upload::publish_body;
+use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
+
+const PUBLISHERS: usize = 4;
+const KILL_AFTER_MS: [u64; 6] = [5, 40, 90, 150, 250, 400];
+
+#[test]
+fn sigkill_during_publishes_loses_no_acknowledged_version() -> TestResult {
+    let mut registry = TestRegistry::start();
+    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    for (round, delay) in KILL_AFTER_MS.iter().enumerate() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for worker in 0..PUBLISHERS {
+            let (url, token) = (registry.url(), registry.admin_token.clone());
+            let (stop, acknowledged) = (Arc::clone(&stop), Arc::clone(&acknowledged));
+            let http = registry.http();
+            workers.push(std::thread::spawn(move || {
+                let name = format!("crash-{round}-{worker}");
+                for patch in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let version = format!("1.0.{patch}");
+                    let sent = http
+                        .put(format!("{url}/api/v1/crates/new"))
+                        .header("Authorization", &token)
+                        .body(publish_body(&name, &version))
+                        .send();
+                    match sent {
+                        Ok(response) if response.status() == 200 => {
+                            acknowledged
+                                .lock()
+                                .expect("no poisoned lock")
+                                .push((name.clone(), version));
+                        }
+                        _ => break,
+                    }
+                }
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(*delay));
+        registry.kill9();
+        stop.store(true, Ordering::Relaxed);
+        for worker in workers {
+            worker.join().expect("publisher threads do not panic");
+        }
+        registry.start_again();
+
+        let http = registry.http();
+        let acknowledged = acknowledged.lock().expect("no poisoned lock").clone();
+        for (name, version) in &acknowledged {
+            let path = wharf_index_format::index_path(name);
+            let file = http
+                .get(format!("{}/index/{path}", registry.url()))
+                .send()?
+                .text()?;
+            assert!(
+                file.contains(&format!("\"vers\":\"{version}\"")),
+                "round {round}: acknowledged {name}@{version} is missing after SIGKILL and restart"
+            );
+        }
+    }
+    registry.stop();
+    let output = Command::new(wharf_binary())
+        .args(["admin", "reconcile", "--data"])
+        .arg(registry.data_dir())
+        .output()?;
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        report.contains("rebuilt 0"),
+        "startup should already have repaired everything: {report}"
+    );
+    assert!(report.contains(": 0 problems"), "{report}");
+    assert!(
+        !acknowledged.lock().expect("no poisoned lock").is_empty(),
+        "no publish was acknowledged at all"
+    );
+    Ok(())
+}
