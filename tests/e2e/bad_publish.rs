@@ -77,6 +77,7 @@ struct Case {
     needle: &'static str,
 }
 
+#[expect(clippy::too_many_lines, reason = "one table of cases reads best in one place")]
 fn cases() -> Vec<Case> {
     let good_manifest = manifest("bad", "1.0.0");
     let m = good_manifest.as_bytes();
