@@ -77,7 +77,10 @@ struct Case {
     needle: &'static str,
 }
 
-#[expect(clippy::too_many_lines, reason = "one table of cases reads best in one place")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table of cases reads best in one place"
+)]
 fn cases() -> Vec<Case> {
     let good_manifest = manifest("bad", "1.0.0");
     let m = good_manifest.as_bytes();
@@ -88,7 +91,7 @@ fn cases() -> Vec<Case> {
             body,
             status,
             needle,
-        })
+        });
     };
 
     let good = publish_body("bad", "1.0.0");

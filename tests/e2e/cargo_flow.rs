@@ -1,5 +1,7 @@
 //! The whole life of crates through real cargo: publish, build, yank, owners, search, restart.
 
+use std::path::{Path, PathBuf};
+
 use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult};
 
 const REG: &str = r#"registry = "wharf""#;
@@ -36,27 +38,51 @@ mod toml_lite {
     }
 }
 
+const PUBLISH: [&str; 4] = ["publish", "--registry", "wharf", "--no-verify"];
+
 #[test]
 fn cargo_publishes_builds_yanks_manages_owners_and_searches() -> TestResult {
     let mut registry = TestRegistry::start();
     let cargo = CargoEnv::new(&registry.index_url());
     cargo.login(&registry.admin_token);
     let work = cargo.work_dir().to_path_buf();
-    let publish = ["publish", "--registry", "wharf", "--no-verify"];
+    let consumer = publish_and_build(&registry, &cargo, &work)?;
+    yank_and_unyank(&cargo, &work, &consumer)?;
+    owners_and_permissions(&registry, &cargo, &work);
+    search(&cargo, &work);
+
+    // A restart keeps everything: a fresh cargo home resolves and builds the same project.
+    registry.restart();
+    let after = CargoEnv::new(&registry.index_url());
+    after.login(&registry.admin_token);
+    std::fs::remove_file(consumer.join("Cargo.lock"))?;
+    let run = after.cargo_ok(&consumer, &["run", "--quiet"]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "sum=51");
+    Ok(())
+}
+
+/// Publishes crates with an optional dependency, a renamed dependency and a `+build` version,
+/// then builds and runs a consumer of all of them. Returns the consumer's directory.
+fn publish_and_build(
+    registry: &TestRegistry,
+    cargo: &CargoEnv,
+    work: &Path,
+) -> TestResult<PathBuf> {
+    let publish = PUBLISH;
 
     let base = CrateProject::new("wharf-base", "1.0.0")
         .lib("pub fn base() -> u32 { 1 }")
-        .write(&work);
+        .write(work);
     cargo.cargo_ok(&base, &publish);
     let extra = CrateProject::new("wharf_extra", "0.2.0")
         .lib("pub fn extra() -> u32 { 40 }")
-        .write(&work);
+        .write(work);
     cargo.cargo_ok(&extra, &publish);
     let optional = CrateProject::new("wharf-opt", "1.0.0")
         .dep("wharf_extra", &format!("{{ version = \"0.2\", {REG}, optional = true }}"))
         .feature("more", &["dep:wharf_extra"])
         .lib("pub fn value() -> u32 { if cfg!(feature = \"more\") { extra() + 2 } else { 2 } }\n#[cfg(feature = \"more\")] fn extra() -> u32 { wharf_extra::extra() }\n#[cfg(not(feature = \"more\"))] fn extra() -> u32 { 0 }")
-        .write(&work);
+        .write(work);
     cargo.cargo_ok(&optional, &publish);
     // Verified publish: cargo builds the packaged crate, downloading its dependency from Wharf.
     let renamed = CrateProject::new("wharf-renamed", "0.1.0")
@@ -65,11 +91,11 @@ fn cargo_publishes_builds_yanks_manages_owners_and_searches() -> TestResult {
             &format!("{{ package = \"wharf-base\", version = \"1\", {REG} }}"),
         )
         .lib("pub fn via() -> u32 { basic::base() }")
-        .write(&work);
+        .write(work);
     cargo.cargo_ok(&renamed, &["publish", "--registry", "wharf"]);
     let meta = CrateProject::new("wharf-meta", "1.0.0+build.7")
         .lib("pub fn meta() -> u32 { 7 }")
-        .write(&work);
+        .write(work);
     cargo.cargo_ok(&meta, &publish);
 
     // The index line of the renamed dependency carries the alias and the real package.
@@ -99,7 +125,7 @@ fn cargo_publishes_builds_yanks_manages_owners_and_searches() -> TestResult {
         .dep("wharf-renamed", &format!("{{ version = \"0.1\", {REG} }}"))
         .dep("wharf-meta", &format!("{{ version = \"1\", {REG} }}"))
         .main("fn main() { println!(\"sum={}\", wharf_base::base() + wharf_opt::value() + wharf_renamed::via() + wharf_meta::meta()); }")
-        .write(&work);
+        .write(work);
     let run = cargo.cargo_ok(&consumer, &["run", "--quiet"]);
     assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "sum=51");
 
@@ -109,33 +135,41 @@ fn cargo_publishes_builds_yanks_manages_owners_and_searches() -> TestResult {
         duplicate.contains("already exists") || duplicate.contains("already published"),
         "{duplicate}"
     );
+    Ok(consumer)
+}
 
+fn yank_and_unyank(cargo: &CargoEnv, work: &Path, consumer: &Path) -> TestResult {
+    let publish = PUBLISH;
     // Yank makes resolution avoid the version; unyank brings it back.
     let newer = CrateProject::new("wharf-base", "1.0.1")
         .lib("pub fn base() -> u32 { 1 }")
         .write(&work.join("newer"));
     cargo.cargo_ok(&newer, &publish);
-    cargo.cargo_ok(&work, &["yank", "--registry", "wharf", "wharf-base@1.0.1"]);
-    cargo.cargo_ok(&consumer, &["generate-lockfile"]);
+    cargo.cargo_ok(work, &["yank", "--registry", "wharf", "wharf-base@1.0.1"]);
+    cargo.cargo_ok(consumer, &["generate-lockfile"]);
     let lock = std::fs::read_to_string(consumer.join("Cargo.lock"))?;
     assert_eq!(lock_versions(&lock, "wharf-base"), ["1.0.0"]);
     cargo.cargo_ok(
-        &work,
+        work,
         &["yank", "--undo", "--registry", "wharf", "wharf-base@1.0.1"],
     );
-    cargo.cargo_ok(&consumer, &["generate-lockfile"]);
+    cargo.cargo_ok(consumer, &["generate-lockfile"]);
     let lock = std::fs::read_to_string(consumer.join("Cargo.lock"))?;
     assert_eq!(lock_versions(&lock, "wharf-base"), ["1.0.1"]);
+    Ok(())
+}
 
+fn owners_and_permissions(registry: &TestRegistry, cargo: &CargoEnv, work: &Path) {
+    let publish = PUBLISH;
     // Owners: add, list, remove.
     let _bob = registry.create_token("bob", &[]);
     let added = cargo.cargo_ok(
-        &work,
+        work,
         &["owner", "--registry", "wharf", "--add", "bob", "wharf-base"],
     );
     assert!(String::from_utf8_lossy(&added.stderr).contains("bob"));
     let listed = cargo.cargo_ok(
-        &work,
+        work,
         &["owner", "--registry", "wharf", "--list", "wharf-base"],
     );
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
@@ -144,7 +178,7 @@ fn cargo_publishes_builds_yanks_manages_owners_and_searches() -> TestResult {
         "{listed}"
     );
     cargo.cargo_ok(
-        &work,
+        work,
         &[
             "owner",
             "--registry",
@@ -155,7 +189,7 @@ fn cargo_publishes_builds_yanks_manages_owners_and_searches() -> TestResult {
         ],
     );
     let listed = cargo.cargo_ok(
-        &work,
+        work,
         &["owner", "--registry", "wharf", "--list", "wharf-base"],
     );
     assert!(!String::from_utf8_lossy(&listed.stdout).contains("bob"));
@@ -174,22 +208,15 @@ fn cargo_publishes_builds_yanks_manages_owners_and_searches() -> TestResult {
         &["yank", "--registry", "wharf", "wharf-base@1.0.0"],
     );
     assert!(refused.contains("not an owner"), "{refused}");
+}
 
+fn search(cargo: &CargoEnv, work: &Path) {
     // Search sees names and descriptions, with the total.
     let found = cargo.cargo_ok(
-        &work,
+        work,
         &["search", "--registry", "wharf", "--limit", "2", "wharf"],
     );
     let found = String::from_utf8_lossy(&found.stdout).into_owned();
     assert!(found.contains("wharf-base = \"1.0.1\""), "{found}");
     assert!(found.contains("and 3 crates more"), "{found}");
-
-    // A restart keeps everything: a fresh cargo home resolves and builds the same project.
-    registry.restart();
-    let after = CargoEnv::new(&registry.index_url());
-    after.login(&registry.admin_token);
-    std::fs::remove_file(consumer.join("Cargo.lock"))?;
-    let run = after.cargo_ok(&consumer, &["run", "--quiet"]);
-    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "sum=51");
-    Ok(())
 }

@@ -5,8 +5,8 @@ use std::io::Read;
 use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{TestRegistry, TestResult};
 
-#[test]
-fn sparse_index_headers_conditionals_gzip_and_downloads() -> TestResult {
+/// A registry holding three versions of `Surface-Demo`, and the index file's text.
+fn published() -> TestResult<(TestRegistry, reqwest::blocking::Client, String)> {
     let registry = TestRegistry::start();
     let http = registry.http();
     let base = registry.url();
@@ -18,7 +18,17 @@ fn sparse_index_headers_conditionals_gzip_and_downloads() -> TestResult {
             .send()?;
         assert_eq!(published.status(), 200, "{}", published.text()?);
     }
+    let text = http
+        .get(format!("{base}/index/su/rf/surface-demo"))
+        .send()?
+        .text()?;
+    Ok((registry, http, text))
+}
 
+#[test]
+fn config_json_points_at_blobs_and_has_no_trailing_slash() -> TestResult {
+    let (registry, http, _) = published()?;
+    let base = registry.url();
     // config.json: dl points at content-addressed blobs, api has no trailing slash.
     let config: serde_json::Value = http
         .get(format!("{base}/index/config.json"))
@@ -31,6 +41,13 @@ fn sparse_index_headers_conditionals_gzip_and_downloads() -> TestResult {
     assert_eq!(config["api"], base);
     assert!(config.get("auth-required").is_none());
 
+    Ok(())
+}
+
+#[test]
+fn index_file_is_valid_for_cargo_and_revalidates() -> TestResult {
+    let (registry, http, _) = published()?;
+    let base = registry.url();
     // The index file: lowercase path, original-case name inside, every line valid for cargo.
     let response = http
         .get(format!("{base}/index/su/rf/surface-demo"))
@@ -84,6 +101,13 @@ fn sparse_index_headers_conditionals_gzip_and_downloads() -> TestResult {
         .send()?;
     assert_eq!(old.status(), 200);
 
+    Ok(())
+}
+
+#[test]
+fn gzip_is_served_to_clients_that_accept_it() -> TestResult {
+    let (registry, http, text) = published()?;
+    let base = registry.url();
     // gzip for clients that accept it, with its own ETag that also revalidates.
     let gz = http
         .get(format!("{base}/index/su/rf/surface-demo"))
@@ -101,6 +125,13 @@ fn sparse_index_headers_conditionals_gzip_and_downloads() -> TestResult {
         .send()?;
     assert_eq!(gz_304.status(), 304);
 
+    Ok(())
+}
+
+#[test]
+fn unknown_names_are_404_and_h2c_upgrades_are_harmless() -> TestResult {
+    let (registry, http, _) = published()?;
+    let base = registry.url();
     // Unknown names are 404, never 403; so is the mixed-case path and the `_` spelling.
     for path in [
         "no/ne/nonexistent",
@@ -121,6 +152,13 @@ fn sparse_index_headers_conditionals_gzip_and_downloads() -> TestResult {
         .send()?;
     assert_eq!(upgraded.status(), 200);
 
+    Ok(())
+}
+
+#[test]
+fn downloads_by_hash_and_by_version() -> TestResult {
+    let (registry, http, text) = published()?;
+    let base = registry.url();
     // Downloads: by blob hash (immutable) and by name/version, `+` literal or `%2B`.
     let entry = wharf_index_format::IndexEntry::from_line(text.lines().last().unwrap_or_default())?;
     let blob = http
@@ -162,6 +200,13 @@ fn sparse_index_headers_conditionals_gzip_and_downloads() -> TestResult {
             .is_some_and(|d| d.contains("9.9.9"))
     );
 
+    Ok(())
+}
+
+#[test]
+fn operations_endpoints_answer() -> TestResult {
+    let (registry, http, text) = published()?;
+    let base = registry.url();
     // Operations endpoints.
     assert_eq!(http.get(format!("{base}/health")).send()?.status(), 200);
     assert_eq!(http.get(format!("{base}/ready")).send()?.status(), 200);
