@@ -205,7 +205,7 @@ fn downloads_by_hash_and_by_version() -> TestResult {
 
 #[test]
 fn operations_endpoints_answer() -> TestResult {
-    let (registry, http, text) = published()?;
+    let (registry, http, _) = published()?;
     let base = registry.url();
     // Operations endpoints.
     assert_eq!(http.get(format!("{base}/health")).send()?.status(), 200);
