@@ -1,0 +1,294 @@
+//! `wharf-load`: drives a running Wharf registry over HTTP.
+//!
+//! - `publish`: M small valid crates, N publishers at once; prints publishes/s, latency
+//!   percentiles and the count of non-200 answers (exit status 1 unless it is 0).
+//! - `seed`: fills a registry with packages, versions and dependencies for the index benchmark
+//!   and writes the list of their index paths.
+//! - `fetch-index`: downloads index files (optionally into a tree a static server can serve)
+//!   and writes each file's `ETag`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use wharf_bench::{
+    PublishReport, PublishTarget, SeedPlan, SyntheticCrate, fetch_index_files, publish_all,
+    seed_waves,
+};
+use wharf_index_format::index_path;
+
+/// Load tools for a Wharf registry.
+#[derive(Debug, Parser)]
+#[command(name = "wharf-load", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish COUNT new packages with CONCURRENCY publishers and report throughput.
+    Publish(PublishArgs),
+    /// Fill a registry with packages and versions; write their index paths.
+    Seed(SeedArgs),
+    /// Download index files, write their ETags, and optionally mirror them into a directory.
+    FetchIndex(FetchArgs),
+}
+
+/// The registry and the token to use.
+#[derive(Debug, Args)]
+struct Registry {
+    /// Base URL of the registry, e.g. `http://127.0.0.1:8080`.
+    #[arg(long)]
+    url: String,
+    /// API token with publish scopes.
+    #[arg(long, env = "WHARF_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+#[derive(Debug, Args)]
+struct PublishArgs {
+    #[command(flatten)]
+    registry: Registry,
+    /// Publishers sending at the same time.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// How many packages to publish (one version each).
+    #[arg(long)]
+    count: usize,
+    /// Start of every package name (`{prefix}-{n}`).
+    #[arg(long, default_value = "load")]
+    prefix: String,
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    #[command(flatten)]
+    registry: Registry,
+    /// How many packages.
+    #[arg(long)]
+    packages: usize,
+    /// Versions of each package.
+    #[arg(long, default_value_t = 3)]
+    versions: usize,
+    /// Part of every package name.
+    #[arg(long, default_value = "s")]
+    prefix: String,
+    /// Publishers sending at the same time.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Write the index path of every package here, one per line.
+    #[arg(long, value_name = "FILE")]
+    paths_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct FetchArgs {
+    /// Base URL of the server, e.g. `http://127.0.0.1:8080`; files are read from `/index/…`.
+    #[arg(long)]
+    url: String,
+    /// File with one index path per line (`ka/mo/kamo-s1`).
+    #[arg(long, value_name = "FILE")]
+    paths: PathBuf,
+    /// Write each body to `DIR/index/{path}`.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Write `{path}<TAB>{etag}` lines here.
+    #[arg(long, value_name = "FILE")]
+    etags_out: PathBuf,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Publish(args) => publish(args).await,
+            Command::Seed(args) => seed(args).await,
+            Command::FetchIndex(args) => fetch(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
+    let target = PublishTarget::new(&args.registry.url, &args.registry.token)?;
+    let building = Instant::now();
+    let bodies = (0..args.count)
+        .map(|i| SyntheticCrate::new(format!("{}-{i}", args.prefix), "1.0.0").publish_body())
+        .collect::<Result<Vec<Bytes>, _>>()?;
+    let bytes: usize = bodies.iter().map(Bytes::len).sum();
+    eprintln!(
+        "built {} publish bodies ({} bytes on average) in {:.2} s; publishing…",
+        bodies.len(),
+        bytes.checked_div(bodies.len()).unwrap_or(0),
+        building.elapsed().as_secs_f64()
+    );
+    let report = publish_all(&target, bodies, args.concurrency).await?;
+    print!("{}", describe("publish", &report));
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
+    let target = PublishTarget::new(&args.registry.url, &args.registry.token)?;
+    let plan = SeedPlan {
+        packages: args.packages,
+        versions: args.versions,
+        prefix: args.prefix,
+    };
+    let waves = seed_waves(&plan);
+    let total: usize = waves.iter().map(Vec::len).sum();
+    eprintln!(
+        "seeding {} packages × {} versions ({total} publishes) in {} waves",
+        plan.packages,
+        plan.versions,
+        waves.len()
+    );
+    let started = Instant::now();
+    for (number, wave) in waves.iter().enumerate() {
+        let bodies = wave
+            .iter()
+            .map(SyntheticCrate::publish_body)
+            .collect::<Result<Vec<Bytes>, _>>()?;
+        let report = publish_all(&target, bodies, args.concurrency).await?;
+        eprint!(
+            "{}",
+            describe(&format!("seed wave {}", number + 1), &report)
+        );
+        if let Some(failure) = report.failures.first() {
+            bail!(
+                "seeding stopped: `{} {}` got {:?}: {}",
+                wave[failure.index].name,
+                wave[failure.index].version,
+                failure.status,
+                failure.detail
+            );
+        }
+    }
+    println!(
+        "seeded {total} versions of {} packages in {:.1} s",
+        plan.packages,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(out) = args.paths_out {
+        let mut text = String::new();
+        for i in 0..plan.packages {
+            let _ = writeln!(text, "{}", index_path(&plan.package_name(i)));
+        }
+        std::fs::write(&out, text).with_context(|| format!("writing `{}`", out.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
+    let list = std::fs::read_to_string(&args.paths)
+        .with_context(|| format!("reading `{}`", args.paths.display()))?;
+    let paths: Vec<String> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let started = Instant::now();
+    let files = fetch_index_files(&args.url, &paths, args.out.as_deref(), args.concurrency).await?;
+    let mut text = String::new();
+    for file in &files {
+        let _ = writeln!(text, "{}\t{}", file.path, file.etag);
+    }
+    std::fs::write(&args.etags_out, text)
+        .with_context(|| format!("writing `{}`", args.etags_out.display()))?;
+    let bytes: usize = files.iter().map(|f| f.len).sum();
+    println!(
+        "fetched {} index files ({bytes} bytes, {} on average) from {} in {:.2} s",
+        files.len(),
+        bytes.checked_div(files.len()).unwrap_or(0),
+        args.url,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A human summary followed by one `RESULT key=value …` line for scripts.
+fn describe(what: &str, report: &PublishReport) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{what}: {} of {} acknowledged in {:.2} s with {} publisher(s): {:.1} publishes/s",
+        report.succeeded,
+        report.attempted,
+        report.elapsed.as_secs_f64(),
+        report.concurrency,
+        report.per_second()
+    );
+    if let Some(l) = report.latency {
+        let _ = writeln!(
+            out,
+            "  latency: min {:.2} ms, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(l.min),
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.max)
+        );
+    }
+    let _ = writeln!(out, "  non-200 answers: {}", report.failures.len());
+    for failure in report.failures.iter().take(5) {
+        let _ = writeln!(
+            out,
+            "    #{} → {}: {}",
+            failure.index,
+            failure
+                .status
+                .map_or_else(|| "no answer".to_owned(), |s| s.to_string()),
+            failure.detail
+        );
+    }
+    let (p50, p99) = report
+        .latency
+        .map_or((0.0, 0.0), |l| (ms(l.p50), ms(l.p99)));
+    let _ = writeln!(
+        out,
+        "RESULT what={} count={} concurrency={} seconds={:.3} per_second={:.1} p50_ms={p50:.2} p99_ms={p99:.2} non_200={}",
+        what.replace(' ', "_"),
+        report.attempted,
+        report.concurrency,
+        report.elapsed.as_secs_f64(),
+        report.per_second(),
+        report.failures.len()
+    );
+    out
+}

@@ -1,0 +1,72 @@
+//! The one error type of the load tools.
+
+use std::path::PathBuf;
+
+/// What can go wrong while preparing or sending benchmark traffic.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A request could not be sent or its answer could not be read.
+    #[error("request to `{url}` failed: {source}")]
+    Http {
+        /// The URL requested.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an unexpected status.
+    #[error("`{url}` answered {status}, expected 200")]
+    Status {
+        /// The URL requested.
+        url: String,
+        /// The status received.
+        status: u16,
+    },
+    /// An index file came without an `ETag`.
+    #[error("`{url}` sent no usable `ETag` header")]
+    MissingEtag {
+        /// The URL requested.
+        url: String,
+    },
+    /// Reading or writing a local file failed.
+    #[error("I/O on `{path}` failed: {source}", path = path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Building a `.crate` tarball in memory failed.
+    #[error("building the tarball of `{package}` failed: {source}")]
+    Tarball {
+        /// `name-version` of the package.
+        package: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A generated manifest could not be written as TOML.
+    #[error("writing the manifest of `{package}` failed: {source}")]
+    Manifest {
+        /// `name-version` of the package.
+        package: String,
+        /// The serialiser's error.
+        #[source]
+        source: toml::ser::Error,
+    },
+    /// A part of the publish frame does not fit its `u32` length prefix.
+    #[error("the {part} of a publish body is `{len}` bytes, more than a u32 length can hold")]
+    FrameTooLarge {
+        /// `metadata` or `crate`.
+        part: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// The HTTP client could not be built.
+    #[error("building the HTTP client failed: {0}")]
+    Client(#[source] reqwest::Error),
+    /// A worker task died.
+    #[error("a load worker stopped unexpectedly: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}

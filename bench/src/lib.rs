@@ -1,0 +1,31 @@
+//! Load tools and benchmarks for Wharf.
+//!
+//! The `wharf-load` binary drives a running registry over HTTP the way cargo does:
+//!
+//! - [`SyntheticCrate`]: a small but complete package version (metadata JSON with every field
+//!   cargo sends, a normalised `Cargo.toml`, `src/lib.rs`, a README) framed as cargo frames
+//!   a publish body ([`publish_frame`]).
+//! - [`publish_all`]: sends prebuilt publish bodies with N concurrent publishers and reports
+//!   throughput, latency percentiles ([`LatencySummary`]) and every non-200 answer.
+//! - [`seed_waves`]: a registry's worth of packages with several versions and realistic
+//!   dependency lists, ordered so every dependency exists before its dependents.
+//! - [`fetch_index_files`]: downloads index files, keeping their bytes and `ETag`s, so a
+//!   static file server can serve the same tree and a load generator can send conditional
+//!   requests.
+//!
+//! The shell scripts under `scripts/bench/` combine these with `wrk` and nginx; the results
+//! are in `BENCHMARKS.md`.
+
+mod error;
+mod index_fetch;
+mod latency;
+mod publisher;
+mod seed;
+mod synthetic;
+
+pub use error::BenchError;
+pub use index_fetch::{FetchedIndexFile, fetch_index_files};
+pub use latency::LatencySummary;
+pub use publisher::{PublishFailure, PublishReport, PublishTarget, publish_all};
+pub use seed::{SeedPlan, seed_waves};
+pub use synthetic::{SyntheticCrate, SyntheticDependency, publish_frame};
