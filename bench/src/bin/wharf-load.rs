@@ -8,7 +8,7 @@
 //!   and writes each file's `ETag`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -63,6 +63,9 @@ struct PublishArgs {
     /// Start of every package name (`{prefix}-{n}`).
     #[arg(long, default_value = "load")]
     prefix: String,
+    /// Write the index path of every acknowledged package here, one per line.
+    #[arg(long, value_name = "FILE")]
+    paths_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -143,8 +146,12 @@ fn main() -> ExitCode {
 async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let target = PublishTarget::new(&args.registry.url, &args.registry.token)?;
     let building = Instant::now();
-    let bodies = (0..args.count)
-        .map(|i| SyntheticCrate::new(format!("{}-{i}", args.prefix), "1.0.0").publish_body())
+    let names: Vec<String> = (0..args.count)
+        .map(|i| format!("{}-{i}", args.prefix))
+        .collect();
+    let bodies = names
+        .iter()
+        .map(|name| SyntheticCrate::new(name.as_str(), "1.0.0").publish_body())
         .collect::<Result<Vec<Bytes>, _>>()?;
     let bytes: usize = bodies.iter().map(Bytes::len).sum();
     eprintln!(
@@ -155,6 +162,16 @@ async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     );
     let report = publish_all(&target, bodies, args.concurrency).await?;
     print!("{}", describe("publish", &report));
+    if let Some(out) = args.paths_out {
+        let refused: std::collections::BTreeSet<usize> =
+            report.failures.iter().map(|f| f.index).collect();
+        let acknowledged = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !refused.contains(i))
+            .map(|(_, name)| name.as_str());
+        write_paths(&out, acknowledged)?;
+    }
     Ok(if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -204,11 +221,8 @@ async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     if let Some(out) = args.paths_out {
-        let mut text = String::new();
-        for i in 0..plan.packages {
-            let _ = writeln!(text, "{}", index_path(&plan.package_name(i)));
-        }
-        std::fs::write(&out, text).with_context(|| format!("writing `{}`", out.display()))?;
+        let names: Vec<String> = (0..plan.packages).map(|i| plan.package_name(i)).collect();
+        write_paths(&out, names.iter().map(String::as_str))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -239,6 +253,15 @@ async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the index path of each name, one per line.
+fn write_paths<'a>(out: &Path, names: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for name in names {
+        let _ = writeln!(text, "{}", index_path(name));
+    }
+    std::fs::write(out, text).with_context(|| format!("writing `{}`", out.display()))
 }
 
 /// A human summary followed by one `RESULT key=value …` line for scripts.

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Sparse-index serving: Wharf against nginx serving byte-identical files at the same paths.
+#
+# Builds `wharf` in release, starts it on a temporary data directory on 127.0.0.1, seeds it
+# through the publish API, downloads every index file into a tree that nginx (worker_processes
+# 2, access log off, sendfile on, keepalive, default ETags, no gzip) serves at the same
+# /index/... paths, then runs wrk rounds alternating wharf, nginx, wharf, nginx… for
+#   (a) plain GETs (200), and
+#   (b) conditional GETs carrying each server's own ETag in If-None-Match (304),
+# with random paths from the same list. Prints per-round figures, medians and wharf/nginx
+# ratios, and keeps raw wrk output under $RESULTS. Everything it starts is stopped on exit.
+#
+# Settings (environment): PACKAGES (2000), VERSIONS (4), ROUNDS (3), DURATION (10s),
+# WARMUP (3s), THREADS (2), CONNECTIONS (64), WHARF_PORT (18480), NGINX_PORT (18481),
+# NGINX_OPEN_FILE_CACHE (0; 1 adds open_file_cache to nginx), RESULTS (output directory).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+PACKAGES=${PACKAGES:-2000}
+VERSIONS=${VERSIONS:-4}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-3s}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+WHARF_PORT=${WHARF_PORT:-18480}
+NGINX_PORT=${NGINX_PORT:-18481}
+NGINX_OPEN_FILE_CACHE=${NGINX_OPEN_FILE_CACHE:-0}
+RESULTS=${RESULTS:-$TARGET_DIR/bench-results/index-vs-nginx-$(date -u +%Y%m%dT%H%M%SZ)}
+LUA="$ROOT/scripts/bench/random-index.lua"
+
+ensure_tools nginx:nginx-light wrk:wrk curl:curl
+build_release
+mkdir -p "$RESULTS"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-index-bench.XXXXXX")
+WHARF_PID=""
+NGINX_PID=""
+cleanup() {
+  [ -n "$NGINX_PID" ] && stop_pid "$NGINX_PID" QUIT
+  [ -n "$WHARF_PID" ] && stop_pid "$WHARF_PID"
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+WHARF_URL="http://127.0.0.1:$WHARF_PORT"
+NGINX_URL="http://127.0.0.1:$NGINX_PORT"
+
+log "starting wharf on $WHARF_URL (data in $WORK/data)"
+start_wharf "$WORK/data" "$WHARF_PORT" "$RESULTS/wharf.log"
+TOKEN=$("$WHARF" token create --data "$WORK/data" --user bench 2>>"$RESULTS/wharf.log" | tail -n1)
+
+log "seeding $PACKAGES packages × $VERSIONS versions"
+"$LOAD" seed --url "$WHARF_URL" --token "$TOKEN" --packages "$PACKAGES" --versions "$VERSIONS" \
+  --paths-out "$WORK/paths.txt" 2>"$RESULTS/seed.log" | tee -a "$RESULTS/seed.log" >&2
+
+log "mirroring the index for nginx"
+"$LOAD" fetch-index --url "$WHARF_URL" --paths "$WORK/paths.txt" --out "$WORK/www" \
+  --etags-out "$WORK/wharf-etags.tsv" >&2
+chmod -R a+rX "$WORK/www"
+chmod a+x "$WORK"
+
+mkdir -p "$WORK/nginx/tmp"
+OPEN_FILE_CACHE=""
+if [ "$NGINX_OPEN_FILE_CACHE" = 1 ]; then
+  OPEN_FILE_CACHE="open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;"
+fi
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    gzip off;
+    etag on;
+    keepalive_timeout 65s;
+    keepalive_requests 1000000;
+    default_type text/plain;
+    types { }
+    client_body_temp_path $WORK/nginx/tmp/body;
+    proxy_temp_path $WORK/nginx/tmp/proxy;
+    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+    scgi_temp_path $WORK/nginx/tmp/scgi;
+    $OPEN_FILE_CACHE
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $WORK/www;
+        location /index/ { }
+    }
+}
+CONF
+port_free "$NGINX_PORT" || die "port $NGINX_PORT is in use; set NGINX_PORT"
+log "starting nginx on $NGINX_URL"
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
+NGINX_PID=$!
+FIRST_PATH=$(head -n1 "$WORK/paths.txt")
+wait_http "$NGINX_URL/index/$FIRST_PATH" 30 || die "nginx did not start; see $WORK/nginx/error.log"
+
+log "checking both servers send the same bytes"
+"$LOAD" fetch-index --url "$NGINX_URL" --paths "$WORK/paths.txt" --out "$WORK/www-check" \
+  --etags-out "$WORK/nginx-etags.tsv" >&2
+diff -r -q "$WORK/www/index" "$WORK/www-check/index" >/dev/null \
+  || die "nginx and wharf serve different bytes"
+
+# A conditional GET with each server's own ETag must be 304, a plain GET 200.
+check_status() {
+  local url=$1 etag=$2 want_plain=200 want_conditional=304 got
+  got=$(curl -s -o /dev/null -w '%{http_code}' "$url")
+  [ "$got" = "$want_plain" ] || die "GET $url answered $got"
+  got=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$url")
+  [ "$got" = "$want_conditional" ] || die "conditional GET $url answered $got"
+}
+check_status "$WHARF_URL/index/$FIRST_PATH" "$(head -n1 "$WORK/wharf-etags.tsv" | cut -f2)"
+check_status "$NGINX_URL/index/$FIRST_PATH" "$(head -n1 "$WORK/nginx-etags.tsv" | cut -f2)"
+
+FILES=$(wc -l <"$WORK/paths.txt")
+BYTES=$(du -sb "$WORK/www/index" | cut -f1)
+LINES=$(find "$WORK/www/index" -type f -exec cat {} + | wc -l)
+{
+  echo "# Sparse index: wharf vs nginx"
+  echo
+  echo "$(date -u +%Y-%m-%dT%H:%MZ); $FILES index files, $LINES lines, $BYTES bytes"
+  echo "(mean file $((BYTES / FILES)) bytes, mean line $((BYTES / LINES)) bytes)."
+  echo
+  machine_info "$WORK"
+  echo "- wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after a $WARMUP warm-up per server and mode)"
+  echo "- nginx $(nginx -v 2>&1 | cut -d/ -f2), open_file_cache: $([ "$NGINX_OPEN_FILE_CACHE" = 1 ] && echo on || echo off)"
+  echo
+} >"$RESULTS/summary.md"
+
+run_wrk() {
+  local server=$1 mode=$2 duration=$3 out=$4 url list
+  if [ "$server" = wharf ]; then url=$WHARF_URL list=$WORK/wharf-etags.tsv; else url=$NGINX_URL list=$WORK/nginx-etags.tsv; fi
+  timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 5s --latency \
+    -s "$LUA" "$url" -- "$list" "$mode" >"$out" 2>&1 || die "wrk failed; see $out"
+  grep '^WRK_RESULT' "$out" || die "no result in $out"
+}
+
+TABLE="$RESULTS/rounds.tsv"
+printf 'mode\tround\tserver\trps\tp50_us\tp99_us\tnon_2xx_3xx\tsocket_errors\n' >"$TABLE"
+for mode in plain conditional; do
+  for server in wharf nginx; do
+    log "warm-up: $server, $mode"
+    run_wrk "$server" "$mode" "$WARMUP" "$RESULTS/warmup-$mode-$server.txt" >/dev/null
+  done
+  for round in $(seq 1 "$ROUNDS"); do
+    for server in wharf nginx; do
+      line=$(run_wrk "$server" "$mode" "$DURATION" "$RESULTS/$mode-$round-$server.txt")
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$server" \
+        "$(result_field "$line" rps)" "$(result_field "$line" p50_us)" \
+        "$(result_field "$line" p99_us)" "$(result_field "$line" non_2xx_3xx)" \
+        "$(result_field "$line" socket_errors)" >>"$TABLE"
+      log "$mode round $round $server: $line"
+    done
+  done
+done
+
+column_of() { awk -F'\t' -v m="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == m && $3 == s { print $c }' "$TABLE"; }
+{
+  echo "| mode | round | server | req/s | p50 µs | p99 µs | non-2xx/3xx | socket errors |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|"
+  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$TABLE"
+  echo
+  echo "| mode | wharf median req/s | nginx median req/s | ratio | wharf median p99 µs | nginx median p99 µs |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for mode in plain conditional; do
+    w_rps=$(column_of "$mode" wharf 4 | median)
+    n_rps=$(column_of "$mode" nginx 4 | median)
+    w_p99=$(column_of "$mode" wharf 6 | median)
+    n_p99=$(column_of "$mode" nginx 6 | median)
+    ratio=$(awk -v a="$w_rps" -v b="$n_rps" 'BEGIN { printf "%.2f×", a / b }')
+    echo "| $mode | $w_rps | $n_rps | $ratio | $w_p99 | $n_p99 |"
+  done
+} >>"$RESULTS/summary.md"
+cat "$RESULTS/summary.md"
+log "raw output in $RESULTS"

@@ -1,0 +1,86 @@
+# Helpers shared by the benchmark scripts; sourced, not run.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+WHARF="$TARGET_DIR/release/wharf"
+LOAD="$TARGET_DIR/release/wharf-load"
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ensure_tools "cmd:debian-package" ... — installs the packages of missing commands with apt-get.
+ensure_tools() {
+  local missing=() spec
+  for spec in "$@"; do
+    command -v "${spec%%:*}" >/dev/null 2>&1 || missing+=("${spec#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 \
+    || die "could not install ${missing[*]}"
+}
+
+# Release builds of `wharf` and `wharf-load`.
+build_release() {
+  log "building wharf and wharf-load (release)"
+  (cd "$ROOT" && cargo build --release --locked -p wharf-cli -p wharf-bench --bins) >&2
+}
+
+# port_free PORT — true when nothing listens on 127.0.0.1:PORT.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_http URL SECONDS — waits until URL answers 200.
+wait_http() {
+  local url=$1 deadline=$((SECONDS + $2))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ]; do
+    [ $SECONDS -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+# start_wharf DATA_DIR PORT LOG — starts `wharf serve` on loopback; sets WHARF_PID.
+start_wharf() {
+  local data=$1 port=$2 logfile=$3
+  port_free "$port" || die "port $port is in use; set WHARF_PORT"
+  "$WHARF" serve --data "$data" --listen "127.0.0.1:$port" >>"$logfile" 2>&1 &
+  WHARF_PID=$!
+  wait_http "http://127.0.0.1:$port/ready" 120 || die "wharf did not become ready; see $logfile"
+}
+
+# stop_pid PID [SIGNAL] — stops a process this script started and waits for it.
+stop_pid() {
+  local pid=$1 signal=${2:-TERM}
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill "-$signal" "$pid" 2>/dev/null || true
+  local waited=0
+  while kill -0 "$pid" 2>/dev/null && [ $waited -lt 150 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+}
+
+# machine_info DIR — the machine and the filesystem DIR is on, as Markdown list items.
+machine_info() {
+  local dir=$1
+  echo "- CPU: $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "- memory: $(free -h | awk '/^Mem:/ {print $2}')"
+  echo "- kernel: $(uname -r)"
+  echo "- filesystem of the data directory: $(df -T "$dir" | awk 'NR == 2 {print $2 " on " $1}')"
+  echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# median — the median of the numbers on stdin (mean of the middle two for an even count).
+median() {
+  sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "nan"; exit }
+    if (NR % 2) { print v[(NR + 1) / 2] } else { printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }
+  }'
+}
+
+# result_field LINE KEY — the value of KEY=value in a RESULT line.
+result_field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Publish throughput: `wharf-load publish` against a release `wharf serve`, once per
+# concurrency level, each on a fresh data directory. After each run the server is killed
+# with SIGKILL and restarted, and every acknowledged publish must still be in the index
+# (an acknowledged publish is durable: storage fsyncs the blob and commits SQLite with
+# synchronous=FULL before answering).
+#
+# Settings (environment): COUNT (2000 publishes per run), CONCURRENCIES ("1 16"),
+# RUNS (1 per concurrency), WHARF_PORT (18482), RESULTS (output directory),
+# TMPDIR (where the data directories go: put it on the disk you want to measure).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+COUNT=${COUNT:-2000}
+CONCURRENCIES=${CONCURRENCIES:-"1 16"}
+RUNS=${RUNS:-1}
+WHARF_PORT=${WHARF_PORT:-18482}
+RESULTS=${RESULTS:-$TARGET_DIR/bench-results/publish-throughput-$(date -u +%Y%m%dT%H%M%SZ)}
+
+ensure_tools curl:curl
+build_release
+mkdir -p "$RESULTS"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-publish-bench.XXXXXX")
+WHARF_PID=""
+cleanup() {
+  [ -n "$WHARF_PID" ] && stop_pid "$WHARF_PID"
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+URL="http://127.0.0.1:$WHARF_PORT"
+
+{
+  echo "# Publish throughput"
+  echo
+  echo "$(date -u +%Y-%m-%dT%H:%MZ); $COUNT publishes per run, a fresh data directory per run."
+  echo
+  machine_info "$WORK"
+  echo
+  echo "| publishers | run | publishes/s | p50 ms | p99 ms | non-200 | present after SIGKILL + restart |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+} >"$RESULTS/summary.md"
+
+for concurrency in $CONCURRENCIES; do
+  for run in $(seq 1 "$RUNS"); do
+    data="$WORK/data-c$concurrency-r$run"
+    logfile="$RESULTS/wharf-c$concurrency-r$run.log"
+    log "run $run with $concurrency publisher(s): starting wharf on $URL"
+    start_wharf "$data" "$WHARF_PORT" "$logfile"
+    token=$("$WHARF" token create --data "$data" --user bench 2>>"$logfile" | tail -n1)
+    out="$RESULTS/publish-c$concurrency-r$run.txt"
+    status=0
+    "$LOAD" publish --url "$URL" --token "$token" --concurrency "$concurrency" --count "$COUNT" \
+      --prefix "c$concurrency" --paths-out "$data.paths" >"$out" 2>&1 || status=$?
+    cat "$out" >&2
+    line=$(grep '^RESULT' "$out") || die "no result in $out"
+    stop_pid "$WHARF_PID" KILL
+    WHARF_PID=""
+    start_wharf "$data" "$WHARF_PORT" "$logfile"
+    present=$("$LOAD" fetch-index --url "$URL" --paths "$data.paths" \
+      --etags-out "$data.etags" 2>>"$out" | sed -n 's/^fetched \([0-9]*\) .*/\1/p') \
+      || die "acknowledged publishes are missing after a restart; see $out"
+    stop_pid "$WHARF_PID"
+    WHARF_PID=""
+    printf '| %s | %s | %s | %s | %s | %s | %s of %s |\n' "$concurrency" "$run" \
+      "$(result_field "$line" per_second)" "$(result_field "$line" p50_ms)" \
+      "$(result_field "$line" p99_ms)" "$(result_field "$line" non_200)" \
+      "$present" "$(wc -l <"$data.paths")" >>"$RESULTS/summary.md"
+    [ "$status" -eq 0 ] || die "some publishes were refused; see $out"
+  done
+done
+cat "$RESULTS/summary.md"
+log "raw output in $RESULTS"

@@ -1,0 +1,54 @@
+-- wrk script: GET random sparse-index files from a fixed list, optionally conditional.
+--
+--   wrk ... -s random-index.lua http://127.0.0.1:PORT -- LIST [conditional]
+--
+-- LIST has one `path<TAB>etag` line per index file (the path under /index/). With
+-- `conditional`, every request carries `If-None-Match: <etag>` (the server's own ETag for that
+-- path, so the answer is 304); otherwise requests are plain GETs (200). No Accept-Encoding is
+-- sent, so servers answer with identity bytes. `done` prints one machine-readable line.
+
+local thread_number = 0
+
+function setup(thread)
+  thread_number = thread_number + 1
+  thread:set("thread_number", thread_number)
+end
+
+local requests = {}
+
+function init(args)
+  local list, mode = args[1], args[2]
+  if list == nil then
+    error("usage: wrk ... -s random-index.lua URL -- LIST [conditional]")
+  end
+  local conditional = mode == "conditional"
+  for line in io.lines(list) do
+    local path, etag = line:match("^([^\t]+)\t(.+)$")
+    if path ~= nil then
+      local headers = {}
+      if conditional then
+        headers["If-None-Match"] = etag
+      end
+      requests[#requests + 1] = wrk.format("GET", "/index/" .. path, headers)
+    end
+  end
+  if #requests == 0 then
+    error("no `path<TAB>etag` lines in " .. list)
+  end
+  math.randomseed(os.time() * 1000 + (thread_number or 0) * 7919)
+end
+
+function request()
+  return requests[math.random(#requests)]
+end
+
+function done(summary, latency, _)
+  local seconds = summary.duration / 1e6
+  local errors = summary.errors
+  io.write(string.format(
+    "WRK_RESULT requests=%d seconds=%.3f rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d " ..
+    "bytes=%d non_2xx_3xx=%d socket_errors=%d\n",
+    summary.requests, seconds, summary.requests / seconds,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    summary.bytes, errors.status, errors.connect + errors.read + errors.write + errors.timeout))
+end
