@@ -3,7 +3,7 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-WHARF="$TARGET_DIR/release/wharf"
+WHARF="${WHARF_BIN:-$TARGET_DIR/release/wharf}"
 LOAD="$TARGET_DIR/release/wharf-load"
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -23,8 +23,10 @@ ensure_tools() {
     || die "could not install ${missing[*]}"
 }
 
-# Release builds of `wharf` and `wharf-load`.
+# Release builds of `wharf` and `wharf-load` (skipped with SKIP_BUILD=1, e.g. to measure a
+# saved binary given as WHARF_BIN).
 build_release() {
+  [ "${SKIP_BUILD:-0}" = 1 ] && return 0
   log "building wharf and wharf-load (release)"
   (cd "$ROOT" && cargo build --release --locked -p wharf-cli -p wharf-bench --bins) >&2
 }

@@ -7,7 +7,8 @@
 #
 # Settings (environment): COUNT (2000 publishes per run), CONCURRENCIES ("1 16"),
 # RUNS (1 per concurrency), WHARF_PORT (18482), RESULTS (output directory),
-# TMPDIR (where the data directories go: put it on the disk you want to measure).
+# TMPDIR (where the data directories go: put it on the disk you want to measure),
+# WHARF_BIN (a saved wharf binary to measure) with SKIP_BUILD=1 (no cargo build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
