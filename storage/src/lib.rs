@@ -1,1 +1,64 @@
-//! Wharf storage (filled in by the storage work).
+//! Wharf storage: content-addressed blobs on `object_store`, metadata and the append-only
+//! event log on SQLite, and the derived per-package index files.
+//!
+//! - **Blobs** are the exact `.crate` bytes under `sha256/ab/cd/<hex>`; the index `cksum` is
+//!   the key. On the local backend a blob is fsynced (file and directory) before a publish
+//!   is acknowledged.
+//! - **The database** (`wharf.db`, WAL, `synchronous=FULL`) is the truth: users, tokens
+//!   (SHA-256 only), packages, versions with their exact index lines, owners, and the event
+//!   log (`release`, `yank`, `unyank`, `owner_add`, `owner_remove`), which triggers keep
+//!   append-only. All writes go through one writer thread that commits queued requests in
+//!   groups (one fsync per group); reads use pooled connections and never wait for it.
+//! - **Index files** (`index/<index_path>`) are projections of the database, written
+//!   atomically after each commit. [`Storage::reconcile`] (also run by [`Storage::open`])
+//!   rebuilds any that lag or differ; [`Storage::verify`] reports every inconsistency.
+//!
+//! A publish runs: validate and check every rule → blob put → one transaction (version
+//! row and event) → index file. A crash at any point leaves no trace or a state reconcile
+//! completes. All business rules (scopes, name patterns, ownership, duplicates,
+//! canonical-name clashes) live here; [`StorageError::kind`] tells a server which HTTP
+//! status to answer.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use wharf_storage::{BlobBackend, NewToken, Scope, Storage, StorageConfig};
+//! let dir = tempfile::tempdir().unwrap();
+//! let storage = Storage::open(StorageConfig { data_dir: dir.path().into(), blobs: BlobBackend::Memory })
+//!     .await
+//!     .unwrap();
+//! let token = storage
+//!     .create_token(NewToken {
+//!         user: "alice".into(),
+//!         scopes: Scope::ALL.to_vec(),
+//!         expires_at: None,
+//!         name_patterns: vec![],
+//!         label: None,
+//!     })
+//!     .unwrap();
+//! let who = storage.authenticate(token.secret.expose()).unwrap();
+//! assert_eq!(who.login, "alice");
+//! # });
+//! ```
+
+mod auth;
+mod blobs;
+mod config;
+mod db;
+mod error;
+mod index_files;
+mod model;
+mod queries;
+mod reconcile;
+mod storage;
+mod tokens;
+mod write_ops;
+mod writer;
+
+pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
+pub use config::{BlobBackend, StorageConfig};
+pub use error::{ErrorKind, StorageError};
+pub use model::{
+    EventKind, IndexFileSnapshot, LogEvent, Owner, PackageMeta, Published, ReconcileReport,
+    SearchHit, SearchResults, Upload, VerifyReport,
+};
+pub use storage::Storage;
