@@ -56,6 +56,9 @@ impl Storage {
     /// now reflects. Also runs at [`Storage::open`].
     #[tracing::instrument(skip_all)]
     pub async fn reconcile(&self) -> Result<ReconcileReport, StorageError> {
+        // Wait for the index-file records already queued by earlier writes, so a file this
+        // process just wrote does not look lagging.
+        self.inner.writer.run(|_| Ok(())).await?;
         let Expected { files, recorded } = self.read(read_expected).await?;
         let checked = files.len();
         let projector = &self.inner.projector;
