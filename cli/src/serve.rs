@@ -72,7 +72,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
         let mut config = ServerConfig::new(public_url.clone(), auth_required);
         if let Some(max) = max_crate {
-            config.limits.max_crate = max;
+            config.limits.max_crate_bytes = max;
         }
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;

@@ -25,7 +25,7 @@ pub(crate) struct FileSettings {
     /// Require a token for everything.
     pub(crate) auth_required: Option<bool>,
     /// Largest `.crate` accepted, in bytes.
-    pub(crate) max_crate_bytes: Option<usize>,
+    pub(crate) max_crate_bytes: Option<u64>,
 }
 
 impl FileSettings {

@@ -1,4 +1,8 @@
 //! The one error type of `wharf-index-format`. Every variant names the offending input.
+//!
+//! Each variant has a stable code ([`FormatError::code`]), the name the registry's API and
+//! logs use, and an HTTP status ([`FormatError::http_status`]): 413 for an upload over the
+//! size limit, 400 for everything else.
 
 /// Everything that can be wrong with data in one of Wharf's wire formats.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -32,4 +36,238 @@ pub enum FormatError {
         /// What serde reported.
         reason: String,
     },
+    /// The publish body is not `[u32 json_len][json][u32 crate_len][crate]`.
+    #[error("malformed publish body: {reason}")]
+    MalformedFrame {
+        /// What is wrong, with the lengths involved.
+        reason: String,
+    },
+    /// The publish metadata JSON is not acceptable.
+    #[error("invalid publish metadata (field `{field}`): {reason}")]
+    InvalidMetadata {
+        /// The JSON field at fault, or `(document)` for the whole document.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The `.crate` file is bigger than the upload limit.
+    #[error("the .crate file is {size} bytes; the upload limit is {limit} bytes")]
+    UploadTooLarge {
+        /// Size of the upload in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The `.crate` file is not a single well-formed gzip member holding a tar archive.
+    #[error("malformed .crate tarball: {reason}")]
+    MalformedTarball {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The tarball unpacks to more bytes than allowed.
+    #[error("the .crate unpacks to more than {limit} bytes ({reason})")]
+    TooLarge {
+        /// The limit that was crossed, in bytes.
+        limit: u64,
+        /// Which limit (absolute, or the compression ratio).
+        reason: String,
+    },
+    /// The tarball has more entries than allowed.
+    #[error("the .crate holds more than {limit} entries")]
+    TooManyEntries {
+        /// The entry limit.
+        limit: usize,
+    },
+    /// A path inside the tarball is not acceptable.
+    #[error("invalid path `{path}` in the .crate: {reason}")]
+    InvalidPath {
+        /// The path, with unprintable or non-UTF-8 bytes escaped.
+        path: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A tarball entry of a type other than a regular file or directory.
+    #[error(
+        "unexpected {kind} entry `{path}` in the .crate: only regular files and directories are allowed"
+    )]
+    UnexpectedEntry {
+        /// The entry's path.
+        path: String,
+        /// The entry type (symlink, hardlink, FIFO, ...).
+        kind: String,
+    },
+    /// Two size fields of one entry disagree.
+    #[error("size mismatch for `{path}` in the .crate: {reason}")]
+    SizeMismatch {
+        /// The entry's path.
+        path: String,
+        /// Which sizes disagree.
+        reason: String,
+    },
+    /// A PAX extended header or GNU long-name entry is malformed or inconsistent.
+    #[error("malformed extended header for `{path}` in the .crate: {reason}")]
+    MalformedPax {
+        /// The path of the entry it describes, as far as known.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two entries name the same path, possibly after case folding or Unicode normalisation.
+    #[error("`{path}` collides with `{other}` in the .crate ({reason})")]
+    DuplicatePath {
+        /// The later path.
+        path: String,
+        /// The earlier path it collides with.
+        other: String,
+        /// How they collide.
+        reason: String,
+    },
+    /// A path that is reserved on some platform or by cargo itself.
+    #[error("reserved path `{path}` in the .crate: {reason}")]
+    ReservedPath {
+        /// The path.
+        path: String,
+        /// Why it is reserved.
+        reason: String,
+    },
+    /// An entry mode with setuid, setgid, sticky or world-writable bits.
+    #[error(
+        "unsafe mode {mode:#o} on `{path}` in the .crate: setuid, setgid, sticky and world-writable bits are refused"
+    )]
+    UnsafeMode {
+        /// The entry's path.
+        path: String,
+        /// The mode from the tar header.
+        mode: u32,
+    },
+    /// `Cargo.toml` inside the tarball is missing or breaks a rule.
+    #[error("invalid manifest `{path}`: {reason}")]
+    InvalidManifest {
+        /// The manifest path inside the tarball.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The manifest inside the tarball disagrees with the publish metadata.
+    #[error("`Cargo.toml` says {field} = `{manifest}` but the publish metadata says `{metadata}`")]
+    ManifestMismatch {
+        /// The field that differs (`name`, `version`).
+        field: String,
+        /// The manifest's value.
+        manifest: String,
+        /// The metadata's value.
+        metadata: String,
+    },
+    /// A version string is not acceptable.
+    #[error("invalid version `{version}`: {reason}")]
+    InvalidVersion {
+        /// The version as given.
+        version: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A dependency in the publish metadata is not acceptable.
+    #[error("invalid dependency `{name}`: {reason}")]
+    InvalidDependency {
+        /// The dependency's name (the alias when renamed).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A feature in the publish metadata is not acceptable.
+    #[error("invalid feature `{feature}`: {reason}")]
+    InvalidFeature {
+        /// The feature name.
+        feature: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A registry policy (counts, keyword rules) is not met.
+    #[error("policy violation in `{field}`: {reason}")]
+    PolicyViolation {
+        /// The field at fault.
+        field: String,
+        /// Which policy, with the limit.
+        reason: String,
+    },
+}
+
+impl FormatError {
+    /// The stable code of this error, as the API and logs report it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidName { .. } => "InvalidName",
+            Self::ReservedName { .. } => "ReservedName",
+            Self::InvalidPubtime { .. } => "InvalidPubtime",
+            Self::InvalidIndexLine { .. } => "InvalidIndexLine",
+            Self::MalformedFrame { .. } => "MalformedFrame",
+            Self::InvalidMetadata { .. } => "InvalidMetadata",
+            Self::UploadTooLarge { .. } => "UploadTooLarge",
+            Self::MalformedTarball { .. } => "MalformedTarball",
+            Self::TooLarge { .. } => "TooLarge",
+            Self::TooManyEntries { .. } => "TooManyEntries",
+            Self::InvalidPath { .. } => "InvalidPath",
+            Self::UnexpectedEntry { .. } => "UnexpectedEntry",
+            Self::SizeMismatch { .. } => "SizeMismatch",
+            Self::MalformedPax { .. } => "MalformedPax",
+            Self::DuplicatePath { .. } => "DuplicatePath",
+            Self::ReservedPath { .. } => "ReservedPath",
+            Self::UnsafeMode { .. } => "UnsafeMode",
+            Self::InvalidManifest { .. } => "InvalidManifest",
+            Self::ManifestMismatch { .. } => "ManifestMismatch",
+            Self::InvalidVersion { .. } => "InvalidVersion",
+            Self::InvalidDependency { .. } => "InvalidDependency",
+            Self::InvalidFeature { .. } => "InvalidFeature",
+            Self::PolicyViolation { .. } => "PolicyViolation",
+        }
+    }
+
+    /// The HTTP status a server answers with: 413 for [`FormatError::UploadTooLarge`],
+    /// 400 for everything else.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::UploadTooLarge { .. } => 413,
+            _ => 400,
+        }
+    }
+
+    pub(crate) fn metadata(field: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidMetadata {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn malformed_tarball(reason: impl Into<String>) -> Self {
+        Self::MalformedTarball {
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn policy(field: &str, reason: impl Into<String>) -> Self {
+        Self::PolicyViolation {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_upload_too_large_is_413() {
+        let big = FormatError::UploadTooLarge {
+            size: 11,
+            limit: 10,
+        };
+        assert_eq!((big.code(), big.http_status()), ("UploadTooLarge", 413));
+        let frame = FormatError::MalformedFrame { reason: "x".into() };
+        assert_eq!((frame.code(), frame.http_status()), ("MalformedFrame", 400));
+        assert_eq!(
+            big.to_string(),
+            "the .crate file is 11 bytes; the upload limit is 10 bytes"
+        );
+    }
 }

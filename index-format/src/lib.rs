@@ -6,6 +6,13 @@
 //! - [`RegistryConfig`]: the `config.json` at the index root.
 //! - [`PackageName`]: a validated package name and its canonical form (lowercase, `-` == `_`).
 //! - [`index_path`]: where a package's file lives in the index tree.
+//! - The publish path: [`prepare_publish`] takes the raw `PUT /api/v1/crates/new` body and
+//!   returns the index line, the `.crate` bytes and the descriptive metadata, after
+//!   [`parse_publish_frame`], [`NewCrate::from_json`], [`NewCrate::to_index_entry`] and
+//!   [`validate_tarball`] (with [`parse_crate_manifest`]) have checked everything within
+//!   [`PublishLimits`].
+//! - [`FormatError`]: the one error type; [`FormatError::code`] and
+//!   [`FormatError::http_status`] give its stable code and HTTP status.
 //!
 //! ```
 //! use wharf_index_format::{IndexEntry, index_path};
@@ -18,15 +25,24 @@
 mod config;
 mod entry;
 mod error;
+mod limits;
+mod manifest;
 mod name;
 mod path;
-mod publish_stub;
+mod publish;
 mod pubtime;
-pub use publish_stub::*;
+mod tarball;
 
 pub use config::RegistryConfig;
 pub use entry::{DependencyKind, FeatureMap, INDEX_V_MAX, IndexDependency, IndexEntry, IndexFile};
 pub use error::FormatError;
+pub use limits::PublishLimits;
+pub use manifest::{CrateManifest, parse_crate_manifest};
 pub use name::{PackageName, canonical_name};
 pub use path::{index_path, prefix_path};
+pub use publish::{
+    NewCrate, NewCrateDependency, PackageMetadata, PreparedPublish, PublishFrame,
+    parse_publish_frame, prepare_publish, validate_version,
+};
 pub use pubtime::Pubtime;
+pub use tarball::{TarballEntry, TarballEntryKind, ValidatedTarball, validate_tarball};

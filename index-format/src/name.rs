@@ -38,6 +38,34 @@ pub fn canonical_name(name: &str) -> String {
     name.to_ascii_lowercase().replace('-', "_")
 }
 
+/// Why `name` breaks the syntax rules of a package name, or `None` when it follows them:
+/// ASCII letters, digits, `-` and `_`, starting with a letter (or with `_` when
+/// `allow_leading_underscore`, as dependency aliases may), at most 64 characters.
+/// Reserved names are not checked here.
+pub(crate) fn name_syntax_error(name: &str, allow_leading_underscore: bool) -> Option<String> {
+    let Some(first) = name.chars().next() else {
+        return Some("the name is empty".to_owned());
+    };
+    if name.len() > MAX_NAME_LEN {
+        return Some(format!(
+            "it is {} characters long; the limit is {MAX_NAME_LEN}",
+            name.len()
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Some(format!(
+            "the character {bad:?} is not allowed; use ASCII letters, digits, `-` and `_` only"
+        ));
+    }
+    if !(first.is_ascii_alphabetic() || (allow_leading_underscore && first == '_')) {
+        return Some("the first character must be an ASCII letter".to_owned());
+    }
+    None
+}
+
 /// A package name that follows the crates.io rules: ASCII, starts with a letter, then
 /// letters, digits, `-` or `_`, at most 64 characters, and not reserved.
 /// The original spelling (case kept) is what index lines and download URLs carry.
@@ -47,29 +75,11 @@ pub struct PackageName(String);
 impl PackageName {
     /// Validates `name`.
     pub fn new(name: &str) -> Result<Self, FormatError> {
-        let invalid = |reason: &str| FormatError::InvalidName {
-            name: name.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let Some(first) = name.chars().next() else {
-            return Err(invalid("the name is empty"));
-        };
-        if name.len() > MAX_NAME_LEN {
-            return Err(invalid(&format!(
-                "it is {} characters long; the limit is {MAX_NAME_LEN}",
-                name.len()
-            )));
-        }
-        if let Some(bad) = name
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-        {
-            return Err(invalid(&format!(
-                "the character {bad:?} is not allowed; use ASCII letters, digits, `-` and `_` only"
-            )));
-        }
-        if !first.is_ascii_alphabetic() {
-            return Err(invalid("the first character must be an ASCII letter"));
+        if let Some(reason) = name_syntax_error(name, false) {
+            return Err(FormatError::InvalidName {
+                name: name.to_owned(),
+                reason,
+            });
         }
         let lower = name.to_ascii_lowercase();
         if RESERVED_NAMES.contains(&lower.as_str()) || WINDOWS_DEVICES.contains(&lower.as_str()) {

@@ -146,14 +146,15 @@ async fn read_body(state: &AppState, request: Request<Incoming>) -> Result<Bytes
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        && declared > limit as u64
+        && declared > limit
     {
         return Err(publish::too_large(state, declared));
     }
-    match Limited::new(request.into_body(), limit).collect().await {
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(request.into_body(), cap).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(publish::too_large(state, limit as u64 + 1))
+            Err(publish::too_large(state, limit + 1))
         }
         Err(e) => Err(ApiError::bad_request(format!(
             "the request body could not be read: {e}"

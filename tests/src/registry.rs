@@ -150,13 +150,14 @@ impl TestRegistry {
             .to_owned()
     }
 
-    /// Stops the server with SIGTERM and waits for it.
+    /// Stops the server with SIGTERM and waits for it; a graceful stop exits with status 0.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
-            let _ = child.wait();
+            let status = child.wait().expect("waiting for wharf serve");
+            assert!(status.success(), "wharf serve did not stop cleanly on SIGTERM: {status}");
         }
     }
 

@@ -11,8 +11,8 @@ use crate::response::{Resp, json_ok};
 use crate::state::AppState;
 
 /// The largest request body accepted: the frame's two length fields plus both limits.
-pub(crate) fn max_body_len(state: &AppState) -> usize {
-    state.config.limits.max_json + state.config.limits.max_crate + 8
+pub(crate) fn max_body_len(state: &AppState) -> u64 {
+    state.config.limits.max_json_bytes + state.config.limits.max_crate_bytes + 8
 }
 
 /// Validates the upload completely (frame, metadata, tarball, manifest), then hands it to
@@ -62,7 +62,7 @@ pub(crate) fn too_large(state: &AppState, declared: u64) -> ApiError {
         StatusCode::PAYLOAD_TOO_LARGE,
         format!(
             "the upload is {declared} bytes; this registry accepts at most {} bytes of crate and {} bytes of metadata",
-            state.config.limits.max_crate, state.config.limits.max_json
+            state.config.limits.max_crate_bytes, state.config.limits.max_json_bytes
         ),
     )
 }

@@ -1,0 +1,14 @@
+//! The publish path: frame → metadata → index line, plus the one entry point the server calls.
+
+mod features;
+mod frame;
+mod metadata;
+mod prepare;
+mod strict_json;
+mod translate;
+mod version;
+
+pub use frame::{PublishFrame, parse_publish_frame};
+pub use metadata::{NewCrate, NewCrateDependency, PackageMetadata};
+pub use prepare::{PreparedPublish, prepare_publish};
+pub use version::validate_version;

@@ -1,0 +1,11 @@
+//! Integration tests of the publish path: real cargo publish bodies, real and malicious
+//! tarballs built in memory, translation to index lines, and round-trip properties.
+
+mod good_crates;
+mod properties;
+mod rejections_frame_and_metadata;
+mod rejections_manifest;
+mod rejections_paths;
+mod rejections_tar_structure;
+mod support;
+mod translation;

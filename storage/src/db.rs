@@ -1,0 +1,222 @@
+//! SQLite connections: opening with Wharf's pragmas, numbered migrations, and a small pool of
+//! connections for reads (WAL lets them run while the writer commits).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::StorageError;
+
+/// How long a connection waits for another writer (another process, for example) to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The file name of the metadata database inside the data directory.
+pub(crate) const DB_FILE: &str = "wharf.db";
+
+/// Numbered migrations: entry `i` moves the schema from `user_version` `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE users (
+    id          INTEGER PRIMARY KEY,
+    login       TEXT NOT NULL UNIQUE,
+    name        TEXT,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+    id             INTEGER PRIMARY KEY,
+    user_id        INTEGER NOT NULL REFERENCES users(id),
+    token_sha256   TEXT NOT NULL UNIQUE,
+    scopes         TEXT NOT NULL,
+    name_patterns  TEXT NOT NULL,
+    label          TEXT,
+    expires_at     INTEGER,
+    created_at     INTEGER NOT NULL,
+    revoked_at     INTEGER
+);
+CREATE TABLE packages (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL,
+    lower_name      TEXT NOT NULL UNIQUE,
+    canonical_name  TEXT NOT NULL UNIQUE,
+    description     TEXT,
+    created_at      INTEGER NOT NULL
+);
+CREATE TABLE versions (
+    id            INTEGER PRIMARY KEY,
+    package_id    INTEGER NOT NULL REFERENCES packages(id),
+    version       TEXT NOT NULL,
+    version_key   TEXT NOT NULL,
+    line          TEXT NOT NULL,
+    cksum         TEXT NOT NULL,
+    yanked        INTEGER NOT NULL DEFAULT 0,
+    pubtime       INTEGER NOT NULL,
+    metadata      TEXT NOT NULL,
+    publisher_id  INTEGER NOT NULL REFERENCES users(id),
+    UNIQUE (package_id, version_key)
+);
+CREATE TABLE owners (
+    package_id  INTEGER NOT NULL REFERENCES packages(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    added_at    INTEGER NOT NULL,
+    PRIMARY KEY (package_id, user_id)
+);
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('release', 'yank', 'unyank', 'owner_add', 'owner_remove')),
+    package_id  INTEGER NOT NULL REFERENCES packages(id),
+    version     TEXT,
+    actor       TEXT NOT NULL,
+    time        INTEGER NOT NULL,
+    payload     TEXT NOT NULL
+);
+CREATE INDEX events_by_package ON events (package_id, seq);
+CREATE TRIGGER events_are_never_updated BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER events_are_never_deleted BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TABLE index_files (
+    package_id  INTEGER PRIMARY KEY REFERENCES packages(id),
+    seq         INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    written_at  INTEGER NOT NULL
+);
+"];
+
+/// Opens a connection with WAL, `synchronous=FULL`, a busy timeout and foreign keys.
+pub(crate) fn open_connection(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Brings the schema up to date. Safe when several processes open the same file at once:
+/// the version is re-read inside an immediate transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let start = usize::try_from(current).unwrap_or(usize::MAX);
+    for (number, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        tracing::info!(migration = number + 1, "applying storage migration");
+        tx.execute_batch(sql)?;
+        let next = i64::try_from(number + 1).expect("there are few migrations");
+        tx.pragma_update(None, "user_version", next)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// A pool of connections for reads and for the rare small writes done outside the writer
+/// thread (token management). Connections are opened on demand and kept for reuse.
+#[derive(Debug)]
+pub(crate) struct ConnectionPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Most connections kept idle; more may be open at once under load.
+const MAX_IDLE: usize = 8;
+
+impl ConnectionPool {
+    /// A pool for the database at `path`.
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `work` on a pooled connection.
+    pub(crate) fn with<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let taken = self.idle.lock().expect("pool lock is never poisoned").pop();
+        let mut conn = match taken {
+            Some(conn) => conn,
+            None => open_connection(&self.path)?,
+        };
+        let result = work(&mut conn);
+        if conn.is_autocommit() {
+            let mut idle = self.idle.lock().expect("pool lock is never poisoned");
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_idempotent_and_set_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let mut conn = open_connection(&path).unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[test]
+    fn the_event_log_refuses_updates_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, login, created_at) VALUES (1, 'a', 0);
+             INSERT INTO packages (id, name, lower_name, canonical_name, created_at)
+                 VALUES (1, 'p', 'p', 'p', 0);
+             INSERT INTO events (kind, package_id, actor, time, payload)
+                 VALUES ('release', 1, 'a', 0, '{}');",
+        )
+        .unwrap();
+        assert!(conn.execute("UPDATE events SET actor = 'b'", []).is_err());
+        assert!(conn.execute("DELETE FROM events", []).is_err());
+        assert!(
+            conn.execute(
+                "INSERT INTO events (kind, package_id, actor, time, payload)
+                 VALUES ('delete', 1, 'a', 0, '{}')",
+                []
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn pool_reuses_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        migrate(&mut open_connection(&path).unwrap()).unwrap();
+        let pool = ConnectionPool::new(path);
+        for _ in 0..3 {
+            let users: i64 = pool
+                .with(|conn| Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))
+                .unwrap();
+            assert_eq!(users, 0);
+        }
+        assert_eq!(pool.idle.lock().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,379 @@
+//! Read queries shared by the write jobs and the read API: package and version lookups,
+//! index file snapshots, owners, search, and the event log.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use wharf_index_format::{canonical_name, index_path};
+
+use crate::{
+    EventKind, IndexFileSnapshot, LogEvent, Owner, SearchHit, SearchResults, StorageError,
+};
+
+/// A package row: its id and its name as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PackageRow {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+}
+
+/// A version row, as needed to yank it or to serve its checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VersionRow {
+    pub(crate) id: i64,
+    pub(crate) version: String,
+    pub(crate) line: String,
+    pub(crate) cksum: String,
+}
+
+/// The version without build metadata: the key under which versions must be unique.
+pub(crate) fn version_key(version: &str) -> String {
+    match semver::Version::parse(version) {
+        Ok(mut parsed) => {
+            parsed.build = semver::BuildMetadata::EMPTY;
+            parsed.to_string()
+        }
+        Err(_) => version.split('+').next().unwrap_or(version).to_owned(),
+    }
+}
+
+fn sql_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+/// Looks a package up by canonical name (case and `-`/`_` folded), as the web API does.
+pub(crate) fn package_by_canonical(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<PackageRow>, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT id, name FROM packages WHERE canonical_name = ?1")?
+        .query_row([canonical_name(name)], |row| {
+            Ok(PackageRow {
+                id: row.get(0)?,
+                name: row.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Like [`package_by_canonical`], failing with [`StorageError::UnknownPackage`].
+pub(crate) fn require_package(conn: &Connection, name: &str) -> Result<PackageRow, StorageError> {
+    package_by_canonical(conn, name)?.ok_or_else(|| StorageError::UnknownPackage {
+        name: name.to_owned(),
+    })
+}
+
+/// Looks a package up by its lowercase name only (no `-`/`_` folding), as index paths do.
+pub(crate) fn package_by_lower(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<PackageRow>, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT id, name FROM packages WHERE lower_name = ?1")?
+        .query_row([name.to_ascii_lowercase()], |row| {
+            Ok(PackageRow {
+                id: row.get(0)?,
+                name: row.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Whether the user owns the package.
+pub(crate) fn is_owner(
+    conn: &Connection,
+    package_id: i64,
+    user_id: i64,
+) -> Result<bool, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2")?
+        .exists(params![package_id, user_id])?)
+}
+
+/// Finds a version: exactly as given, or, when the given version has no build metadata, the
+/// one version that equals it once build metadata is removed.
+pub(crate) fn find_version(
+    conn: &Connection,
+    package_id: i64,
+    version: &str,
+) -> Result<Option<VersionRow>, StorageError> {
+    let read = |row: &rusqlite::Row<'_>| {
+        Ok(VersionRow {
+            id: row.get(0)?,
+            version: row.get(1)?,
+            line: row.get(2)?,
+            cksum: row.get(3)?,
+        })
+    };
+    let exact = conn
+        .prepare_cached(
+            "SELECT id, version, line, cksum FROM versions WHERE package_id = ?1 AND version = ?2",
+        )?
+        .query_row(params![package_id, version], read)
+        .optional()?;
+    if exact.is_some() || version.contains('+') {
+        return Ok(exact);
+    }
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, version, line, cksum FROM versions WHERE package_id = ?1 AND version_key = ?2",
+        )?
+        .query_row(params![package_id, version_key(version)], read)
+        .optional()?)
+}
+
+/// Appends an event to the log and returns its sequence number.
+pub(crate) fn insert_event(
+    conn: &Connection,
+    kind: EventKind,
+    package_id: i64,
+    version: Option<&str>,
+    actor: &str,
+    time: i64,
+    payload: &serde_json::Value,
+) -> Result<u64, StorageError> {
+    conn.prepare_cached(
+        "INSERT INTO events (kind, package_id, version, actor, time, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        kind.as_str(),
+        package_id,
+        version,
+        actor,
+        time,
+        payload.to_string()
+    ])?;
+    Ok(sql_u64(conn.last_insert_rowid()))
+}
+
+fn snapshot_from_lines(name: String, lines: &[String], seq: i64, time: i64) -> IndexFileSnapshot {
+    let mut bytes = Vec::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
+    for line in lines {
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+    }
+    IndexFileSnapshot {
+        path: index_path(&name),
+        name,
+        bytes: bytes.into(),
+        seq: sql_u64(seq),
+        last_modified: time,
+    }
+}
+
+/// The package's index file as the database says it is now.
+pub(crate) fn snapshot(
+    conn: &Connection,
+    package: &PackageRow,
+) -> Result<IndexFileSnapshot, StorageError> {
+    let lines = conn
+        .prepare_cached("SELECT line FROM versions WHERE package_id = ?1 ORDER BY id")?
+        .query_map([package.id], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let (seq, time): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT seq, time FROM events WHERE package_id = ?1 ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([package.id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .unwrap_or_default();
+    Ok(snapshot_from_lines(package.name.clone(), &lines, seq, time))
+}
+
+/// Every package's index file (with the package id), ordered by package name.
+pub(crate) fn all_snapshots(
+    conn: &Connection,
+) -> Result<Vec<(i64, IndexFileSnapshot)>, StorageError> {
+    let mut lines: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut statement = conn.prepare("SELECT package_id, line FROM versions ORDER BY id")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        lines.entry(row.get(0)?).or_default().push(row.get(1)?);
+    }
+    let mut statement = conn.prepare(
+        "SELECT p.id, p.name, e.seq, e.time
+         FROM packages p
+         JOIN events e ON e.seq = (SELECT max(seq) FROM events WHERE package_id = p.id)
+         ORDER BY p.name",
+    )?;
+    let packages = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(packages
+        .into_iter()
+        .map(|(id, name, seq, time)| {
+            let package_lines = lines.remove(&id).unwrap_or_default();
+            (id, snapshot_from_lines(name, &package_lines, seq, time))
+        })
+        .collect())
+}
+
+/// The owners of a package, oldest first.
+pub(crate) fn owners(conn: &Connection, name: &str) -> Result<Vec<Owner>, StorageError> {
+    let package = require_package(conn, name)?;
+    let mut statement = conn.prepare_cached(
+        "SELECT u.id, u.login, u.name FROM owners o JOIN users u ON u.id = o.user_id
+         WHERE o.package_id = ?1 ORDER BY o.added_at, u.id",
+    )?;
+    let rows = statement.query_map([package.id], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, login, name) = row?;
+        let id = u32::try_from(id).map_err(|_| StorageError::Corrupt {
+            what: format!("user id `{id}` does not fit in 32 bits"),
+        })?;
+        Ok(Owner { id, login, name })
+    })
+    .collect()
+}
+
+/// Case-insensitive substring search on names (with `-`/`_` folded) and descriptions;
+/// exact names first, then name matches, then description matches, each alphabetical.
+pub(crate) fn search(
+    conn: &Connection,
+    query: &str,
+    limit: usize,
+) -> Result<SearchResults, StorageError> {
+    let canonical = canonical_name(query.trim());
+    let lower = query.trim().to_lowercase();
+    let matches =
+        "instr(canonical_name, ?1) > 0 OR instr(lower(coalesce(description, '')), ?2) > 0";
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM packages WHERE {matches}"),
+        params![canonical, lower],
+        |row| row.get(0),
+    )?;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT id, name, description FROM packages WHERE {matches}
+         ORDER BY canonical_name = ?1 DESC, instr(canonical_name, ?1) > 0 DESC, canonical_name
+         LIMIT ?3"
+    ))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let found = statement
+        .query_map(params![canonical, lower, limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hits = Vec::with_capacity(found.len());
+    for (id, name, description) in found {
+        hits.push(SearchHit {
+            name,
+            max_version: max_version(conn, id)?,
+            description,
+        });
+    }
+    Ok(SearchResults {
+        hits,
+        total: sql_u64(total),
+    })
+}
+
+/// The highest non-yanked version, or the highest version when every version is yanked.
+fn max_version(conn: &Connection, package_id: i64) -> Result<String, StorageError> {
+    let versions = conn
+        .prepare_cached("SELECT version, yanked FROM versions WHERE package_id = ?1")?
+        .query_map([package_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = versions
+        .iter()
+        .filter_map(|(text, yanked)| Some((semver::Version::parse(text).ok()?, *yanked)));
+    let best_live = parsed.clone().filter(|(_, yanked)| !yanked).max();
+    let best = best_live.or_else(|| parsed.max());
+    Ok(best
+        .map(|(version, _)| version.to_string())
+        .unwrap_or_default())
+}
+
+/// The checksum of a version (see [`find_version`] for how the version is matched).
+pub(crate) fn version_cksum(
+    conn: &Connection,
+    name: &str,
+    version: &str,
+) -> Result<Option<String>, StorageError> {
+    let Some(package) = package_by_canonical(conn, name)? else {
+        return Ok(None);
+    };
+    Ok(find_version(conn, package.id, version)?.map(|row| row.cksum))
+}
+
+/// Up to `limit` events after `after_seq`, in log order.
+pub(crate) fn events(
+    conn: &Connection,
+    after_seq: u64,
+    limit: usize,
+) -> Result<Vec<LogEvent>, StorageError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT e.seq, e.kind, p.name, e.version, e.actor, e.time, e.payload
+         FROM events e JOIN packages p ON p.id = e.package_id
+         WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
+    )?;
+    let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = statement.query_map(params![after, limit], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, Option<String>>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, i64>(5)?,
+            row.get::<_, String>(6)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (seq, kind, package, version, actor, time, payload) = row?;
+        Ok(LogEvent {
+            seq: sql_u64(seq),
+            kind: kind.parse()?,
+            package,
+            version,
+            actor,
+            time,
+            payload: serde_json::from_str(&payload).map_err(|e| StorageError::Corrupt {
+                what: format!("payload of event `{seq}`: {e}"),
+            })?,
+        })
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_keys_drop_build_metadata_only() {
+        assert_eq!(version_key("1.0.7+x.y"), "1.0.7");
+        assert_eq!(version_key("1.0.7-beta.1+x"), "1.0.7-beta.1");
+        assert_eq!(version_key("1.0.7"), "1.0.7");
+        assert_eq!(version_key("not-semver+z"), "not-semver");
+    }
+
+    #[test]
+    fn snapshots_end_every_line_with_a_newline() {
+        let snap = snapshot_from_lines("Demo".into(), &["{}".into(), "{\"a\":1}".into()], 4, 9);
+        assert_eq!(&snap.bytes[..], b"{}\n{\"a\":1}\n");
+        assert_eq!(snap.path, "de/mo/demo");
+        assert_eq!((snap.seq, snap.last_modified), (4, 9));
+    }
+}

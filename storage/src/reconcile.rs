@@ -1,0 +1,170 @@
+//! Repairing and checking the projections: `reconcile` rewrites index files that lag the log
+//! or differ from the database; `verify` lists every inconsistency without changing anything.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use rusqlite::Connection;
+
+use crate::blobs::{blob_key, check_blob, list_blobs};
+use crate::index_files::Ensured;
+use crate::queries::all_snapshots;
+use crate::storage::now_unix;
+use crate::write_ops::record_index_file;
+use crate::{IndexFileSnapshot, ReconcileReport, Storage, StorageError, VerifyReport};
+
+/// How many object-store requests reconcile and verify keep in flight.
+const CONCURRENCY: usize = 16;
+
+/// The database's view of every index file plus the recorded log position of each.
+struct Expected {
+    files: Vec<(i64, IndexFileSnapshot)>,
+    recorded: HashMap<i64, (u64, String)>,
+}
+
+fn read_expected(conn: &Connection) -> Result<Expected, StorageError> {
+    let files = all_snapshots(conn)?;
+    let mut statement = conn.prepare("SELECT package_id, seq, sha256 FROM index_files")?;
+    let recorded = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                (
+                    u64::try_from(row.get::<_, i64>(1)?).unwrap_or_default(),
+                    row.get::<_, String>(2)?,
+                ),
+            ))
+        })?
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    Ok(Expected { files, recorded })
+}
+
+fn version_blobs(conn: &Connection) -> Result<Vec<(String, String, String)>, StorageError> {
+    let mut statement = conn.prepare(
+        "SELECT p.name, v.version, v.cksum FROM versions v JOIN packages p ON p.id = v.package_id
+         ORDER BY v.id",
+    )?;
+    let rows = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+impl Storage {
+    /// Rewrites every index file whose recorded log position lags the package's latest
+    /// event, or whose stored bytes differ from the database, and records what each file
+    /// now reflects. Also runs at [`Storage::open`].
+    #[tracing::instrument(skip_all)]
+    pub async fn reconcile(&self) -> Result<ReconcileReport, StorageError> {
+        // Wait for the index-file records already queued by earlier writes, so a file this
+        // process just wrote does not look lagging.
+        self.inner.writer.run(|_| Ok(())).await?;
+        let Expected { files, recorded } = self.read(read_expected).await?;
+        let checked = files.len();
+        let projector = &self.inner.projector;
+        let outcomes: Vec<_> = stream::iter(files)
+            .map(|(package_id, snapshot)| {
+                let lagging = recorded
+                    .get(&package_id)
+                    .is_none_or(|(seq, _)| *seq < snapshot.seq);
+                async move {
+                    let ensured = projector.ensure(package_id, &snapshot, lagging).await?;
+                    Ok::<_, StorageError>((package_id, snapshot, ensured))
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut rebuilt = Vec::new();
+        let mut records = Vec::new();
+        for (package_id, snapshot, ensured) in outcomes {
+            let sha256 = match ensured {
+                Ensured::Rebuilt { sha256 } => {
+                    tracing::info!(package = %snapshot.name, seq = snapshot.seq, "index file rebuilt");
+                    rebuilt.push(snapshot.name.clone());
+                    sha256
+                }
+                Ensured::Unchanged { sha256 } => sha256,
+                Ensured::Superseded => continue,
+            };
+            let up_to_date = recorded
+                .get(&package_id)
+                .is_some_and(|(seq, sha)| *seq == snapshot.seq && *sha == sha256);
+            if !up_to_date {
+                records.push((package_id, snapshot.seq, sha256));
+            }
+        }
+        if !records.is_empty() {
+            self.inner
+                .writer
+                .run(move |conn| {
+                    let now = now_unix();
+                    for (package_id, seq, sha256) in &records {
+                        record_index_file(conn, *package_id, *seq, sha256, now)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        rebuilt.sort();
+        Ok(ReconcileReport { checked, rebuilt })
+    }
+
+    /// Checks, without changing anything, that every index file equals what the database
+    /// says, that every blob's SHA-256 equals its key, and that every version's blob exists.
+    #[tracing::instrument(skip_all)]
+    pub async fn verify(&self) -> Result<VerifyReport, StorageError> {
+        let (expected, versions) = self
+            .read(|conn| Ok((read_expected(conn)?, version_blobs(conn)?)))
+            .await?;
+        let mut problems = Vec::new();
+        let index_files = expected.files.len();
+        let projector = &self.inner.projector;
+        let stored: Vec<_> = stream::iter(&expected.files)
+            .map(|(_, snapshot)| async move {
+                Ok::<_, StorageError>((snapshot, projector.read(&snapshot.path).await?))
+            })
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (snapshot, bytes) in stored {
+            match bytes {
+                None => problems.push(format!(
+                    "index file `{}` of `{}` is missing",
+                    snapshot.path, snapshot.name
+                )),
+                Some(bytes) if bytes != snapshot.bytes => problems.push(format!(
+                    "index file `{}` of `{}` differs from the database ({} bytes stored, {} expected at seq {})",
+                    snapshot.path,
+                    snapshot.name,
+                    bytes.len(),
+                    snapshot.bytes.len(),
+                    snapshot.seq
+                )),
+                Some(_) => {}
+            }
+        }
+        let store = self.inner.stores.blobs.as_ref();
+        let keys = list_blobs(store).await?;
+        let blobs = keys.len();
+        let blob_problems: Vec<Option<String>> = stream::iter(&keys)
+            .map(|key| check_blob(store, key))
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        problems.extend(blob_problems.into_iter().flatten());
+        let present: HashSet<_> = keys.into_iter().collect();
+        for (name, version, cksum) in versions {
+            if blob_key(&cksum).is_none_or(|key| !present.contains(&key)) {
+                problems.push(format!(
+                    "crate `{name}` version `{version}` has no blob `{cksum}`"
+                ));
+            }
+        }
+        Ok(VerifyReport {
+            problems,
+            index_files,
+            blobs,
+        })
+    }
+}

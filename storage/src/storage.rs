@@ -1,0 +1,337 @@
+//! [`Storage`]: the façade that ties blobs, the metadata database, the writer thread and the
+//! index-file projection together, and enforces every publishing rule.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rusqlite::Connection;
+use wharf_index_format::{PackageName, Pubtime};
+
+use crate::blobs::{get_blob, put_blob, sha256_hex};
+use crate::config::ObjectStores;
+use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
+use crate::index_files::IndexProjector;
+use crate::write_ops::{
+    PackageChange, PublishRequest, apply_add_owners, apply_publish, apply_remove_owners,
+    apply_set_yanked, check_publish, record_index_file,
+};
+use crate::writer::Writer;
+use crate::{
+    CreatedToken, IndexFileSnapshot, LogEvent, NewToken, Owner, Principal, Published,
+    SearchResults, StorageConfig, StorageError, TokenInfo, Upload, queries, tokens,
+};
+
+/// Longest accepted version string, as on crates.io.
+const MAX_VERSION_LEN: usize = 150;
+
+/// Seconds since the Unix epoch, now.
+pub(crate) fn now_unix() -> i64 {
+    Pubtime::now().unix()
+}
+
+/// Wharf's storage: blobs, metadata, the event log and derived index files.
+/// Cheap to clone; all clones share one writer thread and one connection pool.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Shared state. Field order is drop order: the writer finishes queued jobs before the
+/// stores go away.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    data_dir: PathBuf,
+    pub(crate) writer: Writer,
+    pool: ConnectionPool,
+    pub(crate) projector: IndexProjector,
+    pub(crate) stores: ObjectStores,
+}
+
+impl Storage {
+    /// Opens (creating if needed) the storage in `config.data_dir`: migrates the database,
+    /// starts the writer thread and reconciles the index files.
+    #[tracing::instrument(skip_all, fields(data_dir = %config.data_dir.display()))]
+    pub async fn open(config: StorageConfig) -> Result<Storage, StorageError> {
+        let data_dir = config.data_dir.clone();
+        let db_path = data_dir.join(DB_FILE);
+        let setup_dir = data_dir.clone();
+        let (stores, conn) = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&setup_dir)?;
+            let stores = config.blobs.open(&setup_dir)?;
+            let mut conn = open_connection(&db_path)?;
+            migrate(&mut conn)?;
+            Ok::<_, StorageError>((stores, conn))
+        })
+        .await??;
+        let storage = Storage {
+            inner: Arc::new(Inner {
+                writer: Writer::start(conn)?,
+                pool: ConnectionPool::new(data_dir.join(DB_FILE)),
+                projector: IndexProjector::new(Arc::clone(&stores.index)),
+                stores,
+                data_dir,
+            }),
+        };
+        let report = storage.reconcile().await?;
+        tracing::info!(
+            checked = report.checked,
+            rebuilt = report.rebuilt.len(),
+            "storage opened"
+        );
+        Ok(storage)
+    }
+
+    /// The data directory this storage was opened on.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Runs a read on a pooled connection off the async runtime.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.pool.with(|conn| work(conn))).await?
+    }
+
+    /// Writes a package's index file after a committed change and records it. A failure is
+    /// logged, not returned: the change is durable and reconcile repairs the file.
+    async fn project(&self, package_id: i64, snapshot: &IndexFileSnapshot) {
+        match self.inner.projector.write(package_id, snapshot).await {
+            Ok(Some(sha256)) => {
+                let seq = snapshot.seq;
+                self.inner.writer.run_detached(move |conn| {
+                    record_index_file(conn, package_id, seq, &sha256, now_unix())
+                });
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(
+                %error,
+                package = %snapshot.name,
+                "index file write failed; reconcile will rebuild it"
+            ),
+        }
+    }
+
+    // ---- users and tokens ----
+
+    /// Creates a token, and its user if the login is new. The secret is returned once.
+    pub fn create_token(&self, request: NewToken) -> Result<CreatedToken, StorageError> {
+        self.inner
+            .pool
+            .with(move |conn| tokens::create_token(conn, request, now_unix()))
+    }
+
+    /// Every token, or those of `user`, oldest first.
+    pub fn list_tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>, StorageError> {
+        self.inner.pool.with(|conn| tokens::list_tokens(conn, user))
+    }
+
+    /// Revokes a token ([`StorageError::UnknownToken`] when there is none with that id).
+    pub fn revoke_token(&self, id: i64) -> Result<(), StorageError> {
+        self.inner
+            .pool
+            .with(|conn| tokens::revoke_token(conn, id, now_unix()))
+    }
+
+    /// Finds who a presented token belongs to.
+    pub fn authenticate(&self, presented: &str) -> Result<Principal, StorageError> {
+        self.inner
+            .pool
+            .with(|conn| tokens::authenticate(conn, presented, now_unix()))
+    }
+
+    // ---- writes ----
+
+    /// Publishes a version: validates it, stores the blob durably, commits the version and
+    /// its `release` event in one transaction, then writes the index file.
+    #[tracing::instrument(skip_all, fields(package = %upload.entry.name, version = %upload.entry.vers, user = %who.login))]
+    pub async fn publish(
+        &self,
+        who: &Principal,
+        upload: Upload,
+    ) -> Result<Published, StorageError> {
+        let Upload {
+            mut entry,
+            crate_bytes,
+            metadata,
+        } = upload;
+        PackageName::new(&entry.name)?;
+        let version = entry.vers.to_string();
+        let invalid = |reason: String| StorageError::InvalidUpload {
+            name: entry.name.clone(),
+            version: version.clone(),
+            reason,
+        };
+        if version.len() > MAX_VERSION_LEN {
+            return Err(invalid(format!(
+                "the version is longer than {MAX_VERSION_LEN} characters"
+            )));
+        }
+        if !entry.is_supported() {
+            return Err(invalid(format!(
+                "index schema version `{}` is newer than cargo supports",
+                entry.v.unwrap_or_default()
+            )));
+        }
+        entry.yanked = false;
+        entry.pubtime = Some(Pubtime::now());
+
+        // Hash the tarball and check every rule before anything is written.
+        let inner = Arc::clone(&self.inner);
+        let (checked_who, checked_entry) = (who.clone(), entry.clone());
+        let actual = tokio::task::spawn_blocking(move || {
+            let actual = sha256_hex(&crate_bytes);
+            inner
+                .pool
+                .with(|conn| check_publish(conn, &checked_who, &checked_entry))?;
+            Ok::<_, StorageError>((actual, crate_bytes))
+        })
+        .await??;
+        let (cksum, crate_bytes): (String, Bytes) = actual;
+        if entry.cksum.is_empty() {
+            entry.cksum.clone_from(&cksum);
+        } else if entry.cksum != cksum {
+            return Err(StorageError::ChecksumMismatch);
+        }
+
+        put_blob(self.inner.stores.blobs.as_ref(), &cksum, crate_bytes).await?;
+
+        let request = PublishRequest {
+            who: who.clone(),
+            entry: entry.clone(),
+            metadata,
+        };
+        let outcome = self
+            .inner
+            .writer
+            .run(move |conn| apply_publish(conn, &request, now_unix()))
+            .await?;
+        tracing::info!(
+            seq = outcome.seq,
+            created = outcome.created_package,
+            "published"
+        );
+        self.project(outcome.package_id, &outcome.snapshot).await;
+        Ok(Published {
+            entry,
+            index_file: outcome.snapshot,
+            seq: outcome.seq,
+            created_package: outcome.created_package,
+        })
+    }
+
+    async fn change<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
+    ) -> Result<(IndexFileSnapshot, T), StorageError> {
+        let change = self
+            .inner
+            .writer
+            .run(move |conn| work(conn, now_unix()))
+            .await?;
+        self.project(change.package_id, &change.snapshot).await;
+        Ok((change.snapshot, change.value))
+    }
+
+    /// Yanks or unyanks a version (idempotent, but always logged); returns the new index file.
+    #[tracing::instrument(skip(self, who), fields(user = %who.login))]
+    pub async fn set_yanked(
+        &self,
+        who: &Principal,
+        name: &str,
+        version: &str,
+        yanked: bool,
+    ) -> Result<IndexFileSnapshot, StorageError> {
+        let (who, name, version) = (who.clone(), name.to_owned(), version.to_owned());
+        let (snapshot, ()) = self
+            .change(move |conn, now| apply_set_yanked(conn, &who, &name, &version, yanked, now))
+            .await?;
+        Ok(snapshot)
+    }
+
+    /// Adds owners by login; returns the logins that were not owners before.
+    #[tracing::instrument(skip(self, who), fields(user = %who.login))]
+    pub async fn add_owners(
+        &self,
+        who: &Principal,
+        name: &str,
+        logins: &[String],
+    ) -> Result<Vec<String>, StorageError> {
+        let (who, name, logins) = (who.clone(), name.to_owned(), logins.to_vec());
+        let (_, added) = self
+            .change(move |conn, now| apply_add_owners(conn, &who, &name, &logins, now))
+            .await?;
+        Ok(added)
+    }
+
+    /// Removes owners by login; returns the logins that were owners. The last owner stays.
+    #[tracing::instrument(skip(self, who), fields(user = %who.login))]
+    pub async fn remove_owners(
+        &self,
+        who: &Principal,
+        name: &str,
+        logins: &[String],
+    ) -> Result<Vec<String>, StorageError> {
+        let (who, name, logins) = (who.clone(), name.to_owned(), logins.to_vec());
+        let (_, removed) = self
+            .change(move |conn, now| apply_remove_owners(conn, &who, &name, &logins, now))
+            .await?;
+        Ok(removed)
+    }
+
+    // ---- reads ----
+
+    /// The owners of a package ([`StorageError::UnknownPackage`] when there is none).
+    pub fn owners(&self, name: &str) -> Result<Vec<Owner>, StorageError> {
+        self.inner.pool.with(|conn| queries::owners(conn, name))
+    }
+
+    /// Searches names and descriptions; `total` counts every match.
+    pub fn search(&self, query: &str, limit: usize) -> Result<SearchResults, StorageError> {
+        self.inner
+            .pool
+            .with(|conn| queries::search(conn, query, limit))
+    }
+
+    /// The index file of the package whose lowercase name is `name` lowercased (`-` and `_`
+    /// are not folded: they are different files for cargo). `None` when there is none.
+    pub async fn index_file(&self, name: &str) -> Result<Option<IndexFileSnapshot>, StorageError> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            queries::package_by_lower(conn, &name)?
+                .map(|package| queries::snapshot(conn, &package))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Every package's index file, to warm a cache.
+    pub async fn all_index_files(&self) -> Result<Vec<IndexFileSnapshot>, StorageError> {
+        let files = self.read(queries::all_snapshots).await?;
+        Ok(files.into_iter().map(|(_, snapshot)| snapshot).collect())
+    }
+
+    /// The `.crate` bytes with this checksum; `None` when absent.
+    pub async fn blob(&self, cksum: &str) -> Result<Option<Bytes>, StorageError> {
+        get_blob(self.inner.stores.blobs.as_ref(), cksum).await
+    }
+
+    /// The checksum of a version. `version` is matched exactly, or, when it has no build
+    /// metadata, against the version that equals it once build metadata is removed.
+    pub fn version_cksum(&self, name: &str, version: &str) -> Result<Option<String>, StorageError> {
+        self.inner
+            .pool
+            .with(|conn| queries::version_cksum(conn, name, version))
+    }
+
+    /// Up to `limit` log events with `seq > after_seq`, in order.
+    pub fn events(&self, after_seq: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
+        self.inner
+            .pool
+            .with(|conn| queries::events(conn, after_seq, limit))
+    }
+}

@@ -1,0 +1,268 @@
+//! Users and API tokens: creation, listing, revocation and authentication. Only a SHA-256
+//! of each token is stored.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::auth::{SecretToken, token_digest};
+use crate::{CreatedToken, NewToken, Principal, Scope, StorageError, TokenInfo};
+
+fn encode_scopes(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|scope| scope.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn decode_scopes(text: &str) -> Result<Vec<Scope>, StorageError> {
+    text.split(',')
+        .filter(|part| !part.is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+fn decode_patterns(text: &str) -> Result<Vec<String>, StorageError> {
+    serde_json::from_str(text).map_err(|e| StorageError::Corrupt {
+        what: format!("token name patterns `{text}`: {e}"),
+    })
+}
+
+/// Whether a login is acceptable: non-empty printable ASCII without spaces.
+fn valid_login(login: &str) -> bool {
+    !login.is_empty() && login.len() <= 64 && login.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Creates the token (and its user when needed) in one transaction.
+pub(crate) fn create_token(
+    conn: &mut Connection,
+    request: NewToken,
+    now: i64,
+) -> Result<CreatedToken, StorageError> {
+    if !valid_login(&request.user) {
+        return Err(StorageError::InvalidLogin {
+            login: request.user.clone(),
+        });
+    }
+    let secret = SecretToken::generate();
+    let mut scopes = request.scopes;
+    scopes.sort_unstable();
+    scopes.dedup();
+    let patterns =
+        serde_json::to_string(&request.name_patterns).map_err(|e| StorageError::Corrupt {
+            what: format!("token name patterns: {e}"),
+        })?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO users (login, created_at) VALUES (?1, ?2) ON CONFLICT (login) DO NOTHING",
+        params![request.user, now],
+    )?;
+    let user_id: i64 = tx.query_row(
+        "SELECT id FROM users WHERE login = ?1",
+        [&request.user],
+        |row| row.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO tokens
+           (user_id, token_sha256, scopes, name_patterns, label, expires_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            user_id,
+            token_digest(secret.expose()),
+            encode_scopes(&scopes),
+            patterns,
+            request.label,
+            request.expires_at,
+            now
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.commit()?;
+    tracing::info!(token.id = id, user = %request.user, "token created");
+    Ok(CreatedToken {
+        info: TokenInfo {
+            id,
+            user: request.user,
+            scopes,
+            expires_at: request.expires_at,
+            name_patterns: request.name_patterns,
+            label: request.label,
+            created_at: now,
+            revoked: false,
+        },
+        secret,
+    })
+}
+
+/// Every token, or those of one user, oldest first.
+pub(crate) fn list_tokens(
+    conn: &Connection,
+    user: Option<&str>,
+) -> Result<Vec<TokenInfo>, StorageError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT t.id, u.login, t.scopes, t.expires_at, t.name_patterns, t.label, t.created_at,
+                t.revoked_at IS NOT NULL
+         FROM tokens t JOIN users u ON u.id = t.user_id
+         WHERE ?1 IS NULL OR u.login = ?1 ORDER BY t.id",
+    )?;
+    let rows = statement.query_map([user], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, Option<i64>>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, Option<String>>(5)?,
+            row.get::<_, i64>(6)?,
+            row.get::<_, bool>(7)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, user, scopes, expires_at, patterns, label, created_at, revoked) = row?;
+        Ok(TokenInfo {
+            id,
+            user,
+            scopes: decode_scopes(&scopes)?,
+            expires_at,
+            name_patterns: decode_patterns(&patterns)?,
+            label,
+            created_at,
+            revoked,
+        })
+    })
+    .collect()
+}
+
+/// Revokes a token; revoking twice is fine, an unknown id is [`StorageError::UnknownToken`].
+pub(crate) fn revoke_token(conn: &Connection, id: i64, now: i64) -> Result<(), StorageError> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM tokens WHERE id = ?1")?
+        .exists([id])?;
+    if !exists {
+        return Err(StorageError::UnknownToken { id });
+    }
+    conn.execute(
+        "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![id, now],
+    )?;
+    tracing::info!(token.id = id, "token revoked");
+    Ok(())
+}
+
+/// Finds the principal behind a presented token.
+pub(crate) fn authenticate(
+    conn: &Connection,
+    presented: &str,
+    now: i64,
+) -> Result<Principal, StorageError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT t.id, t.user_id, u.login, t.scopes, t.name_patterns, t.expires_at,
+                    t.revoked_at IS NOT NULL
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = ?1",
+        )?
+        .query_row([token_digest(presented.trim())], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+                row.get::<_, bool>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((token_id, user_id, login, scopes, patterns, expires_at, revoked)) = found else {
+        return Err(StorageError::InvalidToken);
+    };
+    if revoked {
+        return Err(StorageError::RevokedToken);
+    }
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(StorageError::ExpiredToken);
+    }
+    Ok(Principal {
+        user_id,
+        login,
+        token_id,
+        scopes: decode_scopes(&scopes)?,
+        name_patterns: decode_patterns(&patterns)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::db::open_connection(&dir.path().join("t.db")).unwrap();
+        crate::db::migrate(&mut conn).unwrap();
+        (dir, conn)
+    }
+
+    fn request(user: &str, expires_at: Option<i64>) -> NewToken {
+        NewToken {
+            user: user.into(),
+            scopes: vec![Scope::Yank, Scope::PublishNew, Scope::Yank],
+            expires_at,
+            name_patterns: vec!["acme-*".into()],
+            label: Some("ci".into()),
+        }
+    }
+
+    #[test]
+    fn tokens_authenticate_until_revoked_or_expired() {
+        let (_dir, mut conn) = database();
+        let created = create_token(&mut conn, request("alice", None), 100).unwrap();
+        assert_eq!(created.info.scopes, vec![Scope::PublishNew, Scope::Yank]);
+        let who = authenticate(&conn, created.secret.expose(), 200).unwrap();
+        assert_eq!(who.login, "alice");
+        assert_eq!(who.token_id, created.info.id);
+        assert_eq!(who.name_patterns, vec!["acme-*".to_owned()]);
+        assert!(matches!(
+            authenticate(&conn, "wharf_nope", 200),
+            Err(StorageError::InvalidToken)
+        ));
+        revoke_token(&conn, created.info.id, 300).unwrap();
+        revoke_token(&conn, created.info.id, 301).unwrap();
+        assert!(matches!(
+            authenticate(&conn, created.secret.expose(), 400),
+            Err(StorageError::RevokedToken)
+        ));
+        assert!(matches!(
+            revoke_token(&conn, 999, 400),
+            Err(StorageError::UnknownToken { id: 999 })
+        ));
+
+        let expiring = create_token(&mut conn, request("alice", Some(500)), 100).unwrap();
+        assert!(authenticate(&conn, expiring.secret.expose(), 499).is_ok());
+        assert!(matches!(
+            authenticate(&conn, expiring.secret.expose(), 500),
+            Err(StorageError::ExpiredToken)
+        ));
+    }
+
+    #[test]
+    fn only_digests_are_stored_and_listing_filters_by_user() {
+        let (_dir, mut conn) = database();
+        let alice = create_token(&mut conn, request("alice", None), 1).unwrap();
+        create_token(&mut conn, request("bob", None), 2).unwrap();
+        let stored: Vec<String> = conn
+            .prepare("SELECT token_sha256 FROM tokens")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(stored.iter().all(|s| !s.contains(alice.secret.expose())));
+        assert!(stored.contains(&token_digest(alice.secret.expose())));
+        assert_eq!(list_tokens(&conn, None).unwrap().len(), 2);
+        let only_alice = list_tokens(&conn, Some("alice")).unwrap();
+        assert_eq!(only_alice, vec![alice.info]);
+        assert!(matches!(
+            create_token(&mut conn, request("has space", None), 3),
+            Err(StorageError::InvalidLogin { .. })
+        ));
+    }
+}

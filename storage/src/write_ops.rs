@@ -1,0 +1,337 @@
+//! The bodies of write jobs: publish, yank/unyank and owner changes. Each runs inside the
+//! writer's transaction, checks every rule first and fails without side effects (its
+//! savepoint is rolled back on error).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+use wharf_index_format::{IndexEntry, canonical_name};
+
+use crate::queries::{
+    PackageRow, find_version, insert_event, is_owner, package_by_canonical, require_package,
+    snapshot, version_key,
+};
+use crate::{EventKind, IndexFileSnapshot, PackageMeta, Principal, Scope, StorageError};
+
+/// A publish that passed validation and whose blob is stored.
+#[derive(Debug, Clone)]
+pub(crate) struct PublishRequest {
+    pub(crate) who: Principal,
+    /// The line to append, `pubtime` already set.
+    pub(crate) entry: IndexEntry,
+    pub(crate) metadata: PackageMeta,
+}
+
+/// What a committed publish produced.
+#[derive(Debug, Clone)]
+pub(crate) struct PublishOutcome {
+    pub(crate) package_id: i64,
+    pub(crate) snapshot: IndexFileSnapshot,
+    pub(crate) seq: u64,
+    pub(crate) created_package: bool,
+}
+
+/// A committed change to one package's index file (yank, unyank, owner change).
+#[derive(Debug, Clone)]
+pub(crate) struct PackageChange<T> {
+    pub(crate) package_id: i64,
+    pub(crate) snapshot: IndexFileSnapshot,
+    pub(crate) value: T,
+}
+
+fn require_owner(
+    conn: &Connection,
+    who: &Principal,
+    package: &PackageRow,
+) -> Result<(), StorageError> {
+    if is_owner(conn, package.id, who.user_id)? {
+        Ok(())
+    } else {
+        Err(StorageError::NotOwner {
+            login: who.login.clone(),
+            name: package.name.clone(),
+        })
+    }
+}
+
+/// Checks every publish rule; returns the existing package, or `None` for a new one.
+/// Runs both before the blob is written (on a read connection) and again inside the
+/// transaction, so a refused publish leaves no trace.
+pub(crate) fn check_publish(
+    conn: &Connection,
+    who: &Principal,
+    entry: &IndexEntry,
+) -> Result<Option<PackageRow>, StorageError> {
+    let name = entry.name.as_str();
+    who.require_name(name)?;
+    let Some(package) = package_by_canonical(conn, name)? else {
+        who.require_scope(Scope::PublishNew)?;
+        return Ok(None);
+    };
+    if package.name != name {
+        return Err(StorageError::NameTaken {
+            name: name.to_owned(),
+            existing: package.name,
+        });
+    }
+    who.require_scope(Scope::PublishUpdate)?;
+    require_owner(conn, who, &package)?;
+    let version = entry.vers.to_string();
+    let duplicate = conn
+        .prepare_cached("SELECT 1 FROM versions WHERE package_id = ?1 AND version_key = ?2")?
+        .exists(params![package.id, version_key(&version)])?;
+    if duplicate {
+        return Err(StorageError::DuplicateVersion {
+            name: name.to_owned(),
+            version,
+        });
+    }
+    Ok(Some(package))
+}
+
+/// Inserts the version (creating the package and its first owner if needed) and the
+/// `release` event.
+pub(crate) fn apply_publish(
+    conn: &Connection,
+    request: &PublishRequest,
+    now: i64,
+) -> Result<PublishOutcome, StorageError> {
+    let PublishRequest {
+        who,
+        entry,
+        metadata,
+    } = request;
+    let existing = check_publish(conn, who, entry)?;
+    let created_package = existing.is_none();
+    let package = if let Some(package) = existing {
+        package
+    } else {
+        conn.prepare_cached(
+            "INSERT INTO packages (name, lower_name, canonical_name, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            entry.name,
+            entry.name.to_ascii_lowercase(),
+            canonical_name(&entry.name),
+            now
+        ])?;
+        let id = conn.last_insert_rowid();
+        conn.prepare_cached(
+            "INSERT INTO owners (package_id, user_id, added_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, who.user_id, now])?;
+        PackageRow {
+            id,
+            name: entry.name.clone(),
+        }
+    };
+    conn.prepare_cached("UPDATE packages SET description = ?2 WHERE id = ?1")?
+        .execute(params![package.id, metadata.description])?;
+    let version = entry.vers.to_string();
+    let pubtime = entry.pubtime.map_or(now, wharf_index_format::Pubtime::unix);
+    let metadata_json = serde_json::to_string(metadata).map_err(|e| StorageError::Corrupt {
+        what: format!("metadata of `{}` `{version}`: {e}", entry.name),
+    })?;
+    conn.prepare_cached(
+        "INSERT INTO versions
+           (package_id, version, version_key, line, cksum, yanked, pubtime, metadata, publisher_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        package.id,
+        version,
+        version_key(&version),
+        entry.to_line(),
+        entry.cksum,
+        pubtime,
+        metadata_json,
+        who.user_id
+    ])?;
+    let seq = insert_event(
+        conn,
+        EventKind::Release,
+        package.id,
+        Some(&version),
+        &who.login,
+        now,
+        &json!({ "cksum": entry.cksum, "created_package": created_package }),
+    )?;
+    Ok(PublishOutcome {
+        package_id: package.id,
+        snapshot: snapshot(conn, &package)?,
+        seq,
+        created_package,
+    })
+}
+
+/// Checks scope, name pattern, existence and ownership for an operation on a package.
+fn authorize(
+    conn: &Connection,
+    who: &Principal,
+    name: &str,
+    scope: Scope,
+) -> Result<PackageRow, StorageError> {
+    who.require_scope(scope)?;
+    who.require_name(name)?;
+    let package = require_package(conn, name)?;
+    require_owner(conn, who, &package)?;
+    Ok(package)
+}
+
+/// Sets a version's `yanked` flag (only that field of its line changes) and logs the event,
+/// even when the flag already had that value.
+pub(crate) fn apply_set_yanked(
+    conn: &Connection,
+    who: &Principal,
+    name: &str,
+    version: &str,
+    yanked: bool,
+    now: i64,
+) -> Result<PackageChange<()>, StorageError> {
+    let package = authorize(conn, who, name, Scope::Yank)?;
+    let row =
+        find_version(conn, package.id, version)?.ok_or_else(|| StorageError::UnknownVersion {
+            name: package.name.clone(),
+            version: version.to_owned(),
+        })?;
+    let mut entry = IndexEntry::from_line(&row.line).map_err(|e| StorageError::Corrupt {
+        what: format!("stored line of `{}` `{}`: {e}", package.name, row.version),
+    })?;
+    entry.yanked = yanked;
+    conn.prepare_cached("UPDATE versions SET line = ?2, yanked = ?3 WHERE id = ?1")?
+        .execute(params![row.id, entry.to_line(), yanked])?;
+    let kind = if yanked {
+        EventKind::Yank
+    } else {
+        EventKind::Unyank
+    };
+    insert_event(
+        conn,
+        kind,
+        package.id,
+        Some(&row.version),
+        &who.login,
+        now,
+        &json!({}),
+    )?;
+    Ok(PackageChange {
+        package_id: package.id,
+        snapshot: snapshot(conn, &package)?,
+        value: (),
+    })
+}
+
+fn user_id(conn: &Connection, login: &str) -> Result<i64, StorageError> {
+    conn.prepare_cached("SELECT id FROM users WHERE login = ?1")?
+        .query_row([login], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StorageError::UnknownUser {
+            login: login.to_owned(),
+        })
+}
+
+/// Adds owners; returns the logins that were not owners before (each gets an event).
+pub(crate) fn apply_add_owners(
+    conn: &Connection,
+    who: &Principal,
+    name: &str,
+    logins: &[String],
+    now: i64,
+) -> Result<PackageChange<Vec<String>>, StorageError> {
+    let package = authorize(conn, who, name, Scope::Owners)?;
+    let mut added = Vec::new();
+    for login in logins {
+        let user = user_id(conn, login)?;
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO owners (package_id, user_id, added_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![package.id, user, now])?;
+        if inserted == 1 {
+            let payload = json!({ "login": login });
+            insert_event(
+                conn,
+                EventKind::OwnerAdd,
+                package.id,
+                None,
+                &who.login,
+                now,
+                &payload,
+            )?;
+            added.push(login.clone());
+        }
+    }
+    Ok(PackageChange {
+        package_id: package.id,
+        snapshot: snapshot(conn, &package)?,
+        value: added,
+    })
+}
+
+/// Removes owners; returns the logins that were owners (each gets an event). Fails with
+/// [`StorageError::LastOwner`] when no owner would remain.
+pub(crate) fn apply_remove_owners(
+    conn: &Connection,
+    who: &Principal,
+    name: &str,
+    logins: &[String],
+    now: i64,
+) -> Result<PackageChange<Vec<String>>, StorageError> {
+    let package = authorize(conn, who, name, Scope::Owners)?;
+    let mut removed = Vec::new();
+    for login in logins {
+        let user = user_id(conn, login)?;
+        let deleted = conn
+            .prepare_cached("DELETE FROM owners WHERE package_id = ?1 AND user_id = ?2")?
+            .execute(params![package.id, user])?;
+        if deleted == 1 {
+            let payload = json!({ "login": login });
+            insert_event(
+                conn,
+                EventKind::OwnerRemove,
+                package.id,
+                None,
+                &who.login,
+                now,
+                &payload,
+            )?;
+            removed.push(login.clone());
+        }
+    }
+    let remaining: i64 = conn
+        .prepare_cached("SELECT count(*) FROM owners WHERE package_id = ?1")?
+        .query_row([package.id], |row| row.get(0))?;
+    if remaining == 0 {
+        return Err(StorageError::LastOwner { name: package.name });
+    }
+    Ok(PackageChange {
+        package_id: package.id,
+        snapshot: snapshot(conn, &package)?,
+        value: removed,
+    })
+}
+
+/// Records that the index file of a package now reflects `seq` and hashes to `sha256`.
+/// An older record never overwrites a newer one.
+pub(crate) fn record_index_file(
+    conn: &Connection,
+    package_id: i64,
+    seq: u64,
+    sha256: &str,
+    now: i64,
+) -> Result<(), StorageError> {
+    conn.prepare_cached(
+        "INSERT INTO index_files (package_id, seq, sha256, written_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (package_id) DO UPDATE
+           SET seq = excluded.seq, sha256 = excluded.sha256, written_at = excluded.written_at
+           WHERE excluded.seq >= index_files.seq",
+    )?
+    .execute(params![
+        package_id,
+        i64::try_from(seq).unwrap_or(i64::MAX),
+        sha256,
+        now
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! The single writer thread and its group commit.
+//!
+//! Every write to the metadata database goes through one thread that owns the write
+//! connection. It takes the first queued job, drains whatever else is queued (up to
+//! [`MAX_BATCH`]), runs each job inside its own savepoint of one `BEGIN IMMEDIATE`
+//! transaction, commits once (one WAL fsync for the whole batch), and only then answers
+//! every caller. A job that fails is rolled back to its savepoint without disturbing the
+//! others; if the commit fails, every job of the batch is told so.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::StorageError;
+
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// A unit of work for the writer thread.
+trait Job: Send {
+    /// Runs the work on the connection (inside a savepoint) and keeps its result.
+    fn apply(&mut self, conn: &Connection);
+    /// Whether `apply` succeeded, so its savepoint is released rather than rolled back.
+    fn succeeded(&self) -> bool;
+    /// Answers the caller once the batch is committed (`Ok`) or has failed (`Err`).
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+/// A job built from a closure, answering through a oneshot channel (or nobody).
+struct ClosureJob<F, T> {
+    work: Option<F>,
+    result: Option<Result<T, StorageError>>,
+    reply: Option<oneshot::Sender<Result<T, StorageError>>>,
+}
+
+impl<F, T> Job for ClosureJob<F, T>
+where
+    F: FnOnce(&Connection) -> Result<T, StorageError> + Send,
+    T: Send,
+{
+    fn apply(&mut self, conn: &Connection) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|_| {
+            Err(StorageError::CommitFailed {
+                reason: "a write job panicked".to_owned(),
+            })
+        });
+        if let Err(error) = &outcome {
+            tracing::debug!(%error, "write job refused");
+        }
+        self.result = Some(outcome);
+    }
+
+    fn succeeded(&self) -> bool {
+        matches!(self.result, Some(Ok(_)))
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let answer = match (commit, self.result) {
+            (_, Some(Err(refused))) => Err(refused),
+            (Ok(()), Some(Ok(value))) => Ok(value),
+            (Err(reason), _) => Err(StorageError::CommitFailed { reason }),
+            (Ok(()), None) => Err(StorageError::CommitFailed {
+                reason: "the write job never ran".to_owned(),
+            }),
+        };
+        if let Some(reply) = self.reply {
+            // The caller may have gone away (a cancelled request); the write stands regardless.
+            let _ignored = reply.send(answer);
+        } else if let Err(error) = answer {
+            tracing::warn!(%error, "background write failed");
+        }
+    }
+}
+
+/// Handle to the writer thread. Dropping it lets the thread finish queued jobs and exit.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    sender: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the thread, which owns `conn` from now on.
+    pub(crate) fn start(conn: Connection) -> Result<Self, StorageError> {
+        let (sender, receiver) = mpsc::channel::<Box<dyn Job>>();
+        let thread = std::thread::Builder::new()
+            .name("wharf-storage-writer".to_owned())
+            .spawn(move || writer_loop(&conn, &receiver))?;
+        Ok(Self {
+            sender: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `work` in the next group commit and returns its result once it is durable.
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Box::new(ClosureJob {
+            work: Some(work),
+            result: None,
+            reply: Some(reply),
+        }))?;
+        answer.await.map_err(|_| StorageError::WriterStopped)?
+    }
+
+    /// Queues `work` without waiting for it; failures are logged.
+    pub(crate) fn run_detached<F>(&self, work: F)
+    where
+        F: FnOnce(&Connection) -> Result<(), StorageError> + Send + 'static,
+    {
+        let job: ClosureJob<F, ()> = ClosureJob {
+            work: Some(work),
+            result: None,
+            reply: None,
+        };
+        if self.enqueue(Box::new(job)).is_err() {
+            tracing::warn!("background write dropped: the storage writer has stopped");
+        }
+    }
+
+    fn enqueue(&self, job: Box<dyn Job>) -> Result<(), StorageError> {
+        self.sender
+            .as_ref()
+            .ok_or(StorageError::WriterStopped)?
+            .send(job)
+            .map_err(|_| StorageError::WriterStopped)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.sender.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the storage writer thread panicked");
+        }
+    }
+}
+
+fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let size = batch.len();
+        let commit = commit_batch(conn, &mut batch).map_err(|error| {
+            tracing::error!(%error, jobs = size, "group commit failed");
+            error.to_string()
+        });
+        tracing::trace!(jobs = size, "group commit done");
+        for job in batch {
+            job.finish(commit.clone());
+        }
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let applied = batch.iter_mut().try_for_each(|job| {
+        conn.execute_batch("SAVEPOINT job")?;
+        job.apply(conn);
+        if job.succeeded() {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        }
+    });
+    let committed = applied.and_then(|()| conn.execute_batch("COMMIT"));
+    if committed.is_err() && !conn.is_autocommit() {
+        // Keep the original error; a failed rollback leaves nothing more to do.
+        let _ignored = conn.execute_batch("ROLLBACK");
+    }
+    committed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer_with_table() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open_connection(&dir.path().join("w.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
+            .unwrap();
+        (dir, Writer::start(conn).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_refused_job_does_not_spoil_its_batch() {
+        let (dir, writer) = writer_with_table();
+        let writer = std::sync::Arc::new(writer);
+        let mut tasks = Vec::new();
+        for value in [1, 2, 1, 3] {
+            let writer = std::sync::Arc::clone(&writer);
+            tasks.push(tokio::spawn(async move {
+                writer
+                    .run(move |conn| Ok(conn.execute("INSERT INTO t (v) VALUES (?1)", [value])?))
+                    .await
+            }));
+        }
+        let mut failures = 0;
+        for task in tasks {
+            if task.await.unwrap().is_err() {
+                failures += 1;
+            }
+        }
+        assert_eq!(failures, 1, "only the duplicate insert fails");
+        let check = crate::db::open_connection(&dir.path().join("w.db")).unwrap();
+        let rows: i64 = check
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_reported_and_the_writer_survives() {
+        let (_dir, writer) = writer_with_table();
+        let outcome: Result<(), _> = writer.run(|_| panic!("boom")).await;
+        assert!(matches!(outcome, Err(StorageError::CommitFailed { .. })));
+        let inserted = writer
+            .run(|conn| Ok(conn.execute("INSERT INTO t (v) VALUES (7)", [])?))
+            .await
+            .unwrap();
+        assert_eq!(inserted, 1);
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of `wharf-storage` on real SQLite files and the local blob backend.
+
+mod concurrency;
+mod index_lookup;
+mod owners;
+mod properties;
+mod publish;
+mod reconcile;
+mod restart;
+mod support;
+mod tokens;
+mod yank;
