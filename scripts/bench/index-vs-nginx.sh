@@ -119,7 +119,7 @@ check_status "$WHARF_URL/index/$FIRST_PATH" "$(head -n1 "$WORK/wharf-etags.tsv" 
 check_status "$NGINX_URL/index/$FIRST_PATH" "$(head -n1 "$WORK/nginx-etags.tsv" | cut -f2)"
 
 FILES=$(wc -l <"$WORK/paths.txt")
-BYTES=$(du -sb "$WORK/www/index" | cut -f1)
+BYTES=$(find "$WORK/www/index" -type f -printf "%s\n" | awk "{ s += \$1 } END { print s }")
 LINES=$(find "$WORK/www/index" -type f -exec cat {} + | wc -l)
 {
   echo "# Sparse index: wharf vs nginx"
@@ -133,16 +133,30 @@ LINES=$(find "$WORK/www/index" -type f -exec cat {} + | wc -l)
   echo
 } >"$RESULTS/summary.md"
 
+# run_wrk SERVER MODE DURATION OUT — one wrk run; prints its WRK_RESULT line plus the server's
+# CPU time per request (user + system of every server process, from /proc), which is less
+# disturbed than req/s when other work shares the machine.
 run_wrk() {
-  local server=$1 mode=$2 duration=$3 out=$4 url list
-  if [ "$server" = wharf ]; then url=$WHARF_URL list=$WORK/wharf-etags.tsv; else url=$NGINX_URL list=$WORK/nginx-etags.tsv; fi
+  local server=$1 mode=$2 duration=$3 out=$4 url list pids before after result requests
+  if [ "$server" = wharf ]; then
+    url=$WHARF_URL list=$WORK/wharf-etags.tsv pids=$WHARF_PID
+  else
+    url=$NGINX_URL list=$WORK/nginx-etags.tsv pids=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+  fi
+  # shellcheck disable=SC2086 # one argument per process id
+  before=$(cpu_ticks $pids)
   timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 5s --latency \
     -s "$LUA" "$url" -- "$list" "$mode" >"$out" 2>&1 || die "wrk failed; see $out"
-  grep '^WRK_RESULT' "$out" || die "no result in $out"
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks $pids)
+  result=$(grep '^WRK_RESULT' "$out") || die "no result in $out"
+  requests=$(result_field "$result" requests)
+  echo "$result cpu_us_per_req=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+    'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
 }
 
 TABLE="$RESULTS/rounds.tsv"
-printf 'mode\tround\tserver\trps\tp50_us\tp99_us\tnon_2xx_3xx\tsocket_errors\n' >"$TABLE"
+printf 'mode\tround\tserver\trps\tp50_us\tp99_us\tnon_2xx_3xx\tsocket_errors\tcpu_us_per_req\n' >"$TABLE"
 for mode in plain conditional; do
   for server in wharf nginx; do
     log "warm-up: $server, $mode"
@@ -151,10 +165,10 @@ for mode in plain conditional; do
   for round in $(seq 1 "$ROUNDS"); do
     for server in wharf nginx; do
       line=$(run_wrk "$server" "$mode" "$DURATION" "$RESULTS/$mode-$round-$server.txt")
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$server" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$server" \
         "$(result_field "$line" rps)" "$(result_field "$line" p50_us)" \
         "$(result_field "$line" p99_us)" "$(result_field "$line" non_2xx_3xx)" \
-        "$(result_field "$line" socket_errors)" >>"$TABLE"
+        "$(result_field "$line" socket_errors)" "$(result_field "$line" cpu_us_per_req)" >>"$TABLE"
       log "$mode round $round $server: $line"
     done
   done
@@ -162,19 +176,21 @@ done
 
 column_of() { awk -F'\t' -v m="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == m && $3 == s { print $c }' "$TABLE"; }
 {
-  echo "| mode | round | server | req/s | p50 µs | p99 µs | non-2xx/3xx | socket errors |"
-  echo "|---|---|---|---:|---:|---:|---:|---:|"
-  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$TABLE"
+  echo "| mode | round | server | req/s | p50 µs | p99 µs | non-2xx/3xx | socket errors | server CPU µs/req |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
+  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$TABLE"
   echo
-  echo "| mode | wharf median req/s | nginx median req/s | ratio | wharf median p99 µs | nginx median p99 µs |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| mode | wharf median req/s | nginx median req/s | ratio | wharf median p99 µs | nginx median p99 µs | wharf median CPU µs/req | nginx median CPU µs/req |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
   for mode in plain conditional; do
     w_rps=$(column_of "$mode" wharf 4 | median)
     n_rps=$(column_of "$mode" nginx 4 | median)
     w_p99=$(column_of "$mode" wharf 6 | median)
     n_p99=$(column_of "$mode" nginx 6 | median)
+    w_cpu=$(column_of "$mode" wharf 9 | median)
+    n_cpu=$(column_of "$mode" nginx 9 | median)
     ratio=$(awk -v a="$w_rps" -v b="$n_rps" 'BEGIN { printf "%.2f×", a / b }')
-    echo "| $mode | $w_rps | $n_rps | $ratio | $w_p99 | $n_p99 |"
+    echo "| $mode | $w_rps | $n_rps | $ratio | $w_p99 | $n_p99 | $w_cpu | $n_cpu |"
   done
 } >>"$RESULTS/summary.md"
 cat "$RESULTS/summary.md"

@@ -63,7 +63,7 @@ stop_pid() {
     waited=$((waited + 1))
   done
   kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
+  { wait "$pid"; } 2>/dev/null || true
 }
 
 # machine_info DIR — the machine and the filesystem DIR is on, as Markdown list items.
@@ -82,6 +82,15 @@ median() {
     if (NR == 0) { print "nan"; exit }
     if (NR % 2) { print v[(NR + 1) / 2] } else { printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }
   }'
+}
+
+# cpu_ticks PID... — user + system CPU time of the processes so far, in clock ticks.
+cpu_ticks() {
+  local pid total=0
+  for pid in "$@"; do
+    total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+  done
+  echo "$total"
 }
 
 # result_field LINE KEY — the value of KEY=value in a RESULT line.
