@@ -60,11 +60,10 @@ impl CachedIndexFile {
         let Ok(text) = std::str::from_utf8(header) else {
             return false;
         };
-        let strip = |v: &HeaderValue| v.as_bytes().to_vec();
-        let (etag, gzip_etag) = (strip(&self.etag), strip(&self.gzip_etag));
+        let (etag, gzip_etag) = (self.etag.as_bytes(), self.gzip_etag.as_bytes());
         text.split(',').map(str::trim).any(|candidate| {
             let candidate = candidate.strip_prefix("W/").unwrap_or(candidate).as_bytes();
-            candidate == b"*" || candidate == etag.as_slice() || candidate == gzip_etag.as_slice()
+            candidate == b"*" || candidate == etag || candidate == gzip_etag
         })
     }
 }
@@ -122,5 +121,44 @@ impl IndexCache {
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(text: &str) -> CachedIndexFile {
+        CachedIndexFile::from_snapshot(&IndexFileSnapshot {
+            name: "demo".to_owned(),
+            path: "de/mo/demo".to_owned(),
+            bytes: Bytes::from(text.to_owned()),
+            seq: 1,
+            last_modified: 1_700_000_000,
+        })
+    }
+
+    #[test]
+    fn if_none_match_compares_both_representations_weakly() {
+        let file = cached(&"{\"name\":\"demo\"}\n".repeat(20));
+        let etag = file.etag.to_str().expect("ASCII").to_owned();
+        let gzip_etag = file.gzip_etag.to_str().expect("ASCII").to_owned();
+        assert!(file.gzip.is_some(), "repetitive text compresses");
+        assert!(file.matches_if_none_match(etag.as_bytes()));
+        assert!(file.matches_if_none_match(gzip_etag.as_bytes()));
+        assert!(file.matches_if_none_match(format!("W/{etag}").as_bytes()));
+        assert!(file.matches_if_none_match(format!("\"other\", {etag}").as_bytes()));
+        assert!(file.matches_if_none_match(b"*"));
+        assert!(!file.matches_if_none_match(b"\"other\""));
+        assert!(!file.matches_if_none_match(etag.trim_matches('"').as_bytes()));
+        assert!(!file.matches_if_none_match(b""));
+    }
+
+    #[test]
+    fn a_header_that_is_not_utf8_never_matches() {
+        let file = cached("{\"name\":\"demo\"}\n");
+        let mut header = file.etag.as_bytes().to_vec();
+        header.extend_from_slice(b", \xff");
+        assert!(!file.matches_if_none_match(&header));
     }
 }

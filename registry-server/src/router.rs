@@ -28,14 +28,13 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Result<
 }
 
 async fn dispatch(state: &AppState, request: Request<Incoming>) -> (Route, Result<Resp, ApiError>) {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let is_get = method == Method::GET || method == Method::HEAD;
+    let is_get = request.method() == Method::GET || request.method() == Method::HEAD;
 
-    // Sparse index: the hot path, matched first.
-    if let Some(rest) = path.strip_prefix("/index/") {
+    // Sparse index: the hot path, matched first, borrowing the path rather than copying it.
+    if let Some(rest) = request.uri().path().strip_prefix("/index/") {
         if !is_get {
-            return (Route::IndexFile, Err(method_not_allowed(&method, &path)));
+            let error = method_not_allowed(request.method(), request.uri().path());
+            return (Route::IndexFile, Err(error));
         }
         if rest == "config.json" {
             return (Route::Config, index::config_json(state, request.headers()));
@@ -45,6 +44,9 @@ async fn dispatch(state: &AppState, request: Request<Incoming>) -> (Route, Resul
             index::index_file(state, rest, request.headers()),
         );
     }
+    // The other routes may consume the request (bodies), so they work on owned copies.
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
     if let Some(hex) = path.strip_prefix("/blobs/sha256/") {
         if !is_get {
             return (Route::Download, Err(method_not_allowed(&method, &path)));
