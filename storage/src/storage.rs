@@ -97,23 +97,23 @@ impl Storage {
         tokio::task::spawn_blocking(move || inner.pool.with(|conn| work(conn))).await?
     }
 
-    /// Writes a package's index file after a committed change and records it. A failure is
-    /// logged, not returned: the change is durable and reconcile repairs the file.
-    async fn project(&self, package_id: i64, snapshot: &IndexFileSnapshot) {
-        match self.inner.projector.write(package_id, snapshot).await {
-            Ok(Some(sha256)) => {
-                let seq = snapshot.seq;
-                self.inner.writer.run_detached(move |conn| {
-                    record_index_file(conn, package_id, seq, &sha256, now_unix())
-                });
-            }
-            Ok(None) => {}
-            Err(error) => tracing::warn!(
-                %error,
-                package = %snapshot.name,
-                "index file write failed; reconcile will rebuild it"
-            ),
+    /// Brings a package's index file up to the committed log position `seq`, records what
+    /// was written, and returns the file's snapshot (which may include later changes).
+    async fn project(&self, package_id: i64, seq: u64) -> Result<IndexFileSnapshot, StorageError> {
+        let storage = self.clone();
+        let load = async move {
+            storage
+                .read(move |conn| queries::snapshot_by_id(conn, package_id))
+                .await
+        };
+        let projection = self.inner.projector.project(package_id, seq, load).await?;
+        if let Some(sha256) = projection.written {
+            let written_seq = projection.snapshot.seq;
+            self.inner.writer.run_detached(move |conn| {
+                record_index_file(conn, package_id, written_seq, &sha256, now_unix())
+            });
         }
+        Ok(projection.snapshot)
     }
 
     // ---- users and tokens ----
@@ -215,10 +215,10 @@ impl Storage {
             created = outcome.created_package,
             "published"
         );
-        self.project(outcome.package_id, &outcome.snapshot).await;
+        let index_file = self.project(outcome.package_id, outcome.seq).await?;
         Ok(Published {
             entry,
-            index_file: outcome.snapshot,
+            index_file,
             seq: outcome.seq,
             created_package: outcome.created_package,
         })
@@ -227,14 +227,19 @@ impl Storage {
     async fn change<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
-    ) -> Result<(IndexFileSnapshot, T), StorageError> {
+    ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {
         let change = self
             .inner
             .writer
             .run(move |conn| work(conn, now_unix()))
             .await?;
-        self.project(change.package_id, &change.snapshot).await;
-        Ok((change.snapshot, change.value))
+        // A change that logged nothing (adding an existing owner) leaves the file as it is.
+        let snapshot = if change.seq == 0 {
+            None
+        } else {
+            Some(self.project(change.package_id, change.seq).await?)
+        };
+        Ok((snapshot, change.value))
     }
 
     /// Yanks or unyanks a version (idempotent, but always logged); returns the new index file.
@@ -250,7 +255,9 @@ impl Storage {
         let (snapshot, ()) = self
             .change(move |conn, now| apply_set_yanked(conn, &who, &name, &version, yanked, now))
             .await?;
-        Ok(snapshot)
+        snapshot.ok_or_else(|| StorageError::Corrupt {
+            what: "a yank logged no event".to_owned(),
+        })
     }
 
     /// Adds owners by login; returns the logins that were not owners before.
