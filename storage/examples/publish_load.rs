@@ -3,10 +3,13 @@
 //! is acknowledged.
 //!
 //! ```text
-//! cargo run --release -p wharf-storage --example publish_load -- [publishers] [per-publisher] [data-dir]
+//! cargo run --release -p wharf-storage --example publish_load -- [publishers] [per-publisher] [mixed|distinct] [data-dir]
 //! ```
 //!
-//! Without a data directory a temporary one is used. Prints one summary line.
+//! `mixed` (the default) sends every second publish of every publisher to one shared package,
+//! so that package's index file grows long and is rewritten concurrently; `distinct` gives
+//! each publisher its own package. Without a data directory a temporary one is used. Prints
+//! one summary line.
 
 use std::time::Instant;
 
@@ -33,6 +36,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let publishers: usize = args.next().map_or(Ok(16), |a| a.parse())?;
     let per_publisher: usize = args.next().map_or(Ok(100), |a| a.parse())?;
+    let shared = match args.next().as_deref() {
+        None | Some("mixed") => true,
+        Some("distinct") => false,
+        Some(other) => return Err(format!("unknown mode `{other}`: use mixed or distinct").into()),
+    };
     let temp = tempfile::tempdir()?;
     let data_dir = args
         .next()
@@ -59,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tasks.push(tokio::spawn(async move {
             for i in 0..per_publisher {
                 // Each publisher alternates between its own package and a shared one.
-                let name = if i % 2 == 0 {
+                let name = if !shared || i % 2 == 0 {
                     format!("load-{publisher}")
                 } else {
                     "load-shared".to_owned()
@@ -74,11 +82,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         task.await??;
     }
     let elapsed = started.elapsed();
+    let mode = if shared { "mixed" } else { "distinct" };
     let total = publishers * per_publisher;
     let total_f = f64::from(u32::try_from(total)?);
     let problems = storage.verify().await?.problems.len();
     println!(
-        "{total} publishes by {publishers} publishers in {:.2} s: {:.0} publishes/s ({problems} verify problems)",
+        "{total} {mode} publishes by {publishers} publishers in {:.2} s: {:.0} publishes/s ({problems} verify problems)",
         elapsed.as_secs_f64(),
         total_f / elapsed.as_secs_f64()
     );

@@ -342,3 +342,68 @@ impl Storage {
             .with(|conn| queries::events(conn, after_seq, limit))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+    use object_store::path::Path as ObjectPath;
+    use object_store::{ObjectStore, ObjectStoreExt};
+    use wharf_index_format::IndexEntry;
+
+    use super::*;
+    use crate::{BlobBackend, PackageMeta, Scope};
+
+    #[test]
+    fn storage_is_shareable_across_tasks() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Storage>();
+    }
+
+    #[tokio::test]
+    async fn a_custom_store_holds_both_blobs_and_index_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(InMemory::new());
+        let custom: Arc<dyn ObjectStore> = store.clone();
+        let storage = Storage::open(StorageConfig {
+            data_dir: dir.path().into(),
+            blobs: BlobBackend::Custom(custom),
+        })
+        .await
+        .unwrap();
+        let token = storage
+            .create_token(NewToken {
+                user: "alice".into(),
+                scopes: Scope::ALL.to_vec(),
+                expires_at: None,
+                name_patterns: vec![],
+                label: None,
+            })
+            .unwrap();
+        let who = storage.authenticate(token.secret.expose()).unwrap();
+        let bytes = Bytes::from_static(b"abc crate");
+        let cksum = sha256_hex(&bytes);
+        let line = format!(r#"{{"name":"abc","vers":"1.0.0","deps":[],"cksum":"{cksum}"}}"#);
+        let published = storage
+            .publish(
+                &who,
+                Upload {
+                    entry: IndexEntry::from_line(&line).unwrap(),
+                    crate_bytes: bytes.clone(),
+                    metadata: PackageMeta::default(),
+                },
+            )
+            .await
+            .unwrap();
+        let index = store
+            .get(&ObjectPath::from("index/3/a/abc"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(index, published.index_file.bytes);
+        assert_eq!(storage.blob(&cksum).await.unwrap(), Some(bytes));
+        assert!(!dir.path().join("blobs").exists());
+        assert!(storage.verify().await.unwrap().problems.is_empty());
+    }
+}
