@@ -63,7 +63,10 @@ pub enum StorageError {
         scope: String,
     },
     /// The token is restricted to name patterns that do not match this package.
-    #[error("this token may only act on crates matching {patterns:?}, not on `{name}`")]
+    #[error(
+        "this token may only act on crates matching `{}`, not on `{name}`; use a token whose name patterns allow it",
+        patterns.join("`, `")
+    )]
     NameNotAllowed {
         /// The package name.
         name: String,
@@ -228,5 +231,15 @@ mod tests {
             ErrorKind::BadRequest
         );
         assert_eq!(StorageError::WriterStopped.kind(), ErrorKind::Internal);
+        let restricted = StorageError::NameNotAllowed {
+            name: "other".into(),
+            patterns: vec!["acme-*".into(), "*-plugin".into()],
+        };
+        assert!(
+            restricted.to_string().starts_with(
+                "this token may only act on crates matching `acme-*`, `*-plugin`, not on `other`"
+            ),
+            "{restricted}"
+        );
     }
 }
