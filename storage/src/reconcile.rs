@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use rusqlite::Connection;
+use wharf_index_format::IndexFile;
 
 use crate::blobs::{blob_key, check_blob, list_blobs};
 use crate::index_files::Ensured;
@@ -144,7 +145,8 @@ impl Storage {
     }
 
     /// Checks, without changing anything, that every index file equals what the database
-    /// says, that every blob's SHA-256 equals its key, and that every version's blob exists.
+    /// says, that every stored line round-trips through cargo's schema byte for byte, that
+    /// every blob's SHA-256 equals its key, and that every version's blob exists.
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self) -> Result<VerifyReport, StorageError> {
         let (expected, versions) = self
@@ -161,6 +163,14 @@ impl Storage {
             .try_collect()
             .await?;
         for (snapshot, bytes) in stored {
+            let text = String::from_utf8_lossy(&snapshot.bytes);
+            let (parsed, errors) = IndexFile::parse_lenient(&text);
+            if !errors.is_empty() || parsed.to_bytes() != snapshot.bytes {
+                problems.push(format!(
+                    "index lines of `{}` in the database do not round-trip through cargo's schema",
+                    snapshot.name
+                ));
+            }
             match bytes {
                 None => problems.push(format!(
                     "index file `{}` of `{}` is missing",
