@@ -5,6 +5,8 @@
 
 use wharf_index_format::FormatError;
 
+use crate::Scope;
+
 /// How an error should be reported to a client; the server maps each kind to one HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -59,8 +61,8 @@ pub enum StorageError {
     /// The token lacks the scope this operation needs.
     #[error("this token lacks the `{scope}` scope; create a token that has it")]
     MissingScope {
-        /// The scope that is needed, as its kebab-case string.
-        scope: String,
+        /// The scope that is needed.
+        scope: Scope,
     },
     /// The token is restricted to name patterns that do not match this package.
     #[error(
@@ -219,10 +221,7 @@ mod tests {
             "crate `foo` version `1.0.0` is already published; bump the version in Cargo.toml"
         );
         assert_eq!(
-            StorageError::MissingScope {
-                scope: "yank".into()
-            }
-            .kind(),
+            StorageError::MissingScope { scope: Scope::Yank }.kind(),
             ErrorKind::Forbidden
         );
         assert_eq!(StorageError::ExpiredToken.kind(), ErrorKind::Unauthorized);
