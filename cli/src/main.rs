@@ -34,7 +34,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The server logs its life at `info`; one-shot commands only warn, so their output stays clean.
+    init_tracing(if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    });
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
@@ -56,15 +61,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default `info` level for Wharf's crates.
-fn init_tracing() {
+/// Logs go to stderr, coloured only on a terminal; `RUST_LOG` overrides the default level
+/// of Wharf's crates.
+fn init_tracing(level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(
-            "warn,wharf=info,wharf_registry_server=info,wharf_storage=info",
-        )
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,wharf={level},wharf_registry_server={level},wharf_storage={level},wharf_resolver={level}"
+        ))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

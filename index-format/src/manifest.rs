@@ -74,7 +74,10 @@ pub fn parse_crate_manifest(path: &str, bytes: &[u8]) -> Result<CrateManifest, F
     })
 }
 
-/// The dotted key of the first `workspace = true` anywhere in `table`.
+/// Free-form tables for other tools, where `workspace = true` means nothing to cargo.
+const TOOL_METADATA: &[&str] = &["package.metadata", "workspace.metadata"];
+
+/// The dotted key of the first `workspace = true` anywhere in `table`, outside tool metadata.
 fn find_workspace_inheritance(table: &Table, prefix: &str) -> Option<String> {
     for (key, value) in table {
         let dotted = if prefix.is_empty() {
@@ -82,6 +85,9 @@ fn find_workspace_inheritance(table: &Table, prefix: &str) -> Option<String> {
         } else {
             format!("{prefix}.{key}")
         };
+        if TOOL_METADATA.contains(&dotted.as_str()) {
+            continue;
+        }
         match value {
             Value::Boolean(true) if key == "workspace" => return Some(dotted),
             Value::Table(inner) => {
@@ -121,6 +127,13 @@ mod tests {
         assert_eq!(manifest.name, "demo");
         assert_eq!(manifest.version.to_string(), "1.0.0+b");
         assert_eq!(manifest.links.as_deref(), Some("z"));
+    }
+
+    #[test]
+    fn tool_metadata_may_say_workspace() {
+        // As in icu_properties 2.4.0 on crates.io.
+        let text = b"[package]\nname = \"demo\"\nversion = \"1.0.0\"\n[package.metadata.cargo-semver-checks.lints]\nworkspace = true\n";
+        assert_eq!(parse_crate_manifest(PATH, text).unwrap().name, "demo");
     }
 
     #[test]

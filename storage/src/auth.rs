@@ -170,9 +170,7 @@ impl Principal {
         if self.scopes.contains(&scope) {
             Ok(())
         } else {
-            Err(StorageError::MissingScope {
-                scope: scope.as_str().to_owned(),
-            })
+            Err(StorageError::MissingScope { scope })
         }
     }
 
@@ -214,7 +212,7 @@ pub(crate) fn name_matches(pattern: &str, name: &str) -> bool {
             None => return false,
         }
     }
-    rest.len() >= last.len() && rest.ends_with(last)
+    rest.ends_with(last)
 }
 
 #[cfg(test)]
@@ -276,7 +274,7 @@ mod tests {
         assert!(who.require_scope(Scope::Yank).is_ok());
         assert!(matches!(
             who.require_scope(Scope::Owners),
-            Err(StorageError::MissingScope { scope }) if scope == "owners"
+            Err(StorageError::MissingScope { scope }) if scope == Scope::Owners
         ));
         assert!(who.require_name("acme_db").is_ok());
         assert!(matches!(

@@ -5,6 +5,8 @@
 
 use wharf_index_format::FormatError;
 
+use crate::Scope;
+
 /// How an error should be reported to a client; the server maps each kind to one HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -59,11 +61,14 @@ pub enum StorageError {
     /// The token lacks the scope this operation needs.
     #[error("this token lacks the `{scope}` scope; create a token that has it")]
     MissingScope {
-        /// The scope that is needed, as its kebab-case string.
-        scope: String,
+        /// The scope that is needed.
+        scope: Scope,
     },
     /// The token is restricted to name patterns that do not match this package.
-    #[error("this token may only act on crates matching {patterns:?}, not on `{name}`")]
+    #[error(
+        "this token may only act on crates matching `{}`, not on `{name}`; use a token whose name patterns allow it",
+        patterns.join("`, `")
+    )]
     NameNotAllowed {
         /// The package name.
         name: String,
@@ -216,10 +221,7 @@ mod tests {
             "crate `foo` version `1.0.0` is already published; bump the version in Cargo.toml"
         );
         assert_eq!(
-            StorageError::MissingScope {
-                scope: "yank".into()
-            }
-            .kind(),
+            StorageError::MissingScope { scope: Scope::Yank }.kind(),
             ErrorKind::Forbidden
         );
         assert_eq!(StorageError::ExpiredToken.kind(), ErrorKind::Unauthorized);
@@ -228,5 +230,15 @@ mod tests {
             ErrorKind::BadRequest
         );
         assert_eq!(StorageError::WriterStopped.kind(), ErrorKind::Internal);
+        let restricted = StorageError::NameNotAllowed {
+            name: "other".into(),
+            patterns: vec!["acme-*".into(), "*-plugin".into()],
+        };
+        assert!(
+            restricted.to_string().starts_with(
+                "this token may only act on crates matching `acme-*`, `*-plugin`, not on `other`"
+            ),
+            "{restricted}"
+        );
     }
 }

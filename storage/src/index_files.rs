@@ -1,11 +1,13 @@
 //! The derived per-package index files on the object store (`index/<index_path>`).
 //!
 //! Writes of one package's file are serialised by a per-package lock that remembers the log
-//! position last written, so a slow writer can never replace a newer file with an older one.
+//! position last written, so a slow writer can never replace a newer file with an older one,
+//! and changes that queue up behind the lock share one write.
 //! `put` is atomic (temp file + rename on the local backend), so a file is never torn. The
 //! files need no fsync: the database is the truth and reconcile repairs them.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -38,25 +40,43 @@ pub(crate) enum Ensured {
     Superseded,
 }
 
+/// What the projector remembers about one package's file.
+#[derive(Debug, Default)]
+struct Projected {
+    /// The highest log position whose file this process wrote or checked.
+    seq: u64,
+    /// The snapshot last written, kept only while other writers wait for the same package,
+    /// so they can return it instead of reading and writing the file again.
+    cached: Option<IndexFileSnapshot>,
+}
+
+/// A snapshot to return after a change, and the SHA-256 of the file if one was written.
+#[derive(Debug, Clone)]
+pub(crate) struct Projection {
+    pub(crate) snapshot: IndexFileSnapshot,
+    pub(crate) written: Option<String>,
+}
+
 /// Writes and reads index files, never letting an older state replace a newer one.
+/// Concurrent changes to one package are coalesced: whoever holds the package's lock reads
+/// the current state from the database and writes it once for everyone queued behind.
 #[derive(Debug)]
 pub(crate) struct IndexProjector {
     store: Arc<dyn ObjectStore>,
-    /// Per package id: the highest log position whose file this process wrote or checked.
-    written: Mutex<HashMap<i64, Arc<AsyncMutex<u64>>>>,
+    packages: Mutex<HashMap<i64, Arc<AsyncMutex<Projected>>>>,
 }
 
 impl IndexProjector {
     pub(crate) fn new(store: Arc<dyn ObjectStore>) -> Self {
         Self {
             store,
-            written: Mutex::new(HashMap::new()),
+            packages: Mutex::new(HashMap::new()),
         }
     }
 
-    fn lock_for(&self, package_id: i64) -> Arc<AsyncMutex<u64>> {
+    fn lock_for(&self, package_id: i64) -> Arc<AsyncMutex<Projected>> {
         let mut map = self
-            .written
+            .packages
             .lock()
             .expect("projector map is never poisoned");
         Arc::clone(map.entry(package_id).or_default())
@@ -70,21 +90,48 @@ impl IndexProjector {
         Ok(sha256_hex(&snapshot.bytes))
     }
 
-    /// Writes the file after a committed change unless a newer state was already written.
-    /// Returns the SHA-256 written, or `None` when superseded.
-    pub(crate) async fn write(
+    /// Brings the file up to (at least) the committed log position `committed_seq` and
+    /// returns the snapshot it now holds. `load` reads the package's current snapshot from
+    /// the database. A failed object-store write is logged, not returned: the change is
+    /// already durable and reconcile repairs the file.
+    pub(crate) async fn project<F>(
         &self,
         package_id: i64,
-        snapshot: &IndexFileSnapshot,
-    ) -> Result<Option<String>, StorageError> {
+        committed_seq: u64,
+        load: F,
+    ) -> Result<Projection, StorageError>
+    where
+        F: Future<Output = Result<IndexFileSnapshot, StorageError>>,
+    {
         let lock = self.lock_for(package_id);
-        let mut last = lock.lock().await;
-        if *last >= snapshot.seq {
-            return Ok(None);
+        let mut state = lock.lock().await;
+        if let Some(cached) = &state.cached
+            && cached.seq >= committed_seq
+        {
+            return Ok(Projection {
+                snapshot: cached.clone(),
+                written: None,
+            });
         }
-        let sha256 = self.put(snapshot).await?;
-        *last = snapshot.seq;
-        Ok(Some(sha256))
+        let snapshot = load.await?;
+        let mut written = None;
+        if snapshot.seq > state.seq {
+            match self.put(&snapshot).await {
+                Ok(sha256) => {
+                    state.seq = snapshot.seq;
+                    written = Some(sha256);
+                }
+                Err(error) => tracing::warn!(
+                    %error,
+                    package = %snapshot.name,
+                    "index file write failed; reconcile will rebuild it"
+                ),
+            }
+        }
+        // The map and this task hold the lock's `Arc`; anything more is a waiting writer.
+        let others_waiting = Arc::strong_count(&lock) > 2;
+        state.cached = others_waiting.then(|| snapshot.clone());
+        Ok(Projection { snapshot, written })
     }
 
     /// Makes sure the stored file equals `snapshot`: rewrites it when `force` is set or when
@@ -96,8 +143,8 @@ impl IndexProjector {
         force: bool,
     ) -> Result<Ensured, StorageError> {
         let lock = self.lock_for(package_id);
-        let mut last = lock.lock().await;
-        if *last > snapshot.seq {
+        let mut state = lock.lock().await;
+        if state.seq > snapshot.seq {
             return Ok(Ensured::Superseded);
         }
         let stored = self.read(&snapshot.path).await?;
@@ -110,7 +157,8 @@ impl IndexProjector {
                 sha256: sha256_hex(&snapshot.bytes),
             }
         };
-        *last = snapshot.seq;
+        state.seq = snapshot.seq;
+        state.cached = None;
         Ok(outcome)
     }
 
@@ -143,14 +191,16 @@ mod tests {
     #[tokio::test]
     async fn older_states_never_replace_newer_ones() {
         let projector = IndexProjector::new(Arc::new(InMemory::new()));
-        assert!(
-            projector
-                .write(1, &snap(5, "new\n"))
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert_eq!(projector.write(1, &snap(4, "old\n")).await.unwrap(), None);
+        let first = projector
+            .project(1, 5, async { Ok(snap(5, "new\n")) })
+            .await
+            .unwrap();
+        assert!(first.written.is_some());
+        let stale = projector
+            .project(1, 4, async { Ok(snap(4, "old\n")) })
+            .await
+            .unwrap();
+        assert_eq!(stale.written, None);
         assert_eq!(
             projector.read("de/mo/demo").await.unwrap().unwrap(),
             Bytes::from_static(b"new\n")
@@ -177,5 +227,54 @@ mod tests {
             Ensured::Rebuilt { .. }
         ));
         assert_eq!(projector.read("1/x").await.unwrap(), None);
+    }
+}
+
+#[cfg(test)]
+mod coalescing_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writers_share_one_write() {
+        let projector = Arc::new(IndexProjector::new(Arc::new(InMemory::new())));
+        let loads = Arc::new(AtomicUsize::new(0));
+        // Hold the package lock so that every task queues behind it.
+        let lock = projector.lock_for(7);
+        let guard = lock.lock().await;
+        let mut tasks = Vec::new();
+        for seq in 1..=8u64 {
+            let (projector, loads) = (Arc::clone(&projector), Arc::clone(&loads));
+            tasks.push(tokio::spawn(async move {
+                projector
+                    .project(7, seq, async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        Ok(IndexFileSnapshot {
+                            name: "pkg".into(),
+                            path: "3/p/pkg".into(),
+                            bytes: Bytes::from_static(b"all eight\n"),
+                            seq: 8,
+                            last_modified: 0,
+                        })
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        while Arc::strong_count(&lock) < 10 {
+            tokio::task::yield_now().await;
+        }
+        drop(guard);
+        let mut written = 0;
+        for task in tasks {
+            let projection = task.await.unwrap();
+            assert_eq!(projection.snapshot.seq, 8);
+            written += usize::from(projection.written.is_some());
+        }
+        assert_eq!(written, 1);
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
     }
 }

@@ -7,10 +7,12 @@
 //! - **The database** (`wharf.db`, WAL, `synchronous=FULL`) is the truth: users, tokens
 //!   (SHA-256 only), packages, versions with their exact index lines, owners, and the event
 //!   log (`release`, `yank`, `unyank`, `owner_add`, `owner_remove`), which triggers keep
-//!   append-only. All writes go through one writer thread that commits queued requests in
-//!   groups (one fsync per group); reads use pooled connections and never wait for it.
+//!   append-only. Package writes go through one writer thread that commits queued requests
+//!   in groups (one fsync per group, a savepoint per request); token changes use a short
+//!   transaction of their own; reads use pooled connections and never wait for the writer.
+//!   Other processes may open the same database at the same time.
 //! - **Index files** (`index/<index_path>`) are projections of the database, written
-//!   atomically after each commit. [`Storage::reconcile`] (also run by [`Storage::open`])
+//!   atomically after each commit; changes to one package that queue up share one write. [`Storage::reconcile`] (also run by [`Storage::open`])
 //!   rebuilds any that lag or differ; [`Storage::verify`] reports every inconsistency.
 //!
 //! A publish runs: validate and check every rule → blob put → one transaction (version

@@ -163,11 +163,13 @@ fn snapshot_from_lines(name: String, lines: &[String], seq: i64, time: i64) -> I
     }
 }
 
-/// The package's index file as the database says it is now.
+/// The package's index file as the database says it is now (one read transaction, so the
+/// lines and the log position agree).
 pub(crate) fn snapshot(
     conn: &Connection,
     package: &PackageRow,
 ) -> Result<IndexFileSnapshot, StorageError> {
+    let tx = conn.unchecked_transaction()?;
     let lines = conn
         .prepare_cached("SELECT line FROM versions WHERE package_id = ?1 ORDER BY id")?
         .query_map([package.id], |row| row.get::<_, String>(0))?
@@ -179,13 +181,32 @@ pub(crate) fn snapshot(
         .query_row([package.id], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?
         .unwrap_or_default();
+    tx.finish()?;
     Ok(snapshot_from_lines(package.name.clone(), &lines, seq, time))
+}
+
+/// [`snapshot`] of the package with this id.
+pub(crate) fn snapshot_by_id(
+    conn: &Connection,
+    package_id: i64,
+) -> Result<IndexFileSnapshot, StorageError> {
+    let name: String = conn
+        .prepare_cached("SELECT name FROM packages WHERE id = ?1")?
+        .query_row([package_id], |row| row.get(0))?;
+    snapshot(
+        conn,
+        &PackageRow {
+            id: package_id,
+            name,
+        },
+    )
 }
 
 /// Every package's index file (with the package id), ordered by package name.
 pub(crate) fn all_snapshots(
     conn: &Connection,
 ) -> Result<Vec<(i64, IndexFileSnapshot)>, StorageError> {
+    let tx = conn.unchecked_transaction()?;
     let mut lines: HashMap<i64, Vec<String>> = HashMap::new();
     let mut statement = conn.prepare("SELECT package_id, line FROM versions ORDER BY id")?;
     let mut rows = statement.query([])?;
@@ -208,6 +229,8 @@ pub(crate) fn all_snapshots(
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    drop(statement);
+    tx.finish()?;
     Ok(packages
         .into_iter()
         .map(|(id, name, seq, time)| {

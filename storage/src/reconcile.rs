@@ -5,10 +5,11 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use rusqlite::Connection;
+use wharf_index_format::IndexFile;
 
 use crate::blobs::{blob_key, check_blob, list_blobs};
 use crate::index_files::Ensured;
-use crate::queries::all_snapshots;
+use crate::queries::{all_snapshots, snapshot_by_id};
 use crate::storage::now_unix;
 use crate::write_ops::record_index_file;
 use crate::{IndexFileSnapshot, ReconcileReport, Storage, StorageError, VerifyReport};
@@ -39,6 +40,13 @@ fn read_expected(conn: &Connection) -> Result<Expected, StorageError> {
     Ok(Expected { files, recorded })
 }
 
+fn latest_seq(conn: &Connection, package_id: i64) -> Result<u64, StorageError> {
+    let seq: Option<i64> = conn
+        .prepare_cached("SELECT max(seq) FROM events WHERE package_id = ?1")?
+        .query_row([package_id], |row| row.get(0))?;
+    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or_default())
+}
+
 fn version_blobs(conn: &Connection) -> Result<Vec<(String, String, String)>, StorageError> {
     let mut statement = conn.prepare(
         "SELECT p.name, v.version, v.cksum FROM versions v JOIN packages p ON p.id = v.package_id
@@ -61,16 +69,12 @@ impl Storage {
         self.inner.writer.run(|_| Ok(())).await?;
         let Expected { files, recorded } = self.read(read_expected).await?;
         let checked = files.len();
-        let projector = &self.inner.projector;
         let outcomes: Vec<_> = stream::iter(files)
             .map(|(package_id, snapshot)| {
                 let lagging = recorded
                     .get(&package_id)
                     .is_none_or(|(seq, _)| *seq < snapshot.seq);
-                async move {
-                    let ensured = projector.ensure(package_id, &snapshot, lagging).await?;
-                    Ok::<_, StorageError>((package_id, snapshot, ensured))
-                }
+                self.ensure_current(package_id, snapshot, lagging)
             })
             .buffer_unordered(CONCURRENCY)
             .try_collect()
@@ -110,8 +114,39 @@ impl Storage {
         Ok(ReconcileReport { checked, rebuilt })
     }
 
+    /// Ensures one package's file equals `snapshot`. After a rewrite it confirms that the
+    /// log has not moved past the snapshot meanwhile: another process (or a publish racing
+    /// with this reconcile) may have committed and written a newer file that this write
+    /// just replaced, so in that case it reloads and writes again.
+    async fn ensure_current(
+        &self,
+        package_id: i64,
+        mut snapshot: IndexFileSnapshot,
+        mut force: bool,
+    ) -> Result<(i64, IndexFileSnapshot, Ensured), StorageError> {
+        loop {
+            let ensured = self
+                .inner
+                .projector
+                .ensure(package_id, &snapshot, force)
+                .await?;
+            if !matches!(ensured, Ensured::Rebuilt { .. }) {
+                return Ok((package_id, snapshot, ensured));
+            }
+            let latest = self.read(move |conn| latest_seq(conn, package_id)).await?;
+            if latest <= snapshot.seq {
+                return Ok((package_id, snapshot, ensured));
+            }
+            snapshot = self
+                .read(move |conn| snapshot_by_id(conn, package_id))
+                .await?;
+            force = true;
+        }
+    }
+
     /// Checks, without changing anything, that every index file equals what the database
-    /// says, that every blob's SHA-256 equals its key, and that every version's blob exists.
+    /// says, that every stored line round-trips through cargo's schema byte for byte, that
+    /// every blob's SHA-256 equals its key, and that every version's blob exists.
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self) -> Result<VerifyReport, StorageError> {
         let (expected, versions) = self
@@ -128,6 +163,14 @@ impl Storage {
             .try_collect()
             .await?;
         for (snapshot, bytes) in stored {
+            let text = String::from_utf8_lossy(&snapshot.bytes);
+            let (parsed, errors) = IndexFile::parse_lenient(&text);
+            if !errors.is_empty() || parsed.to_bytes() != snapshot.bytes {
+                problems.push(format!(
+                    "index lines of `{}` in the database do not round-trip through cargo's schema",
+                    snapshot.name
+                ));
+            }
             match bytes {
                 None => problems.push(format!(
                     "index file `{}` of `{}` is missing",
@@ -166,5 +209,69 @@ impl Storage {
             index_files,
             blobs,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use wharf_index_format::IndexEntry;
+
+    use super::*;
+    use crate::blobs::sha256_hex;
+    use crate::{BlobBackend, NewToken, PackageMeta, Principal, Scope, StorageConfig, Upload};
+
+    async fn open(dir: &std::path::Path) -> Storage {
+        Storage::open(StorageConfig {
+            data_dir: dir.into(),
+            blobs: BlobBackend::Local,
+        })
+        .await
+        .unwrap()
+    }
+
+    fn upload(version: &str) -> Upload {
+        let bytes = Bytes::from(format!("race {version}"));
+        let line = format!(
+            r#"{{"name":"race","vers":"{version}","deps":[],"cksum":"{}"}}"#,
+            sha256_hex(&bytes)
+        );
+        Upload {
+            entry: IndexEntry::from_line(&line).unwrap(),
+            crate_bytes: bytes,
+            metadata: PackageMeta::default(),
+        }
+    }
+
+    fn principal(storage: &Storage) -> Principal {
+        let token = storage
+            .create_token(NewToken {
+                user: "alice".into(),
+                scopes: Scope::ALL.to_vec(),
+                expires_at: None,
+                name_patterns: vec![],
+                label: None,
+            })
+            .unwrap();
+        storage.authenticate(token.secret.expose()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stale_rewrite_from_another_process_is_corrected() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = open(dir.path()).await;
+        let who = principal(&server);
+        server.publish(&who, upload("1.0.0")).await.unwrap();
+        // A second process opens the same data and reads the state at seq 1 ...
+        let other = open(dir.path()).await;
+        let stale = other.all_index_files().await.unwrap().remove(0);
+        // ... the server publishes again and writes the file at seq 2 ...
+        let current = server.publish(&who, upload("2.0.0")).await.unwrap();
+        // ... and the other process then writes its stale state over it.
+        let (_, snapshot, ensured) = other.ensure_current(1, stale, true).await.unwrap();
+        assert!(matches!(ensured, Ensured::Rebuilt { .. }));
+        assert_eq!(snapshot, current.index_file);
+        let on_disk = std::fs::read(dir.path().join("index/ra/ce/race")).unwrap();
+        assert_eq!(on_disk, current.index_file.bytes);
     }
 }

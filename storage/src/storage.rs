@@ -97,23 +97,23 @@ impl Storage {
         tokio::task::spawn_blocking(move || inner.pool.with(|conn| work(conn))).await?
     }
 
-    /// Writes a package's index file after a committed change and records it. A failure is
-    /// logged, not returned: the change is durable and reconcile repairs the file.
-    async fn project(&self, package_id: i64, snapshot: &IndexFileSnapshot) {
-        match self.inner.projector.write(package_id, snapshot).await {
-            Ok(Some(sha256)) => {
-                let seq = snapshot.seq;
-                self.inner.writer.run_detached(move |conn| {
-                    record_index_file(conn, package_id, seq, &sha256, now_unix())
-                });
-            }
-            Ok(None) => {}
-            Err(error) => tracing::warn!(
-                %error,
-                package = %snapshot.name,
-                "index file write failed; reconcile will rebuild it"
-            ),
+    /// Brings a package's index file up to the committed log position `seq`, records what
+    /// was written, and returns the file's snapshot (which may include later changes).
+    async fn project(&self, package_id: i64, seq: u64) -> Result<IndexFileSnapshot, StorageError> {
+        let storage = self.clone();
+        let load = async move {
+            storage
+                .read(move |conn| queries::snapshot_by_id(conn, package_id))
+                .await
+        };
+        let projection = self.inner.projector.project(package_id, seq, load).await?;
+        if let Some(sha256) = projection.written {
+            let written_seq = projection.snapshot.seq;
+            self.inner.writer.run_detached(move |conn| {
+                record_index_file(conn, package_id, written_seq, &sha256, now_unix())
+            });
         }
+        Ok(projection.snapshot)
     }
 
     // ---- users and tokens ----
@@ -215,10 +215,10 @@ impl Storage {
             created = outcome.created_package,
             "published"
         );
-        self.project(outcome.package_id, &outcome.snapshot).await;
+        let index_file = self.project(outcome.package_id, outcome.seq).await?;
         Ok(Published {
             entry,
-            index_file: outcome.snapshot,
+            index_file,
             seq: outcome.seq,
             created_package: outcome.created_package,
         })
@@ -227,14 +227,19 @@ impl Storage {
     async fn change<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
-    ) -> Result<(IndexFileSnapshot, T), StorageError> {
+    ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {
         let change = self
             .inner
             .writer
             .run(move |conn| work(conn, now_unix()))
             .await?;
-        self.project(change.package_id, &change.snapshot).await;
-        Ok((change.snapshot, change.value))
+        // A change that logged nothing (adding an existing owner) leaves the file as it is.
+        let snapshot = if change.seq == 0 {
+            None
+        } else {
+            Some(self.project(change.package_id, change.seq).await?)
+        };
+        Ok((snapshot, change.value))
     }
 
     /// Yanks or unyanks a version (idempotent, but always logged); returns the new index file.
@@ -250,7 +255,9 @@ impl Storage {
         let (snapshot, ()) = self
             .change(move |conn, now| apply_set_yanked(conn, &who, &name, &version, yanked, now))
             .await?;
-        Ok(snapshot)
+        snapshot.ok_or_else(|| StorageError::Corrupt {
+            what: "a yank logged no event".to_owned(),
+        })
     }
 
     /// Adds owners by login; returns the logins that were not owners before.
@@ -333,5 +340,70 @@ impl Storage {
         self.inner
             .pool
             .with(|conn| queries::events(conn, after_seq, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+    use object_store::path::Path as ObjectPath;
+    use object_store::{ObjectStore, ObjectStoreExt};
+    use wharf_index_format::IndexEntry;
+
+    use super::*;
+    use crate::{BlobBackend, PackageMeta, Scope};
+
+    #[test]
+    fn storage_is_shareable_across_tasks() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Storage>();
+    }
+
+    #[tokio::test]
+    async fn a_custom_store_holds_both_blobs_and_index_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(InMemory::new());
+        let custom: Arc<dyn ObjectStore> = store.clone();
+        let storage = Storage::open(StorageConfig {
+            data_dir: dir.path().into(),
+            blobs: BlobBackend::Custom(custom),
+        })
+        .await
+        .unwrap();
+        let token = storage
+            .create_token(NewToken {
+                user: "alice".into(),
+                scopes: Scope::ALL.to_vec(),
+                expires_at: None,
+                name_patterns: vec![],
+                label: None,
+            })
+            .unwrap();
+        let who = storage.authenticate(token.secret.expose()).unwrap();
+        let bytes = Bytes::from_static(b"abc crate");
+        let cksum = sha256_hex(&bytes);
+        let line = format!(r#"{{"name":"abc","vers":"1.0.0","deps":[],"cksum":"{cksum}"}}"#);
+        let published = storage
+            .publish(
+                &who,
+                Upload {
+                    entry: IndexEntry::from_line(&line).unwrap(),
+                    crate_bytes: bytes.clone(),
+                    metadata: PackageMeta::default(),
+                },
+            )
+            .await
+            .unwrap();
+        let index = store
+            .get(&ObjectPath::from("index/3/a/abc"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(index, published.index_file.bytes);
+        assert_eq!(storage.blob(&cksum).await.unwrap(), Some(bytes));
+        assert!(!dir.path().join("blobs").exists());
+        assert!(storage.verify().await.unwrap().problems.is_empty());
     }
 }

@@ -8,9 +8,9 @@ use wharf_index_format::{IndexEntry, canonical_name};
 
 use crate::queries::{
     PackageRow, find_version, insert_event, is_owner, package_by_canonical, require_package,
-    snapshot, version_key,
+    version_key,
 };
-use crate::{EventKind, IndexFileSnapshot, PackageMeta, Principal, Scope, StorageError};
+use crate::{EventKind, PackageMeta, Principal, Scope, StorageError};
 
 /// A publish that passed validation and whose blob is stored.
 #[derive(Debug, Clone)]
@@ -25,16 +25,16 @@ pub(crate) struct PublishRequest {
 #[derive(Debug, Clone)]
 pub(crate) struct PublishOutcome {
     pub(crate) package_id: i64,
-    pub(crate) snapshot: IndexFileSnapshot,
     pub(crate) seq: u64,
     pub(crate) created_package: bool,
 }
 
-/// A committed change to one package's index file (yank, unyank, owner change).
+/// A committed change to one package (yank, unyank, owner change): the package, the last
+/// log position written, and what the change reports back.
 #[derive(Debug, Clone)]
 pub(crate) struct PackageChange<T> {
     pub(crate) package_id: i64,
-    pub(crate) snapshot: IndexFileSnapshot,
+    pub(crate) seq: u64,
     pub(crate) value: T,
 }
 
@@ -158,7 +158,6 @@ pub(crate) fn apply_publish(
     )?;
     Ok(PublishOutcome {
         package_id: package.id,
-        snapshot: snapshot(conn, &package)?,
         seq,
         created_package,
     })
@@ -205,7 +204,7 @@ pub(crate) fn apply_set_yanked(
     } else {
         EventKind::Unyank
     };
-    insert_event(
+    let seq = insert_event(
         conn,
         kind,
         package.id,
@@ -216,7 +215,7 @@ pub(crate) fn apply_set_yanked(
     )?;
     Ok(PackageChange {
         package_id: package.id,
-        snapshot: snapshot(conn, &package)?,
+        seq,
         value: (),
     })
 }
@@ -239,6 +238,7 @@ pub(crate) fn apply_add_owners(
     now: i64,
 ) -> Result<PackageChange<Vec<String>>, StorageError> {
     let package = authorize(conn, who, name, Scope::Owners)?;
+    let mut last_seq = 0;
     let mut added = Vec::new();
     for login in logins {
         let user = user_id(conn, login)?;
@@ -250,7 +250,7 @@ pub(crate) fn apply_add_owners(
             .execute(params![package.id, user, now])?;
         if inserted == 1 {
             let payload = json!({ "login": login });
-            insert_event(
+            last_seq = insert_event(
                 conn,
                 EventKind::OwnerAdd,
                 package.id,
@@ -264,7 +264,7 @@ pub(crate) fn apply_add_owners(
     }
     Ok(PackageChange {
         package_id: package.id,
-        snapshot: snapshot(conn, &package)?,
+        seq: last_seq,
         value: added,
     })
 }
@@ -279,6 +279,7 @@ pub(crate) fn apply_remove_owners(
     now: i64,
 ) -> Result<PackageChange<Vec<String>>, StorageError> {
     let package = authorize(conn, who, name, Scope::Owners)?;
+    let mut last_seq = 0;
     let mut removed = Vec::new();
     for login in logins {
         let user = user_id(conn, login)?;
@@ -287,7 +288,7 @@ pub(crate) fn apply_remove_owners(
             .execute(params![package.id, user])?;
         if deleted == 1 {
             let payload = json!({ "login": login });
-            insert_event(
+            last_seq = insert_event(
                 conn,
                 EventKind::OwnerRemove,
                 package.id,
@@ -307,7 +308,7 @@ pub(crate) fn apply_remove_owners(
     }
     Ok(PackageChange {
         package_id: package.id,
-        snapshot: snapshot(conn, &package)?,
+        seq: last_seq,
         value: removed,
     })
 }

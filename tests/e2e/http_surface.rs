@@ -207,6 +207,15 @@ fn downloads_by_hash_and_by_version() -> TestResult {
 fn operations_endpoints_answer() -> TestResult {
     let (registry, http, _) = published()?;
     let base = registry.url();
+    let fresh = http
+        .get(format!("{base}/index/su/rf/surface-demo"))
+        .send()?;
+    let etag = fresh.headers()["etag"].clone();
+    let cached = http
+        .get(format!("{base}/index/su/rf/surface-demo"))
+        .header("If-None-Match", etag)
+        .send()?;
+    assert_eq!(cached.status(), 304);
     // Operations endpoints.
     assert_eq!(http.get(format!("{base}/health")).send()?.status(), 200);
     assert_eq!(http.get(format!("{base}/ready")).send()?.status(), 200);

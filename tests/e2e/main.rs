@@ -6,3 +6,4 @@ mod bad_publish;
 mod cargo_flow;
 mod crash;
 mod http_surface;
+mod tokens;

@@ -157,7 +157,10 @@ impl TestRegistry {
                 .args(["-TERM", &child.id().to_string()])
                 .status();
             let status = child.wait().expect("waiting for wharf serve");
-            assert!(status.success(), "wharf serve did not stop cleanly on SIGTERM: {status}");
+            assert!(
+                status.success(),
+                "wharf serve did not stop cleanly on SIGTERM: {status}"
+            );
         }
     }
 

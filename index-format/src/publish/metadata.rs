@@ -123,8 +123,10 @@ impl NewCrate {
                 return Err(FormatError::metadata(field, "the field is missing"));
             }
         }
-        serde_json::from_value(serde_json::Value::Object(object))
-            .map_err(|e| FormatError::metadata("(document)", e.to_string()))
+        serde_path_to_error::deserialize(serde_json::Value::Object(object)).map_err(|e| {
+            let field = e.path().to_string();
+            FormatError::metadata(&field, e.into_inner().to_string())
+        })
     }
 }
 
@@ -256,6 +258,12 @@ mod tests {
             let err = NewCrate::from_json(bad.as_bytes(), &PublishLimits::default()).unwrap_err();
             assert_eq!(err.code(), "InvalidMetadata", "{bad}: {err}");
         }
+        let bad = CARGO_SAMPLE.replacen("\"version_req\":\"^1\"", "\"version_req\":1", 1);
+        let err = NewCrate::from_json(bad.as_bytes(), &PublishLimits::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid publish metadata (field `deps[0].version_req`): invalid type: integer `1`, expected a string"
+        );
         let limits = PublishLimits {
             max_json_bytes: 10,
             ..PublishLimits::default()

@@ -174,9 +174,14 @@ fn cross_check_with_tar_reader(
             ))
         })?;
         let position = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+        let kind = match entry.header().entry_type() {
+            tar::EntryType::Directory => TarballEntryKind::Directory,
+            _ => TarballEntryKind::File,
+        };
         if *entry.path_bytes() != *expected.path
             || entry.size() != expected.size
             || position != expected.data.start
+            || kind != expected.kind
         {
             return Err(disagree(format!(
                 "entry {index} is `{}` ({} bytes) for one and `{}` ({} bytes) for the other",

@@ -79,6 +79,13 @@ pub(crate) fn walk_entries(
                 if pending.long_name.is_some() {
                     return Err(pax_error(bytes, "two GNU long-name headers in a row"));
                 }
+                if pending.pax.is_some() {
+                    // Some readers would apply the PAX records to this header, not the entry.
+                    return Err(pax_error(
+                        bytes,
+                        "a GNU long-name header after a PAX header",
+                    ));
+                }
                 let name = bytes.strip_suffix(b"\0").unwrap_or(bytes);
                 pending.long_name = Some(name.to_vec());
             }

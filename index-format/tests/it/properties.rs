@@ -163,11 +163,23 @@ fn new_crate_json() -> impl Strategy<Value = Value> {
         Just("base"),
     ];
     (
-        vec(dep, 0..6),
+        vec(dep, 0..4),
         btree_map("[a-z]{1,6}", vec(value, 0..3), 0..4),
         version(),
     )
-        .prop_map(|(deps, mut features, vers)| {
+        .prop_map(|(extra, mut features, vers)| {
+            // Always-present targets for `dep:`, `?/` and `/` references; `extra` may add
+            // more or leave references (gamma, delta) dangling.
+            let mut deps = vec![
+                json!({"optional": true, "default_features": true, "name": "alpha", "features": [],
+                       "version_req": "^1", "target": null, "kind": "normal"}),
+                json!({"optional": true, "default_features": false, "name": "real", "features": [],
+                       "version_req": "^1", "target": null, "kind": "build",
+                       "explicit_name_in_toml": "_alias"}),
+                json!({"optional": false, "default_features": true, "name": "beta", "features": [],
+                       "version_req": "~2", "target": "cfg(unix)", "kind": "normal"}),
+            ];
+            deps.extend(extra);
             features.insert("base".to_owned(), vec![]);
             json!({
                 "name": "demo", "vers": vers.to_string(), "deps": deps, "features": features,
@@ -193,17 +205,24 @@ proptest! {
     #[test]
     fn translation_never_goes_above_v2_and_keeps_every_feature(meta in new_crate_json()) {
         let krate = NewCrate::from_json(meta.to_string().as_bytes(), &PublishLimits::default()).unwrap();
-        if let Ok(entry) = krate.to_index_entry(&"0".repeat(64), &PublishLimits::default()) {
-            prop_assert!(entry.v.unwrap_or(1) <= INDEX_V_MAX);
-            prop_assert!(entry.is_supported());
-            prop_assert_eq!(entry.all_features(), krate.features.clone());
-            prop_assert_eq!(entry.features2.is_some(), entry.v == Some(2));
-            let keys: Vec<_> = entry.deps.iter().map(|d| (d.name.clone(), d.kind)).collect();
-            let mut sorted = keys.clone();
-            sorted.sort();
-            prop_assert_eq!(keys, sorted);
-            let line = entry.to_line();
-            prop_assert_eq!(IndexEntry::from_line(&line).unwrap().to_line(), line);
+        match krate.to_index_entry(&"0".repeat(64), &PublishLimits::default()) {
+            Err(e) => prop_assert!(
+                matches!(e.code(), "InvalidFeature" | "InvalidDependency"),
+                "unexpected rejection: {}",
+                e
+            ),
+            Ok(entry) => {
+                prop_assert!(entry.v.unwrap_or(1) <= INDEX_V_MAX);
+                prop_assert!(entry.is_supported());
+                prop_assert_eq!(entry.all_features(), krate.features.clone());
+                prop_assert_eq!(entry.features2.is_some(), entry.v == Some(2));
+                let keys: Vec<_> = entry.deps.iter().map(|d| (d.name.clone(), d.kind)).collect();
+                let mut sorted = keys.clone();
+                sorted.sort();
+                prop_assert_eq!(keys, sorted);
+                let line = entry.to_line();
+                prop_assert_eq!(IndexEntry::from_line(&line).unwrap().to_line(), line);
+            }
         }
     }
 }

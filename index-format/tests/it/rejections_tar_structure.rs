@@ -337,6 +337,16 @@ fn repeated_or_dangling_extended_headers() {
     );
     let tar = with_manifest().long_name(b"demo-1.0.0/a").finish();
     assert_rejected(validate(&gzip(&tar)), "MalformedPax", "describes no entry");
+    let tar = with_manifest()
+        .pax(&[("size", b"0")])
+        .long_name(b"demo-1.0.0/a")
+        .file("demo-1.0.0/a", "")
+        .finish();
+    assert_rejected(
+        validate(&gzip(&tar)),
+        "MalformedPax",
+        "a GNU long-name header after a PAX header",
+    );
 }
 
 #[test]

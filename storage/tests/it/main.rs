@@ -1,6 +1,7 @@
 //! Integration tests of `wharf-storage` on real SQLite files and the local blob backend.
 
 mod concurrency;
+mod crash;
 mod index_lookup;
 mod owners;
 mod properties;

@@ -71,7 +71,7 @@ async fn owner_changes_need_scope_ownership_and_known_users() -> TestResult {
     let publisher_only = principal(&storage, "alice", &[Scope::PublishUpdate], &[]);
     assert!(matches!(
         storage.add_owners(&publisher_only, "kept", &["alice".to_owned()]).await,
-        Err(StorageError::MissingScope { scope }) if scope == "owners"
+        Err(StorageError::MissingScope { scope }) if scope == Scope::Owners
     ));
     let outsider = admin(&storage, "zed");
     assert!(matches!(

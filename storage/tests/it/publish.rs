@@ -64,7 +64,7 @@ async fn scopes_and_name_patterns_are_enforced() -> TestResult {
     let refused = storage.publish(&updater, upload("newpkg", "1.0.0")).await;
     assert!(matches!(
         &refused,
-        Err(StorageError::MissingScope { scope }) if scope == "publish-new"
+        Err(StorageError::MissingScope { scope }) if *scope == Scope::PublishNew
     ));
     assert_eq!(refused.unwrap_err().kind(), ErrorKind::Forbidden);
 
@@ -79,7 +79,7 @@ async fn scopes_and_name_patterns_are_enforced() -> TestResult {
     let refused = storage.publish(&acme, upload("acme_http", "1.1.0")).await;
     assert!(matches!(
         refused,
-        Err(StorageError::MissingScope { scope }) if scope == "publish-update"
+        Err(StorageError::MissingScope { scope }) if scope == Scope::PublishUpdate
     ));
     Ok(())
 }

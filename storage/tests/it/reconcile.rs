@@ -138,3 +138,24 @@ async fn orphan_blobs_are_harmless_and_tampered_blobs_are_reported() -> TestResu
     assert!(problems[0].contains(real.as_str()), "{problems:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn verify_reports_stored_lines_cargo_would_refuse() -> TestResult {
+    let (dir, storage) = fresh().await;
+    let alice = admin(&storage, "alice");
+    storage.publish(&alice, upload("strict", "1.0.0")).await?;
+    assert!(storage.verify().await?.problems.is_empty());
+    let conn = rusqlite::Connection::open(dir.path().join("wharf.db"))?;
+    conn.execute(
+        r#"UPDATE versions SET line = replace(line, '"features":{"std":[]}', '"features":null')"#,
+        [],
+    )?;
+    let problems = storage.verify().await?.problems;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`strict`") && p.contains("round-trip")),
+        "{problems:?}"
+    );
+    Ok(())
+}

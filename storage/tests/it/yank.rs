@@ -63,7 +63,7 @@ async fn yank_needs_scope_ownership_and_an_existing_version() -> TestResult {
     let no_scope = principal(&storage, "alice", &[Scope::PublishUpdate], &[]);
     assert!(matches!(
         storage.set_yanked(&no_scope, "guarded", "1.0.0", true).await,
-        Err(StorageError::MissingScope { scope }) if scope == "yank"
+        Err(StorageError::MissingScope { scope }) if scope == Scope::Yank
     ));
     let stranger = admin(&storage, "eve");
     assert!(matches!(
