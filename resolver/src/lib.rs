@@ -38,4 +38,6 @@ pub use lockfile::{LockedPackage, Lockfile};
 pub use manifest::RootManifest;
 pub use options::{HostPin, ResolveOptions};
 pub use resolve::{Resolution, ResolvedPackage, resolve};
+/// The version type of every public API (re-exported so callers need no `semver` dependency).
+pub use semver::Version;
 pub use source::{IndexSource, LocalIndex, MemoryIndex};

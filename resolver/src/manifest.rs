@@ -18,6 +18,9 @@ pub struct RootManifest {
     pub version: Version,
     /// `package.rust-version`, completed to three components.
     pub rust_version: Option<Version>,
+    /// Whether the manifest uses resolver v3 (`resolver = "3"`, or edition 2024 without an
+    /// explicit resolver), whose default prefers versions compatible with `rust_version`.
+    pub resolver_v3: bool,
     /// Every dependency, in index form (`name` is the key in the manifest, `package` the real
     /// name when renamed), normal, build and dev, for every target.
     pub dependencies: Vec<IndexDependency>,
@@ -80,6 +83,18 @@ impl RootManifest {
             }
         };
 
+        let edition = package
+            .and_then(|p| p.get("edition"))
+            .and_then(Value::as_str);
+        let resolver = package
+            .and_then(|p| p.get("resolver"))
+            .or_else(|| table.get("workspace").and_then(|w| w.get("resolver")))
+            .and_then(Value::as_str);
+        let resolver_v3 = match resolver {
+            Some(explicit) => explicit == "3",
+            None => edition == Some("2024"),
+        };
+
         let mut dependencies = Vec::new();
         let kinds = [
             ("dependencies", DependencyKind::Normal),
@@ -129,6 +144,7 @@ impl RootManifest {
             name,
             version,
             rust_version,
+            resolver_v3,
             dependencies,
             features,
         })

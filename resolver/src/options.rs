@@ -31,7 +31,8 @@ impl HostPin {
 #[derive(Debug, Clone, Default)]
 pub struct ResolveOptions {
     /// The toolchain version whose `rust_version` compatibility is preferred (cargo's
-    /// `fallback` policy); `None` uses the manifest's `package.rust-version`, if any.
+    /// `fallback` policy); `None` uses the manifest's `package.rust-version` when the manifest
+    /// uses resolver v3.
     pub rust_version: Option<Version>,
     /// An existing lockfile: its versions are preferred, and yanked ones stay allowed.
     pub lock: Option<Lockfile>,

@@ -67,7 +67,7 @@ pub fn resolve(
     let rust_version = options
         .rust_version
         .clone()
-        .or_else(|| root.rust_version.clone());
+        .or_else(|| root.rust_version.clone().filter(|_| root.resolver_v3));
     let mut locked: HashMap<String, Vec<Version>> = HashMap::new();
     if let Some(lock) = &options.lock {
         for package in &lock.packages {
