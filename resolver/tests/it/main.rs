@@ -1,0 +1,3 @@
+//! Integration tests of the resolver, one module per concern.
+
+mod differential;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Times cargo and Wharf resolving the same real case from the same committed index data, in one
+# run, and prints the ratio (target: Wharf at least 20x faster).
+#
+# - cargo: `cargo generate-lockfile --offline` with a CARGO_HOME whose crates-io source is replaced
+#   by a local registry holding the unpacked `fixtures/resolver/index.tar.gz` (no .crate files),
+#   timed with hyperfine (warm-up runs first; each run is a whole cargo process).
+# - Wharf: the criterion bench `resolver/benches/real_case.rs` (fresh LocalIndex per iteration,
+#   so reading and parsing the index files is included), mean per iteration.
+#
+# Usage: scripts/resolver-fixtures/bench-vs-cargo.sh [CASE]   (default: the largest solvable case)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+fixtures="$repo/fixtures/resolver"
+
+largest_case() {
+    python3 - "$fixtures/cases" <<'PY'
+import json, pathlib, sys
+best = max(
+    (len(json.loads((d / "expected.json").read_text()).get("packages", [])), d.name)
+    for d in pathlib.Path(sys.argv[1]).iterdir() if (d / "expected.json").is_file()
+)
+print(best[1])
+PY
+}
+
+case="${1:-$(largest_case)}"
+[[ -f "$fixtures/cases/$case/Cargo.toml" ]] || { echo "no case named $case" >&2; exit 1; }
+command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install -y hyperfine)" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/registry/index" "$work/project/src" "$work/home"
+tar -xzf "$fixtures/index.tar.gz" -C "$work/registry/index"
+cp "$fixtures/cases/$case/Cargo.toml" "$work/project/Cargo.toml"
+: > "$work/project/src/lib.rs"
+cat > "$work/home/config.toml" <<TOML
+[source.crates-io]
+replace-with = "wharf-fixture"
+
+[source.wharf-fixture]
+local-registry = "$work/registry"
+TOML
+
+echo "case: $case ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["packages"]))' "$fixtures/cases/$case/expected.json") packages in cargo's lock file)"
+echo "cargo: $(cargo --version)"
+
+CARGO_HOME="$work/home" hyperfine --style basic --warmup 3 --runs 20 \
+    --export-json "$work/cargo.json" \
+    "cargo generate-lockfile --offline --manifest-path $work/project/Cargo.toml"
+
+cargo bench -p wharf-resolver --bench real_case -- --noplot "real_case/$case"
+
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+estimates="$target_dir/criterion/real_case/$case/new/estimates.json"
+
+python3 - "$work/cargo.json" "$estimates" <<'PY'
+import json, sys
+cargo = json.load(open(sys.argv[1]))["results"][0]
+wharf = json.load(open(sys.argv[2]))
+cargo_ms = cargo["mean"] * 1e3
+wharf_ms = wharf["mean"]["point_estimate"] / 1e6
+print(f"cargo generate-lockfile --offline: mean {cargo_ms:.1f} ms (sd {cargo['stddev'] * 1e3:.1f} ms, {len(cargo['times'])} runs)")
+print(f"wharf resolve (criterion, parse included): mean {wharf_ms:.2f} ms")
+ratio = cargo_ms / wharf_ms
+print(f"ratio cargo / wharf: {ratio:.1f}x ({'meets' if ratio >= 20 else 'misses'} the 20x target)")
+PY
