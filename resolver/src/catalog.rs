@@ -1,13 +1,19 @@
 //! Index entries turned into what the solver reads: parsed requirements, compatibility
 //! buckets, feature tables with cargo's implicit features. Built once per package name.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+
+use memchr::memmem::Finder;
 
 use semver::{Version, VersionReq};
-use wharf_index_format::{DependencyKind, IndexDependency, IndexEntry};
+use serde::Deserialize;
+use wharf_index_format::{DependencyKind, INDEX_V_MAX, IndexDependency, IndexEntry};
 
 use crate::version_set::{SemverSet, Triple};
 
@@ -84,6 +90,27 @@ pub(crate) struct Dep {
     pub(crate) optional: bool,
 }
 
+/// Where a version's full index line is, for parsing on demand.
+#[derive(Debug)]
+pub(crate) enum Origin {
+    /// A line of a raw index file: the file's text and the line's byte range.
+    Line(Arc<str>, Range<usize>),
+    /// An already parsed entry.
+    Entry(Arc<[IndexEntry]>, usize),
+}
+
+/// What the solver needs of a version beyond its number, parsed only when the version is
+/// tried: most versions of a package never are.
+#[derive(Debug)]
+pub(crate) struct Details {
+    pub(crate) checksum: Rc<str>,
+    pub(crate) links: Option<Rc<str>>,
+    /// Dependencies that matter to a non-root package (dev-dependencies dropped).
+    pub(crate) deps: Vec<Dep>,
+    /// The feature table, `features2` merged and implicit optional-dependency features added.
+    pub(crate) features: HashMap<Rc<str>, Rc<[Rc<str>]>>,
+}
+
 /// One version of a package.
 #[derive(Debug)]
 pub(crate) struct VersionData {
@@ -92,12 +119,28 @@ pub(crate) struct VersionData {
     pub(crate) yanked: bool,
     /// Whether the toolchain satisfies the version's `rust_version` (true when either is unset).
     pub(crate) rust_ok: bool,
-    pub(crate) checksum: Rc<str>,
-    pub(crate) links: Option<Rc<str>>,
-    /// Dependencies that matter to a non-root package (dev-dependencies dropped).
-    pub(crate) deps: Vec<Dep>,
-    /// The feature table, `features2` merged and implicit optional-dependency features added.
-    pub(crate) features: HashMap<Rc<str>, Rc<[Rc<str>]>>,
+    origin: Origin,
+    /// `None` inside once the line turned out unusable (bad JSON or requirement).
+    details: OnceCell<Option<Details>>,
+}
+
+impl VersionData {
+    /// The parsed details, or `None` when the line cannot be used.
+    pub(crate) fn details(&self, cache: &mut RequirementCache) -> Option<&Details> {
+        self.details
+            .get_or_init(|| {
+                let parsed;
+                let entry = match &self.origin {
+                    Origin::Entry(entries, i) => &entries[*i],
+                    Origin::Line(text, range) => {
+                        parsed = IndexEntry::from_line(&text[range.clone()]).ok()?;
+                        &parsed
+                    }
+                };
+                build_details(entry, cache)
+            })
+            .as_ref()
+    }
 }
 
 /// Every usable version of one package, sorted ascending, grouped by bucket.
@@ -121,6 +164,169 @@ impl CrateData {
             .binary_search_by(|data| data.version.cmp(version))
             .ok()
             .map(|i| &self.versions[i])
+    }
+
+    fn from_versions(mut versions: Vec<VersionData>) -> Self {
+        versions.sort_by(|a, b| a.version.cmp(&b.version));
+        versions.dedup_by(|later, earlier| later.version == earlier.version);
+        let mut buckets: Vec<(Compat, Range<usize>)> = Vec::new();
+        for (i, data) in versions.iter().enumerate() {
+            match buckets.last_mut() {
+                Some((compat, range)) if *compat == data.compat => range.end = i + 1,
+                _ => buckets.push((data.compat, i..i + 1)),
+            }
+        }
+        Self { versions, buckets }
+    }
+
+    /// Adds one more version (the host API version a host provides but the index lacks).
+    pub(crate) fn add_entry(&mut self, entry: IndexEntry, rust_version: Option<&Version>) {
+        let extra = Self::from_entries(&Arc::from([entry]), rust_version);
+        let mut versions = std::mem::take(&mut self.versions);
+        versions.extend(extra.versions);
+        *self = Self::from_versions(versions);
+    }
+
+    /// From parsed entries (already filtered by the source).
+    pub(crate) fn from_entries(
+        entries: &Arc<[IndexEntry]>,
+        rust_version: Option<&Version>,
+    ) -> Self {
+        let versions = (0..entries.len())
+            .map(|i| {
+                let entry = &entries[i];
+                VersionData {
+                    version: entry.vers.clone(),
+                    compat: Compat::of(&entry.vers),
+                    yanked: entry.yanked,
+                    rust_ok: rust_ok(rust_version, entry.rust_version.as_deref()),
+                    origin: Origin::Entry(Arc::clone(entries), i),
+                    details: OnceCell::new(),
+                }
+            })
+            .collect();
+        Self::from_versions(versions)
+    }
+
+    /// From a raw index file: only the head of each line (name, version, yanked, rust
+    /// version, schema version) is read now. Lines of another name, with a schema version
+    /// above 2, or unreadable, are skipped as cargo does.
+    pub(crate) fn from_file(name: &str, text: &Arc<str>, rust_version: Option<&Version>) -> Self {
+        let mut versions = Vec::new();
+        let mut start = 0;
+        for line in text.split_inclusive('\n') {
+            let range = start..start + line.trim_end().len();
+            start += line.len();
+            let line = &text[range.clone()];
+            let Some(head) = Head::quick(line).or_else(|| serde_json::from_str(line).ok()) else {
+                continue;
+            };
+            if head.name != name || head.v.unwrap_or(1) > INDEX_V_MAX {
+                continue;
+            }
+            let Ok(version) = Version::parse(&head.vers) else {
+                continue;
+            };
+            versions.push(VersionData {
+                compat: Compat::of(&version),
+                version,
+                yanked: head.yanked.unwrap_or(false),
+                rust_ok: rust_ok(rust_version, head.rust_version.as_deref()),
+                origin: Origin::Line(Arc::clone(text), range),
+                details: OnceCell::new(),
+            });
+        }
+        Self::from_versions(versions)
+    }
+}
+
+/// The fields of an index line needed before a version is tried; the rest is skipped
+/// without allocating.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    vers: Cow<'a, str>,
+    #[serde(default)]
+    yanked: Option<bool>,
+    #[serde(default, borrow)]
+    rust_version: Option<Cow<'a, str>>,
+    #[serde(default)]
+    v: Option<u32>,
+}
+
+impl<'a> Head<'a> {
+    /// Reads the head of a line whose first keys are `name` then `vers` (as registries write
+    /// them), finding the later keys by their quoted key text followed by a colon: quotes
+    /// inside JSON strings are escaped, so that text only occurs as a key. `None` when the
+    /// layout differs (the caller then parses the line properly).
+    fn quick(line: &'a str) -> Option<Self> {
+        let rest = line.strip_prefix('{')?;
+        let (name, rest) = string_value(after_key(rest.trim_start(), "\"name\"")?)?;
+        let rest = rest.trim_start().strip_prefix(',')?.trim_start();
+        let (vers, rest) = string_value(after_key(rest, "\"vers\"")?)?;
+        let finders = key_finders();
+        let values = |finder: &'static Finder<'static>| {
+            let key = std::str::from_utf8(finder.needle()).expect("keys are ASCII");
+            finder
+                .find_iter(rest.as_bytes())
+                .filter_map(move |at| after_key(&rest[at..], key))
+        };
+        let yanked = values(&finders[0]).any(|value| value.starts_with("true"));
+        let rust_version = values(&finders[1])
+            .find_map(string_value)
+            .map(|(value, _)| Cow::Borrowed(value));
+        let v = values(&finders[2]).find_map(|value| {
+            let end = value
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(value.len());
+            value[..end].parse().ok()
+        });
+        Some(Self {
+            name: Cow::Borrowed(name),
+            vers: Cow::Borrowed(vers),
+            yanked: Some(yanked),
+            rust_version,
+            v,
+        })
+    }
+}
+
+/// Prebuilt searchers for the keys read after `vers`: `yanked`, `rust_version`, `v`.
+fn key_finders() -> &'static [Finder<'static>; 3] {
+    static FINDERS: OnceLock<[Finder<'static>; 3]> = OnceLock::new();
+    FINDERS.get_or_init(|| {
+        [
+            Finder::new("\"yanked\""),
+            Finder::new("\"rust_version\""),
+            Finder::new("\"v\""),
+        ]
+    })
+}
+
+/// `text` starts with `key`; returns what follows the colon after it.
+fn after_key<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    Some(
+        text.strip_prefix(key)?
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start(),
+    )
+}
+
+/// A string value without escapes at the start of `text`, and the text after it.
+fn string_value(text: &str) -> Option<(&str, &str)> {
+    let (value, rest) = text.strip_prefix('"')?.split_once('"')?;
+    (!value.contains('\\')).then_some((value, rest))
+}
+
+fn rust_ok(toolchain: Option<&Version>, needed: Option<&str>) -> bool {
+    match (toolchain, needed) {
+        (Some(toolchain), Some(needed)) => {
+            crate::manifest::parse_rust_version(needed).is_none_or(|needed| needed <= *toolchain)
+        }
+        _ => true,
     }
 }
 
@@ -158,56 +364,25 @@ pub(crate) fn convert_dep(dep: &IndexDependency, cache: &mut RequirementCache) -
     })
 }
 
-/// Builds the catalog of one package from its index lines.
-pub(crate) fn build_crate(
-    entries: &[IndexEntry],
-    rust_version: Option<&Version>,
-    cache: &mut RequirementCache,
-) -> CrateData {
-    let mut versions: Vec<VersionData> = entries
-        .iter()
-        .filter_map(|entry| build_version(entry, rust_version, cache))
-        .collect();
-    versions.sort_by(|a, b| a.version.cmp(&b.version));
-    versions.dedup_by(|later, earlier| later.version == earlier.version);
-    let mut buckets: Vec<(Compat, Range<usize>)> = Vec::new();
-    for (i, data) in versions.iter().enumerate() {
-        match buckets.last_mut() {
-            Some((compat, range)) if *compat == data.compat => range.end = i + 1,
-            _ => buckets.push((data.compat, i..i + 1)),
-        }
-    }
-    CrateData { versions, buckets }
-}
-
-fn build_version(
-    entry: &IndexEntry,
-    rust_version: Option<&Version>,
-    cache: &mut RequirementCache,
-) -> Option<VersionData> {
+fn build_details(entry: &IndexEntry, cache: &mut RequirementCache) -> Option<Details> {
     let mut deps = Vec::with_capacity(entry.deps.len());
     for dep in &entry.deps {
         if dep.kind == DependencyKind::Dev {
             continue;
         }
         let Some(converted) = convert_dep(dep, cache) else {
-            tracing::debug!(package = entry.name, version = %entry.vers, req = dep.req, "skipping version with an invalid requirement");
+            tracing::debug!(package = entry.name, version = %entry.vers, req = dep.req, "version has an invalid requirement");
             return None;
         };
         deps.push(converted);
     }
     let mut features: HashMap<Rc<str>, Rc<[Rc<str>]>> = HashMap::new();
-    let mut explicit_dep_refs: Vec<&str> = Vec::new();
-    for (name, values) in entry.all_features() {
-        for value in &values {
+    let mut referenced_with_dep: Vec<&str> = Vec::new();
+    let all = entry.all_features();
+    for (name, values) in &all {
+        for value in values {
             if let Some(dep) = value.strip_prefix("dep:") {
-                explicit_dep_refs.push(
-                    entry
-                        .deps
-                        .iter()
-                        .find(|d| d.name == dep)
-                        .map_or("", |d| d.name.as_str()),
-                );
+                referenced_with_dep.push(dep);
             }
         }
         features.insert(
@@ -216,23 +391,12 @@ fn build_version(
         );
     }
     for dep in deps.iter().filter(|d| d.optional) {
-        let referenced = explicit_dep_refs.contains(&&*dep.alias);
-        if !referenced && !features.contains_key(&dep.alias) {
+        if !referenced_with_dep.contains(&&*dep.alias) && !features.contains_key(&dep.alias) {
             let implicit: Rc<str> = Rc::from(format!("dep:{}", dep.alias));
             features.insert(Rc::clone(&dep.alias), Rc::from([implicit]));
         }
     }
-    let rust_ok = match (rust_version, entry.rust_version.as_deref()) {
-        (Some(toolchain), Some(needed)) => {
-            crate::manifest::parse_rust_version(needed).is_none_or(|needed| needed <= *toolchain)
-        }
-        _ => true,
-    };
-    Some(VersionData {
-        compat: Compat::of(&entry.vers),
-        version: entry.vers.clone(),
-        yanked: entry.yanked,
-        rust_ok,
+    Some(Details {
         checksum: Rc::from(entry.cksum.as_str()),
         links: entry.links.as_deref().map(Rc::from),
         deps,

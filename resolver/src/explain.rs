@@ -73,6 +73,13 @@ pub enum Fact {
         /// The missing feature.
         feature: String,
     },
+    /// Some versions have an unreadable index line or an invalid requirement.
+    InvalidEntry {
+        /// The package.
+        package: String,
+        /// Its versions concerned.
+        versions: String,
+    },
     /// Some versions link a native library, which only one package may do.
     Links {
         /// The package.
@@ -141,6 +148,9 @@ impl fmt::Display for Fact {
                 feature,
             } => {
                 write!(f, "`{package}` {versions} has no feature `{feature}`")
+            }
+            Self::InvalidEntry { package, versions } => {
+                write!(f, "the index entry of `{package}` {versions} is invalid")
             }
             Self::Links {
                 package,
@@ -214,6 +224,7 @@ impl NoSolution {
                 | Fact::NoVersions { package, .. }
                 | Fact::MissingFeature { package, .. }
                 | Fact::Links { package, .. }
+                | Fact::InvalidEntry { package, .. }
                 | Fact::NeedsHostApi { package, .. } => vec![package.clone()],
                 Fact::HostProvides { host, .. } => vec![host.clone()],
                 Fact::Requires {
@@ -394,19 +405,27 @@ impl Explainer<'_, '_> {
             External::FromDependencyOf(from, from_set, to, to_set) => {
                 self.dependency(from, from_set, to, to_set)
             }
-            External::Custom(pkg, set, reason) => match pkg {
-                Pkg::Feature(name, compat, _) => {
+            External::Custom(pkg, set, reason) => match (pkg, reason) {
+                (
+                    Pkg::Bucket(name, compat) | Pkg::Feature(name, compat, _),
+                    Unusable::InvalidEntry,
+                ) => {
                     let versions = self.versions_text(name, Some(*compat), set);
-                    let feature = match reason {
-                        Unusable::MissingFeature(x) | Unusable::MissingDependency(x) => {
-                            x.to_string()
-                        }
-                    };
-                    self.missing_feature_hints(name, &feature);
+                    self.push_fact(Fact::InvalidEntry {
+                        package: name.to_string(),
+                        versions,
+                    })
+                }
+                (
+                    Pkg::Feature(name, compat, _),
+                    Unusable::MissingFeature(feature) | Unusable::MissingDependency(feature),
+                ) => {
+                    let versions = self.versions_text(name, Some(*compat), set);
+                    self.missing_feature_hints(name, feature);
                     self.push_fact(Fact::MissingFeature {
                         package: name.to_string(),
                         versions,
-                        feature,
+                        feature: feature.to_string(),
                     })
                 }
                 _ => Derivation::Internal,
@@ -514,10 +533,13 @@ impl Explainer<'_, '_> {
             return;
         };
         let supports = |v: &crate::catalog::VersionData| {
-            v.deps
-                .iter()
-                .filter(|d| d.package == host)
-                .all(|d| d.set.contains(provided))
+            self.provider.details(v).is_some_and(|details| {
+                details
+                    .deps
+                    .iter()
+                    .filter(|d| d.package == host)
+                    .all(|d| d.set.contains(provided))
+            })
         };
         let newest_blocked = data
             .versions
@@ -604,12 +626,11 @@ impl Explainer<'_, '_> {
 
     fn missing_feature_hints(&mut self, name: &str, feature: &str) {
         let Some(data) = self.data(name) else { return };
-        if let Some(with) = data
-            .versions
-            .iter()
-            .rev()
-            .find(|v| v.features.contains_key(feature))
-        {
+        if let Some(with) = data.versions.iter().rev().find(|v| {
+            self.provider
+                .details(v)
+                .is_some_and(|d| d.features.contains_key(feature))
+        }) {
             self.push_hint(format!("`{name}` {} has feature `{feature}`", with.version));
             return;
         }
@@ -617,7 +638,8 @@ impl Explainer<'_, '_> {
         let mut similar: Vec<&str> = data
             .versions
             .iter()
-            .flat_map(|v| v.features.keys())
+            .filter_map(|v| self.provider.details(v))
+            .flat_map(|d| d.features.keys())
             .map(|k| &**k)
             .filter(|k| canonical_name(k) == wanted)
             .collect();

@@ -13,7 +13,7 @@ use pubgrub::{
 use semver::Version;
 use wharf_index_format::IndexEntry;
 
-use crate::catalog::{Compat, CrateData, Dep, RequirementCache, VersionData, build_crate};
+use crate::catalog::{Compat, CrateData, Dep, Details, RequirementCache, VersionData};
 use crate::packages::{Feat, Pkg, WideRequirement};
 use crate::version_set::SemverSet;
 use crate::{IndexSource, ResolveError};
@@ -25,6 +25,8 @@ pub(crate) enum Unusable {
     MissingFeature(Rc<str>),
     /// `dep:x` names no optional dependency of the version.
     MissingDependency(Rc<str>),
+    /// The version's index line is unreadable or has an invalid requirement.
+    InvalidEntry,
 }
 
 impl fmt::Display for Unusable {
@@ -32,6 +34,7 @@ impl fmt::Display for Unusable {
         match self {
             Self::MissingFeature(x) => write!(f, "it has no feature `{x}`"),
             Self::MissingDependency(x) => write!(f, "it has no optional dependency `{x}`"),
+            Self::InvalidEntry => f.write_str("its index entry is invalid"),
         }
     }
 }
@@ -90,19 +93,18 @@ impl<'a> Provider<'a> {
         if let Some(found) = self.crates.borrow().get(name) {
             return Ok(Rc::clone(found));
         }
-        let entries = self.source.versions(name)?;
-        let mut entries: Vec<IndexEntry> = entries.to_vec();
+        let rust_version = self.rust_version.as_ref();
+        let mut data = match self.source.index_file(name)? {
+            Some(text) => CrateData::from_file(name, &text, rust_version),
+            None => CrateData::from_entries(&self.source.versions(name)?, rust_version),
+        };
         if let Some((host, pinned)) = &self.host
             && host == name
-            && !entries.iter().any(|e| e.vers == *pinned)
+            && data.get(pinned).is_none()
         {
-            entries.push(synthetic_host_entry(host, pinned));
+            data.add_entry(synthetic_host_entry(host, pinned), rust_version);
         }
-        let data = Rc::new(build_crate(
-            &entries,
-            self.rust_version.as_ref(),
-            &mut self.requirements.borrow_mut(),
-        ));
+        let data = Rc::new(data);
         self.crates
             .borrow_mut()
             .insert(Rc::clone(name), Rc::clone(&data));
@@ -112,6 +114,11 @@ impl<'a> Provider<'a> {
     /// A catalog already loaded (every package named in a solution or a failure is).
     pub(crate) fn loaded(&self, name: &str) -> Option<Rc<CrateData>> {
         self.crates.borrow().get(name).cloned()
+    }
+
+    /// The parsed details of a version (`None` when its index line is unusable).
+    pub(crate) fn details<'d>(&self, data: &'d VersionData) -> Option<&'d Details> {
+        data.details(&mut self.requirements.borrow_mut())
     }
 
     fn is_locked(&self, name: &str, version: &Version) -> bool {
@@ -234,7 +241,7 @@ impl<'a> Provider<'a> {
         &self,
         name: &Rc<str>,
         compat: Compat,
-        data: &VersionData,
+        data: &Details,
         out: &mut Constraints,
     ) -> Result<(), ResolveError> {
         for dep in data.deps.iter().filter(|d| !d.optional) {
@@ -260,11 +267,12 @@ impl<'a> Provider<'a> {
         &self,
         name: &Rc<str>,
         compat: Compat,
-        data: &VersionData,
+        version: &Version,
+        data: &Details,
         value: &str,
         out: &mut Constraints,
     ) -> Result<(), ResolveError> {
-        let me = || SemverSet::singleton(data.version.clone());
+        let me = || SemverSet::singleton(version.clone());
         if let Some(dep) = value.strip_prefix("dep:") {
             out.push((
                 Pkg::Feature(Rc::clone(name), compat, Feat::Dep(Rc::from(dep))),
@@ -309,28 +317,29 @@ impl<'a> Provider<'a> {
         name: &Rc<str>,
         compat: Compat,
         feat: &Feat,
-        data: &VersionData,
+        version: &Version,
+        data: &Details,
         out: &mut Constraints,
     ) -> Result<Option<Unusable>, ResolveError> {
         out.push((
             Pkg::Bucket(Rc::clone(name), compat),
-            SemverSet::singleton(data.version.clone()),
+            SemverSet::singleton(version.clone()),
         ));
         match feat {
             Feat::Default => {
                 if data.features.contains_key("default") {
-                    self.feature_value(name, compat, data, "default", out)?;
+                    self.feature_value(name, compat, version, data, "default", out)?;
                 }
             }
             Feat::Named(x) if x.contains('/') || x.starts_with("dep:") => {
-                self.feature_value(name, compat, data, x, out)?;
+                self.feature_value(name, compat, version, data, x, out)?;
             }
             Feat::Named(x) => {
                 let Some(values) = data.features.get(x) else {
                     return Ok(Some(Unusable::MissingFeature(Rc::clone(x))));
                 };
                 for value in values.iter() {
-                    self.feature_value(name, compat, data, value, out)?;
+                    self.feature_value(name, compat, version, data, value, out)?;
                 }
             }
             Feat::Dep(x) => {
@@ -526,13 +535,19 @@ impl DependencyProvider for Provider<'_> {
             Pkg::Bucket(name, compat) => {
                 let data = self.crate_data(name)?;
                 let this = data.get(version).expect("chosen versions exist");
-                self.bucket_dependencies(name, *compat, this, &mut out)?;
+                let Some(details) = self.details(this) else {
+                    return Ok(Dependencies::Unavailable(Unusable::InvalidEntry));
+                };
+                self.bucket_dependencies(name, *compat, details, &mut out)?;
             }
             Pkg::Feature(name, compat, feat) => {
                 let data = self.crate_data(name)?;
                 let this = data.get(version).expect("chosen versions exist");
+                let Some(details) = self.details(this) else {
+                    return Ok(Dependencies::Unavailable(Unusable::InvalidEntry));
+                };
                 if let Some(reason) =
-                    self.feature_dependencies(name, *compat, feat, this, &mut out)?
+                    self.feature_dependencies(name, *compat, feat, version, details, &mut out)?
                 {
                     return Ok(Dependencies::Unavailable(reason));
                 }

@@ -165,7 +165,10 @@ fn build_resolution(
             .loaded(name)
             .expect("selected packages were loaded");
         let this = data.get(version).expect("selected versions exist");
-        let mut dependencies: Vec<(String, Version)> = this
+        let details = provider
+            .details(this)
+            .expect("selected versions have usable entries");
+        let mut dependencies: Vec<(String, Version)> = details
             .deps
             .iter()
             .filter(|d| !d.optional || active_optional.contains(&d.alias))
@@ -177,7 +180,7 @@ fn build_resolution(
             name: name.to_string(),
             version: version.clone(),
             features: features.iter().cloned().collect(),
-            checksum: (!this.checksum.is_empty()).then(|| this.checksum.to_string()),
+            checksum: (!details.checksum.is_empty()).then(|| details.checksum.to_string()),
             dependencies,
         });
     }

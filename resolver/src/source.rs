@@ -15,6 +15,14 @@ pub trait IndexSource: Send + Sync {
     /// package does not exist.
     fn versions(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError>;
 
+    /// The raw text of `name`'s index file, for sources backed by files. The resolver then
+    /// reads only the head of each line up front and parses a whole line only when it tries
+    /// that version. `Ok(None)` (the default) makes it use [`IndexSource::versions`].
+    fn index_file(&self, name: &str) -> Result<Option<Arc<str>>, ResolveError> {
+        let _ = name;
+        Ok(None)
+    }
+
     /// Names that exist and differ from `name` only by `-`/`_` or letter case, for
     /// "did you mean" hints. The default tries the `-`/`_` and lowercase spellings.
     fn similar_names(&self, name: &str) -> Vec<String> {
@@ -44,6 +52,7 @@ pub trait IndexSource: Send + Sync {
 pub struct LocalIndex {
     dir: PathBuf,
     cache: RwLock<HashMap<String, Arc<[IndexEntry]>>>,
+    files: RwLock<HashMap<String, Arc<str>>>,
 }
 
 impl LocalIndex {
@@ -52,15 +61,22 @@ impl LocalIndex {
         Self {
             dir: dir.into(),
             cache: RwLock::default(),
+            files: RwLock::default(),
+        }
+    }
+
+    fn read_file(&self, name: &str) -> Result<Option<String>, ResolveError> {
+        let path = self.dir.join(index_path(name));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ResolveError::Io { path, source }),
         }
     }
 
     fn load(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError> {
-        let path = self.dir.join(index_path(name));
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::from([])),
-            Err(source) => return Err(ResolveError::Io { path, source }),
+        let Some(text) = self.read_file(name)? else {
+            return Ok(Arc::from([]));
         };
         let (file, errors) = IndexFile::parse_lenient(&text);
         for (line, error) in errors {
@@ -75,6 +91,23 @@ impl LocalIndex {
 }
 
 impl IndexSource for LocalIndex {
+    fn index_file(&self, name: &str) -> Result<Option<Arc<str>>, ResolveError> {
+        if let Some(found) = self
+            .files
+            .read()
+            .expect("index cache lock is never poisoned")
+            .get(name)
+        {
+            return Ok(Some(Arc::clone(found)));
+        }
+        let text: Arc<str> = Arc::from(self.read_file(name)?.unwrap_or_default());
+        self.files
+            .write()
+            .expect("index cache lock is never poisoned")
+            .insert(name.to_owned(), Arc::clone(&text));
+        Ok(Some(text))
+    }
+
     fn similar_names(&self, name: &str) -> Vec<String> {
         let wanted = canonical_name(name);
         let mut spellings = vec![
