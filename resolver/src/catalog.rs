@@ -179,11 +179,14 @@ impl CrateData {
         Self { versions, buckets }
     }
 
-    /// Adds one more version (the host API version a host provides but the index lacks).
-    pub(crate) fn add_entry(&mut self, entry: IndexEntry, rust_version: Option<&Version>) {
-        let extra = Self::from_entries(&Arc::from([entry]), rust_version);
+    /// Keeps only `version`, adding `fallback` when the index lacks it: a host provides
+    /// exactly one version of its API package, published or not.
+    pub(crate) fn restrict_to(&mut self, version: &Version, fallback: IndexEntry) {
         let mut versions = std::mem::take(&mut self.versions);
-        versions.extend(extra.versions);
+        versions.retain(|v| v.version == *version);
+        if versions.is_empty() {
+            versions = Self::from_entries(&Arc::from([fallback]), None).versions;
+        }
         *self = Self::from_versions(versions);
     }
 

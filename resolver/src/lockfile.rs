@@ -119,18 +119,28 @@ fn write_dependencies(out: &mut String, deps: &[(String, Version)], counts: &Has
 impl Resolution {
     /// `{"packages":[{"name":…,"version":…,"features":[…]},…]}`, root excluded.
     pub fn to_json(&self) -> String {
-        let packages: Vec<serde_json::Value> = self
-            .packages
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "name": p.name,
-                    "version": p.version.to_string(),
-                    "features": p.features,
+        #[derive(Serialize)]
+        struct Listed<'a> {
+            name: &'a str,
+            version: String,
+            features: &'a [String],
+        }
+        #[derive(Serialize)]
+        struct Listing<'a> {
+            packages: Vec<Listed<'a>>,
+        }
+        let listing = Listing {
+            packages: self
+                .packages
+                .iter()
+                .map(|p| Listed {
+                    name: &p.name,
+                    version: p.version.to_string(),
+                    features: &p.features,
                 })
-            })
-            .collect();
-        serde_json::json!({ "packages": packages }).to_string()
+                .collect(),
+        };
+        serde_json::to_string(&listing).expect("listings always serialise")
     }
 
     /// A Cargo.lock v4 for `root`; `source` is the registry's source id as cargo writes it

@@ -100,9 +100,8 @@ impl<'a> Provider<'a> {
         };
         if let Some((host, pinned)) = &self.host
             && host == name
-            && data.get(pinned).is_none()
         {
-            data.add_entry(synthetic_host_entry(host, pinned), rust_version);
+            data.restrict_to(pinned, synthetic_host_entry(host, pinned));
         }
         let data = Rc::new(data);
         self.crates
