@@ -1,5 +1,7 @@
 //! Integration tests of the resolver, one module per concern.
 
 mod differential;
+mod lockfiles;
 mod semantics;
+mod sources;
 mod support;
