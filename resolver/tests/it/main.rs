@@ -2,6 +2,7 @@
 
 mod differential;
 mod lockfiles;
+mod properties;
 mod semantics;
 mod sources;
 mod support;
