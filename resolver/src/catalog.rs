@@ -340,6 +340,20 @@ pub(crate) struct RequirementCache {
 }
 
 impl RequirementCache {
+    /// The requirement, as cargo would print it, whose set is exactly `set`.
+    pub(crate) fn text_of(&self, set: &SemverSet) -> Option<String> {
+        let mut texts: Vec<&str> = self
+            .parsed
+            .values()
+            .flatten()
+            .filter(|(_, parsed)| parsed == set)
+            .map(|(text, _)| &**text)
+            .collect();
+        texts.sort_unstable();
+        let text = texts.first()?;
+        Some(VersionReq::parse(text).map_or_else(|_| (*text).to_owned(), |req| req.to_string()))
+    }
+
     /// The set of `text`, or `None` when it does not parse.
     pub(crate) fn get(&mut self, text: &str) -> Option<(Rc<str>, SemverSet)> {
         if let Some(found) = self.parsed.get(text) {

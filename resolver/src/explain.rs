@@ -45,6 +45,19 @@ pub enum Fact {
         dependency: String,
         /// The dependency's requirement.
         requirement: String,
+        /// A feature requested of the dependency, if the fact is about that feature.
+        dependency_feature: Option<String>,
+    },
+    /// A feature of some versions enables another feature or an optional dependency.
+    FeatureEnables {
+        /// The package.
+        package: String,
+        /// Its versions concerned.
+        versions: String,
+        /// The feature.
+        feature: String,
+        /// What it enables: a feature name, or `dep:x` for an optional dependency.
+        enables: String,
     },
     /// Plugin mode: some versions of a plugin need a host API the host does not provide.
     NeedsHostApi {
@@ -91,6 +104,21 @@ pub enum Fact {
     },
 }
 
+impl Fact {
+    /// Requirements first, then what packages need, then what is missing.
+    fn reading_order(&self) -> u8 {
+        match self {
+            Self::HostProvides { .. } => 0,
+            Self::RootRequires { .. } => 1,
+            Self::Requires { .. } | Self::FeatureEnables { .. } => 2,
+            Self::NeedsHostApi { .. } => 3,
+            Self::Links { .. } => 4,
+            Self::MissingFeature { .. } | Self::InvalidEntry { .. } => 5,
+            Self::NoVersions { .. } => 6,
+        }
+    }
+}
+
 impl fmt::Display for Fact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -120,13 +148,37 @@ impl fmt::Display for Fact {
                 via_feature,
                 dependency,
                 requirement,
+                dependency_feature,
             } => {
                 write!(f, "`{package}` {versions}")?;
-                if let Some(feature) = via_feature {
+                match via_feature.as_deref().map(|v| (v, v.strip_prefix("dep:"))) {
+                    Some((_, Some(optional))) => {
+                        write!(f, " with its optional dependency `{optional}` enabled")?;
+                    }
+                    Some((feature, None)) => write!(f, " with feature `{feature}`")?,
+                    None => {}
+                }
+                write!(f, " depends on `{dependency}` {requirement}")?;
+                if let Some(feature) = dependency_feature {
                     write!(f, " with feature `{feature}`")?;
                 }
-                write!(f, " depends on `{dependency}` {requirement}")
+                Ok(())
             }
+            Self::FeatureEnables {
+                package,
+                versions,
+                feature,
+                enables,
+            } => match enables.strip_prefix("dep:") {
+                Some(optional) => write!(
+                    f,
+                    "feature `{feature}` of `{package}` {versions} enables its optional dependency `{optional}`"
+                ),
+                None => write!(
+                    f,
+                    "feature `{feature}` of `{package}` {versions} enables feature `{enables}`"
+                ),
+            },
             Self::NeedsHostApi {
                 package,
                 versions,
@@ -225,6 +277,7 @@ impl NoSolution {
                 | Fact::MissingFeature { package, .. }
                 | Fact::Links { package, .. }
                 | Fact::InvalidEntry { package, .. }
+                | Fact::FeatureEnables { package, .. }
                 | Fact::NeedsHostApi { package, .. } => vec![package.clone()],
                 Fact::HostProvides { host, .. } => vec![host.clone()],
                 Fact::Requires {
@@ -263,7 +316,10 @@ pub(crate) fn explain(
     };
     let derivation = explainer.convert(tree);
     explainer.relax_hints();
-    let Explainer { facts, hints, .. } = explainer;
+    let Explainer {
+        mut facts, hints, ..
+    } = explainer;
+    facts.sort_by_key(Fact::reading_order);
     NoSolution {
         derivation,
         facts,
@@ -295,10 +351,22 @@ impl Explainer<'_, '_> {
     /// A requirement's text when the set came from one, else the set itself.
     fn requirement_text(&self, set: &SemverSet) -> String {
         self.provider
-            .set_texts
-            .borrow()
-            .get(set)
-            .map_or_else(|| set.to_string(), |text| format!("`{text}`"))
+            .requirements()
+            .text_of(set)
+            .unwrap_or_else(|| set.to_string())
+    }
+
+    /// Whether a "no versions" fact is only a gap between published versions, which the
+    /// solver needs but people do not.
+    fn is_gap(&self, name: &str, set: &SemverSet) -> bool {
+        if self.is_host(name) {
+            return true;
+        }
+        let has_text = self.provider.requirements().text_of(set).is_some();
+        let any_published = self
+            .data(name)
+            .is_some_and(|d| d.versions.iter().any(|v| set.contains(&v.version)));
+        !has_text && !any_published
     }
 
     /// Names the published versions of `name` in `set` (within `compat`, if given).
@@ -384,6 +452,9 @@ impl Explainer<'_, '_> {
         match external {
             External::NotRoot(..) => Derivation::Internal,
             External::NoVersions(pkg, set) => match pkg {
+                Pkg::Bucket(name, _) | Pkg::Feature(name, _, _) if self.is_gap(name, set) => {
+                    Derivation::Internal
+                }
                 Pkg::Bucket(name, _) | Pkg::Feature(name, _, _) => {
                     let requirement = self.requirement_text(set);
                     self.no_version_hints(name, set, &requirement);
@@ -393,7 +464,7 @@ impl Explainer<'_, '_> {
                     })
                 }
                 Pkg::Wide(wide) => {
-                    let requirement = format!("`{}`", wide.req);
+                    let requirement = self.requirement_text(&wide.set);
                     self.no_version_hints(&wide.name, &wide.set, &requirement);
                     self.push_fact(Fact::NoVersions {
                         package: wide.name.to_string(),
@@ -450,7 +521,11 @@ impl Explainer<'_, '_> {
                 },
                 self.requirement_text(to_set),
             ),
-            Pkg::Wide(wide) => (Rc::clone(&wide.name), None, format!("`{}`", wide.req)),
+            Pkg::Wide(wide) => (
+                Rc::clone(&wide.name),
+                None,
+                self.requirement_text(&wide.set),
+            ),
             Pkg::Links(library) => {
                 return match from {
                     Pkg::Bucket(name, compat) => {
@@ -501,11 +576,23 @@ impl Explainer<'_, '_> {
                     via_feature: None,
                     dependency: target.to_string(),
                     requirement,
+                    dependency_feature: feature,
                 })
             }
             Pkg::Feature(name, compat, feat) => {
                 if *name == target {
-                    return Derivation::Internal;
+                    return match (feat, to) {
+                        (Feat::Named(feature), Pkg::Feature(_, _, enabled)) => {
+                            let versions = self.versions_text(name, Some(*compat), from_set);
+                            self.push_fact(Fact::FeatureEnables {
+                                package: name.to_string(),
+                                versions,
+                                feature: feature.to_string(),
+                                enables: feat_name(enabled),
+                            })
+                        }
+                        _ => Derivation::Internal,
+                    };
                 }
                 let versions = self.versions_text(name, Some(*compat), from_set);
                 let via_feature = match feat {
@@ -519,6 +606,7 @@ impl Explainer<'_, '_> {
                     via_feature,
                     dependency: target.to_string(),
                     requirement,
+                    dependency_feature: feature,
                 })
             }
             Pkg::Wide(_) | Pkg::Links(_) => Derivation::Internal,
@@ -654,10 +742,69 @@ impl Explainer<'_, '_> {
         }
     }
 
-    /// "Relax requirement Y" for the manifest's requirements that take part in a conflict.
+    /// "Relax requirement Y" for the manifest's requirements that take part in a conflict,
+    /// and a note when several packages need different versions of one dependency.
     fn relax_hints(&mut self) {
         if self.facts.len() < 2 {
             return;
+        }
+        let mut needs: std::collections::BTreeMap<&str, Vec<(&str, &str)>> =
+            std::collections::BTreeMap::new();
+        for fact in &self.facts {
+            match fact {
+                Fact::Requires {
+                    package,
+                    dependency,
+                    requirement,
+                    ..
+                } => {
+                    needs
+                        .entry(dependency)
+                        .or_default()
+                        .push((package, requirement));
+                }
+                Fact::RootRequires {
+                    package,
+                    requirement,
+                    ..
+                } => {
+                    needs
+                        .entry(package)
+                        .or_default()
+                        .push(("your manifest", requirement));
+                }
+                _ => {}
+            }
+        }
+        let mut notes = Vec::new();
+        for (dependency, mut wanted) in needs {
+            wanted.sort_unstable();
+            wanted.dedup();
+            let mut requirements: Vec<&str> = wanted.iter().map(|(_, r)| *r).collect();
+            requirements.sort_unstable();
+            requirements.dedup();
+            let mut who: Vec<&str> = wanted.iter().map(|(p, _)| *p).collect();
+            who.dedup();
+            if who.len() >= 2 && requirements.len() >= 2 {
+                let who: Vec<String> = who
+                    .iter()
+                    .map(|w| {
+                        if *w == "your manifest" {
+                            (*w).to_owned()
+                        } else {
+                            format!("`{w}`")
+                        }
+                    })
+                    .collect();
+                notes.push(format!(
+                    "{} need different versions of `{dependency}` ({}), and only one version per semver-compatible range can be selected: update or relax one side",
+                    who.join(" and "),
+                    requirements.join(" vs "),
+                ));
+            }
+        }
+        for note in notes {
+            self.push_hint(note);
         }
         let requirements: Vec<(String, String)> = self
             .facts
@@ -683,11 +830,10 @@ impl Explainer<'_, '_> {
             else {
                 continue;
             };
-            let outside = data
-                .versions
-                .iter()
-                .rev()
-                .find(|v| !v.yanked && !dep.set.contains(&v.version));
+            let outside =
+                data.versions.iter().rev().find(|v| {
+                    !v.yanked && v.version.pre.is_empty() && !dep.set.contains(&v.version)
+                });
             if let Some(other) = outside {
                 self.push_hint(format!(
                     "relax your requirement `{package}` {requirement}: version {} exists outside it",

@@ -57,8 +57,6 @@ pub(crate) struct Provider<'a> {
     bucket_choice: RefCell<HashMap<(Rc<str>, Compat), Version>>,
     /// A distinct number per (package, bucket) that uses `links`.
     link_ids: RefCell<HashMap<(Rc<str>, Compat), u64>>,
-    /// The texts of requirement sets, for messages.
-    pub(crate) set_texts: RefCell<HashMap<SemverSet, Rc<str>>>,
 }
 
 impl<'a> Provider<'a> {
@@ -80,7 +78,6 @@ impl<'a> Provider<'a> {
             requirements: RefCell::default(),
             bucket_choice: RefCell::default(),
             link_ids: RefCell::default(),
-            set_texts: RefCell::default(),
         }
     }
 
@@ -151,13 +148,6 @@ impl<'a> Provider<'a> {
         best.map(|(data, _)| data)
     }
 
-    fn remember_text(&self, dep: &Dep) {
-        self.set_texts
-            .borrow_mut()
-            .entry(dep.set.clone())
-            .or_insert_with(|| Rc::clone(&dep.req));
-    }
-
     /// Adds the constraints of one dependency edge.
     fn edge(
         &self,
@@ -167,7 +157,6 @@ impl<'a> Provider<'a> {
         from: Option<(Rc<str>, Compat)>,
         out: &mut Constraints,
     ) -> Result<(), ResolveError> {
-        self.remember_text(dep);
         let data = self.crate_data(&dep.package)?;
         let mut feats: Vec<Feat> = dep
             .features
