@@ -65,8 +65,11 @@ results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 cargo, cli = results["cargo"], results["wharf"]
 in_process_ms = json.load(open(sys.argv[2]))["mean"]["point_estimate"] / 1e6
 cargo_ms, cli_ms = cargo["mean"] * 1e3, cli["mean"] * 1e3
-print(f"cargo generate-lockfile --offline: mean {cargo_ms:.1f} ms (sd {cargo['stddev'] * 1e3:.1f} ms, {len(cargo['times'])} runs)")
-print(f"wharf resolve (process, Cargo.lock out): mean {cli_ms:.1f} ms (sd {cli['stddev'] * 1e3:.1f} ms)")
+def cpu_ms(result):
+    return (result["user"] + result["system"]) * 1e3
+print(f"cargo generate-lockfile --offline: mean {cargo_ms:.1f} ms wall (sd {cargo['stddev'] * 1e3:.1f} ms, {len(cargo['times'])} runs), {cpu_ms(cargo):.1f} ms CPU")
+print(f"wharf resolve (process, Cargo.lock out): mean {cli_ms:.1f} ms wall (sd {cli['stddev'] * 1e3:.1f} ms), {cpu_ms(cli):.1f} ms CPU")
+print(f"ratio cargo / wharf (process CPU time, robust on a busy machine): {cpu_ms(cargo) / cpu_ms(cli):.1f}x")
 print(f"wharf resolve (criterion, in process, parse included): mean {in_process_ms:.2f} ms")
 for label, ms in (("process", cli_ms), ("criterion", in_process_ms)):
     ratio = cargo_ms / ms
