@@ -105,6 +105,26 @@ pub enum Fact {
 }
 
 impl Fact {
+    fn versions_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Self::Requires { versions, .. }
+            | Self::FeatureEnables { versions, .. }
+            | Self::NeedsHostApi { versions, .. }
+            | Self::MissingFeature { versions, .. }
+            | Self::InvalidEntry { versions, .. }
+            | Self::Links { versions, .. } => Some(versions),
+            Self::RootRequires { .. } | Self::HostProvides { .. } | Self::NoVersions { .. } => None,
+        }
+    }
+
+    fn without_versions(&self) -> Self {
+        let mut copy = self.clone();
+        if let Some(versions) = copy.versions_mut() {
+            versions.clear();
+        }
+        copy
+    }
+
     /// Requirements first, then what packages need, then what is missing.
     fn reading_order(&self) -> u8 {
         match self {
@@ -295,10 +315,15 @@ impl NoSolution {
 
 type Tree = DerivationTree<Pkg, SemverSet, Unusable>;
 
+/// The versions a fact is about, kept to merge facts that differ only in them.
+type Scope = (Rc<str>, Option<Compat>, SemverSet);
+
 struct Explainer<'p, 'a> {
     provider: &'p Provider<'a>,
     source: &'p dyn IndexSource,
     facts: Vec<Fact>,
+    scopes: Vec<Option<Scope>>,
+    pending_scope: Option<Scope>,
     hints: Vec<String>,
 }
 
@@ -312,9 +337,12 @@ pub(crate) fn explain(
         provider,
         source,
         facts: Vec::new(),
+        scopes: Vec::new(),
+        pending_scope: None,
         hints: Vec::new(),
     };
     let derivation = explainer.convert(tree);
+    explainer.merge_facts();
     explainer.relax_hints();
     let Explainer {
         mut facts, hints, ..
@@ -362,11 +390,7 @@ impl Explainer<'_, '_> {
         if self.is_host(name) {
             return true;
         }
-        let has_text = self.provider.requirements().text_of(set).is_some();
-        let any_published = self
-            .data(name)
-            .is_some_and(|d| d.versions.iter().any(|v| set.contains(&v.version)));
-        !has_text && !any_published
+        self.provider.requirements().text_of(set).is_none()
     }
 
     /// Names the published versions of `name` in `set` (within `compat`, if given).
@@ -374,17 +398,23 @@ impl Explainer<'_, '_> {
         let Some(data) = self.data(name) else {
             return set.to_string();
         };
-        let pool: Vec<&Version> = match compat {
-            Some(c) => data.bucket(c).iter().map(|v| &v.version).collect(),
-            None => data.versions.iter().map(|v| &v.version).collect(),
+        let slice = match compat {
+            Some(c) => data.bucket(c),
+            None => data.versions.as_slice(),
         };
+        let pool: Vec<&Version> = slice
+            .iter()
+            .filter(|v| self.provider.available(name, v))
+            .map(|v| &v.version)
+            .collect();
         let inside: Vec<&Version> = pool.iter().copied().filter(|v| set.contains(v)).collect();
         match inside.as_slice() {
             [] => set.to_string(),
             [one] => one.to_string(),
-            _ if inside.len() == pool.len() => {
-                compat.map_or_else(|| "(every version)".to_owned(), |c| c.to_string())
-            }
+            _ if inside.len() == pool.len() => compat.map_or_else(
+                || format!("(all {} versions)", pool.len()),
+                |c| c.to_string(),
+            ),
             [a, b] => format!("{a} and {b}"),
             [first, .., last] => {
                 let contiguous = pool
@@ -400,11 +430,55 @@ impl Explainer<'_, '_> {
         }
     }
 
+    /// [`Self::versions_text`], remembering the scope for the fact about to be pushed.
+    fn scoped_versions(
+        &mut self,
+        name: &Rc<str>,
+        compat: Option<Compat>,
+        set: &SemverSet,
+    ) -> String {
+        self.pending_scope = Some((Rc::clone(name), compat, set.clone()));
+        self.versions_text(name, compat, set)
+    }
+
     fn push_fact(&mut self, fact: Fact) -> Derivation {
+        let scope = self.pending_scope.take();
         if !self.facts.contains(&fact) {
             self.facts.push(fact.clone());
+            self.scopes.push(scope);
         }
         Derivation::Fact(fact)
+    }
+
+    /// Merges facts that differ only in the versions they are about ("`serde` 1.0.1 has no
+    /// feature x", "`serde` 1.0.2 has no feature x" …) and names the union once.
+    fn merge_facts(&mut self) {
+        let facts = std::mem::take(&mut self.facts);
+        let scopes = std::mem::take(&mut self.scopes);
+        let mut merged: Vec<(Fact, Option<Scope>)> = Vec::new();
+        for (fact, scope) in facts.into_iter().zip(scopes) {
+            let key = fact.without_versions();
+            let found = merged.iter_mut().find(|(other, other_scope)| {
+                other.without_versions() == key
+                    && matches!((&scope, other_scope), (Some(a), Some(b)) if a.0 == b.0)
+            });
+            match (found, scope) {
+                (Some((_, Some(existing))), Some((_, compat, set))) => {
+                    if existing.1 != compat {
+                        existing.1 = None;
+                    }
+                    existing.2 = existing.2.union(&set);
+                }
+                (_, scope) => merged.push((fact, scope)),
+            }
+        }
+        for (mut fact, scope) in merged {
+            if let (Some((name, compat, set)), Some(versions)) = (&scope, fact.versions_mut()) {
+                *versions = self.versions_text(name, *compat, set);
+            }
+            self.facts.push(fact);
+            self.scopes.push(scope);
+        }
     }
 
     fn push_hint(&mut self, hint: String) {
@@ -481,7 +555,7 @@ impl Explainer<'_, '_> {
                     Pkg::Bucket(name, compat) | Pkg::Feature(name, compat, _),
                     Unusable::InvalidEntry,
                 ) => {
-                    let versions = self.versions_text(name, Some(*compat), set);
+                    let versions = self.scoped_versions(name, Some(*compat), set);
                     self.push_fact(Fact::InvalidEntry {
                         package: name.to_string(),
                         versions,
@@ -491,7 +565,7 @@ impl Explainer<'_, '_> {
                     Pkg::Feature(name, compat, _),
                     Unusable::MissingFeature(feature) | Unusable::MissingDependency(feature),
                 ) => {
-                    let versions = self.versions_text(name, Some(*compat), set);
+                    let versions = self.scoped_versions(name, Some(*compat), set);
                     self.missing_feature_hints(name, feature);
                     self.push_fact(Fact::MissingFeature {
                         package: name.to_string(),
@@ -529,7 +603,7 @@ impl Explainer<'_, '_> {
             Pkg::Links(library) => {
                 return match from {
                     Pkg::Bucket(name, compat) => {
-                        let versions = self.versions_text(name, Some(*compat), from_set);
+                        let versions = self.scoped_versions(name, Some(*compat), from_set);
                         self.push_fact(Fact::Links {
                             package: name.to_string(),
                             versions,
@@ -558,7 +632,7 @@ impl Explainer<'_, '_> {
                 })
             }
             Pkg::Bucket(name, compat) => {
-                let versions = self.versions_text(name, Some(*compat), from_set);
+                let versions = self.scoped_versions(name, Some(*compat), from_set);
                 if let Some((_, provided)) = self.host().cloned()
                     && self.is_host(&target)
                 {
@@ -583,7 +657,7 @@ impl Explainer<'_, '_> {
                 if *name == target {
                     return match (feat, to) {
                         (Feat::Named(feature), Pkg::Feature(_, _, enabled)) => {
-                            let versions = self.versions_text(name, Some(*compat), from_set);
+                            let versions = self.scoped_versions(name, Some(*compat), from_set);
                             self.push_fact(Fact::FeatureEnables {
                                 package: name.to_string(),
                                 versions,
@@ -594,7 +668,7 @@ impl Explainer<'_, '_> {
                         _ => Derivation::Internal,
                     };
                 }
-                let versions = self.versions_text(name, Some(*compat), from_set);
+                let versions = self.scoped_versions(name, Some(*compat), from_set);
                 let via_feature = match feat {
                     Feat::Default => Some("default".to_owned()),
                     Feat::Named(x) => Some(x.to_string()),

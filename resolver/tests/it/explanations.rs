@@ -1,6 +1,6 @@
 //! Snapshot tests of failure explanations, one conflict shape each (the host API first).
 
-use wharf_resolver::{MemoryIndex, ResolveError, ResolveOptions, resolve};
+use wharf_resolver::{Derivation, Fact, MemoryIndex, ResolveError, ResolveOptions, resolve};
 
 use crate::support::{DepExt, dep, host, index, manifest, pkg};
 
@@ -184,4 +184,39 @@ fn plugins_disagree_through_a_shared_library_under_a_host() {
     ]);
     let body = "[dependencies]\nrender = \"1\"\naudio = \"1\"\n";
     insta::assert_snapshot!(explain(&idx, body, &host("3.1.0")));
+}
+
+#[test]
+fn the_explanation_is_structured_data_as_well() {
+    let idx = index([
+        pkg("plugin-c", "2.0.0").with(dep("host-api", "^3.0")),
+        pkg("plugin-c", "2.1.0").with(dep("host-api", "^3.0")),
+    ]);
+    let Err(ResolveError::NoSolution(no_solution)) = resolve(
+        &idx,
+        &manifest("[dependencies]\nplugin-c = \"2\"\n"),
+        &host("2.4.1"),
+    ) else {
+        panic!("expected no solution");
+    };
+    assert!(no_solution.facts.contains(&Fact::NeedsHostApi {
+        package: "plugin-c".to_owned(),
+        versions: "2.x".to_owned(),
+        requirement: "^3.0".to_owned(),
+        provided: wharf_resolver::Version::new(2, 4, 1),
+    }));
+    assert_eq!(no_solution.involved_packages(), ["plugin-c"]);
+    let Derivation::Derived { causes, .. } = &no_solution.derivation else {
+        panic!("a conflict is derived from several facts");
+    };
+    let mut pending = vec![&causes.0, &causes.1];
+    let mut leaves = 0;
+    while let Some(node) = pending.pop() {
+        match node {
+            Derivation::Derived { causes, .. } => pending.extend([&causes.0, &causes.1]),
+            Derivation::Fact(_) => leaves += 1,
+            Derivation::Internal => {}
+        }
+    }
+    assert!(leaves >= 2, "the tree holds the facts it was built from");
 }
