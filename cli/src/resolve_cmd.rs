@@ -91,3 +91,96 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         Err(other) => Err(other.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    use clap::Parser as _;
+    use wharf_index_format::index_path;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ResolveArgs,
+    }
+
+    /// A scratch directory removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(label: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("wharf-resolve-{label}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn write(path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn setup(label: &str, requirement: &str) -> (Scratch, Vec<String>) {
+        let scratch = Scratch::new(label);
+        let index = scratch.0.join("index");
+        write(
+            &index.join(index_path("plugin")),
+            r#"{"name":"plugin","vers":"1.0.0","deps":[{"name":"host-api","req":"^2","features":[],"optional":false,"default_features":true,"target":null,"kind":"normal"}],"cksum":"aa","features":{},"yanked":false,"links":null}"#,
+        );
+        let manifest = scratch.0.join("Cargo.toml");
+        write(
+            &manifest,
+            &format!("[package]\nname = \"host\"\n[dependencies]\nplugin = \"{requirement}\"\n"),
+        );
+        let args = vec![
+            "resolve".to_owned(),
+            "--index-dir".to_owned(),
+            index.display().to_string(),
+            "--manifest".to_owned(),
+            manifest.display().to_string(),
+        ];
+        (scratch, args)
+    }
+
+    #[test]
+    fn resolves_in_plugin_mode() {
+        let (_scratch, mut args) = setup("ok", "1");
+        args.extend([
+            "--host-api".to_owned(),
+            "2.4.1".to_owned(),
+            "--format".to_owned(),
+            "wharf-lock".to_owned(),
+        ]);
+        let cli = Cli::parse_from(args);
+        assert_eq!(run(&cli.args).unwrap(), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn no_solution_exits_with_code_one() {
+        let (_scratch, mut args) = setup("none", "1");
+        args.extend(["--host-api".to_owned(), "3.0.0".to_owned()]);
+        let cli = Cli::parse_from(args);
+        assert_eq!(run(&cli.args).unwrap(), ExitCode::from(1));
+    }
+
+    #[test]
+    fn unreadable_inputs_are_errors() {
+        let (_scratch, mut args) = setup("bad", "not a version");
+        args.extend(["--format".to_owned(), "cargo-lock".to_owned()]);
+        let cli = Cli::parse_from(args);
+        let err = run(&cli.args).unwrap_err();
+        assert!(err.to_string().contains("not a version"), "{err}");
+    }
+}
