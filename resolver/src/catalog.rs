@@ -9,12 +9,13 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
-use memchr::memmem::Finder;
+use memchr::memmem::FinderRev;
 
 use semver::{Version, VersionReq};
 use serde::Deserialize;
 use wharf_index_format::{DependencyKind, INDEX_V_MAX, IndexDependency, IndexEntry};
 
+use crate::IndexSource;
 use crate::version_set::{SemverSet, Triple};
 
 /// Cargo's semver-compatibility bucket: the left-most non-zero component. One version per
@@ -93,8 +94,13 @@ pub(crate) struct Dep {
 /// Where a version's full index line is, for parsing on demand.
 #[derive(Debug)]
 pub(crate) enum Origin {
-    /// A line of a raw index file: the file's text and the line's byte range.
-    Line(Arc<str>, Range<usize>),
+    /// A line of an index file, read again from the source when needed.
+    Line {
+        /// Byte offset of the line in the file.
+        offset: u64,
+        /// Length of the line in bytes.
+        len: usize,
+    },
     /// An already parsed entry.
     Entry(Arc<[IndexEntry]>, usize),
 }
@@ -126,14 +132,25 @@ pub(crate) struct VersionData {
 
 impl VersionData {
     /// The parsed details, or `None` when the line cannot be used.
-    pub(crate) fn details(&self, cache: &mut RequirementCache) -> Option<&Details> {
+    pub(crate) fn details(
+        &self,
+        name: &str,
+        source: &dyn IndexSource,
+        cache: &mut RequirementCache,
+    ) -> Option<&Details> {
         self.details
             .get_or_init(|| {
                 let parsed;
                 let entry = match &self.origin {
                     Origin::Entry(entries, i) => &entries[*i],
-                    Origin::Line(text, range) => {
-                        parsed = IndexEntry::from_line(&text[range.clone()]).ok()?;
+                    Origin::Line { offset, len } => {
+                        let line = source.index_line(name, *offset, *len).ok().flatten()?;
+                        parsed = IndexEntry::from_line(&line).ok()?;
+                        // The file may have changed since it was scanned, and a line laid out
+                        // unusually may hide its schema version from the quick head reader.
+                        if parsed.vers != self.version || !parsed.is_supported() {
+                            return None;
+                        }
                         &parsed
                     }
                 };
@@ -214,31 +231,40 @@ impl CrateData {
     /// From a raw index file: only the head of each line (name, version, yanked, rust
     /// version, schema version) is read now. Lines of another name, with a schema version
     /// above 2, or unreadable, are skipped as cargo does.
-    pub(crate) fn from_file(name: &str, text: &Arc<str>, rust_version: Option<&Version>) -> Self {
-        let mut versions = Vec::new();
-        let mut start = 0;
-        for line in text.split_inclusive('\n') {
-            let range = start..start + line.trim_end().len();
-            start += line.len();
-            let line = &text[range.clone()];
-            let Some(head) = Head::quick(line).or_else(|| serde_json::from_str(line).ok()) else {
-                continue;
-            };
-            if head.name != name || head.v.unwrap_or(1) > INDEX_V_MAX {
-                continue;
-            }
-            let Ok(version) = Version::parse(&head.vers) else {
-                continue;
-            };
-            versions.push(VersionData {
-                compat: Compat::of(&version),
-                version,
-                yanked: head.yanked.unwrap_or(false),
-                rust_ok: rust_ok(rust_version, head.rust_version.as_deref()),
-                origin: Origin::Line(Arc::clone(text), range),
-                details: OnceCell::new(),
-            });
+    /// Visits one line of a raw index file: only its head (name, version, yanked, rust
+    /// version, schema version) is read now. Lines of another name, with a schema version
+    /// above 2, or unreadable, are skipped as cargo does.
+    pub(crate) fn visit_line(
+        versions: &mut Vec<VersionData>,
+        name: &str,
+        rust_version: Option<&Version>,
+        offset: u64,
+        line: &str,
+    ) {
+        let Some(head) = Head::quick(line).or_else(|| serde_json::from_str(line).ok()) else {
+            return;
+        };
+        if head.name != name || head.v.unwrap_or(1) > INDEX_V_MAX {
+            return;
         }
+        let Ok(version) = Version::parse(&head.vers) else {
+            return;
+        };
+        versions.push(VersionData {
+            compat: Compat::of(&version),
+            version,
+            yanked: head.yanked.unwrap_or(false),
+            rust_ok: rust_ok(rust_version, head.rust_version.as_deref()),
+            origin: Origin::Line {
+                offset,
+                len: line.len(),
+            },
+            details: OnceCell::new(),
+        });
+    }
+
+    /// From the versions [`CrateData::visit_line`] collected.
+    pub(crate) fn from_lines(versions: Vec<VersionData>) -> Self {
         Self::from_versions(versions)
     }
 }
@@ -260,27 +286,28 @@ struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
-    /// Reads the head of a line whose first keys are `name` then `vers` (as registries write
-    /// them), finding the later keys by their quoted key text followed by a colon: quotes
-    /// inside JSON strings are escaped, so that text only occurs as a key. `None` when the
-    /// layout differs (the caller then parses the line properly).
+    /// Reads the head of a line laid out as registries write it: `name` and `vers` first,
+    /// then `deps`, `cksum`, `features`, and `yanked` before `rust_version` and `v`. Keys
+    /// are found by their quoted text followed by a colon (quotes inside JSON strings are
+    /// escaped, so that text is a key) and a value of the right type (a feature of the same
+    /// name has a list). `yanked` is searched from the end of the line, the two keys after it
+    /// only in the rest, so long `deps` and `features` are not scanned. `None` when the
+    /// layout differs: the caller then parses the line properly.
     fn quick(line: &'a str) -> Option<Self> {
         let rest = line.strip_prefix('{')?;
         let (name, rest) = string_value(after_key(rest.trim_start(), "\"name\"")?)?;
         let rest = rest.trim_start().strip_prefix(',')?.trim_start();
         let (vers, rest) = string_value(after_key(rest, "\"vers\"")?)?;
-        let finders = key_finders();
-        let values = |finder: &'static Finder<'static>| {
-            let key = std::str::from_utf8(finder.needle()).expect("keys are ASCII");
-            finder
-                .find_iter(rest.as_bytes())
-                .filter_map(move |at| after_key(&rest[at..], key))
-        };
-        let yanked = values(&finders[0]).any(|value| value.starts_with("true"));
-        let rust_version = values(&finders[1])
+        let (yanked, tail) = yanked_finder().rfind_iter(rest.as_bytes()).find_map(|at| {
+            let value = after_key(&rest[at..], "\"yanked\"")?;
+            [("true", true), ("false", false), ("null", false)]
+                .into_iter()
+                .find_map(|(text, yanked)| value.strip_prefix(text).map(|tail| (yanked, tail)))
+        })?;
+        let rust_version = key_values(tail, "\"rust_version\"")
             .find_map(string_value)
             .map(|(value, _)| Cow::Borrowed(value));
-        let v = values(&finders[2]).find_map(|value| {
+        let v = key_values(tail, "\"v\"").find_map(|value| {
             let end = value
                 .find(|c: char| !c.is_ascii_digit())
                 .unwrap_or(value.len());
@@ -296,16 +323,16 @@ impl<'a> Head<'a> {
     }
 }
 
-/// Prebuilt searchers for the keys read after `vers`: `yanked`, `rust_version`, `v`.
-fn key_finders() -> &'static [Finder<'static>; 3] {
-    static FINDERS: OnceLock<[Finder<'static>; 3]> = OnceLock::new();
-    FINDERS.get_or_init(|| {
-        [
-            Finder::new("\"yanked\""),
-            Finder::new("\"rust_version\""),
-            Finder::new("\"v\""),
-        ]
-    })
+/// The values following each occurrence of `key` (quoted, with its colon) in `text`.
+fn key_values<'a>(text: &'a str, key: &'static str) -> impl Iterator<Item = &'a str> {
+    text.match_indices(key)
+        .filter_map(move |(at, _)| after_key(&text[at..], key))
+}
+
+/// A prebuilt reverse searcher for `"yanked"`.
+fn yanked_finder() -> &'static FinderRev<'static> {
+    static FINDER: OnceLock<FinderRev<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| FinderRev::new("\"yanked\""))
 }
 
 /// `text` starts with `key`; returns what follows the colon after it.

@@ -695,7 +695,7 @@ impl Explainer<'_, '_> {
             return;
         };
         let supports = |v: &crate::catalog::VersionData| {
-            self.provider.details(v).is_some_and(|details| {
+            self.provider.details(plugin, v).is_some_and(|details| {
                 details
                     .deps
                     .iter()
@@ -790,7 +790,7 @@ impl Explainer<'_, '_> {
         let Some(data) = self.data(name) else { return };
         if let Some(with) = data.versions.iter().rev().find(|v| {
             self.provider
-                .details(v)
+                .details(name, v)
                 .is_some_and(|d| d.features.contains_key(feature))
         }) {
             self.push_hint(format!("`{name}` {} has feature `{feature}`", with.version));
@@ -800,7 +800,7 @@ impl Explainer<'_, '_> {
         let mut similar: Vec<&str> = data
             .versions
             .iter()
-            .filter_map(|v| self.provider.details(v))
+            .filter_map(|v| self.provider.details(name, v))
             .flat_map(|d| d.features.keys())
             .map(|k| &**k)
             .filter(|k| canonical_name(k) == wanted)

@@ -91,9 +91,14 @@ impl<'a> Provider<'a> {
             return Ok(Rc::clone(found));
         }
         let rust_version = self.rust_version.as_ref();
-        let mut data = match self.source.index_file(name)? {
-            Some(text) => CrateData::from_file(name, &text, rust_version),
-            None => CrateData::from_entries(&self.source.versions(name)?, rust_version),
+        let mut lines = Vec::new();
+        let scanned = self.source.scan_index_file(name, &mut |offset, line| {
+            CrateData::visit_line(&mut lines, name, rust_version, offset, line);
+        })?;
+        let mut data = if scanned {
+            CrateData::from_lines(lines)
+        } else {
+            CrateData::from_entries(&self.source.versions(name)?, rust_version)
         };
         if let Some((host, pinned)) = &self.host
             && host == name
@@ -113,8 +118,8 @@ impl<'a> Provider<'a> {
     }
 
     /// The parsed details of a version (`None` when its index line is unusable).
-    pub(crate) fn details<'d>(&self, data: &'d VersionData) -> Option<&'d Details> {
-        data.details(&mut self.requirements.borrow_mut())
+    pub(crate) fn details<'d>(&self, name: &str, data: &'d VersionData) -> Option<&'d Details> {
+        data.details(name, self.source, &mut self.requirements.borrow_mut())
     }
 
     fn is_locked(&self, name: &str, version: &Version) -> bool {
@@ -523,7 +528,7 @@ impl DependencyProvider for Provider<'_> {
             Pkg::Bucket(name, compat) => {
                 let data = self.crate_data(name)?;
                 let this = data.get(version).expect("chosen versions exist");
-                let Some(details) = self.details(this) else {
+                let Some(details) = self.details(name, this) else {
                     return Ok(Dependencies::Unavailable(Unusable::InvalidEntry));
                 };
                 self.bucket_dependencies(name, *compat, details, &mut out)?;
@@ -531,7 +536,7 @@ impl DependencyProvider for Provider<'_> {
             Pkg::Feature(name, compat, feat) => {
                 let data = self.crate_data(name)?;
                 let this = data.get(version).expect("chosen versions exist");
-                let Some(details) = self.details(this) else {
+                let Some(details) = self.details(name, this) else {
                     return Ok(Dependencies::Unavailable(Unusable::InvalidEntry));
                 };
                 if let Some(reason) =

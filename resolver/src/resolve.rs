@@ -166,7 +166,7 @@ fn build_resolution(
             .expect("selected packages were loaded");
         let this = data.get(version).expect("selected versions exist");
         let details = provider
-            .details(this)
+            .details(name, this)
             .expect("selected versions have usable entries");
         let mut dependencies: Vec<(String, Version)> = details
             .deps

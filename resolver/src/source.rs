@@ -1,8 +1,10 @@
 //! Where index lines come from: a cargo-layout directory tree, or memory.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use wharf_index_format::{IndexEntry, IndexFile, canonical_name, index_path};
 
@@ -15,11 +17,29 @@ pub trait IndexSource: Send + Sync {
     /// package does not exist.
     fn versions(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError>;
 
-    /// The raw text of `name`'s index file, for sources backed by files. The resolver then
-    /// reads only the head of each line up front and parses a whole line only when it tries
-    /// that version. `Ok(None)` (the default) makes it use [`IndexSource::versions`].
-    fn index_file(&self, name: &str) -> Result<Option<Arc<str>>, ResolveError> {
-        let _ = name;
+    /// For sources backed by index files: calls `visit(offset, line)` for every line of
+    /// `name`'s file (none when it does not exist) and returns `Ok(true)`. The resolver reads
+    /// only the head of each line then, and fetches a whole line with
+    /// [`IndexSource::index_line`] when it tries that version. `Ok(false)` (the default)
+    /// makes it use [`IndexSource::versions`].
+    fn scan_index_file(
+        &self,
+        name: &str,
+        visit: &mut dyn FnMut(u64, &str),
+    ) -> Result<bool, ResolveError> {
+        let _ = (name, visit);
+        Ok(false)
+    }
+
+    /// The line of `name`'s index file found at `offset` (`len` bytes) by
+    /// [`IndexSource::scan_index_file`]; `Ok(None)` when the source has no files.
+    fn index_line(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<String>, ResolveError> {
+        let _ = (name, offset, len);
         Ok(None)
     }
 
@@ -52,7 +72,7 @@ pub trait IndexSource: Send + Sync {
 pub struct LocalIndex {
     dir: PathBuf,
     cache: RwLock<HashMap<String, Arc<[IndexEntry]>>>,
-    files: RwLock<HashMap<String, Arc<str>>>,
+    buffer: Mutex<Vec<u8>>,
 }
 
 impl LocalIndex {
@@ -61,7 +81,7 @@ impl LocalIndex {
         Self {
             dir: dir.into(),
             cache: RwLock::default(),
-            files: RwLock::default(),
+            buffer: Mutex::default(),
         }
     }
 
@@ -91,21 +111,63 @@ impl LocalIndex {
 }
 
 impl IndexSource for LocalIndex {
-    fn index_file(&self, name: &str) -> Result<Option<Arc<str>>, ResolveError> {
-        if let Some(found) = self
-            .files
-            .read()
-            .expect("index cache lock is never poisoned")
-            .get(name)
-        {
-            return Ok(Some(Arc::clone(found)));
+    fn scan_index_file(
+        &self,
+        name: &str,
+        visit: &mut dyn FnMut(u64, &str),
+    ) -> Result<bool, ResolveError> {
+        let path = self.dir.join(index_path(name));
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(source) => return Err(ResolveError::Io { path, source }),
+        };
+        // One buffer reused for every file keeps memory (and page faults) flat.
+        let mut buffer = self
+            .buffer
+            .lock()
+            .expect("index buffer lock is never poisoned");
+        buffer.clear();
+        let size = file
+            .metadata()
+            .map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
+        if buffer.capacity() < size {
+            // A fresh allocation: growing would copy the previous file's bytes for nothing.
+            *buffer = Vec::with_capacity(size.saturating_add(1));
         }
-        let text: Arc<str> = Arc::from(self.read_file(name)?.unwrap_or_default());
-        self.files
-            .write()
-            .expect("index cache lock is never poisoned")
-            .insert(name.to_owned(), Arc::clone(&text));
-        Ok(Some(text))
+        file.read_to_end(&mut buffer)
+            .map_err(|source| ResolveError::Io { path, source })?;
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', &buffer).chain(std::iter::once(buffer.len()));
+        for end in ends {
+            let raw = &buffer[start..end];
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if let Ok(text) = std::str::from_utf8(line)
+                && !text.trim().is_empty()
+            {
+                visit(start as u64, text);
+            }
+            start = end + 1;
+        }
+        Ok(true)
+    }
+
+    fn index_line(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<String>, ResolveError> {
+        let path = self.dir.join(index_path(name));
+        let io = |source| ResolveError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = File::open(&path).map_err(io)?;
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        let mut line = vec![0; len];
+        file.read_exact(&mut line).map_err(io)?;
+        Ok(String::from_utf8(line).ok())
     }
 
     fn similar_names(&self, name: &str) -> Vec<String> {
