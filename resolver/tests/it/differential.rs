@@ -30,6 +30,9 @@ struct Expected {
     cargo_error: String,
 }
 
+/// Name prefix of the unpacked copies under the target's temporary directory.
+const REAL_INDEX_PREFIX: &str = "resolver-real-index-";
+
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/resolver")
 }
@@ -60,7 +63,7 @@ fn unpack_real_index() -> PathBuf {
     let mut hasher = DefaultHasher::new();
     hasher.write(&archive);
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let target = tmp.join(format!("resolver-real-index-{:016x}", hasher.finish()));
+    let target = tmp.join(format!("{REAL_INDEX_PREFIX}{:016x}", hasher.finish()));
     if target.is_dir() {
         return target;
     }
@@ -71,7 +74,26 @@ fn unpack_real_index() -> PathBuf {
     // Losing the race to another process is fine: its copy is complete, and ours is dropped.
     let _ = fs::rename(staging.path(), &target);
     assert!(target.is_dir(), "`{}` was not created", target.display());
+    remove_stale_copies(tmp, &target);
     target
+}
+
+/// Copies unpacked from earlier versions of the archive are no longer needed.
+fn remove_stale_copies(tmp: &Path, current: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stale = path != current
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(REAL_INDEX_PREFIX);
+        if stale {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// Every index file of the unpacked tree, with its path relative to the tree root.
