@@ -382,28 +382,31 @@ impl<'a> Provider<'a> {
         })
     }
 
-    fn wide_buckets(
+    /// For a multi-bucket requirement: how many buckets in `range` have a candidate, and
+    /// the canonical version of the bucket holding the best candidate (cargo's order).
+    fn wide_choice(
         &self,
         wide: &WideRequirement,
         range: &SemverSet,
-    ) -> Result<Vec<(Compat, Option<Version>)>, ResolveError> {
+    ) -> Result<(usize, Option<Version>), ResolveError> {
         let data = self.crate_data(&wide.name)?;
-        let mut out = Vec::new();
-        for (compat, range_idx) in &data.buckets {
-            if !range.contains(&compat.canonical()) {
-                continue;
-            }
-            let best = self.best(
-                &wide.name,
-                data.versions[range_idx.clone()]
-                    .iter()
-                    .filter(|v| wide.set.contains(&v.version) && self.available(&wide.name, v)),
-            );
-            if let Some(best) = best {
-                out.push((*compat, Some(best.version.clone())));
-            }
-        }
-        Ok(out)
+        let usable =
+            |v: &&VersionData| wide.set.contains(&v.version) && self.available(&wide.name, v);
+        let in_range = data
+            .buckets
+            .iter()
+            .filter(|(compat, _)| range.contains(&compat.canonical()));
+        let count = in_range
+            .clone()
+            .filter(|(_, idx)| data.versions[idx.clone()].iter().any(|v| usable(&v)))
+            .count();
+        let best = self.best(
+            &wide.name,
+            in_range
+                .flat_map(|(_, idx)| data.versions[idx.clone()].iter())
+                .filter(usable),
+        );
+        Ok((count, best.map(|v| v.compat.canonical())))
     }
 }
 
@@ -455,7 +458,7 @@ impl DependencyProvider for Provider<'_> {
             Pkg::Links(_) => return (0, stats.conflict_count(), Reverse(0)),
             Pkg::Feature(..) => return (1, stats.conflict_count(), Reverse(0)),
             Pkg::Bucket(name, compat) => self.count_in_bucket(name, *compat, range),
-            Pkg::Wide(wide) => self.wide_buckets(wide, range).map_or(0, |b| b.len()),
+            Pkg::Wide(wide) => self.wide_choice(wide, range).map_or(0, |(count, _)| count),
         };
         match count {
             0 => (4, u32::MAX, Reverse(0)),
@@ -492,17 +495,7 @@ impl DependencyProvider for Provider<'_> {
                     None => self.choose_in_bucket(name, *compat, range),
                 }
             }
-            Pkg::Wide(wide) => {
-                let buckets = self.wide_buckets(wide, range)?;
-                let data = self.crate_data(&wide.name)?;
-                let best = self.best(
-                    &wide.name,
-                    buckets
-                        .iter()
-                        .filter_map(|(_, v)| v.as_ref().and_then(|v| data.get(v))),
-                );
-                Ok(best.map(|v| v.compat.canonical()))
-            }
+            Pkg::Wide(wide) => Ok(self.wide_choice(wide, range)?.1),
             Pkg::Links(_) => {
                 let count = u64::try_from(self.link_ids.borrow().len()).expect("fits");
                 Ok((0..count)
