@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::explain::NoSolution;
+use crate::explanation::NoSolution;
 
 /// Everything that can go wrong while reading inputs or resolving.
 #[derive(Debug, thiserror::Error)]

@@ -23,6 +23,8 @@
 mod catalog;
 mod error;
 mod explain;
+mod explanation;
+mod hints;
 mod lockfile;
 mod manifest;
 mod options;
@@ -33,7 +35,7 @@ mod source;
 mod version_set;
 
 pub use error::ResolveError;
-pub use explain::{Derivation, Fact, NoSolution};
+pub use explanation::{Derivation, Fact, NoSolution};
 pub use lockfile::{LockedPackage, Lockfile};
 pub use manifest::RootManifest;
 pub use options::{HostPin, ResolveOptions};
