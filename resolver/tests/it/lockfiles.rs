@@ -186,3 +186,40 @@ fn malformed_lockfiles_are_reported() {
     let err = Lockfile::parse("[[package]]\nname = 3\n").unwrap_err();
     assert!(err.to_string().starts_with("invalid lockfile"), "{err}");
 }
+
+#[test]
+fn older_rust_versions_get_the_lockfile_format_cargo_would_write() {
+    let idx = index([pkg("a", "1.0.0").with(dep("b", "1")), pkg("b", "1.0.0")]);
+    let lock_for = |rust_version: &str| {
+        let text = format!(
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nrust-version = \"{rust_version}\"\n[dependencies]\na = \"1\"\n"
+        );
+        let root =
+            wharf_resolver::RootManifest::from_toml_str(&text, std::path::Path::new(".")).unwrap();
+        resolve(&idx, &root, &ResolveOptions::default())
+            .unwrap()
+            .to_cargo_lock(&root, SOURCE)
+    };
+    assert!(lock_for("1.80").contains("\nversion = 4\n"));
+    assert!(lock_for("1.70").contains("\nversion = 3\n"));
+    let has_format_line = |text: &str| {
+        text.lines()
+            .any(|l| l.starts_with("version = ") && !l.contains('"'))
+    };
+    let v2 = lock_for("1.45");
+    assert!(!has_format_line(&v2) && v2.contains("checksum = "), "{v2}");
+    let v1 = lock_for("1.40");
+    assert!(
+        !has_format_line(&v1) && !v1.contains("\nchecksum = "),
+        "{v1}"
+    );
+    assert!(v1.contains(&format!(" \"b 1.0.0 ({SOURCE})\",\n")), "{v1}");
+    assert!(
+        v1.contains(&format!("[metadata]\n\"checksum a 1.0.0 ({SOURCE})\" = ")),
+        "{v1}"
+    );
+    // Every format reads back.
+    for text in [lock_for("1.80"), lock_for("1.70"), v2, v1] {
+        assert_eq!(Lockfile::parse(&text).unwrap().packages.len(), 3);
+    }
+}
