@@ -13,7 +13,7 @@ use memchr::memmem::FinderRev;
 
 use semver::{Version, VersionReq};
 use serde::Deserialize;
-use wharf_index_format::{DependencyKind, INDEX_V_MAX, IndexDependency, IndexEntry};
+use wharf_index_format::{DependencyKind, FeatureMap, INDEX_V_MAX, IndexDependency, IndexEntry};
 
 use crate::IndexSource;
 use crate::version_set::{SemverSet, Triple};
@@ -139,22 +139,30 @@ impl VersionData {
         cache: &mut RequirementCache,
     ) -> Option<&Details> {
         self.details
-            .get_or_init(|| {
-                let parsed;
-                let entry = match &self.origin {
-                    Origin::Entry(entries, i) => &entries[*i],
-                    Origin::Line { offset, len } => {
-                        let line = source.index_line(name, *offset, *len).ok().flatten()?;
-                        parsed = IndexEntry::from_line(&line).ok()?;
-                        // The file may have changed since it was scanned, and a line laid out
-                        // unusually may hide its schema version from the quick head reader.
-                        if parsed.vers != self.version || !parsed.is_supported() {
-                            return None;
-                        }
-                        &parsed
+            .get_or_init(|| match &self.origin {
+                Origin::Entry(entries, i) => {
+                    let entry = &entries[*i];
+                    let parts = DetailLine {
+                        vers: entry.vers.clone(),
+                        deps: entry.deps.clone(),
+                        cksum: entry.cksum.clone(),
+                        features: entry.all_features(),
+                        features2: None,
+                        links: entry.links.clone(),
+                        v: entry.v,
+                    };
+                    build_details(name, parts, cache)
+                }
+                Origin::Line { offset, len } => {
+                    let line = source.index_line(name, *offset, *len).ok().flatten()?;
+                    let parts: DetailLine = serde_json::from_str(&line).ok()?;
+                    // The file may have changed since it was scanned, and a line laid out
+                    // unusually may hide its schema version from the quick head reader.
+                    if parts.vers != self.version || parts.v.unwrap_or(1) > INDEX_V_MAX {
+                        return None;
                     }
-                };
-                build_details(entry, cache)
+                    build_details(name, parts, cache)
+                }
             })
             .as_ref()
     }
@@ -408,21 +416,41 @@ pub(crate) fn convert_dep(dep: &IndexDependency, cache: &mut RequirementCache) -
     })
 }
 
-fn build_details(entry: &IndexEntry, cache: &mut RequirementCache) -> Option<Details> {
-    let mut deps = Vec::with_capacity(entry.deps.len());
-    for dep in &entry.deps {
+/// The parts of an index line that [`Details`] need, read without the catch-all of
+/// unknown fields that makes a full [`IndexEntry`] slow to parse.
+#[derive(Deserialize)]
+struct DetailLine {
+    vers: Version,
+    deps: Vec<IndexDependency>,
+    cksum: String,
+    #[serde(default)]
+    features: FeatureMap,
+    #[serde(default)]
+    features2: Option<FeatureMap>,
+    #[serde(default)]
+    links: Option<String>,
+    #[serde(default)]
+    v: Option<u32>,
+}
+
+fn build_details(name: &str, line: DetailLine, cache: &mut RequirementCache) -> Option<Details> {
+    let mut deps = Vec::with_capacity(line.deps.len());
+    for dep in &line.deps {
         if dep.kind == DependencyKind::Dev {
             continue;
         }
         let Some(converted) = convert_dep(dep, cache) else {
-            tracing::debug!(package = entry.name, version = %entry.vers, req = dep.req, "version has an invalid requirement");
+            tracing::debug!(package = name, version = %line.vers, req = dep.req, "version has an invalid requirement");
             return None;
         };
         deps.push(converted);
     }
     let mut features: HashMap<Rc<str>, Rc<[Rc<str>]>> = HashMap::new();
     let mut referenced_with_dep: Vec<&str> = Vec::new();
-    let all = entry.all_features();
+    let mut all = line.features;
+    for (feature, values) in line.features2.unwrap_or_default() {
+        all.entry(feature).or_default().extend(values);
+    }
     for (name, values) in &all {
         for value in values {
             if let Some(dep) = value.strip_prefix("dep:") {
@@ -441,8 +469,8 @@ fn build_details(entry: &IndexEntry, cache: &mut RequirementCache) -> Option<Det
         }
     }
     Some(Details {
-        checksum: Rc::from(entry.cksum.as_str()),
-        links: entry.links.as_deref().map(Rc::from),
+        checksum: Rc::from(line.cksum.as_str()),
+        links: line.links.as_deref().map(Rc::from),
         deps,
         features,
     })
