@@ -333,8 +333,8 @@ impl<'a> Head<'a> {
 
 /// The values following each occurrence of `key` (quoted, with its colon) in `text`.
 fn key_values<'a>(text: &'a str, key: &'static str) -> impl Iterator<Item = &'a str> {
-    text.match_indices(key)
-        .filter_map(move |(at, _)| after_key(&text[at..], key))
+    memchr::memmem::find_iter(text.as_bytes(), key)
+        .filter_map(move |at| after_key(&text[at..], key))
 }
 
 /// A prebuilt reverse searcher for `"yanked"`.

@@ -1,10 +1,11 @@
 //! Where index lines come from: a cargo-layout directory tree, or memory.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use wharf_index_format::{IndexEntry, IndexFile, canonical_name, index_path};
 
@@ -66,13 +67,17 @@ pub trait IndexSource: Send + Sync {
     }
 }
 
+thread_local! {
+    /// The bytes of the index file being scanned on this thread.
+    static SCAN_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 /// A sparse-index directory tree in cargo's layout: `dir/<index_path(name)>`, one JSON line per
 /// version. Invalid lines and lines with a schema version above 2 are skipped, as cargo does.
 #[derive(Debug)]
 pub struct LocalIndex {
     dir: PathBuf,
     cache: RwLock<HashMap<String, Arc<[IndexEntry]>>>,
-    buffer: Mutex<Vec<u8>>,
 }
 
 impl LocalIndex {
@@ -81,7 +86,6 @@ impl LocalIndex {
         Self {
             dir: dir.into(),
             cache: RwLock::default(),
-            buffer: Mutex::default(),
         }
     }
 
@@ -122,21 +126,21 @@ impl IndexSource for LocalIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
             Err(source) => return Err(ResolveError::Io { path, source }),
         };
-        // One buffer reused for every file keeps memory (and page faults) flat.
-        let mut buffer = self
-            .buffer
-            .lock()
-            .expect("index buffer lock is never poisoned");
+        // One buffer per thread, reused for every file and every resolution, keeps memory
+        // (and page faults) flat. Taken out while in use, so a nested scan gets its own.
+        let mut buffer = SCAN_BUFFER.take();
         buffer.clear();
         let size = file
             .metadata()
             .map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
         if buffer.capacity() < size {
             // A fresh allocation: growing would copy the previous file's bytes for nothing.
-            *buffer = Vec::with_capacity(size.saturating_add(1));
+            buffer = Vec::with_capacity(size.saturating_add(1));
         }
-        file.read_to_end(&mut buffer)
-            .map_err(|source| ResolveError::Io { path, source })?;
+        if let Err(source) = file.read_to_end(&mut buffer) {
+            SCAN_BUFFER.set(buffer);
+            return Err(ResolveError::Io { path, source });
+        }
         let mut start = 0;
         let ends = memchr::memchr_iter(b'\n', &buffer).chain(std::iter::once(buffer.len()));
         for end in ends {
@@ -149,6 +153,7 @@ impl IndexSource for LocalIndex {
             }
             start = end + 1;
         }
+        SCAN_BUFFER.set(buffer);
         Ok(true)
     }
 
