@@ -42,7 +42,90 @@ fn lowest_of(t: Triple) -> Version {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct SemverSet {
     normal: Ranges<Triple>,
-    pre: Ranges<Version>,
+    pre: PreSet,
+}
+
+/// The pre-release dimension. Nearly always empty or full, so those need no allocation and
+/// keep sets small for the solver to move around; `Some` is never empty nor full.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum PreSet {
+    Empty,
+    Full,
+    Some(Box<Ranges<Version>>),
+}
+
+impl PreSet {
+    fn of(ranges: Ranges<Version>) -> Self {
+        if ranges.is_empty() {
+            Self::Empty
+        } else if ranges == Ranges::full() {
+            Self::Full
+        } else {
+            Self::Some(Box::new(ranges))
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Self::Empty)
+    }
+
+    fn complement(&self) -> Self {
+        match self {
+            Self::Empty => Self::Full,
+            Self::Full => Self::Empty,
+            Self::Some(r) => Self::of(r.complement()),
+        }
+    }
+
+    fn intersection(&self, other: &Self) -> Self {
+        match (self, other) {
+            (Self::Empty, _) | (_, Self::Empty) => Self::Empty,
+            (Self::Full, x) | (x, Self::Full) => x.clone(),
+            (Self::Some(a), Self::Some(b)) => Self::of(a.intersection(b)),
+        }
+    }
+
+    fn union(&self, other: &Self) -> Self {
+        match (self, other) {
+            (Self::Full, _) | (_, Self::Full) => Self::Full,
+            (Self::Empty, x) | (x, Self::Empty) => x.clone(),
+            (Self::Some(a), Self::Some(b)) => Self::of(a.union(b)),
+        }
+    }
+
+    fn contains(&self, v: &Version) -> bool {
+        match self {
+            Self::Empty => false,
+            Self::Full => true,
+            Self::Some(r) => r.contains(v),
+        }
+    }
+
+    fn is_disjoint(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Empty, _) | (_, Self::Empty) => true,
+            (Self::Full, _) | (_, Self::Full) => false,
+            (Self::Some(a), Self::Some(b)) => a.is_disjoint(b),
+        }
+    }
+
+    fn subset_of(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Empty, _) | (_, Self::Full) => true,
+            (_, Self::Empty) | (Self::Full, _) => false,
+            (Self::Some(a), Self::Some(b)) => a.subset_of(b),
+        }
+    }
+}
+
+impl fmt::Display for PreSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("none"),
+            Self::Full => f.write_str("*"),
+            Self::Some(r) => write!(f, "{r}"),
+        }
+    }
 }
 
 impl SemverSet {
@@ -69,7 +152,7 @@ impl SemverSet {
         }
         Self {
             normal: project_to_triples(&full),
-            pre: full_pre.intersection(&pre_allowed),
+            pre: PreSet::of(full_pre.intersection(&pre_allowed)),
         }
     }
 
@@ -77,7 +160,7 @@ impl SemverSet {
     pub(crate) fn between(low: Triple, high: Triple) -> Self {
         Self {
             normal: Ranges::between(low, high),
-            pre: Ranges::between(lowest_of(low), lowest_of(high)),
+            pre: PreSet::of(Ranges::between(lowest_of(low), lowest_of(high))),
         }
     }
 
@@ -97,14 +180,14 @@ impl VersionSet for SemverSet {
     fn empty() -> Self {
         Self {
             normal: Ranges::empty(),
-            pre: Ranges::empty(),
+            pre: PreSet::Empty,
         }
     }
 
     fn full() -> Self {
         Self {
             normal: Ranges::full(),
-            pre: Ranges::full(),
+            pre: PreSet::Full,
         }
     }
 
@@ -113,12 +196,12 @@ impl VersionSet for SemverSet {
             let t = triple(&v);
             Self {
                 normal: Ranges::between(t, next_patch(t)),
-                pre: Ranges::empty(),
+                pre: PreSet::Empty,
             }
         } else {
             Self {
                 normal: Ranges::empty(),
-                pre: Ranges::singleton(v),
+                pre: PreSet::of(Ranges::singleton(v)),
             }
         }
     }
@@ -344,6 +427,19 @@ mod tests {
             let (sa, sb) = (SemverSet::from_req(&a), SemverSet::from_req(&b));
             prop_assert_eq!(sa.intersection(&sb).contains(&v), a.matches(&v) && b.matches(&v));
             prop_assert_eq!(sa.complement().contains(&v), !a.matches(&v));
+            prop_assert_eq!(sa.union(&sb).contains(&v), a.matches(&v) || b.matches(&v));
+            if sa.subset_of(&sb) && a.matches(&v) {
+                prop_assert!(b.matches(&v), "{} within {} but {} disagrees", a, b, v);
+            }
+            if sa.is_disjoint(&sb) {
+                prop_assert!(!(a.matches(&v) && b.matches(&v)), "{} and {} disjoint but share {}", a, b, v);
+            }
+            // Semantic equality: the same versions give equal sets.
+            let twice = sa.intersection(&sa.union(&sb.complement().complement()).intersection(&sa));
+            prop_assert_eq!(&twice, &sa);
+            prop_assert_eq!(sa.complement().complement(), sa.clone());
+            prop_assert!(sa.subset_of(&sa.union(&sb)));
+            prop_assert!(sa.is_disjoint(&sa.complement()));
         }
     }
 
