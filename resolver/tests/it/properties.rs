@@ -27,8 +27,8 @@ const REQS: [&str; 9] = [
 
 /// A generated problem: packages `p0..pN`, each version with deps on higher-numbered packages
 /// only (no cycles), and root requirements.
-/// (package index, version, yanked, deps as (package index, requirement)).
-type GeneratedVersion = (usize, &'static str, bool, Vec<(usize, &'static str)>);
+/// (package index, version, yanked, deps as (package index, requirement), links `native`).
+type GeneratedVersion = (usize, &'static str, bool, Vec<(usize, &'static str)>, bool);
 
 #[derive(Debug, Clone)]
 struct Problem {
@@ -47,14 +47,15 @@ fn problem() -> impl Strategy<Value = Problem> {
             0..VERSIONS.len(),
             prop::bool::weighted(0.15),
             prop::collection::vec((0..count, 0..REQS.len()), 0..3),
+            prop::bool::weighted(0.2),
         )
-            .prop_map(move |(p, v, yanked, deps)| {
+            .prop_map(move |(p, v, yanked, deps, links)| {
                 let deps = deps
                     .into_iter()
                     .filter(|(d, _)| *d > p)
                     .map(|(d, r)| (d, REQS[r]))
                     .collect();
-                (p, VERSIONS[v], yanked, deps)
+                (p, VERSIONS[v], yanked, deps, links)
             });
         let versions = prop::collection::vec(version, 1..9);
         let root = prop::collection::vec((0..count, 0..REQS.len()), 1..3)
@@ -73,13 +74,16 @@ fn build(problem: &Problem, reverse: bool) -> (MemoryIndex, RootManifest) {
     if reverse {
         order.reverse();
     }
-    for (p, v, yanked, deps) in order {
+    for (p, v, yanked, deps, links) in order {
         let mut entry = pkg(&name(*p), v);
         for (d, req) in deps {
             entry = entry.with(dep(&name(*d), req));
         }
         if *yanked {
             entry = entry.yanked();
+        }
+        if *links {
+            entry = entry.links("native");
         }
         index.add(entry.entry());
     }
@@ -117,11 +121,12 @@ fn satisfied(assignment: &Assignment, target: usize, req: &str) -> bool {
 /// Independent validity check of an assignment against the problem.
 fn valid(problem: &Problem, assignment: &Assignment) -> Result<(), String> {
     let mut buckets = BTreeMap::new();
+    let mut linking = Vec::new();
     for (p, v) in assignment {
         if buckets.insert((*p, compat(v)), v.clone()).is_some() {
             return Err(format!("two versions of {} in one bucket", name(*p)));
         }
-        let Some((_, _, yanked, deps)) = problem
+        let Some((_, _, yanked, deps, links)) = problem
             .versions
             .iter()
             .find(|x| x.0 == *p && Version::parse(x.1).unwrap() == *v)
@@ -130,6 +135,9 @@ fn valid(problem: &Problem, assignment: &Assignment) -> Result<(), String> {
         };
         if *yanked {
             return Err(format!("{} {v} is yanked", name(*p)));
+        }
+        if *links {
+            linking.push(format!("{} {v}", name(*p)));
         }
         for (d, req) in deps {
             if !satisfied(assignment, *d, req) {
@@ -142,13 +150,16 @@ fn valid(problem: &Problem, assignment: &Assignment) -> Result<(), String> {
             return Err(format!("root needs {} {req}", name(*p)));
         }
     }
+    if linking.len() > 1 {
+        return Err(format!("{} all link `native`", linking.join(", ")));
+    }
     Ok(())
 }
 
 /// Brute force: every choice of at most one non-yanked version per (package, bucket).
 fn oracle(problem: &Problem) -> bool {
     let mut slots: BTreeMap<(usize, Bucket), Vec<Version>> = BTreeMap::new();
-    for (p, v, yanked, _) in &problem.versions {
+    for (p, v, yanked, _, _) in &problem.versions {
         let v = Version::parse(v).unwrap();
         let slot = slots.entry((*p, compat(&v))).or_default();
         if !yanked {
