@@ -4,6 +4,7 @@
 //! runtime error.
 
 mod admin;
+mod resolve_cmd;
 mod serve;
 mod settings;
 mod token;
@@ -14,7 +15,12 @@ use clap::{Parser, Subcommand};
 
 /// Wharf: a Cargo-compatible registry for plugins and solution templates.
 #[derive(Debug, Parser)]
-#[command(name = "wharf", version, about, long_about = None)]
+#[command(
+    name = "wharf",
+    version,
+    about = "Wharf: a Cargo-compatible registry for plugins and solution templates.",
+    long_about = None
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +36,8 @@ enum Command {
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree.
+    Resolve(resolve_cmd::ResolveArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +52,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
         Command::Admin(command) => admin::run(command),
+        Command::Resolve(args) => resolve_cmd::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,477 @@
+//! Index entries turned into what the solver reads: parsed requirements, compatibility
+//! buckets, feature tables with cargo's implicit features. Built once per package name.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+
+use memchr::memmem::FinderRev;
+
+use semver::{Version, VersionReq};
+use serde::Deserialize;
+use wharf_index_format::{DependencyKind, FeatureMap, INDEX_V_MAX, IndexDependency, IndexEntry};
+
+use crate::IndexSource;
+use crate::version_set::{SemverSet, Triple};
+
+/// Cargo's semver-compatibility bucket: the left-most non-zero component. One version per
+/// bucket of a package may be selected.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub(crate) enum Compat {
+    /// `X.y.z` with `X > 0`.
+    Major(u64),
+    /// `0.Y.z` with `Y > 0`.
+    Minor(u64),
+    /// `0.0.Z`.
+    Patch(u64),
+}
+
+impl Compat {
+    pub(crate) fn of(version: &Version) -> Self {
+        Self::of_triple((version.major, version.minor, version.patch))
+    }
+
+    pub(crate) fn of_triple((major, minor, patch): Triple) -> Self {
+        if major > 0 {
+            Self::Major(major)
+        } else if minor > 0 {
+            Self::Minor(minor)
+        } else {
+            Self::Patch(patch)
+        }
+    }
+
+    /// Every version of the bucket, pre-releases included.
+    pub(crate) fn range(self) -> SemverSet {
+        let (low, high) = match self {
+            Self::Major(m) => ((m, 0, 0), (m + 1, 0, 0)),
+            Self::Minor(m) => ((0, m, 0), (0, m + 1, 0)),
+            Self::Patch(p) => ((0, 0, p), (0, 0, p + 1)),
+        };
+        SemverSet::between(low, high)
+    }
+
+    /// The version that stands for the whole bucket in proxy packages.
+    pub(crate) fn canonical(self) -> Version {
+        match self {
+            Self::Major(m) => Version::new(m, 0, 0),
+            Self::Minor(m) => Version::new(0, m, 0),
+            Self::Patch(p) => Version::new(0, 0, p),
+        }
+    }
+}
+
+impl fmt::Display for Compat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Major(m) => write!(f, "{m}.x"),
+            Self::Minor(m) => write!(f, "0.{m}.x"),
+            Self::Patch(p) => write!(f, "0.0.{p}"),
+        }
+    }
+}
+
+/// One dependency of one version, ready for the solver.
+#[derive(Debug, Clone)]
+pub(crate) struct Dep {
+    /// The name the depending package uses (`dep:x` and `x/f` refer to it).
+    pub(crate) alias: Rc<str>,
+    /// The real package name.
+    pub(crate) package: Rc<str>,
+    /// The requirement text, for messages.
+    pub(crate) req: Rc<str>,
+    /// The requirement as a version set.
+    pub(crate) set: SemverSet,
+    pub(crate) features: Rc<[Rc<str>]>,
+    pub(crate) default_features: bool,
+    pub(crate) optional: bool,
+}
+
+/// Where a version's full index line is, for parsing on demand.
+#[derive(Debug)]
+pub(crate) enum Origin {
+    /// A line of an index file, read again from the source when needed.
+    Line {
+        /// Byte offset of the line in the file.
+        offset: u64,
+        /// Length of the line in bytes.
+        len: usize,
+    },
+    /// An already parsed entry.
+    Entry(Arc<[IndexEntry]>, usize),
+}
+
+/// What the solver needs of a version beyond its number, parsed only when the version is
+/// tried: most versions of a package never are.
+#[derive(Debug)]
+pub(crate) struct Details {
+    pub(crate) checksum: Rc<str>,
+    pub(crate) links: Option<Rc<str>>,
+    /// Dependencies that matter to a non-root package (dev-dependencies dropped).
+    pub(crate) deps: Vec<Dep>,
+    /// The feature table, `features2` merged and implicit optional-dependency features added.
+    pub(crate) features: HashMap<Rc<str>, Rc<[Rc<str>]>>,
+}
+
+/// One version of a package.
+#[derive(Debug)]
+pub(crate) struct VersionData {
+    pub(crate) version: Version,
+    pub(crate) compat: Compat,
+    pub(crate) yanked: bool,
+    /// Whether the toolchain satisfies the version's `rust_version` (true when either is unset).
+    pub(crate) rust_ok: bool,
+    origin: Origin,
+    /// `None` inside once the line turned out unusable (bad JSON or requirement).
+    details: OnceCell<Option<Details>>,
+}
+
+impl VersionData {
+    /// The parsed details, or `None` when the line cannot be used.
+    pub(crate) fn details(
+        &self,
+        name: &str,
+        source: &dyn IndexSource,
+        cache: &mut RequirementCache,
+    ) -> Option<&Details> {
+        self.details
+            .get_or_init(|| match &self.origin {
+                Origin::Entry(entries, i) => {
+                    let entry = &entries[*i];
+                    let parts = DetailLine {
+                        vers: entry.vers.clone(),
+                        deps: entry.deps.clone(),
+                        cksum: entry.cksum.clone(),
+                        features: entry.all_features(),
+                        features2: None,
+                        links: entry.links.clone(),
+                        v: entry.v,
+                    };
+                    build_details(name, parts, cache)
+                }
+                Origin::Line { offset, len } => {
+                    let line = source.index_line(name, *offset, *len).ok().flatten()?;
+                    let parts: DetailLine = serde_json::from_str(&line).ok()?;
+                    // The file may have changed since it was scanned, and a line laid out
+                    // unusually may hide its schema version from the quick head reader.
+                    if parts.vers != self.version || parts.v.unwrap_or(1) > INDEX_V_MAX {
+                        return None;
+                    }
+                    build_details(name, parts, cache)
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// Every usable version of one package, sorted ascending, grouped by bucket.
+#[derive(Debug, Default)]
+pub(crate) struct CrateData {
+    pub(crate) versions: Vec<VersionData>,
+    /// Contiguous index ranges of `versions`, one per bucket, ascending.
+    pub(crate) buckets: Vec<(Compat, Range<usize>)>,
+}
+
+impl CrateData {
+    pub(crate) fn bucket(&self, compat: Compat) -> &[VersionData] {
+        self.buckets
+            .iter()
+            .find(|(c, _)| *c == compat)
+            .map_or(&[], |(_, range)| &self.versions[range.clone()])
+    }
+
+    pub(crate) fn get(&self, version: &Version) -> Option<&VersionData> {
+        self.versions
+            .binary_search_by(|data| data.version.cmp(version))
+            .ok()
+            .map(|i| &self.versions[i])
+    }
+
+    fn from_versions(mut versions: Vec<VersionData>) -> Self {
+        versions.sort_by(|a, b| a.version.cmp(&b.version));
+        versions.dedup_by(|later, earlier| later.version == earlier.version);
+        let mut buckets: Vec<(Compat, Range<usize>)> = Vec::new();
+        for (i, data) in versions.iter().enumerate() {
+            match buckets.last_mut() {
+                Some((compat, range)) if *compat == data.compat => range.end = i + 1,
+                _ => buckets.push((data.compat, i..i + 1)),
+            }
+        }
+        Self { versions, buckets }
+    }
+
+    /// Keeps only `version`, adding `fallback` when the index lacks it: a host provides
+    /// exactly one version of its API package, published or not.
+    pub(crate) fn restrict_to(&mut self, version: &Version, fallback: IndexEntry) {
+        let mut versions = std::mem::take(&mut self.versions);
+        versions.retain(|v| v.version == *version);
+        if versions.is_empty() {
+            versions = Self::from_entries(&Arc::from([fallback]), None).versions;
+        }
+        *self = Self::from_versions(versions);
+    }
+
+    /// From parsed entries (already filtered by the source).
+    pub(crate) fn from_entries(
+        entries: &Arc<[IndexEntry]>,
+        rust_version: Option<&Version>,
+    ) -> Self {
+        let versions = (0..entries.len())
+            .map(|i| {
+                let entry = &entries[i];
+                VersionData {
+                    version: entry.vers.clone(),
+                    compat: Compat::of(&entry.vers),
+                    yanked: entry.yanked,
+                    rust_ok: rust_ok(rust_version, entry.rust_version.as_deref()),
+                    origin: Origin::Entry(Arc::clone(entries), i),
+                    details: OnceCell::new(),
+                }
+            })
+            .collect();
+        Self::from_versions(versions)
+    }
+
+    /// From a raw index file: only the head of each line (name, version, yanked, rust
+    /// version, schema version) is read now. Lines of another name, with a schema version
+    /// above 2, or unreadable, are skipped as cargo does.
+    /// Visits one line of a raw index file: only its head (name, version, yanked, rust
+    /// version, schema version) is read now. Lines of another name, with a schema version
+    /// above 2, or unreadable, are skipped as cargo does.
+    pub(crate) fn visit_line(
+        versions: &mut Vec<VersionData>,
+        name: &str,
+        rust_version: Option<&Version>,
+        offset: u64,
+        line: &str,
+    ) {
+        let Some(head) = Head::quick(line).or_else(|| serde_json::from_str(line).ok()) else {
+            return;
+        };
+        if head.name != name || head.v.unwrap_or(1) > INDEX_V_MAX {
+            return;
+        }
+        let Ok(version) = Version::parse(&head.vers) else {
+            return;
+        };
+        versions.push(VersionData {
+            compat: Compat::of(&version),
+            version,
+            yanked: head.yanked.unwrap_or(false),
+            rust_ok: rust_ok(rust_version, head.rust_version.as_deref()),
+            origin: Origin::Line {
+                offset,
+                len: line.len(),
+            },
+            details: OnceCell::new(),
+        });
+    }
+
+    /// From the versions [`CrateData::visit_line`] collected.
+    pub(crate) fn from_lines(versions: Vec<VersionData>) -> Self {
+        Self::from_versions(versions)
+    }
+}
+
+/// The fields of an index line needed before a version is tried; the rest is skipped
+/// without allocating.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    vers: Cow<'a, str>,
+    #[serde(default)]
+    yanked: Option<bool>,
+    #[serde(default, borrow)]
+    rust_version: Option<Cow<'a, str>>,
+    #[serde(default)]
+    v: Option<u32>,
+}
+
+impl<'a> Head<'a> {
+    /// Reads the head of a line laid out as registries write it: `name` and `vers` first,
+    /// then `deps`, `cksum`, `features`, and `yanked` before `rust_version` and `v`. Keys
+    /// are found by their quoted text followed by a colon (quotes inside JSON strings are
+    /// escaped, so that text is a key) and a value of the right type (a feature of the same
+    /// name has a list). `yanked` is searched from the end of the line, the two keys after it
+    /// only in the rest, so long `deps` and `features` are not scanned. `None` when the
+    /// layout differs: the caller then parses the line properly.
+    fn quick(line: &'a str) -> Option<Self> {
+        let rest = line.strip_prefix('{')?;
+        let (name, rest) = string_value(after_key(rest.trim_start(), "\"name\"")?)?;
+        let rest = rest.trim_start().strip_prefix(',')?.trim_start();
+        let (vers, rest) = string_value(after_key(rest, "\"vers\"")?)?;
+        let (yanked, tail) = yanked_finder().rfind_iter(rest.as_bytes()).find_map(|at| {
+            let value = after_key(&rest[at..], "\"yanked\"")?;
+            [("true", true), ("false", false), ("null", false)]
+                .into_iter()
+                .find_map(|(text, yanked)| value.strip_prefix(text).map(|tail| (yanked, tail)))
+        })?;
+        let rust_version = key_values(tail, "\"rust_version\"")
+            .find_map(string_value)
+            .map(|(value, _)| Cow::Borrowed(value));
+        let v = key_values(tail, "\"v\"").find_map(|value| {
+            let end = value
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(value.len());
+            value[..end].parse().ok()
+        });
+        Some(Self {
+            name: Cow::Borrowed(name),
+            vers: Cow::Borrowed(vers),
+            yanked: Some(yanked),
+            rust_version,
+            v,
+        })
+    }
+}
+
+/// The values following each occurrence of `key` (quoted, with its colon) in `text`.
+fn key_values<'a>(text: &'a str, key: &'static str) -> impl Iterator<Item = &'a str> {
+    memchr::memmem::find_iter(text.as_bytes(), key)
+        .filter_map(move |at| after_key(&text[at..], key))
+}
+
+/// A prebuilt reverse searcher for `"yanked"`.
+fn yanked_finder() -> &'static FinderRev<'static> {
+    static FINDER: OnceLock<FinderRev<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| FinderRev::new("\"yanked\""))
+}
+
+/// `text` starts with `key`; returns what follows the colon after it.
+fn after_key<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    Some(
+        text.strip_prefix(key)?
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start(),
+    )
+}
+
+/// A string value without escapes at the start of `text`, and the text after it.
+fn string_value(text: &str) -> Option<(&str, &str)> {
+    let (value, rest) = text.strip_prefix('"')?.split_once('"')?;
+    (!value.contains('\\')).then_some((value, rest))
+}
+
+fn rust_ok(toolchain: Option<&Version>, needed: Option<&str>) -> bool {
+    match (toolchain, needed) {
+        (Some(toolchain), Some(needed)) => {
+            crate::manifest::parse_rust_version(needed).is_none_or(|needed| needed <= *toolchain)
+        }
+        _ => true,
+    }
+}
+
+/// Parses requirement strings once per resolution.
+#[derive(Debug, Default)]
+pub(crate) struct RequirementCache {
+    parsed: HashMap<Box<str>, Option<(Rc<str>, SemverSet)>>,
+}
+
+impl RequirementCache {
+    /// The requirement, as cargo would print it, whose set is exactly `set`.
+    pub(crate) fn text_of(&self, set: &SemverSet) -> Option<String> {
+        let mut texts: Vec<&str> = self
+            .parsed
+            .values()
+            .flatten()
+            .filter(|(_, parsed)| parsed == set)
+            .map(|(text, _)| &**text)
+            .collect();
+        texts.sort_unstable();
+        let text = texts.first()?;
+        Some(VersionReq::parse(text).map_or_else(|_| (*text).to_owned(), |req| req.to_string()))
+    }
+
+    /// The set of `text`, or `None` when it does not parse.
+    pub(crate) fn get(&mut self, text: &str) -> Option<(Rc<str>, SemverSet)> {
+        if let Some(found) = self.parsed.get(text) {
+            return found.clone();
+        }
+        let parsed = VersionReq::parse(text)
+            .ok()
+            .map(|req| (Rc::from(text), SemverSet::from_req(&req)));
+        self.parsed.insert(text.into(), parsed.clone());
+        parsed
+    }
+}
+
+/// Turns one index dependency into a solver dependency; `None` when its requirement is invalid.
+pub(crate) fn convert_dep(dep: &IndexDependency, cache: &mut RequirementCache) -> Option<Dep> {
+    let (req, set) = cache.get(&dep.req)?;
+    Some(Dep {
+        alias: Rc::from(dep.name.as_str()),
+        package: Rc::from(dep.package_name()),
+        req,
+        set,
+        features: dep.features.iter().map(|f| Rc::from(f.as_str())).collect(),
+        default_features: dep.default_features,
+        optional: dep.optional,
+    })
+}
+
+/// The parts of an index line that [`Details`] need, read without the catch-all of
+/// unknown fields that makes a full [`IndexEntry`] slow to parse.
+#[derive(Deserialize)]
+struct DetailLine {
+    vers: Version,
+    deps: Vec<IndexDependency>,
+    cksum: String,
+    #[serde(default)]
+    features: FeatureMap,
+    #[serde(default)]
+    features2: Option<FeatureMap>,
+    #[serde(default)]
+    links: Option<String>,
+    #[serde(default)]
+    v: Option<u32>,
+}
+
+fn build_details(name: &str, line: DetailLine, cache: &mut RequirementCache) -> Option<Details> {
+    let mut deps = Vec::with_capacity(line.deps.len());
+    for dep in &line.deps {
+        if dep.kind == DependencyKind::Dev {
+            continue;
+        }
+        let Some(converted) = convert_dep(dep, cache) else {
+            tracing::debug!(package = name, version = %line.vers, req = dep.req, "version has an invalid requirement");
+            return None;
+        };
+        deps.push(converted);
+    }
+    let mut features: HashMap<Rc<str>, Rc<[Rc<str>]>> = HashMap::new();
+    let mut referenced_with_dep: Vec<&str> = Vec::new();
+    let mut all = line.features;
+    for (feature, values) in line.features2.unwrap_or_default() {
+        all.entry(feature).or_default().extend(values);
+    }
+    for (name, values) in &all {
+        for value in values {
+            if let Some(dep) = value.strip_prefix("dep:") {
+                referenced_with_dep.push(dep);
+            }
+        }
+        features.insert(
+            Rc::from(name.as_str()),
+            values.iter().map(|v| Rc::from(v.as_str())).collect(),
+        );
+    }
+    for dep in deps.iter().filter(|d| d.optional) {
+        if !referenced_with_dep.contains(&&*dep.alias) && !features.contains_key(&dep.alias) {
+            let implicit: Rc<str> = Rc::from(format!("dep:{}", dep.alias));
+            features.insert(Rc::clone(&dep.alias), Rc::from([implicit]));
+        }
+    }
+    Some(Details {
+        checksum: Rc::from(line.cksum.as_str()),
+        links: line.links.as_deref().map(Rc::from),
+        deps,
+        features,
+    })
+}

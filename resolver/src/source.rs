@@ -1,0 +1,273 @@
+//! Where index lines come from: a cargo-layout directory tree, or memory.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use wharf_index_format::{IndexEntry, IndexFile, canonical_name, index_path};
+
+use crate::ResolveError;
+
+/// A source of index entries, shared across threads.
+pub trait IndexSource: Send + Sync {
+    /// Every version of `name` (exact name as cargo looks it up: lowercase path, exact-name match
+    /// on the line's `name`), parsed lazily on first request and cached. `Ok(empty)` when the
+    /// package does not exist.
+    fn versions(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError>;
+
+    /// For sources backed by index files: calls `visit(offset, line)` for every line of
+    /// `name`'s file (none when it does not exist) and returns `Ok(true)`. The resolver reads
+    /// only the head of each line then, and fetches a whole line with
+    /// [`IndexSource::index_line`] when it tries that version. `Ok(false)` (the default)
+    /// makes it use [`IndexSource::versions`].
+    fn scan_index_file(
+        &self,
+        name: &str,
+        visit: &mut dyn FnMut(u64, &str),
+    ) -> Result<bool, ResolveError> {
+        let _ = (name, visit);
+        Ok(false)
+    }
+
+    /// The line of `name`'s index file found at `offset` (`len` bytes) by
+    /// [`IndexSource::scan_index_file`]; `Ok(None)` when the source has no files.
+    fn index_line(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<String>, ResolveError> {
+        let _ = (name, offset, len);
+        Ok(None)
+    }
+
+    /// Names that exist and differ from `name` only by `-`/`_` or letter case, for
+    /// "did you mean" hints. The default tries the `-`/`_` and lowercase spellings.
+    fn similar_names(&self, name: &str) -> Vec<String> {
+        let mut candidates = vec![
+            name.replace('-', "_"),
+            name.replace('_', "-"),
+            name.to_ascii_lowercase(),
+            name.to_ascii_lowercase().replace('-', "_"),
+            name.to_ascii_lowercase().replace('_', "-"),
+        ];
+        candidates.sort();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .filter(|candidate| candidate != name)
+            .filter(|candidate| {
+                self.versions(candidate)
+                    .is_ok_and(|found| !found.is_empty())
+            })
+            .collect()
+    }
+}
+
+thread_local! {
+    /// The bytes of the index file being scanned on this thread.
+    static SCAN_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A sparse-index directory tree in cargo's layout: `dir/<index_path(name)>`, one JSON line per
+/// version. Invalid lines and lines with a schema version above 2 are skipped, as cargo does.
+#[derive(Debug)]
+pub struct LocalIndex {
+    dir: PathBuf,
+    cache: RwLock<HashMap<String, Arc<[IndexEntry]>>>,
+}
+
+impl LocalIndex {
+    /// An index rooted at `dir` (the directory holding `config.json`).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            cache: RwLock::default(),
+        }
+    }
+
+    fn read_file(&self, name: &str) -> Result<Option<String>, ResolveError> {
+        let path = self.dir.join(index_path(name));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ResolveError::Io { path, source }),
+        }
+    }
+
+    fn load(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError> {
+        let Some(text) = self.read_file(name)? else {
+            return Ok(Arc::from([]));
+        };
+        let (file, errors) = IndexFile::parse_lenient(&text);
+        for (line, error) in errors {
+            tracing::debug!(package = name, line, %error, "skipping unreadable index line");
+        }
+        Ok(file
+            .entries
+            .into_iter()
+            .filter(|entry| entry.name == name && entry.is_supported())
+            .collect())
+    }
+}
+
+impl IndexSource for LocalIndex {
+    fn scan_index_file(
+        &self,
+        name: &str,
+        visit: &mut dyn FnMut(u64, &str),
+    ) -> Result<bool, ResolveError> {
+        let path = self.dir.join(index_path(name));
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(source) => return Err(ResolveError::Io { path, source }),
+        };
+        // One buffer per thread, reused for every file and every resolution, keeps memory
+        // (and page faults) flat. Taken out while in use, so a nested scan gets its own.
+        let mut buffer = SCAN_BUFFER.take();
+        buffer.clear();
+        let size = file
+            .metadata()
+            .map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
+        if buffer.capacity() < size {
+            // A fresh allocation: growing would copy the previous file's bytes for nothing.
+            buffer = Vec::with_capacity(size.saturating_add(1));
+        }
+        if let Err(source) = file.read_to_end(&mut buffer) {
+            SCAN_BUFFER.set(buffer);
+            return Err(ResolveError::Io { path, source });
+        }
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', &buffer).chain(std::iter::once(buffer.len()));
+        for end in ends {
+            let raw = &buffer[start..end];
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if let Ok(text) = std::str::from_utf8(line)
+                && !text.trim().is_empty()
+            {
+                visit(start as u64, text);
+            }
+            start = end + 1;
+        }
+        SCAN_BUFFER.set(buffer);
+        Ok(true)
+    }
+
+    fn index_line(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<String>, ResolveError> {
+        let path = self.dir.join(index_path(name));
+        let io = |source| ResolveError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = File::open(&path).map_err(io)?;
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        let mut line = vec![0; len];
+        file.read_exact(&mut line).map_err(io)?;
+        Ok(String::from_utf8(line).ok())
+    }
+
+    fn similar_names(&self, name: &str) -> Vec<String> {
+        let wanted = canonical_name(name);
+        let mut spellings = vec![
+            name.replace('-', "_"),
+            name.replace('_', "-"),
+            name.to_owned(),
+        ];
+        spellings.sort();
+        spellings.dedup();
+        let mut found: Vec<String> = spellings
+            .iter()
+            .filter_map(|spelling| {
+                std::fs::read_to_string(self.dir.join(index_path(spelling))).ok()
+            })
+            .flat_map(|text| IndexFile::parse_lenient(&text).0.entries)
+            .map(|entry| entry.name)
+            .filter(|other| other != name && canonical_name(other) == wanted)
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    fn versions(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError> {
+        if let Some(found) = self
+            .cache
+            .read()
+            .expect("index cache lock is never poisoned")
+            .get(name)
+        {
+            return Ok(Arc::clone(found));
+        }
+        let loaded = self.load(name)?;
+        self.cache
+            .write()
+            .expect("index cache lock is never poisoned")
+            .insert(name.to_owned(), Arc::clone(&loaded));
+        Ok(loaded)
+    }
+}
+
+/// An index held in memory, for tests and generated ecosystems.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryIndex {
+    packages: HashMap<String, Vec<IndexEntry>>,
+}
+
+impl MemoryIndex {
+    /// Adds one version (lines with a schema version above 2 are ignored on lookup, like cargo).
+    pub fn add(&mut self, entry: IndexEntry) -> &mut Self {
+        self.packages
+            .entry(entry.name.clone())
+            .or_default()
+            .push(entry);
+        self
+    }
+
+    /// Removes every version of `name`; returns whether there were any.
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.packages.remove(name).is_some()
+    }
+
+    /// The names of every package held, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.packages.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+impl IndexSource for MemoryIndex {
+    fn similar_names(&self, name: &str) -> Vec<String> {
+        let wanted = canonical_name(name);
+        let mut found: Vec<String> = self
+            .packages
+            .keys()
+            .filter(|other| other.as_str() != name && canonical_name(other) == wanted)
+            .cloned()
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn versions(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError> {
+        Ok(self.packages.get(name).map_or_else(
+            || Arc::from([]),
+            |entries| {
+                entries
+                    .iter()
+                    .filter(|entry| entry.is_supported())
+                    .cloned()
+                    .collect()
+            },
+        ))
+    }
+}
