@@ -36,9 +36,7 @@ async fn start_registry() -> Registry {
         .secret
         .expose()
         .to_owned();
-    let server = Server::bind("127.0.0.1:0".parse().expect("an address"))
-        .await
-        .expect("a free port");
+    let server = Server::bind("127.0.0.1:0".parse().expect("an address")).expect("a free port");
     let url = format!("http://{}", server.local_addr().expect("bound"));
     let state = Arc::new(AppState::new(
         storage,

@@ -50,7 +50,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let public_url = args.public_url.or(file.public_url);
     let max_crate = file.max_crate_bytes;
 
+    // Requests are served on the server's own per-core worker threads; this runtime only opens
+    // storage, warms the cache and waits for a shutdown signal.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -65,9 +68,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening storage in `{}`", data.display()))?;
         ensure_admin_token(&storage, &data)?;
 
-        let server = Server::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
+        let server = Server::bind(listen).with_context(|| format!("binding {listen}"))?;
         let addr = server.local_addr()?;
         let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
         let mut config = ServerConfig::new(public_url.clone(), auth_required);

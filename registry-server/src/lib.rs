@@ -9,7 +9,7 @@
 //! # async fn demo(storage: wharf_storage::Storage) -> std::io::Result<()> {
 //! use std::sync::Arc;
 //! use wharf_registry_server::{AppState, Server, ServerConfig, warm_cache};
-//! let server = Server::bind("127.0.0.1:8080".parse().unwrap()).await?;
+//! let server = Server::bind("127.0.0.1:8080".parse().unwrap())?;
 //! let url = format!("http://{}", server.local_addr()?);
 //! let state = Arc::new(AppState::new(storage, ServerConfig::new(url, false)));
 //! warm_cache(&state).await.expect("storage readable");

@@ -1,4 +1,12 @@
 //! Binding, accepting connections and shutting down gracefully.
+//!
+//! The server runs one worker thread per core, each with its own single-threaded Tokio
+//! runtime and its own listening socket on the same address (`SO_REUSEPORT`), the way nginx
+//! runs its worker processes: the kernel spreads connections over the workers, and every
+//! request is read, answered and written on the thread that accepted its connection. A
+//! work-stealing runtime instead wakes requests on whichever thread polled the socket and
+//! hands them across threads, which on a busy machine costs a scheduler tick (4 ms) at the
+//! tail.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,13 +18,17 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::router;
 use crate::state::AppState;
 
 /// How long open connections get to finish after shutdown was asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pending connections the kernel queues per listening socket.
+const BACKLOG: i32 = 1024;
 
 /// Loads every index file from storage into the in-memory cache and marks the server ready.
 pub async fn warm_cache(state: &AppState) -> Result<usize, wharf_storage::StorageError> {
@@ -29,63 +41,142 @@ pub async fn warm_cache(state: &AppState) -> Result<usize, wharf_storage::Storag
     Ok(files.len())
 }
 
-/// A bound server, not yet accepting.
+/// A bound server, not yet accepting: one listening socket per worker, all on one address.
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listeners: Vec<std::net::TcpListener>,
+    addr: SocketAddr,
 }
 
 impl Server {
-    /// Binds `addr` (use port 0 for a free port).
-    pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener })
+    /// Binds `addr` (port 0 picks a free port) with one worker per available core.
+    pub fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self::bind_with_workers(addr, workers)
+    }
+
+    /// Binds `addr` with `workers` worker threads (at least one).
+    pub fn bind_with_workers(addr: SocketAddr, workers: usize) -> std::io::Result<Self> {
+        let first = reuseport_listener(addr)?;
+        let addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..workers.max(1) {
+            listeners.push(reuseport_listener(addr)?);
+        }
+        Ok(Self { listeners, addr })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        Ok(self.addr)
     }
 
     /// Serves HTTP/1.1 (and HTTP/2 with prior knowledge) until `shutdown` resolves, then stops
     /// accepting and lets open connections finish for up to ten seconds. Cargo's
     /// `Upgrade: h2c` header on HTTP/1.1 requests is ignored, which cargo handles.
     pub async fn run(self, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
-        let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = self.listener.accept() => {
-                    let (stream, _peer) = match accepted {
-                        Ok(pair) => pair,
-                        Err(error) => {
-                            tracing::warn!(%error, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let state = Arc::clone(&state);
-                    let service = service_fn(move |request| router::handle(Arc::clone(&state), request));
-                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%error, "connection ended with an error");
-                        }
-                    });
-                }
-                () = &mut shutdown => break,
+        let (stop, stopped) = watch::channel(false);
+        let mut workers = Vec::with_capacity(self.listeners.len());
+        for (index, listener) in self.listeners.into_iter().enumerate() {
+            let state = Arc::clone(&state);
+            let stopped = stopped.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("wharf-http-{index}"))
+                .spawn(move || worker(listener, state, stopped));
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(error) => tracing::error!(%error, "cannot start an HTTP worker thread"),
             }
         }
+        shutdown.await;
         tracing::info!("shutting down: draining open connections");
-        drop(self.listener);
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("some connections were still open after the drain timeout");
+        let _ = stop.send(true);
+        let joined = tokio::task::spawn_blocking(move || {
+            for handle in workers {
+                let _ = handle.join();
+            }
+        });
+        let _ = joined.await;
+    }
+}
+
+/// A listening socket with `SO_REUSEPORT`, so several workers can share one address.
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// One worker thread: a single-threaded runtime accepting on its own socket.
+fn worker(listener: std::net::TcpListener, state: Arc<AppState>, stopped: watch::Receiver<bool>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start an HTTP worker runtime");
+            return;
         }
+    };
+    runtime.block_on(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(%error, "cannot register a listening socket");
+                return;
+            }
+        };
+        accept_loop(listener, state, stopped).await;
+    });
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                let service = service_fn(move |request| router::handle(Arc::clone(&state), request));
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            changed = stopped.changed() => {
+                if changed.is_err() || *stopped.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after the drain timeout");
     }
 }
