@@ -28,6 +28,9 @@ pub(crate) struct ServeArgs {
     /// Require an API token for every index file, download and API call.
     #[arg(long, env = "WHARF_AUTH_REQUIRED")]
     auth_required: bool,
+    /// HTTP worker threads, each with its own listening socket [default: one per core].
+    #[arg(long, env = "WHARF_WORKERS", value_name = "N")]
+    workers: Option<usize>,
     /// A TOML file with any of: data, listen, public-url, auth-required, max-crate-bytes.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,

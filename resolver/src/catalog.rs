@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
-use memchr::memmem::FinderRev;
+use memchr::memmem::{Finder, FinderRev};
 
 use semver::{Version, VersionReq};
 use serde::Deserialize;
@@ -312,10 +312,10 @@ impl<'a> Head<'a> {
                 .into_iter()
                 .find_map(|(text, yanked)| value.strip_prefix(text).map(|tail| (yanked, tail)))
         })?;
-        let rust_version = key_values(tail, "\"rust_version\"")
+        let rust_version = key_values(tail, rust_version_finder())
             .find_map(string_value)
             .map(|(value, _)| Cow::Borrowed(value));
-        let v = key_values(tail, "\"v\"").find_map(|value| {
+        let v = key_values(tail, v_finder()).find_map(|value| {
             let end = value
                 .find(|c: char| !c.is_ascii_digit())
                 .unwrap_or(value.len());
@@ -331,10 +331,27 @@ impl<'a> Head<'a> {
     }
 }
 
-/// The values following each occurrence of `key` (quoted, with its colon) in `text`.
-fn key_values<'a>(text: &'a str, key: &'static str) -> impl Iterator<Item = &'a str> {
-    memchr::memmem::find_iter(text.as_bytes(), key)
+/// The values following each occurrence of the finder's key (quoted) in `text`.
+fn key_values<'a>(
+    text: &'a str,
+    finder: &'static Finder<'static>,
+) -> impl Iterator<Item = &'a str> {
+    let key = std::str::from_utf8(finder.needle()).expect("finder keys are ASCII");
+    finder
+        .find_iter(text.as_bytes())
         .filter_map(move |at| after_key(&text[at..], key))
+}
+
+/// A prebuilt searcher for `"rust_version"` (building one per line showed in profiles).
+fn rust_version_finder() -> &'static Finder<'static> {
+    static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| Finder::new("\"rust_version\""))
+}
+
+/// A prebuilt searcher for `"v"`.
+fn v_finder() -> &'static Finder<'static> {
+    static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| Finder::new("\"v\""))
 }
 
 /// A prebuilt reverse searcher for `"yanked"`.

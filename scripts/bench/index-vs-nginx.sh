@@ -23,6 +23,13 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 THREADS=${THREADS:-2}
+# PINNED=1 gives each side its own core, so neither waits for the other's time slice:
+# servers run one worker on CPU 1 (wharf --workers 1, nginx worker_processes 1) and wrk runs
+# one thread on CPU 0. Without it, both share both cores as the scheduler sees fit.
+SERVER_TASKSET="" LOAD_TASKSET="" SERVER_WORKERS=${SERVER_WORKERS:-}
+if [ "${PINNED:-0}" = 1 ]; then
+  SERVER_TASKSET="taskset -c 1" LOAD_TASKSET="taskset -c 0" SERVER_WORKERS=1 THREADS=1
+fi
 CONNECTIONS=${CONNECTIONS:-64}
 WHARF_PORT=${WHARF_PORT:-18480}
 NGINX_PORT=${NGINX_PORT:-18481}
@@ -67,7 +74,7 @@ if [ "$NGINX_OPEN_FILE_CACHE" = 1 ]; then
   OPEN_FILE_CACHE="open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;"
 fi
 cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes 2;
+worker_processes ${SERVER_WORKERS:-2};
 daemon off;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
@@ -96,7 +103,7 @@ http {
 CONF
 port_free "$NGINX_PORT" || die "port $NGINX_PORT is in use; set NGINX_PORT"
 log "starting nginx on $NGINX_URL"
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
+$SERVER_TASKSET nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
 NGINX_PID=$!
 FIRST_PATH=$(head -n1 "$WORK/paths.txt")
 wait_http "$NGINX_URL/index/$FIRST_PATH" 30 || die "nginx did not start; see $WORK/nginx/error.log"
@@ -128,6 +135,7 @@ LINES=$(find "$WORK/www/index" -type f -exec cat {} + | wc -l)
   echo "(mean file $((BYTES / FILES)) bytes, mean line $((BYTES / LINES)) bytes)."
   echo
   machine_info "$WORK"
+  echo "- pinned (servers on CPU 1, one worker; wrk on CPU 0): ${PINNED:-0}"
   echo "- wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after a $WARMUP warm-up per server and mode)"
   echo "- nginx $(nginx -v 2>&1 | cut -d/ -f2), open_file_cache: $([ "$NGINX_OPEN_FILE_CACHE" = 1 ] && echo on || echo off)"
   echo
@@ -145,7 +153,7 @@ run_wrk() {
   fi
   # shellcheck disable=SC2086 # one argument per process id
   before=$(cpu_ticks $pids)
-  timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 5s --latency \
+  $LOAD_TASKSET timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 5s --latency \
     -s "$LUA" "$url" -- "$list" "$mode" >"$out" 2>&1 || die "wrk failed; see $out"
   # shellcheck disable=SC2086
   after=$(cpu_ticks $pids)
