@@ -13,7 +13,7 @@ use crate::config::ObjectStores;
 use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
 use crate::index_files::IndexProjector;
 use crate::write_ops::{
-    PackageChange, PublishRequest, apply_add_owners, apply_publish, apply_remove_owners,
+    OwnerChange, PackageChange, PublishRequest, apply_owner_change, apply_publish,
     apply_set_yanked, check_publish, record_index_file,
 };
 use crate::writer::Writer;
@@ -268,11 +268,8 @@ impl Storage {
         name: &str,
         logins: &[String],
     ) -> Result<Vec<String>, StorageError> {
-        let (who, name, logins) = (who.clone(), name.to_owned(), logins.to_vec());
-        let (_, added) = self
-            .change(move |conn, now| apply_add_owners(conn, &who, &name, &logins, now))
-            .await?;
-        Ok(added)
+        self.change_owners(who, name, logins, OwnerChange::Add)
+            .await
     }
 
     /// Removes owners by login; returns the logins that were owners. The last owner stays.
@@ -283,11 +280,22 @@ impl Storage {
         name: &str,
         logins: &[String],
     ) -> Result<Vec<String>, StorageError> {
+        self.change_owners(who, name, logins, OwnerChange::Remove)
+            .await
+    }
+
+    async fn change_owners(
+        &self,
+        who: &Principal,
+        name: &str,
+        logins: &[String],
+        change: OwnerChange,
+    ) -> Result<Vec<String>, StorageError> {
         let (who, name, logins) = (who.clone(), name.to_owned(), logins.to_vec());
-        let (_, removed) = self
-            .change(move |conn, now| apply_remove_owners(conn, &who, &name, &logins, now))
+        let (_, changed) = self
+            .change(move |conn, now| apply_owner_change(conn, &who, &name, &logins, change, now))
             .await?;
-        Ok(removed)
+        Ok(changed)
     }
 
     // ---- reads ----

@@ -229,87 +229,64 @@ fn user_id(conn: &Connection, login: &str) -> Result<i64, StorageError> {
         })
 }
 
-/// Adds owners; returns the logins that were not owners before (each gets an event).
-pub(crate) fn apply_add_owners(
-    conn: &Connection,
-    who: &Principal,
-    name: &str,
-    logins: &[String],
-    now: i64,
-) -> Result<PackageChange<Vec<String>>, StorageError> {
-    let package = authorize(conn, who, name, Scope::Owners)?;
-    let mut last_seq = 0;
-    let mut added = Vec::new();
-    for login in logins {
-        let user = user_id(conn, login)?;
-        let inserted = conn
-            .prepare_cached(
-                "INSERT INTO owners (package_id, user_id, added_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![package.id, user, now])?;
-        if inserted == 1 {
-            let payload = json!({ "login": login });
-            last_seq = insert_event(
-                conn,
-                EventKind::OwnerAdd,
-                package.id,
-                None,
-                &who.login,
-                now,
-                &payload,
-            )?;
-            added.push(login.clone());
-        }
-    }
-    Ok(PackageChange {
-        package_id: package.id,
-        seq: last_seq,
-        value: added,
-    })
+/// Which way an owners change goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerChange {
+    /// Add the logins as owners.
+    Add,
+    /// Remove the logins from the owners.
+    Remove,
 }
 
-/// Removes owners; returns the logins that were owners (each gets an event). Fails with
-/// [`StorageError::LastOwner`] when no owner would remain.
-pub(crate) fn apply_remove_owners(
+/// Adds or removes owners; returns the logins whose ownership actually changed (each gets an
+/// `owner_add` or `owner_remove` event). Removing fails with [`StorageError::LastOwner`] when
+/// no owner would remain.
+pub(crate) fn apply_owner_change(
     conn: &Connection,
     who: &Principal,
     name: &str,
     logins: &[String],
+    change: OwnerChange,
     now: i64,
 ) -> Result<PackageChange<Vec<String>>, StorageError> {
     let package = authorize(conn, who, name, Scope::Owners)?;
     let mut last_seq = 0;
-    let mut removed = Vec::new();
+    let mut changed = Vec::new();
     for login in logins {
         let user = user_id(conn, login)?;
-        let deleted = conn
-            .prepare_cached("DELETE FROM owners WHERE package_id = ?1 AND user_id = ?2")?
-            .execute(params![package.id, user])?;
-        if deleted == 1 {
-            let payload = json!({ "login": login });
-            last_seq = insert_event(
-                conn,
+        let (rows, kind) = match change {
+            OwnerChange::Add => (
+                conn.prepare_cached(
+                    "INSERT INTO owners (package_id, user_id, added_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![package.id, user, now])?,
+                EventKind::OwnerAdd,
+            ),
+            OwnerChange::Remove => (
+                conn.prepare_cached("DELETE FROM owners WHERE package_id = ?1 AND user_id = ?2")?
+                    .execute(params![package.id, user])?,
                 EventKind::OwnerRemove,
-                package.id,
-                None,
-                &who.login,
-                now,
-                &payload,
-            )?;
-            removed.push(login.clone());
+            ),
+        };
+        if rows == 1 {
+            let payload = json!({ "login": login });
+            last_seq = insert_event(conn, kind, package.id, None, &who.login, now, &payload)?;
+            changed.push(login.clone());
         }
     }
-    let remaining: i64 = conn
-        .prepare_cached("SELECT count(*) FROM owners WHERE package_id = ?1")?
-        .query_row([package.id], |row| row.get(0))?;
-    if remaining == 0 {
-        return Err(StorageError::LastOwner { name: package.name });
+    if change == OwnerChange::Remove {
+        let remaining: i64 = conn
+            .prepare_cached("SELECT count(*) FROM owners WHERE package_id = ?1")?
+            .query_row([package.id], |row| row.get(0))?;
+        if remaining == 0 {
+            return Err(StorageError::LastOwner { name: package.name });
+        }
     }
     Ok(PackageChange {
         package_id: package.id,
         seq: last_seq,
-        value: removed,
+        value: changed,
     })
 }
 
