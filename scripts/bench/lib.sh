@@ -48,7 +48,7 @@ start_wharf() {
   local data=$1 port=$2 logfile=$3
   port_free "$port" || die "port $port is in use; set WHARF_PORT"
   # shellcheck disable=SC2086 # SERVER_TASKSET is empty or a `taskset -c CPUS` prefix
-  $SERVER_TASKSET "$WHARF" serve --data "$data" --listen "127.0.0.1:$port" \
+  ${SERVER_TASKSET:-} "$WHARF" serve --data "$data" --listen "127.0.0.1:$port" \
     ${SERVER_WORKERS:+--workers "$SERVER_WORKERS"} >>"$logfile" 2>&1 &
   WHARF_PID=$!
   wait_http "http://127.0.0.1:$port/ready" 120 || die "wharf did not become ready; see $logfile"
