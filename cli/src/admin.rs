@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use wharf_storage::{BlobBackend, Storage, StorageConfig};
 
-use crate::settings::default_data_dir;
+use crate::settings::{default_data_dir, open_storage};
 
 /// Admin subcommands.
 #[derive(Debug, Subcommand)]
@@ -34,19 +33,21 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let dir = args.data.unwrap_or_else(default_data_dir);
-        let storage = Storage::open(StorageConfig {
-            data_dir: dir.clone(),
-            blobs: BlobBackend::Local,
-        })
-        .await
-        .with_context(|| format!("opening storage in `{}`", dir.display()))?;
-        let report = storage.reconcile().await.context("reconciling")?;
+        let storage = open_storage(&dir).await?;
+        // Opening storage already reconciles; report what that run fixed, plus anything a
+        // second pass still finds (another process may have written meanwhile).
+        let opened = storage.open_report().clone();
+        let again = storage.reconcile().await.context("reconciling")?;
+        let mut rebuilt = opened.rebuilt;
+        rebuilt.extend(again.rebuilt);
+        rebuilt.sort();
+        rebuilt.dedup();
         println!(
             "checked {} index files; rebuilt {}",
-            report.checked,
-            report.rebuilt.len()
+            opened.checked.max(again.checked),
+            rebuilt.len()
         );
-        for name in &report.rebuilt {
+        for name in &rebuilt {
             println!("rebuilt {name}");
         }
         let verify = storage.verify().await.context("verifying")?;

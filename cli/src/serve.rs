@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use wharf_registry_server::{AppState, Server, ServerConfig, warm_cache};
-use wharf_storage::{BlobBackend, NewToken, Scope, Storage, StorageConfig};
+use wharf_storage::{NewToken, Scope, Storage};
 
-use crate::settings::{DEFAULT_LISTEN, FileSettings, default_data_dir};
+use crate::settings::{DEFAULT_LISTEN, FileSettings, default_data_dir, open_storage};
 
 /// Flags of `wharf serve`. Each has a `WHARF_*` environment variable; both override `--config`.
 #[derive(Debug, Args)]
@@ -61,14 +61,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        std::fs::create_dir_all(&data)
-            .with_context(|| format!("creating data directory `{}`", data.display()))?;
-        let storage = Storage::open(StorageConfig {
-            data_dir: data.clone(),
-            blobs: BlobBackend::Local,
-        })
-        .await
-        .with_context(|| format!("opening storage in `{}`", data.display()))?;
+        let storage = open_storage(&data).await?;
         ensure_admin_token(&storage, &data)?;
 
         let server = Server::bind(listen).with_context(|| format!("binding {listen}"))?;

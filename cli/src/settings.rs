@@ -41,3 +41,12 @@ impl FileSettings {
 pub(crate) fn default_data_dir() -> PathBuf {
     PathBuf::from(DEFAULT_DATA_DIR)
 }
+
+/// Opens (creating if needed) the embedded storage in `dir`: SQLite plus local blobs.
+pub(crate) async fn open_storage(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data directory `{}`", dir.display()))?;
+    wharf_storage::Storage::open(wharf_storage::StorageConfig::local(dir))
+        .await
+        .with_context(|| format!("opening storage in `{}`", dir.display()))
+}

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use wharf_storage::{BlobBackend, NewToken, Scope, Storage, StorageConfig};
+use wharf_storage::{NewToken, Scope, Storage};
 
-use crate::settings::default_data_dir;
+use crate::settings::{default_data_dir, open_storage};
 
 /// Token subcommands.
 #[derive(Debug, Subcommand)]
@@ -90,15 +90,7 @@ pub(crate) fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn open(data: &DataArg) -> anyhow::Result<Storage> {
-    let dir = data.data.clone().unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating data directory `{}`", dir.display()))?;
-    Storage::open(StorageConfig {
-        data_dir: dir.clone(),
-        blobs: BlobBackend::Local,
-    })
-    .await
-    .with_context(|| format!("opening storage in `{}`", dir.display()))
+    open_storage(&data.data.clone().unwrap_or_else(default_data_dir)).await
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {

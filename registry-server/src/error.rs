@@ -61,11 +61,6 @@ impl ApiError {
         )
     }
 
-    /// The status this error answers with.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
     /// Turns the error into cargo's JSON error envelope.
     pub fn into_response(self) -> Resp {
         let body = serde_json::json!({ "errors": [ { "detail": self.detail } ] });

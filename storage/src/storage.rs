@@ -12,6 +12,7 @@ use crate::blobs::{get_blob, put_blob, sha256_hex};
 use crate::config::ObjectStores;
 use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
 use crate::index_files::IndexProjector;
+use crate::model::ReconcileReport;
 use crate::write_ops::{
     OwnerChange, PackageChange, PublishRequest, apply_owner_change, apply_publish,
     apply_set_yanked, check_publish, record_index_file,
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     pool: ConnectionPool,
     pub(crate) projector: IndexProjector,
     pub(crate) stores: ObjectStores,
+    /// What the reconcile run by [`Storage::open`] found and fixed.
+    opened: std::sync::OnceLock<ReconcileReport>,
 }
 
 impl Storage {
@@ -71,6 +74,7 @@ impl Storage {
                 projector: IndexProjector::new(Arc::clone(&stores.index)),
                 stores,
                 data_dir,
+                opened: std::sync::OnceLock::new(),
             }),
         };
         let report = storage.reconcile().await?;
@@ -79,7 +83,16 @@ impl Storage {
             rebuilt = report.rebuilt.len(),
             "storage opened"
         );
+        let _ = storage.inner.opened.set(report);
         Ok(storage)
+    }
+
+    /// What the reconcile run by [`Storage::open`] checked and rebuilt.
+    pub fn open_report(&self) -> &ReconcileReport {
+        self.inner
+            .opened
+            .get()
+            .expect("`open` sets the report before it returns the storage")
     }
 
     /// The data directory this storage was opened on.

@@ -92,3 +92,35 @@ fn sigkill_during_publishes_loses_no_acknowledged_version() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn admin_reconcile_reports_the_index_files_it_rebuilt() -> TestResult {
+    let mut registry = TestRegistry::start();
+    let published = registry
+        .http()
+        .put(format!("{}/api/v1/crates/new", registry.url()))
+        .header("Authorization", &registry.admin_token)
+        .body(publish_body("lost-file", "1.0.0"))
+        .send()?;
+    assert_eq!(published.status(), 200);
+    registry.stop();
+    let path = registry
+        .data_dir()
+        .join("index")
+        .join(wharf_index_format::index_path("lost-file"));
+    std::fs::remove_file(&path)?;
+
+    let output = Command::new(wharf_binary())
+        .args(["admin", "reconcile", "--data"])
+        .arg(registry.data_dir())
+        .output()?;
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{report}");
+    assert!(
+        report.contains("rebuilt 1\n") && report.contains("rebuilt lost-file"),
+        "{report}"
+    );
+    assert!(report.contains(": 0 problems"), "{report}");
+    assert!(path.exists(), "the index file is back");
+    Ok(())
+}
