@@ -127,7 +127,9 @@ pub(crate) struct VersionData {
     pub(crate) rust_ok: bool,
     origin: Origin,
     /// `None` inside once the line turned out unusable (bad JSON or requirement).
-    details: OnceCell<Option<Details>>,
+    /// Boxed: most versions are never tried, and a small `VersionData` keeps the catalog of
+    /// a package with thousands of releases compact.
+    details: OnceCell<Option<Box<Details>>>,
 }
 
 impl VersionData {
@@ -151,7 +153,7 @@ impl VersionData {
                         links: entry.links.clone(),
                         v: entry.v,
                     };
-                    build_details(name, parts, cache)
+                    build_details(name, parts, cache).map(Box::new)
                 }
                 Origin::Line { offset, len } => {
                     let line = source.index_line(name, *offset, *len).ok().flatten()?;
@@ -161,10 +163,10 @@ impl VersionData {
                     if parts.vers != self.version || parts.v.unwrap_or(1) > INDEX_V_MAX {
                         return None;
                     }
-                    build_details(name, parts, cache)
+                    build_details(name, parts, cache).map(Box::new)
                 }
             })
-            .as_ref()
+            .as_deref()
     }
 }
 
@@ -236,14 +238,45 @@ impl CrateData {
         Self::from_versions(versions)
     }
 
-    /// From a raw index file: only the head of each line (name, version, yanked, rust
-    /// version, schema version) is read now. Lines of another name, with a schema version
-    /// above 2, or unreadable, are skipped as cargo does.
-    /// Visits one line of a raw index file: only its head (name, version, yanked, rust
-    /// version, schema version) is read now. Lines of another name, with a schema version
-    /// above 2, or unreadable, are skipped as cargo does.
-    pub(crate) fn visit_line(
-        versions: &mut Vec<VersionData>,
+    /// From the lines [`ScannedLine::visit`] collected.
+    pub(crate) fn from_lines(lines: Vec<ScannedLine>) -> Self {
+        let versions = lines
+            .into_iter()
+            .map(|line| VersionData {
+                compat: Compat::of(&line.version),
+                version: line.version,
+                yanked: line.yanked,
+                rust_ok: line.rust_ok,
+                origin: Origin::Line {
+                    offset: line.offset,
+                    len: line.len,
+                },
+                details: OnceCell::new(),
+            })
+            .collect();
+        Self::from_versions(versions)
+    }
+}
+
+/// The head of one line of a raw index file (name, version, yanked, rust version, schema
+/// version), read without parsing the rest. Plain data, so another thread can scan ahead.
+#[derive(Debug)]
+pub(crate) struct ScannedLine {
+    pub(crate) version: Version,
+    pub(crate) yanked: bool,
+    /// Whether the toolchain satisfies the version's `rust_version` (true when either is unset).
+    pub(crate) rust_ok: bool,
+    /// Byte offset of the line in the file.
+    pub(crate) offset: u64,
+    /// Length of the line in bytes.
+    pub(crate) len: usize,
+}
+
+impl ScannedLine {
+    /// Reads the head of one line of `name`'s index file and adds it to `lines`. Lines of
+    /// another name, with a schema version above 2, or unreadable, are skipped as cargo does.
+    pub(crate) fn visit(
+        lines: &mut Vec<Self>,
         name: &str,
         rust_version: Option<&Version>,
         offset: u64,
@@ -258,22 +291,13 @@ impl CrateData {
         let Ok(version) = Version::parse(&head.vers) else {
             return;
         };
-        versions.push(VersionData {
-            compat: Compat::of(&version),
+        lines.push(Self {
             version,
             yanked: head.yanked.unwrap_or(false),
             rust_ok: rust_ok(rust_version, head.rust_version.as_deref()),
-            origin: Origin::Line {
-                offset,
-                len: line.len(),
-            },
-            details: OnceCell::new(),
+            offset,
+            len: line.len(),
         });
-    }
-
-    /// From the versions [`CrateData::visit_line`] collected.
-    pub(crate) fn from_lines(versions: Vec<VersionData>) -> Self {
-        Self::from_versions(versions)
     }
 }
 

@@ -29,6 +29,7 @@ mod lockfile;
 mod manifest;
 mod options;
 mod packages;
+mod prefetch;
 mod provider;
 mod resolve;
 mod source;

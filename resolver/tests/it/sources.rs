@@ -106,3 +106,96 @@ fn files_and_memory_resolve_alike_whatever_the_json_spacing() {
         assert_eq!(picks(&resolve(&local, &root, &options).unwrap()), expected);
     }
 }
+
+#[test]
+fn a_package_guessed_ahead_but_never_needed_cannot_fail_the_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    // The newest release needs `broken`, whose index entry is unreadable; the root pins the
+    // older one, so `broken` is read ahead (guessed from the newest release) but never needed.
+    let lines = [
+        pkg("app-dep", "1.0.0")
+            .with(dep("leaf", "1"))
+            .entry()
+            .to_line(),
+        pkg("app-dep", "2.0.0")
+            .with(dep("broken", "1"))
+            .entry()
+            .to_line(),
+    ];
+    write(dir.path(), "app-dep", &lines.join("\n"));
+    write(dir.path(), "leaf", &pkg("leaf", "1.0.0").entry().to_line());
+    fs::create_dir_all(dir.path().join(index_path("broken"))).unwrap();
+    let local = LocalIndex::new(dir.path());
+    let root = manifest("[dependencies]\napp-dep = \"=1.0.0\"\n");
+    let resolution = resolve(&local, &root, &ResolveOptions::default()).unwrap();
+    assert_eq!(picks(&resolution), ["app-dep 1.0.0", "leaf 1.0.0"]);
+
+    // When the unreadable package is needed, its error is the resolution's.
+    let root = manifest("[dependencies]\napp-dep = \"2\"\n");
+    let error = resolve(&local, &root, &ResolveOptions::default()).unwrap_err();
+    assert!(
+        error.to_string().contains("broken"),
+        "the error names the unreadable entry: {error}"
+    );
+}
+
+#[test]
+fn index_files_larger_than_the_read_chunk_resolve_like_memory() {
+    // Lines of ~10 KiB (a large feature table), one of ~300 KiB, and CRLF endings: lines
+    // cross the boundaries of every chunk the scanner reads, and each version's details are
+    // read again by offset.
+    let features: Vec<String> = (0..400).map(|i| format!("feature-{i:04}")).collect();
+    let feature_refs: Vec<&str> = features.iter().map(String::as_str).collect();
+    let huge: Vec<String> = (0..12_000).map(|i| format!("huge-{i:05}")).collect();
+    let huge_refs: Vec<&str> = huge.iter().map(String::as_str).collect();
+    let entries = || {
+        let mut entries = Vec::new();
+        for minor in 0..60 {
+            let mut entry = pkg("wide", &format!("1.{minor}.0")).feature("all", &feature_refs);
+            if minor == 31 {
+                entry = entry.feature("huge", &huge_refs);
+            }
+            if minor % 2 == 1 {
+                entry = entry.with(dep("leaf", &format!("=1.{minor}.0")));
+            }
+            entries.push(entry);
+        }
+        for minor in 0..60 {
+            entries.push(pkg("leaf", &format!("1.{minor}.0")));
+        }
+        entries
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for entry in entries() {
+        let entry = entry.entry();
+        files
+            .entry(entry.name.clone())
+            .or_default()
+            .push(entry.to_line());
+    }
+    for (name, lines) in &files {
+        write(dir.path(), name, &lines.join("\r\n"));
+    }
+    assert!(
+        fs::metadata(dir.path().join(index_path("wide")))
+            .unwrap()
+            .len()
+            > 512 * 1024
+    );
+    let memory = index(entries());
+    let local = LocalIndex::new(dir.path());
+    for requirement in ["1", "=1.31.0", "<1.31", "<1.58"] {
+        let root = manifest(&format!("[dependencies]\nwide = \"{requirement}\"\n"));
+        let from_files = resolve(&local, &root, &ResolveOptions::default()).unwrap();
+        let from_memory = resolve(&memory, &root, &ResolveOptions::default()).unwrap();
+        assert_eq!(
+            picks(&from_files),
+            picks(&from_memory),
+            "wide = {requirement}"
+        );
+    }
+    let root = manifest("[dependencies]\nwide = \"=1.31.0\"\n");
+    let resolution = resolve(&local, &root, &ResolveOptions::default()).unwrap();
+    assert_eq!(picks(&resolution), ["leaf 1.31.0", "wide 1.31.0"]);
+}
