@@ -179,4 +179,13 @@ async fn accept_loop(
     {
         tracing::warn!("some connections were still open after the drain timeout");
     }
+    // Index files written behind answers run on this runtime: let them finish.
+    if tokio::time::timeout(DRAIN_TIMEOUT, state.storage.settle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "index files were still being written at exit; the next start rebuilds them"
+        );
+    }
 }

@@ -12,12 +12,15 @@
 //!   transaction of their own; reads use pooled connections and never wait for the writer.
 //!   Other processes may open the same database at the same time.
 //! - **Index files** (`index/<index_path>`) are projections of the database, written
-//!   atomically after each commit; changes to one package that queue up share one write. [`Storage::reconcile`] (also run by [`Storage::open`])
-//!   rebuilds any that lag or differ; [`Storage::verify`] reports every inconsistency.
+//!   atomically after each commit; changes to one package that queue up share one write.
+//!   A publish returns the committed snapshot at once and writes its file behind the answer
+//!   ([`Storage::settle`] waits for such writes). [`Storage::reconcile`] (also run by
+//!   [`Storage::open`]) rebuilds any that lag or differ; [`Storage::verify`] reports every
+//!   inconsistency.
 //!
 //! A publish runs: validate and check every rule → blob put → one transaction (version
-//! row and event) → index file. A crash at any point leaves no trace or a state reconcile
-//! completes. All business rules (scopes, name patterns, ownership, duplicates,
+//! row, event, and the package's new index snapshot) → answer → index file. A crash at any
+//! point leaves no trace or a state reconcile completes. All business rules (scopes, name patterns, ownership, duplicates,
 //! canonical-name clashes) live here; [`StorageError::kind`] tells a server which HTTP
 //! status to answer.
 //!
@@ -53,6 +56,7 @@ mod queries;
 mod reconcile;
 mod storage;
 mod tokens;
+mod write_behind;
 mod write_ops;
 mod writer;
 

@@ -164,12 +164,16 @@ fn snapshot_from_lines(name: String, lines: &[String], seq: i64, time: i64) -> I
 }
 
 /// The package's index file as the database says it is now (one read transaction, so the
-/// lines and the log position agree).
+/// lines and the log position agree; inside the writer's transaction, that one).
 pub(crate) fn snapshot(
     conn: &Connection,
     package: &PackageRow,
 ) -> Result<IndexFileSnapshot, StorageError> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = if conn.is_autocommit() {
+        Some(conn.unchecked_transaction()?)
+    } else {
+        None
+    };
     let lines = conn
         .prepare_cached("SELECT line FROM versions WHERE package_id = ?1 ORDER BY id")?
         .query_map([package.id], |row| row.get::<_, String>(0))?
@@ -181,7 +185,9 @@ pub(crate) fn snapshot(
         .query_row([package.id], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?
         .unwrap_or_default();
-    tx.finish()?;
+    if let Some(tx) = tx {
+        tx.finish()?;
+    }
     Ok(snapshot_from_lines(package.name.clone(), &lines, seq, time))
 }
 

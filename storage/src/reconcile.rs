@@ -64,8 +64,9 @@ impl Storage {
     /// now reflects. Also runs at [`Storage::open`].
     #[tracing::instrument(skip_all)]
     pub async fn reconcile(&self) -> Result<ReconcileReport, StorageError> {
-        // Wait for the index-file records already queued by earlier writes, so a file this
-        // process just wrote does not look lagging.
+        // Wait for index files still being written and for the records already queued by
+        // earlier writes, so a file this process just wrote does not look lagging.
+        self.settle().await;
         self.inner.writer.run(|_| Ok(())).await?;
         let Expected { files, recorded } = self.read(read_expected).await?;
         let checked = files.len();
@@ -149,6 +150,8 @@ impl Storage {
     /// every blob's SHA-256 equals its key, and that every version's blob exists.
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self) -> Result<VerifyReport, StorageError> {
+        self.settle().await;
+        self.inner.writer.run(|_| Ok(())).await?;
         let (expected, versions) = self
             .read(|conn| Ok((read_expected(conn)?, version_blobs(conn)?)))
             .await?;

@@ -13,6 +13,7 @@ use crate::config::ObjectStores;
 use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
 use crate::index_files::IndexProjector;
 use crate::model::ReconcileReport;
+use crate::write_behind::PendingWrites;
 use crate::write_ops::{
     OwnerChange, PackageChange, PublishRequest, apply_owner_change, apply_publish,
     apply_set_yanked, check_publish, record_index_file,
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) writer: Writer,
     pool: ConnectionPool,
     pub(crate) projector: IndexProjector,
+    /// Index-file writes still running behind an acknowledged publish.
+    pending_writes: Arc<PendingWrites>,
     pub(crate) stores: ObjectStores,
     /// What the reconcile run by [`Storage::open`] found and fixed.
     opened: std::sync::OnceLock<ReconcileReport>,
@@ -72,6 +75,7 @@ impl Storage {
                 writer: Writer::start(conn)?,
                 pool: ConnectionPool::new(data_dir.join(DB_FILE)),
                 projector: IndexProjector::new(Arc::clone(&stores.index)),
+                pending_writes: Arc::new(PendingWrites::new()),
                 stores,
                 data_dir,
                 opened: std::sync::OnceLock::new(),
@@ -113,11 +117,27 @@ impl Storage {
     /// Brings a package's index file up to the committed log position `seq`, records what
     /// was written, and returns the file's snapshot (which may include later changes).
     async fn project(&self, package_id: i64, seq: u64) -> Result<IndexFileSnapshot, StorageError> {
+        self.project_known(package_id, seq, None).await
+    }
+
+    /// [`Storage::project`] with the snapshot the caller already read in the transaction
+    /// that made `seq` (`None`: read it now).
+    async fn project_known(
+        &self,
+        package_id: i64,
+        seq: u64,
+        known: Option<IndexFileSnapshot>,
+    ) -> Result<IndexFileSnapshot, StorageError> {
         let storage = self.clone();
         let load = async move {
-            storage
-                .read(move |conn| queries::snapshot_by_id(conn, package_id))
-                .await
+            match known {
+                Some(snapshot) => Ok(snapshot),
+                None => {
+                    storage
+                        .read(move |conn| queries::snapshot_by_id(conn, package_id))
+                        .await
+                }
+            }
         };
         let projection = self.inner.projector.project(package_id, seq, load).await?;
         if let Some(sha256) = projection.written {
@@ -127,6 +147,34 @@ impl Storage {
             });
         }
         Ok(projection.snapshot)
+    }
+
+    /// Writes the index file of `snapshot` after the caller has answered; failures are
+    /// logged (reconcile repairs the file).
+    fn project_behind(&self, package_id: i64, snapshot: IndexFileSnapshot) {
+        let storage = self.clone();
+        let pending = self.inner.pending_writes.start();
+        tokio::spawn(async move {
+            let _pending = pending;
+            let (name, seq) = (snapshot.name.clone(), snapshot.seq);
+            if let Err(error) = storage.project_known(package_id, seq, Some(snapshot)).await {
+                tracing::warn!(%error, package = %name, "index file write failed; reconcile will rebuild it");
+            }
+            // Settled means recorded too: wait for the record of what was written.
+            let _ = storage.inner.writer.run(|_| Ok(())).await;
+        });
+    }
+
+    /// Waits until every index-file write running behind an acknowledged publish is done.
+    /// Servers call it before they exit; [`Storage::verify`] and [`Storage::reconcile`]
+    /// call it first.
+    pub async fn settle(&self) {
+        self.inner.pending_writes.settled().await;
+    }
+
+    /// How many index-file writes are running behind acknowledged publishes.
+    pub fn pending_index_writes(&self) -> usize {
+        self.inner.pending_writes.len()
     }
 
     // ---- users and tokens ----
@@ -160,7 +208,8 @@ impl Storage {
     // ---- writes ----
 
     /// Publishes a version: validates it, stores the blob durably, commits the version and
-    /// its `release` event in one transaction, then writes the index file.
+    /// its `release` event in one transaction, and returns the package's new index snapshot;
+    /// the index file is written behind the answer (see [`Storage::settle`]).
     #[tracing::instrument(skip_all, fields(package = %upload.entry.name, version = %upload.entry.vers, user = %who.login))]
     pub async fn publish(
         &self,
@@ -218,20 +267,25 @@ impl Storage {
             entry: entry.clone(),
             metadata,
         };
-        let outcome = self
+        let (outcome, snapshot) = self
             .inner
             .writer
-            .run(move |conn| apply_publish(conn, &request, now_unix()))
+            .run(move |conn| {
+                let outcome = apply_publish(conn, &request, now_unix())?;
+                // Read in the same transaction, so the answer needs no second trip.
+                let snapshot = queries::snapshot_by_id(conn, outcome.package_id)?;
+                Ok((outcome, snapshot))
+            })
             .await?;
         tracing::info!(
             seq = outcome.seq,
             created = outcome.created_package,
             "published"
         );
-        let index_file = self.project(outcome.package_id, outcome.seq).await?;
+        self.project_behind(outcome.package_id, snapshot.clone());
         Ok(Published {
             entry,
-            index_file,
+            index_file: snapshot,
             seq: outcome.seq,
             created_package: outcome.created_package,
         })
@@ -415,6 +469,7 @@ mod tests {
             )
             .await
             .unwrap();
+        storage.settle().await;
         let index = store
             .get(&ObjectPath::from("index/3/a/abc"))
             .await

@@ -6,7 +6,7 @@ use std::io::Write;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use wharf_e2e_tests::upload::{crate_tarball, frame, metadata_json, publish_body};
-use wharf_e2e_tests::{DataSnapshot, TestRegistry, TestResult};
+use wharf_e2e_tests::{TestRegistry, TestResult};
 
 /// One tar entry written with a raw header, so tests can make entries `tar::Builder` refuses.
 struct RawEntry<'a> {
@@ -430,7 +430,7 @@ fn rejected_publishes_change_nothing() -> TestResult {
     assert_eq!(seeded.status(), 200, "{}", seeded.text()?);
 
     let read_only = registry.create_token("reader", &["read"]);
-    let before = DataSnapshot::take(registry.data_dir());
+    let before = registry.data_snapshot();
     let mut failures = Vec::new();
     for case in cases() {
         let response = http
@@ -458,7 +458,7 @@ fn rejected_publishes_change_nothing() -> TestResult {
         failures.join("\n")
     );
     assert_eq!(
-        DataSnapshot::take(registry.data_dir()),
+        registry.data_snapshot(),
         before,
         "a rejected publish changed stored data"
     );
@@ -486,7 +486,7 @@ fn rejected_publishes_change_nothing() -> TestResult {
     assert_eq!(scoped.status(), 403);
     assert!(scoped.text()?.contains("publish-new"));
     assert_eq!(
-        DataSnapshot::take(registry.data_dir()),
+        registry.data_snapshot(),
         before,
         "a refused token changed stored data"
     );

@@ -184,6 +184,39 @@ impl TestRegistry {
         self.spawn();
     }
 
+    /// Waits until the index files of acknowledged publishes are on disk (the server writes
+    /// them behind its answers), so the data directory can be compared.
+    pub fn settle(&self) {
+        let http = self.http();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let metrics = http
+                .get(format!("{}/metrics", self.url()))
+                .header("Authorization", &self.admin_token)
+                .send()
+                .and_then(reqwest::blocking::Response::text)
+                .expect("/metrics answers");
+            let pending = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("wharf_index_writes_pending "))
+                .expect("/metrics reports wharf_index_writes_pending");
+            if pending.trim() == "0" {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "index writes still pending after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A snapshot of the data directory once pending index writes are done.
+    pub fn data_snapshot(&self) -> crate::DataSnapshot {
+        self.settle();
+        crate::DataSnapshot::take(self.data_dir())
+    }
+
     /// A blocking HTTP client.
     pub fn http(&self) -> reqwest::blocking::Client {
         reqwest::blocking::Client::builder()

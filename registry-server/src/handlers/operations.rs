@@ -1,5 +1,6 @@
 //! `/health`, `/ready`, `/metrics` and the `/me` page cargo points people to.
 
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
@@ -26,12 +27,18 @@ pub(crate) fn ready(state: &AppState) -> Resp {
     }
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition: the server's counters plus storage gauges.
 pub(crate) fn metrics(state: &AppState) -> Resp {
+    let mut text = state.metrics.render();
+    let _ = write!(
+        text,
+        "# HELP wharf_index_writes_pending Index files still being written behind acknowledged publishes.\n# TYPE wharf_index_writes_pending gauge\nwharf_index_writes_pending {}\n",
+        state.storage.pending_index_writes()
+    );
     bytes_response(
         StatusCode::OK,
         "text/plain; version=0.0.4",
-        Bytes::from(state.metrics.render()),
+        Bytes::from(text),
     )
 }
 

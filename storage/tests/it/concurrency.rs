@@ -58,6 +58,7 @@ async fn sixteen_concurrent_publishers_all_land_with_a_gap_free_log() -> TestRes
         .map(|e| e.seq)
         .max();
     assert_eq!(Some(shared.seq), last_shared);
+    storage.settle().await;
     let on_disk = std::fs::read(storage.data_dir().join("index/sh/ar/shared-pkg"))?;
     assert_eq!(on_disk, shared.bytes, "the newest state won on disk");
     let report = storage.verify().await?;

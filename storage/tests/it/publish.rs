@@ -22,6 +22,7 @@ async fn first_publish_creates_the_package_and_its_owner() -> TestResult {
     assert_eq!(published.index_file.name, "Demo-Pkg");
     assert_eq!(published.index_file.seq, 1);
 
+    storage.settle().await;
     let on_disk = std::fs::read(storage.data_dir().join("index/de/mo/demo-pkg"))?;
     assert_eq!(on_disk, published.index_file.bytes);
     let cksum = sha256(&tarball("Demo-Pkg", "1.0.0"));

@@ -15,6 +15,7 @@ async fn deleted_corrupted_and_stale_files_are_rebuilt() -> TestResult {
     storage.publish(&alice, upload("junk", "1.0.0")).await?;
     storage.publish(&alice, upload("intact", "1.0.0")).await?;
     let expected = storage.all_index_files().await?;
+    storage.settle().await;
 
     let index = storage.data_dir().join("index");
     std::fs::write(index.join("st/al/stale"), &old.index_file.bytes)?;

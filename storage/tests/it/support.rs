@@ -117,6 +117,7 @@ fn walk(root: &Path) -> Vec<std::path::PathBuf> {
 
 /// Snapshots the log, the index files (from the database and on disk) and the blob files.
 pub(crate) async fn observe(storage: &Storage) -> Observed {
+    storage.settle().await;
     let root = storage.data_dir();
     Observed {
         events: storage.events(0, usize::MAX).expect("events"),
