@@ -9,7 +9,7 @@
 //! request, so the only wait is for a request in flight, which always ends (timeouts).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use wharf_index_format::{DependencyKind, IndexDependency, IndexEntry, IndexFile, index_path};
 
@@ -29,8 +29,9 @@ enum Slot {
     Fetching,
     /// The answer, final (also an empty file for a package that does not exist).
     Done(FileResult),
-    /// A prefetch failed; the first caller that needs the file tries again, and its answer
-    /// is final. A failure is thus reported only for a package that is asked for.
+    /// A prefetch failed (or a fetch panicked); the first caller that needs the file tries
+    /// again, and its answer is final. A failure is thus reported only for a package that is
+    /// asked for.
     PrefetchFailed,
 }
 
@@ -70,9 +71,9 @@ impl IndexFiles {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .expect("the index file table lock is never poisoned")
+        // No code panics while holding the lock; should it ever, the table is still
+        // consistent (each change is one insert), so carry on rather than hang or panic.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The file at `path`: from the table, after the fetch in flight, or fetched now.
@@ -85,13 +86,14 @@ impl IndexFiles {
                     state = self
                         .finished
                         .wait(state)
-                        .expect("the index file table lock is never poisoned");
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
                 None | Some(Slot::Queued | Slot::PrefetchFailed) => {
                     state.slots.insert(path.to_owned(), Slot::Fetching);
                     drop(state);
+                    let in_flight = InFlight { files: self, path };
                     let result = self.fetch(path);
-                    self.finish(path, result.clone(), false);
+                    in_flight.finish(result.clone(), false);
                     return result;
                 }
             }
@@ -165,8 +167,12 @@ impl IndexFiles {
     /// [`IndexFiles::shut_down`].
     pub(crate) fn run_worker(&self) {
         while let Some(path) = self.next_queued() {
+            let in_flight = InFlight {
+                files: self,
+                path: &path,
+            };
             let result = self.fetch(&path);
-            self.finish(&path, result, true);
+            in_flight.finish(result, true);
         }
     }
 
@@ -188,7 +194,7 @@ impl IndexFiles {
                     state = self
                         .work
                         .wait(state)
-                        .expect("the index file table lock is never poisoned");
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
             }
         }
@@ -201,6 +207,31 @@ impl IndexFiles {
         state.queue.clear();
         drop(state);
         self.work.notify_all();
+    }
+}
+
+/// A fetch in progress. Should the fetch panic, dropping this marks the file as a failed
+/// prefetch, so threads waiting for it retry instead of waiting for ever.
+struct InFlight<'a> {
+    files: &'a IndexFiles,
+    path: &'a str,
+}
+
+impl InFlight<'_> {
+    fn finish(self, result: FileResult, by_worker: bool) {
+        self.files.finish(self.path, result, by_worker);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut state = self.files.lock();
+        state
+            .slots
+            .insert(self.path.to_owned(), Slot::PrefetchFailed);
+        drop(state);
+        self.files.finished.notify_all();
     }
 }
 

@@ -1,8 +1,7 @@
 //! [`SparseIndex`]: the resolver's [`IndexSource`] over a registry's sparse HTTP index.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::thread::JoinHandle;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use wharf_index_format::{IndexEntry, RegistryConfig, index_path};
 use wharf_resolver::{IndexSource, ResolveError};
@@ -24,7 +23,6 @@ pub struct SparseIndex {
     files: Arc<IndexFiles>,
     config: RegistryConfig,
     by_name: RwLock<HashMap<String, Arc<[IndexEntry]>>>,
-    workers: Vec<JoinHandle<()>>,
 }
 
 impl SparseIndex {
@@ -47,21 +45,21 @@ impl SparseIndex {
         let fetcher = Fetcher::new(IndexUrl::parse(url)?, token)?;
         let config = fetcher.config()?;
         let files = Arc::new(IndexFiles::new(fetcher, threads > 0));
-        let mut index = Self {
+        let index = Self {
             files,
             config,
             by_name: RwLock::default(),
-            workers: Vec::with_capacity(threads),
         };
         for number in 0..threads {
             let files = Arc::clone(&index.files);
-            let worker = std::thread::Builder::new()
+            // Detached: a worker ends by itself after its current request once the index is
+            // dropped, so dropping never waits for a slow server.
+            std::thread::Builder::new()
                 .name(format!("wharf-prefetch-{number}"))
                 .spawn(move || files.run_worker())
                 .map_err(|e| ClientError::HttpClient {
                     reason: format!("cannot start a prefetch thread: {e}"),
                 })?;
-            index.workers.push(worker);
         }
         Ok(index)
     }
@@ -109,7 +107,7 @@ impl IndexSource for SparseIndex {
         if let Some(found) = self
             .by_name
             .read()
-            .expect("the version cache lock is never poisoned")
+            .unwrap_or_else(PoisonError::into_inner)
             .get(name)
         {
             return Ok(Arc::clone(found));
@@ -117,7 +115,7 @@ impl IndexSource for SparseIndex {
         let loaded = self.load(name)?;
         self.by_name
             .write()
-            .expect("the version cache lock is never poisoned")
+            .unwrap_or_else(PoisonError::into_inner)
             .insert(name.to_owned(), Arc::clone(&loaded));
         Ok(loaded)
     }
@@ -126,10 +124,5 @@ impl IndexSource for SparseIndex {
 impl Drop for SparseIndex {
     fn drop(&mut self) {
         self.files.shut_down();
-        for worker in self.workers.drain(..) {
-            if worker.join().is_err() {
-                tracing::warn!("a prefetch thread panicked");
-            }
-        }
     }
 }
