@@ -55,7 +55,8 @@ pub(crate) struct ResolveArgs {
     #[arg(long, value_name = "DIR")]
     index_dir: Option<PathBuf>,
     /// A registry's sparse index over HTTP, as cargo writes it:
-    /// `sparse+https://host/index/` (`sparse+` and the trailing slash are optional).
+    /// `sparse+http://host/index/` (`sparse+` and the trailing slash are optional; plain
+    /// HTTP only, this build has no TLS support).
     #[arg(long, value_name = "URL")]
     index_url: Option<String>,
     /// Token sent as `Authorization` to a registry that requires authentication

@@ -28,6 +28,15 @@ pub(crate) struct Fetcher {
 impl Fetcher {
     /// A client for `url` that sends `token` (verbatim, as cargo does) when given.
     pub(crate) fn new(url: IndexUrl, token: Option<String>) -> Result<Self, ClientError> {
+        // The workspace builds reqwest without a TLS backend: say so up front instead of
+        // failing on connect with "scheme is not http".
+        if url.as_str().starts_with("https://") {
+            return Err(ClientError::InvalidUrl {
+                url: url.to_string(),
+                reason: "this build of Wharf has no TLS support: use an http:// index URL"
+                    .to_owned(),
+            });
+        }
         let mut headers = HeaderMap::new();
         headers.insert(
             HeaderName::from_static("cargo-protocol"),

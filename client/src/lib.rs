@@ -1,10 +1,11 @@
 //! Wharf's HTTP client for registries: a sparse index as a source for the resolver.
 //!
 //! - [`SparseIndex`]: implements [`wharf_resolver::IndexSource`] over
-//!   `sparse+http(s)://host/…/index/`, as cargo reads it (`config.json` first, 404/410/451 mean
+//!   `sparse+http://host/…/index/`, as cargo reads it (`config.json` first, 404/410/451 mean
 //!   "no such package", `Authorization: <token>` when a token is given), with every answer
 //!   cached in memory and the dependencies of each file fetched ahead in parallel.
-//! - [`IndexUrl`]: the index URL, checked and normalised.
+//! - [`IndexUrl`]: the index URL, checked and normalised. `https` URLs are refused for now:
+//!   the workspace builds reqwest without a TLS backend.
 //! - [`ClientError`]: the one error type; [`ClientError::for_package`] turns it into the
 //!   resolver's [`wharf_resolver::ResolveError::Index`].
 //!

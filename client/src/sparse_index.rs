@@ -29,8 +29,9 @@ impl SparseIndex {
     /// How many files [`SparseIndex::new`] fetches ahead at once.
     pub const DEFAULT_PREFETCH_THREADS: usize = 8;
 
-    /// Opens the index at `url` (`sparse+http(s)://host/…/index/`, `sparse+` and the
-    /// trailing slash optional) and fetches its `config.json`.
+    /// Opens the index at `url` (`sparse+http://host/…/index/`, `sparse+` and the trailing
+    /// slash optional) and fetches its `config.json`. `https` is refused: this build has no
+    /// TLS backend.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, ClientError> {
         Self::with_prefetch_threads(url, token, Self::DEFAULT_PREFETCH_THREADS)
     }
