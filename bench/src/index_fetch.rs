@@ -30,6 +30,7 @@ pub async fn fetch_index_files(
 ) -> Result<Vec<FetchedIndexFile>, BenchError> {
     let client = reqwest::Client::builder()
         .no_proxy()
+        .no_gzip()
         .build()
         .map_err(BenchError::Client)?;
     let base = base_url.trim_end_matches('/').to_owned();

@@ -36,7 +36,7 @@ enum Command {
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
-    /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree.
+    /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
 }
 

@@ -1,11 +1,17 @@
-//! `wharf resolve`: resolve a manifest against a local sparse-index tree.
+//! `wharf resolve`: resolve a manifest against a local sparse-index tree or a registry's
+//! sparse index over HTTP.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 
 use anyhow::Context as _;
+use wharf_client::SparseIndex;
+use wharf_index_format::IndexDependency;
 use wharf_resolver::{
-    HostPin, LocalIndex, Lockfile, ResolveError, ResolveOptions, RootManifest, Version, resolve,
+    HostPin, IndexSource, LocalIndex, Lockfile, ResolveError, ResolveOptions, RootManifest,
+    Version, resolve,
 };
 
 /// Output formats of `wharf resolve`.
@@ -19,13 +25,53 @@ pub(crate) enum ResolveFormat {
     WharfLock,
 }
 
+/// A registry token; never shown by `Debug`.
+#[derive(Clone)]
+pub(crate) struct Token(String);
+
+impl FromStr for Token {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<hidden>)")
+    }
+}
+
 /// Resolve a manifest's dependencies the way `cargo generate-lockfile` does, or as a plugin
 /// install set when `--host-api` is given.
+///
+/// The index is either a local sparse-index tree (`--index-dir`) or a registry's sparse index
+/// over HTTP (`--index-url`); exactly one of them is required.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("index").required(true).args(["index_dir", "index_url"])))]
 pub(crate) struct ResolveArgs {
-    /// Sparse-index directory tree (cargo layout).
-    #[arg(long)]
-    index_dir: PathBuf,
+    /// Sparse-index directory tree (cargo layout), e.g. a registry's `<data>/index`.
+    #[arg(long, value_name = "DIR")]
+    index_dir: Option<PathBuf>,
+    /// A registry's sparse index over HTTP, as cargo writes it:
+    /// `sparse+http://host/index/` (`sparse+` and the trailing slash are optional; plain
+    /// HTTP only, this build has no TLS support).
+    #[arg(long, value_name = "URL")]
+    index_url: Option<String>,
+    /// Token sent as `Authorization` to a registry that requires authentication
+    /// (`--index-url` only).
+    #[arg(
+        long,
+        env = "WHARF_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<Token>,
+    /// Index files fetched ahead in parallel while resolving (`--index-url` only); 0 fetches
+    /// each file only when the resolver asks for it.
+    #[arg(long, value_name = "N", default_value_t = SparseIndex::DEFAULT_PREFETCH_THREADS)]
+    prefetch: usize,
     /// The root `Cargo.toml`.
     #[arg(long)]
     manifest: PathBuf,
@@ -70,8 +116,8 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         }),
         unlock: Vec::new(),
     };
-    let index = LocalIndex::new(&args.index_dir);
-    match resolve(&index, &root, &options) {
+    let index = open_index(args, &root)?;
+    match resolve(index.as_ref(), &root, &options) {
         Ok(resolution) => {
             let text = match args.format {
                 ResolveFormat::Json => resolution.to_json() + "\n",
@@ -92,6 +138,22 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The index named by `--index-dir` or `--index-url`; a remote one starts fetching the root's
+/// dependencies at once.
+fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn IndexSource>> {
+    if let Some(url) = &args.index_url {
+        let token = args.token.clone().map(|Token(token)| token);
+        let index = SparseIndex::with_prefetch_threads(url, token, args.prefetch)?;
+        index.prefetch(root.dependencies.iter().map(IndexDependency::package_name));
+        return Ok(Box::new(index));
+    }
+    let dir = args
+        .index_dir
+        .as_ref()
+        .context("either --index-dir or --index-url is required")?;
+    Ok(Box::new(LocalIndex::new(dir)))
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;
@@ -102,7 +164,7 @@ mod tests {
 
     use super::*;
 
-    #[derive(clap::Parser)]
+    #[derive(Debug, clap::Parser)]
     struct Cli {
         #[command(flatten)]
         args: ResolveArgs,
@@ -173,6 +235,35 @@ mod tests {
         args.extend(["--host-api".to_owned(), "3.0.0".to_owned()]);
         let cli = Cli::parse_from(args);
         assert_eq!(run(&cli.args).unwrap(), ExitCode::from(1));
+    }
+
+    #[test]
+    fn exactly_one_index_is_required_and_the_token_is_never_shown() {
+        let base = ["resolve", "--manifest", "Cargo.toml"];
+        let neither = Cli::try_parse_from(base).unwrap_err();
+        assert_eq!(
+            neither.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        let both = Cli::try_parse_from(base.iter().chain(&[
+            "--index-dir",
+            "i",
+            "--index-url",
+            "http://h/index/",
+        ]))
+        .unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let remote = Cli::try_parse_from(base.iter().chain(&[
+            "--index-url",
+            "sparse+http://h/index/",
+            "--token",
+            "s3cr3t-value",
+        ]))
+        .unwrap();
+        assert_eq!(remote.args.prefetch, SparseIndex::DEFAULT_PREFETCH_THREADS);
+        let shown = format!("{:?}", remote.args);
+        assert!(shown.contains("sparse+http://h/index/"), "{shown}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
     }
 
     #[test]

@@ -47,6 +47,14 @@ pub enum ResolveError {
         /// What is wrong.
         reason: String,
     },
+    /// The index source cannot deliver a package's entry (unreachable, refused, broken).
+    #[error("cannot read the index entry of `{package}`: {reason}")]
+    Index {
+        /// The package asked for.
+        package: String,
+        /// Why the source could not deliver it.
+        reason: String,
+    },
     /// No set of versions satisfies the requirements.
     #[error("{}", .0.render())]
     NoSolution(Box<NoSolution>),

@@ -6,4 +6,5 @@ mod bad_publish;
 mod cargo_flow;
 mod crash;
 mod http_surface;
+mod resolve_remote;
 mod tokens;

@@ -37,8 +37,27 @@ pub fn crate_tarball(name: &str, version: &str) -> Vec<u8> {
 
 /// cargo's publish metadata for a crate without dependencies.
 pub fn metadata_json(name: &str, version: &str) -> serde_json::Value {
+    metadata_json_with_deps(name, version, &[])
+}
+
+/// cargo's publish metadata for a crate with normal dependencies `(package, requirement)`
+/// on packages of the same registry.
+pub fn metadata_json_with_deps(
+    name: &str,
+    version: &str,
+    deps: &[(&str, &str)],
+) -> serde_json::Value {
+    let deps: Vec<serde_json::Value> = deps
+        .iter()
+        .map(|(package, req)| {
+            serde_json::json!({
+                "optional": false, "default_features": true, "name": package,
+                "features": [], "version_req": req, "target": null, "kind": "normal"
+            })
+        })
+        .collect();
     serde_json::json!({
-        "name": name, "vers": version, "deps": [], "features": {}, "authors": [],
+        "name": name, "vers": version, "deps": deps, "features": {}, "authors": [],
         "description": "test", "documentation": null, "homepage": null, "readme": null,
         "readme_file": null, "keywords": [], "categories": [], "license": "MIT",
         "license_file": null, "repository": null, "badges": {}, "links": null, "rust_version": null
@@ -63,8 +82,16 @@ pub fn frame(json: &[u8], krate: &[u8]) -> Vec<u8> {
 
 /// A complete, valid publish body for `name` at `version`.
 pub fn publish_body(name: &str, version: &str) -> Vec<u8> {
+    publish_body_with_deps(name, version, &[])
+}
+
+/// A complete, valid publish body for `name` at `version` with normal dependencies
+/// `(package, requirement)`.
+pub fn publish_body_with_deps(name: &str, version: &str, deps: &[(&str, &str)]) -> Vec<u8> {
     frame(
-        metadata_json(name, version).to_string().as_bytes(),
+        metadata_json_with_deps(name, version, deps)
+            .to_string()
+            .as_bytes(),
         &crate_tarball(name, version),
     )
 }

@@ -1,0 +1,129 @@
+//! [`SparseIndex`]: the resolver's [`IndexSource`] over a registry's sparse HTTP index.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use wharf_index_format::{IndexEntry, RegistryConfig, index_path};
+use wharf_resolver::{IndexSource, ResolveError};
+
+use crate::fetcher::Fetcher;
+use crate::index_files::{IndexFiles, is_fetchable_name};
+use crate::{ClientError, IndexUrl};
+
+/// A sparse index read over HTTP, the way cargo reads one: `config.json` first, then one
+/// file per package (`Authorization: <token>` on every request when a token is given).
+///
+/// Every answer is kept in memory, the "no such package" ones too. A resolution asks for
+/// packages one at a time, so each file that arrives queues the (non-dev) dependencies it
+/// names, and a few worker threads fetch them while the resolver works; asking for a file in
+/// flight waits for it instead of sending a second request. A failed prefetch is retried
+/// when, and only when, its package is asked for.
+#[derive(Debug)]
+pub struct SparseIndex {
+    files: Arc<IndexFiles>,
+    config: RegistryConfig,
+    by_name: RwLock<HashMap<String, Arc<[IndexEntry]>>>,
+}
+
+impl SparseIndex {
+    /// How many files [`SparseIndex::new`] fetches ahead at once.
+    pub const DEFAULT_PREFETCH_THREADS: usize = 8;
+
+    /// Opens the index at `url` (`sparse+http://host/…/index/`, `sparse+` and the trailing
+    /// slash optional) and fetches its `config.json`. `https` is refused: this build has no
+    /// TLS backend.
+    pub fn new(url: &str, token: Option<String>) -> Result<Self, ClientError> {
+        Self::with_prefetch_threads(url, token, Self::DEFAULT_PREFETCH_THREADS)
+    }
+
+    /// Like [`SparseIndex::new`] with `threads` prefetch workers; `0` turns prefetch off, so
+    /// every file is fetched only when asked for.
+    pub fn with_prefetch_threads(
+        url: &str,
+        token: Option<String>,
+        threads: usize,
+    ) -> Result<Self, ClientError> {
+        let fetcher = Fetcher::new(IndexUrl::parse(url)?, token)?;
+        let config = fetcher.config()?;
+        let files = Arc::new(IndexFiles::new(fetcher, threads > 0));
+        let index = Self {
+            files,
+            config,
+            by_name: RwLock::default(),
+        };
+        for number in 0..threads {
+            let files = Arc::clone(&index.files);
+            // Detached: a worker ends by itself after its current request once the index is
+            // dropped, so dropping never waits for a slow server.
+            std::thread::Builder::new()
+                .name(format!("wharf-prefetch-{number}"))
+                .spawn(move || files.run_worker())
+                .map_err(|e| ClientError::HttpClient {
+                    reason: format!("cannot start a prefetch thread: {e}"),
+                })?;
+        }
+        Ok(index)
+    }
+
+    /// The index URL, normalised (`http(s)://…/`, no `sparse+`).
+    pub fn url(&self) -> &IndexUrl {
+        self.files.fetcher().url()
+    }
+
+    /// The registry's `config.json`.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// How many HTTP requests were sent so far, `config.json` included.
+    pub fn requests(&self) -> u64 {
+        self.files.fetcher().requests()
+    }
+
+    /// Starts fetching the files of `names` in the background (when prefetch is on), e.g.
+    /// the root manifest's dependencies before a resolution starts.
+    pub fn prefetch<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        self.files.prefetch(names);
+    }
+
+    fn load(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError> {
+        if !is_fetchable_name(name) {
+            return Ok(Arc::from([]));
+        }
+        let file = self
+            .files
+            .get(&index_path(name))
+            .map_err(|error| error.for_package(name))?;
+        // Names that differ only in case share a file; each gets its own lines.
+        Ok(file
+            .iter()
+            .filter(|entry| entry.name == name)
+            .cloned()
+            .collect())
+    }
+}
+
+impl IndexSource for SparseIndex {
+    fn versions(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError> {
+        if let Some(found) = self
+            .by_name
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
+            return Ok(Arc::clone(found));
+        }
+        let loaded = self.load(name)?;
+        self.by_name
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), Arc::clone(&loaded));
+        Ok(loaded)
+    }
+}
+
+impl Drop for SparseIndex {
+    fn drop(&mut self) {
+        self.files.shut_down();
+    }
+}

@@ -1,0 +1,226 @@
+//! A small real HTTP/1.1 server on `127.0.0.1:0` whose answers the test sets per path, and
+//! which records every request it gets.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+/// What the server answers for one path.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+    /// gzip the body when the request accepts gzip.
+    pub(crate) gzip: bool,
+}
+
+impl Answer {
+    pub(crate) fn ok(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status: 200,
+            body: body.into(),
+            gzip: false,
+        }
+    }
+
+    pub(crate) fn status(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            body: body.into(),
+            gzip: false,
+        }
+    }
+
+    pub(crate) fn gzipped(mut self) -> Self {
+        self.gzip = true;
+        self
+    }
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) path: String,
+    /// Header names lowercased.
+    pub(crate) headers: HashMap<String, String>,
+    /// Whether the answer was sent gzip-encoded.
+    pub(crate) gzipped: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Answers per path; a path with several answers gives them in turn, the last one for ever.
+    answers: HashMap<String, Vec<Answer>>,
+    /// When set, requests without `Authorization: <token>` get 401.
+    token: Option<String>,
+    seen: Vec<Seen>,
+}
+
+/// The server; it stops when dropped.
+pub(crate) struct TestServer {
+    addr: String,
+    shared: Arc<Mutex<Shared>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Serves `config.json` at `/index/config.json` and nothing else yet.
+    pub(crate) fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        let addr = listener.local_addr().expect("a bound address").to_string();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let shared = Arc::clone(&shared);
+                    std::thread::spawn(move || serve(stream, &shared));
+                }
+            })
+        };
+        let server = Self {
+            addr,
+            shared,
+            stop,
+            acceptor: Some(acceptor),
+        };
+        let config = format!(
+            r#"{{"dl":"http://{}/dl","api":"http://{}"}}"#,
+            server.addr, server.addr
+        );
+        server.set("/index/config.json", Answer::ok(config));
+        server
+    }
+
+    /// `sparse+http://127.0.0.1:PORT/index/`.
+    pub(crate) fn index_url(&self) -> String {
+        format!("sparse+http://{}/index/", self.addr)
+    }
+
+    /// Answers `path` with `answer` from now on.
+    pub(crate) fn set(&self, path: &str, answer: Answer) {
+        self.set_sequence(path, vec![answer]);
+    }
+
+    /// Answers `path` with each of `answers` in turn, then the last one for ever.
+    pub(crate) fn set_sequence(&self, path: &str, answers: Vec<Answer>) {
+        self.shared
+            .lock()
+            .unwrap()
+            .answers
+            .insert(path.to_owned(), answers);
+    }
+
+    /// Requires `Authorization: <token>` on every request.
+    pub(crate) fn require_token(&self, token: &str) {
+        self.shared.lock().unwrap().token = Some(token.to_owned());
+    }
+
+    /// Every request so far.
+    pub(crate) fn seen(&self) -> Vec<Seen> {
+        self.shared.lock().unwrap().seen.clone()
+    }
+
+    /// How many requests asked for `path`.
+    pub(crate) fn hits(&self, path: &str) -> usize {
+        self.seen().iter().filter(|seen| seen.path == path).count()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the acceptor so it sees the flag.
+        let _ = TcpStream::connect(&self.addr);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Answers one request and closes the connection.
+fn serve(stream: TcpStream, shared: &Mutex<Shared>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("cloning a TCP stream"));
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() || request_line.is_empty() {
+        return;
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() {
+            return;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+    }
+    let answer = {
+        let mut shared = shared.lock().unwrap();
+        let authorised = shared
+            .token
+            .as_ref()
+            .is_none_or(|token| headers.get("authorization") == Some(token));
+        let answer = if authorised {
+            match shared.answers.get_mut(&path) {
+                Some(answers) if answers.len() > 1 => answers.remove(0),
+                Some(answers) => answers[0].clone(),
+                None => Answer::status(404, r#"{"errors":[{"detail":"not found"}]}"#),
+            }
+        } else {
+            Answer::status(401, r#"{"errors":[{"detail":"a token is required"}]}"#)
+        };
+        let accepts_gzip = headers
+            .get("accept-encoding")
+            .is_some_and(|value| value.contains("gzip"));
+        let gzipped = answer.gzip && accepts_gzip;
+        shared.seen.push(Seen {
+            path,
+            headers,
+            gzipped,
+        });
+        (answer, gzipped)
+    };
+    let (answer, gzipped) = answer;
+    let body = if gzipped {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(&answer.body).unwrap();
+        encoder.finish().unwrap()
+    } else {
+        answer.body
+    };
+    let mut head = format!(
+        "HTTP/1.1 {} Test\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n",
+        answer.status,
+        body.len()
+    );
+    if gzipped {
+        head.push_str("Content-Encoding: gzip\r\n");
+    }
+    head.push_str("\r\n");
+    let mut stream = stream;
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body);
+    let _ = stream.flush();
+}

@@ -1,0 +1,190 @@
+//! `wharf resolve --index-url`: the real binary resolving over HTTP from a real `wharf serve`
+//! gives exactly what `--index-dir` gives on the server's own index files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use wharf_e2e_tests::upload::publish_body_with_deps;
+use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
+
+/// Normal dependencies as `(package, requirement)`.
+type Deps = &'static [(&'static str, &'static str)];
+
+/// Packages, versions and dependencies published in this order.
+const ECOSYSTEM: &[(&str, &str, Deps)] = &[
+    ("rr-base", "1.0.0", &[]),
+    ("rr-base", "1.1.0", &[]),
+    ("rr-base", "1.2.0", &[]),
+    ("rr-util", "0.3.0", &[("rr-base", "^1")]),
+    ("rr-util", "0.3.1", &[("rr-base", "^1.1")]),
+    ("rr-log", "2.0.0", &[("rr-base", "^1.0")]),
+    ("RR-Mixed", "1.0.0", &[("rr-base", "^1")]),
+    (
+        "rr-core",
+        "1.0.0",
+        &[("rr-util", "^0.3"), ("rr-log", "^2"), ("RR-Mixed", "^1")],
+    ),
+];
+
+/// Publishes [`ECOSYSTEM`] over HTTP with the admin token and yanks `rr-base` 1.2.0.
+fn publish_ecosystem(registry: &TestRegistry) -> TestResult {
+    let http = registry.http();
+    let base = registry.url();
+    for (name, version, deps) in ECOSYSTEM {
+        let published = http
+            .put(format!("{base}/api/v1/crates/new"))
+            .header("Authorization", &registry.admin_token)
+            .body(publish_body_with_deps(name, version, deps))
+            .send()?;
+        assert_eq!(
+            published.status(),
+            200,
+            "{name} {version}: {}",
+            published.text()?
+        );
+    }
+    let yanked = http
+        .delete(format!("{base}/api/v1/crates/rr-base/1.2.0/yank"))
+        .header("Authorization", &registry.admin_token)
+        .send()?;
+    assert_eq!(yanked.status(), 200, "{}", yanked.text()?);
+    Ok(())
+}
+
+/// A root manifest with `deps` (`name = "requirement"` lines) in the registry's data dir.
+fn manifest(registry: &TestRegistry, label: &str, deps: &str) -> TestResult<PathBuf> {
+    let path = registry.data_dir().join(format!("{label}.toml"));
+    std::fs::write(
+        &path,
+        format!("[package]\nname = \"{label}\"\nversion = \"0.1.0\"\n[dependencies]\n{deps}"),
+    )?;
+    Ok(path)
+}
+
+/// Runs `wharf resolve` with `args` after `--manifest`, without any token from the outside.
+fn wharf_resolve(manifest: &Path, args: &[&str], token: Option<&str>) -> TestResult<Output> {
+    let mut command = Command::new(wharf_binary());
+    command
+        .arg("resolve")
+        .arg("--manifest")
+        .arg(manifest)
+        .args(args)
+        .env_remove("WHARF_TOKEN");
+    if let Some(token) = token {
+        command.env("WHARF_TOKEN", token);
+    }
+    Ok(command.output()?)
+}
+
+fn stdout_of(output: &Output) -> String {
+    assert!(output.status.success(), "{}", describe(output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The JSON and Cargo.lock output of `--index-dir` on the server's own files.
+fn local_resolutions(registry: &TestRegistry, manifest: &Path) -> TestResult<[String; 2]> {
+    let dir = registry.data_dir().join("index");
+    let dir = dir.to_str().expect("a UTF-8 temp path");
+    let json = stdout_of(&wharf_resolve(manifest, &["--index-dir", dir], None)?);
+    let lock = stdout_of(&wharf_resolve(
+        manifest,
+        &["--index-dir", dir, "--format", "cargo-lock"],
+        None,
+    )?);
+    Ok([json, lock])
+}
+
+#[test]
+fn resolving_over_http_matches_the_index_dir_and_skips_yanked_versions() -> TestResult {
+    let registry = TestRegistry::start();
+    publish_ecosystem(&registry)?;
+    let manifest = manifest(&registry, "app", "rr-core = \"1\"\nrr-util = \"0.3\"\n")?;
+    let [local_json, local_lock] = local_resolutions(&registry, &manifest)?;
+    let url = registry.index_url();
+    for prefetch in ["0", "8"] {
+        let remote = wharf_resolve(
+            &manifest,
+            &["--index-url", &url, "--prefetch", prefetch],
+            None,
+        )?;
+        assert_eq!(stdout_of(&remote), local_json, "--prefetch {prefetch}");
+    }
+    // The bare URL without `sparse+` and the trailing slash works too.
+    let bare = format!("{}/index", registry.url());
+    let remote_lock = wharf_resolve(
+        &manifest,
+        &["--index-url", &bare, "--format", "cargo-lock"],
+        None,
+    )?;
+    assert_eq!(stdout_of(&remote_lock), local_lock);
+
+    let resolution: serde_json::Value = serde_json::from_str(&local_json)?;
+    let picked: Vec<String> = resolution["packages"]
+        .as_array()
+        .expect("a package list")
+        .iter()
+        .map(|package| format!("{} {}", package["name"], package["version"]))
+        .collect();
+    // rr-base 1.2.0 is yanked, so 1.1.0 is the newest usable version.
+    assert!(
+        picked.contains(&r#""rr-base" "1.1.0""#.to_owned()),
+        "{picked:?}"
+    );
+    assert!(
+        picked.contains(&r#""RR-Mixed" "1.0.0""#.to_owned()),
+        "{picked:?}"
+    );
+    assert!(
+        picked.contains(&r#""rr-util" "0.3.1""#.to_owned()),
+        "{picked:?}"
+    );
+    assert_eq!(picked.len(), 5, "{picked:?}");
+    Ok(())
+}
+
+#[test]
+fn a_dependency_on_a_missing_package_exits_one_with_an_explanation() -> TestResult {
+    let registry = TestRegistry::start();
+    publish_ecosystem(&registry)?;
+    let manifest = manifest(&registry, "lost", "rr-core = \"1\"\nrr-nowhere = \"1\"\n")?;
+    let output = wharf_resolve(&manifest, &["--index-url", &registry.index_url()], None)?;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("rr-nowhere"), "{stderr}");
+    assert!(output.stdout.is_empty(), "{}", describe(&output));
+    Ok(())
+}
+
+#[test]
+fn an_auth_required_registry_needs_the_token() -> TestResult {
+    let registry = TestRegistry::start_with(&["--auth-required"]);
+    publish_ecosystem(&registry)?;
+    let manifest = manifest(&registry, "private", "rr-core = \"1\"\n")?;
+    let [local_json, _] = local_resolutions(&registry, &manifest)?;
+    let url = registry.index_url();
+
+    let anonymous = wharf_resolve(&manifest, &["--index-url", &url], None)?;
+    assert!(!anonymous.status.success(), "{}", describe(&anonymous));
+    let stderr = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(stderr.contains("requires authentication"), "{stderr}");
+    assert!(
+        stderr.contains("--token") && stderr.contains("WHARF_TOKEN"),
+        "{stderr}"
+    );
+
+    let refused = wharf_resolve(&manifest, &["--index-url", &url], Some("wharf_not_a_token"))?;
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("refused the token (HTTP 401"), "{stderr}");
+    assert!(
+        !stderr.contains("wharf_not_a_token"),
+        "the token is never echoed: {stderr}"
+    );
+
+    let reader = registry.create_token("reader", &["read"]);
+    let from_env = wharf_resolve(&manifest, &["--index-url", &url], Some(&reader))?;
+    assert_eq!(stdout_of(&from_env), local_json);
+    let from_flag = wharf_resolve(&manifest, &["--index-url", &url, "--token", &reader], None)?;
+    assert_eq!(stdout_of(&from_flag), local_json);
+    Ok(())
+}
