@@ -83,6 +83,8 @@ fn stdout_of(output: &Output) -> String {
 
 /// The JSON and Cargo.lock output of `--index-dir` on the server's own files.
 fn local_resolutions(registry: &TestRegistry, manifest: &Path) -> TestResult<[String; 2]> {
+    // The server writes index files behind its answers: wait for them.
+    registry.settle();
     let dir = registry.data_dir().join("index");
     let dir = dir.to_str().expect("a UTF-8 temp path");
     let json = stdout_of(&wharf_resolve(manifest, &["--index-dir", dir], None)?);
