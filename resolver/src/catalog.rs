@@ -280,9 +280,9 @@ impl ScannedLine {
         name: &str,
         rust_version: Option<&Version>,
         offset: u64,
-        line: &str,
+        line: &[u8],
     ) {
-        let Some(head) = Head::quick(line).or_else(|| serde_json::from_str(line).ok()) else {
+        let Some(head) = Head::quick(line).or_else(|| serde_json::from_slice(line).ok()) else {
             return;
         };
         if head.name != name || head.v.unwrap_or(1) > INDEX_V_MAX {
@@ -325,14 +325,14 @@ impl<'a> Head<'a> {
     /// name has a list). `yanked` is searched from the end of the line, the two keys after it
     /// only in the rest, so long `deps` and `features` are not scanned. `None` when the
     /// layout differs: the caller then parses the line properly.
-    fn quick(line: &'a str) -> Option<Self> {
-        let rest = line.strip_prefix('{')?;
-        let (name, rest) = string_value(after_key(rest.trim_start(), "\"name\"")?)?;
-        let rest = rest.trim_start().strip_prefix(',')?.trim_start();
-        let (vers, rest) = string_value(after_key(rest, "\"vers\"")?)?;
-        let (yanked, tail) = yanked_finder().rfind_iter(rest.as_bytes()).find_map(|at| {
-            let value = after_key(&rest[at..], "\"yanked\"")?;
-            [("true", true), ("false", false), ("null", false)]
+    fn quick(line: &'a [u8]) -> Option<Self> {
+        let rest = line.strip_prefix(b"{")?;
+        let (name, rest) = string_value(after_key(rest.trim_ascii_start(), b"\"name\"")?)?;
+        let rest = rest.trim_ascii_start().strip_prefix(b",")?.trim_ascii_start();
+        let (vers, rest) = string_value(after_key(rest, b"\"vers\"")?)?;
+        let (yanked, tail) = yanked_finder().rfind_iter(rest).find_map(|at| {
+            let value = after_key(&rest[at..], b"\"yanked\"")?;
+            [(&b"true"[..], true), (b"false", false), (b"null", false)]
                 .into_iter()
                 .find_map(|(text, yanked)| value.strip_prefix(text).map(|tail| (yanked, tail)))
         })?;
@@ -341,9 +341,10 @@ impl<'a> Head<'a> {
             .map(|(value, _)| Cow::Borrowed(value));
         let v = key_values(tail, v_finder()).find_map(|value| {
             let end = value
-                .find(|c: char| !c.is_ascii_digit())
+                .iter()
+                .position(|c| !c.is_ascii_digit())
                 .unwrap_or(value.len());
-            value[..end].parse().ok()
+            std::str::from_utf8(&value[..end]).ok()?.parse().ok()
         });
         Some(Self {
             name: Cow::Borrowed(name),
@@ -357,12 +358,12 @@ impl<'a> Head<'a> {
 
 /// The values following each occurrence of the finder's key (quoted) in `text`.
 fn key_values<'a>(
-    text: &'a str,
+    text: &'a [u8],
     finder: &'static Finder<'static>,
-) -> impl Iterator<Item = &'a str> {
-    let key = std::str::from_utf8(finder.needle()).expect("finder keys are ASCII");
+) -> impl Iterator<Item = &'a [u8]> {
+    let key = finder.needle();
     finder
-        .find_iter(text.as_bytes())
+        .find_iter(text)
         .filter_map(move |at| after_key(&text[at..], key))
 }
 
@@ -385,19 +386,24 @@ fn yanked_finder() -> &'static FinderRev<'static> {
 }
 
 /// `text` starts with `key`; returns what follows the colon after it.
-fn after_key<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+fn after_key<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     Some(
         text.strip_prefix(key)?
-            .trim_start()
-            .strip_prefix(':')?
-            .trim_start(),
+            .trim_ascii_start()
+            .strip_prefix(b":")?
+            .trim_ascii_start(),
     )
 }
 
-/// A string value without escapes at the start of `text`, and the text after it.
-fn string_value(text: &str) -> Option<(&str, &str)> {
-    let (value, rest) = text.strip_prefix('"')?.split_once('"')?;
-    (!value.contains('\\')).then_some((value, rest))
+/// A UTF-8 string value without escapes at the start of `text`, and the bytes after it.
+fn string_value(text: &[u8]) -> Option<(&str, &[u8])> {
+    let text = text.strip_prefix(b"\"")?;
+    let end = memchr::memchr(b'"', text)?;
+    let value = &text[..end];
+    if value.contains(&b'\\') {
+        return None;
+    }
+    Some((std::str::from_utf8(value).ok()?, &text[end + 1..]))
 }
 
 fn rust_ok(toolchain: Option<&Version>, needed: Option<&str>) -> bool {

@@ -29,7 +29,6 @@ mod lockfile;
 mod manifest;
 mod options;
 mod packages;
-mod prefetch;
 mod provider;
 mod resolve;
 mod source;

@@ -15,7 +15,6 @@ use wharf_index_format::IndexEntry;
 
 use crate::catalog::{Compat, CrateData, Dep, Details, RequirementCache, ScannedLine, VersionData};
 use crate::packages::{Feat, Pkg, WideRequirement};
-use crate::prefetch::Prefetch;
 use crate::version_set::SemverSet;
 use crate::{IndexSource, ResolveError};
 
@@ -45,8 +44,6 @@ type Constraints = Vec<(Pkg, SemverSet)>;
 /// One resolution's view of the index, with interior-mutable caches.
 pub(crate) struct Provider<'a> {
     source: &'a dyn IndexSource,
-    /// Index files scanned ahead on another thread, when there is one.
-    prefetch: Option<&'a Prefetch>,
     pub(crate) root_version: Version,
     pub(crate) root_deps: Vec<Dep>,
     rust_version: Option<Version>,
@@ -65,7 +62,6 @@ pub(crate) struct Provider<'a> {
 impl<'a> Provider<'a> {
     pub(crate) fn new(
         source: &'a dyn IndexSource,
-        prefetch: Option<&'a Prefetch>,
         root_version: Version,
         rust_version: Option<Version>,
         locked: HashMap<String, Vec<Version>>,
@@ -73,7 +69,6 @@ impl<'a> Provider<'a> {
     ) -> Self {
         Self {
             source,
-            prefetch,
             root_version,
             root_deps: Vec::new(),
             rust_version,
@@ -95,22 +90,15 @@ impl<'a> Provider<'a> {
         if let Some(found) = self.crates.borrow().get(name) {
             return Ok(Rc::clone(found));
         }
-        let prefetched = self.prefetch.and_then(|prefetch| prefetch.take(name));
-        let lines = if let Some(lines) = prefetched {
-            Some(lines)
+        let rust_version = self.rust_version.as_ref();
+        let mut lines = Vec::new();
+        let scanned = self.source.scan_index_file(name, &mut |offset, line| {
+            ScannedLine::visit(&mut lines, name, rust_version, offset, line);
+        })?;
+        let mut data = if scanned {
+            CrateData::from_lines(lines)
         } else {
-            let rust_version = self.rust_version.as_ref();
-            let mut lines = Vec::new();
-            let scanned = self.source.scan_index_file(name, &mut |offset, line| {
-                ScannedLine::visit(&mut lines, name, rust_version, offset, line);
-            })?;
-            scanned.then_some(lines)
-        };
-        let mut data = match lines {
-            Some(lines) => CrateData::from_lines(lines),
-            None => {
-                CrateData::from_entries(&self.source.versions(name)?, self.rust_version.as_ref())
-            }
+            CrateData::from_entries(&self.source.versions(name)?, rust_version)
         };
         if let Some((host, pinned)) = &self.host
             && host == name
@@ -122,20 +110,6 @@ impl<'a> Provider<'a> {
             .borrow_mut()
             .insert(Rc::clone(name), Rc::clone(&data));
         Ok(data)
-    }
-
-    /// Asks the scanner thread (if any) to read the index files of `names` that are not
-    /// loaded yet.
-    pub(crate) fn prefetch<'n>(&self, names: impl IntoIterator<Item = &'n Rc<str>>) {
-        let Some(prefetch) = self.prefetch else {
-            return;
-        };
-        let crates = self.crates.borrow();
-        for name in names {
-            if !crates.contains_key(name) {
-                prefetch.request(name);
-            }
-        }
     }
 
     /// A catalog already loaded (every package named in a solution or a failure is).
@@ -550,13 +524,6 @@ impl DependencyProvider for Provider<'_> {
                 let Some(details) = self.details(name, this) else {
                     return Ok(Dependencies::Unavailable(Unusable::InvalidEntry));
                 };
-                self.prefetch(
-                    details
-                        .deps
-                        .iter()
-                        .filter(|dep| !dep.optional)
-                        .map(|dep| &dep.package),
-                );
                 self.bucket_dependencies(name, *compat, details, &mut out)?;
             }
             Pkg::Feature(name, compat, feat) => {

@@ -9,7 +9,6 @@ use semver::Version;
 use crate::catalog::{Dep, convert_dep};
 use crate::explain::explain;
 use crate::packages::{Feat, Pkg};
-use crate::prefetch::Prefetch;
 use crate::provider::Provider;
 use crate::{IndexSource, ResolveError, ResolveOptions, RootManifest};
 
@@ -86,38 +85,8 @@ pub fn resolve(
         .host_api
         .as_ref()
         .map(|pin| (Rc::<str>::from(pin.name.as_str()), pin.version.clone()));
-    let prefetch = Prefetch::default();
-    // A second thread only helps where there is a second core to run it.
-    let scan_ahead = std::thread::available_parallelism().is_ok_and(|cores| cores.get() > 1);
-    std::thread::scope(|scope| {
-        if scan_ahead {
-            let rust_version = rust_version.as_ref();
-            let prefetch = &prefetch;
-            scope.spawn(move || prefetch.run(source, rust_version));
-        }
-        let provider = Provider::new(
-            source,
-            scan_ahead.then_some(&prefetch),
-            root.version.clone(),
-            rust_version.clone(),
-            locked,
-            host,
-        );
-        let resolved = solve(source, root, options, provider);
-        prefetch.close();
-        resolved
-    })
-}
-
-/// Runs the solver with `provider` and turns its answer into a [`Resolution`].
-fn solve(
-    source: &dyn IndexSource,
-    root: &RootManifest,
-    options: &ResolveOptions,
-    mut provider: Provider<'_>,
-) -> Result<Resolution, ResolveError> {
+    let mut provider = Provider::new(source, root.version.clone(), rust_version, locked, host);
     provider.root_deps = root_dependencies(root, options, &provider)?;
-    provider.prefetch(provider.root_deps.iter().map(|dep| &dep.package));
 
     let solution = match pubgrub::resolve(&provider, Pkg::Root, root.version.clone()) {
         Ok(solution) => solution,

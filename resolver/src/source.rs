@@ -18,15 +18,16 @@ pub trait IndexSource: Send + Sync {
     /// package does not exist.
     fn versions(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError>;
 
-    /// For sources backed by index files: calls `visit(offset, line)` for every line of
-    /// `name`'s file (none when it does not exist) and returns `Ok(true)`. The resolver reads
+    /// For sources backed by index files: calls `visit(offset, line)` for every non-blank
+    /// line of `name`'s file (raw bytes, not yet checked to be UTF-8; none when the file does
+    /// not exist) and returns `Ok(true)`. The resolver reads
     /// only the head of each line then, and fetches a whole line with
     /// [`IndexSource::index_line`] when it tries that version. `Ok(false)` (the default)
     /// makes it use [`IndexSource::versions`].
     fn scan_index_file(
         &self,
         name: &str,
-        visit: &mut dyn FnMut(u64, &str),
+        visit: &mut dyn FnMut(u64, &[u8]),
     ) -> Result<bool, ResolveError> {
         let _ = (name, visit);
         Ok(false)
@@ -75,19 +76,17 @@ thread_local! {
 /// Bytes read from an index file at a time (grown only for a longer line).
 const SCAN_CHUNK: usize = 128 * 1024;
 
-/// Calls `visit(offset, line)` for every non-blank UTF-8 line `reader` yields (a trailing
-/// `\r` removed), reading through `buffer` chunk by chunk.
+/// Calls `visit(offset, line)` for every non-blank line `reader` yields (a trailing `\r`
+/// removed), reading through `buffer` chunk by chunk.
 fn scan_lines(
     reader: &mut impl Read,
     buffer: &mut Vec<u8>,
-    visit: &mut dyn FnMut(u64, &str),
+    visit: &mut dyn FnMut(u64, &[u8]),
 ) -> std::io::Result<()> {
     let mut emit = |offset: u64, raw: &[u8]| {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if let Ok(text) = std::str::from_utf8(line)
-            && !text.trim().is_empty()
-        {
-            visit(offset, text);
+        if !line.trim_ascii().is_empty() {
+            visit(offset, line);
         }
     };
     if buffer.len() < SCAN_CHUNK {
@@ -203,7 +202,7 @@ impl IndexSource for LocalIndex {
     fn scan_index_file(
         &self,
         name: &str,
-        visit: &mut dyn FnMut(u64, &str),
+        visit: &mut dyn FnMut(u64, &[u8]),
     ) -> Result<bool, ResolveError> {
         let path = self.dir.join(index_path(name));
         let file = match File::open(&path) {
