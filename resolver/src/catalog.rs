@@ -238,10 +238,10 @@ impl CrateData {
         Self::from_versions(versions)
     }
 
-    /// From the lines [`ScannedLine::visit`] collected.
-    pub(crate) fn from_lines(lines: Vec<ScannedLine>) -> Self {
+    /// From the lines [`ScannedLine::visit`] collected (the vector is allocated once, at
+    /// its exact size).
+    pub(crate) fn from_lines(lines: impl ExactSizeIterator<Item = ScannedLine>) -> Self {
         let versions = lines
-            .into_iter()
             .map(|line| VersionData {
                 compat: Compat::of(&line.version),
                 version: line.version,
@@ -259,7 +259,7 @@ impl CrateData {
 }
 
 /// The head of one line of a raw index file (name, version, yanked, rust version, schema
-/// version), read without parsing the rest. Plain data, so another thread can scan ahead.
+/// version), read without parsing the rest.
 #[derive(Debug)]
 pub(crate) struct ScannedLine {
     pub(crate) version: Version,
@@ -328,7 +328,10 @@ impl<'a> Head<'a> {
     fn quick(line: &'a [u8]) -> Option<Self> {
         let rest = line.strip_prefix(b"{")?;
         let (name, rest) = string_value(after_key(rest.trim_ascii_start(), b"\"name\"")?)?;
-        let rest = rest.trim_ascii_start().strip_prefix(b",")?.trim_ascii_start();
+        let rest = rest
+            .trim_ascii_start()
+            .strip_prefix(b",")?
+            .trim_ascii_start();
         let (vers, rest) = string_value(after_key(rest, b"\"vers\"")?)?;
         let (yanked, tail) = yanked_finder().rfind_iter(rest).find_map(|at| {
             let value = after_key(&rest[at..], b"\"yanked\"")?;

@@ -52,6 +52,8 @@ pub(crate) struct Provider<'a> {
     /// Plugin mode: the host API package and the version the host provides.
     pub(crate) host: Option<(Rc<str>, Version)>,
     crates: RefCell<HashMap<Rc<str>, Rc<CrateData>>>,
+    /// Reused for every scanned file, so reading a catalog grows no vector step by step.
+    scanned: RefCell<Vec<ScannedLine>>,
     requirements: RefCell<RequirementCache>,
     /// The version last chosen for each bucket: feature packages follow it.
     bucket_choice: RefCell<HashMap<(Rc<str>, Compat), Version>>,
@@ -75,6 +77,7 @@ impl<'a> Provider<'a> {
             locked,
             host,
             crates: RefCell::default(),
+            scanned: RefCell::default(),
             requirements: RefCell::default(),
             bucket_choice: RefCell::default(),
             link_ids: RefCell::default(),
@@ -91,14 +94,16 @@ impl<'a> Provider<'a> {
             return Ok(Rc::clone(found));
         }
         let rust_version = self.rust_version.as_ref();
-        let mut lines = Vec::new();
+        let mut lines = self.scanned.take();
+        lines.clear();
         let scanned = self.source.scan_index_file(name, &mut |offset, line| {
             ScannedLine::visit(&mut lines, name, rust_version, offset, line);
-        })?;
-        let mut data = if scanned {
-            CrateData::from_lines(lines)
-        } else {
-            CrateData::from_entries(&self.source.versions(name)?, rust_version)
+        });
+        let from_file = scanned.map(|found| found.then(|| CrateData::from_lines(lines.drain(..))));
+        self.scanned.replace(lines);
+        let mut data = match from_file? {
+            Some(data) => data,
+            None => CrateData::from_entries(&self.source.versions(name)?, rust_version),
         };
         if let Some((host, pinned)) = &self.host
             && host == name
