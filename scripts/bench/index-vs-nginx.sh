@@ -31,6 +31,10 @@ if [ "${PINNED:-0}" = 1 ]; then
   SERVER_TASKSET="taskset -c 1" LOAD_TASKSET="taskset -c 0" SERVER_WORKERS=1 THREADS=1
 fi
 CONNECTIONS=${CONNECTIONS:-64}
+# After the saturating rounds, the same rounds with every connection pausing PACE_MS after each
+# answer (about CONNECTIONS / PACE_MS thousand requests per second): latency at equal load.
+# Empty to skip.
+PACE_MS=${PACE_MS-2}
 WHARF_PORT=${WHARF_PORT:-18480}
 NGINX_PORT=${NGINX_PORT:-18481}
 NGINX_OPEN_FILE_CACHE=${NGINX_OPEN_FILE_CACHE:-0}
@@ -136,6 +140,7 @@ LINES=$(find "$WORK/www/index" -type f -exec cat {} + | wc -l)
   echo
   machine_info "$WORK"
   echo "- pinned (servers on CPU 1, one worker; wrk on CPU 0): ${PINNED:-0}"
+  echo "- paced rounds (\`mode@paced\`): every connection pauses ${PACE_MS:-(skipped)} ms after each answer"
   echo "- wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after a $WARMUP warm-up per server and mode)"
   echo "- nginx $(nginx -v 2>&1 | cut -d/ -f2), open_file_cache: $([ "$NGINX_OPEN_FILE_CACHE" = 1 ] && echo on || echo off)"
   echo
@@ -145,7 +150,8 @@ LINES=$(find "$WORK/www/index" -type f -exec cat {} + | wc -l)
 # CPU time per request (user + system of every server process, from /proc), which is less
 # disturbed than req/s when other work shares the machine.
 run_wrk() {
-  local server=$1 mode=$2 duration=$3 out=$4 url list pids before after result requests
+  local server=$1 mode=${2%@*} duration=$3 out=$4 url list pids before after result requests pace=0
+  [ "$2" != "$mode" ] && pace=$PACE_MS
   if [ "$server" = wharf ]; then
     url=$WHARF_URL list=$WORK/wharf-etags.tsv pids=$WHARF_PID
   else
@@ -154,7 +160,7 @@ run_wrk() {
   # shellcheck disable=SC2086 # one argument per process id
   before=$(cpu_ticks $pids)
   $LOAD_TASKSET timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 5s --latency \
-    -s "$LUA" "$url" -- "$list" "$mode" >"$out" 2>&1 || die "wrk failed; see $out"
+    -s "$LUA" "$url" -- "$list" "$mode" "$pace" >"$out" 2>&1 || die "wrk failed; see $out"
   # shellcheck disable=SC2086
   after=$(cpu_ticks $pids)
   result=$(grep '^WRK_RESULT' "$out") || die "no result in $out"
@@ -165,7 +171,8 @@ run_wrk() {
 
 TABLE="$RESULTS/rounds.tsv"
 printf 'mode\tround\tserver\trps\tp50_us\tp99_us\tnon_2xx_3xx\tsocket_errors\tcpu_us_per_req\n' >"$TABLE"
-for mode in plain conditional; do
+MODES="plain conditional${PACE_MS:+ plain@paced conditional@paced}"
+for mode in $MODES; do
   for server in wharf nginx; do
     log "warm-up: $server, $mode"
     run_wrk "$server" "$mode" "$WARMUP" "$RESULTS/warmup-$mode-$server.txt" >/dev/null
@@ -190,7 +197,7 @@ column_of() { awk -F'\t' -v m="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == m && $3 
   echo
   echo "| mode | wharf median req/s | nginx median req/s | ratio | wharf median p99 µs | nginx median p99 µs | wharf median CPU µs/req | nginx median CPU µs/req |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-  for mode in plain conditional; do
+  for mode in $MODES; do
     w_rps=$(column_of "$mode" wharf 4 | median)
     n_rps=$(column_of "$mode" nginx 4 | median)
     w_p99=$(column_of "$mode" wharf 6 | median)

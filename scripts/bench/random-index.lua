@@ -1,11 +1,14 @@
 -- wrk script: GET random sparse-index files from a fixed list, optionally conditional.
 --
---   wrk ... -s random-index.lua http://127.0.0.1:PORT -- LIST [conditional]
+--   wrk ... -s random-index.lua http://127.0.0.1:PORT -- LIST [plain|conditional] [PACE_MS]
 --
 -- LIST has one `path<TAB>etag` line per index file (the path under /index/). With
 -- `conditional`, every request carries `If-None-Match: <etag>` (the server's own ETag for that
 -- path, so the answer is 304); otherwise requests are plain GETs (200). No Accept-Encoding is
--- sent, so servers answer with identity bytes. `done` prints one machine-readable line.
+-- sent, so servers answer with identity bytes. With PACE_MS, every connection waits that many
+-- milliseconds after each answer before its next request, so the offered rate stays below
+-- what either server (and wrk itself) can do and the latencies compare servers, not queues.
+-- `done` prints one machine-readable line.
 
 local thread_number = 0
 
@@ -15,9 +18,11 @@ function setup(thread)
 end
 
 local requests = {}
+local pace_ms = 0
 
 function init(args)
   local list, mode = args[1], args[2]
+  pace_ms = tonumber(args[3] or "0") or 0
   if list == nil then
     error("usage: wrk ... -s random-index.lua URL -- LIST [conditional]")
   end
@@ -36,6 +41,10 @@ function init(args)
     error("no `path<TAB>etag` lines in " .. list)
   end
   math.randomseed(os.time() * 1000 + (thread_number or 0) * 7919)
+end
+
+function delay()
+  return pace_ms
 end
 
 function request()
