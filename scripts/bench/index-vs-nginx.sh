@@ -159,8 +159,9 @@ run_wrk() {
   fi
   # shellcheck disable=SC2086 # one argument per process id
   before=$(cpu_ticks $pids)
-  $LOAD_TASKSET timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 5s --latency \
-    -s "$LUA" "$url" -- "$list" "$mode" "$pace" >"$out" 2>&1 || die "wrk failed; see $out"
+  WRK_PACE_MS=$pace $LOAD_TASKSET timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" \
+    --timeout 5s --latency -s "$LUA" "$url" -- "$list" "$mode" >"$out" 2>&1 \
+    || die "wrk failed; see $out"
   # shellcheck disable=SC2086
   after=$(cpu_ticks $pids)
   result=$(grep '^WRK_RESULT' "$out") || die "no result in $out"

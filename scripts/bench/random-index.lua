@@ -1,13 +1,15 @@
 -- wrk script: GET random sparse-index files from a fixed list, optionally conditional.
 --
---   wrk ... -s random-index.lua http://127.0.0.1:PORT -- LIST [plain|conditional] [PACE_MS]
+--   [WRK_PACE_MS=N] wrk ... -s random-index.lua http://127.0.0.1:PORT -- LIST [conditional]
 --
 -- LIST has one `path<TAB>etag` line per index file (the path under /index/). With
 -- `conditional`, every request carries `If-None-Match: <etag>` (the server's own ETag for that
 -- path, so the answer is 304); otherwise requests are plain GETs (200). No Accept-Encoding is
--- sent, so servers answer with identity bytes. With PACE_MS, every connection waits that many
--- milliseconds after each answer before its next request, so the offered rate stays below
--- what either server (and wrk itself) can do and the latencies compare servers, not queues.
+-- sent, so servers answer with identity bytes. With WRK_PACE_MS=N in the environment, every
+-- connection waits N milliseconds after each answer before its next request, so the offered
+-- rate stays below what either server (and wrk itself) can do and the latencies compare
+-- servers, not queues. (wrk decides whether a script paces when it loads it, before `init`,
+-- so the pace comes from the environment and `delay` exists only when it is set.)
 -- `done` prints one machine-readable line.
 
 local thread_number = 0
@@ -18,11 +20,10 @@ function setup(thread)
 end
 
 local requests = {}
-local pace_ms = 0
+local pace_ms = tonumber(os.getenv("WRK_PACE_MS") or "")
 
 function init(args)
   local list, mode = args[1], args[2]
-  pace_ms = tonumber(args[3] or "0") or 0
   if list == nil then
     error("usage: wrk ... -s random-index.lua URL -- LIST [conditional]")
   end
@@ -43,8 +44,10 @@ function init(args)
   math.randomseed(os.time() * 1000 + (thread_number or 0) * 7919)
 end
 
-function delay()
-  return pace_ms
+if pace_ms ~= nil and pace_ms > 0 then
+  function delay()
+    return pace_ms
+  end
 end
 
 function request()
