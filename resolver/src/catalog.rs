@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::rc::Rc;
@@ -143,30 +143,37 @@ impl VersionData {
         self.details
             .get_or_init(|| match &self.origin {
                 Origin::Entry(entries, i) => {
-                    let entry = &entries[*i];
-                    let parts = DetailLine {
-                        vers: entry.vers.clone(),
-                        deps: entry.deps.clone(),
-                        cksum: entry.cksum.clone(),
-                        features: entry.all_features(),
-                        features2: None,
-                        links: entry.links.clone(),
-                        v: entry.v,
-                    };
-                    build_details(name, parts, cache).map(Box::new)
+                    build_details(name, DetailLine::of(&entries[*i]), cache).map(Box::new)
                 }
                 Origin::Line { offset, len } => {
                     let line = source.index_line(name, *offset, *len).ok().flatten()?;
-                    let parts: DetailLine = serde_json::from_str(&line).ok()?;
-                    // The file may have changed since it was scanned, and a line laid out
-                    // unusually may hide its schema version from the quick head reader.
-                    if parts.vers != self.version || parts.v.unwrap_or(1) > INDEX_V_MAX {
-                        return None;
+                    // Strings are borrowed from the line; a line whose strings hold escapes
+                    // cannot lend them and is read again into owned ones.
+                    if let Ok(parts) = serde_json::from_str::<DetailLine<&str>>(&line) {
+                        self.details_of(name, parts, cache)
+                    } else {
+                        let parts = serde_json::from_str::<DetailLine<String>>(&line).ok()?;
+                        self.details_of(name, parts, cache)
                     }
-                    build_details(name, parts, cache).map(Box::new)
                 }
             })
             .as_deref()
+    }
+
+    /// The details of a line read again from its file, unless it no longer is this version's.
+    fn details_of<S: AsRef<str> + Ord>(
+        &self,
+        name: &str,
+        parts: DetailLine<S>,
+        cache: &mut RequirementCache,
+    ) -> Option<Box<Details>> {
+        // The file may have changed since it was scanned, and a line laid out unusually may
+        // hide its schema version from the quick head reader.
+        let same_version = Version::parse(parts.vers.as_ref()).is_ok_and(|v| v == self.version);
+        if !same_version || parts.v.unwrap_or(1) > INDEX_V_MAX {
+            return None;
+        }
+        build_details(name, parts, cache).map(Box::new)
     }
 }
 
@@ -453,44 +460,136 @@ impl RequirementCache {
 }
 
 /// Turns one index dependency into a solver dependency; `None` when its requirement is invalid.
-pub(crate) fn convert_dep(dep: &IndexDependency, cache: &mut RequirementCache) -> Option<Dep> {
-    let (req, set) = cache.get(&dep.req)?;
+pub(crate) fn convert_index_dep(
+    dep: &IndexDependency,
+    cache: &mut RequirementCache,
+) -> Option<Dep> {
+    convert_dep(&DetailDep::of(dep), cache)
+}
+
+/// Turns one dependency into a solver dependency; `None` when its requirement is invalid.
+fn convert_dep<S: AsRef<str>>(dep: &DetailDep<S>, cache: &mut RequirementCache) -> Option<Dep> {
+    let (req, set) = cache.get(dep.req.as_ref())?;
+    let alias = dep.name.as_ref();
     Some(Dep {
-        alias: Rc::from(dep.name.as_str()),
-        package: Rc::from(dep.package_name()),
+        alias: Rc::from(alias),
+        package: Rc::from(dep.package.as_ref().map_or(alias, AsRef::as_ref)),
         req,
         set,
-        features: dep.features.iter().map(|f| Rc::from(f.as_str())).collect(),
+        features: dep.features.iter().map(|f| Rc::from(f.as_ref())).collect(),
         default_features: dep.default_features,
         optional: dep.optional,
     })
 }
 
-/// The parts of an index line that [`Details`] need, read without the catch-all of
-/// unknown fields that makes a full [`IndexEntry`] slow to parse.
+/// The parts of an index line that [`Details`] need, read without the catch-all of unknown
+/// fields that makes a full [`IndexEntry`] slow to parse. `S` is `&str` when the strings can be
+/// borrowed from the line, `String` otherwise; the types and defaults are those of
+/// [`IndexEntry`], so a line this refuses is one cargo's schema refuses too.
 #[derive(Deserialize)]
-struct DetailLine {
-    vers: Version,
-    deps: Vec<IndexDependency>,
-    cksum: String,
+#[serde(bound(deserialize = "S: Deserialize<'de> + Ord"))]
+struct DetailLine<S> {
+    vers: S,
+    deps: Vec<DetailDep<S>>,
+    cksum: S,
+    #[serde(default = "BTreeMap::new")]
+    features: BTreeMap<S, Vec<S>>,
     #[serde(default)]
-    features: FeatureMap,
+    features2: Option<BTreeMap<S, Vec<S>>>,
     #[serde(default)]
-    features2: Option<FeatureMap>,
-    #[serde(default)]
-    links: Option<String>,
+    links: Option<S>,
     #[serde(default)]
     v: Option<u32>,
 }
 
-fn build_details(name: &str, line: DetailLine, cache: &mut RequirementCache) -> Option<Details> {
+/// One dependency of a [`DetailLine`] (the fields of [`IndexDependency`]).
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+struct DetailDep<S> {
+    name: S,
+    req: S,
+    #[serde(default = "Vec::new")]
+    features: Vec<S>,
+    #[serde(default)]
+    optional: bool,
+    #[serde(default = "default_true")]
+    default_features: bool,
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "read only to refuse a line whose target is not a string, as cargo's schema does"
+    )]
+    target: Option<S>,
+    #[serde(default)]
+    kind: DependencyKind,
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "read only to refuse a line whose registry is not a string"
+    )]
+    registry: Option<S>,
+    #[serde(default)]
+    package: Option<S>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl<'e> DetailDep<&'e str> {
+    /// A parsed dependency, borrowed.
+    fn of(dep: &'e IndexDependency) -> Self {
+        Self {
+            name: dep.name.as_str(),
+            req: dep.req.as_str(),
+            features: dep.features.iter().map(String::as_str).collect(),
+            optional: dep.optional,
+            default_features: dep.default_features,
+            target: dep.target.as_deref(),
+            kind: dep.kind,
+            registry: dep.registry.as_deref(),
+            package: dep.package.as_deref(),
+        }
+    }
+}
+
+impl<'e> DetailLine<&'e str> {
+    /// The parts of a parsed entry, borrowed.
+    fn of(entry: &'e IndexEntry) -> Self {
+        let map = |features: &'e FeatureMap| {
+            features
+                .iter()
+                .map(|(name, values)| (name.as_str(), values.iter().map(String::as_str).collect()))
+                .collect()
+        };
+        Self {
+            vers: "",
+            deps: entry.deps.iter().map(DetailDep::of).collect(),
+            cksum: entry.cksum.as_str(),
+            features: map(&entry.features),
+            features2: entry.features2.as_ref().map(map),
+            links: entry.links.as_deref(),
+            v: entry.v,
+        }
+    }
+}
+
+fn build_details<S: AsRef<str> + Ord>(
+    name: &str,
+    line: DetailLine<S>,
+    cache: &mut RequirementCache,
+) -> Option<Details> {
     let mut deps = Vec::with_capacity(line.deps.len());
     for dep in &line.deps {
         if dep.kind == DependencyKind::Dev {
             continue;
         }
         let Some(converted) = convert_dep(dep, cache) else {
-            tracing::debug!(package = name, version = %line.vers, req = dep.req, "version has an invalid requirement");
+            tracing::debug!(
+                package = name,
+                req = dep.req.as_ref(),
+                "version has an invalid requirement"
+            );
             return None;
         };
         deps.push(converted);
@@ -503,13 +602,13 @@ fn build_details(name: &str, line: DetailLine, cache: &mut RequirementCache) -> 
     }
     for (name, values) in &all {
         for value in values {
-            if let Some(dep) = value.strip_prefix("dep:") {
+            if let Some(dep) = value.as_ref().strip_prefix("dep:") {
                 referenced_with_dep.push(dep);
             }
         }
         features.insert(
-            Rc::from(name.as_str()),
-            values.iter().map(|v| Rc::from(v.as_str())).collect(),
+            Rc::from(name.as_ref()),
+            values.iter().map(|v| Rc::from(v.as_ref())).collect(),
         );
     }
     for dep in deps.iter().filter(|d| d.optional) {
@@ -519,8 +618,8 @@ fn build_details(name: &str, line: DetailLine, cache: &mut RequirementCache) -> 
         }
     }
     Some(Details {
-        checksum: Rc::from(line.cksum.as_str()),
-        links: line.links.as_deref().map(Rc::from),
+        checksum: Rc::from(line.cksum.as_ref()),
+        links: line.links.as_ref().map(|links| Rc::from(links.as_ref())),
         deps,
         features,
     })

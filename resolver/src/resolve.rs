@@ -6,7 +6,7 @@ use std::rc::Rc;
 use pubgrub::PubGrubError;
 use semver::Version;
 
-use crate::catalog::{Dep, convert_dep};
+use crate::catalog::{Dep, convert_index_dep};
 use crate::explain::explain;
 use crate::packages::{Feat, Pkg};
 use crate::provider::Provider;
@@ -218,7 +218,7 @@ fn root_dependencies(
     let mut deps = Vec::with_capacity(root.dependencies.len() + 1);
     let mut cache = provider.requirements();
     for dependency in &root.dependencies {
-        let mut dep = convert_dep(dependency, &mut cache).ok_or_else(|| {
+        let mut dep = convert_index_dep(dependency, &mut cache).ok_or_else(|| {
             ResolveError::InvalidRequirement {
                 package: dependency.name.clone(),
                 requirement: dependency.req.clone(),
