@@ -21,6 +21,7 @@
 //! ```
 
 mod catalog;
+mod details;
 mod error;
 mod explain;
 mod explanation;

@@ -13,7 +13,8 @@ use pubgrub::{
 use semver::Version;
 use wharf_index_format::IndexEntry;
 
-use crate::catalog::{Compat, CrateData, Dep, Details, RequirementCache, ScannedLine, VersionData};
+use crate::catalog::{Compat, CrateData, Dep, ScannedLine, VersionData};
+use crate::details::{Details, RequirementCache};
 use crate::packages::{Feat, Pkg, WideRequirement};
 use crate::version_set::SemverSet;
 use crate::{IndexSource, ResolveError};

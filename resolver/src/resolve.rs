@@ -6,7 +6,8 @@ use std::rc::Rc;
 use pubgrub::PubGrubError;
 use semver::Version;
 
-use crate::catalog::{Dep, convert_index_dep};
+use crate::catalog::Dep;
+use crate::details::convert_index_dep;
 use crate::explain::explain;
 use crate::packages::{Feat, Pkg};
 use crate::provider::Provider;
