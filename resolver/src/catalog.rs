@@ -1,5 +1,6 @@
-//! Index entries turned into what the solver reads: parsed requirements, compatibility
-//! buckets, feature tables with cargo's implicit features. Built once per package name.
+//! A package's catalog: its versions (read from the heads of its index lines, or from parsed
+//! entries) sorted and grouped into compatibility buckets, each version's full details parsed
+//! on first use (see `details.rs`). Built once per package name.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
