@@ -8,6 +8,7 @@ mod resolve_cmd;
 mod serve;
 mod settings;
 mod token;
+mod toolchain;
 
 use std::process::ExitCode;
 

@@ -87,7 +87,9 @@ pub(crate) struct ResolveArgs {
     /// Name of the host API package.
     #[arg(long, default_value = HostPin::DEFAULT_NAME)]
     host_api_name: String,
-    /// Prefer versions whose `rust-version` this toolchain version satisfies.
+    /// Prefer versions whose `rust-version` this toolchain version satisfies [default, as
+    /// cargo: with resolver 3 (edition 2024), the manifest's `rust-version`, else the installed
+    /// rustc's version; no preference with older resolvers].
     #[arg(long)]
     rust_version: Option<Version>,
     /// Source id written into Cargo.lock entries.
@@ -108,7 +110,7 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         .transpose()
         .context("reading the lockfile")?;
     let options = ResolveOptions {
-        rust_version: args.rust_version.clone(),
+        rust_version: crate::toolchain::preferred_rust_version(&root, args.rust_version.as_ref()),
         lock,
         host_api: args.host_api.clone().map(|version| HostPin {
             name: args.host_api_name.clone(),
