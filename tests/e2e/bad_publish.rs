@@ -393,6 +393,17 @@ fn cases() -> Vec<Case> {
         400,
         "nothing",
     );
+    let mut license = metadata_json("bad", "1.0.0");
+    license["license"] = serde_json::json!("MIT OR Nope-1.0");
+    push(
+        "license that is not an SPDX expression",
+        frame(
+            license.to_string().as_bytes(),
+            &crate_tarball("bad", "1.0.0"),
+        ),
+        400,
+        "`Nope-1.0`",
+    );
     cases
 }
 

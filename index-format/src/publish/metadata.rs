@@ -155,12 +155,16 @@ pub struct PackageMetadata {
 }
 
 impl PackageMetadata {
-    /// Checks keyword and category counts and spelling, then copies the descriptive fields.
+    /// Checks keyword and category counts and spelling and the license expression, then
+    /// copies the descriptive fields.
     pub fn from_new_crate(krate: &NewCrate, limits: &PublishLimits) -> Result<Self, FormatError> {
         check_list("keywords", &krate.keywords, limits.max_keywords)?;
         check_list("categories", &krate.categories, limits.max_categories)?;
         for keyword in &krate.keywords {
             check_keyword(keyword)?;
+        }
+        if let Some(license) = &krate.license {
+            super::license::check_license(license)?;
         }
         let (readme, readme_truncated) = match &krate.readme {
             Some(text) => {

@@ -2,6 +2,7 @@
 
 mod features;
 mod frame;
+mod license;
 mod metadata;
 mod prepare;
 mod strict_json;
