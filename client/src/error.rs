@@ -40,15 +40,17 @@ pub enum ClientError {
     /// The server's TLS certificate was not accepted (unknown issuer, another host name,
     /// expired, …).
     #[error(
-        "TLS certificate problem with `{url}`: {reason}; if the registry's certificate comes \
-         from a private certificate authority, trust that authority with `--ca-cert FILE` (or \
-         the `WHARF_CA_CERT` environment variable)"
+        "TLS certificate problem with `{url}`: {reason}; {}",
+        certificate_hint(*.wrong_host)
     )]
     Certificate {
         /// The URL requested.
         url: String,
         /// What rustls found wrong with the certificate.
         reason: String,
+        /// Whether the certificate is for another host name (then trusting another
+        /// certificate authority does not help).
+        wrong_host: bool,
     },
     /// The TLS handshake failed for another reason than the certificate (protocol versions,
     /// cipher suites, a server that does not speak TLS).
@@ -94,6 +96,15 @@ pub enum ClientError {
         /// What is wrong.
         reason: String,
     },
+}
+
+fn certificate_hint(wrong_host: bool) -> &'static str {
+    if wrong_host {
+        "the certificate is for another host: check the host name in the index URL"
+    } else {
+        "if the registry's certificate comes from a private certificate authority, trust that \
+         authority with `--ca-cert FILE` (or the `WHARF_CA_CERT` environment variable)"
+    }
 }
 
 fn detail_suffix(detail: Option<&str>) -> String {

@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::pki_types::pem::{Error as PemError, PemObject as _};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
 use rustls_platform_verifier::Verifier;
 
 use crate::ClientError;
-use crate::error::with_causes;
 
 /// The TLS configuration of every request: server certificates are checked against the
 /// platform's roots and the certificates in `ca_certs` (PEM files).
@@ -59,9 +58,20 @@ pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, 
         path: path.to_owned(),
         reason,
     };
-    let pem_error = |error: rustls::pki_types::pem::Error| match error {
-        rustls::pki_types::pem::Error::Io(io) => invalid(io.to_string()),
-        other => invalid(format!("not a PEM file: {other}")),
+    let pem_error = |error: PemError| {
+        invalid(match error {
+            PemError::Io(io) => io.to_string(),
+            PemError::MissingSectionEnd { .. } => {
+                "not a PEM file: a section has no `END` line".to_owned()
+            }
+            PemError::IllegalSectionStart { .. } => {
+                "not a PEM file: a `BEGIN` line is malformed".to_owned()
+            }
+            PemError::Base64Decode(reason) => {
+                format!("not a PEM file: a section is not base64 ({reason})")
+            }
+            other => format!("not a PEM file: {other}"),
+        })
     };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(pem_error)?
@@ -76,9 +86,15 @@ pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, 
     // here rather than failing every connection later.
     let mut store = RootCertStore::empty();
     for (number, cert) in certs.iter().enumerate() {
-        store
-            .add(cert.clone())
-            .map_err(|e| invalid(format!("certificate {} is invalid: {e}", number + 1)))?;
+        store.add(cert.clone()).map_err(|error| {
+            let number = number + 1;
+            invalid(match error {
+                rustls::Error::InvalidCertificate(problem) => {
+                    format!("certificate {number} is not a valid X.509 certificate ({problem})")
+                }
+                other => format!("certificate {number} cannot be a trust root: {other}"),
+            })
+        })?;
     }
     Ok(certs)
 }
@@ -91,13 +107,17 @@ pub(crate) fn tls_failure(
 ) -> Option<ClientError> {
     let tls = tls_cause(error)?;
     Some(match tls {
-        rustls::Error::InvalidCertificate(_) => ClientError::Certificate {
+        rustls::Error::InvalidCertificate(problem) => ClientError::Certificate {
             url: url.to_owned(),
             reason: tls.to_string(),
+            wrong_host: matches!(
+                problem,
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+            ),
         },
         _ => ClientError::Tls {
             url: url.to_owned(),
-            reason: with_causes(error),
+            reason: tls.to_string(),
         },
     })
 }
@@ -121,4 +141,30 @@ fn as_tls<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls
     }
     let inner = error.downcast_ref::<std::io::Error>()?.get_ref()?;
     as_tls(inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn tls_failures_are_found_under_wrapping_io_errors_and_others_are_not() {
+        let tls = rustls::Error::InvalidCertificate(CertificateError::Expired);
+        let wrapped = io::Error::other(io::Error::new(io::ErrorKind::InvalidData, tls));
+        let failure = tls_failure("https://reg.example/index/config.json", &wrapped);
+        assert!(
+            matches!(
+                failure,
+                Some(ClientError::Certificate {
+                    wrong_host: false,
+                    ..
+                })
+            ),
+            "{failure:?}"
+        );
+        let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        assert!(tls_failure("https://reg.example/", &refused).is_none());
+    }
 }

@@ -181,6 +181,11 @@ fn a_certificate_for_another_host_is_refused_even_from_a_trusted_ca() {
     );
     assert!(message.contains("not valid for name"), "{message}");
     assert!(message.contains("registry.example"), "{message}");
+    assert!(
+        message.contains("the certificate is for another host"),
+        "{message}"
+    );
+    assert!(!message.contains("--ca-cert"), "{message}");
 }
 
 #[test]
@@ -207,6 +212,7 @@ fn https_to_a_plain_http_server_is_a_tls_error() {
         )),
         "{message}"
     );
+    assert!(message.contains("corrupt message"), "{message}");
 }
 
 #[test]
@@ -228,11 +234,11 @@ fn a_ca_file_that_cannot_be_used_is_named() {
         ),
         (
             write(dir.path(), "cut.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n"),
-            "not a PEM file",
+            "not a PEM file: a section has no `END` line",
         ),
         (
             write(dir.path(), "damaged.pem", &damaged),
-            "certificate 1 is invalid",
+            "certificate 1 is not a valid X.509 certificate",
         ),
     ];
     for (path, needle) in cases {
