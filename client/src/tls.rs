@@ -35,7 +35,7 @@ pub(crate) fn client_config(ca_certs: &[PathBuf]) -> Result<ClientConfig, Client
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth(),
         Err(error) if !given_extra_roots => {
-            tracing::warn!(%error, "no trusted root certificates: https needs `--ca-cert`");
+            tracing::debug!(%error, "no system root certificates: https needs `--ca-cert`");
             builder
                 .with_root_certificates(RootCertStore::empty())
                 .with_no_client_auth()
