@@ -28,7 +28,7 @@ pub async fn fetch_index_files(
     out_dir: Option<&Path>,
     concurrency: usize,
 ) -> Result<Vec<FetchedIndexFile>, BenchError> {
-    let client = reqwest::Client::builder()
+    let client = crate::http_client::client_builder()
         .no_proxy()
         .no_gzip()
         .build()

@@ -17,6 +17,7 @@
 //! are in `BENCHMARKS.md`.
 
 mod error;
+mod http_client;
 mod index_fetch;
 mod latency;
 mod publisher;

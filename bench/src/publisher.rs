@@ -20,7 +20,7 @@ impl PublishTarget {
     /// A target for the registry at `base_url` (e.g. `http://127.0.0.1:8080`) and an API token.
     /// The client keeps one keep-alive connection per concurrent publisher.
     pub fn new(base_url: &str, token: &str) -> Result<Self, BenchError> {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::client_builder()
             .no_proxy()
             .tcp_nodelay(true)
             .timeout(Duration::from_mins(1))

@@ -1,5 +1,5 @@
 //! `wharf resolve`: resolve a manifest against a local sparse-index tree or a registry's
-//! sparse index over HTTP.
+//! sparse index over HTTPS or HTTP.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::Context as _;
-use wharf_client::SparseIndex;
+use wharf_client::{ClientOptions, SparseIndex};
 use wharf_index_format::IndexDependency;
 use wharf_resolver::{
     HostPin, IndexSource, LocalIndex, Lockfile, ResolveError, ResolveOptions, RootManifest,
@@ -47,18 +47,22 @@ impl fmt::Debug for Token {
 /// install set when `--host-api` is given.
 ///
 /// The index is either a local sparse-index tree (`--index-dir`) or a registry's sparse index
-/// over HTTP (`--index-url`); exactly one of them is required.
+/// over HTTPS or HTTP (`--index-url`); exactly one of them is required.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("index").required(true).args(["index_dir", "index_url"])))]
 pub(crate) struct ResolveArgs {
     /// Sparse-index directory tree (cargo layout), e.g. a registry's `<data>/index`.
     #[arg(long, value_name = "DIR")]
     index_dir: Option<PathBuf>,
-    /// A registry's sparse index over HTTP, as cargo writes it:
-    /// `sparse+http://host/index/` (`sparse+` and the trailing slash are optional; plain
-    /// HTTP only, this build has no TLS support).
+    /// A registry's sparse index over HTTPS or HTTP, as cargo writes it:
+    /// `sparse+https://host/index/` (`sparse+` and the trailing slash are optional).
     #[arg(long, value_name = "URL")]
     index_url: Option<String>,
+    /// A PEM file of CA certificates to trust for `https`, on top of the system's roots (as
+    /// cargo's `http.cainfo`), e.g. for a registry behind a private certificate authority.
+    /// Repeatable; the environment variable names one file (`--index-url` only).
+    #[arg(long, env = "WHARF_CA_CERT", value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
     /// Token sent as `Authorization` to a registry that requires authentication
     /// (`--index-url` only).
     #[arg(
@@ -145,7 +149,11 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
 fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn IndexSource>> {
     if let Some(url) = &args.index_url {
         let token = args.token.clone().map(|Token(token)| token);
-        let index = SparseIndex::with_prefetch_threads(url, token, args.prefetch)?;
+        let options = ClientOptions {
+            ca_certs: args.ca_cert.clone(),
+            prefetch_threads: args.prefetch,
+        };
+        let index = SparseIndex::with_options(url, token, &options)?;
         index.prefetch(root.dependencies.iter().map(IndexDependency::package_name));
         return Ok(Box::new(index));
     }
@@ -266,6 +274,36 @@ mod tests {
         let shown = format!("{:?}", remote.args);
         assert!(shown.contains("sparse+http://h/index/"), "{shown}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    }
+
+    #[test]
+    fn ca_certs_are_repeatable_and_a_bad_one_is_named() {
+        let (scratch, _) = setup("ca", "1");
+        let manifest = scratch.0.join("Cargo.toml").display().to_string();
+        let missing = scratch.0.join("missing-ca.pem");
+        let notes = scratch.0.join("notes.txt");
+        write(&notes, "not a certificate\n");
+        let cli = Cli::parse_from([
+            "resolve",
+            "--manifest",
+            &manifest,
+            // Port 9 (discard) is never asked: the files are read before any request.
+            "--index-url",
+            "sparse+https://127.0.0.1:9/index/",
+            "--ca-cert",
+            &notes.display().to_string(),
+            "--ca-cert",
+            &missing.display().to_string(),
+        ]);
+        assert_eq!(cli.args.ca_cert, [notes.clone(), missing]);
+        let error = format!("{:#}", run(&cli.args).unwrap_err());
+        assert!(
+            error.contains(&format!(
+                "cannot use `{}` as a CA certificate",
+                notes.display()
+            )),
+            "{error}"
+        );
     }
 
     #[test]

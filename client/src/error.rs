@@ -1,5 +1,7 @@
 //! The crate's one error type.
 
+use std::path::PathBuf;
+
 use wharf_resolver::ResolveError;
 
 /// Everything that can go wrong while opening or reading a sparse index over HTTP.
@@ -22,6 +24,38 @@ pub enum ClientError {
     /// The request did not get an answer (connection refused, timeout, broken body).
     #[error("cannot fetch `{url}`: {reason}")]
     Transport {
+        /// The URL requested.
+        url: String,
+        /// The underlying error, with its causes.
+        reason: String,
+    },
+    /// A CA certificate file given as an extra trust root cannot be used.
+    #[error("cannot use `{}` as a CA certificate: {reason}", .path.display())]
+    CaCert {
+        /// The file as given.
+        path: PathBuf,
+        /// Why: unreadable, not PEM, no certificate in it, or a damaged certificate.
+        reason: String,
+    },
+    /// The server's TLS certificate was not accepted (unknown issuer, another host name,
+    /// expired, …).
+    #[error(
+        "TLS certificate problem with `{url}`: {reason}; {}",
+        certificate_hint(*.wrong_host)
+    )]
+    Certificate {
+        /// The URL requested.
+        url: String,
+        /// What rustls found wrong with the certificate.
+        reason: String,
+        /// Whether the certificate is for another host name (then trusting another
+        /// certificate authority does not help).
+        wrong_host: bool,
+    },
+    /// The TLS handshake failed for another reason than the certificate (protocol versions,
+    /// cipher suites, a server that does not speak TLS).
+    #[error("TLS handshake with `{url}` failed: {reason}")]
+    Tls {
         /// The URL requested.
         url: String,
         /// The underlying error, with its causes.
@@ -62,6 +96,15 @@ pub enum ClientError {
         /// What is wrong.
         reason: String,
     },
+}
+
+fn certificate_hint(wrong_host: bool) -> &'static str {
+    if wrong_host {
+        "the certificate is for another host: check the host name in the index URL"
+    } else {
+        "if the registry's certificate comes from a private certificate authority, trust that \
+         authority with `--ca-cert FILE` (or the `WHARF_CA_CERT` environment variable)"
+    }
 }
 
 fn detail_suffix(detail: Option<&str>) -> String {

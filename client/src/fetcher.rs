@@ -6,9 +6,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use rustls::ClientConfig;
 use wharf_index_format::RegistryConfig;
 
 use crate::error::with_causes;
+use crate::tls::tls_failure;
 use crate::{ClientError, IndexUrl};
 
 /// How long establishing a connection may take.
@@ -26,17 +28,13 @@ pub(crate) struct Fetcher {
 }
 
 impl Fetcher {
-    /// A client for `url` that sends `token` (verbatim, as cargo does) when given.
-    pub(crate) fn new(url: IndexUrl, token: Option<String>) -> Result<Self, ClientError> {
-        // The workspace builds reqwest without a TLS backend: say so up front instead of
-        // failing on connect with "scheme is not http".
-        if url.as_str().starts_with("https://") {
-            return Err(ClientError::InvalidUrl {
-                url: url.to_string(),
-                reason: "this build of Wharf has no TLS support: use an http:// index URL"
-                    .to_owned(),
-            });
-        }
+    /// A client for `url` that sends `token` (verbatim, as cargo does) when given and
+    /// speaks TLS with `tls`.
+    pub(crate) fn new(
+        url: IndexUrl,
+        token: Option<String>,
+        tls: ClientConfig,
+    ) -> Result<Self, ClientError> {
         let mut headers = HeaderMap::new();
         headers.insert(
             HeaderName::from_static("cargo-protocol"),
@@ -49,6 +47,7 @@ impl Fetcher {
             .gzip(true)
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
+            .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| ClientError::HttpClient {
                 reason: with_causes(&e),
@@ -119,20 +118,14 @@ impl Fetcher {
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(url, "fetching");
-        request.send().map_err(|e| ClientError::Transport {
-            url: url.to_owned(),
-            reason: with_causes(&e),
-        })
+        request.send().map_err(|e| transport_error(url, &e))
     }
 
     /// The body of a 200 answer; every other status becomes the matching error.
     fn success_body(&self, url: &str, response: Response) -> Result<String, ClientError> {
         let status = response.status();
         if status == StatusCode::OK {
-            return response.text().map_err(|e| ClientError::Transport {
-                url: url.to_owned(),
-                reason: with_causes(&e),
-            });
+            return response.text().map_err(|e| transport_error(url, &e));
         }
         match (status.as_u16(), self.token.is_some()) {
             (401, false) => Err(ClientError::AuthRequired {
@@ -149,6 +142,15 @@ impl Fetcher {
             }),
         }
     }
+}
+
+/// A request to `url` that got no answer: a TLS failure when it is one, else a transport
+/// error.
+fn transport_error(url: &str, error: &reqwest::Error) -> ClientError {
+    tls_failure(url, error).unwrap_or_else(|| ClientError::Transport {
+        url: url.to_owned(),
+        reason: with_causes(error),
+    })
 }
 
 /// `errors[0].detail` of a registry's JSON error body (`{"errors":[{"detail":"…"}]}`).

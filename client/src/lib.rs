@@ -1,20 +1,25 @@
 //! Wharf's HTTP client for registries: a sparse index as a source for the resolver.
 //!
 //! - [`SparseIndex`]: implements [`wharf_resolver::IndexSource`] over
-//!   `sparse+http://host/…/index/`, as cargo reads it (`config.json` first, 404/410/451 mean
-//!   "no such package", `Authorization: <token>` when a token is given), with every answer
-//!   cached in memory and the dependencies of each file fetched ahead in parallel.
-//! - [`IndexUrl`]: the index URL, checked and normalised. `https` URLs are refused for now:
-//!   the workspace builds reqwest without a TLS backend.
+//!   `sparse+https://host/…/index/` (or `http`), as cargo reads it (`config.json` first,
+//!   404/410/451 mean "no such package", `Authorization: <token>` when a token is given), with
+//!   every answer cached in memory and the dependencies of each file fetched ahead in parallel.
+//! - [`ClientOptions`]: extra CA certificates trusted for `https` (as cargo's `http.cainfo`)
+//!   and the number of prefetch workers, for [`SparseIndex::with_options`].
+//! - [`IndexUrl`]: the index URL, checked and normalised (`http` or `https`).
 //! - [`ClientError`]: the one error type; [`ClientError::for_package`] turns it into the
 //!   resolver's [`wharf_resolver::ResolveError::Index`].
+//!
+//! `https` uses rustls with the `ring` provider; server certificates are checked against the
+//! platform's roots plus the extra CA certificates given. A rejected certificate is a
+//! [`ClientError::Certificate`] naming the URL.
 //!
 //! ```no_run
 //! use std::path::Path;
 //! use wharf_client::SparseIndex;
 //! use wharf_resolver::{ResolveOptions, RootManifest, resolve};
 //!
-//! let index = SparseIndex::new("sparse+http://127.0.0.1:8080/index/", None)?;
+//! let index = SparseIndex::new("sparse+https://registry.example/index/", None)?;
 //! let root = RootManifest::from_path(Path::new("Cargo.toml"))?;
 //! index.prefetch(root.dependencies.iter().map(|dep| dep.package_name()));
 //! let resolution = resolve(&index, &root, &ResolveOptions::default())?;
@@ -26,8 +31,11 @@ mod error;
 mod fetcher;
 mod index_files;
 mod index_url;
+mod options;
 mod sparse_index;
+mod tls;
 
 pub use error::ClientError;
 pub use index_url::IndexUrl;
+pub use options::ClientOptions;
 pub use sparse_index::SparseIndex;

@@ -8,9 +8,10 @@ use wharf_resolver::{IndexSource, ResolveError};
 
 use crate::fetcher::Fetcher;
 use crate::index_files::{IndexFiles, is_fetchable_name};
-use crate::{ClientError, IndexUrl};
+use crate::tls::client_config;
+use crate::{ClientError, ClientOptions, IndexUrl};
 
-/// A sparse index read over HTTP, the way cargo reads one: `config.json` first, then one
+/// A sparse index read over HTTP or HTTPS, the way cargo reads one: `config.json` first, then one
 /// file per package (`Authorization: <token>` on every request when a token is given).
 ///
 /// Every answer is kept in memory, the "no such package" ones too. A resolution asks for
@@ -27,13 +28,13 @@ pub struct SparseIndex {
 
 impl SparseIndex {
     /// How many files [`SparseIndex::new`] fetches ahead at once.
-    pub const DEFAULT_PREFETCH_THREADS: usize = 8;
+    pub const DEFAULT_PREFETCH_THREADS: usize = ClientOptions::DEFAULT_PREFETCH_THREADS;
 
-    /// Opens the index at `url` (`sparse+http://host/…/index/`, `sparse+` and the trailing
-    /// slash optional) and fetches its `config.json`. `https` is refused: this build has no
-    /// TLS backend.
+    /// Opens the index at `url` (`sparse+https://host/…/index/`; `sparse+` and the trailing
+    /// slash optional, `http` as well as `https`) and fetches its `config.json`, with the
+    /// default [`ClientOptions`].
     pub fn new(url: &str, token: Option<String>) -> Result<Self, ClientError> {
-        Self::with_prefetch_threads(url, token, Self::DEFAULT_PREFETCH_THREADS)
+        Self::with_options(url, token, &ClientOptions::default())
     }
 
     /// Like [`SparseIndex::new`] with `threads` prefetch workers; `0` turns prefetch off, so
@@ -43,7 +44,23 @@ impl SparseIndex {
         token: Option<String>,
         threads: usize,
     ) -> Result<Self, ClientError> {
-        let fetcher = Fetcher::new(IndexUrl::parse(url)?, token)?;
+        let options = ClientOptions {
+            prefetch_threads: threads,
+            ..ClientOptions::default()
+        };
+        Self::with_options(url, token, &options)
+    }
+
+    /// Like [`SparseIndex::new`] with `options`: extra CA certificates (read now, so a bad
+    /// file fails here, naming it) and the number of prefetch workers.
+    pub fn with_options(
+        url: &str,
+        token: Option<String>,
+        options: &ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let url = IndexUrl::parse(url)?;
+        let fetcher = Fetcher::new(url, token, client_config(&options.ca_certs)?)?;
+        let threads = options.prefetch_threads;
         let config = fetcher.config()?;
         let files = Arc::new(IndexFiles::new(fetcher, threads > 0));
         let index = Self {

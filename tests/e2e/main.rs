@@ -7,4 +7,5 @@ mod cargo_flow;
 mod crash;
 mod http_surface;
 mod resolve_remote;
+mod tls_proxy;
 mod tokens;

@@ -1,11 +1,14 @@
 //! `wharf resolve --index-url`: the real binary resolving over HTTP from a real `wharf serve`
-//! gives exactly what `--index-dir` gives on the server's own index files.
+//! gives exactly what `--index-dir` gives on the server's own index files, and over HTTPS
+//! (through a TLS-terminating proxy) exactly what it gives over HTTP.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use wharf_e2e_tests::upload::publish_body_with_deps;
 use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
+
+use crate::tls_proxy::TlsProxy;
 
 /// Normal dependencies as `(package, requirement)`.
 type Deps = &'static [(&'static str, &'static str)];
@@ -69,7 +72,8 @@ fn wharf_resolve(manifest: &Path, args: &[&str], token: Option<&str>) -> TestRes
         .arg("--manifest")
         .arg(manifest)
         .args(args)
-        .env_remove("WHARF_TOKEN");
+        .env_remove("WHARF_TOKEN")
+        .env_remove("WHARF_CA_CERT");
     if let Some(token) = token {
         command.env("WHARF_TOKEN", token);
     }
@@ -188,5 +192,67 @@ fn an_auth_required_registry_needs_the_token() -> TestResult {
     assert_eq!(stdout_of(&from_env), local_json);
     let from_flag = wharf_resolve(&manifest, &["--index-url", &url, "--token", &reader], None)?;
     assert_eq!(stdout_of(&from_flag), local_json);
+    Ok(())
+}
+
+#[test]
+fn resolving_over_https_with_the_ca_matches_http() -> TestResult {
+    let registry = TestRegistry::start();
+    publish_ecosystem(&registry)?;
+    let manifest = manifest(&registry, "secure", "rr-core = \"1\"\n")?;
+    registry.settle();
+    let over_http = stdout_of(&wharf_resolve(
+        &manifest,
+        &["--index-url", &registry.index_url()],
+        None,
+    )?);
+    let proxy = TlsProxy::start(registry.url().trim_start_matches("http://"))?;
+    let ca = registry.data_dir().join("proxy-ca.pem");
+    std::fs::write(&ca, proxy.ca_pem())?;
+    let ca = ca.to_str().expect("a UTF-8 temp path");
+    let url = proxy.index_url();
+
+    let trusted = wharf_resolve(&manifest, &["--index-url", &url, "--ca-cert", ca], None)?;
+    assert_eq!(stdout_of(&trusted), over_http);
+    let from_env = Command::new(wharf_binary())
+        .args(["resolve", "--index-url", &url, "--manifest"])
+        .arg(&manifest)
+        .env_remove("WHARF_TOKEN")
+        .env("WHARF_CA_CERT", ca)
+        .output()?;
+    assert_eq!(stdout_of(&from_env), over_http);
+
+    let untrusted = wharf_resolve(&manifest, &["--index-url", &url], None)?;
+    assert!(!untrusted.status.success(), "{}", describe(&untrusted));
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    let config_url = url.trim_start_matches("sparse+").to_owned() + "config.json";
+    assert!(
+        stderr.contains(&format!("TLS certificate problem with `{config_url}`")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--ca-cert"), "{stderr}");
+
+    // A machine without system root certificates still resolves over HTTP, and over HTTPS
+    // with the CA given.
+    let no_roots = registry.data_dir().join("no-system-roots");
+    std::fs::create_dir_all(&no_roots)?;
+    let without_system_roots = |args: &[&str]| {
+        Command::new(wharf_binary())
+            .args(["resolve", "--manifest"])
+            .arg(&manifest)
+            .args(args)
+            .env_remove("WHARF_TOKEN")
+            .env_remove("WHARF_CA_CERT")
+            .env("SSL_CERT_FILE", no_roots.join("missing.pem"))
+            .env("SSL_CERT_DIR", &no_roots)
+            .output()
+    };
+    let plain = without_system_roots(&["--index-url", &registry.index_url()])?;
+    assert_eq!(stdout_of(&plain), over_http);
+    let secure = without_system_roots(&["--index-url", &url, "--ca-cert", ca])?;
+    assert_eq!(stdout_of(&secure), over_http);
+    let untrusted = without_system_roots(&["--index-url", &url])?;
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
     Ok(())
 }

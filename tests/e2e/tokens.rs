@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use wharf_e2e_tests::upload::publish_body;
-use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
+use wharf_e2e_tests::{TestRegistry, TestResult, http_client_builder, wharf_binary};
 
 fn publish(registry: &TestRegistry, token: &str, name: &str) -> TestResult<(u16, String)> {
     let response = registry
@@ -110,7 +110,7 @@ fn serve_reads_a_config_file_and_environment() -> TestResult {
         })
         .ok_or("the server printed its address")?;
     let token = std::fs::read_to_string(dir.path().join("data/admin-token"))?;
-    let http = reqwest::blocking::Client::new();
+    let http = http_client_builder().build()?;
     let anonymous = http
         .get(format!("http://{addr}/index/config.json"))
         .send()?;

@@ -8,7 +8,7 @@ mod snapshot;
 pub mod upload;
 
 pub use cargo::{CargoEnv, CrateProject, describe};
-pub use registry::{TestRegistry, wharf_binary};
+pub use registry::{TestRegistry, http_client_builder, wharf_binary};
 pub use snapshot::DataSnapshot;
 
 /// Result type for tests, so they can use `?`.

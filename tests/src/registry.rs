@@ -28,6 +28,15 @@ pub fn wharf_binary() -> PathBuf {
     candidate
 }
 
+/// `reqwest::blocking::Client::builder()`, after making `ring` the process's TLS crypto
+/// provider: the workspace builds reqwest with rustls but without a default provider, and
+/// reqwest refuses to build a client, even a plain-HTTP one, until one is installed.
+/// Installing twice is harmless.
+pub fn http_client_builder() -> reqwest::blocking::ClientBuilder {
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+}
+
 /// A running registry with its own data directory.
 #[derive(Debug)]
 pub struct TestRegistry {
@@ -219,7 +228,7 @@ impl TestRegistry {
 
     /// A blocking HTTP client.
     pub fn http(&self) -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder()
+        http_client_builder()
             .no_gzip()
             .timeout(Duration::from_secs(30))
             .build()

@@ -1,9 +1,10 @@
-//! `SparseIndex` against a real HTTP server on loopback: status codes, auth, gzip, caching
-//! and prefetch.
+//! `SparseIndex` against a real HTTP server on loopback: status codes, auth, gzip, caching,
+//! prefetch, and TLS with a throwaway certificate authority.
 
 mod prefetch;
 mod server;
 mod status;
+mod tls;
 
 /// One index line for `name` `vers` with normal dependencies `(name, req)`.
 fn line(name: &str, vers: &str, deps: &[(&str, &str)]) -> String {

@@ -1,8 +1,8 @@
-//! A small real HTTP/1.1 server on `127.0.0.1:0` whose answers the test sets per path, and
-//! which records every request it gets.
+//! A small real HTTP/1.1 server on `127.0.0.1:0`, plain or behind TLS, whose answers the test
+//! sets per path, and which records every request it gets.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// What the server answers for one path.
 #[derive(Debug, Clone)]
@@ -65,14 +66,25 @@ struct Shared {
 /// The server; it stops when dropped.
 pub(crate) struct TestServer {
     addr: String,
+    scheme: &'static str,
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
 }
 
 impl TestServer {
-    /// Serves `config.json` at `/index/config.json` and nothing else yet.
+    /// Serves `config.json` at `/index/config.json` and nothing else yet, over plain HTTP.
     pub(crate) fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Like [`TestServer::start`], every connection behind TLS with `tls`.
+    pub(crate) fn start_tls(tls: Arc<ServerConfig>) -> Self {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<Arc<ServerConfig>>) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
         let addr = listener.local_addr().expect("a bound address").to_string();
         let shared = Arc::new(Mutex::new(Shared::default()));
@@ -86,27 +98,40 @@ impl TestServer {
                     }
                     let Ok(stream) = stream else { continue };
                     let shared = Arc::clone(&shared);
-                    std::thread::spawn(move || serve(stream, &shared));
+                    let tls = tls.clone();
+                    std::thread::spawn(move || match tls {
+                        Some(tls) => serve_tls(stream, tls, &shared),
+                        None => serve(stream, &shared),
+                    });
                 }
             })
         };
         let server = Self {
             addr,
+            scheme,
             shared,
             stop,
             acceptor: Some(acceptor),
         };
         let config = format!(
-            r#"{{"dl":"http://{}/dl","api":"http://{}"}}"#,
+            r#"{{"dl":"{scheme}://{}/dl","api":"{scheme}://{}"}}"#,
             server.addr, server.addr
         );
         server.set("/index/config.json", Answer::ok(config));
         server
     }
 
-    /// `sparse+http://127.0.0.1:PORT/index/`.
+    /// `sparse+http(s)://127.0.0.1:PORT/index/`.
     pub(crate) fn index_url(&self) -> String {
-        format!("sparse+http://{}/index/", self.addr)
+        format!("sparse+{}://{}/index/", self.scheme, self.addr)
+    }
+
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.addr
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .expect("an address with a port")
     }
 
     /// Answers `path` with `answer` from now on.
@@ -150,9 +175,20 @@ impl Drop for TestServer {
     }
 }
 
+/// Answers one request behind TLS (a client that rejects the certificate ends it during the
+/// handshake) and closes the connection cleanly.
+fn serve_tls(stream: TcpStream, tls: Arc<ServerConfig>, shared: &Mutex<Shared>) {
+    let connection = ServerConnection::new(tls).expect("a TLS server connection");
+    let mut stream = StreamOwned::new(connection, stream);
+    serve(&mut stream, shared);
+    stream.conn.send_close_notify();
+    let _ = stream.flush();
+}
+
 /// Answers one request and closes the connection.
-fn serve(stream: TcpStream, shared: &Mutex<Shared>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("cloning a TCP stream"));
+fn serve(mut stream: impl Read + Write, shared: &Mutex<Shared>) {
+    // A GET has no body, so nothing the reader buffers beyond the head is lost.
+    let mut reader = BufReader::new(&mut stream);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() || request_line.is_empty() {
         return;
@@ -219,7 +255,7 @@ fn serve(stream: TcpStream, shared: &Mutex<Shared>) {
         head.push_str("Content-Encoding: gzip\r\n");
     }
     head.push_str("\r\n");
-    let mut stream = stream;
+    drop(reader);
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&body);
     let _ = stream.flush();
