@@ -108,9 +108,14 @@ impl<C: Clock> PublishLimiter<C> {
         };
         let wait = retry_after_seconds(not_until.wait_time_from(bucket.clock().now()));
         let burst = self.limits.publish_burst.unwrap_or(rate);
+        let publishes = if rate.get() == 1 {
+            "publish"
+        } else {
+            "publishes"
+        };
         Err(ApiError::too_many_requests(
             format!(
-                "publish rate limit reached for `{login}`: {rate} publishes per minute (burst {burst}); try again in {}",
+                "publish rate limit reached for `{login}`: {rate} {publishes} per minute (burst {burst}); try again in {}",
                 human_wait(wait)
             ),
             wait,
@@ -182,6 +187,10 @@ mod tests {
         let limiter = PublishLimiter::with_clock(limits(1, None), FakeRelativeClock::default());
         limiter.take("alice").expect("first publish");
         assert_eq!(refusal(&limiter, "alice"), (429, "60".to_owned()));
+        assert_eq!(
+            limiter.take("alice").expect_err("empty").detail(),
+            "publish rate limit reached for `alice`: 1 publish per minute (burst 1); try again in 1 min"
+        );
         limiter
             .take("bob")
             .expect("bob is not slowed down by alice");
