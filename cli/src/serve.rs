@@ -45,7 +45,8 @@ pub(crate) struct ServeArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Publish rate limits (per user; off unless set)")]
 struct RateLimitArgs {
-    /// Sustained publishes per minute per user; attempts beyond it wait for the next token.
+    /// Publishes per minute one user may keep up; faster ones get 429 until the rate allows
+    /// another.
     #[arg(long, env = "WHARF_PUBLISH_RATE_PER_MINUTE", value_name = "N")]
     publish_rate_per_minute: Option<NonZeroU32>,
     /// Publishes one user may send at once before the per-minute rate applies

@@ -221,5 +221,13 @@ fn serve_explains_its_rate_limit_flags_and_refuses_a_burst_without_a_rate() -> T
         stderr.contains("`publish-burst` is set without `publish-rate-per-minute`"),
         "{stderr}"
     );
+    // The same settings arrive through `WHARF_*` variables.
+    let refused = Command::new(wharf_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .env("WHARF_PUBLISH_BURST", "5")
+        .output()?;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8(refused.stderr)?.contains("`publish-burst` is set without"));
     Ok(())
 }
