@@ -74,10 +74,20 @@ pub(crate) async fn check_new_crates(
     }
 }
 
+/// "3 versions" / "1 version", and who leaves the window: "the oldest of them" / "it".
+fn counted(count: u32, one: &str, many: &str) -> (String, &'static str) {
+    if count == 1 {
+        (format!("1 {one}"), "it")
+    } else {
+        (format!("{count} {many}"), "the oldest of them")
+    }
+}
+
 fn publishes_refusal(login: &str, count: u32, limit: NonZeroU32, wait: u64) -> ApiError {
+    let (versions, oldest) = counted(count, "version", "versions");
     ApiError::too_many_requests(
         format!(
-            "`{login}` published {count} versions in the last 24 hours (limit `publishes-per-day` = {limit}); the oldest of them leaves the window in {}",
+            "`{login}` published {versions} in the last 24 hours (limit `publishes-per-day` = {limit}); {oldest} leaves the window in {}",
             human_wait(wait)
         ),
         wait,
@@ -91,9 +101,10 @@ fn new_crates_refusal(
     limit: NonZeroU32,
     wait: u64,
 ) -> ApiError {
+    let (crates, oldest) = counted(count, "new crate", "new crates");
     ApiError::too_many_requests(
         format!(
-            "`{login}` created {count} new crates in the last 24 hours (limit `new-crates-per-day` = {limit}), so `{name}` cannot be created now; the oldest of them leaves the window in {}. New versions of existing crates are not affected",
+            "`{login}` created {crates} in the last 24 hours (limit `new-crates-per-day` = {limit}), so `{name}` cannot be created now; {oldest} leaves the window in {}. New versions of existing crates are not affected",
             human_wait(wait)
         ),
         wait,
@@ -147,6 +158,11 @@ mod tests {
         assert_eq!(
             error.detail(),
             "`alice` published 100 versions in the last 24 hours (limit `publishes-per-day` = 100); the oldest of them leaves the window in 3 h 12 min"
+        );
+        let error = publishes_refusal("alice", 1, limit(1), 86_390);
+        assert_eq!(
+            error.detail(),
+            "`alice` published 1 version in the last 24 hours (limit `publishes-per-day` = 1); it leaves the window in 24 h"
         );
         let error = new_crates_refusal("alice", "fresh", 2, limit(2), 59);
         assert!(
