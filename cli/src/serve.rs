@@ -1,13 +1,14 @@
 //! `wharf serve`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use wharf_registry_server::{AppState, Server, ServerConfig, warm_cache};
+use wharf_registry_server::{AppState, PublishRateLimits, Server, ServerConfig, warm_cache};
 use wharf_storage::{NewToken, Scope, Storage};
 
 use crate::settings::{DEFAULT_LISTEN, FileSettings, default_data_dir, open_storage};
@@ -31,9 +32,53 @@ pub(crate) struct ServeArgs {
     /// HTTP worker threads, each with its own listening socket [default: one per core].
     #[arg(long, env = "WHARF_WORKERS", value_name = "N")]
     workers: Option<usize>,
-    /// A TOML file with any of: data, listen, public-url, auth-required, max-crate-bytes.
+    /// A TOML file with any of: data, listen, public-url, auth-required, max-crate-bytes,
+    /// publish-rate-per-minute, publish-burst, new-crates-per-day, publishes-per-day.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    rate_limits: RateLimitArgs,
+}
+
+/// Per-user publish limits, all off unless set. A refused publish is answered with HTTP 429,
+/// `Retry-After` and the limit it hit, and changes nothing.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Publish rate limits (per user; off unless set)")]
+struct RateLimitArgs {
+    /// Publishes per minute one user may keep up; faster ones get 429 until the rate allows
+    /// another.
+    #[arg(long, env = "WHARF_PUBLISH_RATE_PER_MINUTE", value_name = "N")]
+    publish_rate_per_minute: Option<NonZeroU32>,
+    /// Publishes one user may send at once before the per-minute rate applies
+    /// [default: the per-minute rate].
+    #[arg(long, env = "WHARF_PUBLISH_BURST", value_name = "N")]
+    publish_burst: Option<NonZeroU32>,
+    /// New crates one user may create in any 24 hours (new versions are not counted).
+    #[arg(long, env = "WHARF_NEW_CRATES_PER_DAY", value_name = "N")]
+    new_crates_per_day: Option<NonZeroU32>,
+    /// Versions one user may publish in any 24 hours, new crates included.
+    #[arg(long, env = "WHARF_PUBLISHES_PER_DAY", value_name = "N")]
+    publishes_per_day: Option<NonZeroU32>,
+}
+
+impl RateLimitArgs {
+    /// The limits from flags and variables, falling back to the config file's keys.
+    fn resolve(self, file: &FileSettings) -> anyhow::Result<PublishRateLimits> {
+        let limits = PublishRateLimits {
+            publish_rate_per_minute: self
+                .publish_rate_per_minute
+                .or(file.publish_rate_per_minute),
+            publish_burst: self.publish_burst.or(file.publish_burst),
+            new_crates_per_day: self.new_crates_per_day.or(file.new_crates_per_day),
+            publishes_per_day: self.publishes_per_day.or(file.publishes_per_day),
+        };
+        if limits.publish_burst.is_some() && limits.publish_rate_per_minute.is_none() {
+            anyhow::bail!(
+                "`publish-burst` is set without `publish-rate-per-minute`; set the rate too (the burst is the size of the bucket that rate refills)"
+            );
+        }
+        Ok(limits)
+    }
 }
 
 /// Starts the server and runs until SIGINT or SIGTERM.
@@ -42,6 +87,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => FileSettings::load(path)?,
         None => FileSettings::default(),
     };
+    let rate_limits = args.rate_limits.resolve(&file)?;
     let data = args.data.or(file.data).unwrap_or_else(default_data_dir);
     let listen = match args.listen.or(file.listen) {
         Some(addr) => addr,
@@ -71,6 +117,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(max) = max_crate {
             config.limits.max_crate_bytes = max;
         }
+        if rate_limits != PublishRateLimits::default() {
+            tracing::info!(?rate_limits, "publish rate limits on");
+        }
+        config.rate_limits = rate_limits;
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;
         tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");

@@ -2,6 +2,7 @@
 //! which overrides the built-in defaults (data in `./wharf-data`, listen on `127.0.0.1:8080`).
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -26,6 +27,14 @@ pub(crate) struct FileSettings {
     pub(crate) auth_required: Option<bool>,
     /// Largest `.crate` accepted, in bytes.
     pub(crate) max_crate_bytes: Option<u64>,
+    /// Publishes per minute per user (token bucket refill rate).
+    pub(crate) publish_rate_per_minute: Option<NonZeroU32>,
+    /// Publishes one user may make at once (token bucket size).
+    pub(crate) publish_burst: Option<NonZeroU32>,
+    /// New packages per user in any 24 hours.
+    pub(crate) new_crates_per_day: Option<NonZeroU32>,
+    /// Versions per user in any 24 hours.
+    pub(crate) publishes_per_day: Option<NonZeroU32>,
 }
 
 impl FileSettings {

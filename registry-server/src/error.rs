@@ -52,6 +52,25 @@ impl ApiError {
         error
     }
 
+    /// 429 with `Retry-After: <seconds>` (cargo honours it, up to its own cap).
+    pub fn too_many_requests(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
+        error
+            .headers
+            .push((http::header::RETRY_AFTER, retry_after_seconds.to_string()));
+        error
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message for the user.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// A failure the client cannot fix: logged here, reported generically.
     pub fn internal(context: &str, error: &dyn fmt::Display) -> Self {
         tracing::error!(error = %error, "{context}");

@@ -3,7 +3,9 @@
 //!
 //! Handlers hold no business rules: validation of uploads lives in `wharf-index-format`,
 //! ownership, scopes and the event log in `wharf-storage`. The sparse index is served from an
-//! in-memory cache of precomputed bytes, gzip copies and ETags ([`IndexCache`]).
+//! in-memory cache of precomputed bytes, gzip copies and ETags ([`IndexCache`]). Publishes
+//! may be rate limited per user ([`PublishRateLimits`], all off by default): a token bucket
+//! in memory and daily counts from storage, answered with 429 and `Retry-After`.
 //!
 //! ```no_run
 //! # async fn demo(storage: wharf_storage::Storage) -> std::io::Result<()> {
@@ -18,10 +20,12 @@
 //! ```
 
 mod auth;
+mod daily_limits;
 mod error;
 mod handlers;
 mod index_cache;
 mod metrics;
+mod rate_limits;
 mod response;
 mod router;
 mod server;
@@ -30,6 +34,7 @@ mod state;
 pub use error::ApiError;
 pub use index_cache::{CachedIndexFile, IndexCache};
 pub use metrics::{Metrics, Route};
+pub use rate_limits::PublishRateLimits;
 pub use response::Resp;
 pub use router::handle;
 pub use server::{Server, warm_cache};

@@ -58,8 +58,8 @@ impl Route {
     }
 }
 
-const STATUSES: [u16; 13] = [
-    200, 206, 302, 304, 400, 401, 403, 404, 405, 409, 413, 500, 503,
+const STATUSES: [u16; 14] = [
+    200, 206, 302, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503,
 ];
 const OTHER_STATUS: usize = STATUSES.len();
 const LATENCY_BUCKETS_SECONDS: [f64; 10] = [
@@ -191,6 +191,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.record(Route::IndexFile, 304, Duration::from_micros(80));
         metrics.record(Route::IndexFile, 599, Duration::from_millis(3));
+        metrics.record(Route::Publish, 429, Duration::from_micros(30));
         metrics.count_publish();
         metrics.count_index_bytes(42);
         let text = metrics.render();
@@ -198,6 +199,7 @@ mod tests {
         assert!(
             text.contains("wharf_http_requests_total{route=\"index_file\",status=\"other\"} 1")
         );
+        assert!(text.contains("wharf_http_requests_total{route=\"publish\",status=\"429\"} 1"));
         assert!(text.contains(
             "wharf_http_request_duration_seconds_bucket{route=\"index_file\",le=\"0.0001\"} 1"
         ));

@@ -8,6 +8,7 @@ use wharf_storage::Storage;
 
 use crate::index_cache::IndexCache;
 use crate::metrics::Metrics;
+use crate::rate_limits::{PublishLimiter, PublishRateLimits};
 
 /// How the server presents itself.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct ServerConfig {
     pub auth_required: bool,
     /// Upload limits for the publish path.
     pub limits: PublishLimits,
+    /// How often one user may publish (all off by default).
+    pub rate_limits: PublishRateLimits,
 }
 
 impl ServerConfig {
@@ -28,6 +31,7 @@ impl ServerConfig {
             public_url: public_url.into().trim_end_matches('/').to_owned(),
             auth_required,
             limits: PublishLimits::default(),
+            rate_limits: PublishRateLimits::default(),
         }
     }
 
@@ -52,6 +56,8 @@ pub struct AppState {
     pub config_json: Bytes,
     /// Set once the cache is warm; `/ready` answers 200 from then on.
     pub ready: AtomicBool,
+    /// The per-user publish token buckets, shared by every worker thread.
+    pub(crate) publish_limiter: PublishLimiter,
 }
 
 impl AppState {
@@ -60,6 +66,7 @@ impl AppState {
         let config_json = Bytes::from(
             RegistryConfig::for_public_url(&config.public_url, config.auth_required).to_json(),
         );
+        let publish_limiter = PublishLimiter::new(config.rate_limits.clone());
         Self {
             storage,
             config,
@@ -67,6 +74,7 @@ impl AppState {
             metrics: Metrics::default(),
             config_json,
             ready: AtomicBool::new(false),
+            publish_limiter,
         }
     }
 }

@@ -16,7 +16,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const DB_FILE: &str = "wharf.db";
 
 /// Numbered migrations: entry `i` moves the schema from `user_version` `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE users (
     id          INTEGER PRIMARY KEY,
     login       TEXT NOT NULL UNIQUE,
@@ -81,7 +82,13 @@ CREATE TABLE index_files (
     sha256      TEXT NOT NULL,
     written_at  INTEGER NOT NULL
 );
-"];
+",
+    // Publish rate limits count a user's versions of the last 24 hours on every publish;
+    // without this index that is a scan of every version ever published.
+    r"
+CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
+",
+];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout and foreign keys.
 pub(crate) fn open_connection(path: &Path) -> Result<Connection, StorageError> {

@@ -53,6 +53,7 @@ mod error;
 mod index_files;
 mod model;
 mod queries;
+mod recent;
 mod reconcile;
 mod storage;
 mod tokens;
@@ -64,7 +65,7 @@ pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo}
 pub use config::{BlobBackend, StorageConfig};
 pub use error::{ErrorKind, StorageError};
 pub use model::{
-    EventKind, IndexFileSnapshot, LogEvent, Owner, PackageMeta, Published, ReconcileReport,
-    SearchHit, SearchResults, Upload, VerifyReport,
+    EventKind, IndexFileSnapshot, LogEvent, Owner, PackageMeta, Published, RecentPublishes,
+    ReconcileReport, SearchHit, SearchResults, Upload, VerifyReport,
 };
 pub use storage::Storage;

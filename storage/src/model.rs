@@ -1,5 +1,5 @@
 //! Plain data that goes in and out of [`crate::Storage`]: uploads, published results, index
-//! file snapshots, owners, search results, log events and maintenance reports.
+//! file snapshots, owners, search results, log events, recent publishes and maintenance reports.
 
 use std::fmt;
 use std::str::FromStr;
@@ -192,6 +192,17 @@ pub struct VerifyReport {
     pub index_files: usize,
     /// How many blobs were checked.
     pub blobs: usize,
+}
+
+/// A user's most recent publishes in a time window, counted up to a cap (see
+/// [`crate::Storage::recent_versions`]). With `count` at the cap, `oldest` is when the window
+/// next frees a place: once it is older than the window, fewer than `cap` remain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecentPublishes {
+    /// How many were counted (never more than the cap asked for).
+    pub count: u32,
+    /// The publish time of the oldest one counted, in seconds since the Unix epoch.
+    pub oldest: Option<i64>,
 }
 
 #[cfg(test)]

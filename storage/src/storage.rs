@@ -21,7 +21,8 @@ use crate::write_ops::{
 use crate::writer::Writer;
 use crate::{
     CreatedToken, IndexFileSnapshot, LogEvent, NewToken, Owner, Principal, Published,
-    SearchResults, StorageConfig, StorageError, TokenInfo, Upload, queries, tokens,
+    RecentPublishes, SearchResults, StorageConfig, StorageError, TokenInfo, Upload, queries,
+    recent, tokens,
 };
 
 /// Longest accepted version string, as on crates.io.
@@ -408,6 +409,37 @@ impl Storage {
         self.inner
             .pool
             .with(|conn| queries::version_cksum(conn, name, version))
+    }
+
+    /// Whether a package with this name exists (case and `-`/`_` folded, as for publishing).
+    pub async fn package_exists(&self, name: &str) -> Result<bool, StorageError> {
+        let name = name.to_owned();
+        self.read(move |conn| Ok(queries::package_by_canonical(conn, &name)?.is_some()))
+            .await
+    }
+
+    /// The user's versions published after `since` (seconds since the Unix epoch), the
+    /// most recent first and at most `cap` of them: for daily publish limits.
+    pub async fn recent_versions(
+        &self,
+        user_id: i64,
+        since: i64,
+        cap: u32,
+    ) -> Result<RecentPublishes, StorageError> {
+        self.read(move |conn| recent::recent_versions(conn, user_id, since, cap))
+            .await
+    }
+
+    /// The packages the user created (published the first version of) after `since`, the
+    /// most recent first and at most `cap` of them: for daily new-package limits.
+    pub async fn recent_new_packages(
+        &self,
+        user_id: i64,
+        since: i64,
+        cap: u32,
+    ) -> Result<RecentPublishes, StorageError> {
+        self.read(move |conn| recent::recent_new_packages(conn, user_id, since, cap))
+            .await
     }
 
     /// Up to `limit` log events with `seq > after_seq`, in order.

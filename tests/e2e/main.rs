@@ -6,6 +6,7 @@ mod bad_publish;
 mod cargo_flow;
 mod crash;
 mod http_surface;
+mod rate_limits;
 mod resolve_remote;
 mod tls_proxy;
 mod tokens;

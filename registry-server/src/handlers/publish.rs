@@ -6,6 +6,7 @@ use wharf_index_format::{PreparedPublish, prepare_publish};
 use wharf_storage::{PackageMeta, Upload};
 
 use crate::auth;
+use crate::daily_limits;
 use crate::error::ApiError;
 use crate::response::{Resp, json_ok};
 use crate::state::AppState;
@@ -15,14 +16,18 @@ pub(crate) fn max_body_len(state: &AppState) -> u64 {
     state.config.limits.max_json_bytes + state.config.limits.max_crate_bytes + 8
 }
 
-/// Validates the upload completely (frame, metadata, tarball, manifest), then hands it to
-/// storage, which checks ownership and duplicates and makes it durable before we answer.
+/// Checks the publish rate limits, validates the upload completely (frame, metadata, tarball,
+/// manifest), then hands it to storage, which checks ownership and duplicates and makes it
+/// durable before we answer.
 pub(crate) async fn publish(
     state: &AppState,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Resp, ApiError> {
     let principal = auth::writer(state, headers)?;
+    // Rate limits first: before the costly validation, and before anything is written.
+    state.publish_limiter.take(&principal.login)?;
+    daily_limits::check_publishes(state, &principal).await?;
     let limits = state.config.limits.clone();
     let prepared: PreparedPublish =
         tokio::task::spawn_blocking(move || prepare_publish(&body, &limits))
@@ -34,6 +39,7 @@ pub(crate) async fn publish(
         crate_bytes,
         metadata,
     } = prepared;
+    daily_limits::check_new_crates(state, &principal, name.as_str()).await?;
     tracing::info!(krate.name = %name, krate.version = %entry.vers, user = %principal.login, "publish accepted for storage");
     let upload = Upload {
         entry,

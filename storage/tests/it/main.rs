@@ -6,6 +6,7 @@ mod index_lookup;
 mod owners;
 mod properties;
 mod publish;
+mod recent;
 mod reconcile;
 mod restart;
 mod support;

@@ -1,0 +1,66 @@
+//! What a user published recently, counted from the database so that daily publish limits
+//! hold across restarts. Both queries walk the `versions_by_publisher` index.
+
+use rusqlite::{Connection, params};
+
+use crate::{RecentPublishes, StorageError};
+
+/// Counts the user's most recent versions (at most `cap`) with `pubtime > since`.
+pub(crate) fn recent_versions(
+    conn: &Connection,
+    user_id: i64,
+    since: i64,
+    cap: u32,
+) -> Result<RecentPublishes, StorageError> {
+    count(
+        conn,
+        "SELECT count(*), min(pubtime) FROM (
+           SELECT pubtime FROM versions
+           WHERE publisher_id = ?1 AND pubtime > ?2
+           ORDER BY pubtime DESC LIMIT ?3)",
+        user_id,
+        since,
+        cap,
+    )
+}
+
+/// Counts the packages (at most `cap`, most recent first) the user created with a first
+/// version published after `since`. A package's first version is the one that created it:
+/// both are written in the same transaction, and versions are never deleted.
+pub(crate) fn recent_new_packages(
+    conn: &Connection,
+    user_id: i64,
+    since: i64,
+    cap: u32,
+) -> Result<RecentPublishes, StorageError> {
+    count(
+        conn,
+        "SELECT count(*), min(pubtime) FROM (
+           SELECT v.pubtime FROM versions v
+           WHERE v.publisher_id = ?1 AND v.pubtime > ?2
+             AND NOT EXISTS (
+               SELECT 1 FROM versions w WHERE w.package_id = v.package_id AND w.id < v.id)
+           ORDER BY v.pubtime DESC LIMIT ?3)",
+        user_id,
+        since,
+        cap,
+    )
+}
+
+fn count(
+    conn: &Connection,
+    sql: &str,
+    user_id: i64,
+    since: i64,
+    cap: u32,
+) -> Result<RecentPublishes, StorageError> {
+    let (count, oldest): (i64, Option<i64>) = conn
+        .prepare_cached(sql)?
+        .query_row(params![user_id, since, cap], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok(RecentPublishes {
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        oldest,
+    })
+}
