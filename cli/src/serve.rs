@@ -59,6 +59,9 @@ struct RateLimitArgs {
     /// Versions one user may publish in any 24 hours, new crates included.
     #[arg(long, env = "WHARF_PUBLISHES_PER_DAY", value_name = "N")]
     publishes_per_day: Option<NonZeroU32>,
+    /// Versions one crate may get in any 24 hours, from all its owners together.
+    #[arg(long, env = "WHARF_VERSIONS_PER_CRATE_PER_DAY", value_name = "N")]
+    versions_per_crate_per_day: Option<NonZeroU32>,
 }
 
 impl RateLimitArgs {
@@ -71,6 +74,9 @@ impl RateLimitArgs {
             publish_burst: self.publish_burst.or(file.publish_burst),
             new_crates_per_day: self.new_crates_per_day.or(file.new_crates_per_day),
             publishes_per_day: self.publishes_per_day.or(file.publishes_per_day),
+            versions_per_crate_per_day: self
+                .versions_per_crate_per_day
+                .or(file.versions_per_crate_per_day),
         };
         if limits.publish_burst.is_some() && limits.publish_rate_per_minute.is_none() {
             anyhow::bail!(

@@ -35,6 +35,8 @@ pub(crate) struct FileSettings {
     pub(crate) new_crates_per_day: Option<NonZeroU32>,
     /// Versions per user in any 24 hours.
     pub(crate) publishes_per_day: Option<NonZeroU32>,
+    /// Versions per package in any 24 hours.
+    pub(crate) versions_per_crate_per_day: Option<NonZeroU32>,
 }
 
 impl FileSettings {

@@ -1,5 +1,6 @@
-//! The daily publish limits (`publishes-per-day`, `new-crates-per-day`): counted over a
-//! rolling 24 hours from the versions in storage, so they hold across restarts.
+//! The daily publish limits (`publishes-per-day`, `new-crates-per-day`,
+//! `versions-per-crate-per-day`): counted over a rolling 24 hours from the versions in storage,
+//! so they hold across restarts.
 //!
 //! Each check asks storage for the user's most recent publishes, at most as many as the limit:
 //! when there are that many, the publish is refused until the oldest of them is more than 24
@@ -74,6 +75,23 @@ pub(crate) async fn check_new_crates(
     }
 }
 
+/// Refuses a new version of `name` once the package got `versions-per-crate-per-day` versions
+/// in the last 24 hours, from whichever owners.
+pub(crate) async fn check_crate_versions(state: &AppState, name: &str) -> Result<(), ApiError> {
+    let Some(limit) = state.publish_limiter.limits().versions_per_crate_per_day else {
+        return Ok(());
+    };
+    let now = Pubtime::now().unix();
+    let recent = state
+        .storage
+        .recent_package_versions(name, now - DAY_SECONDS, limit.get())
+        .await?;
+    match wait_for_room(recent, limit, now) {
+        None => Ok(()),
+        Some(wait) => Err(crate_versions_refusal(name, recent.count, limit, wait)),
+    }
+}
+
 /// "3 versions" / "1 version", and who leaves the window: "the oldest of them" / "it".
 fn counted(count: u32, one: &str, many: &str) -> (String, &'static str) {
     if count == 1 {
@@ -105,6 +123,17 @@ fn new_crates_refusal(
     ApiError::too_many_requests(
         format!(
             "`{login}` created {crates} in the last 24 hours (limit `new-crates-per-day` = {limit}), so `{name}` cannot be created now; {oldest} leaves the window in {}. New versions of existing crates are not affected",
+            human_wait(wait)
+        ),
+        wait,
+    )
+}
+
+fn crate_versions_refusal(name: &str, count: u32, limit: NonZeroU32, wait: u64) -> ApiError {
+    let (versions, oldest) = counted(count, "version", "versions");
+    ApiError::too_many_requests(
+        format!(
+            "`{name}` got {versions} in the last 24 hours (limit `versions-per-crate-per-day` = {limit}); {oldest} leaves the window in {}",
             human_wait(wait)
         ),
         wait,
@@ -163,6 +192,11 @@ mod tests {
         assert_eq!(
             error.detail(),
             "`alice` published 1 version in the last 24 hours (limit `publishes-per-day` = 1); it leaves the window in 24 h"
+        );
+        let error = crate_versions_refusal("busy", 10, limit(10), 2 * 3600);
+        assert_eq!(
+            error.detail(),
+            "`busy` got 10 versions in the last 24 hours (limit `versions-per-crate-per-day` = 10); the oldest of them leaves the window in 2 h"
         );
         let error = new_crates_refusal("alice", "fresh", 2, limit(2), 59);
         assert!(

@@ -33,6 +33,9 @@ pub struct PublishRateLimits {
     /// Versions one user may publish in any 24 hours (`publishes-per-day`), new packages
     /// included.
     pub publishes_per_day: Option<NonZeroU32>,
+    /// Versions one package may get in any 24 hours, from all its owners together
+    /// (`versions-per-crate-per-day`).
+    pub versions_per_crate_per_day: Option<NonZeroU32>,
 }
 
 impl PublishRateLimits {

@@ -1,5 +1,6 @@
-//! What a user published recently, counted from the database so that daily publish limits
-//! hold across restarts. Both queries walk the `versions_by_publisher` index.
+//! What a user (or one package) got published recently, counted from the database so that
+//! daily publish limits hold across restarts. The per-user queries walk the
+//! `versions_by_publisher` index; the per-package one the package's own versions.
 
 use rusqlite::{Connection, params};
 
@@ -45,6 +46,30 @@ pub(crate) fn recent_new_packages(
         since,
         cap,
     )
+}
+
+/// Counts the most recent versions (at most `cap`) of the package whose canonical name is
+/// `canonical` with `pubtime > since`, whoever published them.
+pub(crate) fn recent_package_versions(
+    conn: &Connection,
+    canonical: &str,
+    since: i64,
+    cap: u32,
+) -> Result<RecentPublishes, StorageError> {
+    let (count, oldest): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT count(*), min(pubtime) FROM (
+               SELECT v.pubtime FROM versions v JOIN packages p ON p.id = v.package_id
+               WHERE p.canonical_name = ?1 AND v.pubtime > ?2
+               ORDER BY v.pubtime DESC LIMIT ?3)",
+        )?
+        .query_row(params![canonical, since, cap], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok(RecentPublishes {
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        oldest,
+    })
 }
 
 fn count(

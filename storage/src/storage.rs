@@ -442,6 +442,20 @@ impl Storage {
             .await
     }
 
+    /// The versions of package `name` (any spelling of its canonical name) published after
+    /// `since`, by anyone, the most recent first and at most `cap` of them: for the daily
+    /// per-package limit.
+    pub async fn recent_package_versions(
+        &self,
+        name: &str,
+        since: i64,
+        cap: u32,
+    ) -> Result<RecentPublishes, StorageError> {
+        let canonical = wharf_index_format::canonical_name(name);
+        self.read(move |conn| recent::recent_package_versions(conn, &canonical, since, cap))
+            .await
+    }
+
     /// Up to `limit` log events with `seq > after_seq`, in order.
     pub fn events(&self, after_seq: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
         self.inner

@@ -167,6 +167,48 @@ fn daily_limits_refuse_hold_across_a_restart_and_spare_other_users() -> TestResu
 }
 
 #[test]
+fn a_crate_limit_counts_every_owner_and_spares_other_crates() -> TestResult {
+    let registry = TestRegistry::start_with(&["--versions-per-crate-per-day", "2"]);
+    let alice = registry.create_token("alice", &[]);
+    let bob = registry.create_token("bob", &[]);
+    publish_ok(&registry, &alice, "shared", "1.0.0")?;
+    let added = registry
+        .http()
+        .put(format!("{}/api/v1/crates/shared/owners", registry.url()))
+        .header("Authorization", &alice)
+        .json(&serde_json::json!({ "users": ["bob"] }))
+        .send()?;
+    assert_eq!(added.status(), 200, "{}", added.text()?);
+    publish_ok(&registry, &bob, "shared", "1.1.0")?;
+
+    // Two versions of `shared` today, one from each owner: the third is refused, for anyone.
+    let before = registry.data_snapshot();
+    for who in [&alice, &bob] {
+        let refused = publish(&registry, who, "shared", "1.2.0")?;
+        assert_eq!(refused.status, 429, "{}", refused.detail);
+        assert!(
+            refused.detail.starts_with(
+                "`shared` got 2 versions in the last 24 hours (limit `versions-per-crate-per-day` = 2); the oldest of them leaves the window in "
+            ),
+            "{}",
+            refused.detail
+        );
+        let wait = refused.retry_after.expect("a 429 carries Retry-After");
+        assert!((1..=86_400).contains(&wait), "Retry-After: {wait}");
+    }
+    assert_eq!(
+        registry.data_snapshot(),
+        before,
+        "a refused publish changed stored data"
+    );
+
+    // Other crates have days of their own.
+    publish_ok(&registry, &alice, "other", "1.0.0")?;
+    publish_ok(&registry, &alice, "other", "1.1.0")?;
+    Ok(())
+}
+
+#[test]
 fn without_limits_quick_publishes_are_never_refused() -> TestResult {
     let registry = TestRegistry::start();
     for patch in 0..50 {
@@ -198,6 +240,7 @@ fn serve_explains_its_rate_limit_flags_and_refuses_a_burst_without_a_rate() -> T
         "--publish-rate-per-minute <N>",
         "WHARF_PUBLISH_BURST",
         "--new-crates-per-day <N>",
+        "--versions-per-crate-per-day <N>",
         "WHARF_PUBLISHES_PER_DAY",
     ] {
         assert!(help.contains(needle), "`{needle}` missing from:\n{help}");

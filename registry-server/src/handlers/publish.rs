@@ -40,6 +40,7 @@ pub(crate) async fn publish(
         metadata,
     } = prepared;
     daily_limits::check_new_crates(state, &principal, name.as_str()).await?;
+    daily_limits::check_crate_versions(state, name.as_str()).await?;
     tracing::info!(krate.name = %name, krate.version = %entry.vers, user = %principal.login, "publish accepted for storage");
     let upload = Upload {
         entry,

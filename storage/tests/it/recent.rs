@@ -1,4 +1,5 @@
-//! Counting a user's recent publishes and new packages, for daily publish limits.
+//! Counting a user's (or a package's) recent publishes and new packages, for daily publish
+//! limits.
 
 use wharf_storage::RecentPublishes;
 
@@ -105,6 +106,60 @@ async fn recent_publishes_count_each_users_versions_and_first_versions() -> Test
             .await?
             .count,
         2
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn recent_package_versions_count_every_owner_under_any_spelling() -> TestResult {
+    let (_dir, storage) = fresh().await;
+    let alice = admin(&storage, "alice");
+    let bob = admin(&storage, "bob");
+    let first = storage.publish(&alice, upload("shared", "1.0.0")).await?;
+    let first_time = first.entry.pubtime.expect("storage sets pubtime").unix();
+    storage
+        .add_owners(&alice, "shared", &["bob".to_owned()])
+        .await?;
+    storage.publish(&bob, upload("shared", "1.1.0")).await?;
+    storage.publish(&alice, upload("other", "1.0.0")).await?;
+    let window = first_time - DAY;
+
+    let shared = storage
+        .recent_package_versions("shared", window, 100)
+        .await?;
+    assert_eq!(
+        shared,
+        RecentPublishes {
+            count: 2,
+            oldest: Some(first_time),
+        }
+    );
+    assert_eq!(
+        storage
+            .recent_package_versions("SHARED", window, 100)
+            .await?,
+        shared
+    );
+    assert_eq!(
+        storage
+            .recent_package_versions("other", window, 100)
+            .await?
+            .count,
+        1
+    );
+    assert_eq!(
+        storage
+            .recent_package_versions("nothing", window, 100)
+            .await?,
+        RecentPublishes::default()
+    );
+    assert_eq!(
+        storage
+            .recent_package_versions("shared", window, 1)
+            .await?
+            .count,
+        1,
+        "the cap bounds the count"
     );
     Ok(())
 }
