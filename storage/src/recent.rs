@@ -56,32 +56,30 @@ pub(crate) fn recent_package_versions(
     since: i64,
     cap: u32,
 ) -> Result<RecentPublishes, StorageError> {
-    let (count, oldest): (i64, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT count(*), min(pubtime) FROM (
-               SELECT v.pubtime FROM versions v JOIN packages p ON p.id = v.package_id
-               WHERE p.canonical_name = ?1 AND v.pubtime > ?2
-               ORDER BY v.pubtime DESC LIMIT ?3)",
-        )?
-        .query_row(params![canonical, since, cap], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
-    Ok(RecentPublishes {
-        count: u32::try_from(count).unwrap_or(u32::MAX),
-        oldest,
-    })
+    count(
+        conn,
+        "SELECT count(*), min(pubtime) FROM (
+           SELECT v.pubtime FROM versions v JOIN packages p ON p.id = v.package_id
+           WHERE p.canonical_name = ?1 AND v.pubtime > ?2
+           ORDER BY v.pubtime DESC LIMIT ?3)",
+        canonical,
+        since,
+        cap,
+    )
 }
 
+/// Runs one of the counting queries above: `?1` is the user or the package, `?2` the start
+/// of the window, `?3` the cap.
 fn count(
     conn: &Connection,
     sql: &str,
-    user_id: i64,
+    who: impl rusqlite::ToSql,
     since: i64,
     cap: u32,
 ) -> Result<RecentPublishes, StorageError> {
     let (count, oldest): (i64, Option<i64>) = conn
         .prepare_cached(sql)?
-        .query_row(params![user_id, since, cap], |row| {
+        .query_row(params![who, since, cap], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;
     Ok(RecentPublishes {

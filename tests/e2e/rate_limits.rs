@@ -40,6 +40,17 @@ fn publish(registry: &TestRegistry, token: &str, name: &str, version: &str) -> T
     })
 }
 
+impl Answer {
+    /// Asserts a 429 whose detail starts with `detail_start` and whose `Retry-After` is between
+    /// one second and `max_wait` seconds.
+    fn assert_refused(&self, detail_start: &str, max_wait: u64) {
+        assert_eq!(self.status, 429, "{}", self.detail);
+        assert!(self.detail.starts_with(detail_start), "{}", self.detail);
+        let wait = self.retry_after.expect("a 429 carries Retry-After");
+        assert!((1..=max_wait).contains(&wait), "Retry-After: {wait}");
+    }
+}
+
 fn publish_ok(registry: &TestRegistry, token: &str, name: &str, version: &str) -> TestResult {
     let answer = publish(registry, token, name, version)?;
     assert_eq!(answer.status, 200, "{name} {version}: {}", answer.detail);
@@ -77,16 +88,9 @@ fn the_token_bucket_from_the_config_file_refuses_with_retry_after() -> TestResul
     }
 
     let before = registry.data_snapshot();
-    let refused = publish(&registry, &alice, "bucket", "1.3.0")?;
-    assert_eq!(refused.status, 429, "{}", refused.detail);
-    let wait = refused.retry_after.expect("a 429 carries Retry-After");
-    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
-    assert!(
-        refused.detail.starts_with(
-            "publish rate limit reached for `alice`: 1 publish per minute (burst 3); try again in "
-        ),
-        "{}",
-        refused.detail
+    publish(&registry, &alice, "bucket", "1.3.0")?.assert_refused(
+        "publish rate limit reached for `alice`: 1 publish per minute (burst 3); try again in ",
+        60,
     );
     assert_eq!(
         registry.data_snapshot(),
@@ -117,17 +121,10 @@ fn daily_limits_refuse_hold_across_a_restart_and_spare_other_users() -> TestResu
 
     // A third new crate is refused; a new version of an existing one is not.
     let before = registry.data_snapshot();
-    let refused = publish(&registry, &alice, "third", "1.0.0")?;
-    assert_eq!(refused.status, 429, "{}", refused.detail);
-    assert!(
-        refused.detail.starts_with(
-            "`alice` created 2 new crates in the last 24 hours (limit `new-crates-per-day` = 2), so `third` cannot be created now; the oldest of them leaves the window in "
-        ),
-        "{}",
-        refused.detail
+    publish(&registry, &alice, "third", "1.0.0")?.assert_refused(
+        "`alice` created 2 new crates in the last 24 hours (limit `new-crates-per-day` = 2), so `third` cannot be created now; the oldest of them leaves the window in ",
+        86_400,
     );
-    let wait = refused.retry_after.expect("a 429 carries Retry-After");
-    assert!((1..=86_400).contains(&wait), "Retry-After: {wait}");
     assert_eq!(
         registry.data_snapshot(),
         before,
@@ -138,17 +135,10 @@ fn daily_limits_refuse_hold_across_a_restart_and_spare_other_users() -> TestResu
     // Three versions in the day: the fourth is refused, also after a restart.
     let before = registry.data_snapshot();
     for round in ["before the restart", "after the restart"] {
-        let refused = publish(&registry, &alice, "first", "1.2.0")?;
-        assert_eq!(refused.status, 429, "{round}: {}", refused.detail);
-        assert!(
-            refused.detail.starts_with(
-                "`alice` published 3 versions in the last 24 hours (limit `publishes-per-day` = 3); the oldest of them leaves the window in "
-            ),
-            "{round}: {}",
-            refused.detail
+        publish(&registry, &alice, "first", "1.2.0")?.assert_refused(
+            "`alice` published 3 versions in the last 24 hours (limit `publishes-per-day` = 3); the oldest of them leaves the window in ",
+            86_400,
         );
-        let wait = refused.retry_after.expect("a 429 carries Retry-After");
-        assert!((1..=86_400).contains(&wait), "{round}: Retry-After: {wait}");
         assert_eq!(
             registry.data_snapshot(),
             before,
@@ -184,17 +174,10 @@ fn a_crate_limit_counts_every_owner_and_spares_other_crates() -> TestResult {
     // Two versions of `shared` today, one from each owner: the third is refused, for anyone.
     let before = registry.data_snapshot();
     for who in [&alice, &bob] {
-        let refused = publish(&registry, who, "shared", "1.2.0")?;
-        assert_eq!(refused.status, 429, "{}", refused.detail);
-        assert!(
-            refused.detail.starts_with(
-                "`shared` got 2 versions in the last 24 hours (limit `versions-per-crate-per-day` = 2); the oldest of them leaves the window in "
-            ),
-            "{}",
-            refused.detail
+        publish(&registry, who, "shared", "1.2.0")?.assert_refused(
+            "`shared` got 2 versions in the last 24 hours (limit `versions-per-crate-per-day` = 2); the oldest of them leaves the window in ",
+            86_400,
         );
-        let wait = refused.retry_after.expect("a 429 carries Retry-After");
-        assert!((1..=86_400).contains(&wait), "Retry-After: {wait}");
     }
     assert_eq!(
         registry.data_snapshot(),
