@@ -76,6 +76,11 @@ pub(crate) struct ResolveArgs {
     /// each file only when the resolver asks for it.
     #[arg(long, value_name = "N", default_value_t = SparseIndex::DEFAULT_PREFETCH_THREADS)]
     prefetch: usize,
+    /// How often an index request that got no answer, HTTP 429 or 5xx is sent again
+    /// (`--index-url` only; waits of 0.5 s, doubling, or the server's `Retry-After`), as
+    /// cargo's `net.retry`.
+    #[arg(long, value_name = "N", env = "WHARF_NET_RETRY", default_value_t = ClientOptions::DEFAULT_RETRIES)]
+    retries: u32,
     /// The root `Cargo.toml`.
     #[arg(long)]
     manifest: PathBuf,
@@ -152,6 +157,8 @@ fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn
         let options = ClientOptions {
             ca_certs: args.ca_cert.clone(),
             prefetch_threads: args.prefetch,
+            retries: args.retries,
+            ..ClientOptions::default()
         };
         let index = SparseIndex::with_options(url, token, &options)?;
         index.prefetch(root.dependencies.iter().map(IndexDependency::package_name));

@@ -10,8 +10,9 @@ use rustls::ClientConfig;
 use wharf_index_format::RegistryConfig;
 
 use crate::error::with_causes;
+use crate::options::RetryPolicy;
 use crate::tls::tls_failure;
-use crate::{ClientError, IndexUrl};
+use crate::{ClientError, ClientOptions, IndexUrl};
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,16 +25,18 @@ pub(crate) struct Fetcher {
     http: Client,
     url: IndexUrl,
     token: Option<String>,
+    retry: RetryPolicy,
     requests: AtomicU64,
 }
 
 impl Fetcher {
-    /// A client for `url` that sends `token` (verbatim, as cargo does) when given and
-    /// speaks TLS with `tls`.
+    /// A client for `url` that sends `token` (verbatim, as cargo does) when given, speaks
+    /// TLS with `tls` and retries as `options` say.
     pub(crate) fn new(
         url: IndexUrl,
         token: Option<String>,
         tls: ClientConfig,
+        options: &ClientOptions,
     ) -> Result<Self, ClientError> {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -56,6 +59,7 @@ impl Fetcher {
             http,
             url,
             token,
+            retry: options.retry_policy(),
             requests: AtomicU64::new(0),
         })
     }
@@ -111,7 +115,35 @@ impl Fetcher {
         self.success_body(&url, response).map(Some)
     }
 
+    /// Sends a GET, again after a wait when it failed in a way that may pass: no answer
+    /// (but not a TLS failure: a certificate does not fix itself), HTTP 429 or 5xx. The last
+    /// outcome is returned as it is.
     fn get(&self, url: &str) -> Result<Response, ClientError> {
+        let mut retry = 0;
+        loop {
+            let outcome = self.send(url);
+            let may_pass = match &outcome {
+                Ok(response) => {
+                    let status = response.status();
+                    (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
+                        .then(|| retry_after(response))
+                }
+                Err(ClientError::Transport { .. }) => Some(None),
+                Err(_) => None,
+            };
+            match may_pass {
+                Some(hint) if retry < self.retry.retries => {
+                    let wait = self.retry.delay_before(retry, hint);
+                    tracing::debug!(url, retry, ?wait, "retrying a failed request");
+                    std::thread::sleep(wait);
+                    retry += 1;
+                }
+                _ => return outcome,
+            }
+        }
+    }
+
+    fn send(&self, url: &str) -> Result<Response, ClientError> {
         let mut request = self.http.get(url);
         if let Some(token) = &self.token {
             request = request.header(AUTHORIZATION, token);
@@ -142,6 +174,18 @@ impl Fetcher {
             }),
         }
     }
+}
+
+/// The `Retry-After` of an answer, when it is a number of seconds.
+fn retry_after(response: &Response) -> Option<u64> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A request to `url` that got no answer: a TLS failure when it is one, else a transport

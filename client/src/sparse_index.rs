@@ -59,7 +59,7 @@ impl SparseIndex {
         options: &ClientOptions,
     ) -> Result<Self, ClientError> {
         let url = IndexUrl::parse(url)?;
-        let fetcher = Fetcher::new(url, token, client_config(&options.ca_certs)?)?;
+        let fetcher = Fetcher::new(url, token, client_config(&options.ca_certs)?, options)?;
         let threads = options.prefetch_threads;
         let config = fetcher.config()?;
         let files = Arc::new(IndexFiles::new(fetcher, threads > 0));

@@ -2,9 +2,24 @@
 //! prefetch, and TLS with a throwaway certificate authority.
 
 mod prefetch;
+mod retries;
 mod server;
 mod status;
 mod tls;
+
+/// The server path of `name`'s index file.
+fn file_path(name: &str) -> String {
+    format!("/index/{}", wharf_index_format::index_path(name))
+}
+
+/// Options that retry `retries` times with 1 ms waits, so tests of failures stay quick.
+fn quick_retries(retries: u32) -> wharf_client::ClientOptions {
+    wharf_client::ClientOptions {
+        retries,
+        retry_delay: std::time::Duration::from_millis(1),
+        ..wharf_client::ClientOptions::default()
+    }
+}
 
 /// One index line for `name` `vers` with normal dependencies `(name, req)`.
 fn line(name: &str, vers: &str, deps: &[(&str, &str)]) -> String {

@@ -7,8 +7,8 @@ use wharf_client::SparseIndex;
 use wharf_index_format::{IndexEntry, index_path};
 use wharf_resolver::{IndexSource, MemoryIndex, ResolveOptions, RootManifest, resolve};
 
-use crate::line;
 use crate::server::{Answer, TestServer};
+use crate::{line, quick_retries};
 
 const PACKAGES: usize = 50;
 
@@ -116,7 +116,8 @@ fn a_failed_prefetch_is_reported_only_for_the_package_asked_for() {
         ],
     );
     server.set(&broken, Answer::status(500, "down"));
-    let index = SparseIndex::new(&server.index_url(), None).unwrap();
+    // No retries inside a fetch here: this is about what a failed prefetch leaves behind.
+    let index = SparseIndex::with_options(&server.index_url(), None, &quick_retries(0)).unwrap();
     assert_eq!(index.versions("top").unwrap().len(), 1);
     wait_for_request(&server, &shaky);
     wait_for_request(&server, &broken);

@@ -19,6 +19,8 @@ pub(crate) struct Answer {
     pub(crate) body: Vec<u8>,
     /// gzip the body when the request accepts gzip.
     pub(crate) gzip: bool,
+    /// Extra response headers, as `Name: value` lines.
+    pub(crate) headers: Vec<String>,
 }
 
 impl Answer {
@@ -27,6 +29,7 @@ impl Answer {
             status: 200,
             body: body.into(),
             gzip: false,
+            headers: Vec::new(),
         }
     }
 
@@ -35,11 +38,18 @@ impl Answer {
             status,
             body: body.into(),
             gzip: false,
+            headers: Vec::new(),
         }
     }
 
     pub(crate) fn gzipped(mut self) -> Self {
         self.gzip = true;
+        self
+    }
+
+    /// Adds a response header line (`Name: value`).
+    pub(crate) fn header(mut self, line: &str) -> Self {
+        self.headers.push(line.to_owned());
         self
     }
 }
@@ -148,6 +158,14 @@ impl TestServer {
             .insert(path.to_owned(), answers);
     }
 
+    /// The answer currently set for `path` (the last of a sequence).
+    pub(crate) fn answer_of(&self, path: &str) -> Answer {
+        self.shared.lock().unwrap().answers[path]
+            .last()
+            .expect("every set path has an answer")
+            .clone()
+    }
+
     /// Requires `Authorization: <token>` on every request.
     pub(crate) fn require_token(&self, token: &str) {
         self.shared.lock().unwrap().token = Some(token.to_owned());
@@ -253,6 +271,10 @@ fn serve(mut stream: impl Read + Write, shared: &Mutex<Shared>) {
     );
     if gzipped {
         head.push_str("Content-Encoding: gzip\r\n");
+    }
+    for line in &answer.headers {
+        head.push_str(line);
+        head.push_str("\r\n");
     }
     head.push_str("\r\n");
     drop(reader);

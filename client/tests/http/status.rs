@@ -4,12 +4,8 @@ use wharf_client::{ClientError, SparseIndex};
 use wharf_index_format::index_path;
 use wharf_resolver::IndexSource;
 
-use crate::line;
 use crate::server::{Answer, TestServer};
-
-fn file_path(name: &str) -> String {
-    format!("/index/{}", index_path(name))
-}
+use crate::{file_path, line, quick_retries};
 
 #[test]
 fn missing_packages_are_empty_and_every_answer_is_cached() {
@@ -42,7 +38,7 @@ fn other_statuses_are_errors_naming_url_status_and_detail() {
         Answer::status(500, r#"{"errors":[{"detail":"the disk is on fire"}]}"#),
     );
     server.set(&file_path("teapot"), Answer::status(418, "<html>no</html>"));
-    let index = SparseIndex::new(&server.index_url(), None).unwrap();
+    let index = SparseIndex::with_options(&server.index_url(), None, &quick_retries(2)).unwrap();
     let error = index.versions("broken").unwrap_err().to_string();
     let url = format!(
         "{}{}",
@@ -55,8 +51,14 @@ fn other_statuses_are_errors_naming_url_status_and_detail() {
     );
     assert!(error.contains(&format!("`{url}`")), "{error}");
     assert!(error.contains("HTTP 500: the disk is on fire"), "{error}");
+    assert_eq!(
+        server.hits(&file_path("broken")),
+        3,
+        "a 500 is tried 1 + 2 times"
+    );
     let error = index.versions("teapot").unwrap_err().to_string();
     assert!(error.ends_with("answered HTTP 418"), "{error}");
+    assert_eq!(server.hits(&file_path("teapot")), 1, "a 4xx is final");
 }
 
 #[test]
@@ -208,9 +210,13 @@ fn unreachable_registries_and_foreign_schemes_are_clear_errors() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let error = SparseIndex::new(&format!("sparse+http://{addr}/index/"), None)
-        .unwrap_err()
-        .to_string();
+    let error = SparseIndex::with_options(
+        &format!("sparse+http://{addr}/index/"),
+        None,
+        &quick_retries(1),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         error.contains(&format!("cannot fetch `http://{addr}/index/config.json`")),
         "{error}"
