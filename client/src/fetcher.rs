@@ -5,10 +5,14 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, LAST_MODIFIED,
+};
 use rustls::ClientConfig;
 use wharf_index_format::RegistryConfig;
 
+use crate::disk_cache::{CachedFile, DiskCache};
 use crate::error::with_causes;
 use crate::options::RetryPolicy;
 use crate::tls::tls_failure;
@@ -26,7 +30,11 @@ pub(crate) struct Fetcher {
     url: IndexUrl,
     token: Option<String>,
     retry: RetryPolicy,
+    /// The on-disk cache of this index's files, when one is set.
+    cache: Option<DiskCache>,
     requests: AtomicU64,
+    /// Answers 304 served from the on-disk cache.
+    revalidated: AtomicU64,
 }
 
 impl Fetcher {
@@ -55,12 +63,18 @@ impl Fetcher {
             .map_err(|e| ClientError::HttpClient {
                 reason: with_causes(&e),
             })?;
+        let cache = options
+            .cache_dir
+            .as_deref()
+            .map(|root| DiskCache::new(root, &url));
         Ok(Self {
             http,
             url,
             token,
             retry: options.retry_policy(),
+            cache,
             requests: AtomicU64::new(0),
+            revalidated: AtomicU64::new(0),
         })
     }
 
@@ -74,11 +88,17 @@ impl Fetcher {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// How many answers were 304 and served from the on-disk cache.
+    pub(crate) fn revalidated(&self) -> u64 {
+        self.revalidated.load(Ordering::Relaxed)
+    }
+
     /// Fetches and parses `config.json`. A registry that wants a token gets a clear error
     /// when none is given or the one given is refused.
     pub(crate) fn config(&self) -> Result<RegistryConfig, ClientError> {
         let url = self.url.join("config.json");
-        let response = self.get(&url)?;
+        // Always fresh: it says whether a token is needed and where downloads are.
+        let response = self.get(&url, &HeaderMap::new())?;
         let status = response.status();
         if matches!(status.as_u16(), 404 | 410 | 451) {
             return Err(ClientError::InvalidConfig {
@@ -106,22 +126,52 @@ impl Fetcher {
 
     /// The text of the index file at `path`, or `None` when the package does not exist
     /// (404, 410 or 451, as cargo reads them).
+    ///
+    /// With an on-disk cache, a cached file is revalidated (`If-None-Match` /
+    /// `If-Modified-Since`): a 304 serves the cached text, a 200 replaces the entry, and
+    /// "no such package" removes it.
     pub(crate) fn index_file(&self, path: &str) -> Result<Option<String>, ClientError> {
         let url = self.url.join(path);
-        let response = self.get(&url)?;
-        if matches!(response.status().as_u16(), 404 | 410 | 451) {
+        let cached = self.cache.as_ref().and_then(|cache| cache.read(path));
+        let response = self.get(&url, &conditional_headers(cached.as_ref()))?;
+        let status = response.status().as_u16();
+        if let (304, Some(cached)) = (status, cached) {
+            self.revalidated.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(url, "not modified; using the cached file");
+            return Ok(Some(cached.body));
+        }
+        if matches!(status, 404 | 410 | 451) {
+            if let Some(cache) = &self.cache {
+                cache.remove(path);
+            }
             return Ok(None);
         }
-        self.success_body(&url, response).map(Some)
+        let etag = header_text(&response, &ETAG);
+        let last_modified = header_text(&response, &LAST_MODIFIED);
+        let body = self.success_body(&url, response)?;
+        if let Some(cache) = &self.cache {
+            if etag.is_some() || last_modified.is_some() {
+                let file = CachedFile {
+                    etag,
+                    last_modified,
+                    body,
+                };
+                cache.write(path, &file);
+                return Ok(Some(file.body));
+            }
+            // Nothing to revalidate with: an older entry's validators would be wrong.
+            cache.remove(path);
+        }
+        Ok(Some(body))
     }
 
     /// Sends a GET, again after a wait when it failed in a way that may pass: no answer
     /// (but not a TLS failure: a certificate does not fix itself), HTTP 429 or 5xx. The last
-    /// outcome is returned as it is.
-    fn get(&self, url: &str) -> Result<Response, ClientError> {
+    /// outcome is returned as it is (a 304 too: it is an answer, not a failure).
+    fn get(&self, url: &str, extra: &HeaderMap) -> Result<Response, ClientError> {
         let mut retry = 0;
         loop {
-            let outcome = self.send(url);
+            let outcome = self.send(url, extra);
             let may_pass = match &outcome {
                 Ok(response) => {
                     let status = response.status();
@@ -143,8 +193,8 @@ impl Fetcher {
         }
     }
 
-    fn send(&self, url: &str) -> Result<Response, ClientError> {
-        let mut request = self.http.get(url);
+    fn send(&self, url: &str, extra: &HeaderMap) -> Result<Response, ClientError> {
+        let mut request = self.http.get(url).headers(extra.clone());
         if let Some(token) = &self.token {
             request = request.header(AUTHORIZATION, token);
         }
@@ -174,6 +224,34 @@ impl Fetcher {
             }),
         }
     }
+}
+
+/// `If-None-Match` / `If-Modified-Since` from a cached file's validators (none without one;
+/// a validator that is not a valid header value is left out).
+fn conditional_headers(cached: Option<&CachedFile>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let Some(cached) = cached else {
+        return headers;
+    };
+    for (name, value) in [
+        (IF_NONE_MATCH, &cached.etag),
+        (IF_MODIFIED_SINCE, &cached.last_modified),
+    ] {
+        if let Some(value) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
+/// A response header as text, when present and readable.
+fn header_text(response: &Response, name: &HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)?
+        .to_str()
+        .ok()
+        .map(str::to_owned)
 }
 
 /// The `Retry-After` of an answer, when it is a number of seconds.

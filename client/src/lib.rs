@@ -4,8 +4,10 @@
 //!   `sparse+https://host/…/index/` (or `http`), as cargo reads it (`config.json` first,
 //!   404/410/451 mean "no such package", `Authorization: <token>` when a token is given), with
 //!   every answer cached in memory and the dependencies of each file fetched ahead in parallel.
-//! - [`ClientOptions`]: extra CA certificates trusted for `https` (as cargo's `http.cainfo`)
-//!   and the number of prefetch workers, for [`SparseIndex::with_options`].
+//! - [`ClientOptions`]: extra CA certificates trusted for `https` (as cargo's `http.cainfo`),
+//!   the number of prefetch workers, retries, and an optional on-disk cache (`cache_dir`)
+//!   whose files are revalidated with `If-None-Match` / `If-Modified-Since` (a 304 serves the
+//!   cached copy, counted by [`SparseIndex::revalidated`]), for [`SparseIndex::with_options`].
 //! - [`IndexUrl`]: the index URL, checked and normalised (`http` or `https`).
 //! - [`ClientError`]: the one error type; [`ClientError::for_package`] turns it into the
 //!   resolver's [`wharf_resolver::ResolveError::Index`].
@@ -27,6 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod disk_cache;
 mod error;
 mod fetcher;
 mod index_files;

@@ -29,6 +29,10 @@ pub struct ClientOptions {
     /// the server's (in seconds) is used instead when it gives one; no wait exceeds
     /// [`ClientOptions::MAX_RETRY_DELAY`].
     pub retry_delay: Duration,
+    /// Where index files are kept between runs with their `ETag` / `Last-Modified`, so the
+    /// next run revalidates them (HTTP 304) instead of downloading them again; one directory
+    /// per index URL underneath. `None` (the default) keeps nothing on disk.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl ClientOptions {
@@ -74,13 +78,14 @@ impl RetryPolicy {
 impl Default for ClientOptions {
     /// The platform's roots only, [`ClientOptions::DEFAULT_PREFETCH_THREADS`] prefetch
     /// workers, [`ClientOptions::DEFAULT_RETRIES`] retries after
-    /// [`ClientOptions::DEFAULT_RETRY_DELAY`].
+    /// [`ClientOptions::DEFAULT_RETRY_DELAY`], no on-disk cache.
     fn default() -> Self {
         Self {
             ca_certs: Vec::new(),
             prefetch_threads: Self::DEFAULT_PREFETCH_THREADS,
             retries: Self::DEFAULT_RETRIES,
             retry_delay: Self::DEFAULT_RETRY_DELAY,
+            cache_dir: None,
         }
     }
 }

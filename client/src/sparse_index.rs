@@ -97,6 +97,12 @@ impl SparseIndex {
         self.files.fetcher().requests()
     }
 
+    /// How many index files were answered 304 (not modified) and served from the on-disk
+    /// cache of [`ClientOptions::cache_dir`]; always 0 without one.
+    pub fn revalidated(&self) -> u64 {
+        self.files.fetcher().revalidated()
+    }
+
     /// Starts fetching the files of `names` in the background (when prefetch is on), e.g.
     /// the root manifest's dependencies before a resolution starts.
     pub fn prefetch<'a>(&self, names: impl IntoIterator<Item = &'a str>) {

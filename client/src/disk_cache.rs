@@ -1,0 +1,232 @@
+//! The on-disk copy of one index's files with their validators (`ETag`, `Last-Modified`), so
+//! a later run revalidates each file (`If-None-Match` / `If-Modified-Since`) instead of
+//! downloading it again, as cargo keeps its sparse index cache.
+//!
+//! Each index URL gets its own directory, `<cache_dir>/<host>_<port>-<first 16 hex digits of
+//! the URL's SHA-256>`, so validators learnt from one registry (perhaps behind a token) are
+//! never sent to another. Under it, each file lives at its index path: one line of JSON with
+//! the validators and the SHA-256 of the body, then the body. Entries are written to a
+//! temporary file and renamed into place, so readers never see a torn one; an entry that does
+//! not read back whole (any damage) is ignored and the file fetched again. The cache never
+//! fails a fetch: every I/O error is logged and skipped.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::IndexUrl;
+
+/// How many hex digits of the URL's SHA-256 name its directory.
+const URL_HASH_DIGITS: usize = 16;
+
+/// One cached index file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CachedFile {
+    /// The `ETag` the server sent with the body.
+    pub(crate) etag: Option<String>,
+    /// The `Last-Modified` the server sent with the body.
+    pub(crate) last_modified: Option<String>,
+    /// The file's text.
+    pub(crate) body: String,
+}
+
+/// The first line of an entry.
+#[derive(Debug, Serialize, Deserialize)]
+struct EntryHead {
+    etag: Option<String>,
+    last_modified: Option<String>,
+    /// Hex SHA-256 of the body, to tell a damaged body from a whole one.
+    sha256: String,
+}
+
+/// The cache directory of one index URL.
+#[derive(Debug, Clone)]
+pub(crate) struct DiskCache {
+    dir: PathBuf,
+}
+
+impl DiskCache {
+    /// The cache of `url` under `root`.
+    pub(crate) fn new(root: &Path, url: &IndexUrl) -> Self {
+        Self {
+            dir: root.join(directory_name(url)),
+        }
+    }
+
+    /// The directory of this index's entries.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the unit tests only"))]
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry_path(&self, index_path: &str) -> PathBuf {
+        self.dir.join(index_path)
+    }
+
+    /// The entry for `index_path`, or `None` when there is none or it is damaged.
+    pub(crate) fn read(&self, index_path: &str) -> Option<CachedFile> {
+        let path = self.entry_path(index_path);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    tracing::debug!(path = %path.display(), %error, "cannot read a cache entry");
+                }
+                return None;
+            }
+        };
+        let parsed = parse_entry(&bytes);
+        if parsed.is_none() {
+            tracing::debug!(path = %path.display(), "ignoring a damaged cache entry");
+        }
+        parsed
+    }
+
+    /// Stores `file` as the entry for `index_path` (temporary file, then rename).
+    pub(crate) fn write(&self, index_path: &str, file: &CachedFile) {
+        let path = self.entry_path(index_path);
+        if let Err(error) = write_atomically(&path, &entry_bytes(file)) {
+            tracing::debug!(path = %path.display(), %error, "cannot write a cache entry");
+        }
+    }
+
+    /// Removes the entry for `index_path`, if any.
+    pub(crate) fn remove(&self, index_path: &str) {
+        let path = self.entry_path(index_path);
+        match fs::remove_file(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                tracing::debug!(path = %path.display(), %error, "cannot remove a cache entry");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `<host>_<port>-<hash>`: readable, and distinct for every URL (path and scheme included).
+fn directory_name(url: &IndexUrl) -> String {
+    let parsed = reqwest::Url::parse(url.as_str()).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(reqwest::Url::host_str)
+        .unwrap_or("index");
+    let port = parsed
+        .as_ref()
+        .and_then(reqwest::Url::port_or_known_default)
+        .unwrap_or_default();
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let hash = hex::encode(Sha256::digest(url.as_str().as_bytes()));
+    format!("{host}_{port}-{}", &hash[..URL_HASH_DIGITS])
+}
+
+fn entry_bytes(file: &CachedFile) -> Vec<u8> {
+    let head = EntryHead {
+        etag: file.etag.clone(),
+        last_modified: file.last_modified.clone(),
+        sha256: hex::encode(Sha256::digest(file.body.as_bytes())),
+    };
+    // Serialising a struct of strings cannot fail.
+    let mut bytes = serde_json::to_vec(&head).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes.extend_from_slice(file.body.as_bytes());
+    bytes
+}
+
+fn parse_entry(bytes: &[u8]) -> Option<CachedFile> {
+    let newline = bytes.iter().position(|&b| b == b'\n')?;
+    let head: EntryHead = serde_json::from_slice(&bytes[..newline]).ok()?;
+    let body = &bytes[newline + 1..];
+    if hex::encode(Sha256::digest(body)) != head.sha256 {
+        return None;
+    }
+    Some(CachedFile {
+        etag: head.etag,
+        last_modified: head.last_modified,
+        body: String::from_utf8(body.to_vec()).ok()?,
+    })
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(body: &str) -> CachedFile {
+        CachedFile {
+            etag: Some("\"v1\"".to_owned()),
+            last_modified: None,
+            body: body.to_owned(),
+        }
+    }
+
+    #[test]
+    fn an_entry_reads_back_and_damage_is_ignored() {
+        let root = tempfile::tempdir().unwrap();
+        let url = IndexUrl::parse("sparse+http://127.0.0.1:8080/index/").unwrap();
+        let cache = DiskCache::new(root.path(), &url);
+        assert!(
+            cache
+                .dir()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("127.0.0.1_8080-")
+        );
+        assert_eq!(cache.read("se/rd/serde"), None);
+        cache.write("se/rd/serde", &file("line one\nline two\n"));
+        assert_eq!(
+            cache.read("se/rd/serde"),
+            Some(file("line one\nline two\n"))
+        );
+
+        let path = cache.dir().join("se/rd/serde");
+        let mut bytes = fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        fs::write(&path, bytes).unwrap();
+        assert_eq!(cache.read("se/rd/serde"), None);
+        fs::write(&path, b"\xff\xfe not an entry").unwrap();
+        assert_eq!(cache.read("se/rd/serde"), None);
+
+        cache.remove("se/rd/serde");
+        assert!(!path.exists());
+        cache.remove("se/rd/serde");
+    }
+
+    #[test]
+    fn every_url_has_its_own_directory() {
+        let names: Vec<String> = [
+            "http://127.0.0.1:8080/index/",
+            "http://127.0.0.1:8080/other/",
+            "https://127.0.0.1:8080/index/",
+            "http://127.0.0.1:8081/index/",
+        ]
+        .iter()
+        .map(|url| directory_name(&IndexUrl::parse(url).unwrap()))
+        .collect();
+        for (i, name) in names.iter().enumerate() {
+            assert!(!names[i + 1..].contains(name), "{names:?}");
+        }
+        assert!(names[0].starts_with("127.0.0.1_8080-"), "{names:?}");
+    }
+}
