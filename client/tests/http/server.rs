@@ -21,6 +21,9 @@ pub(crate) struct Answer {
     pub(crate) gzip: bool,
     /// Extra response headers, as `Name: value` lines.
     pub(crate) headers: Vec<String>,
+    /// The answer's `ETag`: sent with it, and a request whose `If-None-Match` equals it gets
+    /// an empty 304 instead.
+    pub(crate) etag: Option<String>,
 }
 
 impl Answer {
@@ -30,6 +33,7 @@ impl Answer {
             body: body.into(),
             gzip: false,
             headers: Vec::new(),
+            etag: None,
         }
     }
 
@@ -39,11 +43,19 @@ impl Answer {
             body: body.into(),
             gzip: false,
             headers: Vec::new(),
+            etag: None,
         }
     }
 
     pub(crate) fn gzipped(mut self) -> Self {
         self.gzip = true;
+        self
+    }
+
+    /// Sends `ETag: <etag>`, and answers 304 when `If-None-Match` is `etag`.
+    pub(crate) fn etag(mut self, etag: &str) -> Self {
+        self.headers.push(format!("ETag: {etag}"));
+        self.etag = Some(etag.to_owned());
         self
     }
 
@@ -62,6 +74,8 @@ pub(crate) struct Seen {
     pub(crate) headers: HashMap<String, String>,
     /// Whether the answer was sent gzip-encoded.
     pub(crate) gzipped: bool,
+    /// The status answered.
+    pub(crate) status: u16,
 }
 
 #[derive(Debug, Default)]
@@ -245,6 +259,20 @@ fn serve(mut stream: impl Read + Write, shared: &Mutex<Shared>) {
         } else {
             Answer::status(401, r#"{"errors":[{"detail":"a token is required"}]}"#)
         };
+        let not_modified = answer
+            .etag
+            .as_ref()
+            .is_some_and(|etag| headers.get("if-none-match") == Some(etag));
+        let answer = if not_modified {
+            Answer {
+                status: 304,
+                body: Vec::new(),
+                gzip: false,
+                ..answer
+            }
+        } else {
+            answer
+        };
         let accepts_gzip = headers
             .get("accept-encoding")
             .is_some_and(|value| value.contains("gzip"));
@@ -253,6 +281,7 @@ fn serve(mut stream: impl Read + Write, shared: &Mutex<Shared>) {
             path,
             headers,
             gzipped,
+            status: answer.status,
         });
         (answer, gzipped)
     };
