@@ -81,6 +81,12 @@ pub(crate) struct ResolveArgs {
     /// cargo's `net.retry`.
     #[arg(long, value_name = "N", env = "WHARF_NET_RETRY", default_value_t = ClientOptions::DEFAULT_RETRIES)]
     retries: u32,
+    /// Keep index files in DIR between runs and revalidate them (`If-None-Match` /
+    /// `If-Modified-Since`; a 304 reuses the copy) instead of downloading them again, as
+    /// cargo's sparse index cache (`--index-url` only; one directory per index URL).
+    /// `config.json` is always fetched afresh. No cache unless given.
+    #[arg(long, env = "WHARF_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     /// The root `Cargo.toml`.
     #[arg(long)]
     manifest: PathBuf,
@@ -158,6 +164,7 @@ fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn
             ca_certs: args.ca_cert.clone(),
             prefetch_threads: args.prefetch,
             retries: args.retries,
+            cache_dir: args.cache_dir.clone(),
             ..ClientOptions::default()
         };
         let index = SparseIndex::with_options(url, token, &options)?;

@@ -1,6 +1,7 @@
 //! `wharf resolve --index-url`: the real binary resolving over HTTP from a real `wharf serve`
 //! gives exactly what `--index-dir` gives on the server's own index files, and over HTTPS
-//! (through a TLS-terminating proxy) exactly what it gives over HTTP.
+//! (through a TLS-terminating proxy) exactly what it gives over HTTP; with `--cache-dir`, a
+//! second run revalidates every index file (304) and a newly published version still shows.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -73,7 +74,8 @@ fn wharf_resolve(manifest: &Path, args: &[&str], token: Option<&str>) -> TestRes
         .arg(manifest)
         .args(args)
         .env_remove("WHARF_TOKEN")
-        .env_remove("WHARF_CA_CERT");
+        .env_remove("WHARF_CA_CERT")
+        .env_remove("WHARF_CACHE_DIR");
     if let Some(token) = token {
         command.env("WHARF_TOKEN", token);
     }
@@ -254,5 +256,71 @@ fn resolving_over_https_with_the_ca_matches_http() -> TestResult {
     let untrusted = without_system_roots(&["--index-url", &url])?;
     let stderr = String::from_utf8_lossy(&untrusted.stderr);
     assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+    Ok(())
+}
+
+/// The server's `wharf_http_requests_total` for the index file route and `status`.
+fn index_file_answers(registry: &TestRegistry, status: u16) -> TestResult<u64> {
+    let metrics = registry
+        .http()
+        .get(format!("{}/metrics", registry.url()))
+        .send()?
+        .text()?;
+    let key = format!("wharf_http_requests_total{{route=\"index_file\",status=\"{status}\"}} ");
+    Ok(metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&key))
+        .map_or(Ok(0), str::parse)?)
+}
+
+#[test]
+fn a_cache_dir_revalidates_index_files_and_still_sees_new_versions() -> TestResult {
+    let registry = TestRegistry::start();
+    publish_ecosystem(&registry)?;
+    let manifest = manifest(&registry, "cached", "rr-core = \"1\"\n")?;
+    registry.settle();
+    let cache = registry.data_dir().join("client-cache");
+    let cache = cache.to_str().expect("a UTF-8 temp path");
+    let args = ["--index-url", &registry.index_url(), "--cache-dir", cache];
+    // rr-core, rr-util, rr-log, RR-Mixed and rr-base.
+    let files = 5;
+
+    let first = stdout_of(&wharf_resolve(&manifest, &args, None)?);
+    let [ok_before, not_modified_before] = [
+        index_file_answers(&registry, 200)?,
+        index_file_answers(&registry, 304)?,
+    ];
+    let second = stdout_of(&wharf_resolve(&manifest, &args, None)?);
+    assert_eq!(second, first);
+    assert_eq!(index_file_answers(&registry, 200)?, ok_before);
+    assert_eq!(
+        index_file_answers(&registry, 304)?,
+        not_modified_before + files
+    );
+
+    let published = registry
+        .http()
+        .put(format!("{}/api/v1/crates/new", registry.url()))
+        .header("Authorization", &registry.admin_token)
+        .body(publish_body_with_deps("rr-base", "1.3.0", &[]))
+        .send()?;
+    assert_eq!(published.status(), 200, "{}", published.text()?);
+    let third = stdout_of(&wharf_resolve(&manifest, &args, None)?);
+    assert!(
+        third.contains(r#""name":"rr-base","version":"1.3.0""#),
+        "{third}"
+    );
+    assert_eq!(index_file_answers(&registry, 200)?, ok_before + 1);
+    assert_eq!(
+        index_file_answers(&registry, 304)?,
+        not_modified_before + 2 * files - 1
+    );
+    // The new file replaced the entry: a fourth run revalidates everything again.
+    let fourth = stdout_of(&wharf_resolve(&manifest, &args, None)?);
+    assert_eq!(fourth, third);
+    assert_eq!(
+        index_file_answers(&registry, 304)?,
+        not_modified_before + 3 * files - 1
+    );
     Ok(())
 }
