@@ -8,6 +8,7 @@
 //! crates.io), so a client that keeps sending broken uploads is slowed down too.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, MonotonicClock};
@@ -69,6 +70,10 @@ pub(crate) fn human_wait(seconds: u64) -> String {
     }
 }
 
+/// Every this many checks, buckets that have refilled completely are dropped: they are
+/// indistinguishable from new ones, so memory stays bounded by the users publishing now.
+const PRUNE_EVERY: u64 = 1024;
+
 type Bucket<C> =
     RateLimiter<String, HashMapStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
@@ -77,6 +82,8 @@ type Bucket<C> =
 pub(crate) struct PublishLimiter<C: Clock = MonotonicClock> {
     limits: PublishRateLimits,
     bucket: Option<Bucket<C>>,
+    /// Checks since the start, for pruning.
+    checks: AtomicU64,
 }
 
 impl PublishLimiter {
@@ -92,7 +99,11 @@ impl<C: Clock> PublishLimiter<C> {
         let bucket = limits
             .quota()
             .map(|quota| RateLimiter::hashmap_with_clock(quota, clock));
-        Self { limits, bucket }
+        Self {
+            limits,
+            bucket,
+            checks: AtomicU64::new(0),
+        }
     }
 
     /// The limits this limiter applies.
@@ -106,6 +117,9 @@ impl<C: Clock> PublishLimiter<C> {
         let (Some(bucket), Some(rate)) = (&self.bucket, self.limits.publish_rate_per_minute) else {
             return Ok(());
         };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            bucket.retain_recent();
+        }
         let Err(not_until) = bucket.check_key(&login.to_owned()) else {
             return Ok(());
         };
@@ -138,6 +152,29 @@ mod tests {
             publish_burst: burst.and_then(NonZeroU32::new),
             ..PublishRateLimits::default()
         }
+    }
+
+    #[test]
+    fn refilled_buckets_are_dropped_and_busy_ones_kept() {
+        let clock = FakeRelativeClock::default();
+        // One token a second, two at once.
+        let limiter = PublishLimiter::with_clock(limits(60, Some(2)), clock.clone());
+        let bucket = limiter.bucket.as_ref().expect("a rate is set");
+        let one_off = PRUNE_EVERY - 3;
+        for user in 0..one_off {
+            limiter
+                .take(&format!("user-{user}"))
+                .expect("a fresh bucket has room");
+        }
+        // Five seconds later every one-off bucket is full again; the busy user empties theirs.
+        clock.advance(Duration::from_secs(5));
+        limiter.take("busy").expect("room");
+        limiter.take("busy").expect("the burst is 2");
+        assert_eq!(bucket.len(), usize::try_from(one_off + 1).unwrap());
+        // The next check prunes before it looks: the busy bucket stays, and stays empty.
+        let (status, _) = refusal(&limiter, "busy");
+        assert_eq!(status, 429);
+        assert_eq!(bucket.len(), 1, "only the busy user's bucket is kept");
     }
 
     fn refusal(limiter: &PublishLimiter<FakeRelativeClock>, login: &str) -> (u16, String) {
