@@ -23,7 +23,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WHARF_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// URL clients reach the registry at, as written into config.json
-    /// [default: http://<listen address>].
+    /// [default: `http://` and the listen address].
     #[arg(long, env = "WHARF_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
     /// Require an API token for every index file, download and API call.
