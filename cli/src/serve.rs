@@ -1,14 +1,16 @@
 //! `wharf serve`.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use wharf_registry_server::{AppState, PublishRateLimits, Server, ServerConfig, warm_cache};
+use wharf_registry_server::{
+    AppState, DEFAULT_YIELD_EVERY, PublishRateLimits, Server, ServerConfig, warm_cache,
+};
 use wharf_storage::{NewToken, Scope, Storage};
 
 use crate::settings::{DEFAULT_LISTEN, FileSettings, default_data_dir, open_storage};
@@ -31,9 +33,14 @@ pub(crate) struct ServeArgs {
     auth_required: bool,
     /// HTTP worker threads, each with its own listening socket [default: one per core].
     #[arg(long, env = "WHARF_WORKERS", value_name = "N")]
-    workers: Option<usize>,
-    /// A TOML file with any of: data, listen, public-url, auth-required, max-crate-bytes,
-    /// publish-rate-per-minute, publish-burst, new-crates-per-day, publishes-per-day.
+    workers: Option<NonZeroUsize>,
+    /// Requests a busy worker answers before it offers its core to other runnable threads
+    /// (a proxy, a sidecar, clients on the same machine); 0 never offers it [default: 32].
+    #[arg(long, env = "WHARF_YIELD_EVERY", value_name = "N")]
+    yield_every: Option<u32>,
+    /// A TOML file with any of: data, listen, public-url, auth-required, workers, yield-every,
+    /// max-crate-bytes, publish-rate-per-minute, publish-burst, new-crates-per-day,
+    /// publishes-per-day, versions-per-crate-per-day.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -104,6 +111,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let auth_required = args.auth_required || file.auth_required.unwrap_or(false);
     let public_url = args.public_url.or(file.public_url);
     let max_crate = file.max_crate_bytes;
+    let workers = args.workers.or(file.workers);
+    let yield_every = args
+        .yield_every
+        .or(file.yield_every)
+        .unwrap_or(DEFAULT_YIELD_EVERY);
 
     // Requests are served on the server's own per-core worker threads; this runtime only opens
     // storage, warms the cache and waits for a shutdown signal.
@@ -116,7 +128,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let storage = open_storage(&data).await?;
         ensure_admin_token(&storage, &data)?;
 
-        let server = Server::bind(listen).with_context(|| format!("binding {listen}"))?;
+        let server = match workers {
+            Some(workers) => Server::bind_with_workers(listen, workers.get()),
+            None => Server::bind(listen),
+        }
+        .with_context(|| format!("binding {listen}"))?
+        .with_yield_every(yield_every);
         let addr = server.local_addr()?;
         let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
         let mut config = ServerConfig::new(public_url.clone(), auth_required);

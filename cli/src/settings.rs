@@ -2,7 +2,7 @@
 //! which overrides the built-in defaults (data in `./wharf-data`, listen on `127.0.0.1:8080`).
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -37,6 +37,10 @@ pub(crate) struct FileSettings {
     pub(crate) publishes_per_day: Option<NonZeroU32>,
     /// Versions per package in any 24 hours.
     pub(crate) versions_per_crate_per_day: Option<NonZeroU32>,
+    /// HTTP worker threads.
+    pub(crate) workers: Option<NonZeroUsize>,
+    /// Requests a worker answers between two offers of its core.
+    pub(crate) yield_every: Option<u32>,
 }
 
 impl FileSettings {

@@ -20,6 +20,7 @@
 //! ```
 
 mod auth;
+mod core_sharing;
 mod daily_limits;
 mod error;
 mod handlers;
@@ -31,6 +32,7 @@ mod router;
 mod server;
 mod state;
 
+pub use core_sharing::DEFAULT_YIELD_EVERY;
 pub use error::ApiError;
 pub use index_cache::{CachedIndexFile, IndexCache};
 pub use metrics::{Metrics, Route};

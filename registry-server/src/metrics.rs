@@ -76,6 +76,7 @@ pub struct Metrics {
     latency_sum_micros: [AtomicU64; ROUTES],
     publishes: AtomicU64,
     index_bytes_served: AtomicU64,
+    http_workers: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -87,6 +88,7 @@ impl Default for Metrics {
             latency_sum_micros: std::array::from_fn(|_| AtomicU64::new(0)),
             publishes: AtomicU64::new(0),
             index_bytes_served: AtomicU64::new(0),
+            http_workers: AtomicU64::new(0),
         }
     }
 }
@@ -118,6 +120,11 @@ impl Metrics {
     pub fn count_index_bytes(&self, bytes: usize) {
         self.index_bytes_served
             .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Records how many HTTP worker threads are serving.
+    pub fn set_http_workers(&self, workers: usize) {
+        self.http_workers.store(workers as u64, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -178,6 +185,11 @@ impl Metrics {
             "# HELP wharf_index_bytes_served_total Body bytes of sparse index files sent.\n# TYPE wharf_index_bytes_served_total counter\nwharf_index_bytes_served_total {}",
             self.index_bytes_served.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_http_workers HTTP worker threads serving requests.\n# TYPE wharf_http_workers gauge\nwharf_http_workers {}",
+            self.http_workers.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -206,5 +218,8 @@ mod tests {
         assert!(text.contains("wharf_http_request_duration_seconds_count{route=\"index_file\"} 2"));
         assert!(text.contains("wharf_publishes_total 1"));
         assert!(text.contains("wharf_index_bytes_served_total 42"));
+        assert!(text.contains("wharf_http_workers 0"));
+        metrics.set_http_workers(3);
+        assert!(metrics.render().contains("wharf_http_workers 3\n"));
     }
 }

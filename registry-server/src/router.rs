@@ -10,6 +10,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{download, index, operations, owners, publish, search, yank};
 use crate::metrics::Route;
@@ -19,6 +20,7 @@ use crate::state::AppState;
 /// Handles one request; never fails (errors become cargo-shaped JSON responses).
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Result<Resp, Infallible> {
     let start = Instant::now();
+    core_sharing::count_request();
     let (route, result) = dispatch(&state, request).await;
     let response = result.unwrap_or_else(ApiError::into_response);
     state

@@ -6,7 +6,8 @@
 //! request is read, answered and written on the thread that accepted its connection. A
 //! work-stealing runtime instead wakes requests on whichever thread polled the socket and
 //! hands them across threads, which on a busy machine costs a scheduler tick (4 ms) at the
-//! tail.
+//! tail. For the same reason a busy worker offers its core to other runnable threads every
+//! few requests (`core_sharing`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::core_sharing::{self, DEFAULT_YIELD_EVERY};
 use crate::router;
 use crate::state::AppState;
 
@@ -46,6 +48,7 @@ pub async fn warm_cache(state: &AppState) -> Result<usize, wharf_storage::Storag
 pub struct Server {
     listeners: Vec<std::net::TcpListener>,
     addr: SocketAddr,
+    yield_every: u32,
 }
 
 impl Server {
@@ -63,7 +66,24 @@ impl Server {
         for _ in 1..workers.max(1) {
             listeners.push(reuseport_listener(addr)?);
         }
-        Ok(Self { listeners, addr })
+        Ok(Self {
+            listeners,
+            addr,
+            yield_every: DEFAULT_YIELD_EVERY,
+        })
+    }
+
+    /// Makes every worker offer its core to other runnable threads after each `every`
+    /// requests (0: never; default [`DEFAULT_YIELD_EVERY`]). See the `core_sharing` module.
+    #[must_use]
+    pub fn with_yield_every(mut self, every: u32) -> Self {
+        self.yield_every = every;
+        self
+    }
+
+    /// How many worker threads will serve.
+    pub fn workers(&self) -> usize {
+        self.listeners.len()
     }
 
     /// The address actually bound.
@@ -77,17 +97,20 @@ impl Server {
     pub async fn run(self, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::with_capacity(self.listeners.len());
+        let yield_every = self.yield_every;
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let state = Arc::clone(&state);
             let stopped = stopped.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("wharf-http-{index}"))
-                .spawn(move || worker(listener, state, stopped));
+                .spawn(move || worker(listener, state, stopped, yield_every));
             match spawned {
                 Ok(handle) => workers.push(handle),
                 Err(error) => tracing::error!(%error, "cannot start an HTTP worker thread"),
             }
         }
+        state.metrics.set_http_workers(workers.len());
+        tracing::info!(workers = workers.len(), yield_every, "HTTP workers serving");
         shutdown.await;
         tracing::info!("shutting down: draining open connections");
         let _ = stop.send(true);
@@ -113,7 +136,13 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener
 }
 
 /// One worker thread: a single-threaded runtime accepting on its own socket.
-fn worker(listener: std::net::TcpListener, state: Arc<AppState>, stopped: watch::Receiver<bool>) {
+fn worker(
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+    stopped: watch::Receiver<bool>,
+    yield_every: u32,
+) {
+    core_sharing::set_yield_every(yield_every);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -10,3 +10,4 @@ mod rate_limits;
 mod resolve_remote;
 mod tls_proxy;
 mod tokens;
+mod workers;
