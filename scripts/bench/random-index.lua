@@ -10,6 +10,8 @@
 -- rate stays below what either server (and wrk itself) can do and the latencies compare
 -- servers, not queues. (wrk decides whether a script paces when it loads it, before `init`,
 -- so the pace comes from the environment and `delay` exists only when it is set.)
+-- With WRK_AUTH_TOKEN=T in the environment, every request carries `Authorization: T`, as
+-- cargo sends it to a registry that requires a token.
 -- `done` prints one machine-readable line.
 
 local thread_number = 0
@@ -21,6 +23,7 @@ end
 
 local requests = {}
 local pace_ms = tonumber(os.getenv("WRK_PACE_MS") or "")
+local auth_token = os.getenv("WRK_AUTH_TOKEN")
 
 function init(args)
   local list, mode = args[1], args[2]
@@ -34,6 +37,9 @@ function init(args)
       local headers = {}
       if conditional then
         headers["If-None-Match"] = etag
+      end
+      if auth_token ~= nil and auth_token ~= "" then
+        headers["Authorization"] = auth_token
       end
       requests[#requests + 1] = wrk.format("GET", "/index/" .. path, headers)
     end

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::StorageError;
@@ -90,7 +91,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
 ",
 ];
 
-/// Opens a connection with WAL, `synchronous=FULL`, a busy timeout and foreign keys.
+/// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable
+/// query planner.
 pub(crate) fn open_connection(path: &Path) -> Result<Connection, StorageError> {
     let conn = Connection::open_with_flags(
         path,
@@ -98,6 +100,12 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StorageError> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    // Without the query planner stability guarantee, SQLite marks a statement for a new
+    // query plan whenever a bound value it looked at while planning changes (a join's key, a
+    // LIMIT), so a cached statement such as the token lookup was parsed and planned again on
+    // every call with a new value: most of the CPU of an authenticated index request. Wharf's
+    // queries are keyed lookups whose plans do not depend on the values.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;

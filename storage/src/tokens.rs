@@ -148,6 +148,13 @@ pub(crate) fn revoke_token(conn: &Connection, id: i64, now: i64) -> Result<(), S
     Ok(())
 }
 
+/// The lookup behind every authenticated request (kept in one place so a test can check that
+/// its cached statement is reused, not prepared again, from one token to the next).
+const AUTHENTICATE_SQL: &str =
+    "SELECT t.id, t.user_id, u.login, t.scopes, t.name_patterns, t.expires_at,
+        t.revoked_at IS NOT NULL
+ FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = ?1";
+
 /// Finds the principal behind a presented token.
 pub(crate) fn authenticate(
     conn: &Connection,
@@ -155,11 +162,7 @@ pub(crate) fn authenticate(
     now: i64,
 ) -> Result<Principal, StorageError> {
     let found = conn
-        .prepare_cached(
-            "SELECT t.id, t.user_id, u.login, t.scopes, t.name_patterns, t.expires_at,
-                    t.revoked_at IS NOT NULL
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = ?1",
-        )?
+        .prepare_cached(AUTHENTICATE_SQL)?
         .query_row([token_digest(presented.trim())], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
@@ -209,6 +212,26 @@ mod tests {
             name_patterns: vec!["acme-*".into()],
             label: Some("ci".into()),
         }
+    }
+
+    #[test]
+    fn the_token_lookup_is_planned_once_per_connection() {
+        let (_dir, mut conn) = database();
+        let alice = create_token(&mut conn, request("alice", None), 100).unwrap();
+        let bob = create_token(&mut conn, request("bob", None), 100).unwrap();
+        for _ in 0..10 {
+            for token in [&alice, &bob] {
+                authenticate(&conn, token.secret.expose(), 200).unwrap();
+            }
+            assert!(authenticate(&conn, "wharf_unknown", 200).is_err());
+        }
+        let statement = conn.prepare_cached(AUTHENTICATE_SQL).unwrap();
+        assert_eq!(statement.get_status(rusqlite::StatementStatus::Run), 30);
+        assert_eq!(
+            statement.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "each new token made SQLite plan the lookup again"
+        );
     }
 
     #[test]
