@@ -56,6 +56,7 @@ mod queries;
 mod recent;
 mod reconcile;
 mod storage;
+mod token_cache;
 mod tokens;
 mod write_behind;
 mod write_ops;

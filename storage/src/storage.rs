@@ -8,11 +8,13 @@ use bytes::Bytes;
 use rusqlite::Connection;
 use wharf_index_format::{PackageName, Pubtime};
 
+use crate::auth::token_digest;
 use crate::blobs::{get_blob, put_blob, sha256_hex};
 use crate::config::ObjectStores;
 use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
 use crate::index_files::IndexProjector;
 use crate::model::ReconcileReport;
+use crate::token_cache::TokenCache;
 use crate::write_behind::PendingWrites;
 use crate::write_ops::{
     OwnerChange, PackageChange, PublishRequest, apply_owner_change, apply_publish,
@@ -47,6 +49,8 @@ pub(crate) struct Inner {
     data_dir: PathBuf,
     pub(crate) writer: Writer,
     pool: ConnectionPool,
+    /// Tokens verified since the database last changed.
+    token_cache: TokenCache,
     pub(crate) projector: IndexProjector,
     /// Index-file writes still running behind an acknowledged publish.
     pending_writes: Arc<PendingWrites>,
@@ -75,6 +79,7 @@ impl Storage {
             inner: Arc::new(Inner {
                 writer: Writer::start(conn)?,
                 pool: ConnectionPool::new(data_dir.join(DB_FILE)),
+                token_cache: TokenCache::new(data_dir.join(DB_FILE)),
                 projector: IndexProjector::new(Arc::clone(&stores.index)),
                 pending_writes: Arc::new(PendingWrites::new()),
                 stores,
@@ -199,11 +204,14 @@ impl Storage {
             .with(|conn| tokens::revoke_token(conn, id, now_unix()))
     }
 
-    /// Finds who a presented token belongs to.
+    /// Finds who a presented token belongs to. Tokens verified since the database last
+    /// changed (in this process or any other) are answered from memory; expiry is checked on
+    /// every call.
     pub fn authenticate(&self, presented: &str) -> Result<Principal, StorageError> {
+        let digest = token_digest(presented.trim());
         self.inner
-            .pool
-            .with(|conn| tokens::authenticate(conn, presented, now_unix()))
+            .token_cache
+            .authenticate(&self.inner.pool, &digest, now_unix())
     }
 
     // ---- writes ----

@@ -155,15 +155,36 @@ const AUTHENTICATE_SQL: &str =
         t.revoked_at IS NOT NULL
  FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = ?1";
 
-/// Finds the principal behind a presented token.
+/// Finds the principal behind a presented token (the server goes through the token cache).
+#[cfg(test)]
 pub(crate) fn authenticate(
     conn: &Connection,
     presented: &str,
     now: i64,
 ) -> Result<Principal, StorageError> {
+    let digest = token_digest(presented.trim());
+    Ok(verify_digest(conn, &digest, now)?.principal)
+}
+
+/// A token found valid, with what decides how long it stays valid without a database change.
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedToken {
+    /// Who the token acts for.
+    pub(crate) principal: Principal,
+    /// When the token expires (seconds since the epoch), if ever.
+    pub(crate) expires_at: Option<i64>,
+}
+
+/// Finds the token whose hex SHA-256 is `digest` and checks that it is neither revoked nor
+/// expired at `now`.
+pub(crate) fn verify_digest(
+    conn: &Connection,
+    digest: &str,
+    now: i64,
+) -> Result<VerifiedToken, StorageError> {
     let found = conn
         .prepare_cached(AUTHENTICATE_SQL)?
-        .query_row([token_digest(presented.trim())], |row| {
+        .query_row([digest], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, i64>(1)?,
@@ -184,12 +205,15 @@ pub(crate) fn authenticate(
     if expires_at.is_some_and(|at| at <= now) {
         return Err(StorageError::ExpiredToken);
     }
-    Ok(Principal {
-        user_id,
-        login,
-        token_id,
-        scopes: decode_scopes(&scopes)?,
-        name_patterns: decode_patterns(&patterns)?,
+    Ok(VerifiedToken {
+        principal: Principal {
+            user_id,
+            login,
+            token_id,
+            scopes: decode_scopes(&scopes)?,
+            name_patterns: decode_patterns(&patterns)?,
+        },
+        expires_at,
     })
 }
 

@@ -59,3 +59,27 @@ async fn expired_and_unknown_tokens_are_refused() -> TestResult {
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_token_revoked_by_a_second_storage_is_refused_by_the_first_at_once() -> TestResult {
+    let (dir, server) = fresh().await;
+    let created = server.create_token(NewToken {
+        user: "ci".into(),
+        scopes: Scope::ALL.to_vec(),
+        expires_at: None,
+        name_patterns: vec![],
+        label: None,
+    })?;
+    // Verified twice, so the second answer may come from memory.
+    for _ in 0..2 {
+        assert_eq!(server.authenticate(created.secret.expose())?.login, "ci");
+    }
+    let admin_command = open(dir.path()).await;
+    admin_command.revoke_token(created.info.id)?;
+    drop(admin_command);
+    assert!(matches!(
+        server.authenticate(created.secret.expose()),
+        Err(StorageError::RevokedToken)
+    ));
+    Ok(())
+}
