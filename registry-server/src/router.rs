@@ -97,7 +97,7 @@ async fn api(
     match (method, segments.as_slice()) {
         (&Method::GET, []) => (
             Route::Search,
-            search::search(state, &headers, query.as_deref()),
+            search::search(state, &headers, query.as_deref()).await,
         ),
         (&Method::PUT, ["new"]) => {
             let body = match read_body(state, request).await {
@@ -121,7 +121,9 @@ async fn api(
             Route::Yank,
             yank::set_yanked(state, &headers, name, version, false).await,
         ),
-        (&Method::GET, [name, "owners"]) => (Route::Owners, owners::list(state, &headers, name)),
+        (&Method::GET, [name, "owners"]) => {
+            (Route::Owners, owners::list(state, &headers, name).await)
+        }
         (&Method::PUT | &Method::DELETE, [name, "owners"]) => {
             let add = method == Method::PUT;
             let body = match read_body(state, request).await {

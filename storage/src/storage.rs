@@ -377,15 +377,17 @@ impl Storage {
     // ---- reads ----
 
     /// The owners of a package ([`StorageError::UnknownPackage`] when there is none).
-    pub fn owners(&self, name: &str) -> Result<Vec<Owner>, StorageError> {
-        self.inner.pool.with(|conn| queries::owners(conn, name))
+    pub async fn owners(&self, name: &str) -> Result<Vec<Owner>, StorageError> {
+        let name = name.to_owned();
+        self.read(move |conn| queries::owners(conn, &name)).await
     }
 
-    /// Searches names and descriptions; `total` counts every match.
-    pub fn search(&self, query: &str, limit: usize) -> Result<SearchResults, StorageError> {
-        self.inner
-            .pool
-            .with(|conn| queries::search(conn, query, limit))
+    /// Searches names and descriptions; `total` counts every match. Runs off the async
+    /// runtime: it reads every package, which takes a while in a large registry.
+    pub async fn search(&self, query: &str, limit: usize) -> Result<SearchResults, StorageError> {
+        let query = query.to_owned();
+        self.read(move |conn| queries::search(conn, &query, limit))
+            .await
     }
 
     /// The index file of the package whose lowercase name is `name` lowercased (`-` and `_`
@@ -413,10 +415,14 @@ impl Storage {
 
     /// The checksum of a version. `version` is matched exactly, or, when it has no build
     /// metadata, against the version that equals it once build metadata is removed.
-    pub fn version_cksum(&self, name: &str, version: &str) -> Result<Option<String>, StorageError> {
-        self.inner
-            .pool
-            .with(|conn| queries::version_cksum(conn, name, version))
+    pub async fn version_cksum(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<String>, StorageError> {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        self.read(move |conn| queries::version_cksum(conn, &name, &version))
+            .await
     }
 
     /// Whether a package with this name exists (case and `-`/`_` folded, as for publishing).

@@ -54,7 +54,7 @@ pub(crate) async fn by_version(
     headers: &HeaderMap,
 ) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
-    let Some(cksum) = state.storage.version_cksum(name, version)? else {
+    let Some(cksum) = state.storage.version_cksum(name, version).await? else {
         return Err(ApiError::not_found(format!(
             "crate `{name}` has no version `{version}` in this registry"
         )));

@@ -19,11 +19,15 @@ struct OwnersBody {
 }
 
 /// Lists the owners: `{"users":[{"id","login","name"}]}`.
-pub(crate) fn list(state: &AppState, headers: &HeaderMap, name: &str) -> Result<Resp, ApiError> {
+pub(crate) async fn list(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<Resp, ApiError> {
     if state.config.auth_required || headers.contains_key(http::header::AUTHORIZATION) {
         auth::writer(state, headers)?;
     }
-    let owners = state.storage.owners(name)?;
+    let owners = state.storage.owners(name).await?;
     let users: Vec<_> = owners
         .into_iter()
         .map(|o| serde_json::json!({ "id": o.id, "login": o.login, "name": o.name }))

@@ -11,7 +11,7 @@ use crate::state::AppState;
 const MAX_PER_PAGE: usize = 100;
 
 /// Searches names and descriptions; `meta.total` counts every match.
-pub(crate) fn search(
+pub(crate) async fn search(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -30,7 +30,10 @@ pub(crate) fn search(
             _ => {}
         }
     }
-    let results = state.storage.search(&q, per_page.clamp(1, MAX_PER_PAGE))?;
+    let results = state
+        .storage
+        .search(&q, per_page.clamp(1, MAX_PER_PAGE))
+        .await?;
     let crates: Vec<_> = results
         .hits
         .into_iter()

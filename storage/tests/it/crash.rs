@@ -86,7 +86,7 @@ fn a_killed_publisher_loses_nothing_it_acknowledged() -> TestResult {
         let storage = open(dir.path()).await;
         for (name, version) in &acknowledged {
             assert!(
-                storage.version_cksum(name, version)?.is_some(),
+                storage.version_cksum(name, version).await?.is_some(),
                 "{name} {version} was acknowledged"
             );
             let file = storage.index_file(name).await?.ok_or("package exists")?;

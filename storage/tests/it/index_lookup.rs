@@ -37,20 +37,20 @@ async fn version_checksums_match_exactly_or_without_build_metadata() -> TestResu
         .await?;
     let plain = storage.publish(&alice, upload("meta", "2.0.0")).await?;
     assert_eq!(
-        storage.version_cksum("meta", "1.0.0+git.abc")?,
+        storage.version_cksum("meta", "1.0.0+git.abc").await?,
         Some(built.entry.cksum.clone())
     );
     assert_eq!(
-        storage.version_cksum("meta", "1.0.0")?,
+        storage.version_cksum("meta", "1.0.0").await?,
         Some(built.entry.cksum)
     );
-    assert_eq!(storage.version_cksum("meta", "1.0.0+other")?, None);
+    assert_eq!(storage.version_cksum("meta", "1.0.0+other").await?, None);
     assert_eq!(
-        storage.version_cksum("meta", "2.0.0")?,
+        storage.version_cksum("meta", "2.0.0").await?,
         Some(plain.entry.cksum)
     );
-    assert_eq!(storage.version_cksum("meta", "3.0.0")?, None);
-    assert_eq!(storage.version_cksum("nope", "1.0.0")?, None);
+    assert_eq!(storage.version_cksum("meta", "3.0.0").await?, None);
+    assert_eq!(storage.version_cksum("nope", "1.0.0").await?, None);
     Ok(())
 }
 
@@ -73,7 +73,7 @@ async fn search_ranks_exact_names_first_and_counts_every_match() -> TestResult {
     described.metadata.description = Some("Data SYNC helpers".into());
     storage.publish(&alice, described).await?;
 
-    let results = storage.search("SYNC", 3)?;
+    let results = storage.search("SYNC", 3).await?;
     assert_eq!(results.total, 5);
     let names: Vec<&str> = results.hits.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(names, vec!["Sync", "asyncy", "sync-tool"]);
@@ -83,14 +83,14 @@ async fn search_ranks_exact_names_first_and_counts_every_match() -> TestResult {
         Some("The Sync package")
     );
 
-    let folded = storage.search("sync_tool", 10)?;
+    let folded = storage.search("sync_tool", 10).await?;
     let names: Vec<&str> = folded.hits.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(names, vec!["sync-tool", "sync_tool_extra"]);
-    assert_eq!(storage.search("data sync", 10)?.hits[0].name, "plain");
-    assert_eq!(storage.search("zzz", 10)?.total, 0);
+    assert_eq!(storage.search("data sync", 10).await?.hits[0].name, "plain");
+    assert_eq!(storage.search("zzz", 10).await?.total, 0);
 
     storage.set_yanked(&alice, "Sync", "1.0.0", true).await?;
-    let all_yanked = storage.search("sync", 1)?;
+    let all_yanked = storage.search("sync", 1).await?;
     assert_eq!(all_yanked.hits[0].max_version, "2.0.0");
     Ok(())
 }

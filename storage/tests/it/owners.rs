@@ -21,7 +21,8 @@ async fn owners_can_be_added_and_removed_but_never_all() -> TestResult {
         .await?;
     assert_eq!(added, vec!["bob".to_owned()], "alice already owned it");
     let logins: Vec<String> = storage
-        .owners("shared")?
+        .owners("shared")
+        .await?
         .into_iter()
         .map(|o| o.login)
         .collect();
@@ -40,7 +41,11 @@ async fn owners_can_be_added_and_removed_but_never_all() -> TestResult {
         .remove_owners(&bob, "shared", &["bob".to_owned()])
         .await;
     assert!(matches!(refused, Err(StorageError::LastOwner { name }) if name == "shared"));
-    assert_eq!(storage.owners("shared")?.len(), 1, "bob is still the owner");
+    assert_eq!(
+        storage.owners("shared").await?.len(),
+        1,
+        "bob is still the owner"
+    );
 
     let owner_events: Vec<(EventKind, serde_json::Value)> = storage
         .events(0, 100)?
@@ -86,9 +91,9 @@ async fn owner_changes_need_scope_ownership_and_known_users() -> TestResult {
         storage.add_owners(&alice, "kept", &["known".to_owned(), "ghost".to_owned()]).await,
         Err(StorageError::UnknownUser { login }) if login == "ghost"
     ));
-    assert_eq!(storage.owners("kept")?.len(), 1);
+    assert_eq!(storage.owners("kept").await?.len(), 1);
     assert!(matches!(
-        storage.owners("nothing"),
+        storage.owners("nothing").await,
         Err(StorageError::UnknownPackage { .. })
     ));
     let restricted = principal(&storage, "alice", &[Scope::Owners], &["other-*"]);

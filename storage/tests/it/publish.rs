@@ -38,7 +38,7 @@ async fn first_publish_creates_the_package_and_its_owner() -> TestResult {
         Some(tarball("Demo-Pkg", "1.0.0"))
     );
 
-    let owners = storage.owners("demo_pkg")?;
+    let owners = storage.owners("demo_pkg").await?;
     assert_eq!(owners.len(), 1);
     assert_eq!(owners[0].login, "alice");
     let events = storage.events(0, 10)?;
@@ -150,7 +150,7 @@ async fn duplicate_versions_leave_everything_unchanged() -> TestResult {
     }
     assert_eq!(observe(&storage).await, before);
     assert_eq!(
-        storage.version_cksum("dup", "1.0.0")?,
+        storage.version_cksum("dup", "1.0.0").await?,
         Some(sha256(&tarball("dup", "1.0.0+first")))
     );
     Ok(())

@@ -22,12 +22,12 @@ async fn everything_survives_a_restart() -> TestResult {
         .add_owners(&alice, "persist", &["bob".to_owned()])
         .await?;
     let before = observe(&storage).await;
-    let owners = storage.owners("persist")?;
+    let owners = storage.owners("persist").await?;
     drop(storage);
 
     let reopened = open(dir.path()).await;
     assert_eq!(observe(&reopened).await, before);
-    assert_eq!(reopened.owners("persist")?, owners);
+    assert_eq!(reopened.owners("persist").await?, owners);
     assert!(reopened.authenticate(secret_user.secret.expose()).is_ok());
     let report = reopened.reconcile().await?;
     assert_eq!(report.checked, 2);

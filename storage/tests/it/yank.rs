@@ -50,7 +50,7 @@ async fn yank_flips_only_the_flag_and_always_logs() -> TestResult {
         Some("1.0.0+meta")
     );
     // Downloads still work for yanked versions.
-    assert!(storage.version_cksum("yanky", "1.0.0")?.is_some());
+    assert!(storage.version_cksum("yanky", "1.0.0").await?.is_some());
     Ok(())
 }
 
