@@ -95,6 +95,24 @@ impl ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
+        if let StorageError::DailyLimitReached {
+            limit,
+            max,
+            counted,
+            login,
+            name,
+            retry_after_secs,
+        } = &error
+        {
+            return crate::daily_limits::refusal(
+                *limit,
+                *max,
+                *counted,
+                login,
+                name.as_deref(),
+                *retry_after_secs,
+            );
+        }
         let status = match error.kind() {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             // The cargo web API answers a bad token with 403 (the Cargo Book); 401 is kept for
@@ -102,6 +120,7 @@ impl From<StorageError> for ApiError {
             ErrorKind::Unauthorized | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => return Self::internal("accessing storage", &error),
         };
         Self::new(status, error.to_string())

@@ -5,7 +5,7 @@
 
 use wharf_index_format::FormatError;
 
-use crate::Scope;
+use crate::{DailyLimit, Scope};
 
 /// How an error should be reported to a client; the server maps each kind to one HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,6 +20,8 @@ pub enum ErrorKind {
     NotFound,
     /// The request clashes with what already exists (duplicate version, name taken).
     Conflict,
+    /// A publish limit is reached; the client may try again later.
+    TooManyRequests,
     /// A fault inside Wharf (database, object store, I/O); details go to the log, not the client.
     Internal,
 }
@@ -152,6 +154,25 @@ pub enum StorageError {
         /// What SQLite reported.
         reason: String,
     },
+    /// A daily publish limit is reached; nothing was written.
+    #[error(
+        "`{login}` reached the daily limit `{limit}` = {max}{}: {counted} in the last 24 hours; there is room again in {retry_after_secs} s",
+        name.as_deref().map(|n| format!(" publishing `{n}`")).unwrap_or_default()
+    )]
+    DailyLimitReached {
+        /// Which limit.
+        limit: DailyLimit,
+        /// Its configured value.
+        max: std::num::NonZeroU32,
+        /// The publishes counted in the window (as many as `max`).
+        counted: u32,
+        /// The publishing user.
+        login: String,
+        /// The package being published, when the check knew it.
+        name: Option<String>,
+        /// Seconds until the oldest counted publish leaves the window.
+        retry_after_secs: u64,
+    },
     /// The storage's writer thread is gone (the storage is shutting down).
     #[error("the storage writer has stopped")]
     WriterStopped,
@@ -194,6 +215,7 @@ impl StorageError {
             | Self::InvalidLogin { .. }
             | Self::UnknownScope { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
+            Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
             Self::CommitFailed { .. }
             | Self::WriterStopped
             | Self::Corrupt { .. }

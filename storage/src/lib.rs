@@ -48,6 +48,7 @@
 mod auth;
 mod blobs;
 mod config;
+mod daily_limits;
 mod db;
 mod error;
 mod index_files;
@@ -64,6 +65,7 @@ mod writer;
 
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
 pub use config::{BlobBackend, StorageConfig};
+pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use error::{ErrorKind, StorageError};
 pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, PackageMeta, Published, RecentPublishes,

@@ -11,6 +11,7 @@ use wharf_index_format::{PackageName, Pubtime};
 use crate::auth::token_digest;
 use crate::blobs::{get_blob, put_blob, sha256_hex};
 use crate::config::ObjectStores;
+use crate::daily_limits::check_daily_limits;
 use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
 use crate::index_files::IndexProjector;
 use crate::model::ReconcileReport;
@@ -22,7 +23,7 @@ use crate::write_ops::{
 };
 use crate::writer::Writer;
 use crate::{
-    CreatedToken, IndexFileSnapshot, LogEvent, NewToken, Owner, Principal, Published,
+    CreatedToken, DailyLimits, IndexFileSnapshot, LogEvent, NewToken, Owner, Principal, Published,
     RecentPublishes, SearchResults, StorageConfig, StorageError, TokenInfo, Upload, queries,
     recent, tokens,
 };
@@ -219,11 +220,24 @@ impl Storage {
     /// Publishes a version: validates it, stores the blob durably, commits the version and
     /// its `release` event in one transaction, and returns the package's new index snapshot;
     /// the index file is written behind the answer (see [`Storage::settle`]).
-    #[tracing::instrument(skip_all, fields(package = %upload.entry.name, version = %upload.entry.vers, user = %who.login))]
     pub async fn publish(
         &self,
         who: &Principal,
         upload: Upload,
+    ) -> Result<Published, StorageError> {
+        self.publish_limited(who, upload, DailyLimits::default())
+            .await
+    }
+
+    /// [`Storage::publish`] under daily publish limits: they are checked with the other rules
+    /// before anything is written, and again inside the commit's transaction, so concurrent
+    /// publishes cannot pass a limit together ([`StorageError::DailyLimitReached`]).
+    #[tracing::instrument(skip_all, fields(package = %upload.entry.name, version = %upload.entry.vers, user = %who.login))]
+    pub async fn publish_limited(
+        &self,
+        who: &Principal,
+        upload: Upload,
+        limits: DailyLimits,
     ) -> Result<Published, StorageError> {
         let Upload {
             mut entry,
@@ -256,9 +270,16 @@ impl Storage {
         let (checked_who, checked_entry) = (who.clone(), entry.clone());
         let actual = tokio::task::spawn_blocking(move || {
             let actual = sha256_hex(&crate_bytes);
-            inner
-                .pool
-                .with(|conn| check_publish(conn, &checked_who, &checked_entry))?;
+            inner.pool.with(|conn| {
+                let existing = check_publish(conn, &checked_who, &checked_entry)?;
+                check_daily_limits(
+                    conn,
+                    &checked_who,
+                    Some((&checked_entry.name, existing.is_none())),
+                    limits,
+                    now_unix(),
+                )
+            })?;
             Ok::<_, StorageError>((actual, crate_bytes))
         })
         .await??;
@@ -275,6 +296,7 @@ impl Storage {
             who: who.clone(),
             entry: entry.clone(),
             metadata,
+            limits,
         };
         let (outcome, snapshot) = self
             .inner
@@ -423,6 +445,33 @@ impl Storage {
         let (name, version) = (name.to_owned(), version.to_owned());
         self.read(move |conn| queries::version_cksum(conn, &name, &version))
             .await
+    }
+
+    /// Refuses with [`StorageError::DailyLimitReached`] when publishing now would pass a daily
+    /// limit: `publishes-per-day` alone without a `name` (before an upload is parsed), and
+    /// with one also the limit for that package (`new-crates-per-day` when it does not exist
+    /// yet, else `versions-per-crate-per-day`). A cheap early answer; the publish checks again.
+    pub async fn check_daily_limits(
+        &self,
+        who: &Principal,
+        name: Option<&str>,
+        limits: DailyLimits,
+    ) -> Result<(), StorageError> {
+        if limits == DailyLimits::default() {
+            return Ok(());
+        }
+        let (who, name) = (who.clone(), name.map(str::to_owned));
+        self.read(move |conn| {
+            let package = match &name {
+                Some(name) => Some((
+                    name.as_str(),
+                    queries::package_by_canonical(conn, name)?.is_none(),
+                )),
+                None => None,
+            };
+            check_daily_limits(conn, &who, package, limits, now_unix())
+        })
+        .await
     }
 
     /// Whether a package with this name exists (case and `-`/`_` folded, as for publishing).

@@ -6,11 +6,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use wharf_index_format::{IndexEntry, canonical_name};
 
+use crate::daily_limits::check_daily_limits;
 use crate::queries::{
     PackageRow, find_version, insert_event, is_owner, package_by_canonical, require_package,
     version_key,
 };
-use crate::{EventKind, PackageMeta, Principal, Scope, StorageError};
+use crate::{DailyLimits, EventKind, PackageMeta, Principal, Scope, StorageError};
 
 /// A publish that passed validation and whose blob is stored.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub(crate) struct PublishRequest {
     /// The line to append, `pubtime` already set.
     pub(crate) entry: IndexEntry,
     pub(crate) metadata: PackageMeta,
+    /// Daily limits to enforce inside the transaction.
+    pub(crate) limits: DailyLimits,
 }
 
 /// What a committed publish produced.
@@ -99,9 +102,19 @@ pub(crate) fn apply_publish(
         who,
         entry,
         metadata,
+        limits,
     } = request;
     let existing = check_publish(conn, who, entry)?;
     let created_package = existing.is_none();
+    // Inside the transaction: counts every publish committed before this one, including the
+    // earlier ones of this group.
+    check_daily_limits(
+        conn,
+        who,
+        Some((&entry.name, created_package)),
+        *limits,
+        now,
+    )?;
     let package = if let Some(package) = existing {
         package
     } else {

@@ -6,7 +6,6 @@ use wharf_index_format::{PreparedPublish, prepare_publish};
 use wharf_storage::{PackageMeta, Upload};
 
 use crate::auth;
-use crate::daily_limits;
 use crate::error::ApiError;
 use crate::response::{Resp, json_ok};
 use crate::state::AppState;
@@ -27,7 +26,11 @@ pub(crate) async fn publish(
     let principal = auth::writer(state, headers)?;
     // Rate limits first: before the costly validation, and before anything is written.
     state.publish_limiter.take(&principal.login)?;
-    daily_limits::check_publishes(state, &principal).await?;
+    let daily = state.publish_limiter.limits().daily();
+    state
+        .storage
+        .check_daily_limits(&principal, None, daily)
+        .await?;
     let limits = state.config.limits.clone();
     let prepared: PreparedPublish =
         tokio::task::spawn_blocking(move || prepare_publish(&body, &limits))
@@ -39,8 +42,6 @@ pub(crate) async fn publish(
         crate_bytes,
         metadata,
     } = prepared;
-    daily_limits::check_new_crates(state, &principal, name.as_str()).await?;
-    daily_limits::check_crate_versions(state, name.as_str()).await?;
     tracing::info!(krate.name = %name, krate.version = %entry.vers, user = %principal.login, "publish accepted for storage");
     let upload = Upload {
         entry,
@@ -55,7 +56,12 @@ pub(crate) async fn publish(
             documentation: metadata.documentation,
         },
     };
-    let published = state.storage.publish(&principal, upload).await?;
+    // Storage checks the package's daily limit with its other rules, before anything is
+    // written, and again inside the transaction.
+    let published = state
+        .storage
+        .publish_limited(&principal, upload, daily)
+        .await?;
     state.cache.install(&published.index_file);
     state.metrics.count_publish();
     Ok(json_ok(&serde_json::json!({

@@ -2,6 +2,7 @@
 
 mod concurrency;
 mod crash;
+mod daily_limits;
 mod index_lookup;
 mod owners;
 mod properties;
