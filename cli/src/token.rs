@@ -43,7 +43,8 @@ pub(crate) struct CreateArgs {
     /// [default: all of them]
     #[arg(long = "scope", value_delimiter = ',')]
     scopes: Vec<String>,
-    /// Expiry: a duration like `30d`, `12h`, `90m`, or seconds since the epoch.
+    /// Expiry: a duration like `30d`, `12h`, `90m`, a time like `2027-01-31T00:00:00Z`, or
+    /// seconds since the epoch.
     #[arg(long)]
     expires: Option<String>,
     /// Only allow package names matching this glob (e.g. `acme-*`). Repeatable.
@@ -154,27 +155,76 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `30d`, `12h`, `90m`, `45s` from now, or an absolute unix time.
+/// When a token expires, in seconds since the epoch: a duration from now (`30d`, `12h`,
+/// `90m`, `1w 2d`, as humantime reads it), an RFC 3339 time (`2027-01-31T00:00:00Z`), or a unix
+/// time.
 fn parse_expiry(text: &str) -> anyhow::Result<i64> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("the system clock is before 1970")?
-        .as_secs();
-    let now = i64::try_from(now).context("the system clock is out of range")?;
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let Ok(n) = number.parse::<i64>() else {
-        bail!("cannot read expiry `{text}`: use e.g. `30d`, `12h`, `90m` or a unix time");
+    let now = std::time::SystemTime::now();
+    expiry_at(text.trim(), now)
+}
+
+fn expiry_at(text: &str, now: std::time::SystemTime) -> anyhow::Result<i64> {
+    let unix = |at: std::time::SystemTime| -> anyhow::Result<i64> {
+        let seconds = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .context("the expiry is before 1970")?
+            .as_secs();
+        i64::try_from(seconds).context("the expiry is too far in the future")
     };
-    let seconds = match unit {
-        "" => return Ok(n),
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => bail!("unknown unit in expiry `{text}`: use s, m, h or d"),
-    };
-    Ok(now + seconds)
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
+        return unix(at);
+    }
+    match humantime::parse_duration(text) {
+        Ok(duration) => unix(
+            now.checked_add(duration)
+                .context("the expiry is too far in the future")?,
+        ),
+        Err(error) => bail!(
+            "cannot read expiry `{text}` ({error}): use a duration such as `30d`, `12h` or `90m`, a time such as `2027-01-31T00:00:00Z`, or a unix time"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn at(text: &str) -> anyhow::Result<i64> {
+        expiry_at(text, UNIX_EPOCH + Duration::from_secs(NOW))
+    }
+
+    #[test]
+    fn durations_count_from_now() {
+        let now = i64::try_from(NOW).unwrap();
+        assert_eq!(at("45s").unwrap(), now + 45);
+        assert_eq!(at("90m").unwrap(), now + 90 * 60);
+        assert_eq!(at("12h").unwrap(), now + 12 * 3600);
+        assert_eq!(at("30d").unwrap(), now + 30 * 86_400);
+        assert_eq!(at("1w 2d").unwrap(), now + 9 * 86_400);
+    }
+
+    #[test]
+    fn times_and_unix_seconds_are_absolute() {
+        assert_eq!(at("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(at("2027-01-31T00:00:00Z").unwrap(), 1_801_353_600);
+        assert_eq!(at("2027-01-31 00:00:00").unwrap(), 1_801_353_600);
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_the_accepted_forms() {
+        let error = at("next tuesday").unwrap_err().to_string();
+        assert!(error.contains("`next tuesday`"), "{error}");
+        assert!(
+            error.contains("30d") && error.contains("unix time"),
+            "{error}"
+        );
+        assert!(at("3 fortnights").is_err());
+    }
 }
