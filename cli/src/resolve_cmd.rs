@@ -87,6 +87,10 @@ pub(crate) struct ResolveArgs {
     /// `config.json` is always fetched afresh. No cache unless given.
     #[arg(long, env = "WHARF_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Delete cached index files not used for this long (`90d`, `12w`, …; `never` keeps
+    /// them), checked at most once a day when the cache is opened.
+    #[arg(long, env = "WHARF_CACHE_MAX_AGE", value_name = "AGE", default_value = "90d", value_parser = parse_max_age)]
+    cache_max_age: MaxAge,
     /// The root `Cargo.toml`.
     #[arg(long)]
     manifest: PathBuf,
@@ -157,6 +161,20 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
 
 /// The index named by `--index-dir` or `--index-url`; a remote one starts fetching the root's
 /// dependencies at once.
+/// How long unused cache entries are kept; `None` is forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MaxAge(Option<std::time::Duration>);
+
+/// `never`, or a duration as humantime reads it (`90d`, `12w`, `1month`).
+fn parse_max_age(text: &str) -> Result<MaxAge, String> {
+    if text.trim() == "never" {
+        return Ok(MaxAge(None));
+    }
+    humantime::parse_duration(text.trim())
+        .map(|age| MaxAge(Some(age)))
+        .map_err(|error| format!("{error}: give a duration such as `90d` or `12w`, or `never`"))
+}
+
 fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn IndexSource>> {
     if let Some(url) = &args.index_url {
         let token = args.token.clone().map(|Token(token)| token);
@@ -165,6 +183,7 @@ fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn
             prefetch_threads: args.prefetch,
             retries: args.retries,
             cache_dir: args.cache_dir.clone(),
+            cache_max_age: args.cache_max_age.0,
             ..ClientOptions::default()
         };
         let index = SparseIndex::with_options(url, token, &options)?;
@@ -211,6 +230,19 @@ mod tests {
         fn drop(&mut self) {
             let _ = fs::remove_dir_all(&self.0);
         }
+    }
+
+    #[test]
+    fn cache_max_age_reads_durations_and_never() {
+        let day = std::time::Duration::from_hours(24);
+        assert_eq!(parse_max_age("90d"), Ok(MaxAge(Some(90 * day))));
+        assert_eq!(parse_max_age("2w"), Ok(MaxAge(Some(14 * day))));
+        assert_eq!(parse_max_age("never"), Ok(MaxAge(None)));
+        let error = parse_max_age("soon").unwrap_err();
+        assert!(
+            error.contains("`90d`") && error.contains("`never`"),
+            "{error}"
+        );
     }
 
     fn write(path: &Path, text: &str) {

@@ -8,7 +8,8 @@
 //! the validators and the SHA-256 of the body, then the body. Entries are written to a
 //! temporary file and renamed into place, so readers never see a torn one; an entry that does
 //! not read back whole (any damage) is ignored and the file fetched again. The cache never
-//! fails a fetch: every I/O error is logged and skipped.
+//! fails a fetch: every I/O error is logged and skipped. Entries unused for a long time are
+//! deleted by `cache_gc`.
 
 use std::fs;
 use std::io::Write as _;
@@ -81,6 +82,9 @@ impl DiskCache {
         let parsed = parse_entry(&bytes);
         if parsed.is_none() {
             tracing::debug!(path = %path.display(), "ignoring a damaged cache entry");
+        } else {
+            // Its modification time is its last use, for `cache_gc`.
+            crate::cache_gc::touch(&path);
         }
         parsed
     }

@@ -12,6 +12,7 @@ use reqwest::header::{
 use rustls::ClientConfig;
 use wharf_index_format::RegistryConfig;
 
+use crate::cache_gc;
 use crate::disk_cache::{CachedFile, DiskCache};
 use crate::error::with_causes;
 use crate::options::RetryPolicy;
@@ -63,10 +64,12 @@ impl Fetcher {
             .map_err(|e| ClientError::HttpClient {
                 reason: with_causes(&e),
             })?;
-        let cache = options
-            .cache_dir
-            .as_deref()
-            .map(|root| DiskCache::new(root, &url));
+        let cache = options.cache_dir.as_deref().map(|root| {
+            if let Some(max_age) = options.cache_max_age {
+                cache_gc::collect_if_due(root, max_age, std::time::SystemTime::now());
+            }
+            DiskCache::new(root, &url)
+        });
         Ok(Self {
             http,
             url,

@@ -7,7 +7,8 @@
 //! - [`ClientOptions`]: extra CA certificates trusted for `https` (as cargo's `http.cainfo`),
 //!   the number of prefetch workers, retries, and an optional on-disk cache (`cache_dir`)
 //!   whose files are revalidated with `If-None-Match` / `If-Modified-Since` (a 304 serves the
-//!   cached copy, counted by [`SparseIndex::revalidated`]), for [`SparseIndex::with_options`].
+//!   cached copy, counted by [`SparseIndex::revalidated`]; entries unused for
+//!   `cache_max_age`, three months by default, are deleted), for [`SparseIndex::with_options`].
 //! - [`IndexUrl`]: the index URL, checked and normalised (`http` or `https`).
 //! - [`ClientError`]: the one error type; [`ClientError::for_package`] turns it into the
 //!   resolver's [`wharf_resolver::ResolveError::Index`].
@@ -29,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cache_gc;
 mod disk_cache;
 mod error;
 mod fetcher;

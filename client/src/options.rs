@@ -33,6 +33,9 @@ pub struct ClientOptions {
     /// next run revalidates them (HTTP 304) instead of downloading them again; one directory
     /// per index URL underneath. `None` (the default) keeps nothing on disk.
     pub cache_dir: Option<PathBuf>,
+    /// Entries of [`ClientOptions::cache_dir`] not used for this long are deleted (checked
+    /// at most once a day, when a client opens the directory); `None` keeps them forever.
+    pub cache_max_age: Option<Duration>,
 }
 
 impl ClientOptions {
@@ -40,6 +43,9 @@ impl ClientOptions {
     pub const DEFAULT_PREFETCH_THREADS: usize = 8;
     /// How often a failed request is retried by default (cargo's `net.retry` default).
     pub const DEFAULT_RETRIES: u32 = 3;
+    /// How long unused cache entries are kept by default: three months, as cargo keeps
+    /// its index cache.
+    pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_hours(90 * 24);
     /// The wait before the first retry by default.
     pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(500);
     /// The longest wait between two tries, whatever the server asks for.
@@ -78,7 +84,8 @@ impl RetryPolicy {
 impl Default for ClientOptions {
     /// The platform's roots only, [`ClientOptions::DEFAULT_PREFETCH_THREADS`] prefetch
     /// workers, [`ClientOptions::DEFAULT_RETRIES`] retries after
-    /// [`ClientOptions::DEFAULT_RETRY_DELAY`], no on-disk cache.
+    /// [`ClientOptions::DEFAULT_RETRY_DELAY`], no on-disk cache (and, for one set later,
+    /// [`ClientOptions::DEFAULT_CACHE_MAX_AGE`]).
     fn default() -> Self {
         Self {
             ca_certs: Vec::new(),
@@ -86,6 +93,7 @@ impl Default for ClientOptions {
             retries: Self::DEFAULT_RETRIES,
             retry_delay: Self::DEFAULT_RETRY_DELAY,
             cache_dir: None,
+            cache_max_age: Some(Self::DEFAULT_CACHE_MAX_AGE),
         }
     }
 }

@@ -62,7 +62,10 @@ fn if_none_match(server: &TestServer, path: &str) -> Vec<Option<String>> {
         .collect()
 }
 
-/// Every file under `dir`, recursively.
+/// The file under a cache root that records its last collection.
+const GC_MARKER: &str = ".last-gc";
+
+/// Every cache entry under `dir`, recursively (not the collection marker).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -70,6 +73,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     };
     for entry in entries {
         let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|name| name == GC_MARKER) {
+            continue;
+        }
         if path.is_dir() {
             files.extend(files_under(&path));
         } else {
@@ -216,7 +222,10 @@ fn two_index_urls_do_not_share_entries() {
             .all(|seen| !seen.headers.contains_key("if-none-match")),
         "validators learnt from one index are never sent to another"
     );
-    let dirs = std::fs::read_dir(cache.path()).unwrap().count();
+    let dirs = std::fs::read_dir(cache.path())
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().is_dir())
+        .count();
     assert_eq!(dirs, 2);
     assert_eq!(files_under(cache.path()).len(), 6);
 }
@@ -266,4 +275,58 @@ fn a_revalidation_that_gets_a_5xx_is_retried_and_then_served_from_the_cache() {
         .map(|seen| seen.status)
         .collect();
     assert_eq!(answered, [200, 503, 304]);
+}
+
+/// Sets the modification time of `path` to `age` ago.
+fn age(path: &Path, age: std::time::Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+#[test]
+fn entries_unused_for_longer_than_the_max_age_are_deleted_when_a_cache_is_opened() {
+    const DAY: std::time::Duration = std::time::Duration::from_hours(24);
+    let server = serve();
+    let cache = tempfile::tempdir().unwrap();
+    let first = open(&server, cache.path());
+    resolve_top(&first);
+    drop(first);
+    let entries = files_under(cache.path());
+    assert_eq!(entries.len(), PACKAGES.len());
+    assert!(cache.path().join(GC_MARKER).exists(), "opening collected");
+
+    // Two entries were last used 100 days ago, one yesterday; the last collection was two
+    // days ago, so the next open collects.
+    let (old, recent) = entries.split_at(2);
+    for entry in old {
+        age(entry, 100 * DAY);
+    }
+    age(&recent[0], DAY);
+    age(&cache.path().join(GC_MARKER), 2 * DAY);
+    let keep_forever = ClientOptions {
+        cache_max_age: None,
+        ..options(cache.path(), 0)
+    };
+    drop(SparseIndex::with_options(&server.index_url(), None, &keep_forever).unwrap());
+    assert_eq!(
+        files_under(cache.path()).len(),
+        3,
+        "`None` keeps everything"
+    );
+
+    let second = open(&server, cache.path());
+    assert_eq!(files_under(cache.path()), recent.to_vec());
+    assert_eq!(
+        resolve_top(&second),
+        resolve_top(&open(&server, cache.path()))
+    );
+    assert_eq!(
+        second.revalidated(),
+        1,
+        "only the recent entry was still there"
+    );
 }
