@@ -85,6 +85,13 @@ fn index_file_is_valid_for_cargo_and_revalidates() -> TestResult {
         .send()?;
     assert_eq!(not_modified.status(), 304);
     assert_eq!(not_modified.headers()["etag"].to_str()?, etag);
+    // The caching fields of the 200 come with the 304 (RFC 9110 §15.4.5).
+    assert_eq!(not_modified.headers()["cache-control"], "no-cache");
+    assert_eq!(not_modified.headers()["vary"], "Accept-Encoding");
+    assert_eq!(
+        not_modified.headers()["last-modified"],
+        last_modified.as_str()
+    );
     let since = http
         .get(format!("{base}/index/su/rf/surface-demo"))
         .header("If-Modified-Since", &last_modified)

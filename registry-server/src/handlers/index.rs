@@ -39,10 +39,14 @@ pub(crate) fn index_file(
         )));
     };
     if not_modified(&file, headers) {
+        // A 304 carries the caching fields a 200 would (RFC 9110 §15.4.5), so a proxy or
+        // CDN that revalidates keeps the same rules for the copy it holds.
         let mut response = empty(StatusCode::NOT_MODIFIED);
         let h = response.headers_mut();
         h.insert(header::ETAG, chosen_etag(&file, headers).clone());
         h.insert(header::LAST_MODIFIED, file.last_modified.clone());
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         return Ok(response);
     }
     let (body, etag, gzip) = match &file.gzip {
