@@ -95,5 +95,28 @@ cpu_ticks() {
   echo "$total"
 }
 
+# settle_disk DIR — flushes dirty data, waits (up to 60 s) until the disk holding DIR has
+# written nothing for two seconds in a row, then leaves it idle for SETTLE_SECONDS more (20 by
+# default), so a measurement does not pay for the I/O of whatever ran before it. On the 2-vCPU
+# virtual machines of BENCHMARKS.md, one-publisher runs started right after another run were
+# 20-30 % slower than runs after 25 s of idle disk, though the disk statistics showed no
+# writes in between: the virtual disk itself needs the rest.
+settle_disk() {
+  local dev before after quiet=0 waited=0
+  dev=$(basename "$(df --output=source "$1" | tail -n1)")
+  sync
+  before=$(awk -v d="$dev" '$3 == d { print $10 }' /proc/diskstats)
+  [ -n "$before" ] || return 0
+  while [ $quiet -lt 2 ] && [ $waited -lt 60 ]; do
+    sleep 1
+    waited=$((waited + 1))
+    after=$(awk -v d="$dev" '$3 == d { print $10 }' /proc/diskstats)
+    if [ "$after" = "$before" ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    before=$after
+  done
+  sleep "${SETTLE_SECONDS:-20}"
+  log "disk $dev settled after $((waited + ${SETTLE_SECONDS:-20}))s"
+}
+
 # result_field LINE KEY — the value of KEY=value in a RESULT line.
 result_field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }

@@ -8,6 +8,7 @@
 # Settings (environment): COUNT (2000 publishes per run), CONCURRENCIES ("1 16"),
 # RUNS (1 per concurrency), WHARF_PORT (18482), RESULTS (output directory),
 # TMPDIR (where the data directories go: put it on the disk you want to measure),
+# SETTLE_SECONDS (20: idle disk time before each run, see settle_disk in lib.sh),
 # WHARF_BIN (a saved wharf binary to measure) with SKIP_BUILD=1 (no cargo build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -46,6 +47,7 @@ for concurrency in $CONCURRENCIES; do
   for run in $(seq 1 "$RUNS"); do
     data="$WORK/data-c$concurrency-r$run"
     logfile="$RESULTS/wharf-c$concurrency-r$run.log"
+    settle_disk "$WORK"
     log "run $run with $concurrency publisher(s): starting wharf on $URL"
     start_wharf "$data" "$WHARF_PORT" "$logfile"
     token=$("$WHARF" token create --data "$data" --user bench 2>>"$logfile" | tail -n1)
