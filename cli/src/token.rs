@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use wharf_storage::{NewToken, Scope, Storage};
+use wharf_storage::{NewToken, Scope, Storage, check_display_name};
 
 use crate::settings::{default_data_dir, open_storage};
 
@@ -53,6 +53,9 @@ pub(crate) struct CreateArgs {
     /// A label to recognise the token by in `wharf token list`.
     #[arg(long)]
     label: Option<String>,
+    /// The user's name as shown next to the login in owner lists (`cargo owner --list`).
+    #[arg(long, value_name = "TEXT")]
+    display_name: Option<String>,
 }
 
 /// `wharf token list`.
@@ -104,14 +107,21 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             .collect::<anyhow::Result<Vec<_>>>()?
     };
     let expires_at = args.expires.as_deref().map(parse_expiry).transpose()?;
+    // Checked before anything is created, so a bad name leaves no token behind.
+    if let Some(name) = &args.display_name {
+        check_display_name(name)?;
+    }
     let storage = open(&args.data).await?;
     let created = storage.create_token(NewToken {
-        user: args.user,
+        user: args.user.clone(),
         scopes,
         expires_at,
         name_patterns: args.patterns,
         label: args.label,
     })?;
+    if let Some(name) = &args.display_name {
+        storage.set_display_name(&args.user, Some(name))?;
+    }
     let info = &created.info;
     let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
     eprintln!(

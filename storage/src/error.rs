@@ -140,6 +140,12 @@ pub enum StorageError {
         /// The login as given.
         login: String,
     },
+    /// A display name is empty, too long, or holds control characters.
+    #[error("invalid display name `{name}`: use 1 to 100 characters without control characters")]
+    InvalidDisplayName {
+        /// The name as given.
+        name: String,
+    },
     /// A scope string is not one of [`crate::Scope::ALL`].
     #[error(
         "unknown token scope `{scope}`; expected one of publish-new, publish-update, yank, owners, read"
@@ -213,6 +219,7 @@ impl StorageError {
             | Self::InvalidName(_)
             | Self::InvalidUpload { .. }
             | Self::InvalidLogin { .. }
+            | Self::InvalidDisplayName { .. }
             | Self::UnknownScope { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,

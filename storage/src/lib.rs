@@ -72,3 +72,4 @@ pub use model::{
     ReconcileReport, SearchHit, SearchResults, Upload, VerifyReport,
 };
 pub use storage::Storage;
+pub use tokens::check_display_name;

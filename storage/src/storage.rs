@@ -198,6 +198,14 @@ impl Storage {
         self.inner.pool.with(|conn| tokens::list_tokens(conn, user))
     }
 
+    /// Sets (or clears) the name shown next to `login` in owner lists
+    /// ([`StorageError::UnknownUser`], [`StorageError::InvalidDisplayName`]).
+    pub fn set_display_name(&self, login: &str, name: Option<&str>) -> Result<(), StorageError> {
+        self.inner
+            .pool
+            .with(|conn| tokens::set_display_name(conn, login, name))
+    }
+
     /// Revokes a token ([`StorageError::UnknownToken`] when there is none with that id).
     pub fn revoke_token(&self, id: i64) -> Result<(), StorageError> {
         self.inner

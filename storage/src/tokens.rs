@@ -32,6 +32,39 @@ fn valid_login(login: &str) -> bool {
     !login.is_empty() && login.len() <= 64 && login.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// Accepts a display name of 1 to 100 characters, not only spaces, without control characters.
+pub fn check_display_name(name: &str) -> Result<(), StorageError> {
+    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(StorageError::InvalidDisplayName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Sets (or, with `None`, clears) the name shown next to a user's login, as in `cargo owner
+/// --list`.
+pub(crate) fn set_display_name(
+    conn: &Connection,
+    login: &str,
+    name: Option<&str>,
+) -> Result<(), StorageError> {
+    if let Some(name) = name {
+        check_display_name(name)?;
+    }
+    let changed = conn.execute(
+        "UPDATE users SET name = ?2 WHERE login = ?1",
+        params![login, name],
+    )?;
+    if changed == 0 {
+        return Err(StorageError::UnknownUser {
+            login: login.to_owned(),
+        });
+    }
+    tracing::info!(user = login, "display name changed");
+    Ok(())
+}
+
 /// Creates the token (and its user when needed) in one transaction.
 pub(crate) fn create_token(
     conn: &mut Connection,
@@ -236,6 +269,33 @@ mod tests {
             name_patterns: vec!["acme-*".into()],
             label: Some("ci".into()),
         }
+    }
+
+    #[test]
+    fn display_names_are_checked_and_need_a_known_user() {
+        let (_dir, mut conn) = database();
+        create_token(&mut conn, request("alice", None), 100).unwrap();
+        set_display_name(&conn, "alice", Some("Alice Liddell")).unwrap();
+        let stored: Option<String> = conn
+            .query_row("SELECT name FROM users WHERE login = 'alice'", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(stored.as_deref(), Some("Alice Liddell"));
+        for bad in ["", "  ", "tab\there", &"x".repeat(101)] {
+            assert!(
+                matches!(
+                    set_display_name(&conn, "alice", Some(bad)),
+                    Err(StorageError::InvalidDisplayName { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            set_display_name(&conn, "nobody", Some("No Body")),
+            Err(StorageError::UnknownUser { .. })
+        ));
+        set_display_name(&conn, "alice", None).unwrap();
     }
 
     #[test]

@@ -142,3 +142,41 @@ fn serve_reads_a_config_file_and_environment() -> TestResult {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("listen-port"));
     Ok(())
 }
+
+#[test]
+fn display_names_show_in_owner_lists_and_bad_ones_create_nothing() -> TestResult {
+    let registry = TestRegistry::start();
+    let output = Command::new(wharf_binary())
+        .args(["token", "create", "--data"])
+        .arg(registry.data_dir())
+        .args(["--user", "frida", "--display-name", "Frida Kahlo"])
+        .output()?;
+    assert!(output.status.success());
+    let token = String::from_utf8(output.stdout)?.trim().to_owned();
+    let (status, body) = publish(&registry, &token, "frida-one")?;
+    assert_eq!(status, 200, "{body}");
+    let owners: serde_json::Value = registry
+        .http()
+        .get(format!("{}/api/v1/crates/frida-one/owners", registry.url()))
+        .header("Authorization", &token)
+        .send()?
+        .json()?;
+    assert_eq!(owners["users"][0]["login"], "frida");
+    assert_eq!(owners["users"][0]["name"], "Frida Kahlo");
+
+    let refused = Command::new(wharf_binary())
+        .args(["token", "create", "--data"])
+        .arg(registry.data_dir())
+        .args(["--user", "gustav", "--display-name", "line\nbreak"])
+        .output()?;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("display name"), "{stderr}");
+    let listed = Command::new(wharf_binary())
+        .args(["token", "list", "--data"])
+        .arg(registry.data_dir())
+        .output()?;
+    let listing = String::from_utf8(listed.stdout)?;
+    assert!(!listing.contains("gustav"), "{listing}");
+    Ok(())
+}
