@@ -49,7 +49,7 @@ serve public
 TOKEN=$("$WHARF" token create --data "$WORK/data" --user bench 2>>"$RESULTS/wharf.log" | tail -n1)
 log "seeding $PACKAGES packages × $VERSIONS versions"
 "$LOAD" seed --url "$URL" --token "$TOKEN" --packages "$PACKAGES" --versions "$VERSIONS" \
-  --paths-out "$WORK/paths.txt" 2>"$RESULTS/seed.log" | tee -a "$RESULTS/seed.log" >&2
+  --paths-out "$WORK/paths.txt" 2>>"$RESULTS/seed.log" | tee -a "$RESULTS/seed.log" >&2
 "$LOAD" fetch-index --url "$URL" --paths "$WORK/paths.txt" --etags-out "$WORK/etags.tsv" >&2
 
 serve auth

@@ -64,7 +64,7 @@ TOKEN=$("$WHARF" token create --data "$WORK/data" --user bench 2>>"$RESULTS/whar
 
 log "seeding $PACKAGES packages × $VERSIONS versions"
 "$LOAD" seed --url "$WHARF_URL" --token "$TOKEN" --packages "$PACKAGES" --versions "$VERSIONS" \
-  --paths-out "$WORK/paths.txt" 2>"$RESULTS/seed.log" | tee -a "$RESULTS/seed.log" >&2
+  --paths-out "$WORK/paths.txt" 2>>"$RESULTS/seed.log" | tee -a "$RESULTS/seed.log" >&2
 
 log "mirroring the index for nginx"
 "$LOAD" fetch-index --url "$WHARF_URL" --paths "$WORK/paths.txt" --out "$WORK/www" \
