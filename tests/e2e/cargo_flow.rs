@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult};
+use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult, wharf_binary};
 
 const REG: &str = r#"registry = "wharf""#;
 
@@ -163,6 +163,14 @@ fn owners_and_permissions(registry: &TestRegistry, cargo: &CargoEnv, work: &Path
     let publish = PUBLISH;
     // Owners: add, list, remove.
     let _bob = registry.create_token("bob", &[]);
+    // A second token for bob, carrying his display name, which owner lists show.
+    let named = std::process::Command::new(wharf_binary())
+        .args(["token", "create", "--data"])
+        .arg(registry.data_dir())
+        .args(["--user", "bob", "--display-name", "Bob Builder"])
+        .output()
+        .expect("wharf token create runs");
+    assert!(named.status.success());
     let added = cargo.cargo_ok(
         work,
         &["owner", "--registry", "wharf", "--add", "bob", "wharf-base"],
@@ -174,7 +182,7 @@ fn owners_and_permissions(registry: &TestRegistry, cargo: &CargoEnv, work: &Path
     );
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
     assert!(
-        listed.contains("admin") && listed.contains("bob"),
+        listed.contains("admin") && listed.contains("bob (Bob Builder)"),
         "{listed}"
     );
     cargo.cargo_ok(
