@@ -1,9 +1,7 @@
 //! `--auth-required`: the 401 probe, `cargo login`, a build with a token on every request, and
 //! tokens that stop working while the server runs.
 
-use std::process::Command;
-
-use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult, wharf_binary};
+use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult};
 
 #[test]
 fn auth_required_registry_works_with_cargo_login() -> TestResult {
@@ -59,22 +57,6 @@ fn auth_required_registry_works_with_cargo_login() -> TestResult {
     Ok(())
 }
 
-/// The id `wharf token list --user USER` shows for that user's only token.
-fn token_id(registry: &TestRegistry, user: &str) -> TestResult<String> {
-    let listed = Command::new(wharf_binary())
-        .args(["token", "list", "--data"])
-        .arg(registry.data_dir())
-        .args(["--user", user])
-        .output()?;
-    let listing = String::from_utf8(listed.stdout)?;
-    Ok(listing
-        .lines()
-        .nth(1)
-        .and_then(|line| line.split_whitespace().next())
-        .ok_or_else(|| format!("no token row in {listing}"))?
-        .to_owned())
-}
-
 /// Reads config.json with `token`: the status and the body.
 fn read_config(registry: &TestRegistry, token: &str) -> TestResult<(u16, String)> {
     let response = registry
@@ -93,21 +75,16 @@ fn revoked_and_expired_tokens_lose_read_access_at_once() -> TestResult {
     for _ in 0..3 {
         assert_eq!(read_config(&registry, &reader)?.0, 200);
     }
-    let revoked = Command::new(wharf_binary())
-        .args(["token", "revoke", "--data"])
-        .arg(registry.data_dir())
-        .arg(token_id(&registry, "reader")?)
-        .status()?;
-    assert!(revoked.success());
+    let revoked = registry.run_on_data(&["token", "revoke"], &[&registry.token_id("reader")]);
+    assert!(revoked.status.success());
     let (status, body) = read_config(&registry, &reader)?;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("revoked"), "{body}");
 
-    let output = Command::new(wharf_binary())
-        .args(["token", "create", "--data"])
-        .arg(registry.data_dir())
-        .args(["--user", "visitor", "--scope", "read", "--expires", "2s"])
-        .output()?;
+    let output = registry.run_on_data(
+        &["token", "create"],
+        &["--user", "visitor", "--scope", "read", "--expires", "2s"],
+    );
     let visitor = String::from_utf8(output.stdout)?.trim().to_owned();
     let created = std::time::Instant::now();
     let (status, body) = read_config(&registry, &visitor)?;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult, wharf_binary};
+use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult};
 
 const REG: &str = r#"registry = "wharf""#;
 
@@ -164,12 +164,10 @@ fn owners_and_permissions(registry: &TestRegistry, cargo: &CargoEnv, work: &Path
     // Owners: add, list, remove.
     let _bob = registry.create_token("bob", &[]);
     // A second token for bob, carrying his display name, which owner lists show.
-    let named = std::process::Command::new(wharf_binary())
-        .args(["token", "create", "--data"])
-        .arg(registry.data_dir())
-        .args(["--user", "bob", "--display-name", "Bob Builder"])
-        .output()
-        .expect("wharf token create runs");
+    let named = registry.run_on_data(
+        &["token", "create"],
+        &["--user", "bob", "--display-name", "Bob Builder"],
+    );
     assert!(named.status.success());
     let added = cargo.cargo_ok(
         work,

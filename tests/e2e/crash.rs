@@ -2,13 +2,12 @@
 //! moments. After each restart every acknowledged publish is served, every index file equals
 //! what the log says, and every blob matches its hash.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wharf_e2e_tests::upload::publish_body;
-use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
+use wharf_e2e_tests::{TestRegistry, TestResult};
 
 const PUBLISHERS: usize = 4;
 const KILL_AFTER_MS: [u64; 6] = [5, 40, 90, 150, 250, 400];
@@ -71,10 +70,7 @@ fn sigkill_during_publishes_loses_no_acknowledged_version() -> TestResult {
         }
     }
     registry.stop();
-    let output = Command::new(wharf_binary())
-        .args(["admin", "reconcile", "--data"])
-        .arg(registry.data_dir())
-        .output()?;
+    let output = registry.run_on_data(&["admin", "reconcile"], &[]);
     let report = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -110,10 +106,7 @@ fn admin_reconcile_reports_the_index_files_it_rebuilt() -> TestResult {
         .join(wharf_index_format::index_path("lost-file"));
     std::fs::remove_file(&path)?;
 
-    let output = Command::new(wharf_binary())
-        .args(["admin", "reconcile", "--data"])
-        .arg(registry.data_dir())
-        .output()?;
+    let output = registry.run_on_data(&["admin", "reconcile"], &[]);
     let report = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{report}");
     assert!(

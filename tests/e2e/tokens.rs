@@ -24,30 +24,15 @@ fn tokens_created_listed_and_revoked_while_the_server_runs() -> TestResult {
     let (status, body) = publish(&registry, &token, "carol-one")?;
     assert_eq!(status, 200, "{body}");
 
-    let listed = Command::new(wharf_binary())
-        .args(["token", "list", "--data"])
-        .arg(registry.data_dir())
-        .args(["--user", "carol"])
-        .output()?;
+    let listed = registry.run_on_data(&["token", "list"], &["--user", "carol"]);
     let listing = String::from_utf8(listed.stdout)?;
     assert!(
         listing.contains("carol") && listing.contains("publish-new,publish-update"),
         "{listing}"
     );
     assert!(!listing.contains(&token), "a listing never shows secrets");
-    let id = listing
-        .lines()
-        .nth(1)
-        .and_then(|line| line.split_whitespace().next())
-        .ok_or("no token row")?
-        .to_owned();
-
-    let revoked = Command::new(wharf_binary())
-        .args(["token", "revoke", "--data"])
-        .arg(registry.data_dir())
-        .arg(&id)
-        .status()?;
-    assert!(revoked.success());
+    let revoked = registry.run_on_data(&["token", "revoke"], &[&registry.token_id("carol")]);
+    assert!(revoked.status.success());
     let (status, body) = publish(&registry, &token, "carol-two")?;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("revoked"), "{body}");
@@ -57,21 +42,16 @@ fn tokens_created_listed_and_revoked_while_the_server_runs() -> TestResult {
 #[test]
 fn expired_and_pattern_limited_tokens_are_refused() -> TestResult {
     let registry = TestRegistry::start();
-    let expired = Command::new(wharf_binary())
-        .args(["token", "create", "--data"])
-        .arg(registry.data_dir())
-        .args(["--user", "dave", "--expires", "1"])
-        .output()?;
+    let expired = registry.run_on_data(&["token", "create"], &["--user", "dave", "--expires", "1"]);
     let expired = String::from_utf8(expired.stdout)?.trim().to_owned();
     let (status, body) = publish(&registry, &expired, "dave-one")?;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("expired"), "{body}");
 
-    let limited = Command::new(wharf_binary())
-        .args(["token", "create", "--data"])
-        .arg(registry.data_dir())
-        .args(["--user", "erin", "--crate-pattern", "acme-*"])
-        .output()?;
+    let limited = registry.run_on_data(
+        &["token", "create"],
+        &["--user", "erin", "--crate-pattern", "acme-*"],
+    );
     let limited = String::from_utf8(limited.stdout)?.trim().to_owned();
     let (status, body) = publish(&registry, &limited, "acme-widget")?;
     assert_eq!(status, 200, "{body}");
@@ -146,11 +126,10 @@ fn serve_reads_a_config_file_and_environment() -> TestResult {
 #[test]
 fn display_names_show_in_owner_lists_and_bad_ones_create_nothing() -> TestResult {
     let registry = TestRegistry::start();
-    let output = Command::new(wharf_binary())
-        .args(["token", "create", "--data"])
-        .arg(registry.data_dir())
-        .args(["--user", "frida", "--display-name", "Frida Kahlo"])
-        .output()?;
+    let output = registry.run_on_data(
+        &["token", "create"],
+        &["--user", "frida", "--display-name", "Frida Kahlo"],
+    );
     assert!(output.status.success());
     let token = String::from_utf8(output.stdout)?.trim().to_owned();
     let (status, body) = publish(&registry, &token, "frida-one")?;
@@ -164,18 +143,14 @@ fn display_names_show_in_owner_lists_and_bad_ones_create_nothing() -> TestResult
     assert_eq!(owners["users"][0]["login"], "frida");
     assert_eq!(owners["users"][0]["name"], "Frida Kahlo");
 
-    let refused = Command::new(wharf_binary())
-        .args(["token", "create", "--data"])
-        .arg(registry.data_dir())
-        .args(["--user", "gustav", "--display-name", "line\nbreak"])
-        .output()?;
+    let refused = registry.run_on_data(
+        &["token", "create"],
+        &["--user", "gustav", "--display-name", "line\nbreak"],
+    );
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("display name"), "{stderr}");
-    let listed = Command::new(wharf_binary())
-        .args(["token", "list", "--data"])
-        .arg(registry.data_dir())
-        .output()?;
+    let listed = registry.run_on_data(&["token", "list"], &[]);
     let listing = String::from_utf8(listed.stdout)?;
     assert!(!listing.contains("gustav"), "{listing}");
     Ok(())

@@ -134,17 +134,38 @@ impl TestRegistry {
         self.data.path()
     }
 
+    /// Runs `wharf <command…> --data <this registry's data directory> <args…>` (e.g.
+    /// `&["token", "create"]`, `&["--user", "x"]`) while the server runs, and returns what it
+    /// printed and how it exited.
+    pub fn run_on_data(&self, command: &[&str], args: &[&str]) -> std::process::Output {
+        Command::new(wharf_binary())
+            .args(command)
+            .arg("--data")
+            .arg(self.data_dir())
+            .args(args)
+            .output()
+            .expect("the wharf binary runs")
+    }
+
+    /// The id `wharf token list --user USER` shows for that user's first token.
+    pub fn token_id(&self, user: &str) -> String {
+        let listed = self.run_on_data(&["token", "list"], &["--user", user]);
+        let listing = String::from_utf8(listed.stdout).expect("the listing is UTF-8");
+        listing
+            .lines()
+            .nth(1)
+            .and_then(|line| line.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no token row for `{user}` in {listing}"))
+            .to_owned()
+    }
+
     /// Runs `wharf token create` against this data directory and returns the token.
     pub fn create_token(&self, user: &str, scopes: &[&str]) -> String {
-        let mut command = Command::new(wharf_binary());
-        command
-            .args(["token", "create", "--data"])
-            .arg(self.data_dir())
-            .args(["--user", user]);
+        let mut args = vec!["--user", user];
         for scope in scopes {
-            command.args(["--scope", scope]);
+            args.extend(["--scope", scope]);
         }
-        let output = command.output().expect("wharf token create runs");
+        let output = self.run_on_data(&["token", "create"], &args);
         assert!(
             output.status.success(),
             "wharf token create failed: {}",
