@@ -24,15 +24,7 @@ URL="http://127.0.0.1:$WHARF_PORT"
 
 ensure_tools wrk:wrk curl:curl
 build_release
-mkdir -p "$RESULTS"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-auth-bench.XXXXXX")
-WHARF_PID=""
-cleanup() {
-  [ -n "$WHARF_PID" ] && stop_pid "$WHARF_PID"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+begin_work auth-bench
 
 # serve public|auth — (re)starts wharf on the benchmark's data in the given mode.
 serve() {

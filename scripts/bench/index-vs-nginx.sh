@@ -43,17 +43,7 @@ LUA="$ROOT/scripts/bench/random-index.lua"
 
 ensure_tools nginx:nginx-light wrk:wrk curl:curl
 build_release
-mkdir -p "$RESULTS"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-index-bench.XXXXXX")
-WHARF_PID=""
-NGINX_PID=""
-cleanup() {
-  [ -n "$NGINX_PID" ] && stop_pid "$NGINX_PID" QUIT
-  [ -n "$WHARF_PID" ] && stop_pid "$WHARF_PID"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+begin_work index-bench
 
 WHARF_URL="http://127.0.0.1:$WHARF_PORT"
 NGINX_URL="http://127.0.0.1:$NGINX_PORT"

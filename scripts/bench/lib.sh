@@ -31,6 +31,24 @@ build_release() {
   (cd "$ROOT" && cargo build --release --locked -p wharf-cli -p wharf-bench --bins) >&2
 }
 
+# begin_work NAME — creates $RESULTS and a temporary $WORK directory, and arranges that on
+# exit the servers this script started ($WHARF_PID, $NGINX_PID) are stopped and $WORK removed.
+begin_work() {
+  mkdir -p "$RESULTS"
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-$1.XXXXXX")
+  WHARF_PID=""
+  NGINX_PID=""
+  trap end_work EXIT
+  trap 'exit 130' INT TERM
+}
+
+# end_work — what begin_work runs on exit.
+end_work() {
+  [ -n "$NGINX_PID" ] && stop_pid "$NGINX_PID" QUIT
+  [ -n "$WHARF_PID" ] && stop_pid "$WHARF_PID"
+  rm -rf "$WORK"
+}
+
 # port_free PORT — true when nothing listens on 127.0.0.1:PORT.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

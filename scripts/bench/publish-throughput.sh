@@ -21,15 +21,7 @@ RESULTS=${RESULTS:-$TARGET_DIR/bench-results/publish-throughput-$(date -u +%Y%m%
 
 ensure_tools curl:curl
 build_release
-mkdir -p "$RESULTS"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-publish-bench.XXXXXX")
-WHARF_PID=""
-cleanup() {
-  [ -n "$WHARF_PID" ] && stop_pid "$WHARF_PID"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+begin_work publish-bench
 URL="http://127.0.0.1:$WHARF_PORT"
 
 {
