@@ -4,6 +4,7 @@
 //! runtime error.
 
 mod admin;
+mod listen;
 mod resolve_cmd;
 mod serve;
 mod settings;
