@@ -9,6 +9,7 @@ mod dependency_registries;
 mod http_surface;
 mod rate_limits;
 mod resolve_remote;
+mod settings_precedence;
 mod tls_proxy;
 mod tokens;
 mod workers;
