@@ -236,13 +236,71 @@ pub(crate) fn default_data_dir() -> PathBuf {
     PathBuf::from(DEFAULT_DATA_DIR)
 }
 
-/// Opens (creating if needed) the embedded storage in `dir`: SQLite plus local blobs.
+/// Opens the embedded storage in `dir` (SQLite plus local blobs), creating the directory and
+/// an empty registry if there is none: only `wharf serve` does this.
 pub(crate) async fn open_storage(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating data directory `{}`", dir.display()))?;
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => anyhow::bail!(
+            "data directory `{}` is a file, not a directory; give a directory with `--data DIR` or `WHARF_DATA`",
+            dir.display()
+        ),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory `{}`", dir.display()))?,
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("cannot use data directory `{}`", dir.display()));
+        }
+    }
+    // Reading the directory first names it when it is unreadable; SQLite would not.
+    std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read data directory `{}`", dir.display()))?;
+    open_in(dir).await
+}
+
+/// Opens the registry whose data is in `dir`, for the commands other than `serve`: a
+/// directory without a registry database is refused (and nothing is created), so a command
+/// run from the wrong place cannot make a registry no server uses.
+pub(crate) async fn open_existing_storage(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
+    // Messages show where the command looked, also when it was given a relative path.
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let elsewhere = "point to the registry's data directory with `--data DIR` or `WHARF_DATA` (`wharf serve` creates a registry)";
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => anyhow::bail!(
+            "data directory `{}` is a file, not a directory; {elsewhere}",
+            shown.display()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "no registry at `{}`: the directory does not exist; {elsewhere}",
+            shown.display()
+        ),
+        Err(error) => anyhow::bail!(
+            "cannot use data directory `{}`: {error}; {elsewhere}",
+            shown.display()
+        ),
+    }
+    let database = shown.join(wharf_storage::DATABASE_FILE);
+    match std::fs::metadata(&database) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => anyhow::bail!(
+            "`{}` is not a database file; {elsewhere}",
+            database.display()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "no registry in `{}` (it has no `{}`); {elsewhere}",
+            shown.display(),
+            wharf_storage::DATABASE_FILE
+        ),
+        Err(error) => anyhow::bail!("cannot read `{}`: {error}", database.display()),
+    }
+    open_in(dir).await
+}
+
+async fn open_in(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
     wharf_storage::Storage::open(wharf_storage::StorageConfig::local(dir))
         .await
-        .with_context(|| format!("opening storage in `{}`", dir.display()))
+        .with_context(|| format!("cannot open the registry in `{}`", dir.display()))
 }
 
 #[cfg(test)]
