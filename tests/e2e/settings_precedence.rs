@@ -15,20 +15,28 @@ use wharf_e2e_tests::{TestRegistry, TestResult, http_client_builder, wharf_binar
 const CRATES_IO_GIT: &str = "https://github.com/rust-lang/crates.io-index";
 const CRATES_IO_SPARSE: &str = "sparse+https://index.crates.io/";
 
-/// A `wharf serve` started with a config file and variables, its stderr read line by line.
-struct Served {
+/// A `wharf serve` started with given arguments and variables, its stderr read line by line.
+pub(crate) struct Served {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
-    url: String,
+    /// The base URL it serves on, e.g. `http://127.0.0.1:41234`.
+    pub(crate) url: String,
 }
 
 impl Served {
+    /// `wharf serve --config CONFIG` with the variables `env`.
     fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        let config = config.display().to_string();
+        Self::start_with(&["--config", &config], env)
+    }
+
+    /// `wharf serve ARGS…` with the variables `env`; returns once it serves.
+    pub(crate) fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(wharf_binary());
         command
-            .args(["serve", "--config"])
-            .arg(config)
+            .arg("serve")
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -63,7 +71,7 @@ impl Served {
     }
 
     /// Reads stderr until a line containing `needle` and returns it.
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         loop {
             let line = self
                 .lines
