@@ -108,7 +108,7 @@ fn resolve_reads_the_manifest_of_the_current_directory() -> TestResult {
 }
 
 #[test]
-fn owner_messages_say_what_works() -> TestResult {
+fn owner_messages_say_what_works() {
     let registry = TestRegistry::start();
     let cargo = CargoEnv::new(&registry.index_url());
     cargo.login(&registry.admin_token);
@@ -145,5 +145,4 @@ fn owner_messages_say_what_works() -> TestResult {
         ),
         "{refused}"
     );
-    Ok(())
 }

@@ -61,12 +61,11 @@ impl Served {
             url: String::new(),
         };
         let line = served.wait_for("wharf: serving on http://");
-        served.url = line
-            .trim_start_matches("wharf: serving on ")
+        line.trim_start_matches("wharf: serving on ")
             .split_whitespace()
             .next()
             .unwrap_or_default()
-            .to_owned();
+            .clone_into(&mut served.url);
         served
     }
 
