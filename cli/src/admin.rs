@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::settings::{default_data_dir, open_storage};
+use crate::settings::{default_data_dir, open_existing_storage};
 
 /// Admin subcommands.
 #[derive(Debug, Subcommand)]
@@ -19,7 +19,7 @@ pub(crate) enum AdminCommand {
 /// `wharf admin reconcile`.
 #[derive(Debug, Args)]
 pub(crate) struct ReconcileArgs {
-    /// Data directory of the registry [default: ./wharf-data].
+    /// Data directory of a registry `wharf serve` created [default: ./wharf-data].
     #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
 }
@@ -33,7 +33,7 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let dir = args.data.unwrap_or_else(default_data_dir);
-        let storage = open_storage(&dir).await?;
+        let storage = open_existing_storage(&dir).await?;
         // Opening storage already reconciles; report what that run fixed, plus anything a
         // second pass still finds (another process may have written meanwhile).
         let opened = storage.open_report().clone();

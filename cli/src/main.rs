@@ -4,6 +4,7 @@
 //! runtime error.
 
 mod admin;
+mod listen;
 mod resolve_cmd;
 mod serve;
 mod settings;
@@ -65,10 +66,30 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, `outer: cause: …`, each cause only when its text is
+/// not already in the line: many errors embed their source's text in their own message (`I/O
+/// error: {0}`) and also return it as their source, so anyhow's `{:#}` would print the OS text
+/// twice.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    line
 }
 
 /// Logs go to stderr, coloured only on a terminal; `RUST_LOG` overrides the default level
@@ -85,4 +106,39 @@ fn init_tracing(level: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::one_line;
+
+    #[test]
+    fn a_source_embedded_in_its_error_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let os_text = io.to_string();
+        let error = Err::<(), _>(wharf_storage::StorageError::Io(io))
+            .context("cannot open the registry in `data`")
+            .unwrap_err();
+        let line = one_line(&error);
+        assert_eq!(
+            line,
+            format!("cannot open the registry in `data`: I/O error: {os_text}")
+        );
+        assert_eq!(line.matches(&os_text).count(), 1, "{line}");
+    }
+
+    #[test]
+    fn causes_that_add_information_are_kept() {
+        let error = Err::<(), _>(std::io::Error::from(std::io::ErrorKind::NotFound))
+            .context("reading `a.toml`")
+            .context("loading settings")
+            .unwrap_err();
+        let line = one_line(&error);
+        assert!(
+            line.starts_with("loading settings: reading `a.toml`: "),
+            "{line}"
+        );
+    }
 }

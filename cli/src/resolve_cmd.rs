@@ -91,8 +91,13 @@ pub(crate) struct ResolveArgs {
     /// them), checked at most once a day when the cache is opened.
     #[arg(long, env = "WHARF_CACHE_MAX_AGE", value_name = "AGE", default_value = "90d", value_parser = parse_max_age)]
     cache_max_age: MaxAge,
-    /// The root `Cargo.toml`.
-    #[arg(long)]
+    /// The root `Cargo.toml` [default: ./Cargo.toml, in the current directory].
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "Cargo.toml",
+        hide_default_value = true
+    )]
     manifest: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value = "json")]
@@ -320,6 +325,12 @@ mod tests {
         let shown = format!("{:?}", remote.args);
         assert!(shown.contains("sparse+http://h/index/"), "{shown}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    }
+
+    #[test]
+    fn the_manifest_defaults_to_the_current_directory() {
+        let cli = Cli::try_parse_from(["resolve", "--index-dir", "i"]).unwrap();
+        assert_eq!(cli.args.manifest, PathBuf::from("Cargo.toml"));
     }
 
     #[test]

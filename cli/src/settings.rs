@@ -1,55 +1,234 @@
-//! Serve settings: command-line flags and `WHARF_*` variables override the TOML config file,
-//! which overrides the built-in defaults (data in `./wharf-data`, listen on `127.0.0.1:8080`).
+//! Serve settings. Every key exists three ways: a key of the flat TOML config file, a
+//! command-line flag and a `WHARF_*` variable (clap reads both into the same fields). For
+//! every key a flag or variable overrides the file, which overrides the built-in defaults
+//! (data in `./wharf-data`, listen on `127.0.0.1:8080`).
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::Args;
+use clap::builder::BoolishValueParser;
 use serde::Deserialize;
+use wharf_registry_server::{DEFAULT_YIELD_EVERY, PublishRateLimits};
+
+use crate::listen::ListenAddr;
 
 /// The default data directory.
 pub(crate) const DEFAULT_DATA_DIR: &str = "wharf-data";
 /// The default listen address.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// The `[server]`-less flat TOML config file.
-#[derive(Debug, Default, Deserialize)]
+/// Help heading of the publish rate limits.
+const RATE_LIMITS: &str = "Publish rate limits (per user; off unless set)";
+
+/// The keys of `wharf serve`, each `None` when not given. Read from the config file (kebab-case
+/// keys) and from flags and variables; [`SettingKeys::over`] puts one source above another.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Args, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct FileSettings {
-    /// Data directory.
+pub(crate) struct SettingKeys {
+    /// Directory for the SQLite database, blobs and index files [default: ./wharf-data].
+    #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     pub(crate) data: Option<PathBuf>,
-    /// Listen address.
-    pub(crate) listen: Option<SocketAddr>,
-    /// Public URL clients use.
+    /// Address to listen on: HOST:PORT (`127.0.0.1:8080`, `0.0.0.0:80`, `[::1]:8080`,
+    /// `localhost:8080`) or a port alone (on 127.0.0.1) [default: 127.0.0.1:8080]; port 0
+    /// picks a free port.
+    #[arg(long, env = "WHARF_LISTEN", value_name = "ADDR")]
+    pub(crate) listen: Option<ListenAddr>,
+    /// URL clients reach the registry at, as written into config.json
+    /// [default: `http://` and the listen address].
+    #[arg(long, env = "WHARF_PUBLIC_URL", value_name = "URL")]
     pub(crate) public_url: Option<String>,
-    /// Require a token for everything.
+    /// Require an API token for every index file, download and API call
+    /// (`--auth-required=false` turns off what the config file turned on).
+    #[arg(
+        long,
+        env = "WHARF_AUTH_REQUIRED",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
     pub(crate) auth_required: Option<bool>,
-    /// Largest `.crate` accepted, in bytes.
+    /// Largest `.crate` file accepted, in bytes; larger uploads get HTTP 413 [default: 10485760].
+    #[arg(long, env = "WHARF_MAX_CRATE_BYTES", value_name = "BYTES")]
     pub(crate) max_crate_bytes: Option<u64>,
-    /// Publishes per minute per user (token bucket refill rate).
-    pub(crate) publish_rate_per_minute: Option<NonZeroU32>,
-    /// Publishes one user may make at once (token bucket size).
-    pub(crate) publish_burst: Option<NonZeroU32>,
-    /// New packages per user in any 24 hours.
-    pub(crate) new_crates_per_day: Option<NonZeroU32>,
-    /// Versions per user in any 24 hours.
-    pub(crate) publishes_per_day: Option<NonZeroU32>,
-    /// Versions per package in any 24 hours.
-    pub(crate) versions_per_crate_per_day: Option<NonZeroU32>,
-    /// HTTP worker threads.
+    /// HTTP worker threads, each with its own listening socket [default: one per core].
+    #[arg(long, env = "WHARF_WORKERS", value_name = "N")]
     pub(crate) workers: Option<NonZeroUsize>,
-    /// Requests a worker answers between two offers of its core.
+    /// Requests a busy worker answers before it offers its core to other runnable threads
+    /// (a proxy, a sidecar, clients on the same machine); 0 never offers it [default: 32].
+    #[arg(long, env = "WHARF_YIELD_EVERY", value_name = "N")]
     pub(crate) yield_every: Option<u32>,
+    /// A registry (index URL as cargo writes it in publish metadata) that published crates may
+    /// take dependencies from, besides this registry itself. Repeatable; the variable takes a
+    /// comma-separated list, and an empty value allows this registry alone
+    /// [default: crates.io, `https://github.com/rust-lang/crates.io-index` and
+    /// `sparse+https://index.crates.io/`].
+    #[arg(
+        long = "allowed-dependency-registry",
+        env = "WHARF_ALLOWED_DEPENDENCY_REGISTRIES",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub(crate) allowed_dependency_registries: Option<Vec<String>>,
+    /// Publishes per minute one user may keep up; faster ones get 429 until the rate allows
+    /// another.
+    #[arg(long, env = "WHARF_PUBLISH_RATE_PER_MINUTE", value_name = "N", help_heading = RATE_LIMITS)]
+    pub(crate) publish_rate_per_minute: Option<NonZeroU32>,
+    /// Publishes one user may send at once before the per-minute rate applies
+    /// [default: the per-minute rate].
+    #[arg(long, env = "WHARF_PUBLISH_BURST", value_name = "N", help_heading = RATE_LIMITS)]
+    pub(crate) publish_burst: Option<NonZeroU32>,
+    /// New crates one user may create in any 24 hours (new versions are not counted).
+    #[arg(long, env = "WHARF_NEW_CRATES_PER_DAY", value_name = "N", help_heading = RATE_LIMITS)]
+    pub(crate) new_crates_per_day: Option<NonZeroU32>,
+    /// Versions one user may publish in any 24 hours, new crates included.
+    #[arg(long, env = "WHARF_PUBLISHES_PER_DAY", value_name = "N", help_heading = RATE_LIMITS)]
+    pub(crate) publishes_per_day: Option<NonZeroU32>,
+    /// Versions one crate may get in any 24 hours, from all its owners together.
+    #[arg(long, env = "WHARF_VERSIONS_PER_CRATE_PER_DAY", value_name = "N", help_heading = RATE_LIMITS)]
+    pub(crate) versions_per_crate_per_day: Option<NonZeroU32>,
 }
 
-impl FileSettings {
-    /// Reads and parses a config file; unknown keys are an error naming the key.
+/// The settings `wharf serve` runs with, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServeSettings {
+    /// Data directory.
+    pub(crate) data: PathBuf,
+    /// Listen address.
+    pub(crate) listen: SocketAddr,
+    /// Public URL, when given (else `http://` and the bound address).
+    pub(crate) public_url: Option<String>,
+    /// Require a token for everything.
+    pub(crate) auth_required: bool,
+    /// Largest `.crate`, when given (else the server's default).
+    pub(crate) max_crate_bytes: Option<u64>,
+    /// HTTP workers, when given (else one per core).
+    pub(crate) workers: Option<NonZeroUsize>,
+    /// Requests between two offers of a worker's core.
+    pub(crate) yield_every: u32,
+    /// Registries besides this one that dependencies may come from.
+    pub(crate) allowed_dependency_registries: Vec<String>,
+    /// Publish rate limits.
+    pub(crate) rate_limits: PublishRateLimits,
+}
+
+impl SettingKeys {
+    /// Reads and parses a config file; any error is one line naming the file, the line and
+    /// the key's problem (an unknown key lists the known ones).
     pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file `{}`", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing config file `{}`", path.display()))
+            .with_context(|| format!("cannot read config file `{}`", path.display()))?;
+        toml::from_str(&text).map_err(|error| {
+            let place = error.span().map_or_else(String::new, |span| {
+                let line = text[..span.start].matches('\n').count() + 1;
+                let shown = text.lines().nth(line - 1).unwrap_or_default().trim();
+                format!(" line {line} (`{shown}`)")
+            });
+            anyhow::anyhow!(
+                "config file `{}`{place}: {}; fix the file or leave the key out",
+                path.display(),
+                error.message().trim().replace('\n', " ")
+            )
+        })
     }
+
+    /// These keys, each falling back to the same key of `lower` when not given here.
+    pub(crate) fn over(self, lower: Self) -> Self {
+        // Destructured without `..`, so a new key cannot be forgotten here.
+        let Self {
+            data,
+            listen,
+            public_url,
+            auth_required,
+            max_crate_bytes,
+            workers,
+            yield_every,
+            allowed_dependency_registries,
+            publish_rate_per_minute,
+            publish_burst,
+            new_crates_per_day,
+            publishes_per_day,
+            versions_per_crate_per_day,
+        } = self;
+        Self {
+            data: data.or(lower.data),
+            listen: listen.or(lower.listen),
+            public_url: public_url.or(lower.public_url),
+            auth_required: auth_required.or(lower.auth_required),
+            max_crate_bytes: max_crate_bytes.or(lower.max_crate_bytes),
+            workers: workers.or(lower.workers),
+            yield_every: yield_every.or(lower.yield_every),
+            allowed_dependency_registries: allowed_dependency_registries
+                .or(lower.allowed_dependency_registries),
+            publish_rate_per_minute: publish_rate_per_minute.or(lower.publish_rate_per_minute),
+            publish_burst: publish_burst.or(lower.publish_burst),
+            new_crates_per_day: new_crates_per_day.or(lower.new_crates_per_day),
+            publishes_per_day: publishes_per_day.or(lower.publishes_per_day),
+            versions_per_crate_per_day: versions_per_crate_per_day
+                .or(lower.versions_per_crate_per_day),
+        }
+    }
+
+    /// The settings to run with: defaults for keys not given, and checks across keys.
+    pub(crate) fn resolve(self) -> anyhow::Result<ServeSettings> {
+        let rate_limits = PublishRateLimits {
+            publish_rate_per_minute: self.publish_rate_per_minute,
+            publish_burst: self.publish_burst,
+            new_crates_per_day: self.new_crates_per_day,
+            publishes_per_day: self.publishes_per_day,
+            versions_per_crate_per_day: self.versions_per_crate_per_day,
+        };
+        if rate_limits.publish_burst.is_some() && rate_limits.publish_rate_per_minute.is_none() {
+            anyhow::bail!(
+                "`publish-burst` is set without `publish-rate-per-minute`; set the rate too (the burst is the size of the bucket that rate refills)"
+            );
+        }
+        let allowed_dependency_registries = match self.allowed_dependency_registries {
+            Some(urls) => checked_registry_urls(urls)?,
+            None => wharf_index_format::default_dependency_registries(),
+        };
+        Ok(ServeSettings {
+            data: self.data.unwrap_or_else(default_data_dir),
+            listen: self.listen.map_or_else(
+                || {
+                    DEFAULT_LISTEN
+                        .parse()
+                        .expect("the default listen address parses")
+                },
+                |listen| listen.0,
+            ),
+            public_url: self.public_url,
+            auth_required: self.auth_required.unwrap_or(false),
+            max_crate_bytes: self.max_crate_bytes,
+            workers: self.workers,
+            yield_every: self.yield_every.unwrap_or(DEFAULT_YIELD_EVERY),
+            allowed_dependency_registries,
+            rate_limits,
+        })
+    }
+}
+
+/// The operator's registry URLs without blanks (an empty value means "none"); anything that
+/// is not a URL is refused, naming it.
+fn checked_registry_urls(urls: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let urls: Vec<String> = urls
+        .into_iter()
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+        .collect();
+    if let Some(bad) = urls
+        .iter()
+        .find(|url| !url.contains("://") || url.chars().any(char::is_whitespace))
+    {
+        anyhow::bail!(
+            "`{bad}` in `allowed-dependency-registries` is not an index URL; write it as cargo does, e.g. `sparse+https://registry.example/index/` or `https://github.com/rust-lang/crates.io-index`"
+        );
+    }
+    Ok(urls)
 }
 
 /// The data directory used when none is given.
@@ -57,11 +236,73 @@ pub(crate) fn default_data_dir() -> PathBuf {
     PathBuf::from(DEFAULT_DATA_DIR)
 }
 
-/// Opens (creating if needed) the embedded storage in `dir`: SQLite plus local blobs.
+/// Opens the embedded storage in `dir` (SQLite plus local blobs), creating the directory and
+/// an empty registry if there is none: only `wharf serve` does this.
 pub(crate) async fn open_storage(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating data directory `{}`", dir.display()))?;
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => anyhow::bail!(
+            "data directory `{}` is a file, not a directory; give a directory with `--data DIR` or `WHARF_DATA`",
+            dir.display()
+        ),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory `{}`", dir.display()))?,
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("cannot use data directory `{}`", dir.display()));
+        }
+    }
+    // Reading the directory first names it when it is unreadable; SQLite would not.
+    std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read data directory `{}`", dir.display()))?;
+    open_in(dir).await
+}
+
+/// Opens the registry whose data is in `dir`, for the commands other than `serve`: a
+/// directory without a registry database is refused (and nothing is created), so a command
+/// run from the wrong place cannot make a registry no server uses.
+pub(crate) async fn open_existing_storage(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
+    // Messages show where the command looked, also when it was given a relative path.
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let elsewhere = "point to the registry's data directory with `--data DIR` or `WHARF_DATA` (`wharf serve` creates a registry)";
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => anyhow::bail!(
+            "data directory `{}` is a file, not a directory; {elsewhere}",
+            shown.display()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "no registry at `{}`: the directory does not exist; {elsewhere}",
+            shown.display()
+        ),
+        Err(error) => anyhow::bail!(
+            "cannot use data directory `{}`: {error}; {elsewhere}",
+            shown.display()
+        ),
+    }
+    let database = shown.join(wharf_storage::DATABASE_FILE);
+    match std::fs::metadata(&database) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => anyhow::bail!(
+            "`{}` is not a database file; {elsewhere}",
+            database.display()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "no registry in `{}` (it has no `{}`); {elsewhere}",
+            shown.display(),
+            wharf_storage::DATABASE_FILE
+        ),
+        Err(error) => anyhow::bail!("cannot read `{}`: {error}", database.display()),
+    }
+    open_in(dir).await
+}
+
+async fn open_in(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
     wharf_storage::Storage::open(wharf_storage::StorageConfig::local(dir))
         .await
-        .with_context(|| format!("opening storage in `{}`", dir.display()))
+        .with_context(|| format!("cannot open the registry in `{}`", dir.display()))
 }
+
+#[cfg(test)]
+#[path = "settings_tests.rs"]
+mod tests;

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use wharf_storage::{NewToken, Scope, Storage, check_display_name};
 
-use crate::settings::{default_data_dir, open_storage};
+use crate::settings::{default_data_dir, open_existing_storage};
 
 /// Token subcommands.
 #[derive(Debug, Subcommand)]
@@ -26,7 +26,7 @@ pub(crate) enum TokenCommand {
 /// Where the data lives.
 #[derive(Debug, Args)]
 pub(crate) struct DataArg {
-    /// Data directory of the registry [default: ./wharf-data].
+    /// Data directory of a registry `wharf serve` created [default: ./wharf-data].
     #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
 }
@@ -94,7 +94,7 @@ pub(crate) fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn open(data: &DataArg) -> anyhow::Result<Storage> {
-    open_storage(&data.data.clone().unwrap_or_else(default_data_dir)).await
+    open_existing_storage(&data.data.clone().unwrap_or_else(default_data_dir)).await
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
@@ -130,7 +130,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         info.user,
         scopes.join(", "),
         info.expires_at
-            .map_or(String::new(), |t| format!(", expiring at {t} (unix time)"))
+            .map_or(String::new(), |t| format!(", expiring at {}", rfc3339(t)))
     );
     println!("{}", created.secret.expose());
     Ok(())
@@ -140,18 +140,18 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
     let storage = open(&args.data).await?;
     let tokens = storage.list_tokens(args.user.as_deref())?;
     println!(
-        "{:>5}  {:<16} {:<44} {:<8} {:<12} label",
+        "{:>5}  {:<16} {:<44} {:<8} {:<20} label",
         "id", "user", "scopes", "revoked", "expires"
     );
     for t in tokens {
         let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
         println!(
-            "{:>5}  {:<16} {:<44} {:<8} {:<12} {}",
+            "{:>5}  {:<16} {:<44} {:<8} {:<20} {}",
             t.id,
             t.user,
             scopes.join(","),
             t.revoked,
-            t.expires_at.map_or("never".to_owned(), |e| e.to_string()),
+            t.expires_at.map_or_else(|| "never".to_owned(), rfc3339),
             t.label.unwrap_or_default()
         );
     }
@@ -163,6 +163,20 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
     storage.revoke_token(args.id)?;
     eprintln!("revoked token {}", args.id);
     Ok(())
+}
+
+/// A unix time as RFC 3339 in UTC, to the second (`2027-01-31T00:00:00Z`); a time before
+/// 1970 (which no expiry Wharf accepts can be) stays a number.
+fn rfc3339(unix_seconds: i64) -> String {
+    u64::try_from(unix_seconds).map_or_else(
+        |_| unix_seconds.to_string(),
+        |seconds| {
+            humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+            )
+            .to_string()
+        },
+    )
 }
 
 /// When a token expires, in seconds since the epoch: a duration from now (`30d`, `12h`,
@@ -182,6 +196,11 @@ fn expiry_at(text: &str, now: std::time::SystemTime) -> anyhow::Result<i64> {
         i64::try_from(seconds).context("the expiry is too far in the future")
     };
     if let Ok(seconds) = text.parse::<i64>() {
+        if seconds < 0 {
+            bail!(
+                "expiry `{text}` is before 1970: use a duration such as `30d`, a time such as `2027-01-31T00:00:00Z`, or a unix time"
+            );
+        }
         return Ok(seconds);
     }
     if let Ok(at) = humantime::parse_rfc3339_weak(text) {
@@ -225,6 +244,17 @@ mod tests {
         assert_eq!(at("1700000000").unwrap(), 1_700_000_000);
         assert_eq!(at("2027-01-31T00:00:00Z").unwrap(), 1_801_353_600);
         assert_eq!(at("2027-01-31 00:00:00").unwrap(), 1_801_353_600);
+    }
+
+    #[test]
+    fn expiries_print_as_rfc3339_in_utc() {
+        assert_eq!(rfc3339(1_801_353_600), "2027-01-31T00:00:00Z");
+        assert_eq!(
+            rfc3339(at("2027-01-31T12:34:56Z").unwrap()),
+            "2027-01-31T12:34:56Z"
+        );
+        assert_eq!(rfc3339(-1), "-1");
+        assert!(at("-5").unwrap_err().to_string().contains("before 1970"));
     }
 
     #[test]

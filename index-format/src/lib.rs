@@ -10,7 +10,8 @@
 //!   returns the index line, the `.crate` bytes and the descriptive metadata, after
 //!   [`parse_publish_frame`], [`NewCrate::from_json`], [`NewCrate::to_index_entry`] and
 //!   [`validate_tarball`] (with [`parse_crate_manifest`]) have checked everything within
-//!   [`PublishLimits`].
+//!   [`PublishLimits`], including the registries dependencies may come from
+//!   ([`PublishLimits::with_dependency_registries`]).
 //! - [`FormatError`]: the one error type; [`FormatError::code`] and
 //!   [`FormatError::http_status`] give its stable code and HTTP status.
 //!
@@ -23,6 +24,7 @@
 //! ```
 
 mod config;
+mod dependency_registries;
 mod entry;
 mod error;
 mod limits;
@@ -34,6 +36,10 @@ mod pubtime;
 mod tarball;
 
 pub use config::RegistryConfig;
+pub use dependency_registries::{
+    CRATES_IO_GIT_INDEX, CRATES_IO_SPARSE_INDEX, default_dependency_registries, own_index_url,
+    same_index_url,
+};
 pub use entry::{DependencyKind, FeatureMap, INDEX_V_MAX, IndexDependency, IndexEntry, IndexFile};
 pub use error::FormatError;
 pub use limits::PublishLimits;

@@ -36,8 +36,9 @@ pub struct PublishLimits {
     /// longer ones are truncated, not refused.
     pub max_readme_bytes: usize,
     /// Registries dependencies may come from (index URLs as cargo sends them, e.g.
-    /// `sparse+https://host/index/`). `None` allows any; dependencies on this registry
-    /// itself (no `registry` field) are always allowed.
+    /// `sparse+https://host/index/`; trailing slashes do not matter). `None` allows any;
+    /// dependencies on this registry itself (no `registry` field) are always allowed. A server
+    /// sets it with [`PublishLimits::with_dependency_registries`].
     pub allowed_dependency_registries: Option<Vec<String>>,
 }
 
@@ -62,6 +63,24 @@ impl Default for PublishLimits {
 }
 
 impl PublishLimits {
+    /// Allows dependencies from this registry only (no `registry` field, or `own_index_url`
+    /// as cargo writes it, see [`crate::own_index_url`]) and from the registries in `others`
+    /// (e.g. [`crate::default_dependency_registries`]); an empty `others` allows this registry
+    /// alone.
+    pub fn with_dependency_registries(mut self, own_index_url: &str, others: &[String]) -> Self {
+        let mut allowed = vec![own_index_url.to_owned()];
+        for url in others {
+            if !allowed
+                .iter()
+                .any(|known| crate::same_index_url(known, url))
+            {
+                allowed.push(url.clone());
+            }
+        }
+        self.allowed_dependency_registries = Some(allowed);
+        self
+    }
+
     /// The most bytes a `.crate` of `compressed_len` bytes may unpack to: the smaller of
     /// [`Self::max_unpacked_bytes`] and [`Self::max_compression_ratio`] × `compressed_len`
     /// (the latter never below [`Self::ratio_exempt_bytes`]).

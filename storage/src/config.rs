@@ -56,7 +56,10 @@ impl BlobBackend {
         Ok(match self {
             Self::Local => {
                 let blob_dir = data_dir.join("blobs");
-                std::fs::create_dir_all(&blob_dir)?;
+                std::fs::create_dir_all(&blob_dir).map_err(|cause| StorageError::Path {
+                    path: blob_dir.clone(),
+                    cause,
+                })?;
                 // `with_fsync` syncs the file and its parent directories before `put` returns.
                 let blobs = LocalFileSystem::new_with_prefix(&blob_dir)?.with_fsync(true);
                 let index = LocalFileSystem::new_with_prefix(data_dir)?;

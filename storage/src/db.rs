@@ -13,8 +13,9 @@ use crate::StorageError;
 /// How long a connection waits for another writer (another process, for example) to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The file name of the metadata database inside the data directory.
-pub(crate) const DB_FILE: &str = "wharf.db";
+/// The file name of the metadata database inside the data directory; a directory without it
+/// holds no registry.
+pub const DB_FILE: &str = "wharf.db";
 
 /// Numbered migrations: entry `i` moves the schema from `user_version` `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[

@@ -52,7 +52,7 @@ pub enum StorageError {
     },
     /// The user is not an owner of the package.
     #[error(
-        "user `{login}` is not an owner of crate `{name}`; ask an owner to run `cargo owner --add {login} {name}`"
+        "user `{login}` is not an owner of crate `{name}`; ask an owner to run `cargo owner --registry <registry> --add {login} {name}` (`<registry>` being this registry's name in their cargo configuration)"
     )]
     NotOwner {
         /// The acting user's login.
@@ -92,7 +92,9 @@ pub enum StorageError {
         version: String,
     },
     /// No user has this login.
-    #[error("there is no user with login `{login}`; they must create a token first")]
+    #[error(
+        "no user with login `{login}`; an operator creates it with `wharf token create --user {login}`"
+    )]
     UnknownUser {
         /// The login as given.
         login: String,
@@ -197,6 +199,15 @@ pub enum StorageError {
     /// A file-system operation failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A file or directory of the data directory cannot be used. The OS error is part of the
+    /// message and deliberately not a `source`, so it is printed once.
+    #[error("cannot use `{}`: {cause}", path.display())]
+    Path {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What the operating system reported.
+        cause: std::io::Error,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -229,6 +240,7 @@ impl StorageError {
             | Self::Sqlite(_)
             | Self::ObjectStore(_)
             | Self::Io(_)
+            | Self::Path { .. }
             | Self::Join(_) => ErrorKind::Internal,
         }
     }
@@ -259,6 +271,23 @@ mod tests {
             ErrorKind::BadRequest
         );
         assert_eq!(StorageError::WriterStopped.kind(), ErrorKind::Internal);
+        let not_owner = StorageError::NotOwner {
+            login: "bob".into(),
+            name: "widget".into(),
+        };
+        assert!(
+            not_owner
+                .to_string()
+                .contains("`cargo owner --registry <registry> --add bob widget`"),
+            "{not_owner}"
+        );
+        let unknown = StorageError::UnknownUser {
+            login: "bob".into(),
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "no user with login `bob`; an operator creates it with `wharf token create --user bob`"
+        );
         let restricted = StorageError::NameNotAllowed {
             name: "other".into(),
             patterns: vec!["acme-*".into(), "*-plugin".into()],

@@ -66,6 +66,7 @@ mod writer;
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
 pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
+pub use db::DB_FILE as DATABASE_FILE;
 pub use error::{ErrorKind, StorageError};
 pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, PackageMeta, Published, RecentPublishes,

@@ -69,7 +69,10 @@ impl Storage {
         let db_path = data_dir.join(DB_FILE);
         let setup_dir = data_dir.clone();
         let (stores, conn) = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&setup_dir)?;
+            std::fs::create_dir_all(&setup_dir).map_err(|cause| StorageError::Path {
+                path: setup_dir.clone(),
+                cause,
+            })?;
             let stores = config.blobs.open(&setup_dir)?;
             let mut conn = open_connection(&db_path)?;
             migrate(&mut conn)?;

@@ -4,10 +4,14 @@
 mod auth_required;
 mod bad_publish;
 mod cargo_flow;
+mod cli_output;
 mod crash;
+mod data_dir;
+mod dependency_registries;
 mod http_surface;
 mod rate_limits;
 mod resolve_remote;
+mod settings_precedence;
 mod tls_proxy;
 mod tokens;
 mod workers;

@@ -3,6 +3,7 @@
 use super::features::{check_feature_name, check_features};
 use super::metadata::{NewCrate, NewCrateDependency};
 use super::version::validate_version;
+use crate::dependency_registries::same_index_url;
 use crate::name::name_syntax_error;
 use crate::{DependencyKind, FormatError, IndexDependency, IndexEntry, PublishLimits};
 
@@ -12,7 +13,8 @@ impl NewCrate {
     /// kinds, registries), every feature reference, and the counts in `limits`.
     ///
     /// Renamed dependencies get `name` = alias and `package` = real name; `version_req`
-    /// becomes `req`; `registry` is copied verbatim; dependencies are sorted by (name, kind);
+    /// becomes `req`; `registry` is copied verbatim (and must be one of
+    /// [`PublishLimits::allowed_dependency_registries`]); dependencies are sorted by (name, kind);
     /// features using `dep:` or `?/` move to `features2` with `v: 2`.
     pub fn to_index_entry(
         &self,
@@ -119,10 +121,11 @@ fn translate_dependency(
         return Err(invalid("`target` is empty".to_owned()));
     }
     if let (Some(registry), Some(allowed)) = (&dep.registry, &limits.allowed_dependency_registries)
-        && !allowed.contains(registry)
+        && !allowed.iter().any(|url| same_index_url(url, registry))
     {
         return Err(invalid(format!(
-            "registry `{registry}` is not allowed here"
+            "it comes from registry `{registry}`, but this registry accepts dependencies only from `{}`; depend on a crate of one of those, or ask the operator to add the registry to `allowed-dependency-registries`",
+            allowed.join("`, `")
         )));
     }
     for feature in &dep.features {

@@ -2,7 +2,10 @@
 //! dependencies, features and counts. Each test sends a whole body to `prepare_publish`.
 
 use serde_json::{Value, json};
-use wharf_index_format::{PublishLimits, prepare_publish};
+use wharf_index_format::{
+    CRATES_IO_GIT_INDEX, CRATES_IO_SPARSE_INDEX, PublishLimits, default_dependency_registries,
+    prepare_publish,
+};
 
 use crate::support::{CrateBuilder, assert_rejected, body, dependency, frame, metadata};
 
@@ -212,22 +215,72 @@ fn dependencies_with_unparsable_or_wildcard_requirements() {
     );
 }
 
+/// What `wharf serve` allows by default: itself and crates.io.
+fn registry_policy() -> PublishLimits {
+    PublishLimits::default().with_dependency_registries(
+        "sparse+https://wharf.example/index/",
+        &default_dependency_registries(),
+    )
+}
+
+fn with_registry(registry: Option<&str>) -> Value {
+    let mut dep = dependency("serde", "^1", "normal");
+    if let Some(registry) = registry {
+        dep["registry"] = json!(registry);
+    }
+    with("deps", json!([dep]))
+}
+
 #[test]
 fn dependencies_from_registries_not_allowed() {
-    let mut dep = dependency("serde", "^1", "normal");
-    dep["registry"] = json!("sparse+https://elsewhere.example/index/");
-    let limits = PublishLimits {
-        allowed_dependency_registries: Some(vec![
-            "https://github.com/rust-lang/crates.io-index".to_owned(),
-        ]),
-        ..PublishLimits::default()
-    };
-    let body = body(&with("deps", json!([dep])), &good_crate());
-    assert_rejected(
-        prepare_publish(&body, &limits),
+    let elsewhere = body(
+        &with_registry(Some("sparse+https://elsewhere.example/index/")),
+        &good_crate(),
+    );
+    let error = assert_rejected(
+        prepare_publish(&elsewhere, &registry_policy()),
         "InvalidDependency",
         "`sparse+https://elsewhere.example/index/`",
     );
+    let message = error.to_string();
+    assert!(
+        message.starts_with("invalid dependency `serde`"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "only from `sparse+https://wharf.example/index/`, `https://github.com/rust-lang/crates.io-index`, `sparse+https://index.crates.io/`"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+    // An empty list allows this registry alone.
+    let only_here = PublishLimits::default()
+        .with_dependency_registries("sparse+https://wharf.example/index/", &[]);
+    let crates_io = body(&with_registry(Some(CRATES_IO_GIT_INDEX)), &good_crate());
+    assert_rejected(
+        prepare_publish(&crates_io, &only_here),
+        "InvalidDependency",
+        CRATES_IO_GIT_INDEX,
+    );
+}
+
+#[test]
+fn dependencies_from_this_registry_or_crates_io_are_allowed() {
+    for registry in [
+        None,
+        Some("sparse+https://wharf.example/index/"),
+        Some("sparse+https://wharf.example/index"),
+        Some(CRATES_IO_GIT_INDEX),
+        Some(CRATES_IO_SPARSE_INDEX),
+    ] {
+        let prepared = prepare_publish(
+            &body(&with_registry(registry), &good_crate()),
+            &registry_policy(),
+        )
+        .unwrap_or_else(|e| panic!("{registry:?} refused: {e}"));
+        assert_eq!(prepared.entry.deps[0].registry.as_deref(), registry);
+    }
 }
 
 #[test]

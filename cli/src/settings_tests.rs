@@ -1,0 +1,264 @@
+//! Precedence of every serve key: default < config file < flag (variables fill the same
+//! fields as flags, through clap's `env`).
+
+use clap::Parser;
+
+use super::*;
+
+/// `wharf serve`'s keys as flags, without the rest of the command line.
+#[derive(Debug, Parser)]
+struct Flags {
+    #[command(flatten)]
+    keys: SettingKeys,
+}
+
+fn flags(args: &[&str]) -> SettingKeys {
+    Flags::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        .keys
+}
+
+fn file(text: &str) -> SettingKeys {
+    toml::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn resolved(file_text: &str, args: &[&str]) -> ServeSettings {
+    flags(args).over(file(file_text)).resolve().unwrap()
+}
+
+/// One key: its config-file line, its flags, and what each makes of the resolved settings.
+struct Case {
+    key: &'static str,
+    file: &'static str,
+    flags: &'static [&'static str],
+    shown: fn(&ServeSettings) -> String,
+    from_file: &'static str,
+    from_flags: &'static str,
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table of all keys reads best in one place"
+)]
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            key: "data",
+            file: "data = \"from-file\"",
+            flags: &["--data", "from-flag"],
+            shown: |s| s.data.display().to_string(),
+            from_file: "from-file",
+            from_flags: "from-flag",
+        },
+        Case {
+            key: "listen",
+            file: "listen = \"0.0.0.0:1111\"",
+            flags: &["--listen", "localhost:2222"],
+            shown: |s| s.listen.to_string(),
+            from_file: "0.0.0.0:1111",
+            from_flags: "127.0.0.1:2222",
+        },
+        Case {
+            key: "public-url",
+            file: "public-url = \"https://file.example\"",
+            flags: &["--public-url", "https://flag.example"],
+            shown: |s| format!("{:?}", s.public_url),
+            from_file: "Some(\"https://file.example\")",
+            from_flags: "Some(\"https://flag.example\")",
+        },
+        Case {
+            key: "auth-required",
+            file: "auth-required = true",
+            flags: &["--auth-required=false"],
+            shown: |s| s.auth_required.to_string(),
+            from_file: "true",
+            from_flags: "false",
+        },
+        Case {
+            key: "max-crate-bytes",
+            file: "max-crate-bytes = 1000",
+            flags: &["--max-crate-bytes", "2000"],
+            shown: |s| format!("{:?}", s.max_crate_bytes),
+            from_file: "Some(1000)",
+            from_flags: "Some(2000)",
+        },
+        Case {
+            key: "workers",
+            file: "workers = 3",
+            flags: &["--workers", "1"],
+            shown: |s| format!("{:?}", s.workers),
+            from_file: "Some(3)",
+            from_flags: "Some(1)",
+        },
+        Case {
+            key: "yield-every",
+            file: "yield-every = 5",
+            flags: &["--yield-every", "0"],
+            shown: |s| s.yield_every.to_string(),
+            from_file: "5",
+            from_flags: "0",
+        },
+        Case {
+            key: "allowed-dependency-registries",
+            file: "allowed-dependency-registries = [\"https://file.example/index\"]",
+            flags: &[
+                "--allowed-dependency-registry",
+                "sparse+https://a.example/index/",
+                "--allowed-dependency-registry",
+                "sparse+https://b.example/index/",
+            ],
+            shown: |s| s.allowed_dependency_registries.join(" "),
+            from_file: "https://file.example/index",
+            from_flags: "sparse+https://a.example/index/ sparse+https://b.example/index/",
+        },
+        Case {
+            key: "publish-rate-per-minute",
+            file: "publish-rate-per-minute = 10",
+            flags: &["--publish-rate-per-minute", "20"],
+            shown: |s| format!("{:?}", s.rate_limits.publish_rate_per_minute),
+            from_file: "Some(10)",
+            from_flags: "Some(20)",
+        },
+        Case {
+            key: "publish-burst",
+            file: "publish-burst = 3\npublish-rate-per-minute = 1",
+            flags: &["--publish-burst", "4"],
+            shown: |s| format!("{:?}", s.rate_limits.publish_burst),
+            from_file: "Some(3)",
+            from_flags: "Some(4)",
+        },
+        Case {
+            key: "new-crates-per-day",
+            file: "new-crates-per-day = 5",
+            flags: &["--new-crates-per-day", "6"],
+            shown: |s| format!("{:?}", s.rate_limits.new_crates_per_day),
+            from_file: "Some(5)",
+            from_flags: "Some(6)",
+        },
+        Case {
+            key: "publishes-per-day",
+            file: "publishes-per-day = 7",
+            flags: &["--publishes-per-day", "8"],
+            shown: |s| format!("{:?}", s.rate_limits.publishes_per_day),
+            from_file: "Some(7)",
+            from_flags: "Some(8)",
+        },
+        Case {
+            key: "versions-per-crate-per-day",
+            file: "versions-per-crate-per-day = 9",
+            flags: &["--versions-per-crate-per-day", "10"],
+            shown: |s| format!("{:?}", s.rate_limits.versions_per_crate_per_day),
+            from_file: "Some(9)",
+            from_flags: "Some(10)",
+        },
+    ]
+}
+
+#[test]
+fn every_key_comes_from_the_file_unless_a_flag_gives_it() {
+    let defaults = resolved("", &[]);
+    for case in cases() {
+        let from_file = resolved(case.file, &[]);
+        assert_eq!((case.shown)(&from_file), case.from_file, "{}", case.key);
+        assert_ne!(
+            (case.shown)(&defaults),
+            case.from_file,
+            "{}: the file value must differ from the default",
+            case.key
+        );
+        let both = resolved(case.file, case.flags);
+        assert_eq!((case.shown)(&both), case.from_flags, "{}", case.key);
+    }
+}
+
+#[test]
+fn every_key_is_covered() {
+    let keys = format!("{:?}", SettingKeys::default())
+        .matches("None")
+        .count();
+    let mut covered: Vec<&str> = cases().iter().map(|c| c.key).collect();
+    for case in cases() {
+        assert!(
+            case.file.starts_with(&format!("{} = ", case.key)),
+            "{}",
+            case.key
+        );
+    }
+    covered.sort_unstable();
+    covered.dedup();
+    assert_eq!(covered.len(), keys, "each key needs one case: {covered:?}");
+}
+
+#[test]
+fn defaults_apply_when_no_source_gives_a_key() {
+    let defaults = resolved("", &[]);
+    assert_eq!(defaults.data, PathBuf::from(DEFAULT_DATA_DIR));
+    assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
+    assert!(!defaults.auth_required);
+    assert_eq!(defaults.yield_every, DEFAULT_YIELD_EVERY);
+    assert_eq!(
+        defaults.allowed_dependency_registries,
+        wharf_index_format::default_dependency_registries()
+    );
+    assert_eq!(defaults.rate_limits, PublishRateLimits::default());
+}
+
+#[test]
+fn booleans_override_in_both_directions() {
+    assert!(resolved("auth-required = false", &["--auth-required"]).auth_required);
+    assert!(resolved("auth-required = false", &["--auth-required=true"]).auth_required);
+    assert!(resolved("auth-required = false", &["--auth-required=yes"]).auth_required);
+    assert!(!resolved("auth-required = true", &["--auth-required=no"]).auth_required);
+    assert!(resolved("auth-required = true", &[]).auth_required);
+}
+
+#[test]
+fn an_empty_registry_list_allows_this_registry_alone() {
+    assert!(
+        resolved("allowed-dependency-registries = []", &[])
+            .allowed_dependency_registries
+            .is_empty()
+    );
+    assert!(
+        resolved(
+            "allowed-dependency-registries = [\"https://a.example/index\"]",
+            &["--allowed-dependency-registry", ""]
+        )
+        .allowed_dependency_registries
+        .is_empty()
+    );
+    let error = flags(&["--allowed-dependency-registry", "crates.io"])
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("`crates.io` in `allowed-dependency-registries` is not an index URL"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bad_config_file_is_one_line_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wharf.toml");
+    for (text, needle) in [
+        (
+            "workers = 2\nlisten = \"localhost\"\n",
+            "line 2 (`listen = \"localhost\"`): `localhost` is not a listen address; use HOST:PORT",
+        ),
+        (
+            "colour = \"blue\"\n",
+            "line 1 (`colour = \"blue\"`): unknown field `colour`",
+        ),
+        ("workers = \"many\"\n", "line 1 (`workers = \"many\"`)"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let error = SettingKeys::load(&path).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!("config file `{}` ", path.display())),
+            "{error}"
+        );
+        assert!(error.contains(needle), "{error}");
+        assert!(!error.contains('\n'), "{error}");
+    }
+}
