@@ -14,7 +14,8 @@
 //! - **Index files** (`index/<index_path>`) are projections of the database, written
 //!   atomically after each commit; changes to one package that queue up share one write.
 //!   A publish returns the committed snapshot at once and writes its file behind the answer
-//!   ([`Storage::settle`] waits for such writes). [`Storage::reconcile`] (also run by
+//!   ([`Storage::settle`] waits for such writes); a failed write is retried in the background
+//!   until it succeeds ([`Storage::dirty_index_files`]). [`Storage::reconcile`] (also run by
 //!   [`Storage::open`]) rebuilds any that lag or differ; [`Storage::verify`] reports every
 //!   inconsistency.
 //!
@@ -50,6 +51,7 @@ mod blobs;
 mod config;
 mod daily_limits;
 mod db;
+mod dirty_files;
 mod error;
 mod index_files;
 mod model;

@@ -4,6 +4,7 @@ mod concurrency;
 mod crash;
 mod daily_limits;
 mod index_lookup;
+mod index_retry;
 mod owners;
 mod properties;
 mod publish;
