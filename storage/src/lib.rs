@@ -20,8 +20,10 @@
 //!   inconsistency.
 //!
 //! A publish runs: validate and check every rule → blob put → one transaction (version
-//! row, event, and the package's new index snapshot) → answer → index file. A crash at any
-//! point leaves no trace or a state reconcile completes. All business rules (scopes, name patterns, ownership, duplicates,
+//! row, event, and the package's new index snapshot) → blob still there → answer → index
+//! file. A crash at any point leaves no trace, a state reconcile completes, or an
+//! unreferenced blob, which [`Storage::collect_garbage`] deletes once it is older than a grace
+//! period (safe while a server publishes: see its documentation). All business rules (scopes, name patterns, ownership, duplicates,
 //! canonical-name clashes) live here; [`StorageError::kind`] tells a server which HTTP
 //! status to answer.
 //!
@@ -53,6 +55,7 @@ mod daily_limits;
 mod db;
 mod dirty_files;
 mod error;
+mod gc;
 mod index_files;
 mod model;
 mod queries;
@@ -69,6 +72,7 @@ pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo}
 pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use error::{ErrorKind, StorageError};
+pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, PackageMeta, Published, RecentPublishes,
     ReconcileReport, SearchHit, SearchResults, Upload, VerifyReport,

@@ -14,6 +14,7 @@ use crate::config::ObjectStores;
 use crate::daily_limits::check_daily_limits;
 use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
 use crate::dirty_files::{DirtyIndexFiles, start_retrying};
+use crate::gc::keep_committed_blob;
 use crate::index_files::IndexProjector;
 use crate::model::ReconcileReport;
 use crate::token_cache::TokenCache;
@@ -331,6 +332,8 @@ impl Storage {
                 Ok((outcome, snapshot))
             })
             .await?;
+        // A blob collection may have deleted a re-used blob between the put and the commit.
+        keep_committed_blob(self.inner.stores.blobs.as_ref(), &cksum, crate_bytes).await?;
         tracing::info!(
             seq = outcome.seq,
             created = outcome.created_package,

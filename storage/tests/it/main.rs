@@ -3,6 +3,7 @@
 mod concurrency;
 mod crash;
 mod daily_limits;
+mod gc;
 mod index_lookup;
 mod index_retry;
 mod owners;
