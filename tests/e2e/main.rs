@@ -5,6 +5,7 @@ mod auth_required;
 mod bad_publish;
 mod cargo_flow;
 mod crash;
+mod full_disk;
 mod gc;
 mod http_surface;
 mod rate_limits;
