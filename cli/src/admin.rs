@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use wharf_storage::GcOptions;
 
 use crate::settings::{default_data_dir, open_existing_storage};
 
@@ -14,6 +16,35 @@ pub(crate) enum AdminCommand {
     /// Rebuild every derived file (index files) that lags the event log, then verify that
     /// index files match the log and blobs match their hashes. Exits 1 if problems remain.
     Reconcile(ReconcileArgs),
+    /// Delete blobs that no version references (left by refused or raced publishes, failed
+    /// commits or crashes) once they are older than the grace period. Safe while the server
+    /// runs.
+    Gc(GcArgs),
+}
+
+/// `wharf admin gc`.
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// Data directory of the registry [default: ./wharf-data].
+    #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// List what would be deleted (every blob, with its size), and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Keep unreferenced blobs younger than this (`90m`, `1h`, `2d`): a publish that has
+    /// written its blob but not committed yet must keep it.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_grace)]
+    grace: Duration,
+    /// Print every blob deleted.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// A grace period as humantime reads it.
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|error| {
+        format!("`{text}` is not a duration ({error}); write it like `1h`, `90m` or `2d`")
+    })
 }
 
 /// `wharf admin reconcile`.
@@ -26,44 +57,100 @@ pub(crate) struct ReconcileArgs {
 
 /// Runs an admin subcommand.
 pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
-    let AdminCommand::Reconcile(args) = command;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let dir = args.data.unwrap_or_else(default_data_dir);
-        let storage = open_existing_storage(&dir).await?;
-        // Opening storage already reconciles; report what that run fixed, plus anything a
-        // second pass still finds (another process may have written meanwhile).
-        let opened = storage.open_report().clone();
-        let again = storage.reconcile().await.context("reconciling")?;
-        let mut rebuilt = opened.rebuilt;
-        rebuilt.extend(again.rebuilt);
-        rebuilt.sort();
-        rebuilt.dedup();
+    match command {
+        AdminCommand::Reconcile(args) => runtime.block_on(reconcile(args)),
+        AdminCommand::Gc(args) => runtime.block_on(gc(args)),
+    }
+}
+
+/// `wharf admin gc`: prints what it freed (or would free), then each blob with `--verbose`
+/// or `--dry-run`.
+async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.data.unwrap_or_else(default_data_dir);
+    let storage = open_existing_storage(&dir).await?;
+    let options = GcOptions {
+        grace: args.grace,
+        dry_run: args.dry_run,
+    };
+    let report = storage
+        .collect_garbage(options)
+        .await
+        .with_context(|| format!("collecting unreferenced blobs in `{}`", dir.display()))?;
+    let grace = humantime::format_duration(args.grace);
+    println!(
+        "listed {} blobs: {} referenced, {} unreferenced but younger than {grace}, {} not blobs",
+        report.blobs, report.referenced, report.young, report.unrecognised
+    );
+    let count = report.collected.len();
+    let plural = if count == 1 { "" } else { "s" };
+    if report.dry_run {
         println!(
-            "checked {} index files; rebuilt {}",
-            opened.checked.max(again.checked),
-            rebuilt.len()
+            "would free {count} unreferenced blob{plural}, {} bytes (dry run: nothing deleted)",
+            report.bytes
         );
-        for name in &rebuilt {
-            println!("rebuilt {name}");
-        }
-        let verify = storage.verify().await.context("verifying")?;
+    } else {
         println!(
-            "verified {} index files and {} blobs: {} problems",
-            verify.index_files,
-            verify.blobs,
-            verify.problems.len()
+            "freed {count} unreferenced blob{plural}, {} bytes",
+            report.bytes
         );
-        for problem in &verify.problems {
-            println!("problem: {problem}");
+    }
+    if args.verbose || report.dry_run {
+        for blob in &report.collected {
+            let written = UNIX_EPOCH
+                + Duration::from_millis(u64::try_from(blob.written_at_ms).unwrap_or_default());
+            println!(
+                "{} {} {} bytes, written {}",
+                if report.dry_run {
+                    "would free"
+                } else {
+                    "freed"
+                },
+                blob.key,
+                blob.size,
+                humantime::format_rfc3339_seconds(written)
+            );
         }
-        anyhow::Ok(if verify.problems.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        })
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wharf admin reconcile`.
+async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.data.unwrap_or_else(default_data_dir);
+    let storage = open_existing_storage(&dir).await?;
+    // Opening storage already reconciles; report what that run fixed, plus anything a
+    // second pass still finds (another process may have written meanwhile).
+    let opened = storage.open_report().clone();
+    let again = storage.reconcile().await.context("reconciling")?;
+    let mut rebuilt = opened.rebuilt;
+    rebuilt.extend(again.rebuilt);
+    rebuilt.sort();
+    rebuilt.dedup();
+    println!(
+        "checked {} index files; rebuilt {}",
+        opened.checked.max(again.checked),
+        rebuilt.len()
+    );
+    for name in &rebuilt {
+        println!("rebuilt {name}");
+    }
+    let verify = storage.verify().await.context("verifying")?;
+    println!(
+        "verified {} index files and {} blobs: {} problems",
+        verify.index_files,
+        verify.blobs,
+        verify.problems.len()
+    );
+    for problem in &verify.problems {
+        println!("problem: {problem}");
+    }
+    Ok(if verify.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }

@@ -3,7 +3,8 @@
 //! Policy: every error a client sees is `{"errors":[{"detail":"…"}]}` with a real status (cargo
 //! shows `detail` to the user, even on 200, and panics on `"ok": false`, so we never send that).
 //! Business errors from storage and bad input from the publish path carry messages written for the
-//! person running cargo; internal failures are logged in full and answered with a generic message.
+//! person running cargo; internal failures are logged in full and answered with a generic message,
+//! and a full disk is 507 Insufficient Storage (nothing was stored; retry once space is freed).
 
 use std::fmt;
 
@@ -80,6 +81,16 @@ impl ApiError {
         )
     }
 
+    /// 507: the registry's disk or quota is full. What failed (which file, which store) is
+    /// logged for the operator; the client learns that nothing was stored and when to retry.
+    pub fn storage_full(error: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %error, "storage is full; refusing writes until space is freed");
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the registry's storage is full, so nothing was stored; retry once an operator has freed space",
+        )
+    }
+
     /// Turns the error into cargo's JSON error envelope.
     pub fn into_response(self) -> Resp {
         let body = serde_json::json!({ "errors": [ { "detail": self.detail } ] });
@@ -121,6 +132,7 @@ impl From<StorageError> for ApiError {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::InsufficientStorage => return Self::storage_full(&error),
             ErrorKind::Internal => return Self::internal("accessing storage", &error),
         };
         Self::new(status, error.to_string())
@@ -131,5 +143,22 @@ impl From<FormatError> for ApiError {
     fn from(error: FormatError) -> Self {
         let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         Self::new(status, format!("{error} ({})", error.code()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_and_says_nothing_was_stored() {
+        let error = ApiError::from(StorageError::from(std::io::Error::from(
+            std::io::ErrorKind::StorageFull,
+        )));
+        assert_eq!(error.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(
+            error.detail(),
+            "the registry's storage is full, so nothing was stored; retry once an operator has freed space"
+        );
     }
 }

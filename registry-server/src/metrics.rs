@@ -58,8 +58,8 @@ impl Route {
     }
 }
 
-const STATUSES: [u16; 14] = [
-    200, 206, 302, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503,
+const STATUSES: [u16; 15] = [
+    200, 206, 302, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503, 507,
 ];
 const OTHER_STATUS: usize = STATUSES.len();
 const LATENCY_BUCKETS_SECONDS: [f64; 10] = [

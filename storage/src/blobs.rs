@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::StorageError;
 
 /// The key prefix under which all blobs live.
-const BLOB_PREFIX: &str = "sha256";
+pub(crate) const BLOB_PREFIX: &str = "sha256";
 
 /// Lowercase hex SHA-256 of `bytes`.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {

@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Conflict,
     /// A publish limit is reached; the client may try again later.
     TooManyRequests,
+    /// The file system or quota holding the data is full; nothing was stored, and the client
+    /// may try again once an operator has freed space.
+    InsufficientStorage,
     /// A fault inside Wharf (database, object store, I/O); details go to the log, not the client.
     Internal,
 }
@@ -190,15 +193,25 @@ pub enum StorageError {
         /// What could not be decoded, and where.
         what: String,
     },
-    /// SQLite failed.
+    /// The file system or quota holding the data is full (`ENOSPC`, `EDQUOT`, SQLite's
+    /// `SQLITE_FULL`): the write was refused and none of it was stored.
+    #[error(
+        "the registry's storage is full ({cause}); nothing was stored: retry once an operator has freed space"
+    )]
+    StorageFull {
+        /// What failed, as the file system, SQLite or the object store reported it.
+        cause: String,
+    },
+    /// SQLite failed (a full disk becomes [`StorageError::StorageFull`] instead).
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The object store failed.
+    Sqlite(rusqlite::Error),
+    /// The object store failed (a full disk becomes [`StorageError::StorageFull`] instead).
     #[error("object store error: {0}")]
-    ObjectStore(#[from] object_store::Error),
-    /// A file-system operation failed.
+    ObjectStore(object_store::Error),
+    /// A file-system operation failed (a full disk becomes [`StorageError::StorageFull`]
+    /// instead).
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// A file or directory of the data directory cannot be used. The OS error is part of the
     /// message and deliberately not a `source`, so it is printed once.
     #[error("cannot use `{}`: {cause}", path.display())]
@@ -234,6 +247,7 @@ impl StorageError {
             | Self::UnknownScope { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
+            Self::StorageFull { .. } => ErrorKind::InsufficientStorage,
             Self::CommitFailed { .. }
             | Self::WriterStopped
             | Self::Corrupt { .. }
@@ -242,6 +256,68 @@ impl StorageError {
             | Self::Io(_)
             | Self::Path { .. }
             | Self::Join(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Whether an I/O error says the file system or the user's quota is full.
+pub(crate) fn io_error_is_full(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Whether `error`, or any error it wraps (the object store wraps the file system's), is an
+/// I/O error saying the file system or quota is full.
+fn wraps_full_io_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |error| error.source()).any(|error| {
+        error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(io_error_is_full)
+    })
+}
+
+/// Whether SQLite reported `SQLITE_FULL` (it turns `ENOSPC` on a write into that code).
+pub(crate) fn sqlite_error_is_full(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _) if failure.code == rusqlite::ErrorCode::DiskFull
+    ) || wraps_full_io_error(error)
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(error: std::io::Error) -> Self {
+        if io_error_is_full(&error) {
+            Self::StorageFull {
+                cause: error.to_string(),
+            }
+        } else {
+            Self::Io(error)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(error: rusqlite::Error) -> Self {
+        if sqlite_error_is_full(&error) {
+            Self::StorageFull {
+                cause: format!("database: {error}"),
+            }
+        } else {
+            Self::Sqlite(error)
+        }
+    }
+}
+
+impl From<object_store::Error> for StorageError {
+    fn from(error: object_store::Error) -> Self {
+        if wraps_full_io_error(&error) {
+            Self::StorageFull {
+                cause: error.to_string(),
+            }
+        } else {
+            Self::ObjectStore(error)
         }
     }
 }
@@ -298,5 +374,42 @@ mod tests {
             ),
             "{restricted}"
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_recognised_however_it_is_wrapped() {
+        let enospc = || std::io::Error::from_raw_os_error(28);
+        let edquot = || std::io::Error::from_raw_os_error(122);
+        for io in [enospc(), edquot()] {
+            let error = StorageError::from(io);
+            assert_eq!(error.kind(), ErrorKind::InsufficientStorage, "{error}");
+        }
+        let wrapped = object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(enospc()),
+        };
+        let error = StorageError::from(wrapped);
+        assert_eq!(error.kind(), ErrorKind::InsufficientStorage);
+        assert!(
+            error
+                .to_string()
+                .ends_with("nothing was stored: retry once an operator has freed space"),
+            "{error}"
+        );
+        let sqlite_full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert_eq!(
+            StorageError::from(sqlite_full).kind(),
+            ErrorKind::InsufficientStorage
+        );
+        let other = StorageError::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(other.kind(), ErrorKind::Internal);
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert_eq!(StorageError::from(busy).kind(), ErrorKind::Internal);
     }
 }

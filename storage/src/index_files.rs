@@ -50,11 +50,13 @@ struct Projected {
     cached: Option<IndexFileSnapshot>,
 }
 
-/// A snapshot to return after a change, and the SHA-256 of the file if one was written.
+/// A snapshot to return after a change, the SHA-256 of the file if one was written, and
+/// whether the write failed (the file is then stale until it is written again).
 #[derive(Debug, Clone)]
 pub(crate) struct Projection {
     pub(crate) snapshot: IndexFileSnapshot,
     pub(crate) written: Option<String>,
+    pub(crate) write_failed: bool,
 }
 
 /// Writes and reads index files, never letting an older state replace a newer one.
@@ -92,8 +94,8 @@ impl IndexProjector {
 
     /// Brings the file up to (at least) the committed log position `committed_seq` and
     /// returns the snapshot it now holds. `load` reads the package's current snapshot from
-    /// the database. A failed object-store write is logged, not returned: the change is
-    /// already durable and reconcile repairs the file.
+    /// the database. A failed object-store write is logged and flagged in the projection,
+    /// not returned: the change is already durable, and the caller has the file retried.
     pub(crate) async fn project<F>(
         &self,
         package_id: i64,
@@ -111,27 +113,37 @@ impl IndexProjector {
             return Ok(Projection {
                 snapshot: cached.clone(),
                 written: None,
+                write_failed: false,
             });
         }
         let snapshot = load.await?;
         let mut written = None;
+        let mut write_failed = false;
         if snapshot.seq > state.seq {
             match self.put(&snapshot).await {
                 Ok(sha256) => {
                     state.seq = snapshot.seq;
                     written = Some(sha256);
                 }
-                Err(error) => tracing::warn!(
-                    %error,
-                    package = %snapshot.name,
-                    "index file write failed; reconcile will rebuild it"
-                ),
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        package = %snapshot.name,
+                        "index file write failed; it is retried in the background"
+                    );
+                    write_failed = true;
+                }
             }
         }
         // The map and this task hold the lock's `Arc`; anything more is a waiting writer.
+        // After a failed write they must try for themselves.
         let others_waiting = Arc::strong_count(&lock) > 2;
-        state.cached = others_waiting.then(|| snapshot.clone());
-        Ok(Projection { snapshot, written })
+        state.cached = (others_waiting && !write_failed).then(|| snapshot.clone());
+        Ok(Projection {
+            snapshot,
+            written,
+            write_failed,
+        })
     }
 
     /// Makes sure the stored file equals `snapshot`: rewrites it when `force` is set or when

@@ -14,13 +14,16 @@
 //! - **Index files** (`index/<index_path>`) are projections of the database, written
 //!   atomically after each commit; changes to one package that queue up share one write.
 //!   A publish returns the committed snapshot at once and writes its file behind the answer
-//!   ([`Storage::settle`] waits for such writes). [`Storage::reconcile`] (also run by
+//!   ([`Storage::settle`] waits for such writes); a failed write is retried in the background
+//!   until it succeeds ([`Storage::dirty_index_files`]). [`Storage::reconcile`] (also run by
 //!   [`Storage::open`]) rebuilds any that lag or differ; [`Storage::verify`] reports every
 //!   inconsistency.
 //!
 //! A publish runs: validate and check every rule → blob put → one transaction (version
-//! row, event, and the package's new index snapshot) → answer → index file. A crash at any
-//! point leaves no trace or a state reconcile completes. All business rules (scopes, name patterns, ownership, duplicates,
+//! row, event, and the package's new index snapshot) → blob still there → answer → index
+//! file. A crash at any point leaves no trace, a state reconcile completes, or an
+//! unreferenced blob, which [`Storage::collect_garbage`] deletes once it is older than a grace
+//! period (safe while a server publishes: see its documentation). All business rules (scopes, name patterns, ownership, duplicates,
 //! canonical-name clashes) live here; [`StorageError::kind`] tells a server which HTTP
 //! status to answer.
 //!
@@ -50,7 +53,9 @@ mod blobs;
 mod config;
 mod daily_limits;
 mod db;
+mod dirty_files;
 mod error;
+mod gc;
 mod index_files;
 mod model;
 mod queries;
@@ -68,6 +73,7 @@ pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
 pub use error::{ErrorKind, StorageError};
+pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, PackageMeta, Published, RecentPublishes,
     ReconcileReport, SearchHit, SearchResults, Upload, VerifyReport,

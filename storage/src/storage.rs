@@ -13,6 +13,8 @@ use crate::blobs::{get_blob, put_blob, sha256_hex};
 use crate::config::ObjectStores;
 use crate::daily_limits::check_daily_limits;
 use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
+use crate::dirty_files::{DirtyIndexFiles, start_retrying};
+use crate::gc::keep_committed_blob;
 use crate::index_files::IndexProjector;
 use crate::model::ReconcileReport;
 use crate::token_cache::TokenCache;
@@ -55,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) projector: IndexProjector,
     /// Index-file writes still running behind an acknowledged publish.
     pending_writes: Arc<PendingWrites>,
+    /// Index files whose write failed, retried in the background.
+    pub(crate) dirty: DirtyIndexFiles,
     pub(crate) stores: ObjectStores,
     /// What the reconcile run by [`Storage::open`] found and fixed.
     opened: std::sync::OnceLock<ReconcileReport>,
@@ -79,6 +83,7 @@ impl Storage {
             Ok::<_, StorageError>((stores, conn))
         })
         .await??;
+        let (dirty, retry_queue) = DirtyIndexFiles::new();
         let storage = Storage {
             inner: Arc::new(Inner {
                 writer: Writer::start(conn)?,
@@ -86,11 +91,13 @@ impl Storage {
                 token_cache: TokenCache::new(data_dir.join(DB_FILE)),
                 projector: IndexProjector::new(Arc::clone(&stores.index)),
                 pending_writes: Arc::new(PendingWrites::new()),
+                dirty,
                 stores,
                 data_dir,
                 opened: std::sync::OnceLock::new(),
             }),
         };
+        start_retrying(Arc::downgrade(&storage.inner), retry_queue);
         let report = storage.reconcile().await?;
         tracing::info!(
             checked = report.checked,
@@ -150,6 +157,9 @@ impl Storage {
             }
         };
         let projection = self.inner.projector.project(package_id, seq, load).await?;
+        if projection.write_failed {
+            self.inner.dirty.mark(package_id);
+        }
         if let Some(sha256) = projection.written {
             let written_seq = projection.snapshot.seq;
             self.inner.writer.run_detached(move |conn| {
@@ -159,8 +169,8 @@ impl Storage {
         Ok(projection.snapshot)
     }
 
-    /// Writes the index file of `snapshot` after the caller has answered; failures are
-    /// logged (reconcile repairs the file).
+    /// Writes the index file of `snapshot` after the caller has answered; a failed write is
+    /// logged and retried in the background (see [`Storage::dirty_index_files`]).
     fn project_behind(&self, package_id: i64, snapshot: IndexFileSnapshot) {
         let storage = self.clone();
         let pending = self.inner.pending_writes.start();
@@ -168,7 +178,8 @@ impl Storage {
             let _pending = pending;
             let (name, seq) = (snapshot.name.clone(), snapshot.seq);
             if let Err(error) = storage.project_known(package_id, seq, Some(snapshot)).await {
-                tracing::warn!(%error, package = %name, "index file write failed; reconcile will rebuild it");
+                tracing::warn!(%error, package = %name, "index file write failed; it is retried in the background");
+                storage.inner.dirty.mark(package_id);
             }
             // Settled means recorded too: wait for the record of what was written.
             let _ = storage.inner.writer.run(|_| Ok(())).await;
@@ -301,7 +312,12 @@ impl Storage {
             return Err(StorageError::ChecksumMismatch);
         }
 
-        put_blob(self.inner.stores.blobs.as_ref(), &cksum, crate_bytes).await?;
+        put_blob(
+            self.inner.stores.blobs.as_ref(),
+            &cksum,
+            crate_bytes.clone(),
+        )
+        .await?;
 
         let request = PublishRequest {
             who: who.clone(),
@@ -319,6 +335,8 @@ impl Storage {
                 Ok((outcome, snapshot))
             })
             .await?;
+        // A blob collection may have deleted a re-used blob between the put and the commit.
+        keep_committed_blob(self.inner.stores.blobs.as_ref(), &cksum, crate_bytes).await?;
         tracing::info!(
             seq = outcome.seq,
             created = outcome.created_package,

@@ -5,7 +5,8 @@
 //! [`MAX_BATCH`]), runs each job inside its own savepoint of one `BEGIN IMMEDIATE`
 //! transaction, commits once (one WAL fsync for the whole batch), and only then answers
 //! every caller. A job that fails is rolled back to its savepoint without disturbing the
-//! others; if the commit fails, every job of the batch is told so.
+//! others; if the commit fails, every job of the batch is told so (as
+//! [`StorageError::StorageFull`] when the disk is full, so callers can say so).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -15,6 +16,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::StorageError;
+use crate::error::sqlite_error_is_full;
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -25,8 +27,28 @@ trait Job: Send {
     fn apply(&mut self, conn: &Connection);
     /// Whether `apply` succeeded, so its savepoint is released rather than rolled back.
     fn succeeded(&self) -> bool;
+    /// Whether `apply` failed because the storage is full.
+    fn found_storage_full(&self) -> bool;
     /// Answers the caller once the batch is committed (`Ok`) or has failed (`Err`).
-    fn finish(self: Box<Self>, commit: Result<(), String>);
+    fn finish(self: Box<Self>, commit: Result<(), CommitFailure>);
+}
+
+/// Why a group commit failed, told to every job of the batch.
+#[derive(Debug, Clone)]
+enum CommitFailure {
+    /// The disk or quota is full: nothing of the batch was stored.
+    StorageFull(String),
+    /// Anything else SQLite reported.
+    Other(String),
+}
+
+impl CommitFailure {
+    fn into_error(self) -> StorageError {
+        match self {
+            Self::StorageFull(cause) => StorageError::StorageFull { cause },
+            Self::Other(reason) => StorageError::CommitFailed { reason },
+        }
+    }
 }
 
 /// A job built from a closure, answering through a oneshot channel (or nobody).
@@ -60,11 +82,15 @@ where
         matches!(self.result, Some(Ok(_)))
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), String>) {
+    fn found_storage_full(&self) -> bool {
+        matches!(self.result, Some(Err(StorageError::StorageFull { .. })))
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), CommitFailure>) {
         let answer = match (commit, self.result) {
             (_, Some(Err(refused))) => Err(refused),
             (Ok(()), Some(Ok(value))) => Ok(value),
-            (Err(reason), _) => Err(StorageError::CommitFailed { reason }),
+            (Err(failure), _) => Err(failure.into_error()),
             (Ok(()), None) => Err(StorageError::CommitFailed {
                 reason: "the write job never ran".to_owned(),
             }),
@@ -160,7 +186,13 @@ fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Box<dyn Job>>) {
         let size = batch.len();
         let commit = commit_batch(conn, &mut batch).map_err(|error| {
             tracing::error!(%error, jobs = size, "group commit failed");
-            error.to_string()
+            // SQLite may roll the whole transaction back when a job hits a full disk, and
+            // then the next savepoint statement fails for another reason: still a full disk.
+            if sqlite_error_is_full(&error) || batch.iter().any(|job| job.found_storage_full()) {
+                CommitFailure::StorageFull(format!("database: {error}"))
+            } else {
+                CommitFailure::Other(error.to_string())
+            }
         });
         tracing::trace!(jobs = size, "group commit done");
         for job in batch {

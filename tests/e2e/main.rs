@@ -8,6 +8,8 @@ mod cli_output;
 mod crash;
 mod data_dir;
 mod dependency_registries;
+mod full_disk;
+mod gc;
 mod http_surface;
 mod rate_limits;
 mod resolve_remote;

@@ -56,9 +56,15 @@ impl TestRegistry {
 
     /// Starts with extra `serve` flags (e.g. `--auth-required`).
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_in(&std::env::temp_dir(), extra)
+    }
+
+    /// Starts with extra `serve` flags on a fresh data directory inside `parent` (e.g. a
+    /// small file system mounted for the test).
+    pub fn start_in(parent: &Path, extra: &[&str]) -> Self {
         let data = tempfile::Builder::new()
             .prefix("wharf-e2e-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("a temp dir");
         let mut registry = Self {
             child: None,

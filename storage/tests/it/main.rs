@@ -3,7 +3,9 @@
 mod concurrency;
 mod crash;
 mod daily_limits;
+mod gc;
 mod index_lookup;
+mod index_retry;
 mod owners;
 mod properties;
 mod publish;
