@@ -10,9 +10,8 @@
 //! different one is a fork: the registry showed two histories), and a larger size needs a
 //! consistency proof (a rewritten leaf fails it).
 
-use crate::encoding::shorten;
+use crate::encoding::{parse_decimal, shorten};
 use crate::merkle::MAX_TREE_SIZE;
-use crate::merkle::proof::parse_decimal;
 use crate::note::{Note, NoteKey};
 use crate::{ConsistencyProof, Hash, InclusionProof, SigningKey, TrustError};
 

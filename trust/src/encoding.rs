@@ -36,6 +36,14 @@ pub(crate) fn b64_decode(input: &str, what: &str) -> Result<Vec<u8>, TrustError>
         })
 }
 
+/// A decimal `u64` without sign or leading zeros (`0` itself is fine).
+pub(crate) fn parse_decimal(digits: &str) -> Option<u64> {
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
+}
+
 /// Cuts a value to at most 80 characters for an error message.
 pub(crate) fn shorten(value: &str) -> String {
     const MAX: usize = 80;

@@ -34,7 +34,9 @@ use chacha20poly1305::{KeyInit as _, XChaCha20Poly1305, XNonce};
 use rand_core::{OsRng, RngCore as _};
 use zeroize::Zeroizing;
 
-use crate::encoding::{CanonicalReader, CanonicalWriter, b64_decode, b64_encode, shorten};
+use crate::encoding::{
+    CanonicalReader, CanonicalWriter, b64_decode, b64_encode, parse_decimal, shorten,
+};
 use crate::{PublicKey, SigningKey, TrustError};
 
 const TAG: &str = "wharf-secret-key-v1";
@@ -90,6 +92,7 @@ impl KdfParams {
                 .and_then(|rest| rest.strip_prefix('='))
                 .ok_or_else(|| bad("expected m=<KiB>,t=<passes>,p=<lanes>"))?;
             parse_decimal(digits)
+                .and_then(|value| u32::try_from(value).ok())
                 .ok_or_else(|| bad("a cost is not a decimal number without leading zeros"))
         };
         let params = Self {
@@ -130,14 +133,6 @@ impl KdfParams {
             })?;
         Ok(key)
     }
-}
-
-/// A decimal `u32` without sign or leading zeros.
-fn parse_decimal(digits: &str) -> Option<u32> {
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    canonical.then(|| digits.parse().ok()).flatten()
 }
 
 /// How [`SigningKey::to_key_file`] protects the secret.

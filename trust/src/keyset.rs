@@ -23,8 +23,7 @@
 
 use std::fmt;
 
-use crate::encoding::{CanonicalReader, CanonicalWriter, check_value};
-use crate::merkle::proof::parse_decimal;
+use crate::encoding::{CanonicalReader, CanonicalWriter, check_value, parse_decimal};
 use crate::note::{Note, NoteKey};
 use crate::{PublicKey, SigningKey, TrustError, UtcTime};
 

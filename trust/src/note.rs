@@ -286,6 +286,13 @@ impl Note {
                     }
                 }
             }
+            if !matched {
+                tracing::debug!(
+                    key = %line.name,
+                    key_hash = %hex::encode(line.key_hash),
+                    "ignoring a note signature by an unknown key"
+                );
+            }
             if matched && !verified {
                 return Err(TrustError::BadSignature {
                     document: format!("note `{}`", first_line(&self.text)),

@@ -17,9 +17,8 @@
 //! it already holds (a replayed older timestamp) or that names another checkpoint than the
 //! one it verified (mix-and-match).
 
-use crate::encoding::{CanonicalReader, CanonicalWriter, check_value};
+use crate::encoding::{CanonicalReader, CanonicalWriter, check_value, parse_decimal};
 use crate::keyset::KeyRole;
-use crate::merkle::proof::parse_decimal;
 use crate::note::{Note, NoteKey};
 use crate::{Checkpoint, Hash, PublicKey, SigningKey, TrustError, UtcTime};
 

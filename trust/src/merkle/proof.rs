@@ -20,7 +20,7 @@ use ct_merkle::digest::Output;
 use sha2::Sha256;
 
 use super::{HashStore, MAX_TREE_SIZE, range_hash};
-use crate::encoding::shorten;
+use crate::encoding::{parse_decimal, shorten};
 use crate::{Hash, TrustError};
 
 /// The most hashes a proof may hold (a tree of 2^62 leaves needs 62; consistency ≤ 2×).
@@ -265,14 +265,6 @@ impl ConsistencyProof {
             hashes: parse_hash_lines(lines.into_iter(), "consistency proof")?,
         })
     }
-}
-
-/// A decimal `u64` without sign or leading zeros.
-pub(crate) fn parse_decimal(digits: &str) -> Option<u64> {
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    canonical.then(|| digits.parse().ok()).flatten()
 }
 
 #[cfg(test)]
