@@ -158,11 +158,16 @@ impl SigningKey {
         let public = self.public_key().to_text();
         let seed = self.seed();
         let text = match protection {
-            KeyFileProtection::Unencrypted => CanonicalWriter::new(TAG)
-                .field("public", &public)
-                .field("encryption", "none")
-                .field("secret", b64_encode(seed.as_ref()))
-                .finish(),
+            KeyFileProtection::Unencrypted => {
+                // The writer's buffer holds the whole file without growing, so the only
+                // copies of the encoded secret are this zeroized one and the result.
+                let secret = Zeroizing::new(b64_encode(seed.as_ref()));
+                CanonicalWriter::new(TAG)
+                    .field("public", &public)
+                    .field("encryption", "none")
+                    .field("secret", secret.as_str())
+                    .finish()
+            }
             KeyFileProtection::Passphrase { passphrase, params } => {
                 if passphrase.is_empty() {
                     return Err(TrustError::KeyFile {
