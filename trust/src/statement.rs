@@ -9,7 +9,8 @@
 //! name: acme-widget
 //! version: 1.4.2
 //! cksum: <64 hex: SHA-256 of the .crate bytes>
-//! entry: <64 hex: SHA-256 of the exact bytes of the version's index line, without its LF>
+//! entry: <64 hex: SHA-256 of the exact bytes of the version's index line as published
+//!         (with `"yanked":false`), without its LF>
 //! time: 2026-08-20T10:11:12Z
 //! ```
 //!
@@ -85,7 +86,7 @@ pub enum StatementBody {
         version: String,
         /// SHA-256 of the `.crate` bytes (the index line's `cksum`).
         cksum: Hash,
-        /// SHA-256 of the exact index-line bytes (without the LF).
+        /// SHA-256 of the exact bytes of the index line as published (without the LF).
         entry: Hash,
     },
     /// `wharf-yank-v1`.
