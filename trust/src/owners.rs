@@ -186,7 +186,14 @@ impl OwnerKeys {
 
     /// [`OwnerKeys::verify`] for a logged event, then applies it when it adds or revokes a
     /// key, so a replay of the log in order keeps the key set current.
+    ///
+    /// The first key of a package is trusted on first use: while the package has no key,
+    /// only an owner-key-add statement signed by the key it adds is accepted (the publisher
+    /// proves it holds the key; the log makes the claim public).
     pub fn apply(&mut self, event: &LogEvent) -> Result<Vec<KeyId>, TrustError> {
+        if self.keys.is_empty() {
+            return self.apply_first(event);
+        }
         let counted = self.verify(event.statement(), event.signatures(), event.logged())?;
         match event.statement().body() {
             StatementBody::OwnerKeyAdd { key } => self.add(*key, event.logged())?,
@@ -199,6 +206,36 @@ impl OwnerKeys {
             _ => {}
         }
         Ok(counted)
+    }
+
+    fn apply_first(&mut self, event: &LogEvent) -> Result<Vec<KeyId>, TrustError> {
+        let statement = event.statement();
+        let no_key = || TrustError::ThresholdNotMet {
+            document: statement.describe(),
+            valid: 0,
+            threshold: self.threshold,
+            package: self.package.clone(),
+            detail:
+                " (the package has no key yet: its first event must add a key, signed by that key)"
+                    .to_owned(),
+        };
+        let StatementBody::OwnerKeyAdd { key } = statement.body() else {
+            return Err(no_key());
+        };
+        if statement.name() != self.package {
+            return Err(TrustError::WrongPackage {
+                expected: self.package.clone(),
+                found: statement.name().to_owned(),
+            });
+        }
+        let own = event
+            .signatures()
+            .iter()
+            .find(|signature| signature.key_id == key.key_id())
+            .ok_or_else(no_key)?;
+        statement.verify(own, key)?;
+        self.add(*key, event.logged())?;
+        Ok(vec![own.key_id])
     }
 }
 
@@ -334,6 +371,36 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(error, TrustError::WrongPackage { .. }));
+    }
+
+    #[test]
+    fn the_first_key_is_trusted_on_first_use_only_when_self_signed() {
+        let add = |added: u8| {
+            Statement::new(
+                "wharf.example.com",
+                "demo",
+                StatementBody::OwnerKeyAdd {
+                    key: key(added).public_key(),
+                },
+                time("2026-01-01T00:00:00Z"),
+            )
+            .unwrap()
+        };
+        let logged = time("2026-01-01T00:00:01Z");
+        let mut owners = OwnerKeys::new("demo", 1);
+        let by_other = LogEvent::new(add(1), logged, vec![add(1).sign(&key(2))]).unwrap();
+        assert!(matches!(
+            owners.apply(&by_other),
+            Err(TrustError::ThresholdNotMet { .. })
+        ));
+        let release = release("demo", "1.0.0");
+        let early = LogEvent::new(release.clone(), logged, vec![release.sign(&key(1))]).unwrap();
+        let error = owners.apply(&early).unwrap_err().to_string();
+        assert!(error.contains("has no key yet"), "{error}");
+        let own = LogEvent::new(add(1), logged, vec![add(1).sign(&key(1))]).unwrap();
+        owners.apply(&own).unwrap();
+        assert_eq!(owners.keys().len(), 1);
+        owners.apply(&early).unwrap();
     }
 
     #[test]

@@ -299,6 +299,20 @@ impl Statement {
         }
     }
 
+    /// Checks that the statement is for the registry `origin` (a statement for another
+    /// registry is a replay).
+    pub fn check_origin(&self, origin: &str) -> Result<(), TrustError> {
+        if self.origin == origin {
+            Ok(())
+        } else {
+            Err(TrustError::WrongOrigin {
+                document: self.describe(),
+                expected: origin.to_owned(),
+                found: self.origin.clone(),
+            })
+        }
+    }
+
     /// A short description for messages, e.g. `release statement for acme-widget 1.4.2`.
     pub fn describe(&self) -> String {
         let kind = match self.kind() {
@@ -439,6 +453,20 @@ pub(crate) mod tests {
                 "accepted:\n{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_statement_for_another_registry_is_a_replay() {
+        let statement = release("demo", "1.0.0");
+        statement.check_origin("wharf.example.com").unwrap();
+        let error = statement
+            .check_origin("other.example")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is for wharf.example.com, not other.example"),
+            "{error}"
+        );
     }
 
     #[test]
