@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{Hash, TrustError};
 
-pub use proof::{ConsistencyProof, InclusionProof};
+pub use proof::{ConsistencyProof, InclusionProof, prove_consistency, prove_inclusion};
 
 /// The largest tree this crate handles (the proof arithmetic needs `n ≤ 2^63`).
 pub const MAX_TREE_SIZE: u64 = 1 << 62;
