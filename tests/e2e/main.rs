@@ -7,6 +7,7 @@ mod cargo_flow;
 mod crash;
 mod http_surface;
 mod rate_limits;
+mod readme;
 mod resolve_remote;
 mod tls_proxy;
 mod tokens;
