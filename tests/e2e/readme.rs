@@ -189,7 +189,7 @@ impl ServerShell {
         match receiver.recv_timeout(Duration::from_mins(1)) {
             Ok(Ok(())) => Self { child },
             Ok(Err(printed)) => panic!("the server block stopped without serving:\n{printed}"),
-            Err(_) => panic!("the server block did not serve within a minute"),
+            Err(waited) => panic!("the server block did not serve within a minute ({waited})"),
         }
     }
 
