@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace: formatting, lints, unit, integration, property, snapshot
-# and end-to-end tests (real `wharf serve` + real cargo), doc tests, and that the API docs build
-# without warnings.
+# Runs every test of the workspace: formatting, dependency hygiene, lints, unit, integration,
+# property, snapshot and end-to-end tests (real `wharf serve` + real cargo), doc tests, and that
+# the API docs build without warnings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,8 +10,25 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+# Dependency checkers, pinned to versions that build with the pinned toolchain (1.95).
+# Installed when missing or at another version; each install is a build of a few minutes.
+install_pinned() { # CRATE VERSION
+  if ! cargo "${1#cargo-}" --version 2>/dev/null | grep -qwF "$2"; then
+    echo "installing $1 $2" >&2
+    cargo install --locked "$1@$2"
+  fi
+}
+install_pinned cargo-machete 0.9.2
+install_pinned cargo-deny 0.20.2
+
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check
+# Unused dependencies, in the workspace's members (the projects under fixtures/ are data).
+read -r -a members <<<"$(sed -n 's/^members = \[\(.*\)\]$/\1/p' Cargo.toml | tr -d '",')"
+cargo machete --skip-target-dir "${members[@]}"
+# Licenses, duplicate and wildcard dependencies, and where crates come from (deny.toml says
+# why the advisories check is not run here).
+cargo deny --locked check --hide-inclusion-graph bans licenses sources
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests run the `wharf` binary itself.
 cargo build --workspace --locked --bins

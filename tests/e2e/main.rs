@@ -12,6 +12,7 @@ mod full_disk;
 mod gc;
 mod http_surface;
 mod rate_limits;
+mod readme;
 mod resolve_remote;
 mod settings_precedence;
 mod tls_proxy;

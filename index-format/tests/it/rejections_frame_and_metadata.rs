@@ -1,5 +1,5 @@
-//! security.md §4, the rows about the frame, the metadata JSON, names, versions,
-//! dependencies, features and counts. Each test sends a whole body to `prepare_publish`.
+//! docs/threats.md, rejection table, "Frame, metadata, names, versions, dependencies, features
+//! and counts". Each test sends a whole body to `prepare_publish`.
 
 use serde_json::{Value, json};
 use wharf_index_format::{

@@ -1,5 +1,5 @@
-//! security.md §4, the rows about entry paths: location, traversal, encoding, portability
-//! and collisions.
+//! docs/threats.md, rejection table, "Entry paths": location, traversal, encoding,
+//! portability and collisions.
 
 use wharf_index_format::{PublishLimits, ValidatedTarball, validate_tarball};
 

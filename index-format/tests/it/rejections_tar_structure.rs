@@ -1,5 +1,5 @@
-//! security.md §4, the rows about compression, sizes, entry types, PAX / GNU headers, modes
-//! and cargo's special files. Every tarball is built in memory, byte for byte.
+//! docs/threats.md, rejection table, "Compression, sizes, entry types, PAX / GNU headers,
+//! modes and cargo's special files". Every tarball is built in memory, byte for byte.
 
 use wharf_index_format::{PublishLimits, ValidatedTarball, validate_tarball};
 

@@ -1,4 +1,5 @@
-//! Publish metadata → index line, per cargo-protocol.md §3 "Publish JSON → index line".
+//! Publish metadata → index line, as docs/cargo-protocol.md §4 "The index line" and §5
+//! "Publish" describe it.
 
 use serde_json::{Value, json};
 use wharf_index_format::{DependencyKind, IndexEntry, NewCrate, PublishLimits, prepare_publish};
