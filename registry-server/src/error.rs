@@ -4,12 +4,14 @@
 //! shows `detail` to the user, even on 200, and panics on `"ok": false`, so we never send that).
 //! Business errors from storage and bad input from the publish path carry messages written for the
 //! person running cargo; internal failures are logged in full and answered with a generic message.
+//! Storage's and `wharf-index-format`'s errors each carry a kind; the statuses for both are
+//! chosen here and nowhere else.
 
 use std::fmt;
 
 use bytes::Bytes;
 use http::StatusCode;
-use wharf_index_format::FormatError;
+use wharf_index_format::{ErrorKind as FormatErrorKind, FormatError};
 use wharf_storage::{ErrorKind, StorageError};
 
 use crate::response::{Resp, json_response};
@@ -129,7 +131,11 @@ impl From<StorageError> for ApiError {
 
 impl From<FormatError> for ApiError {
     fn from(error: FormatError) -> Self {
-        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = match error.kind() {
+            FormatErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            // `Invalid`, and any kind a newer `wharf-index-format` adds: the input is at fault.
+            _ => StatusCode::BAD_REQUEST,
+        };
         Self::new(status, format!("{error} ({})", error.code()))
     }
 }

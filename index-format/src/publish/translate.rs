@@ -1,4 +1,4 @@
-//! Publish metadata → index line, as cargo-protocol §3 describes and crates.io does it.
+//! Publish metadata → index line, as cargo's registry web API documents it and crates.io does it.
 
 use super::features::{check_feature_name, check_features};
 use super::metadata::{NewCrate, NewCrateDependency};
@@ -19,7 +19,7 @@ impl NewCrate {
         cksum: &str,
         limits: &PublishLimits,
     ) -> Result<IndexEntry, FormatError> {
-        let vers = validate_version(&self.vers, limits)?;
+        let vers = validate_version(&self.vers)?;
         if self.deps.len() > limits.max_dependencies {
             return Err(FormatError::policy(
                 "deps",

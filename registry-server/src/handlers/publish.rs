@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use wharf_index_format::{PreparedPublish, prepare_publish};
-use wharf_storage::{PackageMeta, Upload};
+use wharf_storage::Upload;
 
 use crate::auth;
 use crate::error::ApiError;
@@ -46,15 +46,7 @@ pub(crate) async fn publish(
     let upload = Upload {
         entry,
         crate_bytes: Bytes::from(crate_bytes),
-        metadata: PackageMeta {
-            description: metadata.description,
-            keywords: metadata.keywords,
-            categories: metadata.categories,
-            license: metadata.license,
-            repository: metadata.repository,
-            homepage: metadata.homepage,
-            documentation: metadata.documentation,
-        },
+        metadata,
     };
     // Storage checks the package's daily limit with its other rules, before anything is
     // written, and again inside the transaction.

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use wharf_index_format::IndexEntry;
+use wharf_index_format::{IndexEntry, PackageMetadata};
 use wharf_storage::{
-    BlobBackend, NewToken, PackageMeta, Principal, Scope, Storage, StorageConfig, Upload,
+    BlobBackend, NewToken, Principal, Scope, Storage, StorageConfig, Upload,
 };
 
 /// Test functions return this so they can use `?`.
@@ -79,9 +79,9 @@ pub(crate) fn upload_bytes(name: &str, version: &str, bytes: Bytes) -> Upload {
     Upload {
         entry: IndexEntry::from_line(&line).expect("test line parses"),
         crate_bytes: bytes,
-        metadata: PackageMeta {
+        metadata: PackageMetadata {
             description: Some(format!("The {name} package")),
-            ..PackageMeta::default()
+            ..PackageMetadata::default()
         },
     }
 }
