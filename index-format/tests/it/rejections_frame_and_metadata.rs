@@ -1,5 +1,5 @@
-//! security.md §4, the rows about the frame, the metadata JSON, names, versions,
-//! dependencies, features and counts. Each test sends a whole body to `prepare_publish`.
+//! Refused publishes: the frame, the metadata JSON, names, versions, dependencies, features
+//! and counts. Each test sends a whole body to `prepare_publish`.
 
 use serde_json::{Value, json};
 use wharf_index_format::{PublishLimits, prepare_publish};
@@ -124,7 +124,7 @@ fn metadata_over_one_mebibyte() {
 }
 
 #[test]
-fn crate_over_the_upload_limit_is_413() {
+fn crate_over_the_upload_limit_is_too_large() {
     let oversized = vec![0_u8; 10 * 1024 * 1024 + 1];
     let err = assert_rejected(
         prepare_publish(
@@ -134,7 +134,7 @@ fn crate_over_the_upload_limit_is_413() {
         "UploadTooLarge",
         "10485761 bytes",
     );
-    assert_eq!(err.http_status(), 413);
+    assert_eq!(err.kind(), wharf_index_format::ErrorKind::TooLarge);
 }
 
 #[test]

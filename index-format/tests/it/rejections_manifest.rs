@@ -1,4 +1,4 @@
-//! security.md §4, the rows about `Cargo.toml` inside the `.crate`.
+//! Refused publishes: `Cargo.toml` inside the `.crate`.
 
 use wharf_index_format::{PublishLimits, ValidatedTarball, prepare_publish, validate_tarball};
 

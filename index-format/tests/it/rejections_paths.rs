@@ -1,4 +1,4 @@
-//! security.md §4, the rows about entry paths: location, traversal, encoding, portability
+//! Refused publishes, entry paths: location, traversal, encoding, portability
 //! and collisions.
 
 use wharf_index_format::{PublishLimits, ValidatedTarball, validate_tarball};

@@ -1,4 +1,4 @@
-//! security.md §4, the rows about compression, sizes, entry types, PAX / GNU headers, modes
+//! Refused publishes: compression, sizes, entry types, PAX / GNU headers, modes
 //! and cargo's special files. Every tarball is built in memory, byte for byte.
 
 use wharf_index_format::{PublishLimits, ValidatedTarball, validate_tarball};

@@ -1,4 +1,4 @@
-//! Publish metadata → index line, per cargo-protocol.md §3 "Publish JSON → index line".
+//! Publish metadata → index line, as cargo's registry web API documents the translation.
 
 use serde_json::{Value, json};
 use wharf_index_format::{DependencyKind, IndexEntry, NewCrate, PublishLimits, prepare_publish};
