@@ -273,7 +273,10 @@ mod tests {
             size: 11,
             limit: 10,
         };
-        assert_eq!((big.code(), big.kind()), ("UploadTooLarge", ErrorKind::TooLarge));
+        assert_eq!(
+            (big.code(), big.kind()),
+            ("UploadTooLarge", ErrorKind::TooLarge)
+        );
         let frame = FormatError::MalformedFrame { reason: "x".into() };
         assert_eq!(
             (frame.code(), frame.kind()),

@@ -68,8 +68,8 @@ pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use error::{ErrorKind, StorageError};
 pub use model::{
-    EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes,
-    ReconcileReport, SearchHit, SearchResults, Upload, VerifyReport,
+    EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
+    SearchHit, SearchResults, Upload, VerifyReport,
 };
 pub use storage::Storage;
 pub use tokens::check_display_name;

@@ -152,7 +152,13 @@ mod tests {
             .rust_version("1.70")
             .entry();
         let line = entry.to_line();
-        assert_eq!(IndexEntry::from_line(&line).expect("own lines parse"), entry);
-        assert!(line.contains(r#""features":["derive"],"optional":true"#), "{line}");
+        assert_eq!(
+            IndexEntry::from_line(&line).expect("own lines parse"),
+            entry
+        );
+        assert!(
+            line.contains(r#""features":["derive"],"optional":true"#),
+            "{line}"
+        );
     }
 }

@@ -155,7 +155,9 @@ mod tests {
             .try_build()
             .expect_err("the tar builder refuses `..`");
         assert!(
-            error.to_string().starts_with("cannot add `a-1.0.0/../escape.rs`"),
+            error
+                .to_string()
+                .starts_with("cannot add `a-1.0.0/../escape.rs`"),
             "{error}"
         );
     }

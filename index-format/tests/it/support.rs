@@ -1,12 +1,12 @@
 //! The workspace's shared builders (`wharf-test-support`) under the names these tests use, and
 //! the one assertion they share.
 
+use wharf_index_format::{ErrorKind, FormatError};
 pub(crate) use wharf_test_support::raw_tar;
 pub(crate) use wharf_test_support::{
     CrateBuilder, body, dependency_json as dependency, frame, gzip, manifest,
     metadata_json as metadata,
 };
-use wharf_index_format::{ErrorKind, FormatError};
 
 /// Asserts the error has `code` (one code per variant) and that its message names `input`.
 #[track_caller]

@@ -5,9 +5,7 @@ use std::path::Path;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use wharf_index_format::{IndexEntry, PackageMetadata};
-use wharf_storage::{
-    BlobBackend, NewToken, Principal, Scope, Storage, StorageConfig, Upload,
-};
+use wharf_storage::{BlobBackend, NewToken, Principal, Scope, Storage, StorageConfig, Upload};
 
 /// Test functions return this so they can use `?`.
 pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
