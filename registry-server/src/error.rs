@@ -44,6 +44,12 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, detail)
     }
 
+    /// Adds a header to the answer (one of each name; a later value replaces an earlier one).
+    pub fn with_header(mut self, name: http::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
     /// 401 carrying cargo's login challenge.
     pub fn unauthorized(detail: impl Into<String>, login_url: &str) -> Self {
         let mut error = Self::new(StatusCode::UNAUTHORIZED, detail);

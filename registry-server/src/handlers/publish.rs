@@ -61,12 +61,26 @@ pub(crate) async fn publish(
     })))
 }
 
-/// The 413 answer for a body over the limit, before any of it is read.
-pub(crate) fn too_large(state: &AppState, declared: u64) -> ApiError {
+/// How big an upload over the limit is: as its `Content-Length` declares, or only known to be
+/// longer than the limit (a body without one is cut off there).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UploadSize {
+    /// The declared length, in bytes.
+    Declared(u64),
+    /// More than this many bytes arrived.
+    MoreThan(u64),
+}
+
+/// The 413 answer for a body over the limit, given before or while it is read.
+pub(crate) fn too_large(state: &AppState, size: UploadSize) -> ApiError {
+    let size = match size {
+        UploadSize::Declared(bytes) => format!("{bytes} bytes"),
+        UploadSize::MoreThan(bytes) => format!("more than {bytes} bytes"),
+    };
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!(
-            "the upload is {declared} bytes; this registry accepts at most {} bytes of crate and {} bytes of metadata",
+            "the upload is {size}; this registry accepts at most {} bytes of crate and {} bytes of metadata: leave files out of the package (`exclude` in Cargo.toml; `cargo package --list` shows what goes in)",
             state.config.limits.max_crate_bytes, state.config.limits.max_json_bytes
         ),
     )
