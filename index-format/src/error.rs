@@ -62,7 +62,9 @@ pub enum FormatError {
         reason: String,
     },
     /// The `.crate` file is bigger than the upload limit.
-    #[error("the .crate file is {size} bytes; the upload limit is {limit} bytes")]
+    #[error(
+        "the .crate file is {size} bytes; the upload limit is {limit} bytes: leave files out of the package (`exclude` in Cargo.toml)"
+    )]
     UploadTooLarge {
         /// Size of the upload in bytes.
         size: u64,
@@ -284,7 +286,7 @@ mod tests {
         );
         assert_eq!(
             big.to_string(),
-            "the .crate file is 11 bytes; the upload limit is 10 bytes"
+            "the .crate file is 11 bytes; the upload limit is 10 bytes: leave files out of the package (`exclude` in Cargo.toml)"
         );
     }
 }
