@@ -2,49 +2,38 @@
 //! `CachedIndexFile::matches_if_none_match`, over a cache the size of a mid-sized private
 //! registry (2,000 files of a few versions each).
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use wharf_index_format::{DependencyKind, IndexDependency, IndexEntry, index_path};
+use wharf_index_format::{IndexEntry, index_path};
 use wharf_registry_server::IndexCache;
 use wharf_storage::IndexFileSnapshot;
+use wharf_test_support::{DepExt, dep, pkg};
 
 const FILES: usize = 2_000;
 const VERSIONS: usize = 4;
 
 fn entry(name: &str, version: usize) -> IndexEntry {
-    let deps = (0..4)
-        .map(|d| IndexDependency {
-            name: format!("dependency-{d}"),
-            req: "^1.0".to_owned(),
-            features: vec!["std".to_owned()],
-            optional: d == 3,
-            default_features: d != 0,
-            target: None,
-            kind: DependencyKind::Normal,
-            registry: None,
-            package: None,
-        })
-        .collect();
-    IndexEntry {
-        name: name.to_owned(),
-        vers: semver::Version::new(1, version as u64, 0),
-        deps,
-        cksum: format!("{:064x}", version + name.len()),
-        features: BTreeMap::from([
-            ("default".to_owned(), vec!["std".to_owned()]),
-            ("std".to_owned(), Vec::new()),
-        ]),
-        features2: None,
-        yanked: false,
-        links: None,
-        rust_version: Some("1.70".to_owned()),
-        v: None,
-        pubtime: None,
-        extensions: BTreeMap::new(),
-    }
+    (0..4)
+        .fold(
+            pkg(name, &format!("1.{version}.0"))
+                .cksum(&format!("{:064x}", version + name.len()))
+                .feature("default", &["std"])
+                .feature("std", &[])
+                .rust_version("1.70"),
+            |entry, d| {
+                let mut dependency = dep(&format!("dependency-{d}"), "^1.0").features(&["std"]);
+                if d == 3 {
+                    dependency = dependency.optional();
+                }
+                if d == 0 {
+                    dependency = dependency.no_default();
+                }
+                entry.with(dependency)
+            },
+        )
+        .entry()
 }
 
 fn filled_cache() -> (IndexCache, Vec<String>) {

@@ -42,9 +42,9 @@ pub enum BenchError {
     Tarball {
         /// `name-version` of the package.
         package: String,
-        /// The underlying error.
+        /// The builder's error, naming the entry.
         #[source]
-        source: std::io::Error,
+        source: wharf_test_support::SupportError,
     },
     /// A generated manifest could not be written as TOML.
     #[error("writing the manifest of `{package}` failed: {source}")]
@@ -55,13 +55,14 @@ pub enum BenchError {
         #[source]
         source: toml::ser::Error,
     },
-    /// A part of the publish frame does not fit its `u32` length prefix.
-    #[error("the {part} of a publish body is `{len}` bytes, more than a u32 length can hold")]
-    FrameTooLarge {
-        /// `metadata` or `crate`.
-        part: &'static str,
-        /// Its length.
-        len: usize,
+    /// The publish body could not be framed (a part too long for its `u32` length field).
+    #[error("framing the publish body of `{package}` failed: {source}")]
+    Frame {
+        /// `name-version` of the package.
+        package: String,
+        /// The encoder's error, naming the part and its length.
+        #[source]
+        source: wharf_index_format::FormatError,
     },
     /// The HTTP client could not be built.
     #[error("building the HTTP client failed: {0}")]

@@ -4,7 +4,7 @@
 //!
 //! - [`SyntheticCrate`]: a small but complete package version (metadata JSON with every field
 //!   cargo sends, a normalised `Cargo.toml`, `src/lib.rs`, a README) framed as cargo frames
-//!   a publish body ([`publish_frame`]).
+//!   a publish body (by `wharf_index_format::encode_publish_frame`).
 //! - [`publish_all`]: sends prebuilt publish bodies with N concurrent publishers and reports
 //!   throughput, latency percentiles ([`LatencySummary`]) and every non-200 answer.
 //! - [`seed_waves`]: a registry's worth of packages with several versions and realistic
@@ -29,4 +29,4 @@ pub use index_fetch::{FetchedIndexFile, fetch_index_files};
 pub use latency::LatencySummary;
 pub use publisher::{PublishFailure, PublishReport, PublishTarget, publish_all};
 pub use seed::{SeedPlan, seed_waves};
-pub use synthetic::{SyntheticCrate, SyntheticDependency, publish_frame};
+pub use synthetic::{SyntheticCrate, SyntheticDependency};

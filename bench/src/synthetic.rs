@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use serde_json::json;
 use toml::{Table, Value};
+use wharf_index_format::encode_publish_frame;
+use wharf_test_support::{CrateBuilder, dependency_json, metadata_json};
 
 use crate::BenchError;
 
@@ -80,43 +80,40 @@ impl SyntheticCrate {
         )
     }
 
-    /// Cargo's publish metadata (`NewCrate`) with every field cargo sends.
+    /// Cargo's publish metadata (`NewCrate`) with every field cargo sends: the shared shape
+    /// (`wharf_test_support::metadata_json`) with this package's values.
     pub fn metadata_json(&self) -> serde_json::Value {
         let deps: Vec<serde_json::Value> = self
             .deps
             .iter()
             .map(|d| {
-                json!({
-                    "optional": d.optional,
-                    "default_features": d.default_features,
-                    "name": d.name,
-                    "features": d.features,
-                    "version_req": d.req,
-                    "target": d.target,
-                    "kind": d.kind,
-                })
+                let mut dep = dependency_json(&d.name, &d.req, d.kind);
+                dep["optional"] = json!(d.optional);
+                dep["default_features"] = json!(d.default_features);
+                dep["features"] = json!(d.features);
+                dep["target"] = json!(d.target);
+                dep
             })
             .collect();
-        json!({
-            "name": self.name,
-            "vers": self.version,
-            "deps": deps,
-            "features": self.features,
-            "authors": ["Wharf Bench <bench@example.invalid>"],
-            "description": self.description(),
-            "documentation": null,
-            "homepage": null,
-            "readme": self.readme(),
-            "readme_file": "README.md",
-            "keywords": ["bench", "synthetic"],
-            "categories": [],
-            "license": "MIT OR Apache-2.0",
-            "license_file": null,
-            "repository": format!("https://example.invalid/wharf-bench/{}", self.name),
-            "badges": {},
-            "links": null,
-            "rust_version": "1.70",
-        })
+        let mut metadata = metadata_json(&self.name, &self.version);
+        for (field, value) in [
+            ("deps", json!(deps)),
+            ("features", json!(self.features)),
+            ("authors", json!(["Wharf Bench <bench@example.invalid>"])),
+            ("description", json!(self.description())),
+            ("readme", json!(self.readme())),
+            ("readme_file", json!("README.md")),
+            ("keywords", json!(["bench", "synthetic"])),
+            ("license", json!("MIT OR Apache-2.0")),
+            (
+                "repository",
+                json!(format!("https://example.invalid/wharf-bench/{}", self.name)),
+            ),
+            ("rust_version", json!("1.70")),
+        ] {
+            metadata[field] = value;
+        }
+        metadata
     }
 
     /// The `Cargo.toml` a user would write (what `cargo package` keeps as `Cargo.toml.orig`).
@@ -221,42 +218,26 @@ impl SyntheticCrate {
              [lib]\nname = \"{}\"\npath = \"src/lib.rs\"\n",
             self.name.replace('-', "_")
         );
-        let files = [
-            ("Cargo.toml", normalised),
-            ("Cargo.toml.orig", original),
-            ("README.md", self.readme()),
-            ("src/lib.rs", self.lib_rs()),
-        ];
-        let tarball_error = |source| BenchError::Tarball {
-            package: package.clone(),
-            source,
-        };
-        let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
-        for (path, contents) in &files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(contents.len() as u64);
-            header.set_mode(0o644);
-            header.set_mtime(1_700_000_000);
-            header.set_entry_type(tar::EntryType::Regular);
-            builder
-                .append_data(
-                    &mut header,
-                    format!("{package}/{path}"),
-                    contents.as_bytes(),
-                )
-                .map_err(tarball_error)?;
-        }
-        builder
-            .into_inner()
-            .and_then(GzEncoder::finish)
-            .map_err(tarball_error)
+        CrateBuilder::empty(&self.name, &self.version)
+            .mtime(1_700_000_000)
+            .file("Cargo.toml", &normalised)
+            .file("Cargo.toml.orig", &original)
+            .file("README.md", &self.readme())
+            .file("src/lib.rs", &self.lib_rs())
+            .try_build()
+            .map_err(|source| BenchError::Tarball { package, source })
     }
 
-    /// The complete `PUT /api/v1/crates/new` body.
+    /// The complete `PUT /api/v1/crates/new` body, framed by `wharf-index-format`'s encoder.
     pub fn publish_body(&self) -> Result<Bytes, BenchError> {
         let json = self.metadata_json().to_string();
         let krate = self.tarball()?;
-        publish_frame(json.as_bytes(), &krate).map(Bytes::from)
+        encode_publish_frame(json.as_bytes(), &krate)
+            .map(Bytes::from)
+            .map_err(|source| BenchError::Frame {
+                package: format!("{}-{}", self.name, self.version),
+                source,
+            })
     }
 }
 
@@ -275,24 +256,6 @@ fn table_at<'a>(root: &'a mut Table, keys: &[&str]) -> &'a mut Table {
             .expect("the entry was just made a table");
     }
     table
-}
-
-/// Cargo's publish frame: `[u32 LE json_len][json][u32 LE crate_len][crate]`.
-pub fn publish_frame(json: &[u8], krate: &[u8]) -> Result<Vec<u8>, BenchError> {
-    let json_len = u32::try_from(json.len()).map_err(|_| BenchError::FrameTooLarge {
-        part: "metadata",
-        len: json.len(),
-    })?;
-    let crate_len = u32::try_from(krate.len()).map_err(|_| BenchError::FrameTooLarge {
-        part: "crate",
-        len: krate.len(),
-    })?;
-    let mut body = Vec::with_capacity(json.len() + krate.len() + 8);
-    body.extend_from_slice(&json_len.to_le_bytes());
-    body.extend_from_slice(json);
-    body.extend_from_slice(&crate_len.to_le_bytes());
-    body.extend_from_slice(krate);
-    Ok(body)
 }
 
 #[cfg(test)]
@@ -325,12 +288,12 @@ mod tests {
     }
 
     fn split_frame(body: &[u8]) -> (&[u8], &[u8]) {
-        let json_len = u32::from_le_bytes(body[0..4].try_into().expect("4 bytes")) as usize;
-        let json = &body[4..4 + json_len];
-        let rest = &body[4 + json_len..];
-        let crate_len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-        assert_eq!(rest.len(), 4 + crate_len, "nothing may follow the crate");
-        (json, &rest[4..])
+        let frame = wharf_index_format::parse_publish_frame(
+            body,
+            &wharf_index_format::PublishLimits::default(),
+        )
+        .expect("a well-formed frame");
+        (frame.json, frame.crate_bytes)
     }
 
     fn tar_entries(krate: &[u8]) -> BTreeMap<String, String> {

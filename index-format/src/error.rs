@@ -1,8 +1,19 @@
 //! The one error type of `wharf-index-format`. Every variant names the offending input.
 //!
 //! Each variant has a stable code ([`FormatError::code`]), the name the registry's API and
-//! logs use, and an HTTP status ([`FormatError::http_status`]): 413 for an upload over the
-//! size limit, 400 for everything else.
+//! logs use, and a transport-neutral [`ErrorKind`] ([`FormatError::kind`]) a server maps to
+//! its own answers: [`ErrorKind::TooLarge`] for an upload over the size limit,
+//! [`ErrorKind::Invalid`] for everything else.
+
+/// What sort of problem a [`FormatError`] is, independent of how it is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input breaks a rule of the format; sending it again unchanged cannot succeed.
+    Invalid,
+    /// The upload is bigger than the registry accepts; a smaller one may succeed.
+    TooLarge,
+}
 
 /// Everything that can be wrong with data in one of Wharf's wire formats.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -51,7 +62,9 @@ pub enum FormatError {
         reason: String,
     },
     /// The `.crate` file is bigger than the upload limit.
-    #[error("the .crate file is {size} bytes; the upload limit is {limit} bytes")]
+    #[error(
+        "the .crate file is {size} bytes; the upload limit is {limit} bytes: leave files out of the package (`exclude` in Cargo.toml)"
+    )]
     UploadTooLarge {
         /// Size of the upload in bytes.
         size: u64,
@@ -222,12 +235,12 @@ impl FormatError {
         }
     }
 
-    /// The HTTP status a server answers with: 413 for [`FormatError::UploadTooLarge`],
-    /// 400 for everything else.
-    pub fn http_status(&self) -> u16 {
+    /// What sort of problem this is: [`ErrorKind::TooLarge`] for
+    /// [`FormatError::UploadTooLarge`], [`ErrorKind::Invalid`] for everything else.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::UploadTooLarge { .. } => 413,
-            _ => 400,
+            Self::UploadTooLarge { .. } => ErrorKind::TooLarge,
+            _ => ErrorKind::Invalid,
         }
     }
 
@@ -257,17 +270,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_upload_too_large_is_413() {
+    fn only_upload_too_large_is_too_large() {
         let big = FormatError::UploadTooLarge {
             size: 11,
             limit: 10,
         };
-        assert_eq!((big.code(), big.http_status()), ("UploadTooLarge", 413));
+        assert_eq!(
+            (big.code(), big.kind()),
+            ("UploadTooLarge", ErrorKind::TooLarge)
+        );
         let frame = FormatError::MalformedFrame { reason: "x".into() };
-        assert_eq!((frame.code(), frame.http_status()), ("MalformedFrame", 400));
+        assert_eq!(
+            (frame.code(), frame.kind()),
+            ("MalformedFrame", ErrorKind::Invalid)
+        );
         assert_eq!(
             big.to_string(),
-            "the .crate file is 11 bytes; the upload limit is 10 bytes"
+            "the .crate file is 11 bytes; the upload limit is 10 bytes: leave files out of the package (`exclude` in Cargo.toml)"
         );
     }
 }

@@ -12,8 +12,8 @@
 //!   [`validate_tarball`] (with [`parse_crate_manifest`]) have checked everything within
 //!   [`PublishLimits`], including the registries dependencies may come from
 //!   ([`PublishLimits::with_dependency_registries`]).
-//! - [`FormatError`]: the one error type; [`FormatError::code`] and
-//!   [`FormatError::http_status`] give its stable code and HTTP status.
+//! - [`FormatError`]: the one error type; [`FormatError::code`] gives its stable code and
+//!   [`FormatError::kind`] its transport-neutral [`ErrorKind`] (this crate knows no HTTP).
 //!
 //! ```
 //! use wharf_index_format::{IndexEntry, index_path};
@@ -41,14 +41,15 @@ pub use dependency_registries::{
     same_index_url,
 };
 pub use entry::{DependencyKind, FeatureMap, INDEX_V_MAX, IndexDependency, IndexEntry, IndexFile};
-pub use error::FormatError;
+pub use error::{ErrorKind, FormatError};
 pub use limits::PublishLimits;
 pub use manifest::{CrateManifest, parse_crate_manifest};
 pub use name::{PackageName, canonical_name};
 pub use path::{index_path, prefix_path};
 pub use publish::{
-    NewCrate, NewCrateDependency, PackageMetadata, PreparedPublish, PublishFrame,
-    parse_publish_frame, prepare_publish, validate_version,
+    MAX_VERSION_LEN, NewCrate, NewCrateDependency, PackageMetadata, PreparedPublish, PublishFrame,
+    check_version_length, encode_publish_frame, parse_publish_frame, prepare_publish,
+    validate_version,
 };
 pub use pubtime::Pubtime;
 pub use tarball::{TarballEntry, TarballEntryKind, ValidatedTarball, validate_tarball};

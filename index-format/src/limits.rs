@@ -9,7 +9,7 @@ const MIB: u64 = 1024 * 1024;
 pub struct PublishLimits {
     /// Largest metadata JSON document, in bytes (default 1 MiB).
     pub max_json_bytes: u64,
-    /// Largest `.crate` file, in bytes (default 10 MiB). Above it: HTTP 413.
+    /// Largest `.crate` file, in bytes (default 10 MiB). Above it: [`crate::ErrorKind::TooLarge`].
     pub max_crate_bytes: u64,
     /// Largest decompressed tar stream, in bytes (default 512 MiB).
     pub max_unpacked_bytes: u64,
@@ -26,8 +26,6 @@ pub struct PublishLimits {
     pub max_dependencies: usize,
     /// Most features (default 300).
     pub max_features: usize,
-    /// Longest version string, in characters (default 150, as crates.io).
-    pub max_version_len: usize,
     /// Most keywords (default 5).
     pub max_keywords: usize,
     /// Most categories (default 5).
@@ -53,7 +51,6 @@ impl Default for PublishLimits {
             max_entries: 10_000,
             max_dependencies: 500,
             max_features: 300,
-            max_version_len: 150,
             max_keywords: 5,
             max_categories: 5,
             max_readme_bytes: 512 * 1024,

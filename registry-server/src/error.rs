@@ -5,12 +5,14 @@
 //! Business errors from storage and bad input from the publish path carry messages written for the
 //! person running cargo; internal failures are logged in full and answered with a generic message,
 //! and a full disk is 507 Insufficient Storage (nothing was stored; retry once space is freed).
+//! Storage's and `wharf-index-format`'s errors each carry a kind; the statuses for both are
+//! chosen here and nowhere else.
 
 use std::fmt;
 
 use bytes::Bytes;
 use http::StatusCode;
-use wharf_index_format::FormatError;
+use wharf_index_format::{ErrorKind as FormatErrorKind, FormatError};
 use wharf_storage::{ErrorKind, StorageError};
 
 use crate::response::{Resp, json_response};
@@ -41,6 +43,12 @@ impl ApiError {
     /// 404 with a message.
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// Adds a header to the answer (one of each name; a later value replaces an earlier one).
+    pub fn with_header(mut self, name: http::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// 401 carrying cargo's login challenge.
@@ -141,7 +149,11 @@ impl From<StorageError> for ApiError {
 
 impl From<FormatError> for ApiError {
     fn from(error: FormatError) -> Self {
-        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = match error.kind() {
+            FormatErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            // `Invalid`, and any kind a newer `wharf-index-format` adds: the input is at fault.
+            _ => StatusCode::BAD_REQUEST,
+        };
         Self::new(status, format!("{error} ({})", error.code()))
     }
 }

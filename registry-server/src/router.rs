@@ -1,14 +1,18 @@
 //! One place that maps requests to handlers, grouped by caller: the sparse index and
 //! downloads (cargo's fetches), the cargo web API, and operations.
+//!
+//! The router takes any request body (hyper's `Incoming` from a connection, or a body built in
+//! memory by the in-process tests), so everything but the socket is exercised without one.
 
 use std::convert::Infallible;
+use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::Body;
 
 use crate::core_sharing;
 use crate::error::ApiError;
@@ -17,8 +21,14 @@ use crate::metrics::Route;
 use crate::response::Resp;
 use crate::state::AppState;
 
-/// Handles one request; never fails (errors become cargo-shaped JSON responses).
-pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Result<Resp, Infallible> {
+/// Handles one request; never fails (errors become cargo-shaped JSON responses). The body may
+/// be any [`Body`] of [`Bytes`] whose error converts into a boxed error: hyper's `Incoming`
+/// when serving, `http_body_util::Full` in tests.
+pub async fn handle<B>(state: Arc<AppState>, request: Request<B>) -> Result<Resp, Infallible>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     let start = Instant::now();
     core_sharing::count_request();
     let (route, result) = dispatch(&state, request).await;
@@ -29,7 +39,11 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Result<
     Ok(response)
 }
 
-async fn dispatch(state: &AppState, request: Request<Incoming>) -> (Route, Result<Resp, ApiError>) {
+async fn dispatch<B>(state: &AppState, request: Request<B>) -> (Route, Result<Resp, ApiError>)
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     let is_get = request.method() == Method::GET || request.method() == Method::HEAD;
 
     // Sparse index: the hot path, matched first, borrowing the path rather than copying it.
@@ -76,12 +90,16 @@ async fn dispatch(state: &AppState, request: Request<Incoming>) -> (Route, Resul
 }
 
 /// The cargo web API under `/api/v1/crates`.
-async fn api(
+async fn api<B>(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<B>,
     method: &Method,
     rest: &str,
-) -> (Route, Result<Resp, ApiError>) {
+) -> (Route, Result<Resp, ApiError>)
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     let segments: Vec<String> = match rest
         .split('/')
         .filter(|s| !s.is_empty())
@@ -145,7 +163,11 @@ async fn api(
 }
 
 /// Reads a request body, refusing (413) anything over the upload limit before reading it.
-async fn read_body(state: &AppState, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+async fn read_body<B>(state: &AppState, request: Request<B>) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     let limit = publish::max_body_len(state);
     if let Some(declared) = request
         .headers()
@@ -154,14 +176,18 @@ async fn read_body(state: &AppState, request: Request<Incoming>) -> Result<Bytes
         .and_then(|v| v.parse::<u64>().ok())
         && declared > limit
     {
-        return Err(publish::too_large(state, declared));
+        return Err(publish::too_large(
+            state,
+            publish::UploadSize::Declared(declared),
+        ));
     }
     let cap = usize::try_from(limit).unwrap_or(usize::MAX);
     match Limited::new(request.into_body(), cap).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(publish::too_large(state, limit + 1))
-        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(publish::too_large(
+            state,
+            publish::UploadSize::MoreThan(limit),
+        )),
         Err(e) => Err(ApiError::bad_request(format!(
             "the request body could not be read: {e}"
         ))),
@@ -178,9 +204,11 @@ fn decode_segment(segment: &str) -> Result<String, ApiError> {
         })
 }
 
+/// 405 for the read-only trees (index files, blobs), with the `Allow` header RFC 9110 asks for.
 fn method_not_allowed(method: &Method, path: &str) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{method} is not allowed on {path}; use GET"),
     )
+    .with_header(http::header::ALLOW, "GET, HEAD")
 }

@@ -6,42 +6,20 @@
 //! - a plugin ecosystem of 10,000 plugins over 500 shared libraries, every plugin version
 //!   declaring the host API it needs, resolved for 50 plugins under a host pin.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wharf_index_format::{DependencyKind, FeatureMap, IndexDependency, IndexEntry};
+use wharf_index_format::IndexEntry;
 use wharf_resolver::{HostPin, MemoryIndex, ResolveOptions, RootManifest, Version, resolve};
+use wharf_test_support::{dep, pkg};
 
 fn entry(name: &str, vers: &str, deps: &[(&str, String)]) -> IndexEntry {
-    IndexEntry {
-        name: name.to_owned(),
-        vers: Version::parse(vers).expect("bench versions parse"),
-        deps: deps
-            .iter()
-            .map(|(dep, req)| IndexDependency {
-                name: (*dep).to_owned(),
-                req: req.clone(),
-                features: Vec::new(),
-                optional: false,
-                default_features: true,
-                target: None,
-                kind: DependencyKind::Normal,
-                registry: None,
-                package: None,
-            })
-            .collect(),
-        cksum: String::new(),
-        features: FeatureMap::new(),
-        features2: None,
-        yanked: false,
-        links: None,
-        rust_version: None,
-        v: None,
-        pubtime: None,
-        extensions: BTreeMap::new(),
-    }
+    deps.iter()
+        .fold(pkg(name, vers), |entry, (name, req)| {
+            entry.with(dep(name, req))
+        })
+        .entry()
 }
 
 fn root(deps: &[(String, String)]) -> RootManifest {

@@ -16,7 +16,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use wharf_index_format::IndexEntry;
-use wharf_storage::{BlobBackend, NewToken, PackageMeta, Scope, Storage, StorageConfig, Upload};
+use wharf_index_format::PackageMetadata;
+use wharf_storage::{BlobBackend, NewToken, Scope, Storage, StorageConfig, Upload};
 
 fn upload(name: &str, version: &str) -> Upload {
     let bytes = Bytes::from(format!("{name}-{version} tarball {}", "x".repeat(2000)));
@@ -27,7 +28,7 @@ fn upload(name: &str, version: &str) -> Upload {
     Upload {
         entry: IndexEntry::from_line(&line).expect("valid line"),
         crate_bytes: bytes,
-        metadata: PackageMeta::default(),
+        metadata: PackageMetadata::default(),
     }
 }
 

@@ -126,7 +126,8 @@ pub enum StorageError {
     /// The uploaded bytes do not hash to the checksum in the index entry.
     #[error("the uploaded crate's sha256 does not match the checksum it was announced with")]
     ChecksumMismatch,
-    /// The package name breaks the naming rules.
+    /// The package name or the version breaks a rule of `wharf-index-format` (the message
+    /// names which).
     #[error(transparent)]
     InvalidName(#[from] FormatError),
     /// The upload is malformed in a way the other variants do not cover.

@@ -75,8 +75,8 @@ pub use db::DB_FILE as DATABASE_FILE;
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use model::{
-    EventKind, IndexFileSnapshot, LogEvent, Owner, PackageMeta, Published, RecentPublishes,
-    ReconcileReport, SearchHit, SearchResults, Upload, VerifyReport,
+    EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
+    SearchHit, SearchResults, Upload, VerifyReport,
 };
 pub use storage::Storage;
 pub use tokens::check_display_name;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use wharf_index_format::IndexEntry;
+use wharf_index_format::{IndexEntry, PackageMetadata};
 
 use crate::StorageError;
 
@@ -17,29 +17,9 @@ pub struct Upload {
     pub entry: IndexEntry,
     /// The `.crate` tarball, stored unchanged.
     pub crate_bytes: bytes::Bytes,
-    /// Package metadata kept for search and display.
-    pub metadata: PackageMeta,
-}
-
-/// Package metadata from the publish request that does not go into the index line.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PackageMeta {
-    /// `package.description`.
-    pub description: Option<String>,
-    /// `package.keywords`.
-    #[serde(default)]
-    pub keywords: Vec<String>,
-    /// `package.categories`.
-    #[serde(default)]
-    pub categories: Vec<String>,
-    /// `package.license`.
-    pub license: Option<String>,
-    /// `package.repository`.
-    pub repository: Option<String>,
-    /// `package.homepage`.
-    pub homepage: Option<String>,
-    /// `package.documentation`.
-    pub documentation: Option<String>,
+    /// The descriptive metadata of the publish request, as `wharf-index-format` read it: kept
+    /// with the version for search and display, without the README.
+    pub metadata: PackageMetadata,
 }
 
 /// The result of a successful publish.

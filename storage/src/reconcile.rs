@@ -222,7 +222,7 @@ mod tests {
 
     use super::*;
     use crate::blobs::sha256_hex;
-    use crate::{BlobBackend, NewToken, PackageMeta, Principal, Scope, StorageConfig, Upload};
+    use crate::{BlobBackend, NewToken, Principal, Scope, StorageConfig, Upload};
 
     async fn open(dir: &std::path::Path) -> Storage {
         Storage::open(StorageConfig {
@@ -242,7 +242,7 @@ mod tests {
         Upload {
             entry: IndexEntry::from_line(&line).unwrap(),
             crate_bytes: bytes,
-            metadata: PackageMeta::default(),
+            metadata: wharf_index_format::PackageMetadata::default(),
         }
     }
 

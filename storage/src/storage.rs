@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rusqlite::Connection;
-use wharf_index_format::{PackageName, Pubtime};
+use wharf_index_format::{PackageName, Pubtime, check_version_length};
 
 use crate::auth::token_digest;
 use crate::blobs::{get_blob, put_blob, sha256_hex};
@@ -29,9 +29,6 @@ use crate::{
     RecentPublishes, SearchResults, StorageConfig, StorageError, TokenInfo, Upload, queries,
     recent, tokens,
 };
-
-/// Longest accepted version string, as on crates.io.
-const MAX_VERSION_LEN: usize = 150;
 
 /// Seconds since the Unix epoch, now.
 pub(crate) fn now_unix() -> i64 {
@@ -264,7 +261,7 @@ impl Storage {
         let Upload {
             mut entry,
             crate_bytes,
-            metadata,
+            mut metadata,
         } = upload;
         PackageName::new(&entry.name)?;
         let version = entry.vers.to_string();
@@ -273,11 +270,8 @@ impl Storage {
             version: version.clone(),
             reason,
         };
-        if version.len() > MAX_VERSION_LEN {
-            return Err(invalid(format!(
-                "the version is longer than {MAX_VERSION_LEN} characters"
-            )));
-        }
+        // The rule a publish body is held to; an upload may come from elsewhere.
+        check_version_length(&version)?;
         if !entry.is_supported() {
             return Err(invalid(format!(
                 "index schema version `{}` is newer than cargo supports",
@@ -286,6 +280,9 @@ impl Storage {
         }
         entry.yanked = false;
         entry.pubtime = Some(Pubtime::now());
+        // Nothing shows READMEs yet, and they would make every version row large.
+        metadata.readme = None;
+        metadata.readme_truncated = false;
 
         // Hash the tarball and check every rule before anything is written.
         let inner = Arc::clone(&self.inner);
@@ -564,7 +561,7 @@ mod tests {
     use wharf_index_format::IndexEntry;
 
     use super::*;
-    use crate::{BlobBackend, PackageMeta, Scope};
+    use crate::{BlobBackend, Scope};
 
     #[test]
     fn storage_is_shareable_across_tasks() {
@@ -602,7 +599,7 @@ mod tests {
                 Upload {
                     entry: IndexEntry::from_line(&line).unwrap(),
                     crate_bytes: bytes.clone(),
-                    metadata: PackageMeta::default(),
+                    metadata: wharf_index_format::PackageMetadata::default(),
                 },
             )
             .await

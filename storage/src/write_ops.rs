@@ -4,14 +4,14 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
-use wharf_index_format::{IndexEntry, canonical_name};
+use wharf_index_format::{IndexEntry, PackageMetadata, canonical_name};
 
 use crate::daily_limits::check_daily_limits;
 use crate::queries::{
     PackageRow, find_version, insert_event, is_owner, package_by_canonical, require_package,
     version_key,
 };
-use crate::{DailyLimits, EventKind, PackageMeta, Principal, Scope, StorageError};
+use crate::{DailyLimits, EventKind, Principal, Scope, StorageError};
 
 /// A publish that passed validation and whose blob is stored.
 #[derive(Debug, Clone)]
@@ -19,7 +19,7 @@ pub(crate) struct PublishRequest {
     pub(crate) who: Principal,
     /// The line to append, `pubtime` already set.
     pub(crate) entry: IndexEntry,
-    pub(crate) metadata: PackageMeta,
+    pub(crate) metadata: PackageMetadata,
     /// Daily limits to enforce inside the transaction.
     pub(crate) limits: DailyLimits,
 }

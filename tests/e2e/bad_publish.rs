@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use wharf_e2e_tests::upload::{crate_tarball, frame, metadata_json, publish_body};
 use wharf_e2e_tests::{TestRegistry, TestResult};
+use wharf_test_support::raw_tar::{Format, RawTar, linked_header};
+use wharf_test_support::{gzip, manifest};
 
 /// One tar entry written with a raw header, so tests can make entries `tar::Builder` refuses.
 struct RawEntry<'a> {
@@ -30,36 +30,21 @@ impl<'a> RawEntry<'a> {
 }
 
 fn raw_tar(entries: &[RawEntry<'_>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for entry in entries {
-        let mut header = tar::Header::new_ustar();
-        {
-            let old = header.as_old_mut();
-            old.name[..entry.path.len()].copy_from_slice(entry.path);
-            old.linkname[..entry.link.len()].copy_from_slice(entry.link);
-        }
-        header.set_size(entry.contents.len() as u64);
-        header.set_mode(entry.mode);
-        header.set_mtime(1);
-        header.set_entry_type(entry.kind);
-        header.set_cksum();
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(entry.contents);
-        let pad = (512 - entry.contents.len() % 512) % 512;
-        out.extend(std::iter::repeat_n(0u8, pad));
-    }
-    out.extend(std::iter::repeat_n(0u8, 1024));
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder.write_all(bytes).expect("in-memory gzip");
-    encoder.finish().expect("in-memory gzip")
-}
-
-fn manifest(name: &str, version: &str) -> String {
-    format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n")
+    entries
+        .iter()
+        .fold(RawTar::new(), |tar, entry| {
+            let size = entry.contents.len() as u64;
+            let header = linked_header(
+                Format::Ustar,
+                entry.path,
+                entry.kind.as_byte(),
+                size,
+                entry.mode,
+                entry.link,
+            );
+            tar.raw(&header).data(entry.contents)
+        })
+        .finish()
 }
 
 /// A publish of `bad/1.0.0` whose tarball holds `entries` (paths relative to nothing).

@@ -1,5 +1,6 @@
 //! The binary frame of cargo's publish request:
-//! `[u32 LE json_len][json][u32 LE crate_len][crate]`, nothing before or after.
+//! `[u32 LE json_len][json][u32 LE crate_len][crate]`, nothing before or after. The parser
+//! the registry runs and the one encoder every test, benchmark and tool uses live together.
 
 use std::ops::Range;
 
@@ -60,6 +61,35 @@ pub fn parse_publish_frame<'body>(
     })
 }
 
+/// Builds a publish body from the metadata JSON and the `.crate` bytes, as cargo frames it.
+/// A part longer than its `u32` length field can hold is [`FormatError::MalformedFrame`].
+///
+/// ```
+/// use wharf_index_format::{PublishLimits, encode_publish_frame, parse_publish_frame};
+/// let body = encode_publish_frame(b"{}", b"crate").unwrap();
+/// let frame = parse_publish_frame(&body, &PublishLimits::default()).unwrap();
+/// assert_eq!((frame.json, frame.crate_bytes), (&b"{}"[..], &b"crate"[..]));
+/// ```
+pub fn encode_publish_frame(json: &[u8], crate_bytes: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let length = |part: &[u8], what: &str| {
+        u32::try_from(part.len()).map_err(|_| FormatError::MalformedFrame {
+            reason: format!(
+                "the {what} is {} bytes; a frame's length field holds at most {} bytes",
+                part.len(),
+                u32::MAX
+            ),
+        })
+    };
+    let json_len = length(json, "metadata JSON")?;
+    let crate_len = length(crate_bytes, ".crate")?;
+    let mut body = Vec::with_capacity(json.len() + crate_bytes.len() + 8);
+    body.extend_from_slice(&json_len.to_le_bytes());
+    body.extend_from_slice(json);
+    body.extend_from_slice(&crate_len.to_le_bytes());
+    body.extend_from_slice(crate_bytes);
+    Ok(body)
+}
+
 /// Reads the u32 LE length at `at`; returns it and the offset after it.
 fn read_length(body: &[u8], at: usize, what: &str) -> Result<(u64, usize), FormatError> {
     let bytes = body
@@ -95,12 +125,16 @@ mod tests {
     use super::*;
 
     fn frame(json: &[u8], krate: &[u8]) -> Vec<u8> {
-        let mut body = Vec::new();
-        body.extend_from_slice(&u32::try_from(json.len()).unwrap().to_le_bytes());
-        body.extend_from_slice(json);
-        body.extend_from_slice(&u32::try_from(krate.len()).unwrap().to_le_bytes());
-        body.extend_from_slice(krate);
-        body
+        encode_publish_frame(json, krate).expect("small parts fit their length fields")
+    }
+
+    #[test]
+    fn the_encoder_writes_little_endian_lengths_before_each_part() {
+        let body = frame(b"{}", b"tarball");
+        assert_eq!(&body[..4], &2u32.to_le_bytes());
+        assert_eq!(&body[4..6], b"{}");
+        assert_eq!(&body[6..10], &7u32.to_le_bytes());
+        assert_eq!(&body[10..], b"tarball");
     }
 
     #[test]
@@ -149,7 +183,7 @@ mod tests {
         };
         let err = parse_publish_frame(&frame(b"{}", b"four"), &limits).unwrap_err();
         assert_eq!(err, FormatError::UploadTooLarge { size: 4, limit: 3 });
-        assert_eq!(err.http_status(), 413);
+        assert_eq!(err.kind(), crate::ErrorKind::TooLarge);
         // A huge declared length is refused by the limit, not by a short read.
         let mut body = frame(b"{}", b"");
         body[6..10].copy_from_slice(&u32::MAX.to_le_bytes());

@@ -9,7 +9,7 @@ mod strict_json;
 mod translate;
 mod version;
 
-pub use frame::{PublishFrame, parse_publish_frame};
+pub use frame::{PublishFrame, encode_publish_frame, parse_publish_frame};
 pub use metadata::{NewCrate, NewCrateDependency, PackageMetadata};
 pub use prepare::{PreparedPublish, prepare_publish};
-pub use version::validate_version;
+pub use version::{MAX_VERSION_LEN, check_version_length, validate_version};

@@ -21,7 +21,7 @@ impl NewCrate {
         cksum: &str,
         limits: &PublishLimits,
     ) -> Result<IndexEntry, FormatError> {
-        let vers = validate_version(&self.vers, limits)?;
+        let vers = validate_version(&self.vers)?;
         if self.deps.len() > limits.max_dependencies {
             return Err(FormatError::policy(
                 "deps",

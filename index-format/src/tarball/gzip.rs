@@ -57,17 +57,9 @@ pub(crate) fn gunzip_one_member(
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
-    use flate2::{Compression, write::GzEncoder};
+    use wharf_test_support::gzip;
 
     use super::*;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-        encoder.write_all(data).unwrap();
-        encoder.finish().unwrap()
-    }
 
     #[test]
     fn round_trips_one_member() {

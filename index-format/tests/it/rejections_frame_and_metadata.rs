@@ -127,7 +127,7 @@ fn metadata_over_one_mebibyte() {
 }
 
 #[test]
-fn crate_over_the_upload_limit_is_413() {
+fn crate_over_the_upload_limit_is_too_large() {
     let oversized = vec![0_u8; 10 * 1024 * 1024 + 1];
     let err = assert_rejected(
         prepare_publish(
@@ -137,7 +137,7 @@ fn crate_over_the_upload_limit_is_413() {
         "UploadTooLarge",
         "10485761 bytes",
     );
-    assert_eq!(err.http_status(), 413);
+    assert_eq!(err.kind(), wharf_index_format::ErrorKind::TooLarge);
 }
 
 #[test]

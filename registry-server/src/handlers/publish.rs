@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use wharf_index_format::{PreparedPublish, prepare_publish};
-use wharf_storage::{PackageMeta, Upload};
+use wharf_storage::Upload;
 
 use crate::auth;
 use crate::error::ApiError;
@@ -46,15 +46,7 @@ pub(crate) async fn publish(
     let upload = Upload {
         entry,
         crate_bytes: Bytes::from(crate_bytes),
-        metadata: PackageMeta {
-            description: metadata.description,
-            keywords: metadata.keywords,
-            categories: metadata.categories,
-            license: metadata.license,
-            repository: metadata.repository,
-            homepage: metadata.homepage,
-            documentation: metadata.documentation,
-        },
+        metadata,
     };
     // Storage checks the package's daily limit with its other rules, before anything is
     // written, and again inside the transaction.
@@ -69,12 +61,26 @@ pub(crate) async fn publish(
     })))
 }
 
-/// The 413 answer for a body over the limit, before any of it is read.
-pub(crate) fn too_large(state: &AppState, declared: u64) -> ApiError {
+/// How big an upload over the limit is: as its `Content-Length` declares, or only known to be
+/// longer than the limit (a body without one is cut off there).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UploadSize {
+    /// The declared length, in bytes.
+    Declared(u64),
+    /// More than this many bytes arrived.
+    MoreThan(u64),
+}
+
+/// The 413 answer for a body over the limit, given before or while it is read.
+pub(crate) fn too_large(state: &AppState, size: UploadSize) -> ApiError {
+    let size = match size {
+        UploadSize::Declared(bytes) => format!("{bytes} bytes"),
+        UploadSize::MoreThan(bytes) => format!("more than {bytes} bytes"),
+    };
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!(
-            "the upload is {declared} bytes; this registry accepts at most {} bytes of crate and {} bytes of metadata",
+            "the upload is {size}; this registry accepts at most {} bytes of crate and {} bytes of metadata: leave files out of the package (`exclude` in Cargo.toml; `cargo package --list` shows what goes in)",
             state.config.limits.max_crate_bytes, state.config.limits.max_json_bytes
         ),
     )

@@ -1,5 +1,6 @@
 //! Publish rules: ownership, scopes, name patterns, canonical clashes, duplicates, checksums.
 
+use wharf_index_format::MAX_VERSION_LEN;
 use wharf_storage::{ErrorKind, EventKind, Scope, StorageError};
 
 use crate::support::{
@@ -174,6 +175,22 @@ async fn bad_uploads_are_rejected_before_anything_is_written() -> TestResult {
         .unwrap_err();
     assert!(matches!(error, StorageError::InvalidName(_)), "{error:?}");
     assert_eq!(error.kind(), ErrorKind::BadRequest);
+
+    // The version-length rule of a publish body holds for any upload.
+    let longest = format!("1.0.0+{}", "a".repeat(MAX_VERSION_LEN - 6));
+    let too_long = format!("{longest}b");
+    let error = storage
+        .publish(&alice, upload("good", &too_long))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::BadRequest);
+    assert!(
+        error.to_string().contains(&format!(
+            "it is {} characters long; the limit is {MAX_VERSION_LEN}",
+            MAX_VERSION_LEN + 1
+        )),
+        "{error}"
+    );
 
     let mut future = upload("good", "1.0.0");
     future.entry.v = Some(3);

@@ -4,10 +4,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use wharf_index_format::IndexEntry;
-use wharf_storage::{
-    BlobBackend, NewToken, PackageMeta, Principal, Scope, Storage, StorageConfig, Upload,
-};
+use wharf_index_format::PackageMetadata;
+use wharf_storage::{BlobBackend, NewToken, Principal, Scope, Storage, StorageConfig, Upload};
+use wharf_test_support::{dep, pkg};
 
 /// Test functions return this so they can use `?`.
 pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -72,16 +71,16 @@ pub(crate) fn upload(name: &str, version: &str) -> Upload {
 
 /// An upload with the given tarball bytes.
 pub(crate) fn upload_bytes(name: &str, version: &str, bytes: Bytes) -> Upload {
-    let line = format!(
-        r#"{{"name":"{name}","vers":"{version}","deps":[{{"name":"serde","req":"^1"}}],"cksum":"{}","features":{{"std":[]}},"yanked":false,"links":null}}"#,
-        sha256(&bytes)
-    );
     Upload {
-        entry: IndexEntry::from_line(&line).expect("test line parses"),
+        entry: pkg(name, version)
+            .with(dep("serde", "^1"))
+            .feature("std", &[])
+            .cksum(&sha256(&bytes))
+            .entry(),
         crate_bytes: bytes,
-        metadata: PackageMeta {
+        metadata: PackageMetadata {
             description: Some(format!("The {name} package")),
-            ..PackageMeta::default()
+            ..PackageMetadata::default()
         },
     }
 }
