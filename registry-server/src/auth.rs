@@ -3,7 +3,7 @@
 //! Cargo sends the raw token in `Authorization` (no `Bearer ` prefix); other clients may add one.
 
 use http::HeaderMap;
-use wharf_storage::{Principal, StorageError};
+use wharf_storage::{Principal, Scope, StorageError};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -36,7 +36,12 @@ pub(crate) fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
         ));
     };
     match state.storage.authenticate(token) {
-        Ok(principal) => Ok(Some(principal)),
+        // A token made without the `read` scope (e.g. a publish-only token for CI) may not
+        // read a private registry: 403 naming the scope, never a silent pass.
+        Ok(principal) => {
+            principal.require_scope(Scope::Read)?;
+            Ok(Some(principal))
+        }
         Err(
             error @ (StorageError::InvalidToken
             | StorageError::ExpiredToken

@@ -95,3 +95,15 @@ fn revoked_and_expired_tokens_lose_read_access_at_once() -> TestResult {
     assert!(body.contains("expired"), "{body}");
     Ok(())
 }
+
+#[test]
+fn a_token_without_the_read_scope_cannot_read_a_private_registry() -> TestResult {
+    let registry = TestRegistry::start_with(&["--auth-required"]);
+    let publisher = registry.create_token("ci", &["publish-new", "publish-update"]);
+    let (status, body) = read_config(&registry, &publisher)?;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("lacks the `read` scope"), "{body}");
+    let reader = registry.create_token("reader", &["read"]);
+    assert_eq!(read_config(&registry, &reader)?.0, 200);
+    Ok(())
+}
