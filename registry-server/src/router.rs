@@ -21,6 +21,7 @@ use crate::state::AppState;
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Result<Resp, Infallible> {
     let start = Instant::now();
     core_sharing::count_request();
+    state.metrics.count_version(request.version());
     let (route, result) = dispatch(&state, request).await;
     let response = result.unwrap_or_else(ApiError::into_response);
     state
