@@ -6,6 +6,7 @@
 mod admin;
 mod resolve_cmd;
 mod serve;
+mod serve_tls;
 mod settings;
 mod token;
 mod toolchain;

@@ -13,6 +13,7 @@ use wharf_registry_server::{
 };
 use wharf_storage::{NewToken, Scope, Storage};
 
+use crate::serve_tls::{TlsArgs, reload_on_sighup};
 use crate::settings::{DEFAULT_LISTEN, FileSettings, default_data_dir, open_storage};
 
 /// Flags of `wharf serve`. Each has a `WHARF_*` environment variable; both override `--config`.
@@ -25,7 +26,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WHARF_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// URL clients reach the registry at, as written into config.json
-    /// [default: `http://` and the listen address].
+    /// [default: `http://` (`https://` with --tls-cert) and the listen address].
     #[arg(long, env = "WHARF_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
     /// Require an API token for every index file, download and API call.
@@ -40,11 +41,13 @@ pub(crate) struct ServeArgs {
     yield_every: Option<u32>,
     /// A TOML file with any of: data, listen, public-url, auth-required, workers, yield-every,
     /// max-crate-bytes, publish-rate-per-minute, publish-burst, new-crates-per-day,
-    /// publishes-per-day, versions-per-crate-per-day.
+    /// publishes-per-day, versions-per-crate-per-day, tls-cert, tls-key.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
     rate_limits: RateLimitArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// Per-user publish limits, all off unless set. A refused publish is answered with HTTP 429,
@@ -101,6 +104,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => FileSettings::default(),
     };
     let rate_limits = args.rate_limits.resolve(&file)?;
+    // Before anything is created, so bad certificate files change nothing.
+    let tls = args.tls.load(&file)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let data = args.data.or(file.data).unwrap_or_else(default_data_dir);
     let listen = match args.listen.or(file.listen) {
         Some(addr) => addr,
@@ -134,8 +140,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         .with_context(|| format!("binding {listen}"))?
         .with_yield_every(yield_every);
+        let server = match tls {
+            Some(tls) => {
+                tokio::spawn(reload_on_sighup(tls.clone()));
+                server.with_tls(tls)
+            }
+            None => server,
+        };
         let addr = server.local_addr()?;
-        let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+        let public_url = public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
         let mut config = ServerConfig::new(public_url.clone(), auth_required);
         if let Some(max) = max_crate {
             config.limits.max_crate_bytes = max;
@@ -147,7 +160,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;
         tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");
-        eprintln!("wharf: serving on http://{addr}  (index: sparse+{public_url}/index/)");
+        eprintln!("wharf: serving on {scheme}://{addr}  (index: sparse+{public_url}/index/)");
         server.run(state, shutdown_signal()).await;
         anyhow::Ok(())
     })?;

@@ -41,6 +41,10 @@ pub(crate) struct FileSettings {
     pub(crate) workers: Option<NonZeroUsize>,
     /// Requests a worker answers between two offers of its core.
     pub(crate) yield_every: Option<u32>,
+    /// PEM certificate chain for HTTPS.
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 impl FileSettings {
