@@ -142,7 +142,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_yield_every(yield_every);
         let server = match tls {
             Some(tls) => {
-                tokio::spawn(reload_on_sighup(tls.clone()));
+                reload_on_sighup(tls.clone());
                 server.with_tls(tls)
             }
             None => server,

@@ -40,8 +40,9 @@ impl TlsArgs {
 }
 
 /// Reads the certificate and key again on every SIGHUP; a failed reload is logged and the
-/// previous certificate stays in use. Runs until the process ends.
-pub(crate) async fn reload_on_sighup(tls: Tls) {
+/// previous certificate stays in use. The handler is in place when this returns (so a SIGHUP
+/// no longer ends the process); the reloads run on the current Tokio runtime.
+pub(crate) fn reload_on_sighup(tls: Tls) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -52,16 +53,18 @@ pub(crate) async fn reload_on_sighup(tls: Tls) {
                 return;
             }
         };
-        while hangups.recv().await.is_some() {
-            let reloading = tls.clone();
-            match tokio::task::spawn_blocking(move || reloading.reload()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::error!(
-                    "TLS certificate not reloaded, still serving the previous one: {error}"
-                ),
-                Err(error) => tracing::error!(%error, "TLS certificate reload did not finish"),
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let reloading = tls.clone();
+                match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::error!(
+                        "TLS certificate not reloaded, still serving the previous one: {error}"
+                    ),
+                    Err(error) => tracing::error!(%error, "TLS certificate reload did not finish"),
+                }
             }
-        }
+        });
     }
     #[cfg(not(unix))]
     drop(tls);
