@@ -7,6 +7,7 @@ mod admin;
 mod listen;
 mod resolve_cmd;
 mod serve;
+mod serve_tls;
 mod settings;
 mod token;
 mod toolchain;

@@ -10,6 +10,7 @@ use wharf_index_format::own_index_url;
 use wharf_registry_server::{AppState, PublishRateLimits, Server, ServerConfig, warm_cache};
 use wharf_storage::{NewToken, Scope, Storage};
 
+use crate::serve_tls::reload_on_sighup;
 use crate::settings::{ServeSettings, SettingKeys, open_storage};
 
 /// Flags of `wharf serve`. Each has a `WHARF_*` environment variable; both override `--config`
@@ -20,7 +21,7 @@ pub(crate) struct ServeArgs {
     keys: SettingKeys,
     /// A TOML file with any of: data, listen, public-url, auth-required, workers, yield-every,
     /// max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
-    /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day.
+    /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, tls-cert, tls-key.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -41,7 +42,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         yield_every,
         allowed_dependency_registries,
         rate_limits,
+        tls,
     } = args.keys.over(file).resolve()?;
+    // Before anything is created, so bad certificate files change nothing.
+    let tls = crate::serve_tls::load(tls)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
 
     // Requests are served on the server's own per-core worker threads; this runtime only opens
     // storage, warms the cache and waits for a shutdown signal.
@@ -60,8 +65,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         .with_context(|| format!("binding {listen}"))?
         .with_yield_every(yield_every);
+        let server = match tls {
+            Some(tls) => {
+                reload_on_sighup(tls.clone());
+                server.with_tls(tls)
+            }
+            None => server,
+        };
         let addr = server.local_addr()?;
-        let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+        let public_url = public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
         let mut config = ServerConfig::new(public_url.clone(), auth_required);
         if let Some(max) = max_crate_bytes {
             config.limits.max_crate_bytes = max;
@@ -83,7 +95,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         warm_cache(&state).await.context("loading index files")?;
         tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");
         let shutdown = shutdown_signal()?;
-        eprintln!("wharf: serving on http://{addr}  (index: sparse+{public_url}/index/)");
+        eprintln!("wharf: serving on {scheme}://{addr}  (index: sparse+{public_url}/index/)");
         server.run(state, shutdown).await;
         anyhow::Ok(())
     })?;

@@ -22,6 +22,8 @@ pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// Help heading of the publish rate limits.
 const RATE_LIMITS: &str = "Publish rate limits (per user; off unless set)";
+/// Help heading of the HTTPS keys.
+const HTTPS: &str = "HTTPS (plain HTTP unless both are set)";
 
 /// The keys of `wharf serve`, each `None` when not given. Read from the config file (kebab-case
 /// keys) and from flags and variables; [`SettingKeys::over`] puts one source above another.
@@ -37,7 +39,7 @@ pub(crate) struct SettingKeys {
     #[arg(long, env = "WHARF_LISTEN", value_name = "ADDR")]
     pub(crate) listen: Option<ListenAddr>,
     /// URL clients reach the registry at, as written into config.json
-    /// [default: `http://` and the listen address].
+    /// [default: `http://` (`https://` with --tls-cert) and the listen address].
     #[arg(long, env = "WHARF_PUBLIC_URL", value_name = "URL")]
     pub(crate) public_url: Option<String>,
     /// Require an API token for every index file, download and API call
@@ -91,6 +93,13 @@ pub(crate) struct SettingKeys {
     /// Versions one crate may get in any 24 hours, from all its owners together.
     #[arg(long, env = "WHARF_VERSIONS_PER_CRATE_PER_DAY", value_name = "N", help_heading = RATE_LIMITS)]
     pub(crate) versions_per_crate_per_day: Option<NonZeroU32>,
+    /// PEM certificate chain to serve HTTPS with: the server's certificate first, then any
+    /// intermediate ones. Needs --tls-key. Reloaded on SIGHUP.
+    #[arg(long, env = "WHARF_TLS_CERT", value_name = "FILE", help_heading = HTTPS)]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key of the --tls-cert certificate (unencrypted). Reloaded on SIGHUP.
+    #[arg(long, env = "WHARF_TLS_KEY", value_name = "FILE", help_heading = HTTPS)]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 /// The settings `wharf serve` runs with, defaults filled in.
@@ -114,6 +123,8 @@ pub(crate) struct ServeSettings {
     pub(crate) allowed_dependency_registries: Vec<String>,
     /// Publish rate limits.
     pub(crate) rate_limits: PublishRateLimits,
+    /// The certificate chain and key files for HTTPS, when both are given.
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl SettingKeys {
@@ -153,6 +164,8 @@ impl SettingKeys {
             new_crates_per_day,
             publishes_per_day,
             versions_per_crate_per_day,
+            tls_cert,
+            tls_key,
         } = self;
         Self {
             data: data.or(lower.data),
@@ -170,6 +183,8 @@ impl SettingKeys {
             publishes_per_day: publishes_per_day.or(lower.publishes_per_day),
             versions_per_crate_per_day: versions_per_crate_per_day
                 .or(lower.versions_per_crate_per_day),
+            tls_cert: tls_cert.or(lower.tls_cert),
+            tls_key: tls_key.or(lower.tls_key),
         }
     }
 
@@ -187,6 +202,16 @@ impl SettingKeys {
                 "`publish-burst` is set without `publish-rate-per-minute`; set the rate too (the burst is the size of the bucket that rate refills)"
             );
         }
+        let tls = match (self.tls_cert, self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (Some(_), None) => anyhow::bail!(
+                "`tls-cert` is set without `tls-key`; give the certificate's private key too (--tls-key, WHARF_TLS_KEY or the config key `tls-key`), or neither for plain HTTP"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "`tls-key` is set without `tls-cert`; give the certificate chain too (--tls-cert, WHARF_TLS_CERT or the config key `tls-cert`), or neither for plain HTTP"
+            ),
+        };
         let allowed_dependency_registries = match self.allowed_dependency_registries {
             Some(urls) => checked_registry_urls(urls)?,
             None => wharf_index_format::default_dependency_registries(),
@@ -208,6 +233,7 @@ impl SettingKeys {
             yield_every: self.yield_every.unwrap_or(DEFAULT_YIELD_EVERY),
             allowed_dependency_registries,
             rate_limits,
+            tls,
         })
     }
 }

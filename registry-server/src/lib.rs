@@ -5,7 +5,9 @@
 //! ownership, scopes and the event log in `wharf-storage`. The sparse index is served from an
 //! in-memory cache of precomputed bytes, gzip copies and ETags ([`IndexCache`]). Publishes
 //! may be rate limited per user ([`PublishRateLimits`], all off by default): a token bucket
-//! in memory and daily counts from storage, answered with 429 and `Retry-After`.
+//! in memory and daily counts from storage, answered with 429 and `Retry-After`. With a
+//! certificate and key ([`Tls`], [`Server::with_tls`]) it serves HTTPS itself, offering
+//! HTTP/2 and HTTP/1.1 by ALPN.
 //!
 //! ```no_run
 //! # async fn demo(storage: wharf_storage::Storage) -> std::io::Result<()> {
@@ -31,6 +33,7 @@ mod response;
 mod router;
 mod server;
 mod state;
+mod tls;
 
 pub use core_sharing::DEFAULT_YIELD_EVERY;
 pub use error::ApiError;
@@ -41,3 +44,4 @@ pub use response::Resp;
 pub use router::handle;
 pub use server::{Server, warm_cache};
 pub use state::{AppState, ServerConfig};
+pub use tls::{Tls, TlsError};

@@ -66,6 +66,12 @@ const LATENCY_BUCKETS_SECONDS: [f64; 10] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
 ];
 const ROUTES: usize = Route::ALL.len();
+/// The HTTP versions counted by `wharf_http_requests_by_version_total`, as `http` prints them.
+const VERSIONS: [http::Version; 3] = [
+    http::Version::HTTP_10,
+    http::Version::HTTP_11,
+    http::Version::HTTP_2,
+];
 
 /// All counters of the server.
 #[derive(Debug)]
@@ -77,6 +83,7 @@ pub struct Metrics {
     publishes: AtomicU64,
     index_bytes_served: AtomicU64,
     http_workers: AtomicU64,
+    versions: [AtomicU64; VERSIONS.len()],
 }
 
 impl Default for Metrics {
@@ -89,6 +96,7 @@ impl Default for Metrics {
             publishes: AtomicU64::new(0),
             index_bytes_served: AtomicU64::new(0),
             http_workers: AtomicU64::new(0),
+            versions: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -109,6 +117,13 @@ impl Metrics {
         self.latency_count[r].fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.latency_sum_micros[r].fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Counts a request by the HTTP version it came in (HTTP/1.0, HTTP/1.1 or HTTP/2.0).
+    pub fn count_version(&self, version: http::Version) {
+        if let Some(i) = VERSIONS.iter().position(|&v| v == version) {
+            self.versions[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts an acknowledged publish.
@@ -147,6 +162,17 @@ impl Metrics {
                     route.label()
                 );
             }
+        }
+        out.push_str(
+            "# HELP wharf_http_requests_by_version_total HTTP requests by protocol version.\n\
+             # TYPE wharf_http_requests_by_version_total counter\n",
+        );
+        for (version, counter) in VERSIONS.iter().zip(&self.versions) {
+            let _ = writeln!(
+                out,
+                "wharf_http_requests_by_version_total{{version=\"{version:?}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
         }
         out.push_str("# HELP wharf_http_request_duration_seconds Request latency by route.\n");
         out.push_str("# TYPE wharf_http_request_duration_seconds histogram\n");
@@ -219,6 +245,14 @@ mod tests {
         assert!(text.contains("wharf_publishes_total 1"));
         assert!(text.contains("wharf_index_bytes_served_total 42"));
         assert!(text.contains("wharf_http_workers 0"));
+        assert!(text.contains("wharf_http_requests_by_version_total{version=\"HTTP/2.0\"} 0\n"));
+        metrics.count_version(http::Version::HTTP_2);
+        metrics.count_version(http::Version::HTTP_2);
+        metrics.count_version(http::Version::HTTP_11);
+        let text = metrics.render();
+        assert!(text.contains("wharf_http_requests_by_version_total{version=\"HTTP/2.0\"} 2\n"));
+        assert!(text.contains("wharf_http_requests_by_version_total{version=\"HTTP/1.1\"} 1\n"));
+        assert!(text.contains("wharf_http_requests_by_version_total{version=\"HTTP/1.0\"} 0\n"));
         metrics.set_http_workers(3);
         assert!(metrics.render().contains("wharf_http_workers 3\n"));
     }

@@ -31,6 +31,7 @@ where
 {
     let start = Instant::now();
     core_sharing::count_request();
+    state.metrics.count_version(request.version());
     let (route, result) = dispatch(&state, request).await;
     let response = result.unwrap_or_else(ApiError::into_response);
     state

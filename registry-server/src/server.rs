@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use crate::core_sharing::{self, DEFAULT_YIELD_EVERY};
 use crate::router;
 use crate::state::AppState;
+use crate::tls::Tls;
 
 /// How long open connections get to finish after shutdown was asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +50,7 @@ pub struct Server {
     listeners: Vec<std::net::TcpListener>,
     addr: SocketAddr,
     yield_every: u32,
+    tls: Option<Tls>,
 }
 
 impl Server {
@@ -70,6 +72,7 @@ impl Server {
             listeners,
             addr,
             yield_every: DEFAULT_YIELD_EVERY,
+            tls: None,
         })
     }
 
@@ -78,6 +81,14 @@ impl Server {
     #[must_use]
     pub fn with_yield_every(mut self, every: u32) -> Self {
         self.yield_every = every;
+        self
+    }
+
+    /// Serves HTTPS with `tls` (HTTP/2 or HTTP/1.1 as the client chooses by ALPN) instead of
+    /// plain HTTP. Each worker runs the handshakes of the connections it accepts.
+    #[must_use]
+    pub fn with_tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -91,9 +102,10 @@ impl Server {
         Ok(self.addr)
     }
 
-    /// Serves HTTP/1.1 (and HTTP/2 with prior knowledge) until `shutdown` resolves, then stops
-    /// accepting and lets open connections finish for up to ten seconds. Cargo's
-    /// `Upgrade: h2c` header on HTTP/1.1 requests is ignored, which cargo handles.
+    /// Serves HTTP/1.1 (and HTTP/2 with prior knowledge), or HTTPS with HTTP/2 and HTTP/1.1
+    /// by ALPN after [`Server::with_tls`], until `shutdown` resolves, then stops accepting
+    /// and lets open connections finish for up to ten seconds. Cargo's `Upgrade: h2c` header
+    /// on HTTP/1.1 requests is ignored, which cargo handles.
     pub async fn run(self, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::with_capacity(self.listeners.len());
@@ -101,9 +113,10 @@ impl Server {
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let state = Arc::clone(&state);
             let stopped = stopped.clone();
+            let tls = self.tls.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("wharf-http-{index}"))
-                .spawn(move || worker(listener, state, stopped, yield_every));
+                .spawn(move || worker(listener, state, stopped, yield_every, tls));
             match spawned {
                 Ok(handle) => workers.push(handle),
                 Err(error) => tracing::error!(%error, "cannot start an HTTP worker thread"),
@@ -141,6 +154,7 @@ fn worker(
     state: Arc<AppState>,
     stopped: watch::Receiver<bool>,
     yield_every: u32,
+    tls: Option<Tls>,
 ) {
     core_sharing::set_yield_every(yield_every);
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -161,7 +175,7 @@ fn worker(
                 return;
             }
         };
-        accept_loop(listener, state, stopped).await;
+        accept_loop(listener, state, stopped, tls).await;
     });
 }
 
@@ -169,6 +183,7 @@ async fn accept_loop(
     listener: TcpListener,
     state: Arc<AppState>,
     mut stopped: watch::Receiver<bool>,
+    tls: Option<Tls>,
 ) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -186,6 +201,19 @@ async fn accept_loop(
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
                 let service = service_fn(move |request| router::handle(Arc::clone(&state), request));
+                if let Some(tls) = &tls {
+                    // The handshake runs in the connection's task, so a slow client never
+                    // holds up accepting.
+                    let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
+                    tokio::spawn(async move {
+                        let Some(stream) = tls.accept(stream).await else { return };
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        if let Err(error) = watcher.watch(connection).await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                }
                 let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {

@@ -1,5 +1,6 @@
 //! The real `cargo` binary with its own `CARGO_HOME`, and crate projects to feed it.
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,6 +12,7 @@ use tempfile::TempDir;
 pub struct CargoEnv {
     home: TempDir,
     work: TempDir,
+    vars: Vec<(String, OsString)>,
 }
 
 impl CargoEnv {
@@ -24,7 +26,11 @@ impl CargoEnv {
             .prefix("wharf-cargo-work-")
             .tempdir()
             .expect("a temp dir");
-        let env = Self { home, work };
+        let env = Self {
+            home,
+            work,
+            vars: Vec::new(),
+        };
         env.point_at(index_url);
         env
     }
@@ -37,6 +43,12 @@ impl CargoEnv {
              [net]\nretry = 1\n\n[term]\ncolor = \"never\"\n"
         );
         std::fs::write(self.home.path().join("config.toml"), config).expect("writing cargo config");
+    }
+
+    /// Sets an environment variable for every cargo run (e.g. `CARGO_HTTP_CAINFO`).
+    pub fn with_var(mut self, name: &str, value: impl Into<OsString>) -> Self {
+        self.vars.push((name.to_owned(), value.into()));
+        self
     }
 
     /// The `CARGO_HOME`.
@@ -60,6 +72,7 @@ impl CargoEnv {
             .env("CARGO_TERM_COLOR", "never")
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_REGISTRIES_WHARF_TOKEN")
+            .envs(self.vars.iter().map(|(name, value)| (name, value)))
             .output()
             .expect("cargo runs")
     }

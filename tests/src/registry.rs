@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use tempfile::TempDir;
@@ -43,6 +43,12 @@ pub struct TestRegistry {
     child: Option<Child>,
     data: TempDir,
     addr: String,
+    /// `http` or `https`, as the server announced itself.
+    scheme: String,
+    /// The certificate authority `http()` trusts (HTTPS only).
+    ca_pem: Option<String>,
+    /// Every line the server wrote to stderr so far.
+    log: Arc<Mutex<Vec<String>>>,
     extra_args: Vec<String>,
     /// The admin token printed on first start (all scopes).
     pub admin_token: String,
@@ -56,12 +62,25 @@ impl TestRegistry {
 
     /// Starts with extra `serve` flags (e.g. `--auth-required`).
     pub fn start_with(extra: &[&str]) -> Self {
-        Self::start_in(&std::env::temp_dir(), extra)
+        Self::start_trusting(&std::env::temp_dir(), extra, None)
     }
 
     /// Starts with extra `serve` flags on a fresh data directory inside `parent` (e.g. a
     /// small file system mounted for the test).
     pub fn start_in(parent: &Path, extra: &[&str]) -> Self {
+        Self::start_trusting(parent, extra, None)
+    }
+
+    /// Starts with extra `serve` flags that turn HTTPS on (`--tls-cert`, `--tls-key`, or a
+    /// config file naming them); [`TestRegistry::http`] trusts the PEM certificate authority
+    /// `ca_pem` that issued the server's certificate.
+    pub fn start_https(extra: &[&str], ca_pem: &str) -> Self {
+        let registry = Self::start_trusting(&std::env::temp_dir(), extra, Some(ca_pem.to_owned()));
+        assert_eq!(registry.scheme, "https", "the server announced plain HTTP");
+        registry
+    }
+
+    fn start_trusting(parent: &Path, extra: &[&str], ca_pem: Option<String>) -> Self {
         let data = tempfile::Builder::new()
             .prefix("wharf-e2e-")
             .tempdir_in(parent)
@@ -70,6 +89,9 @@ impl TestRegistry {
             child: None,
             data,
             addr: String::new(),
+            scheme: String::new(),
+            ca_pem,
+            log: Arc::default(),
             extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
             admin_token: String::new(),
         };
@@ -101,38 +123,70 @@ impl TestRegistry {
         let mut child = command.spawn().expect("wharf serve starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (sender, receiver) = mpsc::channel();
+        let log = Arc::clone(&self.log);
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(rest) = line.strip_prefix("wharf: serving on http://") {
-                    let addr = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let _ = sender.send(addr);
+                if !sent
+                    && let Some(rest) = line.strip_prefix("wharf: serving on ")
+                    && let Some((scheme, rest)) = rest.split_once("://")
+                {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = sender.send((scheme.to_owned(), addr.to_owned()));
                     sent = true;
                 }
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line.clone());
                 if std::env::var_os("WHARF_E2E_SHOW_SERVER_LOG").is_some() {
                     eprintln!("[wharf] {line}");
                 }
             }
         });
-        let addr = receiver
+        let (scheme, addr) = receiver
             .recv_timeout(Duration::from_mins(1))
             .expect("wharf serve prints its address within a minute");
+        self.scheme = scheme;
         self.addr = addr;
         self.child = Some(child);
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    /// The base URL, e.g. `http://127.0.0.1:41234` (`https://` when serving HTTPS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The sparse index URL for cargo.
     pub fn index_url(&self) -> String {
-        format!("sparse+http://{}/index/", self.addr)
+        format!("sparse+{}/index/", self.url())
+    }
+
+    /// The process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
+    /// Waits (up to a minute) until the server has written a stderr line containing
+    /// `needle`, and returns that line. Warnings and errors are logged; info is not.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_mins(1);
+        loop {
+            let found = self
+                .log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .find(|line| line.contains(needle))
+                .cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server logged no line with `{needle}` within a minute"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The data directory.
@@ -253,9 +307,15 @@ impl TestRegistry {
         crate::DataSnapshot::take(self.data_dir())
     }
 
-    /// A blocking HTTP client.
+    /// A blocking HTTP/1.1 client; over HTTPS it trusts only the registry's certificate
+    /// authority.
     pub fn http(&self) -> reqwest::blocking::Client {
-        http_client_builder()
+        let mut builder = http_client_builder();
+        if let Some(pem) = &self.ca_pem {
+            let ca = reqwest::Certificate::from_pem(pem.as_bytes()).expect("the test CA is PEM");
+            builder = builder.tls_certs_only([ca]);
+        }
+        builder
             .no_gzip()
             .timeout(Duration::from_secs(30))
             .build()
