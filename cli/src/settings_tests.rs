@@ -151,6 +151,23 @@ fn cases() -> Vec<Case> {
             from_file: "Some(9)",
             from_flags: "Some(10)",
         },
+        // HTTPS needs both files, so each file line gives the other key too.
+        Case {
+            key: "tls-cert",
+            file: "tls-cert = \"file-cert.pem\"\ntls-key = \"file-key.pem\"",
+            flags: &["--tls-cert", "flag-cert.pem"],
+            shown: |s| format!("{:?}", s.tls.as_ref().map(|(cert, _)| cert)),
+            from_file: "Some(\"file-cert.pem\")",
+            from_flags: "Some(\"flag-cert.pem\")",
+        },
+        Case {
+            key: "tls-key",
+            file: "tls-key = \"file-key.pem\"\ntls-cert = \"file-cert.pem\"",
+            flags: &["--tls-key", "flag-key.pem"],
+            shown: |s| format!("{:?}", s.tls.as_ref().map(|(_, key)| key)),
+            from_file: "Some(\"file-key.pem\")",
+            from_flags: "Some(\"flag-key.pem\")",
+        },
     ]
 }
 
