@@ -10,6 +10,8 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::connection::counters::Expiry;
+use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{download, index, operations, owners, publish, search, yank};
@@ -144,7 +146,8 @@ async fn api(
     }
 }
 
-/// Reads a request body, refusing (413) anything over the upload limit before reading it.
+/// Reads a request body, refusing (413) anything over the upload limit before reading it, and
+/// (408) an upload that stalls or goes slower than the configured minimum.
 async fn read_body(state: &AppState, request: Request<Incoming>) -> Result<Bytes, ApiError> {
     let limit = publish::max_body_len(state);
     if let Some(declared) = request
@@ -157,10 +160,17 @@ async fn read_body(state: &AppState, request: Request<Incoming>) -> Result<Bytes
         return Err(publish::too_large(state, declared));
     }
     let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(request.into_body(), cap).collect().await {
+    let body = TimedBody::new(request.into_body(), &state.config.connections);
+    match Limited::new(body, cap).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(publish::too_large(state, limit + 1))
+        }
+        Err(e) if e.is::<UploadTimedOut>() => {
+            let timed_out = e.to_string();
+            state.metrics.connections.expired(Expiry::Body);
+            tracing::warn!("upload answered with 408 and its connection closed: {timed_out}");
+            Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, timed_out))
         }
         Err(e) => Err(ApiError::bad_request(format!(
             "the request body could not be read: {e}"
