@@ -3,8 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -44,6 +44,8 @@ pub struct TestRegistry {
     data: TempDir,
     addr: String,
     extra_args: Vec<String>,
+    /// Every line the server wrote to stderr (its log at `warn` and above), in order.
+    log: Arc<Mutex<Vec<String>>>,
     /// The admin token printed on first start (all scopes).
     pub admin_token: String,
 }
@@ -71,6 +73,7 @@ impl TestRegistry {
             data,
             addr: String::new(),
             extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            log: Arc::default(),
             admin_token: String::new(),
         };
         registry.spawn();
@@ -101,6 +104,7 @@ impl TestRegistry {
         let mut child = command.spawn().expect("wharf serve starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (sender, receiver) = mpsc::channel();
+        let log = Arc::clone(&self.log);
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -116,6 +120,9 @@ impl TestRegistry {
                 if std::env::var_os("WHARF_E2E_SHOW_SERVER_LOG").is_some() {
                     eprintln!("[wharf] {line}");
                 }
+                log.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
             }
         });
         let addr = receiver
@@ -133,6 +140,25 @@ impl TestRegistry {
     /// The sparse index URL for cargo.
     pub fn index_url(&self) -> String {
         format!("sparse+http://{}/index/", self.addr)
+    }
+
+    /// Waits up to `within` for a line of the server's log containing `needle` and returns
+    /// it, or `None` when none came.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let found = self
+                .log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .find(|line| line.contains(needle))
+                .cloned();
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The data directory.
@@ -224,7 +250,7 @@ impl TestRegistry {
     /// them behind its answers), so the data directory can be compared.
     pub fn settle(&self) {
         let http = self.http();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let metrics = http
                 .get(format!("{}/metrics", self.url()))
@@ -240,7 +266,7 @@ impl TestRegistry {
                 return;
             }
             assert!(
-                std::time::Instant::now() < deadline,
+                Instant::now() < deadline,
                 "index writes still pending after 30 s"
             );
             std::thread::sleep(Duration::from_millis(5));
