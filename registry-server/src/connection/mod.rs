@@ -31,7 +31,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Time a client gets to send a complete request head, unless configured.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time an upload may go without sending a byte, unless configured.
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_mins(1);
 /// Time a connection may wait for its next request, unless configured.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
