@@ -24,8 +24,7 @@ use super::ConnectionLimits;
 pub(crate) enum UploadTimedOut {
     /// No byte arrived for the body timeout.
     #[error(
-        "the request body stalled: no bytes arrived for {}s (body-timeout) after {received} bytes; check the network and send the request again",
-        .stalled_for.as_secs()
+        "the request body stalled: no bytes arrived for {stalled_for:?} (body-timeout) after {received} bytes; check the network and send the request again"
     )]
     Stalled {
         /// The body timeout that ran out.
@@ -35,8 +34,7 @@ pub(crate) enum UploadTimedOut {
     },
     /// A window brought fewer bytes than the minimum rate asks for.
     #[error(
-        "the request body arrived too slowly: {bytes} bytes in {}s, below min-upload-rate ({min_rate} bytes/s); send it again over a faster connection",
-        .window.as_secs()
+        "the request body arrived too slowly: {bytes} bytes in {window:?}, below min-upload-rate ({min_rate} bytes/s); send it again over a faster connection"
     )]
     TooSlow {
         /// Bytes that arrived in the window.
@@ -90,8 +88,8 @@ impl<B> TimedBody<B> {
             return Ok(());
         };
         while now >= clock.window_start + window {
-            let required = self.min_rate.saturating_mul(window.as_secs().max(1));
-            if clock.window_bytes < required {
+            let required = u128::from(self.min_rate) * window.as_millis() / 1000;
+            if u128::from(clock.window_bytes) < required {
                 return Err(UploadTimedOut::TooSlow {
                     bytes: clock.window_bytes,
                     window,
