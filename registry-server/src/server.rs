@@ -154,8 +154,9 @@ enum Bind {
 /// closed) would leave a window between probe and bind in which two starting servers both pass.
 /// Binding the first socket without it leaves none: the bind itself is the check, and once the
 /// first socket is bound no other exclusive bind can succeed. (One listener shared by all
-/// workers would also be exclusive, but every worker would then wake for every connection and
-/// the kernel would no longer spread connections evenly over the workers.)
+/// workers would also be exclusive, but it would change how connections reach the workers —
+/// every worker woken for each one instead of the kernel spreading them — and the serving
+/// model's measurements were made with one socket per worker; this keeps that model as is.)
 fn listener(addr: SocketAddr, bind: Bind) -> std::io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // Lets a restarted server bind while connections of the previous one are in TIME_WAIT; on
