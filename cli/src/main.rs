@@ -4,6 +4,7 @@
 //! runtime error.
 
 mod admin;
+mod connection_keys;
 mod listen;
 mod resolve_cmd;
 mod serve;

@@ -1,5 +1,7 @@
 //! `wharf serve`.
 
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,7 +23,8 @@ pub(crate) struct ServeArgs {
     keys: SettingKeys,
     /// A TOML file with any of: data, listen, public-url, auth-required, workers, yield-every,
     /// max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
-    /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, tls-cert, tls-key.
+    /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, header-timeout,
+    /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -42,6 +45,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         yield_every,
         allowed_dependency_registries,
         rate_limits,
+        connection_limits,
         tls,
     } = args.keys.over(file).resolve()?;
     // Before anything is created, so bad certificate files change nothing.
@@ -56,15 +60,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // Bind first: a server that cannot have its address touches no data.
+        let server = bind(listen, workers)?.with_yield_every(yield_every);
         let storage = open_storage(&data).await?;
         ensure_admin_token(&storage, &data)?;
-
-        let server = match workers {
-            Some(workers) => Server::bind_with_workers(listen, workers.get()),
-            None => Server::bind(listen),
-        }
-        .with_context(|| format!("binding {listen}"))?
-        .with_yield_every(yield_every);
         let server = match tls {
             Some(tls) => {
                 reload_on_sighup(tls.clone());
@@ -86,6 +85,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(?rate_limits, "publish rate limits on");
         }
         config.rate_limits = rate_limits;
+        tracing::info!(?connection_limits, "connection limits");
+        config.connections = connection_limits;
         tracing::info!(
             max_crate_bytes = config.limits.max_crate_bytes,
             dependency_registries = ?config.limits.allowed_dependency_registries,
@@ -100,6 +101,23 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds the listening sockets; an address already in use is one line saying what to do.
+fn bind(listen: SocketAddr, workers: Option<NonZeroUsize>) -> anyhow::Result<Server> {
+    let bound = match workers {
+        Some(workers) => Server::bind_with_workers(listen, workers.get()),
+        None => Server::bind(listen),
+    };
+    bound.map_err(|error| {
+        if error.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "address {listen} already in use: another wharf serve or another program listens there; stop it or choose a free address with --listen"
+            )
+        } else {
+            anyhow::Error::new(error).context(format!("binding {listen}"))
+        }
+    })
 }
 
 /// On first start, creates an `admin` user with every scope and stores its token in

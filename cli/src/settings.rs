@@ -6,13 +6,15 @@
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
-use wharf_registry_server::{DEFAULT_YIELD_EVERY, PublishRateLimits};
+use wharf_registry_server::{ConnectionLimits, DEFAULT_YIELD_EVERY, PublishRateLimits};
 
+use crate::connection_keys::{GivenConnectionKeys, duration_key, parse_duration};
 use crate::listen::ListenAddr;
 
 /// The default data directory.
@@ -24,6 +26,8 @@ pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const RATE_LIMITS: &str = "Publish rate limits (per user; off unless set)";
 /// Help heading of the HTTPS keys.
 const HTTPS: &str = "HTTPS (plain HTTP unless both are set)";
+/// Help heading of the connection limits.
+const CONNECTIONS: &str = "Connections (durations as 10s, 2m; 0s turns a timeout off)";
 
 /// The keys of `wharf serve`, each `None` when not given. Read from the config file (kebab-case
 /// keys) and from flags and variables; [`SettingKeys::over`] puts one source above another.
@@ -100,6 +104,28 @@ pub(crate) struct SettingKeys {
     /// PEM private key of the --tls-cert certificate (unencrypted). Reloaded on SIGHUP.
     #[arg(long, env = "WHARF_TLS_KEY", value_name = "FILE", help_heading = HTTPS)]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Time a client gets to send a complete request head, from connecting (or from the first
+    /// byte of a later request on the connection); then the connection is closed [default: 10s].
+    #[arg(long, env = "WHARF_HEADER_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, help_heading = CONNECTIONS)]
+    #[serde(default, deserialize_with = "duration_key")]
+    pub(crate) header_timeout: Option<Duration>,
+    /// Time an upload may send nothing before it is answered with 408 and its connection
+    /// closed; also the window `--min-upload-rate` is averaged over [default: 60s].
+    #[arg(long, env = "WHARF_BODY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, help_heading = CONNECTIONS)]
+    #[serde(default, deserialize_with = "duration_key")]
+    pub(crate) body_timeout: Option<Duration>,
+    /// Bytes per second an upload must average over each body-timeout window; 0 accepts any
+    /// upload that keeps moving [default: 0].
+    #[arg(long, env = "WHARF_MIN_UPLOAD_RATE", value_name = "BYTES_PER_SECOND", help_heading = CONNECTIONS)]
+    pub(crate) min_upload_rate: Option<u64>,
+    /// Time a connection with no request in flight is kept open [default: 75s].
+    #[arg(long, env = "WHARF_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, help_heading = CONNECTIONS)]
+    #[serde(default, deserialize_with = "duration_key")]
+    pub(crate) idle_timeout: Option<Duration>,
+    /// Connections open at once, all workers together; further ones wait in the listen backlog
+    /// until one closes [default: 3/4 of the open-file limit, at most 10000].
+    #[arg(long, env = "WHARF_MAX_CONNECTIONS", value_name = "N", help_heading = CONNECTIONS)]
+    pub(crate) max_connections: Option<NonZeroUsize>,
 }
 
 /// The settings `wharf serve` runs with, defaults filled in.
@@ -125,6 +151,8 @@ pub(crate) struct ServeSettings {
     pub(crate) rate_limits: PublishRateLimits,
     /// The certificate chain and key files for HTTPS, when both are given.
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    /// Connection timeouts and the cap on open connections.
+    pub(crate) connection_limits: ConnectionLimits,
 }
 
 impl SettingKeys {
@@ -166,6 +194,11 @@ impl SettingKeys {
             versions_per_crate_per_day,
             tls_cert,
             tls_key,
+            header_timeout,
+            body_timeout,
+            min_upload_rate,
+            idle_timeout,
+            max_connections,
         } = self;
         Self {
             data: data.or(lower.data),
@@ -185,6 +218,11 @@ impl SettingKeys {
                 .or(lower.versions_per_crate_per_day),
             tls_cert: tls_cert.or(lower.tls_cert),
             tls_key: tls_key.or(lower.tls_key),
+            header_timeout: header_timeout.or(lower.header_timeout),
+            body_timeout: body_timeout.or(lower.body_timeout),
+            min_upload_rate: min_upload_rate.or(lower.min_upload_rate),
+            idle_timeout: idle_timeout.or(lower.idle_timeout),
+            max_connections: max_connections.or(lower.max_connections),
         }
     }
 
@@ -212,6 +250,14 @@ impl SettingKeys {
                 "`tls-key` is set without `tls-cert`; give the certificate chain too (--tls-cert, WHARF_TLS_CERT or the config key `tls-cert`), or neither for plain HTTP"
             ),
         };
+        let connection_limits = GivenConnectionKeys {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            min_upload_rate: self.min_upload_rate,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+        }
+        .limits();
         let allowed_dependency_registries = match self.allowed_dependency_registries {
             Some(urls) => checked_registry_urls(urls)?,
             None => wharf_index_format::default_dependency_registries(),
@@ -234,6 +280,7 @@ impl SettingKeys {
             allowed_dependency_registries,
             rate_limits,
             tls,
+            connection_limits,
         })
     }
 }

@@ -168,6 +168,46 @@ fn cases() -> Vec<Case> {
             from_file: "Some(\"file-key.pem\")",
             from_flags: "Some(\"flag-key.pem\")",
         },
+        Case {
+            key: "header-timeout",
+            file: "header-timeout = \"3s\"",
+            flags: &["--header-timeout", "0s"],
+            shown: |s| format!("{:?}", s.connection_limits.header_timeout),
+            from_file: "Some(3s)",
+            from_flags: "None",
+        },
+        Case {
+            key: "body-timeout",
+            file: "body-timeout = \"2m\"",
+            flags: &["--body-timeout", "1m 30s"],
+            shown: |s| format!("{:?}", s.connection_limits.body_timeout),
+            from_file: "Some(120s)",
+            from_flags: "Some(90s)",
+        },
+        Case {
+            key: "min-upload-rate",
+            file: "min-upload-rate = 1024",
+            flags: &["--min-upload-rate", "0"],
+            shown: |s| s.connection_limits.min_upload_rate.to_string(),
+            from_file: "1024",
+            from_flags: "0",
+        },
+        Case {
+            key: "idle-timeout",
+            file: "idle-timeout = \"5s\"",
+            flags: &["--idle-timeout", "500ms"],
+            shown: |s| format!("{:?}", s.connection_limits.idle_timeout),
+            from_file: "Some(5s)",
+            from_flags: "Some(500ms)",
+        },
+        Case {
+            key: "max-connections",
+            file: "max-connections = 3",
+            flags: &["--max-connections", "4"],
+            shown: |s| s.connection_limits.max_connections.to_string(),
+            from_file: "3",
+            from_flags: "4",
+        },
     ]
 }
 
@@ -218,6 +258,7 @@ fn defaults_apply_when_no_source_gives_a_key() {
         wharf_index_format::default_dependency_registries()
     );
     assert_eq!(defaults.rate_limits, PublishRateLimits::default());
+    assert_eq!(defaults.connection_limits, ConnectionLimits::default());
 }
 
 #[test]
@@ -268,6 +309,10 @@ fn a_bad_config_file_is_one_line_naming_file_line_and_key() {
             "line 1 (`colour = \"blue\"`): unknown field `colour`",
         ),
         ("workers = \"many\"\n", "line 1 (`workers = \"many\"`)"),
+        (
+            "idle-timeout = \"soon\"\n",
+            "line 1 (`idle-timeout = \"soon\"`): `soon` is not a duration like `10s` or `2m`",
+        ),
     ] {
         std::fs::write(&path, text).unwrap();
         let error = SettingKeys::load(&path).unwrap_err().to_string();

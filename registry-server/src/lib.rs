@@ -22,6 +22,7 @@
 //! ```
 
 mod auth;
+mod connection;
 mod core_sharing;
 mod daily_limits;
 mod error;
@@ -35,6 +36,10 @@ mod server;
 mod state;
 mod tls;
 
+pub use connection::{
+    ConnectionLimits, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, default_max_connections,
+};
 pub use core_sharing::DEFAULT_YIELD_EVERY;
 pub use error::ApiError;
 pub use index_cache::{CachedIndexFile, IndexCache};

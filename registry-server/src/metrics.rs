@@ -3,8 +3,11 @@
 //! closed set of routes and statuses, plain atomics are both simpler and faster.)
 
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::connection::counters::ConnectionCounters;
 
 /// The routes the server knows, for labelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +61,8 @@ impl Route {
     }
 }
 
-const STATUSES: [u16; 15] = [
-    200, 206, 302, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503, 507,
+const STATUSES: [u16; 16] = [
+    200, 206, 302, 304, 400, 401, 403, 404, 405, 408, 409, 413, 429, 500, 503, 507,
 ];
 const OTHER_STATUS: usize = STATUSES.len();
 const LATENCY_BUCKETS_SECONDS: [f64; 10] = [
@@ -84,6 +87,8 @@ pub struct Metrics {
     index_bytes_served: AtomicU64,
     http_workers: AtomicU64,
     versions: [AtomicU64; VERSIONS.len()],
+    /// Open connections, the cap and timeouts, shared with every connection's guard.
+    pub(crate) connections: Arc<ConnectionCounters>,
 }
 
 impl Default for Metrics {
@@ -97,6 +102,7 @@ impl Default for Metrics {
             index_bytes_served: AtomicU64::new(0),
             http_workers: AtomicU64::new(0),
             versions: std::array::from_fn(|_| AtomicU64::new(0)),
+            connections: Arc::default(),
         }
     }
 }
@@ -216,6 +222,7 @@ impl Metrics {
             "# HELP wharf_http_workers HTTP worker threads serving requests.\n# TYPE wharf_http_workers gauge\nwharf_http_workers {}",
             self.http_workers.load(Ordering::Relaxed)
         );
+        self.connections.render(&mut out);
         out
     }
 }

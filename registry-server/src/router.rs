@@ -14,6 +14,8 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 
+use crate::connection::counters::Expiry;
+use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{download, index, operations, owners, publish, search, yank};
@@ -163,7 +165,8 @@ where
     }
 }
 
-/// Reads a request body, refusing (413) anything over the upload limit before reading it.
+/// Reads a request body, refusing (413) anything over the upload limit before reading it, and
+/// (408) an upload that stalls or goes slower than the configured minimum.
 async fn read_body<B>(state: &AppState, request: Request<B>) -> Result<Bytes, ApiError>
 where
     B: Body<Data = Bytes>,
@@ -183,12 +186,19 @@ where
         ));
     }
     let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(request.into_body(), cap).collect().await {
+    let body = TimedBody::new(Box::pin(request.into_body()), &state.config.connections);
+    match Limited::new(body, cap).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(publish::too_large(
             state,
             publish::UploadSize::MoreThan(limit),
         )),
+        Err(e) if e.is::<UploadTimedOut>() => {
+            let timed_out = e.to_string();
+            state.metrics.connections.expired(Expiry::Body);
+            tracing::warn!("upload answered with 408 and its connection closed: {timed_out}");
+            Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, timed_out))
+        }
         Err(e) => Err(ApiError::bad_request(format!(
             "the request body could not be read: {e}"
         ))),

@@ -8,6 +8,9 @@
 //! hands them across threads, which on a busy machine costs a scheduler tick (4 ms) at the
 //! tail. For the same reason a busy worker offers its core to other runnable threads every
 //! few requests (`core_sharing`).
+//!
+//! Every accepted connection takes a slot of the shared cap (`max-connections`) and runs on
+//! a stream that enforces the header and idle timeouts (the `connection` module).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +26,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::connection::gate::ConnectionGate;
+use crate::connection::guard;
 use crate::core_sharing::{self, DEFAULT_YIELD_EVERY};
 use crate::router;
 use crate::state::AppState;
@@ -60,13 +65,15 @@ impl Server {
         Self::bind_with_workers(addr, workers)
     }
 
-    /// Binds `addr` with `workers` worker threads (at least one).
+    /// Binds `addr` with `workers` worker threads (at least one). Fails with
+    /// `ErrorKind::AddrInUse` when any other socket, of this or another process, listens on
+    /// `addr`.
     pub fn bind_with_workers(addr: SocketAddr, workers: usize) -> std::io::Result<Self> {
-        let first = reuseport_listener(addr)?;
+        let first = listener(addr, Bind::Exclusive)?;
         let addr = first.local_addr()?;
         let mut listeners = vec![first];
         for _ in 1..workers.max(1) {
-            listeners.push(reuseport_listener(addr)?);
+            listeners.push(listener(addr, Bind::JoinOwn)?);
         }
         Ok(Self {
             listeners,
@@ -84,17 +91,17 @@ impl Server {
         self
     }
 
+    /// How many worker threads will serve.
+    pub fn workers(&self) -> usize {
+        self.listeners.len()
+    }
+
     /// Serves HTTPS with `tls` (HTTP/2 or HTTP/1.1 as the client chooses by ALPN) instead of
     /// plain HTTP. Each worker runs the handshakes of the connections it accepts.
     #[must_use]
     pub fn with_tls(mut self, tls: Tls) -> Self {
         self.tls = Some(tls);
         self
-    }
-
-    /// How many worker threads will serve.
-    pub fn workers(&self) -> usize {
-        self.listeners.len()
     }
 
     /// The address actually bound.
@@ -110,13 +117,18 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::with_capacity(self.listeners.len());
         let yield_every = self.yield_every;
+        let gate = Arc::new(ConnectionGate::new(
+            state.config.connections.max_connections,
+            Arc::clone(&state.metrics.connections),
+        ));
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let state = Arc::clone(&state);
             let stopped = stopped.clone();
+            let gate = Arc::clone(&gate);
             let tls = self.tls.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("wharf-http-{index}"))
-                .spawn(move || worker(listener, state, stopped, yield_every, tls));
+                .spawn(move || worker(listener, state, gate, stopped, yield_every, tls));
             match spawned {
                 Ok(handle) => workers.push(handle),
                 Err(error) => tracing::error!(%error, "cannot start an HTTP worker thread"),
@@ -136,14 +148,43 @@ impl Server {
     }
 }
 
-/// A listening socket with `SO_REUSEPORT`, so several workers can share one address.
-fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+/// How a listening socket takes its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bind {
+    /// The first socket: bound without `SO_REUSEPORT`, so the bind fails if any socket (a second
+    /// `wharf serve` included) already holds the address, then marked `SO_REUSEPORT` before
+    /// `listen` so this process's other workers can join it.
+    Exclusive,
+    /// The other workers' sockets: `SO_REUSEPORT` from the start, joining the first.
+    JoinOwn,
+}
+
+/// A listening socket on `addr`; see [`Bind`].
+///
+/// Why not `SO_REUSEPORT` on every socket: Linux lets any socket of the same user with that
+/// option join the address, so a second `wharf serve` on a busy port started silently and the
+/// kernel split connections between two registries. A probe bind (without the option, then
+/// closed) would leave a window between probe and bind in which two starting servers both pass.
+/// Binding the first socket without it leaves none: the bind itself is the check, and once the
+/// first socket is bound no other exclusive bind can succeed. (One listener shared by all
+/// workers would also be exclusive, but it would change how connections reach the workers —
+/// every worker woken for each one instead of the kernel spreading them — and the serving
+/// model's measurements were made with one socket per worker; this keeps that model as is.)
+fn listener(addr: SocketAddr, bind: Bind) -> std::io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Lets a restarted server bind while connections of the previous one are in TIME_WAIT; on
+    // Linux it never lets two sockets listen on one address.
     socket.set_reuse_address(true)?;
     #[cfg(unix)]
-    socket.set_reuse_port(true)?;
+    if bind == Bind::JoinOwn {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
+    #[cfg(unix)]
+    if bind == Bind::Exclusive {
+        socket.set_reuse_port(true)?;
+    }
     socket.listen(BACKLOG)?;
     Ok(socket.into())
 }
@@ -152,6 +193,7 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener
 fn worker(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
+    gate: Arc<ConnectionGate>,
     stopped: watch::Receiver<bool>,
     yield_every: u32,
     tls: Option<Tls>,
@@ -175,18 +217,22 @@ fn worker(
                 return;
             }
         };
-        accept_loop(listener, state, stopped, tls).await;
+        accept_loop(listener, state, &gate, stopped, tls).await;
     });
 }
 
 async fn accept_loop(
     listener: TcpListener,
     state: Arc<AppState>,
+    gate: &ConnectionGate,
     mut stopped: watch::Receiver<bool>,
     tls: Option<Tls>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The connection guard times request heads and idle connections, for both protocols.
+    builder.http1().header_read_timeout(None);
+    let limits = state.config.connections;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -199,11 +245,21 @@ async fn accept_loop(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                // Over the cap, wait (accepting nothing else) until a connection closes.
+                let slot = tokio::select! {
+                    slot = gate.admit() => slot,
+                    _ = stopped.changed() => break,
+                };
+                let (stream, activity) =
+                    guard::guard(stream, slot, &limits, &state.metrics.connections);
                 let state = Arc::clone(&state);
-                let service = service_fn(move |request| router::handle(Arc::clone(&state), request));
+                let service = service_fn(move |request| {
+                    activity.track(request.version(), router::handle(Arc::clone(&state), request))
+                });
                 if let Some(tls) = &tls {
                     // The handshake runs in the connection's task, so a slow client never
-                    // holds up accepting.
+                    // holds up accepting; it reads through the guard, so the header timeout
+                    // covers it too.
                     let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
                     tokio::spawn(async move {
                         let Some(stream) = tls.accept(stream).await else { return };

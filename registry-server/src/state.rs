@@ -6,6 +6,7 @@ use bytes::Bytes;
 use wharf_index_format::{PublishLimits, RegistryConfig};
 use wharf_storage::Storage;
 
+use crate::connection::ConnectionLimits;
 use crate::index_cache::IndexCache;
 use crate::metrics::Metrics;
 use crate::rate_limits::{PublishLimiter, PublishRateLimits};
@@ -22,6 +23,8 @@ pub struct ServerConfig {
     pub limits: PublishLimits,
     /// How often one user may publish (all off by default).
     pub rate_limits: PublishRateLimits,
+    /// Timeouts and the cap on open connections.
+    pub connections: ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -32,6 +35,7 @@ impl ServerConfig {
             auth_required,
             limits: PublishLimits::default(),
             rate_limits: PublishRateLimits::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 

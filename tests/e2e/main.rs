@@ -5,6 +5,7 @@ mod auth_required;
 mod bad_publish;
 mod cargo_flow;
 mod cli_output;
+mod connections;
 mod crash;
 mod data_dir;
 mod dependency_registries;

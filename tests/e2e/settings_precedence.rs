@@ -69,6 +69,12 @@ impl Served {
         served
     }
 
+    /// A line containing `needle` among those read so far (e.g. logged before the server said
+    /// it serves).
+    fn seen_line(&self, needle: &str) -> Option<String> {
+        self.seen.iter().find(|line| line.contains(needle)).cloned()
+    }
+
     /// Reads stderr until a line containing `needle` and returns it.
     pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         loop {
@@ -143,6 +149,26 @@ fn junk_crate_of(size: usize) -> Vec<u8> {
     )
 }
 
+/// The connection keys the variables gave (`0s` turns the body timeout off), from `/metrics`
+/// and the `connection limits` log line.
+fn assert_variables_connection_keys(metrics: &str, limits_line: &str) {
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == "wharf_connections_max 15"),
+        "{metrics}"
+    );
+    for expected in [
+        "header_timeout: Some(11s)",
+        "body_timeout: None",
+        "min_upload_rate: 13",
+        "idle_timeout: Some(14s)",
+        "max_connections: 15",
+    ] {
+        assert!(limits_line.contains(expected), "{expected}: {limits_line}");
+    }
+}
+
 #[test]
 fn variables_override_every_key_of_the_config_file() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -154,7 +180,9 @@ fn variables_override_every_key_of_the_config_file() -> TestResult {
         format!(
             "data = \"{}\"\nlisten = \"0.0.0.0:0\"\npublic-url = \"http://file.invalid\"\n\
              auth-required = true\nmax-crate-bytes = 1000\nworkers = 2\nyield-every = 5\n\
-             publishes-per-day = 1\nallowed-dependency-registries = []\n",
+             publishes-per-day = 1\nallowed-dependency-registries = []\n\
+             header-timeout = \"1s\"\nbody-timeout = \"2s\"\nmin-upload-rate = 3\n\
+             idle-timeout = \"4s\"\nmax-connections = 5\n",
             file_data.display()
         ),
     )?;
@@ -171,9 +199,17 @@ fn variables_override_every_key_of_the_config_file() -> TestResult {
             ("WHARF_YIELD_EVERY", "7"),
             ("WHARF_PUBLISHES_PER_DAY", "2"),
             ("WHARF_ALLOWED_DEPENDENCY_REGISTRIES", CRATES_IO_GIT),
+            ("WHARF_HEADER_TIMEOUT", "11s"),
+            ("WHARF_BODY_TIMEOUT", "0s"),
+            ("WHARF_MIN_UPLOAD_RATE", "13"),
+            ("WHARF_IDLE_TIMEOUT", "14s"),
+            ("WHARF_MAX_CONNECTIONS", "15"),
         ],
     );
     let workers_line = served.wait_for("HTTP workers serving");
+    let limits_line = served
+        .seen_line("connection limits")
+        .ok_or("no `connection limits` line before the server said it serves")?;
     let url = served.url.clone();
 
     // data and listen: the variable's directory, on the loopback `localhost` names.
@@ -205,6 +241,7 @@ fn variables_override_every_key_of_the_config_file() -> TestResult {
         metrics.lines().any(|line| line == "wharf_http_workers 1"),
         "{metrics}"
     );
+    assert_variables_connection_keys(&metrics, &limits_line);
     // max-crate-bytes: 2000 bytes pass the size check (and fail as a tarball), 4000 do not.
     let (status, detail) = publish_to(&url, &token, junk_crate_of(2000))?;
     assert_eq!(status, 400, "{detail}");

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -47,9 +47,9 @@ pub struct TestRegistry {
     scheme: String,
     /// The certificate authority `http()` trusts (HTTPS only).
     ca_pem: Option<String>,
-    /// Every line the server wrote to stderr so far.
-    log: Arc<Mutex<Vec<String>>>,
     extra_args: Vec<String>,
+    /// Every line the server wrote to stderr (its log at `warn` and above), in order.
+    log: Arc<Mutex<Vec<String>>>,
     /// The admin token printed on first start (all scopes).
     pub admin_token: String,
 }
@@ -91,8 +91,8 @@ impl TestRegistry {
             addr: String::new(),
             scheme: String::new(),
             ca_pem,
-            log: Arc::default(),
             extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            log: Arc::default(),
             admin_token: String::new(),
         };
         registry.spawn();
@@ -135,12 +135,12 @@ impl TestRegistry {
                     let _ = sender.send((scheme.to_owned(), addr.to_owned()));
                     sent = true;
                 }
-                log.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(line.clone());
                 if std::env::var_os("WHARF_E2E_SHOW_SERVER_LOG").is_some() {
                     eprintln!("[wharf] {line}");
                 }
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
             }
         });
         let (scheme, addr) = receiver
@@ -169,7 +169,14 @@ impl TestRegistry {
     /// Waits (up to a minute) until the server has written a stderr line containing
     /// `needle`, and returns that line. Warnings and errors are logged; info is not.
     pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_mins(1);
+        self.wait_for_log_within(needle, Duration::from_mins(1))
+            .unwrap_or_else(|| panic!("the server logged no line with `{needle}` within a minute"))
+    }
+
+    /// Waits up to `within` for a line of the server's log containing `needle` and returns
+    /// it, or `None` when none came.
+    pub fn wait_for_log_within(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
         loop {
             let found = self
                 .log
@@ -178,14 +185,10 @@ impl TestRegistry {
                 .iter()
                 .find(|line| line.contains(needle))
                 .cloned();
-            if let Some(line) = found {
-                return line;
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the server logged no line with `{needle}` within a minute"
-            );
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -278,7 +281,7 @@ impl TestRegistry {
     /// them behind its answers), so the data directory can be compared.
     pub fn settle(&self) {
         let http = self.http();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let metrics = http
                 .get(format!("{}/metrics", self.url()))
@@ -294,7 +297,7 @@ impl TestRegistry {
                 return;
             }
             assert!(
-                std::time::Instant::now() < deadline,
+                Instant::now() < deadline,
                 "index writes still pending after 30 s"
             );
             std::thread::sleep(Duration::from_millis(5));
