@@ -17,13 +17,26 @@ pub(crate) fn max_body_len(state: &AppState) -> u64 {
 
 /// Checks the publish rate limits, validates the upload completely (frame, metadata, tarball,
 /// manifest), then hands it to storage, which checks ownership and duplicates and makes it
-/// durable before we answer.
+/// durable before we answer. Logs the outcome once: see [`PublishOutcome`].
 pub(crate) async fn publish(
     state: &AppState,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Resp, ApiError> {
+    let mut outcome = PublishOutcome::default();
+    let result = publish_checked(state, headers, body, &mut outcome).await;
+    outcome.log(&result);
+    result
+}
+
+async fn publish_checked(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Bytes,
+    outcome: &mut PublishOutcome,
+) -> Result<Resp, ApiError> {
     let principal = auth::writer(state, headers)?;
+    outcome.user = Some(principal.login.clone());
     // Rate limits first: before the costly validation, and before anything is written.
     state.publish_limiter.take(&principal.login)?;
     let daily = state.publish_limiter.limits().daily();
@@ -42,7 +55,7 @@ pub(crate) async fn publish(
         crate_bytes,
         metadata,
     } = prepared;
-    tracing::info!(krate.name = %name, krate.version = %entry.vers, user = %principal.login, "publish accepted for storage");
+    outcome.krate = Some(format!("{name}@{}", entry.vers));
     let upload = Upload {
         entry,
         crate_bytes: Bytes::from(crate_bytes),
@@ -59,6 +72,45 @@ pub(crate) async fn publish(
     Ok(json_ok(&serde_json::json!({
         "warnings": { "invalid_categories": [], "invalid_badges": [], "other": [] }
     })))
+}
+
+/// What is known of a publish when it ends, for its one log line: who sent it (once the token
+/// is verified; never the token itself) and which version (once the upload parsed).
+/// Published is `info`, refused (4xx) `warn` with the reason the client was given, failed
+/// (5xx) `error` (the cause is logged where it happened).
+#[derive(Debug, Default)]
+struct PublishOutcome {
+    user: Option<String>,
+    krate: Option<String>,
+}
+
+impl PublishOutcome {
+    fn log(&self, result: &Result<Resp, ApiError>) {
+        let user = self.user.as_deref().unwrap_or("-");
+        let krate = self.krate.as_deref().unwrap_or("-");
+        match result {
+            Ok(response) => tracing::info!(
+                status = response.status().as_u16(),
+                user,
+                krate,
+                "publish stored"
+            ),
+            Err(error) if error.status().is_client_error() => tracing::warn!(
+                status = error.status().as_u16(),
+                user,
+                krate,
+                reason = error.detail(),
+                "publish refused"
+            ),
+            Err(error) => tracing::error!(
+                status = error.status().as_u16(),
+                user,
+                krate,
+                reason = error.detail(),
+                "publish failed"
+            ),
+        }
+    }
 }
 
 /// How big an upload over the limit is: as its `Content-Length` declares, or only known to be
