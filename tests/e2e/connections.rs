@@ -83,19 +83,6 @@ fn read_response(stream: &mut TcpStream) -> TestResult<String> {
     }
 }
 
-fn metric(registry: &TestRegistry, name: &str) -> TestResult<u64> {
-    let text = registry
-        .http()
-        .get(format!("{}/metrics", registry.url()))
-        .send()?
-        .text()?;
-    let value = text
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .ok_or_else(|| format!("no `{name}` in /metrics:\n{text}"))?;
-    Ok(value.trim().parse()?)
-}
-
 fn timed_out(reason: &str) -> String {
     format!("wharf_connections_timed_out_total{{reason=\"{reason}\"}}")
 }
@@ -114,7 +101,7 @@ fn a_request_head_that_never_completes_is_closed() -> TestResult {
     assert!(read_response(&mut second)?.starts_with("HTTP/1.1 200"));
     second.write_all(b"GET /health HTTP/1.1\r\nHo")?;
     assert!(read_until_closed(&mut second)?.is_empty());
-    assert!(metric(&registry, &timed_out("header_timeout"))? >= 3);
+    assert!(registry.metric(&timed_out("header_timeout"))? >= 3);
     assert_eq!(
         registry
             .http()
@@ -135,7 +122,7 @@ fn an_http2_connection_that_sends_no_request_is_closed() -> TestResult {
     let received = read_until_closed(&mut stream)?;
     // The server's own SETTINGS frame came first: it spoke HTTP/2.
     assert_eq!(received.get(3), Some(&4), "{received:?}");
-    assert!(metric(&registry, &timed_out("header_timeout"))? >= 1);
+    assert!(registry.metric(&timed_out("header_timeout"))? >= 1);
     Ok(())
 }
 
@@ -149,7 +136,7 @@ fn an_idle_keep_alive_connection_is_closed() -> TestResult {
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     }
     assert!(read_until_closed(&mut stream)?.is_empty());
-    assert_eq!(metric(&registry, &timed_out("idle_timeout"))?, 1);
+    assert_eq!(registry.metric(&timed_out("idle_timeout"))?, 1);
     Ok(())
 }
 
@@ -174,7 +161,7 @@ fn an_idle_http2_connection_is_closed_after_its_request() -> TestResult {
         received.windows(3).any(|w| w == b"ok\n"),
         "the /health answer came before the close: {received:?}"
     );
-    assert_eq!(metric(&registry, &timed_out("idle_timeout"))?, 1);
+    assert_eq!(registry.metric(&timed_out("idle_timeout"))?, 1);
     Ok(())
 }
 
@@ -204,7 +191,7 @@ fn a_stalled_upload_is_answered_408_and_closed() -> TestResult {
             .wait_for_log_within("upload answered with 408", GENEROUS)
             .is_some()
     );
-    assert_eq!(metric(&registry, &timed_out("body_timeout"))?, 1);
+    assert_eq!(registry.metric(&timed_out("body_timeout"))?, 1);
     let index = registry
         .http()
         .get(registry.url() + "/index/st/al/stalled-upload")
@@ -231,7 +218,7 @@ fn a_slow_upload_that_keeps_moving_is_published() -> TestResult {
         .get(registry.url() + "/index/sl/ow/slow-upload")
         .send()?;
     assert_eq!(index.status(), 200);
-    assert_eq!(metric(&registry, &timed_out("body_timeout"))?, 0);
+    assert_eq!(registry.metric(&timed_out("body_timeout"))?, 0);
     Ok(())
 }
 
@@ -259,8 +246,8 @@ fn connections_over_the_cap_wait_for_a_slot_and_are_served() -> TestResult {
     drop(held);
     let response = String::from_utf8(read_until_closed(&mut waiting)?)?;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(metric(&registry, "wharf_connections_waited_for_slot_total")? >= 1);
-    assert_eq!(metric(&registry, "wharf_connections_max")?, 2);
+    assert!(registry.metric("wharf_connections_waited_for_slot_total")? >= 1);
+    assert_eq!(registry.metric("wharf_connections_max")?, 2);
     Ok(())
 }
 

@@ -105,21 +105,6 @@ fn publish_big(registry: &TestRegistry, version: &str) -> TestResult<(u16, Strin
     Ok((answer.status().as_u16(), answer.text()?))
 }
 
-/// One gauge or counter line of `/metrics`.
-fn metric(registry: &TestRegistry, line_prefix: &str) -> TestResult<String> {
-    let text = registry
-        .http()
-        .get(format!("{}/metrics", registry.url()))
-        .send()?
-        .text()?;
-    Ok(text
-        .lines()
-        .find_map(|line| line.strip_prefix(line_prefix))
-        .unwrap_or("0")
-        .trim()
-        .to_owned())
-}
-
 fn contains_version(file: &[u8], version: &str) -> bool {
     String::from_utf8_lossy(file).contains(&format!("\"vers\":\"{version}\""))
 }
@@ -166,11 +151,8 @@ fn a_full_disk_answers_507_loses_nothing_and_catches_up_once_space_is_freed() ->
         "the registry's storage is full, so nothing was stored; retry once an operator has freed space"
     );
     assert_eq!(
-        metric(
-            &registry,
-            "wharf_http_requests_total{route=\"publish\",status=\"507\"} "
-        )?,
-        "1"
+        registry.metric("wharf_http_requests_total{route=\"publish\",status=\"507\"}")?,
+        1
     );
 
     // Nothing acknowledged is lost: the server serves every acknowledged version ...
@@ -199,7 +181,7 @@ fn a_full_disk_answers_507_loses_nothing_and_catches_up_once_space_is_freed() ->
         !contains_version(&std::fs::read(&on_disk)?, &last),
         "the index file was rewritten on a full disk"
     );
-    assert_eq!(metric(&registry, "wharf_index_files_dirty ")?, "1");
+    assert_eq!(registry.metric("wharf_index_files_dirty")?, 1);
 
     // An operator frees space: the file catches up without a restart.
     std::fs::remove_file(&filler)?;
@@ -212,7 +194,7 @@ fn a_full_disk_answers_507_loses_nothing_and_catches_up_once_space_is_freed() ->
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(std::fs::read(&on_disk)?, served.as_ref());
-    assert_eq!(metric(&registry, "wharf_index_files_dirty ")?, "0");
+    assert_eq!(registry.metric("wharf_index_files_dirty")?, 0);
 
     let (status, body) = publish_big(&registry, "2.0.0")?;
     assert_eq!(status, 200, "publishing once space is back: {body}");

@@ -57,20 +57,6 @@ fn publish_ok(registry: &TestRegistry, token: &str, name: &str, version: &str) -
     Ok(())
 }
 
-fn metric(registry: &TestRegistry, line_prefix: &str) -> TestResult<String> {
-    let text = registry
-        .http()
-        .get(format!("{}/metrics", registry.url()))
-        .send()?
-        .text()?;
-    Ok(text
-        .lines()
-        .find_map(|line| line.strip_prefix(line_prefix))
-        .unwrap_or("0")
-        .trim()
-        .to_owned())
-}
-
 #[test]
 fn the_token_bucket_from_the_config_file_refuses_with_retry_after() -> TestResult {
     let config = tempfile::NamedTempFile::new()?;
@@ -98,11 +84,8 @@ fn the_token_bucket_from_the_config_file_refuses_with_retry_after() -> TestResul
         "a refused publish changed stored data"
     );
     assert_eq!(
-        metric(
-            &registry,
-            "wharf_http_requests_total{route=\"publish\",status=\"429\"} "
-        )?,
-        "1"
+        registry.metric("wharf_http_requests_total{route=\"publish\",status=\"429\"}")?,
+        1
     );
 
     // Bob has a bucket of his own.
@@ -203,11 +186,8 @@ fn without_limits_quick_publishes_are_never_refused() -> TestResult {
         )?;
     }
     assert_eq!(
-        metric(
-            &registry,
-            "wharf_http_requests_total{route=\"publish\",status=\"200\"} "
-        )?,
-        "50"
+        registry.metric("wharf_http_requests_total{route=\"publish\",status=\"200\"}")?,
+        50
     );
     Ok(())
 }

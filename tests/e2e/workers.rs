@@ -7,19 +7,6 @@ use std::process::Command;
 use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
 
-fn metric(registry: &TestRegistry, name: &str) -> TestResult<String> {
-    let text = registry
-        .http()
-        .get(format!("{}/metrics", registry.url()))
-        .send()?
-        .text()?;
-    let value = text
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .ok_or_else(|| format!("no `{name}` in /metrics:\n{text}"))?;
-    Ok(value.trim().to_owned())
-}
-
 /// Publishes `count` packages, then fetches each index file from `clients` threads at once,
 /// each on its own connection, so the kernel spreads them over the workers.
 fn publish_and_fetch_concurrently(
@@ -65,13 +52,11 @@ fn publish_and_fetch_concurrently(
 #[test]
 fn workers_flag_sets_the_serving_threads_and_each_answers() -> TestResult {
     let registry = TestRegistry::start_with(&["--workers", "3", "--yield-every", "1"]);
-    assert_eq!(metric(&registry, "wharf_http_workers")?, "3");
+    assert_eq!(registry.metric("wharf_http_workers")?, 3);
     publish_and_fetch_concurrently(&registry, 20, 8)?;
-    let served = metric(
-        &registry,
-        "wharf_http_requests_total{route=\"index_file\",status=\"200\"}",
-    )?;
-    assert_eq!(served, (20 * 8).to_string());
+    let served =
+        registry.metric("wharf_http_requests_total{route=\"index_file\",status=\"200\"}")?;
+    assert_eq!(served, 20 * 8);
     Ok(())
 }
 
@@ -82,12 +67,12 @@ fn the_config_file_sets_workers_and_yielding_and_the_default_is_one_per_core() -
     std::fs::write(&config, "workers = 1\nyield-every = 0\n")?;
     let config = config.to_str().ok_or("a UTF-8 temp path")?;
     let registry = TestRegistry::start_with(&["--config", config]);
-    assert_eq!(metric(&registry, "wharf_http_workers")?, "1");
+    assert_eq!(registry.metric("wharf_http_workers")?, 1);
     publish_and_fetch_concurrently(&registry, 5, 4)?;
 
     let default = TestRegistry::start();
     let cores = std::thread::available_parallelism()?.get();
-    assert_eq!(metric(&default, "wharf_http_workers")?, cores.to_string());
+    assert_eq!(default.metric("wharf_http_workers")?, u64::try_from(cores)?);
     Ok(())
 }
 

@@ -192,6 +192,23 @@ impl TestRegistry {
         }
     }
 
+    /// The value of one series of `/metrics`, named as the server writes it (e.g.
+    /// `wharf_http_workers` or `wharf_http_requests_total{route="publish",status="200"}`);
+    /// an error when the server does not list it.
+    pub fn metric(&self, series: &str) -> crate::TestResult<u64> {
+        let series = series.trim();
+        let text = self
+            .http()
+            .get(format!("{}/metrics", self.url()))
+            .send()?
+            .text()?;
+        let value = text
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .ok_or_else(|| format!("no `{series}` in /metrics:\n{text}"))?;
+        Ok(value.trim().parse()?)
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         self.data.path()
