@@ -15,7 +15,7 @@
 #      during a wrk run of each mode, and reports the share of samples in the kernel and in
 #      user space, and the top symbols (perf-<mode>.txt).
 #
-# Settings (environment): PACKAGES (500), VERSIONS (4), REQUESTS (20000 per mode),
+# Settings (environment): PACKAGES (500), VERSIONS (4), REQUESTS (5000 per mode),
 # CONNECTIONS (16), PERF (1), PERF_SECONDS (10), WHARF_PORT (18490), RESULTS (output
 # directory), WHARF_BIN (a saved wharf binary to measure) with SKIP_BUILD=1 (no cargo build).
 # Comparing two builds: run this once per binary (WHARF_BIN=… SKIP_BUILD=1) and compare the
@@ -25,7 +25,7 @@ source "$(dirname "$0")/lib.sh"
 
 PACKAGES=${PACKAGES:-500}
 VERSIONS=${VERSIONS:-4}
-REQUESTS=${REQUESTS:-20000}
+REQUESTS=${REQUESTS:-5000}
 CONNECTIONS=${CONNECTIONS:-16}
 PERF=${PERF:-1}
 PERF_SECONDS=${PERF_SECONDS:-10}
@@ -57,11 +57,21 @@ served() {
     grep . || echo 0
 }
 
-# load MODE COUNT [THREADS] — COUNT requests per wrk thread of the mode, CONNECTIONS at once.
+# load MODE COUNT — COUNT requests of the mode from one wrk thread, CONNECTIONS at once; wrk
+# is stopped once its thread has had its answers (it would otherwise wait out its -d).
 load() {
-  WRK_REQUESTS=$2 timeout 600 wrk -t"${3:-1}" -c"$CONNECTIONS" -d590s --timeout 30s \
-    -s "$LUA" "$URL" -- "$WORK/etags.tsv" "$1" >>"$RESULTS/wrk.log" 2>&1 \
-    || die "wrk failed; see $RESULTS/wrk.log"
+  local done_file="$WORK/wrk-done" pid waited=0
+  rm -f "$done_file"
+  WRK_REQUESTS=$2 WRK_DONE_FILE=$done_file wrk -t1 -c"$CONNECTIONS" -d3600s --timeout 30s \
+    -s "$LUA" "$URL" -- "$WORK/etags.tsv" "$1" >>"$RESULTS/wrk.log" 2>&1 &
+  pid=$!
+  until [ -e "$done_file" ]; do
+    kill -0 "$pid" 2>/dev/null || die "wrk ended early; see $RESULTS/wrk.log"
+    [ $waited -lt 6000 ] || die "wrk did not finish $2 requests in 10 minutes"
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  stop_pid "$pid" INT
 }
 
 log "callgrind: starting wharf serve --workers 1 under valgrind"
