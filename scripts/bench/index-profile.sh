@@ -9,7 +9,8 @@
 #      sends a fixed number of requests with wrk (random-index.lua, WRK_REQUESTS), dumps the
 #      counters and divides the instructions (Ir) by the requests the server counted on
 #      /metrics: user-space instructions per request, the same on a busy machine and a quiet
-#      one. `callgrind_annotate` splits each dump by function (callgrind-<mode>.txt);
+#      one. callgrind-self.awk splits each dump by function, per request
+#      (callgrind-<mode>.txt; the inclusive view is callgrind-<mode>-inclusive.txt);
 #   2. unless PERF=0, runs the same release server without valgrind and samples it with
 #      `perf record -e cpu-clock` (hardware counters are often absent in virtual machines)
 #      during a wrk run of each mode, and reports the share of samples in the kernel and in
@@ -104,9 +105,12 @@ for mode in plain conditional; do
   dump=$((dump + 1))
   file="$RESULTS/callgrind.out.$dump"
   [ -f "$file" ] || die "callgrind wrote no $file; see $RESULTS/valgrind.log"
-  callgrind_annotate --threshold=99 "$file" >"$RESULTS/callgrind-$mode.txt"
   ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$file")
   requests=$((after - before))
+  # Each function's own instructions per request, then the inclusive view (who calls what).
+  awk -v REQUESTS="$requests" -f "$ROOT/scripts/bench/callgrind-self.awk" "$file" | sort -rn |
+    head -n 60 >"$RESULTS/callgrind-$mode.txt"
+  callgrind_annotate --inclusive=yes "$file" >"$RESULTS/callgrind-$mode-inclusive.txt"
   echo "| $mode | $requests | $ir | $(awk -v i="$ir" -v n="$requests" 'BEGIN { printf "%.0f", i / n }') |" >>"$SUMMARY"
   log "callgrind $mode: $requests requests, $ir instructions"
 done
@@ -130,13 +134,12 @@ if [ "$PERF" = 1 ]; then
     perf record -e cpu-clock -F 4999 -g -p "$WHARF_PID" -o "$RESULTS/perf-$mode.data" \
       -- sleep "$PERF_SECONDS" >>"$RESULTS/perf.log" 2>&1 || die "perf failed; see $RESULTS/perf.log"
     wait "$wrk_pid" || die "wrk failed; see $RESULTS/wrk.log"
-    perf report -i "$RESULTS/perf-$mode.data" --no-children --sort sym --stdio 2>/dev/null \
-      | grep -v '^$' | head -n 80 >"$RESULTS/perf-$mode.txt"
+    perf report -i "$RESULTS/perf-$mode.data" --no-children --sort sym --stdio -g none \
+      >"$RESULTS/perf-$mode.txt" 2>/dev/null || die "perf report failed on $RESULTS/perf-$mode.data"
     # The sample count by privilege level: `[k]` kernel, `[.]` user.
-    split=$(perf report -i "$RESULTS/perf-$mode.data" --no-children --sort sym --stdio -g none 2>/dev/null |
-      awk '$1 ~ /%$/ { p = $1; sub(/%/, "", p); if ($2 == "[k]") k += p; else if ($2 == "[.]") u += p }
-           END { printf "%.1f %% | %.1f %%", k, u }')
-    samples=$(perf report -i "$RESULTS/perf-$mode.data" --stdio 2>/dev/null | awk '/^# Samples:/ { print $3; exit }')
+    split=$(awk '$1 ~ /%$/ { p = $1; sub(/%/, "", p); if ($2 == "[k]") k += p; else if ($2 == "[.]") u += p }
+      END { printf "%.1f %% | %.1f %%", k, u }' "$RESULTS/perf-$mode.txt")
+    samples=$(awk '/^# Samples:/ { print $3; exit }' "$RESULTS/perf-$mode.txt")
     echo "| $mode | $samples | $split |" >>"$SUMMARY"
   done
 fi
