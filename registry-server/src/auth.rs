@@ -22,12 +22,11 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
 /// For reads (index, downloads, search): `Ok(None)` when the registry is public and no token
 /// came; with `auth-required`, a missing or bad token is a 401 carrying cargo's login challenge.
 pub(crate) fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
-    let token = presented_token(headers);
     if !state.config.auth_required {
         return Ok(None);
     }
-    let login_url = state.config.login_url();
-    let Some(token) = token else {
+    let Some(token) = presented_token(headers) else {
+        let login_url = state.config.login_url();
         return Err(ApiError::unauthorized(
             format!(
                 "this registry requires a token; create one with `wharf token create` (see {login_url}) and run `cargo login`"
@@ -46,7 +45,10 @@ pub(crate) fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
             error @ (StorageError::InvalidToken
             | StorageError::ExpiredToken
             | StorageError::RevokedToken),
-        ) => Err(ApiError::unauthorized(error.to_string(), &login_url)),
+        ) => Err(ApiError::unauthorized(
+            error.to_string(),
+            &state.config.login_url(),
+        )),
         Err(other) => Err(other.into()),
     }
 }

@@ -3,6 +3,9 @@
 //! Every index file is held with its bytes, a gzip copy (when smaller), a strong ETag (the
 //! SHA-256 of the bytes) and a preformatted `Last-Modified`, so answering a GET or a
 //! conditional GET is a map lookup and a header comparison: no I/O, no hashing, no formatting.
+//! The response headers of each answer (200 and 304, identity and gzip) are built once per
+//! file too, so a response takes a copy of a finished header map instead of inserting and
+//! hashing its fields one by one.
 //! The cache is warmed from storage at start and replaced file by file after every write.
 
 use std::collections::HashMap;
@@ -12,7 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 use wharf_storage::IndexFileSnapshot;
 
@@ -33,6 +36,50 @@ pub struct CachedIndexFile {
     pub last_modified_unix: u64,
     /// The log sequence number this file reflects.
     pub seq: u64,
+    /// The headers of each answer, built once.
+    pub headers: PreparedHeaders,
+}
+
+/// The response headers of one index file's answers, in the order they are sent.
+#[derive(Debug)]
+pub struct PreparedHeaders {
+    /// 200 with the identity bytes: `Content-Type`, `ETag`, `Last-Modified`, `Cache-Control`,
+    /// `Vary`.
+    pub ok: HeaderMap,
+    /// 200 with the gzip bytes: the same with the gzip `ETag` and `Content-Encoding: gzip`.
+    pub ok_gzip: HeaderMap,
+    /// 304 for the identity representation: the caching fields a 200 carries (RFC 9110
+    /// §15.4.5): `ETag`, `Last-Modified`, `Cache-Control`, `Vary`.
+    pub not_modified: HeaderMap,
+    /// 304 for the gzip representation (its `ETag`).
+    pub not_modified_gzip: HeaderMap,
+}
+
+impl PreparedHeaders {
+    fn new(etag: &HeaderValue, gzip_etag: &HeaderValue, last_modified: &HeaderValue) -> Self {
+        let not_modified = |etag: &HeaderValue| {
+            let mut h = HeaderMap::with_capacity(6);
+            h.insert(header::ETAG, etag.clone());
+            h.insert(header::LAST_MODIFIED, last_modified.clone());
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            h
+        };
+        let ok = |etag: &HeaderValue| {
+            let mut h = HeaderMap::with_capacity(6);
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            h.extend(not_modified(etag));
+            h
+        };
+        let mut ok_gzip = ok(gzip_etag);
+        ok_gzip.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        Self {
+            ok: ok(etag),
+            ok_gzip,
+            not_modified: not_modified(etag),
+            not_modified_gzip: not_modified(gzip_etag),
+        }
+    }
 }
 
 impl CachedIndexFile {
@@ -43,12 +90,16 @@ impl CachedIndexFile {
         let last_modified_unix = u64::try_from(snapshot.last_modified).unwrap_or(0);
         let last_modified =
             httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(last_modified_unix));
+        let etag = header_value(&format!("\"{hash}\""));
+        let gzip_etag = header_value(&format!("\"{hash}-gz\""));
+        let last_modified = header_value(&last_modified);
         Self {
             bytes: snapshot.bytes.clone(),
             gzip,
-            etag: header_value(&format!("\"{hash}\"")),
-            gzip_etag: header_value(&format!("\"{hash}-gz\"")),
-            last_modified: header_value(&last_modified),
+            headers: PreparedHeaders::new(&etag, &gzip_etag, &last_modified),
+            etag,
+            gzip_etag,
+            last_modified,
             last_modified_unix,
             seq: snapshot.seq,
         }
@@ -57,10 +108,15 @@ impl CachedIndexFile {
     /// Whether an `If-None-Match` value matches either representation (weak comparison,
     /// as RFC 9110 prescribes for `If-None-Match`).
     pub fn matches_if_none_match(&self, header: &[u8]) -> bool {
+        let (etag, gzip_etag) = (self.etag.as_bytes(), self.gzip_etag.as_bytes());
+        // What cargo sends: exactly the ETag it was given. Compared first, as bytes, so the
+        // common case needs no UTF-8 check and no list parsing.
+        if header == etag || header == gzip_etag {
+            return true;
+        }
         let Ok(text) = std::str::from_utf8(header) else {
             return false;
         };
-        let (etag, gzip_etag) = (self.etag.as_bytes(), self.gzip_etag.as_bytes());
         text.split(',').map(str::trim).any(|candidate| {
             let candidate = candidate.strip_prefix("W/").unwrap_or(candidate).as_bytes();
             candidate == b"*" || candidate == etag || candidate == gzip_etag
@@ -83,9 +139,14 @@ fn gzip_if_smaller(bytes: &[u8]) -> Option<Bytes> {
 }
 
 /// All index files by their lowercase index path (`se/rd/serde`).
+///
+/// The map hashes with foldhash's quality variant, seeded at random per process, instead of
+/// SipHash: a lookup runs on every index request, and SipHash was about 2 % of a request's
+/// instructions. Only published names become keys, so an attacker would have to publish many
+/// names that collide under a seed they cannot see.
 #[derive(Debug, Default)]
 pub struct IndexCache {
-    files: RwLock<HashMap<String, Arc<CachedIndexFile>>>,
+    files: RwLock<HashMap<String, Arc<CachedIndexFile>, foldhash::quality::RandomState>>,
 }
 
 impl IndexCache {
@@ -152,6 +213,25 @@ mod tests {
         assert!(!file.matches_if_none_match(b"\"other\""));
         assert!(!file.matches_if_none_match(etag.trim_matches('"').as_bytes()));
         assert!(!file.matches_if_none_match(b""));
+    }
+
+    #[test]
+    fn prepared_headers_carry_the_fields_of_each_answer() {
+        let file = cached(&"{\"name\":\"demo\"}\n".repeat(20));
+        let h = &file.headers;
+        assert_eq!(h.ok[header::CONTENT_TYPE], "text/plain");
+        assert_eq!(h.ok[header::ETAG], file.etag);
+        assert!(h.ok.get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(h.ok_gzip[header::ETAG], file.gzip_etag);
+        assert_eq!(h.ok_gzip[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(h.not_modified[header::ETAG], file.etag);
+        assert_eq!(h.not_modified_gzip[header::ETAG], file.gzip_etag);
+        assert!(h.not_modified.get(header::CONTENT_TYPE).is_none());
+        for map in [&h.ok, &h.ok_gzip, &h.not_modified, &h.not_modified_gzip] {
+            assert_eq!(map[header::LAST_MODIFIED], file.last_modified);
+            assert_eq!(map[header::CACHE_CONTROL], "no-cache");
+            assert_eq!(map[header::VARY], "Accept-Encoding");
+        }
     }
 
     #[test]

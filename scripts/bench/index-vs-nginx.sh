@@ -2,9 +2,11 @@
 # Sparse-index serving: Wharf against nginx serving byte-identical files at the same paths.
 #
 # Builds `wharf` in release, starts it on a temporary data directory on 127.0.0.1, seeds it
-# through the publish API, downloads every index file into a tree that nginx (worker_processes
-# 2, access log off, sendfile on, keepalive, default ETags, no gzip) serves at the same
-# /index/... paths, then runs wrk rounds alternating wharf, nginx, wharf, nginx… for
+# through the publish API, downloads every index file into a tree that nginx serves at the
+# same /index/... paths, configured as an administrator would for a static index (as many
+# worker processes as Wharf has HTTP workers, a reuseport listener like Wharf's, sendfile,
+# tcp_nopush, open_file_cache, access log off, keepalive, default ETags, no gzip), then runs
+# wrk rounds alternating wharf, nginx, wharf, nginx… for
 #   (a) plain GETs (200), and
 #   (b) conditional GETs carrying each server's own ETag in If-None-Match (304),
 # with random paths from the same list. Prints per-round figures, medians and wharf/nginx
@@ -12,7 +14,7 @@
 #
 # Settings (environment): PACKAGES (2000), VERSIONS (4), ROUNDS (3), DURATION (10s),
 # WARMUP (3s), THREADS (2), CONNECTIONS (64), WHARF_PORT (18480), NGINX_PORT (18481),
-# NGINX_OPEN_FILE_CACHE (0; 1 adds open_file_cache to nginx), RESULTS (output directory),
+# NGINX_OPEN_FILE_CACHE (1; 0 leaves nginx's open_file_cache off), RESULTS (output directory),
 # WHARF_BIN (a saved wharf binary to measure) with SKIP_BUILD=1 (no cargo build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -37,7 +39,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 PACE_MS=${PACE_MS-2}
 WHARF_PORT=${WHARF_PORT:-18480}
 NGINX_PORT=${NGINX_PORT:-18481}
-NGINX_OPEN_FILE_CACHE=${NGINX_OPEN_FILE_CACHE:-0}
+NGINX_OPEN_FILE_CACHE=${NGINX_OPEN_FILE_CACHE:-1}
 RESULTS=${RESULTS:-$TARGET_DIR/bench-results/index-vs-nginx-$(date -u +%Y%m%dT%H%M%SZ)}
 LUA="$ROOT/scripts/bench/random-index.lua"
 
@@ -50,6 +52,9 @@ NGINX_URL="http://127.0.0.1:$NGINX_PORT"
 
 log "starting wharf on $WHARF_URL (data in $WORK/data)"
 start_wharf "$WORK/data" "$WHARF_PORT" "$RESULTS/wharf.log"
+# nginx gets as many worker processes as Wharf reports HTTP worker threads.
+WORKERS=$(curl -s "$WHARF_URL/metrics" | awk '$1 == "wharf_http_workers" { print $2 }')
+[ -n "$WORKERS" ] && [ "$WORKERS" -gt 0 ] || die "no wharf_http_workers in $WHARF_URL/metrics"
 TOKEN=$("$WHARF" token create --data "$WORK/data" --user bench 2>>"$RESULTS/wharf.log" | tail -n1)
 
 log "seeding $PACKAGES packages × $VERSIONS versions"
@@ -63,12 +68,15 @@ chmod -R a+rX "$WORK/www"
 chmod a+x "$WORK"
 
 mkdir -p "$WORK/nginx/tmp"
+# open_file_cache keeps every file's descriptor, size and mtime, so a request costs no
+# open()/fstat(): room for every file, nothing expires during a run.
 OPEN_FILE_CACHE=""
 if [ "$NGINX_OPEN_FILE_CACHE" = 1 ]; then
-  OPEN_FILE_CACHE="open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;"
+  OPEN_FILE_CACHE="open_file_cache max=$((PACKAGES * 2 + 1000)) inactive=600s;
+    open_file_cache_valid 600s; open_file_cache_min_uses 1; open_file_cache_errors on;"
 fi
 cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes ${SERVER_WORKERS:-2};
+worker_processes $WORKERS;
 daemon off;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
@@ -76,6 +84,8 @@ events { worker_connections 4096; }
 http {
     access_log off;
     sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
     gzip off;
     etag on;
     keepalive_timeout 65s;
@@ -89,7 +99,7 @@ http {
     scgi_temp_path $WORK/nginx/tmp/scgi;
     $OPEN_FILE_CACHE
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$NGINX_PORT reuseport;
         root $WORK/www;
         location /index/ { }
     }
@@ -130,9 +140,11 @@ LINES=$(find "$WORK/www/index" -type f -exec cat {} + | wc -l)
   echo
   machine_info "$WORK"
   echo "- pinned (servers on CPU 1, one worker; wrk on CPU 0): ${PINNED:-0}"
+  echo "- server workers: wharf $WORKERS HTTP worker threads, nginx $WORKERS worker processes"
   echo "- paced rounds (\`mode@paced\`): every connection pauses ${PACE_MS:-(skipped)} ms after each answer"
   echo "- wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after a $WARMUP warm-up per server and mode)"
-  echo "- nginx $(nginx -v 2>&1 | cut -d/ -f2), open_file_cache: $([ "$NGINX_OPEN_FILE_CACHE" = 1 ] && echo on || echo off)"
+  echo "- nginx $(nginx -v 2>&1 | cut -d/ -f2): sendfile, tcp_nopush, reuseport, access log off," \
+    "open_file_cache $([ "$NGINX_OPEN_FILE_CACHE" = 1 ] && echo on || echo off)"
   echo
 } >"$RESULTS/summary.md"
 
@@ -180,6 +192,9 @@ for mode in $MODES; do
   done
 done
 
+# The medians over this run's rounds, one line per mode, for index-vs-nginx-runs.sh.
+MEDIANS="$RESULTS/medians.tsv"
+printf 'mode\twharf_rps\tnginx_rps\tratio\twharf_p99_us\tnginx_p99_us\twharf_cpu_us\tnginx_cpu_us\n' >"$MEDIANS"
 column_of() { awk -F'\t' -v m="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == m && $3 == s { print $c }' "$TABLE"; }
 {
   echo "| mode | round | server | req/s | p50 µs | p99 µs | non-2xx/3xx | socket errors | server CPU µs/req |"
@@ -195,8 +210,10 @@ column_of() { awk -F'\t' -v m="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == m && $3 
     n_p99=$(column_of "$mode" nginx 6 | median)
     w_cpu=$(column_of "$mode" wharf 9 | median)
     n_cpu=$(column_of "$mode" nginx 9 | median)
-    ratio=$(awk -v a="$w_rps" -v b="$n_rps" 'BEGIN { printf "%.2f×", a / b }')
-    echo "| $mode | $w_rps | $n_rps | $ratio | $w_p99 | $n_p99 | $w_cpu | $n_cpu |"
+    ratio=$(awk -v a="$w_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", a / b }')
+    echo "| $mode | $w_rps | $n_rps | $ratio× | $w_p99 | $n_p99 | $w_cpu | $n_cpu |"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$w_rps" "$n_rps" "$ratio" \
+      "$w_p99" "$n_p99" "$w_cpu" "$n_cpu" >>"$MEDIANS"
   done
 } >>"$RESULTS/summary.md"
 cat "$RESULTS/summary.md"

@@ -12,6 +12,11 @@
 -- so the pace comes from the environment and `delay` exists only when it is set.)
 -- With WRK_AUTH_TOKEN=T in the environment, every request carries `Authorization: T`, as
 -- cargo sends it to a registry that requires a token.
+-- With WRK_REQUESTS=N in the environment, each wrk thread stops sending after N answers
+-- (requests still in flight on its other connections may be answered too) and, with
+-- WRK_DONE_FILE=PATH, creates PATH then (give such runs one thread), for runs of a fixed size such as a
+-- profile whose cost is divided by the requests the server counted. (wrk itself runs until
+-- its -d duration ends, so whoever waits for the files stops it.)
 -- `done` prints one machine-readable line.
 
 local thread_number = 0
@@ -53,6 +58,21 @@ end
 if pace_ms ~= nil and pace_ms > 0 then
   function delay()
     return pace_ms
+  end
+end
+
+local max_answers = tonumber(os.getenv("WRK_REQUESTS") or "")
+if max_answers ~= nil and max_answers > 0 then
+  local answers = 0
+  function response()
+    answers = answers + 1
+    if answers == max_answers then
+      wrk.thread:stop()
+      local done_file = os.getenv("WRK_DONE_FILE")
+      if done_file ~= nil and done_file ~= "" then
+        io.open(done_file, "w"):close()
+      end
+    end
   end
 end
 

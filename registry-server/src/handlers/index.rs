@@ -2,7 +2,8 @@
 
 use std::time::SystemTime;
 
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
 
 use crate::auth;
 use crate::error::ApiError;
@@ -38,40 +39,26 @@ pub(crate) fn index_file(
             "no package at index path `{path}`"
         )));
     };
+    let gzip = file.gzip.is_some() && accepts_gzip(headers);
     if not_modified(&file, headers) {
         // A 304 carries the caching fields a 200 would (RFC 9110 §15.4.5), so a proxy or
         // CDN that revalidates keeps the same rules for the copy it holds.
         let mut response = empty(StatusCode::NOT_MODIFIED);
-        let h = response.headers_mut();
-        h.insert(header::ETAG, chosen_etag(&file, headers).clone());
-        h.insert(header::LAST_MODIFIED, file.last_modified.clone());
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        *response.headers_mut() = if gzip {
+            file.headers.not_modified_gzip.clone()
+        } else {
+            file.headers.not_modified.clone()
+        };
         return Ok(response);
     }
-    let (body, etag, gzip) = match &file.gzip {
-        Some(gz) if accepts_gzip(headers) => (gz.clone(), file.gzip_etag.clone(), true),
-        _ => (file.bytes.clone(), file.etag.clone(), false),
+    let (body, prepared) = match &file.gzip {
+        Some(gz) if gzip => (gz.clone(), &file.headers.ok_gzip),
+        _ => (file.bytes.clone(), &file.headers.ok),
     };
     state.metrics.count_index_bytes(body.len());
-    let mut response = bytes_response(StatusCode::OK, "text/plain", body);
-    let h = response.headers_mut();
-    h.insert(header::ETAG, etag);
-    h.insert(header::LAST_MODIFIED, file.last_modified.clone());
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if gzip {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
+    let mut response = Response::new(Full::new(body));
+    *response.headers_mut() = prepared.clone();
     Ok(response)
-}
-
-fn chosen_etag<'a>(file: &'a CachedIndexFile, headers: &HeaderMap) -> &'a HeaderValue {
-    if file.gzip.is_some() && accepts_gzip(headers) {
-        &file.gzip_etag
-    } else {
-        &file.etag
-    }
 }
 
 /// `If-None-Match` wins when present (RFC 9110 §13.2.2); `If-Modified-Since` alone also works.
