@@ -12,11 +12,11 @@ impl IndexDependency {
     /// ```
     /// use wharf_index_format::{DependencyKind, IndexDependency};
     /// let dep = IndexDependency::new("rand", "^0.8")
-    ///     .features(["std"])
-    ///     .default_features(false)
-    ///     .optional(true)
-    ///     .kind(DependencyKind::Build)
-    ///     .target("cfg(unix)");
+    ///     .with_features(["std"])
+    ///     .with_default_features(false)
+    ///     .with_optional(true)
+    ///     .with_kind(DependencyKind::Build)
+    ///     .with_target("cfg(unix)");
     /// assert_eq!(dep.package_name(), "rand");
     /// assert!(dep.optional && !dep.default_features);
     /// ```
@@ -35,7 +35,7 @@ impl IndexDependency {
     }
 
     /// Enables these features of the dependency (added to any already set).
-    pub fn features<I, S>(mut self, features: I) -> Self
+    pub fn with_features<I, S>(mut self, features: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -45,37 +45,37 @@ impl IndexDependency {
     }
 
     /// Makes the dependency optional (or not).
-    pub fn optional(mut self, optional: bool) -> Self {
+    pub fn with_optional(mut self, optional: bool) -> Self {
         self.optional = optional;
         self
     }
 
     /// Turns the dependency's default features on or off.
-    pub fn default_features(mut self, enabled: bool) -> Self {
+    pub fn with_default_features(mut self, enabled: bool) -> Self {
         self.default_features = enabled;
         self
     }
 
     /// Makes it a dependency of this kind.
-    pub fn kind(mut self, kind: DependencyKind) -> Self {
+    pub fn with_kind(mut self, kind: DependencyKind) -> Self {
         self.kind = kind;
         self
     }
 
     /// Restricts it to a platform: a `cfg(...)` expression or a target triple.
-    pub fn target(mut self, target: impl Into<String>) -> Self {
+    pub fn with_target(mut self, target: impl Into<String>) -> Self {
         self.target = Some(target.into());
         self
     }
 
     /// Renames it: `name` becomes the alias and `package` the real package name.
-    pub fn package(mut self, package: impl Into<String>) -> Self {
+    pub fn with_package(mut self, package: impl Into<String>) -> Self {
         self.package = Some(package.into());
         self
     }
 
     /// Takes it from another registry, given by its index URL.
-    pub fn registry(mut self, index_url: impl Into<String>) -> Self {
+    pub fn with_registry(mut self, index_url: impl Into<String>) -> Self {
         self.registry = Some(index_url.into());
         self
     }
@@ -87,7 +87,7 @@ impl IndexEntry {
     /// ```
     /// use wharf_index_format::{IndexDependency, IndexEntry};
     /// let entry = IndexEntry::builder("app", "1.2.0")
-    ///     .dep(IndexDependency::new("serde", "^1").optional(true))
+    ///     .dep(IndexDependency::new("serde", "^1").with_optional(true))
     ///     .feature("default", ["dep:serde"])
     ///     .rust_version("1.70")
     ///     .build()
@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn built_entries_print_as_cargo_lines() {
         let entry = IndexEntry::builder("demo", "1.0.0")
-            .dep(IndexDependency::new("alias", "^2").package("real"))
+            .dep(IndexDependency::new("alias", "^2").with_package("real"))
             .feature("fast", ["alias/simd"])
             .links("z")
             .yanked(true)

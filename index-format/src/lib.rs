@@ -45,6 +45,7 @@ mod pubtime;
 #[cfg(feature = "upload")]
 mod tarball;
 
+pub use builder::IndexEntryBuilder;
 pub use config::RegistryConfig;
 pub use dependency_registries::{
     CRATES_IO_GIT_INDEX, CRATES_IO_SPARSE_INDEX, default_dependency_registries, own_index_url,
@@ -52,7 +53,6 @@ pub use dependency_registries::{
 };
 pub use entry::{DependencyKind, FeatureMap, INDEX_V_MAX, IndexDependency, IndexEntry, IndexFile};
 pub use error::{ErrorKind, FormatError};
-pub use builder::IndexEntryBuilder;
 #[cfg(feature = "upload")]
 pub use limits::PublishLimits;
 #[cfg(feature = "upload")]

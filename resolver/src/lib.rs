@@ -20,27 +20,47 @@
 //! assert_eq!(resolution.to_json(), r#"{"packages":[]}"#);
 //! ```
 
+mod cancel;
 mod catalog;
 mod details;
 mod error;
 mod explain;
 mod explanation;
 mod hints;
+mod lockdiff;
 mod lockfile;
 mod manifest;
 mod options;
 mod packages;
 mod provider;
+mod requirements;
 mod resolve;
+mod resolver;
 mod source;
 mod version_set;
 
-pub use error::ResolveError;
-pub use explanation::{Derivation, Fact, NoSolution};
+pub use cancel::CancelToken;
+pub use error::{ResolveError, SourceError};
+pub use explanation::{Derivation, Fact, NoSolution, RootOrigin};
+pub use lockdiff::{LockChange, LockChangeKind, LockDiff, Unsatisfied};
 pub use lockfile::{LockedPackage, Lockfile};
 pub use manifest::RootManifest;
 pub use options::{HostPin, ResolveOptions};
+pub use requirements::Requirements;
 pub use resolve::{Resolution, ResolvedPackage, resolve};
+pub use resolver::Resolver;
+/// The index-line types of the resolver's signatures, re-exported so callers need no direct
+/// `wharf-index-format` dependency.
+pub use wharf_index_format::{
+    DependencyKind, FeatureMap, IndexDependency, IndexEntry, IndexEntryBuilder, IndexFile, Pubtime,
+};
+/// The index types and helpers as one module: `use wharf_resolver::index::*`.
+pub mod index {
+    pub use wharf_index_format::{
+        DependencyKind, FeatureMap, FormatError, INDEX_V_MAX, IndexDependency, IndexEntry,
+        IndexEntryBuilder, IndexFile, PackageName, Pubtime, canonical_name, index_path,
+    };
+}
 /// The version type of every public API (re-exported so callers need no `semver` dependency).
 pub use semver::Version;
 pub use source::{IndexSource, LocalIndex, MemoryIndex};
