@@ -160,8 +160,9 @@ const OPEN_FILES_MAX: usize = 256;
 impl LocalIndex {
     /// Opens the index rooted at `dir` (the directory holding `config.json`), checking that it
     /// is one: [`ResolveError::NotAnIndex`] when `dir` is missing, not a directory, or holds
-    /// neither `config.json` nor any of cargo's index directories (`1`, `2`, `3`, or
-    /// two-character prefixes), so a typo fails here rather than as "no package named …".
+    /// files but neither `config.json` nor any of cargo's index directories (`1`, `2`, `3`,
+    /// or two-character prefixes), so a typo fails here rather than as "no package named …".
+    /// An empty directory is accepted (a registry nothing was published to).
     ///
     /// ```
     /// use wharf_resolver::{LocalIndex, ResolveError};
@@ -185,14 +186,17 @@ impl LocalIndex {
             }
             Err(source) => return Err(ResolveError::Io { path: dir, source }),
         };
+        let mut empty = true;
         let looks_like_index = entries.filter_map(Result::ok).any(|entry| {
+            empty = false;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             name == "config.json"
                 || (is_dir && (matches!(name.as_ref(), "1" | "2" | "3") || name.len() == 2))
         });
-        if !looks_like_index {
+        // An empty directory is the index of a registry nothing was published to yet.
+        if !looks_like_index && !empty {
             return Err(not_an_index(
                 "it holds neither `config.json` nor any index directory (`1`, `2`, `3`, `se`, ...)"
                     .to_owned(),

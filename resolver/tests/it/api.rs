@@ -223,6 +223,9 @@ fn opening_a_missing_or_foreign_directory_fails_and_names_it() {
     assert!(text.contains("not a directory"), "{text}");
 
     let index = dir.path().join("index");
+    fs::create_dir_all(&index).unwrap();
+    let empty = LocalIndex::open(&index).expect("an empty index is a registry's first state");
+    assert!(empty.versions("serde").unwrap().is_empty());
     let path = index.join(index_path("serde"));
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     let line = IndexEntry::builder("serde", "1.0.0")
