@@ -149,7 +149,15 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
     };
     let index = open_index(args, &root)?;
     if let Some(path) = &args.check_lock {
-        return check_lock(path, index.as_ref(), &root, options);
+        let problems = check_lock(path, index.as_ref(), &root, options)?;
+        for problem in &problems {
+            println!("{problem}");
+        }
+        return Ok(if problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     match resolve(index.as_ref(), &root, &options) {
         Ok(resolution) => {
@@ -174,13 +182,13 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
 
 /// `--check-lock`: the lock's own check against the manifest, then a resolution that
 /// prefers the lock, whose every difference from it is an unsatisfied entry (what
-/// `cargo --locked` would refuse).
+/// `cargo --locked` would refuse). Returns one line per unsatisfied entry.
 fn check_lock(
     path: &std::path::Path,
     index: &dyn IndexSource,
     root: &RootManifest,
     mut options: ResolveOptions,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Vec<String>> {
     let lock = Lockfile::from_path(path)
         .with_context(|| format!("reading the lockfile `{}`", path.display()))?;
     let mut problems: Vec<String> = Vec::new();
@@ -221,14 +229,7 @@ fn check_lock(
         }
         Err(other) => return Err(other.into()),
     }
-    for problem in &problems {
-        println!("{problem}");
-    }
-    Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(problems)
 }
 
 /// How long unused cache entries are kept; `None` is forever.
@@ -387,9 +388,18 @@ mod tests {
         };
         assert_eq!(check(&fitting), ExitCode::SUCCESS);
         assert_eq!(check(&stale), ExitCode::from(1));
-        let problems = Lockfile::from_path(&stale).unwrap().check(&root);
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert_eq!(problems[0].package, "plugin");
+        let lines = |lock: &Path| check_lock(lock, &index, &root, options.clone()).unwrap();
+        assert!(lines(&fitting).is_empty());
+        assert_eq!(
+            lines(&stale),
+            [
+                "`plugin`: the manifest requires 1 but the lock has 0.9.0; update the lock (`wharf resolve --lock`)",
+                &format!(
+                    "`host-api`: added `host-api` 2.4.1 (needed by `plugin`); the lock is out of date, update it (`wharf resolve --lock {}`)",
+                    stale.display()
+                ),
+            ]
+        );
     }
 
     #[test]
