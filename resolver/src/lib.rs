@@ -10,6 +10,16 @@
 //! - [`Resolution`]: the selected packages, as JSON, Cargo.lock v4 or `wharf.lock`.
 //! - [`Lockfile`]: a previous lock whose versions are preferred.
 //! - [`NoSolution`]: why nothing fits, as data ([`Derivation`], [`Fact`]) and as text with hints.
+//! - For tools embedding the resolver: [`Requirements`] (a root built in code, explained as
+//!   "the requirements you gave"), [`Resolver`] (source, host pin, rust-version, lock, deadline
+//!   or [`CancelToken`]), entries built with [`IndexEntry::builder`] and
+//!   [`IndexDependency::new`] (every index type is re-exported, also as [`index`]),
+//!   [`LocalIndex::open`] that refuses a wrong directory, and [`ResolveError::index`] for a
+//!   custom [`IndexSource`]'s errors.
+//! - Lockfile tools: `Lockfile::from(&resolution)`, [`Lockfile::diff`] ([`LockDiff`]) and
+//!   [`Lockfile::check`] ([`Unsatisfied`]).
+//! - Feature `serde` (on by default): `Serialize` for [`Resolution`], [`NoSolution`],
+//!   [`LockDiff`] and [`Unsatisfied`].
 //!
 //! ```
 //! use std::path::Path;

@@ -11,7 +11,8 @@ use wharf_index_format::{IndexEntry, IndexFile, canonical_name, index_path};
 
 use crate::ResolveError;
 
-/// A source of index entries, shared across threads.
+/// A source of index entries, shared across threads. A source that cannot deliver a package
+/// returns [`ResolveError::index`] with its own error, which stays the error's `source()`.
 pub trait IndexSource: Send + Sync {
     /// Every version of `name` (exact name as cargo looks it up: lowercase path, exact-name match
     /// on the line's `name`), parsed lazily on first request and cached. `Ok(empty)` when the
