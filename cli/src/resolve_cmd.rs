@@ -105,6 +105,11 @@ pub(crate) struct ResolveArgs {
     /// An existing Cargo.lock or wharf.lock whose versions are kept when they still fit.
     #[arg(long)]
     lock: Option<PathBuf>,
+    /// Check that this Cargo.lock or wharf.lock still satisfies the manifest instead of
+    /// printing a resolution: exit 0 when it does, else 1 with one line per unsatisfied entry
+    /// on stdout (for CI).
+    #[arg(long, value_name = "FILE", conflicts_with = "lock")]
+    check_lock: Option<PathBuf>,
     /// Plugin mode: the host API version this host provides (pinned exactly).
     #[arg(long)]
     host_api: Option<Version>,
@@ -143,6 +148,17 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         unlock: Vec::new(),
     };
     let index = open_index(args, &root)?;
+    if let Some(path) = &args.check_lock {
+        let problems = check_lock(path, index.as_ref(), &root, options)?;
+        for problem in &problems {
+            println!("{problem}");
+        }
+        return Ok(if problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     match resolve(index.as_ref(), &root, &options) {
         Ok(resolution) => {
             let text = match args.format {
@@ -164,8 +180,58 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The index named by `--index-dir` or `--index-url`; a remote one starts fetching the root's
-/// dependencies at once.
+/// `--check-lock`: the lock's own check against the manifest, then a resolution that
+/// prefers the lock, whose every difference from it is an unsatisfied entry (what
+/// `cargo --locked` would refuse). Returns one line per unsatisfied entry.
+fn check_lock(
+    path: &std::path::Path,
+    index: &dyn IndexSource,
+    root: &RootManifest,
+    mut options: ResolveOptions,
+) -> anyhow::Result<Vec<String>> {
+    let lock = Lockfile::from_path(path)
+        .with_context(|| format!("reading the lockfile `{}`", path.display()))?;
+    let mut problems: Vec<String> = Vec::new();
+    let mut reported = std::collections::BTreeSet::new();
+    for problem in lock.check(root) {
+        reported.insert(problem.package.clone());
+        problems.push(problem.to_string());
+    }
+    // The root's own entry (Cargo.lock lists it, without source or checksum) is no package.
+    let locked = Lockfile {
+        packages: lock
+            .packages
+            .iter()
+            .filter(|p| !(p.name == root.name && p.source.is_none() && p.checksum.is_none()))
+            .cloned()
+            .collect(),
+    };
+    options.lock = Some(lock);
+    match resolve(index, root, &options) {
+        Ok(resolution) => {
+            for change in locked.diff(&Lockfile::from(&resolution)).changes {
+                if reported.contains(&change.name) {
+                    continue;
+                }
+                problems.push(format!(
+                    "`{}`: {change}; the lock is out of date, update it (`wharf resolve --lock {}`)",
+                    change.name,
+                    path.display()
+                ));
+            }
+        }
+        Err(error @ (ResolveError::NoSolution(_) | ResolveError::Cycle { .. })) => {
+            let text = error.to_string();
+            problems.push(format!(
+                "the manifest does not resolve against the index: {}",
+                text.lines().collect::<Vec<_>>().join(" ")
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(problems)
+}
+
 /// How long unused cache entries are kept; `None` is forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct MaxAge(Option<std::time::Duration>);
@@ -180,6 +246,8 @@ fn parse_max_age(text: &str) -> Result<MaxAge, String> {
         .map_err(|error| format!("{error}: give a duration such as `90d` or `12w`, or `never`"))
 }
 
+/// The index named by `--index-dir` or `--index-url`; a remote one starts fetching the root's
+/// dependencies at once.
 fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn IndexSource>> {
     if let Some(url) = &args.index_url {
         let token = args.token.clone().map(|Token(token)| token);
@@ -199,7 +267,7 @@ fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn
         .index_dir
         .as_ref()
         .context("either --index-dir or --index-url is required")?;
-    Ok(Box::new(LocalIndex::new(dir)))
+    Ok(Box::new(LocalIndex::open(dir)?))
 }
 
 #[cfg(test)]
@@ -288,6 +356,65 @@ mod tests {
         ]);
         let cli = Cli::parse_from(args);
         assert_eq!(run(&cli.args).unwrap(), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn check_lock_passes_a_fitting_lock_and_fails_a_stale_one() {
+        let (scratch, args) = setup("check-lock", "1");
+        let root = RootManifest::from_path(&scratch.0.join("Cargo.toml")).unwrap();
+        let index = LocalIndex::open(scratch.0.join("index")).unwrap();
+        let options = ResolveOptions {
+            host_api: Some(HostPin::new(Version::new(2, 4, 1))),
+            ..ResolveOptions::default()
+        };
+        let fitting = scratch.0.join("wharf.lock");
+        let resolution = resolve(&index, &root, &options).unwrap();
+        fs::write(&fitting, resolution.to_wharf_lock()).unwrap();
+        let stale = scratch.0.join("stale.lock");
+        fs::write(
+            &stale,
+            "[[package]]\nname = \"plugin\"\nversion = \"0.9.0\"\n",
+        )
+        .unwrap();
+        let check = |lock: &Path| {
+            let mut args = args.clone();
+            args.extend([
+                "--host-api".to_owned(),
+                "2.4.1".to_owned(),
+                "--check-lock".to_owned(),
+                lock.display().to_string(),
+            ]);
+            run(&Cli::parse_from(args).args).unwrap()
+        };
+        assert_eq!(check(&fitting), ExitCode::SUCCESS);
+        assert_eq!(check(&stale), ExitCode::from(1));
+        let lines = |lock: &Path| check_lock(lock, &index, &root, options.clone()).unwrap();
+        assert!(lines(&fitting).is_empty());
+        assert_eq!(
+            lines(&stale),
+            [
+                "`plugin`: the manifest requires 1 but the lock has 0.9.0; update the lock (`wharf resolve --lock`)",
+                &format!(
+                    "`host-api`: added `host-api` 2.4.1 (needed by `plugin`); the lock is out of date, update it (`wharf resolve --lock {}`)",
+                    stale.display()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mistyped_index_directory_is_named() {
+        let (scratch, mut args) = setup("typo", "1");
+        let typo = scratch.0.join("indx");
+        args[2] = typo.display().to_string();
+        let error = run(&Cli::parse_from(args).args).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!(
+                "`{}` is not a sparse-index directory",
+                typo.display()
+            )),
+            "{error}"
+        );
     }
 
     #[test]

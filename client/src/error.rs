@@ -114,10 +114,7 @@ fn detail_suffix(detail: Option<&str>) -> String {
 impl ClientError {
     /// The error as the resolver reports it for `package`.
     pub fn for_package(&self, package: &str) -> ResolveError {
-        ResolveError::Index {
-            package: package.to_owned(),
-            reason: self.to_string(),
-        }
+        ResolveError::index(package, self.to_string())
     }
 }
 

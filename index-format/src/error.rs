@@ -244,6 +244,7 @@ impl FormatError {
         }
     }
 
+    #[cfg(feature = "upload")]
     pub(crate) fn metadata(field: &str, reason: impl Into<String>) -> Self {
         Self::InvalidMetadata {
             field: field.to_owned(),
@@ -251,12 +252,14 @@ impl FormatError {
         }
     }
 
+    #[cfg(feature = "upload")]
     pub(crate) fn malformed_tarball(reason: impl Into<String>) -> Self {
         Self::MalformedTarball {
             reason: reason.into(),
         }
     }
 
+    #[cfg(feature = "upload")]
     pub(crate) fn policy(field: &str, reason: impl Into<String>) -> Self {
         Self::PolicyViolation {
             field: field.to_owned(),

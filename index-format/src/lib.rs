@@ -12,6 +12,11 @@
 //!   [`validate_tarball`] (with [`parse_crate_manifest`]) have checked everything within
 //!   [`PublishLimits`], including the registries dependencies may come from
 //!   ([`PublishLimits::with_dependency_registries`]).
+//! - [`IndexEntry::builder`] / [`IndexDependency::new`]: entries and dependencies built in
+//!   code (for in-memory indexes and tools), with crates.io's `features2` split applied.
+//! - Cargo features: `upload` (on by default) brings the publish path above and its
+//!   dependencies (tar, flate2, sha2, spdx, toml, ...); with `default-features = false` the
+//!   crate is only the index-line types, names and paths, which is all a resolver needs.
 //! - [`FormatError`]: the one error type; [`FormatError::code`] gives its stable code and
 //!   [`FormatError::kind`] its transport-neutral [`ErrorKind`] (this crate knows no HTTP).
 //!
@@ -23,18 +28,24 @@
 //! assert_eq!(index_path("Demo"), "de/mo/demo");
 //! ```
 
+mod builder;
 mod config;
 mod dependency_registries;
 mod entry;
 mod error;
+#[cfg(feature = "upload")]
 mod limits;
+#[cfg(feature = "upload")]
 mod manifest;
 mod name;
 mod path;
+#[cfg(feature = "upload")]
 mod publish;
 mod pubtime;
+#[cfg(feature = "upload")]
 mod tarball;
 
+pub use builder::IndexEntryBuilder;
 pub use config::RegistryConfig;
 pub use dependency_registries::{
     CRATES_IO_GIT_INDEX, CRATES_IO_SPARSE_INDEX, default_dependency_registries, own_index_url,
@@ -42,14 +53,18 @@ pub use dependency_registries::{
 };
 pub use entry::{DependencyKind, FeatureMap, INDEX_V_MAX, IndexDependency, IndexEntry, IndexFile};
 pub use error::{ErrorKind, FormatError};
+#[cfg(feature = "upload")]
 pub use limits::PublishLimits;
+#[cfg(feature = "upload")]
 pub use manifest::{CrateManifest, parse_crate_manifest};
 pub use name::{PackageName, canonical_name};
 pub use path::{index_path, prefix_path};
+#[cfg(feature = "upload")]
 pub use publish::{
     MAX_VERSION_LEN, NewCrate, NewCrateDependency, PackageMetadata, PreparedPublish, PublishFrame,
     check_version_length, encode_publish_frame, parse_publish_frame, prepare_publish,
     validate_version,
 };
 pub use pubtime::Pubtime;
+#[cfg(feature = "upload")]
 pub use tarball::{TarballEntry, TarballEntryKind, ValidatedTarball, validate_tarball};

@@ -57,7 +57,7 @@ fn real_case(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function(case, |b| {
         b.iter(|| {
-            let source = LocalIndex::new(index.path());
+            let source = LocalIndex::open(index.path()).expect("the unpacked index opens");
             let resolution = resolve(&source, &root, &options).expect("the case resolves");
             black_box(resolution.packages.len())
         });

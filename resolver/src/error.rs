@@ -4,8 +4,13 @@ use std::path::PathBuf;
 
 use crate::explanation::NoSolution;
 
+/// The error an [`crate::IndexSource`] gives when it cannot deliver a package, kept whole as
+/// the `source()` of [`ResolveError::Index`].
+pub type SourceError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong while reading inputs or resolving.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResolveError {
     /// A file could not be read.
     #[error("cannot read `{path}`: {source}")]
@@ -48,11 +53,27 @@ pub enum ResolveError {
         reason: String,
     },
     /// The index source cannot deliver a package's entry (unreachable, refused, broken).
-    #[error("cannot read the index entry of `{package}`: {reason}")]
+    #[error("cannot read the index entry of `{package}`: {source}")]
     Index {
         /// The package asked for.
         package: String,
-        /// Why the source could not deliver it.
+        /// Why the source could not deliver it, as the source reported it.
+        source: SourceError,
+    },
+    /// A directory given as a sparse index is missing or does not look like one.
+    #[error(
+        "`{path}` is not a sparse-index directory: {reason}; give the directory that holds the index's `config.json`"
+    )]
+    NotAnIndex {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The resolution was stopped by its deadline or its [`crate::CancelToken`].
+    #[error("resolution cancelled: {reason}; allow more time or simplify the requirements")]
+    Cancelled {
+        /// What stopped it (the deadline, or the token).
         reason: String,
     },
     /// No set of versions satisfies the requirements.
@@ -64,4 +85,24 @@ pub enum ResolveError {
         /// The packages on the cycle, as `name version`, first one repeated at the end.
         cycle: Vec<String>,
     },
+}
+
+impl ResolveError {
+    /// [`ResolveError::Index`] for `package`, keeping `source` as the error's `source()`: what
+    /// a custom [`crate::IndexSource`] returns when it cannot deliver a package.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use wharf_resolver::ResolveError;
+    /// let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "registry timed out");
+    /// let error = ResolveError::index("serde", io);
+    /// assert_eq!(error.to_string(), "cannot read the index entry of `serde`: registry timed out");
+    /// assert!(error.source().is_some());
+    /// ```
+    pub fn index(package: impl Into<String>, source: impl Into<SourceError>) -> Self {
+        Self::Index {
+            package: package.into(),
+            source: source.into(),
+        }
+    }
 }

@@ -283,6 +283,22 @@ impl Explainer<'_, '_> {
         }
     }
 
+    /// The root requires `package`, worded for where the root came from.
+    fn root_fact(
+        &mut self,
+        package: String,
+        requirement: String,
+        feature: Option<String>,
+    ) -> Derivation {
+        let origin = self.provider.origin;
+        self.push_fact(Fact::RootRequires {
+            package,
+            requirement,
+            feature,
+            origin,
+        })
+    }
+
     fn dependency(
         &mut self,
         from: &Pkg,
@@ -330,11 +346,7 @@ impl Explainer<'_, '_> {
                         version,
                     });
                 }
-                self.push_fact(Fact::RootRequires {
-                    package: target.to_string(),
-                    requirement,
-                    feature,
-                })
+                self.root_fact(target.to_string(), requirement, feature)
             }
             Pkg::Bucket(name, compat) => {
                 let versions = self.scoped_versions(name, Some(*compat), from_set);

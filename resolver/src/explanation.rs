@@ -5,17 +5,60 @@ use std::fmt;
 
 use semver::Version;
 
+/// What the root requirements of a resolution came from, which decides how explanations
+/// speak of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+#[non_exhaustive]
+pub enum RootOrigin {
+    /// A `Cargo.toml` ([`crate::RootManifest`]): "your manifest requires …".
+    #[default]
+    Manifest,
+    /// Requirements built in code ([`crate::Requirements`]): "the requirements you gave …".
+    Requirements,
+}
+
+impl RootOrigin {
+    /// How explanations name the root: `your manifest` or `the requirements you gave`.
+    pub fn subject(self) -> &'static str {
+        match self {
+            Self::Manifest => "your manifest",
+            Self::Requirements => "the requirements you gave",
+        }
+    }
+
+    /// The verb explanations use for the root's requirements.
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Manifest => "requires",
+            Self::Requirements => "ask for",
+        }
+    }
+}
+
 /// One fact of an explanation, about real packages only.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "fact", rename_all = "snake_case")
+)]
+#[non_exhaustive]
 pub enum Fact {
-    /// The manifest requires a package.
+    /// The root (a manifest, or requirements given in code) requires a package.
     RootRequires {
         /// The required package.
         package: String,
         /// The requirement.
         requirement: String,
-        /// A feature the manifest asks of it, if the fact is about that feature.
+        /// A feature the root asks of it, if the fact is about that feature.
         feature: Option<String>,
+        /// Where the requirement came from.
+        origin: RootOrigin,
     },
     /// Plugin mode: the host pins its API package.
     HostProvides {
@@ -136,19 +179,15 @@ impl fmt::Display for Fact {
             Self::RootRequires {
                 package,
                 requirement,
-                feature: None,
+                feature,
+                origin,
             } => {
-                write!(f, "your manifest requires `{package}` {requirement}")
-            }
-            Self::RootRequires {
-                package,
-                requirement,
-                feature: Some(feature),
-            } => {
-                write!(
-                    f,
-                    "your manifest requires `{package}` {requirement} with feature `{feature}`"
-                )
+                let (subject, verb) = (origin.subject(), origin.verb());
+                write!(f, "{subject} {verb} `{package}` {requirement}")?;
+                if let Some(feature) = feature {
+                    write!(f, " with feature `{feature}`")?;
+                }
+                Ok(())
             }
             Self::HostProvides { host, version } => {
                 write!(f, "this host provides host API {version} (`{host}`)")
@@ -229,6 +268,12 @@ impl fmt::Display for Fact {
 
 /// The derivation tree in Wharf's own terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+#[non_exhaustive]
 pub enum Derivation {
     /// A fact people can act on.
     Fact(Fact),
@@ -247,6 +292,7 @@ pub enum Derivation {
 
 /// Why no solution exists: the structured derivation, the facts it rests on, and hints.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct NoSolution {
     /// The whole derivation.
     pub derivation: Derivation,

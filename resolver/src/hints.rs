@@ -6,7 +6,7 @@ use semver::Version;
 use wharf_index_format::canonical_name;
 
 use crate::explain::Explainer;
-use crate::explanation::Fact;
+use crate::explanation::{Fact, RootOrigin};
 use crate::version_set::SemverSet;
 
 impl Explainer<'_, '_> {
@@ -168,7 +168,7 @@ impl Explainer<'_, '_> {
                     needs
                         .entry(package)
                         .or_default()
-                        .push(("your manifest", requirement));
+                        .push((self.provider.origin.subject(), requirement));
                 }
                 _ => {}
             }
@@ -186,7 +186,7 @@ impl Explainer<'_, '_> {
                 let who: Vec<String> = who
                     .iter()
                     .map(|w| {
-                        if *w == "your manifest" {
+                        if *w == self.provider.origin.subject() {
                             (*w).to_owned()
                         } else {
                             format!("`{w}`")
@@ -203,6 +203,11 @@ impl Explainer<'_, '_> {
         for note in notes {
             self.push_hint(note);
         }
+        self.relax_root_hints();
+    }
+
+    /// "Relax requirement X" for the root's requirements with a version outside them.
+    fn relax_root_hints(&mut self) {
         let requirements: Vec<(String, String)> = self
             .facts
             .iter()
@@ -211,6 +216,7 @@ impl Explainer<'_, '_> {
                     package,
                     requirement,
                     feature: None,
+                    ..
                 } => Some((package.clone(), requirement.clone())),
                 _ => None,
             })
@@ -232,8 +238,12 @@ impl Explainer<'_, '_> {
                     !v.yanked && v.version.pre.is_empty() && !dep.set.contains(&v.version)
                 });
             if let Some(other) = outside {
+                let whose = match self.provider.origin {
+                    RootOrigin::Requirements => "the",
+                    _ => "your",
+                };
                 self.push_hint(format!(
-                    "relax your requirement `{package}` {requirement}: version {} exists outside it",
+                    "relax {whose} requirement `{package}` {requirement}: version {} exists outside it",
                     other.version
                 ));
             }

@@ -10,6 +10,16 @@
 //! - [`Resolution`]: the selected packages, as JSON, Cargo.lock v4 or `wharf.lock`.
 //! - [`Lockfile`]: a previous lock whose versions are preferred.
 //! - [`NoSolution`]: why nothing fits, as data ([`Derivation`], [`Fact`]) and as text with hints.
+//! - For tools embedding the resolver: [`Requirements`] (a root built in code, explained as
+//!   "the requirements you gave"), [`Resolver`] (source, host pin, rust-version, lock, deadline
+//!   or [`CancelToken`]), entries built with [`IndexEntry::builder`] and
+//!   [`IndexDependency::new`] (every index type is re-exported, also as [`index`]),
+//!   [`LocalIndex::open`] that refuses a wrong directory, and [`ResolveError::index`] for a
+//!   custom [`IndexSource`]'s errors.
+//! - Lockfile tools: `Lockfile::from(&resolution)`, [`Lockfile::diff`] ([`LockDiff`]) and
+//!   [`Lockfile::check`] ([`Unsatisfied`]).
+//! - Feature `serde` (on by default): `Serialize` for [`Resolution`], [`NoSolution`],
+//!   [`LockDiff`] and [`Unsatisfied`].
 //!
 //! ```
 //! use std::path::Path;
@@ -20,27 +30,47 @@
 //! assert_eq!(resolution.to_json(), r#"{"packages":[]}"#);
 //! ```
 
+mod cancel;
 mod catalog;
 mod details;
 mod error;
 mod explain;
 mod explanation;
 mod hints;
+mod lockdiff;
 mod lockfile;
 mod manifest;
 mod options;
 mod packages;
 mod provider;
+mod requirements;
 mod resolve;
+mod resolver;
 mod source;
 mod version_set;
 
-pub use error::ResolveError;
-pub use explanation::{Derivation, Fact, NoSolution};
+pub use cancel::CancelToken;
+pub use error::{ResolveError, SourceError};
+pub use explanation::{Derivation, Fact, NoSolution, RootOrigin};
+pub use lockdiff::{LockChange, LockChangeKind, LockDiff, Unsatisfied};
 pub use lockfile::{LockedPackage, Lockfile};
 pub use manifest::RootManifest;
 pub use options::{HostPin, ResolveOptions};
+pub use requirements::Requirements;
 pub use resolve::{Resolution, ResolvedPackage, resolve};
+pub use resolver::Resolver;
+/// The index-line types of the resolver's signatures, re-exported so callers need no direct
+/// `wharf-index-format` dependency.
+pub use wharf_index_format::{
+    DependencyKind, FeatureMap, IndexDependency, IndexEntry, IndexEntryBuilder, IndexFile, Pubtime,
+};
+/// The index types and helpers as one module: `use wharf_resolver::index::*`.
+pub mod index {
+    pub use wharf_index_format::{
+        DependencyKind, FeatureMap, FormatError, INDEX_V_MAX, IndexDependency, IndexEntry,
+        IndexEntryBuilder, IndexFile, PackageName, Pubtime, canonical_name, index_path,
+    };
+}
 /// The version type of every public API (re-exported so callers need no `semver` dependency).
 pub use semver::Version;
 pub use source::{IndexSource, LocalIndex, MemoryIndex};

@@ -13,11 +13,12 @@ use pubgrub::{
 use semver::Version;
 use wharf_index_format::IndexEntry;
 
+use crate::cancel::Cancellation;
 use crate::catalog::{Compat, CrateData, Dep, ScannedLine, VersionData};
 use crate::details::{Details, RequirementCache};
 use crate::packages::{Feat, Pkg, WideRequirement};
 use crate::version_set::SemverSet;
-use crate::{IndexSource, ResolveError};
+use crate::{IndexSource, ResolveError, RootOrigin};
 
 /// Why a version of a virtual package cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,10 @@ pub(crate) struct Provider<'a> {
     bucket_choice: RefCell<HashMap<(Rc<str>, Compat), Version>>,
     /// A distinct number per (package, bucket) that uses `links`.
     link_ids: RefCell<HashMap<(Rc<str>, Compat), u64>>,
+    /// Where the root's requirements came from (for the wording of explanations).
+    pub(crate) origin: RootOrigin,
+    /// When to stop early.
+    pub(crate) cancellation: Cancellation,
 }
 
 impl<'a> Provider<'a> {
@@ -82,6 +87,8 @@ impl<'a> Provider<'a> {
             requirements: RefCell::default(),
             bucket_choice: RefCell::default(),
             link_ids: RefCell::default(),
+            origin: RootOrigin::Manifest,
+            cancellation: Cancellation::default(),
         }
     }
 
@@ -452,6 +459,10 @@ impl DependencyProvider for Provider<'_> {
     type M = Unusable;
     type Err = ResolveError;
     type Priority = (u8, u32, Reverse<usize>);
+
+    fn should_cancel(&self) -> Result<(), ResolveError> {
+        self.cancellation.check()
+    }
 
     fn prioritize(
         &self,

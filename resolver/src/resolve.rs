@@ -6,15 +6,17 @@ use std::rc::Rc;
 use pubgrub::PubGrubError;
 use semver::Version;
 
+use crate::cancel::Cancellation;
 use crate::catalog::Dep;
 use crate::details::convert_index_dep;
 use crate::explain::explain;
 use crate::packages::{Feat, Pkg};
 use crate::provider::Provider;
-use crate::{IndexSource, ResolveError, ResolveOptions, RootManifest};
+use crate::{IndexSource, ResolveError, ResolveOptions, RootManifest, RootOrigin};
 
 /// One selected package version.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ResolvedPackage {
     /// The package name.
     pub name: String,
@@ -31,6 +33,7 @@ pub struct ResolvedPackage {
 
 /// A successful resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Resolution {
     /// Every selected package, root excluded, sorted by (name, version).
     pub packages: Vec<ResolvedPackage>,
@@ -59,11 +62,40 @@ impl Resolution {
     }
 }
 
-/// Resolves `root` against `source`.
+/// Resolves `root` against `source`. [`crate::Resolver`] does the same with a deadline or a
+/// cancel token, and for [`crate::Requirements`] built in code.
+///
+/// ```
+/// use std::path::Path;
+/// use wharf_resolver::{IndexEntry, MemoryIndex, ResolveOptions, RootManifest, resolve};
+/// let mut index = MemoryIndex::default();
+/// index.add(IndexEntry::builder("log", "0.4.22").build().unwrap());
+/// let manifest = "[package]\nname = \"app\"\n[dependencies]\nlog = \"0.4\"\n";
+/// let root = RootManifest::from_toml_str(manifest, Path::new(".")).unwrap();
+/// let resolution = resolve(&index, &root, &ResolveOptions::default()).unwrap();
+/// assert_eq!(resolution.versions_of("log")[0].to_string(), "0.4.22");
+/// ```
 pub fn resolve(
     source: &dyn IndexSource,
     root: &RootManifest,
     options: &ResolveOptions,
+) -> Result<Resolution, ResolveError> {
+    resolve_with(
+        source,
+        root,
+        options,
+        RootOrigin::Manifest,
+        Cancellation::default(),
+    )
+}
+
+/// [`resolve`], with the root's origin (for explanations) and when to stop early.
+pub(crate) fn resolve_with(
+    source: &dyn IndexSource,
+    root: &RootManifest,
+    options: &ResolveOptions,
+    origin: RootOrigin,
+    cancellation: Cancellation,
 ) -> Result<Resolution, ResolveError> {
     let rust_version = options
         .rust_version
@@ -87,6 +119,8 @@ pub fn resolve(
         .as_ref()
         .map(|pin| (Rc::<str>::from(pin.name.as_str()), pin.version.clone()));
     let mut provider = Provider::new(source, root.version.clone(), rust_version, locked, host);
+    provider.origin = origin;
+    provider.cancellation = cancellation;
     provider.root_deps = root_dependencies(root, options, &provider)?;
 
     let solution = match pubgrub::resolve(&provider, Pkg::Root, root.version.clone()) {

@@ -11,7 +11,8 @@ use wharf_index_format::{IndexEntry, IndexFile, canonical_name, index_path};
 
 use crate::ResolveError;
 
-/// A source of index entries, shared across threads.
+/// A source of index entries, shared across threads. A source that cannot deliver a package
+/// returns [`ResolveError::index`] with its own error, which stays the error's `source()`.
 pub trait IndexSource: Send + Sync {
     /// Every version of `name` (exact name as cargo looks it up: lowercase path, exact-name match
     /// on the line's `name`), parsed lazily on first request and cached. `Ok(empty)` when the
@@ -158,10 +159,63 @@ pub struct LocalIndex {
 const OPEN_FILES_MAX: usize = 256;
 
 impl LocalIndex {
-    /// An index rooted at `dir` (the directory holding `config.json`).
+    /// Opens the index rooted at `dir` (the directory holding `config.json`), checking that it
+    /// is one: [`ResolveError::NotAnIndex`] when `dir` is missing, not a directory, or holds
+    /// files but neither `config.json` nor any of cargo's index directories (`1`, `2`, `3`,
+    /// or two-character prefixes), so a typo fails here rather than as "no package named …".
+    /// An empty directory is accepted (a registry nothing was published to).
+    ///
+    /// ```
+    /// use wharf_resolver::{LocalIndex, ResolveError};
+    /// let error = LocalIndex::open("/no/such/index").unwrap_err();
+    /// assert!(matches!(error, ResolveError::NotAnIndex { .. }));
+    /// assert!(error.to_string().contains("`/no/such/index`"));
+    /// ```
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, ResolveError> {
+        let dir = dir.into();
+        let not_an_index = |reason: String| ResolveError::NotAnIndex {
+            path: dir.clone(),
+            reason,
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(not_an_index("it does not exist".to_owned()));
+            }
+            Err(e) if dir.is_file() => {
+                return Err(not_an_index(format!("it is a file, not a directory ({e})")));
+            }
+            Err(source) => return Err(ResolveError::Io { path: dir, source }),
+        };
+        let mut empty = true;
+        let looks_like_index = entries.filter_map(Result::ok).any(|entry| {
+            empty = false;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            name == "config.json"
+                || (is_dir && (matches!(name.as_ref(), "1" | "2" | "3") || name.len() == 2))
+        });
+        // An empty directory is the index of a registry nothing was published to yet.
+        if !looks_like_index && !empty {
+            return Err(not_an_index(
+                "it holds neither `config.json` nor any index directory (`1`, `2`, `3`, `se`, ...)"
+                    .to_owned(),
+            ));
+        }
+        Ok(Self::unchecked(dir))
+    }
+
+    /// An index rooted at `dir`, not checked: a wrong directory only shows later as missing
+    /// packages.
+    #[deprecated(note = "use `LocalIndex::open`, which fails on a missing or non-index directory")]
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::unchecked(dir.into())
+    }
+
+    fn unchecked(dir: PathBuf) -> Self {
         Self {
-            dir: dir.into(),
+            dir,
             cache: RwLock::default(),
             open_files: Mutex::default(),
         }

@@ -1,5 +1,6 @@
 //! Integration tests of the resolver, one module per concern.
 
+mod api;
 mod differential;
 mod explanations;
 mod lockfiles;

@@ -25,7 +25,7 @@ fn local_index_skips_bad_lines_newer_schemas_and_other_names() {
         "Demo",
         &format!("{good}\nnot json\n{newer}\n{other_case}\n"),
     );
-    let local = LocalIndex::new(dir.path());
+    let local = LocalIndex::open(dir.path()).unwrap();
     let versions = local.versions("Demo").unwrap();
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0].vers.to_string(), "1.0.0");
@@ -47,7 +47,7 @@ fn resolution_reads_only_the_packages_it_touches() {
     write(dir.path(), "leaf", &pkg("leaf", "1.0.0").entry().to_line());
     // An unreadable entry (a directory where a file should be) for a package nobody asks for.
     fs::create_dir_all(dir.path().join(index_path("untouched"))).unwrap();
-    let local = LocalIndex::new(dir.path());
+    let local = LocalIndex::open(dir.path()).unwrap();
     let root = manifest("[dependencies]\napp-dep = \"1\"\n");
     let resolution = resolve(&local, &root, &ResolveOptions::default()).unwrap();
     assert_eq!(picks(&resolution), ["app-dep 1.0.0", "leaf 1.0.0"]);
@@ -102,7 +102,7 @@ fn files_and_memory_resolve_alike_whatever_the_json_spacing() {
     let expected = picks(&resolve(&memory, &root, &options).unwrap());
     assert_eq!(expected, ["json 1.1.5", "web 1.0.0"]);
     for dir in [compact.path(), spaced.path()] {
-        let local = LocalIndex::new(dir);
+        let local = LocalIndex::open(dir).unwrap();
         assert_eq!(picks(&resolve(&local, &root, &options).unwrap()), expected);
     }
 }
@@ -125,7 +125,7 @@ fn a_package_guessed_ahead_but_never_needed_cannot_fail_the_resolution() {
     write(dir.path(), "app-dep", &lines.join("\n"));
     write(dir.path(), "leaf", &pkg("leaf", "1.0.0").entry().to_line());
     fs::create_dir_all(dir.path().join(index_path("broken"))).unwrap();
-    let local = LocalIndex::new(dir.path());
+    let local = LocalIndex::open(dir.path()).unwrap();
     let root = manifest("[dependencies]\napp-dep = \"=1.0.0\"\n");
     let resolution = resolve(&local, &root, &ResolveOptions::default()).unwrap();
     assert_eq!(picks(&resolution), ["app-dep 1.0.0", "leaf 1.0.0"]);
@@ -184,7 +184,7 @@ fn index_files_larger_than_the_read_chunk_resolve_like_memory() {
             > 512 * 1024
     );
     let memory = index(entries());
-    let local = LocalIndex::new(dir.path());
+    let local = LocalIndex::open(dir.path()).unwrap();
     for requirement in ["1", "=1.31.0", "<1.31", "<1.58"] {
         let root = manifest(&format!("[dependencies]\nwide = \"{requirement}\"\n"));
         let from_files = resolve(&local, &root, &ResolveOptions::default()).unwrap();
