@@ -22,6 +22,9 @@ pub struct ServerConfig {
     pub limits: PublishLimits,
     /// How often one user may publish (all off by default).
     pub rate_limits: PublishRateLimits,
+    /// How long a signed timestamp is valid (one day by default); the server signs a new
+    /// one after half of it, or sooner when the log grows.
+    pub timestamp_expiry: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -32,6 +35,7 @@ impl ServerConfig {
             auth_required,
             limits: PublishLimits::default(),
             rate_limits: PublishRateLimits::default(),
+            timestamp_expiry: crate::handlers::log::DEFAULT_TIMESTAMP_EXPIRY,
         }
     }
 
@@ -58,6 +62,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// The per-user publish token buckets, shared by every worker thread.
     pub(crate) publish_limiter: PublishLimiter,
+    /// The signed timestamp served at `/index/.wharf/timestamp`.
+    pub(crate) timestamp: crate::handlers::log::TimestampCache,
 }
 
 impl AppState {
@@ -75,6 +81,7 @@ impl AppState {
             config_json,
             ready: AtomicBool::new(false),
             publish_limiter,
+            timestamp: crate::handlers::log::TimestampCache::default(),
         }
     }
 }
