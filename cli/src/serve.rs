@@ -39,6 +39,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_crate_bytes,
         workers,
         yield_every,
+        timestamp_expiry,
         allowed_dependency_registries,
         rate_limits,
     } = args.keys.over(file).resolve()?;
@@ -51,6 +52,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // On the first start the public URL's host names the registry in its signed
+        // documents; without one, storage names it after its root key.
+        if let Some(origin) = public_url.as_deref().and_then(origin_of) {
+            wharf_storage::RegistryKeys::load_or_create(&data, Some(&origin))
+                .context("making the registry's signing keys")?;
+        }
         let storage = open_storage(&data).await?;
         ensure_admin_token(&storage, &data)?;
 
@@ -74,6 +81,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(?rate_limits, "publish rate limits on");
         }
         config.rate_limits = rate_limits;
+        config.timestamp_expiry = timestamp_expiry;
         tracing::info!(
             max_crate_bytes = config.limits.max_crate_bytes,
             dependency_registries = ?config.limits.allowed_dependency_registries,
@@ -88,6 +96,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The origin of a public URL: its host and port (`registry.example.com`,
+/// `127.0.0.1:8080`), or `None` when the URL has none.
+fn origin_of(public_url: &str) -> Option<String> {
+    let rest = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest);
+    let host = rest.split('/').next().unwrap_or_default();
+    (!host.is_empty() && host.bytes().all(|b| b.is_ascii_graphic())).then(|| host.to_owned())
 }
 
 /// On first start, creates an `admin` user with every scope and stores its token in

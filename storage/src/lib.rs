@@ -84,6 +84,6 @@ pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
-pub use registry_keys::{DEFAULT_ORIGIN, KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
+pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
 pub use storage::Storage;
 pub use tokens::check_display_name;

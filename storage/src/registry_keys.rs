@@ -25,8 +25,6 @@ use crate::StorageError;
 pub const KEYS_DIR: &str = "keys";
 /// The root key file inside [`KEYS_DIR`].
 pub const ROOT_KEY_FILE: &str = "root.key";
-/// The origin used when nothing else names the registry.
-pub const DEFAULT_ORIGIN: &str = "wharf";
 /// How long a keyset made at first start is valid (one year).
 const KEYSET_LIFETIME_SECONDS: i64 = 365 * 24 * 3600;
 
@@ -43,9 +41,10 @@ pub struct RegistryKeys {
 }
 
 impl RegistryKeys {
-    /// Loads the keys of `data_dir`, making them first (with `origin`) when the directory
-    /// has none.
-    pub fn load_or_create(data_dir: &Path, origin: &str) -> Result<Self, StorageError> {
+    /// Loads the keys of `data_dir`, making them first when the directory has none, named
+    /// `origin` (by default `wharf-` and the first 16 hex digits of the root key's id, a
+    /// name no other registry has).
+    pub fn load_or_create(data_dir: &Path, origin: Option<&str>) -> Result<Self, StorageError> {
         let dir = data_dir.join(KEYS_DIR);
         if !dir.join("keyset-1.note").exists() {
             create(&dir, origin)?;
@@ -190,7 +189,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), StorageError> {
 
 /// Makes the four keys and keyset version 1 in `dir`. The keyset is written last, so a
 /// crash part-way leaves no keyset and the next start makes the keys afresh.
-fn create(dir: &Path, origin: &str) -> Result<(), StorageError> {
+fn create(dir: &Path, origin: Option<&str>) -> Result<(), StorageError> {
     let path_error = |cause| StorageError::Path {
         path: dir.to_path_buf(),
         cause,
@@ -202,6 +201,11 @@ fn create(dir: &Path, origin: &str) -> Result<(), StorageError> {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(path_error)?;
     }
     let keys: [SigningKey; 4] = std::array::from_fn(|_| SigningKey::generate());
+    let origin = origin.map_or_else(
+        || format!("wharf-{}", keys[0].key_id().short()),
+        str::to_owned,
+    );
+    let origin = origin.as_str();
     let now = UtcTime::now();
     let keyset = Keyset::new(
         origin,
@@ -242,8 +246,8 @@ mod tests {
     #[test]
     fn keys_are_made_once_private_and_reloaded() {
         let dir = tempfile::tempdir().unwrap();
-        let made = RegistryKeys::load_or_create(dir.path(), "registry.example").unwrap();
-        let again = RegistryKeys::load_or_create(dir.path(), "another.example").unwrap();
+        let made = RegistryKeys::load_or_create(dir.path(), Some("registry.example")).unwrap();
+        let again = RegistryKeys::load_or_create(dir.path(), Some("another.example")).unwrap();
         assert_eq!(again.origin(), "registry.example");
         assert_eq!(made.root(), again.root());
         assert_eq!(root_public_key(dir.path()).unwrap(), *made.root());
@@ -278,9 +282,9 @@ mod tests {
     #[test]
     fn the_root_key_may_be_moved_offline() {
         let dir = tempfile::tempdir().unwrap();
-        let made = RegistryKeys::load_or_create(dir.path(), "registry.example").unwrap();
+        let made = RegistryKeys::load_or_create(dir.path(), Some("registry.example")).unwrap();
         fs::remove_file(dir.path().join(KEYS_DIR).join(ROOT_KEY_FILE)).unwrap();
-        let loaded = RegistryKeys::load_or_create(dir.path(), "registry.example").unwrap();
+        let loaded = RegistryKeys::load_or_create(dir.path(), Some("registry.example")).unwrap();
         assert_eq!(loaded.root(), made.root());
         assert_eq!(root_public_key(dir.path()).unwrap(), *made.root());
     }

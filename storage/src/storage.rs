@@ -18,7 +18,7 @@ use crate::gc::keep_committed_blob;
 use crate::index_files::IndexProjector;
 use crate::log;
 use crate::model::ReconcileReport;
-use crate::registry_keys::{DEFAULT_ORIGIN, RegistryKeys};
+use crate::registry_keys::RegistryKeys;
 use crate::token_cache::TokenCache;
 use crate::write_behind::PendingWrites;
 use crate::write_ops::{
@@ -81,7 +81,7 @@ impl Storage {
             let stores = config.blobs.open(&setup_dir)?;
             let mut conn = open_connection(&db_path)?;
             migrate(&mut conn)?;
-            let keys = RegistryKeys::load_or_create(&setup_dir, DEFAULT_ORIGIN)?;
+            let keys = RegistryKeys::load_or_create(&setup_dir, None)?;
             Ok::<_, StorageError>((stores, conn, keys))
         })
         .await??;
