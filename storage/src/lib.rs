@@ -78,7 +78,7 @@ pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
-pub use log::MAX_LEAVES_PER_PAGE;
+pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
 pub use log_api::{LogLeaf, SignedTimestamp};
 pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,

@@ -99,6 +99,15 @@ fn to_hash(bytes: &[u8], what: &str) -> Result<Hash, StorageError> {
         })
 }
 
+/// The leaf of event `seq`, when it is logged.
+pub(crate) fn leaf_of_event(conn: &Connection, seq: u64) -> Result<Option<u64>, StorageError> {
+    let leaf: Option<i64> = conn
+        .prepare_cached("SELECT idx FROM log_leaves WHERE event_seq = ?1")?
+        .query_row([sql_i64(seq)], |row| row.get(0))
+        .optional()?;
+    Ok(leaf.and_then(|leaf| u64::try_from(leaf).ok()))
+}
+
 /// The number of leaves in the log.
 pub(crate) fn size(conn: &Connection) -> Result<u64, StorageError> {
     let size: i64 = conn
@@ -107,13 +116,51 @@ pub(crate) fn size(conn: &Connection) -> Result<u64, StorageError> {
     Ok(u64::try_from(size).unwrap_or_default())
 }
 
-/// The index line as first published: the stored line with `"yanked":false` (yanking
-/// changes only that field). A release is logged in its publish's transaction, when the
+/// The field Wharf adds to each index line, `"wharf":{"leaf":N}`: the index of the
+/// version's release leaf, so a client finds the leaf (and asks for its inclusion proof)
+/// from the line. Cargo ignores fields it does not know.
+pub const LINE_FIELD: &str = "wharf";
+
+/// Sets the line field naming release leaf `leaf` in `entry`.
+pub(crate) fn set_leaf(entry: &mut IndexEntry, leaf: u64) {
+    entry
+        .extensions
+        .insert(LINE_FIELD.to_owned(), serde_json::json!({ "leaf": leaf }));
+}
+
+/// Adds the line field to the stored line of a version whose release is leaf `leaf`.
+fn tag_line(
+    conn: &Connection,
+    package_id: i64,
+    version: &str,
+    leaf: u64,
+) -> Result<(), StorageError> {
+    let line: Option<String> = conn
+        .prepare_cached("SELECT line FROM versions WHERE package_id = ?1 AND version = ?2")?
+        .query_row(params![package_id, version], |row| row.get(0))
+        .optional()?;
+    let Some(Ok(mut entry)) = line.as_deref().map(IndexEntry::from_line) else {
+        tracing::warn!(
+            version,
+            "a stored index line does not parse; it gets no leaf field"
+        );
+        return Ok(());
+    };
+    set_leaf(&mut entry, leaf);
+    conn.prepare_cached("UPDATE versions SET line = ?3 WHERE package_id = ?1 AND version = ?2")?
+        .execute(params![package_id, version, entry.to_line()])?;
+    Ok(())
+}
+
+/// The index line as first published: the stored line with `"yanked":false` and without
+/// the [`LINE_FIELD`] (yanking changes only `yanked`; the field is added after the
+/// release is logged). A release is logged in its publish's transaction, when the
 /// stored line is that line already; a line that does not parse is taken as it is.
 pub(crate) fn published_line(line: &str) -> String {
     match IndexEntry::from_line(line) {
         Ok(mut entry) => {
             entry.yanked = false;
+            entry.extensions.remove(LINE_FIELD);
             entry.to_line()
         }
         Err(error) => {
@@ -226,6 +273,11 @@ pub(crate) fn append_pending(conn: &Connection, keys: &RegistryKeys) -> Result<u
             "INSERT INTO log_leaves (idx, event_seq, leaf, leaf_hash) VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute(params![sql_i64(size), event.seq, leaf, hash.0.as_slice()])?;
+        if event.kind == "release"
+            && let Some(version) = &event.version
+        {
+            tag_line(conn, event.package_id, version, size)?;
+        }
         let mut insert =
             conn.prepare_cached("INSERT INTO log_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
         for node in nodes {

@@ -294,6 +294,8 @@ impl Storage {
             )));
         }
         entry.yanked = false;
+        // Only the registry names a line's leaf.
+        entry.extensions.remove(log::LINE_FIELD);
         entry.pubtime = Some(Pubtime::now());
         // Nothing shows READMEs yet, and they would make every version row large.
         metadata.readme = None;
@@ -338,17 +340,21 @@ impl Storage {
             limits,
         };
         let keys = Arc::clone(&self.inner.keys);
-        let (outcome, snapshot) = self
+        let (outcome, snapshot, leaf) = self
             .inner
             .writer
             .run(move |conn| {
                 let outcome = apply_publish(conn, &request, now_unix())?;
                 log::append_pending(conn, &keys)?;
+                let leaf = log::leaf_of_event(conn, outcome.seq)?;
                 // Read in the same transaction, so the answer needs no second trip.
                 let snapshot = queries::snapshot_by_id(conn, outcome.package_id)?;
-                Ok((outcome, snapshot))
+                Ok((outcome, snapshot, leaf))
             })
             .await?;
+        if let Some(leaf) = leaf {
+            log::set_leaf(&mut entry, leaf);
+        }
         // A blob collection may have deleted a re-used blob between the put and the commit.
         keep_committed_blob(self.inner.stores.blobs.as_ref(), &cksum, crate_bytes).await?;
         tracing::info!(

@@ -79,9 +79,21 @@ async fn every_event_is_a_leaf_with_a_verifying_inclusion_proof() -> TestResult 
     let StatementBody::Release { entry, cksum, .. } = release.statement().body() else {
         panic!("the first leaf is the release");
     };
+    // The index line names its leaf; the entry hash is over the line without that field.
+    assert_eq!(
+        published.entry.extensions["wharf"],
+        serde_json::json!({ "leaf": 0 })
+    );
+    let mut as_published = published.entry.clone();
+    as_published.extensions.remove("wharf");
     assert_eq!(
         *entry,
-        wharf_trust::Hash::sha256(published.entry.to_line().as_bytes())
+        wharf_trust::Hash::sha256(as_published.to_line().as_bytes())
+    );
+    let file = storage.index_file("logged").await?.expect("index file");
+    assert!(
+        std::str::from_utf8(&file.bytes)?.contains(r#""wharf":{"leaf":0}"#),
+        "the served line names its leaf"
     );
     assert_eq!(cksum.to_hex(), published.entry.cksum);
     assert!(storage.verify().await?.problems.is_empty());
@@ -178,5 +190,26 @@ async fn a_signed_timestamp_binds_the_checkpoint_and_the_index_files() -> TestRe
         wharf_trust::Hash::sha256(&file.bytes),
     )])?;
     assert_eq!(timestamp.snapshot(), &snapshot.hash());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_recovers_the_entry_hash_from_a_served_yanked_line() -> TestResult {
+    let (_dir, storage) = fresh().await;
+    let alice = admin(&storage, "alice");
+    storage.publish(&alice, upload("hidden", "1.0.0")).await?;
+    let file = storage.set_yanked(&alice, "hidden", "1.0.0", true).await?;
+    let served = std::str::from_utf8(&file.bytes)?.trim_end();
+    assert!(served.contains(r#""yanked":true"#));
+    // The documented rule: drop the leaf member, put `"yanked":false` back.
+    let as_published = served
+        .replace(r#","wharf":{"leaf":0}"#, "")
+        .replace(r#""yanked":true"#, r#""yanked":false"#);
+    let leaf = storage.log_leaves(0, 1).await?.remove(0);
+    let event = LogEvent::parse(&leaf.bytes)?;
+    let StatementBody::Release { entry, .. } = event.statement().body() else {
+        panic!("leaf 0 is the release");
+    };
+    assert_eq!(*entry, wharf_trust::Hash::sha256(as_published.as_bytes()));
     Ok(())
 }
