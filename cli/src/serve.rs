@@ -89,6 +89,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;
+        let _refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));
         tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");
         let shutdown = shutdown_signal()?;
         eprintln!("wharf: serving on http://{addr}  (index: sparse+{public_url}/index/)");

@@ -230,7 +230,7 @@ fn parse_expiry(text: &str) -> Result<std::time::Duration, String> {
     let expiry = humantime::parse_duration(text.trim()).map_err(|error| {
         format!("`{text}` is not a duration ({error}); write it like `1d`, `12h` or `90m`")
     })?;
-    if expiry < std::time::Duration::from_secs(60) {
+    if expiry < std::time::Duration::from_mins(1) {
         return Err(format!(
             "`{text}` is shorter than a minute; clients need time to use a timestamp, give `1m` or more"
         ));

@@ -86,7 +86,7 @@ pub(crate) fn verify_log(
         Some((_, note)) => {
             match Checkpoint::open(note.as_bytes(), &keys.keyset().note_key(KeyRole::Log)) {
                 Err(error) => {
-                    problems.push(format!("the newest checkpoint does not verify: {error}"))
+                    problems.push(format!("the newest checkpoint does not verify: {error}"));
                 }
                 Ok(checkpoint) => {
                     if checkpoint.size() != size {

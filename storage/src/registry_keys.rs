@@ -97,7 +97,7 @@ impl RegistryKeys {
         };
         Ok(Self {
             origin: keyset.origin().to_owned(),
-            root: keyset.key(wharf_trust::KeyRole::Root).clone(),
+            root: *keyset.key(wharf_trust::KeyRole::Root),
             log: online("log.key", wharf_trust::KeyRole::Log)?,
             timestamp: online("timestamp.key", wharf_trust::KeyRole::Timestamp)?,
             release: online("release.key", wharf_trust::KeyRole::Release)?,
@@ -152,7 +152,7 @@ pub fn root_public_key(data_dir: &Path) -> Result<PublicKey, StorageError> {
             reason: error.to_string(),
         });
     }
-    Ok(RegistryKeys::load(data_dir)?.root.clone())
+    Ok(RegistryKeys::load(data_dir)?.root)
 }
 
 fn keys_error(path: &Path, reason: impl std::fmt::Display) -> StorageError {
@@ -271,11 +271,11 @@ mod tests {
             "keyset-1.note",
         ] {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(KEYS_DIR).join(file))
+            let file_mode = fs::metadata(dir.path().join(KEYS_DIR).join(file))
                 .unwrap()
                 .permissions()
                 .mode();
-            assert_eq!(mode & 0o777, 0o600, "{file}");
+            assert_eq!(file_mode & 0o777, 0o600, "{file}");
         }
     }
 

@@ -126,5 +126,23 @@ pub(crate) async fn current_timestamp(state: &AppState) -> Result<String, ApiErr
     Ok(signed.note)
 }
 
+/// Keeps the served timestamp fresh while the server runs: every half minute (or half the
+/// expiry, if shorter) it signs a new one when the log has grown or half the expiry has
+/// passed, so clients rarely wait for a signature.
+pub fn spawn_timestamp_refresh(state: std::sync::Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    let period = (state.config.timestamp_expiry / 2).min(Duration::from_secs(30));
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = current_timestamp(&state).await {
+                tracing::warn!(
+                    detail = error.detail(),
+                    "signing the timestamp failed; retrying later"
+                );
+            }
+            tokio::time::sleep(period).await;
+        }
+    })
+}
+
 /// The default validity of a timestamp: one day.
-pub const DEFAULT_TIMESTAMP_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_TIMESTAMP_EXPIRY: Duration = Duration::from_hours(24);

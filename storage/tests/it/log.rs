@@ -12,7 +12,7 @@ fn keyset(storage: &Storage) -> Keyset {
     let chain: Vec<&[u8]> = storage
         .keyset_chain()
         .iter()
-        .map(|note| note.as_bytes())
+        .map(String::as_bytes)
         .collect();
     wharf_trust::verify_keyset_chain(
         storage.root_key(),
@@ -54,7 +54,7 @@ async fn every_event_is_a_leaf_with_a_verifying_inclusion_proof() -> TestResult 
     assert_eq!(checkpoint.size(), events.len() as u64);
     let leaves = storage.log_leaves(0, 100).await?;
     assert_eq!(leaves.len(), events.len());
-    let release_key = keyset(&storage).key(KeyRole::Release).clone();
+    let release_key = *keyset(&storage).key(KeyRole::Release);
     for (leaf, event) in leaves.iter().zip(&events) {
         let parsed = LogEvent::parse(&leaf.bytes)?;
         let statement = parsed.statement();
@@ -174,7 +174,7 @@ async fn a_signed_timestamp_binds_the_checkpoint_and_the_index_files() -> TestRe
     let alice = admin(&storage, "alice");
     storage.publish(&alice, upload("stamped", "1.0.0")).await?;
     let signed = storage
-        .sign_timestamp(std::time::Duration::from_secs(3600))
+        .sign_timestamp(std::time::Duration::from_hours(1))
         .await?;
     let keyset = keyset(&storage);
     let timestamp = wharf_trust::Timestamp::open(
