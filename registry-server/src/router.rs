@@ -58,6 +58,9 @@ where
         if rest == log::TIMESTAMP_PATH {
             return (Route::Log, log::timestamp(state, request.headers()).await);
         }
+        if let Some(bin) = rest.strip_prefix(log::BINS_PATH) {
+            return (Route::Log, log::bins(state, request.headers(), bin).await);
+        }
         return (
             Route::IndexFile,
             index::index_file(state, rest, request.headers()),

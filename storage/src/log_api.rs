@@ -25,6 +25,8 @@ pub struct SignedTimestamp {
     pub note: String,
     /// The tree size of the checkpoint it binds.
     pub tree_size: u64,
+    /// The snapshot of the index files it binds (its bins are served beside it).
+    pub snapshot: Snapshot,
 }
 
 impl Storage {
@@ -142,6 +144,7 @@ impl Storage {
             Ok(SignedTimestamp {
                 note: timestamp.sign(keys.timestamp_key())?,
                 tree_size: checkpoint.size(),
+                snapshot,
             })
         })
         .await?

@@ -27,6 +27,9 @@ use crate::state::AppState;
 pub(crate) const PREFIX: &str = "/api/wharf/v1/log/";
 /// The path of the timestamp under `/index/`.
 pub(crate) const TIMESTAMP_PATH: &str = ".wharf/timestamp";
+/// The path of the snapshot's bin list under `/index/`; bin `NN` (two lowercase hex digits)
+/// is below it.
+pub(crate) const BINS_PATH: &str = ".wharf/bins";
 
 fn text(body: String) -> Resp {
     let mut response = bytes_response(
@@ -99,31 +102,77 @@ pub(crate) async fn route(
 /// has passed.
 #[derive(Debug, Default)]
 pub(crate) struct TimestampCache {
-    current: tokio::sync::Mutex<Option<(String, u64, Instant)>>,
+    current: tokio::sync::Mutex<Option<Signed>>,
+}
+
+/// A signed timestamp, the snapshot it binds, and when it was signed.
+#[derive(Debug, Clone)]
+pub(crate) struct Signed {
+    note: String,
+    tree_size: u64,
+    snapshot: std::sync::Arc<wharf_trust::Snapshot>,
+    signed_at: Instant,
 }
 
 /// Serves `/index/.wharf/timestamp`: a timestamp of the newest checkpoint and the index
 /// files, valid for the configured expiry.
 pub(crate) async fn timestamp(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
-    let note = current_timestamp(state).await?;
-    Ok(text(note))
+    Ok(text(current_timestamp(state).await?.note))
+}
+
+/// Serves `/index/.wharf/bins` (the 256 bin hashes of the current timestamp's snapshot, in
+/// hex, one per line) and `/index/.wharf/bins/NN` (bin `NN`: `<index path> <SHA-256>` per
+/// file). They belong to the timestamp served at the same moment; a client that finds a bin
+/// list not matching its timestamp's snapshot fetches both again.
+pub(crate) async fn bins(
+    state: &AppState,
+    headers: &HeaderMap,
+    rest: &str,
+) -> Result<Resp, ApiError> {
+    auth::reader(state, headers)?;
+    let bin = match rest.strip_prefix('/') {
+        None if rest.is_empty() => None,
+        Some(hex)
+            if hex.len() == 2 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
+            Some(u8::from_str_radix(hex, 16).map_err(|_| unknown_bin(rest))?)
+        }
+        _ => return Err(unknown_bin(rest)),
+    };
+    let signed = current_timestamp(state).await?;
+    Ok(text(match bin {
+        None => signed.snapshot.bin_list(),
+        Some(bin) => signed.snapshot.bin_text(bin),
+    }))
+}
+
+fn unknown_bin(rest: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no snapshot bin at /index/{BINS_PATH}{rest}; bins are /index/{BINS_PATH}/00 to /index/{BINS_PATH}/ff"
+    ))
 }
 
 /// The current timestamp, signing a new one when needed.
-pub(crate) async fn current_timestamp(state: &AppState) -> Result<String, ApiError> {
+pub(crate) async fn current_timestamp(state: &AppState) -> Result<Signed, ApiError> {
     let expiry = state.config.timestamp_expiry;
     let size = state.storage.log_size().await?;
     let mut current = state.timestamp.current.lock().await;
-    if let Some((note, signed_size, signed_at)) = current.as_ref()
-        && *signed_size == size
-        && signed_at.elapsed() < expiry / 2
+    if let Some(signed) = current.as_ref()
+        && signed.tree_size == size
+        && signed.signed_at.elapsed() < expiry / 2
     {
-        return Ok(note.clone());
+        return Ok(signed.clone());
     }
-    let signed = state.storage.sign_timestamp(expiry).await?;
-    *current = Some((signed.note.clone(), signed.tree_size, Instant::now()));
-    Ok(signed.note)
+    let fresh = state.storage.sign_timestamp(expiry).await?;
+    let signed = Signed {
+        note: fresh.note,
+        tree_size: fresh.tree_size,
+        snapshot: std::sync::Arc::new(fresh.snapshot),
+        signed_at: Instant::now(),
+    };
+    *current = Some(signed.clone());
+    Ok(signed)
 }
 
 /// Keeps the served timestamp fresh while the server runs: every half minute (or half the

@@ -117,6 +117,24 @@ async fn the_timestamp_binds_the_newest_checkpoint_and_follows_the_log() {
         .check_binds(&checkpoint(&registry, &keyset).await)
         .expect("a new timestamp once the log grew");
     assert_ne!(first.snapshot(), second.snapshot());
+
+    // The served index file is in the snapshot the timestamp signs, found through its bin.
+    let bins = registry.get("/index/.wharf/bins").await;
+    assert_eq!(bins.status, StatusCode::OK);
+    let bin_list = wharf_trust::snapshot::open_bin_list(&bins.text(), second.snapshot())
+        .expect("the bin list hashes to the signed snapshot");
+    let path = "st/am/stamped";
+    let bin = wharf_trust::snapshot::bin_of(path);
+    let bin_text = registry.get(&format!("/index/.wharf/bins/{bin:02x}")).await;
+    assert_eq!(bin_text.status, StatusCode::OK);
+    let file = registry.get(&format!("/index/{path}")).await;
+    wharf_trust::snapshot::verify_file(
+        path,
+        &wharf_trust::Hash::sha256(&file.body),
+        &bin_text.text(),
+        &bin_list,
+    )
+    .expect("the served file is the one the snapshot names");
 }
 
 #[tokio::test]
@@ -150,6 +168,7 @@ async fn bad_log_requests_are_refused_naming_the_input() {
             "/api/wharf/v1/log/leaves?start=2&end=2",
         ),
         ("unknown_log_path", "/api/wharf/v1/log/roots"),
+        ("unknown_snapshot_bin", "/index/.wharf/bins/1g"),
     ] {
         insta::assert_json_snapshot!(name, registry.get(path).await.snapshot());
     }
