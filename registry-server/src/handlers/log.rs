@@ -111,7 +111,7 @@ pub(crate) struct Signed {
     note: String,
     tree_size: u64,
     snapshot: std::sync::Arc<wharf_trust::Snapshot>,
-    signed_at: Instant,
+    made_at: Instant,
 }
 
 /// Serves `/index/.wharf/timestamp`: a timestamp of the newest checkpoint and the index
@@ -160,7 +160,7 @@ pub(crate) async fn current_timestamp(state: &AppState) -> Result<Signed, ApiErr
     let mut current = state.timestamp.current.lock().await;
     if let Some(signed) = current.as_ref()
         && signed.tree_size == size
-        && signed.signed_at.elapsed() < expiry / 2
+        && signed.made_at.elapsed() < expiry / 2
     {
         return Ok(signed.clone());
     }
@@ -169,7 +169,7 @@ pub(crate) async fn current_timestamp(state: &AppState) -> Result<Signed, ApiErr
         note: fresh.note,
         tree_size: fresh.tree_size,
         snapshot: std::sync::Arc::new(fresh.snapshot),
-        signed_at: Instant::now(),
+        made_at: Instant::now(),
     };
     *current = Some(signed.clone());
     Ok(signed)
