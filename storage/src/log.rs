@@ -27,7 +27,7 @@ use wharf_trust::{
 use crate::StorageError;
 use crate::registry_keys::RegistryKeys;
 
-/// Most leaves one [`leaves`] call returns.
+/// Most leaves one [`crate::Storage::log_leaves`] call returns.
 pub const MAX_LEAVES_PER_PAGE: u64 = 256;
 
 /// The log tables (a migration of `db.rs`).
