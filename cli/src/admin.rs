@@ -20,6 +20,25 @@ pub(crate) enum AdminCommand {
     /// commits or crashes) once they are older than the grace period. Safe while the server
     /// runs.
     Gc(GcArgs),
+    /// The registry's root key.
+    #[command(subcommand, name = "root-key")]
+    RootKey(RootKeyCommand),
+}
+
+/// `wharf admin root-key …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RootKeyCommand {
+    /// Print the public root key clients pin (one line, `wharf-ed25519:…`). Works when the
+    /// root key file was moved offline: the key is read from the signed keyset then.
+    Export(RootKeyExportArgs),
+}
+
+/// `wharf admin root-key export`.
+#[derive(Debug, Args)]
+pub(crate) struct RootKeyExportArgs {
+    /// Data directory of a registry `wharf serve` created [default: ./wharf-data].
+    #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
 }
 
 /// `wharf admin gc`.
@@ -64,7 +83,25 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::Reconcile(args) => runtime.block_on(reconcile(args)),
         AdminCommand::Gc(args) => runtime.block_on(gc(args)),
+        AdminCommand::RootKey(RootKeyCommand::Export(args)) => root_key_export(&args),
     }
+}
+
+/// `wharf admin root-key export`: the root public key on one line.
+fn root_key_export(args: &RootKeyExportArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.data.clone().unwrap_or_else(default_data_dir);
+    let shown = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+    if !dir.join(wharf_storage::KEYS_DIR).is_dir() {
+        anyhow::bail!(
+            "no registry keys in `{}` (it has no `{}` directory); point to the registry's data directory with `--data DIR` or `WHARF_DATA` (`wharf serve` makes the keys on its first start)",
+            shown.display(),
+            wharf_storage::KEYS_DIR
+        );
+    }
+    let key = wharf_storage::root_public_key(&dir)
+        .with_context(|| format!("reading the root key of `{}`", shown.display()))?;
+    println!("{key}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `wharf admin gc`: prints what it freed (or would free), then each blob with `--verbose`

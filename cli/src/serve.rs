@@ -43,6 +43,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_crate_bytes,
         workers,
         yield_every,
+        timestamp_expiry,
         allowed_dependency_registries,
         rate_limits,
         connection_limits,
@@ -62,6 +63,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         // Bind first: a server that cannot have its address touches no data.
         let server = bind(listen, workers)?.with_yield_every(yield_every);
+        // On the first start the public URL's host names the registry in its signed
+        // documents; without one, storage names it after its root key.
+        if let Some(origin) = public_url.as_deref().and_then(origin_of) {
+            wharf_storage::RegistryKeys::load_or_create(&data, Some(&origin))
+                .context("making the registry's signing keys")?;
+        }
         let storage = open_storage(&data).await?;
         ensure_admin_token(&storage, &data)?;
         let server = match tls {
@@ -87,6 +94,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.rate_limits = rate_limits;
         tracing::info!(?connection_limits, "connection limits");
         config.connections = connection_limits;
+        config.timestamp_expiry = timestamp_expiry;
         tracing::info!(
             max_crate_bytes = config.limits.max_crate_bytes,
             dependency_registries = ?config.limits.allowed_dependency_registries,
@@ -94,6 +102,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;
+        let _refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));
         tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");
         let shutdown = shutdown_signal()?;
         eprintln!("wharf: serving on {scheme}://{addr}  (index: sparse+{public_url}/index/)");
@@ -118,6 +127,16 @@ fn bind(listen: SocketAddr, workers: Option<NonZeroUsize>) -> anyhow::Result<Ser
             anyhow::Error::new(error).context(format!("binding {listen}"))
         }
     })
+}
+
+/// The origin of a public URL: its host and port (`registry.example.com`,
+/// `127.0.0.1:8080`), or `None` when the URL has none.
+fn origin_of(public_url: &str) -> Option<String> {
+    let rest = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest);
+    let host = rest.split('/').next().unwrap_or_default();
+    (!host.is_empty() && host.bytes().all(|b| b.is_ascii_graphic())).then(|| host.to_owned())
 }
 
 /// On first start, creates an `admin` user with every scope and stores its token in

@@ -68,6 +68,11 @@ pub(crate) struct SettingKeys {
     /// (a proxy, a sidecar, clients on the same machine); 0 never offers it [default: 32].
     #[arg(long, env = "WHARF_YIELD_EVERY", value_name = "N")]
     pub(crate) yield_every: Option<u32>,
+    /// How long a signed timestamp (`/index/.wharf/timestamp`) is valid (`1d`, `12h`); the
+    /// server signs a new one after half of it, or sooner when the log grows [default: 1d].
+    #[arg(long, env = "WHARF_TIMESTAMP_EXPIRY", value_name = "DURATION", value_parser = parse_expiry)]
+    #[serde(default, deserialize_with = "expiry_from_text")]
+    pub(crate) timestamp_expiry: Option<std::time::Duration>,
     /// A registry (index URL as cargo writes it in publish metadata) that published crates may
     /// take dependencies from, besides this registry itself. Repeatable; the variable takes a
     /// comma-separated list, and an empty value allows this registry alone
@@ -145,6 +150,8 @@ pub(crate) struct ServeSettings {
     pub(crate) workers: Option<NonZeroUsize>,
     /// Requests between two offers of a worker's core.
     pub(crate) yield_every: u32,
+    /// How long a signed timestamp is valid.
+    pub(crate) timestamp_expiry: std::time::Duration,
     /// Registries besides this one that dependencies may come from.
     pub(crate) allowed_dependency_registries: Vec<String>,
     /// Publish rate limits.
@@ -186,6 +193,7 @@ impl SettingKeys {
             max_crate_bytes,
             workers,
             yield_every,
+            timestamp_expiry,
             allowed_dependency_registries,
             publish_rate_per_minute,
             publish_burst,
@@ -208,6 +216,7 @@ impl SettingKeys {
             max_crate_bytes: max_crate_bytes.or(lower.max_crate_bytes),
             workers: workers.or(lower.workers),
             yield_every: yield_every.or(lower.yield_every),
+            timestamp_expiry: timestamp_expiry.or(lower.timestamp_expiry),
             allowed_dependency_registries: allowed_dependency_registries
                 .or(lower.allowed_dependency_registries),
             publish_rate_per_minute: publish_rate_per_minute.or(lower.publish_rate_per_minute),
@@ -277,12 +286,40 @@ impl SettingKeys {
             max_crate_bytes: self.max_crate_bytes,
             workers: self.workers,
             yield_every: self.yield_every.unwrap_or(DEFAULT_YIELD_EVERY),
+            timestamp_expiry: self
+                .timestamp_expiry
+                .unwrap_or(wharf_registry_server::DEFAULT_TIMESTAMP_EXPIRY),
             allowed_dependency_registries,
             rate_limits,
             tls,
             connection_limits,
         })
     }
+}
+
+/// A timestamp validity as humantime reads it: at least a minute, so a client has time to
+/// use it.
+fn parse_expiry(text: &str) -> Result<std::time::Duration, String> {
+    let expiry = humantime::parse_duration(text.trim()).map_err(|error| {
+        format!("`{text}` is not a duration ({error}); write it like `1d`, `12h` or `90m`")
+    })?;
+    if expiry < std::time::Duration::from_mins(1) {
+        return Err(format!(
+            "`{text}` is shorter than a minute; clients need time to use a timestamp, give `1m` or more"
+        ));
+    }
+    Ok(expiry)
+}
+
+/// `timestamp-expiry` in the config file, written as for the flag.
+fn expiry_from_text<'de, D>(deserializer: D) -> Result<Option<std::time::Duration>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    parse_expiry(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// The operator's registry URLs without blanks (an empty value means "none"); anything that

@@ -99,6 +99,14 @@ fn cases() -> Vec<Case> {
             from_flags: "0",
         },
         Case {
+            key: "timestamp-expiry",
+            file: "timestamp-expiry = \"12h\"",
+            flags: &["--timestamp-expiry", "90m"],
+            shown: |s| humantime::format_duration(s.timestamp_expiry).to_string(),
+            from_file: "12h",
+            from_flags: "1h 30m",
+        },
+        Case {
             key: "allowed-dependency-registries",
             file: "allowed-dependency-registries = [\"https://file.example/index\"]",
             flags: &[
@@ -254,6 +262,10 @@ fn defaults_apply_when_no_source_gives_a_key() {
     assert!(!defaults.auth_required);
     assert_eq!(defaults.yield_every, DEFAULT_YIELD_EVERY);
     assert_eq!(
+        defaults.timestamp_expiry,
+        wharf_registry_server::DEFAULT_TIMESTAMP_EXPIRY
+    );
+    assert_eq!(
         defaults.allowed_dependency_registries,
         wharf_index_format::default_dependency_registries()
     );
@@ -323,4 +335,16 @@ fn a_bad_config_file_is_one_line_naming_file_line_and_key() {
         assert!(error.contains(needle), "{error}");
         assert!(!error.contains('\n'), "{error}");
     }
+}
+
+#[test]
+fn a_timestamp_expiry_under_a_minute_is_refused_naming_it() {
+    let error = Flags::try_parse_from(["serve", "--timestamp-expiry", "30s"])
+        .expect_err("too short")
+        .to_string();
+    assert!(error.contains("`30s` is shorter than a minute"), "{error}");
+    let error = toml::from_str::<SettingKeys>("timestamp-expiry = \"soon\"")
+        .expect_err("not a duration")
+        .to_string();
+    assert!(error.contains("`soon` is not a duration"), "{error}");
 }

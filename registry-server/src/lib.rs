@@ -42,6 +42,7 @@ pub use connection::{
 };
 pub use core_sharing::DEFAULT_YIELD_EVERY;
 pub use error::ApiError;
+pub use handlers::log::{DEFAULT_TIMESTAMP_EXPIRY, spawn_timestamp_refresh};
 pub use index_cache::{CachedIndexFile, IndexCache};
 pub use metrics::{Metrics, Route};
 pub use rate_limits::PublishRateLimits;

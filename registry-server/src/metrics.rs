@@ -29,12 +29,14 @@ pub enum Route {
     Search,
     /// `/health`, `/ready`, `/metrics`
     Operations,
+    /// the transparency log and the signed timestamp
+    Log,
     /// anything else
     Other,
 }
 
 impl Route {
-    const ALL: [Route; 9] = [
+    const ALL: [Route; 10] = [
         Route::Config,
         Route::IndexFile,
         Route::Download,
@@ -43,6 +45,7 @@ impl Route {
         Route::Owners,
         Route::Search,
         Route::Operations,
+        Route::Log,
         Route::Other,
     ];
 
@@ -56,6 +59,7 @@ impl Route {
             Route::Owners => "owners",
             Route::Search => "search",
             Route::Operations => "operations",
+            Route::Log => "log",
             Route::Other => "other",
         }
     }

@@ -18,7 +18,7 @@ use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
-use crate::handlers::{download, index, operations, owners, publish, search, yank};
+use crate::handlers::{download, index, log, operations, owners, publish, search, yank};
 use crate::metrics::Route;
 use crate::response::Resp;
 use crate::state::AppState;
@@ -58,6 +58,12 @@ where
         if rest == "config.json" {
             return (Route::Config, index::config_json(state, request.headers()));
         }
+        if rest == log::TIMESTAMP_PATH {
+            return (Route::Log, log::timestamp(state, request.headers()).await);
+        }
+        if let Some(bin) = rest.strip_prefix(log::BINS_PATH) {
+            return (Route::Log, log::bins(state, request.headers(), bin).await);
+        }
         return (
             Route::IndexFile,
             index::index_file(state, rest, request.headers()),
@@ -77,6 +83,16 @@ where
     }
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
+    }
+    if let Some(rest) = path.strip_prefix(log::PREFIX) {
+        if !is_get {
+            return (Route::Log, Err(method_not_allowed(&method, &path)));
+        }
+        let query = request.uri().query();
+        return (
+            Route::Log,
+            log::route(state, request.headers(), rest, query).await,
+        );
     }
     match (is_get, path.as_str()) {
         (true, "/health") => (Route::Operations, Ok(operations::health())),

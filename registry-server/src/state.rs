@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub rate_limits: PublishRateLimits,
     /// Timeouts and the cap on open connections.
     pub connections: ConnectionLimits,
+    /// How long a signed timestamp is valid (one day by default); the server signs a new
+    /// one after half of it, or sooner when the log grows.
+    pub timestamp_expiry: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -36,6 +39,7 @@ impl ServerConfig {
             limits: PublishLimits::default(),
             rate_limits: PublishRateLimits::default(),
             connections: ConnectionLimits::default(),
+            timestamp_expiry: crate::handlers::log::DEFAULT_TIMESTAMP_EXPIRY,
         }
     }
 
@@ -62,6 +66,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// The per-user publish token buckets, shared by every worker thread.
     pub(crate) publish_limiter: PublishLimiter,
+    /// The signed timestamp served at `/index/.wharf/timestamp`.
+    pub(crate) timestamp: crate::handlers::log::TimestampCache,
 }
 
 impl AppState {
@@ -79,6 +85,7 @@ impl AppState {
             config_json,
             ready: AtomicBool::new(false),
             publish_limiter,
+            timestamp: crate::handlers::log::TimestampCache::default(),
         }
     }
 }

@@ -90,6 +90,8 @@ CREATE TABLE index_files (
     r"
 CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
 ",
+    // The transparency log: leaves, complete-subtree hashes, signed checkpoints.
+    crate::log::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

@@ -225,6 +225,23 @@ pub enum StorageError {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A file of the registry's signing keys (`<data>/keys/`) cannot be used.
+    #[error("registry key file `{}`: {reason}", path.display())]
+    Keys {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+    /// A request for log data names a leaf or tree size the log does not have.
+    #[error("{reason}")]
+    LogRange {
+        /// The parameter, its value and the log's size, and what to ask instead.
+        reason: String,
+    },
+    /// A signing or Merkle-log primitive refused its input (a corrupt log row, a bad key).
+    #[error("transparency log: {0}")]
+    Trust(#[from] wharf_trust::TrustError),
 }
 
 impl StorageError {
@@ -245,7 +262,8 @@ impl StorageError {
             | Self::InvalidUpload { .. }
             | Self::InvalidLogin { .. }
             | Self::InvalidDisplayName { .. }
-            | Self::UnknownScope { .. } => ErrorKind::BadRequest,
+            | Self::UnknownScope { .. }
+            | Self::LogRange { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
             Self::StorageFull { .. } => ErrorKind::InsufficientStorage,
@@ -256,7 +274,9 @@ impl StorageError {
             | Self::ObjectStore(_)
             | Self::Io(_)
             | Self::Path { .. }
-            | Self::Join(_) => ErrorKind::Internal,
+            | Self::Join(_)
+            | Self::Keys { .. }
+            | Self::Trust(_) => ErrorKind::Internal,
         }
     }
 }

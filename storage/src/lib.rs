@@ -57,10 +57,14 @@ mod dirty_files;
 mod error;
 mod gc;
 mod index_files;
+mod log;
+mod log_api;
+mod log_verify;
 mod model;
 mod queries;
 mod recent;
 mod reconcile;
+mod registry_keys;
 mod storage;
 mod token_cache;
 mod tokens;
@@ -74,9 +78,12 @@ pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
+pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
+pub use log_api::{LogLeaf, SignedTimestamp};
 pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
+pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
 pub use storage::Storage;
 pub use tokens::check_display_name;

@@ -208,11 +208,16 @@ pub(crate) fn snapshot_by_id(
     )
 }
 
-/// Every package's index file (with the package id), ordered by package name.
+/// Every package's index file (with the package id), ordered by package name. Reads in
+/// one transaction: the caller's, or its own.
 pub(crate) fn all_snapshots(
     conn: &Connection,
 ) -> Result<Vec<(i64, IndexFileSnapshot)>, StorageError> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = if conn.is_autocommit() {
+        Some(conn.unchecked_transaction()?)
+    } else {
+        None
+    };
     let mut lines: HashMap<i64, Vec<String>> = HashMap::new();
     let mut statement = conn.prepare("SELECT package_id, line FROM versions ORDER BY id")?;
     let mut rows = statement.query([])?;
@@ -236,7 +241,9 @@ pub(crate) fn all_snapshots(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     drop(statement);
-    tx.finish()?;
+    if let Some(tx) = tx {
+        tx.finish()?;
+    }
     Ok(packages
         .into_iter()
         .map(|(id, name, seq, time)| {

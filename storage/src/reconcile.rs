@@ -152,10 +152,16 @@ impl Storage {
     pub async fn verify(&self) -> Result<VerifyReport, StorageError> {
         self.settle().await;
         self.inner.writer.run(|_| Ok(())).await?;
-        let (expected, versions) = self
-            .read(|conn| Ok((read_expected(conn)?, version_blobs(conn)?)))
+        let keys = std::sync::Arc::clone(&self.inner.keys);
+        let (expected, versions, log_problems) = self
+            .read(move |conn| {
+                let tx = conn.unchecked_transaction()?;
+                let log_problems = crate::log_verify::verify_log(&tx, &keys)?;
+                tx.finish()?;
+                Ok((read_expected(conn)?, version_blobs(conn)?, log_problems))
+            })
             .await?;
-        let mut problems = Vec::new();
+        let mut problems = log_problems;
         let index_files = expected.files.len();
         let projector = &self.inner.projector;
         let stored: Vec<_> = stream::iter(&expected.files)

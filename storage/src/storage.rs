@@ -16,7 +16,9 @@ use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
 use crate::dirty_files::{DirtyIndexFiles, start_retrying};
 use crate::gc::keep_committed_blob;
 use crate::index_files::IndexProjector;
+use crate::log;
 use crate::model::ReconcileReport;
+use crate::registry_keys::RegistryKeys;
 use crate::token_cache::TokenCache;
 use crate::write_behind::PendingWrites;
 use crate::write_ops::{
@@ -59,6 +61,8 @@ pub(crate) struct Inner {
     pub(crate) stores: ObjectStores,
     /// What the reconcile run by [`Storage::open`] found and fixed.
     opened: std::sync::OnceLock<ReconcileReport>,
+    /// The registry's signing keys (made on the first start).
+    pub(crate) keys: Arc<RegistryKeys>,
 }
 
 impl Storage {
@@ -69,7 +73,7 @@ impl Storage {
         let data_dir = config.data_dir.clone();
         let db_path = data_dir.join(DB_FILE);
         let setup_dir = data_dir.clone();
-        let (stores, conn) = tokio::task::spawn_blocking(move || {
+        let (stores, conn, keys) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&setup_dir).map_err(|cause| StorageError::Path {
                 path: setup_dir.clone(),
                 cause,
@@ -77,9 +81,11 @@ impl Storage {
             let stores = config.blobs.open(&setup_dir)?;
             let mut conn = open_connection(&db_path)?;
             migrate(&mut conn)?;
-            Ok::<_, StorageError>((stores, conn))
+            let keys = RegistryKeys::load_or_create(&setup_dir, None)?;
+            Ok::<_, StorageError>((stores, conn, keys))
         })
         .await??;
+        let keys = Arc::new(keys);
         let (dirty, retry_queue) = DirtyIndexFiles::new();
         let storage = Storage {
             inner: Arc::new(Inner {
@@ -92,8 +98,17 @@ impl Storage {
                 stores,
                 data_dir,
                 opened: std::sync::OnceLock::new(),
+                keys,
             }),
         };
+        // Logs the events of a registry made before the log existed, and signs the first
+        // checkpoint of a new one.
+        let keys = Arc::clone(&storage.inner.keys);
+        storage
+            .inner
+            .writer
+            .run(move |conn| log::append_pending(conn, &keys))
+            .await?;
         start_retrying(Arc::downgrade(&storage.inner), retry_queue);
         let report = storage.reconcile().await?;
         tracing::info!(
@@ -279,6 +294,8 @@ impl Storage {
             )));
         }
         entry.yanked = false;
+        // Only the registry names a line's leaf.
+        entry.extensions.remove(log::LINE_FIELD);
         entry.pubtime = Some(Pubtime::now());
         // Nothing shows READMEs yet, and they would make every version row large.
         metadata.readme = None;
@@ -322,16 +339,22 @@ impl Storage {
             metadata,
             limits,
         };
-        let (outcome, snapshot) = self
+        let keys = Arc::clone(&self.inner.keys);
+        let (outcome, snapshot, leaf) = self
             .inner
             .writer
             .run(move |conn| {
                 let outcome = apply_publish(conn, &request, now_unix())?;
+                log::append_pending(conn, &keys)?;
+                let leaf = log::leaf_of_event(conn, outcome.seq)?;
                 // Read in the same transaction, so the answer needs no second trip.
                 let snapshot = queries::snapshot_by_id(conn, outcome.package_id)?;
-                Ok((outcome, snapshot))
+                Ok((outcome, snapshot, leaf))
             })
             .await?;
+        if let Some(leaf) = leaf {
+            log::set_leaf(&mut entry, leaf);
+        }
         // A blob collection may have deleted a re-used blob between the put and the commit.
         keep_committed_blob(self.inner.stores.blobs.as_ref(), &cksum, crate_bytes).await?;
         tracing::info!(
@@ -352,10 +375,15 @@ impl Storage {
         &self,
         work: impl FnOnce(&Connection, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
     ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {
+        let keys = Arc::clone(&self.inner.keys);
         let change = self
             .inner
             .writer
-            .run(move |conn| work(conn, now_unix()))
+            .run(move |conn| {
+                let change = work(conn, now_unix())?;
+                log::append_pending(conn, &keys)?;
+                Ok(change)
+            })
             .await?;
         // A change that logged nothing (adding an existing owner) leaves the file as it is.
         let snapshot = if change.seq == 0 {

@@ -57,6 +57,18 @@ fn sigkill_during_publishes_loses_no_acknowledged_version() -> TestResult {
 
         let http = registry.http();
         let acknowledged = acknowledged.lock().expect("no poisoned lock").clone();
+        // Each acknowledged publish is a leaf under the newest checkpoint (its second line
+        // is the tree size), signed in the publish's own transaction.
+        let checkpoint = http
+            .get(format!("{}/api/wharf/v1/log/checkpoint", registry.url()))
+            .send()?
+            .text()?;
+        let size: usize = checkpoint.lines().nth(1).unwrap_or_default().parse()?;
+        assert!(
+            size >= acknowledged.len(),
+            "round {round}: the checkpoint covers {size} events, {} publishes were acknowledged",
+            acknowledged.len()
+        );
         for (name, version) in &acknowledged {
             let path = wharf_index_format::index_path(name);
             let file = http
@@ -81,6 +93,8 @@ fn sigkill_during_publishes_loses_no_acknowledged_version() -> TestResult {
         report.contains("rebuilt 0"),
         "startup should already have repaired everything: {report}"
     );
+    // Verify also checks the log: leaf hashes recomputed from the leaves, the subtree
+    // table, the newest checkpoint's root against the tree, a release leaf per version.
     assert!(report.contains(": 0 problems"), "{report}");
     assert!(
         !acknowledged.lock().expect("no poisoned lock").is_empty(),

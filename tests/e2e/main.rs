@@ -22,4 +22,5 @@ mod resolve_remote;
 mod settings_precedence;
 mod tls_proxy;
 mod tokens;
+mod transparency_log;
 mod workers;

@@ -47,15 +47,21 @@ pub enum StatementKind {
     OwnerKeyAdd,
     /// A publisher key removed from a package's owner keys.
     OwnerKeyRevoke,
+    /// A registry account made an owner of a package.
+    OwnerAdd,
+    /// A registry account's ownership of a package ended.
+    OwnerRemove,
 }
 
 impl StatementKind {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 7] = [
         Self::Release,
         Self::Yank,
         Self::Unyank,
         Self::OwnerKeyAdd,
         Self::OwnerKeyRevoke,
+        Self::OwnerAdd,
+        Self::OwnerRemove,
     ];
 
     /// The tag line, e.g. `wharf-release-v1`.
@@ -66,6 +72,8 @@ impl StatementKind {
             Self::Unyank => "wharf-unyank-v1",
             Self::OwnerKeyAdd => "wharf-owner-key-add-v1",
             Self::OwnerKeyRevoke => "wharf-owner-key-revoke-v1",
+            Self::OwnerAdd => "wharf-owner-add-v1",
+            Self::OwnerRemove => "wharf-owner-remove-v1",
         }
     }
 }
@@ -112,6 +120,16 @@ pub enum StatementBody {
         /// invalid, not only those after the revocation.
         compromised_since: Option<UtcTime>,
     },
+    /// `wharf-owner-add-v1`, written by the registry when an account becomes an owner.
+    OwnerAdd {
+        /// The account's login.
+        owner: String,
+    },
+    /// `wharf-owner-remove-v1`, written by the registry when an account stops being one.
+    OwnerRemove {
+        /// The account's login.
+        owner: String,
+    },
 }
 
 /// A publisher statement (see the module documentation). Built by [`Statement::new`] or
@@ -145,6 +163,11 @@ impl Statement {
         if let Some(version) = statement.version() {
             check_value(tag, "version", version)?;
         }
+        if let StatementBody::OwnerAdd { owner } | StatementBody::OwnerRemove { owner } =
+            &statement.body
+        {
+            check_value(tag, "owner", owner)?;
+        }
         Ok(statement)
     }
 
@@ -156,6 +179,8 @@ impl Statement {
             StatementBody::Unyank { .. } => StatementKind::Unyank,
             StatementBody::OwnerKeyAdd { .. } => StatementKind::OwnerKeyAdd,
             StatementBody::OwnerKeyRevoke { .. } => StatementKind::OwnerKeyRevoke,
+            StatementBody::OwnerAdd { .. } => StatementKind::OwnerAdd,
+            StatementBody::OwnerRemove { .. } => StatementKind::OwnerRemove,
         }
     }
 
@@ -175,7 +200,10 @@ impl Statement {
             StatementBody::Release { version, .. }
             | StatementBody::Yank { version }
             | StatementBody::Unyank { version } => Some(version),
-            StatementBody::OwnerKeyAdd { .. } | StatementBody::OwnerKeyRevoke { .. } => None,
+            StatementBody::OwnerKeyAdd { .. }
+            | StatementBody::OwnerKeyRevoke { .. }
+            | StatementBody::OwnerAdd { .. }
+            | StatementBody::OwnerRemove { .. } => None,
         }
     }
 
@@ -213,6 +241,9 @@ impl Statement {
             } => writer
                 .field("key", key)
                 .optional("compromised-since", compromised_since.as_ref()),
+            StatementBody::OwnerAdd { owner } | StatementBody::OwnerRemove { owner } => {
+                writer.field("owner", owner)
+            }
         };
         writer.field("time", self.time).finish()
     }
@@ -255,6 +286,12 @@ impl Statement {
                     .optional("compromised-since")?
                     .map(|value| UtcTime::parse(value, "statement compromised-since"))
                     .transpose()?,
+            },
+            StatementKind::OwnerAdd => StatementBody::OwnerAdd {
+                owner: reader.field("owner")?.to_owned(),
+            },
+            StatementKind::OwnerRemove => StatementBody::OwnerRemove {
+                owner: reader.field("owner")?.to_owned(),
             },
         };
         let time = UtcTime::parse(reader.field("time")?, "statement time")?;
@@ -321,6 +358,8 @@ impl Statement {
             StatementKind::Unyank => "unyank",
             StatementKind::OwnerKeyAdd => "owner-key-add",
             StatementKind::OwnerKeyRevoke => "owner-key-revoke",
+            StatementKind::OwnerAdd => "owner-add",
+            StatementKind::OwnerRemove => "owner-remove",
         };
         match self.version() {
             Some(version) => format!("{kind} statement for {} {version}", self.name),
@@ -416,6 +455,12 @@ pub(crate) mod tests {
             StatementBody::OwnerKeyRevoke {
                 key: key(1).public_key(),
                 compromised_since: Some(time),
+            },
+            StatementBody::OwnerAdd {
+                owner: "alice".into(),
+            },
+            StatementBody::OwnerRemove {
+                owner: "bob".into(),
             },
         ];
         for body in bodies {

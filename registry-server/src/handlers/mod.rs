@@ -2,6 +2,7 @@
 
 pub(crate) mod download;
 pub(crate) mod index;
+pub(crate) mod log;
 pub(crate) mod operations;
 pub(crate) mod owners;
 pub(crate) mod publish;

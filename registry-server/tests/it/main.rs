@@ -6,6 +6,7 @@
 
 mod auth;
 mod limits;
+mod log;
 mod publish;
 mod requests;
 mod support;

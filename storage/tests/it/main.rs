@@ -6,6 +6,7 @@ mod daily_limits;
 mod gc;
 mod index_lookup;
 mod index_retry;
+mod log;
 mod owners;
 mod properties;
 mod publish;

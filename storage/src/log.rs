@@ -1,0 +1,404 @@
+//! The transparency log in SQLite: every event of the `events` table becomes a leaf of an
+//! RFC 6962 Merkle tree in the same transaction, with the complete-subtree hashes
+//! `wharf-trust` needs (`log_nodes`) and a checkpoint signed by the log key for every new
+//! size (`log_checkpoints`).
+//!
+//! Leaves are appended by [`append_pending`], which every write job calls at its end (inside
+//! its savepoint): it logs each event not yet logged, in `seq` order, so a refused write
+//! (rolled back to its savepoint) leaves no leaf, and a crash leaves the events, leaves,
+//! subtree hashes and latest checkpoint of the last commit, all agreeing. Signing a
+//! checkpoint per write job costs one ed25519 signature and a few dozen row reads, small
+//! next to the commit's fsync, and keeps the newest checkpoint always equal to the tree.
+//!
+//! A leaf is a `wharf-trust` [`LogEvent`]: the registry's statement about the event (its
+//! `time` and the envelope's `logged` are both the event's time) countersigned by the
+//! release key, as no publisher signature is carried yet. A release statement's `entry` is
+//! the SHA-256 of the version's index line as first published: the stored line with
+//! `"yanked":false`, without its LF.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use wharf_index_format::IndexEntry;
+use wharf_trust::merkle::{self, HashStore, nodes_completed_by};
+use wharf_trust::{
+    Checkpoint, ConsistencyProof, Hash, InclusionProof, LogEvent, Statement, StatementBody,
+    TrustError, UtcTime,
+};
+
+use crate::StorageError;
+use crate::registry_keys::RegistryKeys;
+
+/// Most leaves one [`crate::Storage::log_leaves`] call returns.
+pub const MAX_LEAVES_PER_PAGE: u64 = 256;
+
+/// The log tables (a migration of `db.rs`).
+pub(crate) const MIGRATION: &str = r"
+CREATE TABLE log_leaves (
+    idx         INTEGER PRIMARY KEY,
+    event_seq   INTEGER NOT NULL UNIQUE REFERENCES events(seq),
+    leaf        BLOB NOT NULL,
+    leaf_hash   BLOB NOT NULL
+);
+CREATE TABLE log_nodes (
+    level  INTEGER NOT NULL,
+    idx    INTEGER NOT NULL,
+    hash   BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE log_checkpoints (
+    size       INTEGER PRIMARY KEY,
+    root       BLOB NOT NULL,
+    note       TEXT NOT NULL,
+    signed_at  INTEGER NOT NULL
+);
+CREATE TRIGGER log_leaves_are_never_updated BEFORE UPDATE ON log_leaves
+BEGIN SELECT RAISE(ABORT, 'the transparency log is append-only'); END;
+CREATE TRIGGER log_leaves_are_never_deleted BEFORE DELETE ON log_leaves
+BEGIN SELECT RAISE(ABORT, 'the transparency log is append-only'); END;
+CREATE TRIGGER log_nodes_are_never_updated BEFORE UPDATE ON log_nodes
+BEGIN SELECT RAISE(ABORT, 'the transparency log is append-only'); END;
+CREATE TRIGGER log_nodes_are_never_deleted BEFORE DELETE ON log_nodes
+BEGIN SELECT RAISE(ABORT, 'the transparency log is append-only'); END;
+";
+
+/// The complete-subtree hashes of the log, read from `log_nodes`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SqliteHashStore<'a> {
+    conn: &'a Connection,
+}
+
+impl<'a> SqliteHashStore<'a> {
+    /// The store over `conn` (inside a transaction, the tree that transaction sees).
+    pub(crate) fn new(conn: &'a Connection) -> Self {
+        Self { conn }
+    }
+}
+
+impl HashStore for SqliteHashStore<'_> {
+    type Error = StorageError;
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, StorageError> {
+        let hash: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT hash FROM log_nodes WHERE level = ?1 AND idx = ?2")?
+            .query_row(params![level, sql_i64(index)], |row| row.get(0))
+            .optional()?;
+        let hash = hash.ok_or(TrustError::MissingNode { level, index })?;
+        to_hash(&hash, &format!("log node ({level}, {index})"))
+    }
+}
+
+fn sql_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_hash(bytes: &[u8], what: &str) -> Result<Hash, StorageError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(Hash)
+        .map_err(|_| StorageError::Corrupt {
+            what: format!("{what} is {} bytes, not 32", bytes.len()),
+        })
+}
+
+/// The leaf of event `seq`, when it is logged.
+pub(crate) fn leaf_of_event(conn: &Connection, seq: u64) -> Result<Option<u64>, StorageError> {
+    let leaf: Option<i64> = conn
+        .prepare_cached("SELECT idx FROM log_leaves WHERE event_seq = ?1")?
+        .query_row([sql_i64(seq)], |row| row.get(0))
+        .optional()?;
+    Ok(leaf.and_then(|leaf| u64::try_from(leaf).ok()))
+}
+
+/// The number of leaves in the log.
+pub(crate) fn size(conn: &Connection) -> Result<u64, StorageError> {
+    let size: i64 = conn
+        .prepare_cached("SELECT coalesce(max(idx) + 1, 0) FROM log_leaves")?
+        .query_row([], |row| row.get(0))?;
+    Ok(u64::try_from(size).unwrap_or_default())
+}
+
+/// The field Wharf adds to each index line, `"wharf":{"leaf":N}`: the index of the
+/// version's release leaf, so a client finds the leaf (and asks for its inclusion proof)
+/// from the line. Cargo ignores fields it does not know.
+pub const LINE_FIELD: &str = "wharf";
+
+/// Sets the line field naming release leaf `leaf` in `entry`.
+pub(crate) fn set_leaf(entry: &mut IndexEntry, leaf: u64) {
+    entry
+        .extensions
+        .insert(LINE_FIELD.to_owned(), serde_json::json!({ "leaf": leaf }));
+}
+
+/// Adds the line field to the stored line of a version whose release is leaf `leaf`.
+fn tag_line(
+    conn: &Connection,
+    package_id: i64,
+    version: &str,
+    leaf: u64,
+) -> Result<(), StorageError> {
+    let line: Option<String> = conn
+        .prepare_cached("SELECT line FROM versions WHERE package_id = ?1 AND version = ?2")?
+        .query_row(params![package_id, version], |row| row.get(0))
+        .optional()?;
+    let Some(Ok(mut entry)) = line.as_deref().map(IndexEntry::from_line) else {
+        tracing::warn!(
+            version,
+            "a stored index line does not parse; it gets no leaf field"
+        );
+        return Ok(());
+    };
+    set_leaf(&mut entry, leaf);
+    conn.prepare_cached("UPDATE versions SET line = ?3 WHERE package_id = ?1 AND version = ?2")?
+        .execute(params![package_id, version, entry.to_line()])?;
+    Ok(())
+}
+
+/// The index line as first published: the stored line with `"yanked":false` and without
+/// the [`LINE_FIELD`] (yanking changes only `yanked`; the field is added after the
+/// release is logged). A release is logged in its publish's transaction, when the
+/// stored line is that line already; a line that does not parse is taken as it is.
+pub(crate) fn published_line(line: &str) -> String {
+    match IndexEntry::from_line(line) {
+        Ok(mut entry) => {
+            entry.yanked = false;
+            entry.extensions.remove(LINE_FIELD);
+            entry.to_line()
+        }
+        Err(error) => {
+            tracing::warn!(%error, line, "a stored index line does not parse; its release is logged as stored");
+            line.to_owned()
+        }
+    }
+}
+
+/// One event row, as the log needs it.
+struct EventRow {
+    seq: i64,
+    kind: String,
+    package_id: i64,
+    package: String,
+    version: Option<String>,
+    time: i64,
+    payload: String,
+}
+
+/// The leaf bytes of one event.
+fn leaf_of(
+    conn: &Connection,
+    keys: &RegistryKeys,
+    event: &EventRow,
+) -> Result<Vec<u8>, StorageError> {
+    let corrupt = |what: &str| StorageError::Corrupt {
+        what: format!("event `{}` ({}): {what}", event.seq, event.kind),
+    };
+    let version = || {
+        event
+            .version
+            .clone()
+            .ok_or_else(|| corrupt("has no version"))
+    };
+    let owner = || -> Result<String, StorageError> {
+        let payload: serde_json::Value =
+            serde_json::from_str(&event.payload).map_err(|e| corrupt(&e.to_string()))?;
+        payload["login"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| corrupt("names no login"))
+    };
+    let body = match event.kind.as_str() {
+        "release" => {
+            let version = version()?;
+            let (line, cksum): (String, String) = conn
+                .prepare_cached(
+                    "SELECT line, cksum FROM versions WHERE package_id = ?1 AND version = ?2",
+                )?
+                .query_row(params![event.package_id, version], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?
+                .ok_or_else(|| corrupt("its version row is missing"))?;
+            StatementBody::Release {
+                entry: Hash::sha256(published_line(&line).as_bytes()),
+                cksum: Hash::from_hex(&cksum, "version cksum")?,
+                version,
+            }
+        }
+        "yank" => StatementBody::Yank {
+            version: version()?,
+        },
+        "unyank" => StatementBody::Unyank {
+            version: version()?,
+        },
+        "owner_add" => StatementBody::OwnerAdd { owner: owner()? },
+        "owner_remove" => StatementBody::OwnerRemove { owner: owner()? },
+        other => return Err(corrupt(&format!("unknown kind `{other}`"))),
+    };
+    let time = UtcTime::from_unix(event.time)?;
+    let statement = Statement::new(keys.origin(), &event.package, body, time)?;
+    let signature = statement.sign(keys.release_key());
+    Ok(LogEvent::new(statement, time, vec![signature])?.to_bytes())
+}
+
+/// Appends a leaf for every event not yet in the log, in `seq` order, and signs a
+/// checkpoint for the new size; returns the log's size. Runs inside the caller's
+/// transaction.
+pub(crate) fn append_pending(conn: &Connection, keys: &RegistryKeys) -> Result<u64, StorageError> {
+    let mut size = size(conn)?;
+    let last_logged: i64 = conn
+        .prepare_cached("SELECT coalesce(max(event_seq), 0) FROM log_leaves")?
+        .query_row([], |row| row.get(0))?;
+    let events = conn
+        .prepare_cached(
+            "SELECT e.seq, e.kind, e.package_id, p.name, e.version, e.time, e.payload
+             FROM events e JOIN packages p ON p.id = e.package_id
+             WHERE e.seq > ?1 ORDER BY e.seq",
+        )?
+        .query_map([last_logged], |row| {
+            Ok(EventRow {
+                seq: row.get(0)?,
+                kind: row.get(1)?,
+                package_id: row.get(2)?,
+                package: row.get(3)?,
+                version: row.get(4)?,
+                time: row.get(5)?,
+                payload: row.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let grew = !events.is_empty();
+    for event in events {
+        let leaf = leaf_of(conn, keys, &event)?;
+        let hash = merkle::leaf_hash(&leaf);
+        let nodes = nodes_completed_by(&SqliteHashStore::new(conn), size, hash)?;
+        conn.prepare_cached(
+            "INSERT INTO log_leaves (idx, event_seq, leaf, leaf_hash) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![sql_i64(size), event.seq, leaf, hash.0.as_slice()])?;
+        if event.kind == "release"
+            && let Some(version) = &event.version
+        {
+            tag_line(conn, event.package_id, version, size)?;
+        }
+        let mut insert =
+            conn.prepare_cached("INSERT INTO log_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        for node in nodes {
+            insert.execute(params![
+                node.level,
+                sql_i64(node.index),
+                node.hash.0.as_slice()
+            ])?;
+        }
+        size += 1;
+    }
+    let signed: bool = conn
+        .prepare_cached("SELECT 1 FROM log_checkpoints WHERE size = ?1")?
+        .exists([sql_i64(size)])?;
+    if grew || !signed {
+        sign_checkpoint(conn, keys, size)?;
+    }
+    Ok(size)
+}
+
+/// Signs and stores the checkpoint of the first `size` leaves.
+fn sign_checkpoint(conn: &Connection, keys: &RegistryKeys, size: u64) -> Result<(), StorageError> {
+    let root = merkle::root(&SqliteHashStore::new(conn), size)?;
+    let note = Checkpoint::new(keys.origin(), size, root)?.sign(keys.log_key())?;
+    conn.prepare_cached(
+        "INSERT INTO log_checkpoints (size, root, note, signed_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (size) DO NOTHING",
+    )?
+    .execute(params![
+        sql_i64(size),
+        root.0.as_slice(),
+        note,
+        crate::storage::now_unix()
+    ])?;
+    Ok(())
+}
+
+/// The newest signed checkpoint: its size and note text.
+pub(crate) fn latest_checkpoint(conn: &Connection) -> Result<Option<(u64, String)>, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT size, note FROM log_checkpoints ORDER BY size DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?)))
+        .optional()?
+        .map(|(size, note)| (u64::try_from(size).unwrap_or_default(), note)))
+}
+
+/// Refuses a tree size beyond the newest checkpoint, so every proof is for a signed size.
+fn check_size(conn: &Connection, what: &str, size: u64) -> Result<(), StorageError> {
+    let signed = latest_checkpoint(conn)?.map_or(0, |(size, _)| size);
+    if size > signed {
+        return Err(StorageError::LogRange {
+            reason: format!(
+                "`{what}={size}` is beyond the log's newest checkpoint of size {signed}; ask for a size up to {signed} (GET /api/wharf/v1/log/checkpoint)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size` leaves.
+pub(crate) fn inclusion_proof(
+    conn: &Connection,
+    index: u64,
+    size: u64,
+) -> Result<InclusionProof, StorageError> {
+    check_size(conn, "size", size)?;
+    if index >= size {
+        return Err(StorageError::LogRange {
+            reason: format!(
+                "`index={index}` is not a leaf of a tree of size {size}; ask for an index below the size"
+            ),
+        });
+    }
+    merkle::proof::prove_inclusion(&SqliteHashStore::new(conn), index, size)
+}
+
+/// The consistency proof from the tree of `from` leaves to the tree of `to` leaves.
+pub(crate) fn consistency_proof(
+    conn: &Connection,
+    from: u64,
+    to: u64,
+) -> Result<ConsistencyProof, StorageError> {
+    check_size(conn, "to", to)?;
+    if from > to {
+        return Err(StorageError::LogRange {
+            reason: format!(
+                "`from={from}` is larger than `to={to}`; a consistency proof goes from an older (smaller) tree to a newer one"
+            ),
+        });
+    }
+    if from == 0 {
+        // Every tree extends the empty one; a client needs no proof for that.
+        return Ok(ConsistencyProof::new(Vec::new()));
+    }
+    merkle::proof::prove_consistency(&SqliteHashStore::new(conn), from, to)
+}
+
+/// The leaves `start..end` (at most [`MAX_LEAVES_PER_PAGE`], fewer at the log's end), each
+/// with its index.
+pub(crate) fn leaves(
+    conn: &Connection,
+    start: u64,
+    end: u64,
+) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+    if end <= start {
+        return Err(StorageError::LogRange {
+            reason: format!(
+                "`start={start}` is not below `end={end}`; ask for leaves start..end with start < end"
+            ),
+        });
+    }
+    let end = end.min(start.saturating_add(MAX_LEAVES_PER_PAGE));
+    let mut statement = conn.prepare_cached(
+        "SELECT idx, leaf FROM log_leaves WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+    )?;
+    let rows = statement.query_map(params![sql_i64(start), sql_i64(end)], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+    })?;
+    rows.map(|row| {
+        let (index, leaf) = row?;
+        Ok((u64::try_from(index).unwrap_or_default(), leaf))
+    })
+    .collect()
+}
