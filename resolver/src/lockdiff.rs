@@ -13,10 +13,7 @@ impl From<&Resolution> for Lockfile {
     /// (`name`, or `name version` when several versions of it are selected), as
     /// [`Resolution::to_wharf_lock`] writes them.
     fn from(resolution: &Resolution) -> Self {
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for p in &resolution.packages {
-            *counts.entry(p.name.as_str()).or_default() += 1;
-        }
+        let counts = resolution.version_counts();
         let packages = resolution
             .packages
             .iter()
@@ -24,13 +21,7 @@ impl From<&Resolution> for Lockfile {
                 let mut dependencies: Vec<String> = p
                     .dependencies
                     .iter()
-                    .map(|(name, version)| {
-                        if counts.get(name.as_str()).copied().unwrap_or(0) > 1 {
-                            format!("{name} {version}")
-                        } else {
-                            name.clone()
-                        }
-                    })
+                    .map(|(name, version)| crate::lockfile::dependency_key(name, version, &counts))
                     .collect();
                 dependencies.sort();
                 dependencies.dedup();

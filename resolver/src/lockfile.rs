@@ -91,7 +91,11 @@ fn quote(text: &str) -> String {
 }
 
 /// `name`, or `name version` when several versions of `name` are in the file (cargo's rule).
-fn dependency_key(name: &str, version: &Version, counts: &HashMap<&str, usize>) -> String {
+pub(crate) fn dependency_key(
+    name: &str,
+    version: &Version,
+    counts: &HashMap<&str, usize>,
+) -> String {
     if counts.get(name).copied().unwrap_or(0) > 1 {
         format!("{name} {version}")
     } else {
@@ -163,10 +167,7 @@ impl Resolution {
     /// default, older formats for older rust-versions); `source` is the registry's source id as cargo writes it
     /// (for example `sparse+https://wharf.example/index/`).
     pub fn to_cargo_lock(&self, root: &RootManifest, source: &str) -> String {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for p in &self.packages {
-            *counts.entry(p.name.as_str()).or_default() += 1;
-        }
+        let mut counts = self.version_counts();
         *counts.entry(root.name.as_str()).or_default() += 1;
         let mut entries: Vec<LockEntry<'_>> = self
             .packages
@@ -239,12 +240,19 @@ impl Resolution {
         out
     }
 
-    /// A `wharf.lock`: name, version, checksum and dependencies of every package.
-    pub fn to_wharf_lock(&self) -> String {
+    /// How many versions of each package name are selected: a dependency is written as
+    /// `name version` only when its name has more than one.
+    pub(crate) fn version_counts(&self) -> HashMap<&str, usize> {
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for p in &self.packages {
             *counts.entry(p.name.as_str()).or_default() += 1;
         }
+        counts
+    }
+
+    /// A `wharf.lock`: name, version, checksum and dependencies of every package.
+    pub fn to_wharf_lock(&self) -> String {
+        let counts = self.version_counts();
         let package = self
             .packages
             .iter()

@@ -1,4 +1,4 @@
-//! Publish metadata → index line, as docs/cargo-protocol.md §5 describes and crates.io does it.
+//! Publish metadata → index line, as docs/wire-formats.md §5 describes and crates.io does it.
 
 use super::features::{check_feature_name, check_features};
 use super::metadata::{NewCrate, NewCrateDependency};

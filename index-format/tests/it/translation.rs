@@ -1,4 +1,4 @@
-//! Publish metadata → index line, as docs/cargo-protocol.md §4 "The index line" and §5
+//! Publish metadata → index line, as docs/wire-formats.md §4 "The index line" and §5
 //! "Publish" describe it.
 
 use serde_json::{Value, json};
