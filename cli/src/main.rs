@@ -11,7 +11,6 @@ mod serve;
 mod serve_tls;
 mod settings;
 mod token;
-mod toolchain;
 
 use std::process::ExitCode;
 

@@ -139,7 +139,7 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         .transpose()
         .context("reading the lockfile")?;
     let options = ResolveOptions {
-        rust_version: crate::toolchain::preferred_rust_version(&root, args.rust_version.as_ref()),
+        rust_version: wharf_resolver::preferred_rust_version(&root, args.rust_version.as_ref()),
         lock,
         host_api: args.host_api.clone().map(|version| HostPin {
             name: args.host_api_name.clone(),

@@ -47,6 +47,7 @@ mod requirements;
 mod resolve;
 mod resolver;
 mod source;
+mod toolchain;
 mod version_set;
 
 pub use cancel::CancelToken;
@@ -74,3 +75,4 @@ pub mod index {
 /// The version type of every public API (re-exported so callers need no `semver` dependency).
 pub use semver::Version;
 pub use source::{IndexSource, LocalIndex, MemoryIndex};
+pub use toolchain::{installed_rustc, preferred_rust_version};

@@ -43,6 +43,7 @@ pub struct Resolver<'a> {
     deadline: Option<Instant>,
     timeout: Option<Duration>,
     token: Option<CancelToken>,
+    rust_version_as_cargo: bool,
 }
 
 impl std::fmt::Debug for Resolver<'_> {
@@ -52,6 +53,7 @@ impl std::fmt::Debug for Resolver<'_> {
             .field("deadline", &self.deadline)
             .field("timeout", &self.timeout)
             .field("token", &self.token)
+            .field("rust_version_as_cargo", &self.rust_version_as_cargo)
             .finish_non_exhaustive()
     }
 }
@@ -65,6 +67,7 @@ impl<'a> Resolver<'a> {
             deadline: None,
             timeout: None,
             token: None,
+            rust_version_as_cargo: false,
         }
     }
 
@@ -83,6 +86,16 @@ impl<'a> Resolver<'a> {
     /// Prefers versions whose `rust-version` this toolchain satisfies.
     pub fn rust_version(mut self, version: Version) -> Self {
         self.options.rust_version = Some(version);
+        self
+    }
+
+    /// Prefers versions as cargo does for each manifest it resolves, when no
+    /// [`Self::rust_version`] is set: under resolver v3 the manifest's `rust-version` (used
+    /// with or without this option), else the installed `rustc`'s
+    /// ([`crate::preferred_rust_version`]); no preference under older resolvers. Requirements
+    /// built in code have no manifest: set [`Self::rust_version`] for them.
+    pub fn rust_version_as_cargo(mut self) -> Self {
+        self.rust_version_as_cargo = true;
         self
     }
 
@@ -141,6 +154,11 @@ impl<'a> Resolver<'a> {
             deadline,
             token: self.token.clone(),
         };
+        if self.rust_version_as_cargo && self.options.rust_version.is_none() {
+            let mut options = self.options.clone();
+            options.rust_version = crate::preferred_rust_version(root, None);
+            return resolve_with(self.source, root, &options, origin, cancellation);
+        }
         resolve_with(self.source, root, &self.options, origin, cancellation)
     }
 }

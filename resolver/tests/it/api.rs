@@ -372,3 +372,54 @@ fn results_and_explanations_serialise() {
         "{json}"
     );
 }
+
+#[test]
+fn the_resolver_builder_prefers_versions_for_the_toolchain_as_cargo_does() {
+    let index = built([
+        IndexEntry::builder("log", "0.4.20").rust_version("1.60"),
+        IndexEntry::builder("log", "0.4.22").rust_version("1.85"),
+        // No toolchain satisfies this one yet.
+        IndexEntry::builder("log", "0.4.30").rust_version("1.999"),
+    ]);
+    let manifest = |edition: &str, rust_version: &str| {
+        wharf_resolver::RootManifest::from_toml_str(
+            &format!(
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"{edition}\"\n\
+                 {rust_version}\n[dependencies]\nlog = \"0.4\"\n"
+            ),
+            std::path::Path::new("."),
+        )
+        .unwrap()
+    };
+    let picked = |resolver: &Resolver<'_>, edition: &str, rust_version: &str| {
+        let resolution = resolver.resolve(&manifest(edition, rust_version)).unwrap();
+        resolution
+            .packages
+            .iter()
+            .find(|p| p.name == "log")
+            .map(|p| p.version.to_string())
+            .unwrap()
+    };
+    let as_cargo = Resolver::new(&index).rust_version_as_cargo();
+    let plain = Resolver::new(&index);
+    // Resolver v3 (edition 2024) without a rust-version: cargo prefers what the installed
+    // rustc (1.95 here, rust-toolchain.toml) satisfies; without the option, no preference.
+    assert_eq!(picked(&as_cargo, "2024", ""), "0.4.22");
+    assert_eq!(picked(&plain, "2024", ""), "0.4.30");
+    // The manifest's own rust-version comes first, with or without the option.
+    assert_eq!(
+        picked(&as_cargo, "2024", "rust-version = \"1.70\""),
+        "0.4.20"
+    );
+    assert_eq!(picked(&plain, "2024", "rust-version = \"1.70\""), "0.4.20");
+    // Resolver v2 (edition 2021) has no such preference: the newest.
+    assert_eq!(picked(&as_cargo, "2021", ""), "0.4.30");
+    // An explicit toolchain wins over the manifest's and the installed one.
+    let explicit = Resolver::new(&index)
+        .rust_version_as_cargo()
+        .rust_version(Version::new(1, 90, 0));
+    assert_eq!(
+        picked(&explicit, "2024", "rust-version = \"1.70\""),
+        "0.4.22"
+    );
+}

@@ -1,4 +1,4 @@
-//! The toolchain version `wharf resolve` prefers, as cargo picks it.
+//! The toolchain version cargo prefers when it picks versions.
 //!
 //! With resolver v3 (edition 2024, or `resolver = "3"`) cargo prefers versions whose
 //! `rust-version` the package's own `rust-version` satisfies and, when the package sets none,
@@ -7,15 +7,23 @@
 
 use std::process::Command;
 
-use wharf_resolver::{RootManifest, Version};
+use crate::{RootManifest, Version};
 
-/// The version to prefer: `explicit` (`--rust-version`) if given; otherwise, under resolver
-/// v3, the manifest's `rust-version` or else the installed `rustc`'s version; `None` when there
-/// is no preference (or `rustc` cannot be asked).
-pub(crate) fn preferred_rust_version(
-    root: &RootManifest,
-    explicit: Option<&Version>,
-) -> Option<Version> {
+/// The version cargo prefers for `root`: `explicit` (cargo's `--rust-version` style override)
+/// if given; otherwise, under resolver v3, the manifest's `rust-version` or else the installed
+/// `rustc`'s version; `None` when there is no preference (or `rustc` cannot be asked).
+///
+/// [`crate::Resolver::rust_version_as_cargo`] applies it to each manifest it resolves.
+///
+/// ```
+/// use std::path::Path;
+/// use wharf_resolver::{RootManifest, Version, preferred_rust_version};
+/// let text = "[package]\nname = \"a\"\nversion = \"0.1.0\"\nedition = \"2024\"\nrust-version = \"1.80\"\n";
+/// let root = RootManifest::from_toml_str(text, Path::new("."))?;
+/// assert_eq!(preferred_rust_version(&root, None), Some(Version::new(1, 80, 0)));
+/// # Ok::<(), wharf_resolver::ResolveError>(())
+/// ```
+pub fn preferred_rust_version(root: &RootManifest, explicit: Option<&Version>) -> Option<Version> {
     if let Some(version) = explicit {
         return Some(version.clone());
     }
@@ -25,8 +33,9 @@ pub(crate) fn preferred_rust_version(
     root.rust_version.clone().or_else(installed_rustc)
 }
 
-/// The version of the `rustc` cargo would run.
-fn installed_rustc() -> Option<Version> {
+/// The release of the `rustc` cargo would run (`$RUSTC`, else `rustc` on the `PATH`), without a
+/// pre-release tag; `None` (with a warning in the log) when it cannot be asked.
+pub fn installed_rustc() -> Option<Version> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let output = match Command::new(&rustc).arg("-vV").output() {
         Ok(output) if output.status.success() => output,
