@@ -18,7 +18,7 @@ use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
-use crate::handlers::{download, index, log, operations, owners, publish, search, yank};
+use crate::handlers::{download, index, keys, log, operations, owners, publish, search, yank};
 use crate::metrics::Route;
 use crate::response::Resp;
 use crate::state::AppState;
@@ -83,6 +83,23 @@ where
     }
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
+    }
+    if let Some(rest) = path.strip_prefix(keys::PREFIX)
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        let headers = request.headers().clone();
+        let body = if method == Method::POST {
+            match read_body(state, request).await {
+                Ok(body) => body,
+                Err(e) => return (Route::Other, Err(e)),
+            }
+        } else {
+            Bytes::new()
+        };
+        return (
+            Route::Other,
+            keys::route(state, &headers, &method, rest, &body).await,
+        );
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {
