@@ -5,7 +5,10 @@
 
 mod admin;
 mod connection_keys;
+mod keys_cmd;
 mod listen;
+mod publish;
+mod registry_api;
 mod resolve_cmd;
 mod serve;
 mod serve_tls;
@@ -39,6 +42,11 @@ enum Command {
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Publisher keys: make one, register it to your account, list and revoke them.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
+    /// Publish a crate with a signed release statement (runs `cargo package`).
+    Publish(publish::PublishArgs),
     /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
 }
@@ -55,6 +63,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
         Command::Admin(command) => admin::run(command),
+        Command::Keys(command) => keys_cmd::run(command),
+        Command::Publish(args) => publish::run(&args),
         Command::Resolve(args) => resolve_cmd::run(&args),
     };
     match result {
