@@ -88,7 +88,7 @@ impl RegistryApi {
         // reqwest is built without a default TLS provider; Wharf uses ring everywhere.
         let _already_installed = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(300))
+            .timeout(Duration::from_mins(5))
             .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot set up the HTTP client")?;

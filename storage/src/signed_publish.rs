@@ -53,15 +53,22 @@ pub(crate) enum KeyPlan {
     Unsigned,
     /// Signed by the package's publisher keys; these signatures go into the release leaf.
     Verified(Vec<StatementSignature>),
-    /// The package's first signed release: bind `key`, logging its owner-key-add statement.
-    Bind {
-        /// The key to bind.
-        key: PublicKey,
-        /// Its release signature.
-        signature: StatementSignature,
-        /// Its owner-key-add statement and self-signature.
-        add: (Statement, StatementSignature),
-    },
+    /// The package's first signed release: bind the key, logging its owner-key-add
+    /// statement.
+    Bind(Box<Binding>),
+}
+
+/// A key bound by a package's first signed release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Binding {
+    /// The key to bind.
+    key: PublicKey,
+    /// Its release signature.
+    signature: StatementSignature,
+    /// Its owner-key-add statement.
+    add: Statement,
+    /// The key's signature over `add`.
+    add_signature: StatementSignature,
 }
 
 fn invalid(reason: String) -> StorageError {
@@ -235,11 +242,12 @@ fn plan_binding(
             "{error}: the owner-key-add statement must be signed by the key it adds"
         ))
     })?;
-    Ok(KeyPlan::Bind {
+    Ok(KeyPlan::Bind(Box::new(Binding {
         key,
         signature,
-        add: (add.clone(), *add_signature),
-    })
+        add: add.clone(),
+        add_signature: *add_signature,
+    })))
 }
 
 /// Applies a plan inside the publish transaction, after the package row exists and before
@@ -256,11 +264,13 @@ pub(crate) fn apply_plan(
     let signatures = match plan {
         KeyPlan::Unsigned => return Ok(None),
         KeyPlan::Verified(signatures) => signatures.clone(),
-        KeyPlan::Bind {
-            key,
-            signature,
-            add: (add, add_signature),
-        } => {
+        KeyPlan::Bind(binding) => {
+            let Binding {
+                key,
+                signature,
+                add,
+                add_signature,
+            } = binding.as_ref();
             bind(conn, package_id, key, now)?;
             insert_event(
                 conn,

@@ -323,34 +323,9 @@ impl Storage {
         metadata.readme_truncated = false;
 
         // Hash the tarball and check every rule before anything is written.
-        let inner = Arc::clone(&self.inner);
-        let (checked_who, checked_entry) = (who.clone(), entry.clone());
-        let (checked_signing, checked_origin) = (signing.clone(), origin.clone());
-        let actual = tokio::task::spawn_blocking(move || {
-            let actual = sha256_hex(&crate_bytes);
-            inner.pool.with(|conn| {
-                let existing = check_publish(conn, &checked_who, &checked_entry)?;
-                check_daily_limits(
-                    conn,
-                    &checked_who,
-                    Some((&checked_entry.name, existing.is_none())),
-                    limits,
-                    now_unix(),
-                )?;
-                plan_signing(
-                    conn,
-                    &checked_who,
-                    &checked_entry.name,
-                    existing.as_ref(),
-                    &checked_signing,
-                    &checked_origin,
-                    now_unix(),
-                )
-                .map(drop)
-            })?;
-            Ok::<_, StorageError>((actual, crate_bytes))
-        })
-        .await??;
+        let actual = self
+            .check_before_writing(who, &entry, limits, &signing, &origin, crate_bytes)
+            .await?;
         let (cksum, crate_bytes): (String, Bytes) = actual;
         if entry.cksum.is_empty() {
             entry.cksum.clone_from(&cksum);
@@ -414,6 +389,47 @@ impl Storage {
             seq: outcome.seq,
             created_package: outcome.created_package,
         })
+    }
+
+    /// Hashes the tarball and checks every publish rule (scopes, ownership, duplicates,
+    /// daily limits, signatures) on a read connection, before anything is written.
+    async fn check_before_writing(
+        &self,
+        who: &Principal,
+        entry: &wharf_index_format::IndexEntry,
+        limits: DailyLimits,
+        signing: &ReleaseSigning,
+        origin: &str,
+        crate_bytes: Bytes,
+    ) -> Result<(String, Bytes), StorageError> {
+        let inner = Arc::clone(&self.inner);
+        let (checked_who, checked_entry) = (who.clone(), entry.clone());
+        let (checked_signing, checked_origin) = (signing.clone(), origin.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let actual = sha256_hex(&crate_bytes);
+            inner.pool.with(|conn| {
+                let existing = check_publish(conn, &checked_who, &checked_entry)?;
+                check_daily_limits(
+                    conn,
+                    &checked_who,
+                    Some((&checked_entry.name, existing.is_none())),
+                    limits,
+                    now_unix(),
+                )?;
+                plan_signing(
+                    conn,
+                    &checked_who,
+                    &checked_entry.name,
+                    existing.as_ref(),
+                    &checked_signing,
+                    &checked_origin,
+                    now_unix(),
+                )
+                .map(drop)
+            })?;
+            Ok::<_, StorageError>((actual, crate_bytes))
+        })
+        .await?
     }
 
     async fn change<T: Send + 'static>(
