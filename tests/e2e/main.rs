@@ -21,6 +21,7 @@ mod readme;
 mod resolve_remote;
 mod settings_precedence;
 mod signing;
+mod signing_crash;
 mod tls_proxy;
 mod tokens;
 mod transparency_log;
