@@ -11,6 +11,7 @@ mod serve;
 mod serve_tls;
 mod settings;
 mod token;
+mod verify_cmd;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,8 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
+    /// Verify a registry's packages against its signed transparency log, from a pinned root key.
+    Verify(verify_cmd::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Token(command) => token::run(command),
         Command::Admin(command) => admin::run(command),
         Command::Resolve(args) => resolve_cmd::run(&args),
+        Command::Verify(args) => verify_cmd::run(args),
     };
     match result {
         Ok(code) => code,
