@@ -177,9 +177,9 @@ pub(crate) fn fetch_head(
         .expect("a chain has at least one keyset")
         .clone();
     let mut attempt = 0;
-    let (timestamp, checkpoint, bins) = loop {
+    let (checkpoint, timestamp, bins) = loop {
         attempt += 1;
-        match fetch_once(session, &keyset) {
+        match fetch_once(session, &keyset, kept) {
             Err(VerifyError::Trust {
                 source: TrustError::TimestampMismatch { .. } | TrustError::HashMismatch { .. },
                 ..
@@ -192,7 +192,11 @@ pub(crate) fn fetch_head(
             other => break other?,
         }
     };
-    check_against_kept(session, &checkpoint, &timestamp, kept)?;
+    session.overrides.dedup();
+    if session.keep_state {
+        kept.checkpoint = Some(checkpoint.clone());
+        kept.timestamp = Some(timestamp);
+    }
     Ok(Head {
         keysets,
         checkpoint,
@@ -203,7 +207,8 @@ pub(crate) fn fetch_head(
 fn fetch_once(
     session: &mut Session,
     keyset: &Keyset,
-) -> Result<(Timestamp, Checkpoint, Vec<Hash>), VerifyError> {
+    kept: &KeptState,
+) -> Result<(Checkpoint, Timestamp, Vec<Hash>), VerifyError> {
     let timestamp_url = session.index_url(".wharf/timestamp");
     let note = session.http.get(&timestamp_url, "timestamp", SMALL_CAP)?;
     let timestamp = open_timestamp(session, &note, keyset).map_err(|e| trust(&timestamp_url, e))?;
@@ -211,6 +216,7 @@ fn fetch_once(
     let note = session.http.get(&checkpoint_url, "checkpoint", SMALL_CAP)?;
     let checkpoint = Checkpoint::open(&note, &keyset.note_key(KeyRole::Log))
         .map_err(|e| trust(&checkpoint_url, e))?;
+    check_against_kept(session, &checkpoint, &timestamp, kept)?;
     timestamp
         .check_binds(&checkpoint)
         .map_err(|e| trust(&checkpoint_url, e))?;
@@ -220,7 +226,7 @@ fn fetch_once(
         .get_text(&bins_url, "snapshot bin list", SMALL_CAP)?;
     let bins = wharf_trust::snapshot::open_bin_list(&text, timestamp.snapshot())
         .map_err(|e| trust(&bins_url, e))?;
-    Ok((timestamp, checkpoint, bins))
+    Ok((checkpoint, timestamp, bins))
 }
 
 /// Opens a timestamp note: the timestamp key's signature, the origin, issued no later than
@@ -274,11 +280,12 @@ fn open_timestamp(
 
 /// The checkpoint must extend the kept one (consistency proof), the timestamp must not be
 /// older; a rollback passes only with the explicit override, and then nothing is kept.
+/// Checked before the bin list, so a replayed head is reported as the rollback it is.
 fn check_against_kept(
     session: &mut Session,
     checkpoint: &Checkpoint,
     timestamp: &Timestamp,
-    kept: &mut KeptState,
+    kept: &KeptState,
 ) -> Result<(), VerifyError> {
     let checkpoint_url = session.log_url("checkpoint");
     if let Some(seen) = kept.checkpoint.clone() {
@@ -318,10 +325,6 @@ fn check_against_kept(
                 return Err(trust(&timestamp_url, error));
             }
         }
-    }
-    if session.keep_state {
-        kept.checkpoint = Some(checkpoint.clone());
-        kept.timestamp = Some(timestamp.clone());
     }
     Ok(())
 }
