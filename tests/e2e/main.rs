@@ -20,6 +20,7 @@ mod rate_limits;
 mod readme;
 mod resolve_remote;
 mod settings_precedence;
+mod threats;
 mod tls_proxy;
 mod tokens;
 mod transparency_log;
