@@ -60,6 +60,13 @@ pub(crate) struct VerifyArgs {
     /// The longest one answer may take, in seconds (a stalling server fails the run).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     timeout: u64,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+/// Explicit overrides of checks; each one used is reported in the output.
+#[derive(Debug, clap::Args)]
+struct Overrides {
     /// Override: accept an expired timestamp (reported in the output).
     #[arg(long)]
     allow_expired: bool,
@@ -104,8 +111,8 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         },
         clock_skew: Duration::from_secs(args.clock_skew),
         timeout: Duration::from_secs(args.timeout.max(1)),
-        allow_expired: args.allow_expired,
-        allow_rollback: args.allow_rollback,
+        allow_expired: args.overrides.allow_expired,
+        allow_rollback: args.overrides.allow_rollback,
         check_crates: args.crates,
         now: None,
     };

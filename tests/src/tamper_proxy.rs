@@ -13,13 +13,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+/// A rewrite of a body, given the request's query string.
+pub type EditFn = dyn Fn(&str, &[u8]) -> Vec<u8> + Send + Sync;
+
 /// What a rule does to an answer.
 pub enum Action {
     /// Serve these bytes with status 200.
     Replace(Vec<u8>),
     /// Rewrite the upstream body (with status 200); the closure gets the request's query
     /// string (empty when none) and the upstream body.
-    Edit(Box<dyn Fn(&str, &[u8]) -> Vec<u8> + Send + Sync>),
+    Edit(Box<EditFn>),
     /// Answer this status with an empty body.
     Status(u16),
     /// Stream data without end (until the client hangs up).
@@ -167,14 +170,15 @@ impl Drop for TamperProxy {
     }
 }
 
-/// Serves one connection: one request, `Connection: close`.
-fn serve(
-    stream: TcpStream,
-    rules: &Rules,
-    http: &reqwest::blocking::Client,
-    upstream: &str,
-    own: &str,
-) -> std::io::Result<()> {
+/// One request as received.
+struct Request {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -207,18 +211,29 @@ fn serve(
     }
     let mut body = vec![0; content_length];
     reader.read_exact(&mut body)?;
-    let (path, query) = match target.split_once('?') {
-        Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
-        None => (target.clone(), None),
-    };
-    let mut request = http.request(
-        reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET),
-        format!("{upstream}{target}"),
+    Ok(Request {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
+
+/// Sends the request upstream; returns status, content type and body (502 when upstream is
+/// unreachable).
+fn forward(
+    http: &reqwest::blocking::Client,
+    upstream: &str,
+    request: Request,
+) -> (u16, String, Vec<u8>) {
+    let mut outgoing = http.request(
+        reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET),
+        format!("{upstream}{}", request.target),
     );
-    for (name, value) in &headers {
-        request = request.header(name, value);
+    for (name, value) in &request.headers {
+        outgoing = outgoing.header(name, value);
     }
-    let (mut status, content_type, mut answer) = match request.body(body).send() {
+    match outgoing.body(request.body).send() {
         Ok(response) => {
             let status = response.status().as_u16();
             let content_type = response
@@ -227,18 +242,31 @@ fn serve(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("text/plain")
                 .to_owned();
-            (
-                status,
-                content_type,
-                response.bytes().map(|b| b.to_vec()).unwrap_or_default(),
-            )
+            let body = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
+            (status, content_type, body)
         }
         Err(_) => (
             502,
             "text/plain".to_owned(),
             b"upstream unreachable".to_vec(),
         ),
+    }
+}
+
+/// Serves one connection: one request, `Connection: close`.
+fn serve(
+    mut out: TcpStream,
+    rules: &Rules,
+    http: &reqwest::blocking::Client,
+    upstream: &str,
+    own: &str,
+) -> std::io::Result<()> {
+    let request = read_request(&out)?;
+    let (path, query) = match request.target.split_once('?') {
+        Some((path, query)) => (path.to_owned(), query.to_owned()),
+        None => (request.target.clone(), String::new()),
     };
+    let (mut status, content_type, mut answer) = forward(http, upstream, request);
     if path == "/index/config.json" {
         let own_url = format!("http://{own}");
         answer = String::from_utf8_lossy(&answer)
@@ -246,11 +274,12 @@ fn serve(
             .into_bytes();
     }
     let rules = rules.lock().unwrap_or_else(PoisonError::into_inner);
-    let rule = rules
+    let query_given = (!query.is_empty()).then_some(query.as_str());
+    match rules
         .iter()
-        .find(|rule| rule.matches(&path, query.as_deref()));
-    let mut out = stream;
-    match rule.map(|rule| &rule.action) {
+        .find(|rule| rule.matches(&path, query_given))
+        .map(|rule| &rule.action)
+    {
         None => {}
         Some(Action::Replace(bytes)) => {
             status = 200;
@@ -258,7 +287,7 @@ fn serve(
         }
         Some(Action::Edit(edit)) => {
             status = 200;
-            answer = edit(query.as_deref().unwrap_or_default(), &answer);
+            answer = edit(&query, &answer);
         }
         Some(Action::Status(code)) => {
             status = *code;

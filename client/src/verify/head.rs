@@ -314,17 +314,16 @@ fn check_against_kept(
         }
     }
     let timestamp_url = session.index_url(".wharf/timestamp");
-    if let Some(seen) = kept.timestamp.clone() {
-        if let Err(error) = check_timestamp_newer(timestamp, &seen) {
-            if session.options.allow_rollback {
-                session.overrides.push(format!(
-                    "--allow-rollback: accepted a timestamp older than the one already seen ({error})"
-                ));
-                session.keep_state = false;
-            } else {
-                return Err(trust(&timestamp_url, error));
-            }
+    if let Some(seen) = kept.timestamp.clone()
+        && let Err(error) = check_timestamp_newer(timestamp, &seen)
+    {
+        if !session.options.allow_rollback {
+            return Err(trust(&timestamp_url, error));
         }
+        session.overrides.push(format!(
+            "--allow-rollback: accepted a timestamp older than the one already seen ({error})"
+        ));
+        session.keep_state = false;
     }
     Ok(())
 }
@@ -354,4 +353,42 @@ fn check_timestamp_newer(timestamp: &Timestamp, seen: &Timestamp) -> Result<(), 
 /// The time a run judges expiry by, fixed once at its start.
 pub(crate) fn fixed_now(now: Option<UtcTime>) -> UtcTime {
     now.unwrap_or_else(UtcTime::now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timestamp(size: u64, issued: i64) -> Timestamp {
+        let checkpoint = Checkpoint::new("wharf.example.com", size, Hash::sha256(b"r")).unwrap();
+        let issued = UtcTime::from_unix(1_800_000_000 + issued).unwrap();
+        Timestamp::new(
+            &checkpoint,
+            Hash::sha256(b"s"),
+            issued,
+            issued.plus_seconds(60),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn timestamps_never_go_back() {
+        let seen = timestamp(5, 10);
+        assert!(check_timestamp_newer(&timestamp(5, 10), &seen).is_ok());
+        assert!(
+            check_timestamp_newer(&timestamp(6, 10), &seen).is_ok(),
+            "same second, grown"
+        );
+        assert!(check_timestamp_newer(&timestamp(5, 11), &seen).is_ok());
+        let error = check_timestamp_newer(&timestamp(4, 20), &seen).unwrap_err();
+        assert!(
+            error.to_string().starts_with("rollback: timestamp"),
+            "{error}"
+        );
+        let error = check_timestamp_newer(&timestamp(5, 9), &seen).unwrap_err();
+        assert!(
+            error.to_string().starts_with("replayed timestamp"),
+            "{error}"
+        );
+    }
 }

@@ -107,7 +107,14 @@ pub(crate) fn check_package(
                     ));
                 }
             }
-            Err(failure) => failures.push(failure.at_line(number + 1)),
+            Err(failure) => {
+                // A line naming a version is that version's line, even when it is wrong: the
+                // release is not also reported as dropped.
+                if let Some(version) = &failure.failure.version {
+                    seen.entry(version.clone()).or_insert(u64::MAX);
+                }
+                failures.push(failure.at_line(number + 1));
+            }
         }
     }
     for (version, release) in &releases {
@@ -170,18 +177,7 @@ fn check_line(line: &str, name: &str, replay: &Replay, size: u64) -> Result<Matc
             format!("no leaf: leaf {leaf} is not in the log of {size} leaves"),
         ));
     }
-    let index = usize::try_from(leaf).unwrap_or(usize::MAX);
-    let Some(Some(event)) = replay.leaves.get(index) else {
-        let reason = replay
-            .broken
-            .get(&leaf)
-            .cloned()
-            .unwrap_or_else(|| "it is not a log event".to_owned());
-        return Err(fail(
-            Some(version),
-            format!("no leaf: leaf {leaf} is refused: {reason}"),
-        ));
-    };
+    let event = logged_event(replay, leaf).map_err(|reason| fail(Some(version), reason))?;
     let statement = event.statement();
     let StatementBody::Release {
         version: signed_version,
@@ -253,6 +249,20 @@ fn check_line(line: &str, name: &str, replay: &Replay, size: u64) -> Result<Matc
     })
 }
 
+/// The parsed event of leaf `leaf`, or why there is none.
+fn logged_event(replay: &Replay, leaf: u64) -> Result<&wharf_trust::LogEvent, String> {
+    let index = usize::try_from(leaf).unwrap_or(usize::MAX);
+    if let Some(Some(event)) = replay.leaves.get(index) {
+        return Ok(event);
+    }
+    let reason = replay
+        .broken
+        .get(&leaf)
+        .cloned()
+        .unwrap_or_else(|| "it is not a log event".to_owned());
+    Err(format!("no leaf: leaf {leaf} is refused: {reason}"))
+}
+
 /// The bytes of the line as published: without `,"wharf":{"leaf":N}` (its last member) and
 /// with `"yanked":false`.
 fn published_bytes(line: &str, leaf: u64, yanked: bool) -> Result<String, String> {
@@ -317,4 +327,29 @@ fn check_crate(
             ),
         )
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_bytes_drop_the_leaf_member_and_the_yank() {
+        let line = r#"{"name":"a","vers":"1.0.0","yanked":true,"wharf":{"leaf":7}}"#;
+        assert_eq!(
+            published_bytes(line, 7, true).unwrap(),
+            r#"{"name":"a","vers":"1.0.0","yanked":false}"#
+        );
+        assert!(published_bytes(line, 8, true).is_err(), "another leaf");
+        let moved = r#"{"wharf":{"leaf":7},"name":"a","yanked":false}"#;
+        assert!(
+            published_bytes(moved, 7, false).is_err(),
+            "not the last member"
+        );
+        let twice = r#"{"yanked":true,"x":{"yanked":true},"wharf":{"leaf":7}}"#;
+        assert!(
+            published_bytes(twice, 7, true).is_err(),
+            "two yanked fields"
+        );
+    }
 }

@@ -148,7 +148,7 @@ pub(crate) fn replay(
         };
         let statement = event.statement();
         let name = statement.name().to_owned();
-        let wanted = selected.is_none_or(|names| names.iter().any(|n| *n == name));
+        let wanted = selected.is_none_or(|names| names.contains(&name));
         if wanted {
             let version = statement.version().map(str::to_owned);
             let fail = |reason: String| Failure::new(&name, version.as_deref(), reason);

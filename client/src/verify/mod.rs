@@ -74,9 +74,9 @@ pub struct VerifyOptions {
 
 impl VerifyOptions {
     /// The default allowed clock skew: five minutes.
-    pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(300);
+    pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_mins(5);
     /// The default time limit per answer.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_mins(1);
 }
 
 impl Default for VerifyOptions {
