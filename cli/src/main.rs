@@ -14,6 +14,7 @@ mod serve;
 mod serve_tls;
 mod settings;
 mod token;
+mod verify_cmd;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,8 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
+    /// Verify a registry's packages against its signed transparency log, from a pinned root key.
+    Verify(verify_cmd::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => keys_cmd::run(command),
         Command::Publish(args) => publish::run(&args),
         Command::Resolve(args) => resolve_cmd::run(&args),
+        Command::Verify(args) => verify_cmd::run(args),
     };
     match result {
         Ok(code) => code,

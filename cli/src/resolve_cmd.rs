@@ -27,7 +27,7 @@ pub(crate) enum ResolveFormat {
 
 /// A registry token; never shown by `Debug`.
 #[derive(Clone)]
-pub(crate) struct Token(String);
+pub(crate) struct Token(pub(crate) String);
 
 impl FromStr for Token {
     type Err = std::convert::Infallible;

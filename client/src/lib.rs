@@ -9,6 +9,9 @@
 //!   whose files are revalidated with `If-None-Match` / `If-Modified-Since` (a 304 serves the
 //!   cached copy, counted by [`SparseIndex::revalidated`]; entries unused for
 //!   `cache_max_age`, three months by default, are deleted), for [`SparseIndex::with_options`].
+//! - [`verify`]: [`verify::Verifier`] checks a registry from a pinned root key down to each
+//!   index line (keyset chain, timestamp, checkpoint consistency, snapshot, log leaves,
+//!   signatures) and fails closed.
 //! - [`IndexUrl`]: the index URL, checked and normalised (`http` or `https`).
 //! - [`ClientError`]: the one error type; [`ClientError::for_package`] turns it into the
 //!   resolver's [`wharf_resolver::ResolveError::Index`].
@@ -39,6 +42,7 @@ mod index_url;
 mod options;
 mod sparse_index;
 mod tls;
+pub mod verify;
 
 pub use error::ClientError;
 pub use index_url::IndexUrl;

@@ -22,6 +22,7 @@ mod resolve_remote;
 mod settings_precedence;
 mod signing;
 mod signing_crash;
+mod threats;
 mod tls_proxy;
 mod tokens;
 mod transparency_log;
