@@ -18,7 +18,7 @@ use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
-use crate::handlers::{download, index, log, operations, owners, publish, search, yank};
+use crate::handlers::{download, index, log, operations, owners, plugins, publish, search, yank};
 use crate::metrics::Route;
 use crate::response::Resp;
 use crate::state::AppState;
@@ -83,6 +83,15 @@ where
     }
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
+    }
+    if let Some(name) = path.strip_prefix(plugins::PREFIX) {
+        if !is_get {
+            return (Route::Search, Err(method_not_allowed(&method, &path)));
+        }
+        return (
+            Route::Search,
+            plugins::plugin(state, request.headers(), name).await,
+        );
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {

@@ -92,6 +92,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
 ",
     // The transparency log: leaves, complete-subtree hashes, signed checkpoints.
     crate::log::MIGRATION,
+    // Plugins' kind and capabilities, beside the version rows.
+    crate::plugins::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

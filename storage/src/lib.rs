@@ -61,6 +61,7 @@ mod log;
 mod log_api;
 mod log_verify;
 mod model;
+mod plugins;
 mod queries;
 mod recent;
 mod reconcile;
@@ -84,6 +85,7 @@ pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
+pub use plugins::{PluginPackage, PluginRelease};
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
 pub use storage::Storage;
 pub use tokens::check_display_name;

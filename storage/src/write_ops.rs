@@ -160,6 +160,9 @@ pub(crate) fn apply_publish(
         metadata_json,
         who.user_id
     ])?;
+    if let Some(plugin) = &metadata.plugin {
+        crate::plugins::record_plugin(conn, conn.last_insert_rowid(), plugin)?;
+    }
     let seq = insert_event(
         conn,
         EventKind::Release,

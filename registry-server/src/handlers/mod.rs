@@ -5,6 +5,7 @@ pub(crate) mod index;
 pub(crate) mod log;
 pub(crate) mod operations;
 pub(crate) mod owners;
+pub(crate) mod plugins;
 pub(crate) mod publish;
 pub(crate) mod search;
 pub(crate) mod yank;
