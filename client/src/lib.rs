@@ -9,6 +9,7 @@
 //!   whose files are revalidated with `If-None-Match` / `If-Modified-Since` (a 304 serves the
 //!   cached copy, counted by [`SparseIndex::revalidated`]; entries unused for
 //!   `cache_max_age`, three months by default, are deleted), for [`SparseIndex::with_options`].
+//! - [`upload_publish_body`]: sends a publish frame to a registry's `PUT /api/v1/crates/new`.
 //! - [`IndexUrl`]: the index URL, checked and normalised (`http` or `https`).
 //! - [`ClientError`]: the one error type; [`ClientError::for_package`] turns it into the
 //!   resolver's [`wharf_resolver::ResolveError::Index`].
@@ -37,10 +38,12 @@ mod fetcher;
 mod index_files;
 mod index_url;
 mod options;
+mod publish;
 mod sparse_index;
 mod tls;
 
 pub use error::ClientError;
 pub use index_url::IndexUrl;
 pub use options::ClientOptions;
+pub use publish::upload_publish_body;
 pub use sparse_index::SparseIndex;
