@@ -13,9 +13,14 @@
 //!   static file server can serve the same tree and a load generator can send conditional
 //!   requests.
 //!
+//! - [`generate`]: a seeded plugin ecosystem (`gen-ecosystem`): hundreds of plugins with
+//!   power-law popularity, dependency chains, host API ranges over three majors, yanks and
+//!   deliberate conflicts, written as plugin folders and ready publish bodies.
+//!
 //! The shell scripts under `scripts/bench/` combine these with `wrk` and nginx; the results
 //! are in `BENCHMARKS.md`.
 
+mod ecosystem;
 mod error;
 mod http_client;
 mod index_fetch;
@@ -24,6 +29,10 @@ mod publisher;
 mod seed;
 mod synthetic;
 
+pub use ecosystem::{
+    Conflict, EXCLUSIVE_RESOURCES, Ecosystem, EcosystemParams, GeneratedFile, GeneratedVersion,
+    HOST_MINORS, generate,
+};
 pub use error::BenchError;
 pub use index_fetch::{FetchedIndexFile, fetch_index_files};
 pub use latency::LatencySummary;

@@ -9,6 +9,7 @@ mod keys_cmd;
 mod listen;
 mod publish;
 mod registry_api;
+mod plugin_cmd;
 mod resolve_cmd;
 mod serve;
 mod serve_tls;
@@ -48,6 +49,9 @@ enum Command {
     Keys(keys_cmd::KeysCommand),
     /// Publish a crate with a signed release statement (runs `cargo package`).
     Publish(publish::PublishArgs),
+    /// Plugin author tools: scaffold, check, pack and publish a plugin or template.
+    #[command(subcommand)]
+    Plugin(plugin_cmd::PluginCommand),
     /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
     /// Verify a registry's packages against its signed transparency log, from a pinned root key.
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => publish::run(&args),
         Command::Resolve(args) => resolve_cmd::run(&args),
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Plugin(command) => plugin_cmd::run(command),
     };
     match result {
         Ok(code) => code,

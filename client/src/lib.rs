@@ -12,6 +12,7 @@
 //! - [`verify`]: [`verify::Verifier`] checks a registry from a pinned root key down to each
 //!   index line (keyset chain, timestamp, checkpoint consistency, snapshot, log leaves,
 //!   signatures) and fails closed.
+//! - [`upload_publish_body`]: sends a publish frame to a registry's `PUT /api/v1/crates/new`.
 //! - [`IndexUrl`]: the index URL, checked and normalised (`http` or `https`).
 //! - [`ClientError`]: the one error type; [`ClientError::for_package`] turns it into the
 //!   resolver's [`wharf_resolver::ResolveError::Index`].
@@ -40,6 +41,7 @@ mod fetcher;
 mod index_files;
 mod index_url;
 mod options;
+mod publish;
 mod sparse_index;
 mod tls;
 pub mod verify;
@@ -47,4 +49,5 @@ pub mod verify;
 pub use error::ClientError;
 pub use index_url::IndexUrl;
 pub use options::ClientOptions;
+pub use publish::upload_publish_body;
 pub use sparse_index::SparseIndex;

@@ -18,7 +18,9 @@ use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
-use crate::handlers::{download, index, keys, log, operations, owners, publish, search, yank};
+use crate::handlers::{
+    download, index, keys, log, operations, owners, plugins, publish, search, yank,
+};
 use crate::metrics::Route;
 use crate::response::Resp;
 use crate::state::AppState;
@@ -99,6 +101,15 @@ where
         return (
             Route::Other,
             keys::route(state, &headers, &method, rest, &body).await,
+        );
+    }
+    if let Some(name) = path.strip_prefix(plugins::PREFIX) {
+        if !is_get {
+            return (Route::Search, Err(method_not_allowed(&method, &path)));
+        }
+        return (
+            Route::Search,
+            plugins::plugin(state, request.headers(), name).await,
         );
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {

@@ -95,6 +95,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     // Publisher keys: accounts' registered keys, the keys bound to each package, and the
     // `owner_key_add` / `owner_key_revoke` events (the events table is rebuilt to allow them).
     crate::publisher_keys::MIGRATION,
+    // Plugins' kind and capabilities, beside the version rows.
+    crate::plugins::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

@@ -62,6 +62,7 @@ mod log_api;
 mod log_verify;
 mod model;
 mod publisher_keys;
+mod plugins;
 mod queries;
 mod recent;
 mod reconcile;
@@ -87,6 +88,7 @@ pub use model::{
     SearchHit, SearchResults, Upload, VerifyReport,
 };
 pub use publisher_keys::PublisherKeyInfo;
+pub use plugins::{PluginPackage, PluginRelease};
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;

@@ -79,6 +79,10 @@ pub struct SearchHit {
     pub max_version: String,
     /// The description of the latest publish.
     pub description: Option<String>,
+    /// `plugin` or `template` when the package's latest plugin version says so; `None` for
+    /// a crate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_kind: Option<String>,
 }
 
 /// What an event in the log records.

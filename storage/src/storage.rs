@@ -18,6 +18,7 @@ use crate::gc::keep_committed_blob;
 use crate::index_files::IndexProjector;
 use crate::log;
 use crate::model::ReconcileReport;
+use crate::plugins::PluginPackage;
 use crate::registry_keys::RegistryKeys;
 use crate::signed_publish::{ReleaseSigning, check_statement_matches, plan_signing};
 use crate::token_cache::TokenCache;
@@ -578,6 +579,14 @@ impl Storage {
     pub async fn owners(&self, name: &str) -> Result<Vec<Owner>, StorageError> {
         let name = name.to_owned();
         self.read(move |conn| queries::owners(conn, &name)).await
+    }
+
+    /// The plugin named `name` with the kind and capabilities of each of its plugin
+    /// versions; `None` when there is no such package or it is no plugin.
+    pub async fn plugin(&self, name: &str) -> Result<Option<PluginPackage>, StorageError> {
+        let name = name.to_owned();
+        self.read(move |conn| crate::plugins::plugin_package(conn, &name))
+            .await
     }
 
     /// Searches names and descriptions; `total` counts every match. Runs off the async

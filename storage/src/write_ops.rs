@@ -177,6 +177,9 @@ pub(crate) fn apply_publish(
         metadata_json,
         who.user_id
     ])?;
+    if let Some(plugin) = &metadata.plugin {
+        crate::plugins::record_plugin(conn, conn.last_insert_rowid(), plugin)?;
+    }
     let mut payload = json!({ "cksum": entry.cksum, "created_package": created_package });
     if let (Some(signed), Some(fields)) = (signed_payload, payload.as_object_mut())
         && let Some(signed) = signed.as_object()

@@ -15,6 +15,7 @@ mod http_surface;
 mod https;
 mod https_startup;
 mod pki;
+mod plugins;
 mod publish_log;
 mod rate_limits;
 mod readme;

@@ -11,6 +11,8 @@ mod translate;
 mod version;
 
 pub use frame::{PublishFrame, encode_publish_frame, parse_publish_frame};
+pub(crate) use license::check_license;
+pub(crate) use metadata::check_keyword;
 pub use metadata::{NewCrate, NewCrateDependency, PackageMetadata};
 pub use prepare::{PreparedPublish, prepare_publish};
 pub use release_line::release_index_line;

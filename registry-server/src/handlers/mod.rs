@@ -6,6 +6,7 @@ pub(crate) mod keys;
 pub(crate) mod log;
 pub(crate) mod operations;
 pub(crate) mod owners;
+pub(crate) mod plugins;
 pub(crate) mod publish;
 pub(crate) mod search;
 pub(crate) mod signatures;
