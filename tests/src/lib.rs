@@ -1,8 +1,10 @@
 //! Support for Wharf's end-to-end tests: a real `wharf serve` process on a free loopback port,
 //! a real `cargo` with its own `CARGO_HOME`, crate projects on disk, and snapshots of a data
-//! directory to prove that a rejected request changed nothing.
+//! directory to prove that a rejected request changed nothing, and a proxy that injects
+//! network faults ([`fault_proxy`]).
 
 mod cargo;
+pub mod fault_proxy;
 mod registry;
 mod snapshot;
 pub mod upload;
