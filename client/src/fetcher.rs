@@ -115,7 +115,7 @@ impl Fetcher {
                 ),
             });
         }
-        let body = self.success_body(&url, response)?;
+        let body = self.success_body(&url, &response)?;
         let config: RegistryConfig =
             serde_json::from_str(&body).map_err(|e| ClientError::InvalidConfig {
                 url: url.clone(),
@@ -153,7 +153,7 @@ impl Fetcher {
         }
         let etag = header_text(&response.headers, &ETAG);
         let last_modified = header_text(&response.headers, &LAST_MODIFIED);
-        let body = self.success_body(&url, response)?;
+        let body = self.success_body(&url, &response)?;
         if let Some(cache) = &self.cache {
             if etag.is_some() || last_modified.is_some() {
                 let file = CachedFile {
@@ -177,7 +177,7 @@ impl Fetcher {
         if answer.status == StatusCode::OK {
             return Ok(answer.body);
         }
-        self.success_body(url, answer).map(String::into_bytes)
+        self.success_body(url, &answer).map(String::into_bytes)
     }
 
     /// Sends a GET, again after a wait when it failed in a way that may pass: no answer or
@@ -245,7 +245,7 @@ impl Fetcher {
     }
 
     /// The body of a 200 answer; every other status becomes the matching error.
-    fn success_body(&self, url: &str, answer: Answer) -> Result<String, ClientError> {
+    fn success_body(&self, url: &str, answer: &Answer) -> Result<String, ClientError> {
         let status = answer.status;
         if status == StatusCode::OK {
             return Ok(String::from_utf8_lossy(&answer.body).into_owned());
@@ -301,17 +301,17 @@ fn conditional_headers(cached: Option<&CachedFile>) -> HeaderMap {
 
 /// A response header as text, when present and readable.
 fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    headers
-        .get(name)?
-        .to_str()
-        .ok()
-        .map(str::to_owned)
+    headers.get(name)?.to_str().ok().map(str::to_owned)
 }
 
 /// The `Retry-After` of an answer in seconds: a number of seconds, or an HTTP date (the
 /// seconds until then, 0 when it has passed).
 fn retry_after(headers: &HeaderMap) -> Option<u64> {
-    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(seconds) = text.parse() {
         return Some(seconds);
     }

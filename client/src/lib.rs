@@ -36,6 +36,7 @@ mod error;
 mod fetcher;
 mod index_files;
 mod index_url;
+pub mod install;
 mod options;
 mod sparse_index;
 mod tls;

@@ -8,6 +8,7 @@
 //! set with [`FaultProxy::hold`] wait (counted by [`FaultProxy::held`]) until
 //! [`FaultProxy::release`], so a test can stop a client at a known point.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,7 +102,9 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let public = format!(
             "http://{}",
-            listener.local_addr().expect("a bound listener has an address")
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
         );
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
@@ -243,7 +246,7 @@ fn serve(mut client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let pattern = lock(&shared.hold).clone();
     if pattern.is_some_and(|p| path.contains(p.as_str())) {
         shared.held.fetch_add(1, Ordering::Relaxed);
-        sleep_while(shared, Duration::from_secs(3600), || {
+        sleep_while(shared, Duration::from_hours(1), || {
             lock(&shared.hold).is_none()
         });
         shared.held.fetch_sub(1, Ordering::Relaxed);
@@ -265,13 +268,13 @@ fn serve(mut client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             client.write_all(
                 b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
             )?;
-            return close(client);
+            return close(&client);
         }
         Some(Fault::TooManyRequests) => {
             client.write_all(
                 b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
             )?;
-            return close(client);
+            return close(&client);
         }
         _ => {}
     }
@@ -279,35 +282,32 @@ fn serve(mut client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let response = forward(shared, &head, &body, config_json)?;
     let Some(head_end) = find(&response, b"\r\n\r\n").map(|at| at + 4) else {
         client.write_all(&response)?;
-        return close(client);
+        return close(&client);
     };
     let response = if config_json {
         rewrite_config(shared, &response, head_end)
     } else {
         response
     };
-    match fault {
-        Some(kind @ (Fault::TruncatedBody | Fault::Stall)) => {
-            let body_len = response.len() - head_end;
-            if body_len == 0 {
-                socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO))?;
-                return Ok(());
-            }
-            client.write_all(&response[..head_end + body_len / 2])?;
-            client.flush()?;
-            if kind == Fault::Stall {
-                sleep_while(shared, shared.config.stall, || false);
-            }
-            close(client)
+    if let Some(kind @ (Fault::TruncatedBody | Fault::Stall)) = fault {
+        let body_len = response.len() - head_end;
+        if body_len == 0 {
+            socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO))?;
+            return Ok(());
         }
-        _ => {
-            client.write_all(&response)?;
-            close(client)
+        client.write_all(&response[..head_end + body_len / 2])?;
+        client.flush()?;
+        if kind == Fault::Stall {
+            sleep_while(shared, shared.config.stall, || false);
         }
+    } else {
+        client.write_all(&response)?;
     }
+    close(&client)
 }
 
-fn close(client: TcpStream) -> std::io::Result<()> {
+#[allow(clippy::unnecessary_wraps)] // the last step of `serve`, which returns a result
+fn close(client: &TcpStream) -> std::io::Result<()> {
     let _ = client.shutdown(Shutdown::Write);
     Ok(())
 }
@@ -339,7 +339,7 @@ fn forward(
             out.push_str("\r\n");
         }
     }
-    out.push_str(&format!("host: {authority}\r\nconnection: close\r\n\r\n"));
+    let _ = write!(out, "host: {authority}\r\nconnection: close\r\n\r\n");
     upstream.write_all(out.as_bytes())?;
     upstream.write_all(body)?;
     let mut response = Vec::new();
@@ -350,7 +350,8 @@ fn forward(
 /// `config.json` with the upstream's URL replaced by the proxy's, and its length fixed.
 fn rewrite_config(shared: &Shared, response: &[u8], head_end: usize) -> Vec<u8> {
     let head = String::from_utf8_lossy(&response[..head_end]);
-    let body = String::from_utf8_lossy(&response[head_end..]).replace(&shared.upstream, &shared.public);
+    let body =
+        String::from_utf8_lossy(&response[head_end..]).replace(&shared.upstream, &shared.public);
     let mut out = String::new();
     for line in head.split("\r\n").filter(|l| !l.is_empty()) {
         let name = line.split(':').next().unwrap_or_default().trim();
@@ -361,7 +362,7 @@ fn rewrite_config(shared: &Shared, response: &[u8], head_end: usize) -> Vec<u8> 
             out.push_str("\r\n");
         }
     }
-    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let _ = write!(out, "content-length: {}\r\n\r\n", body.len());
     out.push_str(&body);
     out.into_bytes()
 }
