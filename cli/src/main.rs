@@ -1,10 +1,11 @@
 //! The `wharf` binary: the composition root of the registry.
 //!
 //! Exit codes: 0 success, 1 a command ran and reports failure (e.g. no resolution), 2 usage or
-//! runtime error.
+//! runtime error; `install`, `update`, `remove` and `list` add 3 to 6 (docs/install.md).
 
 mod admin;
 mod connection_keys;
+mod install_cmd;
 mod listen;
 mod resolve_cmd;
 mod serve;
@@ -41,6 +42,14 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
+    /// Install plugins into a directory, resolved against the host's API (docs/install.md).
+    Install(install_cmd::InstallArgs),
+    /// Move installed plugins to the newest versions that fit.
+    Update(install_cmd::UpdateArgs),
+    /// Remove installed plugins.
+    Remove(install_cmd::RemoveArgs),
+    /// List the plugins installed in a directory.
+    List(install_cmd::ListArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +65,10 @@ fn main() -> ExitCode {
         Command::Token(command) => token::run(command),
         Command::Admin(command) => admin::run(command),
         Command::Resolve(args) => resolve_cmd::run(&args),
+        Command::Install(args) => Ok(install_cmd::install(&args)),
+        Command::Update(args) => Ok(install_cmd::update(&args)),
+        Command::Remove(args) => Ok(install_cmd::remove(&args)),
+        Command::List(args) => Ok(install_cmd::list_installed(&args)),
     };
     match result {
         Ok(code) => code,

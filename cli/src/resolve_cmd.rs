@@ -29,6 +29,13 @@ pub(crate) enum ResolveFormat {
 #[derive(Clone)]
 pub(crate) struct Token(String);
 
+impl Token {
+    /// The token's text.
+    pub(crate) fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 impl FromStr for Token {
     type Err = std::convert::Infallible;
 

@@ -71,7 +71,10 @@ impl Installer {
             Some(set) => SetManifest::read(&set.join(SetManifest::FILE))?.unwrap_or_default(),
             None => SetManifest::default(),
         };
-        if let Some(set) = &current {
+        // `--locked` takes `DIR/wharf.lock` as given; otherwise it is made the lock of the
+        // set in use again (a run killed between its switch and its lock write left the
+        // previous one).
+        if let Some(set) = current.as_ref().filter(|_| !self.locked) {
             repair_lock_copy(&set.join("wharf.lock"), &dir.lock_path())?;
         }
         let old_lock = read_lock(&dir.lock_path())?;
