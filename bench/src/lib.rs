@@ -13,12 +13,16 @@
 //!   static file server can serve the same tree and a load generator can send conditional
 //!   requests.
 //!
+//! - [`install_bench`]: the parts of `wharf-install-bench`, which measures how often plugin
+//!   installs through a faulting proxy succeed (Wharf's installer against a greedy one).
+//!
 //! The shell scripts under `scripts/bench/` combine these with `wrk` and nginx; the results
 //! are in `BENCHMARKS.md`.
 
 mod error;
 mod http_client;
 mod index_fetch;
+pub mod install_bench;
 mod latency;
 mod publisher;
 mod seed;
