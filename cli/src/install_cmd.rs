@@ -55,7 +55,7 @@ pub(crate) struct InstallDirArgs {
     retries: u32,
     /// Give up on (and retry) a request that receives nothing for this long (`30s`, `2m`),
     /// as cargo's `http.timeout`.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "WHARF_STALL_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     stall_timeout: Duration,
     /// Archives downloaded at once.
     #[arg(long, value_name = "N", default_value_t = Installer::DEFAULT_DOWNLOAD_THREADS)]

@@ -92,7 +92,7 @@ pub(crate) struct ResolveArgs {
     /// Give up on (and retry) an index request that receives nothing for this long (`30s`,
     /// `2m`; `--index-url` only), as cargo's `http.timeout`: a slow answer that keeps coming
     /// is never cut.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "WHARF_STALL_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     stall_timeout: std::time::Duration,
     /// Keep index files in DIR between runs and revalidate them (`If-None-Match` /
     /// `If-Modified-Since`; a 304 reuses the copy) instead of downloading them again, as
