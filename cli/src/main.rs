@@ -1,11 +1,12 @@
 //! The `wharf` binary: the composition root of the registry.
 //!
 //! Exit codes: 0 success, 1 a command ran and reports failure (e.g. no resolution), 2 usage or
-//! runtime error.
+//! runtime error; `install`, `update`, `remove` and `list` add 3 to 6 (docs/install.md).
 
 mod admin;
 mod connection_keys;
 mod keys_cmd;
+mod install_cmd;
 mod listen;
 mod publish;
 mod registry_api;
@@ -56,6 +57,14 @@ enum Command {
     Resolve(resolve_cmd::ResolveArgs),
     /// Verify a registry's packages against its signed transparency log, from a pinned root key.
     Verify(verify_cmd::VerifyArgs),
+    /// Install plugins into a directory, resolved against the host's API (docs/install.md).
+    Install(install_cmd::InstallArgs),
+    /// Move installed plugins to the newest versions that fit.
+    Update(install_cmd::UpdateArgs),
+    /// Remove installed plugins.
+    Remove(install_cmd::RemoveArgs),
+    /// List the plugins installed in a directory.
+    List(install_cmd::ListArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +84,10 @@ fn main() -> ExitCode {
         Command::Resolve(args) => resolve_cmd::run(&args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Plugin(command) => plugin_cmd::run(command),
+        Command::Install(args) => Ok(install_cmd::install(&args)),
+        Command::Update(args) => Ok(install_cmd::update(&args)),
+        Command::Remove(args) => Ok(install_cmd::remove(&args)),
+        Command::List(args) => Ok(install_cmd::list_installed(&args)),
     };
     match result {
         Ok(code) => code,

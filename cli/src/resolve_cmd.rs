@@ -29,6 +29,13 @@ pub(crate) enum ResolveFormat {
 #[derive(Clone)]
 pub(crate) struct Token(pub(crate) String);
 
+impl Token {
+    /// The token's text.
+    pub(crate) fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 impl FromStr for Token {
     type Err = std::convert::Infallible;
 
@@ -76,11 +83,17 @@ pub(crate) struct ResolveArgs {
     /// each file only when the resolver asks for it.
     #[arg(long, value_name = "N", default_value_t = SparseIndex::DEFAULT_PREFETCH_THREADS)]
     prefetch: usize,
-    /// How often an index request that got no answer, HTTP 429 or 5xx is sent again
+    /// How often an index request that got no answer (or a body cut short or stalled), HTTP
+    /// 429 or 5xx is sent again
     /// (`--index-url` only; waits of 0.5 s, doubling, or the server's `Retry-After`), as
     /// cargo's `net.retry`.
     #[arg(long, value_name = "N", env = "WHARF_NET_RETRY", default_value_t = ClientOptions::DEFAULT_RETRIES)]
     retries: u32,
+    /// Give up on (and retry) an index request that receives nothing for this long (`30s`,
+    /// `2m`; `--index-url` only), as cargo's `http.timeout`: a slow answer that keeps coming
+    /// is never cut.
+    #[arg(long, value_name = "DURATION", env = "WHARF_STALL_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    stall_timeout: std::time::Duration,
     /// Keep index files in DIR between runs and revalidate them (`If-None-Match` /
     /// `If-Modified-Since`; a 304 reuses the copy) instead of downloading them again, as
     /// cargo's sparse index cache (`--index-url` only; one directory per index URL).
@@ -255,6 +268,7 @@ fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn
             ca_certs: args.ca_cert.clone(),
             prefetch_threads: args.prefetch,
             retries: args.retries,
+            stall_timeout: args.stall_timeout,
             cache_dir: args.cache_dir.clone(),
             cache_max_age: args.cache_max_age.0,
             ..ClientOptions::default()

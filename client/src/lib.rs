@@ -40,6 +40,7 @@ mod error;
 mod fetcher;
 mod index_files;
 mod index_url;
+pub mod install;
 mod options;
 mod publish;
 mod sparse_index;

@@ -14,6 +14,7 @@ mod gc;
 mod http_surface;
 mod https;
 mod https_startup;
+mod install;
 mod pki;
 mod plugins;
 mod publish_log;
