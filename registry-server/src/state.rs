@@ -28,6 +28,9 @@ pub struct ServerConfig {
     /// How long a signed timestamp is valid (one day by default); the server signs a new
     /// one after half of it, or sooner when the log grows.
     pub timestamp_expiry: std::time::Duration,
+    /// The directory holding the git export's bare repository `index.git`, served at
+    /// `/git/index` (`None`: no git export; those requests are 404).
+    pub git_index: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -40,6 +43,7 @@ impl ServerConfig {
             rate_limits: PublishRateLimits::default(),
             connections: ConnectionLimits::default(),
             timestamp_expiry: crate::handlers::log::DEFAULT_TIMESTAMP_EXPIRY,
+            git_index: None,
         }
     }
 
