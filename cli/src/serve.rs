@@ -55,6 +55,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } = args.keys.over(file).resolve()?;
     // Before anything is created, so bad certificate files change nothing.
     let tls = crate::serve_tls::load(tls)?;
+    if git_index {
+        require_git_program()?;
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
 
     // Requests are served on the server's own per-core worker threads; this runtime only opens
@@ -133,6 +136,21 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The git export serves fetches through `git http-backend` and pushes with `git push`: a
+/// host without the `git` program is refused at start, not at the first fetch.
+fn require_git_program() -> anyhow::Result<()> {
+    let works = std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !works {
+        anyhow::bail!(
+            "`git-index = true` needs the `git` program on PATH (it serves /git/index with `git http-backend` and pushes with `git push`); install git or turn the git export off"
+        );
+    }
+    Ok(())
 }
 
 /// Binds the listening sockets; an address already in use is one line saying what to do.
