@@ -127,6 +127,7 @@ where
 {
     let query = request.uri().query().map(str::to_owned);
     let kind = git::classify(state, method, rest, query.as_deref())?;
+    git::check_reader(state, request.headers())?;
     let headers = request.headers().clone();
     let body = match kind {
         git::GitRequest::UploadPack => read_body(state, request).await?,

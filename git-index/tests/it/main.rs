@@ -1,6 +1,8 @@
 //! The git export over a real storage in a temporary directory and real repositories:
 //! commits per batch, reconcile, squash and push.
 
+mod measure;
+
 use std::path::Path;
 use std::process::Command;
 

@@ -102,7 +102,8 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The token rule of the index files, with git's Basic challenge instead of cargo's.
-fn check_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Checked before a request's body is read.
+pub(crate) fn check_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if !state.config.auth_required {
         return Ok(());
     }
@@ -126,7 +127,8 @@ fn check_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Answers a request [`classify`] accepted, with its body (empty for reads).
+/// Answers a request [`classify`] and [`check_reader`] accepted, with its body (empty for
+/// reads).
 pub(crate) async fn serve(
     state: &AppState,
     method: &Method,
@@ -135,7 +137,6 @@ pub(crate) async fn serve(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Resp, ApiError> {
-    check_reader(state, headers)?;
     let Some(root) = state.config.git_index.as_deref() else {
         return Err(ApiError::not_found("this registry has no git index"));
     };
