@@ -408,3 +408,23 @@ fn the_git_index_is_read_only_private_when_the_registry_is_and_absent_unless_tur
     assert_eq!(post.status(), 405);
     Ok(())
 }
+
+#[test]
+fn a_failing_push_is_logged_and_retried_without_holding_up_publishes() -> TestResult {
+    let remotes = tempfile::tempdir()?;
+    let remote = remotes.path().join("late.git");
+    let remote_url = format!("file://{}", remote.display());
+    let registry = TestRegistry::start_with(&["--git-index", "--git-push", &remote_url]);
+    let warning = registry.wait_for_log("git index push failed");
+    assert!(warning.contains("late.git"), "{warning}");
+    publish(&registry, "during", "1.0.0");
+    wait_for_git(&registry, "du/ri/during");
+
+    // Once the remote exists, a retry delivers everything.
+    git_ok(
+        None,
+        &["init", "--bare", "--quiet", remote.to_str().expect("UTF-8")],
+    );
+    wait_for_mirror(&registry, &remote);
+    Ok(())
+}
