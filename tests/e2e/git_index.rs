@@ -428,3 +428,76 @@ fn a_failing_push_is_logged_and_retried_without_holding_up_publishes() -> TestRe
     wait_for_mirror(&registry, &remote);
     Ok(())
 }
+
+#[test]
+fn cargo_fetches_a_private_git_index_with_the_token_from_a_git_credential_helper() -> TestResult {
+    let registry = TestRegistry::start_with(&["--git-index", "--auth-required"]);
+    let publisher = CargoEnv::new(&registry.index_url());
+    publisher.login(&registry.admin_token);
+    let dep = CrateProject::new("gitdep", "1.0.0")
+        .lib("pub fn value() -> u32 { 7 }")
+        .write(publisher.work_dir());
+    publisher.cargo_ok(&dep, &PUBLISH);
+    let reader = registry.create_token("reader", &["read"]);
+    let http = registry.http();
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while http
+        .get(format!("{}/index/gi/td/gitdep", registry.url()))
+        .header("Authorization", &reader)
+        .send()?
+        .status()
+        != 200
+    {
+        assert!(
+            Instant::now() < deadline,
+            "gitdep is not served within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let expected = in_repo_wait(&registry);
+    assert!(String::from_utf8_lossy(&expected).contains("\"vers\":\"1.0.0\""));
+
+    for fetch_with_cli in [false, true] {
+        // git's credential store gives the token as the password for the registry's host.
+        let home = tempfile::tempdir()?;
+        let store = home.path().join("git-credentials");
+        std::fs::write(
+            &store,
+            format!(
+                "{}\n",
+                registry
+                    .url()
+                    .replacen("://", &format!("://reader:{reader}@"), 1)
+            ),
+        )?;
+        std::fs::write(
+            home.path().join(".gitconfig"),
+            format!(
+                "[credential]\n\thelper = store --file={}\n",
+                store.display()
+            ),
+        )?;
+        let cargo = cargo_on_git(&registry, fetch_with_cli)
+            .with_var("HOME", home.path())
+            .with_var("CARGO_REGISTRIES_WHARF_GIT_TOKEN", &reader);
+        let project = consumer(cargo.work_dir());
+        let run = cargo.cargo_ok(&project, &["run", "--quiet"]);
+        assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "value=7");
+    }
+    Ok(())
+}
+
+/// Waits until the export holds gitdep's file, and returns it.
+fn in_repo_wait(registry: &TestRegistry) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        if let Some(bytes) = in_repo(&repo(registry), "gi/td/gitdep") {
+            return bytes;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gitdep is not in the git index within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
