@@ -131,7 +131,7 @@ fn init_tracing(level: &str) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "warn,wharf={level},wharf_registry_server={level},wharf_storage={level},wharf_resolver={level}"
+            "warn,wharf={level},wharf_registry_server={level},wharf_storage={level},wharf_git_index={level},wharf_resolver={level}"
         ))
     });
     tracing_subscriber::fmt()

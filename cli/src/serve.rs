@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use wharf_index_format::own_index_url;
+use wharf_git_index::{Author, GitIndex, WorkerOptions, spawn_worker};
+use wharf_index_format::{RegistryConfig, own_index_url};
 use wharf_registry_server::{AppState, PublishRateLimits, Server, ServerConfig, warm_cache};
 use wharf_storage::{NewToken, Scope, Storage};
 
@@ -24,7 +25,8 @@ pub(crate) struct ServeArgs {
     /// A TOML file with any of: data, listen, public-url, auth-required, require-signatures,
     /// workers, yield-every, max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
     /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, header-timeout,
-    /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key.
+    /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key,
+    /// git-index, git-push.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -49,9 +51,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         rate_limits,
         connection_limits,
         tls,
+        git_index,
+        git_push,
     } = args.keys.over(file).resolve()?;
     // Before anything is created, so bad certificate files change nothing.
     let tls = crate::serve_tls::load(tls)?;
+    if git_index {
+        require_git_program()?;
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
 
     // Requests are served on the server's own per-core worker threads; this runtime only opens
@@ -105,8 +112,27 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             dependency_registries = ?config.limits.allowed_dependency_registries,
             "publish limits"
         );
+        let git_export = if git_index {
+            let config_json =
+                RegistryConfig::for_public_url(&config.public_url, config.auth_required).to_json();
+            let export = GitIndex::create(&data, config_json.as_bytes(), Author::default())
+                .context("setting up the git index")?;
+            config.git_index = Some(export.root().to_owned());
+            tracing::info!(repo = %export.repo_path().display(), remotes = ?git_push, "git index on");
+            Some(export)
+        } else {
+            None
+        };
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;
+        // Commits and pushes run on this runtime, never on a request's path.
+        let _git_worker = git_export.map(|export| {
+            let options = WorkerOptions {
+                remotes: git_push,
+                ..WorkerOptions::default()
+            };
+            spawn_worker(export, state.storage.clone(), options)
+        });
         let _refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));
         tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");
         let shutdown = shutdown_signal()?;
@@ -115,6 +141,21 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The git export serves fetches through `git http-backend` and pushes with `git push`: a
+/// host without the `git` program is refused at start, not at the first fetch.
+fn require_git_program() -> anyhow::Result<()> {
+    let works = std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !works {
+        anyhow::bail!(
+            "`git-index = true` needs the `git` program on PATH (it serves /git/index with `git http-backend` and pushes with `git push`); install git or turn the git export off"
+        );
+    }
+    Ok(())
 }
 
 /// Binds the listening sockets; an address already in use is one line saying what to do.

@@ -19,7 +19,7 @@ use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
-    download, index, keys, log, operations, owners, plugins, publish, search, yank,
+    download, git, index, keys, log, operations, owners, plugins, publish, search, yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -83,6 +83,12 @@ where
             download::blob(state, hex, request.headers()).await,
         );
     }
+    if let Some(rest) = path.strip_prefix(git::PREFIX) {
+        return (
+            Route::GitIndex,
+            git_index(state, request, &method, rest).await,
+        );
+    }
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
     }
@@ -134,6 +140,28 @@ where
             ))),
         ),
     }
+}
+
+/// The git export under `/git/index`: refused requests are answered before a body is read.
+async fn git_index<B>(
+    state: &AppState,
+    request: Request<B>,
+    method: &Method,
+    rest: &str,
+) -> Result<Resp, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let query = request.uri().query().map(str::to_owned);
+    let kind = git::classify(state, method, rest, query.as_deref())?;
+    git::check_reader(state, request.headers())?;
+    let headers = request.headers().clone();
+    let body = match kind {
+        git::GitRequest::UploadPack => read_body(state, request).await?,
+        git::GitRequest::Read => Bytes::new(),
+    };
+    git::serve(state, method, rest, query.as_deref(), &headers, body).await
 }
 
 /// The cargo web API under `/api/v1/crates`.

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     /// Refuse unsigned releases (`require-signatures`, off by default): every publish must
     /// carry a release statement signed by a publisher key (`wharf publish --key`).
     pub require_signatures: bool,
+    /// The directory holding the git export's bare repository `index.git`, served at
+    /// `/git/index` (`None`: no git export; those requests are 404).
+    pub git_index: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -44,6 +47,7 @@ impl ServerConfig {
             connections: ConnectionLimits::default(),
             timestamp_expiry: crate::handlers::log::DEFAULT_TIMESTAMP_EXPIRY,
             require_signatures: false,
+            git_index: None,
         }
     }
 

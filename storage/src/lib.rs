@@ -56,6 +56,7 @@ mod db;
 mod dirty_files;
 mod error;
 mod gc;
+mod index_changes;
 mod index_files;
 mod log;
 mod log_api;
@@ -81,6 +82,7 @@ pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
+pub use index_changes::{IndexChanges, IndexState};
 pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
 pub use log_api::{LogLeaf, SignedTimestamp};
 pub use model::{

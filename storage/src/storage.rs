@@ -65,6 +65,8 @@ pub(crate) struct Inner {
     opened: std::sync::OnceLock<ReconcileReport>,
     /// The registry's signing keys (made on the first start).
     pub(crate) keys: Arc<RegistryKeys>,
+    /// The last log position this process committed (see [`Storage::watch_log`]).
+    pub(crate) committed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Storage {
@@ -101,6 +103,7 @@ impl Storage {
                 data_dir,
                 opened: std::sync::OnceLock::new(),
                 keys,
+                committed: tokio::sync::watch::Sender::new(0),
             }),
         };
         // Logs the events of a registry made before the log existed, and signs the first
@@ -384,6 +387,7 @@ impl Storage {
             "published"
         );
         self.project_behind(outcome.package_id, snapshot.clone());
+        self.announce_committed(outcome.seq);
         Ok(Published {
             entry,
             index_file: snapshot,
@@ -451,7 +455,9 @@ impl Storage {
         let snapshot = if change.seq == 0 {
             None
         } else {
-            Some(self.project(change.package_id, change.seq).await?)
+            let snapshot = self.project(change.package_id, change.seq).await?;
+            self.announce_committed(change.seq);
+            Some(snapshot)
         };
         Ok((snapshot, change.value))
     }

@@ -11,6 +11,7 @@ mod data_dir;
 mod dependency_registries;
 mod full_disk;
 mod gc;
+mod git_index;
 mod http_surface;
 mod https;
 mod https_startup;
