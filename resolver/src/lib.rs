@@ -2,7 +2,9 @@
 //!
 //! - [`IndexSource`] ([`LocalIndex`], [`MemoryIndex`]): where index lines come from, parsed
 //!   lazily per package.
-//! - [`RootManifest`]: the `Cargo.toml` being resolved.
+//! - [`RootManifest`]: the `Cargo.toml` being resolved; [`Workspace`] (with
+//!   [`resolve_workspace`] or [`Resolver::resolve_workspace`]): a workspace's members and
+//!   path dependencies read from disk and resolved together, as cargo locks a workspace.
 //! - [`resolve`] with [`ResolveOptions`]: cargo mode (what `cargo generate-lockfile` selects:
 //!   one version per semver-compatible bucket, features and optional dependencies, yanked
 //!   and pre-release rules, `links`, `rust-version` as a preference) or plugin mode (a
@@ -49,6 +51,8 @@ mod resolver;
 mod source;
 mod toolchain;
 mod version_set;
+mod workspace;
+mod workspace_resolve;
 
 pub use cancel::CancelToken;
 pub use error::{ResolveError, SourceError};
@@ -76,3 +80,5 @@ pub mod index {
 pub use semver::Version;
 pub use source::{IndexSource, LocalIndex, MemoryIndex};
 pub use toolchain::{installed_rustc, preferred_rust_version};
+pub use workspace::{PathPackage, Workspace};
+pub use workspace_resolve::resolve_workspace;

@@ -27,8 +27,12 @@ pub struct ResolvedPackage {
     /// The `cksum` of the index line (`None` for a host API the index does not publish).
     pub checksum: Option<String>,
     /// The packages this one depends on in the solution (normal and build, activated
-    /// optional ones included), sorted.
+    /// optional ones included; a workspace member's dev-dependencies too), sorted.
     pub dependencies: Vec<(String, semver::Version)>,
+    /// Where a package read from disk lives (a workspace member or a path dependency, see
+    /// [`crate::Workspace`]); `None` for a registry package.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// A successful resolution.
@@ -217,6 +221,7 @@ fn build_resolution(
             features: features.iter().cloned().collect(),
             checksum: (!details.checksum.is_empty()).then(|| details.checksum.to_string()),
             dependencies,
+            path: None,
         });
     }
     let mut root_dependencies: Vec<(String, Version)> =
