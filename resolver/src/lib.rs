@@ -50,6 +50,7 @@ mod resolve;
 mod resolver;
 mod source;
 mod toolchain;
+mod verify;
 mod version_set;
 mod workspace;
 mod workspace_resolve;
