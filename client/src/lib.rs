@@ -9,6 +9,9 @@
 //!   whose files are revalidated with `If-None-Match` / `If-Modified-Since` (a 304 serves the
 //!   cached copy, counted by [`SparseIndex::revalidated`]; entries unused for
 //!   `cache_max_age`, three months by default, are deleted), for [`SparseIndex::with_options`].
+//! - [`AsyncSparseIndex`]: the same index read with an async client on a tokio runtime, a
+//!   [`wharf_resolver::AsyncIndexSource`] for [`wharf_resolver::run_with_async_source`]
+//!   (the resolver runs on its own thread; dependencies are fetched ahead).
 //! - [`IndexUrl`]: the index URL, checked and normalised (`http` or `https`).
 //! - [`ClientError`]: the one error type; [`ClientError::for_package`] turns it into the
 //!   resolver's [`wharf_resolver::ResolveError::Index`].
@@ -30,6 +33,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod async_index;
 mod cache_gc;
 mod disk_cache;
 mod error;
@@ -40,6 +44,7 @@ mod options;
 mod sparse_index;
 mod tls;
 
+pub use async_index::AsyncSparseIndex;
 pub use error::ClientError;
 pub use index_url::IndexUrl;
 pub use options::ClientOptions;

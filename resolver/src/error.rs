@@ -103,6 +103,13 @@ pub enum ResolveError {
         /// What stopped it (the deadline, or the token).
         reason: String,
     },
+    /// The thread a resolution runs on (see `run_with_async_source`) could not start or
+    /// panicked.
+    #[error("the resolver thread failed: {reason}")]
+    Thread {
+        /// What happened.
+        reason: String,
+    },
     /// No set of versions satisfies the requirements.
     #[error("{}", .0.render())]
     NoSolution(Box<NoSolution>),

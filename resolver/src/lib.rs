@@ -20,6 +20,9 @@
 //!   custom [`IndexSource`]'s errors.
 //! - Lockfile tools: `Lockfile::from(&resolution)`, [`Lockfile::diff`] ([`LockDiff`]) and
 //!   [`Lockfile::check`] ([`Unsatisfied`]).
+//! - Feature `async` (on by default): [`AsyncIndexSource`] and [`run_with_async_source`], to
+//!   resolve from an async source (an HTTP client on a runtime) without blocking its threads,
+//!   fetching the dependencies of each answer ahead.
 //! - Feature `serde` (on by default): `Serialize` for [`Resolution`], [`NoSolution`],
 //!   [`LockDiff`] and [`Unsatisfied`].
 //!
@@ -32,6 +35,8 @@
 //! assert_eq!(resolution.to_json(), r#"{"packages":[]}"#);
 //! ```
 
+#[cfg(feature = "async")]
+mod async_source;
 mod cancel;
 mod catalog;
 mod details;
@@ -55,6 +60,8 @@ mod version_set;
 mod workspace;
 mod workspace_resolve;
 
+#[cfg(feature = "async")]
+pub use async_source::{AsyncIndexSource, PREFETCH_IN_FLIGHT, run_with_async_source};
 pub use cancel::CancelToken;
 pub use error::{ResolveError, SourceError};
 pub use explanation::{Derivation, Fact, NoSolution, RootOrigin};
