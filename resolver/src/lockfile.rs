@@ -103,12 +103,12 @@ pub(crate) fn dependency_key(
     }
 }
 
-/// The lockfile format cargo writes for a package with this rust-version: 4 from 1.78 (and
+/// The lockfile format cargo writes for a package with this rust-version: 4 from 1.83 (and
 /// without a rust-version), 3 from 1.53, 2 from 1.41, else 1.
 fn lock_format(rust_version: Option<&Version>) -> u8 {
     match rust_version {
         None => 4,
-        Some(rv) if *rv >= Version::new(1, 78, 0) => 4,
+        Some(rv) if *rv >= Version::new(1, 83, 0) => 4,
         Some(rv) if *rv >= Version::new(1, 53, 0) => 3,
         Some(rv) if *rv >= Version::new(1, 41, 0) => 2,
         Some(_) => 1,

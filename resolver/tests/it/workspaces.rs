@@ -105,6 +105,25 @@ fn a_workspace_locks_exactly_as_cargo_does() {
     assert_eq!(ours, cargo);
 }
 
+/// Members that dev-depend on each other (allowed: only normal and build cycles are not),
+/// optional and renamed dependencies, target-specific and build dependencies, resolver 3
+/// with the members' `rust-version`.
+#[test]
+fn dev_cycles_features_and_targets_lock_as_cargo_does() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("ws");
+    copy_tree(&fixture("dev-cycle-features-targets"), &dir);
+    let workspace = Workspace::load(&dir.join("macros")).unwrap();
+    let index = LocalIndex::open(real_index()).unwrap();
+    let resolution = Resolver::new(&index)
+        .rust_version_as_cargo()
+        .resolve_workspace(&workspace)
+        .unwrap();
+    let ours = resolution.to_workspace_cargo_lock(&workspace, CRATES_IO);
+    let cargo = cargo_lock_of(&dir, scratch.path());
+    assert_eq!(ours, cargo);
+}
+
 #[test]
 fn a_member_manifest_resolves_its_whole_workspace() {
     let scratch = tempfile::tempdir().unwrap();
