@@ -5,12 +5,12 @@
 
 mod admin;
 mod connection_keys;
-mod keys_cmd;
 mod install_cmd;
+mod keys_cmd;
 mod listen;
+mod plugin_cmd;
 mod publish;
 mod registry_api;
-mod plugin_cmd;
 mod resolve_cmd;
 mod serve;
 mod serve_tls;

@@ -62,8 +62,8 @@ mod log;
 mod log_api;
 mod log_verify;
 mod model;
-mod publisher_keys;
 mod plugins;
+mod publisher_keys;
 mod queries;
 mod recent;
 mod reconcile;
@@ -89,8 +89,8 @@ pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
-pub use publisher_keys::PublisherKeyInfo;
 pub use plugins::{PluginPackage, PluginRelease};
+pub use publisher_keys::PublisherKeyInfo;
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
