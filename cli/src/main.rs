@@ -48,7 +48,7 @@ enum Command {
     /// Publisher keys: make one, register it to your account, list and revoke them.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
-    /// Publish a crate with a signed release statement (runs `cargo package`).
+    /// Publish a crate (through `cargo package`) or a plugin folder with a signed release statement.
     Publish(publish::PublishArgs),
     /// Plugin author tools: scaffold, check, pack and publish a plugin or template.
     #[command(subcommand)]

@@ -23,6 +23,7 @@ mod rate_limits;
 mod readme;
 mod resolve_remote;
 mod settings_precedence;
+mod signed_plugins;
 mod signing;
 mod signing_crash;
 mod threats;

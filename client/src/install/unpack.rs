@@ -1,5 +1,6 @@
 //! Unpacking an archive into a set under the registry's own tarball rules: nothing is
-//! written unless the whole archive passes `validate_tarball` (one gzip member, only files
+//! written unless the whole archive passes `validate_package_tarball` (a crate with its
+//! `Cargo.toml` or a plugin with its checked `plugin.toml`; one gzip member, only files
 //! and directories under `name-version/`, portable collision-free paths, safe modes, size
 //! limits), and then only the entries it accepted are written.
 
@@ -8,7 +9,9 @@ use std::io::Read as _;
 use std::path::Path;
 
 use flate2::read::GzDecoder;
-use wharf_index_format::{PublishLimits, TarballEntryKind, validate_tarball};
+use wharf_index_format::{
+    PublishLimits, TarballEntryKind, ValidatedPackage, validate_package_tarball,
+};
 
 use crate::install::InstallError;
 
@@ -24,10 +27,13 @@ pub(crate) fn unpack(
         version: version.to_owned(),
         reason,
     };
-    let validated = validate_tarball(archive, name, version, &PublishLimits::default())
+    let validated = validate_package_tarball(archive, name, version, &PublishLimits::default())
         .map_err(|e| refused(e.to_string()))?;
-    let accepted: HashMap<&str, TarballEntryKind> = validated
-        .entries
+    let entries = match &validated {
+        ValidatedPackage::Crate(tarball) => &tarball.entries,
+        ValidatedPackage::Plugin(tarball) => &tarball.entries,
+    };
+    let accepted: HashMap<&str, TarballEntryKind> = entries
         .iter()
         .map(|entry| (entry.path.as_str(), entry.kind))
         .collect();

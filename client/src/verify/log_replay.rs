@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use wharf_trust::{
-    Hash, KeyRole, Keyset, LogEvent, MemoryHashStore, OwnerKeys, PublicKey, StatementBody,
-    TrustError,
+    Hash, KeyId, KeyRole, Keyset, LogEvent, MemoryHashStore, OwnerKeys, PublicKey, StatementBody,
+    TrustError, UtcTime,
 };
 
 use super::http::LARGE_CAP;
@@ -27,6 +27,11 @@ pub(crate) struct Release {
     pub(crate) entry: Hash,
     /// Whether the last yank or unyank event yanked it.
     pub(crate) yanked: bool,
+    /// When the log appended it.
+    logged: UtcTime,
+    /// The publisher keys whose signatures counted when it was replayed (none when the
+    /// package had no publisher key and the registry signed it).
+    signers: Vec<KeyId>,
 }
 
 /// What the log says about one package.
@@ -36,6 +41,16 @@ pub(crate) struct PackageLog {
     pub(crate) releases: BTreeMap<String, Release>,
     /// Its publisher keys as replayed so far.
     owner_keys: OwnerKeys,
+}
+
+impl PackageLog {
+    /// Each release's `.crate` SHA-256 as the log signs it, by version.
+    pub(crate) fn signed_cksums(&self) -> BTreeMap<String, Hash> {
+        self.releases
+            .iter()
+            .map(|(version, release)| (version.clone(), release.cksum))
+            .collect()
+    }
 }
 
 /// The log, verified and replayed.
@@ -164,11 +179,15 @@ pub(crate) fn replay(
                     releases: BTreeMap::new(),
                     owner_keys: OwnerKeys::new(&name, 1),
                 });
-            if let Err(error) = check_signatures(&event, &mut package.owner_keys, &release_keys) {
-                replay
-                    .failures
-                    .push(fail(format!("bad signature: leaf {index}: {error}")));
-            }
+            let signers = match check_signatures(&event, &mut package.owner_keys, &release_keys) {
+                Ok(signers) => signers,
+                Err(error) => {
+                    replay
+                        .failures
+                        .push(fail(format!("bad signature: leaf {index}: {error}")));
+                    Vec::new()
+                }
+            };
             match statement.body() {
                 StatementBody::Release {
                     version,
@@ -180,6 +199,8 @@ pub(crate) fn replay(
                         cksum: *cksum,
                         entry: *entry,
                         yanked: false,
+                        logged: event.logged(),
+                        signers,
                     };
                     if package.releases.insert(version.clone(), release).is_some() {
                         replay.failures.push(fail(format!(
@@ -201,29 +222,106 @@ pub(crate) fn replay(
         }
         replay.leaves.push(Some(event));
     }
+    recheck_compromised(&mut replay);
     replay
 }
 
-/// One event's signatures. A package with publisher keys (or an event adding its first
-/// one) is judged by [`OwnerKeys::apply`]; otherwise, and for the registry's own owner
-/// add/remove statements, a registry release key must have signed. Two signatures by one key count once.
+/// A key revoked with `compromised-since` after it signed releases: the releases it signed
+/// from that time on no longer count, though they verified when they were replayed.
+fn recheck_compromised(replay: &mut Replay) {
+    for (name, package) in &replay.packages {
+        for (version, release) in &package.releases {
+            if release.signers.is_empty() {
+                continue;
+            }
+            let keys = package.owner_keys.keys();
+            let still_valid = release.signers.iter().any(|id| {
+                keys.iter()
+                    .any(|key| key.key().key_id() == *id && key.is_valid_at(release.logged))
+            });
+            if still_valid {
+                continue;
+            }
+            let why: Vec<String> = release
+                .signers
+                .iter()
+                .filter_map(|id| keys.iter().find(|key| key.key().key_id() == *id))
+                .map(|key| match key.compromised_since() {
+                    Some(since) => format!(
+                        "key {} was declared compromised since {since}",
+                        key.key().key_id().short()
+                    ),
+                    None => format!("key {} is no longer valid", key.key().key_id().short()),
+                })
+                .collect();
+            replay.failures.push(Failure::new(
+                name,
+                Some(version),
+                format!(
+                    "revoked key: leaf {} was signed at {} but {}",
+                    release.leaf,
+                    release.logged,
+                    why.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// One event's signatures. A release, and an owner-key-add beyond a package's first key,
+/// of a package with publisher keys needs them ([`OwnerKeys::apply`]; the first key is
+/// trusted on first use). A yank, an unyank or a key revocation may instead carry the
+/// registry's release-key signature (they come from an owner's token: `cargo yank` cannot
+/// sign, and a revocation only takes trust away); a revocation so signed is applied all the
+/// same. The registry's own owner add/remove statements, and every statement of a package
+/// without publisher keys, need a registry release key. Two signatures by one key count once.
 fn check_signatures(
     event: &LogEvent,
     owner_keys: &mut OwnerKeys,
     release_keys: &[PublicKey],
-) -> Result<(), TrustError> {
+) -> Result<Vec<KeyId>, TrustError> {
     let statement = event.statement();
     let registry_statement = matches!(
         statement.body(),
         StatementBody::OwnerAdd { .. } | StatementBody::OwnerRemove { .. }
     );
+    let registry_may_sign = matches!(
+        statement.body(),
+        StatementBody::Yank { .. }
+            | StatementBody::Unyank { .. }
+            | StatementBody::OwnerKeyRevoke { .. }
+    );
     let adds_key = matches!(statement.body(), StatementBody::OwnerKeyAdd { .. });
-    if !registry_statement && (!owner_keys.keys().is_empty() || adds_key) {
-        owner_keys.apply(event)?;
-        return Ok(());
+    let has_keys = !owner_keys.keys().is_empty();
+    if !registry_statement && (has_keys || adds_key) {
+        let by_publisher = !has_keys
+            || owner_keys
+                .verify(statement, event.signatures(), event.logged())
+                .is_ok();
+        if !registry_may_sign || by_publisher {
+            return owner_keys.apply(event);
+        }
     }
+    registry_signed(statement, event.signatures(), release_keys)?;
+    if let StatementBody::OwnerKeyRevoke {
+        key,
+        compromised_since,
+    } = statement.body()
+        && has_keys
+    {
+        owner_keys.revoke(key, event.logged(), *compromised_since)?;
+    }
+    Ok(Vec::new())
+}
+
+/// Checks that a registry release key signed `statement`.
+fn registry_signed(
+    statement: &wharf_trust::Statement,
+    signatures: &[wharf_trust::StatementSignature],
+    release_keys: &[PublicKey],
+) -> Result<(), TrustError> {
     let mut counted = Vec::new();
-    for signature in event.signatures() {
+    for signature in signatures {
         if let Some(key) = release_keys
             .iter()
             .find(|key| key.key_id() == signature.key_id)
@@ -237,7 +335,7 @@ fn check_signatures(
     if counted.is_empty() {
         return Err(TrustError::MissingSignature {
             document: statement.describe(),
-            key: "the registry's release key (the package has no publisher key)".to_owned(),
+            key: "the registry's release key".to_owned(),
         });
     }
     Ok(())

@@ -37,7 +37,7 @@ mod index_check;
 mod log_replay;
 mod state;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -149,6 +149,9 @@ pub struct Report {
     pub tree_size: u64,
     /// Whether the new state was kept.
     pub state_saved: bool,
+    /// The releases of the packages checked, as the log signs them: package → version →
+    /// the `.crate`'s SHA-256. An installer compares what it downloaded with these.
+    pub releases: BTreeMap<String, BTreeMap<String, Hash>>,
 }
 
 impl Report {
@@ -337,6 +340,11 @@ impl Verifier {
                 .get(name)
                 .map_or(0, |package| package.releases.len());
             report.failures.extend(failures);
+            if let Some(package) = replay.packages.get(name) {
+                report
+                    .releases
+                    .insert(name.clone(), package.signed_cksums());
+            }
         }
         report.packages = packages.len();
         report.overrides = std::mem::take(&mut session.overrides);
