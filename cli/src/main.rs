@@ -6,6 +6,7 @@
 mod admin;
 mod connection_keys;
 mod listen;
+mod mirror;
 mod resolve_cmd;
 mod serve;
 mod serve_tls;
@@ -39,6 +40,9 @@ enum Command {
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Copy a Wharf registry (index and blobs) into a directory a static server can serve.
+    #[command(subcommand)]
+    Mirror(mirror::MirrorCommand),
     /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
 }
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Token(command) => token::run(command),
         Command::Admin(command) => admin::run(command),
         Command::Resolve(args) => resolve_cmd::run(&args),
+        Command::Mirror(command) => mirror::run(command),
     };
     match result {
         Ok(code) => code,

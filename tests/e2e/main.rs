@@ -15,6 +15,7 @@ mod git_index;
 mod http_surface;
 mod https;
 mod https_startup;
+mod mirror;
 mod pki;
 mod publish_log;
 mod rate_limits;
