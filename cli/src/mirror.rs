@@ -5,7 +5,9 @@
 //! blob against its `cksum`; a version whose blob is missing or wrong is left out and named,
 //! and the command then exits 1. The copy is built in a staging directory and switched in
 //! at once: `<dir>/current` is a symbolic link replaced by a rename, so a server reading
-//! through it sees the old copy or the new one, never a mix.
+//! through it sees the old copy or the new one, never a mix. A copy holds `index/` (with
+//! `config.json`) and `blobs/sha256/<hex>`: served as the root of `--public-url`, it is a
+//! sparse registry for cargo.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -115,11 +117,10 @@ fn download_url(dl: &str, name: &str, version: &str, cksum: &str) -> String {
         .replace("{sha256-checksum}", cksum)
 }
 
+/// Where a copy keeps a blob: `blobs/sha256/<hex>`, the path of the `dl` URL the copy's
+/// `config.json` names with `--public-url`, so a static server needs no rewriting.
 fn blob_path(root: &Path, cksum: &str) -> PathBuf {
-    root.join("blobs/sha256")
-        .join(&cksum[..2])
-        .join(&cksum[2..4])
-        .join(cksum)
+    root.join("blobs/sha256").join(cksum)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

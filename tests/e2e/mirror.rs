@@ -50,8 +50,9 @@ fn cksums(index_file: &[u8]) -> Vec<String> {
         .collect()
 }
 
-fn blob(root: &Path, cksum: &str) -> std::path::PathBuf {
-    root.join("blobs/sha256")
+/// An upstream blob: `<data>/blobs/sha256/ab/cd/<hex>`.
+fn upstream_blob(data: &Path, cksum: &str) -> std::path::PathBuf {
+    data.join("blobs/sha256")
         .join(&cksum[..2])
         .join(&cksum[2..4])
         .join(cksum)
@@ -83,7 +84,7 @@ fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_
             "{path}"
         );
         for cksum in cksums(&file) {
-            let bytes = std::fs::read(blob(&current, &cksum))?;
+            let bytes = std::fs::read(current.join("blobs/sha256").join(&cksum))?;
             assert_eq!(hex::encode(Sha256::digest(&bytes)), cksum);
         }
     }
@@ -99,7 +100,7 @@ fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_
     publish(&upstream, "cc", "1.0.0");
     publish(&upstream, "dd", "1.0.0");
     let lost = cksums(&sparse(&upstream, "2/dd")).remove(0);
-    std::fs::remove_file(blob(upstream.data_dir(), &lost))?;
+    std::fs::remove_file(upstream_blob(upstream.data_dir(), &lost))?;
     let second = sync(&upstream, &mirror);
     assert_eq!(second.status.code(), Some(1), "{}", describe(&second));
     let said = String::from_utf8_lossy(&second.stdout);
