@@ -22,8 +22,8 @@ use crate::settings::{ServeSettings, SettingKeys, open_storage};
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     keys: SettingKeys,
-    /// A TOML file with any of: data, listen, public-url, auth-required, workers, yield-every,
-    /// max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
+    /// A TOML file with any of: data, listen, public-url, auth-required, require-signatures,
+    /// workers, yield-every, max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
     /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, header-timeout,
     /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key,
     /// git-index, git-push.
@@ -42,6 +42,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listen,
         public_url,
         auth_required,
+        require_signatures,
         max_crate_bytes,
         workers,
         yield_every,
@@ -102,6 +103,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(?connection_limits, "connection limits");
         config.connections = connection_limits;
         config.timestamp_expiry = timestamp_expiry;
+        config.require_signatures = require_signatures;
+        if require_signatures {
+            tracing::info!("unsigned releases are refused (require-signatures)");
+        }
         tracing::info!(
             max_crate_bytes = config.limits.max_crate_bytes,
             dependency_registries = ?config.limits.allowed_dependency_registries,

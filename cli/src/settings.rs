@@ -59,6 +59,19 @@ pub(crate) struct SettingKeys {
         value_parser = BoolishValueParser::new()
     )]
     pub(crate) auth_required: Option<bool>,
+    /// Refuse unsigned releases: every publish must carry a release statement signed by a
+    /// publisher key (`wharf publish --key FILE`); `cargo publish` alone gets HTTP 400
+    /// (`--require-signatures=false` turns off what the config file turned on) [default: false].
+    #[arg(
+        long,
+        env = "WHARF_REQUIRE_SIGNATURES",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub(crate) require_signatures: Option<bool>,
     /// Largest `.crate` file accepted, in bytes; larger uploads get HTTP 413 [default: 10485760].
     #[arg(long, env = "WHARF_MAX_CRATE_BYTES", value_name = "BYTES")]
     pub(crate) max_crate_bytes: Option<u64>,
@@ -168,6 +181,8 @@ pub(crate) struct ServeSettings {
     pub(crate) public_url: Option<String>,
     /// Require a token for everything.
     pub(crate) auth_required: bool,
+    /// Refuse unsigned releases.
+    pub(crate) require_signatures: bool,
     /// Largest `.crate`, when given (else the server's default).
     pub(crate) max_crate_bytes: Option<u64>,
     /// HTTP workers, when given (else one per core).
@@ -216,6 +231,7 @@ impl SettingKeys {
             listen,
             public_url,
             auth_required,
+            require_signatures,
             max_crate_bytes,
             workers,
             yield_every,
@@ -241,6 +257,7 @@ impl SettingKeys {
             listen: listen.or(lower.listen),
             public_url: public_url.or(lower.public_url),
             auth_required: auth_required.or(lower.auth_required),
+            require_signatures: require_signatures.or(lower.require_signatures),
             max_crate_bytes: max_crate_bytes.or(lower.max_crate_bytes),
             workers: workers.or(lower.workers),
             yield_every: yield_every.or(lower.yield_every),
@@ -326,6 +343,7 @@ impl SettingKeys {
             ),
             public_url: self.public_url,
             auth_required: self.auth_required.unwrap_or(false),
+            require_signatures: self.require_signatures.unwrap_or(false),
             max_crate_bytes: self.max_crate_bytes,
             workers: self.workers,
             yield_every: self.yield_every.unwrap_or(DEFAULT_YIELD_EVERY),

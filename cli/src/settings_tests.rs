@@ -75,6 +75,14 @@ fn cases() -> Vec<Case> {
             from_flags: "false",
         },
         Case {
+            key: "require-signatures",
+            file: "require-signatures = true",
+            flags: &["--require-signatures=false"],
+            shown: |s| s.require_signatures.to_string(),
+            from_file: "true",
+            from_flags: "false",
+        },
+        Case {
             key: "max-crate-bytes",
             file: "max-crate-bytes = 1000",
             flags: &["--max-crate-bytes", "2000"],
@@ -281,6 +289,7 @@ fn defaults_apply_when_no_source_gives_a_key() {
     assert_eq!(defaults.data, PathBuf::from(DEFAULT_DATA_DIR));
     assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
     assert!(!defaults.auth_required);
+    assert!(!defaults.require_signatures);
     assert_eq!(defaults.yield_every, DEFAULT_YIELD_EVERY);
     assert_eq!(
         defaults.timestamp_expiry,

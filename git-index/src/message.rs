@@ -19,6 +19,8 @@ pub(crate) fn describe_event(event: &LogEvent) -> String {
         EventKind::Unyank => "Unyank",
         EventKind::OwnerAdd => "Add an owner of",
         EventKind::OwnerRemove => "Remove an owner of",
+        EventKind::OwnerKeyAdd => "Add a publisher key of",
+        EventKind::OwnerKeyRevoke => "Revoke a publisher key of",
     };
     match &event.version {
         Some(version) => format!("{verb} {} {version}", event.package),

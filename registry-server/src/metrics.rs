@@ -25,7 +25,7 @@ pub enum Route {
     Yank,
     /// owners list/add/remove
     Owners,
-    /// `GET /api/v1/crates?q=`
+    /// `GET /api/v1/crates?q=` and `GET /api/wharf/v1/plugins/{name}`
     Search,
     /// `/health`, `/ready`, `/metrics`
     Operations,

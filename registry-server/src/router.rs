@@ -18,7 +18,9 @@ use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
-use crate::handlers::{download, git, index, log, operations, owners, publish, search, yank};
+use crate::handlers::{
+    download, git, index, keys, log, operations, owners, plugins, publish, search, yank,
+};
 use crate::metrics::Route;
 use crate::response::Resp;
 use crate::state::AppState;
@@ -89,6 +91,32 @@ where
     }
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
+    }
+    if let Some(rest) = path.strip_prefix(keys::PREFIX)
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        let headers = request.headers().clone();
+        let body = if method == Method::POST {
+            match read_body(state, request).await {
+                Ok(body) => body,
+                Err(e) => return (Route::Other, Err(e)),
+            }
+        } else {
+            Bytes::new()
+        };
+        return (
+            Route::Other,
+            keys::route(state, &headers, &method, rest, &body).await,
+        );
+    }
+    if let Some(name) = path.strip_prefix(plugins::PREFIX) {
+        if !is_get {
+            return (Route::Search, Err(method_not_allowed(&method, &path)));
+        }
+        return (
+            Route::Search,
+            plugins::plugin(state, request.headers(), name).await,
+        );
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {

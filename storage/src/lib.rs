@@ -62,10 +62,13 @@ mod log;
 mod log_api;
 mod log_verify;
 mod model;
+mod plugins;
+mod publisher_keys;
 mod queries;
 mod recent;
 mod reconcile;
 mod registry_keys;
+mod signed_publish;
 mod storage;
 mod token_cache;
 mod tokens;
@@ -86,6 +89,9 @@ pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
+pub use plugins::{PluginPackage, PluginRelease};
+pub use publisher_keys::PublisherKeyInfo;
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
+pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
 pub use tokens::check_display_name;

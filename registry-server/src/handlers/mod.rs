@@ -3,9 +3,12 @@
 pub(crate) mod download;
 pub(crate) mod git;
 pub(crate) mod index;
+pub(crate) mod keys;
 pub(crate) mod log;
 pub(crate) mod operations;
 pub(crate) mod owners;
+pub(crate) mod plugins;
 pub(crate) mod publish;
 pub(crate) mod search;
+pub(crate) mod signatures;
 pub(crate) mod yank;
