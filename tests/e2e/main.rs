@@ -16,6 +16,7 @@ mod http_surface;
 mod https;
 mod https_startup;
 mod install;
+mod mirror;
 mod pki;
 mod plugins;
 mod publish_log;
