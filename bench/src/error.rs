@@ -70,6 +70,14 @@ pub enum BenchError {
         #[source]
         source: wharf_index_format::FormatError,
     },
+    /// A file of an ecosystem directory is not a publish body.
+    #[error("`{path}` is not a publish body: {reason}", path = path.display())]
+    Ecosystem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The HTTP client could not be built.
     #[error("building the HTTP client failed: {0}")]
     Client(#[source] reqwest::Error),

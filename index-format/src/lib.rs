@@ -73,7 +73,7 @@ pub use plugin::{
 pub use publish::{
     MAX_VERSION_LEN, NewCrate, NewCrateDependency, PackageMetadata, PreparedPublish, PublishFrame,
     check_version_length, encode_publish_frame, parse_publish_frame, prepare_publish,
-    validate_version,
+    release_index_line, validate_version,
 };
 pub use pubtime::Pubtime;
 #[cfg(feature = "upload")]
