@@ -207,8 +207,11 @@ async fn a_generated_ecosystem_publishes_and_its_yank_list_is_applied() {
         "{stdout}"
     );
     // Every version is in its index file, the yanked ones flagged.
-    let names: std::collections::BTreeSet<&str> =
-        ecosystem.versions.iter().map(|v| v.name()).collect();
+    let names: std::collections::BTreeSet<&str> = ecosystem
+        .versions
+        .iter()
+        .map(wharf_bench::GeneratedVersion::name)
+        .collect();
     let paths: Vec<String> = names.iter().map(|name| index_path(name)).collect();
     let mirror = tempfile::tempdir().expect("a temporary directory");
     fetch_index_files(&registry.url, &paths, Some(mirror.path()), 4)
