@@ -33,6 +33,20 @@ impl PublishTarget {
         })
     }
 
+    /// Yanks `name` `version` (`DELETE /api/v1/crates/{name}/{version}/yank`); the status,
+    /// or the client error as text.
+    pub async fn yank(&self, name: &str, version: &str) -> Result<u16, String> {
+        let api = self.endpoint.trim_end_matches("/new");
+        let response = self
+            .client
+            .delete(format!("{api}/{name}/{version}/yank"))
+            .header(reqwest::header::AUTHORIZATION, &self.token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(response.status().as_u16())
+    }
+
     /// Sends one publish body; the status, or the client error as text.
     async fn publish(&self, body: Bytes) -> Result<(u16, String), String> {
         let response = self

@@ -6,6 +6,7 @@
 //!   and writes the list of their index paths.
 //! - `fetch-index`: downloads index files (optionally into a tree a static server can serve)
 //!   and writes each file's `ETag`.
+//! - `publish-ecosystem`: publishes what `gen-ecosystem` wrote and yanks its yank list.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ enum Command {
     Seed(SeedArgs),
     /// Download index files, write their ETags, and optionally mirror them into a directory.
     FetchIndex(FetchArgs),
+    /// Publish a `gen-ecosystem` output (`DIR/publish/*.body`), then yank `DIR/yanked.txt`.
+    PublishEcosystem(EcosystemArgs),
 }
 
 /// The registry and the token to use.
@@ -90,6 +93,18 @@ struct SeedArgs {
 }
 
 #[derive(Debug, Args)]
+struct EcosystemArgs {
+    #[command(flatten)]
+    registry: Registry,
+    /// The folder `gen-ecosystem --out` wrote.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Publishers sending at the same time.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+}
+
+#[derive(Debug, Args)]
 struct FetchArgs {
     /// Base URL of the server, e.g. `http://127.0.0.1:8080`; files are read from `/index/…`.
     #[arg(long)]
@@ -132,6 +147,7 @@ fn main() -> ExitCode {
             Command::Publish(args) => publish(args).await,
             Command::Seed(args) => seed(args).await,
             Command::FetchIndex(args) => fetch(args).await,
+            Command::PublishEcosystem(args) => publish_ecosystem(args).await,
         }
     });
     match result {
@@ -224,6 +240,54 @@ async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         let names: Vec<String> = (0..plan.packages).map(|i| plan.package_name(i)).collect();
         write_paths(&out, names.iter().map(String::as_str))?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Publishes every body of a generated ecosystem (the registry does not need dependencies
+/// to exist first, so they go out concurrently), then yanks the listed versions.
+async fn publish_ecosystem(args: EcosystemArgs) -> anyhow::Result<ExitCode> {
+    let target = PublishTarget::new(&args.registry.url, &args.registry.token)?;
+    let folder = args.dir.join("publish");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .with_context(|| format!("reading `{}`", folder.display()))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading `{}`", folder.display()))?;
+    paths.retain(|path| path.extension().is_some_and(|ext| ext == "body"));
+    paths.sort();
+    let bodies = paths
+        .iter()
+        .map(|path| {
+            std::fs::read(path)
+                .map(Bytes::from)
+                .with_context(|| format!("reading `{}`", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<Bytes>>>()?;
+    let report = publish_all(&target, bodies, args.concurrency).await?;
+    print!("{}", describe("publish-ecosystem", &report));
+    if let Some(failure) = report.failures.first() {
+        bail!(
+            "`{}` got {:?}: {}",
+            paths[failure.index].display(),
+            failure.status,
+            failure.detail
+        );
+    }
+    let list_path = args.dir.join("yanked.txt");
+    let list = std::fs::read_to_string(&list_path)
+        .with_context(|| format!("reading `{}`", list_path.display()))?;
+    let mut yanked = 0;
+    for line in list.lines().filter(|line| !line.trim().is_empty()) {
+        let Some((name, version)) = line.split_once(' ') else {
+            bail!("`{}`: `{line}` is not `NAME VERSION`", list_path.display());
+        };
+        match target.yank(name, version).await {
+            Ok(200) => yanked += 1,
+            Ok(status) => bail!("yanking {name} {version} got HTTP {status}"),
+            Err(error) => bail!("yanking {name} {version}: {error}"),
+        }
+    }
+    println!("yanked {yanked} versions");
     Ok(ExitCode::SUCCESS)
 }
 
