@@ -242,3 +242,115 @@ fn check_signatures(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_trust::{SigningKey, Statement, UtcTime};
+
+    const ORIGIN: &str = "wharf.example.com";
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_seed(&[seed; 32])
+    }
+
+    fn keysets() -> Vec<Keyset> {
+        let keys = [1, 2, 3, 4].map(|seed| key(seed).public_key());
+        vec![Keyset::new(ORIGIN, 1, UtcTime::from_unix(4_000_000_000).unwrap(), keys).unwrap()]
+    }
+
+    fn at(seconds: i64) -> UtcTime {
+        UtcTime::from_unix(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn event(origin: &str, body: StatementBody, logged: i64, signers: &[&SigningKey]) -> Vec<u8> {
+        let statement = Statement::new(origin, "demo", body, at(logged)).unwrap();
+        let signatures = signers.iter().map(|key| statement.sign(key)).collect();
+        LogEvent::new(statement, at(logged), signatures)
+            .unwrap()
+            .to_bytes()
+    }
+
+    fn release(version: &str) -> StatementBody {
+        StatementBody::Release {
+            version: version.to_owned(),
+            cksum: Hash::sha256(version.as_bytes()),
+            entry: Hash::sha256(b"line"),
+        }
+    }
+
+    fn reasons(leaves: &[Vec<u8>]) -> Vec<String> {
+        replay(leaves, &keysets(), None)
+            .failures
+            .into_iter()
+            .map(|failure| failure.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn without_publisher_keys_the_release_key_signs() {
+        let release_key = key(4);
+        assert!(reasons(&[event(ORIGIN, release("1.0.0"), 0, &[&release_key])]).is_empty());
+        let unsigned = reasons(&[event(ORIGIN, release("1.0.0"), 0, &[])]);
+        assert!(unsigned[0].contains("not signed by"), "{unsigned:?}");
+        let foreign = reasons(&[event("other.example", release("1.0.0"), 0, &[&release_key])]);
+        assert!(foreign[0].contains("wrong origin"), "{foreign:?}");
+    }
+
+    #[test]
+    fn once_a_package_has_publisher_keys_they_must_sign() {
+        let (release_key, owner) = (key(4), key(9));
+        let add = event(
+            ORIGIN,
+            StatementBody::OwnerKeyAdd {
+                key: owner.public_key(),
+            },
+            0,
+            &[&owner],
+        );
+        let by_owner = event(ORIGIN, release("1.0.0"), 10, &[&owner, &release_key]);
+        assert!(reasons(&[add.clone(), by_owner]).is_empty());
+        let by_registry_only = reasons(&[
+            add.clone(),
+            event(ORIGIN, release("1.0.0"), 10, &[&release_key]),
+        ]);
+        assert!(
+            by_registry_only[0].contains("valid signatures by current owner keys"),
+            "{by_registry_only:?}"
+        );
+        let revoke = event(
+            ORIGIN,
+            StatementBody::OwnerKeyRevoke {
+                key: owner.public_key(),
+                compromised_since: None,
+            },
+            20,
+            &[&owner],
+        );
+        let after_revocation =
+            reasons(&[add, revoke, event(ORIGIN, release("1.1.0"), 30, &[&owner])]);
+        assert!(
+            after_revocation[0].contains("was revoked"),
+            "{after_revocation:?}"
+        );
+    }
+
+    #[test]
+    fn yanks_follow_the_log() {
+        let release_key = key(4);
+        let leaves = [
+            event(ORIGIN, release("1.0.0"), 0, &[&release_key]),
+            event(
+                ORIGIN,
+                StatementBody::Yank {
+                    version: "1.0.0".to_owned(),
+                },
+                1,
+                &[&release_key],
+            ),
+        ];
+        let replayed = replay(&leaves, &keysets(), None);
+        assert!(replayed.failures.is_empty(), "{:?}", replayed.failures);
+        assert!(replayed.packages["demo"].releases["1.0.0"].yanked);
+    }
+}
