@@ -587,3 +587,41 @@ fn threat_40_fabricated_or_dropped_line() {
     )]);
     setup.fails_with(&["demo-pkg"], "demo-pkg 1.1.0: dropped line");
 }
+
+#[test]
+fn another_root_key_or_an_unreadable_one_is_refused() {
+    let setup = Setup::start();
+    let root = setup.client.path().join("root.pub");
+    let pinned = std::fs::read(&root).expect("the root key");
+    std::fs::write(
+        &root,
+        format!("{}\n", SigningKey::generate().public_key().to_text()),
+    )
+    .expect("written");
+    setup.fails_with(&["demo-pkg"], "is not the pinned root key");
+    std::fs::write(&root, "not a key\n").expect("written");
+    let output = Command::new(wharf_binary())
+        .args([
+            "verify",
+            "--index-url",
+            &setup.proxy.index_url(),
+            "--root-key",
+        ])
+        .arg(&root)
+        .arg("--state")
+        .arg(setup.state())
+        .arg("demo-pkg")
+        .output()
+        .expect("wharf runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is not a root public key"), "{stderr}");
+    std::fs::write(&root, pinned).expect("written");
+    assert!(
+        !setup.state().exists(),
+        "failed runs keep no state: {:?}",
+        setup.state()
+    );
+    setup.passes(&["demo-pkg"]);
+}
