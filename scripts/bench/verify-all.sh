@@ -6,9 +6,11 @@
 # consistency proof path), plus one named package, and the bytes of the log's leaves.
 #
 # Settings (environment): PACKAGES (1000), VERSIONS (10), RUNS (3), WHARF_PORT (18483),
-# RESULTS (output directory), SKIP_BUILD=1 (use the release binaries already built).
+# RESULTS (output directory), SKIP_BUILD=1 (use the release binaries already built),
+# WHARF_BIN and LOAD_BIN (other `wharf` and `wharf-load` binaries, with SKIP_BUILD=1).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+LOAD=${LOAD_BIN:-$LOAD}
 
 PACKAGES=${PACKAGES:-1000}
 VERSIONS=${VERSIONS:-10}
