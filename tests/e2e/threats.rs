@@ -523,3 +523,14 @@ fn another_root_key_or_an_unreadable_one_is_refused() {
     );
     setup.passes(&["demo-pkg"]);
 }
+
+#[test]
+fn a_private_registry_needs_the_token_for_every_document() {
+    let setup = Setup::start_with(&["--auth-required"]);
+    setup.fails_with(
+        &["demo-pkg"],
+        "HTTP 401; the registry needs a token: pass `--token`",
+    );
+    let token = setup.registry.admin_token.clone();
+    setup.passes(&["demo-pkg", "--token", &token]);
+}

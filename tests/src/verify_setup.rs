@@ -21,7 +21,12 @@ pub struct VerifySetup {
 impl VerifySetup {
     /// A registry with `demo-pkg` 1.0.0 and 1.1.0 and `other-pkg` 0.1.0.
     pub fn start() -> Self {
-        let registry = TestRegistry::start();
+        Self::start_with(&[])
+    }
+
+    /// [`VerifySetup::start`] with extra `wharf serve` flags (e.g. `--auth-required`).
+    pub fn start_with(extra: &[&str]) -> Self {
+        let registry = TestRegistry::start_with(extra);
         publish(&registry, "demo-pkg", "1.0.0");
         publish(&registry, "demo-pkg", "1.1.0");
         publish(&registry, "other-pkg", "0.1.0");
