@@ -57,7 +57,8 @@ pub(crate) fn fetch_leaves(
     size: u64,
     root: &Hash,
 ) -> Result<Vec<Vec<u8>>, VerifyError> {
-    let mut leaves = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // The size comes from a signed checkpoint, but memory is reserved only as leaves arrive.
+    let mut leaves = Vec::with_capacity(usize::try_from(size.min(1 << 16)).unwrap_or(0));
     let mut tree = MemoryHashStore::new();
     while (leaves.len() as u64) < size {
         let start = leaves.len() as u64;
