@@ -46,7 +46,7 @@ timed_verify() {
   "$WHARF" verify --index-url "sparse+$URL/index/" --root-key "$WORK/root.pub" \
     --state "$state" "$@" >"$WORK/verify.out" || die "verification failed: $(head -3 "$WORK/verify.out")"
   t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc
+  printf '%.2f\n' "$(echo "$t1 - $t0" | bc)"
 }
 
 fresh=() kept=()
@@ -68,7 +68,7 @@ one=$(timed_verify "$WORK/state-kept" "$name")
   echo
   echo "- seeding through the publish API (8 publishers): $(printf '%.1f' "$seed_seconds") s"
   echo "- the log's leaves as served (JSON pages of 256): $leaf_bytes bytes"
-  echo "- \`wharf verify --all\`, fresh state, median of $RUNS: $(printf '%s\n' "${fresh[@]}" | median) s ($(printf '%s ' "${fresh[@]}"))"
-  echo "- \`wharf verify --all\`, kept state, median of $RUNS: $(printf '%s\n' "${kept[@]}" | median) s ($(printf '%s ' "${kept[@]}"))"
+  echo "- \`wharf verify --all\`, fresh state, median of $RUNS: $(printf '%s\n' "${fresh[@]}" | median) s (runs: ${fresh[*]})"
+  echo "- \`wharf verify --all\`, kept state, median of $RUNS: $(printf '%s\n' "${kept[@]}" | median) s (runs: ${kept[*]})"
   echo "- \`wharf verify $name\` (one package, with inclusion proofs), kept state: $one s"
 } | tee "$RESULTS/summary.md"
