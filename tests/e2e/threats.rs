@@ -40,10 +40,23 @@ fn the_honest_path_passes_and_keeps_state() -> TestResult {
     );
     setup.passes(&["demo-pkg", "other-pkg", "--crates"]);
     let kept = std::fs::read_dir(setup.state())?.count();
-    assert_eq!(kept, 1, "one state file per root key");
+    assert_eq!(kept, 2, "one state file and one leaves file per root key");
     publish(&setup.registry, "demo-pkg", "1.2.0");
     setup.passes(&["demo-pkg"]);
     setup.fails_with(&["no-such-pkg"], "no-such-pkg: no such package");
+    // The leaves kept beside the state are only a speed-up: altered or damaged, they are
+    // fetched again.
+    let kept_leaves = std::fs::read_dir(setup.state())?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "leaves"))
+        .ok_or("a kept leaves file")?;
+    let text = std::fs::read_to_string(&kept_leaves)?;
+    std::fs::write(&kept_leaves, text.replacen("demo-pkg", "demo-pkx", 1))?;
+    publish(&setup.registry, "other-pkg", "0.2.0");
+    setup.passes(&["--all"]);
+    std::fs::write(&kept_leaves, "garbage")?;
+    setup.passes(&["--all"]);
     Ok(())
 }
 

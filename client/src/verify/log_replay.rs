@@ -51,15 +51,49 @@ pub(crate) struct Replay {
     pub(crate) failures: Vec<Failure>,
 }
 
-/// Fetches every leaf of the checkpoint's tree and checks they hash to its root.
+/// Every leaf of the checkpoint's tree, checked to hash to its root. `known` are leaves kept
+/// from earlier runs: only the ones after them are fetched, and when the whole set does not
+/// hash to the root the log is fetched again from its first leaf.
 pub(crate) fn fetch_leaves(
     session: &mut Session,
     size: u64,
     root: &Hash,
+    known: Vec<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, VerifyError> {
+    let reuse = !known.is_empty() && known.len() as u64 <= size;
+    let leaves = fetch_after(session, size, if reuse { known } else { Vec::new() })?;
+    if root_of(&leaves) == *root {
+        return Ok(leaves);
+    }
+    if reuse {
+        tracing::debug!("the kept leaves are not a prefix of this log; fetching all of it");
+        let leaves = fetch_after(session, size, Vec::new())?;
+        if root_of(&leaves) == *root {
+            return Ok(leaves);
+        }
+    }
+    Err(VerifyError::LeavesMismatch {
+        url: session.log_url("leaves"),
+        size,
+    })
+}
+
+fn root_of(leaves: &[Vec<u8>]) -> Hash {
+    let mut tree = MemoryHashStore::new();
+    for leaf in leaves {
+        tree.push(leaf);
+    }
+    tree.root()
+}
+
+/// `leaves` followed by the leaves after them, up to `size`, fetched in pages.
+fn fetch_after(
+    session: &mut Session,
+    size: u64,
+    mut leaves: Vec<Vec<u8>>,
 ) -> Result<Vec<Vec<u8>>, VerifyError> {
     // The size comes from a signed checkpoint, but memory is reserved only as leaves arrive.
-    let mut leaves = Vec::with_capacity(usize::try_from(size.min(1 << 16)).unwrap_or(0));
-    let mut tree = MemoryHashStore::new();
+    leaves.reserve(usize::try_from(size.min(1 << 16)).unwrap_or(0));
     while (leaves.len() as u64) < size {
         let start = leaves.len() as u64;
         let end = (start + PAGE).min(size);
@@ -73,19 +107,10 @@ pub(crate) fn fetch_leaves(
                 reason: "it has no leaves".to_owned(),
             });
         }
-        for leaf in page
-            .into_iter()
-            .take(usize::try_from(end - start).unwrap_or(0))
-        {
-            tree.push(&leaf);
-            leaves.push(leaf);
-        }
-    }
-    if tree.root() != *root {
-        return Err(VerifyError::LeavesMismatch {
-            url: session.log_url("leaves"),
-            size,
-        });
+        leaves.extend(
+            page.into_iter()
+                .take(usize::try_from(end - start).unwrap_or(0)),
+        );
     }
     Ok(leaves)
 }

@@ -34,6 +34,7 @@ mod error;
 mod head;
 mod http;
 mod index_check;
+mod leaf_store;
 mod log_replay;
 mod state;
 
@@ -247,10 +248,8 @@ impl Verifier {
         })
     }
 
-    /// Runs the checks on `selection`. `Err` when the registry's head (keyset, timestamp,
-    /// checkpoint, bin list, leaves) does not verify or cannot be fetched: nothing can be
-    /// trusted then. Package problems are in [`Report::failures`].
-    pub fn verify(&self, selection: &Selection) -> Result<Report, VerifyError> {
+    /// Fixes `now`, sets up HTTP and reads `config.json` for the API and download URLs.
+    fn open_session(&self) -> Result<Session, VerifyError> {
         let now = head::fixed_now(self.options.now);
         let mut http = CappedHttp::new(
             self.token.clone(),
@@ -277,7 +276,7 @@ impl Verifier {
             |api| api.trim_end_matches('/').to_owned(),
         );
         let dl = text("dl").unwrap_or_default().to_owned();
-        let mut session = Session {
+        Ok(Session {
             http,
             index: self.index.clone(),
             api,
@@ -288,7 +287,14 @@ impl Verifier {
             overrides: Vec::new(),
             keep_state: true,
             bins: HashMap::new(),
-        };
+        })
+    }
+
+    /// Runs the checks on `selection`. `Err` when the registry's head (keyset, timestamp,
+    /// checkpoint, bin list, leaves) does not verify or cannot be fetched: nothing can be
+    /// trusted then. Package problems are in [`Report::failures`].
+    pub fn verify(&self, selection: &Selection) -> Result<Report, VerifyError> {
+        let mut session = self.open_session()?;
         let state_path = state::state_path(&self.state_dir, &self.root);
         let mut kept = KeptState::load(&state_path)?;
         let keysets = head::keyset_chain(&mut session, &self.root)?;
@@ -299,7 +305,13 @@ impl Verifier {
         )?;
         let head = head::fetch_head(&mut session, keysets, &mut kept)?;
         let size = head.checkpoint.size();
-        let leaves = log_replay::fetch_leaves(&mut session, size, head.checkpoint.root())?;
+        let leaves_path = leaf_store::leaves_path(&self.state_dir, &self.root);
+        let known = if session.keep_state {
+            leaf_store::load(&leaves_path)
+        } else {
+            Vec::new()
+        };
+        let leaves = log_replay::fetch_leaves(&mut session, size, head.checkpoint.root(), known)?;
         let (names, prove_lines) = match selection {
             Selection::Packages(names) => (Some(names.as_slice()), true),
             Selection::All => (None, false),
@@ -342,6 +354,7 @@ impl Verifier {
         report.overrides = std::mem::take(&mut session.overrides);
         report.notices = std::mem::take(&mut session.notices);
         if report.passed() && session.keep_state {
+            leaf_store::save(&leaves_path, &leaves)?;
             kept.save(&state_path)?;
             report.state_saved = true;
         }
