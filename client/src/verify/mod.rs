@@ -324,7 +324,13 @@ impl Verifier {
         report.failures.extend(replay.failures.iter().cloned());
         let packages: Vec<String> = match selection {
             Selection::Packages(names) => names.clone(),
-            Selection::All => replay.packages.keys().cloned().collect(),
+            // Every package the log released (one with only owner events has no file).
+            Selection::All => replay
+                .packages
+                .iter()
+                .filter(|(_, package)| !package.releases.is_empty())
+                .map(|(name, _)| name.clone())
+                .collect(),
         };
         if names.is_none() {
             for (leaf, reason) in &replay.broken {
