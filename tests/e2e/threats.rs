@@ -451,11 +451,23 @@ fn threat_37_fail_closed_without_a_timestamp() {
 fn threat_38_clock_set_back() {
     let setup = Setup::start();
     let keys = StolenKeys::of(&setup.registry);
-    let future = resign_timestamp(&setup.fetch(TIMESTAMP), &keys.timestamp, 3600, 7200);
+    let served = setup.fetch(TIMESTAMP);
+    let future = resign_timestamp(&served, &keys.timestamp, 3600, 7200);
     setup
         .proxy
         .add(Rule::exact(TIMESTAMP, Action::Replace(future)));
     setup.fails_with(&["demo-pkg"], "check this machine's clock");
+    // Once a timestamp was seen, one issued before it is refused, whatever the clock says.
+    let newer = resign_timestamp(&served, &keys.timestamp, 120, 3600);
+    setup
+        .proxy
+        .set(vec![Rule::exact(TIMESTAMP, Action::Replace(newer))]);
+    setup.passes(&["demo-pkg"]);
+    let older = resign_timestamp(&served, &keys.timestamp, 60, 3600);
+    setup
+        .proxy
+        .set(vec![Rule::exact(TIMESTAMP, Action::Replace(older))]);
+    setup.fails_with(&["demo-pkg"], "replayed timestamp");
 }
 
 #[test]
