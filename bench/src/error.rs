@@ -37,6 +37,12 @@ pub enum BenchError {
         #[source]
         source: std::io::Error,
     },
+    /// The ecosystem generator produced something it cannot write.
+    #[error("cannot generate the ecosystem: {reason}")]
+    Generate {
+        /// What went wrong.
+        reason: String,
+    },
     /// Building a `.crate` tarball in memory failed.
     #[error("building the tarball of `{package}` failed: {source}")]
     Tarball {
@@ -63,6 +69,14 @@ pub enum BenchError {
         /// The encoder's error, naming the part and its length.
         #[source]
         source: wharf_index_format::FormatError,
+    },
+    /// A file of an ecosystem directory is not a publish body.
+    #[error("`{path}` is not a publish body: {reason}", path = path.display())]
+    Ecosystem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
     /// The HTTP client could not be built.
     #[error("building the HTTP client failed: {0}")]

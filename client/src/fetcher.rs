@@ -1,10 +1,11 @@
 //! One HTTP request per index file, with cargo's status rules.
 
+use std::io::Read as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::Client;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE,
     IF_NONE_MATCH, LAST_MODIFIED,
@@ -21,8 +22,6 @@ use crate::{ClientError, ClientOptions, IndexUrl};
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a whole request (connect, send, read the body) may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Sends the requests of one index and counts them.
 #[derive(Debug)]
@@ -58,7 +57,10 @@ impl Fetcher {
             .default_headers(headers)
             .gzip(true)
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            // The blocking client applies this to the wait for the answer's head and to each
+            // read of its body, so it is a limit on time without progress, not on the whole
+            // transfer: a slow but moving download is never cut.
+            .timeout(options.stall_timeout)
             .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| ClientError::HttpClient {
@@ -102,7 +104,7 @@ impl Fetcher {
         let url = self.url.join("config.json");
         // Always fresh: it says whether a token is needed and where downloads are.
         let response = self.get(&url, &HeaderMap::new())?;
-        let status = response.status();
+        let status = response.status;
         if matches!(status.as_u16(), 404 | 410 | 451) {
             return Err(ClientError::InvalidConfig {
                 url,
@@ -113,7 +115,7 @@ impl Fetcher {
                 ),
             });
         }
-        let body = self.success_body(&url, response)?;
+        let body = self.success_body(&url, &response)?;
         let config: RegistryConfig =
             serde_json::from_str(&body).map_err(|e| ClientError::InvalidConfig {
                 url: url.clone(),
@@ -137,7 +139,7 @@ impl Fetcher {
         let url = self.url.join(path);
         let cached = self.cache.as_ref().and_then(|cache| cache.read(path));
         let response = self.get(&url, &conditional_headers(cached.as_ref()))?;
-        let status = response.status().as_u16();
+        let status = response.status.as_u16();
         if let (304, Some(cached)) = (status, cached) {
             self.revalidated.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(url, "not modified; using the cached file");
@@ -149,9 +151,9 @@ impl Fetcher {
             }
             return Ok(None);
         }
-        let etag = header_text(&response, &ETAG);
-        let last_modified = header_text(&response, &LAST_MODIFIED);
-        let body = self.success_body(&url, response)?;
+        let etag = header_text(&response.headers, &ETAG);
+        let last_modified = header_text(&response.headers, &LAST_MODIFIED);
+        let body = self.success_body(&url, &response)?;
         if let Some(cache) = &self.cache {
             if etag.is_some() || last_modified.is_some() {
                 let file = CachedFile {
@@ -168,25 +170,39 @@ impl Fetcher {
         Ok(Some(body))
     }
 
-    /// Sends a GET, again after a wait when it failed in a way that may pass: no answer
-    /// (but not a TLS failure: a certificate does not fix itself), HTTP 429 or 5xx. The last
-    /// outcome is returned as it is (a 304 too: it is an answer, not a failure).
-    fn get(&self, url: &str, extra: &HeaderMap) -> Result<Response, ClientError> {
+    /// The bytes at `url` (an absolute URL, e.g. a download), retried as index files are;
+    /// any answer but 200 is an error.
+    pub(crate) fn download(&self, url: &str) -> Result<Vec<u8>, ClientError> {
+        let answer = self.get(url, &HeaderMap::new())?;
+        if answer.status == StatusCode::OK {
+            return Ok(answer.body);
+        }
+        self.success_body(url, &answer).map(String::into_bytes)
+    }
+
+    /// Sends a GET, again after a wait when it failed in a way that may pass: no answer or
+    /// a body cut short or stalled (but not a TLS failure: a certificate does not fix
+    /// itself), HTTP 429 or 5xx. Waits double from the first one with up to half again of
+    /// random jitter, so clients that failed together do not come back together; a
+    /// `Retry-After` is followed as given. The last outcome is returned as it is (a 304
+    /// too: it is an answer, not a failure).
+    fn get(&self, url: &str, extra: &HeaderMap) -> Result<Answer, ClientError> {
         let mut retry = 0;
         loop {
             let outcome = self.send(url, extra);
             let may_pass = match &outcome {
-                Ok(response) => {
-                    let status = response.status();
-                    (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
-                        .then(|| retry_after(response))
-                }
+                Ok(answer) => (answer.status.is_server_error()
+                    || answer.status == StatusCode::TOO_MANY_REQUESTS)
+                    .then(|| retry_after(&answer.headers)),
                 Err(ClientError::Transport { .. }) => Some(None),
                 Err(_) => None,
             };
             match may_pass {
                 Some(hint) if retry < self.retry.retries => {
-                    let wait = self.retry.delay_before(retry, hint);
+                    let wait = match hint {
+                        Some(_) => self.retry.delay_before(retry, hint),
+                        None => with_jitter(self.retry.delay_before(retry, None)),
+                    };
                     tracing::debug!(url, retry, ?wait, "retrying a failed request");
                     std::thread::sleep(wait);
                     retry += 1;
@@ -196,21 +212,43 @@ impl Fetcher {
         }
     }
 
-    fn send(&self, url: &str, extra: &HeaderMap) -> Result<Response, ClientError> {
+    /// One GET, its body read whole. A body that ends before its `Content-Length`, does not
+    /// decode, or stops arriving for the stall timeout is a [`ClientError::Transport`].
+    fn send(&self, url: &str, extra: &HeaderMap) -> Result<Answer, ClientError> {
         let mut request = self.http.get(url).headers(extra.clone());
         if let Some(token) = &self.token {
             request = request.header(AUTHORIZATION, token);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(url, "fetching");
-        request.send().map_err(|e| transport_error(url, &e))
+        let mut response = request.send().map_err(|e| transport_error(url, &e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        // `Read` waits at most the stall timeout for each chunk, where `bytes()` would give
+        // the whole body that long.
+        response
+            .read_to_end(&mut body)
+            .map_err(|e| ClientError::Transport {
+                url: url.to_owned(),
+                reason: format!(
+                    "the answer's body broke off after {} bytes: {}",
+                    body.len(),
+                    with_causes(&e)
+                ),
+            })?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// The body of a 200 answer; every other status becomes the matching error.
-    fn success_body(&self, url: &str, response: Response) -> Result<String, ClientError> {
-        let status = response.status();
+    fn success_body(&self, url: &str, answer: &Answer) -> Result<String, ClientError> {
+        let status = answer.status;
         if status == StatusCode::OK {
-            return response.text().map_err(|e| transport_error(url, &e));
+            return Ok(String::from_utf8_lossy(&answer.body).into_owned());
         }
         match (status.as_u16(), self.token.is_some()) {
             (401, false) => Err(ClientError::AuthRequired {
@@ -223,10 +261,24 @@ impl Fetcher {
             (code, _) => Err(ClientError::Status {
                 url: url.to_owned(),
                 status: code,
-                detail: response.text().ok().and_then(|body| error_detail(&body)),
+                detail: error_detail(&String::from_utf8_lossy(&answer.body)),
             }),
         }
     }
+}
+
+/// One answer, its body read whole.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// `wait` plus a random share of up to half of it.
+fn with_jitter(wait: Duration) -> Duration {
+    let extra: f64 = rand::random_range(0.0..=0.5);
+    wait + wait.mul_f64(extra)
 }
 
 /// `If-None-Match` / `If-Modified-Since` from a cached file's validators (none without one;
@@ -248,25 +300,26 @@ fn conditional_headers(cached: Option<&CachedFile>) -> HeaderMap {
 }
 
 /// A response header as text, when present and readable.
-fn header_text(response: &Response, name: &HeaderName) -> Option<String> {
-    response
-        .headers()
-        .get(name)?
-        .to_str()
-        .ok()
-        .map(str::to_owned)
+fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_owned)
 }
 
-/// The `Retry-After` of an answer, when it is a number of seconds.
-fn retry_after(response: &Response) -> Option<u64> {
-    response
-        .headers()
+/// The `Retry-After` of an answer in seconds: a number of seconds, or an HTTP date (the
+/// seconds until then, 0 when it has passed).
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    let text = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
-        .trim()
-        .parse()
-        .ok()
+        .trim();
+    if let Ok(seconds) = text.parse() {
+        return Some(seconds);
+    }
+    let when = httpdate::parse_http_date(text).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .map_or(0, |wait| wait.as_secs()),
+    )
 }
 
 /// A request to `url` that got no answer: a TLS failure when it is one, else a transport

@@ -22,7 +22,8 @@ pub struct ClientOptions {
     /// How many index files are fetched ahead at once; `0` turns prefetch off, so every file
     /// is fetched only when asked for.
     pub prefetch_threads: usize,
-    /// How often a request that failed in a way that may pass (no answer, HTTP 429 or 5xx) is
+    /// How often a request that failed in a way that may pass (no answer, a body cut short
+    /// or stalled, HTTP 429 or 5xx) is
     /// sent again, as cargo's `net.retry`; `0` never retries.
     pub retries: u32,
     /// The wait before the first retry; it doubles for each further one. A `Retry-After` of
@@ -33,6 +34,11 @@ pub struct ClientOptions {
     /// next run revalidates them (HTTP 304) instead of downloading them again; one directory
     /// per index URL underneath. `None` (the default) keeps nothing on disk.
     pub cache_dir: Option<PathBuf>,
+    /// A request that receives nothing for this long (no answer head, or no further bytes
+    /// of its body) is given up and, like any request without an answer, retried: cargo's
+    /// `http.timeout` / `http.low-speed-limit`. A slow transfer that keeps moving is never
+    /// cut.
+    pub stall_timeout: Duration,
     /// Entries of [`ClientOptions::cache_dir`] not used for this long are deleted (checked
     /// at most once a day, when a client opens the directory); `None` keeps them forever.
     pub cache_max_age: Option<Duration>,
@@ -46,6 +52,8 @@ impl ClientOptions {
     /// How long unused cache entries are kept by default: three months, as cargo keeps
     /// its index cache.
     pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_hours(90 * 24);
+    /// How long a request may make no progress by default (cargo's `http.timeout`).
+    pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
     /// The wait before the first retry by default.
     pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(500);
     /// The longest wait between two tries, whatever the server asks for.
@@ -84,7 +92,8 @@ impl RetryPolicy {
 impl Default for ClientOptions {
     /// The platform's roots only, [`ClientOptions::DEFAULT_PREFETCH_THREADS`] prefetch
     /// workers, [`ClientOptions::DEFAULT_RETRIES`] retries after
-    /// [`ClientOptions::DEFAULT_RETRY_DELAY`], no on-disk cache (and, for one set later,
+    /// [`ClientOptions::DEFAULT_RETRY_DELAY`], [`ClientOptions::DEFAULT_STALL_TIMEOUT`], no
+    /// on-disk cache (and, for one set later,
     /// [`ClientOptions::DEFAULT_CACHE_MAX_AGE`]).
     fn default() -> Self {
         Self {
@@ -92,6 +101,7 @@ impl Default for ClientOptions {
             prefetch_threads: Self::DEFAULT_PREFETCH_THREADS,
             retries: Self::DEFAULT_RETRIES,
             retry_delay: Self::DEFAULT_RETRY_DELAY,
+            stall_timeout: Self::DEFAULT_STALL_TIMEOUT,
             cache_dir: None,
             cache_max_age: Some(Self::DEFAULT_CACHE_MAX_AGE),
         }

@@ -103,6 +103,12 @@ impl SparseIndex {
         self.files.fetcher().revalidated()
     }
 
+    /// The bytes at `url` (e.g. a download URL of [`Self::config`]), with the same
+    /// token, retries and stall timeout as index files; any answer but 200 is an error.
+    pub fn download(&self, url: &str) -> Result<Vec<u8>, ClientError> {
+        self.files.fetcher().download(url)
+    }
+
     /// Starts fetching the files of `names` in the background (when prefetch is on), e.g.
     /// the root manifest's dependencies before a resolution starts.
     pub fn prefetch<'a>(&self, names: impl IntoIterator<Item = &'a str>) {

@@ -10,6 +10,7 @@ use wharf_e2e_tests::upload::publish_body_with_deps;
 use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
 
 use crate::tls_proxy::TlsProxy;
+use wharf_e2e_tests::fault_proxy::{FaultConfig, FaultProxy};
 
 /// Normal dependencies as `(package, requirement)`.
 type Deps = &'static [(&'static str, &'static str)];
@@ -147,6 +148,40 @@ fn resolving_over_http_matches_the_index_dir_and_skips_yanked_versions() -> Test
         "{picked:?}"
     );
     assert_eq!(picked.len(), 5, "{picked:?}");
+    Ok(())
+}
+
+/// How many resolutions run through the faulting proxy.
+const FAULTED_RUNS: usize = 20;
+
+#[test]
+fn resolving_through_a_proxy_faulting_five_percent_gives_the_direct_answer() -> TestResult {
+    let registry = TestRegistry::start();
+    publish_ecosystem(&registry)?;
+    let manifest = manifest(&registry, "app", "rr-core = \"1\"\nrr-util = \"0.3\"\n")?;
+    let direct = stdout_of(&wharf_resolve(
+        &manifest,
+        &["--index-url", &registry.index_url()],
+        None,
+    )?);
+    let proxy = FaultProxy::start(&registry.url(), FaultConfig::new(0.05, 3));
+    for run in 0..FAULTED_RUNS {
+        let output = Command::new(wharf_binary())
+            .args(["resolve", "--manifest"])
+            .arg(&manifest)
+            .args(["--index-url", &proxy.index_url()])
+            .env("WHARF_STALL_TIMEOUT", "1s")
+            .env_remove("WHARF_TOKEN")
+            .env_remove("WHARF_CACHE_DIR")
+            .output()?;
+        assert!(output.status.success(), "run {run}: {}", describe(&output));
+        assert_eq!(String::from_utf8_lossy(&output.stdout), direct, "run {run}");
+    }
+    assert!(
+        proxy.faults() > 0,
+        "no request of {} was hit",
+        proxy.requests()
+    );
     Ok(())
 }
 
@@ -322,5 +357,34 @@ fn a_cache_dir_revalidates_index_files_and_still_sees_new_versions() -> TestResu
         index_file_answers(&registry, 304)?,
         not_modified_before + 3 * files - 1
     );
+    Ok(())
+}
+
+/// The async client on a tokio runtime feeds the resolver from a real `wharf serve` (the
+/// resolver on its own thread, so a single-threaded runtime suffices) and selects exactly
+/// what `wharf resolve --index-dir` selects from the server's files.
+#[test]
+fn the_async_source_on_tokio_resolves_as_the_index_dir_does() -> TestResult {
+    let registry = TestRegistry::start();
+    publish_ecosystem(&registry)?;
+    let manifest = manifest(&registry, "app", "rr-core = \"1\"\nrr-util = \"0.3\"\n")?;
+    let [local_json, _] = local_resolutions(&registry, &manifest)?;
+    let root = wharf_resolver::RootManifest::from_path(&manifest)?;
+    let url = registry.index_url();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (json, requests) = runtime.block_on(async move {
+        let options = wharf_client::ClientOptions::default();
+        let index = wharf_client::AsyncSparseIndex::connect(&url, None, &options).await?;
+        let resolution = wharf_resolver::run_with_async_source(&index, move |source| {
+            wharf_resolver::Resolver::new(source).resolve(&root)
+        })
+        .await?;
+        Ok::<_, Box<dyn std::error::Error>>((resolution.to_json(), index.requests()))
+    })?;
+    assert_eq!(json + "\n", local_json);
+    // `config.json` and each of the five packages' files, once.
+    assert_eq!(requests, 6);
     Ok(())
 }

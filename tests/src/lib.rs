@@ -1,9 +1,11 @@
 //! Support for Wharf's end-to-end tests: a real `wharf serve` process on a free loopback port,
 //! a real `cargo` with its own `CARGO_HOME`, crate projects on disk, and snapshots of a data
-//! directory to prove that a rejected request changed nothing, and a tampering proxy
-//! ([`TamperProxy`]) that rewrites a registry's answers as a hostile mirror would.
+//! directory to prove that a rejected request changed nothing, a tampering proxy
+//! ([`TamperProxy`]) that rewrites a registry's answers as a hostile mirror would, and a proxy
+//! that injects network faults ([`fault_proxy`]).
 
 mod cargo;
+pub mod fault_proxy;
 pub mod forged_log;
 mod registry;
 mod snapshot;

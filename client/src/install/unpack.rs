@@ -1,0 +1,78 @@
+//! Unpacking an archive into a set under the registry's own tarball rules: nothing is
+//! written unless the whole archive passes `validate_tarball` (one gzip member, only files
+//! and directories under `name-version/`, portable collision-free paths, safe modes, size
+//! limits), and then only the entries it accepted are written.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::Path;
+
+use flate2::read::GzDecoder;
+use wharf_index_format::{PublishLimits, TarballEntryKind, validate_tarball};
+
+use crate::install::InstallError;
+
+/// Unpacks `archive` of `name` `version` into `set_dir/name-version/`.
+pub(crate) fn unpack(
+    archive: &[u8],
+    name: &str,
+    version: &str,
+    set_dir: &Path,
+) -> Result<(), InstallError> {
+    let refused = |reason: String| InstallError::UnpackRefused {
+        package: name.to_owned(),
+        version: version.to_owned(),
+        reason,
+    };
+    let validated = validate_tarball(archive, name, version, &PublishLimits::default())
+        .map_err(|e| refused(e.to_string()))?;
+    let accepted: HashMap<&str, TarballEntryKind> = validated
+        .entries
+        .iter()
+        .map(|entry| (entry.path.as_str(), entry.kind))
+        .collect();
+    let root = set_dir.join(format!("{name}-{version}"));
+    std::fs::create_dir_all(&root)
+        .map_err(|e| InstallError::io("cannot create the directory", &root, e))?;
+    let mut tar = tar::Archive::new(GzDecoder::new(archive));
+    let entries = tar.entries().map_err(|e| refused(e.to_string()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| refused(e.to_string()))?;
+        let path = entry
+            .path()
+            .map_err(|e| refused(e.to_string()))?
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_owned();
+        // Pax headers and the like are not entries; everything else was accepted above.
+        let Some(kind) = accepted.get(path.as_str()) else {
+            continue;
+        };
+        let target = set_dir.join(&path);
+        match kind {
+            TarballEntryKind::Directory => std::fs::create_dir_all(&target)
+                .map_err(|e| InstallError::io("cannot create the directory", &target, e))?,
+            TarballEntryKind::File => {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| InstallError::io("cannot create the directory", parent, e))?;
+                }
+                let mut data = Vec::new();
+                entry
+                    .read_to_end(&mut data)
+                    .map_err(|e| refused(e.to_string()))?;
+                std::fs::write(&target, &data)
+                    .map_err(|e| InstallError::io("cannot write", &target, e))?;
+                let mode = entry.header().mode().unwrap_or(0o644) & 0o755;
+                set_mode(&target, mode | 0o644)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| InstallError::io("cannot set the mode of", path, e))
+}
