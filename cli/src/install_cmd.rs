@@ -13,9 +13,12 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use wharf_client::ClientOptions;
 use wharf_client::install::{
-    InstallError, InstallProgress, InstallReport, Installer, PackageRequest, ReleaseVerifier, list,
+    InstallConfig, InstallDir, InstallError, InstallProgress, InstallReport, Installer,
+    PackageRequest, ReleaseVerifier, list,
 };
+use wharf_client::verify::{Verifier, VerifyOptions};
 use wharf_resolver::Version;
+use wharf_trust::PublicKey;
 
 use crate::resolve_cmd::Token;
 
@@ -177,25 +180,70 @@ fn installer(args: &InstallDirArgs) -> Result<Installer, InstallError> {
     if let Some(name) = &args.host_api_name {
         installer = installer.host_api_name(name.clone());
     }
-    if let Some(verifier) = release_verifier(args.root_key.as_deref())? {
+    if let Some(verifier) = release_verifier(args)? {
         installer = installer.verifier(verifier);
     }
     Ok(installer)
 }
 
-/// The release verifier for `--root-key`. Signature verification is not part of this build:
-/// asking for it is refused rather than silently skipped.
+/// The release verifier for `--root-key`: the registry's log verified from that root key
+/// (as `wharf verify` does, with its state directory), then each release checked against its
+/// leaf before anything of it is unpacked.
 fn release_verifier(
-    root_key: Option<&Path>,
+    args: &InstallDirArgs,
 ) -> Result<Option<Arc<dyn ReleaseVerifier>>, InstallError> {
-    match root_key {
-        None => Ok(None),
-        Some(path) => Err(InstallError::InvalidRequest(format!(
-            "cannot verify release signatures with `{}`: this build of wharf has no release \
-             verifier; run without `--root-key`",
-            path.display()
-        ))),
-    }
+    let Some(path) = args.root_key.as_deref() else {
+        return Ok(None);
+    };
+    let index_url = match &args.index_url {
+        Some(url) => url.clone(),
+        None => InstallConfig::read(&InstallDir::new(&args.dir).config_path())?
+            .map(|config| config.index_url)
+            .ok_or_else(|| {
+                InstallError::InvalidRequest(format!(
+                    "`--root-key {}` needs the registry: pass `--index-url`",
+                    path.display()
+                ))
+            })?,
+    };
+    let root = std::fs::read_to_string(path)
+        .map_err(|error| error.to_string())
+        .and_then(|text| PublicKey::parse(text.trim()).map_err(|error| error.to_string()))
+        .map_err(|reason| {
+            InstallError::InvalidRequest(format!(
+                "`{}` is not a root public key ({reason}): put the line `wharf admin root-key export` prints in it",
+                path.display()
+            ))
+        })?;
+    let state = std::env::var_os("WHARF_VERIFY_STATE")
+        .map(PathBuf::from)
+        .or_else(crate::verify_cmd::default_state_dir)
+        .ok_or_else(|| {
+        InstallError::InvalidRequest(
+            "no state directory for release verification: set WHARF_VERIFY_STATE, XDG_STATE_HOME or HOME".to_owned(),
+        )
+    })?;
+    let options = VerifyOptions {
+        client: ClientOptions {
+            ca_certs: args.ca_cert.clone(),
+            ..ClientOptions::default()
+        },
+        ..VerifyOptions::default()
+    };
+    let verifier = Verifier::new(
+        root,
+        &index_url,
+        args.token.clone().map(Token::into_inner),
+        state,
+        options,
+    )
+    .and_then(|verifier| verifier.release_verifier())
+    .map_err(|error| InstallError::SignatureInvalid {
+        package: "the registry's log".to_owned(),
+        version: format!("(root key {})", root.key_id().short()),
+        reason: error.to_string(),
+    })?;
+    Ok(Some(Arc::new(verifier)))
 }
 
 fn finish(dir: &Path, outcome: Result<InstallReport, InstallError>) -> ExitCode {

@@ -559,3 +559,53 @@ fn a_private_registry_needs_the_token_for_every_document() {
     let token = setup.registry.admin_token.clone();
     setup.passes(&["demo-pkg", "--token", &token]);
 }
+
+#[test]
+fn install_with_a_root_key_checks_each_release_against_the_log() -> TestResult {
+    use wharf_e2e_tests::upload::publish_body_with_deps;
+    let setup = Setup::start();
+    for (name, version, deps) in [
+        ("host-api", "1.0.0", &[][..]),
+        ("greeter", "1.0.0", &[("host-api", "^1")][..]),
+    ] {
+        let response = setup
+            .registry
+            .http()
+            .put(format!("{}/api/v1/crates/new", setup.registry.url()))
+            .header("Authorization", &setup.registry.admin_token)
+            .body(publish_body_with_deps(name, version, deps))
+            .send()?;
+        assert_eq!(response.status(), 200, "{name}");
+    }
+    let install = |dir: &str| {
+        Command::new(wharf_binary())
+            .args(["install", "greeter", "--host-api", "1.0.0", "--index-url"])
+            .arg(setup.proxy.index_url())
+            .arg("--root-key")
+            .arg(setup.client.path().join("root.pub"))
+            .arg("--dir")
+            .arg(setup.client.path().join(dir))
+            .env("WHARF_VERIFY_STATE", setup.state())
+            .env_remove("WHARF_TOKEN")
+            .output()
+    };
+    let output = install("honest")?;
+    assert!(output.status.success(), "{output:?}");
+    let greeter = format!("/index/{}", wharf_index_format::index_path("greeter"));
+    setup.proxy.add(Rule::exact(
+        &greeter,
+        edit(|file| {
+            edit_line(file, "1.0.0", |line| {
+                line.replacen(",\"wharf\"", ",\"x\":1,\"wharf\"", 1)
+            })
+        }),
+    ));
+    let output = install("tampered")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error[signature-invalid]") && stderr.contains("entry mismatch"),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -36,6 +36,7 @@ mod http;
 mod index_check;
 mod leaf_store;
 mod log_replay;
+mod release_check;
 mod state;
 
 use std::collections::HashMap;
@@ -46,6 +47,7 @@ use std::time::Duration;
 use wharf_trust::{Hash, PublicKey, UtcTime};
 
 pub use error::VerifyError;
+pub use release_check::LogReleaseVerifier;
 
 use crate::{ClientOptions, IndexUrl};
 use http::{CappedHttp, SMALL_CAP};
@@ -184,6 +186,15 @@ pub(crate) struct Session {
     bins: HashMap<u8, String>,
 }
 
+/// The verified head and log of one run.
+struct LogView {
+    session: Session,
+    kept: KeptState,
+    head: head::Head,
+    leaves: Vec<Vec<u8>>,
+    replay: log_replay::Replay,
+}
+
 impl Session {
     fn index_url(&self, path: &str) -> String {
         self.index.join(path)
@@ -290,13 +301,11 @@ impl Verifier {
         })
     }
 
-    /// Runs the checks on `selection`. `Err` when the registry's head (keyset, timestamp,
-    /// checkpoint, bin list, leaves) does not verify or cannot be fetched: nothing can be
-    /// trusted then. Package problems are in [`Report::failures`].
-    pub fn verify(&self, selection: &Selection) -> Result<Report, VerifyError> {
+    /// Steps 1–4: the head from the pinned root key, the leaves, and their replay (the
+    /// signatures of the events of `names`, or of every package).
+    fn open_log(&self, names: Option<&[String]>) -> Result<LogView, VerifyError> {
         let mut session = self.open_session()?;
-        let state_path = state::state_path(&self.state_dir, &self.root);
-        let mut kept = KeptState::load(&state_path)?;
+        let mut kept = KeptState::load(&state::state_path(&self.state_dir, &self.root))?;
         let keysets = head::keyset_chain(&mut session, &self.root)?;
         head::apply_keyset(
             &mut session,
@@ -304,19 +313,68 @@ impl Verifier {
             &mut kept,
         )?;
         let head = head::fetch_head(&mut session, keysets, &mut kept)?;
-        let size = head.checkpoint.size();
-        let leaves_path = leaf_store::leaves_path(&self.state_dir, &self.root);
         let known = if session.keep_state {
-            leaf_store::load(&leaves_path)
+            leaf_store::load(&leaf_store::leaves_path(&self.state_dir, &self.root))
         } else {
             Vec::new()
         };
-        let leaves = log_replay::fetch_leaves(&mut session, size, head.checkpoint.root(), known)?;
-        let (names, prove_lines) = match selection {
-            Selection::Packages(names) => (Some(names.as_slice()), true),
-            Selection::All => (None, false),
-        };
+        let leaves = log_replay::fetch_leaves(
+            &mut session,
+            head.checkpoint.size(),
+            head.checkpoint.root(),
+            known,
+        )?;
         let replay = log_replay::replay(&leaves, &head.keysets, names);
+        Ok(LogView {
+            session,
+            kept,
+            head,
+            leaves,
+            replay,
+        })
+    }
+
+    /// Keeps the state and the leaves of a run where everything held.
+    fn save(&self, kept: &KeptState, leaves: &[Vec<u8>]) -> Result<(), VerifyError> {
+        leaf_store::save(
+            &leaf_store::leaves_path(&self.state_dir, &self.root),
+            leaves,
+        )?;
+        kept.save(&state::state_path(&self.state_dir, &self.root))
+    }
+
+    /// A [`crate::install::ReleaseVerifier`] for installs from this registry: steps 1–4 run
+    /// now, once (and the state is kept when they hold); each release of the install is then
+    /// checked against its leaf as step 5 checks a line, its archive against the leaf's
+    /// `cksum`, and refused when its package's log events did not verify.
+    pub fn release_verifier(&self) -> Result<LogReleaseVerifier, VerifyError> {
+        let view = self.open_log(None)?;
+        if view.session.keep_state {
+            self.save(&view.kept, &view.leaves)?;
+        }
+        Ok(LogReleaseVerifier::new(
+            view.head.checkpoint.size(),
+            view.replay,
+        ))
+    }
+
+    /// Runs the checks on `selection`. `Err` when the registry's head (keyset, timestamp,
+    /// checkpoint, bin list, leaves) does not verify or cannot be fetched: nothing can be
+    /// trusted then. Package problems are in [`Report::failures`].
+    pub fn verify(&self, selection: &Selection) -> Result<Report, VerifyError> {
+        let names = match selection {
+            Selection::Packages(names) => Some(names.as_slice()),
+            Selection::All => None,
+        };
+        let LogView {
+            mut session,
+            kept,
+            head,
+            leaves,
+            replay,
+        } = self.open_log(names)?;
+        let size = head.checkpoint.size();
+        let prove_lines = names.is_some();
         let mut report = Report {
             tree_size: size,
             ..Report::default()
@@ -360,8 +418,7 @@ impl Verifier {
         report.overrides = std::mem::take(&mut session.overrides);
         report.notices = std::mem::take(&mut session.notices);
         if report.passed() && session.keep_state {
-            leaf_store::save(&leaves_path, &leaves)?;
-            kept.save(&state_path)?;
+            self.save(&kept, &leaves)?;
             report.state_saved = true;
         }
         tracing::debug!(requests = session.http.requests, "verification done");
