@@ -609,3 +609,82 @@ fn install_with_a_root_key_checks_each_release_against_the_log() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn publisher_signed_releases_verify_and_a_registry_only_signature_does_not() -> TestResult {
+    use wharf_e2e_tests::{CargoEnv, CrateProject};
+    let setup = Setup::start();
+    let registry = &setup.registry;
+    let cargo = CargoEnv::new(&registry.index_url());
+    cargo.login(&registry.admin_token);
+    let key = cargo.work_dir().join("alice.key");
+    let wharf = |args: &[&str]| {
+        let output = Command::new(wharf_binary())
+            .args(args)
+            .env("CARGO_HOME", cargo.home())
+            .env(
+                "CARGO_TARGET_DIR",
+                std::env::temp_dir().join("wharf-e2e-cargo-target"),
+            )
+            .env_remove("WHARF_TOKEN")
+            .env_remove("WHARF_REGISTRY")
+            .output()
+            .expect("wharf runs");
+        assert!(output.status.success(), "wharf {args:?}: {output:?}");
+    };
+    let key_text = key.to_str().ok_or("a UTF-8 path")?;
+    let url = registry.url();
+    let signed = [
+        "--registry",
+        &url,
+        "--token",
+        &registry.admin_token,
+        "--key",
+        key_text,
+    ];
+    wharf(&["keys", "new", "--out", key_text]);
+    wharf(&[&["keys", "register"][..], &signed[..]].concat());
+    let dir = CrateProject::new("signed-demo", "1.0.0")
+        .lib("pub fn answer() -> u32 { 42 }\n")
+        .write(cargo.work_dir());
+    let dir_text = dir.to_str().ok_or("a UTF-8 path")?;
+    wharf(&[&["publish", dir_text, "--no-verify"][..], &signed[..]].concat());
+    setup.passes(&["signed-demo"]);
+    setup.passes(&["--all"]);
+
+    // The registry's online key alone (the publisher's signature removed) is not enough for
+    // a package with publisher keys.
+    let mut forged = ForgedLog::of(registry);
+    let release = forged
+        .leaves
+        .iter()
+        .position(|leaf| {
+            let text = String::from_utf8_lossy(leaf);
+            text.starts_with("wharf-release-v1\n") && text.contains("name: signed-demo\n")
+        })
+        .ok_or("a release leaf of signed-demo")?;
+    let text = String::from_utf8(forged.leaves[release].clone())?;
+    let publisher_id =
+        wharf_trust::SigningKey::from_key_file(&std::fs::read_to_string(&key)?, None)?
+            .key_id()
+            .to_string();
+    let line = text
+        .lines()
+        .find(|line| line.starts_with(&format!("signature: {publisher_id}")))
+        .ok_or("the publisher's signature")?
+        .to_owned();
+    forged.rewrite_leaf(release, &format!("{line}\n"), "");
+    let keys = StolenKeys::of(registry);
+    setup
+        .proxy
+        .set(forged.rules(&keys, &setup.fetch(TIMESTAMP)));
+    // A client that never saw this registry (no kept checkpoint to show the fork).
+    std::fs::remove_dir_all(setup.state())?;
+    setup.fails_with(&["signed-demo"], "signed-demo 1.0.0: bad signature: leaf");
+    let (_, stdout) = setup.verify(&["signed-demo"]);
+    assert!(
+        stdout.contains("0 valid signatures by current owner keys of signed-demo"),
+        "{stdout}"
+    );
+    Ok(())
+}
