@@ -31,4 +31,5 @@ mod threats;
 mod tls_proxy;
 mod tokens;
 mod transparency_log;
+mod verify_cli;
 mod workers;

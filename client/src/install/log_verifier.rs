@@ -11,15 +11,18 @@ use wharf_trust::{Hash, PublicKey};
 
 use crate::ClientOptions;
 use crate::install::{Release, ReleaseVerifier};
-use crate::verify::{Selection, Verifier, VerifyError, VerifyOptions};
+use crate::verify::{Selection, SignedRelease, Verifier, VerifyError, VerifyOptions};
+
+/// The member Wharf adds to each logged index line.
+const LINE_FIELD: &str = "wharf";
 
 /// What one verification run found, kept for the per-release checks.
 #[derive(Debug, Default)]
 struct Verdicts {
     /// The failures of each package, one line each.
     failures: BTreeMap<String, Vec<String>>,
-    /// package → version → the `.crate` SHA-256 the log signs.
-    releases: BTreeMap<String, BTreeMap<String, Hash>>,
+    /// package → version → the release as the log signs it.
+    releases: BTreeMap<String, BTreeMap<String, SignedRelease>>,
 }
 
 /// Checks an install's releases against the transparency log of the registry, from a
@@ -113,10 +116,36 @@ impl ReleaseVerifier for LogVerifier {
                 "the registry's transparency log has no release {name} {version}"
             ));
         };
-        let downloaded = Hash::sha256(release.archive);
-        if downloaded != *signed {
+        let leaf = release
+            .entry
+            .extensions
+            .get(LINE_FIELD)
+            .and_then(|member| member.get("leaf"))
+            .and_then(serde_json::Value::as_u64);
+        if leaf != Some(signed.leaf) {
             return Err(format!(
-                "the archive has SHA-256 {downloaded} but the log signs {signed}"
+                "the index line names leaf {} but the log releases {name} {version} at leaf {}",
+                leaf.map_or_else(|| "none".to_owned(), |leaf| leaf.to_string()),
+                signed.leaf
+            ));
+        }
+        let downloaded = Hash::sha256(release.archive);
+        if downloaded != signed.cksum || release.entry.cksum != signed.cksum.to_hex() {
+            return Err(format!(
+                "checksum mismatch: the line says {} and the archive hashes to {downloaded}, but \
+                 leaf {} signs {}",
+                release.entry.cksum, signed.leaf, signed.cksum
+            ));
+        }
+        // The line the installer resolved with, as published: the same bytes the leaf signs.
+        let mut published = release.entry.clone();
+        published.yanked = false;
+        published.extensions.remove(LINE_FIELD);
+        let found = Hash::sha256(published.to_line().as_bytes());
+        if found != signed.entry {
+            return Err(format!(
+                "entry mismatch: the line resolved with hashes to {found} but leaf {} signs {}",
+                signed.leaf, signed.entry
             ));
         }
         Ok(())

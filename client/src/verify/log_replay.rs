@@ -44,11 +44,20 @@ pub(crate) struct PackageLog {
 }
 
 impl PackageLog {
-    /// Each release's `.crate` SHA-256 as the log signs it, by version.
-    pub(crate) fn signed_cksums(&self) -> BTreeMap<String, Hash> {
+    /// Each release as the log signs it, by version.
+    pub(crate) fn signed_releases(&self) -> BTreeMap<String, super::SignedRelease> {
         self.releases
             .iter()
-            .map(|(version, release)| (version.clone(), release.cksum))
+            .map(|(version, release)| {
+                (
+                    version.clone(),
+                    super::SignedRelease {
+                        leaf: release.leaf,
+                        cksum: release.cksum,
+                        entry: release.entry,
+                    },
+                )
+            })
             .collect()
     }
 }
@@ -66,14 +75,49 @@ pub(crate) struct Replay {
     pub(crate) failures: Vec<Failure>,
 }
 
-/// Fetches every leaf of the checkpoint's tree and checks they hash to its root.
+/// Every leaf of the checkpoint's tree, checked to hash to its root. `known` are leaves kept
+/// from earlier runs: only the ones after them are fetched, and when the whole set does not
+/// hash to the root the log is fetched again from its first leaf.
 pub(crate) fn fetch_leaves(
     session: &mut Session,
     size: u64,
     root: &Hash,
+    known: Vec<Vec<u8>>,
 ) -> Result<Vec<Vec<u8>>, VerifyError> {
-    let mut leaves = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    let reuse = !known.is_empty() && known.len() as u64 <= size;
+    let leaves = fetch_after(session, size, if reuse { known } else { Vec::new() })?;
+    if root_of(&leaves) == *root {
+        return Ok(leaves);
+    }
+    if reuse {
+        tracing::debug!("the kept leaves are not a prefix of this log; fetching all of it");
+        let leaves = fetch_after(session, size, Vec::new())?;
+        if root_of(&leaves) == *root {
+            return Ok(leaves);
+        }
+    }
+    Err(VerifyError::LeavesMismatch {
+        url: session.log_url("leaves"),
+        size,
+    })
+}
+
+fn root_of(leaves: &[Vec<u8>]) -> Hash {
     let mut tree = MemoryHashStore::new();
+    for leaf in leaves {
+        tree.push(leaf);
+    }
+    tree.root()
+}
+
+/// `leaves` followed by the leaves after them, up to `size`, fetched in pages.
+fn fetch_after(
+    session: &mut Session,
+    size: u64,
+    mut leaves: Vec<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, VerifyError> {
+    // The size comes from a signed checkpoint, but memory is reserved only as leaves arrive.
+    leaves.reserve(usize::try_from(size.min(1 << 16)).unwrap_or(0));
     while (leaves.len() as u64) < size {
         let start = leaves.len() as u64;
         let end = (start + PAGE).min(size);
@@ -87,19 +131,10 @@ pub(crate) fn fetch_leaves(
                 reason: "it has no leaves".to_owned(),
             });
         }
-        for leaf in page
-            .into_iter()
-            .take(usize::try_from(end - start).unwrap_or(0))
-        {
-            tree.push(&leaf);
-            leaves.push(leaf);
-        }
-    }
-    if tree.root() != *root {
-        return Err(VerifyError::LeavesMismatch {
-            url: session.log_url("leaves"),
-            size,
-        });
+        leaves.extend(
+            page.into_iter()
+                .take(usize::try_from(end - start).unwrap_or(0)),
+        );
     }
     Ok(leaves)
 }
@@ -339,4 +374,116 @@ fn registry_signed(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_trust::{SigningKey, Statement, UtcTime};
+
+    const ORIGIN: &str = "wharf.example.com";
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_seed(&[seed; 32])
+    }
+
+    fn keysets() -> Vec<Keyset> {
+        let keys = [1, 2, 3, 4].map(|seed| key(seed).public_key());
+        vec![Keyset::new(ORIGIN, 1, UtcTime::from_unix(4_000_000_000).unwrap(), keys).unwrap()]
+    }
+
+    fn at(seconds: i64) -> UtcTime {
+        UtcTime::from_unix(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn event(origin: &str, body: StatementBody, logged: i64, signers: &[&SigningKey]) -> Vec<u8> {
+        let statement = Statement::new(origin, "demo", body, at(logged)).unwrap();
+        let signatures = signers.iter().map(|key| statement.sign(key)).collect();
+        LogEvent::new(statement, at(logged), signatures)
+            .unwrap()
+            .to_bytes()
+    }
+
+    fn release(version: &str) -> StatementBody {
+        StatementBody::Release {
+            version: version.to_owned(),
+            cksum: Hash::sha256(version.as_bytes()),
+            entry: Hash::sha256(b"line"),
+        }
+    }
+
+    fn reasons(leaves: &[Vec<u8>]) -> Vec<String> {
+        replay(leaves, &keysets(), None)
+            .failures
+            .into_iter()
+            .map(|failure| failure.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn without_publisher_keys_the_release_key_signs() {
+        let release_key = key(4);
+        assert!(reasons(&[event(ORIGIN, release("1.0.0"), 0, &[&release_key])]).is_empty());
+        let unsigned = reasons(&[event(ORIGIN, release("1.0.0"), 0, &[])]);
+        assert!(unsigned[0].contains("not signed by"), "{unsigned:?}");
+        let foreign = reasons(&[event("other.example", release("1.0.0"), 0, &[&release_key])]);
+        assert!(foreign[0].contains("wrong origin"), "{foreign:?}");
+    }
+
+    #[test]
+    fn once_a_package_has_publisher_keys_they_must_sign() {
+        let (release_key, owner) = (key(4), key(9));
+        let add = event(
+            ORIGIN,
+            StatementBody::OwnerKeyAdd {
+                key: owner.public_key(),
+            },
+            0,
+            &[&owner],
+        );
+        let by_owner = event(ORIGIN, release("1.0.0"), 10, &[&owner, &release_key]);
+        assert!(reasons(&[add.clone(), by_owner]).is_empty());
+        let by_registry_only = reasons(&[
+            add.clone(),
+            event(ORIGIN, release("1.0.0"), 10, &[&release_key]),
+        ]);
+        assert!(
+            by_registry_only[0].contains("valid signatures by current owner keys"),
+            "{by_registry_only:?}"
+        );
+        let revoke = event(
+            ORIGIN,
+            StatementBody::OwnerKeyRevoke {
+                key: owner.public_key(),
+                compromised_since: None,
+            },
+            20,
+            &[&owner],
+        );
+        let after_revocation =
+            reasons(&[add, revoke, event(ORIGIN, release("1.1.0"), 30, &[&owner])]);
+        assert!(
+            after_revocation[0].contains("was revoked"),
+            "{after_revocation:?}"
+        );
+    }
+
+    #[test]
+    fn yanks_follow_the_log() {
+        let release_key = key(4);
+        let leaves = [
+            event(ORIGIN, release("1.0.0"), 0, &[&release_key]),
+            event(
+                ORIGIN,
+                StatementBody::Yank {
+                    version: "1.0.0".to_owned(),
+                },
+                1,
+                &[&release_key],
+            ),
+        ];
+        let replayed = replay(&leaves, &keysets(), None);
+        assert!(replayed.failures.is_empty(), "{:?}", replayed.failures);
+        assert!(replayed.packages["demo"].releases["1.0.0"].yanked);
+    }
 }
