@@ -22,6 +22,7 @@ mod index_fetch;
 mod latency;
 mod publisher;
 mod seed;
+mod signing;
 mod synthetic;
 
 pub use error::BenchError;
@@ -29,4 +30,5 @@ pub use index_fetch::{FetchedIndexFile, fetch_index_files};
 pub use latency::LatencySummary;
 pub use publisher::{PublishFailure, PublishReport, PublishTarget, publish_all};
 pub use seed::{SeedPlan, seed_waves};
+pub use signing::{PublishUpload, RegisteredKey};
 pub use synthetic::{SyntheticCrate, SyntheticDependency};
