@@ -4,6 +4,7 @@
 //! runtime error.
 
 mod admin;
+mod admin_keyset;
 mod connection_keys;
 mod keys_cmd;
 mod listen;

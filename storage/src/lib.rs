@@ -57,6 +57,7 @@ mod dirty_files;
 mod error;
 mod gc;
 mod index_files;
+mod keyset_rotation;
 mod log;
 mod log_api;
 mod log_verify;
@@ -80,6 +81,7 @@ pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
+pub use keyset_rotation::{install_next_keyset, request_next_keyset};
 pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
 pub use log_api::{LogLeaf, SignedTimestamp};
 pub use model::{

@@ -14,6 +14,7 @@ mod gc;
 mod http_surface;
 mod https;
 mod https_startup;
+mod keyset_rotation;
 mod pki;
 mod publish_log;
 mod rate_limits;
