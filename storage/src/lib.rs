@@ -57,6 +57,7 @@ mod dirty_files;
 mod error;
 mod gc;
 mod index_files;
+mod key_binding;
 mod keyset_rotation;
 mod log;
 mod log_api;
