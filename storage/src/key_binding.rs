@@ -81,44 +81,7 @@ pub(crate) fn add_to_package(
             ),
         });
     }
-    let counted: Vec<StatementSignature> = if owners.keys().is_empty() {
-        let own = signatures
-            .iter()
-            .find(|signature| signature.key_id == key.key_id())
-            .ok_or_else(|| StorageError::KeyNotAllowed {
-                reason: format!(
-                    "`{}` has no publisher key yet: its first key must sign its own addition (`wharf keys add-to {} --key FILE`)",
-                    package.name, package.name
-                ),
-            })?;
-        statement
-            .verify(own, key)
-            .map_err(|e| StorageError::InvalidSignature {
-                reason: e.to_string(),
-            })?;
-        vec![*own]
-    } else {
-        let ids = owners
-            .verify(&statement, &signatures, UtcTime::from_unix(now)?)
-            .map_err(|error| match error {
-                error @ wharf_trust::TrustError::BadSignature { .. } => {
-                    StorageError::InvalidSignature {
-                        reason: error.to_string(),
-                    }
-                }
-                error => StorageError::KeyNotAllowed {
-                    reason: format!(
-                        "{error}; sign with a current publisher key of `{}` (`--key FILE`)",
-                        package.name
-                    ),
-                },
-            })?;
-        signatures
-            .iter()
-            .filter(|signature| ids.contains(&signature.key_id))
-            .copied()
-            .collect()
-    };
+    let counted = counted_signatures(&owners, &statement, key, &signatures, &package.name, now)?;
     bind(conn, package.id, key, now)?;
     let signatures: Vec<String> = counted.iter().map(StatementSignature::to_text).collect();
     let seq = insert_event(
@@ -140,4 +103,51 @@ pub(crate) fn add_to_package(
         seq,
         value: *key,
     })
+}
+
+/// The signatures that authorise `statement` adding `key` to `package`: the key's own when
+/// the package has no key yet, otherwise those by its current keys.
+fn counted_signatures(
+    owners: &wharf_trust::OwnerKeys,
+    statement: &Statement,
+    key: &PublicKey,
+    signatures: &[StatementSignature],
+    package: &str,
+    now: i64,
+) -> Result<Vec<StatementSignature>, StorageError> {
+    if owners.keys().is_empty() {
+        let own = signatures
+            .iter()
+            .find(|signature| signature.key_id == key.key_id())
+            .ok_or_else(|| StorageError::KeyNotAllowed {
+                reason: format!(
+                    "`{package}` has no publisher key yet: its first key must sign its own addition (`wharf keys add-to {package} --key FILE`)"
+                ),
+            })?;
+        statement
+            .verify(own, key)
+            .map_err(|e| StorageError::InvalidSignature {
+                reason: e.to_string(),
+            })?;
+        return Ok(vec![*own]);
+    }
+    let ids = owners
+        .verify(statement, signatures, UtcTime::from_unix(now)?)
+        .map_err(|error| match error {
+            error @ wharf_trust::TrustError::BadSignature { .. } => {
+                StorageError::InvalidSignature {
+                    reason: error.to_string(),
+                }
+            }
+            error => StorageError::KeyNotAllowed {
+                reason: format!(
+                    "{error}; sign with a current publisher key of `{package}` (`--key FILE`)"
+                ),
+            },
+        })?;
+    Ok(signatures
+        .iter()
+        .filter(|signature| ids.contains(&signature.key_id))
+        .copied()
+        .collect())
 }
