@@ -4,6 +4,7 @@
 //! runtime error; `install`, `update`, `remove` and `list` add 3 to 6 (docs/install.md).
 
 mod admin;
+mod admin_keyset;
 mod connection_keys;
 mod install_cmd;
 mod keys_cmd;

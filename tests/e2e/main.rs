@@ -16,6 +16,7 @@ mod http_surface;
 mod https;
 mod https_startup;
 mod install;
+mod keyset_rotation;
 mod mirror;
 mod pki;
 mod plugins;

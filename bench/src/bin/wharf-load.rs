@@ -1,7 +1,8 @@
 //! `wharf-load`: drives a running Wharf registry over HTTP.
 //!
 //! - `publish`: M small valid crates, N publishers at once; prints publishes/s, latency
-//!   percentiles and the count of non-200 answers (exit status 1 unless it is 0).
+//!   percentiles and the count of non-200 answers (exit status 1 unless it is 0); `--sign`
+//!   signs every release with a publisher key registered first.
 //! - `seed`: fills a registry with packages, versions and dependencies for the index benchmark
 //!   and writes the list of their index paths.
 //! - `fetch-index`: downloads index files (optionally into a tree a static server can serve)
@@ -17,8 +18,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use wharf_bench::{
-    PublishReport, PublishTarget, SeedPlan, SyntheticCrate, fetch_index_files, publish_all,
-    seed_waves,
+    PublishReport, PublishTarget, PublishUpload, RegisteredKey, SeedPlan, SyntheticCrate,
+    fetch_index_files, publish_all, seed_waves,
 };
 use wharf_index_format::index_path;
 
@@ -69,6 +70,11 @@ struct PublishArgs {
     /// Write the index path of every acknowledged package here, one per line.
     #[arg(long, value_name = "FILE")]
     paths_out: Option<PathBuf>,
+    /// Sign every release as `wharf publish --key` does: a new publisher key is registered
+    /// to the token's account first, and each package's release binds it (two log leaves
+    /// per publish: the key's addition and the release).
+    #[arg(long)]
+    sign: bool,
 }
 
 #[derive(Debug, Args)]
@@ -165,11 +171,22 @@ async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let names: Vec<String> = (0..args.count)
         .map(|i| format!("{}-{i}", args.prefix))
         .collect();
+    let key = if args.sign {
+        Some(RegisteredKey::register(&args.registry.url, &args.registry.token).await?)
+    } else {
+        None
+    };
     let bodies = names
         .iter()
-        .map(|name| SyntheticCrate::new(name.as_str(), "1.0.0").publish_body())
-        .collect::<Result<Vec<Bytes>, _>>()?;
-    let bytes: usize = bodies.iter().map(Bytes::len).sum();
+        .map(|name| {
+            let krate = SyntheticCrate::new(name.as_str(), "1.0.0");
+            match &key {
+                Some(key) => key.sign(&krate),
+                None => krate.publish_body().map(PublishUpload::from),
+            }
+        })
+        .collect::<Result<Vec<PublishUpload>, _>>()?;
+    let bytes: usize = bodies.iter().map(|upload| upload.body.len()).sum();
     eprintln!(
         "built {} publish bodies ({} bytes on average) in {:.2} s; publishing…",
         bodies.len(),
