@@ -300,7 +300,7 @@ fn greedy_install(index_url: &str, request: &Request, stall: Duration) -> Outcom
         GreedyOutcome::Refused(_) => Outcome::Refused {
             names_blocker: true,
         },
-        GreedyOutcome::Failed(e) => Outcome::Failed(e),
+        GreedyOutcome::Failed(e) => Outcome::Failed(format!("network: {e}")),
     }
 }
 
