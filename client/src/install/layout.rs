@@ -160,3 +160,35 @@ pub(crate) fn sync_dir(dir: &Path) {
         let _ = handle.sync_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_switch_replaces_current_and_clean_keeps_only_the_set_in_use() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = InstallDir::new(root.path());
+        dir.create().unwrap();
+        assert_eq!(dir.current_set().unwrap(), None);
+        for id in ["one", "two"] {
+            std::fs::create_dir_all(dir.sets_dir().join(id)).unwrap();
+        }
+        std::fs::create_dir_all(dir.staging_dir().join("half")).unwrap();
+        dir.switch_to("one").unwrap();
+        dir.switch_to("two").unwrap();
+        let current = dir.current_set().unwrap().unwrap();
+        assert!(
+            current.ends_with(".wharf/sets/two"),
+            "{}",
+            current.display()
+        );
+        dir.clean().unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.sets_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["two"]);
+        assert_eq!(std::fs::read_dir(dir.staging_dir()).unwrap().count(), 0);
+    }
+}

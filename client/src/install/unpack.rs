@@ -76,3 +76,48 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| InstallError::io("cannot set the mode of", path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use wharf_test_support::raw_tar::RawTar;
+    use wharf_test_support::{CrateBuilder, gzip, manifest};
+
+    use super::*;
+
+    #[test]
+    fn a_valid_archive_is_unpacked_under_name_version() {
+        let set = tempfile::tempdir().unwrap();
+        let archive = CrateBuilder::standard("greeter", "1.0.0").build();
+        unpack(&archive, "greeter", "1.0.0", set.path()).unwrap();
+        let lib = std::fs::read_to_string(set.path().join("greeter-1.0.0/src/lib.rs")).unwrap();
+        assert!(lib.contains("pub fn answer"), "{lib}");
+        assert!(set.path().join("greeter-1.0.0/Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn an_archive_breaking_the_tarball_rules_writes_nothing() {
+        let set = tempfile::tempdir().unwrap();
+        let tar = RawTar::new()
+            .file("greeter-1.0.0/Cargo.toml", &manifest("greeter", "1.0.0"))
+            .file("greeter-1.0.0/../../escape.txt", "outside")
+            .finish();
+        let error = unpack(&gzip(&tar), "greeter", "1.0.0", set.path()).unwrap_err();
+        assert_eq!(error.code(), "unpack-refused", "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("refusing to unpack greeter 1.0.0: "),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_dir(set.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_archive_of_another_package_is_refused() {
+        let set = tempfile::tempdir().unwrap();
+        let archive = CrateBuilder::standard("painter", "1.0.0").build();
+        let error = unpack(&archive, "greeter", "1.0.0", set.path()).unwrap_err();
+        assert_eq!(error.code(), "unpack-refused", "{error}");
+        assert_eq!(std::fs::read_dir(set.path()).unwrap().count(), 0);
+    }
+}

@@ -2,6 +2,7 @@
 //! prefetch, and TLS with a throwaway certificate authority.
 
 mod disk_cache;
+mod install;
 mod prefetch;
 mod retries;
 mod server;
