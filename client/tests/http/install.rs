@@ -93,8 +93,8 @@ fn every_release_goes_through_the_verifier_and_a_refusal_keeps_the_previous_set(
         "the signature of greeter 1.1.0 is not valid: signed by an unknown key"
     );
     assert_eq!(*refusing.seen.lock().unwrap(), ["greeter 1.1.0"]);
-    let installed = list(installer(verifier(true)).dir()).unwrap();
-    assert_eq!(installed[0].version, Version::new(1, 0, 0));
+    let in_use = list(installer(verifier(true)).dir()).unwrap();
+    assert_eq!(in_use[0].version, Version::new(1, 0, 0));
     assert!(
         dir.path()
             .join("current/greeter-1.0.0/src/lib.rs")
