@@ -25,7 +25,7 @@ use crate::install::{
 pub struct InstallReport {
     /// The packages now in use.
     pub installed: Vec<InstalledPackage>,
-    /// How the new set differs from the previous one.
+    /// How the new set differs from the previous one (the host API left out).
     pub changes: LockDiff,
     /// The set now in use.
     pub set_dir: PathBuf,
@@ -128,11 +128,15 @@ impl Installer {
         if let Err(error) = dir.clean() {
             tracing::warn!(%error, "the previous set could not be removed; the next run will");
         }
-        let changes = old_lock
+        let mut changes = old_lock
             .unwrap_or(Lockfile {
                 packages: Vec::new(),
             })
             .diff(&Lockfile::from(&resolution));
+        // The host provides its API; it is in the lock but never installed.
+        changes
+            .changes
+            .retain(|change| change.name != config.host_api_name);
         Ok(InstallReport {
             installed: list(dir)?,
             changes,
