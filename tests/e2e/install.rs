@@ -214,7 +214,7 @@ fn locked_reproduces_in_a_fresh_dir_update_moves_and_remove_drops() -> TestResul
     assert_eq!(list(&first)?, "painter 1.0.0 (requested *)\n");
     assert!(!first.join("current/greeter-2.0.0").exists());
     let sets = std::fs::read_dir(first.join(".wharf/sets"))?.count();
-    assert_eq!(sets, 1, "only the set in use is kept");
+    assert_eq!(sets, 2, "the set in use and the one it replaced are kept");
     let (code, stderr) = refused(&run("remove", &first, &["greeter"])?);
     assert_eq!(code, 1);
     assert!(
@@ -372,7 +372,12 @@ fn a_run_killed_mid_switch_leaves_the_old_set_and_the_next_run_cleans_up() -> Te
         list(&dir)?,
         "greeter 2.0.0 (requested *)\npainter 1.0.0 (requested *)\nutil 1.0.0\n"
     );
-    assert_eq!(std::fs::read_dir(dir.join(".wharf/sets"))?.count(), 1);
+    // The unfinished set is gone; the one in use before the run is kept until the next one.
+    let sets: Vec<PathBuf> = std::fs::read_dir(dir.join(".wharf/sets"))?
+        .map(|entry| entry.map(|e| PathBuf::from(".wharf/sets").join(e.file_name())))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert!(sets.contains(&before.0), "{sets:?} {:?}", before.0);
     Ok(())
 }
 

@@ -64,7 +64,7 @@ impl Installer {
         let dir = &self.dir;
         dir.create()?;
         let _lock = DirLock::acquire(dir, self.wait_for_lock)?;
-        dir.clean()?;
+        dir.clean(None)?;
         let config = self.effective_config()?;
         let current = dir.current_set()?;
         let before = match &current {
@@ -125,8 +125,8 @@ impl Installer {
         dir.switch_to(&id)?;
         write_atomically(&dir.lock_path(), lock_text.as_bytes())?;
         config.write(&dir.config_path())?;
-        if let Err(error) = dir.clean() {
-            tracing::warn!(%error, "the previous set could not be removed; the next run will");
+        if let Err(error) = dir.clean(current.as_deref()) {
+            tracing::warn!(%error, "an old set could not be removed; the next run will");
         }
         let mut changes = old_lock
             .unwrap_or(Lockfile {
