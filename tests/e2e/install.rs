@@ -42,7 +42,12 @@ fn publish(registry: &TestRegistry, name: &str, version: &str, deps: Deps) -> Te
 
 /// A registry with [`ECOSYSTEM`] published and its index files written.
 fn registry() -> TestResult<TestRegistry> {
-    let registry = TestRegistry::start();
+    registry_with(&[])
+}
+
+/// The same, with extra `serve` flags.
+fn registry_with(flags: &[&str]) -> TestResult<TestRegistry> {
+    let registry = TestRegistry::start_with(flags);
     for (name, version, deps) in ECOSYSTEM {
         publish(&registry, name, version, deps)?;
     }
@@ -221,6 +226,31 @@ fn locked_reproduces_in_a_fresh_dir_update_moves_and_remove_drops() -> TestResul
         stderr.starts_with("error[not-installed]: `greeter` is not installed"),
         "{stderr}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_registry_that_requires_authentication_needs_the_token_for_index_and_downloads() -> TestResult {
+    let registry = registry_with(&["--auth-required"])?;
+    let temp = tempfile::tempdir()?;
+    let dir = temp.path().join("plugins");
+    let url = registry.index_url();
+    let args = [
+        "--index-url",
+        url.as_str(),
+        "--host-api",
+        "2.0.0",
+        "greeter",
+    ];
+    let (code, stderr) = refused(&run("install", &dir, &args)?);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.starts_with("error[index-failed]: "), "{stderr}");
+    assert!(stderr.contains("requires authentication"), "{stderr}");
+    let token = registry.create_token("reader", &["read"]);
+    ok(&wharf("install", &dir, &args)
+        .env("WHARF_TOKEN", token)
+        .output()?);
+    assert_eq!(list(&dir)?, "greeter 2.0.0 (requested *)\nutil 1.0.0\n");
     Ok(())
 }
 
