@@ -121,6 +121,7 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let wharf = run_all(&requests, args.workers, |n, request| {
         wharf_install(
+            &graph,
             &index_url,
             &temp.path().join(format!("w{n}")),
             request,
@@ -255,6 +256,7 @@ fn run_all(
 }
 
 fn wharf_install(
+    graph: &Graph,
     index_url: &str,
     dir: &std::path::Path,
     request: &Request,
@@ -278,10 +280,12 @@ fn wharf_install(
     let outcome = match installer.install(&packages) {
         Ok(_) => Outcome::Installed,
         Err(InstallError::IncompatibleHostApi(why) | InstallError::Unresolvable(why)) => {
-            let names_blocker = why.involved_packages().iter().any(|name| {
-                name != HOST_API && request.packages.iter().any(|(p, _)| p == name)
-                    || name.starts_with("lib-")
-            });
+            // A package of the ecosystem other than the host API: a plugin or a library
+            // whose versions stand in the way.
+            let names_blocker = why
+                .involved_packages()
+                .iter()
+                .any(|name| name != HOST_API && graph.contains_key(name));
             Outcome::Refused { names_blocker }
         }
         Err(other) => Outcome::Failed(format!("{}: {other}", other.code())),
