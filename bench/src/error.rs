@@ -37,6 +37,12 @@ pub enum BenchError {
         #[source]
         source: std::io::Error,
     },
+    /// The ecosystem generator produced something it cannot write.
+    #[error("cannot generate the ecosystem: {reason}")]
+    Generate {
+        /// What went wrong.
+        reason: String,
+    },
     /// Building a `.crate` tarball in memory failed.
     #[error("building the tarball of `{package}` failed: {source}")]
     Tarball {

@@ -13,12 +13,16 @@
 //!   static file server can serve the same tree and a load generator can send conditional
 //!   requests.
 //!
+//! - [`generate`]: a seeded plugin ecosystem (`gen-ecosystem`): hundreds of plugins with
+//!   power-law popularity, dependency chains, host API ranges over three majors, yanks and
+//!   deliberate conflicts, written as plugin folders and ready publish bodies.
 //! - [`install_bench`]: the parts of `wharf-install-bench`, which measures how often plugin
 //!   installs through a faulting proxy succeed (Wharf's installer against a greedy one).
 //!
 //! The shell scripts under `scripts/bench/` combine these with `wrk` and nginx; the results
 //! are in `BENCHMARKS.md`.
 
+mod ecosystem;
 mod error;
 mod http_client;
 mod index_fetch;
@@ -28,6 +32,10 @@ mod publisher;
 mod seed;
 mod synthetic;
 
+pub use ecosystem::{
+    Conflict, EXCLUSIVE_RESOURCES, Ecosystem, EcosystemParams, GeneratedFile, GeneratedVersion,
+    HOST_MINORS, generate,
+};
 pub use error::BenchError;
 pub use index_fetch::{FetchedIndexFile, fetch_index_files};
 pub use latency::LatencySummary;

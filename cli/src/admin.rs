@@ -6,6 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use wharf_git_index::{Author, GitIndex};
 use wharf_storage::GcOptions;
 
 use crate::settings::{default_data_dir, open_existing_storage};
@@ -13,9 +14,15 @@ use crate::settings::{default_data_dir, open_existing_storage};
 /// Admin subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AdminCommand {
-    /// Rebuild every derived file (index files) that lags the event log, then verify that
-    /// index files match the log and blobs match their hashes. Exits 1 if problems remain.
+    /// Rebuild every derived file (index files, and the git index when the server keeps one)
+    /// that lags the event log, then verify that index files match the log and blobs match
+    /// their hashes. Exits 1 if problems remain.
     Reconcile(ReconcileArgs),
+    /// Start the git index's history again: a new root commit with the current tree on
+    /// `main`, the old history kept on branch `snapshot-<today>`. A running server pushes it
+    /// (forced) to its remotes on its next round.
+    #[command(name = "git-squash")]
+    GitSquash(GitSquashArgs),
     /// Delete blobs that no version references (left by refused or raced publishes, failed
     /// commits or crashes) once they are older than the grace period. Safe while the server
     /// runs.
@@ -66,6 +73,14 @@ fn parse_grace(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// `wharf admin git-squash`.
+#[derive(Debug, Args)]
+pub(crate) struct GitSquashArgs {
+    /// Data directory of a registry whose server keeps a git index [default: ./wharf-data].
+    #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
 /// `wharf admin reconcile`.
 #[derive(Debug, Args)]
 pub(crate) struct ReconcileArgs {
@@ -83,6 +98,7 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::Reconcile(args) => runtime.block_on(reconcile(args)),
         AdminCommand::Gc(args) => runtime.block_on(gc(args)),
+        AdminCommand::GitSquash(args) => runtime.block_on(git_squash(args)),
         AdminCommand::RootKey(RootKeyCommand::Export(args)) => root_key_export(&args),
     }
 }
@@ -175,6 +191,20 @@ async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     for name in &rebuilt {
         println!("rebuilt {name}");
     }
+    if let Some(export) =
+        GitIndex::existing(&dir, Author::default()).context("reading the git index settings")?
+    {
+        let report = export
+            .reconcile(&storage)
+            .await
+            .context("reconciling the git index")?;
+        for (what, commit) in [("advanced", &report.advanced), ("rebuilt", &report.rebuilt)] {
+            if let Some(commit) = commit {
+                println!("git index {what}: {} {}", commit.commit, commit.subject);
+            }
+        }
+        println!("git index at event {}", report.seq);
+    }
     let verify = storage.verify().await.context("verifying")?;
     println!(
         "verified {} index files and {} blobs: {} problems",
@@ -190,4 +220,20 @@ async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `wharf admin git-squash`.
+async fn git_squash(args: GitSquashArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.data.unwrap_or_else(default_data_dir);
+    let export = GitIndex::require(&dir, Author::default())?;
+    let today = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let squashed = export
+        .squash(&today[..10])
+        .await
+        .with_context(|| format!("squashing `{}`", export.repo_path().display()))?;
+    println!(
+        "main is now the root commit {} (event {}); the earlier history is on branch {}",
+        squashed.root.commit, squashed.root.seq, squashed.branch
+    );
+    Ok(ExitCode::SUCCESS)
 }

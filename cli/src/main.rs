@@ -6,12 +6,17 @@
 mod admin;
 mod connection_keys;
 mod install_cmd;
+mod keys_cmd;
 mod listen;
+mod plugin_cmd;
+mod publish;
+mod registry_api;
 mod resolve_cmd;
 mod serve;
 mod serve_tls;
 mod settings;
 mod token;
+mod verify_cmd;
 
 use std::process::ExitCode;
 
@@ -40,8 +45,18 @@ enum Command {
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Publisher keys: make one, register it to your account, list and revoke them.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
+    /// Publish a crate with a signed release statement (runs `cargo package`).
+    Publish(publish::PublishArgs),
+    /// Plugin author tools: scaffold, check, pack and publish a plugin or template.
+    #[command(subcommand)]
+    Plugin(plugin_cmd::PluginCommand),
     /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
+    /// Verify a registry's packages against its signed transparency log, from a pinned root key.
+    Verify(verify_cmd::VerifyArgs),
     /// Install plugins into a directory, resolved against the host's API (docs/install.md).
     Install(install_cmd::InstallArgs),
     /// Move installed plugins to the newest versions that fit.
@@ -64,7 +79,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
         Command::Admin(command) => admin::run(command),
+        Command::Keys(command) => keys_cmd::run(command),
+        Command::Publish(args) => publish::run(&args),
         Command::Resolve(args) => resolve_cmd::run(&args),
+        Command::Verify(args) => verify_cmd::run(args),
+        Command::Plugin(command) => plugin_cmd::run(command),
         Command::Install(args) => Ok(install_cmd::install(&args)),
         Command::Update(args) => Ok(install_cmd::update(&args)),
         Command::Remove(args) => Ok(install_cmd::remove(&args)),
@@ -112,7 +131,7 @@ fn init_tracing(level: &str) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "warn,wharf={level},wharf_registry_server={level},wharf_storage={level},wharf_resolver={level}"
+            "warn,wharf={level},wharf_registry_server={level},wharf_storage={level},wharf_git_index={level},wharf_resolver={level}"
         ))
     });
     tracing_subscriber::fmt()

@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use wharf_client::{ClientOptions, SparseIndex};
 use wharf_index_format::IndexDependency;
 use wharf_resolver::{
-    HostPin, IndexSource, LocalIndex, Lockfile, ResolveError, ResolveOptions, RootManifest,
-    Version, resolve,
+    HostPin, IndexSource, LocalIndex, Lockfile, ResolveError, ResolveOptions, Resolver,
+    RootManifest, Version, Workspace, resolve,
 };
 
 /// Output formats of `wharf resolve`.
@@ -27,7 +27,7 @@ pub(crate) enum ResolveFormat {
 
 /// A registry token; never shown by `Debug`.
 #[derive(Clone)]
-pub(crate) struct Token(String);
+pub(crate) struct Token(pub(crate) String);
 
 impl Token {
     /// The token's text.
@@ -144,7 +144,11 @@ pub(crate) struct ResolveArgs {
 
 /// Runs `wharf resolve`; exit code 1 with the explanation on stderr when nothing fits.
 pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
-    let root = RootManifest::from_path(&args.manifest)?;
+    let workspace = Workspace::load(&args.manifest)?;
+    if !workspace.is_single_package() {
+        return run_workspace(args, &workspace);
+    }
+    let root = workspace.packages[0].manifest.clone();
     let lock = args
         .lock
         .as_deref()
@@ -160,7 +164,7 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         }),
         unlock: Vec::new(),
     };
-    let index = open_index(args, &root)?;
+    let index = open_index(args, &root.dependencies)?;
     if let Some(path) = &args.check_lock {
         let problems = check_lock(path, index.as_ref(), &root, options)?;
         for problem in &problems {
@@ -177,6 +181,58 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
             let text = match args.format {
                 ResolveFormat::Json => resolution.to_json() + "\n",
                 ResolveFormat::CargoLock => resolution.to_cargo_lock(&root, &args.source_id),
+                ResolveFormat::WharfLock => resolution.to_wharf_lock(),
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error @ (ResolveError::NoSolution(_) | ResolveError::Cycle { .. })) => {
+            eprint!("error: {error}");
+            if !error.to_string().ends_with('\n') {
+                eprintln!();
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `wharf resolve` for a workspace, or a package with path dependencies: every member
+/// resolved together, path packages read from disk.
+fn run_workspace(args: &ResolveArgs, workspace: &Workspace) -> anyhow::Result<ExitCode> {
+    if args.check_lock.is_some() || args.host_api.is_some() {
+        anyhow::bail!(
+            "`--check-lock` and `--host-api` take a single package; `{}` is a workspace or has path dependencies: give a manifest without them",
+            args.manifest.display()
+        );
+    }
+    let lock = args
+        .lock
+        .as_deref()
+        .map(Lockfile::from_path)
+        .transpose()
+        .context("reading the lockfile")?;
+    let root_dependencies: Vec<IndexDependency> = workspace
+        .packages
+        .iter()
+        .flat_map(|p| p.manifest.dependencies.iter().cloned())
+        .collect();
+    let index = open_index(args, &root_dependencies)?;
+    let mut resolver = Resolver::new(index.as_ref());
+    if let Some(lock) = lock {
+        resolver = resolver.lock(lock);
+    }
+    resolver = match &args.rust_version {
+        Some(version) => resolver.rust_version(version.clone()),
+        None => resolver.rust_version_as_cargo(),
+    };
+    match resolver.resolve_workspace(workspace) {
+        Ok(resolution) => {
+            let text = match args.format {
+                ResolveFormat::Json => resolution.to_json() + "\n",
+                ResolveFormat::CargoLock => {
+                    resolution.to_workspace_cargo_lock(workspace, &args.source_id)
+                }
                 ResolveFormat::WharfLock => resolution.to_wharf_lock(),
             };
             print!("{text}");
@@ -261,7 +317,10 @@ fn parse_max_age(text: &str) -> Result<MaxAge, String> {
 
 /// The index named by `--index-dir` or `--index-url`; a remote one starts fetching the root's
 /// dependencies at once.
-fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn IndexSource>> {
+fn open_index(
+    args: &ResolveArgs,
+    dependencies: &[IndexDependency],
+) -> anyhow::Result<Box<dyn IndexSource>> {
     if let Some(url) = &args.index_url {
         let token = args.token.clone().map(|Token(token)| token);
         let options = ClientOptions {
@@ -274,7 +333,7 @@ fn open_index(args: &ResolveArgs, root: &RootManifest) -> anyhow::Result<Box<dyn
             ..ClientOptions::default()
         };
         let index = SparseIndex::with_options(url, token, &options)?;
-        index.prefetch(root.dependencies.iter().map(IndexDependency::package_name));
+        index.prefetch(dependencies.iter().map(IndexDependency::package_name));
         return Ok(Box::new(index));
     }
     let dir = args
@@ -357,6 +416,40 @@ mod tests {
             manifest.display().to_string(),
         ];
         (scratch, args)
+    }
+
+    #[test]
+    fn resolves_a_workspace_and_names_a_git_dependency() {
+        let (scratch, mut args) = setup("workspace", "1");
+        write(
+            &scratch.0.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"crates/*\"]\n[workspace.dependencies]\nplugin = \"1\"\n",
+        );
+        write(
+            &scratch.0.join("crates/host/Cargo.toml"),
+            "[package]\nname = \"host\"\nversion = \"0.1.0\"\n[dependencies]\nplugin.workspace = true\nshared = { path = \"../shared\" }\n",
+        );
+        write(
+            &scratch.0.join("crates/shared/Cargo.toml"),
+            "[package]\nname = \"shared\"\nversion = \"0.2.0\"\n",
+        );
+        write(
+            &scratch.0.join("index").join(index_path("host-api")),
+            r#"{"name":"host-api","vers":"2.0.0","deps":[],"cksum":"bb","features":{},"yanked":false}"#,
+        );
+        args.extend(["--format".to_owned(), "cargo-lock".to_owned()]);
+        let cli = Cli::parse_from(args.clone());
+        assert_eq!(run(&cli.args).unwrap(), ExitCode::SUCCESS);
+
+        write(
+            &scratch.0.join("crates/shared/Cargo.toml"),
+            "[package]\nname = \"shared\"\nversion = \"0.2.0\"\n[dependencies]\nremote = { git = \"https://example.com/remote.git\" }\n",
+        );
+        let error = run(&Cli::parse_from(args).args).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "dependency `remote` of `shared` is a git dependency (https://example.com/remote.git); Wharf's resolver reads registry and path dependencies only"
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use wharf_index_format::own_index_url;
+use wharf_git_index::{Author, GitIndex, WorkerOptions, spawn_worker};
+use wharf_index_format::{RegistryConfig, own_index_url};
 use wharf_registry_server::{AppState, PublishRateLimits, Server, ServerConfig, warm_cache};
 use wharf_storage::{NewToken, Scope, Storage};
 
@@ -21,10 +22,11 @@ use crate::settings::{ServeSettings, SettingKeys, open_storage};
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     keys: SettingKeys,
-    /// A TOML file with any of: data, listen, public-url, auth-required, workers, yield-every,
-    /// max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
+    /// A TOML file with any of: data, listen, public-url, auth-required, require-signatures,
+    /// workers, yield-every, max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
     /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, header-timeout,
-    /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key.
+    /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key,
+    /// git-index, git-push.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -40,6 +42,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listen,
         public_url,
         auth_required,
+        require_signatures,
         max_crate_bytes,
         workers,
         yield_every,
@@ -48,9 +51,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         rate_limits,
         connection_limits,
         tls,
+        git_index,
+        git_push,
     } = args.keys.over(file).resolve()?;
     // Before anything is created, so bad certificate files change nothing.
     let tls = crate::serve_tls::load(tls)?;
+    if git_index {
+        require_git_program()?;
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
 
     // Requests are served on the server's own per-core worker threads; this runtime only opens
@@ -95,13 +103,36 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(?connection_limits, "connection limits");
         config.connections = connection_limits;
         config.timestamp_expiry = timestamp_expiry;
+        config.require_signatures = require_signatures;
+        if require_signatures {
+            tracing::info!("unsigned releases are refused (require-signatures)");
+        }
         tracing::info!(
             max_crate_bytes = config.limits.max_crate_bytes,
             dependency_registries = ?config.limits.allowed_dependency_registries,
             "publish limits"
         );
+        let git_export = if git_index {
+            let config_json =
+                RegistryConfig::for_public_url(&config.public_url, config.auth_required).to_json();
+            let export = GitIndex::create(&data, config_json.as_bytes(), Author::default())
+                .context("setting up the git index")?;
+            config.git_index = Some(export.root().to_owned());
+            tracing::info!(repo = %export.repo_path().display(), remotes = ?git_push, "git index on");
+            Some(export)
+        } else {
+            None
+        };
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;
+        // Commits and pushes run on this runtime, never on a request's path.
+        let _git_worker = git_export.map(|export| {
+            let options = WorkerOptions {
+                remotes: git_push,
+                ..WorkerOptions::default()
+            };
+            spawn_worker(export, state.storage.clone(), options)
+        });
         let _refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));
         tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");
         let shutdown = shutdown_signal()?;
@@ -110,6 +141,21 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The git export serves fetches through `git http-backend` and pushes with `git push`: a
+/// host without the `git` program is refused at start, not at the first fetch.
+fn require_git_program() -> anyhow::Result<()> {
+    let works = std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !works {
+        anyhow::bail!(
+            "`git-index = true` needs the `git` program on PATH (it serves /git/index with `git http-backend` and pushes with `git push`); install git or turn the git export off"
+        );
+    }
+    Ok(())
 }
 
 /// Binds the listening sockets; an address already in use is one line saying what to do.

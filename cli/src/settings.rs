@@ -28,6 +28,7 @@ const RATE_LIMITS: &str = "Publish rate limits (per user; off unless set)";
 const HTTPS: &str = "HTTPS (plain HTTP unless both are set)";
 /// Help heading of the connection limits.
 const CONNECTIONS: &str = "Connections (durations as 10s, 2m; 0s turns a timeout off)";
+const GIT: &str = "Git export of the index (served at /git/index)";
 
 /// The keys of `wharf serve`, each `None` when not given. Read from the config file (kebab-case
 /// keys) and from flags and variables; [`SettingKeys::over`] puts one source above another.
@@ -58,6 +59,19 @@ pub(crate) struct SettingKeys {
         value_parser = BoolishValueParser::new()
     )]
     pub(crate) auth_required: Option<bool>,
+    /// Refuse unsigned releases: every publish must carry a release statement signed by a
+    /// publisher key (`wharf publish --key FILE`); `cargo publish` alone gets HTTP 400
+    /// (`--require-signatures=false` turns off what the config file turned on) [default: false].
+    #[arg(
+        long,
+        env = "WHARF_REQUIRE_SIGNATURES",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub(crate) require_signatures: Option<bool>,
     /// Largest `.crate` file accepted, in bytes; larger uploads get HTTP 413 [default: 10485760].
     #[arg(long, env = "WHARF_MAX_CRATE_BYTES", value_name = "BYTES")]
     pub(crate) max_crate_bytes: Option<u64>,
@@ -131,6 +145,29 @@ pub(crate) struct SettingKeys {
     /// until one closes [default: 3/4 of the open-file limit, at most 10000].
     #[arg(long, env = "WHARF_MAX_CONNECTIONS", value_name = "N", help_heading = CONNECTIONS)]
     pub(crate) max_connections: Option<NonZeroUsize>,
+    /// Keep the index also as a git repository (`<data>/git/index.git`), served to cargo at
+    /// `/git/index` and rebuilt by `wharf admin reconcile` [default: false].
+    #[arg(
+        long,
+        env = "WHARF_GIT_INDEX",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+        help_heading = GIT
+    )]
+    pub(crate) git_index: Option<bool>,
+    /// Push the git index (every branch, forced) to this remote after each commit; repeat
+    /// for several. Failures are logged and retried.
+    #[arg(
+        long = "git-push",
+        env = "WHARF_GIT_PUSH",
+        value_name = "URL",
+        value_delimiter = ',',
+        help_heading = GIT
+    )]
+    pub(crate) git_push: Option<Vec<String>>,
 }
 
 /// The settings `wharf serve` runs with, defaults filled in.
@@ -144,6 +181,8 @@ pub(crate) struct ServeSettings {
     pub(crate) public_url: Option<String>,
     /// Require a token for everything.
     pub(crate) auth_required: bool,
+    /// Refuse unsigned releases.
+    pub(crate) require_signatures: bool,
     /// Largest `.crate`, when given (else the server's default).
     pub(crate) max_crate_bytes: Option<u64>,
     /// HTTP workers, when given (else one per core).
@@ -160,6 +199,8 @@ pub(crate) struct ServeSettings {
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     /// Connection timeouts and the cap on open connections.
     pub(crate) connection_limits: ConnectionLimits,
+    pub(crate) git_index: bool,
+    pub(crate) git_push: Vec<String>,
 }
 
 impl SettingKeys {
@@ -190,6 +231,7 @@ impl SettingKeys {
             listen,
             public_url,
             auth_required,
+            require_signatures,
             max_crate_bytes,
             workers,
             yield_every,
@@ -207,12 +249,15 @@ impl SettingKeys {
             min_upload_rate,
             idle_timeout,
             max_connections,
+            git_index,
+            git_push,
         } = self;
         Self {
             data: data.or(lower.data),
             listen: listen.or(lower.listen),
             public_url: public_url.or(lower.public_url),
             auth_required: auth_required.or(lower.auth_required),
+            require_signatures: require_signatures.or(lower.require_signatures),
             max_crate_bytes: max_crate_bytes.or(lower.max_crate_bytes),
             workers: workers.or(lower.workers),
             yield_every: yield_every.or(lower.yield_every),
@@ -232,6 +277,8 @@ impl SettingKeys {
             min_upload_rate: min_upload_rate.or(lower.min_upload_rate),
             idle_timeout: idle_timeout.or(lower.idle_timeout),
             max_connections: max_connections.or(lower.max_connections),
+            git_index: git_index.or(lower.git_index),
+            git_push: git_push.or(lower.git_push),
         }
     }
 
@@ -267,6 +314,19 @@ impl SettingKeys {
             max_connections: self.max_connections,
         }
         .limits();
+        let git_index = self.git_index.unwrap_or(false);
+        let git_push: Vec<String> = self
+            .git_push
+            .unwrap_or_default()
+            .into_iter()
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty())
+            .collect();
+        if !git_push.is_empty() && !git_index {
+            anyhow::bail!(
+                "`git-push` is set without `git-index = true`; turn the git export on (--git-index, WHARF_GIT_INDEX or the config key `git-index`) or leave `git-push` out"
+            );
+        }
         let allowed_dependency_registries = match self.allowed_dependency_registries {
             Some(urls) => checked_registry_urls(urls)?,
             None => wharf_index_format::default_dependency_registries(),
@@ -283,6 +343,7 @@ impl SettingKeys {
             ),
             public_url: self.public_url,
             auth_required: self.auth_required.unwrap_or(false),
+            require_signatures: self.require_signatures.unwrap_or(false),
             max_crate_bytes: self.max_crate_bytes,
             workers: self.workers,
             yield_every: self.yield_every.unwrap_or(DEFAULT_YIELD_EVERY),
@@ -293,6 +354,8 @@ impl SettingKeys {
             rate_limits,
             tls,
             connection_limits,
+            git_index,
+            git_push,
         })
     }
 }

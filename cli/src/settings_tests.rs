@@ -75,6 +75,14 @@ fn cases() -> Vec<Case> {
             from_flags: "false",
         },
         Case {
+            key: "require-signatures",
+            file: "require-signatures = true",
+            flags: &["--require-signatures=false"],
+            shown: |s| s.require_signatures.to_string(),
+            from_file: "true",
+            from_flags: "false",
+        },
+        Case {
             key: "max-crate-bytes",
             file: "max-crate-bytes = 1000",
             flags: &["--max-crate-bytes", "2000"],
@@ -209,6 +217,27 @@ fn cases() -> Vec<Case> {
             from_flags: "Some(500ms)",
         },
         Case {
+            key: "git-index",
+            file: "git-index = true",
+            flags: &["--git-index=false"],
+            shown: |s| s.git_index.to_string(),
+            from_file: "true",
+            from_flags: "false",
+        },
+        Case {
+            key: "git-push",
+            file: "git-push = [\"file:///srv/file.git\"]\ngit-index = true",
+            flags: &[
+                "--git-push",
+                "file:///srv/a.git",
+                "--git-push",
+                "https://git.example/b.git",
+            ],
+            shown: |s| s.git_push.join(" "),
+            from_file: "file:///srv/file.git",
+            from_flags: "file:///srv/a.git https://git.example/b.git",
+        },
+        Case {
             key: "max-connections",
             file: "max-connections = 3",
             flags: &["--max-connections", "4"],
@@ -260,6 +289,7 @@ fn defaults_apply_when_no_source_gives_a_key() {
     assert_eq!(defaults.data, PathBuf::from(DEFAULT_DATA_DIR));
     assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
     assert!(!defaults.auth_required);
+    assert!(!defaults.require_signatures);
     assert_eq!(defaults.yield_every, DEFAULT_YIELD_EVERY);
     assert_eq!(
         defaults.timestamp_expiry,
@@ -271,6 +301,18 @@ fn defaults_apply_when_no_source_gives_a_key() {
     );
     assert_eq!(defaults.rate_limits, PublishRateLimits::default());
     assert_eq!(defaults.connection_limits, ConnectionLimits::default());
+}
+
+#[test]
+fn a_push_remote_needs_the_git_index() {
+    let error = flags(&["--git-push", "file:///srv/a.git"])
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("`git-push` is set without `git-index = true`"),
+        "{error}"
+    );
 }
 
 #[test]

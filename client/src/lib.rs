@@ -9,6 +9,13 @@
 //!   whose files are revalidated with `If-None-Match` / `If-Modified-Since` (a 304 serves the
 //!   cached copy, counted by [`SparseIndex::revalidated`]; entries unused for
 //!   `cache_max_age`, three months by default, are deleted), for [`SparseIndex::with_options`].
+//! - [`verify`]: [`verify::Verifier`] checks a registry from a pinned root key down to each
+//!   index line (keyset chain, timestamp, checkpoint consistency, snapshot, log leaves,
+//!   signatures) and fails closed.
+//! - [`upload_publish_body`]: sends a publish frame to a registry's `PUT /api/v1/crates/new`.
+//! - [`AsyncSparseIndex`]: the same index read with an async client on a tokio runtime, a
+//!   [`wharf_resolver::AsyncIndexSource`] for [`wharf_resolver::run_with_async_source`]
+//!   (the resolver runs on its own thread; dependencies are fetched ahead).
 //! - [`IndexUrl`]: the index URL, checked and normalised (`http` or `https`).
 //! - [`ClientError`]: the one error type; [`ClientError::for_package`] turns it into the
 //!   resolver's [`wharf_resolver::ResolveError::Index`].
@@ -30,6 +37,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod async_index;
 mod cache_gc;
 mod disk_cache;
 mod error;
@@ -38,10 +46,14 @@ mod index_files;
 mod index_url;
 pub mod install;
 mod options;
+mod publish;
 mod sparse_index;
 mod tls;
+pub mod verify;
 
+pub use async_index::AsyncSparseIndex;
 pub use error::ClientError;
 pub use index_url::IndexUrl;
 pub use options::ClientOptions;
+pub use publish::upload_publish_body;
 pub use sparse_index::SparseIndex;

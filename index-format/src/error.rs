@@ -195,6 +195,27 @@ pub enum FormatError {
         /// What is wrong.
         reason: String,
     },
+    /// A plugin's `plugin.toml` breaks a rule of the plugin format.
+    #[error("plugin.toml: {field}: {reason}")]
+    InvalidPluginManifest {
+        /// The key at fault, as `[table] key` (`[plugin] version`, `[capabilities] network`),
+        /// or `(document)` for the whole file.
+        field: String,
+        /// What is wrong, phrased for the plugin's author.
+        reason: String,
+    },
+    /// The `plugin.toml` inside the tarball disagrees with the publish metadata.
+    #[error(
+        "`plugin.toml` says {field} = `{manifest}` but the publish metadata says `{metadata}`; publish with `wharf plugin publish`, which derives the metadata from the manifest"
+    )]
+    PluginManifestMismatch {
+        /// The field that differs (`name`, `vers`, `deps`, ...).
+        field: String,
+        /// The manifest's value.
+        manifest: String,
+        /// The metadata's value.
+        metadata: String,
+    },
     /// A registry policy (counts, keyword rules) is not met.
     #[error("policy violation in `{field}`: {reason}")]
     PolicyViolation {
@@ -231,6 +252,8 @@ impl FormatError {
             Self::InvalidVersion { .. } => "InvalidVersion",
             Self::InvalidDependency { .. } => "InvalidDependency",
             Self::InvalidFeature { .. } => "InvalidFeature",
+            Self::InvalidPluginManifest { .. } => "InvalidPluginManifest",
+            Self::PluginManifestMismatch { .. } => "PluginManifestMismatch",
             Self::PolicyViolation { .. } => "PolicyViolation",
         }
     }
@@ -256,6 +279,30 @@ impl FormatError {
     pub(crate) fn malformed_tarball(reason: impl Into<String>) -> Self {
         Self::MalformedTarball {
             reason: reason.into(),
+        }
+    }
+
+    #[cfg(feature = "upload")]
+    pub(crate) fn plugin(field: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidPluginManifest {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The reason part of an error (without the input it names), for re-reporting it
+    /// under another field.
+    #[cfg(feature = "upload")]
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Self::InvalidName { reason, .. }
+            | Self::InvalidMetadata { reason, .. }
+            | Self::InvalidVersion { reason, .. }
+            | Self::InvalidDependency { reason, .. }
+            | Self::InvalidFeature { reason, .. }
+            | Self::InvalidPluginManifest { reason, .. }
+            | Self::PolicyViolation { reason, .. } => reason.clone(),
+            other => other.to_string(),
         }
     }
 

@@ -12,6 +12,9 @@
 //!   [`validate_tarball`] (with [`parse_crate_manifest`]) have checked everything within
 //!   [`PublishLimits`], including the registries dependencies may come from
 //!   ([`PublishLimits::with_dependency_registries`]).
+//! - Plugins: a package whose root holds `plugin.toml` (a [`PluginManifest`]) instead of
+//!   `Cargo.toml` goes through the same publish path; [`PluginManifest::check`] applies the
+//!   format's rules and [`prepare_publish`] checks the metadata agrees with the manifest.
 //! - [`IndexEntry::builder`] / [`IndexDependency::new`]: entries and dependencies built in
 //!   code (for in-memory indexes and tools), with crates.io's `features2` split applied.
 //! - Cargo features: `upload` (on by default) brings the publish path above and its
@@ -40,6 +43,8 @@ mod manifest;
 mod name;
 mod path;
 #[cfg(feature = "upload")]
+mod plugin;
+#[cfg(feature = "upload")]
 mod publish;
 mod pubtime;
 #[cfg(feature = "upload")]
@@ -60,11 +65,19 @@ pub use manifest::{CrateManifest, parse_crate_manifest};
 pub use name::{PackageName, canonical_name};
 pub use path::{index_path, prefix_path};
 #[cfg(feature = "upload")]
+pub use plugin::{
+    Capabilities, HOST_API_PACKAGE, PACK_MTIME, PLUGIN_MANIFEST_FILE, PackFile, PluginDependency,
+    PluginInfo, PluginKind, PluginManifest, PluginSection, StorageAccess, pack_plugin,
+};
+#[cfg(feature = "upload")]
 pub use publish::{
     MAX_VERSION_LEN, NewCrate, NewCrateDependency, PackageMetadata, PreparedPublish, PublishFrame,
     check_version_length, encode_publish_frame, parse_publish_frame, prepare_publish,
-    validate_version,
+    release_index_line, validate_version,
 };
 pub use pubtime::Pubtime;
 #[cfg(feature = "upload")]
-pub use tarball::{TarballEntry, TarballEntryKind, ValidatedTarball, validate_tarball};
+pub use tarball::{
+    TarballEntry, TarballEntryKind, ValidatedPackage, ValidatedPluginTarball, ValidatedTarball,
+    validate_package_tarball, validate_tarball,
+};

@@ -43,6 +43,9 @@ pub use connection::{
 pub use core_sharing::DEFAULT_YIELD_EVERY;
 pub use error::ApiError;
 pub use handlers::log::{DEFAULT_TIMESTAMP_EXPIRY, spawn_timestamp_refresh};
+pub use handlers::signatures::{
+    KEY_SIGNATURE_HEADER, KEY_STATEMENT_HEADER, RELEASE_STATEMENT_HEADER, SIGNATURE_HEADER,
+};
 pub use index_cache::{CachedIndexFile, IndexCache};
 pub use metrics::{Metrics, Route};
 pub use rate_limits::PublishRateLimits;

@@ -25,18 +25,20 @@ pub enum Route {
     Yank,
     /// owners list/add/remove
     Owners,
-    /// `GET /api/v1/crates?q=`
+    /// `GET /api/v1/crates?q=` and `GET /api/wharf/v1/plugins/{name}`
     Search,
     /// `/health`, `/ready`, `/metrics`
     Operations,
     /// the transparency log and the signed timestamp
     Log,
+    /// the git export under `/git/index`
+    GitIndex,
     /// anything else
     Other,
 }
 
 impl Route {
-    const ALL: [Route; 10] = [
+    const ALL: [Route; 11] = [
         Route::Config,
         Route::IndexFile,
         Route::Download,
@@ -46,6 +48,7 @@ impl Route {
         Route::Search,
         Route::Operations,
         Route::Log,
+        Route::GitIndex,
         Route::Other,
     ];
 
@@ -60,6 +63,7 @@ impl Route {
             Route::Search => "search",
             Route::Operations => "operations",
             Route::Log => "log",
+            Route::GitIndex => "git_index",
             Route::Other => "other",
         }
     }

@@ -18,7 +18,9 @@ use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
-use crate::handlers::{download, index, log, operations, owners, publish, search, yank};
+use crate::handlers::{
+    download, git, index, keys, log, operations, owners, plugins, publish, search, yank,
+};
 use crate::metrics::Route;
 use crate::response::Resp;
 use crate::state::AppState;
@@ -81,8 +83,40 @@ where
             download::blob(state, hex, request.headers()).await,
         );
     }
+    if let Some(rest) = path.strip_prefix(git::PREFIX) {
+        return (
+            Route::GitIndex,
+            git_index(state, request, &method, rest).await,
+        );
+    }
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
+    }
+    if let Some(rest) = path.strip_prefix(keys::PREFIX)
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        let headers = request.headers().clone();
+        let body = if method == Method::POST {
+            match read_body(state, request).await {
+                Ok(body) => body,
+                Err(e) => return (Route::Other, Err(e)),
+            }
+        } else {
+            Bytes::new()
+        };
+        return (
+            Route::Other,
+            keys::route(state, &headers, &method, rest, &body).await,
+        );
+    }
+    if let Some(name) = path.strip_prefix(plugins::PREFIX) {
+        if !is_get {
+            return (Route::Search, Err(method_not_allowed(&method, &path)));
+        }
+        return (
+            Route::Search,
+            plugins::plugin(state, request.headers(), name).await,
+        );
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {
@@ -106,6 +140,28 @@ where
             ))),
         ),
     }
+}
+
+/// The git export under `/git/index`: refused requests are answered before a body is read.
+async fn git_index<B>(
+    state: &AppState,
+    request: Request<B>,
+    method: &Method,
+    rest: &str,
+) -> Result<Resp, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let query = request.uri().query().map(str::to_owned);
+    let kind = git::classify(state, method, rest, query.as_deref())?;
+    git::check_reader(state, request.headers())?;
+    let headers = request.headers().clone();
+    let body = match kind {
+        git::GitRequest::UploadPack => read_body(state, request).await?,
+        git::GitRequest::Read => Bytes::new(),
+    };
+    git::serve(state, method, rest, query.as_deref(), &headers, body).await
 }
 
 /// The cargo web API under `/api/v1/crates`.

@@ -28,6 +28,12 @@ pub struct ServerConfig {
     /// How long a signed timestamp is valid (one day by default); the server signs a new
     /// one after half of it, or sooner when the log grows.
     pub timestamp_expiry: std::time::Duration,
+    /// Refuse unsigned releases (`require-signatures`, off by default): every publish must
+    /// carry a release statement signed by a publisher key (`wharf publish --key`).
+    pub require_signatures: bool,
+    /// The directory holding the git export's bare repository `index.git`, served at
+    /// `/git/index` (`None`: no git export; those requests are 404).
+    pub git_index: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -40,6 +46,8 @@ impl ServerConfig {
             rate_limits: PublishRateLimits::default(),
             connections: ConnectionLimits::default(),
             timestamp_expiry: crate::handlers::log::DEFAULT_TIMESTAMP_EXPIRY,
+            require_signatures: false,
+            git_index: None,
         }
     }
 

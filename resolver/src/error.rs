@@ -28,12 +28,39 @@ pub enum ResolveError {
         /// What is wrong.
         reason: String,
     },
-    /// A dependency of the root uses a source Wharf cannot resolve (path, git, workspace).
-    #[error("dependency `{name}` is not a registry dependency ({reason})")]
+    /// A dependency of a single manifest uses a source it cannot resolve alone (`path` or
+    /// `workspace = true`: read it with [`crate::Workspace::load`]).
+    #[error(
+        "dependency `{name}` is not a registry dependency ({reason}); load the manifest as a `Workspace` to resolve path and `workspace = true` dependencies"
+    )]
     UnsupportedDependency {
         /// The dependency's name in the manifest.
         name: String,
         /// Which unsupported key it uses.
+        reason: String,
+    },
+    /// A dependency comes from a git repository, which the resolver does not read.
+    #[error(
+        "dependency `{name}` of `{package}` is a git dependency ({url}); Wharf's resolver reads registry and path dependencies only"
+    )]
+    GitDependency {
+        /// The dependency's name in the manifest.
+        name: String,
+        /// The package whose manifest declares it.
+        package: String,
+        /// The repository URL.
+        url: String,
+    },
+    /// A path dependency's directory has no usable `Cargo.toml`, or holds another version.
+    #[error("dependency `{name}` of `{package}` at path `{path}`: {reason}")]
+    PathDependency {
+        /// The dependency's name in the manifest.
+        name: String,
+        /// The package whose manifest declares it.
+        package: String,
+        /// The directory the dependency points to.
+        path: PathBuf,
+        /// What is wrong, and what to do.
         reason: String,
     },
     /// A version requirement does not parse.
@@ -74,6 +101,13 @@ pub enum ResolveError {
     #[error("resolution cancelled: {reason}; allow more time or simplify the requirements")]
     Cancelled {
         /// What stopped it (the deadline, or the token).
+        reason: String,
+    },
+    /// The thread a resolution runs on (see `run_with_async_source`) could not start or
+    /// panicked.
+    #[error("the resolver thread failed: {reason}")]
+    Thread {
+        /// What happened.
         reason: String,
     },
     /// No set of versions satisfies the requirements.

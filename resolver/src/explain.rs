@@ -11,6 +11,7 @@ use crate::catalog::{Compat, CrateData};
 use crate::explanation::{Derivation, Fact, NoSolution};
 use crate::packages::{Feat, Pkg};
 use crate::provider::{Provider, Unusable};
+use crate::verify::{Fix, Hint};
 use crate::version_set::SemverSet;
 
 type Tree = DerivationTree<Pkg, SemverSet, Unusable>;
@@ -24,15 +25,15 @@ pub(crate) struct Explainer<'p, 'a> {
     pub(crate) facts: Vec<Fact>,
     pub(crate) scopes: Vec<Option<Scope>>,
     pub(crate) pending_scope: Option<Scope>,
-    pub(crate) hints: Vec<String>,
+    pub(crate) hints: Vec<Hint>,
 }
 
-/// Builds the explanation of a failed resolution.
+/// Builds the explanation of a failed resolution, and the hints still to verify.
 pub(crate) fn explain(
     tree: &Tree,
     provider: &Provider<'_>,
     source: &dyn IndexSource,
-) -> NoSolution {
+) -> (NoSolution, Vec<Hint>) {
     let mut explainer = Explainer {
         provider,
         source,
@@ -48,11 +49,12 @@ pub(crate) fn explain(
         mut facts, hints, ..
     } = explainer;
     facts.sort_by_key(Fact::reading_order);
-    NoSolution {
+    let explanation = NoSolution {
         derivation,
         facts,
-        hints,
-    }
+        hints: Vec::new(),
+    };
+    (explanation, hints)
 }
 
 fn feat_name(feat: &Feat) -> String {
@@ -186,10 +188,14 @@ impl Explainer<'_, '_> {
         }
     }
 
-    pub(crate) fn push_hint(&mut self, hint: String) {
-        if !self.hints.contains(&hint) {
-            self.hints.push(hint);
-        }
+    /// A statement of fact, shown as is.
+    pub(crate) fn push_note(&mut self, note: String) {
+        self.hints.push(Hint::Note(note));
+    }
+
+    /// A change to the root's requirements, shown only when it resolves.
+    pub(crate) fn push_suggestion(&mut self, text: String, fix: Fix) {
+        self.hints.push(Hint::Suggestion(vec![(text, fix)]));
     }
 
     fn convert(&mut self, tree: &Tree) -> Derivation {

@@ -7,6 +7,7 @@ use wharf_index_format::canonical_name;
 
 use crate::explain::Explainer;
 use crate::explanation::{Fact, RootOrigin};
+use crate::verify::{Fix, Hint};
 use crate::version_set::SemverSet;
 
 impl Explainer<'_, '_> {
@@ -38,18 +39,26 @@ impl Explainer<'_, '_> {
             .rev()
             .find(|v| self.provider.available(plugin, v) && supports(v))
             .map(|v| &v.version);
-        let hint = match (newest_ok, newest_blocked) {
+        let text = match (newest_ok, newest_blocked) {
             (Some(ok), Some(blocked)) if ok > blocked => format!(
                 "a newer version of `{plugin}` ({ok}) supports this host (host API {provided}); allow it in your requirements"
             ),
             (Some(ok), _) => format!(
                 "`{plugin}` {ok} supports this host (host API {provided}); relax your requirement on `{plugin}` to allow it"
             ),
-            (None, _) => format!(
-                "no published version of `{plugin}` supports host API {provided}; it needs a different host"
-            ),
+            (None, _) => {
+                self.push_note(format!(
+                    "no published version of `{plugin}` supports host API {provided}; it needs a different host"
+                ));
+                return;
+            }
         };
-        self.push_hint(hint);
+        let ok = newest_ok.expect("matched above");
+        let fix = Fix::Require {
+            package: plugin.to_owned(),
+            req: format!("^{ok}"),
+        };
+        self.push_suggestion(text, fix);
     }
 
     pub(crate) fn no_version_hints(&mut self, name: &str, set: &SemverSet, requirement: &str) {
@@ -58,11 +67,16 @@ impl Explainer<'_, '_> {
         if versions.is_empty() {
             let similar = self.source.similar_names(name);
             if let Some(first) = similar.first() {
-                self.push_hint(format!(
-                    "no package is named `{name}`; did you mean `{first}`?"
-                ));
+                let fix = Fix::Rename {
+                    from: name.to_owned(),
+                    to: first.clone(),
+                };
+                self.push_suggestion(
+                    format!("no package is named `{name}`; did you mean `{first}`?"),
+                    fix,
+                );
             } else {
-                self.push_hint(format!("no package named `{name}` exists in this index"));
+                self.push_note(format!("no package named `{name}` exists in this index"));
             }
             return;
         }
@@ -76,7 +90,7 @@ impl Explainer<'_, '_> {
                 .iter()
                 .any(|v| !v.yanked && set.contains(&v.version))
         {
-            self.push_hint(format!(
+            self.push_note(format!(
                 "only yanked versions of `{name}` match {requirement} ({}); yanked versions are used only when a lockfile already pins them",
                 yanked.join(", ")
             ));
@@ -96,16 +110,27 @@ impl Explainer<'_, '_> {
                 .iter()
                 .any(|v| v.version.pre.is_empty() && set.contains(&v.version))
         {
-            self.push_hint(format!(
+            let fix = Fix::Require {
+                package: name.to_owned(),
+                req: format!("={newest}"),
+            };
+            self.push_suggestion(format!(
                 "`{name}` has pre-releases near {requirement} (newest {newest}); pre-releases are used only when a requirement names one, for example `{name} = \"={newest}\"`"
-            ));
+            ), fix);
             return;
         }
         if let Some(newest) = versions.iter().rev().find(|v| !v.yanked) {
-            self.push_hint(format!(
-                "no version of `{name}` matches {requirement}; the newest is {}: relax the requirement",
-                newest.version
-            ));
+            let fix = Fix::Require {
+                package: name.to_owned(),
+                req: format!("^{}", newest.version),
+            };
+            self.push_suggestion(
+                format!(
+                    "no version of `{name}` matches {requirement}; the newest is {}: relax the requirement",
+                    newest.version
+                ),
+                fix,
+            );
         }
     }
 
@@ -116,7 +141,14 @@ impl Explainer<'_, '_> {
                 .details(name, v)
                 .is_some_and(|d| d.features.contains_key(feature))
         }) {
-            self.push_hint(format!("`{name}` {} has feature `{feature}`", with.version));
+            let fix = Fix::Require {
+                package: name.to_owned(),
+                req: format!("^{}", with.version),
+            };
+            self.push_suggestion(
+                format!("`{name}` {} has feature `{feature}`", with.version),
+                fix,
+            );
             return;
         }
         let wanted = canonical_name(feature);
@@ -131,11 +163,17 @@ impl Explainer<'_, '_> {
         similar.sort_unstable();
         similar.dedup();
         if let Some(first) = similar.first() {
-            self.push_hint(format!(
-                "`{name}` has no feature `{feature}`; did you mean `{first}`?"
-            ));
+            let fix = Fix::RenameFeature {
+                package: name.to_owned(),
+                from: feature.to_owned(),
+                to: (*first).to_owned(),
+            };
+            self.push_suggestion(
+                format!("`{name}` has no feature `{feature}`; did you mean `{first}`?"),
+                fix,
+            );
         } else {
-            self.push_hint(format!("no version of `{name}` has a feature `{feature}`"));
+            self.push_note(format!("no version of `{name}` has a feature `{feature}`"));
         }
     }
 
@@ -201,14 +239,66 @@ impl Explainer<'_, '_> {
             }
         }
         for note in notes {
-            self.push_hint(note);
+            self.push_note(note);
         }
+        self.keep_one_hints();
         self.relax_root_hints();
     }
 
-    /// "Relax requirement X" for the root's requirements with a version outside them.
-    fn relax_root_hints(&mut self) {
-        let requirements: Vec<(String, String)> = self
+    /// "Keep only one of them" when packages conflict over a native library: the root's
+    /// requirements whose removal resolves the rest.
+    fn keep_one_hints(&mut self) {
+        let linkers: Vec<(String, String, String)> = self
+            .facts
+            .iter()
+            .filter_map(|fact| match fact {
+                Fact::Links {
+                    package,
+                    versions,
+                    library,
+                } => Some((package.clone(), versions.clone(), library.clone())),
+                _ => None,
+            })
+            .collect();
+        let Some((_, _, library)) = linkers.first() else {
+            return;
+        };
+        let named: Vec<String> = linkers
+            .iter()
+            .filter(|(_, _, l)| l == library)
+            .map(|(package, versions, _)| format!("`{package}` {versions}"))
+            .collect();
+        let whose = self.whose();
+        let removals: Vec<(String, Fix)> = self
+            .root_requirements()
+            .into_iter()
+            .map(|(package, requirement)| {
+                (
+                    format!("{whose} requirement `{package}` {requirement}"),
+                    Fix::Remove { package },
+                )
+            })
+            .collect();
+        self.hints.push(Hint::KeepOne {
+            intro: format!(
+                "{} link the native library `{library}`, which only one package may link",
+                named.join(" and ")
+            ),
+            removals,
+        });
+    }
+
+    /// "your" for a manifest, "the" for requirements given in code.
+    fn whose(&self) -> &'static str {
+        match self.provider.origin {
+            RootOrigin::Requirements => "the",
+            _ => "your",
+        }
+    }
+
+    /// The root's requirements (without a feature) that take part in the conflict.
+    fn root_requirements(&self) -> Vec<(String, String)> {
+        let mut requirements: Vec<(String, String)> = self
             .facts
             .iter()
             .filter_map(|fact| match fact {
@@ -221,7 +311,15 @@ impl Explainer<'_, '_> {
                 _ => None,
             })
             .collect();
-        for (package, requirement) in requirements {
+        requirements.dedup();
+        requirements
+    }
+
+    /// "Change requirement X" for the root's requirements: to what another package of the
+    /// conflict requires of the same package, or to a published version outside it.
+    fn relax_root_hints(&mut self) {
+        let whose = self.whose();
+        for (package, requirement) in self.root_requirements() {
             let Some(data) = self.data(&package) else {
                 continue;
             };
@@ -233,19 +331,46 @@ impl Explainer<'_, '_> {
             else {
                 continue;
             };
+            let mut alternatives: Vec<(String, Fix)> = Vec::new();
+            for fact in &self.facts {
+                if let Fact::Requires {
+                    package: other,
+                    dependency,
+                    requirement: theirs,
+                    ..
+                } = fact
+                    && *dependency == package
+                    && *theirs != requirement
+                {
+                    alternatives.push((
+                        format!(
+                            "change {whose} requirement `{package}` {requirement} to {theirs}, which `{other}` requires"
+                        ),
+                        Fix::Require {
+                            package: package.clone(),
+                            req: theirs.clone(),
+                        },
+                    ));
+                }
+            }
             let outside =
                 data.versions.iter().rev().find(|v| {
                     !v.yanked && v.version.pre.is_empty() && !dep.set.contains(&v.version)
                 });
             if let Some(other) = outside {
-                let whose = match self.provider.origin {
-                    RootOrigin::Requirements => "the",
-                    _ => "your",
-                };
-                self.push_hint(format!(
-                    "relax {whose} requirement `{package}` {requirement}: version {} exists outside it",
-                    other.version
+                alternatives.push((
+                    format!(
+                        "relax {whose} requirement `{package}` {requirement} to ^{}: version {} exists outside it",
+                        other.version, other.version
+                    ),
+                    Fix::Require {
+                        package: package.clone(),
+                        req: format!("^{}", other.version),
+                    },
                 ));
+            }
+            if !alternatives.is_empty() {
+                self.hints.push(Hint::Suggestion(alternatives));
             }
         }
     }

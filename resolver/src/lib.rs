@@ -2,7 +2,9 @@
 //!
 //! - [`IndexSource`] ([`LocalIndex`], [`MemoryIndex`]): where index lines come from, parsed
 //!   lazily per package.
-//! - [`RootManifest`]: the `Cargo.toml` being resolved.
+//! - [`RootManifest`]: the `Cargo.toml` being resolved; [`Workspace`] (with
+//!   [`resolve_workspace`] or [`Resolver::resolve_workspace`]): a workspace's members and
+//!   path dependencies read from disk and resolved together, as cargo locks a workspace.
 //! - [`resolve`] with [`ResolveOptions`]: cargo mode (what `cargo generate-lockfile` selects:
 //!   one version per semver-compatible bucket, features and optional dependencies, yanked
 //!   and pre-release rules, `links`, `rust-version` as a preference) or plugin mode (a
@@ -18,6 +20,9 @@
 //!   custom [`IndexSource`]'s errors.
 //! - Lockfile tools: `Lockfile::from(&resolution)`, [`Lockfile::diff`] ([`LockDiff`]) and
 //!   [`Lockfile::check`] ([`Unsatisfied`]).
+//! - Feature `async` (on by default): [`AsyncIndexSource`] and [`run_with_async_source`], to
+//!   resolve from an async source (an HTTP client on a runtime) without blocking its threads,
+//!   fetching the dependencies of each answer ahead.
 //! - Feature `serde` (on by default): `Serialize` for [`Resolution`], [`NoSolution`],
 //!   [`LockDiff`] and [`Unsatisfied`].
 //!
@@ -30,6 +35,8 @@
 //! assert_eq!(resolution.to_json(), r#"{"packages":[]}"#);
 //! ```
 
+#[cfg(feature = "async")]
+mod async_source;
 mod cancel;
 mod catalog;
 mod details;
@@ -48,8 +55,13 @@ mod resolve;
 mod resolver;
 mod source;
 mod toolchain;
+mod verify;
 mod version_set;
+mod workspace;
+mod workspace_resolve;
 
+#[cfg(feature = "async")]
+pub use async_source::{AsyncIndexSource, PREFETCH_IN_FLIGHT, run_with_async_source};
 pub use cancel::CancelToken;
 pub use error::{ResolveError, SourceError};
 pub use explanation::{Derivation, Fact, NoSolution, RootOrigin};
@@ -76,3 +88,5 @@ pub mod index {
 pub use semver::Version;
 pub use source::{IndexSource, LocalIndex, MemoryIndex};
 pub use toolchain::{installed_rustc, preferred_rust_version};
+pub use workspace::{PathPackage, Workspace};
+pub use workspace_resolve::resolve_workspace;

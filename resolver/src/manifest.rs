@@ -9,7 +9,8 @@ use wharf_index_format::{DependencyKind, FeatureMap, IndexDependency};
 use crate::ResolveError;
 
 /// The package being resolved for: its direct dependencies of every kind and target, and its
-/// `[features]`. Only registry dependencies are supported (no path, git or workspace entries).
+/// `[features]`. Only registry dependencies are supported: a workspace, path dependencies and
+/// `workspace = true` entries are read by [`crate::Workspace::load`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootManifest {
     /// `package.name` (`root` when the manifest has no `[package]`).
@@ -54,6 +55,15 @@ impl RootManifest {
         let table: Table = text
             .parse()
             .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+        Self::from_table(&table, base_dir)
+    }
+
+    /// Reads a parsed manifest; `base_dir` is the directory the manifest lives in.
+    pub(crate) fn from_table(table: &Table, base_dir: &Path) -> Result<Self, ResolveError> {
+        let invalid = |reason: String| ResolveError::InvalidManifest {
+            path: base_dir.join("Cargo.toml"),
+            reason,
+        };
         let package = table.get("package").and_then(Value::as_table);
         let name = package
             .and_then(|p| p.get("name"))
@@ -105,7 +115,7 @@ impl RootManifest {
         ];
         for (key, kind) in kinds {
             if let Some(deps) = table.get(key) {
-                read_dependency_table(deps, kind, None, &mut dependencies, &invalid)?;
+                read_dependency_table(deps, kind, None, &name, &mut dependencies, &invalid)?;
             }
         }
         if let Some(targets) = table.get("target").and_then(Value::as_table) {
@@ -119,6 +129,7 @@ impl RootManifest {
                             deps,
                             kind,
                             Some(target),
+                            &name,
                             &mut dependencies,
                             &invalid,
                         )?;
@@ -167,6 +178,7 @@ fn read_dependency_table(
     deps: &Value,
     kind: DependencyKind,
     target: Option<&str>,
+    package: &str,
     out: &mut Vec<IndexDependency>,
     invalid: &dyn Fn(String) -> ResolveError,
 ) -> Result<(), ResolveError> {
@@ -174,7 +186,7 @@ fn read_dependency_table(
         .as_table()
         .ok_or_else(|| invalid(format!("`{}` dependencies must be a table", kind.as_str())))?;
     for (name, spec) in deps {
-        out.push(read_dependency(name, spec, kind, target, invalid)?);
+        out.push(read_dependency(name, spec, kind, target, package, invalid)?);
     }
     Ok(())
 }
@@ -184,6 +196,7 @@ fn read_dependency(
     spec: &Value,
     kind: DependencyKind,
     target: Option<&str>,
+    package: &str,
     invalid: &dyn Fn(String) -> ResolveError,
 ) -> Result<IndexDependency, ResolveError> {
     let mut dependency = IndexDependency {
@@ -200,7 +213,14 @@ fn read_dependency(
     match spec {
         Value::String(req) => req.clone_into(&mut dependency.req),
         Value::Table(table) => {
-            for unsupported in ["path", "git", "workspace"] {
+            if let Some(url) = table.get("git") {
+                return Err(ResolveError::GitDependency {
+                    name: name.to_owned(),
+                    package: package.to_owned(),
+                    url: url.as_str().unwrap_or("?").to_owned(),
+                });
+            }
+            for unsupported in ["path", "workspace"] {
                 if table.contains_key(unsupported) {
                     return Err(ResolveError::UnsupportedDependency {
                         name: name.to_owned(),

@@ -12,6 +12,7 @@ use crate::details::convert_index_dep;
 use crate::explain::explain;
 use crate::packages::{Feat, Pkg};
 use crate::provider::Provider;
+use crate::verify::Checker;
 use crate::{IndexSource, ResolveError, ResolveOptions, RootManifest, RootOrigin};
 
 /// One selected package version.
@@ -27,8 +28,12 @@ pub struct ResolvedPackage {
     /// The `cksum` of the index line (`None` for a host API the index does not publish).
     pub checksum: Option<String>,
     /// The packages this one depends on in the solution (normal and build, activated
-    /// optional ones included), sorted.
+    /// optional ones included; a workspace member's dev-dependencies too), sorted.
     pub dependencies: Vec<(String, semver::Version)>,
+    /// Where a package read from disk lives (a workspace member or a path dependency, see
+    /// [`crate::Workspace`]); `None` for a registry package.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// A successful resolution.
@@ -97,6 +102,19 @@ pub(crate) fn resolve_with(
     origin: RootOrigin,
     cancellation: Cancellation,
 ) -> Result<Resolution, ResolveError> {
+    resolve_inner(source, root, options, origin, cancellation, true)
+}
+
+/// [`resolve_with`]; `verify_hints` re-resolves with each suggested change applied when
+/// nothing fits (off for those checks themselves, which need no explanation).
+pub(crate) fn resolve_inner(
+    source: &dyn IndexSource,
+    root: &RootManifest,
+    options: &ResolveOptions,
+    origin: RootOrigin,
+    cancellation: Cancellation,
+    verify_hints: bool,
+) -> Result<Resolution, ResolveError> {
     let rust_version = options
         .rust_version
         .clone()
@@ -126,9 +144,22 @@ pub(crate) fn resolve_with(
     let solution = match pubgrub::resolve(&provider, Pkg::Root, root.version.clone()) {
         Ok(solution) => solution,
         Err(PubGrubError::NoSolution(tree)) => {
-            return Err(ResolveError::NoSolution(Box::new(explain(
-                &tree, &provider, source,
-            ))));
+            let (mut explanation, hints) = explain(&tree, &provider, source);
+            if !verify_hints {
+                return Err(ResolveError::NoSolution(Box::new(explanation)));
+            }
+            // The checks re-read what this resolution loaded: free it first.
+            let outer = provider.cancellation.clone();
+            drop(provider);
+            let checker = Checker {
+                source,
+                root,
+                options,
+                origin,
+                outer: &outer,
+            };
+            explanation.hints = checker.verify(hints);
+            return Err(ResolveError::NoSolution(Box::new(explanation)));
         }
         Err(
             PubGrubError::ErrorRetrievingDependencies { source, .. }
@@ -217,6 +248,7 @@ fn build_resolution(
             features: features.iter().cloned().collect(),
             checksum: (!details.checksum.is_empty()).then(|| details.checksum.to_string()),
             dependencies,
+            path: None,
         });
     }
     let mut root_dependencies: Vec<(String, Version)> =

@@ -7,9 +7,10 @@ use semver::Version;
 
 use crate::cancel::{CancelToken, Cancellation};
 use crate::resolve::resolve_with;
+use crate::workspace_resolve::resolve_workspace_with;
 use crate::{
     HostPin, IndexSource, Lockfile, Requirements, Resolution, ResolveError, ResolveOptions,
-    RootManifest, RootOrigin,
+    RootManifest, RootOrigin, Workspace,
 };
 
 /// A configured resolver over one index source.
@@ -144,16 +145,31 @@ impl<'a> Resolver<'a> {
         self.run(&requirements.to_root(), RootOrigin::Requirements)
     }
 
-    fn run(&self, root: &RootManifest, origin: RootOrigin) -> Result<Resolution, ResolveError> {
+    /// Resolves every member of a workspace together (see [`crate::resolve_workspace`]).
+    pub fn resolve_workspace(&self, workspace: &Workspace) -> Result<Resolution, ResolveError> {
+        let cancellation = self.cancellation();
+        if self.rust_version_as_cargo && self.options.rust_version.is_none() {
+            let mut options = self.options.clone();
+            options.rust_version = crate::preferred_rust_version(&workspace.virtual_root(), None);
+            return resolve_workspace_with(self.source, workspace, &options, cancellation);
+        }
+        resolve_workspace_with(self.source, workspace, &self.options, cancellation)
+    }
+
+    fn cancellation(&self) -> Cancellation {
         let from_timeout = self.timeout.map(|timeout| Instant::now() + timeout);
         let deadline = match (self.deadline, from_timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let cancellation = Cancellation {
+        Cancellation {
             deadline,
             token: self.token.clone(),
-        };
+        }
+    }
+
+    fn run(&self, root: &RootManifest, origin: RootOrigin) -> Result<Resolution, ResolveError> {
+        let cancellation = self.cancellation();
         if self.rust_version_as_cargo && self.options.rust_version.is_none() {
             let mut options = self.options.clone();
             options.rust_version = crate::preferred_rust_version(root, None);

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::StorageError;
 
@@ -92,6 +92,11 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
 ",
     // The transparency log: leaves, complete-subtree hashes, signed checkpoints.
     crate::log::MIGRATION,
+    // Publisher keys: accounts' registered keys, the keys bound to each package, and the
+    // `owner_key_add` / `owner_key_revoke` events (the events table is rebuilt to allow them).
+    crate::publisher_keys::MIGRATION,
+    // Plugins' kind and capabilities, beside the version rows.
+    crate::plugins::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable
@@ -118,7 +123,17 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StorageError> {
 
 /// Brings the schema up to date. Safe when several processes open the same file at once:
 /// the version is re-read inside an immediate transaction.
+///
+/// Foreign keys are off while migrations run (SQLite's way to rebuild a table others
+/// refer to) and checked before the commit.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = migrate_without_foreign_keys(conn);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrated
+}
+
+fn migrate_without_foreign_keys(conn: &mut Connection) -> Result<(), StorageError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let start = usize::try_from(current).unwrap_or(usize::MAX);
@@ -127,6 +142,15 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         tx.execute_batch(sql)?;
         let next = i64::try_from(number + 1).expect("there are few migrations");
         tx.pragma_update(None, "user_version", next)?;
+    }
+    let broken: Option<String> = tx
+        .prepare("PRAGMA foreign_key_check")?
+        .query_row([], |row| row.get(0))
+        .optional()?;
+    if let Some(table) = broken {
+        return Err(StorageError::Corrupt {
+            what: format!("a migration left rows of table `{table}` referring to missing rows"),
+        });
     }
     tx.commit()?;
     Ok(())

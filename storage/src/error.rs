@@ -239,6 +239,54 @@ pub enum StorageError {
         /// The parameter, its value and the log's size, and what to ask instead.
         reason: String,
     },
+    /// A signed release or key request does not match what it claims, or its signature does
+    /// not verify.
+    #[error("{reason}")]
+    InvalidSignature {
+        /// What does not match or verify, and what to do.
+        reason: String,
+    },
+    /// A signature is valid but its key may not act for the package (unknown, another
+    /// account's, revoked or compromised), or the package's releases must be signed.
+    #[error("{reason}")]
+    KeyNotAllowed {
+        /// Which key, why, and what to do.
+        reason: String,
+    },
+    /// The registry requires signed releases and the upload carries no signature.
+    #[error("this registry requires signed releases: publish with `wharf publish --key FILE`")]
+    SignatureRequired,
+    /// No publisher key with this id is registered to the user.
+    #[error(
+        "no publisher key `{id}` is registered to user `{login}`; `wharf keys list` shows your keys"
+    )]
+    UnknownPublisherKey {
+        /// The key id as given.
+        id: String,
+        /// The acting user's login.
+        login: String,
+    },
+    /// The publisher key is registered already.
+    #[error(
+        "the publisher key `{id}` is registered already; a key belongs to one account (make a new one with `wharf keys new`)"
+    )]
+    KeyAlreadyRegistered {
+        /// The key id (first 16 hex digits).
+        id: String,
+    },
+    /// The publisher key is revoked already.
+    #[error("the publisher key `{id}` is revoked already; nothing changed")]
+    KeyRevoked {
+        /// The key id (first 16 hex digits).
+        id: String,
+    },
+    /// A key request is malformed (a registration that does not parse, a
+    /// `compromised-since` in the future).
+    #[error("{reason}")]
+    InvalidKeyRequest {
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// A signing or Merkle-log primitive refused its input (a corrupt log row, a bad key).
     #[error("transparency log: {0}")]
     Trust(#[from] wharf_trust::TrustError),
@@ -248,11 +296,16 @@ impl StorageError {
     /// The coarse kind, so the server maps errors to HTTP statuses in one place.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::DuplicateVersion { .. } | Self::NameTaken { .. } => ErrorKind::Conflict,
-            Self::NotOwner { .. } | Self::MissingScope { .. } | Self::NameNotAllowed { .. } => {
-                ErrorKind::Forbidden
-            }
-            Self::UnknownPackage { .. }
+            Self::DuplicateVersion { .. }
+            | Self::NameTaken { .. }
+            | Self::KeyAlreadyRegistered { .. }
+            | Self::KeyRevoked { .. } => ErrorKind::Conflict,
+            Self::NotOwner { .. }
+            | Self::MissingScope { .. }
+            | Self::NameNotAllowed { .. }
+            | Self::KeyNotAllowed { .. } => ErrorKind::Forbidden,
+            Self::UnknownPublisherKey { .. }
+            | Self::UnknownPackage { .. }
             | Self::UnknownVersion { .. }
             | Self::UnknownUser { .. }
             | Self::UnknownToken { .. } => ErrorKind::NotFound,
@@ -263,7 +316,10 @@ impl StorageError {
             | Self::InvalidLogin { .. }
             | Self::InvalidDisplayName { .. }
             | Self::UnknownScope { .. }
-            | Self::LogRange { .. } => ErrorKind::BadRequest,
+            | Self::LogRange { .. }
+            | Self::InvalidSignature { .. }
+            | Self::InvalidKeyRequest { .. }
+            | Self::SignatureRequired => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
             Self::StorageFull { .. } => ErrorKind::InsufficientStorage,

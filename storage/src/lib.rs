@@ -56,15 +56,19 @@ mod db;
 mod dirty_files;
 mod error;
 mod gc;
+mod index_changes;
 mod index_files;
 mod log;
 mod log_api;
 mod log_verify;
 mod model;
+mod plugins;
+mod publisher_keys;
 mod queries;
 mod recent;
 mod reconcile;
 mod registry_keys;
+mod signed_publish;
 mod storage;
 mod token_cache;
 mod tokens;
@@ -78,12 +82,16 @@ pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
+pub use index_changes::{IndexChanges, IndexState};
 pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
 pub use log_api::{LogLeaf, SignedTimestamp};
 pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
+pub use plugins::{PluginPackage, PluginRelease};
+pub use publisher_keys::PublisherKeyInfo;
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
+pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
 pub use tokens::check_display_name;

@@ -20,8 +20,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use wharf_index_format::IndexEntry;
 use wharf_trust::merkle::{self, HashStore, nodes_completed_by};
 use wharf_trust::{
-    Checkpoint, ConsistencyProof, Hash, InclusionProof, LogEvent, Statement, StatementBody,
-    TrustError, UtcTime,
+    Checkpoint, ConsistencyProof, Hash, InclusionProof, LogEvent, PublicKey, Statement,
+    StatementBody, StatementSignature, TrustError, UtcTime,
 };
 
 use crate::StorageError;
@@ -196,15 +196,47 @@ fn leaf_of(
             .clone()
             .ok_or_else(|| corrupt("has no version"))
     };
+    let payload: serde_json::Value =
+        serde_json::from_str(&event.payload).map_err(|e| corrupt(&e.to_string()))?;
     let owner = || -> Result<String, StorageError> {
-        let payload: serde_json::Value =
-            serde_json::from_str(&event.payload).map_err(|e| corrupt(&e.to_string()))?;
         payload["login"]
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| corrupt("names no login"))
     };
+    let time = UtcTime::from_unix(event.time)?;
+    if let Some(statement) = payload.get("statement").and_then(serde_json::Value::as_str) {
+        // A publisher's statement: logged byte for byte with the publisher's signatures, a
+        // release countersigned by the registry.
+        let statement = Statement::parse(statement.as_bytes())?;
+        let mut signatures = payload["signatures"]
+            .as_array()
+            .ok_or_else(|| corrupt("has a statement but no signatures"))?
+            .iter()
+            .map(|signature| {
+                signature
+                    .as_str()
+                    .ok_or_else(|| corrupt("has a signature that is not a string"))
+                    .and_then(|text| Ok(StatementSignature::parse(text)?))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if event.kind == "release" {
+            signatures.push(statement.sign(keys.release_key()));
+        }
+        return Ok(LogEvent::new(statement, time, signatures)?.to_bytes());
+    }
     let body = match event.kind.as_str() {
+        "owner_key_revoke" => StatementBody::OwnerKeyRevoke {
+            key: PublicKey::parse(
+                payload["key"]
+                    .as_str()
+                    .ok_or_else(|| corrupt("names no key"))?,
+            )?,
+            compromised_since: payload["compromised_since"]
+                .as_i64()
+                .map(UtcTime::from_unix)
+                .transpose()?,
+        },
         "release" => {
             let version = version()?;
             let (line, cksum): (String, String) = conn
@@ -232,7 +264,6 @@ fn leaf_of(
         "owner_remove" => StatementBody::OwnerRemove { owner: owner()? },
         other => return Err(corrupt(&format!("unknown kind `{other}`"))),
     };
-    let time = UtcTime::from_unix(event.time)?;
     let statement = Statement::new(keys.origin(), &event.package, body, time)?;
     let signature = statement.sign(keys.release_key());
     Ok(LogEvent::new(statement, time, vec![signature])?.to_bytes())

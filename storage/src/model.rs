@@ -79,6 +79,10 @@ pub struct SearchHit {
     pub max_version: String,
     /// The description of the latest publish.
     pub description: Option<String>,
+    /// `plugin` or `template` when the package's latest plugin version says so; `None` for
+    /// a crate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_kind: Option<String>,
 }
 
 /// What an event in the log records.
@@ -95,10 +99,15 @@ pub enum EventKind {
     OwnerAdd,
     /// An owner was removed.
     OwnerRemove,
+    /// A publisher key was bound to a package.
+    OwnerKeyAdd,
+    /// A publisher key of a package was revoked.
+    OwnerKeyRevoke,
 }
 
 impl EventKind {
-    /// The string stored in the log (`release`, `yank`, `unyank`, `owner_add`, `owner_remove`).
+    /// The string stored in the log (`release`, `yank`, `unyank`, `owner_add`, `owner_remove`,
+    /// `owner_key_add`, `owner_key_revoke`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Release => "release",
@@ -106,6 +115,8 @@ impl EventKind {
             Self::Unyank => "unyank",
             Self::OwnerAdd => "owner_add",
             Self::OwnerRemove => "owner_remove",
+            Self::OwnerKeyAdd => "owner_key_add",
+            Self::OwnerKeyRevoke => "owner_key_revoke",
         }
     }
 }
@@ -126,6 +137,8 @@ impl FromStr for EventKind {
             Self::Unyank,
             Self::OwnerAdd,
             Self::OwnerRemove,
+            Self::OwnerKeyAdd,
+            Self::OwnerKeyRevoke,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -197,6 +210,8 @@ mod tests {
             EventKind::Unyank,
             EventKind::OwnerAdd,
             EventKind::OwnerRemove,
+            EventKind::OwnerKeyAdd,
+            EventKind::OwnerKeyRevoke,
         ] {
             assert_eq!(kind.as_str().parse::<EventKind>().unwrap(), kind);
             assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));

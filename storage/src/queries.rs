@@ -314,6 +314,7 @@ pub(crate) fn search(
             name,
             max_version: max_version(conn, id)?,
             description,
+            plugin_kind: crate::plugins::latest_kind(conn, id)?,
         });
     }
     Ok(SearchResults {

@@ -18,7 +18,9 @@ use crate::gc::keep_committed_blob;
 use crate::index_files::IndexProjector;
 use crate::log;
 use crate::model::ReconcileReport;
+use crate::plugins::PluginPackage;
 use crate::registry_keys::RegistryKeys;
+use crate::signed_publish::{ReleaseSigning, check_statement_matches, plan_signing};
 use crate::token_cache::TokenCache;
 use crate::write_behind::PendingWrites;
 use crate::write_ops::{
@@ -28,8 +30,8 @@ use crate::write_ops::{
 use crate::writer::Writer;
 use crate::{
     CreatedToken, DailyLimits, IndexFileSnapshot, LogEvent, NewToken, Owner, Principal, Published,
-    RecentPublishes, SearchResults, StorageConfig, StorageError, TokenInfo, Upload, queries,
-    recent, tokens,
+    PublisherKeyInfo, RecentPublishes, SearchResults, StorageConfig, StorageError, TokenInfo,
+    Upload, publisher_keys, queries, recent, tokens,
 };
 
 /// Seconds since the Unix epoch, now.
@@ -63,6 +65,8 @@ pub(crate) struct Inner {
     opened: std::sync::OnceLock<ReconcileReport>,
     /// The registry's signing keys (made on the first start).
     pub(crate) keys: Arc<RegistryKeys>,
+    /// The last log position this process committed (see [`Storage::watch_log`]).
+    pub(crate) committed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Storage {
@@ -99,6 +103,7 @@ impl Storage {
                 data_dir,
                 opened: std::sync::OnceLock::new(),
                 keys,
+                committed: tokio::sync::watch::Sender::new(0),
             }),
         };
         // Logs the events of a registry made before the log existed, and signs the first
@@ -266,12 +271,29 @@ impl Storage {
     /// [`Storage::publish`] under daily publish limits: they are checked with the other rules
     /// before anything is written, and again inside the commit's transaction, so concurrent
     /// publishes cannot pass a limit together ([`StorageError::DailyLimitReached`]).
-    #[tracing::instrument(skip_all, fields(package = %upload.entry.name, version = %upload.entry.vers, user = %who.login))]
     pub async fn publish_limited(
         &self,
         who: &Principal,
         upload: Upload,
         limits: DailyLimits,
+    ) -> Result<Published, StorageError> {
+        self.publish_signed(who, upload, limits, ReleaseSigning::default())
+            .await
+    }
+
+    /// [`Storage::publish_limited`] with the publisher's signatures and the registry's
+    /// signing rule (`signed_publish.rs` documents the checks). A signed release's
+    /// `pubtime` is its statement's `time`; its leaf carries the publisher's signatures and
+    /// the registry's countersignature; the package's first signed release binds its key,
+    /// logged as an `owner_key_add` event before the release. A refused signature leaves
+    /// nothing behind.
+    #[tracing::instrument(skip_all, fields(package = %upload.entry.name, version = %upload.entry.vers, user = %who.login))]
+    pub async fn publish_signed(
+        &self,
+        who: &Principal,
+        upload: Upload,
+        limits: DailyLimits,
+        signing: ReleaseSigning,
     ) -> Result<Published, StorageError> {
         let Upload {
             mut entry,
@@ -296,34 +318,34 @@ impl Storage {
         entry.yanked = false;
         // Only the registry names a line's leaf.
         entry.extensions.remove(log::LINE_FIELD);
-        entry.pubtime = Some(Pubtime::now());
+        entry.pubtime = Some(signing.signed.as_ref().map_or_else(Pubtime::now, |signed| {
+            Pubtime::from_unix(signed.statement.time().unix())
+        }));
+        let origin = self.inner.keys.origin().to_owned();
         // Nothing shows READMEs yet, and they would make every version row large.
         metadata.readme = None;
         metadata.readme_truncated = false;
 
         // Hash the tarball and check every rule before anything is written.
-        let inner = Arc::clone(&self.inner);
-        let (checked_who, checked_entry) = (who.clone(), entry.clone());
-        let actual = tokio::task::spawn_blocking(move || {
-            let actual = sha256_hex(&crate_bytes);
-            inner.pool.with(|conn| {
-                let existing = check_publish(conn, &checked_who, &checked_entry)?;
-                check_daily_limits(
-                    conn,
-                    &checked_who,
-                    Some((&checked_entry.name, existing.is_none())),
-                    limits,
-                    now_unix(),
-                )
-            })?;
-            Ok::<_, StorageError>((actual, crate_bytes))
-        })
-        .await??;
+        let actual = self
+            .check_before_writing(who, &entry, limits, &signing, &origin, crate_bytes)
+            .await?;
         let (cksum, crate_bytes): (String, Bytes) = actual;
         if entry.cksum.is_empty() {
             entry.cksum.clone_from(&cksum);
         } else if entry.cksum != cksum {
             return Err(StorageError::ChecksumMismatch);
+        }
+        if let Some(signed) = &signing.signed {
+            check_statement_matches(
+                signed,
+                &origin,
+                &entry.name,
+                &version,
+                &cksum,
+                &log::published_line(&entry.to_line()),
+                now_unix(),
+            )?;
         }
 
         put_blob(
@@ -338,6 +360,8 @@ impl Storage {
             entry: entry.clone(),
             metadata,
             limits,
+            signing,
+            origin,
         };
         let keys = Arc::clone(&self.inner.keys);
         let (outcome, snapshot, leaf) = self
@@ -363,12 +387,54 @@ impl Storage {
             "published"
         );
         self.project_behind(outcome.package_id, snapshot.clone());
+        self.announce_committed(outcome.seq);
         Ok(Published {
             entry,
             index_file: snapshot,
             seq: outcome.seq,
             created_package: outcome.created_package,
         })
+    }
+
+    /// Hashes the tarball and checks every publish rule (scopes, ownership, duplicates,
+    /// daily limits, signatures) on a read connection, before anything is written.
+    async fn check_before_writing(
+        &self,
+        who: &Principal,
+        entry: &wharf_index_format::IndexEntry,
+        limits: DailyLimits,
+        signing: &ReleaseSigning,
+        origin: &str,
+        crate_bytes: Bytes,
+    ) -> Result<(String, Bytes), StorageError> {
+        let inner = Arc::clone(&self.inner);
+        let (checked_who, checked_entry) = (who.clone(), entry.clone());
+        let (checked_signing, checked_origin) = (signing.clone(), origin.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let actual = sha256_hex(&crate_bytes);
+            inner.pool.with(|conn| {
+                let existing = check_publish(conn, &checked_who, &checked_entry)?;
+                check_daily_limits(
+                    conn,
+                    &checked_who,
+                    Some((&checked_entry.name, existing.is_none())),
+                    limits,
+                    now_unix(),
+                )?;
+                plan_signing(
+                    conn,
+                    &checked_who,
+                    &checked_entry.name,
+                    existing.as_ref(),
+                    &checked_signing,
+                    &checked_origin,
+                    now_unix(),
+                )
+                .map(drop)
+            })?;
+            Ok::<_, StorageError>((actual, crate_bytes))
+        })
+        .await?
     }
 
     async fn change<T: Send + 'static>(
@@ -389,7 +455,9 @@ impl Storage {
         let snapshot = if change.seq == 0 {
             None
         } else {
-            Some(self.project(change.package_id, change.seq).await?)
+            let snapshot = self.project(change.package_id, change.seq).await?;
+            self.announce_committed(change.seq);
+            Some(snapshot)
         };
         Ok((snapshot, change.value))
     }
@@ -450,12 +518,81 @@ impl Storage {
         Ok(changed)
     }
 
+    // ---- publisher keys ----
+
+    /// Registers the key of a self-signed key registration (its text and its
+    /// `<key id>:<signature>`) to `who`.
+    #[tracing::instrument(skip_all, fields(user = %who.login))]
+    pub async fn register_publisher_key(
+        &self,
+        who: &Principal,
+        registration: &str,
+        signature: &str,
+    ) -> Result<PublisherKeyInfo, StorageError> {
+        let (who, registration, signature) =
+            (who.clone(), registration.to_owned(), signature.to_owned());
+        let origin = self.inner.keys.origin().to_owned();
+        self.inner
+            .writer
+            .run(move |conn| {
+                publisher_keys::register(conn, &who, &origin, &registration, &signature, now_unix())
+            })
+            .await
+    }
+
+    /// The publisher keys registered to `who`, oldest first.
+    pub async fn publisher_keys(
+        &self,
+        who: &Principal,
+    ) -> Result<Vec<PublisherKeyInfo>, StorageError> {
+        let user_id = who.user_id;
+        self.read(move |conn| publisher_keys::list(conn, user_id))
+            .await
+    }
+
+    /// Revokes the publisher key `id` (64 hex digits, or the first 16) of `who`, optionally
+    /// declared stolen since `compromised_since` (Unix seconds): every package it is bound
+    /// to logs an `owner_key_revoke` event, and releases it signs are refused from then on
+    /// (from `compromised_since` on, for a client replaying the log).
+    #[tracing::instrument(skip(self, who), fields(user = %who.login))]
+    pub async fn revoke_publisher_key(
+        &self,
+        who: &Principal,
+        id: &str,
+        compromised_since: Option<i64>,
+    ) -> Result<PublisherKeyInfo, StorageError> {
+        let (who, id) = (who.clone(), id.to_owned());
+        let keys = Arc::clone(&self.inner.keys);
+        let (key, changed) = self
+            .inner
+            .writer
+            .run(move |conn| {
+                let revoked =
+                    publisher_keys::revoke(conn, &who, &id, compromised_since, now_unix())?;
+                log::append_pending(conn, &keys)?;
+                Ok(revoked)
+            })
+            .await?;
+        for (package_id, seq) in changed {
+            self.project(package_id, seq).await?;
+        }
+        Ok(key)
+    }
+
     // ---- reads ----
 
     /// The owners of a package ([`StorageError::UnknownPackage`] when there is none).
     pub async fn owners(&self, name: &str) -> Result<Vec<Owner>, StorageError> {
         let name = name.to_owned();
         self.read(move |conn| queries::owners(conn, &name)).await
+    }
+
+    /// The plugin named `name` with the kind and capabilities of each of its plugin
+    /// versions; `None` when there is no such package or it is no plugin.
+    pub async fn plugin(&self, name: &str) -> Result<Option<PluginPackage>, StorageError> {
+        let name = name.to_owned();
+        self.read(move |conn| crate::plugins::plugin_package(conn, &name))
+            .await
     }
 
     /// Searches names and descriptions; `total` counts every match. Runs off the async

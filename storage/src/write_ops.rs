@@ -11,6 +11,7 @@ use crate::queries::{
     PackageRow, find_version, insert_event, is_owner, package_by_canonical, require_package,
     version_key,
 };
+use crate::signed_publish::{ReleaseSigning, apply_plan, plan_signing};
 use crate::{DailyLimits, EventKind, Principal, Scope, StorageError};
 
 /// A publish that passed validation and whose blob is stored.
@@ -22,6 +23,10 @@ pub(crate) struct PublishRequest {
     pub(crate) metadata: PackageMetadata,
     /// Daily limits to enforce inside the transaction.
     pub(crate) limits: DailyLimits,
+    /// The publisher's signatures and the registry's signing rule.
+    pub(crate) signing: ReleaseSigning,
+    /// The registry's origin (statements must name it).
+    pub(crate) origin: String,
 }
 
 /// What a committed publish produced.
@@ -103,6 +108,8 @@ pub(crate) fn apply_publish(
         entry,
         metadata,
         limits,
+        signing,
+        origin,
     } = request;
     let existing = check_publish(conn, who, entry)?;
     let created_package = existing.is_none();
@@ -113,6 +120,15 @@ pub(crate) fn apply_publish(
         who,
         Some((&entry.name, created_package)),
         *limits,
+        now,
+    )?;
+    let plan = plan_signing(
+        conn,
+        who,
+        &entry.name,
+        existing.as_ref(),
+        signing,
+        origin,
         now,
     )?;
     let package = if let Some(package) = existing {
@@ -140,6 +156,7 @@ pub(crate) fn apply_publish(
     };
     conn.prepare_cached("UPDATE packages SET description = ?2 WHERE id = ?1")?
         .execute(params![package.id, metadata.description])?;
+    let signed_payload = apply_plan(conn, who, package.id, signing, &plan, now)?;
     let version = entry.vers.to_string();
     let pubtime = entry.pubtime.map_or(now, wharf_index_format::Pubtime::unix);
     let metadata_json = serde_json::to_string(metadata).map_err(|e| StorageError::Corrupt {
@@ -160,6 +177,15 @@ pub(crate) fn apply_publish(
         metadata_json,
         who.user_id
     ])?;
+    if let Some(plugin) = &metadata.plugin {
+        crate::plugins::record_plugin(conn, conn.last_insert_rowid(), plugin)?;
+    }
+    let mut payload = json!({ "cksum": entry.cksum, "created_package": created_package });
+    if let (Some(signed), Some(fields)) = (signed_payload, payload.as_object_mut())
+        && let Some(signed) = signed.as_object()
+    {
+        fields.extend(signed.clone());
+    }
     let seq = insert_event(
         conn,
         EventKind::Release,
@@ -167,7 +193,7 @@ pub(crate) fn apply_publish(
         Some(&version),
         &who.login,
         now,
-        &json!({ "cksum": entry.cksum, "created_package": created_package }),
+        &payload,
     )?;
     Ok(PublishOutcome {
         package_id: package.id,

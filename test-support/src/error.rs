@@ -14,4 +14,8 @@ pub enum SupportError {
         #[source]
         source: std::io::Error,
     },
+    /// A signed publish could not be built (metadata without a name, a value a statement
+    /// cannot hold).
+    #[error("cannot sign the publish: {0}")]
+    Signing(String),
 }

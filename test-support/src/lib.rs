@@ -10,6 +10,8 @@
 //!   `wharf_index_format::encode_publish_frame`, the encoder next to the registry's parser).
 //! - [`pkg`] / [`dep`] / [`DepExt`]: index entries ([`IndexEntryBuilder`]) for resolvers,
 //!   caches and storage.
+//! - [`signed_publish_headers`]: the headers of a signed release, as `wharf publish` sends
+//!   them.
 //!
 //! ```
 //! use wharf_index_format::{PublishLimits, prepare_publish};
@@ -28,6 +30,7 @@ mod entry;
 mod error;
 mod publish;
 pub mod raw_tar;
+mod signed;
 mod tarball;
 
 pub use entry::{DepExt, IndexEntryBuilder, dep, pkg};
@@ -36,4 +39,5 @@ pub use publish::{
     body, dependency_json, frame, metadata_json, metadata_json_with_deps, publish_body,
     publish_body_with_deps,
 };
+pub use signed::signed_publish_headers;
 pub use tarball::{CARGO_MTIME, CrateBuilder, crate_tarball, gzip, manifest};

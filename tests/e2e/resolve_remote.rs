@@ -359,3 +359,32 @@ fn a_cache_dir_revalidates_index_files_and_still_sees_new_versions() -> TestResu
     );
     Ok(())
 }
+
+/// The async client on a tokio runtime feeds the resolver from a real `wharf serve` (the
+/// resolver on its own thread, so a single-threaded runtime suffices) and selects exactly
+/// what `wharf resolve --index-dir` selects from the server's files.
+#[test]
+fn the_async_source_on_tokio_resolves_as_the_index_dir_does() -> TestResult {
+    let registry = TestRegistry::start();
+    publish_ecosystem(&registry)?;
+    let manifest = manifest(&registry, "app", "rr-core = \"1\"\nrr-util = \"0.3\"\n")?;
+    let [local_json, _] = local_resolutions(&registry, &manifest)?;
+    let root = wharf_resolver::RootManifest::from_path(&manifest)?;
+    let url = registry.index_url();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (json, requests) = runtime.block_on(async move {
+        let options = wharf_client::ClientOptions::default();
+        let index = wharf_client::AsyncSparseIndex::connect(&url, None, &options).await?;
+        let resolution = wharf_resolver::run_with_async_source(&index, move |source| {
+            wharf_resolver::Resolver::new(source).resolve(&root)
+        })
+        .await?;
+        Ok::<_, Box<dyn std::error::Error>>((resolution.to_json(), index.requests()))
+    })?;
+    assert_eq!(json + "\n", local_json);
+    // `config.json` and each of the five packages' files, once.
+    assert_eq!(requests, 6);
+    Ok(())
+}

@@ -16,7 +16,8 @@
 //! - [`snapshot`]: index-file hashes in 256 bins; [`timestamp`]: the expiring
 //!   [`Timestamp`] binding a checkpoint to a snapshot.
 //! - [`keyset`]: the root-signed [`Keyset`] of online keys and its rotation chain;
-//!   [`owners`]: a package's publisher keys over time and the signature threshold.
+//!   [`owners`]: a package's publisher keys over time and the signature threshold;
+//!   [`registration`]: the self-signed [`KeyRegistration`] binding a key to an account.
 //! - [`TrustError`]: the one error type.
 //!
 //! ```
@@ -48,6 +49,7 @@ pub mod keyset;
 pub mod merkle;
 pub mod note;
 pub mod owners;
+pub mod registration;
 pub mod snapshot;
 pub mod statement;
 pub mod timestamp;
@@ -62,6 +64,7 @@ pub use keyset::{KeyRole, Keyset, verify_keyset_chain};
 pub use merkle::{ConsistencyProof, HashStore, InclusionProof, MemoryHashStore};
 pub use note::{Note, NoteKey};
 pub use owners::{OwnerKeys, PublisherKey};
+pub use registration::KeyRegistration;
 pub use snapshot::Snapshot;
 pub use statement::{Statement, StatementBody, StatementKind, StatementSignature};
 pub use timestamp::Timestamp;

@@ -1,6 +1,7 @@
 //! `SparseIndex` against a real HTTP server on loopback: status codes, auth, gzip, caching,
 //! prefetch, and TLS with a throwaway certificate authority.
 
+mod async_source;
 mod disk_cache;
 mod install;
 mod prefetch;

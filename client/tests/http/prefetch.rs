@@ -10,15 +10,15 @@ use wharf_resolver::{IndexSource, MemoryIndex, ResolveOptions, RootManifest, res
 use crate::server::{Answer, TestServer};
 use crate::{line, quick_retries};
 
-const PACKAGES: usize = 50;
+pub(crate) const PACKAGES: usize = 50;
 
-fn name(number: usize) -> String {
+pub(crate) fn name(number: usize) -> String {
     format!("pkg-{number:02}")
 }
 
 /// Package `i` depends on `i + 1` (a chain) and on `2i + 1`, `2i + 2` (a fan-out), each in
 /// two versions; every package is reachable from `pkg-00`.
-fn ecosystem() -> Vec<String> {
+pub(crate) fn ecosystem() -> Vec<String> {
     let mut lines = Vec::new();
     for number in 0..PACKAGES {
         let deps: Vec<String> = [number + 1, 2 * number + 1, 2 * number + 2]
@@ -34,7 +34,7 @@ fn ecosystem() -> Vec<String> {
     lines
 }
 
-fn serve(lines: &[String]) -> TestServer {
+pub(crate) fn serve(lines: &[String]) -> TestServer {
     let server = TestServer::start();
     for number in 0..PACKAGES {
         let own: Vec<&str> = lines
@@ -49,7 +49,7 @@ fn serve(lines: &[String]) -> TestServer {
     server
 }
 
-fn root() -> RootManifest {
+pub(crate) fn root() -> RootManifest {
     RootManifest::from_toml_str(
         "[package]\nname = \"app\"\nversion = \"0.1.0\"\n[dependencies]\npkg-00 = \"1\"\n",
         Path::new("."),

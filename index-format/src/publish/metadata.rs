@@ -152,6 +152,10 @@ pub struct PackageMetadata {
     pub readme: Option<String>,
     /// Whether [`Self::readme`] was truncated.
     pub readme_truncated: bool,
+    /// For a plugin, its kind and capabilities (kept by the registry in its own table, not
+    /// in this document).
+    #[serde(skip)]
+    pub plugin: Option<crate::PluginInfo>,
 }
 
 impl PackageMetadata {
@@ -183,6 +187,7 @@ impl PackageMetadata {
             documentation: krate.documentation.clone(),
             readme,
             readme_truncated,
+            plugin: None,
         })
     }
 }
@@ -199,7 +204,7 @@ fn check_list(field: &str, values: &[String], limit: usize) -> Result<(), Format
 
 /// crates.io's keyword rule: 1 to 20 ASCII characters, starting with a letter or digit, then
 /// letters, digits, `_`, `-` or `+`.
-fn check_keyword(keyword: &str) -> Result<(), FormatError> {
+pub(crate) fn check_keyword(keyword: &str) -> Result<(), FormatError> {
     let mut chars = keyword.chars();
     let valid = keyword.len() <= 20
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())

@@ -11,7 +11,10 @@ use tar::Archive;
 
 pub use walk::TarballEntryKind;
 
-use crate::{CrateManifest, FormatError, PublishLimits, parse_crate_manifest};
+use crate::{
+    CrateManifest, FormatError, PLUGIN_MANIFEST_FILE, PluginManifest, PublishLimits,
+    parse_crate_manifest,
+};
 use paths::{PathSet, check_path, display_path};
 use walk::{WalkedEntry, walk_entries};
 
@@ -42,6 +45,56 @@ pub struct ValidatedTarball {
     pub manifest: CrateManifest,
 }
 
+/// A plugin package that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedPluginTarball {
+    /// Every entry, in archive order.
+    pub entries: Vec<TarballEntry>,
+    /// Size of the decompressed tar stream in bytes.
+    pub unpacked_bytes: u64,
+    /// What `name-vers/plugin.toml` says (already checked with [`PluginManifest::check`]).
+    pub manifest: PluginManifest,
+    /// The README's text, when the package has the README the manifest names (or a
+    /// `README.md` at its root).
+    pub readme: Option<String>,
+}
+
+/// What an upload turned out to be: a crate (`Cargo.toml` at the root) or a plugin
+/// (`plugin.toml` and no `Cargo.toml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValidatedPackage {
+    /// A cargo crate.
+    Crate(ValidatedTarball),
+    /// A plugin or solution template.
+    Plugin(Box<ValidatedPluginTarball>),
+}
+
+/// The archive checks every package gets, before its manifest is read.
+struct CheckedArchive {
+    tar_bytes: Vec<u8>,
+    walked: Vec<WalkedEntry>,
+    entries: Vec<TarballEntry>,
+    root: String,
+}
+
+impl CheckedArchive {
+    /// The data of the regular file at `root/relative`, if the archive has one.
+    fn file(&self, relative: &str) -> Option<&[u8]> {
+        let path = format!("{}/{relative}", self.root);
+        self.walked
+            .iter()
+            .zip(&self.entries)
+            .find(|(_, accepted)| accepted.path == path && accepted.kind == TarballEntryKind::File)
+            .map(|(walked, _)| &self.tar_bytes[walked.data.clone()])
+    }
+
+    /// Whether `root/relative` is an entry of any kind.
+    fn has_entry(&self, relative: &str) -> bool {
+        let path = format!("{}/{relative}", self.root);
+        self.entries.iter().any(|entry| entry.path == path)
+    }
+}
+
 /// Validates the `.crate` bytes of package `name` at version `vers` (the publish
 /// metadata's values): single gzip member within the size and ratio limits, well-formed tar
 /// with at most [`PublishLimits::max_entries`] entries, only regular files and directories
@@ -54,6 +107,66 @@ pub fn validate_tarball(
     vers: &str,
     limits: &PublishLimits,
 ) -> Result<ValidatedTarball, FormatError> {
+    let archive = check_archive(crate_bytes, name, vers, limits)?;
+    crate_package(archive, name, vers)
+}
+
+/// Like [`validate_tarball`], but a package with `plugin.toml` and no `Cargo.toml` at its
+/// root is a plugin: its manifest is parsed and checked ([`PluginManifest::check`], the
+/// entry point and README must be files of the package) and its name and version must equal
+/// `name` and `vers` (else [`FormatError::PluginManifestMismatch`]).
+pub fn validate_package_tarball(
+    crate_bytes: &[u8],
+    name: &str,
+    vers: &str,
+    limits: &PublishLimits,
+) -> Result<ValidatedPackage, FormatError> {
+    let archive = check_archive(crate_bytes, name, vers, limits)?;
+    if archive.has_entry("Cargo.toml") || !archive.has_entry(PLUGIN_MANIFEST_FILE) {
+        return crate_package(archive, name, vers).map(ValidatedPackage::Crate);
+    }
+    let text = archive
+        .file(PLUGIN_MANIFEST_FILE)
+        .ok_or_else(|| FormatError::plugin("(document)", "`plugin.toml` is not a regular file"))?;
+    let text = std::str::from_utf8(text).map_err(|e| {
+        FormatError::plugin(
+            "(document)",
+            format!("it is not UTF-8 (bad byte at offset {})", e.valid_up_to()),
+        )
+    })?;
+    let manifest = PluginManifest::parse(text)?;
+    for (field, manifest_value, metadata) in [
+        ("name", &manifest.plugin.name, name),
+        ("vers", &manifest.plugin.version, vers),
+    ] {
+        if manifest_value != metadata {
+            return Err(FormatError::PluginManifestMismatch {
+                field: field.to_owned(),
+                manifest: manifest_value.clone(),
+                metadata: metadata.to_owned(),
+            });
+        }
+    }
+    manifest.check(limits, |path| archive.file(path).is_some())?;
+    let readme_path = manifest.plugin.readme.as_deref().unwrap_or("README.md");
+    let readme = archive
+        .file(readme_path)
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+    Ok(ValidatedPackage::Plugin(Box::new(ValidatedPluginTarball {
+        unpacked_bytes: u64::try_from(archive.tar_bytes.len()).unwrap_or(u64::MAX),
+        entries: archive.entries,
+        manifest,
+        readme,
+    })))
+}
+
+/// Every check of the archive itself: gzip, tar, paths, kinds, modes, cargo's special files.
+fn check_archive(
+    crate_bytes: &[u8],
+    name: &str,
+    vers: &str,
+    limits: &PublishLimits,
+) -> Result<CheckedArchive, FormatError> {
     let tar_bytes = gzip::gunzip_one_member(crate_bytes, limits)?;
     let walked = walk_entries(&tar_bytes, limits)?;
     let root = format!("{name}-{vers}");
@@ -77,26 +190,38 @@ pub fn validate_tarball(
         });
     }
     cross_check_with_tar_reader(&tar_bytes, &walked)?;
-    let manifest_path = format!("{root}/Cargo.toml");
-    let manifest_entry = walked
-        .iter()
-        .zip(&entries)
-        .find(|(_, accepted)| accepted.path == manifest_path)
-        .ok_or_else(|| FormatError::InvalidManifest {
-            path: manifest_path.clone(),
-            reason: "the .crate has no `Cargo.toml` at its root".to_owned(),
-        })?;
-    if manifest_entry.1.kind != TarballEntryKind::File {
+    Ok(CheckedArchive {
+        tar_bytes,
+        walked,
+        entries,
+        root,
+    })
+}
+
+/// The crate manifest checks of an archive that passed [`check_archive`].
+fn crate_package(
+    archive: CheckedArchive,
+    name: &str,
+    vers: &str,
+) -> Result<ValidatedTarball, FormatError> {
+    let manifest_path = format!("{}/Cargo.toml", archive.root);
+    if !archive.has_entry("Cargo.toml") {
         return Err(FormatError::InvalidManifest {
             path: manifest_path,
-            reason: "it is not a regular file".to_owned(),
+            reason: "the .crate has no `Cargo.toml` at its root (nor a `plugin.toml`, which would make it a plugin)".to_owned(),
         });
     }
-    let manifest = parse_crate_manifest(&manifest_path, &tar_bytes[manifest_entry.0.data.clone()])?;
+    let bytes = archive
+        .file("Cargo.toml")
+        .ok_or_else(|| FormatError::InvalidManifest {
+            path: manifest_path.clone(),
+            reason: "it is not a regular file".to_owned(),
+        })?;
+    let manifest = parse_crate_manifest(&manifest_path, bytes)?;
     check_manifest_matches(&manifest, name, vers)?;
     Ok(ValidatedTarball {
-        entries,
-        unpacked_bytes: u64::try_from(tar_bytes.len()).unwrap_or(u64::MAX),
+        unpacked_bytes: u64::try_from(archive.tar_bytes.len()).unwrap_or(u64::MAX),
+        entries: archive.entries,
         manifest,
     })
 }

@@ -3,6 +3,7 @@
 
 mod fuzz_seeds;
 mod good_crates;
+mod plugins;
 mod properties;
 mod rejections_frame_and_metadata;
 mod rejections_manifest;

@@ -1,10 +1,14 @@
 //! One module per resource; each handler takes the state and the parts of the request it needs.
 
 pub(crate) mod download;
+pub(crate) mod git;
 pub(crate) mod index;
+pub(crate) mod keys;
 pub(crate) mod log;
 pub(crate) mod operations;
 pub(crate) mod owners;
+pub(crate) mod plugins;
 pub(crate) mod publish;
 pub(crate) mod search;
+pub(crate) mod signatures;
 pub(crate) mod yank;

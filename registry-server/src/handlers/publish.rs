@@ -3,7 +3,9 @@
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use wharf_index_format::{PreparedPublish, prepare_publish};
-use wharf_storage::Upload;
+use wharf_storage::{ReleaseSigning, Upload};
+
+use super::signatures::signed_release;
 
 use crate::auth;
 use crate::error::ApiError;
@@ -63,9 +65,13 @@ async fn publish_checked(
     };
     // Storage checks the package's daily limit with its other rules, before anything is
     // written, and again inside the transaction.
+    let signing = ReleaseSigning {
+        signed: signed_release(headers)?,
+        require_signatures: state.config.require_signatures,
+    };
     let published = state
         .storage
-        .publish_limited(&principal, upload, daily)
+        .publish_signed(&principal, upload, daily, signing)
         .await?;
     state.cache.install(&published.index_file);
     state.metrics.count_publish();

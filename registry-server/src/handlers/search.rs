@@ -37,7 +37,14 @@ pub(crate) async fn search(
     let crates: Vec<_> = results
         .hits
         .into_iter()
-        .map(|h| serde_json::json!({ "name": h.name, "max_version": h.max_version, "description": h.description }))
+        .map(|h| {
+            let mut hit = serde_json::json!({ "name": h.name, "max_version": h.max_version, "description": h.description });
+            if let Some(kind) = h.plugin_kind {
+                // An extra field cargo ignores: `plugin` or `template`.
+                hit["plugin_kind"] = kind.into();
+            }
+            hit
+        })
         .collect();
     Ok(json_ok(
         &serde_json::json!({ "crates": crates, "meta": { "total": results.total } }),

@@ -5,6 +5,7 @@
 //! needs the real binary or the real cargo.
 
 mod auth;
+mod git_index;
 mod limits;
 mod log;
 mod publish;

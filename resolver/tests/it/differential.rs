@@ -51,7 +51,7 @@ fn expected(case: &str) -> Expected {
 /// The packed index, unpacked once per test process under the target's temporary directory.
 /// The directory name carries a hash of the archive, so a changed archive is unpacked afresh, and
 /// concurrent test processes each unpack into a staging directory and rename it into place.
-fn real_index() -> &'static Path {
+pub(crate) fn real_index() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(unpack_real_index)
 }

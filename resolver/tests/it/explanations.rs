@@ -220,3 +220,48 @@ fn the_explanation_is_structured_data_as_well() {
     }
     assert!(leaves >= 2, "the tree holds the facts it was built from");
 }
+
+/// Two majors of a package that links a native library (through its `-sys` crate) cannot
+/// both be selected. Allowing a newer major of the root's requirement changes nothing (the
+/// other side still needs the old one): that hint is checked and dropped; keeping only one
+/// of the two, or aligning with what the other side requires, resolves and is offered.
+#[test]
+fn two_majors_linking_one_library_suggest_keeping_one() {
+    let idx = index([
+        pkg("libsqlite3-sys", "0.27.0").links("sqlite3"),
+        pkg("libsqlite3-sys", "0.35.0").links("sqlite3"),
+        pkg("libsqlite3-sys", "0.41.0").links("sqlite3"),
+        pkg("rusqlite", "0.30.0").with(dep("libsqlite3-sys", "^0.27")),
+        pkg("rusqlite", "0.37.0").with(dep("libsqlite3-sys", "^0.35")),
+        pkg("rusqlite", "0.43.0").with(dep("libsqlite3-sys", "^0.41")),
+        pkg("legacy-store", "1.0.0").with(dep("rusqlite", "^0.30")),
+    ]);
+    let body = "[dependencies]\nrusqlite = \"0.37\"\nlegacy-store = \"1\"\n";
+    let text = explain(&idx, body, &ResolveOptions::default());
+    let hints = text.split("hints:\n").nth(1).expect("hints are given");
+    assert!(!hints.contains("0.43"), "{text}");
+    assert!(hints.contains("keep only one of them"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+/// Every suggested change is one that resolves: applying the relaxed requirement the hint
+/// names gives a resolution.
+#[test]
+fn a_suggested_requirement_resolves_when_applied() {
+    let idx = index([
+        pkg("zlib", "1.2.0"),
+        pkg("zlib", "1.3.0"),
+        pkg("codec", "2.0.0").with(dep("zlib", "=1.2.0")),
+    ]);
+    let text = explain(
+        &idx,
+        "[dependencies]\ncodec = \"2\"\nzlib = \"=1.3.0\"\n",
+        &ResolveOptions::default(),
+    );
+    assert!(
+        text.contains("change your requirement `zlib` =1.3.0 to =1.2.0, which `codec` requires"),
+        "{text}"
+    );
+    let fixed = "[dependencies]\ncodec = \"2\"\nzlib = \"=1.2.0\"\n";
+    assert!(resolve(&idx, &manifest(fixed), &ResolveOptions::default()).is_ok());
+}

@@ -200,7 +200,9 @@ fn older_rust_versions_get_the_lockfile_format_cargo_would_write() {
             .unwrap()
             .to_cargo_lock(&root, SOURCE)
     };
-    assert!(lock_for("1.80").contains("\nversion = 4\n"));
+    // Cargo writes v4 from rust-version 1.83 on (its default since then), v3 below.
+    assert!(lock_for("1.83").contains("\nversion = 4\n"));
+    assert!(lock_for("1.82").contains("\nversion = 3\n"));
     assert!(lock_for("1.70").contains("\nversion = 3\n"));
     let has_format_line = |text: &str| {
         text.lines()
@@ -219,7 +221,7 @@ fn older_rust_versions_get_the_lockfile_format_cargo_would_write() {
         "{v1}"
     );
     // Every format reads back.
-    for text in [lock_for("1.80"), lock_for("1.70"), v2, v1] {
+    for text in [lock_for("1.83"), lock_for("1.70"), v2, v1] {
         assert_eq!(Lockfile::parse(&text).unwrap().packages.len(), 3);
     }
 }

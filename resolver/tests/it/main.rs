@@ -8,3 +8,4 @@ mod properties;
 mod semantics;
 mod sources;
 mod support;
+mod workspaces;

@@ -67,6 +67,8 @@ async fn every_event_is_a_leaf_with_a_verifying_inclusion_proof() -> TestResult 
             EventKind::Unyank => "wharf-unyank-v1",
             EventKind::OwnerAdd => "wharf-owner-add-v1",
             EventKind::OwnerRemove => "wharf-owner-remove-v1",
+            EventKind::OwnerKeyAdd => "wharf-owner-key-add-v1",
+            EventKind::OwnerKeyRevoke => "wharf-owner-key-revoke-v1",
         };
         assert_eq!(statement.kind().tag(), tag);
         let proof = storage

@@ -8,6 +8,7 @@ mod index_lookup;
 mod index_retry;
 mod log;
 mod owners;
+mod plugins;
 mod properties;
 mod publish;
 mod recent;

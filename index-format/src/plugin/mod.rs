@@ -1,0 +1,21 @@
+//! Plugins and solution templates: packages whose root holds a `plugin.toml` instead of a
+//! `Cargo.toml`. The manifest format, its rules, the publish metadata derived from it and
+//! the check that an upload's metadata agrees with its manifest. The registry and the
+//! `wharf plugin` commands run exactly this code, so both give the same messages.
+
+mod capabilities;
+mod manifest;
+mod metadata;
+mod pack;
+mod validate;
+
+pub use capabilities::{Capabilities, StorageAccess};
+pub use manifest::{
+    PLUGIN_MANIFEST_FILE, PluginDependency, PluginKind, PluginManifest, PluginSection,
+};
+pub use metadata::PluginInfo;
+pub(crate) use metadata::check_metadata_agrees;
+pub use pack::{PACK_MTIME, PackFile, pack_plugin};
+
+/// The package name of the platform's API, which every plugin depends on and a host pins.
+pub const HOST_API_PACKAGE: &str = "host-api";
