@@ -1,6 +1,7 @@
 //! `wharf-install-bench`: how often plugin installs succeed through a faulting network.
 //!
-//! Publishes an ecosystem (generated from a seed, or `*.publish` bodies from a directory) to
+//! Publishes an ecosystem (generated from a seed, or the publish bodies of a directory, e.g.
+//! what `gen-ecosystem` writes, yanking what its `yanked.txt` lists) to
 //! a registry (a running one given by `--registry` and `--token`, else a `wharf serve`
 //! started for the run), puts a fault proxy in front of it (`--fault-share` of requests get a
 //! reset, 503, 429, a cut body or a stall), and sends `--requests` random install requests
@@ -41,8 +42,9 @@ struct Args {
     /// A token of the running registry allowed to publish.
     #[arg(long, env = "WHARF_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Publish the `*.publish` bodies of this directory (file-name order) instead of a
-    /// generated ecosystem.
+    /// Publish the `*.publish` / `*.body` files of this directory (or of its `publish/`, as
+    /// `gen-ecosystem` writes it; file-name order, then the yanks of `yanked.txt`) instead
+    /// of a generated ecosystem.
     #[arg(long, value_name = "DIR")]
     ecosystem_dir: Option<PathBuf>,
     /// Also write the ecosystem published as `*.publish` files into this directory.
@@ -185,6 +187,16 @@ fn publish(ecosystem: &Ecosystem, base: &str, token: &str) -> anyhow::Result<()>
                 release.name,
                 release.version
             );
+        }
+    }
+    for (name, version) in &ecosystem.yanked {
+        let response = http
+            .delete(format!("{base}/api/v1/crates/{name}/{version}/yank"))
+            .header("Authorization", token)
+            .send()
+            .with_context(|| format!("yanking {name} {version}"))?;
+        if !response.status().is_success() {
+            bail!("yanking {name} {version}: HTTP {}", response.status());
         }
     }
     Ok(())

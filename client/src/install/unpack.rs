@@ -1,14 +1,17 @@
-//! Unpacking an archive into a set under the registry's own tarball rules: nothing is
-//! written unless the whole archive passes `validate_tarball` (one gzip member, only files
-//! and directories under `name-version/`, portable collision-free paths, safe modes, size
-//! limits), and then only the entries it accepted are written.
+//! Unpacking an archive into a set under the registry's own upload rules: nothing is
+//! written unless the whole archive passes `validate_package_tarball` (one gzip member, only
+//! files and directories under `name-version/`, portable collision-free paths, safe modes,
+//! size limits, and a valid `Cargo.toml` or, for a plugin, `plugin.toml` naming this package),
+//! and then only the entries it accepted are written.
 
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::Path;
 
 use flate2::read::GzDecoder;
-use wharf_index_format::{PublishLimits, TarballEntryKind, validate_tarball};
+use wharf_index_format::{
+    PublishLimits, TarballEntry, TarballEntryKind, ValidatedPackage, validate_package_tarball,
+};
 
 use crate::install::InstallError;
 
@@ -24,10 +27,13 @@ pub(crate) fn unpack(
         version: version.to_owned(),
         reason,
     };
-    let validated = validate_tarball(archive, name, version, &PublishLimits::default())
+    let validated = validate_package_tarball(archive, name, version, &PublishLimits::default())
         .map_err(|e| refused(e.to_string()))?;
-    let accepted: HashMap<&str, TarballEntryKind> = validated
-        .entries
+    let entries: &[TarballEntry] = match &validated {
+        ValidatedPackage::Crate(package) => &package.entries,
+        ValidatedPackage::Plugin(plugin) => &plugin.entries,
+    };
+    let accepted: HashMap<&str, TarballEntryKind> = entries
         .iter()
         .map(|entry| (entry.path.as_str(), entry.kind))
         .collect();
@@ -110,6 +116,31 @@ mod tests {
             "{error}"
         );
         assert_eq!(std::fs::read_dir(set.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_plugin_package_is_unpacked_too() {
+        use wharf_index_format::{PackFile, pack_plugin};
+        let set = tempfile::tempdir().unwrap();
+        let manifest = "[plugin]\nname = \"greeter\"\nversion = \"1.0.0\"\nkind = \"plugin\"\n\
+                        description = \"Says hello\"\nlicense = \"MIT\"\nentry = \"main.wat\"\n\n\
+                        [dependencies.host-api]\nversion = \"^1\"\n";
+        let file = |path: &str, data: &[u8]| PackFile {
+            path: path.to_owned(),
+            data: data.to_vec(),
+            executable: false,
+        };
+        let archive = pack_plugin(
+            "greeter-1.0.0",
+            vec![
+                file("plugin.toml", manifest.as_bytes()),
+                file("README.md", b"# greeter\n"),
+                file("main.wat", b"(module)\n"),
+            ],
+        );
+        unpack(&archive, "greeter", "1.0.0", set.path()).unwrap();
+        assert!(set.path().join("greeter-1.0.0/plugin.toml").is_file());
+        assert!(set.path().join("greeter-1.0.0/main.wat").is_file());
     }
 
     #[test]
