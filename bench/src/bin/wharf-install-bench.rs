@@ -5,7 +5,7 @@
 //! a registry (a running one given by `--registry` and `--token`, else a `wharf serve`
 //! started for the run), puts a fault proxy in front of it (`--fault-share` of requests get a
 //! reset, 503, 429, a cut body or a stall), and sends `--requests` random install requests
-//! (1–8 plugins, a random published host API version) through it, with Wharf's installer and
+//! (a random host API version, 1–8 plugins mostly among those with a version for it) through it, with Wharf's installer and
 //! then with a greedy one (newest compatible first, no backtracking, no retries). Each request
 //! is judged satisfiable or not by exhaustive search, without any resolver. Prints, for each
 //! installer, the share of satisfiable requests installed, the share of unsatisfiable ones
@@ -202,32 +202,49 @@ fn publish(ecosystem: &Ecosystem, base: &str, token: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `count` random requests: 1–8 distinct plugins (any version, or one time in five a caret
-/// on one of its majors) and a random published host API version.
+/// `count` random requests: a random host API version, then 1–8 distinct plugins, each
+/// drawn (nine times in ten) from those with a version for that host or (else) from all, with
+/// any version or (one time in five) a caret on one of its majors.
 fn requests(ecosystem: &Ecosystem, graph: &Graph, count: usize, seed: u64) -> Vec<Request> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let plugins = ecosystem.plugins();
+    let plugins: Vec<String> = ecosystem
+        .plugins()
+        .into_iter()
+        .filter(|name| graph.contains_key(name))
+        .collect();
     let hosts = ecosystem.host_versions();
     (0..count)
         .map(|_| {
-            let size = rng.random_range(1..=8usize.min(plugins.len()));
-            let packages: Vec<(String, VersionReq)> = plugins
-                .choose_multiple(&mut rng, size)
-                .map(|name| {
-                    let req = if rng.random_range(0..5) == 0 {
-                        let versions = &graph[name];
-                        let major = versions[rng.random_range(0..versions.len())].0.major;
-                        format!("^{major}").parse().expect("a caret requirement")
-                    } else {
-                        VersionReq::STAR
-                    };
-                    (name.clone(), req)
+            let host = hosts.choose(&mut rng).expect("a host API version").clone();
+            let fitting: Vec<&String> = plugins
+                .iter()
+                .filter(|name| {
+                    graph[name.as_str()].iter().any(|(_, deps)| {
+                        deps.iter()
+                            .any(|(dep, req)| dep == HOST_API && req.matches(&host))
+                    })
                 })
                 .collect();
-            let host = hosts
-                .choose(&mut rng)
-                .expect("a host API is published")
-                .clone();
+            let size = rng.random_range(1..=8usize.min(plugins.len()));
+            let mut packages: Vec<(String, VersionReq)> = Vec::new();
+            while packages.len() < size {
+                let name = if fitting.is_empty() || rng.random_range(0..10) == 0 {
+                    plugins.choose(&mut rng).expect("a plugin")
+                } else {
+                    fitting.choose(&mut rng).expect("a fitting plugin")
+                };
+                if packages.iter().any(|(p, _)| p == name) {
+                    continue;
+                }
+                let req = if rng.random_range(0..5) == 0 {
+                    let versions = &graph[name.as_str()];
+                    let major = versions[rng.random_range(0..versions.len())].0.major;
+                    format!("^{major}").parse().expect("a caret requirement")
+                } else {
+                    VersionReq::STAR
+                };
+                packages.push((name.clone(), req));
+            }
             let judged = satisfiable(graph, HOST_API, &host, &packages);
             Request {
                 packages,
