@@ -522,3 +522,67 @@ fn cut_and_stalled_bodies_are_retried() -> TestResult {
     }
     Ok(())
 }
+
+/// The core plugin versions of `fixtures/plugins`, dependencies before dependents.
+const CORE_PLUGINS: &[(&str, &str)] = &[
+    ("http-client", "1.4.0"),
+    ("http-client", "2.0.0"),
+    ("email", "1.4.0"),
+    ("email", "2.0.0"),
+    ("data-mapper", "1.3.0"),
+    ("scheduler", "1.0.0"),
+    ("webhook-trigger", "1.1.0"),
+    ("webhook-trigger", "2.0.0"),
+    ("notifications", "1.0.0"),
+    ("notifications", "2.0.0"),
+    ("approval-step", "1.0.0"),
+    ("approval-step", "2.0.0"),
+];
+
+#[test]
+fn published_plugins_install_for_each_host_api_major() -> TestResult {
+    let registry = TestRegistry::start();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/plugins");
+    for (name, version) in CORE_PLUGINS {
+        let published = Command::new(wharf_binary())
+            .args(["plugin", "publish"])
+            .arg(fixtures.join(name).join(version))
+            .args([
+                "--registry",
+                &registry.index_url(),
+                "--token",
+                &registry.admin_token,
+            ])
+            .env_remove("WHARF_TOKEN")
+            .output()?;
+        ok(&published);
+    }
+    registry.settle();
+    let temp = tempfile::tempdir()?;
+    let wanted = [
+        "approval-step",
+        "webhook-trigger",
+        "scheduler",
+        "data-mapper",
+    ];
+    let old_host = temp.path().join("host-1.5");
+    first_install(&registry, &old_host, "1.5.0", &wanted)?;
+    assert_eq!(
+        list(&old_host)?,
+        "approval-step 1.0.0 (requested *)\ndata-mapper 1.3.0 (requested *)\nemail 1.4.0\n\
+         http-client 1.4.0\nnotifications 1.0.0\nscheduler 1.0.0 (requested *)\n\
+         webhook-trigger 1.1.0 (requested *)\n"
+    );
+    let manifest =
+        std::fs::read_to_string(old_host.join("current/approval-step-1.0.0/plugin.toml"))?;
+    assert!(manifest.contains("name = \"approval-step\""), "{manifest}");
+    let new_host = temp.path().join("host-2.1");
+    first_install(&registry, &new_host, "2.1.0", &wanted)?;
+    assert_eq!(
+        list(&new_host)?,
+        "approval-step 2.0.0 (requested *)\ndata-mapper 1.3.0 (requested *)\nemail 2.0.0\n\
+         http-client 2.0.0\nnotifications 2.0.0\nscheduler 1.0.0 (requested *)\n\
+         webhook-trigger 2.0.0 (requested *)\n"
+    );
+    Ok(())
+}
