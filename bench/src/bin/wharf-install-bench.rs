@@ -79,9 +79,11 @@ struct Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Installed,
-    /// Refused as unsatisfiable; whether the explanation names a blocking package.
+    /// Refused as unsatisfiable; whether the explanation names a blocking package, and the
+    /// explanation.
     Refused {
         names_blocker: bool,
+        why: String,
     },
     /// Anything else (network, integrity), by error code.
     Failed(String),
@@ -139,6 +141,22 @@ fn main() -> anyhow::Result<()> {
     let greedy_wall = start.elapsed();
 
     let wharf_report = summarise(&requests, &wharf);
+    // Requests the search found a solution for but the installer refused, for a look.
+    for (request, outcome) in requests
+        .iter()
+        .zip(&wharf)
+        .filter(|(request, outcome)| {
+            request.judged == Satisfiable::Yes && matches!(outcome, Outcome::Refused { .. })
+        })
+        .take(3)
+    {
+        if let Outcome::Refused { why, .. } = outcome {
+            eprintln!(
+                "refused though satisfiable: host {} {:?}\n{why}",
+                request.host, request.packages
+            );
+        }
+    }
     println!("install success: {:.1} %", wharf_report.success * 100.0);
     println!(
         "ecosystem: {} releases, {} plugins; {} requests: {} satisfiable, {} unsatisfiable, {} undecided; proxy: {:.1} % faults, {} of {} requests hit",
@@ -315,7 +333,10 @@ fn wharf_install(
                 .involved_packages()
                 .iter()
                 .any(|name| name != HOST_API && graph.contains_key(name));
-            Outcome::Refused { names_blocker }
+            Outcome::Refused {
+                names_blocker,
+                why: why.render(),
+            }
         }
         Err(other) => Outcome::Failed(format!("{}: {other}", other.code())),
     };
@@ -330,7 +351,8 @@ fn greedy_install(index_url: &str, request: &Request, stall: Duration) -> Outcom
     };
     match greedy.install(&request.packages, &request.host) {
         GreedyOutcome::Installed => Outcome::Installed,
-        GreedyOutcome::Refused(_) => Outcome::Refused {
+        GreedyOutcome::Refused(why) => Outcome::Refused {
+            why,
             names_blocker: true,
         },
         GreedyOutcome::Failed(e) => Outcome::Failed(format!("network: {e}")),
@@ -369,6 +391,7 @@ fn summarise(requests: &[Request], outcomes: &[Outcome]) -> Summary {
                 Satisfiable::No,
                 Outcome::Refused {
                     names_blocker: true,
+                    ..
                 },
             ) => s.refused_named += 1,
             (_, Outcome::Failed(reason)) => {
