@@ -103,7 +103,7 @@ impl Fetcher {
     pub(crate) fn config(&self) -> Result<RegistryConfig, ClientError> {
         let url = self.url.join("config.json");
         // Always fresh: it says whether a token is needed and where downloads are.
-        let response = self.get(&url, &HeaderMap::new())?;
+        let response = self.get(&url, &HeaderMap::new(), true)?;
         let status = response.status;
         if matches!(status.as_u16(), 404 | 410 | 451) {
             return Err(ClientError::InvalidConfig {
@@ -138,7 +138,7 @@ impl Fetcher {
     pub(crate) fn index_file(&self, path: &str) -> Result<Option<String>, ClientError> {
         let url = self.url.join(path);
         let cached = self.cache.as_ref().and_then(|cache| cache.read(path));
-        let response = self.get(&url, &conditional_headers(cached.as_ref()))?;
+        let response = self.get(&url, &conditional_headers(cached.as_ref()), true)?;
         let status = response.status.as_u16();
         if let (304, Some(cached)) = (status, cached) {
             self.revalidated.fetch_add(1, Ordering::Relaxed);
@@ -171,9 +171,10 @@ impl Fetcher {
     }
 
     /// The bytes at `url` (an absolute URL, e.g. a download), retried as index files are;
-    /// any answer but 200 is an error.
-    pub(crate) fn download(&self, url: &str) -> Result<Vec<u8>, ClientError> {
-        let answer = self.get(url, &HeaderMap::new())?;
+    /// any answer but 200 is an error. The token goes along only when `with_token` (cargo
+    /// sends it to download URLs only for registries that require authentication).
+    pub(crate) fn download(&self, url: &str, with_token: bool) -> Result<Vec<u8>, ClientError> {
+        let answer = self.get(url, &HeaderMap::new(), with_token)?;
         if answer.status == StatusCode::OK {
             return Ok(answer.body);
         }
@@ -186,10 +187,10 @@ impl Fetcher {
     /// random jitter, so clients that failed together do not come back together; a
     /// `Retry-After` is followed as given. The last outcome is returned as it is (a 304
     /// too: it is an answer, not a failure).
-    fn get(&self, url: &str, extra: &HeaderMap) -> Result<Answer, ClientError> {
+    fn get(&self, url: &str, extra: &HeaderMap, with_token: bool) -> Result<Answer, ClientError> {
         let mut retry = 0;
         loop {
-            let outcome = self.send(url, extra);
+            let outcome = self.send(url, extra, with_token);
             let may_pass = match &outcome {
                 Ok(answer) => (answer.status.is_server_error()
                     || answer.status == StatusCode::TOO_MANY_REQUESTS)
@@ -214,9 +215,9 @@ impl Fetcher {
 
     /// One GET, its body read whole. A body that ends before its `Content-Length`, does not
     /// decode, or stops arriving for the stall timeout is a [`ClientError::Transport`].
-    fn send(&self, url: &str, extra: &HeaderMap) -> Result<Answer, ClientError> {
+    fn send(&self, url: &str, extra: &HeaderMap, with_token: bool) -> Result<Answer, ClientError> {
         let mut request = self.http.get(url).headers(extra.clone());
-        if let Some(token) = &self.token {
+        if let Some(token) = self.token.as_ref().filter(|_| with_token) {
             request = request.header(AUTHORIZATION, token);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);

@@ -103,10 +103,13 @@ impl SparseIndex {
         self.files.fetcher().revalidated()
     }
 
-    /// The bytes at `url` (e.g. a download URL of [`Self::config`]), with the same
-    /// token, retries and stall timeout as index files; any answer but 200 is an error.
+    /// The bytes at `url` (e.g. a download URL of [`Self::config`]), with the same retries
+    /// and stall timeout as index files; any answer but 200 is an error. The token is sent
+    /// only when `config.json` says `auth-required`, as cargo does for downloads.
     pub fn download(&self, url: &str) -> Result<Vec<u8>, ClientError> {
-        self.files.fetcher().download(url)
+        self.files
+            .fetcher()
+            .download(url, self.config.auth_required)
     }
 
     /// Starts fetching the files of `names` in the background (when prefetch is on), e.g.

@@ -42,7 +42,12 @@ fn publish(registry: &TestRegistry, name: &str, version: &str, deps: Deps) -> Te
 
 /// A registry with [`ECOSYSTEM`] published and its index files written.
 fn registry() -> TestResult<TestRegistry> {
-    let registry = TestRegistry::start();
+    registry_with(&[])
+}
+
+/// The same, with extra `serve` flags.
+fn registry_with(flags: &[&str]) -> TestResult<TestRegistry> {
+    let registry = TestRegistry::start_with(flags);
     for (name, version, deps) in ECOSYSTEM {
         publish(&registry, name, version, deps)?;
     }
@@ -214,13 +219,38 @@ fn locked_reproduces_in_a_fresh_dir_update_moves_and_remove_drops() -> TestResul
     assert_eq!(list(&first)?, "painter 1.0.0 (requested *)\n");
     assert!(!first.join("current/greeter-2.0.0").exists());
     let sets = std::fs::read_dir(first.join(".wharf/sets"))?.count();
-    assert_eq!(sets, 1, "only the set in use is kept");
+    assert_eq!(sets, 2, "the set in use and the one it replaced are kept");
     let (code, stderr) = refused(&run("remove", &first, &["greeter"])?);
     assert_eq!(code, 1);
     assert!(
         stderr.starts_with("error[not-installed]: `greeter` is not installed"),
         "{stderr}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_registry_that_requires_authentication_needs_the_token_for_index_and_downloads() -> TestResult {
+    let registry = registry_with(&["--auth-required"])?;
+    let temp = tempfile::tempdir()?;
+    let dir = temp.path().join("plugins");
+    let url = registry.index_url();
+    let args = [
+        "--index-url",
+        url.as_str(),
+        "--host-api",
+        "2.0.0",
+        "greeter",
+    ];
+    let (code, stderr) = refused(&run("install", &dir, &args)?);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.starts_with("error[index-failed]: "), "{stderr}");
+    assert!(stderr.contains("requires authentication"), "{stderr}");
+    let token = registry.create_token("reader", &["read"]);
+    ok(&wharf("install", &dir, &args)
+        .env("WHARF_TOKEN", token)
+        .output()?);
+    assert_eq!(list(&dir)?, "greeter 2.0.0 (requested *)\nutil 1.0.0\n");
     Ok(())
 }
 
@@ -372,7 +402,12 @@ fn a_run_killed_mid_switch_leaves_the_old_set_and_the_next_run_cleans_up() -> Te
         list(&dir)?,
         "greeter 2.0.0 (requested *)\npainter 1.0.0 (requested *)\nutil 1.0.0\n"
     );
-    assert_eq!(std::fs::read_dir(dir.join(".wharf/sets"))?.count(), 1);
+    // The unfinished set is gone; the one in use before the run is kept until the next one.
+    let sets: Vec<PathBuf> = std::fs::read_dir(dir.join(".wharf/sets"))?
+        .map(|entry| entry.map(|e| PathBuf::from(".wharf/sets").join(e.file_name())))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert!(sets.contains(&before.0), "{sets:?} {:?}", before.0);
     Ok(())
 }
 
@@ -485,5 +520,69 @@ fn cut_and_stalled_bodies_are_retried() -> TestResult {
         assert!(output.status.success(), "{kind:?}: {}", describe(&output));
         assert!(proxy.faults() > 0, "{kind:?}: no request was hit");
     }
+    Ok(())
+}
+
+/// The core plugin versions of `fixtures/plugins`, dependencies before dependents.
+const CORE_PLUGINS: &[(&str, &str)] = &[
+    ("http-client", "1.4.0"),
+    ("http-client", "2.0.0"),
+    ("email", "1.4.0"),
+    ("email", "2.0.0"),
+    ("data-mapper", "1.3.0"),
+    ("scheduler", "1.0.0"),
+    ("webhook-trigger", "1.1.0"),
+    ("webhook-trigger", "2.0.0"),
+    ("notifications", "1.0.0"),
+    ("notifications", "2.0.0"),
+    ("approval-step", "1.0.0"),
+    ("approval-step", "2.0.0"),
+];
+
+#[test]
+fn published_plugins_install_for_each_host_api_major() -> TestResult {
+    let registry = TestRegistry::start();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/plugins");
+    for (name, version) in CORE_PLUGINS {
+        let published = Command::new(wharf_binary())
+            .args(["plugin", "publish"])
+            .arg(fixtures.join(name).join(version))
+            .args([
+                "--registry",
+                &registry.index_url(),
+                "--token",
+                &registry.admin_token,
+            ])
+            .env_remove("WHARF_TOKEN")
+            .output()?;
+        ok(&published);
+    }
+    registry.settle();
+    let temp = tempfile::tempdir()?;
+    let wanted = [
+        "approval-step",
+        "webhook-trigger",
+        "scheduler",
+        "data-mapper",
+    ];
+    let old_host = temp.path().join("host-1.5");
+    first_install(&registry, &old_host, "1.5.0", &wanted)?;
+    assert_eq!(
+        list(&old_host)?,
+        "approval-step 1.0.0 (requested *)\ndata-mapper 1.3.0 (requested *)\nemail 1.4.0\n\
+         http-client 1.4.0\nnotifications 1.0.0\nscheduler 1.0.0 (requested *)\n\
+         webhook-trigger 1.1.0 (requested *)\n"
+    );
+    let manifest =
+        std::fs::read_to_string(old_host.join("current/approval-step-1.0.0/plugin.toml"))?;
+    assert!(manifest.contains("name = \"approval-step\""), "{manifest}");
+    let new_host = temp.path().join("host-2.1");
+    first_install(&registry, &new_host, "2.1.0", &wanted)?;
+    assert_eq!(
+        list(&new_host)?,
+        "approval-step 2.0.0 (requested *)\ndata-mapper 1.3.0 (requested *)\nemail 2.0.0\n\
+         http-client 2.0.0\nnotifications 2.0.0\nscheduler 1.0.0 (requested *)\n\
+         webhook-trigger 2.0.0 (requested *)\n"
+    );
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! `wharf-install-bench`: how often plugin installs succeed through a faulting network.
 //!
-//! Publishes an ecosystem (generated from a seed, or `*.publish` bodies from a directory) to
+//! Publishes an ecosystem (generated from a seed, or the publish bodies of a directory, e.g.
+//! what `gen-ecosystem` writes, yanking what its `yanked.txt` lists) to
 //! a registry (a running one given by `--registry` and `--token`, else a `wharf serve`
 //! started for the run), puts a fault proxy in front of it (`--fault-share` of requests get a
 //! reset, 503, 429, a cut body or a stall), and sends `--requests` random install requests
-//! (1–8 plugins, a random published host API version) through it, with Wharf's installer and
+//! (a random host API version, 1–8 plugins mostly among those with a version for it) through it, with Wharf's installer and
 //! then with a greedy one (newest compatible first, no backtracking, no retries). Each request
 //! is judged satisfiable or not by exhaustive search, without any resolver. Prints, for each
 //! installer, the share of satisfiable requests installed, the share of unsatisfiable ones
@@ -41,8 +42,9 @@ struct Args {
     /// A token of the running registry allowed to publish.
     #[arg(long, env = "WHARF_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Publish the `*.publish` bodies of this directory (file-name order) instead of a
-    /// generated ecosystem.
+    /// Publish the `*.publish` / `*.body` files of this directory (or of its `publish/`, as
+    /// `gen-ecosystem` writes it; file-name order, then the yanks of `yanked.txt`) instead
+    /// of a generated ecosystem.
     #[arg(long, value_name = "DIR")]
     ecosystem_dir: Option<PathBuf>,
     /// Also write the ecosystem published as `*.publish` files into this directory.
@@ -77,9 +79,11 @@ struct Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Installed,
-    /// Refused as unsatisfiable; whether the explanation names a blocking package.
+    /// Refused as unsatisfiable; whether the explanation names a blocking package, and the
+    /// explanation.
     Refused {
         names_blocker: bool,
+        why: String,
     },
     /// Anything else (network, integrity), by error code.
     Failed(String),
@@ -121,6 +125,7 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let wharf = run_all(&requests, args.workers, |n, request| {
         wharf_install(
+            &graph,
             &index_url,
             &temp.path().join(format!("w{n}")),
             request,
@@ -136,6 +141,22 @@ fn main() -> anyhow::Result<()> {
     let greedy_wall = start.elapsed();
 
     let wharf_report = summarise(&requests, &wharf);
+    // Requests the search found a solution for but the installer refused, for a look.
+    for (request, outcome) in requests
+        .iter()
+        .zip(&wharf)
+        .filter(|(request, outcome)| {
+            request.judged == Satisfiable::Yes && matches!(outcome, Outcome::Refused { .. })
+        })
+        .take(3)
+    {
+        if let Outcome::Refused { why, .. } = outcome {
+            eprintln!(
+                "refused though satisfiable: host {} {:?}\n{why}",
+                request.host, request.packages
+            );
+        }
+    }
     println!("install success: {:.1} %", wharf_report.success * 100.0);
     println!(
         "ecosystem: {} releases, {} plugins; {} requests: {} satisfiable, {} unsatisfiable, {} undecided; proxy: {:.1} % faults, {} of {} requests hit",
@@ -186,35 +207,62 @@ fn publish(ecosystem: &Ecosystem, base: &str, token: &str) -> anyhow::Result<()>
             );
         }
     }
+    for (name, version) in &ecosystem.yanked {
+        let response = http
+            .delete(format!("{base}/api/v1/crates/{name}/{version}/yank"))
+            .header("Authorization", token)
+            .send()
+            .with_context(|| format!("yanking {name} {version}"))?;
+        if !response.status().is_success() {
+            bail!("yanking {name} {version}: HTTP {}", response.status());
+        }
+    }
     Ok(())
 }
 
-/// `count` random requests: 1–8 distinct plugins (any version, or one time in five a caret
-/// on one of its majors) and a random published host API version.
+/// `count` random requests: a random host API version, then 1–8 distinct plugins, each
+/// drawn (nine times in ten) from those with a version for that host or (else) from all, with
+/// any version or (one time in five) a caret on one of its majors.
 fn requests(ecosystem: &Ecosystem, graph: &Graph, count: usize, seed: u64) -> Vec<Request> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let plugins = ecosystem.plugins();
+    let plugins: Vec<String> = ecosystem
+        .plugins()
+        .into_iter()
+        .filter(|name| graph.contains_key(name))
+        .collect();
     let hosts = ecosystem.host_versions();
     (0..count)
         .map(|_| {
-            let size = rng.random_range(1..=8usize.min(plugins.len()));
-            let packages: Vec<(String, VersionReq)> = plugins
-                .choose_multiple(&mut rng, size)
-                .map(|name| {
-                    let req = if rng.random_range(0..5) == 0 {
-                        let versions = &graph[name];
-                        let major = versions[rng.random_range(0..versions.len())].0.major;
-                        format!("^{major}").parse().expect("a caret requirement")
-                    } else {
-                        VersionReq::STAR
-                    };
-                    (name.clone(), req)
+            let host = hosts.choose(&mut rng).expect("a host API version").clone();
+            let fitting: Vec<&String> = plugins
+                .iter()
+                .filter(|name| {
+                    graph[name.as_str()].iter().any(|(_, deps)| {
+                        deps.iter()
+                            .any(|(dep, req)| dep == HOST_API && req.matches(&host))
+                    })
                 })
                 .collect();
-            let host = hosts
-                .choose(&mut rng)
-                .expect("a host API is published")
-                .clone();
+            let size = rng.random_range(1..=8usize.min(plugins.len()));
+            let mut packages: Vec<(String, VersionReq)> = Vec::new();
+            while packages.len() < size {
+                let name = if fitting.is_empty() || rng.random_range(0..10) == 0 {
+                    plugins.choose(&mut rng).expect("a plugin")
+                } else {
+                    fitting.choose(&mut rng).expect("a fitting plugin")
+                };
+                if packages.iter().any(|(p, _)| p == name) {
+                    continue;
+                }
+                let req = if rng.random_range(0..5) == 0 {
+                    let versions = &graph[name.as_str()];
+                    let major = versions[rng.random_range(0..versions.len())].0.major;
+                    format!("^{major}").parse().expect("a caret requirement")
+                } else {
+                    VersionReq::STAR
+                };
+                packages.push((name.clone(), req));
+            }
             let judged = satisfiable(graph, HOST_API, &host, &packages);
             Request {
                 packages,
@@ -255,6 +303,7 @@ fn run_all(
 }
 
 fn wharf_install(
+    graph: &Graph,
     index_url: &str,
     dir: &std::path::Path,
     request: &Request,
@@ -278,11 +327,16 @@ fn wharf_install(
     let outcome = match installer.install(&packages) {
         Ok(_) => Outcome::Installed,
         Err(InstallError::IncompatibleHostApi(why) | InstallError::Unresolvable(why)) => {
-            let names_blocker = why.involved_packages().iter().any(|name| {
-                name != HOST_API && request.packages.iter().any(|(p, _)| p == name)
-                    || name.starts_with("lib-")
-            });
-            Outcome::Refused { names_blocker }
+            // A package of the ecosystem other than the host API: a plugin or a library
+            // whose versions stand in the way.
+            let names_blocker = why
+                .involved_packages()
+                .iter()
+                .any(|name| name != HOST_API && graph.contains_key(name));
+            Outcome::Refused {
+                names_blocker,
+                why: why.render(),
+            }
         }
         Err(other) => Outcome::Failed(format!("{}: {other}", other.code())),
     };
@@ -297,10 +351,11 @@ fn greedy_install(index_url: &str, request: &Request, stall: Duration) -> Outcom
     };
     match greedy.install(&request.packages, &request.host) {
         GreedyOutcome::Installed => Outcome::Installed,
-        GreedyOutcome::Refused(_) => Outcome::Refused {
+        GreedyOutcome::Refused(why) => Outcome::Refused {
+            why,
             names_blocker: true,
         },
-        GreedyOutcome::Failed(e) => Outcome::Failed(e),
+        GreedyOutcome::Failed(e) => Outcome::Failed(format!("network: {e}")),
     }
 }
 
@@ -336,6 +391,7 @@ fn summarise(requests: &[Request], outcomes: &[Outcome]) -> Summary {
                 Satisfiable::No,
                 Outcome::Refused {
                     names_blocker: true,
+                    ..
                 },
             ) => s.refused_named += 1,
             (_, Outcome::Failed(reason)) => {

@@ -26,11 +26,13 @@ pub struct Release {
     pub body: Vec<u8>,
 }
 
-/// Every release, in publish order (dependencies first).
+/// Every release, in publish order (dependencies first), and the ones to yank after.
 #[derive(Debug, Clone, Default)]
 pub struct Ecosystem {
     /// The releases.
     pub releases: Vec<Release>,
+    /// `(name, version)` of each release to yank once everything is published.
+    pub yanked: Vec<(String, Version)>,
 }
 
 /// What `generate` makes: how many libraries and plugins.
@@ -89,17 +91,27 @@ impl Ecosystem {
         });
     }
 
-    /// Reads every `*.publish` file of `dir` (a cargo publish body each), in file-name order.
+    /// Reads every publish body of `dir` (`*.publish` or `*.body` files, in file-name order;
+    /// from `dir/publish/` when there is one, as `gen-ecosystem` writes it) and the releases
+    /// to yank listed in `dir/yanked.txt` (`NAME VERSION` per line), if any.
     pub fn from_dir(dir: &Path) -> Result<Self, BenchError> {
+        let bodies = if dir.join("publish").is_dir() {
+            dir.join("publish")
+        } else {
+            dir.to_owned()
+        };
         let io = |source| BenchError::Io {
-            path: dir.to_owned(),
+            path: bodies.clone(),
             source,
         };
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
+        let mut paths: Vec<_> = std::fs::read_dir(&bodies)
             .map_err(io)?
             .filter_map(Result::ok)
             .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "publish"))
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|ext| ext == "publish" || ext == "body")
+            })
             .collect();
         paths.sort();
         let mut out = Self::default();
@@ -113,6 +125,21 @@ impl Ecosystem {
                 reason,
             })?;
             out.releases.push(release);
+        }
+        let yanked = dir.join("yanked.txt");
+        if let Ok(text) = std::fs::read_to_string(&yanked) {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let parsed = line.split_once(' ').and_then(|(name, version)| {
+                    Some((name.to_owned(), version.trim().parse().ok()?))
+                });
+                let Some(pair) = parsed else {
+                    return Err(BenchError::Ecosystem {
+                        path: yanked,
+                        reason: format!("`{line}` is not `NAME VERSION`"),
+                    });
+                };
+                out.yanked.push(pair);
+            }
         }
         Ok(out)
     }
@@ -147,19 +174,38 @@ impl Ecosystem {
         names
     }
 
-    /// The published host API versions.
+    /// The published host API versions; when the host API is not published, every version
+    /// the plugins' generator knows (1.0–1.9, 2.0–2.6, 3.0–3.2, [`crate::HOST_MINORS`]).
     pub fn host_versions(&self) -> Vec<Version> {
-        self.releases
+        let published: Vec<Version> = self
+            .releases
             .iter()
             .filter(|r| r.name == HOST_API)
             .map(|r| r.version.clone())
+            .collect();
+        if !published.is_empty() {
+            return published;
+        }
+        (1u64..)
+            .zip(crate::HOST_MINORS)
+            .flat_map(|(major, newest)| {
+                (0..=newest).map(move |minor| Version::new(major, minor, 0))
+            })
             .collect()
     }
 
-    /// Every package's versions with their dependencies.
+    /// Every package's versions with their dependencies (yanked ones left out: they are
+    /// not installed without a lock).
     pub fn graph(&self) -> Graph {
         let mut graph = Graph::new();
         for release in &self.releases {
+            if self
+                .yanked
+                .iter()
+                .any(|(name, version)| *name == release.name && *version == release.version)
+            {
+                continue;
+            }
             graph
                 .entry(release.name.clone())
                 .or_default()

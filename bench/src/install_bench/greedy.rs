@@ -1,4 +1,4 @@
-//! [`greedy_install`]: the naive installer the benchmark compares against: for each
+//! [`Greedy`]: the naive installer the benchmark compares against: for each
 //! requested plugin the newest version whose host API requirement accepts the host, then for
 //! each dependency the newest version that matches, no backtracking, no retries; then every
 //! archive downloaded once and checked against its SHA-256.

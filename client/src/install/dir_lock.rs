@@ -59,3 +59,26 @@ fn holder(path: &Path) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_until_the_first_lets_go() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = InstallDir::new(root.path());
+        dir.create().unwrap();
+        let first = DirLock::acquire(&dir, false).unwrap();
+        let error = DirLock::acquire(&dir, false).unwrap_err();
+        assert_eq!(error.code(), "dir-locked");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("(pid {})", std::process::id())),
+            "{error}"
+        );
+        drop(first);
+        DirLock::acquire(&dir, false).unwrap();
+    }
+}

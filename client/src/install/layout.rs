@@ -9,6 +9,7 @@
 //! DIR/.wharf/cache/<sha256>.crate    downloaded archives, by content
 //! DIR/.wharf/staging/<id>/   a set being built
 //! DIR/.wharf/sets/<id>/      complete sets: <name>-<version>/ each, wharf.lock, wharf-set.toml
+//!                            (the one in use, and the one it replaced until the next run)
 //! ```
 
 use std::io::Write as _;
@@ -108,18 +109,21 @@ impl InstallDir {
         Ok(())
     }
 
-    /// Deletes what an interrupted run left behind: staging directories, sets other than
-    /// the one in use, and a half-made `current.new`. Run with the directory lock held.
-    pub(crate) fn clean(&self) -> Result<(), InstallError> {
+    /// Deletes what an earlier run left behind: staging directories, a half-made
+    /// `current.new`, and every set but the one in use and `keep` (the set a run just
+    /// replaced, kept until the next run so a host still reading it is not cut off). Run with
+    /// the directory lock held.
+    pub(crate) fn clean(&self, keep: Option<&Path>) -> Result<(), InstallError> {
         let _ = std::fs::remove_file(self.state_dir().join("current.new"));
-        remove_children(&self.staging_dir(), None)?;
+        remove_children(&self.staging_dir(), &[])?;
         let current = self.current_set()?;
-        remove_children(&self.sets_dir(), current.as_deref())
+        let keep: Vec<&Path> = current.as_deref().into_iter().chain(keep).collect();
+        remove_children(&self.sets_dir(), &keep)
     }
 }
 
-/// Removes every entry of `dir` except `keep`.
-fn remove_children(dir: &Path, keep: Option<&Path>) -> Result<(), InstallError> {
+/// Removes every entry of `dir` except those in `keep`.
+fn remove_children(dir: &Path, keep: &[&Path]) -> Result<(), InstallError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -127,7 +131,7 @@ fn remove_children(dir: &Path, keep: Option<&Path>) -> Result<(), InstallError> 
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if keep.is_some_and(|keep| same_dir(keep, &path)) {
+        if keep.iter().any(|keep| same_dir(keep, &path)) {
             continue;
         }
         tracing::info!(path = %path.display(), "removing what an earlier run left");
@@ -164,5 +168,37 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InstallE
 pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(handle) = std::fs::File::open(dir) {
         let _ = handle.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_switch_replaces_current_and_clean_keeps_only_the_set_in_use() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = InstallDir::new(root.path());
+        dir.create().unwrap();
+        assert_eq!(dir.current_set().unwrap(), None);
+        for id in ["one", "two"] {
+            std::fs::create_dir_all(dir.sets_dir().join(id)).unwrap();
+        }
+        std::fs::create_dir_all(dir.staging_dir().join("half")).unwrap();
+        dir.switch_to("one").unwrap();
+        dir.switch_to("two").unwrap();
+        let current = dir.current_set().unwrap().unwrap();
+        assert!(
+            current.ends_with(".wharf/sets/two"),
+            "{}",
+            current.display()
+        );
+        dir.clean(None).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.sets_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["two"]);
+        assert_eq!(std::fs::read_dir(dir.staging_dir()).unwrap().count(), 0);
     }
 }

@@ -29,7 +29,7 @@ use crate::install::{
 pub struct InstallReport {
     /// The packages now in use.
     pub installed: Vec<InstalledPackage>,
-    /// How the new set differs from the previous one.
+    /// How the new set differs from the previous one (the host API left out).
     pub changes: LockDiff,
     /// The set now in use.
     pub set_dir: PathBuf,
@@ -68,7 +68,7 @@ impl Installer {
         let dir = &self.dir;
         dir.create()?;
         let _lock = DirLock::acquire(dir, self.wait_for_lock)?;
-        dir.clean()?;
+        dir.clean(None)?;
         let config = self.effective_config()?;
         let current = dir.current_set()?;
         let before = match &current {
@@ -130,14 +130,18 @@ impl Installer {
         dir.switch_to(&id)?;
         write_atomically(&dir.lock_path(), lock_text.as_bytes())?;
         config.write(&dir.config_path())?;
-        if let Err(error) = dir.clean() {
-            tracing::warn!(%error, "the previous set could not be removed; the next run will");
+        if let Err(error) = dir.clean(current.as_deref()) {
+            tracing::warn!(%error, "an old set could not be removed; the next run will");
         }
-        let changes = old_lock
+        let mut changes = old_lock
             .unwrap_or(Lockfile {
                 packages: Vec::new(),
             })
             .diff(&Lockfile::from(&resolution));
+        // The host provides its API; it is in the lock but never installed.
+        changes
+            .changes
+            .retain(|change| change.name != config.host_api_name);
         Ok(InstallReport {
             installed: list(dir)?,
             changes,

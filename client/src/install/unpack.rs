@@ -1,8 +1,8 @@
-//! Unpacking an archive into a set under the registry's own tarball rules: nothing is
-//! written unless the whole archive passes `validate_package_tarball` (a crate with its
-//! `Cargo.toml` or a plugin with its checked `plugin.toml`; one gzip member, only files
-//! and directories under `name-version/`, portable collision-free paths, safe modes, size
-//! limits), and then only the entries it accepted are written.
+//! Unpacking an archive into a set under the registry's own upload rules: nothing is
+//! written unless the whole archive passes `validate_package_tarball` (one gzip member, only
+//! files and directories under `name-version/`, portable collision-free paths, safe modes,
+//! size limits, and a valid `Cargo.toml` or, for a plugin, `plugin.toml` naming this package),
+//! and then only the entries it accepted are written.
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -10,7 +10,7 @@ use std::path::Path;
 
 use flate2::read::GzDecoder;
 use wharf_index_format::{
-    PublishLimits, TarballEntryKind, ValidatedPackage, validate_package_tarball,
+    PublishLimits, TarballEntry, TarballEntryKind, ValidatedPackage, validate_package_tarball,
 };
 
 use crate::install::InstallError;
@@ -29,9 +29,9 @@ pub(crate) fn unpack(
     };
     let validated = validate_package_tarball(archive, name, version, &PublishLimits::default())
         .map_err(|e| refused(e.to_string()))?;
-    let entries = match &validated {
-        ValidatedPackage::Crate(tarball) => &tarball.entries,
-        ValidatedPackage::Plugin(tarball) => &tarball.entries,
+    let entries: &[TarballEntry] = match &validated {
+        ValidatedPackage::Crate(package) => &package.entries,
+        ValidatedPackage::Plugin(plugin) => &plugin.entries,
     };
     let accepted: HashMap<&str, TarballEntryKind> = entries
         .iter()
@@ -81,4 +81,74 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| InstallError::io("cannot set the mode of", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use wharf_test_support::raw_tar::RawTar;
+    use wharf_test_support::{CrateBuilder, gzip, manifest};
+
+    use super::*;
+
+    #[test]
+    fn a_valid_archive_is_unpacked_under_name_version() {
+        let set = tempfile::tempdir().unwrap();
+        let archive = CrateBuilder::standard("greeter", "1.0.0").build();
+        unpack(&archive, "greeter", "1.0.0", set.path()).unwrap();
+        let lib = std::fs::read_to_string(set.path().join("greeter-1.0.0/src/lib.rs")).unwrap();
+        assert!(lib.contains("pub fn answer"), "{lib}");
+        assert!(set.path().join("greeter-1.0.0/Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn an_archive_breaking_the_tarball_rules_writes_nothing() {
+        let set = tempfile::tempdir().unwrap();
+        let tar = RawTar::new()
+            .file("greeter-1.0.0/Cargo.toml", &manifest("greeter", "1.0.0"))
+            .file("greeter-1.0.0/../../escape.txt", "outside")
+            .finish();
+        let error = unpack(&gzip(&tar), "greeter", "1.0.0", set.path()).unwrap_err();
+        assert_eq!(error.code(), "unpack-refused", "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("refusing to unpack greeter 1.0.0: "),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_dir(set.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_plugin_package_is_unpacked_too() {
+        use wharf_index_format::{PackFile, pack_plugin};
+        let set = tempfile::tempdir().unwrap();
+        let manifest = "[plugin]\nname = \"greeter\"\nversion = \"1.0.0\"\nkind = \"plugin\"\n\
+                        description = \"Says hello\"\nlicense = \"MIT\"\nentry = \"main.wat\"\n\n\
+                        [dependencies.host-api]\nversion = \"^1\"\n";
+        let file = |path: &str, data: &[u8]| PackFile {
+            path: path.to_owned(),
+            data: data.to_vec(),
+            executable: false,
+        };
+        let archive = pack_plugin(
+            "greeter-1.0.0",
+            vec![
+                file("plugin.toml", manifest.as_bytes()),
+                file("README.md", b"# greeter\n"),
+                file("main.wat", b"(module)\n"),
+            ],
+        );
+        unpack(&archive, "greeter", "1.0.0", set.path()).unwrap();
+        assert!(set.path().join("greeter-1.0.0/plugin.toml").is_file());
+        assert!(set.path().join("greeter-1.0.0/main.wat").is_file());
+    }
+
+    #[test]
+    fn an_archive_of_another_package_is_refused() {
+        let set = tempfile::tempdir().unwrap();
+        let archive = CrateBuilder::standard("painter", "1.0.0").build();
+        let error = unpack(&archive, "greeter", "1.0.0", set.path()).unwrap_err();
+        assert_eq!(error.code(), "unpack-refused", "{error}");
+        assert_eq!(std::fs::read_dir(set.path()).unwrap().count(), 0);
+    }
 }

@@ -3,6 +3,7 @@
 
 mod async_source;
 mod disk_cache;
+mod install;
 mod prefetch;
 mod retries;
 mod server;
