@@ -250,6 +250,55 @@ fn plan_binding(
     })))
 }
 
+/// Whether `plan`, made by [`plan_signing`] before the publish's transaction, still holds
+/// inside it: the package's keys did not change meanwhile in a way that matters (a key bound
+/// by a racing publish, a key revoked). The signatures were verified when the plan was made
+/// and the statement has not changed, so this is a few row reads and no cryptography on the
+/// writer thread; when it does not hold, the caller plans again for the precise answer.
+pub(crate) fn plan_still_holds(
+    conn: &Connection,
+    who: &Principal,
+    package: Option<&PackageRow>,
+    plan: &KeyPlan,
+) -> Result<bool, StorageError> {
+    let bound: i64 = match package {
+        Some(package) => conn
+            .prepare_cached("SELECT count(*) FROM package_keys WHERE package_id = ?1")?
+            .query_row([package.id], |row| row.get(0))?,
+        None => 0,
+    };
+    Ok(match plan {
+        KeyPlan::Unsigned => bound == 0,
+        KeyPlan::Verified(signatures) => {
+            let Some(package) = package else {
+                return Ok(false);
+            };
+            let mut live = conn.prepare_cached(
+                "SELECT 1 FROM package_keys
+                 WHERE package_id = ?1 AND key_id = ?2 AND revoked_at IS NULL",
+            )?;
+            let mut all_live = !signatures.is_empty();
+            for signature in signatures {
+                all_live &=
+                    live.exists(rusqlite::params![package.id, signature.key_id.to_string()])?;
+            }
+            all_live
+        }
+        KeyPlan::Bind(binding) => {
+            bound == 0
+                && conn
+                    .prepare_cached(
+                        "SELECT 1 FROM publisher_keys
+                         WHERE key_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                    )?
+                    .exists(rusqlite::params![
+                        binding.key.key_id().to_string(),
+                        who.user_id
+                    ])?
+        }
+    })
+}
+
 /// Applies a plan inside the publish transaction, after the package row exists and before
 /// its release event: binds the key and logs its owner-key-add event. Returns the release
 /// event's extra payload (the statement and the signatures its leaf carries).

@@ -20,7 +20,7 @@ use crate::log;
 use crate::model::ReconcileReport;
 use crate::plugins::PluginPackage;
 use crate::registry_keys::RegistryKeys;
-use crate::signed_publish::{ReleaseSigning, check_statement_matches, plan_signing};
+use crate::signed_publish::{KeyPlan, ReleaseSigning, check_statement_matches, plan_signing};
 use crate::token_cache::TokenCache;
 use crate::write_behind::PendingWrites;
 use crate::write_ops::{
@@ -330,7 +330,7 @@ impl Storage {
         let actual = self
             .check_before_writing(who, &entry, limits, &signing, &origin, crate_bytes)
             .await?;
-        let (cksum, crate_bytes): (String, Bytes) = actual;
+        let (cksum, crate_bytes, checked_plan) = actual;
         if entry.cksum.is_empty() {
             entry.cksum.clone_from(&cksum);
         } else if entry.cksum != cksum {
@@ -362,6 +362,7 @@ impl Storage {
             limits,
             signing,
             origin,
+            checked_plan,
         };
         let keys = Arc::clone(&self.inner.keys);
         let (outcome, snapshot, leaf) = self
@@ -397,7 +398,8 @@ impl Storage {
     }
 
     /// Hashes the tarball and checks every publish rule (scopes, ownership, duplicates,
-    /// daily limits, signatures) on a read connection, before anything is written.
+    /// daily limits, signatures) on a read connection, before anything is written; returns
+    /// the hash, the bytes and what the signatures do.
     async fn check_before_writing(
         &self,
         who: &Principal,
@@ -406,13 +408,13 @@ impl Storage {
         signing: &ReleaseSigning,
         origin: &str,
         crate_bytes: Bytes,
-    ) -> Result<(String, Bytes), StorageError> {
+    ) -> Result<(String, Bytes, KeyPlan), StorageError> {
         let inner = Arc::clone(&self.inner);
         let (checked_who, checked_entry) = (who.clone(), entry.clone());
         let (checked_signing, checked_origin) = (signing.clone(), origin.to_owned());
         tokio::task::spawn_blocking(move || {
             let actual = sha256_hex(&crate_bytes);
-            inner.pool.with(|conn| {
+            let plan = inner.pool.with(|conn| {
                 let existing = check_publish(conn, &checked_who, &checked_entry)?;
                 check_daily_limits(
                     conn,
@@ -430,9 +432,8 @@ impl Storage {
                     &checked_origin,
                     now_unix(),
                 )
-                .map(drop)
             })?;
-            Ok::<_, StorageError>((actual, crate_bytes))
+            Ok::<_, StorageError>((actual, crate_bytes, plan))
         })
         .await?
     }

@@ -11,7 +11,7 @@ use crate::queries::{
     PackageRow, find_version, insert_event, is_owner, package_by_canonical, require_package,
     version_key,
 };
-use crate::signed_publish::{ReleaseSigning, apply_plan, plan_signing};
+use crate::signed_publish::{KeyPlan, ReleaseSigning, apply_plan, plan_signing, plan_still_holds};
 use crate::{DailyLimits, EventKind, Principal, Scope, StorageError};
 
 /// A publish that passed validation and whose blob is stored.
@@ -27,6 +27,8 @@ pub(crate) struct PublishRequest {
     pub(crate) signing: ReleaseSigning,
     /// The registry's origin (statements must name it).
     pub(crate) origin: String,
+    /// What the signatures do, as checked before the transaction.
+    pub(crate) checked_plan: KeyPlan,
 }
 
 /// What a committed publish produced.
@@ -110,6 +112,7 @@ pub(crate) fn apply_publish(
         limits,
         signing,
         origin,
+        checked_plan,
     } = request;
     let existing = check_publish(conn, who, entry)?;
     let created_package = existing.is_none();
@@ -122,15 +125,19 @@ pub(crate) fn apply_publish(
         *limits,
         now,
     )?;
-    let plan = plan_signing(
-        conn,
-        who,
-        &entry.name,
-        existing.as_ref(),
-        signing,
-        origin,
-        now,
-    )?;
+    let plan = if plan_still_holds(conn, who, existing.as_ref(), checked_plan)? {
+        checked_plan.clone()
+    } else {
+        plan_signing(
+            conn,
+            who,
+            &entry.name,
+            existing.as_ref(),
+            signing,
+            origin,
+            now,
+        )?
+    };
     let package = if let Some(package) = existing {
         package
     } else {
