@@ -81,6 +81,10 @@ pub enum BenchError {
     /// The HTTP client could not be built.
     #[error("building the HTTP client failed: {0}")]
     Client(#[source] reqwest::Error),
+    /// A signed publish could not be prepared (a key registration the registry refused to
+    /// describe, a statement that cannot be built).
+    #[error("signing: {0}")]
+    Signing(String),
     /// A worker task died.
     #[error("a load worker stopped unexpectedly: {0}")]
     Worker(#[from] tokio::task::JoinError),

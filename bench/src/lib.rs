@@ -30,6 +30,7 @@ pub mod install_bench;
 mod latency;
 mod publisher;
 mod seed;
+mod signing;
 mod synthetic;
 
 pub use ecosystem::{
@@ -41,4 +42,5 @@ pub use index_fetch::{FetchedIndexFile, fetch_index_files};
 pub use latency::LatencySummary;
 pub use publisher::{PublishFailure, PublishReport, PublishTarget, publish_all};
 pub use seed::{SeedPlan, seed_waves};
+pub use signing::{PublishUpload, RegisteredKey};
 pub use synthetic::{SyntheticCrate, SyntheticDependency};

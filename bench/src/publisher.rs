@@ -4,9 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use crate::{BenchError, LatencySummary};
+use crate::{BenchError, LatencySummary, PublishUpload};
 
 /// Where and as whom to publish.
 #[derive(Debug, Clone)]
@@ -33,14 +31,32 @@ impl PublishTarget {
         })
     }
 
-    /// Sends one publish body; the status, or the client error as text.
-    async fn publish(&self, body: Bytes) -> Result<(u16, String), String> {
+    /// Yanks `name` `version` (`DELETE /api/v1/crates/{name}/{version}/yank`); the status,
+    /// or the client error as text.
+    pub async fn yank(&self, name: &str, version: &str) -> Result<u16, String> {
+        let api = self.endpoint.trim_end_matches("/new");
         let response = self
+            .client
+            .delete(format!("{api}/{name}/{version}/yank"))
+            .header(reqwest::header::AUTHORIZATION, &self.token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(response.status().as_u16())
+    }
+
+    /// Sends one publish; the status, or the client error as text.
+    async fn publish(&self, upload: &PublishUpload) -> Result<(u16, String), String> {
+        let mut request = self
             .client
             .put(&self.endpoint)
             .header(reqwest::header::AUTHORIZATION, &self.token)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body)
+            .header(reqwest::header::ACCEPT, "application/json");
+        for (name, value) in &upload.headers {
+            request = request.header(*name, value);
+        }
+        let response = request
+            .body(upload.body.clone())
             .send()
             .await
             .map_err(|e| e.to_string())?;
@@ -94,13 +110,15 @@ impl PublishReport {
     }
 }
 
-/// Publishes every body with `concurrency` publishers working through the list in order.
-/// The clock starts when the first publisher starts, after every body was built.
-pub async fn publish_all(
+/// Publishes every body (plain [`Bytes`](bytes::Bytes) or a [`PublishUpload`] with headers) with
+/// `concurrency` publishers working through the list in order. The clock starts when the
+/// first publisher starts, after every body was built.
+pub async fn publish_all<U: Into<PublishUpload>>(
     target: &PublishTarget,
-    bodies: Vec<Bytes>,
+    bodies: Vec<U>,
     concurrency: usize,
 ) -> Result<PublishReport, BenchError> {
+    let bodies: Vec<PublishUpload> = bodies.into_iter().map(Into::into).collect();
     let concurrency = concurrency.max(1);
     let attempted = bodies.len();
     let bodies = Arc::new(bodies);
@@ -118,7 +136,7 @@ pub async fn publish_all(
                         break;
                     };
                     let sent = Instant::now();
-                    let outcome = target.publish(body.clone()).await;
+                    let outcome = target.publish(body).await;
                     latencies.push(sent.elapsed());
                     match outcome {
                         Ok((200, _)) => {}

@@ -125,3 +125,73 @@ fn the_ecosystem_has_the_shape_benchmarks_need() {
             >= 5
     );
 }
+
+/// The newest host of each API major: the most any plugin of that major can ask for.
+fn hosts() -> Vec<wharf_resolver::Version> {
+    wharf_bench::HOST_MINORS
+        .iter()
+        .zip(1..)
+        .map(|(minor, major)| wharf_resolver::Version::new(major, *minor, 0))
+        .collect()
+}
+
+#[test]
+fn deliberate_conflicts_never_resolve_and_the_rest_mostly_does() {
+    use wharf_resolver::{HostPin, MemoryIndex, Requirements, ResolveError, Resolver};
+
+    let ecosystem = ecosystem(7);
+    let mut index = MemoryIndex::default();
+    for (file, version) in ecosystem
+        .files()
+        .unwrap()
+        .iter()
+        .filter(|f| f.path.starts_with("publish/"))
+        .zip(&ecosystem.versions)
+    {
+        let mut entry = prepare_publish(&file.bytes, &PublishLimits::default())
+            .unwrap()
+            .entry;
+        entry.yanked = version.yanked;
+        index.add(entry);
+    }
+    let installs = |name: &str, version: &str| {
+        hosts().into_iter().any(|host| {
+            let resolver = Resolver::new(&index).host_pin(HostPin::new(host));
+            let wanted = Requirements::named("install").require(name, format!("={version}"));
+            match resolver.resolve_requirements(&wanted) {
+                Ok(_) => true,
+                Err(ResolveError::NoSolution(_)) => false,
+                Err(other) => panic!("{name} {version}: {other}"),
+            }
+        })
+    };
+    for conflict in &ecosystem.conflicts {
+        assert!(
+            !installs(&conflict.name, &conflict.version),
+            "{} {} resolves, though {}",
+            conflict.name,
+            conflict.version,
+            conflict.reason
+        );
+    }
+    let conflicting: BTreeSet<(&str, &str)> = ecosystem
+        .conflicts
+        .iter()
+        .map(|c| (c.name.as_str(), c.version.as_str()))
+        .collect();
+    let candidates: Vec<_> = ecosystem
+        .versions
+        .iter()
+        .filter(|v| !v.yanked && !conflicting.contains(&(v.name(), v.version())))
+        .collect();
+    let resolved = candidates
+        .iter()
+        .filter(|v| installs(v.name(), v.version()))
+        .count();
+    // Versions depending (directly or not) on a deliberate conflict fail too.
+    assert!(
+        resolved * 100 >= candidates.len() * 95,
+        "{resolved} of {} versions install",
+        candidates.len()
+    );
+}

@@ -161,3 +161,77 @@ async fn a_seeded_registry_has_every_version_of_every_package() {
         assert_eq!(versions, ["1.0.0", "1.1.0", "1.2.0"], "in `{path}`");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_ecosystem_publishes_and_its_yank_list_is_applied() {
+    let registry = start_registry().await;
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let ecosystem = wharf_bench::generate(wharf_bench::EcosystemParams {
+        seed: 7,
+        plugins: 30,
+    });
+    ecosystem
+        .write_to(out.path())
+        .expect("the files are written");
+    let (url, token, dir) = (
+        registry.url.clone(),
+        registry.token.clone(),
+        out.path().to_owned(),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wharf-load"))
+            .args([
+                "publish-ecosystem",
+                "--url",
+                &url,
+                "--concurrency",
+                "4",
+                "--dir",
+            ])
+            .arg(&dir)
+            .env("WHARF_TOKEN", &token)
+            .output()
+            .expect("wharf-load runs")
+    })
+    .await
+    .expect("the command finishes");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yanked: Vec<_> = ecosystem.versions.iter().filter(|v| v.yanked).collect();
+    assert!(
+        stdout.contains(&format!("yanked {} versions", yanked.len())),
+        "{stdout}"
+    );
+    // Every version is in its index file, the yanked ones flagged.
+    let names: std::collections::BTreeSet<&str> = ecosystem
+        .versions
+        .iter()
+        .map(wharf_bench::GeneratedVersion::name)
+        .collect();
+    let paths: Vec<String> = names.iter().map(|name| index_path(name)).collect();
+    let mirror = tempfile::tempdir().expect("a temporary directory");
+    fetch_index_files(&registry.url, &paths, Some(mirror.path()), 4)
+        .await
+        .expect("every index file is served");
+    for version in &ecosystem.versions {
+        let text =
+            std::fs::read_to_string(mirror.path().join("index").join(index_path(version.name())))
+                .expect("the index file was mirrored");
+        let line = text
+            .lines()
+            .map(|line| wharf_index_format::IndexEntry::from_line(line).expect("a line"))
+            .find(|entry| entry.vers.to_string() == version.version())
+            .unwrap_or_else(|| panic!("{} {} is not served", version.name(), version.version()));
+        assert_eq!(
+            line.yanked,
+            version.yanked,
+            "{} {}",
+            version.name(),
+            version.version()
+        );
+    }
+}

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use wharf_git_index::{Author, GitIndex};
 use wharf_storage::GcOptions;
 
+use crate::admin_keyset::{KeysetCommand, RootKeyNewArgs, root_key_new};
 use crate::settings::{default_data_dir, open_existing_storage};
 
 /// Admin subcommands.
@@ -30,6 +31,9 @@ pub(crate) enum AdminCommand {
     /// The registry's root key.
     #[command(subcommand, name = "root-key")]
     RootKey(RootKeyCommand),
+    /// The next keyset, signed by a root key kept offline.
+    #[command(subcommand)]
+    Keyset(KeysetCommand),
 }
 
 /// `wharf admin root-key …`.
@@ -38,6 +42,9 @@ pub(crate) enum RootKeyCommand {
     /// Print the public root key clients pin (one line, `wharf-ed25519:…`). Works when the
     /// root key file was moved offline: the key is read from the signed keyset then.
     Export(RootKeyExportArgs),
+    /// Make a root key file to keep offline (prints its public key); name it in
+    /// `wharf admin keyset request --new-root`.
+    New(RootKeyNewArgs),
 }
 
 /// `wharf admin root-key export`.
@@ -100,6 +107,8 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Gc(args) => runtime.block_on(gc(args)),
         AdminCommand::GitSquash(args) => runtime.block_on(git_squash(args)),
         AdminCommand::RootKey(RootKeyCommand::Export(args)) => root_key_export(&args),
+        AdminCommand::RootKey(RootKeyCommand::New(args)) => root_key_new(&args),
+        AdminCommand::Keyset(command) => crate::admin_keyset::run(command),
     }
 }
 

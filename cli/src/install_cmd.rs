@@ -13,9 +13,10 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use wharf_client::ClientOptions;
 use wharf_client::install::{
-    InstallError, InstallProgress, InstallReport, Installer, PackageRequest, ReleaseVerifier, list,
+    InstallError, InstallProgress, InstallReport, Installer, PackageRequest, list,
 };
 use wharf_resolver::Version;
+use wharf_trust::PublicKey;
 
 use crate::resolve_cmd::Token;
 
@@ -177,25 +178,29 @@ fn installer(args: &InstallDirArgs) -> Result<Installer, InstallError> {
     if let Some(name) = &args.host_api_name {
         installer = installer.host_api_name(name.clone());
     }
-    if let Some(verifier) = release_verifier(args.root_key.as_deref())? {
-        installer = installer.verifier(verifier);
+    if let Some(path) = &args.root_key {
+        installer = installer.root_key(Some(read_root_key(path)?));
     }
     Ok(installer)
 }
 
-/// The release verifier for `--root-key`. Signature verification is not part of this build:
-/// asking for it is refused rather than silently skipped.
-fn release_verifier(
-    root_key: Option<&Path>,
-) -> Result<Option<Arc<dyn ReleaseVerifier>>, InstallError> {
-    match root_key {
-        None => Ok(None),
-        Some(path) => Err(InstallError::InvalidRequest(format!(
-            "cannot verify release signatures with `{}`: this build of wharf has no release \
-             verifier; run without `--root-key`",
+/// Reads the registry's root public key that `--root-key` names (the line `wharf admin
+/// root-key export` prints).
+fn read_root_key(path: &Path) -> Result<PublicKey, InstallError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InstallError::InvalidRequest(format!(
+            "cannot read the root key file `{}`: {e}; give the file `wharf admin root-key \
+             export` wrote",
             path.display()
-        ))),
-    }
+        ))
+    })?;
+    PublicKey::parse(text.trim()).map_err(|e| {
+        InstallError::InvalidRequest(format!(
+            "`{}` is not a Wharf root public key: {e}; give the line `wharf admin root-key \
+             export` prints",
+            path.display()
+        ))
+    })
 }
 
 fn finish(dir: &Path, outcome: Result<InstallReport, InstallError>) -> ExitCode {

@@ -11,7 +11,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::json;
-use wharf_trust::{KdfParams, KeyFileProtection, KeyRegistration, SigningKey, UtcTime};
+use wharf_trust::{
+    KdfParams, KeyFileProtection, KeyRegistration, PublicKey, SigningKey, Statement, StatementBody,
+    UtcTime,
+};
 
 use crate::registry_api::{KeyFileArgs, RegistryApi, RegistryArgs, passphrase};
 
@@ -26,6 +29,25 @@ pub(crate) enum KeysCommand {
     List(ListArgs),
     /// Revoke a registered key; the packages it signs for log the revocation.
     Revoke(RevokeArgs),
+    /// Add a registered key (yours or a co-owner's) to a package's publisher keys, signed
+    /// by a current key of the package (or, for a package without keys, by the key itself).
+    AddTo(AddToArgs),
+}
+
+/// `wharf keys add-to`.
+#[derive(Debug, Args)]
+pub(crate) struct AddToArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The package.
+    package: String,
+    /// The signing key file: a current publisher key of the package.
+    #[command(flatten)]
+    key: KeyFileArgs,
+    /// The public key to add (`wharf-ed25519:…`, registered to an owner of the package)
+    /// [default: the key of `--key` itself].
+    #[arg(long, value_name = "KEY")]
+    new_key: Option<String>,
 }
 
 /// `wharf keys new`.
@@ -76,6 +98,7 @@ pub(crate) fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::Register(args) => register(&args),
         KeysCommand::List(args) => list(&args),
         KeysCommand::Revoke(args) => revoke(&args),
+        KeysCommand::AddTo(args) => add_to(&args),
     }
 }
 
@@ -144,6 +167,37 @@ fn register(args: &RegisterArgs) -> anyhow::Result<ExitCode> {
         std::io::stdout().lock(),
         "registered key {} to `{login}` on {origin}",
         key.key_id()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn add_to(args: &AddToArgs) -> anyhow::Result<ExitCode> {
+    let signer = args.key.load()?;
+    let added = match &args.new_key {
+        Some(text) => PublicKey::parse(text).context("--new-key")?,
+        None => signer.public_key(),
+    };
+    let api = RegistryApi::new(&args.registry)?;
+    let origin = api.origin()?;
+    let statement = Statement::new(
+        &origin,
+        &args.package,
+        StatementBody::OwnerKeyAdd { key: added },
+        UtcTime::now(),
+    )?;
+    api.send(
+        api.request(Method::POST, "/api/wharf/v1/keys/add-to")
+            .json(&json!({
+                "statement": statement.to_text(),
+                "signatures": [statement.sign(&signer).to_text()],
+            })),
+        &format!("adding key {} to {}", added.key_id().short(), args.package),
+    )?;
+    writeln!(
+        std::io::stdout().lock(),
+        "key {} is now a publisher key of {}",
+        added.key_id(),
+        args.package
     )?;
     Ok(ExitCode::SUCCESS)
 }

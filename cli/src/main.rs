@@ -4,10 +4,12 @@
 //! runtime error; `install`, `update`, `remove` and `list` add 3 to 6 (docs/install.md).
 
 mod admin;
+mod admin_keyset;
 mod connection_keys;
 mod install_cmd;
 mod keys_cmd;
 mod listen;
+mod mirror;
 mod plugin_cmd;
 mod publish;
 mod registry_api;
@@ -45,10 +47,13 @@ enum Command {
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Copy a Wharf registry (index and blobs) into a directory a static server can serve.
+    #[command(subcommand)]
+    Mirror(mirror::MirrorCommand),
     /// Publisher keys: make one, register it to your account, list and revoke them.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
-    /// Publish a crate with a signed release statement (runs `cargo package`).
+    /// Publish a crate (through `cargo package`) or a plugin folder with a signed release statement.
     Publish(publish::PublishArgs),
     /// Plugin author tools: scaffold, check, pack and publish a plugin or template.
     #[command(subcommand)]
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => keys_cmd::run(command),
         Command::Publish(args) => publish::run(&args),
         Command::Resolve(args) => resolve_cmd::run(&args),
+        Command::Mirror(command) => mirror::run(command),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Plugin(command) => plugin_cmd::run(command),
         Command::Install(args) => Ok(install_cmd::install(&args)),

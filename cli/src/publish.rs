@@ -1,6 +1,8 @@
-//! `wharf publish`: a signed `cargo publish`.
+//! `wharf publish`: a signed `cargo publish`, for crates and for plugin folders.
 //!
-//! Runs the real `cargo package` in the crate's directory, builds cargo's publish request
+//! For a plugin folder (one holding `plugin.toml`) it packs the folder as `wharf plugin
+//! pack` does and derives the publish metadata from the manifest. For a crate it runs the
+//! real `cargo package` in the crate's directory, builds cargo's publish request
 //! (the metadata JSON from `cargo metadata`, framed with the `.crate` as cargo frames it),
 //! computes the index line the registry will derive from exactly those bytes
 //! ([`wharf_index_format::release_index_line`]), signs a release statement over its hash and
@@ -21,13 +23,15 @@ use clap::Args;
 use reqwest::Method;
 use serde_json::Value;
 use wharf_index_format::{
-    NewCrate, NewCrateDependency, Pubtime, encode_publish_frame, release_index_line,
+    NewCrate, NewCrateDependency, PLUGIN_MANIFEST_FILE, Pubtime, encode_publish_frame,
+    release_index_line,
 };
 use wharf_registry_server::{
     KEY_SIGNATURE_HEADER, KEY_STATEMENT_HEADER, RELEASE_STATEMENT_HEADER, SIGNATURE_HEADER,
 };
 use wharf_trust::{Hash, Statement, StatementBody, UtcTime};
 
+use crate::plugin_cmd::pack_plugin_dir;
 use crate::registry_api::{KeyFileArgs, RegistryApi, RegistryArgs};
 
 /// crates.io's index URL, as cargo names it in publish requests.
@@ -50,46 +54,52 @@ pub(crate) struct PublishArgs {
     allow_dirty: bool,
 }
 
+/// What is uploaded: the publish metadata JSON and the archive.
+struct Packed {
+    name: String,
+    version: String,
+    json: Vec<u8>,
+    archive: Vec<u8>,
+    /// `crate`, `plugin` or `template`, for the message.
+    kind: &'static str,
+}
+
 /// Runs `wharf publish`.
 pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<ExitCode> {
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
+    let is_plugin = dir.join(PLUGIN_MANIFEST_FILE).is_file();
+    if !is_plugin && !dir.join("Cargo.toml").is_file() {
         bail!(
-            "`{}` has no Cargo.toml; give the crate's directory",
+            "`{}` has neither a Cargo.toml nor a {PLUGIN_MANIFEST_FILE}; give a crate's or a \
+             plugin's directory",
             dir.display()
         );
     }
     let key = args.key.load()?;
     let api = RegistryApi::new(&args.registry)?;
     let origin = api.origin()?;
-    let metadata = cargo_metadata(&manifest)?;
-    let package = root_package(&metadata, &manifest)?;
-    cargo_package(&manifest, args)?;
-    let name = text(package, "name")?;
-    let version = text(package, "version")?;
-    let target_dir = text(&metadata, "target_directory")?;
-    let crate_path = Path::new(target_dir)
-        .join("package")
-        .join(format!("{name}-{version}.crate"));
-    let crate_bytes = std::fs::read(&crate_path).with_context(|| {
-        format!(
-            "cannot read `{}` that cargo package wrote",
-            crate_path.display()
-        )
-    })?;
-    let index_url = format!("sparse+{}/index/", api.url(""));
-    let krate = new_crate(package, &manifest, &index_url)?;
-    let json = serde_json::to_vec(&krate).context("encoding the publish metadata")?;
-    let cksum = Hash::sha256(&crate_bytes);
+    let packed = if is_plugin {
+        pack_plugin(&dir)?
+    } else {
+        let index_url = format!("sparse+{}/index/", api.url(""));
+        pack_crate(&dir, args, &index_url)?
+    };
+    let Packed {
+        name,
+        version,
+        json,
+        archive,
+        kind,
+    } = &packed;
+    let cksum = Hash::sha256(archive);
     let time = UtcTime::now();
-    let line = release_index_line(&json, &cksum.to_hex(), Pubtime::from_unix(time.unix()))
+    let line = release_index_line(json, &cksum.to_hex(), Pubtime::from_unix(time.unix()))
         .context("computing the index line of this release")?;
     let release = Statement::new(
         &origin,
         name,
         StatementBody::Release {
-            version: version.to_owned(),
+            version: version.clone(),
             cksum,
             entry: Hash::sha256(line.as_bytes()),
         },
@@ -103,7 +113,7 @@ pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<ExitCode> {
         },
         time,
     )?;
-    let body = encode_publish_frame(&json, &crate_bytes)?;
+    let body = encode_publish_frame(json, archive)?;
     let request = api
         .request(Method::PUT, "/api/v1/crates/new")
         .header(RELEASE_STATEMENT_HEADER, STANDARD.encode(release.to_text()))
@@ -114,10 +124,52 @@ pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<ExitCode> {
     api.send(request, &format!("publishing {name} {version}"))?;
     writeln!(
         std::io::stdout().lock(),
-        "published {name} {version} to {origin}, signed by key {}",
+        "published {kind} {name} {version} to {origin}, signed by key {}",
         key.key_id().short()
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A plugin folder, packed deterministically and checked with the registry's rules.
+fn pack_plugin(dir: &Path) -> anyhow::Result<Packed> {
+    let plugin = pack_plugin_dir(dir)?;
+    Ok(Packed {
+        kind: plugin.kind.as_str(),
+        name: plugin.name,
+        version: plugin.version,
+        json: plugin.metadata_json,
+        archive: plugin.tarball,
+    })
+}
+
+/// A crate directory, packaged by the real `cargo package`, with the metadata cargo's own
+/// publish would send.
+fn pack_crate(dir: &Path, args: &PublishArgs, index_url: &str) -> anyhow::Result<Packed> {
+    let manifest = dir.join("Cargo.toml");
+    let metadata = cargo_metadata(&manifest)?;
+    let package = root_package(&metadata, &manifest)?;
+    cargo_package(&manifest, args)?;
+    let name = text(package, "name")?;
+    let version = text(package, "version")?;
+    let target_dir = text(&metadata, "target_directory")?;
+    let crate_path = Path::new(target_dir)
+        .join("package")
+        .join(format!("{name}-{version}.crate"));
+    let archive = std::fs::read(&crate_path).with_context(|| {
+        format!(
+            "cannot read `{}` that cargo package wrote",
+            crate_path.display()
+        )
+    })?;
+    let krate = new_crate(package, &manifest, index_url)?;
+    let json = serde_json::to_vec(&krate).context("encoding the publish metadata")?;
+    Ok(Packed {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        json,
+        archive,
+        kind: "crate",
+    })
 }
 
 fn cargo() -> Command {

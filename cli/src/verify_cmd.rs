@@ -76,8 +76,8 @@ struct Overrides {
     allow_rollback: bool,
 }
 
-/// The default state directory.
-fn default_state_dir() -> Option<PathBuf> {
+/// The default state directory (also used by `wharf install --root-key`).
+pub(crate) fn default_state_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_STATE_HOME")
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)

@@ -9,7 +9,8 @@
 # RUNS (1 per concurrency), WHARF_PORT (18482), RESULTS (output directory),
 # TMPDIR (where the data directories go: put it on the disk you want to measure),
 # SETTLE_SECONDS (20: idle disk time before each run, see settle_disk in lib.sh),
-# WHARF_BIN (a saved wharf binary to measure) with SKIP_BUILD=1 (no cargo build).
+# WHARF_BIN (a saved wharf binary to measure) with SKIP_BUILD=1 (no cargo build),
+# SIGN=1 (every release signed with a publisher key registered first: `wharf-load --sign`).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -25,7 +26,7 @@ begin_work publish-bench
 URL="http://127.0.0.1:$WHARF_PORT"
 
 {
-  echo "# Publish throughput"
+  echo "# Publish throughput${SIGN:+ (signed releases)}"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ); $COUNT publishes per run, a fresh data directory per run."
   echo
@@ -46,7 +47,7 @@ for concurrency in $CONCURRENCIES; do
     out="$RESULTS/publish-c$concurrency-r$run.txt"
     status=0
     "$LOAD" publish --url "$URL" --token "$token" --concurrency "$concurrency" --count "$COUNT" \
-      --prefix "c$concurrency" --paths-out "$data.paths" >"$out" 2>&1 || status=$?
+      --prefix "c$concurrency" --paths-out "$data.paths" ${SIGN:+--sign} >"$out" 2>&1 || status=$?
     cat "$out" >&2
     line=$(grep '^RESULT' "$out") || die "no result in $out"
     stop_pid "$WHARF_PID" KILL

@@ -6,9 +6,11 @@
 # consistency proof path), plus one named package, and the bytes of the log's leaves.
 #
 # Settings (environment): PACKAGES (1000), VERSIONS (10), RUNS (3), WHARF_PORT (18483),
-# RESULTS (output directory), SKIP_BUILD=1 (use the release binaries already built).
+# RESULTS (output directory), SKIP_BUILD=1 (use the release binaries already built),
+# WHARF_BIN and LOAD_BIN (other `wharf` and `wharf-load` binaries, with SKIP_BUILD=1).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+LOAD=${LOAD_BIN:-$LOAD}
 
 PACKAGES=${PACKAGES:-1000}
 VERSIONS=${VERSIONS:-10}
@@ -44,7 +46,7 @@ timed_verify() {
   "$WHARF" verify --index-url "sparse+$URL/index/" --root-key "$WORK/root.pub" \
     --state "$state" "$@" >"$WORK/verify.out" || die "verification failed: $(head -3 "$WORK/verify.out")"
   t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc
+  printf '%.2f\n' "$(echo "$t1 - $t0" | bc)"
 }
 
 fresh=() kept=()
@@ -66,7 +68,7 @@ one=$(timed_verify "$WORK/state-kept" "$name")
   echo
   echo "- seeding through the publish API (8 publishers): $(printf '%.1f' "$seed_seconds") s"
   echo "- the log's leaves as served (JSON pages of 256): $leaf_bytes bytes"
-  echo "- \`wharf verify --all\`, fresh state, median of $RUNS: $(printf '%s\n' "${fresh[@]}" | median) s ($(printf '%s ' "${fresh[@]}"))"
-  echo "- \`wharf verify --all\`, kept state, median of $RUNS: $(printf '%s\n' "${kept[@]}" | median) s ($(printf '%s ' "${kept[@]}"))"
+  echo "- \`wharf verify --all\`, fresh state, median of $RUNS: $(printf '%s\n' "${fresh[@]}" | median) s (runs: ${fresh[*]})"
+  echo "- \`wharf verify --all\`, kept state, median of $RUNS: $(printf '%s\n' "${kept[@]}" | median) s (runs: ${kept[*]})"
   echo "- \`wharf verify $name\` (one package, with inclusion proofs), kept state: $one s"
 } | tee "$RESULTS/summary.md"

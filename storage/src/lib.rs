@@ -58,6 +58,8 @@ mod error;
 mod gc;
 mod index_changes;
 mod index_files;
+mod key_binding;
+mod keyset_rotation;
 mod log;
 mod log_api;
 mod log_verify;
@@ -83,6 +85,7 @@ pub use db::DB_FILE as DATABASE_FILE;
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use index_changes::{IndexChanges, IndexState};
+pub use keyset_rotation::{install_next_keyset, request_next_keyset};
 pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
 pub use log_api::{LogLeaf, SignedTimestamp};
 pub use model::{

@@ -10,9 +10,11 @@
 //! checkpoint per write job costs one ed25519 signature and a few dozen row reads, small
 //! next to the commit's fsync, and keeps the newest checkpoint always equal to the tree.
 //!
-//! A leaf is a `wharf-trust` [`LogEvent`]: the registry's statement about the event (its
-//! `time` and the envelope's `logged` are both the event's time) countersigned by the
-//! release key, as no publisher signature is carried yet. A release statement's `entry` is
+//! A leaf is a `wharf-trust` [`LogEvent`]: for an unsigned event, the registry's statement
+//! about it (its `time` and the envelope's `logged` are both the event's time) signed by the
+//! release key; for a signed release or a key binding, the publisher's statement byte for
+//! byte with the publisher's signatures (kept in the event's payload), a release also
+//! countersigned by the release key. A release statement's `entry` is
 //! the SHA-256 of the version's index line as first published: the stored line with
 //! `"yanked":false`, without its LF.
 

@@ -55,26 +55,7 @@ impl RegistryKeys {
     /// Loads the keys of `data_dir`.
     pub fn load(data_dir: &Path) -> Result<Self, StorageError> {
         let dir = data_dir.join(KEYS_DIR);
-        let mut chain = Vec::new();
-        for version in 1.. {
-            let path = dir.join(format!("keyset-{version}.note"));
-            if !path.exists() {
-                break;
-            }
-            chain.push(read(&path)?);
-        }
-        let newest = chain.last().ok_or_else(|| StorageError::Keys {
-            path: dir.join("keyset-1.note"),
-            reason: "the registry has no keyset; restore the `keys` directory from a backup"
-                .to_owned(),
-        })?;
-        let keyset_path = dir.join(format!("keyset-{}.note", chain.len()));
-        let keyset = wharf_trust::Note::parse(newest.as_bytes())
-            .and_then(|note| Keyset::parse(note.text()))
-            .map_err(|error| StorageError::Keys {
-                path: keyset_path.clone(),
-                reason: error.to_string(),
-            })?;
+        let (chain, keyset, keyset_path) = read_chain(&dir)?;
         let online = |file: &str, role: wharf_trust::KeyRole| {
             let path = dir.join(file);
             let key = SigningKey::from_key_file(&read(&path)?, None).map_err(|error| {
@@ -89,7 +70,7 @@ impl RegistryKeys {
                 Err(StorageError::Keys {
                     path,
                     reason: format!(
-                        "holds another key than the {role} key of {}; restore the matching file",
+                        "holds another key than the {role} key of {}; restore the matching file (after a keyset install cut short, run `wharf admin keyset install` again)",
                         keyset_path.display()
                     ),
                 })
@@ -104,6 +85,12 @@ impl RegistryKeys {
             keyset,
             chain,
         })
+    }
+
+    /// The newest keyset of `data_dir`, without loading the online keys (which a keyset
+    /// install cut short may have replaced already).
+    pub(crate) fn load_for_rotation(data_dir: &Path) -> Result<Keyset, StorageError> {
+        read_chain(&data_dir.join(KEYS_DIR)).map(|(_, keyset, _)| keyset)
     }
 
     /// The registry's name inside every signed document.
@@ -155,6 +142,30 @@ pub fn root_public_key(data_dir: &Path) -> Result<PublicKey, StorageError> {
     Ok(RegistryKeys::load(data_dir)?.root)
 }
 
+/// Every signed keyset note of `dir` (version 1 first), the newest parsed, and its path.
+fn read_chain(dir: &Path) -> Result<(Vec<String>, Keyset, PathBuf), StorageError> {
+    let mut chain = Vec::new();
+    for version in 1.. {
+        let path = dir.join(format!("keyset-{version}.note"));
+        if !path.exists() {
+            break;
+        }
+        chain.push(read(&path)?);
+    }
+    let newest = chain.last().ok_or_else(|| StorageError::Keys {
+        path: dir.join("keyset-1.note"),
+        reason: "the registry has no keyset; restore the `keys` directory from a backup".to_owned(),
+    })?;
+    let keyset_path = dir.join(format!("keyset-{}.note", chain.len()));
+    let keyset = wharf_trust::Note::parse(newest.as_bytes())
+        .and_then(|note| Keyset::parse(note.text()))
+        .map_err(|error| StorageError::Keys {
+            path: keyset_path.clone(),
+            reason: error.to_string(),
+        })?;
+    Ok((chain, keyset, keyset_path))
+}
+
 fn keys_error(path: &Path, reason: impl std::fmt::Display) -> StorageError {
     StorageError::Keys {
         path: path.to_path_buf(),
@@ -170,7 +181,7 @@ fn read(path: &Path) -> Result<String, StorageError> {
 }
 
 /// Writes `text` to a new file of mode 0600 (never replacing one) and syncs it.
-fn write_private(path: &Path, text: &str) -> Result<(), StorageError> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), StorageError> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -540,6 +540,34 @@ impl Storage {
             .await
     }
 
+    /// Adds a publisher key to a package with an owner-key-add statement (its text) and
+    /// signatures (`<key id>:<signature>`): by a current key of the package, or by the key
+    /// itself when the package has none. The key must be registered to an owner. Returns the
+    /// package's new index file state and the key added.
+    #[tracing::instrument(skip_all, fields(user = %who.login))]
+    pub async fn add_package_key(
+        &self,
+        who: &Principal,
+        statement: &str,
+        signatures: &[String],
+    ) -> Result<wharf_trust::PublicKey, StorageError> {
+        let (who, statement, signatures) = (who.clone(), statement.to_owned(), signatures.to_vec());
+        let origin = self.inner.keys.origin().to_owned();
+        let (_, key) = self
+            .change(move |conn, now| {
+                crate::key_binding::add_to_package(
+                    conn,
+                    &who,
+                    &origin,
+                    &statement,
+                    &signatures,
+                    now,
+                )
+            })
+            .await?;
+        Ok(key)
+    }
+
     /// The publisher keys registered to `who`, oldest first.
     pub async fn publisher_keys(
         &self,

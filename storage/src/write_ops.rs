@@ -203,7 +203,7 @@ pub(crate) fn apply_publish(
 }
 
 /// Checks scope, name pattern, existence and ownership for an operation on a package.
-fn authorize(
+pub(crate) fn authorize(
     conn: &Connection,
     who: &Principal,
     name: &str,

@@ -329,6 +329,62 @@ fn a_signed_publish_binds_its_key_and_a_release_by_another_key_changes_nothing()
 }
 
 #[test]
+fn a_co_owner_key_added_by_a_current_key_can_publish() -> TestResult {
+    let registry = TestRegistry::start();
+    let url = registry.url();
+    let alice = Publisher::new(&registry, "alice");
+    let (alice_key, _) = alice.new_key("alice.key", false);
+    alice.register(&registry, &alice_key);
+    let dir = alice.project("shared", "1.0.0");
+    assert!(alice.publish(&registry, &dir, &alice_key).status.success());
+    let bob = Publisher::new(&registry, "bob");
+    let added = registry
+        .http()
+        .put(format!("{url}/api/v1/crates/shared/owners"))
+        .header("Authorization", &alice.token)
+        .json(&serde_json::json!({ "users": ["bob"] }))
+        .send()?;
+    assert_eq!(added.status(), 200, "{}", added.text()?);
+    let (bob_key, bob_id) = bob.new_key("bob.key", false);
+    bob.register(&registry, &bob_key);
+    let bob_public = wharf_trust::key_file_public_key(&std::fs::read_to_string(&bob_key)?)?;
+    let bob_public = bob_public.to_text();
+
+    // bob cannot add his key with his own signature: the package has a key already.
+    let mut args = vec!["keys", "add-to", "shared", "--new-key", &bob_public];
+    args.extend(bob.key_args(&url, &bob_key));
+    let error = bob.wharf_err(&args);
+    assert!(error.contains("403"), "{error}");
+    // alice signs bob's key in with hers; the log records it, signed by her key.
+    let mut args = vec!["keys", "add-to", "shared", "--new-key", &bob_public];
+    args.extend(alice.key_args(&url, &alice_key));
+    alice.wharf_ok(&args);
+    let events = leaves(&registry)?;
+    let last = events.last().ok_or("an empty log")?;
+    assert_eq!(last.statement().kind(), StatementKind::OwnerKeyAdd);
+    // A client replays the package's publisher statements (the registry's own owner-add
+    // statement carries no publisher signature).
+    let mut owners = OwnerKeys::new("shared", 1);
+    for event in events.iter().filter(|event| {
+        matches!(
+            event.statement().kind(),
+            StatementKind::Release | StatementKind::OwnerKeyAdd
+        )
+    }) {
+        owners.apply(event)?;
+    }
+    assert_eq!(owners.keys().len(), 2);
+    let StatementBody::OwnerKeyAdd { key } = last.statement().body() else {
+        return Err("not an owner-key-add statement".into());
+    };
+    assert_eq!(key.key_id().to_string(), bob_id);
+    let dir = bob.project("shared", "1.0.1");
+    let output = bob.publish(&registry, &dir, &bob_key);
+    assert!(output.status.success(), "{}", describe(&output));
+    Ok(())
+}
+
+#[test]
 fn threat_13_a_stolen_token_or_online_key_cannot_publish_for_a_package_with_publisher_keys()
 -> TestResult {
     let registry = TestRegistry::start();

@@ -1,123 +1,20 @@
 //! The threats `wharf verify` stops (numbered as in docs/threats.md): a real `wharf serve`
 //! behind a real tampering proxy, and the real `wharf verify` binary with its own state
 //! directory. Each tampered answer must fail verification with the message naming the
-//! attack; the honest path passes.
+//! attack; the honest path passes (`verify_cli.rs`).
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
+use wharf_e2e_tests::TestRegistry;
 use wharf_e2e_tests::forged_log::{ForgedLog, StolenKeys, keyset_body, resign_timestamp};
 use wharf_e2e_tests::tamper_proxy::{Action, Rule, add_line, drop_line, edit, edit_line};
-use wharf_e2e_tests::upload::publish_body;
-use wharf_e2e_tests::{TamperProxy, TestRegistry, TestResult, wharf_binary};
+use wharf_e2e_tests::verify_setup::{VerifySetup as Setup, publish};
 use wharf_trust::SigningKey;
 
 const TIMESTAMP: &str = "/index/.wharf/timestamp";
 const CHECKPOINT: &str = "/api/wharf/v1/log/checkpoint";
 const KEYSET: &str = "/api/wharf/v1/log/keyset";
 const BINS: &str = "/index/.wharf/bins";
-
-/// A registry, a proxy in front of it, and a client that pinned its root key.
-struct Setup {
-    registry: TestRegistry,
-    proxy: TamperProxy,
-    client: tempfile::TempDir,
-}
-
-impl Setup {
-    /// A registry with `demo-pkg` 1.0.0 and 1.1.0 and `other-pkg` 0.1.0.
-    fn start() -> Self {
-        let registry = TestRegistry::start();
-        publish(&registry, "demo-pkg", "1.0.0");
-        publish(&registry, "demo-pkg", "1.1.0");
-        publish(&registry, "other-pkg", "0.1.0");
-        let proxy = TamperProxy::start(&registry.url());
-        let client = tempfile::tempdir().expect("a temp dir");
-        let exported = registry.run_on_data(&["admin", "root-key", "export"], &[]);
-        assert!(exported.status.success(), "{exported:?}");
-        std::fs::write(client.path().join("root.pub"), &exported.stdout).expect("written");
-        Self {
-            registry,
-            proxy,
-            client,
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.client.path().join("state")
-    }
-
-    /// Runs `wharf verify` through the proxy; returns (exit code, stdout).
-    fn verify(&self, args: &[&str]) -> (i32, String) {
-        let output = Command::new(wharf_binary())
-            .arg("verify")
-            .arg("--index-url")
-            .arg(self.proxy.index_url())
-            .arg("--root-key")
-            .arg(self.client.path().join("root.pub"))
-            .arg("--state")
-            .arg(self.state())
-            .args(args)
-            .output()
-            .expect("wharf runs");
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        if std::env::var_os("WHARF_E2E_SHOW_VERIFY").is_some() {
-            eprintln!("[wharf verify {}] {stdout}", args.join(" "));
-        }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.trim().is_empty(),
-            "nothing on stderr for a verification outcome: {stderr}"
-        );
-        (output.status.code().unwrap_or(-1), stdout)
-    }
-
-    /// `verify` that must pass.
-    fn passes(&self, args: &[&str]) -> String {
-        let (code, stdout) = self.verify(args);
-        assert_eq!(code, 0, "verification should pass: {stdout}");
-        stdout
-    }
-
-    /// `verify` that must fail with exit 1 and a line containing `needle`.
-    fn fails_with(&self, args: &[&str], needle: &str) -> String {
-        let (code, stdout) = self.verify(args);
-        assert_eq!(
-            code, 1,
-            "verification should fail with `{needle}`: {stdout}"
-        );
-        assert!(
-            stdout.lines().any(|line| line.contains(needle)),
-            "no line with `{needle}` in:\n{stdout}"
-        );
-        assert!(!stdout.contains("verified "), "{stdout}");
-        stdout
-    }
-
-    /// The bytes the registry serves at `path` now.
-    fn fetch(&self, path: &str) -> Vec<u8> {
-        let response = self
-            .registry
-            .http()
-            .get(format!("{}{path}", self.registry.url()))
-            .send()
-            .expect("an answer");
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.bytes().expect("a body").to_vec()
-    }
-}
-
-fn publish(registry: &TestRegistry, name: &str, version: &str) {
-    let response = registry
-        .http()
-        .put(format!("{}/api/v1/crates/new", registry.url()))
-        .header("Authorization", &registry.admin_token)
-        .body(publish_body(name, version))
-        .send()
-        .expect("an answer");
-    assert_eq!(response.status(), 200, "publish {name} {version}");
-}
 
 fn demo_file() -> String {
     format!("/index/{}", wharf_index_format::index_path("demo-pkg"))
@@ -130,23 +27,6 @@ fn other_file() -> String {
 fn bin_path(name: &str) -> String {
     let bin = wharf_trust::snapshot::bin_of(&wharf_index_format::index_path(name));
     format!("{BINS}/{bin:02x}")
-}
-
-#[test]
-fn the_honest_path_passes_and_keeps_state() -> TestResult {
-    let setup = Setup::start();
-    let stdout = setup.passes(&["--all"]);
-    assert!(
-        stdout.contains("verified 2 packages (3 versions) against the log of 3 leaves"),
-        "{stdout}"
-    );
-    setup.passes(&["demo-pkg", "other-pkg", "--crates"]);
-    let kept = std::fs::read_dir(setup.state())?.count();
-    assert_eq!(kept, 1, "one state file per root key");
-    publish(&setup.registry, "demo-pkg", "1.2.0");
-    setup.passes(&["demo-pkg"]);
-    setup.fails_with(&["no-such-pkg"], "no-such-pkg: no such package");
-    Ok(())
 }
 
 #[test]
@@ -540,11 +420,23 @@ fn threat_37_fail_closed_without_a_timestamp() {
 fn threat_38_clock_set_back() {
     let setup = Setup::start();
     let keys = StolenKeys::of(&setup.registry);
-    let future = resign_timestamp(&setup.fetch(TIMESTAMP), &keys.timestamp, 3600, 7200);
+    let served = setup.fetch(TIMESTAMP);
+    let future = resign_timestamp(&served, &keys.timestamp, 3600, 7200);
     setup
         .proxy
         .add(Rule::exact(TIMESTAMP, Action::Replace(future)));
     setup.fails_with(&["demo-pkg"], "check this machine's clock");
+    // Once a timestamp was seen, one issued before it is refused, whatever the clock says.
+    let newer = resign_timestamp(&served, &keys.timestamp, 120, 3600);
+    setup
+        .proxy
+        .set(vec![Rule::exact(TIMESTAMP, Action::Replace(newer))]);
+    setup.passes(&["demo-pkg"]);
+    let older = resign_timestamp(&served, &keys.timestamp, 60, 3600);
+    setup
+        .proxy
+        .set(vec![Rule::exact(TIMESTAMP, Action::Replace(older))]);
+    setup.fails_with(&["demo-pkg"], "replayed timestamp");
 }
 
 #[test]

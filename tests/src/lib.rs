@@ -11,6 +11,7 @@ mod registry;
 mod snapshot;
 pub mod tamper_proxy;
 pub mod upload;
+pub mod verify_setup;
 
 pub use cargo::{CargoEnv, CrateProject, describe};
 pub use registry::{TestRegistry, http_client_builder, wharf_binary};

@@ -1,11 +1,13 @@
 //! `wharf-load`: drives a running Wharf registry over HTTP.
 //!
 //! - `publish`: M small valid crates, N publishers at once; prints publishes/s, latency
-//!   percentiles and the count of non-200 answers (exit status 1 unless it is 0).
+//!   percentiles and the count of non-200 answers (exit status 1 unless it is 0); `--sign`
+//!   signs every release with a publisher key registered first.
 //! - `seed`: fills a registry with packages, versions and dependencies for the index benchmark
 //!   and writes the list of their index paths.
 //! - `fetch-index`: downloads index files (optionally into a tree a static server can serve)
 //!   and writes each file's `ETag`.
+//! - `publish-ecosystem`: publishes what `gen-ecosystem` wrote and yanks its yank list.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,8 +18,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use wharf_bench::{
-    PublishReport, PublishTarget, SeedPlan, SyntheticCrate, fetch_index_files, publish_all,
-    seed_waves,
+    PublishReport, PublishTarget, PublishUpload, RegisteredKey, SeedPlan, SyntheticCrate,
+    fetch_index_files, publish_all, seed_waves,
 };
 use wharf_index_format::index_path;
 
@@ -37,6 +39,8 @@ enum Command {
     Seed(SeedArgs),
     /// Download index files, write their ETags, and optionally mirror them into a directory.
     FetchIndex(FetchArgs),
+    /// Publish a `gen-ecosystem` output (`DIR/publish/*.body`), then yank `DIR/yanked.txt`.
+    PublishEcosystem(EcosystemArgs),
 }
 
 /// The registry and the token to use.
@@ -66,6 +70,11 @@ struct PublishArgs {
     /// Write the index path of every acknowledged package here, one per line.
     #[arg(long, value_name = "FILE")]
     paths_out: Option<PathBuf>,
+    /// Sign every release as `wharf publish --key` does: a new publisher key is registered
+    /// to the token's account first, and each package's release binds it (two log leaves
+    /// per publish: the key's addition and the release).
+    #[arg(long)]
+    sign: bool,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +96,18 @@ struct SeedArgs {
     /// Write the index path of every package here, one per line.
     #[arg(long, value_name = "FILE")]
     paths_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct EcosystemArgs {
+    #[command(flatten)]
+    registry: Registry,
+    /// The folder `gen-ecosystem --out` wrote.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Publishers sending at the same time.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +153,7 @@ fn main() -> ExitCode {
             Command::Publish(args) => publish(args).await,
             Command::Seed(args) => seed(args).await,
             Command::FetchIndex(args) => fetch(args).await,
+            Command::PublishEcosystem(args) => publish_ecosystem(args).await,
         }
     });
     match result {
@@ -149,11 +171,22 @@ async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let names: Vec<String> = (0..args.count)
         .map(|i| format!("{}-{i}", args.prefix))
         .collect();
+    let key = if args.sign {
+        Some(RegisteredKey::register(&args.registry.url, &args.registry.token).await?)
+    } else {
+        None
+    };
     let bodies = names
         .iter()
-        .map(|name| SyntheticCrate::new(name.as_str(), "1.0.0").publish_body())
-        .collect::<Result<Vec<Bytes>, _>>()?;
-    let bytes: usize = bodies.iter().map(Bytes::len).sum();
+        .map(|name| {
+            let krate = SyntheticCrate::new(name.as_str(), "1.0.0");
+            match &key {
+                Some(key) => key.sign(&krate),
+                None => krate.publish_body().map(PublishUpload::from),
+            }
+        })
+        .collect::<Result<Vec<PublishUpload>, _>>()?;
+    let bytes: usize = bodies.iter().map(|upload| upload.body.len()).sum();
     eprintln!(
         "built {} publish bodies ({} bytes on average) in {:.2} s; publishing…",
         bodies.len(),
@@ -224,6 +257,54 @@ async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         let names: Vec<String> = (0..plan.packages).map(|i| plan.package_name(i)).collect();
         write_paths(&out, names.iter().map(String::as_str))?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Publishes every body of a generated ecosystem (the registry does not need dependencies
+/// to exist first, so they go out concurrently), then yanks the listed versions.
+async fn publish_ecosystem(args: EcosystemArgs) -> anyhow::Result<ExitCode> {
+    let target = PublishTarget::new(&args.registry.url, &args.registry.token)?;
+    let folder = args.dir.join("publish");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .with_context(|| format!("reading `{}`", folder.display()))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading `{}`", folder.display()))?;
+    paths.retain(|path| path.extension().is_some_and(|ext| ext == "body"));
+    paths.sort();
+    let bodies = paths
+        .iter()
+        .map(|path| {
+            std::fs::read(path)
+                .map(Bytes::from)
+                .with_context(|| format!("reading `{}`", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<Bytes>>>()?;
+    let report = publish_all(&target, bodies, args.concurrency).await?;
+    print!("{}", describe("publish-ecosystem", &report));
+    if let Some(failure) = report.failures.first() {
+        bail!(
+            "`{}` got {:?}: {}",
+            paths[failure.index].display(),
+            failure.status,
+            failure.detail
+        );
+    }
+    let list_path = args.dir.join("yanked.txt");
+    let list = std::fs::read_to_string(&list_path)
+        .with_context(|| format!("reading `{}`", list_path.display()))?;
+    let mut yanked = 0;
+    for line in list.lines().filter(|line| !line.trim().is_empty()) {
+        let Some((name, version)) = line.split_once(' ') else {
+            bail!("`{}`: `{line}` is not `NAME VERSION`", list_path.display());
+        };
+        match target.yank(name, version).await {
+            Ok(200) => yanked += 1,
+            Ok(status) => bail!("yanking {name} {version} got HTTP {status}"),
+            Err(error) => bail!("yanking {name} {version}: {error}"),
+        }
+    }
+    println!("yanked {yanked} versions");
     Ok(ExitCode::SUCCESS)
 }
 

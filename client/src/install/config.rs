@@ -22,6 +22,10 @@ pub struct InstallConfig {
     /// The host API package's name.
     #[serde(default = "default_host_api_name")]
     pub host_api_name: String,
+    /// The registry's root public key (`wharf-ed25519:…`), once pinned with `--root-key`:
+    /// every later run checks each release against the registry's signed log from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key: Option<String>,
 }
 
 fn default_host_api_name() -> String {

@@ -105,6 +105,15 @@ pub enum InstallError {
         /// What the verifier found.
         reason: String,
     },
+    /// The release verifier could not vouch for the registry as a whole (its signed log
+    /// does not verify from the pinned root key).
+    #[error("cannot trust the registry at `{index}`: {reason}; nothing was installed")]
+    RegistryUntrusted {
+        /// The index URL.
+        index: String,
+        /// What the verifier found.
+        reason: String,
+    },
     /// A package's archive breaks the registry's tarball rules.
     #[error("refusing to unpack {package} {version}: {reason}")]
     UnpackRefused {
@@ -151,7 +160,7 @@ impl InstallError {
             Self::LockMismatch { .. } => "lock-mismatch",
             Self::Download { .. } => "download-failed",
             Self::DigestMismatch { .. } => "digest-mismatch",
-            Self::SignatureInvalid { .. } => "signature-invalid",
+            Self::SignatureInvalid { .. } | Self::RegistryUntrusted { .. } => "signature-invalid",
             Self::UnpackRefused { .. } => "unpack-refused",
             Self::Io { .. } => "io",
             Self::Damaged { .. } => "damaged",
@@ -174,6 +183,7 @@ impl InstallError {
             Self::Index(_) | Self::Download { .. } => 4,
             Self::DigestMismatch { .. }
             | Self::SignatureInvalid { .. }
+            | Self::RegistryUntrusted { .. }
             | Self::UnpackRefused { .. } => 5,
             Self::Io { .. } | Self::Damaged { .. } => 6,
         }

@@ -65,6 +65,12 @@ impl InstallDir {
         self.state_dir().join("staging")
     }
 
+    /// `DIR/.wharf/trust`: the last verified checkpoint and timestamp of the registry's log
+    /// (kept apart from the download cache, which may be wiped).
+    pub(crate) fn trust_dir(&self) -> PathBuf {
+        self.state_dir().join("trust")
+    }
+
     pub(crate) fn sets_dir(&self) -> PathBuf {
         self.state_dir().join("sets")
     }

@@ -6,8 +6,11 @@
 //! left, and either switches to a complete new set or leaves the previous one in use. The
 //! directory layout is described on [`InstallDir`]; the error codes on [`InstallError`].
 //!
-//! Release signatures are checked through [`ReleaseVerifier`]; without one configured
-//! ([`NoVerifier`]) only the SHA-256 of each archive against its index line is checked.
+//! Release signatures are checked through [`ReleaseVerifier`]. Once the registry's root key
+//! is pinned ([`Installer::root_key`], remembered by the directory) that is a [`LogVerifier`]:
+//! every package of the set is checked against the registry's signed transparency log and
+//! every archive against the SHA-256 its release leaf signs. Without one ([`NoVerifier`])
+//! only the SHA-256 of each archive against its index line is checked.
 //!
 //! ```no_run
 //! use wharf_client::install::{Installer, PackageRequest};
@@ -29,6 +32,7 @@ mod download;
 mod error;
 mod layout;
 mod list;
+mod log_verifier;
 mod request;
 mod run;
 mod unpack;
@@ -41,10 +45,12 @@ pub use config::{InstallConfig, SetManifest};
 pub use error::InstallError;
 pub use layout::InstallDir;
 pub use list::{InstalledPackage, list};
+pub use log_verifier::LogVerifier;
 pub use request::PackageRequest;
 pub use run::InstallReport;
 pub use verifier::{NoVerifier, Release, ReleaseVerifier};
 use wharf_resolver::Version;
+use wharf_trust::PublicKey;
 
 use crate::ClientOptions;
 
@@ -79,6 +85,7 @@ pub struct Installer {
     wait_for_lock: bool,
     download_threads: usize,
     verifier: Arc<dyn ReleaseVerifier>,
+    root_key: Option<PublicKey>,
     progress: Arc<dyn InstallProgress>,
     pause_before_switch: Option<PathBuf>,
 }
@@ -112,6 +119,7 @@ impl Installer {
             wait_for_lock: false,
             download_threads: Self::DEFAULT_DOWNLOAD_THREADS,
             verifier: Arc::new(NoVerifier),
+            root_key: None,
             progress: Arc::new(NoProgress),
             pause_before_switch: None,
         }
@@ -169,6 +177,15 @@ impl Installer {
     /// Checks every release with `verifier` before it is unpacked.
     pub fn verifier(mut self, verifier: Arc<dyn ReleaseVerifier>) -> Self {
         self.verifier = verifier;
+        self
+    }
+
+    /// Pins the registry's root public key: this run and every later one (the key is
+    /// remembered in `wharf-install.toml`) check each release against the registry's signed
+    /// transparency log with a [`LogVerifier`], keeping the last verified state in
+    /// `DIR/.wharf/trust`. A pinned key replaces the verifier set with [`Installer::verifier`].
+    pub fn root_key(mut self, key: Option<PublicKey>) -> Self {
+        self.root_key = key;
         self
     }
 

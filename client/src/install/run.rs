@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wharf_resolver::{
@@ -10,14 +11,17 @@ use wharf_resolver::{
     Resolver,
 };
 
+use wharf_trust::PublicKey;
+
 use crate::SparseIndex;
 use crate::install::dir_lock::DirLock;
 use crate::install::download::fetch_all;
 use crate::install::layout::{sync_dir, write_atomically};
+use crate::install::log_verifier::LogVerifier;
 use crate::install::unpack::unpack;
 use crate::install::{
-    InstallConfig, InstallError, InstalledPackage, Installer, PackageRequest, Release, SetManifest,
-    list,
+    InstallConfig, InstallError, InstalledPackage, Installer, PackageRequest, Release,
+    ReleaseVerifier, SetManifest, list,
 };
 
 /// What a successful run did.
@@ -112,7 +116,8 @@ impl Installer {
             )?;
         }
         let id = new_set_id();
-        let staging = self.stage(&index, &resolution, &id)?;
+        let verifier = self.release_verifier(&config)?;
+        let staging = self.stage(&index, &resolution, &id, verifier.as_ref())?;
         let lock_text = resolution.to_wharf_lock();
         write_atomically(&staging.join("wharf.lock"), lock_text.as_bytes())?;
         SetManifest { requested }.write(&staging.join(SetManifest::FILE))?;
@@ -194,6 +199,7 @@ impl Installer {
         index: &SparseIndex,
         resolution: &Resolution,
         id: &str,
+        verifier: &dyn ReleaseVerifier,
     ) -> Result<PathBuf, InstallError> {
         let entries = install_entries(index, resolution)?;
         self.progress.fetching(entries.len());
@@ -204,13 +210,22 @@ impl Installer {
             self.download_threads,
             self.progress.as_ref(),
         )?;
-        for item in &fetched {
-            let release = Release {
+        let releases: Vec<Release<'_>> = fetched
+            .iter()
+            .map(|item| Release {
                 entry: &item.entry,
                 archive: &item.archive,
-            };
-            self.verifier
-                .verify(&release)
+            })
+            .collect();
+        verifier
+            .prepare(&releases)
+            .map_err(|reason| InstallError::RegistryUntrusted {
+                index: index.url().to_string(),
+                reason,
+            })?;
+        for (item, release) in fetched.iter().zip(&releases) {
+            verifier
+                .verify(release)
                 .map_err(|reason| InstallError::SignatureInvalid {
                     package: item.entry.name.clone(),
                     version: item.entry.vers.to_string(),
@@ -253,13 +268,43 @@ impl Installer {
         let host_api_name = self
             .host_api_name
             .clone()
-            .or_else(|| saved.map(|c| c.host_api_name))
+            .or_else(|| saved.as_ref().map(|c| c.host_api_name.clone()))
             .unwrap_or_else(|| wharf_resolver::HostPin::DEFAULT_NAME.to_owned());
+        let root_key = self
+            .root_key
+            .as_ref()
+            .map(PublicKey::to_text)
+            .or_else(|| saved.as_ref().and_then(|c| c.root_key.clone()));
         Ok(InstallConfig {
             index_url,
             host_api,
             host_api_name,
+            root_key,
         })
+    }
+
+    /// The verifier of this run: the log verifier once a root key is pinned (given now or
+    /// remembered), else the one set with [`Installer::verifier`].
+    fn release_verifier(
+        &self,
+        config: &InstallConfig,
+    ) -> Result<Arc<dyn ReleaseVerifier>, InstallError> {
+        let Some(text) = &config.root_key else {
+            return Ok(Arc::clone(&self.verifier));
+        };
+        let root = PublicKey::parse(text).map_err(|e| InstallError::Damaged {
+            path: self.dir.config_path(),
+            reason: format!("root-key: {e}"),
+        })?;
+        let verifier = LogVerifier::new(
+            root,
+            &config.index_url,
+            self.token.clone(),
+            self.dir.trust_dir(),
+            &self.client,
+        )
+        .map_err(|e| InstallError::InvalidRequest(e.to_string()))?;
+        Ok(Arc::new(verifier))
     }
 
     fn pause(&self, id: &str) {

@@ -19,6 +19,15 @@ pub struct Release<'a> {
 /// the SHA-256 check; an `Err` refuses the whole install with `signature-invalid` and the
 /// reason given, and the previous install stays in use.
 pub trait ReleaseVerifier: Send + Sync {
+    /// Called once with every release of the set, before [`ReleaseVerifier::verify`] is
+    /// called on each: a verifier that checks a whole set at once (against a transparency
+    /// log, say) does that work here. `Err(reason)` refuses the install with
+    /// `signature-invalid`, naming the registry.
+    fn prepare(&self, releases: &[Release<'_>]) -> Result<(), String> {
+        let _ = releases;
+        Ok(())
+    }
+
     /// `Ok` to accept the release, `Err(reason)` to refuse it.
     fn verify(&self, release: &Release<'_>) -> Result<(), String>;
 }

@@ -192,7 +192,9 @@ pub(crate) fn fetch_head(
             other => break other?,
         }
     };
-    session.overrides.dedup();
+    // A retried fetch reports the same override again: keep each once, in order.
+    let mut seen = std::collections::HashSet::new();
+    session.overrides.retain(|line| seen.insert(line.clone()));
     if session.keep_state {
         kept.checkpoint = Some(checkpoint.clone());
         kept.timestamp = Some(timestamp);

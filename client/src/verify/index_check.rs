@@ -250,7 +250,7 @@ fn check_line(line: &str, name: &str, replay: &Replay, size: u64) -> Result<Matc
 }
 
 /// The parsed event of leaf `leaf`, or why there is none.
-fn logged_event(replay: &Replay, leaf: u64) -> Result<&wharf_trust::LogEvent, String> {
+pub(crate) fn logged_event(replay: &Replay, leaf: u64) -> Result<&wharf_trust::LogEvent, String> {
     let index = usize::try_from(leaf).unwrap_or(usize::MAX);
     if let Some(Some(event)) = replay.leaves.get(index) {
         return Ok(event);

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use wharf_trust::{
-    Hash, KeyRole, Keyset, LogEvent, MemoryHashStore, OwnerKeys, PublicKey, StatementBody,
-    TrustError,
+    Hash, KeyId, KeyRole, Keyset, LogEvent, MemoryHashStore, OwnerKeys, PublicKey, StatementBody,
+    TrustError, UtcTime,
 };
 
 use super::http::LARGE_CAP;
@@ -27,6 +27,11 @@ pub(crate) struct Release {
     pub(crate) entry: Hash,
     /// Whether the last yank or unyank event yanked it.
     pub(crate) yanked: bool,
+    /// When the log appended it.
+    logged: UtcTime,
+    /// The publisher keys whose signatures counted when it was replayed (none when the
+    /// package had no publisher key and the registry signed it).
+    signers: Vec<KeyId>,
 }
 
 /// What the log says about one package.
@@ -36,6 +41,25 @@ pub(crate) struct PackageLog {
     pub(crate) releases: BTreeMap<String, Release>,
     /// Its publisher keys as replayed so far.
     owner_keys: OwnerKeys,
+}
+
+impl PackageLog {
+    /// Each release as the log signs it, by version.
+    pub(crate) fn signed_releases(&self) -> BTreeMap<String, super::SignedRelease> {
+        self.releases
+            .iter()
+            .map(|(version, release)| {
+                (
+                    version.clone(),
+                    super::SignedRelease {
+                        leaf: release.leaf,
+                        cksum: release.cksum,
+                        entry: release.entry,
+                    },
+                )
+            })
+            .collect()
+    }
 }
 
 /// The log, verified and replayed.
@@ -51,14 +75,49 @@ pub(crate) struct Replay {
     pub(crate) failures: Vec<Failure>,
 }
 
-/// Fetches every leaf of the checkpoint's tree and checks they hash to its root.
+/// Every leaf of the checkpoint's tree, checked to hash to its root. `known` are leaves kept
+/// from earlier runs: only the ones after them are fetched, and when the whole set does not
+/// hash to the root the log is fetched again from its first leaf.
 pub(crate) fn fetch_leaves(
     session: &mut Session,
     size: u64,
     root: &Hash,
+    known: Vec<Vec<u8>>,
 ) -> Result<Vec<Vec<u8>>, VerifyError> {
-    let mut leaves = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    let reuse = !known.is_empty() && known.len() as u64 <= size;
+    let leaves = fetch_after(session, size, if reuse { known } else { Vec::new() })?;
+    if root_of(&leaves) == *root {
+        return Ok(leaves);
+    }
+    if reuse {
+        tracing::debug!("the kept leaves are not a prefix of this log; fetching all of it");
+        let leaves = fetch_after(session, size, Vec::new())?;
+        if root_of(&leaves) == *root {
+            return Ok(leaves);
+        }
+    }
+    Err(VerifyError::LeavesMismatch {
+        url: session.log_url("leaves"),
+        size,
+    })
+}
+
+fn root_of(leaves: &[Vec<u8>]) -> Hash {
     let mut tree = MemoryHashStore::new();
+    for leaf in leaves {
+        tree.push(leaf);
+    }
+    tree.root()
+}
+
+/// `leaves` followed by the leaves after them, up to `size`, fetched in pages.
+fn fetch_after(
+    session: &mut Session,
+    size: u64,
+    mut leaves: Vec<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, VerifyError> {
+    // The size comes from a signed checkpoint, but memory is reserved only as leaves arrive.
+    leaves.reserve(usize::try_from(size.min(1 << 16)).unwrap_or(0));
     while (leaves.len() as u64) < size {
         let start = leaves.len() as u64;
         let end = (start + PAGE).min(size);
@@ -72,19 +131,10 @@ pub(crate) fn fetch_leaves(
                 reason: "it has no leaves".to_owned(),
             });
         }
-        for leaf in page
-            .into_iter()
-            .take(usize::try_from(end - start).unwrap_or(0))
-        {
-            tree.push(&leaf);
-            leaves.push(leaf);
-        }
-    }
-    if tree.root() != *root {
-        return Err(VerifyError::LeavesMismatch {
-            url: session.log_url("leaves"),
-            size,
-        });
+        leaves.extend(
+            page.into_iter()
+                .take(usize::try_from(end - start).unwrap_or(0)),
+        );
     }
     Ok(leaves)
 }
@@ -164,11 +214,15 @@ pub(crate) fn replay(
                     releases: BTreeMap::new(),
                     owner_keys: OwnerKeys::new(&name, 1),
                 });
-            if let Err(error) = check_signatures(&event, &mut package.owner_keys, &release_keys) {
-                replay
-                    .failures
-                    .push(fail(format!("bad signature: leaf {index}: {error}")));
-            }
+            let signers = match check_signatures(&event, &mut package.owner_keys, &release_keys) {
+                Ok(signers) => signers,
+                Err(error) => {
+                    replay
+                        .failures
+                        .push(fail(format!("bad signature: leaf {index}: {error}")));
+                    Vec::new()
+                }
+            };
             match statement.body() {
                 StatementBody::Release {
                     version,
@@ -180,6 +234,8 @@ pub(crate) fn replay(
                         cksum: *cksum,
                         entry: *entry,
                         yanked: false,
+                        logged: event.logged(),
+                        signers,
                     };
                     if package.releases.insert(version.clone(), release).is_some() {
                         replay.failures.push(fail(format!(
@@ -201,29 +257,106 @@ pub(crate) fn replay(
         }
         replay.leaves.push(Some(event));
     }
+    recheck_compromised(&mut replay);
     replay
 }
 
-/// One event's signatures. A package with publisher keys (or an event adding its first
-/// one) is judged by [`OwnerKeys::apply`]; otherwise, and for the registry's own owner
-/// add/remove statements, a registry release key must have signed. Two signatures by one key count once.
+/// A key revoked with `compromised-since` after it signed releases: the releases it signed
+/// from that time on no longer count, though they verified when they were replayed.
+fn recheck_compromised(replay: &mut Replay) {
+    for (name, package) in &replay.packages {
+        for (version, release) in &package.releases {
+            if release.signers.is_empty() {
+                continue;
+            }
+            let keys = package.owner_keys.keys();
+            let still_valid = release.signers.iter().any(|id| {
+                keys.iter()
+                    .any(|key| key.key().key_id() == *id && key.is_valid_at(release.logged))
+            });
+            if still_valid {
+                continue;
+            }
+            let why: Vec<String> = release
+                .signers
+                .iter()
+                .filter_map(|id| keys.iter().find(|key| key.key().key_id() == *id))
+                .map(|key| match key.compromised_since() {
+                    Some(since) => format!(
+                        "key {} was declared compromised since {since}",
+                        key.key().key_id().short()
+                    ),
+                    None => format!("key {} is no longer valid", key.key().key_id().short()),
+                })
+                .collect();
+            replay.failures.push(Failure::new(
+                name,
+                Some(version),
+                format!(
+                    "revoked key: leaf {} was signed at {} but {}",
+                    release.leaf,
+                    release.logged,
+                    why.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// One event's signatures. A release, and an owner-key-add beyond a package's first key,
+/// of a package with publisher keys needs them ([`OwnerKeys::apply`]; the first key is
+/// trusted on first use). A yank, an unyank or a key revocation may instead carry the
+/// registry's release-key signature (they come from an owner's token: `cargo yank` cannot
+/// sign, and a revocation only takes trust away); a revocation so signed is applied all the
+/// same. The registry's own owner add/remove statements, and every statement of a package
+/// without publisher keys, need a registry release key. Two signatures by one key count once.
 fn check_signatures(
     event: &LogEvent,
     owner_keys: &mut OwnerKeys,
     release_keys: &[PublicKey],
-) -> Result<(), TrustError> {
+) -> Result<Vec<KeyId>, TrustError> {
     let statement = event.statement();
     let registry_statement = matches!(
         statement.body(),
         StatementBody::OwnerAdd { .. } | StatementBody::OwnerRemove { .. }
     );
+    let registry_may_sign = matches!(
+        statement.body(),
+        StatementBody::Yank { .. }
+            | StatementBody::Unyank { .. }
+            | StatementBody::OwnerKeyRevoke { .. }
+    );
     let adds_key = matches!(statement.body(), StatementBody::OwnerKeyAdd { .. });
-    if !registry_statement && (!owner_keys.keys().is_empty() || adds_key) {
-        owner_keys.apply(event)?;
-        return Ok(());
+    let has_keys = !owner_keys.keys().is_empty();
+    if !registry_statement && (has_keys || adds_key) {
+        let by_publisher = !has_keys
+            || owner_keys
+                .verify(statement, event.signatures(), event.logged())
+                .is_ok();
+        if !registry_may_sign || by_publisher {
+            return owner_keys.apply(event);
+        }
     }
+    registry_signed(statement, event.signatures(), release_keys)?;
+    if let StatementBody::OwnerKeyRevoke {
+        key,
+        compromised_since,
+    } = statement.body()
+        && has_keys
+    {
+        owner_keys.revoke(key, event.logged(), *compromised_since)?;
+    }
+    Ok(Vec::new())
+}
+
+/// Checks that a registry release key signed `statement`.
+fn registry_signed(
+    statement: &wharf_trust::Statement,
+    signatures: &[wharf_trust::StatementSignature],
+    release_keys: &[PublicKey],
+) -> Result<(), TrustError> {
     let mut counted = Vec::new();
-    for signature in event.signatures() {
+    for signature in signatures {
         if let Some(key) = release_keys
             .iter()
             .find(|key| key.key_id() == signature.key_id)
@@ -237,8 +370,120 @@ fn check_signatures(
     if counted.is_empty() {
         return Err(TrustError::MissingSignature {
             document: statement.describe(),
-            key: "the registry's release key (the package has no publisher key)".to_owned(),
+            key: "the registry's release key".to_owned(),
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_trust::{SigningKey, Statement, UtcTime};
+
+    const ORIGIN: &str = "wharf.example.com";
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_seed(&[seed; 32])
+    }
+
+    fn keysets() -> Vec<Keyset> {
+        let keys = [1, 2, 3, 4].map(|seed| key(seed).public_key());
+        vec![Keyset::new(ORIGIN, 1, UtcTime::from_unix(4_000_000_000).unwrap(), keys).unwrap()]
+    }
+
+    fn at(seconds: i64) -> UtcTime {
+        UtcTime::from_unix(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn event(origin: &str, body: StatementBody, logged: i64, signers: &[&SigningKey]) -> Vec<u8> {
+        let statement = Statement::new(origin, "demo", body, at(logged)).unwrap();
+        let signatures = signers.iter().map(|key| statement.sign(key)).collect();
+        LogEvent::new(statement, at(logged), signatures)
+            .unwrap()
+            .to_bytes()
+    }
+
+    fn release(version: &str) -> StatementBody {
+        StatementBody::Release {
+            version: version.to_owned(),
+            cksum: Hash::sha256(version.as_bytes()),
+            entry: Hash::sha256(b"line"),
+        }
+    }
+
+    fn reasons(leaves: &[Vec<u8>]) -> Vec<String> {
+        replay(leaves, &keysets(), None)
+            .failures
+            .into_iter()
+            .map(|failure| failure.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn without_publisher_keys_the_release_key_signs() {
+        let release_key = key(4);
+        assert!(reasons(&[event(ORIGIN, release("1.0.0"), 0, &[&release_key])]).is_empty());
+        let unsigned = reasons(&[event(ORIGIN, release("1.0.0"), 0, &[])]);
+        assert!(unsigned[0].contains("not signed by"), "{unsigned:?}");
+        let foreign = reasons(&[event("other.example", release("1.0.0"), 0, &[&release_key])]);
+        assert!(foreign[0].contains("wrong origin"), "{foreign:?}");
+    }
+
+    #[test]
+    fn once_a_package_has_publisher_keys_they_must_sign() {
+        let (release_key, owner) = (key(4), key(9));
+        let add = event(
+            ORIGIN,
+            StatementBody::OwnerKeyAdd {
+                key: owner.public_key(),
+            },
+            0,
+            &[&owner],
+        );
+        let by_owner = event(ORIGIN, release("1.0.0"), 10, &[&owner, &release_key]);
+        assert!(reasons(&[add.clone(), by_owner]).is_empty());
+        let by_registry_only = reasons(&[
+            add.clone(),
+            event(ORIGIN, release("1.0.0"), 10, &[&release_key]),
+        ]);
+        assert!(
+            by_registry_only[0].contains("valid signatures by current owner keys"),
+            "{by_registry_only:?}"
+        );
+        let revoke = event(
+            ORIGIN,
+            StatementBody::OwnerKeyRevoke {
+                key: owner.public_key(),
+                compromised_since: None,
+            },
+            20,
+            &[&owner],
+        );
+        let after_revocation =
+            reasons(&[add, revoke, event(ORIGIN, release("1.1.0"), 30, &[&owner])]);
+        assert!(
+            after_revocation[0].contains("was revoked"),
+            "{after_revocation:?}"
+        );
+    }
+
+    #[test]
+    fn yanks_follow_the_log() {
+        let release_key = key(4);
+        let leaves = [
+            event(ORIGIN, release("1.0.0"), 0, &[&release_key]),
+            event(
+                ORIGIN,
+                StatementBody::Yank {
+                    version: "1.0.0".to_owned(),
+                },
+                1,
+                &[&release_key],
+            ),
+        ];
+        let replayed = replay(&leaves, &keysets(), None);
+        assert!(replayed.failures.is_empty(), "{:?}", replayed.failures);
+        assert!(replayed.packages["demo"].releases["1.0.0"].yanked);
+    }
 }

@@ -34,10 +34,11 @@ mod error;
 mod head;
 mod http;
 mod index_check;
+mod leaf_store;
 mod log_replay;
 mod state;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -132,6 +133,18 @@ impl fmt::Display for Failure {
     }
 }
 
+/// One release as the verified log signs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedRelease {
+    /// Its leaf in the log.
+    pub leaf: u64,
+    /// SHA-256 of the `.crate` (the line's `cksum`).
+    pub cksum: Hash,
+    /// SHA-256 of the exact index line as published (without the `wharf` member and with
+    /// `"yanked":false`).
+    pub entry: Hash,
+}
+
 /// The outcome of a run that reached the packages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
@@ -149,6 +162,9 @@ pub struct Report {
     pub tree_size: u64,
     /// Whether the new state was kept.
     pub state_saved: bool,
+    /// The releases of the packages checked, as the log signs them: package → version →
+    /// its leaf and signed hashes. An installer compares what it downloaded with these.
+    pub releases: BTreeMap<String, BTreeMap<String, SignedRelease>>,
 }
 
 impl Report {
@@ -181,6 +197,15 @@ pub(crate) struct Session {
     overrides: Vec<String>,
     keep_state: bool,
     bins: HashMap<u8, String>,
+}
+
+/// The verified head and log of one run.
+struct LogView {
+    session: Session,
+    kept: KeptState,
+    head: head::Head,
+    leaves: Vec<Vec<u8>>,
+    replay: log_replay::Replay,
 }
 
 impl Session {
@@ -247,10 +272,8 @@ impl Verifier {
         })
     }
 
-    /// Runs the checks on `selection`. `Err` when the registry's head (keyset, timestamp,
-    /// checkpoint, bin list, leaves) does not verify or cannot be fetched: nothing can be
-    /// trusted then. Package problems are in [`Report::failures`].
-    pub fn verify(&self, selection: &Selection) -> Result<Report, VerifyError> {
+    /// Fixes `now`, sets up HTTP and reads `config.json` for the API and download URLs.
+    fn open_session(&self) -> Result<Session, VerifyError> {
         let now = head::fixed_now(self.options.now);
         let mut http = CappedHttp::new(
             self.token.clone(),
@@ -277,7 +300,7 @@ impl Verifier {
             |api| api.trim_end_matches('/').to_owned(),
         );
         let dl = text("dl").unwrap_or_default().to_owned();
-        let mut session = Session {
+        Ok(Session {
             http,
             index: self.index.clone(),
             api,
@@ -288,9 +311,14 @@ impl Verifier {
             overrides: Vec::new(),
             keep_state: true,
             bins: HashMap::new(),
-        };
-        let state_path = state::state_path(&self.state_dir, &self.root);
-        let mut kept = KeptState::load(&state_path)?;
+        })
+    }
+
+    /// Steps 1–4: the head from the pinned root key, the leaves, and their replay (the
+    /// signatures of the events of `names`, or of every package).
+    fn open_log(&self, names: Option<&[String]>) -> Result<LogView, VerifyError> {
+        let mut session = self.open_session()?;
+        let mut kept = KeptState::load(&state::state_path(&self.state_dir, &self.root))?;
         let keysets = head::keyset_chain(&mut session, &self.root)?;
         head::apply_keyset(
             &mut session,
@@ -298,13 +326,53 @@ impl Verifier {
             &mut kept,
         )?;
         let head = head::fetch_head(&mut session, keysets, &mut kept)?;
-        let size = head.checkpoint.size();
-        let leaves = log_replay::fetch_leaves(&mut session, size, head.checkpoint.root())?;
-        let (names, prove_lines) = match selection {
-            Selection::Packages(names) => (Some(names.as_slice()), true),
-            Selection::All => (None, false),
+        let known = if session.keep_state {
+            leaf_store::load(&leaf_store::leaves_path(&self.state_dir, &self.root))
+        } else {
+            Vec::new()
         };
+        let leaves = log_replay::fetch_leaves(
+            &mut session,
+            head.checkpoint.size(),
+            head.checkpoint.root(),
+            known,
+        )?;
         let replay = log_replay::replay(&leaves, &head.keysets, names);
+        Ok(LogView {
+            session,
+            kept,
+            head,
+            leaves,
+            replay,
+        })
+    }
+
+    /// Keeps the state and the leaves of a run where everything held.
+    fn save(&self, kept: &KeptState, leaves: &[Vec<u8>]) -> Result<(), VerifyError> {
+        leaf_store::save(
+            &leaf_store::leaves_path(&self.state_dir, &self.root),
+            leaves,
+        )?;
+        kept.save(&state::state_path(&self.state_dir, &self.root))
+    }
+
+    /// Runs the checks on `selection`. `Err` when the registry's head (keyset, timestamp,
+    /// checkpoint, bin list, leaves) does not verify or cannot be fetched: nothing can be
+    /// trusted then. Package problems are in [`Report::failures`].
+    pub fn verify(&self, selection: &Selection) -> Result<Report, VerifyError> {
+        let names = match selection {
+            Selection::Packages(names) => Some(names.as_slice()),
+            Selection::All => None,
+        };
+        let LogView {
+            mut session,
+            kept,
+            head,
+            leaves,
+            replay,
+        } = self.open_log(names)?;
+        let size = head.checkpoint.size();
+        let prove_lines = names.is_some();
         let mut report = Report {
             tree_size: size,
             ..Report::default()
@@ -312,7 +380,13 @@ impl Verifier {
         report.failures.extend(replay.failures.iter().cloned());
         let packages: Vec<String> = match selection {
             Selection::Packages(names) => names.clone(),
-            Selection::All => replay.packages.keys().cloned().collect(),
+            // Every package the log released (one with only owner events has no file).
+            Selection::All => replay
+                .packages
+                .iter()
+                .filter(|(_, package)| !package.releases.is_empty())
+                .map(|(name, _)| name.clone())
+                .collect(),
         };
         if names.is_none() {
             for (leaf, reason) in &replay.broken {
@@ -337,12 +411,17 @@ impl Verifier {
                 .get(name)
                 .map_or(0, |package| package.releases.len());
             report.failures.extend(failures);
+            if let Some(package) = replay.packages.get(name) {
+                report
+                    .releases
+                    .insert(name.clone(), package.signed_releases());
+            }
         }
         report.packages = packages.len();
         report.overrides = std::mem::take(&mut session.overrides);
         report.notices = std::mem::take(&mut session.notices);
         if report.passed() && session.keep_state {
-            kept.save(&state_path)?;
+            self.save(&kept, &leaves)?;
             report.state_saved = true;
         }
         tracing::debug!(requests = session.http.requests, "verification done");

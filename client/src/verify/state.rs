@@ -88,9 +88,6 @@ impl KeptState {
     /// Writes the state to `path` atomically: a temporary file in the same directory,
     /// flushed to disk, then renamed over the old one.
     pub(crate) fn save(&self, path: &Path) -> Result<(), VerifyError> {
-        let dir = path.parent().unwrap_or_else(|| Path::new("."));
-        std::fs::create_dir_all(dir)
-            .map_err(|e| state_error(dir, &format!("cannot create the directory: {e}")))?;
         let file = StateFile {
             origin: self.origin.clone(),
             keyset_version: self.keyset_version,
@@ -101,13 +98,22 @@ impl KeptState {
         };
         let text = serde_json::to_string_pretty(&file)
             .map_err(|e| state_error(path, &format!("cannot encode it: {e}")))?;
-        let write_error = |e: std::io::Error| state_error(path, &format!("cannot write it: {e}"));
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
-        temp.write_all(text.as_bytes()).map_err(write_error)?;
-        temp.as_file().sync_all().map_err(write_error)?;
-        temp.persist(path).map_err(|e| write_error(e.error))?;
-        Ok(())
+        write_atomically(path, text.as_bytes())
     }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to
+/// disk, then renamed over the old one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), VerifyError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| state_error(dir, &format!("cannot create the directory: {e}")))?;
+    let write_error = |e: std::io::Error| state_error(path, &format!("cannot write it: {e}"));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
+    temp.write_all(bytes).map_err(write_error)?;
+    temp.as_file().sync_all().map_err(write_error)?;
+    temp.persist(path).map_err(|e| write_error(e.error))?;
+    Ok(())
 }
 
 fn state_error(path: &Path, reason: &str) -> VerifyError {

@@ -7,6 +7,8 @@
 //!   registers the key of a registration signed by that key (`wharf keys register`).
 //! - `POST /api/wharf/v1/keys/{id}/revoke` with `{"compromised_since":"<RFC 3339>"}` or
 //!   `{}`: revokes the key (`wharf keys revoke`).
+//! - `POST /api/wharf/v1/keys/add-to` with `{"statement":"<owner-key-add text>",
+//!   "signatures":["<key id>:<sig>",…]}`: adds a key to a package (`wharf keys add-to`).
 
 use bytes::Bytes;
 use http::{HeaderMap, Method};
@@ -28,6 +30,13 @@ pub(crate) const PREFIX: &str = "/api/wharf/v1/keys";
 struct Registration {
     registration: String,
     signature: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddTo {
+    statement: String,
+    signatures: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -89,6 +98,19 @@ pub(crate) async fn route(
                 .register_publisher_key(&principal, &request.registration, &request.signature)
                 .await?;
             Ok(json_ok(&json!({ "key": key_json(&key) })))
+        }
+        (&Method::POST, ["add-to"]) => {
+            let request: AddTo = body(
+                request_body,
+                r#"{"statement":"<owner-key-add text>","signatures":["<key id>:<base64 signature>"]}"#,
+            )?;
+            let key = state
+                .storage
+                .add_package_key(&principal, &request.statement, &request.signatures)
+                .await?;
+            Ok(json_ok(
+                &json!({ "key": key.to_text(), "id": key.key_id().to_string() }),
+            ))
         }
         (&Method::POST, [id, "revoke"]) => {
             let request: Revocation = if request_body.is_empty() {

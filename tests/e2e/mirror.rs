@@ -1,0 +1,136 @@
+//! `wharf mirror sync`: a Wharf registry's index and blobs copied into a directory, every blob
+//! checked, a version without its blob left out and named.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+use wharf_e2e_tests::upload::publish_body;
+use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
+
+fn publish(registry: &TestRegistry, name: &str, version: &str) {
+    let response = registry
+        .http()
+        .put(format!("{}/api/v1/crates/new", registry.url()))
+        .header("Authorization", &registry.admin_token)
+        .body(publish_body(name, version))
+        .send()
+        .expect("publish answers");
+    assert_eq!(response.status(), 200, "publish {name} {version}");
+}
+
+fn sync(registry: &TestRegistry, mirror: &Path) -> Output {
+    Command::new(wharf_binary())
+        .args(["mirror", "sync", "--from"])
+        .arg(registry.index_url())
+        .arg("--data")
+        .arg(mirror)
+        .args(["--public-url", "http://mirror.example"])
+        .output()
+        .expect("wharf runs")
+}
+
+fn sparse(registry: &TestRegistry, path: &str) -> Vec<u8> {
+    let response = registry
+        .http()
+        .get(format!("{}/index/{path}", registry.url()))
+        .send()
+        .expect("the index answers");
+    assert_eq!(response.status(), 200, "{path}");
+    response.bytes().expect("a body").to_vec()
+}
+
+fn cksums(index_file: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(index_file)
+        .lines()
+        .map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line).expect("JSON lines");
+            entry["cksum"].as_str().expect("a cksum").to_owned()
+        })
+        .collect()
+}
+
+/// An upstream blob: `<data>/blobs/sha256/ab/cd/<hex>`.
+fn upstream_blob(data: &Path, cksum: &str) -> std::path::PathBuf {
+    data.join("blobs/sha256")
+        .join(&cksum[..2])
+        .join(&cksum[2..4])
+        .join(cksum)
+}
+
+#[test]
+fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_blob() -> TestResult
+{
+    let upstream = TestRegistry::start();
+    publish(&upstream, "aa", "1.0.0");
+    publish(&upstream, "aa", "1.1.0");
+    publish(&upstream, "bbb", "1.0.0");
+    let mirrors = tempfile::tempdir()?;
+    let mirror = mirrors.path().join("mirror");
+
+    let first = sync(&upstream, &mirror);
+    assert!(first.status.success(), "{}", describe(&first));
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        said.starts_with("mirrored 2 packages, 3 versions into "),
+        "{said}"
+    );
+    let current = mirror.join("current");
+    for path in ["2/aa", "3/b/bbb"] {
+        let file = sparse(&upstream, path);
+        assert_eq!(
+            std::fs::read(current.join("index").join(path))?,
+            file,
+            "{path}"
+        );
+        for cksum in cksums(&file) {
+            let bytes = std::fs::read(current.join("blobs/sha256").join(&cksum))?;
+            assert_eq!(hex::encode(Sha256::digest(&bytes)), cksum);
+        }
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(current.join("index/config.json"))?)?;
+    assert_eq!(
+        config["dl"],
+        "http://mirror.example/blobs/sha256/{sha256-checksum}"
+    );
+
+    // A new version whose blob is gone upstream is left out and named, and the command
+    // exits 1; blobs the mirror already checked are reused.
+    publish(&upstream, "cc", "1.0.0");
+    publish(&upstream, "dd", "1.0.0");
+    let lost = cksums(&sparse(&upstream, "2/dd")).remove(0);
+    std::fs::remove_file(upstream_blob(upstream.data_dir(), &lost))?;
+    let second = sync(&upstream, &mirror);
+    assert_eq!(second.status.code(), Some(1), "{}", describe(&second));
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        said.starts_with("mirrored 3 packages, 4 versions into "),
+        "{said}"
+    );
+    assert!(said.contains("(1 blobs downloaded, 3 reused)"), "{said}");
+    assert!(
+        said.contains("left out: crate `dd` version `1.0.0`: its blob is missing upstream"),
+        "{said}"
+    );
+    assert!(!current.join("index/2/dd").exists());
+    assert_eq!(
+        std::fs::read(current.join("index/2/cc"))?,
+        sparse(&upstream, "2/cc")
+    );
+    let copies = std::fs::read_dir(&mirror)?.count();
+    assert_eq!(copies, 2, "`current` and the one copy it points at");
+
+    // Something that is not a sparse index URL changes nothing.
+    let refused = Command::new(wharf_binary())
+        .args(["mirror", "sync", "--from", "ftp://example/index"])
+        .arg("--data")
+        .arg(mirrors.path().join("other"))
+        .output()?;
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is not a sparse index URL"), "{stderr}");
+    assert!(!mirrors.path().join("other").exists());
+    Ok(())
+}
