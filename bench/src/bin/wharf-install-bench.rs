@@ -237,8 +237,9 @@ fn requests(ecosystem: &Ecosystem, graph: &Graph, count: usize, seed: u64) -> Ve
             let fitting: Vec<&String> = plugins
                 .iter()
                 .filter(|name| {
-                    graph[name.as_str()].iter().any(|(_, deps)| {
-                        deps.iter()
+                    graph[name.as_str()].iter().any(|node| {
+                        node.deps
+                            .iter()
                             .any(|(dep, req)| dep == HOST_API && req.matches(&host))
                     })
                 })
@@ -256,7 +257,7 @@ fn requests(ecosystem: &Ecosystem, graph: &Graph, count: usize, seed: u64) -> Ve
                 }
                 let req = if rng.random_range(0..5) == 0 {
                     let versions = &graph[name.as_str()];
-                    let major = versions[rng.random_range(0..versions.len())].0.major;
+                    let major = versions[rng.random_range(0..versions.len())].version.major;
                     format!("^{major}").parse().expect("a caret requirement")
                 } else {
                     VersionReq::STAR

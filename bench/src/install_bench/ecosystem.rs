@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use semver::{Version, VersionReq};
 
 use crate::BenchError;
-use crate::install_bench::satisfy::Graph;
+use crate::install_bench::satisfy::{Graph, Node};
 
 /// The host API package's name.
 pub const HOST_API: &str = "host-api";
@@ -22,6 +22,8 @@ pub struct Release {
     pub version: Version,
     /// Normal and build dependencies that are not optional: `(package, requirement)`.
     pub deps: Vec<(String, VersionReq)>,
+    /// The metadata's `links` (a plugin's exclusive resource).
+    pub links: Option<String>,
     /// The publish body, as cargo frames it.
     pub body: Vec<u8>,
 }
@@ -87,6 +89,7 @@ impl Ecosystem {
                 .iter()
                 .map(|(n, r)| (n.clone(), r.parse().expect("generated requirements parse")))
                 .collect(),
+            links: None,
             body: wharf_test_support::publish_body_with_deps(name, version, &pairs),
         });
     }
@@ -206,10 +209,11 @@ impl Ecosystem {
             {
                 continue;
             }
-            graph
-                .entry(release.name.clone())
-                .or_default()
-                .push((release.version.clone(), release.deps.clone()));
+            graph.entry(release.name.clone()).or_default().push(Node {
+                version: release.version.clone(),
+                deps: release.deps.clone(),
+                links: release.links.clone(),
+            });
         }
         graph
     }
@@ -272,6 +276,7 @@ fn release_from_body(body: Vec<u8>) -> Result<Release, String> {
         name: text(&metadata, "name")?,
         version: version.parse().map_err(|e| format!("`{version}`: {e}"))?,
         deps,
+        links: metadata["links"].as_str().map(str::to_owned),
         body,
     })
 }

@@ -1,13 +1,25 @@
 //! [`satisfiable`]: whether an install request has a solution, decided by exhaustive search
 //! with no resolver involved: every combination of versions is tried (depth first, with the
-//! rule cargo applies, at most one version per semver-compatible bucket of a package).
+//! rules cargo applies: at most one version per semver-compatible bucket of a package, and
+//! at most one package per `links` value, which plugins use for exclusive resources).
 
 use std::collections::{BTreeMap, HashMap};
 
 use semver::{Version, VersionReq};
 
-/// Every package's versions with their dependencies (`Ecosystem::graph`).
-pub type Graph = BTreeMap<String, Vec<(Version, Vec<(String, VersionReq)>)>>;
+/// One version of a package, as the search sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The version.
+    pub version: Version,
+    /// Its normal and build dependencies that are not optional.
+    pub deps: Vec<(String, VersionReq)>,
+    /// Its `links` value (a plugin's exclusive resource).
+    pub links: Option<String>,
+}
+
+/// Every package's versions (`Ecosystem::graph`).
+pub type Graph = BTreeMap<String, Vec<Node>>;
 
 /// The answer of the search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +47,7 @@ pub fn satisfiable(
         host,
         host_version,
         selected: HashMap::new(),
+        links: HashMap::new(),
         steps: 0,
     };
     match search.solve(requested.to_vec()) {
@@ -59,6 +72,8 @@ struct Search<'a> {
     host: &'a str,
     host_version: &'a Version,
     selected: HashMap<(String, (u64, u64, u64)), Version>,
+    /// Each `links` value taken, by the package that took it.
+    links: HashMap<String, String>,
     steps: u64,
 }
 
@@ -82,21 +97,32 @@ impl Search<'_> {
         let Some(versions) = self.graph.get(&name) else {
             return Some(false);
         };
-        for (version, deps) in versions.iter().rev().filter(|(v, _)| req.matches(v)) {
-            let key = (name.clone(), bucket(version));
+        for node in versions.iter().rev().filter(|n| req.matches(&n.version)) {
+            let key = (name.clone(), bucket(&node.version));
             match self.selected.get(&key) {
-                Some(chosen) if chosen == version => {
+                Some(chosen) if *chosen == node.version => {
                     if self.solve(pending.clone())? {
                         return Some(true);
                     }
                 }
                 Some(_) => {}
                 None => {
-                    self.selected.insert(key.clone(), version.clone());
+                    if let Some(links) = &node.links
+                        && self.links.contains_key(links)
+                    {
+                        continue;
+                    }
+                    self.selected.insert(key.clone(), node.version.clone());
+                    if let Some(links) = &node.links {
+                        self.links.insert(links.clone(), name.clone());
+                    }
                     let mut next = pending.clone();
-                    next.extend(deps.iter().cloned());
+                    next.extend(node.deps.iter().cloned());
                     let found = self.solve(next);
                     self.selected.remove(&key);
+                    if let Some(links) = &node.links {
+                        self.links.remove(links);
+                    }
                     if found? {
                         return Some(true);
                     }
@@ -117,12 +143,14 @@ mod tests {
     fn graph(entries: &[Line<'_>]) -> Graph {
         let mut graph = Graph::new();
         for (name, version, deps) in entries {
-            graph.entry((*name).to_owned()).or_default().push((
-                version.parse().unwrap(),
-                deps.iter()
+            graph.entry((*name).to_owned()).or_default().push(Node {
+                version: version.parse().unwrap(),
+                deps: deps
+                    .iter()
                     .map(|(d, r)| ((*d).to_owned(), r.parse().unwrap()))
                     .collect(),
-            ));
+                links: None,
+            });
         }
         graph
     }
@@ -153,5 +181,20 @@ mod tests {
             satisfiable(&g, "host-api", &v2, &req("b")),
             Satisfiable::Yes
         );
+    }
+
+    #[test]
+    fn two_packages_with_one_links_value_never_go_together() {
+        let mut g = graph(&[("a", "1.0.0", &[]), ("b", "1.0.0", &[])]);
+        for name in ["a", "b"] {
+            g.get_mut(name).unwrap()[0].links = Some("smtp-listener".to_owned());
+        }
+        let v1 = Version::new(1, 0, 0);
+        assert_eq!(
+            satisfiable(&g, "host-api", &v1, &req("a")),
+            Satisfiable::Yes
+        );
+        let both = [req("a"), req("b")].concat();
+        assert_eq!(satisfiable(&g, "host-api", &v1, &both), Satisfiable::No);
     }
 }
