@@ -5,6 +5,7 @@
 
 mod admin;
 mod admin_keyset;
+mod bundle;
 mod connection_keys;
 mod install_cmd;
 mod keys_cmd;
@@ -50,6 +51,9 @@ enum Command {
     /// Copy a Wharf registry (index and blobs) into a directory a static server can serve.
     #[command(subcommand)]
     Mirror(mirror::MirrorCommand),
+    /// Carry a registry's packages across an air gap in one signed, verifiable file.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
     /// Publisher keys: make one, register it to your account, list and revoke them.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => publish::run(&args),
         Command::Resolve(args) => resolve_cmd::run(&args),
         Command::Mirror(command) => mirror::run(command),
+        Command::Bundle(command) => bundle::run(command),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Plugin(command) => plugin_cmd::run(command),
         Command::Install(args) => Ok(install_cmd::install(&args)),
@@ -115,7 +120,7 @@ fn main() -> ExitCode {
 /// not already in the line: many errors embed their source's text in their own message (`I/O
 /// error: {0}`) and also return it as their source, so anyhow's `{:#}` would print the OS text
 /// twice.
-fn one_line(error: &anyhow::Error) -> String {
+pub(crate) fn one_line(error: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in error.chain() {
         let text = cause.to_string();

@@ -94,7 +94,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The download URL of a version, from `config.json`'s `dl` template as cargo fills it.
-fn download_url(dl: &str, name: &str, version: &str, cksum: &str) -> String {
+pub(crate) fn download_url(dl: &str, name: &str, version: &str, cksum: &str) -> String {
     let markers = [
         "{crate}",
         "{version}",
@@ -230,6 +230,27 @@ fn sync_file(
     Ok(())
 }
 
+/// Points `<data>/current` at `<data>/<stage_name>` with one rename of a symbolic link, then
+/// deletes the copy it pointed at before (`previous`, canonical).
+pub(crate) fn switch_current(
+    data: &Path,
+    stage_name: &str,
+    previous: Option<&Path>,
+) -> anyhow::Result<()> {
+    let current = data.join("current");
+    let link = data.join(format!(".{stage_name}.link"));
+    std::os::unix::fs::symlink(stage_name, &link)
+        .with_context(|| format!("creating `{}`", link.display()))?;
+    std::fs::rename(&link, &current)
+        .with_context(|| format!("switching `{}` to the new copy", current.display()))?;
+    if let Some(previous) = previous
+        && std::fs::canonicalize(data.join(stage_name)).ok().as_deref() != Some(previous)
+    {
+        let _ = std::fs::remove_dir_all(previous);
+    }
+    Ok(())
+}
+
 /// `wharf mirror sync`.
 fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let index = args
@@ -300,16 +321,7 @@ fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_dir_all(&stage);
         return Err(error);
     }
-    let link = args.data.join(format!(".{stage_name}.link"));
-    std::os::unix::fs::symlink(&stage_name, &link)
-        .with_context(|| format!("creating `{}`", link.display()))?;
-    std::fs::rename(&link, &current)
-        .with_context(|| format!("switching `{}` to the new copy", current.display()))?;
-    if let Some(previous) = previous
-        && previous != stage
-    {
-        let _ = std::fs::remove_dir_all(previous);
-    }
+    switch_current(&args.data, &stage_name, previous.as_deref())?;
     println!(
         "mirrored {} packages, {} versions into {} ({} blobs downloaded, {} reused)",
         synced.packages,

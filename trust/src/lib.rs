@@ -41,6 +41,7 @@
 mod encoding;
 mod error;
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod event;
 pub mod keyfile;

@@ -1,0 +1,238 @@
+//! `wharf bundle export`: records what the verifier fetches from a registry (through a
+//! loopback proxy), checks it with the pinned root key, adds the blobs of the chosen
+//! versions, and writes one signed bundle file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use wharf_client::verify::{Selection, Verifier, VerifyOptions};
+
+use super::format::{self, Chosen, Manifest, Release, sha256_hex};
+use super::{ExportArgs, loopback, load_public_key, origin_of};
+use crate::registry_api::load_key;
+
+/// The member path a recorded answer is kept under.
+pub(crate) fn http_member(target: &str) -> String {
+    format!("http/{}", target.trim_start_matches('/'))
+}
+
+/// Serves `config.json` with its upstream origin replaced by `local`, so every request of
+/// the verifier comes back to the loopback server.
+pub(crate) fn local_config(config: &[u8], upstream: &str, local: &str) -> Vec<u8> {
+    String::from_utf8_lossy(config)
+        .replace(upstream, local)
+        .into_bytes()
+}
+
+/// The versions a lockfile pins from registries: name → versions.
+fn locked_versions(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the lockfile `{}`", path.display()))?;
+    let lock: toml::Value = toml::from_str(&text)
+        .with_context(|| format!("`{}` is not a lockfile (TOML)", path.display()))?;
+    let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for package in lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let field = |key: &str| package.get(key).and_then(toml::Value::as_str);
+        // Path and git packages have no `source` of a registry: they are not exported.
+        let from_registry = field("source").is_none_or(|source| source.contains("registry+"));
+        if let (Some(name), Some(version), true) = (field("name"), field("version"), from_registry)
+        {
+            versions
+                .entry(name.to_owned())
+                .or_default()
+                .insert(version.to_owned());
+        }
+    }
+    if versions.is_empty() {
+        bail!("`{}` locks no registry packages", path.display());
+    }
+    Ok(versions)
+}
+
+/// `wharf bundle export`.
+pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let index = args.from.trim().trim_start_matches("sparse+").to_owned();
+    let (origin, index_path) = origin_of(&index).with_context(|| {
+        format!(
+            "`{}` is not a sparse index URL; give one as cargo does, e.g. `sparse+https://registry.example/index/`",
+            args.from
+        )
+    })?;
+    let root = load_public_key(&args.root_key, "root")?;
+    let exporter = load_key(&args.key, args.passphrase_env.as_deref())?;
+    let locked = args.lockfile.as_deref().map(locked_versions).transpose()?;
+    let chosen = match (&locked, args.roots.is_empty()) {
+        (Some(locked), _) => Chosen::Packages(locked.keys().cloned().collect()),
+        (None, false) => Chosen::Packages(args.roots.clone()),
+        (None, true) => Chosen::All,
+    };
+
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_mins(5))
+        .build()
+        .context("building the HTTP client")?;
+    let recorded: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+    let upstream = origin.clone();
+    let token = args.token.clone();
+    let local = Arc::new(Mutex::new(String::new()));
+    let answer = {
+        let recorded = Arc::clone(&recorded);
+        let local = Arc::clone(&local);
+        let http = http.clone();
+        move |target: &str| -> Option<Vec<u8>> {
+            let mut request = http.get(format!("{upstream}{target}"));
+            if let Some(token) = &token {
+                request = request.header("Authorization", token);
+            }
+            let response = request.send().ok()?;
+            if response.status() != 200 {
+                tracing::warn!(target, status = %response.status(), "upstream refused");
+                return None;
+            }
+            let body = response.bytes().ok()?.to_vec();
+            recorded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(http_member(target), body.clone());
+            if target.ends_with("/config.json") {
+                let local = local.lock().unwrap_or_else(PoisonError::into_inner);
+                return Some(local_config(&body, &upstream, &local));
+            }
+            Some(body)
+        }
+    };
+    let proxy = loopback::start(Arc::new(answer))?;
+    *local.lock().unwrap_or_else(PoisonError::into_inner) = proxy.clone();
+
+    let state = tempfile::tempdir().context("creating a temporary state directory")?;
+    let verifier = Verifier::new(
+        root,
+        &format!("sparse+{proxy}{index_path}"),
+        None,
+        state.path().to_owned(),
+        VerifyOptions::default(),
+    )?;
+    let selection = match &chosen {
+        Chosen::All => Selection::All,
+        Chosen::Packages(names) => Selection::Packages(names.clone()),
+    };
+    let report = verifier
+        .verify(&selection)
+        .with_context(|| format!("`{}` does not verify against the root key", args.from))?;
+    if let Some(failure) = report.failures.first() {
+        bail!("`{}` does not verify: {failure}", args.from);
+    }
+    let mut members = std::mem::take(&mut *recorded.lock().unwrap_or_else(PoisonError::into_inner));
+
+    // The versions carried, from the verified index files, and their blobs.
+    let config: serde_json::Value = members
+        .get(&http_member(&format!("{index_path}config.json")))
+        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+        .context("the upstream's config.json was not fetched")?;
+    let dl = config["dl"].as_str().unwrap_or_default().to_owned();
+    let previous = args
+        .since
+        .as_deref()
+        .map(super::previous_bundle)
+        .transpose()?;
+    let mut releases = Vec::new();
+    let files: Vec<(String, Vec<u8>)> = members
+        .iter()
+        .filter_map(|(path, bytes)| {
+            let rest = path.strip_prefix(&http_member(&index_path))?;
+            (!rest.starts_with(".wharf") && rest != "config.json")
+                .then(|| (rest.to_owned(), bytes.clone()))
+        })
+        .collect();
+    let mut blobs = BTreeMap::new();
+    for (_, bytes) in &files {
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+            let release = Release {
+                name: field("name"),
+                version: field("vers"),
+                cksum: field("cksum"),
+            };
+            let wanted = locked.as_ref().is_none_or(|locked| {
+                locked
+                    .get(&release.name)
+                    .is_some_and(|versions| versions.contains(&release.version))
+            });
+            if !wanted {
+                continue;
+            }
+            let carried_before = previous
+                .as_ref()
+                .is_some_and(|(_, manifest)| manifest.members.contains_key(&blob_member(&release.cksum)));
+            if !carried_before {
+                let url = crate::mirror::download_url(&dl, &release.name, &release.version, &release.cksum);
+                let mut request = http.get(&url);
+                if let Some(token) = &args.token {
+                    request = request.header("Authorization", token);
+                }
+                let blob = request
+                    .send()
+                    .and_then(reqwest::blocking::Response::error_for_status)
+                    .and_then(reqwest::blocking::Response::bytes)
+                    .with_context(|| format!("downloading `{url}`"))?;
+                if sha256_hex(&blob) != release.cksum {
+                    bail!(
+                        "crate `{}` version `{}`: the bytes of `{url}` do not hash to its cksum `{}`",
+                        release.name, release.version, release.cksum
+                    );
+                }
+                blobs.insert(blob_member(&release.cksum), blob.to_vec());
+            }
+            releases.push(release);
+        }
+    }
+    if let Some(locked) = &locked {
+        for (name, versions) in locked {
+            for version in versions {
+                if !releases.iter().any(|r| &r.name == name && &r.version == version) {
+                    bail!("crate `{name}` version `{version}` (locked in the lockfile) is not in the registry's index");
+                }
+            }
+        }
+    }
+    members.extend(blobs);
+    releases.sort();
+    let manifest = Manifest {
+        origin,
+        index_path,
+        chosen,
+        tree_size: report.tree_size,
+        previous: previous.map(|(hash, _)| hash),
+        releases,
+        members: members
+            .iter()
+            .map(|(path, bytes)| (path.clone(), (sha256_hex(bytes), bytes.len() as u64)))
+            .collect(),
+    };
+    let text = manifest.to_text();
+    let signature = wharf_trust::bundle::sign_manifest(&exporter, text.as_bytes()).to_base64();
+    format::write_bundle(&args.out, text.as_bytes(), &signature, &members)?;
+    println!(
+        "exported {} packages, {} versions ({} blobs) at log size {} into {}",
+        files.len(),
+        manifest.releases.len(),
+        manifest.members.keys().filter(|path| path.starts_with("blobs/")).count(),
+        manifest.tree_size,
+        args.out.display()
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The member path of a blob.
+pub(crate) fn blob_member(cksum: &str) -> String {
+    format!("blobs/sha256/{cksum}")
+}

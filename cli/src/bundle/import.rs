@@ -1,0 +1,198 @@
+//! `wharf bundle import` (a served copy, switched in as `mirror sync` does) and `wharf bundle
+//! unpack` (a cargo `local-registry` directory), both after [`open::open`] checked everything.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use super::open::{self, Opened};
+use super::{ImportArgs, PinnedKeys, UnpackArgs, load_public_key};
+use crate::mirror::switch_current;
+
+/// The file in `<DIR>` that keeps the log size and manifest hash of the last import.
+const STATE_FILE: &str = "bundle-state";
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating `{}`", parent.display()))?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing `{}`", path.display()))
+}
+
+fn open_with(
+    file: &Path,
+    keys: &PinnedKeys,
+    earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> anyhow::Result<Opened> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let exporter = load_public_key(&keys.trust, "exporter")?;
+    let root = load_public_key(&keys.root_key, "root")?;
+    open::open(file, &exporter, root, earlier_blob)
+}
+
+/// The kept `(log size, manifest hash)` of the last import into `data`.
+fn kept_state(data: &Path) -> anyhow::Result<Option<(u64, String)>> {
+    let path = data.join(STATE_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let mut size = None;
+    let mut hash = None;
+    for line in text.lines() {
+        match line.split_once(' ') {
+            Some(("tree-size", value)) => size = value.parse().ok(),
+            Some(("manifest", value)) => hash = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    match (size, hash) {
+        (Some(size), Some(hash)) => Ok(Some((size, hash))),
+        _ => bail!(
+            "`{}` is damaged; remove it to accept any bundle again",
+            path.display()
+        ),
+    }
+}
+
+/// `wharf bundle import`.
+pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let current = args.data.join("current");
+    let previous_copy = std::fs::canonicalize(&current).ok();
+    let earlier = previous_copy.clone();
+    let earlier_blob = move |cksum: &str| {
+        earlier
+            .as_ref()
+            .and_then(|copy| std::fs::read(copy.join("blobs/sha256").join(cksum)).ok())
+    };
+    let opened = open_with(&args.file, &args.keys, &earlier_blob)?;
+    let shown = args.file.display();
+    let kept = kept_state(&args.data)?;
+    let manifest = &opened.manifest;
+    if let Some(previous) = &manifest.previous
+        && kept.as_ref().is_none_or(|(_, hash)| hash != previous)
+    {
+        bail!(
+            "bundle `{shown}` carries only what is new since the bundle whose MANIFEST hashes to {previous}, and `{}` does not hold that one: import it first",
+            args.data.display()
+        );
+    }
+    let mut overrides = Vec::new();
+    if let Some((size, _)) = &kept
+        && manifest.tree_size < *size
+    {
+        let line = format!(
+            "bundle `{shown}` holds a log of {} leaves, older than the {size} `{}` already serves",
+            manifest.tree_size,
+            args.data.display()
+        );
+        if !args.allow_rollback {
+            bail!("{line}: refused as a rollback; pass --allow-rollback to import it anyway");
+        }
+        overrides.push(format!("{line} (accepted: --allow-rollback)"));
+    }
+
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating `{}`", args.data.display()))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let stage_name = format!("copy-{stamp}");
+    let stage = args.data.join(&stage_name);
+    let staged = (|| {
+        write(&stage.join("index/config.json"), opened.config())?;
+        for (path, bytes) in opened.index_files() {
+            write(&stage.join("index").join(path), bytes)?;
+        }
+        for release in &manifest.releases {
+            let target = stage.join("blobs/sha256").join(&release.cksum);
+            match opened.blob(&release.cksum) {
+                Some(blob) => write(&target, blob)?,
+                None => write(
+                    &target,
+                    &earlier_blob(&release.cksum).context("an earlier blob vanished")?,
+                )?,
+            }
+        }
+        switch_current(&args.data, &stage_name, previous_copy.as_deref())?;
+        write(
+            &args.data.join(STATE_FILE),
+            format!(
+                "tree-size {}\nmanifest {}\n",
+                manifest.tree_size, opened.manifest_hash
+            )
+            .as_bytes(),
+        )
+    })();
+    if let Err(error) = staged {
+        let _ = std::fs::remove_dir_all(&stage);
+        return Err(error);
+    }
+    for line in &overrides {
+        println!("override: {line}");
+    }
+    println!(
+        "imported {} packages, {} versions at log size {} into {}",
+        opened.index_files().len(),
+        manifest.releases.len(),
+        manifest.tree_size,
+        current.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wharf bundle unpack --format local-registry`.
+pub(crate) fn unpack(args: &UnpackArgs) -> anyhow::Result<ExitCode> {
+    let opened = open_with(&args.file, &args.keys, &|_| None)?;
+    if std::fs::read_dir(&args.out).is_ok_and(|mut entries| entries.next().is_some()) {
+        bail!(
+            "`{}` is not empty; give a new or empty directory to unpack into",
+            args.out.display()
+        );
+    }
+    // Only the lines of the carried versions: cargo must not pick one without its file.
+    let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let files = opened.index_files();
+    for release in &opened.manifest.releases {
+        let path = wharf_index_format::index_path(&release.name);
+        let Some(file) = files.get(&path) else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(file).lines() {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            if entry["vers"] == release.version.as_str() && entry["cksum"] == release.cksum.as_str()
+            {
+                lines.entry(path.clone()).or_default().push(line.to_owned());
+            }
+        }
+        let blob = opened.blob(&release.cksum).with_context(|| {
+            format!(
+                "bundle `{}` was exported with --since and lacks the blob of `{}` {}: unpack needs a full bundle",
+                args.file.display(),
+                release.name,
+                release.version
+            )
+        })?;
+        write(
+            &args
+                .out
+                .join(format!("{}-{}.crate", release.name, release.version)),
+            blob,
+        )?;
+    }
+    for (path, lines) in &lines {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        write(&args.out.join("index").join(path), text.as_bytes())?;
+    }
+    println!(
+        "unpacked {} packages, {} versions as a cargo local-registry into {}",
+        lines.len(),
+        opened.manifest.releases.len(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
