@@ -3,6 +3,7 @@
 
 mod auth_required;
 mod bad_publish;
+mod bundle;
 mod cargo_flow;
 mod cli_output;
 mod connections;

@@ -45,7 +45,9 @@ mod tests {
         let exporter = key(7);
         let signature = sign_manifest(&exporter, b"wharf-bundle v1\n");
         assert!(verify_manifest(&exporter.public_key(), b"wharf-bundle v1\n", &signature).is_ok());
-        assert!(verify_manifest(&exporter.public_key(), b"wharf-bundle v1\r\n", &signature).is_err());
+        assert!(
+            verify_manifest(&exporter.public_key(), b"wharf-bundle v1\r\n", &signature).is_err()
+        );
         assert!(verify_manifest(&key(8).public_key(), b"wharf-bundle v1\n", &signature).is_err());
         // The plain bytes without the domain tag are not a manifest signature.
         let plain = exporter.sign_raw(b"wharf-bundle v1\n");

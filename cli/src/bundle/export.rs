@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use wharf_client::verify::{Selection, Verifier, VerifyOptions};
 
 use super::format::{self, Chosen, Manifest, Release, sha256_hex};
-use super::{ExportArgs, loopback, load_public_key, origin_of};
+use super::{ExportArgs, load_public_key, loopback, origin_of};
 use crate::registry_api::load_key;
 
 /// The member path a recorded answer is kept under.
@@ -170,11 +170,16 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
             if !wanted {
                 continue;
             }
-            let carried_before = previous
-                .as_ref()
-                .is_some_and(|(_, manifest)| manifest.members.contains_key(&blob_member(&release.cksum)));
+            let carried_before = previous.as_ref().is_some_and(|(_, manifest)| {
+                manifest.members.contains_key(&blob_member(&release.cksum))
+            });
             if !carried_before {
-                let url = crate::mirror::download_url(&dl, &release.name, &release.version, &release.cksum);
+                let url = crate::mirror::download_url(
+                    &dl,
+                    &release.name,
+                    &release.version,
+                    &release.cksum,
+                );
                 let mut request = http.get(&url);
                 if let Some(token) = &args.token {
                     request = request.header("Authorization", token);
@@ -187,7 +192,9 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
                 if sha256_hex(&blob) != release.cksum {
                     bail!(
                         "crate `{}` version `{}`: the bytes of `{url}` do not hash to its cksum `{}`",
-                        release.name, release.version, release.cksum
+                        release.name,
+                        release.version,
+                        release.cksum
                     );
                 }
                 blobs.insert(blob_member(&release.cksum), blob.to_vec());
@@ -198,8 +205,13 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     if let Some(locked) = &locked {
         for (name, versions) in locked {
             for version in versions {
-                if !releases.iter().any(|r| &r.name == name && &r.version == version) {
-                    bail!("crate `{name}` version `{version}` (locked in the lockfile) is not in the registry's index");
+                if !releases
+                    .iter()
+                    .any(|r| &r.name == name && &r.version == version)
+                {
+                    bail!(
+                        "crate `{name}` version `{version}` (locked in the lockfile) is not in the registry's index"
+                    );
                 }
             }
         }
@@ -225,7 +237,11 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         "exported {} packages, {} versions ({} blobs) at log size {} into {}",
         files.len(),
         manifest.releases.len(),
-        manifest.members.keys().filter(|path| path.starts_with("blobs/")).count(),
+        manifest
+            .members
+            .keys()
+            .filter(|path| path.starts_with("blobs/"))
+            .count(),
         manifest.tree_size,
         args.out.display()
     );

@@ -101,7 +101,9 @@ impl Manifest {
     pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
         let mut lines = text.lines();
         if lines.next() != Some("wharf-bundle 1") {
-            bail!("its first line is not `wharf-bundle 1`: this is not a Wharf bundle of a version this wharf reads");
+            bail!(
+                "its first line is not `wharf-bundle 1`: this is not a Wharf bundle of a version this wharf reads"
+            );
         }
         let mut manifest = Self {
             origin: String::new(),
@@ -200,10 +202,17 @@ pub(crate) fn read_bundle(file: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8
         .entries()
         .with_context(|| format!("`{}` is not a bundle (tar + zstd)", file.display()))?;
     for entry in entries {
-        let mut entry =
-            entry.with_context(|| format!("`{}` is damaged: its tar stream ends early or is corrupt", file.display()))?;
+        let mut entry = entry.with_context(|| {
+            format!(
+                "`{}` is damaged: its tar stream ends early or is corrupt",
+                file.display()
+            )
+        })?;
         if !entry.header().entry_type().is_file() {
-            bail!("`{}` holds a member that is not a regular file", file.display());
+            bail!(
+                "`{}` holds a member that is not a regular file",
+                file.display()
+            );
         }
         let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let mut body = Vec::new();

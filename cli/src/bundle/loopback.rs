@@ -55,7 +55,10 @@ pub(crate) fn start(answer: Arc<Answer>) -> anyhow::Result<String> {
     Ok(format!("http://{address}"))
 }
 
-async fn respond(answer: &Arc<Answer>, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+async fn respond(
+    answer: &Arc<Answer>,
+    request: &Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
     let target = request
         .uri()
         .path_and_query()

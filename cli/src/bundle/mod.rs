@@ -61,7 +61,12 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     since: Option<PathBuf>,
     /// A token for a registry that requires one (`read` scope).
-    #[arg(long, env = "WHARF_BUNDLE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "WHARF_BUNDLE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     token: Option<String>,
 }
 
@@ -160,9 +165,12 @@ pub(crate) fn origin_of(index: &str) -> Option<(String, String)> {
 /// An earlier bundle's manifest and its hash (for `--since`).
 pub(crate) fn previous_bundle(path: &Path) -> anyhow::Result<(String, format::Manifest)> {
     let members = format::read_bundle(path)?;
-    let bytes = members
-        .get(format::MANIFEST)
-        .with_context(|| format!("`{}` has no MANIFEST: it is not a Wharf bundle", path.display()))?;
+    let bytes = members.get(format::MANIFEST).with_context(|| {
+        format!(
+            "`{}` has no MANIFEST: it is not a Wharf bundle",
+            path.display()
+        )
+    })?;
     let manifest = format::Manifest::parse(&String::from_utf8_lossy(bytes))
         .with_context(|| format!("the MANIFEST of `{}` cannot be read", path.display()))?;
     Ok((format::sha256_hex(bytes), manifest))

@@ -40,7 +40,10 @@ impl Opened {
     /// The upstream's `config.json`, byte for byte.
     pub(crate) fn config(&self) -> &[u8] {
         self.members
-            .get(&http_member(&format!("{}config.json", self.manifest.index_path)))
+            .get(&http_member(&format!(
+                "{}config.json",
+                self.manifest.index_path
+            )))
             .map_or(&[], Vec::as_slice)
     }
 
@@ -60,12 +63,12 @@ pub(crate) fn open(
 ) -> anyhow::Result<Opened> {
     let shown = file.display();
     let mut members = format::read_bundle(file)?;
-    let manifest_bytes = members
-        .remove(format::MANIFEST)
-        .with_context(|| format!("bundle `{shown}` has no MANIFEST member: it is not a Wharf bundle"))?;
-    let signature = members
-        .remove(format::SIGNATURE)
-        .with_context(|| format!("bundle `{shown}` has no MANIFEST.sig member: it is not signed"))?;
+    let manifest_bytes = members.remove(format::MANIFEST).with_context(|| {
+        format!("bundle `{shown}` has no MANIFEST member: it is not a Wharf bundle")
+    })?;
+    let signature = members.remove(format::SIGNATURE).with_context(|| {
+        format!("bundle `{shown}` has no MANIFEST.sig member: it is not signed")
+    })?;
     let signature = Signature::from_base64(
         String::from_utf8_lossy(&signature).trim(),
         "bundle MANIFEST signature",
@@ -82,7 +85,9 @@ pub(crate) fn open(
         .with_context(|| format!("bundle `{shown}`: its MANIFEST cannot be read"))?;
     for (path, bytes) in &members {
         let Some((hash, size)) = manifest.members.get(path) else {
-            bail!("bundle `{shown}`: member `{path}` is not listed in the signed MANIFEST; refuse it");
+            bail!(
+                "bundle `{shown}`: member `{path}` is not listed in the signed MANIFEST; refuse it"
+            );
         };
         if bytes.len() as u64 != *size || sha256_hex(bytes) != *hash {
             bail!(
@@ -92,7 +97,11 @@ pub(crate) fn open(
             );
         }
     }
-    if let Some(path) = manifest.members.keys().find(|path| !members.contains_key(*path)) {
+    if let Some(path) = manifest
+        .members
+        .keys()
+        .find(|path| !members.contains_key(*path))
+    {
         bail!("bundle `{shown}`: member `{path}` is listed in the MANIFEST but missing");
     }
     let opened = Opened {
@@ -159,7 +168,10 @@ fn verify_registry(opened: &Opened, root: PublicKey) -> anyhow::Result<()> {
 
 /// Every carried version has a line in its verified index file with the manifest's cksum,
 /// and a blob that hashes to it.
-fn check_blobs(opened: &Opened, earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>) -> anyhow::Result<()> {
+fn check_blobs(
+    opened: &Opened,
+    earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> anyhow::Result<()> {
     let files = opened.index_files();
     for Release {
         name,
@@ -177,7 +189,9 @@ fn check_blobs(opened: &Opened, earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>) 
             })
         });
         if !listed {
-            bail!("crate `{name}` version `{version}`: no line of its verified index file has cksum `{cksum}`");
+            bail!(
+                "crate `{name}` version `{version}`: no line of its verified index file has cksum `{cksum}`"
+            );
         }
         let ok = match opened.blob(cksum) {
             Some(blob) => sha256_hex(blob) == *cksum,
@@ -187,7 +201,10 @@ fn check_blobs(opened: &Opened, earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>) 
             None => false,
         };
         if !ok {
-            bail!("crate `{name}` version `{version}`: member `{}` is missing or does not hash to its cksum `{cksum}`", blob_member(cksum));
+            bail!(
+                "crate `{name}` version `{version}`: member `{}` is missing or does not hash to its cksum `{cksum}`",
+                blob_member(cksum)
+            );
         }
     }
     Ok(())
