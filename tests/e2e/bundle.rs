@@ -3,6 +3,7 @@
 //! and older bundles refused.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -184,10 +185,11 @@ fn an_exported_bundle_builds_offline_with_cargo_after_the_registry_is_gone() -> 
     let consumer_env = CargoEnv::new(&index_url);
     let config = consumer_env.home().join("config.toml");
     let mut text = std::fs::read_to_string(&config)?;
-    text.push_str(&format!(
+    let _ = write!(
+        text,
         "\n[source.wharf-remote]\nregistry = \"{index_url}\"\nreplace-with = \"wharf-offline\"\n\n[source.wharf-offline]\nlocal-registry = \"{}\"\n",
         offline.display()
-    ));
+    );
     std::fs::write(&config, text)?;
     let consumer = CrateProject::new("air-consumer", "0.1.0")
         .dep("air-top", r#"{ version = "0.1", registry = "wharf" }"#)

@@ -79,8 +79,101 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         .timeout(Duration::from_mins(5))
         .build()
         .context("building the HTTP client")?;
+    let (mut members, tree_size) = record(args, root, &http, &origin, &index_path, &chosen)?;
+
+    // The versions carried, from the verified index files, and their blobs.
+    let config: serde_json::Value = members
+        .get(&http_member(&format!("{index_path}config.json")))
+        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+        .context("the upstream's config.json was not fetched")?;
+    let dl = config["dl"].as_str().unwrap_or_default().to_owned();
+    let previous = args
+        .since
+        .as_deref()
+        .map(super::previous_bundle)
+        .transpose()?;
+    let mut releases = Vec::new();
+    let files = index_files(&members, &index_path);
+    let mut blobs = BTreeMap::new();
+    for (_, bytes) in &files {
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+            let release = Release {
+                name: field("name"),
+                version: field("vers"),
+                cksum: field("cksum"),
+            };
+            let wanted = locked.as_ref().is_none_or(|locked| {
+                locked
+                    .get(&release.name)
+                    .is_some_and(|versions| versions.contains(&release.version))
+            });
+            if !wanted {
+                continue;
+            }
+            let carried_before = previous.as_ref().is_some_and(|(_, manifest)| {
+                manifest.members.contains_key(&blob_member(&release.cksum))
+            });
+            if !carried_before {
+                let blob = download(args, &http, &dl, &release)?;
+                blobs.insert(blob_member(&release.cksum), blob);
+            }
+            releases.push(release);
+        }
+    }
+    if let Some(locked) = &locked {
+        all_locked_found(locked, &releases)?;
+    }
+    members.extend(blobs);
+    releases.sort();
+    let manifest = Manifest {
+        origin,
+        index_path,
+        chosen,
+        tree_size,
+        previous: previous.map(|(hash, _)| hash),
+        releases,
+        members: members
+            .iter()
+            .map(|(path, bytes)| (path.clone(), (sha256_hex(bytes), bytes.len() as u64)))
+            .collect(),
+    };
+    let text = manifest.to_text();
+    let signature = wharf_trust::bundle::sign_manifest(&exporter, text.as_bytes()).to_base64();
+    format::write_bundle(&args.out, text.as_bytes(), &signature, &members)?;
+    println!(
+        "exported {} packages, {} versions ({} blobs) at log size {} into {}",
+        files.len(),
+        manifest.releases.len(),
+        manifest
+            .members
+            .keys()
+            .filter(|path| path.starts_with("blobs/"))
+            .count(),
+        manifest.tree_size,
+        args.out.display()
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The member path of a blob.
+pub(crate) fn blob_member(cksum: &str) -> String {
+    format!("blobs/sha256/{cksum}")
+}
+
+/// Runs the verifier against the registry through a recording loopback proxy: every answer
+/// it needed, by member path, and the log size it verified.
+fn record(
+    args: &ExportArgs,
+    root: wharf_trust::PublicKey,
+    http: &reqwest::blocking::Client,
+    origin: &str,
+    index_path: &str,
+    chosen: &Chosen,
+) -> anyhow::Result<(BTreeMap<String, Vec<u8>>, u64)> {
     let recorded: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
-    let upstream = origin.clone();
+    let upstream = origin.to_owned();
     let token = args.token.clone();
     let local = Arc::new(Mutex::new(String::new()));
     let answer = {
@@ -110,7 +203,10 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         }
     };
     let proxy = loopback::start(Arc::new(answer))?;
-    *local.lock().unwrap_or_else(PoisonError::into_inner) = proxy.clone();
+    local
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone_from(&proxy);
 
     let state = tempfile::tempdir().context("creating a temporary state directory")?;
     let verifier = Verifier::new(
@@ -130,125 +226,67 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     if let Some(failure) = report.failures.first() {
         bail!("`{}` does not verify: {failure}", args.from);
     }
-    let mut members = std::mem::take(&mut *recorded.lock().unwrap_or_else(PoisonError::into_inner));
+    let members = std::mem::take(&mut *recorded.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok((members, report.tree_size))
+}
 
-    // The versions carried, from the verified index files, and their blobs.
-    let config: serde_json::Value = members
-        .get(&http_member(&format!("{index_path}config.json")))
-        .and_then(|bytes| serde_json::from_slice(bytes).ok())
-        .context("the upstream's config.json was not fetched")?;
-    let dl = config["dl"].as_str().unwrap_or_default().to_owned();
-    let previous = args
-        .since
-        .as_deref()
-        .map(super::previous_bundle)
-        .transpose()?;
-    let mut releases = Vec::new();
-    let files: Vec<(String, Vec<u8>)> = members
+/// The blob of `release` from the upstream, checked against its cksum.
+fn download(
+    args: &ExportArgs,
+    http: &reqwest::blocking::Client,
+    dl: &str,
+    release: &Release,
+) -> anyhow::Result<Vec<u8>> {
+    let url = crate::mirror::download_url(dl, &release.name, &release.version, &release.cksum);
+    let mut request = http.get(&url);
+    if let Some(token) = &args.token {
+        request = request.header("Authorization", token);
+    }
+    let blob = request
+        .send()
+        .and_then(reqwest::blocking::Response::error_for_status)
+        .and_then(reqwest::blocking::Response::bytes)
+        .with_context(|| format!("downloading `{url}`"))?;
+    if sha256_hex(&blob) != release.cksum {
+        bail!(
+            "crate `{}` version `{}`: the bytes of `{url}` do not hash to its cksum `{}`",
+            release.name,
+            release.version,
+            release.cksum
+        );
+    }
+    Ok(blob.to_vec())
+}
+
+/// Every version the lockfile pins is among `releases`.
+fn all_locked_found(
+    locked: &BTreeMap<String, BTreeSet<String>>,
+    releases: &[Release],
+) -> anyhow::Result<()> {
+    for (name, versions) in locked {
+        for version in versions {
+            if !releases
+                .iter()
+                .any(|r| &r.name == name && &r.version == version)
+            {
+                bail!(
+                    "crate `{name}` version `{version}` (locked in the lockfile) is not in the registry's index"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The recorded index files (not `config.json` or the snapshot under `.wharf/`).
+fn index_files(members: &BTreeMap<String, Vec<u8>>, index_path: &str) -> Vec<(String, Vec<u8>)> {
+    let prefix = http_member(index_path);
+    members
         .iter()
         .filter_map(|(path, bytes)| {
-            let rest = path.strip_prefix(&http_member(&index_path))?;
+            let rest = path.strip_prefix(&prefix)?;
             (!rest.starts_with(".wharf") && rest != "config.json")
                 .then(|| (rest.to_owned(), bytes.clone()))
         })
-        .collect();
-    let mut blobs = BTreeMap::new();
-    for (_, bytes) in &files {
-        for line in String::from_utf8_lossy(bytes).lines() {
-            let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-            let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
-            let release = Release {
-                name: field("name"),
-                version: field("vers"),
-                cksum: field("cksum"),
-            };
-            let wanted = locked.as_ref().is_none_or(|locked| {
-                locked
-                    .get(&release.name)
-                    .is_some_and(|versions| versions.contains(&release.version))
-            });
-            if !wanted {
-                continue;
-            }
-            let carried_before = previous.as_ref().is_some_and(|(_, manifest)| {
-                manifest.members.contains_key(&blob_member(&release.cksum))
-            });
-            if !carried_before {
-                let url = crate::mirror::download_url(
-                    &dl,
-                    &release.name,
-                    &release.version,
-                    &release.cksum,
-                );
-                let mut request = http.get(&url);
-                if let Some(token) = &args.token {
-                    request = request.header("Authorization", token);
-                }
-                let blob = request
-                    .send()
-                    .and_then(reqwest::blocking::Response::error_for_status)
-                    .and_then(reqwest::blocking::Response::bytes)
-                    .with_context(|| format!("downloading `{url}`"))?;
-                if sha256_hex(&blob) != release.cksum {
-                    bail!(
-                        "crate `{}` version `{}`: the bytes of `{url}` do not hash to its cksum `{}`",
-                        release.name,
-                        release.version,
-                        release.cksum
-                    );
-                }
-                blobs.insert(blob_member(&release.cksum), blob.to_vec());
-            }
-            releases.push(release);
-        }
-    }
-    if let Some(locked) = &locked {
-        for (name, versions) in locked {
-            for version in versions {
-                if !releases
-                    .iter()
-                    .any(|r| &r.name == name && &r.version == version)
-                {
-                    bail!(
-                        "crate `{name}` version `{version}` (locked in the lockfile) is not in the registry's index"
-                    );
-                }
-            }
-        }
-    }
-    members.extend(blobs);
-    releases.sort();
-    let manifest = Manifest {
-        origin,
-        index_path,
-        chosen,
-        tree_size: report.tree_size,
-        previous: previous.map(|(hash, _)| hash),
-        releases,
-        members: members
-            .iter()
-            .map(|(path, bytes)| (path.clone(), (sha256_hex(bytes), bytes.len() as u64)))
-            .collect(),
-    };
-    let text = manifest.to_text();
-    let signature = wharf_trust::bundle::sign_manifest(&exporter, text.as_bytes()).to_base64();
-    format::write_bundle(&args.out, text.as_bytes(), &signature, &members)?;
-    println!(
-        "exported {} packages, {} versions ({} blobs) at log size {} into {}",
-        files.len(),
-        manifest.releases.len(),
-        manifest
-            .members
-            .keys()
-            .filter(|path| path.starts_with("blobs/"))
-            .count(),
-        manifest.tree_size,
-        args.out.display()
-    );
-    Ok(std::process::ExitCode::SUCCESS)
-}
-
-/// The member path of a blob.
-pub(crate) fn blob_member(cksum: &str) -> String {
-    format!("blobs/sha256/{cksum}")
+        .collect()
 }

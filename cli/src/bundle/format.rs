@@ -118,8 +118,8 @@ impl Manifest {
             let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
             let fields: Vec<&str> = rest.split(' ').collect();
             match (key, fields.as_slice()) {
-                ("origin", [origin]) => manifest.origin = (*origin).to_owned(),
-                ("index", [path]) => manifest.index_path = (*path).to_owned(),
+                ("origin", [origin]) => (*origin).clone_into(&mut manifest.origin),
+                ("index", [path]) => (*path).clone_into(&mut manifest.index_path),
                 ("selection", ["all"]) => manifest.chosen = Chosen::All,
                 ("selection", ["packages", names @ ..]) => {
                     manifest.chosen =

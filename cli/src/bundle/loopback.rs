@@ -75,12 +75,11 @@ async fn respond(
     .await
     .ok()
     .flatten();
-    match body {
-        Some(body) => Response::new(Full::new(Bytes::from(body))),
-        None => {
-            let mut response = Response::new(Full::new(Bytes::new()));
-            *response.status_mut() = StatusCode::NOT_FOUND;
-            response
-        }
+    if let Some(body) = body {
+        Response::new(Full::new(Bytes::from(body)))
+    } else {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        response
     }
 }

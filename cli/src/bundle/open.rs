@@ -139,7 +139,10 @@ fn verify_registry(opened: &Opened, root: PublicKey) -> anyhow::Result<()> {
         }
     };
     let origin = loopback::start(Arc::new(answer))?;
-    *local.lock().unwrap_or_else(PoisonError::into_inner) = origin.clone();
+    local
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone_from(&origin);
     let state = tempfile::tempdir().context("creating a temporary state directory")?;
     let verifier = Verifier::new(
         root,
