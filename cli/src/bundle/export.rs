@@ -40,8 +40,9 @@ fn locked_versions(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, BT
         .flatten()
     {
         let field = |key: &str| package.get(key).and_then(toml::Value::as_str);
-        // Path and git packages have no `source` of a registry: they are not exported.
-        let from_registry = field("source").is_none_or(|source| source.contains("registry+"));
+        // Path and git packages (no `source`, or `git+…`) are not exported.
+        let from_registry = field("source")
+            .is_some_and(|source| source.starts_with("registry+") || source.starts_with("sparse+"));
         if let (Some(name), Some(version), true) = (field("name"), field("version"), from_registry)
         {
             versions
@@ -68,17 +69,22 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     })?;
     let root = load_public_key(&args.root_key, "root")?;
     let exporter = load_key(&args.key, args.passphrase_env.as_deref())?;
-    let locked = args.lockfile.as_deref().map(locked_versions).transpose()?;
-    let chosen = match (&locked, args.roots.is_empty()) {
-        (Some(locked), _) => Chosen::Packages(locked.keys().cloned().collect()),
-        (None, false) => Chosen::Packages(args.roots.clone()),
-        (None, true) => Chosen::All,
-    };
-
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_mins(5))
         .build()
         .context("building the HTTP client")?;
+    let locked = if let Some(lockfile) = &args.lockfile {
+        Some(locked_versions(lockfile)?)
+    } else if args.roots.is_empty() {
+        None
+    } else {
+        let mut fetch = |path: &str| get(args, &http, &format!("{origin}{index_path}{path}"));
+        Some(super::closure::closure(&args.roots, &mut fetch)?)
+    };
+    let chosen = match &locked {
+        Some(locked) => Chosen::Packages(locked.keys().cloned().collect()),
+        None => Chosen::All,
+    };
     let (mut members, tree_size) = record(args, root, &http, &origin, &index_path, &chosen)?;
 
     // The versions carried, from the verified index files, and their blobs.
@@ -238,15 +244,12 @@ fn download(
     release: &Release,
 ) -> anyhow::Result<Vec<u8>> {
     let url = crate::mirror::download_url(dl, &release.name, &release.version, &release.cksum);
-    let mut request = http.get(&url);
-    if let Some(token) = &args.token {
-        request = request.header("Authorization", token);
-    }
-    let blob = request
-        .send()
-        .and_then(reqwest::blocking::Response::error_for_status)
-        .and_then(reqwest::blocking::Response::bytes)
-        .with_context(|| format!("downloading `{url}`"))?;
+    let blob = get(args, http, &url)?.with_context(|| {
+        format!(
+            "crate `{}` version `{}`: its blob `{url}` is missing upstream",
+            release.name, release.version
+        )
+    })?;
     if sha256_hex(&blob) != release.cksum {
         bail!(
             "crate `{}` version `{}`: the bytes of `{url}` do not hash to its cksum `{}`",
@@ -255,7 +258,7 @@ fn download(
             release.cksum
         );
     }
-    Ok(blob.to_vec())
+    Ok(blob)
 }
 
 /// Every version the lockfile pins is among `releases`.
@@ -270,7 +273,7 @@ fn all_locked_found(
                 .any(|r| &r.name == name && &r.version == version)
             {
                 bail!(
-                    "crate `{name}` version `{version}` (locked in the lockfile) is not in the registry's index"
+                    "crate `{name}` version `{version}` (locked in the lockfile) is not in the registry's index; export from the registry the lockfile was resolved against"
                 );
             }
         }
@@ -289,4 +292,27 @@ fn index_files(members: &BTreeMap<String, Vec<u8>>, index_path: &str) -> Vec<(St
                 .then(|| (rest.to_owned(), bytes.clone()))
         })
         .collect()
+}
+
+/// The body of `url` (with the token), `None` on 404.
+fn get(
+    args: &ExportArgs,
+    http: &reqwest::blocking::Client,
+    url: &str,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut request = http.get(url);
+    if let Some(token) = &args.token {
+        request = request.header("Authorization", token);
+    }
+    let response = request
+        .send()
+        .with_context(|| format!("fetching `{url}`"))?;
+    if response.status() == 404 {
+        return Ok(None);
+    }
+    let body = response
+        .error_for_status()
+        .and_then(reqwest::blocking::Response::bytes)
+        .with_context(|| format!("fetching `{url}`"))?;
+    Ok(Some(body.to_vec()))
 }

@@ -3,6 +3,7 @@
 //! verifies a bundle offline and switches a served copy to it, as `mirror sync` does;
 //! `unpack` verifies it and writes a cargo `local-registry` directory.
 
+mod closure;
 mod export;
 mod format;
 mod import;
@@ -51,8 +52,9 @@ pub(crate) struct ExportArgs {
     /// Every package of the registry.
     #[arg(long)]
     all: bool,
-    /// These packages, every version.
-    #[arg(long, value_name = "NAME", num_args = 1..)]
+    /// These packages (`NAME` or `NAME@REQ`): every matching version and, transitively, every
+    /// matching version of their dependencies from the same registry.
+    #[arg(long, value_name = "NAME[@REQ]", num_args = 1..)]
     roots: Vec<String>,
     /// Exactly the registry versions a `Cargo.lock` pins.
     #[arg(long, value_name = "FILE")]
