@@ -34,9 +34,11 @@ fn keys(registry: &TestRegistry, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (key, exporter_pub, root)
 }
 
-fn export(registry: &TestRegistry, key: &Path, root: &Path, out: &Path) -> Output {
+fn export(registry: &TestRegistry, key: &Path, root: &Path, out: &Path, choice: &[&str]) -> Output {
     let output = Command::new(wharf_binary())
-        .args(["bundle", "export", "--all", "--from"])
+        .args(["bundle", "export"])
+        .args(choice)
+        .arg("--from")
         .arg(registry.index_url())
         .arg("--key")
         .arg(key)
@@ -56,6 +58,33 @@ fn wharf(args: &[&str], paths: &[&Path]) -> Output {
         .args(paths)
         .output()
         .expect("wharf runs")
+}
+
+fn unpack(bundle: &Path, trust: &Path, root: &Path, out: &Path) -> Output {
+    wharf(
+        &["bundle", "unpack", "--format", "local-registry"],
+        &[
+            bundle,
+            Path::new("--trust"),
+            trust,
+            Path::new("--root-key"),
+            root,
+            Path::new("--out"),
+            out,
+        ],
+    )
+}
+
+/// The `.crate` files an unpacked bundle holds.
+fn crate_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("unpacked")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".crate"))
+        .collect();
+    names.sort();
+    names
 }
 
 fn import(bundle: &Path, data: &Path, trust: &Path, root: &Path, extra: &[&str]) -> Output {
@@ -156,7 +185,7 @@ fn an_exported_bundle_builds_offline_with_cargo_after_the_registry_is_gone() -> 
     let dir = tempfile::tempdir()?;
     let (key, exporter_pub, root) = keys(&registry, dir.path());
     let bundle = dir.path().join("registry.wharf-bundle");
-    let exported = export(&registry, &key, &root, &bundle);
+    let exported = export(&registry, &key, &root, &bundle, &["--all"]);
     let said = String::from_utf8_lossy(&exported.stdout);
     assert!(
         said.starts_with("exported 2 packages, 2 versions (2 blobs)"),
@@ -166,18 +195,7 @@ fn an_exported_bundle_builds_offline_with_cargo_after_the_registry_is_gone() -> 
     registry.stop();
 
     let offline = dir.path().join("offline");
-    let unpacked = wharf(
-        &["bundle", "unpack", "--format", "local-registry"],
-        &[
-            &bundle,
-            Path::new("--trust"),
-            &exporter_pub,
-            Path::new("--root-key"),
-            &root,
-            Path::new("--out"),
-            &offline,
-        ],
-    );
+    let unpacked = unpack(&bundle, &exporter_pub, &root, &offline);
     assert!(unpacked.status.success(), "{}", describe(&unpacked));
     assert!(offline.join("air-base-1.0.0.crate").is_file());
     assert!(offline.join("index/ai/r-/air-top").is_file());
@@ -208,10 +226,10 @@ fn import_serves_the_registry_byte_for_byte_and_refuses_tampered_and_older_bundl
     let dir = tempfile::tempdir()?;
     let (key, exporter_pub, root) = keys(&registry, dir.path());
     let older = dir.path().join("older.bundle");
-    export(&registry, &key, &root, &older);
+    export(&registry, &key, &root, &older, &["--all"]);
     publish(&registry, "aa", "1.1.0");
     let newer = dir.path().join("newer.bundle");
-    export(&registry, &key, &root, &newer);
+    export(&registry, &key, &root, &newer, &["--all"]);
 
     // Imported into a fresh directory: the upstream's config, index files and blobs.
     let data = dir.path().join("served");
@@ -276,5 +294,96 @@ fn import_serves_the_registry_byte_for_byte_and_refuses_tampered_and_older_bundl
         3,
         "`current`, one copy and the state file"
     );
+    Ok(())
+}
+
+fn publish_with_deps(registry: &TestRegistry, name: &str, version: &str, deps: &[(&str, &str)]) {
+    let response = registry
+        .http()
+        .put(format!("{}/api/v1/crates/new", registry.url()))
+        .header("Authorization", &registry.admin_token)
+        .body(wharf_test_support::publish_body_with_deps(
+            name, version, deps,
+        ))
+        .send()
+        .expect("an answer");
+    assert_eq!(response.status(), 200, "publish {name} {version}");
+}
+
+#[test]
+fn roots_lockfiles_and_since_choose_what_a_bundle_carries() -> TestResult {
+    let registry = TestRegistry::start();
+    publish(&registry, "aa", "1.0.0");
+    publish(&registry, "aa", "2.0.0");
+    publish_with_deps(&registry, "bbb", "1.0.0", &[("aa", "^1")]);
+    publish(&registry, "ccc", "1.0.0");
+    let dir = tempfile::tempdir()?;
+    let (key, exporter_pub, root) = keys(&registry, dir.path());
+
+    // --roots: the root's matching versions and its dependencies' matching versions only.
+    let rooted = dir.path().join("rooted.bundle");
+    export(&registry, &key, &root, &rooted, &["--roots", "bbb@^1"]);
+    let out = dir.path().join("rooted");
+    let unpacked = unpack(&rooted, &exporter_pub, &root, &out);
+    assert!(unpacked.status.success(), "{}", describe(&unpacked));
+    assert_eq!(crate_files(&out), ["aa-1.0.0.crate", "bbb-1.0.0.crate"]);
+    let aa_lines = std::fs::read_to_string(out.join("index/2/aa"))?;
+    assert_eq!(aa_lines.lines().count(), 1, "{aa_lines}");
+    assert!(aa_lines.contains(r#""vers":"1.0.0""#), "{aa_lines}");
+
+    // --lockfile: exactly the locked registry versions.
+    let lockfile = dir.path().join("Cargo.lock");
+    std::fs::write(
+        &lockfile,
+        format!(
+            "version = 4\n\n[[package]]\nname = \"aa\"\nversion = \"2.0.0\"\nsource = \"{}\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n",
+            registry.index_url()
+        ),
+    )?;
+    let locked = dir.path().join("locked.bundle");
+    export(
+        &registry,
+        &key,
+        &root,
+        &locked,
+        &["--lockfile", lockfile.to_str().expect("UTF-8")],
+    );
+    let out = dir.path().join("locked");
+    let unpacked = unpack(&locked, &exporter_pub, &root, &out);
+    assert!(unpacked.status.success(), "{}", describe(&unpacked));
+    assert_eq!(crate_files(&out), ["aa-2.0.0.crate"]);
+
+    // --since: only the new blob; import requires the earlier bundle first.
+    let full = dir.path().join("full.bundle");
+    export(&registry, &key, &root, &full, &["--all"]);
+    publish(&registry, "ccc", "1.1.0");
+    let delta = dir.path().join("delta.bundle");
+    let said = export(
+        &registry,
+        &key,
+        &root,
+        &delta,
+        &["--all", "--since", full.to_str().expect("UTF-8")],
+    );
+    let said = String::from_utf8_lossy(&said.stdout);
+    assert!(
+        said.starts_with("exported 3 packages, 5 versions (1 blobs)"),
+        "{said}"
+    );
+    let data = dir.path().join("served");
+    let refused = import(&delta, &data, &exporter_pub, &root, &[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("import it first"),
+        "{}",
+        describe(&refused)
+    );
+    assert!(!data.join("current").exists());
+    for bundle in [&full, &delta] {
+        let imported = import(bundle, &data, &exporter_pub, &root, &[]);
+        assert!(imported.status.success(), "{}", describe(&imported));
+    }
+    let blobs = std::fs::read_dir(data.join("current/blobs/sha256"))?.count();
+    assert_eq!(blobs, 5);
     Ok(())
 }

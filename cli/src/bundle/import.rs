@@ -22,15 +22,11 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing `{}`", path.display()))
 }
 
-fn open_with(
-    file: &Path,
-    keys: &PinnedKeys,
-    earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>,
-) -> anyhow::Result<Opened> {
+fn open_with(file: &Path, keys: &PinnedKeys) -> anyhow::Result<Opened> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let exporter = load_public_key(&keys.trust, "exporter")?;
     let root = load_public_key(&keys.root_key, "root")?;
-    open::open(file, &exporter, root, earlier_blob)
+    open::open(file, &exporter, root)
 }
 
 /// The kept `(log size, manifest hash)` of the last import into `data`.
@@ -67,7 +63,7 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .and_then(|copy| std::fs::read(copy.join("blobs/sha256").join(cksum)).ok())
     };
-    let opened = open_with(&args.file, &args.keys, &earlier_blob)?;
+    let opened = open_with(&args.file, &args.keys)?;
     let shown = args.file.display();
     let kept = kept_state(&args.data)?;
     let manifest = &opened.manifest;
@@ -79,6 +75,7 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             args.data.display()
         );
     }
+    opened.check_blobs(&args.file, &earlier_blob)?;
     let mut overrides = Vec::new();
     if let Some((size, _)) = &kept
         && manifest.tree_size < *size
@@ -146,7 +143,14 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 
 /// `wharf bundle unpack --format local-registry`.
 pub(crate) fn unpack(args: &UnpackArgs) -> anyhow::Result<ExitCode> {
-    let opened = open_with(&args.file, &args.keys, &|_| None)?;
+    let opened = open_with(&args.file, &args.keys)?;
+    if opened.manifest.previous.is_some() {
+        bail!(
+            "bundle `{}` was exported with --since and carries only new blobs: unpack needs a full bundle (one exported without --since)",
+            args.file.display()
+        );
+    }
+    opened.check_blobs(&args.file, &|_| None)?;
     if std::fs::read_dir(&args.out).is_ok_and(|mut entries| entries.next().is_some()) {
         bail!(
             "`{}` is not empty; give a new or empty directory to unpack into",

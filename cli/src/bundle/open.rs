@@ -53,14 +53,9 @@ impl Opened {
     }
 }
 
-/// Opens and checks the bundle at `file`. `earlier_blob` finds a blob the bundle left out
-/// because an earlier bundle carried it (`--since`).
-pub(crate) fn open(
-    file: &Path,
-    exporter: &PublicKey,
-    root: PublicKey,
-    earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>,
-) -> anyhow::Result<Opened> {
+/// Opens the bundle at `file` and checks its signature, its members and its registry
+/// material; the caller then runs [`Opened::check_blobs`].
+pub(crate) fn open(file: &Path, exporter: &PublicKey, root: PublicKey) -> anyhow::Result<Opened> {
     let shown = file.display();
     let mut members = format::read_bundle(file)?;
     let manifest_bytes = members.remove(format::MANIFEST).with_context(|| {
@@ -111,7 +106,6 @@ pub(crate) fn open(
     };
     verify_registry(&opened, root)
         .with_context(|| format!("bundle `{shown}`: its registry material does not verify"))?;
-    check_blobs(&opened, earlier_blob).with_context(|| format!("bundle `{shown}`"))?;
     Ok(opened)
 }
 
@@ -169,46 +163,52 @@ fn verify_registry(opened: &Opened, root: PublicKey) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every carried version has a line in its verified index file with the manifest's cksum,
-/// and a blob that hashes to it.
-fn check_blobs(
-    opened: &Opened,
-    earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>,
-) -> anyhow::Result<()> {
-    let files = opened.index_files();
-    for Release {
-        name,
-        version,
-        cksum,
-    } in &opened.manifest.releases
-    {
-        let path = wharf_index_format::index_path(name);
-        let listed = files.get(&path).is_some_and(|file| {
-            String::from_utf8_lossy(file).lines().any(|line| {
-                let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-                entry["name"] == name.as_str()
-                    && entry["vers"] == version.as_str()
-                    && entry["cksum"] == cksum.as_str()
-            })
-        });
-        if !listed {
-            bail!(
-                "crate `{name}` version `{version}`: no line of its verified index file has cksum `{cksum}`"
-            );
-        }
-        let ok = match opened.blob(cksum) {
-            Some(blob) => sha256_hex(blob) == *cksum,
-            None if opened.manifest.previous.is_some() => {
-                earlier_blob(cksum).is_some_and(|blob| sha256_hex(&blob) == *cksum)
+impl Opened {
+    /// Every carried version has a line in its verified index file with the manifest's cksum,
+    /// and a blob that hashes to it. `earlier_blob` finds a blob the bundle left out because an
+    /// earlier bundle carried it (`--since`).
+    pub(crate) fn check_blobs(
+        &self,
+        file: &Path,
+        earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        let opened = self;
+        let shown = file.display();
+        let files = opened.index_files();
+        for Release {
+            name,
+            version,
+            cksum,
+        } in &opened.manifest.releases
+        {
+            let path = wharf_index_format::index_path(name);
+            let listed = files.get(&path).is_some_and(|file| {
+                String::from_utf8_lossy(file).lines().any(|line| {
+                    let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+                    entry["name"] == name.as_str()
+                        && entry["vers"] == version.as_str()
+                        && entry["cksum"] == cksum.as_str()
+                })
+            });
+            if !listed {
+                bail!(
+                    "bundle `{shown}`: crate `{name}` version `{version}`: no line of its verified index file has cksum `{cksum}`"
+                );
             }
-            None => false,
-        };
-        if !ok {
-            bail!(
-                "crate `{name}` version `{version}`: member `{}` is missing or does not hash to its cksum `{cksum}`",
-                blob_member(cksum)
-            );
+            let ok = match opened.blob(cksum) {
+                Some(blob) => sha256_hex(blob) == *cksum,
+                None if opened.manifest.previous.is_some() => {
+                    earlier_blob(cksum).is_some_and(|blob| sha256_hex(&blob) == *cksum)
+                }
+                None => false,
+            };
+            if !ok {
+                bail!(
+                    "bundle `{shown}`: crate `{name}` version `{version}`: member `{}` is missing or does not hash to its cksum `{cksum}`",
+                    blob_member(cksum)
+                );
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
