@@ -193,7 +193,7 @@ fn record(
             }
             let response = request.send().ok()?;
             if response.status() != 200 {
-                tracing::warn!(target, status = %response.status(), "upstream refused");
+                tracing::debug!(target, status = %response.status(), "upstream answered without a body");
                 return None;
             }
             let body = response.bytes().ok()?.to_vec();
