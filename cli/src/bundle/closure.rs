@@ -1,12 +1,15 @@
 //! The versions `--roots NAME[@REQ]` carries: every version of each root that matches its
 //! requirement, and, transitively, every version of a normal or build dependency (from the
 //! same registry) that matches the dependency's requirement — whatever cargo could pick for
-//! any feature set, so an offline build never misses one.
+//! any feature set, so an offline build never misses one. With a host API pin
+//! (`--host-api VERSION`), a version whose requirement on the host API package excludes the
+//! pinned version is left out, and the host API package is carried at that version only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, bail};
 use semver::{Version, VersionReq};
+use wharf_resolver::HostPin;
 
 /// Fetches an index file (`None` when the registry has no such package).
 pub(crate) type FetchFile<'a> = dyn FnMut(&str) -> anyhow::Result<Option<Vec<u8>>> + 'a;
@@ -20,9 +23,18 @@ fn parse_root(root: &str) -> anyhow::Result<(String, VersionReq)> {
     Ok((name.to_owned(), req))
 }
 
+/// The package a dependency entry names (its `package` when renamed).
+fn dep_name(dep: &serde_json::Value) -> &str {
+    dep["package"]
+        .as_str()
+        .or_else(|| dep["name"].as_str())
+        .unwrap_or_default()
+}
+
 /// Name → versions of the closure of `roots`.
 pub(crate) fn closure(
     roots: &[String],
+    host: Option<&HostPin>,
     fetch: &mut FetchFile<'_>,
 ) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
     let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -54,7 +66,17 @@ pub(crate) fn closure(
             let Some(version) = entry["vers"].as_str() else {
                 continue;
             };
-            if !Version::parse(version).is_ok_and(|parsed| req.matches(&parsed)) {
+            let pinned_out = host.is_some_and(|host| {
+                let is_host = name.eq_ignore_ascii_case(&host.name);
+                let needs_other = entry["deps"].as_array().into_iter().flatten().any(|dep| {
+                    dep_name(dep).eq_ignore_ascii_case(&host.name)
+                        && dep["kind"] != "dev"
+                        && !VersionReq::parse(dep["req"].as_str().unwrap_or("*"))
+                            .is_ok_and(|req| req.matches(&host.version))
+                });
+                needs_other || (is_host && version != host.version.to_string())
+            });
+            if pinned_out || !Version::parse(version).is_ok_and(|parsed| req.matches(&parsed)) {
                 continue;
             }
             matched = true;
@@ -71,14 +93,10 @@ pub(crate) fn closure(
                 if dep["kind"] == "dev" || from_elsewhere {
                     continue;
                 }
-                let dep_name = dep["package"]
-                    .as_str()
-                    .or_else(|| dep["name"].as_str())
-                    .unwrap_or_default();
                 let dep_req = VersionReq::parse(dep["req"].as_str().unwrap_or("*"))
                     .unwrap_or(VersionReq::STAR);
                 queue.push((
-                    (dep_name.to_owned(), dep_req),
+                    (dep_name(dep).to_owned(), dep_req),
                     format!("{real_name} {version}"),
                 ));
             }
@@ -121,17 +139,51 @@ mod tests {
         .into_iter()
         .collect();
         let mut fetch = |path: &str| Ok(index.get(path).map(|text| text.clone().into_bytes()));
-        let wanted = closure(&["top@^1".to_owned()], &mut fetch).expect("a closure");
+        let wanted = closure(&["top@^1".to_owned()], None, &mut fetch).expect("a closure");
         let expected: BTreeMap<String, BTreeSet<String>> = [
             ("mid".to_owned(), ["2.1.0".to_owned()].into()),
             ("top".to_owned(), ["1.0.0".to_owned()].into()),
         ]
         .into();
         assert_eq!(wanted, expected);
-        let missing = closure(&["top@^3".to_owned()], &mut fetch).unwrap_err();
+        let missing = closure(&["top@^3".to_owned()], None, &mut fetch).unwrap_err();
         assert!(
             missing.to_string().contains("no version matching"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn a_host_api_pin_leaves_out_versions_for_another_host() {
+        let index: BTreeMap<&str, String> = [
+            (
+                "pl/ug/plugin",
+                [
+                    line("plugin", "1.0.0", r#"{"name":"host-api","req":"^1"}"#),
+                    line("plugin", "2.0.0", r#"{"name":"host-api","req":"^2"}"#),
+                ]
+                .join("\n"),
+            ),
+            (
+                "ho/st/host-api",
+                [
+                    line("host-api", "1.0.0", ""),
+                    line("host-api", "2.3.0", ""),
+                    line("host-api", "2.4.0", ""),
+                ]
+                .join("\n"),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let mut fetch = |path: &str| Ok(index.get(path).map(|text| text.clone().into_bytes()));
+        let pin = HostPin::new(Version::new(2, 3, 0));
+        let wanted = closure(&["plugin".to_owned()], Some(&pin), &mut fetch).expect("a closure");
+        let expected: BTreeMap<String, BTreeSet<String>> = [
+            ("host-api".to_owned(), ["2.3.0".to_owned()].into()),
+            ("plugin".to_owned(), ["2.0.0".to_owned()].into()),
+        ]
+        .into();
+        assert_eq!(wanted, expected);
     }
 }

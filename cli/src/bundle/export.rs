@@ -73,14 +73,7 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         .timeout(Duration::from_mins(5))
         .build()
         .context("building the HTTP client")?;
-    let locked = if let Some(lockfile) = &args.lockfile {
-        Some(locked_versions(lockfile)?)
-    } else if args.roots.is_empty() {
-        None
-    } else {
-        let mut fetch = |path: &str| get(args, &http, &format!("{origin}{index_path}{path}"));
-        Some(super::closure::closure(&args.roots, &mut fetch)?)
-    };
+    let locked = chosen_versions(args, &http, &origin, &index_path)?;
     let chosen = match &locked {
         Some(locked) => Chosen::Packages(locked.keys().cloned().collect()),
         None => Chosen::All,
@@ -315,4 +308,32 @@ fn get(
         .and_then(reqwest::blocking::Response::bytes)
         .with_context(|| format!("fetching `{url}`"))?;
     Ok(Some(body.to_vec()))
+}
+
+/// Name → versions for `--lockfile` or `--roots`; `None` for `--all`.
+fn chosen_versions(
+    args: &ExportArgs,
+    http: &reqwest::blocking::Client,
+    origin: &str,
+    index_path: &str,
+) -> anyhow::Result<Option<BTreeMap<String, BTreeSet<String>>>> {
+    Ok(if let Some(lockfile) = &args.lockfile {
+        Some(locked_versions(lockfile)?)
+    } else if args.roots.is_empty() {
+        None
+    } else {
+        let mut fetch = |path: &str| get(args, http, &format!("{origin}{index_path}{path}"));
+        let host = args
+            .host_api
+            .clone()
+            .map(|version| wharf_resolver::HostPin {
+                name: args.host_api_name.clone(),
+                version,
+            });
+        Some(super::closure::closure(
+            &args.roots,
+            host.as_ref(),
+            &mut fetch,
+        )?)
+    })
 }

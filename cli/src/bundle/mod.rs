@@ -56,6 +56,13 @@ pub(crate) struct ExportArgs {
     /// matching version of their dependencies from the same registry.
     #[arg(long, value_name = "NAME[@REQ]", num_args = 1..)]
     roots: Vec<String>,
+    /// With `--roots`: the host API version plugins must fit; versions whose requirement on
+    /// the host API package excludes it are left out.
+    #[arg(long, value_name = "VERSION", requires = "roots")]
+    host_api: Option<semver::Version>,
+    /// The host API package's name.
+    #[arg(long, value_name = "NAME", default_value = wharf_resolver::HostPin::DEFAULT_NAME)]
+    host_api_name: String,
     /// Exactly the registry versions a `Cargo.lock` pins.
     #[arg(long, value_name = "FILE")]
     lockfile: Option<PathBuf>,
