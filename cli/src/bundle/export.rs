@@ -94,7 +94,7 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     let mut releases = Vec::new();
     let files = index_files(&members, &index_path);
     let mut blobs = BTreeMap::new();
-    for (_, bytes) in &files {
+    for bytes in files.values() {
         for line in String::from_utf8_lossy(bytes).lines() {
             let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
             let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
@@ -124,6 +124,7 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     if let Some(locked) = &locked {
         all_locked_found(locked, &releases)?;
     }
+    let packages = files.len();
     members.extend(blobs);
     releases.sort();
     let manifest = Manifest {
@@ -143,7 +144,7 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     format::write_bundle(&args.out, text.as_bytes(), &signature, &members)?;
     println!(
         "exported {} packages, {} versions ({} blobs) at log size {} into {}",
-        files.len(),
+        packages,
         manifest.releases.len(),
         manifest
             .members
@@ -274,15 +275,19 @@ fn all_locked_found(
     Ok(())
 }
 
-/// The recorded index files (not `config.json` or the snapshot under `.wharf/`).
-fn index_files(members: &BTreeMap<String, Vec<u8>>, index_path: &str) -> Vec<(String, Vec<u8>)> {
+/// The recorded index files (not `config.json` or the snapshot under `.wharf/`): index
+/// path (`3/a/abc`) → bytes.
+pub(crate) fn index_files<'a>(
+    members: &'a BTreeMap<String, Vec<u8>>,
+    index_path: &str,
+) -> BTreeMap<String, &'a [u8]> {
     let prefix = http_member(index_path);
     members
         .iter()
         .filter_map(|(path, bytes)| {
             let rest = path.strip_prefix(&prefix)?;
             (!rest.starts_with(".wharf") && rest != "config.json")
-                .then(|| (rest.to_owned(), bytes.clone()))
+                .then(|| (rest.to_owned(), bytes.as_slice()))
         })
         .collect()
 }

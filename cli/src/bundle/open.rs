@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use wharf_client::verify::{Selection, Verifier, VerifyOptions};
 use wharf_trust::{PublicKey, Signature};
 
-use super::export::{blob_member, http_member, local_config};
+use super::export::{blob_member, http_member, index_files, local_config};
 use super::format::{self, Chosen, Manifest, Release, sha256_hex};
 use super::loopback;
 
@@ -26,15 +26,7 @@ pub(crate) struct Opened {
 impl Opened {
     /// The verified index files: index path (`3/a/abc`) → bytes.
     pub(crate) fn index_files(&self) -> BTreeMap<String, &[u8]> {
-        let prefix = http_member(&self.manifest.index_path);
-        self.members
-            .iter()
-            .filter_map(|(path, bytes)| {
-                let rest = path.strip_prefix(&prefix)?;
-                (!rest.starts_with(".wharf") && rest != "config.json")
-                    .then(|| (rest.to_owned(), bytes.as_slice()))
-            })
-            .collect()
+        index_files(&self.members, &self.manifest.index_path)
     }
 
     /// The upstream's `config.json`, byte for byte.
