@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use sha2::{Digest, Sha256};
 use wharf_e2e_tests::verify_setup::publish;
 use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult, describe, wharf_binary};
 
@@ -171,6 +172,56 @@ fn tampered(bundle: &Path, out: &Path, prefix: &str, edit: impl Fn(&mut Vec<u8>)
     out.to_owned()
 }
 
+/// A copy of `bundle` with member `path` rewritten and the MANIFEST updated and signed again
+/// with the exporter's key: what a dishonest or compromised exporter could make.
+fn resigned(bundle: &Path, out: &Path, key: &Path, path: &str, edit: impl Fn(&mut Vec<u8>)) {
+    let signer = wharf_trust::SigningKey::from_key_file(
+        &std::fs::read_to_string(key).expect("the key file"),
+        None,
+    )
+    .expect("an unencrypted key");
+    let mut all = members(bundle);
+    let (old_hash, old_size, new_hash, new_size) = {
+        let (_, body) = all.iter_mut().find(|(p, _)| p == path).expect("the member");
+        let old = (hex::encode(Sha256::digest(&*body)), body.len());
+        edit(body);
+        (
+            old.0,
+            old.1,
+            hex::encode(Sha256::digest(&*body)),
+            body.len(),
+        )
+    };
+    let manifest = {
+        let (_, text) = all
+            .iter()
+            .find(|(p, _)| p == "MANIFEST")
+            .expect("a MANIFEST");
+        String::from_utf8_lossy(text).replace(
+            &format!("member {old_hash} {old_size} {path}\n"),
+            &format!("member {new_hash} {new_size} {path}\n"),
+        )
+    };
+    let signature = wharf_trust::bundle::sign_manifest(&signer, manifest.as_bytes()).to_base64();
+    let mut builder = tar::Builder::new(
+        zstd::Encoder::new(std::fs::File::create(out).expect("created"), 3).expect("zstd"),
+    );
+    for (member, body) in all {
+        let body = match member.as_str() {
+            "MANIFEST" => manifest.clone().into_bytes(),
+            "MANIFEST.sig" => signature.clone().into_bytes(),
+            _ => body,
+        };
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, &member, body.as_slice())
+            .expect("appended");
+    }
+    builder.into_inner().expect("tar").finish().expect("zstd");
+}
+
 #[test]
 fn an_exported_bundle_builds_offline_with_cargo_after_the_registry_is_gone() -> TestResult {
     let mut registry = TestRegistry::start();
@@ -283,6 +334,26 @@ fn import_serves_the_registry_byte_for_byte_and_refuses_tampered_and_older_bundl
         assert!(stderr.contains(needle), "{stderr}");
         assert_eq!(tree(&data), before, "{prefix}");
     }
+
+    // A changed index line under a MANIFEST signed again by the exporter: the log refuses it.
+    let forged = dir.path().join("forged.bundle");
+    resigned(&newer, &forged, &key, "http/index/2/aa", |body| {
+        let text = String::from_utf8_lossy(body).replacen(
+            r#""features":{}"#,
+            r#""features":{"evil":[]}"#,
+            1,
+        );
+        *body = text.into_bytes();
+    });
+    let refused = import(&forged, &data, &exporter_pub, &root, &[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("registry material does not verify"),
+        "{stderr}"
+    );
+    assert_eq!(tree(&data), before);
 
     // The older bundle after the newer one: a rollback, refused unless overridden.
     let refused = import(&older, &data, &exporter_pub, &root, &[]);
