@@ -185,6 +185,16 @@ pub(crate) fn write_bundle(
     }
     let encoder = tar.into_inner().context("finishing the tar stream")?;
     encoder.finish().context("finishing zstd")?;
+    let mut permissions = temp
+        .as_file()
+        .metadata()
+        .context("reading the bundle's metadata")?
+        .permissions();
+    // A bundle is meant to be carried and read by others: not the temporary file's 0600.
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o644);
+    temp.as_file()
+        .set_permissions(permissions)
+        .with_context(|| format!("setting the mode of `{}`", out.display()))?;
     temp.persist(out)
         .with_context(|| format!("writing `{}`", out.display()))?;
     Ok(())
