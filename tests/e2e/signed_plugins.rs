@@ -1,5 +1,5 @@
 //! The whole trust path for plugins, through the real `wharf` binary and a real `wharf
-//! serve`: the core plugins published with `wharf publish --key` (signed release
+//! serve`: the ten core plugins (every version) published with `wharf publish --key` (signed release
 //! statements), `wharf verify --all` from the exported root key, `wharf install
 //! --root-key` checking every release against the signed log (and remembering the key),
 //! a line rewritten by a hostile mirror refused by the installer with the previous set
@@ -13,18 +13,23 @@ use wharf_e2e_tests::tamper_proxy::{Rule, edit, edit_line};
 use wharf_e2e_tests::{TamperProxy, TestRegistry, TestResult, describe, wharf_binary};
 use wharf_index_format::index_path;
 
-/// The core plugins published here, dependencies before dependents.
+/// The ten core plugins, every version, dependencies before dependents.
 const PLUGINS: &[(&str, &str)] = &[
     ("http-client", "1.4.0"),
     ("http-client", "2.0.0"),
     ("email", "1.4.0"),
     ("email", "2.0.0"),
+    ("data-mapper", "1.3.0"),
+    ("scheduler", "1.0.0"),
+    ("sql-connector", "2.1.0"),
+    ("message-queue", "1.2.0"),
+    ("webhook-trigger", "1.1.0"),
+    ("webhook-trigger", "2.0.0"),
+    ("object-storage", "2.0.0"),
     ("notifications", "1.0.0"),
     ("notifications", "2.0.0"),
     ("approval-step", "1.0.0"),
     ("approval-step", "2.0.0"),
-    ("webhook-trigger", "1.1.0"),
-    ("webhook-trigger", "2.0.0"),
 ];
 
 fn fixture(name: &str, version: &str) -> PathBuf {
