@@ -9,35 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use wharf_e2e_tests::core_plugins::{CORE_PLUGINS, core_plugin_dir};
 use wharf_e2e_tests::tamper_proxy::{Rule, edit, edit_line};
 use wharf_e2e_tests::{TamperProxy, TestRegistry, TestResult, describe, wharf_binary};
 use wharf_index_format::index_path;
-
-/// The ten core plugins, every version, dependencies before dependents.
-const PLUGINS: &[(&str, &str)] = &[
-    ("http-client", "1.4.0"),
-    ("http-client", "2.0.0"),
-    ("email", "1.4.0"),
-    ("email", "2.0.0"),
-    ("data-mapper", "1.3.0"),
-    ("scheduler", "1.0.0"),
-    ("sql-connector", "2.1.0"),
-    ("message-queue", "1.2.0"),
-    ("webhook-trigger", "1.1.0"),
-    ("webhook-trigger", "2.0.0"),
-    ("object-storage", "2.0.0"),
-    ("notifications", "1.0.0"),
-    ("notifications", "2.0.0"),
-    ("approval-step", "1.0.0"),
-    ("approval-step", "2.0.0"),
-];
-
-fn fixture(name: &str, version: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/plugins")
-        .join(name)
-        .join(version)
-}
 
 fn wharf(args: &[&str]) -> Output {
     Command::new(wharf_binary())
@@ -112,7 +87,7 @@ impl Setup {
         let url = self.registry.url();
         let printed = ok(&[
             "publish",
-            path(&fixture(name, version)),
+            path(&core_plugin_dir(name, version)),
             "--registry",
             &url,
             "--token",
@@ -151,7 +126,7 @@ fn listed(dir: &Path) -> String {
 fn signed_plugins_verify_and_install_from_a_pinned_root_and_a_rewritten_line_is_refused()
 -> TestResult {
     let setup = Setup::start()?;
-    for (name, version) in PLUGINS {
+    for (name, version) in CORE_PLUGINS {
         setup.publish(name, version);
     }
     setup.registry.settle();
