@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use sha2::{Digest, Sha256};
-use wharf_index_format::RegistryConfig;
+use wharf_index_format::{RegistryConfig, download_url};
 
 /// `wharf mirror …`.
 #[derive(Debug, Subcommand)]
@@ -91,30 +91,6 @@ impl Upstream {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// The download URL of a version, from `config.json`'s `dl` template as cargo fills it.
-pub(crate) fn download_url(dl: &str, name: &str, version: &str, cksum: &str) -> String {
-    let markers = [
-        "{crate}",
-        "{version}",
-        "{prefix}",
-        "{lowerprefix}",
-        "{sha256-checksum}",
-    ];
-    if !markers.iter().any(|marker| dl.contains(marker)) {
-        return format!("{}/{name}/{version}/download", dl.trim_end_matches('/'));
-    }
-    let prefix = wharf_index_format::index_path(name);
-    let prefix = prefix
-        .rsplit_once('/')
-        .map_or("", |(dir, _)| dir)
-        .to_owned();
-    dl.replace("{crate}", name)
-        .replace("{version}", version)
-        .replace("{prefix}", &prefix)
-        .replace("{lowerprefix}", &prefix.to_lowercase())
-        .replace("{sha256-checksum}", cksum)
 }
 
 /// Where a copy keeps a blob: `blobs/sha256/<hex>`, the path of the `dl` URL the copy's

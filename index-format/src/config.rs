@@ -35,6 +35,29 @@ impl RegistryConfig {
     }
 }
 
+/// The download URL of `name` `version` (whose `.crate` has SHA-256 `cksum`, lower-case hex)
+/// from `config.json`'s `dl`, as cargo expands it: the markers `{crate}`, `{version}`,
+/// `{prefix}`, `{lowerprefix}` and `{sha256-checksum}` are filled in, or
+/// `/{crate}/{version}/download` is appended when `dl` has none of them.
+pub fn download_url(dl: &str, name: &str, version: &str, cksum: &str) -> String {
+    const MARKERS: [&str; 5] = [
+        "{crate}",
+        "{version}",
+        "{prefix}",
+        "{lowerprefix}",
+        "{sha256-checksum}",
+    ];
+    if !MARKERS.iter().any(|marker| dl.contains(marker)) {
+        return format!("{}/{name}/{version}/download", dl.trim_end_matches('/'));
+    }
+    let prefix = crate::prefix_path(name);
+    dl.replace("{crate}", name)
+        .replace("{version}", version)
+        .replace("{prefix}", &prefix)
+        .replace("{lowerprefix}", &prefix.to_lowercase())
+        .replace("{sha256-checksum}", cksum)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

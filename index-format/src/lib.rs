@@ -51,7 +51,7 @@ mod pubtime;
 mod tarball;
 
 pub use builder::IndexEntryBuilder;
-pub use config::RegistryConfig;
+pub use config::{RegistryConfig, download_url};
 pub use dependency_registries::{
     CRATES_IO_GIT_INDEX, CRATES_IO_SPARSE_INDEX, default_dependency_registries, own_index_url,
     same_index_url,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use wharf_e2e_tests::core_plugins::{CORE_PLUGINS, core_plugin_dir};
 use wharf_e2e_tests::fault_proxy::{Fault, FaultConfig, FaultProxy};
 use wharf_e2e_tests::upload::publish_body_with_deps;
 use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
@@ -523,30 +524,13 @@ fn cut_and_stalled_bodies_are_retried() -> TestResult {
     Ok(())
 }
 
-/// The core plugin versions of `fixtures/plugins`, dependencies before dependents.
-const CORE_PLUGINS: &[(&str, &str)] = &[
-    ("http-client", "1.4.0"),
-    ("http-client", "2.0.0"),
-    ("email", "1.4.0"),
-    ("email", "2.0.0"),
-    ("data-mapper", "1.3.0"),
-    ("scheduler", "1.0.0"),
-    ("webhook-trigger", "1.1.0"),
-    ("webhook-trigger", "2.0.0"),
-    ("notifications", "1.0.0"),
-    ("notifications", "2.0.0"),
-    ("approval-step", "1.0.0"),
-    ("approval-step", "2.0.0"),
-];
-
 #[test]
 fn published_plugins_install_for_each_host_api_major() -> TestResult {
     let registry = TestRegistry::start();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/plugins");
     for (name, version) in CORE_PLUGINS {
         let published = Command::new(wharf_binary())
             .args(["plugin", "publish"])
-            .arg(fixtures.join(name).join(version))
+            .arg(core_plugin_dir(name, version))
             .args([
                 "--registry",
                 &registry.index_url(),

@@ -4,40 +4,15 @@
 //! nothing stored, and crates publishing as before.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use wharf_e2e_tests::core_plugins::{CORE_PLUGINS, core_plugin_dir};
 use wharf_e2e_tests::upload::{frame, publish_body};
 use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
 use wharf_index_format::{
     INDEX_V_MAX, IndexEntry, PackFile, PluginManifest, index_path, pack_plugin,
 };
-
-/// The core plugin versions, dependencies before dependents.
-const CORE: &[(&str, &str)] = &[
-    ("http-client", "1.4.0"),
-    ("http-client", "2.0.0"),
-    ("email", "1.4.0"),
-    ("email", "2.0.0"),
-    ("data-mapper", "1.3.0"),
-    ("scheduler", "1.0.0"),
-    ("sql-connector", "2.1.0"),
-    ("message-queue", "1.2.0"),
-    ("webhook-trigger", "1.1.0"),
-    ("webhook-trigger", "2.0.0"),
-    ("object-storage", "2.0.0"),
-    ("notifications", "1.0.0"),
-    ("notifications", "2.0.0"),
-    ("approval-step", "1.0.0"),
-    ("approval-step", "2.0.0"),
-];
-
-fn fixture(name: &str, version: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/plugins")
-        .join(name)
-        .join(version)
-}
 
 fn wharf(args: &[&str]) -> TestResult<Output> {
     Ok(Command::new(wharf_binary())
@@ -81,8 +56,8 @@ fn index_lines(registry: &TestRegistry, name: &str) -> TestResult<BTreeMap<Strin
 #[test]
 fn the_core_plugins_publish_resolve_and_show_their_capabilities() -> TestResult {
     let registry = TestRegistry::start();
-    for (name, version) in CORE {
-        let out = publish_plugin(&registry, &fixture(name, version))?;
+    for (name, version) in CORE_PLUGINS {
+        let out = publish_plugin(&registry, &core_plugin_dir(name, version))?;
         assert!(
             out.status.success(),
             "{name} {version}: {}",
@@ -103,9 +78,9 @@ fn the_core_plugins_publish_resolve_and_show_their_capabilities() -> TestResult 
 
 /// Each index line says what the manifest says, in cargo's format.
 fn check_index_lines(registry: &TestRegistry) -> TestResult {
-    for (name, version) in CORE {
+    for (name, version) in CORE_PLUGINS {
         let manifest = PluginManifest::parse(&std::fs::read_to_string(
-            fixture(name, version).join("plugin.toml"),
+            core_plugin_dir(name, version).join("plugin.toml"),
         )?)?;
         let lines = index_lines(registry, name)?;
         let entry = &lines[*version];

@@ -1,5 +1,5 @@
 //! The whole trust path for plugins, through the real `wharf` binary and a real `wharf
-//! serve`: the core plugins published with `wharf publish --key` (signed release
+//! serve`: the ten core plugins (every version) published with `wharf publish --key` (signed release
 //! statements), `wharf verify --all` from the exported root key, `wharf install
 //! --root-key` checking every release against the signed log (and remembering the key),
 //! a line rewritten by a hostile mirror refused by the installer with the previous set
@@ -9,30 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use wharf_e2e_tests::core_plugins::{CORE_PLUGINS, core_plugin_dir};
 use wharf_e2e_tests::tamper_proxy::{Rule, edit, edit_line};
 use wharf_e2e_tests::{TamperProxy, TestRegistry, TestResult, describe, wharf_binary};
 use wharf_index_format::index_path;
-
-/// The core plugins published here, dependencies before dependents.
-const PLUGINS: &[(&str, &str)] = &[
-    ("http-client", "1.4.0"),
-    ("http-client", "2.0.0"),
-    ("email", "1.4.0"),
-    ("email", "2.0.0"),
-    ("notifications", "1.0.0"),
-    ("notifications", "2.0.0"),
-    ("approval-step", "1.0.0"),
-    ("approval-step", "2.0.0"),
-    ("webhook-trigger", "1.1.0"),
-    ("webhook-trigger", "2.0.0"),
-];
-
-fn fixture(name: &str, version: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/plugins")
-        .join(name)
-        .join(version)
-}
 
 fn wharf(args: &[&str]) -> Output {
     Command::new(wharf_binary())
@@ -107,7 +87,7 @@ impl Setup {
         let url = self.registry.url();
         let printed = ok(&[
             "publish",
-            path(&fixture(name, version)),
+            path(&core_plugin_dir(name, version)),
             "--registry",
             &url,
             "--token",
@@ -146,7 +126,7 @@ fn listed(dir: &Path) -> String {
 fn signed_plugins_verify_and_install_from_a_pinned_root_and_a_rewritten_line_is_refused()
 -> TestResult {
     let setup = Setup::start()?;
-    for (name, version) in PLUGINS {
+    for (name, version) in CORE_PLUGINS {
         setup.publish(name, version);
     }
     setup.registry.settle();

@@ -5,6 +5,7 @@
 //! that injects network faults ([`fault_proxy`]).
 
 mod cargo;
+pub mod core_plugins;
 pub mod fault_proxy;
 pub mod forged_log;
 mod registry;

@@ -237,7 +237,7 @@ fn download(
     dl: &str,
     release: &Release,
 ) -> anyhow::Result<Vec<u8>> {
-    let url = crate::mirror::download_url(dl, &release.name, &release.version, &release.cksum);
+    let url = wharf_index_format::download_url(dl, &release.name, &release.version, &release.cksum);
     let blob = get(args, http, &url)?.with_context(|| {
         format!(
             "crate `{}` version `{}`: its blob `{url}` is missing upstream",

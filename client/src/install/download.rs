@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use sha2::{Digest as _, Sha256};
-use wharf_index_format::{IndexEntry, prefix_path};
+use wharf_index_format::IndexEntry;
 
 use crate::SparseIndex;
 use crate::install::layout::write_atomically;
@@ -128,33 +128,10 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The download URL of `entry` from `config.json`'s `dl`, as cargo expands it: the markers
-/// `{crate}`, `{version}`, `{prefix}`, `{lowerprefix}` and `{sha256-checksum}`, or
-/// `/{crate}/{version}/download` appended when there is none.
+/// The download URL of `entry` from `config.json`'s `dl`, as cargo expands it
+/// ([`wharf_index_format::download_url`]).
 pub(crate) fn download_url(template: &str, entry: &IndexEntry) -> String {
-    const MARKERS: [&str; 5] = [
-        "{crate}",
-        "{version}",
-        "{prefix}",
-        "{lowerprefix}",
-        "{sha256-checksum}",
-    ];
-    let version = entry.vers.to_string();
-    if !MARKERS.iter().any(|marker| template.contains(marker)) {
-        return format!(
-            "{}/{}/{}/download",
-            template.trim_end_matches('/'),
-            entry.name,
-            version
-        );
-    }
-    let prefix = prefix_path(&entry.name);
-    template
-        .replace("{crate}", &entry.name)
-        .replace("{version}", &version)
-        .replace("{lowerprefix}", &prefix.to_lowercase())
-        .replace("{prefix}", &prefix)
-        .replace("{sha256-checksum}", &entry.cksum)
+    wharf_index_format::download_url(template, &entry.name, &entry.vers.to_string(), &entry.cksum)
 }
 
 #[cfg(test)]

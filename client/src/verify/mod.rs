@@ -230,26 +230,7 @@ impl Session {
 
     /// The download URL of a version, from `config.json`'s `dl` as cargo expands it.
     fn download_url(&self, name: &str, version: &str, cksum: &Hash) -> String {
-        let markers = [
-            "{crate}",
-            "{version}",
-            "{prefix}",
-            "{lowerprefix}",
-            "{sha256-checksum}",
-        ];
-        if !markers.iter().any(|marker| self.dl.contains(marker)) {
-            return format!(
-                "{}/{name}/{version}/download",
-                self.dl.trim_end_matches('/')
-            );
-        }
-        let prefix = wharf_index_format::prefix_path(name);
-        self.dl
-            .replace("{crate}", name)
-            .replace("{version}", version)
-            .replace("{prefix}", &prefix)
-            .replace("{lowerprefix}", &prefix.to_ascii_lowercase())
-            .replace("{sha256-checksum}", &cksum.to_hex())
+        wharf_index_format::download_url(&self.dl, name, version, &cksum.to_hex())
     }
 }
 
