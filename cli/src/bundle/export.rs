@@ -78,7 +78,8 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         Some(locked) => Chosen::Packages(locked.keys().cloned().collect()),
         None => Chosen::All,
     };
-    let (mut members, tree_size) = record(args, root, &http, &origin, &index_path, &chosen)?;
+    let (mut members, tree_size, verified_at) =
+        record(args, root, &http, (&origin, &index_path), &chosen)?;
 
     // The versions carried, from the verified index files, and their blobs.
     let config: serde_json::Value = members
@@ -132,6 +133,7 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         index_path,
         chosen,
         tree_size,
+        exported: verified_at,
         previous: previous.map(|(hash, _)| hash),
         releases,
         members: members
@@ -168,10 +170,10 @@ fn record(
     args: &ExportArgs,
     root: wharf_trust::PublicKey,
     http: &reqwest::blocking::Client,
-    origin: &str,
-    index_path: &str,
+    (origin, index_path): (&str, &str),
     chosen: &Chosen,
-) -> anyhow::Result<(BTreeMap<String, Vec<u8>>, u64)> {
+) -> anyhow::Result<(BTreeMap<String, Vec<u8>>, u64, wharf_trust::UtcTime)> {
+    let verified_at = wharf_trust::UtcTime::now();
     let recorded: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
     let upstream = origin.to_owned();
     let token = args.token.clone();
@@ -214,7 +216,10 @@ fn record(
         &format!("sparse+{proxy}{index_path}"),
         None,
         state.path().to_owned(),
-        VerifyOptions::default(),
+        VerifyOptions {
+            now: Some(verified_at),
+            ..VerifyOptions::default()
+        },
     )?;
     let selection = match &chosen {
         Chosen::All => Selection::All,
@@ -227,7 +232,7 @@ fn record(
         bail!("`{}` does not verify: {failure}", args.from);
     }
     let members = std::mem::take(&mut *recorded.lock().unwrap_or_else(PoisonError::into_inner));
-    Ok((members, report.tree_size))
+    Ok((members, report.tree_size, verified_at))
 }
 
 /// The blob of `release` from the upstream, checked against its cksum.

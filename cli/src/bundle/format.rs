@@ -21,6 +21,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
+use wharf_trust::UtcTime;
 
 /// The manifest's member name.
 pub(crate) const MANIFEST: &str = "MANIFEST";
@@ -55,6 +56,9 @@ pub(crate) struct Manifest {
     pub(crate) index_path: String,
     pub(crate) chosen: Chosen,
     pub(crate) tree_size: u64,
+    /// When the exporter verified the registry: the time the registry's timestamp is judged
+    /// at on import, so a bundle can cross an air gap after the timestamp expired.
+    pub(crate) exported: UtcTime,
     pub(crate) previous: Option<String>,
     pub(crate) releases: Vec<Release>,
     /// Path → (sha256, size).
@@ -81,6 +85,7 @@ impl Manifest {
             }
         }
         let _ = writeln!(text, "tree-size {}", self.tree_size);
+        let _ = writeln!(text, "exported {}", self.exported);
         if let Some(previous) = &self.previous {
             let _ = writeln!(text, "previous {previous}");
         }
@@ -110,10 +115,12 @@ impl Manifest {
             index_path: String::new(),
             chosen: Chosen::All,
             tree_size: 0,
+            exported: UtcTime::from_unix(0)?,
             previous: None,
             releases: Vec::new(),
             members: BTreeMap::new(),
         };
+        let mut exported = false;
         for line in lines {
             let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
             let fields: Vec<&str> = rest.split(' ').collect();
@@ -129,6 +136,11 @@ impl Manifest {
                     manifest.tree_size = size
                         .parse()
                         .with_context(|| format!("its line `{line}` has no number"))?;
+                }
+                ("exported", [time]) => {
+                    manifest.exported = UtcTime::parse(time, "exported time")
+                        .with_context(|| format!("its line `{line}` has no time"))?;
+                    exported = true;
                 }
                 ("previous", [hash]) => manifest.previous = Some((*hash).to_owned()),
                 ("release", [name, version, cksum]) => manifest.releases.push(Release {
@@ -147,8 +159,8 @@ impl Manifest {
                 _ => bail!("its line `{line}` is not one a manifest has"),
             }
         }
-        if manifest.origin.is_empty() || manifest.index_path.is_empty() {
-            bail!("it names no `origin` or `index`");
+        if manifest.origin.is_empty() || manifest.index_path.is_empty() || !exported {
+            bail!("it names no `origin`, `index` or `exported` time");
         }
         Ok(manifest)
     }
@@ -252,6 +264,7 @@ mod tests {
             index_path: "/index/".to_owned(),
             chosen: Chosen::Packages(vec!["aa".to_owned(), "bb".to_owned()]),
             tree_size: 3,
+            exported: UtcTime::from_unix(1_790_000_000).unwrap(),
             previous: Some("cd".repeat(32)),
             releases: vec![Release {
                 name: "aa".to_owned(),

@@ -135,7 +135,13 @@ fn verify_registry(opened: &Opened, root: PublicKey) -> anyhow::Result<()> {
         &format!("sparse+{origin}{}", opened.manifest.index_path),
         None,
         state.path().to_owned(),
-        VerifyOptions::default(),
+        // The registry's timestamp is judged at the time the exporter verified it, so a
+        // bundle can be imported after the timestamp expired; rollback is refused by the log
+        // size kept in the data directory.
+        VerifyOptions {
+            now: Some(opened.manifest.exported),
+            ..VerifyOptions::default()
+        },
     )?;
     let selection = match &opened.manifest.chosen {
         Chosen::All => Selection::All,
