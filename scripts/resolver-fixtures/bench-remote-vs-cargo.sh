@@ -33,6 +33,7 @@ done
 (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { echo "port $port is in use; set PORT" >&2; exit 1; }
 
 work=$(mktemp -d)
+chmod 755 "$work" # nginx workers run as another user
 nginx_pid=""
 cleanup() {
     if [[ -n "$nginx_pid" ]]; then
@@ -117,6 +118,13 @@ if picks[0] != picks[1]:
     sys.exit(f"cargo and wharf differ: {sorted(picks[0] ^ picks[1])}")
 print(f"cargo and wharf lock the same {len(picks[0])} packages")
 PY
+
+# The remote modes must work too (and their answer must be the local one) before anything is timed.
+cp "$work/project/Cargo.lock" "$work/cargo-local.lock"
+CARGO_HOME="$work/home-warm" $cargo_cmd 2> "$work/cargo-remote.log" || { cat "$work/cargo-remote.log" >&2; exit 1; }
+cmp -s "$work/project/Cargo.lock" "$work/cargo-local.lock" || { echo "cargo's remote lock differs from its local one" >&2; exit 1; }
+$wharf_remote --cache-dir "$work/wharf-warm" > "$work/wharf-remote.lock"
+cmp -s "$work/wharf-remote.lock" "$work/wharf.lock" || { echo "wharf's remote lock differs from its local one" >&2; exit 1; }
 
 hf() { hyperfine --style basic --shell=none --runs "$runs" "$@" > /dev/null; }
 for round in $(seq "$rounds"); do
