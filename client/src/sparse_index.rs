@@ -126,7 +126,11 @@ impl SparseIndex {
             .files
             .get(&index_path(name))
             .map_err(|error| error.for_package(name))?;
-        // Names that differ only in case share a file; each gets its own lines.
+        // Names that differ only in case share a file; each gets its own lines. Nearly every
+        // file holds one spelling only: share it instead of copying every entry.
+        if file.iter().all(|entry| entry.name == name) {
+            return Ok(file);
+        }
         Ok(file
             .iter()
             .filter(|entry| entry.name == name)
