@@ -8,17 +8,85 @@
 //! them in order. One lock guards the slots and the queue; no thread holds it across a
 //! request, so the only wait is for a request in flight, which always ends (timeouts).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use wharf_index_format::{DependencyKind, IndexDependency, IndexEntry, IndexFile, index_path};
+use serde::Deserialize;
+use wharf_index_format::{IndexEntry, IndexFile, index_path};
 
 use crate::ClientError;
 use crate::fetcher::Fetcher;
 
-/// Every supported entry of one file (all names that share the file's path), or why the
-/// file could not be had.
-pub(crate) type FileResult = Result<Arc<[IndexEntry]>, Arc<ClientError>>;
+/// One file as served (all names that share the file's path), or why the file could not be
+/// had.
+pub(crate) type FileResult = Result<Arc<FetchedFile>, Arc<ClientError>>;
+
+/// The text of one index file, its lines parsed into entries only when asked for: a resolver
+/// that reads line heads never parses the lines of versions it does not try.
+#[derive(Debug, Default)]
+pub(crate) struct FetchedFile {
+    text: String,
+    entries: OnceLock<Arc<[IndexEntry]>>,
+}
+
+impl FetchedFile {
+    /// The file's text (empty for a package that does not exist).
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Every supported entry of the file, parsed on first use; unreadable lines are skipped.
+    pub(crate) fn entries(&self) -> Arc<[IndexEntry]> {
+        Arc::clone(self.entries.get_or_init(|| {
+            let (file, errors) = IndexFile::parse_lenient(&self.text);
+            for (line, error) in errors {
+                tracing::debug!(line, %error, "skipping unreadable index line");
+            }
+            file.entries
+                .into_iter()
+                .filter(IndexEntry::is_supported)
+                .collect()
+        }))
+    }
+
+    /// The packages named by the non-dev dependencies of every line (the resolver never
+    /// follows a dependency's dev-dependencies), read without parsing the rest of a line.
+    fn dependency_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for line in self.text.lines() {
+            let Ok(line) = serde_json::from_str::<DependencyNames<'_>>(line) else {
+                continue;
+            };
+            for dep in line.deps {
+                if dep.kind.as_deref() != Some("dev") {
+                    names.push(dep.package.unwrap_or(dep.name).into_owned());
+                }
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// The part of an index line that prefetch needs.
+#[derive(Deserialize)]
+struct DependencyNames<'a> {
+    #[serde(default, borrow)]
+    deps: Vec<DependencyName<'a>>,
+}
+
+/// A dependency's package name and kind.
+#[derive(Deserialize)]
+struct DependencyName<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    package: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kind: Option<Cow<'a, str>>,
+}
 
 /// Where one file stands.
 #[derive(Debug)]
@@ -115,18 +183,11 @@ impl IndexFiles {
 
     fn fetch(&self, path: &str) -> FileResult {
         match self.fetcher.index_file(path) {
-            Ok(None) => Ok(Arc::from([])),
-            Ok(Some(text)) => {
-                let (file, errors) = IndexFile::parse_lenient(&text);
-                for (line, error) in errors {
-                    tracing::debug!(path, line, %error, "skipping unreadable index line");
-                }
-                Ok(file
-                    .entries
-                    .into_iter()
-                    .filter(IndexEntry::is_supported)
-                    .collect())
-            }
+            Ok(None) => Ok(Arc::default()),
+            Ok(Some(text)) => Ok(Arc::new(FetchedFile {
+                text,
+                entries: OnceLock::new(),
+            })),
             Err(error) => Err(Arc::new(error)),
         }
     }
@@ -134,19 +195,14 @@ impl IndexFiles {
     /// Records the answer for `path`, queues the dependencies it names and wakes whoever
     /// waits.
     fn finish(&self, path: &str, result: FileResult, by_worker: bool) {
+        let names = match &result {
+            Ok(file) if self.prefetch => file.dependency_names(),
+            _ => Vec::new(),
+        };
         let mut state = self.lock();
         let mut queued = 0;
-        if let Ok(entries) = &result
-            && self.prefetch
-            && !state.shutdown
-        {
-            // The resolver never follows a dependency's dev-dependencies.
-            let names = entries
-                .iter()
-                .flat_map(|entry| &entry.deps)
-                .filter(|dep| dep.kind != DependencyKind::Dev)
-                .map(IndexDependency::package_name);
-            queued = queue_missing(&mut state, names);
+        if !state.shutdown {
+            queued = queue_missing(&mut state, names.iter().map(String::as_str));
         }
         let slot = match result {
             Err(error) if by_worker => {

@@ -7,7 +7,7 @@ use wharf_index_format::{IndexEntry, RegistryConfig, index_path};
 use wharf_resolver::{IndexSource, ResolveError};
 
 use crate::fetcher::Fetcher;
-use crate::index_files::{IndexFiles, is_fetchable_name};
+use crate::index_files::{FetchedFile, IndexFiles, is_fetchable_name};
 use crate::tls::client_config;
 use crate::{ClientError, ClientOptions, IndexUrl};
 
@@ -118,15 +118,23 @@ impl SparseIndex {
         self.files.prefetch(names);
     }
 
+    /// The fetched file at `name`'s index path.
+    fn file(&self, name: &str) -> Result<Arc<FetchedFile>, ResolveError> {
+        self.files
+            .get(&index_path(name))
+            .map_err(|error| error.for_package(name))
+    }
+
     fn load(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError> {
         if !is_fetchable_name(name) {
             return Ok(Arc::from([]));
         }
-        let file = self
-            .files
-            .get(&index_path(name))
-            .map_err(|error| error.for_package(name))?;
-        // Names that differ only in case share a file; each gets its own lines.
+        let file = self.file(name)?.entries();
+        // Names that differ only in case share a file; each gets its own lines. Nearly every
+        // file holds one spelling only: share it instead of copying every entry.
+        if file.iter().all(|entry| entry.name == name) {
+            return Ok(file);
+        }
         Ok(file
             .iter()
             .filter(|entry| entry.name == name)
@@ -136,6 +144,43 @@ impl SparseIndex {
 }
 
 impl IndexSource for SparseIndex {
+    fn scan_index_file(
+        &self,
+        name: &str,
+        visit: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<bool, ResolveError> {
+        if !is_fetchable_name(name) {
+            return Ok(true);
+        }
+        let file = self.file(name)?;
+        let text = file.text().as_bytes();
+        let mut start = 0;
+        while start < text.len() {
+            let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |at| start + at);
+            let raw = &text[start..end];
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if !line.trim_ascii().is_empty() {
+                visit(start as u64, line);
+            }
+            start = end + 1;
+        }
+        Ok(true)
+    }
+
+    fn index_line(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<String>, ResolveError> {
+        let file = self.file(name)?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        Ok(start
+            .checked_add(len)
+            .and_then(|end| file.text().get(start..end))
+            .map(str::to_owned))
+    }
+
     fn versions(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError> {
         if let Some(found) = self
             .by_name

@@ -9,7 +9,7 @@
 #   timed by the same hyperfine run, and the criterion bench `resolver/benches/real_case.rs`
 #   (in process, fresh LocalIndex per iteration, so reading and parsing the index is included).
 #
-# Usage: scripts/resolver-fixtures/bench-vs-cargo.sh [CASE]   (default: the largest solvable case)
+# Usage: scripts/resolver-fixtures/bench-vs-cargo.sh [CASE]   (default: the largest solvable case, popular-88)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)

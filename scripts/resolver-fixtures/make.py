@@ -15,7 +15,11 @@ Steps (all in a temporary directory, nothing outside the repository is changed):
 4. Pack the tree as `fixtures/resolver/index.tar.gz` (stable order, zeroed times and owners, so
    re-running with the same cache gives the same bytes).
 
-Usage: scripts/resolver-fixtures/make.py [--reuse-tree DIR] [--keep-temp]
+With `--extend`, the committed archive is the starting tree and only cases without an
+`expected.json` are locked online; index files the archive already holds keep their committed bytes
+(so the references of the existing cases stay as they are) and only files it lacks are added.
+
+Usage: scripts/resolver-fixtures/make.py [--reuse-tree DIR | --extend] [--keep-temp]
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ def parse_cache_file(data: bytes) -> list[tuple[str, bytes]]:
     return [(parts[i].decode(), parts[i + 1]) for i in range(0, len(parts), 2)]
 
 
-def cache_to_tree(cargo_home: Path, tree: Path) -> int:
+def cache_to_tree(cargo_home: Path, tree: Path, keep_existing: bool = False) -> int:
     caches = list((cargo_home / "registry" / "index").glob("*/.cache"))
     if len(caches) != 1:
         raise SystemExit(f"expected one registry cache, found {caches}")
@@ -103,6 +107,8 @@ def cache_to_tree(cargo_home: Path, tree: Path) -> int:
         for line in lines:
             json.loads(line)
         out = tree / rel
+        if keep_existing and out.exists():
+            continue
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(b"".join(line + b"\n" for line in lines))
         count += 1
@@ -181,6 +187,31 @@ def render_expected(expected: dict) -> str:
     return '{\n "solvable": true,\n "packages": [\n' + rows + "\n ]\n}\n"
 
 
+def unpack(tree: Path) -> None:
+    with tarfile.open(ARCHIVE, mode="r:gz") as tar:
+        tar.extractall(tree, filter="data")
+
+
+def extend(work: Path, tree: Path) -> None:
+    """Adds the index files of the cases without a reference to the committed tree."""
+    unpack(tree)
+    new_cases = [case for case in case_dirs() if not (case / "expected.json").exists()]
+    if not new_cases:
+        raise SystemExit("--extend: every case already has an expected.json; add a case first")
+    online_home = work / "home-online"
+    online_home.mkdir()
+    for case in new_cases:
+        result = run_cargo(project_copy(case, work / "online"), online_home)
+        print(f"online {case.name}: {'ok' if result.returncode == 0 else result.stderr.strip()}", file=sys.stderr)
+    for _ in range(MAX_FETCH_ROUNDS):
+        print(f"{cache_to_tree(online_home, tree, keep_existing=True)} index files added", file=sys.stderr)
+        missing = write_reference(tree, work)
+        if not missing:
+            return
+        fetch_online(missing, work, online_home)
+    raise SystemExit(f"still missing after {MAX_FETCH_ROUNDS} rounds: {sorted(missing)}")
+
+
 def pack(tree: Path) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -199,13 +230,16 @@ def pack(tree: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reuse-tree", type=Path, help="skip the online step and use this sparse tree")
+    parser.add_argument("--extend", action="store_true", help="add only the new cases' files to the committed tree")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="wharf-resolver-fixtures-"))
     try:
         tree = work / "tree"
-        if args.reuse_tree:
+        if args.extend:
+            extend(work, tree)
+        elif args.reuse_tree:
             shutil.copytree(args.reuse_tree, tree)
             missing = write_reference(tree, work)
             if missing:

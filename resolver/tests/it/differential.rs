@@ -235,6 +235,7 @@ differential_cases! {
     msrv_fallback_deep => "msrv-fallback-deep",
     msrv_ignored_resolver2 => "msrv-ignored-resolver2",
     old_serde_pin => "old-serde-pin",
+    popular_88 => "popular-88",
     optional_features => "optional-features",
     prerelease_only_unsolvable => "prerelease-only-unsolvable",
     prerelease_opt_in => "prerelease-opt-in",
