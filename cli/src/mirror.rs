@@ -206,6 +206,28 @@ fn sync_file(
     Ok(())
 }
 
+/// Removes what a killed earlier run left in `data`: `copy-*` directories other than the
+/// one `current` points at (`previous`, canonical), and half-made `.copy-*.link` links.
+/// `current` itself is never touched, so what is served stays served.
+pub(crate) fn remove_stale_copies(data: &Path, previous: Option<&Path>) {
+    let Ok(entries) = std::fs::read_dir(data) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        if name.starts_with(".copy-") && name.ends_with(".link") {
+            let _ = std::fs::remove_file(&path);
+        } else if name.starts_with("copy-")
+            && std::fs::canonicalize(&path).ok().as_deref() != previous
+        {
+            tracing::info!(path = %path.display(), "removing a copy left by an interrupted run");
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// Points `<data>/current` at `<data>/<stage_name>` with one rename of a symbolic link, then
 /// deletes the copy it pointed at before (`previous`, canonical).
 pub(crate) fn switch_current(
@@ -273,6 +295,7 @@ fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let stage = args.data.join(&stage_name);
     let current = args.data.join("current");
     let previous = std::fs::canonicalize(&current).ok();
+    remove_stale_copies(&args.data, previous.as_deref());
     let mut synced = Synced::default();
     let staged = (|| {
         for file in &files {

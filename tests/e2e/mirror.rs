@@ -2,11 +2,14 @@
 //! checked, a version without its blob left out and named.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use wharf_e2e_tests::fault_proxy::{FaultConfig, FaultProxy};
 use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
+use wharf_index_format::index_path;
 
 fn publish(registry: &TestRegistry, name: &str, version: &str) {
     let response = registry
@@ -133,4 +136,81 @@ fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_
     assert!(stderr.contains("is not a sparse index URL"), "{stderr}");
     assert!(!mirrors.path().join("other").exists());
     Ok(())
+}
+
+#[test]
+fn a_sync_killed_midway_leaves_the_previous_view_and_the_next_sync_completes() -> TestResult {
+    let registry = TestRegistry::start();
+    publish(&registry, "kept", "1.0.0");
+    let dir = tempfile::tempdir()?;
+    let mirror = dir.path().join("mirror");
+    let first = sync(&registry, &mirror);
+    assert!(first.status.success(), "{}", describe(&first));
+    let served = std::fs::read_link(mirror.join("current"))?;
+    let kept_file = mirror.join("current/index").join(index_path("kept"));
+    let kept_bytes = std::fs::read(&kept_file)?;
+
+    // A new version whose blob the next sync must download: held at a proxy, then killed.
+    publish(&registry, "added", "1.0.0");
+    registry.settle();
+    let proxy = FaultProxy::start(&registry.url(), FaultConfig::none());
+    proxy.hold(&blob_pattern(&registry));
+    let mut child = Command::new(wharf_binary())
+        .args(["mirror", "sync", "--from"])
+        .arg(proxy.index_url())
+        .arg("--data")
+        .arg(&mirror)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let start = Instant::now();
+    while proxy.held() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_mins(1),
+            "the sync never asked for the new blob"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill()?;
+    child.wait()?;
+    proxy.release();
+
+    // The previous view is still the one served, whole.
+    assert_eq!(std::fs::read_link(mirror.join("current"))?, served);
+    assert_eq!(std::fs::read(&kept_file)?, kept_bytes);
+    assert!(
+        !mirror
+            .join("current/index")
+            .join(index_path("added"))
+            .exists()
+    );
+
+    // The next sync completes and clears what the killed one left.
+    let again = sync(&registry, &mirror);
+    assert!(again.status.success(), "{}", describe(&again));
+    assert!(
+        mirror
+            .join("current/index")
+            .join(index_path("added"))
+            .is_file()
+    );
+    let copies: Vec<String> = std::fs::read_dir(&mirror)?
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "current")
+        .collect();
+    assert_eq!(copies.len(), 1, "one copy behind `current`: {copies:?}");
+    Ok(())
+}
+
+/// A part of the download URL of every blob, from the upstream's `config.json` `dl`.
+fn blob_pattern(registry: &TestRegistry) -> String {
+    let config: serde_json::Value =
+        serde_json::from_slice(&sparse(registry, "config.json")).expect("config.json is JSON");
+    let dl = config["dl"].as_str().expect("a dl").to_owned();
+    let path = dl
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map_or_else(String::new, |(_, path)| format!("/{path}"));
+    path.split('{').next().unwrap_or_default().to_owned()
 }

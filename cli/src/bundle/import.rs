@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use super::open::{self, Opened};
 use super::{ImportArgs, PinnedKeys, UnpackArgs, load_public_key};
-use crate::mirror::switch_current;
+use crate::mirror::{remove_stale_copies, switch_current};
 
 /// The file in `<DIR>` that keeps the log size and manifest hash of the last import.
 const STATE_FILE: &str = "bundle-state";
@@ -93,6 +93,7 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating `{}`", args.data.display()))?;
+    remove_stale_copies(&args.data, previous_copy.as_deref());
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
