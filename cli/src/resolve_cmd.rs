@@ -427,11 +427,11 @@ mod tests {
         );
         write(
             &scratch.0.join("crates/host/Cargo.toml"),
-            "[package]\nname = \"host\"\nversion = \"0.1.0\"\n[dependencies]\nplugin.workspace = true\nshared = { path = \"../shared\" }\n",
+            "[package]\nname = \"host\"\nversion = \"0.1.0\"\n[dependencies]\nplugin.workspace = true\ncommon = { path = \"../common\" }\n",
         );
         write(
-            &scratch.0.join("crates/shared/Cargo.toml"),
-            "[package]\nname = \"shared\"\nversion = \"0.2.0\"\n",
+            &scratch.0.join("crates/common/Cargo.toml"),
+            "[package]\nname = \"common\"\nversion = \"0.2.0\"\n",
         );
         write(
             &scratch.0.join("index").join(index_path("host-api")),
@@ -442,13 +442,13 @@ mod tests {
         assert_eq!(run(&cli.args).unwrap(), ExitCode::SUCCESS);
 
         write(
-            &scratch.0.join("crates/shared/Cargo.toml"),
-            "[package]\nname = \"shared\"\nversion = \"0.2.0\"\n[dependencies]\nremote = { git = \"https://example.com/remote.git\" }\n",
+            &scratch.0.join("crates/common/Cargo.toml"),
+            "[package]\nname = \"common\"\nversion = \"0.2.0\"\n[dependencies]\nremote = { git = \"https://example.com/remote.git\" }\n",
         );
         let error = run(&Cli::parse_from(args).args).unwrap_err().to_string();
         assert_eq!(
             error,
-            "dependency `remote` of `shared` is a git dependency (https://example.com/remote.git); Wharf's resolver reads registry and path dependencies only"
+            "dependency `remote` of `common` is a git dependency (https://example.com/remote.git); Wharf's resolver reads registry and path dependencies only"
         );
     }
 
