@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::AUTHORIZATION;
 use reqwest::{Client, StatusCode};
 use wharf_index_format::{IndexEntry, IndexFile, RegistryConfig, index_path};
 use wharf_resolver::{AsyncIndexSource, ResolveError};
@@ -65,12 +65,7 @@ impl AsyncSparseIndex {
         options: &ClientOptions,
     ) -> Result<Self, ClientError> {
         let url = IndexUrl::parse(url)?;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            HeaderName::from_static("cargo-protocol"),
-            HeaderValue::from_static("version=1"),
-        );
-        headers.insert(ACCEPT, HeaderValue::from_static("text/plain"));
+        let headers = crate::fetcher::cargo_headers();
         let http = Client::builder()
             .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)

@@ -37,6 +37,18 @@ pub(crate) struct Fetcher {
     revalidated: AtomicU64,
 }
 
+/// The headers cargo sends with every index request: `cargo-protocol: version=1` and
+/// `Accept: text/plain`.
+pub(crate) fn cargo_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        HeaderName::from_static("cargo-protocol"),
+        HeaderValue::from_static("version=1"),
+    );
+    headers.insert(ACCEPT, HeaderValue::from_static("text/plain"));
+    headers
+}
+
 impl Fetcher {
     /// A client for `url` that sends `token` (verbatim, as cargo does) when given, speaks
     /// TLS with `tls` and retries as `options` say.
@@ -46,12 +58,7 @@ impl Fetcher {
         tls: ClientConfig,
         options: &ClientOptions,
     ) -> Result<Self, ClientError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            HeaderName::from_static("cargo-protocol"),
-            HeaderValue::from_static("version=1"),
-        );
-        headers.insert(ACCEPT, HeaderValue::from_static("text/plain"));
+        let headers = cargo_headers();
         let http = Client::builder()
             .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
