@@ -2,10 +2,10 @@
 //! moments. After each restart every acknowledged publish is served, every index file equals
 //! what the log says, and every blob matches its hash.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use wharf_e2e_tests::crash_round::{SendPublish, publish_until_killed};
 use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{TestRegistry, TestResult};
 
@@ -15,48 +15,25 @@ const KILL_AFTER_MS: [u64; 6] = [5, 40, 90, 150, 250, 400];
 #[test]
 fn sigkill_during_publishes_loses_no_acknowledged_version() -> TestResult {
     let mut registry = TestRegistry::start();
-    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut acknowledged: Vec<(String, String)> = Vec::new();
     for (round, delay) in KILL_AFTER_MS.iter().enumerate() {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut workers = Vec::new();
-        for worker in 0..PUBLISHERS {
-            let (url, token) = (registry.url(), registry.admin_token.clone());
-            let (stop, acknowledged) = (Arc::clone(&stop), Arc::clone(&acknowledged));
-            let http = registry.http();
-            workers.push(std::thread::spawn(move || {
-                let name = format!("crash-{round}-{worker}");
-                for patch in 0.. {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let version = format!("1.0.{patch}");
-                    let sent = http
-                        .put(format!("{url}/api/v1/crates/new"))
-                        .header("Authorization", &token)
-                        .body(publish_body(&name, &version))
-                        .send();
-                    match sent {
-                        Ok(response) if response.status() == 200 => {
-                            acknowledged
-                                .lock()
-                                .expect("no poisoned lock")
-                                .push((name.clone(), version));
-                        }
-                        _ => break,
-                    }
-                }
-            }));
-        }
-        std::thread::sleep(Duration::from_millis(*delay));
-        registry.kill9();
-        stop.store(true, Ordering::Relaxed);
-        for worker in workers {
-            worker.join().expect("publisher threads do not panic");
-        }
-        registry.start_again();
+        let token = registry.admin_token.clone();
+        let send: Arc<SendPublish> = Arc::new(move |http, url, name, version| {
+            http.put(format!("{url}/api/v1/crates/new"))
+                .header("Authorization", &token)
+                .body(publish_body(name, version))
+                .send()
+                .is_ok_and(|response| response.status() == 200)
+        });
+        acknowledged.extend(publish_until_killed(
+            &mut registry,
+            &format!("crash-{round}"),
+            PUBLISHERS,
+            Duration::from_millis(*delay),
+            &send,
+        ));
 
         let http = registry.http();
-        let acknowledged = acknowledged.lock().expect("no poisoned lock").clone();
         // Each acknowledged publish is a leaf under the newest checkpoint (its second line
         // is the tree size), signed in the publish's own transaction.
         let checkpoint = http
@@ -97,7 +74,7 @@ fn sigkill_during_publishes_loses_no_acknowledged_version() -> TestResult {
     // table, the newest checkpoint's root against the tree, a release leaf per version.
     assert!(report.contains(": 0 problems"), "{report}");
     assert!(
-        !acknowledged.lock().expect("no poisoned lock").is_empty(),
+        !acknowledged.is_empty(),
         "no publish was acknowledged at all"
     );
     Ok(())

@@ -5,10 +5,10 @@
 //! log accepts every release with the packages' publisher keys.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use wharf_e2e_tests::crash_round::{SendPublish, publish_until_killed};
 use wharf_e2e_tests::upload::{crate_tarball, frame, metadata_json};
 use wharf_e2e_tests::{TestRegistry, TestResult};
 use wharf_trust::{KeyRegistration, LogEvent, OwnerKeys, SigningKey, StatementKind, UtcTime};
@@ -46,64 +46,45 @@ fn sigkill_during_signed_publishes_leaves_log_tree_checkpoints_and_index_agreein
     let mut registry = TestRegistry::start();
     let key = Arc::new(SigningKey::generate());
     let origin = register(&registry, &key)?;
-    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut acknowledged: Vec<(String, String)> = Vec::new();
     for (round, delay) in KILL_AFTER_MS.iter().enumerate() {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut workers = Vec::new();
-        for worker in 0..PUBLISHERS {
-            let (url, token, origin) =
-                (registry.url(), registry.admin_token.clone(), origin.clone());
-            let (stop, acknowledged, key) = (
-                Arc::clone(&stop),
-                Arc::clone(&acknowledged),
-                Arc::clone(&key),
-            );
-            let http = registry.http();
-            workers.push(std::thread::spawn(move || {
-                let name = format!("signed-crash-{round}-{worker}");
-                for patch in 0.. {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let version = format!("1.0.{patch}");
-                    let json = metadata_json(&name, &version).to_string();
-                    let krate = crate_tarball(&name, &version);
-                    let headers = wharf_test_support::signed_publish_headers(
-                        &key,
-                        &origin,
-                        json.as_bytes(),
-                        &krate,
-                        UtcTime::now(),
-                    )
-                    .expect("a signed publish");
-                    let mut request = http
-                        .put(format!("{url}/api/v1/crates/new"))
-                        .header("Authorization", &token)
-                        .body(frame(json.as_bytes(), &krate));
-                    for (header, value) in headers {
-                        request = request.header(header, value);
-                    }
-                    match request.send() {
-                        Ok(response) if response.status() == 200 => {
-                            acknowledged
-                                .lock()
-                                .expect("no poisoned lock")
-                                .push((name.clone(), version));
-                        }
-                        _ => break,
-                    }
-                }
-            }));
-        }
-        std::thread::sleep(Duration::from_millis(*delay));
-        registry.kill9();
-        stop.store(true, Ordering::Relaxed);
-        for worker in workers {
-            worker.join().expect("publisher threads do not panic");
-        }
-        registry.start_again();
+        let (token, origin, key) = (
+            registry.admin_token.clone(),
+            origin.clone(),
+            Arc::clone(&key),
+        );
+        let send: Arc<SendPublish> = Arc::new(move |http, url, name, version| {
+            let json = metadata_json(name, version).to_string();
+            let krate = crate_tarball(name, version);
+            let headers = wharf_test_support::signed_publish_headers(
+                &key,
+                &origin,
+                json.as_bytes(),
+                &krate,
+                UtcTime::now(),
+            )
+            .expect("a signed publish");
+            let mut request = http
+                .put(format!("{url}/api/v1/crates/new"))
+                .header("Authorization", &token)
+                .body(frame(json.as_bytes(), &krate));
+            for (header, value) in headers {
+                request = request.header(header, value);
+            }
+            request
+                .send()
+                .is_ok_and(|response| response.status() == 200)
+        });
+        let round_acknowledged = publish_until_killed(
+            &mut registry,
+            &format!("signed-crash-{round}"),
+            PUBLISHERS,
+            Duration::from_millis(*delay),
+            &send,
+        );
+        acknowledged.extend(round_acknowledged);
         let http = registry.http();
-        for (name, version) in acknowledged.lock().expect("no poisoned lock").iter() {
+        for (name, version) in &acknowledged {
             let path = wharf_index_format::index_path(name);
             let file = http
                 .get(format!("{}/index/{path}", registry.url()))
@@ -115,7 +96,6 @@ fn sigkill_during_signed_publishes_leaves_log_tree_checkpoints_and_index_agreein
             );
         }
     }
-    let acknowledged = acknowledged.lock().expect("no poisoned lock").clone();
     assert!(
         !acknowledged.is_empty(),
         "no publish was acknowledged at all"

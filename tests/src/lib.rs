@@ -6,6 +6,7 @@
 
 mod cargo;
 pub mod core_plugins;
+pub mod crash_round;
 pub mod fault_proxy;
 pub mod forged_log;
 mod registry;
