@@ -16,6 +16,7 @@ mod publish;
 mod registry_api;
 mod resolve_cmd;
 mod serve;
+mod serve_mirror;
 mod serve_tls;
 mod settings;
 mod token;

@@ -32,11 +32,23 @@ pub(crate) struct ServeArgs {
 }
 
 /// Starts the server and runs until SIGINT or SIGTERM.
+/// A data directory holding a mirror copy and no registry database is served read-only
+/// (`serve_mirror`).
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file = match &args.config {
         Some(path) => SettingKeys::load(path)?,
         None => SettingKeys::default(),
     };
+    let settings = args.keys.over(file).resolve()?;
+    if crate::serve_mirror::is_mirror_dir(&settings.data) {
+        crate::serve_mirror::run(settings)
+    } else {
+        run_registry(settings)
+    }
+}
+
+/// Serves the registry in `settings.data`, creating it on the first start.
+fn run_registry(settings: ServeSettings) -> anyhow::Result<ExitCode> {
     let ServeSettings {
         data,
         listen,
@@ -53,7 +65,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tls,
         git_index,
         git_push,
-    } = args.keys.over(file).resolve()?;
+    } = settings;
     // Before anything is created, so bad certificate files change nothing.
     let tls = crate::serve_tls::load(tls)?;
     if git_index {
@@ -159,7 +171,7 @@ fn require_git_program() -> anyhow::Result<()> {
 }
 
 /// Binds the listening sockets; an address already in use is one line saying what to do.
-fn bind(listen: SocketAddr, workers: Option<NonZeroUsize>) -> anyhow::Result<Server> {
+pub(crate) fn bind(listen: SocketAddr, workers: Option<NonZeroUsize>) -> anyhow::Result<Server> {
     let bound = match workers {
         Some(workers) => Server::bind_with_workers(listen, workers.get()),
         None => Server::bind(listen),
@@ -228,7 +240,7 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
 /// Listens for SIGINT (Ctrl-C) and SIGTERM from the moment it is called, and returns a future
 /// that resolves on the first of them. Registering before the server says it serves means a
 /// signal sent right after that line stops it gracefully instead of killing it.
-fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -29,10 +29,12 @@ mod error;
 mod handlers;
 mod index_cache;
 mod metrics;
+mod mirror;
 mod rate_limits;
 mod response;
 mod router;
 mod server;
+mod site;
 mod state;
 mod tls;
 
@@ -48,6 +50,7 @@ pub use handlers::signatures::{
 };
 pub use index_cache::{CachedIndexFile, IndexCache};
 pub use metrics::{Metrics, Route};
+pub use mirror::{MIRROR_RECORD, MirrorRecord, MirrorState};
 pub use rate_limits::PublishRateLimits;
 pub use response::Resp;
 pub use router::handle;

@@ -19,6 +19,7 @@ mod https_startup;
 mod install;
 mod keyset_rotation;
 mod mirror;
+mod mirror_serve;
 mod pki;
 mod plugins;
 mod publish_log;
