@@ -88,6 +88,12 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         if !args.allow_rollback {
             bail!("{line}: refused as a rollback; pass --allow-rollback to import it anyway");
         }
+        tracing::warn!(
+            bundle = %shown,
+            tree_size = manifest.tree_size,
+            kept = size,
+            "an older bundle accepted with --allow-rollback"
+        );
         overrides.push(format!("{line} (accepted: --allow-rollback)"));
     }
 
