@@ -23,7 +23,7 @@ fn export_data(registry: &TestRegistry, public_url: &str, args: &[&str], out: &P
 }
 
 /// Publishes `air-base 1.0.0` and `air-top 0.1.0` (which depends on it) with the real cargo.
-fn publish_pair(registry: &TestRegistry) {
+pub(crate) fn publish_pair(registry: &TestRegistry) {
     let cargo = CargoEnv::new(&registry.index_url());
     cargo.login(&registry.admin_token);
     let work = cargo.work_dir().to_path_buf();
