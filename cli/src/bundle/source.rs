@@ -189,3 +189,70 @@ impl Source {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry made in `dir` (its database, keys and index), then closed.
+    fn make_registry(dir: &Path) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let storage = wharf_storage::Storage::open(wharf_storage::StorageConfig::local(dir))
+                .await
+                .unwrap();
+            storage.settle().await;
+        });
+    }
+
+    #[test]
+    fn a_data_directory_answers_under_the_public_urls_path_as_its_server_would() {
+        let dir = tempfile::tempdir().unwrap();
+        make_registry(dir.path());
+        let opened = open_data(dir.path(), Some("https://registry.example/wharf/")).unwrap();
+        assert_eq!(opened.origin, "https://registry.example");
+        assert_eq!(opened.index_path, "/wharf/index/");
+        let config = opened
+            .source
+            .get("/wharf/index/config.json")
+            .unwrap()
+            .expect("config.json");
+        let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(
+            config["dl"],
+            "https://registry.example/wharf/blobs/sha256/{sha256-checksum}"
+        );
+        assert!(
+            opened
+                .source
+                .get("/wharf/api/wharf/v1/log/checkpoint")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(opened.source.get("/wharf/index/3/n/nop").unwrap(), None);
+        assert_eq!(
+            opened.source.get("/elsewhere/index/config.json").unwrap(),
+            None
+        );
+        let outside = opened
+            .source
+            .get_url("https://other.example/blobs/sha256/00")
+            .unwrap_err();
+        assert!(outside.to_string().contains("not under"), "{outside}");
+    }
+
+    #[test]
+    fn a_data_directory_needs_a_public_url_and_a_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = open_data(dir.path(), None).err().expect("refused");
+        assert!(missing.to_string().contains("--public-url"), "{missing}");
+        let empty = open_data(dir.path(), Some("http://127.0.0.1:1"))
+            .err()
+            .expect("refused");
+        assert!(empty.to_string().contains("no registry in"), "{empty}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
