@@ -13,7 +13,7 @@ use wharf_e2e_tests::verify_setup::publish;
 use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult, describe, wharf_binary};
 
 /// The exporter's key file and the registry's root key, in `dir`.
-fn keys(registry: &TestRegistry, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn keys(registry: &TestRegistry, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let key = dir.join("exporter.key");
     let made = Command::new(wharf_binary())
         .args(["keys", "new", "--out"])
@@ -35,7 +35,13 @@ fn keys(registry: &TestRegistry, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (key, exporter_pub, root)
 }
 
-fn export(registry: &TestRegistry, key: &Path, root: &Path, out: &Path, choice: &[&str]) -> Output {
+pub(crate) fn export(
+    registry: &TestRegistry,
+    key: &Path,
+    root: &Path,
+    out: &Path,
+    choice: &[&str],
+) -> Output {
     let output = Command::new(wharf_binary())
         .args(["bundle", "export"])
         .args(choice)
@@ -53,7 +59,7 @@ fn export(registry: &TestRegistry, key: &Path, root: &Path, out: &Path, choice: 
     output
 }
 
-fn wharf(args: &[&str], paths: &[&Path]) -> Output {
+pub(crate) fn wharf(args: &[&str], paths: &[&Path]) -> Output {
     Command::new(wharf_binary())
         .args(args)
         .args(paths)
@@ -61,7 +67,7 @@ fn wharf(args: &[&str], paths: &[&Path]) -> Output {
         .expect("wharf runs")
 }
 
-fn unpack(bundle: &Path, trust: &Path, root: &Path, out: &Path) -> Output {
+pub(crate) fn unpack(bundle: &Path, trust: &Path, root: &Path, out: &Path) -> Output {
     wharf(
         &["bundle", "unpack", "--format", "local-registry"],
         &[
@@ -77,7 +83,7 @@ fn unpack(bundle: &Path, trust: &Path, root: &Path, out: &Path) -> Output {
 }
 
 /// The `.crate` files an unpacked bundle holds.
-fn crate_files(dir: &Path) -> Vec<String> {
+pub(crate) fn crate_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("unpacked")
         .flatten()
@@ -94,7 +100,13 @@ fn crate_files(dir: &Path) -> Vec<String> {
     names
 }
 
-fn import(bundle: &Path, data: &Path, trust: &Path, root: &Path, extra: &[&str]) -> Output {
+pub(crate) fn import(
+    bundle: &Path,
+    data: &Path,
+    trust: &Path,
+    root: &Path,
+    extra: &[&str],
+) -> Output {
     Command::new(wharf_binary())
         .args(["bundle", "import"])
         .arg(bundle)
@@ -110,7 +122,7 @@ fn import(bundle: &Path, data: &Path, trust: &Path, root: &Path, extra: &[&str])
 }
 
 /// Every file under `dir` (following `current`), path → bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -133,7 +145,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn members(bundle: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn members(bundle: &Path) -> Vec<(String, Vec<u8>)> {
     let file = std::fs::File::open(bundle).expect("the bundle");
     let mut archive = tar::Archive::new(zstd::Decoder::new(file).expect("zstd"));
     archive
@@ -150,7 +162,12 @@ fn members(bundle: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// A copy of `bundle` with the first member whose path starts with `prefix` rewritten.
-fn tampered(bundle: &Path, out: &Path, prefix: &str, edit: impl Fn(&mut Vec<u8>)) -> PathBuf {
+pub(crate) fn tampered(
+    bundle: &Path,
+    out: &Path,
+    prefix: &str,
+    edit: impl Fn(&mut Vec<u8>),
+) -> PathBuf {
     let mut edited = false;
     let mut builder = tar::Builder::new(
         zstd::Encoder::new(std::fs::File::create(out).expect("created"), 3).expect("zstd"),
@@ -174,7 +191,13 @@ fn tampered(bundle: &Path, out: &Path, prefix: &str, edit: impl Fn(&mut Vec<u8>)
 
 /// A copy of `bundle` with member `path` rewritten and the MANIFEST updated and signed again
 /// with the exporter's key: what a dishonest or compromised exporter could make.
-fn resigned(bundle: &Path, out: &Path, key: &Path, path: &str, edit: impl Fn(&mut Vec<u8>)) {
+pub(crate) fn resigned(
+    bundle: &Path,
+    out: &Path,
+    key: &Path,
+    path: &str,
+    edit: impl Fn(&mut Vec<u8>),
+) {
     let signer = wharf_trust::SigningKey::from_key_file(
         &std::fs::read_to_string(key).expect("the key file"),
         None,

@@ -4,6 +4,7 @@
 mod auth_required;
 mod bad_publish;
 mod bundle;
+mod bundle_data;
 mod cargo_flow;
 mod cli_output;
 mod connections;

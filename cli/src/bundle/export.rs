@@ -4,13 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use wharf_client::verify::{Selection, Verifier, VerifyOptions};
 
 use super::format::{self, Chosen, Manifest, Release, sha256_hex};
-use super::{ExportArgs, load_public_key, loopback, origin_of};
+use super::source::{self, Source};
+use super::{ExportArgs, ExportFormat, load_public_key, local_registry, loopback};
 use crate::registry_api::load_key;
 
 /// The member path a recorded answer is kept under.
@@ -60,26 +60,35 @@ fn locked_versions(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, BT
 /// `wharf bundle export`.
 pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let index = args.from.trim().trim_start_matches("sparse+").to_owned();
-    let (origin, index_path) = origin_of(&index).with_context(|| {
-        format!(
-            "`{}` is not a sparse index URL; give one as cargo does, e.g. `sparse+https://registry.example/index/`",
-            args.from
-        )
-    })?;
     let root = load_public_key(&args.root_key, "root")?;
-    let exporter = load_key(&args.key, args.passphrase_env.as_deref())?;
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_mins(5))
-        .build()
-        .context("building the HTTP client")?;
-    let locked = chosen_versions(args, &http, &origin, &index_path)?;
+    // Everything that can be refused before the registry is read is refused first.
+    let exporter = match (args.format, &args.key) {
+        (ExportFormat::Bundle, Some(key)) => Some(load_key(key, args.passphrase_env.as_deref())?),
+        (ExportFormat::Bundle, None) => bail!(
+            "a bundle is signed: give the exporter's key file with `--key FILE` (`wharf keys new --out FILE` makes one)"
+        ),
+        (ExportFormat::LocalRegistry, _) if args.since.is_some() => bail!(
+            "`--since` leaves out blobs, and a local registry needs every one: export it without `--since`"
+        ),
+        (ExportFormat::LocalRegistry, _) => {
+            local_registry::require_empty(&args.out)?;
+            None
+        }
+    };
+    let source::Opened {
+        source,
+        origin,
+        index_path,
+        shown,
+    } = source::open(args)?;
+    let source = Arc::new(source);
+    let locked = chosen_versions(args, &source, &index_path)?;
     let chosen = match &locked {
         Some(locked) => Chosen::Packages(locked.keys().cloned().collect()),
         None => Chosen::All,
     };
     let (mut members, tree_size, verified_at) =
-        record(args, root, &http, (&origin, &index_path), &chosen)?;
+        record(&shown, root, &source, (&origin, &index_path), &chosen)?;
 
     // The versions carried, from the verified index files, and their blobs.
     let config: serde_json::Value = members
@@ -92,42 +101,25 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         .as_deref()
         .map(super::previous_bundle)
         .transpose()?;
-    let mut releases = Vec::new();
     let files = index_files(&members, &index_path);
-    let mut blobs = BTreeMap::new();
-    for bytes in files.values() {
-        for line in String::from_utf8_lossy(bytes).lines() {
-            let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-            let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
-            let release = Release {
-                name: field("name"),
-                version: field("vers"),
-                cksum: field("cksum"),
-            };
-            let wanted = locked.as_ref().is_none_or(|locked| {
-                locked
-                    .get(&release.name)
-                    .is_some_and(|versions| versions.contains(&release.version))
-            });
-            if !wanted {
-                continue;
-            }
-            let carried_before = previous.as_ref().is_some_and(|(_, manifest)| {
-                manifest.members.contains_key(&blob_member(&release.cksum))
-            });
-            if !carried_before {
-                let blob = download(args, &http, &dl, &release)?;
-                blobs.insert(blob_member(&release.cksum), blob);
-            }
-            releases.push(release);
-        }
-    }
-    if let Some(locked) = &locked {
-        all_locked_found(locked, &releases)?;
-    }
+    let (mut releases, blobs) = carry(&source, &dl, &files, locked.as_ref(), previous.as_ref())?;
     let packages = files.len();
-    members.extend(blobs);
     releases.sort();
+    let Some(exporter) = exporter else {
+        let written = local_registry::write(&args.out, &releases, &files, &|release| {
+            blobs
+                .get(&blob_member(&release.cksum))
+                .cloned()
+                .context("a checked blob vanished")
+        })?;
+        println!(
+            "exported {written} packages, {} versions at log size {tree_size} as a cargo local-registry into {}",
+            releases.len(),
+            args.out.display()
+        );
+        return Ok(std::process::ExitCode::SUCCESS);
+    };
+    members.extend(blobs);
     let manifest = Manifest {
         origin,
         index_path,
@@ -159,6 +151,54 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// Member path → bytes.
+type Members = BTreeMap<String, Vec<u8>>;
+
+/// The versions of the verified index `files` that `locked` chooses (all when `None`), and
+/// the blobs of those an earlier bundle (`previous`) did not carry, each downloaded and
+/// checked against its cksum.
+fn carry(
+    source: &Source,
+    dl: &str,
+    files: &BTreeMap<String, &[u8]>,
+    locked: Option<&BTreeMap<String, BTreeSet<String>>>,
+    previous: Option<&(String, Manifest)>,
+) -> anyhow::Result<(Vec<Release>, Members)> {
+    let mut releases = Vec::new();
+    let mut blobs = BTreeMap::new();
+    for bytes in files.values() {
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+            let release = Release {
+                name: field("name"),
+                version: field("vers"),
+                cksum: field("cksum"),
+            };
+            let wanted = locked.is_none_or(|locked| {
+                locked
+                    .get(&release.name)
+                    .is_some_and(|versions| versions.contains(&release.version))
+            });
+            if !wanted {
+                continue;
+            }
+            let carried_before = previous.is_some_and(|(_, manifest)| {
+                manifest.members.contains_key(&blob_member(&release.cksum))
+            });
+            if !carried_before {
+                let blob = download(source, dl, &release)?;
+                blobs.insert(blob_member(&release.cksum), blob);
+            }
+            releases.push(release);
+        }
+    }
+    if let Some(locked) = locked {
+        all_locked_found(locked, &releases)?;
+    }
+    Ok((releases, blobs))
+}
+
 /// The member path of a blob.
 pub(crate) fn blob_member(cksum: &str) -> String {
     format!("blobs/sha256/{cksum}")
@@ -167,32 +207,29 @@ pub(crate) fn blob_member(cksum: &str) -> String {
 /// Runs the verifier against the registry through a recording loopback proxy: every answer
 /// it needed, by member path, and the log size it verified.
 fn record(
-    args: &ExportArgs,
+    shown: &str,
     root: wharf_trust::PublicKey,
-    http: &reqwest::blocking::Client,
+    source: &Arc<Source>,
     (origin, index_path): (&str, &str),
     chosen: &Chosen,
 ) -> anyhow::Result<(BTreeMap<String, Vec<u8>>, u64, wharf_trust::UtcTime)> {
     let verified_at = wharf_trust::UtcTime::now();
     let recorded: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
     let upstream = origin.to_owned();
-    let token = args.token.clone();
     let local = Arc::new(Mutex::new(String::new()));
     let answer = {
         let recorded = Arc::clone(&recorded);
         let local = Arc::clone(&local);
-        let http = http.clone();
+        let source = Arc::clone(source);
         move |target: &str| -> Option<Vec<u8>> {
-            let mut request = http.get(format!("{upstream}{target}"));
-            if let Some(token) = &token {
-                request = request.header("Authorization", token);
-            }
-            let response = request.send().ok()?;
-            if response.status() != 200 {
-                tracing::debug!(target, status = %response.status(), "upstream answered without a body");
-                return None;
-            }
-            let body = response.bytes().ok()?.to_vec();
+            let body = match source.get(target) {
+                Ok(Some(body)) => body,
+                Ok(None) => return None,
+                Err(error) => {
+                    tracing::debug!(target, %error, "the registry answered without a body");
+                    return None;
+                }
+            };
             recorded
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -227,23 +264,18 @@ fn record(
     };
     let report = verifier
         .verify(&selection)
-        .with_context(|| format!("`{}` does not verify against the root key", args.from))?;
+        .with_context(|| format!("{shown} does not verify against the root key"))?;
     if let Some(failure) = report.failures.first() {
-        bail!("`{}` does not verify: {failure}", args.from);
+        bail!("{shown} does not verify: {failure}");
     }
     let members = std::mem::take(&mut *recorded.lock().unwrap_or_else(PoisonError::into_inner));
     Ok((members, report.tree_size, verified_at))
 }
 
 /// The blob of `release` from the upstream, checked against its cksum.
-fn download(
-    args: &ExportArgs,
-    http: &reqwest::blocking::Client,
-    dl: &str,
-    release: &Release,
-) -> anyhow::Result<Vec<u8>> {
+fn download(source: &Source, dl: &str, release: &Release) -> anyhow::Result<Vec<u8>> {
     let url = wharf_index_format::download_url(dl, &release.name, &release.version, &release.cksum);
-    let blob = get(args, http, &url)?.with_context(|| {
+    let blob = source.get_url(&url)?.with_context(|| {
         format!(
             "crate `{}` version `{}`: its blob `{url}` is missing upstream",
             release.name, release.version
@@ -297,34 +329,10 @@ pub(crate) fn index_files<'a>(
         .collect()
 }
 
-/// The body of `url` (with the token), `None` on 404.
-fn get(
-    args: &ExportArgs,
-    http: &reqwest::blocking::Client,
-    url: &str,
-) -> anyhow::Result<Option<Vec<u8>>> {
-    let mut request = http.get(url);
-    if let Some(token) = &args.token {
-        request = request.header("Authorization", token);
-    }
-    let response = request
-        .send()
-        .with_context(|| format!("fetching `{url}`"))?;
-    if response.status() == 404 {
-        return Ok(None);
-    }
-    let body = response
-        .error_for_status()
-        .and_then(reqwest::blocking::Response::bytes)
-        .with_context(|| format!("fetching `{url}`"))?;
-    Ok(Some(body.to_vec()))
-}
-
 /// Name → versions for `--lockfile` or `--roots`; `None` for `--all`.
 fn chosen_versions(
     args: &ExportArgs,
-    http: &reqwest::blocking::Client,
-    origin: &str,
+    source: &Source,
     index_path: &str,
 ) -> anyhow::Result<Option<BTreeMap<String, BTreeSet<String>>>> {
     Ok(if let Some(lockfile) = &args.lockfile {
@@ -332,7 +340,7 @@ fn chosen_versions(
     } else if args.roots.is_empty() {
         None
     } else {
-        let mut fetch = |path: &str| get(args, http, &format!("{origin}{index_path}{path}"));
+        let mut fetch = |path: &str| source.get(&format!("{index_path}{path}"));
         let host = args
             .host_api
             .clone()

@@ -1,12 +1,12 @@
 //! `wharf bundle import` (a served copy, switched in as `mirror sync` does) and `wharf bundle
 //! unpack` (a cargo `local-registry` directory), both after [`open::open`] checked everything.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
+use super::local_registry;
 use super::open::{self, Opened};
 use super::{ImportArgs, PinnedKeys, UnpackArgs, load_public_key};
 use crate::mirror::{remove_stale_copies, switch_current};
@@ -88,6 +88,12 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         if !args.allow_rollback {
             bail!("{line}: refused as a rollback; pass --allow-rollback to import it anyway");
         }
+        tracing::warn!(
+            bundle = %shown,
+            tree_size = manifest.tree_size,
+            kept = size,
+            "an older bundle accepted with --allow-rollback"
+        );
         overrides.push(format!("{line} (accepted: --allow-rollback)"));
     }
 
@@ -144,6 +150,7 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 
 /// `wharf bundle unpack --format local-registry`.
 pub(crate) fn unpack(args: &UnpackArgs) -> anyhow::Result<ExitCode> {
+    local_registry::require_empty(&args.out)?;
     let opened = open_with(&args.file, &args.keys)?;
     if opened.manifest.previous.is_some() {
         bail!(
@@ -152,50 +159,24 @@ pub(crate) fn unpack(args: &UnpackArgs) -> anyhow::Result<ExitCode> {
         );
     }
     opened.check_blobs(&args.file, &|_| None)?;
-    if std::fs::read_dir(&args.out).is_ok_and(|mut entries| entries.next().is_some()) {
-        bail!(
-            "`{}` is not empty; give a new or empty directory to unpack into",
-            args.out.display()
-        );
-    }
-    // Only the lines of the carried versions: cargo must not pick one without its file.
-    let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let files = opened.index_files();
-    for release in &opened.manifest.releases {
-        let path = wharf_index_format::index_path(&release.name);
-        let Some(file) = files.get(&path) else {
-            continue;
-        };
-        for line in String::from_utf8_lossy(file).lines() {
-            let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-            if entry["vers"] == release.version.as_str() && entry["cksum"] == release.cksum.as_str()
-            {
-                lines.entry(path.clone()).or_default().push(line.to_owned());
-            }
-        }
-        let blob = opened.blob(&release.cksum).with_context(|| {
-            format!(
-                "bundle `{}` was exported with --since and lacks the blob of `{}` {}: unpack needs a full bundle",
-                args.file.display(),
-                release.name,
-                release.version
-            )
+    let packages =
+        local_registry::write(&args.out, &opened.manifest.releases, &files, &|release| {
+            opened
+                .blob(&release.cksum)
+                .map(<[u8]>::to_vec)
+                .with_context(|| {
+                    format!(
+                        "bundle `{}` lacks the blob of `{}` {}: unpack needs a full bundle",
+                        args.file.display(),
+                        release.name,
+                        release.version
+                    )
+                })
         })?;
-        write(
-            &args
-                .out
-                .join(format!("{}-{}.crate", release.name, release.version)),
-            blob,
-        )?;
-    }
-    for (path, lines) in &lines {
-        let mut text = lines.join("\n");
-        text.push('\n');
-        write(&args.out.join("index").join(path), text.as_bytes())?;
-    }
     println!(
         "unpacked {} packages, {} versions as a cargo local-registry into {}",
-        lines.len(),
+        packages,
         opened.manifest.releases.len(),
         args.out.display()
     );

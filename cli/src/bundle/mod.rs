@@ -7,8 +7,10 @@ mod closure;
 mod export;
 mod format;
 mod import;
+mod local_registry;
 mod loopback;
 mod open;
+mod source;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,7 +24,7 @@ use wharf_trust::PublicKey;
 pub(crate) enum BundleCommand {
     /// Verify a registry from a pinned root key and write its chosen packages, their blobs and
     /// the trust material into one signed file.
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Verify a bundle offline and switch `<DIR>/current` to a copy of it.
     Import(ImportArgs),
     /// Verify a bundle offline and write it as a cargo `local-registry` directory.
@@ -32,16 +34,29 @@ pub(crate) enum BundleCommand {
 /// `wharf bundle export`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("choice").required(true).args(["all", "roots", "lockfile"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from", "data"])))]
 pub(crate) struct ExportArgs {
     /// The registry's sparse index URL (`sparse+https://registry.example/index/`).
     #[arg(long, value_name = "URL")]
-    from: String,
-    /// The bundle file to write.
-    #[arg(long, value_name = "FILE")]
+    from: Option<String>,
+    /// A registry's data directory (`wharf serve --data`), read in this process: no server
+    /// needs to run. Blobs must be on the local disk.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// With `--data`: the URL cargo reaches the registry at (`wharf serve --public-url`),
+    /// which its `config.json` names.
+    #[arg(long, value_name = "URL", requires = "data")]
+    public_url: Option<String>,
+    /// What to write: a signed bundle file, or a cargo `local-registry` directory.
+    #[arg(long, value_enum, default_value = "bundle")]
+    format: ExportFormat,
+    /// The bundle file to write (with `--format local-registry`: the directory, new or empty).
+    #[arg(long, value_name = "PATH")]
     out: PathBuf,
-    /// The exporter's key file (`wharf keys new --out FILE`), which signs the MANIFEST.
+    /// The exporter's key file (`wharf keys new --out FILE`), which signs the MANIFEST
+    /// (needed for `--format bundle`).
     #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    key: Option<PathBuf>,
     /// The environment variable holding the key file's passphrase, when it is encrypted.
     #[arg(long, value_name = "VAR")]
     passphrase_env: Option<String>,
@@ -77,6 +92,15 @@ pub(crate) struct ExportArgs {
         hide_env_values = true
     )]
     token: Option<String>,
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// One signed bundle file (tar + zstd) for `import` or `unpack`.
+    Bundle,
+    /// A cargo `local-registry` directory, read by cargo with no Wharf at all.
+    LocalRegistry,
 }
 
 /// The keys every verifying command pins.
