@@ -210,7 +210,7 @@ impl Licence {
             return Err(LicenceRefusal::Forged);
         }
         if let Some((ids, serial)) = revoked
-            && ids.iter().any(|id| *id == self.terms.id)
+            && ids.contains(&self.terms.id)
         {
             return Err(LicenceRefusal::Revoked(serial));
         }
@@ -421,7 +421,7 @@ mod tests {
             refusal(request("acme-w", "2.0.0"), None),
             "version-out-of-range"
         );
-        let ids = vec!["lic-1".to_owned()];
+        let ids = ["lic-1".to_owned()];
         assert_eq!(
             refusal(request("acme-w", "1.0.0"), Some((&ids[..], 3))),
             "revoked"
