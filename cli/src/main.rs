@@ -4,7 +4,9 @@
 //! runtime error; `install`, `update`, `remove` and `list` add 3 to 6 (docs/install.md).
 
 mod admin;
+mod admin_audit;
 mod admin_keyset;
+mod admin_licence;
 mod bundle;
 mod connection_keys;
 mod install_cmd;

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The presented token, if any, with an optional `Bearer ` prefix removed.
-fn presented_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers
         .get(http::header::AUTHORIZATION)?
         .to_str()

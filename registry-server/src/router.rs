@@ -14,12 +14,14 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 
+use crate::audit::PendingAudit;
 use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
-    download, git, index, keys, log, operations, owners, plugins, publish, search, yank,
+    download, entitlements, git, index, keys, log, operations, owners, plugins, publish, search,
+    yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -36,8 +38,16 @@ where
     let start = Instant::now();
     core_sharing::count_request();
     state.metrics.count_version(request.version());
+    let audit = PendingAudit::begin(&request);
     let (route, result) = dispatch(&state, request).await;
-    let response = result.unwrap_or_else(ApiError::into_response);
+    let (response, detail) = match result {
+        Ok(response) => (response, None),
+        Err(error) => {
+            let detail = error.detail().to_owned();
+            (error.into_response(), Some(detail))
+        }
+    };
+    audit.finish(&state, &response, detail.as_deref());
     state
         .metrics
         .record(route, response.status().as_u16(), start.elapsed());
@@ -117,6 +127,12 @@ where
             Route::Search,
             plugins::plugin(state, request.headers(), name).await,
         );
+    }
+    if path == entitlements::PATH {
+        if !is_get {
+            return (Route::Other, Err(method_not_allowed(&method, &path)));
+        }
+        return (Route::Other, entitlements::info(state, request.headers()));
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {

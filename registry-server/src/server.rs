@@ -26,6 +26,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::audit::PeerAddr;
 use crate::connection::gate::ConnectionGate;
 use crate::connection::guard;
 use crate::core_sharing::{self, DEFAULT_YIELD_EVERY};
@@ -247,7 +248,7 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(pair) => pair,
                     Err(error) => {
                         tracing::warn!(%error, "accept failed");
@@ -264,7 +265,8 @@ async fn accept_loop(
                 let (stream, activity) =
                     guard::guard(stream, slot, &limits, &state.metrics().connections);
                 let state = state.clone();
-                let service = service_fn(move |request| {
+                let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(PeerAddr(peer));
                     activity.track(request.version(), state.clone().handle(request))
                 });
                 if let Some(tls) = &tls {

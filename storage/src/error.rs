@@ -185,6 +185,13 @@ pub enum StorageError {
         /// Seconds until the oldest counted publish leaves the window.
         retry_after_secs: u64,
     },
+    /// A licence administration request is refused (e.g. a revocation list that is not
+    /// newer than the stored one).
+    #[error("{reason}")]
+    InvalidLicenceRequest {
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// The storage's writer thread is gone (the storage is shutting down).
     #[error("the storage writer has stopped")]
     WriterStopped,
@@ -319,7 +326,8 @@ impl StorageError {
             | Self::LogRange { .. }
             | Self::InvalidSignature { .. }
             | Self::InvalidKeyRequest { .. }
-            | Self::SignatureRequired => ErrorKind::BadRequest,
+            | Self::SignatureRequired
+            | Self::InvalidLicenceRequest { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
             Self::StorageFull { .. } => ErrorKind::InsufficientStorage,

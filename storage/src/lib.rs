@@ -48,12 +48,14 @@
 //! # });
 //! ```
 
+mod audit;
 mod auth;
 mod blobs;
 mod config;
 mod daily_limits;
 mod db;
 mod dirty_files;
+mod entitlements;
 mod error;
 mod gc;
 mod index_changes;
@@ -78,10 +80,15 @@ mod write_behind;
 mod write_ops;
 mod writer;
 
+pub use audit::{
+    AUDIT_HEAD_FILE, AuditEntry, AuditRecord, DEFAULT_TENANT, GENESIS_HASH,
+    read_head as read_audit_head, verify_records as verify_audit_records,
+};
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
 pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
+pub use entitlements::{DownloadRefusal, EntitlementInfo};
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use index_changes::{IndexChanges, IndexState};

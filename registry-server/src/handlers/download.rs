@@ -14,7 +14,7 @@ pub(crate) async fn blob(
     hex: &str,
     headers: &HeaderMap,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    let reader = auth::reader(state, headers)?;
     if hex.len() != 64
         || !hex
             .bytes()
@@ -24,6 +24,7 @@ pub(crate) async fn blob(
             "`{hex}` is not a blob address: expected 64 lowercase hex digits of a SHA-256"
         )));
     }
+    crate::handlers::entitlements::check_download(state, hex, headers, reader).await?;
     let etag = format!("\"{hex}\"");
     if headers
         .get(header::IF_NONE_MATCH)

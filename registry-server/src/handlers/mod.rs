@@ -1,6 +1,7 @@
 //! One module per resource; each handler takes the state and the parts of the request it needs.
 
 pub(crate) mod download;
+pub(crate) mod entitlements;
 pub(crate) mod git;
 pub(crate) mod index;
 pub(crate) mod keys;
