@@ -97,6 +97,9 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::publisher_keys::MIGRATION,
     // Plugins' kind and capabilities, beside the version rows.
     crate::plugins::MIGRATION,
+    crate::catalogue::MIGRATION,
+    crate::downloads::MIGRATION,
+    crate::reviews::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable
