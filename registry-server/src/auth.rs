@@ -66,3 +66,10 @@ pub(crate) fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal,
     };
     Ok(state.storage.authenticate(token)?)
 }
+
+/// The principal of a valid token presented with a request, if any; a missing, bad or
+/// expired token is `None` (for reads that only annotate, such as counting who downloaded).
+pub(crate) fn optional_principal(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+    let token = presented_token(headers)?;
+    state.storage.authenticate(token).ok()
+}

@@ -101,6 +101,10 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::entitlements::MIGRATION,
     // The hash-chained audit log.
     crate::audit::MIGRATION,
+    // The catalogue: search index, daily download counts, ratings and reviews.
+    crate::catalogue::MIGRATION,
+    crate::downloads::MIGRATION,
+    crate::reviews::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable
