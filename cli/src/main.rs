@@ -21,6 +21,7 @@ mod serve;
 mod serve_mirror;
 mod serve_tls;
 mod settings;
+mod template_cmd;
 mod token;
 mod verify_cmd;
 
@@ -65,6 +66,9 @@ enum Command {
     /// Plugin author tools: scaffold, check, pack and publish a plugin or template.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
+    /// Solution templates: render one into a new folder with the plugins it uses.
+    #[command(subcommand)]
+    Template(template_cmd::TemplateCommand),
     /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
     /// Verify a registry's packages against its signed transparency log, from a pinned root key.
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
         Command::Bundle(command) => bundle::run(command),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Plugin(command) => plugin_cmd::run(command),
+        Command::Template(command) => template_cmd::run(command),
         Command::Install(args) => Ok(install_cmd::install(&args)),
         Command::Update(args) => Ok(install_cmd::update(&args)),
         Command::Remove(args) => Ok(install_cmd::remove(&args)),
