@@ -33,10 +33,8 @@ pub(crate) struct ServeArgs {
 
 /// Starts the server and runs until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let file = match &args.config {
-        Some(path) => SettingKeys::load(path)?,
-        None => SettingKeys::default(),
-    };
+    let open_files = wharf_registry_server::raise_open_file_limit(); // before the default cap
+    let file = args.config.as_deref().map(SettingKeys::load).transpose()?;
     let ServeSettings {
         data,
         listen,
@@ -53,7 +51,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tls,
         git_index,
         git_push,
-    } = args.keys.over(file).resolve()?;
+    } = args.keys.over(file.unwrap_or_default()).resolve()?;
     // Before anything is created, so bad certificate files change nothing.
     let tls = crate::serve_tls::load(tls)?;
     if git_index {
@@ -100,7 +98,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(?rate_limits, "publish rate limits on");
         }
         config.rate_limits = rate_limits;
-        tracing::info!(?connection_limits, "connection limits");
+        log_connection_limits(&connection_limits, &open_files);
         config.connections = connection_limits;
         config.timestamp_expiry = timestamp_expiry;
         config.require_signatures = require_signatures;
@@ -141,6 +139,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The connection limits in force and the open-file limit they need, one line each.
+fn log_connection_limits(
+    limits: &wharf_registry_server::ConnectionLimits,
+    open_files: &wharf_registry_server::OpenFileLimit,
+) {
+    tracing::info!(?limits, "connection limits");
+    open_files.log(limits.max_connections);
 }
 
 /// The git export serves fetches through `git http-backend` and pushes with `git push`: a
