@@ -13,6 +13,7 @@ mod install_cmd;
 mod keys_cmd;
 mod listen;
 mod mirror;
+mod operator_docs;
 mod plugin_cmd;
 mod publish;
 mod registry_api;
@@ -29,15 +30,24 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The version `wharf --version` prints: the crate's version and the commit it was built from
+/// (`cli/build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("WHARF_COMMIT"),
+    ")"
+);
+
 /// Wharf: a Cargo-compatible registry for plugins and solution templates.
 #[derive(Debug, Parser)]
 #[command(
     name = "wharf",
-    version,
+    version = VERSION,
     about = "Wharf: a Cargo-compatible registry for plugins and solution templates.",
     long_about = None
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -81,6 +91,10 @@ enum Command {
     Remove(install_cmd::RemoveArgs),
     /// List the plugins installed in a directory.
     List(install_cmd::ListArgs),
+    /// Print a shell completion script (bash, elvish, fish, powershell, zsh) on stdout.
+    Completions(operator_docs::CompletionsArgs),
+    /// Print the manual page wharf(1), or write every page with --out DIR.
+    Man(operator_docs::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +121,8 @@ fn main() -> ExitCode {
         Command::Update(args) => Ok(install_cmd::update(&args)),
         Command::Remove(args) => Ok(install_cmd::remove(&args)),
         Command::List(args) => Ok(install_cmd::list_installed(&args)),
+        Command::Completions(args) => operator_docs::completions(&args),
+        Command::Man(args) => operator_docs::man(&args),
     };
     match result {
         Ok(code) => code,

@@ -35,20 +35,21 @@ pub(crate) struct ServeArgs {
 /// A data directory holding a mirror copy and no registry database is served read-only
 /// (`serve_mirror`).
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let file = match &args.config {
-        Some(path) => SettingKeys::load(path)?,
-        None => SettingKeys::default(),
-    };
-    let settings = args.keys.over(file).resolve()?;
+    let open_files = wharf_registry_server::raise_open_file_limit(); // before the default cap
+    let file = args.config.as_deref().map(SettingKeys::load).transpose()?;
+    let settings = args.keys.over(file.unwrap_or_default()).resolve()?;
     if crate::serve_mirror::is_mirror_dir(&settings.data) {
         crate::serve_mirror::run(settings)
     } else {
-        run_registry(settings)
+        run_registry(settings, &open_files)
     }
 }
 
 /// Serves the registry in `settings.data`, creating it on the first start.
-fn run_registry(settings: ServeSettings) -> anyhow::Result<ExitCode> {
+fn run_registry(
+    settings: ServeSettings,
+    open_files: &wharf_registry_server::OpenFileLimit,
+) -> anyhow::Result<ExitCode> {
     let ServeSettings {
         data,
         listen,
@@ -112,7 +113,7 @@ fn run_registry(settings: ServeSettings) -> anyhow::Result<ExitCode> {
             tracing::info!(?rate_limits, "publish rate limits on");
         }
         config.rate_limits = rate_limits;
-        tracing::info!(?connection_limits, "connection limits");
+        log_connection_limits(&connection_limits, open_files);
         config.connections = connection_limits;
         config.timestamp_expiry = timestamp_expiry;
         config.require_signatures = require_signatures;
@@ -153,6 +154,15 @@ fn run_registry(settings: ServeSettings) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The connection limits in force and the open-file limit they need, one line each.
+fn log_connection_limits(
+    limits: &wharf_registry_server::ConnectionLimits,
+    open_files: &wharf_registry_server::OpenFileLimit,
+) {
+    tracing::info!(?limits, "connection limits");
+    open_files.log(limits.max_connections);
 }
 
 /// The git export serves fetches through `git http-backend` and pushes with `git push`: a

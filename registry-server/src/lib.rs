@@ -39,6 +39,7 @@ mod site;
 mod state;
 mod tls;
 
+pub use connection::fd_limit::{OpenFileLimit, RESERVED_DESCRIPTORS, raise_open_file_limit};
 pub use connection::{
     ConnectionLimits, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, default_max_connections,
