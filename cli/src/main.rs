@@ -6,6 +6,7 @@
 mod admin;
 mod admin_keyset;
 mod bundle;
+mod closure;
 mod connection_keys;
 mod install_cmd;
 mod keys_cmd;
