@@ -190,3 +190,95 @@ fn include_roots_and_lockfile_choose_what_is_copied() -> TestResult {
     );
     Ok(())
 }
+
+/// Waits (a minute at most) until the upstream's git export serves `path` as its sparse
+/// index does (the export is written behind the answers).
+fn wait_for_git_export(registry: &TestRegistry, path: &str) -> TestResult {
+    let sparse = registry
+        .http()
+        .get(format!("{}/index/{path}", registry.url()))
+        .send()?
+        .bytes()?
+        .to_vec();
+    let repo = registry.data_dir().join("git/index.git");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let shown = Command::new("git")
+            .arg("--git-dir")
+            .arg(&repo)
+            .args(["show", &format!("main:{path}")])
+            .output()?;
+        if shown.status.success() && shown.stdout == sparse {
+            return Ok(());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the git export did not catch up with `{path}`"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_git_upstream_is_fetched_into_a_kept_clone_and_synced_incrementally() -> TestResult {
+    let upstream = TestRegistry::start_with(&["--git-index"]);
+    for name in ["aa", "bbb", "cc"] {
+        publish(&upstream, publish_body(name, "1.0.0"));
+    }
+    upstream.settle();
+    wait_for_git_export(&upstream, "2/cc")?;
+    let from = format!("git+{}/git/index", upstream.url());
+    let dir = tempfile::tempdir()?;
+    let mirror = dir.path().join("mirror");
+    let git_sync = |mirror: &Path, from: &str| {
+        let output = Command::new(wharf_binary())
+            .args(["mirror", "sync", "--from", from, "--data"])
+            .arg(mirror)
+            .output()
+            .expect("wharf runs");
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let said = git_sync(&mirror, &from);
+    assert!(
+        said.starts_with("mirrored 3 packages, 3 versions"),
+        "{said}"
+    );
+    assert!(mirror.join("upstream.git").is_dir(), "the clone is kept");
+    for path in ["2/aa", "3/b/bbb", "2/cc"] {
+        let sparse = upstream
+            .http()
+            .get(format!("{}/index/{path}", upstream.url()))
+            .send()?
+            .bytes()?
+            .to_vec();
+        assert_eq!(
+            std::fs::read(mirror.join("current/index").join(path))?,
+            sparse
+        );
+    }
+
+    // One more version: the next sync fetches the new commit and downloads one blob.
+    let downloads = |registry: &TestRegistry| {
+        registry.metric(r#"wharf_http_requests_total{route="download",status="200"}"#)
+    };
+    let before = downloads(&upstream)?;
+    publish(&upstream, publish_body("cc", "1.1.0"));
+    upstream.settle();
+    wait_for_git_export(&upstream, "2/cc")?;
+    let said = git_sync(&mirror, &from);
+    assert!(said.contains("(1 blobs downloaded, 3 reused)"), "{said}");
+    assert!(said.contains("2 index files unchanged"), "{said}");
+    assert_eq!(downloads(&upstream)? - before, 1);
+    assert_eq!(copied(&mirror, &["cc"])[0].1, vec!["1.0.0", "1.1.0"]);
+
+    // A local path to a git index works too.
+    let local = dir.path().join("local");
+    let repo = upstream.data_dir().join("git/index.git");
+    let said = git_sync(&local, &repo.to_string_lossy());
+    assert!(
+        said.starts_with("mirrored 3 packages, 4 versions"),
+        "{said}"
+    );
+    Ok(())
+}

@@ -32,6 +32,8 @@ pub(crate) struct Context<'a> {
     /// What that copy remembers of the upstream's files.
     pub(crate) held: &'a SyncState,
     pub(crate) stage: &'a Path,
+    /// A git upstream's files (its fetched tree); `None`: fetch them over HTTP.
+    pub(crate) git_files: Option<&'a std::collections::BTreeMap<String, Vec<u8>>>,
 }
 
 /// What syncing some files did.
@@ -129,7 +131,16 @@ pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Syn
         listed.sha256.is_none()
             && (held.validators.etag.is_some() || held.validators.last_modified.is_some())
     });
-    let (bytes, validators) = match cx.upstream.get_if(&url, ask.map(|held| &held.validators))? {
+    let fetched = match cx.git_files {
+        Some(files) => files.get(path).map_or(Fetched::Missing, |bytes| {
+            Fetched::Body(
+                bytes.clone(),
+                crate::mirror::upstream::Validators::default(),
+            )
+        }),
+        None => cx.upstream.get_if(&url, ask.map(|held| &held.validators))?,
+    };
+    let (bytes, validators) = match fetched {
         Fetched::NotModified => {
             let held = ask.context("a 304 answers only a conditional request")?;
             if take_unchanged(cx, path, held, &mut synced)? {
@@ -140,7 +151,9 @@ pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Syn
                 _ => bail!("`{url}` answered 304, then no file; run the sync again"),
             }
         }
-        Fetched::Missing if listed.sha256.is_none() => return Ok(synced),
+        Fetched::Missing if listed.sha256.is_none() || cx.git_files.is_some() => {
+            return Ok(synced);
+        }
         Fetched::Missing => {
             bail!("`{url}` is listed in the snapshot but missing; run the sync again")
         }

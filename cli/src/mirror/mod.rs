@@ -10,6 +10,7 @@
 
 mod copy;
 mod file;
+mod git_source;
 mod select;
 mod state;
 mod upstream;
@@ -28,7 +29,8 @@ use wharf_index_format::{RegistryConfig, index_path};
 
 use copy::write;
 pub(crate) use copy::{remove_stale_copies, switch_current};
-use file::{Listed, Synced, sync_file};
+use file::{Listed, Synced, sha256_hex, sync_file};
+use git_source::GitIndexTree;
 use select::{Chosen, Include};
 use state::{STATE_FILE, SyncState};
 use upstream::Upstream;
@@ -110,7 +112,11 @@ fn list_bins(upstream: &Upstream) -> anyhow::Result<Option<BTreeMap<String, Stri
 }
 
 /// The versions `--roots` or `--lockfile` choose; `None` for every package.
-fn chosen(args: &SyncArgs, upstream: &Upstream) -> anyhow::Result<Option<Chosen>> {
+fn chosen(
+    args: &SyncArgs,
+    upstream: &Upstream,
+    git: Option<&GitIndexTree>,
+) -> anyhow::Result<Option<Chosen>> {
     if let Some(lockfile) = &args.lockfile {
         return select::locked(lockfile, &args.from).map(Some);
     }
@@ -124,7 +130,10 @@ fn chosen(args: &SyncArgs, upstream: &Upstream) -> anyhow::Result<Option<Chosen>
             name: args.host_api_name.clone(),
             version,
         });
-    let mut fetch = |path: &str| upstream.get(&format!("{}/{path}", upstream.index));
+    let mut fetch = |path: &str| match git {
+        Some(tree) => Ok(tree.files.get(path).cloned()),
+        None => upstream.get(&format!("{}/{path}", upstream.index)),
+    };
     let closure = crate::closure::closure(&args.roots, host.as_ref(), &mut fetch)?;
     Ok(Some(
         closure
@@ -135,10 +144,23 @@ fn chosen(args: &SyncArgs, upstream: &Upstream) -> anyhow::Result<Option<Chosen>
 }
 
 /// The files to sync.
-fn listing(args: &SyncArgs, upstream: &Upstream) -> anyhow::Result<Vec<Listed>> {
+fn listing(
+    args: &SyncArgs,
+    upstream: &Upstream,
+    git: Option<&GitIndexTree>,
+) -> anyhow::Result<Vec<Listed>> {
     let include = Include::parse(&args.include)?;
-    let chosen = chosen(args, upstream)?;
-    let bins = list_bins(upstream)?;
+    let chosen = chosen(args, upstream, git)?;
+    // A git index lists itself: its tree, each file with the hash of its bytes.
+    let bins = match git {
+        Some(tree) => Some(
+            tree.files
+                .iter()
+                .map(|(path, bytes)| (path.clone(), sha256_hex(bytes)))
+                .collect(),
+        ),
+        None => list_bins(upstream)?,
+    };
     let listed: Vec<Listed> = match (chosen, bins) {
         (None, None) => bail!(
             "`{}/.wharf/bins/00` is missing: without --roots or --lockfile, mirror sync lists packages from a Wharf registry's snapshot bins; point --from at a Wharf registry's sparse index, or choose packages with --roots or --lockfile",
@@ -217,17 +239,22 @@ fn sync_all(cx: &file::Context<'_>, files: &[Listed], jobs: usize) -> anyhow::Re
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The upstream `--from` names, and its `config.json` (parsed, and as served).
-fn connect(args: &SyncArgs) -> anyhow::Result<(Upstream, RegistryConfig, Vec<u8>)> {
+/// What `connect` finds: the upstream, its `config.json` (parsed, and as served), and for a
+/// git index its fetched tree.
+type Connected = (Upstream, RegistryConfig, Vec<u8>, Option<GitIndexTree>);
+
+/// The upstream `--from` names, and its `config.json`.
+fn connect(args: &SyncArgs) -> anyhow::Result<Connected> {
+    let git = git_source::is_git(&args.from);
     let index = args
         .from
         .trim()
         .trim_start_matches("sparse+")
         .trim_end_matches('/')
         .to_owned();
-    if !(index.starts_with("http://") || index.starts_with("https://")) {
+    if !(git || index.starts_with("http://") || index.starts_with("https://")) {
         bail!(
-            "`{}` is not a sparse index URL; give one as cargo does, e.g. `sparse+https://registry.example/index/`",
+            "`{}` is not a sparse index URL nor a git index; give one as cargo does, e.g. `sparse+https://registry.example/index/` or `git+https://registry.example/git/index`",
             args.from
         );
     }
@@ -243,15 +270,23 @@ fn connect(args: &SyncArgs) -> anyhow::Result<(Upstream, RegistryConfig, Vec<u8>
         token: args.token.clone(),
     };
     let config_url = format!("{}/config.json", upstream.index);
-    let config_bytes = upstream.get(&config_url)?.with_context(|| {
-        format!(
-            "`{config_url}` is missing; is `{}` a registry's index?",
-            args.from
-        )
-    })?;
+    let tree = if git {
+        Some(git_source::fetch(&args.from, &args.data)?)
+    } else {
+        None
+    };
+    let config_bytes = match &tree {
+        Some(tree) => tree.config.clone(),
+        None => upstream.get(&config_url)?.with_context(|| {
+            format!(
+                "`{config_url}` is missing; is `{}` a registry's index?",
+                args.from
+            )
+        })?,
+    };
     let config: RegistryConfig = serde_json::from_slice(&config_bytes)
         .with_context(|| format!("`{config_url}` is not a registry configuration"))?;
-    Ok((upstream, config, config_bytes))
+    Ok((upstream, config, config_bytes, tree))
 }
 
 /// Prints what a sync did (the summary and one `left out:` line per version left out) and
@@ -287,8 +322,8 @@ fn report(synced: Synced, current: &std::path::Path) -> ExitCode {
 
 /// `wharf mirror sync`.
 fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
-    let (upstream, upstream_config, config_bytes) = connect(args)?;
-    let files = listing(args, &upstream)?;
+    let (upstream, upstream_config, config_bytes, tree) = connect(args)?;
+    let files = listing(args, &upstream, tree.as_ref())?;
 
     // Everything is staged next to `current`, so the switch is a rename on one file system.
     std::fs::create_dir_all(&args.data)
@@ -309,6 +344,7 @@ fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         previous: previous.as_deref(),
         held: &held,
         stage: &stage,
+        git_files: tree.as_ref().map(|tree| &tree.files),
     };
     let staged = (|| {
         std::fs::create_dir_all(stage.join("index"))
