@@ -8,6 +8,7 @@ mod admin_audit;
 mod admin_keyset;
 mod admin_licence;
 mod bundle;
+mod closure;
 mod connection_keys;
 mod install_cmd;
 mod keys_cmd;

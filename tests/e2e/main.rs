@@ -24,6 +24,7 @@ mod install;
 mod keyset_rotation;
 mod mirror;
 mod mirror_serve;
+mod mirror_sync;
 mod pki;
 mod plugins;
 mod publish_log;
