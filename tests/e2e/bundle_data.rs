@@ -127,6 +127,14 @@ fn export_as_a_local_registry_lets_plain_cargo_build_offline_without_wharf() -> 
     let public_url = registry.url();
     let dir = tempfile::tempdir()?;
     let (_, _, root) = keys(&registry, dir.path());
+    // A project that names the registry, locked by the real cargo while it runs.
+    let index_url = registry.index_url();
+    let locking = CargoEnv::new(&index_url);
+    let locked_project = CrateProject::new("air-locked", "0.1.0")
+        .dep("air-top", r#"{ version = "0.1", registry = "wharf" }"#)
+        .main("fn main() { println!(\"value={}\", air_top::top()); }")
+        .write(locking.work_dir());
+    locking.cargo_ok(&locked_project, &["generate-lockfile"]);
     registry.stop();
 
     // From the stopped registry's data: the closure of `air-top`, no exporter key needed.
@@ -168,6 +176,41 @@ fn export_as_a_local_registry_lets_plain_cargo_build_offline_without_wharf() -> 
     let built = cargo.cargo_ok(&consumer, &["build", "--offline"]);
     assert!(built.status.success(), "{}", describe(&built));
     let run = cargo.cargo_ok(&consumer, &["run", "--offline", "--quiet"]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "value=42");
+
+    // Exactly the versions that project's Cargo.lock pins, for the registry under its name.
+    let from_lock = dir.path().join("from-lock");
+    let lockfile = locked_project.join("Cargo.lock");
+    let exported = export_data(
+        &registry,
+        &public_url,
+        &[
+            "--lockfile",
+            lockfile.to_str().expect("UTF-8"),
+            "--format",
+            "local-registry",
+            "--root-key",
+            root.to_str().expect("UTF-8"),
+        ],
+        &from_lock,
+    );
+    assert!(exported.status.success(), "{}", describe(&exported));
+    assert_eq!(
+        crate_files(&from_lock),
+        ["air-base-1.0.0.crate", "air-top-0.1.0.crate"]
+    );
+    let config = locking.home().join("config.toml");
+    let mut text = std::fs::read_to_string(&config)?;
+    let _ = write!(
+        text,
+        "\n[source.wharf-remote]\nregistry = \"{index_url}\"\nreplace-with = \"wharf-offline\"\n\n[source.wharf-offline]\nlocal-registry = \"{}\"\n",
+        from_lock.display()
+    );
+    std::fs::write(&config, text)?;
+    let run = locking.cargo_ok(
+        &locked_project,
+        &["run", "--offline", "--locked", "--quiet"],
+    );
     assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "value=42");
 
     // The directory must be new or empty: a second export changes nothing in it.
