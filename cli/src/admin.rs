@@ -7,9 +7,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use wharf_git_index::{Author, GitIndex};
-use wharf_storage::GcOptions;
+use wharf_storage::{AuditEntry, GcOptions};
 
+use crate::admin_audit::AuditCommand;
 use crate::admin_keyset::{KeysetCommand, RootKeyNewArgs, root_key_new};
+use crate::admin_licence::{ADMIN_ACTOR, LicenceCommand, PremiumCommand};
 use crate::settings::{default_data_dir, open_existing_storage};
 
 /// Admin subcommands.
@@ -34,6 +36,15 @@ pub(crate) enum AdminCommand {
     /// The next keyset, signed by a root key kept offline.
     #[command(subcommand)]
     Keyset(KeysetCommand),
+    /// Premium packages: their downloads need a licence (docs/entitlements.md).
+    #[command(subcommand)]
+    Premium(PremiumCommand),
+    /// Entitlement keys, licences and their revocation (docs/entitlements.md).
+    #[command(subcommand)]
+    Licence(LicenceCommand),
+    /// The hash-chained audit log: export and verify (docs/audit.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 /// `wharf admin root-key …`.
@@ -109,6 +120,9 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::RootKey(RootKeyCommand::Export(args)) => root_key_export(&args),
         AdminCommand::RootKey(RootKeyCommand::New(args)) => root_key_new(&args),
         AdminCommand::Keyset(command) => crate::admin_keyset::run(command),
+        AdminCommand::Premium(command) => runtime.block_on(crate::admin_licence::premium(command)),
+        AdminCommand::Licence(command) => runtime.block_on(crate::admin_licence::licence(command)),
+        AdminCommand::Audit(command) => runtime.block_on(crate::admin_audit::run(command)),
     }
 }
 
@@ -148,6 +162,13 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
         report.blobs, report.referenced, report.young, report.unrecognised
     );
     let count = report.collected.len();
+    storage.audit_now(&AuditEntry::new(
+        ADMIN_ACTOR,
+        "local",
+        "admin.gc",
+        format!("{count} unreferenced blobs"),
+        if report.dry_run { "ok (dry run)" } else { "ok" },
+    ))?;
     let plural = if count == 1 { "" } else { "s" };
     if report.dry_run {
         println!(
@@ -215,6 +236,13 @@ async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         println!("git index at event {}", report.seq);
     }
     let verify = storage.verify().await.context("verifying")?;
+    storage.audit_now(&AuditEntry::new(
+        ADMIN_ACTOR,
+        "local",
+        "admin.reconcile",
+        format!("{} index files rebuilt", rebuilt.len()),
+        format!("ok, {} problems", verify.problems.len()),
+    ))?;
     println!(
         "verified {} index files and {} blobs: {} problems",
         verify.index_files,

@@ -186,7 +186,7 @@ fn installer(args: &InstallDirArgs) -> Result<Installer, InstallError> {
 
 /// Reads the registry's root public key that `--root-key` names (the line `wharf admin
 /// root-key export` prints).
-fn read_root_key(path: &Path) -> Result<PublicKey, InstallError> {
+pub(crate) fn read_root_key(path: &Path) -> Result<PublicKey, InstallError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         InstallError::InvalidRequest(format!(
             "cannot read the root key file `{}`: {e}; give the file `wharf admin root-key \

@@ -4,20 +4,25 @@
 //! runtime error; `install`, `update`, `remove` and `list` add 3 to 6 (docs/install.md).
 
 mod admin;
+mod admin_audit;
 mod admin_keyset;
+mod admin_licence;
 mod bundle;
 mod connection_keys;
 mod install_cmd;
 mod keys_cmd;
 mod listen;
 mod mirror;
+mod operator_docs;
 mod plugin_cmd;
 mod publish;
 mod registry_api;
 mod resolve_cmd;
 mod serve;
+mod serve_mirror;
 mod serve_tls;
 mod settings;
+mod template_cmd;
 mod token;
 mod verify_cmd;
 
@@ -25,15 +30,24 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The version `wharf --version` prints: the crate's version and the commit it was built from
+/// (`cli/build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("WHARF_COMMIT"),
+    ")"
+);
+
 /// Wharf: a Cargo-compatible registry for plugins and solution templates.
 #[derive(Debug, Parser)]
 #[command(
     name = "wharf",
-    version,
+    version = VERSION,
     about = "Wharf: a Cargo-compatible registry for plugins and solution templates.",
     long_about = None
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -62,6 +76,9 @@ enum Command {
     /// Plugin author tools: scaffold, check, pack and publish a plugin or template.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
+    /// Solution templates: render one into a new folder with the plugins it uses.
+    #[command(subcommand)]
+    Template(template_cmd::TemplateCommand),
     /// Resolve a Cargo.toml (or a plugin set against a host API) from a sparse index tree or URL.
     Resolve(resolve_cmd::ResolveArgs),
     /// Verify a registry's packages against its signed transparency log, from a pinned root key.
@@ -74,6 +91,10 @@ enum Command {
     Remove(install_cmd::RemoveArgs),
     /// List the plugins installed in a directory.
     List(install_cmd::ListArgs),
+    /// Print a shell completion script (bash, elvish, fish, powershell, zsh) on stdout.
+    Completions(operator_docs::CompletionsArgs),
+    /// Print the manual page wharf(1), or write every page with --out DIR.
+    Man(operator_docs::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,10 +116,13 @@ fn main() -> ExitCode {
         Command::Bundle(command) => bundle::run(command),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Plugin(command) => plugin_cmd::run(command),
+        Command::Template(command) => template_cmd::run(command),
         Command::Install(args) => Ok(install_cmd::install(&args)),
         Command::Update(args) => Ok(install_cmd::update(&args)),
         Command::Remove(args) => Ok(install_cmd::remove(&args)),
         Command::List(args) => Ok(install_cmd::list_installed(&args)),
+        Command::Completions(args) => operator_docs::completions(&args),
+        Command::Man(args) => operator_docs::man(&args),
     };
     match result {
         Ok(code) => code,

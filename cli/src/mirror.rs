@@ -314,7 +314,14 @@ fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
                 .into_bytes(),
             None => config_bytes.clone(),
         };
-        write(&stage.join("index/config.json"), &config)
+        write(&stage.join("index/config.json"), &config)?;
+        let record = wharf_registry_server::MirrorRecord {
+            upstream: args.from.clone(),
+        };
+        write(
+            &stage.join(wharf_registry_server::MIRROR_RECORD),
+            &serde_json::to_vec(&record)?,
+        )
     })();
     if let Err(error) = staged {
         let _ = std::fs::remove_dir_all(&stage);

@@ -32,11 +32,24 @@ pub(crate) struct ServeArgs {
 }
 
 /// Starts the server and runs until SIGINT or SIGTERM.
+/// A data directory holding a mirror copy and no registry database is served read-only
+/// (`serve_mirror`).
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let file = match &args.config {
-        Some(path) => SettingKeys::load(path)?,
-        None => SettingKeys::default(),
-    };
+    let open_files = wharf_registry_server::raise_open_file_limit(); // before the default cap
+    let file = args.config.as_deref().map(SettingKeys::load).transpose()?;
+    let settings = args.keys.over(file.unwrap_or_default()).resolve()?;
+    if crate::serve_mirror::is_mirror_dir(&settings.data) {
+        crate::serve_mirror::run(settings)
+    } else {
+        run_registry(settings, &open_files)
+    }
+}
+
+/// Serves the registry in `settings.data`, creating it on the first start.
+fn run_registry(
+    settings: ServeSettings,
+    open_files: &wharf_registry_server::OpenFileLimit,
+) -> anyhow::Result<ExitCode> {
     let ServeSettings {
         data,
         listen,
@@ -53,7 +66,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tls,
         git_index,
         git_push,
-    } = args.keys.over(file).resolve()?;
+    } = settings;
     // Before anything is created, so bad certificate files change nothing.
     let tls = crate::serve_tls::load(tls)?;
     if git_index {
@@ -100,7 +113,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(?rate_limits, "publish rate limits on");
         }
         config.rate_limits = rate_limits;
-        tracing::info!(?connection_limits, "connection limits");
+        log_connection_limits(&connection_limits, open_files);
         config.connections = connection_limits;
         config.timestamp_expiry = timestamp_expiry;
         config.require_signatures = require_signatures;
@@ -143,6 +156,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The connection limits in force and the open-file limit they need, one line each.
+fn log_connection_limits(
+    limits: &wharf_registry_server::ConnectionLimits,
+    open_files: &wharf_registry_server::OpenFileLimit,
+) {
+    tracing::info!(?limits, "connection limits");
+    open_files.log(limits.max_connections);
+}
+
 /// The git export serves fetches through `git http-backend` and pushes with `git push`: a
 /// host without the `git` program is refused at start, not at the first fetch.
 fn require_git_program() -> anyhow::Result<()> {
@@ -159,7 +181,7 @@ fn require_git_program() -> anyhow::Result<()> {
 }
 
 /// Binds the listening sockets; an address already in use is one line saying what to do.
-fn bind(listen: SocketAddr, workers: Option<NonZeroUsize>) -> anyhow::Result<Server> {
+pub(crate) fn bind(listen: SocketAddr, workers: Option<NonZeroUsize>) -> anyhow::Result<Server> {
     let bound = match workers {
         Some(workers) => Server::bind_with_workers(listen, workers.get()),
         None => Server::bind(listen),
@@ -228,7 +250,7 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
 /// Listens for SIGINT (Ctrl-C) and SIGTERM from the moment it is called, and returns a future
 /// that resolves on the first of them. Registering before the server says it serves means a
 /// signal sent right after that line stops it gracefully instead of killing it.
-fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -142,7 +142,7 @@ pub(crate) struct SettingKeys {
     #[serde(default, deserialize_with = "duration_key")]
     pub(crate) idle_timeout: Option<Duration>,
     /// Connections open at once, all workers together; further ones wait in the listen backlog
-    /// until one closes [default: 3/4 of the open-file limit, at most 10000].
+    /// until one closes [default: 3/4 of the open-file limit, raised to the hard limit at start, at most 16384].
     #[arg(long, env = "WHARF_MAX_CONNECTIONS", value_name = "N", help_heading = CONNECTIONS)]
     pub(crate) max_connections: Option<NonZeroUsize>,
     /// Keep the index also as a git repository (`<data>/git/index.git`), served to cargo at

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use wharf_storage::{NewToken, Scope, Storage, check_display_name};
+use wharf_storage::{AuditEntry, NewToken, Scope, Storage, check_display_name};
 
 use crate::settings::{default_data_dir, open_existing_storage};
 
@@ -123,6 +123,13 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         storage.set_display_name(&args.user, Some(name))?;
     }
     let info = &created.info;
+    storage.audit_now(&AuditEntry::new(
+        crate::admin_licence::ADMIN_ACTOR,
+        "local",
+        "token.create",
+        format!("token {} for {}", info.id, info.user),
+        "ok",
+    ))?;
     let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
     eprintln!(
         "created token {} for user `{}` with scopes [{}]{}; it is shown only once:",
@@ -160,7 +167,18 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
 
 async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
     let storage = open(&args.data).await?;
-    storage.revoke_token(args.id)?;
+    let revoked = storage.revoke_token(args.id);
+    storage.audit_now(&AuditEntry::new(
+        crate::admin_licence::ADMIN_ACTOR,
+        "local",
+        "token.revoke",
+        format!("token {}", args.id),
+        match &revoked {
+            Ok(()) => "ok".to_owned(),
+            Err(error) => format!("refused: {error}"),
+        },
+    ))?;
+    revoked?;
     eprintln!("revoked token {}", args.id);
     Ok(())
 }

@@ -216,6 +216,30 @@ pub enum FormatError {
         /// The metadata's value.
         metadata: String,
     },
+    /// A value given for a solution template's parameter breaks the parameter's spec, names
+    /// no parameter of the template, or a required parameter has no value.
+    #[error("template parameter `{parameter}`: {reason}")]
+    InvalidTemplateValue {
+        /// The parameter at fault (or the unknown name given).
+        parameter: String,
+        /// What is wrong and what to give instead.
+        reason: String,
+    },
+    /// Required template parameters (no default) were given no value.
+    #[error("missing template parameters: {list}; give each with `--set NAME=VALUE`")]
+    MissingTemplateParameters {
+        /// Each missing parameter with its type and description.
+        list: String,
+    },
+    /// A solution template's file cannot be rendered: bad template syntax, an unknown
+    /// variable, or a rendered name that is not a safe relative path.
+    #[error("template file `{file}`: {reason}")]
+    TemplateRender {
+        /// The file's path inside the template's files folder.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A registry policy (counts, keyword rules) is not met.
     #[error("policy violation in `{field}`: {reason}")]
     PolicyViolation {
@@ -254,6 +278,9 @@ impl FormatError {
             Self::InvalidFeature { .. } => "InvalidFeature",
             Self::InvalidPluginManifest { .. } => "InvalidPluginManifest",
             Self::PluginManifestMismatch { .. } => "PluginManifestMismatch",
+            Self::InvalidTemplateValue { .. } => "InvalidTemplateValue",
+            Self::TemplateRender { .. } => "TemplateRender",
+            Self::MissingTemplateParameters { .. } => "MissingTemplateParameters",
             Self::PolicyViolation { .. } => "PolicyViolation",
         }
     }

@@ -66,8 +66,11 @@ pub use name::{PackageName, canonical_name};
 pub use path::{index_path, prefix_path};
 #[cfg(feature = "upload")]
 pub use plugin::{
-    Capabilities, HOST_API_PACKAGE, PACK_MTIME, PLUGIN_MANIFEST_FILE, PackFile, PluginDependency,
-    PluginInfo, PluginKind, PluginManifest, PluginSection, StorageAccess, pack_plugin,
+    Capabilities, HOST_API_PACKAGE, MAX_PARAMETER_CHOICES, MAX_PARAMETER_TEXT,
+    MAX_RENDERED_FILE_BYTES, MAX_TEMPLATE_PARAMETERS, PACK_MTIME, PLUGIN_MANIFEST_FILE, PackFile,
+    ParameterType, ParameterValue, PluginDependency, PluginInfo, PluginKind, PluginManifest,
+    PluginSection, RenderedFile, StorageAccess, TemplateParameter, TemplateSpec, TemplateValues,
+    pack_plugin,
 };
 #[cfg(feature = "upload")]
 pub use publish::{

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The presented token, if any, with an optional `Bearer ` prefix removed.
-fn presented_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers
         .get(http::header::AUTHORIZATION)?
         .to_str()
@@ -65,4 +65,11 @@ pub(crate) fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal,
         ));
     };
     Ok(state.storage.authenticate(token)?)
+}
+
+/// The principal of a valid token presented with a request, if any; a missing, bad or
+/// expired token is `None` (for reads that only annotate, such as counting who downloaded).
+pub(crate) fn optional_principal(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+    let token = presented_token(headers)?;
+    state.storage.authenticate(token).ok()
 }

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod auth;
 mod connection;
 mod core_sharing;
@@ -29,13 +30,16 @@ mod error;
 mod handlers;
 mod index_cache;
 mod metrics;
+mod mirror;
 mod rate_limits;
 mod response;
 mod router;
 mod server;
+mod site;
 mod state;
 mod tls;
 
+pub use connection::fd_limit::{OpenFileLimit, RESERVED_DESCRIPTORS, raise_open_file_limit};
 pub use connection::{
     ConnectionLimits, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, default_max_connections,
@@ -48,6 +52,7 @@ pub use handlers::signatures::{
 };
 pub use index_cache::{CachedIndexFile, IndexCache};
 pub use metrics::{Metrics, Route};
+pub use mirror::{MIRROR_RECORD, MirrorRecord, MirrorState};
 pub use rate_limits::PublishRateLimits;
 pub use response::Resp;
 pub use router::handle;

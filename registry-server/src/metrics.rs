@@ -235,6 +235,49 @@ impl Metrics {
     }
 }
 
+/// Appends the readiness gauge (`wharf_ready`, 1 once the server serves, as `/ready` says).
+pub(crate) fn render_readiness(out: &mut String, ready: bool) {
+    let _ = writeln!(
+        out,
+        "# HELP wharf_ready Whether the server is ready to serve (1) or still starting (0), as /ready answers.\n# TYPE wharf_ready gauge\nwharf_ready {}",
+        u8::from(ready)
+    );
+}
+
+/// Appends the space of the file system holding `data_dir`: bytes free for the server (not
+/// counting blocks reserved for root) and the file system's size. Nothing is appended when the
+/// file system cannot be asked, so a scrape never fails over it.
+pub(crate) fn render_disk_space(out: &mut String, data_dir: &std::path::Path) {
+    let Some((free, size)) = disk_space(data_dir) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "# HELP wharf_data_dir_free_bytes Bytes available to the server on the file system holding the data directory.\n# TYPE wharf_data_dir_free_bytes gauge\nwharf_data_dir_free_bytes {free}\n\
+         # HELP wharf_data_dir_size_bytes Size in bytes of the file system holding the data directory.\n# TYPE wharf_data_dir_size_bytes gauge\nwharf_data_dir_size_bytes {size}"
+    );
+}
+
+/// Bytes available to unprivileged users and the total size of the file system holding `path`.
+#[cfg(unix)]
+fn disk_space(path: &std::path::Path) -> Option<(u64, u64)> {
+    match rustix::fs::statvfs(path) {
+        Ok(stat) => Some((
+            stat.f_bavail.saturating_mul(stat.f_frsize),
+            stat.f_blocks.saturating_mul(stat.f_frsize),
+        )),
+        Err(error) => {
+            tracing::debug!(%error, path = %path.display(), "cannot read the free space of the data directory");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn disk_space(_path: &std::path::Path) -> Option<(u64, u64)> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +313,32 @@ mod tests {
         assert!(text.contains("wharf_http_requests_by_version_total{version=\"HTTP/1.0\"} 0\n"));
         metrics.set_http_workers(3);
         assert!(metrics.render().contains("wharf_http_workers 3\n"));
+    }
+
+    #[test]
+    fn renders_readiness_and_the_space_of_the_data_directory() {
+        let mut text = String::new();
+        render_readiness(&mut text, false);
+        render_readiness(&mut text, true);
+        assert!(
+            text.contains("wharf_ready 0\n") && text.contains("wharf_ready 1\n"),
+            "{text}"
+        );
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut text = String::new();
+        render_disk_space(&mut text, dir.path());
+        let value = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {text}"))
+        };
+        let (free, size) = (
+            value("wharf_data_dir_free_bytes"),
+            value("wharf_data_dir_size_bytes"),
+        );
+        assert!(size > 0 && free <= size, "{text}");
+        let mut text = String::new();
+        render_disk_space(&mut text, &dir.path().join("missing"));
+        assert!(text.is_empty(), "{text}");
     }
 }

@@ -14,12 +14,14 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 
+use crate::audit::PendingAudit;
 use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
-    download, git, index, keys, log, operations, owners, plugins, publish, search, yank,
+    catalogue, download, entitlements, git, index, keys, log, openapi, operations, owners,
+    plugins, publish, reviews, search, yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -36,8 +38,16 @@ where
     let start = Instant::now();
     core_sharing::count_request();
     state.metrics.count_version(request.version());
+    let audit = PendingAudit::begin(&request);
     let (route, result) = dispatch(&state, request).await;
-    let response = result.unwrap_or_else(ApiError::into_response);
+    let (response, detail) = match result {
+        Ok(response) => (response, None),
+        Err(error) => {
+            let detail = error.detail().to_owned();
+            (error.into_response(), Some(detail))
+        }
+    };
+    audit.finish(&state, &response, detail.as_deref());
     state
         .metrics
         .record(route, response.status().as_u16(), start.elapsed());
@@ -118,6 +128,12 @@ where
             plugins::plugin(state, request.headers(), name).await,
         );
     }
+    if path == entitlements::PATH {
+        if !is_get {
+            return (Route::Other, Err(method_not_allowed(&method, &path)));
+        }
+        return (Route::Other, entitlements::info(state, request.headers()));
+    }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {
             return (Route::Log, Err(method_not_allowed(&method, &path)));
@@ -127,6 +143,13 @@ where
             Route::Log,
             log::route(state, request.headers(), rest, query).await,
         );
+    }
+    if let Some(rest) = path.strip_prefix(catalogue::PREFIX) {
+        let rest = rest.to_owned();
+        return catalogue_route(state, request, &method, &rest).await;
+    }
+    if path == openapi::PATH && is_get {
+        return (Route::Search, Ok(openapi::document()));
     }
     match (is_get, path.as_str()) {
         (true, "/health") => (Route::Operations, Ok(operations::health())),
@@ -234,6 +257,108 @@ where
                 "no such endpoint: {method} /api/v1/crates{rest}"
             ))),
         ),
+    }
+}
+
+/// The catalogue under `/api/wharf/v1/catalogue/`: reads count as searches, review writes
+/// as other requests.
+async fn catalogue_route<B>(
+    state: &AppState,
+    request: Request<B>,
+    method: &Method,
+    rest: &str,
+) -> (Route, Result<Resp, ApiError>)
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let segments: Vec<String> = match rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect::<Result<_, _>>()
+    {
+        Ok(segments) => segments,
+        Err(e) => return (Route::Other, Err(e)),
+    };
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let headers = request.headers().clone();
+    let query = request.uri().query().map(str::to_owned);
+    match (method, segments.as_slice()) {
+        (&Method::GET, ["search"]) => (
+            Route::Search,
+            catalogue::search(state, &headers, query.as_deref()).await,
+        ),
+        (&Method::GET, ["packages", name]) => (
+            Route::Search,
+            catalogue::package(state, &headers, name).await,
+        ),
+        (&Method::GET, ["packages", name, "downloads"]) => (
+            Route::Search,
+            catalogue::downloads(state, &headers, name).await,
+        ),
+        (_, ["packages", name, "reviews", rest @ ..]) => {
+            let body = if method == Method::GET {
+                Bytes::new()
+            } else {
+                match read_small_body(state, request, reviews::MAX_BODY_BYTES).await {
+                    Ok(body) => body,
+                    Err(e) => return (Route::Other, Err(e)),
+                }
+            };
+            (
+                Route::Other,
+                reviews::route(state, &headers, method, name, rest, &body).await,
+            )
+        }
+        _ => (
+            Route::Other,
+            Err(ApiError::not_found(format!(
+                "no such endpoint: {method} {}{rest}",
+                catalogue::PREFIX
+            ))),
+        ),
+    }
+}
+
+/// Reads a small request body (at most `limit` bytes; 413 beyond), with the same stall
+/// timeouts as uploads.
+async fn read_small_body<B>(
+    state: &AppState,
+    request: Request<B>,
+    limit: u64,
+) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes; send less"),
+        )
+    };
+    if request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|declared| declared > limit)
+    {
+        return Err(too_large());
+    }
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    let body = TimedBody::new(Box::pin(request.into_body()), &state.config.connections);
+    match Limited::new(body, cap).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) if e.is::<UploadTimedOut>() => {
+            state.metrics.connections.expired(Expiry::Body);
+            Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, e.to_string()))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body could not be read: {e}"
+        ))),
     }
 }
 

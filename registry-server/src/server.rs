@@ -26,10 +26,12 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::audit::PeerAddr;
 use crate::connection::gate::ConnectionGate;
 use crate::connection::guard;
 use crate::core_sharing::{self, DEFAULT_YIELD_EVERY};
-use crate::router;
+use crate::mirror::MirrorState;
+use crate::site::Site;
 use crate::state::AppState;
 use crate::tls::Tls;
 
@@ -114,15 +116,25 @@ impl Server {
     /// and lets open connections finish for up to ten seconds. Cargo's `Upgrade: h2c` header
     /// on HTTP/1.1 requests is ignored, which cargo handles.
     pub async fn run(self, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
+        self.run_site(Site::Registry(state), shutdown).await;
+    }
+
+    /// Serves a mirror copy read-only (see [`MirrorState`]) the way [`Server::run`] serves a
+    /// registry: same protocols, limits and shutdown.
+    pub async fn run_mirror(self, mirror: Arc<MirrorState>, shutdown: impl Future<Output = ()>) {
+        self.run_site(Site::Mirror(mirror), shutdown).await;
+    }
+
+    async fn run_site(self, site: Site, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::with_capacity(self.listeners.len());
         let yield_every = self.yield_every;
         let gate = Arc::new(ConnectionGate::new(
-            state.config.connections.max_connections,
-            Arc::clone(&state.metrics.connections),
+            site.connections().max_connections,
+            Arc::clone(&site.metrics().connections),
         ));
         for (index, listener) in self.listeners.into_iter().enumerate() {
-            let state = Arc::clone(&state);
+            let state = site.clone();
             let stopped = stopped.clone();
             let gate = Arc::clone(&gate);
             let tls = self.tls.clone();
@@ -134,7 +146,7 @@ impl Server {
                 Err(error) => tracing::error!(%error, "cannot start an HTTP worker thread"),
             }
         }
-        state.metrics.set_http_workers(workers.len());
+        site.metrics().set_http_workers(workers.len());
         tracing::info!(workers = workers.len(), yield_every, "HTTP workers serving");
         shutdown.await;
         tracing::info!("shutting down: draining open connections");
@@ -192,7 +204,7 @@ fn listener(addr: SocketAddr, bind: Bind) -> std::io::Result<std::net::TcpListen
 /// One worker thread: a single-threaded runtime accepting on its own socket.
 fn worker(
     listener: std::net::TcpListener,
-    state: Arc<AppState>,
+    state: Site,
     gate: Arc<ConnectionGate>,
     stopped: watch::Receiver<bool>,
     yield_every: u32,
@@ -223,7 +235,7 @@ fn worker(
 
 async fn accept_loop(
     listener: TcpListener,
-    state: Arc<AppState>,
+    state: Site,
     gate: &ConnectionGate,
     mut stopped: watch::Receiver<bool>,
     tls: Option<Tls>,
@@ -232,11 +244,11 @@ async fn accept_loop(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The connection guard times request heads and idle connections, for both protocols.
     builder.http1().header_read_timeout(None);
-    let limits = state.config.connections;
+    let limits = state.connections();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(pair) => pair,
                     Err(error) => {
                         tracing::warn!(%error, "accept failed");
@@ -251,10 +263,11 @@ async fn accept_loop(
                     _ = stopped.changed() => break,
                 };
                 let (stream, activity) =
-                    guard::guard(stream, slot, &limits, &state.metrics.connections);
-                let state = Arc::clone(&state);
-                let service = service_fn(move |request| {
-                    activity.track(request.version(), router::handle(Arc::clone(&state), request))
+                    guard::guard(stream, slot, &limits, &state.metrics().connections);
+                let state = state.clone();
+                let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(PeerAddr(peer));
+                    activity.track(request.version(), state.clone().handle(request))
                 });
                 if let Some(tls) = &tls {
                     // The handshake runs in the connection's task, so a slow client never
@@ -293,7 +306,7 @@ async fn accept_loop(
         tracing::warn!("some connections were still open after the drain timeout");
     }
     // Index files written behind answers run on this runtime: let them finish.
-    if tokio::time::timeout(DRAIN_TIMEOUT, state.storage.settle())
+    if tokio::time::timeout(DRAIN_TIMEOUT, state.settle())
         .await
         .is_err()
     {

@@ -76,6 +76,8 @@ pub struct AppState {
     pub(crate) publish_limiter: PublishLimiter,
     /// The signed timestamp served at `/index/.wharf/timestamp`.
     pub(crate) timestamp: crate::handlers::log::TimestampCache,
+    /// Downloads not yet written, host-compatibility answers, the review rate limit.
+    pub(crate) catalogue: crate::handlers::catalogue_state::CatalogueState,
 }
 
 impl AppState {
@@ -94,6 +96,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             publish_limiter,
             timestamp: crate::handlers::log::TimestampCache::default(),
+            catalogue: crate::handlers::catalogue_state::CatalogueState::default(),
         }
     }
 }

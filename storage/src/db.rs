@@ -97,6 +97,14 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::publisher_keys::MIGRATION,
     // Plugins' kind and capabilities, beside the version rows.
     crate::plugins::MIGRATION,
+    // Premium packages, entitlement keys and licence revocation lists.
+    crate::entitlements::MIGRATION,
+    // The hash-chained audit log.
+    crate::audit::MIGRATION,
+    // The catalogue: search index, daily download counts, ratings and reviews.
+    crate::catalogue::MIGRATION,
+    crate::downloads::MIGRATION,
+    crate::reviews::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

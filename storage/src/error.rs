@@ -185,6 +185,13 @@ pub enum StorageError {
         /// Seconds until the oldest counted publish leaves the window.
         retry_after_secs: u64,
     },
+    /// A licence administration request is refused (e.g. a revocation list that is not
+    /// newer than the stored one).
+    #[error("{reason}")]
+    InvalidLicenceRequest {
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// The storage's writer thread is gone (the storage is shutting down).
     #[error("the storage writer has stopped")]
     WriterStopped,
@@ -290,6 +297,31 @@ pub enum StorageError {
     /// A signing or Merkle-log primitive refused its input (a corrupt log row, a bad key).
     #[error("transparency log: {0}")]
     Trust(#[from] wharf_trust::TrustError),
+    /// A catalogue request or review is malformed (a rating out of range, a review too long,
+    /// an unknown sort order); the message names the field and what to send instead.
+    #[error("{reason}")]
+    InvalidCatalogueRequest {
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+    /// The package has no review with this id.
+    #[error(
+        "crate `{name}` has no review {id}; list them with `GET /api/wharf/v1/catalogue/packages/{name}/reviews`"
+    )]
+    UnknownReview {
+        /// The package name.
+        name: String,
+        /// The review id as given.
+        id: i64,
+    },
+    /// Only the registry administrator (the `admin` user) may do this.
+    #[error("user `{login}` may not {action}: only the registry administrator `admin` may")]
+    NotAdmin {
+        /// The acting user's login.
+        login: String,
+        /// What was attempted.
+        action: String,
+    },
 }
 
 impl StorageError {
@@ -303,12 +335,14 @@ impl StorageError {
             Self::NotOwner { .. }
             | Self::MissingScope { .. }
             | Self::NameNotAllowed { .. }
-            | Self::KeyNotAllowed { .. } => ErrorKind::Forbidden,
+            | Self::KeyNotAllowed { .. }
+            | Self::NotAdmin { .. } => ErrorKind::Forbidden,
             Self::UnknownPublisherKey { .. }
             | Self::UnknownPackage { .. }
             | Self::UnknownVersion { .. }
             | Self::UnknownUser { .. }
-            | Self::UnknownToken { .. } => ErrorKind::NotFound,
+            | Self::UnknownToken { .. }
+            | Self::UnknownReview { .. } => ErrorKind::NotFound,
             Self::LastOwner { .. }
             | Self::ChecksumMismatch
             | Self::InvalidName(_)
@@ -319,7 +353,9 @@ impl StorageError {
             | Self::LogRange { .. }
             | Self::InvalidSignature { .. }
             | Self::InvalidKeyRequest { .. }
-            | Self::SignatureRequired => ErrorKind::BadRequest,
+            | Self::SignatureRequired
+            | Self::InvalidCatalogueRequest { .. }
+            | Self::InvalidLicenceRequest { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
             Self::StorageFull { .. } => ErrorKind::InsufficientStorage,

@@ -48,12 +48,18 @@
 //! # });
 //! ```
 
+mod audit;
 mod auth;
 mod blobs;
+mod catalogue;
+mod catalogue_api;
+mod catalogue_page;
 mod config;
 mod daily_limits;
 mod db;
 mod dirty_files;
+mod downloads;
+mod entitlements;
 mod error;
 mod gc;
 mod index_changes;
@@ -70,6 +76,7 @@ mod queries;
 mod recent;
 mod reconcile;
 mod registry_keys;
+mod reviews;
 mod signed_publish;
 mod storage;
 mod token_cache;
@@ -78,10 +85,22 @@ mod write_behind;
 mod write_ops;
 mod writer;
 
+pub use audit::{
+    AUDIT_HEAD_FILE, AuditEntry, AuditRecord, DEFAULT_TENANT, GENESIS_HASH,
+    read_head as read_audit_head, verify_records as verify_audit_records,
+};
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
+pub use catalogue::{
+    CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
+};
+pub use catalogue_page::{PackagePage, PageDependency, PagePlugin, PageVersion};
 pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
+pub use downloads::{
+    CountedDownload, DailyDownloads, DownloadStats, SERIES_DAYS, VersionDownloads,
+};
+pub use entitlements::{DownloadRefusal, EntitlementInfo};
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use index_changes::{IndexChanges, IndexState};
@@ -95,6 +114,10 @@ pub use model::{
 pub use plugins::{PluginPackage, PluginRelease};
 pub use publisher_keys::PublisherKeyInfo;
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
+pub use reviews::{
+    ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
+    ReviewInput, ReviewReply,
+};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
 pub use tokens::check_display_name;

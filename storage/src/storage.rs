@@ -52,12 +52,12 @@ pub struct Storage {
 pub(crate) struct Inner {
     data_dir: PathBuf,
     pub(crate) writer: Writer,
-    pool: ConnectionPool,
+    pub(crate) pool: ConnectionPool,
     /// Tokens verified since the database last changed.
     token_cache: TokenCache,
     pub(crate) projector: IndexProjector,
     /// Index-file writes still running behind an acknowledged publish.
-    pending_writes: Arc<PendingWrites>,
+    pub(crate) pending_writes: Arc<PendingWrites>,
     /// Index files whose write failed, retried in the background.
     pub(crate) dirty: DirtyIndexFiles,
     pub(crate) stores: ObjectStores,

@@ -18,6 +18,8 @@
 //! - [`keyset`]: the root-signed [`Keyset`] of online keys and its rotation chain;
 //!   [`owners`]: a package's publisher keys over time and the signature threshold;
 //!   [`registration`]: the self-signed [`KeyRegistration`] binding a key to an account.
+//! - [`licence`]: signed [`Licence`]s for premium packages and their checks;
+//!   [`licence_revocation`]: the signed [`RevocationList`].
 //! - [`TrustError`]: the one error type.
 //!
 //! ```
@@ -47,6 +49,8 @@ pub mod event;
 pub mod keyfile;
 pub mod keys;
 pub mod keyset;
+pub mod licence;
+pub mod licence_revocation;
 pub mod merkle;
 pub mod note;
 pub mod owners;
@@ -62,6 +66,8 @@ pub use event::LogEvent;
 pub use keyfile::{KdfParams, KeyFileProtection, key_file_is_encrypted, key_file_public_key};
 pub use keys::{KeyId, PublicKey, Signature, SigningKey};
 pub use keyset::{KeyRole, Keyset, verify_keyset_chain};
+pub use licence::{Licence, LicenceRefusal, LicenceRequest, LicenceTerms};
+pub use licence_revocation::{RevocationList, RevocationTerms};
 pub use merkle::{ConsistencyProof, HashStore, InclusionProof, MemoryHashStore};
 pub use note::{Note, NoteKey};
 pub use owners::{OwnerKeys, PublisherKey};

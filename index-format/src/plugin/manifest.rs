@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::Capabilities;
+use super::{Capabilities, TemplateSpec};
 use crate::{FeatureMap, FormatError};
 
 /// The manifest's file name at a plugin package's root.
@@ -28,6 +28,10 @@ pub struct PluginManifest {
     /// `[capabilities]`: what the plugin asks the host for.
     #[serde(default)]
     pub capabilities: Capabilities,
+    /// `[template]`: a solution template's files folder, lineage and parameters (only with
+    /// `kind = "template"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateSpec>,
 }
 
 /// The `[plugin]` table.

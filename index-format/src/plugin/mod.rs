@@ -7,6 +7,8 @@ mod capabilities;
 mod manifest;
 mod metadata;
 mod pack;
+mod template_render;
+mod template_spec;
 mod validate;
 
 pub use capabilities::{Capabilities, StorageAccess};
@@ -16,6 +18,11 @@ pub use manifest::{
 pub use metadata::PluginInfo;
 pub(crate) use metadata::check_metadata_agrees;
 pub use pack::{PACK_MTIME, PackFile, pack_plugin};
+pub use template_render::{MAX_RENDERED_FILE_BYTES, RenderedFile, TemplateValues};
+pub use template_spec::{
+    MAX_PARAMETER_CHOICES, MAX_PARAMETER_TEXT, MAX_TEMPLATE_PARAMETERS, ParameterType,
+    ParameterValue, TemplateParameter, TemplateSpec,
+};
 
 /// The package name of the platform's API, which every plugin depends on and a host pins.
 pub const HOST_API_PACKAGE: &str = "host-api";

@@ -1,7 +1,7 @@
 //! The rules a `plugin.toml` must follow beyond its shape. Every failure is
 //! [`FormatError::InvalidPluginManifest`] naming the key.
 
-use super::{PLUGIN_MANIFEST_FILE, PluginManifest};
+use super::{PLUGIN_MANIFEST_FILE, PluginKind, PluginManifest};
 use crate::publish::{check_keyword, check_license, validate_version};
 use crate::{FormatError, HOST_API_PACKAGE, PackageMetadata, PackageName, PublishLimits};
 
@@ -62,6 +62,7 @@ impl PluginManifest {
         }
         self.check_host_api()?;
         self.capabilities.check()?;
+        self.check_template_table()?;
         // The registry's own dependency and feature rules, reported under plugin.toml's keys.
         let krate = self.to_new_crate(None);
         krate
@@ -84,6 +85,18 @@ impl PluginManifest {
         PackageMetadata::from_new_crate(&krate, limits)
             .map_err(|e| FormatError::plugin("[plugin]", e.reason()))?;
         Ok(())
+    }
+
+    /// `[template]` belongs to a template only, and its spec must hold.
+    fn check_template_table(&self) -> Result<(), FormatError> {
+        match (&self.template, self.plugin.kind) {
+            (Some(_), PluginKind::Plugin) => Err(FormatError::plugin(
+                "[template]",
+                "only a package with `kind = \"template\"` has a [template] table; remove it or change the kind",
+            )),
+            (Some(spec), PluginKind::Template) => spec.check(),
+            (None, _) => Ok(()),
+        }
     }
 
     /// `host-api` must be a plain, non-optional dependency, and `min-host-version` (when

@@ -88,6 +88,22 @@ impl CheckedArchive {
             .map(|(walked, _)| &self.tar_bytes[walked.data.clone()])
     }
 
+    /// Every regular file: its path relative to the root and its data.
+    fn files(&self) -> Vec<(&str, &[u8])> {
+        let prefix = format!("{}/", self.root);
+        self.walked
+            .iter()
+            .zip(&self.entries)
+            .filter(|(_, accepted)| accepted.kind == TarballEntryKind::File)
+            .filter_map(|(walked, accepted)| {
+                accepted
+                    .path
+                    .strip_prefix(&prefix)
+                    .map(|path| (path, &self.tar_bytes[walked.data.clone()]))
+            })
+            .collect()
+    }
+
     /// Whether `root/relative` is an entry of any kind.
     fn has_entry(&self, relative: &str) -> bool {
         let path = format!("{}/{relative}", self.root);
@@ -148,6 +164,9 @@ pub fn validate_package_tarball(
         }
     }
     manifest.check(limits, |path| archive.file(path).is_some())?;
+    if let Some(spec) = &manifest.template {
+        spec.check_files(&archive.files())?;
+    }
     let readme_path = manifest.plugin.readme.as_deref().unwrap_or("README.md");
     let readme = archive
         .file(readme_path)

@@ -17,17 +17,20 @@
 //! While a handler works on a request nothing is timed (a publish waits for its fsync). The
 //! guard works on any byte stream, so a TLS layer can wrap it (the handshake then counts against
 //! the header timeout). [`gate::ConnectionGate`] caps open connections across all workers.
-//! [`counters::ConnectionCounters`] feeds `/metrics`.
+//! [`counters::ConnectionCounters`] feeds `/metrics`. [`fd_limit`] raises the open-file limit
+//! at start, so the default cap of [`DEFAULT_MAX_CONNECTIONS`] fits under it.
 
 pub(crate) mod counters;
+pub(crate) mod fd_limit;
 pub(crate) mod gate;
 pub(crate) mod guard;
 pub(crate) mod upload;
 
 use std::time::Duration;
 
-/// The cap on open connections when the open-file limit is unknown or high.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The cap on open connections when the open-file limit is unknown or high: room for 10,000
+/// keep-alive clients plus health checks, scrapes and publishes.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// Time a client gets to send a complete request head, unless configured.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time an upload may go without sending a byte, unless configured.

@@ -14,7 +14,7 @@ pub(crate) async fn blob(
     hex: &str,
     headers: &HeaderMap,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    let reader = auth::reader(state, headers)?;
     if hex.len() != 64
         || !hex
             .bytes()
@@ -24,6 +24,7 @@ pub(crate) async fn blob(
             "`{hex}` is not a blob address: expected 64 lowercase hex digits of a SHA-256"
         )));
     }
+    crate::handlers::entitlements::check_download(state, hex, headers, reader).await?;
     let etag = format!("\"{hex}\"");
     if headers
         .get(header::IF_NONE_MATCH)
@@ -34,6 +35,7 @@ pub(crate) async fn blob(
     let Some(bytes) = state.storage.blob(hex).await? else {
         return Err(ApiError::not_found(format!("no blob with sha256 `{hex}`")));
     };
+    count_download(state, hex, headers);
     let mut response = bytes_response(StatusCode::OK, "application/gzip", bytes);
     let h = response.headers_mut();
     h.insert(
@@ -60,4 +62,19 @@ pub(crate) async fn by_version(
         )));
     };
     blob(state, &cksum, headers).await
+}
+
+/// Counts a served blob for the catalogue's statistics, with the user whose token fetched
+/// it (a "verified install" for that user's reviews). Queued in memory, never awaited: the
+/// download does not wait for, nor fail because of, the count.
+fn count_download(state: &AppState, hex: &str, headers: &HeaderMap) {
+    let user_id = crate::auth::optional_principal(state, headers).map(|who| who.user_id);
+    state.catalogue.count_download(
+        &state.storage,
+        wharf_storage::CountedDownload {
+            cksum: hex.to_owned(),
+            at: wharf_index_format::Pubtime::now().unix(),
+            user_id,
+        },
+    );
 }

@@ -37,6 +37,8 @@ pub(crate) fn metrics(state: &AppState) -> Resp {
         state.storage.pending_index_writes(),
         state.storage.dirty_index_files()
     );
+    crate::metrics::render_readiness(&mut text, state.ready.load(Ordering::Acquire));
+    crate::metrics::render_disk_space(&mut text, state.storage.data_dir());
     bytes_response(
         StatusCode::OK,
         "text/plain; version=0.0.4",

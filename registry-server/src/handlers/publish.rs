@@ -26,8 +26,13 @@ pub(crate) async fn publish(
     body: Bytes,
 ) -> Result<Resp, ApiError> {
     let mut outcome = PublishOutcome::default();
-    let result = publish_checked(state, headers, body, &mut outcome).await;
+    let mut result = publish_checked(state, headers, body, &mut outcome).await;
     outcome.log(&result);
+    if let (Ok(response), Some(krate)) = (&mut result, &outcome.krate) {
+        response
+            .extensions_mut()
+            .insert(crate::audit::AuditTarget(krate.clone()));
+    }
     result
 }
 

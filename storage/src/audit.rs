@@ -1,0 +1,407 @@
+//! The audit log: an append-only, hash-chained record of every security-relevant action.
+//!
+//! Each record holds `prev_hash` (the `hash` of the record before it; 64 zeros for the
+//! first) and its own `hash`: SHA-256 over `wharf-audit-v1 ‖ 0x00 ‖ <JSON of the record
+//! without its hash>` (fields in the order of [`AuditRecord`], serde_json's encoding). An
+//! edited field breaks that record's hash, a dropped or swapped record breaks the chain.
+//! Triggers refuse UPDATE and DELETE, but the evidence does not depend on them: after every
+//! append the newest `seq` and `hash` are also written to `<data>/audit-head`, outside the
+//! database, so a tail cut off the table (and the chain recomputed) no longer reaches the
+//! anchored head.
+//!
+//! Secrets never enter a record: callers pass logins, package names, key ids and token
+//! ids, never a token or a licence text.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use wharf_trust::UtcTime;
+
+use crate::StorageError;
+
+/// The migration that adds the table.
+pub(crate) const MIGRATION: &str = r"
+CREATE TABLE audit_log (
+    seq        INTEGER PRIMARY KEY,
+    time       INTEGER NOT NULL,
+    actor      TEXT NOT NULL,
+    tenant     TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL
+);
+CREATE TRIGGER audit_is_never_updated BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_is_never_deleted BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
+
+/// The file (in the data directory) holding the newest record's `seq` and `hash`.
+pub const AUDIT_HEAD_FILE: &str = "audit-head";
+
+/// The tenant of every record until tenants exist.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// The `prev_hash` of the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened, as a caller reports it (the log adds sequence, time, tenant and hashes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Who acted: a login, `admin` for a local admin command, `anonymous` when unknown.
+    pub actor: String,
+    /// The client's address, or `local` for a command run on the server's machine.
+    pub source: String,
+    /// What was done, e.g. `publish`, `token.create`, `auth.denied`.
+    pub action: String,
+    /// What it was done to, e.g. `acme-widget@1.0.0`, `token 4`.
+    pub target: String,
+    /// `ok`, or what refused it (`denied 403: …`).
+    pub outcome: String,
+}
+
+impl AuditEntry {
+    /// An entry; every value is kept to one line.
+    pub fn new(
+        actor: impl Into<String>,
+        source: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+        outcome: impl Into<String>,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            source: source.into(),
+            action: action.into(),
+            target: target.into(),
+            outcome: outcome.into().replace(['\n', '\r'], " "),
+        }
+    }
+}
+
+/// One record, as stored and exported (one JSON line each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRecord {
+    /// Gap-free position, from 1.
+    pub seq: u64,
+    /// When (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub time: String,
+    /// Who acted.
+    pub actor: String,
+    /// The tenant (`default`).
+    pub tenant: String,
+    /// The client's address.
+    pub source: String,
+    /// What was done.
+    pub action: String,
+    /// What it was done to.
+    pub target: String,
+    /// How it ended.
+    pub outcome: String,
+    /// The hash of the record before.
+    pub prev_hash: String,
+    /// This record's hash.
+    pub hash: String,
+}
+
+/// The hashed part of a record: every field but `hash`, in order.
+#[derive(Serialize)]
+struct Hashed<'a> {
+    seq: u64,
+    time: &'a str,
+    actor: &'a str,
+    tenant: &'a str,
+    source: &'a str,
+    action: &'a str,
+    target: &'a str,
+    outcome: &'a str,
+    prev_hash: &'a str,
+}
+
+impl AuditRecord {
+    /// The hash this record's fields give (what `hash` must be).
+    pub fn computed_hash(&self) -> String {
+        let hashed = Hashed {
+            seq: self.seq,
+            time: &self.time,
+            actor: &self.actor,
+            tenant: &self.tenant,
+            source: &self.source,
+            action: &self.action,
+            target: &self.target,
+            outcome: &self.outcome,
+            prev_hash: &self.prev_hash,
+        };
+        let json = serde_json::to_vec(&hashed).expect("strings always serialise");
+        let mut digest = Sha256::new();
+        digest.update(b"wharf-audit-v1\0");
+        digest.update(&json);
+        hex::encode(digest.finalize())
+    }
+}
+
+/// Appends `entry` inside the caller's write transaction and returns the record.
+pub(crate) fn append(
+    conn: &Connection,
+    entry: &AuditEntry,
+    now: i64,
+) -> Result<AuditRecord, StorageError> {
+    let last: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let (seq, prev_hash) = match last {
+        Some((seq, hash)) => (seq.unsigned_abs() + 1, hash),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let time = UtcTime::from_unix(now).unwrap_or_else(|_| UtcTime::now());
+    let mut record = AuditRecord {
+        seq,
+        time: time.to_string(),
+        actor: entry.actor.clone(),
+        tenant: DEFAULT_TENANT.to_owned(),
+        source: entry.source.clone(),
+        action: entry.action.clone(),
+        target: entry.target.clone(),
+        outcome: entry.outcome.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    record.hash = record.computed_hash();
+    conn.prepare_cached(
+        "INSERT INTO audit_log (seq, time, actor, tenant, source, action, target, outcome, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        i64::try_from(seq).expect("fewer than 2^63 records"),
+        time.unix(),
+        record.actor,
+        record.tenant,
+        record.source,
+        record.action,
+        record.target,
+        record.outcome,
+        record.prev_hash,
+        record.hash,
+    ])?;
+    Ok(record)
+}
+
+/// The records with `time >= since` (all when `None`), in order.
+pub(crate) fn records(
+    conn: &Connection,
+    since: Option<i64>,
+) -> Result<Vec<AuditRecord>, StorageError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, time, actor, tenant, source, action, target, outcome, prev_hash, hash
+         FROM audit_log WHERE time >= ?1 ORDER BY seq",
+    )?;
+    let rows = statement.query_map([since.unwrap_or(i64::MIN)], |row| {
+        let time: i64 = row.get(1)?;
+        Ok(AuditRecord {
+            seq: row.get::<_, i64>(0)?.unsigned_abs(),
+            time: UtcTime::from_unix(time).map_or_else(|_| time.to_string(), |t| t.to_string()),
+            actor: row.get(2)?,
+            tenant: row.get(3)?,
+            source: row.get(4)?,
+            action: row.get(5)?,
+            target: row.get(6)?,
+            outcome: row.get(7)?,
+            prev_hash: row.get(8)?,
+            hash: row.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The anchored head: the newest record's `seq` and `hash` as last written to
+/// `<data>/audit-head`; `None` when the file does not exist.
+pub fn read_head(data_dir: &Path) -> Result<Option<(u64, String)>, StorageError> {
+    let path = data_dir.join(AUDIT_HEAD_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(cause) => return Err(StorageError::Path { path, cause }),
+    };
+    let parsed = text
+        .trim()
+        .split_once(' ')
+        .and_then(|(seq, hash)| Some((seq.parse().ok()?, hash.to_owned())));
+    parsed.map(Some).ok_or_else(|| StorageError::Corrupt {
+        what: format!(
+            "`{}` is not `<seq> <hash>`; the audit head anchor was altered",
+            path.display()
+        ),
+    })
+}
+
+/// Moves the anchor to `record` when it is newer than the one on disk (temp file + rename).
+pub(crate) fn write_head(data_dir: &Path, record: &AuditRecord) -> Result<(), StorageError> {
+    if read_head(data_dir)
+        .ok()
+        .flatten()
+        .is_some_and(|(seq, _)| seq >= record.seq)
+    {
+        return Ok(());
+    }
+    let path = data_dir.join(AUDIT_HEAD_FILE);
+    let temp = data_dir.join(format!("{AUDIT_HEAD_FILE}.{}.tmp", std::process::id()));
+    let text = format!("{} {}\n", record.seq, record.hash);
+    std::fs::write(&temp, text)
+        .and_then(|()| std::fs::rename(&temp, &path))
+        .map_err(|cause| StorageError::Path { path, cause })
+}
+
+/// Checks a run of records: every hash, every link, gap-free sequence numbers, and the
+/// anchored head. `complete` says the run starts at the first record (its `prev_hash` must
+/// be the genesis hash); an export made with `--since` is not. Returns one line per problem.
+pub fn verify_records(
+    records: &[AuditRecord],
+    head: Option<&(u64, String)>,
+    complete: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut previous: Option<&AuditRecord> = None;
+    for record in records {
+        if record.hash != record.computed_hash() {
+            problems.push(format!(
+                "record {}: its fields do not hash to its `hash` (edited)",
+                record.seq
+            ));
+        }
+        match previous {
+            Some(before) => {
+                if record.seq != before.seq + 1 {
+                    problems.push(format!(
+                        "record {} follows record {}: records are missing or out of order",
+                        record.seq, before.seq
+                    ));
+                }
+                if record.prev_hash != before.hash {
+                    problems.push(format!(
+                        "record {}: `prev_hash` is not the hash of record {} (a record was dropped, reordered or edited)",
+                        record.seq, before.seq
+                    ));
+                }
+            }
+            None if complete && (record.seq != 1 || record.prev_hash != GENESIS_HASH) => {
+                problems.push(format!(
+                    "record {}: the log does not start at record 1 with the genesis hash (records dropped at the start)",
+                    record.seq
+                ));
+            }
+            None => {}
+        }
+        previous = Some(record);
+    }
+    if let Some((seq, hash)) = head {
+        match records.iter().find(|record| record.seq == *seq) {
+            Some(record) if record.hash == *hash => {}
+            Some(record) => problems.push(format!(
+                "record {}: its hash differs from the anchored head `{}` (the tail was rewritten)",
+                record.seq,
+                &hash[..hash.len().min(16)]
+            )),
+            None if records.last().is_none_or(|last| last.seq < *seq) => problems.push(format!(
+                "the log ends at record {} but the anchored head is record {seq}: the tail was truncated",
+                records.last().map_or(0, |last| last.seq)
+            )),
+            None => {}
+        }
+    }
+    problems
+}
+
+impl crate::Storage {
+    /// Appends `entry` now, in a short transaction of its own (for commands run beside a
+    /// server, like `wharf token create`), and moves the audit head.
+    pub fn audit_now(&self, entry: &AuditEntry) -> Result<(), StorageError> {
+        let record = self.inner.pool.with(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let record = append(&tx, entry, crate::storage::now_unix())?;
+            tx.commit()?;
+            Ok(record)
+        })?;
+        write_head(self.data_dir(), &record)
+    }
+
+    /// Appends `entry` through the writer thread without waiting: it joins the writer's
+    /// next group commit, so a busy server pays no fsync of its own for it.
+    /// [`crate::Storage::settle`] waits for it.
+    pub fn audit(&self, entry: AuditEntry) {
+        let storage = self.clone();
+        let pending = self.inner.pending_writes.start();
+        tokio::spawn(async move {
+            let _pending = pending;
+            let appended = storage
+                .inner
+                .writer
+                .run(move |conn| append(conn, &entry, crate::storage::now_unix()))
+                .await;
+            match appended.and_then(|record| write_head(storage.data_dir(), &record)) {
+                Ok(()) => {}
+                Err(error) => tracing::error!(%error, "an audit record could not be written"),
+            }
+        });
+    }
+
+    /// The audit records with `time >= since` (Unix seconds; all when `None`), in order.
+    pub fn audit_records(&self, since: Option<i64>) -> Result<Vec<AuditRecord>, StorageError> {
+        self.inner.pool.with(|conn| records(conn, since))
+    }
+
+    /// Checks the whole audit log against its chain and the anchored head; one line per
+    /// problem (none: intact).
+    pub fn verify_audit(&self) -> Result<Vec<String>, StorageError> {
+        let records = self.audit_records(None)?;
+        let head = read_head(self.data_dir())?;
+        Ok(verify_records(&records, head.as_ref(), true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(count: usize) -> Vec<AuditRecord> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::db::open_connection(&dir.path().join("a.db")).unwrap();
+        crate::db::migrate(&mut conn).unwrap();
+        (0..count)
+            .map(|i| {
+                let entry =
+                    AuditEntry::new("alice", "127.0.0.1", "publish", format!("p@{i}.0.0"), "ok");
+                append(&conn, &entry, 1_800_000_000).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_tampering_is_named() {
+        let records = chain(4);
+        let head = (4, records[3].hash.clone());
+        assert!(verify_records(&records, Some(&head), true).is_empty());
+
+        let mut edited = records.clone();
+        edited[1].actor = "mallory".into();
+        assert!(verify_records(&edited, Some(&head), true)[0].contains("edited"));
+
+        let mut dropped = records.clone();
+        dropped.remove(2);
+        assert!(!verify_records(&dropped, Some(&head), true).is_empty());
+
+        let mut swapped = records.clone();
+        swapped.swap(1, 2);
+        assert!(!verify_records(&swapped, Some(&head), true).is_empty());
+
+        let truncated = &records[..3];
+        let problems = verify_records(truncated, Some(&head), true);
+        assert!(problems[0].contains("truncated"), "{problems:?}");
+    }
+}

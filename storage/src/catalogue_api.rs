@@ -1,0 +1,136 @@
+//! [`Storage`]'s catalogue methods: search, package pages, download statistics and reviews.
+//! Reads run on pooled connections; writes (download batches, reviews) go through the single
+//! writer, each in its own savepoint, so a refused review leaves nothing behind.
+
+use crate::catalogue::{CataloguePage, CatalogueQuery};
+use crate::catalogue_page::PackagePage;
+use crate::downloads::{CountedDownload, DownloadStats};
+use crate::reviews::{ADMIN_LOGIN, Review, ReviewInput};
+use crate::storage::now_unix;
+use crate::{Principal, Storage, StorageError, catalogue, catalogue_page, downloads, reviews};
+
+impl Storage {
+    /// Searches the catalogue.
+    pub async fn catalogue_search(
+        &self,
+        query: CatalogueQuery,
+    ) -> Result<CataloguePage, StorageError> {
+        self.read(move |conn| catalogue::search(conn, &query)).await
+    }
+
+    /// The catalogue page of `name` (case and `-`/`_` folded);
+    /// [`StorageError::UnknownPackage`] when there is none.
+    pub async fn package_page(&self, name: &str) -> Result<PackagePage, StorageError> {
+        let name = name.to_owned();
+        self.read(move |conn| catalogue_page::package_page(conn, &name))
+            .await
+    }
+
+    /// Adds a batch of counted downloads in one write. Counting is best effort: the caller
+    /// logs a failure and the downloads it served stay served.
+    pub async fn record_downloads(&self, batch: Vec<CountedDownload>) -> Result<(), StorageError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.inner
+            .writer
+            .run(move |conn| downloads::record(conn, &batch))
+            .await
+    }
+
+    /// The download totals and 90-day daily series of `name`.
+    pub async fn download_stats(&self, name: &str) -> Result<DownloadStats, StorageError> {
+        let name = name.to_owned();
+        let now = now_unix();
+        self.read(move |conn| downloads::stats(conn, &name, now))
+            .await
+    }
+
+    /// The reviews of `name`, newest first; the administrator also sees hidden ones with
+    /// the reason.
+    pub async fn reviews(
+        &self,
+        name: &str,
+        viewer: Option<&Principal>,
+    ) -> Result<Vec<Review>, StorageError> {
+        let name = name.to_owned();
+        let with_hidden = viewer.is_some_and(|who| who.login == ADMIN_LOGIN);
+        self.read(move |conn| reviews::list(conn, &name, with_hidden))
+            .await
+    }
+
+    /// Creates or edits `who`'s rating and review of `name`, and returns it as shown.
+    pub async fn save_review(
+        &self,
+        who: &Principal,
+        name: &str,
+        input: ReviewInput,
+    ) -> Result<Review, StorageError> {
+        let (who, name_owned) = (who.clone(), name.to_owned());
+        let id = self
+            .inner
+            .writer
+            .run(move |conn| reviews::upsert(conn, &who, &name_owned, &input, now_unix()))
+            .await?;
+        self.review(name, id).await
+    }
+
+    /// Sets the owner's reply to review `id` of `name`.
+    pub async fn reply_to_review(
+        &self,
+        who: &Principal,
+        name: &str,
+        id: i64,
+        body: &str,
+    ) -> Result<Review, StorageError> {
+        let (who, name_owned, body) = (who.clone(), name.to_owned(), body.to_owned());
+        self.inner
+            .writer
+            .run(move |conn| reviews::reply(conn, &who, &name_owned, id, &body, now_unix()))
+            .await?;
+        self.review(name, id).await
+    }
+
+    /// Records `who`'s report of review `id` of `name`.
+    pub async fn report_review(
+        &self,
+        who: &Principal,
+        name: &str,
+        id: i64,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        let (who, name, reason) = (who.clone(), name.to_owned(), reason.to_owned());
+        self.inner
+            .writer
+            .run(move |conn| reviews::report(conn, &who, &name, id, &reason, now_unix()))
+            .await
+    }
+
+    /// Hides review `id` of `name` (administrator only), logging the reason.
+    pub async fn hide_review(
+        &self,
+        who: &Principal,
+        name: &str,
+        id: i64,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        let (who, name, reason) = (who.clone(), name.to_owned(), reason.to_owned());
+        self.inner
+            .writer
+            .run(move |conn| reviews::hide(conn, &who, &name, id, &reason, now_unix()))
+            .await
+    }
+
+    /// One review as shown (hidden ones included).
+    async fn review(&self, name: &str, id: i64) -> Result<Review, StorageError> {
+        let name_owned = name.to_owned();
+        self.read(move |conn| reviews::list(conn, &name_owned, true))
+            .await?
+            .into_iter()
+            .find(|review| review.id == id)
+            .ok_or_else(|| StorageError::UnknownReview {
+                name: name.to_owned(),
+                id,
+            })
+    }
+}

@@ -1,0 +1,301 @@
+//! Premium packages and what their downloads are checked against: the entitlement keys
+//! the registry trusts and the newest signed licence revocation list.
+//!
+//! A premium package stays visible (its index file is as public as any other); only its
+//! blobs need a licence ([`Storage::check_download`]). The licence itself is checked by
+//! `wharf_trust::Licence::check`, so the server and an offline installer refuse with the
+//! same words.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use wharf_trust::{Licence, LicenceRefusal, LicenceRequest, PublicKey, RevocationList, UtcTime};
+
+use crate::audit::{self, AuditEntry};
+use crate::queries::package_by_canonical;
+use crate::storage::now_unix;
+use crate::{Storage, StorageError};
+
+/// The migration that adds the tables (and an index to find a blob's version).
+pub(crate) const MIGRATION: &str = r"
+CREATE TABLE premium_packages (
+    package_id  INTEGER PRIMARY KEY REFERENCES packages(id),
+    since       INTEGER NOT NULL
+);
+CREATE TABLE entitlement_keys (
+    key_id      TEXT PRIMARY KEY,
+    public_key  TEXT NOT NULL,
+    added_at    INTEGER NOT NULL
+);
+CREATE TABLE licence_revocations (
+    serial      INTEGER PRIMARY KEY,
+    list        TEXT NOT NULL,
+    stored_at   INTEGER NOT NULL
+);
+CREATE INDEX versions_by_cksum ON versions (cksum);
+";
+
+/// What an installer needs to check licences offline: the trusted keys, the premium
+/// packages and the newest revocation list (`/api/wharf/v1/entitlements`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntitlementInfo {
+    /// Public entitlement keys (`wharf-ed25519:…`).
+    pub keys: Vec<String>,
+    /// Names of the premium packages.
+    pub premium: Vec<String>,
+    /// The newest signed revocation list, if any.
+    pub revocations: Option<String>,
+}
+
+/// A premium download refused: which release and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadRefusal {
+    /// `name@version` of the blob asked for.
+    pub release: String,
+    /// The failed check.
+    pub refusal: LicenceRefusal,
+}
+
+fn premium_names(conn: &Connection) -> Result<Vec<String>, StorageError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT p.name FROM premium_packages pp JOIN packages p ON p.id = pp.package_id ORDER BY p.name",
+    )?;
+    let rows = statement.query_map([], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn keys(conn: &Connection) -> Result<Vec<PublicKey>, StorageError> {
+    let mut statement =
+        conn.prepare_cached("SELECT public_key FROM entitlement_keys ORDER BY added_at")?;
+    let texts: Vec<String> = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    texts
+        .iter()
+        .map(|text| PublicKey::parse(text).map_err(StorageError::from))
+        .collect()
+}
+
+fn newest_list(conn: &Connection) -> Result<Option<(u64, String)>, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT serial, list FROM licence_revocations ORDER BY serial DESC LIMIT 1",
+        )?
+        .query_row([], |row| {
+            Ok((row.get::<_, i64>(0)?.unsigned_abs(), row.get(1)?))
+        })
+        .optional()?)
+}
+
+/// The premium release a blob belongs to, if it is one.
+fn premium_release(
+    conn: &Connection,
+    cksum: &str,
+) -> Result<Option<(String, String)>, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT p.name, v.version FROM versions v
+             JOIN premium_packages pp ON pp.package_id = v.package_id
+             JOIN packages p ON p.id = v.package_id
+             WHERE v.cksum = ?1 LIMIT 1",
+        )?
+        .query_row([cksum], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}
+
+/// Runs `work` in an immediate transaction with an audit record of its outcome, and moves
+/// the audit head after the commit.
+fn audited<T>(
+    storage: &Storage,
+    entry: AuditEntry,
+    work: impl FnOnce(&Connection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    let record = storage.inner.pool.with(|conn| {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let value = work(&tx)?;
+        let record = audit::append(&tx, &entry, now_unix())?;
+        tx.commit()?;
+        Ok((value, record))
+    });
+    match record {
+        Ok((value, record)) => {
+            audit::write_head(storage.data_dir(), &record)?;
+            Ok(value)
+        }
+        Err(error) => {
+            let refused = AuditEntry {
+                outcome: format!("refused: {error}"),
+                ..entry
+            };
+            storage.audit_now(&refused)?;
+            Err(error)
+        }
+    }
+}
+
+impl Storage {
+    /// Marks a package premium (or not); returns whether anything changed. Logged in the
+    /// audit log, in the same transaction.
+    pub fn set_premium(
+        &self,
+        name: &str,
+        premium: bool,
+        actor: &str,
+    ) -> Result<bool, StorageError> {
+        let action = if premium {
+            "premium.set"
+        } else {
+            "premium.unset"
+        };
+        let entry = AuditEntry::new(actor, "local", action, name, "ok");
+        audited(self, entry, |conn| {
+            let package =
+                package_by_canonical(conn, name)?.ok_or_else(|| StorageError::UnknownPackage {
+                    name: name.to_owned(),
+                })?;
+            let changed = if premium {
+                conn.execute(
+                    "INSERT OR IGNORE INTO premium_packages (package_id, since) VALUES (?1, ?2)",
+                    params![package.id, now_unix()],
+                )?
+            } else {
+                conn.execute(
+                    "DELETE FROM premium_packages WHERE package_id = ?1",
+                    [package.id],
+                )?
+            };
+            Ok(changed > 0)
+        })
+    }
+
+    /// Trusts `key` to sign licences and revocation lists (audited).
+    pub fn add_entitlement_key(&self, key: &PublicKey, actor: &str) -> Result<bool, StorageError> {
+        let entry = AuditEntry::new(
+            actor,
+            "local",
+            "entitlement-key.add",
+            key.key_id().short(),
+            "ok",
+        );
+        audited(self, entry, |conn| {
+            let added = conn.execute(
+                "INSERT OR IGNORE INTO entitlement_keys (key_id, public_key, added_at) VALUES (?1, ?2, ?3)",
+                params![key.key_id().to_string(), key.to_text(), now_unix()],
+            )?;
+            Ok(added > 0)
+        })
+    }
+
+    /// Stores a new signed revocation list: it must verify under a trusted entitlement key
+    /// and carry a serial above the newest stored one (audited).
+    pub fn store_revocation_list(&self, text: &str, actor: &str) -> Result<u64, StorageError> {
+        let entry = AuditEntry::new(
+            actor,
+            "local",
+            "licence.revocations",
+            "revocation list",
+            "ok",
+        );
+        audited(self, entry, |conn| {
+            let list = RevocationList::open(text, &keys(conn)?)?;
+            let serial = list.terms().serial;
+            if let Some((newest, _)) = newest_list(conn)?
+                && serial <= newest
+            {
+                return Err(StorageError::InvalidLicenceRequest {
+                    reason: format!(
+                        "revocation list serial {serial} is not above the stored serial {newest}; sign a list with serial {}",
+                        newest + 1
+                    ),
+                });
+            }
+            conn.execute(
+                "INSERT INTO licence_revocations (serial, list, stored_at) VALUES (?1, ?2, ?3)",
+                params![
+                    i64::try_from(serial).unwrap_or(i64::MAX),
+                    list.to_text(),
+                    now_unix()
+                ],
+            )?;
+            Ok(serial)
+        })
+    }
+
+    /// Records a licence issued (its id, licensee and packages; never its text).
+    pub fn record_licence_issued(
+        &self,
+        licence: &Licence,
+        actor: &str,
+    ) -> Result<(), StorageError> {
+        let terms = licence.terms();
+        self.audit_now(&AuditEntry::new(
+            actor,
+            "local",
+            "licence.issue",
+            format!(
+                "{} to {} for {}",
+                terms.id,
+                terms.licensee,
+                terms.packages.join(",")
+            ),
+            "ok",
+        ))
+    }
+
+    /// The trusted keys, premium packages and newest revocation list.
+    pub fn entitlement_info(&self) -> Result<EntitlementInfo, StorageError> {
+        self.inner.pool.with(|conn| {
+            Ok(EntitlementInfo {
+                keys: keys(conn)?.iter().map(PublicKey::to_text).collect(),
+                premium: premium_names(conn)?,
+                revocations: newest_list(conn)?.map(|(_, list)| list),
+            })
+        })
+    }
+
+    /// Checks a download of the blob `cksum`: `Ok(None)` when it is no premium release or
+    /// the presented licence covers it for `caller`; `Ok(Some(refusal))` naming the failed
+    /// check otherwise.
+    pub async fn check_download(
+        &self,
+        cksum: &str,
+        licence: Option<String>,
+        caller: Option<String>,
+    ) -> Result<Option<DownloadRefusal>, StorageError> {
+        let cksum = cksum.to_owned();
+        self.read(move |conn| {
+            let Some((name, version)) = premium_release(conn, &cksum)? else {
+                return Ok(None);
+            };
+            let release = format!("{name}@{version}");
+            let refuse = |refusal| {
+                Ok(Some(DownloadRefusal {
+                    release: release.clone(),
+                    refusal,
+                }))
+            };
+            let Some(text) = licence else {
+                return refuse(LicenceRefusal::Missing);
+            };
+            let licence = match Licence::parse(&text) {
+                Ok(licence) => licence,
+                Err(error) => return refuse(LicenceRefusal::Malformed(error.to_string())),
+            };
+            let keys = keys(conn)?;
+            let list = match newest_list(conn)? {
+                Some((_, text)) => Some(RevocationList::open(&text, &keys)?),
+                None => None,
+            };
+            let request = LicenceRequest {
+                package: &name,
+                version: &version,
+                caller: caller.as_deref(),
+                now: UtcTime::now(),
+            };
+            match licence.check(&request, &keys, list.as_ref().map(RevocationList::as_check)) {
+                Ok(()) => Ok(None),
+                Err(refusal) => refuse(refusal),
+            }
+        })
+        .await
+    }
+}

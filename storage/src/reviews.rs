@@ -1,0 +1,337 @@
+//! Ratings and reviews: one rating (1–5) and optional text per user per package, editable,
+//! kept with the version it was written for; an owner's reply; users' reports; and the
+//! administrator's hide with its reason, logged in the append-only `review_moderation`.
+//! Every rule is checked before anything is written, so a refused request changes nothing.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use wharf_index_format::Pubtime;
+
+use crate::queries::{find_version, is_owner, require_package};
+use crate::{Principal, StorageError};
+
+/// The migration that adds the review tables.
+pub(crate) const MIGRATION: &str = r"
+CREATE TABLE reviews (
+    id          INTEGER PRIMARY KEY,
+    package_id  INTEGER NOT NULL REFERENCES packages(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    rating      INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    body        TEXT,
+    version     TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    hidden_at   INTEGER,
+    UNIQUE (package_id, user_id)
+);
+CREATE TABLE review_replies (
+    review_id   INTEGER PRIMARY KEY REFERENCES reviews(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    body        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE TABLE review_reports (
+    review_id   INTEGER NOT NULL REFERENCES reviews(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    reason      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (review_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE review_moderation (
+    id          INTEGER PRIMARY KEY,
+    review_id   INTEGER NOT NULL REFERENCES reviews(id),
+    admin_id    INTEGER NOT NULL REFERENCES users(id),
+    action      TEXT NOT NULL CHECK (action IN ('hide')),
+    reason      TEXT NOT NULL,
+    time        INTEGER NOT NULL
+);
+CREATE TRIGGER review_moderation_is_never_updated BEFORE UPDATE ON review_moderation
+BEGIN SELECT RAISE(ABORT, 'the moderation log is append-only'); END;
+CREATE TRIGGER review_moderation_is_never_deleted BEFORE DELETE ON review_moderation
+BEGIN SELECT RAISE(ABORT, 'the moderation log is append-only'); END;
+";
+
+/// The longest review text, in characters.
+pub const MAX_REVIEW_CHARS: usize = 5_000;
+/// The longest owner reply, in characters.
+pub const MAX_REPLY_CHARS: usize = 2_000;
+/// The longest report or hide reason, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+/// The login of the registry administrator (made by `wharf serve` on its first start).
+pub const ADMIN_LOGIN: &str = "admin";
+
+/// What a user sends to rate a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewInput {
+    /// 1 to 5.
+    pub rating: i64,
+    /// Optional text.
+    pub body: Option<String>,
+    /// The version reviewed; the latest when `None`.
+    pub version: Option<String>,
+}
+
+/// A review as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Review {
+    /// Its id, unique in the registry.
+    pub id: i64,
+    /// The reviewer's login.
+    pub author: String,
+    /// 1 to 5.
+    pub rating: i64,
+    /// The text, if any.
+    pub body: Option<String>,
+    /// The version it was written for.
+    pub version: String,
+    /// Whether the reviewer's token fetched one of this package's blobs.
+    pub verified_install: bool,
+    /// First written (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub created: String,
+    /// Last edited.
+    pub updated: String,
+    /// The owner's reply.
+    pub reply: Option<ReviewReply>,
+    /// How many users reported it.
+    pub reports: u64,
+    /// Why and when the administrator hid it (only in the administrator's listing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<HiddenReview>,
+}
+
+/// An owner's reply to a review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReviewReply {
+    /// The owner's login.
+    pub author: String,
+    /// The text.
+    pub body: String,
+    /// Last written (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub updated: String,
+}
+
+/// The moderation of a hidden review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HiddenReview {
+    /// The reason the administrator gave.
+    pub reason: String,
+    /// When (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub at: String,
+}
+
+fn refuse(reason: String) -> StorageError {
+    StorageError::InvalidCatalogueRequest { reason }
+}
+
+/// Checks an optional text's length, and that it is not only white space.
+fn check_text(field: &str, text: &str, max: usize) -> Result<(), StorageError> {
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(refuse(format!(
+            "`{field}` is {chars} characters long; the limit is {max}: shorten it"
+        )));
+    }
+    if text.trim().is_empty() {
+        return Err(refuse(format!(
+            "`{field}` is empty; write some text or leave the field out"
+        )));
+    }
+    Ok(())
+}
+
+/// Creates or replaces `who`'s review of `name`; returns its id.
+pub(crate) fn upsert(
+    conn: &Connection,
+    who: &Principal,
+    name: &str,
+    input: &ReviewInput,
+    now: i64,
+) -> Result<i64, StorageError> {
+    let package = require_package(conn, name)?;
+    if !(1..=5).contains(&input.rating) {
+        return Err(refuse(format!(
+            "`rating` is {}; rate from 1 to 5",
+            input.rating
+        )));
+    }
+    if let Some(body) = &input.body {
+        check_text("body", body, MAX_REVIEW_CHARS)?;
+    }
+    let version = match &input.version {
+        Some(version) => {
+            find_version(conn, package.id, version)?
+                .ok_or_else(|| StorageError::UnknownVersion {
+                    name: package.name.clone(),
+                    version: version.clone(),
+                })?
+                .version
+        }
+        None => conn
+            .prepare_cached(
+                "SELECT version FROM versions WHERE package_id = ?1 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([package.id], |row| row.get(0))?,
+    };
+    conn.prepare_cached(
+        "INSERT INTO reviews (package_id, user_id, rating, body, version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (package_id, user_id) DO UPDATE SET rating = excluded.rating,
+           body = excluded.body, version = excluded.version, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        package.id,
+        who.user_id,
+        input.rating,
+        input.body,
+        version,
+        now
+    ])?;
+    Ok(conn
+        .prepare_cached("SELECT id FROM reviews WHERE package_id = ?1 AND user_id = ?2")?
+        .query_row(params![package.id, who.user_id], |row| row.get(0))?)
+}
+
+/// The review `id` of package `name`, refused when it belongs to another package.
+fn require_review(conn: &Connection, name: &str, id: i64) -> Result<i64, StorageError> {
+    let package = require_package(conn, name)?;
+    conn.prepare_cached("SELECT 1 FROM reviews WHERE id = ?1 AND package_id = ?2")?
+        .query_row(params![id, package.id], |_| Ok(()))
+        .optional()?
+        .ok_or_else(|| StorageError::UnknownReview {
+            name: package.name.clone(),
+            id,
+        })?;
+    Ok(package.id)
+}
+
+/// Sets the owner's reply to review `id`.
+pub(crate) fn reply(
+    conn: &Connection,
+    who: &Principal,
+    name: &str,
+    id: i64,
+    body: &str,
+    now: i64,
+) -> Result<(), StorageError> {
+    let package_id = require_review(conn, name, id)?;
+    if !is_owner(conn, package_id, who.user_id)? {
+        return Err(StorageError::NotOwner {
+            login: who.login.clone(),
+            name: name.to_owned(),
+        });
+    }
+    check_text("body", body, MAX_REPLY_CHARS)?;
+    conn.prepare_cached(
+        "INSERT INTO review_replies (review_id, user_id, body, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (review_id) DO UPDATE SET user_id = excluded.user_id,
+           body = excluded.body, updated_at = excluded.updated_at",
+    )?
+    .execute(params![id, who.user_id, body, now])?;
+    Ok(())
+}
+
+/// Records `who`'s report of review `id` (a second report by the same user keeps the first).
+pub(crate) fn report(
+    conn: &Connection,
+    who: &Principal,
+    name: &str,
+    id: i64,
+    reason: &str,
+    now: i64,
+) -> Result<(), StorageError> {
+    require_review(conn, name, id)?;
+    check_text("reason", reason, MAX_REASON_CHARS)?;
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO review_reports (review_id, user_id, reason, created_at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, who.user_id, reason, now])?;
+    Ok(())
+}
+
+/// Hides review `id` and logs the administrator's reason.
+pub(crate) fn hide(
+    conn: &Connection,
+    who: &Principal,
+    name: &str,
+    id: i64,
+    reason: &str,
+    now: i64,
+) -> Result<(), StorageError> {
+    if who.login != ADMIN_LOGIN {
+        return Err(StorageError::NotAdmin {
+            login: who.login.clone(),
+            action: "hide a review".to_owned(),
+        });
+    }
+    require_review(conn, name, id)?;
+    check_text("reason", reason, MAX_REASON_CHARS)?;
+    conn.prepare_cached(
+        "INSERT INTO review_moderation (review_id, admin_id, action, reason, time)
+         VALUES (?1, ?2, 'hide', ?3, ?4)",
+    )?
+    .execute(params![id, who.user_id, reason, now])?;
+    conn.prepare_cached("UPDATE reviews SET hidden_at = ?2 WHERE id = ?1 AND hidden_at IS NULL")?
+        .execute(params![id, now])?;
+    tracing::info!(review = id, package = name, admin = %who.login, reason, "review hidden");
+    Ok(())
+}
+
+/// The reviews of `name`, newest first; hidden ones only when `with_hidden`.
+pub(crate) fn list(
+    conn: &Connection,
+    name: &str,
+    with_hidden: bool,
+) -> Result<Vec<Review>, StorageError> {
+    let package = require_package(conn, name)?;
+    let rows = conn
+        .prepare_cached(
+            "SELECT r.id, u.login, r.rating, r.body, r.version, r.created_at, r.updated_at,
+                    r.hidden_at,
+                    EXISTS (SELECT 1 FROM download_fetchers f
+                            WHERE f.package_id = r.package_id AND f.user_id = r.user_id),
+                    ru.login, rr.body, rr.updated_at,
+                    (SELECT count(*) FROM review_reports rp WHERE rp.review_id = r.id),
+                    (SELECT m.reason FROM review_moderation m WHERE m.review_id = r.id
+                     ORDER BY m.id DESC LIMIT 1)
+             FROM reviews r JOIN users u ON u.id = r.user_id
+             LEFT JOIN review_replies rr ON rr.review_id = r.id
+             LEFT JOIN users ru ON ru.id = rr.user_id
+             WHERE r.package_id = ?1 AND (?2 OR r.hidden_at IS NULL)
+             ORDER BY r.updated_at DESC, r.id DESC",
+        )?
+        .query_map(params![package.id, with_hidden], |row| {
+            let time = |at: i64| Pubtime::from_unix(at).to_string();
+            let hidden_at: Option<i64> = row.get(7)?;
+            let reply_author: Option<String> = row.get(9)?;
+            let reply = match reply_author {
+                Some(author) => Some(ReviewReply {
+                    author,
+                    body: row.get(10)?,
+                    updated: time(row.get(11)?),
+                }),
+                None => None,
+            };
+            let reason: Option<String> = row.get(13)?;
+            Ok(Review {
+                id: row.get(0)?,
+                author: row.get(1)?,
+                rating: row.get(2)?,
+                body: row.get(3)?,
+                version: row.get(4)?,
+                created: time(row.get(5)?),
+                updated: time(row.get(6)?),
+                verified_install: row.get(8)?,
+                reply,
+                reports: u64::try_from(row.get::<_, i64>(12)?).unwrap_or(0),
+                hidden: hidden_at.map(|at| HiddenReview {
+                    reason: reason.unwrap_or_default(),
+                    at: time(at),
+                }),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
