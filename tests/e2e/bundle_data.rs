@@ -1,7 +1,6 @@
 //! `wharf bundle export --data DIR` (a stopped registry's data directory, no server) and
 //! `--format local-registry` (a directory plain cargo builds from offline, with no Wharf).
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -20,6 +19,33 @@ fn export_data(registry: &TestRegistry, public_url: &str, args: &[&str], out: &P
         .arg(out)
         .output()
         .expect("wharf runs")
+}
+
+/// `export_data` with `--format local-registry` (no exporter key) and the choice `args`.
+fn export_local(
+    registry: &TestRegistry,
+    public_url: &str,
+    root: &Path,
+    args: &[&str],
+    out: &Path,
+) -> Output {
+    let mut all = args.to_vec();
+    all.extend([
+        "--format",
+        "local-registry",
+        "--root-key",
+        root.to_str().expect("UTF-8"),
+    ]);
+    export_data(registry, public_url, &all, out)
+}
+
+/// Appends `text` to the cargo home's `config.toml`.
+fn append_config(cargo: &CargoEnv, text: &str) {
+    let config = cargo.home().join("config.toml");
+    let mut current = std::fs::read_to_string(&config).expect("the cargo config");
+    current.push('\n');
+    current.push_str(text);
+    std::fs::write(&config, current).expect("written");
 }
 
 /// Publishes `air-base 1.0.0` and `air-top 0.1.0` (which depends on it) with the real cargo.
@@ -127,21 +153,23 @@ fn export_as_a_local_registry_lets_plain_cargo_build_offline_without_wharf() -> 
     let public_url = registry.url();
     let dir = tempfile::tempdir()?;
     let (_, _, root) = keys(&registry, dir.path());
+    // A project that names the registry, locked by the real cargo while it runs.
+    let index_url = registry.index_url();
+    let locking = CargoEnv::new(&index_url);
+    let locked_project = CrateProject::new("air-locked", "0.1.0")
+        .dep("air-top", r#"{ version = "0.1", registry = "wharf" }"#)
+        .main("fn main() { println!(\"value={}\", air_top::top()); }")
+        .write(locking.work_dir());
+    locking.cargo_ok(&locked_project, &["generate-lockfile"]);
     registry.stop();
 
     // From the stopped registry's data: the closure of `air-top`, no exporter key needed.
     let offline = dir.path().join("offline-registry");
-    let exported = export_data(
+    let exported = export_local(
         &registry,
         &public_url,
-        &[
-            "--roots",
-            "air-top@0.1",
-            "--format",
-            "local-registry",
-            "--root-key",
-            root.to_str().expect("UTF-8"),
-        ],
+        &root,
+        &["--roots", "air-top@0.1"],
         &offline,
     );
     assert!(exported.status.success(), "{}", describe(&exported));
@@ -153,14 +181,13 @@ fn export_as_a_local_registry_lets_plain_cargo_build_offline_without_wharf() -> 
 
     // A new cargo home that knows no Wharf: crates.io replaced by the directory.
     let cargo = CargoEnv::new("sparse+http://127.0.0.1:9/unused/");
-    let config = cargo.home().join("config.toml");
-    let mut text = std::fs::read_to_string(&config)?;
-    let _ = write!(
-        text,
-        "\n[source.crates-io]\nreplace-with = \"air-gapped\"\n\n[source.air-gapped]\nlocal-registry = \"{}\"\n",
-        offline.display()
+    append_config(
+        &cargo,
+        &format!(
+            "[source.crates-io]\nreplace-with = \"air-gapped\"\n\n[source.air-gapped]\nlocal-registry = \"{}\"\n",
+            offline.display()
+        ),
     );
-    std::fs::write(&config, text)?;
     let consumer = CrateProject::new("air-consumer", "0.1.0")
         .dep("air-top", r#""0.1""#)
         .main("fn main() { println!(\"value={}\", air_top::top()); }")
@@ -170,20 +197,37 @@ fn export_as_a_local_registry_lets_plain_cargo_build_offline_without_wharf() -> 
     let run = cargo.cargo_ok(&consumer, &["run", "--offline", "--quiet"]);
     assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "value=42");
 
-    // The directory must be new or empty: a second export changes nothing in it.
-    let before = tree(&offline);
-    let again = export_data(
+    // Exactly the versions that project's Cargo.lock pins, for the registry under its name.
+    let from_lock = dir.path().join("from-lock");
+    let lockfile = locked_project.join("Cargo.lock");
+    let exported = export_local(
         &registry,
         &public_url,
-        &[
-            "--all",
-            "--format",
-            "local-registry",
-            "--root-key",
-            root.to_str().expect("UTF-8"),
-        ],
-        &offline,
+        &root,
+        &["--lockfile", lockfile.to_str().expect("UTF-8")],
+        &from_lock,
     );
+    assert!(exported.status.success(), "{}", describe(&exported));
+    assert_eq!(
+        crate_files(&from_lock),
+        ["air-base-1.0.0.crate", "air-top-0.1.0.crate"]
+    );
+    append_config(
+        &locking,
+        &format!(
+            "[source.wharf-remote]\nregistry = \"{index_url}\"\nreplace-with = \"wharf-offline\"\n\n[source.wharf-offline]\nlocal-registry = \"{}\"\n",
+            from_lock.display()
+        ),
+    );
+    let run = locking.cargo_ok(
+        &locked_project,
+        &["run", "--offline", "--locked", "--quiet"],
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "value=42");
+
+    // The directory must be new or empty: a second export changes nothing in it.
+    let before = tree(&offline);
+    let again = export_local(&registry, &public_url, &root, &["--all"], &offline);
     assert_eq!(again.status.code(), Some(2), "{}", describe(&again));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("is not empty"),
