@@ -5,6 +5,7 @@
 
 mod admin;
 mod admin_keyset;
+mod blob_storage;
 mod bundle;
 mod connection_keys;
 mod install_cmd;

@@ -70,6 +70,7 @@ mod queries;
 mod recent;
 mod reconcile;
 mod registry_keys;
+mod s3;
 mod signed_publish;
 mod storage;
 mod token_cache;
@@ -95,6 +96,7 @@ pub use model::{
 pub use plugins::{PluginPackage, PluginRelease};
 pub use publisher_keys::PublisherKeyInfo;
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
+pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
 pub use tokens::check_display_name;
