@@ -77,12 +77,13 @@ impl Storage {
         let data_dir = config.data_dir.clone();
         let db_path = data_dir.join(DB_FILE);
         let setup_dir = data_dir.clone();
+        let s3 = config.blobs.connect().await?;
         let (stores, conn, keys) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&setup_dir).map_err(|cause| StorageError::Path {
                 path: setup_dir.clone(),
                 cause,
             })?;
-            let stores = config.blobs.open(&setup_dir)?;
+            let stores = config.blobs.open(&setup_dir, s3)?;
             let mut conn = open_connection(&db_path)?;
             migrate(&mut conn)?;
             let keys = RegistryKeys::load_or_create(&setup_dir, None)?;

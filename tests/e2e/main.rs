@@ -31,6 +31,7 @@ mod publish_log;
 mod rate_limits;
 mod readme;
 mod resolve_remote;
+mod s3;
 mod settings_precedence;
 mod signed_plugins;
 mod signing;

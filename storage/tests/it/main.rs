@@ -1,4 +1,5 @@
-//! Integration tests of `wharf-storage` on real SQLite files and the local blob backend.
+//! Integration tests of `wharf-storage` on real SQLite files, the local blob backend and a
+//! real S3 server (Garage).
 
 mod concurrency;
 mod crash;
@@ -14,6 +15,7 @@ mod publish;
 mod recent;
 mod reconcile;
 mod restart;
+mod s3;
 mod support;
 mod tokens;
 mod yank;
