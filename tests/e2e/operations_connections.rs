@@ -1,7 +1,7 @@
 //! Many connections on one node: the server raises its open-file limit at start and says so,
 //! warns when the hard limit is below the connection cap, and serves 2,000 keep-alive
 //! connections at once, closing each once it has been idle for the (short, configured) idle
-//! timeout. "Closed" means closed within a generous 30 s, as in `connections.rs`.
+//! timeout. "Closed" means closed within a generous 30 s (`connections::read_until_closed`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -15,8 +15,6 @@ use crate::connections::{connect, read_response, read_until_closed};
 
 /// Connections the keep-alive test holds open at once.
 const CONNECTIONS: usize = 2_000;
-/// Far longer than any timeout the servers here run with.
-const GENEROUS: Duration = Duration::from_secs(30);
 
 /// A `wharf serve` started through `sh -c 'ulimit …; exec wharf serve …'`, logging at `info`.
 struct LimitedServer {

@@ -45,8 +45,8 @@ fn metric_names(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let bytes = text.as_bytes();
     for (start, _) in text.match_indices("wharf_") {
-        let follows_a_name = start > 0
-            && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let follows_a_name =
+            start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
         if follows_a_name {
             continue;
         }
@@ -136,7 +136,9 @@ fn every_dashboard_query_is_valid_and_names_exposed_metrics() -> TestResult {
     let panels = dashboard["panels"].as_array().ok_or("a panels array")?;
     let mut queries = Vec::new();
     for panel in panels {
-        let targets = panel["targets"].as_array().ok_or("every panel has targets")?;
+        let targets = panel["targets"]
+            .as_array()
+            .ok_or("every panel has targets")?;
         assert!(!targets.is_empty(), "panel {} has no query", panel["title"]);
         for target in targets {
             let expr = target["expr"].as_str().ok_or("every target has an expr")?;
@@ -148,7 +150,10 @@ fn every_dashboard_query_is_valid_and_names_exposed_metrics() -> TestResult {
         }
     }
     let exposition = scraped_metrics()?;
-    assert_eq!(missing(&metric_names(&text), &exposition), Vec::<String>::new());
+    assert_eq!(
+        missing(&metric_names(&text), &exposition),
+        Vec::<String>::new()
+    );
     for route in route_labels(&text) {
         assert!(exposition.contains(&route), "no {route} in /metrics");
     }
@@ -174,6 +179,9 @@ fn every_dashboard_query_is_valid_and_names_exposed_metrics() -> TestResult {
     )?;
     let (ok, said) = promtool(&["check", "rules", &path.to_string_lossy()], b"")?;
     assert!(ok, "the dashboard's queries do not parse: {said}");
-    assert!(said.contains(&format!("{} rules found", queries.len())), "{said}");
+    assert!(
+        said.contains(&format!("{} rules found", queries.len())),
+        "{said}"
+    );
     Ok(())
 }

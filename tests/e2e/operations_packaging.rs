@@ -97,7 +97,11 @@ fn the_systemd_unit_passes_systemd_analyze_verify() -> TestResult {
             &format!("ExecStart={} ", binary.display()),
         ),
     )?;
-    wharf(&["man", "--out", &dir.path().join("man/man1").to_string_lossy()])?;
+    wharf(&[
+        "man",
+        "--out",
+        &dir.path().join("man/man1").to_string_lossy(),
+    ])?;
     let verify = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&installed)
@@ -106,7 +110,10 @@ fn the_systemd_unit_passes_systemd_analyze_verify() -> TestResult {
     let stderr = String::from_utf8_lossy(&verify.stderr);
     assert!(verify.status.success(), "systemd-analyze verify: {stderr}");
     // systemd-analyze exits 0 on unknown keys and bad values too; it only warns about them.
-    assert!(stderr.trim().is_empty(), "systemd-analyze verify warned: {stderr}");
+    assert!(
+        stderr.trim().is_empty(),
+        "systemd-analyze verify warned: {stderr}"
+    );
     Ok(())
 }
 
@@ -129,7 +136,11 @@ impl Drop for Haproxy {
 fn the_haproxy_example_is_valid_and_routes_by_readiness() -> TestResult {
     require_program("haproxy", "-v", "haproxy")?;
     let example = packaging("haproxy/wharf.cfg");
-    let check = Command::new("haproxy").arg("-c").arg("-f").arg(&example).output()?;
+    let check = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(&example)
+        .output()?;
     let said = String::from_utf8_lossy(&check.stdout) + String::from_utf8_lossy(&check.stderr);
     assert!(check.status.success(), "haproxy -c: {said}");
     assert!(!said.contains("[WARNING]"), "haproxy -c warned: {said}");
@@ -172,7 +183,7 @@ fn the_haproxy_example_is_valid_and_routes_by_readiness() -> TestResult {
             .arg(&config_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("haproxy.log"))?)
             .spawn()?,
     );
     let http = http_client_builder()
@@ -181,13 +192,13 @@ fn the_haproxy_example_is_valid_and_routes_by_readiness() -> TestResult {
     // Once the health checks have marked the dead node down, every request reaches the live
     // one (HAProxy's own stats list which node is up).
     let stats_url = format!("http://127.0.0.1:{stats}/stats;csv");
-    let mut states = String::new();
+    let mut csv = String::new();
     let mut settled = false;
     for _ in 0..300 {
         if let Ok(response) = http.get(&stats_url).send() {
-            states = response.text()?;
+            csv = response.text()?;
             let state_of = |server: &str| {
-                states.lines().find_map(|line| {
+                csv.lines().find_map(|line| {
                     let fields: Vec<&str> = line.split(',').collect();
                     (fields.first() == Some(&"wharf_nodes") && fields.get(1) == Some(&server))
                         .then(|| fields.get(17).map(|s| (*s).to_owned()))
@@ -203,7 +214,11 @@ fn the_haproxy_example_is_valid_and_routes_by_readiness() -> TestResult {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(settled, "the nodes never became UP and DOWN:\n{states}");
+    assert!(
+        settled,
+        "the nodes never became UP and DOWN:\n{csv}\nhaproxy said:\n{}",
+        std::fs::read_to_string(dir.path().join("haproxy.log"))?
+    );
     let direct = http
         .get(registry.url() + "/index/config.json")
         .send()?
@@ -258,6 +273,8 @@ fn bash_completion_completes_the_real_subcommands_and_flags() -> TestResult {
         .next()
         .unwrap_or_default()
         .lines()
+        // A subcommand's line is indented by two; its wrapped description by more.
+        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
         .filter_map(|line| line.split_whitespace().next())
         .filter(|name| *name != "help")
         .collect();
@@ -279,7 +296,11 @@ fn bash_completion_completes_the_real_subcommands_and_flags() -> TestResult {
 #[test]
 fn the_man_pages_list_every_flag_of_the_help() -> TestResult {
     let page = String::from_utf8(wharf(&["man"])?.stdout)?;
-    assert!(page.starts_with(".ie"), "not roff: {}", &page[..page.len().min(200)]);
+    assert!(
+        page.starts_with(".ie"),
+        "not roff: {}",
+        &page[..page.len().min(200)]
+    );
     assert!(page.contains(".TH wharf 1"), "{page}");
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("man1");
@@ -298,7 +319,12 @@ fn the_man_pages_list_every_flag_of_the_help() -> TestResult {
         let escaped = flag.replace('-', "\\-");
         assert!(serve_page.contains(&escaped), "wharf-serve.1 lacks {flag}");
     }
-    for page in ["wharf.1", "wharf-token-create.1", "wharf-admin-gc.1", "wharf-completions.1"] {
+    for page in [
+        "wharf.1",
+        "wharf-token-create.1",
+        "wharf-admin-gc.1",
+        "wharf-completions.1",
+    ] {
         assert!(out.join(page).is_file(), "no {page}");
     }
     // A directory that cannot be made is one line naming it, and nothing is written.
@@ -311,7 +337,8 @@ fn the_man_pages_list_every_flag_of_the_help() -> TestResult {
     assert_eq!(refused.status.code(), Some(2));
     let stderr = String::from_utf8(refused.stderr)?;
     assert!(
-        stderr.starts_with("error: cannot create the manual directory") && stderr.lines().count() == 1,
+        stderr.starts_with("error: cannot create the manual directory")
+            && stderr.lines().count() == 1,
         "{stderr}"
     );
     Ok(())
@@ -330,7 +357,11 @@ fn the_version_names_the_commit_it_was_built_from() -> TestResult {
             let commit = String::from_utf8(head.stdout)?;
             assert_eq!(
                 version.trim(),
-                format!("wharf {} (commit {})", env!("CARGO_PKG_VERSION"), commit.trim())
+                format!(
+                    "wharf {} (commit {})",
+                    env!("CARGO_PKG_VERSION"),
+                    commit.trim()
+                )
             );
         }
         // Built outside git (or with WHARF_COMMIT set): the version still says which commit.
