@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -93,22 +93,58 @@ pub(crate) fn run(command: MirrorCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Every index path the upstream's snapshot bins list, with its SHA-256; `None` when the
-/// upstream has no bins (not a Wharf registry).
-fn list_bins(upstream: &Upstream) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+/// upstream has no bins (not a Wharf registry). The 256 bins are fetched on `jobs` threads.
+fn list_bins(upstream: &Upstream, jobs: usize) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    let next = AtomicUsize::new(0);
+    let fetched: Mutex<Vec<(usize, Option<Vec<u8>>)>> = Mutex::new(Vec::with_capacity(256));
+    let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, 256) {
+            scope.spawn(|| {
+                loop {
+                    let bin = next.fetch_add(1, Ordering::Relaxed);
+                    if bin > 255 {
+                        return;
+                    }
+                    let url = format!("{}/.wharf/bins/{bin:02x}", upstream.index);
+                    match upstream.get(&url) {
+                        Ok(body) => lock(&fetched).push((bin, body)),
+                        Err(error) => {
+                            *lock(&failed) = Some(error);
+                            next.store(256, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(error) = lock(&failed).take() {
+        return Err(error);
+    }
+    let mut fetched = fetched.into_inner().unwrap_or_else(PoisonError::into_inner);
+    fetched.sort_by_key(|(bin, _)| *bin);
     let mut files = BTreeMap::new();
-    for bin in 0..=255u8 {
-        let url = format!("{}/.wharf/bins/{bin:02x}", upstream.index);
-        let Some(text) = upstream.get(&url)? else {
+    for (bin, body) in fetched {
+        let Some(text) = body else {
             return Ok(None);
         };
         for line in String::from_utf8_lossy(&text).lines() {
             let Some((path, hash)) = line.split_once(' ') else {
-                bail!("`{url}` has a line that is not `<index path> <sha256>`: `{line}`");
+                bail!(
+                    "`{}/.wharf/bins/{bin:02x}` has a line that is not `<index path> <sha256>`: `{line}`",
+                    upstream.index
+                );
             };
             files.insert(path.to_owned(), hash.to_owned());
         }
     }
     Ok(Some(files))
+}
+
+/// Locks a mutex, also after a worker panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The versions `--roots` or `--lockfile` choose; `None` for every package.
@@ -159,7 +195,7 @@ fn listing(
                 .map(|(path, bytes)| (path.clone(), sha256_hex(bytes)))
                 .collect(),
         ),
-        None => list_bins(upstream)?,
+        None => list_bins(upstream, args.jobs)?,
     };
     let listed: Vec<Listed> = match (chosen, bins) {
         (None, None) => bail!(
@@ -234,9 +270,7 @@ fn sync_all(cx: &file::Context<'_>, files: &[Listed], jobs: usize) -> anyhow::Re
         }
     });
     progress.finish_and_clear();
-    total
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    total.into_inner().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What `connect` finds: the upstream, its `config.json` (parsed, and as served), and for a
