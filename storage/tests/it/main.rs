@@ -1,5 +1,6 @@
 //! Integration tests of `wharf-storage` on real SQLite files and the local blob backend.
 
+mod catalogue;
 mod concurrency;
 mod crash;
 mod daily_limits;
