@@ -323,9 +323,8 @@ impl Storage {
             Pubtime::from_unix(signed.statement.time().unix())
         }));
         let origin = self.inner.keys.origin().to_owned();
-        // Nothing shows READMEs yet, and they would make every version row large.
-        metadata.readme = None;
-        metadata.readme_truncated = false;
+        // The README (cut to the publish limit) reaches the catalogue: a trigger moves it out
+        // of the version row into `catalogue_readmes`, so version rows stay small.
 
         // Hash the tarball and check every rule before anything is written.
         let actual = self

@@ -1,6 +1,7 @@
 //! Integration tests of `wharf-storage` on real SQLite files, the local blob backend and a
 //! real S3 server (Garage).
 
+mod catalogue;
 mod concurrency;
 mod crash;
 mod daily_limits;
