@@ -39,6 +39,7 @@ mod settings_precedence;
 mod signed_plugins;
 mod signing;
 mod signing_crash;
+mod templates;
 mod threats;
 mod tls_proxy;
 mod tokens;
