@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wharf_e2e_tests::upload::publish_body;
+use wharf_e2e_tests::upload::{publish_body, publish_body_with_deps};
 use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
 
 /// A registry with `paid-widget` 1.0.0 and 2.0.0 (premium) and `free-widget` 1.0.0 by
@@ -275,5 +275,174 @@ fn only_a_trusted_key_issues_and_unset_makes_a_package_free() -> TestResult {
         .registry
         .run_on_data(&["admin", "premium", "unset"], &["paid-widget"]));
     assert_eq!(premium.download("paid-widget", "1.0.0", None, None)?.0, 200);
+    Ok(())
+}
+
+/// `wharf install` into `dir` with `args`, without tokens from the outside.
+fn install(registry: &TestRegistry, dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(wharf_binary())
+        .arg("install")
+        .args(["--index-url", &registry.index_url(), "--host-api", "1.0.0"])
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .env_remove("WHARF_TOKEN")
+        .output()
+        .expect("the wharf binary runs")
+}
+
+#[test]
+fn the_installer_checks_the_licence_before_downloading_and_the_registry_again() -> TestResult {
+    let premium = Premium::start()?;
+    for (name, version, deps) in [
+        ("host-api", "1.0.0", &[][..]),
+        ("paid-plugin", "1.0.0", &[("host-api", "^1")][..]),
+    ] {
+        let response = premium
+            .registry
+            .http()
+            .put(format!("{}/api/v1/crates/new", premium.registry.url()))
+            .header("Authorization", &premium.alice)
+            .body(publish_body_with_deps(name, version, deps))
+            .send()?;
+        assert_eq!(response.status().as_u16(), 200, "{}", response.text()?);
+    }
+    ok(&premium
+        .registry
+        .run_on_data(&["admin", "premium", "set"], &["paid-plugin"]));
+    premium.registry.settle();
+    let files = premium.dir.path();
+    let write = |name: &str, args: &[&str]| -> TestResult<PathBuf> {
+        let path = files.join(name);
+        std::fs::write(&path, premium.issue(args))?;
+        Ok(path)
+    };
+    let base = ["--licensee", "alice", "--package", "paid-*"];
+    let valid = write(
+        "valid.lic",
+        &[&base[..], &["--expires", "30d", "--id", "lic-i"]].concat(),
+    )?;
+    let expired = write(
+        "expired.lic",
+        &[
+            &base[..],
+            &[
+                "--not-before",
+                "2020-01-01T00:00:00Z",
+                "--expires",
+                "2021-01-01T00:00:00Z",
+            ],
+        ]
+        .concat(),
+    )?;
+    let wrong_package = write(
+        "other.lic",
+        &[
+            "--licensee",
+            "alice",
+            "--package",
+            "other",
+            "--expires",
+            "30d",
+        ],
+    )?;
+    let wrong_range = write(
+        "range.lic",
+        &[&base[..], &["--versions", ">=2", "--expires", "30d"]].concat(),
+    )?;
+    let forged = files.join("forged.lic");
+    let valid_text = std::fs::read_to_string(&valid)?;
+    let other_text = std::fs::read_to_string(&wrong_package)?;
+    std::fs::write(
+        &forged,
+        format!(
+            "wharf-licence-v1.{}.{}",
+            valid_text.trim().split('.').nth(1).expect("three parts"),
+            other_text.trim().split('.').nth(2).expect("three parts")
+        ),
+    )?;
+
+    let alice = premium.alice.as_str();
+    let refusals = [
+        (None, "licence missing"),
+        (Some(&expired), "licence expired at 2021-01-01T00:00:00Z"),
+        (
+            Some(&wrong_package),
+            "licence does not cover package `paid-plugin`",
+        ),
+        (
+            Some(&wrong_range),
+            "licence covers versions `>=2`, not `1.0.0`",
+        ),
+        (Some(&forged), "licence signature invalid"),
+    ];
+    for (licence, expected) in refusals {
+        let dir = tempfile::tempdir()?;
+        let mut args = vec!["--token", alice, "paid-plugin"];
+        if let Some(licence) = licence {
+            args.extend(["--licence", path(licence)]);
+        }
+        let output = install(&premium.registry, dir.path(), &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        assert!(
+            !dir.path().join("current").exists(),
+            "nothing was installed"
+        );
+    }
+
+    // Valid offline, but the registry knows the token is bob's.
+    let dir = tempfile::tempdir()?;
+    let output = install(
+        &premium.registry,
+        dir.path(),
+        &[
+            "--token",
+            &premium.bob,
+            "--licence",
+            path(&valid),
+            "paid-plugin",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("licence is issued to `alice`, not to `bob`"),
+        "{stderr}"
+    );
+
+    // A valid licence installs, and is remembered for the next run.
+    let dir = tempfile::tempdir()?;
+    let output = install(
+        &premium.registry,
+        dir.path(),
+        &["--token", alice, "--licence", path(&valid), "paid-plugin"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config = std::fs::read_to_string(dir.path().join("wharf-install.toml"))?;
+    assert!(config.contains("licence-file"), "{config}");
+
+    // Revoked: the installer reads the registry's signed list and refuses before downloading.
+    ok(&premium.registry.run_on_data(
+        &["admin", "licence", "revoke"],
+        &["lic-i", "--key", path(&premium.key)],
+    ));
+    let dir = tempfile::tempdir()?;
+    let output = install(
+        &premium.registry,
+        dir.path(),
+        &["--token", alice, "--licence", path(&valid), "paid-plugin"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("licence revoked (revocation list serial 1)"),
+        "{stderr}"
+    );
     Ok(())
 }
