@@ -292,6 +292,7 @@ fn install(registry: &TestRegistry, dir: &Path, args: &[&str]) -> std::process::
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one registry, each refusal, then the valid licence
 fn the_installer_checks_the_licence_before_downloading_and_the_registry_again() -> TestResult {
     let premium = Premium::start()?;
     for (name, version, deps) in [
