@@ -1,6 +1,7 @@
 //! End-to-end tests: a real `wharf serve` on a loopback port, driven by the real `cargo`
 //! binary (own `CARGO_HOME`) and by raw HTTP.
 
+mod audit;
 mod auth_required;
 mod bad_publish;
 mod bundle;
@@ -14,6 +15,7 @@ mod connections;
 mod crash;
 mod data_dir;
 mod dependency_registries;
+mod entitlements;
 mod full_disk;
 mod gc;
 mod git_index;
