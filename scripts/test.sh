@@ -27,6 +27,21 @@ if ! garage --version 2>/dev/null | grep -qwF "v2.5.0"; then
   cargo install --locked garage@2.5.0
 fi
 
+# Programs the packaging tests check Wharf's operator files with (tests/e2e/operations_*.rs):
+# systemd-analyze (systemd), haproxy, promtool (prometheus). Debian packages, installed when
+# missing.
+install_debian() { # COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "installing $2 (for $1)" >&2
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2"
+}
+install_debian systemd-analyze systemd
+install_debian haproxy haproxy
+install_debian promtool prometheus
+
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check
 # Unused dependencies, in the workspace's members (the projects under fixtures/ are data).
