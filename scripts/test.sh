@@ -21,10 +21,14 @@ install_pinned() { # CRATE VERSION
 install_pinned cargo-machete 0.9.2
 install_pinned cargo-deny 0.20.2
 # Garage, the real S3 server the S3 blob storage tests start (test-support/src/garage.rs);
-# a build of 12–15 minutes on two idle cores.
+# a build of 12–15 minutes on two idle cores, so it runs beside the checks and builds below
+# and is waited for before the tests run.
+garage_install=""
 if ! garage --version 2>/dev/null | grep -qwF "v2.5.0"; then
-  echo "installing garage 2.5.0" >&2
-  cargo install --locked garage@2.5.0
+  echo "installing garage 2.5.0 in the background (log: target/garage-install.log)" >&2
+  mkdir -p target
+  cargo install --locked garage@2.5.0 >target/garage-install.log 2>&1 &
+  garage_install=$!
 fi
 
 # Programs the packaging tests check Wharf's operator files with (tests/e2e/operations_*.rs):
@@ -56,4 +60,9 @@ cargo build --workspace --locked --bins
 cargo test --workspace --locked --doc
 # Doc comments must render: no broken intra-doc links, no stray HTML.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --locked --no-deps
+if [ -n "$garage_install" ] && ! wait "$garage_install"; then
+  echo "installing garage failed; its log: target/garage-install.log" >&2
+  tail -n 20 target/garage-install.log >&2
+  exit 1
+fi
 cargo nextest run --workspace --locked --no-fail-fast
