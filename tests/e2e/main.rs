@@ -25,6 +25,7 @@ mod https_startup;
 mod install;
 mod keyset_rotation;
 mod mirror;
+mod mirror_real_crates;
 mod mirror_serve;
 mod mirror_sync;
 mod operations_connections;

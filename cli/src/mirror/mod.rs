@@ -95,8 +95,13 @@ pub(crate) fn run(command: MirrorCommand) -> anyhow::Result<ExitCode> {
 /// Every index path the upstream's snapshot bins list, with its SHA-256; `None` when the
 /// upstream has no bins (not a Wharf registry). The 256 bins are fetched on `jobs` threads.
 fn list_bins(upstream: &Upstream, jobs: usize) -> anyhow::Result<Option<BTreeMap<String, String>>> {
-    let next = AtomicUsize::new(0);
-    let fetched: Mutex<Vec<(usize, Option<Vec<u8>>)>> = Mutex::new(Vec::with_capacity(256));
+    // The first bin tells whether the upstream has any (a registry that is not Wharf does not).
+    let first = upstream.get(&format!("{}/.wharf/bins/00", upstream.index))?;
+    if first.is_none() {
+        return Ok(None);
+    }
+    let next = AtomicUsize::new(1);
+    let fetched: Mutex<Vec<(usize, Option<Vec<u8>>)>> = Mutex::new(vec![(0, first)]);
     let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, 256) {
@@ -195,6 +200,7 @@ fn listing(
                 .map(|(path, bytes)| (path.clone(), sha256_hex(bytes)))
                 .collect(),
         ),
+        None if chosen.is_some() => list_bins(upstream, args.jobs).ok().flatten(),
         None => list_bins(upstream, args.jobs)?,
     };
     let listed: Vec<Listed> = match (chosen, bins) {
@@ -210,6 +216,7 @@ fn listing(
                 versions: None,
             })
             .collect(),
+        // Bins only add hashes here; an upstream that refuses them (not a Wharf) has none.
         (Some(chosen), bins) => chosen
             .into_iter()
             .map(|(name, versions)| {

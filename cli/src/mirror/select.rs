@@ -46,6 +46,17 @@ pub(crate) fn normalized(url: &str) -> &str {
     url.trim_end_matches('/')
 }
 
+/// crates.io's source as `Cargo.lock` names it, whichever protocol fetched it.
+const CRATES_IO_LOCKED: &str = "https://github.com/rust-lang/crates.io-index";
+/// crates.io's sparse index.
+const CRATES_IO_SPARSE: &str = "https://index.crates.io";
+
+/// Whether a lockfile `source` is the registry at `upstream`.
+fn same_registry(source: &str, upstream: &str) -> bool {
+    let (source, upstream) = (normalized(source), normalized(upstream));
+    source == upstream || (source == CRATES_IO_LOCKED && upstream == CRATES_IO_SPARSE)
+}
+
 /// The packages and versions `lockfile` takes from the registry at `upstream`.
 pub(crate) fn locked(lockfile: &Path, upstream: &str) -> anyhow::Result<Chosen> {
     let shown = lockfile.display();
@@ -65,7 +76,7 @@ pub(crate) fn locked(lockfile: &Path, upstream: &str) -> anyhow::Result<Chosen> 
         let Some(source) = field("source") else {
             continue;
         };
-        if normalized(source) != normalized(upstream) {
+        if !same_registry(source, upstream) {
             sources.insert(source.to_owned());
             continue;
         }
@@ -128,6 +139,11 @@ mod tests {
         let chosen = locked(&path, "sparse+http://h/index/").unwrap();
         assert_eq!(chosen.len(), 1);
         assert!(chosen["aa"].contains("1.0.0"));
+        let crates_io = locked(&path, "sparse+https://index.crates.io/").unwrap();
+        assert!(
+            crates_io["bb"].contains("2.0.0"),
+            "cargo names crates.io by its git URL"
+        );
         let error = locked(&path, "sparse+http://other/index/").unwrap_err();
         assert!(
             error.to_string().contains("locks no package from"),
