@@ -20,6 +20,28 @@ install_pinned() { # CRATE VERSION
 }
 install_pinned cargo-machete 0.9.2
 install_pinned cargo-deny 0.20.2
+# Garage, the real S3 server the S3 blob storage tests start (test-support/src/garage.rs);
+# a build of about a quarter of an hour on two cores. Only the SQLite metadata engine the
+# tests configure is built (no LMDB, K2V or metrics exporter), which saves a few minutes.
+if ! garage --version 2>/dev/null | grep -qwF "v2.5.0"; then
+  echo "installing garage 2.5.0" >&2
+  cargo install --locked garage@2.5.0 --no-default-features --features bundled-libs,sqlite
+fi
+
+# Programs the packaging tests check Wharf's operator files with (tests/e2e/operations_*.rs):
+# systemd-analyze (systemd), haproxy, promtool (prometheus). Debian packages, installed when
+# missing.
+install_debian() { # COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "installing $2 (for $1)" >&2
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2"
+}
+install_debian systemd-analyze systemd
+install_debian haproxy haproxy
+install_debian promtool prometheus
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check

@@ -64,42 +64,41 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{line}")?;
     }
     out.flush()?;
+    // The registry's own log remembers where each export ended, so a copy whose tail was
+    // cut off no longer ends where an export did.
+    let target = match (records.first(), records.last()) {
+        (Some(first), Some(last)) => {
+            format!("{EXPORT_TARGET}{}{EXPORT_THROUGH}{}", first.seq, last.seq)
+        }
+        _ => format!("{EXPORT_TARGET}none"),
+    };
     storage.audit_now(&AuditEntry::new(
         ADMIN_ACTOR,
         "local",
         "audit.export",
-        format!(
-            "{} records since {}",
-            records.len(),
-            args.since.as_deref().unwrap_or("the start")
-        ),
+        target,
         "ok",
     ))?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// How an export's record names the records it wrote: `records 1 through 42`.
+const EXPORT_TARGET: &str = "records ";
+const EXPORT_THROUGH: &str = " through ";
+
 async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let storage = args.data.open().await?;
     let head = read_audit_head(storage.data_dir())?;
-    let (records, mut problems) = match &args.file {
-        None => (storage.audit_records(None)?, Vec::new()),
-        Some(path) => read_export(path)?,
-    };
-    let complete = records.first().is_none_or(|first| first.seq == 1);
-    problems.extend(verify_audit_records(&records, head.as_ref(), complete));
-    // An export that starts later (made with --since) must join the registry's chain.
-    if let Some(first) = records.first().filter(|_| !complete) {
-        let before = storage
-            .audit_records(None)?
-            .into_iter()
-            .find(|record| record.seq + 1 == first.seq);
-        if before.is_none_or(|before| before.hash != first.prev_hash) {
-            problems.push(format!(
-                "record {}: its `prev_hash` is not the hash of record {} in the registry's log",
-                first.seq,
-                first.seq - 1
-            ));
-        }
+    let stored = storage.audit_records(None)?;
+    let mut problems = verify_audit_records(&stored, head.as_ref(), true);
+    let mut checked = stored.len();
+    if let Some(path) = &args.file {
+        let (records, mut found) = read_export(path)?;
+        checked = records.len();
+        let complete = records.first().is_none_or(|first| first.seq == 1);
+        found.extend(verify_audit_records(&records, None, complete));
+        found.extend(check_against_registry(&records, &stored, complete));
+        problems.extend(found);
     }
     let source = args.file.as_ref().map_or_else(
         || "the registry's audit log".to_owned(),
@@ -118,10 +117,9 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     ))?;
     if problems.is_empty() {
         println!(
-            "{source}: {} records, chain intact{}",
-            records.len(),
+            "{source}: {checked} records, chain intact{}",
             head.map_or_else(String::new, |(seq, _)| format!(
-                ", anchored head {seq} matches"
+                ", registry head {seq} anchored"
             ))
         );
         return Ok(ExitCode::SUCCESS);
@@ -130,6 +128,48 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         eprintln!("audit problem in {source}: {problem}");
     }
     Ok(ExitCode::from(1))
+}
+
+/// An export must join the registry's chain where it starts, hold the registry's records,
+/// and end where an export ended (else its tail was cut off).
+fn check_against_registry(
+    records: &[AuditRecord],
+    stored: &[AuditRecord],
+    complete: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let at = |seq: u64| stored.iter().find(|record| record.seq == seq);
+    if let Some(first) = records.first().filter(|_| !complete)
+        && at(first.seq - 1).is_none_or(|before| before.hash != first.prev_hash)
+    {
+        problems.push(format!(
+            "record {}: its `prev_hash` is not the hash of record {} in the registry's log",
+            first.seq,
+            first.seq - 1
+        ));
+    }
+    let Some(last) = records.last() else {
+        return problems;
+    };
+    if at(last.seq).is_none_or(|record| record.hash != last.hash) {
+        problems.push(format!(
+            "record {}: the export's last record differs from the registry's record {}",
+            last.seq, last.seq
+        ));
+    }
+    let through = format!("{EXPORT_THROUGH}{}", last.seq);
+    let ended_here = stored.iter().any(|record| {
+        record.action == "audit.export"
+            && record.target.starts_with(EXPORT_TARGET)
+            && record.target.ends_with(&through)
+    });
+    if !ended_here {
+        problems.push(format!(
+            "the export ends at record {}, where no export of the registry ended: its tail was truncated",
+            last.seq
+        ));
+    }
+    problems
 }
 
 /// The records of an export; a line that is no record is a problem, not an abort.

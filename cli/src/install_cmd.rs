@@ -48,6 +48,10 @@ pub(crate) struct InstallDirArgs {
         value_name = "TOKEN"
     )]
     token: Option<Token>,
+    /// A licence file for premium packages (`wharf admin licence issue` writes one),
+    /// checked before each premium download and presented with it; remembered in DIR.
+    #[arg(long, value_name = "FILE")]
+    licence: Option<PathBuf>,
     /// A PEM file of extra CA certificates to trust for `https` (repeatable).
     #[arg(long, env = "WHARF_CA_CERT", value_name = "FILE")]
     ca_cert: Vec<PathBuf>,
@@ -180,6 +184,9 @@ fn installer(args: &InstallDirArgs) -> Result<Installer, InstallError> {
     }
     if let Some(path) = &args.root_key {
         installer = installer.root_key(Some(read_root_key(path)?));
+    }
+    if let Some(path) = &args.licence {
+        installer = installer.licence_file(Some(path.clone()));
     }
     Ok(installer)
 }

@@ -26,7 +26,7 @@ pub(crate) struct ServeArgs {
     /// workers, yield-every, max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
     /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, header-timeout,
     /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key,
-    /// git-index, git-push.
+    /// git-index, git-push, storage, s3-presigned-downloads.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -66,6 +66,8 @@ fn run_registry(
         tls,
         git_index,
         git_push,
+        storage,
+        presigned_downloads,
     } = settings;
     // Before anything is created, so bad certificate files change nothing.
     let tls = crate::serve_tls::load(tls)?;
@@ -90,7 +92,7 @@ fn run_registry(
             wharf_storage::RegistryKeys::load_or_create(&data, Some(&origin))
                 .context("making the registry's signing keys")?;
         }
-        let storage = open_storage(&data).await?;
+        let storage = open_blob_storage(&data, storage, presigned_downloads).await?;
         ensure_admin_token(&storage, &data)?;
         let server = match tls {
             Some(tls) => {
@@ -117,6 +119,7 @@ fn run_registry(
         config.connections = connection_limits;
         config.timestamp_expiry = timestamp_expiry;
         config.require_signatures = require_signatures;
+        config.presigned_downloads = presigned_downloads;
         if require_signatures {
             tracing::info!("unsigned releases are refused (require-signatures)");
         }
@@ -125,17 +128,9 @@ fn run_registry(
             dependency_registries = ?config.limits.allowed_dependency_registries,
             "publish limits"
         );
-        let git_export = if git_index {
-            let config_json =
-                RegistryConfig::for_public_url(&config.public_url, config.auth_required).to_json();
-            let export = GitIndex::create(&data, config_json.as_bytes(), Author::default())
-                .context("setting up the git index")?;
-            config.git_index = Some(export.root().to_owned());
-            tracing::info!(repo = %export.repo_path().display(), remotes = ?git_push, "git index on");
-            Some(export)
-        } else {
-            None
-        };
+        let git_export = git_index
+            .then(|| create_git_export(&data, &mut config, &git_push))
+            .transpose()?;
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;
         // Commits and pushes run on this runtime, never on a request's path.
@@ -163,6 +158,42 @@ fn log_connection_limits(
 ) {
     tracing::info!(?limits, "connection limits");
     open_files.log(limits.max_connections);
+}
+
+/// Sets up the git export of the index and points the server at it.
+fn create_git_export(
+    data: &std::path::Path,
+    config: &mut ServerConfig,
+    git_push: &[String],
+) -> anyhow::Result<GitIndex> {
+    let config_json =
+        RegistryConfig::for_public_url(&config.public_url, config.auth_required).to_json();
+    let export = GitIndex::create(data, config_json.as_bytes(), Author::default())
+        .context("setting up the git index")?;
+    config.git_index = Some(export.root().to_owned());
+    tracing::info!(repo = %export.repo_path().display(), remotes = ?git_push, "git index on");
+    Ok(export)
+}
+
+/// Opens the registry's storage; presigned downloads need a bucket that signs URLs.
+async fn open_blob_storage(
+    data: &std::path::Path,
+    storage: Option<wharf_storage::S3Location>,
+    presigned_downloads: Option<std::time::Duration>,
+) -> anyhow::Result<Storage> {
+    let storage = open_storage(data, storage).await?;
+    if let Some(expiry) = presigned_downloads {
+        if !storage.signs_download_urls() {
+            anyhow::bail!(
+                "`s3-presigned-downloads` needs blobs in an S3 bucket; give `--storage s3://BUCKET/PREFIX` (or WHARF_STORAGE, or the config key `storage`) or leave presigned downloads off"
+            );
+        }
+        tracing::info!(
+            ?expiry,
+            "downloads answered with presigned URLs of the bucket"
+        );
+    }
+    Ok(storage)
 }
 
 /// The git export serves fetches through `git http-backend` and pushes with `git push`: a

@@ -13,6 +13,7 @@ use clap::Args;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
 use wharf_registry_server::{ConnectionLimits, DEFAULT_YIELD_EVERY, PublishRateLimits};
+use wharf_storage::S3Location;
 
 use crate::connection_keys::{GivenConnectionKeys, duration_key, parse_duration};
 use crate::listen::ListenAddr;
@@ -29,6 +30,8 @@ const HTTPS: &str = "HTTPS (plain HTTP unless both are set)";
 /// Help heading of the connection limits.
 const CONNECTIONS: &str = "Connections (durations as 10s, 2m; 0s turns a timeout off)";
 const GIT: &str = "Git export of the index (served at /git/index)";
+/// Help heading of the blob storage keys.
+const STORAGE: &str = "Blob storage (the local disk unless --storage names a bucket)";
 
 /// The keys of `wharf serve`, each `None` when not given. Read from the config file (kebab-case
 /// keys) and from flags and variables; [`SettingKeys::over`] puts one source above another.
@@ -168,6 +171,26 @@ pub(crate) struct SettingKeys {
         help_heading = GIT
     )]
     pub(crate) git_push: Option<Vec<String>>,
+    /// Keep `.crate` blobs in an S3 bucket, `s3://BUCKET/PREFIX`, reached with the `AWS_*`
+    /// variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`); the database and index files stay in the
+    /// data directory [default: `<data>/blobs`].
+    #[arg(long, env = "WHARF_STORAGE", value_name = "URL", help_heading = STORAGE)]
+    pub(crate) storage: Option<String>,
+    /// Answer downloads with a redirect (302) to a presigned URL of the bucket, valid for
+    /// 5 minutes, instead of sending the bytes through the server; needs an S3 --storage
+    /// [default: false].
+    #[arg(
+        long,
+        env = "WHARF_S3_PRESIGNED_DOWNLOADS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+        help_heading = STORAGE
+    )]
+    pub(crate) s3_presigned_downloads: Option<bool>,
 }
 
 /// The settings `wharf serve` runs with, defaults filled in.
@@ -201,7 +224,15 @@ pub(crate) struct ServeSettings {
     pub(crate) connection_limits: ConnectionLimits,
     pub(crate) git_index: bool,
     pub(crate) git_push: Vec<String>,
+    /// The bucket for blobs, when given (else the recorded one or the local disk).
+    pub(crate) storage: Option<S3Location>,
+    /// How long presigned download URLs are valid, when downloads are redirected.
+    pub(crate) presigned_downloads: Option<Duration>,
 }
+
+/// How long a presigned download URL is valid: long enough for a slow client to start,
+/// short enough that a leaked URL is soon useless.
+pub(crate) const PRESIGNED_DOWNLOAD_EXPIRY: Duration = Duration::from_mins(5);
 
 impl SettingKeys {
     /// Reads and parses a config file; any error is one line naming the file, the line and
@@ -251,6 +282,8 @@ impl SettingKeys {
             max_connections,
             git_index,
             git_push,
+            storage,
+            s3_presigned_downloads,
         } = self;
         Self {
             data: data.or(lower.data),
@@ -279,6 +312,8 @@ impl SettingKeys {
             max_connections: max_connections.or(lower.max_connections),
             git_index: git_index.or(lower.git_index),
             git_push: git_push.or(lower.git_push),
+            storage: storage.or(lower.storage),
+            s3_presigned_downloads: s3_presigned_downloads.or(lower.s3_presigned_downloads),
         }
     }
 
@@ -327,6 +362,15 @@ impl SettingKeys {
                 "`git-push` is set without `git-index = true`; turn the git export on (--git-index, WHARF_GIT_INDEX or the config key `git-index`) or leave `git-push` out"
             );
         }
+        let storage = self
+            .storage
+            .as_deref()
+            .map(crate::blob_storage::parse_storage)
+            .transpose()?;
+        let presigned_downloads = self
+            .s3_presigned_downloads
+            .unwrap_or(false)
+            .then_some(PRESIGNED_DOWNLOAD_EXPIRY);
         let allowed_dependency_registries = match self.allowed_dependency_registries {
             Some(urls) => checked_registry_urls(urls)?,
             None => wharf_index_format::default_dependency_registries(),
@@ -356,6 +400,8 @@ impl SettingKeys {
             connection_limits,
             git_index,
             git_push,
+            storage,
+            presigned_downloads,
         })
     }
 }
@@ -409,9 +455,13 @@ pub(crate) fn default_data_dir() -> PathBuf {
     PathBuf::from(DEFAULT_DATA_DIR)
 }
 
-/// Opens the embedded storage in `dir` (SQLite plus local blobs), creating the directory and
-/// an empty registry if there is none: only `wharf serve` does this.
-pub(crate) async fn open_storage(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
+/// Opens the storage in `dir` (SQLite, index files, and blobs on the local disk or in the
+/// bucket of `storage`), creating the directory and an empty registry if there is none: only
+/// `wharf serve` does this.
+pub(crate) async fn open_storage(
+    dir: &Path,
+    storage: Option<S3Location>,
+) -> anyhow::Result<wharf_storage::Storage> {
     match std::fs::metadata(dir) {
         Ok(meta) if !meta.is_dir() => anyhow::bail!(
             "data directory `{}` is a file, not a directory; give a directory with `--data DIR` or `WHARF_DATA`",
@@ -428,7 +478,12 @@ pub(crate) async fn open_storage(dir: &Path) -> anyhow::Result<wharf_storage::St
     // Reading the directory first names it when it is unreadable; SQLite would not.
     std::fs::read_dir(dir)
         .with_context(|| format!("cannot read data directory `{}`", dir.display()))?;
-    open_in(dir).await
+    let (blobs, record) = crate::blob_storage::for_serve(dir, storage)?;
+    let opened = open_in(dir, blobs.clone()).await?;
+    if let Some(record) = record {
+        crate::blob_storage::record(&record, &blobs)?;
+    }
+    Ok(opened)
 }
 
 /// Opens the registry whose data is in `dir`, for the commands other than `serve`: a
@@ -467,11 +522,18 @@ pub(crate) async fn open_existing_storage(dir: &Path) -> anyhow::Result<wharf_st
         ),
         Err(error) => anyhow::bail!("cannot read `{}`: {error}", database.display()),
     }
-    open_in(dir).await
+    open_in(dir, crate::blob_storage::for_existing(dir)?).await
 }
 
-async fn open_in(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
-    wharf_storage::Storage::open(wharf_storage::StorageConfig::local(dir))
+async fn open_in(
+    dir: &Path,
+    blobs: wharf_storage::BlobBackend,
+) -> anyhow::Result<wharf_storage::Storage> {
+    let config = wharf_storage::StorageConfig {
+        data_dir: dir.to_path_buf(),
+        blobs,
+    };
+    wharf_storage::Storage::open(config)
         .await
         .with_context(|| format!("cannot open the registry in `{}`", dir.display()))
 }

@@ -238,6 +238,27 @@ fn cases() -> Vec<Case> {
             from_flags: "file:///srv/a.git https://git.example/b.git",
         },
         Case {
+            key: "storage",
+            file: "storage = \"s3://file-bucket/wharf\"",
+            flags: &["--storage", "s3://flag-bucket/blobs/"],
+            shown: |s| {
+                s.storage
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            },
+            from_file: "s3://file-bucket/wharf",
+            from_flags: "s3://flag-bucket/blobs",
+        },
+        Case {
+            key: "s3-presigned-downloads",
+            file: "s3-presigned-downloads = true",
+            flags: &["--s3-presigned-downloads=false"],
+            shown: |s| format!("{:?}", s.presigned_downloads),
+            from_file: "Some(300s)",
+            from_flags: "None",
+        },
+        Case {
             key: "max-connections",
             file: "max-connections = 3",
             flags: &["--max-connections", "4"],
@@ -301,6 +322,19 @@ fn defaults_apply_when_no_source_gives_a_key() {
     );
     assert_eq!(defaults.rate_limits, PublishRateLimits::default());
     assert_eq!(defaults.connection_limits, ConnectionLimits::default());
+}
+
+#[test]
+fn a_storage_that_is_no_s3_url_is_refused_naming_it() {
+    let error = flags(&["--storage", "/srv/blobs"])
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`/srv/blobs` is not an S3 storage URL")
+            && error.contains("s3://BUCKET/PREFIX"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -166,7 +166,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
     temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
+    // No fsync: a cache entry carries the SHA-256 of its body and is checked on every read,
+    // so a file torn by a crash is ignored and fetched again. The rename alone keeps readers
+    // from seeing a half-written file; syncing each of hundreds of files would cost more than
+    // fetching them.
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

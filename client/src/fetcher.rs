@@ -188,6 +188,31 @@ impl Fetcher {
         self.success_body(url, &answer).map(String::into_bytes)
     }
 
+    /// [`Self::download`] with one extra header, the token always sent.
+    pub(crate) fn download_with_header(
+        &self,
+        url: &str,
+        name: &'static str,
+        value: &str,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut extra = HeaderMap::new();
+        let value = HeaderValue::from_str(value).map_err(|_| ClientError::InvalidConfig {
+            url: url.to_owned(),
+            reason: format!("the `{name}` header value is not valid header text"),
+        })?;
+        extra.insert(name, value);
+        let answer = self.get(url, &extra, true)?;
+        if answer.status == StatusCode::OK {
+            return Ok(answer.body);
+        }
+        // The registry's one-line reason (which licence check failed) is kept.
+        Err(ClientError::Status {
+            url: url.to_owned(),
+            status: answer.status.as_u16(),
+            detail: error_detail(&String::from_utf8_lossy(&answer.body)),
+        })
+    }
+
     /// Sends a GET, again after a wait when it failed in a way that may pass: no answer or
     /// a body cut short or stalled (but not a TLS failure: a certificate does not fix
     /// itself), HTTP 429 or 5xx. Waits double from the first one with up to half again of

@@ -112,6 +112,17 @@ impl SparseIndex {
             .download(url, self.config.auth_required)
     }
 
+    /// [`Self::download`] with one extra header (a premium package's licence), and the
+    /// token always sent: the registry checks the licence against the token's user.
+    pub fn download_with_header(
+        &self,
+        url: &str,
+        name: &'static str,
+        value: &str,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.files.fetcher().download_with_header(url, name, value)
+    }
+
     /// Starts fetching the files of `names` in the background (when prefetch is on), e.g.
     /// the root manifest's dependencies before a resolution starts.
     pub fn prefetch<'a>(&self, names: impl IntoIterator<Item = &'a str>) {

@@ -20,8 +20,8 @@ use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
-    catalogue, download, entitlements, git, index, keys, log, openapi, operations, owners,
-    plugins, publish, reviews, search, yank,
+    catalogue, download, entitlements, git, index, keys, log, openapi, operations, owners, plugins,
+    publish, reviews, search, yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -102,6 +102,38 @@ where
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
     }
+    if path.starts_with(WHARF_API) {
+        return wharf_api(state, request, &method, &path).await;
+    }
+    match (is_get, path.as_str()) {
+        (true, "/health") => (Route::Operations, Ok(operations::health())),
+        (true, "/ready") => (Route::Operations, Ok(operations::ready(state))),
+        (true, "/metrics") => (Route::Operations, Ok(operations::metrics(state))),
+        (true, "/me") => (Route::Operations, Ok(operations::me(state))),
+        _ => (
+            Route::Other,
+            Err(ApiError::not_found(format!(
+                "no such endpoint: {method} {path}"
+            ))),
+        ),
+    }
+}
+
+/// The prefix of Wharf's own API (keys, plugins, entitlements, log, catalogue, OpenAPI).
+const WHARF_API: &str = "/api/wharf/";
+
+/// Wharf's own API under [`WHARF_API`]; anything else there is a 404 naming the endpoint.
+async fn wharf_api<B>(
+    state: &AppState,
+    request: Request<B>,
+    method: &Method,
+    path: &str,
+) -> (Route, Result<Resp, ApiError>)
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let is_get = method == Method::GET || method == Method::HEAD;
     if let Some(rest) = path.strip_prefix(keys::PREFIX)
         && (rest.is_empty() || rest.starts_with('/'))
     {
@@ -116,12 +148,12 @@ where
         };
         return (
             Route::Other,
-            keys::route(state, &headers, &method, rest, &body).await,
+            keys::route(state, &headers, method, rest, &body).await,
         );
     }
     if let Some(name) = path.strip_prefix(plugins::PREFIX) {
         if !is_get {
-            return (Route::Search, Err(method_not_allowed(&method, &path)));
+            return (Route::Search, Err(method_not_allowed(method, path)));
         }
         return (
             Route::Search,
@@ -130,13 +162,13 @@ where
     }
     if path == entitlements::PATH {
         if !is_get {
-            return (Route::Other, Err(method_not_allowed(&method, &path)));
+            return (Route::Other, Err(method_not_allowed(method, path)));
         }
         return (Route::Other, entitlements::info(state, request.headers()));
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {
-            return (Route::Log, Err(method_not_allowed(&method, &path)));
+            return (Route::Log, Err(method_not_allowed(method, path)));
         }
         let query = request.uri().query();
         return (
@@ -146,23 +178,17 @@ where
     }
     if let Some(rest) = path.strip_prefix(catalogue::PREFIX) {
         let rest = rest.to_owned();
-        return catalogue_route(state, request, &method, &rest).await;
+        return catalogue_route(state, request, method, &rest).await;
     }
     if path == openapi::PATH && is_get {
         return (Route::Search, Ok(openapi::document()));
     }
-    match (is_get, path.as_str()) {
-        (true, "/health") => (Route::Operations, Ok(operations::health())),
-        (true, "/ready") => (Route::Operations, Ok(operations::ready(state))),
-        (true, "/metrics") => (Route::Operations, Ok(operations::metrics(state))),
-        (true, "/me") => (Route::Operations, Ok(operations::me(state))),
-        _ => (
-            Route::Other,
-            Err(ApiError::not_found(format!(
-                "no such endpoint: {method} {path}"
-            ))),
-        ),
-    }
+    (
+        Route::Other,
+        Err(ApiError::not_found(format!(
+            "no such endpoint: {method} {path}"
+        ))),
+    )
 }
 
 /// The git export under `/git/index`: refused requests are answered before a body is read.

@@ -34,6 +34,10 @@ pub struct ServerConfig {
     /// The directory holding the git export's bare repository `index.git`, served at
     /// `/git/index` (`None`: no git export; those requests are 404).
     pub git_index: Option<std::path::PathBuf>,
+    /// Answer downloads with a 302 to a presigned URL of the blob store, valid this long
+    /// (`None`, the default: stream the bytes through the server). Only blob stores that
+    /// sign URLs (S3) can do this.
+    pub presigned_downloads: Option<std::time::Duration>,
 }
 
 impl ServerConfig {
@@ -48,6 +52,7 @@ impl ServerConfig {
             timestamp_expiry: crate::handlers::log::DEFAULT_TIMESTAMP_EXPIRY,
             require_signatures: false,
             git_index: None,
+            presigned_downloads: None,
         }
     }
 

@@ -253,23 +253,93 @@ impl ScannedLine {
         offset: u64,
         line: &[u8],
     ) {
-        let Some(head) = Head::quick(line).or_else(|| serde_json::from_slice(line).ok()) else {
-            return;
-        };
-        if head.name != name || head.v.unwrap_or(1) > INDEX_V_MAX {
-            return;
-        }
-        let Ok(version) = Version::parse(&head.vers) else {
-            return;
+        // The quick reader hands out raw bytes: names are compared and plain `X.Y.Z` numbers
+        // read without a UTF-8 check or a semver parse (most lines); anything else takes the
+        // full way.
+        let (yanked, version, rust_ok) = if let Some(head) = QuickHead::read(line) {
+            if head.name != name.as_bytes() || head.v.unwrap_or(1) > INDEX_V_MAX {
+                return;
+            }
+            let version = if let Some((major, minor, patch)) = plain_triple(head.vers) {
+                Version::new(major, minor, patch)
+            } else {
+                let Some(version) = std::str::from_utf8(head.vers)
+                    .ok()
+                    .and_then(|vers| Version::parse(vers).ok())
+                else {
+                    return;
+                };
+                version
+            };
+            let rust_ok = match (rust_version, head.rust_version) {
+                (Some(toolchain), Some(needed)) => rust_version_triple(needed).map_or_else(
+                    || rust_ok(Some(toolchain), std::str::from_utf8(needed).ok()),
+                    |(major, minor, patch)| Version::new(major, minor, patch) <= *toolchain,
+                ),
+                _ => true,
+            };
+            (head.yanked, version, rust_ok)
+        } else {
+            let Ok(head) = serde_json::from_slice::<Head<'_>>(line) else {
+                return;
+            };
+            if head.name != name || head.v.unwrap_or(1) > INDEX_V_MAX {
+                return;
+            }
+            let Ok(version) = Version::parse(&head.vers) else {
+                return;
+            };
+            let rust_ok = rust_ok(rust_version, head.rust_version.as_deref());
+            (head.yanked.unwrap_or(false), version, rust_ok)
         };
         lines.push(Self {
             version,
-            yanked: head.yanked.unwrap_or(false),
-            rust_ok: rust_ok(rust_version, head.rust_version.as_deref()),
+            yanked,
+            rust_ok,
             offset,
             len: line.len(),
         });
     }
+}
+
+/// `X.Y.Z` of plain decimal numbers without leading zeros (what semver accepts and most
+/// versions are); `None` for anything else (pre-releases, build metadata, overflow), which
+/// the caller parses fully.
+fn plain_triple(text: &[u8]) -> Option<Triple> {
+    let mut parts = text.split(|&c| c == b'.');
+    let mut number = || {
+        let part = parts.next()?;
+        if part.is_empty() || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        decimal(part)
+    };
+    let triple = (number()?, number()?, number()?);
+    parts.next().is_none().then_some(triple)
+}
+
+/// A `rust_version` as cargo reads it (`1`, `1.70`, `1.70.0`, surrounding blanks allowed);
+/// `None` when it is anything else, which the caller reads the slow way.
+fn rust_version_triple(text: &[u8]) -> Option<Triple> {
+    let mut parts = text.trim_ascii().split(|&c| c == b'.');
+    let major = decimal(parts.next()?)?;
+    let minor = parts.next().map_or(Some(0), decimal)?;
+    let patch = parts.next().map_or(Some(0), decimal)?;
+    parts.next().is_none().then_some((major, minor, patch))
+}
+
+/// A non-empty run of ASCII digits as a number; `None` on anything else or overflow.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |value, &c| {
+        if c.is_ascii_digit() {
+            value.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        } else {
+            None
+        }
+    })
 }
 
 /// The fields of an index line needed before a version is tried; the rest is skipped
@@ -288,15 +358,24 @@ struct Head<'a> {
     v: Option<u32>,
 }
 
-impl<'a> Head<'a> {
+/// The head of a line as [`QuickHead::read`] finds it: raw bytes, borrowed from the line.
+struct QuickHead<'a> {
+    name: &'a [u8],
+    vers: &'a [u8],
+    yanked: bool,
+    rust_version: Option<&'a [u8]>,
+    v: Option<u32>,
+}
+
+impl<'a> QuickHead<'a> {
     /// Reads the head of a line laid out as registries write it: `name` and `vers` first,
     /// then `deps`, `cksum`, `features`, and `yanked` before `rust_version` and `v`. Keys
     /// are found by their quoted text followed by a colon (quotes inside JSON strings are
     /// escaped, so that text is a key) and a value of the right type (a feature of the same
     /// name has a list). `yanked` is searched from the end of the line, the two keys after it
     /// only in the rest, so long `deps` and `features` are not scanned. `None` when the
-    /// layout differs: the caller then parses the line properly.
-    fn quick(line: &'a [u8]) -> Option<Self> {
+    /// layout differs or a string holds escapes: the caller then parses the line properly.
+    fn read(line: &'a [u8]) -> Option<Self> {
         let rest = line.strip_prefix(b"{")?;
         let (name, rest) = string_value(after_key(rest.trim_ascii_start(), b"\"name\"")?)?;
         let rest = rest
@@ -310,20 +389,23 @@ impl<'a> Head<'a> {
                 .into_iter()
                 .find_map(|(text, yanked)| value.strip_prefix(text).map(|tail| (yanked, tail)))
         })?;
-        let rust_version = key_values(tail, rust_version_finder())
-            .find_map(string_value)
-            .map(|(value, _)| Cow::Borrowed(value));
+        let rust_version = match key_values(tail, rust_version_finder()).next() {
+            // A value that is no plain string (escapes, `null`): the full parser decides.
+            Some(value) if value.starts_with(b"null") => None,
+            Some(value) => Some(string_value(value)?.0),
+            None => None,
+        };
         let v = key_values(tail, v_finder()).find_map(|value| {
             let end = value
                 .iter()
                 .position(|c| !c.is_ascii_digit())
                 .unwrap_or(value.len());
-            std::str::from_utf8(&value[..end]).ok()?.parse().ok()
+            u32::try_from(decimal(&value[..end])?).ok()
         });
         Some(Self {
-            name: Cow::Borrowed(name),
-            vers: Cow::Borrowed(vers),
-            yanked: Some(yanked),
+            name,
+            vers,
+            yanked,
             rust_version,
             v,
         })
@@ -369,15 +451,16 @@ fn after_key<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     )
 }
 
-/// A UTF-8 string value without escapes at the start of `text`, and the bytes after it.
-fn string_value(text: &[u8]) -> Option<(&str, &[u8])> {
+/// A string value without escapes at the start of `text` (its bytes, not checked to be
+/// UTF-8), and the bytes after it.
+fn string_value(text: &[u8]) -> Option<(&[u8], &[u8])> {
     let text = text.strip_prefix(b"\"")?;
     let end = memchr::memchr(b'"', text)?;
     let value = &text[..end];
     if value.contains(&b'\\') {
         return None;
     }
-    Some((std::str::from_utf8(value).ok()?, &text[end + 1..]))
+    Some((value, &text[end + 1..]))
 }
 
 fn rust_ok(toolchain: Option<&Version>, needed: Option<&str>) -> bool {
@@ -386,5 +469,98 @@ fn rust_ok(toolchain: Option<&Version>, needed: Option<&str>) -> bool {
             crate::manifest::parse_rust_version(needed).is_none_or(|needed| needed <= *toolchain)
         }
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The quick readers agree with the full parsers, or leave the text to them.
+    #[test]
+    fn quick_numbers_agree_with_the_full_parsers() {
+        for text in [
+            "1.2.3",
+            "0.0.0",
+            "10.20.30",
+            "01.2.3",
+            "1.02.3",
+            "1.2",
+            "1.2.3.4",
+            "1.2.3-rc.1",
+            "1.2.3+build",
+            "",
+            "1..3",
+            "18446744073709551616.0.0",
+            " 1.2.3",
+        ] {
+            let quick = plain_triple(text.as_bytes());
+            let full = Version::parse(text).ok();
+            match quick {
+                Some((major, minor, patch)) => {
+                    assert_eq!(full, Some(Version::new(major, minor, patch)), "{text}");
+                }
+                None => assert!(
+                    full.as_ref()
+                        .is_none_or(|v| !v.pre.is_empty() || !v.build.is_empty()),
+                    "{text}"
+                ),
+            }
+        }
+        for text in ["1", "1.70", "1.70.1", " 1.70 ", "1.70.0.1", "1.x", "", "+1"] {
+            if let Some((major, minor, patch)) = rust_version_triple(text.as_bytes()) {
+                assert_eq!(
+                    crate::manifest::parse_rust_version(text),
+                    Some(Version::new(major, minor, patch)),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    /// A line whose `rust_version` is not a plain string is read by the full parser, with
+    /// the same result.
+    #[test]
+    fn unusual_heads_fall_back_to_the_full_parser() {
+        let toolchain = Version::new(1, 70, 0);
+        let read = |line: &str| {
+            let mut lines = Vec::new();
+            ScannedLine::visit(&mut lines, "a", Some(&toolchain), 0, line.as_bytes());
+            lines
+                .into_iter()
+                .map(|l| (l.version.to_string(), l.yanked, l.rust_ok))
+                .collect::<Vec<_>>()
+        };
+        let fields = r#""deps":[],"cksum":"00","features":{}"#;
+        assert_eq!(
+            read(&format!(
+                r#"{{"name":"a","vers":"1.0.0",{fields},"yanked":true,"rust_version":"1.80"}}"#
+            )),
+            [("1.0.0".to_owned(), true, false)]
+        );
+        assert_eq!(
+            read(&format!(
+                r#"{{"name":"a","vers":"1.0.0-rc.1",{fields},"yanked":false,"features2":{{"rust_version":["x"]}},"rust_version":"1.60"}}"#
+            )),
+            [("1.0.0-rc.1".to_owned(), false, true)]
+        );
+        assert_eq!(
+            read(&format!(
+                r#"{{"name":"a","vers":"1.0.0",{fields},"yanked":false,"rust_version":null}}"#
+            )),
+            [("1.0.0".to_owned(), false, true)]
+        );
+        assert!(
+            read(&format!(
+                r#"{{"name":"b","vers":"1.0.0",{fields},"yanked":false}}"#
+            ))
+            .is_empty()
+        );
+        assert!(
+            read(&format!(
+                r#"{{"name":"a","vers":"1.0.0",{fields},"yanked":false,"v":3}}"#
+            ))
+            .is_empty()
+        );
     }
 }

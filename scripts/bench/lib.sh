@@ -4,7 +4,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WHARF="${WHARF_BIN:-$TARGET_DIR/release/wharf}"
-LOAD="$TARGET_DIR/release/wharf-load"
+LOAD="${WHARF_LOAD_BIN:-$TARGET_DIR/release/wharf-load}"
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -61,13 +61,14 @@ wait_http() {
   done
 }
 
-# start_wharf DATA_DIR PORT LOG — starts `wharf serve` on loopback; sets WHARF_PID.
+# start_wharf DATA_DIR PORT LOG — starts `wharf serve` on loopback (with WHARF_EXTRA_ARGS, if
+# set, e.g. `--storage s3://bucket/prefix`); sets WHARF_PID.
 start_wharf() {
   local data=$1 port=$2 logfile=$3
   port_free "$port" || die "port $port is in use; set WHARF_PORT"
   # shellcheck disable=SC2086 # SERVER_TASKSET is empty or a `taskset -c CPUS` prefix
   ${SERVER_TASKSET:-} "$WHARF" serve --data "$data" --listen "127.0.0.1:$port" \
-    ${SERVER_WORKERS:+--workers "$SERVER_WORKERS"} >>"$logfile" 2>&1 &
+    ${SERVER_WORKERS:+--workers "$SERVER_WORKERS"} ${WHARF_EXTRA_ARGS:-} >>"$logfile" 2>&1 &
   WHARF_PID=$!
   wait_http "http://127.0.0.1:$port/ready" 120 || die "wharf did not become ready; see $logfile"
 }

@@ -2,6 +2,8 @@
 //! facts, keywords, categories, dependencies) and an FTS5 index over name, description,
 //! keywords and README. Triggers on `versions` and `plugin_versions` keep both in step with
 //! every publish inside the publish's own transaction, so the catalogue never lags the index.
+//! The same trigger moves a release's README out of its `versions` row into
+//! `catalogue_readmes`, so version rows stay small.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
@@ -36,6 +38,10 @@ CREATE TABLE catalogue_dependencies (
     PRIMARY KEY (dependency, package_id)
 ) WITHOUT ROWID;
 CREATE INDEX catalogue_dependencies_by_package ON catalogue_dependencies (package_id);
+CREATE TABLE catalogue_readmes (
+    version_id  INTEGER PRIMARY KEY REFERENCES versions(id),
+    readme      TEXT NOT NULL
+);
 CREATE VIRTUAL TABLE catalogue_fts USING fts5(
     name, description, keywords, readme, tokenize = 'unicode61 remove_diacritics 2'
 );
@@ -60,6 +66,11 @@ BEGIN
         SELECT lower(coalesce(json_extract(value, '$.package'), json_extract(value, '$.name'))),
                NEW.package_id
         FROM json_each(NEW.line, '$.deps');
+    INSERT INTO catalogue_readmes (version_id, readme)
+        SELECT NEW.id, json_extract(NEW.metadata, '$.readme')
+        WHERE json_extract(NEW.metadata, '$.readme') IS NOT NULL;
+    UPDATE versions SET metadata = json_remove(NEW.metadata, '$.readme')
+        WHERE id = NEW.id AND json_extract(NEW.metadata, '$.readme') IS NOT NULL;
 END;
 CREATE TRIGGER catalogue_on_plugin AFTER INSERT ON plugin_versions
 BEGIN

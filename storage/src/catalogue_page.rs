@@ -95,6 +95,16 @@ pub struct PackagePage {
     pub readme_markdown: Option<String>,
 }
 
+/// The latest release's version, index line, metadata, kind, plugin facts and README.
+type Latest = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 fn corrupt(name: &str, what: &str, error: &dyn std::fmt::Display) -> StorageError {
     StorageError::Corrupt {
         what: format!("{what} of `{name}`: {error}"),
@@ -123,10 +133,11 @@ pub(crate) fn package_page(conn: &Connection, name: &str) -> Result<PackagePage,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let (latest, line, metadata, kind, info): (String, String, String, String, Option<String>) =
-        conn.prepare_cached(
-            "SELECT v.version, v.line, v.metadata, e.kind, e.plugin_info
+    let (latest, line, metadata, kind, info, readme): Latest = conn
+        .prepare_cached(
+            "SELECT v.version, v.line, v.metadata, e.kind, e.plugin_info, r.readme
              FROM catalogue_entries e JOIN versions v ON v.id = e.version_id
+             LEFT JOIN catalogue_readmes r ON r.version_id = e.version_id
              WHERE e.package_id = ?1",
         )?
         .query_row([package.id], |row| {
@@ -136,6 +147,7 @@ pub(crate) fn package_page(conn: &Connection, name: &str) -> Result<PackagePage,
                 row.get(2)?,
                 row.get(3)?,
                 row.get(4)?,
+                row.get(5)?,
             ))
         })?;
     let metadata: PackageMetadata =
@@ -199,7 +211,7 @@ pub(crate) fn package_page(conn: &Connection, name: &str) -> Result<PackagePage,
             average,
             count: u64::try_from(count).unwrap_or(0),
         },
-        readme_markdown: metadata.readme,
+        readme_markdown: readme,
     })
 }
 

@@ -8,11 +8,13 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 
 use crate::StorageError;
+use crate::s3::{S3Blobs, S3Config};
 
 /// How to open a [`crate::Storage`].
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
-    /// Directory holding `wharf.db` (and, for [`BlobBackend::Local`], `blobs/` and `index/`).
+    /// Directory holding `wharf.db`, `index/` (except for [`BlobBackend::Custom`] and
+    /// [`BlobBackend::Memory`]) and, for [`BlobBackend::Local`], `blobs/`.
     pub data_dir: PathBuf,
     /// Where blobs and derived index files go.
     pub blobs: BlobBackend,
@@ -29,6 +31,11 @@ impl StorageConfig {
 }
 
 /// The object store for blobs (`sha256/ab/cd/<hex>`) and index files (`index/<path>`).
+///
+/// With [`BlobBackend::S3`] only the blobs are remote: index files stay under
+/// `<data_dir>/index`. They are derived from the database (which is local too), rebuilt by
+/// reconcile, and read on every index request, so they belong next to the database and
+/// off the network path.
 #[derive(Debug, Clone)]
 pub enum BlobBackend {
     /// Blobs under `<data_dir>/blobs`, fsynced before a publish is acknowledged; index files
@@ -36,8 +43,12 @@ pub enum BlobBackend {
     Local,
     /// Process memory, for unit tests: nothing survives the process.
     Memory,
-    /// Any object store (S3 and friends); it must make a successful `put` durable.
+    /// Any object store; it must make a successful `put` durable. Index files go to it too.
     Custom(Arc<dyn ObjectStore>),
+    /// Blobs in an S3 bucket under a prefix (`s3://BUCKET/PREFIX`); index files under
+    /// `<data_dir>/index`. Storage refuses to open when the bucket cannot be written, read
+    /// and deleted from.
+    S3(S3Config),
 }
 
 /// The two object stores storage writes to. For the custom and memory backends both are the
@@ -48,13 +59,41 @@ pub(crate) struct ObjectStores {
     pub(crate) blobs: Arc<dyn ObjectStore>,
     /// Derived index files; a put is atomic but need not be durable.
     pub(crate) index: Arc<dyn ObjectStore>,
+    /// The S3 bucket, when blobs are there: it signs download URLs.
+    pub(crate) s3: Option<S3Blobs>,
 }
 
 impl BlobBackend {
-    /// Opens the stores, creating local directories as needed.
-    pub(crate) fn open(&self, data_dir: &std::path::Path) -> Result<ObjectStores, StorageError> {
-        Ok(match self {
-            Self::Local => {
+    /// Connects to the remote bucket, if any, checking it can be used: before anything in the
+    /// data directory is touched, so a bad bucket changes nothing.
+    pub(crate) async fn connect(&self) -> Result<Option<S3Blobs>, StorageError> {
+        match self {
+            Self::S3(config) => S3Blobs::connect(config).await.map(Some),
+            Self::Local | Self::Memory | Self::Custom(_) => Ok(None),
+        }
+    }
+
+    /// Opens the stores, creating local directories as needed; `s3` is what
+    /// [`Self::connect`] returned.
+    pub(crate) fn open(
+        &self,
+        data_dir: &std::path::Path,
+        s3: Option<S3Blobs>,
+    ) -> Result<ObjectStores, StorageError> {
+        Ok(match (self, s3) {
+            (Self::S3(config), None) => {
+                return Err(StorageError::S3Unusable {
+                    location: config.location.to_string(),
+                    reason: "the bucket was not connected before opening".to_owned(),
+                });
+            }
+            (Self::S3(_), Some(s3)) => ObjectStores {
+                blobs: s3.store(),
+                index: Arc::new(LocalFileSystem::new_with_prefix(data_dir)?),
+                s3: Some(s3),
+            },
+            (_, Some(_)) => unreachable!("only the S3 backend connects"),
+            (Self::Local, None) => {
                 let blob_dir = data_dir.join("blobs");
                 std::fs::create_dir_all(&blob_dir).map_err(|cause| StorageError::Path {
                     path: blob_dir.clone(),
@@ -66,18 +105,21 @@ impl BlobBackend {
                 ObjectStores {
                     blobs: Arc::new(blobs),
                     index: Arc::new(index),
+                    s3: None,
                 }
             }
-            Self::Memory => {
+            (Self::Memory, None) => {
                 let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
                 ObjectStores {
                     blobs: Arc::clone(&store),
                     index: store,
+                    s3: None,
                 }
             }
-            Self::Custom(store) => ObjectStores {
+            (Self::Custom(store), None) => ObjectStores {
                 blobs: Arc::clone(store),
                 index: Arc::clone(store),
+                s3: None,
             },
         })
     }

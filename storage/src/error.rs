@@ -216,6 +216,23 @@ pub enum StorageError {
     /// The object store failed (a full disk becomes [`StorageError::StorageFull`] instead).
     #[error("object store error: {0}")]
     ObjectStore(object_store::Error),
+    /// An S3 storage URL is malformed.
+    #[error("`{url}` is not an S3 storage URL: {reason}; write it as `s3://BUCKET/PREFIX`")]
+    InvalidS3Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The S3 bucket cannot be used (checked when storage opens): unreachable, missing,
+    /// credentials refused or missing.
+    #[error("S3 storage `{location}`: {reason}")]
+    S3Unusable {
+        /// The bucket and prefix, as `s3://BUCKET/PREFIX`.
+        location: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
     /// A file-system operation failed (a full disk becomes [`StorageError::StorageFull`]
     /// instead).
     #[error("I/O error: {0}")]
@@ -364,6 +381,8 @@ impl StorageError {
             | Self::Corrupt { .. }
             | Self::Sqlite(_)
             | Self::ObjectStore(_)
+            | Self::InvalidS3Url { .. }
+            | Self::S3Unusable { .. }
             | Self::Io(_)
             | Self::Path { .. }
             | Self::Join(_)

@@ -77,6 +77,7 @@ mod recent;
 mod reconcile;
 mod registry_keys;
 mod reviews;
+mod s3;
 mod signed_publish;
 mod storage;
 mod token_cache;
@@ -118,6 +119,7 @@ pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,
 };
+pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
 pub use tokens::check_display_name;

@@ -77,12 +77,13 @@ impl Storage {
         let data_dir = config.data_dir.clone();
         let db_path = data_dir.join(DB_FILE);
         let setup_dir = data_dir.clone();
+        let s3 = config.blobs.connect().await?;
         let (stores, conn, keys) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&setup_dir).map_err(|cause| StorageError::Path {
                 path: setup_dir.clone(),
                 cause,
             })?;
-            let stores = config.blobs.open(&setup_dir)?;
+            let stores = config.blobs.open(&setup_dir, s3)?;
             let mut conn = open_connection(&db_path)?;
             migrate(&mut conn)?;
             let keys = RegistryKeys::load_or_create(&setup_dir, None)?;
@@ -322,9 +323,8 @@ impl Storage {
             Pubtime::from_unix(signed.statement.time().unix())
         }));
         let origin = self.inner.keys.origin().to_owned();
-        // Nothing shows READMEs yet, and they would make every version row large.
-        metadata.readme = None;
-        metadata.readme_truncated = false;
+        // The README (cut to the publish limit) reaches the catalogue: a trigger moves it out
+        // of the version row into `catalogue_readmes`, so version rows stay small.
 
         // Hash the tarball and check every rule before anything is written.
         let actual = self

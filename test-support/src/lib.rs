@@ -10,6 +10,7 @@
 //!   `wharf_index_format::encode_publish_frame`, the encoder next to the registry's parser).
 //! - [`pkg`] / [`dep`] / [`DepExt`]: index entries ([`IndexEntryBuilder`]) for resolvers,
 //!   caches and storage.
+//! - [`garage::GarageServer`]: a throwaway Garage (a real S3 server) on loopback.
 //! - [`signed_publish_headers`]: the headers of a signed release, as `wharf publish` sends
 //!   them.
 //!
@@ -28,6 +29,7 @@
 
 mod entry;
 mod error;
+pub mod garage;
 mod publish;
 pub mod raw_tar;
 mod signed;

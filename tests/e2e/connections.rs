@@ -19,7 +19,7 @@ const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// An empty HTTP/2 SETTINGS frame.
 const HTTP2_SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
 
-fn connect(registry: &TestRegistry) -> TestResult<TcpStream> {
+pub(crate) fn connect(registry: &TestRegistry) -> TestResult<TcpStream> {
     let addr = registry
         .url()
         .strip_prefix("http://")
@@ -32,7 +32,7 @@ fn connect(registry: &TestRegistry) -> TestResult<TcpStream> {
 
 /// Reads until the server closes the connection and returns what it sent; fails if it is
 /// still open after [`GENEROUS`].
-fn read_until_closed(stream: &mut TcpStream) -> TestResult<Vec<u8>> {
+pub(crate) fn read_until_closed(stream: &mut TcpStream) -> TestResult<Vec<u8>> {
     let mut received = Vec::new();
     let mut buf = [0; 4096];
     loop {
@@ -53,7 +53,7 @@ fn read_until_closed(stream: &mut TcpStream) -> TestResult<Vec<u8>> {
 }
 
 /// Reads one HTTP/1.1 response head and its `Content-Length` body.
-fn read_response(stream: &mut TcpStream) -> TestResult<String> {
+pub(crate) fn read_response(stream: &mut TcpStream) -> TestResult<String> {
     let mut received = Vec::new();
     let mut buf = [0; 4096];
     loop {

@@ -1,6 +1,7 @@
 //! End-to-end tests: a real `wharf serve` on a loopback port, driven by the real `cargo`
 //! binary (own `CARGO_HOME`) and by raw HTTP.
 
+mod audit;
 mod auth_required;
 mod bad_publish;
 mod bundle;
@@ -15,6 +16,7 @@ mod connections;
 mod crash;
 mod data_dir;
 mod dependency_registries;
+mod entitlements;
 mod full_disk;
 mod gc;
 mod git_index;
@@ -25,16 +27,22 @@ mod install;
 mod keyset_rotation;
 mod mirror;
 mod mirror_serve;
+mod mirror_sync;
+mod operations_connections;
+mod operations_monitoring;
+mod operations_packaging;
 mod pki;
 mod plugins;
 mod publish_log;
 mod rate_limits;
 mod readme;
 mod resolve_remote;
+mod s3;
 mod settings_precedence;
 mod signed_plugins;
 mod signing;
 mod signing_crash;
+mod templates;
 mod threats;
 mod tls_proxy;
 mod tokens;

@@ -48,6 +48,8 @@ pub struct TestRegistry {
     /// The certificate authority `http()` trusts (HTTPS only).
     ca_pem: Option<String>,
     extra_args: Vec<String>,
+    /// Variables set for `wharf serve` and for [`TestRegistry::run_on_data`].
+    env: Vec<(String, String)>,
     /// Every line the server wrote to stderr (its log at `warn` and above), in order.
     log: Arc<Mutex<Vec<String>>>,
     /// The admin token printed on first start (all scopes).
@@ -63,6 +65,16 @@ impl TestRegistry {
     /// Starts with extra `serve` flags (e.g. `--auth-required`).
     pub fn start_with(extra: &[&str]) -> Self {
         Self::start_trusting(&std::env::temp_dir(), extra, None)
+    }
+
+    /// Starts with extra `serve` flags and environment variables (e.g. `AWS_*` for an S3
+    /// bucket); the variables are also set for [`TestRegistry::run_on_data`].
+    pub fn start_with_env(extra: &[&str], env: &[(&str, String)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
+        Self::start_full(&std::env::temp_dir(), extra, None, env)
     }
 
     /// Starts with extra `serve` flags on a fresh data directory inside `parent` (e.g. a
@@ -81,6 +93,15 @@ impl TestRegistry {
     }
 
     fn start_trusting(parent: &Path, extra: &[&str], ca_pem: Option<String>) -> Self {
+        Self::start_full(parent, extra, ca_pem, Vec::new())
+    }
+
+    fn start_full(
+        parent: &Path,
+        extra: &[&str],
+        ca_pem: Option<String>,
+        env: Vec<(String, String)>,
+    ) -> Self {
         let data = tempfile::Builder::new()
             .prefix("wharf-e2e-")
             .tempdir_in(parent)
@@ -92,6 +113,7 @@ impl TestRegistry {
             scheme: String::new(),
             ca_pem,
             extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            env,
             log: Arc::default(),
             admin_token: String::new(),
         };
@@ -116,6 +138,7 @@ impl TestRegistry {
                 self.addr.as_str()
             })
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -223,6 +246,7 @@ impl TestRegistry {
             .arg("--data")
             .arg(self.data_dir())
             .args(args)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .output()
             .expect("the wharf binary runs")
     }

@@ -176,6 +176,7 @@ pub fn generate(params: EcosystemParams) -> Ecosystem {
                 dependencies,
                 features,
                 capabilities: capabilities.clone(),
+                template: None,
             };
             mine.push(Known {
                 name: name.clone(),

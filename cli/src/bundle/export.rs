@@ -348,7 +348,7 @@ fn chosen_versions(
                 name: args.host_api_name.clone(),
                 version,
             });
-        Some(super::closure::closure(
+        Some(crate::closure::closure(
             &args.roots,
             host.as_ref(),
             &mut fetch,

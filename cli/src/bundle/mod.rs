@@ -3,7 +3,6 @@
 //! verifies a bundle offline and switches a served copy to it, as `mirror sync` does;
 //! `unpack` verifies it and writes a cargo `local-registry` directory.
 
-mod closure;
 mod export;
 mod format;
 mod import;

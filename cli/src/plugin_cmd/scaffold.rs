@@ -33,10 +33,27 @@ pub(crate) fn scaffold(name: &str, kind: PluginKind, dir: &Path) -> anyhow::Resu
             format!("The {name} plugin"),
         ),
         PluginKind::Template => (
-            "template.json",
-            format!("{{\n  \"template\": \"{name}\",\n  \"steps\": []\n}}\n"),
+            "files/flow.json",
+            "{\n  \"flow\": \"{{ flow_name }}\",\n  \"steps\": []\n}\n".to_owned(),
             format!("The {name} solution template"),
         ),
+    };
+    let template_table = match kind {
+        PluginKind::Plugin => "",
+        PluginKind::Template => {
+            r#"
+# The files under `files/` are rendered with these parameters by `wharf template new`
+# (docs/templates.md). Types: string (pattern), integer (min, max), bool, choice (choices).
+[template]
+files = "files"
+
+[[template.parameters]]
+name = "flow_name"
+type = "string"
+description = "The flow's name"
+pattern = "[a-z][a-z0-9-]*"
+"#
+        }
     };
     let manifest = format!(
         r#"[plugin]
@@ -61,7 +78,7 @@ default = []
 # Everything not asked for here is denied. Keys: network (host[:port] list), secrets,
 # storage ("none", "read", "read-write"), schedules, webhooks, exclusive.
 [capabilities]
-"#
+{template_table}"#
     );
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let files = [
@@ -74,6 +91,10 @@ default = []
     ];
     for (file, text) in &files {
         let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
         std::fs::write(&path, text)
             .with_context(|| format!("cannot write `{}`", path.display()))?;
     }

@@ -26,6 +26,9 @@ pub struct InstallConfig {
     /// every later run checks each release against the registry's signed log from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_key: Option<String>,
+    /// The licence file for premium packages, once given with `--licence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence_file: Option<std::path::PathBuf>,
 }
 
 fn default_host_api_name() -> String {

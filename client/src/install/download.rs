@@ -14,6 +14,7 @@ use wharf_index_format::IndexEntry;
 
 use crate::SparseIndex;
 use crate::install::layout::write_atomically;
+use crate::install::licence::{LICENCE_HEADER, LicenceGate};
 use crate::install::{InstallError, InstallProgress};
 
 /// One archive, checked.
@@ -34,6 +35,7 @@ pub(crate) fn fetch_all(
     index: &SparseIndex,
     cache_dir: &Path,
     entries: Vec<IndexEntry>,
+    licences: &LicenceGate,
     threads: usize,
     progress: &dyn InstallProgress,
 ) -> Result<Vec<Fetched>, InstallError> {
@@ -49,7 +51,7 @@ pub(crate) fn fetch_all(
                     if at >= entries.len() || failed.load(Ordering::Relaxed) {
                         break;
                     }
-                    let result = fetch_one(index, cache_dir, &entries[at], progress);
+                    let result = fetch_one(index, cache_dir, &entries[at], licences, progress);
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -75,8 +77,10 @@ fn fetch_one(
     index: &SparseIndex,
     cache_dir: &Path,
     entry: &IndexEntry,
+    licences: &LicenceGate,
     progress: &dyn InstallProgress,
 ) -> Result<Vec<u8>, InstallError> {
+    let licence = licences.check(entry)?;
     let cached = cache_path(cache_dir, &entry.cksum);
     if let Some(path) = &cached
         && let Ok(bytes) = std::fs::read(path)
@@ -89,13 +93,15 @@ fn fetch_one(
         let _ = std::fs::remove_file(path);
     }
     let url = download_url(&index.config().dl, entry);
-    let bytes = index
-        .download(&url)
-        .map_err(|source| InstallError::Download {
-            package: entry.name.clone(),
-            version: entry.vers.to_string(),
-            source,
-        })?;
+    let bytes = match &licence {
+        None => index.download(&url),
+        Some(text) => index.download_with_header(&url, LICENCE_HEADER, text),
+    }
+    .map_err(|source| InstallError::Download {
+        package: entry.name.clone(),
+        version: entry.vers.to_string(),
+        source,
+    })?;
     let actual = sha256_hex(&bytes);
     if actual != entry.cksum {
         return Err(InstallError::DigestMismatch {

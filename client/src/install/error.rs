@@ -67,6 +67,16 @@ pub enum InstallError {
         /// The first difference found.
         difference: String,
     },
+    /// A premium package's licence is missing or does not cover it.
+    #[error("{package} {version}: {reason}")]
+    LicenceRefused {
+        /// The package.
+        package: String,
+        /// Its version.
+        version: String,
+        /// The failed check, as the registry words it.
+        reason: String,
+    },
     /// A package could not be downloaded.
     #[error("cannot download {package} {version}: {source}")]
     Download {
@@ -159,6 +169,7 @@ impl InstallError {
             Self::Unresolvable(_) | Self::Resolve(_) => "unresolvable",
             Self::LockMismatch { .. } => "lock-mismatch",
             Self::Download { .. } => "download-failed",
+            Self::LicenceRefused { .. } => "licence-refused",
             Self::DigestMismatch { .. } => "digest-mismatch",
             Self::SignatureInvalid { .. } | Self::RegistryUntrusted { .. } => "signature-invalid",
             Self::UnpackRefused { .. } => "unpack-refused",
@@ -177,7 +188,8 @@ impl InstallError {
             | Self::IncompatibleHostApi(_)
             | Self::Unresolvable(_)
             | Self::Resolve(_)
-            | Self::LockMismatch { .. } => 1,
+            | Self::LockMismatch { .. }
+            | Self::LicenceRefused { .. } => 1,
             Self::InvalidRequest(_) => 2,
             Self::DirLocked { .. } => 3,
             Self::Index(_) | Self::Download { .. } => 4,

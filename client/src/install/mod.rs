@@ -31,6 +31,7 @@ mod dir_lock;
 mod download;
 mod error;
 mod layout;
+mod licence;
 mod list;
 mod log_verifier;
 mod request;
@@ -86,6 +87,7 @@ pub struct Installer {
     download_threads: usize,
     verifier: Arc<dyn ReleaseVerifier>,
     root_key: Option<PublicKey>,
+    licence_file: Option<PathBuf>,
     progress: Arc<dyn InstallProgress>,
     pause_before_switch: Option<PathBuf>,
 }
@@ -120,6 +122,7 @@ impl Installer {
             download_threads: Self::DEFAULT_DOWNLOAD_THREADS,
             verifier: Arc::new(NoVerifier),
             root_key: None,
+            licence_file: None,
             progress: Arc::new(NoProgress),
             pause_before_switch: None,
         }
@@ -186,6 +189,14 @@ impl Installer {
     /// `DIR/.wharf/trust`. A pinned key replaces the verifier set with [`Installer::verifier`].
     pub fn root_key(mut self, key: Option<PublicKey>) -> Self {
         self.root_key = key;
+        self
+    }
+
+    /// A licence file for premium packages (`wharf admin licence issue` writes one): checked
+    /// before each premium download and presented with it; remembered in
+    /// `wharf-install.toml` for later runs.
+    pub fn licence_file(mut self, path: Option<PathBuf>) -> Self {
+        self.licence_file = path;
         self
     }
 

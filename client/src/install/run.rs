@@ -17,6 +17,7 @@ use crate::SparseIndex;
 use crate::install::dir_lock::DirLock;
 use crate::install::download::fetch_all;
 use crate::install::layout::{sync_dir, write_atomically};
+use crate::install::licence::LicenceGate;
 use crate::install::log_verifier::LogVerifier;
 use crate::install::unpack::unpack;
 use crate::install::{
@@ -117,7 +118,8 @@ impl Installer {
         }
         let id = new_set_id();
         let verifier = self.release_verifier(&config)?;
-        let staging = self.stage(&index, &resolution, &id, verifier.as_ref())?;
+        let licences = LicenceGate::load(&index, config.licence_file.as_deref())?;
+        let staging = self.stage(&index, &resolution, &id, verifier.as_ref(), &licences)?;
         let lock_text = resolution.to_wharf_lock();
         write_atomically(&staging.join("wharf.lock"), lock_text.as_bytes())?;
         SetManifest { requested }.write(&staging.join(SetManifest::FILE))?;
@@ -200,13 +202,19 @@ impl Installer {
         resolution: &Resolution,
         id: &str,
         verifier: &dyn ReleaseVerifier,
+        licences: &LicenceGate,
     ) -> Result<PathBuf, InstallError> {
         let entries = install_entries(index, resolution)?;
+        // Every premium package's licence is checked before anything is downloaded.
+        for entry in &entries {
+            licences.check(entry)?;
+        }
         self.progress.fetching(entries.len());
         let fetched = fetch_all(
             index,
             &self.dir.cache_dir(),
             entries,
+            licences,
             self.download_threads,
             self.progress.as_ref(),
         )?;
@@ -275,11 +283,17 @@ impl Installer {
             .as_ref()
             .map(PublicKey::to_text)
             .or_else(|| saved.as_ref().and_then(|c| c.root_key.clone()));
+        let licence_file = self
+            .licence_file
+            .as_ref()
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
+            .or_else(|| saved.as_ref().and_then(|c| c.licence_file.clone()));
         Ok(InstallConfig {
             index_url,
             host_api,
             host_api_name,
             root_key,
+            licence_file,
         })
     }
 

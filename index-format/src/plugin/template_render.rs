@@ -197,10 +197,19 @@ impl TemplateSpec {
 }
 
 /// The engine every template renders with: an unknown variable is an error, no HTML
-/// escaping (templates write configuration and code), trailing newlines kept, and a fuel
-/// budget so a hostile template cannot loop for ever.
+/// escaping (templates write configuration and code), a bool printed `true`/`false` as
+/// TOML, YAML and JSON write it, trailing newlines kept, and a fuel budget so a hostile
+/// template cannot loop for ever.
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_formatter(|out, state, value| {
+        if value.kind() == minijinja::value::ValueKind::Bool {
+            out.write_str(if value.is_true() { "true" } else { "false" })?;
+            Ok(())
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_keep_trailing_newline(true);
@@ -247,4 +256,165 @@ fn check_rendered_path(source: &str, path: &str) -> Result<(), FormatError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PluginManifest;
+
+    const SPEC: &str = r#"
+[plugin]
+name = "svc"
+version = "1.0.0"
+kind = "template"
+description = "A service"
+license = "MIT"
+entry = "files/flow.json"
+
+[dependencies]
+host-api = "^2"
+
+[template]
+
+[[template.parameters]]
+name = "name"
+type = "string"
+description = "The service name"
+pattern = "[a-z]+"
+
+[[template.parameters]]
+name = "port"
+type = "integer"
+description = "The port"
+default = 8080
+min = 1024
+max = 65535
+
+[[template.parameters]]
+name = "tls"
+type = "bool"
+description = "Serve TLS"
+default = false
+
+[[template.parameters]]
+name = "cloud"
+type = "choice"
+description = "Where it runs"
+choices = ["aws", "gcp"]
+"#;
+
+    fn spec() -> TemplateSpec {
+        PluginManifest::parse(SPEC)
+            .unwrap()
+            .template
+            .expect("a [template] table")
+    }
+
+    fn set(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn values_are_typed_checked_and_defaulted() {
+        let values = spec()
+            .values(&set(&[
+                ("name", "orders"),
+                ("cloud", "gcp"),
+                ("tls", "true"),
+            ]))
+            .unwrap();
+        assert_eq!(values["port"], ParameterValue::Integer(8080));
+        assert_eq!(values["tls"], ParameterValue::Bool(true));
+        assert_eq!(values["cloud"], ParameterValue::String("gcp".to_owned()));
+        for (pairs, message) in [
+            (
+                &[("name", "orders"), ("cloud", "gcp"), ("port", "80")][..],
+                "template parameter `port`: 80 is below the minimum 1024",
+            ),
+            (
+                &[("name", "Orders"), ("cloud", "gcp")],
+                "template parameter `name`: `Orders` does not match the pattern `[a-z]+`",
+            ),
+            (
+                &[("name", "a"), ("name", "b"), ("cloud", "gcp")],
+                "template parameter `name`: given twice",
+            ),
+            (
+                &[("tls", "false")],
+                "missing template parameters: `name` (string: The service name), `cloud` (choice: Where it runs)",
+            ),
+        ] {
+            let err = spec().values(&set(pairs)).unwrap_err().to_string();
+            assert!(
+                err.starts_with(message),
+                "{err}\nshould start with\n{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_contents_render_and_escaping_paths_are_refused() {
+        let files: &[(&str, &[u8])] = &[
+            (
+                "files/{{ name }}/app.toml",
+                b"port = {{ port }}\ntls = {{ tls }}\n",
+            ),
+            ("files/logo.bin", &[0xff, 0xfe, b'{', b'{']),
+            ("plugin.toml", b"{{ not rendered }}"),
+        ];
+        spec().check_files(files).unwrap();
+        let values = spec()
+            .values(&set(&[("name", "orders"), ("cloud", "aws")]))
+            .unwrap();
+        let rendered = spec().render(files, &values).unwrap();
+        assert_eq!(rendered.len(), 2);
+        assert_eq!(rendered[0].path, "orders/app.toml");
+        assert_eq!(rendered[0].data, b"port = 8080\ntls = false\n");
+        assert_eq!(rendered[1].data, [0xff, 0xfe, b'{', b'{']);
+
+        let mut loose = spec();
+        loose.parameters[0].pattern = None;
+        for (name, why) in [
+            ("../x", "which would leave the target folder"),
+            ("/etc", "which is absolute"),
+            ("a//b", "which has an empty component"),
+            ("", "which is absolute"),
+        ] {
+            let values = loose
+                .values(&set(&[("name", name), ("cloud", "aws")]))
+                .unwrap();
+            let err = loose.render(files, &values).unwrap_err().to_string();
+            assert!(err.contains(why), "{name}: {err}");
+        }
+        let err = spec()
+            .check_files(&[("files/a.txt", b"{{ nme }}")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "template file `a.txt`: its contents uses `nme`, which is not a parameter; declare it in [[template.parameters]] or fix the name"
+        );
+        let err = spec().check_files(&[("other/a.txt", b"")]).unwrap_err();
+        assert!(err.to_string().contains("holds no file"), "{err}");
+    }
+
+    #[test]
+    fn a_template_cannot_loop_for_ever() {
+        let files: &[(&str, &[u8])] = &[(
+            "files/big.txt",
+            b"{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}",
+        )];
+        let values = spec()
+            .values(&set(&[("name", "orders"), ("cloud", "aws")]))
+            .unwrap();
+        let err = spec().render(files, &values).unwrap_err().to_string();
+        assert!(
+            err.starts_with("template file `big.txt`: its contents cannot be rendered"),
+            "{err}"
+        );
+    }
 }

@@ -212,6 +212,19 @@ secrets = ["APPROVER_KEY"]
     }
 
     #[test]
+    fn only_a_template_has_a_template_table() {
+        let err = check(&format!("{GOOD}\n[template]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "plugin.toml: [template]: only a package with `kind = \"template\"` has a [template] table"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn each_bad_field_is_named() {
         for (from, to, message) in [
             (

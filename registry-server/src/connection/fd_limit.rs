@@ -33,16 +33,23 @@ impl OpenFileLimit {
                 "open-file limit {} is below max-connections ({max_connections}) plus {RESERVED_DESCRIPTORS} for files: connections beyond it fail with `too many open files`; raise the hard limit (LimitNOFILE= in the systemd unit, `ulimit -Hn`) or lower max-connections",
                 show(self.now)
             );
+        } else if self.before == self.now {
+            tracing::info!(
+                open_file_limit = show(self.now),
+                hard_limit = show(self.hard),
+                max_connections,
+                "open-file limit {} (already the hard limit)",
+                show(self.now)
+            );
         } else {
             tracing::info!(
                 open_file_limit = show(self.now),
                 raised_from = show(self.before),
                 hard_limit = show(self.hard),
                 max_connections,
-                "open-file limit {} (raised from {}, the hard limit is {})",
-                show(self.now),
+                "open-file limit raised from {} to {} (the hard limit)",
                 show(self.before),
-                show(self.hard)
+                show(self.now)
             );
         }
     }

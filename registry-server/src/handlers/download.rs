@@ -32,6 +32,9 @@ pub(crate) async fn blob(
     {
         return Ok(empty(StatusCode::NOT_MODIFIED));
     }
+    if let Some(expiry) = state.config.presigned_downloads {
+        return redirect_to_presigned(state, hex, expiry).await;
+    }
     let Some(bytes) = state.storage.blob(hex).await? else {
         return Err(ApiError::not_found(format!("no blob with sha256 `{hex}`")));
     };
@@ -45,6 +48,25 @@ pub(crate) async fn blob(
     if let Ok(value) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, value);
     }
+    Ok(response)
+}
+
+/// A 302 to a presigned URL of the blob in the bucket: the bytes flow from the store, not
+/// through the server. The URL expires, so the answer is not cached.
+async fn redirect_to_presigned(
+    state: &AppState,
+    hex: &str,
+    expiry: std::time::Duration,
+) -> Result<Resp, ApiError> {
+    let Some(url) = state.storage.blob_download_url(hex, expiry).await? else {
+        return Err(ApiError::not_found(format!("no blob with sha256 `{hex}`")));
+    };
+    let location = HeaderValue::from_str(&url)
+        .map_err(|error| ApiError::internal("presigned download URL", &error))?;
+    let mut response = empty(StatusCode::FOUND);
+    let h = response.headers_mut();
+    h.insert(header::LOCATION, location);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 

@@ -1,5 +1,7 @@
-//! Integration tests of `wharf-storage` on real SQLite files and the local blob backend.
+//! Integration tests of `wharf-storage` on real SQLite files, the local blob backend and a
+//! real S3 server (Garage).
 
+mod catalogue;
 mod concurrency;
 mod crash;
 mod daily_limits;
@@ -14,6 +16,7 @@ mod publish;
 mod recent;
 mod reconcile;
 mod restart;
+mod s3;
 mod support;
 mod tokens;
 mod yank;

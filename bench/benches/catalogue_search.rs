@@ -1,0 +1,227 @@
+//! Catalogue search latency: p50 and p99 of `Storage::catalogue_search` (FTS5, ranking,
+//! filters, the catalogue's joins) at 500 and 50,000 packages, against a plain
+//! `LIKE '%word%'` query over names and descriptions on the same database in the same run.
+//!
+//! Packages are published through the real publish path (in-memory blobs, the SQLite file
+//! in a temporary directory) with seeded descriptions, keywords and READMEs. Run with
+//! `scripts/bench/search.sh` (release build); `CATALOGUE_BENCH_SIZES=500` limits the sizes.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rusqlite::Connection;
+use wharf_index_format::PackageMetadata;
+use wharf_storage::{BlobBackend, CatalogueQuery, NewToken, Scope, Storage, StorageConfig, Upload};
+use wharf_test_support::pkg;
+
+/// Words descriptions, keywords and READMEs are drawn from.
+const WORDS: &[&str] = &[
+    "http",
+    "client",
+    "server",
+    "async",
+    "retry",
+    "queue",
+    "email",
+    "storage",
+    "json",
+    "parser",
+    "sql",
+    "connector",
+    "webhook",
+    "schedule",
+    "timer",
+    "mapper",
+    "cache",
+    "stream",
+    "auth",
+    "token",
+    "crypto",
+    "hash",
+    "log",
+    "metrics",
+    "trace",
+    "config",
+    "cli",
+    "template",
+    "render",
+    "image",
+    "archive",
+    "compress",
+    "notify",
+    "approval",
+    "flow",
+    "pipeline",
+    "batch",
+    "event",
+    "socket",
+    "file",
+];
+
+/// Queries measured, each run many times.
+const QUERIES: &[&str] = &["http", "retry queue", "sql connector", "email", "stream"];
+
+/// Samples per query.
+const SAMPLES: usize = 200;
+
+fn sentence(rng: &mut StdRng, words: usize) -> String {
+    (0..words)
+        .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn upload(rng: &mut StdRng, number: usize) -> Upload {
+    let name = format!(
+        "{}-{}-{number}",
+        WORDS[rng.random_range(0..WORDS.len())],
+        WORDS[rng.random_range(0..WORDS.len())]
+    );
+    let bytes = bytes::Bytes::from(format!("tarball {name}").into_bytes());
+    let cksum = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let metadata = PackageMetadata {
+        description: Some(sentence(rng, 8)),
+        keywords: (0..3)
+            .map(|_| WORDS[rng.random_range(0..WORDS.len())].to_owned())
+            .collect(),
+        readme: Some(format!("# {name}\n\n{}\n", sentence(rng, 80))),
+        ..PackageMetadata::default()
+    };
+    Upload {
+        entry: pkg(&name, "1.0.0").cksum(&cksum).build(),
+        crate_bytes: bytes,
+        metadata,
+    }
+}
+
+/// A storage holding `count` packages.
+async fn populate(dir: &std::path::Path, count: usize) -> Storage {
+    let storage = Storage::open(StorageConfig {
+        data_dir: dir.to_path_buf(),
+        blobs: BlobBackend::Memory,
+    })
+    .await
+    .expect("storage opens");
+    let token = storage
+        .create_token(NewToken {
+            user: "bench".to_owned(),
+            scopes: Scope::ALL.to_vec(),
+            expires_at: None,
+            name_patterns: Vec::new(),
+            label: None,
+        })
+        .expect("a token");
+    let who = storage
+        .authenticate(token.secret.expose())
+        .expect("the token authenticates");
+    let mut rng = StdRng::seed_from_u64(11);
+    let uploads: Vec<Upload> = (0..count).map(|n| upload(&mut rng, n)).collect();
+    for chunk in uploads.chunks(512) {
+        let publishes = chunk.iter().cloned().map(|up| {
+            let (storage, who) = (storage.clone(), who.clone());
+            tokio::spawn(async move { storage.publish(&who, up).await })
+        });
+        for publish in futures::future::join_all(publishes).await {
+            publish
+                .expect("the task ran")
+                .expect("the publish succeeded");
+        }
+    }
+    storage.settle().await;
+    storage
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let rank = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[rank]
+}
+
+fn report(label: &str, count: usize, samples: &mut [Duration]) {
+    let p50 = percentile(samples, 0.50);
+    let p99 = percentile(samples, 0.99);
+    println!(
+        "{label:<28} packages={count:<6} samples={:<5} p50={:>9.3} ms  p99={:>9.3} ms",
+        samples.len(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+}
+
+async fn measure(count: usize) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let started = Instant::now();
+    let storage = populate(dir.path(), count).await;
+    println!(
+        "populated {count} packages in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut fts = Vec::with_capacity(SAMPLES * QUERIES.len());
+    for _ in 0..SAMPLES {
+        for text in QUERIES {
+            let query = CatalogueQuery {
+                text: (*text).to_owned(),
+                limit: Some(20),
+                ..CatalogueQuery::default()
+            };
+            let start = Instant::now();
+            let page = storage.catalogue_search(query).await.expect("search");
+            fts.push(start.elapsed());
+            std::hint::black_box(page);
+        }
+    }
+    report("catalogue_search (FTS5)", count, &mut fts);
+
+    // The baseline: one plain LIKE over names and descriptions, every word required, on
+    // its own connection to the same file, the 20 first names.
+    let conn = Connection::open(dir.path().join(wharf_storage::DATABASE_FILE)).expect("opens");
+    let mut like = Vec::with_capacity(SAMPLES * QUERIES.len());
+    for _ in 0..SAMPLES {
+        for text in QUERIES {
+            let words: Vec<String> = text.split(' ').map(|w| format!("%{w}%")).collect();
+            let condition = (0..words.len())
+                .map(|i| format!("(name LIKE ?{n} OR description LIKE ?{n})", n = i + 1))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let sql = format!(
+                "SELECT name, description FROM packages WHERE {condition} ORDER BY name LIMIT 20"
+            );
+            let start = Instant::now();
+            let mut statement = conn.prepare_cached(&sql).expect("prepares");
+            let rows: Vec<String> = statement
+                .query_map(rusqlite::params_from_iter(words.iter()), |row| row.get(0))
+                .expect("runs")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            like.push(start.elapsed());
+            std::hint::black_box(rows);
+        }
+    }
+    report("baseline LIKE", count, &mut like);
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("CATALOGUE_BENCH_SIZES")
+        .ok()
+        .map(|text| {
+            text.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![500, 50_000]);
+    // `cargo bench` passes `--bench`; a plain `cargo test --benches` run passes nothing and
+    // measures only the small size so the suite stays quick.
+    let full = std::env::args().any(|arg| arg == "--bench");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    for count in sizes {
+        if !full && count > 500 {
+            continue;
+        }
+        runtime.block_on(measure(count));
+    }
+}

@@ -1,0 +1,92 @@
+//! Which blob store a registry uses, and remembering it.
+//!
+//! Blobs go under `<data>/blobs` unless `wharf serve --storage s3://BUCKET/PREFIX` puts them
+//! in a bucket. The first start with a bucket records its URL in `<data>/blob-storage`, so
+//! every later command on that data directory (`wharf admin gc`, `reconcile`, `token`, a
+//! restart without `--storage`) uses the same bucket, and a start that names another store
+//! is refused instead of serving versions whose blobs are elsewhere. The connection
+//! settings (endpoint, region, keys) always come from the `AWS_*` variables.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use wharf_storage::{BlobBackend, S3Config, S3Location};
+
+/// The file in the data directory that names the registry's bucket.
+pub(crate) const BLOB_STORAGE_FILE: &str = "blob-storage";
+
+/// The bucket recorded for the registry in `dir`, if any.
+pub(crate) fn recorded(dir: &Path) -> anyhow::Result<Option<S3Location>> {
+    let path = dir.join(BLOB_STORAGE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let location = text.trim().parse::<S3Location>().with_context(|| {
+                format!(
+                    "`{}` names no bucket; write the registry's `s3://BUCKET/PREFIX` in it",
+                    path.display()
+                )
+            })?;
+            Ok(Some(location))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("cannot read `{}`", path.display())),
+    }
+}
+
+/// The blob backend `wharf serve` opens `dir` with, given its `--storage` (if any): the
+/// recorded bucket when none is given, and a refusal when the given store is not the one
+/// the registry's blobs are in. Returns whether the bucket still has to be recorded.
+pub(crate) fn for_serve(
+    dir: &Path,
+    given: Option<S3Location>,
+) -> anyhow::Result<(BlobBackend, Option<PathBuf>)> {
+    let recorded = recorded(dir)?;
+    let record = dir.join(BLOB_STORAGE_FILE);
+    let location = match (given, recorded) {
+        (None, None) => return Ok((BlobBackend::Local, None)),
+        (Some(given), Some(recorded)) if given != recorded => anyhow::bail!(
+            "the registry in `{}` keeps its blobs at `{recorded}` (recorded in `{}`), not at `{given}`; start it with `--storage {recorded}`, or copy the blobs to the new bucket and write its URL into that file",
+            dir.display(),
+            record.display()
+        ),
+        (None | Some(_), Some(recorded)) => return Ok((s3(recorded), None)),
+        (Some(given), None) => given,
+    };
+    if dir.join(wharf_storage::DATABASE_FILE).exists() {
+        anyhow::bail!(
+            "the registry in `{}` keeps its blobs in `{}`, not at `{location}`; start it without `--storage`, or copy `blobs/` into the bucket (e.g. `aws s3 sync {}/blobs {location}`) and write `{location}` into `{}`",
+            dir.display(),
+            dir.join("blobs").display(),
+            dir.display(),
+            record.display()
+        );
+    }
+    Ok((s3(location), Some(record)))
+}
+
+/// The blob backend of the existing registry in `dir`: its recorded bucket, else the disk.
+pub(crate) fn for_existing(dir: &Path) -> anyhow::Result<BlobBackend> {
+    Ok(recorded(dir)?.map_or(BlobBackend::Local, s3))
+}
+
+/// Records the bucket of a new registry (after storage opened on it).
+pub(crate) fn record(path: &Path, backend: &BlobBackend) -> anyhow::Result<()> {
+    if let BlobBackend::S3(config) = backend {
+        std::fs::write(path, format!("{}\n", config.location))
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+fn s3(location: S3Location) -> BlobBackend {
+    BlobBackend::S3(S3Config::from_env(location))
+}
+
+/// Parses `--storage`: an `s3://BUCKET/PREFIX` URL.
+pub(crate) fn parse_storage(text: &str) -> anyhow::Result<S3Location> {
+    text.trim().parse::<S3Location>().map_err(|error| {
+        anyhow::anyhow!(
+            "`storage`: {error}, or leave it out to keep blobs under the data directory"
+        )
+    })
+}

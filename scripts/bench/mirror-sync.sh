@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Mirror sync: `wharf mirror sync` of an upstream Wharf holding PACKAGES × VERSIONS versions
+# with blobs (seeded by `wharf-load seed`), against a plain parallel download of the same
+# files in the same run (`curl --parallel`, PARALLEL connections: the 256 snapshot bins,
+# config.json, every index file and every blob, written to disk), then an incremental sync
+# after about 1 % more versions were published (new packages, `wharf-load seed --prefix t`),
+# and a sync with nothing changed.
+#
+# Settings (environment): PACKAGES (1000), VERSIONS (3), PARALLEL (8, also the sync's
+# --jobs), RUNS (3: full sync and plain download alternate, medians reported), WHARF_PORT
+# (18483), RESULTS (output directory), TMPDIR (where the data directories go), WHARF_BIN /
+# WHARF_LOAD_BIN (saved binaries) with SKIP_BUILD=1 (no cargo build).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+LOAD="${WHARF_LOAD_BIN:-$LOAD}"
+
+PACKAGES=${PACKAGES:-1000}
+VERSIONS=${VERSIONS:-3}
+PARALLEL=${PARALLEL:-8}
+RUNS=${RUNS:-3}
+WHARF_PORT=${WHARF_PORT:-18483}
+RESULTS=${RESULTS:-$TARGET_DIR/bench-results/mirror-sync-$(date -u +%Y%m%dT%H%M%SZ)}
+
+ensure_tools curl:curl
+build_release
+begin_work mirror-bench
+URL="http://127.0.0.1:$WHARF_PORT"
+INDEX="sparse+$URL/index/"
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+data="$WORK/upstream"
+logfile="$RESULTS/wharf.log"
+start_wharf "$data" "$WHARF_PORT" "$logfile"
+token=$(cat "$data/admin-token")
+log "seeding $PACKAGES packages × $VERSIONS versions"
+"$LOAD" seed --url "$URL" --token "$token" --packages "$PACKAGES" --versions "$VERSIONS" \
+  >"$RESULTS/seed.txt" 2>&1 || die "seeding failed; see $RESULTS/seed.txt"
+
+# The plain download's list: what a full sync fetches, as curl config lines.
+sync_once() { # sync_once DIR → seconds on stdout
+  local start end
+  start=$(now)
+  "$WHARF" mirror sync --from "$INDEX" --data "$1" --jobs "$PARALLEL" >"$RESULTS/sync-$(basename "$1").txt" 2>&1 \
+    || die "sync failed; see $RESULTS/sync-$(basename "$1").txt"
+  end=$(now)
+  elapsed "$start" "$end"
+}
+reference="$WORK/reference"
+sync_once "$reference" >/dev/null
+copy="$reference/current"
+versions=$(find "$copy/index" -type f ! -name config.json -exec cat {} + | wc -l)
+bytes=$(du -sb --apparent-size "$copy/blobs" | cut -f1)
+{
+  for bin in $(seq 0 255); do printf 'url = "%s/index/.wharf/bins/%02x"\noutput = "bins-%02x"\n' "$URL" "$bin" "$bin"; done
+  echo "url = \"$URL/index/config.json\""; echo 'output = "config.json"'
+  (cd "$copy/index" && find . -type f ! -name config.json | sed 's|^\./||') | while read -r path; do
+    printf 'url = "%s/index/%s"\noutput = "index-%s"\n' "$URL" "$path" "${path//\//_}"
+  done
+  (cd "$copy/blobs/sha256" && ls) | while read -r hex; do
+    printf 'url = "%s/blobs/sha256/%s"\noutput = "blob-%s"\n' "$URL" "$hex" "$hex"
+  done
+} >"$WORK/urls.curl"
+files=$(grep -c '^url' "$WORK/urls.curl")
+log "$versions versions, $files files, $bytes blob bytes"
+
+plain_once() { # plain_once DIR → seconds on stdout
+  local start end
+  mkdir -p "$1"
+  start=$(now)
+  (cd "$1" && curl --silent --fail --parallel --parallel-max "$PARALLEL" --config "$WORK/urls.curl" 2>/dev/null) \
+    || die "the plain download failed"
+  end=$(now)
+  elapsed "$start" "$end"
+}
+
+full=() plain=()
+for run in $(seq 1 "$RUNS"); do
+  plain+=("$(plain_once "$WORK/plain-$run")")
+  full+=("$(sync_once "$WORK/full-$run")")
+  rm -rf "$WORK/plain-$run" "$WORK/full-$run"
+  log "run $run: plain ${plain[-1]} s, full sync ${full[-1]} s"
+done
+
+# About 1 % more versions, in new packages; then the incremental sync of the reference copy.
+extra=$(( (PACKAGES * VERSIONS + 99) / 100 ))
+"$LOAD" seed --url "$URL" --token "$token" --packages "$extra" --versions 1 --prefix t \
+  >>"$RESULTS/seed.txt" 2>&1 || die "seeding the change failed"
+incremental=$(sync_once "$reference")
+incremental_said=$(head -n2 "$RESULTS/sync-reference.txt" | tr '\n' ' ')
+unchanged=$(sync_once "$reference")
+unchanged_said=$(head -n2 "$RESULTS/sync-reference.txt" | tr '\n' ' ')
+
+full_median=$(printf '%s\n' "${full[@]}" | median)
+plain_median=$(printf '%s\n' "${plain[@]}" | median)
+{
+  echo "# Mirror sync"
+  echo
+  echo "$(date -u +%Y-%m-%dT%H:%MZ); upstream: \`wharf-load seed --packages $PACKAGES --versions $VERSIONS\` ($versions versions, $files files incl. 256 bins, $bytes blob bytes); $PARALLEL connections; $RUNS runs, median."
+  echo
+  machine_info "$WORK"
+  echo
+  echo "| what | seconds | runs |"
+  echo "|---|---:|---|"
+  echo "| plain parallel download (\`curl --parallel --parallel-max $PARALLEL\`, same files) | $plain_median | ${plain[*]} |"
+  echo "| \`wharf mirror sync --jobs $PARALLEL\`, empty mirror | $full_median | ${full[*]} |"
+  echo "| ratio sync / plain | $(awk -v a="$full_median" -v b="$plain_median" 'BEGIN { printf "%.2f", a / b }') | |"
+  echo "| incremental sync after $extra new versions (~1 %) | $incremental | $incremental_said |"
+  echo "| sync with nothing changed | $unchanged | $unchanged_said |"
+} >"$RESULTS/summary.md"
+cat "$RESULTS/summary.md"

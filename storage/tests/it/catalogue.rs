@@ -1,0 +1,276 @@
+//! The catalogue in storage: the FTS5 search with its filters and sorts, package pages,
+//! download counting, and reviews with every refusal leaving the database unchanged.
+
+use wharf_index_format::{Capabilities, PluginInfo, PluginKind};
+use wharf_storage::{
+    CatalogueQuery, CatalogueSort, CountedDownload, ReviewInput, Storage, StorageError,
+};
+
+use crate::support::{TestResult, admin, fresh, observe, upload};
+
+/// A result carrying a value.
+type Outcome<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn query(text: &str) -> CatalogueQuery {
+    CatalogueQuery {
+        text: text.to_owned(),
+        ..CatalogueQuery::default()
+    }
+}
+
+async fn names(storage: &Storage, query: CatalogueQuery) -> Outcome<Vec<String>> {
+    let page = storage.catalogue_search(query).await?;
+    Ok(page.hits.into_iter().map(|hit| hit.name).collect())
+}
+
+/// Publishes a small catalogue: crates and a plugin with keywords, categories and READMEs.
+async fn catalogue() -> Outcome<(tempfile::TempDir, Storage)> {
+    let (dir, storage) = fresh().await;
+    let who = admin(&storage, "alice");
+    let describe =
+        |name: &str, version: &str, description: &str, keywords: &[&str], readme: &str| {
+            let mut up = upload(name, version);
+            up.metadata.description = Some(description.to_owned());
+            up.metadata.keywords = keywords.iter().map(|k| (*k).to_owned()).collect();
+            up.metadata.categories = vec!["network-programming".to_owned()];
+            up.metadata.readme = Some(readme.to_owned());
+            up
+        };
+    storage
+        .publish(
+            &who,
+            describe(
+                "retry",
+                "1.0.0",
+                "Retry with back-off",
+                &["retry"],
+                "# retry",
+            ),
+        )
+        .await?;
+    storage
+        .publish(
+            &who,
+            describe(
+                "http-retry",
+                "0.3.0",
+                "HTTP middleware",
+                &["http"],
+                "Uses retry and back-off.",
+            ),
+        )
+        .await?;
+    storage
+        .publish(
+            &who,
+            describe(
+                "backoff-timer",
+                "2.0.0",
+                "Timers",
+                &["timer"],
+                "Also mentions retry once.",
+            ),
+        )
+        .await?;
+    let mut plugin = describe("mailer", "1.0.0", "Sends mail", &["email"], "SMTP plugin");
+    plugin.metadata.plugin = Some(PluginInfo {
+        kind: PluginKind::Plugin,
+        capabilities: Capabilities {
+            network: vec!["smtp.example.com:465".to_owned()],
+            ..Capabilities::default()
+        },
+        entry: "main.wat".to_owned(),
+        host_api: "^2".to_owned(),
+        min_host_version: None,
+    });
+    storage.publish(&who, plugin).await?;
+    Ok((dir, storage))
+}
+
+#[tokio::test]
+async fn search_ranks_an_exact_name_first_and_filters_by_kind_tag_and_capability() -> TestResult {
+    let (_dir, storage) = catalogue().await?;
+    let found = names(&storage, query("retry")).await?;
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("retry"),
+        "{found:?}"
+    );
+    assert_eq!(
+        found.len(),
+        3,
+        "name, README and description matches: {found:?}"
+    );
+    // A word prefix matches; names split on `-`.
+    assert_eq!(names(&storage, query("back")).await?.len(), 3);
+    assert_eq!(names(&storage, query("smtp")).await?, ["mailer"]);
+    let plugins = CatalogueQuery {
+        kind: Some("plugin".to_owned()),
+        ..CatalogueQuery::default()
+    };
+    assert_eq!(names(&storage, plugins).await?, ["mailer"]);
+    let keyword = CatalogueQuery {
+        keyword: Some("HTTP".to_owned()),
+        ..CatalogueQuery::default()
+    };
+    assert_eq!(names(&storage, keyword).await?, ["http-retry"]);
+    let network = CatalogueQuery {
+        capability: Some("network".to_owned()),
+        ..CatalogueQuery::default()
+    };
+    assert_eq!(names(&storage, network).await?, ["mailer"]);
+    let category = CatalogueQuery {
+        category: Some("network-programming".to_owned()),
+        limit: Some(2),
+        offset: 1,
+        ..CatalogueQuery::default()
+    };
+    let page = storage.catalogue_search(category).await?;
+    assert_eq!(page.total, 4);
+    assert_eq!(page.hits.len(), 2);
+    let recent = CatalogueQuery {
+        sort: CatalogueSort::Recent,
+        ..CatalogueQuery::default()
+    };
+    assert_eq!(names(&storage, recent).await?.len(), 4);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_release_replaces_the_searchable_text_of_the_old_one() -> TestResult {
+    let (_dir, storage) = catalogue().await?;
+    let who = admin(&storage, "alice");
+    let mut next = upload("backoff-timer", "2.1.0");
+    next.metadata.description = Some("Clocks".to_owned());
+    storage.publish(&who, next).await?;
+    assert!(
+        !names(&storage, query("retry"))
+            .await?
+            .contains(&"backoff-timer".to_owned())
+    );
+    assert_eq!(names(&storage, query("clocks")).await?, ["backoff-timer"]);
+    let page = storage.package_page("Backoff_Timer").await?;
+    assert_eq!(page.latest, "2.1.0");
+    assert_eq!(page.versions.len(), 2);
+    assert_eq!(page.versions[0].version, "2.1.0", "newest first");
+    Ok(())
+}
+
+#[tokio::test]
+async fn downloads_are_counted_per_version_and_day_and_sort_the_catalogue() -> TestResult {
+    let (_dir, storage) = catalogue().await?;
+    let page = storage.package_page("mailer").await?;
+    assert_eq!(page.downloads, 0);
+    let line = storage.index_file("mailer").await?.expect("an index file");
+    let entry: serde_json::Value = serde_json::from_slice(line.bytes.trim_ascii_end())?;
+    let cksum = entry["cksum"].as_str().ok_or("cksum")?.to_owned();
+    let now = wharf_index_format::Pubtime::now().unix();
+    let batch = vec![
+        CountedDownload {
+            cksum: cksum.clone(),
+            at: now,
+            user_id: None,
+        },
+        CountedDownload {
+            cksum: cksum.clone(),
+            at: now - 86_400,
+            user_id: None,
+        },
+        CountedDownload {
+            cksum: "0".repeat(64),
+            at: now,
+            user_id: None,
+        },
+    ];
+    storage.record_downloads(batch).await?;
+    let stats = storage.download_stats("mailer").await?;
+    assert_eq!(stats.total, 2, "the unknown blob is skipped");
+    assert_eq!(stats.daily.len(), 90);
+    assert_eq!(stats.daily[89].downloads, 1);
+    assert_eq!(stats.daily[88].downloads, 1);
+    let popular = CatalogueQuery {
+        sort: CatalogueSort::Downloads,
+        limit: Some(1),
+        ..CatalogueQuery::default()
+    };
+    assert_eq!(names(&storage, popular).await?, ["mailer"]);
+    assert!(matches!(
+        storage.download_stats("nothing").await,
+        Err(StorageError::UnknownPackage { .. })
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn reviews_are_kept_once_per_user_and_refusals_change_nothing() -> TestResult {
+    let (_dir, storage) = catalogue().await?;
+    let owner = admin(&storage, "alice");
+    let bob = admin(&storage, "bob");
+    let review = |rating: i64, body: Option<&str>, version: Option<&str>| ReviewInput {
+        rating,
+        body: body.map(str::to_owned),
+        version: version.map(str::to_owned),
+    };
+    let first = storage
+        .save_review(&bob, "retry", review(3, Some("ok"), None))
+        .await?;
+    assert_eq!(first.version, "1.0.0");
+    let edited = storage
+        .save_review(&bob, "RETRY", review(4, None, Some("1.0.0")))
+        .await?;
+    assert_eq!(edited.id, first.id);
+    assert_eq!(edited.body, None);
+
+    let admin_user = admin(&storage, "admin");
+    let before = (
+        observe(&storage).await,
+        storage.reviews("retry", Some(&admin_user)).await?,
+        storage.reviews("mailer", Some(&admin_user)).await?,
+    );
+    for (input, name) in [
+        (review(0, None, None), "retry"),
+        (review(3, Some(&"x".repeat(5_001)), None), "retry"),
+        (review(3, None, Some("4.0.0")), "retry"),
+        (review(3, None, None), "missing"),
+    ] {
+        let error = storage.save_review(&bob, name, input).await.unwrap_err();
+        assert!(!error.to_string().is_empty());
+    }
+    assert!(matches!(
+        storage
+            .reply_to_review(&bob, "retry", first.id, "mine")
+            .await,
+        Err(StorageError::NotOwner { .. })
+    ));
+    assert!(matches!(
+        storage.hide_review(&owner, "retry", first.id, "spam").await,
+        Err(StorageError::NotAdmin { .. })
+    ));
+    assert!(matches!(
+        storage
+            .report_review(&owner, "mailer", first.id, "wrong package")
+            .await,
+        Err(StorageError::UnknownReview { .. })
+    ));
+    let after = (
+        observe(&storage).await,
+        storage.reviews("retry", Some(&admin_user)).await?,
+        storage.reviews("mailer", Some(&admin_user)).await?,
+    );
+    assert!(after == before, "a refusal changed something");
+
+    let replied = storage
+        .reply_to_review(&owner, "retry", first.id, "Thanks")
+        .await?;
+    assert_eq!(replied.reply.map(|r| r.author), Some("alice".to_owned()));
+    storage
+        .hide_review(&admin_user, "retry", first.id, "off topic")
+        .await?;
+    assert!(storage.reviews("retry", None).await?.is_empty());
+    let seen = storage.reviews("retry", Some(&admin_user)).await?;
+    assert_eq!(
+        seen[0].hidden.as_ref().map(|h| h.reason.as_str()),
+        Some("off topic")
+    );
+    Ok(())
+}
