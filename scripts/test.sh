@@ -22,7 +22,7 @@ install_pinned cargo-machete 0.9.2
 install_pinned cargo-deny 0.20.2
 # Garage, the real S3 server the S3 blob storage tests start (test-support/src/garage.rs);
 # a build of about half an hour on two cores.
-if ! garage --version 2>/dev/null | grep -qwF "v2.5.0"; then
+if ! garage --version 2>/dev/null | grep -qwF "2.5.0"; then
   echo "installing garage 2.5.0" >&2
   cargo install --locked garage@2.5.0
 fi
