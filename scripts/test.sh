@@ -24,7 +24,7 @@ install_pinned cargo-deny 0.20.2
 # a build of 12–15 minutes on two idle cores, so it runs beside the checks and builds below
 # and is waited for before the tests run.
 garage_install=""
-if ! garage --version 2>/dev/null | grep -qwF "v2.5.0"; then
+if ! garage --version 2>/dev/null | grep -qwF "2.5.0"; then
   echo "installing garage 2.5.0 in the background (log: target/garage-install.log)" >&2
   mkdir -p target
   cargo install --locked garage@2.5.0 >target/garage-install.log 2>&1 &
