@@ -4,7 +4,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WHARF="${WHARF_BIN:-$TARGET_DIR/release/wharf}"
-LOAD="$TARGET_DIR/release/wharf-load"
+LOAD="${WHARF_LOAD_BIN:-$TARGET_DIR/release/wharf-load}"
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
