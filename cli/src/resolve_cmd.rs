@@ -200,12 +200,6 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
 /// `wharf resolve` for a workspace, or a package with path dependencies: every member
 /// resolved together, path packages read from disk.
 fn run_workspace(args: &ResolveArgs, workspace: &Workspace) -> anyhow::Result<ExitCode> {
-    if args.check_lock.is_some() || args.host_api.is_some() {
-        anyhow::bail!(
-            "`--check-lock` and `--host-api` take a single package; `{}` is a workspace or has path dependencies: give a manifest without them",
-            args.manifest.display()
-        );
-    }
     let lock = args
         .lock
         .as_deref()
@@ -222,10 +216,27 @@ fn run_workspace(args: &ResolveArgs, workspace: &Workspace) -> anyhow::Result<Ex
     if let Some(lock) = lock {
         resolver = resolver.lock(lock);
     }
+    if let Some(version) = &args.host_api {
+        resolver = resolver.host_pin(HostPin {
+            name: args.host_api_name.clone(),
+            version: version.clone(),
+        });
+    }
     resolver = match &args.rust_version {
         Some(version) => resolver.rust_version(version.clone()),
         None => resolver.rust_version_as_cargo(),
     };
+    if let Some(path) = &args.check_lock {
+        let problems = check_workspace_lock(path, resolver, workspace)?;
+        for problem in &problems {
+            println!("{problem}");
+        }
+        return Ok(if problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     match resolver.resolve_workspace(workspace) {
         Ok(resolution) => {
             let text = match args.format {
@@ -247,6 +258,39 @@ fn run_workspace(args: &ResolveArgs, workspace: &Workspace) -> anyhow::Result<Ex
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// `--check-lock` for a workspace: every member resolved together preferring the lock; each
+/// difference between the lock and that resolution (members and path packages included, as
+/// Cargo.lock lists them) is an unsatisfied entry. Returns one line per entry.
+fn check_workspace_lock(
+    path: &std::path::Path,
+    resolver: Resolver<'_>,
+    workspace: &Workspace,
+) -> anyhow::Result<Vec<String>> {
+    let lock = Lockfile::from_path(path)
+        .with_context(|| format!("reading the lockfile `{}`", path.display()))?;
+    let mut problems = Vec::new();
+    match resolver.lock(lock.clone()).resolve_workspace(workspace) {
+        Ok(resolution) => {
+            for change in lock.diff(&Lockfile::from(&resolution)).changes {
+                problems.push(format!(
+                    "`{}`: {change}; the lock is out of date, update it (`wharf resolve --lock {}`)",
+                    change.name,
+                    path.display()
+                ));
+            }
+        }
+        Err(error @ (ResolveError::NoSolution(_) | ResolveError::Cycle { .. })) => {
+            let text = error.to_string();
+            problems.push(format!(
+                "the workspace does not resolve against the index: {}",
+                text.lines().collect::<Vec<_>>().join(" ")
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(problems)
 }
 
 /// `--check-lock`: the lock's own check against the manifest, then a resolution that
@@ -450,6 +494,66 @@ mod tests {
             error,
             "dependency `remote` of `common` is a git dependency (https://example.com/remote.git); Wharf's resolver reads registry and path dependencies only"
         );
+    }
+
+    /// `--check-lock` and `--host-api` take a workspace too: a lock written for it passes,
+    /// one whose entry no longer fits a member's requirement fails.
+    #[test]
+    fn checks_a_workspace_lock_and_pins_its_host() {
+        let (scratch, args) = setup("workspace-check", "1");
+        write(
+            &scratch.0.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"crates/*\"]\n",
+        );
+        let member = scratch.0.join("crates/host/Cargo.toml");
+        write(
+            &member,
+            "[package]\nname = \"host\"\nversion = \"0.1.0\"\n[dependencies]\nplugin = \"1\"\ncommon = { path = \"../common\" }\n",
+        );
+        write(
+            &scratch.0.join("crates/common/Cargo.toml"),
+            "[package]\nname = \"common\"\nversion = \"0.2.0\"\n",
+        );
+        let host_api = scratch.0.join("index").join(index_path("host-api"));
+        write(
+            &host_api,
+            &[
+                r#"{"name":"host-api","vers":"2.0.0","deps":[],"cksum":"bb","features":{},"yanked":false}"#,
+                r#"{"name":"host-api","vers":"2.1.0","deps":[],"cksum":"cc","features":{},"yanked":false}"#,
+            ]
+            .join("\n"),
+        );
+        let workspace = Workspace::load(&scratch.0).unwrap();
+        let index = LocalIndex::open(scratch.0.join("index")).unwrap();
+        let resolution = Resolver::new(&index)
+            .host_pin(HostPin::new(Version::new(2, 0, 0)))
+            .resolve_workspace(&workspace)
+            .unwrap();
+        assert_eq!(resolution.versions_of("host-api"), [&Version::new(2, 0, 0)]);
+        let lock = scratch.0.join("Cargo.lock");
+        fs::write(
+            &lock,
+            resolution.to_workspace_cargo_lock(&workspace, "registry+https://example.com/index"),
+        )
+        .unwrap();
+        let check = |extra: &[&str]| {
+            let mut args = args.clone();
+            args.extend(extra.iter().map(|s| (*s).to_owned()));
+            args.extend(["--check-lock".to_owned(), lock.display().to_string()]);
+            run(&Cli::parse_from(args).args).unwrap()
+        };
+        assert_eq!(check(&["--host-api", "2.0.0"]), ExitCode::SUCCESS);
+        // Unpinned, host-api 2.1.0 would be picked, but the lock's 2.0.0 still fits.
+        assert_eq!(check(&[]), ExitCode::SUCCESS);
+        assert_eq!(check(&["--host-api", "2.1.0"]), ExitCode::from(1));
+        let problems = check_workspace_lock(
+            &lock,
+            Resolver::new(&index).host_pin(HostPin::new(Version::new(2, 1, 0))),
+            &workspace,
+        )
+        .unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("`host-api`: "), "{problems:?}");
     }
 
     #[test]

@@ -50,31 +50,66 @@ impl FetchedFile {
         }))
     }
 
-    /// The packages named by the non-dev dependencies of every line (the resolver never
-    /// follows a dependency's dev-dependencies), read without parsing the rest of a line.
+    /// The packages named by the non-dev dependencies of the file's newest release (the
+    /// highest version not yanked), read without parsing the rest of a line: the version a
+    /// resolver most likely picks. The dependencies of an older version are fetched ahead
+    /// when the resolver reads that version's line ([`line_dependency_names`]), so files that
+    /// only old releases need are not fetched at all.
     fn dependency_names(&self) -> Vec<String> {
-        let mut names = Vec::new();
+        let mut newest: Option<(semver::Version, DependencyNames<'_>)> = None;
         for line in self.text.lines() {
-            let Ok(line) = serde_json::from_str::<DependencyNames<'_>>(line) else {
+            let Ok(parsed) = serde_json::from_str::<DependencyNames<'_>>(line) else {
                 continue;
             };
-            for dep in line.deps {
-                if dep.kind.as_deref() != Some("dev") {
-                    names.push(dep.package.unwrap_or(dep.name).into_owned());
-                }
+            if parsed.yanked {
+                continue;
+            }
+            let Some(version) = parsed
+                .vers
+                .as_deref()
+                .and_then(|vers| semver::Version::parse(vers).ok())
+            else {
+                continue;
+            };
+            if newest.as_ref().is_none_or(|(best, _)| version > *best) {
+                newest = Some((version, parsed));
             }
         }
-        names.sort_unstable();
-        names.dedup();
-        names
+        newest.map_or_else(Vec::new, |(_, line)| line.names())
     }
+}
+
+/// The packages named by the non-dev dependencies of one index line (none when it does not
+/// parse).
+pub(crate) fn line_dependency_names(line: &str) -> Vec<String> {
+    serde_json::from_str::<DependencyNames<'_>>(line).map_or_else(|_| Vec::new(), |l| l.names())
 }
 
 /// The part of an index line that prefetch needs.
 #[derive(Deserialize)]
 struct DependencyNames<'a> {
     #[serde(default, borrow)]
+    vers: Option<Cow<'a, str>>,
+    #[serde(default)]
+    yanked: bool,
+    #[serde(default, borrow)]
     deps: Vec<DependencyName<'a>>,
+}
+
+impl DependencyNames<'_> {
+    /// The package names of the non-dev dependencies (the resolver never follows a
+    /// dependency's dev-dependencies), sorted, each once.
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .deps
+            .iter()
+            .filter(|dep| dep.kind.as_deref() != Some("dev"))
+            .map(|dep| dep.package.as_deref().unwrap_or(&dep.name).to_owned())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
 }
 
 /// A dependency's package name and kind.

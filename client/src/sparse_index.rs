@@ -7,7 +7,7 @@ use wharf_index_format::{IndexEntry, RegistryConfig, index_path};
 use wharf_resolver::{IndexSource, ResolveError};
 
 use crate::fetcher::Fetcher;
-use crate::index_files::{FetchedFile, IndexFiles, is_fetchable_name};
+use crate::index_files::{FetchedFile, IndexFiles, is_fetchable_name, line_dependency_names};
 use crate::tls::client_config;
 use crate::{ClientError, ClientOptions, IndexUrl};
 
@@ -186,10 +186,15 @@ impl IndexSource for SparseIndex {
     ) -> Result<Option<String>, ResolveError> {
         let file = self.file(name)?;
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        Ok(start
+        let line = start
             .checked_add(len)
-            .and_then(|end| file.text().get(start..end))
-            .map(str::to_owned))
+            .and_then(|end| file.text().get(start..end));
+        // The resolver tries this version: its dependencies are asked for next.
+        if let Some(line) = line {
+            let names = line_dependency_names(line);
+            self.files.prefetch(names.iter().map(String::as_str));
+        }
+        Ok(line.map(str::to_owned))
     }
 
     fn versions(&self, name: &str) -> Result<Arc<[IndexEntry]>, ResolveError> {

@@ -51,6 +51,18 @@ pub enum ResolveError {
         /// The repository URL.
         url: String,
     },
+    /// The root manifest has a section that changes where packages come from (`[patch]`,
+    /// `[replace]`), which the resolver does not apply: resolving without it would silently
+    /// differ from cargo.
+    #[error(
+        "`{path}` has a `[{section}]` section, which Wharf's resolver does not apply (cargo would replace registry packages with it); remove the section to resolve against the index alone, or use cargo for this manifest"
+    )]
+    UnsupportedSection {
+        /// The manifest.
+        path: PathBuf,
+        /// The section's name as written (`patch.crates-io`, `replace`).
+        section: String,
+    },
     /// A path dependency's directory has no usable `Cargo.toml`, or holds another version.
     #[error("dependency `{name}` of `{package}` at path `{path}`: {reason}")]
     PathDependency {

@@ -42,6 +42,10 @@ impl RootManifest {
                 path: path.to_owned(),
                 reason,
             },
+            ResolveError::UnsupportedSection { section, .. } => ResolveError::UnsupportedSection {
+                path: path.to_owned(),
+                section,
+            },
             other => other,
         })
     }
@@ -55,6 +59,7 @@ impl RootManifest {
         let table: Table = text
             .parse()
             .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+        crate::workspace::refuse_source_overrides(&base_dir.join("Cargo.toml"), &table)?;
         Self::from_table(&table, base_dir)
     }
 

@@ -95,12 +95,16 @@ impl Workspace {
         let table = read_table(&manifest)?;
         let dir = canonical_dir(&manifest)?;
         if table.contains_key("workspace") {
+            refuse_source_overrides(&manifest, &table)?;
             return Self::load_root(&dir, &table);
         }
         if let Some(root) = find_workspace_root(&dir, &table)? {
-            let root_table = read_table(&root.join("Cargo.toml"))?;
+            let root_manifest = root.join("Cargo.toml");
+            let root_table = read_table(&root_manifest)?;
+            refuse_source_overrides(&root_manifest, &root_table)?;
             return Self::load_root(&root, &root_table);
         }
+        refuse_source_overrides(&manifest, &table)?;
         let mut loader = Loader {
             root: None,
             packages: Vec::new(),
@@ -605,6 +609,29 @@ fn find_workspace_root(dir: &Path, table: &Table) -> Result<Option<PathBuf>, Res
         return Ok(None);
     }
     Ok(None)
+}
+
+/// [`ResolveError::UnsupportedSection`] when the root manifest at `path` has `[patch]` or
+/// `[replace]` (cargo reads them from the root only; members' copies it ignores).
+pub(crate) fn refuse_source_overrides(path: &Path, table: &Table) -> Result<(), ResolveError> {
+    for key in ["patch", "replace"] {
+        let Some(value) = table.get(key) else {
+            continue;
+        };
+        // `[patch.crates-io]` is named as written; an empty `[patch]` changes nothing.
+        let section = match value.as_table() {
+            Some(sources) if sources.is_empty() => continue,
+            Some(sources) if key == "patch" => {
+                format!("patch.{}", sources.keys().next().map_or("", String::as_str))
+            }
+            _ => key.to_owned(),
+        };
+        return Err(ResolveError::UnsupportedSection {
+            path: path.to_owned(),
+            section,
+        });
+    }
+    Ok(())
 }
 
 fn read_table(path: &Path) -> Result<Table, ResolveError> {

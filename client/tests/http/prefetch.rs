@@ -134,3 +134,60 @@ fn a_failed_prefetch_is_reported_only_for_the_package_asked_for() {
     assert!(index.versions("broken").is_err());
     assert_eq!(server.hits(&broken), hits, "the answer on demand is final");
 }
+
+/// Arrivals fetch ahead only the dependencies of a file's newest release; an older version's
+/// are fetched when the resolver reads its line. A dependency of a version nobody picks (old
+/// or yanked) is never requested.
+#[test]
+fn only_the_versions_tried_and_the_newest_release_are_followed() {
+    let server = TestServer::start();
+    let file = |name: &str, lines: &[String]| {
+        server.set(
+            &format!("/index/{}", index_path(name)),
+            Answer::ok(lines.join("\n") + "\n"),
+        );
+    };
+    let yanked = line("top", "3.0.0", &[("yanked-dep", "^1")])
+        .replace("\"yanked\":false", "\"yanked\":true");
+    file(
+        "top",
+        &[
+            line("top", "1.0.0", &[("old-dep", "^1")]),
+            line("top", "2.0.0", &[("new-dep", "^1")]),
+            yanked,
+        ],
+    );
+    for name in ["old-dep", "new-dep", "yanked-dep"] {
+        file(name, &[line(name, "1.0.0", &[])]);
+    }
+    let root = |requirement: &str| {
+        RootManifest::from_toml_str(
+            &format!(
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\n[dependencies]\ntop = \"{requirement}\"\n"
+            ),
+            Path::new("."),
+        )
+        .unwrap()
+    };
+    let index = SparseIndex::new(&server.index_url(), None).unwrap();
+    let picked = resolve(&index, &root("2"), &ResolveOptions::default()).unwrap();
+    assert_eq!(picked.versions_of("new-dep").len(), 1);
+    drop(index);
+    for never in ["old-dep", "yanked-dep"] {
+        assert_eq!(
+            server.hits(&format!("/index/{}", index_path(never))),
+            0,
+            "{never}"
+        );
+    }
+
+    // An older version tried: its dependencies are fetched then, and the resolution holds.
+    let index = SparseIndex::new(&server.index_url(), None).unwrap();
+    let picked = resolve(&index, &root("1"), &ResolveOptions::default()).unwrap();
+    assert_eq!(picked.versions_of("old-dep").len(), 1);
+    drop(index);
+    assert_eq!(
+        server.hits(&format!("/index/{}", index_path("yanked-dep"))),
+        0
+    );
+}

@@ -149,6 +149,52 @@ fn git_dependencies_are_refused_by_name() {
     );
 }
 
+/// `[patch]` and `[replace]` at the root change what cargo picks; the resolver does not apply
+/// them, so it refuses the manifest by name instead of answering differently. A member's
+/// `[patch]` (which cargo ignores) is not refused.
+#[test]
+fn patch_and_replace_sections_are_refused_by_name() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("Cargo.toml");
+    write(
+        &root,
+        "[workspace]\nmembers = [\"app\"]\n[patch.crates-io]\nfoo = { path = \"vendor/foo\" }\n",
+    );
+    write(
+        &scratch.path().join("app/Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\n[patch.crates-io]\nbar = { path = \"../bar\" }\n",
+    );
+    let error = Workspace::load(&scratch.path().join("app")).unwrap_err();
+    assert!(matches!(error, ResolveError::UnsupportedSection { .. }));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "`{}` has a `[patch.crates-io]` section, which Wharf's resolver does not apply (cargo would replace registry packages with it); remove the section to resolve against the index alone, or use cargo for this manifest",
+            scratch
+                .path()
+                .canonicalize()
+                .unwrap()
+                .join("Cargo.toml")
+                .display()
+        )
+    );
+    write(&root, "[workspace]\nmembers = [\"app\"]\n");
+    Workspace::load(scratch.path()).expect("a member's [patch] is ignored, as cargo does");
+
+    let single = scratch.path().join("single/Cargo.toml");
+    write(
+        &single,
+        "[package]\nname = \"single\"\nversion = \"0.1.0\"\n[replace]\n\"foo:1.0.0\" = { path = \"foo\" }\n",
+    );
+    let error = wharf_resolver::RootManifest::from_path(&single).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("`{}` has a `[replace]` section", single.display())),
+        "{error}"
+    );
+}
+
 #[test]
 fn a_path_dependency_of_another_version_is_refused() {
     let scratch = tempfile::tempdir().unwrap();
