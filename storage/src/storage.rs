@@ -298,7 +298,7 @@ impl Storage {
         let Upload {
             mut entry,
             crate_bytes,
-            mut metadata,
+            metadata,
         } = upload;
         PackageName::new(&entry.name)?;
         let version = entry.vers.to_string();
