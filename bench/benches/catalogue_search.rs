@@ -62,8 +62,15 @@ const WORDS: &[&str] = &[
 /// Queries measured, each run many times.
 const QUERIES: &[&str] = &["http", "retry queue", "sql connector", "email", "stream"];
 
-/// Samples per query.
+/// Samples per query unless `CATALOGUE_BENCH_SAMPLES` says otherwise.
 const SAMPLES: usize = 200;
+
+fn samples() -> usize {
+    std::env::var("CATALOGUE_BENCH_SAMPLES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(SAMPLES)
+}
 
 fn sentence(rng: &mut StdRng, words: usize) -> String {
     (0..words)
@@ -158,8 +165,9 @@ async fn measure(count: usize) {
         started.elapsed().as_secs_f64()
     );
 
-    let mut fts = Vec::with_capacity(SAMPLES * QUERIES.len());
-    for _ in 0..SAMPLES {
+    let samples = samples();
+    let mut fts = Vec::with_capacity(samples * QUERIES.len());
+    for _ in 0..samples {
         for text in QUERIES {
             let query = CatalogueQuery {
                 text: (*text).to_owned(),
@@ -177,8 +185,8 @@ async fn measure(count: usize) {
     // The baseline: one plain LIKE over names and descriptions, every word required, on
     // its own connection to the same file, the 20 first names.
     let conn = Connection::open(dir.path().join(wharf_storage::DATABASE_FILE)).expect("opens");
-    let mut like = Vec::with_capacity(SAMPLES * QUERIES.len());
-    for _ in 0..SAMPLES {
+    let mut like = Vec::with_capacity(samples * QUERIES.len());
+    for _ in 0..samples {
         for text in QUERIES {
             let words: Vec<String> = text.split(' ').map(|w| format!("%{w}%")).collect();
             let condition = (0..words.len())

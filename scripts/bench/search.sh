@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Catalogue search latency (p50/p99) at 500 and 50,000 packages, with a plain LIKE query
 # on the same database as the baseline, measured in the same run.
-# Usage: scripts/bench/search.sh            (both sizes)
+# Usage: scripts/bench/search.sh                      (optimised build, both sizes)
 #        CATALOGUE_BENCH_SIZES=500 scripts/bench/search.sh
+#        CATALOGUE_BENCH_SAMPLES=100 PROFILE=dev scripts/bench/search.sh   (quicker, unoptimised)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-cargo bench -p wharf-bench --bench catalogue_search -- --bench
+cargo bench --profile "${PROFILE:-bench}" -p wharf-bench --bench catalogue_search -- --bench
