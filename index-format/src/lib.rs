@@ -69,8 +69,8 @@ pub use plugin::{
     Capabilities, HOST_API_PACKAGE, MAX_PARAMETER_CHOICES, MAX_PARAMETER_TEXT,
     MAX_RENDERED_FILE_BYTES, MAX_TEMPLATE_PARAMETERS, PACK_MTIME, PLUGIN_MANIFEST_FILE, PackFile,
     ParameterType, ParameterValue, PluginDependency, PluginInfo, PluginKind, PluginManifest,
-    PluginSection, RenderedFile, StorageAccess, TemplateParameter, TemplateSpec, TemplateValues,
-    pack_plugin,
+    PluginSection, RenderedFile, StorageAccess, TemplateInfo, TemplateParameter, TemplateSpec,
+    TemplateValues, pack_plugin,
 };
 #[cfg(feature = "upload")]
 pub use publish::{

@@ -237,6 +237,25 @@ fn the_six_template_families_render_with_their_plugins_installed() -> TestResult
     );
     assert!(setup.installed("db").contains("sql-connector 2.1.0"));
 
+    // The registry shows each template's lineage and parameters.
+    let shown: serde_json::Value = setup
+        .registry
+        .http()
+        .get(format!(
+            "{}/api/wharf/v1/plugins/cloud-deployment",
+            setup.registry.url()
+        ))
+        .send()?
+        .json()?;
+    let template = &shown["versions"][0]["template"];
+    assert_eq!(template["forked_from"], "microservice@1.0.0", "{shown}");
+    assert_eq!(template["parameters"][1]["name"], "provider");
+    assert_eq!(template["parameters"][1]["type"], "choice");
+    assert_eq!(
+        template["parameters"][1]["choices"],
+        serde_json::json!(["aws", "gcp", "azure"])
+    );
+
     // Nothing of the temporary installs is left beside the targets.
     assert_eq!(
         setup.work_entries(),

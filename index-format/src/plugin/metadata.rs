@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Capabilities, HOST_API_PACKAGE, PluginKind, PluginManifest};
+use super::{Capabilities, HOST_API_PACKAGE, PluginKind, PluginManifest, TemplateParameter};
 use crate::{FormatError, NewCrate, NewCrateDependency};
 
 /// The plugin facts a registry stores and shows (not part of the index line): the kind,
@@ -21,6 +21,21 @@ pub struct PluginInfo {
     pub host_api: String,
     /// The oldest host version it runs on, when stated.
     pub min_host_version: Option<String>,
+    /// A solution template's lineage and parameters (absent for a plugin, and for a
+    /// template without a `[template]` table or stored before templates had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateInfo>,
+}
+
+/// What a registry shows of a template's `[template]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateInfo {
+    /// `NAME@VERSION` of the template this one was forked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<String>,
+    /// The parameters, as declared.
+    #[serde(default)]
+    pub parameters: Vec<TemplateParameter>,
 }
 
 impl PluginManifest {
@@ -80,6 +95,10 @@ impl PluginManifest {
                 .map(|dep| dep.version.clone())
                 .unwrap_or_default(),
             min_host_version: self.plugin.min_host_version.clone(),
+            template: self.template.as_ref().map(|spec| TemplateInfo {
+                forked_from: spec.forked_from.clone(),
+                parameters: spec.parameters.clone(),
+            }),
         }
     }
 }

@@ -15,8 +15,8 @@ pub use capabilities::{Capabilities, StorageAccess};
 pub use manifest::{
     PLUGIN_MANIFEST_FILE, PluginDependency, PluginKind, PluginManifest, PluginSection,
 };
-pub use metadata::PluginInfo;
 pub(crate) use metadata::check_metadata_agrees;
+pub use metadata::{PluginInfo, TemplateInfo};
 pub use pack::{PACK_MTIME, PackFile, pack_plugin};
 pub use template_render::{MAX_RENDERED_FILE_BYTES, RenderedFile, TemplateValues};
 pub use template_spec::{

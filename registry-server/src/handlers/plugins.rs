@@ -1,5 +1,6 @@
 //! `GET /api/wharf/v1/plugins/{name}`: a plugin's kind, capabilities, entry point and host
-//! API range, per version (what the index line does not carry).
+//! API range, and a template's lineage and parameters, per version (what the index line
+//! does not carry).
 
 use http::HeaderMap;
 
@@ -12,7 +13,7 @@ use crate::state::AppState;
 pub(crate) const PREFIX: &str = "/api/wharf/v1/plugins/";
 
 /// Answers `{"name","description","versions":[{"version","yanked","kind","capabilities",
-/// "entry","host_api","min_host_version"}]}`, or 404 when the package is unknown or no plugin.
+/// "entry","host_api","min_host_version","template"?}]}`, or 404 when the package is unknown or no plugin.
 pub(crate) async fn plugin(
     state: &AppState,
     headers: &HeaderMap,

@@ -15,6 +15,7 @@ fn info(kind: PluginKind, host_api: &str) -> PluginInfo {
         entry: "main.wat".into(),
         host_api: host_api.into(),
         min_host_version: None,
+        template: None,
     }
 }
 
