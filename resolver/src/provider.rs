@@ -15,7 +15,7 @@ use wharf_index_format::IndexEntry;
 
 use crate::cancel::Cancellation;
 use crate::catalog::{Compat, CrateData, Dep, ScannedLine, VersionData};
-use crate::details::{Details, RequirementCache};
+use crate::details::{Details, FastMap, RequirementCache};
 use crate::packages::{Feat, Pkg, WideRequirement};
 use crate::version_set::SemverSet;
 use crate::{IndexSource, ResolveError, RootOrigin};
@@ -53,14 +53,14 @@ pub(crate) struct Provider<'a> {
     locked: HashMap<String, Vec<Version>>,
     /// Plugin mode: the host API package and the version the host provides.
     pub(crate) host: Option<(Rc<str>, Version)>,
-    crates: RefCell<HashMap<Rc<str>, Rc<CrateData>>>,
+    crates: RefCell<FastMap<Rc<str>, Rc<CrateData>>>,
     /// Reused for every scanned file, so reading a catalog grows no vector step by step.
     scanned: RefCell<Vec<ScannedLine>>,
     requirements: RefCell<RequirementCache>,
     /// The version last chosen for each bucket: feature packages follow it.
-    bucket_choice: RefCell<HashMap<(Rc<str>, Compat), Version>>,
+    bucket_choice: RefCell<FastMap<(Rc<str>, Compat), Version>>,
     /// A distinct number per (package, bucket) that uses `links`.
-    link_ids: RefCell<HashMap<(Rc<str>, Compat), u64>>,
+    link_ids: RefCell<FastMap<(Rc<str>, Compat), u64>>,
     /// Where the root's requirements came from (for the wording of explanations).
     pub(crate) origin: RootOrigin,
     /// When to stop early.

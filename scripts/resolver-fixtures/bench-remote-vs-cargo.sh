@@ -125,6 +125,7 @@ CARGO_HOME="$work/home-warm" $cargo_cmd 2> "$work/cargo-remote.log" || { cat "$w
 cmp -s "$work/project/Cargo.lock" "$work/cargo-local.lock" || { echo "cargo's remote lock differs from its local one" >&2; exit 1; }
 $wharf_remote --cache-dir "$work/wharf-warm" > "$work/wharf-remote.lock"
 cmp -s "$work/wharf-remote.lock" "$work/wharf.lock" || { echo "wharf's remote lock differs from its local one" >&2; exit 1; }
+echo "index files fetched and cached: cargo $(find "$work/home-warm/registry/index" -path '*/.cache/*' -type f | wc -l), wharf $(find "$work/wharf-warm" -type f | wc -l)"
 
 hf() { hyperfine --style basic --shell=none --runs "$runs" "$@" > /dev/null; }
 for round in $(seq "$rounds"); do
