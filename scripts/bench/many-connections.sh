@@ -16,7 +16,8 @@
 #
 # Settings (environment): CONNECTIONS (10000), RATE (2000), WARMUP (10s), DURATION (30s),
 # ROUNDS (2), PACKAGES (2000), VERSIONS (4), WHARF_PORT (18490), NGINX_PORT (18491),
-# LOAD_THREADS (1), RESULTS (output directory), WHARF_BIN with SKIP_BUILD=1 (a saved binary).
+# LOAD_THREADS (1), RESULTS (output directory), WHARF_BIN, LOAD_BIN and MANY_BIN with
+# SKIP_BUILD=1 (saved binaries of wharf, wharf-load and wharf-many-conns).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -31,7 +32,8 @@ WHARF_PORT=${WHARF_PORT:-18490}
 NGINX_PORT=${NGINX_PORT:-18491}
 LOAD_THREADS=${LOAD_THREADS:-1}
 RESULTS=${RESULTS:-$TARGET_DIR/bench-results/many-connections-$(date -u +%Y%m%dT%H%M%SZ)}
-MANY="$TARGET_DIR/release/wharf-many-conns"
+MANY="${MANY_BIN:-$TARGET_DIR/release/wharf-many-conns}"
+LOAD="${LOAD_BIN:-$LOAD}"
 
 ensure_tools nginx:nginx-light curl:curl
 build_release
