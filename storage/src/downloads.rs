@@ -13,7 +13,8 @@ use crate::queries::require_package;
 
 /// The migration that adds the download tables.
 pub(crate) const MIGRATION: &str = r"
-CREATE INDEX versions_by_cksum ON versions (cksum);
+-- Blob downloads find their version by checksum (the entitlement check needs the same index).
+CREATE INDEX IF NOT EXISTS versions_by_cksum ON versions (cksum);
 CREATE TABLE downloads (
     version_id  INTEGER NOT NULL REFERENCES versions(id),
     day         INTEGER NOT NULL,

@@ -31,7 +31,7 @@ CREATE TABLE licence_revocations (
     list        TEXT NOT NULL,
     stored_at   INTEGER NOT NULL
 );
-CREATE INDEX versions_by_cksum ON versions (cksum);
+CREATE INDEX IF NOT EXISTS versions_by_cksum ON versions (cksum);
 ";
 
 /// What an installer needs to check licences offline: the trusted keys, the premium
