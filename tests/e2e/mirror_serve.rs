@@ -224,3 +224,88 @@ fn cargo_builds_a_project_from_a_served_mirror() -> TestResult {
     assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "42");
     Ok(())
 }
+
+/// The value of one `/metrics` series of a server at `url` (0 when it is not listed yet).
+fn metric(url: &str, series: &str) -> u64 {
+    let text = String::from_utf8_lossy(&body(&format!("{url}/metrics"))).into_owned();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0, |value| value.trim().parse().unwrap_or(0))
+}
+
+#[test]
+fn a_mirror_of_a_served_mirror_revalidates_its_files_with_etags() -> TestResult {
+    let upstream = TestRegistry::start();
+    let publish = |version: &str| {
+        let response = upstream
+            .http()
+            .put(format!("{}/api/v1/crates/new", upstream.url()))
+            .header("Authorization", &upstream.admin_token)
+            .body(publish_body("aa", version))
+            .send()
+            .expect("publish answers");
+        assert_eq!(response.status(), 200);
+    };
+    publish("1.0.0");
+    let dir = tempfile::tempdir()?;
+    let first = dir.path().join("first");
+    let synced = sync(&upstream, &first);
+    assert!(synced.status.success(), "{}", describe(&synced));
+    let served = MirrorServer::start(&first);
+
+    // A mirror of the served mirror (no snapshot bins there: the roots choose the files).
+    let second = dir.path().join("second");
+    let sync_second = || {
+        let output = Command::new(wharf_binary())
+            .args(["mirror", "sync", "--from"])
+            .arg(format!("sparse+{}/index/", served.url))
+            .arg("--data")
+            .arg(&second)
+            .args(["--roots", "aa"])
+            .output()
+            .expect("wharf runs");
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let count = |status: &str| {
+        metric(
+            &served.url,
+            &format!(r#"wharf_http_requests_total{{route="index_file",status="{status}"}}"#),
+        )
+    };
+    let said = sync_second();
+    assert!(
+        said.starts_with("mirrored 1 packages, 1 versions"),
+        "{said}"
+    );
+    let (ok, not_modified) = (count("200"), count("304"));
+
+    // Nothing changed: the file is revalidated with its ETag (304) and linked.
+    let said = sync_second();
+    assert!(
+        said.contains("1 index files unchanged"),
+        "{said}\n{}",
+        std::fs::read_to_string(second.join("current/sync-state.json")).unwrap_or_default()
+    );
+    assert_eq!(
+        count("304") - not_modified,
+        1,
+        "the file was asked with If-None-Match"
+    );
+    // The one 200 is `--roots` resolving its closure, which reads each file it follows.
+    assert_eq!(
+        count("200") - ok,
+        1,
+        "the sync itself did not download it again"
+    );
+
+    // A new upstream version reaches the second mirror through the first.
+    publish("1.1.0");
+    let synced = sync(&upstream, &first);
+    assert!(synced.status.success(), "{}", describe(&synced));
+    let said = sync_second();
+    assert!(said.contains("(1 blobs downloaded, 1 reused)"), "{said}");
+    let aa = std::fs::read_to_string(second.join("current/index/2/aa"))?;
+    assert_eq!(aa.lines().count(), 2);
+    Ok(())
+}

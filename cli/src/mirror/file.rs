@@ -110,15 +110,34 @@ fn take_unchanged(
     Ok(true)
 }
 
+/// A file's bytes: from a git upstream's tree, or over HTTP (conditional when `held`).
+fn fetch_file(
+    cx: &Context<'_>,
+    path: &str,
+    url: &str,
+    held: Option<&crate::mirror::upstream::Validators>,
+) -> anyhow::Result<Fetched> {
+    Ok(match cx.git_files {
+        Some(files) => files.get(path).map_or(Fetched::Missing, |bytes| {
+            Fetched::Body(
+                bytes.clone(),
+                crate::mirror::upstream::Validators::default(),
+            )
+        }),
+        None => cx.upstream.get_if(url, held)?,
+    })
+}
+
 /// Syncs one listed file into `cx.stage`.
 pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Synced> {
     let mut synced = Synced::default();
     let path = listed.path.as_str();
+    // What the previous copy holds of this file, if it was made with the same choice.
     let held = cx
         .held
         .files
         .get(path)
-        .filter(|_| listed.versions.is_none());
+        .filter(|held| held.versions == listed.versions);
     if let (Some(held), Some(sha256)) = (held, &listed.sha256)
         && held.sha256 == *sha256
         && take_unchanged(cx, path, held, &mut synced)?
@@ -131,15 +150,7 @@ pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Syn
         listed.sha256.is_none()
             && (held.validators.etag.is_some() || held.validators.last_modified.is_some())
     });
-    let fetched = match cx.git_files {
-        Some(files) => files.get(path).map_or(Fetched::Missing, |bytes| {
-            Fetched::Body(
-                bytes.clone(),
-                crate::mirror::upstream::Validators::default(),
-            )
-        }),
-        None => cx.upstream.get_if(&url, ask.map(|held| &held.validators))?,
-    };
+    let fetched = fetch_file(cx, path, &url, ask.map(|held| &held.validators))?;
     let (bytes, validators) = match fetched {
         Fetched::NotModified => {
             let held = ask.context("a 304 answers only a conditional request")?;
@@ -196,18 +207,25 @@ pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Syn
         synced.versions += 1;
     }
     let target = cx.stage.join("index").join(path);
-    if whole && !kept.is_empty() {
+    if kept.is_empty() {
+        return Ok(synced);
+    }
+    if whole {
         // The upstream's exact bytes.
         write(&target, &bytes)?;
-        synced.packages += 1;
-        synced
-            .kept
-            .push((path.to_owned(), FileState { sha256, validators }));
-    } else if !kept.is_empty() {
+    } else {
         let mut text = kept.join("\n");
         text.push('\n');
         write(&target, text.as_bytes())?;
-        synced.packages += 1;
+    }
+    synced.packages += 1;
+    if synced.left_out.is_empty() {
+        let state = FileState {
+            sha256,
+            validators,
+            versions: listed.versions.clone(),
+        };
+        synced.kept.push((path.to_owned(), state));
     }
     Ok(synced)
 }

@@ -1,6 +1,7 @@
 //! What a copy remembers for the next sync, in `<copy>/sync-state.json`: for every upstream
-//! index file it holds whole, the file's SHA-256 and the validators the upstream gave it. A
-//! file with a version left out is not remembered, so the next sync fetches it again.
+//! index file it holds with nothing left out, the upstream file's SHA-256, the validators the
+//! upstream gave it, and the versions chosen from it (`--roots`/`--lockfile`). A file with a
+//! version left out is not remembered, so the next sync fetches it again.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +18,10 @@ pub(crate) struct FileState {
     pub(crate) sha256: String,
     #[serde(flatten)]
     pub(crate) validators: Validators,
+    /// The versions chosen from the file; `None`: all of them (the copy's file is then the
+    /// upstream's bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) versions: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Every index path the copy holds whole, for the upstream it was synced from.
