@@ -96,7 +96,7 @@ fn upload(rng: &mut StdRng, number: usize) -> Upload {
         ..PackageMetadata::default()
     };
     Upload {
-        entry: pkg(&name, "1.0.0").cksum(&cksum).build(),
+        entry: pkg(&name, "1.0.0").cksum(&cksum).entry(),
         crate_bytes: bytes,
         metadata,
     }
