@@ -318,6 +318,81 @@ pub fn verify_records(
     problems
 }
 
+/// Records queued by the server, appended in the writer's next group commit (after that
+/// group's jobs), so they cost no commit of their own.
+#[derive(Debug)]
+pub(crate) struct AuditQueue {
+    data_dir: std::path::PathBuf,
+    pending: std::sync::Mutex<Vec<AuditEntry>>,
+    newest: std::sync::Mutex<Option<AuditRecord>>,
+}
+
+/// How long a queued record waits for a group commit before it makes one.
+const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl AuditQueue {
+    /// An empty queue whose head anchor is in `data_dir`.
+    pub(crate) fn new(data_dir: std::path::PathBuf) -> Self {
+        Self {
+            data_dir,
+            pending: std::sync::Mutex::new(Vec::new()),
+            newest: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn push(&self, entry: AuditEntry) {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(entry);
+    }
+}
+
+impl crate::writer::GroupHook for AuditQueue {
+    fn before_commit(&self, conn: &Connection) -> Result<(), StorageError> {
+        let entries = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let now = crate::storage::now_unix();
+        let mut newest = None;
+        for entry in &entries {
+            newest = Some(append(conn, entry, now)?);
+        }
+        if newest.is_some() {
+            *self
+                .newest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = newest;
+        }
+        Ok(())
+    }
+
+    fn after_commit(&self, committed: bool) {
+        let newest = self
+            .newest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match newest {
+            Some(record) if committed => {
+                if let Err(error) = write_head(&self.data_dir, &record) {
+                    tracing::error!(%error, "the audit head anchor could not be written");
+                }
+            }
+            Some(record) => {
+                tracing::error!(
+                    seq = record.seq,
+                    "a group commit failed; its audit records are lost"
+                );
+            }
+            None => {}
+        }
+    }
+}
+
 impl crate::Storage {
     /// Appends `entry` now, in a short transaction of its own (for commands run beside a
     /// server, like `wharf token create`), and moves the audit head.
@@ -331,22 +406,19 @@ impl crate::Storage {
         write_head(self.data_dir(), &record)
     }
 
-    /// Appends `entry` through the writer thread without waiting: it joins the writer's
-    /// next group commit, so a busy server pays no fsync of its own for it.
+    /// Queues `entry` without waiting: it is appended in the writer's next group commit
+    /// (after that group's jobs), so a busy server pays no commit of its own for it; when
+    /// no write comes within 100 ms, an empty job makes that commit.
     /// [`crate::Storage::settle`] waits for it.
     pub fn audit(&self, entry: AuditEntry) {
+        self.inner.audit_queue.push(entry);
         let storage = self.clone();
         let pending = self.inner.pending_writes.start();
         tokio::spawn(async move {
             let _pending = pending;
-            let appended = storage
-                .inner
-                .writer
-                .run(move |conn| append(conn, &entry, crate::storage::now_unix()))
-                .await;
-            match appended.and_then(|record| write_head(storage.data_dir(), &record)) {
-                Ok(()) => {}
-                Err(error) => tracing::error!(%error, "an audit record could not be written"),
+            tokio::time::sleep(FLUSH_AFTER).await;
+            if let Err(error) = storage.inner.writer.run(|_| Ok(())).await {
+                tracing::error!(%error, "queued audit records could not be committed");
             }
         });
     }

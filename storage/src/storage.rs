@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub(crate) keys: Arc<RegistryKeys>,
     /// The last log position this process committed (see [`Storage::watch_log`]).
     pub(crate) committed: tokio::sync::watch::Sender<u64>,
+    /// Audit records waiting for the writer's next group commit.
+    pub(crate) audit_queue: Arc<crate::audit::AuditQueue>,
 }
 
 impl Storage {
@@ -92,9 +94,12 @@ impl Storage {
         .await??;
         let keys = Arc::new(keys);
         let (dirty, retry_queue) = DirtyIndexFiles::new();
+        let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
+        let hook: Arc<dyn crate::writer::GroupHook> = audit_queue.clone();
         let storage = Storage {
             inner: Arc::new(Inner {
-                writer: Writer::start(conn)?,
+                writer: Writer::start_with_hook(conn, Some(hook))?,
+                audit_queue,
                 pool: ConnectionPool::new(data_dir.join(DB_FILE)),
                 token_cache: TokenCache::new(data_dir.join(DB_FILE)),
                 projector: IndexProjector::new(Arc::clone(&stores.index)),

@@ -21,6 +21,15 @@ use crate::error::sqlite_error_is_full;
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// Work added to every group commit, after its jobs and in a savepoint of its own (the
+/// audit log's queued records), and told whether the group committed.
+pub(crate) trait GroupHook: Send + Sync {
+    /// Runs inside the group's transaction; a failure is rolled back alone.
+    fn before_commit(&self, conn: &Connection) -> Result<(), StorageError>;
+    /// Runs after the group's commit (or its failure).
+    fn after_commit(&self, committed: bool);
+}
+
 /// A unit of work for the writer thread.
 trait Job: Send {
     /// Runs the work on the connection (inside a savepoint) and keeps its result.
@@ -113,11 +122,20 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the thread, which owns `conn` from now on.
+    #[cfg(test)]
     pub(crate) fn start(conn: Connection) -> Result<Self, StorageError> {
+        Self::start_with_hook(conn, None)
+    }
+
+    /// Starts the thread with `hook` run in every group commit.
+    pub(crate) fn start_with_hook(
+        conn: Connection,
+        hook: Option<std::sync::Arc<dyn GroupHook>>,
+    ) -> Result<Self, StorageError> {
         let (sender, receiver) = mpsc::channel::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("wharf-storage-writer".to_owned())
-            .spawn(move || writer_loop(&conn, &receiver))?;
+            .spawn(move || writer_loop(&conn, &receiver, hook.as_deref()))?;
         Ok(Self {
             sender: Some(sender),
             thread: Some(thread),
@@ -174,7 +192,11 @@ impl Drop for Writer {
     }
 }
 
-fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Box<dyn Job>>) {
+fn writer_loop(
+    conn: &Connection,
+    receiver: &mpsc::Receiver<Box<dyn Job>>,
+    hook: Option<&dyn GroupHook>,
+) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -184,7 +206,11 @@ fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         let size = batch.len();
-        let commit = commit_batch(conn, &mut batch).map_err(|error| {
+        let committed = commit_batch(conn, &mut batch, hook);
+        if let Some(hook) = hook {
+            hook.after_commit(committed.is_ok());
+        }
+        let commit = committed.map_err(|error| {
             tracing::error!(%error, jobs = size, "group commit failed");
             // SQLite may roll the whole transaction back when a job hits a full disk, and
             // then the next savepoint statement fails for another reason: still a full disk.
@@ -201,7 +227,11 @@ fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Box<dyn Job>>) {
     }
 }
 
-fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+fn commit_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn Job>],
+    hook: Option<&dyn GroupHook>,
+) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let applied = batch.iter_mut().try_for_each(|job| {
         conn.execute_batch("SAVEPOINT job")?;
@@ -210,6 +240,19 @@ fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Resu
             conn.execute_batch("RELEASE job")
         } else {
             conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        }
+    });
+    let applied = applied.and_then(|()| match hook {
+        None => Ok(()),
+        Some(hook) => {
+            conn.execute_batch("SAVEPOINT hook")?;
+            match hook.before_commit(conn) {
+                Ok(()) => conn.execute_batch("RELEASE hook"),
+                Err(error) => {
+                    tracing::error!(%error, "the group commit's hook failed; its writes are dropped");
+                    conn.execute_batch("ROLLBACK TO hook; RELEASE hook")
+                }
+            }
         }
     });
     let committed = applied.and_then(|()| conn.execute_batch("COMMIT"));
