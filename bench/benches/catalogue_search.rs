@@ -139,15 +139,16 @@ async fn populate(dir: &std::path::Path, count: usize) -> Storage {
     storage
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+/// The sample at `per_mille`/1000 of the sorted samples (nearest rank).
+fn percentile(samples: &mut [Duration], per_mille: usize) -> Duration {
     samples.sort();
-    let rank = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    let rank = ((samples.len() - 1) * per_mille + 500) / 1000;
     samples[rank]
 }
 
 fn report(label: &str, count: usize, samples: &mut [Duration]) {
-    let p50 = percentile(samples, 0.50);
-    let p99 = percentile(samples, 0.99);
+    let p50 = percentile(samples, 500);
+    let p99 = percentile(samples, 990);
     println!(
         "{label:<28} packages={count:<6} samples={:<5} p50={:>9.3} ms  p99={:>9.3} ms",
         samples.len(),
@@ -211,14 +212,14 @@ async fn measure(count: usize) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("CATALOGUE_BENCH_SIZES")
-        .ok()
-        .map(|text| {
+    let sizes: Vec<usize> = std::env::var("CATALOGUE_BENCH_SIZES").ok().map_or_else(
+        || vec![500, 50_000],
+        |text| {
             text.split(',')
                 .filter_map(|n| n.trim().parse().ok())
                 .collect()
-        })
-        .unwrap_or_else(|| vec![500, 50_000]);
+        },
+    );
     // `cargo bench` passes `--bench`; a plain `cargo test --benches` run passes nothing and
     // measures only the small size so the suite stays quick.
     let full = std::env::args().any(|arg| arg == "--bench");

@@ -37,7 +37,7 @@ fn send(
 /// Sends and expects `status`; returns the JSON answer.
 fn expect(
     registry: &TestRegistry,
-    method: reqwest::Method,
+    method: &reqwest::Method,
     path: &str,
     token: Option<&str>,
     body: &Value,
@@ -54,7 +54,7 @@ fn expect(
 /// the data directory changed.
 fn refused(
     registry: &TestRegistry,
-    method: reqwest::Method,
+    method: &reqwest::Method,
     path: &str,
     token: Option<&str>,
     body: &Value,
@@ -93,6 +93,7 @@ fn download_with(registry: &TestRegistry, token: &str) -> TestResult {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one registry: each review action in turn, then every refusal
 fn reviews_are_one_per_user_editable_verified_replied_reported_and_hidden() -> TestResult {
     use reqwest::Method;
     let registry = TestRegistry::start();
@@ -106,7 +107,7 @@ fn reviews_are_one_per_user_editable_verified_replied_reported_and_hidden() -> T
 
     let first = expect(
         &registry,
-        Method::PUT,
+        &Method::PUT,
         REVIEWS,
         Some(&alice),
         &json!({"rating": 4, "body": "Solid client.", "version": "1.4.0"}),
@@ -119,7 +120,7 @@ fn reviews_are_one_per_user_editable_verified_replied_reported_and_hidden() -> T
     assert_eq!(listed[0]["verified_install"], true, "{listed}");
     let edited = expect(
         &registry,
-        Method::PUT,
+        &Method::PUT,
         REVIEWS,
         Some(&alice),
         &json!({"rating": 5, "body": "Even better in 2.0."}),
@@ -132,7 +133,7 @@ fn reviews_are_one_per_user_editable_verified_replied_reported_and_hidden() -> T
     );
     let by_bob = expect(
         &registry,
-        Method::PUT,
+        &Method::PUT,
         REVIEWS,
         Some(&bob),
         &json!({"rating": 2}),
@@ -149,7 +150,7 @@ fn reviews_are_one_per_user_editable_verified_replied_reported_and_hidden() -> T
     let reply = format!("{REVIEWS}/{alice_id}/reply");
     let replied = expect(
         &registry,
-        Method::POST,
+        &Method::POST,
         &reply,
         Some(&admin),
         &json!({"body": "Thank you!"}),
@@ -160,7 +161,7 @@ fn reviews_are_one_per_user_editable_verified_replied_reported_and_hidden() -> T
     let report = format!("{REVIEWS}/{alice_id}/report");
     expect(
         &registry,
-        Method::POST,
+        &Method::POST,
         &report,
         Some(&bob),
         &json!({"reason": "spam"}),
@@ -257,7 +258,7 @@ fn reviews_are_one_per_user_editable_verified_replied_reported_and_hidden() -> T
     ] {
         refused(
             &registry,
-            method,
+            &method,
             path,
             token.map(String::as_str),
             &body,
@@ -267,7 +268,7 @@ fn reviews_are_one_per_user_editable_verified_replied_reported_and_hidden() -> T
 
     expect(
         &registry,
-        Method::POST,
+        &Method::POST,
         &format!("{REVIEWS}/{alice_id}/hide"),
         Some(&admin),
         &json!({"reason": "Reported as spam; confirmed."}),
@@ -305,7 +306,7 @@ fn review_writes_are_rate_limited_per_user() -> TestResult {
     for rating in (1..=5).cycle().take(20) {
         expect(
             &registry,
-            Method::PUT,
+            &Method::PUT,
             REVIEWS,
             Some(&eager),
             &json!({"rating": rating}),
@@ -314,7 +315,7 @@ fn review_writes_are_rate_limited_per_user() -> TestResult {
     }
     refused(
         &registry,
-        Method::PUT,
+        &Method::PUT,
         REVIEWS,
         Some(&eager),
         &json!({"rating": 1}),
@@ -324,7 +325,7 @@ fn review_writes_are_rate_limited_per_user() -> TestResult {
     let calm = registry.create_token("calm", &["read"]);
     expect(
         &registry,
-        Method::PUT,
+        &Method::PUT,
         REVIEWS,
         Some(&calm),
         &json!({"rating": 4}),

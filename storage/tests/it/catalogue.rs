@@ -82,6 +82,7 @@ async fn catalogue() -> Outcome<(tempfile::TempDir, Storage)> {
         entry: "main.wat".to_owned(),
         host_api: "^2".to_owned(),
         min_host_version: None,
+        template: None,
     });
     storage.publish(&who, plugin).await?;
     Ok((dir, storage))
