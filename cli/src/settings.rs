@@ -174,7 +174,7 @@ pub(crate) struct SettingKeys {
     /// Keep `.crate` blobs in an S3 bucket, `s3://BUCKET/PREFIX`, reached with the `AWS_*`
     /// variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`); the database and index files stay in the
-    /// data directory [default: `<data>/blobs`].
+    /// data directory [default: the data directory's `blobs/`].
     #[arg(long, env = "WHARF_STORAGE", value_name = "URL", help_heading = STORAGE)]
     pub(crate) storage: Option<String>,
     /// Answer downloads with a redirect (302) to a presigned URL of the bucket, valid for

@@ -10,7 +10,7 @@
 //!
 //! [`Licence::check`] runs every check in a fixed order and names the first that fails
 //! ([`LicenceRefusal`]), so the server and an offline installer give the same message.
-//! Revocations are [`RevocationList`]s (see `revocation.rs`).
+//! Revocations are [`RevocationList`](crate::RevocationList)s (see `licence_revocation.rs`).
 
 use std::fmt;
 
