@@ -4,61 +4,14 @@
 //! restart, an older one refused while the newer stays served.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use wharf_e2e_tests::{
-    CargoEnv, CrateProject, TestRegistry, TestResult, describe, http_client_builder, wharf_binary,
+    CargoEnv, CrateProject, TestRegistry, TestResult, describe, http_client_builder,
 };
 
 use crate::bundle::{export, import, keys, tree};
 use crate::bundle_data::publish_pair;
-
-/// `wharf serve --data DIR` on the directory a bundle was imported into.
-struct ServedImport {
-    child: Child,
-    url: String,
-}
-
-impl ServedImport {
-    fn start(data: &Path) -> Self {
-        let mut child = Command::new(wharf_binary())
-            .arg("serve")
-            .arg("--data")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("wharf serve starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("wharf: serving on ") {
-                    let url = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = sender.send(url.to_owned());
-                }
-            }
-        });
-        let url = receiver
-            .recv_timeout(Duration::from_mins(1))
-            .expect("the second server prints its address");
-        Self { child, url }
-    }
-}
-
-impl Drop for ServedImport {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::mirror_serve::MirrorServer;
 
 #[test]
 fn a_bundle_imported_into_a_second_server_builds_offline_with_the_first_stopped() -> TestResult {
@@ -87,7 +40,7 @@ fn a_bundle_imported_into_a_second_server_builds_offline_with_the_first_stopped(
     let data = dir.path().join("second");
     let imported = import(&older, &data, &exporter_pub, &root, &[]);
     assert!(imported.status.success(), "{}", describe(&imported));
-    let second = ServedImport::start(&data);
+    let second = MirrorServer::start(&data);
 
     // cargo knows the first registry by name and is sent to the second by replacement.
     let consumer_env = CargoEnv::new(&first_index);

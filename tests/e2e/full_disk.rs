@@ -111,7 +111,7 @@ fn contains_version(file: &[u8], version: &str) -> bool {
 
 #[test]
 fn a_full_disk_answers_507_loses_nothing_and_catches_up_once_space_is_freed() -> TestResult {
-    let tmpfs = Tmpfs::mount("4m");
+    let tmpfs = Tmpfs::mount("8m");
     let registry = TestRegistry::start_in(tmpfs.path(), &[]);
     let mut acknowledged = Vec::new();
     for patch in 0..BIG_VERSIONS {

@@ -36,7 +36,7 @@ fn cargo_publishes_and_builds_over_https_using_http2() -> TestResult {
     );
     // Without --public-url, config.json points cargo at the HTTPS address.
     let config: serde_json::Value = registry
-        .http()
+        .http1()
         .get(format!("{}/index/config.json", registry.url()))
         .send()?
         .json()?;
@@ -67,7 +67,7 @@ fn cargo_publishes_and_builds_over_https_using_http2() -> TestResult {
     // Every request cargo made came over HTTP/2; HTTP/1.1 carried only this test's two
     // (config.json above and this /metrics).
     let metrics = registry
-        .http()
+        .http1()
         .get(format!("{}/metrics", registry.url()))
         .send()?
         .error_for_status()?

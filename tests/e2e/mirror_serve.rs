@@ -13,14 +13,17 @@ use wharf_e2e_tests::{
     CargoEnv, CrateProject, TestRegistry, TestResult, describe, http_client_builder, wharf_binary,
 };
 
-/// A `wharf serve --data <mirror dir>` child process.
-struct MirrorServer {
+/// A `wharf serve --data <mirror dir>` child process (a synced mirror or an imported bundle),
+/// killed on drop.
+pub(crate) struct MirrorServer {
     child: Child,
-    url: String,
+    /// The server's base URL.
+    pub(crate) url: String,
 }
 
 impl MirrorServer {
-    fn start(data: &Path) -> Self {
+    /// Starts `wharf serve --data DATA` on a free loopback port and waits for its address.
+    pub(crate) fn start(data: &Path) -> Self {
         let mut child = Command::new(wharf_binary())
             .arg("serve")
             .arg("--data")

@@ -14,7 +14,8 @@ use wharf_e2e_tests::tamper_proxy::{Rule, edit, edit_line};
 use wharf_e2e_tests::{TamperProxy, TestRegistry, TestResult, describe, wharf_binary};
 use wharf_index_format::index_path;
 
-fn wharf(args: &[&str]) -> Output {
+/// Runs the `wharf` binary with none of the variables a developer's shell may set.
+pub(crate) fn wharf(args: &[&str]) -> Output {
     Command::new(wharf_binary())
         .args(args)
         .env_remove("WHARF_TOKEN")
@@ -24,7 +25,8 @@ fn wharf(args: &[&str]) -> Output {
         .expect("the wharf binary runs")
 }
 
-fn ok(args: &[&str]) -> String {
+/// Runs `wharf` and expects success; returns its standard output.
+pub(crate) fn ok(args: &[&str]) -> String {
     let output = wharf(args);
     assert!(
         output.status.success(),
@@ -34,7 +36,8 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn path(path: &Path) -> &str {
+/// A temporary path as the UTF-8 text a command line takes.
+pub(crate) fn path(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 temp path")
 }
 

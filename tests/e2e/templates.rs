@@ -7,12 +7,14 @@
 //! parameter spec refused at publish with 400 naming the parameter and nothing stored.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use wharf_e2e_tests::core_plugins::{CORE_PLUGINS, core_plugin_dir};
 use wharf_e2e_tests::upload::frame;
-use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
+use wharf_e2e_tests::{TestRegistry, TestResult, describe};
 use wharf_index_format::{PackFile, PluginManifest, pack_plugin};
+
+use crate::signed_plugins::{ok, path, wharf};
 
 /// The six template families, each `fixtures/templates/NAME/VERSION`.
 const FAMILIES: &[(&str, &str)] = &[
@@ -29,29 +31,6 @@ fn template_dir(name: &str, version: &str) -> PathBuf {
         .join("../fixtures/templates")
         .join(name)
         .join(version)
-}
-
-fn wharf(args: &[&str]) -> Output {
-    Command::new(wharf_binary())
-        .args(args)
-        .env_remove("WHARF_TOKEN")
-        .env_remove("WHARF_CA_CERT")
-        .output()
-        .expect("the wharf binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let output = wharf(args);
-    assert!(
-        output.status.success(),
-        "wharf {args:?}:\n{}",
-        describe(&output)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 temp path")
 }
 
 /// A registry holding the core plugins and the template families, all signed with a

@@ -351,10 +351,22 @@ impl TestRegistry {
         crate::DataSnapshot::take(self.data_dir())
     }
 
-    /// A blocking HTTP/1.1 client; over HTTPS it trusts only the registry's certificate
+    /// A blocking HTTP client (HTTP/2 when a TLS server offers it); over HTTPS it trusts only the registry's certificate
     /// authority.
     pub fn http(&self) -> reqwest::blocking::Client {
-        let mut builder = http_client_builder();
+        self.http_with(http_client_builder())
+    }
+
+    /// Like [`TestRegistry::http`], but speaking only HTTP/1.1 (never HTTP/2 over ALPN), for
+    /// tests that count requests by protocol.
+    pub fn http1(&self) -> reqwest::blocking::Client {
+        self.http_with(http_client_builder().http1_only())
+    }
+
+    fn http_with(
+        &self,
+        mut builder: reqwest::blocking::ClientBuilder,
+    ) -> reqwest::blocking::Client {
         if let Some(pem) = &self.ca_pem {
             let ca = reqwest::Certificate::from_pem(pem.as_bytes()).expect("the test CA is PEM");
             builder = builder.tls_certs_only([ca]);

@@ -1,10 +1,19 @@
 //! A logical snapshot of a data directory: every file's hash (blobs, index files) and every
 //! row of every table of the SQLite database, so a test can assert that nothing changed.
+//!
+//! The audit trail (the `audit_log` table and its `audit-head` anchor) is left out: a refused
+//! request is itself recorded there, by design (docs/audit.md), and `tests/e2e/audit.rs`
+//! checks those records. Everything else a refusal must leave exactly as it was.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+
+/// The audit trail's table, which records refusals too.
+const AUDIT_TABLE: &str = "audit_log";
+/// The file that anchors the audit trail's newest record.
+const AUDIT_HEAD: &str = "audit-head";
 
 /// What a data directory holds, logically.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,7 +42,7 @@ impl DataSnapshot {
             .expect("tables are listed");
         for name in names {
             // Token bookkeeping (e.g. last use) may change on any authenticated request.
-            if name.contains("token") {
+            if name.contains("token") || name == AUDIT_TABLE {
                 continue;
             }
             let mut statement = db
@@ -66,7 +75,7 @@ fn collect_files(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         let name = entry.file_name().to_string_lossy().into_owned();
         if path.is_dir() {
             collect_files(root, &path, out);
-        } else if !name.starts_with("wharf.db") && name != "admin-token" {
+        } else if !name.starts_with("wharf.db") && name != "admin-token" && name != AUDIT_HEAD {
             let bytes = std::fs::read(&path).unwrap_or_default();
             let relative = path
                 .strip_prefix(root)
