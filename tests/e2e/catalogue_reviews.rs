@@ -7,7 +7,7 @@
 use reqwest::blocking::Response;
 use serde_json::{Value, json};
 use wharf_e2e_tests::core_plugins::core_plugin_dir;
-use wharf_e2e_tests::{DataSnapshot, TestRegistry, TestResult};
+use wharf_e2e_tests::{TestRegistry, TestResult};
 
 use crate::catalogue::{get, publish_plugin};
 
@@ -60,7 +60,7 @@ fn refused(
     body: &Value,
     (status, needle): (u16, &str),
 ) -> TestResult {
-    let before = DataSnapshot::take(registry.data_dir());
+    let before = registry.data_snapshot();
     let answer = expect(registry, method, path, token, body, status)?;
     let errors = answer["errors"].as_array().ok_or("errors")?;
     assert_eq!(errors.len(), 1, "{answer}");
@@ -68,7 +68,7 @@ fn refused(
     assert!(detail.contains(needle), "`{needle}` not in `{detail}`");
     assert!(!detail.contains('\n'), "more than one line: {detail}");
     assert!(
-        DataSnapshot::take(registry.data_dir()) == before,
+        registry.data_snapshot() == before,
         "a refused request ({detail}) changed the data directory"
     );
     Ok(())
