@@ -101,7 +101,7 @@ machine_info() {
 median() {
   sort -g | awk '{ v[NR] = $1 } END {
     if (NR == 0) { print "nan"; exit }
-    if (NR % 2) { print v[(NR + 1) / 2] } else { printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }
+    if (NR % 2) { print v[(NR + 1) / 2] } else { printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }
   }'
 }
 
