@@ -1,6 +1,7 @@
 //! End-to-end tests: a real `wharf serve` on a loopback port, driven by the real `cargo`
 //! binary (own `CARGO_HOME`) and by raw HTTP.
 
+mod advisories;
 mod audit;
 mod auth_required;
 mod bad_publish;
@@ -25,6 +26,7 @@ mod https;
 mod https_startup;
 mod install;
 mod keyset_rotation;
+mod lifecycle;
 mod mirror;
 mod mirror_real_crates;
 mod mirror_serve;
