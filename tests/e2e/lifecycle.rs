@@ -126,6 +126,7 @@ pub(crate) fn installed(dir: &Path) -> String {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one deprecation from refusal to withdrawal
 fn a_deprecation_is_logged_shown_avoided_and_warned_about() -> TestResult {
     let lifecycle = Lifecycle::start()?;
     let feed_before = lifecycle.get("/index/.wharf/lifecycle")?;

@@ -191,9 +191,10 @@ impl InstallError {
             Self::Download { .. } => "download-failed",
             Self::LicenceRefused { .. } => "licence-refused",
             Self::LifecycleRefused { code, .. } => code,
-            Self::LifecycleUntrusted { .. } => "signature-invalid",
             Self::DigestMismatch { .. } => "digest-mismatch",
-            Self::SignatureInvalid { .. } | Self::RegistryUntrusted { .. } => "signature-invalid",
+            Self::SignatureInvalid { .. }
+            | Self::RegistryUntrusted { .. }
+            | Self::LifecycleUntrusted { .. } => "signature-invalid",
             Self::UnpackRefused { .. } => "unpack-refused",
             Self::Io { .. } => "io",
             Self::Damaged { .. } => "damaged",

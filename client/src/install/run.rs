@@ -113,7 +113,7 @@ impl Installer {
         let lock = old_lock.clone().filter(|_| use_lock);
         let gate = LifecycleGate::load(&index, &config)?;
         let (resolution, notices) =
-            self.resolve_with_lifecycle(&index, &config, &requested, lock, unlock, &gate)?;
+            self.resolve_with_lifecycle(&index, &config, &requested, lock.as_ref(), unlock, &gate)?;
         if self.locked {
             check_locked(
                 &dir.lock_path(),
@@ -166,7 +166,7 @@ impl Installer {
         index: &SparseIndex,
         config: &InstallConfig,
         requested: &BTreeMap<String, String>,
-        lock: Option<Lockfile>,
+        lock: Option<&Lockfile>,
         mut unlock: Vec<String>,
         gate: &LifecycleGate,
     ) -> Result<(Resolution, Vec<LifecycleFinding>), InstallError> {
@@ -177,7 +177,7 @@ impl Installer {
             index,
             config,
             requested,
-            lock.clone(),
+            lock.cloned(),
             &unlock,
             &discouraged,
         )?;
@@ -205,7 +205,7 @@ impl Installer {
                 index,
                 config,
                 requested,
-                lock.clone(),
+                lock.cloned(),
                 &unlock,
                 &discouraged,
             )?;

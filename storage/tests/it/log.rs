@@ -48,6 +48,16 @@ async fn every_event_is_a_leaf_with_a_verifying_inclusion_proof() -> TestResult 
     storage
         .remove_owners(&alice, "logged", &["bob".into()])
         .await?;
+    storage
+        .deprecate(
+            &alice,
+            "logged",
+            Some("1.0.0"),
+            "use logged-next",
+            Some("logged-next"),
+        )
+        .await?;
+    storage.undeprecate(&alice, "logged", Some("1.0.0")).await?;
 
     let events = storage.events(0, 100)?;
     let checkpoint = checkpoint(&storage).await;
@@ -69,6 +79,8 @@ async fn every_event_is_a_leaf_with_a_verifying_inclusion_proof() -> TestResult 
             EventKind::OwnerRemove => "wharf-owner-remove-v1",
             EventKind::OwnerKeyAdd => "wharf-owner-key-add-v1",
             EventKind::OwnerKeyRevoke => "wharf-owner-key-revoke-v1",
+            EventKind::Deprecate => "wharf-deprecate-v1",
+            EventKind::Undeprecate => "wharf-undeprecate-v1",
         };
         assert_eq!(statement.kind().tag(), tag);
         let proof = storage
