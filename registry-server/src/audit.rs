@@ -67,8 +67,12 @@ impl PendingAudit {
         } else {
             format!("{}: {}", status.as_u16(), detail.unwrap_or(""))
         };
+        let actor = self.actor(state);
+        if status.is_success() && crate::webhooks::is_announced(&action) {
+            crate::webhooks::announce(&state.storage, &action, &target, &actor);
+        }
         let entry = AuditEntry::new(
-            self.actor(state),
+            actor,
             self.peer
                 .map_or_else(|| "unknown".to_owned(), |peer| peer.ip().to_string()),
             action,

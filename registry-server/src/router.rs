@@ -21,7 +21,7 @@ use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
     catalogue, download, entitlements, git, index, keys, lifecycle, log, openapi, operations,
-    owners, plugins, publish, reviews, search, yank,
+    owners, plugins, publish, reviews, search, webhooks, yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -179,7 +179,11 @@ where
             log::route(state, request.headers(), rest, query).await,
         );
     }
-    if path == lifecycle::ADVISORIES_PATH || path.starts_with(lifecycle::PACKAGES_PREFIX) {
+    if path == lifecycle::ADVISORIES_PATH
+        || path.starts_with(lifecycle::PACKAGES_PREFIX)
+        || path == webhooks::PATH
+        || path == webhooks::DELIVERIES_PATH
+    {
         return (
             Route::Other,
             lifecycle_route(state, request, method, path).await,
@@ -314,6 +318,9 @@ where
     };
     if path == lifecycle::ADVISORIES_PATH {
         return lifecycle::advisories(state, &headers, method, &body).await;
+    }
+    if path == webhooks::PATH || path == webhooks::DELIVERIES_PATH {
+        return webhooks::route(state, &headers, method, path, &body).await;
     }
     let rest = path
         .strip_prefix(lifecycle::PACKAGES_PREFIX)

@@ -51,4 +51,5 @@ mod tls_proxy;
 mod tokens;
 mod transparency_log;
 mod verify_cli;
+mod webhooks;
 mod workers;

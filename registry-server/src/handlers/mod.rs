@@ -19,4 +19,5 @@ pub(crate) mod publish;
 pub(crate) mod reviews;
 pub(crate) mod search;
 pub(crate) mod signatures;
+pub(crate) mod webhooks;
 pub(crate) mod yank;

@@ -1,0 +1,86 @@
+//! `GET|POST /api/wharf/v1/webhooks` and `GET /api/wharf/v1/webhooks/deliveries`: the
+//! administrator registers webhooks (`{"url":"…","secret":"…"}`), lists them (never their
+//! secrets) and reads the delivery log. Deliveries themselves are `crate::webhooks`.
+
+use http::{HeaderMap, Method, StatusCode};
+use serde::Deserialize;
+use wharf_storage::StorageError;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::response::{Resp, json_ok};
+use crate::state::AppState;
+
+/// The webhooks endpoint.
+pub(crate) const PATH: &str = "/api/wharf/v1/webhooks";
+
+/// The delivery log endpoint.
+pub(crate) const DELIVERIES_PATH: &str = "/api/wharf/v1/webhooks/deliveries";
+
+/// Delivery attempts shown.
+const DELIVERIES_SHOWN: u32 = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    url: String,
+    secret: String,
+}
+
+fn require_admin(state: &AppState, headers: &HeaderMap, action: &str) -> Result<(), ApiError> {
+    let principal = auth::writer(state, headers)?;
+    if principal.login == wharf_storage::ADMIN_LOGIN {
+        Ok(())
+    } else {
+        Err(StorageError::NotAdmin {
+            login: principal.login,
+            action: action.to_owned(),
+        }
+        .into())
+    }
+}
+
+/// Routes the two endpoints.
+pub(crate) async fn route(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    match (method, path) {
+        (&Method::GET, PATH) => {
+            require_admin(state, headers, "list webhooks")?;
+            let hooks: Vec<_> = state
+                .storage
+                .webhooks()
+                .await?
+                .into_iter()
+                .map(|hook| serde_json::json!({ "id": hook.id, "url": hook.url }))
+                .collect();
+            Ok(json_ok(&serde_json::json!({ "webhooks": hooks })))
+        }
+        (&Method::POST, PATH) => {
+            let principal = auth::writer(state, headers)?;
+            let request: WebhookBody = serde_json::from_slice(body).map_err(|e| {
+                ApiError::bad_request(format!("the webhook body is not valid JSON: {e}"))
+            })?;
+            let id = state
+                .storage
+                .add_webhook(&principal, &request.url, &request.secret)
+                .await?;
+            Ok(json_ok(
+                &serde_json::json!({ "id": id, "url": request.url }),
+            ))
+        }
+        (&Method::GET, DELIVERIES_PATH) => {
+            require_admin(state, headers, "read the webhook delivery log")?;
+            let deliveries = state.storage.webhook_deliveries(DELIVERIES_SHOWN).await?;
+            Ok(json_ok(&serde_json::json!({ "deliveries": deliveries })))
+        }
+        _ => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}; use GET (or POST on {PATH})"),
+        )),
+    }
+}

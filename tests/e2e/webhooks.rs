@@ -1,0 +1,198 @@
+//! Webhooks over real HTTP: a receiver on 127.0.0.1:0 answers 500 to the first delivery
+//! and 200 after; it checks each body's `Wharf-Signature` (HMAC-SHA256 computed here from
+//! RFC 2104, independently of the server's), sees the retry, and receives the publish,
+//! yank, deprecation and advisory events; the delivery log shows both attempts; only the
+//! administrator registers webhooks.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wharf_e2e_tests::TestResult;
+
+use crate::lifecycle::{Lifecycle, ok};
+
+const SECRET: &str = "a-long-webhook-secret-for-tests";
+
+/// RFC 2104 HMAC with SHA-256.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> String {
+    let mut block = [0_u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let pad = |byte: u8| block.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    hex::encode(outer)
+}
+
+/// One received request: its event header, signature header and body.
+struct Received {
+    event: String,
+    signature: String,
+    body: String,
+}
+
+/// A receiver answering 500 to its first request and 200 to the others.
+fn receiver() -> TestResult<(String, mpsc::Receiver<Received>)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (count, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("a clone"));
+            let (mut length, mut event, mut signature) = (0, String::new(), String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if let Some(value) = lower.strip_prefix("wharf-event:") {
+                    event = value.trim().to_owned();
+                }
+                if lower.starts_with("wharf-signature:") {
+                    signature = line["wharf-signature:".len()..].trim().to_owned();
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let status = if count == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            let _ = send.send(Received {
+                event,
+                signature,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+        }
+    });
+    Ok((url, receive))
+}
+
+#[test]
+fn webhooks_are_signed_retried_after_a_500_and_logged() -> TestResult {
+    let lifecycle = Lifecycle::start()?;
+    let (url, received) = receiver()?;
+    let register = |token: &str| {
+        lifecycle
+            .registry
+            .http()
+            .post(format!(
+                "{}/api/wharf/v1/webhooks",
+                lifecycle.registry.url()
+            ))
+            .header("Authorization", token)
+            .json(&serde_json::json!({ "url": url, "secret": SECRET }))
+            .send()
+    };
+    let refused = register(&lifecycle.alice)?;
+    assert_eq!(refused.status().as_u16(), 403);
+    assert!(refused.text()?.contains("only the registry administrator"));
+    let registered = register(&lifecycle.admin)?;
+    assert_eq!(registered.status().as_u16(), 200, "{}", registered.text()?);
+
+    // A deprecation: the first delivery gets 500, the retry 200, both signed alike.
+    ok(&lifecycle.wharf(
+        &["deprecate", "widget", "--message", "use new-widget"],
+        &lifecycle.alice,
+    ));
+    let first = received.recv_timeout(Duration::from_secs(30))?;
+    let retry = received.recv_timeout(Duration::from_secs(30))?;
+    for delivery in [&first, &retry] {
+        assert_eq!(delivery.event, "deprecate");
+        assert_eq!(
+            delivery.signature,
+            format!(
+                "sha256={}",
+                hmac_sha256(SECRET.as_bytes(), delivery.body.as_bytes())
+            )
+        );
+        let body: serde_json::Value = serde_json::from_str(&delivery.body)?;
+        assert_eq!(body["event"], "deprecate");
+        assert_eq!(body["target"], "widget");
+        assert_eq!(body["actor"], "alice");
+    }
+    assert_eq!(first.body, retry.body, "a retry sends the same event");
+
+    // A yank and an advisory are announced too.
+    let yank = lifecycle
+        .registry
+        .http()
+        .delete(format!(
+            "{}/api/v1/crates/widget/1.0.0/yank",
+            lifecycle.registry.url()
+        ))
+        .header("Authorization", &lifecycle.alice)
+        .send()?;
+    assert_eq!(yank.status().as_u16(), 200);
+    assert_eq!(
+        received.recv_timeout(Duration::from_secs(30))?.event,
+        "yank"
+    );
+    ok(&lifecycle.wharf(
+        &[
+            "admin",
+            "advisory",
+            "publish",
+            "--id",
+            "WHARF-2026-0002",
+            "--package",
+            "widget",
+            "--affected",
+            "<1.1.0",
+            "--severity",
+            "low",
+            "--description",
+            "a test",
+        ],
+        &lifecycle.admin,
+    ));
+    assert_eq!(
+        received.recv_timeout(Duration::from_secs(30))?.event,
+        "advisory.publish"
+    );
+
+    // The delivery log holds the failed attempt and the retry.
+    let log: serde_json::Value = lifecycle
+        .registry
+        .http()
+        .get(format!(
+            "{}/api/wharf/v1/webhooks/deliveries",
+            lifecycle.registry.url()
+        ))
+        .header("Authorization", &lifecycle.admin)
+        .send()?
+        .json()?;
+    let deprecations: Vec<(u64, String)> = log["deliveries"]
+        .as_array()
+        .ok_or("a deliveries list")?
+        .iter()
+        .filter(|d| d["event"] == "deprecate")
+        .map(|d| {
+            (
+                d["attempt"].as_u64().unwrap_or(0),
+                d["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(deprecations.contains(&(1, "500".to_owned())), "{log}");
+    assert!(deprecations.contains(&(2, "200".to_owned())), "{log}");
+    Ok(())
+}
