@@ -59,10 +59,12 @@ fn receiver() -> TestResult<(String, mpsc::Receiver<Received>)> {
                     length = value.trim().parse().unwrap_or(0);
                 }
                 if let Some(value) = lower.strip_prefix("wharf-event:") {
-                    event = value.trim().to_owned();
+                    value.trim().clone_into(&mut event);
                 }
                 if lower.starts_with("wharf-signature:") {
-                    signature = line["wharf-signature:".len()..].trim().to_owned();
+                    line["wharf-signature:".len()..]
+                        .trim()
+                        .clone_into(&mut signature);
                 }
             }
             let mut body = vec![0; length];
@@ -87,6 +89,7 @@ fn receiver() -> TestResult<(String, mpsc::Receiver<Received>)> {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one receiver through four events and the log
 fn webhooks_are_signed_retried_after_a_500_and_logged() -> TestResult {
     let lifecycle = Lifecycle::start()?;
     let (url, received) = receiver()?;
