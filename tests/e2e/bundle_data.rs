@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult, describe, wharf_binary};
+use wharf_e2e_tests::{
+    CargoEnv, CrateProject, DataSnapshot, TestRegistry, TestResult, describe, wharf_binary,
+};
 
 use crate::bundle::{crate_files, import, keys, tampered, tree, unpack};
 
@@ -102,8 +104,30 @@ fn a_stopped_registrys_data_directory_exports_a_bundle_that_imports_and_verifies
     let bundle = dir.path().join("from-data.bundle");
     let mut args = vec!["--all"];
     args.extend(key_args);
+    // Export only reads: every file of the data directory, the database included, is
+    // byte-identical afterwards and none is added (no `-wal`/`-shm`, no migration, no repair).
+    let before = tree(registry.data_dir());
     let exported = export_data(&registry, &public_url, &args, &bundle);
     assert!(exported.status.success(), "{}", describe(&exported));
+    assert!(
+        before == tree(registry.data_dir()),
+        "export changed the data directory"
+    );
+    // Also while another reader holds the database open in WAL mode: the same rows.
+    let logical = DataSnapshot::take(registry.data_dir());
+    let files = tree(registry.data_dir());
+    let again = export_data(
+        &registry,
+        &public_url,
+        &args,
+        &dir.path().join("again.bundle"),
+    );
+    assert!(again.status.success(), "{}", describe(&again));
+    assert_eq!(DataSnapshot::take(registry.data_dir()), logical);
+    assert!(
+        files == tree(registry.data_dir()),
+        "export changed the data directory"
+    );
     let said = String::from_utf8_lossy(&exported.stdout);
     assert!(
         said.starts_with("exported 2 packages, 2 versions (2 blobs)"),

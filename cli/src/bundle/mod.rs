@@ -40,7 +40,7 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "URL")]
     from: Option<String>,
     /// A registry's data directory (`wharf serve --data`), read in this process: no server
-    /// needs to run. Blobs must be on the local disk.
+    /// needs to run, and nothing in it changes. Blobs come from its own store (disk or bucket).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// With `--data`: the URL cargo reaches the registry at (`wharf serve --public-url`),

@@ -116,7 +116,7 @@ fn open_data(data: &Path, public_url: Option<&str>) -> anyhow::Result<Opened> {
         .build()
         .context("starting the async runtime")?;
     let state = runtime.block_on(async {
-        let storage = crate::settings::open_existing_storage(data).await?;
+        let storage = crate::settings::open_existing_storage_read_only(data).await?;
         let state = Arc::new(AppState::new(
             storage,
             ServerConfig::new(public_url.to_owned(), false),
