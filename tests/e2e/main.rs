@@ -17,6 +17,7 @@ mod connections;
 mod crash;
 mod data_dir;
 mod dependency_registries;
+mod dev_dependency_features;
 mod entitlements;
 mod full_disk;
 mod gc;
