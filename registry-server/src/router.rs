@@ -20,8 +20,8 @@ use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
-    catalogue, download, entitlements, git, index, keys, log, openapi, operations, owners, plugins,
-    publish, reviews, search, yank,
+    catalogue, download, entitlements, git, index, keys, lifecycle, log, openapi, operations,
+    owners, plugins, publish, reviews, search, yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -72,6 +72,9 @@ where
         }
         if rest == log::TIMESTAMP_PATH {
             return (Route::Log, log::timestamp(state, request.headers()).await);
+        }
+        if rest == lifecycle::FEED_PATH {
+            return (Route::Log, lifecycle::feed(state, request.headers()).await);
         }
         if let Some(bin) = rest.strip_prefix(log::BINS_PATH) {
             return (Route::Log, log::bins(state, request.headers(), bin).await);
@@ -174,6 +177,12 @@ where
         return (
             Route::Log,
             log::route(state, request.headers(), rest, query).await,
+        );
+    }
+    if path == lifecycle::ADVISORIES_PATH || path.starts_with(lifecycle::PACKAGES_PREFIX) {
+        return (
+            Route::Other,
+            lifecycle_route(state, request, method, path).await,
         );
     }
     if let Some(rest) = path.strip_prefix(catalogue::PREFIX) {
@@ -284,6 +293,38 @@ where
             ))),
         ),
     }
+}
+
+/// Deprecations, quarantines and advisories (`handlers/lifecycle.rs`).
+async fn lifecycle_route<B>(
+    state: &AppState,
+    request: Request<B>,
+    method: &Method,
+    path: &str,
+) -> Result<Resp, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let headers = request.headers().clone();
+    let body = if method == Method::GET || method == Method::HEAD {
+        Bytes::new()
+    } else {
+        read_small_body(state, request, lifecycle::MAX_BODY_BYTES).await?
+    };
+    if path == lifecycle::ADVISORIES_PATH {
+        return lifecycle::advisories(state, &headers, method, &body).await;
+    }
+    let rest = path
+        .strip_prefix(lifecycle::PACKAGES_PREFIX)
+        .unwrap_or_default();
+    let segments: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect::<Result<_, _>>()?;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    lifecycle::packages(state, &headers, method, &segments, &body).await
 }
 
 /// The catalogue under `/api/wharf/v1/catalogue/`: reads count as searches, review writes

@@ -105,6 +105,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::catalogue::MIGRATION,
     crate::downloads::MIGRATION,
     crate::reviews::MIGRATION,
+    // Deprecations, quarantines, advisories and the deprecation event kinds.
+    crate::lifecycle::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

@@ -48,6 +48,7 @@
 //! # });
 //! ```
 
+mod advisories;
 mod audit;
 mod auth;
 mod blobs;
@@ -66,6 +67,7 @@ mod index_changes;
 mod index_files;
 mod key_binding;
 mod keyset_rotation;
+mod lifecycle;
 mod log;
 mod log_api;
 mod log_verify;
@@ -86,6 +88,7 @@ mod write_behind;
 mod write_ops;
 mod writer;
 
+pub use advisories::{AdvisoryInput, MAX_ADVISORY_DESCRIPTION};
 pub use audit::{
     AUDIT_HEAD_FILE, AuditEntry, AuditRecord, DEFAULT_TENANT, GENESIS_HASH,
     read_head as read_audit_head, verify_records as verify_audit_records,
@@ -106,6 +109,7 @@ pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use index_changes::{IndexChanges, IndexState};
 pub use keyset_rotation::{install_next_keyset, request_next_keyset};
+pub use lifecycle::{MAX_LIFECYCLE_TEXT, PackageLifecycle};
 pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
 pub use log_api::{LogLeaf, SignedTimestamp};
 pub use model::{

@@ -308,7 +308,7 @@ fn recheck_compromised(replay: &mut Replay) {
 /// trusted on first use). A yank, an unyank or a key revocation may instead carry the
 /// registry's release-key signature (they come from an owner's token: `cargo yank` cannot
 /// sign, and a revocation only takes trust away); a revocation so signed is applied all the
-/// same. The registry's own owner add/remove statements, and every statement of a package
+/// same. The registry's own owner add/remove and deprecation statements, and every statement of a package
 /// without publisher keys, need a registry release key. Two signatures by one key count once.
 fn check_signatures(
     event: &LogEvent,
@@ -318,7 +318,10 @@ fn check_signatures(
     let statement = event.statement();
     let registry_statement = matches!(
         statement.body(),
-        StatementBody::OwnerAdd { .. } | StatementBody::OwnerRemove { .. }
+        StatementBody::OwnerAdd { .. }
+            | StatementBody::OwnerRemove { .. }
+            | StatementBody::Deprecate { .. }
+            | StatementBody::Undeprecate { .. }
     );
     let registry_may_sign = matches!(
         statement.body(),

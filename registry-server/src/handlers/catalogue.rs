@@ -5,7 +5,9 @@
 use http::HeaderMap;
 use serde::Serialize;
 use wharf_resolver::Version;
-use wharf_storage::{CatalogueHit, CatalogueQuery, CatalogueSort, DownloadStats, PackagePage};
+use wharf_storage::{
+    CatalogueHit, CatalogueQuery, CatalogueSort, DownloadStats, PackageLifecycle, PackagePage,
+};
 
 use super::{catalogue_compat, catalogue_readme};
 use crate::auth;
@@ -60,6 +62,10 @@ pub(crate) struct PackageResponse {
     pub(crate) readme_html: Option<String>,
     /// The command that installs the latest release.
     pub(crate) install: String,
+    /// The package's deprecations and quarantined versions (left out when there are none).
+    #[serde(skip_serializing_if = "PackageLifecycle::is_empty")]
+    #[schema(value_type = Object)]
+    pub(crate) lifecycle: PackageLifecycle,
 }
 
 /// Parsed search parameters.
@@ -239,10 +245,12 @@ pub(crate) async fn package(
         .as_deref()
         .map(catalogue_readme::render);
     let install = install_command(state, &page);
+    let lifecycle = state.storage.package_lifecycle(name).await?;
     to_json(&PackageResponse {
         page,
         readme_html,
         install,
+        lifecycle,
     })
 }
 
