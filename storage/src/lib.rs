@@ -55,6 +55,7 @@ mod blobs;
 mod catalogue;
 mod catalogue_api;
 mod catalogue_page;
+mod catalogue_search;
 mod config;
 mod daily_limits;
 mod db;
@@ -97,7 +98,7 @@ pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo}
 pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };
-pub use catalogue_page::{PackagePage, PageDependency, PagePlugin, PageVersion};
+pub use catalogue_page::{HOST_API_PACKAGE, PackagePage, PageDependency, PagePlugin, PageVersion};
 pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;

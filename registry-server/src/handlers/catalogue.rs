@@ -155,32 +155,9 @@ pub(crate) async fn search(
     state.catalogue.flush_downloads(&state.storage).await;
     let offset = (params.page - 1) * params.per_page;
     let (total, results) = if let Some(host) = &params.host {
-        // Every match is checked, so compatible ones sort first across pages.
         params.query.plugins_only = true;
-        let page = state.storage.catalogue_search(params.query).await?;
-        let releases = page
-            .hits
-            .iter()
-            .map(|hit| (hit.name.clone(), hit.version.clone()))
-            .collect();
-        let compatible = catalogue_compat::compatibility(state, releases, host);
-        let mut results: Vec<SearchResult> = page
-            .hits
-            .into_iter()
-            .zip(compatible)
-            .map(|(hit, compatible)| SearchResult {
-                hit,
-                compatible: Some(compatible.is_some()),
-                compatible_version: compatible,
-            })
-            .collect();
-        results.sort_by_key(|result| result.compatible != Some(true));
-        let results = results
-            .into_iter()
-            .skip(offset)
-            .take(params.per_page)
-            .collect();
-        (page.total, results)
+        catalogue_compat::compatible_first(state, params.query, host, offset, params.per_page)
+            .await?
     } else {
         params.query.offset = offset;
         params.query.limit = Some(params.per_page);
