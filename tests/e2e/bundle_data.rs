@@ -261,3 +261,74 @@ fn export_as_a_local_registry_lets_plain_cargo_build_offline_without_wharf() -> 
     assert_eq!(tree(&offline), before);
     Ok(())
 }
+
+#[test]
+fn a_registry_with_its_blobs_on_s3_exports_from_its_data_directory() -> TestResult {
+    let garage = wharf_test_support::garage::GarageServer::start();
+    let url = garage.url("bundle/blobs");
+    let mut registry =
+        TestRegistry::start_with_env(&["--storage", url.as_str()], &garage.aws_env());
+    publish_pair(&registry);
+    let public_url = registry.url();
+    let dir = tempfile::tempdir()?;
+    let (key, exporter_pub, root) = keys(&registry, dir.path());
+    registry.stop();
+    assert!(!registry.data_dir().join("blobs").join("sha256").exists());
+    let before = tree(registry.data_dir());
+
+    // The blobs are read from the bucket the data directory records, with the `AWS_*`
+    // settings, and nothing in the directory changes.
+    let bundle = dir.path().join("s3.bundle");
+    let exported = Command::new(wharf_binary())
+        .args(["bundle", "export", "--all", "--data"])
+        .arg(registry.data_dir())
+        .args(["--public-url", &public_url, "--key"])
+        .arg(&key)
+        .arg("--root-key")
+        .arg(&root)
+        .arg("--out")
+        .arg(&bundle)
+        .envs(garage.aws_env())
+        .output()?;
+    assert!(exported.status.success(), "{}", describe(&exported));
+    assert!(
+        String::from_utf8_lossy(&exported.stdout)
+            .starts_with("exported 2 packages, 2 versions (2 blobs)"),
+        "{}",
+        describe(&exported)
+    );
+    assert!(
+        before == tree(registry.data_dir()),
+        "export changed the data directory"
+    );
+    let served = dir.path().join("served");
+    let imported = import(&bundle, &served, &exporter_pub, &root, &[]);
+    assert!(imported.status.success(), "{}", describe(&imported));
+    assert_eq!(
+        tree(&served.join("current"))
+            .keys()
+            .filter(|p| p.starts_with("blobs/"))
+            .count(),
+        2
+    );
+
+    // Without credentials for the bucket: one line naming the bucket, exit 2, no file.
+    let refused = Command::new(wharf_binary())
+        .args(["bundle", "export", "--all", "--data"])
+        .arg(registry.data_dir())
+        .args(["--public-url", &public_url, "--key"])
+        .arg(&key)
+        .arg("--root-key")
+        .arg(&root)
+        .arg("--out")
+        .arg(dir.path().join("never.bundle"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()?;
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no credentials"), "{stderr}");
+    assert!(!dir.path().join("never.bundle").exists());
+    Ok(())
+}
