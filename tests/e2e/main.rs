@@ -49,4 +49,6 @@ mod tls_proxy;
 mod tokens;
 mod transparency_log;
 mod verify_cli;
+mod web_browser;
+mod web_pages;
 mod workers;
