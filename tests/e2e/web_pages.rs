@@ -386,3 +386,32 @@ fn the_administrator_hides_a_review_and_sees_it_with_users() -> TestResult {
     assert!(!public.contains("spam spam"));
     Ok(())
 }
+
+#[test]
+fn with_auth_required_pages_need_a_signed_in_reader() -> TestResult {
+    let registry = TestRegistry::start_with(&["--auth-required"]);
+    let (status, page_text) = page(&registry, "/", None)?;
+    assert_eq!(status, 401);
+    assert!(
+        page_text.contains("this registry requires signing in"),
+        "{page_text}"
+    );
+    assert!(
+        page_text.contains("<a href=\"/login\">Sign in</a>"),
+        "{page_text}"
+    );
+    // The login form itself stays reachable.
+    let (status, _) = page(&registry, "/login", None)?;
+    assert_eq!(status, 200);
+    // A token without the `read` scope may not read.
+    let writer = registry.create_token("dave", &["publish-update"]);
+    let dave = sign_in(&registry, &writer)?;
+    let (status, refused) = page(&registry, "/", Some(&dave.cookie))?;
+    assert_eq!(status, 403, "{refused}");
+    let reader = registry.create_token("erin", &["read"]);
+    let erin = sign_in(&registry, &reader)?;
+    let (status, home) = page(&registry, "/", Some(&erin.cookie))?;
+    assert_eq!(status, 200);
+    assert!(home.contains("<a href=\"/account\">erin</a>"), "{home}");
+    Ok(())
+}
