@@ -105,6 +105,10 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::catalogue::MIGRATION,
     crate::downloads::MIGRATION,
     crate::reviews::MIGRATION,
+    // Deprecations, quarantines, advisories and the deprecation event kinds.
+    crate::lifecycle::MIGRATION,
+    // Search leaves out packages whose every version is yanked; visible ratings by package.
+    crate::catalogue_search::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

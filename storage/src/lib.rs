@@ -48,12 +48,14 @@
 //! # });
 //! ```
 
+mod advisories;
 mod audit;
 mod auth;
 mod blobs;
 mod catalogue;
 mod catalogue_api;
 mod catalogue_page;
+mod catalogue_search;
 mod catalogue_web;
 mod config;
 mod daily_limits;
@@ -67,6 +69,7 @@ mod index_changes;
 mod index_files;
 mod key_binding;
 mod keyset_rotation;
+mod lifecycle;
 mod log;
 mod log_api;
 mod log_verify;
@@ -87,6 +90,7 @@ mod write_behind;
 mod write_ops;
 mod writer;
 
+pub use advisories::{AdvisoryInput, MAX_ADVISORY_DESCRIPTION};
 pub use audit::{
     AUDIT_HEAD_FILE, AuditEntry, AuditRecord, DEFAULT_TENANT, GENESIS_HASH,
     read_head as read_audit_head, verify_records as verify_audit_records,
@@ -95,7 +99,7 @@ pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo}
 pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };
-pub use catalogue_page::{PackagePage, PageDependency, PagePlugin, PageVersion};
+pub use catalogue_page::{HOST_API_PACKAGE, PackagePage, PageDependency, PagePlugin, PageVersion};
 pub use catalogue_web::{CategoryCount, ModeratedReview, OwnedPackage, UserSummary};
 pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
@@ -108,6 +112,7 @@ pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use index_changes::{IndexChanges, IndexState};
 pub use keyset_rotation::{install_next_keyset, request_next_keyset};
+pub use lifecycle::{MAX_LIFECYCLE_TEXT, PackageLifecycle};
 pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
 pub use log_api::{LogLeaf, SignedTimestamp};
 pub use model::{
@@ -116,7 +121,7 @@ pub use model::{
 };
 pub use plugins::{PluginPackage, PluginRelease};
 pub use publisher_keys::PublisherKeyInfo;
-pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
+pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
 pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,

@@ -443,7 +443,7 @@ impl Storage {
         .await?
     }
 
-    async fn change<T: Send + 'static>(
+    pub(crate) async fn change<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
     ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {

@@ -6,6 +6,7 @@ mod auth_required;
 mod bad_publish;
 mod bundle;
 mod bundle_data;
+mod bundle_premium;
 mod bundle_serve;
 mod cargo_flow;
 mod catalogue;

@@ -415,3 +415,51 @@ fn with_auth_required_pages_need_a_signed_in_reader() -> TestResult {
     assert!(home.contains("<a href=\"/account\">erin</a>"), "{home}");
     Ok(())
 }
+
+#[test]
+fn deprecated_and_quarantined_versions_are_marked_on_the_package_page() -> TestResult {
+    let registry = core_registry()?;
+    let api = |method: reqwest::Method, path: &str, body: &str| -> TestResult {
+        let response = registry
+            .http()
+            .request(
+                method,
+                format!("{}/api/wharf/v1/packages/{path}", registry.url()),
+            )
+            .header("Authorization", &registry.admin_token)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned())
+            .send()?;
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.text()?
+        );
+        Ok(())
+    };
+    api(
+        reqwest::Method::PUT,
+        "email/deprecation",
+        r#"{"message":"Replaced by <notifications>","successor":"notifications"}"#,
+    )?;
+    api(
+        reqwest::Method::PUT,
+        "email/1.4.0/quarantine",
+        r#"{"reason":"under review"}"#,
+    )?;
+    let (status, html) = page(&registry, "/packages/email", None)?;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Deprecated: Replaced by &lt;notifications&gt;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Use <a href=\"/packages/notifications\">notifications</a> instead."),
+        "{html}"
+    );
+    assert!(
+        html.contains("title=\"under review\">quarantined</span>"),
+        "{html}"
+    );
+    Ok(())
+}

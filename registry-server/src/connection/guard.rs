@@ -57,18 +57,32 @@ impl Activity {
     }
 }
 
+impl Activity {
+    /// Records a request answered at once, without a future to track: for the stream, it
+    /// began and finished now.
+    pub(crate) fn answered(&self, version: http::Version) {
+        if version >= http::Version::HTTP_2 {
+            self.multiplexed.store(true, Ordering::Relaxed);
+        }
+        self.finish();
+    }
+
+    /// Starts a new idle period: the last request finished now.
+    fn finish(&self) {
+        let since = self.accepted.elapsed().as_millis();
+        self.idle_since_ms
+            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.finished.fetch_add(1, Ordering::Release);
+    }
+}
+
 /// Marks one request in flight until dropped (finished or cancelled).
 struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let activity = &self.0;
-        let since = activity.accepted.elapsed().as_millis();
-        activity
-            .idle_since_ms
-            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
-        activity.finished.fetch_add(1, Ordering::Release);
-        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.finish();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

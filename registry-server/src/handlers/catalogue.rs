@@ -5,7 +5,9 @@
 use http::HeaderMap;
 use serde::Serialize;
 use wharf_resolver::Version;
-use wharf_storage::{CatalogueHit, CatalogueQuery, CatalogueSort, DownloadStats, PackagePage};
+use wharf_storage::{
+    CatalogueHit, CatalogueQuery, CatalogueSort, DownloadStats, PackageLifecycle, PackagePage,
+};
 
 use super::{catalogue_compat, catalogue_readme};
 use crate::auth;
@@ -60,6 +62,10 @@ pub(crate) struct PackageResponse {
     pub(crate) readme_html: Option<String>,
     /// The command that installs the latest release.
     pub(crate) install: String,
+    /// The package's deprecations and quarantined versions (left out when there are none).
+    #[serde(skip_serializing_if = "PackageLifecycle::is_empty")]
+    #[schema(value_type = Object)]
+    pub(crate) lifecycle: PackageLifecycle,
 }
 
 /// Parsed search parameters.
@@ -158,32 +164,9 @@ pub(crate) async fn run_search(
     state.catalogue.flush_downloads(&state.storage).await;
     let offset = (params.page - 1) * params.per_page;
     let (total, results) = if let Some(host) = &params.host {
-        // Every match is checked, so compatible ones sort first across pages.
         params.query.plugins_only = true;
-        let page = state.storage.catalogue_search(params.query).await?;
-        let releases = page
-            .hits
-            .iter()
-            .map(|hit| (hit.name.clone(), hit.version.clone()))
-            .collect();
-        let compatible = catalogue_compat::compatibility(state, releases, host);
-        let mut results: Vec<SearchResult> = page
-            .hits
-            .into_iter()
-            .zip(compatible)
-            .map(|(hit, compatible)| SearchResult {
-                hit,
-                compatible: Some(compatible.is_some()),
-                compatible_version: compatible,
-            })
-            .collect();
-        results.sort_by_key(|result| result.compatible != Some(true));
-        let results = results
-            .into_iter()
-            .skip(offset)
-            .take(params.per_page)
-            .collect();
-        (page.total, results)
+        catalogue_compat::compatible_first(state, params.query, host, offset, params.per_page)
+            .await?
     } else {
         params.query.offset = offset;
         params.query.limit = Some(params.per_page);
@@ -247,10 +230,12 @@ pub(crate) async fn package(
         .as_deref()
         .map(catalogue_readme::render);
     let install = install_command(state, &page);
+    let lifecycle = state.storage.package_lifecycle(name).await?;
     to_json(&PackageResponse {
         page,
         readme_html,
         install,
+        lifecycle,
     })
 }
 

@@ -2,6 +2,8 @@
 //! command, dependencies and reverse dependencies, capabilities and host-API range, ratings
 //! and reviews with the review form, and the downloads chart.
 
+use std::collections::BTreeMap;
+
 use http::StatusCode;
 use minijinja::context;
 use serde::Serialize;
@@ -79,10 +81,31 @@ pub(crate) async fn page(
         }
     }
     let principal = viewer.map(|viewer| &viewer.principal);
-    let (reviews, download_stats) = tokio::try_join!(
+    let (reviews, download_stats, lifecycle) = tokio::try_join!(
         state.storage.reviews(&page.name, principal),
         state.storage.download_stats(&page.name),
+        state.storage.package_lifecycle(&page.name),
     )?;
+    // The whole package's deprecation, and each version's deprecation or quarantine.
+    let package_deprecation = lifecycle
+        .deprecations
+        .iter()
+        .find(|deprecation| deprecation.version.is_none())
+        .cloned();
+    let successor_package = package_deprecation
+        .as_ref()
+        .and_then(|deprecation| deprecation.successor.as_deref())
+        .map(|successor| successor.split('@').next().unwrap_or(successor).to_owned());
+    let deprecated: BTreeMap<String, String> = lifecycle
+        .deprecations
+        .iter()
+        .filter_map(|d| Some((d.version.clone()?, d.message.clone())))
+        .collect();
+    let quarantined: BTreeMap<String, String> = lifecycle
+        .quarantines
+        .iter()
+        .map(|q| (q.version.clone(), q.reason.clone()))
+        .collect();
     let readme_html = page
         .readme_markdown
         .as_deref()
@@ -113,6 +136,10 @@ pub(crate) async fn page(
             mine,
             is_owner,
             chart => chart(&download_stats),
+            package_deprecation,
+            successor_package,
+            deprecated,
+            quarantined,
             version_downloads => download_stats.versions,
         },
     )?;
