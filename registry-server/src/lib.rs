@@ -38,6 +38,7 @@ mod server;
 mod site;
 mod state;
 mod tls;
+mod web;
 
 pub use connection::fd_limit::{OpenFileLimit, RESERVED_DESCRIPTORS, raise_open_file_limit};
 pub use connection::{

@@ -138,6 +138,9 @@ where
     if path.starts_with(WHARF_API) {
         return wharf_api(state, request, &method, &path).await;
     }
+    if crate::web::is_web_path(&path) {
+        return (Route::Other, Ok(crate::web::handle(state, request).await));
+    }
     match (is_get, path.as_str()) {
         (true, "/health") => (Route::Operations, Ok(operations::health())),
         (true, "/ready") => (Route::Operations, Ok(operations::ready(state))),
@@ -420,7 +423,7 @@ where
 
 /// Reads a small request body (at most `limit` bytes; 413 beyond), with the same stall
 /// timeouts as uploads.
-async fn read_small_body<B>(
+pub(crate) async fn read_small_body<B>(
     state: &AppState,
     request: Request<B>,
     limit: u64,

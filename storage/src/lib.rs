@@ -56,6 +56,7 @@ mod catalogue;
 mod catalogue_api;
 mod catalogue_page;
 mod catalogue_search;
+mod catalogue_web;
 mod config;
 mod daily_limits;
 mod db;
@@ -99,6 +100,7 @@ pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };
 pub use catalogue_page::{HOST_API_PACKAGE, PackagePage, PageDependency, PagePlugin, PageVersion};
+pub use catalogue_web::{CategoryCount, ModeratedReview, OwnedPackage, UserSummary};
 pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;

@@ -51,4 +51,6 @@ mod tls_proxy;
 mod tokens;
 mod transparency_log;
 mod verify_cli;
+mod web_browser;
+mod web_pages;
 mod workers;

@@ -151,6 +151,15 @@ pub(crate) async fn search(
     query: Option<&str>,
 ) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
+    to_json(&run_search(state, query).await?)
+}
+
+/// Parses search parameters (as `search` takes them) and runs the search: the JSON API and
+/// the web UI's search page both answer from this.
+pub(crate) async fn run_search(
+    state: &AppState,
+    query: Option<&str>,
+) -> Result<SearchResponse, ApiError> {
     let mut params = parse_search(query)?;
     state.catalogue.flush_downloads(&state.storage).await;
     let offset = (params.page - 1) * params.per_page;
@@ -173,17 +182,16 @@ pub(crate) async fn search(
             .collect();
         (page.total, results)
     };
-    let body = SearchResponse {
+    Ok(SearchResponse {
         total,
         page: params.page,
         per_page: params.per_page,
         results,
-    };
-    to_json(&body)
+    })
 }
 
 /// The command that installs the latest release of a package.
-fn install_command(state: &AppState, page: &PackagePage) -> String {
+pub(crate) fn install_command(state: &AppState, page: &PackagePage) -> String {
     let index = format!("{}/index/", state.config.public_url);
     if page.kind == "crate" {
         format!(
