@@ -54,6 +54,36 @@ where
     Ok(response)
 }
 
+/// Answers a GET or HEAD of an index file on a public registry at once, while the request is
+/// being read, or returns `None` when the request needs [`handle`]. This is the path cargo's
+/// fetches take; it gives the same answers and counts the same metrics as [`handle`], without
+/// building the router's state machine (which hyper would move into place for every request),
+/// copying the request's method and URI for the audit log, or storing the peer address in the
+/// request. A public registry's index reads are never written to the audit log (they cannot be
+/// refused); with `auth-required` they go through [`handle`], which records refusals.
+pub(crate) fn answer_index_file_now<B>(state: &AppState, request: &Request<B>) -> Option<Resp> {
+    if state.config.auth_required
+        || (request.method() != Method::GET && request.method() != Method::HEAD)
+    {
+        return None;
+    }
+    let rest = request.uri().path().strip_prefix("/index/")?;
+    if rest == "config.json" || rest == log::TIMESTAMP_PATH || rest.starts_with(log::BINS_PATH) {
+        return None;
+    }
+    let start = Instant::now();
+    core_sharing::count_request();
+    state.metrics.count_version(request.version());
+    let response =
+        index::index_file(state, rest, request.headers()).unwrap_or_else(ApiError::into_response);
+    state.metrics.record(
+        Route::IndexFile,
+        response.status().as_u16(),
+        start.elapsed(),
+    );
+    Some(response)
+}
+
 async fn dispatch<B>(state: &AppState, request: Request<B>) -> (Route, Result<Resp, ApiError>)
 where
     B: Body<Data = Bytes>,
@@ -107,6 +137,9 @@ where
     }
     if path.starts_with(WHARF_API) {
         return wharf_api(state, request, &method, &path).await;
+    }
+    if crate::web::is_web_path(&path) {
+        return (Route::Other, Ok(crate::web::handle(state, request).await));
     }
     match (is_get, path.as_str()) {
         (true, "/health") => (Route::Operations, Ok(operations::health())),
@@ -397,7 +430,7 @@ where
 
 /// Reads a small request body (at most `limit` bytes; 413 beyond), with the same stall
 /// timeouts as uploads.
-async fn read_small_body<B>(
+pub(crate) async fn read_small_body<B>(
     state: &AppState,
     request: Request<B>,
     limit: u64,

@@ -7,7 +7,9 @@ use crate::catalogue_page::PackagePage;
 use crate::downloads::{CountedDownload, DownloadStats};
 use crate::reviews::{ADMIN_LOGIN, Review, ReviewInput};
 use crate::storage::now_unix;
-use crate::{Principal, Storage, StorageError, catalogue, catalogue_page, downloads, reviews};
+use crate::{
+    Principal, Storage, StorageError, catalogue_page, catalogue_search, downloads, reviews,
+};
 
 impl Storage {
     /// Searches the catalogue.
@@ -15,7 +17,8 @@ impl Storage {
         &self,
         query: CatalogueQuery,
     ) -> Result<CataloguePage, StorageError> {
-        self.read(move |conn| catalogue::search(conn, &query)).await
+        self.read(move |conn| catalogue_search::search(conn, &query))
+            .await
     }
 
     /// The catalogue page of `name` (case and `-`/`_` folded);

@@ -215,7 +215,13 @@ pub(crate) fn package_page(conn: &Connection, name: &str) -> Result<PackagePage,
     })
 }
 
-/// The packages whose latest release depends on `package`, and its owners' logins.
+/// The name of the host API package plugins and templates depend on. It stands for the
+/// host a plugin runs in (the installer pins it, never installs it), so a plugin's dependency
+/// on it is no reverse dependency of a package of that name.
+pub const HOST_API_PACKAGE: &str = "host-api";
+
+/// The packages whose latest release depends on `package` (plugins' and templates' host API
+/// requirement left out), and its owners' logins.
 fn dependents_and_owners(
     conn: &Connection,
     package: &crate::queries::PackageRow,
@@ -223,9 +229,14 @@ fn dependents_and_owners(
     let dependents = conn
         .prepare_cached(
             "SELECT p.name FROM catalogue_dependencies d JOIN packages p ON p.id = d.package_id
-             WHERE d.dependency = lower(?1) AND d.package_id <> ?2 ORDER BY p.name",
+             JOIN catalogue_entries e ON e.package_id = d.package_id
+             WHERE d.dependency = lower(?1) AND d.package_id <> ?2
+               AND NOT (d.dependency = ?3 AND e.kind <> 'crate')
+             ORDER BY p.name",
         )?
-        .query_map(params![package.name, package.id], |row| row.get(0))?
+        .query_map(params![package.name, package.id, HOST_API_PACKAGE], |row| {
+            row.get(0)
+        })?
         .collect::<Result<Vec<String>, _>>()?;
     let owners = conn
         .prepare_cached(

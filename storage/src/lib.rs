@@ -55,6 +55,8 @@ mod blobs;
 mod catalogue;
 mod catalogue_api;
 mod catalogue_page;
+mod catalogue_search;
+mod catalogue_web;
 mod config;
 mod daily_limits;
 mod db;
@@ -98,7 +100,8 @@ pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo}
 pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };
-pub use catalogue_page::{PackagePage, PageDependency, PagePlugin, PageVersion};
+pub use catalogue_page::{HOST_API_PACKAGE, PackagePage, PageDependency, PagePlugin, PageVersion};
+pub use catalogue_web::{CategoryCount, ModeratedReview, OwnedPackage, UserSummary};
 pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
@@ -119,7 +122,7 @@ pub use model::{
 };
 pub use plugins::{PluginPackage, PluginRelease};
 pub use publisher_keys::PublisherKeyInfo;
-pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
+pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
 pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,

@@ -198,7 +198,8 @@ pub(crate) fn replay(
         };
         let statement = event.statement();
         let name = statement.name().to_owned();
-        let wanted = selected.is_none_or(|names| names.contains(&name));
+        let wanted =
+            selected.is_none_or(|names| names.iter().any(|n| n.eq_ignore_ascii_case(&name)));
         if wanted {
             let version = statement.version().map(str::to_owned);
             let fail = |reason: String| Failure::new(&name, version.as_deref(), reason);

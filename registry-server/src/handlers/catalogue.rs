@@ -151,36 +151,22 @@ pub(crate) async fn search(
     query: Option<&str>,
 ) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
+    to_json(&run_search(state, query).await?)
+}
+
+/// Parses search parameters (as `search` takes them) and runs the search: the JSON API and
+/// the web UI's search page both answer from this.
+pub(crate) async fn run_search(
+    state: &AppState,
+    query: Option<&str>,
+) -> Result<SearchResponse, ApiError> {
     let mut params = parse_search(query)?;
     state.catalogue.flush_downloads(&state.storage).await;
     let offset = (params.page - 1) * params.per_page;
     let (total, results) = if let Some(host) = &params.host {
-        // Every match is checked, so compatible ones sort first across pages.
         params.query.plugins_only = true;
-        let page = state.storage.catalogue_search(params.query).await?;
-        let releases = page
-            .hits
-            .iter()
-            .map(|hit| (hit.name.clone(), hit.version.clone()))
-            .collect();
-        let compatible = catalogue_compat::compatibility(state, releases, host);
-        let mut results: Vec<SearchResult> = page
-            .hits
-            .into_iter()
-            .zip(compatible)
-            .map(|(hit, compatible)| SearchResult {
-                hit,
-                compatible: Some(compatible.is_some()),
-                compatible_version: compatible,
-            })
-            .collect();
-        results.sort_by_key(|result| result.compatible != Some(true));
-        let results = results
-            .into_iter()
-            .skip(offset)
-            .take(params.per_page)
-            .collect();
-        (page.total, results)
+        catalogue_compat::compatible_first(state, params.query, host, offset, params.per_page)
+            .await?
     } else {
         params.query.offset = offset;
         params.query.limit = Some(params.per_page);
@@ -196,17 +182,16 @@ pub(crate) async fn search(
             .collect();
         (page.total, results)
     };
-    let body = SearchResponse {
+    Ok(SearchResponse {
         total,
         page: params.page,
         per_page: params.per_page,
         results,
-    };
-    to_json(&body)
+    })
 }
 
 /// The command that installs the latest release of a package.
-fn install_command(state: &AppState, page: &PackagePage) -> String {
+pub(crate) fn install_command(state: &AppState, page: &PackagePage) -> String {
     let index = format!("{}/index/", state.config.public_url);
     if page.kind == "crate" {
         format!(

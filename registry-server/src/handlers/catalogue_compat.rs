@@ -2,6 +2,12 @@
 //! when the resolver finds an install set for some version of it (`*`, the newest that fits
 //! wins) with the host pinned, over the index files this server serves. Answers are cached
 //! per (package, latest version, host) until the log moves.
+//!
+//! A search with a host lists compatible packages first without checking every match: it
+//! reads the ranked matches a chunk at a time and stops once the requested page is filled
+//! with compatible ones, looking at no more than [`COMPAT_WINDOW`] matches. Within that
+//! window compatible ones come first, each group in rank order; matches ranked beyond it
+//! follow in rank order, each still marked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +15,18 @@ use std::time::Duration;
 use wharf_index_format::{IndexEntry, index_path};
 use wharf_resolver::{HostPin, IndexSource, Requirements, ResolveError, Resolver, Version};
 
+use wharf_storage::{CatalogueHit, CatalogueQuery};
+
+use super::catalogue::SearchResult;
+use crate::error::ApiError;
 use crate::index_cache::IndexCache;
 use crate::state::AppState;
+
+/// The most ranked matches a host search checks for compatibility to order a page.
+pub(crate) const COMPAT_WINDOW: usize = 500;
+
+/// Ranked matches read (and checked) at a time.
+const CHUNK: usize = 100;
 
 /// The longest one compatibility resolution may take; a slower one counts as incompatible.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -81,4 +97,69 @@ pub(crate) fn compatibility(
             compatible
         })
         .collect()
+}
+
+/// Marks hits with their compatibility with `host`.
+fn marked(state: &AppState, hits: Vec<CatalogueHit>, host: &Version) -> Vec<SearchResult> {
+    let releases = hits
+        .iter()
+        .map(|hit| (hit.name.clone(), hit.version.clone()))
+        .collect();
+    let compatible = compatibility(state, releases, host);
+    hits.into_iter()
+        .zip(compatible)
+        .map(|(hit, compatible)| SearchResult {
+            hit,
+            compatible: Some(compatible.is_some()),
+            compatible_version: compatible,
+        })
+        .collect()
+}
+
+/// The total and the page at `offset` of a search with compatible packages first (see the
+/// module documentation for the bounded look-ahead).
+pub(crate) async fn compatible_first(
+    state: &AppState,
+    mut query: CatalogueQuery,
+    host: &Version,
+    offset: usize,
+    per_page: usize,
+) -> Result<(u64, Vec<SearchResult>), ApiError> {
+    let wanted = offset + per_page;
+    let (mut compatible, mut incompatible) = (Vec::new(), Vec::new());
+    let (mut looked, mut total, mut exhausted) = (0, 0, false);
+    while compatible.len() < wanted && looked < COMPAT_WINDOW {
+        let chunk = CHUNK.min(COMPAT_WINDOW - looked);
+        query.offset = looked;
+        query.limit = Some(chunk);
+        let page = state.storage.catalogue_search(query.clone()).await?;
+        total = page.total;
+        looked += page.hits.len();
+        let short = page.hits.len() < chunk;
+        for result in marked(state, page.hits, host) {
+            if result.compatible == Some(true) {
+                compatible.push(result);
+            } else {
+                incompatible.push(result);
+            }
+        }
+        if short {
+            exhausted = true;
+            break;
+        }
+    }
+    let mut ordered: Vec<SearchResult> = compatible.into_iter().chain(incompatible).collect();
+    if ordered.len() < wanted && !exhausted {
+        // The page reaches past the window: the matches ranked after it, in rank order.
+        query.offset = looked + offset.saturating_sub(ordered.len());
+        query.limit = Some(wanted - ordered.len().max(offset));
+        let beyond = state.storage.catalogue_search(query).await?;
+        total = beyond.total;
+        let start = offset.min(ordered.len());
+        let mut page: Vec<SearchResult> = ordered.drain(start..).collect();
+        page.extend(marked(state, beyond.hits, host));
+        return Ok((total, page));
+    }
+    let page = ordered.into_iter().skip(offset).take(per_page).collect();
+    Ok((total, page))
 }

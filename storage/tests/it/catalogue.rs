@@ -138,6 +138,79 @@ async fn search_ranks_an_exact_name_first_and_filters_by_kind_tag_and_capability
 }
 
 #[tokio::test]
+async fn fully_yanked_packages_are_left_out_unless_asked_for() -> TestResult {
+    let (_dir, storage) = catalogue().await?;
+    let who = admin(&storage, "alice");
+    storage
+        .set_yanked(&who, "http-retry", "0.3.0", true)
+        .await?;
+    let found = names(&storage, query("retry")).await?;
+    assert_eq!(found, ["retry", "backoff-timer"], "{found:?}");
+    let with_yanked = CatalogueQuery {
+        include_yanked: true,
+        ..query("retry")
+    };
+    assert_eq!(names(&storage, with_yanked).await?.len(), 3);
+    // A package with one version left unyanked stays listed; unyanking brings it back.
+    storage
+        .set_yanked(&who, "http-retry", "0.3.0", false)
+        .await?;
+    assert_eq!(names(&storage, query("retry")).await?.len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pages_of_a_ranked_search_follow_each_other_with_the_exact_name_first() -> TestResult {
+    let (_dir, storage) = catalogue().await?;
+    let all = names(&storage, query("retry")).await?;
+    let mut paged = Vec::new();
+    for offset in 0..all.len() {
+        let page = storage
+            .catalogue_search(CatalogueQuery {
+                offset,
+                limit: Some(1),
+                ..query("retry")
+            })
+            .await?;
+        assert_eq!(page.total, 3);
+        paged.extend(page.hits.into_iter().map(|hit| hit.name));
+    }
+    assert_eq!(paged, all);
+    assert_eq!(all.first().map(String::as_str), Some("retry"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_plugins_host_api_requirement_is_no_reverse_dependency() -> TestResult {
+    let (_dir, storage) = catalogue().await?;
+    let who = admin(&storage, "alice");
+    // A crate published under the host API's name, which a crate and the plugin depend on.
+    storage.publish(&who, upload("host-api", "2.0.0")).await?;
+    let mut user = upload("host-sdk-user", "1.0.0");
+    user.entry
+        .deps
+        .push(wharf_test_support::dep("host-api", "^2"));
+    storage.publish(&who, user).await?;
+    let mut plugin = upload("mailer", "1.1.0");
+    plugin
+        .entry
+        .deps
+        .push(wharf_test_support::dep("host-api", "^2"));
+    plugin.metadata.plugin = Some(PluginInfo {
+        kind: PluginKind::Plugin,
+        capabilities: Capabilities::default(),
+        entry: "main.wat".to_owned(),
+        host_api: "^2".to_owned(),
+        min_host_version: None,
+        template: None,
+    });
+    storage.publish(&who, plugin).await?;
+    let page = storage.package_page("host-api").await?;
+    assert_eq!(page.reverse_dependencies, ["host-sdk-user"]);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_new_release_replaces_the_searchable_text_of_the_old_one() -> TestResult {
     let (_dir, storage) = catalogue().await?;
     let who = admin(&storage, "alice");

@@ -1,0 +1,332 @@
+//! The catalogue search query: ranks and cuts to the page inside SQLite.
+//!
+//! With free text, FTS5 finds the matches and SQLite's sorter keeps only the page's rows
+//! while it reads them (`ORDER BY … LIMIT`): the BM25 score is computed once per match, and
+//! the columns a result shows (metadata, downloads, rating) are read for the page's rows
+//! only, in an outer query over the materialised page. An exact name match is looked up on
+//! its own (one index probe) and put first. Filters are SQL conditions on the same query,
+//! and the count is a plain `count(*)` over the same matches without any scoring.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use wharf_index_format::{PackageMetadata, Pubtime, canonical_name};
+
+use crate::StorageError;
+use crate::catalogue::{
+    CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
+};
+
+/// The migration that marks packages whose every version is yanked, so search leaves them
+/// out without looking at their versions.
+pub(crate) const MIGRATION: &str = r"
+ALTER TABLE catalogue_entries ADD COLUMN all_yanked INTEGER NOT NULL DEFAULT 0;
+UPDATE catalogue_entries SET all_yanked = NOT EXISTS (
+    SELECT 1 FROM versions v WHERE v.package_id = catalogue_entries.package_id AND v.yanked = 0);
+CREATE TRIGGER catalogue_on_yank AFTER UPDATE OF yanked ON versions
+BEGIN
+    UPDATE catalogue_entries SET all_yanked = NOT EXISTS (
+        SELECT 1 FROM versions v WHERE v.package_id = NEW.package_id AND v.yanked = 0)
+    WHERE package_id = NEW.package_id;
+END;
+CREATE INDEX reviews_visible_by_package ON reviews (package_id, rating) WHERE hidden_at IS NULL;
+";
+
+/// The FTS5 query for free text: every run of letters and digits becomes a quoted prefix
+/// term, all required (`"http"* "client"*`); `None` when the text has no such run.
+pub(crate) fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(|word| format!("\"{}\"*", word.to_lowercase()))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// The SQL condition on the latest release's plugin facts (`e.plugin_info`) for a capability.
+fn capability_condition(capability: &str) -> Result<&'static str, StorageError> {
+    Ok(match capability {
+        "network" => "json_array_length(e.plugin_info, '$.capabilities.network') > 0",
+        "secrets" => "json_array_length(e.plugin_info, '$.capabilities.secrets') > 0",
+        "storage" => {
+            "coalesce(json_extract(e.plugin_info, '$.capabilities.storage'), 'none') <> 'none'"
+        }
+        "schedules" => "json_extract(e.plugin_info, '$.capabilities.schedules') = 1",
+        "webhooks" => "json_extract(e.plugin_info, '$.capabilities.webhooks') = 1",
+        "exclusive" => "json_extract(e.plugin_info, '$.capabilities.exclusive') IS NOT NULL",
+        other => {
+            return Err(StorageError::InvalidCatalogueRequest {
+                reason: format!(
+                    "`capability={other}` is not a capability; use one of {}",
+                    CAPABILITIES.join(", ")
+                ),
+            });
+        }
+    })
+}
+
+/// The filters as SQL conditions on `e` (`catalogue_entries`), each starting with ` AND`,
+/// with their bound values.
+pub(crate) fn filters(query: &CatalogueQuery) -> Result<(String, Vec<Value>), StorageError> {
+    let mut values = Vec::new();
+    let mut sql = String::new();
+    if !query.include_yanked {
+        sql.push_str(" AND e.all_yanked = 0");
+    }
+    if let Some(kind) = &query.kind {
+        if !KINDS.contains(&kind.as_str()) {
+            return Err(StorageError::InvalidCatalogueRequest {
+                reason: format!(
+                    "`kind={kind}` is not a package kind; use crate, plugin or template"
+                ),
+            });
+        }
+        sql.push_str(" AND e.kind = ?");
+        values.push(Value::Text(kind.clone()));
+    }
+    if query.plugins_only {
+        sql.push_str(" AND e.kind <> 'crate'");
+    }
+    for (tag_kind, value) in [("keyword", &query.keyword), ("category", &query.category)] {
+        if let Some(value) = value {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM catalogue_tags t WHERE t.tag_kind = ?
+                   AND t.value = ? AND t.package_id = e.package_id)",
+            );
+            values.push(Value::Text(tag_kind.to_owned()));
+            values.push(Value::Text(value.to_lowercase()));
+        }
+    }
+    if let Some(capability) = &query.capability {
+        sql.push_str(" AND ");
+        sql.push_str(capability_condition(capability)?);
+    }
+    Ok((sql, values))
+}
+
+/// The sort keys (`k1`, `k2`, ascending, then the name) and the joins they need.
+fn sort_keys(sort: CatalogueSort, text: bool) -> (&'static str, &'static str) {
+    match sort {
+        CatalogueSort::Relevance if text => ("bm25(catalogue_fts, 10.0, 2.0, 4.0, 1.0), 0", ""),
+        CatalogueSort::Relevance => ("0, 0", ""),
+        CatalogueSort::Downloads => (
+            "-coalesce(d.total, 0), 0",
+            " LEFT JOIN download_totals d ON d.package_id = e.package_id",
+        ),
+        CatalogueSort::Recent => ("-e.updated_at, 0", ""),
+        CatalogueSort::Rating => (
+            "-coalesce((SELECT round(avg(r.rating), 2) FROM reviews r
+                        WHERE r.package_id = e.package_id AND r.hidden_at IS NULL), 0),
+             -(SELECT count(*) FROM reviews r
+               WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)",
+            "",
+        ),
+    }
+}
+
+/// The matches of the query without the page cut: `FROM … WHERE …` and its values.
+fn matches(
+    query: &CatalogueQuery,
+    fts: Option<&str>,
+    exclude: Option<i64>,
+) -> Result<(String, Vec<Value>), StorageError> {
+    let (conditions, filter_values) = filters(query)?;
+    let mut values = Vec::new();
+    let mut sql = if let Some(fts) = fts {
+        values.push(Value::Text(fts.to_owned()));
+        "FROM catalogue_fts JOIN catalogue_entries e ON e.package_id = catalogue_fts.rowid
+         WHERE catalogue_fts MATCH ?"
+            .to_owned()
+    } else {
+        "FROM catalogue_entries e WHERE 1 = 1".to_owned()
+    };
+    if let Some(id) = exclude {
+        sql.push_str(" AND e.package_id <> ?");
+        values.push(Value::Integer(id));
+    }
+    sql.push_str(&conditions);
+    values.extend(filter_values);
+    Ok((sql, values))
+}
+
+/// The package whose name equals the query text (case and `-`/`_` folded) and passes the
+/// filters, if any.
+fn exact_match(conn: &Connection, query: &CatalogueQuery) -> Result<Option<i64>, StorageError> {
+    let (conditions, mut values) = filters(query)?;
+    values.insert(0, Value::Text(canonical_name(query.text.trim())));
+    let sql = format!(
+        "SELECT e.package_id FROM packages p JOIN catalogue_entries e ON e.package_id = p.id
+         WHERE p.canonical_name = ?{conditions}"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(values.iter()), |row| row.get(0))
+        .optional()?)
+}
+
+/// Converts a count or offset for SQLite.
+fn sql_int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The page's package ids in order: ranked and cut inside SQLite.
+fn ranked_ids(
+    conn: &Connection,
+    query: &CatalogueQuery,
+    fts: Option<&str>,
+    exclude: Option<i64>,
+    offset: usize,
+    limit: Option<usize>,
+) -> Result<Vec<i64>, StorageError> {
+    if limit == Some(0) {
+        return Ok(Vec::new());
+    }
+    let (from_where, mut values) = matches(query, fts, exclude)?;
+    let (keys, joins) = sort_keys(query.sort, fts.is_some());
+    let from_where = from_where.replacen(
+        " WHERE ",
+        &format!(" JOIN packages p ON p.id = e.package_id{joins} WHERE "),
+        1,
+    );
+    let sql =
+        format!("SELECT e.package_id, {keys} {from_where} ORDER BY 2, 3, p.name LIMIT ? OFFSET ?");
+    values.push(Value::Integer(limit.map_or(-1, sql_int)));
+    values.push(Value::Integer(sql_int(offset)));
+    let ids = conn
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(values.iter()), |row| row.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok(ids)
+}
+
+/// How many packages match.
+fn count(
+    conn: &Connection,
+    query: &CatalogueQuery,
+    fts: Option<&str>,
+    exclude: Option<i64>,
+) -> Result<u64, StorageError> {
+    let (from_where, values) = matches(query, fts, exclude)?;
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) {from_where}"))?
+        .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
+/// The search results of the given packages, in the given order.
+pub(crate) fn hits(conn: &Connection, ids: &[i64]) -> Result<Vec<CatalogueHit>, StorageError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT p.name, v.version, v.metadata, e.kind, e.updated_at,
+                coalesce((SELECT total FROM download_totals d WHERE d.package_id = e.package_id), 0),
+                coalesce((SELECT round(avg(rating), 2) FROM reviews r
+                          WHERE r.package_id = e.package_id AND r.hidden_at IS NULL), 0),
+                (SELECT count(*) FROM reviews r
+                 WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)
+         FROM catalogue_entries e JOIN packages p ON p.id = e.package_id
+         JOIN versions v ON v.id = e.version_id
+         WHERE e.package_id = ?1",
+    )?;
+    let mut hits = Vec::with_capacity(ids.len());
+    for id in ids {
+        let (name, version, metadata, kind, updated, downloads, average, count) = statement
+            .query_row([id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, i64>(5)?,
+                    row.get::<_, f64>(6)?,
+                    row.get::<_, i64>(7)?,
+                ))
+            })?;
+        let metadata: PackageMetadata =
+            serde_json::from_str(&metadata).map_err(|e| StorageError::Corrupt {
+                what: format!("metadata of `{name}` `{version}`: {e}"),
+            })?;
+        hits.push(CatalogueHit {
+            name,
+            version,
+            description: metadata.description,
+            kind,
+            keywords: metadata.keywords,
+            categories: metadata.categories,
+            updated: Pubtime::from_unix(updated).to_string(),
+            downloads: u64::try_from(downloads).unwrap_or(0),
+            rating: RatingSummary {
+                average,
+                count: u64::try_from(count).unwrap_or(0),
+            },
+        });
+    }
+    Ok(hits)
+}
+
+/// Runs a catalogue search: the page's packages ranked and cut in SQLite, then described.
+pub(crate) fn search(
+    conn: &Connection,
+    query: &CatalogueQuery,
+) -> Result<CataloguePage, StorageError> {
+    let fts = fts_query(&query.text);
+    // An exact name comes first in relevance order; the ranked matches follow without it.
+    let exact = match (&fts, query.sort) {
+        (Some(_), CatalogueSort::Relevance) => exact_match(conn, query)?,
+        _ => None,
+    };
+    let total = count(conn, query, fts.as_deref(), exact)? + u64::from(exact.is_some());
+    let ids = match exact {
+        Some(id) if query.offset == 0 => {
+            let mut ids = vec![id];
+            let rest = query.limit.map(|limit| limit.saturating_sub(1));
+            if rest != Some(0) {
+                ids.extend(ranked_ids(conn, query, fts.as_deref(), exact, 0, rest)?);
+            }
+            ids
+        }
+        Some(_) => ranked_ids(
+            conn,
+            query,
+            fts.as_deref(),
+            exact,
+            query.offset - 1,
+            query.limit,
+        )?,
+        None => ranked_ids(conn, query, fts.as_deref(), None, query.offset, query.limit)?,
+    };
+    Ok(CataloguePage {
+        total,
+        hits: hits(conn, &ids)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_becomes_quoted_prefix_terms() {
+        assert_eq!(
+            fts_query("HTTP-client, retry").as_deref(),
+            Some("\"http\"* \"client\"* \"retry\"*")
+        );
+        assert_eq!(fts_query("  \"*:( ").as_deref(), None);
+    }
+
+    #[test]
+    fn unknown_sorts_kinds_and_capabilities_are_refused_by_name() {
+        let sort = "stars".parse::<CatalogueSort>().unwrap_err().to_string();
+        assert!(sort.contains("`sort=stars`"), "{sort}");
+        let query = CatalogueQuery {
+            capability: Some("root".to_owned()),
+            ..CatalogueQuery::default()
+        };
+        let capability = filters(&query).unwrap_err().to_string();
+        assert!(capability.contains("`capability=root`"), "{capability}");
+        let query = CatalogueQuery {
+            kind: Some("app".to_owned()),
+            ..CatalogueQuery::default()
+        };
+        let kind = filters(&query).unwrap_err().to_string();
+        assert!(kind.contains("`kind=app`"), "{kind}");
+    }
+}
