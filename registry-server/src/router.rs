@@ -68,7 +68,11 @@ pub(crate) fn answer_index_file_now<B>(state: &AppState, request: &Request<B>) -
         return None;
     }
     let rest = request.uri().path().strip_prefix("/index/")?;
-    if rest == "config.json" || rest == log::TIMESTAMP_PATH || rest.starts_with(log::BINS_PATH) {
+    if rest == "config.json"
+        || rest == log::TIMESTAMP_PATH
+        || rest == lifecycle::FEED_PATH
+        || rest.starts_with(log::BINS_PATH)
+    {
         return None;
     }
     let start = Instant::now();
