@@ -107,6 +107,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::reviews::MIGRATION,
     // Search leaves out packages whose every version is yanked; visible ratings by package.
     crate::catalogue_search::MIGRATION,
+    // Install sets reported by `wharf install` (opt-in, keyed by a random id per directory).
+    crate::install_reports::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable
