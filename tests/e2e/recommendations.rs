@@ -55,7 +55,10 @@ fn post_report(
     let response = request.send()?;
     let code = response.status().as_u16();
     let text = response.text()?;
-    Ok((code, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    Ok((
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
 }
 
 /// Runs `wharf install` into `dir` for host API 2.1.0 with `extra` flags.
@@ -131,7 +134,12 @@ fn opted_in_installs_report_their_sets_and_feed_recommendations() -> TestResult 
         &["--report-installs"],
     ));
     // Not opted in: no id, no report.
-    let quiet_said = succeeded(&install(&registry, &quiet, &["http-client", "scheduler"], &[]));
+    let quiet_said = succeeded(&install(
+        &registry,
+        &quiet,
+        &["http-client", "scheduler"],
+        &[],
+    ));
     assert!(!quiet_said.contains("reported"), "{quiet_said}");
     assert!(!quiet.join(".wharf/report-id").exists());
 
@@ -182,7 +190,12 @@ fn opted_in_installs_report_their_sets_and_feed_recommendations() -> TestResult 
     recommendations(&registry, "no-such-plugin", 404)?;
 
     // Opting out deletes the id.
-    let off = succeeded(&install(&registry, &two, &["email"], &["--no-report-installs"]));
+    let off = succeeded(&install(
+        &registry,
+        &two,
+        &["email"],
+        &["--no-report-installs"],
+    ));
     assert!(off.contains("install reports are off"), "{off}");
     assert!(!two.join(".wharf/report-id").exists());
     Ok(())
@@ -195,18 +208,33 @@ fn bad_reports_are_refused_naming_the_field_and_change_nothing() -> TestResult {
     let good = json!({"install_id": id, "host_api": "2.1.0",
         "packages": [{"name": "http-client", "version": "2.0.0"}, {"name": "email", "version": "2.0.0"}]});
     let (code, answer) = post_report(&registry, serde_json::to_vec(&good)?, None)?;
-    assert_eq!((code, &answer), (200, &json!({"recorded": 2, "unknown": 0})));
+    assert_eq!(
+        (code, &answer),
+        (200, &json!({"recorded": 2, "unknown": 0}))
+    );
     let before = recommendations(&registry, "http-client", 200)?;
     for (body, field) in [
-        (json!({"install_id": "nope", "packages": []}), "`install_id`"),
+        (
+            json!({"install_id": "nope", "packages": []}),
+            "`install_id`",
+        ),
         (json!({"install_id": id}), "`packages`"),
-        (json!({"install_id": id, "packages": [{"name": "email"}]}), "`packages[0].version`"),
+        (
+            json!({"install_id": id, "packages": [{"name": "email"}]}),
+            "`packages[0].version`",
+        ),
         (
             json!({"install_id": id, "packages": [{"name": "email", "version": "two"}]}),
             "`packages[].version`",
         ),
-        (json!({"install_id": id, "packages": [], "login": "me"}), "`login`"),
-        (json!({"install_id": id, "host_api": 2, "packages": []}), "`host_api`"),
+        (
+            json!({"install_id": id, "packages": [], "login": "me"}),
+            "`login`",
+        ),
+        (
+            json!({"install_id": id, "host_api": 2, "packages": []}),
+            "`host_api`",
+        ),
     ] {
         let (code, answer) = post_report(&registry, serde_json::to_vec(&body)?, None)?;
         assert_eq!(code, 400, "{body}: {answer}");
