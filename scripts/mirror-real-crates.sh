@@ -102,14 +102,6 @@ def metadata(line, manifest):
         deps.append(dep)
     features = dict(line.get("features", {}))
     features.update(line.get("features2", {}))
-    # Wharf refuses a feature value naming a dev-dependency (`test = ["syn-test-suite/all-features"]`
-    # in syn), which crates.io accepts: such values are dropped from the line (the .crate and
-    # its checksum are unchanged, and cargo never enables them for a dependency).
-    usable = {d["name"] for d in line["deps"] if d["kind"] != "dev"}
-    def keeps(value):
-        target = value.removeprefix("dep:").split("/")[0].removesuffix("?")
-        return "/" not in value and not value.startswith("dep:") or target in usable
-    features = {k: [v for v in vs if keeps(v)] for k, vs in features.items()}
     license = package.get("license")
     return {"name": line["name"], "vers": line["vers"], "deps": deps, "features": features,
             "authors": [], "description": package.get("description"), "documentation": None,

@@ -32,8 +32,8 @@ if ! garage --version 2>/dev/null | grep -qwF "2.5.0"; then
 fi
 
 # Programs the packaging tests check Wharf's operator files with (tests/e2e/operations_*.rs):
-# systemd-analyze (systemd), haproxy, promtool (prometheus). Debian packages, installed when
-# missing.
+# systemd-analyze (systemd), haproxy, promtool (prometheus); the browser tests use chromium and
+# chromedriver (chromium-driver). Debian packages, installed when missing.
 install_debian() { # COMMAND PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
   echo "installing $2 (for $1)" >&2
@@ -45,6 +45,9 @@ install_debian() { # COMMAND PACKAGE
 install_debian systemd-analyze systemd
 install_debian haproxy haproxy
 install_debian promtool prometheus
+# The web UI's browser tests (tests/e2e/web_browser.rs) drive Chromium through chromedriver.
+install_debian chromium chromium
+install_debian chromedriver chromium-driver
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check

@@ -45,6 +45,12 @@ pub(crate) enum AdminCommand {
     /// The hash-chained audit log: export and verify (docs/audit.md).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Quarantine a version pending review (or release it with --release), over the API
+    /// with the administrator's token (docs/lifecycle.md).
+    Quarantine(crate::lifecycle_cmd::QuarantineArgs),
+    /// Signed security advisories (docs/lifecycle.md).
+    #[command(subcommand)]
+    Advisory(crate::lifecycle_cmd::AdvisoryCommand),
 }
 
 /// `wharf admin root-key …`.
@@ -123,6 +129,8 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Premium(command) => runtime.block_on(crate::admin_licence::premium(command)),
         AdminCommand::Licence(command) => runtime.block_on(crate::admin_licence::licence(command)),
         AdminCommand::Audit(command) => runtime.block_on(crate::admin_audit::run(command)),
+        AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
+        AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),
     }
 }
 

@@ -61,6 +61,13 @@ pub(crate) struct RequestArgs {
     /// How long the new keyset is valid (`365d`, `90d`).
     #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = parse_lifetime)]
     valid_for: i64,
+    /// Sign this entitlement key into the keyset (a public key `wharf-ed25519:…` or a key
+    /// file; repeat for more). The keyset keeps the ones it has.
+    #[arg(long, value_name = "KEY")]
+    add_entitlement_key: Vec<String>,
+    /// Leave this entitlement key out of the keyset (repeat for more).
+    #[arg(long, value_name = "KEY")]
+    remove_entitlement_key: Vec<String>,
 }
 
 /// `wharf admin keyset sign`.
@@ -154,9 +161,17 @@ fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
         .map(PublicKey::parse)
         .transpose()
         .context("--new-root")?;
-    let text =
-        wharf_storage::request_next_keyset(&dir, new_root, args.rotate_online, args.valid_for)
-            .with_context(|| format!("requesting the next keyset of `{}`", dir.display()))?;
+    let add = parse_keys(&args.add_entitlement_key, "--add-entitlement-key")?;
+    let remove = parse_keys(&args.remove_entitlement_key, "--remove-entitlement-key")?;
+    let entitlement = next_entitlement_keys(&dir, &add, &remove)?;
+    let text = wharf_storage::request_next_keyset(
+        &dir,
+        new_root,
+        args.rotate_online,
+        args.valid_for,
+        Some(&entitlement),
+    )
+    .with_context(|| format!("requesting the next keyset of `{}`", dir.display()))?;
     write_new(&args.out, &text)?;
     let keyset = Keyset::parse(&text)?;
     println!(
@@ -219,10 +234,80 @@ fn install(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     }
     let keyset = wharf_storage::install_next_keyset(&dir, &note)
         .with_context(|| format!("installing `{}`", args.input.display()))?;
+    sync_entitlement_keys(&dir, keyset.entitlement_keys())?;
     println!(
         "installed keyset version {}, valid until {}; restart `wharf serve` to use it",
         keyset.version(),
         keyset.expires()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Public keys given on the command line: `wharf-ed25519:…`, or a key file to read one from.
+fn parse_keys(values: &[String], flag: &str) -> anyhow::Result<Vec<PublicKey>> {
+    values
+        .iter()
+        .map(|value| {
+            PublicKey::parse(value.trim()).or_else(|_| {
+                let text = std::fs::read_to_string(value).with_context(|| {
+                    format!("{flag} `{value}` is neither a public key `wharf-ed25519:…` nor a readable key file")
+                })?;
+                wharf_trust::key_file_public_key(&text)
+                    .or_else(|_| PublicKey::parse(text.trim()))
+                    .with_context(|| format!("{flag} `{value}`: no public key in the file"))
+            })
+        })
+        .collect()
+}
+
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(work)
+}
+
+/// The entitlement keys of the next keyset of `dir`: the current keyset's, those the
+/// registry trusted before entitlement keys were signed into the keyset (kept in its
+/// database only), plus `add`, minus `remove`.
+fn next_entitlement_keys(
+    dir: &Path,
+    add: &[PublicKey],
+    remove: &[PublicKey],
+) -> anyhow::Result<Vec<PublicKey>> {
+    let current = wharf_storage::current_keyset(dir)?;
+    let stored = block_on(async {
+        let storage = crate::settings::open_existing_storage(dir).await?;
+        Ok(storage.entitlement_info()?.keys)
+    })?;
+    merge_entitlement_keys(&current, &stored, add, remove)
+        .with_context(|| format!("a stored entitlement key of `{}` is damaged", dir.display()))
+}
+
+/// `current`'s entitlement keys and the `stored` ones, plus `add`, minus `remove`.
+pub(crate) fn merge_entitlement_keys(
+    current: &Keyset,
+    stored: &[String],
+    add: &[PublicKey],
+    remove: &[PublicKey],
+) -> Result<Vec<PublicKey>, wharf_trust::TrustError> {
+    let mut keys: Vec<PublicKey> = current.entitlement_keys().to_vec();
+    for text in stored {
+        keys.push(PublicKey::parse(text)?);
+    }
+    keys.extend_from_slice(add);
+    keys.retain(|key| !remove.contains(key));
+    keys.sort_by_key(PublicKey::to_text);
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Makes the registry in `dir` check licences with exactly `keys` (the installed keyset's).
+pub(crate) fn sync_entitlement_keys(dir: &Path, keys: &[PublicKey]) -> anyhow::Result<()> {
+    block_on(async {
+        let storage = crate::settings::open_existing_storage(dir).await?;
+        storage.set_entitlement_keys(keys, crate::admin_licence::ADMIN_ACTOR)?;
+        Ok(())
+    })
 }

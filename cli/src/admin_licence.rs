@@ -29,6 +29,11 @@ pub(crate) struct DataDir {
 }
 
 impl DataDir {
+    /// The directory given, or the default.
+    pub(crate) fn dir(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(default_data_dir)
+    }
+
     pub(crate) async fn open(&self) -> anyhow::Result<Storage> {
         open_existing_storage(&self.data.clone().unwrap_or_else(default_data_dir)).await
     }
@@ -72,6 +77,13 @@ pub(crate) struct TrustKeyArgs {
     /// The entitlement key file (only its public key is read).
     #[arg(long = "key", value_name = "FILE")]
     key: PathBuf,
+    /// The registry's root key file, which signs the next keyset naming the key
+    /// [default: `<DIR>/keys/root.key`, while it is there].
+    #[arg(long, value_name = "FILE")]
+    root_key: Option<PathBuf>,
+    /// The environment variable holding the root key file's passphrase.
+    #[arg(long, value_name = "VAR")]
+    passphrase_env: Option<String>,
     #[command(flatten)]
     data: DataDir,
 }
@@ -153,25 +165,86 @@ pub(crate) async fn premium(command: PremiumCommand) -> anyhow::Result<ExitCode>
 /// Runs `wharf admin licence …`.
 pub(crate) async fn licence(command: LicenceCommand) -> anyhow::Result<ExitCode> {
     match command {
-        LicenceCommand::TrustKey(args) => {
-            let text = std::fs::read_to_string(&args.key)
-                .with_context(|| format!("reading the key file `{}`", args.key.display()))?;
-            let key = key_file_public_key(&text)
-                .with_context(|| format!("reading the key file `{}`", args.key.display()))?;
-            let storage = args.data.open().await?;
-            let added = storage.add_entitlement_key(&key, ADMIN_ACTOR)?;
-            eprintln!(
-                "entitlement key {} is trusted{}",
-                key.key_id().short(),
-                if added { "" } else { " (it already was)" }
-            );
-            println!("{}", key.to_text());
-        }
+        LicenceCommand::TrustKey(args) => trust_key(&args).await?,
         LicenceCommand::Issue(args) => issue(args).await?,
         LicenceCommand::Revoke(args) => revoke(args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Signs the entitlement key into the next keyset with the root key and installs it, then
+/// trusts the key for the running registry's download checks.
+async fn trust_key(args: &TrustKeyArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.key)
+        .with_context(|| format!("reading the key file `{}`", args.key.display()))?;
+    let key = key_file_public_key(&text)
+        .with_context(|| format!("reading the key file `{}`", args.key.display()))?;
+    let dir = args.data.dir();
+    let storage = args.data.open().await?;
+    let current = wharf_storage::current_keyset(&dir)?;
+    let signed_in = current.entitlement_keys().contains(&key);
+    if !signed_in {
+        let root_file = args.root_key.clone().unwrap_or_else(|| {
+            dir.join(wharf_storage::KEYS_DIR)
+                .join(wharf_storage::ROOT_KEY_FILE)
+        });
+        if !root_file.exists() {
+            bail!(
+                "the root key is not at `{}`, and an entitlement key is signed into the keyset by the root key: give its file with `--root-key FILE`, or run `wharf admin keyset request --add-entitlement-key {}` and sign the request where the root key is",
+                root_file.display(),
+                key
+            );
+        }
+        let root = crate::registry_api::load_key(&root_file, args.passphrase_env.as_deref())?;
+        if root.public_key() != *current.key(wharf_trust::KeyRole::Root) {
+            bail!(
+                "`{}` holds key {}, not the registry's root key {}; give the root key file with `--root-key FILE`",
+                root_file.display(),
+                root.key_id().short(),
+                current.key(wharf_trust::KeyRole::Root).key_id().short()
+            );
+        }
+        let keys = crate::admin_keyset::merge_entitlement_keys(
+            &current,
+            &storage.entitlement_info()?.keys,
+            &[key],
+            &[],
+        )?;
+        let request = wharf_storage::request_next_keyset(
+            &dir,
+            None,
+            false,
+            KEYSET_LIFETIME_SECONDS,
+            Some(&keys),
+        )
+        .with_context(|| format!("requesting the next keyset of `{}`", dir.display()))?;
+        let next = wharf_trust::Keyset::parse(&request)?;
+        let note = next.sign(&[&root])?;
+        let installed = wharf_storage::install_next_keyset(&dir, &note)
+            .with_context(|| format!("installing the next keyset of `{}`", dir.display()))?;
+        storage.set_entitlement_keys(installed.entitlement_keys(), ADMIN_ACTOR)?;
+        eprintln!(
+            "keyset version {} names entitlement key {}; restart `wharf serve` to publish it",
+            installed.version(),
+            key.key_id().short()
+        );
+    }
+    let added = storage.add_entitlement_key(&key, ADMIN_ACTOR)?;
+    eprintln!(
+        "entitlement key {} is trusted{}",
+        key.key_id().short(),
+        if added || !signed_in {
+            ""
+        } else {
+            " (it already was)"
+        }
+    );
+    println!("{}", key.to_text());
+    Ok(())
+}
+
+/// How long a keyset `trust-key` signs is valid.
+const KEYSET_LIFETIME_SECONDS: i64 = 365 * 24 * 3600;
 
 fn trusted_key(storage: &Storage, key: &KeyFileArgs) -> anyhow::Result<wharf_trust::SigningKey> {
     let signer = key.load()?;

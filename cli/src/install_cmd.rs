@@ -77,6 +77,10 @@ pub(crate) struct InstallDirArgs {
     /// Stop reporting installs from DIR (deletes DIR/.wharf/report-id).
     #[arg(long)]
     no_report_installs: bool,
+    /// Install versions under this security advisory anyway (repeatable); any other
+    /// advisory affecting a chosen version refuses the run (`advisory`).
+    #[arg(long = "allow-advisory", value_name = "ID")]
+    allow_advisory: Vec<String>,
 }
 
 /// `wharf install NAME[@REQ]...`.
@@ -119,6 +123,22 @@ pub(crate) struct ListArgs {
     /// The install directory.
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
+    /// Check the installed packages against the registry's signed lifecycle feed: print
+    /// each one under a security advisory, quarantined or deprecated, and exit 1 when any
+    /// is under an advisory or quarantined.
+    #[arg(long)]
+    audit: bool,
+    /// Token sent as `Authorization` to a registry that requires authentication.
+    #[arg(
+        long,
+        env = "WHARF_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<Token>,
+    /// A PEM file of extra CA certificates to trust for `https` (repeatable).
+    #[arg(long, env = "WHARF_CA_CERT", value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
 }
 
 /// Runs `wharf install`.
@@ -154,6 +174,7 @@ pub(crate) fn remove(args: &RemoveArgs) -> ExitCode {
 pub(crate) fn list_installed(args: &ListArgs) -> ExitCode {
     let dir = wharf_client::install::InstallDir::new(&args.dir);
     match list(&dir) {
+        Ok(packages) if args.audit => audit_installed(args, &dir, &packages),
         Ok(packages) => {
             for package in packages {
                 match &package.requested {
@@ -162,6 +183,51 @@ pub(crate) fn list_installed(args: &ListArgs) -> ExitCode {
                 }
             }
             ExitCode::SUCCESS
+        }
+        Err(error) => refused(&error),
+    }
+}
+
+/// `wharf list --audit`: one line per finding, exit 1 when any blocks.
+fn audit_installed(
+    args: &ListArgs,
+    dir: &wharf_client::install::InstallDir,
+    packages: &[wharf_client::install::InstalledPackage],
+) -> ExitCode {
+    let config = match wharf_client::install::InstallConfig::read(&dir.config_path()) {
+        Ok(Some(config)) => config,
+        Ok(None) => {
+            println!("nothing is installed in `{}`", args.dir.display());
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => return refused(&error),
+    };
+    let options = ClientOptions {
+        ca_certs: args.ca_cert.clone(),
+        ..ClientOptions::default()
+    };
+    let token = args.token.clone().map(Token::into_inner);
+    match wharf_client::install::audit(packages, &config, token, &options) {
+        Ok(findings) => {
+            let blocking = findings.iter().filter(|f| f.is_blocking()).count();
+            for finding in &findings {
+                let label = if finding.is_blocking() {
+                    "VULNERABLE"
+                } else {
+                    "deprecated"
+                };
+                println!("{label}: {finding}");
+            }
+            println!(
+                "{} package(s) checked, {blocking} under an advisory or quarantined, {} deprecated",
+                packages.len(),
+                findings.len() - blocking
+            );
+            if blocking > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(error) => refused(&error),
     }
@@ -178,6 +244,7 @@ fn installer(args: &InstallDirArgs) -> Result<Installer, InstallError> {
         })
         .download_threads(args.jobs)
         .wait_for_lock(args.wait)
+        .allow_advisories(args.allow_advisory.iter().cloned())
         .progress(Arc::new(Bars::default()))
         .pause_before_switch(
             std::env::var_os("WHARF_INSTALL_PAUSE_BEFORE_SWITCH").map(PathBuf::from),
@@ -223,6 +290,9 @@ fn finish(args: &InstallDirArgs, outcome: Result<InstallReport, InstallError>) -
     let dir = &args.dir;
     match outcome {
         Ok(report) => {
+            for notice in &report.notices {
+                eprintln!("warning: {notice}");
+            }
             let changes = report.changes.to_string();
             print!("{changes}");
             println!(

@@ -14,6 +14,7 @@ mod connection_keys;
 mod install_cmd;
 mod install_report;
 mod keys_cmd;
+mod lifecycle_cmd;
 mod listen;
 mod mirror;
 mod operator_docs;
@@ -74,6 +75,8 @@ enum Command {
     /// Publisher keys: make one, register it to your account, list and revoke them.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
+    /// Deprecate a package or version (message, optional successor), or withdraw it with --undo.
+    Deprecate(lifecycle_cmd::DeprecateArgs),
     /// Publish a crate (through `cargo package`) or a plugin folder with a signed release statement.
     Publish(publish::PublishArgs),
     /// Plugin author tools: scaffold, check, pack and publish a plugin or template.
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         Command::Admin(command) => admin::run(command),
         Command::Keys(command) => keys_cmd::run(command),
         Command::Publish(args) => publish::run(&args),
+        Command::Deprecate(args) => lifecycle_cmd::deprecate(&args),
         Command::Resolve(args) => resolve_cmd::run(&args),
         Command::Mirror(command) => mirror::run(command),
         Command::Bundle(command) => bundle::run(command),

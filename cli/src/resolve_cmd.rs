@@ -163,6 +163,7 @@ pub(crate) fn run(args: &ResolveArgs) -> anyhow::Result<ExitCode> {
             version,
         }),
         unlock: Vec::new(),
+        discouraged: std::collections::BTreeMap::new(),
     };
     let index = open_index(args, &root.dependencies)?;
     if let Some(path) = &args.check_lock {

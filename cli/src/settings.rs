@@ -490,6 +490,28 @@ pub(crate) async fn open_storage(
 /// directory without a registry database is refused (and nothing is created), so a command
 /// run from the wrong place cannot make a registry no server uses.
 pub(crate) async fn open_existing_storage(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
+    check_existing_registry(dir)?;
+    open_in(dir, crate::blob_storage::for_existing(dir)?).await
+}
+
+/// [`open_existing_storage`] without changing anything in `dir`: the database read-only (no
+/// migration, no repair), blobs read from the store the registry uses (its disk or its
+/// recorded bucket).
+pub(crate) async fn open_existing_storage_read_only(
+    dir: &Path,
+) -> anyhow::Result<wharf_storage::Storage> {
+    check_existing_registry(dir)?;
+    let config = wharf_storage::StorageConfig {
+        data_dir: dir.to_path_buf(),
+        blobs: crate::blob_storage::for_existing(dir)?,
+    };
+    wharf_storage::Storage::open_read_only(config)
+        .await
+        .with_context(|| format!("cannot read the registry in `{}`", dir.display()))
+}
+
+/// Refuses a `dir` that holds no registry database, creating nothing.
+fn check_existing_registry(dir: &Path) -> anyhow::Result<()> {
     // Messages show where the command looked, also when it was given a relative path.
     let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let elsewhere = "point to the registry's data directory with `--data DIR` or `WHARF_DATA` (`wharf serve` creates a registry)";
@@ -522,7 +544,7 @@ pub(crate) async fn open_existing_storage(dir: &Path) -> anyhow::Result<wharf_st
         ),
         Err(error) => anyhow::bail!("cannot read `{}`: {error}", database.display()),
     }
-    open_in(dir, crate::blob_storage::for_existing(dir)?).await
+    Ok(())
 }
 
 async fn open_in(

@@ -21,6 +21,8 @@ pub(crate) fn describe_event(event: &LogEvent) -> String {
         EventKind::OwnerRemove => "Remove an owner of",
         EventKind::OwnerKeyAdd => "Add a publisher key of",
         EventKind::OwnerKeyRevoke => "Revoke a publisher key of",
+        EventKind::Deprecate => "Deprecate",
+        EventKind::Undeprecate => "Withdraw the deprecation of",
     };
     match &event.version {
         Some(version) => format!("{verb} {} {version}", event.package),

@@ -111,6 +111,18 @@ fn classify(method: &Method, path: &str) -> String {
             };
         }
     }
+    if path.starts_with(crate::handlers::lifecycle::PACKAGES_PREFIX) {
+        let undo = method_is(&Method::DELETE);
+        if path.ends_with("/deprecation") {
+            return if undo { "undeprecate" } else { "deprecate" }.to_owned();
+        }
+        if path.ends_with("/quarantine") {
+            return if undo { "unquarantine" } else { "quarantine" }.to_owned();
+        }
+    }
+    if path == crate::handlers::lifecycle::ADVISORIES_PATH {
+        return "advisory.publish".to_owned();
+    }
     if let Some(rest) = path.strip_prefix(crate::handlers::keys::PREFIX) {
         let rest = rest.trim_matches('/');
         return if rest.ends_with("revoke") {

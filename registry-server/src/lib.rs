@@ -38,6 +38,7 @@ mod server;
 mod site;
 mod state;
 mod tls;
+mod web;
 
 pub use connection::fd_limit::{OpenFileLimit, RESERVED_DESCRIPTORS, raise_open_file_limit};
 pub use connection::{
@@ -52,7 +53,9 @@ pub use handlers::signatures::{
 };
 pub use index_cache::{CachedIndexFile, IndexCache};
 pub use metrics::{Metrics, Route};
-pub use mirror::{MIRROR_RECORD, MirrorRecord, MirrorState};
+pub use mirror::{
+    MIRROR_ENTITLEMENTS, MIRROR_RECORD, MirrorEntitlements, MirrorRecord, MirrorState,
+};
 pub use rate_limits::PublishRateLimits;
 pub use response::Resp;
 pub use router::handle;

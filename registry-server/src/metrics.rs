@@ -1,11 +1,19 @@
 //! Prometheus metrics, kept in fixed arrays of atomics so the request hot path never takes a
 //! lock or allocates. (A metrics crate's label families hash and lock on every update; with a
 //! closed set of routes and statuses, plain atomics are both simpler and faster.)
+//!
+//! The per-request counters are kept in [`SHARDS`] copies, each on cache lines of its own, and
+//! every thread counts into one copy (threads take copies in turn as they first count); a
+//! scrape adds the copies up. With one copy, every request of every worker wrote the same few
+//! cache lines, which then moved between the cores on each request.
 
+use std::cell::Cell;
 use std::fmt::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
 
 use crate::connection::counters::ConnectionCounters;
 
@@ -84,17 +92,56 @@ const VERSIONS: [http::Version; 3] = [
     http::Version::HTTP_2,
 ];
 
-/// All counters of the server.
+/// Copies of the per-request counters; more threads than this share copies.
+const SHARDS: usize = 16;
+
+/// The next copy a thread counting for the first time takes.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// The copy this thread counts into, taken on its first count.
+    static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The copy of the counters the current thread counts into.
+fn shard_index() -> usize {
+    SHARD.get().unwrap_or_else(|| {
+        let index = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        SHARD.set(Some(index));
+        index
+    })
+}
+
+/// One copy of the counters every request updates.
 #[derive(Debug)]
-pub struct Metrics {
+struct RequestCounters {
     requests: [[AtomicU64; OTHER_STATUS + 1]; ROUTES],
     latency_buckets: [[AtomicU64; LATENCY_BUCKETS_SECONDS.len()]; ROUTES],
     latency_count: [AtomicU64; ROUTES],
     latency_sum_micros: [AtomicU64; ROUTES],
-    publishes: AtomicU64,
     index_bytes_served: AtomicU64,
-    http_workers: AtomicU64,
     versions: [AtomicU64; VERSIONS.len()],
+}
+
+impl Default for RequestCounters {
+    fn default() -> Self {
+        Self {
+            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            latency_buckets: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            latency_count: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_sum_micros: std::array::from_fn(|_| AtomicU64::new(0)),
+            index_bytes_served: AtomicU64::new(0),
+            versions: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// All counters of the server.
+#[derive(Debug)]
+pub struct Metrics {
+    shards: Box<[CachePadded<RequestCounters>]>,
+    publishes: AtomicU64,
+    http_workers: AtomicU64,
     /// Open connections, the cap and timeouts, shared with every connection's guard.
     pub(crate) connections: Arc<ConnectionCounters>,
 }
@@ -102,41 +149,50 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-            latency_buckets: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-            latency_count: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency_sum_micros: std::array::from_fn(|_| AtomicU64::new(0)),
+            shards: (0..SHARDS).map(|_| CachePadded::default()).collect(),
             publishes: AtomicU64::new(0),
-            index_bytes_served: AtomicU64::new(0),
             http_workers: AtomicU64::new(0),
-            versions: std::array::from_fn(|_| AtomicU64::new(0)),
             connections: Arc::default(),
         }
     }
 }
 
 impl Metrics {
+    /// The current thread's copy of the per-request counters.
+    fn shard(&self) -> &RequestCounters {
+        &self.shards[shard_index()]
+    }
+
+    /// The sum over all copies of one per-request counter.
+    fn total(&self, counter: impl Fn(&RequestCounters) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| counter(shard).load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Records one finished request.
     pub fn record(&self, route: Route, status: u16, elapsed: Duration) {
+        let shard = self.shard();
         let r = route as usize;
         let s = STATUSES
             .iter()
             .position(|&c| c == status)
             .unwrap_or(OTHER_STATUS);
-        self.requests[r][s].fetch_add(1, Ordering::Relaxed);
+        shard.requests[r][s].fetch_add(1, Ordering::Relaxed);
         let seconds = elapsed.as_secs_f64();
         if let Some(bucket) = LATENCY_BUCKETS_SECONDS.iter().position(|&b| seconds <= b) {
-            self.latency_buckets[r][bucket].fetch_add(1, Ordering::Relaxed);
+            shard.latency_buckets[r][bucket].fetch_add(1, Ordering::Relaxed);
         }
-        self.latency_count[r].fetch_add(1, Ordering::Relaxed);
+        shard.latency_count[r].fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_micros[r].fetch_add(micros, Ordering::Relaxed);
+        shard.latency_sum_micros[r].fetch_add(micros, Ordering::Relaxed);
     }
 
     /// Counts a request by the HTTP version it came in (HTTP/1.0, HTTP/1.1 or HTTP/2.0).
     pub fn count_version(&self, version: http::Version) {
         if let Some(i) = VERSIONS.iter().position(|&v| v == version) {
-            self.versions[i].fetch_add(1, Ordering::Relaxed);
+            self.shard().versions[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -147,7 +203,8 @@ impl Metrics {
 
     /// Counts body bytes of index files sent.
     pub fn count_index_bytes(&self, bytes: usize) {
-        self.index_bytes_served
+        self.shard()
+            .index_bytes_served
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
@@ -162,8 +219,8 @@ impl Metrics {
         out.push_str("# HELP wharf_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE wharf_http_requests_total counter\n");
         for route in Route::ALL {
-            for (i, counter) in self.requests[route as usize].iter().enumerate() {
-                let value = counter.load(Ordering::Relaxed);
+            for i in 0..=OTHER_STATUS {
+                let value = self.total(|shard| &shard.requests[route as usize][i]);
                 if value == 0 {
                     continue;
                 }
@@ -181,21 +238,21 @@ impl Metrics {
             "# HELP wharf_http_requests_by_version_total HTTP requests by protocol version.\n\
              # TYPE wharf_http_requests_by_version_total counter\n",
         );
-        for (version, counter) in VERSIONS.iter().zip(&self.versions) {
+        for (i, version) in VERSIONS.iter().enumerate() {
             let _ = writeln!(
                 out,
                 "wharf_http_requests_by_version_total{{version=\"{version:?}\"}} {}",
-                counter.load(Ordering::Relaxed)
+                self.total(|shard| &shard.versions[i])
             );
         }
         out.push_str("# HELP wharf_http_request_duration_seconds Request latency by route.\n");
         out.push_str("# TYPE wharf_http_request_duration_seconds histogram\n");
         for route in Route::ALL {
             let r = route as usize;
-            let count = self.latency_count[r].load(Ordering::Relaxed);
+            let count = self.total(|shard| &shard.latency_count[r]);
             let mut cumulative = 0;
             for (i, bound) in LATENCY_BUCKETS_SECONDS.iter().enumerate() {
-                cumulative += self.latency_buckets[r][i].load(Ordering::Relaxed);
+                cumulative += self.total(|shard| &shard.latency_buckets[r][i]);
                 let _ = writeln!(
                     out,
                     "wharf_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{bound}\"}} {cumulative}",
@@ -206,7 +263,7 @@ impl Metrics {
                 clippy::cast_precision_loss,
                 reason = "a latency sum far below 2^52 µs"
             )]
-            let sum = self.latency_sum_micros[r].load(Ordering::Relaxed) as f64 / 1e6;
+            let sum = self.total(|shard| &shard.latency_sum_micros[r]) as f64 / 1e6;
             let label = route.label();
             let _ = writeln!(
                 out,
@@ -223,7 +280,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "# HELP wharf_index_bytes_served_total Body bytes of sparse index files sent.\n# TYPE wharf_index_bytes_served_total counter\nwharf_index_bytes_served_total {}",
-            self.index_bytes_served.load(Ordering::Relaxed)
+            self.total(|shard| &shard.index_bytes_served)
         );
         let _ = writeln!(
             out,
@@ -313,6 +370,36 @@ mod tests {
         assert!(text.contains("wharf_http_requests_by_version_total{version=\"HTTP/1.0\"} 0\n"));
         metrics.set_http_workers(3);
         assert!(metrics.render().contains("wharf_http_workers 3\n"));
+    }
+
+    #[test]
+    fn counts_of_many_threads_add_up() {
+        let metrics = Metrics::default();
+        // More threads than copies, so some threads share one.
+        std::thread::scope(|scope| {
+            for _ in 0..SHARDS + 5 {
+                scope.spawn(|| {
+                    metrics.record(Route::IndexFile, 200, Duration::from_micros(50));
+                    metrics.count_version(http::Version::HTTP_11);
+                    metrics.count_index_bytes(10);
+                });
+            }
+        });
+        let text = metrics.render();
+        let n = SHARDS + 5;
+        assert!(
+            text.contains(&format!(
+                "wharf_http_requests_total{{route=\"index_file\",status=\"200\"}} {n}\n"
+            )),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "wharf_http_request_duration_seconds_count{{route=\"index_file\"}} {n}\n"
+        )));
+        assert!(text.contains(&format!(
+            "wharf_http_requests_by_version_total{{version=\"HTTP/1.1\"}} {n}\n"
+        )));
+        assert!(text.contains(&format!("wharf_index_bytes_served_total {}\n", n * 10)));
     }
 
     #[test]

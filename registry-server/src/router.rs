@@ -20,8 +20,8 @@ use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
-    catalogue, download, entitlements, git, index, install_reports, keys, log, openapi, operations,
-    owners, plugins, publish, recommendations, reviews, search, yank,
+    catalogue, download, entitlements, git, index, install_reports, keys, lifecycle, log, openapi,
+    operations, owners, plugins, publish, recommendations, reviews, search, yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -54,6 +54,36 @@ where
     Ok(response)
 }
 
+/// Answers a GET or HEAD of an index file on a public registry at once, while the request is
+/// being read, or returns `None` when the request needs [`handle`]. This is the path cargo's
+/// fetches take; it gives the same answers and counts the same metrics as [`handle`], without
+/// building the router's state machine (which hyper would move into place for every request),
+/// copying the request's method and URI for the audit log, or storing the peer address in the
+/// request. A public registry's index reads are never written to the audit log (they cannot be
+/// refused); with `auth-required` they go through [`handle`], which records refusals.
+pub(crate) fn answer_index_file_now<B>(state: &AppState, request: &Request<B>) -> Option<Resp> {
+    if state.config.auth_required
+        || (request.method() != Method::GET && request.method() != Method::HEAD)
+    {
+        return None;
+    }
+    let rest = request.uri().path().strip_prefix("/index/")?;
+    if rest == "config.json" || rest == log::TIMESTAMP_PATH || rest.starts_with(log::BINS_PATH) {
+        return None;
+    }
+    let start = Instant::now();
+    core_sharing::count_request();
+    state.metrics.count_version(request.version());
+    let response =
+        index::index_file(state, rest, request.headers()).unwrap_or_else(ApiError::into_response);
+    state.metrics.record(
+        Route::IndexFile,
+        response.status().as_u16(),
+        start.elapsed(),
+    );
+    Some(response)
+}
+
 async fn dispatch<B>(state: &AppState, request: Request<B>) -> (Route, Result<Resp, ApiError>)
 where
     B: Body<Data = Bytes>,
@@ -72,6 +102,9 @@ where
         }
         if rest == log::TIMESTAMP_PATH {
             return (Route::Log, log::timestamp(state, request.headers()).await);
+        }
+        if rest == lifecycle::FEED_PATH {
+            return (Route::Log, lifecycle::feed(state, request.headers()).await);
         }
         if let Some(bin) = rest.strip_prefix(log::BINS_PATH) {
             return (Route::Log, log::bins(state, request.headers(), bin).await);
@@ -104,6 +137,9 @@ where
     }
     if path.starts_with(WHARF_API) {
         return wharf_api(state, request, &method, &path).await;
+    }
+    if crate::web::is_web_path(&path) {
+        return (Route::Other, Ok(crate::web::handle(state, request).await));
     }
     match (is_get, path.as_str()) {
         (true, "/health") => (Route::Operations, Ok(operations::health())),
@@ -209,6 +245,12 @@ where
         return (
             Route::Search,
             recommendations::recommendations(state, request.headers(), &name).await,
+        );
+    }
+    if path == lifecycle::ADVISORIES_PATH || path.starts_with(lifecycle::PACKAGES_PREFIX) {
+        return (
+            Route::Other,
+            lifecycle_route(state, request, method, path).await,
         );
     }
     if let Some(rest) = path.strip_prefix(catalogue::PREFIX) {
@@ -321,6 +363,38 @@ where
     }
 }
 
+/// Deprecations, quarantines and advisories (`handlers/lifecycle.rs`).
+async fn lifecycle_route<B>(
+    state: &AppState,
+    request: Request<B>,
+    method: &Method,
+    path: &str,
+) -> Result<Resp, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let headers = request.headers().clone();
+    let body = if method == Method::GET || method == Method::HEAD {
+        Bytes::new()
+    } else {
+        read_small_body(state, request, lifecycle::MAX_BODY_BYTES).await?
+    };
+    if path == lifecycle::ADVISORIES_PATH {
+        return lifecycle::advisories(state, &headers, method, &body).await;
+    }
+    let rest = path
+        .strip_prefix(lifecycle::PACKAGES_PREFIX)
+        .unwrap_or_default();
+    let segments: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect::<Result<_, _>>()?;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    lifecycle::packages(state, &headers, method, &segments, &body).await
+}
+
 /// The catalogue under `/api/wharf/v1/catalogue/`: reads count as searches, review writes
 /// as other requests.
 async fn catalogue_route<B>(
@@ -384,7 +458,7 @@ where
 
 /// Reads a small request body (at most `limit` bytes; 413 beyond), with the same stall
 /// timeouts as uploads.
-async fn read_small_body<B>(
+pub(crate) async fn read_small_body<B>(
     state: &AppState,
     request: Request<B>,
     limit: u64,

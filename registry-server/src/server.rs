@@ -31,7 +31,7 @@ use crate::connection::gate::ConnectionGate;
 use crate::connection::guard;
 use crate::core_sharing::{self, DEFAULT_YIELD_EVERY};
 use crate::mirror::MirrorState;
-use crate::site::Site;
+use crate::site::{Answer, Site};
 use crate::state::AppState;
 use crate::tls::Tls;
 
@@ -266,8 +266,13 @@ async fn accept_loop(
                     guard::guard(stream, slot, &limits, &state.metrics().connections);
                 let state = state.clone();
                 let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+                    if let Some(response) = state.answer_now(&request) {
+                        activity.answered(request.version());
+                        return Answer::Ready(Some(response));
+                    }
                     request.extensions_mut().insert(PeerAddr(peer));
-                    activity.track(request.version(), state.clone().handle(request))
+                    let version = request.version();
+                    Answer::Routed(Box::pin(activity.track(version, state.clone().handle(request))))
                 });
                 if let Some(tls) = &tls {
                     // The handshake runs in the connection's task, so a slow client never

@@ -3,7 +3,10 @@
 //! for both; only the request handler and what is flushed at exit differ.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use hyper::body::Incoming;
 
@@ -40,6 +43,15 @@ impl Site {
         }
     }
 
+    /// Answers a request that needs no waiting (an index file of a public registry) at once;
+    /// `None` for every other request, which goes to [`Site::handle`].
+    pub(crate) fn answer_now<B>(&self, request: &http::Request<B>) -> Option<Resp> {
+        match self {
+            Site::Registry(state) => router::answer_index_file_now(state, request),
+            Site::Mirror(_) => None,
+        }
+    }
+
     /// Answers one request.
     pub(crate) async fn handle(self, request: http::Request<Incoming>) -> Result<Resp, Infallible> {
         match self {
@@ -53,6 +65,32 @@ impl Site {
     pub(crate) async fn settle(&self) {
         if let Site::Registry(state) = self {
             state.storage.settle().await;
+        }
+    }
+}
+
+/// The future of one request's answer, as the connection's service returns it.
+///
+/// Either the answer is already known ([`Site::answer_now`]), or it is the router's future,
+/// boxed: hyper moves the future of every request into place, and the router's state machine,
+/// which holds the largest handler's (a publish's), is big enough that copying it showed up in
+/// profiles of index requests.
+pub(crate) enum Answer {
+    /// Answered while the request was read; taken by the first poll.
+    Ready(Option<Resp>),
+    /// The router's answer, still to come.
+    Routed(Pin<Box<dyn Future<Output = Result<Resp, Infallible>> + Send>>),
+}
+
+impl Future for Answer {
+    type Output = Result<Resp, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Answer::Ready(response) => Poll::Ready(Ok(response
+                .take()
+                .expect("hyper polls a request's future no more after it is ready"))),
+            Answer::Routed(future) => future.as_mut().poll(cx),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! What a resolution is asked to do besides the manifest.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use semver::Version;
 
 use crate::Lockfile;
@@ -40,4 +42,18 @@ pub struct ResolveOptions {
     pub host_api: Option<HostPin>,
     /// Packages whose locked versions are not preferred (the ones being updated).
     pub unlock: Vec<String>,
+    /// Versions to choose only when no other candidate fits (deprecated versions, versions
+    /// under an advisory): softer than a yank, they stay allowed. Empty by default, so
+    /// library users opt in; locked versions are still preferred over them.
+    pub discouraged: BTreeMap<String, BTreeSet<Version>>,
+}
+
+impl ResolveOptions {
+    /// Adds `version` of `name` to [`Self::discouraged`].
+    pub fn discourage(&mut self, name: impl Into<String>, version: Version) {
+        self.discouraged
+            .entry(name.into())
+            .or_default()
+            .insert(version);
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::rc::Rc;
 
@@ -53,6 +53,8 @@ pub(crate) struct Provider<'a> {
     locked: HashMap<String, Vec<Version>>,
     /// Plugin mode: the host API package and the version the host provides.
     pub(crate) host: Option<(Rc<str>, Version)>,
+    /// Versions chosen only when nothing else fits ([`crate::ResolveOptions::discouraged`]).
+    pub(crate) discouraged: BTreeMap<String, BTreeSet<Version>>,
     crates: RefCell<FastMap<Rc<str>, Rc<CrateData>>>,
     /// Reused for every scanned file, so reading a catalog grows no vector step by step.
     scanned: RefCell<Vec<ScannedLine>>,
@@ -82,6 +84,7 @@ impl<'a> Provider<'a> {
             rust_version,
             locked,
             host,
+            discouraged: BTreeMap::new(),
             crates: RefCell::default(),
             scanned: RefCell::default(),
             requirements: RefCell::default(),
@@ -146,19 +149,30 @@ impl<'a> Provider<'a> {
         !data.yanked || self.is_locked(name, &data.version)
     }
 
-    /// Cargo's candidate order: locked first, then versions whose `rust_version` the
-    /// toolchain satisfies, then the newest.
+    fn is_discouraged(&self, name: &str, version: &Version) -> bool {
+        self.discouraged
+            .get(name)
+            .is_some_and(|versions| versions.contains(version))
+    }
+
+    /// Cargo's candidate order: locked first, then (when the caller discourages some
+    /// versions) the others, then versions whose `rust_version` the toolchain satisfies,
+    /// then the newest.
     fn best<'d>(
         &self,
         name: &str,
         candidates: impl DoubleEndedIterator<Item = &'d VersionData>,
     ) -> Option<&'d VersionData> {
-        let mut best: Option<(&VersionData, (bool, bool))> = None;
+        let mut best: Option<(&VersionData, (bool, bool, bool))> = None;
         for data in candidates.rev() {
-            let rank = (self.is_locked(name, &data.version), data.rust_ok);
+            let rank = (
+                self.is_locked(name, &data.version),
+                !self.is_discouraged(name, &data.version),
+                data.rust_ok,
+            );
             if best.is_none_or(|(_, best_rank)| rank > best_rank) {
                 best = Some((data, rank));
-                if rank == (true, true) {
+                if rank == (true, true, true) {
                     break;
                 }
             }

@@ -137,6 +137,7 @@ pub(crate) fn resolve_inner(
         .as_ref()
         .map(|pin| (Rc::<str>::from(pin.name.as_str()), pin.version.clone()));
     let mut provider = Provider::new(source, root.version.clone(), rust_version, locked, host);
+    provider.discouraged = options.discouraged.clone();
     provider.origin = origin;
     provider.cancellation = cancellation;
     provider.root_deps = root_dependencies(root, options, &provider)?;

@@ -106,6 +106,13 @@ impl<'a> Resolver<'a> {
         self
     }
 
+    /// Chooses `version` of `package` only when no other candidate fits (a deprecated
+    /// version, one under an advisory): see [`ResolveOptions::discouraged`].
+    pub fn discourage(mut self, package: impl Into<String>, version: Version) -> Self {
+        self.options.discourage(package, version);
+        self
+    }
+
     /// Does not prefer the locked versions of `package` (the one being updated).
     pub fn unlock(mut self, package: impl Into<String>) -> Self {
         self.options.unlock.push(package.into());

@@ -5,7 +5,13 @@
 # p99, for 200s (`plain`), 304s (`conditional`) and, unless PACE_MS is empty, the same at
 # equal offered load (`@paced`). A single run on two shared cores can land anywhere in a wide
 # range; the median of three full runs, each with its own seed data, nginx and warm-ups, is
-# the figure to quote.
+# the figure to quote. The server CPU time per request of both sides (from /proc, user +
+# system) and their ratio are printed too: on a machine shared with other work they move far
+# less than req/s.
+#
+# The comparison as quoted in BENCHMARKS.md (release build first):
+#   RUNS=3 ROUNDS=1 DURATION=6s PACE_MS= scripts/bench/index-vs-nginx-runs.sh
+# The last lines printed are a Markdown table, ready to paste.
 #
 # Settings (environment): RUNS (3), LAYOUTS ("shared pinned"; `shared` lets both sides use
 # every core, `pinned` is PINNED=1: servers on CPU 1, wrk on CPU 0), RESULTS (output
@@ -14,6 +20,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
+COMMAND="$(env | grep -E '^(RUNS|LAYOUTS|ROUNDS|DURATION|PACKAGES|PACE_MS|NGINX_OPEN_FILE_CACHE|CONNECTIONS)=' | sort | tr '\n' ' ')$0"
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 RUNS=${RUNS:-3}
 LAYOUTS=${LAYOUTS:-shared pinned}
 RESULTS=${RESULTS:-$TARGET_DIR/bench-results/index-vs-nginx-runs-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -46,15 +54,21 @@ field_over_runs() {
     awk -F'\t' -v m="$2" -v c="$3" 'NR > 1 && $1 == m { print $c }' "$RESULTS/$1-$run/medians.tsv"
   done
 }
+# cpu_ratio_over_runs LAYOUT MODE — nginx's CPU time per request over Wharf's, one run per line.
+cpu_ratio_over_runs() {
+  paste <(field_over_runs "$1" "$2" 7) <(field_over_runs "$1" "$2" 8) |
+    awk '{ printf "%.2f\n", $2 / $1 }'
+}
 MODES=$(awk -F'\t' 'NR > 1 { print $1 }' "$RESULTS/${LAYOUTS%% *}-1/medians.tsv")
 {
   echo "# Sparse index: wharf vs nginx, median of $RUNS runs per layout"
   echo
-  echo "$(date -u +%Y-%m-%dT%H:%MZ); each run's own summary is in $RESULTS/<layout>-<run>/summary.md."
+  echo "$(date -u +%Y-%m-%dT%H:%MZ); load average at start $LOAD_AT_START; each run's own summary is in $RESULTS/<layout>-<run>/summary.md."
+  echo "Command: \`$COMMAND\`"
   echo "Every figure is the median over the runs of that run's median over its rounds."
   echo
-  echo "| layout | mode | wharf req/s | nginx req/s | ratio | ratio per run | wharf p99 µs | nginx p99 µs | wharf CPU µs/req | nginx CPU µs/req |"
-  echo "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"
+  echo "| layout | mode | wharf req/s | nginx req/s | ratio | ratio per run | wharf p99 µs | nginx p99 µs | wharf CPU µs/req | nginx CPU µs/req | CPU ratio (nginx/wharf) |"
+  echo "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"
   for layout in $LAYOUTS; do
     for mode in $MODES; do
       per_run=$(field_over_runs "$layout" "$mode" 4 | paste -sd' ')
@@ -64,7 +78,8 @@ MODES=$(awk -F'\t' 'NR > 1 { print $1 }' "$RESULTS/${LAYOUTS%% *}-1/medians.tsv"
         "| $(field_over_runs "$layout" "$mode" 5 | median)" \
         "| $(field_over_runs "$layout" "$mode" 6 | median)" \
         "| $(field_over_runs "$layout" "$mode" 7 | median)" \
-        "| $(field_over_runs "$layout" "$mode" 8 | median) |"
+        "| $(field_over_runs "$layout" "$mode" 8 | median)" \
+        "| $(cpu_ratio_over_runs "$layout" "$mode" | median)× |"
     done
   done
 } >"$RESULTS/summary.md"

@@ -15,7 +15,8 @@
 # Settings (environment): PACKAGES (2000), VERSIONS (4), ROUNDS (3), DURATION (10s),
 # WARMUP (3s), THREADS (2), CONNECTIONS (64), WHARF_PORT (18480), NGINX_PORT (18481),
 # NGINX_OPEN_FILE_CACHE (1; 0 leaves nginx's open_file_cache off), RESULTS (output directory),
-# WHARF_BIN (a saved wharf binary to measure) with SKIP_BUILD=1 (no cargo build).
+# WHARF_BIN (a saved wharf binary to measure) with SKIP_BUILD=1 (no cargo build),
+# WHARF_EXTRA_ARGS (more `wharf serve` flags, e.g. "--yield-every 0").
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

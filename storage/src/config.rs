@@ -73,6 +73,41 @@ impl BlobBackend {
         }
     }
 
+    /// The remote bucket, if any, without the write probe [`Self::connect`] makes (for a
+    /// read-only open: a bucket that cannot be read fails at the first read).
+    pub(crate) fn connect_read_only(&self) -> Result<Option<S3Blobs>, StorageError> {
+        match self {
+            Self::S3(config) => S3Blobs::connect_read_only(config).map(Some),
+            Self::Local | Self::Memory | Self::Custom(_) => Ok(None),
+        }
+    }
+
+    /// Opens the stores of an existing data directory, creating nothing.
+    pub(crate) fn open_existing(
+        &self,
+        data_dir: &std::path::Path,
+        s3: Option<S3Blobs>,
+    ) -> Result<ObjectStores, StorageError> {
+        if let Self::Local = self {
+            let blob_dir = data_dir.join("blobs");
+            if !blob_dir.is_dir() {
+                return Err(StorageError::Path {
+                    path: blob_dir,
+                    cause: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the registry's blob directory is missing",
+                    ),
+                });
+            }
+            return Ok(ObjectStores {
+                blobs: Arc::new(LocalFileSystem::new_with_prefix(&blob_dir)?),
+                index: Arc::new(LocalFileSystem::new_with_prefix(data_dir)?),
+                s3: None,
+            });
+        }
+        self.open(data_dir, s3)
+    }
+
     /// Opens the stores, creating local directories as needed; `s3` is what
     /// [`Self::connect`] returned.
     pub(crate) fn open(

@@ -105,6 +105,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::catalogue::MIGRATION,
     crate::downloads::MIGRATION,
     crate::reviews::MIGRATION,
+    // Deprecations, quarantines, advisories and the deprecation event kinds.
+    crate::lifecycle::MIGRATION,
     // Search leaves out packages whose every version is yanked; visible ratings by package.
     crate::catalogue_search::MIGRATION,
     // Install sets reported by `wharf install` (opt-in, keyed by a random id per directory).
@@ -131,6 +133,60 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StorageError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
+}
+
+/// Opens a connection that cannot write and creates no file: `mode=ro` with
+/// `query_only`, and `immutable=1` when the database has no `-wal` file (no server has it
+/// open, and everything committed is in the main file), so SQLite makes no `-wal`/`-shm`.
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StorageError> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let immutable = !Path::new(&wal).exists();
+    let escaped: String = path
+        .to_string_lossy()
+        .chars()
+        .map(|c| match c {
+            '%' => "%25".to_owned(),
+            '?' => "%3f".to_owned(),
+            '#' => "%23".to_owned(),
+            other => other.to_string(),
+        })
+        .collect();
+    let uri = format!(
+        "file:{escaped}?mode=ro{}",
+        if immutable { "&immutable=1" } else { "" }
+    );
+    let conn = Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
+/// Refuses a database whose schema is not exactly this build's (read-only opens do not
+/// migrate).
+pub(crate) fn check_schema(conn: &Connection, path: &Path) -> Result<(), StorageError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let expected = i64::try_from(MIGRATIONS.len()).expect("there are few migrations");
+    if current == expected {
+        return Ok(());
+    }
+    let what = if current < expected {
+        "an older schema; start `wharf serve` on it once (which migrates it), then read it again"
+    } else {
+        "a newer schema than this Wharf knows; use the Wharf that wrote it"
+    };
+    Err(StorageError::Corrupt {
+        what: format!(
+            "`{}` has schema version {current}, not {expected}: {what}",
+            path.display()
+        ),
+    })
 }
 
 /// Brings the schema up to date. Safe when several processes open the same file at once:
@@ -174,6 +230,7 @@ fn migrate_without_foreign_keys(conn: &mut Connection) -> Result<(), StorageErro
 pub(crate) struct ConnectionPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    read_only: bool,
 }
 
 /// Most connections kept idle; more may be open at once under load.
@@ -185,6 +242,24 @@ impl ConnectionPool {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
+            read_only: false,
+        }
+    }
+
+    /// A pool whose connections cannot write ([`open_read_only`]).
+    pub(crate) fn read_only(path: PathBuf) -> Self {
+        Self {
+            read_only: true,
+            ..Self::new(path)
+        }
+    }
+
+    /// Opens one more connection of this pool's kind.
+    pub(crate) fn open(&self) -> Result<Connection, StorageError> {
+        if self.read_only {
+            open_read_only(&self.path)
+        } else {
+            open_connection(&self.path)
         }
     }
 
@@ -196,7 +271,7 @@ impl ConnectionPool {
         let taken = self.idle.lock().expect("pool lock is never poisoned").pop();
         let mut conn = match taken {
             Some(conn) => conn,
-            None => open_connection(&self.path)?,
+            None => self.open()?,
         };
         let result = work(&mut conn);
         if conn.is_autocommit() {
@@ -212,6 +287,47 @@ impl ConnectionPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_only_connection_writes_nothing_and_creates_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let mut conn = open_connection(&path).unwrap();
+        migrate(&mut conn).unwrap();
+        drop(conn);
+        let files = || {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = (files(), std::fs::read(&path).unwrap());
+        let reader = open_read_only(&path).unwrap();
+        check_schema(&reader, &path).unwrap();
+        let count: i64 = reader
+            .query_row("SELECT count(*) FROM packages", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(count, 0);
+        assert!(
+            reader
+                .execute(
+                    "INSERT INTO users (id, login, created_at) VALUES (1, 'a', 0)",
+                    []
+                )
+                .is_err()
+        );
+        drop(reader);
+        assert_eq!((files(), std::fs::read(&path).unwrap()), before);
+        let old = open_connection(&dir.path().join("old.db")).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        let error = check_schema(&old, &dir.path().join("old.db"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("an older schema"), "{error}");
+        old.execute_batch("SELECT 1").unwrap();
+    }
 
     #[test]
     fn migrations_are_idempotent_and_set_pragmas() {

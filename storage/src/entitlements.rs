@@ -185,6 +185,46 @@ impl Storage {
         })
     }
 
+    /// Makes the trusted entitlement keys exactly `keys` (those of the keyset just installed,
+    /// which from then on is the list); returns whether anything changed (audited).
+    pub fn set_entitlement_keys(
+        &self,
+        keys: &[PublicKey],
+        actor: &str,
+    ) -> Result<bool, StorageError> {
+        let shown: Vec<String> = keys.iter().map(|key| key.key_id().short()).collect();
+        let entry = AuditEntry::new(
+            actor,
+            "local",
+            "entitlement-key.set",
+            if shown.is_empty() {
+                "none".to_owned()
+            } else {
+                shown.join(",")
+            },
+            "ok",
+        );
+        audited(self, entry, |conn| {
+            let before = self::keys(conn)?;
+            let mut changed = 0;
+            for old in &before {
+                if !keys.contains(old) {
+                    changed += conn.execute(
+                        "DELETE FROM entitlement_keys WHERE key_id = ?1",
+                        [old.key_id().to_string()],
+                    )?;
+                }
+            }
+            for key in keys {
+                changed += conn.execute(
+                    "INSERT OR IGNORE INTO entitlement_keys (key_id, public_key, added_at) VALUES (?1, ?2, ?3)",
+                    params![key.key_id().to_string(), key.to_text(), now_unix()],
+                )?;
+            }
+            Ok(changed > 0)
+        })
+    }
+
     /// Stores a new signed revocation list: it must verify under a trusted entitlement key
     /// and carry a serial above the newest stored one (audited).
     pub fn store_revocation_list(&self, text: &str, actor: &str) -> Result<u64, StorageError> {

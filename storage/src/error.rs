@@ -331,6 +331,46 @@ pub enum StorageError {
         /// The review id as given.
         id: i64,
     },
+    /// A lifecycle request (deprecation, quarantine, advisory) is malformed.
+    #[error("{reason}")]
+    InvalidLifecycleRequest {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A lifecycle request clashes with the current state (already quarantined, an
+    /// advisory id taken).
+    #[error("{reason}")]
+    LifecycleConflict {
+        /// What clashes and what to do.
+        reason: String,
+    },
+    /// There is no such deprecation to withdraw.
+    #[error("{what} is not deprecated; nothing to withdraw")]
+    NotDeprecated {
+        /// The package or version.
+        what: String,
+    },
+    /// There is no such quarantine to release.
+    #[error("crate `{name}` version `{version}` is not quarantined; nothing to release")]
+    NotQuarantined {
+        /// The package name.
+        name: String,
+        /// The version.
+        version: String,
+    },
+    /// The version is quarantined: its owners cannot yank or unyank it, and its blob is
+    /// not served, until the administrator releases it.
+    #[error(
+        "crate `{name}` version `{version}` is quarantined by the registry administrator ({reason}); it stays yanked until the administrator releases it"
+    )]
+    Quarantined {
+        /// The package name.
+        name: String,
+        /// The version.
+        version: String,
+        /// The administrator's reason.
+        reason: String,
+    },
     /// Only the registry administrator (the `admin` user) may do this.
     #[error("user `{login}` may not {action}: only the registry administrator `admin` may")]
     NotAdmin {
@@ -348,7 +388,9 @@ impl StorageError {
             Self::DuplicateVersion { .. }
             | Self::NameTaken { .. }
             | Self::KeyAlreadyRegistered { .. }
-            | Self::KeyRevoked { .. } => ErrorKind::Conflict,
+            | Self::KeyRevoked { .. }
+            | Self::LifecycleConflict { .. }
+            | Self::Quarantined { .. } => ErrorKind::Conflict,
             Self::NotOwner { .. }
             | Self::MissingScope { .. }
             | Self::NameNotAllowed { .. }
@@ -359,7 +401,9 @@ impl StorageError {
             | Self::UnknownVersion { .. }
             | Self::UnknownUser { .. }
             | Self::UnknownToken { .. }
-            | Self::UnknownReview { .. } => ErrorKind::NotFound,
+            | Self::UnknownReview { .. }
+            | Self::NotDeprecated { .. }
+            | Self::NotQuarantined { .. } => ErrorKind::NotFound,
             Self::LastOwner { .. }
             | Self::ChecksumMismatch
             | Self::InvalidName(_)
@@ -372,7 +416,8 @@ impl StorageError {
             | Self::InvalidKeyRequest { .. }
             | Self::SignatureRequired
             | Self::InvalidCatalogueRequest { .. }
-            | Self::InvalidLicenceRequest { .. } => ErrorKind::BadRequest,
+            | Self::InvalidLicenceRequest { .. }
+            | Self::InvalidLifecycleRequest { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
             Self::StorageFull { .. } => ErrorKind::InsufficientStorage,

@@ -42,12 +42,14 @@ fn pending_dir(data_dir: &Path, version: u64) -> PathBuf {
 
 /// Writes the request for the keyset that follows the newest one of `data_dir`: root key
 /// `new_root` (the current one when `None`), new online keys when `rotate_online`, valid
-/// for `lifetime_seconds` from now. Returns the keyset text to sign.
+/// for `lifetime_seconds` from now, with `entitlement_keys` as its entitlement keys (the
+/// current keyset's when `None`). Returns the keyset text to sign.
 pub fn request_next_keyset(
     data_dir: &Path,
     new_root: Option<PublicKey>,
     rotate_online: bool,
     lifetime_seconds: i64,
+    entitlement_keys: Option<&[PublicKey]>,
 ) -> Result<String, StorageError> {
     let current = RegistryKeys::load(data_dir)?;
     let keyset = current.keyset();
@@ -80,6 +82,9 @@ pub fn request_next_keyset(
         UtcTime::now().plus_seconds(lifetime_seconds),
         keys,
     )
+    .and_then(|next| {
+        next.with_entitlement_keys(entitlement_keys.unwrap_or(keyset.entitlement_keys()))
+    })
     .map_err(|error| keys_error(&pending, error))?;
     fs::create_dir_all(&pending).map_err(|cause| StorageError::Path {
         path: pending.clone(),
@@ -177,9 +182,9 @@ mod tests {
         let (dir, old_root) = registry();
         let new_root = SigningKey::generate();
         let text =
-            request_next_keyset(dir.path(), Some(new_root.public_key()), true, 3600).unwrap();
+            request_next_keyset(dir.path(), Some(new_root.public_key()), true, 3600, None).unwrap();
         // A second request while one is pending is refused.
-        assert!(request_next_keyset(dir.path(), None, false, 3600).is_err());
+        assert!(request_next_keyset(dir.path(), None, false, 3600, None).is_err());
         let keyset = Keyset::parse(&text).unwrap();
         let only_old = keyset.sign(&[&old_root]).unwrap();
         let error = install_next_keyset(dir.path(), &only_old)

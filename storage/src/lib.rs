@@ -48,6 +48,7 @@
 //! # });
 //! ```
 
+mod advisories;
 mod audit;
 mod auth;
 mod blobs;
@@ -55,6 +56,7 @@ mod catalogue;
 mod catalogue_api;
 mod catalogue_page;
 mod catalogue_search;
+mod catalogue_web;
 mod config;
 mod daily_limits;
 mod db;
@@ -68,6 +70,7 @@ mod index_files;
 mod install_reports;
 mod key_binding;
 mod keyset_rotation;
+mod lifecycle;
 mod log;
 mod log_api;
 mod log_verify;
@@ -89,6 +92,7 @@ mod write_behind;
 mod write_ops;
 mod writer;
 
+pub use advisories::{AdvisoryInput, MAX_ADVISORY_DESCRIPTION};
 pub use audit::{
     AUDIT_HEAD_FILE, AuditEntry, AuditRecord, DEFAULT_TENANT, GENESIS_HASH,
     read_head as read_audit_head, verify_records as verify_audit_records,
@@ -98,6 +102,7 @@ pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };
 pub use catalogue_page::{HOST_API_PACKAGE, PackagePage, PageDependency, PagePlugin, PageVersion};
+pub use catalogue_web::{CategoryCount, ModeratedReview, OwnedPackage, UserSummary};
 pub use config::{BlobBackend, StorageConfig};
 pub use daily_limits::{DAY_SECONDS, DailyLimit, DailyLimits};
 pub use db::DB_FILE as DATABASE_FILE;
@@ -110,6 +115,7 @@ pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use index_changes::{IndexChanges, IndexState};
 pub use install_reports::{INSTALL_ID_LEN, InstallReport, MAX_REPORTED_PACKAGES, ReportOutcome};
 pub use keyset_rotation::{install_next_keyset, request_next_keyset};
+pub use lifecycle::{MAX_LIFECYCLE_TEXT, PackageLifecycle};
 pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
 pub use log_api::{LogLeaf, SignedTimestamp};
 pub use model::{
@@ -121,7 +127,7 @@ pub use publisher_keys::PublisherKeyInfo;
 pub use recommendations::{
     MAX_RECOMMENDATIONS, Recommendation, RecommendationBasis, Recommendations,
 };
-pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, root_public_key};
+pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
 pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,

@@ -263,6 +263,19 @@ fn leaf_of(
             version: version()?,
         },
         "owner_add" => StatementBody::OwnerAdd { owner: owner()? },
+        "deprecate" => StatementBody::Deprecate {
+            version: event.version.clone(),
+            successor: payload["successor"].as_str().map(str::to_owned),
+            message: Hash::sha256(
+                payload["message"]
+                    .as_str()
+                    .ok_or_else(|| corrupt("has no message"))?
+                    .as_bytes(),
+            ),
+        },
+        "undeprecate" => StatementBody::Undeprecate {
+            version: event.version.clone(),
+        },
         "owner_remove" => StatementBody::OwnerRemove { owner: owner()? },
         other => return Err(corrupt(&format!("unknown kind `{other}`"))),
     };

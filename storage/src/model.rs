@@ -103,11 +103,15 @@ pub enum EventKind {
     OwnerKeyAdd,
     /// A publisher key of a package was revoked.
     OwnerKeyRevoke,
+    /// A package or version was deprecated.
+    Deprecate,
+    /// A deprecation was withdrawn.
+    Undeprecate,
 }
 
 impl EventKind {
     /// The string stored in the log (`release`, `yank`, `unyank`, `owner_add`, `owner_remove`,
-    /// `owner_key_add`, `owner_key_revoke`).
+    /// `owner_key_add`, `owner_key_revoke`, `deprecate`, `undeprecate`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Release => "release",
@@ -117,6 +121,8 @@ impl EventKind {
             Self::OwnerRemove => "owner_remove",
             Self::OwnerKeyAdd => "owner_key_add",
             Self::OwnerKeyRevoke => "owner_key_revoke",
+            Self::Deprecate => "deprecate",
+            Self::Undeprecate => "undeprecate",
         }
     }
 }
@@ -139,6 +145,8 @@ impl FromStr for EventKind {
             Self::OwnerRemove,
             Self::OwnerKeyAdd,
             Self::OwnerKeyRevoke,
+            Self::Deprecate,
+            Self::Undeprecate,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

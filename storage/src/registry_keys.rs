@@ -142,6 +142,12 @@ pub fn root_public_key(data_dir: &Path) -> Result<PublicKey, StorageError> {
     Ok(RegistryKeys::load(data_dir)?.root)
 }
 
+/// The newest keyset of `data_dir` (its root, online and entitlement keys), read without
+/// the key files.
+pub fn current_keyset(data_dir: &Path) -> Result<Keyset, StorageError> {
+    RegistryKeys::load_for_rotation(data_dir)
+}
+
 /// Every signed keyset note of `dir` (version 1 first), the newest parsed, and its path.
 fn read_chain(dir: &Path) -> Result<(Vec<String>, Keyset, PathBuf), StorageError> {
     let mut chain = Vec::new();

@@ -173,6 +173,31 @@ impl S3Blobs {
         Ok(Self { client, prefix })
     }
 
+    /// Builds the client without the write probe (a read-only open): only the credentials
+    /// are checked here.
+    pub(crate) fn connect_read_only(config: &S3Config) -> Result<Self, StorageError> {
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+        let location = config.location.to_string();
+        let builder = config.builder()?;
+        if builder
+            .get_config_value(&AmazonS3ConfigKey::AccessKeyId)
+            .is_none()
+        {
+            return Err(StorageError::S3Unusable {
+                location,
+                reason: "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to a key that may read the bucket".to_owned(),
+            });
+        }
+        let client = Arc::new(builder.build().map_err(|error| StorageError::S3Unusable {
+            location: location.clone(),
+            reason: error.to_string(),
+        })?);
+        Ok(Self {
+            client,
+            prefix: Path::from(config.location.prefix.as_str()),
+        })
+    }
+
     /// The store blob keys (`sha256/…`) are written to, under the prefix.
     pub(crate) fn store(&self) -> Arc<dyn ObjectStore> {
         Arc::new(PrefixStore::new(

@@ -131,6 +131,47 @@ impl Storage {
         Ok(storage)
     }
 
+    /// Opens the existing storage in `config.data_dir` without changing anything in it: the
+    /// database read-only (no migration: a schema other than this build's is refused), the
+    /// keys loaded (never made), no log catch-up, no reconcile, the blob store opened without
+    /// its write probe. Anything that would write fails (`SQLite` refuses it). For
+    /// `wharf bundle export --data`, which reads a registry another process may serve.
+    #[tracing::instrument(skip_all, fields(data_dir = %config.data_dir.display()))]
+    pub async fn open_read_only(config: StorageConfig) -> Result<Storage, StorageError> {
+        let data_dir = config.data_dir.clone();
+        let db_path = data_dir.join(DB_FILE);
+        let s3 = config.blobs.connect_read_only()?;
+        let setup_dir = data_dir.clone();
+        let (stores, conn, keys) = tokio::task::spawn_blocking(move || {
+            let conn = crate::db::open_read_only(&db_path)?;
+            crate::db::check_schema(&conn, &db_path)?;
+            let keys = RegistryKeys::load(&setup_dir)?;
+            let stores = config.blobs.open_existing(&setup_dir, s3)?;
+            Ok::<_, StorageError>((stores, conn, keys))
+        })
+        .await??;
+        let (dirty, _retry_queue) = DirtyIndexFiles::new();
+        let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
+        let storage = Storage {
+            inner: Arc::new(Inner {
+                writer: Writer::start_with_hook(conn, None)?,
+                audit_queue,
+                pool: ConnectionPool::read_only(data_dir.join(DB_FILE)),
+                token_cache: TokenCache::new(data_dir.join(DB_FILE)),
+                projector: IndexProjector::new(Arc::clone(&stores.index)),
+                pending_writes: Arc::new(PendingWrites::new()),
+                dirty,
+                stores,
+                data_dir,
+                opened: std::sync::OnceLock::new(),
+                keys: Arc::new(keys),
+                committed: tokio::sync::watch::Sender::new(0),
+            }),
+        };
+        let _ = storage.inner.opened.set(ReconcileReport::default());
+        Ok(storage)
+    }
+
     /// What the reconcile run by [`Storage::open`] checked and rebuilt.
     pub fn open_report(&self) -> &ReconcileReport {
         self.inner
@@ -443,7 +484,7 @@ impl Storage {
         .await?
     }
 
-    async fn change<T: Send + 'static>(
+    pub(crate) async fn change<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
     ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {

@@ -239,6 +239,7 @@ pub(crate) fn apply_set_yanked(
             name: package.name.clone(),
             version: version.to_owned(),
         })?;
+    crate::lifecycle::refuse_if_quarantined(conn, package.id, &package.name, &row.version)?;
     let mut entry = IndexEntry::from_line(&row.line).map_err(|e| StorageError::Corrupt {
         what: format!("stored line of `{}` `{}`: {e}", package.name, row.version),
     })?;

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult, describe, wharf_binary};
+use wharf_e2e_tests::{
+    CargoEnv, CrateProject, DataSnapshot, TestRegistry, TestResult, describe, wharf_binary,
+};
 
 use crate::bundle::{crate_files, import, keys, tampered, tree, unpack};
 
@@ -102,8 +104,30 @@ fn a_stopped_registrys_data_directory_exports_a_bundle_that_imports_and_verifies
     let bundle = dir.path().join("from-data.bundle");
     let mut args = vec!["--all"];
     args.extend(key_args);
+    // Export only reads: every file of the data directory, the database included, is
+    // byte-identical afterwards and none is added (no `-wal`/`-shm`, no migration, no repair).
+    let before = tree(registry.data_dir());
     let exported = export_data(&registry, &public_url, &args, &bundle);
     assert!(exported.status.success(), "{}", describe(&exported));
+    assert!(
+        before == tree(registry.data_dir()),
+        "export changed the data directory"
+    );
+    // Also while another reader holds the database open in WAL mode: the same rows.
+    let logical = DataSnapshot::take(registry.data_dir());
+    let files = tree(registry.data_dir());
+    let again = export_data(
+        &registry,
+        &public_url,
+        &args,
+        &dir.path().join("again.bundle"),
+    );
+    assert!(again.status.success(), "{}", describe(&again));
+    assert_eq!(DataSnapshot::take(registry.data_dir()), logical);
+    assert!(
+        files == tree(registry.data_dir()),
+        "export changed the data directory"
+    );
     let said = String::from_utf8_lossy(&exported.stdout);
     assert!(
         said.starts_with("exported 2 packages, 2 versions (2 blobs)"),
@@ -235,5 +259,76 @@ fn export_as_a_local_registry_lets_plain_cargo_build_offline_without_wharf() -> 
         describe(&again)
     );
     assert_eq!(tree(&offline), before);
+    Ok(())
+}
+
+#[test]
+fn a_registry_with_its_blobs_on_s3_exports_from_its_data_directory() -> TestResult {
+    let garage = wharf_test_support::garage::GarageServer::start();
+    let url = garage.url("bundle/blobs");
+    let mut registry =
+        TestRegistry::start_with_env(&["--storage", url.as_str()], &garage.aws_env());
+    publish_pair(&registry);
+    let public_url = registry.url();
+    let dir = tempfile::tempdir()?;
+    let (key, exporter_pub, root) = keys(&registry, dir.path());
+    registry.stop();
+    assert!(!registry.data_dir().join("blobs").join("sha256").exists());
+    let before = tree(registry.data_dir());
+
+    // The blobs are read from the bucket the data directory records, with the `AWS_*`
+    // settings, and nothing in the directory changes.
+    let bundle = dir.path().join("s3.bundle");
+    let exported = Command::new(wharf_binary())
+        .args(["bundle", "export", "--all", "--data"])
+        .arg(registry.data_dir())
+        .args(["--public-url", &public_url, "--key"])
+        .arg(&key)
+        .arg("--root-key")
+        .arg(&root)
+        .arg("--out")
+        .arg(&bundle)
+        .envs(garage.aws_env())
+        .output()?;
+    assert!(exported.status.success(), "{}", describe(&exported));
+    assert!(
+        String::from_utf8_lossy(&exported.stdout)
+            .starts_with("exported 2 packages, 2 versions (2 blobs)"),
+        "{}",
+        describe(&exported)
+    );
+    assert!(
+        before == tree(registry.data_dir()),
+        "export changed the data directory"
+    );
+    let served = dir.path().join("served");
+    let imported = import(&bundle, &served, &exporter_pub, &root, &[]);
+    assert!(imported.status.success(), "{}", describe(&imported));
+    assert_eq!(
+        tree(&served.join("current"))
+            .keys()
+            .filter(|p| p.starts_with("blobs/"))
+            .count(),
+        2
+    );
+
+    // Without credentials for the bucket: one line naming the bucket, exit 2, no file.
+    let refused = Command::new(wharf_binary())
+        .args(["bundle", "export", "--all", "--data"])
+        .arg(registry.data_dir())
+        .args(["--public-url", &public_url, "--key"])
+        .arg(&key)
+        .arg("--root-key")
+        .arg(&root)
+        .arg("--out")
+        .arg(dir.path().join("never.bundle"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()?;
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no credentials"), "{stderr}");
+    assert!(!dir.path().join("never.bundle").exists());
     Ok(())
 }

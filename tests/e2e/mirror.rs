@@ -122,7 +122,10 @@ fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_
         sparse(&upstream, "2/cc")
     );
     let copies = std::fs::read_dir(&mirror)?.count();
-    assert_eq!(copies, 2, "`current` and the one copy it points at");
+    assert_eq!(
+        copies, 4,
+        "`current`, the one copy it points at, the blob store and the kept trust state"
+    );
 
     // Something that is not a sparse index URL changes nothing.
     let refused = Command::new(wharf_binary())
@@ -197,7 +200,7 @@ fn a_sync_killed_midway_leaves_the_previous_view_and_the_next_sync_completes() -
     let copies: Vec<String> = std::fs::read_dir(&mirror)?
         .flatten()
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "current")
+        .filter(|name| !["current", "blobs", "trust"].contains(&name.as_str()))
         .collect();
     assert_eq!(copies.len(), 1, "one copy behind `current`: {copies:?}");
     Ok(())

@@ -10,6 +10,7 @@
 //! log: wharf-ed25519:…        (signs checkpoints)
 //! timestamp: wharf-ed25519:…  (signs timestamps)
 //! release: wharf-ed25519:…    (countersigns releases)
+//! entitlement: wharf-ed25519:… (zero or more: sign licences and revocation lists)
 //! ```
 //!
 //! The keyset travels as a signed note under the key name `<origin>/root`. Version 1 is
@@ -20,6 +21,11 @@
 //! role signs with its own key. When a new keyset changes the log or timestamp key, a
 //! client drops the checkpoint and timestamp it kept from the old keys
 //! ([`Keyset::changed_roles`]), which undoes a fast-forward made with a stolen key.
+//!
+//! The `entitlement` lines (none in a keyset written before they existed, which reads as
+//! before) name the keys that sign licences and licence revocation lists, so a verifier
+//! that pins only the root key can check a licence offline. They differ from the four role
+//! keys and from each other, and are kept sorted.
 
 use std::fmt;
 
@@ -29,6 +35,7 @@ use crate::{PublicKey, SigningKey, TrustError, UtcTime};
 
 const TAG: &str = "wharf-keyset-v1";
 const DOCUMENT: &str = "keyset";
+const ENTITLEMENT: &str = "entitlement";
 
 /// The longest chain [`verify_keyset_chain`] walks.
 pub const MAX_KEYSET_CHAIN: usize = 1024;
@@ -83,6 +90,7 @@ pub struct Keyset {
     version: u64,
     expires: UtcTime,
     keys: [PublicKey; 4],
+    entitlement: Vec<PublicKey>,
 }
 
 impl Keyset {
@@ -114,7 +122,34 @@ impl Keyset {
             version,
             expires,
             keys,
+            entitlement: Vec::new(),
         })
+    }
+
+    /// This keyset with `keys` as its entitlement keys (sorted, duplicates dropped); a key
+    /// that holds one of the four roles is refused.
+    pub fn with_entitlement_keys(mut self, keys: &[PublicKey]) -> Result<Self, TrustError> {
+        let mut keys = keys.to_vec();
+        keys.sort_by_key(PublicKey::to_text);
+        keys.dedup();
+        for key in &keys {
+            if let Some(role) = KeyRole::ALL.into_iter().find(|&role| self.key(role) == key) {
+                return Err(chain_error(
+                    self.version,
+                    &format!(
+                        "the entitlement key {} is the {role} key; an entitlement key needs its own",
+                        key.key_id().short()
+                    ),
+                ));
+            }
+        }
+        self.entitlement = keys;
+        Ok(self)
+    }
+
+    /// The keys that sign licences and revocation lists (sorted; empty when none).
+    pub fn entitlement_keys(&self) -> &[PublicKey] {
+        &self.entitlement
     }
 
     /// The registry origin.
@@ -153,15 +188,16 @@ impl Keyset {
 
     /// The canonical text (the note body).
     pub fn to_text(&self) -> String {
-        KeyRole::ALL
-            .into_iter()
-            .fold(
-                CanonicalWriter::new(TAG)
-                    .field("origin", &self.origin)
-                    .field("version", self.version)
-                    .field("expires", self.expires),
-                |writer, role| writer.field(role.field(), self.key(role)),
-            )
+        let writer = KeyRole::ALL.into_iter().fold(
+            CanonicalWriter::new(TAG)
+                .field("origin", &self.origin)
+                .field("version", self.version)
+                .field("expires", self.expires),
+            |writer, role| writer.field(role.field(), self.key(role)),
+        );
+        self.entitlement
+            .iter()
+            .fold(writer, |writer, key| writer.field(ENTITLEMENT, key))
             .finish()
     }
 
@@ -181,9 +217,24 @@ impl Keyset {
         for role in KeyRole::ALL {
             keys.push(PublicKey::parse(reader.field(role.field())?)?);
         }
+        let entitlement = reader
+            .repeated(ENTITLEMENT)?
+            .into_iter()
+            .map(PublicKey::parse)
+            .collect::<Result<Vec<_>, _>>()?;
         reader.finish()?;
         let keys: [PublicKey; 4] = keys.try_into().expect("four roles read");
-        Self::new(origin, version, expires, keys)
+        let keyset = Self::new(origin, version, expires, keys)?;
+        let sorted = keyset.clone().with_entitlement_keys(&entitlement)?;
+        if sorted.entitlement != entitlement {
+            return Err(TrustError::InvalidField {
+                document: DOCUMENT.to_owned(),
+                field: ENTITLEMENT.to_owned(),
+                value: entitlement.len().to_string(),
+                reason: "keys are not sorted or are repeated".to_owned(),
+            });
+        }
+        Ok(sorted)
     }
 
     /// The signed note. Version 1 is signed by its own root key; a later version by the
@@ -446,6 +497,56 @@ mod tests {
         let error =
             Keyset::verify_first(note.as_bytes(), &root_key(1).public_key(), ORIGIN).unwrap_err();
         assert!(matches!(error, TrustError::WrongOrigin { .. }));
+    }
+
+    #[test]
+    fn entitlement_keys_are_signed_in_and_an_old_keyset_reads_without_them() {
+        let old = keyset(1, [1, 2, 3]);
+        let old_text = old.to_text();
+        assert!(!old_text.contains("entitlement"));
+        assert!(
+            Keyset::parse(&old_text)
+                .unwrap()
+                .entitlement_keys()
+                .is_empty()
+        );
+        let with = old
+            .clone()
+            .with_entitlement_keys(&[
+                key(40).public_key(),
+                key(41).public_key(),
+                key(40).public_key(),
+            ])
+            .unwrap();
+        assert_eq!(with.entitlement_keys().len(), 2);
+        let text = with.to_text();
+        assert_eq!(text.matches("\nentitlement: wharf-ed25519:").count(), 2);
+        assert_eq!(Keyset::parse(&text).unwrap(), with);
+        let note = with.sign(&[&root_key(1)]).unwrap();
+        let walked = verify_keyset_chain(
+            &root_key(1).public_key(),
+            ORIGIN,
+            &[note.as_bytes()],
+            time("2026-06-01T00:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(walked.entitlement_keys(), with.entitlement_keys());
+    }
+
+    #[test]
+    fn an_entitlement_key_may_not_hold_a_role_nor_come_unsorted() {
+        let ks = keyset(1, [1, 2, 3]);
+        let error = ks
+            .clone()
+            .with_entitlement_keys(&[key(2).public_key()])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is the timestamp key"), "{error}");
+        let mut keys = [key(40).public_key(), key(41).public_key()];
+        keys.sort_by_key(PublicKey::to_text);
+        let text = ks.to_text() + &format!("entitlement: {}\nentitlement: {}\n", keys[1], keys[0]);
+        let error = Keyset::parse(&text).unwrap_err().to_string();
+        assert!(error.contains("not sorted"), "{error}");
     }
 
     #[test]

@@ -18,7 +18,11 @@
 //! `wharf-yank-v1` and `wharf-unyank-v1` (`origin`, `name`, `version`, `time`),
 //! `wharf-owner-key-add-v1` (`origin`, `name`, `key`, `time`) and
 //! `wharf-owner-key-revoke-v1` (`origin`, `name`, `key`, optional `compromised-since`,
-//! `time`), where `key` is a public key's text form.
+//! `time`), where `key` is a public key's text form, and the registry's
+//! `wharf-deprecate-v1` (`origin`, `name`, optional `version`, optional `successor`,
+//! `message`: the SHA-256 of the message's UTF-8 bytes, `time`) and `wharf-undeprecate-v1`
+//! (`origin`, `name`, optional `version`, `time`); a deprecation without a version is the
+//! whole package's.
 //!
 //! A signature covers `<tag line> ‖ 0x00 ‖ <statement bytes>`, e.g.
 //! `b"wharf-release-v1\0wharf-release-v1\norigin: …"`: exact bytes, never a re-serialised
@@ -51,10 +55,14 @@ pub enum StatementKind {
     OwnerAdd,
     /// A registry account's ownership of a package ended.
     OwnerRemove,
+    /// A package or a version marked deprecated.
+    Deprecate,
+    /// A deprecation withdrawn.
+    Undeprecate,
 }
 
 impl StatementKind {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 9] = [
         Self::Release,
         Self::Yank,
         Self::Unyank,
@@ -62,6 +70,8 @@ impl StatementKind {
         Self::OwnerKeyRevoke,
         Self::OwnerAdd,
         Self::OwnerRemove,
+        Self::Deprecate,
+        Self::Undeprecate,
     ];
 
     /// The tag line, e.g. `wharf-release-v1`.
@@ -74,6 +84,8 @@ impl StatementKind {
             Self::OwnerKeyRevoke => "wharf-owner-key-revoke-v1",
             Self::OwnerAdd => "wharf-owner-add-v1",
             Self::OwnerRemove => "wharf-owner-remove-v1",
+            Self::Deprecate => "wharf-deprecate-v1",
+            Self::Undeprecate => "wharf-undeprecate-v1",
         }
     }
 }
@@ -130,6 +142,20 @@ pub enum StatementBody {
         /// The account's login.
         owner: String,
     },
+    /// `wharf-deprecate-v1`, written by the registry when an owner or an admin deprecates.
+    Deprecate {
+        /// The version, or `None` for the whole package.
+        version: Option<String>,
+        /// The suggested successor (a package name, optionally `name@version`).
+        successor: Option<String>,
+        /// SHA-256 of the message's UTF-8 bytes.
+        message: Hash,
+    },
+    /// `wharf-undeprecate-v1`, written by the registry when a deprecation is withdrawn.
+    Undeprecate {
+        /// The version, or `None` for the whole package.
+        version: Option<String>,
+    },
 }
 
 /// A publisher statement (see the module documentation). Built by [`Statement::new`] or
@@ -168,6 +194,13 @@ impl Statement {
         {
             check_value(tag, "owner", owner)?;
         }
+        if let StatementBody::Deprecate {
+            successor: Some(successor),
+            ..
+        } = &statement.body
+        {
+            check_value(tag, "successor", successor)?;
+        }
         Ok(statement)
     }
 
@@ -181,6 +214,8 @@ impl Statement {
             StatementBody::OwnerKeyRevoke { .. } => StatementKind::OwnerKeyRevoke,
             StatementBody::OwnerAdd { .. } => StatementKind::OwnerAdd,
             StatementBody::OwnerRemove { .. } => StatementKind::OwnerRemove,
+            StatementBody::Deprecate { .. } => StatementKind::Deprecate,
+            StatementBody::Undeprecate { .. } => StatementKind::Undeprecate,
         }
     }
 
@@ -194,12 +229,15 @@ impl Statement {
         &self.name
     }
 
-    /// The version, for release, yank and unyank statements.
+    /// The version, for release, yank and unyank statements and a version's deprecation.
     pub fn version(&self) -> Option<&str> {
         match &self.body {
             StatementBody::Release { version, .. }
             | StatementBody::Yank { version }
             | StatementBody::Unyank { version } => Some(version),
+            StatementBody::Deprecate { version, .. } | StatementBody::Undeprecate { version } => {
+                version.as_deref()
+            }
             StatementBody::OwnerKeyAdd { .. }
             | StatementBody::OwnerKeyRevoke { .. }
             | StatementBody::OwnerAdd { .. }
@@ -244,6 +282,15 @@ impl Statement {
             StatementBody::OwnerAdd { owner } | StatementBody::OwnerRemove { owner } => {
                 writer.field("owner", owner)
             }
+            StatementBody::Deprecate {
+                version,
+                successor,
+                message,
+            } => writer
+                .optional("version", version.as_ref())
+                .optional("successor", successor.as_ref())
+                .field("message", message),
+            StatementBody::Undeprecate { version } => writer.optional("version", version.as_ref()),
         };
         writer.field("time", self.time).finish()
     }
@@ -292,6 +339,14 @@ impl Statement {
             },
             StatementKind::OwnerRemove => StatementBody::OwnerRemove {
                 owner: reader.field("owner")?.to_owned(),
+            },
+            StatementKind::Deprecate => StatementBody::Deprecate {
+                version: reader.optional("version")?.map(str::to_owned),
+                successor: reader.optional("successor")?.map(str::to_owned),
+                message: Hash::from_hex(reader.field("message")?, "statement message")?,
+            },
+            StatementKind::Undeprecate => StatementBody::Undeprecate {
+                version: reader.optional("version")?.map(str::to_owned),
             },
         };
         let time = UtcTime::parse(reader.field("time")?, "statement time")?;
@@ -360,6 +415,8 @@ impl Statement {
             StatementKind::OwnerKeyRevoke => "owner-key-revoke",
             StatementKind::OwnerAdd => "owner-add",
             StatementKind::OwnerRemove => "owner-remove",
+            StatementKind::Deprecate => "deprecate",
+            StatementKind::Undeprecate => "undeprecate",
         };
         match self.version() {
             Some(version) => format!("{kind} statement for {} {version}", self.name),
@@ -461,6 +518,20 @@ pub(crate) mod tests {
             },
             StatementBody::OwnerRemove {
                 owner: "bob".into(),
+            },
+            StatementBody::Deprecate {
+                version: None,
+                successor: Some("pkg-next".into()),
+                message: Hash::sha256("use pkg-next".as_bytes()),
+            },
+            StatementBody::Deprecate {
+                version: Some("1.0.0".into()),
+                successor: None,
+                message: Hash::sha256(b""),
+            },
+            StatementBody::Undeprecate { version: None },
+            StatementBody::Undeprecate {
+                version: Some("1.0.0".into()),
             },
         ];
         for body in bodies {

@@ -10,7 +10,7 @@ use wharf_client::verify::{Selection, Verifier, VerifyOptions};
 
 use super::format::{self, Chosen, Manifest, Release, sha256_hex};
 use super::source::{self, Source};
-use super::{ExportArgs, ExportFormat, load_public_key, local_registry, loopback};
+use super::{ExportArgs, ExportFormat, load_public_key, local_registry, loopback, premium};
 use crate::registry_api::load_key;
 
 /// The member path a recorded answer is kept under.
@@ -96,6 +96,7 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         .and_then(|bytes| serde_json::from_slice(bytes).ok())
         .context("the upstream's config.json was not fetched")?;
     let dl = config["dl"].as_str().unwrap_or_default().to_owned();
+    let entitlements = source.get(&premium::target(&config, &origin))?;
     let previous = args
         .since
         .as_deref()
@@ -106,6 +107,11 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     let packages = files.len();
     releases.sort();
     let Some(exporter) = exporter else {
+        premium::refuse_in_local_registry(
+            entitlements.as_deref(),
+            &releases,
+            args.include_premium,
+        )?;
         let written = local_registry::write(&args.out, &releases, &files, &|release| {
             blobs
                 .get(&blob_member(&release.cksum))
@@ -120,6 +126,9 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         return Ok(std::process::ExitCode::SUCCESS);
     };
     members.extend(blobs);
+    if let Some(entitlements) = entitlements {
+        members.insert(premium::MEMBER.to_owned(), entitlements);
+    }
     let manifest = Manifest {
         origin,
         index_path,

@@ -76,6 +76,7 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     opened.check_blobs(&args.file, &earlier_blob)?;
+    let entitlements = opened.entitlements(&args.file)?;
     let mut overrides = Vec::new();
     if let Some((size, _)) = &kept
         && manifest.tree_size < *size
@@ -108,6 +109,12 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let stage = args.data.join(&stage_name);
     let staged = (|| {
         write(&stage.join("index/config.json"), opened.config())?;
+        if let Some(entitlements) = &entitlements {
+            write(
+                &stage.join(wharf_registry_server::MIRROR_ENTITLEMENTS),
+                &serde_json::to_vec_pretty(entitlements).context("writing the entitlements")?,
+            )?;
+        }
         for (path, bytes) in opened.index_files() {
             write(&stage.join("index").join(path), bytes)?;
         }
@@ -159,6 +166,12 @@ pub(crate) fn unpack(args: &UnpackArgs) -> anyhow::Result<ExitCode> {
         );
     }
     opened.check_blobs(&args.file, &|_| None)?;
+    opened.entitlements(&args.file)?;
+    super::premium::refuse_in_local_registry(
+        opened.entitlements_member(),
+        &opened.manifest.releases,
+        args.include_premium,
+    )?;
     let files = opened.index_files();
     let packages =
         local_registry::write(&args.out, &opened.manifest.releases, &files, &|release| {

@@ -9,6 +9,7 @@ mod import;
 mod local_registry;
 mod loopback;
 mod open;
+mod premium;
 mod source;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "URL")]
     from: Option<String>,
     /// A registry's data directory (`wharf serve --data`), read in this process: no server
-    /// needs to run. Blobs must be on the local disk.
+    /// needs to run, and nothing in it changes. Blobs come from its own store (disk or bucket).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// With `--data`: the URL cargo reaches the registry at (`wharf serve --public-url`),
@@ -83,6 +84,14 @@ pub(crate) struct ExportArgs {
     /// An earlier bundle: blobs it carried are left out, and import requires it first.
     #[arg(long, value_name = "FILE")]
     since: Option<PathBuf>,
+    /// With `--format local-registry`: write premium packages too (a local registry checks
+    /// no licence).
+    #[arg(long)]
+    include_premium: bool,
+    /// With `--from`: a licence file presented with each premium download (`--data` reads
+    /// the blob store itself).
+    #[arg(long, value_name = "FILE", requires = "from")]
+    licence: Option<PathBuf>,
     /// A token for a registry that requires one (`read` scope).
     #[arg(
         long,
@@ -148,6 +157,9 @@ pub(crate) struct UnpackArgs {
     /// The directory to write (created; must be empty when it exists).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Write premium packages too (a local registry checks no licence).
+    #[arg(long)]
+    include_premium: bool,
 }
 
 /// Runs a bundle subcommand. Import and unpack refusals exit 1 with one line.

@@ -21,6 +21,7 @@ pub(crate) struct Opened {
     /// The SHA-256 of the exact `MANIFEST` bytes.
     pub(crate) manifest_hash: String,
     members: BTreeMap<String, Vec<u8>>,
+    root: PublicKey,
 }
 
 impl Opened {
@@ -37,6 +38,43 @@ impl Opened {
                 self.manifest.index_path
             )))
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// The carried entitlement information (`None` when the registry published none),
+    /// checked against the keyset the pinned root key signed.
+    pub(crate) fn entitlements(
+        &self,
+        file: &Path,
+    ) -> anyhow::Result<Option<wharf_registry_server::MirrorEntitlements>> {
+        let Some(member) = self.members.get(super::premium::MEMBER) else {
+            return Ok(None);
+        };
+        let keyset = self
+            .members
+            .iter()
+            .find(|(path, _)| path.ends_with("api/wharf/v1/log/keyset"))
+            .map(|(_, bytes)| bytes.as_slice())
+            .unwrap_or_default();
+        super::premium::verified(
+            member,
+            keyset,
+            &self.root,
+            self.manifest.exported,
+            &self.manifest.releases,
+        )
+        .map(Some)
+        .with_context(|| {
+            format!(
+                "bundle `{}`: member `{}` does not verify",
+                file.display(),
+                super::premium::MEMBER
+            )
+        })
+    }
+
+    /// The raw entitlement member, if any.
+    pub(crate) fn entitlements_member(&self) -> Option<&[u8]> {
+        self.members.get(super::premium::MEMBER).map(Vec::as_slice)
     }
 
     /// The blob of `cksum`, when the bundle carries it.
@@ -95,6 +133,7 @@ pub(crate) fn open(file: &Path, exporter: &PublicKey, root: PublicKey) -> anyhow
         manifest_hash: sha256_hex(&manifest_bytes),
         manifest,
         members,
+        root,
     };
     verify_registry(&opened, root)
         .with_context(|| format!("bundle `{shown}`: its registry material does not verify"))?;

@@ -23,6 +23,8 @@ pub(crate) enum Source {
         /// `scheme://host[:port]`.
         origin: String,
         token: Option<String>,
+        /// A licence presented with every download (premium ones need it).
+        licence: Option<String>,
     },
     /// A data directory, answered in this process.
     Data {
@@ -47,13 +49,30 @@ pub(crate) struct Opened {
 /// Opens the source `args` name (`--from` or `--data`).
 pub(crate) fn open(args: &ExportArgs) -> anyhow::Result<Opened> {
     match (&args.from, &args.data) {
-        (Some(from), None) => open_remote(from, args.token.clone()),
+        (Some(from), None) => {
+            let licence = args
+                .licence
+                .as_deref()
+                .map(|path| {
+                    std::fs::read_to_string(path)
+                        .map(|text| text.trim().to_owned())
+                        .with_context(|| {
+                            format!("cannot read the licence file `{}`", path.display())
+                        })
+                })
+                .transpose()?;
+            open_remote(from, args.token.clone(), licence)
+        }
         (None, Some(data)) => open_data(data, args.public_url.as_deref()),
         _ => bail!("give exactly one of `--from URL` and `--data DIR`"),
     }
 }
 
-fn open_remote(from: &str, token: Option<String>) -> anyhow::Result<Opened> {
+fn open_remote(
+    from: &str,
+    token: Option<String>,
+    licence: Option<String>,
+) -> anyhow::Result<Opened> {
     let index = from.trim().trim_start_matches("sparse+").to_owned();
     let (origin, index_path) = origin_of(&index).with_context(|| {
         format!(
@@ -69,6 +88,7 @@ fn open_remote(from: &str, token: Option<String>) -> anyhow::Result<Opened> {
             http,
             origin: origin.clone(),
             token,
+            licence,
         },
         origin,
         index_path,
@@ -96,7 +116,7 @@ fn open_data(data: &Path, public_url: Option<&str>) -> anyhow::Result<Opened> {
         .build()
         .context("starting the async runtime")?;
     let state = runtime.block_on(async {
-        let storage = crate::settings::open_existing_storage(data).await?;
+        let storage = crate::settings::open_existing_storage_read_only(data).await?;
         let state = Arc::new(AppState::new(
             storage,
             ServerConfig::new(public_url.to_owned(), false),
@@ -163,10 +183,18 @@ impl Source {
     /// The body of `url` (a download URL from `config.json`); `None` on 404.
     pub(crate) fn get_url(&self, url: &str) -> anyhow::Result<Option<Vec<u8>>> {
         match self {
-            Self::Remote { http, token, .. } => {
+            Self::Remote {
+                http,
+                token,
+                licence,
+                ..
+            } => {
                 let mut request = http.get(url);
                 if let Some(token) = token {
                     request = request.header("Authorization", token);
+                }
+                if let Some(licence) = licence {
+                    request = request.header("Wharf-Licence", licence);
                 }
                 let response = request
                     .send()
@@ -180,7 +208,25 @@ impl Source {
                     .with_context(|| format!("fetching `{url}`"))?;
                 Ok(Some(body.to_vec()))
             }
-            Self::Data { origin, .. } => match url.strip_prefix(origin.as_str()) {
+            Self::Data {
+                origin,
+                prefix,
+                runtime,
+                state,
+            } => match url.strip_prefix(origin.as_str()) {
+                // Blobs come from the registry's blob store itself (the disk or its bucket),
+                // as the operator's: no download check, no counting.
+                Some(target)
+                    if target
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.starts_with("/blobs/sha256/")) =>
+                {
+                    let hex = target.rsplit('/').next().unwrap_or_default();
+                    let blob = runtime
+                        .block_on(state.storage.blob(hex))
+                        .with_context(|| format!("reading the blob `{hex}` from the blob store"))?;
+                    Ok(blob.map(|bytes| bytes.to_vec()))
+                }
                 Some(target) => self.get(target),
                 None => bail!(
                     "the download URL `{url}` is not under the public URL's origin `{origin}`"

@@ -1,31 +1,84 @@
-//! The directories of a mirror: writing a staged copy, taking unchanged files from the
-//! previous copy by hard link, switching `current` and clearing what a killed run left.
+//! The directories of a mirror: the blob store shared by all copies, writing a staged copy,
+//! taking unchanged index files from the previous copy by hard link, switching `current`,
+//! removing blobs no copy names any more, and clearing what a killed run left.
+//!
+//! Layout of `<data>`: `blobs/sha256/<hex>` (every blob, immutable, named by its SHA-256,
+//! written under a temporary name and renamed, so a name always holds whole bytes),
+//! `copy-<time>/` (one per sync: `index/…`, `mirror.json`, `sync-state.json` and the
+//! symbolic link `blobs -> ../blobs`), and `current -> copy-<time>`. A copy made by `wharf
+//! bundle import` (or by an older Wharf) holds its own `blobs/` directory instead; both
+//! serve the same, through `current/blobs/sha256/<hex>`.
 
+use std::collections::BTreeSet;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// Where a copy keeps a blob: `blobs/sha256/<hex>`, the path of the `dl` URL the copy's
-/// `config.json` names with `--public-url`, so a static server needs no rewriting.
-pub(crate) fn blob_path(root: &Path, cksum: &str) -> PathBuf {
-    root.join("blobs/sha256").join(cksum)
+/// The blob store's directory under `data`.
+const STORE: &str = "blobs/sha256";
+
+/// Where the store shared by all copies of `data` keeps a blob.
+pub(crate) fn store_path(data: &Path, cksum: &str) -> PathBuf {
+    data.join(STORE).join(cksum)
 }
 
-/// Writes `bytes` to `path`, creating its directory.
+/// Where a copy at `root` holds a blob (through its `blobs` link, or in its own directory).
+pub(crate) fn blob_path(root: &Path, cksum: &str) -> PathBuf {
+    root.join(STORE).join(cksum)
+}
+
+/// Whether the copy at `root` keeps its blobs in a directory of its own (a bundle import, an
+/// older layout) rather than linking the shared store.
+pub(crate) fn has_own_blobs(root: &Path) -> bool {
+    std::fs::symlink_metadata(root.join("blobs")).is_ok_and(|meta| meta.is_dir())
+}
+
+/// Creates the staging directory: `index/` and the link `blobs -> ../blobs`.
+pub(crate) fn create_stage(data: &Path, stage: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data.join(STORE))
+        .with_context(|| format!("creating `{}`", data.join(STORE).display()))?;
+    std::fs::create_dir_all(stage.join("index"))
+        .with_context(|| format!("creating `{}`", stage.display()))?;
+    std::os::unix::fs::symlink("../blobs", stage.join("blobs"))
+        .with_context(|| format!("linking `{}` to the blob store", stage.display()))
+}
+
+/// Writes `bytes` to `path`, creating its directory when it is missing.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating `{}`", parent.display()))?;
+    match std::fs::write(path, bytes) {
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating `{}`", parent.display()))?;
+            }
+            std::fs::write(path, bytes)
+        }
+        other => other,
     }
-    std::fs::write(path, bytes).with_context(|| format!("writing `{}`", path.display()))
+    .with_context(|| format!("writing `{}`", path.display()))
+}
+
+/// Puts a checked blob into the store: written under a temporary name, then renamed, so a
+/// killed run never leaves a blob name holding part of its bytes.
+pub(crate) fn write_blob(data: &Path, cksum: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let target = store_path(data, cksum);
+    let temporary = data
+        .join(STORE)
+        .join(format!(".tmp-{cksum}-{}", std::process::id()));
+    write(&temporary, bytes)?;
+    std::fs::rename(&temporary, &target).with_context(|| format!("writing `{}`", target.display()))
 }
 
 /// Puts the previous copy's `from` at `to` without reading it: a hard link (files of a copy
 /// are never written again, so copies may share them), or a copy when the file system
 /// refuses links. `false` when `from` does not exist.
 pub(crate) fn link(from: &Path, to: &Path) -> anyhow::Result<bool> {
-    if !from.is_file() {
-        return Ok(false);
+    match std::fs::hard_link(from, to) {
+        Ok(()) => return Ok(true),
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => return Ok(true),
+        Err(_) if !from.is_file() => return Ok(false),
+        Err(_) => {}
     }
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)
@@ -39,26 +92,80 @@ pub(crate) fn link(from: &Path, to: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Removes what a killed earlier run left in `data`: `copy-*` directories other than the
-/// one `current` points at (`previous`, canonical), and half-made `.copy-*.link` links.
-/// `current` itself is never touched, so what is served stays served.
-pub(crate) fn remove_stale_copies(data: &Path, previous: Option<&Path>) {
-    let Ok(entries) = std::fs::read_dir(data) else {
+/// The `cksum` of every line of an index file's text.
+pub(crate) fn cksums(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.lines().filter_map(|line| {
+        let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+        entry["cksum"].as_str().map(str::to_owned)
+    })
+}
+
+/// Removes from the store the blobs of `candidates` that `kept` does not name (the blobs of
+/// the previous copy's versions that the new copy dropped). A blob's name is its content's
+/// hash and a `.crate` holds its package's name and version, so no other version names it.
+pub(crate) fn remove_dropped(data: &Path, candidates: &BTreeSet<String>, kept: &BTreeSet<String>) {
+    for cksum in candidates.difference(kept) {
+        let _ = std::fs::remove_file(store_path(data, cksum));
+    }
+}
+
+/// Removes every blob of the store that no index file of the copy at `copy` names, and
+/// temporary files a killed run left (after a killed run, or when the previous copy was not
+/// one a sync made, so what the store holds is not known from the sync alone).
+pub(crate) fn remove_unnamed(data: &Path, copy: &Path) {
+    let mut named = BTreeSet::new();
+    let mut pending = vec![copy.join("index")];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                pending.push(path);
+            } else if entry.file_name() != "config.json"
+                && let Ok(text) = std::fs::read_to_string(&path)
+            {
+                named.extend(cksums(&text));
+            }
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(data.join(STORE)) else {
         return;
     };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !named.contains(&name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Removes what a killed earlier run left in `data`: `copy-*` directories other than the
+/// one `current` points at (`previous`, canonical), and half-made `.copy-*.link` links.
+/// `current` itself is never touched, so what is served stays served. `true` when it found
+/// anything (the store may then hold blobs no copy names).
+pub(crate) fn remove_stale_copies(data: &Path, previous: Option<&Path>) -> bool {
+    let Ok(entries) = std::fs::read_dir(data) else {
+        return false;
+    };
+    let mut found = false;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let path = entry.path();
         if name.starts_with(".copy-") && name.ends_with(".link") {
             let _ = std::fs::remove_file(&path);
+            found = true;
         } else if name.starts_with("copy-")
             && std::fs::canonicalize(&path).ok().as_deref() != previous
         {
             tracing::info!(path = %path.display(), "removing a copy left by an interrupted run");
             let _ = std::fs::remove_dir_all(&path);
+            found = true;
         }
     }
+    found
 }
 
 /// Points `<data>/current` at `<data>/<stage_name>` with one rename of a symbolic link, then

@@ -1,16 +1,17 @@
 //! Syncing one package's index file: taken from the previous copy when the upstream's is
 //! unchanged (by the snapshot's hash, or a 304 to the validators held), otherwise fetched,
-//! checked, and each version's blob linked from the previous copy or downloaded and checked
-//! against its `cksum`. A version whose blob cannot be had is left out and named.
+//! checked (against the upstream's signed log when it has one), and each version's blob
+//! taken from the shared store or downloaded and checked against its `cksum`. A version
+//! whose blob is missing or wrong, or that the log does not vouch for, is left out and named.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use wharf_index_format::download_url;
 
-use crate::mirror::copy::{blob_path, link, write};
+use crate::mirror::copy::{blob_path, cksums, link, store_path, write, write_blob};
 use crate::mirror::state::{FileState, SyncState};
 use crate::mirror::upstream::{Fetched, Upstream};
 
@@ -23,12 +24,31 @@ pub(crate) struct Listed {
     pub(crate) versions: Option<BTreeSet<String>>,
 }
 
+/// What the upstream's signed log says of one index file: the versions it does not vouch
+/// for (version → why) and, when the whole file is refused, why.
+#[derive(Debug, Default)]
+pub(crate) struct Vetted {
+    pub(crate) file: Option<String>,
+    pub(crate) versions: BTreeMap<String, String>,
+}
+
+/// Checks a fetched index file (package name, bytes) against the upstream's signed log.
+pub(crate) type Vet<'a> = &'a (dyn Fn(&str, &[u8]) -> anyhow::Result<Vetted> + Sync);
+
 /// What every file's sync shares.
 pub(crate) struct Context<'a> {
     pub(crate) upstream: &'a Upstream,
     pub(crate) dl: &'a str,
+    /// The mirror directory (its `blobs/` store is shared by all copies).
+    pub(crate) data: &'a Path,
     /// The copy `current` points at, if any.
     pub(crate) previous: Option<&'a Path>,
+    /// Whether that copy holds its blobs itself (then they are linked into the store).
+    pub(crate) previous_own_blobs: bool,
+    /// The log check, when the upstream serves a signed log.
+    pub(crate) vet: Option<Vet<'a>>,
+    /// Index paths never taken unchanged (the log has news about their package).
+    pub(crate) recheck: &'a BTreeSet<String>,
     /// What that copy remembers of the upstream's files.
     pub(crate) held: &'a SyncState,
     pub(crate) stage: &'a Path,
@@ -49,6 +69,12 @@ pub(crate) struct Synced {
     pub(crate) left_out: Vec<String>,
     /// The files the new copy holds whole, for its `sync-state.json`.
     pub(crate) kept: Vec<(String, FileState)>,
+    /// The files the new copy holds with a version left out.
+    pub(crate) partial: Vec<String>,
+    /// The blobs the previous copy's version of each changed file named.
+    pub(crate) dropped: BTreeSet<String>,
+    /// The blobs the new copy's changed files name.
+    pub(crate) named: BTreeSet<String>,
 }
 
 impl Synced {
@@ -62,6 +88,9 @@ impl Synced {
         self.unchanged += other.unchanged;
         self.left_out.extend(other.left_out);
         self.kept.extend(other.kept);
+        self.partial.extend(other.partial);
+        self.dropped.extend(other.dropped);
+        self.named.extend(other.named);
     }
 }
 
@@ -69,13 +98,9 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn cksum_of(line: &str) -> Option<String> {
-    let entry: serde_json::Value = serde_json::from_str(line).ok()?;
-    entry["cksum"].as_str().map(str::to_owned)
-}
-
-/// Takes an unchanged file and its blobs from the previous copy by hard link; `false` when
-/// the previous copy lacks any of them (the file is then synced in full).
+/// Takes an unchanged file from the previous copy by hard link (its blobs are in the shared
+/// store already; a previous copy with blobs of its own has them linked into the store);
+/// `false` when the previous copy lacks any of them (the file is then synced in full).
 fn take_unchanged(
     cx: &Context<'_>,
     path: &str,
@@ -85,33 +110,37 @@ fn take_unchanged(
     let Some(previous) = cx.previous else {
         return Ok(false);
     };
-    let Ok(text) = std::fs::read_to_string(previous.join("index").join(path)) else {
-        return Ok(false);
-    };
-    let mut blobs = 0;
-    for line in text.lines() {
-        let Some(cksum) = cksum_of(line) else {
+    let from = previous.join("index").join(path);
+    let mut blobs = held.blobs;
+    if cx.previous_own_blobs || blobs == 0 {
+        let Ok(text) = std::fs::read_to_string(&from) else {
             return Ok(false);
         };
-        if !link(&blob_path(previous, &cksum), &blob_path(cx.stage, &cksum))? {
-            return Ok(false);
+        blobs = 0;
+        for cksum in cksums(&text) {
+            if cx.previous_own_blobs
+                && !link(&blob_path(previous, &cksum), &store_path(cx.data, &cksum))?
+            {
+                return Ok(false);
+            }
+            blobs += 1;
         }
-        blobs += 1;
     }
-    link(
-        &previous.join("index").join(path),
-        &cx.stage.join("index").join(path),
-    )?;
+    if !link(&from, &cx.stage.join("index").join(path))? {
+        return Ok(false);
+    }
     synced.unchanged += 1;
     synced.packages += 1;
     synced.versions += blobs;
     synced.reused += blobs;
-    synced.kept.push((path.to_owned(), held.clone()));
+    let mut held = held.clone();
+    held.blobs = blobs;
+    synced.kept.push((path.to_owned(), held));
     Ok(true)
 }
 
 /// A file's bytes: from a git upstream's tree, or over HTTP (conditional when `held`).
-fn fetch_file(
+async fn fetch_file(
     cx: &Context<'_>,
     path: &str,
     url: &str,
@@ -124,12 +153,12 @@ fn fetch_file(
                 crate::mirror::upstream::Validators::default(),
             )
         }),
-        None => cx.upstream.get_if(url, held)?,
+        None => cx.upstream.get_if(url, held).await?,
     })
 }
 
 /// Syncs one listed file into `cx.stage`.
-pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Synced> {
+pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Synced> {
     let mut synced = Synced::default();
     let path = listed.path.as_str();
     // What the previous copy holds of this file, if it was made with the same choice.
@@ -138,6 +167,7 @@ pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Syn
         .files
         .get(path)
         .filter(|held| held.versions == listed.versions);
+    let held = held.filter(|_| !cx.recheck.contains(path));
     if let (Some(held), Some(sha256)) = (held, &listed.sha256)
         && held.sha256 == *sha256
         && take_unchanged(cx, path, held, &mut synced)?
@@ -146,18 +176,15 @@ pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Syn
     }
     let url = format!("{}/{path}", cx.upstream.index);
     // Without a snapshot hash, ask the upstream whether the file changed.
-    let ask = held.filter(|held| {
-        listed.sha256.is_none()
-            && (held.validators.etag.is_some() || held.validators.last_modified.is_some())
-    });
-    let fetched = fetch_file(cx, path, &url, ask.map(|held| &held.validators))?;
+    let ask = held.filter(|held| listed.sha256.is_none() && held.validators.is_some());
+    let fetched = fetch_file(cx, path, &url, ask.map(|held| &held.validators)).await?;
     let (bytes, validators) = match fetched {
         Fetched::NotModified => {
             let held = ask.context("a 304 answers only a conditional request")?;
             if take_unchanged(cx, path, held, &mut synced)? {
                 return Ok(synced);
             }
-            match cx.upstream.get_if(&url, None)? {
+            match cx.upstream.get_if(&url, None).await? {
                 Fetched::Body(bytes, validators) => (bytes, validators),
                 _ => bail!("`{url}` answered 304, then no file; run the sync again"),
             }
@@ -180,32 +207,29 @@ pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Syn
             "`{url}` changed while the mirror was syncing (its hash is not the snapshot's); run the sync again"
         );
     }
-    let text = String::from_utf8_lossy(&bytes);
-    let mut kept = Vec::new();
-    let mut whole = true;
-    for line in text.lines() {
-        let entry: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("`{url}` has a line that is not JSON"))?;
-        let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
-        let (name, version, cksum) = (field("name"), field("vers"), field("cksum"));
-        if listed
-            .versions
-            .as_ref()
-            .is_some_and(|wanted| !wanted.contains(&version))
-        {
-            whole = false;
-            continue;
-        }
-        if let Some(problem) = sync_blob(cx, &name, &version, &cksum, &mut synced)? {
-            synced
-                .left_out
-                .push(format!("crate `{name}` version `{version}`: {problem}"));
-            whole = false;
-            continue;
-        }
-        kept.push(line);
-        synced.versions += 1;
+    // The blobs the previous copy's version of the file named may be dropped now.
+    if let Some(previous) = cx.previous
+        && let Ok(text) = std::fs::read_to_string(previous.join("index").join(path))
+    {
+        synced.dropped.extend(cksums(&text));
     }
+    let text = String::from_utf8_lossy(&bytes);
+    let vetted = match (cx.vet, text.lines().next()) {
+        (Some(vet), Some(first)) => {
+            let entry: serde_json::Value = serde_json::from_str(first)
+                .with_context(|| format!("`{url}` has a line that is not JSON"))?;
+            vet(entry["name"].as_str().unwrap_or_default(), &bytes)?
+        }
+        _ => Vetted::default(),
+    };
+    if let Some(problem) = &vetted.file {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        synced
+            .left_out
+            .push(format!("crate `{name}` (every version): {problem}"));
+        return Ok(synced);
+    }
+    let (kept, whole) = copy_lines(cx, listed, &url, &text, &vetted, &mut synced).await?;
     let target = cx.stage.join("index").join(path);
     if kept.is_empty() {
         return Ok(synced);
@@ -224,14 +248,64 @@ pub(crate) fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Result<Syn
             sha256,
             validators,
             versions: listed.versions.clone(),
+            blobs: kept.len(),
         };
         synced.kept.push((path.to_owned(), state));
+    } else {
+        synced.partial.push(path.to_owned());
     }
     Ok(synced)
 }
 
-/// Puts one version's blob into the stage; `Some(problem)` when it cannot be had.
-fn sync_blob(
+/// The lines of a fetched file the copy keeps (each with its blob in the store), and
+/// whether that is every line.
+async fn copy_lines<'t>(
+    cx: &Context<'_>,
+    listed: &Listed,
+    url: &str,
+    text: &'t str,
+    vetted: &Vetted,
+    synced: &mut Synced,
+) -> anyhow::Result<(Vec<&'t str>, bool)> {
+    let mut kept = Vec::new();
+    let mut whole = true;
+    for line in text.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("`{url}` has a line that is not JSON"))?;
+        let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+        let (name, version, cksum) = (field("name"), field("vers"), field("cksum"));
+        if listed
+            .versions
+            .as_ref()
+            .is_some_and(|wanted| !wanted.contains(&version))
+        {
+            whole = false;
+            continue;
+        }
+        if let Some(problem) = vetted.versions.get(&version) {
+            synced
+                .left_out
+                .push(format!("crate `{name}` version `{version}`: {problem}"));
+            whole = false;
+            continue;
+        }
+        if let Some(problem) = sync_blob(cx, &name, &version, &cksum, synced).await? {
+            synced
+                .left_out
+                .push(format!("crate `{name}` version `{version}`: {problem}"));
+            whole = false;
+            continue;
+        }
+        kept.push(line);
+        synced.named.insert(cksum);
+        synced.versions += 1;
+    }
+    Ok((kept, whole))
+}
+
+/// Puts one version's blob into the shared store (when it is not there already);
+/// `Some(problem)` when it cannot be had.
+async fn sync_blob(
     cx: &Context<'_>,
     name: &str,
     version: &str,
@@ -241,21 +315,24 @@ fn sync_blob(
     if !(cksum.len() == 64 && cksum.bytes().all(|b| b.is_ascii_hexdigit())) {
         return Ok(Some(format!("its cksum `{cksum}` is not a SHA-256")));
     }
-    let target = blob_path(cx.stage, cksum);
-    if let Some(previous) = cx.previous
-        && link(&blob_path(previous, cksum), &target)?
+    let target = store_path(cx.data, cksum);
+    if target.is_file()
+        || (cx.previous_own_blobs
+            && cx.previous.is_some_and(|previous| {
+                link(&blob_path(previous, cksum), &target).unwrap_or(false)
+            }))
     {
         synced.reused += 1;
         return Ok(None);
     }
     let from = download_url(cx.dl, name, version, cksum);
-    Ok(match cx.upstream.get(&from)? {
+    Ok(match cx.upstream.get(&from).await? {
         None => Some(format!("its blob is missing upstream (`{from}`)")),
         Some(blob) if sha256_hex(&blob) != cksum => Some(format!(
             "the bytes of `{from}` do not hash to its cksum `{cksum}`"
         )),
         Some(blob) => {
-            write(&target, &blob)?;
+            write_blob(cx.data, cksum, &blob)?;
             synced.downloaded += 1;
             synced.bytes += blob.len() as u64;
             None

@@ -4,35 +4,37 @@
 //! or chosen by `--roots`/`--lockfile`; each file is checked against the hash its bin gives,
 //! and every blob against its `cksum`; a version whose blob is missing or wrong is left out
 //! and named, and the command then exits 1. The copy is built in a staging directory and
-//! switched in at once: `<dir>/current` is a symbolic link replaced by a rename. A second
-//! sync takes unchanged files and blobs from the previous copy by hard link (`file.rs`,
-//! `state.rs`), asking the upstream only for what changed.
+//! switched in at once: `<dir>/current` is a symbolic link replaced by a rename. Blobs live
+//! in one store shared by all copies (`copy.rs`); a second sync takes unchanged index files
+//! from the previous copy by hard link (`file.rs`, `state.rs`) and fetches only the bins
+//! that changed (`bins.rs`), asking the upstream only for what changed. All requests run on
+//! one thread (an async client on a single-threaded runtime).
 
+mod bins;
 mod copy;
 mod file;
 mod git_source;
+mod run;
 mod select;
 mod state;
+mod trust;
 mod upstream;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use wharf_index_format::{RegistryConfig, index_path};
 
-use copy::write;
 pub(crate) use copy::{remove_stale_copies, switch_current};
-use file::{Listed, Synced, sha256_hex, sync_file};
+use file::{Listed, Synced, sha256_hex};
+use futures::StreamExt as _;
 use git_source::GitIndexTree;
 use select::{Chosen, Include};
-use state::{STATE_FILE, SyncState};
 use upstream::Upstream;
 
 /// `wharf mirror …`.
@@ -83,77 +85,23 @@ pub(crate) struct SyncArgs {
     /// Files and blobs fetched at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     jobs: usize,
+    /// The upstream's root public key (`wharf admin root-key export` prints it): its signed
+    /// log is checked against this key. Without it, the key the upstream serves at the first
+    /// sync is trusted and recorded in `<DIR>/trust/root.pub`.
+    #[arg(long, value_name = "KEYFILE")]
+    trust: Option<PathBuf>,
 }
 
 /// Runs a mirror subcommand.
 pub(crate) fn run(command: MirrorCommand) -> anyhow::Result<ExitCode> {
     match command {
-        MirrorCommand::Sync(args) => sync(&args),
+        MirrorCommand::Sync(args) => run::sync(&args),
     }
-}
-
-/// Every index path the upstream's snapshot bins list, with its SHA-256; `None` when the
-/// upstream has no bins (not a Wharf registry). The 256 bins are fetched on `jobs` threads.
-fn list_bins(upstream: &Upstream, jobs: usize) -> anyhow::Result<Option<BTreeMap<String, String>>> {
-    // The first bin tells whether the upstream has any (a registry that is not Wharf does not).
-    let first = upstream.get(&format!("{}/.wharf/bins/00", upstream.index))?;
-    if first.is_none() {
-        return Ok(None);
-    }
-    let next = AtomicUsize::new(1);
-    let fetched: Mutex<Vec<(usize, Option<Vec<u8>>)>> = Mutex::new(vec![(0, first)]);
-    let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, 256) {
-            scope.spawn(|| {
-                loop {
-                    let bin = next.fetch_add(1, Ordering::Relaxed);
-                    if bin > 255 {
-                        return;
-                    }
-                    let url = format!("{}/.wharf/bins/{bin:02x}", upstream.index);
-                    match upstream.get(&url) {
-                        Ok(body) => lock(&fetched).push((bin, body)),
-                        Err(error) => {
-                            *lock(&failed) = Some(error);
-                            next.store(256, Ordering::Relaxed);
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(error) = lock(&failed).take() {
-        return Err(error);
-    }
-    let mut fetched = fetched.into_inner().unwrap_or_else(PoisonError::into_inner);
-    fetched.sort_by_key(|(bin, _)| *bin);
-    let mut files = BTreeMap::new();
-    for (bin, body) in fetched {
-        let Some(text) = body else {
-            return Ok(None);
-        };
-        for line in String::from_utf8_lossy(&text).lines() {
-            let Some((path, hash)) = line.split_once(' ') else {
-                bail!(
-                    "`{}/.wharf/bins/{bin:02x}` has a line that is not `<index path> <sha256>`: `{line}`",
-                    upstream.index
-                );
-            };
-            files.insert(path.to_owned(), hash.to_owned());
-        }
-    }
-    Ok(Some(files))
-}
-
-/// Locks a mutex, also after a worker panicked.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The versions `--roots` or `--lockfile` choose; `None` for every package.
 fn chosen(
+    runtime: &tokio::runtime::Runtime,
     args: &SyncArgs,
     upstream: &Upstream,
     git: Option<&GitIndexTree>,
@@ -173,7 +121,7 @@ fn chosen(
         });
     let mut fetch = |path: &str| match git {
         Some(tree) => Ok(tree.files.get(path).cloned()),
-        None => upstream.get(&format!("{}/{path}", upstream.index)),
+        None => runtime.block_on(upstream.get(&format!("{}/{path}", upstream.index))),
     };
     let closure = crate::closure::closure(&args.roots, host.as_ref(), &mut fetch)?;
     Ok(Some(
@@ -184,31 +132,41 @@ fn chosen(
     ))
 }
 
-/// The files to sync.
+/// The files to sync, and the upstream's bins when it serves them.
 fn listing(
+    runtime: &tokio::runtime::Runtime,
     args: &SyncArgs,
     upstream: &Upstream,
     git: Option<&GitIndexTree>,
-) -> anyhow::Result<Vec<Listed>> {
+    previous: Option<&std::path::Path>,
+) -> anyhow::Result<(Vec<Listed>, Option<bins::Bins>)> {
     let include = Include::parse(&args.include)?;
-    let chosen = chosen(args, upstream, git)?;
+    let chosen = chosen(runtime, args, upstream, git)?;
+    let fetched_bins = match git {
+        Some(_) => None,
+        None if chosen.is_some() => runtime
+            .block_on(bins::fetch(upstream, previous, args.jobs))
+            .ok()
+            .flatten(),
+        None => runtime.block_on(bins::fetch(upstream, previous, args.jobs))?,
+    };
     // A git index lists itself: its tree, each file with the hash of its bytes.
-    let bins = match git {
-        Some(tree) => Some(
+    let files: Option<BTreeMap<String, String>> = match (git, &fetched_bins) {
+        (Some(tree), _) => Some(
             tree.files
                 .iter()
                 .map(|(path, bytes)| (path.clone(), sha256_hex(bytes)))
                 .collect(),
         ),
-        None if chosen.is_some() => list_bins(upstream, args.jobs).ok().flatten(),
-        None => list_bins(upstream, args.jobs)?,
+        (None, Some(bins)) => Some(bins.files()?),
+        (None, None) => None,
     };
-    let listed: Vec<Listed> = match (chosen, bins) {
+    let listed: Vec<Listed> = match (chosen, files) {
         (None, None) => bail!(
-            "`{}/.wharf/bins/00` is missing: without --roots or --lockfile, mirror sync lists packages from a Wharf registry's snapshot bins; point --from at a Wharf registry's sparse index, or choose packages with --roots or --lockfile",
+            "`{}/.wharf/bins` is missing: without --roots or --lockfile, mirror sync lists packages from a Wharf registry's snapshot bins; point --from at a Wharf registry's sparse index, or choose packages with --roots or --lockfile",
             upstream.index
         ),
-        (None, Some(bins)) => bins
+        (None, Some(files)) => files
             .into_iter()
             .map(|(path, sha256)| Listed {
                 path,
@@ -217,26 +175,28 @@ fn listing(
             })
             .collect(),
         // Bins only add hashes here; an upstream that refuses them (not a Wharf) has none.
-        (Some(chosen), bins) => chosen
+        (Some(chosen), files) => chosen
             .into_iter()
             .map(|(name, versions)| {
                 let path = index_path(&name);
                 Listed {
-                    sha256: bins.as_ref().and_then(|bins| bins.get(&path).cloned()),
+                    sha256: files.as_ref().and_then(|files| files.get(&path).cloned()),
                     path,
                     versions: Some(versions),
                 }
             })
             .collect(),
     };
-    Ok(listed
+    let listed = listed
         .into_iter()
         .filter(|listed| include.admits(&listed.path))
-        .collect())
+        .collect();
+    Ok((listed, fetched_bins))
 }
 
-/// Syncs every listed file on `jobs` threads; the first error stops the others.
-fn sync_all(cx: &file::Context<'_>, files: &[Listed], jobs: usize) -> anyhow::Result<Synced> {
+/// Syncs every listed file, `jobs` at a time on the runtime's one thread; the first error
+/// stops the others.
+async fn sync_all(cx: &file::Context<'_>, files: &[Listed], jobs: usize) -> anyhow::Result<Synced> {
     let progress = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(files.len() as u64)
     } else {
@@ -246,38 +206,17 @@ fn sync_all(cx: &file::Context<'_>, files: &[Listed], jobs: usize) -> anyhow::Re
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let next = AtomicUsize::new(0);
-    let total = Mutex::new(Ok(Synced::default()));
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(listed) = files.get(index) else {
-                        return;
-                    };
-                    let done = sync_file(cx, listed);
-                    let mut total = total
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    match (&mut *total, done) {
-                        (Ok(total), Ok(part)) => {
-                            total.add(part);
-                            progress.set_message(format!("{} blobs downloaded", total.downloaded));
-                        }
-                        (Ok(_), Err(error)) => {
-                            *total = Err(error);
-                            next.store(files.len(), Ordering::Relaxed);
-                        }
-                        (Err(_), _) => return,
-                    }
-                    progress.inc(1);
-                }
-            });
-        }
-    });
+    let mut total = Synced::default();
+    let mut done = futures::stream::iter(files)
+        .map(|listed| file::sync_file(cx, listed))
+        .buffer_unordered(jobs.max(1));
+    while let Some(part) = done.next().await {
+        total.add(part?);
+        progress.set_message(format!("{} blobs downloaded", total.downloaded));
+        progress.inc(1);
+    }
     progress.finish_and_clear();
-    total.into_inner().unwrap_or_else(PoisonError::into_inner)
+    Ok(total)
 }
 
 /// What `connect` finds: the upstream, its `config.json` (parsed, and as served), and for a
@@ -285,7 +224,7 @@ fn sync_all(cx: &file::Context<'_>, files: &[Listed], jobs: usize) -> anyhow::Re
 type Connected = (Upstream, RegistryConfig, Vec<u8>, Option<GitIndexTree>);
 
 /// The upstream `--from` names, and its `config.json`.
-fn connect(args: &SyncArgs) -> anyhow::Result<Connected> {
+fn connect(runtime: &tokio::runtime::Runtime, args: &SyncArgs) -> anyhow::Result<Connected> {
     let git = git_source::is_git(&args.from);
     let index = args
         .from
@@ -300,7 +239,7 @@ fn connect(args: &SyncArgs) -> anyhow::Result<Connected> {
         );
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::blocking::Client::builder()
+    let http = reqwest::Client::builder()
         .timeout(Duration::from_mins(5))
         .pool_max_idle_per_host(args.jobs.max(1))
         .build()
@@ -318,109 +257,18 @@ fn connect(args: &SyncArgs) -> anyhow::Result<Connected> {
     };
     let config_bytes = match &tree {
         Some(tree) => tree.config.clone(),
-        None => upstream.get(&config_url)?.with_context(|| {
-            format!(
-                "`{config_url}` is missing; is `{}` a registry's index?",
-                args.from
-            )
-        })?,
+        None => runtime
+            .block_on(upstream.get(&config_url))?
+            .with_context(|| {
+                format!(
+                    "`{config_url}` is missing; is `{}` a registry's index?",
+                    args.from
+                )
+            })?,
     };
     let config: RegistryConfig = serde_json::from_slice(&config_bytes)
         .with_context(|| format!("`{config_url}` is not a registry configuration"))?;
     Ok((upstream, config, config_bytes, tree))
-}
-
-/// Prints what a sync did (the summary and one `left out:` line per version left out) and
-/// returns its exit code.
-fn report(synced: Synced, current: &std::path::Path) -> ExitCode {
-    println!(
-        "mirrored {} packages, {} versions into {} ({} blobs downloaded, {} reused)",
-        synced.packages,
-        synced.versions,
-        current.display(),
-        synced.downloaded,
-        synced.reused
-    );
-    println!(
-        "summary: {} packages, {} versions, {} bytes downloaded, {} index files unchanged, {} left out",
-        synced.packages,
-        synced.versions,
-        synced.bytes,
-        synced.unchanged,
-        synced.left_out.len()
-    );
-    let mut left_out = synced.left_out;
-    left_out.sort();
-    for problem in &left_out {
-        println!("left out: {problem}");
-    }
-    if left_out.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
-}
-
-/// `wharf mirror sync`.
-fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
-    let (upstream, upstream_config, config_bytes, tree) = connect(args)?;
-    let files = listing(args, &upstream, tree.as_ref())?;
-
-    // Everything is staged next to `current`, so the switch is a rename on one file system.
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating `{}`", args.data.display()))?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let stage_name = format!("copy-{stamp}");
-    let stage = args.data.join(&stage_name);
-    let current = args.data.join("current");
-    let previous = std::fs::canonicalize(&current).ok();
-    remove_stale_copies(&args.data, previous.as_deref());
-    let held = SyncState::load(previous.as_deref(), &args.from);
-    let cx = file::Context {
-        upstream: &upstream,
-        dl: &upstream_config.dl,
-        previous: previous.as_deref(),
-        held: &held,
-        stage: &stage,
-        git_files: tree.as_ref().map(|tree| &tree.files),
-    };
-    let staged = (|| {
-        std::fs::create_dir_all(stage.join("index"))
-            .with_context(|| format!("creating `{}`", stage.display()))?;
-        let mut synced = sync_all(&cx, &files, args.jobs)?;
-        let config = match &args.public_url {
-            Some(url) => RegistryConfig::for_public_url(url, upstream_config.auth_required)
-                .to_json()
-                .into_bytes(),
-            None => config_bytes.clone(),
-        };
-        write(&stage.join("index/config.json"), &config)?;
-        let record = wharf_registry_server::MirrorRecord {
-            upstream: args.from.clone(),
-        };
-        write(
-            &stage.join(wharf_registry_server::MIRROR_RECORD),
-            &serde_json::to_vec(&record)?,
-        )?;
-        let remembered = SyncState {
-            upstream: args.from.clone(),
-            files: std::mem::take(&mut synced.kept).into_iter().collect(),
-        };
-        write(&stage.join(STATE_FILE), &serde_json::to_vec(&remembered)?)?;
-        anyhow::Ok(synced)
-    })();
-    let synced = match staged {
-        Ok(synced) => synced,
-        Err(error) => {
-            let _ = std::fs::remove_dir_all(&stage);
-            return Err(error);
-        }
-    };
-    switch_current(&args.data, &stage_name, previous.as_deref())?;
-    Ok(report(synced, &current))
 }
 
 #[cfg(test)]

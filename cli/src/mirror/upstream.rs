@@ -1,4 +1,5 @@
-//! The upstream registry over HTTP: plain and conditional GETs with cargo's token.
+//! The upstream registry over HTTP: plain and conditional GETs with cargo's token, on one
+//! async client driven by the sync's single-threaded runtime (no thread hand-off per request).
 
 use anyhow::{Context, bail};
 
@@ -10,6 +11,13 @@ pub(crate) struct Validators {
     pub(crate) etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Whether there is anything to send back.
+    pub(crate) fn is_some(&self) -> bool {
+        self.etag.is_some() || self.last_modified.is_some()
+    }
 }
 
 /// The answer to a conditional GET.
@@ -24,7 +32,7 @@ pub(crate) enum Fetched {
 
 /// An upstream's sparse index and the client reaching it.
 pub(crate) struct Upstream {
-    pub(crate) http: reqwest::blocking::Client,
+    pub(crate) http: reqwest::Client,
     /// The index URL without `sparse+` and the trailing `/`.
     pub(crate) index: String,
     pub(crate) token: Option<String>,
@@ -32,15 +40,19 @@ pub(crate) struct Upstream {
 
 impl Upstream {
     /// The body of `url`, `None` on 404/410/451.
-    pub(crate) fn get(&self, url: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        match self.get_if(url, None)? {
+    pub(crate) async fn get(&self, url: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        match self.get_if(url, None).await? {
             Fetched::Body(bytes, _) => Ok(Some(bytes)),
             Fetched::Missing | Fetched::NotModified => Ok(None),
         }
     }
 
     /// GET `url`, with `If-None-Match`/`If-Modified-Since` from `held` when given.
-    pub(crate) fn get_if(&self, url: &str, held: Option<&Validators>) -> anyhow::Result<Fetched> {
+    pub(crate) async fn get_if(
+        &self,
+        url: &str,
+        held: Option<&Validators>,
+    ) -> anyhow::Result<Fetched> {
         let mut request = self.http.get(url);
         if let Some(token) = &self.token {
             request = request.header("Authorization", token);
@@ -55,6 +67,7 @@ impl Upstream {
         }
         let response = request
             .send()
+            .await
             .with_context(|| format!("fetching `{url}`"))?;
         let header = |name: &str| {
             response
@@ -71,6 +84,7 @@ impl Upstream {
                 };
                 let bytes = response
                     .bytes()
+                    .await
                     .with_context(|| format!("reading `{url}`"))?
                     .to_vec();
                 Ok(Fetched::Body(bytes, validators))

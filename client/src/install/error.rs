@@ -77,6 +77,26 @@ pub enum InstallError {
         /// The failed check, as the registry words it.
         reason: String,
     },
+    /// A chosen version is quarantined, or under a security advisory that was not allowed.
+    #[error("{finding}; {hint}")]
+    LifecycleRefused {
+        /// What the registry's lifecycle feed says.
+        finding: String,
+        /// What to do.
+        hint: String,
+        /// `advisory` or `quarantined`.
+        code: &'static str,
+    },
+    /// The registry's lifecycle feed is unsigned, forged or unreadable.
+    #[error(
+        "the lifecycle feed `{url}` cannot be trusted: {reason}; nothing was installed (ask the registry's operator, or check the pinned root key)"
+    )]
+    LifecycleUntrusted {
+        /// The feed's (or keyset's) URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// A package could not be downloaded.
     #[error("cannot download {package} {version}: {source}")]
     Download {
@@ -170,6 +190,8 @@ impl InstallError {
             Self::LockMismatch { .. } => "lock-mismatch",
             Self::Download { .. } => "download-failed",
             Self::LicenceRefused { .. } => "licence-refused",
+            Self::LifecycleRefused { code, .. } => code,
+            Self::LifecycleUntrusted { .. } => "signature-invalid",
             Self::DigestMismatch { .. } => "digest-mismatch",
             Self::SignatureInvalid { .. } | Self::RegistryUntrusted { .. } => "signature-invalid",
             Self::UnpackRefused { .. } => "unpack-refused",
@@ -189,13 +211,15 @@ impl InstallError {
             | Self::Unresolvable(_)
             | Self::Resolve(_)
             | Self::LockMismatch { .. }
-            | Self::LicenceRefused { .. } => 1,
+            | Self::LicenceRefused { .. }
+            | Self::LifecycleRefused { .. } => 1,
             Self::InvalidRequest(_) => 2,
             Self::DirLocked { .. } => 3,
             Self::Index(_) | Self::Download { .. } => 4,
             Self::DigestMismatch { .. }
             | Self::SignatureInvalid { .. }
             | Self::RegistryUntrusted { .. }
+            | Self::LifecycleUntrusted { .. }
             | Self::UnpackRefused { .. } => 5,
             Self::Io { .. } | Self::Damaged { .. } => 6,
         }

@@ -32,6 +32,7 @@ mod download;
 mod error;
 mod layout;
 mod licence;
+mod lifecycle;
 mod list;
 mod log_verifier;
 mod request;
@@ -45,6 +46,7 @@ use std::sync::Arc;
 pub use config::{InstallConfig, SetManifest};
 pub use error::InstallError;
 pub use layout::InstallDir;
+pub use lifecycle::{FEED_PATH as LIFECYCLE_FEED_PATH, LifecycleFinding, audit};
 pub use list::{InstalledPackage, list};
 pub use log_verifier::LogVerifier;
 pub use request::PackageRequest;
@@ -88,6 +90,7 @@ pub struct Installer {
     verifier: Arc<dyn ReleaseVerifier>,
     root_key: Option<PublicKey>,
     licence_file: Option<PathBuf>,
+    allowed_advisories: std::collections::BTreeSet<String>,
     progress: Arc<dyn InstallProgress>,
     pause_before_switch: Option<PathBuf>,
 }
@@ -123,6 +126,7 @@ impl Installer {
             verifier: Arc::new(NoVerifier),
             root_key: None,
             licence_file: None,
+            allowed_advisories: std::collections::BTreeSet::new(),
             progress: Arc::new(NoProgress),
             pause_before_switch: None,
         }
@@ -197,6 +201,13 @@ impl Installer {
     /// `wharf-install.toml` for later runs.
     pub fn licence_file(mut self, path: Option<PathBuf>) -> Self {
         self.licence_file = path;
+        self
+    }
+
+    /// Installs versions under these security advisories anyway (by advisory id); any
+    /// other advisory affecting a chosen version refuses the run (`advisory`).
+    pub fn allow_advisories(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.allowed_advisories = ids.into_iter().collect();
         self
     }
 

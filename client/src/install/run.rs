@@ -18,6 +18,7 @@ use crate::install::dir_lock::DirLock;
 use crate::install::download::fetch_all;
 use crate::install::layout::{sync_dir, write_atomically};
 use crate::install::licence::LicenceGate;
+use crate::install::lifecycle::{LifecycleFinding, LifecycleGate};
 use crate::install::log_verifier::LogVerifier;
 use crate::install::unpack::unpack;
 use crate::install::{
@@ -34,6 +35,8 @@ pub struct InstallReport {
     pub changes: LockDiff,
     /// The set now in use.
     pub set_dir: PathBuf,
+    /// Deprecation notices for the packages now in use (warnings; nothing was refused).
+    pub notices: Vec<LifecycleFinding>,
 }
 
 /// The packages requested after a change, the ones whose locked versions are not
@@ -108,7 +111,9 @@ impl Installer {
             }
         }
         let lock = old_lock.clone().filter(|_| use_lock);
-        let resolution = resolve(&index, &config, &requested, lock, &unlock)?;
+        let gate = LifecycleGate::load(&index, &config)?;
+        let (resolution, notices) =
+            self.resolve_with_lifecycle(&index, &config, &requested, lock, unlock, &gate)?;
         if self.locked {
             check_locked(
                 &dir.lock_path(),
@@ -148,7 +153,95 @@ impl Installer {
             installed: list(dir)?,
             changes,
             set_dir: set,
+            notices,
         })
+    }
+
+    /// Resolves, then again while the chosen versions include ones the lifecycle feed
+    /// flags (each round discourages them and unlocks the blocked ones), so another
+    /// fitting version wins; refuses a quarantined version or one under an advisory that
+    /// was not allowed, and returns the deprecation notices of the rest.
+    fn resolve_with_lifecycle(
+        &self,
+        index: &SparseIndex,
+        config: &InstallConfig,
+        requested: &BTreeMap<String, String>,
+        lock: Option<Lockfile>,
+        mut unlock: Vec<String>,
+        gate: &LifecycleGate,
+    ) -> Result<(Resolution, Vec<LifecycleFinding>), InstallError> {
+        const MAX_ROUNDS: usize = 4;
+        let allowed = &self.allowed_advisories;
+        let mut discouraged: Vec<(String, semver::Version)> = Vec::new();
+        let mut resolution = resolve(
+            index,
+            config,
+            requested,
+            lock.clone(),
+            &unlock,
+            &discouraged,
+        )?;
+        for _ in 0..MAX_ROUNDS {
+            if self.locked {
+                break;
+            }
+            let chosen = resolution
+                .packages
+                .iter()
+                .filter(|p| p.name != config.host_api_name)
+                .map(|p| (p.name.clone(), p.version.clone()))
+                .filter(|pick| !discouraged.contains(pick));
+            let flagged = gate.discouraged(chosen, allowed);
+            if flagged.is_empty() {
+                break;
+            }
+            for (name, version) in &flagged {
+                if gate.blocks(name, version, allowed) && !unlock.contains(name) {
+                    unlock.push(name.clone());
+                }
+            }
+            discouraged.extend(flagged);
+            resolution = resolve(
+                index,
+                config,
+                requested,
+                lock.clone(),
+                &unlock,
+                &discouraged,
+            )?;
+        }
+        let mut notices = Vec::new();
+        for package in resolution
+            .packages
+            .iter()
+            .filter(|p| p.name != config.host_api_name)
+        {
+            for finding in gate.findings(&package.name, &package.version, allowed) {
+                let (code, hint) = match &finding {
+                    LifecycleFinding::Deprecated { .. } => {
+                        notices.push(finding);
+                        continue;
+                    }
+                    LifecycleFinding::Quarantined { .. } => (
+                        "quarantined",
+                        "no other version fits; wait until the registry releases it or require another version".to_owned(),
+                    ),
+                    LifecycleFinding::Advisory { advisory, .. } => (
+                        "advisory",
+                        format!(
+                            "no unaffected version fits; require a fixed version, or pass --allow-advisory {} to install it anyway",
+                            advisory.id
+                        ),
+                    ),
+                };
+                return Err(InstallError::LifecycleRefused {
+                    finding: finding.to_string(),
+                    hint,
+                    code,
+                });
+            }
+        }
+        Ok((resolution, notices))
     }
 
     /// The packages requested after `change`, the ones whose locked versions are not
@@ -341,6 +434,7 @@ fn resolve(
     requested: &BTreeMap<String, String>,
     lock: Option<Lockfile>,
     unlock: &[String],
+    discouraged: &[(String, semver::Version)],
 ) -> Result<Resolution, InstallError> {
     let requirements = requested
         .iter()
@@ -353,6 +447,9 @@ fn resolve(
     }
     for name in unlock {
         resolver = resolver.unlock(name.clone());
+    }
+    for (name, version) in discouraged {
+        resolver = resolver.discourage(name.clone(), version.clone());
     }
     resolver
         .resolve_requirements(&requirements)

@@ -49,12 +49,8 @@ pub(crate) fn check_package(
     let path = wharf_index_format::index_path(name);
     let url = session.index_url(&path);
     let mut failures = Vec::new();
-    let releases = replay
-        .packages
-        .get(name)
-        .map(|package| package.releases.clone())
-        .unwrap_or_default();
     let Some(bytes) = session.http.get_optional(&url, "index file", LARGE_CAP)? else {
+        let releases = releases_of(replay, name);
         failures.push(Failure::new(
             name,
             None,
@@ -69,14 +65,51 @@ pub(crate) fn check_package(
         ));
         return Ok(failures);
     };
+    check_fetched(session, head, replay, leaves, name, &bytes, prove_lines)
+}
+
+/// Checks the index file of `name` the caller already holds, without proving each line's
+/// inclusion (the caller verified every leaf against the checkpoint's root).
+pub(crate) fn check_bytes(
+    session: &mut Session,
+    head: &Head,
+    replay: &Replay,
+    name: &str,
+    bytes: &[u8],
+) -> Result<Vec<Failure>, VerifyError> {
+    check_fetched(session, head, replay, &[], name, bytes, false)
+}
+
+fn releases_of(replay: &Replay, name: &str) -> BTreeMap<String, super::log_replay::Release> {
+    replay
+        .packages
+        .get(name)
+        .map(|package| package.releases.clone())
+        .unwrap_or_default()
+}
+
+/// Checks the bytes of `name`'s index file.
+fn check_fetched(
+    session: &mut Session,
+    head: &Head,
+    replay: &Replay,
+    leaves: &[Vec<u8>],
+    name: &str,
+    bytes: &[u8],
+    prove_lines: bool,
+) -> Result<Vec<Failure>, VerifyError> {
+    let path = wharf_index_format::index_path(name);
+    let url = session.index_url(&path);
+    let mut failures = Vec::new();
+    let releases = releases_of(replay, name);
     let bin = wharf_trust::snapshot::bin_of(&path);
     let bin_text = session.bin(bin)?;
     if let Err(error) =
-        wharf_trust::snapshot::verify_file(&path, &Hash::sha256(&bytes), &bin_text, &head.bins)
+        wharf_trust::snapshot::verify_file(&path, &Hash::sha256(bytes), &bin_text, &head.bins)
     {
         failures.push(Failure::new(name, None, format!("snapshot: {error}")));
     }
-    let Ok(text) = std::str::from_utf8(&bytes) else {
+    let Ok(text) = std::str::from_utf8(bytes) else {
         failures.push(Failure::new(
             name,
             None,

@@ -198,7 +198,8 @@ pub(crate) fn replay(
         };
         let statement = event.statement();
         let name = statement.name().to_owned();
-        let wanted = selected.is_none_or(|names| names.contains(&name));
+        let wanted =
+            selected.is_none_or(|names| names.iter().any(|n| n.eq_ignore_ascii_case(&name)));
         if wanted {
             let version = statement.version().map(str::to_owned);
             let fail = |reason: String| Failure::new(&name, version.as_deref(), reason);
@@ -308,7 +309,7 @@ fn recheck_compromised(replay: &mut Replay) {
 /// trusted on first use). A yank, an unyank or a key revocation may instead carry the
 /// registry's release-key signature (they come from an owner's token: `cargo yank` cannot
 /// sign, and a revocation only takes trust away); a revocation so signed is applied all the
-/// same. The registry's own owner add/remove statements, and every statement of a package
+/// same. The registry's own owner add/remove and deprecation statements, and every statement of a package
 /// without publisher keys, need a registry release key. Two signatures by one key count once.
 fn check_signatures(
     event: &LogEvent,
@@ -318,7 +319,10 @@ fn check_signatures(
     let statement = event.statement();
     let registry_statement = matches!(
         statement.body(),
-        StatementBody::OwnerAdd { .. } | StatementBody::OwnerRemove { .. }
+        StatementBody::OwnerAdd { .. }
+            | StatementBody::OwnerRemove { .. }
+            | StatementBody::Deprecate { .. }
+            | StatementBody::Undeprecate { .. }
     );
     let registry_may_sign = matches!(
         statement.body(),

@@ -32,6 +32,7 @@
 
 mod error;
 mod head;
+mod held_files;
 mod http;
 mod index_check;
 mod leaf_store;
@@ -46,6 +47,7 @@ use std::time::Duration;
 use wharf_trust::{Hash, PublicKey, UtcTime};
 
 pub use error::VerifyError;
+pub use held_files::VerifiedLog;
 
 use crate::{ClientOptions, IndexUrl};
 use http::{CappedHttp, SMALL_CAP};
@@ -200,6 +202,7 @@ pub(crate) struct Session {
 }
 
 /// The verified head and log of one run.
+#[derive(Debug)]
 struct LogView {
     session: Session,
     kept: KeptState,

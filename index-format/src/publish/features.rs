@@ -25,7 +25,11 @@ pub(crate) fn check_feature_name(name: &str) -> Result<(), String> {
 
 /// Checks the `[features]` table against the (translated) dependencies: the count, each
 /// name, and each value, which must be `dep:OPT`, `DEP/FEAT`, `DEP?/FEAT`, another feature,
-/// or an optional dependency. Dev-dependencies cannot be named by features.
+/// or an optional dependency. As cargo and crates.io do, `DEP/FEAT` may name a
+/// dev-dependency (syn's `test = ["syn-test-suite/all-features"]`): it only matters when the
+/// package itself is built with its dev-dependencies, and a dependent's build ignores it.
+/// A dev-dependency is never optional, so `dep:DEV` and a bare `DEV` stay refused, as does
+/// any value naming a dependency the package does not have.
 pub(crate) fn check_features(
     features: &FeatureMap,
     deps: &[IndexDependency],
@@ -61,7 +65,7 @@ pub(crate) fn check_features(
                 }
             } else if let Some((dep, dep_feature)) = value.split_once('/') {
                 let dep = dep.strip_suffix('?').unwrap_or(dep);
-                if usable(dep).is_empty() {
+                if !deps.iter().any(|d| d.name == dep) {
                     return Err(invalid(format!(
                         "`{value}` names `{dep}`, which is not a dependency"
                     )));
@@ -108,10 +112,12 @@ mod tests {
         let deps = [
             dep("opt", true, DependencyKind::Normal),
             dep("req", false, DependencyKind::Build),
+            dep("syn-test-suite", false, DependencyKind::Dev),
         ];
         let features = table(&[
             ("default", &["std", "opt"]),
             ("std", &["req/std", "opt?/std"]),
+            ("test", &["syn-test-suite/all-features"]),
             ("only-dep", &["dep:opt"]),
             ("empty", &[]),
         ]);
@@ -128,7 +134,9 @@ mod tests {
         for (features, named) in [
             (table(&[("a", &["missing"])]), "`missing`"),
             (table(&[("a", &["dep:req"])]), "`dep:req`"),
-            (table(&[("a", &["devonly/x"])]), "`devonly`"),
+            (table(&[("a", &["missing/x"])]), "`missing`"),
+            (table(&[("a", &["dep:devonly"])]), "`dep:devonly`"),
+            (table(&[("a", &["devonly"])]), "`devonly`"),
             (table(&[("a", &["req"])]), "`req`"),
             (table(&[("a b", &[])]), "' '"),
             (table(&[("a", &["req/"])]), "`req/`"),

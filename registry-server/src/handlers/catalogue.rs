@@ -5,7 +5,9 @@
 use http::HeaderMap;
 use serde::Serialize;
 use wharf_resolver::Version;
-use wharf_storage::{CatalogueHit, CatalogueQuery, CatalogueSort, DownloadStats, PackagePage};
+use wharf_storage::{
+    CatalogueHit, CatalogueQuery, CatalogueSort, DownloadStats, PackageLifecycle, PackagePage,
+};
 
 use super::{catalogue_compat, catalogue_readme};
 use crate::auth;
@@ -60,6 +62,10 @@ pub(crate) struct PackageResponse {
     pub(crate) readme_html: Option<String>,
     /// The command that installs the latest release.
     pub(crate) install: String,
+    /// The package's deprecations and quarantined versions (left out when there are none).
+    #[serde(skip_serializing_if = "PackageLifecycle::is_empty")]
+    #[schema(value_type = Object)]
+    pub(crate) lifecycle: PackageLifecycle,
 }
 
 /// Parsed search parameters.
@@ -145,6 +151,15 @@ pub(crate) async fn search(
     query: Option<&str>,
 ) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
+    to_json(&run_search(state, query).await?)
+}
+
+/// Parses search parameters (as `search` takes them) and runs the search: the JSON API and
+/// the web UI's search page both answer from this.
+pub(crate) async fn run_search(
+    state: &AppState,
+    query: Option<&str>,
+) -> Result<SearchResponse, ApiError> {
     let mut params = parse_search(query)?;
     state.catalogue.flush_downloads(&state.storage).await;
     let offset = (params.page - 1) * params.per_page;
@@ -167,17 +182,16 @@ pub(crate) async fn search(
             .collect();
         (page.total, results)
     };
-    let body = SearchResponse {
+    Ok(SearchResponse {
         total,
         page: params.page,
         per_page: params.per_page,
         results,
-    };
-    to_json(&body)
+    })
 }
 
 /// The command that installs the latest release of a package.
-fn install_command(state: &AppState, page: &PackagePage) -> String {
+pub(crate) fn install_command(state: &AppState, page: &PackagePage) -> String {
     let index = format!("{}/index/", state.config.public_url);
     if page.kind == "crate" {
         format!(
@@ -216,10 +230,12 @@ pub(crate) async fn package(
         .as_deref()
         .map(catalogue_readme::render);
     let install = install_command(state, &page);
+    let lifecycle = state.storage.package_lifecycle(name).await?;
     to_json(&PackageResponse {
         page,
         readme_html,
         install,
+        lifecycle,
     })
 }
 

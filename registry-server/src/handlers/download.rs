@@ -25,6 +25,7 @@ pub(crate) async fn blob(
         )));
     }
     crate::handlers::entitlements::check_download(state, hex, headers, reader).await?;
+    crate::handlers::lifecycle::check_download(state, hex).await?;
     let etag = format!("\"{hex}\"");
     if headers
         .get(header::IF_NONE_MATCH)

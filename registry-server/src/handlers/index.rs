@@ -39,8 +39,9 @@ pub(crate) fn index_file(
             "no package at index path `{path}`"
         )));
     };
-    let gzip = file.gzip.is_some() && accepts_gzip(headers);
-    if not_modified(&file, headers) {
+    let conditions = Conditions::of(headers);
+    let gzip = file.gzip.is_some() && conditions.accept_encoding.is_some_and(accepts_gzip_value);
+    if conditions.not_modified(&file) {
         // A 304 carries the caching fields a 200 would (RFC 9110 §15.4.5), so a proxy or
         // CDN that revalidates keeps the same rules for the copy it holds.
         let mut response = empty(StatusCode::NOT_MODIFIED);
@@ -61,33 +62,66 @@ pub(crate) fn index_file(
     Ok(response)
 }
 
-/// `If-None-Match` wins when present (RFC 9110 §13.2.2); `If-Modified-Since` alone also works.
-fn not_modified(file: &CachedIndexFile, headers: &HeaderMap) -> bool {
-    if let Some(tags) = headers.get(header::IF_NONE_MATCH) {
-        return file.matches_if_none_match(tags.as_bytes());
-    }
-    if let Some(since) = headers.get(header::IF_MODIFIED_SINCE) {
-        let Some(since) = since
-            .to_str()
-            .ok()
-            .and_then(|s| httpdate::parse_http_date(s).ok())
-        else {
-            return false;
-        };
-        let since = since
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        return file.last_modified_unix <= since;
-    }
-    false
+/// The request headers an index file's answer depends on, found in one pass over the request's
+/// headers (a request carries a handful; looking each name up hashes it).
+#[derive(Debug, Default)]
+struct Conditions<'a> {
+    if_none_match: Option<&'a HeaderValue>,
+    if_modified_since: Option<&'a HeaderValue>,
+    accept_encoding: Option<&'a HeaderValue>,
 }
 
-/// Whether `Accept-Encoding` lists gzip with a non-zero quality.
-pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
+impl<'a> Conditions<'a> {
+    /// The first value of each of the three headers, as `HeaderMap::get` would give it.
+    fn of(headers: &'a HeaderMap) -> Self {
+        let mut found = Self::default();
+        for (name, value) in headers {
+            let slot = if name == header::IF_NONE_MATCH {
+                &mut found.if_none_match
+            } else if name == header::IF_MODIFIED_SINCE {
+                &mut found.if_modified_since
+            } else if name == header::ACCEPT_ENCODING {
+                &mut found.accept_encoding
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        found
+    }
+
+    /// `If-None-Match` wins when present (RFC 9110 §13.2.2); `If-Modified-Since` alone also
+    /// works.
+    fn not_modified(&self, file: &CachedIndexFile) -> bool {
+        if let Some(tags) = self.if_none_match {
+            return file.matches_if_none_match(tags.as_bytes());
+        }
+        if let Some(since) = self.if_modified_since {
+            return modified_no_later_than(file, since);
+        }
+        false
+    }
+}
+
+/// Whether `file` was last modified at or before the `If-Modified-Since` date `since` (false
+/// when the date does not parse).
+fn modified_no_later_than(file: &CachedIndexFile, since: &HeaderValue) -> bool {
+    let Some(since) = since
+        .to_str()
+        .ok()
+        .and_then(|s| httpdate::parse_http_date(s).ok())
     else {
+        return false;
+    };
+    let since = since
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    file.last_modified_unix <= since
+}
+
+/// Whether an `Accept-Encoding` value lists gzip with a non-zero quality.
+fn accepts_gzip_value(value: &HeaderValue) -> bool {
+    let Ok(value) = value.to_str() else {
         return false;
     };
     value.split(',').any(|item| {
@@ -108,17 +142,35 @@ mod tests {
 
     #[test]
     fn gzip_negotiation() {
+        let accepts = |value: &'static str| accepts_gzip_value(&HeaderValue::from_static(value));
+        assert!(accepts("deflate, gzip"));
+        assert!(accepts("*"));
+        assert!(!accepts("gzip;q=0, br"));
+        assert!(!accepts("br"));
+        assert!(Conditions::of(&HeaderMap::new()).accept_encoding.is_none());
+    }
+
+    #[test]
+    fn conditions_take_the_first_value_of_each_header() {
         let mut headers = HeaderMap::new();
-        assert!(!accepts_gzip(&headers));
+        headers.insert(header::HOST, HeaderValue::from_static("example.org"));
+        headers.append(header::IF_NONE_MATCH, HeaderValue::from_static("\"a\""));
+        headers.append(header::IF_NONE_MATCH, HeaderValue::from_static("\"b\""));
         headers.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("deflate, gzip"),
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
         );
-        assert!(accepts_gzip(&headers));
-        headers.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("gzip;q=0, br"),
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        let found = Conditions::of(&headers);
+        assert_eq!(found.if_none_match, headers.get(header::IF_NONE_MATCH));
+        assert_eq!(
+            found.if_none_match.map(HeaderValue::as_bytes),
+            Some(&b"\"a\""[..])
         );
-        assert!(!accepts_gzip(&headers));
+        assert_eq!(
+            found.if_modified_since,
+            headers.get(header::IF_MODIFIED_SINCE)
+        );
+        assert_eq!(found.accept_encoding, headers.get(header::ACCEPT_ENCODING));
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod git;
 pub(crate) mod index;
 pub(crate) mod install_reports;
 pub(crate) mod keys;
+pub(crate) mod lifecycle;
 pub(crate) mod log;
 pub(crate) mod openapi;
 pub(crate) mod operations;

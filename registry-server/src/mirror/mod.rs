@@ -10,6 +10,9 @@
 //! `config.json` is the serving server's own, so downloads come here too.
 
 mod files;
+mod premium;
+
+pub use premium::{MIRROR_ENTITLEMENTS, MirrorEntitlements};
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
@@ -130,15 +133,17 @@ async fn dispatch(
         if !is_get {
             return (Route::Download, Err(read_only(state, method, path)));
         }
-        return (
-            Route::Download,
-            files::blob(&state.current(), hex, headers).await,
-        );
+        let current = state.current();
+        if let Err(refused) = premium::check_download(&current, hex, headers).await {
+            return (Route::Download, Err(refused));
+        }
+        return (Route::Download, files::blob(&current, hex, headers).await);
     }
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, method, path, rest, headers).await;
     }
     match (is_get, path) {
+        (true, premium::PATH) => (Route::Other, premium::info(&state.current()).await),
         (true, "/health") => (Route::Operations, Ok(text(StatusCode::OK, "ok\n"))),
         (true, "/ready") => (Route::Operations, Ok(ready(state))),
         (true, "/metrics") => (
@@ -189,7 +194,10 @@ async fn api(
             let current = state.current();
             let found = files::cksum_of(&current, &index_path(name), version).await;
             let result = match found {
-                Some(cksum) => files::blob(&current, &cksum, headers).await,
+                Some(cksum) => match premium::check_download(&current, &cksum, headers).await {
+                    Ok(()) => files::blob(&current, &cksum, headers).await,
+                    Err(refused) => Err(refused),
+                },
                 None => Err(ApiError::not_found(format!(
                     "crate `{name}` has no version `{version}` in this mirror"
                 ))),

@@ -11,3 +11,4 @@ mod log;
 mod publish;
 mod requests;
 mod support;
+mod web;

@@ -2,6 +2,7 @@
 
 mod api;
 mod differential;
+mod discouraged;
 mod explanations;
 mod lockfiles;
 mod properties;

@@ -1,0 +1,369 @@
+//! One `wharf mirror sync` from start to end: the upstream's signed log verified (when it
+//! serves one), the listing, nothing to do when nothing changed, the files synced into a
+//! staged copy, the switch, the blobs no copy names removed, and the summary.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use wharf_client::verify::VerifiedLog;
+use wharf_index_format::RegistryConfig;
+
+use super::copy::{self, create_stage, has_own_blobs, remove_dropped, remove_unnamed, write};
+use super::file::{self, Listed, Synced, sha256_hex};
+use super::state::{STATE_FILE, SyncState};
+use super::upstream::Upstream;
+use super::{
+    SyncArgs, bins, connect, listing, remove_stale_copies, switch_current, sync_all, trust,
+};
+
+/// Prints what a sync did (the summary and one `left out:` line per version left out) and
+/// returns its exit code.
+fn report(synced: Synced, current: &std::path::Path, trust: Option<&str>) -> ExitCode {
+    println!(
+        "mirrored {} packages, {} versions into {} ({} blobs downloaded, {} reused)",
+        synced.packages,
+        synced.versions,
+        current.display(),
+        synced.downloaded,
+        synced.reused
+    );
+    println!(
+        "summary: {} packages, {} versions, {} bytes downloaded, {} index files unchanged, {} left out",
+        synced.packages,
+        synced.versions,
+        synced.bytes,
+        synced.unchanged,
+        synced.left_out.len()
+    );
+    if let Some(line) = trust {
+        println!("{line}");
+    }
+    let mut left_out = synced.left_out;
+    left_out.sort();
+    for problem in &left_out {
+        println!("left out: {problem}");
+    }
+    if left_out.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// How a sync chooses its packages and writes `config.json`: a copy made another way is
+/// never taken as it is.
+fn choice(args: &SyncArgs) -> String {
+    format!(
+        "include={:?} roots={:?} host-api={:?} lockfile={:?} public-url={:?}",
+        args.include,
+        args.roots,
+        args.host_api
+            .as_ref()
+            .map(|v| (v.to_string(), &args.host_api_name)),
+        args.lockfile
+            .as_ref()
+            .map(|path| std::fs::read(path).map(|bytes| sha256_hex(&bytes)).ok()),
+        args.public_url
+    )
+}
+
+/// The upstream's root key, when it serves a signed log (or `--trust` pins one).
+fn root_of(
+    runtime: &tokio::runtime::Runtime,
+    args: &SyncArgs,
+    upstream: &Upstream,
+    config: &RegistryConfig,
+    git: bool,
+) -> anyhow::Result<Option<trust::Root>> {
+    if git {
+        if args.trust.is_some() {
+            bail!(
+                "--trust checks a Wharf registry's signed log, which a git index does not serve; sync `{}` without --trust",
+                args.from
+            );
+        }
+        return Ok(None);
+    }
+    let api = config
+        .api
+        .clone()
+        .unwrap_or_else(|| upstream.index.trim_end_matches("/index").to_owned());
+    let root = runtime.block_on(trust::root(
+        upstream,
+        &api,
+        &args.data,
+        args.trust.as_deref(),
+    ))?;
+    if root.is_none() && args.trust.is_some() {
+        bail!(
+            "--trust was given but `{}` serves no signed log (no keyset at `{api}/api/wharf/v1/log/keyset`); is it a Wharf registry?",
+            args.from
+        );
+    }
+    Ok(root)
+}
+
+/// What the previous sync left that this one compares with.
+struct Before {
+    /// The copy `current` points at (canonical).
+    copy: Option<PathBuf>,
+    /// Its state, when a sync from the same upstream made it.
+    state: Option<SyncState>,
+}
+
+/// The copy served already is this sync's result: the same bin list, everything held whole,
+/// chosen the same way, the same `config.json` and log size.
+fn nothing_changed(
+    before: &Before,
+    fetched_bins: Option<&bins::Bins>,
+    choice: &str,
+    config: &[u8],
+    tree_size: u64,
+) -> Option<Synced> {
+    let (bins, held, previous) = (
+        fetched_bins?,
+        before.state.as_ref()?,
+        before.copy.as_deref()?,
+    );
+    let same = bins::previous_list(Some(previous)).as_deref() == Some(bins.list.as_str())
+        && held.partial.is_empty()
+        && held.choice == choice
+        && held.tree_size == tree_size
+        && std::fs::read(previous.join("index/config.json"))
+            .ok()
+            .as_deref()
+            == Some(config);
+    let versions = held.files.values().map(|file| file.blobs).sum();
+    same.then(|| Synced {
+        packages: held.files.len(),
+        versions,
+        reused: versions,
+        unchanged: held.files.len(),
+        ..Synced::default()
+    })
+}
+
+/// The log's news: every event of a package whose file changed, or that the log has news
+/// about since the copy was checked, has its signatures checked; the files of the latter
+/// are fetched again (`recheck`).
+fn vetting<'v>(
+    mut log: VerifiedLog<'v>,
+    fetched_bins: Option<&bins::Bins>,
+    held: Option<&SyncState>,
+    files: &[Listed],
+    recheck: &mut BTreeSet<String>,
+) -> anyhow::Result<trust::Vetting<'v>> {
+    let Some(bins) = fetched_bins else {
+        bail!(
+            "the upstream serves a signed log but its snapshot bins could not be read, so its files cannot be checked; run the sync again"
+        );
+    };
+    trust::check_bins(&log, bins.hashes())?;
+    for bin in 0..=u8::MAX {
+        log.supply_bin(bin, bins.text(usize::from(bin)).to_owned());
+    }
+    let touched = trust::touched_since(&log, held.map_or(0, |held| held.tree_size));
+    let mut names = Vec::new();
+    for listed in files {
+        let name = listed
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let unchanged = listed.sha256.is_some()
+            && held
+                .and_then(|held| held.files.get(&listed.path))
+                .is_some_and(|held| Some(&held.sha256) == listed.sha256.as_ref());
+        if touched.contains(&name) {
+            recheck.insert(listed.path.clone());
+        }
+        if !unchanged || touched.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(trust::Vetting::new(log, &names))
+}
+
+/// The blobs of files the previous copy held and the new one does not.
+fn dropped_files(previous: &Path, held: &SyncState, remembered: &SyncState) -> BTreeSet<String> {
+    held.files
+        .keys()
+        .chain(&held.partial)
+        .filter(|path| !remembered.files.contains_key(*path) && !remembered.partial.contains(*path))
+        .filter_map(|path| std::fs::read_to_string(previous.join("index").join(path)).ok())
+        .flat_map(|text| copy::cksums(&text).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Everything a staged copy holds besides the synced files.
+struct Extras<'a> {
+    config: &'a [u8],
+    fetched_bins: Option<&'a bins::Bins>,
+    choice: String,
+    tree_size: u64,
+}
+
+/// Syncs the files into `stage` and writes the rest of the copy.
+fn stage_copy(
+    runtime: &tokio::runtime::Runtime,
+    args: &SyncArgs,
+    cx: &file::Context<'_>,
+    files: &[Listed],
+    extras: Extras<'_>,
+) -> anyhow::Result<Synced> {
+    let stage = cx.stage;
+    create_stage(&args.data, stage)?;
+    let mut synced = runtime.block_on(sync_all(cx, files, args.jobs))?;
+    write(&stage.join("index/config.json"), extras.config)?;
+    if let Some(bins) = extras.fetched_bins {
+        bins.write(stage, cx.previous)?;
+    }
+    let record = wharf_registry_server::MirrorRecord {
+        upstream: args.from.clone(),
+    };
+    write(
+        &stage.join(wharf_registry_server::MIRROR_RECORD),
+        &serde_json::to_vec(&record)?,
+    )?;
+    let remembered = SyncState {
+        upstream: args.from.clone(),
+        files: std::mem::take(&mut synced.kept).into_iter().collect(),
+        partial: synced.partial.iter().cloned().collect(),
+        choice: extras.choice,
+        tree_size: extras.tree_size,
+    };
+    write(&stage.join(STATE_FILE), &serde_json::to_vec(&remembered)?)?;
+    if let Some(previous) = cx.previous {
+        synced
+            .dropped
+            .extend(dropped_files(previous, cx.held, &remembered));
+    }
+    Ok(synced)
+}
+
+/// `wharf mirror sync`.
+pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    let (upstream, upstream_config, config_bytes, tree) = connect(&runtime, args)?;
+    let current = args.data.join("current");
+    let copy = std::fs::canonicalize(&current).ok();
+    let before = Before {
+        state: SyncState::read(copy.as_deref(), &args.from),
+        copy,
+    };
+    let previous = before.copy.as_deref();
+
+    // The upstream's signed log, when it serves one: verified before anything is listed.
+    let root = root_of(&runtime, args, &upstream, &upstream_config, tree.is_some())?;
+    let verifier = root
+        .as_ref()
+        .map(|root| root.verifier(&args.from, args.token.clone(), &args.data))
+        .transpose()?;
+    let log = verifier.as_ref().map(trust::open).transpose()?;
+    let tree_size = log.as_ref().map_or(0, VerifiedLog::tree_size);
+    let trust_line = root.as_ref().map(|root| root.describe(tree_size));
+
+    let (files, fetched_bins) = listing(&runtime, args, &upstream, tree.as_ref(), previous)?;
+    let config = match &args.public_url {
+        Some(url) => RegistryConfig::for_public_url(url, upstream_config.auth_required)
+            .to_json()
+            .into_bytes(),
+        None => config_bytes.clone(),
+    };
+    let choice = choice(args);
+    if let Some(synced) =
+        nothing_changed(&before, fetched_bins.as_ref(), &choice, &config, tree_size)
+    {
+        if let (Some(root), Some(log)) = (&root, log) {
+            keep_trust(root, log);
+        }
+        return Ok(report(synced, &current, trust_line.as_deref()));
+    }
+    let mut recheck = BTreeSet::new();
+    let vetting = log
+        .map(|log| {
+            vetting(
+                log,
+                fetched_bins.as_ref(),
+                before.state.as_ref(),
+                &files,
+                &mut recheck,
+            )
+        })
+        .transpose()?;
+    let vet = |name: &str, bytes: &[u8]| match &vetting {
+        Some(vetting) => vetting.vet(name, bytes),
+        None => Ok(file::Vetted::default()),
+    };
+
+    // Everything is staged next to `current`, so the switch is a rename on one file system.
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating `{}`", args.data.display()))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let stage_name = format!("copy-{stamp}");
+    let stage = args.data.join(&stage_name);
+    let interrupted = remove_stale_copies(&args.data, previous);
+    let held = before
+        .state
+        .clone()
+        .unwrap_or_else(|| SyncState::load(None, &args.from));
+    let cx = file::Context {
+        upstream: &upstream,
+        dl: &upstream_config.dl,
+        data: &args.data,
+        previous,
+        previous_own_blobs: previous.is_some_and(has_own_blobs),
+        vet: vetting.is_some().then_some(&vet as file::Vet<'_>),
+        recheck: &recheck,
+        held: &held,
+        stage: &stage,
+        git_files: tree.as_ref().map(|tree| &tree.files),
+    };
+    let extras = Extras {
+        config: &config,
+        fetched_bins: fetched_bins.as_ref(),
+        choice,
+        tree_size,
+    };
+    let synced = match stage_copy(&runtime, args, &cx, &files, extras) {
+        Ok(synced) => synced,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&stage);
+            return Err(error);
+        }
+    };
+    switch_current(&args.data, &stage_name, previous)?;
+    // Blobs the new copy no longer names leave the store: those of the changed files' old
+    // versions, or, when what the store holds is not known from this sync alone (a killed
+    // run, a copy not made by a sync), every blob the new copy's index does not name.
+    if interrupted || previous.is_some() && before.state.is_none() {
+        remove_unnamed(&args.data, &stage);
+    } else {
+        remove_dropped(&args.data, &synced.dropped, &synced.named);
+    }
+    if let (Some(root), Some(vetting)) = (&root, vetting) {
+        keep_trust(root, vetting.into_log());
+    }
+    Ok(report(synced, &current, trust_line.as_deref()))
+}
+
+/// Keeps the verified log as the state the next sync checks against, and records the root
+/// key. A failure only costs the next sync a full check, so it is a warning.
+fn keep_trust(root: &trust::Root, log: wharf_client::verify::VerifiedLog<'_>) {
+    if let Err(error) = log
+        .keep()
+        .map_err(anyhow::Error::from)
+        .and_then(|()| root.record())
+    {
+        tracing::warn!(%error, "keeping the upstream's verified log failed");
+    }
+}

@@ -1,0 +1,228 @@
+//! The catalogue reads the web pages need beyond search and package pages: a publisher's
+//! packages, the categories in use, and the administrator's views of hidden reviews and of
+//! users. Each is one query on a pooled connection.
+
+use rusqlite::Connection;
+use serde::Serialize;
+use wharf_index_format::Pubtime;
+
+use crate::reviews::ADMIN_LOGIN;
+use crate::{Principal, Storage, StorageError};
+
+/// One package of a publisher, described by its latest release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnedPackage {
+    /// The name as published.
+    pub name: String,
+    /// The latest release.
+    pub latest: String,
+    /// `crate`, `plugin` or `template`.
+    pub kind: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// When the latest release was published (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub updated: String,
+    /// Downloads of every version, all time.
+    pub downloads: u64,
+}
+
+/// A category and how many packages' latest releases list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CategoryCount {
+    /// The category, lowercase.
+    pub category: String,
+    /// How many packages list it.
+    pub packages: u64,
+}
+
+/// A review the administrator hid, with the logged reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModeratedReview {
+    /// The package reviewed.
+    pub package: String,
+    /// The review's id.
+    pub id: i64,
+    /// The reviewer's login.
+    pub author: String,
+    /// 1 to 5.
+    pub rating: i64,
+    /// The text, if any.
+    pub body: Option<String>,
+    /// The reason the administrator gave.
+    pub reason: String,
+    /// When it was hidden (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub hidden_at: String,
+    /// How many users reported it.
+    pub reports: u64,
+}
+
+/// A user as the administrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserSummary {
+    /// The login.
+    pub login: String,
+    /// The display name, if any.
+    pub name: Option<String>,
+    /// When the user was created (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub created: String,
+    /// Tokens neither revoked nor expired.
+    pub active_tokens: u64,
+    /// Packages the user owns.
+    pub packages: u64,
+    /// Reviews the user wrote.
+    pub reviews: u64,
+}
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn require_admin(who: &Principal, action: &str) -> Result<(), StorageError> {
+    if who.login == ADMIN_LOGIN {
+        Ok(())
+    } else {
+        Err(StorageError::NotAdmin {
+            login: who.login.clone(),
+            action: action.to_owned(),
+        })
+    }
+}
+
+/// The packages `login` owns, by name; `None` when there is no such user.
+fn owned_by(conn: &Connection, login: &str) -> Result<Option<Vec<OwnedPackage>>, StorageError> {
+    let user: Option<i64> = conn
+        .prepare_cached("SELECT id FROM users WHERE login = ?1")?
+        .query_map([login], |row| row.get(0))?
+        .next()
+        .transpose()?;
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    let packages = conn
+        .prepare_cached(
+            "SELECT p.name, v.version, e.kind, json_extract(v.metadata, '$.description'),
+                    e.updated_at,
+                    coalesce((SELECT total FROM download_totals t WHERE t.package_id = p.id), 0)
+             FROM owners o JOIN packages p ON p.id = o.package_id
+             JOIN catalogue_entries e ON e.package_id = p.id
+             JOIN versions v ON v.id = e.version_id
+             WHERE o.user_id = ?1 ORDER BY p.lower_name",
+        )?
+        .query_map([user], |row| {
+            Ok(OwnedPackage {
+                name: row.get(0)?,
+                latest: row.get(1)?,
+                kind: row.get(2)?,
+                description: row.get(3)?,
+                updated: Pubtime::from_unix(row.get(4)?).to_string(),
+                downloads: count(row.get(5)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(packages))
+}
+
+/// The `limit` categories listed by most packages, ties by name.
+fn categories(conn: &Connection, limit: usize) -> Result<Vec<CategoryCount>, StorageError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(conn
+        .prepare_cached(
+            "SELECT value, count(*) AS n FROM catalogue_tags WHERE tag_kind = 'category'
+             GROUP BY value ORDER BY n DESC, value LIMIT ?1",
+        )?
+        .query_map([limit], |row| {
+            Ok(CategoryCount {
+                category: row.get(0)?,
+                packages: count(row.get(1)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Every hidden review with its latest hide reason, most recently hidden first.
+fn hidden_reviews(conn: &Connection) -> Result<Vec<ModeratedReview>, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT p.name, r.id, u.login, r.rating, r.body, m.reason, m.time,
+                    (SELECT count(*) FROM review_reports rp WHERE rp.review_id = r.id)
+             FROM reviews r JOIN packages p ON p.id = r.package_id
+             JOIN users u ON u.id = r.user_id
+             JOIN review_moderation m ON m.id =
+                  (SELECT max(id) FROM review_moderation WHERE review_id = r.id)
+             WHERE r.hidden_at IS NOT NULL ORDER BY m.time DESC, r.id DESC",
+        )?
+        .query_map([], |row| {
+            Ok(ModeratedReview {
+                package: row.get(0)?,
+                id: row.get(1)?,
+                author: row.get(2)?,
+                rating: row.get(3)?,
+                body: row.get(4)?,
+                reason: row.get(5)?,
+                hidden_at: Pubtime::from_unix(row.get(6)?).to_string(),
+                reports: count(row.get(7)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Every user with counts of tokens, packages and reviews, by login.
+fn users(conn: &Connection, now: i64) -> Result<Vec<UserSummary>, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT u.login, u.name, u.created_at,
+                    (SELECT count(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL
+                       AND (t.expires_at IS NULL OR t.expires_at > ?1)),
+                    (SELECT count(*) FROM owners o WHERE o.user_id = u.id),
+                    (SELECT count(*) FROM reviews r WHERE r.user_id = u.id)
+             FROM users u ORDER BY u.login",
+        )?
+        .query_map([now], |row| {
+            Ok(UserSummary {
+                login: row.get(0)?,
+                name: row.get(1)?,
+                created: Pubtime::from_unix(row.get(2)?).to_string(),
+                active_tokens: count(row.get(3)?),
+                packages: count(row.get(4)?),
+                reviews: count(row.get(5)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+impl Storage {
+    /// The packages the user `login` owns, by name; `None` when there is no such user.
+    pub async fn packages_owned_by(
+        &self,
+        login: &str,
+    ) -> Result<Option<Vec<OwnedPackage>>, StorageError> {
+        let login = login.to_owned();
+        self.read(move |conn| owned_by(conn, &login)).await
+    }
+
+    /// The `limit` categories listed by most packages' latest releases.
+    pub async fn catalogue_categories(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<CategoryCount>, StorageError> {
+        self.read(move |conn| categories(conn, limit)).await
+    }
+
+    /// Every hidden review with the logged reason (administrator only:
+    /// [`StorageError::NotAdmin`] for anyone else).
+    pub async fn hidden_reviews(
+        &self,
+        who: &Principal,
+    ) -> Result<Vec<ModeratedReview>, StorageError> {
+        require_admin(who, "list hidden reviews")?;
+        self.read(hidden_reviews).await
+    }
+
+    /// Every user with its counts (administrator only: [`StorageError::NotAdmin`] for anyone
+    /// else).
+    pub async fn user_summaries(&self, who: &Principal) -> Result<Vec<UserSummary>, StorageError> {
+        require_admin(who, "list users")?;
+        let now = crate::storage::now_unix();
+        self.read(move |conn| users(conn, now)).await
+    }
+}
