@@ -18,6 +18,7 @@ use wharf_client::install::{
 use wharf_resolver::Version;
 use wharf_trust::PublicKey;
 
+use crate::install_report::{self, ReportChoice, ReportTarget};
 use crate::resolve_cmd::Token;
 
 /// Where and how to install; shared by `install`, `update` and `remove`.
@@ -68,6 +69,14 @@ pub(crate) struct InstallDirArgs {
     /// Wait for another run working in DIR to finish instead of refusing (`dir-locked`).
     #[arg(long)]
     wait: bool,
+    /// After each successful run, report the installed set to the registry for its
+    /// recommendations (anonymous: a random id kept in DIR/.wharf/report-id); remembered
+    /// for DIR.
+    #[arg(long, conflicts_with = "no_report_installs")]
+    report_installs: bool,
+    /// Stop reporting installs from DIR (deletes DIR/.wharf/report-id).
+    #[arg(long)]
+    no_report_installs: bool,
     /// Install versions under this security advisory anyway (repeatable); any other
     /// advisory affecting a chosen version refuses the run (`advisory`).
     #[arg(long = "allow-advisory", value_name = "ID")]
@@ -135,7 +144,7 @@ pub(crate) struct ListArgs {
 /// Runs `wharf install`.
 pub(crate) fn install(args: &InstallArgs) -> ExitCode {
     finish(
-        &args.dir.dir,
+        &args.dir,
         args.packages
             .iter()
             .map(|text| text.parse::<PackageRequest>())
@@ -147,7 +156,7 @@ pub(crate) fn install(args: &InstallArgs) -> ExitCode {
 /// Runs `wharf update`.
 pub(crate) fn update(args: &UpdateArgs) -> ExitCode {
     finish(
-        &args.dir.dir,
+        &args.dir,
         installer(&args.dir).and_then(|installer| installer.update(&args.packages)),
     )
 }
@@ -155,7 +164,7 @@ pub(crate) fn update(args: &UpdateArgs) -> ExitCode {
 /// Runs `wharf remove`.
 pub(crate) fn remove(args: &RemoveArgs) -> ExitCode {
     finish(
-        &args.dir.dir,
+        &args.dir,
         installer(&args.dir).and_then(|installer| installer.remove(&args.packages)),
     )
 }
@@ -277,7 +286,8 @@ pub(crate) fn read_root_key(path: &Path) -> Result<PublicKey, InstallError> {
     })
 }
 
-fn finish(dir: &Path, outcome: Result<InstallReport, InstallError>) -> ExitCode {
+fn finish(args: &InstallDirArgs, outcome: Result<InstallReport, InstallError>) -> ExitCode {
+    let dir = &args.dir;
     match outcome {
         Ok(report) => {
             for notice in &report.notices {
@@ -289,6 +299,19 @@ fn finish(dir: &Path, outcome: Result<InstallReport, InstallError>) -> ExitCode 
                 "{} package(s) in use in `{}`",
                 report.installed.len(),
                 dir.display()
+            );
+            let token = args.token.clone().map(Token::into_inner);
+            install_report::after_success(
+                dir,
+                ReportChoice {
+                    opt_in: args.report_installs,
+                    opt_out: args.no_report_installs,
+                },
+                &report.installed,
+                &ReportTarget {
+                    token: token.as_deref(),
+                    ca_certs: &args.ca_cert,
+                },
             );
             ExitCode::SUCCESS
         }

@@ -12,6 +12,7 @@ mod bundle;
 mod closure;
 mod connection_keys;
 mod install_cmd;
+mod install_report;
 mod keys_cmd;
 mod lifecycle_cmd;
 mod listen;

@@ -14,14 +14,14 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 
-use crate::audit::PendingAudit;
+use crate::audit::{PeerAddr, PendingAudit};
 use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
-    catalogue, download, entitlements, git, index, keys, lifecycle, log, openapi, operations,
-    owners, plugins, publish, reviews, search, webhooks, yank,
+    catalogue, download, entitlements, git, index, install_reports, keys, lifecycle, log, openapi,
+    operations, owners, plugins, publish, recommendations, reviews, search, webhooks, yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -214,6 +214,41 @@ where
         return (
             Route::Log,
             log::route(state, request.headers(), rest, query).await,
+        );
+    }
+    if path == install_reports::PATH {
+        if method != Method::POST {
+            return (Route::Other, Err(method_not_allowed(method, path)));
+        }
+        let headers = request.headers().clone();
+        let peer = request
+            .extensions()
+            .get::<PeerAddr>()
+            .map(|peer| peer.0.ip());
+        let body = match read_small_body(state, request, install_reports::MAX_BODY_BYTES).await {
+            Ok(body) => body,
+            Err(e) => return (Route::Other, Err(e)),
+        };
+        return (
+            Route::Other,
+            install_reports::report(state, &headers, peer, &body).await,
+        );
+    }
+    if let Some(name) = path
+        .strip_prefix(recommendations::PREFIX)
+        .and_then(|rest| rest.strip_suffix(recommendations::SUFFIX))
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+    {
+        if !is_get {
+            return (Route::Search, Err(method_not_allowed(method, path)));
+        }
+        let name = match decode_segment(name) {
+            Ok(name) => name,
+            Err(e) => return (Route::Search, Err(e)),
+        };
+        return (
+            Route::Search,
+            recommendations::recommendations(state, request.headers(), &name).await,
         );
     }
     if path == lifecycle::ADVISORIES_PATH

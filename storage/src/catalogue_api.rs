@@ -5,10 +5,13 @@
 use crate::catalogue::{CataloguePage, CatalogueQuery};
 use crate::catalogue_page::PackagePage;
 use crate::downloads::{CountedDownload, DownloadStats};
+use crate::install_reports::{InstallReport, ReportOutcome};
+use crate::recommendations::Recommendations;
 use crate::reviews::{ADMIN_LOGIN, Review, ReviewInput};
 use crate::storage::now_unix;
 use crate::{
-    Principal, Storage, StorageError, catalogue_page, catalogue_search, downloads, reviews,
+    Principal, Storage, StorageError, catalogue_page, catalogue_search, downloads, install_reports,
+    recommendations, reviews,
 };
 
 impl Storage {
@@ -46,6 +49,29 @@ impl Storage {
         let name = name.to_owned();
         let now = now_unix();
         self.read(move |conn| downloads::stats(conn, &name, now))
+            .await
+    }
+
+    /// What to recommend beside package `name` (case and `-`/`_` folded):
+    /// [`StorageError::UnknownPackage`] when there is none.
+    pub async fn recommendations(&self, name: &str) -> Result<Recommendations, StorageError> {
+        let name = name.to_owned();
+        self.read(move |conn| recommendations::recommend(conn, &name))
+            .await
+    }
+
+    /// Records an install directory's reported set (replacing its previous one); `who` is
+    /// the token's user when the report came with one (see [`InstallReport`]).
+    pub async fn record_install_report(
+        &self,
+        who: Option<&Principal>,
+        report: InstallReport,
+    ) -> Result<ReportOutcome, StorageError> {
+        install_reports::check(&report)?;
+        let who = who.cloned();
+        self.inner
+            .writer
+            .run(move |conn| install_reports::record(conn, who.as_ref(), &report, now_unix()))
             .await
     }
 

@@ -1,11 +1,14 @@
 //! The catalogue search query: ranks and cuts to the page inside SQLite.
 //!
 //! With free text, FTS5 finds the matches and SQLite's sorter keeps only the page's rows
-//! while it reads them (`ORDER BY … LIMIT`): the BM25 score is computed once per match, and
-//! the columns a result shows (metadata, downloads, rating) are read for the page's rows
-//! only, in an outer query over the materialised page. An exact name match is looked up on
-//! its own (one index probe) and put first. Filters are SQL conditions on the same query,
-//! and the count is a plain `count(*)` over the same matches without any scoring.
+//! while it reads them (`ORDER BY … LIMIT`), and the columns a result shows (metadata,
+//! downloads, rating) are read for the page's rows only. Relevance ranks in two tiers:
+//! matches in the name, description or keywords (an FTS5 column filter), each scored by
+//! BM25, then the matches found only in the README; the second tier is scored only when a
+//! page reaches into it, so a word every README holds does not make SQLite score every
+//! package. An exact name match is looked up on its own (one index probe) and put first.
+//! Filters are SQL conditions on the same query, and the count is a plain `count(*)` over
+//! the same matches without any scoring.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
@@ -262,39 +265,76 @@ pub(crate) fn hits(conn: &Connection, ids: &[i64]) -> Result<Vec<CatalogueHit>, 
     Ok(hits)
 }
 
+/// The columns whose matches rank above README-only matches.
+const MAIN_COLUMNS: &str = "{name description keywords}";
+
+/// The relevance tiers of a free-text query: matches in the name, description or keywords,
+/// then the matches found only in the README. Each tier is ranked by BM25 on its own, so
+/// SQLite scores the second only when a page reaches past the first.
+fn relevance_tiers(terms: &str) -> [String; 2] {
+    [
+        format!("{MAIN_COLUMNS}: ({terms})"),
+        format!("({terms}) NOT {MAIN_COLUMNS}: ({terms})"),
+    ]
+}
+
+/// The page of a relevance search with free text: the exact name, then each tier, reading
+/// a tier's count only when the page starts beyond it.
+fn relevance_page(
+    conn: &Connection,
+    query: &CatalogueQuery,
+    terms: &str,
+    exact: Option<i64>,
+) -> Result<Vec<i64>, StorageError> {
+    let mut ids = Vec::new();
+    let mut skip = query.offset;
+    let mut room = query.limit;
+    if let Some(id) = exact {
+        if skip == 0 {
+            ids.push(id);
+            room = room.map(|room| room.saturating_sub(1));
+        } else {
+            skip -= 1;
+        }
+    }
+    for tier in relevance_tiers(terms) {
+        if room == Some(0) {
+            break;
+        }
+        let found = ranked_ids(conn, query, Some(&tier), exact, skip, room)?;
+        if found.is_empty() && skip > 0 {
+            let size = count(conn, query, Some(&tier), exact)?;
+            skip -= usize::try_from(size).unwrap_or(usize::MAX).min(skip);
+            continue;
+        }
+        skip = 0;
+        room = room.map(|room| room.saturating_sub(found.len()));
+        ids.extend(found);
+    }
+    Ok(ids)
+}
+
 /// Runs a catalogue search: the page's packages ranked and cut in SQLite, then described.
 pub(crate) fn search(
     conn: &Connection,
     query: &CatalogueQuery,
 ) -> Result<CataloguePage, StorageError> {
     let fts = fts_query(&query.text);
-    // An exact name comes first in relevance order; the ranked matches follow without it.
-    let exact = match (&fts, query.sort) {
-        (Some(_), CatalogueSort::Relevance) => exact_match(conn, query)?,
-        _ => None,
-    };
-    let total = count(conn, query, fts.as_deref(), exact)? + u64::from(exact.is_some());
-    let ids = match exact {
-        Some(id) if query.offset == 0 => {
-            let mut ids = vec![id];
-            let rest = query.limit.map(|limit| limit.saturating_sub(1));
-            if rest != Some(0) {
-                ids.extend(ranked_ids(conn, query, fts.as_deref(), exact, 0, rest)?);
-            }
-            ids
+    let ids = match (&fts, query.sort) {
+        (Some(terms), CatalogueSort::Relevance) => {
+            // An exact name comes first; the ranked matches follow without it.
+            let exact = exact_match(conn, query)?;
+            let total = count(conn, query, Some(terms), exact)? + u64::from(exact.is_some());
+            let ids = relevance_page(conn, query, terms, exact)?;
+            return Ok(CataloguePage {
+                total,
+                hits: hits(conn, &ids)?,
+            });
         }
-        Some(_) => ranked_ids(
-            conn,
-            query,
-            fts.as_deref(),
-            exact,
-            query.offset - 1,
-            query.limit,
-        )?,
-        None => ranked_ids(conn, query, fts.as_deref(), None, query.offset, query.limit)?,
+        _ => ranked_ids(conn, query, fts.as_deref(), None, query.offset, query.limit)?,
     };
     Ok(CataloguePage {
-        total,
+        total: count(conn, query, fts.as_deref(), None)?,
         hits: hits(conn, &ids)?,
     })
 }

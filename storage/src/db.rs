@@ -111,6 +111,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::catalogue_search::MIGRATION,
     // Webhooks and their delivery log.
     crate::webhooks::MIGRATION,
+    // Install sets reported by `wharf install` (opt-in, keyed by a random id per directory).
+    crate::install_reports::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

@@ -67,6 +67,7 @@ mod error;
 mod gc;
 mod index_changes;
 mod index_files;
+mod install_reports;
 mod key_binding;
 mod keyset_rotation;
 mod lifecycle;
@@ -78,6 +79,7 @@ mod plugins;
 mod publisher_keys;
 mod queries;
 mod recent;
+mod recommendations;
 mod reconcile;
 mod registry_keys;
 mod reviews;
@@ -112,6 +114,7 @@ pub use entitlements::{DownloadRefusal, EntitlementInfo};
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use index_changes::{IndexChanges, IndexState};
+pub use install_reports::{INSTALL_ID_LEN, InstallReport, MAX_REPORTED_PACKAGES, ReportOutcome};
 pub use keyset_rotation::{install_next_keyset, request_next_keyset};
 pub use lifecycle::{MAX_LIFECYCLE_TEXT, PackageLifecycle};
 pub use log::{LINE_FIELD, MAX_LEAVES_PER_PAGE};
@@ -122,6 +125,9 @@ pub use model::{
 };
 pub use plugins::{PluginPackage, PluginRelease};
 pub use publisher_keys::PublisherKeyInfo;
+pub use recommendations::{
+    MAX_RECOMMENDATIONS, Recommendation, RecommendationBasis, Recommendations,
+};
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
 pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,

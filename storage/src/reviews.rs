@@ -85,7 +85,8 @@ pub struct Review {
     pub body: Option<String>,
     /// The version it was written for.
     pub version: String,
-    /// Whether the reviewer's token fetched one of this package's blobs.
+    /// Whether the reviewer's token fetched one of this package's blobs, or came with an
+    /// install report listing the package.
     pub verified_install: bool,
     /// First written (`YYYY-MM-DDTHH:MM:SSZ`).
     pub created: String,
@@ -291,7 +292,9 @@ pub(crate) fn list(
             "SELECT r.id, u.login, r.rating, r.body, r.version, r.created_at, r.updated_at,
                     r.hidden_at,
                     EXISTS (SELECT 1 FROM download_fetchers f
-                            WHERE f.package_id = r.package_id AND f.user_id = r.user_id),
+                            WHERE f.package_id = r.package_id AND f.user_id = r.user_id)
+                    OR EXISTS (SELECT 1 FROM install_reporters i
+                               WHERE i.package_id = r.package_id AND i.user_id = r.user_id),
                     ru.login, rr.body, rr.updated_at,
                     (SELECT count(*) FROM review_reports rp WHERE rp.review_id = r.id),
                     (SELECT m.reason FROM review_moderation m WHERE m.review_id = r.id

@@ -322,6 +322,8 @@ fn the_openapi_document_parses_and_lists_every_catalogue_route() -> TestResult {
             "/api/wharf/v1/catalogue/packages/{name}/reviews/{id}/hide",
             "post",
         ),
+        ("/api/wharf/v1/packages/{name}/recommendations", "get"),
+        ("/api/wharf/v1/install-reports", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -336,6 +338,8 @@ fn the_openapi_document_parses_and_lists_every_catalogue_route() -> TestResult {
         "PackageResponse",
         "DownloadStats",
         "Review",
+        "Recommendations",
+        "InstallReportRequest",
     ] {
         assert!(schemas.contains_key(schema), "schema {schema} is missing");
     }

@@ -11,7 +11,7 @@ use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
 use crate::catalogue::{get, stable};
 
 /// Runs `gen-ecosystem` (built beside `wharf` by `cargo build --workspace --bins`).
-fn generate(out: &Path) -> TestResult {
+pub(crate) fn generate(out: &Path) -> TestResult {
     let binary =
         wharf_binary().with_file_name(format!("gen-ecosystem{}", std::env::consts::EXE_SUFFIX));
     assert!(
@@ -28,7 +28,7 @@ fn generate(out: &Path) -> TestResult {
 }
 
 /// Publishes every body in publish order, then yanks the yank list.
-fn publish_ecosystem(registry: &TestRegistry, dir: &Path) -> TestResult {
+pub(crate) fn publish_ecosystem(registry: &TestRegistry, dir: &Path) -> TestResult {
     let mut bodies: Vec<_> = std::fs::read_dir(dir.join("publish"))?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()?;

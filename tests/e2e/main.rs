@@ -41,6 +41,7 @@ mod plugins;
 mod publish_log;
 mod rate_limits;
 mod readme;
+mod recommendations;
 mod resolve_remote;
 mod s3;
 mod settings_precedence;

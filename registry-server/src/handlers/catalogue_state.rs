@@ -2,6 +2,7 @@
 //! compatibility answers, and the per-user review write limit.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use wharf_storage::{CountedDownload, Storage};
 
+use super::install_reports::REPORTS_PER_MINUTE;
 use crate::error::ApiError;
 use crate::rate_limits::{human_wait, retry_after_seconds};
 
@@ -37,6 +39,8 @@ pub(crate) struct CatalogueState {
     compat: Mutex<HashMap<CompatKey, (u64, Option<String>)>>,
     /// Review writes per login.
     review_limiter: DefaultKeyedRateLimiter<String>,
+    /// Install reports per client address.
+    report_limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl Default for CatalogueState {
@@ -46,6 +50,9 @@ impl Default for CatalogueState {
             pending: Arc::new(Mutex::new(Vec::new())),
             compat: Mutex::new(HashMap::new()),
             review_limiter: RateLimiter::keyed(Quota::per_minute(rate)),
+            report_limiter: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(REPORTS_PER_MINUTE).expect("the rate is not zero"),
+            )),
         }
     }
 }
@@ -106,6 +113,28 @@ impl CatalogueState {
         Err(ApiError::too_many_requests(
             format!(
                 "review rate limit reached for `{login}`: {REVIEW_WRITES_PER_MINUTE} review changes per minute; try again in {}",
+                human_wait(wait)
+            ),
+            wait,
+        ))
+    }
+}
+
+impl CatalogueState {
+    /// Takes one install report from `peer`'s allowance, or refuses with 429 (requests
+    /// without a peer address, answered in process, share one allowance).
+    pub(crate) fn take_install_report(&self, peer: Option<IpAddr>) -> Result<(), ApiError> {
+        let key = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let Err(not_until) = self.report_limiter.check_key(&key) else {
+            return Ok(());
+        };
+        let wait = retry_after_seconds(
+            not_until.wait_time_from(governor::clock::Clock::now(self.report_limiter.clock())),
+        );
+        Err(ApiError::too_many_requests(
+            format!(
+                "install report rate limit reached for {key}: {REPORTS_PER_MINUTE} reports per \
+                 minute; try again in {}",
                 human_wait(wait)
             ),
             wait,

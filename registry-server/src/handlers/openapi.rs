@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use super::{catalogue, reviews};
+use super::{catalogue, install_reports, recommendations, reviews};
 use crate::response::{Resp, json_response};
 
 /// Where the document is served.
@@ -33,7 +33,7 @@ pub(crate) struct ErrorDetail {
 #[openapi(
     info(
         title = "Wharf catalogue API",
-        description = "Search, package pages, download statistics, ratings and reviews."
+        description = "Search, package pages, download statistics, ratings and reviews, recommendations and install reports."
     ),
     paths(
         catalogue::search,
@@ -44,6 +44,8 @@ pub(crate) struct ErrorDetail {
         reviews::reply,
         reviews::report,
         reviews::hide,
+        recommendations::recommendations,
+        install_reports::report,
     ),
     components(schemas(
         catalogue::SearchResponse,
@@ -64,6 +66,12 @@ pub(crate) struct ErrorDetail {
         wharf_storage::Review,
         wharf_storage::ReviewReply,
         wharf_storage::HiddenReview,
+        wharf_storage::Recommendations,
+        wharf_storage::Recommendation,
+        wharf_storage::RecommendationBasis,
+        wharf_storage::ReportOutcome,
+        install_reports::InstallReportRequest,
+        install_reports::ReportedPackage,
         ErrorBody,
         ErrorDetail,
     ))
