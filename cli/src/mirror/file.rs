@@ -54,6 +54,8 @@ pub(crate) struct Context<'a> {
     pub(crate) stage: &'a Path,
     /// A git upstream's files (its fetched tree); `None`: fetch them over HTTP.
     pub(crate) git_files: Option<&'a std::collections::BTreeMap<String, Vec<u8>>>,
+    /// The files `--roots` fetched already (not fetched again).
+    pub(crate) followed: &'a crate::mirror::followed::Followed,
 }
 
 /// What syncing some files did.
@@ -146,6 +148,13 @@ async fn fetch_file(
     url: &str,
     held: Option<&crate::mirror::upstream::Validators>,
 ) -> anyhow::Result<Fetched> {
+    if let Some((bytes, validators, unchanged)) = cx.followed.get(path) {
+        return Ok(if *unchanged && held.is_some() {
+            Fetched::NotModified
+        } else {
+            Fetched::Body(bytes.clone(), validators.clone())
+        });
+    }
     Ok(match cx.git_files {
         Some(files) => files.get(path).map_or(Fetched::Missing, |bytes| {
             Fetched::Body(

@@ -221,6 +221,7 @@ fn stage_copy(
     if let Some(bins) = extras.fetched_bins {
         bins.write(stage, cx.previous)?;
     }
+    super::followed::keep(stage, cx.previous, cx.followed)?;
     let record = wharf_registry_server::MirrorRecord {
         upstream: args.from.clone(),
     };
@@ -269,7 +270,14 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let tree_size = log.as_ref().map_or(0, VerifiedLog::tree_size);
     let trust_line = root.as_ref().map(|root| root.describe(tree_size));
 
-    let (files, fetched_bins) = listing(&runtime, args, &upstream, tree.as_ref(), previous)?;
+    let follow = super::followed::Follow {
+        runtime: &runtime,
+        upstream: &upstream,
+        previous,
+        held: before.state.as_ref(),
+    };
+    let mut followed = super::followed::Followed::new();
+    let (files, fetched_bins) = listing(&follow, args, tree.as_ref(), &mut followed)?;
     let config = match &args.public_url {
         Some(url) => RegistryConfig::for_public_url(url, upstream_config.auth_required)
             .to_json()
@@ -327,6 +335,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         held: &held,
         stage: &stage,
         git_files: tree.as_ref().map(|tree| &tree.files),
+        followed: &followed,
     };
     let extras = Extras {
         config: &config,
