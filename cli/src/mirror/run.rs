@@ -245,6 +245,19 @@ fn stage_copy(
     Ok(synced)
 }
 
+/// The name and path of a new staging directory. Everything is staged next to `current`,
+/// so the switch is a rename on one file system.
+fn new_stage(data: &Path) -> anyhow::Result<(String, PathBuf)> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating `{}`", data.display()))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let name = format!("copy-{stamp}");
+    let path = data.join(&name);
+    Ok((name, path))
+}
+
 /// `wharf mirror sync`.
 pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -310,15 +323,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         None => Ok(file::Vetted::default()),
     };
 
-    // Everything is staged next to `current`, so the switch is a rename on one file system.
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating `{}`", args.data.display()))?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let stage_name = format!("copy-{stamp}");
-    let stage = args.data.join(&stage_name);
+    let (stage_name, stage) = new_stage(&args.data)?;
     let interrupted = remove_stale_copies(&args.data, previous);
     let held = before
         .state
