@@ -245,6 +245,16 @@ fn stage_copy(
     Ok(synced)
 }
 
+/// The copy's `config.json`: the upstream's, or with `--public-url` one naming that URL.
+fn copy_config(args: &SyncArgs, upstream: &RegistryConfig, served: &[u8]) -> Vec<u8> {
+    match &args.public_url {
+        Some(url) => RegistryConfig::for_public_url(url, upstream.auth_required)
+            .to_json()
+            .into_bytes(),
+        None => served.to_vec(),
+    }
+}
+
 /// The name and path of a new staging directory. Everything is staged next to `current`,
 /// so the switch is a rename on one file system.
 fn new_stage(data: &Path) -> anyhow::Result<(String, PathBuf)> {
@@ -291,12 +301,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     };
     let mut followed = super::followed::Followed::new();
     let (files, fetched_bins) = listing(&follow, args, tree.as_ref(), &mut followed)?;
-    let config = match &args.public_url {
-        Some(url) => RegistryConfig::for_public_url(url, upstream_config.auth_required)
-            .to_json()
-            .into_bytes(),
-        None => config_bytes.clone(),
-    };
+    let config = copy_config(args, &upstream_config, &config_bytes);
     let choice = choice(args);
     if let Some(synced) =
         nothing_changed(&before, fetched_bins.as_ref(), &choice, &config, tree_size)
