@@ -55,7 +55,7 @@ reference="$WORK/reference"
 sync_once "$reference" >/dev/null
 copy="$reference/current"
 versions=$(find "$copy/index" -type f ! -name config.json -exec cat {} + | wc -l)
-bytes=$(du -sb --apparent-size "$copy/blobs" | cut -f1)
+bytes=$(du -sb --apparent-size "$copy/blobs/sha256/." | cut -f1) # the copy links the shared store
 {
   for bin in $(seq 0 255); do printf 'url = "%s/index/.wharf/bins/%02x"\noutput = "bins-%02x"\n' "$URL" "$bin" "$bin"; done
   echo "url = \"$URL/index/config.json\""; echo 'output = "config.json"'
