@@ -41,6 +41,8 @@ pub(crate) struct Context<'a> {
     pub(crate) dl: &'a str,
     /// The mirror directory (its `blobs/` store is shared by all copies).
     pub(crate) data: &'a Path,
+    /// The blobs the store held when the sync started (read once: no check per blob).
+    pub(crate) stored: &'a std::collections::HashSet<String>,
     /// The copy `current` points at, if any.
     pub(crate) previous: Option<&'a Path>,
     /// Whether that copy holds its blobs itself (then they are linked into the store).
@@ -325,7 +327,7 @@ async fn sync_blob(
         return Ok(Some(format!("its cksum `{cksum}` is not a SHA-256")));
     }
     let target = store_path(cx.data, cksum);
-    if target.is_file()
+    if cx.stored.contains(cksum)
         || (cx.previous_own_blobs
             && cx.previous.is_some_and(|previous| {
                 link(&blob_path(previous, cksum), &target).unwrap_or(false)

@@ -334,10 +334,12 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         .state
         .clone()
         .unwrap_or_else(|| SyncState::load(None, &args.from));
+    let stored = copy::stored(&args.data);
     let cx = file::Context {
         upstream: &upstream,
         dl: &upstream_config.dl,
         data: &args.data,
+        stored: &stored,
         previous,
         previous_own_blobs: previous.is_some_and(has_own_blobs),
         vet: vetting.is_some().then_some(&vet as file::Vet<'_>),
