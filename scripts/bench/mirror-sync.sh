@@ -4,7 +4,9 @@
 # files in the same run (`curl --parallel`, PARALLEL connections: the 256 snapshot bins,
 # config.json, every index file and every blob, written to disk), then an incremental sync
 # after about 1 % more versions were published (new packages, `wharf-load seed --prefix t`),
-# and a sync with nothing changed.
+# and a sync with nothing changed. The sync checks the upstream's signed log as it always does
+# against a Wharf upstream (root key trusted on first use). The CPU time (user + sys) of each
+# run is recorded too (GNU time), as the machine may be shared.
 #
 # Settings (environment): PACKAGES (1000), VERSIONS (3), PARALLEL (8, also the sync's
 # --jobs), RUNS (3: full sync and plain download alternate, medians reported), WHARF_PORT
@@ -21,7 +23,7 @@ RUNS=${RUNS:-3}
 WHARF_PORT=${WHARF_PORT:-18483}
 RESULTS=${RESULTS:-$TARGET_DIR/bench-results/mirror-sync-$(date -u +%Y%m%dT%H%M%SZ)}
 
-ensure_tools curl:curl
+ensure_tools curl:curl /usr/bin/time:time
 build_release
 begin_work mirror-bench
 URL="http://127.0.0.1:$WHARF_PORT"
@@ -38,19 +40,22 @@ log "seeding $PACKAGES packages × $VERSIONS versions"
   >"$RESULTS/seed.txt" 2>&1 || die "seeding failed; see $RESULTS/seed.txt"
 
 # The plain download's list: what a full sync fetches, as curl config lines.
-sync_once() { # sync_once DIR → seconds on stdout
+cpu_of() { awk '{ printf "%.2f", $1 + $2 }' "$1"; } # cpu_of TIMEFILE → user + sys seconds
+sync_once() { # sync_once DIR → seconds on stdout; CPU seconds in $WORK/cpu
   local start end
   start=$(now)
-  "$WHARF" mirror sync --from "$INDEX" --data "$1" --jobs "$PARALLEL" >"$RESULTS/sync-$(basename "$1").txt" 2>&1 \
+  /usr/bin/time -f '%U %S' -o "$WORK/time" \
+    "$WHARF" mirror sync --from "$INDEX" --data "$1" --jobs "$PARALLEL" >"$RESULTS/sync-$(basename "$1").txt" 2>&1 \
     || die "sync failed; see $RESULTS/sync-$(basename "$1").txt"
   end=$(now)
+  cpu_of "$WORK/time" >"$WORK/cpu"
   elapsed "$start" "$end"
 }
 reference="$WORK/reference"
 sync_once "$reference" >/dev/null
 copy="$reference/current"
 versions=$(find "$copy/index" -type f ! -name config.json -exec cat {} + | wc -l)
-bytes=$(du -sb --apparent-size "$copy/blobs" | cut -f1)
+bytes=$(du -sb --apparent-size "$copy/blobs/sha256/." | cut -f1) # the copy links the shared store
 {
   for bin in $(seq 0 255); do printf 'url = "%s/index/.wharf/bins/%02x"\noutput = "bins-%02x"\n' "$URL" "$bin" "$bin"; done
   echo "url = \"$URL/index/config.json\""; echo 'output = "config.json"'
@@ -68,18 +73,22 @@ plain_once() { # plain_once DIR → seconds on stdout
   local start end
   mkdir -p "$1"
   start=$(now)
-  (cd "$1" && curl --silent --fail --parallel --parallel-max "$PARALLEL" --config "$WORK/urls.curl" 2>/dev/null) \
+  (cd "$1" && /usr/bin/time -f '%U %S' -o "$WORK/time" \
+    curl --silent --fail --parallel --parallel-max "$PARALLEL" --config "$WORK/urls.curl" 2>/dev/null) \
     || die "the plain download failed"
   end=$(now)
+  cpu_of "$WORK/time" >"$WORK/cpu"
   elapsed "$start" "$end"
 }
 
-full=() plain=()
+full=() plain=() full_cpu=() plain_cpu=()
 for run in $(seq 1 "$RUNS"); do
   plain+=("$(plain_once "$WORK/plain-$run")")
+  plain_cpu+=("$(cat "$WORK/cpu")")
   full+=("$(sync_once "$WORK/full-$run")")
+  full_cpu+=("$(cat "$WORK/cpu")")
   rm -rf "$WORK/plain-$run" "$WORK/full-$run"
-  log "run $run: plain ${plain[-1]} s, full sync ${full[-1]} s"
+  log "run $run: plain ${plain[-1]} s (CPU ${plain_cpu[-1]} s), full sync ${full[-1]} s (CPU ${full_cpu[-1]} s)"
 done
 
 # About 1 % more versions, in new packages; then the incremental sync of the reference copy.
@@ -87,8 +96,10 @@ extra=$(( (PACKAGES * VERSIONS + 99) / 100 ))
 "$LOAD" seed --url "$URL" --token "$token" --packages "$extra" --versions 1 --prefix t \
   >>"$RESULTS/seed.txt" 2>&1 || die "seeding the change failed"
 incremental=$(sync_once "$reference")
+incremental_cpu=$(cat "$WORK/cpu")
 incremental_said=$(head -n2 "$RESULTS/sync-reference.txt" | tr '\n' ' ')
 unchanged=$(sync_once "$reference")
+unchanged_cpu=$(cat "$WORK/cpu")
 unchanged_said=$(head -n2 "$RESULTS/sync-reference.txt" | tr '\n' ' ')
 
 full_median=$(printf '%s\n' "${full[@]}" | median)
@@ -100,12 +111,12 @@ plain_median=$(printf '%s\n' "${plain[@]}" | median)
   echo
   machine_info "$WORK"
   echo
-  echo "| what | seconds | runs |"
-  echo "|---|---:|---|"
-  echo "| plain parallel download (\`curl --parallel --parallel-max $PARALLEL\`, same files) | $plain_median | ${plain[*]} |"
-  echo "| \`wharf mirror sync --jobs $PARALLEL\`, empty mirror | $full_median | ${full[*]} |"
-  echo "| ratio sync / plain | $(awk -v a="$full_median" -v b="$plain_median" 'BEGIN { printf "%.2f", a / b }') | |"
-  echo "| incremental sync after $extra new versions (~1 %) | $incremental | $incremental_said |"
-  echo "| sync with nothing changed | $unchanged | $unchanged_said |"
+  echo "| what | seconds | runs | CPU user+sys s (runs) |"
+  echo "|---|---:|---|---|"
+  echo "| plain parallel download (\`curl --parallel --parallel-max $PARALLEL\`, same files) | $plain_median | ${plain[*]} | ${plain_cpu[*]} |"
+  echo "| \`wharf mirror sync --jobs $PARALLEL\`, empty mirror | $full_median | ${full[*]} | ${full_cpu[*]} |"
+  echo "| ratio sync / plain | $(awk -v a="$full_median" -v b="$plain_median" 'BEGIN { printf "%.2f", a / b }') | | |"
+  echo "| incremental sync after $extra new versions (~1 %) | $incremental | $incremental_said | $incremental_cpu |"
+  echo "| sync with nothing changed | $unchanged | $unchanged_said | $unchanged_cpu |"
 } >"$RESULTS/summary.md"
 cat "$RESULTS/summary.md"

@@ -33,6 +33,7 @@ mod mirror;
 mod mirror_real_crates;
 mod mirror_serve;
 mod mirror_sync;
+mod mirror_trust;
 mod operations_connections;
 mod operations_monitoring;
 mod operations_packaging;

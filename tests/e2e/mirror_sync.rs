@@ -100,7 +100,7 @@ fn a_second_sync_fetches_only_the_changed_file_and_its_new_blob() -> TestResult 
         said.contains("4 index files unchanged, 0 left out"),
         "{said}"
     );
-    // Unchanged blobs are the previous copy's files, linked, not copied.
+    // Unchanged blobs are the store's files, neither linked again nor copied.
     assert_eq!(blob_inode(&mirror)?, inode_before);
     assert_eq!(
         std::fs::read(mirror.join("current/index/2/cc"))?,
@@ -111,6 +111,44 @@ fn a_second_sync_fetches_only_the_changed_file_and_its_new_blob() -> TestResult 
             .bytes()?
             .to_vec()
     );
+
+    // Nothing changed upstream: no index file, bin or blob is fetched, the bin list answers
+    // 304 to the ETag it gave, and the copy served stays the same directory.
+    let log_304 = r#"wharf_http_requests_total{route="log",status="304"}"#;
+    // (A counter that never counted is not listed yet.)
+    let (before, bins_304) = (served(&upstream)?, upstream.metric(log_304).unwrap_or(0));
+    let served_copy = std::fs::read_link(mirror.join("current"))?;
+    let third = sync(&upstream, &mirror, &[]);
+    assert_eq!(served(&upstream)?, before);
+    assert_eq!(
+        upstream.metric(log_304)? - bins_304,
+        1,
+        "the bin list is 304"
+    );
+    assert_eq!(std::fs::read_link(mirror.join("current"))?, served_copy);
+    let said = String::from_utf8_lossy(&third.stdout);
+    assert!(
+        said.contains("0 bytes downloaded, 5 index files unchanged, 0 left out"),
+        "{said}"
+    );
+
+    // The bins carry their hash as ETag and answer 304 to it.
+    let bin = upstream
+        .http()
+        .get(format!("{}/index/.wharf/bins/00", upstream.url()))
+        .send()?;
+    let etag = bin.headers()["etag"].to_str()?.to_owned();
+    let text = bin.bytes()?;
+    assert_eq!(
+        etag,
+        format!("\"{}\"", wharf_trust::Hash::sha256(&text).to_hex())
+    );
+    let again = upstream
+        .http()
+        .get(format!("{}/index/.wharf/bins/00", upstream.url()))
+        .header("If-None-Match", &etag)
+        .send()?;
+    assert_eq!(again.status(), 304);
     Ok(())
 }
 

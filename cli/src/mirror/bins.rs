@@ -11,7 +11,7 @@ use futures::StreamExt as _;
 
 use crate::mirror::copy::{link, write};
 use crate::mirror::file::sha256_hex;
-use crate::mirror::upstream::Upstream;
+use crate::mirror::upstream::{Fetched, Upstream, Validators};
 
 /// The directory of a copy that holds the bins it was listed from.
 const DIR: &str = "snapshot";
@@ -89,10 +89,17 @@ pub(crate) async fn fetch(
     // A bin that does not hash as the list says belongs to a newer snapshot: list again.
     for _ in 0..3 {
         let url = format!("{}/.wharf/bins", upstream.index);
-        let Some(list) = upstream.get(&url).await? else {
-            return Ok(None);
+        // The list held is sent as the ETag it had (its SHA-256): 304 when it is current.
+        let held_list = previous_list(previous);
+        let validators = held_list.as_ref().map(|list| Validators {
+            etag: Some(format!("\"{}\"", sha256_hex(list.as_bytes()))),
+            last_modified: None,
+        });
+        let list = match (upstream.get_if(&url, validators.as_ref()).await?, held_list) {
+            (Fetched::NotModified, Some(list)) => list,
+            (Fetched::Body(list, _), _) => String::from_utf8_lossy(&list).into_owned(),
+            _ => return Ok(None),
         };
-        let list = String::from_utf8_lossy(&list).into_owned();
         let hashes: Vec<String> = list.lines().map(str::to_owned).collect();
         if hashes.len() != 256
             || !hashes

@@ -34,6 +34,17 @@ pub(crate) fn has_own_blobs(root: &Path) -> bool {
     std::fs::symlink_metadata(root.join("blobs")).is_ok_and(|meta| meta.is_dir())
 }
 
+/// The names of the blobs the store holds (one directory read).
+pub(crate) fn stored(data: &Path) -> std::collections::HashSet<String> {
+    std::fs::read_dir(data.join(STORE))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| !name.starts_with('.'))
+        .collect()
+}
+
 /// Creates the staging directory: `index/` and the link `blobs -> ../blobs`.
 pub(crate) fn create_stage(data: &Path, stage: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data.join(STORE))
@@ -60,12 +71,11 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Puts a checked blob into the store: written under a temporary name, then renamed, so a
-/// killed run never leaves a blob name holding part of its bytes.
+/// killed run never leaves a blob name holding part of its bytes. (One sync runs at a time
+/// in a directory: the next removes what another left, so the name needs no process id.)
 pub(crate) fn write_blob(data: &Path, cksum: &str, bytes: &[u8]) -> anyhow::Result<()> {
     let target = store_path(data, cksum);
-    let temporary = data
-        .join(STORE)
-        .join(format!(".tmp-{cksum}-{}", std::process::id()));
+    let temporary = data.join(STORE).join(format!(".tmp-{cksum}"));
     write(&temporary, bytes)?;
     std::fs::rename(&temporary, &target).with_context(|| format!("writing `{}`", target.display()))
 }

@@ -41,6 +41,8 @@ pub(crate) struct Context<'a> {
     pub(crate) dl: &'a str,
     /// The mirror directory (its `blobs/` store is shared by all copies).
     pub(crate) data: &'a Path,
+    /// The blobs the store held when the sync started (read once: no check per blob).
+    pub(crate) stored: &'a std::collections::HashSet<String>,
     /// The copy `current` points at, if any.
     pub(crate) previous: Option<&'a Path>,
     /// Whether that copy holds its blobs itself (then they are linked into the store).
@@ -54,6 +56,8 @@ pub(crate) struct Context<'a> {
     pub(crate) stage: &'a Path,
     /// A git upstream's files (its fetched tree); `None`: fetch them over HTTP.
     pub(crate) git_files: Option<&'a std::collections::BTreeMap<String, Vec<u8>>>,
+    /// The files `--roots` fetched already (not fetched again).
+    pub(crate) followed: &'a crate::mirror::followed::Followed,
 }
 
 /// What syncing some files did.
@@ -146,6 +150,13 @@ async fn fetch_file(
     url: &str,
     held: Option<&crate::mirror::upstream::Validators>,
 ) -> anyhow::Result<Fetched> {
+    if let Some((bytes, validators, unchanged)) = cx.followed.get(path) {
+        return Ok(if *unchanged && held.is_some() {
+            Fetched::NotModified
+        } else {
+            Fetched::Body(bytes.clone(), validators.clone())
+        });
+    }
     Ok(match cx.git_files {
         Some(files) => files.get(path).map_or(Fetched::Missing, |bytes| {
             Fetched::Body(
@@ -316,7 +327,7 @@ async fn sync_blob(
         return Ok(Some(format!("its cksum `{cksum}` is not a SHA-256")));
     }
     let target = store_path(cx.data, cksum);
-    if target.is_file()
+    if cx.stored.contains(cksum)
         || (cx.previous_own_blobs
             && cx.previous.is_some_and(|previous| {
                 link(&blob_path(previous, cksum), &target).unwrap_or(false)

@@ -13,6 +13,7 @@
 mod bins;
 mod copy;
 mod file;
+mod followed;
 mod git_source;
 mod run;
 mod select;
@@ -101,10 +102,10 @@ pub(crate) fn run(command: MirrorCommand) -> anyhow::Result<ExitCode> {
 
 /// The versions `--roots` or `--lockfile` choose; `None` for every package.
 fn chosen(
-    runtime: &tokio::runtime::Runtime,
+    follow: &followed::Follow<'_>,
     args: &SyncArgs,
-    upstream: &Upstream,
     git: Option<&GitIndexTree>,
+    into: &mut followed::Followed,
 ) -> anyhow::Result<Option<Chosen>> {
     if let Some(lockfile) = &args.lockfile {
         return select::locked(lockfile, &args.from).map(Some);
@@ -121,7 +122,7 @@ fn chosen(
         });
     let mut fetch = |path: &str| match git {
         Some(tree) => Ok(tree.files.get(path).cloned()),
-        None => runtime.block_on(upstream.get(&format!("{}/{path}", upstream.index))),
+        None => follow.fetch(path, into),
     };
     let closure = crate::closure::closure(&args.roots, host.as_ref(), &mut fetch)?;
     Ok(Some(
@@ -132,16 +133,17 @@ fn chosen(
     ))
 }
 
-/// The files to sync, and the upstream's bins when it serves them.
+/// The files to sync, and the upstream's bins when it serves them; the files `--roots`
+/// followed go into `followed`.
 fn listing(
-    runtime: &tokio::runtime::Runtime,
+    follow: &followed::Follow<'_>,
     args: &SyncArgs,
-    upstream: &Upstream,
     git: Option<&GitIndexTree>,
-    previous: Option<&std::path::Path>,
+    followed: &mut followed::Followed,
 ) -> anyhow::Result<(Vec<Listed>, Option<bins::Bins>)> {
+    let (runtime, upstream, previous) = (follow.runtime, follow.upstream, follow.previous);
     let include = Include::parse(&args.include)?;
-    let chosen = chosen(runtime, args, upstream, git)?;
+    let chosen = chosen(follow, args, git, followed)?;
     let fetched_bins = match git {
         Some(_) => None,
         None if chosen.is_some() => runtime

@@ -221,6 +221,7 @@ fn stage_copy(
     if let Some(bins) = extras.fetched_bins {
         bins.write(stage, cx.previous)?;
     }
+    super::followed::keep(stage, cx.previous, cx.followed)?;
     let record = wharf_registry_server::MirrorRecord {
         upstream: args.from.clone(),
     };
@@ -242,6 +243,29 @@ fn stage_copy(
             .extend(dropped_files(previous, cx.held, &remembered));
     }
     Ok(synced)
+}
+
+/// The copy's `config.json`: the upstream's, or with `--public-url` one naming that URL.
+fn copy_config(args: &SyncArgs, upstream: &RegistryConfig, served: &[u8]) -> Vec<u8> {
+    match &args.public_url {
+        Some(url) => RegistryConfig::for_public_url(url, upstream.auth_required)
+            .to_json()
+            .into_bytes(),
+        None => served.to_vec(),
+    }
+}
+
+/// The name and path of a new staging directory. Everything is staged next to `current`,
+/// so the switch is a rename on one file system.
+fn new_stage(data: &Path) -> anyhow::Result<(String, PathBuf)> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating `{}`", data.display()))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let name = format!("copy-{stamp}");
+    let path = data.join(&name);
+    Ok((name, path))
 }
 
 /// `wharf mirror sync`.
@@ -269,13 +293,15 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let tree_size = log.as_ref().map_or(0, VerifiedLog::tree_size);
     let trust_line = root.as_ref().map(|root| root.describe(tree_size));
 
-    let (files, fetched_bins) = listing(&runtime, args, &upstream, tree.as_ref(), previous)?;
-    let config = match &args.public_url {
-        Some(url) => RegistryConfig::for_public_url(url, upstream_config.auth_required)
-            .to_json()
-            .into_bytes(),
-        None => config_bytes.clone(),
+    let follow = super::followed::Follow {
+        runtime: &runtime,
+        upstream: &upstream,
+        previous,
+        held: before.state.as_ref(),
     };
+    let mut followed = super::followed::Followed::new();
+    let (files, fetched_bins) = listing(&follow, args, tree.as_ref(), &mut followed)?;
+    let config = copy_config(args, &upstream_config, &config_bytes);
     let choice = choice(args);
     if let Some(synced) =
         nothing_changed(&before, fetched_bins.as_ref(), &choice, &config, tree_size)
@@ -302,24 +328,18 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         None => Ok(file::Vetted::default()),
     };
 
-    // Everything is staged next to `current`, so the switch is a rename on one file system.
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating `{}`", args.data.display()))?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let stage_name = format!("copy-{stamp}");
-    let stage = args.data.join(&stage_name);
+    let (stage_name, stage) = new_stage(&args.data)?;
     let interrupted = remove_stale_copies(&args.data, previous);
     let held = before
         .state
         .clone()
         .unwrap_or_else(|| SyncState::load(None, &args.from));
+    let stored = copy::stored(&args.data);
     let cx = file::Context {
         upstream: &upstream,
         dl: &upstream_config.dl,
         data: &args.data,
+        stored: &stored,
         previous,
         previous_own_blobs: previous.is_some_and(has_own_blobs),
         vet: vetting.is_some().then_some(&vet as file::Vet<'_>),
@@ -327,6 +347,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         held: &held,
         stage: &stage,
         git_files: tree.as_ref().map(|tree| &tree.files),
+        followed: &followed,
     };
     let extras = Extras {
         config: &config,

@@ -9,6 +9,9 @@
 //!   256 leaves per page (fewer at the log's end).
 //! - `keyset`: `{"keysets":["<signed keyset v1>",…]}`, the chain from the root key.
 //!
+//! The snapshot bins (`/index/.wharf/bins` and `/index/.wharf/bins/NN`) carry an `ETag`, the
+//! SHA-256 of their text, and answer 304 to an `If-None-Match` naming it.
+//!
 //! Every read follows the registry's read rule (a token with `--auth-required`). Sizes
 //! beyond the newest checkpoint are 400 naming the size to ask for instead.
 
@@ -141,10 +144,41 @@ pub(crate) async fn bins(
         _ => return Err(unknown_bin(rest)),
     };
     let signed = current_timestamp(state).await?;
-    Ok(text(match bin {
+    let body = match bin {
         None => signed.snapshot.bin_list(),
         Some(bin) => signed.snapshot.bin_text(bin),
-    }))
+    };
+    Ok(validated(headers, body))
+}
+
+/// A snapshot text with its `ETag` (its SHA-256: a bin's is the hash the bin list gives it),
+/// or 304 to an `If-None-Match` naming it.
+fn validated(headers: &HeaderMap, body: String) -> Resp {
+    let etag = format!(
+        "\"{}\"",
+        wharf_trust::Hash::sha256(body.as_bytes()).to_hex()
+    );
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(|tag| tag.trim().trim_start_matches("W/"))
+                .any(|tag| tag == etag || tag == "*")
+        });
+    let mut response = if unchanged {
+        let mut response = crate::response::empty(StatusCode::NOT_MODIFIED);
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+    } else {
+        text(body)
+    };
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
 }
 
 fn unknown_bin(rest: &str) -> ApiError {
