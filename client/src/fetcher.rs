@@ -21,6 +21,10 @@ use crate::snapshot_bins::{BinStore, SnapshotBins};
 use crate::tls::tls_failure;
 use crate::{ClientError, ClientOptions, IndexUrl};
 
+/// The largest body whose buffer is reserved whole from its `Content-Length` (larger ones
+/// grow as they arrive).
+const MAX_PRESIZED_BODY: usize = 64 * 1024 * 1024;
+
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -280,7 +284,15 @@ impl Fetcher {
         let mut response = request.send().map_err(|e| transport_error(url, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let mut body = Vec::new();
+        // Sized from `Content-Length` when the server gives one: growing the vector by
+        // doubling made the allocator fault in (and the kernel zero) fresh pages at each
+        // step, the largest cost of a cold resolve. Capped, so a lying header cannot make
+        // it reserve much.
+        let expected = response
+            .content_length()
+            .and_then(|length| usize::try_from(length).ok())
+            .unwrap_or(0);
+        let mut body = Vec::with_capacity(expected.min(MAX_PRESIZED_BODY));
         // `Read` waits at most the stall timeout for each chunk, where `bytes()` would give
         // the whole body that long.
         response
