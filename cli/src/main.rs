@@ -34,6 +34,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: `wharf resolve` allocates and frees many small
+/// values (catalogs, feature tables, PubGrub's terms), where glibc's malloc took 14 % of
+/// the instructions of a 730-package resolve (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The version `wharf --version` prints: the crate's version and the commit it was built from
 /// (`cli/build.rs`).
 const VERSION: &str = concat!(

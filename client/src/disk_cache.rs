@@ -32,6 +32,20 @@ pub(crate) struct CachedFile {
     pub(crate) last_modified: Option<String>,
     /// The file's text.
     pub(crate) body: String,
+    /// The hex SHA-256 of `body`, as the snapshot bins list it.
+    pub(crate) sha256: String,
+}
+
+impl CachedFile {
+    /// A file with its validators; its hash is computed here.
+    pub(crate) fn new(etag: Option<String>, last_modified: Option<String>, body: String) -> Self {
+        Self {
+            etag,
+            last_modified,
+            sha256: crate::snapshot_bins::sha256_hex(&body),
+            body,
+        }
+    }
 }
 
 /// The first line of an entry.
@@ -97,6 +111,22 @@ impl DiskCache {
         }
     }
 
+    /// The text kept at `path` (a snapshot bin) by [`Self::write_text`], or `None`.
+    pub(crate) fn read_text(&self, path: &str) -> Option<String> {
+        let path = self.entry_path(path);
+        let text = fs::read_to_string(&path).ok()?;
+        crate::cache_gc::touch(&path);
+        Some(text)
+    }
+
+    /// Keeps `text` at `path` as it is (a snapshot bin, checked against its hash on read).
+    pub(crate) fn write_text(&self, path: &str, text: &str) {
+        let path = self.entry_path(path);
+        if let Err(error) = write_atomically(&path, text.as_bytes()) {
+            tracing::debug!(path = %path.display(), %error, "cannot write a cache entry");
+        }
+    }
+
     /// Removes the entry for `index_path`, if any.
     pub(crate) fn remove(&self, index_path: &str) {
         let path = self.entry_path(index_path);
@@ -138,7 +168,7 @@ fn entry_bytes(file: &CachedFile) -> Vec<u8> {
     let head = EntryHead {
         etag: file.etag.clone(),
         last_modified: file.last_modified.clone(),
-        sha256: hex::encode(Sha256::digest(file.body.as_bytes())),
+        sha256: file.sha256.clone(),
     };
     // Serialising a struct of strings cannot fail.
     let mut bytes = serde_json::to_vec(&head).unwrap_or_default();
@@ -158,6 +188,7 @@ fn parse_entry(bytes: &[u8]) -> Option<CachedFile> {
         etag: head.etag,
         last_modified: head.last_modified,
         body: String::from_utf8(body.to_vec()).ok()?,
+        sha256: head.sha256,
     })
 }
 
@@ -179,11 +210,7 @@ mod tests {
     use super::*;
 
     fn file(body: &str) -> CachedFile {
-        CachedFile {
-            etag: Some("\"v1\"".to_owned()),
-            last_modified: None,
-            body: body.to_owned(),
-        }
+        CachedFile::new(Some("\"v1\"".to_owned()), None, body.to_owned())
     }
 
     #[test]

@@ -17,8 +17,13 @@ use crate::cache_gc;
 use crate::disk_cache::{CachedFile, DiskCache};
 use crate::error::with_causes;
 use crate::options::RetryPolicy;
+use crate::snapshot_bins::{BinStore, SnapshotBins};
 use crate::tls::tls_failure;
 use crate::{ClientError, ClientOptions, IndexUrl};
+
+/// The largest body whose buffer is reserved whole from its `Content-Length` (larger ones
+/// grow as they arrive).
+const MAX_PRESIZED_BODY: usize = 64 * 1024 * 1024;
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,9 +37,13 @@ pub(crate) struct Fetcher {
     retry: RetryPolicy,
     /// The on-disk cache of this index's files, when one is set.
     cache: Option<DiskCache>,
+    /// The registry's snapshot bins read this run, telling which cached files are current.
+    bins: SnapshotBins,
     requests: AtomicU64,
     /// Answers 304 served from the on-disk cache.
     revalidated: AtomicU64,
+    /// Cached files served without a request because the snapshot bins list their hash.
+    unchanged_by_snapshot: AtomicU64,
 }
 
 /// The headers cargo sends with every index request: `cargo-protocol: version=1` and
@@ -85,8 +94,10 @@ impl Fetcher {
             token,
             retry: options.retry_policy(),
             cache,
+            bins: SnapshotBins::default(),
             requests: AtomicU64::new(0),
             revalidated: AtomicU64::new(0),
+            unchanged_by_snapshot: AtomicU64::new(0),
         })
     }
 
@@ -103,6 +114,12 @@ impl Fetcher {
     /// How many answers were 304 and served from the on-disk cache.
     pub(crate) fn revalidated(&self) -> u64 {
         self.revalidated.load(Ordering::Relaxed)
+    }
+
+    /// How many cached files were served without a request because the registry's snapshot
+    /// bins list their hash.
+    pub(crate) fn unchanged_by_snapshot(&self) -> u64 {
+        self.unchanged_by_snapshot.load(Ordering::Relaxed)
     }
 
     /// Fetches and parses `config.json`. A registry that wants a token gets a clear error
@@ -145,6 +162,20 @@ impl Fetcher {
     pub(crate) fn index_file(&self, path: &str) -> Result<Option<String>, ClientError> {
         let url = self.url.join(path);
         let cached = self.cache.as_ref().and_then(|cache| cache.read(path));
+        if let (Some(file), Some(cache)) = (&cached, &self.cache) {
+            let store = Bins {
+                fetcher: self,
+                cache,
+            };
+            if self.bins.lists(&store, path, &file.sha256) {
+                self.unchanged_by_snapshot.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    url,
+                    "listed unchanged in the snapshot; using the cached file"
+                );
+                return Ok(cached.map(|file| file.body));
+            }
+        }
         let response = self.get(&url, &conditional_headers(cached.as_ref()), true)?;
         let status = response.status.as_u16();
         if let (304, Some(cached)) = (status, cached) {
@@ -163,11 +194,7 @@ impl Fetcher {
         let body = self.success_body(&url, &response)?;
         if let Some(cache) = &self.cache {
             if etag.is_some() || last_modified.is_some() {
-                let file = CachedFile {
-                    etag,
-                    last_modified,
-                    body,
-                };
+                let file = CachedFile::new(etag, last_modified, body);
                 cache.write(path, &file);
                 return Ok(Some(file.body));
             }
@@ -257,7 +284,15 @@ impl Fetcher {
         let mut response = request.send().map_err(|e| transport_error(url, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let mut body = Vec::new();
+        // Sized from `Content-Length` when the server gives one: growing the vector by
+        // doubling made the allocator fault in (and the kernel zero) fresh pages at each
+        // step, the largest cost of a cold resolve. Capped, so a lying header cannot make
+        // it reserve much.
+        let expected = response
+            .content_length()
+            .and_then(|length| usize::try_from(length).ok())
+            .unwrap_or(0);
+        let mut body = Vec::with_capacity(expected.min(MAX_PRESIZED_BODY));
         // `Read` waits at most the stall timeout for each chunk, where `bytes()` would give
         // the whole body that long.
         response
@@ -297,6 +332,42 @@ impl Fetcher {
                 detail: error_detail(&String::from_utf8_lossy(&answer.body)),
             }),
         }
+    }
+}
+
+/// The snapshot bins' way to the registry (the index's own requests, token and retries) and
+/// to the on-disk cache.
+struct Bins<'a> {
+    fetcher: &'a Fetcher,
+    cache: &'a DiskCache,
+}
+
+impl BinStore for Bins<'_> {
+    fn fetch(&self, path: &str) -> Option<String> {
+        let url = self.fetcher.url.join(path);
+        match self.fetcher.get(&url, &HeaderMap::new(), true) {
+            Ok(answer) if answer.status == StatusCode::OK => String::from_utf8(answer.body).ok(),
+            Ok(answer) => {
+                tracing::debug!(
+                    url,
+                    status = answer.status.as_u16(),
+                    "no snapshot bins here"
+                );
+                None
+            }
+            Err(error) => {
+                tracing::debug!(url, %error, "cannot read the snapshot bins");
+                None
+            }
+        }
+    }
+
+    fn read_cached(&self, path: &str) -> Option<String> {
+        self.cache.read_text(path)
+    }
+
+    fn write_cached(&self, path: &str, text: &str) {
+        self.cache.write_text(path, text);
     }
 }
 

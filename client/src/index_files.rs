@@ -51,31 +51,25 @@ impl FetchedFile {
     }
 
     /// The packages named by the non-dev dependencies of the file's newest release (the
-    /// highest version not yanked), read without parsing the rest of a line: the version a
-    /// resolver most likely picks. The dependencies of an older version are fetched ahead
-    /// when the resolver reads that version's line ([`line_dependency_names`]), so files that
-    /// only old releases need are not fetched at all.
+    /// highest version not yanked): the version a resolver most likely picks. Only that line
+    /// is parsed; the others' versions are read from their heads
+    /// ([`wharf_resolver::index_line_version`]), as the resolver reads them (parsing every
+    /// line of every file took more CPU than the resolve itself). The dependencies of an
+    /// older version are fetched ahead when the resolver reads that version's line
+    /// ([`line_dependency_names`]), so files that only old releases need are not fetched at
+    /// all.
     fn dependency_names(&self) -> Vec<String> {
-        let mut newest: Option<(semver::Version, DependencyNames<'_>)> = None;
+        let mut newest: Option<(semver::Version, &str)> = None;
         for line in self.text.lines() {
-            let Ok(parsed) = serde_json::from_str::<DependencyNames<'_>>(line) else {
-                continue;
-            };
-            if parsed.yanked {
-                continue;
-            }
-            let Some(version) = parsed
-                .vers
-                .as_deref()
-                .and_then(|vers| semver::Version::parse(vers).ok())
+            let Some((version, yanked)) = wharf_resolver::index_line_version(line.as_bytes())
             else {
                 continue;
             };
-            if newest.as_ref().is_none_or(|(best, _)| version > *best) {
-                newest = Some((version, parsed));
+            if !yanked && newest.as_ref().is_none_or(|(best, _)| version > *best) {
+                newest = Some((version, line));
             }
         }
-        newest.map_or_else(Vec::new, |(_, line)| line.names())
+        newest.map_or_else(Vec::new, |(_, line)| line_dependency_names(line))
     }
 }
 
@@ -88,10 +82,6 @@ pub(crate) fn line_dependency_names(line: &str) -> Vec<String> {
 /// The part of an index line that prefetch needs.
 #[derive(Deserialize)]
 struct DependencyNames<'a> {
-    #[serde(default, borrow)]
-    vers: Option<Cow<'a, str>>,
-    #[serde(default)]
-    yanked: bool,
     #[serde(default, borrow)]
     deps: Vec<DependencyName<'a>>,
 }

@@ -9,6 +9,9 @@
 //!   whose files are revalidated with `If-None-Match` / `If-Modified-Since` (a 304 serves the
 //!   cached copy, counted by [`SparseIndex::revalidated`]; entries unused for
 //!   `cache_max_age`, three months by default, are deleted), for [`SparseIndex::with_options`].
+//!   Against a registry that serves snapshot bins (`/index/.wharf/bins`), a cached file whose
+//!   hash its bin lists is used without any request ([`SparseIndex::unchanged_by_snapshot`]),
+//!   so an unchanged index costs one request for the bin list.
 //! - [`verify`]: [`verify::Verifier`] checks a registry from a pinned root key down to each
 //!   index line (keyset chain, timestamp, checkpoint consistency, snapshot, log leaves,
 //!   signatures) and fails closed.
@@ -47,6 +50,7 @@ mod index_url;
 pub mod install;
 mod options;
 mod publish;
+mod snapshot_bins;
 mod sparse_index;
 mod tls;
 pub mod verify;

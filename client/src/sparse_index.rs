@@ -103,6 +103,13 @@ impl SparseIndex {
         self.files.fetcher().revalidated()
     }
 
+    /// How many cached index files were used without any request because the registry's
+    /// snapshot bins (`/index/.wharf/bins`) list their hash; always 0 without
+    /// [`ClientOptions::cache_dir`] or against a registry that serves no bins.
+    pub fn unchanged_by_snapshot(&self) -> u64 {
+        self.files.fetcher().unchanged_by_snapshot()
+    }
+
     /// The bytes at `url` (e.g. a download URL of [`Self::config`]), with the same retries
     /// and stall timeout as index files; any answer but 200 is an error. The token is sent
     /// only when `config.json` says `auth-required`, as cargo does for downloads.

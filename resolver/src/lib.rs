@@ -63,6 +63,7 @@ mod workspace_resolve;
 #[cfg(feature = "async")]
 pub use async_source::{AsyncIndexSource, PREFETCH_IN_FLIGHT, run_with_async_source};
 pub use cancel::CancelToken;
+pub use catalog::index_line_version;
 pub use error::{ResolveError, SourceError};
 pub use explanation::{Derivation, Fact, NoSolution, RootOrigin};
 pub use lockdiff::{LockChange, LockChangeKind, LockDiff, Unsatisfied};

@@ -86,7 +86,21 @@ type LockEntry<'a> = (
     &'a [(String, Version)],
 );
 
+/// `text` as a TOML string, written as cargo's TOML writer does: names, versions, sources and
+/// checksums (printable ASCII without quotes or backslashes) go between double quotes as they
+/// are; anything else goes through the `toml` crate. A lock file holds thousands of these, and
+/// building a `toml::Value` for each cost a twentieth of a large resolve.
 fn quote(text: &str) -> String {
+    if text
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && !matches!(b, b'"' | b'\\' | b'\''))
+    {
+        let mut quoted = String::with_capacity(text.len() + 2);
+        quoted.push('"');
+        quoted.push_str(text);
+        quoted.push('"');
+        return quoted;
+    }
     toml::Value::String(text.to_owned()).to_string()
 }
 
@@ -304,4 +318,35 @@ fn write_cargo_lock(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    /// The quick path writes what the `toml` crate writes, for the texts it takes.
+    #[test]
+    fn quote_agrees_with_the_toml_writer() {
+        for text in [
+            "serde",
+            "1.0.229",
+            "1.0.0-rc.1+build.5",
+            "registry+https://github.com/rust-lang/crates.io-index",
+            "4148590afebada386688f18773da617792bf2ef03ffc1e4cbd2b1d45b023e0ba",
+            "checksum a 1.0.0 (registry+https://example.invalid/index)",
+            "",
+            " spaced ",
+            "it's",
+            "say \"hi\"",
+            "back\\slash",
+            "tab\there",
+            "naïve",
+        ] {
+            assert_eq!(
+                quote(text),
+                toml::Value::String(text.to_owned()).to_string(),
+                "{text:?}"
+            );
+        }
+    }
 }

@@ -7,8 +7,11 @@
 # - remote cold: nginx serves the same tree on loopback as a sparse index (`config.json` added);
 #   cargo with a fresh CARGO_HOME cache (sparse registry replacing crates-io) vs `wharf resolve
 #   --index-url --cache-dir` with an emptied cache directory;
-# - remote warm: the same with the caches of the previous run kept (cargo and Wharf revalidate
-#   every file they read: conditional GETs answered 304 by nginx).
+# - remote warm: the same with the caches of the previous run kept (cargo revalidates every file
+#   it reads: conditional GETs answered 304 by nginx); nginx also serves snapshot bins for the
+#   tree (`/.wharf/bins`, `/.wharf/bins/NN`, as a Wharf registry serves them, written here), so
+#   Wharf asks for the bin list and uses every cached file it lists unchanged without a request.
+#   With BINS=0 no bins are served and Wharf revalidates every file as cargo does.
 #
 # Each round runs every mode once through hyperfine (RUNS runs per command, one warm-up for the
 # local and warm modes); the summary gives the median over all rounds, CPU time and the ratios.
@@ -49,6 +52,30 @@ tar -xzf "$fixtures/index.tar.gz" -C "$work/registry/index"
 cp "$fixtures/cases/$case/Cargo.toml" "$work/project/Cargo.toml"
 : > "$work/project/src/lib.rs"
 url="http://127.0.0.1:$port/"
+# The snapshot bins of the tree (docs/trust.md): bin = first byte of SHA-256(index path), one
+# `<path> <sha256 of the file>` line per file sorted by path; the list is each bin's SHA-256.
+mkdir -p "$work/registry/index/.wharf/bins"
+if [[ "${BINS:-1}" = 1 ]]; then
+    python3 - "$work/registry/index" "$work/registry/bin-list" <<'PY'
+import hashlib, os, sys
+root, list_path = sys.argv[1], sys.argv[2]
+bins = [[] for _ in range(256)]
+for dirpath, dirnames, filenames in os.walk(root):
+    dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    for name in filenames:
+        path = os.path.relpath(os.path.join(dirpath, name), root)
+        if path == "config.json":
+            continue
+        digest = hashlib.sha256(open(os.path.join(dirpath, name), "rb").read()).hexdigest()
+        bins[hashlib.sha256(path.encode()).digest()[0]].append(f"{path} {digest}\n")
+hashes = []
+for number, lines in enumerate(bins):
+    text = "".join(sorted(lines))
+    open(os.path.join(root, ".wharf", "bins", f"{number:02x}"), "w").write(text)
+    hashes.append(hashlib.sha256(text.encode()).hexdigest() + "\n")
+open(list_path, "w").write("".join(hashes))
+PY
+fi
 cat > "$work/registry/index/config.json" <<JSON
 {"dl": "${url}dl"}
 JSON
@@ -85,6 +112,9 @@ http {
     server {
         listen 127.0.0.1:$port;
         root $work/registry/index;
+        location = /.wharf/bins {
+            alias $work/registry/bin-list;
+        }
     }
 }
 CONF
@@ -125,7 +155,7 @@ CARGO_HOME="$work/home-warm" $cargo_cmd 2> "$work/cargo-remote.log" || { cat "$w
 cmp -s "$work/project/Cargo.lock" "$work/cargo-local.lock" || { echo "cargo's remote lock differs from its local one" >&2; exit 1; }
 $wharf_remote --cache-dir "$work/wharf-warm" > "$work/wharf-remote.lock"
 cmp -s "$work/wharf-remote.lock" "$work/wharf.lock" || { echo "wharf's remote lock differs from its local one" >&2; exit 1; }
-echo "index files fetched and cached: cargo $(find "$work/home-warm/registry/index" -path '*/.cache/*' -type f | wc -l), wharf $(find "$work/wharf-warm" -type f | wc -l)"
+echo "index files fetched and cached: cargo $(find "$work/home-warm/registry/index" -path '*/.cache/*' -type f | wc -l), wharf $(find "$work/wharf-warm" -type f -not -path "*/.wharf/*" | wc -l)"
 
 hf() { hyperfine --style basic --shell=none --runs "$runs" "$@" > /dev/null; }
 for round in $(seq "$rounds"); do

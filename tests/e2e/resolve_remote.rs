@@ -294,22 +294,32 @@ fn resolving_over_https_with_the_ca_matches_http() -> TestResult {
     Ok(())
 }
 
-/// The server's `wharf_http_requests_total` for the index file route and `status`.
-fn index_file_answers(registry: &TestRegistry, status: u16) -> TestResult<u64> {
+/// The server's `wharf_http_requests_total` for `route` and `status`.
+fn answers(registry: &TestRegistry, route: &str, status: u16) -> TestResult<u64> {
     let metrics = registry
         .http()
         .get(format!("{}/metrics", registry.url()))
         .send()?
         .text()?;
-    let key = format!("wharf_http_requests_total{{route=\"index_file\",status=\"{status}\"}} ");
+    let key = format!("wharf_http_requests_total{{route=\"{route}\",status=\"{status}\"}} ");
     Ok(metrics
         .lines()
         .find_map(|line| line.strip_prefix(&key))
         .map_or(Ok(0), str::parse)?)
 }
 
+/// Index file answers and snapshot bin answers (the `log` route) with status 200, and index
+/// file answers 304, so far.
+fn counts(registry: &TestRegistry) -> TestResult<[u64; 3]> {
+    Ok([
+        answers(registry, "index_file", 200)?,
+        answers(registry, "index_file", 304)?,
+        answers(registry, "log", 200)?,
+    ])
+}
+
 #[test]
-fn a_cache_dir_revalidates_index_files_and_still_sees_new_versions() -> TestResult {
+fn a_cache_dir_uses_files_the_snapshot_lists_unchanged_and_still_sees_new_versions() -> TestResult {
     let registry = TestRegistry::start();
     publish_ecosystem(&registry)?;
     let manifest = manifest(&registry, "cached", "rr-core = \"1\"\n")?;
@@ -320,19 +330,32 @@ fn a_cache_dir_revalidates_index_files_and_still_sees_new_versions() -> TestResu
     // rr-core, rr-util, rr-log, RR-Mixed and rr-base.
     let files = 5;
 
+    // Nothing cached: every file is fetched, no bin is needed.
+    let [ok, not_modified, bins] = counts(&registry)?;
     let first = stdout_of(&wharf_resolve(&manifest, &args, None)?);
-    let [ok_before, not_modified_before] = [
-        index_file_answers(&registry, 200)?,
-        index_file_answers(&registry, 304)?,
-    ];
-    let second = stdout_of(&wharf_resolve(&manifest, &args, None)?);
-    assert_eq!(second, first);
-    assert_eq!(index_file_answers(&registry, 200)?, ok_before);
+    let [ok_first, not_modified_first, bins_first] = counts(&registry)?;
     assert_eq!(
-        index_file_answers(&registry, 304)?,
-        not_modified_before + files
+        [ok_first, not_modified_first, bins_first],
+        [ok + files, not_modified, bins]
     );
 
+    // Everything cached: the bin list and the bins of the five files (at most five, kept in
+    // the cache), and no index file request at all.
+    let second = stdout_of(&wharf_resolve(&manifest, &args, None)?);
+    assert_eq!(second, first);
+    let [ok, not_modified, after_second] = counts(&registry)?;
+    assert_eq!([ok, not_modified], [ok_first, not_modified_first]);
+    assert!(
+        (bins + 2..=bins + 1 + files).contains(&after_second),
+        "{bins} -> {after_second}"
+    );
+
+    // A third run against an unchanged index: one request, the bin list.
+    let third = stdout_of(&wharf_resolve(&manifest, &args, None)?);
+    assert_eq!(third, first);
+    assert_eq!(counts(&registry)?, [ok, not_modified, after_second + 1]);
+
+    // A new version changes rr-base's file and bin: the list, that bin, and that file (200).
     let published = registry
         .http()
         .put(format!("{}/api/v1/crates/new", registry.url()))
@@ -340,22 +363,22 @@ fn a_cache_dir_revalidates_index_files_and_still_sees_new_versions() -> TestResu
         .body(publish_body_with_deps("rr-base", "1.3.0", &[]))
         .send()?;
     assert_eq!(published.status(), 200, "{}", published.text()?);
-    let third = stdout_of(&wharf_resolve(&manifest, &args, None)?);
-    assert!(
-        third.contains(r#""name":"rr-base","version":"1.3.0""#),
-        "{third}"
-    );
-    assert_eq!(index_file_answers(&registry, 200)?, ok_before + 1);
-    assert_eq!(
-        index_file_answers(&registry, 304)?,
-        not_modified_before + 2 * files - 1
-    );
-    // The new file replaced the entry: a fourth run revalidates everything again.
+    registry.settle();
     let fourth = stdout_of(&wharf_resolve(&manifest, &args, None)?);
-    assert_eq!(fourth, third);
+    assert!(
+        fourth.contains(r#""name":"rr-base","version":"1.3.0""#),
+        "{fourth}"
+    );
     assert_eq!(
-        index_file_answers(&registry, 304)?,
-        not_modified_before + 3 * files - 1
+        counts(&registry)?,
+        [ok + 1, not_modified, after_second + 1 + 2]
+    );
+    // The new file and bin replaced the entries: a fifth run needs the bin list only.
+    let fifth = stdout_of(&wharf_resolve(&manifest, &args, None)?);
+    assert_eq!(fifth, fourth);
+    assert_eq!(
+        counts(&registry)?,
+        [ok + 1, not_modified, after_second + 1 + 2 + 1]
     );
     Ok(())
 }
