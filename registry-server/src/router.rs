@@ -217,21 +217,9 @@ where
         );
     }
     if path == install_reports::PATH {
-        if method != Method::POST {
-            return (Route::Other, Err(method_not_allowed(method, path)));
-        }
-        let headers = request.headers().clone();
-        let peer = request
-            .extensions()
-            .get::<PeerAddr>()
-            .map(|peer| peer.0.ip());
-        let body = match read_small_body(state, request, install_reports::MAX_BODY_BYTES).await {
-            Ok(body) => body,
-            Err(e) => return (Route::Other, Err(e)),
-        };
         return (
             Route::Other,
-            install_reports::report(state, &headers, peer, &body).await,
+            install_report(state, request, method, path).await,
         );
     }
     if let Some(name) = path
@@ -274,6 +262,29 @@ where
             "no such endpoint: {method} {path}"
         ))),
     )
+}
+
+/// `POST /api/wharf/v1/install-reports`: an install set reported by `wharf install` (opt-in).
+async fn install_report<B>(
+    state: &AppState,
+    request: Request<B>,
+    method: &Method,
+    path: &str,
+) -> Result<Resp, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    if method != Method::POST {
+        return Err(method_not_allowed(method, path));
+    }
+    let headers = request.headers().clone();
+    let peer = request
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|peer| peer.0.ip());
+    let body = read_small_body(state, request, install_reports::MAX_BODY_BYTES).await?;
+    install_reports::report(state, &headers, peer, &body).await
 }
 
 /// The git export under `/git/index`: refused requests are answered before a body is read.
