@@ -78,7 +78,7 @@ pub(crate) struct TrustKeyArgs {
     #[arg(long = "key", value_name = "FILE")]
     key: PathBuf,
     /// The registry's root key file, which signs the next keyset naming the key
-    /// [default: `<DIR>/keys/root.key`, while it is there].
+    /// (default: `<DIR>/keys/root.key`, while it is there).
     #[arg(long, value_name = "FILE")]
     root_key: Option<PathBuf>,
     /// The environment variable holding the root key file's passphrase.
