@@ -102,6 +102,43 @@ fn artifacts_dir() -> TestResult<PathBuf> {
     Ok(dir)
 }
 
+/// Waits (up to 30 s) until the browser shows `path`: a click that submits a form or follows
+/// a link returns before the next page has loaded on a busy machine.
+async fn wait_for_path(browser: &Client, path: &str) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = browser.current_url().await?;
+        if now.path() == path {
+            return Ok(());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the browser stayed on {now} instead of reaching {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (up to 30 s) until the text of the first element matching `css` contains `needle`,
+/// and returns that text.
+async fn wait_for_text(browser: &Client, css: &str, needle: &str) -> TestResult<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = match browser.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains(needle) {
+            return Ok(text);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{css}` never showed {needle:?}; last text: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Saves a screenshot of the current page as `name`.png.
 async fn screenshot(browser: &Client, name: &str) -> TestResult {
     let png = browser.screenshot().await?;
@@ -160,8 +197,7 @@ async fn search_and_open(browser: &Client, base: &str) -> TestResult {
         .await?
         .click()
         .await?;
-    let url = browser.current_url().await?;
-    assert_eq!(url.path(), "/search");
+    wait_for_path(browser, "/search").await?;
     let results = browser.find_all(Locator::Css(".package-card h3 a")).await?;
     let mut names = Vec::new();
     for link in &results {
@@ -176,7 +212,7 @@ async fn search_and_open(browser: &Client, base: &str) -> TestResult {
 
     // Open the package.
     results[0].click().await?;
-    assert_eq!(browser.current_url().await?.path(), "/packages/http-client");
+    wait_for_path(browser, "/packages/http-client").await?;
     let install = browser
         .find(Locator::Id("install-command"))
         .await?
@@ -216,8 +252,8 @@ async fn sign_in_and_review(browser: &Client, base: &str, token: &str) -> TestRe
         .await?
         .click()
         .await?;
-    assert_eq!(browser.current_url().await?.path(), "/account");
-    let heading = browser.find(Locator::Css("main h1")).await?.text().await?;
+    wait_for_path(browser, "/account").await?;
+    let heading = wait_for_text(browser, "main h1", "Your account").await?;
     assert_eq!(heading, "Your account: alice");
     let cookie = browser.get_named_cookie("wharf_session").await?;
     assert_eq!(cookie.http_only(), Some(true));
@@ -245,12 +281,8 @@ async fn sign_in_and_review(browser: &Client, base: &str, token: &str) -> TestRe
         .await?
         .click()
         .await?;
-    assert_eq!(browser.current_url().await?.path(), "/packages/http-client");
-    let review = browser
-        .find(Locator::Css(".review-list .review"))
-        .await?
-        .text()
-        .await?;
+    wait_for_path(browser, "/packages/http-client").await?;
+    let review = wait_for_text(browser, ".review-list .review", "alice rated").await?;
     assert!(review.contains("alice rated 4 of 5 for 2.0.0"), "{review}");
     assert!(
         review.contains("Retries work <b>well</b>."),
@@ -275,8 +307,7 @@ async fn refused_without_csrf_and_fits_a_phone(browser: &Client, base: &str) -> 
         .await?
         .click()
         .await?;
-    let refusal = browser.find(Locator::Css("main")).await?.text().await?;
-    assert!(refusal.contains("403"), "{refusal}");
+    let refusal = wait_for_text(browser, "main", "403").await?;
     assert!(refusal.contains("it carries no CSRF token"), "{refusal}");
     screenshot(browser, "csrf-refused").await?;
 
