@@ -379,6 +379,23 @@ pub enum StorageError {
         /// What was attempted.
         action: String,
     },
+    /// A backup file cannot be written, or one being restored is damaged, altered or
+    /// incomplete (the reason names the member); the restore changed nothing.
+    #[error("backup `{}`: {reason}", file.display())]
+    Backup {
+        /// The backup file.
+        file: std::path::PathBuf,
+        /// What is wrong (naming the member), and what to do.
+        reason: String,
+    },
+    /// A restore target cannot be used (e.g. it is not empty); nothing was written to it.
+    #[error("restore target `{}`: {reason}", dir.display())]
+    RestoreTarget {
+        /// The data directory to restore into.
+        dir: std::path::PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
 }
 
 impl StorageError {
@@ -432,6 +449,8 @@ impl StorageError {
             | Self::Path { .. }
             | Self::Join(_)
             | Self::Keys { .. }
+            | Self::Backup { .. }
+            | Self::RestoreTarget { .. }
             | Self::Trust(_) => ErrorKind::Internal,
         }
     }

@@ -51,6 +51,8 @@
 mod advisories;
 mod audit;
 mod auth;
+mod backup;
+mod backup_archive;
 mod blobs;
 mod catalogue;
 mod catalogue_api;
@@ -82,6 +84,7 @@ mod recent;
 mod recommendations;
 mod reconcile;
 mod registry_keys;
+mod restore;
 mod reviews;
 mod s3;
 mod signed_publish;
@@ -99,6 +102,7 @@ pub use audit::{
     read_head as read_audit_head, verify_records as verify_audit_records,
 };
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
+pub use backup::{BackupProgress, BackupSummary, PAGES_PER_STEP, create_backup};
 pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };
@@ -129,6 +133,7 @@ pub use recommendations::{
     MAX_RECOMMENDATIONS, Recommendation, RecommendationBasis, Recommendations,
 };
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
+pub use restore::{RestoreSummary, restore_backup};
 pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,
