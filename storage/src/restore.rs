@@ -230,8 +230,15 @@ fn unpack(file: &Path, staging: &Path) -> Result<Manifest, StorageError> {
             manifest = Some(parsed);
             continue;
         }
+        let expected = entry.header().size().unwrap_or_default();
         let (size, sha256) =
             write_member(&mut entry, &staging.join(&path))?.map_err(|error| truncated(&error))?;
+        if size != expected {
+            return Err(truncated(&std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{size} of {expected} bytes"),
+            )));
+        }
         if kind == MemberKind::Blob && !path.ends_with(&sha256) {
             return Err(bad(format!(
                 "member `{path}` has sha256 `{sha256}`, not the one its name says; the file was altered or damaged"
