@@ -154,6 +154,14 @@ impl Storage {
             .await
     }
 
+    /// [`Storage::usage`] on the calling thread (a few indexed reads), for `/metrics`.
+    pub fn usage_now(&self) -> Result<UsageReport, StorageError> {
+        let catalog = self.plan_catalog();
+        self.inner
+            .pool
+            .with(|conn| usage::report(conn, &catalog, now_unix()))
+    }
+
     /// Refuses ([`StorageError::QuotaExceeded`]) a download of blob `cksum` that would take
     /// this month's downloaded bytes over the plan's `monthly-download-bytes`. Downloads are
     /// counted in batches, so a burst may pass the limit by what one batch holds.
