@@ -74,17 +74,17 @@ pub(crate) fn load_catalog(path: &Path, private_registry: bool) -> anyhow::Resul
 
 /// Makes a serving storage enforce `catalog`, saying which plan applies.
 pub(crate) fn use_catalog(storage: &Storage, catalog: PlanCatalog) -> anyhow::Result<()> {
-    let current = storage.current_plan()?;
-    match current.as_deref() {
-        Some(name) if catalog.plans.get(name).is_none() => tracing::warn!(
-            plan = name,
-            file = %catalog.file,
-            "the registry's plan is not in the plans file, so nothing is limited; define it there or run `wharf admin plan set NAME`"
-        ),
-        Some(name) => tracing::info!(plan = name, file = %catalog.file, "plan limits on"),
-        None => tracing::info!(file = %catalog.file, "plans loaded; the registry is on no plan"),
-    }
+    let file = catalog.file.clone();
     storage.set_plans(catalog);
+    match storage.sync_plan_limits()? {
+        Some((name, false)) => tracing::warn!(
+            plan = %name,
+            %file,
+            "the registry's plan is not in the plans file; the limits it was set with still apply (define it there, or run `wharf admin plan set NAME`)"
+        ),
+        Some((name, true)) => tracing::info!(plan = %name, %file, "plan limits on"),
+        None => tracing::info!(%file, "plans loaded; the registry is on no plan"),
+    }
     Ok(())
 }
 
@@ -123,14 +123,11 @@ pub(crate) async fn run(command: PlanCommand) -> anyhow::Result<ExitCode> {
 
 async fn show(storage: &Storage, with_plans: bool) -> anyhow::Result<ExitCode> {
     let report = storage.usage().await.context("reading the usage")?;
-    match (&report.plan, report.plan_defined, with_plans) {
-        (None, ..) => println!("plan: none (nothing is limited)"),
-        (Some(plan), true, _) => println!("plan: {plan}"),
-        (Some(plan), false, true) => {
-            println!("plan: {plan} (not in the plans file: nothing is limited)");
-        }
-        (Some(plan), false, false) => {
-            println!("plan: {plan} (give --plans FILE to see its limits)");
+    match (&report.plan, !report.plan_defined && with_plans) {
+        (None, _) => println!("plan: none (nothing is limited)"),
+        (Some(plan), false) => println!("plan: {plan}"),
+        (Some(plan), true) => {
+            println!("plan: {plan} (not in the plans file; the limits it was set with apply)");
         }
     }
     println!("month: {}", report.month);

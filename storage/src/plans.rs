@@ -121,6 +121,34 @@ impl Limits {
         self.0[entitlement.index()]
     }
 
+    /// The limits as a JSON object of plans-file keys (unlimited ones left out), as the
+    /// database keeps them.
+    pub(crate) fn to_json(self) -> String {
+        let object: serde_json::Map<String, serde_json::Value> = Entitlement::ALL
+            .into_iter()
+            .filter_map(|e| Some((e.key().to_owned(), self.get(e)?.into())))
+            .collect();
+        serde_json::Value::Object(object).to_string()
+    }
+
+    /// Reads [`Limits::to_json`]'s text; keys it does not know are ignored.
+    pub(crate) fn from_json(text: &str) -> Result<Limits, StorageError> {
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+            .map_err(|e| StorageError::Corrupt {
+                what: format!("stored plan limits `{text}`: {e}"),
+            })?;
+        let mut limits = Limits::UNLIMITED;
+        for entitlement in Entitlement::ALL {
+            limits.set(
+                entitlement,
+                object
+                    .get(entitlement.key())
+                    .and_then(serde_json::Value::as_u64),
+            );
+        }
+        Ok(limits)
+    }
+
     /// Sets the limit of `entitlement` (`None`: unlimited).
     pub fn set(&mut self, entitlement: Entitlement, limit: Option<u64>) {
         self.0[entitlement.index()] = limit;
@@ -187,13 +215,6 @@ impl Plans {
     /// The limits of plan `name`, `None` when the file has no such plan.
     pub fn get(&self, name: &str) -> Option<Limits> {
         self.plans.get(name).copied()
-    }
-
-    /// Whether any plan limits downloaded bytes (else downloads need no check).
-    pub fn limits_downloads(&self) -> bool {
-        self.plans
-            .values()
-            .any(|limits| limits.get(Entitlement::MonthlyDownloadBytes).is_some())
     }
 
     /// The plan names, sorted.

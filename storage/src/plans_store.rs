@@ -1,12 +1,12 @@
-//! The registry's current plan (a name kept in its database) and [`Storage`]'s plan and
-//! usage methods.
+//! The registry's current plan and [`Storage`]'s plan and usage methods.
 //!
-//! The plans themselves come from the operator's plans file, given to the storage with
-//! [`Storage::set_plans`]; the database holds only which one applies, so
-//! `wharf admin plan set` in another process takes effect at the next request of a running
-//! server (each check reads the name in its own transaction). No plan means no limit; a plan
-//! the server's plans file does not define limits nothing either (and is reported by
-//! [`Storage::usage`] and logged at start).
+//! The plans come from the operator's plans file, given to the storage with
+//! [`Storage::set_plans`]. The database keeps which one applies together with a copy of its
+//! limits, so every process enforces the same limits (`wharf token create` checks seats
+//! without the file) and `wharf admin plan set` in another process takes effect at the
+//! next request of a running server: each check reads the row in its own transaction. A
+//! server started with a plans file brings the copy up to date when the file changed the
+//! current plan ([`Storage::sync_plan_limits`]). No plan means no limit.
 
 use std::sync::{Arc, RwLock};
 
@@ -31,14 +31,19 @@ pub struct PlanCatalog {
 }
 
 impl PlanCatalog {
-    /// The current plan's name and, when the plans file defines it, its limits.
+    /// The current plan's name and limits (as the database keeps them).
+    #[expect(
+        clippy::unused_self,
+        reason = "the catalog is how callers reach the plan; the limits live in the database"
+    )]
     pub(crate) fn current(
         &self,
         conn: &Connection,
     ) -> Result<(Option<String>, Option<Limits>), StorageError> {
-        let name = current_plan(conn)?;
-        let limits = name.as_deref().and_then(|name| self.plans.get(name));
-        Ok((name, limits))
+        match stored_plan(conn)? {
+            Some((name, limits)) => Ok((Some(name), Some(limits))),
+            None => Ok((None, None)),
+        }
     }
 }
 
@@ -63,12 +68,44 @@ impl PlanSlot {
     }
 }
 
+/// The registry's plan name and its stored limits, `None` without a plan.
+pub(crate) fn stored_plan(conn: &Connection) -> Result<Option<(String, Limits)>, StorageError> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT name, limits FROM registry_plan WHERE id = 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    row.map(|(name, limits)| Ok((name, Limits::from_json(&limits)?)))
+        .transpose()
+}
+
 /// The registry's plan name, `None` without one.
 pub(crate) fn current_plan(conn: &Connection) -> Result<Option<String>, StorageError> {
-    Ok(conn
-        .prepare_cached("SELECT name FROM registry_plan WHERE id = 1")?
-        .query_row([], |row| row.get(0))
-        .optional()?)
+    Ok(stored_plan(conn)?.map(|(name, _)| name))
+}
+
+/// Writes the plan row (`None`: no plan) and its audit record in one transaction.
+fn write_plan(
+    conn: &mut Connection,
+    plan: Option<(&str, Limits)>,
+    entry: impl FnOnce(Option<&str>) -> AuditEntry,
+    now: i64,
+) -> Result<crate::AuditRecord, StorageError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let previous = current_plan(&tx)?;
+    let entry = entry(previous.as_deref());
+    match plan {
+        Some((name, limits)) => tx.execute(
+            "INSERT INTO registry_plan (id, name, limits, set_at, set_by) VALUES (1, ?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE
+               SET name = excluded.name, limits = excluded.limits,
+                   set_at = excluded.set_at, set_by = excluded.set_by",
+            params![name, limits.to_json(), now, entry.actor],
+        )?,
+        None => tx.execute("DELETE FROM registry_plan", [])?,
+    };
+    let record = append(&tx, &entry, now)?;
+    tx.commit()?;
+    Ok(record)
 }
 
 impl Storage {
@@ -99,6 +136,7 @@ impl Storage {
         source: &str,
     ) -> Result<(), StorageError> {
         let catalog = self.plan_catalog();
+        let mut limits = Limits::UNLIMITED;
         if let Some(name) = name {
             check_plan_name(name).map_err(|reason| StorageError::UnknownPlan {
                 name: name.to_owned(),
@@ -117,34 +155,64 @@ impl Storage {
                     },
                 });
             }
+            limits = catalog.plans.get(name).unwrap_or(Limits::UNLIMITED);
         }
         let now = now_unix();
         let record = self.inner.pool.with(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let previous = current_plan(&tx)?;
-            match name {
-                Some(name) => tx.execute(
-                    "INSERT INTO registry_plan (id, name, set_at, set_by) VALUES (1, ?1, ?2, ?3)
-                     ON CONFLICT (id) DO UPDATE
-                       SET name = excluded.name, set_at = excluded.set_at, set_by = excluded.set_by",
-                    params![name, now, actor],
-                )?,
-                None => tx.execute("DELETE FROM registry_plan", [])?,
-            };
-            let entry = AuditEntry::new(
-                actor,
-                source,
-                "plan.set",
-                name.unwrap_or("none"),
-                format!("ok (was {})", previous.as_deref().unwrap_or("none")),
-            );
-            let record = append(&tx, &entry, now)?;
-            tx.commit()?;
-            Ok(record)
+            write_plan(
+                conn,
+                name.map(|name| (name, limits)),
+                |previous| {
+                    AuditEntry::new(
+                        actor,
+                        source,
+                        "plan.set",
+                        name.unwrap_or("none"),
+                        format!("ok (was {})", previous.unwrap_or("none")),
+                    )
+                },
+                now,
+            )
         })?;
         write_head(self.data_dir(), &record)?;
         tracing::info!(plan = name.unwrap_or("none"), actor, "registry plan set");
         Ok(())
+    }
+
+    /// Brings the stored limits of the current plan up to the plans of
+    /// [`Storage::set_plans`] when the file changed them (audit action `plan.limits`), and
+    /// says what applies: `Ok(None)` without a plan, `Ok(Some((name, defined)))` with
+    /// `defined` false when the plans file lacks the plan (its stored limits still apply).
+    pub fn sync_plan_limits(&self) -> Result<Option<(String, bool)>, StorageError> {
+        let catalog = self.plan_catalog();
+        let stored = self.inner.pool.with(|conn| stored_plan(conn))?;
+        let Some((name, stored_limits)) = stored else {
+            return Ok(None);
+        };
+        let Some(limits) = catalog.plans.get(&name) else {
+            return Ok(Some((name, false)));
+        };
+        if limits != stored_limits {
+            let record = self.inner.pool.with(|conn| {
+                write_plan(
+                    conn,
+                    Some((&name, limits)),
+                    |_| {
+                        AuditEntry::new(
+                            "admin",
+                            "local",
+                            "plan.limits",
+                            name.as_str(),
+                            format!("ok (limits from {})", catalog.file),
+                        )
+                    },
+                    now_unix(),
+                )
+            })?;
+            write_head(self.data_dir(), &record)?;
+            tracing::info!(plan = %name, "the plan's limits changed in the plans file and now apply");
+        }
+        Ok(Some((name, true)))
     }
 
     /// What the registry uses against its plan's limits.
@@ -163,13 +231,11 @@ impl Storage {
     }
 
     /// Refuses ([`StorageError::QuotaExceeded`]) a download of blob `cksum` that would take
-    /// this month's downloaded bytes over the plan's `monthly-download-bytes`. Downloads are
-    /// counted in batches, so a burst may pass the limit by what one batch holds.
+    /// this month's downloaded bytes over the plan's `monthly-download-bytes` (one read of
+    /// the plan row, and two more when it limits downloads). Downloads are counted in
+    /// batches, so a burst may pass the limit by what one batch holds.
     pub async fn check_download_quota(&self, cksum: &str) -> Result<(), StorageError> {
         let catalog = self.plan_catalog();
-        if !catalog.plans.limits_downloads() {
-            return Ok(());
-        }
         let cksum = cksum.to_owned();
         self.read(move |conn| usage::check_download(conn, &catalog, &cksum, now_unix()))
             .await

@@ -24,6 +24,7 @@ pub(crate) const MIGRATION: &str = r"
 CREATE TABLE registry_plan (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
     name    TEXT NOT NULL,
+    limits  TEXT NOT NULL,
     set_at  INTEGER NOT NULL,
     set_by  TEXT NOT NULL
 );
@@ -63,7 +64,9 @@ pub struct EntitlementUsage {
 pub struct UsageReport {
     /// The registry's plan; `null` when it has none (everything unlimited).
     pub plan: Option<String>,
-    /// Whether the plans file defines that plan (an undefined one limits nothing).
+    /// Whether the plans file this process read defines that plan (the limits shown are the
+    /// ones the database keeps, copied from the file when the plan was set or the server
+    /// started).
     pub plan_defined: bool,
     /// The calendar month (UTC, `YYYY-MM`) `monthly-download-bytes` counts.
     pub month: String,
@@ -219,7 +222,9 @@ pub(crate) fn report(
         });
     }
     Ok(UsageReport {
-        plan_defined: plan.is_some() && limits.is_some(),
+        plan_defined: plan
+            .as_deref()
+            .is_some_and(|name| catalog.plans.get(name).is_some()),
         plan,
         month: month_of(now),
         entitlements,

@@ -321,3 +321,51 @@ async fn a_plan_the_file_does_not_define_is_refused() -> TestResult {
     assert_eq!(storage.current_plan()?, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_stored_limits_hold_in_every_process_and_follow_the_plans_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = open(dir.path()).await;
+    server.set_plans(catalog(false));
+    admin(&server, "alice");
+    server.set_plan(Some("tiny"), "admin", "local")?;
+    // Another process (here another handle) with no plans file enforces the same limits.
+    let other = open(dir.path()).await;
+    let refused = other
+        .create_token(NewToken {
+            user: "bob".to_owned(),
+            scopes: Scope::ALL.to_vec(),
+            expires_at: None,
+            name_patterns: vec![],
+            label: None,
+        })
+        .expect_err("the stored plan allows one seat");
+    assert!(
+        matches!(
+            refused,
+            StorageError::QuotaExceeded {
+                entitlement: Entitlement::Seats,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    // The file now gives `tiny` more seats: a server starting with it brings the copy up.
+    let grown = PLANS.replace("seats = 1", "seats = 5");
+    server.set_plans(PlanCatalog {
+        plans: Plans::parse(&grown, "plans.toml")?,
+        file: "plans.toml".to_owned(),
+        private_registry: false,
+    });
+    assert_eq!(server.sync_plan_limits()?, Some(("tiny".to_owned(), true)));
+    assert_eq!(limit(&other.usage().await?, Entitlement::Seats), Some(5));
+    admin(&other, "bob");
+    let actions: Vec<_> = server
+        .audit_records(None)?
+        .into_iter()
+        .map(|record| record.action)
+        .filter(|action| action.starts_with("plan."))
+        .collect();
+    assert_eq!(actions, ["plan.set", "plan.limits"]);
+    Ok(())
+}
