@@ -52,6 +52,9 @@ pub(crate) enum AdminCommand {
     /// The hash-chained audit log: export and verify (docs/audit.md).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The registry's plan and what it uses of it (docs/plans.md).
+    #[command(subcommand)]
+    Plan(crate::plan::PlanCommand),
     /// Quarantine a version pending review (or release it with --release), over the API
     /// with the administrator's token (docs/lifecycle.md).
     Quarantine(crate::lifecycle_cmd::QuarantineArgs),
@@ -138,6 +141,7 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Premium(command) => runtime.block_on(crate::admin_licence::premium(command)),
         AdminCommand::Licence(command) => runtime.block_on(crate::admin_licence::licence(command)),
         AdminCommand::Audit(command) => runtime.block_on(crate::admin_audit::run(command)),
+        AdminCommand::Plan(command) => runtime.block_on(crate::plan::run(command)),
         AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
         AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),
     }

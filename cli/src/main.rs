@@ -19,6 +19,7 @@ mod lifecycle_cmd;
 mod listen;
 mod mirror;
 mod operator_docs;
+mod plan;
 mod plugin_cmd;
 mod publish;
 mod registry_api;

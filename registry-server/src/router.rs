@@ -200,6 +200,15 @@ where
             plugins::plugin(state, request.headers(), name).await,
         );
     }
+    if path == crate::handlers::usage::PATH {
+        if !is_get {
+            return (Route::Other, Err(method_not_allowed(method, path)));
+        }
+        return (
+            Route::Other,
+            crate::handlers::usage::usage(state, request.headers()).await,
+        );
+    }
     if path == entitlements::PATH {
         if !is_get {
             return (Route::Other, Err(method_not_allowed(method, path)));

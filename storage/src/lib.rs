@@ -77,6 +77,8 @@ mod log;
 mod log_api;
 mod log_verify;
 mod model;
+mod plans;
+mod plans_store;
 mod plugins;
 mod publisher_keys;
 mod queries;
@@ -91,6 +93,7 @@ mod signed_publish;
 mod storage;
 mod token_cache;
 mod tokens;
+mod usage;
 mod webhooks;
 mod write_behind;
 mod write_ops;
@@ -127,6 +130,8 @@ pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
+pub use plans::{Entitlement, Limits, Plans};
+pub use plans_store::PlanCatalog;
 pub use plugins::{PluginPackage, PluginRelease};
 pub use publisher_keys::PublisherKeyInfo;
 pub use recommendations::{
@@ -142,4 +147,5 @@ pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
 pub use tokens::check_display_name;
+pub use usage::{EntitlementUsage, UsageReport};
 pub use webhooks::{Webhook, WebhookDelivery};
