@@ -26,9 +26,12 @@ mod registry_api;
 mod resolve_cmd;
 mod serve;
 mod serve_mirror;
+mod serve_tenants;
 mod serve_tls;
 mod settings;
 mod template_cmd;
+mod tenant;
+mod tenant_table;
 mod token;
 mod verify_cmd;
 
@@ -71,6 +74,9 @@ enum Command {
     /// Create, list and revoke API tokens (works while a server runs on the same data).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Create, list, suspend and resume tenants: registries of their own under `/t/NAME/`.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -122,6 +128,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
+        Command::Tenant(command) => tenant::run(command),
         Command::Admin(command) => admin::run(command),
         Command::Keys(command) => keys_cmd::run(command),
         Command::Publish(args) => publish::run(&args),
