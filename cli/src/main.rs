@@ -22,10 +22,12 @@ mod plugin_cmd;
 mod publish;
 mod registry_api;
 mod resolve_cmd;
+mod role_cmd;
 mod serve;
 mod serve_mirror;
 mod serve_tls;
 mod settings;
+mod team_cmd;
 mod template_cmd;
 mod token;
 mod verify_cmd;
@@ -72,6 +74,9 @@ enum Command {
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Teams of users that own packages together (`cargo owner --add team:NAME`).
+    #[command(subcommand)]
+    Team(team_cmd::TeamCommand),
     /// Copy a Wharf registry (index and blobs) into a directory a static server can serve.
     #[command(subcommand)]
     Mirror(mirror::MirrorCommand),
@@ -121,6 +126,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
         Command::Admin(command) => admin::run(command),
+        Command::Team(command) => team_cmd::run(command),
         Command::Keys(command) => keys_cmd::run(command),
         Command::Publish(args) => publish::run(&args),
         Command::Deprecate(args) => lifecycle_cmd::deprecate(&args),
