@@ -61,6 +61,9 @@ pub(crate) enum AdminCommand {
     /// Signed security advisories (docs/lifecycle.md).
     #[command(subcommand)]
     Advisory(crate::lifecycle_cmd::AdvisoryCommand),
+    /// Users' roles: tenant-admin, maintainer, publisher, reader, auditor (docs/roles.md).
+    #[command(subcommand)]
+    Role(crate::role_cmd::RoleCommand),
 }
 
 /// `wharf admin root-key …`.
@@ -144,6 +147,7 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Plan(command) => runtime.block_on(crate::plan::run(command)),
         AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
         AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),
+        AdminCommand::Role(command) => runtime.block_on(crate::role_cmd::run(command)),
     }
 }
 

@@ -88,9 +88,12 @@ mod reconcile;
 mod registry_keys;
 mod restore;
 mod reviews;
+mod roles;
+mod roles_store;
 mod s3;
 mod signed_publish;
 mod storage;
+mod teams;
 mod token_cache;
 mod tokens;
 mod usage;
@@ -143,9 +146,11 @@ pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,
 };
+pub use roles::{Action, PERMISSIONS, Role, permission_table_markdown};
 pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
+pub use teams::{TEAM_PREFIX, Team};
 pub use tokens::check_display_name;
 pub use usage::{EntitlementUsage, UsageReport};
 pub use webhooks::{Webhook, WebhookDelivery};
