@@ -28,7 +28,7 @@ pub(crate) struct ServeArgs {
     /// workers, yield-every, max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
     /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, header-timeout,
     /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key,
-    /// git-index, git-push, storage, s3-presigned-downloads.
+    /// git-index, git-push, storage, s3-presigned-downloads, plans.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -70,9 +70,13 @@ fn run_registry(
         git_push,
         storage,
         presigned_downloads,
+        plans,
     } = settings;
-    // Before anything is created, so bad certificate files change nothing.
+    // Before anything is created, so bad certificate or plans files change nothing.
     let tls = crate::serve_tls::load(tls)?;
+    let plans = plans
+        .map(|path| crate::plan::load_catalog(&path, auth_required))
+        .transpose()?;
     if git_index {
         require_git_program()?;
     }
@@ -96,6 +100,9 @@ fn run_registry(
         }
         let storage = open_blob_storage(&data, storage, presigned_downloads).await?;
         ensure_admin_token(&storage, &data)?;
+        if let Some(catalog) = plans {
+            crate::plan::use_catalog(&storage, catalog)?;
+        }
         let server = match tls {
             Some(tls) => {
                 reload_on_sighup(tls.clone());

@@ -4,6 +4,7 @@
 mod advisories;
 mod audit;
 mod auth_required;
+mod backup;
 mod bad_publish;
 mod bundle;
 mod bundle_data;
