@@ -430,7 +430,7 @@ where
         .collect::<Result<_, _>>()?;
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     if path.starts_with(teams::PATH) {
-        return teams::route(state, &headers, method, path, &segments, &body).await;
+        return teams::route(state, &headers, method, path, &segments, &body);
     }
     roles::route(
         state,
@@ -441,7 +441,6 @@ where
         query.as_deref(),
         &body,
     )
-    .await
 }
 
 /// Deprecations, quarantines and advisories (`handlers/lifecycle.rs`).
