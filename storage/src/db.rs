@@ -117,6 +117,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::roles_store::MIGRATION,
     // Teams, their members and the packages they own.
     crate::teams::MIGRATION,
+    // The registry's plan, blob sizes and usage counters.
+    crate::usage::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

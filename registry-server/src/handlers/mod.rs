@@ -23,5 +23,6 @@ pub(crate) mod roles;
 pub(crate) mod search;
 pub(crate) mod signatures;
 pub(crate) mod teams;
+pub(crate) mod usage;
 pub(crate) mod webhooks;
 pub(crate) mod yank;
