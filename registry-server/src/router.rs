@@ -165,6 +165,28 @@ where
     }
 }
 
+/// The read-only endpoints about the registry itself (its usage and plan, its entitlement
+/// keys); `None` for any other path.
+async fn registry_facts(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    method: &Method,
+    path: &str,
+) -> Option<Result<Resp, ApiError>> {
+    let is_usage = path == crate::handlers::usage::PATH;
+    if !is_usage && path != entitlements::PATH {
+        return None;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Some(Err(method_not_allowed(method, path)));
+    }
+    Some(if is_usage {
+        crate::handlers::usage::usage(state, headers).await
+    } else {
+        entitlements::info(state, headers)
+    })
+}
+
 /// The prefix of Wharf's own API (keys, plugins, entitlements, log, catalogue, OpenAPI).
 const WHARF_API: &str = "/api/wharf/";
 
@@ -206,20 +228,8 @@ where
             plugins::plugin(state, request.headers(), name).await,
         );
     }
-    if path == crate::handlers::usage::PATH {
-        if !is_get {
-            return (Route::Other, Err(method_not_allowed(method, path)));
-        }
-        return (
-            Route::Other,
-            crate::handlers::usage::usage(state, request.headers()).await,
-        );
-    }
-    if path == entitlements::PATH {
-        if !is_get {
-            return (Route::Other, Err(method_not_allowed(method, path)));
-        }
-        return (Route::Other, entitlements::info(state, request.headers()));
+    if let Some(answer) = registry_facts(state, request.headers(), method, path).await {
+        return (Route::Other, answer);
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {
@@ -444,7 +454,7 @@ where
         .collect::<Result<_, _>>()?;
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     if path.starts_with(teams::PATH) {
-        return teams::route(state, &headers, method, path, &segments, &body).await;
+        return teams::route(state, &headers, method, path, &segments, &body);
     }
     roles::route(
         state,
@@ -455,7 +465,6 @@ where
         query.as_deref(),
         &body,
     )
-    .await
 }
 
 /// Deprecations, quarantines and advisories (`handlers/lifecycle.rs`).

@@ -46,6 +46,7 @@ mod rate_limits;
 mod readme;
 mod recommendations;
 mod resolve_remote;
+mod roles;
 mod s3;
 mod settings_precedence;
 mod signed_plugins;
