@@ -74,7 +74,33 @@ mod lifecycle;
 mod log;
 mod log_api;
 mod log_verify;
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "the core on PostgreSQL is tested on both engines; `wharf serve` uses it in a later stage"
+    )
+)]
+mod metadata;
+#[cfg(test)]
+mod metadata_tests;
 mod model;
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "used by `metadata.rs`, which `wharf serve` uses in a later stage"
+    )
+)]
+mod pg;
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "used by `metadata.rs`, which `wharf serve` uses in a later stage"
+    )
+)]
+mod pg_schema;
 mod plugins;
 mod publisher_keys;
 mod queries;
@@ -85,6 +111,8 @@ mod registry_keys;
 mod reviews;
 mod s3;
 mod signed_publish;
+mod sql;
+mod sql_sqlite;
 mod storage;
 mod token_cache;
 mod tokens;

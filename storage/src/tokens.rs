@@ -1,9 +1,10 @@
 //! Users and API tokens: creation, listing, revocation and authentication. Only a SHA-256
 //! of each token is stored.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::auth::{SecretToken, token_digest};
+use crate::sql::{Sql, args};
 use crate::{CreatedToken, NewToken, Principal, Scope, StorageError, TokenInfo};
 
 fn encode_scopes(scopes: &[Scope]) -> String {
@@ -71,6 +72,18 @@ pub(crate) fn create_token(
     request: NewToken,
     now: i64,
 ) -> Result<CreatedToken, StorageError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let created = insert_token(&*tx, request, now)?;
+    tx.commit()?;
+    Ok(created)
+}
+
+/// Creates the token (and its user when needed) inside the caller's transaction.
+pub(crate) fn insert_token(
+    conn: &dyn Sql,
+    request: NewToken,
+    now: i64,
+) -> Result<CreatedToken, StorageError> {
     if !valid_login(&request.user) {
         return Err(StorageError::InvalidLogin {
             login: request.user.clone(),
@@ -84,32 +97,28 @@ pub(crate) fn create_token(
         serde_json::to_string(&request.name_patterns).map_err(|e| StorageError::Corrupt {
             what: format!("token name patterns: {e}"),
         })?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
+    conn.exec(
         "INSERT INTO users (login, created_at) VALUES (?1, ?2) ON CONFLICT (login) DO NOTHING",
-        params![request.user, now],
+        args![&request.user, now],
     )?;
-    let user_id: i64 = tx.query_row(
+    let user_id = conn.one_i64(
         "SELECT id FROM users WHERE login = ?1",
-        [&request.user],
-        |row| row.get(0),
+        args![&request.user],
     )?;
-    tx.execute(
+    let id = conn.one_i64(
         "INSERT INTO tokens
            (user_id, token_sha256, scopes, name_patterns, label, expires_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        args![
             user_id,
             token_digest(secret.expose()),
             encode_scopes(&scopes),
             patterns,
-            request.label,
+            request.label.as_deref(),
             request.expires_at,
             now
         ],
     )?;
-    let id = tx.last_insert_rowid();
-    tx.commit()?;
     tracing::info!(token.id = id, user = %request.user, "token created");
     Ok(CreatedToken {
         info: TokenInfo {
@@ -128,54 +137,50 @@ pub(crate) fn create_token(
 
 /// Every token, or those of one user, oldest first.
 pub(crate) fn list_tokens(
-    conn: &Connection,
+    conn: &dyn Sql,
     user: Option<&str>,
 ) -> Result<Vec<TokenInfo>, StorageError> {
-    let mut statement = conn.prepare_cached(
+    let rows = conn.rows(
         "SELECT t.id, u.login, t.scopes, t.expires_at, t.name_patterns, t.label, t.created_at,
                 t.revoked_at IS NOT NULL
          FROM tokens t JOIN users u ON u.id = t.user_id
-         WHERE ?1 IS NULL OR u.login = ?1 ORDER BY t.id",
+         WHERE u.login = coalesce(?1, u.login) ORDER BY t.id",
+        args![user],
     )?;
-    let rows = statement.query_map([user], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, Option<i64>>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, Option<String>>(5)?,
-            row.get::<_, i64>(6)?,
-            row.get::<_, bool>(7)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (id, user, scopes, expires_at, patterns, label, created_at, revoked) = row?;
-        Ok(TokenInfo {
-            id,
-            user,
-            scopes: decode_scopes(&scopes)?,
-            expires_at,
-            name_patterns: decode_patterns(&patterns)?,
-            label,
-            created_at,
-            revoked,
+    rows.iter()
+        .map(|row| {
+            let (id, user, scopes, expires_at, patterns, label, created_at, revoked) = (
+                row.i64(0)?,
+                row.string(1)?,
+                row.string(2)?,
+                row.opt_i64(3)?,
+                row.string(4)?,
+                row.opt_string(5)?,
+                row.i64(6)?,
+                row.bool(7)?,
+            );
+            Ok(TokenInfo {
+                id,
+                user,
+                scopes: decode_scopes(&scopes)?,
+                expires_at,
+                name_patterns: decode_patterns(&patterns)?,
+                label,
+                created_at,
+                revoked,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// Revokes a token; revoking twice is fine, an unknown id is [`StorageError::UnknownToken`].
-pub(crate) fn revoke_token(conn: &Connection, id: i64, now: i64) -> Result<(), StorageError> {
-    let exists = conn
-        .prepare_cached("SELECT 1 FROM tokens WHERE id = ?1")?
-        .exists([id])?;
-    if !exists {
+pub(crate) fn revoke_token(conn: &dyn Sql, id: i64, now: i64) -> Result<(), StorageError> {
+    if !conn.exists("SELECT 1 FROM tokens WHERE id = ?1", args![id])? {
         return Err(StorageError::UnknownToken { id });
     }
-    conn.execute(
+    conn.exec(
         "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now],
+        args![id, now],
     )?;
     tracing::info!(token.id = id, "token revoked");
     Ok(())
@@ -191,7 +196,7 @@ const AUTHENTICATE_SQL: &str =
 /// Finds the principal behind a presented token (the server goes through the token cache).
 #[cfg(test)]
 pub(crate) fn authenticate(
-    conn: &Connection,
+    conn: &dyn Sql,
     presented: &str,
     now: i64,
 ) -> Result<Principal, StorageError> {
@@ -211,27 +216,22 @@ pub(crate) struct VerifiedToken {
 /// Finds the token whose hex SHA-256 is `digest` and checks that it is neither revoked nor
 /// expired at `now`.
 pub(crate) fn verify_digest(
-    conn: &Connection,
+    conn: &dyn Sql,
     digest: &str,
     now: i64,
 ) -> Result<VerifiedToken, StorageError> {
-    let found = conn
-        .prepare_cached(AUTHENTICATE_SQL)?
-        .query_row([digest], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, Option<i64>>(5)?,
-                row.get::<_, bool>(6)?,
-            ))
-        })
-        .optional()?;
-    let Some((token_id, user_id, login, scopes, patterns, expires_at, revoked)) = found else {
+    let Some(row) = conn.row(AUTHENTICATE_SQL, args![digest])? else {
         return Err(StorageError::InvalidToken);
     };
+    let (token_id, user_id, login, scopes, patterns, expires_at, revoked) = (
+        row.i64(0)?,
+        row.i64(1)?,
+        row.string(2)?,
+        row.string(3)?,
+        row.string(4)?,
+        row.opt_i64(5)?,
+        row.bool(6)?,
+    );
     if revoked {
         return Err(StorageError::RevokedToken);
     }
