@@ -153,11 +153,24 @@ impl MetadataStore {
         entry: IndexEntry,
         metadata: PackageMetadata,
     ) -> Result<PublishOutcome, StorageError> {
+        self.publish_limited(who, entry, metadata, DailyLimits::default())
+            .await
+    }
+
+    /// [`MetadataStore::publish`] under daily publish limits, counted inside the
+    /// transaction.
+    pub(crate) async fn publish_limited(
+        &self,
+        who: Principal,
+        entry: IndexEntry,
+        metadata: PackageMetadata,
+        limits: DailyLimits,
+    ) -> Result<PublishOutcome, StorageError> {
         let request = PublishRequest {
             who,
             entry,
             metadata,
-            limits: DailyLimits::default(),
+            limits,
             signing: ReleaseSigning {
                 signed: None,
                 require_signatures: false,

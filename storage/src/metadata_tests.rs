@@ -9,7 +9,7 @@ use wharf_test_support::postgres::PostgresServer;
 use crate::metadata::{Database, MetadataStore};
 use crate::sql::args;
 use crate::write_ops::OwnerChange;
-use crate::{EventKind, NewToken, Principal, Scope, StorageError};
+use crate::{DailyLimit, DailyLimits, EventKind, NewToken, Principal, Scope, StorageError};
 
 /// A database for one test, and what must live as long as it.
 struct TestDatabase {
@@ -64,6 +64,7 @@ on_both_engines!(
     the_log_stays_gap_free_under_grouped_and_refused_writes,
     the_event_log_refuses_updates_and_deletes,
     everything_survives_a_restart,
+    daily_limits_count_inside_the_transaction,
 );
 
 async fn open(db: &TestDatabase) -> MetadataStore {
@@ -435,4 +436,53 @@ async fn everything_survives_a_restart(db: TestDatabase) {
         3
     );
     assert_eq!(reopened.lines("demo").await.unwrap().len(), 2);
+}
+
+async fn daily_limits_count_inside_the_transaction(db: TestDatabase) {
+    let store = std::sync::Arc::new(open(&db).await);
+    let alice = user(&store, "alice").await;
+    let limits = DailyLimits {
+        publishes_per_day: std::num::NonZeroU32::new(3),
+        new_crates_per_day: std::num::NonZeroU32::new(1),
+        versions_per_crate_per_day: None,
+    };
+    let limited = |name: &str, version: &str| {
+        let (store, alice) = (std::sync::Arc::clone(&store), alice.clone());
+        let (entry, metadata) = release(name, version);
+        async move { store.publish_limited(alice, entry, metadata, limits).await }
+    };
+    limited("demo", "1.0.0").await.unwrap();
+    let second_crate = limited("other", "1.0.0").await;
+    assert!(
+        matches!(
+            second_crate,
+            Err(StorageError::DailyLimitReached {
+                limit: DailyLimit::NewCratesPerDay,
+                ..
+            })
+        ),
+        "{second_crate:?}"
+    );
+    // Started together, only as many as the limit leaves room for commit.
+    let racing: Vec<_> = (1..=4)
+        .map(|n| tokio::spawn(limited("demo", &format!("1.0.{n}"))))
+        .collect();
+    let mut stored = 0;
+    for task in racing {
+        match task.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(StorageError::DailyLimitReached {
+                limit: DailyLimit::PublishesPerDay,
+                ..
+            }) => {}
+            Err(other) => panic!("unexpected failure: {other}"),
+        }
+    }
+    assert_eq!(
+        stored, 2,
+        "three publishes a day: one before, two of the four"
+    );
+    let seqs: Vec<u64> = log(&store).await.into_iter().map(|e| e.0).collect();
+    assert_gap_free(&seqs);
+    assert_eq!(seqs.len(), 3);
 }

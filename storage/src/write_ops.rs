@@ -167,15 +167,13 @@ pub(crate) fn apply_publish(
     let created_package = existing.is_none();
     // Inside the transaction: counts every publish committed before this one, including the
     // earlier ones of this group.
-    if *limits != DailyLimits::default() {
-        check_daily_limits(
-            sqlite_only(conn, "daily publish limits")?,
-            who,
-            Some((&entry.name, created_package)),
-            *limits,
-            now,
-        )?;
-    }
+    check_daily_limits(
+        conn,
+        who,
+        Some((&entry.name, created_package)),
+        *limits,
+        now,
+    )?;
     let plan = signing_plan(conn, request, existing.as_ref(), now)?;
     let package = match existing {
         Some(package) => package,
