@@ -243,7 +243,7 @@ pub enum StorageError {
     /// A feature whose tables are not on PostgreSQL yet was asked for on a PostgreSQL
     /// database.
     #[error(
-        "{feature} is not supported on PostgreSQL yet; use the embedded SQLite database (leave out `--database`) for it"
+        "{feature} is not supported on PostgreSQL yet; keep the registry's metadata in the embedded SQLite database to use it"
     )]
     NotOnPostgres {
         /// The feature, as a user names it.

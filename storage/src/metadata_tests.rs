@@ -65,6 +65,7 @@ on_both_engines!(
     the_event_log_refuses_updates_and_deletes,
     everything_survives_a_restart,
     daily_limits_count_inside_the_transaction,
+    two_writers_on_one_database_share_one_gap_free_log,
 );
 
 async fn open(db: &TestDatabase) -> MetadataStore {
@@ -485,4 +486,62 @@ async fn daily_limits_count_inside_the_transaction(db: TestDatabase) {
     let seqs: Vec<u64> = log(&store).await.into_iter().map(|e| e.0).collect();
     assert_gap_free(&seqs);
     assert_eq!(seqs.len(), 3);
+}
+
+/// Two stores on one database (two processes, or two servers on one PostgreSQL): their
+/// writers take turns, so racing publishes all commit and the log stays gap-free.
+async fn two_writers_on_one_database_share_one_gap_free_log(db: TestDatabase) {
+    let first = std::sync::Arc::new(open(&db).await);
+    let second = std::sync::Arc::new(open(&db).await);
+    let alice = user(&first, "alice").await;
+    publish(&first, &alice, "demo", "0.1.0").await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..30_u32 {
+        let store = std::sync::Arc::clone(if n % 2 == 0 { &first } else { &second });
+        let alice = alice.clone();
+        tasks.push(tokio::spawn(async move {
+            publish(&store, &alice, "demo", &format!("1.0.{n}")).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let seen_by_first: Vec<u64> = log(&first).await.into_iter().map(|e| e.0).collect();
+    assert_gap_free(&seen_by_first);
+    assert_eq!(seen_by_first.len(), 31);
+    assert_eq!(log(&second).await, log(&first).await);
+}
+
+/// On PostgreSQL, a publish that needs a table not there yet is refused with one line naming
+/// the feature, and nothing of it is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refuses_features_it_does_not_hold_yet() {
+    use wharf_index_format::{Capabilities, PluginInfo, PluginKind};
+    let db = postgres();
+    let store = open(&db).await;
+    let alice = user(&store, "alice").await;
+    publish(&store, &alice, "demo", "1.0.0").await.unwrap();
+    let before = (log(&store).await, store.lines("demo").await.unwrap());
+    let (entry, mut metadata) = release("demo", "1.1.0");
+    metadata.plugin = Some(PluginInfo {
+        kind: PluginKind::Plugin,
+        capabilities: Capabilities::default(),
+        entry: "main.wat".into(),
+        host_api: "^1".into(),
+        min_host_version: None,
+        template: None,
+    });
+    let refused = store
+        .publish(alice, entry, metadata)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        refused,
+        "plugin metadata is not supported on PostgreSQL yet; keep the registry's metadata in the embedded SQLite database to use it"
+    );
+    assert_eq!(
+        (log(&store).await, store.lines("demo").await.unwrap()),
+        before
+    );
 }
