@@ -27,8 +27,8 @@ use crate::write_ops::{
 };
 use crate::writer::Writer;
 use crate::{
-    CreatedToken, DailyLimits, LogEvent, NewToken, Owner, Principal, StorageError, TokenInfo,
-    queries, tokens,
+    CreatedToken, DailyLimits, IndexFileSnapshot, LogEvent, NewToken, Owner, Principal,
+    StorageError, TokenInfo, queries, tokens,
 };
 
 /// Where the metadata lives.
@@ -222,6 +222,17 @@ impl MetadataStore {
     ) -> Result<Vec<LogEvent>, StorageError> {
         self.read(move |conn| queries::events(conn, after_seq, limit))
             .await
+    }
+
+    /// The package's index file as the database says it is now, with the log position it
+    /// reflects (read in one transaction).
+    pub(crate) async fn snapshot(&self, name: &str) -> Result<IndexFileSnapshot, StorageError> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            let package = queries::require_package(conn, &name)?;
+            queries::snapshot(conn, &package)
+        })
+        .await
     }
 
     /// The index lines of a package's versions, in publish order.

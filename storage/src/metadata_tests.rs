@@ -66,6 +66,7 @@ on_both_engines!(
     everything_survives_a_restart,
     daily_limits_count_inside_the_transaction,
     two_writers_on_one_database_share_one_gap_free_log,
+    index_snapshots_agree_with_the_log,
 );
 
 async fn open(db: &TestDatabase) -> MetadataStore {
@@ -544,4 +545,26 @@ async fn postgres_refuses_features_it_does_not_hold_yet() {
         (log(&store).await, store.lines("demo").await.unwrap()),
         before
     );
+}
+
+async fn index_snapshots_agree_with_the_log(db: TestDatabase) {
+    let store = open(&db).await;
+    let alice = user(&store, "alice").await;
+    publish(&store, &alice, "Demo", "1.0.0").await.unwrap();
+    publish(&store, &alice, "other", "1.0.0").await.unwrap();
+    publish(&store, &alice, "Demo", "1.1.0").await.unwrap();
+    let yank = store
+        .set_yanked(alice, "demo", "1.0.0", true)
+        .await
+        .unwrap();
+    let snapshot = store.snapshot("demo").await.unwrap();
+    let lines = store.lines("Demo").await.unwrap();
+    assert_eq!(
+        (snapshot.name.as_str(), snapshot.path.as_str(), snapshot.seq),
+        ("Demo", "de/mo/demo", yank.seq)
+    );
+    assert_eq!(snapshot.bytes, format!("{}\n{}\n", lines[0], lines[1]));
+    let event_time = store.events(yank.seq - 1, 1).await.unwrap()[0].time;
+    assert_eq!(snapshot.last_modified, event_time);
+    assert_eq!(store.snapshot("other").await.unwrap().seq, 2);
 }

@@ -165,6 +165,7 @@ impl PgDatabase {
         Ok(PgConn {
             client,
             runtime: Arc::clone(&self.runtime),
+            writing: std::cell::Cell::new(false),
         })
     }
 }
@@ -189,6 +190,8 @@ fn redact(url: &str) -> String {
 pub(crate) struct PgConn {
     client: Object,
     runtime: Arc<PgRuntime>,
+    /// Whether [`PgConn::begin_write`] opened a transaction not yet committed or rolled back.
+    writing: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for PgConn {
@@ -207,7 +210,15 @@ impl PgConn {
     pub(crate) fn begin_write(&self) -> Result<(), StorageError> {
         self.batch(&format!(
             "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
-        ))
+        ))?;
+        self.writing.set(true);
+        Ok(())
+    }
+
+    /// Ends the write transaction: `COMMIT`, or `ROLLBACK` when `commit` is false.
+    pub(crate) fn end_write(&self, commit: bool) -> Result<(), StorageError> {
+        self.writing.set(false);
+        self.batch(if commit { "COMMIT" } else { "ROLLBACK" })
     }
 }
 
@@ -245,6 +256,19 @@ impl Sql for PgConn {
 
     fn sqlite(&self) -> Option<&rusqlite::Connection> {
         None
+    }
+
+    fn consistent_read(
+        &self,
+        work: &mut dyn FnMut() -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        if self.writing.get() {
+            return work();
+        }
+        self.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        let read = work();
+        let ended = self.batch(if read.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        read.and(ended)
     }
 }
 

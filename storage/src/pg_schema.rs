@@ -98,9 +98,9 @@ pub(crate) fn migrate(conn: &PgConn) -> Result<(), StorageError> {
         .batch("CREATE TABLE IF NOT EXISTS wharf_schema (version BIGINT NOT NULL)")
         .and_then(|()| apply_pending(conn));
     match migrated {
-        Ok(()) => conn.batch("COMMIT"),
+        Ok(()) => conn.end_write(true),
         Err(error) => {
-            let _ignored = conn.batch("ROLLBACK");
+            let _ignored = conn.end_write(false);
             Err(error)
         }
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use wharf_index_format::{canonical_name, index_path};
 
 use crate::sql::{Sql, SqlRow, args};
@@ -177,39 +177,42 @@ fn snapshot_from_lines(name: String, lines: &[String], seq: i64, time: i64) -> I
 /// The package's index file as the database says it is now (one read transaction, so the
 /// lines and the log position agree; inside the writer's transaction, that one).
 pub(crate) fn snapshot(
-    conn: &Connection,
+    conn: &dyn Sql,
     package: &PackageRow,
 ) -> Result<IndexFileSnapshot, StorageError> {
-    let tx = if conn.is_autocommit() {
-        Some(conn.unchecked_transaction()?)
-    } else {
-        None
-    };
-    let lines = conn
-        .prepare_cached("SELECT line FROM versions WHERE package_id = ?1 ORDER BY id")?
-        .query_map([package.id], |row| row.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let (seq, time): (i64, i64) = conn
-        .prepare_cached(
+    let mut lines = Vec::new();
+    let (mut seq, mut time) = (0, 0);
+    conn.consistent_read(&mut || {
+        lines = conn
+            .rows(
+                "SELECT line FROM versions WHERE package_id = ?1 ORDER BY id",
+                args![package.id],
+            )?
+            .iter()
+            .map(|row| row.string(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(row) = conn.row(
             "SELECT seq, time FROM events WHERE package_id = ?1 ORDER BY seq DESC LIMIT 1",
-        )?
-        .query_row([package.id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?
-        .unwrap_or_default();
-    if let Some(tx) = tx {
-        tx.finish()?;
-    }
+            args![package.id],
+        )? {
+            (seq, time) = (row.i64(0)?, row.i64(1)?);
+        }
+        Ok(())
+    })?;
     Ok(snapshot_from_lines(package.name.clone(), &lines, seq, time))
 }
 
 /// [`snapshot`] of the package with this id.
 pub(crate) fn snapshot_by_id(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
 ) -> Result<IndexFileSnapshot, StorageError> {
-    let name: String = conn
-        .prepare_cached("SELECT name FROM packages WHERE id = ?1")?
-        .query_row([package_id], |row| row.get(0))?;
+    let name = conn
+        .row("SELECT name FROM packages WHERE id = ?1", args![package_id])?
+        .ok_or_else(|| StorageError::Corrupt {
+            what: format!("no package with id {package_id}"),
+        })?
+        .string(0)?;
     snapshot(
         conn,
         &PackageRow {

@@ -142,6 +142,13 @@ pub(crate) trait Sql {
     /// (and are refused on PostgreSQL).
     fn sqlite(&self) -> Option<&rusqlite::Connection>;
 
+    /// Runs `work` so that all its queries see one state of the database: inside the
+    /// transaction already open (the writer's), or else in a read transaction of its own.
+    fn consistent_read(
+        &self,
+        work: &mut dyn FnMut() -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
+
     /// The first row of a query, if any.
     fn row(&self, sql: &str, args: &[SqlValue]) -> Result<Option<SqlRow>, StorageError> {
         Ok(self.rows(sql, args)?.into_iter().next())

@@ -58,6 +58,18 @@ impl Sql for Connection {
     fn sqlite(&self) -> Option<&rusqlite::Connection> {
         Some(self)
     }
+
+    fn consistent_read(
+        &self,
+        work: &mut dyn FnMut() -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        if !self.is_autocommit() {
+            return work();
+        }
+        let tx = self.unchecked_transaction()?;
+        work()?;
+        Ok(tx.finish()?)
+    }
 }
 
 #[cfg(test)]

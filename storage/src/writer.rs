@@ -28,6 +28,10 @@ pub(crate) trait WriteConn: Sql + Send + 'static {
     fn begin_write(&self) -> Result<(), StorageError>;
     /// Rolls back a transaction left open by a failure, if there is one.
     fn rollback_if_open(&self);
+    /// Commits the group's transaction.
+    fn commit(&self) -> Result<(), StorageError> {
+        self.batch("COMMIT")
+    }
 }
 
 impl WriteConn for Connection {
@@ -50,7 +54,11 @@ impl WriteConn for crate::pg::PgConn {
 
     fn rollback_if_open(&self) {
         // Outside a transaction PostgreSQL only warns.
-        let _ignored = self.batch("ROLLBACK");
+        let _ignored = self.end_write(false);
+    }
+
+    fn commit(&self) -> Result<(), StorageError> {
+        self.end_write(true)
     }
 }
 
@@ -297,7 +305,7 @@ fn commit_batch<C: WriteConn>(
             }
         }
     });
-    let committed = applied.and_then(|()| conn.batch("COMMIT"));
+    let committed = applied.and_then(|()| conn.commit());
     if committed.is_err() {
         conn.rollback_if_open();
     }
