@@ -568,3 +568,26 @@ async fn index_snapshots_agree_with_the_log(db: TestDatabase) {
     assert_eq!(snapshot.last_modified, event_time);
     assert_eq!(store.snapshot("other").await.unwrap().seq, 2);
 }
+
+/// The writer keeps one PostgreSQL connection; when the server cuts it, the next group
+/// commit connects again instead of failing for the rest of the process's life.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_writer_connects_again_after_its_connection_is_cut() {
+    let db = postgres();
+    let store = open(&db).await;
+    let alice = user(&store, "alice").await;
+    publish(&store, &alice, "demo", "1.0.0").await.unwrap();
+    let cut = store
+        .read(|conn| {
+            conn.one_i64(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()) AS cut",
+                args![],
+            )
+        })
+        .await
+        .unwrap();
+    assert!(cut >= 1, "the writer's connection was among those cut");
+    assert_eq!(publish(&store, &alice, "demo", "1.1.0").await.unwrap(), 2);
+    assert_eq!(store.lines("demo").await.unwrap().len(), 2);
+}

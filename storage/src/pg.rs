@@ -10,6 +10,7 @@
 //! what keeps the event log's sequence gap-free (each number is `max + 1` inside the writing
 //! transaction, never a sequence that skips on rollback).
 
+use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::future::Future;
 use std::str::FromStr;
@@ -129,8 +130,11 @@ impl PgDatabase {
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
+            // A pooled connection is checked with a round trip before it is handed out, so a
+            // connection the server closed meanwhile (a restart, `pg_terminate_backend`) is
+            // replaced rather than failing the read that took it.
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                recycling_method: RecyclingMethod::Verified,
             },
         );
         let pool = Pool::builder(manager)
@@ -163,9 +167,9 @@ impl PgDatabase {
                     reason: format!("no connection from the pool: {error}"),
                 })?;
         Ok(PgConn {
-            client,
-            runtime: Arc::clone(&self.runtime),
-            writing: std::cell::Cell::new(false),
+            client: RefCell::new(client),
+            database: self.clone(),
+            writing: Cell::new(false),
         })
     }
 }
@@ -188,10 +192,13 @@ fn redact(url: &str) -> String {
 
 /// One pooled PostgreSQL connection.
 pub(crate) struct PgConn {
-    client: Object,
-    runtime: Arc<PgRuntime>,
+    /// The connection; replaced by a new one when the server closed it (see
+    /// [`PgConn::begin_write`]).
+    client: RefCell<Object>,
+    /// Where it came from (and its runtime).
+    database: PgDatabase,
     /// Whether [`PgConn::begin_write`] opened a transaction not yet committed or rolled back.
-    writing: std::cell::Cell<bool>,
+    writing: Cell<bool>,
 }
 
 impl std::fmt::Debug for PgConn {
@@ -203,14 +210,29 @@ impl std::fmt::Debug for PgConn {
 impl PgConn {
     fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, StorageError> {
         let sql = numbered_placeholders(sql);
-        Ok(self.runtime.block_on(self.client.prepare_cached(&sql))?)
+        let client = self.client.borrow();
+        Ok(self.block_on(client.prepare_cached(&sql))?)
     }
 
-    /// Starts a write transaction: `BEGIN`, then the writers' advisory lock.
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.database.runtime.block_on(future)
+    }
+
+    /// Starts a write transaction: `BEGIN`, then the writers' advisory lock. When that fails
+    /// (the server closed the connection: a restart, an administrator's
+    /// `pg_terminate_backend`), the connection is replaced by a new one from the pool and
+    /// the `BEGIN` tried once more, so a long-lived writer outlives its first connection;
+    /// nothing of the group has run yet at that point.
     pub(crate) fn begin_write(&self) -> Result<(), StorageError> {
-        self.batch(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
-        ))?;
+        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+        if let Err(error) = self.batch(&begin) {
+            // The connection's task may not have seen the socket close yet when the error
+            // arrives, so any failure of this first statement gets one fresh connection.
+            tracing::warn!(%error, "starting a PostgreSQL write failed; connecting again");
+            let fresh = self.database.connection()?;
+            drop(self.client.replace(fresh.client.into_inner()));
+            self.batch(&begin)?;
+        }
         self.writing.set(true);
         Ok(())
     }
@@ -229,16 +251,14 @@ fn bound(args: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
 impl Sql for PgConn {
     fn exec(&self, sql: &str, args: &[SqlValue]) -> Result<u64, StorageError> {
         let statement = self.statement(sql)?;
-        Ok(self
-            .runtime
-            .block_on(self.client.execute(&statement, &bound(args)))?)
+        let client = self.client.borrow();
+        Ok(self.block_on(client.execute(&statement, &bound(args)))?)
     }
 
     fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<SqlRow>, StorageError> {
         let statement = self.statement(sql)?;
-        let rows = self
-            .runtime
-            .block_on(self.client.query(&statement, &bound(args)))?;
+        let client = self.client.borrow();
+        let rows = self.block_on(client.query(&statement, &bound(args)))?;
         rows.iter()
             .map(|row| {
                 (0..row.len())
@@ -251,7 +271,8 @@ impl Sql for PgConn {
     }
 
     fn batch(&self, sql: &str) -> Result<(), StorageError> {
-        Ok(self.runtime.block_on(self.client.batch_execute(sql))?)
+        let client = self.client.borrow();
+        Ok(self.block_on(client.batch_execute(sql))?)
     }
 
     fn sqlite(&self) -> Option<&rusqlite::Connection> {
