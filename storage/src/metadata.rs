@@ -22,8 +22,8 @@ use crate::signed_publish::{KeyPlan, ReleaseSigning};
 use crate::sql::Sql;
 use crate::storage::now_unix;
 use crate::write_ops::{
-    OwnerChange, PackageChange, PublishOutcome, PublishRequest, apply_owner_change, apply_publish,
-    apply_set_yanked,
+    OwnerChange, PackageChange, PublishOutcome, PublishQuota, PublishRequest, apply_owner_change,
+    apply_publish, apply_set_yanked,
 };
 use crate::writer::Writer;
 use crate::{
@@ -119,7 +119,7 @@ impl MetadataStore {
         &self,
         request: NewToken,
     ) -> Result<CreatedToken, StorageError> {
-        self.write(move |conn| tokens::insert_token(conn, request, now_unix()))
+        self.write(move |conn| tokens::insert_token(conn, request, None, now_unix()))
             .await
     }
 
@@ -177,6 +177,8 @@ impl MetadataStore {
             },
             origin: String::new(),
             checked_plan: KeyPlan::Unsigned,
+            // Plans are not on PostgreSQL yet; on SQLite the default catalogue sets no plan.
+            quota: PublishQuota::new(std::sync::Arc::default(), &[]),
         };
         self.write(move |conn| apply_publish(conn, &request, now_unix()))
             .await

@@ -84,16 +84,22 @@ pub(crate) fn package_by_lower(
     .transpose()
 }
 
-/// Whether the user owns the package.
+/// Whether the user owns the package, directly or through a team.
 pub(crate) fn is_owner(
     conn: &dyn Sql,
     package_id: i64,
     user_id: i64,
 ) -> Result<bool, StorageError> {
-    conn.exists(
-        "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2",
-        args![package_id, user_id],
-    )
+    // Teams are not on PostgreSQL yet: there only direct owners own.
+    let sql = if conn.sqlite().is_some() {
+        "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2
+         UNION ALL
+         SELECT 1 FROM team_owners o JOIN team_members m ON m.team_id = o.team_id
+         WHERE o.package_id = ?1 AND m.user_id = ?2"
+    } else {
+        "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2"
+    };
+    conn.exists(sql, args![package_id, user_id])
 }
 
 /// Finds a version: exactly as given, or, when the given version has no build metadata, the
@@ -275,7 +281,8 @@ pub(crate) fn owners(conn: &dyn Sql, name: &str) -> Result<Vec<Owner>, StorageEr
          WHERE o.package_id = ?1 ORDER BY o.added_at, u.id",
         args![package.id],
     )?;
-    rows.iter()
+    let mut owners = rows
+        .iter()
         .map(|row| {
             let (id, login, name) = (row.i64(0)?, row.string(1)?, row.opt_string(2)?);
             let id = u32::try_from(id).map_err(|_| StorageError::Corrupt {
@@ -283,7 +290,20 @@ pub(crate) fn owners(conn: &dyn Sql, name: &str) -> Result<Vec<Owner>, StorageEr
             })?;
             Ok(Owner { id, login, name })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    // Teams are not on PostgreSQL yet.
+    if let Some(sqlite) = conn.sqlite() {
+        owners.extend(
+            crate::teams::team_owners(sqlite, package.id)?
+                .into_iter()
+                .map(|(id, team)| Owner {
+                    id: u32::try_from(id).unwrap_or(u32::MAX),
+                    login: format!("{}{team}", crate::TEAM_PREFIX),
+                    name: Some(format!("team {team}")),
+                }),
+        );
+    }
+    Ok(owners)
 }
 
 /// Case-insensitive substring search on names (with `-`/`_` folded) and descriptions;

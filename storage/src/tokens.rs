@@ -5,7 +5,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::auth::{SecretToken, token_digest};
 use crate::sql::{Sql, args};
-use crate::{CreatedToken, NewToken, Principal, Scope, StorageError, TokenInfo};
+use crate::{CreatedToken, NewToken, Principal, Role, Scope, StorageError, TokenInfo};
 
 fn encode_scopes(scopes: &[Scope]) -> String {
     scopes
@@ -28,9 +28,13 @@ fn decode_patterns(text: &str) -> Result<Vec<String>, StorageError> {
     })
 }
 
-/// Whether a login is acceptable: non-empty printable ASCII without spaces.
+/// Whether a login is acceptable: non-empty printable ASCII without spaces, not naming a
+/// team (`team:…`).
 fn valid_login(login: &str) -> bool {
-    !login.is_empty() && login.len() <= 64 && login.bytes().all(|b| b.is_ascii_graphic())
+    !login.is_empty()
+        && login.len() <= 64
+        && login.bytes().all(|b| b.is_ascii_graphic())
+        && !login.starts_with(crate::TEAM_PREFIX)
 }
 
 /// Accepts a display name of 1 to 100 characters, not only spaces, without control characters.
@@ -67,21 +71,42 @@ pub(crate) fn set_display_name(
 }
 
 /// Creates the token (and its user when needed) in one transaction.
+#[cfg(test)]
 pub(crate) fn create_token(
     conn: &mut Connection,
     request: NewToken,
     now: i64,
 ) -> Result<CreatedToken, StorageError> {
+    create_narrowed_token(conn, request, None, now)
+}
+
+/// Reads a stored role.
+pub(crate) fn decode_role(text: &str) -> Result<Role, StorageError> {
+    text.parse().map_err(|_| StorageError::Corrupt {
+        what: format!("stored role `{text}`"),
+    })
+}
+
+/// Creates the token (and its user when needed, a tenant admin when the login is `admin`,
+/// else of the default role) in one transaction; `role` narrows it and must be within the
+/// user's role ([`StorageError::RoleAboveUser`], and nothing is created).
+pub(crate) fn create_narrowed_token(
+    conn: &mut Connection,
+    request: NewToken,
+    role: Option<Role>,
+    now: i64,
+) -> Result<CreatedToken, StorageError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let created = insert_token(&*tx, request, now)?;
+    let created = insert_token(&*tx, request, role, now)?;
     tx.commit()?;
     Ok(created)
 }
 
-/// Creates the token (and its user when needed) inside the caller's transaction.
+/// [`create_narrowed_token`] inside the caller's transaction.
 pub(crate) fn insert_token(
     conn: &dyn Sql,
     request: NewToken,
+    role: Option<Role>,
     now: i64,
 ) -> Result<CreatedToken, StorageError> {
     if !valid_login(&request.user) {
@@ -97,18 +122,38 @@ pub(crate) fn insert_token(
         serde_json::to_string(&request.name_patterns).map_err(|e| StorageError::Corrupt {
             what: format!("token name patterns: {e}"),
         })?;
+    let first_role = if request.user == crate::reviews::ADMIN_LOGIN {
+        Role::TenantAdmin
+    } else {
+        Role::DEFAULT
+    };
     conn.exec(
-        "INSERT INTO users (login, created_at) VALUES (?1, ?2) ON CONFLICT (login) DO NOTHING",
-        args![&request.user, now],
+        "INSERT INTO users (login, created_at, role) VALUES (?1, ?2, ?3)
+         ON CONFLICT (login) DO NOTHING",
+        args![&request.user, now, first_role.as_str()],
     )?;
-    let user_id = conn.one_i64(
-        "SELECT id FROM users WHERE login = ?1",
-        args![&request.user],
-    )?;
+    let user = conn
+        .row(
+            "SELECT id, role FROM users WHERE login = ?1",
+            args![&request.user],
+        )?
+        .ok_or_else(|| StorageError::UnknownUser {
+            login: request.user.clone(),
+        })?;
+    let (user_id, user_role) = (user.i64(0)?, decode_role(&user.string(1)?)?);
+    if let Some(requested) = role
+        && !requested.within(user_role)
+    {
+        return Err(StorageError::RoleAboveUser {
+            login: request.user,
+            requested,
+            user_role,
+        });
+    }
     let id = conn.one_i64(
         "INSERT INTO tokens
-           (user_id, token_sha256, scopes, name_patterns, label, expires_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+           (user_id, token_sha256, scopes, name_patterns, label, expires_at, created_at, role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         args![
             user_id,
             token_digest(secret.expose()),
@@ -116,7 +161,8 @@ pub(crate) fn insert_token(
             patterns,
             request.label.as_deref(),
             request.expires_at,
-            now
+            now,
+            role.map(Role::as_str)
         ],
     )?;
     tracing::info!(token.id = id, user = %request.user, "token created");
@@ -130,6 +176,7 @@ pub(crate) fn insert_token(
             label: request.label,
             created_at: now,
             revoked: false,
+            role,
         },
         secret,
     })
@@ -142,14 +189,14 @@ pub(crate) fn list_tokens(
 ) -> Result<Vec<TokenInfo>, StorageError> {
     let rows = conn.rows(
         "SELECT t.id, u.login, t.scopes, t.expires_at, t.name_patterns, t.label, t.created_at,
-                t.revoked_at IS NOT NULL
+                t.revoked_at IS NOT NULL, t.role
          FROM tokens t JOIN users u ON u.id = t.user_id
          WHERE u.login = coalesce(?1, u.login) ORDER BY t.id",
         args![user],
     )?;
     rows.iter()
         .map(|row| {
-            let (id, user, scopes, expires_at, patterns, label, created_at, revoked) = (
+            let (id, user, scopes, expires_at, patterns, label, created_at, revoked, role) = (
                 row.i64(0)?,
                 row.string(1)?,
                 row.string(2)?,
@@ -158,6 +205,7 @@ pub(crate) fn list_tokens(
                 row.opt_string(5)?,
                 row.i64(6)?,
                 row.bool(7)?,
+                row.opt_string(8)?,
             );
             Ok(TokenInfo {
                 id,
@@ -168,6 +216,7 @@ pub(crate) fn list_tokens(
                 label,
                 created_at,
                 revoked,
+                role: role.as_deref().map(decode_role).transpose()?,
             })
         })
         .collect()
@@ -190,7 +239,7 @@ pub(crate) fn revoke_token(conn: &dyn Sql, id: i64, now: i64) -> Result<(), Stor
 /// its cached statement is reused, not prepared again, from one token to the next).
 const AUTHENTICATE_SQL: &str =
     "SELECT t.id, t.user_id, u.login, t.scopes, t.name_patterns, t.expires_at,
-        t.revoked_at IS NOT NULL
+        t.revoked_at IS NOT NULL, u.role, t.role
  FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = ?1";
 
 /// Finds the principal behind a presented token (the server goes through the token cache).
@@ -232,6 +281,7 @@ pub(crate) fn verify_digest(
         row.opt_i64(5)?,
         row.bool(6)?,
     );
+    let (role, token_role) = (row.string(7)?, row.opt_string(8)?);
     if revoked {
         return Err(StorageError::RevokedToken);
     }
@@ -245,6 +295,9 @@ pub(crate) fn verify_digest(
             token_id,
             scopes: decode_scopes(&scopes)?,
             name_patterns: decode_patterns(&patterns)?,
+            role: decode_role(&role)?,
+            token_role: token_role.as_deref().map(decode_role).transpose()?,
+            expires_at,
         },
         expires_at,
     })
