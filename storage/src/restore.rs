@@ -317,24 +317,40 @@ fn write_member(
             cause,
         })?;
     // Made durable all at once by `sync_unpacked` (one `syncfs` instead of an fsync per blob).
-    Ok(copy_hashing(entry, &mut out))
+    copy_hashing(entry, &mut out).map_err(|cause| {
+        if crate::error::io_error_is_full(&cause) {
+            StorageError::StorageFull {
+                cause: format!("writing `{}`: {cause}", target.display()),
+            }
+        } else {
+            StorageError::Path {
+                path: target.to_path_buf(),
+                cause,
+            }
+        }
+    })
 }
 
-/// Copies `reader` to `writer`, returning the length and the SHA-256 of what passed.
-fn copy_hashing(reader: &mut impl Read, writer: &mut impl Write) -> std::io::Result<(u64, String)> {
+/// Copies `reader` to `writer`, returning the length and the SHA-256 of what passed. The
+/// outer error is writing (the target's fault); the inner one is reading (the backup's).
+fn copy_hashing(
+    reader: &mut impl Read,
+    writer: &mut impl Write,
+) -> std::io::Result<std::io::Result<(u64, String)>> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 64 * 1024];
     let mut size = 0u64;
     loop {
-        let read = reader.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
+        let read = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) => return Ok(Err(error)),
+        };
         hasher.update(&buffer[..read]);
         writer.write_all(&buffer[..read])?;
         size += read as u64;
     }
-    Ok((size, hex::encode(hasher.finalize())))
+    Ok(Ok((size, hex::encode(hasher.finalize()))))
 }
 
 /// Modes of a data directory: the directory and `keys/` 0700 (every file is already 0600).
