@@ -52,12 +52,18 @@ pub(crate) enum AdminCommand {
     /// The hash-chained audit log: export and verify (docs/audit.md).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The registry's plan and what it uses of it (docs/plans.md).
+    #[command(subcommand)]
+    Plan(crate::plan::PlanCommand),
     /// Quarantine a version pending review (or release it with --release), over the API
     /// with the administrator's token (docs/lifecycle.md).
     Quarantine(crate::lifecycle_cmd::QuarantineArgs),
     /// Signed security advisories (docs/lifecycle.md).
     #[command(subcommand)]
     Advisory(crate::lifecycle_cmd::AdvisoryCommand),
+    /// Users' roles: tenant-admin, maintainer, publisher, reader, auditor (docs/roles.md).
+    #[command(subcommand)]
+    Role(crate::role_cmd::RoleCommand),
 }
 
 /// `wharf admin root-key …`.
@@ -138,8 +144,10 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Premium(command) => runtime.block_on(crate::admin_licence::premium(command)),
         AdminCommand::Licence(command) => runtime.block_on(crate::admin_licence::licence(command)),
         AdminCommand::Audit(command) => runtime.block_on(crate::admin_audit::run(command)),
+        AdminCommand::Plan(command) => runtime.block_on(crate::plan::run(command)),
         AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
         AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),
+        AdminCommand::Role(command) => runtime.block_on(crate::role_cmd::run(command)),
     }
 }
 

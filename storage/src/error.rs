@@ -210,6 +210,48 @@ pub enum StorageError {
         /// What failed, as the file system, SQLite or the object store reported it.
         cause: String,
     },
+    /// A request would take the registry over a limit of its plan; nothing was changed.
+    #[error(
+        "{}: the limit `{entitlement}` of this registry's plan `{plan}` is {}, it uses {}{}; ask an operator to move this registry to a larger plan: wharf admin plan set NAME",
+        crate::usage::refusal_subject(*entitlement),
+        entitlement.show(*limit),
+        entitlement.show(*usage),
+        crate::usage::refusal_adding(*entitlement, *adding)
+    )]
+    QuotaExceeded {
+        /// The entitlement over its limit.
+        entitlement: crate::Entitlement,
+        /// The registry's plan.
+        plan: String,
+        /// The plan's limit.
+        limit: u64,
+        /// The registry's usage before this request.
+        usage: u64,
+        /// What the request would add.
+        adding: u64,
+        /// For the publish rate: seconds until the oldest counted publish leaves the hour.
+        retry_after_secs: Option<u64>,
+    },
+    /// The plans file cannot be read or has a mistake.
+    #[error("plans file `{file}`: {}{reason}", crate::usage::shown_key(key))]
+    PlansFile {
+        /// The file as given.
+        file: String,
+        /// The key at fault (empty when the whole file is).
+        key: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A plan name that the plans file does not define.
+    #[error("there is no plan `{name}` in {file}; the plans there are: {known}")]
+    UnknownPlan {
+        /// The name asked for.
+        name: String,
+        /// Where plans were looked up.
+        file: String,
+        /// The plans it defines, comma-separated.
+        known: String,
+    },
     /// SQLite failed (a full disk becomes [`StorageError::StorageFull`] instead).
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
@@ -371,8 +413,8 @@ pub enum StorageError {
         /// The administrator's reason.
         reason: String,
     },
-    /// Only the registry administrator (the `admin` user) may do this.
-    #[error("user `{login}` may not {action}: only the registry administrator `admin` may")]
+    /// Only a tenant admin may do this.
+    #[error("user `{login}` may not {action}: only a tenant admin may (`wharf admin role set`)")]
     NotAdmin {
         /// The acting user's login.
         login: String,
@@ -396,6 +438,54 @@ pub enum StorageError {
         /// What is wrong, and what to do.
         reason: String,
     },
+    /// The user's role, or the role the token is narrowed to, does not allow the action.
+    #[error(
+        "user `{login}` (role {role}) may not {what}: the action `{action}` needs the role {allowed}; ask a tenant admin (`wharf admin role set {login} ROLE`)"
+    )]
+    NotPermitted {
+        /// The acting user's login.
+        login: String,
+        /// The role that refused (the user's, or the token's narrowed role).
+        role: crate::Role,
+        /// The action of the permission table.
+        action: crate::Action,
+        /// What was attempted, in words.
+        what: String,
+        /// The roles that may, joined with `or`.
+        allowed: String,
+    },
+    /// No such role.
+    #[error(
+        "`{role}` is not a role; use one of tenant-admin, maintainer, publisher, reader, auditor"
+    )]
+    UnknownRole {
+        /// The text given.
+        role: String,
+    },
+    /// A token may not be narrowed to a role above its user's.
+    #[error(
+        "a token of `{login}` cannot have the role {requested}: it allows more than the user's role {user_role}; pick a role within it"
+    )]
+    RoleAboveUser {
+        /// The token's user.
+        login: String,
+        /// The role asked for.
+        requested: crate::Role,
+        /// The user's role.
+        user_role: crate::Role,
+    },
+    /// A team name or team change is not acceptable.
+    #[error("{reason}")]
+    InvalidTeamRequest {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// No team with that name.
+    #[error("there is no team `{name}`; create it with `wharf team create {name}`")]
+    UnknownTeam {
+        /// The team name.
+        name: String,
+    },
 }
 
 impl StorageError {
@@ -412,13 +502,16 @@ impl StorageError {
             | Self::MissingScope { .. }
             | Self::NameNotAllowed { .. }
             | Self::KeyNotAllowed { .. }
-            | Self::NotAdmin { .. } => ErrorKind::Forbidden,
+            | Self::NotAdmin { .. }
+            | Self::NotPermitted { .. }
+            | Self::RoleAboveUser { .. } => ErrorKind::Forbidden,
             Self::UnknownPublisherKey { .. }
             | Self::UnknownPackage { .. }
             | Self::UnknownVersion { .. }
             | Self::UnknownUser { .. }
             | Self::UnknownToken { .. }
             | Self::UnknownReview { .. }
+            | Self::UnknownTeam { .. }
             | Self::NotDeprecated { .. }
             | Self::NotQuarantined { .. } => ErrorKind::NotFound,
             Self::LastOwner { .. }
@@ -434,9 +527,22 @@ impl StorageError {
             | Self::SignatureRequired
             | Self::InvalidCatalogueRequest { .. }
             | Self::InvalidLicenceRequest { .. }
-            | Self::InvalidLifecycleRequest { .. } => ErrorKind::BadRequest,
+            | Self::InvalidLifecycleRequest { .. }
+            | Self::PlansFile { .. }
+            | Self::UnknownPlan { .. }
+            | Self::UnknownRole { .. }
+            | Self::InvalidTeamRequest { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
+            Self::QuotaExceeded {
+                retry_after_secs, ..
+            } => {
+                if retry_after_secs.is_some() {
+                    ErrorKind::TooManyRequests
+                } else {
+                    ErrorKind::Forbidden
+                }
+            }
             Self::StorageFull { .. } => ErrorKind::InsufficientStorage,
             Self::CommitFailed { .. }
             | Self::WriterStopped

@@ -77,6 +77,8 @@ mod log;
 mod log_api;
 mod log_verify;
 mod model;
+mod plans;
+mod plans_store;
 mod plugins;
 mod publisher_keys;
 mod queries;
@@ -86,11 +88,15 @@ mod reconcile;
 mod registry_keys;
 mod restore;
 mod reviews;
+mod roles;
+mod roles_store;
 mod s3;
 mod signed_publish;
 mod storage;
+mod teams;
 mod token_cache;
 mod tokens;
+mod usage;
 mod webhooks;
 mod write_behind;
 mod write_ops;
@@ -127,6 +133,8 @@ pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
+pub use plans::{Entitlement, Limits, Plans};
+pub use plans_store::PlanCatalog;
 pub use plugins::{PluginPackage, PluginRelease};
 pub use publisher_keys::PublisherKeyInfo;
 pub use recommendations::{
@@ -138,8 +146,11 @@ pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,
 };
+pub use roles::{Action, PERMISSIONS, Role, permission_table_markdown};
 pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
+pub use teams::{TEAM_PREFIX, Team};
 pub use tokens::check_display_name;
+pub use usage::{EntitlementUsage, UsageReport};
 pub use webhooks::{Webhook, WebhookDelivery};

@@ -12,7 +12,7 @@ use crate::queries::{
     version_key,
 };
 use crate::signed_publish::{KeyPlan, ReleaseSigning, apply_plan, plan_signing, plan_still_holds};
-use crate::{DailyLimits, EventKind, Principal, Scope, StorageError};
+use crate::{Action, DailyLimits, EventKind, Principal, Scope, StorageError, TEAM_PREFIX};
 
 /// A publish that passed validation and whose blob is stored.
 #[derive(Debug, Clone)]
@@ -29,6 +29,38 @@ pub(crate) struct PublishRequest {
     pub(crate) origin: String,
     /// What the signatures do, as checked before the transaction.
     pub(crate) checked_plan: KeyPlan,
+    /// The plans to hold the publish to, and the crate's size.
+    pub(crate) quota: PublishQuota,
+}
+
+/// What a publish is metered by: the storage's plans and the crate's size.
+#[derive(Debug, Clone)]
+pub(crate) struct PublishQuota {
+    pub(crate) catalog: std::sync::Arc<crate::plans_store::PlanCatalog>,
+    pub(crate) crate_len: u64,
+}
+
+impl PublishQuota {
+    /// The quota of a publish of `crate_bytes` under `catalog`.
+    pub(crate) fn new(
+        catalog: std::sync::Arc<crate::plans_store::PlanCatalog>,
+        crate_bytes: &[u8],
+    ) -> Self {
+        Self {
+            catalog,
+            crate_len: u64::try_from(crate_bytes.len()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Refuses when the publish would pass a limit of the registry's current plan.
+    pub(crate) fn check(
+        &self,
+        conn: &Connection,
+        creates_package: bool,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        crate::usage::check_publish(conn, &self.catalog, creates_package, self.crate_len, now)
+    }
 }
 
 /// What a committed publish produced.
@@ -75,6 +107,10 @@ pub(crate) fn check_publish(
     who.require_name(name)?;
     let Some(package) = package_by_canonical(conn, name)? else {
         who.require_scope(Scope::PublishNew)?;
+        who.require(
+            Action::PublishNew,
+            &format!("publish the new crate `{name}`"),
+        )?;
         return Ok(None);
     };
     if package.name != name {
@@ -84,6 +120,10 @@ pub(crate) fn check_publish(
         });
     }
     who.require_scope(Scope::PublishUpdate)?;
+    who.require(
+        Action::PublishUpdate,
+        &format!("publish a new version of `{name}`"),
+    )?;
     require_owner(conn, who, &package)?;
     let version = entry.vers.to_string();
     let duplicate = conn
@@ -98,6 +138,18 @@ pub(crate) fn check_publish(
     Ok(Some(package))
 }
 
+/// The daily limits and the plan's quota, checked inside the publish's transaction.
+fn check_limits(
+    conn: &Connection,
+    request: &PublishRequest,
+    created_package: bool,
+    now: i64,
+) -> Result<(), StorageError> {
+    let package = Some((request.entry.name.as_str(), created_package));
+    check_daily_limits(conn, &request.who, package, request.limits, now)?;
+    request.quota.check(conn, created_package, now)
+}
+
 /// Inserts the version (creating the package and its first owner if needed) and the
 /// `release` event.
 pub(crate) fn apply_publish(
@@ -109,22 +161,17 @@ pub(crate) fn apply_publish(
         who,
         entry,
         metadata,
-        limits,
+        limits: _,
         signing,
         origin,
         checked_plan,
+        quota,
     } = request;
     let existing = check_publish(conn, who, entry)?;
     let created_package = existing.is_none();
     // Inside the transaction: counts every publish committed before this one, including the
     // earlier ones of this group.
-    check_daily_limits(
-        conn,
-        who,
-        Some((&entry.name, created_package)),
-        *limits,
-        now,
-    )?;
+    check_limits(conn, request, created_package, now)?;
     let plan = if plan_still_holds(conn, who, existing.as_ref(), checked_plan)? {
         checked_plan.clone()
     } else {
@@ -184,6 +231,7 @@ pub(crate) fn apply_publish(
         metadata_json,
         who.user_id
     ])?;
+    crate::usage::count_publish(conn, &entry.cksum, quota.crate_len, created_package)?;
     if let Some(plugin) = &metadata.plugin {
         crate::plugins::record_plugin(conn, conn.last_insert_rowid(), plugin)?;
     }
@@ -217,6 +265,14 @@ pub(crate) fn authorize(
     scope: Scope,
 ) -> Result<PackageRow, StorageError> {
     who.require_scope(scope)?;
+    let (action, what) = match scope {
+        Scope::Owners => (Action::ManageOwners, "change the owners of"),
+        Scope::PublishNew => (Action::PublishNew, "publish"),
+        Scope::PublishUpdate => (Action::PublishUpdate, "publish"),
+        Scope::Yank => (Action::Yank, "yank or unyank versions of"),
+        Scope::Read => (Action::Read, "read"),
+    };
+    who.require(action, &format!("{what} `{name}`"))?;
     who.require_name(name)?;
     let package = require_package(conn, name)?;
     require_owner(conn, who, &package)?;
@@ -300,6 +356,20 @@ pub(crate) fn apply_owner_change(
     let mut last_seq = 0;
     let mut changed = Vec::new();
     for login in logins {
+        if let Some(team) = login.strip_prefix(TEAM_PREFIX) {
+            let add = change == OwnerChange::Add;
+            if crate::teams::set_team_owner(conn, package.id, team, add, now)? {
+                let kind = if add {
+                    EventKind::OwnerAdd
+                } else {
+                    EventKind::OwnerRemove
+                };
+                let payload = json!({ "login": login });
+                last_seq = insert_event(conn, kind, package.id, None, &who.login, now, &payload)?;
+                changed.push(login.clone());
+            }
+            continue;
+        }
         let user = user_id(conn, login)?;
         let (rows, kind) = match change {
             OwnerChange::Add => (
@@ -324,7 +394,10 @@ pub(crate) fn apply_owner_change(
     }
     if change == OwnerChange::Remove {
         let remaining: i64 = conn
-            .prepare_cached("SELECT count(*) FROM owners WHERE package_id = ?1")?
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM owners WHERE package_id = ?1)
+                      + (SELECT count(*) FROM team_owners WHERE package_id = ?1)",
+            )?
             .query_row([package.id], |row| row.get(0))?;
         if remaining == 0 {
             return Err(StorageError::LastOwner { name: package.name });
