@@ -218,7 +218,9 @@ pub(crate) fn roles_allowed(action: Action) -> String {
 pub fn permission_table_markdown() -> String {
     let mut text = String::from("| action |");
     for role in Role::ALL {
-        text.push_str(&format!(" {role} |"));
+        text.push(' ');
+        text.push_str(role.as_str());
+        text.push_str(" |");
     }
     text.push_str("\n|---|");
     for _ in Role::ALL {
@@ -226,7 +228,9 @@ pub fn permission_table_markdown() -> String {
     }
     text.push('\n');
     for action in Action::ALL {
-        text.push_str(&format!("| {action} |"));
+        text.push_str("| ");
+        text.push_str(&action.to_string());
+        text.push_str(" |");
         for role in Role::ALL {
             text.push_str(if role.allows(action) {
                 " yes |"
