@@ -171,6 +171,28 @@ where
     }
 }
 
+/// The read-only endpoints about the registry itself (its usage and plan, its entitlement
+/// keys); `None` for any other path.
+async fn registry_facts(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    method: &Method,
+    path: &str,
+) -> Option<Result<Resp, ApiError>> {
+    let is_usage = path == crate::handlers::usage::PATH;
+    if !is_usage && path != entitlements::PATH {
+        return None;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Some(Err(method_not_allowed(method, path)));
+    }
+    Some(if is_usage {
+        crate::handlers::usage::usage(state, headers).await
+    } else {
+        entitlements::info(state, headers)
+    })
+}
+
 /// The prefix of Wharf's own API (keys, plugins, entitlements, log, catalogue, OpenAPI).
 const WHARF_API: &str = "/api/wharf/";
 
@@ -212,20 +234,8 @@ where
             plugins::plugin(state, request.headers(), name).await,
         );
     }
-    if path == crate::handlers::usage::PATH {
-        if !is_get {
-            return (Route::Other, Err(method_not_allowed(method, path)));
-        }
-        return (
-            Route::Other,
-            crate::handlers::usage::usage(state, request.headers()).await,
-        );
-    }
-    if path == entitlements::PATH {
-        if !is_get {
-            return (Route::Other, Err(method_not_allowed(method, path)));
-        }
-        return (Route::Other, entitlements::info(state, request.headers()));
+    if let Some(answer) = registry_facts(state, request.headers(), method, path).await {
+        return (Route::Other, answer);
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {

@@ -33,6 +33,7 @@ mod lifecycle;
 mod mirror;
 mod mirror_real_crates;
 mod mirror_serve;
+mod mirror_signed;
 mod mirror_sync;
 mod mirror_trust;
 mod operations_connections;
