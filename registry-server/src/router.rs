@@ -145,6 +145,12 @@ where
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
     }
+    if is_access_path(&path) {
+        return (
+            Route::Other,
+            access_route(state, request, &method, &path).await,
+        );
+    }
     if path.starts_with(WHARF_API) {
         return wharf_api(state, request, &method, &path).await;
     }
@@ -262,12 +268,6 @@ where
         return (
             Route::Search,
             recommendations::recommendations(state, request.headers(), &name).await,
-        );
-    }
-    if is_access_path(path) {
-        return (
-            Route::Other,
-            access_route(state, request, method, path).await,
         );
     }
     if path == lifecycle::ADVISORIES_PATH

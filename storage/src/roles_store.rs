@@ -79,3 +79,43 @@ impl Storage {
         self.inner.pool.with(|conn| users_with_roles(conn))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migration_makes_the_existing_admin_a_tenant_admin_and_others_maintainers() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT NOT NULL UNIQUE,
+                                 name TEXT, created_at INTEGER NOT NULL);
+             CREATE TABLE tokens (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL);
+             INSERT INTO users (login, created_at) VALUES ('admin', 1), ('alice', 2);
+             INSERT INTO tokens (user_id) VALUES (1);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATION).unwrap();
+        assert_eq!(role_of(&conn, "admin").unwrap(), Role::TenantAdmin);
+        assert_eq!(role_of(&conn, "alice").unwrap(), Role::Maintainer);
+        let token_role: Option<String> = conn
+            .query_row("SELECT role FROM tokens", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(token_role, None);
+        assert_eq!(
+            set_role(&conn, "alice", Role::Auditor).unwrap(),
+            Role::Maintainer
+        );
+        assert_eq!(
+            users_with_roles(&conn).unwrap(),
+            vec![
+                ("admin".to_owned(), Role::TenantAdmin),
+                ("alice".to_owned(), Role::Auditor)
+            ]
+        );
+        assert!(matches!(
+            set_role(&conn, "nobody", Role::Reader),
+            Err(StorageError::UnknownUser { .. })
+        ));
+    }
+}
