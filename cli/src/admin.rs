@@ -21,6 +21,13 @@ pub(crate) enum AdminCommand {
     /// that lags the event log, then verify that index files match the log and blobs match
     /// their hashes. Exits 1 if problems remain.
     Reconcile(ReconcileArgs),
+    /// Write a consistent online backup of the registry (database snapshot, every blob it
+    /// references, keys) into one file, mode 0600; safe while the server runs and publishes
+    /// (docs/backup.md).
+    Backup(crate::backup_cmd::BackupArgs),
+    /// Restore a backup into a new or empty data directory, rebuild its index files and
+    /// check it like `reconcile` does. Exits 1 if problems remain.
+    Restore(crate::backup_cmd::RestoreArgs),
     /// Start the git index's history again: a new root commit with the current tree on
     /// `main`, the old history kept on branch `snapshot-<today>`. A running server pushes it
     /// (forced) to its remotes on its next round.
@@ -54,6 +61,9 @@ pub(crate) enum AdminCommand {
     /// Signed security advisories (docs/lifecycle.md).
     #[command(subcommand)]
     Advisory(crate::lifecycle_cmd::AdvisoryCommand),
+    /// Users' roles: tenant-admin, maintainer, publisher, reader, auditor (docs/roles.md).
+    #[command(subcommand)]
+    Role(crate::role_cmd::RoleCommand),
 }
 
 /// `wharf admin root-key …`.
@@ -125,6 +135,8 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::Reconcile(args) => runtime.block_on(reconcile(args)),
         AdminCommand::Gc(args) => runtime.block_on(gc(args)),
+        AdminCommand::Backup(args) => runtime.block_on(crate::backup_cmd::backup(args)),
+        AdminCommand::Restore(args) => runtime.block_on(crate::backup_cmd::restore(args)),
         AdminCommand::GitSquash(args) => runtime.block_on(git_squash(args)),
         AdminCommand::RootKey(RootKeyCommand::Export(args)) => root_key_export(&args),
         AdminCommand::RootKey(RootKeyCommand::New(args)) => root_key_new(&args),
@@ -135,6 +147,7 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Plan(command) => runtime.block_on(crate::plan::run(command)),
         AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
         AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),
+        AdminCommand::Role(command) => runtime.block_on(crate::role_cmd::run(command)),
     }
 }
 

@@ -7,6 +7,7 @@ mod admin;
 mod admin_audit;
 mod admin_keyset;
 mod admin_licence;
+mod backup_cmd;
 mod blob_storage;
 mod bundle;
 mod closure;
@@ -23,11 +24,16 @@ mod plugin_cmd;
 mod publish;
 mod registry_api;
 mod resolve_cmd;
+mod role_cmd;
 mod serve;
 mod serve_mirror;
+mod serve_tenants;
 mod serve_tls;
 mod settings;
+mod team_cmd;
 mod template_cmd;
+mod tenant;
+mod tenant_table;
 mod token;
 mod verify_cmd;
 
@@ -70,9 +76,15 @@ enum Command {
     /// Create, list and revoke API tokens (works while a server runs on the same data).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Create, list, suspend and resume tenants: registries of their own under `/t/NAME/`.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Teams of users that own packages together (`cargo owner --add team:NAME`).
+    #[command(subcommand)]
+    Team(team_cmd::TeamCommand),
     /// Copy a Wharf registry (index and blobs) into a directory a static server can serve.
     #[command(subcommand)]
     Mirror(mirror::MirrorCommand),
@@ -121,7 +133,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
+        Command::Tenant(command) => tenant::run(command),
         Command::Admin(command) => admin::run(command),
+        Command::Team(command) => team_cmd::run(command),
         Command::Keys(command) => keys_cmd::run(command),
         Command::Publish(args) => publish::run(&args),
         Command::Deprecate(args) => lifecycle_cmd::deprecate(&args),

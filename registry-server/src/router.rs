@@ -21,7 +21,8 @@ use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
     catalogue, download, entitlements, git, index, install_reports, keys, lifecycle, log, openapi,
-    operations, owners, plugins, publish, recommendations, reviews, search, webhooks, yank,
+    operations, owners, plugins, publish, recommendations, reviews, roles, search, teams, webhooks,
+    yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -60,14 +61,19 @@ where
 /// building the router's state machine (which hyper would move into place for every request),
 /// copying the request's method and URI for the audit log, or storing the peer address in the
 /// request. A public registry's index reads are never written to the audit log (they cannot be
-/// refused); with `auth-required` they go through [`handle`], which records refusals.
-pub(crate) fn answer_index_file_now<B>(state: &AppState, request: &Request<B>) -> Option<Resp> {
+/// refused); with `auth-required` they go through [`handle`], which records refusals. `path` is
+/// the request's path within the registry (a tenant's without its `/t/{tenant}` prefix).
+pub(crate) fn answer_index_file_now<B>(
+    state: &AppState,
+    request: &Request<B>,
+    path: &str,
+) -> Option<Resp> {
     if state.config.auth_required
         || (request.method() != Method::GET && request.method() != Method::HEAD)
     {
         return None;
     }
-    let rest = request.uri().path().strip_prefix("/index/")?;
+    let rest = path.strip_prefix("/index/")?;
     if rest == "config.json"
         || rest == log::TIMESTAMP_PATH
         || rest == lifecycle::FEED_PATH
@@ -248,6 +254,12 @@ where
             recommendations::recommendations(state, request.headers(), &name).await,
         );
     }
+    if is_access_path(path) {
+        return (
+            Route::Other,
+            access_route(state, request, method, path).await,
+        );
+    }
     if path == lifecycle::ADVISORIES_PATH
         || path.starts_with(lifecycle::PACKAGES_PREFIX)
         || path == webhooks::PATH
@@ -389,6 +401,61 @@ where
             ))),
         ),
     }
+}
+
+/// Whether `path` is one of the users, tokens, audit or teams endpoints.
+fn is_access_path(path: &str) -> bool {
+    [
+        roles::USERS_PATH,
+        roles::TOKENS_PATH,
+        roles::AUDIT_PATH,
+        teams::PATH,
+    ]
+    .iter()
+    .any(|base| {
+        path.strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// Users' roles, tokens, the audit log and teams (`handlers/roles.rs`, `handlers/teams.rs`).
+async fn access_route<B>(
+    state: &AppState,
+    request: Request<B>,
+    method: &Method,
+    path: &str,
+) -> Result<Resp, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let headers = request.headers().clone();
+    let query = request.uri().query().map(str::to_owned);
+    let body = if method == Method::GET || method == Method::HEAD {
+        Bytes::new()
+    } else {
+        read_small_body(state, request, roles::MAX_BODY_BYTES).await?
+    };
+    let segments: Vec<String> = path
+        .trim_start_matches("/api/wharf/v1/")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect::<Result<_, _>>()?;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if path.starts_with(teams::PATH) {
+        return teams::route(state, &headers, method, path, &segments, &body).await;
+    }
+    roles::route(
+        state,
+        &headers,
+        method,
+        path,
+        &segments,
+        query.as_deref(),
+        &body,
+    )
+    .await
 }
 
 /// Deprecations, quarantines and advisories (`handlers/lifecycle.rs`).

@@ -413,13 +413,78 @@ pub enum StorageError {
         /// The administrator's reason.
         reason: String,
     },
-    /// Only the registry administrator (the `admin` user) may do this.
-    #[error("user `{login}` may not {action}: only the registry administrator `admin` may")]
+    /// Only a tenant admin may do this.
+    #[error("user `{login}` may not {action}: only a tenant admin may (`wharf admin role set`)")]
     NotAdmin {
         /// The acting user's login.
         login: String,
         /// What was attempted.
         action: String,
+    },
+    /// A backup file cannot be written, or one being restored is damaged, altered or
+    /// incomplete (the reason names the member); the restore changed nothing.
+    #[error("backup `{}`: {reason}", file.display())]
+    Backup {
+        /// The backup file.
+        file: std::path::PathBuf,
+        /// What is wrong (naming the member), and what to do.
+        reason: String,
+    },
+    /// A restore target cannot be used (e.g. it is not empty); nothing was written to it.
+    #[error("restore target `{}`: {reason}", dir.display())]
+    RestoreTarget {
+        /// The data directory to restore into.
+        dir: std::path::PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+    /// The user's role, or the role the token is narrowed to, does not allow the action.
+    #[error(
+        "user `{login}` (role {role}) may not {what}: the action `{action}` needs the role {allowed}; ask a tenant admin (`wharf admin role set {login} ROLE`)"
+    )]
+    NotPermitted {
+        /// The acting user's login.
+        login: String,
+        /// The role that refused (the user's, or the token's narrowed role).
+        role: crate::Role,
+        /// The action of the permission table.
+        action: crate::Action,
+        /// What was attempted, in words.
+        what: String,
+        /// The roles that may, joined with `or`.
+        allowed: String,
+    },
+    /// No such role.
+    #[error(
+        "`{role}` is not a role; use one of tenant-admin, maintainer, publisher, reader, auditor"
+    )]
+    UnknownRole {
+        /// The text given.
+        role: String,
+    },
+    /// A token may not be narrowed to a role above its user's.
+    #[error(
+        "a token of `{login}` cannot have the role {requested}: it allows more than the user's role {user_role}; pick a role within it"
+    )]
+    RoleAboveUser {
+        /// The token's user.
+        login: String,
+        /// The role asked for.
+        requested: crate::Role,
+        /// The user's role.
+        user_role: crate::Role,
+    },
+    /// A team name or team change is not acceptable.
+    #[error("{reason}")]
+    InvalidTeamRequest {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// No team with that name.
+    #[error("there is no team `{name}`; create it with `wharf team create {name}`")]
+    UnknownTeam {
+        /// The team name.
+        name: String,
     },
 }
 
@@ -437,13 +502,16 @@ impl StorageError {
             | Self::MissingScope { .. }
             | Self::NameNotAllowed { .. }
             | Self::KeyNotAllowed { .. }
-            | Self::NotAdmin { .. } => ErrorKind::Forbidden,
+            | Self::NotAdmin { .. }
+            | Self::NotPermitted { .. }
+            | Self::RoleAboveUser { .. } => ErrorKind::Forbidden,
             Self::UnknownPublisherKey { .. }
             | Self::UnknownPackage { .. }
             | Self::UnknownVersion { .. }
             | Self::UnknownUser { .. }
             | Self::UnknownToken { .. }
             | Self::UnknownReview { .. }
+            | Self::UnknownTeam { .. }
             | Self::NotDeprecated { .. }
             | Self::NotQuarantined { .. } => ErrorKind::NotFound,
             Self::LastOwner { .. }
@@ -461,7 +529,9 @@ impl StorageError {
             | Self::InvalidLicenceRequest { .. }
             | Self::InvalidLifecycleRequest { .. }
             | Self::PlansFile { .. }
-            | Self::UnknownPlan { .. } => ErrorKind::BadRequest,
+            | Self::UnknownPlan { .. }
+            | Self::UnknownRole { .. }
+            | Self::InvalidTeamRequest { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
             Self::QuotaExceeded {
@@ -485,6 +555,8 @@ impl StorageError {
             | Self::Path { .. }
             | Self::Join(_)
             | Self::Keys { .. }
+            | Self::Backup { .. }
+            | Self::RestoreTarget { .. }
             | Self::Trust(_) => ErrorKind::Internal,
         }
     }

@@ -51,6 +51,8 @@
 mod advisories;
 mod audit;
 mod auth;
+mod backup;
+mod backup_archive;
 mod blobs;
 mod catalogue;
 mod catalogue_api;
@@ -84,10 +86,14 @@ mod recent;
 mod recommendations;
 mod reconcile;
 mod registry_keys;
+mod restore;
 mod reviews;
+mod roles;
+mod roles_store;
 mod s3;
 mod signed_publish;
 mod storage;
+mod teams;
 mod token_cache;
 mod tokens;
 mod usage;
@@ -102,6 +108,7 @@ pub use audit::{
     read_head as read_audit_head, verify_records as verify_audit_records,
 };
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
+pub use backup::{BackupProgress, BackupSummary, PAGES_PER_STEP, create_backup};
 pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };
@@ -134,13 +141,16 @@ pub use recommendations::{
     MAX_RECOMMENDATIONS, Recommendation, RecommendationBasis, Recommendations,
 };
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
+pub use restore::{RestoreSummary, restore_backup};
 pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,
 };
+pub use roles::{Action, PERMISSIONS, Role, permission_table_markdown};
 pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
+pub use teams::{TEAM_PREFIX, Team};
 pub use tokens::check_display_name;
 pub use usage::{EntitlementUsage, UsageReport};
 pub use webhooks::{Webhook, WebhookDelivery};

@@ -80,14 +80,19 @@ pub(crate) fn package_by_lower(
         .optional()?)
 }
 
-/// Whether the user owns the package.
+/// Whether the user owns the package, directly or through a team.
 pub(crate) fn is_owner(
     conn: &Connection,
     package_id: i64,
     user_id: i64,
 ) -> Result<bool, StorageError> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2")?
+        .prepare_cached(
+            "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2
+             UNION ALL
+             SELECT 1 FROM team_owners o JOIN team_members m ON m.team_id = o.team_id
+             WHERE o.package_id = ?1 AND m.user_id = ?2",
+        )?
         .exists(params![package_id, user_id])?)
 }
 
@@ -274,6 +279,17 @@ pub(crate) fn owners(conn: &Connection, name: &str) -> Result<Vec<Owner>, Storag
         })?;
         Ok(Owner { id, login, name })
     })
+    .chain(
+        crate::teams::team_owners(conn, package.id)?
+            .into_iter()
+            .map(|(id, team)| {
+                Ok(Owner {
+                    id: u32::try_from(id).unwrap_or(u32::MAX),
+                    login: format!("{}{team}", crate::TEAM_PREFIX),
+                    name: Some(format!("team {team}")),
+                })
+            }),
+    )
     .collect()
 }
 

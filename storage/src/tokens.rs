@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::auth::{SecretToken, token_digest};
-use crate::{CreatedToken, NewToken, Principal, Scope, StorageError, TokenInfo};
+use crate::{CreatedToken, NewToken, Principal, Role, Scope, StorageError, TokenInfo};
 
 fn encode_scopes(scopes: &[Scope]) -> String {
     scopes
@@ -27,9 +27,13 @@ fn decode_patterns(text: &str) -> Result<Vec<String>, StorageError> {
     })
 }
 
-/// Whether a login is acceptable: non-empty printable ASCII without spaces.
+/// Whether a login is acceptable: non-empty printable ASCII without spaces, not naming a
+/// team (`team:…`).
 fn valid_login(login: &str) -> bool {
-    !login.is_empty() && login.len() <= 64 && login.bytes().all(|b| b.is_ascii_graphic())
+    !login.is_empty()
+        && login.len() <= 64
+        && login.bytes().all(|b| b.is_ascii_graphic())
+        && !login.starts_with(crate::TEAM_PREFIX)
 }
 
 /// Accepts a display name of 1 to 100 characters, not only spaces, without control characters.
@@ -66,9 +70,29 @@ pub(crate) fn set_display_name(
 }
 
 /// Creates the token (and its user when needed) in one transaction.
+#[cfg(test)]
 pub(crate) fn create_token(
     conn: &mut Connection,
     request: NewToken,
+    now: i64,
+) -> Result<CreatedToken, StorageError> {
+    create_narrowed_token(conn, request, None, now)
+}
+
+/// Reads a stored role.
+pub(crate) fn decode_role(text: &str) -> Result<Role, StorageError> {
+    text.parse().map_err(|_| StorageError::Corrupt {
+        what: format!("stored role `{text}`"),
+    })
+}
+
+/// Creates the token (and its user when needed, a tenant admin when the login is `admin`,
+/// else of the default role) in one transaction; `role` narrows it and must be within the
+/// user's role ([`StorageError::RoleAboveUser`], and nothing is created).
+pub(crate) fn create_narrowed_token(
+    conn: &mut Connection,
+    request: NewToken,
+    role: Option<Role>,
     now: i64,
 ) -> Result<CreatedToken, StorageError> {
     if !valid_login(&request.user) {
@@ -85,19 +109,35 @@ pub(crate) fn create_token(
             what: format!("token name patterns: {e}"),
         })?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let first_role = if request.user == crate::reviews::ADMIN_LOGIN {
+        Role::TenantAdmin
+    } else {
+        Role::DEFAULT
+    };
     tx.execute(
-        "INSERT INTO users (login, created_at) VALUES (?1, ?2) ON CONFLICT (login) DO NOTHING",
-        params![request.user, now],
+        "INSERT INTO users (login, created_at, role) VALUES (?1, ?2, ?3)
+         ON CONFLICT (login) DO NOTHING",
+        params![request.user, now, first_role.as_str()],
     )?;
-    let user_id: i64 = tx.query_row(
-        "SELECT id FROM users WHERE login = ?1",
+    let (user_id, user_role): (i64, String) = tx.query_row(
+        "SELECT id, role FROM users WHERE login = ?1",
         [&request.user],
-        |row| row.get(0),
+        |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
+    let user_role = decode_role(&user_role)?;
+    if let Some(requested) = role
+        && !requested.within(user_role)
+    {
+        return Err(StorageError::RoleAboveUser {
+            login: request.user,
+            requested,
+            user_role,
+        });
+    }
     tx.execute(
         "INSERT INTO tokens
-           (user_id, token_sha256, scopes, name_patterns, label, expires_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+           (user_id, token_sha256, scopes, name_patterns, label, expires_at, created_at, role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             user_id,
             token_digest(secret.expose()),
@@ -105,7 +145,8 @@ pub(crate) fn create_token(
             patterns,
             request.label,
             request.expires_at,
-            now
+            now,
+            role.map(Role::as_str)
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -121,6 +162,7 @@ pub(crate) fn create_token(
             label: request.label,
             created_at: now,
             revoked: false,
+            role,
         },
         secret,
     })
@@ -133,7 +175,7 @@ pub(crate) fn list_tokens(
 ) -> Result<Vec<TokenInfo>, StorageError> {
     let mut statement = conn.prepare_cached(
         "SELECT t.id, u.login, t.scopes, t.expires_at, t.name_patterns, t.label, t.created_at,
-                t.revoked_at IS NOT NULL
+                t.revoked_at IS NOT NULL, t.role
          FROM tokens t JOIN users u ON u.id = t.user_id
          WHERE ?1 IS NULL OR u.login = ?1 ORDER BY t.id",
     )?;
@@ -147,10 +189,11 @@ pub(crate) fn list_tokens(
             row.get::<_, Option<String>>(5)?,
             row.get::<_, i64>(6)?,
             row.get::<_, bool>(7)?,
+            row.get::<_, Option<String>>(8)?,
         ))
     })?;
     rows.map(|row| {
-        let (id, user, scopes, expires_at, patterns, label, created_at, revoked) = row?;
+        let (id, user, scopes, expires_at, patterns, label, created_at, revoked, role) = row?;
         Ok(TokenInfo {
             id,
             user,
@@ -160,6 +203,7 @@ pub(crate) fn list_tokens(
             label,
             created_at,
             revoked,
+            role: role.as_deref().map(decode_role).transpose()?,
         })
     })
     .collect()
@@ -185,7 +229,7 @@ pub(crate) fn revoke_token(conn: &Connection, id: i64, now: i64) -> Result<(), S
 /// its cached statement is reused, not prepared again, from one token to the next).
 const AUTHENTICATE_SQL: &str =
     "SELECT t.id, t.user_id, u.login, t.scopes, t.name_patterns, t.expires_at,
-        t.revoked_at IS NOT NULL
+        t.revoked_at IS NOT NULL, u.role, t.role
  FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = ?1";
 
 /// Finds the principal behind a presented token (the server goes through the token cache).
@@ -226,10 +270,14 @@ pub(crate) fn verify_digest(
                 row.get::<_, String>(4)?,
                 row.get::<_, Option<i64>>(5)?,
                 row.get::<_, bool>(6)?,
+                row.get::<_, String>(7)?,
+                row.get::<_, Option<String>>(8)?,
             ))
         })
         .optional()?;
-    let Some((token_id, user_id, login, scopes, patterns, expires_at, revoked)) = found else {
+    let Some((token_id, user_id, login, scopes, patterns, expires_at, revoked, role, token_role)) =
+        found
+    else {
         return Err(StorageError::InvalidToken);
     };
     if revoked {
@@ -245,6 +293,9 @@ pub(crate) fn verify_digest(
             token_id,
             scopes: decode_scopes(&scopes)?,
             name_patterns: decode_patterns(&patterns)?,
+            role: decode_role(&role)?,
+            token_role: token_role.as_deref().map(decode_role).transpose()?,
+            expires_at,
         },
         expires_at,
     })

@@ -12,7 +12,7 @@ use crate::queries::{
     version_key,
 };
 use crate::signed_publish::{KeyPlan, ReleaseSigning, apply_plan, plan_signing, plan_still_holds};
-use crate::{DailyLimits, EventKind, Principal, Scope, StorageError};
+use crate::{Action, DailyLimits, EventKind, Principal, Scope, StorageError, TEAM_PREFIX};
 
 /// A publish that passed validation and whose blob is stored.
 #[derive(Debug, Clone)]
@@ -107,6 +107,10 @@ pub(crate) fn check_publish(
     who.require_name(name)?;
     let Some(package) = package_by_canonical(conn, name)? else {
         who.require_scope(Scope::PublishNew)?;
+        who.require(
+            Action::PublishNew,
+            &format!("publish the new crate `{name}`"),
+        )?;
         return Ok(None);
     };
     if package.name != name {
@@ -116,6 +120,10 @@ pub(crate) fn check_publish(
         });
     }
     who.require_scope(Scope::PublishUpdate)?;
+    who.require(
+        Action::PublishUpdate,
+        &format!("publish a new version of `{name}`"),
+    )?;
     require_owner(conn, who, &package)?;
     let version = entry.vers.to_string();
     let duplicate = conn
@@ -257,6 +265,14 @@ pub(crate) fn authorize(
     scope: Scope,
 ) -> Result<PackageRow, StorageError> {
     who.require_scope(scope)?;
+    let (action, what) = match scope {
+        Scope::Owners => (Action::ManageOwners, "change the owners of"),
+        Scope::PublishNew => (Action::PublishNew, "publish"),
+        Scope::PublishUpdate => (Action::PublishUpdate, "publish"),
+        Scope::Yank => (Action::Yank, "yank or unyank versions of"),
+        Scope::Read => (Action::Read, "read"),
+    };
+    who.require(action, &format!("{what} `{name}`"))?;
     who.require_name(name)?;
     let package = require_package(conn, name)?;
     require_owner(conn, who, &package)?;
@@ -340,6 +356,20 @@ pub(crate) fn apply_owner_change(
     let mut last_seq = 0;
     let mut changed = Vec::new();
     for login in logins {
+        if let Some(team) = login.strip_prefix(TEAM_PREFIX) {
+            let add = change == OwnerChange::Add;
+            if crate::teams::set_team_owner(conn, package.id, team, add, now)? {
+                let kind = if add {
+                    EventKind::OwnerAdd
+                } else {
+                    EventKind::OwnerRemove
+                };
+                let payload = json!({ "login": login });
+                last_seq = insert_event(conn, kind, package.id, None, &who.login, now, &payload)?;
+                changed.push(login.clone());
+            }
+            continue;
+        }
         let user = user_id(conn, login)?;
         let (rows, kind) = match change {
             OwnerChange::Add => (
@@ -364,7 +394,10 @@ pub(crate) fn apply_owner_change(
     }
     if change == OwnerChange::Remove {
         let remaining: i64 = conn
-            .prepare_cached("SELECT count(*) FROM owners WHERE package_id = ?1")?
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM owners WHERE package_id = ?1)
+                      + (SELECT count(*) FROM team_owners WHERE package_id = ?1)",
+            )?
             .query_row([package.id], |row| row.get(0))?;
         if remaining == 0 {
             return Err(StorageError::LastOwner { name: package.name });
