@@ -145,6 +145,10 @@ where
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
     }
+    if path == crate::handlers::usage::PATH {
+        let answer = crate::handlers::usage::route(state, request.headers(), &method).await;
+        return (Route::Other, answer);
+    }
     if path.starts_with(WHARF_API) {
         return wharf_api(state, request, &method, &path).await;
     }
@@ -204,15 +208,6 @@ where
         return (
             Route::Search,
             plugins::plugin(state, request.headers(), name).await,
-        );
-    }
-    if path == crate::handlers::usage::PATH {
-        if !is_get {
-            return (Route::Other, Err(method_not_allowed(method, path)));
-        }
-        return (
-            Route::Other,
-            crate::handlers::usage::usage(state, request.headers()).await,
         );
     }
     if path == entitlements::PATH {
@@ -646,7 +641,7 @@ fn decode_segment(segment: &str) -> Result<String, ApiError> {
 }
 
 /// 405 for the read-only trees (index files, blobs), with the `Allow` header RFC 9110 asks for.
-fn method_not_allowed(method: &Method, path: &str) -> ApiError {
+pub(crate) fn method_not_allowed(method: &Method, path: &str) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{method} is not allowed on {path}; use GET"),
