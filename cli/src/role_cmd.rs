@@ -14,6 +14,8 @@ pub(crate) enum RoleCommand {
     Set(SetArgs),
     /// List every user with their role.
     List(ListArgs),
+    /// Print the permission table (role × action) as Markdown, as docs/roles.md shows it.
+    Table,
 }
 
 /// `wharf admin role set`.
@@ -51,6 +53,7 @@ pub(crate) async fn run(command: RoleCommand) -> anyhow::Result<std::process::Ex
             ))?;
             eprintln!("`{}` is now {role} (was {before})", args.login);
         }
+        RoleCommand::Table => print!("{}", wharf_storage::permission_table_markdown()),
         RoleCommand::List(args) => {
             let storage = args.data.open().await?;
             for (login, role) in storage.roles()? {

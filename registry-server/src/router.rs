@@ -145,10 +145,6 @@ where
     if let Some(rest) = path.strip_prefix("/api/v1/crates") {
         return api(state, request, &method, rest).await;
     }
-    if path == crate::handlers::usage::PATH {
-        let answer = crate::handlers::usage::route(state, request.headers(), &method).await;
-        return (Route::Other, answer);
-    }
     if path.starts_with(WHARF_API) {
         return wharf_api(state, request, &method, &path).await;
     }
@@ -167,6 +163,28 @@ where
             ))),
         ),
     }
+}
+
+/// The read-only endpoints about the registry itself (its usage and plan, its entitlement
+/// keys); `None` for any other path.
+async fn registry_facts(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    method: &Method,
+    path: &str,
+) -> Option<Result<Resp, ApiError>> {
+    let is_usage = path == crate::handlers::usage::PATH;
+    if !is_usage && path != entitlements::PATH {
+        return None;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Some(Err(method_not_allowed(method, path)));
+    }
+    Some(if is_usage {
+        crate::handlers::usage::usage(state, headers).await
+    } else {
+        entitlements::info(state, headers)
+    })
 }
 
 /// The prefix of Wharf's own API (keys, plugins, entitlements, log, catalogue, OpenAPI).
@@ -210,11 +228,8 @@ where
             plugins::plugin(state, request.headers(), name).await,
         );
     }
-    if path == entitlements::PATH {
-        if !is_get {
-            return (Route::Other, Err(method_not_allowed(method, path)));
-        }
-        return (Route::Other, entitlements::info(state, request.headers()));
+    if let Some(answer) = registry_facts(state, request.headers(), method, path).await {
+        return (Route::Other, answer);
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {
@@ -439,7 +454,7 @@ where
         .collect::<Result<_, _>>()?;
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     if path.starts_with(teams::PATH) {
-        return teams::route(state, &headers, method, path, &segments, &body).await;
+        return teams::route(state, &headers, method, path, &segments, &body);
     }
     roles::route(
         state,
@@ -450,7 +465,6 @@ where
         query.as_deref(),
         &body,
     )
-    .await
 }
 
 /// Deprecations, quarantines and advisories (`handlers/lifecycle.rs`).
@@ -641,7 +655,7 @@ fn decode_segment(segment: &str) -> Result<String, ApiError> {
 }
 
 /// 405 for the read-only trees (index files, blobs), with the `Allow` header RFC 9110 asks for.
-pub(crate) fn method_not_allowed(method: &Method, path: &str) -> ApiError {
+fn method_not_allowed(method: &Method, path: &str) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{method} is not allowed on {path}; use GET"),

@@ -78,6 +78,7 @@ for run in $(seq 1 "$RUNS"); do
   wb+=("$(seconds "$WHARF" admin backup --data "$data" --out "$WORK/wharf-$run.backup")")
   grep '^backup' "$RESULTS/last.txt" >>"$RESULTS/backup-lines.txt"
   wr+=("$(seconds "$WHARF" admin restore "$WORK/wharf-$run.backup" --data "$WORK/restored-$run")")
+  cp "$RESULTS/last.txt" "$RESULTS/restore-$run.txt"
   grep -q '^restore clean' "$RESULTS/last.txt" || die "restore $run is not clean"
   bb+=("$(seconds baseline_backup "$WORK/base-$run")")
   br+=("$(seconds baseline_restore "$WORK/base-$run" "$WORK/base-restored-$run")")
@@ -94,6 +95,8 @@ done
   echo "| baseline: \`sqlite3 .backup\` + \`tar --zstd\` / \`cp\` + \`tar -x\` (no checks) | $(printf '%s\n' "${bb[@]}" | median) | $(printf '%s\n' "${br[@]}" | median) | $base_size |"
   echo
   echo "Last backup's summary: $(tail -n1 "$RESULTS/backup-lines.txt")"
+  echo
+  echo "Last restore's unpacking (the rest is opening, rebuilding and verifying): $(grep '^restored' "$RESULTS/restore-$RUNS.txt")"
 } >>"$RESULTS/summary.md"
 cat "$RESULTS/summary.md"
 log "raw output in $RESULTS"

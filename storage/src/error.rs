@@ -255,6 +255,42 @@ pub enum StorageError {
     /// SQLite failed (a full disk becomes [`StorageError::StorageFull`] instead).
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    /// PostgreSQL failed or refused a statement (a full disk becomes
+    /// [`StorageError::StorageFull`] instead).
+    #[error("PostgreSQL error: {reason}")]
+    Postgres {
+        /// What the server or the driver reported.
+        reason: String,
+    },
+    /// A `--database` URL is not a PostgreSQL connection URL.
+    #[error(
+        "`{url}` is not a PostgreSQL database URL: {reason}; write it as `postgres://USER:PASSWORD@HOST:PORT/DATABASE`"
+    )]
+    InvalidDatabaseUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The PostgreSQL server named by `--database` cannot be reached or refused the login.
+    #[error(
+        "cannot connect to the PostgreSQL database `{url}`: {reason}; check that the server runs, that the URL's user, password and database are right, and that this host may connect"
+    )]
+    DatabaseUnreachable {
+        /// The URL, password hidden.
+        url: String,
+        /// What the driver reported.
+        reason: String,
+    },
+    /// A feature whose tables are not on PostgreSQL yet was asked for on a PostgreSQL
+    /// database.
+    #[error(
+        "{feature} is not supported on PostgreSQL yet; keep the registry's metadata in the embedded SQLite database to use it"
+    )]
+    NotOnPostgres {
+        /// The feature, as a user names it.
+        feature: String,
+    },
     /// The object store failed (a full disk becomes [`StorageError::StorageFull`] instead).
     #[error("object store error: {0}")]
     ObjectStore(object_store::Error),
@@ -548,6 +584,10 @@ impl StorageError {
             | Self::WriterStopped
             | Self::Corrupt { .. }
             | Self::Sqlite(_)
+            | Self::Postgres { .. }
+            | Self::InvalidDatabaseUrl { .. }
+            | Self::DatabaseUnreachable { .. }
+            | Self::NotOnPostgres { .. }
             | Self::ObjectStore(_)
             | Self::InvalidS3Url { .. }
             | Self::S3Unusable { .. }
@@ -596,6 +636,25 @@ impl From<std::io::Error> for StorageError {
             }
         } else {
             Self::Io(error)
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        let reason = match error.as_db_error() {
+            Some(db) => format!("{}: {}", db.severity(), db.message()),
+            None => std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": "),
+        };
+        if crate::pg::postgres_error_is_full(&error) {
+            Self::StorageFull {
+                cause: format!("database: {reason}"),
+            }
+        } else {
+            Self::Postgres { reason }
         }
     }
 }

@@ -76,7 +76,33 @@ mod lifecycle;
 mod log;
 mod log_api;
 mod log_verify;
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "the core on PostgreSQL is tested on both engines; `wharf serve` uses it in a later stage"
+    )
+)]
+mod metadata;
+#[cfg(test)]
+mod metadata_tests;
 mod model;
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "used by `metadata.rs`, which `wharf serve` uses in a later stage"
+    )
+)]
+mod pg;
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "used by `metadata.rs`, which `wharf serve` uses in a later stage"
+    )
+)]
+mod pg_schema;
 mod plans;
 mod plans_store;
 mod plugins;
@@ -92,6 +118,8 @@ mod roles;
 mod roles_store;
 mod s3;
 mod signed_publish;
+mod sql;
+mod sql_sqlite;
 mod storage;
 mod teams;
 mod token_cache;

@@ -6,7 +6,7 @@
 //! includes; a narrowed token may do an action only when both roles allow it, so lowering a
 //! user's role lowers every token of theirs at once.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -55,8 +55,6 @@ pub enum Action {
     Lifecycle,
     /// Read the audit log.
     ReadAudit,
-    /// Change the registry's plan and quotas.
-    ChangePlan,
 }
 
 impl Role {
@@ -112,7 +110,7 @@ impl Role {
 
 impl Action {
     /// Every action, in the order of the table's rows.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 11] = [
         Action::Read,
         Action::PublishNew,
         Action::PublishUpdate,
@@ -124,7 +122,6 @@ impl Action {
         Action::ModerateReviews,
         Action::Lifecycle,
         Action::ReadAudit,
-        Action::ChangePlan,
     ];
 
     /// The kebab-case name.
@@ -141,7 +138,6 @@ impl Action {
             Self::ModerateReviews => "moderate-reviews",
             Self::Lifecycle => "lifecycle",
             Self::ReadAudit => "read-audit",
-            Self::ChangePlan => "change-plan",
         }
     }
 }
@@ -151,7 +147,7 @@ const N: bool = false;
 
 /// The permission table: for each action, whether each role (in [`Role::ALL`] order:
 /// tenant admin, maintainer, publisher, reader, auditor) may do it.
-pub const PERMISSIONS: [(Action, [bool; 5]); 12] = [
+pub const PERMISSIONS: [(Action, [bool; 5]); 11] = [
     (Action::Read, [Y, Y, Y, Y, Y]),
     (Action::PublishNew, [Y, Y, Y, N, N]),
     (Action::PublishUpdate, [Y, Y, Y, N, N]),
@@ -163,7 +159,6 @@ pub const PERMISSIONS: [(Action, [bool; 5]); 12] = [
     (Action::ModerateReviews, [Y, N, N, N, N]),
     (Action::Lifecycle, [Y, N, N, N, N]),
     (Action::ReadAudit, [Y, N, N, N, Y]),
-    (Action::ChangePlan, [Y, N, N, N, N]),
 ];
 
 impl fmt::Display for Role {
@@ -218,7 +213,7 @@ pub(crate) fn roles_allowed(action: Action) -> String {
 pub fn permission_table_markdown() -> String {
     let mut text = String::from("| action |");
     for role in Role::ALL {
-        text.push_str(&format!(" {role} |"));
+        let _ = write!(text, " {role} |");
     }
     text.push_str("\n|---|");
     for _ in Role::ALL {
@@ -226,7 +221,7 @@ pub fn permission_table_markdown() -> String {
     }
     text.push('\n');
     for action in Action::ALL {
-        text.push_str(&format!("| {action} |"));
+        let _ = write!(text, "| {action} |");
         for role in Role::ALL {
             text.push_str(if role.allows(action) {
                 " yes |"

@@ -65,7 +65,7 @@ fn not_allowed(method: &Method, path: &str) -> ApiError {
 }
 
 /// Routes the users, tokens and audit endpoints (`segments` follow `/api/wharf/v1/`).
-pub(crate) async fn route(
+pub(crate) fn route(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,

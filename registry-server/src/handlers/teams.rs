@@ -43,7 +43,7 @@ fn with_target(mut response: Resp, target: String) -> Resp {
 }
 
 /// Routes the teams endpoints (`segments` follow `/api/wharf/v1/`).
-pub(crate) async fn route(
+pub(crate) fn route(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,

@@ -17,20 +17,8 @@ use crate::state::AppState;
 /// The path of the usage report.
 pub(crate) const PATH: &str = "/api/wharf/v1/usage";
 
-/// `GET`/`HEAD` answer the usage report; other methods are 405.
-pub(crate) async fn route(
-    state: &AppState,
-    headers: &HeaderMap,
-    method: &http::Method,
-) -> Result<Resp, ApiError> {
-    if method != http::Method::GET && method != http::Method::HEAD {
-        return Err(crate::router::method_not_allowed(method, PATH));
-    }
-    usage(state, headers).await
-}
-
 /// Answers the usage report to any valid token.
-async fn usage(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
+pub(crate) async fn usage(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
     auth::writer(state, headers)?;
     let report = state.storage.usage().await?;
     let body =
