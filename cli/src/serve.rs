@@ -72,6 +72,10 @@ fn set_publish_limits(
 }
 
 /// Serves the registry in `settings.data`, creating it on the first start.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the start reads best as one sequence: check inputs, open, configure, serve"
+)]
 fn run_registry(
     settings: ServeSettings,
     open_files: &wharf_registry_server::OpenFileLimit,
@@ -124,8 +128,8 @@ fn run_registry(
         }
         let storage = open_blob_storage(&data, storage, presigned_downloads).await?;
         ensure_admin_token(&storage, &data)?;
-        if let Some(catalog) = plans {
-            crate::plan::use_catalog(&storage, catalog)?;
+        if let Some(catalog) = &plans {
+            crate::plan::use_catalog(&storage, catalog.clone())?;
         }
         let server = match tls {
             Some(tls) => {
@@ -159,6 +163,7 @@ fn run_registry(
             base: config.clone(),
             base_limits,
             allowed_dependency_registries,
+            plans,
         };
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;

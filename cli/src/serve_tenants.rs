@@ -34,6 +34,8 @@ pub(crate) struct TenantSetup {
     pub(crate) base_limits: PublishLimits,
     /// The other registries dependencies may come from.
     pub(crate) allowed_dependency_registries: Vec<String>,
+    /// The plans file's plans, which each tenant's storage enforces (docs/plans.md).
+    pub(crate) plans: Option<wharf_storage::PlanCatalog>,
 }
 
 /// A tenant's open registry and the task refreshing its signed timestamp.
@@ -152,6 +154,13 @@ impl Follower {
     async fn open(&self, record: &TenantRecord) -> anyhow::Result<Opened> {
         let dir = tenant_dir(&self.setup.data, &record.name);
         let storage = open_existing_storage(&dir).await?;
+        if let Some(catalog) = &self.setup.plans {
+            let catalog = wharf_storage::PlanCatalog {
+                private_registry: record.auth_required,
+                ..catalog.clone()
+            };
+            crate::plan::use_catalog(&storage, catalog)?;
+        }
         let state = Arc::new(AppState::new(storage, self.config_for(record)));
         warm_cache(&state)
             .await

@@ -113,12 +113,12 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::webhooks::MIGRATION,
     // Install sets reported by `wharf install` (opt-in, keyed by a random id per directory).
     crate::install_reports::MIGRATION,
-    // The registry's plan, blob sizes and usage counters.
-    crate::usage::MIGRATION,
     // Users' roles (the login `admin` becomes a tenant admin) and tokens' narrowed roles.
     crate::roles_store::MIGRATION,
     // Teams, their members and the packages they own.
     crate::teams::MIGRATION,
+    // The registry's plan, blob sizes and usage counters.
+    crate::usage::MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

@@ -352,6 +352,18 @@ storage-bytes = 2048
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let plans = Plans::parse(
+            include_str!("../../packaging/plans.example.toml"),
+            "plans.example.toml",
+        )
+        .unwrap();
+        assert_eq!(plans.names(), ["enterprise", "free", "team"]);
+        assert_eq!(plans.get("enterprise"), Some(Limits::UNLIMITED));
+        assert_eq!(plans.get("free").unwrap().get(Entitlement::Seats), Some(3));
+    }
+
+    #[test]
     fn sizes_are_shown_for_people() {
         assert_eq!(
             Entitlement::StorageBytes.show(1 << 30),

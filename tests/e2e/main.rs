@@ -42,6 +42,7 @@ mod operations_packaging;
 mod pki;
 mod plugins;
 mod publish_log;
+mod quotas;
 mod rate_limits;
 mod readme;
 mod recommendations;

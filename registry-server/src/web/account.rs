@@ -116,6 +116,19 @@ pub(crate) async fn account(state: &AppState, viewer: Option<&Viewer>) -> Result
             packages: key.packages.join(", "),
         })
         .collect();
+    let report = state.storage.usage().await?;
+    let usage: Vec<_> = report
+        .entitlements
+        .iter()
+        .map(|entry| {
+            let e = entry.entitlement;
+            context! {
+                key => e.key(),
+                used => e.show(entry.usage),
+                limit => entry.limit.map_or_else(|| "unlimited".to_owned(), |l| e.show(l)),
+            }
+        })
+        .collect();
     let body = render(
         "account.html",
         context! {
@@ -124,6 +137,8 @@ pub(crate) async fn account(state: &AppState, viewer: Option<&Viewer>) -> Result
             packages,
             tokens,
             keys,
+            usage,
+            usage_plan => report.plan,
         },
     )?;
     Ok(html(StatusCode::OK, body))
