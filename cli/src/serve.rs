@@ -72,10 +72,6 @@ fn set_publish_limits(
 }
 
 /// Serves the registry in `settings.data`, creating it on the first start.
-#[expect(
-    clippy::too_many_lines,
-    reason = "the start reads best as one sequence: check inputs, open, configure, serve"
-)]
 fn run_registry(
     settings: ServeSettings,
     open_files: &wharf_registry_server::OpenFileLimit,
