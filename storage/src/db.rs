@@ -113,6 +113,12 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::webhooks::MIGRATION,
     // Install sets reported by `wharf install` (opt-in, keyed by a random id per directory).
     crate::install_reports::MIGRATION,
+    // The moderation log records a hidden review shown again.
+    crate::review_moderation::MIGRATION,
+    // Web UI sessions (by the SHA-256 of their id), ended with their token.
+    crate::web_sessions::MIGRATION,
+    // Search counts its matches in the full-text index less the fully-yanked ones.
+    crate::catalogue_search::COUNT_MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

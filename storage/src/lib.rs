@@ -82,12 +82,14 @@ mod recent;
 mod recommendations;
 mod reconcile;
 mod registry_keys;
+mod review_moderation;
 mod reviews;
 mod s3;
 mod signed_publish;
 mod storage;
 mod token_cache;
 mod tokens;
+mod web_sessions;
 mod webhooks;
 mod write_behind;
 mod write_ops;
@@ -129,6 +131,7 @@ pub use recommendations::{
     MAX_RECOMMENDATIONS, Recommendation, RecommendationBasis, Recommendations,
 };
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
+pub use review_moderation::ReportedReview;
 pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,
@@ -137,4 +140,5 @@ pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
 pub use tokens::check_display_name;
+pub use web_sessions::{MAX_WEB_SESSIONS, WebSession, web_session_digest};
 pub use webhooks::{Webhook, WebhookDelivery};
