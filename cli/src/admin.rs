@@ -21,6 +21,13 @@ pub(crate) enum AdminCommand {
     /// that lags the event log, then verify that index files match the log and blobs match
     /// their hashes. Exits 1 if problems remain.
     Reconcile(ReconcileArgs),
+    /// Write a consistent online backup of the registry (database snapshot, every blob it
+    /// references, keys) into one file, mode 0600; safe while the server runs and publishes
+    /// (docs/backup.md).
+    Backup(crate::backup_cmd::BackupArgs),
+    /// Restore a backup into a new or empty data directory, rebuild its index files and
+    /// check it like `reconcile` does. Exits 1 if problems remain.
+    Restore(crate::backup_cmd::RestoreArgs),
     /// Start the git index's history again: a new root commit with the current tree on
     /// `main`, the old history kept on branch `snapshot-<today>`. A running server pushes it
     /// (forced) to its remotes on its next round.
@@ -45,6 +52,9 @@ pub(crate) enum AdminCommand {
     /// The hash-chained audit log: export and verify (docs/audit.md).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The registry's plan and what it uses of it (docs/plans.md).
+    #[command(subcommand)]
+    Plan(crate::plan::PlanCommand),
     /// Quarantine a version pending review (or release it with --release), over the API
     /// with the administrator's token (docs/lifecycle.md).
     Quarantine(crate::lifecycle_cmd::QuarantineArgs),
@@ -125,6 +135,8 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::Reconcile(args) => runtime.block_on(reconcile(args)),
         AdminCommand::Gc(args) => runtime.block_on(gc(args)),
+        AdminCommand::Backup(args) => runtime.block_on(crate::backup_cmd::backup(args)),
+        AdminCommand::Restore(args) => runtime.block_on(crate::backup_cmd::restore(args)),
         AdminCommand::GitSquash(args) => runtime.block_on(git_squash(args)),
         AdminCommand::RootKey(RootKeyCommand::Export(args)) => root_key_export(&args),
         AdminCommand::RootKey(RootKeyCommand::New(args)) => root_key_new(&args),
@@ -133,6 +145,7 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Licence(command) => runtime.block_on(crate::admin_licence::licence(command)),
         AdminCommand::Audit(command) => runtime.block_on(crate::admin_audit::run(command)),
         AdminCommand::Review(command) => runtime.block_on(crate::admin_review::run(command)),
+        AdminCommand::Plan(command) => runtime.block_on(crate::plan::run(command)),
         AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
         AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),
     }

@@ -8,6 +8,7 @@ mod admin_audit;
 mod admin_keyset;
 mod admin_licence;
 mod admin_review;
+mod backup_cmd;
 mod blob_storage;
 mod bundle;
 mod closure;
@@ -19,15 +20,19 @@ mod lifecycle_cmd;
 mod listen;
 mod mirror;
 mod operator_docs;
+mod plan;
 mod plugin_cmd;
 mod publish;
 mod registry_api;
 mod resolve_cmd;
 mod serve;
 mod serve_mirror;
+mod serve_tenants;
 mod serve_tls;
 mod settings;
 mod template_cmd;
+mod tenant;
+mod tenant_table;
 mod token;
 mod verify_cmd;
 
@@ -70,6 +75,9 @@ enum Command {
     /// Create, list and revoke API tokens (works while a server runs on the same data).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Create, list, suspend and resume tenants: registries of their own under `/t/NAME/`.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -121,6 +129,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
+        Command::Tenant(command) => tenant::run(command),
         Command::Admin(command) => admin::run(command),
         Command::Keys(command) => keys_cmd::run(command),
         Command::Publish(args) => publish::run(&args),

@@ -272,26 +272,63 @@ fn check_workspace_lock(
     let lock = Lockfile::from_path(path)
         .with_context(|| format!("reading the lockfile `{}`", path.display()))?;
     let mut problems = Vec::new();
-    match resolver.lock(lock.clone()).resolve_workspace(workspace) {
-        Ok(resolution) => {
-            for change in lock.diff(&Lockfile::from(&resolution)).changes {
+    let outcome = resolver.lock(lock.clone()).resolve_workspace(workspace);
+    let no_earlier_reports = std::collections::BTreeSet::new();
+    let comparison = LockedOutcome {
+        lockfile: path,
+        locked: &lock,
+        subject: "workspace",
+        already_reported: &no_earlier_reports,
+    };
+    comparison.report(outcome, &mut problems)?;
+    Ok(problems)
+}
+
+/// A resolution that preferred a lock, compared with that lock for `--check-lock`.
+struct LockedOutcome<'a> {
+    /// The lock file's path, named in each line.
+    lockfile: &'a std::path::Path,
+    /// The lock's packages, compared with the resolution.
+    locked: &'a Lockfile,
+    /// What was resolved (`workspace`, `manifest`), named when it does not resolve.
+    subject: &'a str,
+    /// Packages with a line already (from the lock's own check): not reported again.
+    already_reported: &'a std::collections::BTreeSet<String>,
+}
+
+impl LockedOutcome<'_> {
+    /// Adds one line per difference between the lock and the resolution, or one line saying
+    /// the subject does not resolve; any other resolver failure is the command's error.
+    fn report(
+        &self,
+        outcome: Result<wharf_resolver::Resolution, ResolveError>,
+        problems: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        match outcome {
+            Ok(resolution) => {
+                for change in self.locked.diff(&Lockfile::from(&resolution)).changes {
+                    if self.already_reported.contains(&change.name) {
+                        continue;
+                    }
+                    problems.push(format!(
+                        "`{}`: {change}; the lock is out of date, update it (`wharf resolve --lock {}`)",
+                        change.name,
+                        self.lockfile.display()
+                    ));
+                }
+            }
+            Err(error @ (ResolveError::NoSolution(_) | ResolveError::Cycle { .. })) => {
+                let text = error.to_string();
                 problems.push(format!(
-                    "`{}`: {change}; the lock is out of date, update it (`wharf resolve --lock {}`)",
-                    change.name,
-                    path.display()
+                    "the {} does not resolve against the index: {}",
+                    self.subject,
+                    text.lines().collect::<Vec<_>>().join(" ")
                 ));
             }
+            Err(other) => return Err(other.into()),
         }
-        Err(error @ (ResolveError::NoSolution(_) | ResolveError::Cycle { .. })) => {
-            let text = error.to_string();
-            problems.push(format!(
-                "the workspace does not resolve against the index: {}",
-                text.lines().collect::<Vec<_>>().join(" ")
-            ));
-        }
-        Err(other) => return Err(other.into()),
+        Ok(())
     }
-    Ok(problems)
 }
 
 /// `--check-lock`: the lock's own check against the manifest, then a resolution that
@@ -321,28 +358,13 @@ fn check_lock(
             .collect(),
     };
     options.lock = Some(lock);
-    match resolve(index, root, &options) {
-        Ok(resolution) => {
-            for change in locked.diff(&Lockfile::from(&resolution)).changes {
-                if reported.contains(&change.name) {
-                    continue;
-                }
-                problems.push(format!(
-                    "`{}`: {change}; the lock is out of date, update it (`wharf resolve --lock {}`)",
-                    change.name,
-                    path.display()
-                ));
-            }
-        }
-        Err(error @ (ResolveError::NoSolution(_) | ResolveError::Cycle { .. })) => {
-            let text = error.to_string();
-            problems.push(format!(
-                "the manifest does not resolve against the index: {}",
-                text.lines().collect::<Vec<_>>().join(" ")
-            ));
-        }
-        Err(other) => return Err(other.into()),
-    }
+    let comparison = LockedOutcome {
+        lockfile: path,
+        locked: &locked,
+        subject: "manifest",
+        already_reported: &reported,
+    };
+    comparison.report(resolve(index, root, &options), &mut problems)?;
     Ok(problems)
 }
 

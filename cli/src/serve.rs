@@ -10,7 +10,9 @@ use anyhow::Context;
 use clap::Args;
 use wharf_git_index::{Author, GitIndex, WorkerOptions, spawn_worker};
 use wharf_index_format::{RegistryConfig, own_index_url};
-use wharf_registry_server::{AppState, PublishRateLimits, Server, ServerConfig, warm_cache};
+use wharf_registry_server::{
+    AppState, PublishRateLimits, Server, ServerConfig, Tenants, warm_cache,
+};
 use wharf_storage::{NewToken, Scope, Storage};
 
 use crate::serve_tls::reload_on_sighup;
@@ -26,7 +28,7 @@ pub(crate) struct ServeArgs {
     /// workers, yield-every, max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
     /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, header-timeout,
     /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key,
-    /// git-index, git-push, storage, s3-presigned-downloads.
+    /// git-index, git-push, storage, s3-presigned-downloads, plans.
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -68,9 +70,13 @@ fn run_registry(
         git_push,
         storage,
         presigned_downloads,
+        plans,
     } = settings;
-    // Before anything is created, so bad certificate files change nothing.
+    // Before anything is created, so bad certificate or plans files change nothing.
     let tls = crate::serve_tls::load(tls)?;
+    let plans = plans
+        .map(|path| crate::plan::load_catalog(&path, auth_required))
+        .transpose()?;
     if git_index {
         require_git_program()?;
     }
@@ -94,6 +100,9 @@ fn run_registry(
         }
         let storage = open_blob_storage(&data, storage, presigned_downloads).await?;
         ensure_admin_token(&storage, &data)?;
+        if let Some(catalog) = plans {
+            crate::plan::use_catalog(&storage, catalog)?;
+        }
         let server = match tls {
             Some(tls) => {
                 reload_on_sighup(tls.clone());
@@ -107,6 +116,7 @@ fn run_registry(
         if let Some(max) = max_crate_bytes {
             config.limits.max_crate_bytes = max;
         }
+        let base_limits = config.limits.clone();
         config.limits = config.limits.with_dependency_registries(
             &own_index_url(&config.public_url),
             &allowed_dependency_registries,
@@ -131,6 +141,12 @@ fn run_registry(
         let git_export = git_index
             .then(|| create_git_export(&data, &mut config, &git_push))
             .transpose()?;
+        let tenant_setup = crate::serve_tenants::TenantSetup {
+            data: data.clone(),
+            base: config.clone(),
+            base_limits,
+            allowed_dependency_registries,
+        };
         let state = Arc::new(AppState::new(storage, config));
         warm_cache(&state).await.context("loading index files")?;
         // Commits and pushes run on this runtime, never on a request's path.
@@ -142,10 +158,12 @@ fn run_registry(
             spawn_worker(export, state.storage.clone(), options)
         });
         let _refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));
+        let tenants = Arc::new(Tenants::new(state));
+        crate::serve_tenants::start(tenant_setup, Arc::clone(&tenants)).await?;
         tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");
         let shutdown = shutdown_signal()?;
         eprintln!("wharf: serving on {scheme}://{addr}  (index: sparse+{public_url}/index/)");
-        server.run(state, shutdown).await;
+        server.run_tenants(tenants, shutdown).await;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -191,6 +191,10 @@ pub(crate) struct SettingKeys {
         help_heading = STORAGE
     )]
     pub(crate) s3_presigned_downloads: Option<bool>,
+    /// Plans file naming each plan's limits (docs/plans.md); the registry's plan is chosen
+    /// with `wharf admin plan set` [default: none, so no plan limits anything].
+    #[arg(long, env = "WHARF_PLANS", value_name = "FILE")]
+    pub(crate) plans: Option<PathBuf>,
 }
 
 /// The settings `wharf serve` runs with, defaults filled in.
@@ -228,6 +232,8 @@ pub(crate) struct ServeSettings {
     pub(crate) storage: Option<S3Location>,
     /// How long presigned download URLs are valid, when downloads are redirected.
     pub(crate) presigned_downloads: Option<Duration>,
+    /// The plans file, when given.
+    pub(crate) plans: Option<PathBuf>,
 }
 
 /// How long a presigned download URL is valid: long enough for a slow client to start,
@@ -284,6 +290,7 @@ impl SettingKeys {
             git_push,
             storage,
             s3_presigned_downloads,
+            plans,
         } = self;
         Self {
             data: data.or(lower.data),
@@ -314,6 +321,7 @@ impl SettingKeys {
             git_push: git_push.or(lower.git_push),
             storage: storage.or(lower.storage),
             s3_presigned_downloads: s3_presigned_downloads.or(lower.s3_presigned_downloads),
+            plans: plans.or(lower.plans),
         }
     }
 
@@ -402,6 +410,7 @@ impl SettingKeys {
             git_push,
             storage,
             presigned_downloads,
+            plans: self.plans,
         })
     }
 }

@@ -259,6 +259,14 @@ fn cases() -> Vec<Case> {
             from_flags: "None",
         },
         Case {
+            key: "plans",
+            file: "plans = \"file-plans.toml\"",
+            flags: &["--plans", "flag-plans.toml"],
+            shown: |s| format!("{:?}", s.plans),
+            from_file: "Some(\"file-plans.toml\")",
+            from_flags: "Some(\"flag-plans.toml\")",
+        },
+        Case {
             key: "max-connections",
             file: "max-connections = 3",
             flags: &["--max-connections", "4"],

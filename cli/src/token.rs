@@ -29,6 +29,9 @@ pub(crate) struct DataArg {
     /// Data directory of a registry `wharf serve` created [default: ./wharf-data].
     #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Work on this tenant's registry (`wharf tenant create`) instead of the default one.
+    #[arg(long, value_name = "NAME")]
+    tenant: Option<String>,
 }
 
 /// `wharf token create`.
@@ -94,7 +97,13 @@ pub(crate) fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn open(data: &DataArg) -> anyhow::Result<Storage> {
-    open_existing_storage(&data.data.clone().unwrap_or_else(default_data_dir)).await
+    let dir = data.data.clone().unwrap_or_else(default_data_dir);
+    match &data.tenant {
+        Some(tenant) => {
+            open_existing_storage(&crate::tenant::resolve_tenant_data(&dir, tenant)?).await
+        }
+        None => open_existing_storage(&dir).await,
+    }
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {

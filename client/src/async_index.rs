@@ -101,25 +101,11 @@ impl Connection {
     async fn read_config(&self) -> Result<RegistryConfig, ClientError> {
         let url = self.url.join("config.json");
         let response = self.get(&url).await?;
-        let status = response.status().as_u16();
-        if matches!(status, 404 | 410 | 451) {
-            return Err(ClientError::InvalidConfig {
-                url,
-                reason: format!("HTTP {status}: there is no sparse index at `{}`", self.url),
-            });
+        if let Some(error) = self.url.missing_config(&url, response.status().as_u16()) {
+            return Err(error);
         }
         let body = self.success_body(&url, response).await?;
-        let config: RegistryConfig =
-            serde_json::from_str(&body).map_err(|e| ClientError::InvalidConfig {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
-        if config.auth_required && self.token.is_none() {
-            return Err(ClientError::AuthRequired {
-                url: self.url.to_string(),
-            });
-        }
-        Ok(config)
+        self.url.read_config(&url, &body, self.token.is_some())
     }
 
     /// Every supported entry of `name`'s index file (empty when the package does not exist).

@@ -128,29 +128,11 @@ impl Fetcher {
         let url = self.url.join("config.json");
         // Always fresh: it says whether a token is needed and where downloads are.
         let response = self.get(&url, &HeaderMap::new(), true)?;
-        let status = response.status;
-        if matches!(status.as_u16(), 404 | 410 | 451) {
-            return Err(ClientError::InvalidConfig {
-                url,
-                reason: format!(
-                    "HTTP {}: there is no sparse index at `{}`",
-                    status.as_u16(),
-                    self.url
-                ),
-            });
+        if let Some(error) = self.url.missing_config(&url, response.status.as_u16()) {
+            return Err(error);
         }
         let body = self.success_body(&url, &response)?;
-        let config: RegistryConfig =
-            serde_json::from_str(&body).map_err(|e| ClientError::InvalidConfig {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
-        if config.auth_required && self.token.is_none() {
-            return Err(ClientError::AuthRequired {
-                url: self.url.to_string(),
-            });
-        }
-        Ok(config)
+        self.url.read_config(&url, &body, self.token.is_some())
     }
 
     /// The text of the index file at `path`, or `None` when the package does not exist

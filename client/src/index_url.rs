@@ -55,6 +55,36 @@ impl IndexUrl {
     pub fn join(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// The error for a `config.json` answered with `status` at `url` when that status says
+    /// there is no sparse index here (404, 410, 451), else `None`.
+    pub(crate) fn missing_config(&self, url: &str, status: u16) -> Option<ClientError> {
+        matches!(status, 404 | 410 | 451).then(|| ClientError::InvalidConfig {
+            url: url.to_owned(),
+            reason: format!("HTTP {status}: there is no sparse index at `{self}`"),
+        })
+    }
+
+    /// `config.json`'s `body` (from `url`) read as the registry's configuration; refused with a
+    /// clear error when the registry wants a token and the client has none.
+    pub(crate) fn read_config(
+        &self,
+        url: &str,
+        body: &str,
+        has_token: bool,
+    ) -> Result<wharf_index_format::RegistryConfig, ClientError> {
+        let config: wharf_index_format::RegistryConfig =
+            serde_json::from_str(body).map_err(|e| ClientError::InvalidConfig {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+        if config.auth_required && !has_token {
+            return Err(ClientError::AuthRequired {
+                url: self.to_string(),
+            });
+        }
+        Ok(config)
+    }
 }
 
 impl fmt::Display for IndexUrl {

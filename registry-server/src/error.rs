@@ -132,6 +132,13 @@ impl From<StorageError> for ApiError {
                 *retry_after_secs,
             );
         }
+        if let StorageError::QuotaExceeded {
+            retry_after_secs: Some(wait),
+            ..
+        } = &error
+        {
+            return Self::too_many_requests(error.to_string(), *wait);
+        }
         let status = match error.kind() {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             // The cargo web API answers a bad token with 403 (the Cargo Book); 401 is kept for

@@ -60,14 +60,19 @@ where
 /// building the router's state machine (which hyper would move into place for every request),
 /// copying the request's method and URI for the audit log, or storing the peer address in the
 /// request. A public registry's index reads are never written to the audit log (they cannot be
-/// refused); with `auth-required` they go through [`handle`], which records refusals.
-pub(crate) fn answer_index_file_now<B>(state: &AppState, request: &Request<B>) -> Option<Resp> {
+/// refused); with `auth-required` they go through [`handle`], which records refusals. `path` is
+/// the request's path within the registry (a tenant's without its `/t/{tenant}` prefix).
+pub(crate) fn answer_index_file_now<B>(
+    state: &AppState,
+    request: &Request<B>,
+    path: &str,
+) -> Option<Resp> {
     if state.config.auth_required
         || (request.method() != Method::GET && request.method() != Method::HEAD)
     {
         return None;
     }
-    let rest = request.uri().path().strip_prefix("/index/")?;
+    let rest = path.strip_prefix("/index/")?;
     if rest == "config.json"
         || rest == log::TIMESTAMP_PATH
         || rest == lifecycle::FEED_PATH
@@ -198,6 +203,15 @@ where
         return (
             Route::Search,
             plugins::plugin(state, request.headers(), name).await,
+        );
+    }
+    if path == crate::handlers::usage::PATH {
+        if !is_get {
+            return (Route::Other, Err(method_not_allowed(method, path)));
+        }
+        return (
+            Route::Other,
+            crate::handlers::usage::usage(state, request.headers()).await,
         );
     }
     if path == entitlements::PATH {

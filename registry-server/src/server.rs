@@ -33,6 +33,7 @@ use crate::core_sharing::{self, DEFAULT_YIELD_EVERY};
 use crate::mirror::MirrorState;
 use crate::site::{Answer, Site};
 use crate::state::AppState;
+use crate::tenants::Tenants;
 use crate::tls::Tls;
 
 /// How long open connections get to finish after shutdown was asked for.
@@ -117,6 +118,12 @@ impl Server {
     /// on HTTP/1.1 requests is ignored, which cargo handles.
     pub async fn run(self, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
         self.run_site(Site::Registry(state), shutdown).await;
+    }
+
+    /// Serves a default registry and its tenants (see [`Tenants`]) the way [`Server::run`]
+    /// serves one registry; tenants activated or suspended while it runs take effect at once.
+    pub async fn run_tenants(self, tenants: Arc<Tenants>, shutdown: impl Future<Output = ()>) {
+        self.run_site(Site::Tenants(tenants), shutdown).await;
     }
 
     /// Serves a mirror copy read-only (see [`MirrorState`]) the way [`Server::run`] serves a

@@ -16,12 +16,15 @@ use crate::mirror::{self, MirrorState};
 use crate::response::Resp;
 use crate::router;
 use crate::state::AppState;
+use crate::tenants::Tenants;
 
 /// The state behind one server.
 #[derive(Debug, Clone)]
 pub(crate) enum Site {
     /// A registry over storage.
     Registry(Arc<AppState>),
+    /// A default registry and its tenants under `/t/{tenant}/`.
+    Tenants(Arc<Tenants>),
     /// A read-only mirror copy.
     Mirror(Arc<MirrorState>),
 }
@@ -31,6 +34,7 @@ impl Site {
     pub(crate) fn connections(&self) -> ConnectionLimits {
         match self {
             Site::Registry(state) => state.config.connections,
+            Site::Tenants(tenants) => tenants.default_state().config.connections,
             Site::Mirror(state) => state.connections,
         }
     }
@@ -39,6 +43,7 @@ impl Site {
     pub(crate) fn metrics(&self) -> &Metrics {
         match self {
             Site::Registry(state) => &state.metrics,
+            Site::Tenants(tenants) => &tenants.default_state().metrics,
             Site::Mirror(state) => &state.metrics,
         }
     }
@@ -47,7 +52,10 @@ impl Site {
     /// `None` for every other request, which goes to [`Site::handle`].
     pub(crate) fn answer_now<B>(&self, request: &http::Request<B>) -> Option<Resp> {
         match self {
-            Site::Registry(state) => router::answer_index_file_now(state, request),
+            Site::Registry(state) => {
+                router::answer_index_file_now(state, request, request.uri().path())
+            }
+            Site::Tenants(tenants) => tenants.answer_now(request),
             Site::Mirror(_) => None,
         }
     }
@@ -56,6 +64,7 @@ impl Site {
     pub(crate) async fn handle(self, request: http::Request<Incoming>) -> Result<Resp, Infallible> {
         match self {
             Site::Registry(state) => router::handle(state, request).await,
+            Site::Tenants(tenants) => tenants.handle(request).await,
             Site::Mirror(state) => mirror::handle(state, request).await,
         }
     }
@@ -63,8 +72,17 @@ impl Site {
     /// Waits for writes still running behind answers (a registry's index files; a mirror
     /// writes nothing).
     pub(crate) async fn settle(&self) {
-        if let Site::Registry(state) = self {
-            state.storage.settle().await;
+        match self {
+            Site::Registry(state) => state.storage.settle().await,
+            Site::Tenants(tenants) => {
+                tenants.default_state().storage.settle().await;
+                for name in tenants.names() {
+                    if let Some(state) = tenants.active(&name) {
+                        state.storage.settle().await;
+                    }
+                }
+            }
+            Site::Mirror(_) => {}
         }
     }
 }

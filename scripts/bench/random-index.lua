@@ -17,9 +17,12 @@
 -- WRK_DONE_FILE=PATH, creates PATH then (give such runs one thread), for runs of a fixed size such as a
 -- profile whose cost is divided by the requests the server counted. (wrk itself runs until
 -- its -d duration ends, so whoever waits for the files stops it.)
+-- With WRK_INDEX_PREFIX=P in the environment, paths are asked under P instead of `/index/`
+-- (a tenant's index: `/t/acme/index/`).
 -- `done` prints one machine-readable line.
 
 local thread_number = 0
+local index_prefix = os.getenv("WRK_INDEX_PREFIX") or "/index/"
 
 function setup(thread)
   thread_number = thread_number + 1
@@ -46,7 +49,7 @@ function init(args)
       if auth_token ~= nil and auth_token ~= "" then
         headers["Authorization"] = auth_token
       end
-      requests[#requests + 1] = wrk.format("GET", "/index/" .. path, headers)
+      requests[#requests + 1] = wrk.format("GET", index_prefix .. path, headers)
     end
   end
   if #requests == 0 then

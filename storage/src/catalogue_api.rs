@@ -40,7 +40,15 @@ impl Storage {
         }
         self.inner
             .writer
-            .run(move |conn| downloads::record(conn, &batch))
+            .run(move |conn| {
+                downloads::record(conn, &batch)?;
+                crate::usage::count_downloads(
+                    conn,
+                    batch
+                        .iter()
+                        .map(|download| (download.cksum.as_str(), download.at)),
+                )
+            })
             .await
     }
 

@@ -113,6 +113,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::webhooks::MIGRATION,
     // Install sets reported by `wharf install` (opt-in, keyed by a random id per directory).
     crate::install_reports::MIGRATION,
+    // The registry's plan, blob sizes and usage counters.
+    crate::usage::MIGRATION,
     // The moderation log records a hidden review shown again.
     crate::review_moderation::MIGRATION,
     // Web UI sessions (by the SHA-256 of their id), ended with their token.

@@ -210,6 +210,48 @@ pub enum StorageError {
         /// What failed, as the file system, SQLite or the object store reported it.
         cause: String,
     },
+    /// A request would take the registry over a limit of its plan; nothing was changed.
+    #[error(
+        "{}: the limit `{entitlement}` of this registry's plan `{plan}` is {}, it uses {}{}; ask an operator to move this registry to a larger plan: wharf admin plan set NAME",
+        crate::usage::refusal_subject(*entitlement),
+        entitlement.show(*limit),
+        entitlement.show(*usage),
+        crate::usage::refusal_adding(*entitlement, *adding)
+    )]
+    QuotaExceeded {
+        /// The entitlement over its limit.
+        entitlement: crate::Entitlement,
+        /// The registry's plan.
+        plan: String,
+        /// The plan's limit.
+        limit: u64,
+        /// The registry's usage before this request.
+        usage: u64,
+        /// What the request would add.
+        adding: u64,
+        /// For the publish rate: seconds until the oldest counted publish leaves the hour.
+        retry_after_secs: Option<u64>,
+    },
+    /// The plans file cannot be read or has a mistake.
+    #[error("plans file `{file}`: {}{reason}", crate::usage::shown_key(key))]
+    PlansFile {
+        /// The file as given.
+        file: String,
+        /// The key at fault (empty when the whole file is).
+        key: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A plan name that the plans file does not define.
+    #[error("there is no plan `{name}` in {file}; the plans there are: {known}")]
+    UnknownPlan {
+        /// The name asked for.
+        name: String,
+        /// Where plans were looked up.
+        file: String,
+        /// The plans it defines, comma-separated.
+        known: String,
+    },
     /// SQLite failed (a full disk becomes [`StorageError::StorageFull`] instead).
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
@@ -379,6 +421,23 @@ pub enum StorageError {
         /// What was attempted.
         action: String,
     },
+    /// A backup file cannot be written, or one being restored is damaged, altered or
+    /// incomplete (the reason names the member); the restore changed nothing.
+    #[error("backup `{}`: {reason}", file.display())]
+    Backup {
+        /// The backup file.
+        file: std::path::PathBuf,
+        /// What is wrong (naming the member), and what to do.
+        reason: String,
+    },
+    /// A restore target cannot be used (e.g. it is not empty); nothing was written to it.
+    #[error("restore target `{}`: {reason}", dir.display())]
+    RestoreTarget {
+        /// The data directory to restore into.
+        dir: std::path::PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
 }
 
 impl StorageError {
@@ -417,9 +476,20 @@ impl StorageError {
             | Self::SignatureRequired
             | Self::InvalidCatalogueRequest { .. }
             | Self::InvalidLicenceRequest { .. }
-            | Self::InvalidLifecycleRequest { .. } => ErrorKind::BadRequest,
+            | Self::InvalidLifecycleRequest { .. }
+            | Self::PlansFile { .. }
+            | Self::UnknownPlan { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
+            Self::QuotaExceeded {
+                retry_after_secs, ..
+            } => {
+                if retry_after_secs.is_some() {
+                    ErrorKind::TooManyRequests
+                } else {
+                    ErrorKind::Forbidden
+                }
+            }
             Self::StorageFull { .. } => ErrorKind::InsufficientStorage,
             Self::CommitFailed { .. }
             | Self::WriterStopped
@@ -432,6 +502,8 @@ impl StorageError {
             | Self::Path { .. }
             | Self::Join(_)
             | Self::Keys { .. }
+            | Self::Backup { .. }
+            | Self::RestoreTarget { .. }
             | Self::Trust(_) => ErrorKind::Internal,
         }
     }

@@ -51,6 +51,8 @@
 mod advisories;
 mod audit;
 mod auth;
+mod backup;
+mod backup_archive;
 mod blobs;
 mod catalogue;
 mod catalogue_api;
@@ -75,6 +77,8 @@ mod log;
 mod log_api;
 mod log_verify;
 mod model;
+mod plans;
+mod plans_store;
 mod plugins;
 mod publisher_keys;
 mod queries;
@@ -82,6 +86,7 @@ mod recent;
 mod recommendations;
 mod reconcile;
 mod registry_keys;
+mod restore;
 mod review_moderation;
 mod reviews;
 mod s3;
@@ -89,6 +94,7 @@ mod signed_publish;
 mod storage;
 mod token_cache;
 mod tokens;
+mod usage;
 mod web_sessions;
 mod webhooks;
 mod write_behind;
@@ -101,6 +107,7 @@ pub use audit::{
     read_head as read_audit_head, verify_records as verify_audit_records,
 };
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
+pub use backup::{BackupProgress, BackupSummary, PAGES_PER_STEP, create_backup};
 pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };
@@ -125,12 +132,15 @@ pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
+pub use plans::{Entitlement, Limits, Plans};
+pub use plans_store::PlanCatalog;
 pub use plugins::{PluginPackage, PluginRelease};
 pub use publisher_keys::PublisherKeyInfo;
 pub use recommendations::{
     MAX_RECOMMENDATIONS, Recommendation, RecommendationBasis, Recommendations,
 };
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
+pub use restore::{RestoreSummary, restore_backup};
 pub use review_moderation::ReportedReview;
 pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
@@ -140,5 +150,6 @@ pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
 pub use tokens::check_display_name;
+pub use usage::{EntitlementUsage, UsageReport};
 pub use web_sessions::{MAX_WEB_SESSIONS, WebSession, web_session_digest};
 pub use webhooks::{Webhook, WebhookDelivery};

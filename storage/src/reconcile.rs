@@ -112,6 +112,7 @@ impl Storage {
                 .await?;
         }
         rebuilt.sort();
+        self.recount_usage().await?;
         Ok(ReconcileReport { checked, rebuilt })
     }
 

@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     pub(crate) committed: tokio::sync::watch::Sender<u64>,
     /// Audit records waiting for the writer's next group commit.
     pub(crate) audit_queue: Arc<crate::audit::AuditQueue>,
+    /// The plans this storage enforces (see `plans_store.rs`).
+    pub(crate) plans: crate::plans_store::PlanSlot,
 }
 
 impl Storage {
@@ -110,6 +112,7 @@ impl Storage {
                 opened: std::sync::OnceLock::new(),
                 keys,
                 committed: tokio::sync::watch::Sender::new(0),
+                plans: crate::plans_store::PlanSlot::default(),
             }),
         };
         // Logs the events of a registry made before the log existed, and signs the first
@@ -166,6 +169,7 @@ impl Storage {
                 opened: std::sync::OnceLock::new(),
                 keys: Arc::new(keys),
                 committed: tokio::sync::watch::Sender::new(0),
+                plans: crate::plans_store::PlanSlot::default(),
             }),
         };
         let _ = storage.inner.opened.set(ReconcileReport::default());
@@ -264,8 +268,11 @@ impl Storage {
 
     // ---- users and tokens ----
 
-    /// Creates a token, and its user if the login is new. The secret is returned once.
+    /// Creates a token, and its user if the login is new. The secret is returned once. A
+    /// token that would give a new user a seat beyond the plan's `seats` is refused
+    /// ([`StorageError::QuotaExceeded`]).
     pub fn create_token(&self, request: NewToken) -> Result<CreatedToken, StorageError> {
+        self.check_new_seat(&request.user)?;
         self.inner
             .pool
             .with(move |conn| tokens::create_token(conn, request, now_unix()))
@@ -381,6 +388,7 @@ impl Storage {
         // of the version row into `catalogue_readmes`, so version rows stay small.
 
         // Hash the tarball and check every rule before anything is written.
+        let quota = crate::write_ops::PublishQuota::new(self.plan_catalog(), &crate_bytes);
         let actual = self
             .check_before_writing(who, &entry, limits, &signing, &origin, crate_bytes)
             .await?;
@@ -417,6 +425,7 @@ impl Storage {
             signing,
             origin,
             checked_plan,
+            quota,
         };
         let keys = Arc::clone(&self.inner.keys);
         let (outcome, snapshot, leaf) = self
@@ -464,6 +473,7 @@ impl Storage {
         crate_bytes: Bytes,
     ) -> Result<(String, Bytes, KeyPlan), StorageError> {
         let inner = Arc::clone(&self.inner);
+        let quota = crate::write_ops::PublishQuota::new(self.plan_catalog(), &crate_bytes);
         let (checked_who, checked_entry) = (who.clone(), entry.clone());
         let (checked_signing, checked_origin) = (signing.clone(), origin.to_owned());
         tokio::task::spawn_blocking(move || {
@@ -477,6 +487,7 @@ impl Storage {
                     limits,
                     now_unix(),
                 )?;
+                quota.check(conn, existing.is_none(), now_unix())?;
                 plan_signing(
                     conn,
                     &checked_who,

@@ -29,6 +29,38 @@ pub(crate) struct PublishRequest {
     pub(crate) origin: String,
     /// What the signatures do, as checked before the transaction.
     pub(crate) checked_plan: KeyPlan,
+    /// The plans to hold the publish to, and the crate's size.
+    pub(crate) quota: PublishQuota,
+}
+
+/// What a publish is metered by: the storage's plans and the crate's size.
+#[derive(Debug, Clone)]
+pub(crate) struct PublishQuota {
+    pub(crate) catalog: std::sync::Arc<crate::plans_store::PlanCatalog>,
+    pub(crate) crate_len: u64,
+}
+
+impl PublishQuota {
+    /// The quota of a publish of `crate_bytes` under `catalog`.
+    pub(crate) fn new(
+        catalog: std::sync::Arc<crate::plans_store::PlanCatalog>,
+        crate_bytes: &[u8],
+    ) -> Self {
+        Self {
+            catalog,
+            crate_len: u64::try_from(crate_bytes.len()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Refuses when the publish would pass a limit of the registry's current plan.
+    pub(crate) fn check(
+        &self,
+        conn: &Connection,
+        creates_package: bool,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        crate::usage::check_publish(conn, &self.catalog, creates_package, self.crate_len, now)
+    }
 }
 
 /// What a committed publish produced.
@@ -98,6 +130,18 @@ pub(crate) fn check_publish(
     Ok(Some(package))
 }
 
+/// The daily limits and the plan's quota, checked inside the publish's transaction.
+fn check_limits(
+    conn: &Connection,
+    request: &PublishRequest,
+    created_package: bool,
+    now: i64,
+) -> Result<(), StorageError> {
+    let package = Some((request.entry.name.as_str(), created_package));
+    check_daily_limits(conn, &request.who, package, request.limits, now)?;
+    request.quota.check(conn, created_package, now)
+}
+
 /// Inserts the version (creating the package and its first owner if needed) and the
 /// `release` event.
 pub(crate) fn apply_publish(
@@ -109,22 +153,17 @@ pub(crate) fn apply_publish(
         who,
         entry,
         metadata,
-        limits,
+        limits: _,
         signing,
         origin,
         checked_plan,
+        quota,
     } = request;
     let existing = check_publish(conn, who, entry)?;
     let created_package = existing.is_none();
     // Inside the transaction: counts every publish committed before this one, including the
     // earlier ones of this group.
-    check_daily_limits(
-        conn,
-        who,
-        Some((&entry.name, created_package)),
-        *limits,
-        now,
-    )?;
+    check_limits(conn, request, created_package, now)?;
     let plan = if plan_still_holds(conn, who, existing.as_ref(), checked_plan)? {
         checked_plan.clone()
     } else {
@@ -184,6 +223,7 @@ pub(crate) fn apply_publish(
         metadata_json,
         who.user_id
     ])?;
+    crate::usage::count_publish(conn, &entry.cksum, quota.crate_len, created_package)?;
     if let Some(plugin) = &metadata.plugin {
         crate::plugins::record_plugin(conn, conn.last_insert_rowid(), plugin)?;
     }

@@ -4,6 +4,7 @@
 mod advisories;
 mod audit;
 mod auth_required;
+mod backup;
 mod bad_publish;
 mod bundle;
 mod bundle_data;
@@ -50,6 +51,9 @@ mod signed_plugins;
 mod signing;
 mod signing_crash;
 mod templates;
+mod tenants;
+mod tenants_admin;
+mod tenants_isolation;
 mod threats;
 mod tls_proxy;
 mod tokens;

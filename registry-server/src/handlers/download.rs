@@ -33,6 +33,7 @@ pub(crate) async fn blob(
     {
         return Ok(empty(StatusCode::NOT_MODIFIED));
     }
+    state.storage.check_download_quota(hex).await?;
     if let Some(expiry) = state.config.presigned_downloads {
         return redirect_to_presigned(state, hex, expiry).await;
     }

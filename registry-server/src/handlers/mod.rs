@@ -21,5 +21,6 @@ pub(crate) mod recommendations;
 pub(crate) mod reviews;
 pub(crate) mod search;
 pub(crate) mod signatures;
+pub(crate) mod usage;
 pub(crate) mod webhooks;
 pub(crate) mod yank;

@@ -39,6 +39,7 @@ pub(crate) fn metrics(state: &AppState) -> Resp {
     );
     crate::metrics::render_readiness(&mut text, state.ready.load(Ordering::Acquire));
     crate::metrics::render_disk_space(&mut text, state.storage.data_dir());
+    crate::handlers::usage::render_metrics(&mut text, state);
     bytes_response(
         StatusCode::OK,
         "text/plain; version=0.0.4",

@@ -19,4 +19,5 @@ mod restart;
 mod s3;
 mod support;
 mod tokens;
+mod usage;
 mod yank;

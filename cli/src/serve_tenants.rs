@@ -1,0 +1,199 @@
+//! `wharf serve`'s tenants: opening each tenant's registry and following the tenants table.
+//!
+//! The table (`<data>/tenants.json`, written by `wharf tenant`) is read at start, then again
+//! whenever its modification time or size changes (checked every [`POLL_INTERVAL`]): new
+//! tenants are opened and served, suspended ones answer 403 (their registry stays open, so a
+//! resume is immediate), removed ones are closed. A table that does not parse is logged and
+//! ignored; the tenants keep their last state.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use wharf_index_format::{PublishLimits, own_index_url};
+use wharf_registry_server::{AppState, ServerConfig, TENANT_PREFIX, Tenants, warm_cache};
+
+use crate::settings::{open_existing_storage, open_storage};
+use crate::tenant_table::{
+    TENANTS_DIR, TenantRecord, TenantTable, VOID_DIR, table_path, tenant_dir,
+};
+
+/// How often the server looks at the tenants table.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What every tenant's configuration is made from.
+pub(crate) struct TenantSetup {
+    /// The default registry's data directory.
+    pub(crate) data: PathBuf,
+    /// The default registry's configuration (public URL, limits, timeouts).
+    pub(crate) base: ServerConfig,
+    /// Upload limits before the allowed dependency registries were added (each tenant allows
+    /// its own index).
+    pub(crate) base_limits: PublishLimits,
+    /// The other registries dependencies may come from.
+    pub(crate) allowed_dependency_registries: Vec<String>,
+}
+
+/// A tenant's open registry and the task refreshing its signed timestamp.
+struct Opened {
+    state: Arc<AppState>,
+    auth_required: bool,
+    refresh: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.refresh.abort();
+    }
+}
+
+/// Serves the tenants of the table now (before the server announces itself), and keeps
+/// following the table on the current runtime.
+pub(crate) async fn start(setup: TenantSetup, tenants: Arc<Tenants>) -> anyhow::Result<()> {
+    let mut follower = Follower {
+        setup,
+        tenants,
+        opened: HashMap::new(),
+        seen: None,
+        void_open: false,
+    };
+    follower.check().await?;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(POLL_INTERVAL);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = follower.check().await {
+                tracing::error!("tenants table not applied: {error:#}");
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Follows the table.
+struct Follower {
+    setup: TenantSetup,
+    tenants: Arc<Tenants>,
+    opened: HashMap<String, Opened>,
+    /// The table file's modification time and size when it was last read.
+    seen: Option<(SystemTime, u64)>,
+    void_open: bool,
+}
+
+impl Follower {
+    /// Applies the table if it changed since it was last read.
+    async fn check(&mut self) -> anyhow::Result<()> {
+        let data = &self.setup.data;
+        let stamp = std::fs::metadata(table_path(data))
+            .ok()
+            .and_then(|meta| Some((meta.modified().ok()?, meta.len())));
+        if stamp.is_none() || stamp == self.seen {
+            return Ok(());
+        }
+        self.seen = stamp;
+        let table = TenantTable::load(data)?;
+        if !self.void_open {
+            let void = open_storage(&data.join(TENANTS_DIR).join(VOID_DIR), None)
+                .await
+                .context("opening the empty registry that answers unknown tenants")?;
+            self.tenants.set_void(void);
+            self.void_open = true;
+        }
+        self.apply(&table).await;
+        Ok(())
+    }
+
+    /// Makes the served tenants what `table` says.
+    async fn apply(&mut self, table: &TenantTable) {
+        for record in &table.tenants {
+            if let Some(reason) = &record.suspended {
+                tracing::info!(tenant = %record.name, reason, "tenant suspended");
+                self.tenants.suspend(&record.name);
+                continue;
+            }
+            let reusable = self
+                .opened
+                .get(&record.name)
+                .is_some_and(|opened| opened.auth_required == record.auth_required);
+            if !reusable {
+                self.opened.remove(&record.name);
+                match self.open(record).await {
+                    Ok(opened) => {
+                        self.opened.insert(record.name.clone(), opened);
+                    }
+                    Err(error) => {
+                        tracing::error!(tenant = %record.name, "tenant not served: {error:#}");
+                        self.tenants.remove(&record.name);
+                        continue;
+                    }
+                }
+            }
+            if let Some(opened) = self.opened.get(&record.name) {
+                self.tenants
+                    .activate(&record.name, Arc::clone(&opened.state));
+            }
+        }
+        let gone: Vec<String> = self
+            .tenants
+            .names()
+            .into_iter()
+            .filter(|name| table.get(name).is_none())
+            .collect();
+        for name in gone {
+            tracing::info!(tenant = %name, "tenant no longer in the table; not served");
+            self.tenants.remove(&name);
+            self.opened.remove(&name);
+        }
+    }
+
+    /// Opens a tenant's registry and warms its index cache.
+    async fn open(&self, record: &TenantRecord) -> anyhow::Result<Opened> {
+        let dir = tenant_dir(&self.setup.data, &record.name);
+        let storage = open_existing_storage(&dir).await?;
+        let state = Arc::new(AppState::new(storage, self.config_for(record)));
+        warm_cache(&state)
+            .await
+            .with_context(|| format!("loading the index files of tenant `{}`", record.name))?;
+        let refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));
+        tracing::info!(tenant = %record.name, auth_required = record.auth_required, "tenant served");
+        Ok(Opened {
+            state,
+            auth_required: record.auth_required,
+            refresh,
+        })
+    }
+
+    /// The default registry's configuration with the tenant's URL and access.
+    fn config_for(&self, record: &TenantRecord) -> ServerConfig {
+        let mut config = self.setup.base.clone();
+        config.public_url = tenant_url(&self.setup.base.public_url, &record.name);
+        config.auth_required = record.auth_required;
+        config.git_index = None;
+        config.presigned_downloads = None;
+        config.limits = self.setup.base_limits.clone().with_dependency_registries(
+            &own_index_url(&config.public_url),
+            &self.setup.allowed_dependency_registries,
+        );
+        config
+    }
+}
+
+/// The public URL of tenant `name` on a server at `base`.
+fn tenant_url(base: &str, name: &str) -> String {
+    format!("{}{TENANT_PREFIX}{name}", base.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tenant_url;
+
+    #[test]
+    fn a_tenant_url_adds_the_prefix() {
+        assert_eq!(
+            tenant_url("http://127.0.0.1:80/", "acme"),
+            "http://127.0.0.1:80/t/acme"
+        );
+    }
+}

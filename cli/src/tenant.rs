@@ -1,0 +1,229 @@
+//! `wharf tenant create|list|suspend|resume`: tenants, managed directly on the data directory.
+//!
+//! A running `wharf serve` notices the changed table within about a second: a new tenant
+//! serves, a suspended one answers 403, a resumed one serves again. Every change is recorded
+//! in the default registry's audit log.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use wharf_storage::AuditEntry;
+
+use crate::settings::{default_data_dir, open_existing_storage, open_storage};
+use crate::tenant_table::{
+    TenantRecord, TenantTable, check_tenant_name, lock_table, table_path, tenant_dir,
+};
+
+/// Tenant subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantCommand {
+    /// Create a tenant: a registry of its own served under `/t/NAME/`.
+    Create(CreateArgs),
+    /// List the tenants with their state.
+    List(DataArg),
+    /// Suspend a tenant: it answers 403 and keeps its data.
+    Suspend(SuspendArgs),
+    /// Resume a suspended tenant.
+    Resume(NameArgs),
+}
+
+/// Where the data lives.
+#[derive(Debug, Args)]
+pub(crate) struct DataArg {
+    /// Data directory of the registry `wharf serve` serves [default: ./wharf-data].
+    #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+impl DataArg {
+    fn dir(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(default_data_dir)
+    }
+}
+
+/// `wharf tenant create`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The tenant's name: lower-case letters, digits and `-`, starting with a letter.
+    name: String,
+    /// Every request to the tenant needs one of its tokens (its index is private).
+    #[arg(long)]
+    auth_required: bool,
+}
+
+/// `wharf tenant suspend`.
+#[derive(Debug, Args)]
+pub(crate) struct SuspendArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The tenant's name.
+    name: String,
+    /// Why (kept in the table and the audit log; not shown to the tenant's clients).
+    #[arg(long)]
+    reason: String,
+}
+
+/// A subcommand that names one tenant.
+#[derive(Debug, Args)]
+pub(crate) struct NameArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The tenant's name.
+    name: String,
+}
+
+/// Runs a tenant subcommand.
+pub(crate) fn run(command: TenantCommand) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match command {
+            TenantCommand::Create(args) => create(args).await,
+            TenantCommand::List(args) => list(&args.dir()),
+            TenantCommand::Suspend(args) => {
+                let reason = args.reason.trim().to_owned();
+                if reason.is_empty() || reason.contains('\n') {
+                    bail!("--reason must be one non-empty line saying why the tenant is suspended");
+                }
+                change(&args.data.dir(), &args.name, Change::Suspend(reason)).await
+            }
+            TenantCommand::Resume(args) => {
+                change(&args.data.dir(), &args.name, Change::Resume).await
+            }
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let data = args.data.dir();
+    let name = args.name;
+    check_tenant_name(&name)?;
+    let registry = open_existing_storage(&data).await?;
+    let _lock = lock_table(&data)?;
+    let mut table = TenantTable::load(&data)?;
+    if table.get(&name).is_some() {
+        bail!("tenant `{name}` already exists; `wharf tenant list` shows the tenants");
+    }
+    let dir = tenant_dir(&data, &name);
+    if dir.exists() {
+        bail!(
+            "`{}` already exists but is no tenant in `{}`; move it away or choose another name",
+            dir.display(),
+            table_path(&data).display()
+        );
+    }
+    let storage = open_storage(&dir, None)
+        .await
+        .with_context(|| format!("creating the registry of tenant `{name}`"))?;
+    storage.settle().await;
+    drop(storage);
+    table.tenants.push(TenantRecord {
+        name: name.clone(),
+        auth_required: args.auth_required,
+        created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        suspended: None,
+    });
+    table.save(&data)?;
+    registry.audit_now(&AuditEntry::new(
+        crate::admin_licence::ADMIN_ACTOR,
+        "local",
+        "tenant.create",
+        format!("tenant {name} (auth-required: {})", args.auth_required),
+        "ok",
+    ))?;
+    eprintln!(
+        "created tenant `{name}` in {}; its index is sparse+PUBLIC-URL/t/{name}/index/; give it a first user with `wharf token create --tenant {name} --user LOGIN`",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn list(data: &Path) -> anyhow::Result<()> {
+    let table = TenantTable::load(data)?;
+    println!(
+        "{:<24} {:<14} {:<22} state",
+        "name", "auth-required", "created"
+    );
+    for tenant in &table.tenants {
+        println!(
+            "{:<24} {:<14} {:<22} {}",
+            tenant.name,
+            if tenant.auth_required { "yes" } else { "no" },
+            tenant.created_at,
+            tenant.suspended.as_ref().map_or_else(
+                || "active".to_owned(),
+                |reason| format!("suspended: {reason}")
+            )
+        );
+    }
+    Ok(())
+}
+
+/// A change of a tenant's state.
+enum Change {
+    Suspend(String),
+    Resume,
+}
+
+async fn change(data: &Path, name: &str, change: Change) -> anyhow::Result<()> {
+    let registry = open_existing_storage(data).await?;
+    let _lock = lock_table(data)?;
+    let mut table = TenantTable::load(data)?;
+    let Some(tenant) = table.get_mut(name) else {
+        bail!(
+            "no tenant `{name}` in `{}`; `wharf tenant list` shows the tenants",
+            table_path(data).display()
+        );
+    };
+    let (action, detail) = match change {
+        Change::Suspend(reason) => {
+            let detail = format!("tenant {name}: {reason}");
+            tenant.suspended = Some(reason);
+            ("tenant.suspend", detail)
+        }
+        Change::Resume => {
+            if tenant.suspended.is_none() {
+                bail!("tenant `{name}` is not suspended; nothing to resume");
+            }
+            tenant.suspended = None;
+            ("tenant.resume", format!("tenant {name}"))
+        }
+    };
+    table.save(data)?;
+    registry.audit_now(&AuditEntry::new(
+        crate::admin_licence::ADMIN_ACTOR,
+        "local",
+        action,
+        detail,
+        "ok",
+    ))?;
+    eprintln!(
+        "{} tenant `{name}`; a running server applies it within a second",
+        if action == "tenant.suspend" {
+            "suspended"
+        } else {
+            "resumed"
+        }
+    );
+    Ok(())
+}
+
+/// The data directory of tenant `name` of the registry in `data`, for commands that work on
+/// a tenant's registry (`wharf token create --tenant NAME`); refuses a name that is no tenant.
+pub(crate) fn resolve_tenant_data(data: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let table = TenantTable::load(data)?;
+    if table.get(name).is_none() {
+        bail!(
+            "no tenant `{name}` in `{}`; create it with `wharf tenant create {name}` or see `wharf tenant list`",
+            table_path(data).display()
+        );
+    }
+    Ok(tenant_dir(data, name))
+}

@@ -1,0 +1,141 @@
+//! The backup file format shared by `wharf admin backup` and `wharf admin restore`: a tar
+//! archive compressed with zstd whose members are paths of a data directory, ending with a
+//! manifest that names every other member with its size and SHA-256.
+//!
+//! Members, in this order:
+//!
+//! - `wharf.db`: the database, a consistent copy made with SQLite's online backup API;
+//! - `keys/<file>`: the registry's signing keys and keysets (secret: the file is mode 0600);
+//! - `admin-token` (when the registry has one) and `audit-head` (the newest audit record of
+//!   the copied database, so the restored audit log verifies against its anchor);
+//! - `blobs/sha256/ab/cd/<hex>`: every blob a version of the copied database references;
+//! - [`MANIFEST_MEMBER`]: the [`Manifest`] (JSON).
+
+use std::path::{Component, Path};
+
+use serde::{Deserialize, Serialize};
+
+use crate::blobs::blob_key;
+use crate::db::DB_FILE;
+use crate::registry_keys::KEYS_DIR;
+
+/// The last member: the manifest.
+pub(crate) const MANIFEST_MEMBER: &str = "wharf-backup-manifest.json";
+/// The manifest's `format`: what this build writes and reads.
+pub(crate) const FORMAT: &str = "wharf-backup-1";
+/// The admin token file of a data directory.
+pub(crate) const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The directory of local blobs inside a data directory.
+pub(crate) const BLOBS_DIR: &str = "blobs";
+/// The zstd level of backup files (zstd's default: blobs are already gzip-compressed).
+pub(crate) const ZSTD_LEVEL: i32 = 3;
+
+/// What a backup holds: every member but itself, and what the copied database contains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    /// Always [`FORMAT`].
+    pub(crate) format: String,
+    /// When the database snapshot was taken (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub(crate) created: String,
+    /// The copied database's last event-log position.
+    pub(crate) last_event: u64,
+    /// How many versions the copied database has.
+    pub(crate) versions: u64,
+    /// How many packages the copied database has.
+    pub(crate) packages: u64,
+    /// Every other member, in archive order.
+    pub(crate) members: Vec<ManifestMember>,
+}
+
+/// One member of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ManifestMember {
+    /// The path inside the data directory (`/`-separated).
+    pub(crate) path: String,
+    /// Its length in bytes.
+    pub(crate) size: u64,
+    /// Lowercase hex SHA-256 of its bytes.
+    pub(crate) sha256: String,
+}
+
+/// What kind of file a member path names, or `None` for a path a backup never holds (an
+/// absolute path, `..`, anything outside the known files): such a member is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MemberKind {
+    /// `wharf.db`.
+    Database,
+    /// A file under `keys/`.
+    Key,
+    /// `admin-token` or `audit-head`.
+    DataFile,
+    /// `blobs/sha256/…/<hex>`, with its checksum.
+    Blob,
+    /// The manifest.
+    Manifest,
+}
+
+/// Classifies a member path (see [`MemberKind`]).
+pub(crate) fn member_kind(path: &str) -> Option<MemberKind> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let plain = Path::new(path)
+        .components()
+        .all(|component| matches!(component, Component::Normal(_)));
+    if !plain || parts.iter().any(|part| part.is_empty()) {
+        return None;
+    }
+    match parts.as_slice() {
+        [DB_FILE] => Some(MemberKind::Database),
+        [MANIFEST_MEMBER] => Some(MemberKind::Manifest),
+        [ADMIN_TOKEN_FILE | crate::audit::AUDIT_HEAD_FILE] => Some(MemberKind::DataFile),
+        [KEYS_DIR, _] => Some(MemberKind::Key),
+        [BLOBS_DIR, rest @ ..] => {
+            let key = rest.join("/");
+            let cksum = rest.last()?;
+            (blob_key(cksum).is_some_and(|expected| expected.as_ref() == key))
+                .then_some(MemberKind::Blob)
+        }
+        _ => None,
+    }
+}
+
+/// A tar header for a regular member of `size` bytes, mode 0600, no owner, time 0 (the
+/// manifest's `created` says when the backup was made).
+pub(crate) fn member_header(size: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    header.set_mode(0o600);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blobs::sha256_hex;
+
+    #[test]
+    fn only_known_paths_are_members() {
+        let cksum = sha256_hex(b"x");
+        let blob = format!("blobs/sha256/{}/{}/{cksum}", &cksum[..2], &cksum[2..4]);
+        assert_eq!(member_kind(&blob), Some(MemberKind::Blob));
+        assert_eq!(member_kind("wharf.db"), Some(MemberKind::Database));
+        assert_eq!(member_kind("keys/root.key"), Some(MemberKind::Key));
+        assert_eq!(member_kind("audit-head"), Some(MemberKind::DataFile));
+        assert_eq!(member_kind(MANIFEST_MEMBER), Some(MemberKind::Manifest));
+        for bad in [
+            "../wharf.db",
+            "/wharf.db",
+            "keys/../../etc/passwd",
+            "keys/a/b",
+            "keys/",
+            "index/ab/cd/x",
+            "blobs/sha256/00/00/abc",
+            &format!("blobs/sha256/00/00/{cksum}"),
+        ] {
+            assert_eq!(member_kind(bad), None, "{bad}");
+        }
+    }
+}
