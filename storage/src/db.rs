@@ -119,7 +119,7 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::review_moderation::MIGRATION,
     // Web UI sessions (by the SHA-256 of their id), ended with their token.
     crate::web_sessions::MIGRATION,
-    // Search counts its matches in the full-text index less the fully-yanked ones.
+    // Search sees in one probe whether any package is fully yanked.
     crate::catalogue_search::COUNT_MIGRATION,
 ];
 
