@@ -48,6 +48,15 @@ install_debian promtool prometheus
 # The web UI's browser tests (tests/e2e/web_browser.rs) drive Chromium through chromedriver.
 install_debian chromium chromium
 install_debian chromedriver chromium-driver
+# The PostgreSQL metadata backend's tests start throwaway clusters (test-support/src/postgres.rs)
+# with Debian's initdb and postgres, which live outside PATH.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "installing postgresql (for initdb and postgres)" >&2
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+fi
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check

@@ -64,6 +64,9 @@ pub(crate) enum AdminCommand {
     /// Review moderation: hide, unhide, list reported reviews (docs/catalogue.md).
     #[command(subcommand)]
     Review(crate::admin_review::ReviewCommand),
+    /// Users' roles: tenant-admin, maintainer, publisher, reader, auditor (docs/roles.md).
+    #[command(subcommand)]
+    Role(crate::role_cmd::RoleCommand),
 }
 
 /// `wharf admin root-key …`.
@@ -148,6 +151,7 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Plan(command) => runtime.block_on(crate::plan::run(command)),
         AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
         AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),
+        AdminCommand::Role(command) => runtime.block_on(crate::role_cmd::run(command)),
     }
 }
 

@@ -25,11 +25,13 @@ mod plugin_cmd;
 mod publish;
 mod registry_api;
 mod resolve_cmd;
+mod role_cmd;
 mod serve;
 mod serve_mirror;
 mod serve_tenants;
 mod serve_tls;
 mod settings;
+mod team_cmd;
 mod template_cmd;
 mod tenant;
 mod tenant_table;
@@ -81,6 +83,9 @@ enum Command {
     /// Maintenance commands for operators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Teams of users that own packages together (`cargo owner --add team:NAME`).
+    #[command(subcommand)]
+    Team(team_cmd::TeamCommand),
     /// Copy a Wharf registry (index and blobs) into a directory a static server can serve.
     #[command(subcommand)]
     Mirror(mirror::MirrorCommand),
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
         Command::Token(command) => token::run(command),
         Command::Tenant(command) => tenant::run(command),
         Command::Admin(command) => admin::run(command),
+        Command::Team(command) => team_cmd::run(command),
         Command::Keys(command) => keys_cmd::run(command),
         Command::Publish(args) => publish::run(&args),
         Command::Deprecate(args) => lifecycle_cmd::deprecate(&args),

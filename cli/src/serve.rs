@@ -47,6 +47,30 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Sets the upload size limit and the allowed dependency registries (this registry's own
+/// index among them) on `config`, and logs them. Returns the limits without the registry
+/// list, from which each tenant derives its own (its own index URL differs).
+fn set_publish_limits(
+    config: &mut ServerConfig,
+    max_crate_bytes: Option<u64>,
+    allowed_dependency_registries: &[String],
+) -> wharf_index_format::PublishLimits {
+    if let Some(max) = max_crate_bytes {
+        config.limits.max_crate_bytes = max;
+    }
+    let base_limits = config.limits.clone();
+    config.limits = base_limits.clone().with_dependency_registries(
+        &own_index_url(&config.public_url),
+        allowed_dependency_registries,
+    );
+    tracing::info!(
+        max_crate_bytes = config.limits.max_crate_bytes,
+        dependency_registries = ?config.limits.allowed_dependency_registries,
+        "publish limits"
+    );
+    base_limits
+}
+
 /// Serves the registry in `settings.data`, creating it on the first start.
 fn run_registry(
     settings: ServeSettings,
@@ -113,14 +137,8 @@ fn run_registry(
         let addr = server.local_addr()?;
         let public_url = public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
         let mut config = ServerConfig::new(public_url.clone(), auth_required);
-        if let Some(max) = max_crate_bytes {
-            config.limits.max_crate_bytes = max;
-        }
-        let base_limits = config.limits.clone();
-        config.limits = config.limits.with_dependency_registries(
-            &own_index_url(&config.public_url),
-            &allowed_dependency_registries,
-        );
+        let base_limits =
+            set_publish_limits(&mut config, max_crate_bytes, &allowed_dependency_registries);
         if rate_limits != PublishRateLimits::default() {
             tracing::info!(?rate_limits, "publish rate limits on");
         }
@@ -133,11 +151,6 @@ fn run_registry(
         if require_signatures {
             tracing::info!("unsigned releases are refused (require-signatures)");
         }
-        tracing::info!(
-            max_crate_bytes = config.limits.max_crate_bytes,
-            dependency_registries = ?config.limits.allowed_dependency_registries,
-            "publish limits"
-        );
         let git_export = git_index
             .then(|| create_git_export(&data, &mut config, &git_push))
             .transpose()?;

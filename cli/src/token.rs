@@ -59,6 +59,10 @@ pub(crate) struct CreateArgs {
     /// The user's name as shown next to the login in owner lists (`cargo owner --list`).
     #[arg(long, value_name = "TEXT")]
     display_name: Option<String>,
+    /// Narrow the token to a role within the user's (tenant-admin, maintainer, publisher,
+    /// reader, auditor): it may do only what both roles allow.
+    #[arg(long)]
+    role: Option<String>,
 }
 
 /// `wharf token list`.
@@ -120,14 +124,22 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     if let Some(name) = &args.display_name {
         check_display_name(name)?;
     }
+    let role = args
+        .role
+        .as_deref()
+        .map(str::parse::<wharf_storage::Role>)
+        .transpose()?;
     let storage = open(&args.data).await?;
-    let created = storage.create_token(NewToken {
-        user: args.user.clone(),
-        scopes,
-        expires_at,
-        name_patterns: args.patterns,
-        label: args.label,
-    })?;
+    let created = storage.create_narrowed_token(
+        NewToken {
+            user: args.user.clone(),
+            scopes,
+            expires_at,
+            name_patterns: args.patterns,
+            label: args.label,
+        },
+        role,
+    )?;
     if let Some(name) = &args.display_name {
         storage.set_display_name(&args.user, Some(name))?;
     }
@@ -141,10 +153,12 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     ))?;
     let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
     eprintln!(
-        "created token {} for user `{}` with scopes [{}]{}; it is shown only once:",
+        "created token {} for user `{}` with scopes [{}]{}{}; it is shown only once:",
         info.id,
         info.user,
         scopes.join(", "),
+        info.role
+            .map_or(String::new(), |role| format!(", narrowed to {role}")),
         info.expires_at
             .map_or(String::new(), |t| format!(", expiring at {}", rfc3339(t)))
     );

@@ -124,6 +124,9 @@ fn classify(method: &Method, path: &str) -> String {
             return if undo { "unquarantine" } else { "quarantine" }.to_owned();
         }
     }
+    if let Some(action) = access_action(method, path) {
+        return action.to_owned();
+    }
     if path == crate::handlers::lifecycle::ADVISORIES_PATH {
         return "advisory.publish".to_owned();
     }
@@ -138,4 +141,31 @@ fn classify(method: &Method, path: &str) -> String {
         };
     }
     format!("{method} {path}")
+}
+
+/// The action of a role, token or team change.
+fn access_action(method: &Method, path: &str) -> Option<&'static str> {
+    use crate::handlers::{roles, teams};
+    let delete = method == Method::DELETE;
+    if path.starts_with(roles::USERS_PATH) && path.ends_with("/role") {
+        return Some("role.set");
+    }
+    if path.starts_with(roles::TOKENS_PATH) {
+        return Some(if delete {
+            "token.revoke"
+        } else {
+            "token.create"
+        });
+    }
+    if path == teams::PATH {
+        return Some("team.create");
+    }
+    if path.starts_with(teams::PATH) && path.ends_with("/members") {
+        return Some(if delete {
+            "team.member.remove"
+        } else {
+            "team.member.add"
+        });
+    }
+    None
 }

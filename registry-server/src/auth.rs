@@ -3,7 +3,7 @@
 //! Cargo sends the raw token in `Authorization` (no `Bearer ` prefix); other clients may add one.
 
 use http::HeaderMap;
-use wharf_storage::{Principal, Scope, StorageError};
+use wharf_storage::{Action, Principal, Scope, StorageError};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -39,6 +39,7 @@ pub(crate) fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
         // read a private registry: 403 naming the scope, never a silent pass.
         Ok(principal) => {
             principal.require_scope(Scope::Read)?;
+            principal.require(Action::Read, "read this registry")?;
             Ok(Some(principal))
         }
         Err(

@@ -21,7 +21,8 @@ use crate::core_sharing;
 use crate::error::ApiError;
 use crate::handlers::{
     catalogue, download, entitlements, git, index, install_reports, keys, lifecycle, log, openapi,
-    operations, owners, plugins, publish, recommendations, reviews, search, webhooks, yank,
+    operations, owners, plugins, publish, recommendations, reviews, roles, search, teams, webhooks,
+    yank,
 };
 use crate::metrics::Route;
 use crate::response::Resp;
@@ -164,6 +165,28 @@ where
     }
 }
 
+/// The read-only endpoints about the registry itself (its usage and plan, its entitlement
+/// keys); `None` for any other path.
+async fn registry_facts(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    method: &Method,
+    path: &str,
+) -> Option<Result<Resp, ApiError>> {
+    let is_usage = path == crate::handlers::usage::PATH;
+    if !is_usage && path != entitlements::PATH {
+        return None;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Some(Err(method_not_allowed(method, path)));
+    }
+    Some(if is_usage {
+        crate::handlers::usage::usage(state, headers).await
+    } else {
+        entitlements::info(state, headers)
+    })
+}
+
 /// The prefix of Wharf's own API (keys, plugins, entitlements, log, catalogue, OpenAPI).
 const WHARF_API: &str = "/api/wharf/";
 
@@ -205,20 +228,8 @@ where
             plugins::plugin(state, request.headers(), name).await,
         );
     }
-    if path == crate::handlers::usage::PATH {
-        if !is_get {
-            return (Route::Other, Err(method_not_allowed(method, path)));
-        }
-        return (
-            Route::Other,
-            crate::handlers::usage::usage(state, request.headers()).await,
-        );
-    }
-    if path == entitlements::PATH {
-        if !is_get {
-            return (Route::Other, Err(method_not_allowed(method, path)));
-        }
-        return (Route::Other, entitlements::info(state, request.headers()));
+    if let Some(answer) = registry_facts(state, request.headers(), method, path).await {
+        return (Route::Other, answer);
     }
     if let Some(rest) = path.strip_prefix(log::PREFIX) {
         if !is_get {
@@ -251,6 +262,12 @@ where
         return (
             Route::Search,
             recommendations::recommendations(state, request.headers(), &name).await,
+        );
+    }
+    if is_access_path(path) {
+        return (
+            Route::Other,
+            access_route(state, request, method, path).await,
         );
     }
     if path == lifecycle::ADVISORIES_PATH
@@ -394,6 +411,60 @@ where
             ))),
         ),
     }
+}
+
+/// Whether `path` is one of the users, tokens, audit or teams endpoints.
+fn is_access_path(path: &str) -> bool {
+    [
+        roles::USERS_PATH,
+        roles::TOKENS_PATH,
+        roles::AUDIT_PATH,
+        teams::PATH,
+    ]
+    .iter()
+    .any(|base| {
+        path.strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// Users' roles, tokens, the audit log and teams (`handlers/roles.rs`, `handlers/teams.rs`).
+async fn access_route<B>(
+    state: &AppState,
+    request: Request<B>,
+    method: &Method,
+    path: &str,
+) -> Result<Resp, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let headers = request.headers().clone();
+    let query = request.uri().query().map(str::to_owned);
+    let body = if method == Method::GET || method == Method::HEAD {
+        Bytes::new()
+    } else {
+        read_small_body(state, request, roles::MAX_BODY_BYTES).await?
+    };
+    let segments: Vec<String> = path
+        .trim_start_matches("/api/wharf/v1/")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect::<Result<_, _>>()?;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if path.starts_with(teams::PATH) {
+        return teams::route(state, &headers, method, path, &segments, &body);
+    }
+    roles::route(
+        state,
+        &headers,
+        method,
+        path,
+        &segments,
+        query.as_deref(),
+        &body,
+    )
 }
 
 /// Deprecations, quarantines and advisories (`handlers/lifecycle.rs`).

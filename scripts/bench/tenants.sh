@@ -31,6 +31,7 @@ RESULTS=${RESULTS:-$TARGET_DIR/bench-results/tenants-$(date -u +%Y%m%dT%H%M%SZ)}
 LUA="$ROOT/scripts/bench/random-index.lua"
 COMMAND="$(env | grep -E '^(TENANTS|PACKAGES|VERSIONS|ROUNDS|DURATION|CONNECTIONS|PUBLISHES|PUBLISHERS)=' | sort | tr '\n' ' ')$0"
 
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 ensure_tools wrk:wrk curl:curl
 build_release
 begin_work tenants-bench
@@ -125,8 +126,8 @@ one_pps=$(column_of one 6 | median) many_pps=$(column_of many 6 | median)
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ); command: \`$COMMAND\`; rounds alternate one, many."
   echo
-  machine_info "$WORK"
-  echo "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  machine_info "$WORK" | grep -v '^- load average'
+  echo "- load average at start: $LOAD_AT_START; at end: $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine)"
   echo
   echo "| measure | one registry | tenant of $TENANTS | ratio (tenant / one) |"
   echo "|---|---:|---:|---:|"

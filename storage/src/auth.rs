@@ -6,7 +6,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::StorageError;
+use crate::roles::roles_allowed;
+use crate::{Action, Role, StorageError};
 
 /// What a token may do. Strings are kebab-case (`publish-new`, `publish-update`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -100,6 +101,8 @@ pub struct TokenInfo {
     pub created_at: i64,
     /// Whether the token was revoked.
     pub revoked: bool,
+    /// The role the token is narrowed to, if any.
+    pub role: Option<Role>,
 }
 
 /// A freshly created token: its record and the secret, which is shown once and never stored.
@@ -162,9 +165,45 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// The token's name patterns; empty means any name.
     pub name_patterns: Vec<String>,
+    /// The user's role.
+    pub role: Role,
+    /// The role the token is narrowed to, if any (never above `role`).
+    pub token_role: Option<Role>,
+    /// When the token expires (Unix seconds), if ever.
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {
+    /// Whether both the user's role and the token's narrowed role (if any) allow `action`.
+    pub fn allows(&self, action: Action) -> bool {
+        self.role.allows(action) && self.token_role.is_none_or(|role| role.allows(action))
+    }
+
+    /// The role that decides: the token's narrowed role when it has one, else the user's.
+    pub fn effective_role(&self) -> Role {
+        self.token_role.unwrap_or(self.role)
+    }
+
+    /// Fails with [`StorageError::NotPermitted`] (naming `what` was tried and which roles
+    /// may) unless [`Principal::allows`] `action`.
+    pub fn require(&self, action: Action, what: &str) -> Result<(), StorageError> {
+        if self.allows(action) {
+            return Ok(());
+        }
+        let role = if self.role.allows(action) {
+            self.effective_role()
+        } else {
+            self.role
+        };
+        Err(StorageError::NotPermitted {
+            login: self.login.clone(),
+            role,
+            action,
+            what: what.to_owned(),
+            allowed: roles_allowed(action),
+        })
+    }
+
     /// Fails with [`StorageError::MissingScope`] unless the token has `scope`.
     pub fn require_scope(&self, scope: Scope) -> Result<(), StorageError> {
         if self.scopes.contains(&scope) {
@@ -270,7 +309,19 @@ mod tests {
             token_id: 2,
             scopes: vec![Scope::Yank],
             name_patterns: vec!["acme-*".into()],
+            role: Role::Maintainer,
+            token_role: Some(Role::Reader),
+            expires_at: None,
         };
+        assert!(who.allows(Action::Read));
+        assert!(!who.allows(Action::Yank));
+        assert!(matches!(
+            who.require(Action::Yank, "yank"),
+            Err(StorageError::NotPermitted {
+                role: Role::Reader,
+                ..
+            })
+        ));
         assert!(who.require_scope(Scope::Yank).is_ok());
         assert!(matches!(
             who.require_scope(Scope::Owners),

@@ -7,7 +7,7 @@ use crate::catalogue_page::PackagePage;
 use crate::downloads::{CountedDownload, DownloadStats};
 use crate::install_reports::{InstallReport, ReportOutcome};
 use crate::recommendations::Recommendations;
-use crate::reviews::{ADMIN_LOGIN, Review, ReviewInput};
+use crate::reviews::{Review, ReviewInput};
 use crate::storage::now_unix;
 use crate::{
     Principal, Storage, StorageError, catalogue_page, catalogue_search, downloads, install_reports,
@@ -91,7 +91,7 @@ impl Storage {
         viewer: Option<&Principal>,
     ) -> Result<Vec<Review>, StorageError> {
         let name = name.to_owned();
-        let with_hidden = viewer.is_some_and(|who| who.login == ADMIN_LOGIN);
+        let with_hidden = viewer.is_some_and(|who| who.allows(crate::Action::ModerateReviews));
         self.read(move |conn| reviews::list(conn, &name, with_hidden))
             .await
     }

@@ -6,7 +6,6 @@ use rusqlite::Connection;
 use serde::Serialize;
 use wharf_index_format::Pubtime;
 
-use crate::reviews::ADMIN_LOGIN;
 use crate::{Principal, Storage, StorageError};
 
 /// One package of a publisher, described by its latest release.
@@ -75,17 +74,6 @@ pub struct UserSummary {
 
 fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
-}
-
-fn require_admin(who: &Principal, action: &str) -> Result<(), StorageError> {
-    if who.login == ADMIN_LOGIN {
-        Ok(())
-    } else {
-        Err(StorageError::NotAdmin {
-            login: who.login.clone(),
-            action: action.to_owned(),
-        })
-    }
 }
 
 /// The packages `login` owns, by name; `None` when there is no such user.
@@ -214,14 +202,14 @@ impl Storage {
         &self,
         who: &Principal,
     ) -> Result<Vec<ModeratedReview>, StorageError> {
-        require_admin(who, "list hidden reviews")?;
+        who.require(crate::Action::ModerateReviews, "list hidden reviews")?;
         self.read(hidden_reviews).await
     }
 
     /// Every user with its counts (administrator only: [`StorageError::NotAdmin`] for anyone
     /// else).
     pub async fn user_summaries(&self, who: &Principal) -> Result<Vec<UserSummary>, StorageError> {
-        require_admin(who, "list users")?;
+        who.require(crate::Action::ManageUsers, "list users")?;
         let now = crate::storage::now_unix();
         self.read(move |conn| users(conn, now)).await
     }

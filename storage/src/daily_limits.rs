@@ -13,7 +13,7 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
-use rusqlite::Connection;
+use crate::sql::Sql;
 use wharf_index_format::canonical_name;
 
 use crate::{Principal, RecentPublishes, StorageError, recent};
@@ -93,7 +93,7 @@ fn enforce(
 
 /// `publishes-per-day`: needs no package, so it can run before an upload is parsed.
 fn check_user(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     limits: DailyLimits,
     now: i64,
@@ -108,7 +108,7 @@ fn check_user(
 /// `new-crates-per-day` when the publish creates the package `name`, else
 /// `versions-per-crate-per-day` for it.
 fn check_package(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     creates_package: bool,
@@ -147,7 +147,7 @@ fn check_package(
 /// Every limit that applies: `publishes-per-day`, and with `package` = (name, whether the
 /// publish creates it) the package's own limit.
 pub(crate) fn check_daily_limits(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     package: Option<(&str, bool)>,
     limits: DailyLimits,

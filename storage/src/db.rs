@@ -115,6 +115,10 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::install_reports::MIGRATION,
     // The registry's plan, blob sizes and usage counters.
     crate::usage::MIGRATION,
+    // Users' roles (the login `admin` becomes a tenant admin) and tokens' narrowed roles.
+    crate::roles_store::MIGRATION,
+    // Teams, their members and the packages they own.
+    crate::teams::MIGRATION,
     // The moderation log records a hidden review shown again.
     crate::review_moderation::MIGRATION,
     // Web UI sessions (by the SHA-256 of their id), ended with their token.

@@ -255,6 +255,42 @@ pub enum StorageError {
     /// SQLite failed (a full disk becomes [`StorageError::StorageFull`] instead).
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    /// PostgreSQL failed or refused a statement (a full disk becomes
+    /// [`StorageError::StorageFull`] instead).
+    #[error("PostgreSQL error: {reason}")]
+    Postgres {
+        /// What the server or the driver reported.
+        reason: String,
+    },
+    /// A `--database` URL is not a PostgreSQL connection URL.
+    #[error(
+        "`{url}` is not a PostgreSQL database URL: {reason}; write it as `postgres://USER:PASSWORD@HOST:PORT/DATABASE`"
+    )]
+    InvalidDatabaseUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The PostgreSQL server named by `--database` cannot be reached or refused the login.
+    #[error(
+        "cannot connect to the PostgreSQL database `{url}`: {reason}; check that the server runs, that the URL's user, password and database are right, and that this host may connect"
+    )]
+    DatabaseUnreachable {
+        /// The URL, password hidden.
+        url: String,
+        /// What the driver reported.
+        reason: String,
+    },
+    /// A feature whose tables are not on PostgreSQL yet was asked for on a PostgreSQL
+    /// database.
+    #[error(
+        "{feature} is not supported on PostgreSQL yet; keep the registry's metadata in the embedded SQLite database to use it"
+    )]
+    NotOnPostgres {
+        /// The feature, as a user names it.
+        feature: String,
+    },
     /// The object store failed (a full disk becomes [`StorageError::StorageFull`] instead).
     #[error("object store error: {0}")]
     ObjectStore(object_store::Error),
@@ -413,8 +449,8 @@ pub enum StorageError {
         /// The administrator's reason.
         reason: String,
     },
-    /// Only the registry administrator (the `admin` user) may do this.
-    #[error("user `{login}` may not {action}: only the registry administrator `admin` may")]
+    /// Only a tenant admin may do this.
+    #[error("user `{login}` may not {action}: only a tenant admin may (`wharf admin role set`)")]
     NotAdmin {
         /// The acting user's login.
         login: String,
@@ -438,6 +474,54 @@ pub enum StorageError {
         /// What is wrong, and what to do.
         reason: String,
     },
+    /// The user's role, or the role the token is narrowed to, does not allow the action.
+    #[error(
+        "user `{login}` (role {role}) may not {what}: the action `{action}` needs the role {allowed}; ask a tenant admin (`wharf admin role set {login} ROLE`)"
+    )]
+    NotPermitted {
+        /// The acting user's login.
+        login: String,
+        /// The role that refused (the user's, or the token's narrowed role).
+        role: crate::Role,
+        /// The action of the permission table.
+        action: crate::Action,
+        /// What was attempted, in words.
+        what: String,
+        /// The roles that may, joined with `or`.
+        allowed: String,
+    },
+    /// No such role.
+    #[error(
+        "`{role}` is not a role; use one of tenant-admin, maintainer, publisher, reader, auditor"
+    )]
+    UnknownRole {
+        /// The text given.
+        role: String,
+    },
+    /// A token may not be narrowed to a role above its user's.
+    #[error(
+        "a token of `{login}` cannot have the role {requested}: it allows more than the user's role {user_role}; pick a role within it"
+    )]
+    RoleAboveUser {
+        /// The token's user.
+        login: String,
+        /// The role asked for.
+        requested: crate::Role,
+        /// The user's role.
+        user_role: crate::Role,
+    },
+    /// A team name or team change is not acceptable.
+    #[error("{reason}")]
+    InvalidTeamRequest {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// No team with that name.
+    #[error("there is no team `{name}`; create it with `wharf team create {name}`")]
+    UnknownTeam {
+        /// The team name.
+        name: String,
+    },
 }
 
 impl StorageError {
@@ -454,13 +538,16 @@ impl StorageError {
             | Self::MissingScope { .. }
             | Self::NameNotAllowed { .. }
             | Self::KeyNotAllowed { .. }
-            | Self::NotAdmin { .. } => ErrorKind::Forbidden,
+            | Self::NotAdmin { .. }
+            | Self::NotPermitted { .. }
+            | Self::RoleAboveUser { .. } => ErrorKind::Forbidden,
             Self::UnknownPublisherKey { .. }
             | Self::UnknownPackage { .. }
             | Self::UnknownVersion { .. }
             | Self::UnknownUser { .. }
             | Self::UnknownToken { .. }
             | Self::UnknownReview { .. }
+            | Self::UnknownTeam { .. }
             | Self::NotDeprecated { .. }
             | Self::NotQuarantined { .. } => ErrorKind::NotFound,
             Self::LastOwner { .. }
@@ -478,7 +565,9 @@ impl StorageError {
             | Self::InvalidLicenceRequest { .. }
             | Self::InvalidLifecycleRequest { .. }
             | Self::PlansFile { .. }
-            | Self::UnknownPlan { .. } => ErrorKind::BadRequest,
+            | Self::UnknownPlan { .. }
+            | Self::UnknownRole { .. }
+            | Self::InvalidTeamRequest { .. } => ErrorKind::BadRequest,
             Self::InvalidToken | Self::ExpiredToken | Self::RevokedToken => ErrorKind::Unauthorized,
             Self::DailyLimitReached { .. } => ErrorKind::TooManyRequests,
             Self::QuotaExceeded {
@@ -495,6 +584,10 @@ impl StorageError {
             | Self::WriterStopped
             | Self::Corrupt { .. }
             | Self::Sqlite(_)
+            | Self::Postgres { .. }
+            | Self::InvalidDatabaseUrl { .. }
+            | Self::DatabaseUnreachable { .. }
+            | Self::NotOnPostgres { .. }
             | Self::ObjectStore(_)
             | Self::InvalidS3Url { .. }
             | Self::S3Unusable { .. }
@@ -543,6 +636,25 @@ impl From<std::io::Error> for StorageError {
             }
         } else {
             Self::Io(error)
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        let reason = match error.as_db_error() {
+            Some(db) => format!("{}: {}", db.severity(), db.message()),
+            None => std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": "),
+        };
+        if crate::pg::postgres_error_is_full(&error) {
+            Self::StorageFull {
+                cause: format!("database: {reason}"),
+            }
+        } else {
+            Self::Postgres { reason }
         }
     }
 }

@@ -76,7 +76,33 @@ mod lifecycle;
 mod log;
 mod log_api;
 mod log_verify;
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "the core on PostgreSQL is tested on both engines; `wharf serve` uses it in a later stage"
+    )
+)]
+mod metadata;
+#[cfg(test)]
+mod metadata_tests;
 mod model;
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "used by `metadata.rs`, which `wharf serve` uses in a later stage"
+    )
+)]
+mod pg;
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "used by `metadata.rs`, which `wharf serve` uses in a later stage"
+    )
+)]
+mod pg_schema;
 mod plans;
 mod plans_store;
 mod plugins;
@@ -89,9 +115,14 @@ mod registry_keys;
 mod restore;
 mod review_moderation;
 mod reviews;
+mod roles;
+mod roles_store;
 mod s3;
 mod signed_publish;
+mod sql;
+mod sql_sqlite;
 mod storage;
+mod teams;
 mod token_cache;
 mod tokens;
 mod usage;
@@ -146,9 +177,11 @@ pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,
 };
+pub use roles::{Action, PERMISSIONS, Role, permission_table_markdown};
 pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
+pub use teams::{TEAM_PREFIX, Team};
 pub use tokens::check_display_name;
 pub use usage::{EntitlementUsage, UsageReport};
 pub use web_sessions::{MAX_WEB_SESSIONS, WebSession, web_session_digest};

@@ -17,10 +17,9 @@ use wharf_index_format::IndexEntry;
 use wharf_trust::{Deprecation, LifecycleFeed, LifecycleTerms, Quarantine, UtcTime};
 
 use crate::queries::{find_version, insert_event, is_owner, require_package};
-use crate::reviews::ADMIN_LOGIN;
 use crate::storage::now_unix;
 use crate::write_ops::PackageChange;
-use crate::{EventKind, Principal, Scope, Storage, StorageError};
+use crate::{Action, EventKind, Principal, Scope, Storage, StorageError};
 
 /// The events table rebuilt to allow the deprecation kinds, and the lifecycle tables.
 pub(crate) const MIGRATION: &str = r"
@@ -142,19 +141,14 @@ fn check_successor(successor: &str) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Whether the principal's role allows lifecycle actions on any package.
 pub(crate) fn is_admin(who: &Principal) -> bool {
-    who.login == ADMIN_LOGIN
+    who.allows(Action::Lifecycle)
 }
 
+/// Refuses unless the principal's role allows lifecycle actions ([`Action::Lifecycle`]).
 pub(crate) fn require_admin(who: &Principal, action: &str) -> Result<(), StorageError> {
-    if is_admin(who) {
-        Ok(())
-    } else {
-        Err(StorageError::NotAdmin {
-            login: who.login.clone(),
-            action: action.to_owned(),
-        })
-    }
+    who.require(Action::Lifecycle, action)
 }
 
 pub(crate) fn bump_serial(conn: &Connection) -> Result<(), StorageError> {
@@ -216,6 +210,7 @@ fn authorize_deprecation(
         return Ok(package);
     }
     who.require_scope(Scope::Yank)?;
+    who.require(Action::Yank, &format!("deprecate `{name}`"))?;
     who.require_name(name)?;
     if !is_owner(conn, package.id, who.user_id)? {
         return Err(StorageError::NotOwner {

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use wharf_index_format::{canonical_name, index_path};
 
+use crate::sql::{Sql, SqlRow, args};
 use crate::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, SearchHit, SearchResults, StorageError,
 };
@@ -41,24 +42,29 @@ fn sql_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
 }
 
+fn package_row(row: &SqlRow) -> Result<PackageRow, StorageError> {
+    Ok(PackageRow {
+        id: row.i64(0)?,
+        name: row.string(1)?,
+    })
+}
+
 /// Looks a package up by canonical name (case and `-`/`_` folded), as the web API does.
 pub(crate) fn package_by_canonical(
-    conn: &Connection,
+    conn: &dyn Sql,
     name: &str,
 ) -> Result<Option<PackageRow>, StorageError> {
-    Ok(conn
-        .prepare_cached("SELECT id, name FROM packages WHERE canonical_name = ?1")?
-        .query_row([canonical_name(name)], |row| {
-            Ok(PackageRow {
-                id: row.get(0)?,
-                name: row.get(1)?,
-            })
-        })
-        .optional()?)
+    conn.row(
+        "SELECT id, name FROM packages WHERE canonical_name = ?1",
+        args![canonical_name(name)],
+    )?
+    .as_ref()
+    .map(package_row)
+    .transpose()
 }
 
 /// Like [`package_by_canonical`], failing with [`StorageError::UnknownPackage`].
-pub(crate) fn require_package(conn: &Connection, name: &str) -> Result<PackageRow, StorageError> {
+pub(crate) fn require_package(conn: &dyn Sql, name: &str) -> Result<PackageRow, StorageError> {
     package_by_canonical(conn, name)?.ok_or_else(|| StorageError::UnknownPackage {
         name: name.to_owned(),
     })
@@ -66,66 +72,76 @@ pub(crate) fn require_package(conn: &Connection, name: &str) -> Result<PackageRo
 
 /// Looks a package up by its lowercase name only (no `-`/`_` folding), as index paths do.
 pub(crate) fn package_by_lower(
-    conn: &Connection,
+    conn: &dyn Sql,
     name: &str,
 ) -> Result<Option<PackageRow>, StorageError> {
-    Ok(conn
-        .prepare_cached("SELECT id, name FROM packages WHERE lower_name = ?1")?
-        .query_row([name.to_ascii_lowercase()], |row| {
-            Ok(PackageRow {
-                id: row.get(0)?,
-                name: row.get(1)?,
-            })
-        })
-        .optional()?)
+    conn.row(
+        "SELECT id, name FROM packages WHERE lower_name = ?1",
+        args![name.to_ascii_lowercase()],
+    )?
+    .as_ref()
+    .map(package_row)
+    .transpose()
 }
 
-/// Whether the user owns the package.
+/// Whether the user owns the package, directly or through a team.
 pub(crate) fn is_owner(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     user_id: i64,
 ) -> Result<bool, StorageError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2")?
-        .exists(params![package_id, user_id])?)
+    // Teams are not on PostgreSQL yet: there only direct owners own.
+    let sql = if conn.sqlite().is_some() {
+        "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2
+         UNION ALL
+         SELECT 1 FROM team_owners o JOIN team_members m ON m.team_id = o.team_id
+         WHERE o.package_id = ?1 AND m.user_id = ?2"
+    } else {
+        "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2"
+    };
+    conn.exists(sql, args![package_id, user_id])
 }
 
 /// Finds a version: exactly as given, or, when the given version has no build metadata, the
 /// one version that equals it once build metadata is removed.
 pub(crate) fn find_version(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     version: &str,
 ) -> Result<Option<VersionRow>, StorageError> {
-    let read = |row: &rusqlite::Row<'_>| {
-        Ok(VersionRow {
-            id: row.get(0)?,
-            version: row.get(1)?,
-            line: row.get(2)?,
-            cksum: row.get(3)?,
+    let read = |row: &SqlRow| {
+        Ok::<_, StorageError>(VersionRow {
+            id: row.i64(0)?,
+            version: row.string(1)?,
+            line: row.string(2)?,
+            cksum: row.string(3)?,
         })
     };
     let exact = conn
-        .prepare_cached(
+        .row(
             "SELECT id, version, line, cksum FROM versions WHERE package_id = ?1 AND version = ?2",
+            args![package_id, version],
         )?
-        .query_row(params![package_id, version], read)
-        .optional()?;
+        .as_ref()
+        .map(read)
+        .transpose()?;
     if exact.is_some() || version.contains('+') {
         return Ok(exact);
     }
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, version, line, cksum FROM versions WHERE package_id = ?1 AND version_key = ?2",
-        )?
-        .query_row(params![package_id, version_key(version)], read)
-        .optional()?)
+    conn.row(
+        "SELECT id, version, line, cksum FROM versions WHERE package_id = ?1 AND version_key = ?2",
+        args![package_id, version_key(version)],
+    )?
+    .as_ref()
+    .map(read)
+    .transpose()
 }
 
-/// Appends an event to the log and returns its sequence number.
+/// Appends an event to the log and returns its sequence number: one more than the last,
+/// assigned inside the writing transaction (which holds the write lock on either engine),
+/// so a rolled-back write leaves no gap.
 pub(crate) fn insert_event(
-    conn: &Connection,
+    conn: &dyn Sql,
     kind: EventKind,
     package_id: i64,
     version: Option<&str>,
@@ -133,19 +149,20 @@ pub(crate) fn insert_event(
     time: i64,
     payload: &serde_json::Value,
 ) -> Result<u64, StorageError> {
-    conn.prepare_cached(
-        "INSERT INTO events (kind, package_id, version, actor, time, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        kind.as_str(),
-        package_id,
-        version,
-        actor,
-        time,
-        payload.to_string()
-    ])?;
-    Ok(sql_u64(conn.last_insert_rowid()))
+    let seq = conn.one_i64(
+        "INSERT INTO events (seq, kind, package_id, version, actor, time, payload)
+         VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?1, ?2, ?3, ?4, ?5, ?6)
+         RETURNING seq",
+        args![
+            kind.as_str(),
+            package_id,
+            version,
+            actor,
+            time,
+            payload.to_string()
+        ],
+    )?;
+    Ok(sql_u64(seq))
 }
 
 fn snapshot_from_lines(name: String, lines: &[String], seq: i64, time: i64) -> IndexFileSnapshot {
@@ -166,39 +183,42 @@ fn snapshot_from_lines(name: String, lines: &[String], seq: i64, time: i64) -> I
 /// The package's index file as the database says it is now (one read transaction, so the
 /// lines and the log position agree; inside the writer's transaction, that one).
 pub(crate) fn snapshot(
-    conn: &Connection,
+    conn: &dyn Sql,
     package: &PackageRow,
 ) -> Result<IndexFileSnapshot, StorageError> {
-    let tx = if conn.is_autocommit() {
-        Some(conn.unchecked_transaction()?)
-    } else {
-        None
-    };
-    let lines = conn
-        .prepare_cached("SELECT line FROM versions WHERE package_id = ?1 ORDER BY id")?
-        .query_map([package.id], |row| row.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let (seq, time): (i64, i64) = conn
-        .prepare_cached(
+    let mut lines = Vec::new();
+    let (mut seq, mut time) = (0, 0);
+    conn.consistent_read(&mut || {
+        lines = conn
+            .rows(
+                "SELECT line FROM versions WHERE package_id = ?1 ORDER BY id",
+                args![package.id],
+            )?
+            .iter()
+            .map(|row| row.string(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(row) = conn.row(
             "SELECT seq, time FROM events WHERE package_id = ?1 ORDER BY seq DESC LIMIT 1",
-        )?
-        .query_row([package.id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?
-        .unwrap_or_default();
-    if let Some(tx) = tx {
-        tx.finish()?;
-    }
+            args![package.id],
+        )? {
+            (seq, time) = (row.i64(0)?, row.i64(1)?);
+        }
+        Ok(())
+    })?;
     Ok(snapshot_from_lines(package.name.clone(), &lines, seq, time))
 }
 
 /// [`snapshot`] of the package with this id.
 pub(crate) fn snapshot_by_id(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
 ) -> Result<IndexFileSnapshot, StorageError> {
-    let name: String = conn
-        .prepare_cached("SELECT name FROM packages WHERE id = ?1")?
-        .query_row([package_id], |row| row.get(0))?;
+    let name = conn
+        .row("SELECT name FROM packages WHERE id = ?1", args![package_id])?
+        .ok_or_else(|| StorageError::Corrupt {
+            what: format!("no package with id {package_id}"),
+        })?
+        .string(0)?;
     snapshot(
         conn,
         &PackageRow {
@@ -254,27 +274,36 @@ pub(crate) fn all_snapshots(
 }
 
 /// The owners of a package, oldest first.
-pub(crate) fn owners(conn: &Connection, name: &str) -> Result<Vec<Owner>, StorageError> {
+pub(crate) fn owners(conn: &dyn Sql, name: &str) -> Result<Vec<Owner>, StorageError> {
     let package = require_package(conn, name)?;
-    let mut statement = conn.prepare_cached(
+    let rows = conn.rows(
         "SELECT u.id, u.login, u.name FROM owners o JOIN users u ON u.id = o.user_id
          WHERE o.package_id = ?1 ORDER BY o.added_at, u.id",
+        args![package.id],
     )?;
-    let rows = statement.query_map([package.id], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, Option<String>>(2)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (id, login, name) = row?;
-        let id = u32::try_from(id).map_err(|_| StorageError::Corrupt {
-            what: format!("user id `{id}` does not fit in 32 bits"),
-        })?;
-        Ok(Owner { id, login, name })
-    })
-    .collect()
+    let mut owners = rows
+        .iter()
+        .map(|row| {
+            let (id, login, name) = (row.i64(0)?, row.string(1)?, row.opt_string(2)?);
+            let id = u32::try_from(id).map_err(|_| StorageError::Corrupt {
+                what: format!("user id `{id}` does not fit in 32 bits"),
+            })?;
+            Ok(Owner { id, login, name })
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    // Teams are not on PostgreSQL yet.
+    if let Some(sqlite) = conn.sqlite() {
+        owners.extend(
+            crate::teams::team_owners(sqlite, package.id)?
+                .into_iter()
+                .map(|(id, team)| Owner {
+                    id: u32::try_from(id).unwrap_or(u32::MAX),
+                    login: format!("{}{team}", crate::TEAM_PREFIX),
+                    name: Some(format!("team {team}")),
+                }),
+        );
+    }
+    Ok(owners)
 }
 
 /// Case-insensitive substring search on names (with `-`/`_` folded) and descriptions;
@@ -343,7 +372,7 @@ fn max_version(conn: &Connection, package_id: i64) -> Result<String, StorageErro
 
 /// The checksum of a version (see [`find_version`] for how the version is matched).
 pub(crate) fn version_cksum(
-    conn: &Connection,
+    conn: &dyn Sql,
     name: &str,
     version: &str,
 ) -> Result<Option<String>, StorageError> {
@@ -355,43 +384,42 @@ pub(crate) fn version_cksum(
 
 /// Up to `limit` events after `after_seq`, in log order.
 pub(crate) fn events(
-    conn: &Connection,
+    conn: &dyn Sql,
     after_seq: u64,
     limit: usize,
 ) -> Result<Vec<LogEvent>, StorageError> {
-    let mut statement = conn.prepare_cached(
+    let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = conn.rows(
         "SELECT e.seq, e.kind, p.name, e.version, e.actor, e.time, e.payload
          FROM events e JOIN packages p ON p.id = e.package_id
          WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
+        args![after, limit],
     )?;
-    let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = statement.query_map(params![after, limit], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, Option<String>>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, i64>(5)?,
-            row.get::<_, String>(6)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (seq, kind, package, version, actor, time, payload) = row?;
-        Ok(LogEvent {
-            seq: sql_u64(seq),
-            kind: kind.parse()?,
-            package,
-            version,
-            actor,
-            time,
-            payload: serde_json::from_str(&payload).map_err(|e| StorageError::Corrupt {
-                what: format!("payload of event `{seq}`: {e}"),
-            })?,
+    rows.iter()
+        .map(|row| {
+            let (seq, kind, package, version, actor, time, payload) = (
+                row.i64(0)?,
+                row.string(1)?,
+                row.string(2)?,
+                row.opt_string(3)?,
+                row.string(4)?,
+                row.i64(5)?,
+                row.string(6)?,
+            );
+            Ok(LogEvent {
+                seq: sql_u64(seq),
+                kind: kind.parse()?,
+                package,
+                version,
+                actor,
+                time,
+                payload: serde_json::from_str(&payload).map_err(|e| StorageError::Corrupt {
+                    what: format!("payload of event `{seq}`: {e}"),
+                })?,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,13 +2,13 @@
 //! daily publish limits hold across restarts. The per-user queries walk the
 //! `versions_by_publisher` index; the per-package one the package's own versions.
 
-use rusqlite::{Connection, params};
+use crate::sql::{Sql, SqlValue, args};
 
 use crate::{RecentPublishes, StorageError};
 
 /// Counts the user's most recent versions (at most `cap`) with `pubtime > since`.
 pub(crate) fn recent_versions(
-    conn: &Connection,
+    conn: &dyn Sql,
     user_id: i64,
     since: i64,
     cap: u32,
@@ -18,7 +18,7 @@ pub(crate) fn recent_versions(
         "SELECT count(*), min(pubtime) FROM (
            SELECT pubtime FROM versions
            WHERE publisher_id = ?1 AND pubtime > ?2
-           ORDER BY pubtime DESC LIMIT ?3)",
+           ORDER BY pubtime DESC LIMIT ?3) AS recent",
         user_id,
         since,
         cap,
@@ -29,7 +29,7 @@ pub(crate) fn recent_versions(
 /// version published after `since`. A package's first version is the one that created it:
 /// both are written in the same transaction, and versions are never deleted.
 pub(crate) fn recent_new_packages(
-    conn: &Connection,
+    conn: &dyn Sql,
     user_id: i64,
     since: i64,
     cap: u32,
@@ -41,7 +41,7 @@ pub(crate) fn recent_new_packages(
            WHERE v.publisher_id = ?1 AND v.pubtime > ?2
              AND NOT EXISTS (
                SELECT 1 FROM versions w WHERE w.package_id = v.package_id AND w.id < v.id)
-           ORDER BY v.pubtime DESC LIMIT ?3)",
+           ORDER BY v.pubtime DESC LIMIT ?3) AS recent",
         user_id,
         since,
         cap,
@@ -51,7 +51,7 @@ pub(crate) fn recent_new_packages(
 /// Counts the most recent versions (at most `cap`) of the package whose canonical name is
 /// `canonical` with `pubtime > since`, whoever published them.
 pub(crate) fn recent_package_versions(
-    conn: &Connection,
+    conn: &dyn Sql,
     canonical: &str,
     since: i64,
     cap: u32,
@@ -61,7 +61,7 @@ pub(crate) fn recent_package_versions(
         "SELECT count(*), min(pubtime) FROM (
            SELECT v.pubtime FROM versions v JOIN packages p ON p.id = v.package_id
            WHERE p.canonical_name = ?1 AND v.pubtime > ?2
-           ORDER BY v.pubtime DESC LIMIT ?3)",
+           ORDER BY v.pubtime DESC LIMIT ?3) AS recent",
         canonical,
         since,
         cap,
@@ -71,17 +71,18 @@ pub(crate) fn recent_package_versions(
 /// Runs one of the counting queries above: `?1` is the user or the package, `?2` the start
 /// of the window, `?3` the cap.
 fn count(
-    conn: &Connection,
+    conn: &dyn Sql,
     sql: &str,
-    who: impl rusqlite::ToSql,
+    who: impl Into<SqlValue>,
     since: i64,
     cap: u32,
 ) -> Result<RecentPublishes, StorageError> {
-    let (count, oldest): (i64, Option<i64>) = conn
-        .prepare_cached(sql)?
-        .query_row(params![who, since, cap], |row| {
-            Ok((row.get(0)?, row.get(1)?))
+    let row = conn
+        .row(sql, args![who.into(), since, i64::from(cap)])?
+        .ok_or_else(|| StorageError::Corrupt {
+            what: "a count returned no row".to_owned(),
         })?;
+    let (count, oldest) = (row.i64(0)?, row.opt_i64(1)?);
     Ok(RecentPublishes {
         count: u32::try_from(count).unwrap_or(u32::MAX),
         oldest,

@@ -57,14 +57,7 @@ pub struct ReportedReview {
 
 /// Refuses anyone but the administrator.
 fn require_admin(who: &Principal, action: &str) -> Result<(), StorageError> {
-    if who.login == ADMIN_LOGIN {
-        Ok(())
-    } else {
-        Err(StorageError::NotAdmin {
-            login: who.login.clone(),
-            action: action.to_owned(),
-        })
-    }
+    who.require(crate::Action::ModerateReviews, action)
 }
 
 /// The id of package `name`'s review `id` and whether it is hidden; refused when the
@@ -173,6 +166,9 @@ impl Storage {
             token_id: 0,
             scopes: crate::Scope::ALL.to_vec(),
             name_patterns: Vec::new(),
+            role: crate::roles::Role::TenantAdmin,
+            token_role: None,
+            expires_at: None,
         })
     }
 

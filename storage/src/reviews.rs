@@ -58,7 +58,8 @@ pub const MAX_REVIEW_CHARS: usize = 5_000;
 pub const MAX_REPLY_CHARS: usize = 2_000;
 /// The longest report or hide reason, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
-/// The login of the registry administrator (made by `wharf serve` on its first start).
+/// The login of the first administrator (made by `wharf serve` on its first start): a user
+/// created with this login is a tenant admin.
 pub const ADMIN_LOGIN: &str = "admin";
 
 /// What a user sends to rate a package.
@@ -261,12 +262,7 @@ pub(crate) fn hide(
     reason: &str,
     now: i64,
 ) -> Result<(), StorageError> {
-    if who.login != ADMIN_LOGIN {
-        return Err(StorageError::NotAdmin {
-            login: who.login.clone(),
-            action: "hide a review".to_owned(),
-        });
-    }
+    who.require(crate::Action::ModerateReviews, "hide a review")?;
     require_review(conn, name, id)?;
     check_text("reason", reason, MAX_REASON_CHARS)?;
     conn.prepare_cached(

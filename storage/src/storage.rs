@@ -272,10 +272,21 @@ impl Storage {
     /// token that would give a new user a seat beyond the plan's `seats` is refused
     /// ([`StorageError::QuotaExceeded`]).
     pub fn create_token(&self, request: NewToken) -> Result<CreatedToken, StorageError> {
+        self.create_narrowed_token(request, None)
+    }
+
+    /// Creates a token narrowed to `role` (which must be within its user's role:
+    /// [`StorageError::RoleAboveUser`] otherwise, and nothing is created); `None` is
+    /// [`Storage::create_token`].
+    pub fn create_narrowed_token(
+        &self,
+        request: NewToken,
+        role: Option<crate::Role>,
+    ) -> Result<CreatedToken, StorageError> {
         self.check_new_seat(&request.user)?;
         self.inner
             .pool
-            .with(move |conn| tokens::create_token(conn, request, now_unix()))
+            .with(move |conn| tokens::create_narrowed_token(conn, request, role, now_unix()))
     }
 
     /// Every token, or those of `user`, oldest first.

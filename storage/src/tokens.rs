@@ -1,10 +1,11 @@
 //! Users and API tokens: creation, listing, revocation and authentication. Only a SHA-256
 //! of each token is stored.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::auth::{SecretToken, token_digest};
-use crate::{CreatedToken, NewToken, Principal, Scope, StorageError, TokenInfo};
+use crate::sql::{Sql, args};
+use crate::{CreatedToken, NewToken, Principal, Role, Scope, StorageError, TokenInfo};
 
 fn encode_scopes(scopes: &[Scope]) -> String {
     scopes
@@ -27,9 +28,13 @@ fn decode_patterns(text: &str) -> Result<Vec<String>, StorageError> {
     })
 }
 
-/// Whether a login is acceptable: non-empty printable ASCII without spaces.
+/// Whether a login is acceptable: non-empty printable ASCII without spaces, not naming a
+/// team (`team:…`).
 fn valid_login(login: &str) -> bool {
-    !login.is_empty() && login.len() <= 64 && login.bytes().all(|b| b.is_ascii_graphic())
+    !login.is_empty()
+        && login.len() <= 64
+        && login.bytes().all(|b| b.is_ascii_graphic())
+        && !login.starts_with(crate::TEAM_PREFIX)
 }
 
 /// Accepts a display name of 1 to 100 characters, not only spaces, without control characters.
@@ -66,9 +71,42 @@ pub(crate) fn set_display_name(
 }
 
 /// Creates the token (and its user when needed) in one transaction.
+#[cfg(test)]
 pub(crate) fn create_token(
     conn: &mut Connection,
     request: NewToken,
+    now: i64,
+) -> Result<CreatedToken, StorageError> {
+    create_narrowed_token(conn, request, None, now)
+}
+
+/// Reads a stored role.
+pub(crate) fn decode_role(text: &str) -> Result<Role, StorageError> {
+    text.parse().map_err(|_| StorageError::Corrupt {
+        what: format!("stored role `{text}`"),
+    })
+}
+
+/// Creates the token (and its user when needed, a tenant admin when the login is `admin`,
+/// else of the default role) in one transaction; `role` narrows it and must be within the
+/// user's role ([`StorageError::RoleAboveUser`], and nothing is created).
+pub(crate) fn create_narrowed_token(
+    conn: &mut Connection,
+    request: NewToken,
+    role: Option<Role>,
+    now: i64,
+) -> Result<CreatedToken, StorageError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let created = insert_token(&*tx, request, role, now)?;
+    tx.commit()?;
+    Ok(created)
+}
+
+/// [`create_narrowed_token`] inside the caller's transaction.
+pub(crate) fn insert_token(
+    conn: &dyn Sql,
+    request: NewToken,
+    role: Option<Role>,
     now: i64,
 ) -> Result<CreatedToken, StorageError> {
     if !valid_login(&request.user) {
@@ -84,32 +122,49 @@ pub(crate) fn create_token(
         serde_json::to_string(&request.name_patterns).map_err(|e| StorageError::Corrupt {
             what: format!("token name patterns: {e}"),
         })?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT INTO users (login, created_at) VALUES (?1, ?2) ON CONFLICT (login) DO NOTHING",
-        params![request.user, now],
+    let first_role = if request.user == crate::reviews::ADMIN_LOGIN {
+        Role::TenantAdmin
+    } else {
+        Role::DEFAULT
+    };
+    conn.exec(
+        "INSERT INTO users (login, created_at, role) VALUES (?1, ?2, ?3)
+         ON CONFLICT (login) DO NOTHING",
+        args![&request.user, now, first_role.as_str()],
     )?;
-    let user_id: i64 = tx.query_row(
-        "SELECT id FROM users WHERE login = ?1",
-        [&request.user],
-        |row| row.get(0),
-    )?;
-    tx.execute(
+    let user = conn
+        .row(
+            "SELECT id, role FROM users WHERE login = ?1",
+            args![&request.user],
+        )?
+        .ok_or_else(|| StorageError::UnknownUser {
+            login: request.user.clone(),
+        })?;
+    let (user_id, user_role) = (user.i64(0)?, decode_role(&user.string(1)?)?);
+    if let Some(requested) = role
+        && !requested.within(user_role)
+    {
+        return Err(StorageError::RoleAboveUser {
+            login: request.user,
+            requested,
+            user_role,
+        });
+    }
+    let id = conn.one_i64(
         "INSERT INTO tokens
-           (user_id, token_sha256, scopes, name_patterns, label, expires_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+           (user_id, token_sha256, scopes, name_patterns, label, expires_at, created_at, role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        args![
             user_id,
             token_digest(secret.expose()),
             encode_scopes(&scopes),
             patterns,
-            request.label,
+            request.label.as_deref(),
             request.expires_at,
-            now
+            now,
+            role.map(Role::as_str)
         ],
     )?;
-    let id = tx.last_insert_rowid();
-    tx.commit()?;
     tracing::info!(token.id = id, user = %request.user, "token created");
     Ok(CreatedToken {
         info: TokenInfo {
@@ -121,6 +176,7 @@ pub(crate) fn create_token(
             label: request.label,
             created_at: now,
             revoked: false,
+            role,
         },
         secret,
     })
@@ -128,54 +184,52 @@ pub(crate) fn create_token(
 
 /// Every token, or those of one user, oldest first.
 pub(crate) fn list_tokens(
-    conn: &Connection,
+    conn: &dyn Sql,
     user: Option<&str>,
 ) -> Result<Vec<TokenInfo>, StorageError> {
-    let mut statement = conn.prepare_cached(
+    let rows = conn.rows(
         "SELECT t.id, u.login, t.scopes, t.expires_at, t.name_patterns, t.label, t.created_at,
-                t.revoked_at IS NOT NULL
+                t.revoked_at IS NOT NULL, t.role
          FROM tokens t JOIN users u ON u.id = t.user_id
-         WHERE ?1 IS NULL OR u.login = ?1 ORDER BY t.id",
+         WHERE u.login = coalesce(?1, u.login) ORDER BY t.id",
+        args![user],
     )?;
-    let rows = statement.query_map([user], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, Option<i64>>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, Option<String>>(5)?,
-            row.get::<_, i64>(6)?,
-            row.get::<_, bool>(7)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (id, user, scopes, expires_at, patterns, label, created_at, revoked) = row?;
-        Ok(TokenInfo {
-            id,
-            user,
-            scopes: decode_scopes(&scopes)?,
-            expires_at,
-            name_patterns: decode_patterns(&patterns)?,
-            label,
-            created_at,
-            revoked,
+    rows.iter()
+        .map(|row| {
+            let (id, user, scopes, expires_at, patterns, label, created_at, revoked, role) = (
+                row.i64(0)?,
+                row.string(1)?,
+                row.string(2)?,
+                row.opt_i64(3)?,
+                row.string(4)?,
+                row.opt_string(5)?,
+                row.i64(6)?,
+                row.bool(7)?,
+                row.opt_string(8)?,
+            );
+            Ok(TokenInfo {
+                id,
+                user,
+                scopes: decode_scopes(&scopes)?,
+                expires_at,
+                name_patterns: decode_patterns(&patterns)?,
+                label,
+                created_at,
+                revoked,
+                role: role.as_deref().map(decode_role).transpose()?,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// Revokes a token; revoking twice is fine, an unknown id is [`StorageError::UnknownToken`].
-pub(crate) fn revoke_token(conn: &Connection, id: i64, now: i64) -> Result<(), StorageError> {
-    let exists = conn
-        .prepare_cached("SELECT 1 FROM tokens WHERE id = ?1")?
-        .exists([id])?;
-    if !exists {
+pub(crate) fn revoke_token(conn: &dyn Sql, id: i64, now: i64) -> Result<(), StorageError> {
+    if !conn.exists("SELECT 1 FROM tokens WHERE id = ?1", args![id])? {
         return Err(StorageError::UnknownToken { id });
     }
-    conn.execute(
+    conn.exec(
         "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now],
+        args![id, now],
     )?;
     tracing::info!(token.id = id, "token revoked");
     Ok(())
@@ -185,13 +239,13 @@ pub(crate) fn revoke_token(conn: &Connection, id: i64, now: i64) -> Result<(), S
 /// its cached statement is reused, not prepared again, from one token to the next).
 const AUTHENTICATE_SQL: &str =
     "SELECT t.id, t.user_id, u.login, t.scopes, t.name_patterns, t.expires_at,
-        t.revoked_at IS NOT NULL
+        t.revoked_at IS NOT NULL, u.role, t.role
  FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = ?1";
 
 /// Finds the principal behind a presented token (the server goes through the token cache).
 #[cfg(test)]
 pub(crate) fn authenticate(
-    conn: &Connection,
+    conn: &dyn Sql,
     presented: &str,
     now: i64,
 ) -> Result<Principal, StorageError> {
@@ -211,27 +265,23 @@ pub(crate) struct VerifiedToken {
 /// Finds the token whose hex SHA-256 is `digest` and checks that it is neither revoked nor
 /// expired at `now`.
 pub(crate) fn verify_digest(
-    conn: &Connection,
+    conn: &dyn Sql,
     digest: &str,
     now: i64,
 ) -> Result<VerifiedToken, StorageError> {
-    let found = conn
-        .prepare_cached(AUTHENTICATE_SQL)?
-        .query_row([digest], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, Option<i64>>(5)?,
-                row.get::<_, bool>(6)?,
-            ))
-        })
-        .optional()?;
-    let Some((token_id, user_id, login, scopes, patterns, expires_at, revoked)) = found else {
+    let Some(row) = conn.row(AUTHENTICATE_SQL, args![digest])? else {
         return Err(StorageError::InvalidToken);
     };
+    let (token_id, user_id, login, scopes, patterns, expires_at, revoked) = (
+        row.i64(0)?,
+        row.i64(1)?,
+        row.string(2)?,
+        row.string(3)?,
+        row.string(4)?,
+        row.opt_i64(5)?,
+        row.bool(6)?,
+    );
+    let (role, token_role) = (row.string(7)?, row.opt_string(8)?);
     if revoked {
         return Err(StorageError::RevokedToken);
     }
@@ -245,6 +295,9 @@ pub(crate) fn verify_digest(
             token_id,
             scopes: decode_scopes(&scopes)?,
             name_patterns: decode_patterns(&patterns)?,
+            role: decode_role(&role)?,
+            token_role: token_role.as_deref().map(decode_role).transpose()?,
+            expires_at,
         },
         expires_at,
     })

@@ -2,7 +2,6 @@
 //! writer's transaction, checks every rule first and fails without side effects (its
 //! savepoint is rolled back on error).
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use wharf_index_format::{IndexEntry, PackageMetadata, canonical_name};
 
@@ -12,7 +11,8 @@ use crate::queries::{
     version_key,
 };
 use crate::signed_publish::{KeyPlan, ReleaseSigning, apply_plan, plan_signing, plan_still_holds};
-use crate::{DailyLimits, EventKind, Principal, Scope, StorageError};
+use crate::sql::{Sql, args, sqlite_only};
+use crate::{Action, DailyLimits, EventKind, Principal, Scope, StorageError, TEAM_PREFIX};
 
 /// A publish that passed validation and whose blob is stored.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ impl PublishQuota {
     /// Refuses when the publish would pass a limit of the registry's current plan.
     pub(crate) fn check(
         &self,
-        conn: &Connection,
+        conn: &rusqlite::Connection,
         creates_package: bool,
         now: i64,
     ) -> Result<(), StorageError> {
@@ -81,7 +81,7 @@ pub(crate) struct PackageChange<T> {
 }
 
 fn require_owner(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     package: &PackageRow,
 ) -> Result<(), StorageError> {
@@ -99,7 +99,7 @@ fn require_owner(
 /// Runs both before the blob is written (on a read connection) and again inside the
 /// transaction, so a refused publish leaves no trace.
 pub(crate) fn check_publish(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     entry: &IndexEntry,
 ) -> Result<Option<PackageRow>, StorageError> {
@@ -107,6 +107,10 @@ pub(crate) fn check_publish(
     who.require_name(name)?;
     let Some(package) = package_by_canonical(conn, name)? else {
         who.require_scope(Scope::PublishNew)?;
+        who.require(
+            Action::PublishNew,
+            &format!("publish the new crate `{name}`"),
+        )?;
         return Ok(None);
     };
     if package.name != name {
@@ -116,11 +120,16 @@ pub(crate) fn check_publish(
         });
     }
     who.require_scope(Scope::PublishUpdate)?;
+    who.require(
+        Action::PublishUpdate,
+        &format!("publish a new version of `{name}`"),
+    )?;
     require_owner(conn, who, &package)?;
     let version = entry.vers.to_string();
-    let duplicate = conn
-        .prepare_cached("SELECT 1 FROM versions WHERE package_id = ?1 AND version_key = ?2")?
-        .exists(params![package.id, version_key(&version)])?;
+    let duplicate = conn.exists(
+        "SELECT 1 FROM versions WHERE package_id = ?1 AND version_key = ?2",
+        args![package.id, version_key(&version)],
+    )?;
     if duplicate {
         return Err(StorageError::DuplicateVersion {
             name: name.to_owned(),
@@ -130,22 +139,75 @@ pub(crate) fn check_publish(
     Ok(Some(package))
 }
 
-/// The daily limits and the plan's quota, checked inside the publish's transaction.
+/// What the publish's signatures do: the plan checked before the transaction if it still
+/// holds, otherwise planned again. Publisher keys are not on PostgreSQL yet, so there only
+/// unsigned releases of a registry that does not require signatures are accepted.
+fn signing_plan(
+    conn: &dyn Sql,
+    request: &PublishRequest,
+    existing: Option<&PackageRow>,
+    now: i64,
+) -> Result<KeyPlan, StorageError> {
+    let PublishRequest {
+        who,
+        entry,
+        signing,
+        origin,
+        checked_plan,
+        ..
+    } = request;
+    match conn.sqlite() {
+        Some(sqlite) if plan_still_holds(sqlite, who, existing, checked_plan)? => {
+            Ok(checked_plan.clone())
+        }
+        Some(sqlite) => plan_signing(sqlite, who, &entry.name, existing, signing, origin, now),
+        None if signing.signed.is_none() && !signing.require_signatures => Ok(KeyPlan::Unsigned),
+        None => sqlite_only(conn, "signed releases").map(|_| KeyPlan::Unsigned),
+    }
+}
+
+/// Creates a package with its first owner, the publisher.
+fn insert_package(
+    conn: &dyn Sql,
+    who: &Principal,
+    name: &str,
+    now: i64,
+) -> Result<PackageRow, StorageError> {
+    let id = conn.one_i64(
+        "INSERT INTO packages (name, lower_name, canonical_name, created_at)
+         VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        args![name, name.to_ascii_lowercase(), canonical_name(name), now],
+    )?;
+    conn.exec(
+        "INSERT INTO owners (package_id, user_id, added_at) VALUES (?1, ?2, ?3)",
+        args![id, who.user_id, now],
+    )?;
+    Ok(PackageRow {
+        id,
+        name: name.to_owned(),
+    })
+}
+
+/// The daily limits and the plan's quota, checked inside the publish's transaction. Plans
+/// are not on PostgreSQL yet, so there no plan can limit a publish.
 fn check_limits(
-    conn: &Connection,
+    conn: &dyn Sql,
     request: &PublishRequest,
     created_package: bool,
     now: i64,
 ) -> Result<(), StorageError> {
     let package = Some((request.entry.name.as_str(), created_package));
     check_daily_limits(conn, &request.who, package, request.limits, now)?;
-    request.quota.check(conn, created_package, now)
+    match conn.sqlite() {
+        Some(sqlite) => request.quota.check(sqlite, created_package, now),
+        None => Ok(()),
+    }
 }
 
 /// Inserts the version (creating the package and its first owner if needed) and the
 /// `release` event.
 pub(crate) fn apply_publish(
-    conn: &Connection,
+    conn: &dyn Sql,
     request: &PublishRequest,
     now: i64,
 ) -> Result<PublishOutcome, StorageError> {
@@ -155,77 +217,54 @@ pub(crate) fn apply_publish(
         metadata,
         limits: _,
         signing,
-        origin,
-        checked_plan,
         quota,
+        ..
     } = request;
     let existing = check_publish(conn, who, entry)?;
     let created_package = existing.is_none();
     // Inside the transaction: counts every publish committed before this one, including the
     // earlier ones of this group.
     check_limits(conn, request, created_package, now)?;
-    let plan = if plan_still_holds(conn, who, existing.as_ref(), checked_plan)? {
-        checked_plan.clone()
-    } else {
-        plan_signing(
-            conn,
-            who,
-            &entry.name,
-            existing.as_ref(),
-            signing,
-            origin,
-            now,
-        )?
+    let plan = signing_plan(conn, request, existing.as_ref(), now)?;
+    let package = match existing {
+        Some(package) => package,
+        None => insert_package(conn, who, &entry.name, now)?,
     };
-    let package = if let Some(package) = existing {
-        package
-    } else {
-        conn.prepare_cached(
-            "INSERT INTO packages (name, lower_name, canonical_name, created_at)
-             VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![
-            entry.name,
-            entry.name.to_ascii_lowercase(),
-            canonical_name(&entry.name),
-            now
-        ])?;
-        let id = conn.last_insert_rowid();
-        conn.prepare_cached(
-            "INSERT INTO owners (package_id, user_id, added_at) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![id, who.user_id, now])?;
-        PackageRow {
-            id,
-            name: entry.name.clone(),
-        }
+    conn.exec(
+        "UPDATE packages SET description = ?2 WHERE id = ?1",
+        args![package.id, metadata.description.as_deref()],
+    )?;
+    let signed_payload = match (conn.sqlite(), &plan) {
+        (_, KeyPlan::Unsigned) => None,
+        (Some(sqlite), _) => apply_plan(sqlite, who, package.id, signing, &plan, now)?,
+        (None, _) => sqlite_only(conn, "signed releases").map(|_| None)?,
     };
-    conn.prepare_cached("UPDATE packages SET description = ?2 WHERE id = ?1")?
-        .execute(params![package.id, metadata.description])?;
-    let signed_payload = apply_plan(conn, who, package.id, signing, &plan, now)?;
     let version = entry.vers.to_string();
     let pubtime = entry.pubtime.map_or(now, wharf_index_format::Pubtime::unix);
     let metadata_json = serde_json::to_string(metadata).map_err(|e| StorageError::Corrupt {
         what: format!("metadata of `{}` `{version}`: {e}", entry.name),
     })?;
-    conn.prepare_cached(
+    let version_id = conn.one_i64(
         "INSERT INTO versions
            (package_id, version, version_key, line, cksum, yanked, pubtime, metadata, publisher_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        package.id,
-        version,
-        version_key(&version),
-        entry.to_line(),
-        entry.cksum,
-        pubtime,
-        metadata_json,
-        who.user_id
-    ])?;
-    crate::usage::count_publish(conn, &entry.cksum, quota.crate_len, created_package)?;
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8) RETURNING id",
+        args![
+            package.id,
+            &version,
+            version_key(&version),
+            entry.to_line(),
+            &entry.cksum,
+            pubtime,
+            metadata_json,
+            who.user_id
+        ],
+    )?;
+    // Usage counters are not on PostgreSQL yet.
+    if let Some(sqlite) = conn.sqlite() {
+        crate::usage::count_publish(sqlite, &entry.cksum, quota.crate_len, created_package)?;
+    }
     if let Some(plugin) = &metadata.plugin {
-        crate::plugins::record_plugin(conn, conn.last_insert_rowid(), plugin)?;
+        crate::plugins::record_plugin(sqlite_only(conn, "plugin metadata")?, version_id, plugin)?;
     }
     let mut payload = json!({ "cksum": entry.cksum, "created_package": created_package });
     if let (Some(signed), Some(fields)) = (signed_payload, payload.as_object_mut())
@@ -251,12 +290,20 @@ pub(crate) fn apply_publish(
 
 /// Checks scope, name pattern, existence and ownership for an operation on a package.
 pub(crate) fn authorize(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     scope: Scope,
 ) -> Result<PackageRow, StorageError> {
     who.require_scope(scope)?;
+    let (action, what) = match scope {
+        Scope::Owners => (Action::ManageOwners, "change the owners of"),
+        Scope::PublishNew => (Action::PublishNew, "publish"),
+        Scope::PublishUpdate => (Action::PublishUpdate, "publish"),
+        Scope::Yank => (Action::Yank, "yank or unyank versions of"),
+        Scope::Read => (Action::Read, "read"),
+    };
+    who.require(action, &format!("{what} `{name}`"))?;
     who.require_name(name)?;
     let package = require_package(conn, name)?;
     require_owner(conn, who, &package)?;
@@ -266,7 +313,7 @@ pub(crate) fn authorize(
 /// Sets a version's `yanked` flag (only that field of its line changes) and logs the event,
 /// even when the flag already had that value.
 pub(crate) fn apply_set_yanked(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     version: &str,
@@ -279,13 +326,18 @@ pub(crate) fn apply_set_yanked(
             name: package.name.clone(),
             version: version.to_owned(),
         })?;
-    crate::lifecycle::refuse_if_quarantined(conn, package.id, &package.name, &row.version)?;
+    // Quarantines are not on PostgreSQL yet, so no version there can be quarantined.
+    if let Some(sqlite) = conn.sqlite() {
+        crate::lifecycle::refuse_if_quarantined(sqlite, package.id, &package.name, &row.version)?;
+    }
     let mut entry = IndexEntry::from_line(&row.line).map_err(|e| StorageError::Corrupt {
         what: format!("stored line of `{}` `{}`: {e}", package.name, row.version),
     })?;
     entry.yanked = yanked;
-    conn.prepare_cached("UPDATE versions SET line = ?2, yanked = ?3 WHERE id = ?1")?
-        .execute(params![row.id, entry.to_line(), yanked])?;
+    conn.exec(
+        "UPDATE versions SET line = ?2, yanked = ?3 WHERE id = ?1",
+        args![row.id, entry.to_line(), yanked],
+    )?;
     let kind = if yanked {
         EventKind::Yank
     } else {
@@ -307,13 +359,12 @@ pub(crate) fn apply_set_yanked(
     })
 }
 
-fn user_id(conn: &Connection, login: &str) -> Result<i64, StorageError> {
-    conn.prepare_cached("SELECT id FROM users WHERE login = ?1")?
-        .query_row([login], |row| row.get(0))
-        .optional()?
+fn user_id(conn: &dyn Sql, login: &str) -> Result<i64, StorageError> {
+    conn.row("SELECT id FROM users WHERE login = ?1", args![login])?
         .ok_or_else(|| StorageError::UnknownUser {
             login: login.to_owned(),
-        })
+        })?
+        .i64(0)
 }
 
 /// Which way an owners change goes.
@@ -329,7 +380,7 @@ pub(crate) enum OwnerChange {
 /// `owner_add` or `owner_remove` event). Removing fails with [`StorageError::LastOwner`] when
 /// no owner would remain.
 pub(crate) fn apply_owner_change(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     logins: &[String],
@@ -340,19 +391,36 @@ pub(crate) fn apply_owner_change(
     let mut last_seq = 0;
     let mut changed = Vec::new();
     for login in logins {
+        if let Some(team) = login.strip_prefix(TEAM_PREFIX) {
+            let add = change == OwnerChange::Add;
+            let teams = sqlite_only(conn, "team owners")?;
+            if crate::teams::set_team_owner(teams, package.id, team, add, now)? {
+                let kind = if add {
+                    EventKind::OwnerAdd
+                } else {
+                    EventKind::OwnerRemove
+                };
+                let payload = json!({ "login": login });
+                last_seq = insert_event(conn, kind, package.id, None, &who.login, now, &payload)?;
+                changed.push(login.clone());
+            }
+            continue;
+        }
         let user = user_id(conn, login)?;
         let (rows, kind) = match change {
             OwnerChange::Add => (
-                conn.prepare_cached(
+                conn.exec(
                     "INSERT INTO owners (package_id, user_id, added_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![package.id, user, now])?,
+                    args![package.id, user, now],
+                )?,
                 EventKind::OwnerAdd,
             ),
             OwnerChange::Remove => (
-                conn.prepare_cached("DELETE FROM owners WHERE package_id = ?1 AND user_id = ?2")?
-                    .execute(params![package.id, user])?,
+                conn.exec(
+                    "DELETE FROM owners WHERE package_id = ?1 AND user_id = ?2",
+                    args![package.id, user],
+                )?,
                 EventKind::OwnerRemove,
             ),
         };
@@ -363,9 +431,17 @@ pub(crate) fn apply_owner_change(
         }
     }
     if change == OwnerChange::Remove {
-        let remaining: i64 = conn
-            .prepare_cached("SELECT count(*) FROM owners WHERE package_id = ?1")?
-            .query_row([package.id], |row| row.get(0))?;
+        let mut remaining = conn.one_i64(
+            "SELECT count(*) FROM owners WHERE package_id = ?1",
+            args![package.id],
+        )?;
+        // Teams are not on PostgreSQL yet.
+        if conn.sqlite().is_some() {
+            remaining += conn.one_i64(
+                "SELECT count(*) FROM team_owners WHERE package_id = ?1",
+                args![package.id],
+            )?;
+        }
         if remaining == 0 {
             return Err(StorageError::LastOwner { name: package.name });
         }
@@ -380,23 +456,23 @@ pub(crate) fn apply_owner_change(
 /// Records that the index file of a package now reflects `seq` and hashes to `sha256`.
 /// An older record never overwrites a newer one.
 pub(crate) fn record_index_file(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     seq: u64,
     sha256: &str,
     now: i64,
 ) -> Result<(), StorageError> {
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO index_files (package_id, seq, sha256, written_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (package_id) DO UPDATE
            SET seq = excluded.seq, sha256 = excluded.sha256, written_at = excluded.written_at
            WHERE excluded.seq >= index_files.seq",
-    )?
-    .execute(params![
-        package_id,
-        i64::try_from(seq).unwrap_or(i64::MAX),
-        sha256,
-        now
-    ])?;
+        args![
+            package_id,
+            i64::try_from(seq).unwrap_or(i64::MAX),
+            sha256,
+            now
+        ],
+    )?;
     Ok(())
 }

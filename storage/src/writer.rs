@@ -16,24 +16,65 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::StorageError;
-use crate::error::sqlite_error_is_full;
+use crate::sql::Sql;
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// A connection the writer thread can own: SQLite's, or a pooled PostgreSQL one.
+pub(crate) trait WriteConn: Sql + Send + 'static {
+    /// Starts the group's write transaction, waiting for other writers (SQLite's
+    /// `BEGIN IMMEDIATE`; on PostgreSQL `BEGIN` and the writers' advisory lock).
+    fn begin_write(&self) -> Result<(), StorageError>;
+    /// Rolls back a transaction left open by a failure, if there is one.
+    fn rollback_if_open(&self);
+    /// Commits the group's transaction.
+    fn commit(&self) -> Result<(), StorageError> {
+        self.batch("COMMIT")
+    }
+}
+
+impl WriteConn for Connection {
+    fn begin_write(&self) -> Result<(), StorageError> {
+        Ok(self.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    fn rollback_if_open(&self) {
+        if !self.is_autocommit() {
+            // Keep the original error; a failed rollback leaves nothing more to do.
+            let _ignored = self.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl WriteConn for crate::pg::PgConn {
+    fn begin_write(&self) -> Result<(), StorageError> {
+        crate::pg::PgConn::begin_write(self)
+    }
+
+    fn rollback_if_open(&self) {
+        // Outside a transaction PostgreSQL only warns.
+        let _ignored = self.end_write(false);
+    }
+
+    fn commit(&self) -> Result<(), StorageError> {
+        self.end_write(true)
+    }
+}
+
 /// Work added to every group commit, after its jobs and in a savepoint of its own (the
 /// audit log's queued records), and told whether the group committed.
-pub(crate) trait GroupHook: Send + Sync {
+pub(crate) trait GroupHook<C = Connection>: Send + Sync {
     /// Runs inside the group's transaction; a failure is rolled back alone.
-    fn before_commit(&self, conn: &Connection) -> Result<(), StorageError>;
+    fn before_commit(&self, conn: &C) -> Result<(), StorageError>;
     /// Runs after the group's commit (or its failure).
     fn after_commit(&self, committed: bool);
 }
 
 /// A unit of work for the writer thread.
-trait Job: Send {
+trait Job<C>: Send {
     /// Runs the work on the connection (inside a savepoint) and keeps its result.
-    fn apply(&mut self, conn: &Connection);
+    fn apply(&mut self, conn: &C);
     /// Whether `apply` succeeded, so its savepoint is released rather than rolled back.
     fn succeeded(&self) -> bool;
     /// Whether `apply` failed because the storage is full.
@@ -67,12 +108,12 @@ struct ClosureJob<F, T> {
     reply: Option<oneshot::Sender<Result<T, StorageError>>>,
 }
 
-impl<F, T> Job for ClosureJob<F, T>
+impl<C, F, T> Job<C> for ClosureJob<F, T>
 where
-    F: FnOnce(&Connection) -> Result<T, StorageError> + Send,
+    F: FnOnce(&C) -> Result<T, StorageError> + Send,
     T: Send,
 {
-    fn apply(&mut self, conn: &Connection) {
+    fn apply(&mut self, conn: &C) {
         let Some(work) = self.work.take() else {
             return;
         };
@@ -114,25 +155,32 @@ where
 }
 
 /// Handle to the writer thread. Dropping it lets the thread finish queued jobs and exit.
-#[derive(Debug)]
-pub(crate) struct Writer {
-    sender: Option<mpsc::Sender<Box<dyn Job>>>,
+pub(crate) struct Writer<C = Connection> {
+    sender: Option<mpsc::Sender<Box<dyn Job<C>>>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Writer {
+impl<C> std::fmt::Debug for Writer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("running", &self.sender.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: WriteConn> Writer<C> {
     /// Starts the thread, which owns `conn` from now on.
     #[cfg(test)]
-    pub(crate) fn start(conn: Connection) -> Result<Self, StorageError> {
+    pub(crate) fn start(conn: C) -> Result<Self, StorageError> {
         Self::start_with_hook(conn, None)
     }
 
     /// Starts the thread with `hook` run in every group commit.
     pub(crate) fn start_with_hook(
-        conn: Connection,
-        hook: Option<std::sync::Arc<dyn GroupHook>>,
+        conn: C,
+        hook: Option<std::sync::Arc<dyn GroupHook<C>>>,
     ) -> Result<Self, StorageError> {
-        let (sender, receiver) = mpsc::channel::<Box<dyn Job>>();
+        let (sender, receiver) = mpsc::channel::<Box<dyn Job<C>>>();
         let thread = std::thread::Builder::new()
             .name("wharf-storage-writer".to_owned())
             .spawn(move || writer_loop(&conn, &receiver, hook.as_deref()))?;
@@ -145,7 +193,7 @@ impl Writer {
     /// Runs `work` in the next group commit and returns its result once it is durable.
     pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
     where
-        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&C) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
@@ -160,7 +208,7 @@ impl Writer {
     /// Queues `work` without waiting for it; failures are logged.
     pub(crate) fn run_detached<F>(&self, work: F)
     where
-        F: FnOnce(&Connection) -> Result<(), StorageError> + Send + 'static,
+        F: FnOnce(&C) -> Result<(), StorageError> + Send + 'static,
     {
         let job: ClosureJob<F, ()> = ClosureJob {
             work: Some(work),
@@ -172,7 +220,7 @@ impl Writer {
         }
     }
 
-    fn enqueue(&self, job: Box<dyn Job>) -> Result<(), StorageError> {
+    fn enqueue(&self, job: Box<dyn Job<C>>) -> Result<(), StorageError> {
         self.sender
             .as_ref()
             .ok_or(StorageError::WriterStopped)?
@@ -181,7 +229,7 @@ impl Writer {
     }
 }
 
-impl Drop for Writer {
+impl<C> Drop for Writer<C> {
     fn drop(&mut self) {
         drop(self.sender.take());
         if let Some(thread) = self.thread.take()
@@ -192,10 +240,10 @@ impl Drop for Writer {
     }
 }
 
-fn writer_loop(
-    conn: &Connection,
-    receiver: &mpsc::Receiver<Box<dyn Job>>,
-    hook: Option<&dyn GroupHook>,
+fn writer_loop<C: WriteConn>(
+    conn: &C,
+    receiver: &mpsc::Receiver<Box<dyn Job<C>>>,
+    hook: Option<&dyn GroupHook<C>>,
 ) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
@@ -214,7 +262,9 @@ fn writer_loop(
             tracing::error!(%error, jobs = size, "group commit failed");
             // SQLite may roll the whole transaction back when a job hits a full disk, and
             // then the next savepoint statement fails for another reason: still a full disk.
-            if sqlite_error_is_full(&error) || batch.iter().any(|job| job.found_storage_full()) {
+            if matches!(error, StorageError::StorageFull { .. })
+                || batch.iter().any(|job| job.found_storage_full())
+            {
                 CommitFailure::StorageFull(format!("database: {error}"))
             } else {
                 CommitFailure::Other(error.to_string())
@@ -227,38 +277,37 @@ fn writer_loop(
     }
 }
 
-fn commit_batch(
-    conn: &Connection,
-    batch: &mut [Box<dyn Job>],
-    hook: Option<&dyn GroupHook>,
-) -> rusqlite::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+fn commit_batch<C: WriteConn>(
+    conn: &C,
+    batch: &mut [Box<dyn Job<C>>],
+    hook: Option<&dyn GroupHook<C>>,
+) -> Result<(), StorageError> {
+    conn.begin_write()?;
     let applied = batch.iter_mut().try_for_each(|job| {
-        conn.execute_batch("SAVEPOINT job")?;
+        conn.batch("SAVEPOINT job")?;
         job.apply(conn);
         if job.succeeded() {
-            conn.execute_batch("RELEASE job")
+            conn.batch("RELEASE job")
         } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            conn.batch("ROLLBACK TO job; RELEASE job")
         }
     });
     let applied = applied.and_then(|()| match hook {
         None => Ok(()),
         Some(hook) => {
-            conn.execute_batch("SAVEPOINT hook")?;
+            conn.batch("SAVEPOINT hook")?;
             match hook.before_commit(conn) {
-                Ok(()) => conn.execute_batch("RELEASE hook"),
+                Ok(()) => conn.batch("RELEASE hook"),
                 Err(error) => {
                     tracing::error!(%error, "the group commit's hook failed; its writes are dropped");
-                    conn.execute_batch("ROLLBACK TO hook; RELEASE hook")
+                    conn.batch("ROLLBACK TO hook; RELEASE hook")
                 }
             }
         }
     });
-    let committed = applied.and_then(|()| conn.execute_batch("COMMIT"));
-    if committed.is_err() && !conn.is_autocommit() {
-        // Keep the original error; a failed rollback leaves nothing more to do.
-        let _ignored = conn.execute_batch("ROLLBACK");
+    let committed = applied.and_then(|()| conn.commit());
+    if committed.is_err() {
+        conn.rollback_if_open();
     }
     committed
 }

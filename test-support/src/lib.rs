@@ -11,6 +11,7 @@
 //! - [`pkg`] / [`dep`] / [`DepExt`]: index entries ([`IndexEntryBuilder`]) for resolvers,
 //!   caches and storage.
 //! - [`garage::GarageServer`]: a throwaway Garage (a real S3 server) on loopback.
+//! - [`postgres::PostgresServer`]: a throwaway PostgreSQL cluster on loopback.
 //! - [`signed_publish_headers`]: the headers of a signed release, as `wharf publish` sends
 //!   them.
 //!
@@ -30,6 +31,7 @@
 mod entry;
 mod error;
 pub mod garage;
+pub mod postgres;
 mod publish;
 pub mod raw_tar;
 mod signed;

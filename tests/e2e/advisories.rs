@@ -62,7 +62,7 @@ fn an_advisory_makes_install_refuse_and_list_audit_flag_it() -> TestResult {
         &["--affected", ">=1.1.0, <1.2.0"],
     );
     assert!(
-        stderr(&refused).contains("only the registry administrator `admin` may"),
+        stderr(&refused).contains("needs the role tenant-admin"),
         "{}",
         stderr(&refused)
     );

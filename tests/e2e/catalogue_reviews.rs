@@ -246,7 +246,7 @@ fn reviews_are_one_per_user_editable_verified_replied_reported_and_hidden() -> T
             &format!("{REVIEWS}/{alice_id}/hide"),
             Some(&bob),
             json!({"reason": "no"}),
-            (403, "only the registry administrator"),
+            (403, "needs the role tenant-admin"),
         ),
         (
             Method::POST,

@@ -265,7 +265,7 @@ fn a_quarantined_version_leaves_resolution_and_download_and_comes_back() -> Test
         &lifecycle.alice,
     );
     assert!(
-        stderr(&refused).contains("only the registry administrator `admin` may"),
+        stderr(&refused).contains("needs the role tenant-admin"),
         "{}",
         stderr(&refused)
     );

@@ -107,7 +107,7 @@ fn webhooks_are_signed_retried_after_a_500_and_logged() -> TestResult {
     };
     let refused = register(&lifecycle.alice)?;
     assert_eq!(refused.status().as_u16(), 403);
-    assert!(refused.text()?.contains("only the registry administrator"));
+    assert!(refused.text()?.contains("needs the role tenant-admin"));
     let registered = register(&lifecycle.admin)?;
     assert_eq!(registered.status().as_u16(), 200, "{}", registered.text()?);
 

@@ -17,6 +17,7 @@ mod followed;
 mod git_source;
 mod run;
 mod select;
+mod signed;
 mod state;
 mod trust;
 mod upstream;

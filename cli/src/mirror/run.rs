@@ -15,12 +15,12 @@ use super::file::{self, Listed, Synced, sha256_hex};
 use super::state::{STATE_FILE, SyncState};
 use super::upstream::Upstream;
 use super::{
-    SyncArgs, bins, connect, listing, remove_stale_copies, switch_current, sync_all, trust,
+    SyncArgs, bins, connect, listing, remove_stale_copies, signed, switch_current, sync_all, trust,
 };
 
 /// Prints what a sync did (the summary and one `left out:` line per version left out) and
 /// returns its exit code.
-fn report(synced: Synced, current: &std::path::Path, trust: Option<&str>) -> ExitCode {
+fn report(synced: Synced, current: &std::path::Path, trust: &[String]) -> ExitCode {
     println!(
         "mirrored {} packages, {} versions into {} ({} blobs downloaded, {} reused)",
         synced.packages,
@@ -37,7 +37,7 @@ fn report(synced: Synced, current: &std::path::Path, trust: Option<&str>) -> Exi
         synced.unchanged,
         synced.left_out.len()
     );
-    if let Some(line) = trust {
+    for line in trust {
         println!("{line}");
     }
     let mut left_out = synced.left_out;
@@ -105,12 +105,49 @@ fn root_of(
     Ok(root)
 }
 
+/// Blobs the new copy no longer names leave the store: those of the changed files' old
+/// versions, or, when what the store holds is not known from this sync alone (a killed run,
+/// a copy not made by a sync), every blob the new copy's index does not name.
+fn clean_store(data: &Path, stage: &Path, interrupted: bool, before: &Before, synced: &Synced) {
+    if interrupted || before.copy.is_some() && before.state.is_none() {
+        remove_unnamed(data, stage);
+    } else {
+        remove_dropped(data, &synced.dropped, &synced.named);
+    }
+}
+
 /// What the previous sync left that this one compares with.
 struct Before {
     /// The copy `current` points at (canonical).
     copy: Option<PathBuf>,
     /// Its state, when a sync from the same upstream made it.
     state: Option<SyncState>,
+}
+
+impl Before {
+    /// The copy `current` points at and its state, when a sync from `from` made it.
+    fn read(current: &Path, from: &str) -> Self {
+        let copy = std::fs::canonicalize(current).ok();
+        Self {
+            state: SyncState::read(copy.as_deref(), from),
+            copy,
+        }
+    }
+
+    /// The previous copy's state, or an empty one.
+    fn held(&self, from: &str) -> SyncState {
+        self.state
+            .clone()
+            .unwrap_or_else(|| SyncState::load(None, from))
+    }
+}
+
+/// The single-threaded runtime a sync's requests run on.
+fn one_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")
 }
 
 /// The copy served already is this sync's result: the same bin list, everything held whole,
@@ -121,6 +158,7 @@ fn nothing_changed(
     choice: &str,
     config: &[u8],
     tree_size: u64,
+    signed: Option<&signed::Signed>,
 ) -> Option<Synced> {
     let (bins, held, previous) = (
         fetched_bins?,
@@ -134,7 +172,11 @@ fn nothing_changed(
         && std::fs::read(previous.join("index/config.json"))
             .ok()
             .as_deref()
-            == Some(config);
+            == Some(config)
+        && match signed {
+            Some(signed) => signed.held_by(previous),
+            None => !previous.join(signed::DIR).exists(),
+        };
     let versions = held.files.values().map(|file| file.blobs).sum();
     same.then(|| Synced {
         packages: held.files.len(),
@@ -204,6 +246,7 @@ struct Extras<'a> {
     fetched_bins: Option<&'a bins::Bins>,
     choice: String,
     tree_size: u64,
+    signed: Option<&'a signed::Signed>,
 }
 
 /// Syncs the files into `stage` and writes the rest of the copy.
@@ -220,6 +263,9 @@ fn stage_copy(
     write(&stage.join("index/config.json"), extras.config)?;
     if let Some(bins) = extras.fetched_bins {
         bins.write(stage, cx.previous)?;
+    }
+    if let Some(signed) = extras.signed {
+        signed.write(stage)?;
     }
     super::followed::keep(stage, cx.previous, cx.followed)?;
     let record = wharf_registry_server::MirrorRecord {
@@ -270,17 +316,10 @@ fn new_stage(data: &Path) -> anyhow::Result<(String, PathBuf)> {
 
 /// `wharf mirror sync`.
 pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the HTTP runtime")?;
+    let runtime = one_thread_runtime()?;
     let (upstream, upstream_config, config_bytes, tree) = connect(&runtime, args)?;
     let current = args.data.join("current");
-    let copy = std::fs::canonicalize(&current).ok();
-    let before = Before {
-        state: SyncState::read(copy.as_deref(), &args.from),
-        copy,
-    };
+    let before = Before::read(&current, &args.from);
     let previous = before.copy.as_deref();
 
     // The upstream's signed log, when it serves one: verified before anything is listed.
@@ -291,7 +330,12 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let log = verifier.as_ref().map(trust::open).transpose()?;
     let tree_size = log.as_ref().map_or(0, VerifiedLog::tree_size);
-    let trust_line = root.as_ref().map(|root| root.describe(tree_size));
+    let mut trust_lines: Vec<String> = root.iter().map(|r| r.describe(tree_size)).collect();
+    // The signed material the copy serves again, and the checked lifecycle feed.
+    let signed = log
+        .as_ref()
+        .map(|log| runtime.block_on(signed::gather(&upstream, log, &args.data)))
+        .transpose()?;
 
     let follow = super::followed::Follow {
         runtime: &runtime,
@@ -303,13 +347,17 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let (files, fetched_bins) = listing(&follow, args, tree.as_ref(), &mut followed)?;
     let config = copy_config(args, &upstream_config, &config_bytes);
     let choice = choice(args);
-    if let Some(synced) =
-        nothing_changed(&before, fetched_bins.as_ref(), &choice, &config, tree_size)
-    {
-        if let (Some(root), Some(log)) = (&root, log) {
-            keep_trust(root, log);
-        }
-        return Ok(report(synced, &current, trust_line.as_deref()));
+    if let Some(synced) = nothing_changed(
+        &before,
+        fetched_bins.as_ref(),
+        &choice,
+        &config,
+        tree_size,
+        signed.as_ref(),
+    ) {
+        let held = previous.unwrap_or(&current);
+        finish_trust(root.as_ref(), log, signed.as_ref(), held, &mut trust_lines)?;
+        return Ok(report(synced, &current, &trust_lines));
     }
     let mut recheck = BTreeSet::new();
     let vetting = log
@@ -330,10 +378,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
 
     let (stage_name, stage) = new_stage(&args.data)?;
     let interrupted = remove_stale_copies(&args.data, previous);
-    let held = before
-        .state
-        .clone()
-        .unwrap_or_else(|| SyncState::load(None, &args.from));
+    let held = before.held(&args.from);
     let stored = copy::stored(&args.data);
     let cx = file::Context {
         upstream: &upstream,
@@ -354,6 +399,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         fetched_bins: fetched_bins.as_ref(),
         choice,
         tree_size,
+        signed: signed.as_ref(),
     };
     let synced = match stage_copy(&runtime, args, &cx, &files, extras) {
         Ok(synced) => synced,
@@ -363,18 +409,35 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         }
     };
     switch_current(&args.data, &stage_name, previous)?;
-    // Blobs the new copy no longer names leave the store: those of the changed files' old
-    // versions, or, when what the store holds is not known from this sync alone (a killed
-    // run, a copy not made by a sync), every blob the new copy's index does not name.
-    if interrupted || previous.is_some() && before.state.is_none() {
-        remove_unnamed(&args.data, &stage);
-    } else {
-        remove_dropped(&args.data, &synced.dropped, &synced.named);
+    clean_store(&args.data, &stage, interrupted, &before, &synced);
+    let log = vetting.map(trust::Vetting::into_log);
+    finish_trust(
+        root.as_ref(),
+        log,
+        signed.as_ref(),
+        &current,
+        &mut trust_lines,
+    )?;
+    Ok(report(synced, &current, &trust_lines))
+}
+
+/// After a sync: keeps the verified log and the feed's serial, and adds the summary line
+/// about the feed of the copy served (`served`).
+fn finish_trust(
+    root: Option<&trust::Root>,
+    log: Option<VerifiedLog<'_>>,
+    signed: Option<&signed::Signed>,
+    served: &Path,
+    lines: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    if let (Some(root), Some(log)) = (root, log) {
+        keep_trust(root, log);
     }
-    if let (Some(root), Some(vetting)) = (&root, vetting) {
-        keep_trust(root, vetting.into_log());
+    if let Some(signed) = signed {
+        signed.record_serial()?;
+        lines.extend(signed.describe(served));
     }
-    Ok(report(synced, &current, trust_line.as_deref()))
+    Ok(())
 }
 
 /// Keeps the verified log as the state the next sync checks against, and records the root

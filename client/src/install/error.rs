@@ -97,6 +97,20 @@ pub enum InstallError {
         /// Why.
         reason: String,
     },
+    /// The registry's lifecycle feed is older than one the install directory has seen.
+    #[error(
+        "the lifecycle feed `{url}` of `{origin}` has serial {serial}, older than the serial {seen} this directory has already seen (an old feed replayed to hide newer advisories); nothing was installed (install from a registry or mirror that serves the current feed)"
+    )]
+    LifecycleReplayed {
+        /// The feed's URL.
+        url: String,
+        /// The registry's origin.
+        origin: String,
+        /// The feed's serial.
+        serial: u64,
+        /// The newest serial seen for that origin.
+        seen: u64,
+    },
     /// A package could not be downloaded.
     #[error("cannot download {package} {version}: {source}")]
     Download {
@@ -195,6 +209,7 @@ impl InstallError {
             Self::SignatureInvalid { .. }
             | Self::RegistryUntrusted { .. }
             | Self::LifecycleUntrusted { .. } => "signature-invalid",
+            Self::LifecycleReplayed { .. } => "rollback",
             Self::UnpackRefused { .. } => "unpack-refused",
             Self::Io { .. } => "io",
             Self::Damaged { .. } => "damaged",
@@ -221,6 +236,7 @@ impl InstallError {
             | Self::SignatureInvalid { .. }
             | Self::RegistryUntrusted { .. }
             | Self::LifecycleUntrusted { .. }
+            | Self::LifecycleReplayed { .. }
             | Self::UnpackRefused { .. } => 5,
             Self::Io { .. } | Self::Damaged { .. } => 6,
         }

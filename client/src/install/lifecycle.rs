@@ -9,7 +9,8 @@
 //! first root (which still refuses an unsigned feed or one signed by any other key). A
 //! registry or mirror without the feed (404) has no lifecycle information.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use wharf_trust::{
     Advisory, KeyRole, Keyset, LifecycleFeed, LifecycleTerms, Note, PublicKey, UtcTime,
@@ -163,8 +164,14 @@ fn current_keyset(
 }
 
 impl LifecycleGate {
-    /// Reads and checks the registry's feed; an empty gate when the registry has none.
-    pub(crate) fn load(index: &SparseIndex, config: &InstallConfig) -> Result<Self, InstallError> {
+    /// Reads and checks the registry's feed; an empty gate when the registry has none. With
+    /// `serials` (the install directory's record of the newest feed serial seen per origin),
+    /// a feed older than the one seen is refused and a newer one recorded.
+    pub(crate) fn load(
+        index: &SparseIndex,
+        config: &InstallConfig,
+        serials: Option<&Path>,
+    ) -> Result<Self, InstallError> {
         let url = index.url().join(FEED_PATH);
         let text = match index.download(&url) {
             Ok(bytes) => bytes,
@@ -192,6 +199,9 @@ impl LifecycleGate {
         })?;
         let feed = LifecycleFeed::open(&text, keyset.key(KeyRole::Release), keyset.origin())
             .map_err(|e| untrusted(&url, e))?;
+        if let Some(file) = serials {
+            SeenSerials::check_and_record(file, &url, feed.terms())?;
+        }
         Ok(Self {
             terms: feed.terms().clone(),
         })
@@ -283,11 +293,56 @@ pub fn audit(
 ) -> Result<Vec<LifecycleFinding>, InstallError> {
     let index = SparseIndex::with_options(&config.index_url, token, client)
         .map_err(|e| InstallError::Index(e.to_string()))?;
-    let gate = LifecycleGate::load(&index, config)?;
+    let gate = LifecycleGate::load(&index, config, None)?;
     let none = BTreeSet::new();
     let mut findings = Vec::new();
     for package in installed {
         findings.extend(gate.findings(&package.name, &package.version, &none));
     }
     Ok(findings)
+}
+
+/// The newest lifecycle feed serial an install directory has seen, per registry origin
+/// (`DIR/.wharf/trust/lifecycle-serials.json`): a registry, or a mirror of it, that serves an
+/// older feed (replayed to hide a newer advisory) is refused.
+struct SeenSerials;
+
+impl SeenSerials {
+    fn check_and_record(
+        file: &Path,
+        url: &str,
+        terms: &LifecycleTerms,
+    ) -> Result<(), InstallError> {
+        let mut seen: BTreeMap<String, u64> = match std::fs::read(file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| InstallError::Damaged {
+                path: file.to_path_buf(),
+                reason: format!(
+                    "not the record of lifecycle feed serials ({e}); remove it to trust the registry's feed as it is"
+                ),
+            })?,
+            Err(_) => BTreeMap::new(),
+        };
+        let held = seen.get(&terms.origin).copied().unwrap_or(0);
+        if terms.serial < held {
+            return Err(InstallError::LifecycleReplayed {
+                url: url.to_owned(),
+                origin: terms.origin.clone(),
+                serial: terms.serial,
+                seen: held,
+            });
+        }
+        if terms.serial > held || !seen.contains_key(&terms.origin) {
+            seen.insert(terms.origin.clone(), terms.serial);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| InstallError::io("cannot create", dir, e))?;
+            }
+            let bytes = serde_json::to_vec_pretty(&seen).map_err(|e| InstallError::Damaged {
+                path: file.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            crate::install::layout::write_atomically(file, &bytes)?;
+        }
+        Ok(())
+    }
 }

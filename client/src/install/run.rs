@@ -111,7 +111,8 @@ impl Installer {
             }
         }
         let lock = old_lock.clone().filter(|_| use_lock);
-        let gate = LifecycleGate::load(&index, &config)?;
+        let serials = dir.trust_dir().join("lifecycle-serials.json");
+        let gate = LifecycleGate::load(&index, &config, Some(&serials))?;
         let (resolution, notices) =
             self.resolve_with_lifecycle(&index, &config, &requested, lock.as_ref(), unlock, &gate)?;
         if self.locked {

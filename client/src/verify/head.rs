@@ -42,6 +42,7 @@ pub(crate) fn keyset_chain(
 ) -> Result<Vec<Keyset>, VerifyError> {
     let url = session.log_url("keyset");
     let body = session.http.get(&url, "keyset chain", LARGE_CAP)?;
+    session.documents.keyset_chain.clone_from(&body);
     let malformed = |reason: &str| VerifyError::Malformed {
         url: url.clone(),
         what: "keyset chain".to_owned(),
@@ -214,8 +215,10 @@ fn fetch_once(
     let timestamp_url = session.index_url(".wharf/timestamp");
     let note = session.http.get(&timestamp_url, "timestamp", SMALL_CAP)?;
     let timestamp = open_timestamp(session, &note, keyset).map_err(|e| trust(&timestamp_url, e))?;
+    session.documents.timestamp = note;
     let checkpoint_url = session.log_url("checkpoint");
     let note = session.http.get(&checkpoint_url, "checkpoint", SMALL_CAP)?;
+    session.documents.checkpoint.clone_from(&note);
     let checkpoint = Checkpoint::open(&note, &keyset.note_key(KeyRole::Log))
         .map_err(|e| trust(&checkpoint_url, e))?;
     check_against_kept(session, &checkpoint, &timestamp, kept)?;

@@ -4,9 +4,11 @@
 //! [`VerifiedLog::replay`] checks the signatures of the named packages' events and
 //! [`VerifiedLog::check_file`] each file's lines against their release leaves.
 
-use wharf_trust::Hash;
+use wharf_trust::{Hash, Keyset};
 
-use super::{Failure, LogView, Verifier, VerifyError, index_check, leaf_store, log_replay};
+use super::{
+    Failure, HeadDocuments, LogView, Verifier, VerifyError, index_check, leaf_store, log_replay,
+};
 
 /// A registry's verified head and log.
 pub struct VerifiedLog<'v> {
@@ -77,6 +79,20 @@ impl VerifiedLog<'_> {
             .chain(&session.overrides)
             .cloned()
             .collect()
+    }
+
+    /// The keyset in force (the newest of the verified chain).
+    pub fn keyset(&self) -> &Keyset {
+        self.view
+            .head
+            .keysets
+            .last()
+            .expect("a verified chain has at least one keyset")
+    }
+
+    /// The keyset chain, timestamp and checkpoint as served and verified.
+    pub fn documents(&self) -> &HeadDocuments {
+        &self.view.session.documents
     }
 
     /// Every leaf of the verified log, in order.

@@ -199,6 +199,19 @@ pub(crate) struct Session {
     overrides: Vec<String>,
     keep_state: bool,
     bins: HashMap<u8, String>,
+    documents: HeadDocuments,
+}
+
+/// The signed head documents exactly as the registry served them in one run, for a mirror
+/// that serves them again (they verify against the origin's keys wherever they are served).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadDocuments {
+    /// The body of `/api/wharf/v1/log/keyset` (`{"keysets":[…]}`).
+    pub keyset_chain: Vec<u8>,
+    /// The timestamp note (`/index/.wharf/timestamp`).
+    pub timestamp: Vec<u8>,
+    /// The checkpoint note the timestamp binds (`/api/wharf/v1/log/checkpoint`).
+    pub checkpoint: Vec<u8>,
 }
 
 /// The verified head and log of one run.
@@ -295,6 +308,7 @@ impl Verifier {
             overrides: Vec::new(),
             keep_state: true,
             bins: HashMap::new(),
+            documents: HeadDocuments::default(),
         })
     }
 

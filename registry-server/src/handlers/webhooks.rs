@@ -4,7 +4,6 @@
 
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
-use wharf_storage::StorageError;
 
 use crate::auth;
 use crate::error::ApiError;
@@ -29,15 +28,7 @@ struct WebhookBody {
 
 fn require_admin(state: &AppState, headers: &HeaderMap, action: &str) -> Result<(), ApiError> {
     let principal = auth::writer(state, headers)?;
-    if principal.login == wharf_storage::ADMIN_LOGIN {
-        Ok(())
-    } else {
-        Err(StorageError::NotAdmin {
-            login: principal.login,
-            action: action.to_owned(),
-        }
-        .into())
-    }
+    Ok(principal.require(wharf_storage::Action::Lifecycle, action)?)
 }
 
 /// Routes the two endpoints.

@@ -11,6 +11,7 @@
 
 mod files;
 mod premium;
+mod signed;
 
 pub use premium::{MIRROR_ENTITLEMENTS, MirrorEntitlements};
 
@@ -51,6 +52,8 @@ pub struct MirrorState {
     pub(crate) connections: ConnectionLimits,
     /// Counters for `/metrics`.
     pub(crate) metrics: Metrics,
+    /// The served copy's log leaves and tree.
+    log: signed::LogCache,
 }
 
 impl MirrorState {
@@ -63,6 +66,7 @@ impl MirrorState {
             config_json,
             connections,
             metrics: Metrics::default(),
+            log: signed::LogCache::default(),
         }
     }
 
@@ -95,6 +99,7 @@ where
         &state,
         request.method(),
         request.uri().path(),
+        request.uri().query(),
         request.headers(),
     )
     .await;
@@ -109,9 +114,37 @@ async fn dispatch(
     state: &MirrorState,
     method: &Method,
     path: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
 ) -> (Route, Result<Resp, ApiError>) {
     let is_get = method == Method::GET || method == Method::HEAD;
+    if let Some(rest) = path.strip_prefix("/index/")
+        && rest.starts_with(".wharf/")
+    {
+        if !is_get {
+            return (Route::Log, Err(read_only(state, method, path)));
+        }
+        let current = state.current();
+        return match signed::index_path(&current, rest, headers).await {
+            Some(result) => (Route::Log, result),
+            None => (
+                Route::IndexFile,
+                Err(ApiError::not_found(format!(
+                    "no package at index path `{rest}` in this mirror"
+                ))),
+            ),
+        };
+    }
+    if let Some(rest) = path.strip_prefix(signed::LOG_PREFIX) {
+        if !is_get {
+            return (Route::Log, Err(read_only(state, method, path)));
+        }
+        let current = state.current();
+        return (
+            Route::Log,
+            signed::log(&state.log, &current, rest, query).await,
+        );
+    }
     if let Some(rest) = path.strip_prefix("/index/") {
         let route = if rest == "config.json" {
             Route::Config

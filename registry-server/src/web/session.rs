@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
-use wharf_storage::{ADMIN_LOGIN, Principal, Scope, web_session_digest};
+use wharf_storage::{Action, Principal, Scope, web_session_digest};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -41,9 +41,9 @@ pub(crate) struct Viewer {
 }
 
 impl Viewer {
-    /// Whether the user is the administrator.
+    /// Whether the user's role (and token) may moderate: the administrator's pages.
     pub(crate) fn is_admin(&self) -> bool {
-        self.principal.login == ADMIN_LOGIN
+        self.principal.allows(Action::ModerateReviews)
     }
 
     /// What templates see of the viewer.

@@ -318,7 +318,7 @@ async fn reviews_are_kept_once_per_user_and_refusals_change_nothing() -> TestRes
     ));
     assert!(matches!(
         storage.hide_review(&owner, "retry", first.id, "spam").await,
-        Err(StorageError::NotAdmin { .. })
+        Err(StorageError::NotPermitted { .. })
     ));
     assert!(matches!(
         storage

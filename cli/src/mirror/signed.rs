@@ -1,0 +1,189 @@
+//! The upstream's signed material a copy carries and serves again, so that a mirror of this
+//! mirror and `wharf install` against it verify against the origin's root key: the keyset
+//! chain, the timestamp and the checkpoint it binds (as the upstream served them in the
+//! verified run), every leaf of the verified log (the release signatures are in them), and
+//! the signed lifecycle feed (deprecations, quarantines, advisories). They are written into
+//! the staged copy under `signed/` and switched in with the index; the snapshot bins are the
+//! copy's `snapshot/`. The feed's signature, origin and serial are checked: a feed older
+//! than the newest this mirror has held (a replayed feed) stops the sync.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use wharf_client::verify::VerifiedLog;
+use wharf_index_format::index_path;
+use wharf_trust::{KeyRole, LifecycleFeed, LifecycleTerms, PublicKey};
+
+use crate::mirror::copy::write;
+use crate::mirror::upstream::Upstream;
+
+/// The directory of a copy that holds the signed material.
+pub(crate) const DIR: &str = "signed";
+/// The lifecycle feed's file in [`DIR`].
+const FEED_FILE: &str = "lifecycle";
+/// The newest feed serial this mirror has held, beside the recorded root key.
+const SERIAL_FILE: &str = "trust/lifecycle-serial";
+
+/// The signed material of one verified run.
+pub(crate) struct Signed {
+    files: Vec<(&'static str, Vec<u8>)>,
+    feed: Option<LifecycleTerms>,
+    serial_file: PathBuf,
+    /// The release key and origin the feed is checked with.
+    release: (PublicKey, String),
+}
+
+/// A feed's terms without the time it was signed (a registry signs its feed on each request).
+fn unsigned_terms(terms: &LifecycleTerms) -> LifecycleTerms {
+    LifecycleTerms {
+        issued_at: String::new(),
+        ..terms.clone()
+    }
+}
+
+/// The feed's serial held by the mirror at `data` (0 when none).
+fn held_serial(file: &Path) -> anyhow::Result<u64> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => text.trim().parse().with_context(|| {
+            format!(
+                "`{}` (the newest lifecycle feed serial this mirror held) is damaged; remove it to accept the upstream's feed as it is",
+                file.display()
+            )
+        }),
+        Err(_) => Ok(0),
+    }
+}
+
+/// Gathers the signed material of the verified `log` and fetches and checks the lifecycle
+/// feed (signed by the release key of the keyset in force, for its origin, and not older
+/// than the newest feed this mirror held).
+pub(crate) async fn gather(
+    upstream: &Upstream,
+    log: &VerifiedLog<'_>,
+    data: &Path,
+) -> anyhow::Result<Signed> {
+    let documents = log.documents();
+    let leaves: Vec<String> = log
+        .leaves()
+        .iter()
+        .map(|leaf| String::from_utf8_lossy(leaf).into_owned())
+        .collect();
+    let mut files = vec![
+        ("keyset.json", documents.keyset_chain.clone()),
+        ("timestamp", documents.timestamp.clone()),
+        ("checkpoint", documents.checkpoint.clone()),
+        ("leaves.json", serde_json::to_vec(&leaves)?),
+    ];
+    let serial_file = data.join(SERIAL_FILE);
+    let release = (
+        *log.keyset().key(KeyRole::Release),
+        log.keyset().origin().to_owned(),
+    );
+    let url = format!("{}/.wharf/lifecycle", upstream.index);
+    let feed = match upstream.get(&url).await? {
+        None => None,
+        Some(bytes) => {
+            let keyset = log.keyset();
+            let text = String::from_utf8(bytes)
+                .with_context(|| format!("the upstream's lifecycle feed `{url}` is not text"))?;
+            let feed = LifecycleFeed::open(&text, keyset.key(KeyRole::Release), keyset.origin())
+                .map_err(|error| {
+                    anyhow::anyhow!(
+                        "the upstream's lifecycle feed `{url}` does not verify, so nothing was synced and the mirror is as it was: {error}"
+                    )
+                })?;
+            let held = held_serial(&serial_file)?;
+            let serial = feed.terms().serial;
+            if serial < held {
+                bail!(
+                    "the upstream's lifecycle feed `{url}` has serial {serial}, older than the serial {held} this mirror already holds (a replayed feed), so nothing was synced and the mirror is as it was; sync from an upstream serving the current feed"
+                );
+            }
+            files.push((FEED_FILE, text.into_bytes()));
+            Some(feed.terms().clone())
+        }
+    };
+    Ok(Signed {
+        files,
+        feed,
+        serial_file,
+        release,
+    })
+}
+
+impl Signed {
+    /// Whether the copy at `previous` already holds this material: the same head documents
+    /// and leaves, and a feed with the same terms (only its signing time may differ).
+    pub(crate) fn held_by(&self, previous: &Path) -> bool {
+        let dir = previous.join(DIR);
+        let documents = self
+            .files
+            .iter()
+            .filter(|(name, _)| *name != FEED_FILE)
+            .all(|(name, bytes)| std::fs::read(dir.join(name)).ok().as_deref() == Some(bytes));
+        let held_feed = std::fs::read_to_string(dir.join(FEED_FILE))
+            .ok()
+            .and_then(|text| LifecycleFeed::open(&text, &self.release.0, &self.release.1).ok())
+            .map(|feed| unsigned_terms(feed.terms()));
+        documents && held_feed == self.feed.as_ref().map(unsigned_terms)
+    }
+
+    /// Writes the material into the staged copy.
+    pub(crate) fn write(&self, stage: &Path) -> anyhow::Result<()> {
+        for (name, bytes) in &self.files {
+            write(&stage.join(DIR).join(name), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Records the feed's serial as the newest held (after the switch).
+    pub(crate) fn record_serial(&self) -> anyhow::Result<()> {
+        match &self.feed {
+            Some(feed) => write(&self.serial_file, format!("{}\n", feed.serial).as_bytes()),
+            None => Ok(()),
+        }
+    }
+
+    /// The summary line about the feed and the versions of `copy` under an advisory;
+    /// `None` without a feed.
+    pub(crate) fn describe(&self, copy: &Path) -> Option<String> {
+        let feed = self.feed.as_ref()?;
+        let mut affected = Vec::new();
+        for advisory in &feed.advisories {
+            let file = copy.join("index").join(index_path(&advisory.package));
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            for line in text.lines() {
+                let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                let Some(version) = entry["vers"]
+                    .as_str()
+                    .and_then(|v| semver::Version::parse(v).ok())
+                else {
+                    continue;
+                };
+                if advisory.affects(&version) {
+                    affected.push(format!(
+                        "{} {version} ({}, {})",
+                        advisory.package,
+                        advisory.id,
+                        advisory.severity.as_str()
+                    ));
+                }
+            }
+        }
+        let list = if affected.is_empty() {
+            "none".to_owned()
+        } else {
+            affected.join(", ")
+        };
+        Some(format!(
+            "advisories: lifecycle feed serial {} verified ({} advisories, {} quarantines); mirrored versions under an advisory: {list}",
+            feed.serial,
+            feed.advisories.len(),
+            feed.quarantines.len()
+        ))
+    }
+}
