@@ -209,6 +209,10 @@ async fn measure(count: usize) {
         }
     }
     report("baseline LIKE", count, &mut like);
+    // `CATALOGUE_BENCH_KEEP=1` keeps the database for looking at query plans afterwards.
+    if std::env::var_os("CATALOGUE_BENCH_KEEP").is_some() {
+        println!("kept the database in {}", dir.keep().display());
+    }
 }
 
 fn main() {

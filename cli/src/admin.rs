@@ -61,6 +61,9 @@ pub(crate) enum AdminCommand {
     /// Signed security advisories (docs/lifecycle.md).
     #[command(subcommand)]
     Advisory(crate::lifecycle_cmd::AdvisoryCommand),
+    /// Review moderation: hide, unhide, list reported reviews (docs/catalogue.md).
+    #[command(subcommand)]
+    Review(crate::admin_review::ReviewCommand),
     /// Users' roles: tenant-admin, maintainer, publisher, reader, auditor (docs/roles.md).
     #[command(subcommand)]
     Role(crate::role_cmd::RoleCommand),
@@ -144,6 +147,7 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Premium(command) => runtime.block_on(crate::admin_licence::premium(command)),
         AdminCommand::Licence(command) => runtime.block_on(crate::admin_licence::licence(command)),
         AdminCommand::Audit(command) => runtime.block_on(crate::admin_audit::run(command)),
+        AdminCommand::Review(command) => runtime.block_on(crate::admin_review::run(command)),
         AdminCommand::Plan(command) => runtime.block_on(crate::plan::run(command)),
         AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
         AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),

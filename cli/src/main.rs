@@ -7,6 +7,7 @@ mod admin;
 mod admin_audit;
 mod admin_keyset;
 mod admin_licence;
+mod admin_review;
 mod backup_cmd;
 mod blob_storage;
 mod bundle;

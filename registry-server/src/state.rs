@@ -83,8 +83,6 @@ pub struct AppState {
     pub(crate) timestamp: crate::handlers::log::TimestampCache,
     /// Downloads not yet written, host-compatibility answers, the review rate limit.
     pub(crate) catalogue: crate::handlers::catalogue_state::CatalogueState,
-    /// The web UI's login sessions.
-    pub(crate) web_sessions: crate::web::WebSessions,
 }
 
 impl AppState {
@@ -104,7 +102,6 @@ impl AppState {
             publish_limiter,
             timestamp: crate::handlers::log::TimestampCache::default(),
             catalogue: crate::handlers::catalogue_state::CatalogueState::default(),
-            web_sessions: crate::web::WebSessions::default(),
         }
     }
 }

@@ -6,9 +6,13 @@
 //! matches in the name, description or keywords (an FTS5 column filter), each scored by
 //! BM25, then the matches found only in the README; the second tier is scored only when a
 //! page reaches into it, so a word every README holds does not make SQLite score every
-//! package. An exact name match is looked up on its own (one index probe) and put first.
-//! Filters are SQL conditions on the same query, and the count is a plain `count(*)` over
-//! the same matches without any scoring.
+//! package. The first tier is itself split: matches with every word in the name come
+//! before matches that need the description or keywords, so a word many descriptions hold
+//! does not make SQLite score all of them for the first page. An exact name match is
+//! looked up on its own (one index probe) and put first. Filters are SQL conditions on the
+//! same query, and the count is a plain `count(*)` over the same matches without any
+//! scoring; with no filter but the default one (fully-yanked packages left out) and no
+//! fully-yanked package in the registry, it is counted in the full-text index alone.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
@@ -32,6 +36,12 @@ BEGIN
     WHERE package_id = NEW.package_id;
 END;
 CREATE INDEX reviews_visible_by_package ON reviews (package_id, rating) WHERE hidden_at IS NULL;
+";
+
+/// The migration that lets a search see in one index probe whether any package is fully
+/// yanked (while none is, matches are counted in the full-text index alone).
+pub(crate) const COUNT_MIGRATION: &str = r"
+CREATE INDEX catalogue_entries_all_yanked ON catalogue_entries (package_id) WHERE all_yanked = 1;
 ";
 
 /// The FTS5 query for free text: every run of letters and digits becomes a quoted prefix
@@ -201,6 +211,39 @@ fn ranked_ids(
     Ok(ids)
 }
 
+/// Whether the query has no filter but the default one (fully-yanked packages left out).
+fn only_default_filter(query: &CatalogueQuery) -> bool {
+    !query.include_yanked
+        && query.kind.is_none()
+        && !query.plugins_only
+        && query.keyword.is_none()
+        && query.category.is_none()
+        && query.capability.is_none()
+}
+
+/// How many packages match free text `fts` with only the default filter, `exclude` left
+/// out: while no package is fully yanked (one probe of a partial index) they are counted
+/// in the full-text index alone, without looking up each match's catalogue row.
+fn count_unfiltered(
+    conn: &Connection,
+    fts: &str,
+    exclude: Option<i64>,
+) -> Result<u64, StorageError> {
+    let total: i64 = conn
+        .prepare_cached(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM catalogue_entries WHERE all_yanked = 1)
+               THEN (SELECT count(*) FROM catalogue_fts
+                     JOIN catalogue_entries e ON e.package_id = catalogue_fts.rowid
+                     WHERE catalogue_fts MATCH ?1 AND e.all_yanked = 0
+                       AND e.package_id IS NOT ?2)
+               ELSE (SELECT count(*) FROM catalogue_fts
+                     WHERE catalogue_fts MATCH ?1 AND rowid IS NOT ?2)
+             END",
+        )?
+        .query_row(rusqlite::params![fts, exclude], |row| row.get(0))?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
 /// How many packages match.
 fn count(
     conn: &Connection,
@@ -208,6 +251,11 @@ fn count(
     fts: Option<&str>,
     exclude: Option<i64>,
 ) -> Result<u64, StorageError> {
+    if let Some(fts) = fts
+        && only_default_filter(query)
+    {
+        return count_unfiltered(conn, fts, exclude);
+    }
     let (from_where, values) = matches(query, fts, exclude)?;
     let total: i64 = conn
         .prepare_cached(&format!("SELECT count(*) {from_where}"))?
@@ -215,8 +263,15 @@ fn count(
     Ok(u64::try_from(total).unwrap_or(0))
 }
 
-/// The search results of the given packages, in the given order.
+/// The search results of the given packages, in the given order: one statement for the
+/// whole page.
 pub(crate) fn hits(conn: &Connection, ids: &[i64]) -> Result<Vec<CatalogueHit>, StorageError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids).map_err(|e| StorageError::Corrupt {
+        what: format!("the page's package ids: {e}"),
+    })?;
     let mut statement = conn.prepare_cached(
         "SELECT p.name, v.version, v.metadata, e.kind, e.updated_at,
                 coalesce((SELECT total FROM download_totals d WHERE d.package_id = e.package_id), 0),
@@ -224,25 +279,27 @@ pub(crate) fn hits(conn: &Connection, ids: &[i64]) -> Result<Vec<CatalogueHit>, 
                           WHERE r.package_id = e.package_id AND r.hidden_at IS NULL), 0),
                 (SELECT count(*) FROM reviews r
                  WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)
-         FROM catalogue_entries e JOIN packages p ON p.id = e.package_id
+         FROM json_each(?1) j CROSS JOIN catalogue_entries e ON e.package_id = j.value
+         JOIN packages p ON p.id = e.package_id
          JOIN versions v ON v.id = e.version_id
-         WHERE e.package_id = ?1",
+         ORDER BY j.key",
     )?;
-    let mut hits = Vec::with_capacity(ids.len());
-    for id in ids {
-        let (name, version, metadata, kind, updated, downloads, average, count) = statement
-            .query_row([id], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, i64>(4)?,
-                    row.get::<_, i64>(5)?,
-                    row.get::<_, f64>(6)?,
-                    row.get::<_, i64>(7)?,
-                ))
-            })?;
+    let rows = statement
+        .query_map([list], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, i64>(5)?,
+                row.get::<_, f64>(6)?,
+                row.get::<_, i64>(7)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hits = Vec::with_capacity(rows.len());
+    for (name, version, metadata, kind, updated, downloads, average, count) in rows {
         let metadata: PackageMetadata =
             serde_json::from_str(&metadata).map_err(|e| StorageError::Corrupt {
                 what: format!("metadata of `{name}` `{version}`: {e}"),
@@ -268,12 +325,14 @@ pub(crate) fn hits(conn: &Connection, ids: &[i64]) -> Result<Vec<CatalogueHit>, 
 /// The columns whose matches rank above README-only matches.
 const MAIN_COLUMNS: &str = "{name description keywords}";
 
-/// The relevance tiers of a free-text query: matches in the name, description or keywords,
-/// then the matches found only in the README. Each tier is ranked by BM25 on its own, so
-/// SQLite scores the second only when a page reaches past the first.
-fn relevance_tiers(terms: &str) -> [String; 2] {
+/// The relevance tiers of a free-text query: matches with every word in the name, then the
+/// other matches in the name, description or keywords, then the matches found only in the
+/// README. Each tier is ranked by BM25 on its own, so SQLite scores a tier only when a page
+/// reaches into it.
+fn relevance_tiers(terms: &str) -> [String; 3] {
     [
-        format!("{MAIN_COLUMNS}: ({terms})"),
+        format!("{{name}}: ({terms})"),
+        format!("{MAIN_COLUMNS}: ({terms}) NOT {{name}}: ({terms})"),
         format!("({terms}) NOT {MAIN_COLUMNS}: ({terms})"),
     ]
 }

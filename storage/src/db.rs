@@ -119,6 +119,12 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::teams::MIGRATION,
     // The registry's plan, blob sizes and usage counters.
     crate::usage::MIGRATION,
+    // The moderation log records a hidden review shown again.
+    crate::review_moderation::MIGRATION,
+    // Web UI sessions (by the SHA-256 of their id), ended with their token.
+    crate::web_sessions::MIGRATION,
+    // Search sees in one probe whether any package is fully yanked.
+    crate::catalogue_search::COUNT_MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

@@ -113,6 +113,7 @@ mod recommendations;
 mod reconcile;
 mod registry_keys;
 mod restore;
+mod review_moderation;
 mod reviews;
 mod roles;
 mod roles_store;
@@ -125,6 +126,7 @@ mod teams;
 mod token_cache;
 mod tokens;
 mod usage;
+mod web_sessions;
 mod webhooks;
 mod write_behind;
 mod write_ops;
@@ -170,6 +172,7 @@ pub use recommendations::{
 };
 pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
 pub use restore::{RestoreSummary, restore_backup};
+pub use review_moderation::ReportedReview;
 pub use reviews::{
     ADMIN_LOGIN, HiddenReview, MAX_REASON_CHARS, MAX_REPLY_CHARS, MAX_REVIEW_CHARS, Review,
     ReviewInput, ReviewReply,
@@ -181,4 +184,5 @@ pub use storage::Storage;
 pub use teams::{TEAM_PREFIX, Team};
 pub use tokens::check_display_name;
 pub use usage::{EntitlementUsage, UsageReport};
+pub use web_sessions::{MAX_WEB_SESSIONS, WebSession, web_session_digest};
 pub use webhooks::{Webhook, WebhookDelivery};

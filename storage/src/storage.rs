@@ -319,6 +319,14 @@ impl Storage {
             .authenticate(&self.inner.pool, &digest, now_unix())
     }
 
+    /// [`Storage::authenticate`] by the token's stored SHA-256 (hex), for a web session
+    /// that keeps only the token's id.
+    pub(crate) fn authenticate_digest(&self, digest: &str) -> Result<Principal, StorageError> {
+        self.inner
+            .token_cache
+            .authenticate(&self.inner.pool, digest, now_unix())
+    }
+
     // ---- writes ----
 
     /// Publishes a version: validates it, stores the blob durably, commits the version and

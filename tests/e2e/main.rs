@@ -63,6 +63,7 @@ mod tokens;
 mod transparency_log;
 mod verify_cli;
 mod web_browser;
+mod web_forms;
 mod web_pages;
 mod webhooks;
 mod workers;

@@ -14,7 +14,7 @@ use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
 use crate::catalogue::{core_registry, get, publish_plugin, stable};
 
 /// The template families, each depending on some core plugins.
-const TEMPLATES: &[&str] = &[
+pub(crate) const TEMPLATES: &[&str] = &[
     "api-integration",
     "approval-flow",
     "data-sync",

@@ -1,8 +1,9 @@
 //! The web UI in a real Chromium (Debian's `chromium`, driven through `chromedriver` by
 //! `fantoccini`) against a real `wharf serve` holding the core plugins: search, open a
 //! package, sign in with a token, rate and review, see the downloads chart; a README that
-//! tries to run script shows none running; forms without the CSRF token are refused.
-//! Screenshots land in `target/browser-artifacts/`.
+//! tries to run script shows none running; forms without the CSRF token are refused; an
+//! owner replies to a review, the administrator hides and unhides it, and a user makes a
+//! token on the account page. Screenshots land in `target/browser-artifacts/`.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -459,4 +460,166 @@ fn a_hostile_readme_runs_no_script_in_chromium() -> TestResult {
         browser.close().await?;
         result
     })
+}
+
+/// Signs in with `token` through the login form and waits for the account page of `login`.
+async fn sign_in(browser: &Client, base: &str, token: &str, login: &str) -> TestResult {
+    browser.goto(&format!("{base}/login")).await?;
+    browser
+        .find(Locator::Id("token"))
+        .await?
+        .send_keys(token)
+        .await?;
+    browser
+        .find(Locator::Css(".login-form button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    wait_for_path(browser, "/account").await?;
+    wait_for_text(browser, "main h1", &format!("Your account: {login}")).await?;
+    Ok(())
+}
+
+/// Clicks the submit button of the first form matching `form` and waits for `path`.
+async fn submit(browser: &Client, form: &str, path: &str) -> TestResult {
+    browser
+        .find(Locator::Css(&format!("{form} button[type=submit]")))
+        .await?
+        .click()
+        .await?;
+    wait_for_path(browser, path).await
+}
+
+/// As the owner and administrator: reply to `id`, hide it, then unhide it from `/admin`.
+async fn reply_hide_and_unhide(browser: &Client, base: &str, id: i64) -> TestResult {
+    browser
+        .goto(&format!("{base}/packages/http-client"))
+        .await?;
+    let review = format!("#review-{id}");
+    browser
+        .find(Locator::Css(&format!(
+            "{review} details.owner-reply summary"
+        )))
+        .await?
+        .click()
+        .await?;
+    browser
+        .find(Locator::Id(&format!("reply-{id}")))
+        .await?
+        .send_keys("Docs are coming in 2.1.")
+        .await?;
+    submit(
+        browser,
+        &format!("{review} .reply-form"),
+        "/packages/http-client",
+    )
+    .await?;
+    let shown = wait_for_text(browser, &format!("{review} blockquote.reply"), "2.1").await?;
+    assert!(shown.contains("admin (owner) replied:"), "{shown}");
+    screenshot(browser, "owner-reply").await?;
+
+    browser
+        .find(Locator::Css(&format!(
+            "{review} details.moderation summary"
+        )))
+        .await?
+        .click()
+        .await?;
+    browser
+        .find(Locator::Id(&format!("hide-{id}")))
+        .await?
+        .send_keys("checking the claim")
+        .await?;
+    browser
+        .find(Locator::Css(&format!(
+            "{review} form[action$='/hide'] button[type=submit]"
+        )))
+        .await?
+        .click()
+        .await?;
+    wait_for_text(
+        browser,
+        &format!("{review} .badge.warn"),
+        "checking the claim",
+    )
+    .await?;
+
+    browser.goto(&format!("{base}/admin")).await?;
+    browser
+        .find(Locator::Id(&format!("unhide-{id}")))
+        .await?
+        .send_keys("claim checked")
+        .await?;
+    screenshot(browser, "admin-unhide").await?;
+    submit(browser, ".unhide-form", "/packages/http-client").await?;
+    browser.goto(&format!("{base}/admin")).await?;
+    wait_for_text(browser, "#hidden-reviews + ul", "No hidden reviews.").await?;
+    Ok(())
+}
+
+/// Makes a read token with a label on the account page; returns the secret shown once.
+async fn make_token(browser: &Client, base: &str) -> TestResult<String> {
+    browser.goto(&format!("{base}/account")).await?;
+    let read = browser
+        .find(Locator::Css(".token-form input[name=scope][value=read]"))
+        .await?;
+    assert_eq!(read.prop("checked").await?.as_deref(), Some("true"));
+    browser
+        .find(Locator::Id("token-label"))
+        .await?
+        .send_keys("browser-made")
+        .await?;
+    submit(browser, ".token-form", "/account/tokens").await?;
+    let secret = wait_for_text(browser, "#new-token-secret", "wharf_").await?;
+    screenshot(browser, "token-made").await?;
+    let rows = browser.find(Locator::Css("#my-tokens ~ div table")).await?;
+    assert!(rows.text().await?.contains("browser-made"));
+    Ok(secret)
+}
+
+#[test]
+fn reply_unhide_and_make_a_token_in_chromium() -> TestResult {
+    let registry = core_registry()?;
+    let bob = registry.create_token("bob", &["publish-update"]);
+    let saved = registry
+        .http()
+        .put(format!(
+            "{}/api/wharf/v1/catalogue/packages/http-client/reviews",
+            registry.url()
+        ))
+        .header("Authorization", &bob)
+        .json(&json!({"rating": 3, "body": "Needs more docs."}))
+        .send()?;
+    assert!(saved.status().is_success(), "{}", saved.text()?);
+    let id = get(&registry, "packages/http-client/reviews", 200)?[0]["id"]
+        .as_i64()
+        .ok_or("a review id")?;
+    let driver = ChromeDriver::start()?;
+    let base = registry.url();
+    let admin = registry.admin_token.clone();
+    let secret = runtime()?.block_on(async {
+        let browser = driver.browser(1280, 1600).await?;
+        let result = async {
+            sign_in(&browser, &base, &admin, "admin").await?;
+            reply_hide_and_unhide(&browser, &base, id).await?;
+            make_token(&browser, &base).await
+        }
+        .await;
+        browser.close().await?;
+        result
+    })?;
+
+    // Through the JSON API: the reply is kept, the review is shown again, and the token
+    // made in the browser authenticates as the administrator's.
+    let reviews = get(&registry, "packages/http-client/reviews", 200)?;
+    assert_eq!(reviews[0]["id"], id, "{reviews}");
+    assert_eq!(reviews[0]["reply"]["body"], "Docs are coming in 2.1.");
+    let secret = secret.trim();
+    let listed = registry.run_on_data(&["token", "list"], &["--user", "admin"]);
+    assert!(String::from_utf8(listed.stdout)?.contains("browser-made"));
+    let session = crate::web_pages::sign_in(&registry, secret)?;
+    let (status, account) = crate::web_pages::page(&registry, "/account", Some(&session.cookie))?;
+    assert_eq!(status, 200);
+    assert!(account.contains("Your account: admin"));
+    Ok(())
 }

@@ -35,12 +35,13 @@ pub(crate) fn publish_crate_with_readme(
 }
 
 /// A signed-in browser, as plain HTTP sees it.
-struct Session {
-    cookie: String,
+pub(crate) struct Session {
+    /// The `wharf_session=ID` pair to send back.
+    pub(crate) cookie: String,
 }
 
 /// The value of the hidden `csrf` field in `page`.
-fn csrf_field(page: &str) -> TestResult<String> {
+pub(crate) fn csrf_field(page: &str) -> TestResult<String> {
     let start = page
         .find("name=\"csrf\" value=\"")
         .ok_or("the page has no csrf field")?
@@ -50,7 +51,7 @@ fn csrf_field(page: &str) -> TestResult<String> {
 }
 
 /// The `name=value` of the cookie `name` a response sets, and its whole `Set-Cookie` line.
-fn set_cookie(response: &Response, name: &str) -> TestResult<(String, String)> {
+pub(crate) fn set_cookie(response: &Response, name: &str) -> TestResult<(String, String)> {
     let line = response
         .headers()
         .get_all("set-cookie")
@@ -62,7 +63,11 @@ fn set_cookie(response: &Response, name: &str) -> TestResult<(String, String)> {
     Ok((pair, line.to_owned()))
 }
 
-fn page(registry: &TestRegistry, path: &str, cookie: Option<&str>) -> TestResult<(u16, String)> {
+pub(crate) fn page(
+    registry: &TestRegistry,
+    path: &str,
+    cookie: Option<&str>,
+) -> TestResult<(u16, String)> {
     let mut request = registry.http().get(format!("{}{path}", registry.url()));
     if let Some(cookie) = cookie {
         request = request.header("Cookie", cookie);
@@ -72,7 +77,7 @@ fn page(registry: &TestRegistry, path: &str, cookie: Option<&str>) -> TestResult
     Ok((status, response.text()?))
 }
 
-fn post(
+pub(crate) fn post(
     registry: &TestRegistry,
     path: &str,
     cookie: &str,
@@ -109,7 +114,7 @@ fn form_urlencoded_pairs(form: &[(&str, &str)]) -> String {
 }
 
 /// Signs in with `token` through the login form.
-fn sign_in(registry: &TestRegistry, token: &str) -> TestResult<Session> {
+pub(crate) fn sign_in(registry: &TestRegistry, token: &str) -> TestResult<Session> {
     let response = registry
         .http()
         .get(format!("{}/login", registry.url()))

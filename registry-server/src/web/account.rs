@@ -69,9 +69,28 @@ fn date(unix: i64) -> String {
     Pubtime::from_unix(unix).to_string()
 }
 
+/// A token just made, shown once on the account page.
+#[derive(Debug, Serialize)]
+pub(crate) struct NewTokenShown {
+    /// Its id.
+    pub(crate) id: i64,
+    /// The secret, shown on this one page only.
+    pub(crate) secret: String,
+}
+
 /// The signed-in user's packages, tokens (never their secrets) and publisher keys.
 pub(crate) async fn account(state: &AppState, viewer: Option<&Viewer>) -> Result<Resp, ApiError> {
     let viewer = require_viewer(viewer, "your account page")?;
+    account_page(state, viewer, None).await
+}
+
+/// The account page, with the secret of a token just made when there is one (the response
+/// is then never stored by the browser or a cache).
+pub(crate) async fn account_page(
+    state: &AppState,
+    viewer: &Viewer,
+    created: Option<NewTokenShown>,
+) -> Result<Resp, ApiError> {
     let login = &viewer.principal.login;
     state.catalogue.flush_downloads(&state.storage).await;
     let packages = state
@@ -139,9 +158,18 @@ pub(crate) async fn account(state: &AppState, viewer: Option<&Viewer>) -> Result
             keys,
             usage,
             usage_plan => report.plan,
+            scopes => viewer.principal.scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>(),
+            created => created.as_ref(),
         },
     )?;
-    Ok(html(StatusCode::OK, body))
+    let mut response = html(StatusCode::OK, body);
+    if created.is_some() {
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+    }
+    Ok(response)
 }
 
 /// The administrator's view: hidden reviews with their logged reasons, and every user.

@@ -1,9 +1,8 @@
-//! The forms: sign in and out, rate and review a package, report a review, and the
-//! administrator's hide. Every POST must carry the CSRF token in the field `csrf` (403
-//! otherwise, before anything else is looked at); writes go through the same storage calls
-//! and per-user rate limit as the JSON API, then redirect (303) back to the page.
-
-use std::collections::HashMap;
+//! The forms: sign in and out, rate and review a package, report a review, the owner's
+//! reply, the administrator's hide and unhide, and making and revoking the user's tokens
+//! (`tokens.rs`). Every POST must carry the CSRF token in the field `csrf` (403 otherwise,
+//! before anything else is looked at); writes go through the same storage calls and per-user
+//! rate limit as the JSON API, then redirect (303) back to the page.
 
 use http::{HeaderMap, StatusCode};
 use wharf_storage::{ReviewInput, StorageError};
@@ -13,15 +12,17 @@ use super::response::see_other;
 use super::session::{
     self, COOKIE, LIFETIME, LOGIN_COOKIE, Viewer, require_viewer, same_secret, set_cookie,
 };
+use super::tokens;
 use crate::error::ApiError;
 use crate::response::Resp;
 use crate::state::AppState;
 
-/// The fields of a form body (`application/x-www-form-urlencoded`).
-struct Form(HashMap<String, String>);
+/// The fields of a form body (`application/x-www-form-urlencoded`), in order; a field may
+/// come more than once (check boxes).
+pub(super) struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn parse(body: &[u8]) -> Self {
+    pub(super) fn parse(body: &[u8]) -> Self {
         Self(
             form_urlencoded::parse(body)
                 .map(|(key, value)| (key.into_owned(), value.into_owned()))
@@ -29,16 +30,27 @@ impl Form {
         )
     }
 
-    /// A field, trimmed; `None` when missing or blank.
-    fn get(&self, key: &str) -> Option<&str> {
+    /// A field's first value, trimmed; `None` when missing or blank.
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0
-            .get(key)
-            .map(|value| value.trim())
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.trim())
             .filter(|value| !value.is_empty())
     }
 
+    /// Every non-blank value of a field, trimmed.
+    pub(super) fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(name, _)| name == key)
+            .map(|(_, value)| value.trim())
+            .filter(|value| !value.is_empty())
+            .collect()
+    }
+
     /// A field that must be there.
-    fn require(&self, key: &str, what: &str) -> Result<&str, ApiError> {
+    pub(super) fn require(&self, key: &str, what: &str) -> Result<&str, ApiError> {
         self.get(key).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "the form has no {what} (field `{key}`); fill it in"
@@ -80,15 +92,19 @@ pub(crate) async fn post(
 ) -> Result<Resp, ApiError> {
     let form = Form::parse(body);
     if path == "/login" {
-        return login(state, headers, &form);
+        return login(state, headers, &form).await;
     }
-    let viewer = session::viewer(state, headers);
+    let viewer = session::viewer(state, headers).await;
     check_csrf(&form, viewer.as_ref().map(|viewer| viewer.csrf.as_str()))?;
     if path == "/logout" {
         if let Some(viewer) = &viewer {
-            session::end(state, viewer);
+            session::end(state, viewer).await?;
         }
         return see_other("/", &[set_cookie(COOKIE, "", std::time::Duration::ZERO)]);
+    }
+    if let Some(rest) = path.strip_prefix("/account/tokens") {
+        let viewer = require_viewer(viewer.as_ref(), "managing tokens")?;
+        return tokens::post(state, viewer, rest, &form).await;
     }
     let Some(rest) = path.strip_prefix("/packages/") else {
         return Err(ApiError::not_found(format!("no form is sent to {path}")));
@@ -101,22 +117,28 @@ pub(crate) async fn post(
     let viewer = require_viewer(viewer.as_ref(), "this form")?;
     match segments.as_slice() {
         [name, "review"] => review(state, viewer, name, &form).await,
-        [name, "reviews", id, action @ ("report" | "hide")] => {
+        [
+            name,
+            "reviews",
+            id,
+            action @ ("report" | "hide" | "unhide" | "reply"),
+        ] => {
             let id = id.parse::<i64>().map_err(|_| {
                 ApiError::not_found(format!("`{id}` is not a review id; ids are numbers"))
             })?;
+            let who = &viewer.principal;
+            if *action == "reply" {
+                let body = form.require("body", "reply")?;
+                state.catalogue.take_review_write(&who.login)?;
+                state.storage.reply_to_review(who, name, id, body).await?;
+                return back_to_reviews(name);
+            }
             let reason = form.require("reason", "reason")?;
-            state.catalogue.take_review_write(&viewer.principal.login)?;
-            if *action == "report" {
-                state
-                    .storage
-                    .report_review(&viewer.principal, name, id, reason)
-                    .await?;
-            } else {
-                state
-                    .storage
-                    .hide_review(&viewer.principal, name, id, reason)
-                    .await?;
+            state.catalogue.take_review_write(&who.login)?;
+            match *action {
+                "report" => state.storage.report_review(who, name, id, reason).await?,
+                "hide" => state.storage.hide_review(who, name, id, reason).await?,
+                _ => state.storage.unhide_review(who, name, id, reason).await?,
             }
             back_to_reviews(name)
         }
@@ -126,7 +148,7 @@ pub(crate) async fn post(
 
 /// Signs in with the token from the form: checks the double-submit CSRF token, then the API
 /// token, starts a session and goes to the account page.
-fn login(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<Resp, ApiError> {
+async fn login(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<Resp, ApiError> {
     check_csrf(form, session::cookie(headers, LOGIN_COOKIE))?;
     let Some(token) = form.get("token") else {
         return login_form(
@@ -135,17 +157,14 @@ fn login(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<Resp, Api
             StatusCode::BAD_REQUEST,
         );
     };
-    match state.storage.authenticate(token) {
-        Ok(_) => {
-            let id = state.web_sessions.create(token.to_owned());
-            see_other(
-                "/account",
-                &[
-                    set_cookie(COOKIE, &id, LIFETIME),
-                    set_cookie(LOGIN_COOKIE, "", std::time::Duration::ZERO),
-                ],
-            )
-        }
+    match session::start(state, token).await {
+        Ok(id) => see_other(
+            "/account",
+            &[
+                set_cookie(COOKIE, &id, LIFETIME),
+                set_cookie(LOGIN_COOKIE, "", std::time::Duration::ZERO),
+            ],
+        ),
         Err(
             error @ (StorageError::InvalidToken
             | StorageError::ExpiredToken

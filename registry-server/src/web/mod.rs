@@ -16,6 +16,7 @@ mod pages;
 mod response;
 mod session;
 mod templates;
+mod tokens;
 
 use std::error::Error as StdError;
 
@@ -27,8 +28,6 @@ use crate::error::ApiError;
 use crate::response::Resp;
 use crate::state::AppState;
 
-pub(crate) use session::WebSessions;
-
 /// The largest form body the web UI reads.
 const MAX_FORM_BYTES: u64 = 16 * 1024;
 
@@ -37,7 +36,8 @@ pub(crate) fn is_web_path(path: &str) -> bool {
     matches!(
         path,
         "/" | "/search" | "/login" | "/logout" | "/account" | "/admin"
-    ) || path.starts_with("/packages/")
+    ) || path.starts_with("/account/tokens")
+        || path.starts_with("/packages/")
         || path.starts_with("/publishers/")
         || path.starts_with(assets::PREFIX)
 }
@@ -80,7 +80,7 @@ async fn get(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Resp, ApiError> {
-    let viewer = session::viewer(state, headers);
+    let viewer = session::viewer(state, headers).await;
     if path == "/login" {
         return account::login_form(viewer.as_ref(), None, StatusCode::OK);
     }

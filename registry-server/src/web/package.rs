@@ -1,6 +1,7 @@
 //! The package page: README, versions with dates, yanked and signature state, the install
 //! command, dependencies and reverse dependencies, capabilities and host-API range, ratings
-//! and reviews with the review form, and the downloads chart.
+//! and reviews with the review form (with the owner's reply and the administrator's hide and
+//! unhide forms), recommendations with their explanations, and the downloads chart.
 
 use std::collections::BTreeMap;
 
@@ -81,11 +82,13 @@ pub(crate) async fn page(
         }
     }
     let principal = viewer.map(|viewer| &viewer.principal);
-    let (reviews, download_stats, lifecycle) = tokio::try_join!(
+    let (reviews, download_stats, lifecycle, recommendations) = tokio::try_join!(
         state.storage.reviews(&page.name, principal),
         state.storage.download_stats(&page.name),
         state.storage.package_lifecycle(&page.name),
+        state.storage.recommendations(&page.name),
     )?;
+    let all_yanked = page.versions.iter().all(|version| version.yanked);
     // The whole package's deprecation, and each version's deprecation or quarantine.
     let package_deprecation = lifecycle
         .deprecations
@@ -141,6 +144,8 @@ pub(crate) async fn page(
             deprecated,
             quarantined,
             version_downloads => download_stats.versions,
+            recommendations,
+            all_yanked,
         },
     )?;
     Ok(html(StatusCode::OK, body))

@@ -1,24 +1,23 @@
 //! Web login sessions and CSRF tokens.
 //!
-//! A user signs in once with an API token; the server keeps the session in memory under the
-//! SHA-256 of a random 32-byte id and hands the id to the browser in the cookie [`COOKIE`]
-//! (`HttpOnly; Secure; SameSite=Strict; Path=/`). The session holds the token (never written
-//! to disk), a random CSRF token and an expiry; every request authenticates the token again,
-//! so revoking or expiring the token ends the session. Sessions do not survive a restart.
+//! A user signs in once with an API token; the server stores the session in SQLite
+//! (`Storage::create_web_session`) under the SHA-256 of a random 32-byte id and hands the
+//! id to the browser in the cookie [`COOKIE`] (`HttpOnly; Secure; SameSite=Strict;
+//! Path=/`). The row holds the token's id and the expiry, never the token's secret nor the
+//! session id; every request authenticates the token again, so revoking or expiring the
+//! token ends the session, and sessions survive a restart of the server.
 //!
 //! Every form carries the session's CSRF token in a hidden field `csrf`; a POST without it,
-//! or with another, is refused with 403. The login form, sent before there is a session,
-//! uses a double-submit token: a random value in the cookie [`LOGIN_COOKIE`] and the same
-//! value in the form.
+//! or with another, is refused with 403. The CSRF token is derived from the session id
+//! (SHA-256 of a fixed label and the id), so it is not stored and cannot be computed from
+//! what is stored. The login form, sent before there is a session, uses a double-submit
+//! token: a random value in the cookie [`LOGIN_COOKIE`] and the same value in the form.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
-use wharf_storage::{Action, Principal, Scope};
+use wharf_storage::{Action, Principal, Scope, web_session_digest};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -29,29 +28,6 @@ pub(crate) const COOKIE: &str = "wharf_session";
 pub(crate) const LOGIN_COOKIE: &str = "wharf_login";
 /// How long a session lasts after sign-in.
 pub(crate) const LIFETIME: Duration = Duration::from_hours(12);
-/// The most sessions kept at once; the oldest go first beyond it.
-const MAX_SESSIONS: usize = 10_000;
-
-/// One signed-in browser.
-struct Session {
-    token: String,
-    csrf: String,
-    expires: Instant,
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("expires", &self.expires)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The sessions of one server, by the SHA-256 of their id.
-#[derive(Debug, Default)]
-pub(crate) struct WebSessions {
-    by_digest: Mutex<HashMap<String, Session>>,
-}
 
 /// Who is looking at a page: the signed-in user and the session's CSRF token.
 #[derive(Debug, Clone)]
@@ -87,8 +63,12 @@ pub(crate) fn random_hex() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
-fn digest(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
+/// The CSRF token of the session with id `id`.
+fn csrf_of(id: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"wharf web csrf\0");
+    hasher.update(id.as_bytes());
+    hex::encode(hasher.finalize())
 }
 
 /// Whether two secrets are equal, compared by digest so the time taken reveals nothing of
@@ -97,51 +77,19 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
 }
 
-impl WebSessions {
-    /// Starts a session for `token`; returns the id for the cookie.
-    pub(crate) fn create(&self, token: String) -> String {
-        let id = random_hex();
-        let now = Instant::now();
-        let mut sessions = self.by_digest.lock().expect("never poisoned");
-        sessions.retain(|_, session| session.expires > now);
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, session)| session.expires)
-                .map(|(key, _)| key.clone())
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(
-            digest(&id),
-            Session {
-                token,
-                csrf: random_hex(),
-                expires: now + LIFETIME,
-            },
-        );
-        id
-    }
-
-    /// The token and CSRF token of the live session with digest `key`.
-    fn lookup(&self, key: &str) -> Option<(String, String)> {
-        let mut sessions = self.by_digest.lock().expect("never poisoned");
-        match sessions.get(key) {
-            Some(session) if session.expires > Instant::now() => {
-                Some((session.token.clone(), session.csrf.clone()))
-            }
-            Some(_) => {
-                sessions.remove(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Ends the session with digest `key`.
-    fn end(&self, key: &str) {
-        self.by_digest.lock().expect("never poisoned").remove(key);
-    }
+/// Starts a session for `token` (already checked by the caller or refused here); returns
+/// the id for the cookie.
+pub(crate) async fn start(
+    state: &AppState,
+    token: &str,
+) -> Result<String, wharf_storage::StorageError> {
+    let id = random_hex();
+    let lifetime = i64::try_from(LIFETIME.as_secs()).unwrap_or(i64::MAX);
+    state
+        .storage
+        .create_web_session(token, &web_session_digest(&id), lifetime)
+        .await?;
+    Ok(id)
 }
 
 /// The value of cookie `name` in the request, if sent.
@@ -165,25 +113,26 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age: Duration) -> String {
 }
 
 /// The signed-in viewer of a request, if its session is live and its token still valid.
-pub(crate) fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Viewer> {
+/// A storage failure is logged and treated as signed out (reading pages keeps working).
+pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Viewer> {
     let id = cookie(headers, COOKIE)?;
-    let key = digest(id);
-    let (token, csrf) = state.web_sessions.lookup(&key)?;
-    if let Ok(principal) = state.storage.authenticate(&token) {
-        Some(Viewer {
-            principal,
-            csrf,
+    let key = web_session_digest(id);
+    match state.storage.web_session(&key).await {
+        Ok(session) => session.map(|session| Viewer {
+            principal: session.principal,
+            csrf: csrf_of(id),
             digest: key,
-        })
-    } else {
-        state.web_sessions.end(&key);
-        None
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "looking up a web session failed");
+            None
+        }
     }
 }
 
 /// Ends the viewer's session.
-pub(crate) fn end(state: &AppState, viewer: &Viewer) {
-    state.web_sessions.end(&viewer.digest);
+pub(crate) async fn end(state: &AppState, viewer: &Viewer) -> Result<(), ApiError> {
+    Ok(state.storage.end_web_session(&viewer.digest).await?)
 }
 
 /// With `auth-required`, reading pages needs a signed-in user whose token may read.
@@ -217,22 +166,15 @@ pub(crate) fn require_viewer<'v>(
 mod tests {
     use http::HeaderMap;
 
-    use super::{WebSessions, cookie, digest, same_secret};
+    use super::{cookie, csrf_of, same_secret};
 
     #[test]
-    fn sessions_are_kept_by_digest_and_end() {
-        let sessions = WebSessions::default();
-        let id = sessions.create("wharf_secret".to_owned());
-        assert!(
-            !sessions.by_digest.lock().unwrap().contains_key(&id),
-            "the id itself is not stored"
-        );
-        let key = digest(&id);
-        let (token, csrf) = sessions.lookup(&key).expect("live");
-        assert_eq!(token, "wharf_secret");
-        assert_eq!(csrf.len(), 64);
-        sessions.end(&key);
-        assert!(sessions.lookup(&key).is_none());
+    fn csrf_tokens_are_per_session_and_not_the_id() {
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        assert_eq!(csrf_of(&a), csrf_of(&a));
+        assert_ne!(csrf_of(&a), csrf_of(&b));
+        assert_ne!(csrf_of(&a), wharf_storage::web_session_digest(&a));
+        assert_eq!(csrf_of(&a).len(), 64);
     }
 
     #[test]
