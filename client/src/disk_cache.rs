@@ -194,8 +194,17 @@ fn parse_entry(bytes: &[u8]) -> Option<CachedFile> {
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    // Most entries go into a directory that already exists: try the file first and make the
+    // directories only when it is missing (`create_dir_all` for every entry cost a failing
+    // `mkdir` per directory level per file).
+    let mut temp = match tempfile::NamedTempFile::new_in(dir) {
+        Ok(temp) => temp,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir)?;
+            tempfile::NamedTempFile::new_in(dir)?
+        }
+        Err(error) => return Err(error),
+    };
     temp.write_all(bytes)?;
     // No fsync: a cache entry carries the SHA-256 of its body and is checked on every read,
     // so a file torn by a crash is ignored and fetched again. The rename alone keeps readers
