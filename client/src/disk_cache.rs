@@ -106,7 +106,7 @@ impl DiskCache {
     /// Stores `file` as the entry for `index_path` (temporary file, then rename).
     pub(crate) fn write(&self, index_path: &str, file: &CachedFile) {
         let path = self.entry_path(index_path);
-        if let Err(error) = write_atomically(&path, &entry_bytes(file)) {
+        if let Err(error) = write_atomically(&path, &[&entry_head(file), file.body.as_bytes()]) {
             tracing::debug!(path = %path.display(), %error, "cannot write a cache entry");
         }
     }
@@ -122,7 +122,7 @@ impl DiskCache {
     /// Keeps `text` at `path` as it is (a snapshot bin, checked against its hash on read).
     pub(crate) fn write_text(&self, path: &str, text: &str) {
         let path = self.entry_path(path);
-        if let Err(error) = write_atomically(&path, text.as_bytes()) {
+        if let Err(error) = write_atomically(&path, &[text.as_bytes()]) {
             tracing::debug!(path = %path.display(), %error, "cannot write a cache entry");
         }
     }
@@ -164,7 +164,9 @@ fn directory_name(url: &IndexUrl) -> String {
     format!("{host}_{port}-{}", &hash[..URL_HASH_DIGITS])
 }
 
-fn entry_bytes(file: &CachedFile) -> Vec<u8> {
+/// The entry's first line (validators and hash, then a newline); the body follows it in the
+/// file. Kept apart from the body so writing an entry never copies a large body.
+fn entry_head(file: &CachedFile) -> Vec<u8> {
     let head = EntryHead {
         etag: file.etag.clone(),
         last_modified: file.last_modified.clone(),
@@ -173,7 +175,6 @@ fn entry_bytes(file: &CachedFile) -> Vec<u8> {
     // Serialising a struct of strings cannot fail.
     let mut bytes = serde_json::to_vec(&head).unwrap_or_default();
     bytes.push(b'\n');
-    bytes.extend_from_slice(file.body.as_bytes());
     bytes
 }
 
@@ -192,7 +193,9 @@ fn parse_entry(bytes: &[u8]) -> Option<CachedFile> {
     })
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `parts` one after the other into a temporary file beside `path`, then renames it
+/// into place.
+fn write_atomically(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     // Most entries go into a directory that already exists: try the file first and make the
     // directories only when it is missing (`create_dir_all` for every entry cost a failing
@@ -205,7 +208,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         }
         Err(error) => return Err(error),
     };
-    temp.write_all(bytes)?;
+    for part in parts {
+        temp.write_all(part)?;
+    }
     // No fsync: a cache entry carries the SHA-256 of its body and is checked on every read,
     // so a file torn by a crash is ignored and fetched again. The rename alone keeps readers
     // from seeing a half-written file; syncing each of hundreds of files would cost more than
