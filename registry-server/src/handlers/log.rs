@@ -46,8 +46,9 @@ fn text(body: String) -> Resp {
     response
 }
 
-/// Reads the unsigned integer query parameter `name`.
-fn param(query: Option<&str>, name: &str) -> Result<u64, ApiError> {
+/// Reads the unsigned integer query parameter `name` (a 400 naming it when missing or not a
+/// whole number).
+pub(crate) fn param(query: Option<&str>, name: &str) -> Result<u64, ApiError> {
     let value = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())

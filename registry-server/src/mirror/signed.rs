@@ -22,6 +22,7 @@ use wharf_trust::MemoryHashStore;
 use wharf_trust::merkle::{prove_consistency, prove_inclusion};
 
 use crate::error::ApiError;
+use crate::handlers::log::param;
 use crate::response::{Resp, bytes_response, empty, json_ok};
 
 /// The directory of a copy that holds the signed material.
@@ -149,23 +150,6 @@ async fn bin(copy: &Path, name: &str, headers: &HeaderMap) -> Result<Resp, ApiEr
         h.insert(header::ETAG, value);
     }
     Ok(response)
-}
-
-/// Reads the unsigned integer query parameter `name`.
-fn param(query: Option<&str>, name: &str) -> Result<u64, ApiError> {
-    let value = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.into_owned())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "the query parameter `{name}` is missing; give it as a whole number, e.g. `?{name}=0`"
-            ))
-        })?;
-    value.parse().map_err(|_| {
-        ApiError::bad_request(format!(
-            "the query parameter `{name}={value}` is not a whole number; give one, e.g. `{name}=0`"
-        ))
-    })
 }
 
 /// Serves `/api/wharf/v1/log/<rest>` from the copy.
