@@ -2,8 +2,9 @@
 //! cleaning does for its own index cache, so a long-lived cache directory (a CI runner's)
 //! stops growing.
 //!
-//! Every read hit and every write of an entry sets its modification time to now, so an
-//! entry's modification time is its last use. When a client opens a cache directory and the
+//! Every write of an entry, and every read hit on one last touched more than
+//! [`TOUCH_SLACK`] ago, sets its modification time to now, so an entry's modification time is
+//! its last use (to within that slack). When a client opens a cache directory and the
 //! last collection there is more than [`COLLECT_EVERY`] old (the `.last-gc` file's
 //! modification time says when), entries last used longer than the configured age ago are
 //! deleted, and the directories they leave empty. Like the rest of the cache, collection never
@@ -106,6 +107,17 @@ fn collect_dir(dir: &Path, max_age: Duration, now: SystemTime, collected: &mut C
     empty
 }
 
+/// How recent an entry's modification time may be for a read not to touch it again: the ages
+/// collection works with are days or weeks, and touching every entry of a resolve that just
+/// used them cost three system calls and an inode write per file.
+pub(crate) const TOUCH_SLACK: Duration = Duration::from_hours(1);
+
+/// Whether an entry last modified at `modified` should be touched by a read at `now`: when
+/// its time is unknown, in the future, or older than [`TOUCH_SLACK`].
+pub(crate) fn needs_touch(modified: Option<SystemTime>, now: SystemTime) -> bool {
+    modified.is_none_or(|at| now.duration_since(at).map_or(true, |age| age > TOUCH_SLACK))
+}
+
 /// Marks the entry at `path` as used now.
 pub(crate) fn touch(path: &Path) {
     let touched = fs::File::options()
@@ -195,5 +207,15 @@ mod tests {
             }
         );
         touch(&root.path().join("missing"));
+    }
+
+    #[test]
+    fn only_entries_touched_long_ago_are_touched_again() {
+        let now = SystemTime::now();
+        assert!(!needs_touch(Some(now), now));
+        assert!(!needs_touch(Some(now - TOUCH_SLACK / 2), now));
+        assert!(needs_touch(Some(now - 2 * TOUCH_SLACK), now));
+        assert!(needs_touch(Some(now + DAY), now));
+        assert!(needs_touch(None, now));
     }
 }

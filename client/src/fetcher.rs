@@ -131,7 +131,7 @@ impl Fetcher {
         if let Some(error) = self.url.missing_config(&url, response.status.as_u16()) {
             return Err(error);
         }
-        let body = self.success_body(&url, &response)?;
+        let body = self.success_body(&url, response)?;
         self.url.read_config(&url, &body, self.token.is_some())
     }
 
@@ -173,7 +173,7 @@ impl Fetcher {
         }
         let etag = header_text(&response.headers, &ETAG);
         let last_modified = header_text(&response.headers, &LAST_MODIFIED);
-        let body = self.success_body(&url, &response)?;
+        let body = self.success_body(&url, response)?;
         if let Some(cache) = &self.cache {
             if etag.is_some() || last_modified.is_some() {
                 let file = CachedFile::new(etag, last_modified, body);
@@ -194,7 +194,7 @@ impl Fetcher {
         if answer.status == StatusCode::OK {
             return Ok(answer.body);
         }
-        self.success_body(url, &answer).map(String::into_bytes)
+        self.success_body(url, answer).map(String::into_bytes)
     }
 
     /// [`Self::download`] with one extra header, the token always sent.
@@ -294,11 +294,14 @@ impl Fetcher {
         })
     }
 
-    /// The body of a 200 answer; every other status becomes the matching error.
-    fn success_body(&self, url: &str, answer: &Answer) -> Result<String, ClientError> {
+    /// The body of a 200 answer; every other status becomes the matching error. A UTF-8
+    /// body (every index file) becomes the text without a copy: a copy of a large body
+    /// costs fresh pages the kernel has to zero.
+    fn success_body(&self, url: &str, answer: Answer) -> Result<String, ClientError> {
         let status = answer.status;
         if status == StatusCode::OK {
-            return Ok(String::from_utf8_lossy(&answer.body).into_owned());
+            return Ok(String::from_utf8(answer.body)
+                .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()));
         }
         match (status.as_u16(), self.token.is_some()) {
             (401, false) => Err(ClientError::AuthRequired {

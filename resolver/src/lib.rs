@@ -49,6 +49,7 @@ mod lockfile;
 mod manifest;
 mod options;
 mod packages;
+mod prescan;
 mod provider;
 mod requirements;
 mod resolve;
