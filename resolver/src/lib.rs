@@ -49,7 +49,6 @@ mod lockfile;
 mod manifest;
 mod options;
 mod packages;
-mod prescan;
 mod provider;
 mod requirements;
 mod resolve;

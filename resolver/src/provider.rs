@@ -17,7 +17,6 @@ use crate::cancel::Cancellation;
 use crate::catalog::{Compat, CrateData, Dep, ScannedLine, VersionData};
 use crate::details::{Details, FastMap, RequirementCache};
 use crate::packages::{Feat, Pkg, WideRequirement};
-use crate::prescan::Prescan;
 use crate::version_set::SemverSet;
 use crate::{IndexSource, ResolveError, RootOrigin};
 
@@ -68,8 +67,6 @@ pub(crate) struct Provider<'a> {
     pub(crate) origin: RootOrigin,
     /// When to stop early.
     pub(crate) cancellation: Cancellation,
-    /// The worker scanning dependencies' index files ahead, when there is one.
-    pub(crate) prescan: Option<&'a Prescan>,
 }
 
 impl<'a> Provider<'a> {
@@ -95,7 +92,6 @@ impl<'a> Provider<'a> {
             link_ids: RefCell::default(),
             origin: RootOrigin::Manifest,
             cancellation: Cancellation::default(),
-            prescan: None,
         }
     }
 
@@ -109,19 +105,13 @@ impl<'a> Provider<'a> {
             return Ok(Rc::clone(found));
         }
         let rust_version = self.rust_version.as_ref();
-        let from_file = if let Some(lines) = self.prescan.and_then(|prescan| prescan.take(name)) {
-            Ok(Some(CrateData::from_lines(lines.into_iter())))
-        } else {
-            let mut lines = self.scanned.take();
-            lines.clear();
-            let scanned = self.source.scan_index_file(name, &mut |offset, line| {
-                ScannedLine::visit(&mut lines, name, rust_version, offset, line);
-            });
-            let from_file =
-                scanned.map(|found| found.then(|| CrateData::from_lines(lines.drain(..))));
-            self.scanned.replace(lines);
-            from_file
-        };
+        let mut lines = self.scanned.take();
+        lines.clear();
+        let scanned = self.source.scan_index_file(name, &mut |offset, line| {
+            ScannedLine::visit(&mut lines, name, rust_version, offset, line);
+        });
+        let from_file = scanned.map(|found| found.then(|| CrateData::from_lines(lines.drain(..))));
+        self.scanned.replace(lines);
         let mut data = match from_file? {
             Some(data) => data,
             None => CrateData::from_entries(&self.source.versions(name)?, rust_version),
@@ -136,18 +126,6 @@ impl<'a> Provider<'a> {
             .borrow_mut()
             .insert(Rc::clone(name), Rc::clone(&data));
         Ok(data)
-    }
-
-    /// Hands the packages of `deps` whose catalogs are not loaded yet to the scanning
-    /// worker: their catalogs are read next, one after the other.
-    fn queue_scans<'d>(&self, deps: impl Iterator<Item = &'d Dep>) {
-        if let Some(prescan) = self.prescan {
-            let crates = self.crates.borrow();
-            prescan.queue(
-                deps.map(|dep| &*dep.package)
-                    .filter(|name| !crates.contains_key(*name)),
-            );
-        }
     }
 
     /// A catalog already loaded (every package named in a solution or a failure is).
@@ -286,7 +264,6 @@ impl<'a> Provider<'a> {
         data: &Details,
         out: &mut Constraints,
     ) -> Result<(), ResolveError> {
-        self.queue_scans(data.deps.iter().filter(|d| !d.optional));
         for dep in data.deps.iter().filter(|d| !d.optional) {
             self.edge(
                 dep,
@@ -567,7 +544,6 @@ impl DependencyProvider for Provider<'_> {
         let mut out = Vec::new();
         match pkg {
             Pkg::Root => {
-                self.queue_scans(self.root_deps.iter());
                 for dep in &self.root_deps {
                     self.edge(dep, &[], dep.default_features, None, &mut out)?;
                 }

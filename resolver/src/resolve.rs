@@ -11,7 +11,6 @@ use crate::catalog::Dep;
 use crate::details::convert_index_dep;
 use crate::explain::explain;
 use crate::packages::{Feat, Pkg};
-use crate::prescan::Prescan;
 use crate::provider::Provider;
 use crate::verify::Checker;
 use crate::{IndexSource, ResolveError, ResolveOptions, RootManifest, RootOrigin};
@@ -120,123 +119,59 @@ pub(crate) fn resolve_inner(
         .rust_version
         .clone()
         .or_else(|| root.rust_version.clone().filter(|_| root.resolver_v3));
-    // With a second core, a worker scans the index files of dependencies ahead of the solver
-    // (`prescan.rs`); it is stopped however the resolution ends, even by a panic.
-    if !std::thread::available_parallelism().is_ok_and(|cores| cores.get() > 1) {
-        let run = Run {
-            source,
-            root,
-            options,
-            origin,
-            verify_hints,
-        };
-        return run.resolve(rust_version, cancellation, None);
-    }
-    let prescan = Prescan::default();
-    std::thread::scope(|scope| {
-        let worker_version = rust_version.clone();
-        let prescan = &prescan;
-        scope.spawn(move || prescan.work(source, worker_version.as_ref()));
-        let _stop = StopOnDrop(prescan);
-        let run = Run {
-            source,
-            root,
-            options,
-            origin,
-            verify_hints,
-        };
-        run.resolve(rust_version, cancellation, Some(prescan))
-    })
-}
-
-/// Stops the scanning worker when dropped.
-struct StopOnDrop<'p>(&'p Prescan);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.stop();
-    }
-}
-
-/// One resolution's inputs.
-struct Run<'r> {
-    source: &'r dyn IndexSource,
-    root: &'r RootManifest,
-    options: &'r ResolveOptions,
-    origin: RootOrigin,
-    verify_hints: bool,
-}
-
-impl Run<'_> {
-    fn resolve(
-        &self,
-        rust_version: Option<Version>,
-        cancellation: Cancellation,
-        prescan: Option<&Prescan>,
-    ) -> Result<Resolution, ResolveError> {
-        let Self {
-            source,
-            root,
-            options,
-            origin,
-            verify_hints,
-        } = *self;
-        let mut locked: HashMap<String, Vec<Version>> = HashMap::new();
-        if let Some(lock) = &options.lock {
-            for package in &lock.packages {
-                let is_root = package.name == root.name
-                    && package.source.is_none()
-                    && package.checksum.is_none();
-                if !is_root && !options.unlock.contains(&package.name) {
-                    locked
-                        .entry(package.name.clone())
-                        .or_default()
-                        .push(package.version.clone());
-                }
+    let mut locked: HashMap<String, Vec<Version>> = HashMap::new();
+    if let Some(lock) = &options.lock {
+        for package in &lock.packages {
+            let is_root =
+                package.name == root.name && package.source.is_none() && package.checksum.is_none();
+            if !is_root && !options.unlock.contains(&package.name) {
+                locked
+                    .entry(package.name.clone())
+                    .or_default()
+                    .push(package.version.clone());
             }
         }
-        let host = options
-            .host_api
-            .as_ref()
-            .map(|pin| (Rc::<str>::from(pin.name.as_str()), pin.version.clone()));
-        let mut provider = Provider::new(source, root.version.clone(), rust_version, locked, host);
-        provider.prescan = prescan;
-        provider.discouraged = options.discouraged.clone();
-        provider.origin = origin;
-        provider.cancellation = cancellation;
-        provider.root_deps = root_dependencies(root, options, &provider)?;
+    }
+    let host = options
+        .host_api
+        .as_ref()
+        .map(|pin| (Rc::<str>::from(pin.name.as_str()), pin.version.clone()));
+    let mut provider = Provider::new(source, root.version.clone(), rust_version, locked, host);
+    provider.discouraged = options.discouraged.clone();
+    provider.origin = origin;
+    provider.cancellation = cancellation;
+    provider.root_deps = root_dependencies(root, options, &provider)?;
 
-        let solution = match pubgrub::resolve(&provider, Pkg::Root, root.version.clone()) {
-            Ok(solution) => solution,
-            Err(PubGrubError::NoSolution(tree)) => {
-                let (mut explanation, hints) = explain(&tree, &provider, source);
-                if !verify_hints {
-                    return Err(ResolveError::NoSolution(Box::new(explanation)));
-                }
-                // The checks re-read what this resolution loaded: free it first.
-                let outer = provider.cancellation.clone();
-                drop(provider);
-                let checker = Checker {
-                    source,
-                    root,
-                    options,
-                    origin,
-                    outer: &outer,
-                };
-                explanation.hints = checker.verify(hints);
+    let solution = match pubgrub::resolve(&provider, Pkg::Root, root.version.clone()) {
+        Ok(solution) => solution,
+        Err(PubGrubError::NoSolution(tree)) => {
+            let (mut explanation, hints) = explain(&tree, &provider, source);
+            if !verify_hints {
                 return Err(ResolveError::NoSolution(Box::new(explanation)));
             }
-            Err(
-                PubGrubError::ErrorRetrievingDependencies { source, .. }
-                | PubGrubError::ErrorChoosingVersion { source, .. }
-                | PubGrubError::ErrorInShouldCancel(source),
-            ) => return Err(source),
-        };
-        let resolution = build_resolution(&solution, &provider, options);
-        check_cycles(&resolution)?;
-        tracing::debug!(packages = resolution.packages.len(), "resolved");
-        Ok(resolution)
-    }
+            // The checks re-read what this resolution loaded: free it first.
+            let outer = provider.cancellation.clone();
+            drop(provider);
+            let checker = Checker {
+                source,
+                root,
+                options,
+                origin,
+                outer: &outer,
+            };
+            explanation.hints = checker.verify(hints);
+            return Err(ResolveError::NoSolution(Box::new(explanation)));
+        }
+        Err(
+            PubGrubError::ErrorRetrievingDependencies { source, .. }
+            | PubGrubError::ErrorChoosingVersion { source, .. }
+            | PubGrubError::ErrorInShouldCancel(source),
+        ) => return Err(source),
+    };
+    let resolution = build_resolution(&solution, &provider, options);
+    check_cycles(&resolution)?;
+    tracing::debug!(packages = resolution.packages.len(), "resolved");
+    Ok(resolution)
 }
 
 /// Per selected (package, version): its named features and its active optional dependencies.
