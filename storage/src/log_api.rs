@@ -73,7 +73,7 @@ impl Storage {
 
     /// The number of leaves in the log.
     pub async fn log_size(&self) -> Result<u64, StorageError> {
-        self.read_log(log::size).await
+        self.read_log(|conn| log::size(conn)).await
     }
 
     /// The inclusion proof of leaf `index` in the tree of `size` leaves; a size beyond the

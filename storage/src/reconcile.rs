@@ -157,7 +157,7 @@ impl Storage {
         let (expected, versions, log_problems) = self
             .read(move |conn| {
                 let tx = conn.unchecked_transaction()?;
-                let log_problems = crate::log_verify::verify_log(&tx, &keys)?;
+                let log_problems = crate::log_verify::verify_log(&*tx, &keys)?;
                 tx.finish()?;
                 Ok((read_expected(conn)?, version_blobs(conn)?, log_problems))
             })
