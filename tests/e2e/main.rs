@@ -27,6 +27,7 @@ mod git_index;
 mod http_surface;
 mod https;
 mod https_startup;
+mod index_fast_path;
 mod install;
 mod keyset_rotation;
 mod lifecycle;
