@@ -151,7 +151,12 @@ struct Connection {
 impl Connection {
     async fn run(&mut self, site: &Site) -> Ended {
         loop {
+            let unanswered = self.buf.len();
             let (keep_alive, hand_off) = self.answer_buffered(site);
+            if self.buf.len() < unanswered {
+                // Answered: the header timeout of the next request starts with its first byte.
+                self.head_started = None;
+            }
             if !self.out.is_empty() {
                 if self.write_out().await.is_err() {
                     return Ended::Closed;
@@ -165,9 +170,7 @@ impl Connection {
                 let _ = self.stream.shutdown().await;
                 return Ended::Closed;
             }
-            if self.buf.is_empty() {
-                self.head_started = None;
-            } else if self.head_started.is_none() {
+            if !self.buf.is_empty() && self.head_started.is_none() {
                 // A head began and is not complete: its header timeout starts now, and may
                 // come before the armed one.
                 self.head_started = Some(clock::now());
