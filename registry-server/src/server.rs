@@ -167,7 +167,12 @@ impl Server {
             }
         }
         site.metrics().set_http_workers(workers.len());
-        tracing::info!(workers = workers.len(), yield_every, "HTTP workers serving");
+        tracing::info!(
+            workers = workers.len(),
+            yield_every,
+            index_fast_path = fast_path,
+            "HTTP workers serving"
+        );
         shutdown.await;
         tracing::info!("shutting down: draining open connections");
         let _ = stop.send(true);
