@@ -21,6 +21,7 @@
 //! per-poll deadline checks); this path reads the head with `httparse` (as hyper does) and
 //! writes bytes prepared ahead. `BENCHMARKS.md` has the figures.
 
+mod buffer;
 pub(crate) mod clock;
 pub(crate) mod request;
 pub(crate) mod rewind;
@@ -32,8 +33,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
@@ -43,12 +45,11 @@ use crate::connection::counters::{ConnectionCounters, Expiry};
 use crate::core_sharing;
 use crate::metrics::Route;
 use crate::site::Site;
+use buffer::ReadBuffer;
 use request::{FastRequest, Head};
 
 /// The largest request head the fast path buffers; a longer one goes to hyper.
 const MAX_HEAD: usize = 16 * 1024;
-/// Bytes the read buffer asks for at a time.
-const READ_CHUNK: usize = 4096;
 
 /// How a connection left the fast path.
 #[derive(Debug)]
@@ -72,8 +73,8 @@ pub(crate) async fn serve(
     let accepted = Instant::now();
     let mut connection = Connection {
         stream,
-        buf: BytesMut::with_capacity(READ_CHUNK),
-        out: Vec::with_capacity(READ_CHUNK),
+        buf: ReadBuffer::new(),
+        out: Vec::with_capacity(4096),
         header_timeout: limits.header_timeout,
         idle_timeout: limits.idle_timeout,
         head_started: Some(accepted),
@@ -97,7 +98,7 @@ pub(crate) async fn serve(
             tracing::debug!(reason = ?why, "closing a connection: {}", describe(why));
             Outcome::Closed
         }
-        Ended::HandOff => Outcome::HandOff(connection.stream, connection.buf),
+        Ended::HandOff => Outcome::HandOff(connection.stream, connection.buf.into_unread()),
     }
 }
 
@@ -129,7 +130,7 @@ enum Wait {
 struct Connection {
     stream: TcpStream,
     /// Bytes read and not yet answered.
-    buf: BytesMut,
+    buf: ReadBuffer,
     /// Answers not yet written.
     out: Vec<u8>,
     header_timeout: Option<Duration>,
@@ -194,7 +195,7 @@ impl Connection {
     fn answer_buffered(&mut self, site: &Site) -> (bool, bool) {
         let mut stamp = None;
         while !self.buf.is_empty() {
-            let request = match request::read_head(&self.buf) {
+            let request = match request::read_head(self.buf.unread()) {
                 Head::Fast(request) => request,
                 Head::Partial => return (true, self.buf.len() > MAX_HEAD),
                 Head::Other => return (true, true),
@@ -204,7 +205,7 @@ impl Connection {
                 return (true, true);
             }
             let (length, keep_alive) = (request.length, request.keep_alive);
-            self.buf.advance(length);
+            self.buf.consume(length);
             if !keep_alive {
                 return (false, false);
             }
@@ -256,21 +257,18 @@ impl Connection {
 
     /// Reads more bytes, or notes the timeout or shutdown that ends the connection.
     fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<Wait> {
-        loop {
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
+        let mut room = ReadBuf::new(self.buf.room());
+        match Pin::new(&mut self.stream).poll_read(cx, &mut room) {
+            Poll::Ready(Ok(())) => {
+                let n = room.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Wait::Closed);
+                }
+                self.buf.filled(n);
+                return Poll::Ready(Wait::Read);
             }
-            match self.stream.try_read_buf(&mut self.buf) {
-                Ok(0) => return Poll::Ready(Wait::Closed),
-                Ok(_) => return Poll::Ready(Wait::Read),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Poll::Ready(Wait::Closed),
-            }
-            match self.stream.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(_)) => return Poll::Ready(Wait::Closed),
-                Poll::Pending => break,
-            }
+            Poll::Ready(Err(_)) => return Poll::Ready(Wait::Closed),
+            Poll::Pending => {}
         }
         if self.stop_seen.has_changed().unwrap_or(true) && *self.stop_seen.borrow() {
             return Poll::Ready(Wait::Closed);
