@@ -123,6 +123,8 @@ mod sql;
 mod sql_sqlite;
 mod storage;
 mod teams;
+#[cfg(test)]
+mod teams_plans_tests;
 mod token_cache;
 mod tokens;
 mod usage;
