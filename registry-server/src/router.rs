@@ -420,6 +420,7 @@ fn is_access_path(path: &str) -> bool {
         roles::TOKENS_PATH,
         roles::AUDIT_PATH,
         teams::PATH,
+        crate::handlers::usage::PLAN_PATH,
     ]
     .iter()
     .any(|base| {
@@ -455,6 +456,9 @@ where
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     if path.starts_with(teams::PATH) {
         return teams::route(state, &headers, method, path, &segments, &body);
+    }
+    if path == crate::handlers::usage::PLAN_PATH {
+        return crate::handlers::usage::set_plan(state, &headers, method, &body);
     }
     roles::route(
         state,

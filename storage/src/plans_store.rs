@@ -17,7 +17,7 @@ use crate::plans::{Limits, Plans, check_plan_name};
 use crate::sql::{Sql, args};
 use crate::storage::now_unix;
 use crate::usage::{self, UsageReport};
-use crate::{Storage, StorageError};
+use crate::{Action, Principal, Storage, StorageError};
 
 /// The plans a storage knows and how to count private packages.
 #[derive(Debug, Clone, Default)]
@@ -148,28 +148,7 @@ impl Storage {
         actor: &str,
         source: &str,
     ) -> Result<(), StorageError> {
-        let catalog = self.plan_catalog();
-        let mut limits = Limits::UNLIMITED;
-        if let Some(name) = name {
-            check_plan_name(name).map_err(|reason| StorageError::UnknownPlan {
-                name: name.to_owned(),
-                file: shown_file(&catalog),
-                known: reason,
-            })?;
-            if catalog.plans.get(name).is_none() {
-                let known = catalog.plans.names();
-                return Err(StorageError::UnknownPlan {
-                    name: name.to_owned(),
-                    file: shown_file(&catalog),
-                    known: if known.is_empty() {
-                        "none (give a plans file with --plans FILE or WHARF_PLANS)".to_owned()
-                    } else {
-                        known.join(", ")
-                    },
-                });
-            }
-            limits = catalog.plans.get(name).unwrap_or(Limits::UNLIMITED);
-        }
+        let limits = limits_of(&self.plan_catalog(), name)?;
         let now = now_unix();
         let record = self.inner.pool.with(|conn| {
             write_plan(
@@ -190,6 +169,35 @@ impl Storage {
         write_head(self.data_dir(), &record)?;
         tracing::info!(plan = name.unwrap_or("none"), actor, "registry plan set");
         Ok(())
+    }
+
+    /// [`Storage::set_plan`] for a user over the API: `who` needs [`Action::ChangePlan`] (a
+    /// tenant admin). Returns the plan before. The caller records the change in the audit
+    /// log (the server does so for every write request).
+    pub fn change_plan(
+        &self,
+        who: &Principal,
+        name: Option<&str>,
+    ) -> Result<Option<String>, StorageError> {
+        let shown = name.unwrap_or("none");
+        who.require(
+            Action::ChangePlan,
+            &format!("move the registry to plan `{shown}`"),
+        )?;
+        let limits = limits_of(&self.plan_catalog(), name)?;
+        let previous = self.inner.pool.with(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let previous = store_plan(
+                &*tx,
+                name.map(|name| (name, limits)),
+                &who.login,
+                now_unix(),
+            )?;
+            tx.commit()?;
+            Ok(previous)
+        })?;
+        tracing::info!(plan = shown, actor = %who.login, "registry plan changed over the API");
+        Ok(previous)
     }
 
     /// Brings the stored limits of the current plan up to the plans of
@@ -278,6 +286,31 @@ impl Storage {
             .run(move |conn| usage::recount(conn, &found))
             .await
     }
+}
+
+/// The limits of plan `name` in `catalog` (`None`: no plan, unlimited), or
+/// [`StorageError::UnknownPlan`] naming the plans there.
+fn limits_of(catalog: &PlanCatalog, name: Option<&str>) -> Result<Limits, StorageError> {
+    let Some(name) = name else {
+        return Ok(Limits::UNLIMITED);
+    };
+    check_plan_name(name).map_err(|reason| StorageError::UnknownPlan {
+        name: name.to_owned(),
+        file: shown_file(catalog),
+        known: reason,
+    })?;
+    catalog.plans.get(name).ok_or_else(|| {
+        let known = catalog.plans.names();
+        StorageError::UnknownPlan {
+            name: name.to_owned(),
+            file: shown_file(catalog),
+            known: if known.is_empty() {
+                "none (give a plans file with --plans FILE or WHARF_PLANS)".to_owned()
+            } else {
+                known.join(", ")
+            },
+        }
+    })
 }
 
 fn shown_file(catalog: &PlanCatalog) -> String {

@@ -171,6 +171,13 @@ fn attempt(
         )?,
         "lifecycle" => send(registry, Method::GET, "/api/wharf/v1/webhooks", token, None)?,
         "read-audit" => send(registry, Method::GET, "/api/wharf/v1/audit", token, None)?,
+        "change-plan" => send(
+            registry,
+            Method::PUT,
+            "/api/wharf/v1/plan",
+            token,
+            json_body(&json!({ "plan": null })),
+        )?,
         other => return Err(format!("the test has no request for the action `{other}`").into()),
     };
     match status {
@@ -195,7 +202,7 @@ fn every_role_and_action_against_a_real_server() -> TestResult {
         "docs/roles.md and `wharf admin role table` differ"
     );
     let table = parse_table(&documented)?;
-    assert!(table.len() >= 11, "{documented}");
+    assert!(table.len() >= 12, "{documented}");
 
     let admin = registry.admin_token.clone();
     registry.create_token("bystander", &[]);
@@ -260,6 +267,11 @@ fn every_role_and_action_against_a_real_server() -> TestResult {
         "the server's answers differ from the permission table"
     );
 
+    refusals_and_changes_are_audited(&registry)
+}
+
+/// Refusals are in the audit log with the actor and the 403, and changes with their target.
+fn refusals_and_changes_are_audited(registry: &TestRegistry) -> TestResult {
     // Refusals are in the audit log, with the actor and the 403.
     registry.settle();
     let audit = ok_output(&registry.run_on_data(&["admin", "audit", "export"], &[]));
@@ -277,6 +289,14 @@ fn every_role_and_action_against_a_real_server() -> TestResult {
     assert!(refused("u-reader", "role.set"), "{audit}");
     assert!(refused("u-publisher", "team.create"), "{audit}");
     assert!(refused("u-maintainer", "auth.denied"), "{audit}");
+    assert!(refused("u-auditor", "plan.set"), "{audit}");
+    assert!(
+        records.iter().any(|r| r["action"] == "plan.set"
+            && r["actor"] == "u-tenant-admin"
+            && r["target"] == "none -> none"
+            && r["outcome"] == "ok"),
+        "{audit}"
+    );
     assert!(
         records.iter().any(|r| r["action"] == "role.set"
             && r["target"] == "u-reader: maintainer -> reader"
