@@ -534,3 +534,44 @@ fn narrowed_tokens_stay_within_their_user_and_their_narrowing() -> TestResult {
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("`root` is not a role"));
     Ok(())
 }
+
+#[test]
+fn the_last_tenant_admin_cannot_be_demoted() -> TestResult {
+    let registry = TestRegistry::start();
+    let admin = registry.admin_token.clone();
+    let (status, body) = send(
+        &registry,
+        Method::PUT,
+        "/api/wharf/v1/users/admin/role",
+        &admin,
+        json_body(&json!({ "role": "reader" })),
+    )?;
+    assert_eq!(status, 400, "{body}");
+    let detail = serde_json::from_str::<Value>(&body)?["errors"][0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        detail.contains("`admin` is the last tenant admin")
+            && detail.contains("nothing changed")
+            && !detail.contains('\n'),
+        "{detail}"
+    );
+    // The same refusal on the data directory; the role is unchanged.
+    let refused = registry.run_on_data(&["admin", "role", "set"], &["admin", "auditor"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("last tenant admin"), "{stderr}");
+    let roles = ok_output(&registry.run_on_data(&["admin", "role", "list"], &[]));
+    assert!(
+        roles
+            .lines()
+            .any(|line| line.contains("admin") && line.contains("tenant-admin")),
+        "{roles}"
+    );
+    // With a second tenant admin, the first may step down.
+    registry.create_token("second", &[]);
+    ok_output(&registry.run_on_data(&["admin", "role", "set"], &["second", "tenant-admin"]));
+    ok_output(&registry.run_on_data(&["admin", "role", "set"], &["admin", "auditor"]));
+    Ok(())
+}
