@@ -114,7 +114,10 @@ where
             return (Route::Log, log::timestamp(state, request.headers()).await);
         }
         if rest == lifecycle::FEED_PATH {
-            return (Route::Log, lifecycle::feed(state, request.headers()).await);
+            return (
+                Route::Log,
+                crate::handlers::lifecycle_feed::feed(state, request.headers()).await,
+            );
         }
         if let Some(bin) = rest.strip_prefix(log::BINS_PATH) {
             return (Route::Log, log::bins(state, request.headers(), bin).await);

@@ -73,6 +73,7 @@ mod install_reports;
 mod key_binding;
 mod keyset_rotation;
 mod lifecycle;
+mod lifecycle_serial;
 mod log;
 mod log_api;
 mod log_verify;
