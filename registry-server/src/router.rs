@@ -119,7 +119,10 @@ where
             return (Route::Log, log::timestamp(state, request.headers()).await);
         }
         if rest == lifecycle::FEED_PATH {
-            return (Route::Log, lifecycle::feed(state, request.headers()).await);
+            return (
+                Route::Log,
+                crate::handlers::lifecycle_feed::feed(state, request.headers()).await,
+            );
         }
         if let Some(bin) = rest.strip_prefix(log::BINS_PATH) {
             return (Route::Log, log::bins(state, request.headers(), bin).await);
@@ -425,6 +428,7 @@ fn is_access_path(path: &str) -> bool {
         roles::TOKENS_PATH,
         roles::AUDIT_PATH,
         teams::PATH,
+        crate::handlers::usage::PLAN_PATH,
     ]
     .iter()
     .any(|base| {
@@ -460,6 +464,9 @@ where
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     if path.starts_with(teams::PATH) {
         return teams::route(state, &headers, method, path, &segments, &body);
+    }
+    if path == crate::handlers::usage::PLAN_PATH {
+        return crate::handlers::usage::set_plan(state, &headers, method, &body);
     }
     roles::route(
         state,
