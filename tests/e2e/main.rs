@@ -54,6 +54,8 @@ mod signed_plugins;
 mod signing;
 mod signing_crash;
 mod templates;
+mod templates_defaults;
+mod templates_staging;
 mod tenants;
 mod tenants_admin;
 mod tenants_isolation;
