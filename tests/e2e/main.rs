@@ -64,6 +64,7 @@ mod tls_proxy;
 mod tokens;
 mod transparency_log;
 mod verify_cli;
+mod web_accessibility;
 mod web_browser;
 mod web_forms;
 mod web_pages;
