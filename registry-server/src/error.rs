@@ -147,6 +147,8 @@ impl From<StorageError> for ApiError {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            // A feature whose tables are not on this registry's database engine.
+            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::InsufficientStorage => return Self::storage_full(&error),
             ErrorKind::Internal => return Self::internal("accessing storage", &error),
         };
@@ -168,6 +170,19 @@ impl From<FormatError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_feature_not_on_postgres_is_501_naming_it() {
+        let error = ApiError::from(StorageError::NotOnPostgres {
+            feature: "webhooks".to_owned(),
+        });
+        assert_eq!(error.status(), StatusCode::NOT_IMPLEMENTED);
+        assert!(
+            error
+                .detail()
+                .starts_with("webhooks is not supported on PostgreSQL yet")
+        );
+    }
 
     #[test]
     fn a_full_disk_is_507_and_says_nothing_was_stored() {

@@ -154,7 +154,7 @@ impl Storage {
     /// and records what it reflects.
     async fn rewrite_index_file(&self, package_id: i64) -> Result<(), StorageError> {
         let snapshot = self
-            .read(move |conn| snapshot_by_id(conn, package_id))
+            .read_sql(move |conn| snapshot_by_id(conn, package_id))
             .await?;
         let sha256 = match self
             .inner
@@ -170,7 +170,7 @@ impl Storage {
             Ensured::Superseded => return Ok(()),
         };
         let seq = snapshot.seq;
-        self.inner.writer.run_detached(move |conn| {
+        self.inner.writer.run_detached_sql(move |conn| {
             record_index_file(conn, package_id, seq, &sha256, now_unix())
         });
         Ok(())

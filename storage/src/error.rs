@@ -27,6 +27,9 @@ pub enum ErrorKind {
     InsufficientStorage,
     /// A fault inside Wharf (database, object store, I/O); details go to the log, not the client.
     Internal,
+    /// The feature is not available on this registry's database engine (a feature whose
+    /// tables are not on PostgreSQL yet); the message names it.
+    NotImplemented,
 }
 
 /// Everything that can go wrong in Wharf's storage layer.
@@ -580,6 +583,7 @@ impl StorageError {
                 }
             }
             Self::StorageFull { .. } => ErrorKind::InsufficientStorage,
+            Self::NotOnPostgres { .. } => ErrorKind::NotImplemented,
             Self::CommitFailed { .. }
             | Self::WriterStopped
             | Self::Corrupt { .. }
@@ -587,7 +591,6 @@ impl StorageError {
             | Self::Postgres { .. }
             | Self::InvalidDatabaseUrl { .. }
             | Self::DatabaseUnreachable { .. }
-            | Self::NotOnPostgres { .. }
             | Self::ObjectStore(_)
             | Self::InvalidS3Url { .. }
             | Self::S3Unusable { .. }

@@ -64,6 +64,7 @@ mod daily_limits;
 mod db;
 mod dirty_files;
 mod downloads;
+mod engine;
 mod entitlements;
 mod error;
 mod gc;
@@ -150,6 +151,7 @@ pub use db::DB_FILE as DATABASE_FILE;
 pub use downloads::{
     CountedDownload, DailyDownloads, DownloadStats, SERIES_DAYS, VersionDownloads,
 };
+pub use engine::MetadataDatabase;
 pub use entitlements::{DownloadRefusal, EntitlementInfo};
 pub use error::{ErrorKind, StorageError};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};

@@ -1,4 +1,4 @@
-//! The transparency log in SQLite: every event of the `events` table becomes a leaf of an
+//! The transparency log (on SQLite or PostgreSQL): every event of the `events` table becomes a leaf of an
 //! RFC 6962 Merkle tree in the same transaction, with the complete-subtree hashes
 //! `wharf-trust` needs (`log_nodes`) and a checkpoint signed by the log key for every new
 //! size (`log_checkpoints`).
@@ -18,7 +18,7 @@
 //! the SHA-256 of the version's index line as first published: the stored line with
 //! `"yanked":false`, without its LF.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Sql, args};
 use wharf_index_format::IndexEntry;
 use wharf_trust::merkle::{self, HashStore, nodes_completed_by};
 use wharf_trust::{
@@ -63,27 +63,30 @@ BEGIN SELECT RAISE(ABORT, 'the transparency log is append-only'); END;
 ";
 
 /// The complete-subtree hashes of the log, read from `log_nodes`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SqliteHashStore<'a> {
-    conn: &'a Connection,
+#[derive(Clone, Copy)]
+pub(crate) struct LogHashStore<'a> {
+    conn: &'a dyn Sql,
 }
 
-impl<'a> SqliteHashStore<'a> {
+impl<'a> LogHashStore<'a> {
     /// The store over `conn` (inside a transaction, the tree that transaction sees).
-    pub(crate) fn new(conn: &'a Connection) -> Self {
+    pub(crate) fn new(conn: &'a dyn Sql) -> Self {
         Self { conn }
     }
 }
 
-impl HashStore for SqliteHashStore<'_> {
+impl HashStore for LogHashStore<'_> {
     type Error = StorageError;
 
     fn node(&self, level: u8, index: u64) -> Result<Hash, StorageError> {
-        let hash: Option<Vec<u8>> = self
+        let hash = self
             .conn
-            .prepare_cached("SELECT hash FROM log_nodes WHERE level = ?1 AND idx = ?2")?
-            .query_row(params![level, sql_i64(index)], |row| row.get(0))
-            .optional()?;
+            .row(
+                "SELECT hash FROM log_nodes WHERE level = ?1 AND idx = ?2",
+                args![level, sql_i64(index)],
+            )?
+            .map(|row| row.bytes(0))
+            .transpose()?;
         let hash = hash.ok_or(TrustError::MissingNode { level, index })?;
         to_hash(&hash, &format!("log node ({level}, {index})"))
     }
@@ -102,19 +105,20 @@ fn to_hash(bytes: &[u8], what: &str) -> Result<Hash, StorageError> {
 }
 
 /// The leaf of event `seq`, when it is logged.
-pub(crate) fn leaf_of_event(conn: &Connection, seq: u64) -> Result<Option<u64>, StorageError> {
-    let leaf: Option<i64> = conn
-        .prepare_cached("SELECT idx FROM log_leaves WHERE event_seq = ?1")?
-        .query_row([sql_i64(seq)], |row| row.get(0))
-        .optional()?;
+pub(crate) fn leaf_of_event(conn: &dyn Sql, seq: u64) -> Result<Option<u64>, StorageError> {
+    let leaf = conn
+        .row(
+            "SELECT idx FROM log_leaves WHERE event_seq = ?1",
+            args![sql_i64(seq)],
+        )?
+        .map(|row| row.i64(0))
+        .transpose()?;
     Ok(leaf.and_then(|leaf| u64::try_from(leaf).ok()))
 }
 
 /// The number of leaves in the log.
-pub(crate) fn size(conn: &Connection) -> Result<u64, StorageError> {
-    let size: i64 = conn
-        .prepare_cached("SELECT coalesce(max(idx) + 1, 0) FROM log_leaves")?
-        .query_row([], |row| row.get(0))?;
+pub(crate) fn size(conn: &dyn Sql) -> Result<u64, StorageError> {
+    let size = conn.one_i64("SELECT coalesce(max(idx) + 1, 0) FROM log_leaves", args![])?;
     Ok(u64::try_from(size).unwrap_or_default())
 }
 
@@ -131,16 +135,14 @@ pub(crate) fn set_leaf(entry: &mut IndexEntry, leaf: u64) {
 }
 
 /// Adds the line field to the stored line of a version whose release is leaf `leaf`.
-fn tag_line(
-    conn: &Connection,
-    package_id: i64,
-    version: &str,
-    leaf: u64,
-) -> Result<(), StorageError> {
-    let line: Option<String> = conn
-        .prepare_cached("SELECT line FROM versions WHERE package_id = ?1 AND version = ?2")?
-        .query_row(params![package_id, version], |row| row.get(0))
-        .optional()?;
+fn tag_line(conn: &dyn Sql, package_id: i64, version: &str, leaf: u64) -> Result<(), StorageError> {
+    let line = conn
+        .row(
+            "SELECT line FROM versions WHERE package_id = ?1 AND version = ?2",
+            args![package_id, version],
+        )?
+        .map(|row| row.string(0))
+        .transpose()?;
     let Some(Ok(mut entry)) = line.as_deref().map(IndexEntry::from_line) else {
         tracing::warn!(
             version,
@@ -149,8 +151,10 @@ fn tag_line(
         return Ok(());
     };
     set_leaf(&mut entry, leaf);
-    conn.prepare_cached("UPDATE versions SET line = ?3 WHERE package_id = ?1 AND version = ?2")?
-        .execute(params![package_id, version, entry.to_line()])?;
+    conn.exec(
+        "UPDATE versions SET line = ?3 WHERE package_id = ?1 AND version = ?2",
+        args![package_id, version, entry.to_line()],
+    )?;
     Ok(())
 }
 
@@ -184,11 +188,7 @@ struct EventRow {
 }
 
 /// The leaf bytes of one event.
-fn leaf_of(
-    conn: &Connection,
-    keys: &RegistryKeys,
-    event: &EventRow,
-) -> Result<Vec<u8>, StorageError> {
+fn leaf_of(conn: &dyn Sql, keys: &RegistryKeys, event: &EventRow) -> Result<Vec<u8>, StorageError> {
     let corrupt = |what: &str| StorageError::Corrupt {
         what: format!("event `{}` ({}): {what}", event.seq, event.kind),
     };
@@ -241,15 +241,13 @@ fn leaf_of(
         },
         "release" => {
             let version = version()?;
-            let (line, cksum): (String, String) = conn
-                .prepare_cached(
+            let row = conn
+                .row(
                     "SELECT line, cksum FROM versions WHERE package_id = ?1 AND version = ?2",
+                    args![event.package_id, &version],
                 )?
-                .query_row(params![event.package_id, version], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()?
                 .ok_or_else(|| corrupt("its version row is missing"))?;
+            let (line, cksum) = (row.string(0)?, row.string(1)?);
             StatementBody::Release {
                 entry: Hash::sha256(published_line(&line).as_bytes()),
                 cksum: Hash::from_hex(&cksum, "version cksum")?,
@@ -287,57 +285,58 @@ fn leaf_of(
 /// Appends a leaf for every event not yet in the log, in `seq` order, and signs a
 /// checkpoint for the new size; returns the log's size. Runs inside the caller's
 /// transaction.
-pub(crate) fn append_pending(conn: &Connection, keys: &RegistryKeys) -> Result<u64, StorageError> {
+pub(crate) fn append_pending(conn: &dyn Sql, keys: &RegistryKeys) -> Result<u64, StorageError> {
     let mut size = size(conn)?;
-    let last_logged: i64 = conn
-        .prepare_cached("SELECT coalesce(max(event_seq), 0) FROM log_leaves")?
-        .query_row([], |row| row.get(0))?;
+    let last_logged = conn.one_i64(
+        "SELECT coalesce(max(event_seq), 0) FROM log_leaves",
+        args![],
+    )?;
     let events = conn
-        .prepare_cached(
+        .rows(
             "SELECT e.seq, e.kind, e.package_id, p.name, e.version, e.time, e.payload
              FROM events e JOIN packages p ON p.id = e.package_id
              WHERE e.seq > ?1 ORDER BY e.seq",
+            args![last_logged],
         )?
-        .query_map([last_logged], |row| {
+        .iter()
+        .map(|row| {
             Ok(EventRow {
-                seq: row.get(0)?,
-                kind: row.get(1)?,
-                package_id: row.get(2)?,
-                package: row.get(3)?,
-                version: row.get(4)?,
-                time: row.get(5)?,
-                payload: row.get(6)?,
+                seq: row.i64(0)?,
+                kind: row.string(1)?,
+                package_id: row.i64(2)?,
+                package: row.string(3)?,
+                version: row.opt_string(4)?,
+                time: row.i64(5)?,
+                payload: row.string(6)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
     let grew = !events.is_empty();
     for event in events {
         let leaf = leaf_of(conn, keys, &event)?;
         let hash = merkle::leaf_hash(&leaf);
-        let nodes = nodes_completed_by(&SqliteHashStore::new(conn), size, hash)?;
-        conn.prepare_cached(
+        let nodes = nodes_completed_by(&LogHashStore::new(conn), size, hash)?;
+        conn.exec(
             "INSERT INTO log_leaves (idx, event_seq, leaf, leaf_hash) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![sql_i64(size), event.seq, leaf, hash.0.as_slice()])?;
+            args![sql_i64(size), event.seq, leaf, hash.0.as_slice()],
+        )?;
         if event.kind == "release"
             && let Some(version) = &event.version
         {
             tag_line(conn, event.package_id, version, size)?;
         }
-        let mut insert =
-            conn.prepare_cached("INSERT INTO log_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
         for node in nodes {
-            insert.execute(params![
-                node.level,
-                sql_i64(node.index),
-                node.hash.0.as_slice()
-            ])?;
+            conn.exec(
+                "INSERT INTO log_nodes (level, idx, hash) VALUES (?1, ?2, ?3)",
+                args![node.level, sql_i64(node.index), node.hash.0.as_slice()],
+            )?;
         }
         size += 1;
     }
-    let signed: bool = conn
-        .prepare_cached("SELECT 1 FROM log_checkpoints WHERE size = ?1")?
-        .exists([sql_i64(size)])?;
+    let signed = conn.exists(
+        "SELECT 1 FROM log_checkpoints WHERE size = ?1",
+        args![sql_i64(size)],
+    )?;
     if grew || !signed {
         sign_checkpoint(conn, keys, size)?;
     }
@@ -345,33 +344,39 @@ pub(crate) fn append_pending(conn: &Connection, keys: &RegistryKeys) -> Result<u
 }
 
 /// Signs and stores the checkpoint of the first `size` leaves.
-fn sign_checkpoint(conn: &Connection, keys: &RegistryKeys, size: u64) -> Result<(), StorageError> {
-    let root = merkle::root(&SqliteHashStore::new(conn), size)?;
+fn sign_checkpoint(conn: &dyn Sql, keys: &RegistryKeys, size: u64) -> Result<(), StorageError> {
+    let root = merkle::root(&LogHashStore::new(conn), size)?;
     let note = Checkpoint::new(keys.origin(), size, root)?.sign(keys.log_key())?;
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO log_checkpoints (size, root, note, signed_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (size) DO NOTHING",
-    )?
-    .execute(params![
-        sql_i64(size),
-        root.0.as_slice(),
-        note,
-        crate::storage::now_unix()
-    ])?;
+        args![
+            sql_i64(size),
+            root.0.as_slice(),
+            note,
+            crate::storage::now_unix()
+        ],
+    )?;
     Ok(())
 }
 
 /// The newest signed checkpoint: its size and note text.
-pub(crate) fn latest_checkpoint(conn: &Connection) -> Result<Option<(u64, String)>, StorageError> {
-    Ok(conn
-        .prepare_cached("SELECT size, note FROM log_checkpoints ORDER BY size DESC LIMIT 1")?
-        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?)))
-        .optional()?
-        .map(|(size, note)| (u64::try_from(size).unwrap_or_default(), note)))
+pub(crate) fn latest_checkpoint(conn: &dyn Sql) -> Result<Option<(u64, String)>, StorageError> {
+    conn.row(
+        "SELECT size, note FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+        args![],
+    )?
+    .map(|row| {
+        Ok((
+            u64::try_from(row.i64(0)?).unwrap_or_default(),
+            row.string(1)?,
+        ))
+    })
+    .transpose()
 }
 
 /// Refuses a tree size beyond the newest checkpoint, so every proof is for a signed size.
-fn check_size(conn: &Connection, what: &str, size: u64) -> Result<(), StorageError> {
+fn check_size(conn: &dyn Sql, what: &str, size: u64) -> Result<(), StorageError> {
     let signed = latest_checkpoint(conn)?.map_or(0, |(size, _)| size);
     if size > signed {
         return Err(StorageError::LogRange {
@@ -385,7 +390,7 @@ fn check_size(conn: &Connection, what: &str, size: u64) -> Result<(), StorageErr
 
 /// The inclusion proof of leaf `index` in the tree of `size` leaves.
 pub(crate) fn inclusion_proof(
-    conn: &Connection,
+    conn: &dyn Sql,
     index: u64,
     size: u64,
 ) -> Result<InclusionProof, StorageError> {
@@ -397,12 +402,12 @@ pub(crate) fn inclusion_proof(
             ),
         });
     }
-    merkle::proof::prove_inclusion(&SqliteHashStore::new(conn), index, size)
+    merkle::proof::prove_inclusion(&LogHashStore::new(conn), index, size)
 }
 
 /// The consistency proof from the tree of `from` leaves to the tree of `to` leaves.
 pub(crate) fn consistency_proof(
-    conn: &Connection,
+    conn: &dyn Sql,
     from: u64,
     to: u64,
 ) -> Result<ConsistencyProof, StorageError> {
@@ -418,13 +423,13 @@ pub(crate) fn consistency_proof(
         // Every tree extends the empty one; a client needs no proof for that.
         return Ok(ConsistencyProof::new(Vec::new()));
     }
-    merkle::proof::prove_consistency(&SqliteHashStore::new(conn), from, to)
+    merkle::proof::prove_consistency(&LogHashStore::new(conn), from, to)
 }
 
 /// The leaves `start..end` (at most [`MAX_LEAVES_PER_PAGE`], fewer at the log's end), each
 /// with its index.
 pub(crate) fn leaves(
-    conn: &Connection,
+    conn: &dyn Sql,
     start: u64,
     end: u64,
 ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
@@ -436,15 +441,16 @@ pub(crate) fn leaves(
         });
     }
     let end = end.min(start.saturating_add(MAX_LEAVES_PER_PAGE));
-    let mut statement = conn.prepare_cached(
+    conn.rows(
         "SELECT idx, leaf FROM log_leaves WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
-    )?;
-    let rows = statement.query_map(params![sql_i64(start), sql_i64(end)], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
-    })?;
-    rows.map(|row| {
-        let (index, leaf) = row?;
-        Ok((u64::try_from(index).unwrap_or_default(), leaf))
+        args![sql_i64(start), sql_i64(end)],
+    )?
+    .iter()
+    .map(|row| {
+        Ok((
+            u64::try_from(row.i64(0)?).unwrap_or_default(),
+            row.bytes(1)?,
+        ))
     })
     .collect()
 }

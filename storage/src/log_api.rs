@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use rusqlite::Connection;
 use wharf_trust::{Checkpoint, ConsistencyProof, InclusionProof, PublicKey, Snapshot, Timestamp};
 
+use crate::sql::Sql;
 use crate::{Storage, StorageError, log, queries};
 
 /// One leaf of the log.
@@ -32,14 +32,21 @@ pub struct SignedTimestamp {
 impl Storage {
     async fn read_log<T, F>(&self, work: F) -> Result<T, StorageError>
     where
-        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
-        self.read(move |conn| {
-            let tx = conn.unchecked_transaction()?;
-            let result = work(&tx);
-            tx.finish()?;
-            result
+        self.read_sql(move |conn| {
+            let mut work = Some(work);
+            let mut result = None;
+            conn.consistent_read(&mut || {
+                if let Some(work) = work.take() {
+                    result = Some(work(conn)?);
+                }
+                Ok(())
+            })?;
+            result.ok_or_else(|| StorageError::Corrupt {
+                what: "a log read did not run".to_owned(),
+            })
         })
         .await
     }
@@ -73,7 +80,7 @@ impl Storage {
 
     /// The number of leaves in the log.
     pub async fn log_size(&self) -> Result<u64, StorageError> {
-        self.read_log(log::size).await
+        self.read_log(|conn| log::size(conn)).await
     }
 
     /// The inclusion proof of leaf `index` in the tree of `size` leaves; a size beyond the

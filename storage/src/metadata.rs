@@ -8,16 +8,14 @@
 //! connection and each group transaction first takes the writers' advisory lock
 //! (`pg.rs`). Reads use pooled connections on blocking threads.
 //!
-//! This is the first stage of PostgreSQL support: [`crate::Storage`] itself (blobs, index
-//! files, the transparency log and every feature table) still runs on SQLite only.
+//! [`crate::Storage`] runs on the same engine parts (`engine.rs`); this store is the core
+//! alone, for the tests that run every core rule on both engines.
 
 use std::path::PathBuf;
 
-use rusqlite::Connection;
 use wharf_index_format::{IndexEntry, PackageMetadata};
 
-use crate::db::{ConnectionPool, migrate, open_connection};
-use crate::pg::{PgConn, PgDatabase};
+use crate::engine::{EnginePool, EngineWriter, MetadataDatabase, open_engine};
 use crate::signed_publish::{KeyPlan, ReleaseSigning};
 use crate::sql::Sql;
 use crate::storage::now_unix;
@@ -25,7 +23,6 @@ use crate::write_ops::{
     OwnerChange, PackageChange, PublishOutcome, PublishQuota, PublishRequest, apply_owner_change,
     apply_publish, apply_set_yanked,
 };
-use crate::writer::Writer;
 use crate::{
     CreatedToken, DailyLimits, IndexFileSnapshot, LogEvent, NewToken, Owner, Principal,
     StorageError, TokenInfo, queries, tokens,
@@ -42,15 +39,9 @@ pub(crate) enum Database {
 
 /// The engine-specific parts: the writer and where reads get a connection.
 #[derive(Debug)]
-enum Backend {
-    Sqlite {
-        writer: Writer<Connection>,
-        pool: ConnectionPool,
-    },
-    Postgres {
-        writer: Writer<PgConn>,
-        database: PgDatabase,
-    },
+struct Backend {
+    writer: EngineWriter,
+    pool: EnginePool,
 }
 
 /// The core metadata on SQLite or PostgreSQL. Cheap operations, one writer thread.
@@ -63,24 +54,13 @@ impl MetadataStore {
     /// Opens (creating and migrating when needed) the metadata database and starts its
     /// writer.
     pub(crate) async fn open(database: Database) -> Result<Self, StorageError> {
-        let backend = tokio::task::spawn_blocking(move || match database {
-            Database::Sqlite(path) => {
-                let mut conn = open_connection(&path)?;
-                migrate(&mut conn)?;
-                Ok::<_, StorageError>(Backend::Sqlite {
-                    writer: Writer::start_with_hook(conn, None)?,
-                    pool: ConnectionPool::new(path),
-                })
-            }
-            Database::Postgres(url) => {
-                let database = PgDatabase::connect(&url)?;
-                let conn = database.connection()?;
-                crate::pg_schema::migrate(&conn)?;
-                Ok(Backend::Postgres {
-                    writer: Writer::start_with_hook(conn, None)?,
-                    database,
-                })
-            }
+        let backend = tokio::task::spawn_blocking(move || {
+            let (engine, path) = match database {
+                Database::Sqlite(path) => (MetadataDatabase::Embedded, path),
+                Database::Postgres(url) => (MetadataDatabase::Postgres(url), PathBuf::new()),
+            };
+            let (writer, pool) = open_engine(&engine, &path, None)?;
+            Ok::<_, StorageError>(Backend { writer, pool })
         })
         .await??;
         Ok(Self {
@@ -94,10 +74,7 @@ impl MetadataStore {
         F: FnOnce(&dyn Sql) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
-        match self.backend.as_ref() {
-            Backend::Sqlite { writer, .. } => writer.run(move |conn| work(conn)).await,
-            Backend::Postgres { writer, .. } => writer.run(move |conn| work(conn)).await,
-        }
+        self.backend.writer.run_sql(work).await
     }
 
     /// Runs `work` on a pooled connection, off the async runtime.
@@ -107,11 +84,7 @@ impl MetadataStore {
         T: Send + 'static,
     {
         let backend = std::sync::Arc::clone(&self.backend);
-        tokio::task::spawn_blocking(move || match backend.as_ref() {
-            Backend::Sqlite { pool, .. } => pool.with(|conn| work(conn)),
-            Backend::Postgres { database, .. } => work(&database.connection()?),
-        })
-        .await?
+        tokio::task::spawn_blocking(move || backend.pool.with_sql(work)).await?
     }
 
     /// Creates a token (and its user when new), in its own transaction.

@@ -67,6 +67,7 @@ on_both_engines!(
     daily_limits_count_inside_the_transaction,
     two_writers_on_one_database_share_one_gap_free_log,
     index_snapshots_agree_with_the_log,
+    the_transparency_log_grows_and_verifies,
 );
 
 async fn open(db: &TestDatabase) -> MetadataStore {
@@ -590,4 +591,47 @@ async fn the_postgres_writer_connects_again_after_its_connection_is_cut() {
     assert!(cut >= 1, "the writer's connection was among those cut");
     assert_eq!(publish(&store, &alice, "demo", "1.1.0").await.unwrap(), 2);
     assert_eq!(store.lines("demo").await.unwrap().len(), 2);
+}
+
+async fn the_transparency_log_grows_and_verifies(db: TestDatabase) {
+    let store = open(&db).await;
+    let keys_dir = tempfile::tempdir().unwrap();
+    let keys = std::sync::Arc::new(
+        crate::registry_keys::RegistryKeys::load_or_create(keys_dir.path(), None).unwrap(),
+    );
+    let alice = user(&store, "alice").await;
+    for version in ["1.0.0", "1.1.0", "2.0.0"] {
+        publish(&store, &alice, "leafy", version).await.unwrap();
+    }
+    store
+        .set_yanked(alice, "leafy", "1.0.0", true)
+        .await
+        .unwrap();
+    let appended = std::sync::Arc::clone(&keys);
+    let size = store
+        .write(move |conn| crate::log::append_pending(conn, &appended))
+        .await
+        .unwrap();
+    assert_eq!(size, 4, "three releases and a yank");
+    let checked = std::sync::Arc::clone(&keys);
+    let (problems, leaves, proof) = store
+        .read(move |conn| {
+            let problems = crate::log_verify::verify_log(conn, &checked)?;
+            let leaves = crate::log::leaves(conn, 0, 10)?;
+            let proof = crate::log::inclusion_proof(conn, 1, 4)?;
+            Ok((problems, leaves, proof))
+        })
+        .await
+        .unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(leaves.len(), 4);
+    assert!(!proof.hashes().is_empty());
+    let line = store.lines("leafy").await.unwrap().remove(1);
+    assert!(line.contains(r#""wharf":{"leaf":1}"#), "{line}");
+    let refused = store
+        .write(|conn| conn.exec("DELETE FROM log_leaves", args![]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("append-only"), "{refused}");
 }

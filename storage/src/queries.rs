@@ -230,40 +230,27 @@ pub(crate) fn snapshot_by_id(
 
 /// Every package's index file (with the package id), ordered by package name. Reads in
 /// one transaction: the caller's, or its own.
-pub(crate) fn all_snapshots(
-    conn: &Connection,
-) -> Result<Vec<(i64, IndexFileSnapshot)>, StorageError> {
-    let tx = if conn.is_autocommit() {
-        Some(conn.unchecked_transaction()?)
-    } else {
-        None
-    };
+pub(crate) fn all_snapshots(conn: &dyn Sql) -> Result<Vec<(i64, IndexFileSnapshot)>, StorageError> {
     let mut lines: HashMap<i64, Vec<String>> = HashMap::new();
-    let mut statement = conn.prepare("SELECT package_id, line FROM versions ORDER BY id")?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        lines.entry(row.get(0)?).or_default().push(row.get(1)?);
-    }
-    let mut statement = conn.prepare(
-        "SELECT p.id, p.name, e.seq, e.time
-         FROM packages p
-         JOIN events e ON e.seq = (SELECT max(seq) FROM events WHERE package_id = p.id)
-         ORDER BY p.name",
-    )?;
-    let packages = statement
-        .query_map([], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, i64>(3)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(statement);
-    if let Some(tx) = tx {
-        tx.finish()?;
-    }
+    let mut packages = Vec::new();
+    conn.consistent_read(&mut || {
+        lines.clear();
+        for row in conn.rows("SELECT package_id, line FROM versions ORDER BY id", args![])? {
+            lines.entry(row.i64(0)?).or_default().push(row.string(1)?);
+        }
+        packages = conn
+            .rows(
+                "SELECT p.id, p.name, e.seq, e.time
+                 FROM packages p
+                 JOIN events e ON e.seq = (SELECT max(seq) FROM events WHERE package_id = p.id)
+                 ORDER BY p.name",
+                args![],
+            )?
+            .iter()
+            .map(|row| Ok((row.i64(0)?, row.string(1)?, row.i64(2)?, row.i64(3)?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(())
+    })?;
     Ok(packages
         .into_iter()
         .map(|(id, name, seq, time)| {

@@ -3,8 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::sql::{Sql, args};
 use futures::{StreamExt, TryStreamExt, stream};
-use rusqlite::Connection;
 use wharf_index_format::IndexFile;
 
 use crate::blobs::{blob_key, check_blob, list_blobs};
@@ -23,39 +23,52 @@ struct Expected {
     recorded: HashMap<i64, (u64, String)>,
 }
 
-fn read_expected(conn: &Connection) -> Result<Expected, StorageError> {
-    let files = all_snapshots(conn)?;
-    let mut statement = conn.prepare("SELECT package_id, seq, sha256 FROM index_files")?;
-    let recorded = statement
-        .query_map([], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                (
-                    u64::try_from(row.get::<_, i64>(1)?).unwrap_or_default(),
-                    row.get::<_, String>(2)?,
-                ),
-            ))
-        })?
-        .collect::<Result<HashMap<_, _>, _>>()?;
-    Ok(Expected { files, recorded })
+fn read_expected(conn: &dyn Sql) -> Result<Expected, StorageError> {
+    let mut expected = None;
+    conn.consistent_read(&mut || {
+        let files = all_snapshots(conn)?;
+        let recorded = conn
+            .rows("SELECT package_id, seq, sha256 FROM index_files", args![])?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.i64(0)?,
+                    (
+                        u64::try_from(row.i64(1)?).unwrap_or_default(),
+                        row.string(2)?,
+                    ),
+                ))
+            })
+            .collect::<Result<HashMap<_, _>, StorageError>>()?;
+        expected = Some(Expected { files, recorded });
+        Ok(())
+    })?;
+    expected.ok_or_else(|| StorageError::Corrupt {
+        what: "the index-file records were not read".to_owned(),
+    })
 }
 
-fn latest_seq(conn: &Connection, package_id: i64) -> Result<u64, StorageError> {
-    let seq: Option<i64> = conn
-        .prepare_cached("SELECT max(seq) FROM events WHERE package_id = ?1")?
-        .query_row([package_id], |row| row.get(0))?;
+fn latest_seq(conn: &dyn Sql, package_id: i64) -> Result<u64, StorageError> {
+    let seq = conn
+        .row(
+            "SELECT max(seq) FROM events WHERE package_id = ?1",
+            args![package_id],
+        )?
+        .map(|row| row.opt_i64(0))
+        .transpose()?
+        .flatten();
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or_default())
 }
 
-fn version_blobs(conn: &Connection) -> Result<Vec<(String, String, String)>, StorageError> {
-    let mut statement = conn.prepare(
+fn version_blobs(conn: &dyn Sql) -> Result<Vec<(String, String, String)>, StorageError> {
+    conn.rows(
         "SELECT p.name, v.version, v.cksum FROM versions v JOIN packages p ON p.id = v.package_id
          ORDER BY v.id",
-    )?;
-    let rows = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+        args![],
+    )?
+    .iter()
+    .map(|row| Ok((row.string(0)?, row.string(1)?, row.string(2)?)))
+    .collect()
 }
 
 impl Storage {
@@ -67,8 +80,8 @@ impl Storage {
         // Wait for index files still being written and for the records already queued by
         // earlier writes, so a file this process just wrote does not look lagging.
         self.settle().await;
-        self.inner.writer.run(|_| Ok(())).await?;
-        let Expected { files, recorded } = self.read(read_expected).await?;
+        self.inner.writer.run_sql(|_| Ok(())).await?;
+        let Expected { files, recorded } = self.read_sql(|conn| read_expected(conn)).await?;
         let checked = files.len();
         let outcomes: Vec<_> = stream::iter(files)
             .map(|(package_id, snapshot)| {
@@ -102,7 +115,7 @@ impl Storage {
         if !records.is_empty() {
             self.inner
                 .writer
-                .run(move |conn| {
+                .run_sql(move |conn| {
                     let now = now_unix();
                     for (package_id, seq, sha256) in &records {
                         record_index_file(conn, *package_id, *seq, sha256, now)?;
@@ -112,7 +125,10 @@ impl Storage {
                 .await?;
         }
         rebuilt.sort();
-        self.recount_usage().await?;
+        // Usage metering is not on PostgreSQL (no plan can be set there).
+        if !self.on_postgres() {
+            self.recount_usage().await?;
+        }
         Ok(ReconcileReport { checked, rebuilt })
     }
 
@@ -135,12 +151,14 @@ impl Storage {
             if !matches!(ensured, Ensured::Rebuilt { .. }) {
                 return Ok((package_id, snapshot, ensured));
             }
-            let latest = self.read(move |conn| latest_seq(conn, package_id)).await?;
+            let latest = self
+                .read_sql(move |conn| latest_seq(conn, package_id))
+                .await?;
             if latest <= snapshot.seq {
                 return Ok((package_id, snapshot, ensured));
             }
             snapshot = self
-                .read(move |conn| snapshot_by_id(conn, package_id))
+                .read_sql(move |conn| snapshot_by_id(conn, package_id))
                 .await?;
             force = true;
         }
@@ -152,13 +170,15 @@ impl Storage {
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self) -> Result<VerifyReport, StorageError> {
         self.settle().await;
-        self.inner.writer.run(|_| Ok(())).await?;
+        self.inner.writer.run_sql(|_| Ok(())).await?;
         let keys = std::sync::Arc::clone(&self.inner.keys);
         let (expected, versions, log_problems) = self
-            .read(move |conn| {
-                let tx = conn.unchecked_transaction()?;
-                let log_problems = crate::log_verify::verify_log(&tx, &keys)?;
-                tx.finish()?;
+            .read_sql(move |conn| {
+                let mut log_problems = Vec::new();
+                conn.consistent_read(&mut || {
+                    log_problems = crate::log_verify::verify_log(conn, &keys)?;
+                    Ok(())
+                })?;
                 Ok((read_expected(conn)?, version_blobs(conn)?, log_problems))
             })
             .await?;

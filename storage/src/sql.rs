@@ -23,6 +23,43 @@ pub(crate) enum SqlValue {
     Blob(Vec<u8>),
 }
 
+/// The database engine behind a connection, for the few statements whose dialects differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    /// SQLite (the embedded default).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine's name, for messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+impl From<Vec<u8>> for SqlValue {
+    fn from(value: Vec<u8>) -> Self {
+        Self::Blob(value)
+    }
+}
+
+impl From<&[u8]> for SqlValue {
+    fn from(value: &[u8]) -> Self {
+        Self::Blob(value.to_vec())
+    }
+}
+
+impl From<u8> for SqlValue {
+    fn from(value: u8) -> Self {
+        Self::Integer(i64::from(value))
+    }
+}
+
 impl From<i64> for SqlValue {
     fn from(value: i64) -> Self {
         Self::Integer(value)
@@ -107,6 +144,21 @@ impl SqlRow {
         Ok(self.i64(index)? != 0)
     }
 
+    /// The bytes or NULL in column `index`.
+    pub(crate) fn opt_bytes(&self, index: usize) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.value(index)? {
+            SqlValue::Blob(value) => Ok(Some(value.clone())),
+            SqlValue::Null => Ok(None),
+            _ => Err(self.mismatch(index, "bytes")),
+        }
+    }
+
+    /// The bytes in column `index`.
+    pub(crate) fn bytes(&self, index: usize) -> Result<Vec<u8>, StorageError> {
+        self.opt_bytes(index)?
+            .ok_or_else(|| self.mismatch(index, "bytes"))
+    }
+
     /// The text in column `index`.
     pub(crate) fn string(&self, index: usize) -> Result<String, StorageError> {
         self.opt_string(index)?
@@ -137,6 +189,15 @@ pub(crate) trait Sql {
     /// Runs statements without arguments, separated by `;` (schema changes, transaction
     /// control).
     fn batch(&self, sql: &str) -> Result<(), StorageError>;
+
+    /// Which engine runs the SQL (for the few statements whose dialects differ).
+    fn engine(&self) -> Engine {
+        if self.sqlite().is_some() {
+            Engine::Sqlite
+        } else {
+            Engine::Postgres
+        }
+    }
 
     /// The SQLite connection, for the parts of storage that have not moved to this interface
     /// (and are refused on PostgreSQL).
@@ -176,8 +237,11 @@ pub(crate) fn sqlite_only<'a>(
     conn: &'a dyn Sql,
     feature: &str,
 ) -> Result<&'a rusqlite::Connection, StorageError> {
-    conn.sqlite().ok_or_else(|| StorageError::NotOnPostgres {
-        feature: feature.to_owned(),
+    conn.sqlite().ok_or_else(|| {
+        tracing::debug!(engine = conn.engine().name(), feature, "feature refused");
+        StorageError::NotOnPostgres {
+            feature: feature.to_owned(),
+        }
     })
 }
 

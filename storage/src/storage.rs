@@ -12,8 +12,9 @@ use crate::auth::token_digest;
 use crate::blobs::{get_blob, put_blob, sha256_hex};
 use crate::config::ObjectStores;
 use crate::daily_limits::check_daily_limits;
-use crate::db::{ConnectionPool, DB_FILE, migrate, open_connection};
+use crate::db::{ConnectionPool, DB_FILE};
 use crate::dirty_files::{DirtyIndexFiles, start_retrying};
+use crate::engine::{EnginePool, EngineWriter, MetadataDatabase, open_engine};
 use crate::gc::keep_committed_blob;
 use crate::index_files::IndexProjector;
 use crate::log;
@@ -21,6 +22,7 @@ use crate::model::ReconcileReport;
 use crate::plugins::PluginPackage;
 use crate::registry_keys::RegistryKeys;
 use crate::signed_publish::{KeyPlan, ReleaseSigning, check_statement_matches, plan_signing};
+use crate::sql::{Engine, Sql};
 use crate::token_cache::TokenCache;
 use crate::write_behind::PendingWrites;
 use crate::write_ops::{
@@ -51,8 +53,10 @@ pub struct Storage {
 #[derive(Debug)]
 pub(crate) struct Inner {
     data_dir: PathBuf,
-    pub(crate) writer: Writer,
-    pub(crate) pool: ConnectionPool,
+    /// The metadata database's writer thread (SQLite or PostgreSQL).
+    pub(crate) writer: EngineWriter,
+    /// Where reads get a connection (SQLite or PostgreSQL).
+    pub(crate) pool: EnginePool,
     /// Tokens verified since the database last changed.
     token_cache: TokenCache,
     pub(crate) projector: IndexProjector,
@@ -74,36 +78,54 @@ pub(crate) struct Inner {
 }
 
 impl Storage {
-    /// Opens (creating if needed) the storage in `config.data_dir`: migrates the database,
-    /// starts the writer thread and reconciles the index files.
-    #[tracing::instrument(skip_all, fields(data_dir = %config.data_dir.display()))]
+    /// Opens (creating if needed) the storage in `config.data_dir` with its metadata in the
+    /// embedded SQLite database: see [`Storage::open_with_database`].
     pub async fn open(config: StorageConfig) -> Result<Storage, StorageError> {
+        Self::open_with_database(config, MetadataDatabase::Embedded).await
+    }
+
+    /// Opens (creating if needed) the storage in `config.data_dir` with its metadata in
+    /// `database`: migrates the database, starts the writer thread and reconciles the index
+    /// files. The data directory holds the keys and the index files either way.
+    ///
+    /// # Errors
+    /// A bad URL, an unreachable database or a refused login is one
+    /// [`StorageError::InvalidDatabaseUrl`] or [`StorageError::DatabaseUnreachable`].
+    #[tracing::instrument(skip_all, fields(data_dir = %config.data_dir.display(), engine = database.engine().name()))]
+    pub async fn open_with_database(
+        config: StorageConfig,
+        database: MetadataDatabase,
+    ) -> Result<Storage, StorageError> {
         let data_dir = config.data_dir.clone();
         let db_path = data_dir.join(DB_FILE);
         let setup_dir = data_dir.clone();
         let s3 = config.blobs.connect().await?;
-        let (stores, conn, keys) = tokio::task::spawn_blocking(move || {
+        let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
+        let hook: Arc<dyn crate::writer::GroupHook> = audit_queue.clone();
+        let engine = database.engine();
+        let (stores, (writer, pool), keys) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&setup_dir).map_err(|cause| StorageError::Path {
                 path: setup_dir.clone(),
                 cause,
             })?;
             let stores = config.blobs.open(&setup_dir, s3)?;
-            let mut conn = open_connection(&db_path)?;
-            migrate(&mut conn)?;
+            let engine = open_engine(&database, &db_path, Some(hook))?;
             let keys = RegistryKeys::load_or_create(&setup_dir, None)?;
-            Ok::<_, StorageError>((stores, conn, keys))
+            Ok::<_, StorageError>((stores, engine, keys))
         })
         .await??;
         let keys = Arc::new(keys);
         let (dirty, retry_queue) = DirtyIndexFiles::new();
-        let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
-        let hook: Arc<dyn crate::writer::GroupHook> = audit_queue.clone();
+        let token_cache = match engine {
+            Engine::Sqlite => TokenCache::new(data_dir.join(DB_FILE)),
+            Engine::Postgres => TokenCache::uncached(),
+        };
         let storage = Storage {
             inner: Arc::new(Inner {
-                writer: Writer::start_with_hook(conn, Some(hook))?,
+                writer,
                 audit_queue,
-                pool: ConnectionPool::new(data_dir.join(DB_FILE)),
-                token_cache: TokenCache::new(data_dir.join(DB_FILE)),
+                pool,
+                token_cache,
                 projector: IndexProjector::new(Arc::clone(&stores.index)),
                 pending_writes: Arc::new(PendingWrites::new()),
                 dirty,
@@ -121,7 +143,7 @@ impl Storage {
         storage
             .inner
             .writer
-            .run(move |conn| log::append_pending(conn, &keys))
+            .run_sql(move |conn| log::append_pending(conn, &keys))
             .await?;
         start_retrying(Arc::downgrade(&storage.inner), retry_queue);
         let report = storage.reconcile().await?;
@@ -157,9 +179,9 @@ impl Storage {
         let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
         let storage = Storage {
             inner: Arc::new(Inner {
-                writer: Writer::start_with_hook(conn, None)?,
+                writer: EngineWriter::Sqlite(Writer::start_with_hook(conn, None)?),
                 audit_queue,
-                pool: ConnectionPool::read_only(data_dir.join(DB_FILE)),
+                pool: EnginePool::Sqlite(ConnectionPool::read_only(data_dir.join(DB_FILE))),
                 token_cache: TokenCache::new(data_dir.join(DB_FILE)),
                 projector: IndexProjector::new(Arc::clone(&stores.index)),
                 pending_writes: Arc::new(PendingWrites::new()),
@@ -189,14 +211,62 @@ impl Storage {
         &self.inner.data_dir
     }
 
-    /// Runs a read on a pooled connection off the async runtime.
-    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StorageError>
+    /// Which engine holds the metadata.
+    pub fn engine_name(&self) -> &'static str {
+        self.inner.pool.engine().name()
+    }
+
+    /// Whether the metadata is on PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.inner.pool.engine() == Engine::Postgres
+    }
+
+    /// [`StorageError::NotOnPostgres`] naming `feature` when the metadata is on PostgreSQL.
+    pub(crate) fn refuse_on_postgres(&self, feature: &str) -> Result<(), StorageError> {
+        if self.on_postgres() {
+            return Err(StorageError::NotOnPostgres {
+                feature: feature.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs a read on a pooled SQLite connection off the async runtime; on PostgreSQL it
+    /// refuses with [`StorageError::NotOnPostgres`] naming the calling feature (for the parts
+    /// of storage that have not moved to [`Storage::read_sql`]).
+    #[track_caller]
+    pub(crate) fn read<T, F>(
+        &self,
+        work: F,
+    ) -> impl std::future::Future<Output = Result<T, StorageError>> + use<T, F>
     where
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.pool.with(|conn| work(conn))).await?
+        let caller = std::panic::Location::caller();
+        let refusal = inner
+            .pool
+            .sqlite()
+            .is_none()
+            .then(|| crate::engine::refused(caller));
+        async move {
+            if let Some(refusal) = refusal {
+                return Err(refusal);
+            }
+            tokio::task::spawn_blocking(move || inner.pool.with(|conn| work(conn))).await?
+        }
+    }
+
+    /// Runs a read (portable SQL) on a pooled connection of either engine, off the async
+    /// runtime.
+    pub(crate) async fn read_sql<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&dyn Sql) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.pool.with_sql(work)).await?
     }
 
     /// Brings a package's index file up to the committed log position `seq`, records what
@@ -219,7 +289,7 @@ impl Storage {
                 Some(snapshot) => Ok(snapshot),
                 None => {
                     storage
-                        .read(move |conn| queries::snapshot_by_id(conn, package_id))
+                        .read_sql(move |conn| queries::snapshot_by_id(conn, package_id))
                         .await
                 }
             }
@@ -230,7 +300,7 @@ impl Storage {
         }
         if let Some(sha256) = projection.written {
             let written_seq = projection.snapshot.seq;
-            self.inner.writer.run_detached(move |conn| {
+            self.inner.writer.run_detached_sql(move |conn| {
                 record_index_file(conn, package_id, written_seq, &sha256, now_unix())
             });
         }
@@ -250,7 +320,7 @@ impl Storage {
                 storage.inner.dirty.mark(package_id);
             }
             // Settled means recorded too: wait for the record of what was written.
-            let _ = storage.inner.writer.run(|_| Ok(())).await;
+            let _ = storage.inner.writer.run_sql(|_| Ok(())).await;
         });
     }
 
@@ -283,15 +353,20 @@ impl Storage {
         request: NewToken,
         role: Option<crate::Role>,
     ) -> Result<CreatedToken, StorageError> {
-        self.check_new_seat(&request.user)?;
+        // Plans (and so seat limits) are not on PostgreSQL: none can be set there.
+        if !self.on_postgres() {
+            self.check_new_seat(&request.user)?;
+        }
         self.inner
             .pool
-            .with(move |conn| tokens::create_narrowed_token(conn, request, role, now_unix()))
+            .with_sql(move |conn| tokens::create_narrowed_token(conn, request, role, now_unix()))
     }
 
     /// Every token, or those of `user`, oldest first.
     pub fn list_tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>, StorageError> {
-        self.inner.pool.with(|conn| tokens::list_tokens(conn, user))
+        self.inner
+            .pool
+            .with_sql(|conn| tokens::list_tokens(conn, user))
     }
 
     /// Sets (or clears) the name shown next to `login` in owner lists
@@ -299,14 +374,14 @@ impl Storage {
     pub fn set_display_name(&self, login: &str, name: Option<&str>) -> Result<(), StorageError> {
         self.inner
             .pool
-            .with(|conn| tokens::set_display_name(conn, login, name))
+            .with_sql(|conn| tokens::set_display_name(conn, login, name))
     }
 
     /// Revokes a token ([`StorageError::UnknownToken`] when there is none with that id).
     pub fn revoke_token(&self, id: i64) -> Result<(), StorageError> {
         self.inner
             .pool
-            .with(|conn| tokens::revoke_token(conn, id, now_unix()))
+            .with_sql(|conn| tokens::revoke_token(conn, id, now_unix()))
     }
 
     /// Finds who a presented token belongs to. Tokens verified since the database last
@@ -442,7 +517,7 @@ impl Storage {
         let (outcome, snapshot, leaf) = self
             .inner
             .writer
-            .run(move |conn| {
+            .run_sql(move |conn| {
                 let outcome = apply_publish(conn, &request, now_unix())?;
                 log::append_pending(conn, &keys)?;
                 let leaf = log::leaf_of_event(conn, outcome.seq)?;
@@ -489,7 +564,7 @@ impl Storage {
         let (checked_signing, checked_origin) = (signing.clone(), origin.to_owned());
         tokio::task::spawn_blocking(move || {
             let actual = sha256_hex(&crate_bytes);
-            let plan = inner.pool.with(|conn| {
+            let plan = inner.pool.with_sql(|conn| {
                 let existing = check_publish(conn, &checked_who, &checked_entry)?;
                 check_daily_limits(
                     conn,
@@ -498,31 +573,63 @@ impl Storage {
                     limits,
                     now_unix(),
                 )?;
-                quota.check(conn, existing.is_none(), now_unix())?;
-                plan_signing(
-                    conn,
-                    &checked_who,
-                    &checked_entry.name,
-                    existing.as_ref(),
-                    &checked_signing,
-                    &checked_origin,
-                    now_unix(),
-                )
+                // Plans are not on PostgreSQL: none can be set there.
+                if let Some(sqlite) = conn.sqlite() {
+                    quota.check(sqlite, existing.is_none(), now_unix())?;
+                }
+                match conn.sqlite() {
+                    Some(sqlite) => plan_signing(
+                        sqlite,
+                        &checked_who,
+                        &checked_entry.name,
+                        existing.as_ref(),
+                        &checked_signing,
+                        &checked_origin,
+                        now_unix(),
+                    ),
+                    // Publisher keys are not on PostgreSQL: no package has one there.
+                    None if checked_signing.signed.is_some()
+                        || checked_signing.require_signatures =>
+                    {
+                        Err(StorageError::NotOnPostgres {
+                            feature: "signed releases".to_owned(),
+                        })
+                    }
+                    None => Ok(KeyPlan::Unsigned),
+                }
             })?;
             Ok::<_, StorageError>((actual, crate_bytes, plan))
         })
         .await?
     }
 
-    pub(crate) async fn change<T: Send + 'static>(
+    /// [`Storage::change_sql`] for a change written against SQLite's connection: on
+    /// PostgreSQL it refuses with [`StorageError::NotOnPostgres`] naming the calling feature.
+    #[track_caller]
+    pub(crate) fn change<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<(Option<IndexFileSnapshot>, T), StorageError>> + '_
+    {
+        let caller = std::panic::Location::caller();
+        self.change_sql(move |conn, now| match conn.sqlite() {
+            Some(sqlite) => work(sqlite, now),
+            None => Err(crate::engine::refused(caller)),
+        })
+    }
+
+    /// Runs a change to one package in the writer's next group commit, logs it, and brings
+    /// the package's index file up to date; returns the new snapshot (`None` when nothing
+    /// was logged) and what the change reports.
+    pub(crate) async fn change_sql<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn Sql, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
     ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {
         let keys = Arc::clone(&self.inner.keys);
         let change = self
             .inner
             .writer
-            .run(move |conn| {
+            .run_sql(move |conn| {
                 let change = work(conn, now_unix())?;
                 log::append_pending(conn, &keys)?;
                 Ok(change)
@@ -550,7 +657,7 @@ impl Storage {
     ) -> Result<IndexFileSnapshot, StorageError> {
         let (who, name, version) = (who.clone(), name.to_owned(), version.to_owned());
         let (snapshot, ()) = self
-            .change(move |conn, now| apply_set_yanked(conn, &who, &name, &version, yanked, now))
+            .change_sql(move |conn, now| apply_set_yanked(conn, &who, &name, &version, yanked, now))
             .await?;
         snapshot.ok_or_else(|| StorageError::Corrupt {
             what: "a yank logged no event".to_owned(),
@@ -590,7 +697,9 @@ impl Storage {
     ) -> Result<Vec<String>, StorageError> {
         let (who, name, logins) = (who.clone(), name.to_owned(), logins.to_vec());
         let (_, changed) = self
-            .change(move |conn, now| apply_owner_change(conn, &who, &name, &logins, change, now))
+            .change_sql(move |conn, now| {
+                apply_owner_change(conn, &who, &name, &logins, change, now)
+            })
             .await?;
         Ok(changed)
     }
@@ -606,6 +715,7 @@ impl Storage {
         registration: &str,
         signature: &str,
     ) -> Result<PublisherKeyInfo, StorageError> {
+        self.refuse_on_postgres("publisher keys")?;
         let (who, registration, signature) =
             (who.clone(), registration.to_owned(), signature.to_owned());
         let origin = self.inner.keys.origin().to_owned();
@@ -628,6 +738,7 @@ impl Storage {
         statement: &str,
         signatures: &[String],
     ) -> Result<wharf_trust::PublicKey, StorageError> {
+        self.refuse_on_postgres("publisher keys")?;
         let (who, statement, signatures) = (who.clone(), statement.to_owned(), signatures.to_vec());
         let origin = self.inner.keys.origin().to_owned();
         let (_, key) = self
@@ -650,6 +761,7 @@ impl Storage {
         &self,
         who: &Principal,
     ) -> Result<Vec<PublisherKeyInfo>, StorageError> {
+        self.refuse_on_postgres("publisher keys")?;
         let user_id = who.user_id;
         self.read(move |conn| publisher_keys::list(conn, user_id))
             .await
@@ -666,6 +778,7 @@ impl Storage {
         id: &str,
         compromised_since: Option<i64>,
     ) -> Result<PublisherKeyInfo, StorageError> {
+        self.refuse_on_postgres("publisher keys")?;
         let (who, id) = (who.clone(), id.to_owned());
         let keys = Arc::clone(&self.inner.keys);
         let (key, changed) = self
@@ -689,13 +802,15 @@ impl Storage {
     /// The owners of a package ([`StorageError::UnknownPackage`] when there is none).
     pub async fn owners(&self, name: &str) -> Result<Vec<Owner>, StorageError> {
         let name = name.to_owned();
-        self.read(move |conn| queries::owners(conn, &name)).await
+        self.read_sql(move |conn| queries::owners(conn, &name))
+            .await
     }
 
     /// The plugin named `name` with the kind and capabilities of each of its plugin
     /// versions; `None` when there is no such package or it is no plugin.
     pub async fn plugin(&self, name: &str) -> Result<Option<PluginPackage>, StorageError> {
         let name = name.to_owned();
+        self.refuse_on_postgres("plugin metadata")?;
         self.read(move |conn| crate::plugins::plugin_package(conn, &name))
             .await
     }
@@ -704,6 +819,7 @@ impl Storage {
     /// runtime: it reads every package, which takes a while in a large registry.
     pub async fn search(&self, query: &str, limit: usize) -> Result<SearchResults, StorageError> {
         let query = query.to_owned();
+        self.refuse_on_postgres("search")?;
         self.read(move |conn| queries::search(conn, &query, limit))
             .await
     }
@@ -712,7 +828,7 @@ impl Storage {
     /// are not folded: they are different files for cargo). `None` when there is none.
     pub async fn index_file(&self, name: &str) -> Result<Option<IndexFileSnapshot>, StorageError> {
         let name = name.to_owned();
-        self.read(move |conn| {
+        self.read_sql(move |conn| {
             queries::package_by_lower(conn, &name)?
                 .map(|package| queries::snapshot(conn, &package))
                 .transpose()
@@ -722,7 +838,7 @@ impl Storage {
 
     /// Every package's index file, to warm a cache.
     pub async fn all_index_files(&self) -> Result<Vec<IndexFileSnapshot>, StorageError> {
-        let files = self.read(queries::all_snapshots).await?;
+        let files = self.read_sql(|conn| queries::all_snapshots(conn)).await?;
         Ok(files.into_iter().map(|(_, snapshot)| snapshot).collect())
     }
 
@@ -739,7 +855,7 @@ impl Storage {
         version: &str,
     ) -> Result<Option<String>, StorageError> {
         let (name, version) = (name.to_owned(), version.to_owned());
-        self.read(move |conn| queries::version_cksum(conn, &name, &version))
+        self.read_sql(move |conn| queries::version_cksum(conn, &name, &version))
             .await
     }
 
@@ -757,7 +873,7 @@ impl Storage {
             return Ok(());
         }
         let (who, name) = (who.clone(), name.map(str::to_owned));
-        self.read(move |conn| {
+        self.read_sql(move |conn| {
             let package = match &name {
                 Some(name) => Some((
                     name.as_str(),
@@ -773,7 +889,7 @@ impl Storage {
     /// Whether a package with this name exists (case and `-`/`_` folded, as for publishing).
     pub async fn package_exists(&self, name: &str) -> Result<bool, StorageError> {
         let name = name.to_owned();
-        self.read(move |conn| Ok(queries::package_by_canonical(conn, &name)?.is_some()))
+        self.read_sql(move |conn| Ok(queries::package_by_canonical(conn, &name)?.is_some()))
             .await
     }
 
@@ -785,7 +901,7 @@ impl Storage {
         since: i64,
         cap: u32,
     ) -> Result<RecentPublishes, StorageError> {
-        self.read(move |conn| recent::recent_versions(conn, user_id, since, cap))
+        self.read_sql(move |conn| recent::recent_versions(conn, user_id, since, cap))
             .await
     }
 
@@ -797,7 +913,7 @@ impl Storage {
         since: i64,
         cap: u32,
     ) -> Result<RecentPublishes, StorageError> {
-        self.read(move |conn| recent::recent_new_packages(conn, user_id, since, cap))
+        self.read_sql(move |conn| recent::recent_new_packages(conn, user_id, since, cap))
             .await
     }
 
@@ -811,7 +927,7 @@ impl Storage {
         cap: u32,
     ) -> Result<RecentPublishes, StorageError> {
         let canonical = wharf_index_format::canonical_name(name);
-        self.read(move |conn| recent::recent_package_versions(conn, &canonical, since, cap))
+        self.read_sql(move |conn| recent::recent_package_versions(conn, &canonical, since, cap))
             .await
     }
 
@@ -819,7 +935,7 @@ impl Storage {
     pub fn events(&self, after_seq: u64, limit: usize) -> Result<Vec<LogEvent>, StorageError> {
         self.inner
             .pool
-            .with(|conn| queries::events(conn, after_seq, limit))
+            .with_sql(|conn| queries::events(conn, after_seq, limit))
     }
 }
 

@@ -10,6 +10,10 @@
 //! would let anyone fill memory), keyed by the token's SHA-256, so the cache holds no secret,
 //! and it is emptied when it reaches [`MAX_ENTRIES`].
 //!
+//! On PostgreSQL there is no cache: every request looks its token up (one keyed query on
+//! a pooled connection, the same round trip a change counter would cost), so a token
+//! revoked through any server is refused by every server on its next request.
+//!
 //! One lock and one watching connection serve every thread. (Splitting the cache into
 //! per-thread shards, each with its own connection, was slower: concurrent reads of
 //! `data_version` contend for SQLite's file locks in the kernel instead.)
@@ -20,7 +24,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-use crate::db::{ConnectionPool, open_connection};
+use crate::db::open_connection;
+use crate::engine::EnginePool;
 use crate::tokens::{VerifiedToken, verify_digest};
 use crate::{Principal, StorageError};
 
@@ -30,8 +35,8 @@ const MAX_ENTRIES: usize = 4096;
 /// Verified tokens, valid while the database's `data_version` stays what it was.
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    /// The database file, for the watching connection.
-    db_path: PathBuf,
+    /// The database file, for the watching connection; `None` on PostgreSQL (no cache).
+    db_path: Option<PathBuf>,
     state: Mutex<State>,
 }
 
@@ -49,7 +54,16 @@ impl TokenCache {
     /// An empty cache for the database at `db_path`.
     pub(crate) fn new(db_path: PathBuf) -> Self {
         Self {
-            db_path,
+            db_path: Some(db_path),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// No cache: every lookup reads the database (PostgreSQL, which several servers share
+    /// and which has no `data_version`).
+    pub(crate) fn uncached() -> Self {
+        Self {
+            db_path: None,
             state: Mutex::new(State::default()),
         }
     }
@@ -58,13 +72,16 @@ impl TokenCache {
     /// database is unchanged since it was verified, else from `pool` (and then kept).
     pub(crate) fn authenticate(
         &self,
-        pool: &ConnectionPool,
+        pool: &EnginePool,
         digest: &str,
         now: i64,
     ) -> Result<Principal, StorageError> {
+        let Some(db_path) = &self.db_path else {
+            return pool.with_sql(|conn| Ok(verify_digest(conn, digest, now)?.principal));
+        };
         let version = {
             let mut state = self.lock();
-            let version = state.refresh(&self.db_path)?;
+            let version = state.refresh(db_path)?;
             if let Some(hit) = state.entries.get(digest) {
                 if hit.expires_at.is_some_and(|at| at <= now) {
                     state.entries.remove(digest);
@@ -75,7 +92,7 @@ impl TokenCache {
             version
         };
         // The lookup runs without the lock, so other requests are not held up by it.
-        let verified = pool.with(|conn| verify_digest(conn, digest, now))?;
+        let verified = pool.with_sql(|conn| verify_digest(conn, digest, now))?;
         let principal = verified.principal.clone();
         self.keep(version, digest, verified);
         Ok(principal)
@@ -145,7 +162,7 @@ mod tests {
         _dir: tempfile::TempDir,
         /// Another connection, standing for the writer or another process.
         other: Connection,
-        pool: ConnectionPool,
+        pool: EnginePool,
         cache: TokenCache,
     }
 
@@ -156,7 +173,7 @@ mod tests {
         migrate(&mut other).unwrap();
         Fixture {
             other,
-            pool: ConnectionPool::new(path.clone()),
+            pool: EnginePool::Sqlite(crate::db::ConnectionPool::new(path.clone())),
             cache: TokenCache::new(path),
             _dir: dir,
         }
@@ -174,8 +191,8 @@ mod tests {
 
     #[test]
     fn a_verified_token_is_kept_until_the_database_changes() {
-        let mut f = fixture();
-        let alice = create_token(&mut f.other, token("alice", None), 100).unwrap();
+        let f = fixture();
+        let alice = create_token(&f.other, token("alice", None), 100).unwrap();
         let digest = token_digest(alice.secret.expose());
         let who = f.cache.authenticate(&f.pool, &digest, 200).unwrap();
         assert_eq!(who.login, "alice");
@@ -192,12 +209,12 @@ mod tests {
 
     #[test]
     fn any_commit_empties_the_cache() {
-        let mut f = fixture();
-        let alice = create_token(&mut f.other, token("alice", None), 100).unwrap();
+        let f = fixture();
+        let alice = create_token(&f.other, token("alice", None), 100).unwrap();
         let digest = token_digest(alice.secret.expose());
         f.cache.authenticate(&f.pool, &digest, 200).unwrap();
         assert_eq!(f.cache.len(), 1);
-        create_token(&mut f.other, token("bob", None), 100).unwrap();
+        create_token(&f.other, token("bob", None), 100).unwrap();
         f.cache.authenticate(&f.pool, &digest, 200).unwrap();
         assert_eq!(
             f.cache.len(),
@@ -208,8 +225,8 @@ mod tests {
 
     #[test]
     fn expiry_is_checked_on_every_hit() {
-        let mut f = fixture();
-        let soon = create_token(&mut f.other, token("carol", Some(500)), 100).unwrap();
+        let f = fixture();
+        let soon = create_token(&f.other, token("carol", Some(500)), 100).unwrap();
         let digest = token_digest(soon.secret.expose());
         f.cache.authenticate(&f.pool, &digest, 499).unwrap();
         assert_eq!(f.cache.len(), 1);
@@ -222,17 +239,24 @@ mod tests {
 
     #[test]
     fn a_lookup_that_raced_a_change_is_not_kept() {
-        let mut f = fixture();
-        let alice = create_token(&mut f.other, token("alice", None), 100).unwrap();
+        let f = fixture();
+        let alice = create_token(&f.other, token("alice", None), 100).unwrap();
         let digest = token_digest(alice.secret.expose());
-        let before = f.cache.lock().refresh(&f.cache.db_path).unwrap();
+        let before = f
+            .cache
+            .lock()
+            .refresh(f.cache.db_path.as_deref().unwrap())
+            .unwrap();
         let verified = f
             .pool
             .with(|conn| verify_digest(conn, &digest, 200))
             .unwrap();
         // The token is revoked after the lookup, and another request notices first.
         revoke_token(&f.other, alice.info.id, 300).unwrap();
-        f.cache.lock().refresh(&f.cache.db_path).unwrap();
+        f.cache
+            .lock()
+            .refresh(f.cache.db_path.as_deref().unwrap())
+            .unwrap();
         f.cache.keep(before, &digest, verified);
         assert_eq!(f.cache.len(), 0);
         assert!(matches!(

@@ -1,10 +1,8 @@
 //! Users and API tokens: creation, listing, revocation and authentication. Only a SHA-256
 //! of each token is stored.
 
-use rusqlite::{Connection, TransactionBehavior, params};
-
 use crate::auth::{SecretToken, token_digest};
-use crate::sql::{Sql, args};
+use crate::sql::{Engine, Sql, args};
 use crate::{CreatedToken, NewToken, Principal, Role, Scope, StorageError, TokenInfo};
 
 fn encode_scopes(scopes: &[Scope]) -> String {
@@ -50,16 +48,16 @@ pub fn check_display_name(name: &str) -> Result<(), StorageError> {
 /// Sets (or, with `None`, clears) the name shown next to a user's login, as in `cargo owner
 /// --list`.
 pub(crate) fn set_display_name(
-    conn: &Connection,
+    conn: &dyn Sql,
     login: &str,
     name: Option<&str>,
 ) -> Result<(), StorageError> {
     if let Some(name) = name {
         check_display_name(name)?;
     }
-    let changed = conn.execute(
+    let changed = conn.exec(
         "UPDATE users SET name = ?2 WHERE login = ?1",
-        params![login, name],
+        args![login, name],
     )?;
     if changed == 0 {
         return Err(StorageError::UnknownUser {
@@ -73,7 +71,7 @@ pub(crate) fn set_display_name(
 /// Creates the token (and its user when needed) in one transaction.
 #[cfg(test)]
 pub(crate) fn create_token(
-    conn: &mut Connection,
+    conn: &dyn Sql,
     request: NewToken,
     now: i64,
 ) -> Result<CreatedToken, StorageError> {
@@ -91,15 +89,26 @@ pub(crate) fn decode_role(text: &str) -> Result<Role, StorageError> {
 /// else of the default role) in one transaction; `role` narrows it and must be within the
 /// user's role ([`StorageError::RoleAboveUser`], and nothing is created).
 pub(crate) fn create_narrowed_token(
-    conn: &mut Connection,
+    conn: &dyn Sql,
     request: NewToken,
     role: Option<Role>,
     now: i64,
 ) -> Result<CreatedToken, StorageError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let created = insert_token(&*tx, request, role, now)?;
-    tx.commit()?;
-    Ok(created)
+    conn.batch(match conn.engine() {
+        Engine::Sqlite => "BEGIN IMMEDIATE",
+        Engine::Postgres => "BEGIN",
+    })?;
+    match insert_token(conn, request, role, now) {
+        Ok(created) => {
+            conn.batch("COMMIT")?;
+            Ok(created)
+        }
+        Err(error) => {
+            // Keep the original error; the connection goes back to its pool either way.
+            let _ignored = conn.batch("ROLLBACK");
+            Err(error)
+        }
+    }
 }
 
 /// [`create_narrowed_token`] inside the caller's transaction.
@@ -307,7 +316,7 @@ pub(crate) fn verify_digest(
 mod tests {
     use super::*;
 
-    fn database() -> (tempfile::TempDir, Connection) {
+    fn database() -> (tempfile::TempDir, rusqlite::Connection) {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = crate::db::open_connection(&dir.path().join("t.db")).unwrap();
         crate::db::migrate(&mut conn).unwrap();
@@ -326,8 +335,8 @@ mod tests {
 
     #[test]
     fn display_names_are_checked_and_need_a_known_user() {
-        let (_dir, mut conn) = database();
-        create_token(&mut conn, request("alice", None), 100).unwrap();
+        let (_dir, conn) = database();
+        create_token(&conn, request("alice", None), 100).unwrap();
         set_display_name(&conn, "alice", Some("Alice Liddell")).unwrap();
         let stored: Option<String> = conn
             .query_row("SELECT name FROM users WHERE login = 'alice'", [], |row| {
@@ -353,9 +362,9 @@ mod tests {
 
     #[test]
     fn the_token_lookup_is_planned_once_per_connection() {
-        let (_dir, mut conn) = database();
-        let alice = create_token(&mut conn, request("alice", None), 100).unwrap();
-        let bob = create_token(&mut conn, request("bob", None), 100).unwrap();
+        let (_dir, conn) = database();
+        let alice = create_token(&conn, request("alice", None), 100).unwrap();
+        let bob = create_token(&conn, request("bob", None), 100).unwrap();
         for _ in 0..10 {
             for token in [&alice, &bob] {
                 authenticate(&conn, token.secret.expose(), 200).unwrap();
@@ -373,8 +382,8 @@ mod tests {
 
     #[test]
     fn tokens_authenticate_until_revoked_or_expired() {
-        let (_dir, mut conn) = database();
-        let created = create_token(&mut conn, request("alice", None), 100).unwrap();
+        let (_dir, conn) = database();
+        let created = create_token(&conn, request("alice", None), 100).unwrap();
         assert_eq!(created.info.scopes, vec![Scope::PublishNew, Scope::Yank]);
         let who = authenticate(&conn, created.secret.expose(), 200).unwrap();
         assert_eq!(who.login, "alice");
@@ -395,7 +404,7 @@ mod tests {
             Err(StorageError::UnknownToken { id: 999 })
         ));
 
-        let expiring = create_token(&mut conn, request("alice", Some(500)), 100).unwrap();
+        let expiring = create_token(&conn, request("alice", Some(500)), 100).unwrap();
         assert!(authenticate(&conn, expiring.secret.expose(), 499).is_ok());
         assert!(matches!(
             authenticate(&conn, expiring.secret.expose(), 500),
@@ -405,9 +414,9 @@ mod tests {
 
     #[test]
     fn only_digests_are_stored_and_listing_filters_by_user() {
-        let (_dir, mut conn) = database();
-        let alice = create_token(&mut conn, request("alice", None), 1).unwrap();
-        create_token(&mut conn, request("bob", None), 2).unwrap();
+        let (_dir, conn) = database();
+        let alice = create_token(&conn, request("alice", None), 1).unwrap();
+        create_token(&conn, request("bob", None), 2).unwrap();
         let stored: Vec<String> = conn
             .prepare("SELECT token_sha256 FROM tokens")
             .unwrap()
@@ -421,7 +430,7 @@ mod tests {
         let only_alice = list_tokens(&conn, Some("alice")).unwrap();
         assert_eq!(only_alice, vec![alice.info]);
         assert!(matches!(
-            create_token(&mut conn, request("has space", None), 3),
+            create_token(&conn, request("has space", None), 3),
             Err(StorageError::InvalidLogin { .. })
         ));
     }

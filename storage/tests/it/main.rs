@@ -11,6 +11,7 @@ mod index_retry;
 mod log;
 mod owners;
 mod plugins;
+mod postgres;
 mod properties;
 mod publish;
 mod recent;

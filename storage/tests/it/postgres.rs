@@ -1,0 +1,185 @@
+//! `Storage` with its metadata on a real PostgreSQL server (a throwaway cluster from
+//! `wharf_test_support::postgres`): the core flow, a restart, two storages sharing one
+//! database, the one-line refusal of features not on PostgreSQL, and the start-up errors.
+
+use std::path::Path;
+
+use wharf_storage::{
+    BlobBackend, MetadataDatabase, NewToken, Scope, Storage, StorageConfig, StorageError,
+};
+use wharf_test_support::postgres::PostgresServer;
+
+use crate::support::{TestResult, admin, observe, upload};
+
+async fn open_on(server: &PostgresServer, data: &Path) -> Storage {
+    Storage::open_with_database(
+        StorageConfig {
+            data_dir: data.to_path_buf(),
+            blobs: BlobBackend::Local,
+        },
+        MetadataDatabase::Postgres(server.url()),
+    )
+    .await
+    .expect("storage opens on PostgreSQL")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_yank_and_owners_run_on_postgres_and_survive_a_restart() -> TestResult {
+    let server = PostgresServer::start();
+    let dir = tempfile::tempdir()?;
+    let storage = open_on(&server, dir.path()).await;
+    assert!(storage.on_postgres());
+    let alice = admin(&storage, "alice");
+    let bob = admin(&storage, "bob");
+    let first = storage.publish(&alice, upload("harbour", "1.0.0")).await?;
+    assert!(first.created_package);
+    let second = storage.publish(&alice, upload("harbour", "1.1.0")).await?;
+    assert_eq!(second.seq, first.seq + 1);
+    assert!(
+        second
+            .entry
+            .extensions
+            .contains_key(wharf_storage::LINE_FIELD),
+        "the release is logged in the transparency log"
+    );
+    let yanked = storage.set_yanked(&alice, "harbour", "1.0.0", true).await?;
+    let text = String::from_utf8(yanked.bytes.to_vec())?;
+    assert_eq!(text.lines().count(), 2);
+    assert!(
+        text.lines()
+            .next()
+            .unwrap_or_default()
+            .contains(r#""yanked":true"#)
+    );
+    let added = storage
+        .add_owners(&alice, "harbour", &["bob".to_owned()])
+        .await?;
+    assert_eq!(added, vec!["bob".to_owned()]);
+    let owners: Vec<String> = storage
+        .owners("harbour")
+        .await?
+        .into_iter()
+        .map(|owner| owner.login)
+        .collect();
+    assert_eq!(owners, ["alice", "bob"]);
+    storage.publish(&bob, upload("harbour", "1.2.0")).await?;
+    assert_eq!(
+        storage.version_cksum("harbour", "1.2.0").await?,
+        Some(crate::support::sha256(&crate::support::tarball(
+            "harbour", "1.2.0"
+        )))
+    );
+    storage.settle().await;
+    let report = storage.verify().await?;
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(storage.log_size().await? >= 5);
+    let before = observe(&storage).await;
+    let seqs: Vec<u64> = before.events.iter().map(|event| event.seq).collect();
+    assert_eq!(seqs, (1..=u64::try_from(seqs.len())?).collect::<Vec<_>>());
+    drop(storage);
+
+    let reopened = open_on(&server, dir.path()).await;
+    assert_eq!(observe(&reopened).await, before);
+    assert!(reopened.open_report().rebuilt.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_storages_on_one_database_see_each_others_writes_and_revocations() -> TestResult {
+    let server = PostgresServer::start();
+    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let node_a = open_on(&server, dir_a.path()).await;
+    let node_b = open_on(&server, dir_b.path()).await;
+    let created = node_a.create_token(NewToken {
+        user: "carol".to_owned(),
+        scopes: Scope::ALL.to_vec(),
+        expires_at: None,
+        name_patterns: vec![],
+        label: None,
+    })?;
+    let carol = node_b.authenticate(created.secret.expose())?;
+    node_b.publish(&carol, upload("shared", "0.1.0")).await?;
+    let seen_on_a = node_a
+        .index_file("shared")
+        .await?
+        .expect("a publish through one storage is in the shared database");
+    assert_eq!(
+        seen_on_a
+            .bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
+        1
+    );
+    node_a.revoke_token(created.info.id)?;
+    assert!(matches!(
+        node_b.authenticate(created.secret.expose()),
+        Err(StorageError::RevokedToken)
+    ));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn features_not_on_postgres_are_refused_in_one_line_and_change_nothing() -> TestResult {
+    let server = PostgresServer::start();
+    let dir = tempfile::tempdir()?;
+    let storage = open_on(&server, dir.path()).await;
+    let alice = admin(&storage, "alice");
+    storage.publish(&alice, upload("quay", "1.0.0")).await?;
+    let before = observe(&storage).await;
+    let refused = storage.search("quay", 10).await.unwrap_err();
+    assert!(matches!(refused, StorageError::NotOnPostgres { .. }));
+    let message = refused.to_string();
+    assert!(
+        message.starts_with("search is not supported on PostgreSQL yet"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1);
+    let keys = storage
+        .publisher_keys(&alice)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        keys.starts_with("publisher keys is not supported"),
+        "{keys}"
+    );
+    assert_eq!(observe(&storage).await, before);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_or_unreachable_database_is_one_line_at_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let config = StorageConfig {
+        data_dir: dir.path().to_path_buf(),
+        blobs: BlobBackend::Local,
+    };
+    let bad = MetadataDatabase::parse("mysql://wharf:secret@db/wharf")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("mysql://wharf:***@db/wharf") && !bad.contains("secret"),
+        "{bad}"
+    );
+    // A port nobody listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let url = format!("postgres://wharf:secret@127.0.0.1:{port}/wharf");
+    let unreachable = Storage::open_with_database(config, MetadataDatabase::parse(&url)?)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        unreachable,
+        StorageError::DatabaseUnreachable { .. }
+    ));
+    let message = unreachable.to_string();
+    assert!(
+        message.contains("cannot connect to the PostgreSQL database"),
+        "{message}"
+    );
+    assert!(!message.contains("secret"), "{message}");
+    assert_eq!(message.lines().count(), 1);
+    Ok(())
+}
