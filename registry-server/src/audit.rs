@@ -143,7 +143,7 @@ fn classify(method: &Method, path: &str) -> String {
     format!("{method} {path}")
 }
 
-/// The action of a role, token or team change.
+/// The action of a role, token, team or plan change.
 fn access_action(method: &Method, path: &str) -> Option<&'static str> {
     use crate::handlers::{roles, teams};
     let delete = method == Method::DELETE;
@@ -159,6 +159,9 @@ fn access_action(method: &Method, path: &str) -> Option<&'static str> {
     }
     if path == teams::PATH {
         return Some("team.create");
+    }
+    if path == crate::handlers::usage::PLAN_PATH {
+        return Some("plan.set");
     }
     if path.starts_with(teams::PATH) && path.ends_with("/members") {
         return Some(if delete {

@@ -73,14 +73,7 @@ pub(crate) fn answer_index_file_now<B>(
     {
         return None;
     }
-    let rest = path.strip_prefix("/index/")?;
-    if rest == "config.json"
-        || rest == log::TIMESTAMP_PATH
-        || rest == lifecycle::FEED_PATH
-        || rest.starts_with(log::BINS_PATH)
-    {
-        return None;
-    }
+    let rest = index_file_path(path)?;
     let start = Instant::now();
     core_sharing::count_request();
     state.metrics.count_version(request.version());
@@ -92,6 +85,18 @@ pub(crate) fn answer_index_file_now<B>(
         start.elapsed(),
     );
     Some(response)
+}
+
+/// The index file a registry path names (`/index/{rest}`), when it is one the cache holds:
+/// not `config.json`, the signed timestamp, the lifecycle feed or the log's bins, which have
+/// handlers of their own.
+pub(crate) fn index_file_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/index/")?;
+    let own_handler = rest == "config.json"
+        || rest == log::TIMESTAMP_PATH
+        || rest == lifecycle::FEED_PATH
+        || rest.starts_with(log::BINS_PATH);
+    (!own_handler).then_some(rest)
 }
 
 async fn dispatch<B>(state: &AppState, request: Request<B>) -> (Route, Result<Resp, ApiError>)
@@ -114,7 +119,10 @@ where
             return (Route::Log, log::timestamp(state, request.headers()).await);
         }
         if rest == lifecycle::FEED_PATH {
-            return (Route::Log, lifecycle::feed(state, request.headers()).await);
+            return (
+                Route::Log,
+                crate::handlers::lifecycle_feed::feed(state, request.headers()).await,
+            );
         }
         if let Some(bin) = rest.strip_prefix(log::BINS_PATH) {
             return (Route::Log, log::bins(state, request.headers(), bin).await);
@@ -420,6 +428,7 @@ fn is_access_path(path: &str) -> bool {
         roles::TOKENS_PATH,
         roles::AUDIT_PATH,
         teams::PATH,
+        crate::handlers::usage::PLAN_PATH,
     ]
     .iter()
     .any(|base| {
@@ -455,6 +464,9 @@ where
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     if path.starts_with(teams::PATH) {
         return teams::route(state, &headers, method, path, &segments, &body);
+    }
+    if path == crate::handlers::usage::PLAN_PATH {
+        return crate::handlers::usage::set_plan(state, &headers, method, &body);
     }
     roles::route(
         state,

@@ -83,6 +83,8 @@ pub struct AppState {
     pub(crate) timestamp: crate::handlers::log::TimestampCache,
     /// Downloads not yet written, host-compatibility answers, the review rate limit.
     pub(crate) catalogue: crate::handlers::catalogue_state::CatalogueState,
+    /// The lifecycle feed signed last (served until the next lifecycle change).
+    pub(crate) lifecycle_feed: crate::handlers::lifecycle_feed::FeedCache,
 }
 
 impl AppState {
@@ -102,6 +104,7 @@ impl AppState {
             publish_limiter,
             timestamp: crate::handlers::log::TimestampCache::default(),
             catalogue: crate::handlers::catalogue_state::CatalogueState::default(),
+            lifecycle_feed: crate::handlers::lifecycle_feed::FeedCache::default(),
         }
     }
 }

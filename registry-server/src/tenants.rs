@@ -16,6 +16,11 @@
 //!   as such a tenant does: the token is looked up in an empty registry's storage (the same
 //!   work as a real lookup) and refused the same way, with the name the caller gave;
 //! - a suspended tenant answers 403 naming the tenant and saying an operator must resume it;
+//! - each of those refusals is recorded in an audit log (`tenant.refused`): the default
+//!   registry's (the operator's) for a suspended or unknown tenant, the tenant's own for a
+//!   token it does not know; no tenant's log tells of another tenant;
+//! - a tenant cannot change its own plan (`PUT /t/{tenant}/api/wharf/v1/plan` is a 403,
+//!   audited in the tenant's log): the operator sets it on the tenant's data directory;
 //! - a public tenant (no `auth-required`) serves its index to anyone, like the default one.
 
 use std::collections::HashMap;
@@ -26,7 +31,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, Uri};
 use hyper::body::Body;
-use wharf_storage::{Storage, StorageError};
+use wharf_storage::{AuditEntry, Storage, StorageError};
 
 use crate::auth::presented_token;
 use crate::error::ApiError;
@@ -131,6 +136,26 @@ impl Tenants {
         router::answer_index_file_now(&state, request, sub)
     }
 
+    /// Runs `answer` with the public registry (the default or an active tenant) and the index
+    /// file path that `path` names (see [`crate::site::Site::with_index_file`]).
+    pub(crate) fn with_index_file<R>(
+        &self,
+        path: &str,
+        answer: impl FnOnce(&AppState, &str) -> R,
+    ) -> Option<R> {
+        let Some(rest) = path.strip_prefix(TENANT_PREFIX) else {
+            let file = router::index_file_path(path)?;
+            return (!self.default.config.auth_required).then(|| answer(&self.default, file));
+        };
+        let (name, sub) = split_tenant(rest);
+        let file = router::index_file_path(sub)?;
+        let state = match self.read().get(name) {
+            Some(Tenant::Active(state)) if !state.config.auth_required => Arc::clone(state),
+            _ => return None,
+        };
+        Some(answer(&state, file))
+    }
+
     /// Answers one request of the default registry or of a tenant.
     pub(crate) async fn handle<B>(
         self: Arc<Self>,
@@ -149,13 +174,15 @@ impl Tenants {
         let tenant = self.read().get(&name).cloned();
         let state = match tenant {
             Some(Tenant::Active(state)) => state,
-            Some(Tenant::Suspended) => return Ok(suspended(&name).into_response()),
+            Some(Tenant::Suspended) => {
+                return Ok(refused(&self.default, &request, suspended(&name)));
+            }
             None => {
                 let login_url = format!("{}{TENANT_PREFIX}{name}/me", self.base_url());
                 let refusal = admit(self.void.get(), &login_url, request.headers())
                     .err()
                     .unwrap_or_else(|| no_such_endpoint(&name, &sub));
-                return Ok(refusal.into_response());
+                return Ok(refused(&self.default, &request, refusal));
             }
         };
         if state.config.auth_required
@@ -165,7 +192,19 @@ impl Tenants {
                 request.headers(),
             )
         {
-            return Ok(refusal.into_response());
+            return Ok(refused(&state, &request, refusal));
+        }
+        if sub == crate::handlers::usage::PLAN_PATH {
+            let actor = presented_token(request.headers())
+                .and_then(|token| state.storage.authenticate(token).ok())
+                .map_or_else(|| "anonymous".to_owned(), |principal| principal.login);
+            return Ok(record_refusal(
+                &state,
+                &request,
+                &actor,
+                "plan.set",
+                operator_sets_plans(&name),
+            ));
         }
         // The web UI's pages link to the default registry's paths: tenants have none.
         if crate::web::is_web_path(&sub) {
@@ -240,6 +279,47 @@ fn suspended(name: &str) -> ApiError {
         StatusCode::FORBIDDEN,
         format!(
             "tenant `{name}` is suspended; an operator must resume it (`wharf tenant resume {name}`) before it serves again"
+        ),
+    )
+}
+
+/// Answers `refusal` and records it in `state`'s audit log (action `tenant.refused`, the
+/// path asked for, the status and message): the default registry's log for a suspended or
+/// unknown tenant, the tenant's own for a token it does not know. Each refusal queues one
+/// record, whichever case it is, and the record names nothing but what the caller sent.
+fn refused<B>(state: &AppState, request: &Request<B>, refusal: ApiError) -> Resp {
+    record_refusal(state, request, "anonymous", "tenant.refused", refusal)
+}
+
+/// Answers `refusal` and records it as `action` of `actor` in `state`'s audit log.
+fn record_refusal<B>(
+    state: &AppState,
+    request: &Request<B>,
+    actor: &str,
+    action: &str,
+    refusal: ApiError,
+) -> Resp {
+    let outcome = format!("{}: {}", refusal.status().as_u16(), refusal.detail());
+    let source = request
+        .extensions()
+        .get::<crate::audit::PeerAddr>()
+        .map_or_else(|| "unknown".to_owned(), |peer| peer.0.ip().to_string());
+    state.storage.audit(AuditEntry::new(
+        actor,
+        source,
+        action,
+        request.uri().path(),
+        outcome,
+    ));
+    refusal.into_response()
+}
+
+/// A tenant's plan is the operator's to set, never its own admins'.
+fn operator_sets_plans(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "tenant `{name}` cannot change its own plan: the server's operator sets it (`wharf admin plan set PLAN --data DATA/tenants/{name}`)"
         ),
     )
 }

@@ -9,7 +9,10 @@
 //! steps of [`PAGES_PER_STEP`] pages so it reports progress. Then every blob a version of
 //! the copy references is read from the registry's store (its disk or its bucket), checked
 //! against its SHA-256, and written after the database, the keys and the small data files
-//! into one zstd-compressed tar ending with a manifest (see `backup_archive`). The file is
+//! into one zstd-compressed tar ending with a manifest (see `backup_archive`). Each tenant
+//! (`tenants/<name>/`, a registry of its own) follows the same way under its directory's
+//! path: its database through the online backup API, its keys, its blobs; then the tenants
+//! table. The file is
 //! written under a temporary name with mode 0600 (it holds the secret keys), synced, and
 //! renamed into place.
 
@@ -27,8 +30,8 @@ use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::backup_archive::{
-    ADMIN_TOKEN_FILE, BLOBS_DIR, FORMAT, MANIFEST_MEMBER, Manifest, ManifestMember, ZSTD_LEVEL,
-    member_header,
+    ADMIN_TOKEN_FILE, BLOBS_DIR, FORMAT, MANIFEST_MEMBER, Manifest, ManifestMember, TENANTS_DIR,
+    TENANTS_TABLE_FILE, ZSTD_LEVEL, member_header,
 };
 use crate::blobs::{blob_key, sha256_hex};
 use crate::db::DB_FILE;
@@ -103,16 +106,7 @@ pub async fn create_backup(
             "the file already exists; name a new file (a backup never overwrites one)".to_owned(),
         ));
     }
-    let db_path = data_dir.join(DB_FILE);
-    if !db_path.is_file() {
-        return Err(StorageError::Path {
-            path: db_path,
-            cause: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no registry database here; point `--data` at the registry's data directory",
-            ),
-        });
-    }
+    let db_path = database_of(data_dir)?;
     let store = open_blob_store(data_dir, blobs)?;
     let parent = out
         .parent()
@@ -157,11 +151,19 @@ pub async fn create_backup(
         file: out,
     };
     archive.append_file(DB_FILE, &copy)?;
-    append_secrets(&mut archive, data_dir)?;
+    append_secrets(&mut archive, data_dir, "")?;
     if let Some(head) = &snapshot.audit_head {
         archive.append_bytes(crate::audit::AUDIT_HEAD_FILE, head.as_bytes())?;
     }
-    let (done, _) = append_blobs(&mut archive, &store, &snapshot.cksums, progress.as_ref()).await?;
+    let (mut done, _) = append_blobs(
+        &mut archive,
+        &store,
+        &snapshot.cksums,
+        "",
+        progress.as_ref(),
+    )
+    .await?;
+    done += append_tenants(&mut archive, data_dir, scratch.path(), &progress).await?;
     let manifest = Manifest {
         format: FORMAT.to_owned(),
         created: snapshot.created,
@@ -187,12 +189,96 @@ pub async fn create_backup(
     })
 }
 
-/// Reads every blob of `cksums` (several at a time), checks it and appends it in order;
-/// returns how many blobs and bytes were written.
+/// The database of the registry in `data_dir`, which must exist.
+fn database_of(data_dir: &Path) -> Result<PathBuf, StorageError> {
+    let db_path = data_dir.join(DB_FILE);
+    if db_path.is_file() {
+        return Ok(db_path);
+    }
+    Err(StorageError::Path {
+        path: db_path,
+        cause: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no registry database here; point `--data` at the registry's data directory",
+        ),
+    })
+}
+
+/// The tenants of the registry in `data_dir` (`tenants/<name>/` directories holding a
+/// database; the empty `.void` registry and other dot-directories are not tenants), by name.
+fn tenant_names(data_dir: &Path) -> Result<Vec<String>, StorageError> {
+    let dir = data_dir.join(TENANTS_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(cause) => return Err(StorageError::Path { path: dir, cause }),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| !name.starts_with('.') && dir.join(name).join(DB_FILE).is_file())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Appends every tenant (`tenants/<name>/`: its database copied with the online backup
+/// API, its keys and admin token, its audit head and the blobs its versions reference, from
+/// its own disk), then the tenants table; returns how many blobs were written.
+async fn append_tenants(
+    archive: &mut Archive<'_>,
+    data_dir: &Path,
+    scratch: &Path,
+    progress: &Arc<dyn Fn(BackupProgress) + Send + Sync>,
+) -> Result<u64, StorageError> {
+    let mut blobs = 0;
+    for name in tenant_names(data_dir)? {
+        let tenant = data_dir.join(TENANTS_DIR).join(&name);
+        let prefix = format!("{TENANTS_DIR}/{name}/");
+        let (source, copy) = (
+            tenant.join(DB_FILE),
+            scratch.join(format!("tenant-{name}.db")),
+        );
+        let target = copy.clone();
+        let report = Arc::clone(progress);
+        let snapshot =
+            tokio::task::spawn_blocking(move || copy_database(&source, &target, report.as_ref()))
+                .await??;
+        archive.append_file(&format!("{prefix}{DB_FILE}"), &copy)?;
+        append_secrets(archive, &tenant, &prefix)?;
+        if let Some(head) = &snapshot.audit_head {
+            archive.append_bytes(
+                &format!("{prefix}{}", crate::audit::AUDIT_HEAD_FILE),
+                head.as_bytes(),
+            )?;
+        }
+        let store = open_blob_store(&tenant, &BlobBackend::Local)?;
+        let (done, _) = append_blobs(
+            archive,
+            &store,
+            &snapshot.cksums,
+            &prefix,
+            progress.as_ref(),
+        )
+        .await?;
+        blobs += done;
+        tracing::info!(tenant = %name, versions = snapshot.versions, blobs = done, "tenant backed up");
+    }
+    let table = data_dir.join(TENANTS_TABLE_FILE);
+    if table.is_file() {
+        archive.append_file(TENANTS_TABLE_FILE, &table)?;
+    }
+    Ok(blobs)
+}
+
+/// Reads every blob of `cksums` (several at a time), checks it and appends it in order
+/// under `prefix` (empty for the default registry); returns how many blobs and bytes were
+/// written.
 async fn append_blobs(
     archive: &mut Archive<'_>,
     store: &Arc<dyn ObjectStore>,
     cksums: &BTreeSet<String>,
+    prefix: &str,
     progress: &(dyn Fn(BackupProgress) + Send + Sync),
 ) -> Result<(u64, u64), StorageError> {
     let total = u64::try_from(cksums.len()).unwrap_or(u64::MAX);
@@ -203,7 +289,7 @@ async fn append_blobs(
     let mut reported = Instant::now();
     while let Some((cksum, bytes)) = fetched.try_next().await? {
         let key = blob_key(&cksum).expect("fetched blobs have valid checksums");
-        archive.append_bytes(&format!("{BLOBS_DIR}/{key}"), &bytes)?;
+        archive.append_bytes(&format!("{prefix}{BLOBS_DIR}/{key}"), &bytes)?;
         done += 1;
         bytes_done += bytes.len() as u64;
         if reported.elapsed() >= Duration::from_secs(1) || done == total {
@@ -391,8 +477,12 @@ fn copy_database(
     })
 }
 
-/// The registry's keys and admin token, in name order.
-fn append_secrets(archive: &mut Archive<'_>, data_dir: &Path) -> Result<(), StorageError> {
+/// The registry's keys and admin token, in name order, under `prefix`.
+fn append_secrets(
+    archive: &mut Archive<'_>,
+    data_dir: &Path,
+    prefix: &str,
+) -> Result<(), StorageError> {
     let keys = data_dir.join(KEYS_DIR);
     let mut names: Vec<_> = std::fs::read_dir(&keys)
         .map_err(|cause| StorageError::Path {
@@ -410,11 +500,11 @@ fn append_secrets(archive: &mut Archive<'_>, data_dir: &Path) -> Result<(), Stor
         .collect();
     names.sort();
     for name in names {
-        archive.append_file(&format!("{KEYS_DIR}/{name}"), &keys.join(&name))?;
+        archive.append_file(&format!("{prefix}{KEYS_DIR}/{name}"), &keys.join(&name))?;
     }
     let token = data_dir.join(ADMIN_TOKEN_FILE);
     if token.is_file() {
-        archive.append_file(ADMIN_TOKEN_FILE, &token)?;
+        archive.append_file(&format!("{prefix}{ADMIN_TOKEN_FILE}"), &token)?;
     }
     Ok(())
 }

@@ -27,6 +27,10 @@ pub(crate) const FORMAT: &str = "wharf-backup-1";
 pub(crate) const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// The directory of local blobs inside a data directory.
 pub(crate) const BLOBS_DIR: &str = "blobs";
+/// The directory of tenants' data directories inside a data directory.
+pub(crate) const TENANTS_DIR: &str = "tenants";
+/// The tenants table of a data directory.
+pub(crate) const TENANTS_TABLE_FILE: &str = "tenants.json";
 /// The zstd level of backup files (zstd's default: blobs are already gzip-compressed).
 pub(crate) const ZSTD_LEVEL: i32 = 3;
 
@@ -72,6 +76,11 @@ pub(crate) enum MemberKind {
     Blob,
     /// The manifest.
     Manifest,
+    /// A tenant's blob, `tenants/<name>/blobs/sha256/…/<hex>` (kept on the disk always).
+    TenantBlob,
+    /// Any other file of a tenant (`tenants/<name>/wharf.db`, its keys, its data files), or
+    /// the tenants table `tenants.json`.
+    TenantFile,
 }
 
 /// Classifies a member path (see [`MemberKind`]).
@@ -84,6 +93,16 @@ pub(crate) fn member_kind(path: &str) -> Option<MemberKind> {
         return None;
     }
     match parts.as_slice() {
+        [TENANTS_TABLE_FILE] => Some(MemberKind::TenantFile),
+        [TENANTS_DIR, name, rest @ ..] if !name.starts_with('.') => {
+            match member_kind(&rest.join("/"))? {
+                MemberKind::Blob => Some(MemberKind::TenantBlob),
+                MemberKind::Database | MemberKind::Key | MemberKind::DataFile => {
+                    Some(MemberKind::TenantFile)
+                }
+                _ => None,
+            }
+        }
         [DB_FILE] => Some(MemberKind::Database),
         [MANIFEST_MEMBER] => Some(MemberKind::Manifest),
         [ADMIN_TOKEN_FILE | crate::audit::AUDIT_HEAD_FILE] => Some(MemberKind::DataFile),
@@ -125,7 +144,27 @@ mod tests {
         assert_eq!(member_kind("keys/root.key"), Some(MemberKind::Key));
         assert_eq!(member_kind("audit-head"), Some(MemberKind::DataFile));
         assert_eq!(member_kind(MANIFEST_MEMBER), Some(MemberKind::Manifest));
+        assert_eq!(
+            member_kind(&format!("tenants/acme/{blob}")),
+            Some(MemberKind::TenantBlob)
+        );
+        for tenant_file in [
+            "tenants/acme/wharf.db",
+            "tenants/acme/keys/root.key",
+            "tenants.json",
+        ] {
+            assert_eq!(
+                member_kind(tenant_file),
+                Some(MemberKind::TenantFile),
+                "{tenant_file}"
+            );
+        }
         for bad in [
+            "tenants/.void/wharf.db",
+            "tenants/acme/tenants/b/wharf.db",
+            "tenants/acme/tenants.json",
+            "tenants/acme/wharf-backup-manifest.json",
+            "tenants/acme",
             "../wharf.db",
             "/wharf.db",
             "keys/../../etc/passwd",

@@ -525,6 +525,14 @@ pub enum StorageError {
         /// The team name.
         name: String,
     },
+    /// The change would leave the registry without a tenant admin.
+    #[error(
+        "`{login}` is the last tenant admin and keeps the role: make another user a tenant admin first (`wharf admin role set LOGIN tenant-admin`); nothing changed"
+    )]
+    LastTenantAdmin {
+        /// The last tenant admin's login.
+        login: String,
+    },
 }
 
 impl StorageError {
@@ -554,6 +562,7 @@ impl StorageError {
             | Self::NotDeprecated { .. }
             | Self::NotQuarantined { .. } => ErrorKind::NotFound,
             Self::LastOwner { .. }
+            | Self::LastTenantAdmin { .. }
             | Self::ChecksumMismatch
             | Self::InvalidName(_)
             | Self::InvalidUpload { .. }

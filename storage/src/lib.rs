@@ -74,6 +74,7 @@ mod install_reports;
 mod key_binding;
 mod keyset_rotation;
 mod lifecycle;
+mod lifecycle_serial;
 mod log;
 mod log_api;
 mod log_verify;
@@ -124,6 +125,8 @@ mod sql;
 mod sql_sqlite;
 mod storage;
 mod teams;
+#[cfg(test)]
+mod teams_plans_tests;
 mod token_cache;
 mod tokens;
 mod usage;

@@ -150,7 +150,8 @@ impl MetadataStore {
             },
             origin: String::new(),
             checked_plan: KeyPlan::Unsigned,
-            // Plans are not on PostgreSQL yet; on SQLite the default catalogue sets no plan.
+            // The plan's limits are read from the database inside the transaction; the
+            // crate's bytes are not part of the core publish.
             quota: PublishQuota::new(std::sync::Arc::default(), &[]),
         };
         self.write(move |conn| apply_publish(conn, &request, now_unix()))

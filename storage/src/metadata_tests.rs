@@ -12,13 +12,13 @@ use crate::write_ops::OwnerChange;
 use crate::{DailyLimit, DailyLimits, EventKind, NewToken, Principal, Scope, StorageError};
 
 /// A database for one test, and what must live as long as it.
-struct TestDatabase {
-    database: Database,
+pub(crate) struct TestDatabase {
+    pub(crate) database: Database,
     _dir: tempfile::TempDir,
     _server: Option<PostgresServer>,
 }
 
-fn sqlite() -> TestDatabase {
+pub(crate) fn sqlite() -> TestDatabase {
     let dir = tempfile::tempdir().unwrap();
     TestDatabase {
         database: Database::Sqlite(dir.path().join(crate::db::DB_FILE)),
@@ -27,7 +27,7 @@ fn sqlite() -> TestDatabase {
     }
 }
 
-fn postgres() -> TestDatabase {
+pub(crate) fn postgres() -> TestDatabase {
     let server = PostgresServer::start();
     TestDatabase {
         database: Database::Postgres(server.url()),
@@ -54,6 +54,7 @@ macro_rules! on_both_engines {
         )*
     };
 }
+pub(crate) use on_both_engines;
 
 on_both_engines!(
     publishes_are_read_back_in_order,
@@ -70,11 +71,11 @@ on_both_engines!(
     the_transparency_log_grows_and_verifies,
 );
 
-async fn open(db: &TestDatabase) -> MetadataStore {
+pub(crate) async fn open(db: &TestDatabase) -> MetadataStore {
     MetadataStore::open(db.database.clone()).await.unwrap()
 }
 
-async fn user(store: &MetadataStore, login: &str) -> Principal {
+pub(crate) async fn user(store: &MetadataStore, login: &str) -> Principal {
     let token = store
         .create_token(NewToken {
             user: login.to_owned(),
@@ -88,7 +89,7 @@ async fn user(store: &MetadataStore, login: &str) -> Principal {
     store.authenticate(token.secret.expose()).await.unwrap()
 }
 
-fn release(name: &str, version: &str) -> (IndexEntry, PackageMetadata) {
+pub(crate) fn release(name: &str, version: &str) -> (IndexEntry, PackageMetadata) {
     let entry = pkg(name, version)
         .cksum(&format!("{:0>64}", format!("{name}{version}").len()))
         .entry();
@@ -99,7 +100,7 @@ fn release(name: &str, version: &str) -> (IndexEntry, PackageMetadata) {
     (entry, metadata)
 }
 
-async fn publish(
+pub(crate) async fn publish(
     store: &MetadataStore,
     who: &Principal,
     name: &str,
@@ -110,7 +111,7 @@ async fn publish(
 }
 
 /// Every event as `(seq, kind, package, version)`.
-async fn log(store: &MetadataStore) -> Vec<(u64, EventKind, String, Option<String>)> {
+pub(crate) async fn log(store: &MetadataStore) -> Vec<(u64, EventKind, String, Option<String>)> {
     store
         .events(0, 10_000)
         .await

@@ -10,13 +10,14 @@
 
 use std::sync::{Arc, RwLock};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use crate::audit::{AuditEntry, append, write_head};
 use crate::plans::{Limits, Plans, check_plan_name};
+use crate::sql::{Sql, args};
 use crate::storage::now_unix;
 use crate::usage::{self, UsageReport};
-use crate::{Storage, StorageError};
+use crate::{Action, Principal, Storage, StorageError};
 
 /// The plans a storage knows and how to count private packages.
 #[derive(Debug, Clone, Default)]
@@ -38,7 +39,7 @@ impl PlanCatalog {
     )]
     pub(crate) fn current(
         &self,
-        conn: &Connection,
+        conn: &dyn Sql,
     ) -> Result<(Option<String>, Option<Limits>), StorageError> {
         match stored_plan(conn)? {
             Some((name, limits)) => Ok((Some(name), Some(limits))),
@@ -69,18 +70,40 @@ impl PlanSlot {
 }
 
 /// The registry's plan name and its stored limits, `None` without a plan.
-pub(crate) fn stored_plan(conn: &Connection) -> Result<Option<(String, Limits)>, StorageError> {
-    let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT name, limits FROM registry_plan WHERE id = 1")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    row.map(|(name, limits)| Ok((name, Limits::from_json(&limits)?)))
-        .transpose()
+pub(crate) fn stored_plan(conn: &dyn Sql) -> Result<Option<(String, Limits)>, StorageError> {
+    conn.row(
+        "SELECT name, limits FROM registry_plan WHERE id = 1",
+        args![],
+    )?
+    .map(|row| Ok((row.string(0)?, Limits::from_json(&row.string(1)?)?)))
+    .transpose()
 }
 
 /// The registry's plan name, `None` without one.
-pub(crate) fn current_plan(conn: &Connection) -> Result<Option<String>, StorageError> {
+pub(crate) fn current_plan(conn: &dyn Sql) -> Result<Option<String>, StorageError> {
     Ok(stored_plan(conn)?.map(|(name, _)| name))
+}
+
+/// Writes the plan row (`None`: no plan, nothing limited); returns the plan before. Run it
+/// inside a transaction, with the change's audit record.
+pub(crate) fn store_plan(
+    conn: &dyn Sql,
+    plan: Option<(&str, Limits)>,
+    actor: &str,
+    now: i64,
+) -> Result<Option<String>, StorageError> {
+    let previous = current_plan(conn)?;
+    match plan {
+        Some((name, limits)) => conn.exec(
+            "INSERT INTO registry_plan (id, name, limits, set_at, set_by) VALUES (1, ?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE
+               SET name = excluded.name, limits = excluded.limits,
+                   set_at = excluded.set_at, set_by = excluded.set_by",
+            args![name, limits.to_json(), now, actor],
+        )?,
+        None => conn.exec("DELETE FROM registry_plan", args![])?,
+    };
+    Ok(previous)
 }
 
 /// Writes the plan row (`None`: no plan) and its audit record in one transaction.
@@ -91,18 +114,8 @@ fn write_plan(
     now: i64,
 ) -> Result<crate::AuditRecord, StorageError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let previous = current_plan(&tx)?;
-    let entry = entry(previous.as_deref());
-    match plan {
-        Some((name, limits)) => tx.execute(
-            "INSERT INTO registry_plan (id, name, limits, set_at, set_by) VALUES (1, ?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE
-               SET name = excluded.name, limits = excluded.limits,
-                   set_at = excluded.set_at, set_by = excluded.set_by",
-            params![name, limits.to_json(), now, entry.actor],
-        )?,
-        None => tx.execute("DELETE FROM registry_plan", [])?,
-    };
+    let entry = entry(current_plan(&*tx)?.as_deref());
+    store_plan(&*tx, plan, &entry.actor, now)?;
     let record = append(&tx, &entry, now)?;
     tx.commit()?;
     Ok(record)
@@ -122,7 +135,7 @@ impl Storage {
 
     /// The registry's current plan, `None` without one.
     pub fn current_plan(&self) -> Result<Option<String>, StorageError> {
-        self.inner.pool.with(|conn| current_plan(conn))
+        self.inner.pool.with(|conn| current_plan(&*conn))
     }
 
     /// Moves the registry to plan `name` (`None`: no plan, nothing limited), which the plans
@@ -135,28 +148,7 @@ impl Storage {
         actor: &str,
         source: &str,
     ) -> Result<(), StorageError> {
-        let catalog = self.plan_catalog();
-        let mut limits = Limits::UNLIMITED;
-        if let Some(name) = name {
-            check_plan_name(name).map_err(|reason| StorageError::UnknownPlan {
-                name: name.to_owned(),
-                file: shown_file(&catalog),
-                known: reason,
-            })?;
-            if catalog.plans.get(name).is_none() {
-                let known = catalog.plans.names();
-                return Err(StorageError::UnknownPlan {
-                    name: name.to_owned(),
-                    file: shown_file(&catalog),
-                    known: if known.is_empty() {
-                        "none (give a plans file with --plans FILE or WHARF_PLANS)".to_owned()
-                    } else {
-                        known.join(", ")
-                    },
-                });
-            }
-            limits = catalog.plans.get(name).unwrap_or(Limits::UNLIMITED);
-        }
+        let limits = limits_of(&self.plan_catalog(), name)?;
         let now = now_unix();
         let record = self.inner.pool.with(|conn| {
             write_plan(
@@ -179,13 +171,42 @@ impl Storage {
         Ok(())
     }
 
+    /// [`Storage::set_plan`] for a user over the API: `who` needs [`Action::ChangePlan`] (a
+    /// tenant admin). Returns the plan before. The caller records the change in the audit
+    /// log (the server does so for every write request).
+    pub fn change_plan(
+        &self,
+        who: &Principal,
+        name: Option<&str>,
+    ) -> Result<Option<String>, StorageError> {
+        let shown = name.unwrap_or("none");
+        who.require(
+            Action::ChangePlan,
+            &format!("move the registry to plan `{shown}`"),
+        )?;
+        let limits = limits_of(&self.plan_catalog(), name)?;
+        let previous = self.inner.pool.with(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let previous = store_plan(
+                &*tx,
+                name.map(|name| (name, limits)),
+                &who.login,
+                now_unix(),
+            )?;
+            tx.commit()?;
+            Ok(previous)
+        })?;
+        tracing::info!(plan = shown, actor = %who.login, "registry plan changed over the API");
+        Ok(previous)
+    }
+
     /// Brings the stored limits of the current plan up to the plans of
     /// [`Storage::set_plans`] when the file changed them (audit action `plan.limits`), and
     /// says what applies: `Ok(None)` without a plan, `Ok(Some((name, defined)))` with
     /// `defined` false when the plans file lacks the plan (its stored limits still apply).
     pub fn sync_plan_limits(&self) -> Result<Option<(String, bool)>, StorageError> {
         let catalog = self.plan_catalog();
-        let stored = self.inner.pool.with(|conn| stored_plan(conn))?;
+        let stored = self.inner.pool.with(|conn| stored_plan(&*conn))?;
         let Some((name, stored_limits)) = stored else {
             return Ok(None);
         };
@@ -247,13 +268,13 @@ impl Storage {
         let catalog = self.plan_catalog();
         self.inner
             .pool
-            .with(|conn| usage::check_new_seat(conn, &catalog, login, now_unix()))
+            .with(|conn| usage::check_new_seat(&*conn, &catalog, login, now_unix()))
     }
 
     /// Recounts the usage counters from the database, first looking up the size of every
     /// blob published before sizes were kept. Part of [`Storage::reconcile`].
     pub async fn recount_usage(&self) -> Result<(), StorageError> {
-        let missing = self.read(usage::unsized_blobs).await?;
+        let missing = self.read(|conn| usage::unsized_blobs(conn)).await?;
         let mut found = Vec::with_capacity(missing.len());
         for cksum in missing {
             if let Some(bytes) = self.blob(&cksum).await? {
@@ -265,6 +286,31 @@ impl Storage {
             .run(move |conn| usage::recount(conn, &found))
             .await
     }
+}
+
+/// The limits of plan `name` in `catalog` (`None`: no plan, unlimited), or
+/// [`StorageError::UnknownPlan`] naming the plans there.
+fn limits_of(catalog: &PlanCatalog, name: Option<&str>) -> Result<Limits, StorageError> {
+    let Some(name) = name else {
+        return Ok(Limits::UNLIMITED);
+    };
+    check_plan_name(name).map_err(|reason| StorageError::UnknownPlan {
+        name: name.to_owned(),
+        file: shown_file(catalog),
+        known: reason,
+    })?;
+    catalog.plans.get(name).ok_or_else(|| {
+        let known = catalog.plans.names();
+        StorageError::UnknownPlan {
+            name: name.to_owned(),
+            file: shown_file(catalog),
+            known: if known.is_empty() {
+                "none (give a plans file with --plans FILE or WHARF_PLANS)".to_owned()
+            } else {
+                known.join(", ")
+            },
+        }
+    })
 }
 
 fn shown_file(catalog: &PlanCatalog) -> String {

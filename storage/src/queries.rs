@@ -90,16 +90,13 @@ pub(crate) fn is_owner(
     package_id: i64,
     user_id: i64,
 ) -> Result<bool, StorageError> {
-    // Teams are not on PostgreSQL yet: there only direct owners own.
-    let sql = if conn.sqlite().is_some() {
+    conn.exists(
         "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2
          UNION ALL
          SELECT 1 FROM team_owners o JOIN team_members m ON m.team_id = o.team_id
-         WHERE o.package_id = ?1 AND m.user_id = ?2"
-    } else {
-        "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2"
-    };
-    conn.exists(sql, args![package_id, user_id])
+         WHERE o.package_id = ?1 AND m.user_id = ?2",
+        args![package_id, user_id],
+    )
 }
 
 /// Finds a version: exactly as given, or, when the given version has no build metadata, the
@@ -278,18 +275,15 @@ pub(crate) fn owners(conn: &dyn Sql, name: &str) -> Result<Vec<Owner>, StorageEr
             Ok(Owner { id, login, name })
         })
         .collect::<Result<Vec<_>, StorageError>>()?;
-    // Teams are not on PostgreSQL yet.
-    if let Some(sqlite) = conn.sqlite() {
-        owners.extend(
-            crate::teams::team_owners(sqlite, package.id)?
-                .into_iter()
-                .map(|(id, team)| Owner {
-                    id: u32::try_from(id).unwrap_or(u32::MAX),
-                    login: format!("{}{team}", crate::TEAM_PREFIX),
-                    name: Some(format!("team {team}")),
-                }),
-        );
-    }
+    owners.extend(
+        crate::teams::team_owners(conn, package.id)?
+            .into_iter()
+            .map(|(id, team)| Owner {
+                id: u32::try_from(id).unwrap_or(u32::MAX),
+                login: format!("{}{team}", crate::TEAM_PREFIX),
+                name: Some(format!("team {team}")),
+            }),
+    );
     Ok(owners)
 }
 

@@ -121,6 +121,17 @@ pub async fn restore_backup(
         }
     }
     std::fs::create_dir_all(scratch.path().join(BLOBS_DIR)).map_err(StorageError::Io)?;
+    // Each tenant keeps its blobs on the disk, under its own directory.
+    for member in &manifest.members {
+        if let Some(tenant) = member
+            .path
+            .strip_suffix(crate::db::DB_FILE)
+            .filter(|dir| dir.starts_with(crate::backup_archive::TENANTS_DIR))
+        {
+            std::fs::create_dir_all(scratch.path().join(tenant).join(BLOBS_DIR))
+                .map_err(StorageError::Io)?;
+        }
+    }
     secure_modes(scratch.path())?;
     sync_unpacked(scratch.path())?;
     move_into_place(&scratch.keep(), data_dir)?;
@@ -240,7 +251,7 @@ fn unpack(file: &Path, staging: &Path) -> Result<Manifest, StorageError> {
                 format!("{size} of {expected} bytes"),
             )));
         }
-        if kind == MemberKind::Blob && !path.ends_with(&sha256) {
+        if matches!(kind, MemberKind::Blob | MemberKind::TenantBlob) && !path.ends_with(&sha256) {
             return Err(bad(format!(
                 "member `{path}` has sha256 `{sha256}`, not the one its name says; the file was altered or damaged"
             )));

@@ -55,6 +55,8 @@ pub enum Action {
     Lifecycle,
     /// Read the audit log.
     ReadAudit,
+    /// Move the registry to another plan of the operator's plans file (its quotas).
+    ChangePlan,
 }
 
 impl Role {
@@ -110,7 +112,7 @@ impl Role {
 
 impl Action {
     /// Every action, in the order of the table's rows.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::Read,
         Action::PublishNew,
         Action::PublishUpdate,
@@ -122,6 +124,7 @@ impl Action {
         Action::ModerateReviews,
         Action::Lifecycle,
         Action::ReadAudit,
+        Action::ChangePlan,
     ];
 
     /// The kebab-case name.
@@ -138,6 +141,7 @@ impl Action {
             Self::ModerateReviews => "moderate-reviews",
             Self::Lifecycle => "lifecycle",
             Self::ReadAudit => "read-audit",
+            Self::ChangePlan => "change-plan",
         }
     }
 }
@@ -147,7 +151,7 @@ const N: bool = false;
 
 /// The permission table: for each action, whether each role (in [`Role::ALL`] order:
 /// tenant admin, maintainer, publisher, reader, auditor) may do it.
-pub const PERMISSIONS: [(Action, [bool; 5]); 11] = [
+pub const PERMISSIONS: [(Action, [bool; 5]); 12] = [
     (Action::Read, [Y, Y, Y, Y, Y]),
     (Action::PublishNew, [Y, Y, Y, N, N]),
     (Action::PublishUpdate, [Y, Y, Y, N, N]),
@@ -159,6 +163,7 @@ pub const PERMISSIONS: [(Action, [bool; 5]); 11] = [
     (Action::ModerateReviews, [Y, N, N, N, N]),
     (Action::Lifecycle, [Y, N, N, N, N]),
     (Action::ReadAudit, [Y, N, N, N, Y]),
+    (Action::ChangePlan, [Y, N, N, N, N]),
 ];
 
 impl fmt::Display for Role {

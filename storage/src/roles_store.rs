@@ -1,9 +1,12 @@
 //! Users' roles in the database: the migration that gives every user one, and setting and
 //! reading it. A role change empties the token cache (the database changed), so the next
 //! request of each of the user's tokens already runs under the new role.
+//!
+//! The queries run on either engine through the [`Sql`] seam (PostgreSQL keeps the same
+//! `role` columns, `pg_schema.rs`). A registry always keeps one tenant admin: demoting the
+//! last one is refused ([`StorageError::LastTenantAdmin`]).
 
-use rusqlite::{Connection, OptionalExtension, params};
-
+use crate::sql::{Sql, args};
 use crate::tokens::decode_role;
 use crate::{Action, Principal, Role, Storage, StorageError};
 
@@ -16,44 +19,65 @@ UPDATE users SET role = 'tenant-admin' WHERE login = 'admin';
 ALTER TABLE tokens ADD COLUMN role TEXT;
 ";
 
-fn role_of(conn: &Connection, login: &str) -> Result<Role, StorageError> {
-    let stored: String = conn
-        .prepare_cached("SELECT role FROM users WHERE login = ?1")?
-        .query_row([login], |row| row.get(0))
-        .optional()?
+pub(crate) fn role_of(conn: &dyn Sql, login: &str) -> Result<Role, StorageError> {
+    let stored = conn
+        .row("SELECT role FROM users WHERE login = ?1", args![login])?
         .ok_or_else(|| StorageError::UnknownUser {
             login: login.to_owned(),
-        })?;
+        })?
+        .string(0)?;
     decode_role(&stored)
 }
 
-/// Sets the role; returns the role before.
-fn set_role(conn: &Connection, login: &str, role: Role) -> Result<Role, StorageError> {
+/// The role a login has, or the one its first token will give it (the login `admin` starts
+/// as a tenant admin, every other user as [`Role::DEFAULT`]).
+pub(crate) fn role_or_first(conn: &dyn Sql, login: &str) -> Result<Role, StorageError> {
+    match role_of(conn, login) {
+        Err(StorageError::UnknownUser { .. }) if login == crate::ADMIN_LOGIN => {
+            Ok(Role::TenantAdmin)
+        }
+        Err(StorageError::UnknownUser { .. }) => Ok(Role::DEFAULT),
+        other => other,
+    }
+}
+
+/// How many users are tenant admins.
+pub(crate) fn tenant_admins(conn: &dyn Sql) -> Result<i64, StorageError> {
+    conn.one_i64(
+        "SELECT count(*) FROM users WHERE role = ?1",
+        args![Role::TenantAdmin.as_str()],
+    )
+}
+
+/// Sets the role; returns the role before. Refuses to demote the last tenant admin, so the
+/// registry always keeps someone who can give roles. Run it inside a transaction (the
+/// count and the change must see one state).
+pub(crate) fn set_role(conn: &dyn Sql, login: &str, role: Role) -> Result<Role, StorageError> {
     let before = role_of(conn, login)?;
-    conn.execute(
+    if before == Role::TenantAdmin && role != Role::TenantAdmin && tenant_admins(conn)? <= 1 {
+        return Err(StorageError::LastTenantAdmin {
+            login: login.to_owned(),
+        });
+    }
+    conn.exec(
         "UPDATE users SET role = ?2 WHERE login = ?1",
-        params![login, role.as_str()],
+        args![login, role.as_str()],
     )?;
     tracing::info!(user = login, from = %before, to = %role, "role changed");
     Ok(before)
 }
 
-fn users_with_roles(conn: &Connection) -> Result<Vec<(String, Role)>, StorageError> {
-    let mut statement = conn.prepare_cached("SELECT login, role FROM users ORDER BY login")?;
-    let rows = statement.query_map([], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-    })?;
-    rows.map(|row| {
-        let (login, role) = row?;
-        Ok((login, decode_role(&role)?))
-    })
-    .collect()
+pub(crate) fn users_with_roles(conn: &dyn Sql) -> Result<Vec<(String, Role)>, StorageError> {
+    conn.rows("SELECT login, role FROM users ORDER BY login", args![])?
+        .iter()
+        .map(|row| Ok((row.string(0)?, decode_role(&row.string(1)?)?)))
+        .collect()
 }
 
 impl Storage {
     /// Gives `login` the role `role`; returns the role it had. `who` is the acting user
     /// (`None`: an operator's command on the data directory), who needs
-    /// [`Action::ManageUsers`].
+    /// [`Action::ManageUsers`]. The last tenant admin cannot be demoted.
     pub fn set_role(
         &self,
         who: Option<&Principal>,
@@ -66,23 +90,29 @@ impl Storage {
                 &format!("change the role of `{login}`"),
             )?;
         }
-        self.inner.pool.with(|conn| set_role(conn, login, role))
+        self.inner.pool.with(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let before = set_role(&*tx, login, role)?;
+            tx.commit()?;
+            Ok(before)
+        })
     }
 
     /// The role of `login` ([`StorageError::UnknownUser`] when there is none).
     pub fn role(&self, login: &str) -> Result<Role, StorageError> {
-        self.inner.pool.with(|conn| role_of(conn, login))
+        self.inner.pool.with(|conn| role_of(&*conn, login))
     }
 
     /// Every user's login and role, by login.
     pub fn roles(&self) -> Result<Vec<(String, Role)>, StorageError> {
-        self.inner.pool.with(|conn| users_with_roles(conn))
+        self.inner.pool.with(|conn| users_with_roles(&*conn))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     #[test]
     fn the_migration_makes_the_existing_admin_a_tenant_admin_and_others_maintainers() {
@@ -113,6 +143,10 @@ mod tests {
                 ("alice".to_owned(), Role::Auditor)
             ]
         );
+        assert!(matches!(
+            set_role(&conn, "admin", Role::Reader),
+            Err(StorageError::LastTenantAdmin { .. })
+        ));
         assert!(matches!(
             set_role(&conn, "nobody", Role::Reader),
             Err(StorageError::UnknownUser { .. })

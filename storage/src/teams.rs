@@ -2,12 +2,16 @@
 //! owned by each of its members (who then publish, yank or manage owners as their role
 //! allows). Cargo names a team owner `team:NAME` (`cargo owner --add team:NAME`).
 //!
+//! The queries run on either engine through the [`Sql`] seam (the tables are in
+//! `pg_schema.rs` too).
+//!
 //! Creating a team and changing its members needs [`Action::ManageTeams`] (a tenant admin),
 //! or a command run on the data directory.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::TransactionBehavior;
 use serde::Serialize;
 
+use crate::sql::{Sql, args};
 use crate::storage::now_unix;
 use crate::{Action, Principal, Storage, StorageError};
 
@@ -68,29 +72,28 @@ pub(crate) fn check_team_name(name: &str) -> Result<(), StorageError> {
 }
 
 /// The id of the team called `name`.
-pub(crate) fn team_id(conn: &Connection, name: &str) -> Result<i64, StorageError> {
-    conn.prepare_cached("SELECT id FROM teams WHERE name = ?1")?
-        .query_row([name], |row| row.get(0))
-        .optional()?
+pub(crate) fn team_id(conn: &dyn Sql, name: &str) -> Result<i64, StorageError> {
+    conn.row("SELECT id FROM teams WHERE name = ?1", args![name])?
         .ok_or_else(|| StorageError::UnknownTeam {
             name: name.to_owned(),
-        })
+        })?
+        .i64(0)
 }
 
-fn user_id(conn: &Connection, login: &str) -> Result<i64, StorageError> {
-    conn.prepare_cached("SELECT id FROM users WHERE login = ?1")?
-        .query_row([login], |row| row.get(0))
-        .optional()?
+fn user_id(conn: &dyn Sql, login: &str) -> Result<i64, StorageError> {
+    conn.row("SELECT id FROM users WHERE login = ?1", args![login])?
         .ok_or_else(|| StorageError::UnknownUser {
             login: login.to_owned(),
-        })
+        })?
+        .i64(0)
 }
 
-fn create(conn: &mut Connection, name: &str, now: i64) -> Result<(), StorageError> {
+/// Creates the team `name`.
+pub(crate) fn create(conn: &dyn Sql, name: &str, now: i64) -> Result<(), StorageError> {
     check_team_name(name)?;
-    let inserted = conn.execute(
+    let inserted = conn.exec(
         "INSERT INTO teams (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-        params![name, now],
+        args![name, now],
     )?;
     if inserted == 0 {
         return Err(invalid(format!(
@@ -102,36 +105,34 @@ fn create(conn: &mut Connection, name: &str, now: i64) -> Result<(), StorageErro
 }
 
 /// Adds (`add`) or removes logins; returns those whose membership changed. Every login must
-/// be a user; nothing changes when one is not.
-fn change_members(
-    conn: &mut Connection,
+/// be a user; run it inside a transaction, so nothing changes when one is not.
+pub(crate) fn change_members(
+    conn: &dyn Sql,
     name: &str,
     logins: &[String],
     add: bool,
     now: i64,
 ) -> Result<Vec<String>, StorageError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let team = team_id(&tx, name)?;
+    let team = team_id(conn, name)?;
     let mut changed = Vec::new();
     for login in logins {
-        let user = user_id(&tx, login)?;
+        let user = user_id(conn, login)?;
         let rows = if add {
-            tx.execute(
+            conn.exec(
                 "INSERT INTO team_members (team_id, user_id, added_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
-                params![team, user, now],
+                args![team, user, now],
             )?
         } else {
-            tx.execute(
+            conn.exec(
                 "DELETE FROM team_members WHERE team_id = ?1 AND user_id = ?2",
-                params![team, user],
+                args![team, user],
             )?
         };
         if rows == 1 {
             changed.push(login.clone());
         }
     }
-    tx.commit()?;
     tracing::info!(
         team = name,
         add,
@@ -141,17 +142,20 @@ fn change_members(
     Ok(changed)
 }
 
-fn strings(conn: &Connection, sql: &str, id: i64) -> Result<Vec<String>, StorageError> {
-    let mut statement = conn.prepare_cached(sql)?;
-    let rows = statement.query_map([id], |row| row.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+fn strings(conn: &dyn Sql, sql: &str, id: i64) -> Result<Vec<String>, StorageError> {
+    conn.rows(sql, args![id])?
+        .iter()
+        .map(|row| row.string(0))
+        .collect()
 }
 
-fn list(conn: &Connection) -> Result<Vec<Team>, StorageError> {
-    let teams: Vec<(i64, String)> = conn
-        .prepare_cached("SELECT id, name FROM teams ORDER BY name")?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+/// Every team with its members and packages, by name.
+pub(crate) fn list(conn: &dyn Sql) -> Result<Vec<Team>, StorageError> {
+    let teams = conn
+        .rows("SELECT id, name FROM teams ORDER BY name", args![])?
+        .iter()
+        .map(|row| Ok((row.i64(0)?, row.string(1)?)))
+        .collect::<Result<Vec<_>, StorageError>>()?;
     teams
         .into_iter()
         .map(|(id, name)| {
@@ -176,20 +180,22 @@ fn list(conn: &Connection) -> Result<Vec<Team>, StorageError> {
 
 /// The teams owning a package, as `(id, name)`, oldest first.
 pub(crate) fn team_owners(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
 ) -> Result<Vec<(i64, String)>, StorageError> {
-    let mut statement = conn.prepare_cached(
+    conn.rows(
         "SELECT t.id, t.name FROM team_owners o JOIN teams t ON t.id = o.team_id
          WHERE o.package_id = ?1 ORDER BY o.added_at, t.id",
-    )?;
-    let rows = statement.query_map([package_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![package_id],
+    )?
+    .iter()
+    .map(|row| Ok((row.i64(0)?, row.string(1)?)))
+    .collect()
 }
 
 /// Adds (or removes) a team as an owner of a package; whether anything changed.
 pub(crate) fn set_team_owner(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     team: &str,
     add: bool,
@@ -197,16 +203,31 @@ pub(crate) fn set_team_owner(
 ) -> Result<bool, StorageError> {
     let team = team_id(conn, team)?;
     let rows = if add {
-        conn.prepare_cached(
+        conn.exec(
             "INSERT INTO team_owners (package_id, team_id, added_at) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
+            args![package_id, team, now],
         )?
-        .execute(params![package_id, team, now])?
     } else {
-        conn.prepare_cached("DELETE FROM team_owners WHERE package_id = ?1 AND team_id = ?2")?
-            .execute(params![package_id, team])?
+        conn.exec(
+            "DELETE FROM team_owners WHERE package_id = ?1 AND team_id = ?2",
+            args![package_id, team],
+        )?
     };
     Ok(rows == 1)
+}
+
+/// [`change_members`] in a transaction of its own on a SQLite connection.
+fn members_in_transaction(
+    conn: &mut rusqlite::Connection,
+    name: &str,
+    logins: &[String],
+    add: bool,
+) -> Result<Vec<String>, StorageError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let changed = change_members(&*tx, name, logins, add, now_unix())?;
+    tx.commit()?;
+    Ok(changed)
 }
 
 fn authorize(who: Option<&Principal>, what: &str) -> Result<(), StorageError> {
@@ -218,7 +239,9 @@ impl Storage {
     /// directory); it needs [`Action::ManageTeams`].
     pub fn create_team(&self, who: Option<&Principal>, name: &str) -> Result<(), StorageError> {
         authorize(who, &format!("create the team `{name}`"))?;
-        self.inner.pool.with(|conn| create(conn, name, now_unix()))
+        self.inner
+            .pool
+            .with(|conn| create(&*conn, name, now_unix()))
     }
 
     /// Adds users (by login) to a team; returns the logins that were not members before.
@@ -231,7 +254,7 @@ impl Storage {
         authorize(who, &format!("change the members of team `{name}`"))?;
         self.inner
             .pool
-            .with(|conn| change_members(conn, name, logins, true, now_unix()))
+            .with(|conn| members_in_transaction(conn, name, logins, true))
     }
 
     /// Removes users from a team; returns the logins that were members.
@@ -244,12 +267,12 @@ impl Storage {
         authorize(who, &format!("change the members of team `{name}`"))?;
         self.inner
             .pool
-            .with(|conn| change_members(conn, name, logins, false, now_unix()))
+            .with(|conn| members_in_transaction(conn, name, logins, false))
     }
 
     /// Every team with its members and packages, by name.
     pub fn teams(&self) -> Result<Vec<Team>, StorageError> {
-        self.inner.pool.with(|conn| list(conn))
+        self.inner.pool.with(|conn| list(&*conn))
     }
 }
 

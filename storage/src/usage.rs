@@ -4,20 +4,23 @@
 //! two counters (`storage_bytes`: bytes of the distinct blobs versions reference, from
 //! `blob_sizes`, and `packages`) in the transaction of each publish, and
 //! [`crate::Storage::reconcile`] recounts both from the versions (looking up the size of a
-//! blob published before sizes were kept). Seats are the users with a live token (the
-//! built-in `admin` left out), downloaded bytes are added per calendar month (UTC) with each
+//! blob published before sizes were kept). Seats are the users with a live token (tenant
+//! admins left out: the registry's administrators never take a seat), downloaded bytes are added per calendar month (UTC) with each
 //! batch of counted downloads, and publishes in the last hour are the newest versions.
+//!
+//! The queries run on either engine through the [`Sql`] seam (the tables are in
+//! `pg_schema.rs` too).
 //!
 //! Each check compares the usage with the current plan's limit (`plans_store.rs`) and
 //! refuses with [`StorageError::QuotaExceeded`]: publishes are checked before the blob is
 //! written and again inside the publish's transaction, so nothing is left behind.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::plans::{Entitlement, Limits};
 use crate::plans_store::PlanCatalog;
-use crate::{ADMIN_LOGIN, StorageError};
+use crate::sql::{Sql, args};
+use crate::{Role, StorageError};
 
 /// The migration that adds the current plan, blob sizes and the usage counters.
 pub(crate) const MIGRATION: &str = r"
@@ -126,74 +129,83 @@ pub(crate) fn month_of(unix: i64) -> String {
     text.get(..7).unwrap_or(&text).to_owned()
 }
 
-fn counter(conn: &Connection, name: &str) -> Result<u64, StorageError> {
-    let value: Option<i64> = conn
-        .prepare_cached("SELECT value FROM usage_counters WHERE name = ?1")?
-        .query_row([name], |row| row.get(0))
-        .optional()?;
+fn counter(conn: &dyn Sql, name: &str) -> Result<u64, StorageError> {
+    let value = conn
+        .row(
+            "SELECT value FROM usage_counters WHERE name = ?1",
+            args![name],
+        )?
+        .map(|row| row.i64(0))
+        .transpose()?;
     Ok(value.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
 }
 
-fn add_to_counter(conn: &Connection, name: &str, amount: u64) -> Result<(), StorageError> {
-    conn.prepare_cached(
+fn as_i64(amount: u64) -> i64 {
+    i64::try_from(amount).unwrap_or(i64::MAX)
+}
+
+fn add_to_counter(conn: &dyn Sql, name: &str, amount: u64) -> Result<(), StorageError> {
+    conn.exec(
         "INSERT INTO usage_counters (name, value) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-    )?
-    .execute(params![name, i64::try_from(amount).unwrap_or(i64::MAX)])?;
+         ON CONFLICT (name) DO UPDATE SET value = usage_counters.value + excluded.value",
+        args![name, as_i64(amount)],
+    )?;
     Ok(())
 }
 
-fn set_counter(conn: &Connection, name: &str, value: u64) -> Result<(), StorageError> {
-    conn.prepare_cached(
+fn set_counter(conn: &dyn Sql, name: &str, value: u64) -> Result<(), StorageError> {
+    conn.exec(
         "INSERT INTO usage_counters (name, value) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    )?
-    .execute(params![name, i64::try_from(value).unwrap_or(i64::MAX)])?;
+        args![name, as_i64(value)],
+    )?;
     Ok(())
 }
 
 /// Versions published after `now - 1 hour`, looking at the newest `cap` only, and when the
 /// oldest of those counted was published.
 fn publishes_last_hour(
-    conn: &Connection,
+    conn: &dyn Sql,
     now: i64,
     cap: u64,
 ) -> Result<(u64, Option<i64>), StorageError> {
-    let (count, oldest): (i64, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT count(*), min(pubtime) FROM
-               (SELECT pubtime FROM versions ORDER BY id DESC LIMIT ?1)
-             WHERE pubtime > ?2",
+    let row = conn
+        .row(
+            "SELECT count(*), min(recent.pubtime) FROM
+               (SELECT pubtime FROM versions ORDER BY id DESC LIMIT ?1) AS recent
+             WHERE recent.pubtime > ?2",
+            args![as_i64(cap), now - HOUR],
         )?
-        .query_row(
-            params![i64::try_from(cap).unwrap_or(i64::MAX), now - HOUR],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
-    Ok((u64::try_from(count).unwrap_or(0), oldest))
+        .ok_or_else(|| StorageError::Corrupt {
+            what: "counting recent publishes returned no row".to_owned(),
+        })?;
+    Ok((u64::try_from(row.i64(0)?).unwrap_or(0), row.opt_i64(1)?))
 }
 
-fn seats(conn: &Connection, now: i64) -> Result<u64, StorageError> {
-    let count: i64 = conn
-        .prepare_cached(
-            "SELECT count(DISTINCT t.user_id) FROM tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?1)
-               AND u.login <> ?2",
-        )?
-        .query_row(params![now, ADMIN_LOGIN], |row| row.get(0))?;
+fn seats(conn: &dyn Sql, now: i64) -> Result<u64, StorageError> {
+    let count = conn.one_i64(
+        "SELECT count(DISTINCT t.user_id) FROM tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?1)
+           AND u.role <> ?2",
+        args![now, Role::TenantAdmin.as_str()],
+    )?;
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
-fn download_bytes(conn: &Connection, now: i64) -> Result<u64, StorageError> {
-    let bytes: Option<i64> = conn
-        .prepare_cached("SELECT bytes FROM usage_download_months WHERE month = ?1")?
-        .query_row([month_of(now)], |row| row.get(0))
-        .optional()?;
+fn download_bytes(conn: &dyn Sql, now: i64) -> Result<u64, StorageError> {
+    let bytes = conn
+        .row(
+            "SELECT bytes FROM usage_download_months WHERE month = ?1",
+            args![month_of(now)],
+        )?
+        .map(|row| row.i64(0))
+        .transpose()?;
     Ok(bytes.map_or(0, |b| u64::try_from(b).unwrap_or(0)))
 }
 
 /// The usage of every entitlement, with the plan's limits.
 pub(crate) fn report(
-    conn: &Connection,
+    conn: &dyn Sql,
     catalog: &PlanCatalog,
     now: i64,
 ) -> Result<UsageReport, StorageError> {
@@ -255,7 +267,7 @@ fn enforce(
 /// Checks a publish of a `crate_len`-byte crate (creating a package when `creates_package`)
 /// against the current plan.
 pub(crate) fn check_publish(
-    conn: &Connection,
+    conn: &dyn Sql,
     catalog: &PlanCatalog,
     creates_package: bool,
     crate_len: u64,
@@ -291,14 +303,15 @@ pub(crate) fn check_publish(
 
 /// Counts a committed publish: its blob's size (once per distinct blob) and a new package.
 pub(crate) fn count_publish(
-    conn: &Connection,
+    conn: &dyn Sql,
     cksum: &str,
     crate_len: u64,
     created_package: bool,
 ) -> Result<(), StorageError> {
-    let inserted = conn
-        .prepare_cached("INSERT OR IGNORE INTO blob_sizes (cksum, bytes) VALUES (?1, ?2)")?
-        .execute(params![cksum, i64::try_from(crate_len).unwrap_or(i64::MAX)])?;
+    let inserted = conn.exec(
+        "INSERT INTO blob_sizes (cksum, bytes) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        args![cksum, as_i64(crate_len)],
+    )?;
     if inserted == 1 {
         add_to_counter(conn, STORAGE_BYTES, crate_len)?;
     }
@@ -310,27 +323,26 @@ pub(crate) fn count_publish(
 
 /// Refuses a new seat: `login` has no live token yet and the plan's seats are taken.
 pub(crate) fn check_new_seat(
-    conn: &Connection,
+    conn: &dyn Sql,
     catalog: &PlanCatalog,
     login: &str,
     now: i64,
 ) -> Result<(), StorageError> {
-    if login == ADMIN_LOGIN {
-        return Ok(());
-    }
     let (Some(plan), Some(limits)) = catalog.current(conn)? else {
         return Ok(());
     };
     if limits.get(Entitlement::Seats).is_none() {
         return Ok(());
     }
-    let has_seat = conn
-        .prepare_cached(
-            "SELECT 1 FROM tokens t JOIN users u ON u.id = t.user_id
-             WHERE u.login = ?1 AND t.revoked_at IS NULL
-               AND (t.expires_at IS NULL OR t.expires_at > ?2)",
-        )?
-        .exists(params![login, now])?;
+    if crate::roles_store::role_or_first(conn, login)? == Role::TenantAdmin {
+        return Ok(());
+    }
+    let has_seat = conn.exists(
+        "SELECT 1 FROM tokens t JOIN users u ON u.id = t.user_id
+         WHERE u.login = ?1 AND t.revoked_at IS NULL
+           AND (t.expires_at IS NULL OR t.expires_at > ?2)",
+        args![login, now],
+    )?;
     if has_seat {
         return Ok(());
     }
@@ -339,7 +351,7 @@ pub(crate) fn check_new_seat(
 
 /// Refuses a download of blob `cksum` when it would pass this month's download bytes.
 pub(crate) fn check_download(
-    conn: &Connection,
+    conn: &dyn Sql,
     catalog: &PlanCatalog,
     cksum: &str,
     now: i64,
@@ -360,59 +372,63 @@ pub(crate) fn check_download(
     )
 }
 
-fn blob_size(conn: &Connection, cksum: &str) -> Result<Option<u64>, StorageError> {
-    let bytes: Option<i64> = conn
-        .prepare_cached("SELECT bytes FROM blob_sizes WHERE cksum = ?1")?
-        .query_row([cksum], |row| row.get(0))
-        .optional()?;
+fn blob_size(conn: &dyn Sql, cksum: &str) -> Result<Option<u64>, StorageError> {
+    let bytes = conn
+        .row(
+            "SELECT bytes FROM blob_sizes WHERE cksum = ?1",
+            args![cksum],
+        )?
+        .map(|row| row.i64(0))
+        .transpose()?;
     Ok(bytes.map(|b| u64::try_from(b).unwrap_or(0)))
 }
 
 /// Adds the bytes of served downloads (blob checksum, Unix time) to their months.
 pub(crate) fn count_downloads<'a>(
-    conn: &Connection,
+    conn: &dyn Sql,
     downloads: impl IntoIterator<Item = (&'a str, i64)>,
 ) -> Result<(), StorageError> {
     for (cksum, at) in downloads {
         let Some(size) = blob_size(conn, cksum)? else {
             continue;
         };
-        conn.prepare_cached(
+        conn.exec(
             "INSERT INTO usage_download_months (month, bytes) VALUES (?1, ?2)
-             ON CONFLICT (month) DO UPDATE SET bytes = bytes + excluded.bytes",
-        )?
-        .execute(params![
-            month_of(at),
-            i64::try_from(size).unwrap_or(i64::MAX)
-        ])?;
+             ON CONFLICT (month) DO UPDATE
+               SET bytes = usage_download_months.bytes + excluded.bytes",
+            args![month_of(at), as_i64(size)],
+        )?;
     }
     Ok(())
 }
 
 /// The checksums of versions whose blob size is not recorded (published before sizes were
 /// kept).
-pub(crate) fn unsized_blobs(conn: &Connection) -> Result<Vec<String>, StorageError> {
-    let mut statement = conn.prepare(
+pub(crate) fn unsized_blobs(conn: &dyn Sql) -> Result<Vec<String>, StorageError> {
+    conn.rows(
         "SELECT DISTINCT v.cksum FROM versions v
          WHERE NOT EXISTS (SELECT 1 FROM blob_sizes b WHERE b.cksum = v.cksum)",
-    )?;
-    let rows = statement.query_map([], |row| row.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![],
+    )?
+    .iter()
+    .map(|row| row.string(0))
+    .collect()
 }
 
 /// Records found blob sizes and recounts `storage_bytes` and `packages` from the database.
-pub(crate) fn recount(conn: &Connection, found: &[(String, u64)]) -> Result<(), StorageError> {
+pub(crate) fn recount(conn: &dyn Sql, found: &[(String, u64)]) -> Result<(), StorageError> {
     for (cksum, bytes) in found {
-        conn.prepare_cached("INSERT OR IGNORE INTO blob_sizes (cksum, bytes) VALUES (?1, ?2)")?
-            .execute(params![cksum, i64::try_from(*bytes).unwrap_or(i64::MAX)])?;
+        conn.exec(
+            "INSERT INTO blob_sizes (cksum, bytes) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            args![cksum, as_i64(*bytes)],
+        )?;
     }
-    let stored: i64 = conn.query_row(
-        "SELECT coalesce(sum(b.bytes), 0) FROM blob_sizes b
+    let stored = conn.one_i64(
+        "SELECT CAST(coalesce(sum(b.bytes), 0) AS BIGINT) FROM blob_sizes b
          WHERE EXISTS (SELECT 1 FROM versions v WHERE v.cksum = b.cksum)",
-        [],
-        |row| row.get(0),
+        args![],
     )?;
-    let packages: i64 = conn.query_row("SELECT count(*) FROM packages", [], |row| row.get(0))?;
+    let packages = conn.one_i64("SELECT count(*) FROM packages", args![])?;
     set_counter(conn, STORAGE_BYTES, u64::try_from(stored).unwrap_or(0))?;
     set_counter(conn, PACKAGES, u64::try_from(packages).unwrap_or(0))?;
     Ok(())

@@ -55,7 +55,7 @@ impl PublishQuota {
     /// Refuses when the publish would pass a limit of the registry's current plan.
     pub(crate) fn check(
         &self,
-        conn: &rusqlite::Connection,
+        conn: &dyn Sql,
         creates_package: bool,
         now: i64,
     ) -> Result<(), StorageError> {
@@ -188,8 +188,7 @@ fn insert_package(
     })
 }
 
-/// The daily limits and the plan's quota, checked inside the publish's transaction. Plans
-/// are not on PostgreSQL yet, so there no plan can limit a publish.
+/// The daily limits and the plan's quota, checked inside the publish's transaction.
 fn check_limits(
     conn: &dyn Sql,
     request: &PublishRequest,
@@ -198,10 +197,7 @@ fn check_limits(
 ) -> Result<(), StorageError> {
     let package = Some((request.entry.name.as_str(), created_package));
     check_daily_limits(conn, &request.who, package, request.limits, now)?;
-    match conn.sqlite() {
-        Some(sqlite) => request.quota.check(sqlite, created_package, now),
-        None => Ok(()),
-    }
+    request.quota.check(conn, created_package, now)
 }
 
 /// Inserts the version (creating the package and its first owner if needed) and the
@@ -259,10 +255,7 @@ pub(crate) fn apply_publish(
             who.user_id
         ],
     )?;
-    // Usage counters are not on PostgreSQL yet.
-    if let Some(sqlite) = conn.sqlite() {
-        crate::usage::count_publish(sqlite, &entry.cksum, quota.crate_len, created_package)?;
-    }
+    crate::usage::count_publish(conn, &entry.cksum, quota.crate_len, created_package)?;
     if let Some(plugin) = &metadata.plugin {
         crate::plugins::record_plugin(sqlite_only(conn, "plugin metadata")?, version_id, plugin)?;
     }
@@ -393,8 +386,7 @@ pub(crate) fn apply_owner_change(
     for login in logins {
         if let Some(team) = login.strip_prefix(TEAM_PREFIX) {
             let add = change == OwnerChange::Add;
-            let teams = sqlite_only(conn, "team owners")?;
-            if crate::teams::set_team_owner(teams, package.id, team, add, now)? {
+            if crate::teams::set_team_owner(conn, package.id, team, add, now)? {
                 let kind = if add {
                     EventKind::OwnerAdd
                 } else {
@@ -431,17 +423,11 @@ pub(crate) fn apply_owner_change(
         }
     }
     if change == OwnerChange::Remove {
-        let mut remaining = conn.one_i64(
-            "SELECT count(*) FROM owners WHERE package_id = ?1",
+        let remaining = conn.one_i64(
+            "SELECT (SELECT count(*) FROM owners WHERE package_id = ?1)
+                  + (SELECT count(*) FROM team_owners WHERE package_id = ?1)",
             args![package.id],
         )?;
-        // Teams are not on PostgreSQL yet.
-        if conn.sqlite().is_some() {
-            remaining += conn.one_i64(
-                "SELECT count(*) FROM team_owners WHERE package_id = ?1",
-                args![package.id],
-            )?;
-        }
         if remaining == 0 {
             return Err(StorageError::LastOwner { name: package.name });
         }

@@ -1,6 +1,6 @@
 //! The restore drill: `wharf admin backup` taken while several threads publish through HTTP,
 //! restored with `wharf admin restore` into a new data directory that then verifies clean
-//! and serves; the same for a registry whose blobs are on a real S3 server (Garage); and a
+//! and serves, its tenant included (database, keys, blobs, served under `/t/acme/`); the same for a registry whose blobs are on a real S3 server (Garage); and a
 //! truncated or altered backup refused with one line naming the member.
 
 use std::collections::BTreeSet;
@@ -224,6 +224,7 @@ fn restore_clean(backup: &Path, target: &Path, extra: &[&str], env: &[(&str, Str
 #[test]
 fn backup_during_publish_load_restores_every_publish_acknowledged_before_it() -> TestResult {
     let registry = TestRegistry::start();
+    let tenant_cksum = publish_to_tenant(&registry)?;
     let load = PublishLoad::start(&registry);
     load.wait_for(PUBLISHERS * 5);
     let work = tempfile::tempdir()?;
@@ -312,7 +313,65 @@ fn backup_during_publish_load_restores_every_publish_acknowledged_before_it() ->
         .iter()
         .find(|(n, v, _)| *n == first.name && *v == first.version)
         .expect("checked above");
-    check_serves(&restored, &first.name, &first.version, cksum)
+    check_serves(&restored, &first.name, &first.version, cksum)?;
+    check_tenant_restored(&restored, &tenant_cksum)
+}
+
+/// The tenant of the drill and its one crate.
+const TENANT: &str = "acme";
+const TENANT_CRATE: &str = "acme-lib";
+
+/// Creates the tenant `acme` and publishes `acme-lib 1.0.0` to it; returns its checksum.
+fn publish_to_tenant(registry: &TestRegistry) -> TestResult<String> {
+    crate::tenants::create_tenant(registry, TENANT, &[]);
+    let token = crate::tenants::tenant_token(registry, TENANT, "owner");
+    crate::tenants::wait_for_tenant(registry, TENANT, &token, 200)?;
+    let published = registry
+        .http()
+        .put(format!("{}/t/{TENANT}/api/v1/crates/new", registry.url()))
+        .header("Authorization", &token)
+        .body(publish_body(TENANT_CRATE, "1.0.0"))
+        .send()?;
+    assert_eq!(published.status(), 200, "{}", published.text()?);
+    let versions = versions_in(&registry.data_dir().join("tenants").join(TENANT))?;
+    let (_, _, cksum) = versions
+        .into_iter()
+        .find(|(name, _, _)| name == TENANT_CRATE)
+        .ok_or("the tenant's publish is not in its database")?;
+    Ok(cksum)
+}
+
+/// The restored data directory holds the tenant (its database, keys, blob) and serves it
+/// under `/t/acme/`.
+fn check_tenant_restored(restored: &Path, cksum: &str) -> TestResult {
+    let tenant = restored.join("tenants").join(TENANT);
+    assert!(
+        versions_in(&tenant)?
+            .iter()
+            .any(|(name, version, sum)| name == TENANT_CRATE && version == "1.0.0" && sum == cksum),
+        "the tenant's version is not restored"
+    );
+    assert!(tenant.join("keys").read_dir()?.next().is_some(), "no keys");
+    let blob = std::fs::read(blob_path(&tenant, cksum))?;
+    assert_eq!(hex::encode(Sha256::digest(&blob)), cksum);
+    let server = Server::start(restored, &[]);
+    let http = http_client_builder().build()?;
+    let base = format!("{}/t/{TENANT}", server.url);
+    let index = http
+        .get(format!(
+            "{base}/index/{}",
+            wharf_index_format::index_path(TENANT_CRATE)
+        ))
+        .send()?;
+    assert_eq!(index.status(), 200, "the restored tenant serves its index");
+    let download = http
+        .get(format!(
+            "{base}/api/v1/crates/{TENANT_CRATE}/1.0.0/download"
+        ))
+        .send()?;
+    assert_eq!(download.status(), 200);
+    assert_eq!(hex::encode(Sha256::digest(download.bytes()?)), cksum);
+    Ok(())
 }
 
 /// Starts `wharf serve` on the restored `data_dir` and fetches `name`'s index file and the

@@ -380,3 +380,55 @@ fn a_quarantine_of_a_yanked_version_keeps_it_yanked_after_release() -> TestResul
     assert_eq!(lifecycle.widget_lines()?, yanked);
     Ok(())
 }
+
+/// `GET /index/.wharf/lifecycle` with an optional `If-None-Match`: status, `ETag`, body.
+fn feed(lifecycle: &Lifecycle, if_none_match: Option<&str>) -> TestResult<(u16, String, String)> {
+    let mut request = lifecycle.registry.http().get(format!(
+        "{}/index/.wharf/lifecycle",
+        lifecycle.registry.url()
+    ));
+    if let Some(etag) = if_none_match {
+        request = request.header("If-None-Match", etag);
+    }
+    let response = request.send()?;
+    let status = response.status().as_u16();
+    let etag = response
+        .headers()
+        .get("etag")
+        .ok_or("the feed has no ETag")?
+        .to_str()?
+        .to_owned();
+    Ok((status, etag, response.text()?))
+}
+
+#[test]
+fn the_feed_is_signed_once_per_change_and_answers_304_until_it_changes() -> TestResult {
+    let lifecycle = Lifecycle::start()?;
+    let (status, etag, body) = feed(&lifecycle, None)?;
+    assert_eq!(status, 200);
+    // The same signed bytes again (the feed holds its signing time, so a feed signed anew
+    // would differ once a second has passed; the bytes and ETag stay equal).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (status, again_etag, again) = feed(&lifecycle, None)?;
+    assert_eq!((status, &again_etag, &again), (200, &etag, &body));
+    let (status, same_etag, empty) = feed(&lifecycle, Some(&etag))?;
+    assert_eq!(
+        (status, same_etag.as_str(), empty.as_str()),
+        (304, etag.as_str(), "")
+    );
+
+    // A change signs the feed again: the old ETag gets the new feed, which names it.
+    ok(&lifecycle.wharf(
+        &["deprecate", "widget", "--message", "use new-widget"],
+        &lifecycle.alice,
+    ));
+    let (status, new_etag, changed) = feed(&lifecycle, Some(&etag))?;
+    assert_eq!(status, 200);
+    assert_ne!(new_etag, etag);
+    assert_ne!(changed, body);
+    // The feed's terms (its second dot-separated part) changed, not just its signature.
+    assert_ne!(changed.split('.').nth(1), body.split('.').nth(1));
+    let (status, _, _) = feed(&lifecycle, Some(&new_etag))?;
+    assert_eq!(status, 304);
+    Ok(())
+}

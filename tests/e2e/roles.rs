@@ -171,6 +171,13 @@ fn attempt(
         )?,
         "lifecycle" => send(registry, Method::GET, "/api/wharf/v1/webhooks", token, None)?,
         "read-audit" => send(registry, Method::GET, "/api/wharf/v1/audit", token, None)?,
+        "change-plan" => send(
+            registry,
+            Method::PUT,
+            "/api/wharf/v1/plan",
+            token,
+            json_body(&json!({ "plan": null })),
+        )?,
         other => return Err(format!("the test has no request for the action `{other}`").into()),
     };
     match status {
@@ -195,7 +202,7 @@ fn every_role_and_action_against_a_real_server() -> TestResult {
         "docs/roles.md and `wharf admin role table` differ"
     );
     let table = parse_table(&documented)?;
-    assert!(table.len() >= 11, "{documented}");
+    assert!(table.len() >= 12, "{documented}");
 
     let admin = registry.admin_token.clone();
     registry.create_token("bystander", &[]);
@@ -260,6 +267,11 @@ fn every_role_and_action_against_a_real_server() -> TestResult {
         "the server's answers differ from the permission table"
     );
 
+    refusals_and_changes_are_audited(&registry)
+}
+
+/// Refusals are in the audit log with the actor and the 403, and changes with their target.
+fn refusals_and_changes_are_audited(registry: &TestRegistry) -> TestResult {
     // Refusals are in the audit log, with the actor and the 403.
     registry.settle();
     let audit = ok_output(&registry.run_on_data(&["admin", "audit", "export"], &[]));
@@ -277,6 +289,14 @@ fn every_role_and_action_against_a_real_server() -> TestResult {
     assert!(refused("u-reader", "role.set"), "{audit}");
     assert!(refused("u-publisher", "team.create"), "{audit}");
     assert!(refused("u-maintainer", "auth.denied"), "{audit}");
+    assert!(refused("u-auditor", "plan.set"), "{audit}");
+    assert!(
+        records.iter().any(|r| r["action"] == "plan.set"
+            && r["actor"] == "u-tenant-admin"
+            && r["target"] == "none -> none"
+            && r["outcome"] == "ok"),
+        "{audit}"
+    );
     assert!(
         records.iter().any(|r| r["action"] == "role.set"
             && r["target"] == "u-reader: maintainer -> reader"
@@ -512,5 +532,46 @@ fn narrowed_tokens_stay_within_their_user_and_their_narrowing() -> TestResult {
     let bad_role = registry.run_on_data(&["admin", "role", "set"], &["dave", "root"]);
     assert!(!bad_role.status.success());
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("`root` is not a role"));
+    Ok(())
+}
+
+#[test]
+fn the_last_tenant_admin_cannot_be_demoted() -> TestResult {
+    let registry = TestRegistry::start();
+    let admin = registry.admin_token.clone();
+    let (status, body) = send(
+        &registry,
+        Method::PUT,
+        "/api/wharf/v1/users/admin/role",
+        &admin,
+        json_body(&json!({ "role": "reader" })),
+    )?;
+    assert_eq!(status, 400, "{body}");
+    let detail = serde_json::from_str::<Value>(&body)?["errors"][0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        detail.contains("`admin` is the last tenant admin")
+            && detail.contains("nothing changed")
+            && !detail.contains('\n'),
+        "{detail}"
+    );
+    // The same refusal on the data directory; the role is unchanged.
+    let refused = registry.run_on_data(&["admin", "role", "set"], &["admin", "auditor"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("last tenant admin"), "{stderr}");
+    let roles = ok_output(&registry.run_on_data(&["admin", "role", "list"], &[]));
+    assert!(
+        roles
+            .lines()
+            .any(|line| line.contains("admin") && line.contains("tenant-admin")),
+        "{roles}"
+    );
+    // With a second tenant admin, the first may step down.
+    registry.create_token("second", &[]);
+    ok_output(&registry.run_on_data(&["admin", "role", "set"], &["second", "tenant-admin"]));
+    ok_output(&registry.run_on_data(&["admin", "role", "set"], &["admin", "auditor"]));
     Ok(())
 }

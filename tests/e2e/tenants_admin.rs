@@ -1,9 +1,13 @@
 //! Operating tenants on a running server: suspend answers 403 with a message naming the
-//! tenant and keeps its data, resume serves it again, every change is in the audit log, and
-//! bad names are refused with one line, creating nothing.
+//! tenant and keeps its data, resume serves it again, every change is in the audit log, the
+//! gate's refusals are audited in the log of the registry asked (never another tenant's),
+//! a tenant cannot change its own plan, and bad names are refused with one line, creating
+//! nothing.
+
+use std::path::Path;
 
 use wharf_e2e_tests::upload::publish_body;
-use wharf_e2e_tests::{TestRegistry, TestResult};
+use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
 
 use crate::tenants::{create_tenant, tenant_token, wait_for_tenant};
 
@@ -127,5 +131,141 @@ fn bad_tenant_names_are_refused_with_one_line_and_create_nothing() -> TestResult
         std::fs::read(registry.data_dir().join("tenants.json"))?,
         table
     );
+    Ok(())
+}
+
+/// The audit records of `data` (a registry's data directory), one JSON value each, once
+/// `wanted` holds for them: a record is queued behind the answer and joins the writer's
+/// next commit, so it is waited for (up to 30 s), never assumed.
+fn audit_records(
+    data: &Path,
+    wanted: impl Fn(&[serde_json::Value]) -> bool,
+) -> TestResult<Vec<serde_json::Value>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let output = std::process::Command::new(wharf_binary())
+            .args(["admin", "audit", "export", "--data"])
+            .arg(data)
+            .output()?;
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        let records: Vec<serde_json::Value> = String::from_utf8(output.stdout)?
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        if wanted(&records) || std::time::Instant::now() > deadline {
+            return Ok(records);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Whether a `tenant.refused` record for `path` with `status` is among `records`.
+fn refusal_recorded(records: &[serde_json::Value], path: &str, status: &str) -> bool {
+    records.iter().any(|record| {
+        record["action"] == "tenant.refused"
+            && record["target"] == path
+            && record["outcome"]
+                .as_str()
+                .is_some_and(|outcome| outcome.starts_with(status))
+    })
+}
+
+#[test]
+fn tenant_gate_refusals_are_audited_without_crossing_tenants() -> TestResult {
+    let registry = TestRegistry::start();
+    create_tenant(&registry, "shop", &[]);
+    create_tenant(&registry, "vault", &["--auth-required"]);
+    let owner = tenant_token(&registry, "shop", "owner");
+    let keeper = tenant_token(&registry, "vault", "keeper");
+    wait_for_tenant(&registry, "shop", &owner, 200)?;
+    wait_for_tenant(&registry, "vault", &keeper, 200)?;
+    let url = registry.url();
+    let get = |path: &str, token: &str| -> TestResult<u16> {
+        Ok(registry
+            .http()
+            .get(format!("{url}{path}"))
+            .header("Authorization", token)
+            .send()?
+            .status()
+            .as_u16())
+    };
+
+    // A name that is no tenant, and another tenant's token on an auth-required one.
+    assert_eq!(get("/t/nowhere/index/config.json", &owner)?, 401);
+    assert_eq!(get("/t/vault/index/config.json", &owner)?, 401);
+    // A tenant's admin cannot move it to another plan: the operator does.
+    let plan = registry
+        .http()
+        .put(format!("{url}/t/shop/api/wharf/v1/plan"))
+        .header("Authorization", &owner)
+        .body(r#"{"plan":"enterprise"}"#)
+        .send()?;
+    assert_eq!(plan.status(), 403);
+    let detail = plan.json::<serde_json::Value>()?["errors"][0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        detail.contains("tenant `shop` cannot change its own plan")
+            && detail.contains("wharf admin plan set"),
+        "{detail}"
+    );
+    // A suspended tenant.
+    let suspended = registry.run_on_data(&["tenant", "suspend"], &["shop", "--reason", "audit"]);
+    assert!(suspended.status.success(), "{}", stderr_of(&suspended));
+    wait_for_tenant(&registry, "shop", &owner, 403)?;
+
+    let data = registry.data_dir().to_owned();
+    let operator = audit_records(&data, |records| {
+        refusal_recorded(records, "/t/nowhere/index/config.json", "401")
+            && refusal_recorded(records, "/t/shop/index/config.json", "403")
+    })?;
+    assert!(
+        refusal_recorded(&operator, "/t/nowhere/index/config.json", "401"),
+        "{operator:#?}"
+    );
+    assert!(
+        refusal_recorded(&operator, "/t/shop/index/config.json", "403"),
+        "{operator:#?}"
+    );
+    let vault = audit_records(&data.join("tenants/vault"), |records| {
+        refusal_recorded(records, "/t/vault/index/config.json", "401")
+    })?;
+    assert!(
+        refusal_recorded(&vault, "/t/vault/index/config.json", "401"),
+        "{vault:#?}"
+    );
+    let plan_refused = |records: &[serde_json::Value]| {
+        records.iter().any(|record| {
+            record["action"] == "plan.set"
+                && record["actor"] == "owner"
+                && record["outcome"]
+                    .as_str()
+                    .is_some_and(|outcome| outcome.starts_with("403"))
+        })
+    };
+    let shop = audit_records(&data.join("tenants/shop"), plan_refused)?;
+    assert!(plan_refused(&shop), "{shop:#?}");
+    // No tenant's log tells of a request to another tenant, and none holds a token.
+    for (name, records) in [("vault", &vault), ("shop", &shop)] {
+        let text = serde_json::to_string(records)?;
+        assert!(!text.contains("nowhere"), "{name}: {text}");
+        assert!(!text.contains(&owner) && !text.contains(&keeper), "{name}");
+    }
+    assert!(
+        !serde_json::to_string(&vault)?.contains("/t/shop"),
+        "the vault's log names the shop"
+    );
+    for dir in [
+        data.clone(),
+        data.join("tenants/vault"),
+        data.join("tenants/shop"),
+    ] {
+        let verify = std::process::Command::new(wharf_binary())
+            .args(["admin", "audit", "verify", "--data"])
+            .arg(&dir)
+            .output()?;
+        assert!(verify.status.success(), "{}", stderr_of(&verify));
+    }
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! - `GET|POST /api/wharf/v1/advisories`: the advisories and the signed feed; the
 //!   administrator publishes one;
 //! - `GET /index/.wharf/lifecycle`: the signed lifecycle feed, under the index so mirrors
-//!   copy it with the index files.
+//!   copy it with the index files (`lifecycle_feed.rs`: signed once per change, `ETag`/304).
 //!
 //! A quarantined version's blob is refused with 423 Locked (the file exists, so never 404;
 //! nobody lacks a permission, so never 403) naming the quarantine and its reason.
@@ -21,7 +21,7 @@ use wharf_storage::AdvisoryInput;
 use crate::audit::AuditTarget;
 use crate::auth;
 use crate::error::ApiError;
-use crate::response::{Resp, bytes_response, json_ok};
+use crate::response::{Resp, json_ok};
 use crate::state::AppState;
 
 /// The packages prefix of the lifecycle endpoints.
@@ -192,17 +192,6 @@ pub(crate) async fn advisories(
         )
         .with_header(http::header::ALLOW, "GET, HEAD, POST")),
     }
-}
-
-/// `GET /index/.wharf/lifecycle`: the signed feed as text.
-pub(crate) async fn feed(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
-    let feed = state.storage.lifecycle_feed().await?;
-    Ok(bytes_response(
-        StatusCode::OK,
-        "text/plain; charset=utf-8",
-        feed.into(),
-    ))
 }
 
 /// Refuses (423) a download of a quarantined release.

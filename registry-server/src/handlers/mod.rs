@@ -11,6 +11,7 @@ pub(crate) mod index;
 pub(crate) mod install_reports;
 pub(crate) mod keys;
 pub(crate) mod lifecycle;
+pub(crate) mod lifecycle_feed;
 pub(crate) mod log;
 pub(crate) mod openapi;
 pub(crate) mod operations;
