@@ -25,7 +25,7 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     keys: SettingKeys,
     /// A TOML file with any of: data, listen, public-url, auth-required, require-signatures,
-    /// workers, yield-every, max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
+    /// workers, yield-every, index-fast-path, max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
     /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, header-timeout,
     /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key,
     /// git-index, git-push, storage, s3-presigned-downloads, plans.
@@ -85,6 +85,7 @@ fn run_registry(
         max_crate_bytes,
         workers,
         yield_every,
+        index_path,
         timestamp_expiry,
         allowed_dependency_registries,
         rate_limits,
@@ -115,7 +116,9 @@ fn run_registry(
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         // Bind first: a server that cannot have its address touches no data.
-        let server = bind(listen, workers)?.with_yield_every(yield_every);
+        let server = bind(listen, workers)?
+            .with_yield_every(yield_every)
+            .with_index_fast_path(fast_path_on(index_path));
         // On the first start the public URL's host names the registry in its signed
         // documents; without one, storage names it after its root key.
         if let Some(origin) = public_url.as_deref().and_then(origin_of) {
@@ -334,4 +337,13 @@ pub(crate) fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
             tracing::info!("shutdown signal received");
         })
     }
+}
+
+/// Whether the server's index fast path is on; says so in the log when it is off.
+fn fast_path_on(index_path: crate::settings::IndexPath) -> bool {
+    let on = index_path == crate::settings::IndexPath::Fast;
+    if !on {
+        tracing::info!("index fast path off (index-fast-path = false): hyper serves every request");
+    }
+    on
 }

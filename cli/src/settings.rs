@@ -85,6 +85,19 @@ pub(crate) struct SettingKeys {
     /// (a proxy, a sidecar, clients on the same machine); 0 never offers it [default: 32].
     #[arg(long, env = "WHARF_YIELD_EVERY", value_name = "N")]
     pub(crate) yield_every: Option<u32>,
+    /// Answer index file GETs of public registries on plain HTTP with Wharf's narrow HTTP/1.1
+    /// path; `--index-fast-path=false` serves every request with the general HTTP stack
+    /// instead (same answers, more CPU per request) [default: true].
+    #[arg(
+        long,
+        env = "WHARF_INDEX_FAST_PATH",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub(crate) index_fast_path: Option<bool>,
     /// How long a signed timestamp (`/index/.wharf/timestamp`) is valid (`1d`, `12h`); the
     /// server signs a new one after half of it, or sooner when the log grows [default: 1d].
     #[arg(long, env = "WHARF_TIMESTAMP_EXPIRY", value_name = "DURATION", value_parser = parse_expiry)]
@@ -197,6 +210,16 @@ pub(crate) struct SettingKeys {
     pub(crate) plans: Option<PathBuf>,
 }
 
+/// Which HTTP path answers index file GETs of public registries on plain HTTP
+/// (`index-fast-path`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexPath {
+    /// Wharf's narrow HTTP/1.1 path (the default).
+    Fast,
+    /// The general HTTP stack, like every other request.
+    General,
+}
+
 /// The settings `wharf serve` runs with, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ServeSettings {
@@ -216,6 +239,8 @@ pub(crate) struct ServeSettings {
     pub(crate) workers: Option<NonZeroUsize>,
     /// Requests between two offers of a worker's core.
     pub(crate) yield_every: u32,
+    /// Which HTTP path answers index file GETs.
+    pub(crate) index_path: IndexPath,
     /// How long a signed timestamp is valid.
     pub(crate) timestamp_expiry: std::time::Duration,
     /// Registries besides this one that dependencies may come from.
@@ -272,6 +297,7 @@ impl SettingKeys {
             max_crate_bytes,
             workers,
             yield_every,
+            index_fast_path,
             timestamp_expiry,
             allowed_dependency_registries,
             publish_rate_per_minute,
@@ -301,6 +327,7 @@ impl SettingKeys {
             max_crate_bytes: max_crate_bytes.or(lower.max_crate_bytes),
             workers: workers.or(lower.workers),
             yield_every: yield_every.or(lower.yield_every),
+            index_fast_path: index_fast_path.or(lower.index_fast_path),
             timestamp_expiry: timestamp_expiry.or(lower.timestamp_expiry),
             allowed_dependency_registries: allowed_dependency_registries
                 .or(lower.allowed_dependency_registries),
@@ -399,6 +426,11 @@ impl SettingKeys {
             max_crate_bytes: self.max_crate_bytes,
             workers: self.workers,
             yield_every: self.yield_every.unwrap_or(DEFAULT_YIELD_EVERY),
+            index_path: if self.index_fast_path.unwrap_or(true) {
+                IndexPath::Fast
+            } else {
+                IndexPath::General
+            },
             timestamp_expiry: self
                 .timestamp_expiry
                 .unwrap_or(wharf_registry_server::DEFAULT_TIMESTAMP_EXPIRY),

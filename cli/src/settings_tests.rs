@@ -107,6 +107,14 @@ fn cases() -> Vec<Case> {
             from_flags: "0",
         },
         Case {
+            key: "index-fast-path",
+            file: "index-fast-path = false",
+            flags: &["--index-fast-path=true"],
+            shown: |s| format!("{:?}", s.index_path),
+            from_file: "General",
+            from_flags: "Fast",
+        },
+        Case {
             key: "timestamp-expiry",
             file: "timestamp-expiry = \"12h\"",
             flags: &["--timestamp-expiry", "90m"],
@@ -320,6 +328,7 @@ fn defaults_apply_when_no_source_gives_a_key() {
     assert!(!defaults.auth_required);
     assert!(!defaults.require_signatures);
     assert_eq!(defaults.yield_every, DEFAULT_YIELD_EVERY);
+    assert_eq!(defaults.index_path, crate::settings::IndexPath::Fast);
     assert_eq!(
         defaults.timestamp_expiry,
         wharf_registry_server::DEFAULT_TIMESTAMP_EXPIRY

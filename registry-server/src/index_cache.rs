@@ -15,9 +15,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use sha2::{Digest, Sha256};
 use wharf_storage::IndexFileSnapshot;
+
+use crate::fast_path::wire::{WireHead, WireHeads};
 
 /// One index file, ready to serve.
 #[derive(Debug)]
@@ -38,6 +40,8 @@ pub struct CachedIndexFile {
     pub seq: u64,
     /// The headers of each answer, built once.
     pub headers: PreparedHeaders,
+    /// The same answers' heads as the fast path writes them, built once.
+    pub(crate) wire: WireHeads,
 }
 
 /// The response headers of one index file's answers, in the order they are sent.
@@ -93,10 +97,26 @@ impl CachedIndexFile {
         let etag = header_value(&format!("\"{hash}\""));
         let gzip_etag = header_value(&format!("\"{hash}-gz\""));
         let last_modified = header_value(&last_modified);
+        let headers = PreparedHeaders::new(&etag, &gzip_etag, &last_modified);
+        let wire = WireHeads {
+            ok: WireHead::new(StatusCode::OK, &headers.ok, Some(snapshot.bytes.len())),
+            ok_gzip: WireHead::new(
+                StatusCode::OK,
+                &headers.ok_gzip,
+                Some(gzip.as_ref().map_or(0, Bytes::len)),
+            ),
+            not_modified: WireHead::new(StatusCode::NOT_MODIFIED, &headers.not_modified, None),
+            not_modified_gzip: WireHead::new(
+                StatusCode::NOT_MODIFIED,
+                &headers.not_modified_gzip,
+                None,
+            ),
+        };
         Self {
             bytes: snapshot.bytes.clone(),
             gzip,
-            headers: PreparedHeaders::new(&etag, &gzip_etag, &last_modified),
+            headers,
+            wire,
             etag,
             gzip_etag,
             last_modified,

@@ -27,6 +27,7 @@ mod connection;
 mod core_sharing;
 mod daily_limits;
 mod error;
+mod fast_path;
 mod handlers;
 mod index_cache;
 mod metrics;

@@ -120,6 +120,7 @@ struct RequestCounters {
     latency_count: [AtomicU64; ROUTES],
     latency_sum_micros: [AtomicU64; ROUTES],
     index_bytes_served: AtomicU64,
+    fast_path_answers: AtomicU64,
     versions: [AtomicU64; VERSIONS.len()],
 }
 
@@ -131,6 +132,7 @@ impl Default for RequestCounters {
             latency_count: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_sum_micros: std::array::from_fn(|_| AtomicU64::new(0)),
             index_bytes_served: AtomicU64::new(0),
+            fast_path_answers: AtomicU64::new(0),
             versions: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -208,6 +210,13 @@ impl Metrics {
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// Counts an index file answered by the HTTP fast path rather than hyper.
+    pub(crate) fn count_fast_path_answer(&self) {
+        self.shard()
+            .fast_path_answers
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records how many HTTP worker threads are serving.
     pub fn set_http_workers(&self, workers: usize) {
         self.http_workers.store(workers as u64, Ordering::Relaxed);
@@ -281,6 +290,11 @@ impl Metrics {
             out,
             "# HELP wharf_index_bytes_served_total Body bytes of sparse index files sent.\n# TYPE wharf_index_bytes_served_total counter\nwharf_index_bytes_served_total {}",
             self.total(|shard| &shard.index_bytes_served)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_index_fast_path_answers_total Index file requests answered by the HTTP/1.1 fast path (also counted in wharf_http_requests_total).\n# TYPE wharf_index_fast_path_answers_total counter\nwharf_index_fast_path_answers_total {}",
+            self.total(|shard| &shard.fast_path_answers)
         );
         let _ = writeln!(
             out,

@@ -73,14 +73,7 @@ pub(crate) fn answer_index_file_now<B>(
     {
         return None;
     }
-    let rest = path.strip_prefix("/index/")?;
-    if rest == "config.json"
-        || rest == log::TIMESTAMP_PATH
-        || rest == lifecycle::FEED_PATH
-        || rest.starts_with(log::BINS_PATH)
-    {
-        return None;
-    }
+    let rest = index_file_path(path)?;
     let start = Instant::now();
     core_sharing::count_request();
     state.metrics.count_version(request.version());
@@ -92,6 +85,18 @@ pub(crate) fn answer_index_file_now<B>(
         start.elapsed(),
     );
     Some(response)
+}
+
+/// The index file a registry path names (`/index/{rest}`), when it is one the cache holds:
+/// not `config.json`, the signed timestamp, the lifecycle feed or the log's bins, which have
+/// handlers of their own.
+pub(crate) fn index_file_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/index/")?;
+    let own_handler = rest == "config.json"
+        || rest == log::TIMESTAMP_PATH
+        || rest == lifecycle::FEED_PATH
+        || rest.starts_with(log::BINS_PATH);
+    (!own_handler).then_some(rest)
 }
 
 async fn dispatch<B>(state: &AppState, request: Request<B>) -> (Route, Result<Resp, ApiError>)

@@ -59,6 +59,7 @@ pub struct Server {
     addr: SocketAddr,
     yield_every: u32,
     tls: Option<Tls>,
+    index_fast_path: bool,
 }
 
 impl Server {
@@ -83,6 +84,7 @@ impl Server {
             addr,
             yield_every: DEFAULT_YIELD_EVERY,
             tls: None,
+            index_fast_path: true,
         })
     }
 
@@ -91,6 +93,14 @@ impl Server {
     #[must_use]
     pub fn with_yield_every(mut self, every: u32) -> Self {
         self.yield_every = every;
+        self
+    }
+
+    /// Answers index file GETs of public registries on plain connections with the fast path
+    /// (the `fast_path` module) when `on` (the default); off, hyper serves every request.
+    #[must_use]
+    pub fn with_index_fast_path(mut self, on: bool) -> Self {
+        self.index_fast_path = on;
         self
     }
 
@@ -136,6 +146,7 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let mut workers = Vec::with_capacity(self.listeners.len());
         let yield_every = self.yield_every;
+        let fast_path = self.index_fast_path && !matches!(site, Site::Mirror(_));
         let gate = Arc::new(ConnectionGate::new(
             site.connections().max_connections,
             Arc::clone(&site.metrics().connections),
@@ -147,14 +158,21 @@ impl Server {
             let tls = self.tls.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("wharf-http-{index}"))
-                .spawn(move || worker(listener, state, gate, stopped, yield_every, tls));
+                .spawn(move || {
+                    worker(listener, state, gate, stopped, yield_every, tls, fast_path);
+                });
             match spawned {
                 Ok(handle) => workers.push(handle),
                 Err(error) => tracing::error!(%error, "cannot start an HTTP worker thread"),
             }
         }
         site.metrics().set_http_workers(workers.len());
-        tracing::info!(workers = workers.len(), yield_every, "HTTP workers serving");
+        tracing::info!(
+            workers = workers.len(),
+            yield_every,
+            index_fast_path = fast_path,
+            "HTTP workers serving"
+        );
         shutdown.await;
         tracing::info!("shutting down: draining open connections");
         let _ = stop.send(true);
@@ -216,6 +234,7 @@ fn worker(
     stopped: watch::Receiver<bool>,
     yield_every: u32,
     tls: Option<Tls>,
+    fast_path: bool,
 ) {
     core_sharing::set_yield_every(yield_every);
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -236,8 +255,28 @@ fn worker(
                 return;
             }
         };
-        accept_loop(listener, state, &gate, stopped, tls).await;
+        accept_loop(listener, state, &gate, stopped, tls, fast_path).await;
     });
+}
+
+/// The service hyper runs for each request of one connection: answers an index file at
+/// once ([`Site::answer_now`]), anything else through the router, as in flight for the guard.
+fn hyper_service(
+    state: Site,
+    activity: Arc<guard::Activity>,
+    peer: SocketAddr,
+) -> impl Fn(http::Request<hyper::body::Incoming>) -> Answer + Clone + Send + 'static {
+    move |mut request: http::Request<hyper::body::Incoming>| {
+        if let Some(response) = state.answer_now(&request) {
+            activity.answered(request.version());
+            return Answer::Ready(Some(response));
+        }
+        request.extensions_mut().insert(PeerAddr(peer));
+        let version = request.version();
+        Answer::Routed(Box::pin(
+            activity.track(version, state.clone().handle(request)),
+        ))
+    }
 }
 
 async fn accept_loop(
@@ -246,7 +285,11 @@ async fn accept_loop(
     gate: &ConnectionGate,
     mut stopped: watch::Receiver<bool>,
     tls: Option<Tls>,
+    fast_path: bool,
 ) {
+    if tls.is_none() && fast_path {
+        tokio::spawn(crate::fast_path::clock::keep_ticking());
+    }
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The connection guard times request heads and idle connections, for both protocols.
@@ -269,18 +312,33 @@ async fn accept_loop(
                     slot = gate.admit() => slot,
                     _ = stopped.changed() => break,
                 };
+                if tls.is_none() && fast_path {
+                    // Plain connections start on the fast path; hyper takes over at the first
+                    // request it does not answer.
+                    let (state, limits, watcher) = (state.clone(), limits, graceful.watcher());
+                    let (builder, stopped) = (builder.clone(), stopped.clone());
+                    tokio::spawn(async move {
+                        let counters = &state.metrics().connections;
+                        counters.opened();
+                        let outcome =
+                            crate::fast_path::serve(stream, &state, &limits, counters, stopped).await;
+                        counters.closed();
+                        let crate::fast_path::Outcome::HandOff(stream, read) = outcome else {
+                            return;
+                        };
+                        let stream = crate::fast_path::rewind::Rewind::new(stream, read);
+                        let (stream, activity) = guard::guard(stream, slot, &limits, counters);
+                        let service = service_fn(hyper_service(state.clone(), activity, peer));
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        if let Err(error) = watcher.watch(connection.into_owned()).await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                }
                 let (stream, activity) =
                     guard::guard(stream, slot, &limits, &state.metrics().connections);
-                let state = state.clone();
-                let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
-                    if let Some(response) = state.answer_now(&request) {
-                        activity.answered(request.version());
-                        return Answer::Ready(Some(response));
-                    }
-                    request.extensions_mut().insert(PeerAddr(peer));
-                    let version = request.version();
-                    Answer::Routed(Box::pin(activity.track(version, state.clone().handle(request))))
-                });
+                let service = service_fn(hyper_service(state.clone(), activity, peer));
                 if let Some(tls) = &tls {
                     // The handshake runs in the connection's task, so a slow client never
                     // holds up accepting; it reads through the guard, so the header timeout

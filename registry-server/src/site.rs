@@ -60,6 +60,25 @@ impl Site {
         }
     }
 
+    /// Runs `answer` with the public registry and the index file path (see
+    /// [`router::index_file_path`]) that the request path `path` names, as
+    /// [`Site::answer_now`] would answer it; `None` when `path` is not such a file (another
+    /// path, an `auth-required` registry or tenant, a mirror).
+    pub(crate) fn with_index_file<R>(
+        &self,
+        path: &str,
+        answer: impl FnOnce(&AppState, &str) -> R,
+    ) -> Option<R> {
+        match self {
+            Site::Registry(state) => {
+                let rest = router::index_file_path(path)?;
+                (!state.config.auth_required).then(|| answer(state, rest))
+            }
+            Site::Tenants(tenants) => tenants.with_index_file(path, answer),
+            Site::Mirror(_) => None,
+        }
+    }
+
     /// Answers one request.
     pub(crate) async fn handle(self, request: http::Request<Incoming>) -> Result<Resp, Infallible> {
         match self {

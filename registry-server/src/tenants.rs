@@ -136,6 +136,26 @@ impl Tenants {
         router::answer_index_file_now(&state, request, sub)
     }
 
+    /// Runs `answer` with the public registry (the default or an active tenant) and the index
+    /// file path that `path` names (see [`crate::site::Site::with_index_file`]).
+    pub(crate) fn with_index_file<R>(
+        &self,
+        path: &str,
+        answer: impl FnOnce(&AppState, &str) -> R,
+    ) -> Option<R> {
+        let Some(rest) = path.strip_prefix(TENANT_PREFIX) else {
+            let file = router::index_file_path(path)?;
+            return (!self.default.config.auth_required).then(|| answer(&self.default, file));
+        };
+        let (name, sub) = split_tenant(rest);
+        let file = router::index_file_path(sub)?;
+        let state = match self.read().get(name) {
+            Some(Tenant::Active(state)) if !state.config.auth_required => Arc::clone(state),
+            _ => return None,
+        };
+        Some(answer(&state, file))
+    }
+
     /// Answers one request of the default registry or of a tenant.
     pub(crate) async fn handle<B>(
         self: Arc<Self>,

@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
-use wharf_index_format::{IndexEntry, PackageMetadata, PluginInfo, Pubtime};
+use wharf_index_format::{IndexEntry, PackageMetadata, PluginInfo, Pubtime, TemplateInfo};
 
 use crate::StorageError;
 use crate::catalogue::RatingSummary;
@@ -51,6 +51,11 @@ pub struct PagePlugin {
     pub min_host_version: Option<String>,
     /// The entry point.
     pub entry: String,
+    /// A solution template's lineage (`forked_from`, `NAME@VERSION`) and parameters (name,
+    /// type, description, default, validation), as its manifest declares them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub template: Option<TemplateInfo>,
 }
 
 /// What the catalogue shows of one package.
@@ -111,6 +116,18 @@ fn corrupt(name: &str, what: &str, error: &dyn std::fmt::Display) -> StorageErro
     }
 }
 
+/// The plugin facts a page shows, from the stored plugin facts (JSON).
+fn page_plugin(info: &str) -> Result<PagePlugin, serde_json::Error> {
+    let info: PluginInfo = serde_json::from_str(info)?;
+    Ok(PagePlugin {
+        capabilities: serde_json::to_value(&info.capabilities)?,
+        host_api: info.host_api,
+        min_host_version: info.min_host_version,
+        entry: info.entry,
+        template: info.template,
+    })
+}
+
 /// The page of package `name` (case and `-`/`_` folded).
 pub(crate) fn package_page(conn: &Connection, name: &str) -> Result<PackagePage, StorageError> {
     let package = require_package(conn, name)?;
@@ -168,15 +185,7 @@ pub(crate) fn package_page(conn: &Connection, name: &str) -> Result<PackagePage,
         })
         .collect();
     let plugin = info
-        .map(|info| {
-            let info: PluginInfo = serde_json::from_str(&info)?;
-            Ok::<_, serde_json::Error>(PagePlugin {
-                capabilities: serde_json::to_value(&info.capabilities)?,
-                host_api: info.host_api,
-                min_host_version: info.min_host_version,
-                entry: info.entry,
-            })
-        })
+        .map(|info| page_plugin(&info))
         .transpose()
         .map_err(|e| corrupt(&package.name, "plugin facts", &e))?;
     let (reverse_dependencies, owners) = dependents_and_owners(conn, &package)?;

@@ -11,8 +11,10 @@
 //! does not make SQLite score all of them for the first page. An exact name match is
 //! looked up on its own (one index probe) and put first. Filters are SQL conditions on the
 //! same query, and the count is a plain `count(*)` over the same matches without any
-//! scoring; with no filter but the default one (fully-yanked packages left out) and no
-//! fully-yanked package in the registry, it is counted in the full-text index alone.
+//! scoring, made only when the page does not tell it (a page that is not full ends the
+//! matches); with no filter but the default one (fully-yanked packages left out) it is
+//! counted in the full-text index alone, minus the matches in a small second index that
+//! holds only the fully-yanked packages' text.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
@@ -42,6 +44,32 @@ CREATE INDEX reviews_visible_by_package ON reviews (package_id, rating) WHERE hi
 /// yanked (while none is, matches are counted in the full-text index alone).
 pub(crate) const COUNT_MIGRATION: &str = r"
 CREATE INDEX catalogue_entries_all_yanked ON catalogue_entries (package_id) WHERE all_yanked = 1;
+";
+
+/// The migration that keeps a second, small full-text index of the fully-yanked packages'
+/// text, so a search counts its matches as the main index's count minus this one's instead
+/// of looking up every match's catalogue row. A package enters it when its last version is
+/// yanked and leaves it when a version is unyanked or a new release replaces its catalogue
+/// row (`INSERT OR REPLACE` fires the insert trigger, never the update one).
+pub(crate) const YANKED_INDEX_MIGRATION: &str = r"
+CREATE VIRTUAL TABLE catalogue_fts_yanked USING fts5(
+    name, description, keywords, readme, tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO catalogue_fts_yanked (rowid, name, description, keywords, readme)
+    SELECT f.rowid, f.name, f.description, f.keywords, f.readme
+    FROM catalogue_entries e JOIN catalogue_fts f ON f.rowid = e.package_id
+    WHERE e.all_yanked = 1;
+CREATE TRIGGER catalogue_yanked_on_change AFTER UPDATE OF all_yanked ON catalogue_entries
+BEGIN
+    DELETE FROM catalogue_fts_yanked WHERE rowid = NEW.package_id;
+    INSERT INTO catalogue_fts_yanked (rowid, name, description, keywords, readme)
+        SELECT rowid, name, description, keywords, readme FROM catalogue_fts
+        WHERE rowid = NEW.package_id AND NEW.all_yanked = 1;
+END;
+CREATE TRIGGER catalogue_yanked_on_release AFTER INSERT ON catalogue_entries
+BEGIN
+    DELETE FROM catalogue_fts_yanked WHERE rowid = NEW.package_id;
+END;
 ";
 
 /// The FTS5 query for free text: every run of letters and digits becomes a quoted prefix
@@ -222,8 +250,9 @@ fn only_default_filter(query: &CatalogueQuery) -> bool {
 }
 
 /// How many packages match free text `fts` with only the default filter, `exclude` left
-/// out: while no package is fully yanked (one probe of a partial index) they are counted
-/// in the full-text index alone, without looking up each match's catalogue row.
+/// out: the matches in the full-text index minus those in the small index of fully-yanked
+/// packages, both counted without looking up any match's catalogue row (the cost grows with
+/// the matches, and with the fully-yanked packages only for the second count).
 fn count_unfiltered(
     conn: &Connection,
     fts: &str,
@@ -231,14 +260,10 @@ fn count_unfiltered(
 ) -> Result<u64, StorageError> {
     let total: i64 = conn
         .prepare_cached(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM catalogue_entries WHERE all_yanked = 1)
-               THEN (SELECT count(*) FROM catalogue_fts
-                     JOIN catalogue_entries e ON e.package_id = catalogue_fts.rowid
-                     WHERE catalogue_fts MATCH ?1 AND e.all_yanked = 0
-                       AND e.package_id IS NOT ?2)
-               ELSE (SELECT count(*) FROM catalogue_fts
+            "SELECT (SELECT count(*) FROM catalogue_fts
                      WHERE catalogue_fts MATCH ?1 AND rowid IS NOT ?2)
-             END",
+                  - (SELECT count(*) FROM catalogue_fts_yanked
+                     WHERE catalogue_fts_yanked MATCH ?1 AND rowid IS NOT ?2)",
         )?
         .query_row(rusqlite::params![fts, exclude], |row| row.get(0))?;
     Ok(u64::try_from(total).unwrap_or(0))
@@ -373,7 +398,16 @@ fn relevance_page(
     Ok(ids)
 }
 
-/// Runs a catalogue search: the page's packages ranked and cut in SQLite, then described.
+/// The total a page shows without counting: when the page is not full (and not empty past
+/// the start), it holds the last matches, so they end at its offset plus its length.
+fn total_from_page(query: &CatalogueQuery, found: usize) -> Option<u64> {
+    let short = query.limit.is_none_or(|limit| found < limit);
+    (short && (found > 0 || query.offset == 0))
+        .then(|| u64::try_from(query.offset + found).unwrap_or(u64::MAX))
+}
+
+/// Runs a catalogue search: the page's packages ranked and cut in SQLite, then described;
+/// the matches are counted only when the page does not tell their number.
 pub(crate) fn search(
     conn: &Connection,
     query: &CatalogueQuery,
@@ -383,8 +417,11 @@ pub(crate) fn search(
         (Some(terms), CatalogueSort::Relevance) => {
             // An exact name comes first; the ranked matches follow without it.
             let exact = exact_match(conn, query)?;
-            let total = count(conn, query, Some(terms), exact)? + u64::from(exact.is_some());
             let ids = relevance_page(conn, query, terms, exact)?;
+            let total = match total_from_page(query, ids.len()) {
+                Some(total) => total,
+                None => count(conn, query, Some(terms), exact)? + u64::from(exact.is_some()),
+            };
             return Ok(CataloguePage {
                 total,
                 hits: hits(conn, &ids)?,
@@ -392,8 +429,12 @@ pub(crate) fn search(
         }
         _ => ranked_ids(conn, query, fts.as_deref(), None, query.offset, query.limit)?,
     };
+    let total = match total_from_page(query, ids.len()) {
+        Some(total) => total,
+        None => count(conn, query, fts.as_deref(), None)?,
+    };
     Ok(CataloguePage {
-        total: count(conn, query, fts.as_deref(), None)?,
+        total,
         hits: hits(conn, &ids)?,
     })
 }

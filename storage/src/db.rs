@@ -125,6 +125,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::web_sessions::MIGRATION,
     // Search sees in one probe whether any package is fully yanked.
     crate::catalogue_search::COUNT_MIGRATION,
+    // Search counts its matches without the fully-yanked ones through their own small index.
+    crate::catalogue_search::YANKED_INDEX_MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

@@ -180,7 +180,7 @@ fn variables_override_every_key_of_the_config_file() -> TestResult {
         format!(
             "data = \"{}\"\nlisten = \"0.0.0.0:0\"\npublic-url = \"http://file.invalid\"\n\
              auth-required = true\nmax-crate-bytes = 1000\nworkers = 2\nyield-every = 5\n\
-             publishes-per-day = 1\nallowed-dependency-registries = []\n\
+             index-fast-path = false\npublishes-per-day = 1\nallowed-dependency-registries = []\n\
              header-timeout = \"1s\"\nbody-timeout = \"2s\"\nmin-upload-rate = 3\n\
              idle-timeout = \"4s\"\nmax-connections = 5\n",
             file_data.display()
@@ -197,6 +197,7 @@ fn variables_override_every_key_of_the_config_file() -> TestResult {
             ("WHARF_MAX_CRATE_BYTES", "3000"),
             ("WHARF_WORKERS", "1"),
             ("WHARF_YIELD_EVERY", "7"),
+            ("WHARF_INDEX_FAST_PATH", "true"),
             ("WHARF_PUBLISHES_PER_DAY", "2"),
             ("WHARF_ALLOWED_DEPENDENCY_REGISTRIES", CRATES_IO_GIT),
             ("WHARF_HEADER_TIMEOUT", "11s"),
@@ -231,9 +232,11 @@ fn variables_override_every_key_of_the_config_file() -> TestResult {
         "{config_json}"
     );
     assert!(config_json.get("auth-required").is_none(), "{config_json}");
-    // workers and yield-every.
+    // workers, yield-every and index-fast-path.
     assert!(
-        workers_line.contains("workers=1") && workers_line.contains("yield_every=7"),
+        workers_line.contains("workers=1")
+            && workers_line.contains("yield_every=7")
+            && workers_line.contains("index_fast_path=true"),
         "{workers_line}"
     );
     let metrics = http().get(format!("{url}/metrics")).send()?.text()?;

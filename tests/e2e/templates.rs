@@ -7,14 +7,14 @@
 //! parameter spec refused at publish with 400 naming the parameter and nothing stored.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use wharf_e2e_tests::core_plugins::{CORE_PLUGINS, core_plugin_dir};
 use wharf_e2e_tests::upload::frame;
-use wharf_e2e_tests::{TestRegistry, TestResult, describe};
+use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
 use wharf_index_format::{PackFile, PluginManifest, pack_plugin};
 
-use crate::signed_plugins::{ok, path, wharf};
+use crate::signed_plugins::{ok, path};
 
 /// The six template families, each `fixtures/templates/NAME/VERSION`.
 const FAMILIES: &[(&str, &str)] = &[
@@ -35,15 +35,15 @@ fn template_dir(name: &str, version: &str) -> PathBuf {
 
 /// A registry holding the core plugins and the template families, all signed with a
 /// registered publisher key, and the registry's exported root key.
-struct Setup {
-    registry: TestRegistry,
-    work: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub(crate) registry: TestRegistry,
+    pub(crate) work: tempfile::TempDir,
     key: PathBuf,
     root_key: PathBuf,
 }
 
 impl Setup {
-    fn start() -> TestResult<Self> {
+    pub(crate) fn start() -> TestResult<Self> {
         let registry = TestRegistry::start();
         let work = tempfile::tempdir()?;
         let key = work.path().join("publisher.key");
@@ -98,7 +98,14 @@ impl Setup {
 
     /// `wharf template new TEMPLATE --dir WORK/DIR ARGS... --index-url … --host-api 2.1.0
     /// --root-key …`.
-    fn template_new(&self, template: &str, dir: &str, args: &[&str]) -> Output {
+    pub(crate) fn template_new(&self, template: &str, dir: &str, args: &[&str]) -> Output {
+        self.template_new_command(template, dir, args)
+            .output()
+            .expect("the wharf binary runs")
+    }
+
+    /// The command [`Setup::template_new`] runs, to spawn it instead.
+    pub(crate) fn template_new_command(&self, template: &str, dir: &str, args: &[&str]) -> Command {
         let target = self.work.path().join(dir);
         let index = self.registry.index_url();
         let mut all = vec!["template", "new", template, "--dir", path(&target)];
@@ -111,10 +118,16 @@ impl Setup {
             "--root-key",
             path(&self.root_key),
         ]);
-        wharf(&all)
+        let mut command = Command::new(wharf_binary());
+        command
+            .args(&all)
+            .env_remove("WHARF_TOKEN")
+            .env_remove("WHARF_CA_CERT")
+            .env_remove("WHARF_INSTALL_PAUSE_BEFORE_SWITCH");
+        command
     }
 
-    fn read(&self, file: &str) -> String {
+    pub(crate) fn read(&self, file: &str) -> String {
         let full = self.work.path().join(file);
         std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
     }
@@ -145,7 +158,7 @@ impl Setup {
     }
 }
 
-fn rendered(output: &Output) -> String {
+pub(crate) fn rendered(output: &Output) -> String {
     assert!(output.status.success(), "{}", describe(output));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -23,14 +23,14 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A chromedriver child on a free loopback port, killed when dropped.
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
 }
 
 impl ChromeDriver {
     /// Starts chromedriver and waits until it answers.
-    fn start() -> TestResult<Self> {
+    pub(crate) fn start() -> TestResult<Self> {
         for (path, package) in [(CHROMEDRIVER, "chromium-driver"), (CHROMIUM, "chromium")] {
             assert!(
                 std::path::Path::new(path).exists(),
@@ -60,7 +60,7 @@ impl ChromeDriver {
     }
 
     /// A headless Chromium session at `width`×`height`.
-    async fn browser(&self, width: u32, height: u32) -> TestResult<Client> {
+    pub(crate) async fn browser(&self, width: u32, height: u32) -> TestResult<Client> {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
@@ -141,7 +141,7 @@ async fn wait_for_text(browser: &Client, css: &str, needle: &str) -> TestResult<
 }
 
 /// Saves a screenshot of the current page as `name`.png.
-async fn screenshot(browser: &Client, name: &str) -> TestResult {
+pub(crate) async fn screenshot(browser: &Client, name: &str) -> TestResult {
     let png = browser.screenshot().await?;
     assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
     std::fs::write(artifacts_dir()?.join(format!("{name}.png")), png)?;
@@ -149,7 +149,7 @@ async fn screenshot(browser: &Client, name: &str) -> TestResult {
 }
 
 /// Runs `script` in the page and returns its value.
-async fn eval(browser: &Client, script: &str) -> TestResult<Value> {
+pub(crate) async fn eval(browser: &Client, script: &str) -> TestResult<Value> {
     Ok(browser.execute(script, vec![]).await?)
 }
 
@@ -172,7 +172,7 @@ fn download_all(registry: &TestRegistry, path: &str) -> TestResult {
     Ok(())
 }
 
-fn runtime() -> TestResult<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> TestResult<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
@@ -463,7 +463,7 @@ fn a_hostile_readme_runs_no_script_in_chromium() -> TestResult {
 }
 
 /// Signs in with `token` through the login form and waits for the account page of `login`.
-async fn sign_in(browser: &Client, base: &str, token: &str, login: &str) -> TestResult {
+pub(crate) async fn sign_in(browser: &Client, base: &str, token: &str, login: &str) -> TestResult {
     browser.goto(&format!("{base}/login")).await?;
     browser
         .find(Locator::Id("token"))

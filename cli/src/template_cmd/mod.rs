@@ -5,9 +5,11 @@
 //! Nothing is written before everything is known to work: the template is installed into a
 //! temporary install directory beside the target, its values are checked and its files are
 //! rendered in memory, and only then are the files written and the install directory moved
-//! to `DIR/plugins`.
+//! to `DIR/plugins`. Staging folders that killed runs left beside the target are removed
+//! first (see [`staging`]).
 
 mod source;
+mod staging;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -97,10 +99,8 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("cannot create `{}`", parent.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".wharf-template-")
-        .tempdir_in(&parent)
-        .with_context(|| format!("cannot create a temporary folder in `{}`", parent.display()))?;
+    let stale = staging::remove_stale(&parent);
+    let staging = staging::Staging::create(&parent)?;
     let install_dir = staging.path().join(PLUGINS_DIR);
     let report = installer(args, &install_dir)?
         .install(std::slice::from_ref(&request))
@@ -138,6 +138,12 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
             plugins_dir.display()
         );
     }
+    for folder in &stale {
+        println!(
+            "  removed `{}`, left by an interrupted run",
+            folder.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -159,7 +165,11 @@ fn installer(args: &NewArgs, install_dir: &Path) -> anyhow::Result<Installer> {
         .client_options(ClientOptions {
             ca_certs: args.ca_cert.clone(),
             ..ClientOptions::default()
-        });
+        })
+        // As for `wharf install`: a marker file to pause at, so a run can be stopped there.
+        .pause_before_switch(
+            std::env::var_os("WHARF_INSTALL_PAUSE_BEFORE_SWITCH").map(PathBuf::from),
+        );
     if let Some(path) = &args.root_key {
         installer = installer.root_key(Some(read_root_key(path)?));
     }

@@ -39,19 +39,19 @@ pub(crate) fn index_file(
             "no package at index path `{path}`"
         )));
     };
-    let conditions = Conditions::of(headers);
-    let gzip = file.gzip.is_some() && conditions.accept_encoding.is_some_and(accepts_gzip_value);
-    if conditions.not_modified(&file) {
+    let choice = Conditions::of(headers).choose(&file);
+    if choice.not_modified {
         // A 304 carries the caching fields a 200 would (RFC 9110 §15.4.5), so a proxy or
         // CDN that revalidates keeps the same rules for the copy it holds.
         let mut response = empty(StatusCode::NOT_MODIFIED);
-        *response.headers_mut() = if gzip {
+        *response.headers_mut() = if choice.gzip {
             file.headers.not_modified_gzip.clone()
         } else {
             file.headers.not_modified.clone()
         };
         return Ok(response);
     }
+    let gzip = choice.gzip;
     let (body, prepared) = match &file.gzip {
         Some(gz) if gzip => (gz.clone(), &file.headers.ok_gzip),
         _ => (file.bytes.clone(), &file.headers.ok),
@@ -62,13 +62,26 @@ pub(crate) fn index_file(
     Ok(response)
 }
 
-/// The request headers an index file's answer depends on, found in one pass over the request's
-/// headers (a request carries a handful; looking each name up hashes it).
+/// Which of an index file's prepared answers a request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Choice {
+    /// 304 rather than 200.
+    pub(crate) not_modified: bool,
+    /// The gzip representation rather than the identity one.
+    pub(crate) gzip: bool,
+}
+
+/// The request headers an index file's answer depends on (the first value of each), found in
+/// one pass over the request's headers (a request carries a handful; looking each name up
+/// hashes it).
 #[derive(Debug, Default)]
-struct Conditions<'a> {
-    if_none_match: Option<&'a HeaderValue>,
-    if_modified_since: Option<&'a HeaderValue>,
-    accept_encoding: Option<&'a HeaderValue>,
+pub(crate) struct Conditions<'a> {
+    /// `If-None-Match`.
+    pub(crate) if_none_match: Option<&'a [u8]>,
+    /// `If-Modified-Since`.
+    pub(crate) if_modified_since: Option<&'a [u8]>,
+    /// `Accept-Encoding`.
+    pub(crate) accept_encoding: Option<&'a [u8]>,
 }
 
 impl<'a> Conditions<'a> {
@@ -85,16 +98,24 @@ impl<'a> Conditions<'a> {
             } else {
                 continue;
             };
-            slot.get_or_insert(value);
+            slot.get_or_insert(value.as_bytes());
         }
         found
+    }
+
+    /// The answer `file` gets under these conditions.
+    pub(crate) fn choose(&self, file: &CachedIndexFile) -> Choice {
+        Choice {
+            not_modified: self.not_modified(file),
+            gzip: file.gzip.is_some() && self.accept_encoding.is_some_and(accepts_gzip_value),
+        }
     }
 
     /// `If-None-Match` wins when present (RFC 9110 §13.2.2); `If-Modified-Since` alone also
     /// works.
     fn not_modified(&self, file: &CachedIndexFile) -> bool {
         if let Some(tags) = self.if_none_match {
-            return file.matches_if_none_match(tags.as_bytes());
+            return file.matches_if_none_match(tags);
         }
         if let Some(since) = self.if_modified_since {
             return modified_no_later_than(file, since);
@@ -105,9 +126,8 @@ impl<'a> Conditions<'a> {
 
 /// Whether `file` was last modified at or before the `If-Modified-Since` date `since` (false
 /// when the date does not parse).
-fn modified_no_later_than(file: &CachedIndexFile, since: &HeaderValue) -> bool {
-    let Some(since) = since
-        .to_str()
+fn modified_no_later_than(file: &CachedIndexFile, since: &[u8]) -> bool {
+    let Some(since) = std::str::from_utf8(since)
         .ok()
         .and_then(|s| httpdate::parse_http_date(s).ok())
     else {
@@ -120,8 +140,8 @@ fn modified_no_later_than(file: &CachedIndexFile, since: &HeaderValue) -> bool {
 }
 
 /// Whether an `Accept-Encoding` value lists gzip with a non-zero quality.
-fn accepts_gzip_value(value: &HeaderValue) -> bool {
-    let Ok(value) = value.to_str() else {
+fn accepts_gzip_value(value: &[u8]) -> bool {
+    let Ok(value) = std::str::from_utf8(value) else {
         return false;
     };
     value.split(',').any(|item| {
@@ -142,7 +162,7 @@ mod tests {
 
     #[test]
     fn gzip_negotiation() {
-        let accepts = |value: &'static str| accepts_gzip_value(&HeaderValue::from_static(value));
+        let accepts = |value: &'static str| accepts_gzip_value(value.as_bytes());
         assert!(accepts("deflate, gzip"));
         assert!(accepts("*"));
         assert!(!accepts("gzip;q=0, br"));
@@ -162,15 +182,9 @@ mod tests {
         );
         headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         let found = Conditions::of(&headers);
-        assert_eq!(found.if_none_match, headers.get(header::IF_NONE_MATCH));
-        assert_eq!(
-            found.if_none_match.map(HeaderValue::as_bytes),
-            Some(&b"\"a\""[..])
-        );
-        assert_eq!(
-            found.if_modified_since,
-            headers.get(header::IF_MODIFIED_SINCE)
-        );
-        assert_eq!(found.accept_encoding, headers.get(header::ACCEPT_ENCODING));
+        let first = |name| headers.get(name).map(HeaderValue::as_bytes);
+        assert_eq!(found.if_none_match, Some(&b"\"a\""[..]));
+        assert_eq!(found.if_modified_since, first(header::IF_MODIFIED_SINCE));
+        assert_eq!(found.accept_encoding, first(header::ACCEPT_ENCODING));
     }
 }

@@ -126,6 +126,12 @@ pub(crate) async fn page(
         .as_ref()
         .map(|plugin| capabilities(&plugin.capabilities))
         .unwrap_or_default();
+    // The package a template was forked from, for the link on its lineage.
+    let lineage_package = page
+        .plugin
+        .as_ref()
+        .and_then(|plugin| plugin.template.as_ref()?.forked_from.as_deref())
+        .map(|lineage| lineage.split('@').next().unwrap_or(lineage).to_owned());
     let body = render(
         "package.html",
         context! {
@@ -146,6 +152,7 @@ pub(crate) async fn page(
             version_downloads => download_stats.versions,
             recommendations,
             all_yanked,
+            lineage_package,
         },
     )?;
     Ok(html(StatusCode::OK, body))

@@ -159,6 +159,74 @@ async fn fully_yanked_packages_are_left_out_unless_asked_for() -> TestResult {
     Ok(())
 }
 
+/// The total of a one-result page (counted) and the number of results of the whole list
+/// (no count needed), which must agree.
+async fn counted_and_listed(storage: &Storage, query: CatalogueQuery) -> Outcome<(u64, usize)> {
+    let counted = storage
+        .catalogue_search(CatalogueQuery {
+            limit: Some(1),
+            ..query.clone()
+        })
+        .await?
+        .total;
+    let listed = storage.catalogue_search(query).await?;
+    assert_eq!(listed.total, u64::try_from(listed.hits.len())?);
+    Ok((counted, listed.hits.len()))
+}
+
+#[tokio::test]
+async fn search_counts_stay_right_while_packages_are_fully_yanked_and_released_again() -> TestResult
+{
+    let (_dir, storage) = catalogue().await?;
+    let who = admin(&storage, "alice");
+    let with_yanked = |text: &str| CatalogueQuery {
+        include_yanked: true,
+        ..query(text)
+    };
+    assert_eq!(counted_and_listed(&storage, query("retry")).await?, (3, 3));
+    storage
+        .set_yanked(&who, "http-retry", "0.3.0", true)
+        .await?;
+    // The fully-yanked package is left out of the count, on every page and for every word.
+    assert_eq!(counted_and_listed(&storage, query("retry")).await?, (2, 2));
+    assert_eq!(counted_and_listed(&storage, query("http")).await?, (0, 0));
+    assert_eq!(counted_and_listed(&storage, query("back")).await?, (2, 2));
+    assert_eq!(
+        counted_and_listed(&storage, with_yanked("retry")).await?,
+        (3, 3)
+    );
+    let second = storage
+        .catalogue_search(CatalogueQuery {
+            offset: 1,
+            limit: Some(1),
+            ..query("retry")
+        })
+        .await?;
+    assert_eq!((second.total, second.hits.len()), (2, 1));
+    // Unyanking counts it again; a new release of a fully-yanked package does too.
+    storage
+        .set_yanked(&who, "http-retry", "0.3.0", false)
+        .await?;
+    assert_eq!(counted_and_listed(&storage, query("retry")).await?, (3, 3));
+    storage
+        .set_yanked(&who, "http-retry", "0.3.0", true)
+        .await?;
+    storage
+        .set_yanked(&who, "backoff-timer", "2.0.0", true)
+        .await?;
+    assert_eq!(counted_and_listed(&storage, query("retry")).await?, (1, 1));
+    let mut next = upload("http-retry", "0.4.0");
+    next.metadata.description = Some("HTTP retry middleware".to_owned());
+    storage.publish(&who, next).await?;
+    assert_eq!(counted_and_listed(&storage, query("retry")).await?, (2, 2));
+    assert_eq!(counted_and_listed(&storage, query("http")).await?, (1, 1));
+    assert_eq!(
+        counted_and_listed(&storage, with_yanked("retry")).await?,
+        (3, 3)
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn pages_of_a_ranked_search_follow_each_other_with_the_exact_name_first() -> TestResult {
     let (_dir, storage) = catalogue().await?;
