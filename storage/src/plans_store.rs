@@ -135,7 +135,7 @@ impl Storage {
 
     /// The registry's current plan, `None` without one.
     pub fn current_plan(&self) -> Result<Option<String>, StorageError> {
-        self.inner.pool.with(|conn| current_plan(&*conn))
+        self.inner.pool.with_sql(current_plan)
     }
 
     /// Moves the registry to plan `name` (`None`: no plan, nothing limited), which the plans
@@ -206,7 +206,7 @@ impl Storage {
     /// `defined` false when the plans file lacks the plan (its stored limits still apply).
     pub fn sync_plan_limits(&self) -> Result<Option<(String, bool)>, StorageError> {
         let catalog = self.plan_catalog();
-        let stored = self.inner.pool.with(|conn| stored_plan(&*conn))?;
+        let stored = self.inner.pool.with_sql(stored_plan)?;
         let Some((name, stored_limits)) = stored else {
             return Ok(None);
         };
@@ -239,7 +239,7 @@ impl Storage {
     /// What the registry uses against its plan's limits.
     pub async fn usage(&self) -> Result<UsageReport, StorageError> {
         let catalog = self.plan_catalog();
-        self.read(move |conn| usage::report(conn, &catalog, now_unix()))
+        self.read_sql(move |conn| usage::report(conn, &catalog, now_unix()))
             .await
     }
 
@@ -248,7 +248,7 @@ impl Storage {
         let catalog = self.plan_catalog();
         self.inner
             .pool
-            .with(|conn| usage::report(conn, &catalog, now_unix()))
+            .with_sql(|conn| usage::report(conn, &catalog, now_unix()))
     }
 
     /// Refuses ([`StorageError::QuotaExceeded`]) a download of blob `cksum` that would take
@@ -258,7 +258,7 @@ impl Storage {
     pub async fn check_download_quota(&self, cksum: &str) -> Result<(), StorageError> {
         let catalog = self.plan_catalog();
         let cksum = cksum.to_owned();
-        self.read(move |conn| usage::check_download(conn, &catalog, &cksum, now_unix()))
+        self.read_sql(move |conn| usage::check_download(conn, &catalog, &cksum, now_unix()))
             .await
     }
 
@@ -268,7 +268,7 @@ impl Storage {
         let catalog = self.plan_catalog();
         self.inner
             .pool
-            .with(|conn| usage::check_new_seat(&*conn, &catalog, login, now_unix()))
+            .with_sql(|conn| usage::check_new_seat(conn, &catalog, login, now_unix()))
     }
 
     /// Recounts the usage counters from the database, first looking up the size of every

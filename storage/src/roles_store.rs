@@ -100,12 +100,12 @@ impl Storage {
 
     /// The role of `login` ([`StorageError::UnknownUser`] when there is none).
     pub fn role(&self, login: &str) -> Result<Role, StorageError> {
-        self.inner.pool.with(|conn| role_of(&*conn, login))
+        self.inner.pool.with_sql(|conn| role_of(conn, login))
     }
 
     /// Every user's login and role, by login.
     pub fn roles(&self) -> Result<Vec<(String, Role)>, StorageError> {
-        self.inner.pool.with(|conn| users_with_roles(&*conn))
+        self.inner.pool.with_sql(users_with_roles)
     }
 }
 

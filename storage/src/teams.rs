@@ -272,7 +272,7 @@ impl Storage {
 
     /// Every team with its members and packages, by name.
     pub fn teams(&self) -> Result<Vec<Team>, StorageError> {
-        self.inner.pool.with(|conn| list(&*conn))
+        self.inner.pool.with_sql(list)
     }
 }
 
