@@ -175,7 +175,9 @@ pub use publisher_keys::PublisherKeyInfo;
 pub use recommendations::{
     MAX_RECOMMENDATIONS, Recommendation, RecommendationBasis, Recommendations,
 };
-pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
+pub use registry_keys::{
+    KEYS_DIR, LiveKeys, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key,
+};
 pub use restore::{RestoreSummary, restore_backup};
 pub use review_moderation::ReportedReview;
 pub use reviews::{

@@ -623,7 +623,7 @@ impl Storage {
                 Ok(terms)
             })
             .await?;
-        let keys = &self.inner.keys;
+        let keys = self.inner.keys.current();
         let terms = LifecycleTerms {
             origin: keys.origin().to_owned(),
             ..terms

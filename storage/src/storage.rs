@@ -20,7 +20,7 @@ use crate::index_files::IndexProjector;
 use crate::log;
 use crate::model::ReconcileReport;
 use crate::plugins::PluginPackage;
-use crate::registry_keys::RegistryKeys;
+use crate::registry_keys::{LiveKeys, RegistryKeys};
 use crate::signed_publish::{KeyPlan, ReleaseSigning, check_statement_matches, plan_signing};
 use crate::sql::{Engine, Sql};
 use crate::token_cache::TokenCache;
@@ -67,8 +67,9 @@ pub(crate) struct Inner {
     pub(crate) stores: ObjectStores,
     /// What the reconcile run by [`Storage::open`] found and fixed.
     opened: std::sync::OnceLock<ReconcileReport>,
-    /// The registry's signing keys (made on the first start).
-    pub(crate) keys: Arc<RegistryKeys>,
+    /// The registry's signing keys (made on the first start), reloaded when a keyset is
+    /// installed while the registry runs.
+    pub(crate) keys: LiveKeys,
     /// The last log position this process committed (see [`Storage::watch_log`]).
     pub(crate) committed: tokio::sync::watch::Sender<u64>,
     /// Audit records waiting for the writer's next group commit.
@@ -114,7 +115,7 @@ impl Storage {
             Ok::<_, StorageError>((stores, engine, keys))
         })
         .await??;
-        let keys = Arc::new(keys);
+        let keys = LiveKeys::new(&data_dir, keys);
         let (dirty, retry_queue) = DirtyIndexFiles::new();
         let token_cache = match engine {
             Engine::Sqlite => TokenCache::new(data_dir.join(DB_FILE)),
@@ -139,7 +140,7 @@ impl Storage {
         };
         // Logs the events of a registry made before the log existed, and signs the first
         // checkpoint of a new one.
-        let keys = Arc::clone(&storage.inner.keys);
+        let keys = storage.inner.keys.current();
         storage
             .inner
             .writer
@@ -176,6 +177,7 @@ impl Storage {
         })
         .await??;
         let (dirty, _retry_queue) = DirtyIndexFiles::new();
+        let keys = LiveKeys::new(&data_dir, keys);
         let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
         let storage = Storage {
             inner: Arc::new(Inner {
@@ -189,7 +191,7 @@ impl Storage {
                 stores,
                 data_dir,
                 opened: std::sync::OnceLock::new(),
-                keys: Arc::new(keys),
+                keys,
                 committed: tokio::sync::watch::Sender::new(0),
                 plans: crate::plans_store::PlanSlot::default(),
             }),
@@ -469,7 +471,7 @@ impl Storage {
         entry.pubtime = Some(signing.signed.as_ref().map_or_else(Pubtime::now, |signed| {
             Pubtime::from_unix(signed.statement.time().unix())
         }));
-        let origin = self.inner.keys.origin().to_owned();
+        let origin = self.inner.keys.current().origin().to_owned();
         // The README (cut to the publish limit) reaches the catalogue: a trigger moves it out
         // of the version row into `catalogue_readmes`, so version rows stay small.
 
@@ -513,7 +515,7 @@ impl Storage {
             checked_plan,
             quota,
         };
-        let keys = Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let (outcome, snapshot, leaf) = self
             .inner
             .writer
@@ -625,7 +627,7 @@ impl Storage {
         &self,
         work: impl FnOnce(&dyn Sql, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
     ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {
-        let keys = Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let change = self
             .inner
             .writer
@@ -718,7 +720,7 @@ impl Storage {
         self.refuse_on_postgres("publisher keys")?;
         let (who, registration, signature) =
             (who.clone(), registration.to_owned(), signature.to_owned());
-        let origin = self.inner.keys.origin().to_owned();
+        let origin = self.inner.keys.current().origin().to_owned();
         self.inner
             .writer
             .run(move |conn| {
@@ -740,7 +742,7 @@ impl Storage {
     ) -> Result<wharf_trust::PublicKey, StorageError> {
         self.refuse_on_postgres("publisher keys")?;
         let (who, statement, signatures) = (who.clone(), statement.to_owned(), signatures.to_vec());
-        let origin = self.inner.keys.origin().to_owned();
+        let origin = self.inner.keys.current().origin().to_owned();
         let (_, key) = self
             .change(move |conn, now| {
                 crate::key_binding::add_to_package(
@@ -780,7 +782,7 @@ impl Storage {
     ) -> Result<PublisherKeyInfo, StorageError> {
         self.refuse_on_postgres("publisher keys")?;
         let (who, id) = (who.clone(), id.to_owned());
-        let keys = Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let (key, changed) = self
             .inner
             .writer

@@ -134,13 +134,15 @@ fn chosen(
     ))
 }
 
-/// The files to sync, and the upstream's bins when it serves them; the files `--roots`
-/// followed go into `followed`.
+/// The files to sync, and the upstream's bins when it serves them (listed from
+/// `verified_bins`, the bin list of the verified signed head, when there is one); the files
+/// `--roots` followed go into `followed`.
 fn listing(
     follow: &followed::Follow<'_>,
     args: &SyncArgs,
     git: Option<&GitIndexTree>,
     followed: &mut followed::Followed,
+    verified_bins: Option<&bins::Verified<'_>>,
 ) -> anyhow::Result<(Vec<Listed>, Option<bins::Bins>)> {
     let (runtime, upstream, previous) = (follow.runtime, follow.upstream, follow.previous);
     let include = Include::parse(&args.include)?;
@@ -148,10 +150,10 @@ fn listing(
     let fetched_bins = match git {
         Some(_) => None,
         None if chosen.is_some() => runtime
-            .block_on(bins::fetch(upstream, previous, args.jobs))
+            .block_on(bins::fetch(upstream, previous, args.jobs, verified_bins))
             .ok()
             .flatten(),
-        None => runtime.block_on(bins::fetch(upstream, previous, args.jobs))?,
+        None => runtime.block_on(bins::fetch(upstream, previous, args.jobs, verified_bins))?,
     };
     // A git index lists itself: its tree, each file with the hash of its bytes.
     let files: Option<BTreeMap<String, String>> = match (git, &fetched_bins) {

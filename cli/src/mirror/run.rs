@@ -243,7 +243,11 @@ fn dropped_files(previous: &Path, held: &SyncState, remembered: &SyncState) -> B
 /// Everything a staged copy holds besides the synced files.
 struct Extras<'a> {
     config: &'a [u8],
+    /// The signed snapshot's bins (the copy's `snapshot/`).
     fetched_bins: Option<&'a bins::Bins>,
+    /// Whether the copy was chosen to hold part of the snapshot (`--include`, `--roots`,
+    /// `--lockfile`, or a partial upstream).
+    chosen_part: bool,
     choice: String,
     tree_size: u64,
     signed: Option<&'a signed::Signed>,
@@ -263,6 +267,10 @@ fn stage_copy(
     write(&stage.join("index/config.json"), extras.config)?;
     if let Some(bins) = extras.fetched_bins {
         bins.write(stage, cx.previous)?;
+        // A copy that holds less than the snapshot names (or other bytes) lists what it holds.
+        if extras.chosen_part || !synced.left_out.is_empty() || !synced.partial.is_empty() {
+            bins::write_listing(stage, bins)?;
+        }
     }
     if let Some(signed) = extras.signed {
         signed.write(stage)?;
@@ -344,12 +352,33 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         held: before.state.as_ref(),
     };
     let mut followed = super::followed::Followed::new();
-    let (files, fetched_bins) = listing(&follow, args, tree.as_ref(), &mut followed)?;
+    // The bin list the verified head binds is the listing's (it is not asked for again),
+    // unless the upstream is a partial mirror: its listing is its own, and the signed
+    // snapshot (the origin's) is fetched apart, to check the files and to serve again.
+    let documents = log.as_ref().map(|log| log.documents().clone());
+    let verified = documents.as_ref().map(|documents| bins::Verified {
+        list: &documents.bin_list,
+        path: &documents.bins_path,
+    });
+    let (files, fetched_bins) = listing(
+        &follow,
+        args,
+        tree.as_ref(),
+        &mut followed,
+        verified.as_ref(),
+    )?;
+    let origin_bins = match &verified {
+        Some(verified) => runtime.block_on(bins::origin(&upstream, previous, args.jobs, verified))?,
+        None => None,
+    };
+    let signed_bins = origin_bins.as_ref().or(fetched_bins.as_ref());
     let config = copy_config(args, &upstream_config, &config_bytes);
     let choice = choice(args);
+    // A partial upstream's listing may change with its signed snapshot unchanged.
+    let comparable = if origin_bins.is_none() { signed_bins } else { None };
     if let Some(synced) = nothing_changed(
         &before,
-        fetched_bins.as_ref(),
+        comparable,
         &choice,
         &config,
         tree_size,
@@ -364,7 +393,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         .map(|log| {
             vetting(
                 log,
-                fetched_bins.as_ref(),
+                signed_bins,
                 before.state.as_ref(),
                 &files,
                 &mut recheck,
@@ -396,7 +425,11 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     };
     let extras = Extras {
         config: &config,
-        fetched_bins: fetched_bins.as_ref(),
+        fetched_bins: signed_bins,
+        chosen_part: !args.include.is_empty()
+            || !args.roots.is_empty()
+            || args.lockfile.is_some()
+            || origin_bins.is_some(),
         choice,
         tree_size,
         signed: signed.as_ref(),
@@ -436,6 +469,9 @@ fn finish_trust(
     if let Some(signed) = signed {
         signed.record_serial()?;
         lines.extend(signed.describe(served));
+        if let Some(warning) = signed.expiry_warning(wharf_trust::UtcTime::now()) {
+            eprintln!("{warning}");
+        }
     }
     Ok(())
 }
