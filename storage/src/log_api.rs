@@ -53,8 +53,8 @@ impl Storage {
 
     /// The registry's origin, the name inside every signed document (a keyset rotation
     /// keeps it).
-    pub fn log_origin(&self) -> String {
-        self.inner.keys.current().origin().to_owned()
+    pub fn log_origin(&self) -> &str {
+        self.inner.keys.origin()
     }
 
     /// The root public key clients pin (the newest keyset's).

@@ -471,7 +471,7 @@ impl Storage {
         entry.pubtime = Some(signing.signed.as_ref().map_or_else(Pubtime::now, |signed| {
             Pubtime::from_unix(signed.statement.time().unix())
         }));
-        let origin = self.inner.keys.current().origin().to_owned();
+        let origin = self.inner.keys.origin().to_owned();
         // The README (cut to the publish limit) reaches the catalogue: a trigger moves it out
         // of the version row into `catalogue_readmes`, so version rows stay small.
 
@@ -720,7 +720,7 @@ impl Storage {
         self.refuse_on_postgres("publisher keys")?;
         let (who, registration, signature) =
             (who.clone(), registration.to_owned(), signature.to_owned());
-        let origin = self.inner.keys.current().origin().to_owned();
+        let origin = self.inner.keys.origin().to_owned();
         self.inner
             .writer
             .run(move |conn| {
@@ -742,7 +742,7 @@ impl Storage {
     ) -> Result<wharf_trust::PublicKey, StorageError> {
         self.refuse_on_postgres("publisher keys")?;
         let (who, statement, signatures) = (who.clone(), statement.to_owned(), signatures.to_vec());
-        let origin = self.inner.keys.current().origin().to_owned();
+        let origin = self.inner.keys.origin().to_owned();
         let (_, key) = self
             .change(move |conn, now| {
                 crate::key_binding::add_to_package(

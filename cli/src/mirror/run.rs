@@ -206,7 +206,12 @@ fn vetting<'v>(
     for bin in 0..=u8::MAX {
         log.supply_bin(bin, bins.text(usize::from(bin)).to_owned());
     }
-    let touched = trust::touched_since(&log, held.map_or(0, |held| held.tree_size));
+    // Without a previous copy every file is fetched and checked: no leaf need be read for
+    // news about held files.
+    let touched = match held {
+        Some(held) => trust::touched_since(&log, held.tree_size),
+        None => BTreeSet::new(),
+    };
     let mut names = Vec::new();
     for listed in files {
         let name = listed
