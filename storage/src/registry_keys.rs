@@ -173,7 +173,10 @@ impl LiveKeys {
     /// The newest keys: those held, or the data directory's when it has changed since.
     pub fn current(&self) -> Arc<RegistryKeys> {
         let modified = keys_dir_modified(&self.data_dir);
-        let mut loaded_at = self.loaded_at.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut loaded_at = self
+            .loaded_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         // The directory's time has the file system's granularity: a keyset note after the
         // held chain is looked for too (an install writes it last).
         let next = format!("keyset-{}.note", self.keys.load().chain.len() + 1);
@@ -181,8 +184,8 @@ impl LiveKeys {
             match RegistryKeys::load(&self.data_dir) {
                 Ok(keys) if keys.origin != self.origin => {
                     tracing::warn!(
-                        origin = keys.origin,
-                        held = self.origin,
+                        origin = %keys.origin,
+                        held = %self.origin,
                         "the registry's keys changed to another origin; still using the loaded ones"
                     );
                     *loaded_at = modified;

@@ -9,7 +9,11 @@ use std::process::{Command, Output};
 
 use wharf_e2e_tests::tamper_proxy::{Rule, edit};
 use wharf_e2e_tests::upload::publish_body_with_deps;
-use wharf_e2e_tests::{TamperProxy, TestRegistry, TestResult, describe, wharf_binary};
+use wharf_e2e_tests::{
+    TamperProxy, TestRegistry, TestResult, describe, http_client_builder, wharf_binary,
+};
+
+use crate::mirror_serve::MirrorServer;
 use wharf_trust::{Licence, LicenceTerms, Note, PublicKey, SigningKey, UtcTime};
 
 fn ok(output: &Output) -> String {
@@ -21,11 +25,11 @@ fn text(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")
 }
 
-/// The keyset chain the registry serves now: its notes, newest last.
-fn served_chain(registry: &TestRegistry) -> TestResult<Vec<String>> {
-    let body: serde_json::Value = registry
-        .http()
-        .get(format!("{}/api/wharf/v1/log/keyset", registry.url()))
+/// The keyset chain the server at `base` serves now: its notes, newest last.
+fn served_chain(base: &str) -> TestResult<Vec<String>> {
+    let body: serde_json::Value = http_client_builder()
+        .build()?
+        .get(format!("{base}/api/wharf/v1/log/keyset"))
         .send()?
         .json()?;
     Ok(body["keysets"]
@@ -53,8 +57,8 @@ fn install(index_url: &str, dir: &Path, token: &str, extra: &[&str]) -> Output {
 
 #[test]
 #[allow(clippy::too_many_lines)] // one registry: the live keyset, then each install
-fn a_keyset_installed_while_serving_is_published_and_licences_are_checked_against_it()
--> TestResult {
+fn a_keyset_installed_while_serving_is_published_and_licences_are_checked_against_it() -> TestResult
+{
     let registry = TestRegistry::start();
     let alice = registry.create_token("alice", &[]);
     for (name, version, deps) in [
@@ -69,7 +73,6 @@ fn a_keyset_installed_while_serving_is_published_and_licences_are_checked_agains
             .send()?;
         assert_eq!(response.status().as_u16(), 200, "{}", response.text()?);
     }
-    ok(&registry.run_on_data(&["admin", "premium", "set"], &["paid-plugin"]));
     registry.settle();
     let files = tempfile::tempdir()?;
     let root = files.path().join("root.pub");
@@ -87,9 +90,24 @@ fn a_keyset_installed_while_serving_is_published_and_licences_are_checked_agains
         Ok((path, key))
     };
 
+    // A mirror of the registry, served while it syncs.
+    let mirror = files.path().join("mirror");
+    let sync = || {
+        ok(&Command::new(wharf_binary())
+            .args(["mirror", "sync", "--from", &registry.index_url(), "--trust"])
+            .arg(&root)
+            .arg("--data")
+            .arg(&mirror)
+            .output()
+            .expect("wharf runs"))
+    };
+    sync();
+    let mirror_server = MirrorServer::start(&mirror);
+    assert_eq!(served_chain(&mirror_server.url)?.len(), 1);
+
     // The server runs with keyset 1; `trust-key` signs keyset 2 naming the key into the
     // data directory, and the next request publishes it, without a restart.
-    assert_eq!(served_chain(&registry)?.len(), 1);
+    assert_eq!(served_chain(&registry.url())?.len(), 1);
     let (trusted_file, trusted) = new_key("entitlement.key")?;
     let said = registry.run_on_data(
         &["admin", "licence", "trust-key"],
@@ -101,11 +119,19 @@ fn a_keyset_installed_while_serving_is_published_and_licences_are_checked_agains
         stderr.contains("the running `wharf serve` publishes it from its next request"),
         "{stderr}"
     );
-    let chain = served_chain(&registry)?;
+    let chain = served_chain(&registry.url())?;
     assert_eq!(chain.len(), 2, "keyset 2 is served without a restart");
     let newest = Note::parse(chain[1].as_bytes())?;
     let keyset = wharf_trust::Keyset::parse(newest.text())?;
     assert_eq!(keyset.entitlement_keys(), &[trusted.public_key()]);
+    // The mirror's next sync carries it; the running mirror server serves it from the next
+    // request on.
+    sync();
+    assert_eq!(served_chain(&mirror_server.url)?, chain);
+    drop(mirror_server);
+
+    // From now on `paid-plugin` needs a licence.
+    ok(&registry.run_on_data(&["admin", "premium", "set"], &["paid-plugin"]));
 
     // A licence by a key the keyset does not name, and a proxy that adds that key to the
     // registry's entitlement answer (a hostile network or mirror).

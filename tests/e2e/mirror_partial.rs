@@ -42,8 +42,7 @@ fn listed(base: &str) -> TestResult<BTreeMap<String, String>> {
 }
 
 #[test]
-fn a_partial_mirror_lists_only_what_it_holds_and_still_verifies_against_the_origin() -> TestResult
-{
+fn a_partial_mirror_lists_only_what_it_holds_and_still_verifies_against_the_origin() -> TestResult {
     let upstream = TestRegistry::start();
     for name in ["aa", "bbb", "cc"] {
         let response = upstream
@@ -92,11 +91,18 @@ fn a_partial_mirror_lists_only_what_it_holds_and_still_verifies_against_the_orig
             .to_vec()
     );
     let origin = listed(&format!("{}/index/.wharf/origin-bins", served.url))?;
-    assert_eq!(origin.keys().collect::<Vec<_>>(), ["2/aa", "2/cc", "3/b/bbb"]);
+    assert_eq!(
+        origin.keys().collect::<Vec<_>>(),
+        ["2/aa", "2/cc", "3/b/bbb"]
+    );
 
     // A client that pinned the origin's root key verifies the file the mirror holds.
     let verified = Command::new(wharf_binary())
-        .args(["verify", "--index-url", &format!("sparse+{}/index/", served.url)])
+        .args([
+            "verify",
+            "--index-url",
+            &format!("sparse+{}/index/", served.url),
+        ])
         .arg("--root-key")
         .arg(&root)
         .arg("--state")
@@ -108,11 +114,7 @@ fn a_partial_mirror_lists_only_what_it_holds_and_still_verifies_against_the_orig
     // A mirror of the partial mirror copies what it lists, checked against the origin's
     // signatures: nothing is asked that the partial mirror does not hold, nothing left out.
     let second = dir.path().join("second");
-    let again = sync(
-        &format!("sparse+{}/index/", served.url),
-        &second,
-        &trust,
-    );
+    let again = sync(&format!("sparse+{}/index/", served.url), &second, &trust);
     assert!(again.status.success(), "{}", describe(&again));
     let said = String::from_utf8_lossy(&again.stdout);
     assert!(said.contains("1 packages, 1 versions"), "{said}");

@@ -124,7 +124,10 @@ fn a_second_sync_fetches_only_the_changed_file_and_its_new_blob() -> TestResult 
     // it, and the listing starts from the verified list.
     let before = served(&upstream)?;
     let asked = |path: &str| proxy.requests_for(path);
-    let (bin_lists, timestamps) = (asked("/index/.wharf/bins"), asked("/index/.wharf/timestamp"));
+    let (bin_lists, timestamps) = (
+        asked("/index/.wharf/bins"),
+        asked("/index/.wharf/timestamp"),
+    );
     let served_copy = std::fs::read_link(mirror.join("current"))?;
     let third = sync_from(&proxy.index_url(), &mirror, &[]);
     assert_eq!(served(&upstream)?, before);

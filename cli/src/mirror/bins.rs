@@ -104,7 +104,16 @@ pub(crate) async fn fetch(
             // origin's snapshot), so nothing is reused.
             fetch_at(upstream, None, jobs, None, BINS_PATH).await
         }
-        _ => fetch_at(upstream, previous, jobs, verified.map(|v| v.list), BINS_PATH).await,
+        _ => {
+            fetch_at(
+                upstream,
+                previous,
+                jobs,
+                verified.map(|v| v.list),
+                BINS_PATH,
+            )
+            .await
+        }
     }
 }
 
@@ -119,7 +128,14 @@ pub(crate) async fn origin(
     if verified.path == BINS_PATH {
         return Ok(None);
     }
-    fetch_at(upstream, previous, jobs, Some(verified.list), ORIGIN_BINS_PATH).await
+    fetch_at(
+        upstream,
+        previous,
+        jobs,
+        Some(verified.list),
+        ORIGIN_BINS_PATH,
+    )
+    .await
 }
 
 /// The bins under `path`, the list given (`verified`) or asked for; those the previous copy's
@@ -251,11 +267,7 @@ pub(crate) fn write_listing(stage: &Path, signed: &Bins) -> anyhow::Result<()> {
 }
 
 /// Every index file under `dir` (but `config.json` and dot files), by its index path.
-fn collect_files(
-    root: &Path,
-    dir: &Path,
-    into: &mut Vec<(String, Vec<u8>)>,
-) -> anyhow::Result<()> {
+fn collect_files(root: &Path, dir: &Path, into: &mut Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir)
         .with_context(|| format!("listing the staged copy's `{}`", dir.display()))?
     {

@@ -357,33 +357,14 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         held: before.state.as_ref(),
     };
     let mut followed = super::followed::Followed::new();
-    // The bin list the verified head binds is the listing's (it is not asked for again),
-    // unless the upstream is a partial mirror: its listing is its own, and the signed
-    // snapshot (the origin's) is fetched apart, to check the files and to serve again.
-    let documents = log.as_ref().map(|log| log.documents().clone());
-    let verified = documents.as_ref().map(|documents| bins::Verified {
-        list: &documents.bin_list,
-        path: &documents.bins_path,
-    });
-    let (files, fetched_bins) = listing(
-        &follow,
-        args,
-        tree.as_ref(),
-        &mut followed,
-        verified.as_ref(),
-    )?;
-    let origin_bins = match &verified {
-        Some(verified) => runtime.block_on(bins::origin(&upstream, previous, args.jobs, verified))?,
-        None => None,
-    };
-    let signed_bins = origin_bins.as_ref().or(fetched_bins.as_ref());
+    let signed_head = log.as_ref().map(VerifiedLog::documents);
+    let listed = listing(&follow, args, tree.as_ref(), &mut followed, signed_head)?;
+    let (files, signed_bins) = (&listed.files, listed.signed());
     let config = copy_config(args, &upstream_config, &config_bytes);
     let choice = choice(args);
-    // A partial upstream's listing may change with its signed snapshot unchanged.
-    let comparable = if origin_bins.is_none() { signed_bins } else { None };
     if let Some(synced) = nothing_changed(
         &before,
-        comparable,
+        listed.comparable(),
         &choice,
         &config,
         tree_size,
@@ -394,16 +375,9 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         return Ok(report(synced, &current, &trust_lines));
     }
     let mut recheck = BTreeSet::new();
+    let held_state = before.state.as_ref();
     let vetting = log
-        .map(|log| {
-            vetting(
-                log,
-                signed_bins,
-                before.state.as_ref(),
-                &files,
-                &mut recheck,
-            )
-        })
+        .map(|log| vetting(log, signed_bins, held_state, files, &mut recheck))
         .transpose()?;
     let vet = |name: &str, bytes: &[u8]| match &vetting {
         Some(vetting) => vetting.vet(name, bytes),
@@ -431,15 +405,12 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let extras = Extras {
         config: &config,
         fetched_bins: signed_bins,
-        chosen_part: !args.include.is_empty()
-            || !args.roots.is_empty()
-            || args.lockfile.is_some()
-            || origin_bins.is_some(),
+        chosen_part: args.chooses_part() || listed.origin.is_some(),
         choice,
         tree_size,
         signed: signed.as_ref(),
     };
-    let synced = match stage_copy(&runtime, args, &cx, &files, extras) {
+    let synced = match stage_copy(&runtime, args, &cx, files, extras) {
         Ok(synced) => synced,
         Err(error) => {
             let _ = std::fs::remove_dir_all(&stage);

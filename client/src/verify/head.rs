@@ -10,8 +10,8 @@ use wharf_trust::{
 };
 
 use super::http::{LARGE_CAP, SMALL_CAP};
-use super::{BINS_PATH, ORIGIN_BINS_PATH};
 use super::state::KeptState;
+use super::{BINS_PATH, ORIGIN_BINS_PATH};
 use super::{Session, VerifyError};
 
 /// How often the timestamp, checkpoint and bin list are fetched again when they belong to

@@ -187,8 +187,8 @@ pub(crate) fn replay(
     }
     // Looked up once per leaf: a set, not a scan of every name (a mirror's first sync names
     // every package of the log).
-    let selected: Option<std::collections::HashSet<String>> = selected
-        .map(|names| names.iter().map(|name| name.to_ascii_lowercase()).collect());
+    let selected: Option<std::collections::HashSet<String>> =
+        selected.map(|names| names.iter().map(|name| name.to_ascii_lowercase()).collect());
     let mut replay = Replay::default();
     for (index, bytes) in leaves.iter().enumerate() {
         let index = index as u64;

@@ -151,7 +151,9 @@ async fn bin(copy: &Path, origin: bool, name: &str, headers: &HeaderMap) -> Resu
     let listing = if origin {
         None
     } else {
-        tokio::fs::read(copy.join(LISTING_DIR).join(name)).await.ok()
+        tokio::fs::read(copy.join(LISTING_DIR).join(name))
+            .await
+            .ok()
     };
     let body = match listing {
         Some(body) => body,
