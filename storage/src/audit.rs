@@ -498,7 +498,7 @@ impl AuditQueue {
                 for meta in listed {
                     let bytes = anchor.store.get(&meta.location).await?.bytes().await?;
                     let text = String::from_utf8_lossy(&bytes);
-                    heads.push(parse_head(&text, &meta.location.to_string())?);
+                    heads.push(parse_head(&text, meta.location.as_ref())?);
                 }
                 Ok(heads)
             }

@@ -14,7 +14,8 @@ use crate::{DailyLimit, DailyLimits, EventKind, NewToken, Principal, Scope, Stor
 /// A database for one test, and what must live as long as it.
 pub(crate) struct TestDatabase {
     pub(crate) database: Database,
-    _dir: tempfile::TempDir,
+    /// The test's directory (a [`crate::Storage`]'s data directory, SQLite's file).
+    dir: tempfile::TempDir,
     _server: Option<PostgresServer>,
 }
 
@@ -26,7 +27,7 @@ impl TestDatabase {
             Database::Sqlite(_) => crate::MetadataDatabase::Embedded,
             Database::Postgres(url) => crate::MetadataDatabase::Postgres(url.clone()),
         };
-        crate::Storage::open_with_database(crate::StorageConfig::local(self._dir.path()), database)
+        crate::Storage::open_with_database(crate::StorageConfig::local(self.dir.path()), database)
             .await
             .expect("storage opens")
     }
@@ -64,7 +65,7 @@ pub(crate) fn sqlite() -> TestDatabase {
     let dir = tempfile::tempdir().unwrap();
     TestDatabase {
         database: Database::Sqlite(dir.path().join(crate::db::DB_FILE)),
-        _dir: dir,
+        dir,
         _server: None,
     }
 }
@@ -73,7 +74,7 @@ pub(crate) fn postgres() -> TestDatabase {
     let server = PostgresServer::start();
     TestDatabase {
         database: Database::Postgres(server.url()),
-        _dir: tempfile::tempdir().unwrap(),
+        dir: tempfile::tempdir().unwrap(),
         _server: Some(server),
     }
 }
