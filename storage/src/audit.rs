@@ -379,8 +379,9 @@ struct StoreAnchor {
     key: object_store::path::Path,
     runtime: tokio::runtime::Handle,
     pending: Arc<PendingWrites>,
-    /// The newest `seq` written (and the lock that keeps writes in order).
-    written: Arc<tokio::sync::Mutex<u64>>,
+    /// The `seq` the object holds (`None`: not read yet), and the lock that keeps writes in
+    /// order.
+    written: Arc<tokio::sync::Mutex<Option<u64>>>,
 }
 
 impl StoreAnchor {
@@ -393,16 +394,44 @@ impl StoreAnchor {
         self.runtime.spawn(async move {
             let _pending = pending;
             let mut written = written.lock().await;
-            if *written >= seq {
+            // What the object holds, read once per process: an anchor never moves back, not
+            // even across a restart after the table lost its tail.
+            let current = match *written {
+                Some(current) => current,
+                None => match stored_seq(store.as_ref(), &key).await {
+                    Ok(current) => current,
+                    Err(error) => {
+                        tracing::error!(%error, %key, "the audit head anchor could not be read; it is left as it is");
+                        return;
+                    }
+                },
+            };
+            *written = Some(current);
+            if current >= seq {
                 return;
             }
             match store.put(&key, PutPayload::from(text.into_bytes())).await {
-                Ok(_) => *written = seq,
+                Ok(_) => *written = Some(seq),
                 Err(error) => {
                     tracing::error!(%error, %key, "the audit head anchor could not be written");
                 }
             }
         });
+    }
+}
+
+/// The `seq` an anchor object names (0 when there is none yet).
+async fn stored_seq(
+    store: &dyn ObjectStore,
+    key: &object_store::path::Path,
+) -> Result<u64, StorageError> {
+    match store.get(key).await {
+        Ok(found) => {
+            let bytes = found.bytes().await?;
+            Ok(parse_head(&String::from_utf8_lossy(&bytes), key.as_ref())?.0)
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(0),
+        Err(error) => Err(error.into()),
     }
 }
 

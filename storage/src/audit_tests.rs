@@ -246,4 +246,14 @@ async fn every_node_on_one_postgres_database_anchors_its_appends() {
         found.contains("anchored head is record 3") && found.contains("anchored head is record 2"),
         "{found}"
     );
+    // A restarted node appending to the cut chain does not move its anchor back.
+    drop(node_a);
+    let node_a = open(dir_a.path()).await.unwrap();
+    node_a.audit_now(&entry("token.create", "token 3")).unwrap();
+    let found = node_a.verify_audit().await.unwrap().join("\n");
+    assert!(
+        found.contains("anchored head is record 3")
+            && found.contains("record 2: its hash differs from the anchored head"),
+        "{found}"
+    );
 }
