@@ -558,6 +558,14 @@ impl AuditQueue {
 }
 
 impl<C: Sql> crate::writer::GroupHook<C> for AuditQueue {
+    fn is_idle(&self) -> bool {
+        // A record queued after this look joins the next group (its own flush makes one).
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_empty()
+    }
+
     fn before_commit(&self, conn: &C) -> Result<(), StorageError> {
         self.flush(conn)
     }
