@@ -612,7 +612,9 @@ impl crate::Storage {
     }
 
     /// Appends `entry` now, in a short transaction of its own (for commands run beside a
-    /// server, like `wharf token create`), and moves the audit head.
+    /// server, like `wharf token create`), and moves the audit head. On PostgreSQL the
+    /// anchor object is written in the background: a command awaits
+    /// [`crate::Storage::settle`] before it exits.
     pub fn audit_now(&self, entry: &AuditEntry) -> Result<(), StorageError> {
         self.audited_change(|_| Ok(((), entry.clone())))
     }
