@@ -47,8 +47,8 @@ sync_once() { # sync_once DIR [BINARY] → seconds on stdout; CPU seconds in $WO
   local start end
   start=$(now)
   /usr/bin/time -f '%U %S' -o "$WORK/time" \
-    "${2:-$WHARF}" mirror sync --from "$INDEX" --data "$1" --jobs "$PARALLEL" >"$RESULTS/sync-$(basename "$1").txt" 2>&1 \
-    || die "sync failed; see $RESULTS/sync-$(basename "$1").txt"
+    "${2:-$WHARF}" mirror sync --from "$INDEX" --data "$1" --jobs "$PARALLEL" >"$RESULTS/sync-$(basename "$1").txt" 2>"$RESULTS/sync-$(basename "$1").err" \
+    || die "sync failed; see $RESULTS/sync-$(basename "$1").txt and .err"
   end=$(now)
   cpu_of "$WORK/time" >"$WORK/cpu"
   elapsed "$start" "$end"
