@@ -1,4 +1,5 @@
-//! The whole life of crates through real cargo: publish, build, yank, owners, search, restart.
+//! The whole life of crates through real cargo: publish, build, yank, owners, search, restart;
+//! on the embedded default and on PostgreSQL with blobs in S3.
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +43,21 @@ const PUBLISH: [&str; 4] = ["publish", "--registry", "wharf", "--no-verify"];
 
 #[test]
 fn cargo_publishes_builds_yanks_manages_owners_and_searches() -> TestResult {
-    let mut registry = TestRegistry::start();
+    whole_life(TestRegistry::start())
+}
+
+/// The same life on a registry whose metadata is in PostgreSQL and whose blobs are in an S3
+/// bucket (Garage), both started by the test; the `wharf token` commands it runs find the
+/// database through `WHARF_DATABASE`.
+#[test]
+fn cargo_publishes_builds_yanks_manages_owners_and_searches_on_postgres_and_s3() -> TestResult {
+    let registry = TestRegistry::start_on_postgres_and_s3();
+    assert!(!registry.data_dir().join("wharf.db").exists());
+    assert!(!registry.data_dir().join("blobs").exists());
+    whole_life(registry)
+}
+
+fn whole_life(mut registry: TestRegistry) -> TestResult {
     let cargo = CargoEnv::new(&registry.index_url());
     cargo.login(&registry.admin_token);
     let work = cargo.work_dir().to_path_buf();
