@@ -167,7 +167,7 @@ impl PgDatabase {
             self.runtime
                 .block_on(self.pool.get())
                 .map_err(|error| StorageError::Postgres {
-                    reason: format!("no connection from the pool: {error}"),
+                    reason: format!("no connection from the pool: {}", with_causes(&error)),
                 })?;
         Ok(PgConn {
             client: RefCell::new(client),
@@ -248,6 +248,22 @@ async fn listen(
             Ok(())
         }
     }
+}
+
+/// An error and its causes on one line (`db error: FATAL: database "x" does not exist`):
+/// the driver's own text of a server error is only `db error`.
+fn with_causes(error: &dyn Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let text = next.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = next.source();
+    }
+    line
 }
 
 /// A database URL without its password, for messages and logs

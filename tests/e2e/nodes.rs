@@ -134,7 +134,7 @@ fn nodes_on_one_database_and_bucket_serve_one_registry() -> TestResult {
     assert!(revoked.status.success(), "{}", describe(&revoked));
     for node in &cluster.nodes {
         let (status, detail) = publish(node, &carol, "carols", "2.0.0")?;
-        assert_eq!(status, 401, "{detail}");
+        assert_eq!(status, 403, "{detail}");
         assert!(detail.contains("revoked"), "{detail}");
     }
 
