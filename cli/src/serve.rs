@@ -105,13 +105,7 @@ fn run_registry(
         .map(|path| crate::plan::load_catalog(&path, auth_required))
         .transpose()?;
     if git_index {
-        if let MetadataDatabase::Postgres(url) = &database {
-            anyhow::bail!(
-                "`git-index = true` does not work with the metadata in PostgreSQL (`{}`) yet; turn the git export off, or serve the registry from its embedded database",
-                wharf_storage::redact_database_url(url)
-            );
-        }
-        require_git_program()?;
+        require_git_export_possible(&database)?;
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
 
@@ -129,12 +123,7 @@ fn run_registry(
             .with_index_fast_path(fast_path_on(index_path));
         // On the first start the public URL's host names the registry in its signed
         // documents; without one, storage names it after its root key.
-        // On PostgreSQL storage makes them only when the database records no keyset yet.
-        let origin = public_url.as_deref().and_then(origin_of);
-        if let (Some(origin), MetadataDatabase::Embedded) = (&origin, &database) {
-            wharf_storage::RegistryKeys::load_or_create(&data, Some(origin))
-                .context("making the registry's signing keys")?;
-        }
+        let origin = make_embedded_keys(&data, &database, public_url.as_deref())?;
         let storage =
             open_blob_storage(&data, storage, presigned_downloads, &database, origin).await?;
         ensure_admin_token(&storage, &data)?;
@@ -176,9 +165,8 @@ fn run_registry(
             plans,
         };
         let state = Arc::new(AppState::new(storage, config));
-        warm_and_follow(&state)
-            .await
-            .context("loading index files")?;
+        let warmed = warm_and_follow(&state).await;
+        warmed.context("loading index files")?;
         // Commits and pushes run on this runtime, never on a request's path.
         let _git_worker = git_export.map(|export| {
             let options = WorkerOptions {
@@ -249,6 +237,33 @@ async fn open_blob_storage(
         );
     }
     Ok(storage)
+}
+
+/// The origin named by the public URL, if any; on the embedded database, makes the
+/// registry's keys named after it before storage opens (on PostgreSQL storage makes them,
+/// only when the database records no keyset yet).
+fn make_embedded_keys(
+    data: &std::path::Path,
+    database: &MetadataDatabase,
+    public_url: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let origin = public_url.and_then(origin_of);
+    if let (Some(origin), MetadataDatabase::Embedded) = (&origin, database) {
+        wharf_storage::RegistryKeys::load_or_create(data, Some(origin))
+            .context("making the registry's signing keys")?;
+    }
+    Ok(origin)
+}
+
+/// The git export needs the `git` program and, for now, the embedded database.
+fn require_git_export_possible(database: &MetadataDatabase) -> anyhow::Result<()> {
+    if let MetadataDatabase::Postgres(url) = database {
+        anyhow::bail!(
+            "`git-index = true` does not work with the metadata in PostgreSQL (`{}`) yet; turn the git export off, or serve the registry from its embedded database",
+            wharf_storage::redact_database_url(url)
+        );
+    }
+    require_git_program()
 }
 
 /// The git export serves fetches through `git http-backend` and pushes with `git push`: a

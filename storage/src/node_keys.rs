@@ -133,7 +133,7 @@ fn check(
         return Ok(keys);
     }
     let recorded_keyset = parsed(&registry.note)?;
-    let in_chain = keys.chain().iter().any(|note| *note == registry.note);
+    let in_chain = keys.chain().contains(&registry.note);
     if in_chain && keys.keyset().version() > recorded_keyset.version() {
         if record(conn, &keys, Some(&registry.note), now)? {
             tracing::info!(

@@ -111,7 +111,7 @@ pub(crate) struct PgDatabase {
     pool: Pool,
     runtime: Arc<PgRuntime>,
     /// The connection settings, for connections outside the pool (the log listener).
-    config: tokio_postgres::Config,
+    config: Arc<tokio_postgres::Config>,
 }
 
 impl PgDatabase {
@@ -150,7 +150,7 @@ impl PgDatabase {
         let database = Self {
             pool,
             runtime: Arc::new(PgRuntime(Some(runtime))),
-            config,
+            config: Arc::new(config),
         };
         database
             .connection()
@@ -183,7 +183,7 @@ impl PgDatabase {
     /// catches up on what it may have missed; a dropped connection is replaced a second
     /// later. Ends with the database's runtime.
     pub(crate) fn spawn_listener(&self, channel: &'static str, wake: Arc<tokio::sync::Notify>) {
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         let runtime = self
             .runtime
             .0
