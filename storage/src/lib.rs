@@ -69,6 +69,7 @@ mod downloads;
 mod engine;
 mod entitlements;
 mod error;
+mod follower;
 mod gc;
 mod index_changes;
 mod index_files;
@@ -93,6 +94,7 @@ mod metadata;
 #[cfg(test)]
 mod metadata_tests;
 mod model;
+mod node_keys;
 #[cfg_attr(
     not(test),
     allow(
@@ -163,6 +165,7 @@ pub use downloads::{
 pub use engine::MetadataDatabase;
 pub use entitlements::{DownloadRefusal, EntitlementInfo};
 pub use error::{ErrorKind, StorageError};
+pub use follower::FollowedLog;
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use index_changes::{IndexChanges, IndexState};
 pub use install_reports::{INSTALL_ID_LEN, InstallReport, MAX_REPORTED_PACKAGES, ReportOutcome};
@@ -174,6 +177,7 @@ pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
+pub use pg::redact as redact_database_url;
 pub use plans::{Entitlement, Limits, Plans};
 pub use plans_store::PlanCatalog;
 pub use plugins::{PluginPackage, PluginRelease};

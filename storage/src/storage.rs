@@ -92,10 +92,22 @@ impl Storage {
     /// # Errors
     /// A bad URL, an unreachable database or a refused login is one
     /// [`StorageError::InvalidDatabaseUrl`] or [`StorageError::DatabaseUnreachable`].
-    #[tracing::instrument(skip_all, fields(data_dir = %config.data_dir.display(), engine = database.engine().name()))]
     pub async fn open_with_database(
         config: StorageConfig,
         database: MetadataDatabase,
+    ) -> Result<Storage, StorageError> {
+        Self::open_with_origin(config, database, None).await
+    }
+
+    /// [`Storage::open_with_database`], naming the registry `origin` in its signed documents
+    /// when this start makes its keys. On PostgreSQL the node's keys are checked against the
+    /// keyset the database records (`node_keys.rs`): a node without them, or with others,
+    /// refuses to start ([`StorageError::NodeKeys`]).
+    #[tracing::instrument(skip_all, fields(data_dir = %config.data_dir.display(), engine = database.engine().name()))]
+    pub async fn open_with_origin(
+        config: StorageConfig,
+        database: MetadataDatabase,
+        origin: Option<String>,
     ) -> Result<Storage, StorageError> {
         let data_dir = config.data_dir.clone();
         let db_path = data_dir.join(DB_FILE);
@@ -122,7 +134,19 @@ impl Storage {
                 )?,
             });
             let engine = open_engine(&database, &db_path, Some(Arc::clone(&audit_queue)))?;
-            let keys = RegistryKeys::load_or_create(&setup_dir, None)?;
+            let keys = match &engine.1 {
+                EnginePool::Sqlite(_) => {
+                    RegistryKeys::load_or_create(&setup_dir, origin.as_deref())?
+                }
+                EnginePool::Postgres(_) => engine.1.with_sql(|conn| {
+                    crate::node_keys::load_node_keys(
+                        conn,
+                        &setup_dir,
+                        origin.as_deref(),
+                        now_unix(),
+                    )
+                })?,
+            };
             Ok::<_, StorageError>((stores, engine, keys, audit_queue))
         })
         .await??;

@@ -40,6 +40,7 @@ mod mirror_serve;
 mod mirror_signed;
 mod mirror_sync;
 mod mirror_trust;
+mod nodes;
 mod operations_connections;
 mod operations_monitoring;
 mod operations_packaging;
