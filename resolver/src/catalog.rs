@@ -430,7 +430,11 @@ fn read_tail(mut tail: &[u8]) -> Option<(Option<&[u8]>, Option<u32>)> {
     loop {
         tail = json_blanks(tail);
         match tail.first()? {
-            b'}' => return json_blanks(&tail[1..]).is_empty().then_some((rust_version, v)),
+            b'}' => {
+                return json_blanks(&tail[1..])
+                    .is_empty()
+                    .then_some((rust_version, v));
+            }
             b',' => tail = json_blanks(&tail[1..]),
             _ => return None,
         }
@@ -493,13 +497,10 @@ fn json_blanks(text: &[u8]) -> &[u8] {
 }
 
 /// A string without escapes or control characters at the start of `text` (its bytes), and
-/// the bytes after it; found by a plain loop, cheaper than a vectorised search for the short
-/// strings of a line's head and tail.
+/// the bytes after it.
 fn quoted(text: &[u8]) -> Option<(&[u8], &[u8])> {
     let text = text.strip_prefix(b"\"")?;
-    let end = text
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let end = crate::json_scan::string_stop(text)?;
     (text[end] == b'"').then(|| (&text[..end], &text[end + 1..]))
 }
 

@@ -168,13 +168,19 @@ struct DetailDep<S> {
     optional: bool,
     #[serde(default = "default_true")]
     default_features: bool,
-    /// Read only to refuse a line whose target is not a string, as cargo's schema does.
     #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "read only to refuse a line whose target is not a string, as cargo's schema does"
+    )]
     target: Option<S>,
     #[serde(default)]
     kind: DependencyKind,
-    /// Read only to refuse a line whose registry is not a string.
     #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "read only to refuse a line whose registry is not a string"
+    )]
     registry: Option<S>,
     #[serde(default)]
     package: Option<S>,
@@ -321,30 +327,20 @@ impl<'a> FastLine<'a> {
     /// refused.
     fn read(line: &'a str) -> Option<Self> {
         let mut cursor = Cursor::new(line);
-        let mut seen = 0u8;
+        let mut seen = 0u16;
         let (mut vers, mut deps, mut cksum) = (None, None, None);
         let mut values = Vec::new();
         let mut features = Vec::new();
         let mut features2 = None;
         let (mut links, mut v) = (None, None);
         cursor.object(|cursor, key| {
-            let bit = match key {
-                "vers" => 1,
-                "deps" => 2,
-                "cksum" => 4,
-                "features" => 8,
-                "features2" => 16,
-                "links" => 32,
-                "v" => 64,
-                _ => return cursor.skip_value(),
-            };
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
             match key {
-                "vers" => vers = Some(cursor.string()?),
+                "vers" => {
+                    first(&mut seen, 1)?;
+                    vers = Some(cursor.string()?);
+                }
                 "deps" => {
+                    first(&mut seen, 2)?;
                     let mut list = Vec::new();
                     cursor.array(|cursor| {
                         list.push(read_dep(cursor)?);
@@ -352,21 +348,42 @@ impl<'a> FastLine<'a> {
                     })?;
                     deps = Some(list);
                 }
-                "cksum" => cksum = Some(cursor.string()?),
-                "features" => read_feature_table(cursor, &mut features, &mut values)?,
+                "cksum" => {
+                    first(&mut seen, 4)?;
+                    cksum = Some(cursor.string()?);
+                }
+                "features" => {
+                    first(&mut seen, 8)?;
+                    read_feature_table(cursor, &mut features, &mut values)?;
+                }
                 "features2" => {
+                    first(&mut seen, 16)?;
                     if !cursor.null() {
                         let mut table = Vec::new();
                         read_feature_table(cursor, &mut table, &mut values)?;
                         features2 = Some(table);
                     }
                 }
-                "links" => links = cursor.optional_string()?,
-                _ => v = if cursor.null() { None } else { Some(cursor.small_number()?) },
+                "links" => {
+                    first(&mut seen, 32)?;
+                    links = cursor.optional_string()?;
+                }
+                "v" => {
+                    first(&mut seen, 64)?;
+                    v = if cursor.null() {
+                        None
+                    } else {
+                        Some(cursor.small_number()?)
+                    };
+                }
+                _ => cursor.skip_value()?,
             }
             Some(())
         })?;
-        if !cursor.at_end() || features2.as_ref().is_some_and(|t| t.len() > FAST_FEATURES2_MAX)
+        if !cursor.at_end()
+            || features2
+                .as_ref()
+                .is_some_and(|t| t.len() > FAST_FEATURES2_MAX)
         {
             return None;
         }
@@ -433,6 +450,16 @@ impl<'a> FastLine<'a> {
     }
 }
 
+/// Marks the field `bit` of `seen` as read; `None` when it was read before (serde refuses a
+/// repeated field).
+fn first(seen: &mut u16, bit: u16) -> Option<()> {
+    if *seen & bit != 0 {
+        return None;
+    }
+    *seen |= bit;
+    Some(())
+}
+
 /// Reads a feature table (`{"name": ["value", …], …}`) into `entries`, its values appended
 /// to `values`.
 fn read_feature_table<'a>(
@@ -467,42 +494,53 @@ fn read_dep<'a>(cursor: &mut Cursor<'a>) -> Option<DetailDep<&'a str>> {
         package: None,
     };
     cursor.object(|cursor, key| {
-        let bit = match key {
-            "name" => 1,
-            "req" => 2,
-            "features" => 4,
-            "optional" => 8,
-            "default_features" => 16,
-            "target" => 32,
-            "kind" => 64,
-            "registry" => 128,
-            "package" => 256,
-            _ => return cursor.skip_value(),
-        };
-        if seen & bit != 0 {
-            return None;
-        }
-        seen |= bit;
         match key {
-            "name" => dep.name = cursor.string()?,
-            "req" => dep.req = cursor.string()?,
-            "features" => cursor.array(|cursor| {
-                dep.features.push(cursor.string()?);
-                Some(())
-            })?,
-            "optional" => dep.optional = cursor.boolean()?,
-            "default_features" => dep.default_features = cursor.boolean()?,
+            "name" => {
+                first(&mut seen, 1)?;
+                dep.name = cursor.string()?;
+            }
+            "req" => {
+                first(&mut seen, 2)?;
+                dep.req = cursor.string()?;
+            }
+            "features" => {
+                first(&mut seen, 4)?;
+                cursor.array(|cursor| {
+                    dep.features.push(cursor.string()?);
+                    Some(())
+                })?;
+            }
+            "optional" => {
+                first(&mut seen, 8)?;
+                dep.optional = cursor.boolean()?;
+            }
+            "default_features" => {
+                first(&mut seen, 16)?;
+                dep.default_features = cursor.boolean()?;
+            }
             // Checked, not kept (the solver does not read them): targets often quote.
-            "target" | "registry" => cursor.skip_optional_string()?,
+            "target" => {
+                first(&mut seen, 32)?;
+                cursor.skip_optional_string()?;
+            }
+            "registry" => {
+                first(&mut seen, 64)?;
+                cursor.skip_optional_string()?;
+            }
             // As `DependencyKind` reads it: unknown kinds and `null` are normal.
             "kind" => {
+                first(&mut seen, 128)?;
                 dep.kind = match cursor.optional_string()? {
                     Some("build") => DependencyKind::Build,
                     Some("dev") => DependencyKind::Dev,
                     _ => DependencyKind::Normal,
-                }
+                };
             }
-            _ => dep.package = cursor.optional_string()?,
+            "package" => {
+                first(&mut seen, 256)?;
+                dep.package = cursor.optional_string()?;
+            }
+            _ => cursor.skip_value()?,
         }
         Some(())
     })?;
