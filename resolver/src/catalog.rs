@@ -680,7 +680,7 @@ mod tests {
     fn the_tail_read_in_one_pass_agrees_with_the_search() {
         let answered: [&[u8]; 6] = [
             br#", "rust_version": "1.70", "pubtime": "2026-01-01T00:00:00Z", "v": 2}"#,
-            br#"}"#,
+            b"}",
             br#","links":null,"v":null,"rust_version":null}  "#,
             br#","links":"z","x":0,"y":true,"rust_version":"1.60"}"#,
             br#", "v": 0}"#,
