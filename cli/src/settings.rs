@@ -596,9 +596,13 @@ async fn open_in(
         data_dir: dir.to_path_buf(),
         blobs,
     };
-    wharf_storage::Storage::open(config)
+    let storage = wharf_storage::Storage::open(config)
         .await
-        .with_context(|| format!("cannot open the registry in `{}`", dir.display()))
+        .with_context(|| format!("cannot open the registry in `{}`", dir.display()))?;
+    if let Some(tenant) = crate::tenant_table::tenant_of_dir(dir) {
+        storage.set_tenant(&tenant);
+    }
+    Ok(storage)
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 /// The file (in the data directory) holding the newest record's `seq` and `hash`.
 pub const AUDIT_HEAD_FILE: &str = "audit-head";
 
-/// The tenant of every record until tenants exist.
+/// The tenant of the default registry's records.
 pub const DEFAULT_TENANT: &str = "default";
 
 /// The `prev_hash` of the first record.
@@ -94,7 +94,8 @@ pub struct AuditRecord {
     pub time: String,
     /// Who acted.
     pub actor: String,
-    /// The tenant (`default`).
+    /// The tenant the record is about: the registry's own (`default` for the default
+    /// registry), or for a refusal at a tenant's gate, the tenant that was asked.
     pub tenant: String,
     /// The client's address.
     pub source: String,
@@ -146,10 +147,12 @@ impl AuditRecord {
     }
 }
 
-/// Appends `entry` inside the caller's write transaction and returns the record.
+/// Appends `entry` about `tenant` inside the caller's write transaction and returns the
+/// record.
 pub(crate) fn append(
     conn: &Connection,
     entry: &AuditEntry,
+    tenant: &str,
     now: i64,
 ) -> Result<AuditRecord, StorageError> {
     let last: Option<(i64, String)> = conn
@@ -165,7 +168,7 @@ pub(crate) fn append(
         seq,
         time: time.to_string(),
         actor: entry.actor.clone(),
-        tenant: DEFAULT_TENANT.to_owned(),
+        tenant: tenant.to_owned(),
         source: entry.source.clone(),
         action: entry.action.clone(),
         target: entry.target.clone(),
@@ -323,8 +326,15 @@ pub fn verify_records(
 #[derive(Debug)]
 pub(crate) struct AuditQueue {
     data_dir: std::path::PathBuf,
-    pending: std::sync::Mutex<Vec<AuditEntry>>,
+    /// The entries and the tenant each is about (`None`: this registry's).
+    pending: std::sync::Mutex<Vec<(AuditEntry, Option<String>)>>,
     newest: std::sync::Mutex<Option<AuditRecord>>,
+    /// This registry's tenant name (`default` until the server names it).
+    tenant: std::sync::RwLock<String>,
+    /// Whether the group being committed queued webhook deliveries.
+    announced: std::sync::atomic::AtomicBool,
+    /// Wakes the webhook delivery worker.
+    webhook_work: tokio::sync::Notify,
 }
 
 /// How long a queued record waits for a group commit before it makes one.
@@ -337,14 +347,35 @@ impl AuditQueue {
             data_dir,
             pending: std::sync::Mutex::new(Vec::new()),
             newest: std::sync::Mutex::new(None),
+            tenant: std::sync::RwLock::new(DEFAULT_TENANT.to_owned()),
+            announced: std::sync::atomic::AtomicBool::new(false),
+            webhook_work: tokio::sync::Notify::new(),
         }
     }
 
-    fn push(&self, entry: AuditEntry) {
+    fn push(&self, entry: AuditEntry, tenant: Option<String>) {
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(entry);
+            .push((entry, tenant));
+    }
+
+    /// This registry's tenant name.
+    pub(crate) fn tenant(&self) -> String {
+        self.tenant
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Tells the webhook delivery worker that deliveries are due.
+    pub(crate) fn webhooks_due(&self) {
+        self.webhook_work.notify_one();
+    }
+
+    /// Resolves when [`AuditQueue::webhooks_due`] was called (since the last wait).
+    pub(crate) async fn webhook_work(&self) {
+        self.webhook_work.notified().await;
     }
 }
 
@@ -357,9 +388,15 @@ impl crate::writer::GroupHook for AuditQueue {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         let now = crate::storage::now_unix();
+        let own = self.tenant();
         let mut newest = None;
-        for entry in &entries {
-            newest = Some(append(conn, entry, now)?);
+        for (entry, tenant) in &entries {
+            let record = append(conn, entry, tenant.as_deref().unwrap_or(&own), now)?;
+            if crate::webhook_outbox::announce(conn, &record, now)? {
+                self.announced
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            newest = Some(record);
         }
         if newest.is_some() {
             *self
@@ -371,6 +408,13 @@ impl crate::writer::GroupHook for AuditQueue {
     }
 
     fn after_commit(&self, committed: bool) {
+        if self
+            .announced
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+            && committed
+        {
+            self.webhooks_due();
+        }
         let newest = self
             .newest
             .lock()
@@ -397,9 +441,12 @@ impl crate::Storage {
     /// Appends `entry` now, in a short transaction of its own (for commands run beside a
     /// server, like `wharf token create`), and moves the audit head.
     pub fn audit_now(&self, entry: &AuditEntry) -> Result<(), StorageError> {
+        let tenant = self.inner.audit_queue.tenant();
         let record = self.inner.pool.with(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let record = append(&tx, entry, crate::storage::now_unix())?;
+            let now = crate::storage::now_unix();
+            let record = append(&tx, entry, &tenant, now)?;
+            crate::webhook_outbox::announce(&*tx, &record, now)?;
             tx.commit()?;
             Ok(record)
         })?;
@@ -411,7 +458,36 @@ impl crate::Storage {
     /// no write comes within 100 ms, an empty job makes that commit.
     /// [`crate::Storage::settle`] waits for it.
     pub fn audit(&self, entry: AuditEntry) {
-        self.inner.audit_queue.push(entry);
+        self.queue_audit(entry, None);
+    }
+
+    /// [`Storage::audit`] of a record about tenant `tenant` rather than this registry: a
+    /// request refused at the gate of a tenant, kept in the log of the registry that refused
+    /// it.
+    pub fn audit_about(&self, tenant: &str, entry: AuditEntry) {
+        self.queue_audit(entry, Some(tenant.to_owned()));
+    }
+
+    /// Names this registry's tenant in the records it appends from now on (the default
+    /// registry's records say `default`).
+    pub fn set_tenant(&self, name: &str) {
+        name.clone_into(
+            &mut self
+                .inner
+                .audit_queue
+                .tenant
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
+
+    /// This registry's tenant name (`default` for the default registry).
+    pub fn tenant(&self) -> String {
+        self.inner.audit_queue.tenant()
+    }
+
+    fn queue_audit(&self, entry: AuditEntry, tenant: Option<String>) {
+        self.inner.audit_queue.push(entry, tenant);
         let storage = self.clone();
         let pending = self.inner.pending_writes.start();
         tokio::spawn(async move {
@@ -449,7 +525,7 @@ mod tests {
             .map(|i| {
                 let entry =
                     AuditEntry::new("alice", "127.0.0.1", "publish", format!("p@{i}.0.0"), "ok");
-                append(&conn, &entry, 1_800_000_000).unwrap()
+                append(&conn, &entry, DEFAULT_TENANT, 1_800_000_000).unwrap()
             })
             .collect()
     }

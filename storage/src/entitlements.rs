@@ -109,10 +109,11 @@ fn audited<T>(
     entry: AuditEntry,
     work: impl FnOnce(&Connection) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
+    let tenant = storage.tenant();
     let record = storage.inner.pool.with(|conn| {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let value = work(&tx)?;
-        let record = audit::append(&tx, &entry, now_unix())?;
+        let record = audit::append(&tx, &entry, &tenant, now_unix())?;
         tx.commit()?;
         Ok((value, record))
     });

@@ -111,12 +111,13 @@ fn write_plan(
     conn: &mut Connection,
     plan: Option<(&str, Limits)>,
     entry: impl FnOnce(Option<&str>) -> AuditEntry,
+    tenant: &str,
     now: i64,
 ) -> Result<crate::AuditRecord, StorageError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let entry = entry(current_plan(&*tx)?.as_deref());
     store_plan(&*tx, plan, &entry.actor, now)?;
-    let record = append(&tx, &entry, now)?;
+    let record = append(&tx, &entry, tenant, now)?;
     tx.commit()?;
     Ok(record)
 }
@@ -163,6 +164,7 @@ impl Storage {
                         format!("ok (was {})", previous.unwrap_or("none")),
                     )
                 },
+                &self.tenant(),
                 now,
             )
         })?;
@@ -227,6 +229,7 @@ impl Storage {
                             format!("ok (limits from {})", catalog.file),
                         )
                     },
+                    &self.tenant(),
                     now_unix(),
                 )
             })?;

@@ -39,8 +39,10 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Renders template `name` with `context`.
+/// Renders template `name` with `context` and `base`, the prefix of every link and form
+/// (see [`super::base`]).
 pub(crate) fn render(name: &str, context: Value) -> Result<String, ApiError> {
+    let context = minijinja::context! { base => super::base(), ..context };
     environment()
         .get_template(name)
         .and_then(|template| template.render(context))
@@ -56,6 +58,23 @@ mod tests {
         for (name, _) in TEMPLATES {
             assert!(environment().get_template(name).is_ok(), "{name}");
         }
+    }
+
+    #[tokio::test]
+    async fn links_carry_the_prefix_of_the_registry_being_shown() {
+        let page = || {
+            super::render(
+                "error.html",
+                minijinja::context! { title => "t", status => 401, message => "m", login => true },
+            )
+            .expect("renders")
+        };
+        let tenant = super::super::under("/t/acme".to_owned(), async { page() }).await;
+        assert!(tenant.contains("href=\"/t/acme/login\""), "{tenant}");
+        assert!(tenant.contains("action=\"/t/acme/search\""), "{tenant}");
+        let default = page();
+        assert!(default.contains("href=\"/login\""), "{default}");
+        assert!(default.contains("action=\"/search\""), "{default}");
     }
 
     #[test]
