@@ -175,7 +175,6 @@ fn run_registry(
             spawn_worker(export, state.storage.clone(), options)
         });
         let _refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));
-        let _webhooks = wharf_registry_server::spawn_webhook_deliveries(&state);
         let tenants = Arc::new(Tenants::new(state));
         crate::serve_tenants::start(tenant_setup, Arc::clone(&tenants)).await?;
         tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");

@@ -55,8 +55,11 @@ impl Drop for Opened {
 }
 
 /// Serves the tenants of the table now (before the server announces itself), and keeps
-/// following the table on the current runtime.
+/// following the table on the current runtime. Starts the default registry's webhook
+/// delivery worker too (each tenant's starts when the tenant is opened).
 pub(crate) async fn start(setup: TenantSetup, tenants: Arc<Tenants>) -> anyhow::Result<()> {
+    let _default_webhooks =
+        wharf_registry_server::spawn_webhook_deliveries(tenants.default_state());
     let mut follower = Follower {
         setup,
         tenants,

@@ -199,7 +199,7 @@ impl Tenants {
             // which is what a tenant's pages show a visitor without a session of its own.
             None if web && self.void_state.get().is_some() => {
                 let void = self.void_state.get().map(Arc::clone);
-                return Ok(web_page(void, &name, &sub, request).await);
+                return Ok(Box::pin(web_page(void, &name, &sub, request)).await);
             }
             None => {
                 let login_url = format!("{}{TENANT_PREFIX}{name}/me", self.base_url());
@@ -212,7 +212,7 @@ impl Tenants {
         // The pages check the visitor's session themselves (`auth-required`: every page but
         // the login form needs one of this tenant's sessions).
         if web {
-            return Ok(web_page(Some(state), &name, &sub, request).await);
+            return Ok(Box::pin(web_page(Some(state), &name, &sub, request)).await);
         }
         if state.config.auth_required
             && let Err(refusal) = admit(

@@ -259,6 +259,7 @@ fn links_stay_under(html: &str, base: &str) -> bool {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // three tenants, three kinds of visitor, every page
 fn tenant_pages_show_only_their_tenant_and_foreign_sessions_see_no_tenant() -> TestResult {
     let registry = TestRegistry::start();
     create_tenant(&registry, "acme", &["--auth-required"]);
