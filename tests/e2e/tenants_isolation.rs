@@ -248,14 +248,18 @@ fn page_answer(
     Ok((status, body))
 }
 
-/// Every `href="/…"` and `action="/…"` of `html` is under `base` or a static file.
+/// Every `href="/…"` and `action="/…"` of `html` is under `base` or a static file, and
+/// there are such links.
 fn links_stay_under(html: &str, base: &str) -> bool {
-    ["href=\"/", "action=\"/"].iter().all(|attribute| {
-        html.match_indices(attribute).all(|(at, _)| {
-            let rest = &html[at + attribute.len() - 1..];
-            rest.starts_with(&format!("{base}/")) || rest.starts_with("/static/")
-        })
-    })
+    html.contains(&format!("href=\"{base}/"))
+        && ["href=\"/", "action=\"/", "href=\"&"]
+            .iter()
+            .all(|attribute| {
+                html.match_indices(attribute).all(|(at, _)| {
+                    let rest = &html[at + attribute.len() - 1..];
+                    rest.starts_with(&format!("{base}/")) || rest.starts_with("/static/")
+                })
+            })
 }
 
 #[test]

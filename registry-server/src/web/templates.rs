@@ -40,9 +40,11 @@ fn environment() -> &'static Environment<'static> {
 }
 
 /// Renders template `name` with `context` and `base`, the prefix of every link and form
-/// (see [`super::base`]).
+/// (see [`super::base`]; a path the server makes, `/t/` and a checked tenant name, so it is
+/// inserted as it is, like the asset URLs).
 pub(crate) fn render(name: &str, context: Value) -> Result<String, ApiError> {
-    let context = minijinja::context! { base => super::base(), ..context };
+    let base = Value::from_safe_string(super::base());
+    let context = minijinja::context! { base => base, ..context };
     environment()
         .get_template(name)
         .and_then(|template| template.render(context))
