@@ -250,7 +250,11 @@ async fn open_in(dir: &Path, database: &MetadataDatabase) -> anyhow::Result<Stor
         data_dir: dir.to_path_buf(),
         blobs: crate::blob_storage::for_existing(dir)?,
     };
-    Storage::open_with_database(config, database.clone())
+    let storage = Storage::open_with_database(config, database.clone())
         .await
-        .with_context(|| format!("cannot open the registry in `{}`", dir.display()))
+        .with_context(|| format!("cannot open the registry in `{}`", dir.display()))?;
+    if let Some(tenant) = crate::tenant_table::tenant_of_dir(dir) {
+        storage.set_tenant(&tenant);
+    }
+    Ok(storage)
 }

@@ -38,22 +38,28 @@ pub(crate) struct TenantSetup {
     pub(crate) plans: Option<wharf_storage::PlanCatalog>,
 }
 
-/// A tenant's open registry and the task refreshing its signed timestamp.
+/// A tenant's open registry, the task refreshing its signed timestamp and its webhook
+/// delivery worker.
 struct Opened {
     state: Arc<AppState>,
     auth_required: bool,
     refresh: tokio::task::JoinHandle<()>,
+    webhooks: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Opened {
     fn drop(&mut self) {
         self.refresh.abort();
+        self.webhooks.abort();
     }
 }
 
 /// Serves the tenants of the table now (before the server announces itself), and keeps
-/// following the table on the current runtime.
+/// following the table on the current runtime. Starts the default registry's webhook
+/// delivery worker too (each tenant's starts when the tenant is opened).
 pub(crate) async fn start(setup: TenantSetup, tenants: Arc<Tenants>) -> anyhow::Result<()> {
+    let _default_webhooks =
+        wharf_registry_server::spawn_webhook_deliveries(tenants.default_state());
     let mut follower = Follower {
         setup,
         tenants,
@@ -154,6 +160,7 @@ impl Follower {
     async fn open(&self, record: &TenantRecord) -> anyhow::Result<Opened> {
         let dir = tenant_dir(&self.setup.data, &record.name);
         let storage = open_existing_storage(&dir).await?;
+        storage.set_tenant(&record.name);
         if let Some(catalog) = &self.setup.plans {
             let catalog = wharf_storage::PlanCatalog {
                 private_registry: record.auth_required,
@@ -166,11 +173,13 @@ impl Follower {
             .await
             .with_context(|| format!("loading the index files of tenant `{}`", record.name))?;
         let refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));
+        let webhooks = wharf_registry_server::spawn_webhook_deliveries(&state);
         tracing::info!(tenant = %record.name, auth_required = record.auth_required, "tenant served");
         Ok(Opened {
             state,
             auth_required: record.auth_required,
             refresh,
+            webhooks,
         })
     }
 

@@ -99,6 +99,19 @@ pub(crate) fn tenant_dir(data: &Path, name: &str) -> PathBuf {
     data.join(TENANTS_DIR).join(name)
 }
 
+/// The tenant whose data directory `dir` is (`<data>/tenants/<name>` beside a tenants
+/// table), so its audit records name it; `None` for any other directory.
+pub(crate) fn tenant_of_dir(dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_str()?;
+    let tenants = dir.parent()?;
+    let is_tenant = tenants.file_name()? == TENANTS_DIR
+        && tenants
+            .parent()
+            .is_some_and(|data| table_path(data).exists())
+        && check_tenant_name(name).is_ok();
+    is_tenant.then(|| name.to_owned())
+}
+
 /// Holds `<data>/tenants.lock` while a `wharf tenant` command reads and rewrites the table, so
 /// two commands at once cannot lose each other's change.
 pub(crate) fn lock_table(data: &Path) -> anyhow::Result<std::fs::File> {
@@ -141,7 +154,18 @@ pub(crate) fn check_tenant_name(name: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_tenant_name;
+    use super::*;
+
+    #[test]
+    fn a_tenant_directory_is_named_by_its_tenant() {
+        let data = tempfile::tempdir().unwrap();
+        let acme = tenant_dir(data.path(), "acme");
+        assert_eq!(tenant_of_dir(&acme), None, "no tenants table yet");
+        TenantTable::default().save(data.path()).unwrap();
+        assert_eq!(tenant_of_dir(&acme).as_deref(), Some("acme"));
+        assert_eq!(tenant_of_dir(&tenant_dir(data.path(), VOID_DIR)), None);
+        assert_eq!(tenant_of_dir(data.path()), None);
+    }
 
     #[test]
     fn tenant_names_follow_the_rules() {

@@ -68,9 +68,6 @@ impl PendingAudit {
             format!("{}: {}", status.as_u16(), detail.unwrap_or(""))
         };
         let actor = self.actor(state);
-        if status.is_success() && crate::webhooks::is_announced(&action) {
-            crate::webhooks::announce(&state.storage, &action, &target, &actor);
-        }
         let entry = AuditEntry::new(
             actor,
             self.peer

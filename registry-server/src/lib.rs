@@ -68,3 +68,4 @@ pub use server::{Server, warm_cache};
 pub use state::{AppState, ServerConfig};
 pub use tenants::{TENANT_PREFIX, Tenants};
 pub use tls::{Tls, TlsError};
+pub use webhooks::spawn_webhook_deliveries;

@@ -21,6 +21,11 @@
 //!   token it does not know; no tenant's log tells of another tenant;
 //! - a tenant cannot change its own plan (`PUT /t/{tenant}/api/wharf/v1/plan` is a 403,
 //!   audited in the tenant's log): the operator sets it on the tenant's data directory;
+//! - the web UI's pages (`/t/{tenant}/`, `/t/{tenant}/packages/...`) skip the token gate and
+//!   check the visitor's session in the tenant's storage, their links under the prefix; a name
+//!   that is no tenant shows the pages of the empty registry as an `auth-required` tenant, so
+//!   they look like an `auth-required` tenant's to a visitor without its session; a suspended
+//!   tenant's pages are the 403 as an HTML page;
 //! - a public tenant (no `auth-required`) serves its index to anyone, like the default one.
 
 use std::collections::HashMap;
@@ -59,6 +64,9 @@ pub struct Tenants {
     /// An empty registry's storage: tokens presented to a name that is no tenant are looked
     /// up here, so that such a request does the work a real tenant's refusal does.
     void: OnceLock<Storage>,
+    /// The same empty registry as an `auth-required` registry's state: its web UI answers the
+    /// pages of names that are no tenant.
+    void_state: OnceLock<Arc<AppState>>,
 }
 
 impl Tenants {
@@ -68,6 +76,7 @@ impl Tenants {
             default,
             by_name: RwLock::new(HashMap::new()),
             void: OnceLock::new(),
+            void_state: OnceLock::new(),
         }
     }
 
@@ -75,6 +84,13 @@ impl Tenants {
     /// names that are no tenant look their token up there (the work a real tenant's refusal
     /// does) before they are refused. Only the first call counts.
     pub fn set_void(&self, void: Storage) {
+        let mut config = self.default.config.clone();
+        config.auth_required = true;
+        config.git_index = None;
+        config.presigned_downloads = None;
+        let _first = self
+            .void_state
+            .set(Arc::new(AppState::new(void.clone(), config)));
         let _first = self.void.set(void);
     }
 
@@ -171,20 +187,33 @@ impl Tenants {
         let (name, sub) = split_tenant(rest);
         let name = name.to_owned();
         let sub = sub.to_owned();
+        let web = crate::web::is_web_path(&sub);
         let tenant = self.read().get(&name).cloned();
         let state = match tenant {
             Some(Tenant::Active(state)) => state,
             Some(Tenant::Suspended) => {
-                return Ok(refused(&self.default, &request, suspended(&name)));
+                let refusal = refused(&self.default, &name, &request, suspended(&name));
+                return Ok(answer(web, &name, refusal));
+            }
+            // A name that is no tenant shows the pages of an empty `auth-required` registry,
+            // which is what a tenant's pages show a visitor without a session of its own.
+            None if web && self.void_state.get().is_some() => {
+                let void = self.void_state.get().map(Arc::clone);
+                return Ok(Box::pin(web_page(void, &name, &sub, request)).await);
             }
             None => {
                 let login_url = format!("{}{TENANT_PREFIX}{name}/me", self.base_url());
                 let refusal = admit(self.void.get(), &login_url, request.headers())
                     .err()
                     .unwrap_or_else(|| no_such_endpoint(&name, &sub));
-                return Ok(refused(&self.default, &request, refusal));
+                return Ok(refused(&self.default, &name, &request, refusal).into_response());
             }
         };
+        // The pages check the visitor's session themselves (`auth-required`: every page but
+        // the login form needs one of this tenant's sessions).
+        if web {
+            return Ok(Box::pin(web_page(Some(state), &name, &sub, request)).await);
+        }
         if state.config.auth_required
             && let Err(refusal) = admit(
                 Some(&state.storage),
@@ -192,7 +221,7 @@ impl Tenants {
                 request.headers(),
             )
         {
-            return Ok(refused(&state, &request, refusal));
+            return Ok(refused(&state, &name, &request, refusal).into_response());
         }
         if sub == crate::handlers::usage::PLAN_PATH {
             let actor = presented_token(request.headers())
@@ -200,15 +229,13 @@ impl Tenants {
                 .map_or_else(|| "anonymous".to_owned(), |principal| principal.login);
             return Ok(record_refusal(
                 &state,
+                &name,
                 &request,
                 &actor,
                 "plan.set",
                 operator_sets_plans(&name),
-            ));
-        }
-        // The web UI's pages link to the default registry's paths: tenants have none.
-        if crate::web::is_web_path(&sub) {
-            return Ok(no_such_endpoint(&name, &sub).into_response());
+            )
+            .into_response());
         }
         match with_path(request.uri(), &sub) {
             Ok(uri) => *request.uri_mut() = uri,
@@ -220,6 +247,51 @@ impl Tenants {
     /// The default registry's public URL, the base of every tenant's.
     fn base_url(&self) -> &str {
         &self.default.config.public_url
+    }
+}
+
+/// Answers a web UI page `sub` of tenant `name` from `state` (the tenant's, or the empty
+/// registry's for a name that is no tenant), its links, forms and cookies under `/t/{name}`.
+/// A name that cannot be a tenant's (see `docs/tenants.md`) is no page.
+async fn web_page<B>(
+    state: Option<Arc<AppState>>,
+    name: &str,
+    sub: &str,
+    mut request: Request<B>,
+) -> Resp
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let could_be_tenant = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+    let Some(state) = state.filter(|_| could_be_tenant) else {
+        return crate::web::error_page_under(String::new(), &no_such_endpoint(name, sub));
+    };
+    match with_path(request.uri(), sub) {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(error) => return answer(true, name, error),
+    }
+    let handled = crate::web::under(
+        format!("{TENANT_PREFIX}{name}"),
+        router::handle(state, request),
+    );
+    match handled.await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// The answer to a refused request: the web UI's HTML page (under the tenant's prefix) for a
+/// page's path, the API's JSON error otherwise.
+fn answer(web: bool, name: &str, refusal: ApiError) -> Resp {
+    if web {
+        crate::web::error_page_under(format!("{TENANT_PREFIX}{name}"), &refusal)
+    } else {
+        refusal.into_response()
     }
 }
 
@@ -286,32 +358,39 @@ fn suspended(name: &str) -> ApiError {
 /// Answers `refusal` and records it in `state`'s audit log (action `tenant.refused`, the
 /// path asked for, the status and message): the default registry's log for a suspended or
 /// unknown tenant, the tenant's own for a token it does not know. Each refusal queues one
-/// record, whichever case it is, and the record names nothing but what the caller sent.
-fn refused<B>(state: &AppState, request: &Request<B>, refusal: ApiError) -> Resp {
-    record_refusal(state, request, "anonymous", "tenant.refused", refusal)
+/// record, whichever case it is, the record names `tenant` (the one asked for) and nothing
+/// but what the caller sent.
+fn refused<B>(state: &AppState, tenant: &str, request: &Request<B>, refusal: ApiError) -> ApiError {
+    record_refusal(
+        state,
+        tenant,
+        request,
+        "anonymous",
+        "tenant.refused",
+        refusal,
+    )
 }
 
-/// Answers `refusal` and records it as `action` of `actor` in `state`'s audit log.
+/// Records `refusal` as `action` of `actor` about `tenant` in `state`'s audit log and gives
+/// it back to be answered.
 fn record_refusal<B>(
     state: &AppState,
+    tenant: &str,
     request: &Request<B>,
     actor: &str,
     action: &str,
     refusal: ApiError,
-) -> Resp {
+) -> ApiError {
     let outcome = format!("{}: {}", refusal.status().as_u16(), refusal.detail());
     let source = request
         .extensions()
         .get::<crate::audit::PeerAddr>()
         .map_or_else(|| "unknown".to_owned(), |peer| peer.0.ip().to_string());
-    state.storage.audit(AuditEntry::new(
-        actor,
-        source,
-        action,
-        request.uri().path(),
-        outcome,
-    ));
-    refusal.into_response()
+    state.storage.audit_about(
+        tenant,
+        AuditEntry::new(actor, source, action, request.uri().path(), outcome),
+    );
+    refusal
 }
 
 /// A tenant's plan is the operator's to set, never its own admins'.

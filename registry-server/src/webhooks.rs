@@ -1,16 +1,20 @@
-//! Webhook deliveries: after a successful publish, yank, unyank, deprecation, quarantine or
-//! advisory, the audit step ([`crate::audit`]) calls [`announce`], which spawns a task and
-//! returns at once, so no answer waits for a receiver. The task POSTs the event to every
-//! registered webhook with `Wharf-Signature: sha256=<hex HMAC-SHA256 of the body under the
-//! webhook's secret>` and `Wharf-Event: <action>`, and retries a failed attempt (no answer,
-//! or any status but 2xx) up to [`MAX_ATTEMPTS`] times, waiting 0.5 s, 1 s, 2 s, 4 s between
-//! them. Every attempt is written to the delivery log. Deliveries still waiting when the
-//! server stops are lost (docs/lifecycle.md).
+//! The webhook delivery worker. A successful publish, yank, unyank, deprecation, quarantine
+//! or advisory is announced by its audit record: storage queues one outbox row per webhook
+//! in the transaction that appends the record (`storage/src/webhook_outbox.rs`), so no answer
+//! waits for a receiver and a stop loses nothing. [`spawn_webhook_deliveries`] runs one
+//! worker per registry: it claims the due rows, POSTs each event with
+//! `Wharf-Signature: sha256=<hex HMAC-SHA256 of the body under the webhook's secret>` and
+//! `Wharf-Event: <action>`, and records every attempt; storage decides when the next one is
+//! due (backoff doubling from 1 s to an hour) and marks a delivery failed after
+//! [`wharf_storage::WEBHOOK_MAX_ATTEMPTS`]. Deliveries pending when the server stops are
+//! resumed by the next start.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-use wharf_storage::{Storage, Webhook, WebhookDelivery};
+use wharf_storage::{DueDelivery, Storage};
+
+use crate::state::AppState;
 
 /// The header carrying the body's HMAC.
 pub(crate) const SIGNATURE_HEADER: &str = "wharf-signature";
@@ -18,37 +22,18 @@ pub(crate) const SIGNATURE_HEADER: &str = "wharf-signature";
 /// The header naming the event.
 pub(crate) const EVENT_HEADER: &str = "wharf-event";
 
-/// Attempts per webhook and event.
-pub(crate) const MAX_ATTEMPTS: u32 = 5;
-
-/// The wait before the second attempt; it doubles for each further one.
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-
-/// How long one attempt may take.
+/// How long one attempt may take (less than storage's claim lease).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
-}
+/// Deliveries claimed at once.
+const BATCH: u32 = 32;
 
-/// The actions announced to webhooks (the audit log's names).
-pub(crate) fn is_announced(action: &str) -> bool {
-    matches!(
-        action,
-        "publish"
-            | "yank"
-            | "unyank"
-            | "deprecate"
-            | "undeprecate"
-            | "quarantine"
-            | "unquarantine"
-            | "advisory.publish"
-    )
-}
+/// The longest the worker sleeps without looking at the outbox (deliveries queued by another
+/// process, like a command run on the data directory, are seen within this).
+const IDLE_POLL: Duration = Duration::from_secs(30);
+
+/// How long the worker waits after the outbox could not be read.
+const ERROR_PAUSE: Duration = Duration::from_secs(5);
 
 /// `sha256=<hex>` of `body` under `secret`.
 pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
@@ -70,113 +55,97 @@ fn client() -> Option<reqwest::Client> {
         .ok()
 }
 
-/// Announces `action` on `target` by `actor` to every webhook, in the background.
-pub(crate) fn announce(storage: &Storage, action: &str, target: &str, actor: &str) {
-    let now = now_unix();
-    let event_id = format!("{now}-{:016x}", rand_id(action, target, now));
-    let body = json!({
-        "id": event_id,
-        "event": action,
-        "target": target,
-        "actor": actor,
-        "time": now,
-    })
-    .to_string();
-    let storage = storage.clone();
-    let action = action.to_owned();
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Starts the delivery worker of `state`'s registry on the current runtime: it seals any
+/// plain-text secret an older Wharf stored, then delivers pending and new events until the
+/// task is aborted.
+pub fn spawn_webhook_deliveries(state: &Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    let storage = state.storage.clone();
     tokio::spawn(async move {
-        let hooks = match storage.webhooks().await {
-            Ok(hooks) => hooks,
-            Err(error) => {
-                tracing::error!(%error, "webhooks could not be read; the event is not announced");
-                return;
-            }
-        };
-        if hooks.is_empty() {
-            return;
+        if let Err(error) = storage.seal_plaintext_webhook_secrets().await {
+            tracing::error!(%error, "plain-text webhook secrets could not be sealed");
         }
         let Some(client) = client() else { return };
-        for hook in hooks {
-            let (storage, client, body, action, event_id) = (
-                storage.clone(),
-                client.clone(),
-                body.clone(),
-                action.clone(),
-                event_id.clone(),
-            );
-            tokio::spawn(async move {
-                deliver(&storage, &client, &hook, &action, &event_id, body).await;
-            });
+        loop {
+            let wait = match storage.claim_webhook_deliveries(BATCH).await {
+                Ok(claimed) => {
+                    let full = u32::try_from(claimed.due.len()).unwrap_or(u32::MAX) >= BATCH;
+                    for delivery in claimed.due {
+                        let (storage, client) = (storage.clone(), client.clone());
+                        tokio::spawn(async move { deliver(&storage, &client, &delivery).await });
+                    }
+                    if full {
+                        Duration::ZERO
+                    } else {
+                        claimed.next_due.map_or(IDLE_POLL, |due| {
+                            let seconds = u64::try_from(due - now_unix()).unwrap_or(0);
+                            Duration::from_secs(seconds).min(IDLE_POLL)
+                        })
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the webhook outbox could not be read");
+                    ERROR_PAUSE
+                }
+            };
+            if !wait.is_zero() {
+                storage.wait_for_webhook_work(wait).await;
+            }
         }
-    });
+    })
 }
 
-/// A distinct-enough event id part without a random source: a hash of the event and the
-/// process's clock.
-fn rand_id(action: &str, target: &str, now: i64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write(action.as_bytes());
-    hasher.write(target.as_bytes());
-    hasher.write_i64(now);
-    hasher.finish()
-}
-
-async fn deliver(
-    storage: &Storage,
-    client: &reqwest::Client,
-    hook: &Webhook,
-    action: &str,
-    event_id: &str,
-    body: String,
-) {
-    let signed = signature(&hook.secret, body.as_bytes());
-    let mut wait = FIRST_BACKOFF;
-    for attempt in 1..=MAX_ATTEMPTS {
-        let sent = client
-            .post(&hook.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, &signed)
-            .header(EVENT_HEADER, action)
-            .body(body.clone())
-            .send()
-            .await;
-        let (delivered, outcome) = match sent {
-            Ok(response) => (
-                response.status().is_success(),
-                response.status().as_u16().to_string(),
-            ),
-            Err(error) => (false, format!("no answer: {error}")),
-        };
-        let record = WebhookDelivery {
-            webhook: hook.id,
-            event_id: event_id.to_owned(),
-            event: action.to_owned(),
-            attempt,
-            outcome: outcome.clone(),
-            time: now_unix(),
-        };
-        if let Err(error) = storage.record_webhook_delivery(record).await {
-            tracing::warn!(%error, "a webhook delivery could not be logged");
+/// Makes one attempt and records it.
+async fn deliver(storage: &Storage, client: &reqwest::Client, delivery: &DueDelivery) {
+    let (delivered, outcome) = match delivery.secret() {
+        Ok(secret) => {
+            let sent = client
+                .post(delivery.url())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(
+                    SIGNATURE_HEADER,
+                    signature(secret, delivery.body().as_bytes()),
+                )
+                .header(EVENT_HEADER, delivery.event())
+                .body(delivery.body().to_owned())
+                .send()
+                .await;
+            match sent {
+                Ok(response) => (
+                    response.status().is_success(),
+                    response.status().as_u16().to_string(),
+                ),
+                Err(error) => (false, format!("no answer: {error}")),
+            }
         }
-        if delivered {
-            return;
-        }
-        if attempt < MAX_ATTEMPTS {
-            tracing::warn!(
-                url = hook.url,
-                attempt,
-                outcome,
-                "webhook delivery failed; retrying"
-            );
-            tokio::time::sleep(wait).await;
-            wait *= 2;
-        } else {
-            tracing::error!(
-                url = hook.url,
-                outcome,
-                "webhook delivery failed; giving up"
-            );
+        Err(reason) => (false, format!("not sent: {reason}")),
+    };
+    match storage
+        .record_webhook_attempt(delivery, &outcome, delivered)
+        .await
+    {
+        Ok(Some(wharf_storage::DeliveryState::Failed)) => tracing::error!(
+            url = delivery.url(),
+            event_id = delivery.event_id(),
+            outcome,
+            "webhook delivery failed; giving up"
+        ),
+        Ok(Some(wharf_storage::DeliveryState::Pending)) => tracing::warn!(
+            url = delivery.url(),
+            attempt = delivery.attempt(),
+            outcome,
+            "webhook delivery failed; it is retried later"
+        ),
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(%error, "a webhook delivery attempt could not be recorded");
         }
     }
 }

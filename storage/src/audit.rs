@@ -75,7 +75,7 @@ pub const AUDIT_HEADS_PREFIX: &str = "audit-heads";
 /// The file (in the data directory) holding this node's anchor id, on PostgreSQL.
 const AUDIT_NODE_FILE: &str = "audit-node";
 
-/// The tenant of every record until tenants exist.
+/// The tenant of the default registry's records.
 pub const DEFAULT_TENANT: &str = "default";
 
 /// The `prev_hash` of the first record.
@@ -125,7 +125,8 @@ pub struct AuditRecord {
     pub time: String,
     /// Who acted.
     pub actor: String,
-    /// The tenant (`default`).
+    /// The tenant the record is about: the registry's own (`default` for the default
+    /// registry), or for a refusal at a tenant's gate, the tenant that was asked.
     pub tenant: String,
     /// The client's address.
     pub source: String,
@@ -177,10 +178,12 @@ impl AuditRecord {
     }
 }
 
-/// Appends `entry` inside the caller's write transaction and returns the record.
+/// Appends `entry` about `tenant` inside the caller's write transaction and returns the
+/// record.
 pub(crate) fn append(
     conn: &dyn Sql,
     entry: &AuditEntry,
+    tenant: &str,
     now: i64,
 ) -> Result<AuditRecord, StorageError> {
     let last = conn.row(
@@ -196,7 +199,7 @@ pub(crate) fn append(
         seq,
         time: time.to_string(),
         actor: entry.actor.clone(),
-        tenant: DEFAULT_TENANT.to_owned(),
+        tenant: tenant.to_owned(),
         source: entry.source.clone(),
         action: entry.action.clone(),
         target: entry.target.clone(),
@@ -457,8 +460,15 @@ fn node_id(data_dir: &Path) -> Result<String, StorageError> {
 #[derive(Debug)]
 pub(crate) struct AuditQueue {
     anchor: Anchor,
-    pending: std::sync::Mutex<Vec<AuditEntry>>,
+    /// The entries and the tenant each is about (`None`: this registry's).
+    pending: std::sync::Mutex<Vec<(AuditEntry, Option<String>)>>,
     newest: std::sync::Mutex<Option<AuditRecord>>,
+    /// This registry's tenant name (`default` until the server names it).
+    tenant: std::sync::RwLock<String>,
+    /// Whether the group being committed queued webhook deliveries.
+    announced: std::sync::atomic::AtomicBool,
+    /// Wakes the webhook delivery worker.
+    webhook_work: tokio::sync::Notify,
 }
 
 /// How long a queued record waits for a group commit before it makes one.
@@ -493,14 +503,35 @@ impl AuditQueue {
             anchor,
             pending: std::sync::Mutex::new(Vec::new()),
             newest: std::sync::Mutex::new(None),
+            tenant: std::sync::RwLock::new(DEFAULT_TENANT.to_owned()),
+            announced: std::sync::atomic::AtomicBool::new(false),
+            webhook_work: tokio::sync::Notify::new(),
         }
     }
 
-    fn push(&self, entry: AuditEntry) {
+    fn push(&self, entry: AuditEntry, tenant: Option<String>) {
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(entry);
+            .push((entry, tenant));
+    }
+
+    /// This registry's tenant name.
+    pub(crate) fn tenant(&self) -> String {
+        self.tenant
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Tells the webhook delivery worker that deliveries are due.
+    pub(crate) fn webhooks_due(&self) {
+        self.webhook_work.notify_one();
+    }
+
+    /// Resolves when [`AuditQueue::webhooks_due`] was called (since the last wait).
+    pub(crate) async fn webhook_work(&self) {
+        self.webhook_work.notified().await;
     }
 
     /// Moves the anchor to `record`, which has just committed (on PostgreSQL the write
@@ -543,9 +574,15 @@ impl AuditQueue {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         let now = crate::storage::now_unix();
+        let own = self.tenant();
         let mut newest = None;
-        for entry in &entries {
-            newest = Some(append(conn, entry, now)?);
+        for (entry, tenant) in &entries {
+            let record = append(conn, entry, tenant.as_deref().unwrap_or(&own), now)?;
+            if crate::webhook_outbox::announce(conn, &record, now)? {
+                self.announced
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            newest = Some(record);
         }
         if newest.is_some() {
             *self
@@ -571,6 +608,13 @@ impl<C: Sql> crate::writer::GroupHook<C> for AuditQueue {
     }
 
     fn after_commit(&self, committed: bool) {
+        if self
+            .announced
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+            && committed
+        {
+            self.webhooks_due();
+        }
         let newest = self
             .newest
             .lock()
@@ -602,9 +646,12 @@ impl crate::Storage {
         &self,
         work: impl FnOnce(&dyn Sql) -> Result<(T, AuditEntry), StorageError>,
     ) -> Result<T, StorageError> {
+        let tenant = self.inner.audit_queue.tenant();
         let (value, record) = self.inner.pool.with_write(|conn| {
             let (value, entry) = work(conn)?;
-            let record = append(conn, &entry, crate::storage::now_unix())?;
+            let now = crate::storage::now_unix();
+            let record = append(conn, &entry, &tenant, now)?;
+            crate::webhook_outbox::announce(conn, &record, now)?;
             Ok((value, record))
         })?;
         self.inner.audit_queue.anchor(&record)?;
@@ -624,7 +671,36 @@ impl crate::Storage {
     /// no write comes within 100 ms, an empty job makes that commit.
     /// [`crate::Storage::settle`] waits for it.
     pub fn audit(&self, entry: AuditEntry) {
-        self.inner.audit_queue.push(entry);
+        self.queue_audit(entry, None);
+    }
+
+    /// [`Storage::audit`] of a record about tenant `tenant` rather than this registry: a
+    /// request refused at the gate of a tenant, kept in the log of the registry that refused
+    /// it.
+    pub fn audit_about(&self, tenant: &str, entry: AuditEntry) {
+        self.queue_audit(entry, Some(tenant.to_owned()));
+    }
+
+    /// Names this registry's tenant in the records it appends from now on (the default
+    /// registry's records say `default`).
+    pub fn set_tenant(&self, name: &str) {
+        name.clone_into(
+            &mut self
+                .inner
+                .audit_queue
+                .tenant
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
+
+    /// This registry's tenant name (`default` for the default registry).
+    pub fn tenant(&self) -> String {
+        self.inner.audit_queue.tenant()
+    }
+
+    fn queue_audit(&self, entry: AuditEntry, tenant: Option<String>) {
+        self.inner.audit_queue.push(entry, tenant);
         let storage = self.clone();
         let pending = self.inner.pending_writes.start();
         tokio::spawn(async move {
@@ -675,7 +751,7 @@ mod tests {
             .map(|i| {
                 let entry =
                     AuditEntry::new("alice", "127.0.0.1", "publish", format!("p@{i}.0.0"), "ok");
-                append(&conn, &entry, 1_800_000_000).unwrap()
+                append(&conn, &entry, DEFAULT_TENANT, 1_800_000_000).unwrap()
             })
             .collect()
     }

@@ -127,6 +127,8 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::catalogue_search::COUNT_MIGRATION,
     // Search counts its matches without the fully-yanked ones through their own small index.
     crate::catalogue_search::YANKED_INDEX_MIGRATION,
+    // Webhook secrets sealed at rest and the outbox of deliveries that survives a restart.
+    crate::webhooks::OUTBOX_MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable

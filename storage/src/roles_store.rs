@@ -29,14 +29,20 @@ pub(crate) fn role_of(conn: &dyn Sql, login: &str) -> Result<Role, StorageError>
     decode_role(&stored)
 }
 
-/// The role a login has, or the one its first token will give it (the login `admin` starts
-/// as a tenant admin, every other user as [`Role::DEFAULT`]).
+/// The role a new user gets with its first token: the login `admin` starts as a tenant
+/// admin, every other user as [`Role::DEFAULT`]. The one place this rule lives.
+pub(crate) fn first_role(login: &str) -> Role {
+    if login == crate::ADMIN_LOGIN {
+        Role::TenantAdmin
+    } else {
+        Role::DEFAULT
+    }
+}
+
+/// The role a login has, or the one its first token will give it ([`first_role`]).
 pub(crate) fn role_or_first(conn: &dyn Sql, login: &str) -> Result<Role, StorageError> {
     match role_of(conn, login) {
-        Err(StorageError::UnknownUser { .. }) if login == crate::ADMIN_LOGIN => {
-            Ok(Role::TenantAdmin)
-        }
-        Err(StorageError::UnknownUser { .. }) => Ok(Role::DEFAULT),
+        Err(StorageError::UnknownUser { .. }) => Ok(first_role(login)),
         other => other,
     }
 }

@@ -131,11 +131,7 @@ pub(crate) fn insert_token(
         serde_json::to_string(&request.name_patterns).map_err(|e| StorageError::Corrupt {
             what: format!("token name patterns: {e}"),
         })?;
-    let first_role = if request.user == crate::reviews::ADMIN_LOGIN {
-        Role::TenantAdmin
-    } else {
-        Role::DEFAULT
-    };
+    let first_role = crate::roles_store::first_role(&request.user);
     conn.exec(
         "INSERT INTO users (login, created_at, role) VALUES (?1, ?2, ?3)
          ON CONFLICT (login) DO NOTHING",

@@ -171,6 +171,7 @@ fn refusal_recorded(records: &[serde_json::Value], path: &str, status: &str) -> 
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one server through every kind of gate refusal and its log
 fn tenant_gate_refusals_are_audited_without_crossing_tenants() -> TestResult {
     let registry = TestRegistry::start();
     create_tenant(&registry, "shop", &[]);
@@ -246,6 +247,31 @@ fn tenant_gate_refusals_are_audited_without_crossing_tenants() -> TestResult {
     };
     let shop = audit_records(&data.join("tenants/shop"), plan_refused)?;
     assert!(plan_refused(&shop), "{shop:#?}");
+    // Each record names its tenant: a tenant's own log names that tenant, the operator's
+    // refusals at a tenant's gate name the tenant that was asked.
+    for (name, records) in [("vault", &vault), ("shop", &shop)] {
+        assert!(!records.is_empty(), "{name}");
+        for record in records.as_slice() {
+            assert_eq!(record["tenant"], name, "{record}");
+        }
+    }
+    for (path, tenant) in [
+        ("/t/nowhere/index/config.json", "nowhere"),
+        ("/t/shop/index/config.json", "shop"),
+    ] {
+        let refusal = operator
+            .iter()
+            .find(|record| record["action"] == "tenant.refused" && record["target"] == path)
+            .ok_or("the refusal is recorded")?;
+        assert_eq!(refusal["tenant"], tenant, "{refusal}");
+    }
+    assert!(
+        operator
+            .iter()
+            .filter(|record| record["action"] != "tenant.refused")
+            .all(|record| record["tenant"] == "default"),
+        "{operator:#?}"
+    );
     // No tenant's log tells of a request to another tenant, and none holds a token.
     for (name, records) in [("vault", &vault), ("shop", &shop)] {
         let text = serde_json::to_string(records)?;

@@ -1,13 +1,18 @@
 //! Isolation between tenants: another tenant's token, the default registry's token and no
 //! token get, on every endpoint of an `auth-required` tenant, the answer a package that does
 //! not exist gets, and the answer a tenant that does not exist gets. Within a tenant, another
-//! tenant's blobs and names are as absent as names nobody published.
+//! tenant's blobs and names are as absent as names nobody published. The same holds for the
+//! web UI's pages under `/t/{tenant}/`: another tenant's session, the default registry's or
+//! none sees on every page what a name that is no tenant shows, a tenant's own session sees
+//! its own packages with every link and form under its prefix, and a suspended tenant's
+//! pages answer 403 naming it.
 
 use reqwest::Method;
 use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{TestRegistry, TestResult};
 
 use crate::tenants::{create_tenant, tenant_token, wait_for_tenant};
+use crate::web_pages::{csrf_field, page, post, sign_in, sign_in_under};
 
 /// The published package and a name nobody published (same length, same index prefix).
 const SECRET: &str = "secret-lib";
@@ -211,6 +216,193 @@ fn foreign_tokens_get_the_answer_of_a_name_that_does_not_exist() -> TestResult {
             theirs.status != 200 || !theirs.body.contains(&hash),
             "{what}"
         );
+    }
+    Ok(())
+}
+
+/// The web UI's pages, `{name}` filled in.
+const PAGES: [&str; 6] = [
+    "/",
+    "/search?q={name}",
+    "/packages/{name}",
+    "/publishers/alice",
+    "/account",
+    "/admin",
+];
+
+/// A page's answer with the login form's random CSRF value (when there is one) and the names
+/// in `replace` made alike.
+fn page_answer(
+    registry: &TestRegistry,
+    path: &str,
+    cookie: Option<&str>,
+    replace: &[(&str, &str)],
+) -> TestResult<(u16, String)> {
+    let (status, mut body) = page(registry, path, cookie)?;
+    if let Ok(csrf) = csrf_field(&body) {
+        body = body.replace(&csrf, "CSRF");
+    }
+    for (from, to) in replace {
+        body = body.replace(from, to);
+    }
+    Ok((status, body))
+}
+
+/// Every `href="/…"` and `action="/…"` of `html` is under `base` or a static file, and
+/// there are such links.
+fn links_stay_under(html: &str, base: &str) -> bool {
+    html.contains(&format!("href=\"{base}/"))
+        && ["href=\"/", "action=\"/", "href=\"&"]
+            .iter()
+            .all(|attribute| {
+                html.match_indices(attribute).all(|(at, _)| {
+                    let rest = &html[at + attribute.len() - 1..];
+                    rest.starts_with(&format!("{base}/")) || rest.starts_with("/static/")
+                })
+            })
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // three tenants, three kinds of visitor, every page
+fn tenant_pages_show_only_their_tenant_and_foreign_sessions_see_no_tenant() -> TestResult {
+    let registry = TestRegistry::start();
+    create_tenant(&registry, "acme", &["--auth-required"]);
+    create_tenant(&registry, "beta", &["--auth-required"]);
+    create_tenant(&registry, "shop", &[]);
+    let alice = tenant_token(&registry, "acme", "alice");
+    let bob = tenant_token(&registry, "beta", "bob");
+    let carol = tenant_token(&registry, "shop", "carol");
+    wait_for_tenant(&registry, "acme", &alice, 200)?;
+    wait_for_tenant(&registry, "beta", &bob, 200)?;
+    wait_for_tenant(&registry, "shop", &carol, 200)?;
+    for (tenant, token, name) in [("acme", &alice, SECRET), ("shop", &carol, "shop-lib")] {
+        let published = registry
+            .http()
+            .put(format!("{}/t/{tenant}/api/v1/crates/new", registry.url()))
+            .header("Authorization", token)
+            .body(publish_body(name, "1.0.0"))
+            .send()?;
+        assert_eq!(published.status(), 200, "{}", published.text()?);
+    }
+
+    // Alice's own session sees acme's package, its usage, and links only under /t/acme/.
+    let own = sign_in_under(&registry, "/t/acme", &alice)?;
+    for path in [
+        "/",
+        &format!("/search?q={SECRET}"),
+        &format!("/packages/{SECRET}"),
+    ] {
+        let (status, html) = page(&registry, &format!("/t/acme{path}"), Some(&own.cookie))?;
+        assert_eq!(status, 200, "{path}: {html}");
+        assert!(html.contains(SECRET), "{path}: {html}");
+        assert!(links_stay_under(&html, "/t/acme"), "{path}: {html}");
+    }
+    let (status, account) = page(&registry, "/t/acme/account", Some(&own.cookie))?;
+    assert_eq!(status, 200, "{account}");
+    assert!(account.contains("This registry's usage"), "{account}");
+    assert!(links_stay_under(&account, "/t/acme"), "{account}");
+    // The default registry's pages know nothing of it.
+    let (_, default_search) = page(&registry, &format!("/search?q={SECRET}"), None)?;
+    assert!(
+        !default_search.contains(&format!("/packages/{SECRET}")),
+        "{default_search}"
+    );
+
+    // Another tenant's session, the default registry's, none: every acme page answers as
+    // for a name nobody published and as a tenant that does not exist.
+    let beta = sign_in_under(&registry, "/t/beta", &bob)?;
+    let default = sign_in(&registry, &registry.admin_token)?;
+    for cookie in [
+        Some(beta.cookie.as_str()),
+        Some(default.cookie.as_str()),
+        None,
+    ] {
+        for template in PAGES.iter().chain(&["/login"]) {
+            let what = format!("{template} with {cookie:?}");
+            let existing = page_answer(
+                &registry,
+                &format!("/t/acme{}", template.replace("{name}", SECRET)),
+                cookie,
+                &[],
+            )?;
+            let missing = page_answer(
+                &registry,
+                &format!("/t/acme{}", template.replace("{name}", MISSING)),
+                cookie,
+                &[(MISSING, SECRET)],
+            )?;
+            let no_tenant = page_answer(
+                &registry,
+                &format!("/t/nosuch{}", template.replace("{name}", SECRET)),
+                cookie,
+                &[("nosuch", "acme")],
+            )?;
+            if *template != "/login" {
+                assert_eq!(existing.0, 401, "{what}: {}", existing.1);
+            }
+            assert_eq!(existing, missing, "{what}: existing vs missing package");
+            assert_eq!(existing, no_tenant, "{what}: tenant vs no tenant");
+            assert!(links_stay_under(&existing.1, "/t/acme"), "{what}");
+        }
+    }
+    // Signing in to acme with beta's token fails as it does for a tenant that does not exist.
+    let refused_login = |base: &str| -> TestResult<(u16, String)> {
+        let form = registry
+            .http()
+            .get(format!("{}{base}/login", registry.url()))
+            .send()?;
+        let cookie = form
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with("wharf_login="))
+            .and_then(|value| value.split(';').next())
+            .ok_or("no login cookie")?
+            .to_owned();
+        let csrf = csrf_field(&form.text()?)?;
+        let answer = post(
+            &registry,
+            &format!("{base}/login"),
+            &cookie,
+            &[("csrf", &csrf), ("token", &bob)],
+        )?;
+        let status = answer.status().as_u16();
+        let body = answer.text()?;
+        let body = match csrf_field(&body) {
+            Ok(fresh) => body.replace(&fresh, "CSRF"),
+            Err(_) => body,
+        };
+        Ok((status, body.replace("nosuch", "acme")))
+    };
+    let at_acme = refused_login("/t/acme")?;
+    assert_eq!(at_acme.0, 401, "{}", at_acme.1);
+    assert_eq!(at_acme, refused_login("/t/nosuch")?);
+
+    // A public tenant's pages are public, and another tenant's names are absent there too.
+    let (status, shop_page) = page(&registry, "/t/shop/packages/shop-lib", None)?;
+    assert_eq!(status, 200, "{shop_page}");
+    assert!(links_stay_under(&shop_page, "/t/shop"), "{shop_page}");
+    let theirs = page_answer(&registry, &format!("/t/shop/packages/{SECRET}"), None, &[])?;
+    let made_up = page_answer(
+        &registry,
+        &format!("/t/shop/packages/{MISSING}"),
+        None,
+        &[(MISSING, SECRET)],
+    )?;
+    assert_eq!(theirs.0, 404, "{}", theirs.1);
+    assert_eq!(theirs, made_up);
+
+    // A suspended tenant's pages answer 403 with the message naming it.
+    let suspended = registry.run_on_data(&["tenant", "suspend"], &["shop", "--reason", "unpaid"]);
+    assert!(suspended.status.success());
+    wait_for_tenant(&registry, "shop", &carol, 403)?;
+    for path in ["/", "/packages/shop-lib", "/login"] {
+        let (status, html) = page(&registry, &format!("/t/shop{path}"), None)?;
+        assert_eq!(status, 403, "{path}: {html}");
+        assert!(html.starts_with("<!doctype html>"), "{html}");
+        assert!(html.contains("tenant `shop` is suspended"), "{html}");
+        assert!(!html.contains("unpaid"), "{html}");
     }
     Ok(())
 }

@@ -115,27 +115,42 @@ fn form_urlencoded_pairs(form: &[(&str, &str)]) -> String {
 
 /// Signs in with `token` through the login form.
 pub(crate) fn sign_in(registry: &TestRegistry, token: &str) -> TestResult<Session> {
+    sign_in_under(registry, "", token)
+}
+
+/// Signs in with `token` through the login form of the pages under `base` (`/t/acme`, or
+/// empty for the default registry); the cookies are scoped to `base`.
+pub(crate) fn sign_in_under(
+    registry: &TestRegistry,
+    base: &str,
+    token: &str,
+) -> TestResult<Session> {
     let response = registry
         .http()
-        .get(format!("{}/login", registry.url()))
+        .get(format!("{}{base}/login", registry.url()))
         .send()?;
     let (login_cookie, line) = set_cookie(&response, "wharf_login")?;
     assert!(
-        line.contains("HttpOnly; Secure; SameSite=Strict; Path=/"),
+        line.contains(&format!("HttpOnly; Secure; SameSite=Strict; Path={base}/;")),
         "{line}"
     );
     let csrf = csrf_field(&response.text()?)?;
     let answer = post(
         registry,
-        "/login",
+        &format!("{base}/login"),
         &login_cookie,
         &[("csrf", &csrf), ("token", token)],
     )?;
     assert_eq!(answer.status(), 303);
-    assert_eq!(answer.headers()["location"], "/account");
+    assert_eq!(
+        answer.headers()["location"],
+        format!("{base}/account").as_str()
+    );
     let (cookie, line) = set_cookie(&answer, "wharf_session")?;
     assert!(
-        line.ends_with("; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=43200"),
+        line.ends_with(&format!(
+            "; HttpOnly; Secure; SameSite=Strict; Path={base}/; Max-Age=43200"
+        )),
         "{line}"
     );
     Ok(Session { cookie })

@@ -2,7 +2,9 @@
 //! and 200 after; it checks each body's `Wharf-Signature` (HMAC-SHA256 computed here from
 //! RFC 2104, independently of the server's), sees the retry, and receives the publish,
 //! yank, deprecation and advisory events; the delivery log shows both attempts; only the
-//! administrator registers webhooks.
+//! administrator registers webhooks. A delivery whose receiver is down survives a restart of
+//! the server and arrives signed once the receiver is up, and the database files never hold
+//! the secret.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -43,6 +45,12 @@ struct Received {
 fn receiver() -> TestResult<(String, mpsc::Receiver<Received>)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/hook", listener.local_addr()?);
+    Ok((url, serve(listener, 1)))
+}
+
+/// Answers the first `failures` requests on `listener` with 500 and the others with 200,
+/// passing each on.
+fn serve(listener: TcpListener, failures: usize) -> mpsc::Receiver<Received> {
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
         for (count, stream) in listener.incoming().enumerate() {
@@ -69,7 +77,7 @@ fn receiver() -> TestResult<(String, mpsc::Receiver<Received>)> {
             }
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
-            let status = if count == 0 {
+            let status = if count < failures {
                 "500 Internal Server Error"
             } else {
                 "200 OK"
@@ -85,7 +93,7 @@ fn receiver() -> TestResult<(String, mpsc::Receiver<Received>)> {
             });
         }
     });
-    Ok((url, receive))
+    receive
 }
 
 #[test]
@@ -197,5 +205,140 @@ fn webhooks_are_signed_retried_after_a_500_and_logged() -> TestResult {
         .collect();
     assert!(deprecations.contains(&(1, "500".to_owned())), "{log}");
     assert!(deprecations.contains(&(2, "200".to_owned())), "{log}");
+    Ok(())
+}
+
+/// The outbox rows of the registry (`GET /api/wharf/v1/webhooks/deliveries`).
+fn outbox(lifecycle: &Lifecycle) -> TestResult<Vec<serde_json::Value>> {
+    let log: serde_json::Value = lifecycle
+        .registry
+        .http()
+        .get(format!(
+            "{}/api/wharf/v1/webhooks/deliveries",
+            lifecycle.registry.url()
+        ))
+        .header("Authorization", &lifecycle.admin)
+        .send()?
+        .json()?;
+    Ok(log["outbox"].as_array().ok_or("an outbox list")?.clone())
+}
+
+/// Whether any file of the data directory's database holds `needle`.
+fn database_holds(data: &std::path::Path, needle: &[u8]) -> TestResult<bool> {
+    for entry in std::fs::read_dir(data)? {
+        let path = entry?.path();
+        let is_database = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("wharf.db"));
+        if is_database
+            && std::fs::read(&path)?
+                .windows(needle.len())
+                .any(|window| window == needle)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[test]
+fn a_delivery_pending_at_a_stop_arrives_after_the_restart() -> TestResult {
+    let mut lifecycle = Lifecycle::start()?;
+    // The receiver's address, with nothing listening on it yet: the receiver is down.
+    let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let url = format!("http://{address}/hook");
+    let registered = lifecycle
+        .registry
+        .http()
+        .post(format!(
+            "{}/api/wharf/v1/webhooks",
+            lifecycle.registry.url()
+        ))
+        .header("Authorization", &lifecycle.admin)
+        .json(&serde_json::json!({ "url": url, "secret": SECRET }))
+        .send()?;
+    assert_eq!(registered.status().as_u16(), 200, "{}", registered.text()?);
+
+    // The secret is sealed: no database file holds it; the key is beside the signing keys.
+    let data = lifecycle.registry.data_dir().to_path_buf();
+    assert!(!database_holds(&data, SECRET.as_bytes())?);
+    let key = data.join("keys").join("webhooks.key");
+    assert!(key.exists(), "{}", key.display());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key)?.permissions().mode() & 0o777, 0o600);
+    }
+
+    let published = lifecycle
+        .registry
+        .http()
+        .put(format!("{}/api/v1/crates/new", lifecycle.registry.url()))
+        .header("Authorization", &lifecycle.alice)
+        .body(wharf_e2e_tests::upload::publish_body_with_deps(
+            "widget",
+            "1.2.0",
+            &[("host-api", "^1")],
+        ))
+        .send()?;
+    assert_eq!(published.status().as_u16(), 200, "{}", published.text()?);
+
+    // The first attempt finds nobody listening; the delivery stays pending.
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
+    loop {
+        let rows = outbox(&lifecycle)?;
+        let tried = rows
+            .iter()
+            .any(|row| row["event"] == "publish" && row["attempts"].as_u64() >= Some(1));
+        if tried {
+            let row = &rows[0];
+            assert_eq!(row["state"], "pending", "{row}");
+            assert!(
+                row["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("no answer")),
+                "{row}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attempt was recorded: {rows:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    lifecycle.registry.restart();
+    let received = serve(TcpListener::bind(address)?, 0);
+    let delivery = received.recv_timeout(Duration::from_mins(2))?;
+    assert_eq!(delivery.event, "publish");
+    assert_eq!(
+        delivery.signature,
+        format!(
+            "sha256={}",
+            hmac_sha256(SECRET.as_bytes(), delivery.body.as_bytes())
+        )
+    );
+    let body: serde_json::Value = serde_json::from_str(&delivery.body)?;
+    assert_eq!(body["event"], "publish");
+    assert_eq!(body["target"], "widget@1.2.0");
+    assert_eq!(body["actor"], "alice");
+
+    // The outbox says delivered, after at least two attempts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = outbox(&lifecycle)?;
+        if rows[0]["state"] == "delivered" {
+            assert!(rows[0]["attempts"].as_u64() >= Some(2), "{rows:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered: {rows:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!database_holds(&data, SECRET.as_bytes())?);
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `GET|POST /api/wharf/v1/webhooks` and `GET /api/wharf/v1/webhooks/deliveries`: the
 //! administrator registers webhooks (`{"url":"…","secret":"…"}`), lists them (never their
-//! secrets) and reads the delivery log. Deliveries themselves are `crate::webhooks`.
+//! secrets) and reads the delivery log: every attempt, and each event's delivery state
+//! (`pending`, `delivered`, `failed`) from the outbox. Deliveries themselves are
+//! `crate::webhooks`.
 
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
@@ -67,7 +69,10 @@ pub(crate) async fn route(
         (&Method::GET, DELIVERIES_PATH) => {
             require_admin(state, headers, "read the webhook delivery log")?;
             let deliveries = state.storage.webhook_deliveries(DELIVERIES_SHOWN).await?;
-            Ok(json_ok(&serde_json::json!({ "deliveries": deliveries })))
+            let outbox = state.storage.webhook_outbox(DELIVERIES_SHOWN).await?;
+            Ok(json_ok(
+                &serde_json::json!({ "deliveries": deliveries, "outbox": outbox }),
+            ))
         }
         _ => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

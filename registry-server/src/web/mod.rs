@@ -6,6 +6,10 @@
 //! Policy (`default-src 'self'`, no inline scripts or styles): the stylesheet and the one
 //! script are static files under [`assets::PREFIX`] with content-hashed names. Forms are
 //! protected by a per-session CSRF token ([`session`]). Design notes: `docs/web-ui.md`.
+//!
+//! A tenant's pages are the same pages under `/t/{tenant}/` ([`handle_under`]): every link,
+//! form, redirect and cookie path carries that prefix ([`base`]), and the pages read only the
+//! tenant's storage.
 
 mod account;
 mod assets;
@@ -30,6 +34,29 @@ use crate::state::AppState;
 
 /// The largest form body the web UI reads.
 const MAX_FORM_BYTES: u64 = 16 * 1024;
+
+tokio::task_local! {
+    /// The path prefix of the registry whose pages are being rendered (`/t/acme`; empty for
+    /// the default registry).
+    static BASE: String;
+}
+
+/// The path prefix of the pages being rendered: `/t/{tenant}` under a tenant, empty for the
+/// default registry.
+pub(crate) fn base() -> String {
+    BASE.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Runs `answer` (a request's handling) with the pages' links, forms, redirects and cookies
+/// under `base` (`/t/{tenant}`).
+pub(crate) async fn under<F: std::future::Future>(base: String, answer: F) -> F::Output {
+    BASE.scope(base, answer).await
+}
+
+/// The HTML error page of `error` with its links under `base` (`/t/{tenant}`).
+pub(crate) fn error_page_under(base: String, error: &ApiError) -> Resp {
+    BASE.sync_scope(base, || response::error_page(error))
+}
 
 /// Whether `path` belongs to the web UI (every other path keeps its cargo or API meaning).
 pub(crate) fn is_web_path(path: &str) -> bool {

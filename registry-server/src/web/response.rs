@@ -42,13 +42,14 @@ pub(crate) fn html(status: StatusCode, body: String) -> Resp {
     secure(response)
 }
 
-/// A 303 to `location` (after a form post), setting the given cookies.
+/// A 303 to `location` (a path of this registry's pages, after a form post), setting the
+/// given cookies.
 pub(crate) fn see_other(location: &str, cookies: &[String]) -> Result<Resp, ApiError> {
     let mut response = html(StatusCode::SEE_OTHER, String::new());
     let headers = response.headers_mut();
     headers.insert(
         header::LOCATION,
-        HeaderValue::from_str(location)
+        HeaderValue::from_str(&format!("{}{location}", super::base()))
             .map_err(|e| ApiError::internal("building a redirect", &e))?,
     );
     for cookie in cookies {

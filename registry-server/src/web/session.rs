@@ -3,7 +3,7 @@
 //! A user signs in once with an API token; the server stores the session in SQLite
 //! (`Storage::create_web_session`) under the SHA-256 of a random 32-byte id and hands the
 //! id to the browser in the cookie [`COOKIE`] (`HttpOnly; Secure; SameSite=Strict;
-//! Path=/`). The row holds the token's id and the expiry, never the token's secret nor the
+//! Path=/`, or `Path=/t/{tenant}/` for a tenant's pages). The row holds the token's id and the expiry, never the token's secret nor the
 //! session id; every request authenticates the token again, so revoking or expiring the
 //! token ends the session, and sessions survive a restart of the server.
 //!
@@ -107,7 +107,8 @@ pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> 
 /// A `Set-Cookie` value with the UI's attributes; `max_age` 0 deletes the cookie.
 pub(crate) fn set_cookie(name: &str, value: &str, max_age: Duration) -> String {
     format!(
-        "{name}={value}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
+        "{name}={value}; HttpOnly; Secure; SameSite=Strict; Path={}/; Max-Age={}",
+        super::base(),
         max_age.as_secs()
     )
 }
@@ -144,7 +145,10 @@ pub(crate) fn require_reader(state: &AppState, viewer: Option<&Viewer>) -> Resul
         Some(viewer) => Ok(viewer.principal.require_scope(Scope::Read)?),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "this registry requires signing in; sign in at /login with an API token",
+            format!(
+                "this registry requires signing in; sign in at {}/login with an API token",
+                super::base()
+            ),
         )),
     }
 }
@@ -157,7 +161,10 @@ pub(crate) fn require_viewer<'v>(
     viewer.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            format!("{what} needs signing in; sign in at /login with an API token"),
+            format!(
+                "{what} needs signing in; sign in at {}/login with an API token",
+                super::base()
+            ),
         )
     })
 }

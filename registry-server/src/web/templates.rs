@@ -39,8 +39,12 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Renders template `name` with `context`.
+/// Renders template `name` with `context` and `base`, the prefix of every link and form
+/// (see [`super::base`]; a path the server makes, `/t/` and a checked tenant name, so it is
+/// inserted as it is, like the asset URLs).
 pub(crate) fn render(name: &str, context: Value) -> Result<String, ApiError> {
+    let base = Value::from_safe_string(super::base());
+    let context = minijinja::context! { base => base, ..context };
     environment()
         .get_template(name)
         .and_then(|template| template.render(context))
@@ -56,6 +60,23 @@ mod tests {
         for (name, _) in TEMPLATES {
             assert!(environment().get_template(name).is_ok(), "{name}");
         }
+    }
+
+    #[tokio::test]
+    async fn links_carry_the_prefix_of_the_registry_being_shown() {
+        let page = || {
+            super::render(
+                "error.html",
+                minijinja::context! { title => "t", status => 401, message => "m", login => true },
+            )
+            .expect("renders")
+        };
+        let tenant = super::super::under("/t/acme".to_owned(), async { page() }).await;
+        assert!(tenant.contains("href=\"/t/acme/login\""), "{tenant}");
+        assert!(tenant.contains("action=\"/t/acme/search\""), "{tenant}");
+        let default = page();
+        assert!(default.contains("href=\"/login\""), "{default}");
+        assert!(default.contains("action=\"/search\""), "{default}");
     }
 
     #[test]
