@@ -183,7 +183,7 @@ mod tests {
         let server = PostgresServer::start();
         let first = tempfile::tempdir().unwrap();
         let registry = open(first.path(), &server).await.unwrap();
-        let root = registry.inner.keys.root().to_string();
+        let root = registry.inner.keys.current().root().to_string();
         assert_eq!(registry.inner.keys.origin(), "registry.test");
         drop(registry);
 
@@ -217,6 +217,6 @@ mod tests {
         let joined = tempfile::tempdir().unwrap();
         copy_keys(first.path(), joined.path());
         let node = open(joined.path(), &server).await.unwrap();
-        assert_eq!(node.inner.keys.root().to_string(), root);
+        assert_eq!(node.inner.keys.current().root().to_string(), root);
     }
 }

@@ -20,7 +20,7 @@ use crate::index_files::IndexProjector;
 use crate::log;
 use crate::model::ReconcileReport;
 use crate::plugins::PluginPackage;
-use crate::registry_keys::RegistryKeys;
+use crate::registry_keys::{LiveKeys, RegistryKeys};
 use crate::signed_publish::{KeyPlan, ReleaseSigning, check_statement_matches, plan_signing};
 use crate::sql::{Engine, Sql};
 use crate::token_cache::TokenCache;
@@ -67,8 +67,9 @@ pub(crate) struct Inner {
     pub(crate) stores: ObjectStores,
     /// What the reconcile run by [`Storage::open`] found and fixed.
     opened: std::sync::OnceLock<ReconcileReport>,
-    /// The registry's signing keys (made on the first start).
-    pub(crate) keys: Arc<RegistryKeys>,
+    /// The registry's signing keys (made on the first start), reloaded when a keyset is
+    /// installed while the registry runs.
+    pub(crate) keys: LiveKeys,
     /// The last log position this process committed (see [`Storage::watch_log`]).
     pub(crate) committed: tokio::sync::watch::Sender<u64>,
     /// Audit records waiting for the writer's next group commit.
@@ -112,16 +113,27 @@ impl Storage {
         let db_path = data_dir.join(DB_FILE);
         let setup_dir = data_dir.clone();
         let s3 = config.blobs.connect().await?;
-        let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
-        let hook: Arc<dyn crate::writer::GroupHook> = audit_queue.clone();
         let engine = database.engine();
-        let (stores, (writer, pool), keys) = tokio::task::spawn_blocking(move || {
+        let pending_writes = Arc::new(PendingWrites::new());
+        let (runtime, anchor_writes) = (tokio::runtime::Handle::current(), pending_writes.clone());
+        let (stores, (writer, pool), keys, audit_queue) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&setup_dir).map_err(|cause| StorageError::Path {
                 path: setup_dir.clone(),
                 cause,
             })?;
             let stores = config.blobs.open(&setup_dir, s3)?;
-            let engine = open_engine(&database, &db_path, Some(hook))?;
+            // The audit head's anchor: a file beside SQLite's database, or each node's object
+            // in the blob store all nodes on one PostgreSQL database share (`audit.rs`).
+            let audit_queue = Arc::new(match engine {
+                Engine::Sqlite => crate::audit::AuditQueue::new(setup_dir.clone()),
+                Engine::Postgres => crate::audit::AuditQueue::in_store(
+                    &setup_dir,
+                    Arc::clone(&stores.blobs),
+                    runtime,
+                    anchor_writes,
+                )?,
+            });
+            let engine = open_engine(&database, &db_path, Some(Arc::clone(&audit_queue)))?;
             let keys = match &engine.1 {
                 EnginePool::Sqlite(_) => {
                     RegistryKeys::load_or_create(&setup_dir, origin.as_deref())?
@@ -135,10 +147,10 @@ impl Storage {
                     )
                 })?,
             };
-            Ok::<_, StorageError>((stores, engine, keys))
+            Ok::<_, StorageError>((stores, engine, keys, audit_queue))
         })
         .await??;
-        let keys = Arc::new(keys);
+        let keys = LiveKeys::new(&data_dir, keys);
         let (dirty, retry_queue) = DirtyIndexFiles::new();
         let token_cache = match engine {
             Engine::Sqlite => TokenCache::new(data_dir.join(DB_FILE)),
@@ -151,7 +163,7 @@ impl Storage {
                 pool,
                 token_cache,
                 projector: IndexProjector::new(Arc::clone(&stores.index)),
-                pending_writes: Arc::new(PendingWrites::new()),
+                pending_writes,
                 dirty,
                 stores,
                 data_dir,
@@ -163,7 +175,7 @@ impl Storage {
         };
         // Logs the events of a registry made before the log existed, and signs the first
         // checkpoint of a new one.
-        let keys = Arc::clone(&storage.inner.keys);
+        let keys = storage.inner.keys.current();
         storage
             .inner
             .writer
@@ -200,6 +212,7 @@ impl Storage {
         })
         .await??;
         let (dirty, _retry_queue) = DirtyIndexFiles::new();
+        let keys = LiveKeys::new(&data_dir, keys);
         let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
         let storage = Storage {
             inner: Arc::new(Inner {
@@ -213,7 +226,7 @@ impl Storage {
                 stores,
                 data_dir,
                 opened: std::sync::OnceLock::new(),
-                keys: Arc::new(keys),
+                keys,
                 committed: tokio::sync::watch::Sender::new(0),
                 plans: crate::plans_store::PlanSlot::default(),
             }),
@@ -377,10 +390,7 @@ impl Storage {
         request: NewToken,
         role: Option<crate::Role>,
     ) -> Result<CreatedToken, StorageError> {
-        // Plans (and so seat limits) are not on PostgreSQL: none can be set there.
-        if !self.on_postgres() {
-            self.check_new_seat(&request.user)?;
-        }
+        self.check_new_seat(&request.user)?;
         self.inner
             .pool
             .with_sql(move |conn| tokens::create_narrowed_token(conn, request, role, now_unix()))
@@ -537,7 +547,7 @@ impl Storage {
             checked_plan,
             quota,
         };
-        let keys = Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let (outcome, snapshot, leaf) = self
             .inner
             .writer
@@ -597,49 +607,20 @@ impl Storage {
                     limits,
                     now_unix(),
                 )?;
-                // Plans are not on PostgreSQL: none can be set there.
-                if let Some(sqlite) = conn.sqlite() {
-                    quota.check(sqlite, existing.is_none(), now_unix())?;
-                }
-                match conn.sqlite() {
-                    Some(sqlite) => plan_signing(
-                        sqlite,
-                        &checked_who,
-                        &checked_entry.name,
-                        existing.as_ref(),
-                        &checked_signing,
-                        &checked_origin,
-                        now_unix(),
-                    ),
-                    // Publisher keys are not on PostgreSQL: no package has one there.
-                    None if checked_signing.signed.is_some()
-                        || checked_signing.require_signatures =>
-                    {
-                        Err(StorageError::NotOnPostgres {
-                            feature: "signed releases".to_owned(),
-                        })
-                    }
-                    None => Ok(KeyPlan::Unsigned),
-                }
+                quota.check(conn, existing.is_none(), now_unix())?;
+                plan_signing(
+                    conn,
+                    &checked_who,
+                    &checked_entry.name,
+                    existing.as_ref(),
+                    &checked_signing,
+                    &checked_origin,
+                    now_unix(),
+                )
             })?;
             Ok::<_, StorageError>((actual, crate_bytes, plan))
         })
         .await?
-    }
-
-    /// [`Storage::change_sql`] for a change written against SQLite's connection: on
-    /// PostgreSQL it refuses with [`StorageError::NotOnPostgres`] naming the calling feature.
-    #[track_caller]
-    pub(crate) fn change<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Connection, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
-    ) -> impl std::future::Future<Output = Result<(Option<IndexFileSnapshot>, T), StorageError>> + '_
-    {
-        let caller = std::panic::Location::caller();
-        self.change_sql(move |conn, now| match conn.sqlite() {
-            Some(sqlite) => work(sqlite, now),
-            None => Err(crate::engine::refused(caller)),
-        })
     }
 
     /// Runs a change to one package in the writer's next group commit, logs it, and brings
@@ -649,7 +630,7 @@ impl Storage {
         &self,
         work: impl FnOnce(&dyn Sql, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
     ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {
-        let keys = Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let change = self
             .inner
             .writer
@@ -739,13 +720,12 @@ impl Storage {
         registration: &str,
         signature: &str,
     ) -> Result<PublisherKeyInfo, StorageError> {
-        self.refuse_on_postgres("publisher keys")?;
         let (who, registration, signature) =
             (who.clone(), registration.to_owned(), signature.to_owned());
         let origin = self.inner.keys.origin().to_owned();
         self.inner
             .writer
-            .run(move |conn| {
+            .run_sql(move |conn| {
                 publisher_keys::register(conn, &who, &origin, &registration, &signature, now_unix())
             })
             .await
@@ -762,11 +742,10 @@ impl Storage {
         statement: &str,
         signatures: &[String],
     ) -> Result<wharf_trust::PublicKey, StorageError> {
-        self.refuse_on_postgres("publisher keys")?;
         let (who, statement, signatures) = (who.clone(), statement.to_owned(), signatures.to_vec());
         let origin = self.inner.keys.origin().to_owned();
         let (_, key) = self
-            .change(move |conn, now| {
+            .change_sql(move |conn, now| {
                 crate::key_binding::add_to_package(
                     conn,
                     &who,
@@ -785,9 +764,8 @@ impl Storage {
         &self,
         who: &Principal,
     ) -> Result<Vec<PublisherKeyInfo>, StorageError> {
-        self.refuse_on_postgres("publisher keys")?;
         let user_id = who.user_id;
-        self.read(move |conn| publisher_keys::list(conn, user_id))
+        self.read_sql(move |conn| publisher_keys::list(conn, user_id))
             .await
     }
 
@@ -802,13 +780,12 @@ impl Storage {
         id: &str,
         compromised_since: Option<i64>,
     ) -> Result<PublisherKeyInfo, StorageError> {
-        self.refuse_on_postgres("publisher keys")?;
         let (who, id) = (who.clone(), id.to_owned());
-        let keys = Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let (key, changed) = self
             .inner
             .writer
-            .run(move |conn| {
+            .run_sql(move |conn| {
                 let revoked =
                     publisher_keys::revoke(conn, &who, &id, compromised_since, now_unix())?;
                 log::append_pending(conn, &keys)?;
@@ -834,8 +811,7 @@ impl Storage {
     /// versions; `None` when there is no such package or it is no plugin.
     pub async fn plugin(&self, name: &str) -> Result<Option<PluginPackage>, StorageError> {
         let name = name.to_owned();
-        self.refuse_on_postgres("plugin metadata")?;
-        self.read(move |conn| crate::plugins::plugin_package(conn, &name))
+        self.read_sql(move |conn| crate::plugins::plugin_package(conn, &name))
             .await
     }
 
