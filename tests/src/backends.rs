@@ -3,7 +3,6 @@
 //! started by the test, and any number of `wharf serve` nodes, each with its own data
 //! directory, on that one database and one bucket.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use wharf_test_support::garage::GarageServer;
