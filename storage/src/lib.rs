@@ -58,6 +58,9 @@ mod catalogue;
 mod catalogue_api;
 mod catalogue_page;
 mod catalogue_search;
+mod catalogue_sql;
+#[cfg(test)]
+mod catalogue_tests;
 mod catalogue_web;
 mod config;
 mod daily_limits;
@@ -78,6 +81,8 @@ mod lifecycle_serial;
 mod log;
 mod log_api;
 mod log_verify;
+#[cfg(test)]
+mod marketplace_tests;
 #[cfg_attr(
     not(test),
     allow(
@@ -97,6 +102,7 @@ mod model;
     )
 )]
 mod pg;
+mod pg_catalogue;
 #[cfg_attr(
     not(test),
     allow(

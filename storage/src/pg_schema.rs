@@ -7,8 +7,9 @@
 //! which a sequence would. Triggers refuse any `UPDATE`, `DELETE` or `TRUNCATE` of the log.
 //!
 //! The core is here (users, tokens, packages, versions, owners, the event log and the
-//! index-file records), then teams, the registry's plan and the usage counters; every other
-//! feature still lives on SQLite only and is refused on
+//! index-file records), then teams, the registry's plan and the usage counters, then the
+//! marketplace (`pg_catalogue.rs`: catalogue and search, reviews, install reports, web
+//! sessions); every other feature still lives on SQLite only and is refused on
 //! PostgreSQL ([`StorageError::NotOnPostgres`]).
 
 use crate::StorageError;
@@ -165,6 +166,16 @@ CREATE TABLE usage_download_months (
     bytes  BIGINT NOT NULL
 );
 ",
+    // The tables of plugins and downloads the catalogue reads (SQLite's columns).
+    crate::pg_catalogue::PLUGIN_AND_DOWNLOAD_TABLES,
+    // The catalogue and its full-text search (a weighted `tsvector` under a GIN index).
+    crate::pg_catalogue::CATALOGUE,
+    // Ratings, reviews, replies, reports and the append-only moderation log.
+    crate::pg_catalogue::REVIEWS,
+    // Install sets reported by `wharf install`.
+    crate::pg_catalogue::INSTALL_REPORTS,
+    // Web UI sessions, ended with their token.
+    crate::pg_catalogue::WEB_SESSIONS,
 ];
 
 /// Brings the schema up to date, in one transaction under the writers' lock, so several
