@@ -64,13 +64,17 @@ async fn listed(store: &MetadataStore, name: &str, with_hidden: bool) -> Vec<Rev
         .unwrap()
 }
 
+/// A change to a review: reply, report, hide or unhide (`conn, who, name, id, text, now`).
+type ReviewChange =
+    fn(&dyn crate::sql::Sql, &Principal, &str, i64, &str, i64) -> Result<(), StorageError>;
+
 /// Runs `change` on review `id` of `name` as `who` in the writer.
 async fn moderate(
     store: &MetadataStore,
     who: &Principal,
     name: &str,
     id: i64,
-    change: fn(&dyn crate::sql::Sql, &Principal, &str, i64, &str, i64) -> Result<(), StorageError>,
+    change: ReviewChange,
     text: &str,
 ) -> Result<(), StorageError> {
     let (who, name, text) = (who.clone(), name.to_owned(), text.to_owned());

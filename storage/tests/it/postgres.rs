@@ -122,11 +122,13 @@ async fn two_storages_on_one_database_see_each_others_writes_and_revocations() -
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_marketplace_runs_through_storage_on_postgres() -> TestResult {
-    let server = PostgresServer::start();
-    let dir = tempfile::tempdir()?;
-    let storage = open_on(&server, dir.path()).await;
+/// Storage on a new PostgreSQL cluster with two packages (`dock` depends on
+/// `harbour-crane`) and the users `alice`, `bob` and `admin`.
+async fn marketplace(
+    server: &PostgresServer,
+    data: &Path,
+) -> Result<(Storage, [wharf_storage::Principal; 3]), Box<dyn std::error::Error>> {
+    let storage = open_on(server, data).await;
     let (alice, bob, root) = (
         admin(&storage, "alice"),
         admin(&storage, "bob"),
@@ -143,6 +145,14 @@ async fn the_marketplace_runs_through_storage_on_postgres() -> TestResult {
         .push(wharf_test_support::dep("harbour-crane", "^1"));
     storage.publish(&alice, dock).await?;
 
+    Ok((storage, [alice, bob, root]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_pages_and_reviews_run_through_storage_on_postgres() -> TestResult {
+    let server = PostgresServer::start();
+    let dir = tempfile::tempdir()?;
+    let (storage, [alice, bob, root]) = marketplace(&server, dir.path()).await?;
     let found = storage
         .catalogue_search(CatalogueQuery {
             text: "container".to_owned(),
@@ -194,6 +204,15 @@ async fn the_marketplace_runs_through_storage_on_postgres() -> TestResult {
         .await?;
     assert_eq!(storage.package_page("harbour-crane").await?.rating.count, 1);
 
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_reports_recommendations_and_web_sessions_run_through_storage_on_postgres()
+-> TestResult {
+    let server = PostgresServer::start();
+    let dir = tempfile::tempdir()?;
+    let (storage, [_, bob, root]) = marketplace(&server, dir.path()).await?;
     let outcome = storage
         .record_install_report(
             Some(&bob),
@@ -208,7 +227,13 @@ async fn the_marketplace_runs_through_storage_on_postgres() -> TestResult {
         )
         .await?;
     assert_eq!((outcome.recorded, outcome.unknown), (2, 0));
-    assert!(storage.reviews("harbour-crane", None).await?[0].verified_install);
+    let review = ReviewInput {
+        rating: 4,
+        body: None,
+        version: None,
+    };
+    let saved = storage.save_review(&bob, "harbour-crane", review).await?;
+    assert!(saved.verified_install, "bob reported installing it");
     let together = storage.recommendations("dock").await?.installed_together;
     assert_eq!(
         together.first().map(|item| item.reason.as_str()),
