@@ -2,11 +2,11 @@
 //! served inside the signed lifecycle feed (`lifecycle.rs`) and by
 //! `GET /api/wharf/v1/advisories`.
 
-use rusqlite::{Connection, params};
 use wharf_trust::{Advisory, UtcTime};
 
 use crate::lifecycle::{bump_serial, check_text, require_admin};
 use crate::queries::require_package;
+use crate::sql::{Sql, args};
 use crate::storage::now_unix;
 use crate::{Principal, Storage, StorageError};
 
@@ -33,24 +33,22 @@ pub struct AdvisoryInput {
 }
 
 /// Every advisory, oldest first.
-pub(crate) fn read_all(conn: &Connection) -> Result<Vec<Advisory>, StorageError> {
-    let mut statement =
-        conn.prepare_cached("SELECT advisory FROM advisories ORDER BY published_at, id")?;
-    let texts: Vec<String> = statement
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    texts
-        .iter()
-        .map(|text| {
-            serde_json::from_str(text).map_err(|e| StorageError::Corrupt {
-                what: format!("stored advisory: {e}"),
-            })
+pub(crate) fn read_all(conn: &dyn Sql) -> Result<Vec<Advisory>, StorageError> {
+    conn.rows(
+        "SELECT advisory FROM advisories ORDER BY published_at, id",
+        args![],
+    )?
+    .iter()
+    .map(|row| {
+        serde_json::from_str(&row.string(0)?).map_err(|e| StorageError::Corrupt {
+            what: format!("stored advisory: {e}"),
         })
-        .collect()
+    })
+    .collect()
 }
 
 fn apply_publish(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     input: AdvisoryInput,
     now: i64,
@@ -81,9 +79,10 @@ fn apply_publish(
         .map_err(|e| StorageError::InvalidLifecycleRequest {
             reason: e.to_string(),
         })?;
-    let exists = conn
-        .prepare_cached("SELECT 1 FROM advisories WHERE id = ?1")?
-        .exists([&advisory.id])?;
+    let exists = conn.exists(
+        "SELECT 1 FROM advisories WHERE id = ?1",
+        args![&advisory.id],
+    )?;
     if exists {
         return Err(StorageError::LifecycleConflict {
             reason: format!(
@@ -95,10 +94,10 @@ fn apply_publish(
     let json = serde_json::to_string(&advisory).map_err(|e| StorageError::Corrupt {
         what: format!("advisory `{}`: {e}", advisory.id),
     })?;
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO advisories (id, package_id, advisory, published_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![advisory.id, package.id, json, now])?;
+        args![&advisory.id, package.id, json, now],
+    )?;
     bump_serial(conn)?;
     Ok(advisory)
 }
@@ -114,12 +113,12 @@ impl Storage {
         let who = who.clone();
         self.inner
             .writer
-            .run(move |conn| apply_publish(conn, &who, input, now_unix()))
+            .run_sql(move |conn| apply_publish(conn, &who, input, now_unix()))
             .await
     }
 
     /// Every advisory, oldest first.
     pub async fn advisories(&self) -> Result<Vec<Advisory>, StorageError> {
-        self.read(read_all).await
+        self.read_sql(read_all).await
     }
 }

@@ -1,27 +1,51 @@
-//! The audit log: an append-only, hash-chained record of every security-relevant action.
+//! The audit log: an append-only, hash-chained record of every security-relevant action,
+//! on either engine.
 //!
 //! Each record holds `prev_hash` (the `hash` of the record before it; 64 zeros for the
 //! first) and its own `hash`: SHA-256 over `wharf-audit-v1 ‖ 0x00 ‖ <JSON of the record
 //! without its hash>` (fields in the order of [`AuditRecord`], serde_json's encoding). An
 //! edited field breaks that record's hash, a dropped or swapped record breaks the chain.
-//! Triggers refuse UPDATE and DELETE, but the evidence does not depend on them: after every
-//! append the newest `seq` and `hash` are also written to `<data>/audit-head`, outside the
-//! database, so a tail cut off the table (and the chain recomputed) no longer reaches the
-//! anchored head.
+//! Triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL), but the evidence does
+//! not depend on them: after every append the newest `seq` and `hash` are also written
+//! outside the database (the *anchor*), so a tail cut off the table (and the chain
+//! recomputed) no longer reaches the anchored head.
+//!
+//! Where the anchor lives depends on the engine:
+//!
+//! - **SQLite**: the file `<data>/audit-head`, beside the database it vouches for (one
+//!   server owns the data directory).
+//! - **PostgreSQL**: several servers append to one database, each with a data directory of
+//!   its own, so a file there would only vouch for that node's appends. Each node instead
+//!   writes its newest appended record to the object `audit-heads/<node>` of the blob store
+//!   (the bucket every node shares), `<node>` being a random id kept in `<data>/audit-node`.
+//!   One object per node, so no node overwrites another's anchor with an older head, and
+//!   each only ever moves forward. [`crate::Storage::verify_audit`] checks the records
+//!   against every node's anchor: a tail cut below any node's last append is caught. A row
+//!   in the database would not do: whoever can rewrite the audit table can rewrite that row
+//!   in the same transaction.
+//!
+//! Records are appended inside the writer's group commit (the [`AuditQueue`] hook, on either
+//! engine's connection) or in a write transaction of their own ([`crate::Storage::audit_now`],
+//! and changes audited in the same transaction); on PostgreSQL both hold the writers'
+//! advisory lock, so the chain of several servers stays one gap-free sequence.
 //!
 //! Secrets never enter a record: callers pass logins, package names, key ids and token
 //! ids, never a token or a licence text.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wharf_trust::UtcTime;
 
 use crate::StorageError;
+use crate::sql::{Sql, SqlRow, args};
+use crate::write_behind::PendingWrites;
 
-/// The migration that adds the table.
+/// The migration that adds the table on SQLite (PostgreSQL's is in `pg_schema.rs`).
 pub(crate) const MIGRATION: &str = r"
 CREATE TABLE audit_log (
     seq        INTEGER PRIMARY KEY,
@@ -43,6 +67,13 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
 /// The file (in the data directory) holding the newest record's `seq` and `hash`.
 pub const AUDIT_HEAD_FILE: &str = "audit-head";
+
+/// The blob-store prefix of the anchors of the nodes on one PostgreSQL database
+/// (`audit-heads/<node>`).
+pub const AUDIT_HEADS_PREFIX: &str = "audit-heads";
+
+/// The file (in the data directory) holding this node's anchor id, on PostgreSQL.
+const AUDIT_NODE_FILE: &str = "audit-node";
 
 /// The tenant of every record until tenants exist.
 pub const DEFAULT_TENANT: &str = "default";
@@ -148,16 +179,16 @@ impl AuditRecord {
 
 /// Appends `entry` inside the caller's write transaction and returns the record.
 pub(crate) fn append(
-    conn: &Connection,
+    conn: &dyn Sql,
     entry: &AuditEntry,
     now: i64,
 ) -> Result<AuditRecord, StorageError> {
-    let last: Option<(i64, String)> = conn
-        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
+    let last = conn.row(
+        "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+        args![],
+    )?;
     let (seq, prev_hash) = match last {
-        Some((seq, hash)) => (seq.unsigned_abs() + 1, hash),
+        Some(row) => (row.i64(0)?.unsigned_abs() + 1, row.string(1)?),
         None => (1, GENESIS_HASH.to_owned()),
     };
     let time = UtcTime::from_unix(now).unwrap_or_else(|_| UtcTime::now());
@@ -174,50 +205,54 @@ pub(crate) fn append(
         hash: String::new(),
     };
     record.hash = record.computed_hash();
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO audit_log (seq, time, actor, tenant, source, action, target, outcome, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        i64::try_from(seq).expect("fewer than 2^63 records"),
-        time.unix(),
-        record.actor,
-        record.tenant,
-        record.source,
-        record.action,
-        record.target,
-        record.outcome,
-        record.prev_hash,
-        record.hash,
-    ])?;
+        args![
+            i64::try_from(seq).expect("fewer than 2^63 records"),
+            time.unix(),
+            &record.actor,
+            &record.tenant,
+            &record.source,
+            &record.action,
+            &record.target,
+            &record.outcome,
+            &record.prev_hash,
+            &record.hash,
+        ],
+    )?;
     Ok(record)
+}
+
+fn record_of(row: &SqlRow) -> Result<AuditRecord, StorageError> {
+    let time = row.i64(1)?;
+    Ok(AuditRecord {
+        seq: row.i64(0)?.unsigned_abs(),
+        time: UtcTime::from_unix(time).map_or_else(|_| time.to_string(), |t| t.to_string()),
+        actor: row.string(2)?,
+        tenant: row.string(3)?,
+        source: row.string(4)?,
+        action: row.string(5)?,
+        target: row.string(6)?,
+        outcome: row.string(7)?,
+        prev_hash: row.string(8)?,
+        hash: row.string(9)?,
+    })
 }
 
 /// The records with `time >= since` (all when `None`), in order.
 pub(crate) fn records(
-    conn: &Connection,
+    conn: &dyn Sql,
     since: Option<i64>,
 ) -> Result<Vec<AuditRecord>, StorageError> {
-    let mut statement = conn.prepare_cached(
+    conn.rows(
         "SELECT seq, time, actor, tenant, source, action, target, outcome, prev_hash, hash
          FROM audit_log WHERE time >= ?1 ORDER BY seq",
-    )?;
-    let rows = statement.query_map([since.unwrap_or(i64::MIN)], |row| {
-        let time: i64 = row.get(1)?;
-        Ok(AuditRecord {
-            seq: row.get::<_, i64>(0)?.unsigned_abs(),
-            time: UtcTime::from_unix(time).map_or_else(|_| time.to_string(), |t| t.to_string()),
-            actor: row.get(2)?,
-            tenant: row.get(3)?,
-            source: row.get(4)?,
-            action: row.get(5)?,
-            target: row.get(6)?,
-            outcome: row.get(7)?,
-            prev_hash: row.get(8)?,
-            hash: row.get(9)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![since.unwrap_or(i64::MIN)],
+    )?
+    .iter()
+    .map(record_of)
+    .collect()
 }
 
 /// The anchored head: the newest record's `seq` and `hash` as last written to
@@ -229,16 +264,7 @@ pub fn read_head(data_dir: &Path) -> Result<Option<(u64, String)>, StorageError>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(cause) => return Err(StorageError::Path { path, cause }),
     };
-    let parsed = text
-        .trim()
-        .split_once(' ')
-        .and_then(|(seq, hash)| Some((seq.parse().ok()?, hash.to_owned())));
-    parsed.map(Some).ok_or_else(|| StorageError::Corrupt {
-        what: format!(
-            "`{}` is not `<seq> <hash>`; the audit head anchor was altered",
-            path.display()
-        ),
-    })
+    parse_head(&text, &path.display().to_string()).map(Some)
 }
 
 /// Moves the anchor to `record` when it is newer than the one on disk (temp file + rename).
@@ -300,29 +326,137 @@ pub fn verify_records(
         }
         previous = Some(record);
     }
-    if let Some((seq, hash)) = head {
-        match records.iter().find(|record| record.seq == *seq) {
-            Some(record) if record.hash == *hash => {}
-            Some(record) => problems.push(format!(
-                "record {}: its hash differs from the anchored head `{}` (the tail was rewritten)",
-                record.seq,
-                &hash[..hash.len().min(16)]
-            )),
-            None if records.last().is_none_or(|last| last.seq < *seq) => problems.push(format!(
-                "the log ends at record {} but the anchored head is record {seq}: the tail was truncated",
-                records.last().map_or(0, |last| last.seq)
-            )),
-            None => {}
-        }
+    if let Some(head) = head {
+        problems.extend(check_head(records, head));
     }
     problems
 }
 
+/// The problem with `records` against one anchored head, if any: the record the head names
+/// has another hash (rewritten), or is missing from the end (truncated).
+fn check_head(records: &[AuditRecord], (seq, hash): &(u64, String)) -> Option<String> {
+    match records.iter().find(|record| record.seq == *seq) {
+        Some(record) if record.hash == *hash => None,
+        Some(record) => Some(format!(
+            "record {}: its hash differs from the anchored head `{}` (the tail was rewritten)",
+            record.seq,
+            &hash[..hash.len().min(16)]
+        )),
+        None if records.last().is_none_or(|last| last.seq < *seq) => Some(format!(
+            "the log ends at record {} but the anchored head is record {seq}: the tail was truncated",
+            records.last().map_or(0, |last| last.seq)
+        )),
+        None => None,
+    }
+}
+
+/// Parses an anchor's text, `<seq> <hash>`; `what` names it in the error.
+fn parse_head(text: &str, what: &str) -> Result<(u64, String), StorageError> {
+    text.trim()
+        .split_once(' ')
+        .and_then(|(seq, hash)| Some((seq.parse().ok()?, hash.to_owned())))
+        .ok_or_else(|| StorageError::Corrupt {
+            what: format!("`{what}` is not `<seq> <hash>`; the audit head anchor was altered"),
+        })
+}
+
+/// Where a node keeps the newest record's `seq` and `hash`, outside the database (see the
+/// module documentation).
+#[derive(Debug)]
+enum Anchor {
+    /// `<data>/audit-head` (SQLite).
+    File(PathBuf),
+    /// `audit-heads/<node>` in the shared blob store (PostgreSQL).
+    Store(StoreAnchor),
+}
+
+/// A node's anchor object in the blob store. Writes run on the storage's runtime (the
+/// writer thread is none), one at a time and only forwards, and
+/// [`crate::Storage::settle`] waits for them.
+#[derive(Debug)]
+struct StoreAnchor {
+    store: Arc<dyn ObjectStore>,
+    key: object_store::path::Path,
+    runtime: tokio::runtime::Handle,
+    pending: Arc<PendingWrites>,
+    /// The `seq` the object holds (`None`: not read yet), and the lock that keeps writes in
+    /// order.
+    written: Arc<tokio::sync::Mutex<Option<u64>>>,
+}
+
+impl StoreAnchor {
+    fn move_to(&self, record: &AuditRecord) {
+        let pending = self.pending.start();
+        let (store, key) = (Arc::clone(&self.store), self.key.clone());
+        let written = Arc::clone(&self.written);
+        let seq = record.seq;
+        let text = format!("{} {}\n", record.seq, record.hash);
+        self.runtime.spawn(async move {
+            let _pending = pending;
+            let mut written = written.lock().await;
+            // What the object holds, read once per process: an anchor never moves back, not
+            // even across a restart after the table lost its tail.
+            let current = match *written {
+                Some(current) => current,
+                None => match stored_seq(store.as_ref(), &key).await {
+                    Ok(current) => current,
+                    Err(error) => {
+                        tracing::error!(%error, %key, "the audit head anchor could not be read; it is left as it is");
+                        return;
+                    }
+                },
+            };
+            *written = Some(current);
+            if current >= seq {
+                return;
+            }
+            match store.put(&key, PutPayload::from(text.into_bytes())).await {
+                Ok(_) => *written = Some(seq),
+                Err(error) => {
+                    tracing::error!(%error, %key, "the audit head anchor could not be written");
+                }
+            }
+        });
+    }
+}
+
+/// The `seq` an anchor object names (0 when there is none yet).
+async fn stored_seq(
+    store: &dyn ObjectStore,
+    key: &object_store::path::Path,
+) -> Result<u64, StorageError> {
+    match store.get(key).await {
+        Ok(found) => {
+            let bytes = found.bytes().await?;
+            Ok(parse_head(&String::from_utf8_lossy(&bytes), key.as_ref())?.0)
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(0),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// This node's anchor id (`<data>/audit-node`), made on first use.
+fn node_id(data_dir: &Path) -> Result<String, StorageError> {
+    let path = data_dir.join(AUDIT_NODE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(cause) => return Err(StorageError::Path { path, cause }),
+    }
+    let id = hex::encode(rand::random::<[u8; 8]>());
+    std::fs::write(&path, format!("{id}\n")).map_err(|cause| StorageError::Path {
+        path: path.clone(),
+        cause,
+    })?;
+    Ok(id)
+}
+
 /// Records queued by the server, appended in the writer's next group commit (after that
-/// group's jobs), so they cost no commit of their own.
+/// group's jobs), so they cost no commit of their own; and where the node anchors the head.
 #[derive(Debug)]
 pub(crate) struct AuditQueue {
-    data_dir: std::path::PathBuf,
+    anchor: Anchor,
     pending: std::sync::Mutex<Vec<AuditEntry>>,
     newest: std::sync::Mutex<Option<AuditRecord>>,
 }
@@ -331,10 +465,32 @@ pub(crate) struct AuditQueue {
 const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl AuditQueue {
-    /// An empty queue whose head anchor is in `data_dir`.
-    pub(crate) fn new(data_dir: std::path::PathBuf) -> Self {
+    /// An empty queue whose head anchor is the file `<data_dir>/audit-head` (SQLite).
+    pub(crate) fn new(data_dir: PathBuf) -> Self {
+        Self::with_anchor(Anchor::File(data_dir))
+    }
+
+    /// An empty queue whose head anchor is this node's object in the shared blob `store`
+    /// (PostgreSQL); anchor writes run on `runtime` and count in `pending`.
+    pub(crate) fn in_store(
+        data_dir: &Path,
+        store: Arc<dyn ObjectStore>,
+        runtime: tokio::runtime::Handle,
+        pending: Arc<PendingWrites>,
+    ) -> Result<Self, StorageError> {
+        let node = node_id(data_dir)?;
+        Ok(Self::with_anchor(Anchor::Store(StoreAnchor {
+            store,
+            key: object_store::path::Path::from(format!("{AUDIT_HEADS_PREFIX}/{node}")),
+            runtime,
+            pending,
+            written: Arc::default(),
+        })))
+    }
+
+    fn with_anchor(anchor: Anchor) -> Self {
         Self {
-            data_dir,
+            anchor,
             pending: std::sync::Mutex::new(Vec::new()),
             newest: std::sync::Mutex::new(None),
         }
@@ -346,10 +502,40 @@ impl AuditQueue {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(entry);
     }
-}
 
-impl crate::writer::GroupHook for AuditQueue {
-    fn before_commit(&self, conn: &Connection) -> Result<(), StorageError> {
+    /// Moves the anchor to `record`, which has just committed (on PostgreSQL the write
+    /// finishes in the background; [`crate::Storage::settle`] waits for it).
+    pub(crate) fn anchor(&self, record: &AuditRecord) -> Result<(), StorageError> {
+        match &self.anchor {
+            Anchor::File(data_dir) => write_head(data_dir, record),
+            Anchor::Store(store) => {
+                store.move_to(record);
+                Ok(())
+            }
+        }
+    }
+
+    /// Every anchored head this registry's records must reach: the file's, or each node's
+    /// object.
+    async fn heads(&self) -> Result<Vec<(u64, String)>, StorageError> {
+        match &self.anchor {
+            Anchor::File(data_dir) => Ok(read_head(data_dir)?.into_iter().collect()),
+            Anchor::Store(anchor) => {
+                let prefix = object_store::path::Path::from(AUDIT_HEADS_PREFIX);
+                let listed: Vec<_> = anchor.store.list(Some(&prefix)).try_collect().await?;
+                let mut heads = Vec::with_capacity(listed.len());
+                for meta in listed {
+                    let bytes = anchor.store.get(&meta.location).await?.bytes().await?;
+                    let text = String::from_utf8_lossy(&bytes);
+                    heads.push(parse_head(&text, meta.location.as_ref())?);
+                }
+                Ok(heads)
+            }
+        }
+    }
+
+    /// Appends the queued records on `conn`, inside the group's transaction.
+    fn flush(&self, conn: &dyn Sql) -> Result<(), StorageError> {
         let entries = std::mem::take(
             &mut *self
                 .pending
@@ -369,6 +555,20 @@ impl crate::writer::GroupHook for AuditQueue {
         }
         Ok(())
     }
+}
+
+impl<C: Sql> crate::writer::GroupHook<C> for AuditQueue {
+    fn is_idle(&self) -> bool {
+        // A record queued after this look joins the next group (its own flush makes one).
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_empty()
+    }
+
+    fn before_commit(&self, conn: &C) -> Result<(), StorageError> {
+        self.flush(conn)
+    }
 
     fn after_commit(&self, committed: bool) {
         let newest = self
@@ -378,7 +578,7 @@ impl crate::writer::GroupHook for AuditQueue {
             .take();
         match newest {
             Some(record) if committed => {
-                if let Err(error) = write_head(&self.data_dir, &record) {
+                if let Err(error) = self.anchor(&record) {
                     tracing::error!(%error, "the audit head anchor could not be written");
                 }
             }
@@ -394,16 +594,29 @@ impl crate::writer::GroupHook for AuditQueue {
 }
 
 impl crate::Storage {
-    /// Appends `entry` now, in a short transaction of its own (for commands run beside a
-    /// server, like `wharf token create`), and moves the audit head.
-    pub fn audit_now(&self, entry: &AuditEntry) -> Result<(), StorageError> {
-        let record = self.inner.pool.with(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let record = append(&tx, entry, crate::storage::now_unix())?;
-            tx.commit()?;
-            Ok(record)
+    /// Runs `work` in a write transaction of its own and appends the audit entry it returns
+    /// in the same transaction, then moves the anchor: the change and its record commit
+    /// together or not at all. Blocks (a pooled connection): for commands and small admin
+    /// changes.
+    pub(crate) fn audited_change<T>(
+        &self,
+        work: impl FnOnce(&dyn Sql) -> Result<(T, AuditEntry), StorageError>,
+    ) -> Result<T, StorageError> {
+        let (value, record) = self.inner.pool.with_write(|conn| {
+            let (value, entry) = work(conn)?;
+            let record = append(conn, &entry, crate::storage::now_unix())?;
+            Ok((value, record))
         })?;
-        write_head(self.data_dir(), &record)
+        self.inner.audit_queue.anchor(&record)?;
+        Ok(value)
+    }
+
+    /// Appends `entry` now, in a short transaction of its own (for commands run beside a
+    /// server, like `wharf token create`), and moves the audit head. On PostgreSQL the
+    /// anchor object is written in the background: a command awaits
+    /// [`crate::Storage::settle`] before it exits.
+    pub fn audit_now(&self, entry: &AuditEntry) -> Result<(), StorageError> {
+        self.audited_change(|_| Ok(((), entry.clone())))
     }
 
     /// Queues `entry` without waiting: it is appended in the writer's next group commit
@@ -417,7 +630,7 @@ impl crate::Storage {
         tokio::spawn(async move {
             let _pending = pending;
             tokio::time::sleep(FLUSH_AFTER).await;
-            if let Err(error) = storage.inner.writer.run(|_| Ok(())).await {
+            if let Err(error) = storage.inner.writer.run_sql(|_| Ok(())).await {
                 tracing::error!(%error, "queued audit records could not be committed");
             }
         });
@@ -425,15 +638,28 @@ impl crate::Storage {
 
     /// The audit records with `time >= since` (Unix seconds; all when `None`), in order.
     pub fn audit_records(&self, since: Option<i64>) -> Result<Vec<AuditRecord>, StorageError> {
-        self.inner.pool.with(|conn| records(conn, since))
+        self.inner.pool.with_sql(|conn| records(conn, since))
     }
 
-    /// Checks the whole audit log against its chain and the anchored head; one line per
+    /// The anchored heads the audit log must reach: `<data>/audit-head` on SQLite, every
+    /// node's `audit-heads/<node>` object in the blob store on PostgreSQL (see the module
+    /// documentation of `audit.rs`). Call [`crate::Storage::settle`] first to include
+    /// anchor writes still in flight.
+    pub async fn audit_heads(&self) -> Result<Vec<(u64, String)>, StorageError> {
+        self.inner.audit_queue.heads().await
+    }
+
+    /// Checks the whole audit log against its chain and every anchored head; one line per
     /// problem (none: intact).
-    pub fn verify_audit(&self) -> Result<Vec<String>, StorageError> {
-        let records = self.audit_records(None)?;
-        let head = read_head(self.data_dir())?;
-        Ok(verify_records(&records, head.as_ref(), true))
+    pub async fn verify_audit(&self) -> Result<Vec<String>, StorageError> {
+        self.settle().await;
+        let storage = self.clone();
+        let records = tokio::task::spawn_blocking(move || storage.audit_records(None)).await??;
+        let mut problems = verify_records(&records, None, true);
+        for head in self.audit_heads().await? {
+            problems.extend(check_head(&records, &head));
+        }
+        Ok(problems)
     }
 }
 

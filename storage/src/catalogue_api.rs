@@ -1,7 +1,7 @@
 //! [`Storage`]'s catalogue methods: search, package pages, download statistics and reviews.
 //! Reads run on pooled connections; writes (download batches, reviews) go through the single
 //! writer, each in its own savepoint, so a refused review leaves nothing behind. Everything
-//! but the download counts (`downloads.rs`, SQLite only so far) runs on either engine.
+//! runs on either engine.
 
 use crate::catalogue::{CataloguePage, CatalogueQuery};
 use crate::catalogue_page::PackagePage;
@@ -41,7 +41,7 @@ impl Storage {
         }
         self.inner
             .writer
-            .run(move |conn| {
+            .run_sql(move |conn| {
                 downloads::record(conn, &batch)?;
                 crate::usage::count_downloads(
                     conn,
@@ -57,7 +57,7 @@ impl Storage {
     pub async fn download_stats(&self, name: &str) -> Result<DownloadStats, StorageError> {
         let name = name.to_owned();
         let now = now_unix();
-        self.read(move |conn| downloads::stats(conn, &name, now))
+        self.read_sql(move |conn| downloads::stats(conn, &name, now))
             .await
     }
 

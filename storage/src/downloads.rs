@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use wharf_index_format::Pubtime;
 
 use crate::StorageError;
 use crate::queries::require_package;
+use crate::sql::{Sql, args};
 
 /// The migration that adds the download tables.
 pub(crate) const MIGRATION: &str = r"
@@ -82,14 +82,17 @@ pub struct DailyDownloads {
 }
 
 /// Adds a batch of downloads; blobs no version references (deleted meanwhile) are skipped.
-pub(crate) fn record(conn: &Connection, batch: &[CountedDownload]) -> Result<(), StorageError> {
+pub(crate) fn record(conn: &dyn Sql, batch: &[CountedDownload]) -> Result<(), StorageError> {
     let mut per_version_day: BTreeMap<(i64, i64), i64> = BTreeMap::new();
     let mut per_package: BTreeMap<i64, i64> = BTreeMap::new();
     for download in batch {
-        let found: Option<(i64, i64)> = conn
-            .prepare_cached("SELECT id, package_id FROM versions WHERE cksum = ?1 LIMIT 1")?
-            .query_row([&download.cksum], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
+        let found = conn
+            .row(
+                "SELECT id, package_id FROM versions WHERE cksum = ?1 LIMIT 1",
+                args![&download.cksum],
+            )?
+            .map(|row| Ok::<_, StorageError>((row.i64(0)?, row.i64(1)?)))
+            .transpose()?;
         let Some((version_id, package_id)) = found else {
             continue;
         };
@@ -98,26 +101,26 @@ pub(crate) fn record(conn: &Connection, batch: &[CountedDownload]) -> Result<(),
             .or_default() += 1;
         *per_package.entry(package_id).or_default() += 1;
         if let Some(user_id) = download.user_id {
-            conn.prepare_cached(
-                "INSERT OR IGNORE INTO download_fetchers (package_id, user_id, first_at)
-                 VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![package_id, user_id, download.at])?;
+            conn.exec(
+                "INSERT INTO download_fetchers (package_id, user_id, first_at)
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                args![package_id, user_id, download.at],
+            )?;
         }
     }
     for ((version_id, day), count) in per_version_day {
-        conn.prepare_cached(
+        conn.exec(
             "INSERT INTO downloads (version_id, day, count) VALUES (?1, ?2, ?3)
-             ON CONFLICT (version_id, day) DO UPDATE SET count = count + excluded.count",
-        )?
-        .execute(params![version_id, day, count])?;
+             ON CONFLICT (version_id, day) DO UPDATE SET count = downloads.count + excluded.count",
+            args![version_id, day, count],
+        )?;
     }
     for (package_id, count) in per_package {
-        conn.prepare_cached(
+        conn.exec(
             "INSERT INTO download_totals (package_id, total) VALUES (?1, ?2)
-             ON CONFLICT (package_id) DO UPDATE SET total = total + excluded.total",
-        )?
-        .execute(params![package_id, count])?;
+             ON CONFLICT (package_id) DO UPDATE SET total = download_totals.total + excluded.total",
+            args![package_id, count],
+        )?;
     }
     Ok(())
 }
@@ -130,37 +133,37 @@ fn date_of(day: i64) -> String {
 }
 
 /// The statistics of the package `name` as of `now` (unix seconds).
-pub(crate) fn stats(
-    conn: &Connection,
-    name: &str,
-    now: i64,
-) -> Result<DownloadStats, StorageError> {
+pub(crate) fn stats(conn: &dyn Sql, name: &str, now: i64) -> Result<DownloadStats, StorageError> {
     let package = require_package(conn, name)?;
+    // PostgreSQL sums BIGINTs as NUMERIC: the casts keep both engines' answers integers.
     let versions = conn
-        .prepare_cached(
-            "SELECT v.version, coalesce(sum(d.count), 0) FROM versions v
+        .rows(
+            "SELECT v.version, CAST(coalesce(sum(d.count), 0) AS BIGINT) FROM versions v
              LEFT JOIN downloads d ON d.version_id = v.id
-             WHERE v.package_id = ?1 GROUP BY v.id ORDER BY v.id",
+             WHERE v.package_id = ?1 GROUP BY v.id, v.version ORDER BY v.id",
+            args![package.id],
         )?
-        .query_map([package.id], |row| {
-            Ok(VersionDownloads {
-                version: row.get(0)?,
-                downloads: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+        .iter()
+        .map(|row| {
+            Ok::<_, StorageError>(VersionDownloads {
+                version: row.string(0)?,
+                downloads: u64::try_from(row.i64(1)?).unwrap_or(0),
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
     let today = now.div_euclid(DAY);
     let first = today - i64::try_from(SERIES_DAYS).expect("90 fits") + 1;
     let mut by_day: BTreeMap<i64, u64> = (first..=today).map(|day| (day, 0)).collect();
     let rows = conn
-        .prepare_cached(
-            "SELECT d.day, sum(d.count) FROM downloads d JOIN versions v ON v.id = d.version_id
+        .rows(
+            "SELECT d.day, CAST(sum(d.count) AS BIGINT) FROM downloads d
+             JOIN versions v ON v.id = d.version_id
              WHERE v.package_id = ?1 AND d.day >= ?2 AND d.day <= ?3 GROUP BY d.day",
+            args![package.id, first, today],
         )?
-        .query_map(params![package.id, first, today], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        .iter()
+        .map(|row| Ok::<_, StorageError>((row.i64(0)?, row.i64(1)?)))
+        .collect::<Result<Vec<_>, StorageError>>()?;
     for (day, count) in rows {
         by_day.insert(day, u64::try_from(count).unwrap_or(0));
     }

@@ -83,7 +83,7 @@ pub(crate) fn refused(location: &Location<'_>) -> StorageError {
 pub(crate) enum EngineWriter {
     /// SQLite's writer (with the audit log's group hook).
     Sqlite(Writer<Connection>),
-    /// PostgreSQL's writer on one pooled connection.
+    /// PostgreSQL's writer on one pooled connection (with the audit log's group hook).
     Postgres(Writer<PgConn>),
 }
 
@@ -161,6 +161,41 @@ impl EnginePool {
         }
     }
 
+    /// Runs `work` in a write transaction of its own on a pooled connection, outside the
+    /// writer thread (commands beside a server, small audited changes): SQLite's
+    /// `BEGIN IMMEDIATE`, or PostgreSQL's `BEGIN` and the writers' advisory lock, so it takes
+    /// its turn with the group commits of every process. Committed when `work` succeeds,
+    /// rolled back (nothing stays) when it fails.
+    pub(crate) fn with_write<T>(
+        &self,
+        work: impl FnOnce(&dyn Sql) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        match self {
+            Self::Sqlite(pool) => pool.with(|conn| {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let value = work(&*tx)?;
+                tx.commit()?;
+                Ok(value)
+            }),
+            Self::Postgres(database) => {
+                let conn = database.connection()?;
+                conn.begin_write()?;
+                match work(&conn) {
+                    Ok(value) => {
+                        conn.end_write(true)?;
+                        Ok(value)
+                    }
+                    Err(error) => {
+                        // Keep the refusal; a failed rollback closes the connection anyway.
+                        let _ignored = conn.end_write(false);
+                        Err(error)
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs `work` on a pooled SQLite connection; on PostgreSQL refuses with
     /// [`StorageError::NotOnPostgres`] naming the calling feature.
     #[track_caller]
@@ -184,17 +219,18 @@ impl EnginePool {
 }
 
 /// Opens the metadata database (SQLite at `sqlite_path`, or PostgreSQL), migrates it and
-/// starts its writer; `hook` joins every SQLite group commit (the audit log's queue).
-/// Blocks: call it on a blocking thread.
+/// starts its writer; `hook` joins every group commit of either engine (the audit log's
+/// queue). Blocks: call it on a blocking thread.
 pub(crate) fn open_engine(
     database: &MetadataDatabase,
     sqlite_path: &std::path::Path,
-    hook: Option<std::sync::Arc<dyn crate::writer::GroupHook>>,
+    hook: Option<std::sync::Arc<crate::audit::AuditQueue>>,
 ) -> Result<(EngineWriter, EnginePool), StorageError> {
     match database {
         MetadataDatabase::Embedded => {
             let mut conn = crate::db::open_connection(sqlite_path)?;
             crate::db::migrate(&mut conn)?;
+            let hook = hook.map(|hook| hook as std::sync::Arc<dyn crate::writer::GroupHook>);
             Ok((
                 EngineWriter::Sqlite(Writer::start_with_hook(conn, hook)?),
                 EnginePool::Sqlite(ConnectionPool::new(sqlite_path.to_path_buf())),
@@ -204,8 +240,10 @@ pub(crate) fn open_engine(
             let database = PgDatabase::connect(url)?;
             let conn = database.connection()?;
             crate::pg_schema::migrate(&conn)?;
+            let hook =
+                hook.map(|hook| hook as std::sync::Arc<dyn crate::writer::GroupHook<PgConn>>);
             Ok((
-                EngineWriter::Postgres(Writer::start_with_hook(conn, None)?),
+                EngineWriter::Postgres(Writer::start_with_hook(conn, hook)?),
                 EnginePool::Postgres(database),
             ))
         }

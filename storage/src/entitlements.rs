@@ -6,16 +6,17 @@
 //! `wharf_trust::Licence::check`, so the server and an offline installer refuse with the
 //! same words.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use wharf_trust::{Licence, LicenceRefusal, LicenceRequest, PublicKey, RevocationList, UtcTime};
 
-use crate::audit::{self, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::queries::package_by_canonical;
+use crate::sql::{Sql, args};
 use crate::storage::now_unix;
 use crate::{Storage, StorageError};
 
-/// The migration that adds the tables (and an index to find a blob's version).
+/// The migration that adds the tables on SQLite (and an index to find a blob's version;
+/// PostgreSQL's are in `pg_schema.rs`).
 pub(crate) const MIGRATION: &str = r"
 CREATE TABLE premium_packages (
     package_id  INTEGER PRIMARY KEY REFERENCES packages(id),
@@ -55,72 +56,59 @@ pub struct DownloadRefusal {
     pub refusal: LicenceRefusal,
 }
 
-fn premium_names(conn: &Connection) -> Result<Vec<String>, StorageError> {
-    let mut statement = conn.prepare_cached(
+fn premium_names(conn: &dyn Sql) -> Result<Vec<String>, StorageError> {
+    conn.rows(
         "SELECT p.name FROM premium_packages pp JOIN packages p ON p.id = pp.package_id ORDER BY p.name",
-    )?;
-    let rows = statement.query_map([], |row| row.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![],
+    )?
+    .iter()
+    .map(|row| row.string(0))
+    .collect()
 }
 
-fn keys(conn: &Connection) -> Result<Vec<PublicKey>, StorageError> {
-    let mut statement =
-        conn.prepare_cached("SELECT public_key FROM entitlement_keys ORDER BY added_at")?;
-    let texts: Vec<String> = statement
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    texts
-        .iter()
-        .map(|text| PublicKey::parse(text).map_err(StorageError::from))
-        .collect()
+fn keys(conn: &dyn Sql) -> Result<Vec<PublicKey>, StorageError> {
+    conn.rows(
+        "SELECT public_key FROM entitlement_keys ORDER BY added_at",
+        args![],
+    )?
+    .iter()
+    .map(|row| PublicKey::parse(&row.string(0)?).map_err(StorageError::from))
+    .collect()
 }
 
-fn newest_list(conn: &Connection) -> Result<Option<(u64, String)>, StorageError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT serial, list FROM licence_revocations ORDER BY serial DESC LIMIT 1",
-        )?
-        .query_row([], |row| {
-            Ok((row.get::<_, i64>(0)?.unsigned_abs(), row.get(1)?))
-        })
-        .optional()?)
+fn newest_list(conn: &dyn Sql) -> Result<Option<(u64, String)>, StorageError> {
+    conn.row(
+        "SELECT serial, list FROM licence_revocations ORDER BY serial DESC LIMIT 1",
+        args![],
+    )?
+    .map(|row| Ok::<_, StorageError>((row.i64(0)?.unsigned_abs(), row.string(1)?)))
+    .transpose()
 }
 
 /// The premium release a blob belongs to, if it is one.
-fn premium_release(
-    conn: &Connection,
-    cksum: &str,
-) -> Result<Option<(String, String)>, StorageError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT p.name, v.version FROM versions v
-             JOIN premium_packages pp ON pp.package_id = v.package_id
-             JOIN packages p ON p.id = v.package_id
-             WHERE v.cksum = ?1 LIMIT 1",
-        )?
-        .query_row([cksum], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?)
+fn premium_release(conn: &dyn Sql, cksum: &str) -> Result<Option<(String, String)>, StorageError> {
+    conn.row(
+        "SELECT p.name, v.version FROM versions v
+         JOIN premium_packages pp ON pp.package_id = v.package_id
+         JOIN packages p ON p.id = v.package_id
+         WHERE v.cksum = ?1 LIMIT 1",
+        args![cksum],
+    )?
+    .map(|row| Ok::<_, StorageError>((row.string(0)?, row.string(1)?)))
+    .transpose()
 }
 
-/// Runs `work` in an immediate transaction with an audit record of its outcome, and moves
-/// the audit head after the commit.
+/// Runs `work` in a write transaction with an audit record of its outcome, and moves the
+/// audit head after the commit; a refused `work` leaves nothing but the record of the
+/// refusal.
 fn audited<T>(
     storage: &Storage,
     entry: AuditEntry,
-    work: impl FnOnce(&Connection) -> Result<T, StorageError>,
+    work: impl FnOnce(&dyn Sql) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
-    let record = storage.inner.pool.with(|conn| {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let value = work(&tx)?;
-        let record = audit::append(&tx, &entry, now_unix())?;
-        tx.commit()?;
-        Ok((value, record))
-    });
-    match record {
-        Ok((value, record)) => {
-            audit::write_head(storage.data_dir(), &record)?;
-            Ok(value)
-        }
+    let done = storage.audited_change(|conn| Ok((work(conn)?, entry.clone())));
+    match done {
+        Ok(value) => Ok(value),
         Err(error) => {
             let refused = AuditEntry {
                 outcome: format!("refused: {error}"),
@@ -153,14 +141,15 @@ impl Storage {
                     name: name.to_owned(),
                 })?;
             let changed = if premium {
-                conn.execute(
-                    "INSERT OR IGNORE INTO premium_packages (package_id, since) VALUES (?1, ?2)",
-                    params![package.id, now_unix()],
+                conn.exec(
+                    "INSERT INTO premium_packages (package_id, since) VALUES (?1, ?2)
+                     ON CONFLICT DO NOTHING",
+                    args![package.id, now_unix()],
                 )?
             } else {
-                conn.execute(
+                conn.exec(
                     "DELETE FROM premium_packages WHERE package_id = ?1",
-                    [package.id],
+                    args![package.id],
                 )?
             };
             Ok(changed > 0)
@@ -177,9 +166,10 @@ impl Storage {
             "ok",
         );
         audited(self, entry, |conn| {
-            let added = conn.execute(
-                "INSERT OR IGNORE INTO entitlement_keys (key_id, public_key, added_at) VALUES (?1, ?2, ?3)",
-                params![key.key_id().to_string(), key.to_text(), now_unix()],
+            let added = conn.exec(
+                "INSERT INTO entitlement_keys (key_id, public_key, added_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                args![key.key_id().to_string(), key.to_text(), now_unix()],
             )?;
             Ok(added > 0)
         })
@@ -209,16 +199,17 @@ impl Storage {
             let mut changed = 0;
             for old in &before {
                 if !keys.contains(old) {
-                    changed += conn.execute(
+                    changed += conn.exec(
                         "DELETE FROM entitlement_keys WHERE key_id = ?1",
-                        [old.key_id().to_string()],
+                        args![old.key_id().to_string()],
                     )?;
                 }
             }
             for key in keys {
-                changed += conn.execute(
-                    "INSERT OR IGNORE INTO entitlement_keys (key_id, public_key, added_at) VALUES (?1, ?2, ?3)",
-                    params![key.key_id().to_string(), key.to_text(), now_unix()],
+                changed += conn.exec(
+                    "INSERT INTO entitlement_keys (key_id, public_key, added_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    args![key.key_id().to_string(), key.to_text(), now_unix()],
                 )?;
             }
             Ok(changed > 0)
@@ -248,9 +239,9 @@ impl Storage {
                     ),
                 });
             }
-            conn.execute(
+            conn.exec(
                 "INSERT INTO licence_revocations (serial, list, stored_at) VALUES (?1, ?2, ?3)",
-                params![
+                args![
                     i64::try_from(serial).unwrap_or(i64::MAX),
                     list.to_text(),
                     now_unix()
@@ -283,7 +274,7 @@ impl Storage {
 
     /// The trusted keys, premium packages and newest revocation list.
     pub fn entitlement_info(&self) -> Result<EntitlementInfo, StorageError> {
-        self.inner.pool.with(|conn| {
+        self.inner.pool.with_sql(|conn| {
             Ok(EntitlementInfo {
                 keys: keys(conn)?.iter().map(PublicKey::to_text).collect(),
                 premium: premium_names(conn)?,
@@ -302,7 +293,7 @@ impl Storage {
         caller: Option<String>,
     ) -> Result<Option<DownloadRefusal>, StorageError> {
         let cksum = cksum.to_owned();
-        self.read(move |conn| {
+        self.read_sql(move |conn| {
             let Some((name, version)) = premium_release(conn, &cksum)? else {
                 return Ok(None);
             };

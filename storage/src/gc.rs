@@ -43,10 +43,10 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::blobs::{BLOB_PREFIX, blob_key, put_blob};
+use crate::sql::{Sql, args};
 use crate::{Storage, StorageError};
 
 /// How old an unreferenced blob must be before it is collected, by default: far longer than
@@ -110,14 +110,12 @@ pub struct GcReport {
 
 /// The checksums referenced by versions with a row id above `after`, and the highest row id
 /// seen (versions are never deleted, so row ids only grow).
-fn references_after(conn: &Connection, after: i64) -> Result<(HashSet<String>, i64), StorageError> {
-    let mut statement = conn.prepare_cached("SELECT id, cksum FROM versions WHERE id > ?1")?;
+fn references_after(conn: &dyn Sql, after: i64) -> Result<(HashSet<String>, i64), StorageError> {
     let mut cksums = HashSet::new();
     let mut last = after;
-    let mut rows = statement.query([after])?;
-    while let Some(row) = rows.next()? {
-        last = last.max(row.get(0)?);
-        cksums.insert(row.get(1)?);
+    for row in conn.rows("SELECT id, cksum FROM versions WHERE id > ?1", args![after])? {
+        last = last.max(row.i64(0)?);
+        cksums.insert(row.string(1)?);
     }
     Ok((cksums, last))
 }
@@ -149,7 +147,7 @@ struct Batch {
 /// transaction (see the module documentation). Object-store calls run on `runtime`: the
 /// writer thread is no runtime thread.
 fn delete_batch(
-    conn: &Connection,
+    conn: &dyn Sql,
     runtime: &tokio::runtime::Handle,
     store: &dyn ObjectStore,
     candidates: Vec<OrphanBlob>,
@@ -196,7 +194,8 @@ impl Storage {
     pub async fn collect_garbage(&self, options: GcOptions) -> Result<GcReport, StorageError> {
         let grace_ms = i64::try_from(options.grace.as_millis()).unwrap_or(i64::MAX);
         let cutoff_ms = millis_since_epoch(SystemTime::now()).saturating_sub(grace_ms);
-        let (referenced, mut last_version_id) = self.read(|conn| references_after(conn, 0)).await?;
+        let (referenced, mut last_version_id) =
+            self.read_sql(|conn| references_after(conn, 0)).await?;
         let store = Arc::clone(&self.inner.stores.blobs);
         let listed: Vec<ObjectMeta> = store
             .list(Some(&Path::from(BLOB_PREFIX)))
@@ -239,7 +238,7 @@ impl Storage {
                 let batch = self
                     .inner
                     .writer
-                    .run(move |conn| {
+                    .run_sql(move |conn| {
                         delete_batch(
                             conn,
                             &runtime,

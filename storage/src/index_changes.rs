@@ -2,10 +2,10 @@
 //! position, and the whole index at one position, each in one read transaction so the files
 //! and the position agree; and a watch that moves whenever this process commits an event.
 
-use rusqlite::Connection;
 use tokio::sync::watch;
 
 use crate::queries::{all_snapshots, events, snapshot_by_id};
+use crate::sql::{Sql, args};
 use crate::{EventKind, IndexFileSnapshot, LogEvent, Storage, StorageError};
 
 /// The index-file changes after a log position (see [`Storage::index_changes_since`]).
@@ -38,61 +38,67 @@ pub(crate) fn changes_index(kind: EventKind) -> bool {
     )
 }
 
-fn log_head(conn: &Connection) -> Result<u64, StorageError> {
-    let head: i64 = conn
-        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
-        .query_row([], |row| row.get(0))?;
+fn log_head(conn: &dyn Sql) -> Result<u64, StorageError> {
+    let head = conn.one_i64("SELECT coalesce(max(seq), 0) FROM events", args![])?;
     Ok(u64::try_from(head).unwrap_or_default())
 }
 
-fn read_changes(conn: &Connection, after: u64) -> Result<IndexChanges, StorageError> {
-    let tx = conn.unchecked_transaction()?;
-    let head = log_head(conn)?;
-    let events: Vec<LogEvent> = events(conn, after, usize::MAX)?
-        .into_iter()
-        .filter(|event| changes_index(event.kind))
-        .collect();
-    let after = i64::try_from(after).unwrap_or(i64::MAX);
-    let package_ids = conn
-        .prepare_cached(
-            "SELECT DISTINCT e.package_id FROM events e JOIN packages p ON p.id = e.package_id
-             WHERE e.seq > ?1 AND e.kind IN ('release', 'yank', 'unyank') ORDER BY p.name",
-        )?
-        .query_map([after], |row| row.get::<_, i64>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let files = package_ids
-        .into_iter()
-        .map(|id| snapshot_by_id(conn, id))
-        .collect::<Result<Vec<_>, _>>()?;
-    tx.finish()?;
-    Ok(IndexChanges {
-        head,
-        events,
-        files,
-    })
+/// The log head, the index events after `after` and the files they touched, in one read
+/// transaction.
+fn read_changes(conn: &dyn Sql, after: u64) -> Result<IndexChanges, StorageError> {
+    let mut changes = IndexChanges::default();
+    conn.consistent_read(&mut || {
+        let head = log_head(conn)?;
+        let events: Vec<LogEvent> = events(conn, after, usize::MAX)?
+            .into_iter()
+            .filter(|event| changes_index(event.kind))
+            .collect();
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let files = conn
+            .rows(
+                "SELECT e.package_id FROM events e JOIN packages p ON p.id = e.package_id
+                 WHERE e.seq > ?1 AND e.kind IN ('release', 'yank', 'unyank')
+                 GROUP BY e.package_id, p.name ORDER BY p.name",
+                args![after],
+            )?
+            .iter()
+            .map(|row| snapshot_by_id(conn, row.i64(0)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        changes = IndexChanges {
+            head,
+            events,
+            files,
+        };
+        Ok(())
+    })?;
+    Ok(changes)
 }
 
-fn read_state(conn: &Connection) -> Result<IndexState, StorageError> {
-    let tx = conn.unchecked_transaction()?;
-    let head = log_head(conn)?;
-    let files = all_snapshots(conn)?
-        .into_iter()
-        .map(|(_, snapshot)| snapshot)
-        .collect();
-    tx.finish()?;
-    Ok(IndexState { head, files })
+/// The log head and every index file, in one read transaction.
+fn read_state(conn: &dyn Sql) -> Result<IndexState, StorageError> {
+    let mut state = IndexState::default();
+    conn.consistent_read(&mut || {
+        let head = log_head(conn)?;
+        let files = all_snapshots(conn)?
+            .into_iter()
+            .map(|(_, snapshot)| snapshot)
+            .collect();
+        state = IndexState { head, files };
+        Ok(())
+    })?;
+    Ok(state)
 }
 
 impl Storage {
     /// The events after log position `after` that change index files, with the current
     /// file of every package they touched, read in one transaction.
     pub async fn index_changes_since(&self, after: u64) -> Result<IndexChanges, StorageError> {
-        self.read(move |conn| read_changes(conn, after)).await
+        self.read_sql(move |conn| read_changes(conn, after)).await
     }
 
     /// Every index file and the log position they reflect, read in one transaction.
     pub async fn index_state(&self) -> Result<IndexState, StorageError> {
-        self.read(read_state).await
+        self.read_sql(read_state).await
     }
 
     /// A watch of the last log position this process committed; it moves after every

@@ -8,12 +8,12 @@
 //! package's first event). The statement and the signatures that counted go into the
 //! `owner_key_add` leaf.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use wharf_trust::{PublicKey, Statement, StatementBody, StatementSignature, UtcTime};
 
 use crate::publisher_keys::{bind, check_clock, package_owner_keys};
 use crate::queries::insert_event;
+use crate::sql::{Sql, args};
 use crate::write_ops::{PackageChange, authorize};
 use crate::{EventKind, Principal, Scope, StorageError};
 
@@ -24,7 +24,7 @@ fn invalid(reason: String) -> StorageError {
 /// Binds the key of the owner-key-add `statement` to its package; returns the package's
 /// change (for its index file) and the key.
 pub(crate) fn add_to_package(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     origin: &str,
     statement: &str,
@@ -53,16 +53,14 @@ pub(crate) fn add_to_package(
     check_clock(statement.time(), now, "owner-key-add statement")?;
     let package = authorize(conn, who, statement.name(), Scope::Owners)?;
     let id = key.key_id().to_string();
-    let registered_to_owner: Option<String> = conn
-        .prepare_cached(
-            "SELECT u.login FROM publisher_keys k
-             JOIN users u ON u.id = k.user_id
-             JOIN owners o ON o.user_id = k.user_id AND o.package_id = ?2
-             WHERE k.key_id = ?1 AND k.revoked_at IS NULL",
-        )?
-        .query_row(params![id, package.id], |row| row.get(0))
-        .optional()?;
-    if registered_to_owner.is_none() {
+    let registered_to_owner = conn.exists(
+        "SELECT u.login FROM publisher_keys k
+         JOIN users u ON u.id = k.user_id
+         JOIN owners o ON o.user_id = k.user_id AND o.package_id = ?2
+         WHERE k.key_id = ?1 AND k.revoked_at IS NULL",
+        args![id, package.id],
+    )?;
+    if !registered_to_owner {
         return Err(StorageError::KeyNotAllowed {
             reason: format!(
                 "key {} is not a registered, unrevoked key of an owner of `{}`; its owner registers it with `wharf keys register`",

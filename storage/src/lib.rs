@@ -50,6 +50,8 @@
 
 mod advisories;
 mod audit;
+#[cfg(test)]
+mod audit_tests;
 mod auth;
 mod backup;
 mod backup_archive;
@@ -78,6 +80,8 @@ mod key_binding;
 mod keyset_rotation;
 mod lifecycle;
 mod lifecycle_serial;
+#[cfg(test)]
+mod lifecycle_tests;
 mod log;
 mod log_api;
 mod log_verify;
@@ -127,6 +131,8 @@ mod roles;
 mod roles_store;
 mod s3;
 mod signed_publish;
+#[cfg(test)]
+mod signing_tests;
 mod sql;
 mod sql_sqlite;
 mod storage;
@@ -144,7 +150,7 @@ mod writer;
 
 pub use advisories::{AdvisoryInput, MAX_ADVISORY_DESCRIPTION};
 pub use audit::{
-    AUDIT_HEAD_FILE, AuditEntry, AuditRecord, DEFAULT_TENANT, GENESIS_HASH,
+    AUDIT_HEAD_FILE, AUDIT_HEADS_PREFIX, AuditEntry, AuditRecord, DEFAULT_TENANT, GENESIS_HASH,
     read_head as read_audit_head, verify_records as verify_audit_records,
 };
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};

@@ -10,18 +10,19 @@
 //! agreeing and no other line changes. Owners cannot unyank a quarantined version, and its
 //! blob is refused while the quarantine lasts.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 use wharf_index_format::IndexEntry;
 use wharf_trust::{Deprecation, LifecycleFeed, LifecycleTerms, Quarantine, UtcTime};
 
 use crate::queries::{find_version, insert_event, is_owner, require_package};
+use crate::sql::{Sql, SqlRow, args};
 use crate::storage::now_unix;
 use crate::write_ops::PackageChange;
 use crate::{Action, EventKind, Principal, Scope, Storage, StorageError};
 
-/// The events table rebuilt to allow the deprecation kinds, and the lifecycle tables.
+/// The events table rebuilt to allow the deprecation kinds, and the lifecycle tables, on
+/// SQLite (PostgreSQL's are in `pg_schema.rs`).
 pub(crate) const MIGRATION: &str = r"
 CREATE TABLE events_with_lifecycle_kinds (
     seq         INTEGER PRIMARY KEY,
@@ -151,31 +152,28 @@ pub(crate) fn require_admin(who: &Principal, action: &str) -> Result<(), Storage
     who.require(Action::Lifecycle, action)
 }
 
-pub(crate) fn bump_serial(conn: &Connection) -> Result<(), StorageError> {
-    conn.prepare_cached("UPDATE lifecycle_serial SET serial = serial + 1")?
-        .execute([])?;
+pub(crate) fn bump_serial(conn: &dyn Sql) -> Result<(), StorageError> {
+    conn.exec("UPDATE lifecycle_serial SET serial = serial + 1", args![])?;
     Ok(())
 }
 
 /// The quarantine of a version, if any: its reason and whether it was yanked before.
 fn quarantine_of(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     version: &str,
 ) -> Result<Option<(String, bool)>, StorageError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT reason, was_yanked FROM quarantines WHERE package_id = ?1 AND version = ?2",
-        )?
-        .query_row(params![package_id, version], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?)
+    conn.row(
+        "SELECT reason, was_yanked FROM quarantines WHERE package_id = ?1 AND version = ?2",
+        args![package_id, version],
+    )?
+    .map(|row| Ok::<_, StorageError>((row.string(0)?, row.bool(1)?)))
+    .transpose()
 }
 
 /// Refuses an owner's yank or unyank of a quarantined version (run by the yank job).
 pub(crate) fn refuse_if_quarantined(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     name: &str,
     version: &str,
@@ -201,7 +199,7 @@ pub(crate) struct DeprecationRequest {
 
 /// Owners (with the `yank` scope) and the administrator may deprecate.
 fn authorize_deprecation(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
 ) -> Result<crate::queries::PackageRow, StorageError> {
@@ -223,7 +221,7 @@ fn authorize_deprecation(
 
 /// The stored version of a request's version (which must exist), or the whole package.
 fn deprecation_version(
-    conn: &Connection,
+    conn: &dyn Sql,
     package: &crate::queries::PackageRow,
     version: Option<&str>,
 ) -> Result<String, StorageError> {
@@ -239,7 +237,7 @@ fn deprecation_version(
 }
 
 pub(crate) fn apply_deprecate(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     request: &DeprecationRequest,
     now: i64,
@@ -250,18 +248,21 @@ pub(crate) fn apply_deprecate(
     }
     let package = authorize_deprecation(conn, who, &request.name)?;
     let version = deprecation_version(conn, &package, request.version.as_deref())?;
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO deprecations (package_id, version, message, successor, actor, since)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        package.id,
-        version,
-        request.message,
-        request.successor,
-        who.login,
-        now
-    ])?;
+    conn.exec(
+        "INSERT INTO deprecations (package_id, version, message, successor, actor, since)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (package_id, version) DO UPDATE
+           SET message = excluded.message, successor = excluded.successor,
+               actor = excluded.actor, since = excluded.since",
+        args![
+            package.id,
+            &version,
+            &request.message,
+            request.successor.as_deref(),
+            &who.login,
+            now
+        ],
+    )?;
     bump_serial(conn)?;
     let seq = insert_event(
         conn,
@@ -280,7 +281,7 @@ pub(crate) fn apply_deprecate(
 }
 
 pub(crate) fn apply_undeprecate(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     version: Option<&str>,
@@ -288,9 +289,10 @@ pub(crate) fn apply_undeprecate(
 ) -> Result<PackageChange<()>, StorageError> {
     let package = authorize_deprecation(conn, who, name)?;
     let stored = deprecation_version(conn, &package, version)?;
-    let removed = conn
-        .prepare_cached("DELETE FROM deprecations WHERE package_id = ?1 AND version = ?2")?
-        .execute(params![package.id, stored])?;
+    let removed = conn.exec(
+        "DELETE FROM deprecations WHERE package_id = ?1 AND version = ?2",
+        args![package.id, &stored],
+    )?;
     if removed == 0 {
         return Err(StorageError::NotDeprecated {
             what: match version {
@@ -318,7 +320,7 @@ pub(crate) fn apply_undeprecate(
 
 /// Sets a version's line's `yanked` flag for a quarantine and logs the yank or unyank.
 fn set_line_yanked(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     row: &crate::queries::VersionRow,
     yanked: bool,
@@ -330,8 +332,10 @@ fn set_line_yanked(
         what: format!("stored line of version `{}`: {e}", row.version),
     })?;
     entry.yanked = yanked;
-    conn.prepare_cached("UPDATE versions SET line = ?2, yanked = ?3 WHERE id = ?1")?
-        .execute(params![row.id, entry.to_line(), yanked])?;
+    conn.exec(
+        "UPDATE versions SET line = ?2, yanked = ?3 WHERE id = ?1",
+        args![row.id, entry.to_line(), yanked],
+    )?;
     let kind = if yanked {
         EventKind::Yank
     } else {
@@ -349,7 +353,7 @@ fn set_line_yanked(
 }
 
 pub(crate) fn apply_quarantine(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     version: &str,
@@ -372,22 +376,20 @@ pub(crate) fn apply_quarantine(
             ),
         });
     }
-    let was_yanked: bool = conn
-        .prepare_cached("SELECT yanked FROM versions WHERE id = ?1")?
-        .query_row([row.id], |r| r.get(0))?;
-    conn.prepare_cached(
+    let was_yanked = conn.one_i64("SELECT yanked FROM versions WHERE id = ?1", args![row.id])? != 0;
+    conn.exec(
         "INSERT INTO quarantines (package_id, version, cksum, reason, was_yanked, actor, since)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        package.id,
-        row.version,
-        row.cksum,
-        reason,
-        was_yanked,
-        who.login,
-        now
-    ])?;
+        args![
+            package.id,
+            &row.version,
+            &row.cksum,
+            reason,
+            was_yanked,
+            &who.login,
+            now
+        ],
+    )?;
     bump_serial(conn)?;
     let seq = if was_yanked {
         0
@@ -410,7 +412,7 @@ pub(crate) fn apply_quarantine(
 }
 
 pub(crate) fn apply_release_quarantine(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     version: &str,
@@ -429,8 +431,10 @@ pub(crate) fn apply_release_quarantine(
             version: row.version,
         });
     };
-    conn.prepare_cached("DELETE FROM quarantines WHERE package_id = ?1 AND version = ?2")?
-        .execute(params![package.id, row.version])?;
+    conn.exec(
+        "DELETE FROM quarantines WHERE package_id = ?1 AND version = ?2",
+        args![package.id, &row.version],
+    )?;
     bump_serial(conn)?;
     let seq = if was_yanked {
         0
@@ -453,43 +457,61 @@ pub(crate) fn apply_release_quarantine(
 }
 
 fn read_deprecations(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: Option<i64>,
 ) -> Result<Vec<Deprecation>, StorageError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT p.name, d.version, d.message, d.successor FROM deprecations d
-         JOIN packages p ON p.id = d.package_id
-         WHERE ?1 IS NULL OR d.package_id = ?1 ORDER BY p.name, d.version",
-    )?;
-    let rows = statement.query_map([package_id], |row| {
-        let version: String = row.get(1)?;
-        Ok(Deprecation {
-            package: row.get(0)?,
+    let read = |row: &SqlRow| {
+        let version = row.string(1)?;
+        Ok::<_, StorageError>(Deprecation {
+            package: row.string(0)?,
             version: (!version.is_empty()).then_some(version),
-            message: row.get(2)?,
-            successor: row.get(3)?,
+            message: row.string(2)?,
+            successor: row.opt_string(3)?,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    };
+    let rows = match package_id {
+        Some(id) => conn.rows(
+            "SELECT p.name, d.version, d.message, d.successor FROM deprecations d
+             JOIN packages p ON p.id = d.package_id
+             WHERE d.package_id = ?1 ORDER BY p.name, d.version",
+            args![id],
+        )?,
+        None => conn.rows(
+            "SELECT p.name, d.version, d.message, d.successor FROM deprecations d
+             JOIN packages p ON p.id = d.package_id ORDER BY p.name, d.version",
+            args![],
+        )?,
+    };
+    rows.iter().map(read).collect()
 }
 
 fn read_quarantines(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: Option<i64>,
 ) -> Result<Vec<Quarantine>, StorageError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT p.name, q.version, q.reason FROM quarantines q
-         JOIN packages p ON p.id = q.package_id
-         WHERE ?1 IS NULL OR q.package_id = ?1 ORDER BY p.name, q.version",
-    )?;
-    let rows = statement.query_map([package_id], |row| {
-        Ok(Quarantine {
-            package: row.get(0)?,
-            version: row.get(1)?,
-            reason: row.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = match package_id {
+        Some(id) => conn.rows(
+            "SELECT p.name, q.version, q.reason FROM quarantines q
+             JOIN packages p ON p.id = q.package_id
+             WHERE q.package_id = ?1 ORDER BY p.name, q.version",
+            args![id],
+        )?,
+        None => conn.rows(
+            "SELECT p.name, q.version, q.reason FROM quarantines q
+             JOIN packages p ON p.id = q.package_id ORDER BY p.name, q.version",
+            args![],
+        )?,
+    };
+    rows.iter().map(quarantine_row).collect()
+}
+
+/// A quarantine from a `(name, version, reason)` row.
+fn quarantine_row(row: &SqlRow) -> Result<Quarantine, StorageError> {
+    Ok(Quarantine {
+        package: row.string(0)?,
+        version: row.string(1)?,
+        reason: row.string(2)?,
+    })
 }
 
 impl Storage {
@@ -511,7 +533,7 @@ impl Storage {
             message: message.to_owned(),
             successor: successor.map(str::to_owned),
         };
-        self.change(move |conn, now| apply_deprecate(conn, &who, &request, now))
+        self.change_sql(move |conn, now| apply_deprecate(conn, &who, &request, now))
             .await?;
         Ok(())
     }
@@ -525,8 +547,10 @@ impl Storage {
         version: Option<&str>,
     ) -> Result<(), StorageError> {
         let (who, name, version) = (who.clone(), name.to_owned(), version.map(str::to_owned));
-        self.change(move |conn, now| apply_undeprecate(conn, &who, &name, version.as_deref(), now))
-            .await?;
+        self.change_sql(move |conn, now| {
+            apply_undeprecate(conn, &who, &name, version.as_deref(), now)
+        })
+        .await?;
         Ok(())
     }
 
@@ -547,7 +571,9 @@ impl Storage {
             reason.to_owned(),
         );
         let (snapshot, ()) = self
-            .change(move |conn, now| apply_quarantine(conn, &who, &name, &version, &reason, now))
+            .change_sql(move |conn, now| {
+                apply_quarantine(conn, &who, &name, &version, &reason, now)
+            })
             .await?;
         Ok(snapshot)
     }
@@ -563,7 +589,7 @@ impl Storage {
     ) -> Result<Option<crate::IndexFileSnapshot>, StorageError> {
         let (who, name, version) = (who.clone(), name.to_owned(), version.to_owned());
         let (snapshot, ()) = self
-            .change(move |conn, now| apply_release_quarantine(conn, &who, &name, &version, now))
+            .change_sql(move |conn, now| apply_release_quarantine(conn, &who, &name, &version, now))
             .await?;
         Ok(snapshot)
     }
@@ -571,20 +597,15 @@ impl Storage {
     /// The quarantine of the release whose blob is `cksum`, if it is quarantined.
     pub async fn quarantined_blob(&self, cksum: &str) -> Result<Option<Quarantine>, StorageError> {
         let cksum = cksum.to_owned();
-        self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT p.name, q.version, q.reason FROM quarantines q
-                     JOIN packages p ON p.id = q.package_id WHERE q.cksum = ?1 LIMIT 1",
-                )?
-                .query_row([cksum], |row| {
-                    Ok(Quarantine {
-                        package: row.get(0)?,
-                        version: row.get(1)?,
-                        reason: row.get(2)?,
-                    })
-                })
-                .optional()?)
+        self.read_sql(move |conn| {
+            conn.row(
+                "SELECT p.name, q.version, q.reason FROM quarantines q
+                 JOIN packages p ON p.id = q.package_id WHERE q.cksum = ?1 LIMIT 1",
+                args![cksum],
+            )?
+            .as_ref()
+            .map(quarantine_row)
+            .transpose()
         })
         .await
     }
@@ -592,7 +613,7 @@ impl Storage {
     /// A package's deprecations and quarantines.
     pub async fn package_lifecycle(&self, name: &str) -> Result<PackageLifecycle, StorageError> {
         let name = name.to_owned();
-        self.read(move |conn| {
+        self.read_sql(move |conn| {
             let package = require_package(conn, &name)?;
             Ok(PackageLifecycle {
                 deprecations: read_deprecations(conn, Some(package.id))?,
@@ -606,21 +627,22 @@ impl Storage {
     /// quarantine and advisory, and the serial of the last change.
     pub async fn lifecycle_feed(&self) -> Result<String, StorageError> {
         let terms = self
-            .read(|conn| {
-                let tx = conn.unchecked_transaction()?;
-                let serial: i64 = tx
-                    .prepare_cached("SELECT serial FROM lifecycle_serial")?
-                    .query_row([], |row| row.get(0))?;
-                let terms = LifecycleTerms {
-                    origin: String::new(),
-                    serial: serial.unsigned_abs(),
-                    issued_at: UtcTime::from_unix(now_unix())?.to_string(),
-                    deprecations: read_deprecations(&tx, None)?,
-                    quarantines: read_quarantines(&tx, None)?,
-                    advisories: crate::advisories::read_all(&tx)?,
-                };
-                tx.finish()?;
-                Ok(terms)
+            .read_sql(|conn| {
+                let mut terms = None;
+                conn.consistent_read(&mut || {
+                    terms = Some(LifecycleTerms {
+                        origin: String::new(),
+                        serial: crate::lifecycle_serial::serial(conn)?,
+                        issued_at: UtcTime::from_unix(now_unix())?.to_string(),
+                        deprecations: read_deprecations(conn, None)?,
+                        quarantines: read_quarantines(conn, None)?,
+                        advisories: crate::advisories::read_all(conn)?,
+                    });
+                    Ok(())
+                })?;
+                terms.ok_or_else(|| StorageError::Corrupt {
+                    what: "the lifecycle feed was not read".to_owned(),
+                })
             })
             .await?;
         let keys = &self.inner.keys;

@@ -14,15 +14,58 @@ use crate::{DailyLimit, DailyLimits, EventKind, NewToken, Principal, Scope, Stor
 /// A database for one test, and what must live as long as it.
 pub(crate) struct TestDatabase {
     pub(crate) database: Database,
-    _dir: tempfile::TempDir,
+    /// The test's directory (a [`crate::Storage`]'s data directory, SQLite's file).
+    dir: tempfile::TempDir,
     _server: Option<PostgresServer>,
+}
+
+impl TestDatabase {
+    /// Opens a [`crate::Storage`] on this database, its data directory (and on SQLite the
+    /// database file) in the test's temporary directory, its blobs on the local disk.
+    pub(crate) async fn storage(&self) -> crate::Storage {
+        let database = match &self.database {
+            Database::Sqlite(_) => crate::MetadataDatabase::Embedded,
+            Database::Postgres(url) => crate::MetadataDatabase::Postgres(url.clone()),
+        };
+        crate::Storage::open_with_database(crate::StorageConfig::local(self.dir.path()), database)
+            .await
+            .expect("storage opens")
+    }
+}
+
+/// A user of `storage` with every scope, authenticated.
+pub(crate) fn storage_user(storage: &crate::Storage, login: &str) -> Principal {
+    let token = storage
+        .create_token(NewToken {
+            user: login.to_owned(),
+            scopes: Scope::ALL.to_vec(),
+            expires_at: None,
+            name_patterns: vec![],
+            label: None,
+        })
+        .expect("token created");
+    storage
+        .authenticate(token.secret.expose())
+        .expect("a fresh token authenticates")
+}
+
+/// An upload of `name` `version` whose `.crate` bytes are distinct per pair.
+pub(crate) fn storage_upload(name: &str, version: &str) -> crate::Upload {
+    let bytes = bytes::Bytes::from(format!("tarball of {name} {version}"));
+    let (mut entry, metadata) = release(name, version);
+    entry.cksum = crate::blobs::sha256_hex(&bytes);
+    crate::Upload {
+        entry,
+        crate_bytes: bytes,
+        metadata,
+    }
 }
 
 pub(crate) fn sqlite() -> TestDatabase {
     let dir = tempfile::tempdir().unwrap();
     TestDatabase {
         database: Database::Sqlite(dir.path().join(crate::db::DB_FILE)),
-        _dir: dir,
+        dir,
         _server: None,
     }
 }
@@ -31,7 +74,7 @@ pub(crate) fn postgres() -> TestDatabase {
     let server = PostgresServer::start();
     TestDatabase {
         database: Database::Postgres(server.url()),
-        _dir: tempfile::tempdir().unwrap(),
+        dir: tempfile::tempdir().unwrap(),
         _server: Some(server),
     }
 }
@@ -513,40 +556,6 @@ async fn two_writers_on_one_database_share_one_gap_free_log(db: TestDatabase) {
     assert_gap_free(&seen_by_first);
     assert_eq!(seen_by_first.len(), 31);
     assert_eq!(log(&second).await, log(&first).await);
-}
-
-/// On PostgreSQL, a publish that needs a table not there yet is refused with one line naming
-/// the feature, and nothing of it is stored.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_refuses_features_it_does_not_hold_yet() {
-    use wharf_index_format::{Capabilities, PluginInfo, PluginKind};
-    let db = postgres();
-    let store = open(&db).await;
-    let alice = user(&store, "alice").await;
-    publish(&store, &alice, "demo", "1.0.0").await.unwrap();
-    let before = (log(&store).await, store.lines("demo").await.unwrap());
-    let (entry, mut metadata) = release("demo", "1.1.0");
-    metadata.plugin = Some(PluginInfo {
-        kind: PluginKind::Plugin,
-        capabilities: Capabilities::default(),
-        entry: "main.wat".into(),
-        host_api: "^1".into(),
-        min_host_version: None,
-        template: None,
-    });
-    let refused = store
-        .publish(alice, entry, metadata)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        refused,
-        "plugin metadata is not supported on PostgreSQL yet; keep the registry's metadata in the embedded SQLite database to use it"
-    );
-    assert_eq!(
-        (log(&store).await, store.lines("demo").await.unwrap()),
-        before
-    );
 }
 
 async fn index_snapshots_agree_with_the_log(db: TestDatabase) {

@@ -7,34 +7,6 @@
 //!
 //! Each constant is one numbered migration of `pg_schema.rs`.
 
-/// The tables of `plugins.rs` and `downloads.rs`, with SQLite's column names, which the
-/// catalogue's triggers and reads use (`IF NOT EXISTS`: the same tables made by their own
-/// migration are kept).
-pub(crate) const PLUGIN_AND_DOWNLOAD_TABLES: &str = r"
-CREATE TABLE IF NOT EXISTS plugin_versions (
-    version_id  BIGINT PRIMARY KEY REFERENCES versions(id),
-    kind        TEXT NOT NULL CHECK (kind IN ('plugin', 'template')),
-    info        TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS versions_by_cksum ON versions (cksum);
-CREATE TABLE IF NOT EXISTS downloads (
-    version_id  BIGINT NOT NULL REFERENCES versions(id),
-    day         BIGINT NOT NULL,
-    count       BIGINT NOT NULL,
-    PRIMARY KEY (version_id, day)
-);
-CREATE TABLE IF NOT EXISTS download_totals (
-    package_id  BIGINT PRIMARY KEY REFERENCES packages(id),
-    total       BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS download_fetchers (
-    package_id  BIGINT NOT NULL REFERENCES packages(id),
-    user_id     BIGINT NOT NULL REFERENCES users(id),
-    first_at    BIGINT NOT NULL,
-    PRIMARY KEY (package_id, user_id)
-);
-";
-
 /// The catalogue: one row per package describing its latest release, with its searchable
 /// text as a `tsvector` (`document`: the name weighted A, description and keywords B, the
 /// first 100,000 characters of the README D) under a GIN index; its tags, dependencies and

@@ -7,10 +7,12 @@
 //! which a sequence would. Triggers refuse any `UPDATE`, `DELETE` or `TRUNCATE` of the log.
 //!
 //! The core is here (users, tokens, packages, versions, owners, the event log and the
-//! index-file records), then teams, the registry's plan and the usage counters, then the
-//! marketplace (`pg_catalogue.rs`: catalogue and search, reviews, install reports, web
-//! sessions); every other feature still lives on SQLite only and is refused on
-//! PostgreSQL ([`StorageError::NotOnPostgres`]).
+//! index-file records), then the transparency log, teams, the registry's plan and the usage
+//! counters, publisher keys and plugin facts, the audit log (append-only like the event
+//! log), download counters, entitlements and the lifecycle tables, then the marketplace
+//! (`pg_catalogue.rs`: catalogue and search, reviews, install reports, web sessions); the
+//! features not listed still live on SQLite only and are refused on PostgreSQL
+//! ([`StorageError::NotOnPostgres`]).
 
 use crate::StorageError;
 use crate::pg::PgConn;
@@ -166,8 +168,126 @@ CREATE TABLE usage_download_months (
     bytes  BIGINT NOT NULL
 );
 ",
-    // The tables of plugins and downloads the catalogue reads (SQLite's columns).
-    crate::pg_catalogue::PLUGIN_AND_DOWNLOAD_TABLES,
+    // Publisher keys (registered to accounts, bound to packages) and plugins' own facts.
+    r"
+CREATE TABLE publisher_keys (
+    key_id             TEXT PRIMARY KEY,
+    user_id            BIGINT NOT NULL REFERENCES users(id),
+    public_key         TEXT NOT NULL,
+    created_at         BIGINT NOT NULL,
+    revoked_at         BIGINT,
+    compromised_since  BIGINT
+);
+CREATE INDEX publisher_keys_by_user ON publisher_keys (user_id, created_at);
+CREATE TABLE package_keys (
+    package_id         BIGINT NOT NULL REFERENCES packages(id),
+    key_id             TEXT NOT NULL REFERENCES publisher_keys(key_id),
+    added_at           BIGINT NOT NULL,
+    revoked_at         BIGINT,
+    compromised_since  BIGINT,
+    PRIMARY KEY (package_id, key_id)
+);
+CREATE INDEX package_keys_by_key ON package_keys (key_id);
+CREATE TABLE plugin_versions (
+    version_id  BIGINT PRIMARY KEY REFERENCES versions(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('plugin', 'template')),
+    info        TEXT NOT NULL
+);
+",
+    // The hash-chained audit log: append-only (its anchor is outside the database, see
+    // `audit.rs`).
+    r"
+CREATE TABLE audit_log (
+    seq        BIGINT PRIMARY KEY CHECK (seq > 0),
+    time       BIGINT NOT NULL,
+    actor      TEXT NOT NULL,
+    tenant     TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL
+);
+CREATE FUNCTION wharf_audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only';
+END
+$$;
+CREATE TRIGGER audit_is_never_changed BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION wharf_audit_is_append_only();
+CREATE TRIGGER audit_is_never_truncated BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION wharf_audit_is_append_only();
+",
+    // Download counters per version per day, per package, and who fetched a package.
+    r"
+CREATE INDEX versions_by_cksum ON versions (cksum);
+CREATE TABLE downloads (
+    version_id  BIGINT NOT NULL REFERENCES versions(id),
+    day         BIGINT NOT NULL,
+    count       BIGINT NOT NULL,
+    PRIMARY KEY (version_id, day)
+);
+CREATE TABLE download_totals (
+    package_id  BIGINT PRIMARY KEY REFERENCES packages(id),
+    total       BIGINT NOT NULL
+);
+CREATE TABLE download_fetchers (
+    package_id  BIGINT NOT NULL REFERENCES packages(id),
+    user_id     BIGINT NOT NULL REFERENCES users(id),
+    first_at    BIGINT NOT NULL,
+    PRIMARY KEY (package_id, user_id)
+);
+",
+    // Premium packages and entitlements; deprecations, quarantines, advisories and the
+    // lifecycle feed's serial.
+    r"
+CREATE TABLE premium_packages (
+    package_id  BIGINT PRIMARY KEY REFERENCES packages(id),
+    since       BIGINT NOT NULL
+);
+CREATE TABLE entitlement_keys (
+    key_id      TEXT PRIMARY KEY,
+    public_key  TEXT NOT NULL,
+    added_at    BIGINT NOT NULL
+);
+CREATE TABLE licence_revocations (
+    serial      BIGINT PRIMARY KEY,
+    list        TEXT NOT NULL,
+    stored_at   BIGINT NOT NULL
+);
+CREATE TABLE deprecations (
+    package_id  BIGINT NOT NULL REFERENCES packages(id),
+    version     TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    successor   TEXT,
+    actor       TEXT NOT NULL,
+    since       BIGINT NOT NULL,
+    PRIMARY KEY (package_id, version)
+);
+CREATE TABLE quarantines (
+    package_id  BIGINT NOT NULL REFERENCES packages(id),
+    version     TEXT NOT NULL,
+    cksum       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    was_yanked  BIGINT NOT NULL,
+    actor       TEXT NOT NULL,
+    since       BIGINT NOT NULL,
+    PRIMARY KEY (package_id, version)
+);
+CREATE INDEX quarantines_by_cksum ON quarantines (cksum);
+CREATE TABLE advisories (
+    id            TEXT PRIMARY KEY,
+    package_id    BIGINT NOT NULL REFERENCES packages(id),
+    advisory      TEXT NOT NULL,
+    published_at  BIGINT NOT NULL
+);
+CREATE TABLE lifecycle_serial (
+    id      BIGINT PRIMARY KEY CHECK (id = 1),
+    serial  BIGINT NOT NULL
+);
+INSERT INTO lifecycle_serial (id, serial) VALUES (1, 0);
+",
     // The catalogue and its full-text search (a weighted `tsvector` under a GIN index).
     crate::pg_catalogue::CATALOGUE,
     // Ratings, reviews, replies, reports and the append-only moderation log.

@@ -10,9 +10,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use rusqlite::Connection;
-
-use crate::audit::{AuditEntry, append, write_head};
+use crate::audit::AuditEntry;
 use crate::plans::{Limits, Plans, check_plan_name};
 use crate::sql::{Sql, args};
 use crate::storage::now_unix;
@@ -106,19 +104,17 @@ pub(crate) fn store_plan(
     Ok(previous)
 }
 
-/// Writes the plan row (`None`: no plan) and its audit record in one transaction.
+/// Writes the plan row (`None`: no plan) inside the caller's transaction; returns the audit
+/// entry `entry` makes of the plan before, to append in the same transaction.
 fn write_plan(
-    conn: &mut Connection,
+    conn: &dyn Sql,
     plan: Option<(&str, Limits)>,
     entry: impl FnOnce(Option<&str>) -> AuditEntry,
     now: i64,
-) -> Result<crate::AuditRecord, StorageError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let entry = entry(current_plan(&*tx)?.as_deref());
-    store_plan(&*tx, plan, &entry.actor, now)?;
-    let record = append(&tx, &entry, now)?;
-    tx.commit()?;
-    Ok(record)
+) -> Result<((), AuditEntry), StorageError> {
+    let entry = entry(current_plan(conn)?.as_deref());
+    store_plan(conn, plan, &entry.actor, now)?;
+    Ok(((), entry))
 }
 
 impl Storage {
@@ -150,7 +146,7 @@ impl Storage {
     ) -> Result<(), StorageError> {
         let limits = limits_of(&self.plan_catalog(), name)?;
         let now = now_unix();
-        let record = self.inner.pool.with(|conn| {
+        self.audited_change(|conn| {
             write_plan(
                 conn,
                 name.map(|name| (name, limits)),
@@ -166,7 +162,6 @@ impl Storage {
                 now,
             )
         })?;
-        write_head(self.data_dir(), &record)?;
         tracing::info!(plan = name.unwrap_or("none"), actor, "registry plan set");
         Ok(())
     }
@@ -185,16 +180,13 @@ impl Storage {
             &format!("move the registry to plan `{shown}`"),
         )?;
         let limits = limits_of(&self.plan_catalog(), name)?;
-        let previous = self.inner.pool.with(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let previous = store_plan(
-                &*tx,
+        let previous = self.inner.pool.with_write(|conn| {
+            store_plan(
+                conn,
                 name.map(|name| (name, limits)),
                 &who.login,
                 now_unix(),
-            )?;
-            tx.commit()?;
-            Ok(previous)
+            )
         })?;
         tracing::info!(plan = shown, actor = %who.login, "registry plan changed over the API");
         Ok(previous)
@@ -214,7 +206,7 @@ impl Storage {
             return Ok(Some((name, false)));
         };
         if limits != stored_limits {
-            let record = self.inner.pool.with(|conn| {
+            self.audited_change(|conn| {
                 write_plan(
                     conn,
                     Some((&name, limits)),
@@ -230,7 +222,6 @@ impl Storage {
                     now_unix(),
                 )
             })?;
-            write_head(self.data_dir(), &record)?;
             tracing::info!(plan = %name, "the plan's limits changed in the plans file and now apply");
         }
         Ok(Some((name, true)))
@@ -274,7 +265,7 @@ impl Storage {
     /// Recounts the usage counters from the database, first looking up the size of every
     /// blob published before sizes were kept. Part of [`Storage::reconcile`].
     pub async fn recount_usage(&self) -> Result<(), StorageError> {
-        let missing = self.read(|conn| usage::unsized_blobs(conn)).await?;
+        let missing = self.read_sql(|conn| usage::unsized_blobs(conn)).await?;
         let mut found = Vec::with_capacity(missing.len());
         for cksum in missing {
             if let Some(bytes) = self.blob(&cksum).await? {
@@ -283,7 +274,7 @@ impl Storage {
         }
         self.inner
             .writer
-            .run(move |conn| usage::recount(conn, &found))
+            .run_sql(move |conn| usage::recount(conn, &found))
             .await
     }
 }

@@ -2,14 +2,14 @@
 //! version beside its `versions` row. The index line stays what cargo reads; these are
 //! shown by the API.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use wharf_index_format::PluginInfo;
 
 use crate::StorageError;
 use crate::queries::package_by_lower;
+use crate::sql::{Sql, args};
 
-/// The migration that adds the table.
+/// The migration that adds the table on SQLite (PostgreSQL's is in `pg_schema.rs`).
 pub(crate) const MIGRATION: &str = r"
 CREATE TABLE plugin_versions (
     version_id  INTEGER PRIMARY KEY REFERENCES versions(id),
@@ -43,48 +43,47 @@ pub struct PluginPackage {
 
 /// Records the plugin facts of the version row `version_id`.
 pub(crate) fn record_plugin(
-    conn: &Connection,
+    conn: &dyn Sql,
     version_id: i64,
     info: &PluginInfo,
 ) -> Result<(), StorageError> {
     let json = serde_json::to_string(info).map_err(|e| StorageError::Corrupt {
         what: format!("plugin facts of version row {version_id}: {e}"),
     })?;
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO plugin_versions (version_id, kind, info) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![version_id, info.kind.as_str(), json])?;
+        args![version_id, info.kind.as_str(), json],
+    )?;
     Ok(())
 }
 
 /// The plugin named `name` (case-insensitive), or `None` when no such package exists or
 /// none of its versions is a plugin.
 pub(crate) fn plugin_package(
-    conn: &Connection,
+    conn: &dyn Sql,
     name: &str,
 ) -> Result<Option<PluginPackage>, StorageError> {
     let Some(package) = package_by_lower(conn, name)? else {
         return Ok(None);
     };
-    let description: Option<String> = conn
-        .prepare_cached("SELECT description FROM packages WHERE id = ?1")?
-        .query_row([package.id], |row| row.get(0))
-        .optional()?
+    let description = conn
+        .row(
+            "SELECT description FROM packages WHERE id = ?1",
+            args![package.id],
+        )?
+        .map(|row| row.opt_string(0))
+        .transpose()?
         .flatten();
     let rows = conn
-        .prepare_cached(
+        .rows(
             "SELECT v.version, v.yanked, p.info FROM versions v
              JOIN plugin_versions p ON p.version_id = v.id
              WHERE v.package_id = ?1 ORDER BY v.id",
+            args![package.id],
         )?
-        .query_map([package.id], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, bool>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        .iter()
+        .map(|row| Ok::<_, StorageError>((row.string(0)?, row.bool(1)?, row.string(2)?)))
+        .collect::<Result<Vec<_>, StorageError>>()?;
     if rows.is_empty() {
         return Ok(None);
     }
@@ -109,15 +108,12 @@ pub(crate) fn plugin_package(
 }
 
 /// The kind of the package's latest plugin version, for search results.
-pub(crate) fn latest_kind(
-    conn: &Connection,
-    package_id: i64,
-) -> Result<Option<String>, StorageError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT p.kind FROM versions v JOIN plugin_versions p ON p.version_id = v.id
-             WHERE v.package_id = ?1 ORDER BY v.id DESC LIMIT 1",
-        )?
-        .query_row([package_id], |row| row.get(0))
-        .optional()?)
+pub(crate) fn latest_kind(conn: &dyn Sql, package_id: i64) -> Result<Option<String>, StorageError> {
+    conn.row(
+        "SELECT p.kind FROM versions v JOIN plugin_versions p ON p.version_id = v.id
+         WHERE v.package_id = ?1 ORDER BY v.id DESC LIMIT 1",
+        args![package_id],
+    )?
+    .map(|row| row.string(0))
+    .transpose()
 }

@@ -1,4 +1,4 @@
-//! Publisher keys in SQLite: the keys accounts register (`publisher_keys`), the keys bound
+//! Publisher keys (on either engine, through the [`Sql`] seam): the keys accounts register (`publisher_keys`), the keys bound
 //! to each package (`package_keys`), and revocation, which logs an `owner_key_revoke`
 //! event for every package the key was bound to.
 //!
@@ -9,19 +9,19 @@
 //! owner-key-add statement. Revocation is an account action (the key may be lost or
 //! stolen): the registry writes and countersigns the owner-key-revoke statement.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 use wharf_trust::{KeyRegistration, OwnerKeys, PublicKey, StatementSignature, UtcTime};
 
 use crate::queries::insert_event;
+use crate::sql::{Sql, SqlRow, args};
 use crate::{EventKind, Principal, StorageError};
 
 /// How far a signed time (a registration's, a statement's) may be from the registry's
 /// clock, in seconds.
 pub(crate) const CLOCK_WINDOW_SECONDS: i64 = 300;
 
-/// The publisher-key tables, and the events table rebuilt to allow the key event kinds.
+/// The publisher-key tables on SQLite, and the events table rebuilt to allow the key event kinds.
 pub(crate) const MIGRATION: &str = r"
 CREATE TABLE events_with_key_kinds (
     seq         INTEGER PRIMARY KEY,
@@ -93,7 +93,7 @@ pub(crate) fn check_clock(time: UtcTime, now: i64, what: &str) -> Result<(), Sto
 
 /// Registers the key of a self-signed `registration` to `who`.
 pub(crate) fn register(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     origin: &str,
     registration: &str,
@@ -133,17 +133,11 @@ pub(crate) fn register(
             reason: format!("{error}: the registration must be signed by the key it registers"),
         })?;
     let key = registration.key();
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO publisher_keys (key_id, user_id, public_key, created_at)
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![
-            key.key_id().to_string(),
-            who.user_id,
-            key.to_text(),
-            now
-        ])?;
+    let inserted = conn.exec(
+        "INSERT INTO publisher_keys (key_id, user_id, public_key, created_at)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        args![key.key_id().to_string(), who.user_id, key.to_text(), now],
+    )?;
     if inserted == 0 {
         return Err(StorageError::KeyAlreadyRegistered {
             id: key.key_id().short(),
@@ -161,37 +155,41 @@ pub(crate) fn register(
 }
 
 /// The keys registered to `user_id`, oldest first.
-pub(crate) fn list(conn: &Connection, user_id: i64) -> Result<Vec<PublisherKeyInfo>, StorageError> {
+pub(crate) fn list(conn: &dyn Sql, user_id: i64) -> Result<Vec<PublisherKeyInfo>, StorageError> {
     let mut keys = conn
-        .prepare_cached(
+        .rows(
             "SELECT key_id, public_key, created_at, revoked_at, compromised_since
              FROM publisher_keys WHERE user_id = ?1 ORDER BY created_at, key_id",
+            args![user_id],
         )?
-        .query_map([user_id], |row| {
-            Ok(PublisherKeyInfo {
-                id: row.get(0)?,
-                key: row.get(1)?,
-                created: row.get(2)?,
-                revoked: row.get(3)?,
-                compromised_since: row.get(4)?,
+        .iter()
+        .map(|row| {
+            Ok::<_, StorageError>(PublisherKeyInfo {
+                id: row.string(0)?,
+                key: row.string(1)?,
+                created: row.i64(2)?,
+                revoked: row.opt_i64(3)?,
+                compromised_since: row.opt_i64(4)?,
                 packages: Vec::new(),
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
     for key in &mut keys {
         key.packages = conn
-            .prepare_cached(
+            .rows(
                 "SELECT p.name FROM package_keys k JOIN packages p ON p.id = k.package_id
                  WHERE k.key_id = ?1 ORDER BY p.name",
+                args![&key.id],
             )?
-            .query_map([&key.id], |row| row.get(0))?
+            .iter()
+            .map(|row| row.string(0))
             .collect::<Result<Vec<String>, _>>()?;
     }
     Ok(keys)
 }
 
 /// The key of `who` named by `id`: its 64-digit id or the first 16 digits.
-fn find(conn: &Connection, who: &Principal, id: &str) -> Result<PublisherKeyInfo, StorageError> {
+fn find(conn: &dyn Sql, who: &Principal, id: &str) -> Result<PublisherKeyInfo, StorageError> {
     let id = id.to_ascii_lowercase();
     list(conn, who.user_id)?
         .into_iter()
@@ -207,7 +205,7 @@ fn find(conn: &Connection, who: &Principal, id: &str) -> Result<PublisherKeyInfo
 /// is bound to. Returns the key as it now is and the packages whose log grew, with the
 /// event's sequence number.
 pub(crate) fn revoke(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     id: &str,
     compromised_since: Option<i64>,
@@ -230,24 +228,26 @@ pub(crate) fn revoke(
             ),
         });
     }
-    conn.prepare_cached(
+    conn.exec(
         "UPDATE publisher_keys SET revoked_at = ?2, compromised_since = ?3 WHERE key_id = ?1",
-    )?
-    .execute(params![key.id, now, compromised_since])?;
+        args![&key.id, now, compromised_since],
+    )?;
     let bound: Vec<i64> = conn
-        .prepare_cached(
+        .rows(
             "SELECT package_id FROM package_keys WHERE key_id = ?1 AND revoked_at IS NULL
              ORDER BY package_id",
+            args![&key.id],
         )?
-        .query_map([&key.id], |row| row.get(0))?
+        .iter()
+        .map(|row| row.i64(0))
         .collect::<Result<_, _>>()?;
     let mut changed = Vec::new();
     for package_id in bound {
-        conn.prepare_cached(
+        conn.exec(
             "UPDATE package_keys SET revoked_at = ?3, compromised_since = ?4
              WHERE package_id = ?1 AND key_id = ?2",
-        )?
-        .execute(params![package_id, key.id, now, compromised_since])?;
+            args![package_id, &key.id, now, compromised_since],
+        )?;
         let payload = json!({ "key": key.key, "compromised_since": compromised_since });
         let seq = insert_event(
             conn,
@@ -267,25 +267,27 @@ pub(crate) fn revoke(
 
 /// The publisher keys of a package over time, as the log has them (threshold 1).
 pub(crate) fn package_owner_keys(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     name: &str,
 ) -> Result<OwnerKeys, StorageError> {
     let rows = conn
-        .prepare_cached(
+        .rows(
             "SELECT k.public_key, pk.added_at, pk.revoked_at, pk.compromised_since
              FROM package_keys pk JOIN publisher_keys k ON k.key_id = pk.key_id
              WHERE pk.package_id = ?1 ORDER BY pk.added_at, pk.key_id",
+            args![package_id],
         )?
-        .query_map([package_id], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, Option<i64>>(2)?,
-                row.get::<_, Option<i64>>(3)?,
+        .iter()
+        .map(|row: &SqlRow| {
+            Ok::<_, StorageError>((
+                row.string(0)?,
+                row.i64(1)?,
+                row.opt_i64(2)?,
+                row.opt_i64(3)?,
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
     let mut owners = OwnerKeys::new(name, 1);
     for (key, added, revoked, compromised_since) in rows {
         let key = PublicKey::parse(&key)?;
@@ -303,30 +305,31 @@ pub(crate) fn package_owner_keys(
 
 /// The key `key_id` (64 hex digits) when it is registered to `user_id` and not revoked.
 pub(crate) fn live_key_of_user(
-    conn: &Connection,
+    conn: &dyn Sql,
     user_id: i64,
     key_id: &str,
 ) -> Result<Option<PublicKey>, StorageError> {
-    let key: Option<String> = conn
-        .prepare_cached(
+    let key = conn
+        .row(
             "SELECT public_key FROM publisher_keys
              WHERE key_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+            args![key_id, user_id],
         )?
-        .query_row(params![key_id, user_id], |row| row.get(0))
-        .optional()?;
+        .map(|row| row.string(0))
+        .transpose()?;
     Ok(key.map(|key| PublicKey::parse(&key)).transpose()?)
 }
 
 /// Binds `key` to the package (the first signed release's trust on first use).
 pub(crate) fn bind(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     key: &PublicKey,
     now: i64,
 ) -> Result<(), StorageError> {
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO package_keys (package_id, key_id, added_at) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![package_id, key.key_id().to_string(), now])?;
+        args![package_id, key.key_id().to_string(), now],
+    )?;
     Ok(())
 }

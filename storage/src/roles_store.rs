@@ -90,12 +90,9 @@ impl Storage {
                 &format!("change the role of `{login}`"),
             )?;
         }
-        self.inner.pool.with(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let before = set_role(&*tx, login, role)?;
-            tx.commit()?;
-            Ok(before)
-        })
+        self.inner
+            .pool
+            .with_write(|conn| set_role(conn, login, role))
     }
 
     /// The role of `login` ([`StorageError::UnknownUser`] when there is none).

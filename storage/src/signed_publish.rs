@@ -14,7 +14,6 @@
 //!   to the uploader and not revoked, and the upload carries that key's self-signed
 //!   owner-key-add statement, which the log records before the release.
 
-use rusqlite::Connection;
 use serde_json::json;
 use wharf_trust::{Hash, PublicKey, Statement, StatementBody, StatementSignature};
 
@@ -23,6 +22,7 @@ use crate::publisher_keys::{
     CLOCK_WINDOW_SECONDS, bind, check_clock, live_key_of_user, package_owner_keys,
 };
 use crate::queries::{PackageRow, insert_event};
+use crate::sql::{Sql, args};
 use crate::{EventKind, Principal};
 
 /// A release statement and its signatures, sent with an upload by `wharf publish`.
@@ -136,7 +136,7 @@ pub(crate) fn check_statement_matches(
 /// Decides what the signatures of a publish do (see the module documentation). `package`
 /// is the existing package, `None` for a new one.
 pub(crate) fn plan_signing(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     package: Option<&PackageRow>,
@@ -189,7 +189,7 @@ pub(crate) fn plan_signing(
 
 /// The first signed release of a package: the signing key must be the uploader's.
 fn plan_binding(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     signed: &SignedRelease,
@@ -256,15 +256,16 @@ fn plan_binding(
 /// and the statement has not changed, so this is a few row reads and no cryptography on the
 /// writer thread; when it does not hold, the caller plans again for the precise answer.
 pub(crate) fn plan_still_holds(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     package: Option<&PackageRow>,
     plan: &KeyPlan,
 ) -> Result<bool, StorageError> {
-    let bound: i64 = match package {
-        Some(package) => conn
-            .prepare_cached("SELECT count(*) FROM package_keys WHERE package_id = ?1")?
-            .query_row([package.id], |row| row.get(0))?,
+    let bound = match package {
+        Some(package) => conn.one_i64(
+            "SELECT count(*) FROM package_keys WHERE package_id = ?1",
+            args![package.id],
+        )?,
         None => 0,
     };
     Ok(match plan {
@@ -273,28 +274,23 @@ pub(crate) fn plan_still_holds(
             let Some(package) = package else {
                 return Ok(false);
             };
-            let mut live = conn.prepare_cached(
-                "SELECT 1 FROM package_keys
-                 WHERE package_id = ?1 AND key_id = ?2 AND revoked_at IS NULL",
-            )?;
             let mut all_live = !signatures.is_empty();
             for signature in signatures {
-                all_live &=
-                    live.exists(rusqlite::params![package.id, signature.key_id.to_string()])?;
+                all_live &= conn.exists(
+                    "SELECT 1 FROM package_keys
+                     WHERE package_id = ?1 AND key_id = ?2 AND revoked_at IS NULL",
+                    args![package.id, signature.key_id.to_string()],
+                )?;
             }
             all_live
         }
         KeyPlan::Bind(binding) => {
             bound == 0
-                && conn
-                    .prepare_cached(
-                        "SELECT 1 FROM publisher_keys
-                         WHERE key_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                    )?
-                    .exists(rusqlite::params![
-                        binding.key.key_id().to_string(),
-                        who.user_id
-                    ])?
+                && conn.exists(
+                    "SELECT 1 FROM publisher_keys
+                     WHERE key_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                    args![binding.key.key_id().to_string(), who.user_id],
+                )?
         }
     })
 }
@@ -303,7 +299,7 @@ pub(crate) fn plan_still_holds(
 /// its release event: binds the key and logs its owner-key-add event. Returns the release
 /// event's extra payload (the statement and the signatures its leaf carries).
 pub(crate) fn apply_plan(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     package_id: i64,
     signing: &ReleaseSigning,

@@ -100,18 +100,29 @@ impl Storage {
         let db_path = data_dir.join(DB_FILE);
         let setup_dir = data_dir.clone();
         let s3 = config.blobs.connect().await?;
-        let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
-        let hook: Arc<dyn crate::writer::GroupHook> = audit_queue.clone();
         let engine = database.engine();
-        let (stores, (writer, pool), keys) = tokio::task::spawn_blocking(move || {
+        let pending_writes = Arc::new(PendingWrites::new());
+        let (runtime, anchor_writes) = (tokio::runtime::Handle::current(), pending_writes.clone());
+        let (stores, (writer, pool), keys, audit_queue) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&setup_dir).map_err(|cause| StorageError::Path {
                 path: setup_dir.clone(),
                 cause,
             })?;
             let stores = config.blobs.open(&setup_dir, s3)?;
-            let engine = open_engine(&database, &db_path, Some(hook))?;
+            // The audit head's anchor: a file beside SQLite's database, or each node's object
+            // in the blob store all nodes on one PostgreSQL database share (`audit.rs`).
+            let audit_queue = Arc::new(match engine {
+                Engine::Sqlite => crate::audit::AuditQueue::new(setup_dir.clone()),
+                Engine::Postgres => crate::audit::AuditQueue::in_store(
+                    &setup_dir,
+                    Arc::clone(&stores.blobs),
+                    runtime,
+                    anchor_writes,
+                )?,
+            });
+            let engine = open_engine(&database, &db_path, Some(Arc::clone(&audit_queue)))?;
             let keys = RegistryKeys::load_or_create(&setup_dir, None)?;
-            Ok::<_, StorageError>((stores, engine, keys))
+            Ok::<_, StorageError>((stores, engine, keys, audit_queue))
         })
         .await??;
         let keys = Arc::new(keys);
@@ -127,7 +138,7 @@ impl Storage {
                 pool,
                 token_cache,
                 projector: IndexProjector::new(Arc::clone(&stores.index)),
-                pending_writes: Arc::new(PendingWrites::new()),
+                pending_writes,
                 dirty,
                 stores,
                 data_dir,
@@ -353,10 +364,7 @@ impl Storage {
         request: NewToken,
         role: Option<crate::Role>,
     ) -> Result<CreatedToken, StorageError> {
-        // Plans (and so seat limits) are not on PostgreSQL: none can be set there.
-        if !self.on_postgres() {
-            self.check_new_seat(&request.user)?;
-        }
+        self.check_new_seat(&request.user)?;
         self.inner
             .pool
             .with_sql(move |conn| tokens::create_narrowed_token(conn, request, role, now_unix()))
@@ -573,49 +581,20 @@ impl Storage {
                     limits,
                     now_unix(),
                 )?;
-                // Plans are not on PostgreSQL: none can be set there.
-                if let Some(sqlite) = conn.sqlite() {
-                    quota.check(sqlite, existing.is_none(), now_unix())?;
-                }
-                match conn.sqlite() {
-                    Some(sqlite) => plan_signing(
-                        sqlite,
-                        &checked_who,
-                        &checked_entry.name,
-                        existing.as_ref(),
-                        &checked_signing,
-                        &checked_origin,
-                        now_unix(),
-                    ),
-                    // Publisher keys are not on PostgreSQL: no package has one there.
-                    None if checked_signing.signed.is_some()
-                        || checked_signing.require_signatures =>
-                    {
-                        Err(StorageError::NotOnPostgres {
-                            feature: "signed releases".to_owned(),
-                        })
-                    }
-                    None => Ok(KeyPlan::Unsigned),
-                }
+                quota.check(conn, existing.is_none(), now_unix())?;
+                plan_signing(
+                    conn,
+                    &checked_who,
+                    &checked_entry.name,
+                    existing.as_ref(),
+                    &checked_signing,
+                    &checked_origin,
+                    now_unix(),
+                )
             })?;
             Ok::<_, StorageError>((actual, crate_bytes, plan))
         })
         .await?
-    }
-
-    /// [`Storage::change_sql`] for a change written against SQLite's connection: on
-    /// PostgreSQL it refuses with [`StorageError::NotOnPostgres`] naming the calling feature.
-    #[track_caller]
-    pub(crate) fn change<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Connection, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
-    ) -> impl std::future::Future<Output = Result<(Option<IndexFileSnapshot>, T), StorageError>> + '_
-    {
-        let caller = std::panic::Location::caller();
-        self.change_sql(move |conn, now| match conn.sqlite() {
-            Some(sqlite) => work(sqlite, now),
-            None => Err(crate::engine::refused(caller)),
-        })
     }
 
     /// Runs a change to one package in the writer's next group commit, logs it, and brings
@@ -715,13 +694,12 @@ impl Storage {
         registration: &str,
         signature: &str,
     ) -> Result<PublisherKeyInfo, StorageError> {
-        self.refuse_on_postgres("publisher keys")?;
         let (who, registration, signature) =
             (who.clone(), registration.to_owned(), signature.to_owned());
         let origin = self.inner.keys.origin().to_owned();
         self.inner
             .writer
-            .run(move |conn| {
+            .run_sql(move |conn| {
                 publisher_keys::register(conn, &who, &origin, &registration, &signature, now_unix())
             })
             .await
@@ -738,11 +716,10 @@ impl Storage {
         statement: &str,
         signatures: &[String],
     ) -> Result<wharf_trust::PublicKey, StorageError> {
-        self.refuse_on_postgres("publisher keys")?;
         let (who, statement, signatures) = (who.clone(), statement.to_owned(), signatures.to_vec());
         let origin = self.inner.keys.origin().to_owned();
         let (_, key) = self
-            .change(move |conn, now| {
+            .change_sql(move |conn, now| {
                 crate::key_binding::add_to_package(
                     conn,
                     &who,
@@ -761,9 +738,8 @@ impl Storage {
         &self,
         who: &Principal,
     ) -> Result<Vec<PublisherKeyInfo>, StorageError> {
-        self.refuse_on_postgres("publisher keys")?;
         let user_id = who.user_id;
-        self.read(move |conn| publisher_keys::list(conn, user_id))
+        self.read_sql(move |conn| publisher_keys::list(conn, user_id))
             .await
     }
 
@@ -778,13 +754,12 @@ impl Storage {
         id: &str,
         compromised_since: Option<i64>,
     ) -> Result<PublisherKeyInfo, StorageError> {
-        self.refuse_on_postgres("publisher keys")?;
         let (who, id) = (who.clone(), id.to_owned());
         let keys = Arc::clone(&self.inner.keys);
         let (key, changed) = self
             .inner
             .writer
-            .run(move |conn| {
+            .run_sql(move |conn| {
                 let revoked =
                     publisher_keys::revoke(conn, &who, &id, compromised_since, now_unix())?;
                 log::append_pending(conn, &keys)?;
@@ -810,8 +785,7 @@ impl Storage {
     /// versions; `None` when there is no such package or it is no plugin.
     pub async fn plugin(&self, name: &str) -> Result<Option<PluginPackage>, StorageError> {
         let name = name.to_owned();
-        self.refuse_on_postgres("plugin metadata")?;
-        self.read(move |conn| crate::plugins::plugin_package(conn, &name))
+        self.read_sql(move |conn| crate::plugins::plugin_package(conn, &name))
             .await
     }
 

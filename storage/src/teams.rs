@@ -8,7 +8,6 @@
 //! Creating a team and changing its members needs [`Action::ManageTeams`] (a tenant admin),
 //! or a command run on the data directory.
 
-use rusqlite::TransactionBehavior;
 use serde::Serialize;
 
 use crate::sql::{Sql, args};
@@ -217,19 +216,6 @@ pub(crate) fn set_team_owner(
     Ok(rows == 1)
 }
 
-/// [`change_members`] in a transaction of its own on a SQLite connection.
-fn members_in_transaction(
-    conn: &mut rusqlite::Connection,
-    name: &str,
-    logins: &[String],
-    add: bool,
-) -> Result<Vec<String>, StorageError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let changed = change_members(&*tx, name, logins, add, now_unix())?;
-    tx.commit()?;
-    Ok(changed)
-}
-
 fn authorize(who: Option<&Principal>, what: &str) -> Result<(), StorageError> {
     who.map_or(Ok(()), |who| who.require(Action::ManageTeams, what))
 }
@@ -241,7 +227,7 @@ impl Storage {
         authorize(who, &format!("create the team `{name}`"))?;
         self.inner
             .pool
-            .with(|conn| create(&*conn, name, now_unix()))
+            .with_write(|conn| create(conn, name, now_unix()))
     }
 
     /// Adds users (by login) to a team; returns the logins that were not members before.
@@ -254,7 +240,7 @@ impl Storage {
         authorize(who, &format!("change the members of team `{name}`"))?;
         self.inner
             .pool
-            .with(|conn| members_in_transaction(conn, name, logins, true))
+            .with_write(|conn| change_members(conn, name, logins, true, now_unix()))
     }
 
     /// Removes users from a team; returns the logins that were members.
@@ -267,7 +253,7 @@ impl Storage {
         authorize(who, &format!("change the members of team `{name}`"))?;
         self.inner
             .pool
-            .with(|conn| members_in_transaction(conn, name, logins, false))
+            .with_write(|conn| change_members(conn, name, logins, false, now_unix()))
     }
 
     /// Every team with its members and packages, by name.

@@ -11,7 +11,7 @@ use crate::queries::{
     version_key,
 };
 use crate::signed_publish::{KeyPlan, ReleaseSigning, apply_plan, plan_signing, plan_still_holds};
-use crate::sql::{Sql, args, sqlite_only};
+use crate::sql::{Sql, args};
 use crate::{Action, DailyLimits, EventKind, Principal, Scope, StorageError, TEAM_PREFIX};
 
 /// A publish that passed validation and whose blob is stored.
@@ -140,8 +140,7 @@ pub(crate) fn check_publish(
 }
 
 /// What the publish's signatures do: the plan checked before the transaction if it still
-/// holds, otherwise planned again. Publisher keys are not on PostgreSQL yet, so there only
-/// unsigned releases of a registry that does not require signatures are accepted.
+/// holds, otherwise planned again.
 fn signing_plan(
     conn: &dyn Sql,
     request: &PublishRequest,
@@ -156,13 +155,10 @@ fn signing_plan(
         checked_plan,
         ..
     } = request;
-    match conn.sqlite() {
-        Some(sqlite) if plan_still_holds(sqlite, who, existing, checked_plan)? => {
-            Ok(checked_plan.clone())
-        }
-        Some(sqlite) => plan_signing(sqlite, who, &entry.name, existing, signing, origin, now),
-        None if signing.signed.is_none() && !signing.require_signatures => Ok(KeyPlan::Unsigned),
-        None => sqlite_only(conn, "signed releases").map(|_| KeyPlan::Unsigned),
+    if plan_still_holds(conn, who, existing, checked_plan)? {
+        Ok(checked_plan.clone())
+    } else {
+        plan_signing(conn, who, &entry.name, existing, signing, origin, now)
     }
 }
 
@@ -230,11 +226,7 @@ pub(crate) fn apply_publish(
         "UPDATE packages SET description = ?2 WHERE id = ?1",
         args![package.id, metadata.description.as_deref()],
     )?;
-    let signed_payload = match (conn.sqlite(), &plan) {
-        (_, KeyPlan::Unsigned) => None,
-        (Some(sqlite), _) => apply_plan(sqlite, who, package.id, signing, &plan, now)?,
-        (None, _) => sqlite_only(conn, "signed releases").map(|_| None)?,
-    };
+    let signed_payload = apply_plan(conn, who, package.id, signing, &plan, now)?;
     let version = entry.vers.to_string();
     let pubtime = entry.pubtime.map_or(now, wharf_index_format::Pubtime::unix);
     let metadata_json = serde_json::to_string(metadata).map_err(|e| StorageError::Corrupt {
@@ -257,7 +249,7 @@ pub(crate) fn apply_publish(
     )?;
     crate::usage::count_publish(conn, &entry.cksum, quota.crate_len, created_package)?;
     if let Some(plugin) = &metadata.plugin {
-        crate::plugins::record_plugin(sqlite_only(conn, "plugin metadata")?, version_id, plugin)?;
+        crate::plugins::record_plugin(conn, version_id, plugin)?;
     }
     let mut payload = json!({ "cksum": entry.cksum, "created_package": created_package });
     if let (Some(signed), Some(fields)) = (signed_payload, payload.as_object_mut())
@@ -319,10 +311,7 @@ pub(crate) fn apply_set_yanked(
             name: package.name.clone(),
             version: version.to_owned(),
         })?;
-    // Quarantines are not on PostgreSQL yet, so no version there can be quarantined.
-    if let Some(sqlite) = conn.sqlite() {
-        crate::lifecycle::refuse_if_quarantined(sqlite, package.id, &package.name, &row.version)?;
-    }
+    crate::lifecycle::refuse_if_quarantined(conn, package.id, &package.name, &row.version)?;
     let mut entry = IndexEntry::from_line(&row.line).map_err(|e| StorageError::Corrupt {
         what: format!("stored line of `{}` `{}`: {e}", package.name, row.version),
     })?;

@@ -290,14 +290,10 @@ async fn features_not_on_postgres_are_refused_in_one_line_and_change_nothing() -
         "{message}"
     );
     assert_eq!(message.lines().count(), 1);
-    let keys = storage
-        .publisher_keys(&alice)
-        .await
-        .unwrap_err()
-        .to_string();
+    let hooks = storage.webhooks().await.unwrap_err().to_string();
     assert!(
-        keys.starts_with("publisher keys is not supported"),
-        "{keys}"
+        hooks.starts_with("webhooks is not supported on PostgreSQL yet"),
+        "{hooks}"
     );
     assert_eq!(observe(&storage).await, before);
     Ok(())
