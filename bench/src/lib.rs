@@ -12,6 +12,8 @@
 //! - [`fetch_index_files`]: downloads index files, keeping their bytes and `ETag`s, so a
 //!   static file server can serve the same tree and a load generator can send conditional
 //!   requests.
+//! - [`read_for`]: a steady load of index reads for a while, counting the requests that
+//!   failed (the failover drill, `scripts/bench/failover.sh`).
 //!
 //! - [`generate`]: a seeded plugin ecosystem (`gen-ecosystem`): hundreds of plugins with
 //!   power-law popularity, dependency chains, host API ranges over three majors, yanks and
@@ -29,6 +31,7 @@ mod index_fetch;
 pub mod install_bench;
 mod latency;
 mod publisher;
+mod read_load;
 mod seed;
 mod signing;
 mod synthetic;
@@ -41,6 +44,7 @@ pub use error::BenchError;
 pub use index_fetch::{FetchedIndexFile, fetch_index_files};
 pub use latency::LatencySummary;
 pub use publisher::{PublishFailure, PublishReport, PublishTarget, publish_all};
+pub use read_load::{ReadReport, read_for};
 pub use seed::{SeedPlan, seed_waves};
 pub use signing::{PublishUpload, RegisteredKey};
 pub use synthetic::{SyntheticCrate, SyntheticDependency};

@@ -9,10 +9,11 @@ use clap::{Args, Subcommand};
 use wharf_git_index::{Author, GitIndex};
 use wharf_storage::{AuditEntry, GcOptions};
 
-use crate::admin_audit::AuditCommand;
+use crate::admin_audit::{AuditCommand, record_admin_action};
 use crate::admin_keyset::{KeysetCommand, RootKeyNewArgs, root_key_new};
 use crate::admin_licence::{ADMIN_ACTOR, LicenceCommand, PremiumCommand};
-use crate::settings::{default_data_dir, open_existing_storage};
+use crate::open_registry::{DatabaseArg, open_existing_storage_on};
+use crate::settings::default_data_dir;
 
 /// Admin subcommands.
 #[derive(Debug, Subcommand)]
@@ -94,6 +95,8 @@ pub(crate) struct GcArgs {
     /// Data directory of the registry [default: ./wharf-data].
     #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArg,
     /// List what would be deleted (every blob, with its size), and delete nothing.
     #[arg(long)]
     dry_run: bool,
@@ -127,6 +130,8 @@ pub(crate) struct ReconcileArgs {
     /// Data directory of a registry `wharf serve` created [default: ./wharf-data].
     #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArg,
 }
 
 /// Runs an admin subcommand.
@@ -176,7 +181,7 @@ fn root_key_export(args: &RootKeyExportArgs) -> anyhow::Result<ExitCode> {
 /// or `--dry-run`.
 async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     let dir = args.data.unwrap_or_else(default_data_dir);
-    let storage = open_existing_storage(&dir).await?;
+    let storage = open_existing_storage_on(&dir, &args.database).await?;
     let options = GcOptions {
         grace: args.grace,
         dry_run: args.dry_run,
@@ -191,13 +196,16 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
         report.blobs, report.referenced, report.young, report.unrecognised
     );
     let count = report.collected.len();
-    storage.audit_now(&AuditEntry::new(
-        ADMIN_ACTOR,
-        "local",
-        "admin.gc",
-        format!("{count} unreferenced blobs"),
-        if report.dry_run { "ok (dry run)" } else { "ok" },
-    ))?;
+    record_admin_action(
+        &storage,
+        &AuditEntry::new(
+            ADMIN_ACTOR,
+            "local",
+            "admin.gc",
+            format!("{count} unreferenced blobs"),
+            if report.dry_run { "ok (dry run)" } else { "ok" },
+        ),
+    )?;
     let plural = if count == 1 { "" } else { "s" };
     if report.dry_run {
         println!(
@@ -233,7 +241,7 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
 /// `wharf admin reconcile`.
 async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let dir = args.data.unwrap_or_else(default_data_dir);
-    let storage = open_existing_storage(&dir).await?;
+    let storage = open_existing_storage_on(&dir, &args.database).await?;
     // Opening storage already reconciles; report what that run fixed, plus anything a
     // second pass still finds (another process may have written meanwhile).
     let opened = storage.open_report().clone();
@@ -265,13 +273,16 @@ async fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         println!("git index at event {}", report.seq);
     }
     let verify = storage.verify().await.context("verifying")?;
-    storage.audit_now(&AuditEntry::new(
-        ADMIN_ACTOR,
-        "local",
-        "admin.reconcile",
-        format!("{} index files rebuilt", rebuilt.len()),
-        format!("ok, {} problems", verify.problems.len()),
-    ))?;
+    record_admin_action(
+        &storage,
+        &AuditEntry::new(
+            ADMIN_ACTOR,
+            "local",
+            "admin.reconcile",
+            format!("{} index files rebuilt", rebuilt.len()),
+            format!("ok, {} problems", verify.problems.len()),
+        ),
+    )?;
     println!(
         "verified {} index files and {} blobs: {} problems",
         verify.index_files,

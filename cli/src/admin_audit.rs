@@ -11,6 +11,26 @@ use wharf_trust::UtcTime;
 
 use crate::admin_licence::{ADMIN_ACTOR, DataDir};
 
+/// Appends `entry` to the audit log now. On a registry whose metadata is in PostgreSQL,
+/// where the audit log is not kept yet, the action is done all the same and a warning says
+/// that it is not recorded.
+pub(crate) fn record_admin_action(
+    storage: &wharf_storage::Storage,
+    entry: &AuditEntry,
+) -> anyhow::Result<()> {
+    match storage.audit_now(entry) {
+        Err(wharf_storage::StorageError::NotOnPostgres { feature }) => {
+            tracing::warn!(
+                %feature,
+                action = %entry.action,
+                "the audit log is not kept on PostgreSQL yet: this action is not recorded in it"
+            );
+            Ok(())
+        }
+        other => Ok(other?),
+    }
+}
+
 /// `wharf admin audit …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {

@@ -26,7 +26,7 @@ pub(crate) enum KeysetCommand {
     Request(RequestArgs),
     /// Sign a keyset request (or add a signature to a signed one) with a root key file.
     Sign(SignArgs),
-    /// Install a signed next keyset; restart the server to use it.
+    /// Install a signed next keyset; a running server uses it from its next request.
     Install(InstallArgs),
 }
 
@@ -236,7 +236,7 @@ fn install(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("installing `{}`", args.input.display()))?;
     sync_entitlement_keys(&dir, keyset.entitlement_keys())?;
     println!(
-        "installed keyset version {}, valid until {}; restart `wharf serve` to use it",
+        "installed keyset version {}, valid until {}; the running `wharf serve` uses it from its next request",
         keyset.version(),
         keyset.expires()
     );

@@ -224,7 +224,7 @@ async fn trust_key(args: &TrustKeyArgs) -> anyhow::Result<()> {
             .with_context(|| format!("installing the next keyset of `{}`", dir.display()))?;
         storage.set_entitlement_keys(installed.entitlement_keys(), ADMIN_ACTOR)?;
         eprintln!(
-            "keyset version {} names entitlement key {}; restart `wharf serve` to publish it",
+            "keyset version {} names entitlement key {}; the running `wharf serve` publishes it from its next request",
             installed.version(),
             key.key_id().short()
         );

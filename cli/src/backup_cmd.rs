@@ -41,6 +41,7 @@ pub(crate) struct RestoreArgs {
 /// Writes the backup, reporting progress on stderr and a summary on stdout.
 pub(crate) async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let dir = args.data.unwrap_or_else(default_data_dir);
+    crate::open_registry::refuse_postgres_node(&dir)?;
     let blobs = crate::blob_storage::for_existing(&dir)?;
     let progress: Arc<dyn Fn(BackupProgress) + Send + Sync> =
         Arc::new(|step: BackupProgress| match step {

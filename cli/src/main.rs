@@ -19,6 +19,7 @@ mod keys_cmd;
 mod lifecycle_cmd;
 mod listen;
 mod mirror;
+mod open_registry;
 mod operator_docs;
 mod plan;
 mod plugin_cmd;

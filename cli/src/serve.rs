@@ -11,12 +11,13 @@ use clap::Args;
 use wharf_git_index::{Author, GitIndex, WorkerOptions, spawn_worker};
 use wharf_index_format::{RegistryConfig, own_index_url};
 use wharf_registry_server::{
-    AppState, PublishRateLimits, Server, ServerConfig, Tenants, warm_cache,
+    AppState, PublishRateLimits, Server, ServerConfig, Tenants, warm_and_follow,
 };
-use wharf_storage::{NewToken, Scope, Storage};
+use wharf_storage::{MetadataDatabase, NewToken, Scope, Storage};
 
+use crate::open_registry::open_node;
 use crate::serve_tls::reload_on_sighup;
-use crate::settings::{ServeSettings, SettingKeys, open_storage};
+use crate::settings::{ServeSettings, SettingKeys};
 
 /// Flags of `wharf serve`. Each has a `WHARF_*` environment variable; both override `--config`
 /// key by key.
@@ -24,7 +25,7 @@ use crate::settings::{ServeSettings, SettingKeys, open_storage};
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     keys: SettingKeys,
-    /// A TOML file with any of: data, listen, public-url, auth-required, require-signatures,
+    /// A TOML file with any of: data, database, listen, public-url, auth-required, require-signatures,
     /// workers, yield-every, index-fast-path, max-crate-bytes, allowed-dependency-registries, publish-rate-per-minute, publish-burst,
     /// new-crates-per-day, publishes-per-day, versions-per-crate-per-day, header-timeout,
     /// body-timeout, min-upload-rate, idle-timeout, max-connections, tls-cert, tls-key,
@@ -78,6 +79,7 @@ fn run_registry(
 ) -> anyhow::Result<ExitCode> {
     let ServeSettings {
         data,
+        database,
         listen,
         public_url,
         auth_required,
@@ -103,7 +105,7 @@ fn run_registry(
         .map(|path| crate::plan::load_catalog(&path, auth_required))
         .transpose()?;
     if git_index {
-        require_git_program()?;
+        require_git_export_possible(&database)?;
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
 
@@ -121,11 +123,9 @@ fn run_registry(
             .with_index_fast_path(fast_path_on(index_path));
         // On the first start the public URL's host names the registry in its signed
         // documents; without one, storage names it after its root key.
-        if let Some(origin) = public_url.as_deref().and_then(origin_of) {
-            wharf_storage::RegistryKeys::load_or_create(&data, Some(&origin))
-                .context("making the registry's signing keys")?;
-        }
-        let storage = open_blob_storage(&data, storage, presigned_downloads).await?;
+        let origin = make_embedded_keys(&data, &database, public_url.as_deref())?;
+        let storage =
+            open_blob_storage(&data, storage, presigned_downloads, &database, origin).await?;
         ensure_admin_token(&storage, &data)?;
         if let Some(catalog) = &plans {
             crate::plan::use_catalog(&storage, catalog.clone())?;
@@ -165,7 +165,8 @@ fn run_registry(
             plans,
         };
         let state = Arc::new(AppState::new(storage, config));
-        warm_cache(&state).await.context("loading index files")?;
+        let warmed = warm_and_follow(&state).await;
+        warmed.context("loading index files")?;
         // Commits and pushes run on this runtime, never on a request's path.
         let _git_worker = git_export.map(|export| {
             let options = WorkerOptions {
@@ -177,7 +178,7 @@ fn run_registry(
         let _refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));
         let tenants = Arc::new(Tenants::new(state));
         crate::serve_tenants::start(tenant_setup, Arc::clone(&tenants)).await?;
-        tracing::info!(%addr, data = %data.display(), auth_required, "wharf listening");
+        tracing::info!(%addr, data = %data.display(), database = %crate::open_registry::shown(&database), auth_required, "wharf listening");
         let shutdown = shutdown_signal()?;
         eprintln!("wharf: serving on {scheme}://{addr}  (index: sparse+{public_url}/index/)");
         server.run_tenants(tenants, shutdown).await;
@@ -215,8 +216,15 @@ async fn open_blob_storage(
     data: &std::path::Path,
     storage: Option<wharf_storage::S3Location>,
     presigned_downloads: Option<std::time::Duration>,
+    database: &MetadataDatabase,
+    origin: Option<String>,
 ) -> anyhow::Result<Storage> {
-    let storage = open_storage(data, storage).await?;
+    let storage = open_node(data, storage, database, origin).await?;
+    if storage.on_postgres() && !storage.signs_download_urls() {
+        tracing::warn!(
+            "the metadata is in PostgreSQL but the blobs are in this node's data directory: run one node only, or give every node the same bucket with --storage s3://BUCKET/PREFIX"
+        );
+    }
     if let Some(expiry) = presigned_downloads {
         if !storage.signs_download_urls() {
             anyhow::bail!(
@@ -229,6 +237,33 @@ async fn open_blob_storage(
         );
     }
     Ok(storage)
+}
+
+/// The origin named by the public URL, if any; on the embedded database, makes the
+/// registry's keys named after it before storage opens (on PostgreSQL storage makes them,
+/// only when the database records no keyset yet).
+fn make_embedded_keys(
+    data: &std::path::Path,
+    database: &MetadataDatabase,
+    public_url: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let origin = public_url.and_then(origin_of);
+    if let (Some(origin), MetadataDatabase::Embedded) = (&origin, database) {
+        wharf_storage::RegistryKeys::load_or_create(data, Some(origin))
+            .context("making the registry's signing keys")?;
+    }
+    Ok(origin)
+}
+
+/// The git export needs the `git` program and, for now, the embedded database.
+fn require_git_export_possible(database: &MetadataDatabase) -> anyhow::Result<()> {
+    if let MetadataDatabase::Postgres(url) = database {
+        anyhow::bail!(
+            "`git-index = true` does not work with the metadata in PostgreSQL (`{}`) yet; turn the git export off, or serve the registry from its embedded database",
+            wharf_storage::redact_database_url(url)
+        );
+    }
+    require_git_program()
 }
 
 /// The git export serves fetches through `git http-backend` and pushes with `git push`: a
@@ -275,9 +310,22 @@ fn origin_of(public_url: &str) -> Option<String> {
 
 /// On first start, creates an `admin` user with every scope and stores its token in
 /// `<data>/admin-token` (mode 0600), printing it once.
+/// On PostgreSQL only the registry's first node does this: a node joining a registry whose
+/// `admin` already has a token makes none.
 fn ensure_admin_token(storage: &Storage, data: &std::path::Path) -> anyhow::Result<()> {
     let path = data.join("admin-token");
     if path.exists() {
+        return Ok(());
+    }
+    if storage.on_postgres()
+        && !storage
+            .list_tokens(Some("admin"))
+            .context("listing the admin's tokens")?
+            .is_empty()
+    {
+        tracing::info!(
+            "the registry's admin has a token already (saved by its first node); none made"
+        );
         return Ok(());
     }
     let created = storage

@@ -13,7 +13,11 @@ use clap::Args;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
 use wharf_registry_server::{ConnectionLimits, DEFAULT_YIELD_EVERY, PublishRateLimits};
-use wharf_storage::S3Location;
+use wharf_storage::{MetadataDatabase, S3Location};
+
+pub(crate) use crate::open_registry::{
+    open_existing_storage, open_existing_storage_read_only, open_storage,
+};
 
 use crate::connection_keys::{GivenConnectionKeys, duration_key, parse_duration};
 use crate::listen::ListenAddr;
@@ -41,6 +45,11 @@ pub(crate) struct SettingKeys {
     /// Directory for the SQLite database, blobs and index files [default: ./wharf-data].
     #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     pub(crate) data: Option<PathBuf>,
+    /// Where the registry's metadata lives: `sqlite` (the embedded database in the data
+    /// directory) or a PostgreSQL URL, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, which
+    /// several nodes (each with its own data directory) may share [default: sqlite].
+    #[arg(long, env = "WHARF_DATABASE", value_name = "URL")]
+    pub(crate) database: Option<String>,
     /// Address to listen on: HOST:PORT (`127.0.0.1:8080`, `0.0.0.0:80`, `[::1]:8080`,
     /// `localhost:8080`) or a port alone (on 127.0.0.1) [default: 127.0.0.1:8080]; port 0
     /// picks a free port.
@@ -225,6 +234,8 @@ pub(crate) enum IndexPath {
 pub(crate) struct ServeSettings {
     /// Data directory.
     pub(crate) data: PathBuf,
+    /// Where the metadata lives.
+    pub(crate) database: MetadataDatabase,
     /// Listen address.
     pub(crate) listen: SocketAddr,
     /// Public URL, when given (else `http://` and the bound address).
@@ -290,6 +301,7 @@ impl SettingKeys {
         // Destructured without `..`, so a new key cannot be forgotten here.
         let Self {
             data,
+            database,
             listen,
             public_url,
             auth_required,
@@ -320,6 +332,7 @@ impl SettingKeys {
         } = self;
         Self {
             data: data.or(lower.data),
+            database: database.or(lower.database),
             listen: listen.or(lower.listen),
             public_url: public_url.or(lower.public_url),
             auth_required: auth_required.or(lower.auth_required),
@@ -410,8 +423,16 @@ impl SettingKeys {
             Some(urls) => checked_registry_urls(urls)?,
             None => wharf_index_format::default_dependency_registries(),
         };
+        let database = self
+            .database
+            .as_deref()
+            .map(MetadataDatabase::parse)
+            .transpose()
+            .map_err(|error| anyhow::anyhow!("`database`: {error}"))?
+            .unwrap_or_default();
         Ok(ServeSettings {
             data: self.data.unwrap_or_else(default_data_dir),
+            database,
             listen: self.listen.map_or_else(
                 || {
                     DEFAULT_LISTEN
@@ -494,111 +515,6 @@ fn checked_registry_urls(urls: Vec<String>) -> anyhow::Result<Vec<String>> {
 /// The data directory used when none is given.
 pub(crate) fn default_data_dir() -> PathBuf {
     PathBuf::from(DEFAULT_DATA_DIR)
-}
-
-/// Opens the storage in `dir` (SQLite, index files, and blobs on the local disk or in the
-/// bucket of `storage`), creating the directory and an empty registry if there is none: only
-/// `wharf serve` does this.
-pub(crate) async fn open_storage(
-    dir: &Path,
-    storage: Option<S3Location>,
-) -> anyhow::Result<wharf_storage::Storage> {
-    match std::fs::metadata(dir) {
-        Ok(meta) if !meta.is_dir() => anyhow::bail!(
-            "data directory `{}` is a file, not a directory; give a directory with `--data DIR` or `WHARF_DATA`",
-            dir.display()
-        ),
-        Ok(_) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory `{}`", dir.display()))?,
-        Err(error) => {
-            return Err(error)
-                .with_context(|| format!("cannot use data directory `{}`", dir.display()));
-        }
-    }
-    // Reading the directory first names it when it is unreadable; SQLite would not.
-    std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read data directory `{}`", dir.display()))?;
-    let (blobs, record) = crate::blob_storage::for_serve(dir, storage)?;
-    let opened = open_in(dir, blobs.clone()).await?;
-    if let Some(record) = record {
-        crate::blob_storage::record(&record, &blobs)?;
-    }
-    Ok(opened)
-}
-
-/// Opens the registry whose data is in `dir`, for the commands other than `serve`: a
-/// directory without a registry database is refused (and nothing is created), so a command
-/// run from the wrong place cannot make a registry no server uses.
-pub(crate) async fn open_existing_storage(dir: &Path) -> anyhow::Result<wharf_storage::Storage> {
-    check_existing_registry(dir)?;
-    open_in(dir, crate::blob_storage::for_existing(dir)?).await
-}
-
-/// [`open_existing_storage`] without changing anything in `dir`: the database read-only (no
-/// migration, no repair), blobs read from the store the registry uses (its disk or its
-/// recorded bucket).
-pub(crate) async fn open_existing_storage_read_only(
-    dir: &Path,
-) -> anyhow::Result<wharf_storage::Storage> {
-    check_existing_registry(dir)?;
-    let config = wharf_storage::StorageConfig {
-        data_dir: dir.to_path_buf(),
-        blobs: crate::blob_storage::for_existing(dir)?,
-    };
-    wharf_storage::Storage::open_read_only(config)
-        .await
-        .with_context(|| format!("cannot read the registry in `{}`", dir.display()))
-}
-
-/// Refuses a `dir` that holds no registry database, creating nothing.
-fn check_existing_registry(dir: &Path) -> anyhow::Result<()> {
-    // Messages show where the command looked, also when it was given a relative path.
-    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let elsewhere = "point to the registry's data directory with `--data DIR` or `WHARF_DATA` (`wharf serve` creates a registry)";
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => anyhow::bail!(
-            "data directory `{}` is a file, not a directory; {elsewhere}",
-            shown.display()
-        ),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
-            "no registry at `{}`: the directory does not exist; {elsewhere}",
-            shown.display()
-        ),
-        Err(error) => anyhow::bail!(
-            "cannot use data directory `{}`: {error}; {elsewhere}",
-            shown.display()
-        ),
-    }
-    let database = shown.join(wharf_storage::DATABASE_FILE);
-    match std::fs::metadata(&database) {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => anyhow::bail!(
-            "`{}` is not a database file; {elsewhere}",
-            database.display()
-        ),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
-            "no registry in `{}` (it has no `{}`); {elsewhere}",
-            shown.display(),
-            wharf_storage::DATABASE_FILE
-        ),
-        Err(error) => anyhow::bail!("cannot read `{}`: {error}", database.display()),
-    }
-    Ok(())
-}
-
-async fn open_in(
-    dir: &Path,
-    blobs: wharf_storage::BlobBackend,
-) -> anyhow::Result<wharf_storage::Storage> {
-    let config = wharf_storage::StorageConfig {
-        data_dir: dir.to_path_buf(),
-        blobs,
-    };
-    wharf_storage::Storage::open(config)
-        .await
-        .with_context(|| format!("cannot open the registry in `{}`", dir.display()))
 }
 
 #[cfg(test)]

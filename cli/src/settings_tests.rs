@@ -259,6 +259,14 @@ fn cases() -> Vec<Case> {
             from_flags: "s3://flag-bucket/blobs",
         },
         Case {
+            key: "database",
+            file: "database = \"postgres://wharf:file-secret@file-db/wharf\"",
+            flags: &["--database", "postgresql://wharf@flag-db:5433/registry"],
+            shown: |s| format!("{:?}", s.database),
+            from_file: "Postgres(\"postgres://wharf:file-secret@file-db/wharf\")",
+            from_flags: "Postgres(\"postgresql://wharf@flag-db:5433/registry\")",
+        },
+        Case {
             key: "s3-presigned-downloads",
             file: "s3-presigned-downloads = true",
             flags: &["--s3-presigned-downloads=false"],
@@ -351,6 +359,25 @@ fn a_storage_that_is_no_s3_url_is_refused_naming_it() {
         error.contains("`/srv/blobs` is not an S3 storage URL")
             && error.contains("s3://BUCKET/PREFIX"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_database_that_is_no_postgres_url_is_refused_without_its_password() {
+    let error = flags(&["--database", "mysql://wharf:hunter2@db/wharf"])
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`database`")
+            && error.contains("mysql://wharf:***@db/wharf")
+            && error.contains("postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+            && !error.contains("hunter2"),
+        "{error}"
+    );
+    assert_eq!(
+        resolved("database = \"sqlite\"", &[]).database,
+        wharf_storage::MetadataDatabase::Embedded
     );
 }
 

@@ -10,6 +10,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use wharf_storage::{AuditEntry, NewToken, Scope, Storage, check_display_name};
 
+use crate::admin_audit::record_admin_action;
+use crate::open_registry::{DatabaseArg, open_existing_storage_on};
 use crate::settings::{default_data_dir, open_existing_storage};
 
 /// Token subcommands.
@@ -32,6 +34,8 @@ pub(crate) struct DataArg {
     /// Work on this tenant's registry (`wharf tenant create`) instead of the default one.
     #[arg(long, value_name = "NAME")]
     tenant: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArg,
 }
 
 /// `wharf token create`.
@@ -106,7 +110,7 @@ async fn open(data: &DataArg) -> anyhow::Result<Storage> {
         Some(tenant) => {
             open_existing_storage(&crate::tenant::resolve_tenant_data(&dir, tenant)?).await
         }
-        None => open_existing_storage(&dir).await,
+        None => open_existing_storage_on(&dir, &data.database).await,
     }
 }
 
@@ -144,13 +148,16 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         storage.set_display_name(&args.user, Some(name))?;
     }
     let info = &created.info;
-    storage.audit_now(&AuditEntry::new(
-        crate::admin_licence::ADMIN_ACTOR,
-        "local",
-        "token.create",
-        format!("token {} for {}", info.id, info.user),
-        "ok",
-    ))?;
+    record_admin_action(
+        &storage,
+        &AuditEntry::new(
+            crate::admin_licence::ADMIN_ACTOR,
+            "local",
+            "token.create",
+            format!("token {} for {}", info.id, info.user),
+            "ok",
+        ),
+    )?;
     let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
     eprintln!(
         "created token {} for user `{}` with scopes [{}]{}{}; it is shown only once:",
@@ -191,16 +198,19 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
 async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
     let storage = open(&args.data).await?;
     let revoked = storage.revoke_token(args.id);
-    storage.audit_now(&AuditEntry::new(
-        crate::admin_licence::ADMIN_ACTOR,
-        "local",
-        "token.revoke",
-        format!("token {}", args.id),
-        match &revoked {
-            Ok(()) => "ok".to_owned(),
-            Err(error) => format!("refused: {error}"),
-        },
-    ))?;
+    record_admin_action(
+        &storage,
+        &AuditEntry::new(
+            crate::admin_licence::ADMIN_ACTOR,
+            "local",
+            "token.revoke",
+            format!("token {}", args.id),
+            match &revoked {
+                Ok(()) => "ok".to_owned(),
+                Err(error) => format!("refused: {error}"),
+            },
+        ),
+    )?;
     revoked?;
     eprintln!("revoked token {}", args.id);
     Ok(())

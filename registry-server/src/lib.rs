@@ -28,6 +28,7 @@ mod core_sharing;
 mod daily_limits;
 mod error;
 mod fast_path;
+mod follower;
 mod handlers;
 mod index_cache;
 mod metrics;
@@ -50,6 +51,7 @@ pub use connection::{
 };
 pub use core_sharing::DEFAULT_YIELD_EVERY;
 pub use error::ApiError;
+pub use follower::{POLL_INTERVAL, warm_and_follow};
 pub use handlers::log::{DEFAULT_TIMESTAMP_EXPIRY, spawn_timestamp_refresh};
 pub use handlers::signatures::{
     KEY_SIGNATURE_HEADER, KEY_STATEMENT_HEADER, RELEASE_STATEMENT_HEADER, SIGNATURE_HEADER,

@@ -139,3 +139,89 @@ settle_disk() {
 
 # result_field LINE KEY — the value of KEY=value in a RESULT line.
 result_field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# A free loopback port.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_garage — Garage (the program $GARAGE), single node, in $WORK/garage, with a bucket
+# `wharf` and a key for it; sets GARAGE_PID and exports the AWS_* variables.
+start_garage() {
+  local dir="$WORK/garage" rpc s3 admin node key
+  rpc=$(free_port) s3=$(free_port) admin=$(free_port)
+  mkdir -p "$dir"
+  cat >"$dir/garage.toml" <<EOF
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "sqlite"
+metadata_fsync = true
+data_fsync = true
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$s3"
+root_domain = ".s3.garage.localhost"
+[admin]
+api_bind_addr = "127.0.0.1:$admin"
+EOF
+  G=("$GARAGE" -c "$dir/garage.toml")
+  RUST_LOG=garage=warn "${G[@]}" server >"${GARAGE_LOG:-$RESULTS/garage.log}" 2>&1 &
+  GARAGE_PID=$!
+  for _ in $(seq 1 100); do "${G[@]}" status >/dev/null 2>&1 && break; sleep 0.2; done
+  node=$("${G[@]}" status | awk "/127.0.0.1:$rpc/{print \$1}" | head -1)
+  "${G[@]}" layout assign -z dc1 -c 10G "$node" >/dev/null
+  "${G[@]}" layout apply --version 1 >/dev/null
+  for _ in $(seq 1 50); do "${G[@]}" bucket create wharf >/dev/null 2>&1 && break; sleep 0.2; done
+  key=$("${G[@]}" key create wharf-key)
+  "${G[@]}" bucket allow --read --write --owner wharf --key wharf-key >/dev/null
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$s3" AWS_REGION=garage AWS_ALLOW_HTTP=true
+  AWS_ACCESS_KEY_ID=$(sed -n 's/^ *Key ID: *//p' <<<"$key")
+  AWS_SECRET_ACCESS_KEY=$(sed -n 's/^ *Secret key: *//p' <<<"$key")
+  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  log "garage serving S3 on $AWS_ENDPOINT_URL"
+}
+
+
+# start_postgres — a throwaway PostgreSQL cluster (Debian's initdb and postgres, trust
+# authentication, loopback only, database `wharf`), as the tests' `PostgresServer` starts
+# one; as root the server runs as `nobody`. Sets PG_DIR, PG_PID, PG_PORT, PG_BIN and PG_URL.
+start_postgres() {
+  local bin port run=()
+  bin=${WHARF_POSTGRES_BIN:-$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)}
+  [ -x "$bin/initdb" ] || die "PostgreSQL is not installed: run \`apt-get install postgresql\`"
+  PG_BIN=$bin
+  PG_DIR=$(mktemp -d "/tmp/wharf-pg.XXXXXX")
+  if [ "$(id -u)" -eq 0 ]; then
+    chown nobody "$PG_DIR"
+    run=(setpriv "--reuid=$(id -u nobody)" "--regid=$(id -g nobody)" --clear-groups)
+  fi
+  port=$(free_port)
+  "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -U wharf --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1 \
+    || die "initdb failed; see $PG_DIR/initdb.log"
+  "${run[@]}" "$bin/postgres" -D "$PG_DIR/data" -p "$port" -k "$PG_DIR" \
+    -c listen_addresses=127.0.0.1 -c max_connections=200 >"$PG_DIR/postgres.log" 2>&1 &
+  PG_PID=$!
+  for _ in $(seq 1 100); do
+    "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
+    sleep 0.1
+  done
+  "$bin/createdb" -h 127.0.0.1 -p "$port" -U wharf wharf || die "createdb failed; see $PG_DIR/postgres.log"
+  PG_PORT=$port
+  PG_URL="postgres://wharf@127.0.0.1:$port/wharf"
+  log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') serving $PG_URL"
+}
+
+# pg_database NAME — creates database NAME in the cluster of start_postgres; prints its URL.
+pg_database() {
+  "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U wharf "$1" || die "createdb $1 failed"
+  echo "postgres://wharf@127.0.0.1:$PG_PORT/$1"
+}
+
+# stop_postgres — stops what start_postgres started and removes its files.
+stop_postgres() {
+  [ -n "${PG_PID:-}" ] && stop_pid "$PG_PID" INT
+  [ -n "${PG_DIR:-}" ] && rm -rf "$PG_DIR"
+  PG_PID=""
+}

@@ -11,7 +11,9 @@
 # Settings (environment): PACKAGES (1000), VERSIONS (3), PARALLEL (8, also the sync's
 # --jobs), RUNS (3: full sync and plain download alternate, medians reported), WHARF_PORT
 # (18483), RESULTS (output directory), TMPDIR (where the data directories go), WHARF_BIN /
-# WHARF_LOAD_BIN (saved binaries) with SKIP_BUILD=1 (no cargo build).
+# WHARF_LOAD_BIN (saved binaries) with SKIP_BUILD=1 (no cargo build), BASELINE_BIN (another
+# `wharf` binary, e.g. the previous commit's: each run then also times a full sync by it,
+# alternating with the others, against the same upstream, for a before/after in one run).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 LOAD="${WHARF_LOAD_BIN:-$LOAD}"
@@ -41,12 +43,12 @@ log "seeding $PACKAGES packages × $VERSIONS versions"
 
 # The plain download's list: what a full sync fetches, as curl config lines.
 cpu_of() { awk '{ printf "%.2f", $1 + $2 }' "$1"; } # cpu_of TIMEFILE → user + sys seconds
-sync_once() { # sync_once DIR → seconds on stdout; CPU seconds in $WORK/cpu
+sync_once() { # sync_once DIR [BINARY] → seconds on stdout; CPU seconds in $WORK/cpu
   local start end
   start=$(now)
   /usr/bin/time -f '%U %S' -o "$WORK/time" \
-    "$WHARF" mirror sync --from "$INDEX" --data "$1" --jobs "$PARALLEL" >"$RESULTS/sync-$(basename "$1").txt" 2>&1 \
-    || die "sync failed; see $RESULTS/sync-$(basename "$1").txt"
+    "${2:-$WHARF}" mirror sync --from "$INDEX" --data "$1" --jobs "$PARALLEL" >"$RESULTS/sync-$(basename "$1").txt" 2>"$RESULTS/sync-$(basename "$1").err" \
+    || die "sync failed; see $RESULTS/sync-$(basename "$1").txt and .err"
   end=$(now)
   cpu_of "$WORK/time" >"$WORK/cpu"
   elapsed "$start" "$end"
@@ -81,13 +83,18 @@ plain_once() { # plain_once DIR → seconds on stdout
   elapsed "$start" "$end"
 }
 
-full=() plain=() full_cpu=() plain_cpu=()
+full=() plain=() full_cpu=() plain_cpu=() base=() base_cpu=()
 for run in $(seq 1 "$RUNS"); do
   plain+=("$(plain_once "$WORK/plain-$run")")
   plain_cpu+=("$(cat "$WORK/cpu")")
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    base+=("$(sync_once "$WORK/base-$run" "$BASELINE_BIN")")
+    base_cpu+=("$(cat "$WORK/cpu")")
+    log "run $run: baseline full sync ${base[-1]} s (CPU ${base_cpu[-1]} s)"
+  fi
   full+=("$(sync_once "$WORK/full-$run")")
   full_cpu+=("$(cat "$WORK/cpu")")
-  rm -rf "$WORK/plain-$run" "$WORK/full-$run"
+  rm -rf "$WORK/plain-$run" "$WORK/full-$run" "$WORK/base-$run"
   log "run $run: plain ${plain[-1]} s (CPU ${plain_cpu[-1]} s), full sync ${full[-1]} s (CPU ${full_cpu[-1]} s)"
 done
 
@@ -116,6 +123,10 @@ plain_median=$(printf '%s\n' "${plain[@]}" | median)
   echo "| plain parallel download (\`curl --parallel --parallel-max $PARALLEL\`, same files) | $plain_median | ${plain[*]} | ${plain_cpu[*]} |"
   echo "| \`wharf mirror sync --jobs $PARALLEL\`, empty mirror | $full_median | ${full[*]} | ${full_cpu[*]} |"
   echo "| ratio sync / plain | $(awk -v a="$full_median" -v b="$plain_median" 'BEGIN { printf "%.2f", a / b }') | | |"
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    base_median=$(printf '%s\n' "${base[@]}" | median)
+    echo "| baseline \`$(basename "$BASELINE_BIN")\` full sync, same runs | $base_median | ${base[*]} | ${base_cpu[*]} |"
+  fi
   echo "| incremental sync after $extra new versions (~1 %) | $incremental | $incremental_said | $incremental_cpu |"
   echo "| sync with nothing changed | $unchanged | $unchanged_said | $unchanged_cpu |"
 } >"$RESULTS/summary.md"

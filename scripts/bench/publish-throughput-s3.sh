@@ -27,48 +27,6 @@ build_release
 begin_work publish-s3-bench
 URL="http://127.0.0.1:$WHARF_PORT"
 
-# A free loopback port.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# Garage, single node, in $WORK/garage; sets GARAGE_PID and the AWS_* variables.
-start_garage() {
-  local dir="$WORK/garage" rpc s3 admin node key
-  rpc=$(free_port) s3=$(free_port) admin=$(free_port)
-  mkdir -p "$dir"
-  cat >"$dir/garage.toml" <<EOF
-metadata_dir = "$dir/meta"
-data_dir = "$dir/data"
-db_engine = "sqlite"
-metadata_fsync = true
-data_fsync = true
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:$rpc"
-rpc_public_addr = "127.0.0.1:$rpc"
-rpc_secret = "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
-[s3_api]
-s3_region = "garage"
-api_bind_addr = "127.0.0.1:$s3"
-root_domain = ".s3.garage.localhost"
-[admin]
-api_bind_addr = "127.0.0.1:$admin"
-EOF
-  G=("$GARAGE" -c "$dir/garage.toml")
-  RUST_LOG=garage=warn "${G[@]}" server >"$RESULTS/garage.log" 2>&1 &
-  GARAGE_PID=$!
-  for _ in $(seq 1 100); do "${G[@]}" status >/dev/null 2>&1 && break; sleep 0.2; done
-  node=$("${G[@]}" status | awk "/127.0.0.1:$rpc/{print \$1}" | head -1)
-  "${G[@]}" layout assign -z dc1 -c 10G "$node" >/dev/null
-  "${G[@]}" layout apply --version 1 >/dev/null
-  for _ in $(seq 1 50); do "${G[@]}" bucket create wharf >/dev/null 2>&1 && break; sleep 0.2; done
-  key=$("${G[@]}" key create wharf-key)
-  "${G[@]}" bucket allow --read --write --owner wharf --key wharf-key >/dev/null
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$s3" AWS_REGION=garage AWS_ALLOW_HTTP=true
-  AWS_ACCESS_KEY_ID=$(sed -n 's/^ *Key ID: *//p' <<<"$key")
-  AWS_SECRET_ACCESS_KEY=$(sed -n 's/^ *Secret key: *//p' <<<"$key")
-  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-  log "garage serving S3 on $AWS_ENDPOINT_URL"
-}
-
 start_garage
 trap 'stop_pid "$GARAGE_PID"; end_work' EXIT
 

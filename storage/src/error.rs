@@ -338,6 +338,19 @@ pub enum StorageError {
         /// What is wrong, and what to do.
         reason: String,
     },
+    /// A node of a registry on PostgreSQL holds no signing keys, or others than the keyset
+    /// the database records: it refuses to start rather than sign with keys of its own.
+    #[error(
+        "the signing keys in `{}` {problem}; copy `keys/` (every file, mode 0600) from a running node of this registry into `{}` and start again: every node signs with the registry's one keyset",
+        keys_dir.display(),
+        keys_dir.display()
+    )]
+    NodeKeys {
+        /// The node's key directory (`<data>/keys`).
+        keys_dir: std::path::PathBuf,
+        /// What is wrong with them, naming both root keys.
+        problem: String,
+    },
     /// A request for log data names a leaf or tree size the log does not have.
     #[error("{reason}")]
     LogRange {
@@ -607,6 +620,7 @@ impl StorageError {
             | Self::Path { .. }
             | Self::Join(_)
             | Self::Keys { .. }
+            | Self::NodeKeys { .. }
             | Self::Backup { .. }
             | Self::RestoreTarget { .. }
             | Self::Trust(_) => ErrorKind::Internal,

@@ -12,7 +12,8 @@
 //!   ([`wharf_trust::Keyset::verify_next`]: version, origin, both root signatures) and that
 //!   it has not expired, moves the new online keys into place, and writes
 //!   `keyset-<N+1>.note` last. An install cut short (a crash) is finished by running it
-//!   again; the server loads the new keys at its next start.
+//!   again; a running server loads the new keys at their next use
+//!   ([`crate::LiveKeys`]), without a restart.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -72,6 +72,7 @@ mod downloads;
 mod engine;
 mod entitlements;
 mod error;
+mod follower;
 mod gc;
 mod index_changes;
 mod index_files;
@@ -98,6 +99,7 @@ mod metadata;
 #[cfg(test)]
 mod metadata_tests;
 mod model;
+mod node_keys;
 #[cfg_attr(
     not(test),
     allow(
@@ -169,6 +171,7 @@ pub use downloads::{
 pub use engine::MetadataDatabase;
 pub use entitlements::{DownloadRefusal, EntitlementInfo};
 pub use error::{ErrorKind, StorageError};
+pub use follower::FollowedLog;
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReport, OrphanBlob};
 pub use index_changes::{IndexChanges, IndexState};
 pub use install_reports::{INSTALL_ID_LEN, InstallReport, MAX_REPORTED_PACKAGES, ReportOutcome};
@@ -180,6 +183,7 @@ pub use model::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, Published, RecentPublishes, ReconcileReport,
     SearchHit, SearchResults, Upload, VerifyReport,
 };
+pub use pg::redact as redact_database_url;
 pub use plans::{Entitlement, Limits, Plans};
 pub use plans_store::PlanCatalog;
 pub use plugins::{PluginPackage, PluginRelease};
@@ -187,7 +191,9 @@ pub use publisher_keys::PublisherKeyInfo;
 pub use recommendations::{
     MAX_RECOMMENDATIONS, Recommendation, RecommendationBasis, Recommendations,
 };
-pub use registry_keys::{KEYS_DIR, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key};
+pub use registry_keys::{
+    KEYS_DIR, LiveKeys, ROOT_KEY_FILE, RegistryKeys, current_keyset, root_public_key,
+};
 pub use restore::{RestoreSummary, restore_backup};
 pub use review_moderation::ReportedReview;
 pub use reviews::{

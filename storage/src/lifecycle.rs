@@ -645,7 +645,7 @@ impl Storage {
                 })
             })
             .await?;
-        let keys = &self.inner.keys;
+        let keys = self.inner.keys.current();
         let terms = LifecycleTerms {
             origin: keys.origin().to_owned(),
             ..terms

@@ -354,7 +354,7 @@ async fn deprecations_quarantines_and_advisories_reach_the_signed_feed(db: TestD
     let origin = storage.inner.keys.origin().to_owned();
     let opened = LifecycleFeed::open(
         &feed,
-        &storage.inner.keys.release_key().public_key(),
+        &storage.inner.keys.current().release_key().public_key(),
         &origin,
     )
     .unwrap();

@@ -51,19 +51,27 @@ impl Storage {
         .await
     }
 
-    /// The registry's origin, the name inside every signed document.
+    /// The registry's origin, the name inside every signed document (a keyset rotation
+    /// keeps it).
     pub fn log_origin(&self) -> &str {
         self.inner.keys.origin()
     }
 
-    /// The root public key clients pin.
-    pub fn root_key(&self) -> &PublicKey {
-        self.inner.keys.root()
+    /// The root public key clients pin (the newest keyset's).
+    pub fn root_key(&self) -> PublicKey {
+        *self.inner.keys.current().root()
     }
 
-    /// Every signed keyset note, version 1 first.
-    pub fn keyset_chain(&self) -> &[String] {
-        self.inner.keys.chain()
+    /// Every signed keyset note, version 1 first: the chain as installed now, a keyset
+    /// installed while the registry runs included.
+    pub fn keyset_chain(&self) -> Vec<String> {
+        self.inner.keys.current().chain().to_vec()
+    }
+
+    /// The version of the newest keyset (signed documents cached by the server are signed
+    /// again when it changes).
+    pub fn keyset_version(&self) -> u64 {
+        self.inner.keys.current().keyset().version()
     }
 
     /// The newest signed checkpoint (a signed note); the log always has one.
@@ -121,7 +129,7 @@ impl Storage {
         &self,
         validity: Duration,
     ) -> Result<SignedTimestamp, StorageError> {
-        let keys = std::sync::Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let (note, files) = self
             .read_log(|conn| {
                 let (_, note) =

@@ -110,6 +110,8 @@ impl Drop for PgRuntime {
 pub(crate) struct PgDatabase {
     pool: Pool,
     runtime: Arc<PgRuntime>,
+    /// The connection settings, for connections outside the pool (the log listener).
+    config: Arc<tokio_postgres::Config>,
 }
 
 impl PgDatabase {
@@ -118,7 +120,7 @@ impl PgDatabase {
     pub(crate) fn connect(url: &str) -> Result<Self, StorageError> {
         let config = tokio_postgres::Config::from_str(url).map_err(|error| {
             StorageError::InvalidDatabaseUrl {
-                url: url.to_owned(),
+                url: redact(url),
                 reason: error.to_string(),
             }
         })?;
@@ -128,7 +130,7 @@ impl PgDatabase {
             .enable_all()
             .build()?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             // A pooled connection is checked with a round trip before it is handed out, so a
             // connection the server closed meanwhile (a restart, `pg_terminate_backend`) is
@@ -142,12 +144,13 @@ impl PgDatabase {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|error| StorageError::InvalidDatabaseUrl {
-                url: url.to_owned(),
+                url: redact(url),
                 reason: error.to_string(),
             })?;
         let database = Self {
             pool,
             runtime: Arc::new(PgRuntime(Some(runtime))),
+            config: Arc::new(config),
         };
         database
             .connection()
@@ -164,7 +167,7 @@ impl PgDatabase {
             self.runtime
                 .block_on(self.pool.get())
                 .map_err(|error| StorageError::Postgres {
-                    reason: format!("no connection from the pool: {error}"),
+                    reason: format!("no connection from the pool: {}", with_causes(&error)),
                 })?;
         Ok(PgConn {
             client: RefCell::new(client),
@@ -174,8 +177,119 @@ impl PgDatabase {
     }
 }
 
-/// The URL without its password, for messages.
-pub(crate) fn redact(url: &str) -> String {
+impl PgDatabase {
+    /// Listens on `channel` on a connection of its own, on the backend's runtime, waking
+    /// `wake` on every notification, and once after each (re)connection so the follower
+    /// catches up on what it may have missed; a dropped connection is replaced a second
+    /// later. Ends with the database's runtime.
+    pub(crate) fn spawn_listener(&self, channel: &'static str, wake: Arc<tokio::sync::Notify>) {
+        let config = Arc::clone(&self.config);
+        let runtime = self
+            .runtime
+            .0
+            .as_ref()
+            .expect("the runtime lives until dropped");
+        drop(runtime.spawn(async move {
+            // Warned once per outage, not once per attempt.
+            let mut warned = false;
+            loop {
+                let mut listened = false;
+                let ended = listen(&config, channel, &wake, &mut listened).await;
+                if listened {
+                    warned = false;
+                }
+                match ended {
+                    Err(error) if !warned => {
+                        warned = true;
+                        tracing::warn!(%error, channel, "listening for PostgreSQL notifications failed; polling the log until it connects again");
+                    }
+                    Err(error) => tracing::debug!(%error, channel, "still not listening"),
+                    Ok(()) => tracing::debug!(channel, "the listening connection ended"),
+                }
+                wake.notify_one();
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }));
+    }
+}
+
+/// One listening connection: `LISTEN channel` (then `listened` is set), then every
+/// notification wakes `wake`, until the connection ends.
+async fn listen(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    wake: &Arc<tokio::sync::Notify>,
+    listened: &mut bool,
+) -> Result<(), tokio_postgres::Error> {
+    use futures::StreamExt;
+    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    let woken = Arc::clone(wake);
+    let driver = tokio::spawn(async move {
+        let mut messages = std::pin::pin!(futures::stream::poll_fn(
+            move |cx| connection.poll_message(cx)
+        ));
+        while let Some(message) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(_) = message? {
+                woken.notify_one();
+            }
+        }
+        Ok::<(), tokio_postgres::Error>(())
+    });
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
+    *listened = true;
+    tracing::debug!(channel, "listening for PostgreSQL notifications");
+    wake.notify_one();
+    let ended = driver.await;
+    drop(client);
+    match ended {
+        Ok(result) => result,
+        Err(join) => {
+            tracing::warn!(%join, "the PostgreSQL listener's task ended");
+            Ok(())
+        }
+    }
+}
+
+/// An error and its causes on one line (`db error: FATAL: database "x" does not exist`):
+/// the driver's own text of a server error is only `db error`.
+fn with_causes(error: &dyn Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let text = next.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = next.source();
+    }
+    line
+}
+
+/// A database URL without its password, for messages and logs
+/// (`postgres://wharf:***@db:5432/wharf`, and `password=***` in its query); other URLs are
+/// returned as they are.
+pub fn redact(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((url, query)) => (url, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = redact_credentials(url);
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&params.join("&"));
+    }
+    redacted
+}
+
+fn redact_credentials(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
@@ -311,6 +425,10 @@ mod tests {
         assert_eq!(
             redact("postgres://wharf@db/wharf"),
             "postgres://wharf@db/wharf"
+        );
+        assert_eq!(
+            redact("postgres://wharf@db/wharf?sslmode=disable&password=secret"),
+            "postgres://wharf@db/wharf?sslmode=disable&password=***"
         );
     }
 }

@@ -288,6 +288,26 @@ CREATE TABLE lifecycle_serial (
 );
 INSERT INTO lifecycle_serial (id, serial) VALUES (1, 0);
 ",
+    // Several nodes on one database: the keyset every node must sign with (`node_keys.rs`),
+    // and a notification on channel `wharf_log` when a transaction appends to the event log
+    // (sent at its commit, so a follower never reads ahead of it; `follower.rs`).
+    r"
+CREATE TABLE registry_keyset (
+    id           BIGINT PRIMARY KEY CHECK (id = 1),
+    note         TEXT NOT NULL,
+    version      BIGINT NOT NULL,
+    root         TEXT NOT NULL,
+    recorded_at  BIGINT NOT NULL
+);
+CREATE FUNCTION wharf_notify_log() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wharf_log', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER events_notify_followers AFTER INSERT ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION wharf_notify_log();
+",
     // The catalogue and its full-text search (a weighted `tsvector` under a GIN index).
     crate::pg_catalogue::CATALOGUE,
     // Ratings, reviews, replies, reports and the append-only moderation log.

@@ -171,7 +171,7 @@ impl Storage {
     pub async fn verify(&self) -> Result<VerifyReport, StorageError> {
         self.settle().await;
         self.inner.writer.run_sql(|_| Ok(())).await?;
-        let keys = std::sync::Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let (expected, versions, log_problems) = self
             .read_sql(move |conn| {
                 let mut log_problems = Vec::new();

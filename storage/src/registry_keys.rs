@@ -12,10 +12,18 @@
 //!
 //! The origin (the registry's name inside every signed document) is fixed when the keys are
 //! made and read back from the newest keyset afterwards.
+//!
+//! A running server holds them in [`LiveKeys`]: a keyset installed while it runs (`wharf
+//! admin keyset install`, `wharf admin licence trust-key`) is loaded and swapped in at the
+//! next use of the keys, without a restart.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
 
 use wharf_trust::{KeyFileProtection, Keyset, PublicKey, SigningKey, UtcTime, key_file_public_key};
 
@@ -127,6 +135,87 @@ impl RegistryKeys {
     pub fn chain(&self) -> &[String] {
         &self.chain
     }
+}
+
+/// The registry's keys as a running server holds them: the newest ones of the data
+/// directory, swapped in (atomically, for the readers that follow) when the `keys`
+/// directory changed since they were loaded. A keyset install adds `keyset-<N+1>.note` (last)
+/// and renames key files into place, each of which changes the directory's modification time;
+/// the next keyset's note is looked for as well, as the time may not have moved on within the
+/// file system's granularity. Keys that do not load yet (an install cut short, still moving files) leave the loaded
+/// ones in use and are tried again at the next use.
+#[derive(Debug)]
+pub struct LiveKeys {
+    data_dir: PathBuf,
+    /// The origin, which a keyset rotation keeps.
+    origin: String,
+    keys: ArcSwap<RegistryKeys>,
+    /// The `keys` directory's modification time when `keys` were loaded.
+    loaded_at: Mutex<Option<SystemTime>>,
+}
+
+impl LiveKeys {
+    /// Holds `keys`, loaded from `data_dir` just now.
+    pub fn new(data_dir: &Path, keys: RegistryKeys) -> Self {
+        Self {
+            loaded_at: Mutex::new(keys_dir_modified(data_dir)),
+            data_dir: data_dir.to_path_buf(),
+            origin: keys.origin.clone(),
+            keys: ArcSwap::from_pointee(keys),
+        }
+    }
+
+    /// The registry's origin (the same in every keyset of its chain).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The newest keys: those held, or the data directory's when it has changed since.
+    pub fn current(&self) -> Arc<RegistryKeys> {
+        let modified = keys_dir_modified(&self.data_dir);
+        let mut loaded_at = self
+            .loaded_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The directory's time has the file system's granularity: a keyset note after the
+        // held chain is looked for too (an install writes it last).
+        let next = format!("keyset-{}.note", self.keys.load().chain.len() + 1);
+        if modified != *loaded_at || self.data_dir.join(KEYS_DIR).join(next).exists() {
+            match RegistryKeys::load(&self.data_dir) {
+                Ok(keys) if keys.origin != self.origin => {
+                    tracing::warn!(
+                        origin = %keys.origin,
+                        held = %self.origin,
+                        "the registry's keys changed to another origin; still using the loaded ones"
+                    );
+                    *loaded_at = modified;
+                }
+                Ok(keys) => {
+                    let held = self.keys.load();
+                    if keys.chain != held.chain {
+                        tracing::info!(
+                            version = keys.keyset.version(),
+                            "loaded the registry's keyset installed while it runs"
+                        );
+                    }
+                    self.keys.store(Arc::new(keys));
+                    *loaded_at = modified;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the registry's keys changed but do not load yet; still using the loaded ones");
+                }
+            }
+        }
+        drop(loaded_at);
+        self.keys.load_full()
+    }
+}
+
+/// The modification time of `<data_dir>/keys`; `None` when it cannot be read.
+fn keys_dir_modified(data_dir: &Path) -> Option<SystemTime> {
+    fs::metadata(data_dir.join(KEYS_DIR))
+        .and_then(|meta| meta.modified())
+        .ok()
 }
 
 /// The root public key of `data_dir`, read from the newest keyset (the root key file may
@@ -294,6 +383,34 @@ mod tests {
                 .mode();
             assert_eq!(file_mode & 0o777, 0o600, "{file}");
         }
+    }
+
+    #[test]
+    fn live_keys_take_up_a_keyset_installed_after_they_were_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = RegistryKeys::load_or_create(dir.path(), Some("registry.example")).unwrap();
+        let live = LiveKeys::new(dir.path(), keys);
+        let first = live.current();
+        assert_eq!(first.keyset().version(), 1);
+        let root_file = dir.path().join(KEYS_DIR).join(ROOT_KEY_FILE);
+        let root = SigningKey::from_key_file(&read(&root_file).unwrap(), None).unwrap();
+        let request =
+            crate::keyset_rotation::request_next_keyset(dir.path(), None, true, 3600, None)
+                .unwrap();
+        let note = Keyset::parse(&request).unwrap().sign(&[&root]).unwrap();
+        crate::keyset_rotation::install_next_keyset(dir.path(), &note).unwrap();
+
+        let second = live.current();
+        assert_eq!(second.keyset().version(), 2);
+        assert_eq!(second.chain().len(), 2);
+        assert_eq!(second.origin(), "registry.example");
+        assert_eq!(
+            second.log_key().public_key(),
+            *second.keyset().key(wharf_trust::KeyRole::Log)
+        );
+        assert_ne!(second.log_key().public_key(), first.log_key().public_key());
+        // Loaded once: the same keys until the directory changes again.
+        assert!(Arc::ptr_eq(&second, &live.current()));
     }
 
     #[test]

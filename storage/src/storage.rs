@@ -20,7 +20,7 @@ use crate::index_files::IndexProjector;
 use crate::log;
 use crate::model::ReconcileReport;
 use crate::plugins::PluginPackage;
-use crate::registry_keys::RegistryKeys;
+use crate::registry_keys::{LiveKeys, RegistryKeys};
 use crate::signed_publish::{KeyPlan, ReleaseSigning, check_statement_matches, plan_signing};
 use crate::sql::{Engine, Sql};
 use crate::token_cache::TokenCache;
@@ -67,8 +67,9 @@ pub(crate) struct Inner {
     pub(crate) stores: ObjectStores,
     /// What the reconcile run by [`Storage::open`] found and fixed.
     opened: std::sync::OnceLock<ReconcileReport>,
-    /// The registry's signing keys (made on the first start).
-    pub(crate) keys: Arc<RegistryKeys>,
+    /// The registry's signing keys (made on the first start), reloaded when a keyset is
+    /// installed while the registry runs.
+    pub(crate) keys: LiveKeys,
     /// The last log position this process committed (see [`Storage::watch_log`]).
     pub(crate) committed: tokio::sync::watch::Sender<u64>,
     /// Audit records waiting for the writer's next group commit.
@@ -91,10 +92,22 @@ impl Storage {
     /// # Errors
     /// A bad URL, an unreachable database or a refused login is one
     /// [`StorageError::InvalidDatabaseUrl`] or [`StorageError::DatabaseUnreachable`].
-    #[tracing::instrument(skip_all, fields(data_dir = %config.data_dir.display(), engine = database.engine().name()))]
     pub async fn open_with_database(
         config: StorageConfig,
         database: MetadataDatabase,
+    ) -> Result<Storage, StorageError> {
+        Self::open_with_origin(config, database, None).await
+    }
+
+    /// [`Storage::open_with_database`], naming the registry `origin` in its signed documents
+    /// when this start makes its keys. On PostgreSQL the node's keys are checked against the
+    /// keyset the database records (`node_keys.rs`): a node without them, or with others,
+    /// refuses to start ([`StorageError::NodeKeys`]).
+    #[tracing::instrument(skip_all, fields(data_dir = %config.data_dir.display(), engine = database.engine().name()))]
+    pub async fn open_with_origin(
+        config: StorageConfig,
+        database: MetadataDatabase,
+        origin: Option<String>,
     ) -> Result<Storage, StorageError> {
         let data_dir = config.data_dir.clone();
         let db_path = data_dir.join(DB_FILE);
@@ -121,11 +134,23 @@ impl Storage {
                 )?,
             });
             let engine = open_engine(&database, &db_path, Some(Arc::clone(&audit_queue)))?;
-            let keys = RegistryKeys::load_or_create(&setup_dir, None)?;
+            let keys = match &engine.1 {
+                EnginePool::Sqlite(_) => {
+                    RegistryKeys::load_or_create(&setup_dir, origin.as_deref())?
+                }
+                EnginePool::Postgres(_) => engine.1.with_sql(|conn| {
+                    crate::node_keys::load_node_keys(
+                        conn,
+                        &setup_dir,
+                        origin.as_deref(),
+                        now_unix(),
+                    )
+                })?,
+            };
             Ok::<_, StorageError>((stores, engine, keys, audit_queue))
         })
         .await??;
-        let keys = Arc::new(keys);
+        let keys = LiveKeys::new(&data_dir, keys);
         let (dirty, retry_queue) = DirtyIndexFiles::new();
         let token_cache = match engine {
             Engine::Sqlite => TokenCache::new(data_dir.join(DB_FILE)),
@@ -150,7 +175,7 @@ impl Storage {
         };
         // Logs the events of a registry made before the log existed, and signs the first
         // checkpoint of a new one.
-        let keys = Arc::clone(&storage.inner.keys);
+        let keys = storage.inner.keys.current();
         storage
             .inner
             .writer
@@ -187,6 +212,7 @@ impl Storage {
         })
         .await??;
         let (dirty, _retry_queue) = DirtyIndexFiles::new();
+        let keys = LiveKeys::new(&data_dir, keys);
         let audit_queue = Arc::new(crate::audit::AuditQueue::new(data_dir.clone()));
         let storage = Storage {
             inner: Arc::new(Inner {
@@ -200,7 +226,7 @@ impl Storage {
                 stores,
                 data_dir,
                 opened: std::sync::OnceLock::new(),
-                keys: Arc::new(keys),
+                keys,
                 committed: tokio::sync::watch::Sender::new(0),
                 plans: crate::plans_store::PlanSlot::default(),
             }),
@@ -521,7 +547,7 @@ impl Storage {
             checked_plan,
             quota,
         };
-        let keys = Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let (outcome, snapshot, leaf) = self
             .inner
             .writer
@@ -604,7 +630,7 @@ impl Storage {
         &self,
         work: impl FnOnce(&dyn Sql, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
     ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {
-        let keys = Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let change = self
             .inner
             .writer
@@ -755,7 +781,7 @@ impl Storage {
         compromised_since: Option<i64>,
     ) -> Result<PublisherKeyInfo, StorageError> {
         let (who, id) = (who.clone(), id.to_owned());
-        let keys = Arc::clone(&self.inner.keys);
+        let keys = self.inner.keys.current();
         let (key, changed) = self
             .inner
             .writer

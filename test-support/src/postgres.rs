@@ -235,6 +235,13 @@ impl PostgresServer {
         format!("postgres://{NAME}@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// The process id of the cluster's `postgres` server (a test may kill it to see what
+    /// the clients do without their database).
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The directory the cluster keeps its files, log and Unix socket in.
     #[must_use]
     pub fn dir(&self) -> &Path {

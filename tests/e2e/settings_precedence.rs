@@ -102,6 +102,11 @@ impl Drop for Served {
     }
 }
 
+/// The embedded database's file name in a data directory.
+fn wharf_storage_file() -> &'static str {
+    "wharf.db"
+}
+
 fn http() -> reqwest::blocking::Client {
     http_client_builder()
         .timeout(Duration::from_secs(30))
@@ -182,7 +187,8 @@ fn variables_override_every_key_of_the_config_file() -> TestResult {
              auth-required = true\nmax-crate-bytes = 1000\nworkers = 2\nyield-every = 5\n\
              index-fast-path = false\npublishes-per-day = 1\nallowed-dependency-registries = []\n\
              header-timeout = \"1s\"\nbody-timeout = \"2s\"\nmin-upload-rate = 3\n\
-             idle-timeout = \"4s\"\nmax-connections = 5\n",
+             idle-timeout = \"4s\"\nmax-connections = 5\n\
+             database = \"postgres://wharf:file-secret@127.0.0.1:1/unreachable\"\n",
             file_data.display()
         ),
     )?;
@@ -205,6 +211,7 @@ fn variables_override_every_key_of_the_config_file() -> TestResult {
             ("WHARF_MIN_UPLOAD_RATE", "13"),
             ("WHARF_IDLE_TIMEOUT", "14s"),
             ("WHARF_MAX_CONNECTIONS", "15"),
+            ("WHARF_DATABASE", "sqlite"),
         ],
     );
     let workers_line = served.wait_for("HTTP workers serving");
@@ -213,8 +220,10 @@ fn variables_override_every_key_of_the_config_file() -> TestResult {
         .ok_or("no `connection limits` line before the server said it serves")?;
     let url = served.url.clone();
 
-    // data and listen: the variable's directory, on the loopback `localhost` names.
+    // data and listen: the variable's directory, on the loopback `localhost` names; database:
+    // the variable's embedded one, not the file's unreachable PostgreSQL.
     assert!(env_data.join("admin-token").exists());
+    assert!(env_data.join(wharf_storage_file()).exists());
     assert!(!file_data.exists());
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let token = std::fs::read_to_string(env_data.join("admin-token"))?
@@ -280,7 +289,8 @@ fn flags_override_every_key_of_the_config_file() -> TestResult {
         config.path(),
         "data = \"/nonexistent/wharf-data\"\nlisten = \"0.0.0.0:0\"\nauth-required = false\n\
          publish-rate-per-minute = 1\npublish-burst = 1\nnew-crates-per-day = 1\n\
-         versions-per-crate-per-day = 1\n",
+         versions-per-crate-per-day = 1\n\
+         database = \"postgres://wharf:file-secret@127.0.0.1:1/unreachable\"\n",
     )?;
     let config_path = config.path().display().to_string();
     // TestRegistry passes `--data` and `--listen 127.0.0.1:0` itself.
@@ -296,6 +306,8 @@ fn flags_override_every_key_of_the_config_file() -> TestResult {
         "2",
         "--versions-per-crate-per-day",
         "2",
+        "--database",
+        "sqlite",
     ]);
     assert!(registry.url().starts_with("http://127.0.0.1:"));
     // auth-required given bare turns on what the file turned off.

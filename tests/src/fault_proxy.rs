@@ -6,7 +6,8 @@
 //! proxy then closes. `config.json` is rewritten so its download URL points at the proxy too,
 //! so downloads meet the same faults as index files. Requests whose path contains a pattern
 //! set with [`FaultProxy::hold`] wait (counted by [`FaultProxy::held`]) until
-//! [`FaultProxy::release`], so a test can stop a client at a known point.
+//! [`FaultProxy::release`], so a test can stop a client at a known point, and every path
+//! asked is recorded ([`FaultProxy::requests_for`]), so a test can count what a client asked.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -85,6 +86,7 @@ struct Shared {
     hold: Mutex<Option<String>>,
     held: AtomicU64,
     requests: AtomicU64,
+    paths: Mutex<Vec<String>>,
     faults: AtomicU64,
     stop: AtomicBool,
 }
@@ -114,6 +116,7 @@ impl FaultProxy {
             hold: Mutex::new(None),
             held: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            paths: Mutex::new(Vec::new()),
             faults: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
@@ -138,6 +141,15 @@ impl FaultProxy {
     /// Requests received so far.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests received so far whose path (without the query) is `path`.
+    pub fn requests_for(&self, path: &str) -> u64 {
+        let count = lock(&self.shared.paths)
+            .iter()
+            .filter(|seen| seen.split('?').next() == Some(path))
+            .count();
+        u64::try_from(count).unwrap_or(u64::MAX)
     }
 
     /// Requests that got a fault so far.
@@ -243,6 +255,7 @@ fn serve(mut client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     };
     shared.requests.fetch_add(1, Ordering::Relaxed);
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    lock(&shared.paths).push(path.clone());
     let pattern = lock(&shared.hold).clone();
     if pattern.is_some_and(|p| path.contains(p.as_str())) {
         shared.held.fetch_add(1, Ordering::Relaxed);

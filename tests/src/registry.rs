@@ -54,6 +54,8 @@ pub struct TestRegistry {
     log: Arc<Mutex<Vec<String>>>,
     /// The admin token printed on first start (all scopes).
     pub admin_token: String,
+    /// The PostgreSQL database and S3 bucket of a node, kept running while it runs.
+    backends: Option<Arc<crate::backends::Backends>>,
 }
 
 impl TestRegistry {
@@ -92,6 +94,36 @@ impl TestRegistry {
         registry
     }
 
+    /// Starts a registry with its metadata in a new PostgreSQL cluster and its blobs in a
+    /// new Garage bucket (`--database postgres://… --storage s3://…`), both stopped with it.
+    pub fn start_on_postgres_and_s3() -> Self {
+        Self::start_node(&crate::backends::Backends::start(), &[], |_| {}, None)
+    }
+
+    /// Starts a node on `backends` with extra `serve` flags, after `prepare` ran on its fresh
+    /// data directory (e.g. copying another node's keys); a node that joins a registry
+    /// writes no admin token, so it takes `admin_token`, that of the registry's first node.
+    pub fn start_node(
+        backends: &Arc<crate::backends::Backends>,
+        extra: &[&str],
+        prepare: impl FnOnce(&Path),
+        admin_token: Option<String>,
+    ) -> Self {
+        let mut args = backends.serve_args();
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut registry = Self::start_prepared(
+            &std::env::temp_dir(),
+            &args,
+            None,
+            backends.env(),
+            prepare,
+            admin_token,
+        );
+        registry.backends = Some(Arc::clone(backends));
+        registry
+    }
+
     fn start_trusting(parent: &Path, extra: &[&str], ca_pem: Option<String>) -> Self {
         Self::start_full(parent, extra, ca_pem, Vec::new())
     }
@@ -102,10 +134,22 @@ impl TestRegistry {
         ca_pem: Option<String>,
         env: Vec<(String, String)>,
     ) -> Self {
+        Self::start_prepared(parent, extra, ca_pem, env, |_| {}, None)
+    }
+
+    fn start_prepared(
+        parent: &Path,
+        extra: &[&str],
+        ca_pem: Option<String>,
+        env: Vec<(String, String)>,
+        prepare: impl FnOnce(&Path),
+        admin_token: Option<String>,
+    ) -> Self {
         let data = tempfile::Builder::new()
             .prefix("wharf-e2e-")
             .tempdir_in(parent)
             .expect("a temp dir");
+        prepare(data.path());
         let mut registry = Self {
             child: None,
             data,
@@ -116,12 +160,16 @@ impl TestRegistry {
             env,
             log: Arc::default(),
             admin_token: String::new(),
+            backends: None,
         };
         registry.spawn();
-        std::fs::read_to_string(registry.data_dir().join("admin-token"))
-            .expect("the first start writes admin-token")
-            .trim()
-            .clone_into(&mut registry.admin_token);
+        registry.admin_token = match admin_token {
+            Some(token) => token,
+            None => std::fs::read_to_string(registry.data_dir().join("admin-token"))
+                .expect("the first start writes admin-token")
+                .trim()
+                .to_owned(),
+        };
         registry
     }
 

@@ -8,6 +8,7 @@
 //! - `fetch-index`: downloads index files (optionally into a tree a static server can serve)
 //!   and writes each file's `ETag`.
 //! - `publish-ecosystem`: publishes what `gen-ecosystem` wrote and yanks its yank list.
+//! - `read-load`: GETs index files for a while and counts the requests that failed.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,24 @@ enum Command {
     FetchIndex(FetchArgs),
     /// Publish a `gen-ecosystem` output (`DIR/publish/*.body`), then yank `DIR/yanked.txt`.
     PublishEcosystem(EcosystemArgs),
+    /// GET index files for SECONDS and count the requests not answered with 200.
+    ReadLoad(ReadLoadArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReadLoadArgs {
+    /// Base URL of the server, e.g. `http://127.0.0.1:8080`; files are read from `/index/…`.
+    #[arg(long)]
+    url: String,
+    /// File with one index path per line (`ka/mo/kamo-s1`), read in turn.
+    #[arg(long, value_name = "FILE")]
+    paths: PathBuf,
+    /// How long to keep reading.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
 }
 
 /// The registry and the token to use.
@@ -154,6 +173,7 @@ fn main() -> ExitCode {
             Command::Seed(args) => seed(args).await,
             Command::FetchIndex(args) => fetch(args).await,
             Command::PublishEcosystem(args) => publish_ecosystem(args).await,
+            Command::ReadLoad(args) => read_load(args).await,
         }
     });
     match result {
@@ -305,6 +325,45 @@ async fn publish_ecosystem(args: EcosystemArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("yanked {yanked} versions");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads index files for a while; prints the counts and a `RESULT` line (exit status 0 even
+/// when requests failed: counting them is the point).
+async fn read_load(args: ReadLoadArgs) -> anyhow::Result<ExitCode> {
+    let list = std::fs::read_to_string(&args.paths)
+        .with_context(|| format!("reading `{}`", args.paths.display()))?;
+    let paths: Vec<String> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if paths.is_empty() {
+        bail!("`{}` lists no index paths", args.paths.display());
+    }
+    let report = wharf_bench::read_for(
+        &args.url,
+        paths,
+        args.concurrency,
+        Duration::from_secs(args.seconds),
+    )
+    .await?;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let (p50, p99) = report
+        .latency
+        .map_or((0.0, 0.0), |l| (ms(l.p50), ms(l.p99)));
+    for example in &report.examples {
+        println!("  failed: {example}");
+    }
+    println!(
+        "RESULT what=read_load total={} failed={} seconds={:.3} per_second={:.1} p50_ms={p50:.2} p99_ms={p99:.2}",
+        report.total,
+        report.failed,
+        report.elapsed.as_secs_f64(),
+        f64::from(u32::try_from(report.total).unwrap_or(u32::MAX))
+            / report.elapsed.as_secs_f64().max(f64::EPSILON)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 
 use crate::mirror::copy::{link, write};
 use crate::mirror::file::sha256_hex;
 use crate::mirror::upstream::{Fetched, Upstream, Validators};
+pub(crate) use wharf_client::verify::{BINS_PATH, ORIGIN_BINS_PATH};
 
 /// The directory of a copy that holds the bins it was listed from.
 const DIR: &str = "snapshot";
@@ -79,27 +80,81 @@ pub(crate) fn previous_list(previous: Option<&Path>) -> Option<String> {
     std::fs::read_to_string(previous?.join(DIR).join("bins")).ok()
 }
 
-/// The upstream's bins, fetching on `jobs` connections only those that are not the previous
-/// copy's; `None` when the upstream serves no bin list (not a Wharf registry).
+/// The bin list the upstream's signed timestamp binds, as the sync verified it, and where
+/// under the index its bins are ([`BINS_PATH`], or [`ORIGIN_BINS_PATH`] on a partial
+/// mirror).
+pub(crate) struct Verified<'a> {
+    pub(crate) list: &'a str,
+    pub(crate) path: &'a str,
+}
+
+/// The upstream's listing: the bins at [`BINS_PATH`], fetched on `jobs` connections, only
+/// those that are not the previous copy's; `None` when the upstream serves no bin list (not a
+/// Wharf registry). With `verified` (the signed head, checked already) the list is not asked
+/// for again, unless the upstream is a partial mirror, whose listing is its own.
 pub(crate) async fn fetch(
     upstream: &Upstream,
     previous: Option<&Path>,
     jobs: usize,
+    verified: Option<&Verified<'_>>,
 ) -> anyhow::Result<Option<Bins>> {
-    // A bin that does not hash as the list says belongs to a newer snapshot: list again.
-    for _ in 0..3 {
-        let url = format!("{}/.wharf/bins", upstream.index);
-        // The list held is sent as the ETag it had (its SHA-256): 304 when it is current.
-        let held_list = previous_list(previous);
-        let validators = held_list.as_ref().map(|list| Validators {
-            etag: Some(format!("\"{}\"", sha256_hex(list.as_bytes()))),
-            last_modified: None,
-        });
-        let list = match (upstream.get_if(&url, validators.as_ref()).await?, held_list) {
-            (Fetched::NotModified, Some(list)) => list,
-            (Fetched::Body(list, _), _) => String::from_utf8_lossy(&list).into_owned(),
-            _ => return Ok(None),
+    match verified {
+        Some(verified) if verified.path != BINS_PATH => {
+            // A partial mirror's own listing: what it holds, not what the copy kept (the
+            // origin's snapshot), so nothing is reused.
+            fetch_at(upstream, None, jobs, None, BINS_PATH).await
+        }
+        _ => {
+            fetch_at(
+                upstream,
+                previous,
+                jobs,
+                verified.map(|v| v.list),
+                BINS_PATH,
+            )
+            .await
+        }
+    }
+}
+
+/// The origin's signed snapshot a partial upstream serves apart from its listing (at
+/// [`ORIGIN_BINS_PATH`]); `None` when the listing is the signed snapshot itself.
+pub(crate) async fn origin(
+    upstream: &Upstream,
+    previous: Option<&Path>,
+    jobs: usize,
+    verified: &Verified<'_>,
+) -> anyhow::Result<Option<Bins>> {
+    if verified.path == BINS_PATH {
+        return Ok(None);
+    }
+    fetch_at(
+        upstream,
+        previous,
+        jobs,
+        Some(verified.list),
+        ORIGIN_BINS_PATH,
+    )
+    .await
+}
+
+/// The bins under `path`, the list given (`verified`) or asked for; those the previous copy's
+/// snapshot holds with the same hash are taken from it.
+async fn fetch_at(
+    upstream: &Upstream,
+    previous: Option<&Path>,
+    jobs: usize,
+    verified: Option<&str>,
+    path: &str,
+) -> anyhow::Result<Option<Bins>> {
+    // A bin that does not hash as the list says belongs to a newer snapshot: list again
+    // (a verified list is the one the signed head binds, so the sync must start over).
+    let attempts = if verified.is_some() { 1 } else { 3 };
+    for _ in 0..attempts {
+        let Some(list) = bin_list(upstream, previous, verified, path).await? else {
+            return Ok(None);
         };
+        let url = format!("{}/{path}", upstream.index);
         let hashes: Vec<String> = list.lines().map(str::to_owned).collect();
         if hashes.len() != 256
             || !hashes
@@ -127,7 +182,7 @@ pub(crate) async fn fetch(
         }
         let answers: Vec<(usize, anyhow::Result<Option<Vec<u8>>>)> = futures::stream::iter(wanted)
             .map(|bin| async move {
-                let url = format!("{}/.wharf/bins/{bin:02x}", upstream.index);
+                let url = format!("{}/{path}/{bin:02x}", upstream.index);
                 (bin, upstream.get(&url).await)
             })
             .buffer_unordered(jobs.max(1))
@@ -153,4 +208,84 @@ pub(crate) async fn fetch(
         "the snapshot bins of `{}` kept changing while the mirror listed them; run the sync again",
         upstream.index
     )
+}
+
+/// The bin list: the verified one, or asked for with the `ETag` of the list the previous
+/// copy holds (its SHA-256; 304 when it is current); `None` when the upstream has none.
+async fn bin_list(
+    upstream: &Upstream,
+    previous: Option<&Path>,
+    verified: Option<&str>,
+    path: &str,
+) -> anyhow::Result<Option<String>> {
+    if let Some(list) = verified {
+        return Ok(Some(list.to_owned()));
+    }
+    let url = format!("{}/{path}", upstream.index);
+    let held_list = previous_list(previous);
+    let validators = held_list.as_ref().map(|list| Validators {
+        etag: Some(format!("\"{}\"", sha256_hex(list.as_bytes()))),
+        last_modified: None,
+    });
+    Ok(
+        match (upstream.get_if(&url, validators.as_ref()).await?, held_list) {
+            (Fetched::NotModified, Some(list)) => Some(list),
+            (Fetched::Body(list, _), _) => Some(String::from_utf8_lossy(&list).into_owned()),
+            _ => None,
+        },
+    )
+}
+
+/// The directory of a copy that holds its own listing, when the copy holds less than (or
+/// other bytes than) the signed snapshot names.
+pub(crate) const LISTING_DIR: &str = "listing";
+
+/// Writes the listing of the staged copy (every index file it holds, with the SHA-256 of its
+/// bytes, in bins as the snapshot's) into `listing/`, unless it is the signed snapshot itself.
+/// `wharf serve --data` serves it as the copy's bins, and the signed snapshot as the origin's.
+pub(crate) fn write_listing(stage: &Path, signed: &Bins) -> anyhow::Result<()> {
+    let index = stage.join("index");
+    let mut files = Vec::new();
+    collect_files(&index, &index, &mut files)?;
+    let mut listing = wharf_trust::Snapshot::new();
+    for (path, bytes) in &files {
+        listing.insert(path, wharf_trust::Hash::sha256(bytes))?;
+    }
+    let list = listing.bin_list();
+    if list == signed.list {
+        return Ok(());
+    }
+    let dir = stage.join(LISTING_DIR);
+    write(&dir.join("bins"), list.as_bytes())?;
+    for bin in 0..=u8::MAX {
+        write(
+            &dir.join(format!("bins-{bin:02x}")),
+            listing.bin_text(bin).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Every index file under `dir` (but `config.json` and dot files), by its index path.
+fn collect_files(root: &Path, dir: &Path, into: &mut Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("listing the staged copy's `{}`", dir.display()))?
+    {
+        let path = entry?.path();
+        let Ok(relative) = path.strip_prefix(root) else {
+            continue;
+        };
+        let name = relative.to_string_lossy().into_owned();
+        if name == "config.json" || name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(root, &path, into)?;
+        } else {
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading the staged `{}`", path.display()))?;
+            into.push((name, bytes));
+        }
+    }
+    Ok(())
 }

@@ -134,24 +134,75 @@ fn chosen(
     ))
 }
 
+/// What a sync copies, and the bins it is checked against.
+struct Listing {
+    /// The files to sync.
+    files: Vec<Listed>,
+    /// The upstream's listing, when it serves one.
+    listed: Option<bins::Bins>,
+    /// The origin's signed snapshot, when the upstream is a partial mirror (whose listing is
+    /// its own).
+    origin: Option<bins::Bins>,
+}
+
+impl Listing {
+    /// The bins the signed timestamp binds (the copy's `snapshot/`).
+    fn signed(&self) -> Option<&bins::Bins> {
+        self.origin.as_ref().or(self.listed.as_ref())
+    }
+
+    /// The bins a copy that is already the result is recognised by; none from a partial
+    /// upstream, whose listing may change under an unchanged signed snapshot.
+    fn comparable(&self) -> Option<&bins::Bins> {
+        if self.origin.is_some() {
+            None
+        } else {
+            self.listed.as_ref()
+        }
+    }
+}
+
+impl SyncArgs {
+    /// Whether the packages copied are chosen (`--include`, `--roots`, `--lockfile`), so the
+    /// copy may hold part of the upstream.
+    fn chooses_part(&self) -> bool {
+        !self.include.is_empty() || !self.roots.is_empty() || self.lockfile.is_some()
+    }
+}
+
 /// The files to sync, and the upstream's bins when it serves them; the files `--roots`
-/// followed go into `followed`.
+/// followed go into `followed`. With `documents` (the verified signed head) the bin list it
+/// binds is the listing's and is not asked for again, unless the upstream is a partial
+/// mirror: its listing is its own, and the signed snapshot (the origin's) is fetched apart,
+/// to check the files against and to serve again.
 fn listing(
     follow: &followed::Follow<'_>,
     args: &SyncArgs,
     git: Option<&GitIndexTree>,
     followed: &mut followed::Followed,
-) -> anyhow::Result<(Vec<Listed>, Option<bins::Bins>)> {
+    documents: Option<&wharf_client::verify::HeadDocuments>,
+) -> anyhow::Result<Listing> {
     let (runtime, upstream, previous) = (follow.runtime, follow.upstream, follow.previous);
+    let verified_bins = documents.map(|documents| bins::Verified {
+        list: &documents.bin_list,
+        path: &documents.bins_path,
+    });
+    let verified_bins = verified_bins.as_ref();
+    let origin = match verified_bins {
+        Some(verified) => {
+            runtime.block_on(bins::origin(upstream, previous, args.jobs, verified))?
+        }
+        None => None,
+    };
     let include = Include::parse(&args.include)?;
     let chosen = chosen(follow, args, git, followed)?;
     let fetched_bins = match git {
         Some(_) => None,
         None if chosen.is_some() => runtime
-            .block_on(bins::fetch(upstream, previous, args.jobs))
+            .block_on(bins::fetch(upstream, previous, args.jobs, verified_bins))
             .ok()
             .flatten(),
-        None => runtime.block_on(bins::fetch(upstream, previous, args.jobs))?,
+        None => runtime.block_on(bins::fetch(upstream, previous, args.jobs, verified_bins))?,
     };
     // A git index lists itself: its tree, each file with the hash of its bytes.
     let files: Option<BTreeMap<String, String>> = match (git, &fetched_bins) {
@@ -190,11 +241,15 @@ fn listing(
             })
             .collect(),
     };
-    let listed = listed
+    let files = listed
         .into_iter()
         .filter(|listed| include.admits(&listed.path))
         .collect();
-    Ok((listed, fetched_bins))
+    Ok(Listing {
+        files,
+        listed: fetched_bins,
+        origin,
+    })
 }
 
 /// Syncs every listed file, `jobs` at a time on the runtime's one thread; the first error

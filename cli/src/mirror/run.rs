@@ -206,7 +206,12 @@ fn vetting<'v>(
     for bin in 0..=u8::MAX {
         log.supply_bin(bin, bins.text(usize::from(bin)).to_owned());
     }
-    let touched = trust::touched_since(&log, held.map_or(0, |held| held.tree_size));
+    // Without a previous copy every file is fetched and checked: no leaf need be read for
+    // news about held files.
+    let touched = match held {
+        Some(held) => trust::touched_since(&log, held.tree_size),
+        None => BTreeSet::new(),
+    };
     let mut names = Vec::new();
     for listed in files {
         let name = listed
@@ -243,7 +248,11 @@ fn dropped_files(previous: &Path, held: &SyncState, remembered: &SyncState) -> B
 /// Everything a staged copy holds besides the synced files.
 struct Extras<'a> {
     config: &'a [u8],
+    /// The signed snapshot's bins (the copy's `snapshot/`).
     fetched_bins: Option<&'a bins::Bins>,
+    /// Whether the copy was chosen to hold part of the snapshot (`--include`, `--roots`,
+    /// `--lockfile`, or a partial upstream).
+    chosen_part: bool,
     choice: String,
     tree_size: u64,
     signed: Option<&'a signed::Signed>,
@@ -263,6 +272,10 @@ fn stage_copy(
     write(&stage.join("index/config.json"), extras.config)?;
     if let Some(bins) = extras.fetched_bins {
         bins.write(stage, cx.previous)?;
+        // A copy that holds less than the snapshot names (or other bytes) lists what it holds.
+        if extras.chosen_part || !synced.left_out.is_empty() || !synced.partial.is_empty() {
+            bins::write_listing(stage, bins)?;
+        }
     }
     if let Some(signed) = extras.signed {
         signed.write(stage)?;
@@ -344,12 +357,14 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         held: before.state.as_ref(),
     };
     let mut followed = super::followed::Followed::new();
-    let (files, fetched_bins) = listing(&follow, args, tree.as_ref(), &mut followed)?;
+    let signed_head = log.as_ref().map(VerifiedLog::documents);
+    let listed = listing(&follow, args, tree.as_ref(), &mut followed, signed_head)?;
+    let (files, signed_bins) = (&listed.files, listed.signed());
     let config = copy_config(args, &upstream_config, &config_bytes);
     let choice = choice(args);
     if let Some(synced) = nothing_changed(
         &before,
-        fetched_bins.as_ref(),
+        listed.comparable(),
         &choice,
         &config,
         tree_size,
@@ -360,16 +375,9 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         return Ok(report(synced, &current, &trust_lines));
     }
     let mut recheck = BTreeSet::new();
+    let held_state = before.state.as_ref();
     let vetting = log
-        .map(|log| {
-            vetting(
-                log,
-                fetched_bins.as_ref(),
-                before.state.as_ref(),
-                &files,
-                &mut recheck,
-            )
-        })
+        .map(|log| vetting(log, signed_bins, held_state, files, &mut recheck))
         .transpose()?;
     let vet = |name: &str, bytes: &[u8]| match &vetting {
         Some(vetting) => vetting.vet(name, bytes),
@@ -396,12 +404,13 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     };
     let extras = Extras {
         config: &config,
-        fetched_bins: fetched_bins.as_ref(),
+        fetched_bins: signed_bins,
+        chosen_part: args.chooses_part() || listed.origin.is_some(),
         choice,
         tree_size,
         signed: signed.as_ref(),
     };
-    let synced = match stage_copy(&runtime, args, &cx, &files, extras) {
+    let synced = match stage_copy(&runtime, args, &cx, files, extras) {
         Ok(synced) => synced,
         Err(error) => {
             let _ = std::fs::remove_dir_all(&stage);
@@ -436,6 +445,9 @@ fn finish_trust(
     if let Some(signed) = signed {
         signed.record_serial()?;
         lines.extend(signed.describe(served));
+        if let Some(warning) = signed.expiry_warning(wharf_trust::UtcTime::now()) {
+            eprintln!("{warning}");
+        }
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use wharf_client::verify::VerifiedLog;
 use wharf_index_format::index_path;
-use wharf_trust::{KeyRole, LifecycleFeed, LifecycleTerms, PublicKey};
+use wharf_trust::{KeyRole, LifecycleFeed, LifecycleTerms, Note, PublicKey, Timestamp, UtcTime};
 
 use crate::mirror::copy::write;
 use crate::mirror::upstream::Upstream;
@@ -134,6 +134,27 @@ impl Signed {
             write(&stage.join(DIR).join(name), bytes)?;
         }
         Ok(())
+    }
+
+    /// A warning line when the copy's signed timestamp (the origin's, served again as it is)
+    /// expires within a day of `now`, naming when: clients refuse the mirror's signed
+    /// material from then on unless it is synced again.
+    pub(crate) fn expiry_warning(&self, now: UtcTime) -> Option<String> {
+        const DAY: i64 = 24 * 3600;
+        let (_, note) = self.files.iter().find(|(name, _)| *name == "timestamp")?;
+        let note = Note::parse(note).ok()?;
+        let expires = Timestamp::parse(note.text()).ok()?.expires();
+        let left = expires.unix() - now.unix();
+        (left < DAY).then(|| {
+            let when = if left <= 0 {
+                "has expired".to_owned()
+            } else {
+                format!("expires in {}h{:02}m", left / 3600, left % 3600 / 60)
+            };
+            format!(
+                "warning: the copy switched in serves the origin's signed timestamp, which expires at {expires} ({when}); sync again before then, or clients verifying against the origin's root key refuse this mirror"
+            )
+        })
     }
 
     /// Records the feed's serial as the newest held (after the switch).

@@ -3,9 +3,13 @@
 //! revocation, validity window, package and version range. The licensee is left to the
 //! registry, which knows who the token belongs to.
 //!
-//! The keys, the premium package names and the signed revocation list come from the
-//! registry's `/api/wharf/v1/entitlements`; the licence goes with each premium download in
-//! the `Wharf-Licence` header, so the registry checks it again.
+//! The premium package names and the signed revocation list come from the registry's
+//! `/api/wharf/v1/entitlements`; the licence goes with each premium download in the
+//! `Wharf-Licence` header, so the registry checks it again. The keys a licence may be signed
+//! by are, when the install directory pins a root key, the entitlement keys signed into the
+//! registry's keyset (its `entitlement` lines, the chain walked from the pinned root key),
+//! whatever keys the registry's answer lists; without a pinned root key, the keys that answer
+//! lists.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,7 +19,8 @@ use wharf_index_format::IndexEntry;
 use wharf_trust::{Licence, LicenceRefusal, LicenceRequest, PublicKey, RevocationList, UtcTime};
 
 use crate::SparseIndex;
-use crate::install::InstallError;
+use crate::install::lifecycle::current_keyset;
+use crate::install::{InstallConfig, InstallError};
 
 /// The header a premium download carries its licence in.
 pub(crate) const LICENCE_HEADER: &str = "wharf-licence";
@@ -35,6 +40,8 @@ pub(crate) struct LicenceGate {
     keys: Vec<PublicKey>,
     premium: BTreeSet<String>,
     revocations: Option<RevocationList>,
+    /// The version of the keyset `keys` come from, when a root key is pinned.
+    keyset: Option<u64>,
 }
 
 fn fold(name: &str) -> String {
@@ -43,12 +50,14 @@ fn fold(name: &str) -> String {
 
 impl LicenceGate {
     /// Reads the licence file (if any) and the registry's entitlement information. A
-    /// registry without the endpoint (a static mirror) has no premium packages.
-    pub(crate) fn load(
-        index: &SparseIndex,
-        licence_file: Option<&Path>,
-    ) -> Result<Self, InstallError> {
-        let licence = licence_file.map(read_licence).transpose()?;
+    /// registry without the endpoint (a static mirror) has no premium packages. With a
+    /// pinned root key, licences are checked against the keyset's entitlement keys.
+    pub(crate) fn load(index: &SparseIndex, config: &InstallConfig) -> Result<Self, InstallError> {
+        let licence = config
+            .licence_file
+            .as_deref()
+            .map(read_licence)
+            .transpose()?;
         let Some(api) = index.config().api.clone() else {
             return Ok(Self::empty(licence));
         };
@@ -63,12 +72,21 @@ impl LicenceGate {
         let info: EntitlementInfo = serde_json::from_slice(&bytes).map_err(|e| {
             InstallError::Index(format!("`{url}` is not entitlement information: {e}"))
         })?;
-        let keys = info
+        let published = info
             .keys
             .iter()
             .map(|text| PublicKey::parse(text))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| InstallError::Index(format!("`{url}`: entitlement key: {e}")))?;
+        let pinned = if info.premium.is_empty() {
+            None
+        } else {
+            pinned_entitlement_keys(index, config)?
+        };
+        let (keys, keyset) = match pinned {
+            Some((keys, version)) => (keys, Some(version)),
+            None => (published, None),
+        };
         let revocations = info
             .revocations
             .as_deref()
@@ -80,6 +98,7 @@ impl LicenceGate {
             keys,
             premium: info.premium.iter().map(|name| fold(name)).collect(),
             revocations,
+            keyset,
         })
     }
 
@@ -89,6 +108,7 @@ impl LicenceGate {
             keys: Vec::new(),
             premium: BTreeSet::new(),
             revocations: None,
+            keyset: None,
         }
     }
 
@@ -107,6 +127,18 @@ impl LicenceGate {
         let Some(licence) = &self.licence else {
             return Err(refuse(LicenceRefusal::Missing));
         };
+        if let Some(keyset) = self.keyset
+            && !licence.signed_by_any(&self.keys)
+        {
+            return Err(InstallError::LicenceRefused {
+                package: entry.name.clone(),
+                version,
+                reason: format!(
+                    "licence signature invalid: it is signed by key {}, which keyset version {keyset} (verified from the pinned root key) does not name as an entitlement key; ask for a licence signed by a key the registry's keyset names",
+                    licence.key_id().short()
+                ),
+            });
+        }
         let request = LicenceRequest {
             package: &entry.name,
             version: &version,
@@ -122,6 +154,26 @@ impl LicenceGate {
             .map_err(refuse)?;
         Ok(Some(licence.to_text()))
     }
+}
+
+/// The entitlement keys signed into the registry's keyset and its version, the chain walked
+/// from the install directory's pinned root key; `None` without a pinned key or a keyset.
+fn pinned_entitlement_keys(
+    index: &SparseIndex,
+    config: &InstallConfig,
+) -> Result<Option<(Vec<PublicKey>, u64)>, InstallError> {
+    let Some(text) = config.root_key.as_deref() else {
+        return Ok(None);
+    };
+    let root = PublicKey::parse(text)
+        .map_err(|e| InstallError::InvalidRequest(format!("the pinned root key `{text}`: {e}")))?;
+    let keyset = current_keyset(index, Some(&root)).map_err(|error| match error {
+        InstallError::LifecycleUntrusted { url, reason } => InstallError::Index(format!(
+            "the keyset chain `{url}` does not verify from the pinned root key ({reason}), so no licence can be checked; pin the registry's own root key"
+        )),
+        other => other,
+    })?;
+    Ok(keyset.map(|keyset| (keyset.entitlement_keys().to_vec(), keyset.version())))
 }
 
 fn read_licence(path: &Path) -> Result<Licence, InstallError> {

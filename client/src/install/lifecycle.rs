@@ -126,7 +126,7 @@ fn untrusted(url: &str, reason: impl std::fmt::Display) -> InstallError {
 }
 
 /// The keyset in force, from the chain the registry serves.
-fn current_keyset(
+pub(crate) fn current_keyset(
     index: &SparseIndex,
     pinned: Option<&PublicKey>,
 ) -> Result<Option<Keyset>, InstallError> {

@@ -124,7 +124,7 @@ impl Installer {
         }
         let id = new_set_id();
         let verifier = self.release_verifier(&config)?;
-        let licences = LicenceGate::load(&index, config.licence_file.as_deref())?;
+        let licences = LicenceGate::load(&index, &config)?;
         let staging = self.stage(&index, &resolution, &id, verifier.as_ref(), &licences)?;
         let lock_text = resolution.to_wharf_lock();
         write_atomically(&staging.join("wharf.lock"), lock_text.as_bytes())?;

@@ -11,6 +11,7 @@ use wharf_trust::{
 
 use super::http::{LARGE_CAP, SMALL_CAP};
 use super::state::KeptState;
+use super::{BINS_PATH, ORIGIN_BINS_PATH};
 use super::{Session, VerifyError};
 
 /// How often the timestamp, checkpoint and bin list are fetched again when they belong to
@@ -225,13 +226,38 @@ fn fetch_once(
     timestamp
         .check_binds(&checkpoint)
         .map_err(|e| trust(&checkpoint_url, e))?;
-    let bins_url = session.index_url(".wharf/bins");
+    let (path, text, bins) = bin_list(session, &timestamp)?;
+    session.documents.bin_list = text;
+    session.documents.bins_path = path.to_owned();
+    Ok((checkpoint, timestamp, bins))
+}
+
+/// The snapshot's bin list the timestamp binds: the listing at `.wharf/bins`, or, when that
+/// is not it, the origin's snapshot a partial mirror serves at `.wharf/origin-bins` (its own
+/// listing names only the files it holds). Returns the path the bins were found under.
+fn bin_list(
+    session: &mut Session,
+    timestamp: &Timestamp,
+) -> Result<(&'static str, String, Vec<Hash>), VerifyError> {
+    let bins_url = session.index_url(BINS_PATH);
     let text = session
         .http
         .get_text(&bins_url, "snapshot bin list", SMALL_CAP)?;
-    let bins = wharf_trust::snapshot::open_bin_list(&text, timestamp.snapshot())
-        .map_err(|e| trust(&bins_url, e))?;
-    Ok((checkpoint, timestamp, bins))
+    let listing_error = match wharf_trust::snapshot::open_bin_list(&text, timestamp.snapshot()) {
+        Ok(bins) => return Ok((BINS_PATH, text, bins)),
+        Err(error) => trust(&bins_url, error),
+    };
+    let origin_url = session.index_url(ORIGIN_BINS_PATH);
+    let Ok(origin) = session
+        .http
+        .get_text(&origin_url, "origin snapshot bin list", SMALL_CAP)
+    else {
+        return Err(listing_error);
+    };
+    match wharf_trust::snapshot::open_bin_list(&origin, timestamp.snapshot()) {
+        Ok(bins) => Ok((ORIGIN_BINS_PATH, origin, bins)),
+        Err(_) => Err(listing_error),
+    }
 }
 
 /// Opens a timestamp note: the timestamp key's signature, the origin, issued no later than

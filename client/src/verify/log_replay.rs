@@ -185,6 +185,10 @@ pub(crate) fn replay(
             release_keys.push(key);
         }
     }
+    // Looked up once per leaf: a set, not a scan of every name (a mirror's first sync names
+    // every package of the log).
+    let selected: Option<std::collections::HashSet<String>> =
+        selected.map(|names| names.iter().map(|name| name.to_ascii_lowercase()).collect());
     let mut replay = Replay::default();
     for (index, bytes) in leaves.iter().enumerate() {
         let index = index as u64;
@@ -198,8 +202,9 @@ pub(crate) fn replay(
         };
         let statement = event.statement();
         let name = statement.name().to_owned();
-        let wanted =
-            selected.is_none_or(|names| names.iter().any(|n| n.eq_ignore_ascii_case(&name)));
+        let wanted = selected
+            .as_ref()
+            .is_none_or(|names| names.contains(&name.to_ascii_lowercase()));
         if wanted {
             let version = statement.version().map(str::to_owned);
             let fail = |reason: String| Failure::new(&name, version.as_deref(), reason);

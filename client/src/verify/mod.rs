@@ -212,7 +212,20 @@ pub struct HeadDocuments {
     pub timestamp: Vec<u8>,
     /// The checkpoint note the timestamp binds (`/api/wharf/v1/log/checkpoint`).
     pub checkpoint: Vec<u8>,
+    /// The snapshot's bin list the timestamp binds, as served: a mirror lists from it
+    /// instead of asking for it again.
+    pub bin_list: String,
+    /// Where under the index the bins of that list were found: [`BINS_PATH`], or, on a
+    /// partial mirror, [`ORIGIN_BINS_PATH`].
+    pub bins_path: String,
 }
+
+/// Where a registry serves its snapshot bins under the index (`/index/.wharf/bins`, then
+/// `/NN`): the listing of the files it serves.
+pub const BINS_PATH: &str = ".wharf/bins";
+/// Where a partial mirror serves the origin's signed snapshot bins, which name files it does
+/// not hold, when its own listing at [`BINS_PATH`] names only those it holds.
+pub const ORIGIN_BINS_PATH: &str = ".wharf/origin-bins";
 
 /// The verified head and log of one run.
 #[derive(Debug)]
@@ -238,7 +251,11 @@ impl Session {
         if let Some(text) = self.bins.get(&bin) {
             return Ok(text.clone());
         }
-        let url = self.index_url(&format!(".wharf/bins/{bin:02x}"));
+        let path = match self.documents.bins_path.as_str() {
+            "" => BINS_PATH,
+            path => path,
+        };
+        let url = self.index_url(&format!("{path}/{bin:02x}"));
         let text = self.http.get_text(&url, "snapshot bin", http::LARGE_CAP)?;
         self.bins.insert(bin, text.clone());
         Ok(text)

@@ -48,11 +48,11 @@ pub(crate) async fn check_download(
             .and_then(|token| state.storage.authenticate(token).ok())
             .map_or_else(|| "anonymous".to_owned(), |principal| principal.login),
     };
-    match state
+    let checked = state
         .storage
         .check_download(cksum, licence, Some(caller))
-        .await?
-    {
+        .await;
+    match super::nothing_held_on_postgres(checked)? {
         None => Ok(()),
         Some(refused) => Err(ApiError::new(
             StatusCode::FORBIDDEN,

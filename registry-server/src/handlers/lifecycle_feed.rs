@@ -6,7 +6,8 @@
 //! (deprecation, quarantine, advisory or their withdrawal) moves the serial on, and the next
 //! request reads and signs the feed again. The cache is keyed by the serial read *before*
 //! the feed is built, so a change racing with the build makes the next request sign again:
-//! the served feed is never older than the serial it is cached under.
+//! the served feed is never older than the serial it is cached under. A keyset installed
+//! while the registry runs (a new release key) has the feed signed again too.
 
 use std::sync::{Arc, RwLock};
 
@@ -23,6 +24,8 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 struct Signed {
     serial: u64,
+    /// The version of the keyset whose release key signed it.
+    keyset: u64,
     body: Bytes,
     etag: HeaderValue,
 }
@@ -32,13 +35,13 @@ struct Signed {
 pub(crate) struct FeedCache(RwLock<Option<Arc<Signed>>>);
 
 impl FeedCache {
-    fn current(&self, serial: u64) -> Option<Arc<Signed>> {
+    fn current(&self, serial: u64, keyset: u64) -> Option<Arc<Signed>> {
         let slot = self
             .0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         slot.as_ref()
-            .filter(|signed| signed.serial == serial)
+            .filter(|signed| signed.serial == serial && signed.keyset == keyset)
             .map(Arc::clone)
     }
 
@@ -65,14 +68,20 @@ fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 pub(crate) async fn feed(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
     auth::reader(state, headers)?;
     let serial = state.storage.lifecycle_serial().await?;
-    let signed = if let Some(signed) = state.lifecycle_feed.current(serial) {
+    let keyset = state.storage.keyset_version();
+    let signed = if let Some(signed) = state.lifecycle_feed.current(serial, keyset) {
         signed
     } else {
         let body = Bytes::from(state.storage.lifecycle_feed().await?);
         let etag = HeaderValue::from_str(&format!("\"{}\"", hex::encode(Sha256::digest(&body))))
             .map_err(|e| ApiError::internal("the lifecycle feed's ETag", &e))?;
         tracing::debug!(serial, "lifecycle feed signed");
-        let signed = Arc::new(Signed { serial, body, etag });
+        let signed = Arc::new(Signed {
+            serial,
+            keyset,
+            body,
+            etag,
+        });
         state.lifecycle_feed.store(Arc::clone(&signed));
         signed
     };

@@ -102,8 +102,8 @@ pub(crate) async fn route(
     }
 }
 
-/// The timestamp the server serves, re-signed when the log has grown or half its validity
-/// has passed.
+/// The timestamp the server serves, re-signed when the log has grown, half its validity
+/// has passed or a keyset was installed while the server runs.
 #[derive(Debug, Default)]
 pub(crate) struct TimestampCache {
     current: tokio::sync::Mutex<Option<Signed>>,
@@ -116,6 +116,8 @@ pub(crate) struct Signed {
     tree_size: u64,
     snapshot: std::sync::Arc<wharf_trust::Snapshot>,
     made_at: Instant,
+    /// The version of the keyset whose timestamp key signed it.
+    keyset: u64,
 }
 
 /// Serves `/index/.wharf/timestamp`: a timestamp of the newest checkpoint and the index
@@ -192,9 +194,11 @@ fn unknown_bin(rest: &str) -> ApiError {
 pub(crate) async fn current_timestamp(state: &AppState) -> Result<Signed, ApiError> {
     let expiry = state.config.timestamp_expiry;
     let size = state.storage.log_size().await?;
+    let keyset = state.storage.keyset_version();
     let mut current = state.timestamp.current.lock().await;
     if let Some(signed) = current.as_ref()
         && signed.tree_size == size
+        && signed.keyset == keyset
         && signed.made_at.elapsed() < expiry / 2
     {
         return Ok(signed.clone());
@@ -205,6 +209,7 @@ pub(crate) async fn current_timestamp(state: &AppState) -> Result<Signed, ApiErr
         tree_size: fresh.tree_size,
         snapshot: std::sync::Arc::new(fresh.snapshot),
         made_at: Instant::now(),
+        keyset,
     };
     *current = Some(signed.clone());
     Ok(signed)

@@ -3,8 +3,14 @@
 //! root key exactly as it verifies the origin:
 //!
 //! - `/index/.wharf/timestamp`, `/index/.wharf/lifecycle`: the signed notes as served;
-//! - `/index/.wharf/bins` and `/index/.wharf/bins/NN`: the snapshot the timestamp binds, with
-//!   `ETag` (the SHA-256 of the text) and 304 to a matching `If-None-Match`;
+//! - `/index/.wharf/bins` and `/index/.wharf/bins/NN`: the copy's listing, with `ETag` (the
+//!   SHA-256 of the text) and 304 to a matching `If-None-Match`: the snapshot the timestamp
+//!   binds when the copy holds every file it names as the origin serves it, and otherwise
+//!   the copy's own listing (`<copy>/listing/`, the files it holds), so a partial mirror
+//!   never lists a file it cannot serve;
+//! - `/index/.wharf/origin-bins` and `/index/.wharf/origin-bins/NN`: the snapshot the
+//!   timestamp binds, always (a verifier whose timestamp does not bind the listing reads the
+//!   bins there: a file the copy holds whole is checked against the origin's signatures);
 //! - `/api/wharf/v1/log/keyset` and `/api/wharf/v1/log/checkpoint`: as served;
 //! - `/api/wharf/v1/log/leaves?start=A&end=B`: the verified leaves, at most 256 a page;
 //! - `/api/wharf/v1/log/proof/inclusion` and `proof/consistency`: computed from the leaves
@@ -27,6 +33,8 @@ use crate::response::{Resp, bytes_response, empty, json_ok};
 
 /// The directory of a copy that holds the signed material.
 const DIR: &str = "signed";
+/// The directory of a partial copy that holds its own listing (the files it holds).
+const LISTING_DIR: &str = "listing";
 /// The prefix of the log endpoints.
 pub(super) const LOG_PREFIX: &str = "/api/wharf/v1/log/";
 /// The most leaves one page answers, as the origin does.
@@ -111,25 +119,50 @@ pub(super) async fn index_path(
                 .await
                 .map(text),
         ),
-        ".wharf/bins" => Some(bin(copy, "bins", headers).await),
         _ => {
-            let hex = rest.strip_prefix(".wharf/bins/")?;
-            if hex.len() == 2 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                Some(bin(copy, &format!("bins-{hex}"), headers).await)
+            let (origin, tail) = if let Some(tail) = rest.strip_prefix(".wharf/bins") {
+                (false, tail)
             } else {
-                Some(Err(ApiError::not_found(format!(
-                    "no snapshot bin at /index/{rest}; bins are /index/.wharf/bins/00 to /index/.wharf/bins/ff"
-                ))))
-            }
+                (true, rest.strip_prefix(".wharf/origin-bins")?)
+            };
+            let name = match tail.strip_prefix('/') {
+                None if tail.is_empty() => "bins".to_owned(),
+                Some(hex)
+                    if hex.len() == 2
+                        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+                {
+                    format!("bins-{hex}")
+                }
+                _ => {
+                    return Some(Err(ApiError::not_found(format!(
+                        "no snapshot bin at /index/{rest}; bins are /index/.wharf/bins/00 to /index/.wharf/bins/ff"
+                    ))));
+                }
+            };
+            Some(bin(copy, origin, &name, headers).await)
         }
     }
 }
 
-/// A snapshot text of the copy with its `ETag`, or 304 to an `If-None-Match` naming it.
-async fn bin(copy: &Path, name: &str, headers: &HeaderMap) -> Result<Resp, ApiError> {
-    let body = tokio::fs::read(copy.join("snapshot").join(name))
-        .await
-        .map_err(|_| ApiError::not_found("this mirror holds no snapshot bins of its upstream"))?;
+/// A bin text of the copy with its `ETag`, or 304 to an `If-None-Match` naming it: with
+/// `origin`, the origin's signed snapshot (`snapshot/`); otherwise the copy's listing, which
+/// is its own (`listing/`) when it holds part of the snapshot, and the snapshot when whole.
+async fn bin(copy: &Path, origin: bool, name: &str, headers: &HeaderMap) -> Result<Resp, ApiError> {
+    let listing = if origin {
+        None
+    } else {
+        tokio::fs::read(copy.join(LISTING_DIR).join(name))
+            .await
+            .ok()
+    };
+    let body = match listing {
+        Some(body) => body,
+        None => tokio::fs::read(copy.join("snapshot").join(name))
+            .await
+            .map_err(|_| {
+                ApiError::not_found("this mirror holds no snapshot bins of its upstream")
+            })?,
+    };
     let etag = format!("\"{}\"", wharf_trust::Hash::sha256(&body).to_hex());
     let unchanged = headers
         .get(header::IF_NONE_MATCH)

@@ -25,7 +25,7 @@ async fn keyset(registry: &Registry) -> Keyset {
     let chain: Vec<&[u8]> = notes.iter().map(String::as_bytes).collect();
     let storage = &registry.state.storage;
     wharf_trust::verify_keyset_chain(
-        storage.root_key(),
+        &storage.root_key(),
         storage.log_origin(),
         &chain,
         UtcTime::now(),

@@ -9,13 +9,10 @@ use crate::support::{TestResult, admin, fresh, open, principal, upload};
 
 /// The keyset a client gets by walking the chain from the root key it pinned.
 fn keyset(storage: &Storage) -> Keyset {
-    let chain: Vec<&[u8]> = storage
-        .keyset_chain()
-        .iter()
-        .map(String::as_bytes)
-        .collect();
+    let notes = storage.keyset_chain();
+    let chain: Vec<&[u8]> = notes.iter().map(String::as_bytes).collect();
     wharf_trust::verify_keyset_chain(
-        storage.root_key(),
+        &storage.root_key(),
         storage.log_origin(),
         &chain,
         UtcTime::now(),
