@@ -4,7 +4,9 @@
 //!
 //! Each index URL gets its own directory, `<cache_dir>/<host>_<port>-<first 16 hex digits of
 //! the URL's SHA-256>`, so validators learnt from one registry (perhaps behind a token) are
-//! never sent to another. Under it, each file lives at its index path: one line of JSON with
+//! never sent to another. Under it, each index file lives in one flat directory, named by its
+//! package's lowercase name (the last part of its index path; snapshot bins keep their
+//! `.wharf/…` paths): one line of JSON with
 //! the validators, the SHA-256 of the body (what snapshot bins list), its length and CRC-32,
 //! then the body. Entries are written to a temporary file and renamed into place, so readers
 //! never see a torn one; an entry that does not read back whole (any damage) is ignored and
@@ -92,8 +94,16 @@ impl DiskCache {
         &self.dir
     }
 
+    /// Where the entry for `index_path` lives. Index files are kept flat: the nested layout
+    /// of the index (`to/ki/tokio`) made a cold run create about as many directories as
+    /// files, and creating an inode is the dearest part of writing an entry (ext4 looks past
+    /// every recently deleted inode of its group: most of a cold run's CPU time when the
+    /// previous cache was just deleted).
     fn entry_path(&self, index_path: &str) -> PathBuf {
-        self.dir.join(index_path)
+        match index_path.rsplit_once('/') {
+            Some((_, name)) if !index_path.starts_with('.') => self.dir.join(name),
+            _ => self.dir.join(index_path),
+        }
     }
 
     /// The entry for `index_path`, or `None` when there is none or it is damaged.
@@ -287,7 +297,7 @@ mod tests {
             Some(file("line one\nline two\n"))
         );
 
-        let path = cache.dir().join("se/rd/serde");
+        let path = cache.dir().join("serde");
         let mut bytes = fs::read(&path).unwrap();
         bytes.truncate(bytes.len() - 3);
         fs::write(&path, bytes).unwrap();
@@ -300,6 +310,28 @@ mod tests {
         cache.remove("se/rd/serde");
     }
 
+    /// Index files live side by side under their package names; snapshot bins keep their
+    /// paths.
+    #[test]
+    fn index_files_are_kept_flat_and_bins_nested() {
+        let root = tempfile::tempdir().unwrap();
+        let url = IndexUrl::parse("sparse+http://127.0.0.1:8080/index/").unwrap();
+        let cache = DiskCache::new(root.path(), &url);
+        for path in ["1/a", "3/l/log", "se/rd/serde"] {
+            cache.write(path, &file(path));
+            assert_eq!(cache.read(path), Some(file(path)), "{path}");
+        }
+        cache.write_text(".wharf/bins/0a", "x\n");
+        assert_eq!(cache.read_text(".wharf/bins/0a").as_deref(), Some("x\n"));
+        let mut names: Vec<String> = fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".wharf", "a", "log", "serde"]);
+        assert!(cache.dir().join(".wharf/bins/0a").is_file());
+    }
+
     /// A body changed in place (same length) fails its CRC-32; an entry written without
     /// length and CRC-32 is still read, checked against its SHA-256.
     #[test]
@@ -308,7 +340,7 @@ mod tests {
         let url = IndexUrl::parse("sparse+http://127.0.0.1:8080/index/").unwrap();
         let cache = DiskCache::new(root.path(), &url);
         cache.write("se/rd/serde", &file("line one\nline two\n"));
-        let path = cache.dir().join("se/rd/serde");
+        let path = cache.dir().join("serde");
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"crc32\":"), "{text}");
         fs::write(&path, text.replace("line two", "line 2!!")).unwrap();

@@ -393,30 +393,23 @@ impl<'a> QuickHead<'a> {
     /// layout differs or a string holds escapes: the caller then parses the line properly.
     fn read(line: &'a [u8]) -> Option<Self> {
         let rest = line.strip_prefix(b"{")?;
-        let (name, rest) = string_value(after_key(rest.trim_ascii_start(), b"\"name\"")?)?;
+        let (name, rest) = quoted(after_key(rest.trim_ascii_start(), b"\"name\"")?)?;
         let rest = rest
             .trim_ascii_start()
             .strip_prefix(b",")?
             .trim_ascii_start();
-        let (vers, rest) = string_value(after_key(rest, b"\"vers\"")?)?;
+        let (vers, rest) = quoted(after_key(rest, b"\"vers\"")?)?;
         let (yanked, tail) = key_values_from_end(rest, b"\"yanked\"").find_map(|value| {
             [(&b"true"[..], true), (b"false", false), (b"null", false)]
                 .into_iter()
                 .find_map(|(text, yanked)| value.strip_prefix(text).map(|tail| (yanked, tail)))
         })?;
-        let rust_version = match key_values(tail, b"\"rust_version\"").next() {
-            // A value that is no plain string (escapes, `null`): the full parser decides.
-            Some(value) if value.starts_with(b"null") => None,
-            Some(value) => Some(string_value(value)?.0),
-            None => None,
+        // The keys after `yanked` read in one pass when they are plain; otherwise searched
+        // for as before.
+        let (rust_version, v) = match read_tail(tail) {
+            Some(found) => found,
+            None => search_tail(tail)?,
         };
-        let v = key_values(tail, b"\"v\"").find_map(|value| {
-            let end = value
-                .iter()
-                .position(|c| !c.is_ascii_digit())
-                .unwrap_or(value.len());
-            u32::try_from(decimal(&value[..end])?).ok()
-        });
         Some(Self {
             name,
             vers,
@@ -425,6 +418,118 @@ impl<'a> QuickHead<'a> {
             v,
         })
     }
+}
+
+/// `rust_version` and `v` of a line's tail (what follows `yanked`'s value), read in one pass
+/// when the tail is a plain run of `, "key": value` pairs closing the line, every key once and
+/// every value a string without escapes, a plain number, `true`, `false` or `null`; `None`
+/// for anything else, which [`search_tail`] reads instead.
+fn read_tail(mut tail: &[u8]) -> Option<(Option<&[u8]>, Option<u32>)> {
+    let (mut rust_version, mut v) = (None, None);
+    let (mut seen_rust_version, mut seen_v) = (false, false);
+    loop {
+        tail = json_blanks(tail);
+        match tail.first()? {
+            b'}' => {
+                return json_blanks(&tail[1..])
+                    .is_empty()
+                    .then_some((rust_version, v));
+            }
+            b',' => tail = json_blanks(&tail[1..]),
+            _ => return None,
+        }
+        let (key, rest) = quoted(tail)?;
+        let rest = json_blanks(json_blanks(rest).strip_prefix(b":")?);
+        tail = match key {
+            b"rust_version" if !seen_rust_version => {
+                seen_rust_version = true;
+                if let Some(rest) = rest.strip_prefix(b"null") {
+                    rest
+                } else {
+                    let (value, rest) = quoted(rest)?;
+                    rust_version = Some(value);
+                    rest
+                }
+            }
+            b"v" if !seen_v => {
+                seen_v = true;
+                if let Some(rest) = rest.strip_prefix(b"null") {
+                    rest
+                } else {
+                    let (value, rest) = plain_number(rest)?;
+                    v = Some(u32::try_from(decimal(value)?).ok()?);
+                    rest
+                }
+            }
+            b"rust_version" | b"v" | b"yanked" => return None,
+            _ => skip_scalar(rest)?,
+        };
+    }
+}
+
+/// `rust_version` and `v` of a line's tail found by searching for their keys (the first
+/// `rust_version`, the first `v` with a number); `None` when `rust_version` is neither a plain
+/// string nor `null`, which the full parser then reads.
+fn search_tail(tail: &[u8]) -> Option<(Option<&[u8]>, Option<u32>)> {
+    let rust_version = match key_values(tail, b"\"rust_version\"").next() {
+        // A value that is no plain string (escapes, `null`): the full parser decides.
+        Some(value) if value.starts_with(b"null") => None,
+        Some(value) => Some(string_value(value)?.0),
+        None => None,
+    };
+    let v = key_values(tail, b"\"v\"").find_map(|value| {
+        let end = value
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(value.len());
+        u32::try_from(decimal(&value[..end])?).ok()
+    });
+    Some((rust_version, v))
+}
+
+/// `text` without the JSON whitespace it starts with.
+fn json_blanks(text: &[u8]) -> &[u8] {
+    let start = text
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        .unwrap_or(text.len());
+    &text[start..]
+}
+
+/// A string without escapes or control characters at the start of `text` (its bytes), and
+/// the bytes after it.
+fn quoted(text: &[u8]) -> Option<(&[u8], &[u8])> {
+    let text = text.strip_prefix(b"\"")?;
+    let end = crate::json_scan::string_stop(text)?;
+    (text[end] == b'"').then(|| (&text[..end], &text[end + 1..]))
+}
+
+/// The digits of a non-negative integer without leading zeros at the start of `text`, and
+/// the bytes after them; `None` for any other number.
+fn plain_number(text: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = text
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, rest) = text.split_at(end);
+    let plain = !digits.is_empty()
+        && (digits.len() == 1 || digits[0] != b'0')
+        && !matches!(rest.first(), Some(b'.' | b'e' | b'E'));
+    plain.then_some((digits, rest))
+}
+
+/// Skips a string without escapes, a plain number, `true`, `false` or `null` at the start of
+/// `text`; `None` for anything else.
+fn skip_scalar(text: &[u8]) -> Option<&[u8]> {
+    if text.first() == Some(&b'"') {
+        return quoted(text).map(|(_, rest)| rest);
+    }
+    for word in [&b"true"[..], b"false", b"null"] {
+        if let Some(rest) = text.strip_prefix(word) {
+            return Some(rest);
+        }
+    }
+    plain_number(text).map(|(_, rest)| rest)
 }
 
 /// The values following each occurrence of `key` (quoted, followed by a colon) in `text`, in
@@ -567,5 +672,84 @@ mod tests {
             ))
             .is_empty()
         );
+    }
+
+    /// The tail read in one pass agrees with the key search wherever it answers, and declines
+    /// the tails it cannot read plainly.
+    #[test]
+    fn the_tail_read_in_one_pass_agrees_with_the_search() {
+        let answered: [&[u8]; 6] = [
+            br#", "rust_version": "1.70", "pubtime": "2026-01-01T00:00:00Z", "v": 2}"#,
+            b"}",
+            br#","links":null,"v":null,"rust_version":null}  "#,
+            br#","links":"z","x":0,"y":true,"rust_version":"1.60"}"#,
+            br#", "v": 0}"#,
+            br#","v":4294967295}"#,
+        ];
+        for tail in answered {
+            let text = String::from_utf8_lossy(tail);
+            let found = read_tail(tail).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(Some(found), search_tail(tail), "{text}");
+        }
+        let declined: [&[u8]; 9] = [
+            br#","features2":{"rust_version":["x"]},"rust_version":"1.60"}"#,
+            br#","v":2,"v":3}"#,
+            br#","v":2.5}"#,
+            br#","v":02}"#,
+            br#","v":4294967296}"#,
+            br#","rust_version":"1\u002e70"}"#,
+            br#","rust_version":"1.70"} x"#,
+            br#","rust_version":"1.70""#,
+            br#","yanked":true}"#,
+        ];
+        for tail in declined {
+            assert_eq!(read_tail(tail), None, "{}", String::from_utf8_lossy(tail));
+        }
+    }
+
+    /// Every line of the real-index fixture has its head read the quick way, with the result
+    /// the full parser gives.
+    #[test]
+    fn quick_heads_agree_with_the_full_parser_on_the_fixture_index() {
+        use std::io::Read as _;
+        let archive = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/resolver/index.tar.gz"
+        ))
+        .unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(archive.as_slice()));
+        let toolchain = Version::new(1, 70, 0);
+        let mut lines = 0;
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().into_owned();
+            if !entry.header().entry_type().is_file() || path.ends_with("config.json") {
+                continue;
+            }
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            for line in text.lines().filter(|line| !line.trim().is_empty()) {
+                let quick = QuickHead::read(line.as_bytes()).expect("registry lines read quickly");
+                let head = serde_json::from_str::<Head<'_>>(line).unwrap();
+                assert_eq!(quick.name, head.name.as_bytes(), "{line}");
+                assert_eq!(quick.vers, head.vers.as_bytes(), "{line}");
+                assert_eq!(quick.yanked, head.yanked.unwrap_or(false), "{line}");
+                assert_eq!(
+                    quick.rust_version,
+                    head.rust_version.as_deref().map(str::as_bytes),
+                    "{line}"
+                );
+                assert_eq!(quick.v, head.v, "{line}");
+                let read = read_head(line.as_bytes(), None, Some(&toolchain));
+                let full = (
+                    Version::parse(&head.vers).unwrap(),
+                    head.yanked.unwrap_or(false),
+                    rust_ok(Some(&toolchain), head.rust_version.as_deref()),
+                );
+                assert_eq!(read, Some(full), "{line}");
+                lines += 1;
+            }
+        }
+        assert!(lines > 20_000, "{lines}");
     }
 }

@@ -44,6 +44,7 @@ mod error;
 mod explain;
 mod explanation;
 mod hints;
+mod json_scan;
 mod lockdiff;
 mod lockfile;
 mod manifest;

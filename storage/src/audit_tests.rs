@@ -220,6 +220,7 @@ async fn every_node_on_one_postgres_database_anchors_its_appends() {
         )
     };
     let node_a = open(dir_a.path()).await.unwrap();
+    wharf_test_support::postgres::copy_keys(dir_a.path(), dir_b.path());
     let node_b = open(dir_b.path()).await.unwrap();
     node_a.audit_now(&entry("token.create", "token 1")).unwrap();
     node_b.audit_now(&entry("token.create", "token 2")).unwrap();

@@ -169,14 +169,7 @@ mod tests {
         .await
     }
 
-    fn copy_keys(from: &std::path::Path, to: &std::path::Path) {
-        let (from, to) = (from.join("keys"), to.join("keys"));
-        std::fs::create_dir_all(&to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
+    use wharf_test_support::postgres::copy_keys;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn every_node_signs_with_the_keyset_the_database_records() {

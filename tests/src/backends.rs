@@ -57,21 +57,7 @@ impl Backends {
     }
 }
 
-/// Copies the signing keys of one node's data directory into another's (`keys/`, modes
-/// kept), as an operator does before a new node's first start.
-pub fn copy_keys(from: &Path, to: &Path) {
-    let (from, to) = (from.join("keys"), to.join("keys"));
-    std::fs::create_dir_all(&to).expect("creating the node's keys directory");
-    std::fs::set_permissions(
-        &to,
-        std::fs::metadata(&from).expect("the keys").permissions(),
-    )
-    .expect("keeping the directory's mode");
-    for entry in std::fs::read_dir(&from).expect("reading the keys") {
-        let entry = entry.expect("a key file");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copying a key file");
-    }
-}
+pub use wharf_test_support::postgres::copy_keys;
 
 /// Several `wharf serve` nodes of one registry on shared [`Backends`].
 #[derive(Debug)]

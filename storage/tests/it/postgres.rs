@@ -92,6 +92,7 @@ async fn two_storages_on_one_database_see_each_others_writes_and_revocations() -
     let server = PostgresServer::start();
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let node_a = open_on(&server, dir_a.path()).await;
+    wharf_test_support::postgres::copy_keys(dir_a.path(), dir_b.path());
     let node_b = open_on(&server, dir_b.path()).await;
     let created = node_a.create_token(NewToken {
         user: "carol".to_owned(),
