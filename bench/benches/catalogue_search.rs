@@ -1,10 +1,12 @@
-//! Catalogue search latency: p50 and p99 of `Storage::catalogue_search` (FTS5, ranking,
-//! filters, the catalogue's joins) at 500 and 50,000 packages, against a plain
+//! Catalogue search latency: p50 and p99 of `Storage::catalogue_search` (full-text search,
+//! ranking, filters, the catalogue's joins) at 500 and 50,000 packages, against a plain
 //! `LIKE '%word%'` query over names and descriptions on the same database in the same run.
 //!
 //! Packages are published through the real publish path (in-memory blobs, the SQLite file
 //! in a temporary directory) with seeded descriptions, keywords and READMEs. Run with
 //! `scripts/bench/search.sh` (release build); `CATALOGUE_BENCH_SIZES=500` limits the sizes.
+//! `CATALOGUE_BENCH_ENGINE=postgres` keeps the metadata on a throwaway PostgreSQL cluster
+//! instead (`tsvector` search; the baseline is `ILIKE '%word%'` on its own connection).
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +14,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::Connection;
 use wharf_index_format::PackageMetadata;
-use wharf_storage::{BlobBackend, CatalogueQuery, NewToken, Scope, Storage, StorageConfig, Upload};
+use wharf_storage::{
+    BlobBackend, CatalogueQuery, MetadataDatabase, NewToken, Scope, Storage, StorageConfig, Upload,
+};
 use wharf_test_support::pkg;
+use wharf_test_support::postgres::PostgresServer;
 
 /// Words descriptions, keywords and READMEs are drawn from.
 const WORDS: &[&str] = &[
@@ -102,12 +107,15 @@ fn upload(rng: &mut StdRng, number: usize) -> Upload {
     }
 }
 
-/// A storage holding `count` packages.
-async fn populate(dir: &std::path::Path, count: usize) -> Storage {
-    let storage = Storage::open(StorageConfig {
-        data_dir: dir.to_path_buf(),
-        blobs: BlobBackend::Memory,
-    })
+/// A storage holding `count` packages, its metadata in `database`.
+async fn populate(dir: &std::path::Path, count: usize, database: MetadataDatabase) -> Storage {
+    let storage = Storage::open_with_database(
+        StorageConfig {
+            data_dir: dir.to_path_buf(),
+            blobs: BlobBackend::Memory,
+        },
+        database,
+    )
     .await
     .expect("storage opens");
     let token = storage
@@ -157,12 +165,93 @@ fn report(label: &str, count: usize, samples: &mut [Duration]) {
     );
 }
 
+/// Whether `CATALOGUE_BENCH_ENGINE` asks for PostgreSQL.
+fn on_postgres() -> bool {
+    std::env::var("CATALOGUE_BENCH_ENGINE").is_ok_and(|engine| engine == "postgres")
+}
+
+/// The words of a query as `LIKE` patterns, and the condition requiring each in the name or
+/// the description (`$N` placeholders when `dollar`, else `?N`).
+fn like_query(text: &str, operator: &str, dollar: bool) -> (Vec<String>, String) {
+    let words: Vec<String> = text.split(' ').map(|w| format!("%{w}%")).collect();
+    let mark = if dollar { '$' } else { '?' };
+    let condition = (0..words.len())
+        .map(|i| {
+            format!(
+                "(name {operator} {mark}{n} OR description {operator} {mark}{n})",
+                n = i + 1
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let sql =
+        format!("SELECT name, description FROM packages WHERE {condition} ORDER BY name LIMIT 20");
+    (words, sql)
+}
+
+/// The baseline on SQLite: one plain LIKE over names and descriptions, every word required,
+/// on its own connection to the same file, the 20 first names.
+fn sqlite_baseline(dir: &std::path::Path, samples: usize) -> Vec<Duration> {
+    let conn = Connection::open(dir.join(wharf_storage::DATABASE_FILE)).expect("opens");
+    let mut like = Vec::with_capacity(samples * QUERIES.len());
+    for _ in 0..samples {
+        for text in QUERIES {
+            let (words, sql) = like_query(text, "LIKE", false);
+            let start = Instant::now();
+            let mut statement = conn.prepare_cached(&sql).expect("prepares");
+            let rows: Vec<String> = statement
+                .query_map(rusqlite::params_from_iter(words.iter()), |row| row.get(0))
+                .expect("runs")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            like.push(start.elapsed());
+            std::hint::black_box(rows);
+        }
+    }
+    like
+}
+
+/// The baseline on PostgreSQL: the same query with `ILIKE` (SQLite's `LIKE` ignores ASCII
+/// case), on its own connection to the same database, statements prepared once.
+async fn postgres_baseline(url: &str, samples: usize) -> Vec<Duration> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    let mut prepared = Vec::new();
+    for text in QUERIES {
+        let (words, sql) = like_query(text, "ILIKE", true);
+        prepared.push((words, client.prepare(&sql).await.expect("prepares")));
+    }
+    let mut like = Vec::with_capacity(samples * QUERIES.len());
+    for _ in 0..samples {
+        for (words, statement) in &prepared {
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = words
+                .iter()
+                .map(|w| w as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            let start = Instant::now();
+            let rows = client.query(statement, &params).await.expect("runs");
+            like.push(start.elapsed());
+            std::hint::black_box(rows);
+        }
+    }
+    like
+}
+
 async fn measure(count: usize) {
     let dir = tempfile::tempdir().expect("a temporary directory");
+    let server = on_postgres().then(PostgresServer::start);
+    let database = server
+        .as_ref()
+        .map_or(MetadataDatabase::Embedded, |server| {
+            MetadataDatabase::Postgres(server.url())
+        });
     let started = Instant::now();
-    let storage = populate(dir.path(), count).await;
+    let storage = populate(dir.path(), count, database).await;
     println!(
-        "populated {count} packages in {:.1} s",
+        "populated {count} packages on {} in {:.1} s",
+        storage.engine_name(),
         started.elapsed().as_secs_f64()
     );
 
@@ -181,35 +270,26 @@ async fn measure(count: usize) {
             std::hint::black_box(page);
         }
     }
-    report("catalogue_search (FTS5)", count, &mut fts);
-
-    // The baseline: one plain LIKE over names and descriptions, every word required, on
-    // its own connection to the same file, the 20 first names.
-    let conn = Connection::open(dir.path().join(wharf_storage::DATABASE_FILE)).expect("opens");
-    let mut like = Vec::with_capacity(samples * QUERIES.len());
-    for _ in 0..samples {
-        for text in QUERIES {
-            let words: Vec<String> = text.split(' ').map(|w| format!("%{w}%")).collect();
-            let condition = (0..words.len())
-                .map(|i| format!("(name LIKE ?{n} OR description LIKE ?{n})", n = i + 1))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let sql = format!(
-                "SELECT name, description FROM packages WHERE {condition} ORDER BY name LIMIT 20"
+    match &server {
+        None => {
+            report("catalogue_search (FTS5)", count, &mut fts);
+            report(
+                "baseline LIKE",
+                count,
+                &mut sqlite_baseline(dir.path(), samples),
             );
-            let start = Instant::now();
-            let mut statement = conn.prepare_cached(&sql).expect("prepares");
-            let rows: Vec<String> = statement
-                .query_map(rusqlite::params_from_iter(words.iter()), |row| row.get(0))
-                .expect("runs")
-                .collect::<Result<_, _>>()
-                .expect("rows");
-            like.push(start.elapsed());
-            std::hint::black_box(rows);
+        }
+        Some(server) => {
+            report("catalogue_search (tsvector)", count, &mut fts);
+            report(
+                "baseline ILIKE",
+                count,
+                &mut postgres_baseline(&server.url(), samples).await,
+            );
         }
     }
-    report("baseline LIKE", count, &mut like);
-    // `CATALOGUE_BENCH_KEEP=1` keeps the database for looking at query plans afterwards.
+    // `CATALOGUE_BENCH_KEEP=1` keeps the SQLite database for looking at query plans
+    // afterwards.
     if std::env::var_os("CATALOGUE_BENCH_KEEP").is_some() {
         println!("kept the database in {}", dir.keep().display());
     }

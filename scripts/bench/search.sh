@@ -4,6 +4,8 @@
 # Usage: scripts/bench/search.sh                      (optimised build, both sizes)
 #        CATALOGUE_BENCH_SIZES=500 scripts/bench/search.sh
 #        CATALOGUE_BENCH_SAMPLES=100 PROFILE=dev scripts/bench/search.sh   (quicker, unoptimised)
+#        CATALOGUE_BENCH_ENGINE=postgres scripts/bench/search.sh   (metadata on a throwaway
+#        PostgreSQL cluster: tsvector search against an ILIKE baseline)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

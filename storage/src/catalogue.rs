@@ -1,6 +1,7 @@
 //! The catalogue's search: one row per package describing its latest release (kind, plugin
-//! facts, keywords, categories, dependencies) and an FTS5 index over name, description,
-//! keywords and README. Triggers on `versions` and `plugin_versions` keep both in step with
+//! facts, keywords, categories, dependencies) and a full-text index over name, description,
+//! keywords and README (FTS5 on SQLite, below; a weighted `tsvector` on PostgreSQL, in
+//! `pg_catalogue.rs`). Triggers on `versions` and `plugin_versions` keep both in step with
 //! every publish inside the publish's own transaction, so the catalogue never lags the index.
 //! The same trigger moves a release's README out of its `versions` row into
 //! `catalogue_readmes`, so version rows stay small. The query itself is in
@@ -101,8 +102,10 @@ INSERT OR IGNORE INTO catalogue_dependencies (dependency, package_id)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CatalogueSort {
-    /// An exact name first, then by FTS5's BM25 score (name weighs most, then keywords,
-    /// description, README); by name when there is no query text.
+    /// An exact name first, then every word in the name, then the other matches in the
+    /// description or keywords, then README-only matches, each tier by its full-text score
+    /// (FTS5's BM25 on SQLite, `ts_rank_cd` on PostgreSQL; the name weighs most); by name
+    /// when there is no query text.
     #[default]
     Relevance,
     /// Most downloaded first.
@@ -199,6 +202,23 @@ pub struct RatingSummary {
     pub average: f64,
     /// How many ratings.
     pub count: u64,
+}
+
+/// The summary of visible ratings from their sum and count: the mean rounded half up to two
+/// decimals (computed from integers, so both engines give the same figure).
+pub(crate) fn rating(sum: i64, count: i64) -> RatingSummary {
+    let average = if count > 0 {
+        // Hundredths, rounded half up: (sum / count * 100 + 0.5) floored, in integers; at
+        // most 500.
+        let hundredths = (sum * 200 + count) / (count * 2);
+        f64::from(i32::try_from(hundredths).unwrap_or(i32::MAX)) / 100.0
+    } else {
+        0.0
+    };
+    RatingSummary {
+        average,
+        count: u64::try_from(count).unwrap_or(0),
+    }
 }
 
 /// One page of search results.

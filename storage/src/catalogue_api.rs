@@ -1,6 +1,7 @@
 //! [`Storage`]'s catalogue methods: search, package pages, download statistics and reviews.
 //! Reads run on pooled connections; writes (download batches, reviews) go through the single
-//! writer, each in its own savepoint, so a refused review leaves nothing behind.
+//! writer, each in its own savepoint, so a refused review leaves nothing behind. Everything
+//! runs on either engine.
 
 use crate::catalogue::{CataloguePage, CatalogueQuery};
 use crate::catalogue_page::PackagePage;
@@ -20,7 +21,7 @@ impl Storage {
         &self,
         query: CatalogueQuery,
     ) -> Result<CataloguePage, StorageError> {
-        self.read(move |conn| catalogue_search::search(conn, &query))
+        self.read_sql(move |conn| catalogue_search::search(conn, &query))
             .await
     }
 
@@ -28,7 +29,7 @@ impl Storage {
     /// [`StorageError::UnknownPackage`] when there is none.
     pub async fn package_page(&self, name: &str) -> Result<PackagePage, StorageError> {
         let name = name.to_owned();
-        self.read(move |conn| catalogue_page::package_page(conn, &name))
+        self.read_sql(move |conn| catalogue_page::package_page(conn, &name))
             .await
     }
 
@@ -40,7 +41,7 @@ impl Storage {
         }
         self.inner
             .writer
-            .run(move |conn| {
+            .run_sql(move |conn| {
                 downloads::record(conn, &batch)?;
                 crate::usage::count_downloads(
                     conn,
@@ -56,7 +57,7 @@ impl Storage {
     pub async fn download_stats(&self, name: &str) -> Result<DownloadStats, StorageError> {
         let name = name.to_owned();
         let now = now_unix();
-        self.read(move |conn| downloads::stats(conn, &name, now))
+        self.read_sql(move |conn| downloads::stats(conn, &name, now))
             .await
     }
 
@@ -64,7 +65,7 @@ impl Storage {
     /// [`StorageError::UnknownPackage`] when there is none.
     pub async fn recommendations(&self, name: &str) -> Result<Recommendations, StorageError> {
         let name = name.to_owned();
-        self.read(move |conn| recommendations::recommend(conn, &name))
+        self.read_sql(move |conn| recommendations::recommend(conn, &name))
             .await
     }
 
@@ -79,7 +80,7 @@ impl Storage {
         let who = who.cloned();
         self.inner
             .writer
-            .run(move |conn| install_reports::record(conn, who.as_ref(), &report, now_unix()))
+            .run_sql(move |conn| install_reports::record(conn, who.as_ref(), &report, now_unix()))
             .await
     }
 
@@ -92,7 +93,7 @@ impl Storage {
     ) -> Result<Vec<Review>, StorageError> {
         let name = name.to_owned();
         let with_hidden = viewer.is_some_and(|who| who.allows(crate::Action::ModerateReviews));
-        self.read(move |conn| reviews::list(conn, &name, with_hidden))
+        self.read_sql(move |conn| reviews::list(conn, &name, with_hidden))
             .await
     }
 
@@ -107,7 +108,7 @@ impl Storage {
         let id = self
             .inner
             .writer
-            .run(move |conn| reviews::upsert(conn, &who, &name_owned, &input, now_unix()))
+            .run_sql(move |conn| reviews::upsert(conn, &who, &name_owned, &input, now_unix()))
             .await?;
         self.review(name, id).await
     }
@@ -123,7 +124,7 @@ impl Storage {
         let (who, name_owned, body) = (who.clone(), name.to_owned(), body.to_owned());
         self.inner
             .writer
-            .run(move |conn| reviews::reply(conn, &who, &name_owned, id, &body, now_unix()))
+            .run_sql(move |conn| reviews::reply(conn, &who, &name_owned, id, &body, now_unix()))
             .await?;
         self.review(name, id).await
     }
@@ -139,7 +140,7 @@ impl Storage {
         let (who, name, reason) = (who.clone(), name.to_owned(), reason.to_owned());
         self.inner
             .writer
-            .run(move |conn| reviews::report(conn, &who, &name, id, &reason, now_unix()))
+            .run_sql(move |conn| reviews::report(conn, &who, &name, id, &reason, now_unix()))
             .await
     }
 
@@ -154,14 +155,14 @@ impl Storage {
         let (who, name, reason) = (who.clone(), name.to_owned(), reason.to_owned());
         self.inner
             .writer
-            .run(move |conn| reviews::hide(conn, &who, &name, id, &reason, now_unix()))
+            .run_sql(move |conn| reviews::hide(conn, &who, &name, id, &reason, now_unix()))
             .await
     }
 
     /// One review as shown (hidden ones included).
     async fn review(&self, name: &str, id: i64) -> Result<Review, StorageError> {
         let name_owned = name.to_owned();
-        self.read(move |conn| reviews::list(conn, &name_owned, true))
+        self.read_sql(move |conn| reviews::list(conn, &name_owned, true))
             .await?
             .into_iter()
             .find(|review| review.id == id)

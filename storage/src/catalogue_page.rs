@@ -3,13 +3,13 @@
 //! it), dependencies and plugin facts; the packages whose latest release depends on it; its
 //! owners, downloads and rating.
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use wharf_index_format::{IndexEntry, PackageMetadata, PluginInfo, Pubtime, TemplateInfo};
 
 use crate::StorageError;
-use crate::catalogue::RatingSummary;
+use crate::catalogue::{RatingSummary, rating};
 use crate::queries::require_package;
+use crate::sql::{Sql, args, json_text};
 
 /// One version on a package page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -100,16 +100,6 @@ pub struct PackagePage {
     pub readme_markdown: Option<String>,
 }
 
-/// The latest release's version, index line, metadata, kind, plugin facts and README.
-type Latest = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-);
-
 fn corrupt(name: &str, what: &str, error: &dyn std::fmt::Display) -> StorageError {
     StorageError::Corrupt {
         what: format!("{what} of `{name}`: {error}"),
@@ -129,44 +119,49 @@ fn page_plugin(info: &str) -> Result<PagePlugin, serde_json::Error> {
 }
 
 /// The page of package `name` (case and `-`/`_` folded).
-pub(crate) fn package_page(conn: &Connection, name: &str) -> Result<PackagePage, StorageError> {
+pub(crate) fn package_page(conn: &dyn Sql, name: &str) -> Result<PackagePage, StorageError> {
     let package = require_package(conn, name)?;
+    let signatures = json_text(conn.engine(), "e.payload", "signatures");
     let versions = conn
-        .prepare_cached(
-            "SELECT v.version, v.pubtime, v.yanked, u.login,
-                    EXISTS (SELECT 1 FROM events e WHERE e.package_id = v.package_id
-                            AND e.kind = 'release' AND e.version = v.version
-                            AND json_extract(e.payload, '$.signatures') IS NOT NULL)
-             FROM versions v JOIN users u ON u.id = v.publisher_id
-             WHERE v.package_id = ?1 ORDER BY v.id DESC",
+        .rows(
+            &format!(
+                "SELECT v.version, v.pubtime, v.yanked, u.login,
+                        EXISTS (SELECT 1 FROM events e WHERE e.package_id = v.package_id
+                                AND e.kind = 'release' AND e.version = v.version
+                                AND {signatures} IS NOT NULL)
+                 FROM versions v JOIN users u ON u.id = v.publisher_id
+                 WHERE v.package_id = ?1 ORDER BY v.id DESC"
+            ),
+            args![package.id],
         )?
-        .query_map([package.id], |row| {
+        .iter()
+        .map(|row| {
             Ok(PageVersion {
-                version: row.get(0)?,
-                published: Pubtime::from_unix(row.get(1)?).to_string(),
-                yanked: row.get(2)?,
-                publisher: row.get(3)?,
-                signed: row.get(4)?,
+                version: row.string(0)?,
+                published: Pubtime::from_unix(row.i64(1)?).to_string(),
+                yanked: row.bool(2)?,
+                publisher: row.string(3)?,
+                signed: row.bool(4)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let (latest, line, metadata, kind, info, readme): Latest = conn
-        .prepare_cached(
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    let latest = conn
+        .row(
             "SELECT v.version, v.line, v.metadata, e.kind, e.plugin_info, r.readme
              FROM catalogue_entries e JOIN versions v ON v.id = e.version_id
              LEFT JOIN catalogue_readmes r ON r.version_id = e.version_id
              WHERE e.package_id = ?1",
+            args![package.id],
         )?
-        .query_row([package.id], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-            ))
-        })?;
+        .ok_or_else(|| corrupt(&package.name, "catalogue entry", &"there is none"))?;
+    let (latest_version, line, metadata, kind, info, readme) = (
+        latest.string(0)?,
+        latest.string(1)?,
+        latest.string(2)?,
+        latest.string(3)?,
+        latest.opt_string(4)?,
+        latest.opt_string(5)?,
+    );
     let metadata: PackageMetadata =
         serde_json::from_str(&metadata).map_err(|e| corrupt(&package.name, "metadata", &e))?;
     let entry =
@@ -189,20 +184,19 @@ pub(crate) fn package_page(conn: &Connection, name: &str) -> Result<PackagePage,
         .transpose()
         .map_err(|e| corrupt(&package.name, "plugin facts", &e))?;
     let (reverse_dependencies, owners) = dependents_and_owners(conn, &package)?;
-    let (downloads, average, count): (i64, f64, i64) = conn
-        .prepare_cached(
+    let figures = conn
+        .row(
             "SELECT coalesce((SELECT total FROM download_totals WHERE package_id = ?1), 0),
-                    coalesce((SELECT round(avg(rating), 2) FROM reviews
-                              WHERE package_id = ?1 AND hidden_at IS NULL), 0),
+                    (SELECT CAST(coalesce(sum(rating), 0) AS BIGINT) FROM reviews
+                     WHERE package_id = ?1 AND hidden_at IS NULL),
                     (SELECT count(*) FROM reviews WHERE package_id = ?1 AND hidden_at IS NULL)",
+            args![package.id],
         )?
-        .query_row([package.id], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?;
+        .ok_or_else(|| corrupt(&package.name, "figures", &"no row"))?;
     Ok(PackagePage {
         name: package.name,
         kind,
-        latest,
+        latest: latest_version,
         description: metadata.description,
         license: metadata.license,
         repository: metadata.repository,
@@ -215,11 +209,8 @@ pub(crate) fn package_page(conn: &Connection, name: &str) -> Result<PackagePage,
         reverse_dependencies,
         plugin,
         owners,
-        downloads: u64::try_from(downloads).unwrap_or(0),
-        rating: RatingSummary {
-            average,
-            count: u64::try_from(count).unwrap_or(0),
-        },
+        downloads: u64::try_from(figures.i64(0)?).unwrap_or(0),
+        rating: rating(figures.i64(1)?, figures.i64(2)?),
         readme_markdown: readme,
     })
 }
@@ -232,27 +223,29 @@ pub const HOST_API_PACKAGE: &str = "host-api";
 /// The packages whose latest release depends on `package` (plugins' and templates' host API
 /// requirement left out), and its owners' logins.
 fn dependents_and_owners(
-    conn: &Connection,
+    conn: &dyn Sql,
     package: &crate::queries::PackageRow,
 ) -> Result<(Vec<String>, Vec<String>), StorageError> {
     let dependents = conn
-        .prepare_cached(
+        .rows(
             "SELECT p.name FROM catalogue_dependencies d JOIN packages p ON p.id = d.package_id
              JOIN catalogue_entries e ON e.package_id = d.package_id
              WHERE d.dependency = lower(?1) AND d.package_id <> ?2
                AND NOT (d.dependency = ?3 AND e.kind <> 'crate')
              ORDER BY p.name",
+            args![package.name.as_str(), package.id, HOST_API_PACKAGE],
         )?
-        .query_map(params![package.name, package.id, HOST_API_PACKAGE], |row| {
-            row.get(0)
-        })?
-        .collect::<Result<Vec<String>, _>>()?;
+        .iter()
+        .map(|row| row.string(0))
+        .collect::<Result<Vec<_>, _>>()?;
     let owners = conn
-        .prepare_cached(
+        .rows(
             "SELECT u.login FROM owners o JOIN users u ON u.id = o.user_id
              WHERE o.package_id = ?1 ORDER BY u.login",
+            args![package.id],
         )?
-        .query_map([package.id], |row| row.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+        .iter()
+        .map(|row| row.string(0))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((dependents, owners))
 }

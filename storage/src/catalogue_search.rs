@@ -1,29 +1,28 @@
-//! The catalogue search query: ranks and cuts to the page inside SQLite.
+//! The catalogue search query: ranks and cuts to the page inside the database, on SQLite
+//! (FTS5) or PostgreSQL (a weighted `tsvector` under a GIN index); the SQL pieces of each
+//! dialect are in `catalogue_sql.rs`.
 //!
-//! With free text, FTS5 finds the matches and SQLite's sorter keeps only the page's rows
-//! while it reads them (`ORDER BY … LIMIT`), and the columns a result shows (metadata,
-//! downloads, rating) are read for the page's rows only. Relevance ranks in two tiers:
-//! matches in the name, description or keywords (an FTS5 column filter), each scored by
-//! BM25, then the matches found only in the README; the second tier is scored only when a
-//! page reaches into it, so a word every README holds does not make SQLite score every
-//! package. The first tier is itself split: matches with every word in the name come
-//! before matches that need the description or keywords, so a word many descriptions hold
-//! does not make SQLite score all of them for the first page. An exact name match is
-//! looked up on its own (one index probe) and put first. Filters are SQL conditions on the
-//! same query, and the count is a plain `count(*)` over the same matches without any
-//! scoring, made only when the page does not tell it (a page that is not full ends the
-//! matches); with no filter but the default one (fully-yanked packages left out) it is
-//! counted in the full-text index alone, minus the matches in a small second index that
-//! holds only the fully-yanked packages' text.
+//! With free text, the full-text index finds the matches and the database's sorter keeps
+//! only the page's rows while it reads them (`ORDER BY … LIMIT`), and the columns a result
+//! shows (metadata, downloads, rating) are read for the page's rows only. Relevance ranks
+//! in three tiers: matches with every word in the name, then the other matches in the name,
+//! description or keywords, then the matches found only in the README; each tier is ranked
+//! on its own (BM25 on SQLite, cover density on PostgreSQL) and scored only when a page
+//! reaches into it, so a word every README holds does not make the database score every
+//! package for the first page. An exact name match is looked up on its own (one index
+//! probe) and put first. Filters are SQL conditions on the same query, and the count is a
+//! plain `count(*)` over the same matches without any scoring, made only when the page does
+//! not tell it (a page that is not full ends the matches). On SQLite, with no filter but
+//! the default one (fully-yanked packages left out), it is counted in the full-text index
+//! alone, minus the matches in a small second index that holds only the fully-yanked
+//! packages' text.
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use wharf_index_format::{PackageMetadata, Pubtime, canonical_name};
 
 use crate::StorageError;
-use crate::catalogue::{
-    CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
-};
+use crate::catalogue::{CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, rating};
+use crate::catalogue_sql::{RELEVANCE_TIERS, Tier, filters, matches, sort_keys, text_query, words};
+use crate::sql::{Engine, Sql, SqlValue, args};
 
 /// The migration that marks packages whose every version is yanked, so search leaves them
 /// out without looking at their versions.
@@ -72,148 +71,37 @@ BEGIN
 END;
 ";
 
-/// The FTS5 query for free text: every run of letters and digits becomes a quoted prefix
-/// term, all required (`"http"* "client"*`); `None` when the text has no such run.
-pub(crate) fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(|word| format!("\"{}\"*", word.to_lowercase()))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
-}
-
-/// The SQL condition on the latest release's plugin facts (`e.plugin_info`) for a capability.
-fn capability_condition(capability: &str) -> Result<&'static str, StorageError> {
-    Ok(match capability {
-        "network" => "json_array_length(e.plugin_info, '$.capabilities.network') > 0",
-        "secrets" => "json_array_length(e.plugin_info, '$.capabilities.secrets') > 0",
-        "storage" => {
-            "coalesce(json_extract(e.plugin_info, '$.capabilities.storage'), 'none') <> 'none'"
-        }
-        "schedules" => "json_extract(e.plugin_info, '$.capabilities.schedules') = 1",
-        "webhooks" => "json_extract(e.plugin_info, '$.capabilities.webhooks') = 1",
-        "exclusive" => "json_extract(e.plugin_info, '$.capabilities.exclusive') IS NOT NULL",
-        other => {
-            return Err(StorageError::InvalidCatalogueRequest {
-                reason: format!(
-                    "`capability={other}` is not a capability; use one of {}",
-                    CAPABILITIES.join(", ")
-                ),
-            });
-        }
-    })
-}
-
-/// The filters as SQL conditions on `e` (`catalogue_entries`), each starting with ` AND`,
-/// with their bound values.
-pub(crate) fn filters(query: &CatalogueQuery) -> Result<(String, Vec<Value>), StorageError> {
-    let mut values = Vec::new();
-    let mut sql = String::new();
-    if !query.include_yanked {
-        sql.push_str(" AND e.all_yanked = 0");
-    }
-    if let Some(kind) = &query.kind {
-        if !KINDS.contains(&kind.as_str()) {
-            return Err(StorageError::InvalidCatalogueRequest {
-                reason: format!(
-                    "`kind={kind}` is not a package kind; use crate, plugin or template"
-                ),
-            });
-        }
-        sql.push_str(" AND e.kind = ?");
-        values.push(Value::Text(kind.clone()));
-    }
-    if query.plugins_only {
-        sql.push_str(" AND e.kind <> 'crate'");
-    }
-    for (tag_kind, value) in [("keyword", &query.keyword), ("category", &query.category)] {
-        if let Some(value) = value {
-            sql.push_str(
-                " AND EXISTS (SELECT 1 FROM catalogue_tags t WHERE t.tag_kind = ?
-                   AND t.value = ? AND t.package_id = e.package_id)",
-            );
-            values.push(Value::Text(tag_kind.to_owned()));
-            values.push(Value::Text(value.to_lowercase()));
-        }
-    }
-    if let Some(capability) = &query.capability {
-        sql.push_str(" AND ");
-        sql.push_str(capability_condition(capability)?);
-    }
-    Ok((sql, values))
-}
-
-/// The sort keys (`k1`, `k2`, ascending, then the name) and the joins they need.
-fn sort_keys(sort: CatalogueSort, text: bool) -> (&'static str, &'static str) {
-    match sort {
-        CatalogueSort::Relevance if text => ("bm25(catalogue_fts, 10.0, 2.0, 4.0, 1.0), 0", ""),
-        CatalogueSort::Relevance => ("0, 0", ""),
-        CatalogueSort::Downloads => (
-            "-coalesce(d.total, 0), 0",
-            " LEFT JOIN download_totals d ON d.package_id = e.package_id",
-        ),
-        CatalogueSort::Recent => ("-e.updated_at, 0", ""),
-        CatalogueSort::Rating => (
-            "-coalesce((SELECT round(avg(r.rating), 2) FROM reviews r
-                        WHERE r.package_id = e.package_id AND r.hidden_at IS NULL), 0),
-             -(SELECT count(*) FROM reviews r
-               WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)",
-            "",
-        ),
-    }
-}
-
-/// The matches of the query without the page cut: `FROM … WHERE …` and its values.
-fn matches(
-    query: &CatalogueQuery,
-    fts: Option<&str>,
-    exclude: Option<i64>,
-) -> Result<(String, Vec<Value>), StorageError> {
-    let (conditions, filter_values) = filters(query)?;
-    let mut values = Vec::new();
-    let mut sql = if let Some(fts) = fts {
-        values.push(Value::Text(fts.to_owned()));
-        "FROM catalogue_fts JOIN catalogue_entries e ON e.package_id = catalogue_fts.rowid
-         WHERE catalogue_fts MATCH ?"
-            .to_owned()
-    } else {
-        "FROM catalogue_entries e WHERE 1 = 1".to_owned()
-    };
-    if let Some(id) = exclude {
-        sql.push_str(" AND e.package_id <> ?");
-        values.push(Value::Integer(id));
-    }
-    sql.push_str(&conditions);
-    values.extend(filter_values);
-    Ok((sql, values))
-}
-
 /// The package whose name equals the query text (case and `-`/`_` folded) and passes the
 /// filters, if any.
-fn exact_match(conn: &Connection, query: &CatalogueQuery) -> Result<Option<i64>, StorageError> {
-    let (conditions, mut values) = filters(query)?;
-    values.insert(0, Value::Text(canonical_name(query.text.trim())));
+fn exact_match(conn: &dyn Sql, query: &CatalogueQuery) -> Result<Option<i64>, StorageError> {
+    let (conditions, mut values) = filters(conn.engine(), query)?;
+    values.insert(0, SqlValue::from(canonical_name(query.text.trim())));
     let sql = format!(
         "SELECT e.package_id FROM packages p JOIN catalogue_entries e ON e.package_id = p.id
          WHERE p.canonical_name = ?{conditions}"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params_from_iter(values.iter()), |row| row.get(0))
-        .optional()?)
+    conn.row(&sql, &values)?.map(|row| row.i64(0)).transpose()
 }
 
-/// Converts a count or offset for SQLite.
+/// Converts a count or offset for SQL (no limit is the largest integer, which both engines
+/// take).
 fn sql_int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The page's package ids in order: ranked and cut inside SQLite.
+/// Free text as each part of a search needs it: the full-text query of the matches and,
+/// for relevance on PostgreSQL, the plain query the rank is computed with.
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    matches: &'a str,
+    rank: &'a str,
+}
+
+/// The page's package ids in order: ranked and cut inside the database.
 fn ranked_ids(
-    conn: &Connection,
+    conn: &dyn Sql,
     query: &CatalogueQuery,
-    fts: Option<&str>,
+    text: Option<Text<'_>>,
     exclude: Option<i64>,
     offset: usize,
     limit: Option<usize>,
@@ -221,22 +109,26 @@ fn ranked_ids(
     if limit == Some(0) {
         return Ok(Vec::new());
     }
-    let (from_where, mut values) = matches(query, fts, exclude)?;
-    let (keys, joins) = sort_keys(query.sort, fts.is_some());
-    let from_where = from_where.replacen(
-        " WHERE ",
-        &format!(" JOIN packages p ON p.id = e.package_id{joins} WHERE "),
-        1,
+    let engine = conn.engine();
+    let keys = sort_keys(engine, query.sort, text.is_some());
+    let joins = format!(" JOIN packages p ON p.id = e.package_id{}", keys.joins);
+    let (from_where, mut values) =
+        matches(engine, query, text.map(|t| t.matches), exclude, &joins)?;
+    let sql = format!(
+        "SELECT e.package_id {from_where} ORDER BY {}p.name LIMIT ? OFFSET ?",
+        keys.terms
     );
-    let sql =
-        format!("SELECT e.package_id, {keys} {from_where} ORDER BY 2, 3, p.name LIMIT ? OFFSET ?");
-    values.push(Value::Integer(limit.map_or(-1, sql_int)));
-    values.push(Value::Integer(sql_int(offset)));
-    let ids = conn
-        .prepare_cached(&sql)?
-        .query_map(params_from_iter(values.iter()), |row| row.get(0))?
-        .collect::<Result<Vec<i64>, _>>()?;
-    Ok(ids)
+    if keys.takes_query
+        && let Some(text) = text
+    {
+        values.push(SqlValue::from(text.rank));
+    }
+    values.push(SqlValue::from(limit.map_or(i64::MAX, sql_int)));
+    values.push(SqlValue::from(sql_int(offset)));
+    conn.rows(&sql, &values)?
+        .iter()
+        .map(|row| row.i64(0))
+        .collect()
 }
 
 /// Whether the query has no filter but the default one (fully-yanked packages left out).
@@ -249,127 +141,103 @@ fn only_default_filter(query: &CatalogueQuery) -> bool {
         && query.capability.is_none()
 }
 
-/// How many packages match free text `fts` with only the default filter, `exclude` left
-/// out: the matches in the full-text index minus those in the small index of fully-yanked
-/// packages, both counted without looking up any match's catalogue row (the cost grows with
-/// the matches, and with the fully-yanked packages only for the second count).
-fn count_unfiltered(
-    conn: &Connection,
-    fts: &str,
-    exclude: Option<i64>,
-) -> Result<u64, StorageError> {
-    let total: i64 = conn
-        .prepare_cached(
-            "SELECT (SELECT count(*) FROM catalogue_fts
-                     WHERE catalogue_fts MATCH ?1 AND rowid IS NOT ?2)
-                  - (SELECT count(*) FROM catalogue_fts_yanked
-                     WHERE catalogue_fts_yanked MATCH ?1 AND rowid IS NOT ?2)",
-        )?
-        .query_row(rusqlite::params![fts, exclude], |row| row.get(0))?;
+/// How many packages match the FTS5 query `fts` with only the default filter, `exclude`
+/// left out (SQLite): the matches in the full-text index minus those in the small index of
+/// fully-yanked packages, both counted without looking up any match's catalogue row (the
+/// cost grows with the matches, and with the fully-yanked packages only for the second
+/// count).
+fn count_unfiltered(conn: &dyn Sql, fts: &str, exclude: Option<i64>) -> Result<u64, StorageError> {
+    let total = conn.one_i64(
+        "SELECT (SELECT count(*) FROM catalogue_fts
+                 WHERE catalogue_fts MATCH ?1 AND rowid IS NOT ?2)
+              - (SELECT count(*) FROM catalogue_fts_yanked
+                 WHERE catalogue_fts_yanked MATCH ?1 AND rowid IS NOT ?2)",
+        args![fts, exclude],
+    )?;
     Ok(u64::try_from(total).unwrap_or(0))
 }
 
-/// How many packages match.
+/// How many packages match (`text`: the engine's full-text query).
 fn count(
-    conn: &Connection,
+    conn: &dyn Sql,
     query: &CatalogueQuery,
-    fts: Option<&str>,
+    text: Option<&str>,
     exclude: Option<i64>,
 ) -> Result<u64, StorageError> {
-    if let Some(fts) = fts
+    if let Some(fts) = text
+        && conn.engine() == Engine::Sqlite
         && only_default_filter(query)
     {
         return count_unfiltered(conn, fts, exclude);
     }
-    let (from_where, values) = matches(query, fts, exclude)?;
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT count(*) {from_where}"))?
-        .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
+    let (from_where, values) = matches(conn.engine(), query, text, exclude, "")?;
+    let total = conn.one_i64(&format!("SELECT count(*) {from_where}"), &values)?;
     Ok(u64::try_from(total).unwrap_or(0))
 }
 
 /// The search results of the given packages, in the given order: one statement for the
-/// whole page.
-pub(crate) fn hits(conn: &Connection, ids: &[i64]) -> Result<Vec<CatalogueHit>, StorageError> {
+/// whole page (the ids travel as one JSON array).
+pub(crate) fn hits(conn: &dyn Sql, ids: &[i64]) -> Result<Vec<CatalogueHit>, StorageError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let list = serde_json::to_string(ids).map_err(|e| StorageError::Corrupt {
         what: format!("the page's package ids: {e}"),
     })?;
-    let mut statement = conn.prepare_cached(
-        "SELECT p.name, v.version, v.metadata, e.kind, e.updated_at,
+    let page = match conn.engine() {
+        Engine::Sqlite => "json_each(?1) j CROSS JOIN catalogue_entries e ON e.package_id = j.value",
+        Engine::Postgres => {
+            "jsonb_array_elements_text(CAST(CAST(?1 AS text) AS jsonb)) WITH ORDINALITY AS j(value, key)
+             JOIN catalogue_entries e ON e.package_id = CAST(j.value AS BIGINT)"
+        }
+    };
+    let rows = conn.rows(
+        &format!(
+            "SELECT p.name, v.version, v.metadata, e.kind, e.updated_at,
                 coalesce((SELECT total FROM download_totals d WHERE d.package_id = e.package_id), 0),
-                coalesce((SELECT round(avg(rating), 2) FROM reviews r
-                          WHERE r.package_id = e.package_id AND r.hidden_at IS NULL), 0),
+                (SELECT CAST(coalesce(sum(r.rating), 0) AS BIGINT) FROM reviews r
+                 WHERE r.package_id = e.package_id AND r.hidden_at IS NULL),
                 (SELECT count(*) FROM reviews r
                  WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)
-         FROM json_each(?1) j CROSS JOIN catalogue_entries e ON e.package_id = j.value
-         JOIN packages p ON p.id = e.package_id
-         JOIN versions v ON v.id = e.version_id
-         ORDER BY j.key",
+             FROM {page}
+             JOIN packages p ON p.id = e.package_id
+             JOIN versions v ON v.id = e.version_id
+             ORDER BY j.key"
+        ),
+        args![list],
     )?;
-    let rows = statement
-        .query_map([list], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, i64>(4)?,
-                row.get::<_, i64>(5)?,
-                row.get::<_, f64>(6)?,
-                row.get::<_, i64>(7)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
     let mut hits = Vec::with_capacity(rows.len());
-    for (name, version, metadata, kind, updated, downloads, average, count) in rows {
+    for row in rows {
+        let (name, version) = (row.string(0)?, row.string(1)?);
         let metadata: PackageMetadata =
-            serde_json::from_str(&metadata).map_err(|e| StorageError::Corrupt {
+            serde_json::from_str(&row.string(2)?).map_err(|e| StorageError::Corrupt {
                 what: format!("metadata of `{name}` `{version}`: {e}"),
             })?;
         hits.push(CatalogueHit {
             name,
             version,
             description: metadata.description,
-            kind,
+            kind: row.string(3)?,
             keywords: metadata.keywords,
             categories: metadata.categories,
-            updated: Pubtime::from_unix(updated).to_string(),
-            downloads: u64::try_from(downloads).unwrap_or(0),
-            rating: RatingSummary {
-                average,
-                count: u64::try_from(count).unwrap_or(0),
-            },
+            updated: Pubtime::from_unix(row.i64(4)?).to_string(),
+            downloads: u64::try_from(row.i64(5)?).unwrap_or(0),
+            rating: rating(row.i64(6)?, row.i64(7)?),
         });
     }
     Ok(hits)
 }
 
-/// The columns whose matches rank above README-only matches.
-const MAIN_COLUMNS: &str = "{name description keywords}";
-
-/// The relevance tiers of a free-text query: matches with every word in the name, then the
-/// other matches in the name, description or keywords, then the matches found only in the
-/// README. Each tier is ranked by BM25 on its own, so SQLite scores a tier only when a page
-/// reaches into it.
-fn relevance_tiers(terms: &str) -> [String; 3] {
-    [
-        format!("{{name}}: ({terms})"),
-        format!("{MAIN_COLUMNS}: ({terms}) NOT {{name}}: ({terms})"),
-        format!("({terms}) NOT {MAIN_COLUMNS}: ({terms})"),
-    ]
-}
-
 /// The page of a relevance search with free text: the exact name, then each tier, reading
 /// a tier's count only when the page starts beyond it.
 fn relevance_page(
-    conn: &Connection,
+    conn: &dyn Sql,
     query: &CatalogueQuery,
-    terms: &str,
+    words: &[String],
     exact: Option<i64>,
 ) -> Result<Vec<i64>, StorageError> {
+    let engine = conn.engine();
+    let rank = text_query(engine, words, Tier::All).unwrap_or_default();
     let mut ids = Vec::new();
     let mut skip = query.offset;
     let mut room = query.limit;
@@ -381,13 +249,20 @@ fn relevance_page(
             skip -= 1;
         }
     }
-    for tier in relevance_tiers(terms) {
+    for tier in RELEVANCE_TIERS {
         if room == Some(0) {
             break;
         }
-        let found = ranked_ids(conn, query, Some(&tier), exact, skip, room)?;
+        let Some(tier_query) = text_query(engine, words, tier) else {
+            break;
+        };
+        let text = Text {
+            matches: &tier_query,
+            rank: &rank,
+        };
+        let found = ranked_ids(conn, query, Some(text), exact, skip, room)?;
         if found.is_empty() && skip > 0 {
-            let size = count(conn, query, Some(&tier), exact)?;
+            let size = count(conn, query, Some(&tier_query), exact)?;
             skip -= usize::try_from(size).unwrap_or(usize::MAX).min(skip);
             continue;
         }
@@ -406,67 +281,38 @@ fn total_from_page(query: &CatalogueQuery, found: usize) -> Option<u64> {
         .then(|| u64::try_from(query.offset + found).unwrap_or(u64::MAX))
 }
 
-/// Runs a catalogue search: the page's packages ranked and cut in SQLite, then described;
-/// the matches are counted only when the page does not tell their number.
+/// Runs a catalogue search: the page's packages ranked and cut in the database, then
+/// described; the matches are counted only when the page does not tell their number.
 pub(crate) fn search(
-    conn: &Connection,
+    conn: &dyn Sql,
     query: &CatalogueQuery,
 ) -> Result<CataloguePage, StorageError> {
-    let fts = fts_query(&query.text);
-    let ids = match (&fts, query.sort) {
-        (Some(terms), CatalogueSort::Relevance) => {
-            // An exact name comes first; the ranked matches follow without it.
-            let exact = exact_match(conn, query)?;
-            let ids = relevance_page(conn, query, terms, exact)?;
-            let total = match total_from_page(query, ids.len()) {
-                Some(total) => total,
-                None => count(conn, query, Some(terms), exact)? + u64::from(exact.is_some()),
-            };
-            return Ok(CataloguePage {
-                total,
-                hits: hits(conn, &ids)?,
-            });
-        }
-        _ => ranked_ids(conn, query, fts.as_deref(), None, query.offset, query.limit)?,
-    };
+    let words = words(&query.text);
+    let all = text_query(conn.engine(), &words, Tier::All);
+    if let (Some(all), CatalogueSort::Relevance) = (&all, query.sort) {
+        // An exact name comes first; the ranked matches follow without it.
+        let exact = exact_match(conn, query)?;
+        let ids = relevance_page(conn, query, &words, exact)?;
+        let total = match total_from_page(query, ids.len()) {
+            Some(total) => total,
+            None => count(conn, query, Some(all), exact)? + u64::from(exact.is_some()),
+        };
+        return Ok(CataloguePage {
+            total,
+            hits: hits(conn, &ids)?,
+        });
+    }
+    let text = all.as_deref().map(|all| Text {
+        matches: all,
+        rank: all,
+    });
+    let ids = ranked_ids(conn, query, text, None, query.offset, query.limit)?;
     let total = match total_from_page(query, ids.len()) {
         Some(total) => total,
-        None => count(conn, query, fts.as_deref(), None)?,
+        None => count(conn, query, all.as_deref(), None)?,
     };
     Ok(CataloguePage {
         total,
         hits: hits(conn, &ids)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn free_text_becomes_quoted_prefix_terms() {
-        assert_eq!(
-            fts_query("HTTP-client, retry").as_deref(),
-            Some("\"http\"* \"client\"* \"retry\"*")
-        );
-        assert_eq!(fts_query("  \"*:( ").as_deref(), None);
-    }
-
-    #[test]
-    fn unknown_sorts_kinds_and_capabilities_are_refused_by_name() {
-        let sort = "stars".parse::<CatalogueSort>().unwrap_err().to_string();
-        assert!(sort.contains("`sort=stars`"), "{sort}");
-        let query = CatalogueQuery {
-            capability: Some("root".to_owned()),
-            ..CatalogueQuery::default()
-        };
-        let capability = filters(&query).unwrap_err().to_string();
-        assert!(capability.contains("`capability=root`"), "{capability}");
-        let query = CatalogueQuery {
-            kind: Some("app".to_owned()),
-            ..CatalogueQuery::default()
-        };
-        let kind = filters(&query).unwrap_err().to_string();
-        assert!(kind.contains("`kind=app`"), "{kind}");
-    }
 }

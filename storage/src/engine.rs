@@ -9,10 +9,8 @@
 //! [`StorageError::NotOnPostgres`] naming the feature (the source file that asked), so a
 //! feature whose tables are not on PostgreSQL fails with one line instead of half-working.
 
-use std::future::Future;
 use std::panic::Location;
 
-use futures::future::Either;
 use rusqlite::Connection;
 
 use crate::StorageError;
@@ -97,25 +95,6 @@ impl EngineWriter {
         match self {
             Self::Sqlite(writer) => writer.run(move |conn| work(conn)).await,
             Self::Postgres(writer) => writer.run(move |conn| work(conn)).await,
-        }
-    }
-
-    /// Runs `work` on SQLite's write connection in the next group commit; on PostgreSQL
-    /// refuses with [`StorageError::NotOnPostgres`] naming the calling feature.
-    #[track_caller]
-    pub(crate) fn run<T, F>(
-        &self,
-        work: F,
-    ) -> impl Future<Output = Result<T, StorageError>> + use<'_, T, F>
-    where
-        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
-        T: Send + 'static,
-    {
-        match self {
-            Self::Sqlite(writer) => Either::Left(writer.run(work)),
-            Self::Postgres(_) => {
-                Either::Right(std::future::ready(Err(refused(Location::caller()))))
-            }
         }
     }
 

@@ -7,11 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use wharf_index_format::canonical_name;
 
 use crate::queries::package_by_canonical;
+use crate::sql::{Sql, args};
 use crate::{Principal, StorageError};
 
 /// The migration that adds the install report tables.
@@ -116,7 +115,7 @@ pub(crate) fn check(report: &InstallReport) -> Result<(), StorageError> {
 /// Replaces the install's set with the report's, and notes `who` (when the report came with
 /// a valid token) as having installed each package.
 pub(crate) fn record(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: Option<&Principal>,
     report: &InstallReport,
     now: i64,
@@ -127,35 +126,36 @@ pub(crate) fn record(
         let Some(package) = package_by_canonical(conn, name)? else {
             continue;
         };
-        let exists = conn
-            .prepare_cached("SELECT 1 FROM versions WHERE package_id = ?1 AND version = ?2")?
-            .query_row(params![package.id, version], |_| Ok(()))
-            .optional()?
-            .is_some();
+        let exists = conn.exists(
+            "SELECT 1 FROM versions WHERE package_id = ?1 AND version = ?2",
+            args![package.id, version.as_str()],
+        )?;
         if exists {
             known.push((package.id, version));
         }
     }
-    conn.prepare_cached("DELETE FROM install_set_packages WHERE install_id = ?1")?
-        .execute([&report.install_id])?;
-    conn.prepare_cached(
+    conn.exec(
+        "DELETE FROM install_set_packages WHERE install_id = ?1",
+        args![report.install_id.as_str()],
+    )?;
+    conn.exec(
         "INSERT INTO install_sets (install_id, host_api, reported_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (install_id) DO UPDATE SET host_api = excluded.host_api,
            reported_at = excluded.reported_at",
-    )?
-    .execute(params![report.install_id, report.host_api, now])?;
+        args![report.install_id.as_str(), report.host_api.as_deref(), now],
+    )?;
     for (package_id, version) in &known {
-        conn.prepare_cached(
+        conn.exec(
             "INSERT INTO install_set_packages (package_id, install_id, version)
              VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![package_id, report.install_id, version])?;
+            args![*package_id, report.install_id.as_str(), version.as_str()],
+        )?;
         if let Some(who) = who {
-            conn.prepare_cached(
-                "INSERT OR IGNORE INTO install_reporters (package_id, user_id, first_at)
-                 VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![package_id, who.user_id, now])?;
+            conn.exec(
+                "INSERT INTO install_reporters (package_id, user_id, first_at)
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                args![*package_id, who.user_id, now],
+            )?;
         }
     }
     let recorded = known.len();

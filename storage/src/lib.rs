@@ -60,6 +60,9 @@ mod catalogue;
 mod catalogue_api;
 mod catalogue_page;
 mod catalogue_search;
+mod catalogue_sql;
+#[cfg(test)]
+mod catalogue_tests;
 mod catalogue_web;
 mod config;
 mod daily_limits;
@@ -83,6 +86,8 @@ mod lifecycle_tests;
 mod log;
 mod log_api;
 mod log_verify;
+#[cfg(test)]
+mod marketplace_tests;
 #[cfg_attr(
     not(test),
     allow(
@@ -103,6 +108,7 @@ mod node_keys;
     )
 )]
 mod pg;
+mod pg_catalogue;
 #[cfg_attr(
     not(test),
     allow(

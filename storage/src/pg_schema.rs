@@ -9,8 +9,9 @@
 //! The core is here (users, tokens, packages, versions, owners, the event log and the
 //! index-file records), then the transparency log, teams, the registry's plan and the usage
 //! counters, publisher keys and plugin facts, the audit log (append-only like the event
-//! log), download counters, entitlements, the lifecycle tables, and webhooks with their
-//! outbox; the features not listed still live on SQLite only and are refused on PostgreSQL
+//! log), download counters, entitlements, the lifecycle tables, webhooks with their outbox,
+//! then the marketplace (`pg_catalogue.rs`: catalogue and search, reviews, install reports,
+//! web sessions); the features not listed still live on SQLite only and are refused on PostgreSQL
 //! ([`StorageError::NotOnPostgres`]).
 
 use crate::StorageError;
@@ -341,6 +342,14 @@ CREATE TABLE webhook_outbox (
 );
 CREATE INDEX webhook_outbox_due ON webhook_outbox (state, next_attempt);
 ",
+    // The catalogue and its full-text search (a weighted `tsvector` under a GIN index).
+    crate::pg_catalogue::CATALOGUE,
+    // Ratings, reviews, replies, reports and the append-only moderation log.
+    crate::pg_catalogue::REVIEWS,
+    // Install sets reported by `wharf install`.
+    crate::pg_catalogue::INSTALL_REPORTS,
+    // Web UI sessions, ended with their token.
+    crate::pg_catalogue::WEB_SESSIONS,
 ];
 
 /// Brings the schema up to date, in one transaction under the writers' lock, so several

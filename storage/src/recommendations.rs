@@ -13,18 +13,18 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use wharf_index_format::canonical_name;
 
 use crate::StorageError;
 use crate::catalogue_page::HOST_API_PACKAGE;
 use crate::queries::require_package;
+use crate::sql::{Engine, Sql, args, json_text};
 
 /// The most items in each list.
 pub const MAX_RECOMMENDATIONS: usize = 10;
 
-/// [`MAX_RECOMMENDATIONS`] as SQLite takes it.
+/// [`MAX_RECOMMENDATIONS`] as SQL takes it.
 const LIMIT: i64 = 10;
 
 /// What an item is recommended from.
@@ -86,25 +86,37 @@ struct Described {
     description: Option<String>,
 }
 
-fn describe(conn: &Connection, package_id: i64) -> Result<Described, StorageError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT p.name, v.version, e.kind, json_extract(v.metadata, '$.description')
-             FROM catalogue_entries e JOIN packages p ON p.id = e.package_id
-             JOIN versions v ON v.id = e.version_id WHERE e.package_id = ?1",
+fn describe(conn: &dyn Sql, package_id: i64) -> Result<Described, StorageError> {
+    let description = json_text(conn.engine(), "v.metadata", "description");
+    let row = conn
+        .row(
+            &format!(
+                "SELECT p.name, v.version, e.kind, {description}
+                 FROM catalogue_entries e JOIN packages p ON p.id = e.package_id
+                 JOIN versions v ON v.id = e.version_id WHERE e.package_id = ?1"
+            ),
+            args![package_id],
         )?
-        .query_row([package_id], |row| {
-            Ok(Described {
-                name: row.get(0)?,
-                version: row.get(1)?,
-                kind: row.get(2)?,
-                description: row.get(3)?,
-            })
-        })?)
+        .ok_or_else(|| StorageError::Corrupt {
+            what: format!("package {package_id} has no catalogue entry"),
+        })?;
+    Ok(Described {
+        name: row.string(0)?,
+        version: row.string(1)?,
+        kind: row.string(2)?,
+        description: row.opt_string(3)?,
+    })
+}
+
+/// The first two columns of each row as integers.
+fn pairs(rows: &[crate::sql::SqlRow]) -> Result<Vec<(i64, i64)>, StorageError> {
+    rows.iter()
+        .map(|row| Ok((row.i64(0)?, row.i64(1)?)))
+        .collect()
 }
 
 fn item(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     basis: RecommendationBasis,
     (count, out_of): (i64, i64),
@@ -134,29 +146,25 @@ fn percent(part: i64, whole: i64) -> i64 {
 
 /// Packages in the same reported install sets as `package_id`, most often first.
 fn from_installs(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     name: &str,
 ) -> Result<Vec<Recommendation>, StorageError> {
-    let installs: i64 = conn
-        .prepare_cached("SELECT count(*) FROM install_set_packages WHERE package_id = ?1")?
-        .query_row([package_id], |row| row.get(0))?;
-    let rows = conn
-        .prepare_cached(
-            "SELECT b.package_id, count(*) AS together
-             FROM install_set_packages a
-             JOIN install_set_packages b ON b.install_id = a.install_id
-             JOIN packages p ON p.id = b.package_id
-             JOIN catalogue_entries e ON e.package_id = b.package_id
-             WHERE a.package_id = ?1 AND b.package_id <> ?1 AND p.canonical_name <> ?2
-               AND e.all_yanked = 0
-             GROUP BY b.package_id ORDER BY together DESC, p.name LIMIT ?3",
-        )?
-        .query_map(
-            params![package_id, canonical_name(HOST_API_PACKAGE), LIMIT],
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
+    let installs = conn.one_i64(
+        "SELECT count(*) FROM install_set_packages WHERE package_id = ?1",
+        args![package_id],
+    )?;
+    let rows = pairs(&conn.rows(
+        "SELECT b.package_id, count(*) AS together
+         FROM install_set_packages a
+         JOIN install_set_packages b ON b.install_id = a.install_id
+         JOIN packages p ON p.id = b.package_id
+         JOIN catalogue_entries e ON e.package_id = b.package_id
+         WHERE a.package_id = ?1 AND b.package_id <> ?1 AND p.canonical_name <> ?2
+           AND e.all_yanked = 0
+         GROUP BY b.package_id, p.name ORDER BY together DESC, p.name LIMIT ?3",
+        args![package_id, canonical_name(HOST_API_PACKAGE), LIMIT],
+    )?)?;
     rows.into_iter()
         .map(|(other, together)| {
             item(
@@ -178,35 +186,30 @@ fn from_installs(
 /// Packages the dependents of `package_id` use beside it (its own dependencies left out:
 /// they come with it anyway), most often first.
 fn from_dependencies(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     name: &str,
     skip: &BTreeSet<i64>,
 ) -> Result<Vec<Recommendation>, StorageError> {
     let lower = name.to_lowercase();
-    let dependents: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM catalogue_dependencies
-             WHERE dependency = ?1 AND package_id <> ?2",
-        )?
-        .query_row(params![lower, package_id], |row| row.get(0))?;
-    let rows = conn
-        .prepare_cached(
-            "SELECT p.id, count(*) AS together
-             FROM catalogue_dependencies mine
-             JOIN catalogue_dependencies other ON other.package_id = mine.package_id
-             JOIN packages p ON p.lower_name = other.dependency
-             JOIN catalogue_entries e ON e.package_id = p.id
-             WHERE mine.dependency = ?1 AND mine.package_id <> ?2 AND p.id <> ?2
-               AND other.dependency <> ?3 AND e.all_yanked = 0
-               AND other.dependency NOT IN
-                   (SELECT dependency FROM catalogue_dependencies WHERE package_id = ?2)
-             GROUP BY p.id ORDER BY together DESC, p.name",
-        )?
-        .query_map(params![lower, package_id, HOST_API_PACKAGE], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let dependents = conn.one_i64(
+        "SELECT count(*) FROM catalogue_dependencies
+         WHERE dependency = ?1 AND package_id <> ?2",
+        args![lower.as_str(), package_id],
+    )?;
+    let rows = pairs(&conn.rows(
+        "SELECT p.id, count(*) AS together
+         FROM catalogue_dependencies mine
+         JOIN catalogue_dependencies other ON other.package_id = mine.package_id
+         JOIN packages p ON p.lower_name = other.dependency
+         JOIN catalogue_entries e ON e.package_id = p.id
+         WHERE mine.dependency = ?1 AND mine.package_id <> ?2 AND p.id <> ?2
+           AND other.dependency <> ?3 AND e.all_yanked = 0
+           AND other.dependency NOT IN
+               (SELECT dependency FROM catalogue_dependencies WHERE package_id = ?2)
+         GROUP BY p.id ORDER BY together DESC, p.name",
+        args![lower.as_str(), package_id, HOST_API_PACKAGE],
+    )?)?;
     rows.into_iter()
         .filter(|(other, _)| !skip.contains(other))
         .take(MAX_RECOMMENDATIONS)
@@ -253,52 +256,58 @@ fn hosts_overlap(mine: Option<&str>, theirs: Option<&str>) -> bool {
 /// Packages of the same kind sharing categories or keywords with `package_id`, whose host
 /// API requirement overlaps its own, most shared first.
 fn alternatives(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     name: &str,
 ) -> Result<Vec<Recommendation>, StorageError> {
-    let (kind, host): (String, Option<String>) = conn
-        .prepare_cached(
-            "SELECT kind, json_extract(plugin_info, '$.host_api') FROM catalogue_entries
-             WHERE package_id = ?1",
+    let engine = conn.engine();
+    let host_of = |column: &str| json_text(engine, column, "host_api");
+    let own_row = conn
+        .row(
+            &format!(
+                "SELECT kind, {} FROM catalogue_entries WHERE package_id = ?1",
+                host_of("plugin_info")
+            ),
+            args![package_id],
         )?
-        .query_row([package_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    let own: i64 = conn
-        .prepare_cached("SELECT count(*) FROM catalogue_tags WHERE package_id = ?1")?
-        .query_row([package_id], |row| row.get(0))?;
+        .ok_or_else(|| StorageError::Corrupt {
+            what: format!("`{name}` has no catalogue entry"),
+        })?;
+    let (kind, host) = (own_row.string(0)?, own_row.opt_string(1)?);
+    let own = conn.one_i64(
+        "SELECT count(*) FROM catalogue_tags WHERE package_id = ?1",
+        args![package_id],
+    )?;
+    let tag_list = match engine {
+        Engine::Sqlite => "group_concat(t.tag_kind || ' ' || t.value, ', ')",
+        Engine::Postgres => "string_agg(t.tag_kind || ' ' || t.value, ', ')",
+    };
     let rows = conn
-        .prepare_cached(
-            "SELECT t.package_id, count(*) AS shared,
-                    group_concat(t.tag_kind || ' ' || t.value, ', '),
-                    json_extract(e.plugin_info, '$.host_api')
-             FROM catalogue_tags mine
-             JOIN catalogue_tags t ON t.tag_kind = mine.tag_kind AND t.value = mine.value
-             JOIN catalogue_entries e ON e.package_id = t.package_id
-             JOIN packages p ON p.id = t.package_id
-             WHERE mine.package_id = ?1 AND t.package_id <> ?1 AND e.kind = ?2
-               AND e.all_yanked = 0 AND p.canonical_name <> ?3
-               AND NOT EXISTS (SELECT 1 FROM catalogue_dependencies d
-                               WHERE (d.package_id = ?1 AND d.dependency = p.lower_name)
-                                  OR (d.package_id = p.id AND d.dependency = ?4))
-             GROUP BY t.package_id ORDER BY shared DESC, p.name",
-        )?
-        .query_map(
-            params![
+        .rows(
+            &format!(
+                "SELECT t.package_id, count(*) AS shared, {tag_list}, {}
+                 FROM catalogue_tags mine
+                 JOIN catalogue_tags t ON t.tag_kind = mine.tag_kind AND t.value = mine.value
+                 JOIN catalogue_entries e ON e.package_id = t.package_id
+                 JOIN packages p ON p.id = t.package_id
+                 WHERE mine.package_id = ?1 AND t.package_id <> ?1 AND e.kind = ?2
+                   AND e.all_yanked = 0 AND p.canonical_name <> ?3
+                   AND NOT EXISTS (SELECT 1 FROM catalogue_dependencies d
+                                   WHERE (d.package_id = ?1 AND d.dependency = p.lower_name)
+                                      OR (d.package_id = p.id AND d.dependency = ?4))
+                 GROUP BY t.package_id, e.plugin_info, p.name ORDER BY shared DESC, p.name",
+                host_of("e.plugin_info")
+            ),
+            args![
                 package_id,
-                kind,
+                kind.as_str(),
                 canonical_name(HOST_API_PACKAGE),
                 name.to_lowercase()
             ],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                ))
-            },
         )?
-        .collect::<Result<Vec<_>, _>>()?;
+        .iter()
+        .map(|row| Ok((row.i64(0)?, row.i64(1)?, row.string(2)?, row.opt_string(3)?)))
+        .collect::<Result<Vec<_>, StorageError>>()?;
     rows.into_iter()
         .filter(|(_, _, _, theirs)| hosts_overlap(host.as_deref(), theirs.as_deref()))
         .take(MAX_RECOMMENDATIONS)
@@ -330,27 +339,22 @@ fn alternatives(
 
 /// Templates whose latest release depends on `package_id`, by name.
 fn templates(
-    conn: &Connection,
+    conn: &dyn Sql,
     package_id: i64,
     name: &str,
 ) -> Result<Vec<Recommendation>, StorageError> {
-    let rows = conn
-        .prepare_cached(
-            "SELECT d.package_id,
-                    (SELECT count(*) FROM catalogue_dependencies all_deps
-                     WHERE all_deps.package_id = d.package_id AND all_deps.dependency <> ?3)
-             FROM catalogue_dependencies d
-             JOIN catalogue_entries e ON e.package_id = d.package_id
-             JOIN packages p ON p.id = d.package_id
-             WHERE d.dependency = ?1 AND d.package_id <> ?2 AND e.kind = 'template'
-               AND e.all_yanked = 0
-             ORDER BY p.name LIMIT ?4",
-        )?
-        .query_map(
-            params![name.to_lowercase(), package_id, HOST_API_PACKAGE, LIMIT],
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = pairs(&conn.rows(
+        "SELECT d.package_id,
+                (SELECT count(*) FROM catalogue_dependencies all_deps
+                 WHERE all_deps.package_id = d.package_id AND all_deps.dependency <> ?3)
+         FROM catalogue_dependencies d
+         JOIN catalogue_entries e ON e.package_id = d.package_id
+         JOIN packages p ON p.id = d.package_id
+         WHERE d.dependency = ?1 AND d.package_id <> ?2 AND e.kind = 'template'
+           AND e.all_yanked = 0
+         ORDER BY p.name LIMIT ?4",
+        args![name.to_lowercase(), package_id, HOST_API_PACKAGE, LIMIT],
+    )?)?;
     rows.into_iter()
         .map(|(template, plugins)| {
             item(
@@ -367,7 +371,7 @@ fn templates(
 }
 
 /// The recommendations for package `name` (case and `-`/`_` folded).
-pub(crate) fn recommend(conn: &Connection, name: &str) -> Result<Recommendations, StorageError> {
+pub(crate) fn recommend(conn: &dyn Sql, name: &str) -> Result<Recommendations, StorageError> {
     let package = require_package(conn, name)?;
     let mut installed_together = from_installs(conn, package.id, &package.name)?;
     let mut listed: BTreeSet<i64> = BTreeSet::new();

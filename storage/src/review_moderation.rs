@@ -2,11 +2,11 @@
 //! its reason in the append-only `review_moderation`, like a hide) and the list of reported
 //! reviews that are still shown. Hiding itself is in `reviews.rs`.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use wharf_index_format::Pubtime;
 
 use crate::reviews::{ADMIN_LOGIN, MAX_REASON_CHARS};
+use crate::sql::{Sql, args};
 use crate::storage::now_unix;
 use crate::{Principal, Storage, StorageError};
 
@@ -62,24 +62,23 @@ fn require_admin(who: &Principal, action: &str) -> Result<(), StorageError> {
 
 /// The id of package `name`'s review `id` and whether it is hidden; refused when the
 /// package or the review is unknown.
-fn review_state(conn: &Connection, name: &str, id: i64) -> Result<bool, StorageError> {
+fn review_state(conn: &dyn Sql, name: &str, id: i64) -> Result<bool, StorageError> {
     let package = crate::queries::require_package(conn, name)?;
-    let hidden: Option<bool> = conn
-        .prepare_cached(
-            "SELECT hidden_at IS NOT NULL FROM reviews WHERE id = ?1 AND package_id = ?2",
-        )?
-        .query_row(params![id, package.id], |row| row.get(0))
-        .optional()?;
-    hidden.ok_or(StorageError::UnknownReview {
+    conn.row(
+        "SELECT hidden_at IS NOT NULL FROM reviews WHERE id = ?1 AND package_id = ?2",
+        args![id, package.id],
+    )?
+    .ok_or(StorageError::UnknownReview {
         name: package.name,
         id,
-    })
+    })?
+    .bool(0)
 }
 
 /// Shows hidden review `id` again and logs the administrator's reason; refused (changing
 /// nothing) when the review is not hidden.
 pub(crate) fn unhide(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     id: i64,
@@ -101,47 +100,51 @@ pub(crate) fn unhide(
             ),
         });
     }
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO review_moderation (review_id, admin_id, action, reason, time)
          VALUES (?1, ?2, 'unhide', ?3, ?4)",
-    )?
-    .execute(params![id, who.user_id, reason, now])?;
-    conn.prepare_cached("UPDATE reviews SET hidden_at = NULL WHERE id = ?1")?
-        .execute([id])?;
+        args![id, who.user_id, reason, now],
+    )?;
+    conn.exec(
+        "UPDATE reviews SET hidden_at = NULL WHERE id = ?1",
+        args![id],
+    )?;
     tracing::info!(review = id, package = name, admin = %who.login, reason, "review shown again");
     Ok(())
 }
 
 /// Every reported review, most reported first; hidden ones only with `with_hidden`.
 pub(crate) fn reported(
-    conn: &Connection,
+    conn: &dyn Sql,
     with_hidden: bool,
 ) -> Result<Vec<ReportedReview>, StorageError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT p.name, r.id, u.login, r.rating, r.body, count(*),
-                    (SELECT rp.reason FROM review_reports rp WHERE rp.review_id = r.id
-                     ORDER BY rp.created_at DESC, rp.user_id DESC LIMIT 1),
-                    max(rr.created_at), r.hidden_at IS NOT NULL
-             FROM review_reports rr JOIN reviews r ON r.id = rr.review_id
-             JOIN packages p ON p.id = r.package_id JOIN users u ON u.id = r.user_id
-             WHERE ?1 OR r.hidden_at IS NULL
-             GROUP BY r.id ORDER BY count(*) DESC, max(rr.created_at) DESC, r.id",
-        )?
-        .query_map([with_hidden], |row| {
-            Ok(ReportedReview {
-                package: row.get(0)?,
-                id: row.get(1)?,
-                author: row.get(2)?,
-                rating: row.get(3)?,
-                body: row.get(4)?,
-                reports: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
-                latest_reason: row.get(6)?,
-                latest_at: Pubtime::from_unix(row.get(7)?).to_string(),
-                hidden: row.get(8)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?)
+    conn.rows(
+        "SELECT p.name, r.id, u.login, r.rating, r.body, count(*),
+                (SELECT rp.reason FROM review_reports rp WHERE rp.review_id = r.id
+                 ORDER BY rp.created_at DESC, rp.user_id DESC LIMIT 1),
+                max(rr.created_at), r.hidden_at IS NOT NULL
+         FROM review_reports rr JOIN reviews r ON r.id = rr.review_id
+         JOIN packages p ON p.id = r.package_id JOIN users u ON u.id = r.user_id
+         WHERE ?1 OR r.hidden_at IS NULL
+         GROUP BY r.id, p.name, u.login
+         ORDER BY count(*) DESC, max(rr.created_at) DESC, r.id",
+        args![with_hidden],
+    )?
+    .iter()
+    .map(|row| {
+        Ok(ReportedReview {
+            package: row.string(0)?,
+            id: row.i64(1)?,
+            author: row.string(2)?,
+            rating: row.i64(3)?,
+            body: row.opt_string(4)?,
+            reports: u64::try_from(row.i64(5)?).unwrap_or(0),
+            latest_reason: row.string(6)?,
+            latest_at: Pubtime::from_unix(row.i64(7)?).to_string(),
+            hidden: row.bool(8)?,
+        })
+    })
+    .collect()
 }
 
 impl Storage {
@@ -149,12 +152,11 @@ impl Storage {
     /// the user `admin` (made by `wharf serve` on its first start) with every scope, under
     /// no token (token id 0). [`StorageError::UnknownUser`] when there is no such user.
     pub async fn administrator(&self) -> Result<Principal, StorageError> {
-        let user_id: Option<i64> = self
-            .read(|conn| {
-                Ok(conn
-                    .prepare_cached("SELECT id FROM users WHERE login = ?1")?
-                    .query_row([ADMIN_LOGIN], |row| row.get(0))
-                    .optional()?)
+        let user_id = self
+            .read_sql(|conn| {
+                conn.row("SELECT id FROM users WHERE login = ?1", args![ADMIN_LOGIN])?
+                    .map(|row| row.i64(0))
+                    .transpose()
             })
             .await?;
         let user_id = user_id.ok_or_else(|| StorageError::UnknownUser {
@@ -183,7 +185,7 @@ impl Storage {
         let (who, name, reason) = (who.clone(), name.to_owned(), reason.to_owned());
         self.inner
             .writer
-            .run(move |conn| unhide(conn, &who, &name, id, &reason, now_unix()))
+            .run_sql(move |conn| unhide(conn, &who, &name, id, &reason, now_unix()))
             .await
     }
 
@@ -195,6 +197,6 @@ impl Storage {
         with_hidden: bool,
     ) -> Result<Vec<ReportedReview>, StorageError> {
         require_admin(who, "list reported reviews")?;
-        self.read(move |conn| reported(conn, with_hidden)).await
+        self.read_sql(move |conn| reported(conn, with_hidden)).await
     }
 }

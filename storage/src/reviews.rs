@@ -3,11 +3,11 @@
 //! administrator's hide with its reason, logged in the append-only `review_moderation`.
 //! Every rule is checked before anything is written, so a refused request changes nothing.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use wharf_index_format::Pubtime;
 
 use crate::queries::{find_version, is_owner, require_package};
+use crate::sql::{Sql, SqlRow, args};
 use crate::{Principal, StorageError};
 
 /// The migration that adds the review tables.
@@ -144,7 +144,7 @@ fn check_text(field: &str, text: &str, max: usize) -> Result<(), StorageError> {
 
 /// Creates or replaces `who`'s review of `name`; returns its id.
 pub(crate) fn upsert(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     input: &ReviewInput,
@@ -170,46 +170,50 @@ pub(crate) fn upsert(
                 .version
         }
         None => conn
-            .prepare_cached(
+            .row(
                 "SELECT version FROM versions WHERE package_id = ?1 ORDER BY id DESC LIMIT 1",
+                args![package.id],
             )?
-            .query_row([package.id], |row| row.get(0))?,
+            .ok_or_else(|| StorageError::UnknownPackage {
+                name: package.name.clone(),
+            })?
+            .string(0)?,
     };
-    conn.prepare_cached(
+    conn.one_i64(
         "INSERT INTO reviews (package_id, user_id, rating, body, version, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT (package_id, user_id) DO UPDATE SET rating = excluded.rating,
-           body = excluded.body, version = excluded.version, updated_at = excluded.updated_at",
-    )?
-    .execute(params![
-        package.id,
-        who.user_id,
-        input.rating,
-        input.body,
-        version,
-        now
-    ])?;
-    Ok(conn
-        .prepare_cached("SELECT id FROM reviews WHERE package_id = ?1 AND user_id = ?2")?
-        .query_row(params![package.id, who.user_id], |row| row.get(0))?)
+           body = excluded.body, version = excluded.version, updated_at = excluded.updated_at
+         RETURNING id",
+        args![
+            package.id,
+            who.user_id,
+            input.rating,
+            input.body.as_deref(),
+            version,
+            now
+        ],
+    )
 }
 
 /// The review `id` of package `name`, refused when it belongs to another package.
-fn require_review(conn: &Connection, name: &str, id: i64) -> Result<i64, StorageError> {
+fn require_review(conn: &dyn Sql, name: &str, id: i64) -> Result<i64, StorageError> {
     let package = require_package(conn, name)?;
-    conn.prepare_cached("SELECT 1 FROM reviews WHERE id = ?1 AND package_id = ?2")?
-        .query_row(params![id, package.id], |_| Ok(()))
-        .optional()?
-        .ok_or_else(|| StorageError::UnknownReview {
+    if !conn.exists(
+        "SELECT 1 FROM reviews WHERE id = ?1 AND package_id = ?2",
+        args![id, package.id],
+    )? {
+        return Err(StorageError::UnknownReview {
             name: package.name.clone(),
             id,
-        })?;
+        });
+    }
     Ok(package.id)
 }
 
 /// Sets the owner's reply to review `id`.
 pub(crate) fn reply(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     id: i64,
@@ -224,19 +228,19 @@ pub(crate) fn reply(
         });
     }
     check_text("body", body, MAX_REPLY_CHARS)?;
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO review_replies (review_id, user_id, body, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (review_id) DO UPDATE SET user_id = excluded.user_id,
            body = excluded.body, updated_at = excluded.updated_at",
-    )?
-    .execute(params![id, who.user_id, body, now])?;
+        args![id, who.user_id, body, now],
+    )?;
     Ok(())
 }
 
 /// Records `who`'s report of review `id` (a second report by the same user keeps the first).
 pub(crate) fn report(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     id: i64,
@@ -245,17 +249,17 @@ pub(crate) fn report(
 ) -> Result<(), StorageError> {
     require_review(conn, name, id)?;
     check_text("reason", reason, MAX_REASON_CHARS)?;
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO review_reports (review_id, user_id, reason, created_at)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id, who.user_id, reason, now])?;
+    conn.exec(
+        "INSERT INTO review_reports (review_id, user_id, reason, created_at)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        args![id, who.user_id, reason, now],
+    )?;
     Ok(())
 }
 
 /// Hides review `id` and logs the administrator's reason.
 pub(crate) fn hide(
-    conn: &Connection,
+    conn: &dyn Sql,
     who: &Principal,
     name: &str,
     id: i64,
@@ -265,72 +269,75 @@ pub(crate) fn hide(
     who.require(crate::Action::ModerateReviews, "hide a review")?;
     require_review(conn, name, id)?;
     check_text("reason", reason, MAX_REASON_CHARS)?;
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO review_moderation (review_id, admin_id, action, reason, time)
          VALUES (?1, ?2, 'hide', ?3, ?4)",
-    )?
-    .execute(params![id, who.user_id, reason, now])?;
-    conn.prepare_cached("UPDATE reviews SET hidden_at = ?2 WHERE id = ?1 AND hidden_at IS NULL")?
-        .execute(params![id, now])?;
+        args![id, who.user_id, reason, now],
+    )?;
+    conn.exec(
+        "UPDATE reviews SET hidden_at = ?2 WHERE id = ?1 AND hidden_at IS NULL",
+        args![id, now],
+    )?;
     tracing::info!(review = id, package = name, admin = %who.login, reason, "review hidden");
     Ok(())
 }
 
 /// The reviews of `name`, newest first; hidden ones only when `with_hidden`.
 pub(crate) fn list(
-    conn: &Connection,
+    conn: &dyn Sql,
     name: &str,
     with_hidden: bool,
 ) -> Result<Vec<Review>, StorageError> {
     let package = require_package(conn, name)?;
-    let rows = conn
-        .prepare_cached(
-            "SELECT r.id, u.login, r.rating, r.body, r.version, r.created_at, r.updated_at,
-                    r.hidden_at,
-                    EXISTS (SELECT 1 FROM download_fetchers f
-                            WHERE f.package_id = r.package_id AND f.user_id = r.user_id)
-                    OR EXISTS (SELECT 1 FROM install_reporters i
-                               WHERE i.package_id = r.package_id AND i.user_id = r.user_id),
-                    ru.login, rr.body, rr.updated_at,
-                    (SELECT count(*) FROM review_reports rp WHERE rp.review_id = r.id),
-                    (SELECT m.reason FROM review_moderation m WHERE m.review_id = r.id
-                     ORDER BY m.id DESC LIMIT 1)
-             FROM reviews r JOIN users u ON u.id = r.user_id
-             LEFT JOIN review_replies rr ON rr.review_id = r.id
-             LEFT JOIN users ru ON ru.id = rr.user_id
-             WHERE r.package_id = ?1 AND (?2 OR r.hidden_at IS NULL)
-             ORDER BY r.updated_at DESC, r.id DESC",
-        )?
-        .query_map(params![package.id, with_hidden], |row| {
-            let time = |at: i64| Pubtime::from_unix(at).to_string();
-            let hidden_at: Option<i64> = row.get(7)?;
-            let reply_author: Option<String> = row.get(9)?;
-            let reply = match reply_author {
-                Some(author) => Some(ReviewReply {
-                    author,
-                    body: row.get(10)?,
-                    updated: time(row.get(11)?),
-                }),
-                None => None,
-            };
-            let reason: Option<String> = row.get(13)?;
-            Ok(Review {
-                id: row.get(0)?,
-                author: row.get(1)?,
-                rating: row.get(2)?,
-                body: row.get(3)?,
-                version: row.get(4)?,
-                created: time(row.get(5)?),
-                updated: time(row.get(6)?),
-                verified_install: row.get(8)?,
-                reply,
-                reports: u64::try_from(row.get::<_, i64>(12)?).unwrap_or(0),
-                hidden: hidden_at.map(|at| HiddenReview {
-                    reason: reason.unwrap_or_default(),
-                    at: time(at),
-                }),
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    conn.rows(
+        "SELECT r.id, u.login, r.rating, r.body, r.version, r.created_at, r.updated_at,
+                r.hidden_at,
+                EXISTS (SELECT 1 FROM download_fetchers f
+                        WHERE f.package_id = r.package_id AND f.user_id = r.user_id)
+                OR EXISTS (SELECT 1 FROM install_reporters i
+                           WHERE i.package_id = r.package_id AND i.user_id = r.user_id),
+                ru.login, rr.body, rr.updated_at,
+                (SELECT count(*) FROM review_reports rp WHERE rp.review_id = r.id),
+                (SELECT m.reason FROM review_moderation m WHERE m.review_id = r.id
+                 ORDER BY m.id DESC LIMIT 1)
+         FROM reviews r JOIN users u ON u.id = r.user_id
+         LEFT JOIN review_replies rr ON rr.review_id = r.id
+         LEFT JOIN users ru ON ru.id = rr.user_id
+         WHERE r.package_id = ?1 AND (?2 OR r.hidden_at IS NULL)
+         ORDER BY r.updated_at DESC, r.id DESC",
+        args![package.id, with_hidden],
+    )?
+    .iter()
+    .map(review)
+    .collect()
+}
+
+/// A review from a row of [`list`]'s query.
+fn review(row: &SqlRow) -> Result<Review, StorageError> {
+    let time = |at: i64| Pubtime::from_unix(at).to_string();
+    let reply = match row.opt_string(9)? {
+        Some(author) => Some(ReviewReply {
+            author,
+            body: row.string(10)?,
+            updated: time(row.i64(11)?),
+        }),
+        None => None,
+    };
+    let reason = row.opt_string(13)?;
+    Ok(Review {
+        id: row.i64(0)?,
+        author: row.string(1)?,
+        rating: row.i64(2)?,
+        body: row.opt_string(3)?,
+        version: row.string(4)?,
+        created: time(row.i64(5)?),
+        updated: time(row.i64(6)?),
+        verified_install: row.bool(8)?,
+        reply,
+        reports: u64::try_from(row.i64(12)?).unwrap_or(0),
+        hidden: row.opt_i64(7)?.map(|at| HiddenReview {
+            reason: reason.unwrap_or_default(),
+            at: time(at),
+        }),
+    })
 }

@@ -249,6 +249,19 @@ pub(crate) fn sqlite_only<'a>(
     })
 }
 
+/// The SQL expression for the text (or number, as text on PostgreSQL) at `path` (dot
+/// separated keys) inside the JSON held in the text column `column`; NULL when absent or JSON
+/// `null`. SQLite's `json_extract`, PostgreSQL's `#>>` on the column cast to `jsonb`.
+pub(crate) fn json_text(engine: Engine, column: &str, path: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!("json_extract({column}, '$.{path}')"),
+        Engine::Postgres => format!(
+            "(CAST({column} AS jsonb) #>> '{{{}}}')",
+            path.replace('.', ",")
+        ),
+    }
+}
+
 /// Rewrites SQLite's `?N` placeholders (and bare `?`, numbered in order) to PostgreSQL's
 /// `$N`, leaving string literals and quoted names alone.
 pub(crate) fn numbered_placeholders(sql: &str) -> String {
@@ -299,6 +312,18 @@ mod tests {
             "SELECT a FROM t WHERE b = $2 AND c = $1 AND d = '?3' AND \"?\" = $1"
         );
         assert_eq!(numbered_placeholders("SELECT 1"), "SELECT 1");
+    }
+
+    #[test]
+    fn json_paths_are_written_in_each_dialect() {
+        assert_eq!(
+            json_text(Engine::Sqlite, "v.metadata", "capabilities.storage"),
+            "json_extract(v.metadata, '$.capabilities.storage')"
+        );
+        assert_eq!(
+            json_text(Engine::Postgres, "v.metadata", "capabilities.storage"),
+            "(CAST(v.metadata AS jsonb) #>> '{capabilities,storage}')"
+        );
     }
 
     #[test]

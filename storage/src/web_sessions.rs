@@ -1,14 +1,15 @@
-//! Web UI sign-in sessions, kept in SQLite so they survive a restart.
+//! Web UI sign-in sessions, kept in the metadata database (SQLite or PostgreSQL) so they
+//! survive a restart and, on PostgreSQL, are seen by every server on the database.
 //!
 //! A row holds only the SHA-256 of the session id (the browser's cookie holds the id), the
 //! id of the API token the user signed in with, and the expiry: never the token's secret.
 //! Each lookup authenticates that token again by its stored digest, so a revoked or expired
-//! token ends the session; revoking a token also deletes its sessions (a trigger), and a
+//! token ends the session; revoking a token also deletes its sessions (a trigger on SQLite,
+//! a trigger function on PostgreSQL: `pg_catalogue.rs`), and a
 //! session past its expiry is never answered and is deleted on the next sign-in.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use crate::auth::token_digest;
+use crate::sql::{Sql, args};
 use crate::storage::now_unix;
 use crate::{Principal, Storage, StorageError};
 
@@ -42,49 +43,47 @@ pub struct WebSession {
 }
 
 /// Stores a session: drops expired ones, makes room under [`MAX_WEB_SESSIONS`], inserts.
-fn insert(
-    conn: &Connection,
+pub(crate) fn insert(
+    conn: &dyn Sql,
     id_sha256: &str,
     token_id: i64,
     now: i64,
     expires_at: i64,
 ) -> Result<(), StorageError> {
-    conn.prepare_cached("DELETE FROM web_sessions WHERE expires_at <= ?1")?
-        .execute([now])?;
-    let live: i64 = conn
-        .prepare_cached("SELECT count(*) FROM web_sessions")?
-        .query_row([], |row| row.get(0))?;
+    conn.exec(
+        "DELETE FROM web_sessions WHERE expires_at <= ?1",
+        args![now],
+    )?;
+    let live = conn.one_i64("SELECT count(*) FROM web_sessions", args![])?;
     if live >= MAX_WEB_SESSIONS {
-        conn.prepare_cached(
+        conn.exec(
             "DELETE FROM web_sessions WHERE id_sha256 IN
                (SELECT id_sha256 FROM web_sessions ORDER BY expires_at LIMIT ?1)",
-        )?
-        .execute([live - MAX_WEB_SESSIONS + 1])?;
+            args![live - MAX_WEB_SESSIONS + 1],
+        )?;
     }
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO web_sessions (id_sha256, token_id, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id_sha256, token_id, now, expires_at])?;
+        args![id_sha256, token_id, now, expires_at],
+    )?;
     Ok(())
 }
 
 /// The stored digest of the live session's token and the session's expiry.
-fn lookup(
-    conn: &Connection,
+pub(crate) fn lookup(
+    conn: &dyn Sql,
     id_sha256: &str,
     now: i64,
 ) -> Result<Option<(String, i64)>, StorageError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT t.token_sha256, s.expires_at FROM web_sessions s
-             JOIN tokens t ON t.id = s.token_id
-             WHERE s.id_sha256 = ?1 AND s.expires_at > ?2",
-        )?
-        .query_row(params![id_sha256, now], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?)
+    conn.row(
+        "SELECT t.token_sha256, s.expires_at FROM web_sessions s
+         JOIN tokens t ON t.id = s.token_id
+         WHERE s.id_sha256 = ?1 AND s.expires_at > ?2",
+        args![id_sha256, now],
+    )?
+    .map(|row| Ok((row.string(0)?, row.i64(1)?)))
+    .transpose()
 }
 
 impl Storage {
@@ -101,7 +100,7 @@ impl Storage {
         let (id, token_id) = (id_sha256.to_owned(), principal.token_id);
         self.inner
             .writer
-            .run(move |conn| {
+            .run_sql(move |conn| {
                 let now = now_unix();
                 insert(conn, &id, token_id, now, now + lifetime_seconds)
             })
@@ -114,8 +113,9 @@ impl Storage {
     /// no live session.
     pub async fn web_session(&self, id_sha256: &str) -> Result<Option<WebSession>, StorageError> {
         let id = id_sha256.to_owned();
-        let Some((digest, expires_at)) =
-            self.read(move |conn| lookup(conn, &id, now_unix())).await?
+        let Some((digest, expires_at)) = self
+            .read_sql(move |conn| lookup(conn, &id, now_unix()))
+            .await?
         else {
             return Ok(None);
         };
@@ -141,9 +141,8 @@ impl Storage {
         let id = id_sha256.to_owned();
         self.inner
             .writer
-            .run(move |conn| {
-                conn.prepare_cached("DELETE FROM web_sessions WHERE id_sha256 = ?1")?
-                    .execute([id])?;
+            .run_sql(move |conn| {
+                conn.exec("DELETE FROM web_sessions WHERE id_sha256 = ?1", args![id])?;
                 Ok(())
             })
             .await
@@ -151,10 +150,8 @@ impl Storage {
 
     /// How many sessions are stored (live or not yet swept).
     pub async fn web_session_count(&self) -> Result<u64, StorageError> {
-        self.read(|conn| {
-            let count: i64 = conn
-                .prepare_cached("SELECT count(*) FROM web_sessions")?
-                .query_row([], |row| row.get(0))?;
+        self.read_sql(|conn| {
+            let count = conn.one_i64("SELECT count(*) FROM web_sessions", args![])?;
             Ok(u64::try_from(count).unwrap_or(0))
         })
         .await

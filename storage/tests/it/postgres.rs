@@ -1,11 +1,14 @@
 //! `Storage` with its metadata on a real PostgreSQL server (a throwaway cluster from
 //! `wharf_test_support::postgres`): the core flow, a restart, two storages sharing one
-//! database, the one-line refusal of features not on PostgreSQL, and the start-up errors.
+//! database, the marketplace (search, pages, reviews and moderation, install reports,
+//! recommendations, web sessions), the one-line refusal of features not on PostgreSQL, and
+//! the start-up errors.
 
 use std::path::Path;
 
 use wharf_storage::{
-    BlobBackend, MetadataDatabase, NewToken, Scope, Storage, StorageConfig, StorageError,
+    BlobBackend, CatalogueQuery, InstallReport, MetadataDatabase, NewToken, ReviewInput, Scope,
+    Storage, StorageConfig, StorageError, web_session_digest,
 };
 use wharf_test_support::postgres::PostgresServer;
 
@@ -117,6 +120,158 @@ async fn two_storages_on_one_database_see_each_others_writes_and_revocations() -
         node_b.authenticate(created.secret.expose()),
         Err(StorageError::RevokedToken)
     ));
+    Ok(())
+}
+
+/// Storage on a new PostgreSQL cluster with two packages (`dock` depends on
+/// `harbour-crane`) and the users `alice`, `bob` and `admin`.
+async fn marketplace(
+    server: &PostgresServer,
+    data: &Path,
+) -> Result<(Storage, [wharf_storage::Principal; 3]), Box<dyn std::error::Error>> {
+    let storage = open_on(server, data).await;
+    let (alice, bob, root) = (
+        admin(&storage, "alice"),
+        admin(&storage, "bob"),
+        admin(&storage, "admin"),
+    );
+    let mut crane = upload("harbour-crane", "1.0.0");
+    crane.metadata.description = Some("Lifts containers".to_owned());
+    crane.metadata.categories = vec!["logistics".to_owned()];
+    crane.metadata.readme = Some("# Crane\n\nMoves boxes.".to_owned());
+    storage.publish(&alice, crane).await?;
+    let mut dock = upload("dock", "0.1.0");
+    dock.entry
+        .deps
+        .push(wharf_test_support::dep("harbour-crane", "^1"));
+    storage.publish(&alice, dock).await?;
+
+    Ok((storage, [alice, bob, root]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_pages_and_reviews_run_through_storage_on_postgres() -> TestResult {
+    let server = PostgresServer::start();
+    let dir = tempfile::tempdir()?;
+    let (storage, [alice, bob, root]) = marketplace(&server, dir.path()).await?;
+    let found = storage
+        .catalogue_search(CatalogueQuery {
+            text: "container".to_owned(),
+            ..CatalogueQuery::default()
+        })
+        .await?;
+    let names: Vec<&str> = found.hits.iter().map(|hit| hit.name.as_str()).collect();
+    assert_eq!((found.total, names), (1, vec!["harbour-crane"]));
+    let page = storage.package_page("Harbour_Crane").await?;
+    assert_eq!(page.reverse_dependencies, ["dock"]);
+    assert_eq!(
+        page.readme_markdown.as_deref(),
+        Some("# Crane\n\nMoves boxes.")
+    );
+
+    let review = storage
+        .save_review(
+            &bob,
+            "harbour-crane",
+            ReviewInput {
+                rating: 5,
+                body: Some("Solid".to_owned()),
+                version: None,
+            },
+        )
+        .await?;
+    assert_eq!(
+        (review.version.as_str(), review.verified_install),
+        ("1.0.0", false)
+    );
+    let replied = storage
+        .reply_to_review(&alice, "harbour-crane", review.id, "Thanks")
+        .await?;
+    assert_eq!(
+        replied.reply.map(|reply| reply.body),
+        Some("Thanks".to_owned())
+    );
+    storage
+        .report_review(&alice, "harbour-crane", review.id, "too short")
+        .await?;
+    assert_eq!(storage.reported_reviews(&root, false).await?.len(), 1);
+    storage
+        .hide_review(&root, "harbour-crane", review.id, "testing")
+        .await?;
+    assert!(storage.reviews("harbour-crane", None).await?.is_empty());
+    assert_eq!(storage.hidden_reviews(&root).await?[0].reason, "testing");
+    storage
+        .unhide_review(&root, "harbour-crane", review.id, "tested")
+        .await?;
+    assert_eq!(storage.package_page("harbour-crane").await?.rating.count, 1);
+
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_reports_recommendations_and_web_sessions_run_through_storage_on_postgres()
+-> TestResult {
+    let server = PostgresServer::start();
+    let dir = tempfile::tempdir()?;
+    let (storage, [_, bob, root]) = marketplace(&server, dir.path()).await?;
+    let outcome = storage
+        .record_install_report(
+            Some(&bob),
+            InstallReport {
+                install_id: "00112233445566778899aabbccddeeff".to_owned(),
+                host_api: None,
+                packages: vec![
+                    ("harbour-crane".to_owned(), "1.0.0".to_owned()),
+                    ("dock".to_owned(), "0.1.0".to_owned()),
+                ],
+            },
+        )
+        .await?;
+    assert_eq!((outcome.recorded, outcome.unknown), (2, 0));
+    let review = ReviewInput {
+        rating: 4,
+        body: None,
+        version: None,
+    };
+    let saved = storage.save_review(&bob, "harbour-crane", review).await?;
+    assert!(saved.verified_install, "bob reported installing it");
+    let together = storage.recommendations("dock").await?.installed_together;
+    assert_eq!(
+        together.first().map(|item| item.reason.as_str()),
+        Some("installed together with dock in 100 % of 1 reported installs")
+    );
+    let categories = storage.catalogue_categories(5).await?;
+    assert_eq!(
+        categories
+            .iter()
+            .map(|c| (c.category.as_str(), c.packages))
+            .collect::<Vec<_>>(),
+        [("logistics", 1)]
+    );
+    let owned = storage
+        .packages_owned_by("alice")
+        .await?
+        .unwrap_or_default();
+    assert_eq!(owned.len(), 2);
+    assert!(storage.user_summaries(&root).await?.len() >= 3);
+
+    // A web session lives until its token is revoked, on any server of the database.
+    let created = storage.create_token(NewToken {
+        user: "erin".to_owned(),
+        scopes: Scope::ALL.to_vec(),
+        expires_at: None,
+        name_patterns: vec![],
+        label: None,
+    })?;
+    let digest = web_session_digest("cookie-value");
+    storage
+        .create_web_session(created.secret.expose(), &digest, 3_600)
+        .await?;
+    let session = storage.web_session(&digest).await?;
+    assert_eq!(session.map(|s| s.principal.login), Some("erin".to_owned()));
+    storage.revoke_token(created.info.id)?;
+    assert!(storage.web_session(&digest).await?.is_none());
+    assert_eq!(storage.web_session_count().await?, 0);
     Ok(())
 }
 

@@ -1,0 +1,270 @@
+//! The SQL pieces of a catalogue search, in each engine's dialect: the full-text query of
+//! free text and its relevance tiers (FTS5 on SQLite, `tsquery` on PostgreSQL), the filters,
+//! the sort keys and the `FROM … WHERE …` of the matches. `catalogue_search.rs` runs them;
+//! every difference between the engines is decided here, once per piece.
+
+use crate::StorageError;
+use crate::catalogue::{CAPABILITIES, CatalogueQuery, CatalogueSort, KINDS};
+use crate::sql::{Engine, SqlValue, json_text};
+
+/// The words of free text: every run of letters and digits, lowercased.
+pub(crate) fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Which matches of the words a full-text query finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tier {
+    /// Every word anywhere (name, description, keywords or README).
+    All,
+    /// Every word in the name.
+    Name,
+    /// Every word in the name, description or keywords, but not every word in the name.
+    OtherMain,
+    /// Every word somewhere, but not every word in the name, description or keywords.
+    ReadmeOnly,
+}
+
+/// The relevance tiers, best first.
+pub(crate) const RELEVANCE_TIERS: [Tier; 3] = [Tier::Name, Tier::OtherMain, Tier::ReadmeOnly];
+
+/// The full-text query finding `tier`'s matches of `words` (each word matches a word
+/// prefix, all words required): an FTS5 expression with column filters on SQLite, a
+/// `tsquery` with weight filters on PostgreSQL (name A, description and keywords B, README
+/// D). `None` when there is no word.
+pub(crate) fn text_query(engine: Engine, words: &[String], tier: Tier) -> Option<String> {
+    if words.is_empty() {
+        return None;
+    }
+    Some(match engine {
+        Engine::Sqlite => {
+            let terms = words
+                .iter()
+                .map(|word| format!("\"{word}\"*"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let main = "{name description keywords}";
+            match tier {
+                Tier::All => terms,
+                Tier::Name => format!("{{name}}: ({terms})"),
+                Tier::OtherMain => format!("{main}: ({terms}) NOT {{name}}: ({terms})"),
+                Tier::ReadmeOnly => format!("({terms}) NOT {main}: ({terms})"),
+            }
+        }
+        Engine::Postgres => {
+            // Words hold letters and digits only, so quoting them needs no escapes.
+            let all = |weights: &str| {
+                words
+                    .iter()
+                    .map(|word| format!("'{word}':*{weights}"))
+                    .collect::<Vec<_>>()
+                    .join(" & ")
+            };
+            match tier {
+                Tier::All => all(""),
+                Tier::Name => all("A"),
+                Tier::OtherMain => format!("({}) & !({})", all("AB"), all("A")),
+                Tier::ReadmeOnly => format!("({}) & !({})", all(""), all("AB")),
+            }
+        }
+    })
+}
+
+/// The SQL condition on the latest release's plugin facts (`e.plugin_info`) for a capability.
+fn capability_condition(engine: Engine, capability: &str) -> Result<String, StorageError> {
+    if !CAPABILITIES.contains(&capability) {
+        return Err(StorageError::InvalidCatalogueRequest {
+            reason: format!(
+                "`capability={capability}` is not a capability; use one of {}",
+                CAPABILITIES.join(", ")
+            ),
+        });
+    }
+    let path = format!("capabilities.{capability}");
+    let value = json_text(engine, "e.plugin_info", &path);
+    Ok(match (capability, engine) {
+        ("network" | "secrets", Engine::Sqlite) => {
+            format!("json_array_length(e.plugin_info, '$.{path}') > 0")
+        }
+        ("network" | "secrets", Engine::Postgres) => format!(
+            "jsonb_array_length(CAST(e.plugin_info AS jsonb) #> '{{capabilities,{capability}}}') > 0"
+        ),
+        ("storage", _) => format!("coalesce({value}, 'none') <> 'none'"),
+        ("schedules" | "webhooks", Engine::Sqlite) => format!("{value} = 1"),
+        ("schedules" | "webhooks", Engine::Postgres) => format!("{value} = 'true'"),
+        _ => format!("{value} IS NOT NULL"),
+    })
+}
+
+/// The filters as SQL conditions on `e` (`catalogue_entries`), each starting with ` AND`,
+/// with their bound values.
+pub(crate) fn filters(
+    engine: Engine,
+    query: &CatalogueQuery,
+) -> Result<(String, Vec<SqlValue>), StorageError> {
+    let mut values = Vec::new();
+    let mut sql = String::new();
+    if !query.include_yanked {
+        sql.push_str(" AND e.all_yanked = 0");
+    }
+    if let Some(kind) = &query.kind {
+        if !KINDS.contains(&kind.as_str()) {
+            return Err(StorageError::InvalidCatalogueRequest {
+                reason: format!(
+                    "`kind={kind}` is not a package kind; use crate, plugin or template"
+                ),
+            });
+        }
+        sql.push_str(" AND e.kind = ?");
+        values.push(SqlValue::from(kind));
+    }
+    if query.plugins_only {
+        sql.push_str(" AND e.kind <> 'crate'");
+    }
+    for (tag_kind, value) in [("keyword", &query.keyword), ("category", &query.category)] {
+        if let Some(value) = value {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM catalogue_tags t WHERE t.tag_kind = ?
+                   AND t.value = ? AND t.package_id = e.package_id)",
+            );
+            values.push(SqlValue::from(tag_kind));
+            values.push(SqlValue::from(value.to_lowercase()));
+        }
+    }
+    if let Some(capability) = &query.capability {
+        sql.push_str(" AND ");
+        sql.push_str(&capability_condition(engine, capability)?);
+    }
+    Ok((sql, values))
+}
+
+/// How a page is ordered before the name: the `ORDER BY` terms (each followed by `, `), the
+/// joins they need, and whether they take the plain full-text query as a value (the rank of
+/// a PostgreSQL relevance search).
+pub(crate) struct SortKeys {
+    /// `ORDER BY` terms ending with `, `, or empty.
+    pub(crate) terms: &'static str,
+    /// Joins after `catalogue_entries e` and `packages p`.
+    pub(crate) joins: &'static str,
+    /// Whether `terms` holds one `?` for the plain full-text query.
+    pub(crate) takes_query: bool,
+}
+
+/// The sort keys of `sort` (`text`: whether there is free text to rank by).
+pub(crate) fn sort_keys(engine: Engine, sort: CatalogueSort, text: bool) -> SortKeys {
+    let keys = |terms, joins| SortKeys {
+        terms,
+        joins,
+        takes_query: false,
+    };
+    match (sort, engine) {
+        // FTS5's BM25 (lower is better) with the columns weighted: name, description,
+        // keywords, README.
+        (CatalogueSort::Relevance, Engine::Sqlite) if text => {
+            keys("bm25(catalogue_fts, 10.0, 2.0, 4.0, 1.0), ", "")
+        }
+        // Cover density with PostgreSQL's default weights (A 1.0, B 0.4, D 0.1), divided by
+        // one plus the logarithm of the document's length.
+        (CatalogueSort::Relevance, Engine::Postgres) if text => SortKeys {
+            terms: "ts_rank_cd(e.document, to_tsquery('simple', ?), 1) DESC, ",
+            joins: "",
+            takes_query: true,
+        },
+        (CatalogueSort::Relevance, _) => keys("", ""),
+        (CatalogueSort::Downloads, _) => keys(
+            "coalesce(d.total, 0) DESC, ",
+            " LEFT JOIN download_totals d ON d.package_id = e.package_id",
+        ),
+        (CatalogueSort::Recent, _) => keys("e.updated_at DESC, ", ""),
+        (CatalogueSort::Rating, _) => keys(
+            "coalesce((SELECT round(avg(r.rating), 2) FROM reviews r
+                       WHERE r.package_id = e.package_id AND r.hidden_at IS NULL), 0) DESC,
+             (SELECT count(*) FROM reviews r
+              WHERE r.package_id = e.package_id AND r.hidden_at IS NULL) DESC, ",
+            "",
+        ),
+    }
+}
+
+/// The matches of the query without the page cut: `FROM … WHERE …` (with `joins` after the
+/// catalogue row) and its values. `text` is the engine's full-text query.
+pub(crate) fn matches(
+    engine: Engine,
+    query: &CatalogueQuery,
+    text: Option<&str>,
+    exclude: Option<i64>,
+    joins: &str,
+) -> Result<(String, Vec<SqlValue>), StorageError> {
+    let (conditions, filter_values) = filters(engine, query)?;
+    let mut values = Vec::new();
+    let mut sql = match (text, engine) {
+        (Some(text), Engine::Sqlite) => {
+            values.push(SqlValue::from(text));
+            format!(
+                "FROM catalogue_fts JOIN catalogue_entries e ON e.package_id = catalogue_fts.rowid
+                 {joins} WHERE catalogue_fts MATCH ?"
+            )
+        }
+        (Some(text), Engine::Postgres) => {
+            values.push(SqlValue::from(text));
+            format!("FROM catalogue_entries e {joins} WHERE e.document @@ to_tsquery('simple', ?)")
+        }
+        (None, _) => format!("FROM catalogue_entries e {joins} WHERE 1 = 1"),
+    };
+    if let Some(id) = exclude {
+        sql.push_str(" AND e.package_id <> ?");
+        values.push(SqlValue::from(id));
+    }
+    sql.push_str(&conditions);
+    values.extend(filter_values);
+    Ok((sql, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_becomes_prefix_terms_in_each_dialect() {
+        let found = words("HTTP-client, retry");
+        assert_eq!(found, ["http", "client", "retry"]);
+        assert_eq!(
+            text_query(Engine::Sqlite, &found, Tier::All).as_deref(),
+            Some("\"http\"* \"client\"* \"retry\"*")
+        );
+        let one = words("retry");
+        assert_eq!(
+            text_query(Engine::Postgres, &one, Tier::OtherMain).as_deref(),
+            Some("('retry':*AB) & !('retry':*A)")
+        );
+        assert_eq!(
+            text_query(Engine::Postgres, &one, Tier::ReadmeOnly).as_deref(),
+            Some("('retry':*) & !('retry':*AB)")
+        );
+        assert!(words("  \"*:( ").is_empty());
+        assert_eq!(text_query(Engine::Postgres, &[], Tier::All), None);
+    }
+
+    #[test]
+    fn unknown_sorts_kinds_and_capabilities_are_refused_by_name() {
+        let sort = "stars".parse::<CatalogueSort>().unwrap_err().to_string();
+        assert!(sort.contains("`sort=stars`"), "{sort}");
+        for engine in [Engine::Sqlite, Engine::Postgres] {
+            let query = CatalogueQuery {
+                capability: Some("root".to_owned()),
+                ..CatalogueQuery::default()
+            };
+            let capability = filters(engine, &query).unwrap_err().to_string();
+            assert!(capability.contains("`capability=root`"), "{capability}");
+            let query = CatalogueQuery {
+                kind: Some("app".to_owned()),
+                ..CatalogueQuery::default()
+            };
+            let kind = filters(engine, &query).unwrap_err().to_string();
+            assert!(kind.contains("`kind=app`"), "{kind}");
+        }
+    }
+}
