@@ -3,12 +3,12 @@
 //! (the writer thread on one pooled connection, and the pool for reads).
 //!
 //! [`EngineWriter`] and [`EnginePool`] run work written against the [`Sql`] seam on either
-//! engine (`run_sql`, `with_sql`). The older entry points that hand out a
-//! `rusqlite::Connection` (`run`, `with`) still work on SQLite, for the parts of storage
-//! that have not moved to the seam; on PostgreSQL they refuse with
-//! [`StorageError::NotOnPostgres`] naming the feature (the source file that asked), so a
-//! feature whose tables are not on PostgreSQL fails with one line instead of half-working.
+//! engine (`run_sql`, `with_sql`); every part of storage is written that way. Only the
+//! online backup (`backup.rs`) still needs SQLite itself: a registry on PostgreSQL is backed
+//! up with PostgreSQL's own tools, and a refusal names the feature
+//! ([`StorageError::NotOnPostgres`]).
 
+#[cfg(test)]
 use std::panic::Location;
 
 use rusqlite::Connection;
@@ -61,6 +61,7 @@ impl MetadataDatabase {
 
 /// The feature a refused SQLite-only call belongs to: the name of the source file that made
 /// it (`catalogue_api.rs` is "catalogue api").
+#[cfg(test)]
 fn feature_at(location: &Location<'_>) -> String {
     std::path::Path::new(location.file())
         .file_stem()
@@ -70,6 +71,7 @@ fn feature_at(location: &Location<'_>) -> String {
 }
 
 /// The refusal of a SQLite-only call made at `location` on PostgreSQL.
+#[cfg(test)]
 pub(crate) fn refused(location: &Location<'_>) -> StorageError {
     let feature = feature_at(location);
     tracing::debug!(feature, "a SQLite-only feature was asked for on PostgreSQL");
@@ -177,6 +179,7 @@ impl EnginePool {
 
     /// Runs `work` on a pooled SQLite connection; on PostgreSQL refuses with
     /// [`StorageError::NotOnPostgres`] naming the calling feature.
+    #[cfg(test)]
     #[track_caller]
     pub(crate) fn with<T>(
         &self,
@@ -185,14 +188,6 @@ impl EnginePool {
         match self {
             Self::Sqlite(pool) => pool.with(work),
             Self::Postgres(_) => Err(refused(Location::caller())),
-        }
-    }
-
-    /// The SQLite pool, when the metadata is on SQLite.
-    pub(crate) fn sqlite(&self) -> Option<&ConnectionPool> {
-        match self {
-            Self::Sqlite(pool) => Some(pool),
-            Self::Postgres(_) => None,
         }
     }
 }

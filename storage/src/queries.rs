@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, params};
 use wharf_index_format::{canonical_name, index_path};
 
 use crate::sql::{Sql, SqlRow, args};
@@ -289,41 +288,43 @@ pub(crate) fn owners(conn: &dyn Sql, name: &str) -> Result<Vec<Owner>, StorageEr
 
 /// Case-insensitive substring search on names (with `-`/`_` folded) and descriptions;
 /// exact names first, then name matches, then description matches, each alphabetical.
+/// Written once for both engines: SQLite's `instr` is PostgreSQL's `strpos`.
 pub(crate) fn search(
-    conn: &Connection,
+    conn: &dyn Sql,
     query: &str,
     limit: usize,
 ) -> Result<SearchResults, StorageError> {
     let canonical = canonical_name(query.trim());
     let lower = query.trim().to_lowercase();
-    let matches =
-        "instr(canonical_name, ?1) > 0 OR instr(lower(coalesce(description, '')), ?2) > 0";
-    let total: i64 = conn.query_row(
+    let position = match conn.engine() {
+        crate::sql::Engine::Sqlite => "instr",
+        crate::sql::Engine::Postgres => "strpos",
+    };
+    let matches = format!(
+        "{position}(canonical_name, ?1) > 0 \
+         OR {position}(lower(coalesce(description, '')), ?2) > 0"
+    );
+    let total = conn.one_i64(
         &format!("SELECT count(*) FROM packages WHERE {matches}"),
-        params![canonical, lower],
-        |row| row.get(0),
+        args![canonical.as_str(), lower.as_str()],
     )?;
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT id, name, description FROM packages WHERE {matches}
-         ORDER BY canonical_name = ?1 DESC, instr(canonical_name, ?1) > 0 DESC, canonical_name
-         LIMIT ?3"
-    ))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let found = statement
-        .query_map(params![canonical, lower, limit], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Option<String>>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let found = conn.rows(
+        &format!(
+            "SELECT id, name, description FROM packages WHERE {matches}
+             ORDER BY canonical_name = ?1 DESC, {position}(canonical_name, ?1) > 0 DESC,
+                      canonical_name
+             LIMIT ?3"
+        ),
+        args![canonical.as_str(), lower.as_str(), limit],
+    )?;
     let mut hits = Vec::with_capacity(found.len());
-    for (id, name, description) in found {
+    for row in found {
+        let id = row.i64(0)?;
         hits.push(SearchHit {
-            name,
+            name: row.string(1)?,
             max_version: max_version(conn, id)?,
-            description,
+            description: row.opt_string(2)?,
             plugin_kind: crate::plugins::latest_kind(conn, id)?,
         });
     }
@@ -334,13 +335,15 @@ pub(crate) fn search(
 }
 
 /// The highest non-yanked version, or the highest version when every version is yanked.
-fn max_version(conn: &Connection, package_id: i64) -> Result<String, StorageError> {
+fn max_version(conn: &dyn Sql, package_id: i64) -> Result<String, StorageError> {
     let versions = conn
-        .prepare_cached("SELECT version, yanked FROM versions WHERE package_id = ?1")?
-        .query_map([package_id], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        .rows(
+            "SELECT version, yanked FROM versions WHERE package_id = ?1",
+            args![package_id],
+        )?
+        .iter()
+        .map(|row| Ok((row.string(0)?, row.i64(1)? != 0)))
+        .collect::<Result<Vec<_>, StorageError>>()?;
     let parsed = versions
         .iter()
         .filter_map(|(text, yanked)| Some((semver::Version::parse(text).ok()?, *yanked)));

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rusqlite::Connection;
 use wharf_index_format::{PackageName, Pubtime, check_version_length};
 
 use crate::auth::token_digest;
@@ -256,43 +255,6 @@ impl Storage {
     /// Whether the metadata is on PostgreSQL.
     pub fn on_postgres(&self) -> bool {
         self.inner.pool.engine() == Engine::Postgres
-    }
-
-    /// [`StorageError::NotOnPostgres`] naming `feature` when the metadata is on PostgreSQL.
-    pub(crate) fn refuse_on_postgres(&self, feature: &str) -> Result<(), StorageError> {
-        if self.on_postgres() {
-            return Err(StorageError::NotOnPostgres {
-                feature: feature.to_owned(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Runs a read on a pooled SQLite connection off the async runtime; on PostgreSQL it
-    /// refuses with [`StorageError::NotOnPostgres`] naming the calling feature (for the parts
-    /// of storage that have not moved to [`Storage::read_sql`]).
-    #[track_caller]
-    pub(crate) fn read<T, F>(
-        &self,
-        work: F,
-    ) -> impl std::future::Future<Output = Result<T, StorageError>> + use<T, F>
-    where
-        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let inner = Arc::clone(&self.inner);
-        let caller = std::panic::Location::caller();
-        let refusal = inner
-            .pool
-            .sqlite()
-            .is_none()
-            .then(|| crate::engine::refused(caller));
-        async move {
-            if let Some(refusal) = refusal {
-                return Err(refusal);
-            }
-            tokio::task::spawn_blocking(move || inner.pool.with(|conn| work(conn))).await?
-        }
     }
 
     /// Runs a read (portable SQL) on a pooled connection of either engine, off the async
@@ -819,8 +781,7 @@ impl Storage {
     /// runtime: it reads every package, which takes a while in a large registry.
     pub async fn search(&self, query: &str, limit: usize) -> Result<SearchResults, StorageError> {
         let query = query.to_owned();
-        self.refuse_on_postgres("search")?;
-        self.read(move |conn| queries::search(conn, &query, limit))
+        self.read_sql(move |conn| queries::search(conn, &query, limit))
             .await
     }
 

@@ -273,6 +273,25 @@ impl Drop for PostgresServer {
     }
 }
 
+/// Copies the signing keys of one node's data directory into another's (`keys/`, modes
+/// kept), as an operator does before a new node joins a registry on one PostgreSQL database.
+///
+/// # Panics
+/// When a key cannot be read or written (a test setup failure).
+pub fn copy_keys(from: &std::path::Path, to: &std::path::Path) {
+    let (from, to) = (from.join("keys"), to.join("keys"));
+    std::fs::create_dir_all(&to).expect("creating the node's keys directory");
+    std::fs::set_permissions(
+        &to,
+        std::fs::metadata(&from).expect("the keys").permissions(),
+    )
+    .expect("keeping the directory's mode");
+    for entry in std::fs::read_dir(&from).expect("reading the keys") {
+        let entry = entry.expect("a key file");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copying a key file");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,24 +327,5 @@ mod tests {
             }
         );
         assert!(!dir.exists());
-    }
-}
-
-/// Copies the signing keys of one node's data directory into another's (`keys/`, modes
-/// kept), as an operator does before a new node joins a registry on one PostgreSQL database.
-///
-/// # Panics
-/// When a key cannot be read or written (a test setup failure).
-pub fn copy_keys(from: &std::path::Path, to: &std::path::Path) {
-    let (from, to) = (from.join("keys"), to.join("keys"));
-    std::fs::create_dir_all(&to).expect("creating the node's keys directory");
-    std::fs::set_permissions(
-        &to,
-        std::fs::metadata(&from).expect("the keys").permissions(),
-    )
-    .expect("keeping the directory's mode");
-    for entry in std::fs::read_dir(&from).expect("reading the keys") {
-        let entry = entry.expect("a key file");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copying a key file");
     }
 }

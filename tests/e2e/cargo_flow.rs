@@ -43,16 +43,7 @@ const PUBLISH: [&str; 4] = ["publish", "--registry", "wharf", "--no-verify"];
 
 #[test]
 fn cargo_publishes_builds_yanks_manages_owners_and_searches() -> TestResult {
-    whole_life(TestRegistry::start(), Search::Works)
-}
-
-/// Whether `cargo search` is expected to work on the registry under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Search {
-    Works,
-    /// `cargo search` (`Storage::search`, `queries::search`) still reads SQLite only: on
-    /// PostgreSQL it answers 501 naming the feature, which this flow pins until it moves.
-    NotOnPostgresYet,
+    whole_life(TestRegistry::start())
 }
 
 /// The same life on a registry whose metadata is in PostgreSQL and whose blobs are in an S3
@@ -63,27 +54,17 @@ fn cargo_publishes_builds_yanks_manages_owners_and_searches_on_postgres_and_s3()
     let registry = TestRegistry::start_on_postgres_and_s3();
     assert!(!registry.data_dir().join("wharf.db").exists());
     assert!(!registry.data_dir().join("blobs").exists());
-    whole_life(registry, Search::NotOnPostgresYet)
+    whole_life(registry)
 }
 
-fn whole_life(mut registry: TestRegistry, searching: Search) -> TestResult {
+fn whole_life(mut registry: TestRegistry) -> TestResult {
     let cargo = CargoEnv::new(&registry.index_url());
     cargo.login(&registry.admin_token);
     let work = cargo.work_dir().to_path_buf();
     let consumer = publish_and_build(&registry, &cargo, &work)?;
     yank_and_unyank(&cargo, &work, &consumer)?;
     owners_and_permissions(&registry, &cargo, &work);
-    match searching {
-        Search::Works => search(&cargo, &work),
-        Search::NotOnPostgresYet => {
-            let refused = cargo.cargo_err(&work, &["search", "--registry", "wharf", "wharf"]);
-            assert!(
-                refused.contains("501")
-                    && refused.contains("search is not supported on PostgreSQL yet"),
-                "{refused}"
-            );
-        }
-    }
+    search(&cargo, &work);
 
     // A restart keeps everything: a fresh cargo home resolves and builds the same project.
     registry.restart();
