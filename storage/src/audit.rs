@@ -674,7 +674,7 @@ impl crate::Storage {
         self.queue_audit(entry, None);
     }
 
-    /// [`Storage::audit`] of a record about tenant `tenant` rather than this registry: a
+    /// [`crate::Storage::audit`] of a record about tenant `tenant` rather than this registry: a
     /// request refused at the gate of a tenant, kept in the log of the registry that refused
     /// it.
     pub fn audit_about(&self, tenant: &str, entry: AuditEntry) {
