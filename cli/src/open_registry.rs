@@ -53,7 +53,16 @@ fn recorded_database(dir: &Path) -> anyhow::Result<Option<String>> {
     let path = dir.join(DATABASE_RECORD);
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(text.trim().to_owned())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // A data path that is a file, or lies under one, is named by the directory checks
+        // that follow (one line with its cause), not as this record's read error.
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
         Err(error) => Err(error).with_context(|| format!("cannot read `{}`", path.display())),
     }
 }
