@@ -1,7 +1,7 @@
 //! `Storage` with its metadata on a real PostgreSQL server (a throwaway cluster from
 //! `wharf_test_support::postgres`): the core flow, a restart, two storages sharing one
 //! database, the marketplace (search, pages, reviews and moderation, install reports,
-//! recommendations, web sessions), the one-line refusal of features not on PostgreSQL, and
+//! recommendations, web sessions), cargo's search and webhooks, and
 //! the start-up errors.
 
 use std::path::Path;
@@ -276,26 +276,29 @@ async fn install_reports_recommendations_and_web_sessions_run_through_storage_on
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn features_not_on_postgres_are_refused_in_one_line_and_change_nothing() -> TestResult {
+async fn cargo_search_and_webhooks_read_from_postgres_and_change_nothing() -> TestResult {
     let server = PostgresServer::start();
     let dir = tempfile::tempdir()?;
     let storage = open_on(&server, dir.path()).await;
     let alice = admin(&storage, "alice");
     storage.publish(&alice, upload("quay", "1.0.0")).await?;
+    storage.publish(&alice, upload("quay", "1.1.0")).await?;
+    storage.publish(&alice, upload("quayside", "0.1.0")).await?;
+    storage.set_yanked(&alice, "quay", "1.1.0", true).await?;
     let before = observe(&storage).await;
-    let refused = storage.search("quay", 10).await.unwrap_err();
-    assert!(matches!(refused, StorageError::NotOnPostgres { .. }));
-    let message = refused.to_string();
-    assert!(
-        message.starts_with("search is not supported on PostgreSQL yet"),
-        "{message}"
+    let found = storage.search("QUAY", 10).await?;
+    assert_eq!(found.total, 2);
+    let names: Vec<(&str, &str)> = found
+        .hits
+        .iter()
+        .map(|hit| (hit.name.as_str(), hit.max_version.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("quay", "1.0.0"), ("quayside", "0.1.0")],
+        "the exact name first, the highest version not yanked"
     );
-    assert_eq!(message.lines().count(), 1);
-    let hooks = storage.webhooks().await.unwrap_err().to_string();
-    assert!(
-        hooks.starts_with("webhooks is not supported on PostgreSQL yet"),
-        "{hooks}"
-    );
+    assert!(storage.webhooks().await?.is_empty());
     assert_eq!(observe(&storage).await, before);
     Ok(())
 }
