@@ -180,9 +180,11 @@ api_bind_addr = "127.0.0.1:{admin_port}"
             ],
         );
         let deadline = Instant::now() + START_TIMEOUT;
-        while std::net::TcpStream::connect(("127.0.0.1", s3_port)).is_err() {
+        // An open port is not yet a working API (a request right after it opens has been
+        // reset): wait until a plain request gets an HTTP answer (403: it is unsigned).
+        while !answers_http(s3_port) {
             if Instant::now() > deadline {
-                self.fail("the S3 API port never opened");
+                self.fail("the S3 API never answered a request");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -273,4 +275,21 @@ impl Drop for GarageServer {
         let _already_gone = self.child.kill();
         let _exit = self.child.wait();
     }
+}
+
+/// Whether the server on `port` of 127.0.0.1 answers a plain HTTP request with a status line.
+fn answers_http(port: u16) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ignored = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0_u8; 8];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
 }
