@@ -51,8 +51,8 @@ pub(crate) async fn check_download(
     let checked = state
         .storage
         .check_download(cksum, licence, Some(caller))
-        .await;
-    match super::nothing_held_on_postgres(checked)? {
+        .await?;
+    match checked {
         None => Ok(()),
         Some(refused) => Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -196,7 +196,7 @@ pub(crate) async fn advisories(
 
 /// Refuses (423) a download of a quarantined release.
 pub(crate) async fn check_download(state: &AppState, cksum: &str) -> Result<(), ApiError> {
-    match super::nothing_held_on_postgres(state.storage.quarantined_blob(cksum).await)? {
+    match state.storage.quarantined_blob(cksum).await? {
         None => Ok(()),
         Some(quarantine) => Err(ApiError::new(
             StatusCode::LOCKED,

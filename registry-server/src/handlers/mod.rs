@@ -27,19 +27,3 @@ pub(crate) mod teams;
 pub(crate) mod usage;
 pub(crate) mod webhooks;
 pub(crate) mod yank;
-
-/// The answer of a download check of a feature whose tables are not on PostgreSQL yet
-/// (premium packages, quarantines): such a feature refuses every write there, so it holds
-/// nothing that could refuse a download, and the check finds nothing (`None`). Any other
-/// answer passes through unchanged.
-pub(crate) fn nothing_held_on_postgres<T>(
-    checked: Result<Option<T>, wharf_storage::StorageError>,
-) -> Result<Option<T>, wharf_storage::StorageError> {
-    match checked {
-        Err(wharf_storage::StorageError::NotOnPostgres { feature }) => {
-            tracing::debug!(%feature, "download check of a feature not on PostgreSQL yet");
-            Ok(None)
-        }
-        other => other,
-    }
-}
