@@ -12,7 +12,7 @@ use wharf_storage::{AuditEntry, GcOptions};
 use crate::admin_audit::{AuditCommand, record_admin_action};
 use crate::admin_keyset::{KeysetCommand, RootKeyNewArgs, root_key_new};
 use crate::admin_licence::{ADMIN_ACTOR, LicenceCommand, PremiumCommand};
-use crate::open_registry::{DatabaseArg, open_existing_storage_on};
+use crate::open_registry::{DatabaseArg, open_existing_storage_on, run_command};
 use crate::settings::default_data_dir;
 
 /// Admin subcommands.
@@ -136,27 +136,23 @@ pub(crate) struct ReconcileArgs {
 
 /// Runs an admin subcommand.
 pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     match command {
-        AdminCommand::Reconcile(args) => runtime.block_on(reconcile(args)),
-        AdminCommand::Gc(args) => runtime.block_on(gc(args)),
-        AdminCommand::Backup(args) => runtime.block_on(crate::backup_cmd::backup(args)),
-        AdminCommand::Restore(args) => runtime.block_on(crate::backup_cmd::restore(args)),
-        AdminCommand::GitSquash(args) => runtime.block_on(git_squash(args)),
+        AdminCommand::Reconcile(args) => run_command(reconcile(args)),
+        AdminCommand::Gc(args) => run_command(gc(args)),
+        AdminCommand::Backup(args) => run_command(crate::backup_cmd::backup(args)),
+        AdminCommand::Restore(args) => run_command(crate::backup_cmd::restore(args)),
+        AdminCommand::GitSquash(args) => run_command(git_squash(args)),
         AdminCommand::RootKey(RootKeyCommand::Export(args)) => root_key_export(&args),
         AdminCommand::RootKey(RootKeyCommand::New(args)) => root_key_new(&args),
         AdminCommand::Keyset(command) => crate::admin_keyset::run(command),
-        AdminCommand::Premium(command) => runtime.block_on(crate::admin_licence::premium(command)),
-        AdminCommand::Licence(command) => runtime.block_on(crate::admin_licence::licence(command)),
-        AdminCommand::Audit(command) => runtime.block_on(crate::admin_audit::run(command)),
-        AdminCommand::Review(command) => runtime.block_on(crate::admin_review::run(command)),
-        AdminCommand::Plan(command) => runtime.block_on(crate::plan::run(command)),
+        AdminCommand::Premium(command) => run_command(crate::admin_licence::premium(command)),
+        AdminCommand::Licence(command) => run_command(crate::admin_licence::licence(command)),
+        AdminCommand::Audit(command) => run_command(crate::admin_audit::run(command)),
+        AdminCommand::Review(command) => run_command(crate::admin_review::run(command)),
+        AdminCommand::Plan(command) => run_command(crate::plan::run(command)),
         AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
         AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),
-        AdminCommand::Role(command) => runtime.block_on(crate::role_cmd::run(command)),
+        AdminCommand::Role(command) => run_command(crate::role_cmd::run(command)),
     }
 }
 

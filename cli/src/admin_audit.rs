@@ -6,29 +6,20 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use wharf_storage::{AuditEntry, AuditRecord, read_audit_head, verify_audit_records};
+use wharf_storage::{AuditEntry, AuditRecord, verify_audit_records};
 use wharf_trust::UtcTime;
 
 use crate::admin_licence::{ADMIN_ACTOR, DataDir};
 
-/// Appends `entry` to the audit log now. On a registry whose metadata is in PostgreSQL,
-/// where the audit log is not kept yet, the action is done all the same and a warning says
-/// that it is not recorded.
+/// Appends `entry` to the audit log now ([`crate::open_registry::run_command`] waits for its
+/// anchor before the command exits).
 pub(crate) fn record_admin_action(
     storage: &wharf_storage::Storage,
     entry: &AuditEntry,
 ) -> anyhow::Result<()> {
-    match storage.audit_now(entry) {
-        Err(wharf_storage::StorageError::NotOnPostgres { feature }) => {
-            tracing::warn!(
-                %feature,
-                action = %entry.action,
-                "the audit log is not kept on PostgreSQL yet: this action is not recorded in it"
-            );
-            Ok(())
-        }
-        other => Ok(other?),
-    }
+    storage
+        .audit_now(entry)
+        .context("recording the change in the audit log")
 }
 
 /// `wharf admin audit …`.
@@ -92,13 +83,10 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         }
         _ => format!("{EXPORT_TARGET}none"),
     };
-    storage.audit_now(&AuditEntry::new(
-        ADMIN_ACTOR,
-        "local",
-        "audit.export",
-        target,
-        "ok",
-    ))?;
+    record_admin_action(
+        &storage,
+        &AuditEntry::new(ADMIN_ACTOR, "local", "audit.export", target, "ok"),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -108,9 +96,11 @@ const EXPORT_THROUGH: &str = " through ";
 
 async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let storage = args.data.open().await?;
-    let head = read_audit_head(storage.data_dir())?;
+    // The registry's own log against its chain and every anchored head (the head file on
+    // SQLite, each node's anchor object on PostgreSQL).
+    let mut problems = storage.verify_audit().await?;
+    let head = storage.audit_heads().await?.into_iter().max();
     let stored = storage.audit_records(None)?;
-    let mut problems = verify_audit_records(&stored, head.as_ref(), true);
     let mut checked = stored.len();
     if let Some(path) = &args.file {
         let (records, mut found) = read_export(path)?;
@@ -124,17 +114,20 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         || "the registry's audit log".to_owned(),
         |p| format!("`{}`", p.display()),
     );
-    storage.audit_now(&AuditEntry::new(
-        ADMIN_ACTOR,
-        "local",
-        "audit.verify",
-        source.clone(),
-        if problems.is_empty() {
-            "ok".to_owned()
-        } else {
-            format!("{} problems", problems.len())
-        },
-    ))?;
+    record_admin_action(
+        &storage,
+        &AuditEntry::new(
+            ADMIN_ACTOR,
+            "local",
+            "audit.verify",
+            source.clone(),
+            if problems.is_empty() {
+                "ok".to_owned()
+            } else {
+                format!("{} problems", problems.len())
+            },
+        ),
+    )?;
     if problems.is_empty() {
         println!(
             "{source}: {checked} records, chain intact{}",

@@ -14,18 +14,21 @@ use wharf_trust::{
     Licence, LicenceTerms, PublicKey, RevocationList, RevocationTerms, UtcTime, key_file_public_key,
 };
 
+use crate::open_registry::{DatabaseArg, open_existing_storage_on};
 use crate::registry_api::KeyFileArgs;
-use crate::settings::{default_data_dir, open_existing_storage};
+use crate::settings::default_data_dir;
 
 /// Who admin commands are recorded as in the audit log.
 pub(crate) const ADMIN_ACTOR: &str = "admin";
 
-/// The registry's data directory.
+/// The registry's data directory, and its PostgreSQL database when its metadata lives there.
 #[derive(Debug, Args)]
 pub(crate) struct DataDir {
     /// Data directory of the registry [default: ./wharf-data].
     #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArg,
 }
 
 impl DataDir {
@@ -35,7 +38,7 @@ impl DataDir {
     }
 
     pub(crate) async fn open(&self) -> anyhow::Result<Storage> {
-        open_existing_storage(&self.data.clone().unwrap_or_else(default_data_dir)).await
+        open_existing_storage_on(&self.dir(), &self.database).await
     }
 }
 

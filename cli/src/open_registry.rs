@@ -209,7 +209,7 @@ pub(crate) async fn open_existing_storage_read_only(dir: &Path) -> anyhow::Resul
 pub(crate) fn refuse_postgres_node(dir: &Path) -> anyhow::Result<()> {
     if let Some(recorded) = recorded_database(dir)? {
         anyhow::bail!(
-            "the registry in `{}` keeps its metadata in PostgreSQL `{recorded}`, and this command works on the embedded database only; `wharf token` and `wharf admin reconcile|gc` take `--database`, and a PostgreSQL registry is backed up with pg_basebackup and WAL archiving plus the bucket's versioning (docs/backup.md)",
+            "the registry in `{}` keeps its metadata in PostgreSQL `{recorded}`, and this command works on the embedded database only (the commands that take `--database` work on it); a PostgreSQL registry is backed up with pg_basebackup and WAL archiving plus the bucket's versioning (docs/backup.md)",
             dir.display()
         );
     }
@@ -265,5 +265,37 @@ async fn open_in(dir: &Path, database: &MetadataDatabase) -> anyhow::Result<Stor
     if let Some(tenant) = crate::tenant_table::tenant_of_dir(dir) {
         storage.set_tenant(&tenant);
     }
+    OPENED_BY_COMMAND
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(storage.clone());
     Ok(storage)
+}
+
+/// The registries a command opened, settled by [`run_command`] before it exits.
+static OPENED_BY_COMMAND: std::sync::Mutex<Vec<Storage>> = std::sync::Mutex::new(Vec::new());
+
+/// Runs a command's `work` on a runtime of its own, then waits until every registry it opened
+/// has settled: on PostgreSQL an audit record's anchor object is written in the background
+/// (and index files behind a change), and a process that exited before them would leave the
+/// anchor behind the record.
+pub(crate) fn run_command<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let outcome = work.await;
+        let opened = std::mem::take(
+            &mut *OPENED_BY_COMMAND
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for storage in opened {
+            storage.settle().await;
+        }
+        outcome
+    })
 }

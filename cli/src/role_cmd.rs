@@ -5,6 +5,7 @@
 use clap::{Args, Subcommand};
 use wharf_storage::{AuditEntry, Role};
 
+use crate::admin_audit::record_admin_action;
 use crate::admin_licence::{ADMIN_ACTOR, DataDir};
 
 /// Role subcommands.
@@ -44,13 +45,16 @@ pub(crate) async fn run(command: RoleCommand) -> anyhow::Result<std::process::Ex
             let role: Role = args.role.parse()?;
             let storage = args.data.open().await?;
             let before = storage.set_role(None, &args.login, role)?;
-            storage.audit_now(&AuditEntry::new(
-                ADMIN_ACTOR,
-                "local",
-                "role.set",
-                format!("{}: {before} -> {role}", args.login),
-                "ok",
-            ))?;
+            record_admin_action(
+                &storage,
+                &AuditEntry::new(
+                    ADMIN_ACTOR,
+                    "local",
+                    "role.set",
+                    format!("{}: {before} -> {role}", args.login),
+                    "ok",
+                ),
+            )?;
             eprintln!("`{}` is now {role} (was {before})", args.login);
         }
         RoleCommand::Table => print!("{}", wharf_storage::permission_table_markdown()),

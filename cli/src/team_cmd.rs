@@ -2,10 +2,10 @@
 //! tenant admin can do the same over the API, docs/roles.md). A team owns packages through
 //! `cargo owner --add team:NAME`.
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use wharf_storage::AuditEntry;
 
+use crate::admin_audit::record_admin_action;
 use crate::admin_licence::{ADMIN_ACTOR, DataDir};
 
 /// Team subcommands.
@@ -50,18 +50,15 @@ pub(crate) struct ListArgs {
 }
 
 fn audit(storage: &wharf_storage::Storage, action: &str, target: String) -> anyhow::Result<()> {
-    storage
-        .audit_now(&AuditEntry::new(ADMIN_ACTOR, "local", action, target, "ok"))
-        .context("recording the change in the audit log")
+    record_admin_action(
+        storage,
+        &AuditEntry::new(ADMIN_ACTOR, "local", action, target, "ok"),
+    )
 }
 
 /// Runs a team subcommand.
 pub(crate) fn run(command: TeamCommand) -> anyhow::Result<std::process::ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    crate::open_registry::run_command(async move {
         match command {
             TeamCommand::Create(args) => {
                 let storage = args.data.open().await?;

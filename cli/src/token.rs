@@ -90,11 +90,7 @@ pub(crate) struct RevokeArgs {
 
 /// Runs a token subcommand.
 pub(crate) fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    crate::open_registry::run_command(async move {
         match command {
             TokenCommand::Create(args) => create(args).await,
             TokenCommand::List(args) => list(args).await,

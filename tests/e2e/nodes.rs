@@ -282,3 +282,46 @@ fn an_unreachable_or_bad_database_is_one_line_without_the_password() -> TestResu
     }
     Ok(())
 }
+
+/// The head `wharf admin audit verify` reports as anchored (`registry head N anchored`).
+fn anchored_head(verified: &str) -> Option<u64> {
+    let (_, after) = verified.split_once("registry head ")?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn a_command_on_a_node_anchors_its_audit_record_before_it_exits() -> TestResult {
+    let mut cluster = Cluster::start(1);
+    // With the server stopped, only the commands below can move the node's anchor.
+    cluster.nodes[0].stop();
+    let node = &cluster.nodes[0];
+    let created = node.run_on_data(&["token", "create"], &["--user", "auditor-check"]);
+    assert!(created.status.success(), "{}", describe(&created));
+
+    let verified = node.run_on_data(&["admin", "audit", "verify"], &[]);
+    assert!(verified.status.success(), "{}", describe(&verified));
+    let verified = String::from_utf8_lossy(&verified.stdout).into_owned();
+    assert!(verified.contains("chain intact"), "{verified}");
+    let head = anchored_head(&verified).unwrap_or_else(|| panic!("no anchored head: {verified}"));
+
+    let exported = node.run_on_data(&["admin", "audit", "export"], &[]);
+    assert!(exported.status.success(), "{}", describe(&exported));
+    let records: Vec<Value> = String::from_utf8_lossy(&exported.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let created_seq = records
+        .iter()
+        .find(|record| {
+            record["action"] == "token.create"
+                && record["target"]
+                    .as_str()
+                    .is_some_and(|target| target.contains("auditor-check"))
+        })
+        .and_then(|record| record["seq"].as_u64())
+        .unwrap_or_else(|| panic!("no token.create record: {records:?}"));
+    // The token command wrote its anchor object before it exited: the head the verify
+    // read reaches its record (the verify's own record comes after it).
+    assert_eq!(head, created_seq, "{verified}");
+    Ok(())
+}
