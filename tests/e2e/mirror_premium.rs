@@ -8,8 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use wharf_e2e_tests::tamper_proxy::{Action, Rule};
 use wharf_e2e_tests::upload::publish_body;
-use wharf_e2e_tests::{TestRegistry, TestResult, describe, http_client_builder, wharf_binary};
+use wharf_e2e_tests::{
+    TamperProxy, TestRegistry, TestResult, describe, http_client_builder, wharf_binary,
+};
 
 use crate::mirror_serve::MirrorServer;
 
@@ -24,9 +27,13 @@ fn path(path: &Path) -> &str {
 
 /// `wharf mirror sync` of `upstream` into `mirror`, pinned to `root`, with `extra` arguments.
 fn sync(upstream: &TestRegistry, mirror: &Path, root: &Path, extra: &[&str]) -> Output {
+    sync_from(&upstream.index_url(), mirror, root, extra)
+}
+
+/// `wharf mirror sync --from INDEX_URL` into `mirror`, pinned to `root`.
+fn sync_from(index_url: &str, mirror: &Path, root: &Path, extra: &[&str]) -> Output {
     Command::new(wharf_binary())
-        .args(["mirror", "sync", "--from"])
-        .arg(upstream.index_url())
+        .args(["mirror", "sync", "--from", index_url])
         .arg("--data")
         .arg(mirror)
         .arg("--trust")
@@ -224,5 +231,64 @@ fn a_synced_mirror_checks_premium_downloads_like_its_upstream() -> TestResult {
         said.contains("left out: crate `later` version `1.0.0`: the upstream refused the licence given with --licence: later@1.0.0: licence does not cover package `later`"),
         "{said}"
     );
+    Ok(())
+}
+
+#[test]
+fn entitlement_information_that_fails_or_names_a_foreign_key_stops_the_sync() -> TestResult {
+    let origin = TestRegistry::start();
+    let response = origin
+        .http()
+        .put(format!("{}/api/v1/crates/new", origin.url()))
+        .header("Authorization", &origin.admin_token)
+        .body(publish_body("free", "1.0.0"))
+        .send()?;
+    assert_eq!(response.status().as_u16(), 200, "{}", response.text()?);
+    origin.settle();
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("root.pub");
+    std::fs::write(
+        &root,
+        ok(&origin.run_on_data(&["admin", "root-key", "export"], &[])),
+    )?;
+    let proxy = TamperProxy::start(&origin.url());
+    let mirror = dir.path().join("mirror");
+    let path = "/api/wharf/v1/entitlements";
+
+    // Any failure but 404 stops the sync before anything is written.
+    proxy.set(vec![Rule::exact(path, Action::Status(500))]);
+    let failed = sync_from(&proxy.index_url(), &mirror, &root, &[]);
+    assert_eq!(failed.status.code(), Some(2), "{}", describe(&failed));
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        said.contains("the upstream's entitlement information `")
+            && said.contains("answered 500")
+            && said.contains("nothing was synced"),
+        "{said}"
+    );
+    assert_eq!(said.trim().lines().count(), 1, "{said}");
+    assert!(!mirror.join("current").exists());
+
+    // A key the keyset from the pinned root does not name could mint licences: refused.
+    let foreign = wharf_trust::SigningKey::generate().public_key().to_text();
+    let forged = serde_json::json!({ "keys": [foreign], "premium": ["free"], "revocations": null });
+    proxy.set(vec![Rule::exact(
+        path,
+        Action::Replace(serde_json::to_vec(&forged)?),
+    )]);
+    let refused = sync_from(&proxy.index_url(), &mirror, &root, &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("is not signed into the registry's keyset"),
+        "{said}"
+    );
+    assert!(!mirror.join("current").exists());
+
+    // 404: a registry without that API has no premium packages.
+    proxy.set(vec![Rule::exact(path, Action::Status(404))]);
+    ok(&sync_from(&proxy.index_url(), &mirror, &root, &[]));
+    assert!(mirror.join("current/index/fr/ee/free").exists());
+    assert!(!mirror.join("current/entitlements.json").exists());
     Ok(())
 }
