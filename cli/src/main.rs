@@ -13,6 +13,7 @@ mod blob_storage;
 mod bundle;
 mod closure;
 mod connection_keys;
+mod entitlement_info;
 mod install_cmd;
 mod install_report;
 mod keys_cmd;

@@ -22,13 +22,13 @@ fn sync(from: &str, mirror: &Path, extra: &[&str]) -> Output {
         .expect("wharf runs")
 }
 
-fn get(url: &str) -> TestResult<(u16, Vec<u8>)> {
+pub(crate) fn get(url: &str) -> TestResult<(u16, Vec<u8>)> {
     let response = http_client_builder().build()?.get(url).send()?;
     Ok((response.status().as_u16(), response.bytes()?.to_vec()))
 }
 
 /// Every `<index path> <sha256>` the 256 bins under `base` (`…/index/.wharf/bins`) list.
-fn listed(base: &str) -> TestResult<BTreeMap<String, String>> {
+pub(crate) fn listed(base: &str) -> TestResult<BTreeMap<String, String>> {
     let mut files = BTreeMap::new();
     for bin in 0..=255u8 {
         let (status, body) = get(&format!("{base}/{bin:02x}"))?;

@@ -125,6 +125,8 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
         );
         return Ok(std::process::ExitCode::SUCCESS);
     };
+    // Every bin, so an import of a package selection serves the whole signed snapshot.
+    super::snapshot::record_all_bins(&source, &index_path, &mut members)?;
     members.extend(blobs);
     if let Some(entitlements) = entitlements {
         members.insert(premium::MEMBER.to_owned(), entitlements);

@@ -108,26 +108,7 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let stage_name = format!("copy-{stamp}");
     let stage = args.data.join(&stage_name);
     let staged = (|| {
-        write(&stage.join("index/config.json"), opened.config())?;
-        if let Some(entitlements) = &entitlements {
-            write(
-                &stage.join(wharf_registry_server::MIRROR_ENTITLEMENTS),
-                &serde_json::to_vec_pretty(entitlements).context("writing the entitlements")?,
-            )?;
-        }
-        for (path, bytes) in opened.index_files() {
-            write(&stage.join("index").join(path), bytes)?;
-        }
-        for release in &manifest.releases {
-            let target = stage.join("blobs/sha256").join(&release.cksum);
-            match opened.blob(&release.cksum) {
-                Some(blob) => write(&target, blob)?,
-                None => write(
-                    &target,
-                    &earlier_blob(&release.cksum).context("an earlier blob vanished")?,
-                )?,
-            }
-        }
+        write_stage(&stage, &opened, entitlements.as_ref(), &earlier_blob)?;
         switch_current(&args.data, &stage_name, previous_copy.as_deref())?;
         write(
             &args.data.join(STATE_FILE),
@@ -153,6 +134,45 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         current.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the verified bundle's copy into `stage`: `config.json`, the entitlement
+/// information, the index files, the origin's signed snapshot and head, and the blobs
+/// (`earlier_blob` finds those an earlier bundle carried).
+fn write_stage(
+    stage: &Path,
+    opened: &Opened,
+    entitlements: Option<&wharf_registry_server::MirrorEntitlements>,
+    earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let manifest = &opened.manifest;
+    write(&stage.join("index/config.json"), opened.config())?;
+    if let Some(entitlements) = entitlements {
+        write(
+            &stage.join(wharf_registry_server::MIRROR_ENTITLEMENTS),
+            &serde_json::to_vec_pretty(entitlements).context("writing the entitlements")?,
+        )?;
+    }
+    for (path, bytes) in opened.index_files() {
+        write(&stage.join("index").join(path), bytes)?;
+    }
+    super::snapshot::write_into(
+        stage,
+        opened.members(),
+        &manifest.index_path,
+        manifest.tree_size,
+    )?;
+    for release in &manifest.releases {
+        let target = stage.join("blobs/sha256").join(&release.cksum);
+        match opened.blob(&release.cksum) {
+            Some(blob) => write(&target, blob)?,
+            None => write(
+                &target,
+                &earlier_blob(&release.cksum).context("an earlier blob vanished")?,
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// `wharf bundle unpack --format local-registry`.

@@ -10,6 +10,7 @@ mod local_registry;
 mod loopback;
 mod open;
 mod premium;
+mod snapshot;
 mod source;
 
 use std::path::{Path, PathBuf};

@@ -72,6 +72,11 @@ impl Opened {
         })
     }
 
+    /// Every member but `MANIFEST` and `MANIFEST.sig`, by path.
+    pub(crate) fn members(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.members
+    }
+
     /// The raw entitlement member, if any.
     pub(crate) fn entitlements_member(&self) -> Option<&[u8]> {
         self.members.get(super::premium::MEMBER).map(Vec::as_slice)

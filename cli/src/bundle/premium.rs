@@ -7,35 +7,15 @@
 //! `local-registry` directory can check nothing, so premium packages go there only with
 //! `--include-premium`.
 
-use std::collections::BTreeSet;
-
 use anyhow::{Context, bail};
-use serde::Deserialize;
 use wharf_registry_server::MirrorEntitlements;
-use wharf_trust::{Keyset, Note, PublicKey, RevocationList, UtcTime, verify_keyset_chain};
+use wharf_trust::{Keyset, Note, PublicKey, UtcTime, verify_keyset_chain};
 
 use super::format::Release;
+use crate::entitlement_info::EntitlementInfo;
 
 /// The member that carries the entitlement information.
 pub(crate) const MEMBER: &str = "entitlements.json";
-
-/// What `/api/wharf/v1/entitlements` answers.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Info {
-    keys: Vec<String>,
-    premium: Vec<String>,
-    revocations: Option<String>,
-}
-
-/// Package names compared as the registry compares them (case, `-`/`_`).
-fn fold(name: &str) -> String {
-    name.to_ascii_lowercase().replace('_', "-")
-}
-
-fn parse(bytes: &[u8]) -> anyhow::Result<Info> {
-    serde_json::from_slice(bytes).context("it is not the registry's entitlement information")
-}
 
 /// The target (`/api/wharf/v1/entitlements` under the API's path) of the registry whose
 /// `config.json` is `config`, reached at `origin`.
@@ -56,10 +36,10 @@ pub(crate) fn premium_releases(
     let Some(bytes) = entitlements else {
         return Ok(Vec::new());
     };
-    let premium: BTreeSet<String> = parse(bytes)?.premium.iter().map(|n| fold(n)).collect();
+    let info = EntitlementInfo::parse(bytes)?;
     Ok(releases
         .iter()
-        .filter(|release| premium.contains(&fold(&release.name)))
+        .filter(|release| info.is_premium(&release.name))
         .map(|release| format!("`{}` {}", release.name, release.version))
         .collect())
 }
@@ -92,7 +72,7 @@ pub(crate) fn verified(
     at: UtcTime,
     releases: &[Release],
 ) -> anyhow::Result<MirrorEntitlements> {
-    let info = parse(member)?;
+    let info = EntitlementInfo::parse(member)?;
     let chain: serde_json::Value =
         serde_json::from_slice(keyset_json).context("its keyset chain is not JSON")?;
     let notes: Vec<&str> = chain["keysets"]
@@ -107,37 +87,14 @@ pub(crate) fn verified(
         .to_owned();
     let notes: Vec<&[u8]> = notes.iter().map(|note| note.as_bytes()).collect();
     let keyset = verify_keyset_chain(root, &origin, &notes, at)?;
-    let mut keys = Vec::with_capacity(info.keys.len());
-    for text in &info.keys {
-        let key = PublicKey::parse(text)?;
-        if !keyset.entitlement_keys().contains(&key) {
-            bail!(
-                "entitlement key {} is not signed into the registry's keyset (version {}); sign it in with `wharf admin licence trust-key` on the registry and export again",
-                key.key_id().short(),
-                keyset.version()
-            );
-        }
-        keys.push(key);
-    }
-    if let Some(list) = &info.revocations {
-        RevocationList::open(list, &keys).context("its revocation list")?;
-    }
-    let premium: BTreeSet<String> = info.premium.iter().map(|n| fold(n)).collect();
-    Ok(MirrorEntitlements {
-        keys: info.keys,
-        revocations: info.revocations,
-        releases: releases
-            .iter()
-            .filter(|release| premium.contains(&fold(&release.name)))
-            .map(|release| {
-                (
-                    release.cksum.clone(),
-                    (release.name.clone(), release.version.clone()),
-                )
-            })
-            .collect(),
-        premium: info.premium,
-    })
+    info.check_against(&keyset)?;
+    Ok(info.for_copy(releases.iter().map(|release| {
+        (
+            release.cksum.as_str(),
+            release.name.as_str(),
+            release.version.as_str(),
+        )
+    })))
 }
 
 #[cfg(test)]

@@ -30,6 +30,24 @@ pub(crate) struct Bins {
 }
 
 impl Bins {
+    /// The bins of `list` given whole (a bundle's recorded answers, `texts` by bin); `None`
+    /// unless there are 256 and each hashes as the list says.
+    pub(crate) fn given(list: String, texts: Vec<String>) -> Option<Self> {
+        let hashes: Vec<String> = list.lines().map(str::to_owned).collect();
+        let whole = hashes.len() == 256
+            && texts.len() == 256
+            && texts
+                .iter()
+                .zip(&hashes)
+                .all(|(text, hash)| sha256_hex(text.as_bytes()) == *hash);
+        whole.then(|| Self {
+            list,
+            hashes,
+            texts,
+            fetched: vec![true; 256],
+        })
+    }
+
     /// Every index path the bins list, with the SHA-256 of its file.
     pub(crate) fn files(&self) -> anyhow::Result<BTreeMap<String, String>> {
         let mut files = BTreeMap::new();

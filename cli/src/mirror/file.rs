@@ -13,7 +13,7 @@ use wharf_index_format::download_url;
 
 use crate::mirror::copy::{blob_path, cksums, link, store_path, write, write_blob};
 use crate::mirror::state::{FileState, SyncState};
-use crate::mirror::upstream::{Fetched, Upstream};
+use crate::mirror::upstream::{Fetched, Licensed, Upstream};
 
 /// One index file to sync: its path and, when the upstream's snapshot gives it, its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,6 +58,10 @@ pub(crate) struct Context<'a> {
     pub(crate) git_files: Option<&'a std::collections::BTreeMap<String, Vec<u8>>>,
     /// The files `--roots` fetched already (not fetched again).
     pub(crate) followed: &'a crate::mirror::followed::Followed,
+    /// The upstream's entitlement information (which packages are premium).
+    pub(crate) premium: &'a crate::entitlement_info::EntitlementInfo,
+    /// The licence presented with each premium download (`--licence`).
+    pub(crate) licence: Option<&'a str>,
 }
 
 /// What syncing some files did.
@@ -337,7 +341,26 @@ async fn sync_blob(
         return Ok(None);
     }
     let from = download_url(cx.dl, name, version, cksum);
-    Ok(match cx.upstream.get(&from).await? {
+    let fetched = if cx.premium.is_premium(name) {
+        let Some(licence) = cx.licence else {
+            return Ok(Some(
+                "it is premium and the sync has no licence; give one with --licence FILE"
+                    .to_owned(),
+            ));
+        };
+        match cx.upstream.get_licensed(&from, licence).await? {
+            Licensed::Body(blob) => Some(blob),
+            Licensed::Missing => None,
+            Licensed::Refused(reason) => {
+                return Ok(Some(format!(
+                    "the upstream refused the licence given with --licence: {reason}"
+                )));
+            }
+        }
+    } else {
+        cx.upstream.get(&from).await?
+    };
+    Ok(match fetched {
         None => Some(format!("its blob is missing upstream (`{from}`)")),
         Some(blob) if sha256_hex(&blob) != cksum => Some(format!(
             "the bytes of `{from}` do not hash to its cksum `{cksum}`"

@@ -15,6 +15,7 @@ mod copy;
 mod file;
 mod followed;
 mod git_source;
+mod premium;
 mod run;
 mod select;
 mod signed;
@@ -32,11 +33,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use wharf_index_format::{RegistryConfig, index_path};
 
+pub(crate) use bins::{Bins, write_listing};
 pub(crate) use copy::{remove_stale_copies, switch_current};
 use file::{Listed, Synced, sha256_hex};
 use futures::StreamExt as _;
 use git_source::GitIndexTree;
 use select::{Chosen, Include};
+pub(crate) use signed::write_head;
 use upstream::Upstream;
 
 /// `wharf mirror …`.
@@ -92,6 +95,11 @@ pub(crate) struct SyncArgs {
     /// sync is trusted and recorded in `<DIR>/trust/root.pub`.
     #[arg(long, value_name = "KEYFILE")]
     trust: Option<PathBuf>,
+    /// A licence file (the line `wharf admin licence issue` printed), presented with each
+    /// premium download as the installer presents it. Without it, the upstream's premium
+    /// packages are skipped and named.
+    #[arg(long, value_name = "FILE")]
+    licence: Option<PathBuf>,
 }
 
 /// Runs a mirror subcommand.
@@ -277,6 +285,16 @@ async fn sync_all(cx: &file::Context<'_>, files: &[Listed], jobs: usize) -> anyh
     Ok(total)
 }
 
+/// The upstream's API URL: its `config.json`'s `api` or, for a sparse index, the index URL
+/// without `/index`; `None` for a git index whose `config.json` names no API.
+fn api_of(upstream: &Upstream, config: &RegistryConfig, git: bool) -> Option<String> {
+    match &config.api {
+        Some(api) => Some(api.clone()),
+        None if git => None,
+        None => Some(upstream.index.trim_end_matches("/index").to_owned()),
+    }
+}
+
 /// What `connect` finds: the upstream, its `config.json` (parsed, and as served), and for a
 /// git index its fetched tree.
 type Connected = (Upstream, RegistryConfig, Vec<u8>, Option<GitIndexTree>);
@@ -298,6 +316,7 @@ fn connect(runtime: &tokio::runtime::Runtime, args: &SyncArgs) -> anyhow::Result
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
+        .user_agent(concat!("wharf-mirror/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_mins(5))
         .pool_max_idle_per_host(args.jobs.max(1))
         .build()

@@ -15,12 +15,16 @@ use super::file::{self, Listed, Synced, sha256_hex};
 use super::state::{STATE_FILE, SyncState};
 use super::upstream::Upstream;
 use super::{
-    SyncArgs, bins, connect, listing, remove_stale_copies, signed, switch_current, sync_all, trust,
+    SyncArgs, api_of, bins, connect, listing, premium, remove_stale_copies, signed, switch_current,
+    sync_all, trust,
 };
+use crate::entitlement_info::EntitlementInfo;
 
-/// Prints what a sync did (the summary and one `left out:` line per version left out) and
-/// returns its exit code.
-fn report(synced: Synced, current: &std::path::Path, trust: &[String]) -> ExitCode {
+/// Prints what a sync did (the summary, one `left out:` line per version left out and one
+/// `skipped:` line per premium package skipped for lack of a licence) and returns its exit
+/// code: 1 when a version was left out; premium packages skipped without a licence are the
+/// expected result of a sync without one, not a failure.
+fn report(synced: Synced, current: &Path, trust: &[String], skipped: &[String]) -> ExitCode {
     println!(
         "mirrored {} packages, {} versions into {} ({} blobs downloaded, {} reused)",
         synced.packages,
@@ -29,8 +33,16 @@ fn report(synced: Synced, current: &std::path::Path, trust: &[String]) -> ExitCo
         synced.downloaded,
         synced.reused
     );
+    let skipped_count = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} premium packages skipped for lack of a licence",
+            skipped.len()
+        )
+    };
     println!(
-        "summary: {} packages, {} versions, {} bytes downloaded, {} index files unchanged, {} left out",
+        "summary: {} packages, {} versions, {} bytes downloaded, {} index files unchanged, {} left out{skipped_count}",
         synced.packages,
         synced.versions,
         synced.bytes,
@@ -39,6 +51,11 @@ fn report(synced: Synced, current: &std::path::Path, trust: &[String]) -> ExitCo
     );
     for line in trust {
         println!("{line}");
+    }
+    for name in skipped {
+        println!(
+            "skipped: crate `{name}` (every version): it is premium upstream, which serves its blobs only with a licence; give one with --licence FILE to mirror it"
+        );
     }
     let mut left_out = synced.left_out;
     left_out.sort();
@@ -56,7 +73,7 @@ fn report(synced: Synced, current: &std::path::Path, trust: &[String]) -> ExitCo
 /// never taken as it is.
 fn choice(args: &SyncArgs) -> String {
     format!(
-        "include={:?} roots={:?} host-api={:?} lockfile={:?} public-url={:?}",
+        "include={:?} roots={:?} host-api={:?} lockfile={:?} public-url={:?} licence={}",
         args.include,
         args.roots,
         args.host_api
@@ -65,7 +82,8 @@ fn choice(args: &SyncArgs) -> String {
         args.lockfile
             .as_ref()
             .map(|path| std::fs::read(path).map(|bytes| sha256_hex(&bytes)).ok()),
-        args.public_url
+        args.public_url,
+        args.licence.is_some()
     )
 }
 
@@ -86,10 +104,7 @@ fn root_of(
         }
         return Ok(None);
     }
-    let api = config
-        .api
-        .clone()
-        .unwrap_or_else(|| upstream.index.trim_end_matches("/index").to_owned());
+    let api = api_of(upstream, config, git).unwrap_or_default();
     let root = runtime.block_on(trust::root(
         upstream,
         &api,
@@ -151,7 +166,7 @@ fn one_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// The copy served already is this sync's result: the same bin list, everything held whole,
-/// chosen the same way, the same `config.json` and log size.
+/// chosen the same way, the same `config.json`, log size and entitlement information.
 fn nothing_changed(
     before: &Before,
     fetched_bins: Option<&bins::Bins>,
@@ -159,6 +174,7 @@ fn nothing_changed(
     config: &[u8],
     tree_size: u64,
     signed: Option<&signed::Signed>,
+    entitlements: &EntitlementInfo,
 ) -> Option<Synced> {
     let (bins, held, previous) = (
         fetched_bins?,
@@ -176,7 +192,8 @@ fn nothing_changed(
         && match signed {
             Some(signed) => signed.held_by(previous),
             None => !previous.join(signed::DIR).exists(),
-        };
+        }
+        && premium::held_by(previous) == *entitlements;
     let versions = held.files.values().map(|file| file.blobs).sum();
     same.then(|| Synced {
         packages: held.files.len(),
@@ -256,6 +273,8 @@ struct Extras<'a> {
     choice: String,
     tree_size: u64,
     signed: Option<&'a signed::Signed>,
+    /// The upstream's entitlement information (the copy's `entitlements.json`).
+    entitlements: &'a EntitlementInfo,
 }
 
 /// Syncs the files into `stage` and writes the rest of the copy.
@@ -270,6 +289,7 @@ fn stage_copy(
     create_stage(&args.data, stage)?;
     let mut synced = runtime.block_on(sync_all(cx, files, args.jobs))?;
     write(&stage.join("index/config.json"), extras.config)?;
+    premium::write_into(stage, cx.previous, extras.entitlements)?;
     if let Some(bins) = extras.fetched_bins {
         bins.write(stage, cx.previous)?;
         // A copy that holds less than the snapshot names (or other bytes) lists what it holds.
@@ -329,6 +349,7 @@ fn new_stage(data: &Path) -> anyhow::Result<(String, PathBuf)> {
 
 /// `wharf mirror sync`.
 pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    let licence = premium::read_licence(args.licence.as_deref())?;
     let runtime = one_thread_runtime()?;
     let (upstream, upstream_config, config_bytes, tree) = connect(&runtime, args)?;
     let current = args.data.join("current");
@@ -349,6 +370,9 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|log| runtime.block_on(signed::gather(&upstream, log, &args.data)))
         .transpose()?;
+    // Which packages are premium, checked against the verified keyset.
+    let api = api_of(&upstream, &upstream_config, tree.is_some());
+    let entitlements = runtime.block_on(premium::fetch(&upstream, api.as_deref(), log.as_ref()))?;
 
     let follow = super::followed::Follow {
         runtime: &runtime,
@@ -358,7 +382,9 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     };
     let mut followed = super::followed::Followed::new();
     let signed_head = log.as_ref().map(VerifiedLog::documents);
-    let listed = listing(&follow, args, tree.as_ref(), &mut followed, signed_head)?;
+    let mut listed = listing(&follow, args, tree.as_ref(), &mut followed, signed_head)?;
+    let skipped =
+        premium::skip_without_licence(&mut listed.files, &entitlements, licence.is_some());
     let (files, signed_bins) = (&listed.files, listed.signed());
     let config = copy_config(args, &upstream_config, &config_bytes);
     let choice = choice(args);
@@ -369,10 +395,11 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         &config,
         tree_size,
         signed.as_ref(),
+        &entitlements,
     ) {
         let held = previous.unwrap_or(&current);
         finish_trust(root.as_ref(), log, signed.as_ref(), held, &mut trust_lines)?;
-        return Ok(report(synced, &current, &trust_lines));
+        return Ok(report(synced, &current, &trust_lines, &skipped));
     }
     let mut recheck = BTreeSet::new();
     let held_state = before.state.as_ref();
@@ -401,22 +428,21 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         stage: &stage,
         git_files: tree.as_ref().map(|tree| &tree.files),
         followed: &followed,
+        premium: &entitlements,
+        licence: licence.as_deref(),
     };
     let extras = Extras {
         config: &config,
         fetched_bins: signed_bins,
-        chosen_part: args.chooses_part() || listed.origin.is_some(),
+        chosen_part: args.chooses_part() || listed.origin.is_some() || !skipped.is_empty(),
         choice,
         tree_size,
         signed: signed.as_ref(),
+        entitlements: &entitlements,
     };
-    let synced = match stage_copy(&runtime, args, &cx, files, extras) {
-        Ok(synced) => synced,
-        Err(error) => {
-            let _ = std::fs::remove_dir_all(&stage);
-            return Err(error);
-        }
-    };
+    // A sync that fails before its switch leaves no staged copy behind.
+    let synced = stage_copy(&runtime, args, &cx, files, extras)
+        .inspect_err(|_| drop(std::fs::remove_dir_all(&stage)))?;
     switch_current(&args.data, &stage_name, previous)?;
     clean_store(&args.data, &stage, interrupted, &before, &synced);
     let log = vetting.map(trust::Vetting::into_log);
@@ -427,7 +453,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         &current,
         &mut trust_lines,
     )?;
-    Ok(report(synced, &current, &trust_lines))
+    Ok(report(synced, &current, &trust_lines, &skipped))
 }
 
 /// After a sync: keeps the verified log and the feed's serial, and adds the summary line

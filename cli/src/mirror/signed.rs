@@ -54,6 +54,38 @@ fn held_serial(file: &Path) -> anyhow::Result<u64> {
     }
 }
 
+/// A head's files as a copy holds them in [`DIR`]: the keyset chain, the timestamp and the
+/// checkpoint as served, and the leaves.
+fn head_files(
+    keyset_chain: &[u8],
+    timestamp: &[u8],
+    checkpoint: &[u8],
+    leaves: &[String],
+) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+    Ok(vec![
+        ("keyset.json", keyset_chain.to_vec()),
+        ("timestamp", timestamp.to_vec()),
+        ("checkpoint", checkpoint.to_vec()),
+        ("leaves.json", serde_json::to_vec(leaves)?),
+    ])
+}
+
+/// Writes a verified head (keyset chain, timestamp, checkpoint, every leaf) into the staged
+/// copy `stage` as a sync writes it, so `wharf serve --data` serves it again (a bundle import
+/// carries one).
+pub(crate) fn write_head(
+    stage: &Path,
+    keyset_chain: &[u8],
+    timestamp: &[u8],
+    checkpoint: &[u8],
+    leaves: &[String],
+) -> anyhow::Result<()> {
+    for (name, bytes) in head_files(keyset_chain, timestamp, checkpoint, leaves)? {
+        write(&stage.join(DIR).join(name), &bytes)?;
+    }
+    Ok(())
+}
+
 /// Gathers the signed material of the verified `log` and fetches and checks the lifecycle
 /// feed (signed by the release key of the keyset in force, for its origin, and not older
 /// than the newest feed this mirror held).
@@ -68,12 +100,12 @@ pub(crate) async fn gather(
         .iter()
         .map(|leaf| String::from_utf8_lossy(leaf).into_owned())
         .collect();
-    let mut files = vec![
-        ("keyset.json", documents.keyset_chain.clone()),
-        ("timestamp", documents.timestamp.clone()),
-        ("checkpoint", documents.checkpoint.clone()),
-        ("leaves.json", serde_json::to_vec(&leaves)?),
-    ];
+    let mut files = head_files(
+        &documents.keyset_chain,
+        &documents.timestamp,
+        &documents.checkpoint,
+        &leaves,
+    )?;
     let serial_file = data.join(SERIAL_FILE);
     let release = (
         *log.keyset().key(KeyRole::Release),

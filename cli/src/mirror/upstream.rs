@@ -30,6 +30,19 @@ pub(crate) enum Fetched {
     Body(Vec<u8>, Validators),
 }
 
+/// The answer to a premium blob's download with a licence.
+pub(crate) enum Licensed {
+    /// 200 with the blob.
+    Body(Vec<u8>),
+    /// 404/410/451.
+    Missing,
+    /// 403: the upstream refused the licence; its reason.
+    Refused(String),
+}
+
+/// The header a licence is presented in, as the installer sends it.
+const LICENCE_HEADER: &str = "Wharf-Licence";
+
 /// An upstream's sparse index and the client reaching it.
 pub(crate) struct Upstream {
     pub(crate) http: reqwest::Client,
@@ -47,16 +60,45 @@ impl Upstream {
         }
     }
 
+    /// A GET of `url` with cargo's token.
+    fn request(&self, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.get(url);
+        match &self.token {
+            Some(token) => request.header("Authorization", token),
+            None => request,
+        }
+    }
+
+    /// GET the premium blob at `url` presenting `licence`; a 403 is the upstream's refusal
+    /// of the licence, with the reason it gives.
+    pub(crate) async fn get_licensed(&self, url: &str, licence: &str) -> anyhow::Result<Licensed> {
+        let response = self
+            .request(url)
+            .header(LICENCE_HEADER, licence)
+            .send()
+            .await
+            .with_context(|| format!("fetching `{url}`"))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .with_context(|| format!("reading `{url}`"))?
+            .to_vec();
+        match status.as_u16() {
+            200 => Ok(Licensed::Body(body)),
+            404 | 410 | 451 => Ok(Licensed::Missing),
+            403 => Ok(Licensed::Refused(refusal(&body))),
+            _ => bail!("`{url}` answered {status}"),
+        }
+    }
+
     /// GET `url`, with `If-None-Match`/`If-Modified-Since` from `held` when given.
     pub(crate) async fn get_if(
         &self,
         url: &str,
         held: Option<&Validators>,
     ) -> anyhow::Result<Fetched> {
-        let mut request = self.http.get(url);
-        if let Some(token) = &self.token {
-            request = request.header("Authorization", token);
-        }
+        let mut request = self.request(url);
         if let Some(held) = held {
             if let Some(etag) = &held.etag {
                 request = request.header("If-None-Match", etag);
@@ -98,4 +140,12 @@ impl Upstream {
             _ => bail!("`{url}` answered {}", response.status()),
         }
     }
+}
+
+/// The reason in a refusal's body: cargo's `{"errors":[{"detail":…}]}`, or its text.
+fn refusal(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| value["errors"][0]["detail"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned())
 }

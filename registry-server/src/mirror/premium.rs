@@ -1,13 +1,15 @@
-//! The premium download check of a mirror copy imported from a bundle.
+//! The premium download check of a mirror copy (synced or imported from a bundle).
 //!
-//! `wharf bundle import` writes `<copy>/entitlements.json` ([`MirrorEntitlements`]) after
-//! checking it offline: the entitlement keys signed into the registry's keyset, the premium
-//! packages, the signed revocation list, and the blob of every premium release. A blob
+//! `wharf mirror sync` and `wharf bundle import` write `<copy>/entitlements.json`
+//! ([`MirrorEntitlements`]) into the staged copy, switched in with its index, after checking
+//! it against the keyset the pinned root key starts: the entitlement keys signed into the
+//! registry's keyset, the premium packages, the signed revocation list, and the blob of every
+//! premium release. A blob
 //! listed there needs a licence in the `Wharf-Licence` header, checked by
 //! `wharf_trust::Licence::check` as the origin registry checks it, so the refusal (403) names
 //! the same check in the same words. A copy has no accounts, so the licensee is not
-//! compared with a caller. A copy without the file (a `wharf mirror sync` copy) has no
-//! premium packages.
+//! compared with a caller. A copy without the file has no premium packages (its upstream
+//! had none, or answered no entitlement information).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,7 +40,9 @@ pub struct MirrorEntitlements {
     pub premium: Vec<String>,
     /// The newest signed revocation list, if any.
     pub revocations: Option<String>,
-    /// The blob (`cksum`) of each premium release the copy carries → `[name, version]`.
+    /// The blob (`cksum`) of each premium release the copy carries → `[name, version]` (a
+    /// synced copy also names those of the copy it replaced, whose blobs leave the store
+    /// after the switch).
     pub releases: BTreeMap<String, (String, String)>,
 }
 
@@ -46,7 +50,7 @@ fn damaged(reason: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         format!(
-            "this mirror's `{MIRROR_ENTITLEMENTS}` is damaged ({reason}); import the bundle again"
+            "this mirror's `{MIRROR_ENTITLEMENTS}` is damaged ({reason}); sync the mirror or import the bundle again"
         ),
     )
 }
