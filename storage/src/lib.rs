@@ -142,6 +142,7 @@ mod teams;
 #[cfg(test)]
 mod teams_plans_tests;
 mod token_cache;
+mod token_notify;
 mod tokens;
 mod usage;
 mod web_sessions;

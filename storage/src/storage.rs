@@ -57,7 +57,7 @@ pub(crate) struct Inner {
     /// Where reads get a connection (SQLite or PostgreSQL).
     pub(crate) pool: EnginePool,
     /// Tokens verified since the database last changed.
-    token_cache: TokenCache,
+    pub(crate) token_cache: TokenCache,
     pub(crate) projector: IndexProjector,
     /// Index-file writes still running behind an acknowledged publish.
     pub(crate) pending_writes: Arc<PendingWrites>,
@@ -153,7 +153,7 @@ impl Storage {
         let (dirty, retry_queue) = DirtyIndexFiles::new();
         let token_cache = match engine {
             Engine::Sqlite => TokenCache::new(data_dir.join(DB_FILE)),
-            Engine::Postgres => TokenCache::uncached(),
+            Engine::Postgres => TokenCache::notified(),
         };
         let storage = Storage {
             inner: Arc::new(Inner {
@@ -375,14 +375,18 @@ impl Storage {
 
     /// Revokes a token ([`StorageError::UnknownToken`] when there is none with that id).
     pub fn revoke_token(&self, id: i64) -> Result<(), StorageError> {
-        self.inner
+        let revoked = self
+            .inner
             .pool
-            .with_sql(|conn| tokens::revoke_token(conn, id, now_unix()))
+            .with_sql(|conn| tokens::revoke_token(conn, id, now_unix()));
+        self.inner.token_cache.forget_all();
+        revoked
     }
 
     /// Finds who a presented token belongs to. Tokens verified since the database last
     /// changed (in this process or any other) are answered from memory; expiry is checked on
-    /// every call.
+    /// every call. On PostgreSQL a change through another node is seen once its
+    /// notification arrives (`token_notify.rs`).
     pub fn authenticate(&self, presented: &str) -> Result<Principal, StorageError> {
         let digest = token_digest(presented.trim());
         self.inner
