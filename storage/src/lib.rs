@@ -162,6 +162,7 @@ pub use audit::{
 };
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
 pub use backup::{BackupProgress, BackupSummary, PAGES_PER_STEP, create_backup};
+pub use blobs::BlobStream;
 pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use wharf_index_format::{PackageName, Pubtime, check_version_length};
 
 use crate::auth::token_digest;
-use crate::blobs::{get_blob, put_blob, sha256_hex};
+use crate::blobs::{BlobStream, get_blob, get_blob_stream, put_blob, sha256_hex};
 use crate::config::ObjectStores;
 use crate::daily_limits::check_daily_limits;
 use crate::db::{ConnectionPool, DB_FILE};
@@ -810,6 +810,12 @@ impl Storage {
     /// The `.crate` bytes with this checksum; `None` when absent.
     pub async fn blob(&self, cksum: &str) -> Result<Option<Bytes>, StorageError> {
         get_blob(self.inner.stores.blobs.as_ref(), cksum).await
+    }
+
+    /// The `.crate` with this checksum, to be read a chunk at a time (what the server sends
+    /// a download from, so a large blob is never held whole); `None` when absent.
+    pub async fn blob_stream(&self, cksum: &str) -> Result<Option<BlobStream>, StorageError> {
+        get_blob_stream(self.inner.stores.blobs.as_ref(), cksum).await
     }
 
     /// The checksum of a version. `version` is matched exactly, or, when it has no build
