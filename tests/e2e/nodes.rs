@@ -86,6 +86,35 @@ fn error_lines(output: &std::process::Output) -> Vec<String> {
         .collect()
 }
 
+/// The value of the gauge `name` on `node`'s `/metrics`.
+fn gauge(node: &TestRegistry, name: &str) -> TestResult<f64> {
+    let text = node
+        .http()
+        .get(format!("{}/metrics", node.url()))
+        .send()?
+        .text()?;
+    let line = text
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .ok_or_else(|| format!("no {name} on /metrics"))?;
+    Ok(line.trim().parse()?)
+}
+
+/// Polls `node`'s gauge `name` until `done` holds for it (within [`VISIBLE_WITHIN`]).
+fn until_gauge(node: &TestRegistry, name: &str, done: impl Fn(f64) -> bool) -> TestResult<f64> {
+    let started = Instant::now();
+    loop {
+        let value = gauge(node, name)?;
+        if done(value) {
+            return Ok(value);
+        }
+        if started.elapsed() > VISIBLE_WITHIN {
+            return Err(format!("{name} is still {value} after 30 s").into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn ready_status(node: &TestRegistry) -> Option<u16> {
     node.http()
         .get(format!("{}/ready", node.url()))
@@ -133,6 +162,11 @@ fn nodes_on_one_database_and_bucket_serve_one_registry() -> TestResult {
             assert!(!download.bytes()?.is_empty());
         }
     }
+    // Every node has caught up with the log: no entries behind.
+    for node in &cluster.nodes {
+        until_gauge(node, "wharf_follower_lag_entries", |entries| entries == 0.0)?;
+    }
+
     // A refused publish through one node (a duplicate committed through another) changes
     // nothing anywhere.
     let (status, detail) = publish(&cluster.nodes[2], &admin, "from-node-0", "1.0.0")?;
@@ -198,6 +232,11 @@ fn nodes_on_one_database_and_bucket_serve_one_registry() -> TestResult {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // And its lag metric grows: it has not found itself at the log's head since.
+    let lag = until_gauge(&cluster.nodes[0], "wharf_follower_lag_seconds", |seconds| {
+        seconds > 3.0
+    })?;
+    eprintln!("follower lag without the database: {lag} s");
     Ok(())
 }
 
