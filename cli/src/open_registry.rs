@@ -13,10 +13,38 @@ use std::path::Path;
 
 use anyhow::Context;
 use clap::Args;
+use serde::Deserialize;
 use wharf_storage::{MetadataDatabase, S3Location, Storage};
 
 /// The file in a node's data directory that names its PostgreSQL database (no password).
 pub(crate) const DATABASE_RECORD: &str = "database";
+
+/// A `--database` value as given (`sqlite` or a PostgreSQL URL, parsed later). It may hold a
+/// password, so `Debug` shows it without one, like every log line and error.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The value as given, password included: only for connecting.
+    pub(crate) fn as_given(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&wharf_storage::redact_database_url(&self.0), f)
+    }
+}
 
 /// `--database` of the commands other than `serve` that open a registry.
 #[derive(Debug, Clone, Default, Args)]
@@ -25,15 +53,15 @@ pub(crate) struct DatabaseArg {
     /// given to `wharf serve --database`, when its metadata lives there [default: the data
     /// directory's embedded database].
     #[arg(long, env = "WHARF_DATABASE", value_name = "URL")]
-    pub(crate) database: Option<String>,
+    pub(crate) database: Option<DatabaseUrl>,
 }
 
 impl DatabaseArg {
     /// The database named, or the embedded one.
     pub(crate) fn parsed(&self) -> anyhow::Result<MetadataDatabase> {
         self.database
-            .as_deref()
-            .map(MetadataDatabase::parse)
+            .as_ref()
+            .map(|url| MetadataDatabase::parse(url.as_given()))
             .transpose()
             .map_err(|error| anyhow::anyhow!("`--database`: {error}"))
             .map(Option::unwrap_or_default)

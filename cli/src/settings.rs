@@ -21,6 +21,7 @@ pub(crate) use crate::open_registry::{
 
 use crate::connection_keys::{GivenConnectionKeys, duration_key, parse_duration};
 use crate::listen::ListenAddr;
+use crate::open_registry::DatabaseUrl;
 
 /// The default data directory.
 pub(crate) const DEFAULT_DATA_DIR: &str = "wharf-data";
@@ -49,7 +50,7 @@ pub(crate) struct SettingKeys {
     /// directory) or a PostgreSQL URL, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, which
     /// several nodes (each with its own data directory) may share [default: sqlite].
     #[arg(long, env = "WHARF_DATABASE", value_name = "URL")]
-    pub(crate) database: Option<String>,
+    pub(crate) database: Option<DatabaseUrl>,
     /// Address to listen on: HOST:PORT (`127.0.0.1:8080`, `0.0.0.0:80`, `[::1]:8080`,
     /// `localhost:8080`) or a port alone (on 127.0.0.1) [default: 127.0.0.1:8080]; port 0
     /// picks a free port.
@@ -425,8 +426,8 @@ impl SettingKeys {
         };
         let database = self
             .database
-            .as_deref()
-            .map(MetadataDatabase::parse)
+            .as_ref()
+            .map(|url| MetadataDatabase::parse(url.as_given()))
             .transpose()
             .map_err(|error| anyhow::anyhow!("`database`: {error}"))?
             .unwrap_or_default();

@@ -263,7 +263,7 @@ fn cases() -> Vec<Case> {
             file: "database = \"postgres://wharf:file-secret@file-db/wharf\"",
             flags: &["--database", "postgresql://wharf@flag-db:5433/registry"],
             shown: |s| format!("{:?}", s.database),
-            from_file: "Postgres(\"postgres://wharf:file-secret@file-db/wharf\")",
+            from_file: "Postgres(\"postgres://wharf:***@file-db/wharf\")",
             from_flags: "Postgres(\"postgresql://wharf@flag-db:5433/registry\")",
         },
         Case {
@@ -378,6 +378,38 @@ fn a_database_that_is_no_postgres_url_is_refused_without_its_password() {
     assert_eq!(
         resolved("database = \"sqlite\"", &[]).database,
         wharf_storage::MetadataDatabase::Embedded
+    );
+}
+
+#[test]
+fn debug_of_the_settings_leaves_the_database_password_out() {
+    let url = "postgres://wharf:hunter2@db:5432/wharf?password=hunter3";
+    let from_flags = flags(&["--database", url]);
+    let from_file = file(&format!("database = \"{url}\""));
+    let settings = from_flags
+        .clone()
+        .over(from_file.clone())
+        .resolve()
+        .unwrap();
+    let args = crate::open_registry::DatabaseArg {
+        database: from_flags.database.clone(),
+    };
+    for shown in [
+        format!("{from_flags:?}"),
+        format!("{from_file:#?}"),
+        format!("{settings:?}"),
+        format!("{args:?}"),
+    ] {
+        assert!(
+            shown.contains("postgres://wharf:***@db:5432/wharf?password=***")
+                && !shown.contains("hunter"),
+            "{shown}"
+        );
+    }
+    // The value itself still reaches the database.
+    assert_eq!(
+        settings.database,
+        wharf_storage::MetadataDatabase::Postgres(url.to_owned())
     );
 }
 

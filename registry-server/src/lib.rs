@@ -62,7 +62,7 @@ pub use mirror::{
     MIRROR_ENTITLEMENTS, MIRROR_RECORD, MirrorEntitlements, MirrorRecord, MirrorState,
 };
 pub use rate_limits::PublishRateLimits;
-pub use response::Resp;
+pub use response::{Body, Resp};
 pub use router::handle;
 pub use server::{Server, warm_cache};
 pub use state::{AppState, ServerConfig};

@@ -85,6 +85,8 @@ pub struct AppState {
     pub(crate) catalogue: crate::handlers::catalogue_state::CatalogueState,
     /// The lifecycle feed signed last (served until the next lifecycle change).
     pub(crate) lifecycle_feed: crate::handlers::lifecycle_feed::FeedCache,
+    /// How far this node's index files are behind the event log (PostgreSQL).
+    pub(crate) follower_lag: crate::follower::FollowerLag,
 }
 
 impl AppState {
@@ -105,6 +107,7 @@ impl AppState {
             timestamp: crate::handlers::log::TimestampCache::default(),
             catalogue: crate::handlers::catalogue_state::CatalogueState::default(),
             lifecycle_feed: crate::handlers::lifecycle_feed::FeedCache::default(),
+            follower_lag: crate::follower::FollowerLag::default(),
         }
     }
 }

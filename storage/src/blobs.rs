@@ -1,7 +1,8 @@
 //! Content-addressed blobs: `.crate` bytes stored under `sha256/ab/cd/<hex>`.
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
@@ -56,6 +57,68 @@ pub(crate) async fn get_blob(
     };
     match store.get(&key).await {
         Ok(found) => Ok(Some(found.bytes().await?)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A blob read from the store a chunk at a time, so serving it never holds it whole in
+/// memory (an object in a bucket arrives in the chunks of its HTTP response, a local file in
+/// reads of a few kilobytes).
+pub struct BlobStream {
+    /// The blob's length in bytes, as the store reports it.
+    size: u64,
+    /// The chunks, in order.
+    chunks: BoxStream<'static, Result<Bytes, StorageError>>,
+}
+
+impl std::fmt::Debug for BlobStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStream")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobStream {
+    /// The blob's length in bytes.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The next chunk: `Ready(None)` after the last one; an error when the store failed
+    /// mid-way (the blob is then incomplete and must not be served as whole).
+    pub fn poll_chunk(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, StorageError>>> {
+        self.chunks.poll_next_unpin(cx)
+    }
+
+    /// Every chunk, in order (for tests and small blobs).
+    ///
+    /// # Errors
+    /// When the store fails mid-way.
+    pub async fn into_chunks(self) -> Result<Vec<Bytes>, StorageError> {
+        self.chunks.try_collect().await
+    }
+}
+
+/// Opens a blob for reading a chunk at a time; `None` when it is absent or `cksum` is not a
+/// valid checksum.
+pub(crate) async fn get_blob_stream(
+    store: &dyn ObjectStore,
+    cksum: &str,
+) -> Result<Option<BlobStream>, StorageError> {
+    let Some(key) = blob_key(cksum) else {
+        return Ok(None);
+    };
+    match store.get(&key).await {
+        Ok(found) => Ok(Some(BlobStream {
+            size: found.meta.size,
+            chunks: found.into_stream().map_err(StorageError::from).boxed(),
+        })),
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(other) => Err(other.into()),
     }

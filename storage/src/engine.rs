@@ -19,14 +19,26 @@ use crate::pg::{PgConn, PgDatabase};
 use crate::sql::{Engine, Sql};
 use crate::writer::Writer;
 
-/// Where the metadata lives.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Where the metadata lives. `Debug` shows a PostgreSQL URL without its password.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub enum MetadataDatabase {
     /// The embedded SQLite file in the data directory (the default).
     #[default]
     Embedded,
     /// A PostgreSQL database, as a `postgres://USER:PASSWORD@HOST:PORT/DATABASE` URL.
     Postgres(String),
+}
+
+impl std::fmt::Debug for MetadataDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Embedded => f.write_str("Embedded"),
+            Self::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&crate::pg::redact(url))
+                .finish(),
+        }
+    }
 }
 
 impl MetadataDatabase {
@@ -247,6 +259,18 @@ mod tests {
             .to_string();
         assert!(error.contains("mysql://w:***@db/wharf"), "{error}");
         assert!(!error.contains("secret"), "{error}");
+    }
+
+    #[test]
+    fn debug_leaves_the_password_out() {
+        let database = MetadataDatabase::Postgres("postgres://wharf:secret@db:5432/wharf".into());
+        let shown = format!("{database:?} {database:#?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(
+            format!("{database:?}"),
+            r#"Postgres("postgres://wharf:***@db:5432/wharf")"#
+        );
+        assert_eq!(format!("{:?}", MetadataDatabase::Embedded), "Embedded");
     }
 
     #[test]

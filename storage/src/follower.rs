@@ -109,7 +109,10 @@ impl Storage {
             EnginePool::Sqlite(_) => None,
             EnginePool::Postgres(database) => {
                 let wake = Arc::new(Notify::new());
-                database.spawn_listener(LOG_CHANNEL, Arc::clone(&wake));
+                let woken = Arc::clone(&wake);
+                // Each notification, and each (re)connection, wakes the follower: after a
+                // lost connection it catches up on what it may have missed.
+                database.spawn_listener(LOG_CHANNEL, Arc::new(move |_| woken.notify_one()));
                 Some(wake)
             }
         }

@@ -142,6 +142,7 @@ mod teams;
 #[cfg(test)]
 mod teams_plans_tests;
 mod token_cache;
+mod token_notify;
 mod tokens;
 mod usage;
 mod web_sessions;
@@ -161,6 +162,7 @@ pub use audit::{
 };
 pub use auth::{CreatedToken, NewToken, Principal, Scope, SecretToken, TokenInfo};
 pub use backup::{BackupProgress, BackupSummary, PAGES_PER_STEP, create_backup};
+pub use blobs::BlobStream;
 pub use catalogue::{
     CAPABILITIES, CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, KINDS, RatingSummary,
 };

@@ -28,13 +28,25 @@ use crate::{
     StorageError, TokenInfo, queries, tokens,
 };
 
-/// Where the metadata lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the metadata lives. `Debug` shows a PostgreSQL URL without its password.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Database {
     /// A SQLite file (created when missing).
     Sqlite(PathBuf),
     /// A PostgreSQL database, as a `postgres://` URL.
     Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&crate::pg::redact(url))
+                .finish(),
+        }
+    }
 }
 
 /// The engine-specific parts: the writer and where reads get a connection.

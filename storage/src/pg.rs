@@ -177,12 +177,29 @@ impl PgDatabase {
     }
 }
 
+/// What a listening connection reports to its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListenEvent {
+    /// `LISTEN` took effect: every notification sent from now on arrives.
+    Listening,
+    /// A notification arrived on the channel.
+    Notified,
+    /// The connection ended or could not be made: notifications may be missed until the
+    /// next [`ListenEvent::Listening`].
+    Lost,
+}
+
+/// Called with each [`ListenEvent`] of a listening connection, on the database's runtime
+/// (so it must not block).
+pub(crate) type ListenHandler = Arc<dyn Fn(ListenEvent) + Send + Sync>;
+
 impl PgDatabase {
-    /// Listens on `channel` on a connection of its own, on the backend's runtime, waking
-    /// `wake` on every notification, and once after each (re)connection so the follower
-    /// catches up on what it may have missed; a dropped connection is replaced a second
-    /// later. Ends with the database's runtime.
-    pub(crate) fn spawn_listener(&self, channel: &'static str, wake: Arc<tokio::sync::Notify>) {
+    /// Listens on `channel` on a connection of its own, on the backend's runtime, telling
+    /// `on_event` when `LISTEN` took effect, of every notification, and when the connection
+    /// is lost (so a follower catches up on what it may have missed, and a cache stops
+    /// trusting itself); a dropped connection is replaced a second later. Ends with the
+    /// database's runtime.
+    pub(crate) fn spawn_listener(&self, channel: &'static str, on_event: ListenHandler) {
         let config = Arc::clone(&self.config);
         let runtime = self
             .runtime
@@ -194,43 +211,43 @@ impl PgDatabase {
             let mut warned = false;
             loop {
                 let mut listened = false;
-                let ended = listen(&config, channel, &wake, &mut listened).await;
+                let ended = listen(&config, channel, &on_event, &mut listened).await;
                 if listened {
                     warned = false;
                 }
                 match ended {
                     Err(error) if !warned => {
                         warned = true;
-                        tracing::warn!(%error, channel, "listening for PostgreSQL notifications failed; polling the log until it connects again");
+                        tracing::warn!(%error, channel, "listening for PostgreSQL notifications failed; connecting again every second (meanwhile the log is polled and every token looked up)");
                     }
                     Err(error) => tracing::debug!(%error, channel, "still not listening"),
                     Ok(()) => tracing::debug!(channel, "the listening connection ended"),
                 }
-                wake.notify_one();
+                on_event(ListenEvent::Lost);
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }));
     }
 }
 
-/// One listening connection: `LISTEN channel` (then `listened` is set), then every
-/// notification wakes `wake`, until the connection ends.
+/// One listening connection: `LISTEN channel` (then `listened` is set and `on_event` told),
+/// then every notification is passed to `on_event`, until the connection ends.
 async fn listen(
     config: &tokio_postgres::Config,
     channel: &str,
-    wake: &Arc<tokio::sync::Notify>,
+    on_event: &ListenHandler,
     listened: &mut bool,
 ) -> Result<(), tokio_postgres::Error> {
     use futures::StreamExt;
     let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
-    let woken = Arc::clone(wake);
+    let notified = Arc::clone(on_event);
     let driver = tokio::spawn(async move {
         let mut messages = std::pin::pin!(futures::stream::poll_fn(
             move |cx| connection.poll_message(cx)
         ));
         while let Some(message) = messages.next().await {
             if let tokio_postgres::AsyncMessage::Notification(_) = message? {
-                woken.notify_one();
+                notified(ListenEvent::Notified);
             }
         }
         Ok::<(), tokio_postgres::Error>(())
@@ -238,7 +255,7 @@ async fn listen(
     client.batch_execute(&format!("LISTEN {channel}")).await?;
     *listened = true;
     tracing::debug!(channel, "listening for PostgreSQL notifications");
-    wake.notify_one();
+    on_event(ListenEvent::Listening);
     let ended = driver.await;
     drop(client);
     match ended {

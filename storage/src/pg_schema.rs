@@ -350,6 +350,21 @@ CREATE INDEX webhook_outbox_due ON webhook_outbox (state, next_attempt);
     crate::pg_catalogue::INSTALL_REPORTS,
     // Web UI sessions, ended with their token.
     crate::pg_catalogue::WEB_SESSIONS,
+    // A notification on channel `wharf_tokens` when a transaction changes a token or a user
+    // (sent at its commit), so every node forgets the tokens it verified
+    // (`token_notify.rs`).
+    r"
+CREATE FUNCTION wharf_notify_tokens() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wharf_tokens', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER tokens_notify_nodes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION wharf_notify_tokens();
+CREATE TRIGGER users_notify_nodes AFTER UPDATE OR DELETE OR TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION wharf_notify_tokens();
+",
 ];
 
 /// Brings the schema up to date, in one transaction under the writers' lock, so several

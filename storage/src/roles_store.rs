@@ -96,9 +96,12 @@ impl Storage {
                 &format!("change the role of `{login}`"),
             )?;
         }
-        self.inner
+        let before = self
+            .inner
             .pool
-            .with_write(|conn| set_role(conn, login, role))
+            .with_write(|conn| set_role(conn, login, role));
+        self.inner.token_cache.forget_all();
+        before
     }
 
     /// The role of `login` ([`StorageError::UnknownUser`] when there is none).

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use wharf_index_format::{PackageName, Pubtime, check_version_length};
 
 use crate::auth::token_digest;
-use crate::blobs::{get_blob, put_blob, sha256_hex};
+use crate::blobs::{BlobStream, get_blob, get_blob_stream, put_blob, sha256_hex};
 use crate::config::ObjectStores;
 use crate::daily_limits::check_daily_limits;
 use crate::db::{ConnectionPool, DB_FILE};
@@ -57,7 +57,7 @@ pub(crate) struct Inner {
     /// Where reads get a connection (SQLite or PostgreSQL).
     pub(crate) pool: EnginePool,
     /// Tokens verified since the database last changed.
-    token_cache: TokenCache,
+    pub(crate) token_cache: TokenCache,
     pub(crate) projector: IndexProjector,
     /// Index-file writes still running behind an acknowledged publish.
     pub(crate) pending_writes: Arc<PendingWrites>,
@@ -153,7 +153,7 @@ impl Storage {
         let (dirty, retry_queue) = DirtyIndexFiles::new();
         let token_cache = match engine {
             Engine::Sqlite => TokenCache::new(data_dir.join(DB_FILE)),
-            Engine::Postgres => TokenCache::uncached(),
+            Engine::Postgres => TokenCache::notified(),
         };
         let storage = Storage {
             inner: Arc::new(Inner {
@@ -375,14 +375,18 @@ impl Storage {
 
     /// Revokes a token ([`StorageError::UnknownToken`] when there is none with that id).
     pub fn revoke_token(&self, id: i64) -> Result<(), StorageError> {
-        self.inner
+        let revoked = self
+            .inner
             .pool
-            .with_sql(|conn| tokens::revoke_token(conn, id, now_unix()))
+            .with_sql(|conn| tokens::revoke_token(conn, id, now_unix()));
+        self.inner.token_cache.forget_all();
+        revoked
     }
 
     /// Finds who a presented token belongs to. Tokens verified since the database last
     /// changed (in this process or any other) are answered from memory; expiry is checked on
-    /// every call.
+    /// every call. On PostgreSQL a change through another node is seen once its
+    /// notification arrives (`token_notify.rs`).
     pub fn authenticate(&self, presented: &str) -> Result<Principal, StorageError> {
         let digest = token_digest(presented.trim());
         self.inner
@@ -806,6 +810,12 @@ impl Storage {
     /// The `.crate` bytes with this checksum; `None` when absent.
     pub async fn blob(&self, cksum: &str) -> Result<Option<Bytes>, StorageError> {
         get_blob(self.inner.stores.blobs.as_ref(), cksum).await
+    }
+
+    /// The `.crate` with this checksum, to be read a chunk at a time (what the server sends
+    /// a download from, so a large blob is never held whole); `None` when absent.
+    pub async fn blob_stream(&self, cksum: &str) -> Result<Option<BlobStream>, StorageError> {
+        get_blob_stream(self.inner.stores.blobs.as_ref(), cksum).await
     }
 
     /// The checksum of a version. `version` is matched exactly, or, when it has no build

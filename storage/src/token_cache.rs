@@ -10,9 +10,8 @@
 //! would let anyone fill memory), keyed by the token's SHA-256, so the cache holds no secret,
 //! and it is emptied when it reaches [`MAX_ENTRIES`].
 //!
-//! On PostgreSQL there is no cache: every request looks its token up (one keyed query on
-//! a pooled connection, the same round trip a change counter would cost), so a token
-//! revoked through any server is refused by every server on its next request.
+//! On PostgreSQL, which several servers share and which has no `data_version`, the cache is
+//! emptied by notifications of token and user changes instead (`token_notify.rs`).
 //!
 //! One lock and one watching connection serve every thread. (Splitting the cache into
 //! per-thread shards, each with its own connection, was slower: concurrent reads of
@@ -26,18 +25,22 @@ use rusqlite::Connection;
 
 use crate::db::open_connection;
 use crate::engine::EnginePool;
+use crate::token_notify::NotifiedTokenCache;
 use crate::tokens::{VerifiedToken, verify_digest};
 use crate::{Principal, StorageError};
 
 /// Most tokens kept at once; a full cache starts over empty.
 const MAX_ENTRIES: usize = 4096;
 
-/// Verified tokens, valid while the database's `data_version` stays what it was.
+/// Verified tokens, valid while the database's `data_version` stays what it was (SQLite),
+/// or until a change is notified (PostgreSQL).
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    /// The database file, for the watching connection; `None` on PostgreSQL (no cache).
+    /// The database file, for the watching connection; `None` on PostgreSQL.
     db_path: Option<PathBuf>,
     state: Mutex<State>,
+    /// The cache used on PostgreSQL.
+    notified: NotifiedTokenCache,
 }
 
 #[derive(Debug, Default)]
@@ -56,16 +59,25 @@ impl TokenCache {
         Self {
             db_path: Some(db_path),
             state: Mutex::new(State::default()),
+            notified: NotifiedTokenCache::default(),
         }
     }
 
-    /// No cache: every lookup reads the database (PostgreSQL, which several servers share
-    /// and which has no `data_version`).
-    pub(crate) fn uncached() -> Self {
+    /// An empty cache for a PostgreSQL database, emptied by notifications of changes.
+    pub(crate) fn notified() -> Self {
         Self {
             db_path: None,
             state: Mutex::new(State::default()),
+            notified: NotifiedTokenCache::default(),
         }
+    }
+
+    /// Forgets every verified token, right after a token or user changed through this
+    /// process (on SQLite the next lookup would notice anyway; on PostgreSQL the
+    /// notification of the change arrives a moment later).
+    pub(crate) fn forget_all(&self) {
+        self.lock().entries.clear();
+        self.notified.forget_all();
     }
 
     /// The principal behind the token whose hex SHA-256 is `digest`, from the cache when the
@@ -77,7 +89,12 @@ impl TokenCache {
         now: i64,
     ) -> Result<Principal, StorageError> {
         let Some(db_path) = &self.db_path else {
-            return pool.with_sql(|conn| Ok(verify_digest(conn, digest, now)?.principal));
+            return match pool {
+                EnginePool::Postgres(database) => self.notified.authenticate(database, digest, now),
+                EnginePool::Sqlite(_) => {
+                    pool.with_sql(|conn| Ok(verify_digest(conn, digest, now)?.principal))
+                }
+            };
         };
         let version = {
             let mut state = self.lock();
@@ -123,6 +140,12 @@ impl TokenCache {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().entries.len()
+    }
+
+    /// Tokens kept on PostgreSQL.
+    #[cfg(test)]
+    pub(crate) fn notified_len(&self) -> usize {
+        self.notified.len()
     }
 }
 

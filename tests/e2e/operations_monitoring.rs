@@ -119,6 +119,7 @@ fn the_alerting_rules_are_valid_and_name_only_exposed_metrics() -> TestResult {
         "wharf_http_request_duration_seconds_bucket",
         "wharf_index_writes_pending",
         "wharf_data_dir_free_bytes",
+        "wharf_follower_lag_seconds",
     ] {
         assert!(named.contains(needed), "the rules do not watch {needed}");
     }

@@ -89,6 +89,57 @@ fn cargo_publishes_yanks_and_builds_with_blobs_on_s3() -> TestResult {
     Ok(())
 }
 
+/// `len` bytes that do not compress (a counter through SHA-256).
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(len + 32);
+    let mut block = 0u64;
+    while bytes.len() < len {
+        bytes.extend_from_slice(&Sha256::digest(block.to_le_bytes()));
+        block += 1;
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+#[test]
+fn a_large_crate_downloads_byte_identical_from_the_bucket() -> TestResult {
+    let garage = GarageServer::start();
+    let registry = registry_on(&garage, "e2e/large", &["--max-crate-bytes", "67108864"]);
+    let krate = wharf_test_support::CrateBuilder::standard("s3-large", "1.0.0")
+        .file_with_mode("data.bin", &incompressible(24 << 20), 0o644)
+        .build();
+    assert!(krate.len() > 24 << 20, "{} bytes", krate.len());
+    let body = wharf_test_support::body(
+        &wharf_test_support::metadata_json("s3-large", "1.0.0"),
+        &krate,
+    );
+    let published = registry
+        .http()
+        .put(format!("{}/api/v1/crates/new", registry.url()))
+        .header("Authorization", &registry.admin_token)
+        .body(body)
+        .send()?;
+    assert_eq!(published.status(), StatusCode::OK, "{}", published.text()?);
+
+    let download = registry
+        .http()
+        .get(format!(
+            "{}/api/v1/crates/s3-large/1.0.0/download",
+            registry.url()
+        ))
+        .send()?;
+    assert_eq!(download.status(), StatusCode::OK);
+    // Streamed with its length announced, so a cut-off transfer is seen as one.
+    assert_eq!(download.content_length(), Some(krate.len() as u64));
+    let served = download.bytes()?;
+    assert_eq!(served.len(), krate.len());
+    assert!(
+        served == krate,
+        "the served bytes differ from the published crate"
+    );
+    Ok(())
+}
+
 #[test]
 fn cargo_downloads_through_presigned_redirects_to_the_bucket() -> TestResult {
     let garage = GarageServer::start();

@@ -1,11 +1,11 @@
 //! Downloads: the immutable `/blobs/sha256/{hex}` and cargo's legacy
 //! `/api/v1/crates/{name}/{version}/download`.
 
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::response::{Resp, bytes_response, empty};
+use crate::response::{Body, Resp, empty};
 use crate::state::AppState;
 
 /// Serves a blob by its SHA-256. Blob URLs never change meaning, so they are cacheable forever.
@@ -37,12 +37,17 @@ pub(crate) async fn blob(
     if let Some(expiry) = state.config.presigned_downloads {
         return redirect_to_presigned(state, hex, expiry).await;
     }
-    let Some(bytes) = state.storage.blob(hex).await? else {
+    let Some(blob) = state.storage.blob_stream(hex).await? else {
         return Err(ApiError::not_found(format!("no blob with sha256 `{hex}`")));
     };
     count_download(state, hex, headers);
-    let mut response = bytes_response(StatusCode::OK, "application/gzip", bytes);
+    // Sent as the store delivers it, with its length announced: never held whole.
+    let mut response = Response::new(Body::blob(blob));
     let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),

@@ -12,7 +12,6 @@ use std::process::Stdio;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
-use http_body_util::Full;
 use tokio::io::AsyncWriteExt as _;
 use wharf_storage::{Scope, StorageError};
 
@@ -157,7 +156,7 @@ pub(crate) async fn serve(
     .await?;
     let mut response = cgi_response(&output)?;
     if head {
-        *response.body_mut() = Full::new(Bytes::new());
+        *response.body_mut() = crate::response::Body::empty();
     }
     Ok(response)
 }
@@ -238,7 +237,7 @@ fn cgi_response(output: &[u8]) -> Result<Resp, ApiError> {
             &"`git http-backend` answered without headers",
         )
     })?;
-    let mut response = Response::new(Full::new(Bytes::copy_from_slice(body)));
+    let mut response = Response::new(crate::response::Body::full(Bytes::copy_from_slice(body)));
     for line in head.lines() {
         let Some((name, value)) = line.split_once(':') else {
             continue;

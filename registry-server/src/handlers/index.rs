@@ -3,7 +3,6 @@
 use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
 
 use crate::auth;
 use crate::error::ApiError;
@@ -57,7 +56,7 @@ pub(crate) fn index_file(
         _ => (file.bytes.clone(), &file.headers.ok),
     };
     state.metrics.count_index_bytes(body.len());
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(crate::response::Body::full(body));
     *response.headers_mut() = prepared.clone();
     Ok(response)
 }

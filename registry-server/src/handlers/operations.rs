@@ -38,6 +38,7 @@ pub(crate) fn metrics(state: &AppState) -> Resp {
         state.storage.dirty_index_files()
     );
     crate::metrics::render_readiness(&mut text, state.ready.load(Ordering::Acquire));
+    state.follower_lag.render(&mut text);
     crate::metrics::render_disk_space(&mut text, state.storage.data_dir());
     crate::handlers::usage::render_metrics(&mut text, state);
     bytes_response(

@@ -92,7 +92,7 @@ impl Registry {
         let body = body
             .collect()
             .await
-            .unwrap_or_else(|never| match never {})
+            .expect("the body is read whole (a blob from the store too)")
             .to_bytes();
         Answer {
             status: parts.status,

@@ -304,6 +304,36 @@ async fn cargo_search_and_webhooks_read_from_postgres_and_change_nothing() -> Te
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_password_is_never_shown() -> TestResult {
+    let server = PostgresServer::start();
+    let dir = tempfile::tempdir()?;
+    // The server trusts loopback logins, so a password in the URL is accepted and unused.
+    let url = server.url().replacen("://wharf@", "://wharf:hunter2@", 1);
+    assert!(url.contains("hunter2"), "{url}");
+    let database = MetadataDatabase::parse(&url)?;
+    let storage = Storage::open_with_database(
+        StorageConfig {
+            data_dir: dir.path().to_path_buf(),
+            blobs: BlobBackend::Local,
+        },
+        database.clone(),
+    )
+    .await?;
+    let alice = admin(&storage, "alice");
+    storage.publish(&alice, upload("harbour", "1.0.0")).await?;
+    for shown in [
+        format!("{database:?}"),
+        format!("{database:#?}"),
+        format!("{storage:?}"),
+        format!("{storage:#?}"),
+    ] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+    assert!(format!("{database:?}").contains("wharf:***@127.0.0.1"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_or_unreachable_database_is_one_line_at_open() -> TestResult {
     let dir = tempfile::tempdir()?;
     let config = StorageConfig {

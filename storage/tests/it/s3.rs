@@ -116,6 +116,56 @@ async fn a_published_blob_is_downloaded_and_survives_a_restart_on_s3() -> TestRe
     publish_download_and_reopen(Backend::s3()).await
 }
 
+/// A blob of `len` bytes that compress poorly (a counter through SHA-256).
+fn large_blob(len: usize) -> Bytes {
+    let mut bytes = Vec::with_capacity(len + 32);
+    let mut block = 0u64;
+    while bytes.len() < len {
+        bytes.extend_from_slice(sha256(&block.to_le_bytes()).as_bytes());
+        block += 1;
+    }
+    bytes.truncate(len);
+    Bytes::from(bytes)
+}
+
+async fn a_large_blob_is_read_in_chunks(backend: Backend) -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let storage = backend.open(dir.path()).await;
+    let alice = admin(&storage, "alice");
+    let bytes = large_blob(24 << 20);
+    let cksum = sha256(&bytes);
+    storage
+        .publish(&alice, upload_bytes("large", "1.0.0", bytes.clone()))
+        .await?;
+    let blob = storage
+        .blob_stream(&cksum)
+        .await?
+        .expect("the blob is stored");
+    assert_eq!(blob.size(), bytes.len() as u64);
+    let chunks = blob.into_chunks().await?;
+    // Never one buffer of the whole blob: the chunks arrive as the store reads them.
+    let largest = chunks.iter().map(Bytes::len).max().unwrap_or_default();
+    assert!(
+        chunks.len() > 1 && largest < bytes.len(),
+        "{} chunks, the largest {largest} bytes",
+        chunks.len()
+    );
+    assert!(chunks.concat() == bytes, "the chunks are not the blob");
+    assert!(storage.blob_stream(&sha256(b"absent")).await?.is_none());
+    assert!(storage.blob_stream("not-hex").await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_large_blob_is_read_in_chunks_on_local_disk() -> TestResult {
+    a_large_blob_is_read_in_chunks(Backend::Local).await
+}
+
+#[tokio::test]
+async fn a_large_blob_is_read_in_chunks_on_s3() -> TestResult {
+    a_large_blob_is_read_in_chunks(Backend::s3()).await
+}
+
 async fn refused_publishes_store_no_blob(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let storage = backend.open(dir.path()).await;
