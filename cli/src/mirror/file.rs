@@ -242,11 +242,18 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
         synced
             .left_out
             .push(format!("crate `{name}` (every version): {problem}"));
+        // Remembered as partial, so the next sync fetches the file again.
+        synced.partial.push(path.to_owned());
         return Ok(synced);
     }
     let (kept, whole) = copy_lines(cx, listed, &url, &text, &vetted, &mut synced).await?;
     let target = cx.stage.join("index").join(path);
     if kept.is_empty() {
+        // Every chosen version left out: the copy holds nothing of the file, but remembers
+        // it as partial, so the next sync retries it rather than finding nothing changed.
+        if !synced.left_out.is_empty() {
+            synced.partial.push(path.to_owned());
+        }
         return Ok(synced);
     }
     if whole {
