@@ -40,7 +40,7 @@ pub(super) async fn index_file(
     serve_file(copy, "index", path, headers).await
 }
 
-/// Serves `<copy>/origin/<path>` as [`index_file`] serves an index file: the origin's whole
+/// Serves `<copy>/origin/<path>` as `index_file` serves an index file: the origin's whole
 /// index file for a file the copy holds with versions cut (`--roots`, `--lockfile`), byte
 /// for byte, so a verifier proves it against the origin's signed snapshot; 404 when the copy
 /// holds the origin's file as it is (or not at all).
