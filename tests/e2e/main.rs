@@ -34,6 +34,7 @@ mod keyset_rotation;
 mod licence_keyset;
 mod lifecycle;
 mod mirror;
+mod mirror_cut_proof;
 mod mirror_expiry;
 mod mirror_partial;
 mod mirror_premium;

@@ -1,5 +1,5 @@
 //! `wharf mirror sync`: a Wharf registry's index and blobs copied into a directory, every blob
-//! checked, a version without its blob left out and named.
+//! checked, a version without its blob left out and named, and retried by the next sync.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -103,7 +103,9 @@ fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_
     publish(&upstream, "cc", "1.0.0");
     publish(&upstream, "dd", "1.0.0");
     let lost = cksums(&sparse(&upstream, "2/dd")).remove(0);
-    std::fs::remove_file(upstream_blob(upstream.data_dir(), &lost))?;
+    let lost_blob = upstream_blob(upstream.data_dir(), &lost);
+    let lost_bytes = std::fs::read(&lost_blob)?;
+    std::fs::remove_file(&lost_blob)?;
     let second = sync(&upstream, &mirror);
     assert_eq!(second.status.code(), Some(1), "{}", describe(&second));
     let said = String::from_utf8_lossy(&second.stdout);
@@ -120,6 +122,30 @@ fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_
     assert_eq!(
         std::fs::read(current.join("index/2/cc"))?,
         sparse(&upstream, "2/cc")
+    );
+    // With nothing changed upstream, the next sync retries the package whose every version
+    // was left out (it does not find nothing changed) and still exits 1 while it stays out.
+    let retried = sync(&upstream, &mirror);
+    assert_eq!(retried.status.code(), Some(1), "{}", describe(&retried));
+    let said = String::from_utf8_lossy(&retried.stdout);
+    assert!(
+        said.contains("left out: crate `dd` version `1.0.0`: its blob is missing upstream"),
+        "{said}"
+    );
+    assert!(!current.join("index/2/dd").exists());
+    // Once the blob is back, the retry copies it and the sync succeeds.
+    std::fs::write(&lost_blob, &lost_bytes)?;
+    let recovered = sync(&upstream, &mirror);
+    assert!(recovered.status.success(), "{}", describe(&recovered));
+    let said = String::from_utf8_lossy(&recovered.stdout);
+    assert!(said.contains(", 0 left out"), "{said}");
+    assert_eq!(
+        std::fs::read(current.join("index/2/dd"))?,
+        sparse(&upstream, "2/dd")
+    );
+    assert_eq!(
+        std::fs::read(current.join("blobs/sha256").join(&lost))?,
+        lost_bytes
     );
     let copies = std::fs::read_dir(&mirror)?.count();
     assert_eq!(

@@ -15,6 +15,10 @@ use crate::mirror::copy::{blob_path, cksums, link, store_path, write, write_blob
 use crate::mirror::state::{FileState, SyncState};
 use crate::mirror::upstream::{Fetched, Licensed, Upstream};
 
+/// The directory of a copy that holds the origin's whole file of each file whose versions
+/// `--roots` or `--lockfile` cut (served at `/index/.wharf/origin/<path>`).
+pub(crate) const ORIGIN_DIR: &str = "origin";
+
 /// One index file to sync: its path and, when the upstream's snapshot gives it, its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Listed {
@@ -137,6 +141,11 @@ fn take_unchanged(
     if !link(&from, &cx.stage.join("index").join(path))? {
         return Ok(false);
     }
+    // The origin's whole file of a cut file goes with it (`false`: the file was not cut).
+    link(
+        &previous.join(ORIGIN_DIR).join(path),
+        &cx.stage.join(ORIGIN_DIR).join(path),
+    )?;
     synced.unchanged += 1;
     synced.packages += 1;
     synced.versions += blobs;
@@ -242,21 +251,20 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
         synced
             .left_out
             .push(format!("crate `{name}` (every version): {problem}"));
+        // Remembered as partial, so the next sync fetches the file again.
+        synced.partial.push(path.to_owned());
         return Ok(synced);
     }
-    let (kept, whole) = copy_lines(cx, listed, &url, &text, &vetted, &mut synced).await?;
-    let target = cx.stage.join("index").join(path);
+    let (kept, whole, cut) = copy_lines(cx, listed, &url, &text, &vetted, &mut synced).await?;
     if kept.is_empty() {
+        // Every chosen version left out: the copy holds nothing of the file, but remembers
+        // it as partial, so the next sync retries it rather than finding nothing changed.
+        if !synced.left_out.is_empty() {
+            synced.partial.push(path.to_owned());
+        }
         return Ok(synced);
     }
-    if whole {
-        // The upstream's exact bytes.
-        write(&target, &bytes)?;
-    } else {
-        let mut text = kept.join("\n");
-        text.push('\n');
-        write(&target, text.as_bytes())?;
-    }
+    write_kept(cx.stage, path, &bytes, &kept, (whole, cut))?;
     synced.packages += 1;
     if synced.left_out.is_empty() {
         let state = FileState {
@@ -272,8 +280,32 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
     Ok(synced)
 }
 
-/// The lines of a fetched file the copy keeps (each with its blob in the store), and
-/// whether that is every line.
+/// Writes the kept lines of the upstream's file (`bytes`) at `path` in `stage`: the
+/// upstream's exact bytes when `whole`, and, when versions were `cut` by the choice, the
+/// upstream's whole file beside it, which proves the cut file.
+fn write_kept(
+    stage: &Path,
+    path: &str,
+    bytes: &[u8],
+    kept: &[&str],
+    (whole, cut): (bool, bool),
+) -> anyhow::Result<()> {
+    let target = stage.join("index").join(path);
+    if whole {
+        return write(&target, bytes);
+    }
+    let mut text = kept.join("\n");
+    text.push('\n');
+    write(&target, text.as_bytes())?;
+    if cut {
+        write(&stage.join(ORIGIN_DIR).join(path), bytes)?;
+    }
+    Ok(())
+}
+
+/// The lines of a fetched file the copy keeps (each with its blob in the store), whether
+/// that is every line, and whether a version was cut by the choice (`--roots`,
+/// `--lockfile`).
 async fn copy_lines<'t>(
     cx: &Context<'_>,
     listed: &Listed,
@@ -281,9 +313,10 @@ async fn copy_lines<'t>(
     text: &'t str,
     vetted: &Vetted,
     synced: &mut Synced,
-) -> anyhow::Result<(Vec<&'t str>, bool)> {
+) -> anyhow::Result<(Vec<&'t str>, bool, bool)> {
     let mut kept = Vec::new();
     let mut whole = true;
+    let mut cut = false;
     for line in text.lines() {
         let entry: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("`{url}` has a line that is not JSON"))?;
@@ -295,6 +328,7 @@ async fn copy_lines<'t>(
             .is_some_and(|wanted| !wanted.contains(&version))
         {
             whole = false;
+            cut = true;
             continue;
         }
         if let Some(problem) = vetted.versions.get(&version) {
@@ -315,7 +349,7 @@ async fn copy_lines<'t>(
         synced.named.insert(cksum);
         synced.versions += 1;
     }
-    Ok((kept, whole))
+    Ok((kept, whole, cut))
 }
 
 /// Puts one version's blob into the shared store (when it is not there already);

@@ -1,7 +1,8 @@
 //! What a copy remembers for the next sync, in `<copy>/sync-state.json`: for every upstream
 //! index file it holds with nothing left out, the upstream file's SHA-256, the validators the
 //! upstream gave it, and the versions chosen from it (`--roots`/`--lockfile`). A file with a
-//! version left out is not remembered, so the next sync fetches it again.
+//! version left out (even every version) is remembered only as partial, so the next sync
+//! fetches it again rather than finding nothing changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -32,7 +33,8 @@ pub(crate) struct FileState {
 pub(crate) struct SyncState {
     pub(crate) upstream: String,
     pub(crate) files: BTreeMap<String, FileState>,
-    /// The index paths the copy holds with a version left out (not in `files`).
+    /// The index paths the copy holds with a version left out, or holds nothing of because
+    /// every version was left out (not in `files`): the next sync fetches them again.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub(crate) partial: BTreeSet<String>,
     /// How the packages were chosen (`--include`, `--roots`, `--lockfile`, `--public-url`),

@@ -1,7 +1,8 @@
 //! One package's index file against the signed snapshot and the replayed log: the file's
 //! hash in its snapshot bin, and each line against its release leaf (name, version,
 //! `cksum`, the hash of the exact published bytes, the yank state), with no release of the
-//! log missing from the file and no line the log does not have.
+//! log missing from the file and no line the log does not have. A partial copy's cut file is
+//! checked through the origin's whole file (see `cut_file`).
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use wharf_trust::{Hash, InclusionProof, StatementBody};
 use super::head::Head;
 use super::http::{CRATE_CAP, LARGE_CAP, SMALL_CAP};
 use super::log_replay::Replay;
-use super::{Failure, Session, VerifyError};
+use super::{Failure, ORIGIN_BINS_PATH, ORIGIN_FILES_PATH, Session, VerifyError};
 
 /// The fields of a served index line the check reads. Deserializing into a struct refuses a
 /// repeated field (two `cksum`s) and anything that is not one JSON object (a BOM, trailing
@@ -80,7 +81,10 @@ pub(crate) fn check_bytes(
     check_fetched(session, head, replay, &[], name, bytes, false)
 }
 
-fn releases_of(replay: &Replay, name: &str) -> BTreeMap<String, super::log_replay::Release> {
+pub(super) fn releases_of(
+    replay: &Replay,
+    name: &str,
+) -> BTreeMap<String, super::log_replay::Release> {
     replay
         .packages
         .get(name)
@@ -88,7 +92,9 @@ fn releases_of(replay: &Replay, name: &str) -> BTreeMap<String, super::log_repla
         .unwrap_or_default()
 }
 
-/// Checks the bytes of `name`'s index file.
+/// Checks the bytes of `name`'s index file. On a partial copy (its bins are the origin's,
+/// served apart) a file whose hash the origin's snapshot does not have is checked as a cut
+/// file against the origin's whole file the copy serves beside it.
 fn check_fetched(
     session: &mut Session,
     head: &Head,
@@ -101,12 +107,28 @@ fn check_fetched(
     let path = wharf_index_format::index_path(name);
     let url = session.index_url(&path);
     let mut failures = Vec::new();
-    let releases = releases_of(replay, name);
     let bin = wharf_trust::snapshot::bin_of(&path);
     let bin_text = session.bin(bin)?;
     if let Err(error) =
         wharf_trust::snapshot::verify_file(&path, &Hash::sha256(bytes), &bin_text, &head.bins)
     {
+        if session.documents.bins_path == ORIGIN_BINS_PATH {
+            let origin_url = session.index_url(&format!("{ORIGIN_FILES_PATH}/{path}"));
+            if let Some(origin) =
+                session
+                    .http
+                    .get_optional(&origin_url, "origin's whole index file", LARGE_CAP)?
+            {
+                let cut = super::cut_file::CutFile {
+                    name,
+                    served: bytes,
+                    served_url: &url,
+                    origin: &origin,
+                    origin_url: &origin_url,
+                };
+                return cut.check(session, head, replay, leaves, prove_lines);
+            }
+        }
         failures.push(Failure::new(name, None, format!("snapshot: {error}")));
     }
     let Ok(text) = std::str::from_utf8(bytes) else {
@@ -117,6 +139,34 @@ fn check_fetched(
         ));
         return Ok(failures);
     };
+    check_lines(
+        session,
+        head,
+        (replay, leaves),
+        name,
+        (&url, text),
+        prove_lines,
+        &mut failures,
+    )?;
+    if session.options.check_crates && failures.is_empty() {
+        let releases = releases_of(replay, name);
+        check_crates(session, name, releases.iter(), &mut failures)?;
+    }
+    Ok(failures)
+}
+
+/// Checks every line of `text` (the file at `url`) against its release leaf, and that no
+/// release of the log is missing from it; adds what fails to `failures`.
+pub(super) fn check_lines(
+    session: &mut Session,
+    head: &Head,
+    (replay, leaves): (&Replay, &[Vec<u8>]),
+    name: &str,
+    (url, text): (&str, &str),
+    prove_lines: bool,
+    failures: &mut Vec<Failure>,
+) -> Result<(), VerifyError> {
+    let releases = releases_of(replay, name);
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for (number, line) in text.split_terminator('\n').enumerate() {
         match check_line(line, name, replay, head.checkpoint.size()) {
@@ -162,14 +212,22 @@ fn check_fetched(
             ));
         }
     }
-    if session.options.check_crates && failures.is_empty() {
-        for (version, release) in &releases {
-            if let Some(failure) = check_crate(session, name, version, &release.cksum)? {
-                failures.push(failure);
-            }
+    Ok(())
+}
+
+/// Checks the `.crate` of each of `releases` against its signed `cksum`; adds what fails.
+pub(super) fn check_crates<'r>(
+    session: &mut Session,
+    name: &str,
+    releases: impl Iterator<Item = (&'r String, &'r super::log_replay::Release)>,
+    failures: &mut Vec<Failure>,
+) -> Result<(), VerifyError> {
+    for (version, release) in releases {
+        if let Some(failure) = check_crate(session, name, version, &release.cksum)? {
+            failures.push(failure);
         }
     }
-    Ok(failures)
+    Ok(())
 }
 
 /// A line failure before its version is known carries the line number.

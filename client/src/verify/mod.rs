@@ -30,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cut_file;
 mod error;
 mod head;
 mod held_files;
@@ -226,6 +227,10 @@ pub const BINS_PATH: &str = ".wharf/bins";
 /// Where a partial mirror serves the origin's signed snapshot bins, which name files it does
 /// not hold, when its own listing at [`BINS_PATH`] names only those it holds.
 pub const ORIGIN_BINS_PATH: &str = ".wharf/origin-bins";
+/// Where a partial mirror serves, under the index, the origin's whole file of each file it
+/// cut (`--roots`, `--lockfile`): `/index/.wharf/origin/<index path>`, byte-identical to the
+/// origin's, so the cut file is proven against the origin's signed snapshot.
+pub const ORIGIN_FILES_PATH: &str = ".wharf/origin";
 
 /// The verified head and log of one run.
 #[derive(Debug)]

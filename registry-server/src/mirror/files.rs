@@ -1,5 +1,6 @@
-//! Reading a mirror copy's files: index files with cargo's caching headers, blobs, and a
-//! version's checksum for the download-by-version path.
+//! Reading a mirror copy's files: index files with cargo's caching headers, the origin's
+//! whole file of each file a partial copy cut, blobs, and a version's checksum for the
+//! download-by-version path.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -36,12 +37,37 @@ pub(super) async fn index_file(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Resp, ApiError> {
+    serve_file(copy, "index", path, headers).await
+}
+
+/// Serves `<copy>/origin/<path>` as `index_file` serves an index file: the origin's whole
+/// index file for a file the copy holds with versions cut (`--roots`, `--lockfile`), byte
+/// for byte, so a verifier proves it against the origin's signed snapshot; 404 when the copy
+/// holds the origin's file as it is (or not at all).
+pub(super) async fn origin_file(
+    copy: &Path,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Resp, ApiError> {
+    serve_file(copy, ORIGIN_DIR, path, headers).await
+}
+
+/// The directory of a copy that holds the origin's whole file of each file it cut.
+const ORIGIN_DIR: &str = "origin";
+
+/// Serves `<copy>/<dir>/<path>` with the caching headers of an index file.
+async fn serve_file(
+    copy: &Path,
+    dir: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Resp, ApiError> {
     let missing =
         || ApiError::not_found(format!("no package at index path `{path}` in this mirror"));
     if !is_index_path(path) {
         return Err(missing());
     }
-    let file = copy.join("index").join(path);
+    let file = copy.join(dir).join(path);
     // The file is opened once, through `current`: its bytes and mtime are of one copy.
     let opened = tokio::fs::File::open(&file).await.map_err(|_| missing())?;
     let modified = opened

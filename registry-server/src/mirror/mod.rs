@@ -7,7 +7,10 @@
 //! (`Allow: GET, HEAD`) with a message naming the upstream the copy came from. Index files
 //! carry an `ETag` (the SHA-256 of their bytes) and `Last-Modified` and answer 304 to a
 //! matching `If-None-Match`/`If-Modified-Since`; a missing file is 404, never 403.
-//! `config.json` is the serving server's own, so downloads come here too.
+//! `config.json` is the serving server's own, so downloads come here too. A partial copy
+//! serves, for each file it cut (`--roots`, `--lockfile`), the origin's whole file at
+//! `/index/.wharf/origin/<index path>`, so a verifier proves the cut file against the
+//! origin's signed snapshot.
 
 mod files;
 mod premium;
@@ -125,6 +128,12 @@ async fn dispatch(
             return (Route::Log, Err(read_only(state, method, path)));
         }
         let current = state.current();
+        if let Some(origin) = rest.strip_prefix(".wharf/origin/") {
+            return (
+                Route::IndexFile,
+                files::origin_file(&current, origin, headers).await,
+            );
+        }
         return match signed::index_path(&current, rest, headers).await {
             Some(result) => (Route::Log, result),
             None => (
