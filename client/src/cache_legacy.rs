@@ -176,7 +176,7 @@ mod tests {
         fs::write(dir.join("se/rd/serde"), entry_text("serde line\n", false)).unwrap();
         fs::write(dir.join("tokio"), "{\"sha256\":\"00\"}\nnot its body\n").unwrap();
         fs::write(dir.join(".wharf/bins/0a"), "x\n").unwrap();
-        let long_ago = SystemTime::now() - Duration::from_secs(3600 * 24 * 10);
+        let long_ago = SystemTime::now() - Duration::from_hours(24 * 10);
         fs::File::options()
             .write(true)
             .open(dir.join("log"))
