@@ -2,17 +2,20 @@
 //! cleaning does for its own index cache, so a long-lived cache directory (a CI runner's)
 //! stops growing.
 //!
-//! Every write of an entry, and every read hit on one last touched more than
-//! [`TOUCH_SLACK`] ago, sets its modification time to now, so an entry's modification time is
-//! its last use (to within that slack). When a client opens a cache directory and the
-//! last collection there is more than [`COLLECT_EVERY`] old (the `.last-gc` file's
-//! modification time says when), entries last used longer than the configured age ago are
-//! deleted, and the directories they leave empty. Like the rest of the cache, collection never
+//! Every write of an entry records its time, and every read hit on one last used more than
+//! [`TOUCH_SLACK`] ago records a use (a small record in the index's pack file, `cache_pack`;
+//! the modification time of a snapshot bin's file), so an entry's last use is known to within
+//! that slack. When a client opens a cache directory and the last collection there is more
+//! than [`COLLECT_EVERY`] old (the `.last-gc` file's modification time says when), entries
+//! last used longer than the configured age ago are deleted (a pack is rewritten without
+//! them, or deleted when none is left), and the directories they leave empty. Like the rest of the cache, collection never
 //! fails a fetch: every I/O error is logged and skipped.
 
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
+
+use crate::cache_pack::{self, PACK_FILE, unix_seconds};
 
 /// The file under the cache root whose modification time is the last collection.
 const MARKER: &str = ".last-gc";
@@ -94,6 +97,21 @@ fn collect_dir(dir: &Path, max_age: Duration, now: SystemTime, collected: &mut C
             empty = false;
             continue;
         }
+        if entry.file_name() == PACK_FILE {
+            let cutoff = now.checked_sub(max_age).map_or(0, unix_seconds);
+            match cache_pack::collect(&path, cutoff) {
+                Ok((removed, kept)) => {
+                    collected.removed += removed;
+                    collected.kept += kept;
+                    empty &= kept == 0;
+                }
+                Err(error) => {
+                    tracing::debug!(path = %path.display(), %error, "cannot collect a cache pack");
+                    empty = false;
+                }
+            }
+            continue;
+        }
         let last_used = entry.metadata().and_then(|m| m.modified()).ok();
         let stale =
             last_used.is_some_and(|at| now.duration_since(at).unwrap_or_default() > max_age);
@@ -171,6 +189,41 @@ mod tests {
         assert!(!root.path().join("a_80-1/ol").exists());
         assert!(!root.path().join("b_80-2").exists());
         assert!(root.path().exists(), "the root itself stays");
+    }
+
+    /// A pack keeps the entries used within the age; one left without any is deleted, and
+    /// its directory with it.
+    #[test]
+    fn a_pack_is_rewritten_without_its_entries_unused_for_longer_than_the_age() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a_80-1");
+        let now = SystemTime::now();
+        let file = crate::disk_cache::CachedFile::new(None, None, "line\n".to_owned());
+        let pack = cache_pack::Pack::open(&dir);
+        pack.put("old", &file, unix_seconds(now - 100 * DAY));
+        pack.put("used", &file, unix_seconds(now - 100 * DAY));
+        pack.mark_used("used", unix_seconds(now - 10 * DAY));
+        pack.put("recent", &file, unix_seconds(now - 20 * DAY));
+        drop(pack);
+        assert_eq!(
+            collect(root.path(), 90 * DAY, now),
+            Collected {
+                removed: 1,
+                kept: 2
+            }
+        );
+        let pack = cache_pack::Pack::open(&dir);
+        assert_eq!(pack.get("old"), None);
+        assert!(pack.get("used").is_some());
+        drop(pack);
+        assert_eq!(
+            collect(root.path(), 5 * DAY, now),
+            Collected {
+                removed: 2,
+                kept: 0
+            }
+        );
+        assert!(!dir.exists(), "the emptied directory goes");
     }
 
     #[test]

@@ -42,6 +42,8 @@
 
 mod async_index;
 mod cache_gc;
+mod cache_legacy;
+mod cache_pack;
 mod disk_cache;
 mod error;
 mod fetcher;

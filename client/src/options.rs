@@ -32,7 +32,8 @@ pub struct ClientOptions {
     pub retry_delay: Duration,
     /// Where index files are kept between runs with their `ETag` / `Last-Modified`, so the
     /// next run revalidates them (HTTP 304) instead of downloading them again; one directory
-    /// per index URL underneath. `None` (the default) keeps nothing on disk.
+    /// per index URL underneath, holding its files in one pack file (`index.pack`). `None`
+    /// (the default) keeps nothing on disk.
     pub cache_dir: Option<PathBuf>,
     /// A request that receives nothing for this long (no answer head, or no further bytes
     /// of its body) is given up and, like any request without an answer, retried: cargo's

@@ -155,7 +155,26 @@ CARGO_HOME="$work/home-warm" $cargo_cmd 2> "$work/cargo-remote.log" || { cat "$w
 cmp -s "$work/project/Cargo.lock" "$work/cargo-local.lock" || { echo "cargo's remote lock differs from its local one" >&2; exit 1; }
 $wharf_remote --cache-dir "$work/wharf-warm" > "$work/wharf-remote.lock"
 cmp -s "$work/wharf-remote.lock" "$work/wharf.lock" || { echo "wharf's remote lock differs from its local one" >&2; exit 1; }
-echo "index files fetched and cached: cargo $(find "$work/home-warm/registry/index" -path '*/.cache/*' -type f | wc -l), wharf $(find "$work/wharf-warm" -type f -not -path "*/.wharf/*" | wc -l)"
+# Wharf keeps its entries as records of one pack file per index (client/src/cache_pack.rs):
+# 40-byte headers (magic, kind, key, head and body lengths), then key, head and body.
+wharf_entries=$(python3 - "$work/wharf-warm" <<'PY'
+import pathlib, struct, sys
+keys = set()
+for pack in pathlib.Path(sys.argv[1]).glob("*/index.pack"):
+    data, at = pack.read_bytes(), 0
+    while at + 40 <= len(data) and data[at:at + 4] == b"WPK1":
+        kind = data[at + 4]
+        key_len, head_len, body_len = struct.unpack_from("<IIQ", data, at + 8)
+        key = data[at + 40:at + 40 + key_len]
+        if kind == 0:
+            keys.add(key)
+        elif kind == 1:
+            keys.discard(key)
+        at += 40 + key_len + head_len + body_len
+print(len(keys))
+PY
+)
+echo "index files fetched and cached: cargo $(find "$work/home-warm/registry/index" -path '*/.cache/*' -type f | wc -l), wharf $wharf_entries"
 
 hf() { hyperfine --style basic --shell=none --runs "$runs" "$@" > /dev/null; }
 for round in $(seq "$rounds"); do

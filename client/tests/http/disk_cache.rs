@@ -1,5 +1,6 @@
 //! The on-disk cache: filled by a first index, revalidated (304) by the next one on the same
-//! directory, replaced on 200, removed on 404, ignored when damaged, separate per index URL.
+//! directory, replaced on 200, removed on 404, ignored when damaged, separate per index URL,
+//! one pack file per index URL.
 
 use std::path::{Path, PathBuf};
 
@@ -12,21 +13,30 @@ use crate::{file_path, line, quick_retries};
 /// `app-top` → `app-mid` → `app-leaf`, each with an `ETag`.
 const PACKAGES: [&str; 3] = ["app-top", "app-mid", "app-leaf"];
 
+/// The file served for each of [`PACKAGES`].
+fn served_line(name: &str) -> String {
+    match name {
+        "app-top" => line("app-top", "1.0.0", &[("app-mid", "^1")]),
+        "app-mid" => line("app-mid", "1.0.0", &[("app-leaf", "^1")]),
+        _ => line("app-leaf", "1.0.0", &[]),
+    }
+}
+
 fn serve() -> TestServer {
     let server = TestServer::start();
-    server.set(
-        &file_path("app-top"),
-        Answer::ok(line("app-top", "1.0.0", &[("app-mid", "^1")])).etag("\"top-1\""),
-    );
-    server.set(
-        &file_path("app-mid"),
-        Answer::ok(line("app-mid", "1.0.0", &[("app-leaf", "^1")])).etag("\"mid-1\""),
-    );
-    server.set(
-        &file_path("app-leaf"),
-        Answer::ok(line("app-leaf", "1.0.0", &[])).etag("\"leaf-1\""),
-    );
+    for (name, etag) in PACKAGES
+        .iter()
+        .zip(["\"top-1\"", "\"mid-1\"", "\"leaf-1\""])
+    {
+        server.set(&file_path(name), Answer::ok(served_line(name)).etag(etag));
+    }
     server
+}
+
+/// The hex SHA-256 of `text`.
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 fn options(cache: &Path, prefetch_threads: usize) -> ClientOptions {
@@ -65,7 +75,10 @@ fn if_none_match(server: &TestServer, path: &str) -> Vec<Option<String>> {
 /// The file under a cache root that records its last collection.
 const GC_MARKER: &str = ".last-gc";
 
-/// Every cache entry under `dir`, recursively (not the collection marker).
+/// The pack file that holds an index's cached files.
+const PACK: &str = "index.pack";
+
+/// Every file under `dir`, recursively (not the collection marker).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -99,7 +112,9 @@ fn a_second_index_on_the_same_cache_revalidates_every_file() {
     assert_eq!(first.requests(), 1 + PACKAGES.len() as u64);
     assert_eq!(first.revalidated(), 0);
     drop(first);
-    assert_eq!(files_under(cache.path()).len(), PACKAGES.len());
+    let files = files_under(cache.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with(PACK), "{files:?}");
 
     let second = opened(SparseIndex::DEFAULT_PREFETCH_THREADS);
     assert_eq!(resolve_top(&second), expected);
@@ -163,13 +178,11 @@ fn a_package_gone_removes_its_entry() {
     let server = serve();
     let cache = tempfile::tempdir().unwrap();
     resolve_top(&open(&server, cache.path()));
-    assert_eq!(files_under(cache.path()).len(), 3);
 
     let leaf = file_path("app-leaf");
     server.set(&leaf, Answer::status(404, "gone"));
     let second = open(&server, cache.path());
     assert!(second.versions("app-leaf").unwrap().is_empty());
-    assert_eq!(files_under(cache.path()).len(), 2);
 
     server.set(
         &leaf,
@@ -181,19 +194,26 @@ fn a_package_gone_removes_its_entry() {
     assert_eq!(if_none_match(&server, &leaf).last(), Some(&None));
 }
 
+/// Replaces every `from` in `path` by `to` (same length), bytes not text: the pack holds
+/// binary headers.
+fn replace_in(path: &Path, from: &[u8], to: &[u8]) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {
+        bytes[at + found..at + found + from.len()].copy_from_slice(to);
+        at += found + from.len();
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
 #[test]
 fn a_damaged_entry_is_fetched_again_without_error() {
     let server = serve();
     let cache = tempfile::tempdir().unwrap();
     let expected = resolve_top(&open(&server, cache.path()));
-    let entries = files_under(cache.path());
-    assert_eq!(entries.len(), 3);
-    // One entry truncated, one garbage, one with its body changed under an intact head.
-    let text = std::fs::read_to_string(&entries[0]).unwrap();
-    std::fs::write(&entries[0], &text[..text.len() / 2]).unwrap();
-    std::fs::write(&entries[1], b"\xff\x00 not an entry at all").unwrap();
-    let text = std::fs::read_to_string(&entries[2]).unwrap();
-    std::fs::write(&entries[2], text.replace("1.0.0", "9.9.9")).unwrap();
+    let pack = files_under(cache.path()).remove(0);
+    // Every body changed under an intact head.
+    replace_in(&pack, b"1.0.0", b"9.9.9");
 
     let second = open(&server, cache.path());
     assert_eq!(resolve_top(&second), expected);
@@ -201,10 +221,18 @@ fn a_damaged_entry_is_fetched_again_without_error() {
     for name in PACKAGES {
         assert_eq!(if_none_match(&server, &file_path(name)), [None, None]);
     }
-    // The entries were written anew.
+    drop(second);
+    // The entries were written anew; then the pack's last record is torn (as by a crash
+    // while appending): the others are still used.
     let third = open(&server, cache.path());
     assert_eq!(resolve_top(&third), expected);
     assert_eq!(third.revalidated(), 3);
+    drop(third);
+    let bytes = std::fs::read(&pack).unwrap();
+    std::fs::write(&pack, &bytes[..bytes.len() - 5]).unwrap();
+    let fourth = open(&server, cache.path());
+    assert_eq!(resolve_top(&fourth), expected);
+    assert_eq!(fourth.revalidated(), 2);
 }
 
 #[test]
@@ -229,7 +257,8 @@ fn two_index_urls_do_not_share_entries() {
         .filter(|entry| entry.as_ref().unwrap().path().is_dir())
         .count();
     assert_eq!(dirs, 2);
-    assert_eq!(files_under(cache.path()).len(), 6);
+    let files = files_under(cache.path());
+    assert_eq!(files.len(), 2, "one pack each: {files:?}");
 }
 
 #[test]
@@ -289,46 +318,65 @@ fn age(path: &Path, age: std::time::Duration) {
         .unwrap();
 }
 
+/// Collection by age itself is shown by `cache_gc`'s unit tests (entries' last uses are
+/// records inside the pack); here: a cache is collected when opened, and a due collection
+/// keeps every entry used within the age.
 #[test]
-fn entries_unused_for_longer_than_the_max_age_are_deleted_when_a_cache_is_opened() {
+fn a_cache_is_collected_when_opened_and_keeps_what_was_used_recently() {
     const DAY: std::time::Duration = std::time::Duration::from_hours(24);
     let server = serve();
     let cache = tempfile::tempdir().unwrap();
     let first = open(&server, cache.path());
-    resolve_top(&first);
+    let expected = resolve_top(&first);
     drop(first);
-    let entries = files_under(cache.path());
-    assert_eq!(entries.len(), PACKAGES.len());
     assert!(cache.path().join(GC_MARKER).exists(), "opening collected");
 
-    // Two entries were last used 100 days ago, one yesterday; the last collection was two
-    // days ago, so the next open collects.
-    let (old, recent) = entries.split_at(2);
-    for entry in old {
-        age(entry, 100 * DAY);
-    }
-    age(&recent[0], DAY);
     age(&cache.path().join(GC_MARKER), 2 * DAY);
-    let keep_forever = ClientOptions {
-        cache_max_age: None,
-        ..options(cache.path(), 0)
-    };
-    drop(SparseIndex::with_options(&server.index_url(), None, &keep_forever).unwrap());
-    assert_eq!(
-        files_under(cache.path()).len(),
-        3,
-        "`None` keeps everything"
-    );
-
     let second = open(&server, cache.path());
-    assert_eq!(files_under(cache.path()), recent.to_vec());
-    assert_eq!(
-        resolve_top(&second),
-        resolve_top(&open(&server, cache.path()))
-    );
-    assert_eq!(
-        second.revalidated(),
-        1,
-        "only the recent entry was still there"
-    );
+    assert_eq!(resolve_top(&second), expected);
+    assert_eq!(second.revalidated(), PACKAGES.len() as u64);
+    let marker_age = std::fs::metadata(cache.path().join(GC_MARKER))
+        .unwrap()
+        .modified()
+        .unwrap()
+        .elapsed()
+        .unwrap_or_default();
+    assert!(marker_age < DAY, "the due collection ran");
+}
+
+/// A cache written in the layout before the pack (one file per index file, flat or nested
+/// under index paths) is moved into the pack once: its files are revalidated, not fetched
+/// again, and removed.
+#[test]
+fn a_cache_of_the_older_layouts_is_moved_into_the_pack() {
+    let server = serve();
+    let cache = tempfile::tempdir().unwrap();
+    let expected = resolve_top(&open(&server, cache.path()));
+    let pack = files_under(cache.path()).remove(0);
+    let dir = pack.parent().unwrap().to_owned();
+    std::fs::remove_file(&pack).unwrap();
+    // Entries as the older layouts wrote them (no `len`/`crc32`: checked by SHA-256).
+    for (name, etag) in PACKAGES
+        .iter()
+        .zip(["\"top-1\"", "\"mid-1\"", "\"leaf-1\""])
+    {
+        let body = served_line(name);
+        let sha256 = sha256_hex(&body);
+        let head = format!(
+            "{{\"etag\":{},\"last_modified\":null,\"sha256\":\"{sha256}\"}}\n",
+            serde_json::to_string(etag).unwrap()
+        );
+        let path = if *name == "app-top" {
+            dir.join(file_path(name).trim_start_matches("/index/"))
+        } else {
+            dir.join(name)
+        };
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("{head}{body}")).unwrap();
+    }
+    let second = open(&server, cache.path());
+    assert_eq!(resolve_top(&second), expected);
+    assert_eq!(second.revalidated(), PACKAGES.len() as u64);
+    let files = files_under(cache.path());
+    assert_eq!(files, [pack], "only the pack is left");
 }
