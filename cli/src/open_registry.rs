@@ -108,18 +108,11 @@ fn check_serve_database(dir: &Path, database: &MetadataDatabase) -> anyhow::Resu
     }
 }
 
-/// Opens the storage in `dir` (SQLite, index files, and blobs on the local disk or in the
-/// bucket of `storage`), creating the directory and an empty registry if there is none: only
-/// `wharf serve` does this (and `wharf tenant create` for a tenant's directory).
-pub(crate) async fn open_storage(
-    dir: &Path,
-    storage: Option<S3Location>,
-) -> anyhow::Result<Storage> {
-    open_node(dir, storage, &MetadataDatabase::Embedded, None).await
-}
-
-/// [`open_storage`] with the metadata in `database`; a registry made by this start is named
-/// `origin` in its signed documents. A node on PostgreSQL checks its keys against the
+/// Opens the storage in `dir` (index files, and blobs on the local disk or in the bucket of
+/// `storage`) with the metadata in `database`, creating the directory and an empty registry
+/// if there is none: only `wharf serve` does this (and `wharf tenant create` for a tenant's
+/// directory). A registry made by this start is named `origin` in its
+/// signed documents. A node on PostgreSQL checks its keys against the
 /// registry's keyset and records its database in `dir`.
 pub(crate) async fn open_node(
     dir: &Path,
@@ -165,8 +158,16 @@ pub(crate) async fn open_existing_storage_on(
     dir: &Path,
     database: &DatabaseArg,
 ) -> anyhow::Result<Storage> {
-    let database = database.parsed()?;
-    match &database {
+    open_existing_on(dir, &database.parsed()?).await
+}
+
+/// [`open_existing_storage_on`] with the database parsed: a node's directory with its
+/// PostgreSQL database, or an embedded registry.
+pub(crate) async fn open_existing_on(
+    dir: &Path,
+    database: &MetadataDatabase,
+) -> anyhow::Result<Storage> {
+    match database {
         MetadataDatabase::Embedded => {
             if let Some(recorded) = recorded_database(dir)? {
                 anyhow::bail!(
@@ -186,7 +187,7 @@ pub(crate) async fn open_existing_storage_on(
             }
         }
     }
-    open_in(dir, &database).await
+    open_in(dir, database).await
 }
 
 /// [`open_existing_storage`] without changing anything in `dir`: the database read-only (no

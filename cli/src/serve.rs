@@ -159,6 +159,7 @@ fn run_registry(
             .transpose()?;
         let tenant_setup = crate::serve_tenants::TenantSetup {
             data: data.clone(),
+            database: database.clone(),
             base: config.clone(),
             base_limits,
             allowed_dependency_registries,

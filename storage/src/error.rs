@@ -285,6 +285,16 @@ pub enum StorageError {
         /// What the driver reported.
         reason: String,
     },
+    /// A tenant's PostgreSQL database cannot be named or made.
+    #[error("the PostgreSQL database `{database}` of tenant `{tenant}` cannot be used: {reason}")]
+    TenantDatabase {
+        /// The tenant.
+        tenant: String,
+        /// The database's name.
+        database: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// A feature whose tables are not on PostgreSQL yet was asked for on a PostgreSQL
     /// database.
     #[error(
@@ -613,6 +623,7 @@ impl StorageError {
             | Self::Postgres { .. }
             | Self::InvalidDatabaseUrl { .. }
             | Self::DatabaseUnreachable { .. }
+            | Self::TenantDatabase { .. }
             | Self::ObjectStore(_)
             | Self::InvalidS3Url { .. }
             | Self::S3Unusable { .. }

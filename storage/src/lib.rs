@@ -117,6 +117,7 @@ mod pg_catalogue;
     )
 )]
 mod pg_schema;
+mod pg_tenants;
 mod plans;
 mod plans_store;
 mod plugins;
@@ -188,6 +189,7 @@ pub use model::{
     SearchHit, SearchResults, Upload, VerifyReport,
 };
 pub use pg::redact as redact_database_url;
+pub use pg_tenants::ExistingDatabase;
 pub use plans::{Entitlement, Limits, Plans};
 pub use plans_store::PlanCatalog;
 pub use plugins::{PluginPackage, PluginRelease};
