@@ -111,7 +111,7 @@ fn check_serve_database(dir: &Path, database: &MetadataDatabase) -> anyhow::Resu
 /// Opens the storage in `dir` (index files, and blobs on the local disk or in the bucket of
 /// `storage`) with the metadata in `database`, creating the directory and an empty registry
 /// if there is none: only `wharf serve` does this (and `wharf tenant create` for a tenant's
-/// directory). A registry made by this start is named `origin` in its
+/// directory, [`open_new_tenant`]). A registry made by this start is named `origin` in its
 /// signed documents. A node on PostgreSQL checks its keys against the
 /// registry's keyset and records its database in `dir`.
 pub(crate) async fn open_node(
@@ -123,6 +123,31 @@ pub(crate) async fn open_node(
     prepare_data_dir(dir)?;
     check_serve_database(dir, database)?;
     let (blobs, record) = crate::blob_storage::for_serve(dir, storage)?;
+    open_prepared(dir, blobs, record.as_deref(), database, origin).await
+}
+
+/// Makes the registry of a new tenant in `dir` (inside the tenants directory) with its
+/// metadata in `database`: its blobs are links to the copies the server's tenants share,
+/// from the first publish on.
+pub(crate) async fn open_new_tenant(
+    dir: &Path,
+    database: &MetadataDatabase,
+) -> anyhow::Result<Storage> {
+    prepare_data_dir(dir)?;
+    check_serve_database(dir, database)?;
+    let blobs = crate::blob_storage::for_tenant(dir);
+    open_prepared(dir, blobs, None, database, None).await
+}
+
+/// Opens (creating) the registry in the prepared `dir` with `blobs` (recording its bucket in
+/// `record` when one is given) and the metadata in `database`.
+async fn open_prepared(
+    dir: &Path,
+    blobs: wharf_storage::BlobBackend,
+    record: Option<&Path>,
+    database: &MetadataDatabase,
+    origin: Option<String>,
+) -> anyhow::Result<Storage> {
     let config = wharf_storage::StorageConfig {
         data_dir: dir.to_path_buf(),
         blobs: blobs.clone(),
@@ -131,7 +156,7 @@ pub(crate) async fn open_node(
         .await
         .with_context(|| format!("cannot open the registry in `{}`", dir.display()))?;
     if let Some(record) = record {
-        crate::blob_storage::record(&record, &blobs)?;
+        crate::blob_storage::record(record, &blobs)?;
     }
     if let MetadataDatabase::Postgres(_) = database {
         let path = dir.join(DATABASE_RECORD);

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use wharf_storage::{AuditEntry, ExistingDatabase, Storage};
 
-use crate::open_registry::{DatabaseArg, open_existing_on, open_node};
+use crate::open_registry::{DatabaseArg, open_existing_on, open_new_tenant};
 use crate::settings::default_data_dir;
 use crate::tenant_table::{
     TenantRecord, TenantTable, check_tenant_name, lock_table, table_path, tenant_dir,
@@ -127,7 +127,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     tenant_database
         .create_database(&database, &name, ExistingDatabase::Refuse)
         .await?;
-    let storage = open_node(&dir, None, &tenant_database, None)
+    let storage = open_new_tenant(&dir, &tenant_database)
         .await
         .with_context(|| format!("creating the registry of tenant `{name}`"))?;
     storage.settle().await;

@@ -133,6 +133,7 @@ mod reviews;
 mod roles;
 mod roles_store;
 mod s3;
+mod shared_blobs;
 mod signed_publish;
 #[cfg(test)]
 mod signing_tests;

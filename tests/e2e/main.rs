@@ -63,6 +63,7 @@ mod templates_defaults;
 mod templates_staging;
 mod tenants;
 mod tenants_admin;
+mod tenants_blobs;
 mod tenants_isolation;
 mod threats;
 mod tls_proxy;
