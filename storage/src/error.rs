@@ -542,6 +542,14 @@ pub enum StorageError {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// No webhook delivery (outbox row) with that id.
+    #[error(
+        "there is no webhook delivery {id}; `GET /api/wharf/v1/webhooks/deliveries` lists them under `outbox`"
+    )]
+    UnknownWebhookDelivery {
+        /// The id asked for.
+        id: i64,
+    },
     /// No team with that name.
     #[error("there is no team `{name}`; create it with `wharf team create {name}`")]
     UnknownTeam {
@@ -582,6 +590,7 @@ impl StorageError {
             | Self::UnknownToken { .. }
             | Self::UnknownReview { .. }
             | Self::UnknownTeam { .. }
+            | Self::UnknownWebhookDelivery { .. }
             | Self::NotDeprecated { .. }
             | Self::NotQuarantined { .. } => ErrorKind::NotFound,
             Self::LastOwner { .. }

@@ -148,6 +148,7 @@ mod tokens;
 mod usage;
 mod web_sessions;
 mod webhook_outbox;
+mod webhook_retry;
 mod webhook_secrets;
 mod webhooks;
 #[cfg(test)]
@@ -216,5 +217,6 @@ pub use tokens::check_display_name;
 pub use usage::{EntitlementUsage, UsageReport};
 pub use web_sessions::{MAX_WEB_SESSIONS, WebSession, web_session_digest};
 pub use webhook_outbox::{DeliveryState, MAX_ATTEMPTS as WEBHOOK_MAX_ATTEMPTS, OutboxEntry};
+pub use webhook_retry::WebhookRetry;
 pub use webhook_secrets::WEBHOOK_KEY_FILE;
 pub use webhooks::{ClaimedDeliveries, DueDelivery, Webhook, WebhookDelivery};

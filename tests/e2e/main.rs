@@ -75,4 +75,5 @@ mod web_browser;
 mod web_forms;
 mod web_pages;
 mod webhooks;
+mod webhooks_retry;
 mod workers;
