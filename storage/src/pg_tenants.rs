@@ -184,7 +184,8 @@ fn with_database_name(url: &str, name: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
             rebuilt.push(char::from(byte));
         } else {
-            rebuilt.push_str(&format!("%{byte:02X}"));
+            rebuilt.push('%');
+            rebuilt.push_str(&hex::encode_upper([byte]));
         }
     }
     if let Some(query) = query {

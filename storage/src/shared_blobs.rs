@@ -194,7 +194,7 @@ mod tests {
         assert_eq!(inode(&in_acme), inode(&in_beta));
         assert_eq!(inode(&in_acme), inode(&shared.join(&key)));
         assert_eq!(std::fs::metadata(&in_acme).unwrap().nlink(), 3);
-        let later = SystemTime::now() + Duration::from_secs(60);
+        let later = SystemTime::now() + Duration::from_mins(1);
         assert_eq!(acme.sweep(later).await.unwrap(), Swept::default());
 
         std::fs::remove_file(&in_acme).unwrap();

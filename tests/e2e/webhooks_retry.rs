@@ -55,6 +55,21 @@ fn deprecation_row(
     }
 }
 
+/// Leaves delivery `id` as its last failed attempt would: its attempts run out over about
+/// half an hour (1 s, 2 s, ... 17 min apart), which a test does not wait for. A late attempt
+/// of the worker cannot change it (it records only on top of the attempt it claimed).
+fn mark_failed(lifecycle: &Lifecycle, id: i64) -> TestResult {
+    let database = rusqlite::Connection::open(lifecycle.registry.data_dir().join("wharf.db"))?;
+    database.busy_timeout(Duration::from_secs(10))?;
+    let failed = database.execute(
+        "UPDATE webhook_outbox SET state = 'failed', attempts = ?1, last_error = '500'
+         WHERE id = ?2",
+        rusqlite::params![MAX_ATTEMPTS, id],
+    )?;
+    assert_eq!(failed, 1);
+    Ok(())
+}
+
 #[test]
 fn a_failed_delivery_is_retried_by_the_administrator_and_audited() -> TestResult {
     let lifecycle = Lifecycle::start()?;
@@ -85,18 +100,7 @@ fn a_failed_delivery_is_retried_by_the_administrator_and_audited() -> TestResult
     let row = deprecation_row(&lifecycle, |row| row["attempts"].as_u64() >= Some(1))?;
     let id = row["id"].as_i64().ok_or("an outbox id")?;
 
-    // Its attempts run out over about half an hour (1 s, 2 s, ... 17 min apart); the
-    // database is left as the last failed attempt leaves it, which a late attempt of the
-    // worker cannot change (it records only on top of the attempt it claimed).
-    let database = rusqlite::Connection::open(lifecycle.registry.data_dir().join("wharf.db"))?;
-    database.busy_timeout(Duration::from_secs(10))?;
-    let failed = database.execute(
-        "UPDATE webhook_outbox SET state = 'failed', attempts = ?1, last_error = '500'
-         WHERE id = ?2",
-        rusqlite::params![MAX_ATTEMPTS, id],
-    )?;
-    assert_eq!(failed, 1);
-    drop(database);
+    mark_failed(&lifecycle, id)?;
     let row = deprecation_row(&lifecycle, |row| row["id"] == id)?;
     assert_eq!(row["state"], "failed", "{row}");
 
@@ -169,12 +173,18 @@ fn a_failed_delivery_is_retried_by_the_administrator_and_audited() -> TestResult
         "{answer}"
     );
 
-    // Every retry request is in the audit log (appended with the server's next commit),
-    // the refused ones with their status.
+    // Every retry request is in the audit log, the refused ones with their status.
+    wait_for_retry_records(&lifecycle, id)
+}
+
+/// Waits (up to 30 s) until the audit log holds the retries of the test: delivery `id` by the
+/// administrator, alice's refused one, and every failed one (records are appended with the
+/// server's next commit, behind the answers).
+fn wait_for_retry_records(lifecycle: &Lifecycle, id: i64) -> TestResult {
     let target = format!("webhook delivery {id}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let retries = retry_records(&lifecycle)?;
+        let retries = retry_records(lifecycle)?;
         let found = retries.contains(&("admin".to_owned(), target.clone(), "ok".to_owned()))
             && retries
                 .iter()
