@@ -5,7 +5,8 @@
 //! every later command on that data directory (`wharf admin gc`, `reconcile`, `token`, a
 //! restart without `--storage`) uses the same bucket, and a start that names another store
 //! is refused instead of serving versions whose blobs are elsewhere. The connection
-//! settings (endpoint, region, keys) always come from the `AWS_*` variables.
+//! settings (endpoint, region, keys) always come from the `AWS_*` variables. A tenant's
+//! blobs are on the local disk, each a link to the one copy its server's tenants share.
 
 use std::path::{Path, PathBuf};
 
@@ -43,7 +44,7 @@ pub(crate) fn for_serve(
     let recorded = recorded(dir)?;
     let record = dir.join(BLOB_STORAGE_FILE);
     let location = match (given, recorded) {
-        (None, None) => return Ok((BlobBackend::Local, None)),
+        (None, None) => return Ok((local_for(dir), None)),
         (Some(given), Some(recorded)) if given != recorded => anyhow::bail!(
             "the registry in `{}` keeps its blobs at `{recorded}` (recorded in `{}`), not at `{given}`; start it with `--storage {recorded}`, or copy the blobs to the new bucket and write its URL into that file",
             dir.display(),
@@ -66,7 +67,23 @@ pub(crate) fn for_serve(
 
 /// The blob backend of the existing registry in `dir`: its recorded bucket, else the disk.
 pub(crate) fn for_existing(dir: &Path) -> anyhow::Result<BlobBackend> {
-    Ok(recorded(dir)?.map_or(BlobBackend::Local, s3))
+    Ok(recorded(dir)?.map_or_else(|| local_for(dir), s3))
+}
+
+/// The blobs of `dir` on its own disk: a tenant's are links to the one copy of each blob
+/// its server's tenants share (`DATA/tenants/.blobs`), other registries' plain files.
+fn local_for(dir: &Path) -> BlobBackend {
+    match crate::tenant_table::tenant_of_dir(dir) {
+        Some(_) => for_tenant(dir),
+        None => BlobBackend::Local,
+    }
+}
+
+/// The blobs of the tenant whose data directory is `dir` (`DATA/tenants/<name>`): links to
+/// the copies in `DATA/tenants/.blobs`.
+pub(crate) fn for_tenant(dir: &Path) -> BlobBackend {
+    let tenants = dir.parent().unwrap_or(dir);
+    BlobBackend::SharedLocal(tenants.join(crate::tenant_table::SHARED_BLOBS_DIR))
 }
 
 /// Records the bucket of a new registry (after storage opened on it).

@@ -136,18 +136,11 @@ fn check_serve_database(dir: &Path, database: &MetadataDatabase) -> anyhow::Resu
     }
 }
 
-/// Opens the storage in `dir` (SQLite, index files, and blobs on the local disk or in the
-/// bucket of `storage`), creating the directory and an empty registry if there is none: only
-/// `wharf serve` does this (and `wharf tenant create` for a tenant's directory).
-pub(crate) async fn open_storage(
-    dir: &Path,
-    storage: Option<S3Location>,
-) -> anyhow::Result<Storage> {
-    open_node(dir, storage, &MetadataDatabase::Embedded, None).await
-}
-
-/// [`open_storage`] with the metadata in `database`; a registry made by this start is named
-/// `origin` in its signed documents. A node on PostgreSQL checks its keys against the
+/// Opens the storage in `dir` (index files, and blobs on the local disk or in the bucket of
+/// `storage`) with the metadata in `database`, creating the directory and an empty registry
+/// if there is none: only `wharf serve` does this (and `wharf tenant create` for a tenant's
+/// directory, [`open_new_tenant`]). A registry made by this start is named `origin` in its
+/// signed documents. A node on PostgreSQL checks its keys against the
 /// registry's keyset and records its database in `dir`.
 pub(crate) async fn open_node(
     dir: &Path,
@@ -158,6 +151,31 @@ pub(crate) async fn open_node(
     prepare_data_dir(dir)?;
     check_serve_database(dir, database)?;
     let (blobs, record) = crate::blob_storage::for_serve(dir, storage)?;
+    open_prepared(dir, blobs, record.as_deref(), database, origin).await
+}
+
+/// Makes the registry of a new tenant in `dir` (inside the tenants directory) with its
+/// metadata in `database`: its blobs are links to the copies the server's tenants share,
+/// from the first publish on.
+pub(crate) async fn open_new_tenant(
+    dir: &Path,
+    database: &MetadataDatabase,
+) -> anyhow::Result<Storage> {
+    prepare_data_dir(dir)?;
+    check_serve_database(dir, database)?;
+    let blobs = crate::blob_storage::for_tenant(dir);
+    open_prepared(dir, blobs, None, database, None).await
+}
+
+/// Opens (creating) the registry in the prepared `dir` with `blobs` (recording its bucket in
+/// `record` when one is given) and the metadata in `database`.
+async fn open_prepared(
+    dir: &Path,
+    blobs: wharf_storage::BlobBackend,
+    record: Option<&Path>,
+    database: &MetadataDatabase,
+    origin: Option<String>,
+) -> anyhow::Result<Storage> {
     let config = wharf_storage::StorageConfig {
         data_dir: dir.to_path_buf(),
         blobs: blobs.clone(),
@@ -166,7 +184,7 @@ pub(crate) async fn open_node(
         .await
         .with_context(|| format!("cannot open the registry in `{}`", dir.display()))?;
     if let Some(record) = record {
-        crate::blob_storage::record(&record, &blobs)?;
+        crate::blob_storage::record(record, &blobs)?;
     }
     if let MetadataDatabase::Postgres(_) = database {
         let path = dir.join(DATABASE_RECORD);
@@ -193,8 +211,16 @@ pub(crate) async fn open_existing_storage_on(
     dir: &Path,
     database: &DatabaseArg,
 ) -> anyhow::Result<Storage> {
-    let database = database.parsed()?;
-    match &database {
+    open_existing_on(dir, &database.parsed()?).await
+}
+
+/// [`open_existing_storage_on`] with the database parsed: a node's directory with its
+/// PostgreSQL database, or an embedded registry.
+pub(crate) async fn open_existing_on(
+    dir: &Path,
+    database: &MetadataDatabase,
+) -> anyhow::Result<Storage> {
+    match database {
         MetadataDatabase::Embedded => {
             if let Some(recorded) = recorded_database(dir)? {
                 anyhow::bail!(
@@ -214,7 +240,7 @@ pub(crate) async fn open_existing_storage_on(
             }
         }
     }
-    open_in(dir, &database).await
+    open_in(dir, database).await
 }
 
 /// [`open_existing_storage`] without changing anything in `dir`: the database read-only (no

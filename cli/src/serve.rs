@@ -104,9 +104,7 @@ fn run_registry(
     let plans = plans
         .map(|path| crate::plan::load_catalog(&path, auth_required))
         .transpose()?;
-    if git_index {
-        require_git_export_possible(&database)?;
-    }
+    require_git_export_possible(git_index, &database)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
 
     // Requests are served on the server's own per-core worker threads; this runtime only opens
@@ -159,6 +157,7 @@ fn run_registry(
             .transpose()?;
         let tenant_setup = crate::serve_tenants::TenantSetup {
             data: data.clone(),
+            database: database.clone(),
             base: config.clone(),
             base_limits,
             allowed_dependency_registries,
@@ -255,8 +254,12 @@ fn make_embedded_keys(
     Ok(origin)
 }
 
-/// The git export needs the `git` program and, for now, the embedded database.
-fn require_git_export_possible(database: &MetadataDatabase) -> anyhow::Result<()> {
+/// The git export, when turned on (`git_index`), needs the `git` program and, for now, the
+/// embedded database.
+fn require_git_export_possible(git_index: bool, database: &MetadataDatabase) -> anyhow::Result<()> {
+    if !git_index {
+        return Ok(());
+    }
     if let MetadataDatabase::Postgres(url) = database {
         anyhow::bail!(
             "`git-index = true` does not work with the metadata in PostgreSQL (`{}`) yet; turn the git export off, or serve the registry from its embedded database",

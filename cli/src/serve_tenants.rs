@@ -15,7 +15,9 @@ use anyhow::Context;
 use wharf_index_format::{PublishLimits, own_index_url};
 use wharf_registry_server::{AppState, ServerConfig, TENANT_PREFIX, Tenants, warm_cache};
 
-use crate::settings::{open_existing_storage, open_storage};
+use wharf_storage::{ExistingDatabase, MetadataDatabase};
+
+use crate::open_registry::{open_existing_on, open_node};
 use crate::tenant_table::{
     TENANTS_DIR, TenantRecord, TenantTable, VOID_DIR, table_path, tenant_dir,
 };
@@ -27,6 +29,9 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) struct TenantSetup {
     /// The default registry's data directory.
     pub(crate) data: PathBuf,
+    /// The default registry's metadata database; each tenant's is derived from it
+    /// ([`MetadataDatabase::for_tenant`]).
+    pub(crate) database: MetadataDatabase,
     /// The default registry's configuration (public URL, limits, timeouts).
     pub(crate) base: ServerConfig,
     /// Upload limits before the allowed dependency registries were added (each tenant allows
@@ -103,7 +108,8 @@ impl Follower {
         self.seen = stamp;
         let table = TenantTable::load(data)?;
         if !self.void_open {
-            let void = open_storage(&data.join(TENANTS_DIR).join(VOID_DIR), None)
+            let void = self
+                .open_void()
                 .await
                 .context("opening the empty registry that answers unknown tenants")?;
             self.tenants.set_void(void);
@@ -156,10 +162,23 @@ impl Follower {
         }
     }
 
+    /// Opens (making it on the first start) the empty registry whose storage answers names
+    /// that are no tenant, on the engine the tenants use, so a refusal does the same work
+    /// whether the tenant exists or not.
+    async fn open_void(&self) -> anyhow::Result<wharf_storage::Storage> {
+        let database = self.setup.database.for_unknown_tenants()?;
+        database
+            .create_database(&self.setup.database, VOID_DIR, ExistingDatabase::Reuse)
+            .await?;
+        let dir = self.setup.data.join(TENANTS_DIR).join(VOID_DIR);
+        open_node(&dir, None, &database, None).await
+    }
+
     /// Opens a tenant's registry and warms its index cache.
     async fn open(&self, record: &TenantRecord) -> anyhow::Result<Opened> {
         let dir = tenant_dir(&self.setup.data, &record.name);
-        let storage = open_existing_storage(&dir).await?;
+        let database = self.setup.database.for_tenant(&record.name)?;
+        let storage = open_existing_on(&dir, &database).await?;
         storage.set_tenant(&record.name);
         if let Some(catalog) = &self.setup.plans {
             let catalog = wharf_storage::PlanCatalog {

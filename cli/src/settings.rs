@@ -15,9 +15,7 @@ use serde::Deserialize;
 use wharf_registry_server::{ConnectionLimits, DEFAULT_YIELD_EVERY, PublishRateLimits};
 use wharf_storage::{MetadataDatabase, S3Location};
 
-pub(crate) use crate::open_registry::{
-    open_existing_storage, open_existing_storage_read_only, open_storage,
-};
+pub(crate) use crate::open_registry::{open_existing_storage, open_existing_storage_read_only};
 
 use crate::connection_keys::{GivenConnectionKeys, duration_key, parse_duration};
 use crate::listen::ListenAddr;

@@ -9,9 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use wharf_storage::AuditEntry;
+use wharf_storage::{AuditEntry, ExistingDatabase, Storage};
 
-use crate::settings::{default_data_dir, open_existing_storage, open_storage};
+use crate::open_registry::{DatabaseArg, open_existing_on, open_new_tenant};
+use crate::settings::default_data_dir;
 use crate::tenant_table::{
     TenantRecord, TenantTable, check_tenant_name, lock_table, table_path, tenant_dir,
 };
@@ -35,6 +36,10 @@ pub(crate) struct DataArg {
     /// Data directory of the registry `wharf serve` serves [default: ./wharf-data].
     #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    /// The registry's PostgreSQL database, when `wharf serve --database` keeps its metadata
+    /// there; each tenant then has a database of its own on the same server.
+    #[command(flatten)]
+    database: DatabaseArg,
 }
 
 impl DataArg {
@@ -91,11 +96,9 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<ExitCode> {
                 if reason.is_empty() || reason.contains('\n') {
                     bail!("--reason must be one non-empty line saying why the tenant is suspended");
                 }
-                change(&args.data.dir(), &args.name, Change::Suspend(reason)).await
+                change(&args.data, &args.name, Change::Suspend(reason)).await
             }
-            TenantCommand::Resume(args) => {
-                change(&args.data.dir(), &args.name, Change::Resume).await
-            }
+            TenantCommand::Resume(args) => change(&args.data, &args.name, Change::Resume).await,
         }
     })?;
     Ok(ExitCode::SUCCESS)
@@ -105,7 +108,8 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     let data = args.data.dir();
     let name = args.name;
     check_tenant_name(&name)?;
-    let registry = open_existing_storage(&data).await?;
+    let database = args.data.database.parsed()?;
+    let registry = open_existing_on(&data, &database).await?;
     let _lock = lock_table(&data)?;
     let mut table = TenantTable::load(&data)?;
     if table.get(&name).is_some() {
@@ -119,7 +123,11 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             table_path(&data).display()
         );
     }
-    let storage = open_storage(&dir, None)
+    let tenant_database = database.for_tenant(&name)?;
+    tenant_database
+        .create_database(&database, &name, ExistingDatabase::Refuse)
+        .await?;
+    let storage = open_new_tenant(&dir, &tenant_database)
         .await
         .with_context(|| format!("creating the registry of tenant `{name}`"))?;
     storage.settle().await;
@@ -172,8 +180,9 @@ enum Change {
     Resume,
 }
 
-async fn change(data: &Path, name: &str, change: Change) -> anyhow::Result<()> {
-    let registry = open_existing_storage(data).await?;
+async fn change(data: &DataArg, name: &str, change: Change) -> anyhow::Result<()> {
+    let registry = open_existing_storage_on_arg(data).await?;
+    let data = &data.dir();
     let _lock = lock_table(data)?;
     let mut table = TenantTable::load(data)?;
     let Some(tenant) = table.get_mut(name) else {
@@ -213,6 +222,23 @@ async fn change(data: &Path, name: &str, change: Change) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// Opens the registry whose tenants `data` names (its directory and database).
+async fn open_existing_storage_on_arg(data: &DataArg) -> anyhow::Result<Storage> {
+    open_existing_on(&data.dir(), &data.database.parsed()?).await
+}
+
+/// Opens the registry of tenant `name` of the registry in `data` whose metadata is in
+/// `database` (the tenant's own database is derived from it), for commands that work on a
+/// tenant's registry (`wharf token --tenant NAME`); refuses a name that is no tenant.
+pub(crate) async fn open_tenant(
+    data: &Path,
+    name: &str,
+    database: &DatabaseArg,
+) -> anyhow::Result<Storage> {
+    let dir = resolve_tenant_data(data, name)?;
+    open_existing_on(&dir, &database.parsed()?.for_tenant(name)?).await
 }
 
 /// The data directory of tenant `name` of the registry in `data`, for commands that work on

@@ -16,6 +16,9 @@ pub(crate) const TENANTS_DIR: &str = "tenants";
 /// The data directory (inside [`TENANTS_DIR`]) of the empty registry whose storage answers
 /// requests to names that are no tenant; its leading dot keeps it out of the names allowed.
 pub(crate) const VOID_DIR: &str = ".void";
+/// The directory (inside [`TENANTS_DIR`]) holding one copy of each tenant blob; every
+/// tenant's `blobs/` links to it (its leading dot keeps it out of the names allowed).
+pub(crate) const SHARED_BLOBS_DIR: &str = ".blobs";
 /// Names a tenant may not take: they read as parts of Wharf's own paths or as the default.
 const RESERVED: [&str; 14] = [
     "default", "t", "api", "index", "blobs", "git", "admin", "me", "health", "ready", "metrics",

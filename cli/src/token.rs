@@ -12,7 +12,7 @@ use wharf_storage::{AuditEntry, NewToken, Scope, Storage, check_display_name};
 
 use crate::admin_audit::record_admin_action;
 use crate::open_registry::{DatabaseArg, open_existing_storage_on};
-use crate::settings::{default_data_dir, open_existing_storage};
+use crate::settings::default_data_dir;
 
 /// Token subcommands.
 #[derive(Debug, Subcommand)]
@@ -103,9 +103,7 @@ pub(crate) fn run(command: TokenCommand) -> anyhow::Result<ExitCode> {
 async fn open(data: &DataArg) -> anyhow::Result<Storage> {
     let dir = data.data.clone().unwrap_or_else(default_data_dir);
     match &data.tenant {
-        Some(tenant) => {
-            open_existing_storage(&crate::tenant::resolve_tenant_data(&dir, tenant)?).await
-        }
+        Some(tenant) => crate::tenant::open_tenant(&dir, tenant, &data.database).await,
         None => open_existing_storage_on(&dir, &data.database).await,
     }
 }

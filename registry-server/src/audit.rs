@@ -124,6 +124,9 @@ fn classify(method: &Method, path: &str) -> String {
     if let Some(action) = access_action(method, path) {
         return action.to_owned();
     }
+    if path == crate::handlers::webhooks::RETRY_PATH {
+        return "webhook.retry".to_owned();
+    }
     if path == crate::handlers::lifecycle::ADVISORIES_PATH {
         return "advisory.publish".to_owned();
     }

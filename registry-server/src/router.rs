@@ -282,6 +282,7 @@ where
         || path.starts_with(lifecycle::PACKAGES_PREFIX)
         || path == webhooks::PATH
         || path == webhooks::DELIVERIES_PATH
+        || path == webhooks::RETRY_PATH
     {
         return (
             Route::Other,
@@ -499,7 +500,7 @@ where
     if path == lifecycle::ADVISORIES_PATH {
         return lifecycle::advisories(state, &headers, method, &body).await;
     }
-    if path == webhooks::PATH || path == webhooks::DELIVERIES_PATH {
+    if path == webhooks::PATH || path == webhooks::DELIVERIES_PATH || path == webhooks::RETRY_PATH {
         return webhooks::route(state, &headers, method, path, &body).await;
     }
     let rest = path

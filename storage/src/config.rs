@@ -7,8 +7,12 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 
+use bytes::Bytes;
+
 use crate::StorageError;
+use crate::blobs::put_blob;
 use crate::s3::{S3Blobs, S3Config};
+use crate::shared_blobs::SharedBlobs;
 
 /// How to open a [`crate::Storage`].
 #[derive(Debug, Clone)]
@@ -43,6 +47,11 @@ pub enum BlobBackend {
     Local,
     /// Process memory, for unit tests: nothing survives the process.
     Memory,
+    /// Blobs under `<data_dir>/blobs` as with [`BlobBackend::Local`], each file a hard link
+    /// to the one copy of its bytes in the directory given, which several registries on one
+    /// disk share (a server's tenants); a registry still reads and deletes only its own
+    /// links (`shared_blobs.rs`).
+    SharedLocal(PathBuf),
     /// Any object store; it must make a successful `put` durable. Index files go to it too.
     Custom(Arc<dyn ObjectStore>),
     /// Blobs in an S3 bucket under a prefix (`s3://BUCKET/PREFIX`); index files under
@@ -61,6 +70,19 @@ pub(crate) struct ObjectStores {
     pub(crate) index: Arc<dyn ObjectStore>,
     /// The S3 bucket, when blobs are there: it signs download URLs.
     pub(crate) s3: Option<S3Blobs>,
+    /// The shared directory blobs are written through, with [`BlobBackend::SharedLocal`].
+    pub(crate) shared: Option<SharedBlobs>,
+}
+
+impl ObjectStores {
+    /// Stores `bytes` under `cksum` in the blob store (through the shared directory when
+    /// there is one). Idempotent; durable when it returns.
+    pub(crate) async fn put_blob(&self, cksum: &str, bytes: Bytes) -> Result<(), StorageError> {
+        match &self.shared {
+            Some(shared) => shared.put(cksum, bytes).await,
+            None => put_blob(self.blobs.as_ref(), cksum, bytes).await,
+        }
+    }
 }
 
 impl BlobBackend {
@@ -69,7 +91,7 @@ impl BlobBackend {
     pub(crate) async fn connect(&self) -> Result<Option<S3Blobs>, StorageError> {
         match self {
             Self::S3(config) => S3Blobs::connect(config).await.map(Some),
-            Self::Local | Self::Memory | Self::Custom(_) => Ok(None),
+            Self::Local | Self::SharedLocal(_) | Self::Memory | Self::Custom(_) => Ok(None),
         }
     }
 
@@ -78,7 +100,7 @@ impl BlobBackend {
     pub(crate) fn connect_read_only(&self) -> Result<Option<S3Blobs>, StorageError> {
         match self {
             Self::S3(config) => S3Blobs::connect_read_only(config).map(Some),
-            Self::Local | Self::Memory | Self::Custom(_) => Ok(None),
+            Self::Local | Self::SharedLocal(_) | Self::Memory | Self::Custom(_) => Ok(None),
         }
     }
 
@@ -88,7 +110,7 @@ impl BlobBackend {
         data_dir: &std::path::Path,
         s3: Option<S3Blobs>,
     ) -> Result<ObjectStores, StorageError> {
-        if let Self::Local = self {
+        if let Self::Local | Self::SharedLocal(_) = self {
             let blob_dir = data_dir.join("blobs");
             if !blob_dir.is_dir() {
                 return Err(StorageError::Path {
@@ -103,9 +125,20 @@ impl BlobBackend {
                 blobs: Arc::new(LocalFileSystem::new_with_prefix(&blob_dir)?),
                 index: Arc::new(LocalFileSystem::new_with_prefix(data_dir)?),
                 s3: None,
+                shared: self.shared(&blob_dir),
             });
         }
         self.open(data_dir, s3)
+    }
+
+    /// The shared directory a registry whose own blobs are in `blob_dir` writes through.
+    fn shared(&self, blob_dir: &std::path::Path) -> Option<SharedBlobs> {
+        match self {
+            Self::SharedLocal(shared) => {
+                Some(SharedBlobs::new(shared.clone(), blob_dir.to_path_buf()))
+            }
+            _ => None,
+        }
     }
 
     /// Opens the stores, creating local directories as needed; `s3` is what
@@ -126,9 +159,10 @@ impl BlobBackend {
                 blobs: s3.store(),
                 index: Arc::new(LocalFileSystem::new_with_prefix(data_dir)?),
                 s3: Some(s3),
+                shared: None,
             },
             (_, Some(_)) => unreachable!("only the S3 backend connects"),
-            (Self::Local, None) => {
+            (Self::Local | Self::SharedLocal(_), None) => {
                 let blob_dir = data_dir.join("blobs");
                 std::fs::create_dir_all(&blob_dir).map_err(|cause| StorageError::Path {
                     path: blob_dir.clone(),
@@ -141,6 +175,7 @@ impl BlobBackend {
                     blobs: Arc::new(blobs),
                     index: Arc::new(index),
                     s3: None,
+                    shared: self.shared(&blob_dir),
                 }
             }
             (Self::Memory, None) => {
@@ -149,12 +184,14 @@ impl BlobBackend {
                     blobs: Arc::clone(&store),
                     index: store,
                     s3: None,
+                    shared: None,
                 }
             }
             (Self::Custom(store), None) => ObjectStores {
                 blobs: Arc::clone(store),
                 index: Arc::clone(store),
                 s3: None,
+                shared: None,
             },
         })
     }

@@ -285,6 +285,16 @@ pub enum StorageError {
         /// What the driver reported.
         reason: String,
     },
+    /// A tenant's PostgreSQL database cannot be named or made.
+    #[error("the PostgreSQL database `{database}` of tenant `{tenant}` cannot be used: {reason}")]
+    TenantDatabase {
+        /// The tenant.
+        tenant: String,
+        /// The database's name.
+        database: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// A feature whose tables are not on PostgreSQL yet was asked for on a PostgreSQL
     /// database.
     #[error(
@@ -532,6 +542,14 @@ pub enum StorageError {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// No webhook delivery (outbox row) with that id.
+    #[error(
+        "there is no webhook delivery {id}; `GET /api/wharf/v1/webhooks/deliveries` lists them under `outbox`"
+    )]
+    UnknownWebhookDelivery {
+        /// The id asked for.
+        id: i64,
+    },
     /// No team with that name.
     #[error("there is no team `{name}`; create it with `wharf team create {name}`")]
     UnknownTeam {
@@ -572,6 +590,7 @@ impl StorageError {
             | Self::UnknownToken { .. }
             | Self::UnknownReview { .. }
             | Self::UnknownTeam { .. }
+            | Self::UnknownWebhookDelivery { .. }
             | Self::NotDeprecated { .. }
             | Self::NotQuarantined { .. } => ErrorKind::NotFound,
             Self::LastOwner { .. }
@@ -613,6 +632,7 @@ impl StorageError {
             | Self::Postgres { .. }
             | Self::InvalidDatabaseUrl { .. }
             | Self::DatabaseUnreachable { .. }
+            | Self::TenantDatabase { .. }
             | Self::ObjectStore(_)
             | Self::InvalidS3Url { .. }
             | Self::S3Unusable { .. }

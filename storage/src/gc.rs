@@ -45,7 +45,8 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 
-use crate::blobs::{BLOB_PREFIX, blob_key, put_blob};
+use crate::blobs::{BLOB_PREFIX, blob_key};
+use crate::config::ObjectStores;
 use crate::sql::{Sql, args};
 use crate::{Storage, StorageError};
 
@@ -256,6 +257,19 @@ impl Storage {
             }
         }
         report.bytes = report.collected.iter().map(|blob| blob.size).sum();
+        if let (Some(shared), false) = (&self.inner.stores.shared, options.dry_run) {
+            // The links just deleted may have been the last of their bytes: the shared copy
+            // goes too once no registry links it (another registry's links keep it).
+            let cutoff = SystemTime::now()
+                .checked_sub(options.grace)
+                .unwrap_or(UNIX_EPOCH);
+            let swept = shared.sweep(cutoff).await?;
+            tracing::info!(
+                blobs = swept.blobs,
+                bytes = swept.bytes,
+                "shared blobs no registry lists removed"
+            );
+        }
         Ok(report)
     }
 }
@@ -264,10 +278,11 @@ impl Storage {
 /// if a collection deleted it between the publish's put and its commit (see the module
 /// documentation). Runs before the publish answers.
 pub(crate) async fn keep_committed_blob(
-    store: &dyn ObjectStore,
+    stores: &ObjectStores,
     cksum: &str,
     bytes: Bytes,
 ) -> Result<(), StorageError> {
+    let store = stores.blobs.as_ref();
     let Some(key) = blob_key(cksum) else {
         return Err(StorageError::ChecksumMismatch);
     };
@@ -275,7 +290,7 @@ pub(crate) async fn keep_committed_blob(
         Ok(_) => Ok(()),
         Err(object_store::Error::NotFound { .. }) => {
             tracing::warn!(blob = %key, "a collection deleted this publish's blob before its commit; writing it again");
-            put_blob(store, cksum, bytes).await
+            stores.put_blob(cksum, bytes).await
         }
         Err(error) => {
             // The put succeeded a moment ago; a failing look is no reason to fail the publish.

@@ -117,6 +117,7 @@ mod pg_catalogue;
     )
 )]
 mod pg_schema;
+mod pg_tenants;
 mod plans;
 mod plans_store;
 mod plugins;
@@ -132,6 +133,7 @@ mod reviews;
 mod roles;
 mod roles_store;
 mod s3;
+mod shared_blobs;
 mod signed_publish;
 #[cfg(test)]
 mod signing_tests;
@@ -147,6 +149,7 @@ mod tokens;
 mod usage;
 mod web_sessions;
 mod webhook_outbox;
+mod webhook_retry;
 mod webhook_secrets;
 mod webhooks;
 #[cfg(test)]
@@ -190,6 +193,7 @@ pub use model::{
     SearchHit, SearchResults, Upload, VerifyReport,
 };
 pub use pg::redact as redact_database_url;
+pub use pg_tenants::ExistingDatabase;
 pub use plans::{Entitlement, Limits, Plans};
 pub use plans_store::PlanCatalog;
 pub use plugins::{PluginPackage, PluginRelease};
@@ -215,5 +219,6 @@ pub use tokens::check_display_name;
 pub use usage::{EntitlementUsage, UsageReport};
 pub use web_sessions::{MAX_WEB_SESSIONS, WebSession, web_session_digest};
 pub use webhook_outbox::{DeliveryState, MAX_ATTEMPTS as WEBHOOK_MAX_ATTEMPTS, OutboxEntry};
+pub use webhook_retry::WebhookRetry;
 pub use webhook_secrets::WEBHOOK_KEY_FILE;
 pub use webhooks::{ClaimedDeliveries, DueDelivery, Webhook, WebhookDelivery};

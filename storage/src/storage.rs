@@ -8,7 +8,7 @@ use bytes::Bytes;
 use wharf_index_format::{PackageName, Pubtime, check_version_length};
 
 use crate::auth::token_digest;
-use crate::blobs::{BlobStream, get_blob, get_blob_stream, put_blob, sha256_hex};
+use crate::blobs::{BlobStream, get_blob, get_blob_stream, sha256_hex};
 use crate::config::ObjectStores;
 use crate::daily_limits::check_daily_limits;
 use crate::db::{ConnectionPool, DB_FILE};
@@ -496,12 +496,10 @@ impl Storage {
             )?;
         }
 
-        put_blob(
-            self.inner.stores.blobs.as_ref(),
-            &cksum,
-            crate_bytes.clone(),
-        )
-        .await?;
+        self.inner
+            .stores
+            .put_blob(&cksum, crate_bytes.clone())
+            .await?;
 
         let request = PublishRequest {
             who: who.clone(),
@@ -530,7 +528,7 @@ impl Storage {
             log::set_leaf(&mut entry, leaf);
         }
         // A blob collection may have deleted a re-used blob between the put and the commit.
-        keep_committed_blob(self.inner.stores.blobs.as_ref(), &cksum, crate_bytes).await?;
+        keep_committed_blob(&self.inner.stores, &cksum, crate_bytes).await?;
         tracing::info!(
             seq = outcome.seq,
             created = outcome.created_package,

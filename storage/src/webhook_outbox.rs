@@ -280,6 +280,8 @@ pub(crate) fn record_attempt(
 /// under `outbox`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OutboxEntry {
+    /// The row's id (what a retry names: `POST /api/wharf/v1/webhooks/deliveries/retry`).
+    pub id: i64,
     /// The webhook's id.
     pub webhook: i64,
     /// The event's id.
@@ -299,13 +301,14 @@ pub struct OutboxEntry {
 /// The newest `limit` outbox rows, newest first.
 pub(crate) fn entries(conn: &dyn Sql, limit: u32) -> Result<Vec<OutboxEntry>, StorageError> {
     conn.rows(
-        "SELECT webhook_id, event_id, event, state, attempts, next_attempt, last_error
+        "SELECT webhook_id, event_id, event, state, attempts, next_attempt, last_error, id
          FROM webhook_outbox ORDER BY id DESC LIMIT ?1",
         args![i64::from(limit)],
     )?
     .iter()
     .map(|row| {
         Ok(OutboxEntry {
+            id: row.i64(7)?,
             webhook: row.i64(0)?,
             event_id: row.string(1)?,
             event: row.string(2)?,

@@ -6,6 +6,7 @@ use crate::sql::{Sql, args};
 use crate::webhook_outbox::{
     self, DeliveryState, LEASE_SECONDS, MAX_ATTEMPTS, WebhookEvent, retry_delay,
 };
+use crate::webhook_retry::{WebhookRetry, requeue};
 use crate::{AuditRecord, StorageError, webhooks};
 
 on_both_engines!(
@@ -13,6 +14,7 @@ on_both_engines!(
     deliveries_are_retried_with_backoff_then_marked_failed,
     pending_deliveries_survive_a_restart,
     a_url_registered_twice_is_refused_without_a_trace,
+    failed_deliveries_are_retried_with_a_fresh_round_and_others_refused,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -170,6 +172,90 @@ async fn deliveries_are_retried_with_backoff_then_marked_failed(db: TestDatabase
         .unwrap();
     assert_eq!(attempts.len(), usize::try_from(MAX_ATTEMPTS).unwrap());
     assert_eq!(attempts[0].attempt, MAX_ATTEMPTS);
+}
+
+async fn failed_deliveries_are_retried_with_a_fresh_round_and_others_refused(db: TestDatabase) {
+    let store = open(&db).await;
+    store
+        .write(|conn| {
+            webhooks::insert(conn, "http://a.test/hook", b"sealed", T0)?;
+            webhook_outbox::enqueue(conn, &event("e1", "yank"))
+        })
+        .await
+        .unwrap();
+    // Every attempt fails.
+    let mut now = T0;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let (due, _) = store
+            .write(move |conn| webhook_outbox::claim_due(conn, now, 10))
+            .await
+            .unwrap();
+        let delivery = due[0].clone();
+        store
+            .write(move |conn| webhook_outbox::record_attempt(conn, &delivery, "500", false, now))
+            .await
+            .unwrap();
+        now += retry_delay(attempt);
+    }
+    store
+        .write(move |conn| webhook_outbox::enqueue(conn, &event("e2", "publish")))
+        .await
+        .unwrap();
+    let entries = store
+        .read(|conn| webhook_outbox::entries(conn, 10))
+        .await
+        .unwrap();
+    let (pending, failed) = (entries[0].clone(), entries[1].clone());
+    assert_eq!(
+        (pending.state, failed.state),
+        (DeliveryState::Pending, DeliveryState::Failed)
+    );
+
+    // Refused: an id no delivery has, a delivery that did not fail. Nothing changes.
+    for (id, refusal) in [
+        (failed.id + 100, "no webhook delivery"),
+        (pending.id, "is pending, not failed"),
+    ] {
+        let error = store
+            .write(move |conn| requeue(conn, WebhookRetry::Delivery(id), now))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(refusal) && !error.contains('\n'), "{error}");
+    }
+    let unchanged = store
+        .read(|conn| webhook_outbox::entries(conn, 10))
+        .await
+        .unwrap();
+    assert_eq!(unchanged, entries);
+
+    // Retried: pending, due at once, a fresh round of attempts starting at 1.
+    let retried = store
+        .write(move |conn| requeue(conn, WebhookRetry::Delivery(failed.id), now))
+        .await
+        .unwrap();
+    assert_eq!(retried, 1);
+    let (due, _) = store
+        .write(move |conn| webhook_outbox::claim_due(conn, now, 10))
+        .await
+        .unwrap();
+    let retry = due
+        .iter()
+        .find(|delivery| delivery.event_id == "e1")
+        .expect("the retried delivery is due at once")
+        .clone();
+    assert_eq!(retry.attempt, 1);
+    let state = store
+        .write(move |conn| webhook_outbox::record_attempt(conn, &retry, "200", true, now))
+        .await
+        .unwrap();
+    assert_eq!(state, Some(DeliveryState::Delivered));
+    // None failed is left: retrying every failed one retries none.
+    let none = store
+        .write(move |conn| requeue(conn, WebhookRetry::AllFailed, now))
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
 }
 
 async fn pending_deliveries_survive_a_restart(db: TestDatabase) {

@@ -8,6 +8,7 @@
 //! pages answer 403 naming it.
 
 use reqwest::Method;
+use sha2::{Digest, Sha256};
 use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{TestRegistry, TestResult};
 
@@ -148,13 +149,39 @@ fn published_hash(registry: &TestRegistry, tenant: &str, token: &str) -> TestRes
 
 #[test]
 fn foreign_tokens_get_the_answer_of_a_name_that_does_not_exist() -> TestResult {
-    let registry = TestRegistry::start();
-    create_tenant(&registry, "acme", &["--auth-required"]);
-    create_tenant(&registry, "beta", &["--auth-required"]);
-    let alice = tenant_token(&registry, "acme", "alice");
-    let bob = tenant_token(&registry, "beta", "bob");
-    wait_for_tenant(&registry, "acme", &alice, 200)?;
-    wait_for_tenant(&registry, "beta", &bob, 200)?;
+    foreign_tokens_answer_as_names_that_do_not_exist(&TestRegistry::start())
+}
+
+/// The same on a registry whose metadata is in PostgreSQL, where each tenant (and the empty
+/// registry answering unknown names) has a database of its own on the same server.
+#[test]
+fn foreign_tokens_get_the_answer_of_a_name_that_does_not_exist_on_postgres() -> TestResult {
+    let registry = TestRegistry::start_on_postgres_and_s3();
+    foreign_tokens_answer_as_names_that_do_not_exist(&registry)?;
+    let database_of = |dir: &str| {
+        std::fs::read_to_string(
+            registry
+                .data_dir()
+                .join("tenants")
+                .join(dir)
+                .join("database"),
+        )
+    };
+    assert!(database_of("acme")?.trim().ends_with("/wharf_t_acme"));
+    assert!(database_of("beta")?.trim().ends_with("/wharf_t_beta"));
+    assert!(database_of(".void")?.trim().ends_with("/wharf_void"));
+    Ok(())
+}
+
+/// Publishes to tenant `acme` and downloads it with its token, then asks every endpoint of
+/// `acme` with tenant `beta`'s token, the default registry's and none.
+fn foreign_tokens_answer_as_names_that_do_not_exist(registry: &TestRegistry) -> TestResult {
+    create_tenant(registry, "acme", &["--auth-required"]);
+    create_tenant(registry, "beta", &["--auth-required"]);
+    let alice = tenant_token(registry, "acme", "alice");
+    let bob = tenant_token(registry, "beta", "bob");
+    wait_for_tenant(registry, "acme", &alice, 200)?;
+    wait_for_tenant(registry, "beta", &bob, 200)?;
     let published = registry
         .http()
         .put(format!("{}/t/acme/api/v1/crates/new", registry.url()))
@@ -162,8 +189,18 @@ fn foreign_tokens_get_the_answer_of_a_name_that_does_not_exist() -> TestResult {
         .body(publish_body(SECRET, "1.0.0"))
         .send()?;
     assert_eq!(published.status(), 200, "{}", published.text()?);
-    let hash = published_hash(&registry, "acme", &alice)?;
+    let hash = published_hash(registry, "acme", &alice)?;
     assert_eq!(hash.len(), 64, "{hash}");
+    let downloaded = registry
+        .http()
+        .get(format!(
+            "{}/t/acme/api/v1/crates/{SECRET}/1.0.0/download",
+            registry.url()
+        ))
+        .header("Authorization", &alice)
+        .send()?;
+    assert_eq!(downloaded.status(), 200);
+    assert_eq!(hex::encode(Sha256::digest(downloaded.bytes()?)), hash);
     let before = registry
         .http()
         .get(format!("{}/t/acme/index/se/cr/{SECRET}", registry.url()))
@@ -175,13 +212,13 @@ fn foreign_tokens_get_the_answer_of_a_name_that_does_not_exist() -> TestResult {
     for token in [Some(bob.as_str()), Some(admin.as_str()), None] {
         for endpoint in endpoints() {
             let what = format!("{} {} with {token:?}", endpoint.method, endpoint.path);
-            let existing = ask(&registry, "acme", &endpoint, SECRET, &hash, token)?;
+            let existing = ask(registry, "acme", &endpoint, SECRET, &hash, token)?;
             let missing = normalised(
-                ask(&registry, "acme", &endpoint, MISSING, NO_HASH, token)?,
+                ask(registry, "acme", &endpoint, MISSING, NO_HASH, token)?,
                 &[(MISSING, SECRET), (NO_HASH, &hash)],
             );
             let no_tenant = normalised(
-                ask(&registry, "nosuch", &endpoint, SECRET, &hash, token)?,
+                ask(registry, "nosuch", &endpoint, SECRET, &hash, token)?,
                 &[("nosuch", "acme")],
             );
             assert_eq!(existing.status, 401, "{what}: {existing:?}");
@@ -203,9 +240,9 @@ fn foreign_tokens_get_the_answer_of_a_name_that_does_not_exist() -> TestResult {
     // (Publishing is bob's right there, so it is left out.)
     for endpoint in endpoints().into_iter().filter(|e| e.body.is_none()) {
         let what = format!("{} {} on beta", endpoint.method, endpoint.path);
-        let theirs = ask(&registry, "beta", &endpoint, SECRET, &hash, Some(&bob))?;
+        let theirs = ask(registry, "beta", &endpoint, SECRET, &hash, Some(&bob))?;
         let made_up = normalised(
-            ask(&registry, "beta", &endpoint, MISSING, NO_HASH, Some(&bob))?,
+            ask(registry, "beta", &endpoint, MISSING, NO_HASH, Some(&bob))?,
             &[(MISSING, SECRET), (NO_HASH, &hash)],
         );
         if endpoint.path.contains("{name}") || endpoint.path.contains("{hash}") {

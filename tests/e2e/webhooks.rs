@@ -16,7 +16,7 @@ use wharf_e2e_tests::TestResult;
 
 use crate::lifecycle::{Lifecycle, ok};
 
-const SECRET: &str = "a-long-webhook-secret-for-tests";
+pub(crate) const SECRET: &str = "a-long-webhook-secret-for-tests";
 
 /// RFC 2104 HMAC with SHA-256.
 fn hmac_sha256(key: &[u8], message: &[u8]) -> String {
@@ -34,23 +34,28 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> String {
     hex::encode(outer)
 }
 
-/// One received request: its event header, signature header and body.
-struct Received {
-    event: String,
-    signature: String,
-    body: String,
+/// One received request: its event header, signature header and body, and whether it was
+/// answered 200.
+pub(crate) struct Received {
+    pub(crate) event: String,
+    pub(crate) signature: String,
+    pub(crate) body: String,
+    pub(crate) answered_ok: bool,
 }
 
 /// A receiver answering 500 to its first request and 200 to the others.
 fn receiver() -> TestResult<(String, mpsc::Receiver<Received>)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/hook", listener.local_addr()?);
-    Ok((url, serve(listener, 1)))
+    Ok((url, serve(listener, |count| count >= 1)))
 }
 
-/// Answers the first `failures` requests on `listener` with 500 and the others with 200,
-/// passing each on.
-fn serve(listener: TcpListener, failures: usize) -> mpsc::Receiver<Received> {
+/// Answers the requests on `listener` (counted from 0) for which `succeeds` says so with 200
+/// and the others with 500, passing each on.
+pub(crate) fn serve(
+    listener: TcpListener,
+    succeeds: impl Fn(usize) -> bool + Send + 'static,
+) -> mpsc::Receiver<Received> {
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
         for (count, stream) in listener.incoming().enumerate() {
@@ -77,10 +82,11 @@ fn serve(listener: TcpListener, failures: usize) -> mpsc::Receiver<Received> {
             }
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
-            let status = if count < failures {
-                "500 Internal Server Error"
-            } else {
+            let answered_ok = succeeds(count);
+            let status = if answered_ok {
                 "200 OK"
+            } else {
+                "500 Internal Server Error"
             };
             let _ = stream.write_all(
                 format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -90,6 +96,7 @@ fn serve(listener: TcpListener, failures: usize) -> mpsc::Receiver<Received> {
                 event,
                 signature,
                 body: String::from_utf8_lossy(&body).into_owned(),
+                answered_ok,
             });
         }
     });
@@ -209,7 +216,7 @@ fn webhooks_are_signed_retried_after_a_500_and_logged() -> TestResult {
 }
 
 /// The outbox rows of the registry (`GET /api/wharf/v1/webhooks/deliveries`).
-fn outbox(lifecycle: &Lifecycle) -> TestResult<Vec<serde_json::Value>> {
+pub(crate) fn outbox(lifecycle: &Lifecycle) -> TestResult<Vec<serde_json::Value>> {
     let log: serde_json::Value = lifecycle
         .registry
         .http()
@@ -310,7 +317,7 @@ fn a_delivery_pending_at_a_stop_arrives_after_the_restart() -> TestResult {
     }
 
     lifecycle.registry.restart();
-    let received = serve(TcpListener::bind(address)?, 0);
+    let received = serve(TcpListener::bind(address)?, |_| true);
     let delivery = received.recv_timeout(Duration::from_mins(2))?;
     assert_eq!(delivery.event, "publish");
     assert_eq!(

@@ -1,12 +1,17 @@
-//! `GET|POST /api/wharf/v1/webhooks` and `GET /api/wharf/v1/webhooks/deliveries`: the
-//! administrator registers webhooks (`{"url":"…","secret":"…"}`), lists them (never their
-//! secrets) and reads the delivery log: every attempt, and each event's delivery state
-//! (`pending`, `delivered`, `failed`) from the outbox. Deliveries themselves are
+//! `GET|POST /api/wharf/v1/webhooks`, `GET /api/wharf/v1/webhooks/deliveries` and
+//! `POST /api/wharf/v1/webhooks/deliveries/retry`: the administrator registers webhooks
+//! (`{"url":"…","secret":"…"}`), lists them (never their secrets), reads the delivery log
+//! (every attempt, and each event's delivery state, `pending`, `delivered` or `failed`, from
+//! the outbox with the row's `id`) and retries failed deliveries (`{"id":N}` or
+//! `{"all_failed":true}`; audited as `webhook.retry`). Deliveries themselves are
 //! `crate::webhooks`.
 
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 
+use wharf_storage::WebhookRetry;
+
+use crate::audit::AuditTarget;
 use crate::auth;
 use crate::error::ApiError;
 use crate::response::{Resp, json_ok};
@@ -18,6 +23,9 @@ pub(crate) const PATH: &str = "/api/wharf/v1/webhooks";
 /// The delivery log endpoint.
 pub(crate) const DELIVERIES_PATH: &str = "/api/wharf/v1/webhooks/deliveries";
 
+/// The endpoint retrying failed deliveries.
+pub(crate) const RETRY_PATH: &str = "/api/wharf/v1/webhooks/deliveries/retry";
+
 /// Delivery attempts shown.
 const DELIVERIES_SHOWN: u32 = 500;
 
@@ -28,12 +36,33 @@ struct WebhookBody {
     secret: String,
 }
 
+/// What a retry names: one failed delivery (an outbox row's `id`) or every failed one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryBody {
+    id: Option<i64>,
+    #[serde(default)]
+    all_failed: bool,
+}
+
+impl RetryBody {
+    fn which(&self) -> Result<WebhookRetry, ApiError> {
+        match (self.id, self.all_failed) {
+            (Some(id), false) => Ok(WebhookRetry::Delivery(id)),
+            (None, true) => Ok(WebhookRetry::AllFailed),
+            _ => Err(ApiError::bad_request(
+                "a retry names one failed delivery, `{\"id\": N}` (the outbox row's id), or every failed one, `{\"all_failed\": true}`".to_owned(),
+            )),
+        }
+    }
+}
+
 fn require_admin(state: &AppState, headers: &HeaderMap, action: &str) -> Result<(), ApiError> {
     let principal = auth::writer(state, headers)?;
     Ok(principal.require(wharf_storage::Action::Lifecycle, action)?)
 }
 
-/// Routes the two endpoints.
+/// Routes the three endpoints.
 pub(crate) async fn route(
     state: &AppState,
     headers: &HeaderMap,
@@ -74,9 +103,29 @@ pub(crate) async fn route(
                 &serde_json::json!({ "deliveries": deliveries, "outbox": outbox }),
             ))
         }
+        (&Method::POST, RETRY_PATH) => {
+            let principal = auth::writer(state, headers)?;
+            let request: RetryBody = serde_json::from_slice(body).map_err(|e| {
+                ApiError::bad_request(format!("the retry body is not valid JSON: {e}"))
+            })?;
+            let which = request.which()?;
+            let retried = state
+                .storage
+                .retry_webhook_deliveries(&principal, which)
+                .await?;
+            let target = match which {
+                WebhookRetry::Delivery(id) => format!("webhook delivery {id}"),
+                WebhookRetry::AllFailed => "every failed webhook delivery".to_owned(),
+            };
+            let mut response = json_ok(&serde_json::json!({ "retried": retried }));
+            response.extensions_mut().insert(AuditTarget(target));
+            Ok(response)
+        }
         _ => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            format!("{method} is not allowed on {path}; use GET (or POST on {PATH})"),
+            format!(
+                "{method} is not allowed on {path}; use GET (or POST on {PATH} and {RETRY_PATH})"
+            ),
         )),
     }
 }
