@@ -16,11 +16,13 @@
 # Settings (environment): RUNS (3), LAYOUTS ("shared pinned"; `shared` lets both sides use
 # every core, `pinned` is PINNED=1: servers on CPU 1, wrk on CPU 0), RESULTS (output
 # directory); everything else (ROUNDS, DURATION, PACKAGES, PACE_MS, NGINX_OPEN_FILE_CACHE,
-# WHARF_BIN with SKIP_BUILD=1, …) goes through to index-vs-nginx.sh.
+# WHARF_BIN with SKIP_BUILD=1, WHARF_EXTRA_ARGS, PERF_STAT, …) goes through to
+# index-vs-nginx.sh; with PERF_STAT=1 each run's per-request counts are in its perf.md.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-COMMAND="$(env | grep -E '^(RUNS|LAYOUTS|ROUNDS|DURATION|PACKAGES|PACE_MS|NGINX_OPEN_FILE_CACHE|CONNECTIONS)=' | sort | tr '\n' ' ')$0"
+COMMAND="$(env | grep -E '^(RUNS|LAYOUTS|ROUNDS|DURATION|PACKAGES|PACE_MS|NGINX_OPEN_FILE_CACHE|CONNECTIONS|PERF_STAT|WHARF_EXTRA_ARGS)=' |
+  sort | sed -E 's/^([A-Z_]+)=(.*)$/\1="\2"/' | tr '\n' ' ')$0"
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 RUNS=${RUNS:-3}
 LAYOUTS=${LAYOUTS:-shared pinned}
@@ -82,6 +84,15 @@ MODES=$(awk -F'\t' 'NR > 1 { print $1 }' "$RESULTS/${LAYOUTS%% *}-1/medians.tsv"
         "| $(cpu_ratio_over_runs "$layout" "$mode" | median)× |"
     done
   done
+  if [ "${PERF_STAT:-0}" = 1 ]; then
+    for layout in $LAYOUTS; do
+      for run in $(seq 1 "$RUNS"); do
+        echo
+        echo "Per-request counts, $layout run $run:"
+        cat "$RESULTS/$layout-$run/perf.md"
+      done
+    done
+  fi
 } >"$RESULTS/summary.md"
 cat "$RESULTS/summary.md"
 log "raw output in $RESULTS"

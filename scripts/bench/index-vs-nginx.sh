@@ -16,7 +16,10 @@
 # WARMUP (3s), THREADS (2), CONNECTIONS (64), WHARF_PORT (18480), NGINX_PORT (18481),
 # NGINX_OPEN_FILE_CACHE (1; 0 leaves nginx's open_file_cache off), RESULTS (output directory),
 # WHARF_BIN (a saved wharf binary to measure) with SKIP_BUILD=1 (no cargo build),
-# WHARF_EXTRA_ARGS (more `wharf serve` flags, e.g. "--yield-every 0").
+# WHARF_EXTRA_ARGS (more `wharf serve` flags, e.g. "--yield-every 0"),
+# PERF_STAT (1: also count, with `perf stat` on the server processes during each round, context
+# switches, CPU migrations and system calls per request, by kind, and wrk's own CPU time per
+# request; kept in $RESULTS/perf-*.csv and summed up in $RESULTS/perf.md).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -160,26 +163,84 @@ run_wrk() {
   else
     url=$NGINX_URL list=$WORK/nginx-etags.tsv pids=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
   fi
+  local perf_pid="" perf_out=${out%.txt}.perf.csv wrk_perf=() switches_before=""
+  if [ "$PERF_STAT" = 1 ]; then
+    # shellcheck disable=SC2086 # one argument per process id
+    switches_before=$(switch_counts $pids)
+    perf stat -x, -o "$perf_out" -e "$PERF_EVENTS" -p "$(echo $pids | tr ' ' ',')" &
+    perf_pid=$!
+    wrk_perf=(perf stat -x, -o "${out%.txt}.wrk-perf.csv" -e task-clock,context-switches --)
+  fi
   # shellcheck disable=SC2086 # one argument per process id
   before=$(cpu_ticks $pids)
-  WRK_PACE_MS=$pace $LOAD_TASKSET timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" \
-    --timeout 5s --latency -s "$LUA" "$url" -- "$list" "$mode" >"$out" 2>&1 \
+  WRK_PACE_MS=$pace $LOAD_TASKSET timeout 120 "${wrk_perf[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" \
+    -d"$duration" --timeout 5s --latency -s "$LUA" "$url" -- "$list" "$mode" >"$out" 2>&1 \
     || die "wrk failed; see $out"
   # shellcheck disable=SC2086
   after=$(cpu_ticks $pids)
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    # shellcheck disable=SC2086
+    echo "$switches_before $(switch_counts $pids)" >"${out%.txt}.switches"
+  fi
   result=$(grep '^WRK_RESULT' "$out") || die "no result in $out"
   requests=$(result_field "$result" requests)
   echo "$result cpu_us_per_req=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
     'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
+  [ -n "$perf_pid" ] && per_request_counts "$2" "$server" "$requests" "$perf_out" \
+    "${out%.txt}.wrk-perf.csv" "${out%.txt}.switches"
+  return 0
+}
+
+# What PERF_STAT=1 counts on the server processes: CPU, scheduling, and the system calls an
+# answer can make (reading, writing, waiting for events, yielding the core, waking threads).
+PERF_STAT=${PERF_STAT:-0}
+PERF_EVENTS="task-clock,context-switches,cpu-migrations,raw_syscalls:sys_enter"
+for call in read recvfrom write writev sendto sendfile64 epoll_wait epoll_pwait epoll_ctl \
+  sched_yield futex setsockopt; do
+  PERF_EVENTS="$PERF_EVENTS,syscalls:sys_enter_$call"
+done
+PERF_TABLE="$RESULTS/perf.tsv"
+# switch_counts PID... — voluntary and involuntary context switches of every thread of the
+# processes so far (a thread is switched out involuntarily when something preempts it).
+switch_counts() {
+  local pid
+  for pid in "$@"; do cat "/proc/$pid"/task/*/status; done |
+    awk '$1 == "voluntary_ctxt_switches:" { v += $2 } $1 == "nonvoluntary_ctxt_switches:" { n += $2 }
+      END { print v + 0, n + 0 }'
+}
+# per_request_counts MODE SERVER REQUESTS SERVER_CSV WRK_CSV SWITCHES — appends one row of
+# per-request counts to $PERF_TABLE.
+per_request_counts() {
+  local mode=$1 server=$2 requests=$3 switches
+  read -ra switches <"$6"
+  awk -F, -v mode="$mode" -v server="$server" -v n="$requests" -v wrk="$5" \
+    -v voluntary=$((switches[2] - switches[0])) -v involuntary=$((switches[3] - switches[1])) '
+    function event(name) { sub(/^(raw_)?syscalls:sys_enter_?/, "", name); return name == "" ? "syscalls" : name }
+    FILENAME != wrk && $3 != "" && $1 ~ /^[0-9.]+$/ { v[event($3)] = $1 }
+    FILENAME == wrk && $3 == "task-clock" { wrk_ms = $1 }
+    FILENAME == wrk && $3 == "context-switches" { wrk_cs = $1 }
+    END {
+      printf "%s\t%s\t%.2f\t%.3f\t%.3f\t%.3f\t%.4f\t%.3f", mode, server, v["task-clock"] * 1000 / n,
+        v["context-switches"] / n, voluntary / n, involuntary / n, v["cpu-migrations"] / n, v["syscalls"] / n
+      split("read recvfrom write writev sendto sendfile64 epoll_wait epoll_pwait epoll_ctl sched_yield futex setsockopt", calls, " ")
+      for (i = 1; i in calls; i++) printf "\t%.3f", v[calls[i]] / n
+      printf "\t%.2f\t%.3f\n", wrk_ms * 1000 / n, wrk_cs / n
+    }' "$4" "$5" >>"$PERF_TABLE"
 }
 
 TABLE="$RESULTS/rounds.tsv"
+if [ "$PERF_STAT" = 1 ]; then
+  command -v perf >/dev/null || die "PERF_STAT=1 needs perf (Debian package linux-perf)"
+  printf 'mode\tserver\tcpu_us\tctx_switches\tvoluntary\tinvoluntary\tmigrations\tsyscalls\tread\trecvfrom\twrite\twritev\tsendto\tsendfile64\tepoll_wait\tepoll_pwait\tepoll_ctl\tsched_yield\tfutex\tsetsockopt\twrk_cpu_us\twrk_ctx_switches\n' >"$PERF_TABLE"
+fi
 printf 'mode\tround\tserver\trps\tp50_us\tp99_us\tnon_2xx_3xx\tsocket_errors\tcpu_us_per_req\n' >"$TABLE"
 MODES="plain conditional${PACE_MS:+ plain@paced conditional@paced}"
 for mode in $MODES; do
   for server in wharf nginx; do
     log "warm-up: $server, $mode"
-    run_wrk "$server" "$mode" "$WARMUP" "$RESULTS/warmup-$mode-$server.txt" >/dev/null
+    PERF_STAT=0 run_wrk "$server" "$mode" "$WARMUP" "$RESULTS/warmup-$mode-$server.txt" >/dev/null
   done
   for round in $(seq 1 "$ROUNDS"); do
     for server in wharf nginx; do
@@ -217,5 +278,26 @@ column_of() { awk -F'\t' -v m="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == m && $3 
       "$w_p99" "$n_p99" "$w_cpu" "$n_cpu" >>"$MEDIANS"
   done
 } >>"$RESULTS/summary.md"
+if [ "$PERF_STAT" = 1 ]; then
+  {
+    echo
+    echo "Per request, counted by \`perf stat\` on the server processes during the measured rounds (median over rounds; wrk's own CPU time and context switches last):"
+    echo
+    head -n1 "$PERF_TABLE" | awk -F'\t' '{ printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n|"; for (i = 1; i <= NF; i++) printf "---|"; printf "\n" }'
+    for mode in $MODES; do
+      for server in wharf nginx; do
+        awk -F'\t' -v m="$mode" -v s="$server" 'NR > 1 && $1 == m && $2 == s' "$PERF_TABLE" >"$WORK/perf-rows"
+        [ -s "$WORK/perf-rows" ] || continue
+        printf '| %s | %s |' "$mode" "$server"
+        columns=$(head -n1 "$PERF_TABLE" | awk -F'\t' '{ print NF }')
+        for c in $(seq 3 "$columns"); do
+          printf ' %s |' "$(cut -f"$c" "$WORK/perf-rows" | median)"
+        done
+        echo
+      done
+    done
+  } >"$RESULTS/perf.md"
+  cat "$RESULTS/perf.md" >>"$RESULTS/summary.md"
+fi
 cat "$RESULTS/summary.md"
 log "raw output in $RESULTS"
