@@ -350,6 +350,9 @@ CREATE INDEX webhook_outbox_due ON webhook_outbox (state, next_attempt);
     crate::pg_catalogue::INSTALL_REPORTS,
     // Web UI sessions, ended with their token.
     crate::pg_catalogue::WEB_SESSIONS,
+    // GIN indexes of the name part and the name, description and keywords part of the
+    // catalogue's documents (search's first two relevance tiers).
+    crate::pg_catalogue::TIER_INDEXES,
 ];
 
 /// Brings the schema up to date, in one transaction under the writers' lock, so several
