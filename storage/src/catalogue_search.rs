@@ -119,13 +119,21 @@ struct Plan<'a> {
     /// Whether the statement also probes the exact name (and leaves it out of the ranked
     /// matches and of the count; `exclude` is then [`Exclude::ExactMatch`]).
     exact: bool,
-    /// The matches to count (`Some(None)`: every catalogue row that passes the filters), or
-    /// `None` for no count.
-    count: Option<Option<&'a TextMatch>>,
+    /// Whether and what the statement counts.
+    count: Count<'a>,
     /// Ranked matches of the first tier skipped.
     offset: usize,
     /// Ranked matches read at most from each tier (`None`: all).
     limit: Option<usize>,
+}
+
+/// What a search statement counts.
+#[derive(Clone, Copy)]
+enum Count<'a> {
+    /// Nothing.
+    Nothing,
+    /// The matches of the text (`None`: every catalogue row that passes the filters).
+    Matches(Option<&'a TextMatch>),
 }
 
 /// What a search statement returned.
@@ -276,7 +284,7 @@ fn build_statement(
         [],
     );
     match plan.count {
-        Some(text) => {
+        Count::Matches(text) => {
             let exclude = if plan.exact {
                 Exclude::ExactMatch
             } else {
@@ -287,7 +295,7 @@ fn build_statement(
                 statement.push(" + (SELECT count(*) FROM exact)", []);
             }
         }
-        None => statement.push("CAST(NULL AS BIGINT)", []),
+        Count::Nothing => statement.push("CAST(NULL AS BIGINT)", []),
     }
     statement.push(
         &format!(
@@ -443,7 +451,7 @@ fn first_relevance_page(
                 .collect(),
             exclude: Exclude::ExactMatch,
             exact: true,
-            count: Some(Some(all)),
+            count: Count::Matches(Some(all)),
             offset: 0,
             limit: query.limit,
         },
@@ -486,7 +494,7 @@ fn later_relevance_page(
             tiers: vec![text(&tiers[0])],
             exclude: Exclude::ExactMatch,
             exact: true,
-            count: Some(Some(all)),
+            count: Count::Matches(Some(all)),
             offset: read_from,
             limit,
         },
@@ -527,7 +535,7 @@ fn later_relevance_page(
                 tiers: vec![text(tier)],
                 exclude,
                 exact: false,
-                count: None,
+                count: Count::Nothing,
                 offset: read_from,
                 limit: filling.room,
             },
@@ -571,7 +579,7 @@ pub(crate) fn search(
             })],
             exclude: Exclude::Nothing,
             exact: false,
-            count: Some(all.as_ref()),
+            count: Count::Matches(all.as_ref()),
             offset: query.offset,
             limit: query.limit,
         },
