@@ -1,6 +1,7 @@
 //! Catalogue search latency: p50 and p99 of `Storage::catalogue_search` (full-text search,
 //! ranking, filters, the catalogue's joins) at 500 and 50,000 packages, against a plain
-//! `LIKE '%word%'` query over names and descriptions on the same database in the same run.
+//! `LIKE '%word%'` query over names and descriptions on the same database in the same run,
+//! the two alternating round by round.
 //!
 //! Packages are published through the real publish path (in-memory blobs, the SQLite file
 //! in a temporary directory) with seeded descriptions, keywords and READMEs. Run with
@@ -189,54 +190,82 @@ fn like_query(text: &str, operator: &str, dollar: bool) -> (Vec<String>, String)
     (words, sql)
 }
 
-/// The baseline on SQLite: one plain LIKE over names and descriptions, every word required,
-/// on its own connection to the same file, the 20 first names.
-fn sqlite_baseline(dir: &std::path::Path, samples: usize) -> Vec<Duration> {
-    let conn = Connection::open(dir.join(wharf_storage::DATABASE_FILE)).expect("opens");
-    let mut like = Vec::with_capacity(samples * QUERIES.len());
-    for _ in 0..samples {
-        for text in QUERIES {
-            let (words, sql) = like_query(text, "LIKE", false);
-            let start = Instant::now();
-            let mut statement = conn.prepare_cached(&sql).expect("prepares");
-            let rows: Vec<String> = statement
-                .query_map(rusqlite::params_from_iter(words.iter()), |row| row.get(0))
-                .expect("runs")
-                .collect::<Result<_, _>>()
-                .expect("rows");
-            like.push(start.elapsed());
-            std::hint::black_box(rows);
-        }
-    }
-    like
+/// The baseline: one plain `LIKE` (SQLite) or `ILIKE` (PostgreSQL; SQLite's `LIKE` ignores
+/// ASCII case) over names and descriptions, every word required, the 20 first names, on a
+/// connection of its own to the same database, each query's statement prepared once.
+enum Baseline {
+    /// A SQLite connection to the same file.
+    Sqlite(Connection),
+    /// A PostgreSQL connection to the same database, with each query's prepared statement
+    /// and `LIKE` patterns.
+    Postgres {
+        client: tokio_postgres::Client,
+        prepared: Vec<(Vec<String>, tokio_postgres::Statement)>,
+    },
 }
 
-/// The baseline on PostgreSQL: the same query with `ILIKE` (SQLite's `LIKE` ignores ASCII
-/// case), on its own connection to the same database, statements prepared once.
-async fn postgres_baseline(url: &str, samples: usize) -> Vec<Duration> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connects");
-    tokio::spawn(connection);
-    let mut prepared = Vec::new();
-    for text in QUERIES {
-        let (words, sql) = like_query(text, "ILIKE", true);
-        prepared.push((words, client.prepare(&sql).await.expect("prepares")));
+impl Baseline {
+    async fn open(dir: &std::path::Path, server: Option<&PostgresServer>) -> Self {
+        let Some(server) = server else {
+            let conn = Connection::open(dir.join(wharf_storage::DATABASE_FILE)).expect("opens");
+            return Self::Sqlite(conn);
+        };
+        let (client, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+        tokio::spawn(connection);
+        let mut prepared = Vec::new();
+        for text in QUERIES {
+            let (words, sql) = like_query(text, "ILIKE", true);
+            prepared.push((words, client.prepare(&sql).await.expect("prepares")));
+        }
+        Self::Postgres { client, prepared }
     }
-    let mut like = Vec::with_capacity(samples * QUERIES.len());
-    for _ in 0..samples {
-        for (words, statement) in &prepared {
-            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = words
-                .iter()
-                .map(|w| w as &(dyn tokio_postgres::types::ToSql + Sync))
-                .collect();
-            let start = Instant::now();
-            let rows = client.query(statement, &params).await.expect("runs");
-            like.push(start.elapsed());
-            std::hint::black_box(rows);
+
+    /// Runs the baseline of `QUERIES[index]` once and returns how long it took.
+    async fn time(&self, index: usize) -> Duration {
+        match self {
+            Self::Sqlite(conn) => {
+                let (words, sql) = like_query(QUERIES[index], "LIKE", false);
+                let start = Instant::now();
+                let mut statement = conn.prepare_cached(&sql).expect("prepares");
+                let rows: Vec<String> = statement
+                    .query_map(rusqlite::params_from_iter(words.iter()), |row| row.get(0))
+                    .expect("runs")
+                    .collect::<Result<_, _>>()
+                    .expect("rows");
+                let elapsed = start.elapsed();
+                std::hint::black_box(rows);
+                elapsed
+            }
+            Self::Postgres { client, prepared } => {
+                let (words, statement) = &prepared[index];
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = words
+                    .iter()
+                    .map(|w| w as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                let start = Instant::now();
+                let rows = client.query(statement, &params).await.expect("runs");
+                let elapsed = start.elapsed();
+                std::hint::black_box(rows);
+                elapsed
+            }
         }
     }
-    like
+}
+
+/// Runs `Storage::catalogue_search` of `QUERIES[index]` once and returns how long it took.
+async fn time_search(storage: &Storage, index: usize) -> Duration {
+    let query = CatalogueQuery {
+        text: QUERIES[index].to_owned(),
+        limit: Some(20),
+        ..CatalogueQuery::default()
+    };
+    let start = Instant::now();
+    let page = storage.catalogue_search(query).await.expect("search");
+    let elapsed = start.elapsed();
+    std::hint::black_box(page);
+    elapsed
 }
 
 async fn measure(count: usize) {
@@ -254,40 +283,31 @@ async fn measure(count: usize) {
         storage.engine_name(),
         started.elapsed().as_secs_f64()
     );
+    let baseline = Baseline::open(dir.path(), server.as_ref()).await;
 
+    // Rounds alternate which side goes first, so a change in the machine's load falls on
+    // both alike; each round runs every query once on each side.
     let samples = samples();
-    let mut fts = Vec::with_capacity(samples * QUERIES.len());
-    for _ in 0..samples {
-        for text in QUERIES {
-            let query = CatalogueQuery {
-                text: (*text).to_owned(),
-                limit: Some(20),
-                ..CatalogueQuery::default()
-            };
-            let start = Instant::now();
-            let page = storage.catalogue_search(query).await.expect("search");
-            fts.push(start.elapsed());
-            std::hint::black_box(page);
+    let mut search = Vec::with_capacity(samples * QUERIES.len());
+    let mut like = Vec::with_capacity(samples * QUERIES.len());
+    for round in 0..samples {
+        let search_first = round % 2 == 0;
+        for side in [search_first, !search_first] {
+            for index in 0..QUERIES.len() {
+                if side {
+                    search.push(time_search(&storage, index).await);
+                } else {
+                    like.push(baseline.time(index).await);
+                }
+            }
         }
     }
-    match &server {
-        None => {
-            report("catalogue_search (FTS5)", count, &mut fts);
-            report(
-                "baseline LIKE",
-                count,
-                &mut sqlite_baseline(dir.path(), samples),
-            );
-        }
-        Some(server) => {
-            report("catalogue_search (tsvector)", count, &mut fts);
-            report(
-                "baseline ILIKE",
-                count,
-                &mut postgres_baseline(&server.url(), samples).await,
-            );
-        }
-    }
+    let (search_label, like_label) = match &baseline {
+        Baseline::Sqlite(_) => ("catalogue_search (FTS5)", "baseline LIKE"),
+        Baseline::Postgres { .. } => ("catalogue_search (tsvector)", "baseline ILIKE"),
+    };
+    report(search_label, count, &mut search);
+    report(like_label, count, &mut like);
     // `CATALOGUE_BENCH_KEEP=1` keeps the SQLite database for looking at query plans
     // afterwards.
     if std::env::var_os("CATALOGUE_BENCH_KEEP").is_some() {

@@ -2,27 +2,32 @@
 //! (FTS5) or PostgreSQL (a weighted `tsvector` under a GIN index); the SQL pieces of each
 //! dialect are in `catalogue_sql.rs`.
 //!
-//! With free text, the full-text index finds the matches and the database's sorter keeps
-//! only the page's rows while it reads them (`ORDER BY … LIMIT`), and the columns a result
-//! shows (metadata, downloads, rating) are read for the page's rows only. Relevance ranks
-//! in three tiers: matches with every word in the name, then the other matches in the name,
-//! description or keywords, then the matches found only in the README; each tier is ranked
-//! on its own (BM25 on SQLite, cover density on PostgreSQL) and scored only when a page
-//! reaches into it, so a word every README holds does not make the database score every
-//! package for the first page. An exact name match is looked up on its own (one index
-//! probe) and put first. Filters are SQL conditions on the same query, and the count is a
-//! plain `count(*)` over the same matches without any scoring, made only when the page does
-//! not tell it (a page that is not full ends the matches). On SQLite, with no filter but
-//! the default one (fully-yanked packages left out), it is counted in the full-text index
-//! alone, minus the matches in a small second index that holds only the fully-yanked
-//! packages' text.
+//! A search is one statement in the usual case: its `WITH` parts probe the exact name (one
+//! index probe), rank and cut one tier of matches (the database's sorter keeps only the
+//! page's rows while it reads them, `ORDER BY … LIMIT`), count every match without scoring
+//! any, and its final `SELECT` reads the columns a result shows (metadata, downloads,
+//! rating) for the page's rows only. Relevance ranks in three tiers: matches with every
+//! word in the name, then the other matches in the name, description or keywords, then the
+//! matches found only in the README; each tier is ranked on its own (BM25 on SQLite, cover
+//! density on PostgreSQL) and scored only when a page reaches into it, so a word every
+//! README holds does not make the database score every package for the first page. The
+//! first statement ranks the name tier; a later tier costs one more statement, made only
+//! when the page has room left and the count says matches remain. The exact name match
+//! comes first. Filters are SQL conditions on the same statement. On SQLite, with no filter
+//! but the default one (fully-yanked packages left out), the count is made in the full-text
+//! index alone, minus the matches in a small second index that holds only the
+//! fully-yanked packages' text.
+
+use std::fmt::Write as _;
 
 use wharf_index_format::{PackageMetadata, Pubtime, canonical_name};
 
 use crate::StorageError;
 use crate::catalogue::{CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, rating};
-use crate::catalogue_sql::{RELEVANCE_TIERS, Tier, filters, matches, sort_keys, text_query, words};
-use crate::sql::{Engine, Sql, SqlValue, args};
+use crate::catalogue_sql::{
+    Exclude, TextMatch, Tier, filters, matches, sort_keys, text_match, words,
+};
+use crate::sql::{Engine, Sql, SqlRow, SqlValue};
 
 /// The migration that marks packages whose every version is yanked, so search leaves them
 /// out without looking at their versions.
@@ -71,16 +76,20 @@ BEGIN
 END;
 ";
 
-/// The package whose name equals the query text (case and `-`/`_` folded) and passes the
-/// filters, if any.
-fn exact_match(conn: &dyn Sql, query: &CatalogueQuery) -> Result<Option<i64>, StorageError> {
-    let (conditions, mut values) = filters(conn.engine(), query)?;
-    values.insert(0, SqlValue::from(canonical_name(query.text.trim())));
-    let sql = format!(
-        "SELECT e.package_id FROM packages p JOIN catalogue_entries e ON e.package_id = p.id
-         WHERE p.canonical_name = ?{conditions}"
-    );
-    conn.row(&sql, &values)?.map(|row| row.i64(0)).transpose()
+/// SQL text and the values of its `?` placeholders, written in step so each value meets
+/// its placeholder in order.
+#[derive(Default)]
+struct Statement {
+    sql: String,
+    values: Vec<SqlValue>,
+}
+
+impl Statement {
+    /// Appends `sql` and the values of its placeholders.
+    fn push(&mut self, sql: &str, values: impl IntoIterator<Item = SqlValue>) {
+        self.sql.push_str(sql);
+        self.values.extend(values);
+    }
 }
 
 /// Converts a count or offset for SQL (no limit is the largest integer, which both engines
@@ -89,46 +98,265 @@ fn sql_int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Free text as each part of a search needs it: the full-text query of the matches and,
-/// for relevance on PostgreSQL, the plain query the rank is computed with.
+/// Free text as each part of a search needs it: the matches and, for relevance on
+/// PostgreSQL, the plain query the rank is computed with.
 #[derive(Clone, Copy)]
 struct Text<'a> {
-    matches: &'a str,
+    matches: &'a TextMatch,
     rank: &'a str,
 }
 
-/// The page's package ids in order: ranked and cut inside the database.
-fn ranked_ids(
-    conn: &dyn Sql,
-    query: &CatalogueQuery,
-    text: Option<Text<'_>>,
-    exclude: Option<i64>,
+/// What one search statement reads: a window of ranked matches, and optionally the exact
+/// name match and the count of every match.
+struct Plan<'a> {
+    /// The matches ranked (`None`: every catalogue row that passes the filters), one entry
+    /// per relevance tier read in order. A tier after the first is read only when fewer
+    /// than `limit` rows come before it, from its start (a page at offset 0), and the
+    /// statement's rows are then cut to `limit`.
+    tiers: Vec<Option<Text<'a>>>,
+    /// The package left out of the ranked matches.
+    exclude: Exclude,
+    /// Whether the statement also probes the exact name (and leaves it out of the ranked
+    /// matches and of the count; `exclude` is then [`Exclude::ExactMatch`]).
+    exact: bool,
+    /// Whether and what the statement counts.
+    count: Count<'a>,
+    /// Ranked matches of the first tier skipped.
     offset: usize,
+    /// Ranked matches read at most from each tier (`None`: all).
     limit: Option<usize>,
-) -> Result<Vec<i64>, StorageError> {
-    if limit == Some(0) {
-        return Ok(Vec::new());
-    }
-    let engine = conn.engine();
-    let keys = sort_keys(engine, query.sort, text.is_some());
-    let joins = format!(" JOIN packages p ON p.id = e.package_id{}", keys.joins);
-    let (from_where, mut values) =
-        matches(engine, query, text.map(|t| t.matches), exclude, &joins)?;
-    let sql = format!(
-        "SELECT e.package_id {from_where} ORDER BY {}p.name LIMIT ? OFFSET ?",
-        keys.terms
+}
+
+/// What a search statement counts.
+#[derive(Clone, Copy)]
+enum Count<'a> {
+    /// Nothing.
+    Nothing,
+    /// The matches of the text (`None`: every catalogue row that passes the filters).
+    Matches(Option<&'a TextMatch>),
+}
+
+/// What a search statement returned.
+struct PageRows {
+    /// Every match, when the plan asked for the count.
+    total: Option<u64>,
+    /// The exact name match (its package id and result), when probed and found.
+    exact: Option<(i64, CatalogueHit)>,
+    /// The window of ranked matches, in order.
+    ranked: Vec<(i64, CatalogueHit)>,
+}
+
+/// The `WITH` part naming the exact name match (`exact`): the package whose name equals the
+/// query text (case and `-`/`_` folded) and passes the filters, if any.
+fn push_exact(
+    statement: &mut Statement,
+    engine: Engine,
+    query: &CatalogueQuery,
+) -> Result<(), StorageError> {
+    let (conditions, values) = filters(engine, query)?;
+    statement.push(
+        "exact AS (SELECT e.package_id FROM packages p
+             JOIN catalogue_entries e ON e.package_id = p.id WHERE p.canonical_name = ?",
+        [SqlValue::from(canonical_name(query.text.trim()))],
     );
-    if keys.takes_query
-        && let Some(text) = text
+    statement.push(&conditions, values);
+    statement.push("), ", []);
+    Ok(())
+}
+
+/// The scalar expression counting the matches of `text`, `exclude` left out. On SQLite with
+/// only the default filter, the matches in the full-text index minus those in the small
+/// index of fully-yanked packages, both counted without looking up any match's catalogue
+/// row (the cost grows with the matches, and with the fully-yanked packages only for the
+/// second count).
+fn push_count(
+    statement: &mut Statement,
+    engine: Engine,
+    query: &CatalogueQuery,
+    text: Option<&TextMatch>,
+    exclude: Exclude,
+) -> Result<(), StorageError> {
+    if let Some(TextMatch { query: fts, .. }) = text
+        && engine == Engine::Sqlite
+        && only_default_filter(query)
     {
-        values.push(SqlValue::from(text.rank));
+        for (operator, table) in [("", "catalogue_fts"), (" - ", "catalogue_fts_yanked")] {
+            let (excluded, value) = exclude.condition("rowid");
+            statement.push(
+                &format!("{operator}(SELECT count(*) FROM {table} WHERE {table} MATCH ?"),
+                [SqlValue::from(fts.as_str())],
+            );
+            statement.push(&excluded, value);
+            statement.push(")", []);
+        }
+        return Ok(());
     }
-    values.push(SqlValue::from(limit.map_or(i64::MAX, sql_int)));
-    values.push(SqlValue::from(sql_int(offset)));
-    conn.rows(&sql, &values)?
-        .iter()
-        .map(|row| row.i64(0))
-        .collect()
+    let (from_where, values) = matches(engine, query, text, exclude, "")?;
+    statement.push(&format!("(SELECT count(*) {from_where})"), values);
+    Ok(())
+}
+
+/// The columns of a result read for each ranked package `page.id`: name, version,
+/// metadata, kind, update time, downloads, rating sum and count.
+const HIT_COLUMNS: &str = "p.name, v.version, v.metadata, e.kind, e.updated_at,
+    coalesce((SELECT total FROM download_totals d WHERE d.package_id = e.package_id), 0),
+    (SELECT CAST(coalesce(sum(r.rating), 0) AS BIGINT) FROM reviews r
+     WHERE r.package_id = e.package_id AND r.hidden_at IS NULL),
+    (SELECT count(*) FROM reviews r WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)";
+
+/// One search statement: `exact` (when planned), `ranked_1`, `ranked_2`, … (each tier's
+/// window of ranked matches with their sort values), `page` (all of them, the exact match
+/// as tier 0), `matched` (the count, or NULL), then one row per page entry with its
+/// result's columns, or a single row of NULLs but the count when the page is empty.
+fn build_statement(
+    engine: Engine,
+    query: &CatalogueQuery,
+    plan: &Plan<'_>,
+) -> Result<Statement, StorageError> {
+    let has_text = plan.tiers.first().is_some_and(Option::is_some);
+    let keys = sort_keys(engine, query.sort, has_text);
+    let mut columns = String::new();
+    let mut order = String::new();
+    let mut nulls = String::new();
+    for (index, (expression, direction)) in keys.keys.iter().enumerate() {
+        let _ = write!(columns, "{expression} AS sort_key_{index}, ");
+        let _ = write!(order, "sort_key_{index} {direction}, ");
+        let _ = write!(nulls, "NULL AS sort_key_{index}, ");
+    }
+    let limit = SqlValue::from(plan.limit.map_or(i64::MAX, sql_int));
+    let joins = format!(" JOIN packages p ON p.id = e.package_id{}", keys.joins);
+    let mut statement = Statement::default();
+    statement.push("WITH ", []);
+    // The rows before each tier, for the gate of the next one.
+    let mut before = Vec::new();
+    if plan.exact {
+        push_exact(&mut statement, engine, query)?;
+        before.push("SELECT package_id FROM exact".to_owned());
+    }
+    for (index, text) in plan.tiers.iter().enumerate() {
+        let tier = index + 1;
+        let rank = text
+            .filter(|_| keys.takes_query)
+            .map(|text| SqlValue::from(text.rank));
+        statement.push(
+            &format!(
+                "ranked_{tier} AS (SELECT e.package_id AS id, {tier} AS tier, {columns}p.name AS sort_name "
+            ),
+            rank,
+        );
+        let (from_where, values) =
+            matches(engine, query, text.map(|t| t.matches), plan.exclude, &joins)?;
+        statement.push(&from_where, values);
+        statement.push(&format!(" ORDER BY {order}p.name LIMIT "), []);
+        if index == 0 {
+            statement.push(
+                "? OFFSET ?), ",
+                [limit.clone(), SqlValue::from(sql_int(plan.offset))],
+            );
+        } else {
+            // Read only when the rows before leave room: a limit of 0 stops both engines
+            // before they look at any match.
+            statement.push(
+                &format!(
+                    "(SELECT CASE WHEN count(*) < ? THEN CAST(? AS BIGINT) ELSE 0 END
+                     FROM ({}) AS before_{tier})), ",
+                    before.join(" UNION ALL ")
+                ),
+                [limit.clone(), limit.clone()],
+            );
+        }
+        before.push(format!("SELECT id FROM ranked_{tier}"));
+    }
+    let mut arms: Vec<String> = (1..=plan.tiers.len())
+        .map(|tier| format!("SELECT * FROM ranked_{tier}"))
+        .collect();
+    if plan.exact {
+        arms.insert(
+            0,
+            format!("SELECT package_id AS id, 0 AS tier, {nulls}NULL AS sort_name FROM exact"),
+        );
+    }
+    statement.push(
+        &format!(
+            "page AS ({}), matched AS (SELECT ",
+            arms.join(" UNION ALL ")
+        ),
+        [],
+    );
+    match plan.count {
+        Count::Matches(text) => {
+            let exclude = if plan.exact {
+                Exclude::ExactMatch
+            } else {
+                Exclude::Nothing
+            };
+            push_count(&mut statement, engine, query, text, exclude)?;
+            if plan.exact {
+                statement.push(" + (SELECT count(*) FROM exact)", []);
+            }
+        }
+        Count::Nothing => statement.push("CAST(NULL AS BIGINT)", []),
+    }
+    statement.push(
+        &format!(
+            " AS n) SELECT matched.n, page.id, page.tier, {HIT_COLUMNS}
+             FROM matched LEFT JOIN page ON 1 = 1
+             LEFT JOIN catalogue_entries e ON e.package_id = page.id
+             LEFT JOIN packages p ON p.id = e.package_id
+             LEFT JOIN versions v ON v.id = e.version_id
+             ORDER BY page.tier, {}page.sort_name",
+            order.replace("sort_key_", "page.sort_key_")
+        ),
+        [],
+    );
+    if plan.tiers.len() > 1 {
+        statement.push(" LIMIT ?", [limit]);
+    }
+    Ok(statement)
+}
+
+/// The result in the columns of [`HIT_COLUMNS`] starting at `first`.
+fn hit(row: &SqlRow, first: usize) -> Result<CatalogueHit, StorageError> {
+    let (name, version) = (row.string(first)?, row.string(first + 1)?);
+    let metadata: PackageMetadata =
+        serde_json::from_str(&row.string(first + 2)?).map_err(|e| StorageError::Corrupt {
+            what: format!("metadata of `{name}` `{version}`: {e}"),
+        })?;
+    Ok(CatalogueHit {
+        name,
+        version,
+        description: metadata.description,
+        kind: row.string(first + 3)?,
+        keywords: metadata.keywords,
+        categories: metadata.categories,
+        updated: Pubtime::from_unix(row.i64(first + 4)?).to_string(),
+        downloads: u64::try_from(row.i64(first + 5)?).unwrap_or(0),
+        rating: rating(row.i64(first + 6)?, row.i64(first + 7)?),
+    })
+}
+
+/// Runs one search statement.
+fn run(conn: &dyn Sql, query: &CatalogueQuery, plan: &Plan<'_>) -> Result<PageRows, StorageError> {
+    let statement = build_statement(conn.engine(), query, plan)?;
+    let rows = conn.rows(&statement.sql, &statement.values)?;
+    let mut page = PageRows {
+        total: None,
+        exact: None,
+        ranked: Vec::with_capacity(rows.len()),
+    };
+    for row in rows {
+        page.total = row.opt_i64(0)?.map(|n| u64::try_from(n).unwrap_or(0));
+        let Some(id) = row.opt_i64(1)? else {
+            continue;
+        };
+        let entry = (id, hit(&row, 3)?);
+        if row.i64(2)? == 0 {
+            page.exact = Some(entry);
+        } else {
+            page.ranked.push(entry);
+        }
+    }
+    Ok(page)
 }
 
 /// Whether the query has no filter but the default one (fully-yanked packages left out).
@@ -141,178 +369,223 @@ fn only_default_filter(query: &CatalogueQuery) -> bool {
         && query.capability.is_none()
 }
 
-/// How many packages match the FTS5 query `fts` with only the default filter, `exclude`
-/// left out (SQLite): the matches in the full-text index minus those in the small index of
-/// fully-yanked packages, both counted without looking up any match's catalogue row (the
-/// cost grows with the matches, and with the fully-yanked packages only for the second
-/// count).
-fn count_unfiltered(conn: &dyn Sql, fts: &str, exclude: Option<i64>) -> Result<u64, StorageError> {
-    let total = conn.one_i64(
-        "SELECT (SELECT count(*) FROM catalogue_fts
-                 WHERE catalogue_fts MATCH ?1 AND rowid IS NOT ?2)
-              - (SELECT count(*) FROM catalogue_fts_yanked
-                 WHERE catalogue_fts_yanked MATCH ?1 AND rowid IS NOT ?2)",
-        args![fts, exclude],
-    )?;
-    Ok(u64::try_from(total).unwrap_or(0))
-}
-
-/// How many packages match (`text`: the engine's full-text query).
+/// How many packages match `text`, `exclude` left out: for a page that starts beyond a
+/// whole tier.
 fn count(
     conn: &dyn Sql,
     query: &CatalogueQuery,
-    text: Option<&str>,
-    exclude: Option<i64>,
+    text: &TextMatch,
+    exclude: Exclude,
 ) -> Result<u64, StorageError> {
-    if let Some(fts) = text
-        && conn.engine() == Engine::Sqlite
-        && only_default_filter(query)
-    {
-        return count_unfiltered(conn, fts, exclude);
-    }
-    let (from_where, values) = matches(conn.engine(), query, text, exclude, "")?;
-    let total = conn.one_i64(&format!("SELECT count(*) {from_where}"), &values)?;
+    let mut statement = Statement::default();
+    statement.push("SELECT ", []);
+    push_count(&mut statement, conn.engine(), query, Some(text), exclude)?;
+    let total = conn.one_i64(&statement.sql, &statement.values)?;
     Ok(u64::try_from(total).unwrap_or(0))
 }
 
-/// The search results of the given packages, in the given order: one statement for the
-/// whole page (the ids travel as one JSON array).
-pub(crate) fn hits(conn: &dyn Sql, ids: &[i64]) -> Result<Vec<CatalogueHit>, StorageError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let list = serde_json::to_string(ids).map_err(|e| StorageError::Corrupt {
-        what: format!("the page's package ids: {e}"),
-    })?;
-    let page = match conn.engine() {
-        Engine::Sqlite => "json_each(?1) j CROSS JOIN catalogue_entries e ON e.package_id = j.value",
-        Engine::Postgres => {
-            "jsonb_array_elements_text(CAST(CAST(?1 AS text) AS jsonb)) WITH ORDINALITY AS j(value, key)
-             JOIN catalogue_entries e ON e.package_id = CAST(j.value AS BIGINT)"
-        }
-    };
-    let rows = conn.rows(
-        &format!(
-            "SELECT p.name, v.version, v.metadata, e.kind, e.updated_at,
-                coalesce((SELECT total FROM download_totals d WHERE d.package_id = e.package_id), 0),
-                (SELECT CAST(coalesce(sum(r.rating), 0) AS BIGINT) FROM reviews r
-                 WHERE r.package_id = e.package_id AND r.hidden_at IS NULL),
-                (SELECT count(*) FROM reviews r
-                 WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)
-             FROM {page}
-             JOIN packages p ON p.id = e.package_id
-             JOIN versions v ON v.id = e.version_id
-             ORDER BY j.key"
-        ),
-        args![list],
-    )?;
-    let mut hits = Vec::with_capacity(rows.len());
-    for row in rows {
-        let (name, version) = (row.string(0)?, row.string(1)?);
-        let metadata: PackageMetadata =
-            serde_json::from_str(&row.string(2)?).map_err(|e| StorageError::Corrupt {
-                what: format!("metadata of `{name}` `{version}`: {e}"),
-            })?;
-        hits.push(CatalogueHit {
-            name,
-            version,
-            description: metadata.description,
-            kind: row.string(3)?,
-            keywords: metadata.keywords,
-            categories: metadata.categories,
-            updated: Pubtime::from_unix(row.i64(4)?).to_string(),
-            downloads: u64::try_from(row.i64(5)?).unwrap_or(0),
-            rating: rating(row.i64(6)?, row.i64(7)?),
-        });
-    }
-    Ok(hits)
+/// Where a page stands while its tiers are read: matches still to skip, room left, and the
+/// results so far.
+struct Filling {
+    skip: usize,
+    room: Option<usize>,
+    hits: Vec<CatalogueHit>,
 }
 
-/// The page of a relevance search with free text: the exact name, then each tier, reading
-/// a tier's count only when the page starts beyond it.
-fn relevance_page(
+impl Filling {
+    /// Takes a tier's window of ranked matches, read from position `read_from` of the tier
+    /// (never past the page's start, and holding more rows than the page skips in it);
+    /// `tier_size` counts the tier when the window is empty and does not tell how far the
+    /// tier reaches.
+    fn take(
+        &mut self,
+        rows: Vec<(i64, CatalogueHit)>,
+        read_from: usize,
+        tier_size: impl FnOnce() -> Result<u64, StorageError>,
+    ) -> Result<(), StorageError> {
+        let start = self.skip - read_from;
+        let read = rows.len();
+        if read > start {
+            let room = self.room.unwrap_or(usize::MAX);
+            let taken: Vec<CatalogueHit> = rows
+                .into_iter()
+                .skip(start)
+                .take(room)
+                .map(|(_, hit)| hit)
+                .collect();
+            self.skip = 0;
+            self.room = self.room.map(|room| room - taken.len());
+            self.hits.extend(taken);
+        } else if read > 0 || read_from == 0 {
+            // The tier ended inside the window (which holds more rows than the one or none
+            // read): it holds `read_from + read` matches.
+            self.skip -= (read_from + read).min(self.skip);
+        } else {
+            let size = usize::try_from(tier_size()?).unwrap_or(usize::MAX);
+            self.skip -= size.min(self.skip);
+        }
+        Ok(())
+    }
+}
+
+/// The first page of a relevance search with free text, in one statement: the exact name,
+/// then each tier while the page has room.
+fn first_relevance_page(
     conn: &dyn Sql,
     query: &CatalogueQuery,
-    words: &[String],
-    exact: Option<i64>,
-) -> Result<Vec<i64>, StorageError> {
-    let engine = conn.engine();
-    let rank = text_query(engine, words, Tier::All).unwrap_or_default();
-    let mut ids = Vec::new();
-    let mut skip = query.offset;
-    let mut room = query.limit;
-    if let Some(id) = exact {
-        if skip == 0 {
-            ids.push(id);
-            room = room.map(|room| room.saturating_sub(1));
+    tiers: &[TextMatch],
+    all: &TextMatch,
+) -> Result<CataloguePage, StorageError> {
+    let page = run(
+        conn,
+        query,
+        &Plan {
+            tiers: tiers
+                .iter()
+                .map(|matches| {
+                    Some(Text {
+                        matches,
+                        rank: &all.query,
+                    })
+                })
+                .collect(),
+            exclude: Exclude::ExactMatch,
+            exact: true,
+            count: Count::Matches(Some(all)),
+            offset: 0,
+            limit: query.limit,
+        },
+    )?;
+    Ok(CataloguePage {
+        total: page.total.unwrap_or(0),
+        hits: page
+            .exact
+            .into_iter()
+            .chain(page.ranked)
+            .map(|(_, hit)| hit)
+            .collect(),
+    })
+}
+
+/// A later page of a relevance search with free text (or one of no room): the first
+/// statement reads the exact name, the name tier's window and the count; the other tiers follow, one statement each,
+/// while the page has room and matches remain.
+fn later_relevance_page(
+    conn: &dyn Sql,
+    query: &CatalogueQuery,
+    tiers: &[TextMatch],
+    all: &TextMatch,
+) -> Result<CataloguePage, StorageError> {
+    // Whether an exact match exists is known only inside the statement, so the name tier's
+    // window starts one match early (the exact match takes a position before the page)
+    // and holds one more.
+    let read_from = query.offset.saturating_sub(1);
+    let limit = query.limit.map(|limit| limit.saturating_add(1));
+    let text = |matches| {
+        Some(Text {
+            matches,
+            rank: &all.query,
+        })
+    };
+    let first = run(
+        conn,
+        query,
+        &Plan {
+            tiers: vec![text(&tiers[0])],
+            exclude: Exclude::ExactMatch,
+            exact: true,
+            count: Count::Matches(Some(all)),
+            offset: read_from,
+            limit,
+        },
+    )?;
+    let total = first.total.unwrap_or(0);
+    let exclude = first
+        .exact
+        .as_ref()
+        .map_or(Exclude::Nothing, |(id, _)| Exclude::Package(*id));
+    let mut filling = Filling {
+        skip: query.offset,
+        room: query.limit,
+        hits: Vec::new(),
+    };
+    if let Some((_, exact)) = first.exact {
+        if query.offset == 0 {
+            filling.hits.push(exact);
+            filling.room = filling.room.map(|room| room.saturating_sub(1));
         } else {
-            skip -= 1;
+            filling.skip -= 1;
         }
     }
-    for tier in RELEVANCE_TIERS {
-        if room == Some(0) {
-            break;
-        }
-        let Some(tier_query) = text_query(engine, words, tier) else {
-            break;
-        };
-        let text = Text {
-            matches: &tier_query,
-            rank: &rank,
-        };
-        let found = ranked_ids(conn, query, Some(text), exact, skip, room)?;
-        if found.is_empty() && skip > 0 {
-            let size = count(conn, query, Some(&tier_query), exact)?;
-            skip -= usize::try_from(size).unwrap_or(usize::MAX).min(skip);
-            continue;
-        }
-        skip = 0;
-        room = room.map(|room| room.saturating_sub(found.len()));
-        ids.extend(found);
+    if filling.room != Some(0) {
+        filling.take(first.ranked, read_from, || {
+            count(conn, query, &tiers[0], exclude)
+        })?;
     }
-    Ok(ids)
+    for tier in &tiers[1..] {
+        let placed = query.offset.saturating_add(filling.hits.len());
+        if filling.room == Some(0) || u64::try_from(placed).unwrap_or(u64::MAX) >= total {
+            break;
+        }
+        let read_from = filling.skip;
+        let rows = run(
+            conn,
+            query,
+            &Plan {
+                tiers: vec![text(tier)],
+                exclude,
+                exact: false,
+                count: Count::Nothing,
+                offset: read_from,
+                limit: filling.room,
+            },
+        )?;
+        filling.take(rows.ranked, read_from, || count(conn, query, tier, exclude))?;
+    }
+    Ok(CataloguePage {
+        total,
+        hits: filling.hits,
+    })
 }
 
-/// The total a page shows without counting: when the page is not full (and not empty past
-/// the start), it holds the last matches, so they end at its offset plus its length.
-fn total_from_page(query: &CatalogueQuery, found: usize) -> Option<u64> {
-    let short = query.limit.is_none_or(|limit| found < limit);
-    (short && (found > 0 || query.offset == 0))
-        .then(|| u64::try_from(query.offset + found).unwrap_or(u64::MAX))
-}
-
-/// Runs a catalogue search: the page's packages ranked and cut in the database, then
-/// described; the matches are counted only when the page does not tell their number.
+/// Runs a catalogue search: the page's packages ranked and cut in the database, described,
+/// and every match counted, in one statement (a later page of a relevance search that
+/// reaches past the name tier takes one more per tier).
 pub(crate) fn search(
     conn: &dyn Sql,
     query: &CatalogueQuery,
 ) -> Result<CataloguePage, StorageError> {
     let words = words(&query.text);
-    let all = text_query(conn.engine(), &words, Tier::All);
+    let all = text_match(conn.engine(), &words, Tier::All);
     if let (Some(all), CatalogueSort::Relevance) = (&all, query.sort) {
-        // An exact name comes first; the ranked matches follow without it.
-        let exact = exact_match(conn, query)?;
-        let ids = relevance_page(conn, query, &words, exact)?;
-        let total = match total_from_page(query, ids.len()) {
-            Some(total) => total,
-            None => count(conn, query, Some(all), exact)? + u64::from(exact.is_some()),
+        let tiers: Vec<TextMatch> = [Tier::Name, Tier::OtherMain, Tier::ReadmeOnly]
+            .into_iter()
+            .filter_map(|tier| text_match(conn.engine(), &words, tier))
+            .collect();
+        // A limit of 0 would cut the statement's one row of the count.
+        return if query.offset == 0 && query.limit != Some(0) {
+            first_relevance_page(conn, query, &tiers, all)
+        } else {
+            later_relevance_page(conn, query, &tiers, all)
         };
-        return Ok(CataloguePage {
-            total,
-            hits: hits(conn, &ids)?,
-        });
     }
-    let text = all.as_deref().map(|all| Text {
-        matches: all,
-        rank: all,
-    });
-    let ids = ranked_ids(conn, query, text, None, query.offset, query.limit)?;
-    let total = match total_from_page(query, ids.len()) {
-        Some(total) => total,
-        None => count(conn, query, all.as_deref(), None)?,
-    };
+    let page = run(
+        conn,
+        query,
+        &Plan {
+            tiers: vec![all.as_ref().map(|all| Text {
+                matches: all,
+                rank: &all.query,
+            })],
+            exclude: Exclude::Nothing,
+            exact: false,
+            count: Count::Matches(all.as_ref()),
+            offset: query.offset,
+            limit: query.limit,
+        },
+    )?;
     Ok(CataloguePage {
-        total,
-        hits: hits(conn, &ids)?,
+        total: page.total.unwrap_or(0),
+        hits: page.ranked.into_iter().map(|(_, hit)| hit).collect(),
     })
 }

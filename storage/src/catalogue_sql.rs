@@ -28,9 +28,6 @@ pub(crate) enum Tier {
     ReadmeOnly,
 }
 
-/// The relevance tiers, best first.
-pub(crate) const RELEVANCE_TIERS: [Tier; 3] = [Tier::Name, Tier::OtherMain, Tier::ReadmeOnly];
-
 /// The full-text query finding `tier`'s matches of `words` (each word matches a word
 /// prefix, all words required): an FTS5 expression with column filters on SQLite, a
 /// `tsquery` with weight filters on PostgreSQL (name A, description and keywords B, README
@@ -71,6 +68,53 @@ pub(crate) fn text_query(engine: Engine, words: &[String], tier: Tier) -> Option
             }
         }
     })
+}
+
+/// A tier's matches of the words as the engine looks for them: the tier and the engine's
+/// full-text query. On SQLite the query is [`text_query`]'s FTS5 expression of the tier. On
+/// PostgreSQL the name tier and the other-main tier search the plain query (every word,
+/// any weight) in the document's name part or its name, description and keywords part
+/// (`ts_filter`, each under a GIN index of its own, so the index finds exactly the tier's
+/// matches and PostgreSQL does not recheck every document that holds the words somewhere);
+/// the other tiers use [`text_query`]'s `tsquery` on the whole document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TextMatch {
+    /// Which matches.
+    pub(crate) tier: Tier,
+    /// The full-text query bound to the condition.
+    pub(crate) query: String,
+}
+
+/// `tier`'s [`TextMatch`] of `words`; `None` when there is no word.
+pub(crate) fn text_match(engine: Engine, words: &[String], tier: Tier) -> Option<TextMatch> {
+    let query_tier = match (engine, tier) {
+        (Engine::Postgres, Tier::Name | Tier::OtherMain) => Tier::All,
+        _ => tier,
+    };
+    Some(TextMatch {
+        tier,
+        query: text_query(engine, words, query_tier)?,
+    })
+}
+
+/// The PostgreSQL condition finding a [`TextMatch`]'s rows of `e`, with its values: the
+/// name part of the document is `ts_filter(document, '{a}')`, the name, description and
+/// keywords part `ts_filter(document, '{a,b}')`, the expressions of the GIN indexes
+/// `catalogue_entries_name_words` and `catalogue_entries_main_words`.
+fn postgres_condition(text: &TextMatch) -> (&'static str, Vec<SqlValue>) {
+    let query = || SqlValue::from(text.query.as_str());
+    match text.tier {
+        Tier::All | Tier::ReadmeOnly => ("e.document @@ to_tsquery('simple', ?)", vec![query()]),
+        Tier::Name => (
+            "ts_filter(e.document, '{a}') @@ to_tsquery('simple', ?)",
+            vec![query()],
+        ),
+        Tier::OtherMain => (
+            "ts_filter(e.document, '{a,b}') @@ to_tsquery('simple', ?)
+             AND NOT ts_filter(e.document, '{a}') @@ to_tsquery('simple', ?)",
+            vec![query(), query()],
+        ),
+    }
 }
 
 /// The SQL condition on the latest release's plugin facts (`e.plugin_info`) for a capability.
@@ -141,22 +185,22 @@ pub(crate) fn filters(
     Ok((sql, values))
 }
 
-/// How a page is ordered before the name: the `ORDER BY` terms (each followed by `, `), the
-/// joins they need, and whether they take the plain full-text query as a value (the rank of
-/// a PostgreSQL relevance search).
+/// How a page is ordered before the name: the sort values (each an SQL expression with its
+/// direction), the joins they need, and whether they take the plain full-text query as a
+/// value (the rank of a PostgreSQL relevance search).
 pub(crate) struct SortKeys {
-    /// `ORDER BY` terms ending with `, `, or empty.
-    pub(crate) terms: &'static str,
+    /// `(expression, "ASC" or "DESC")`, in order; each becomes a column of the ranked rows.
+    pub(crate) keys: &'static [(&'static str, &'static str)],
     /// Joins after `catalogue_entries e` and `packages p`.
     pub(crate) joins: &'static str,
-    /// Whether `terms` holds one `?` for the plain full-text query.
+    /// Whether `keys` hold one `?` for the plain full-text query.
     pub(crate) takes_query: bool,
 }
 
 /// The sort keys of `sort` (`text`: whether there is free text to rank by).
 pub(crate) fn sort_keys(engine: Engine, sort: CatalogueSort, text: bool) -> SortKeys {
-    let keys = |terms, joins| SortKeys {
-        terms,
+    let keys = |keys, joins| SortKeys {
+        keys,
         joins,
         takes_query: false,
     };
@@ -164,60 +208,95 @@ pub(crate) fn sort_keys(engine: Engine, sort: CatalogueSort, text: bool) -> Sort
         // FTS5's BM25 (lower is better) with the columns weighted: name, description,
         // keywords, README.
         (CatalogueSort::Relevance, Engine::Sqlite) if text => {
-            keys("bm25(catalogue_fts, 10.0, 2.0, 4.0, 1.0), ", "")
+            keys(&[("bm25(catalogue_fts, 10.0, 2.0, 4.0, 1.0)", "ASC")], "")
         }
         // Cover density with PostgreSQL's default weights (A 1.0, B 0.4, D 0.1), divided by
         // one plus the logarithm of the document's length.
         (CatalogueSort::Relevance, Engine::Postgres) if text => SortKeys {
-            terms: "ts_rank_cd(e.document, to_tsquery('simple', ?), 1) DESC, ",
+            keys: &[("ts_rank_cd(e.document, to_tsquery('simple', ?), 1)", "DESC")],
             joins: "",
             takes_query: true,
         },
-        (CatalogueSort::Relevance, _) => keys("", ""),
+        (CatalogueSort::Relevance, _) => keys(&[], ""),
         (CatalogueSort::Downloads, _) => keys(
-            "coalesce(d.total, 0) DESC, ",
+            &[("coalesce(d.total, 0)", "DESC")],
             " LEFT JOIN download_totals d ON d.package_id = e.package_id",
         ),
-        (CatalogueSort::Recent, _) => keys("e.updated_at DESC, ", ""),
+        (CatalogueSort::Recent, _) => keys(&[("e.updated_at", "DESC")], ""),
         (CatalogueSort::Rating, _) => keys(
-            "coalesce((SELECT round(avg(r.rating), 2) FROM reviews r
-                       WHERE r.package_id = e.package_id AND r.hidden_at IS NULL), 0) DESC,
-             (SELECT count(*) FROM reviews r
-              WHERE r.package_id = e.package_id AND r.hidden_at IS NULL) DESC, ",
+            &[
+                (
+                    "coalesce((SELECT round(avg(r.rating), 2) FROM reviews r
+                       WHERE r.package_id = e.package_id AND r.hidden_at IS NULL), 0)",
+                    "DESC",
+                ),
+                (
+                    "(SELECT count(*) FROM reviews r
+                      WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)",
+                    "DESC",
+                ),
+            ],
             "",
         ),
     }
 }
 
+/// The package a search's matches leave out: the exact name match, which a relevance page
+/// puts first on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exclude {
+    /// Leave out nothing.
+    Nothing,
+    /// Leave out this package (the exact match an earlier statement found).
+    Package(i64),
+    /// Leave out the rows of the same statement's `exact` table (its exact match).
+    ExactMatch,
+}
+
+impl Exclude {
+    /// The condition (starting with ` AND`, or empty) leaving the package out of rows whose
+    /// package id is `column`, with its value.
+    pub(crate) fn condition(self, column: &str) -> (String, Option<SqlValue>) {
+        match self {
+            Self::Nothing => (String::new(), None),
+            Self::Package(id) => (format!(" AND {column} <> ?"), Some(SqlValue::from(id))),
+            Self::ExactMatch => (
+                format!(" AND {column} NOT IN (SELECT package_id FROM exact)"),
+                None,
+            ),
+        }
+    }
+}
+
 /// The matches of the query without the page cut: `FROM … WHERE …` (with `joins` after the
-/// catalogue row) and its values. `text` is the engine's full-text query.
+/// catalogue row) and its values; `text` finds the full-text matches.
 pub(crate) fn matches(
     engine: Engine,
     query: &CatalogueQuery,
-    text: Option<&str>,
-    exclude: Option<i64>,
+    text: Option<&TextMatch>,
+    exclude: Exclude,
     joins: &str,
 ) -> Result<(String, Vec<SqlValue>), StorageError> {
     let (conditions, filter_values) = filters(engine, query)?;
     let mut values = Vec::new();
     let mut sql = match (text, engine) {
         (Some(text), Engine::Sqlite) => {
-            values.push(SqlValue::from(text));
+            values.push(SqlValue::from(text.query.as_str()));
             format!(
                 "FROM catalogue_fts JOIN catalogue_entries e ON e.package_id = catalogue_fts.rowid
                  {joins} WHERE catalogue_fts MATCH ?"
             )
         }
         (Some(text), Engine::Postgres) => {
-            values.push(SqlValue::from(text));
-            format!("FROM catalogue_entries e {joins} WHERE e.document @@ to_tsquery('simple', ?)")
+            let (condition, text_values) = postgres_condition(text);
+            values.extend(text_values);
+            format!("FROM catalogue_entries e {joins} WHERE {condition}")
         }
         (None, _) => format!("FROM catalogue_entries e {joins} WHERE 1 = 1"),
     };
-    if let Some(id) = exclude {
-        sql.push_str(" AND e.package_id <> ?");
-        values.push(SqlValue::from(id));
-    }
+    let (excluded, value) = exclude.condition("e.package_id");
+    sql.push_str(&excluded);
+    values.extend(value);
     sql.push_str(&conditions);
     values.extend(filter_values);
     Ok((sql, values))

@@ -149,6 +149,18 @@ INSERT INTO catalogue_readmes (version_id, readme)
     WHERE CAST(v.metadata AS jsonb) ->> 'readme' IS NOT NULL;
 "#;
 
+/// The GIN indexes of the document's parts that relevance ranks as tiers of their own: the
+/// name (`ts_filter(document, '{a}')`) and the name, description and keywords
+/// (`ts_filter(document, '{a,b}')`). With them the index finds exactly a tier's matches; a
+/// weight filter in the query (`'http':*A`) is checked only by reading each document that
+/// holds the word anywhere, nearly every package's README for a common word.
+pub(crate) const TIER_INDEXES: &str = r"
+CREATE INDEX catalogue_entries_name_words ON catalogue_entries
+    USING gin (ts_filter(document, '{a}'));
+CREATE INDEX catalogue_entries_main_words ON catalogue_entries
+    USING gin (ts_filter(document, '{a,b}'));
+";
+
 /// Ratings and reviews, owners' replies, users' reports and the administrator's append-only
 /// moderation log (`hide` and `unhide`, with reasons).
 pub(crate) const REVIEWS: &str = r"

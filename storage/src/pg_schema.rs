@@ -365,6 +365,9 @@ CREATE TRIGGER tokens_notify_nodes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE 
 CREATE TRIGGER users_notify_nodes AFTER UPDATE OR DELETE OR TRUNCATE ON users
     FOR EACH STATEMENT EXECUTE FUNCTION wharf_notify_tokens();
 ",
+    // GIN indexes of the name part and the name, description and keywords part of the
+    // catalogue's documents (search's first two relevance tiers).
+    crate::pg_catalogue::TIER_INDEXES,
 ];
 
 /// Brings the schema up to date, in one transaction under the writers' lock, so several
