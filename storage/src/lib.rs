@@ -155,6 +155,7 @@ mod webhooks;
 #[cfg(test)]
 mod webhooks_tests;
 mod write_behind;
+pub use write_behind::PendingWrite;
 mod write_ops;
 mod writer;
 

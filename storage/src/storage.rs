@@ -23,7 +23,7 @@ use crate::registry_keys::{LiveKeys, RegistryKeys};
 use crate::signed_publish::{KeyPlan, ReleaseSigning, check_statement_matches, plan_signing};
 use crate::sql::{Engine, Sql};
 use crate::token_cache::TokenCache;
-use crate::write_behind::PendingWrites;
+use crate::write_behind::{PendingWrite, PendingWrites};
 use crate::write_ops::{
     OwnerChange, PackageChange, PublishRequest, apply_owner_change, apply_publish,
     apply_set_yanked, check_publish, record_index_file,
@@ -323,11 +323,19 @@ impl Storage {
         });
     }
 
-    /// Waits until every index-file write running behind an acknowledged publish is done.
+    /// Waits until every write running behind an acknowledged answer is done: index files
+    /// behind publishes, audit anchors, and what callers count with
+    /// [`Storage::write_behind`] (the server's download counts).
     /// Servers call it before they exit; [`Storage::verify`] and [`Storage::reconcile`]
     /// call it first.
     pub async fn settle(&self) {
         self.inner.pending_writes.settled().await;
+    }
+
+    /// Counts a write the caller runs behind an answer (e.g. the server's batch of download
+    /// counts) until the returned guard is dropped, so [`Storage::settle`] waits for it too.
+    pub fn write_behind(&self) -> PendingWrite {
+        self.inner.pending_writes.start()
     }
 
     /// How many index-file writes are running behind acknowledged publishes.

@@ -45,7 +45,7 @@ impl PendingWrites {
 
 /// One write in flight; dropping it ends the count.
 #[derive(Debug)]
-pub(crate) struct PendingWrite(Arc<PendingWrites>);
+pub struct PendingWrite(Arc<PendingWrites>);
 
 impl Drop for PendingWrite {
     fn drop(&mut self) {

@@ -70,7 +70,10 @@ impl CatalogueState {
         if first && let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let storage = storage.clone();
             let pending = Arc::clone(&self.pending);
+            // Counted as a write behind an answer: a settled storage has written its counts.
+            let in_flight = storage.write_behind();
             runtime.spawn(async move {
+                let _in_flight = in_flight;
                 tokio::time::sleep(FLUSH_DELAY).await;
                 let batch = take_pending(&pending);
                 write_batch(&storage, batch).await;

@@ -32,7 +32,7 @@ pub(crate) fn metrics(state: &AppState) -> Resp {
     let mut text = state.metrics.render();
     let _ = write!(
         text,
-        "# HELP wharf_index_writes_pending Index files still being written behind acknowledged publishes.\n# TYPE wharf_index_writes_pending gauge\nwharf_index_writes_pending {}\n\
+        "# HELP wharf_index_writes_pending Writes still running behind acknowledged answers (index files, audit anchors, download counts).\n# TYPE wharf_index_writes_pending gauge\nwharf_index_writes_pending {}\n\
          # HELP wharf_index_files_dirty Index files whose write failed, waiting for a background retry.\n# TYPE wharf_index_files_dirty gauge\nwharf_index_files_dirty {}\n",
         state.storage.pending_index_writes(),
         state.storage.dirty_index_files()
