@@ -128,7 +128,7 @@ mod tests {
     use wharf_test_support::postgres::PostgresServer;
 
     use crate::blobs::sha256_hex;
-    use crate::{MetadataDatabase, NewToken, Principal, Scope, Storage, StorageConfig, Upload};
+    use crate::{MetadataDatabase, Storage, StorageConfig, Upload};
 
     fn upload(name: &str, version: &str) -> Upload {
         let bytes = Bytes::from(format!("{name} {version}"));
@@ -152,25 +152,12 @@ mod tests {
         .unwrap()
     }
 
-    fn publisher(storage: &Storage) -> Principal {
-        let token = storage
-            .create_token(NewToken {
-                user: "alice".into(),
-                scopes: Scope::ALL.to_vec(),
-                expires_at: None,
-                name_patterns: vec![],
-                label: None,
-            })
-            .unwrap();
-        storage.authenticate(token.secret.expose()).unwrap()
-    }
-
     #[tokio::test(flavor = "multi_thread")]
     async fn a_node_is_woken_by_another_nodes_commit_and_follows_it() {
         let server = PostgresServer::start();
         let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let a = node(dir_a.path(), &server).await;
-        let alice = publisher(&a);
+        let alice = crate::metadata_tests::storage_user(&a, "alice");
         a.publish(&alice, upload("one", "1.0.0")).await.unwrap();
         let keys = dir_b.path().join("keys");
         std::fs::create_dir_all(&keys).unwrap();

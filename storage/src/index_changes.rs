@@ -124,7 +124,7 @@ mod tests {
     use wharf_index_format::IndexEntry;
 
     use crate::blobs::sha256_hex;
-    use crate::{BlobBackend, NewToken, Scope, Storage, StorageConfig, Upload};
+    use crate::{BlobBackend, Storage, StorageConfig, Upload};
 
     fn upload(name: &str, version: &str) -> Upload {
         let bytes = Bytes::from(format!("{name} {version}"));
@@ -148,29 +148,14 @@ mod tests {
         })
         .await
         .unwrap();
-        let token = storage
-            .create_token(NewToken {
-                user: "alice".into(),
-                scopes: Scope::ALL.to_vec(),
-                expires_at: None,
-                name_patterns: vec![],
-                label: None,
-            })
-            .unwrap();
-        let who = storage.authenticate(token.secret.expose()).unwrap();
+        let who = crate::metadata_tests::storage_user(&storage, "alice");
         let mut watch = storage.watch_log();
         storage.publish(&who, upload("one", "1.0.0")).await.unwrap();
         assert!(watch.has_changed().unwrap());
         assert_eq!(*watch.borrow_and_update(), 1);
         storage.publish(&who, upload("two", "1.0.0")).await.unwrap();
         storage
-            .create_token(NewToken {
-                user: "bob".into(),
-                scopes: Scope::ALL.to_vec(),
-                expires_at: None,
-                name_patterns: vec![],
-                label: None,
-            })
+            .create_token(crate::metadata_tests::full_token("bob"))
             .unwrap();
         storage
             .add_owners(&who, "two", &["bob".to_owned()])

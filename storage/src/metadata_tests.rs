@@ -33,16 +33,21 @@ impl TestDatabase {
     }
 }
 
+/// A token request for `login` with every scope, no expiry and no narrowing.
+pub(crate) fn full_token(login: &str) -> NewToken {
+    NewToken {
+        user: login.to_owned(),
+        scopes: Scope::ALL.to_vec(),
+        expires_at: None,
+        name_patterns: vec![],
+        label: None,
+    }
+}
+
 /// A user of `storage` with every scope, authenticated.
 pub(crate) fn storage_user(storage: &crate::Storage, login: &str) -> Principal {
     let token = storage
-        .create_token(NewToken {
-            user: login.to_owned(),
-            scopes: Scope::ALL.to_vec(),
-            expires_at: None,
-            name_patterns: vec![],
-            label: None,
-        })
+        .create_token(full_token(login))
         .expect("token created");
     storage
         .authenticate(token.secret.expose())
@@ -119,16 +124,7 @@ pub(crate) async fn open(db: &TestDatabase) -> MetadataStore {
 }
 
 pub(crate) async fn user(store: &MetadataStore, login: &str) -> Principal {
-    let token = store
-        .create_token(NewToken {
-            user: login.to_owned(),
-            scopes: Scope::ALL.to_vec(),
-            expires_at: None,
-            name_patterns: vec![],
-            label: None,
-        })
-        .await
-        .unwrap();
+    let token = store.create_token(full_token(login)).await.unwrap();
     store.authenticate(token.secret.expose()).await.unwrap()
 }
 

@@ -249,7 +249,7 @@ mod tests {
 
     use super::*;
     use crate::blobs::sha256_hex;
-    use crate::{BlobBackend, NewToken, Principal, Scope, StorageConfig, Upload};
+    use crate::{BlobBackend, StorageConfig, Upload};
 
     async fn open(dir: &std::path::Path) -> Storage {
         Storage::open(StorageConfig {
@@ -273,24 +273,11 @@ mod tests {
         }
     }
 
-    fn principal(storage: &Storage) -> Principal {
-        let token = storage
-            .create_token(NewToken {
-                user: "alice".into(),
-                scopes: Scope::ALL.to_vec(),
-                expires_at: None,
-                name_patterns: vec![],
-                label: None,
-            })
-            .unwrap();
-        storage.authenticate(token.secret.expose()).unwrap()
-    }
-
     #[tokio::test]
     async fn a_stale_rewrite_from_another_process_is_corrected() {
         let dir = tempfile::tempdir().unwrap();
         let server = open(dir.path()).await;
-        let who = principal(&server);
+        let who = crate::metadata_tests::storage_user(&server, "alice");
         server.publish(&who, upload("1.0.0")).await.unwrap();
         // A second process opens the same data and reads the state at seq 1 ...
         let other = open(dir.path()).await;

@@ -924,7 +924,7 @@ mod tests {
     use wharf_index_format::IndexEntry;
 
     use super::*;
-    use crate::{BlobBackend, Scope};
+    use crate::BlobBackend;
 
     #[test]
     fn storage_is_shareable_across_tasks() {
@@ -943,16 +943,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let token = storage
-            .create_token(NewToken {
-                user: "alice".into(),
-                scopes: Scope::ALL.to_vec(),
-                expires_at: None,
-                name_patterns: vec![],
-                label: None,
-            })
-            .unwrap();
-        let who = storage.authenticate(token.secret.expose()).unwrap();
+        let who = crate::metadata_tests::storage_user(&storage, "alice");
         let bytes = Bytes::from_static(b"abc crate");
         let cksum = sha256_hex(&bytes);
         let line = format!(r#"{{"name":"abc","vers":"1.0.0","deps":[],"cksum":"{cksum}"}}"#);

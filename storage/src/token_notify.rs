@@ -167,7 +167,7 @@ mod tests {
     use crate::StorageError;
     use crate::auth::SecretToken;
     use crate::sql::Sql;
-    use crate::{MetadataDatabase, NewToken, Principal, Role, Scope, Storage, StorageConfig};
+    use crate::{MetadataDatabase, Principal, Role, Storage, StorageConfig};
 
     /// A bound for a stuck notification, not a performance target.
     const DEADLINE: Duration = Duration::from_secs(30);
@@ -194,13 +194,7 @@ mod tests {
 
     fn alice(storage: &Storage) -> (i64, SecretToken) {
         let created = storage
-            .create_token(NewToken {
-                user: "alice".into(),
-                scopes: Scope::ALL.to_vec(),
-                expires_at: None,
-                name_patterns: vec![],
-                label: None,
-            })
+            .create_token(crate::metadata_tests::full_token("alice"))
             .unwrap();
         (created.info.id, created.secret)
     }
