@@ -1,6 +1,7 @@
 //! Webhooks and their outbox on both engines (`metadata_tests.rs`'s pattern): each test runs
 //! once on SQLite and once on a throwaway PostgreSQL.
 
+use crate::metadata::MetadataStore;
 use crate::metadata_tests::{TestDatabase, on_both_engines, open, postgres, sqlite};
 use crate::sql::{Sql, args};
 use crate::webhook_outbox::{
@@ -112,15 +113,21 @@ async fn an_event_is_queued_for_every_webhook_in_its_transaction(db: TestDatabas
     assert!(again.is_empty());
 }
 
-async fn deliveries_are_retried_with_backoff_then_marked_failed(db: TestDatabase) {
-    let store = open(&db).await;
+/// A store with one webhook and one queued delivery of an `action` event (`e1`) at `T0`.
+async fn one_queued_delivery(db: &TestDatabase, action: &'static str) -> MetadataStore {
+    let store = open(db).await;
     store
-        .write(|conn| {
+        .write(move |conn| {
             webhooks::insert(conn, "http://a.test/hook", b"sealed", T0)?;
-            webhook_outbox::enqueue(conn, &event("e1", "yank"))
+            webhook_outbox::enqueue(conn, &event("e1", action))
         })
         .await
         .unwrap();
+    store
+}
+
+async fn deliveries_are_retried_with_backoff_then_marked_failed(db: TestDatabase) {
+    let store = one_queued_delivery(&db, "yank").await;
     let mut now = T0;
     for attempt in 1..=MAX_ATTEMPTS {
         let (due, _) = store
@@ -175,14 +182,7 @@ async fn deliveries_are_retried_with_backoff_then_marked_failed(db: TestDatabase
 }
 
 async fn failed_deliveries_are_retried_with_a_fresh_round_and_others_refused(db: TestDatabase) {
-    let store = open(&db).await;
-    store
-        .write(|conn| {
-            webhooks::insert(conn, "http://a.test/hook", b"sealed", T0)?;
-            webhook_outbox::enqueue(conn, &event("e1", "yank"))
-        })
-        .await
-        .unwrap();
+    let store = one_queued_delivery(&db, "yank").await;
     // Every attempt fails.
     let mut now = T0;
     for attempt in 1..=MAX_ATTEMPTS {
@@ -259,14 +259,7 @@ async fn failed_deliveries_are_retried_with_a_fresh_round_and_others_refused(db:
 }
 
 async fn pending_deliveries_survive_a_restart(db: TestDatabase) {
-    let store = open(&db).await;
-    store
-        .write(|conn| {
-            webhooks::insert(conn, "http://a.test/hook", b"sealed", T0)?;
-            webhook_outbox::enqueue(conn, &event("e1", "deprecate"))
-        })
-        .await
-        .unwrap();
+    let store = one_queued_delivery(&db, "deprecate").await;
     let (due, _) = store
         .write(|conn| webhook_outbox::claim_due(conn, T0, 10))
         .await
