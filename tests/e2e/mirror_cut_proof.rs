@@ -60,9 +60,7 @@ fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> 
     upstream.settle();
     let dir = tempfile::tempdir()?;
     let root = dir.path().join("root.pub");
-    let exported = upstream.run_on_data(&["admin", "root-key", "export"], &[]);
-    assert!(exported.status.success(), "{}", describe(&exported));
-    std::fs::write(&root, &exported.stdout)?;
+    upstream.export_root_key(&root);
     let trust = ["--trust", root.to_str().ok_or("a UTF-8 path")?];
 
     // `--roots top` keeps `leaf` 1.0.0 only: `leaf`'s file is cut.

@@ -56,9 +56,7 @@ fn a_partial_mirror_lists_only_what_it_holds_and_still_verifies_against_the_orig
     upstream.settle();
     let dir = tempfile::tempdir()?;
     let root = dir.path().join("root.pub");
-    let exported = upstream.run_on_data(&["admin", "root-key", "export"], &[]);
-    assert!(exported.status.success(), "{}", describe(&exported));
-    std::fs::write(&root, &exported.stdout)?;
+    upstream.export_root_key(&root);
     let trust = ["--trust", root.to_str().ok_or("a UTF-8 path")?];
 
     let partial = dir.path().join("partial");

@@ -116,10 +116,7 @@ fn a_synced_mirror_checks_premium_downloads_like_its_upstream() -> TestResult {
     origin.settle();
     let dir = tempfile::tempdir()?;
     let root = dir.path().join("root.pub");
-    std::fs::write(
-        &root,
-        ok(&origin.run_on_data(&["admin", "root-key", "export"], &[])),
-    )?;
+    origin.export_root_key(&root);
     let entitlement = dir.path().join("entitlement.key");
     ok(&Command::new(wharf_binary())
         .args(["keys", "new", "--out"])
@@ -247,10 +244,7 @@ fn entitlement_information_that_fails_or_names_a_foreign_key_stops_the_sync() ->
     origin.settle();
     let dir = tempfile::tempdir()?;
     let root = dir.path().join("root.pub");
-    std::fs::write(
-        &root,
-        ok(&origin.run_on_data(&["admin", "root-key", "export"], &[])),
-    )?;
+    origin.export_root_key(&root);
     let proxy = TamperProxy::start(&origin.url());
     let mirror = dir.path().join("mirror");
     let path = "/api/wharf/v1/entitlements";

@@ -299,6 +299,14 @@ impl TestRegistry {
             .expect("the wharf binary runs")
     }
 
+    /// Writes the registry's root public key (`wharf admin root-key export`) to `path`, the
+    /// key a client pins.
+    pub fn export_root_key(&self, path: &std::path::Path) {
+        let exported = self.run_on_data(&["admin", "root-key", "export"], &[]);
+        assert!(exported.status.success(), "{exported:?}");
+        std::fs::write(path, &exported.stdout).expect("the root key is written");
+    }
+
     /// The id `wharf token list --user USER` shows for that user's first token.
     pub fn token_id(&self, user: &str) -> String {
         let listed = self.run_on_data(&["token", "list"], &["--user", user]);

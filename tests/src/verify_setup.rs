@@ -32,9 +32,7 @@ impl VerifySetup {
         publish(&registry, "other-pkg", "0.1.0");
         let proxy = TamperProxy::start(&registry.url());
         let client = tempfile::tempdir().expect("a temp dir");
-        let exported = registry.run_on_data(&["admin", "root-key", "export"], &[]);
-        assert!(exported.status.success(), "{exported:?}");
-        std::fs::write(client.path().join("root.pub"), &exported.stdout).expect("written");
+        registry.export_root_key(&client.path().join("root.pub"));
         Self {
             registry,
             proxy,
