@@ -46,7 +46,7 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc instead of the system allocator: `wharf resolve` allocates and frees many small
 /// values (catalogs, feature tables, PubGrub's terms), where glibc's malloc took 14 % of
-/// the instructions of a 730-package resolve (BENCHMARKS.md).
+/// the instructions of a 730-package resolve (docs/benchmark-history.md §15).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -374,8 +374,9 @@ fn check_lock(
 /// Turns transparent huge pages off for this process. mimalloc asks for them on its arenas,
 /// and over HTTP the prefetch threads' response bodies, freed and handed back to the kernel,
 /// are faulted in again as fresh 2 MiB pages the kernel zeroes whole: that doubled the CPU
-/// time of a cold resolve (1.5 s against 0.93 s on `popular-88`, BENCHMARKS.md). A local
-/// resolve keeps them (it allocates once and is faster with them). Failing is harmless.
+/// time of a cold resolve (1.5 s against 0.93 s on `popular-88`, docs/benchmark-history.md
+/// §15). A local resolve keeps them (it allocates once and is faster with them). Failing is
+/// harmless.
 fn without_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
