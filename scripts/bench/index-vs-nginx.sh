@@ -163,11 +163,11 @@ run_wrk() {
   else
     url=$NGINX_URL list=$WORK/nginx-etags.tsv pids=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
   fi
-  local perf_pid="" perf_out=${out%.txt}.perf.csv wrk_perf=() switches_before=""
+  local perf_pid="" perf_out=${out%.txt}.perf.csv wrk_perf=()
   if [ "$PERF_STAT" = 1 ]; then
     # shellcheck disable=SC2086 # one argument per process id
-    switches_before=$(switch_counts $pids)
-    perf stat -x, -o "$perf_out" -e "$PERF_EVENTS" -p "$(echo $pids | tr ' ' ',')" &
+    perf stat -x, -o "$perf_out" -e "$PERF_EVENTS" -e sched:sched_switch --filter "$VOLUNTARY" \
+      -p "$(echo $pids | tr ' ' ',')" &
     perf_pid=$!
     wrk_perf=(perf stat -x, -o "${out%.txt}.wrk-perf.csv" -e task-clock,context-switches --)
   fi
@@ -181,15 +181,13 @@ run_wrk() {
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
-    # shellcheck disable=SC2086
-    echo "$switches_before $(switch_counts $pids)" >"${out%.txt}.switches"
   fi
   result=$(grep '^WRK_RESULT' "$out") || die "no result in $out"
   requests=$(result_field "$result" requests)
   echo "$result cpu_us_per_req=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
     'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
   [ -n "$perf_pid" ] && per_request_counts "$2" "$server" "$requests" "$perf_out" \
-    "${out%.txt}.wrk-perf.csv" "${out%.txt}.switches"
+    "${out%.txt}.wrk-perf.csv"
   return 0
 }
 
@@ -202,28 +200,27 @@ for call in read recvfrom write writev sendto sendfile64 epoll_wait epoll_pwait 
   PERF_EVENTS="$PERF_EVENTS,syscalls:sys_enter_$call"
 done
 PERF_TABLE="$RESULTS/perf.tsv"
-# switch_counts PID... — voluntary and involuntary context switches of every thread of the
-# processes so far (a thread is switched out involuntarily when something preempts it).
-switch_counts() {
-  local pid
-  for pid in "$@"; do cat "/proc/$pid"/task/*/status; done |
-    awk '$1 == "voluntary_ctxt_switches:" { v += $2 } $1 == "nonvoluntary_ctxt_switches:" { n += $2 }
-      END { print v + 0, n + 0 }'
-}
-# per_request_counts MODE SERVER REQUESTS SERVER_CSV WRK_CSV SWITCHES — appends one row of
-# per-request counts to $PERF_TABLE.
+# Context switches are counted by perf for every thread of the servers, including threads that
+# start or end during a round (perf follows a thread's children and keeps an ended thread's
+# count; per-thread counters read from /proc lose both). `context-switches` is all of them;
+# the filtered `sched:sched_switch` counts the voluntary ones, where the thread was going to
+# sleep: its state is a sleeping one (S, D, … below 256; 0 is running, 256 preempted), the
+# kernel's own test for `voluntary_ctxt_switches`. Involuntary = all − voluntary.
+VOLUNTARY='prev_state > 0 && prev_state < 256'
+# per_request_counts MODE SERVER REQUESTS SERVER_CSV WRK_CSV — appends one row of per-request
+# counts to $PERF_TABLE.
 per_request_counts() {
-  local mode=$1 server=$2 requests=$3 switches
-  read -ra switches <"$6"
-  awk -F, -v mode="$mode" -v server="$server" -v n="$requests" -v wrk="$5" \
-    -v voluntary=$((switches[2] - switches[0])) -v involuntary=$((switches[3] - switches[1])) '
+  local mode=$1 server=$2 requests=$3
+  awk -F, -v mode="$mode" -v server="$server" -v n="$requests" -v wrk="$5" '
     function event(name) { sub(/^(raw_)?syscalls:sys_enter_?/, "", name); return name == "" ? "syscalls" : name }
     FILENAME != wrk && $3 != "" && $1 ~ /^[0-9.]+$/ { v[event($3)] = $1 }
     FILENAME == wrk && $3 == "task-clock" { wrk_ms = $1 }
     FILENAME == wrk && $3 == "context-switches" { wrk_cs = $1 }
     END {
+      voluntary = v["sched:sched_switch"]
       printf "%s\t%s\t%.2f\t%.3f\t%.3f\t%.3f\t%.4f\t%.3f", mode, server, v["task-clock"] * 1000 / n,
-        v["context-switches"] / n, voluntary / n, involuntary / n, v["cpu-migrations"] / n, v["syscalls"] / n
+        v["context-switches"] / n, voluntary / n, (v["context-switches"] - voluntary) / n,
+        v["cpu-migrations"] / n, v["syscalls"] / n
       split("read recvfrom write writev sendto sendfile64 epoll_wait epoll_pwait epoll_ctl sched_yield futex setsockopt", calls, " ")
       for (i = 1; i in calls; i++) printf "\t%.3f", v[calls[i]] / n
       printf "\t%.2f\t%.3f\n", wrk_ms * 1000 / n, wrk_cs / n
