@@ -20,14 +20,14 @@
 
 use std::fmt::Write as _;
 
-use wharf_index_format::{PackageMetadata, Pubtime, canonical_name};
+use wharf_index_format::{Pubtime, canonical_name};
 
 use crate::StorageError;
 use crate::catalogue::{CatalogueHit, CataloguePage, CatalogueQuery, CatalogueSort, rating};
 use crate::catalogue_sql::{
     Exclude, TextMatch, Tier, filters, matches, sort_keys, text_match, words,
 };
-use crate::sql::{Engine, Sql, SqlRow, SqlValue};
+use crate::sql::{Engine, Sql, SqlRow, SqlValue, json_text};
 
 /// The migration that marks packages whose every version is yanked, so search leaves them
 /// out without looking at their versions.
@@ -196,13 +196,23 @@ fn push_count(
     Ok(())
 }
 
-/// The columns of a result read for each ranked package `page.id`: name, version,
-/// metadata, kind, update time, downloads, rating sum and count.
-const HIT_COLUMNS: &str = "p.name, v.version, v.metadata, e.kind, e.updated_at,
+/// The columns of a result read for each ranked package `page.id`: name, version, the
+/// description, keywords and categories of its metadata (taken out of the JSON document by
+/// the database, so the README beside them is neither copied out nor parsed), kind, update
+/// time, downloads, rating sum and count.
+fn hit_columns(engine: Engine) -> String {
+    let field = |path| json_text(engine, "v.metadata", path);
+    format!(
+        "p.name, v.version, {}, {}, {}, e.kind, e.updated_at,
     coalesce((SELECT total FROM download_totals d WHERE d.package_id = e.package_id), 0),
     (SELECT CAST(coalesce(sum(r.rating), 0) AS BIGINT) FROM reviews r
      WHERE r.package_id = e.package_id AND r.hidden_at IS NULL),
-    (SELECT count(*) FROM reviews r WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)";
+    (SELECT count(*) FROM reviews r WHERE r.package_id = e.package_id AND r.hidden_at IS NULL)",
+        field("description"),
+        field("keywords"),
+        field("categories")
+    )
+}
 
 /// One search statement: `exact` (when planned), `ranked_1`, `ranked_2`, … (each tier's
 /// window of ranked matches with their sort values), `page` (all of them, the exact match
@@ -299,12 +309,13 @@ fn build_statement(
     }
     statement.push(
         &format!(
-            " AS n) SELECT matched.n, page.id, page.tier, {HIT_COLUMNS}
+            " AS n) SELECT matched.n, page.id, page.tier, {}
              FROM matched LEFT JOIN page ON 1 = 1
              LEFT JOIN catalogue_entries e ON e.package_id = page.id
              LEFT JOIN packages p ON p.id = e.package_id
              LEFT JOIN versions v ON v.id = e.version_id
              ORDER BY page.tier, {}page.sort_name",
+            hit_columns(engine),
             order.replace("sort_key_", "page.sort_key_")
         ),
         [],
@@ -315,23 +326,25 @@ fn build_statement(
     Ok(statement)
 }
 
-/// The result in the columns of [`HIT_COLUMNS`] starting at `first`.
+/// The result in the columns of [`hit_columns`] starting at `first`.
 fn hit(row: &SqlRow, first: usize) -> Result<CatalogueHit, StorageError> {
     let (name, version) = (row.string(first)?, row.string(first + 1)?);
-    let metadata: PackageMetadata =
-        serde_json::from_str(&row.string(first + 2)?).map_err(|e| StorageError::Corrupt {
+    let list = |index| {
+        serde_json::from_str::<Vec<String>>(row.str(index)?).map_err(|e| StorageError::Corrupt {
             what: format!("metadata of `{name}` `{version}`: {e}"),
-        })?;
+        })
+    };
+    let (keywords, categories) = (list(first + 3)?, list(first + 4)?);
     Ok(CatalogueHit {
+        description: row.opt_string(first + 2)?,
+        keywords,
+        categories,
+        kind: row.string(first + 5)?,
+        updated: Pubtime::from_unix(row.i64(first + 6)?).to_string(),
+        downloads: u64::try_from(row.i64(first + 7)?).unwrap_or(0),
+        rating: rating(row.i64(first + 8)?, row.i64(first + 9)?),
         name,
         version,
-        description: metadata.description,
-        kind: row.string(first + 3)?,
-        keywords: metadata.keywords,
-        categories: metadata.categories,
-        updated: Pubtime::from_unix(row.i64(first + 4)?).to_string(),
-        downloads: u64::try_from(row.i64(first + 5)?).unwrap_or(0),
-        rating: rating(row.i64(first + 6)?, row.i64(first + 7)?),
     })
 }
 

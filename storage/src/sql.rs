@@ -161,14 +161,25 @@ impl SqlRow {
 
     /// The text in column `index`.
     pub(crate) fn string(&self, index: usize) -> Result<String, StorageError> {
-        self.opt_string(index)?
+        self.str(index).map(str::to_owned)
+    }
+
+    /// The text in column `index`, borrowed from the row (for text only read, such as a
+    /// JSON document parsed into other values).
+    pub(crate) fn str(&self, index: usize) -> Result<&str, StorageError> {
+        self.opt_str(index)?
             .ok_or_else(|| self.mismatch(index, "text"))
     }
 
     /// The text or NULL in column `index`.
     pub(crate) fn opt_string(&self, index: usize) -> Result<Option<String>, StorageError> {
+        Ok(self.opt_str(index)?.map(str::to_owned))
+    }
+
+    /// The text or NULL in column `index`, borrowed from the row.
+    fn opt_str(&self, index: usize) -> Result<Option<&str>, StorageError> {
         match self.value(index)? {
-            SqlValue::Text(value) => Ok(Some(value.clone())),
+            SqlValue::Text(value) => Ok(Some(value)),
             SqlValue::Null => Ok(None),
             _ => Err(self.mismatch(index, "text")),
         }
