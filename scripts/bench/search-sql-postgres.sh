@@ -8,7 +8,11 @@
 # bench's (names of two words and a number, 8-word descriptions, 3 keywords, 80-word
 # READMEs drawn from the same 40 words), filled by SQL in seconds instead of the real
 # publish path's half hour. Rounds alternate old, new and baseline for each query.
-# Usage: scripts/bench/search-sql-postgres.sh        (PACKAGES=50000 ROUNDS=3 TRANSACTIONS=30)
+# "partial" is the one statement on a copy of the table with a GIN index of the documents of
+# packages not fully yanked (`WHERE all_yanked = 0`), its count reading no column from the
+# heap (every match, minus the exact name when it is one, plus the exact name).
+# Usage: scripts/bench/search-sql-postgres.sh        (PACKAGES=50000 ROUNDS=3 TRANSACTIONS=30;
+#        EXPLAIN=1 also prints the plans of `http`, now and partial)
 set -euo pipefail
 # shellcheck source=scripts/bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -55,6 +59,10 @@ INSERT INTO catalogue_entries (package_id, version_id, document)
 CREATE INDEX catalogue_entries_document ON catalogue_entries USING gin (document);
 CREATE INDEX catalogue_entries_name_words ON catalogue_entries USING gin (ts_filter(document, '{{a}}'));
 CREATE INDEX catalogue_entries_main_words ON catalogue_entries USING gin (ts_filter(document, '{{a,b}}'));
+CREATE TABLE catalogue_entries_live (LIKE catalogue_entries INCLUDING ALL);
+INSERT INTO catalogue_entries_live SELECT * FROM catalogue_entries;
+CREATE INDEX catalogue_entries_live_document ON catalogue_entries_live USING gin (document)
+  WHERE all_yanked = 0;
 CREATE TABLE download_totals (package_id bigint PRIMARY KEY, total bigint);
 CREATE TABLE reviews (package_id bigint, rating bigint, hidden_at bigint);
 CREATE INDEX ON reviews (package_id, rating) WHERE hidden_at IS NULL;
@@ -104,17 +112,35 @@ for text in ["http", "retry queue", "sql connector", "email", "stream"]:
             f"SELECT matched.n, page.id, page.tier, {hit} FROM matched LEFT JOIN page ON 1 = 1 "
             "LEFT JOIN catalogue_entries e ON e.package_id = page.id LEFT JOIN packages p ON p.id = e.package_id "
             "LEFT JOIN versions v ON v.id = e.version_id ORDER BY page.tier, page.sort_key_0 DESC, page.sort_name LIMIT 20;")
+    # Partial: the same statement on a copy of the table that also has a GIN index of the
+    # documents of packages not fully yanked, and the count written so it reads no column
+    # from the heap: every match, minus the exact name when it is one, plus the exact name.
+    count_now = (f"(SELECT count(*) FROM catalogue_entries e WHERE e.document @@ to_tsquery('simple', '{allq}') "
+                 "AND e.package_id NOT IN (SELECT package_id FROM exact) AND e.all_yanked = 0)")
+    count_partial = (f"(SELECT count(*) FROM catalogue_entries e WHERE e.document @@ to_tsquery('simple', '{allq}') "
+                     "AND e.all_yanked = 0) - (SELECT count(*) FROM catalogue_entries e "
+                     "WHERE e.package_id IN (SELECT package_id FROM exact) "
+                     f"AND e.document @@ to_tsquery('simple', '{allq}') AND e.all_yanked = 0)")
+    assert count_now in new
+    partial = new.replace(count_now, count_partial).replace("catalogue_entries ", "catalogue_entries_live ")
     cond = " AND ".join(f"(name ILIKE '%{w}%' OR description ILIKE '%{w}%')" for w in ws)
     base = f"SELECT name, description FROM packages WHERE {cond} ORDER BY name LIMIT 20;"
-    for kind, sql in [("before", "\n".join(s.replace("\n", " ") for s in old)), ("now", new.replace("\n", " ")), ("ilike", base)]:
+    for kind, sql in [("before", "\n".join(s.replace("\n", " ") for s in old)), ("now", new.replace("\n", " ")),
+                      ("partial", partial.replace("\n", " ")), ("ilike", base)]:
         open(f"{work}/{kind}-{key}.sql", "w").write(sql + "\n")
 PY
 chmod 644 "$WORK"/*.sql
 log "filling $PACKAGES packages"
 "${PSQL[@]}" -f "$WORK/setup.sql" >/dev/null
+if [ "${EXPLAIN:-0}" = 1 ]; then
+  for kind in now partial; do
+    echo "plan of $kind-http:"
+    sed 's/^/EXPLAIN (ANALYZE, BUFFERS) /' "$WORK/$kind-http.sql" | "${PSQL[@]}" -f -
+  done
+fi
 for round in $(seq "$ROUNDS"); do
   for key in http retry_queue sql_connector email stream; do
-    for kind in before now ilike; do
+    for kind in before now partial ilike; do
       latency=$("${RUN[@]}" "$BIN/pgbench" -h "$WORK" -U postgres -n -t "$TRANSACTIONS" \
         -f "$WORK/$kind-$key.sql" postgres 2>/dev/null | awk '/latency average/ {print $4}')
       echo "round=$round query=$key side=$kind latency_ms=$latency"
