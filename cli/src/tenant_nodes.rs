@@ -94,6 +94,7 @@ pub(crate) async fn create(
                 .display()
         );
     }
+    prepare_void(registry, data, database).await?;
     let tenant_database = database.for_tenant(&name)?;
     tenant_database
         .create_database(database, &name, ExistingDatabase::Refuse)
@@ -170,4 +171,35 @@ pub(crate) async fn record_void_keys(registry: &Storage, data: &Path) -> anyhow:
         Ok(())
     })
     .await
+}
+
+/// Makes the empty registry that answers unknown tenant names and records its keys, unless
+/// that was done: before the first tenant's row exists, so the nodes that then serve it
+/// install these keys instead of racing to make their own.
+async fn prepare_void(
+    registry: &Storage,
+    data: &Path,
+    database: &MetadataDatabase,
+) -> anyhow::Result<()> {
+    if blocking(registry, |registry| {
+        Ok(registry.void_sealed_keys()?.is_some())
+    })
+    .await?
+    {
+        return Ok(());
+    }
+    let void_database = database.for_unknown_tenants()?;
+    void_database
+        .create_database(
+            database,
+            crate::tenant_table::VOID_DIR,
+            ExistingDatabase::Reuse,
+        )
+        .await?;
+    let void = crate::open_registry::open_node(&void_dir(data), None, &void_database, None)
+        .await
+        .context("making the registry that answers unknown tenant names")?;
+    void.settle().await;
+    drop(void);
+    record_void_keys(registry, data).await
 }

@@ -161,5 +161,12 @@ fn a_tenant_created_on_one_node_is_served_suspended_and_resumed_on_every_node() 
         );
         assert_eq!(unknown_answer(a, path, token)?.0, 401, "{path}");
     }
+    // Neither node failed to open a tenant or the registry of unknown names on the way.
+    for node in [a, b] {
+        for failure in ["tenant not served", "tenants table not applied"] {
+            let logged = node.wait_for_log_within(failure, Duration::ZERO);
+            assert_eq!(logged, None);
+        }
+    }
     Ok(())
 }
