@@ -6,7 +6,9 @@
 //! restart without `--storage`) uses the same bucket, and a start that names another store
 //! is refused instead of serving versions whose blobs are elsewhere. The connection
 //! settings (endpoint, region, keys) always come from the `AWS_*` variables. A tenant's
-//! blobs are on the local disk, each a link to the one copy its server's tenants share.
+//! blobs are in the registry's bucket under `PREFIX/t/<name>/` when the registry has one
+//! (recorded in the tenant's own directory, so every node and command finds them there),
+//! else on the local disk, each a link to the one copy its server's tenants share.
 
 use std::path::{Path, PathBuf};
 
@@ -86,6 +88,36 @@ pub(crate) fn for_tenant(dir: &Path) -> BlobBackend {
     BlobBackend::SharedLocal(tenants.join(crate::tenant_table::SHARED_BLOBS_DIR))
 }
 
+/// The blob backend of tenant `name` of the registry in `data`, for a tenant directory
+/// `dir` that does not record one yet: the registry's bucket under `PREFIX/t/<name>` (and
+/// the file in `dir` to record it in), else links to the tenants' shared local copies.
+pub(crate) fn for_new_tenant(
+    data: &Path,
+    dir: &Path,
+    name: &str,
+) -> anyhow::Result<(BlobBackend, Option<PathBuf>)> {
+    Ok(match recorded(data)? {
+        Some(registry) => (
+            s3(tenant_location(&registry, name)),
+            Some(dir.join(BLOB_STORAGE_FILE)),
+        ),
+        None => (for_tenant(dir), None),
+    })
+}
+
+/// Where tenant `name` keeps its blobs in the registry's bucket: `PREFIX/t/<name>`.
+fn tenant_location(registry: &S3Location, name: &str) -> S3Location {
+    let prefix = registry.prefix.trim_matches('/');
+    S3Location {
+        bucket: registry.bucket.clone(),
+        prefix: if prefix.is_empty() {
+            format!("t/{name}")
+        } else {
+            format!("{prefix}/t/{name}")
+        },
+    }
+}
+
 /// Records the bucket of a new registry (after storage opened on it).
 pub(crate) fn record(path: &Path, backend: &BlobBackend) -> anyhow::Result<()> {
     if let BlobBackend::S3(config) = backend {
@@ -106,4 +138,16 @@ pub(crate) fn parse_storage(text: &str) -> anyhow::Result<S3Location> {
             "`storage`: {error}, or leave it out to keep blobs under the data directory"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_keeps_its_blobs_under_its_own_prefix_of_the_bucket() {
+        let shown = |text: &str| tenant_location(&text.parse().unwrap(), "acme").to_string();
+        assert_eq!(shown("s3://blobs/registry"), "s3://blobs/registry/t/acme");
+        assert_eq!(shown("s3://blobs"), "s3://blobs/t/acme");
+    }
 }

@@ -36,6 +36,7 @@ mod settings;
 mod team_cmd;
 mod template_cmd;
 mod tenant;
+mod tenant_nodes;
 mod tenant_table;
 mod token;
 mod verify_cmd;

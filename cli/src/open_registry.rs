@@ -154,17 +154,31 @@ pub(crate) async fn open_node(
     open_prepared(dir, blobs, record.as_deref(), database, origin).await
 }
 
-/// Makes the registry of a new tenant in `dir` (inside the tenants directory) with its
-/// metadata in `database`: its blobs are links to the copies the server's tenants share,
-/// from the first publish on.
-pub(crate) async fn open_new_tenant(
-    dir: &Path,
+/// Opens the registry of tenant `name` of the registry in `data` (its directory
+/// `<data>/tenants/<name>`) with its metadata in `database`, making the directory and the
+/// registry when they are new (`wharf tenant create`, or a node serving a tenant made
+/// elsewhere, after its keys were installed): its blobs go where the directory records, or,
+/// for a new one, under the registry's bucket (`PREFIX/t/<name>`) or as links to the copies
+/// the server's tenants share on the local disk.
+pub(crate) async fn open_tenant_node(
+    data: &Path,
+    name: &str,
     database: &MetadataDatabase,
 ) -> anyhow::Result<Storage> {
-    prepare_data_dir(dir)?;
-    check_serve_database(dir, database)?;
-    let blobs = crate::blob_storage::for_tenant(dir);
-    open_prepared(dir, blobs, None, database, None).await
+    let dir = crate::tenant_table::tenant_dir(data, name);
+    prepare_data_dir(&dir)?;
+    check_serve_database(&dir, database)?;
+    let made_before = dir.join(DATABASE_RECORD).exists()
+        || dir.join(wharf_storage::DATABASE_FILE).exists()
+        || crate::blob_storage::recorded(&dir)?.is_some();
+    let (blobs, record) = if made_before {
+        (crate::blob_storage::for_existing(&dir)?, None)
+    } else {
+        crate::blob_storage::for_new_tenant(data, &dir, name)?
+    };
+    let storage = open_prepared(&dir, blobs, record.as_deref(), database, None).await?;
+    storage.set_tenant(name);
+    Ok(storage)
 }
 
 /// Opens (creating) the registry in the prepared `dir` with `blobs` (recording its bucket in

@@ -218,7 +218,13 @@ async fn open_blob_storage(
     database: &MetadataDatabase,
     origin: Option<String>,
 ) -> anyhow::Result<Storage> {
+    let new_keys = !data.join("keys").join("keyset-1.note").exists();
     let storage = open_node(data, storage, database, origin).await?;
+    if new_keys && storage.on_postgres() {
+        // The first node of a new registry on PostgreSQL makes the key that seals its
+        // tenants' keys, so the `keys/` copied to every other node holds it.
+        wharf_storage::make_tenant_key(data).context("making the registry's tenant key")?;
+    }
     if storage.on_postgres() && !storage.signs_download_urls() {
         tracing::warn!(
             "the metadata is in PostgreSQL but the blobs are in this node's data directory: run one node only, or give every node the same bucket with --storage s3://BUCKET/PREFIX"

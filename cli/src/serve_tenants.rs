@@ -1,10 +1,15 @@
 //! `wharf serve`'s tenants: opening each tenant's registry and following the tenants table.
 //!
 //! The table (`<data>/tenants.json`, written by `wharf tenant`) is read at start, then again
-//! whenever its modification time or size changes (checked every [`POLL_INTERVAL`]): new
-//! tenants are opened and served, suspended ones answer 403 (their registry stays open, so a
-//! resume is immediate), removed ones are closed. A table that does not parse is logged and
-//! ignored; the tenants keep their last state.
+//! whenever its modification time or size changes (checked every [`POLL_INTERVAL`]); on
+//! PostgreSQL it is the `tenants` table of the registry's database, read at start, on each
+//! `NOTIFY wharf_tenants` and every second while the node is not listening
+//! ([`wharf_storage::TenantWatch`]), so every node serving the registry follows it. New
+//! tenants are opened and served (on PostgreSQL after their keys are written into this
+//! node's directory), suspended ones answer 403 (their registry stays open, so a resume is
+//! immediate), removed ones are closed. A table that does not parse is logged and ignored;
+//! the tenants keep their last state. On PostgreSQL a tenant this node could not open is
+//! tried again at the next read.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,11 +18,11 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use wharf_index_format::{PublishLimits, own_index_url};
-use wharf_registry_server::{AppState, ServerConfig, TENANT_PREFIX, Tenants, warm_cache};
+use wharf_registry_server::{AppState, ServerConfig, TENANT_PREFIX, Tenants, warm_and_follow};
 
-use wharf_storage::{ExistingDatabase, MetadataDatabase};
+use wharf_storage::{ExistingDatabase, MetadataDatabase, Storage, TenantWatch};
 
-use crate::open_registry::{open_existing_on, open_node};
+use crate::open_registry::{open_existing_on, open_node, open_tenant_node};
 use crate::tenant_table::{
     TENANTS_DIR, TenantRecord, TenantTable, VOID_DIR, table_path, tenant_dir,
 };
@@ -65,24 +70,56 @@ impl Drop for Opened {
 pub(crate) async fn start(setup: TenantSetup, tenants: Arc<Tenants>) -> anyhow::Result<()> {
     let _default_webhooks =
         wharf_registry_server::spawn_webhook_deliveries(tenants.default_state());
+    let table = match setup.database {
+        MetadataDatabase::Embedded => Table::File { seen: None },
+        MetadataDatabase::Postgres(_) => {
+            let registry = tenants.default_state().storage.clone();
+            let watch = registry.watch_tenants()?;
+            Table::Database {
+                registry,
+                watch,
+                seen: None,
+            }
+        }
+    };
     let mut follower = Follower {
         setup,
         tenants,
         opened: HashMap::new(),
-        seen: None,
+        table,
         void_open: false,
     };
-    follower.check().await?;
+    let mut complete = follower.check().await?;
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(POLL_INTERVAL);
         loop {
-            ticks.tick().await;
-            if let Err(error) = follower.check().await {
-                tracing::error!("tenants table not applied: {error:#}");
+            match &follower.table {
+                Table::Database { watch, .. } if complete => watch.next().await,
+                // A table not applied in full is read again a second later.
+                _ => {
+                    ticks.tick().await;
+                }
             }
+            complete = follower.check().await.unwrap_or_else(|error| {
+                tracing::error!("tenants table not applied: {error:#}");
+                false
+            });
         }
     });
     Ok(())
+}
+
+/// Where the tenants table is, and what of it was applied last.
+enum Table {
+    /// `<data>/tenants.json`, with its modification time and size when it was last read.
+    File { seen: Option<(SystemTime, u64)> },
+    /// The `tenants` table of the registry's PostgreSQL database, with the rows last
+    /// applied in full (`None` until then, or while a tenant could not be opened).
+    Database {
+        registry: Storage,
+        watch: Arc<TenantWatch>,
+        seen: Option<Vec<TenantRecord>>,
+    },
 }
 
 /// Follows the table.
@@ -90,23 +127,17 @@ struct Follower {
     setup: TenantSetup,
     tenants: Arc<Tenants>,
     opened: HashMap<String, Opened>,
-    /// The table file's modification time and size when it was last read.
-    seen: Option<(SystemTime, u64)>,
+    table: Table,
     void_open: bool,
 }
 
 impl Follower {
-    /// Applies the table if it changed since it was last read.
-    async fn check(&mut self) -> anyhow::Result<()> {
-        let data = &self.setup.data;
-        let stamp = std::fs::metadata(table_path(data))
-            .ok()
-            .and_then(|meta| Some((meta.modified().ok()?, meta.len())));
-        if stamp.is_none() || stamp == self.seen {
-            return Ok(());
-        }
-        self.seen = stamp;
-        let table = TenantTable::load(data)?;
+    /// Applies the table if it changed since it was last applied; returns whether every
+    /// tenant is served as the table says.
+    async fn check(&mut self) -> anyhow::Result<bool> {
+        let Some(table) = self.read_changed().await? else {
+            return Ok(true);
+        };
         if !self.void_open {
             let void = self
                 .open_void()
@@ -115,12 +146,40 @@ impl Follower {
             self.tenants.set_void(void);
             self.void_open = true;
         }
-        self.apply(&table).await;
-        Ok(())
+        let applied = self.apply(&table).await;
+        if let Table::Database { seen, .. } = &mut self.table {
+            *seen = applied.then_some(table.tenants);
+        }
+        Ok(applied)
     }
 
-    /// Makes the served tenants what `table` says.
-    async fn apply(&mut self, table: &TenantTable) {
+    /// The table when it changed since it was last applied, `None` otherwise (and while
+    /// there is no table: no file, or no rows on PostgreSQL).
+    async fn read_changed(&mut self) -> anyhow::Result<Option<TenantTable>> {
+        match &mut self.table {
+            Table::File { seen } => {
+                let stamp = std::fs::metadata(table_path(&self.setup.data))
+                    .ok()
+                    .and_then(|meta| Some((meta.modified().ok()?, meta.len())));
+                if stamp.is_none() || stamp == *seen {
+                    return Ok(None);
+                }
+                *seen = stamp;
+                TenantTable::load(&self.setup.data).map(Some)
+            }
+            Table::Database { registry, seen, .. } => {
+                let tenants = crate::tenant_nodes::entries(registry).await?;
+                let unchanged = seen.as_ref() == Some(&tenants);
+                let none_yet = tenants.is_empty() && !self.void_open;
+                Ok((!unchanged && !none_yet).then_some(TenantTable { tenants }))
+            }
+        }
+    }
+
+    /// Makes the served tenants what `table` says; returns whether every tenant it names
+    /// is served as it says.
+    async fn apply(&mut self, table: &TenantTable) -> bool {
+        let mut applied = true;
         for record in &table.tenants {
             if let Some(reason) = &record.suspended {
                 tracing::info!(tenant = %record.name, reason, "tenant suspended");
@@ -140,6 +199,7 @@ impl Follower {
                     Err(error) => {
                         tracing::error!(tenant = %record.name, "tenant not served: {error:#}");
                         self.tenants.remove(&record.name);
+                        applied = false;
                         continue;
                     }
                 }
@@ -160,25 +220,50 @@ impl Follower {
             self.tenants.remove(&name);
             self.opened.remove(&name);
         }
+        applied
     }
 
     /// Opens (making it on the first start) the empty registry whose storage answers names
     /// that are no tenant, on the engine the tenants use, so a refusal does the same work
-    /// whether the tenant exists or not.
-    async fn open_void(&self) -> anyhow::Result<wharf_storage::Storage> {
+    /// whether the tenant exists or not. On PostgreSQL every node opens the one registry of
+    /// the database `<database>_void`, with the keys the first node recorded.
+    async fn open_void(&self) -> anyhow::Result<Storage> {
         let database = self.setup.database.for_unknown_tenants()?;
         database
             .create_database(&self.setup.database, VOID_DIR, ExistingDatabase::Reuse)
             .await?;
-        let dir = self.setup.data.join(TENANTS_DIR).join(VOID_DIR);
-        open_node(&dir, None, &database, None).await
+        let data = &self.setup.data;
+        let dir = data.join(TENANTS_DIR).join(VOID_DIR);
+        let Table::Database { registry, .. } = &self.table else {
+            return open_node(&dir, None, &database, None).await;
+        };
+        let recorded = crate::tenant_nodes::install_void_keys(registry, data).await?;
+        let void = open_node(&dir, None, &database, None).await?;
+        if !recorded {
+            crate::tenant_nodes::record_void_keys(registry, data).await?;
+        }
+        Ok(void)
     }
 
-    /// Opens a tenant's registry and warms its index cache.
+    /// Opens a tenant's registry and warms its index cache (following its log on
+    /// PostgreSQL).
     async fn open(&self, record: &TenantRecord) -> anyhow::Result<Opened> {
-        let dir = tenant_dir(&self.setup.data, &record.name);
+        let data = &self.setup.data;
+        let dir = tenant_dir(data, &record.name);
         let database = self.setup.database.for_tenant(&record.name)?;
-        let storage = open_existing_on(&dir, &database).await?;
+        let storage = match &self.table {
+            Table::File { .. } => open_existing_on(&dir, &database).await?,
+            Table::Database { registry, .. } => {
+                crate::tenant_nodes::install_keys(
+                    registry,
+                    data,
+                    &record.name,
+                    &self.setup.database,
+                )
+                .await?;
+                open_tenant_node(data, &record.name, &database).await?
+            }
+        };
         storage.set_tenant(&record.name);
         if let Some(catalog) = &self.setup.plans {
             let catalog = wharf_storage::PlanCatalog {
@@ -188,7 +273,9 @@ impl Follower {
             crate::plan::use_catalog(&storage, catalog)?;
         }
         let state = Arc::new(AppState::new(storage, self.config_for(record)));
-        warm_cache(&state)
+        // On PostgreSQL the tenant's index follows its log, as the default registry's does,
+        // so a publish through any node is served by this one.
+        warm_and_follow(&state)
             .await
             .with_context(|| format!("loading the index files of tenant `{}`", record.name))?;
         let refresh = wharf_registry_server::spawn_timestamp_refresh(Arc::clone(&state));

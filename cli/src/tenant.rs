@@ -1,17 +1,18 @@
 //! `wharf tenant create|list|suspend|resume`: tenants, managed directly on the data directory.
 //!
 //! A running `wharf serve` notices the changed table within about a second: a new tenant
-//! serves, a suspended one answers 403, a resumed one serves again. Every change is recorded
-//! in the default registry's audit log.
+//! serves, a suspended one answers 403, a resumed one serves again. On PostgreSQL the table
+//! is in the registry's database and every node serving it follows it (`tenant_nodes.rs`).
+//! Every change is recorded in the default registry's audit log.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use wharf_storage::{AuditEntry, ExistingDatabase, Storage};
+use wharf_storage::{AuditEntry, MetadataDatabase, Storage};
 
-use crate::open_registry::{DatabaseArg, open_existing_on, open_new_tenant};
+use crate::open_registry::{DatabaseArg, open_existing_on, open_tenant_node};
 use crate::settings::default_data_dir;
 use crate::tenant_table::{
     TenantRecord, TenantTable, check_tenant_name, lock_table, table_path, tenant_dir,
@@ -83,14 +84,10 @@ pub(crate) struct NameArgs {
 
 /// Runs a tenant subcommand.
 pub(crate) fn run(command: TenantCommand) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    crate::open_registry::run_command(async move {
         match command {
             TenantCommand::Create(args) => create(args).await,
-            TenantCommand::List(args) => list(&args.dir()),
+            TenantCommand::List(args) => list(&args).await,
             TenantCommand::Suspend(args) => {
                 let reason = args.reason.trim().to_owned();
                 if reason.is_empty() || reason.contains('\n') {
@@ -110,42 +107,25 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     check_tenant_name(&name)?;
     let database = args.data.database.parsed()?;
     let registry = open_existing_on(&data, &database).await?;
-    let _lock = lock_table(&data)?;
-    let mut table = TenantTable::load(&data)?;
-    if table.get(&name).is_some() {
-        bail!("tenant `{name}` already exists; `wharf tenant list` shows the tenants");
-    }
-    let dir = tenant_dir(&data, &name);
-    if dir.exists() {
-        bail!(
-            "`{}` already exists but is no tenant in `{}`; move it away or choose another name",
-            dir.display(),
-            table_path(&data).display()
-        );
-    }
-    let tenant_database = database.for_tenant(&name)?;
-    tenant_database
-        .create_database(&database, &name, ExistingDatabase::Refuse)
-        .await?;
-    let storage = open_new_tenant(&dir, &tenant_database)
-        .await
-        .with_context(|| format!("creating the registry of tenant `{name}`"))?;
-    storage.settle().await;
-    drop(storage);
-    table.tenants.push(TenantRecord {
+    let record = TenantRecord {
         name: name.clone(),
         auth_required: args.auth_required,
         created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         suspended: None,
-    });
-    table.save(&data)?;
-    registry.audit_now(&AuditEntry::new(
+    };
+    let audit = AuditEntry::new(
         crate::admin_licence::ADMIN_ACTOR,
         "local",
         "tenant.create",
         format!("tenant {name} (auth-required: {})", args.auth_required),
         "ok",
-    ))?;
+    );
+    let dir = match database {
+        MetadataDatabase::Postgres(_) => {
+            crate::tenant_nodes::create(&registry, &data, &database, record, audit).await?
+        }
+        MetadataDatabase::Embedded => create_in_file(&registry, &data, record, audit).await?,
+    };
     eprintln!(
         "created tenant `{name}` in {}; its index is sparse+PUBLIC-URL/t/{name}/index/; give it a first user with `wharf token create --tenant {name} --user LOGIN`",
         dir.display()
@@ -153,13 +133,52 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list(data: &Path) -> anyhow::Result<()> {
-    let table = TenantTable::load(data)?;
+/// `wharf tenant create` on an embedded registry: the tenant's registry, then its line in
+/// `tenants.json` (under the table's lock) and its audit record.
+async fn create_in_file(
+    registry: &Storage,
+    data: &Path,
+    record: TenantRecord,
+    audit: AuditEntry,
+) -> anyhow::Result<PathBuf> {
+    let name = record.name.clone();
+    let _lock = lock_table(data)?;
+    let mut table = TenantTable::load(data)?;
+    if table.get(&name).is_some() {
+        bail!("tenant `{name}` already exists; `wharf tenant list` shows the tenants");
+    }
+    let dir = tenant_dir(data, &name);
+    if dir.exists() {
+        bail!(
+            "`{}` already exists but is no tenant in `{}`; move it away or choose another name",
+            dir.display(),
+            table_path(data).display()
+        );
+    }
+    let storage = open_tenant_node(data, &name, &MetadataDatabase::Embedded)
+        .await
+        .with_context(|| format!("creating the registry of tenant `{name}`"))?;
+    storage.settle().await;
+    drop(storage);
+    table.tenants.push(record);
+    table.save(data)?;
+    registry.audit_now(&audit)?;
+    Ok(dir)
+}
+
+async fn list(args: &DataArg) -> anyhow::Result<()> {
+    let tenants = match args.database.parsed()? {
+        MetadataDatabase::Embedded => TenantTable::load(&args.dir())?.tenants,
+        database @ MetadataDatabase::Postgres(_) => {
+            let registry = open_existing_on(&args.dir(), &database).await?;
+            crate::tenant_nodes::entries(&registry).await?
+        }
+    };
     println!(
         "{:<24} {:<14} {:<22} state",
         "name", "auth-required", "created"
     );
-    for tenant in &table.tenants {
+    for tenant in &tenants {
         println!(
             "{:<24} {:<14} {:<22} {}",
             tenant.name,
@@ -181,40 +200,50 @@ enum Change {
 }
 
 async fn change(data: &DataArg, name: &str, change: Change) -> anyhow::Result<()> {
-    let registry = open_existing_storage_on_arg(data).await?;
+    let database = data.database.parsed()?;
+    let registry = open_existing_on(&data.dir(), &database).await?;
     let data = &data.dir();
-    let _lock = lock_table(data)?;
-    let mut table = TenantTable::load(data)?;
-    let Some(tenant) = table.get_mut(name) else {
-        bail!(
-            "no tenant `{name}` in `{}`; `wharf tenant list` shows the tenants",
-            table_path(data).display()
-        );
+    let (action, detail, reason) = match change {
+        Change::Suspend(reason) => (
+            "tenant.suspend",
+            format!("tenant {name}: {reason}"),
+            Some(reason),
+        ),
+        Change::Resume => ("tenant.resume", format!("tenant {name}"), None),
     };
-    let (action, detail) = match change {
-        Change::Suspend(reason) => {
-            let detail = format!("tenant {name}: {reason}");
-            tenant.suspended = Some(reason);
-            ("tenant.suspend", detail)
-        }
-        Change::Resume => {
-            if tenant.suspended.is_none() {
-                bail!("tenant `{name}` is not suspended; nothing to resume");
-            }
-            tenant.suspended = None;
-            ("tenant.resume", format!("tenant {name}"))
-        }
-    };
-    table.save(data)?;
-    registry.audit_now(&AuditEntry::new(
+    let audit = AuditEntry::new(
         crate::admin_licence::ADMIN_ACTOR,
         "local",
         action,
         detail,
         "ok",
-    ))?;
+    );
+    if let MetadataDatabase::Postgres(_) = database {
+        let name = name.to_owned();
+        let registry = registry.clone();
+        tokio::task::spawn_blocking(move || {
+            registry.set_tenant_suspension(&name, reason.as_deref(), audit)
+        })
+        .await
+        .context("the tenants table change ended abnormally")??;
+    } else {
+        let _lock = lock_table(data)?;
+        let mut table = TenantTable::load(data)?;
+        let Some(tenant) = table.get_mut(name) else {
+            bail!(
+                "no tenant `{name}` in `{}`; `wharf tenant list` shows the tenants",
+                table_path(data).display()
+            );
+        };
+        if reason.is_none() && tenant.suspended.is_none() {
+            bail!("tenant `{name}` is not suspended; nothing to resume");
+        }
+        tenant.suspended = reason;
+        table.save(data)?;
+        registry.audit_now(&audit)?;
+    }
     eprintln!(
-        "{} tenant `{name}`; a running server applies it within a second",
+        "{} tenant `{name}`; every server of the registry applies it within a second",
         if action == "tenant.suspend" {
             "suspended"
         } else {
@@ -222,11 +251,6 @@ async fn change(data: &DataArg, name: &str, change: Change) -> anyhow::Result<()
         }
     );
     Ok(())
-}
-
-/// Opens the registry whose tenants `data` names (its directory and database).
-async fn open_existing_storage_on_arg(data: &DataArg) -> anyhow::Result<Storage> {
-    open_existing_on(&data.dir(), &data.database.parsed()?).await
 }
 
 /// Opens the registry of tenant `name` of the registry in `data` whose metadata is in
@@ -237,8 +261,12 @@ pub(crate) async fn open_tenant(
     name: &str,
     database: &DatabaseArg,
 ) -> anyhow::Result<Storage> {
+    let database = database.parsed()?;
+    if let MetadataDatabase::Postgres(_) = database {
+        return crate::tenant_nodes::open_tenant(data, name, &database).await;
+    }
     let dir = resolve_tenant_data(data, name)?;
-    open_existing_on(&dir, &database.parsed()?.for_tenant(name)?).await
+    open_existing_on(&dir, &database.for_tenant(name)?).await
 }
 
 /// The data directory of tenant `name` of the registry in `data`, for commands that work on

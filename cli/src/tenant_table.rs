@@ -2,7 +2,8 @@
 //!
 //! `wharf tenant` commands change it (under a lock, replacing the file atomically); a running
 //! `wharf serve` reads it again when it changes. Each tenant's registry lives in
-//! `<data>/tenants/<name>/`, a data directory of its own.
+//! `<data>/tenants/<name>/`, a data directory of its own. A registry on PostgreSQL keeps
+//! its tenants in a table of its database instead (`tenant_nodes.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -34,19 +35,8 @@ pub(crate) struct TenantTable {
     pub(crate) tenants: Vec<TenantRecord>,
 }
 
-/// One tenant.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct TenantRecord {
-    /// The name in its paths (`/t/{name}/`).
-    pub(crate) name: String,
-    /// Whether every request needs a token of the tenant.
-    pub(crate) auth_required: bool,
-    /// When it was created (RFC 3339, UTC).
-    pub(crate) created_at: String,
-    /// Why it is suspended, when it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) suspended: Option<String>,
-}
+/// One tenant (the same record as a row of the tenants table on PostgreSQL).
+pub(crate) use wharf_storage::TenantEntry as TenantRecord;
 
 impl TenantTable {
     /// Reads `<data>/tenants.json`; no file is an empty table.
@@ -103,14 +93,15 @@ pub(crate) fn tenant_dir(data: &Path, name: &str) -> PathBuf {
 }
 
 /// The tenant whose data directory `dir` is (`<data>/tenants/<name>` beside a tenants
-/// table), so its audit records name it; `None` for any other directory.
+/// table, or in a node's directory of a registry on PostgreSQL, whose table is in the
+/// database), so its audit records name it; `None` for any other directory.
 pub(crate) fn tenant_of_dir(dir: &Path) -> Option<String> {
     let name = dir.file_name()?.to_str()?;
     let tenants = dir.parent()?;
     let is_tenant = tenants.file_name()? == TENANTS_DIR
-        && tenants
-            .parent()
-            .is_some_and(|data| table_path(data).exists())
+        && tenants.parent().is_some_and(|data| {
+            table_path(data).exists() || data.join(crate::open_registry::DATABASE_RECORD).exists()
+        })
         && check_tenant_name(name).is_ok();
     is_tenant.then(|| name.to_owned())
 }

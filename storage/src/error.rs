@@ -295,6 +295,15 @@ pub enum StorageError {
         /// Why, and what to do.
         reason: String,
     },
+    /// A change of the tenants table on PostgreSQL was refused, or a tenant's signing keys
+    /// cannot be handed to this node.
+    #[error("tenant `{tenant}` {problem}")]
+    Tenant {
+        /// The tenant.
+        tenant: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// A feature whose tables are not on PostgreSQL yet was asked for on a PostgreSQL
     /// database.
     #[error(
@@ -633,6 +642,7 @@ impl StorageError {
             | Self::InvalidDatabaseUrl { .. }
             | Self::DatabaseUnreachable { .. }
             | Self::TenantDatabase { .. }
+            | Self::Tenant { .. }
             | Self::ObjectStore(_)
             | Self::InvalidS3Url { .. }
             | Self::S3Unusable { .. }

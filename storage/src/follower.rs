@@ -127,8 +127,9 @@ mod tests {
     use wharf_index_format::{IndexEntry, index_path};
     use wharf_test_support::postgres::PostgresServer;
 
+    use crate::Upload;
     use crate::blobs::sha256_hex;
-    use crate::{MetadataDatabase, Storage, StorageConfig, Upload};
+    use crate::metadata_tests::pg_node;
 
     fn upload(name: &str, version: &str) -> Upload {
         let bytes = Bytes::from(format!("{name} {version}"));
@@ -143,20 +144,11 @@ mod tests {
         }
     }
 
-    async fn node(dir: &std::path::Path, server: &PostgresServer) -> Storage {
-        Storage::open_with_database(
-            StorageConfig::local(dir),
-            MetadataDatabase::Postgres(server.url()),
-        )
-        .await
-        .unwrap()
-    }
-
     #[tokio::test(flavor = "multi_thread")]
     async fn a_node_is_woken_by_another_nodes_commit_and_follows_it() {
         let server = PostgresServer::start();
         let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let a = node(dir_a.path(), &server).await;
+        let a = pg_node(dir_a.path(), &server).await;
         let alice = crate::metadata_tests::storage_user(&a, "alice");
         a.publish(&alice, upload("one", "1.0.0")).await.unwrap();
         let keys = dir_b.path().join("keys");
@@ -165,7 +157,7 @@ mod tests {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), keys.join(entry.file_name())).unwrap();
         }
-        let b = node(dir_b.path(), &server).await;
+        let b = pg_node(dir_b.path(), &server).await;
         let known = b.log_head().await.unwrap();
         assert_eq!(known, a.log_head().await.unwrap());
         let wake = b.listen_for_log().expect("PostgreSQL has notifications");

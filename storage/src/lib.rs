@@ -133,6 +133,7 @@ mod reviews;
 mod roles;
 mod roles_store;
 mod s3;
+mod sealed_box;
 mod shared_blobs;
 mod signed_publish;
 #[cfg(test)]
@@ -143,6 +144,8 @@ mod storage;
 mod teams;
 #[cfg(test)]
 mod teams_plans_tests;
+mod tenant_keys;
+mod tenant_rows;
 mod token_cache;
 mod token_notify;
 mod tokens;
@@ -216,6 +219,8 @@ pub use s3::{S3Config, S3Location};
 pub use signed_publish::{ReleaseSigning, SIGNED_TIME_WINDOW_SECONDS, SignedRelease};
 pub use storage::Storage;
 pub use teams::{TEAM_PREFIX, Team};
+pub use tenant_keys::{TENANT_KEY_FILE, install_tenant_keys, make_tenant_key, seal_tenant_keys};
+pub use tenant_rows::{POLL_WHILE_DEAF, POLL_WHILE_LISTENING, TenantEntry, TenantWatch};
 pub use tokens::check_display_name;
 pub use usage::{EntitlementUsage, UsageReport};
 pub use web_sessions::{MAX_WEB_SESSIONS, WebSession, web_session_digest};

@@ -641,3 +641,24 @@ async fn the_transparency_log_grows_and_verifies(db: TestDatabase) {
         .to_string();
     assert!(refused.contains("append-only"), "{refused}");
 }
+
+/// A node of the registry in PostgreSQL `server`, its data directory `dir`.
+pub(crate) async fn pg_node(dir: &std::path::Path, server: &PostgresServer) -> crate::Storage {
+    crate::Storage::open_with_database(
+        crate::StorageConfig::local(dir),
+        crate::MetadataDatabase::Postgres(server.url()),
+    )
+    .await
+    .unwrap()
+}
+
+/// Two nodes on one database (the second with the first's keys).
+pub(crate) async fn two_pg_nodes(
+    server: &PostgresServer,
+    a: &tempfile::TempDir,
+    b: &tempfile::TempDir,
+) -> (crate::Storage, crate::Storage) {
+    let first = pg_node(a.path(), server).await;
+    wharf_test_support::postgres::copy_keys(a.path(), b.path());
+    (first, pg_node(b.path(), server).await)
+}

@@ -368,6 +368,32 @@ CREATE TRIGGER users_notify_nodes AFTER UPDATE OR DELETE OR TRUNCATE ON users
     // GIN indexes of the name part and the name, description and keywords part of the
     // catalogue's documents (search's first two relevance tiers).
     crate::pg_catalogue::TIER_INDEXES,
+    // The registry's tenants, served by every node: each row with the tenant's signing keys
+    // sealed under the registry's tenant key; the sealed keys of the empty registry that
+    // answers unknown tenant names; and a notification on channel `wharf_tenants` when a
+    // transaction changes the table (sent at its commit; `tenant_rows.rs`).
+    r"
+CREATE TABLE tenants (
+    name          TEXT PRIMARY KEY,
+    auth_required BIGINT NOT NULL CHECK (auth_required IN (0, 1)),
+    created_at    TEXT NOT NULL,
+    suspended     TEXT,
+    sealed_keys   BYTEA NOT NULL,
+    changed_at    BIGINT NOT NULL
+);
+CREATE TABLE tenant_void (
+    id          BIGINT PRIMARY KEY CHECK (id = 1),
+    sealed_keys BYTEA NOT NULL
+);
+CREATE FUNCTION wharf_notify_tenants() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wharf_tenants', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER tenants_notify_nodes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION wharf_notify_tenants();
+",
 ];
 
 /// Brings the schema up to date, in one transaction under the writers' lock, so several

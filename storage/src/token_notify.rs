@@ -162,35 +162,16 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use wharf_test_support::postgres::{PostgresServer, copy_keys};
+    use wharf_test_support::postgres::PostgresServer;
 
     use crate::StorageError;
     use crate::auth::SecretToken;
+    use crate::metadata_tests::{pg_node, two_pg_nodes};
     use crate::sql::Sql;
-    use crate::{MetadataDatabase, Principal, Role, Storage, StorageConfig};
+    use crate::{Principal, Role, Storage};
 
     /// A bound for a stuck notification, not a performance target.
     const DEADLINE: Duration = Duration::from_secs(30);
-
-    async fn node(dir: &std::path::Path, server: &PostgresServer) -> Storage {
-        Storage::open_with_database(
-            StorageConfig::local(dir),
-            MetadataDatabase::Postgres(server.url()),
-        )
-        .await
-        .unwrap()
-    }
-
-    /// Two nodes on one database (the second with the first's keys).
-    async fn two_nodes(
-        server: &PostgresServer,
-        a: &tempfile::TempDir,
-        b: &tempfile::TempDir,
-    ) -> (Storage, Storage) {
-        let first = node(a.path(), server).await;
-        copy_keys(a.path(), b.path());
-        (first, node(b.path(), server).await)
-    }
 
     fn alice(storage: &Storage) -> (i64, SecretToken) {
         let created = storage
@@ -238,7 +219,7 @@ mod tests {
     async fn a_token_revoked_on_one_node_is_refused_by_the_other() {
         let server = PostgresServer::start();
         let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (a, b) = two_nodes(&server, &dir_a, &dir_b).await;
+        let (a, b) = two_pg_nodes(&server, &dir_a, &dir_b).await;
         let (id, secret) = alice(&a);
         until_kept(&a, &secret);
         until_kept(&b, &secret);
@@ -264,7 +245,7 @@ mod tests {
     async fn a_role_changed_on_one_node_is_seen_by_the_other() {
         let server = PostgresServer::start();
         let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (a, b) = two_nodes(&server, &dir_a, &dir_b).await;
+        let (a, b) = two_pg_nodes(&server, &dir_a, &dir_b).await;
         let (_, secret) = alice(&a);
         let before = until_kept(&b, &secret);
         assert_ne!(before.role, Role::Reader);
@@ -281,7 +262,7 @@ mod tests {
     async fn a_change_made_by_another_process_empties_the_cache() {
         let server = PostgresServer::start();
         let dir = tempfile::tempdir().unwrap();
-        let storage = node(dir.path(), &server).await;
+        let storage = pg_node(dir.path(), &server).await;
         let (id, secret) = alice(&storage);
         until_kept(&storage, &secret);
         // A connection of its own, as `psql` or a command on another host would be.

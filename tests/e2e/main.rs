@@ -68,6 +68,7 @@ mod tenants;
 mod tenants_admin;
 mod tenants_blobs;
 mod tenants_isolation;
+mod tenants_nodes;
 mod threats;
 mod tls_proxy;
 mod tokens;
