@@ -64,10 +64,24 @@ impl VerifiedLog<'_> {
 
     /// Checks the index file of `name` (its bytes as fetched) against the snapshot and the
     /// replayed log: its hash in its bin, each line against its release leaf, no release
-    /// missing. Replay the package first ([`VerifiedLog::replay`]).
-    pub fn check_file(&mut self, name: &str, bytes: &[u8]) -> Result<Vec<Failure>, VerifyError> {
+    /// missing. Replay the package first ([`VerifiedLog::replay`]). From a partial mirror,
+    /// `whole` is the origin's whole file it serves beside a file it cut
+    /// ([`ORIGIN_FILES_PATH`](super::ORIGIN_FILES_PATH)), fetched by the caller: the cut file
+    /// is then proven through it as `wharf verify` proves it. Nothing is fetched here.
+    pub fn check_file(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        whole: Option<&[u8]>,
+    ) -> Result<Vec<Failure>, VerifyError> {
         let view = &mut self.view;
-        index_check::check_bytes(&mut view.session, &view.head, &view.replay, name, bytes)
+        index_check::check_bytes(
+            &mut view.session,
+            &view.head,
+            &view.replay,
+            name,
+            (bytes, whole),
+        )
     }
 
     /// Notices and overrides of the run (a rotated key dropped the kept state, …).
