@@ -35,6 +35,7 @@ use wharf_index_format::{RegistryConfig, index_path};
 
 pub(crate) use bins::{Bins, write_listing};
 pub(crate) use copy::{remove_stale_copies, switch_current};
+pub(crate) use file::ORIGIN_DIR;
 use file::{Listed, Synced, sha256_hex};
 use futures::StreamExt as _;
 use git_source::GitIndexTree;
