@@ -13,6 +13,7 @@ use wharf_client::verify::ORIGIN_FILES_PATH;
 use wharf_index_format::download_url;
 
 use crate::mirror::copy::{blob_path, cksums, link, store_path, write, write_blob};
+use crate::mirror::line::LineFields;
 use crate::mirror::state::{FileState, SyncState};
 use crate::mirror::upstream::{Fetched, Licensed, Upstream};
 
@@ -109,6 +110,13 @@ impl Synced {
         self.dropped.extend(other.dropped);
         self.named.extend(other.named);
     }
+}
+
+/// The error of a line that is not an index entry.
+fn not_an_entry(url: &str) -> String {
+    format!(
+        "`{url}` has a line that is not an index entry (a JSON object with string `name`, `vers` and `cksum`)"
+    )
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -246,10 +254,8 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
     let text = String::from_utf8_lossy(&bytes);
     let vetted = match (cx.vet, text.lines().next()) {
         (Some(vet), Some(first)) => {
-            let entry: serde_json::Value = serde_json::from_str(first)
-                .with_context(|| format!("`{url}` has a line that is not JSON"))?;
-            let name = entry["name"].as_str().unwrap_or_default();
-            vet(name, &bytes, upstream_whole.as_deref())?
+            let first = LineFields::parse(first).with_context(|| not_an_entry(&url))?;
+            vet(&first.name, &bytes, upstream_whole.as_deref())?
         }
         _ => Vetted::default(),
     };
@@ -348,27 +354,25 @@ async fn copy_lines<'t>(
     let mut whole = true;
     let mut cut = false;
     for line in text.lines() {
-        let entry: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("`{url}` has a line that is not JSON"))?;
-        let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
-        let (name, version, cksum) = (field("name"), field("vers"), field("cksum"));
+        let fields = LineFields::parse(line).with_context(|| not_an_entry(url))?;
+        let (name, version, cksum) = (&*fields.name, &*fields.vers, &*fields.cksum);
         if listed
             .versions
             .as_ref()
-            .is_some_and(|wanted| !wanted.contains(&version))
+            .is_some_and(|wanted| !wanted.contains(version))
         {
             whole = false;
             cut = true;
             continue;
         }
-        if let Some(problem) = vetted.versions.get(&version) {
+        if let Some(problem) = vetted.versions.get(version) {
             synced
                 .left_out
                 .push(format!("crate `{name}` version `{version}`: {problem}"));
             whole = false;
             continue;
         }
-        if let Some(problem) = sync_blob(cx, &name, &version, &cksum, synced).await? {
+        if let Some(problem) = sync_blob(cx, name, version, cksum, synced).await? {
             synced
                 .left_out
                 .push(format!("crate `{name}` version `{version}`: {problem}"));
@@ -376,7 +380,7 @@ async fn copy_lines<'t>(
             continue;
         }
         kept.push(line);
-        synced.named.insert(cksum);
+        synced.named.insert(cksum.to_owned());
         synced.versions += 1;
     }
     Ok((kept, whole, cut))

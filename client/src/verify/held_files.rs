@@ -57,8 +57,8 @@ impl VerifiedLog<'_> {
     /// and signatures of each of their events. Returns the problems found, each naming its
     /// package and, when about one, the version.
     pub fn replay(&mut self, names: &[String]) -> Vec<Failure> {
-        self.view.replay =
-            log_replay::replay(&self.view.leaves, &self.view.head.keysets, Some(names));
+        let earlier = std::mem::take(&mut self.view.replay);
+        self.view.replay = log_replay::replay_again(earlier, &self.view.head.keysets, Some(names));
         self.view.replay.failures.clone()
     }
 

@@ -107,15 +107,16 @@ enum Whole<'a> {
     Given(Option<&'a [u8]>),
 }
 
-pub(super) fn releases_of(
-    replay: &Replay,
+/// The releases of `name` the log has, by version (none when it has no such package).
+pub(super) fn releases_of<'r>(
+    replay: &'r Replay,
     name: &str,
-) -> BTreeMap<String, super::log_replay::Release> {
+) -> &'r BTreeMap<String, super::log_replay::Release> {
+    static NONE: BTreeMap<String, super::log_replay::Release> = BTreeMap::new();
     replay
         .packages
         .get(name)
-        .map(|package| package.releases.clone())
-        .unwrap_or_default()
+        .map_or(&NONE, |package| &package.releases)
 }
 
 /// Checks the bytes of `name`'s index file. On a partial copy (its bins are the origin's,
@@ -228,7 +229,7 @@ pub(super) fn check_lines(
             }
         }
     }
-    for (version, release) in &releases {
+    for (version, release) in releases {
         if !seen.contains_key(version) {
             failures.push(Failure::new(
                 name,
