@@ -28,7 +28,8 @@ log() { printf '[mirror-real-crates] %s\n' "$*" >&2; }
 # serve DATA LOG — starts `wharf serve` on a free loopback port; sets SERVED (its base URL)
 # and SERVED_PID.
 serve() {
-  "$WHARF" serve --data "$1" --listen 127.0.0.1:0 >/dev/null 2>"$2" &
+  : >"$2" # exists before the loop reads it (the server opens it in the background)
+  "$WHARF" serve --data "$1" --listen 127.0.0.1:0 >/dev/null 2>>"$2" &
   SERVED_PID=$!
   PIDS+=("$SERVED_PID")
   SERVED=""

@@ -63,3 +63,4 @@ pub use index_url::IndexUrl;
 pub use options::ClientOptions;
 pub use publish::upload_publish_body;
 pub use sparse_index::SparseIndex;
+pub use tls::client_config as tls_client_config;

@@ -3,8 +3,9 @@
 //! transport errors.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::{Error as PemError, PemObject as _};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
@@ -12,12 +13,23 @@ use rustls_platform_verifier::Verifier;
 
 use crate::ClientError;
 
+/// The platform's verifier without extra roots, made once per process and shared: making one
+/// reads and parses every certificate file of the system's store, and one command may build
+/// several clients (a mirror sync's downloads and its log verification).
+fn platform_verifier(provider: Arc<CryptoProvider>) -> Result<Arc<Verifier>, rustls::Error> {
+    static PLATFORM: OnceLock<Result<Arc<Verifier>, rustls::Error>> = OnceLock::new();
+    PLATFORM
+        .get_or_init(|| Verifier::new_with_extra_roots(Vec::new(), provider).map(Arc::new))
+        .clone()
+}
+
 /// The TLS configuration of every request: server certificates are checked against the
-/// platform's roots and the certificates in `ca_certs` (PEM files).
+/// platform's roots and the certificates in `ca_certs` (PEM files). Public for clients
+/// built outside this crate (`wharf mirror sync`), so they share the platform's roots.
 ///
 /// A system without any root certificate still gets a configuration (whose `https` requests
 /// then fail with an unknown issuer, pointing at `--ca-cert`), so plain `http` keeps working.
-pub(crate) fn client_config(ca_certs: &[PathBuf]) -> Result<ClientConfig, ClientError> {
+pub fn client_config(ca_certs: &[PathBuf]) -> Result<ClientConfig, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut extra_roots = Vec::new();
     for path in ca_certs {
@@ -29,10 +41,15 @@ pub(crate) fn client_config(ca_certs: &[PathBuf]) -> Result<ClientConfig, Client
             reason: format!("cannot set up TLS: {e}"),
         })?;
     let given_extra_roots = !extra_roots.is_empty();
-    let mut config = match Verifier::new_with_extra_roots(extra_roots, provider) {
+    let verifier = if given_extra_roots {
+        Verifier::new_with_extra_roots(extra_roots, provider).map(Arc::new)
+    } else {
+        platform_verifier(provider)
+    };
+    let mut config = match verifier {
         Ok(verifier) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth(),
         Err(error) if !given_extra_roots => {
             tracing::debug!(%error, "no system root certificates: https needs `--ca-cert`");

@@ -397,7 +397,12 @@ fn import_serves_the_registry_byte_for_byte_and_refuses_tampered_and_older_bundl
     Ok(())
 }
 
-fn publish_with_deps(registry: &TestRegistry, name: &str, version: &str, deps: &[(&str, &str)]) {
+pub(crate) fn publish_with_deps(
+    registry: &TestRegistry,
+    name: &str,
+    version: &str,
+    deps: &[(&str, &str)],
+) {
     let response = registry
         .http()
         .put(format!("{}/api/v1/crates/new", registry.url()))

@@ -35,18 +35,21 @@ fn sync(from: &str, mirror: &Path, extra: &[&str]) -> Output {
         .expect("wharf runs")
 }
 
-/// `wharf verify leaf top` against the mirror at `url`, pinning `root`, with a fresh state.
-fn verify(url: &str, root: &Path, state: &Path) -> Output {
+/// `wharf verify NAMES…` against the mirror at `url`, pinning `root`, with a fresh state.
+pub(crate) fn verify(url: &str, root: &Path, state: &Path, names: &[&str]) -> Output {
     Command::new(wharf_binary())
         .args(["verify", "--index-url", &format!("sparse+{url}/index/")])
         .arg("--root-key")
         .arg(root)
         .arg("--state")
         .arg(state)
-        .args(["leaf", "top"])
+        .args(names)
         .output()
         .expect("wharf runs")
 }
+
+/// The packages the tests verify: `top` depends on `leaf` `^1`.
+const NAMES: &[&str] = &["leaf", "top"];
 
 #[test]
 fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> TestResult {
@@ -89,7 +92,7 @@ fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> 
     assert_eq!(status, 404);
 
     // A client that pinned the origin's root verifies the copy; the cut version is a note.
-    let verified = verify(&served.url, &root, &dir.path().join("state-1"));
+    let verified = verify(&served.url, &root, &dir.path().join("state-1"), NAMES);
     assert!(verified.status.success(), "{}", describe(&verified));
     let said = String::from_utf8_lossy(&verified.stdout);
     assert!(
@@ -103,7 +106,7 @@ fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> 
     let tampered = String::from_utf8(cut.clone())?.replace("\"yanked\":false", "\"yanked\":true");
     assert_ne!(tampered.as_bytes(), cut.as_slice());
     std::fs::write(&served_leaf, &tampered)?;
-    let refused = verify(&served.url, &root, &dir.path().join("state-2"));
+    let refused = verify(&served.url, &root, &dir.path().join("state-2"), NAMES);
     assert!(!refused.status.success(), "{}", describe(&refused));
     let said = String::from_utf8_lossy(&refused.stdout);
     assert!(
@@ -122,16 +125,104 @@ fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> 
         &[&["--roots", "top"][..], &trust[..]].concat(),
     );
     assert!(again.status.success(), "{}", describe(&again));
-    let verified = verify(&served.url, &root, &dir.path().join("state-3"));
+    let verified = verify(&served.url, &root, &dir.path().join("state-3"), NAMES);
     assert!(verified.status.success(), "{}", describe(&verified));
     std::fs::write(mirror.join("current/index/le/af/leaf"), &cut)?;
     std::fs::write(mirror.join("current/origin/le/af/leaf"), &whole)?;
-    let stale = verify(&served.url, &root, &dir.path().join("state-4"));
+    let stale = verify(&served.url, &root, &dir.path().join("state-4"), NAMES);
     assert!(!stale.status.success(), "{}", describe(&stale));
     let said = String::from_utf8_lossy(&stale.stdout);
     assert!(
         said.contains("is not the one the origin's signed snapshot names"),
         "{said}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_mirror_of_a_partial_mirror_keeps_the_origins_whole_files_and_verifies() -> TestResult {
+    let upstream = TestRegistry::start();
+    for version in ["1.0.0", "1.1.0", "2.0.0"] {
+        publish(&upstream, publish_body("leaf", version))?;
+    }
+    publish(
+        &upstream,
+        publish_body_with_deps("top", "0.1.0", &[("leaf", "^1")]),
+    )?;
+    upstream.settle();
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("root.pub");
+    upstream.export_root_key(&root);
+    let trust = ["--trust", root.to_str().ok_or("a UTF-8 path")?];
+    let origin_leaf = upstream
+        .http()
+        .get(format!("{}/index/le/af/leaf", upstream.url()))
+        .send()?
+        .bytes()?
+        .to_vec();
+
+    // The partial mirror cuts `leaf` to 1.0.0 and 1.1.0.
+    let partial = dir.path().join("partial");
+    let synced = sync(
+        &upstream.index_url(),
+        &partial,
+        &[&["--roots", "top"][..], &trust[..]].concat(),
+    );
+    assert!(synced.status.success(), "{}", describe(&synced));
+    let partial_served = MirrorServer::start(&partial);
+    let from = format!("sparse+{}/index/", partial_served.url);
+
+    // A whole mirror of it keeps the origin's whole file of the cut file, byte for byte, and
+    // verifies against the origin's root (a second sync takes it unchanged, whole file too).
+    let second = dir.path().join("second");
+    for state in ["state-second-1", "state-second-2"] {
+        let again = sync(&from, &second, &trust);
+        assert!(again.status.success(), "{}", describe(&again));
+        assert_eq!(
+            std::fs::read(second.join("current/origin/le/af/leaf"))?,
+            origin_leaf
+        );
+        let served = MirrorServer::start(&second);
+        let verified = verify(&served.url, &root, &dir.path().join(state), NAMES);
+        assert!(verified.status.success(), "{}", describe(&verified));
+        let said = String::from_utf8_lossy(&verified.stdout);
+        assert!(
+            said.contains("note: crate `leaf` version `2.0.0`: cut by this partial copy"),
+            "{said}"
+        );
+    }
+    assert!(!second.join("current/origin/3/t/top").exists());
+
+    // A mirror of it that cuts further keeps the origin's whole file, not the cut one it got.
+    let third = dir.path().join("third");
+    let cut = sync(
+        &from,
+        &third,
+        &[&["--roots", "leaf@~1.0"][..], &trust[..]].concat(),
+    );
+    assert!(cut.status.success(), "{}", describe(&cut));
+    let held = std::fs::read_to_string(third.join("current/index/le/af/leaf"))?;
+    assert_eq!(held.lines().count(), 1, "{held}");
+    assert_eq!(
+        std::fs::read(third.join("current/origin/le/af/leaf"))?,
+        origin_leaf
+    );
+    let served = MirrorServer::start(&third);
+    let verified = verify(
+        &served.url,
+        &root,
+        &dir.path().join("state-third"),
+        &["leaf"],
+    );
+    assert!(verified.status.success(), "{}", describe(&verified));
+    let said = String::from_utf8_lossy(&verified.stdout);
+    for version in ["1.1.0", "2.0.0"] {
+        assert!(
+            said.contains(&format!(
+                "note: crate `leaf` version `{version}`: cut by this partial copy"
+            )),
+            "{said}"
+        );
+    }
     Ok(())
 }

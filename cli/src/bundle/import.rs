@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 
 use super::local_registry;
 use super::open::{self, Opened};
+use super::served::Served;
 use super::{ImportArgs, PinnedKeys, UnpackArgs, load_public_key};
-use crate::mirror::{remove_stale_copies, switch_current};
+use crate::mirror::{ORIGIN_DIR, remove_stale_copies, switch_current};
 
 /// The file in `<DIR>` that keeps the log size and manifest hash of the last import.
 const STATE_FILE: &str = "bundle-state";
@@ -77,6 +78,7 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     }
     opened.check_blobs(&args.file, &earlier_blob)?;
     let entitlements = opened.entitlements(&args.file)?;
+    let served = opened.served_files(&args.file)?;
     let mut overrides = Vec::new();
     if let Some((size, _)) = &kept
         && manifest.tree_size < *size
@@ -108,7 +110,12 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let stage_name = format!("copy-{stamp}");
     let stage = args.data.join(&stage_name);
     let staged = (|| {
-        write_stage(&stage, &opened, entitlements.as_ref(), &earlier_blob)?;
+        write_stage(
+            &stage,
+            (&opened, &served),
+            entitlements.as_ref(),
+            &earlier_blob,
+        )?;
         switch_current(&args.data, &stage_name, previous_copy.as_deref())?;
         write(
             &args.data.join(STATE_FILE),
@@ -137,11 +144,12 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes the verified bundle's copy into `stage`: `config.json`, the entitlement
-/// information, the index files, the origin's signed snapshot and head, and the blobs
-/// (`earlier_blob` finds those an earlier bundle carried).
+/// information, the index files as `served` (with the origin's whole file beside each one
+/// cut), the origin's signed snapshot and head, and the blobs (`earlier_blob` finds those
+/// an earlier bundle carried).
 fn write_stage(
     stage: &Path,
-    opened: &Opened,
+    (opened, served): (&Opened, &[Served<'_>]),
     entitlements: Option<&wharf_registry_server::MirrorEntitlements>,
     earlier_blob: &dyn Fn(&str) -> Option<Vec<u8>>,
 ) -> anyhow::Result<()> {
@@ -153,8 +161,11 @@ fn write_stage(
             &serde_json::to_vec_pretty(entitlements).context("writing the entitlements")?,
         )?;
     }
-    for (path, bytes) in opened.index_files() {
-        write(&stage.join("index").join(path), bytes)?;
+    for served in served {
+        write(&stage.join("index").join(&served.path), &served.bytes)?;
+        if let Some(whole) = served.whole {
+            write(&stage.join(ORIGIN_DIR).join(&served.path), whole)?;
+        }
     }
     super::snapshot::write_into(
         stage,

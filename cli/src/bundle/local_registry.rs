@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use super::format::Release;
+use super::served::{carried, carried_lines};
 
 /// Refuses an `out` that exists and is not empty, before anything is read or written.
 pub(crate) fn require_empty(out: &Path) -> anyhow::Result<()> {
@@ -48,35 +49,29 @@ pub(crate) fn write(
         .prefix(".local-registry-")
         .tempdir_in(parent)
         .with_context(|| format!("creating a directory in `{}`", parent.display()))?;
-    let mut lines: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for release in releases {
-        let path = wharf_index_format::index_path(&release.name);
-        let file = files.get(&path).with_context(|| {
-            format!(
-                "crate `{}` version `{}`: its index file `{path}` was not verified",
-                release.name, release.version
-            )
+    let mut packages = 0;
+    for (path, wanted) in &carried(releases) {
+        let file = files.get(path).with_context(|| {
+            format!("the index file `{path}` of a carried version was not verified")
         })?;
         let text = std::str::from_utf8(file)
             .with_context(|| format!("the index file `{path}` is not UTF-8"))?;
-        for line in text.lines() {
-            let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-            if entry["vers"] == release.version.as_str() && entry["cksum"] == release.cksum.as_str()
-            {
-                lines.entry(path.clone()).or_default().push(line);
-            }
+        let lines = carried_lines(text, wanted);
+        if lines.is_empty() {
+            continue;
         }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        put(&stage.path().join("index").join(path), text.as_bytes())?;
+        packages += 1;
+    }
+    for release in releases {
         put(
             &stage
                 .path()
                 .join(format!("{}-{}.crate", release.name, release.version)),
             &blob(release)?,
         )?;
-    }
-    for (path, lines) in &lines {
-        let mut text = lines.join("\n");
-        text.push('\n');
-        put(&stage.path().join("index").join(path), text.as_bytes())?;
     }
     std::fs::create_dir_all(stage.path().join("index"))
         .context("creating the local registry's index")?;
@@ -95,7 +90,7 @@ pub(crate) fn write(
         let _ = std::fs::remove_dir_all(&staged);
         format!("moving the local registry into `{}`", out.display())
     })?;
-    Ok(lines.len())
+    Ok(packages)
 }
 
 fn put(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ mod local_registry;
 mod loopback;
 mod open;
 mod premium;
+mod served;
 mod snapshot;
 mod source;
 

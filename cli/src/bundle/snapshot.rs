@@ -88,15 +88,8 @@ fn leaves(members: &Members, tree_size: u64) -> Option<Vec<String>> {
     whole.then(|| leaves.into_values().collect())
 }
 
-/// Writes the origin's signed snapshot and head into the staged copy, and the copy's own
-/// listing when it holds part of the snapshot. A bundle that does not carry them whole (one
-/// an older Wharf exported) leaves the copy without them, as before.
-pub(crate) fn write_into(
-    stage: &Path,
-    members: &Members,
-    index_path: &str,
-    tree_size: u64,
-) -> anyhow::Result<()> {
+/// The origin's signed snapshot as recorded, when the bundle carries every bin of it.
+fn signed_bins(members: &Members, index_path: &str) -> Option<Bins> {
     let path = snapshot_path(members, index_path);
     let text = |target: &str| {
         members
@@ -106,18 +99,40 @@ pub(crate) fn write_into(
     let texts: Option<Vec<String>> = (0..=u8::MAX)
         .map(|bin| text(&format!("{path}/{bin:02x}")))
         .collect();
+    text(path)
+        .zip(texts)
+        .and_then(|(list, texts)| Bins::given(list, texts))
+}
+
+/// Every index path the origin's signed snapshot names, with the SHA-256 of its file; `None`
+/// when the bundle does not carry the snapshot whole (one an older Wharf exported).
+pub(crate) fn signed_files(
+    members: &Members,
+    index_path: &str,
+) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    signed_bins(members, index_path)
+        .map(|bins| bins.files())
+        .transpose()
+}
+
+/// Writes the origin's signed snapshot and head into the staged copy, and the copy's own
+/// listing when it holds part of the snapshot. A bundle that does not carry them whole (one
+/// an older Wharf exported) leaves the copy without them, as before.
+pub(crate) fn write_into(
+    stage: &Path,
+    members: &Members,
+    index_path: &str,
+    tree_size: u64,
+) -> anyhow::Result<()> {
     let head = (
         ending_with(members, "api/wharf/v1/log/keyset"),
         ending_with(members, "api/wharf/v1/log/checkpoint"),
         members.get(&http_member(&format!("{index_path}.wharf/timestamp"))),
         leaves(members, tree_size),
     );
-    let (Some(bins), (Some(keyset), Some(checkpoint), Some(timestamp), Some(leaves))) = (
-        text(path)
-            .zip(texts)
-            .and_then(|(list, texts)| Bins::given(list, texts)),
-        head,
-    ) else {
+    let (Some(bins), (Some(keyset), Some(checkpoint), Some(timestamp), Some(leaves))) =
+        (signed_bins(members, index_path), head)
+    else {
         tracing::info!("the bundle carries no whole signed snapshot; the copy serves none");
         return Ok(());
     };

@@ -105,8 +105,8 @@ pub(crate) fn link(from: &Path, to: &Path) -> anyhow::Result<bool> {
 /// The `cksum` of every line of an index file's text.
 pub(crate) fn cksums(text: &str) -> impl Iterator<Item = String> + '_ {
     text.lines().filter_map(|line| {
-        let entry: serde_json::Value = serde_json::from_str(line).ok()?;
-        entry["cksum"].as_str().map(str::to_owned)
+        let fields = crate::mirror::line::LineFields::parse(line)?;
+        (!fields.cksum.is_empty()).then(|| fields.cksum.into_owned())
     })
 }
 

@@ -9,9 +9,11 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
+use wharf_client::verify::ORIGIN_FILES_PATH;
 use wharf_index_format::download_url;
 
 use crate::mirror::copy::{blob_path, cksums, link, store_path, write, write_blob};
+use crate::mirror::line::LineFields;
 use crate::mirror::state::{FileState, SyncState};
 use crate::mirror::upstream::{Fetched, Licensed, Upstream};
 
@@ -36,8 +38,9 @@ pub(crate) struct Vetted {
     pub(crate) versions: BTreeMap<String, String>,
 }
 
-/// Checks a fetched index file (package name, bytes) against the upstream's signed log.
-pub(crate) type Vet<'a> = &'a (dyn Fn(&str, &[u8]) -> anyhow::Result<Vetted> + Sync);
+/// Checks a fetched index file (package name, bytes, and the origin's whole file a partial
+/// upstream serves beside a file it cut) against the upstream's signed log.
+pub(crate) type Vet<'a> = &'a (dyn Fn(&str, &[u8], Option<&[u8]>) -> anyhow::Result<Vetted> + Sync);
 
 /// What every file's sync shares.
 pub(crate) struct Context<'a> {
@@ -53,6 +56,9 @@ pub(crate) struct Context<'a> {
     pub(crate) previous_own_blobs: bool,
     /// The log check, when the upstream serves a signed log.
     pub(crate) vet: Option<Vet<'a>>,
+    /// When the upstream is a partial mirror (its listing is its own): the SHA-256 the
+    /// origin's signed snapshot names for each file, so a file it cut is recognised.
+    pub(crate) origin_hashes: Option<&'a BTreeMap<String, String>>,
     /// Index paths never taken unchanged (the log has news about their package).
     pub(crate) recheck: &'a BTreeSet<String>,
     /// What that copy remembers of the upstream's files.
@@ -104,6 +110,13 @@ impl Synced {
         self.dropped.extend(other.dropped);
         self.named.extend(other.named);
     }
+}
+
+/// The error of a line that is not an index entry.
+fn not_an_entry(url: &str) -> String {
+    format!(
+        "`{url}` has a line that is not an index entry (a JSON object with string `name`, `vers` and `cksum`)"
+    )
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -237,12 +250,12 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
     {
         synced.dropped.extend(cksums(&text));
     }
+    let upstream_whole = upstream_whole(cx, path, &sha256).await?;
     let text = String::from_utf8_lossy(&bytes);
     let vetted = match (cx.vet, text.lines().next()) {
         (Some(vet), Some(first)) => {
-            let entry: serde_json::Value = serde_json::from_str(first)
-                .with_context(|| format!("`{url}` has a line that is not JSON"))?;
-            vet(entry["name"].as_str().unwrap_or_default(), &bytes)?
+            let first = LineFields::parse(first).with_context(|| not_an_entry(&url))?;
+            vet(&first.name, &bytes, upstream_whole.as_deref())?
         }
         _ => Vetted::default(),
     };
@@ -256,6 +269,11 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
         return Ok(synced);
     }
     let (kept, whole, cut) = copy_lines(cx, listed, &url, &text, &vetted, &mut synced).await?;
+    // The origin's whole file proves a file cut here or by the upstream.
+    let proof = match &upstream_whole {
+        Some(origin) => Some(origin.as_slice()),
+        None => cut.then_some(bytes.as_slice()),
+    };
     if kept.is_empty() {
         // Every chosen version left out: the copy holds nothing of the file, but remembers
         // it as partial, so the next sync retries it rather than finding nothing changed.
@@ -264,7 +282,7 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
         }
         return Ok(synced);
     }
-    write_kept(cx.stage, path, &bytes, &kept, (whole, cut))?;
+    write_kept(cx.stage, path, &bytes, &kept, whole, proof)?;
     synced.packages += 1;
     if synced.left_out.is_empty() {
         let state = FileState {
@@ -280,27 +298,45 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
     Ok(synced)
 }
 
-/// Writes the kept lines of the upstream's file (`bytes`) at `path` in `stage`: the
-/// upstream's exact bytes when `whole`, and, when versions were `cut` by the choice, the
-/// upstream's whole file beside it, which proves the cut file.
+/// Writes the kept lines of the upstream's file (`bytes`) at `path` in `stage` (the
+/// upstream's exact bytes when `whole`) and, for a file cut by the choice or by a partial
+/// upstream, the origin's whole file beside it (`proof`), which proves the cut file.
 fn write_kept(
     stage: &Path,
     path: &str,
     bytes: &[u8],
     kept: &[&str],
-    (whole, cut): (bool, bool),
+    whole: bool,
+    proof: Option<&[u8]>,
 ) -> anyhow::Result<()> {
     let target = stage.join("index").join(path);
     if whole {
-        return write(&target, bytes);
+        write(&target, bytes)?;
+    } else {
+        let mut text = kept.join("\n");
+        text.push('\n');
+        write(&target, text.as_bytes())?;
     }
-    let mut text = kept.join("\n");
-    text.push('\n');
-    write(&target, text.as_bytes())?;
-    if cut {
-        write(&stage.join(ORIGIN_DIR).join(path), bytes)?;
+    match proof {
+        Some(origin) => write(&stage.join(ORIGIN_DIR).join(path), origin),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The origin's whole file a partial upstream serves beside `path` when the file it served
+/// (hashing to `sha256`) is not the one the origin's signed snapshot names: one it cut.
+async fn upstream_whole(
+    cx: &Context<'_>,
+    path: &str,
+    sha256: &str,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    match cx.origin_hashes.and_then(|hashes| hashes.get(path)) {
+        Some(origin) if origin != sha256 => {
+            let url = format!("{}/{ORIGIN_FILES_PATH}/{path}", cx.upstream.index);
+            cx.upstream.get(&url).await
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The lines of a fetched file the copy keeps (each with its blob in the store), whether
@@ -318,27 +354,25 @@ async fn copy_lines<'t>(
     let mut whole = true;
     let mut cut = false;
     for line in text.lines() {
-        let entry: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("`{url}` has a line that is not JSON"))?;
-        let field = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
-        let (name, version, cksum) = (field("name"), field("vers"), field("cksum"));
+        let fields = LineFields::parse(line).with_context(|| not_an_entry(url))?;
+        let (name, version, cksum) = (&*fields.name, &*fields.vers, &*fields.cksum);
         if listed
             .versions
             .as_ref()
-            .is_some_and(|wanted| !wanted.contains(&version))
+            .is_some_and(|wanted| !wanted.contains(version))
         {
             whole = false;
             cut = true;
             continue;
         }
-        if let Some(problem) = vetted.versions.get(&version) {
+        if let Some(problem) = vetted.versions.get(version) {
             synced
                 .left_out
                 .push(format!("crate `{name}` version `{version}`: {problem}"));
             whole = false;
             continue;
         }
-        if let Some(problem) = sync_blob(cx, &name, &version, &cksum, synced).await? {
+        if let Some(problem) = sync_blob(cx, name, version, cksum, synced).await? {
             synced
                 .left_out
                 .push(format!("crate `{name}` version `{version}`: {problem}"));
@@ -346,7 +380,7 @@ async fn copy_lines<'t>(
             continue;
         }
         kept.push(line);
-        synced.named.insert(cksum);
+        synced.named.insert(cksum.to_owned());
         synced.versions += 1;
     }
     Ok((kept, whole, cut))

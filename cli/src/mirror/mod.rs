@@ -15,6 +15,7 @@ mod copy;
 mod file;
 mod followed;
 mod git_source;
+mod line;
 mod premium;
 mod run;
 mod select;
@@ -35,6 +36,7 @@ use wharf_index_format::{RegistryConfig, index_path};
 
 pub(crate) use bins::{Bins, write_listing};
 pub(crate) use copy::{remove_stale_copies, switch_current};
+pub(crate) use file::ORIGIN_DIR;
 use file::{Listed, Synced, sha256_hex};
 use futures::StreamExt as _;
 use git_source::GitIndexTree;
@@ -315,7 +317,10 @@ fn connect(runtime: &tokio::runtime::Runtime, args: &SyncArgs) -> anyhow::Result
         );
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The platform's roots are read once and shared with the log's verifier.
+    let tls = wharf_client::tls_client_config(&[])?;
     let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         .user_agent(concat!("wharf-mirror/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_mins(5))
         .pool_max_idle_per_host(args.jobs.max(1))

@@ -406,8 +406,8 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let vetting = log
         .map(|log| vetting(log, signed_bins, held_state, files, &mut recheck))
         .transpose()?;
-    let vet = |name: &str, bytes: &[u8]| match &vetting {
-        Some(vetting) => vetting.vet(name, bytes),
+    let vet = |name: &str, bytes: &[u8], whole: Option<&[u8]>| match &vetting {
+        Some(vetting) => vetting.vet(name, bytes, whole),
         None => Ok(file::Vetted::default()),
     };
 
@@ -415,6 +415,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let interrupted = remove_stale_copies(&args.data, previous);
     let held = before.held(&args.from);
     let stored = copy::stored(&args.data);
+    let origin_hashes = listed.origin.as_ref().map(bins::Bins::files).transpose()?;
     let cx = file::Context {
         upstream: &upstream,
         dl: &upstream_config.dl,
@@ -423,6 +424,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         previous,
         previous_own_blobs: previous.is_some_and(has_own_blobs),
         vet: vetting.is_some().then_some(&vet as file::Vet<'_>),
+        origin_hashes: origin_hashes.as_ref(),
         recheck: &recheck,
         held: &held,
         stage: &stage,

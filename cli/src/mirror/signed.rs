@@ -21,12 +21,17 @@ use crate::mirror::upstream::Upstream;
 pub(crate) const DIR: &str = "signed";
 /// The lifecycle feed's file in [`DIR`].
 const FEED_FILE: &str = "lifecycle";
+/// The leaves' file in [`DIR`].
+const LEAVES_FILE: &str = "leaves.json";
 /// The newest feed serial this mirror has held, beside the recorded root key.
 const SERIAL_FILE: &str = "trust/lifecycle-serial";
 
 /// The signed material of one verified run.
 pub(crate) struct Signed {
+    /// The head documents and the feed, as served.
     files: Vec<(&'static str, Vec<u8>)>,
+    /// Every leaf of the verified log (written as [`LEAVES_FILE`] only when the copy is).
+    leaves: Vec<String>,
     feed: Option<LifecycleTerms>,
     serial_file: PathBuf,
     /// The release key and origin the feed is checked with.
@@ -54,20 +59,27 @@ fn held_serial(file: &Path) -> anyhow::Result<u64> {
     }
 }
 
-/// A head's files as a copy holds them in [`DIR`]: the keyset chain, the timestamp and the
-/// checkpoint as served, and the leaves.
+/// A head's documents as a copy holds them in [`DIR`]: the keyset chain, the timestamp and
+/// the checkpoint as served (the leaves are [`LEAVES_FILE`] beside them).
 fn head_files(
     keyset_chain: &[u8],
     timestamp: &[u8],
     checkpoint: &[u8],
-    leaves: &[String],
-) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
-    Ok(vec![
+) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
         ("keyset.json", keyset_chain.to_vec()),
         ("timestamp", timestamp.to_vec()),
         ("checkpoint", checkpoint.to_vec()),
-        ("leaves.json", serde_json::to_vec(leaves)?),
-    ])
+    ]
+}
+
+/// Writes every leaf of the log into the staged copy's [`DIR`] as [`LEAVES_FILE`] (a JSON
+/// list of the leaves' text).
+fn write_leaves(stage: &Path, leaves: &[String]) -> anyhow::Result<()> {
+    write(
+        &stage.join(DIR).join(LEAVES_FILE),
+        &serde_json::to_vec(leaves)?,
+    )
 }
 
 /// Writes a verified head (keyset chain, timestamp, checkpoint, every leaf) into the staged
@@ -80,10 +92,10 @@ pub(crate) fn write_head(
     checkpoint: &[u8],
     leaves: &[String],
 ) -> anyhow::Result<()> {
-    for (name, bytes) in head_files(keyset_chain, timestamp, checkpoint, leaves)? {
+    for (name, bytes) in head_files(keyset_chain, timestamp, checkpoint) {
         write(&stage.join(DIR).join(name), &bytes)?;
     }
-    Ok(())
+    write_leaves(stage, leaves)
 }
 
 /// Gathers the signed material of the verified `log` and fetches and checks the lifecycle
@@ -104,8 +116,7 @@ pub(crate) async fn gather(
         &documents.keyset_chain,
         &documents.timestamp,
         &documents.checkpoint,
-        &leaves,
-    )?;
+    );
     let serial_file = data.join(SERIAL_FILE);
     let release = (
         *log.keyset().key(KeyRole::Release),
@@ -137,6 +148,7 @@ pub(crate) async fn gather(
     };
     Ok(Signed {
         files,
+        leaves,
         feed,
         serial_file,
         release,
@@ -145,14 +157,18 @@ pub(crate) async fn gather(
 
 impl Signed {
     /// Whether the copy at `previous` already holds this material: the same head documents
-    /// and leaves, and a feed with the same terms (only its signing time may differ).
+    /// and its leaves, and a feed with the same terms (only its signing time may differ). The
+    /// leaves are not serialised to be compared: they hash to the checkpoint's root (the
+    /// verified log checked it), so the same checkpoint has the same leaves, and the copy
+    /// wrote them when it was synced at that checkpoint.
     pub(crate) fn held_by(&self, previous: &Path) -> bool {
         let dir = previous.join(DIR);
         let documents = self
             .files
             .iter()
             .filter(|(name, _)| *name != FEED_FILE)
-            .all(|(name, bytes)| std::fs::read(dir.join(name)).ok().as_deref() == Some(bytes));
+            .all(|(name, bytes)| std::fs::read(dir.join(name)).ok().as_deref() == Some(bytes))
+            && dir.join(LEAVES_FILE).is_file();
         let held_feed = std::fs::read_to_string(dir.join(FEED_FILE))
             .ok()
             .and_then(|text| LifecycleFeed::open(&text, &self.release.0, &self.release.1).ok())
@@ -165,7 +181,7 @@ impl Signed {
         for (name, bytes) in &self.files {
             write(&stage.join(DIR).join(name), bytes)?;
         }
-        Ok(())
+        write_leaves(stage, &self.leaves)
     }
 
     /// A warning line when the copy's signed timestamp (the origin's, served again as it is)

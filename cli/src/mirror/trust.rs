@@ -170,13 +170,19 @@ impl<'v> Vetting<'v> {
         }
     }
 
-    /// Checks the index file of `name`.
-    pub(crate) fn vet(&self, name: &str, bytes: &[u8]) -> anyhow::Result<Vetted> {
+    /// Checks the index file of `name`; `whole` is the origin's whole file a partial
+    /// upstream serves beside a file it cut.
+    pub(crate) fn vet(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        whole: Option<&[u8]>,
+    ) -> anyhow::Result<Vetted> {
         let checked = self
             .log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .check_file(name, bytes)?;
+            .check_file(name, bytes, whole)?;
         let mut vetted = Vetted::default();
         let replayed = self
             .replayed

@@ -57,17 +57,31 @@ impl VerifiedLog<'_> {
     /// and signatures of each of their events. Returns the problems found, each naming its
     /// package and, when about one, the version.
     pub fn replay(&mut self, names: &[String]) -> Vec<Failure> {
-        self.view.replay =
-            log_replay::replay(&self.view.leaves, &self.view.head.keysets, Some(names));
+        let earlier = std::mem::take(&mut self.view.replay);
+        self.view.replay = log_replay::replay_again(earlier, &self.view.head.keysets, Some(names));
         self.view.replay.failures.clone()
     }
 
     /// Checks the index file of `name` (its bytes as fetched) against the snapshot and the
     /// replayed log: its hash in its bin, each line against its release leaf, no release
-    /// missing. Replay the package first ([`VerifiedLog::replay`]).
-    pub fn check_file(&mut self, name: &str, bytes: &[u8]) -> Result<Vec<Failure>, VerifyError> {
+    /// missing. Replay the package first ([`VerifiedLog::replay`]). From a partial mirror,
+    /// `whole` is the origin's whole file it serves beside a file it cut
+    /// ([`ORIGIN_FILES_PATH`](super::ORIGIN_FILES_PATH)), fetched by the caller: the cut file
+    /// is then proven through it as `wharf verify` proves it. Nothing is fetched here.
+    pub fn check_file(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        whole: Option<&[u8]>,
+    ) -> Result<Vec<Failure>, VerifyError> {
         let view = &mut self.view;
-        index_check::check_bytes(&mut view.session, &view.head, &view.replay, name, bytes)
+        index_check::check_bytes(
+            &mut view.session,
+            &view.head,
+            &view.replay,
+            name,
+            (bytes, whole),
+        )
     }
 
     /// Notices and overrides of the run (a rotated key dropped the kept state, …).

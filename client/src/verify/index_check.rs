@@ -4,6 +4,7 @@
 //! log missing from the file and no line the log does not have. A partial copy's cut file is
 //! checked through the origin's whole file (see `cut_file`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -66,30 +67,56 @@ pub(crate) fn check_package(
         ));
         return Ok(failures);
     };
-    check_fetched(session, head, replay, leaves, name, &bytes, prove_lines)
+    check_fetched(
+        session,
+        head,
+        (replay, leaves),
+        name,
+        (&bytes, Whole::Fetch),
+        prove_lines,
+    )
 }
 
 /// Checks the index file of `name` the caller already holds, without proving each line's
-/// inclusion (the caller verified every leaf against the checkpoint's root).
+/// inclusion (the caller verified every leaf against the checkpoint's root) and without any
+/// request: `whole` is the origin's whole file the caller holds when `bytes` is a partial
+/// copy's cut file.
 pub(crate) fn check_bytes(
     session: &mut Session,
     head: &Head,
     replay: &Replay,
     name: &str,
-    bytes: &[u8],
+    (bytes, whole): (&[u8], Option<&[u8]>),
 ) -> Result<Vec<Failure>, VerifyError> {
-    check_fetched(session, head, replay, &[], name, bytes, false)
+    check_fetched(
+        session,
+        head,
+        (replay, &[]),
+        name,
+        (bytes, Whole::Given(whole)),
+        false,
+    )
 }
 
-pub(super) fn releases_of(
-    replay: &Replay,
+/// Where the origin's whole file of a cut file comes from.
+#[derive(Clone, Copy)]
+enum Whole<'a> {
+    /// Fetched from the partial copy (`/index/.wharf/origin/<index path>`).
+    Fetch,
+    /// Held by the caller (`None`: it has none).
+    Given(Option<&'a [u8]>),
+}
+
+/// The releases of `name` the log has, by version (none when it has no such package).
+pub(super) fn releases_of<'r>(
+    replay: &'r Replay,
     name: &str,
-) -> BTreeMap<String, super::log_replay::Release> {
+) -> &'r BTreeMap<String, super::log_replay::Release> {
+    static NONE: BTreeMap<String, super::log_replay::Release> = BTreeMap::new();
     replay
         .packages
         .get(name)
-        .map(|package| package.releases.clone())
-        .unwrap_or_default()
+        .map_or(&NONE, |package| &package.releases)
 }
 
 /// Checks the bytes of `name`'s index file. On a partial copy (its bins are the origin's,
@@ -98,10 +125,9 @@ pub(super) fn releases_of(
 fn check_fetched(
     session: &mut Session,
     head: &Head,
-    replay: &Replay,
-    leaves: &[Vec<u8>],
+    (replay, leaves): (&Replay, &[Vec<u8>]),
     name: &str,
-    bytes: &[u8],
+    (bytes, whole): (&[u8], Whole<'_>),
     prove_lines: bool,
 ) -> Result<Vec<Failure>, VerifyError> {
     let path = wharf_index_format::index_path(name);
@@ -114,11 +140,14 @@ fn check_fetched(
     {
         if session.documents.bins_path == ORIGIN_BINS_PATH {
             let origin_url = session.index_url(&format!("{ORIGIN_FILES_PATH}/{path}"));
-            if let Some(origin) =
-                session
+            let origin: Option<Cow<'_, [u8]>> = match whole {
+                Whole::Fetch => session
                     .http
                     .get_optional(&origin_url, "origin's whole index file", LARGE_CAP)?
-            {
+                    .map(Cow::Owned),
+                Whole::Given(whole) => whole.map(Cow::Borrowed),
+            };
+            if let Some(origin) = origin {
                 let cut = super::cut_file::CutFile {
                     name,
                     served: bytes,
@@ -200,7 +229,7 @@ pub(super) fn check_lines(
             }
         }
     }
-    for (version, release) in &releases {
+    for (version, release) in releases {
         if !seen.contains_key(version) {
             failures.push(Failure::new(
                 name,

@@ -139,32 +139,35 @@ fn fetch_after(
     Ok(leaves)
 }
 
+/// A page of leaves as the registry serves it (`{"leaves":[{"index":N,"leaf":"…"},…]}`).
+#[derive(serde::Deserialize)]
+struct Page {
+    leaves: Vec<PageLeaf>,
+}
+
+/// One leaf of a page.
+#[derive(serde::Deserialize)]
+struct PageLeaf {
+    index: u64,
+    leaf: String,
+}
+
 fn parse_page(url: &str, body: &[u8], start: u64) -> Result<Vec<Vec<u8>>, VerifyError> {
     let malformed = |reason: String| VerifyError::Malformed {
         url: url.to_owned(),
         what: "page of log leaves".to_owned(),
         reason,
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
-    let list = value
-        .get("leaves")
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| malformed("it has no `leaves` list".to_owned()))?;
-    let mut leaves = Vec::with_capacity(list.len());
-    for (offset, item) in list.iter().enumerate() {
-        let index = item.get("index").and_then(serde_json::Value::as_u64);
-        if index != Some(start + offset as u64) {
+    let page: Page = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    let mut leaves = Vec::with_capacity(page.leaves.len());
+    for (offset, item) in page.leaves.into_iter().enumerate() {
+        if item.index != start + offset as u64 {
             return Err(malformed(format!(
                 "entry {offset} is not leaf {}",
                 start + offset as u64
             )));
         }
-        let leaf = item
-            .get("leaf")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| malformed(format!("leaf {} has no text", start + offset as u64)))?;
-        leaves.push(leaf.as_bytes().to_vec());
+        leaves.push(item.leaf.into_bytes());
     }
     Ok(leaves)
 }
@@ -177,6 +180,36 @@ pub(crate) fn replay(
     keysets: &[Keyset],
     selected: Option<&[String]>,
 ) -> Replay {
+    let mut parsed = Replay::default();
+    for (index, bytes) in leaves.iter().enumerate() {
+        match LogEvent::parse(bytes) {
+            Ok(event) => parsed.leaves.push(Some(event)),
+            Err(error) => {
+                parsed.broken.insert(index as u64, error.to_string());
+                parsed.leaves.push(None);
+            }
+        }
+    }
+    replay_parsed(parsed, keysets, selected)
+}
+
+/// Replays again, for `selected`, the leaves an earlier replay parsed (a leaf is parsed once
+/// per run however many times its packages are replayed).
+pub(crate) fn replay_again(
+    earlier: Replay,
+    keysets: &[Keyset],
+    selected: Option<&[String]>,
+) -> Replay {
+    let parsed = Replay {
+        leaves: earlier.leaves,
+        broken: earlier.broken,
+        ..Replay::default()
+    };
+    replay_parsed(parsed, keysets, selected)
+}
+
+/// The replay of the parsed leaves in `parsed` (its `leaves` and `broken`).
+fn replay_parsed(parsed: Replay, keysets: &[Keyset], selected: Option<&[String]>) -> Replay {
     let origin = keysets.last().map(Keyset::origin).unwrap_or_default();
     let mut release_keys: Vec<PublicKey> = Vec::new();
     for keyset in keysets {
@@ -189,16 +222,15 @@ pub(crate) fn replay(
     // every package of the log).
     let selected: Option<std::collections::HashSet<String>> =
         selected.map(|names| names.iter().map(|name| name.to_ascii_lowercase()).collect());
-    let mut replay = Replay::default();
-    for (index, bytes) in leaves.iter().enumerate() {
+    let mut replay = Replay {
+        leaves: parsed.leaves,
+        broken: parsed.broken,
+        ..Replay::default()
+    };
+    for (index, event) in replay.leaves.iter().enumerate() {
         let index = index as u64;
-        let event = match LogEvent::parse(bytes) {
-            Ok(event) => event,
-            Err(error) => {
-                replay.broken.insert(index, error.to_string());
-                replay.leaves.push(None);
-                continue;
-            }
+        let Some(event) = event else {
+            continue;
         };
         let statement = event.statement();
         let name = statement.name().to_owned();
@@ -220,7 +252,7 @@ pub(crate) fn replay(
                     releases: BTreeMap::new(),
                     owner_keys: OwnerKeys::new(&name, 1),
                 });
-            let signers = match check_signatures(&event, &mut package.owner_keys, &release_keys) {
+            let signers = match check_signatures(event, &mut package.owner_keys, &release_keys) {
                 Ok(signers) => signers,
                 Err(error) => {
                     replay
@@ -261,7 +293,6 @@ pub(crate) fn replay(
                 _ => {}
             }
         }
-        replay.leaves.push(Some(event));
     }
     recheck_compromised(&mut replay);
     replay
