@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Mirror sync: `wharf mirror sync` of an upstream Wharf holding PACKAGES × VERSIONS versions
 # with blobs (seeded by `wharf-load seed`), against a plain parallel download of the same
-# files in the same run (`curl --parallel`, PARALLEL connections: the 256 snapshot bins,
-# config.json, every index file and every blob, written to disk), then an incremental sync
+# files in the same run (`curl --parallel --compressed`, PARALLEL connections: the 256
+# snapshot bins, config.json, every index file and every blob, written to disk; like the sync,
+# curl asks for gzip and decompresses what the upstream compresses), then an incremental sync
 # after about 1 % more versions were published (new packages, `wharf-load seed --prefix t`),
 # and a sync with nothing changed. The sync checks the upstream's signed log as it always does
 # against a Wharf upstream (root key trusted on first use). The CPU time (user + sys) of each
@@ -76,7 +77,7 @@ plain_once() { # plain_once DIR → seconds on stdout
   mkdir -p "$1"
   start=$(now)
   (cd "$1" && /usr/bin/time -f '%U %S' -o "$WORK/time" \
-    curl --silent --fail --parallel --parallel-max "$PARALLEL" --config "$WORK/urls.curl" 2>/dev/null) \
+    curl --silent --fail --compressed --parallel --parallel-max "$PARALLEL" --config "$WORK/urls.curl" 2>/dev/null) \
     || die "the plain download failed"
   end=$(now)
   cpu_of "$WORK/time" >"$WORK/cpu"
@@ -120,7 +121,7 @@ plain_median=$(printf '%s\n' "${plain[@]}" | median)
   echo
   echo "| what | seconds | runs | CPU user+sys s (runs) |"
   echo "|---|---:|---|---|"
-  echo "| plain parallel download (\`curl --parallel --parallel-max $PARALLEL\`, same files) | $plain_median | ${plain[*]} | ${plain_cpu[*]} |"
+  echo "| plain parallel download (\`curl --parallel --compressed --parallel-max $PARALLEL\`, same files) | $plain_median | ${plain[*]} | ${plain_cpu[*]} |"
   echo "| \`wharf mirror sync --jobs $PARALLEL\`, empty mirror | $full_median | ${full[*]} | ${full_cpu[*]} |"
   echo "| ratio sync / plain | $(awk -v a="$full_median" -v b="$plain_median" 'BEGIN { printf "%.2f", a / b }') | | |"
   if [ -n "${BASELINE_BIN:-}" ]; then
