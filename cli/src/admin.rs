@@ -214,6 +214,24 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
             report.bytes
         );
     }
+    if report.shared > 0 {
+        let plural = if report.shared == 1 { "" } else { "s" };
+        println!(
+            "{} {} blob file{plural} written before tenants shared blobs into links to the shared copies, freeing {} bytes{}",
+            if report.dry_run {
+                "would turn"
+            } else {
+                "turned"
+            },
+            report.shared,
+            report.shared_bytes,
+            if report.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
+        );
+    }
     if args.verbose || report.dry_run {
         for blob in &report.collected {
             let written = UNIX_EPOCH
