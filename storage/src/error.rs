@@ -560,7 +560,7 @@ pub enum StorageError {
     },
     /// No webhook delivery (outbox row) with that id.
     #[error(
-        "there is no webhook delivery {id}; `GET /api/wharf/v1/webhooks/deliveries` lists them under `outbox`"
+        "there is no webhook delivery {id}; `wharf admin webhooks deliveries` lists them (`GET /api/wharf/v1/webhooks/deliveries` under `outbox`)"
     )]
     UnknownWebhookDelivery {
         /// The id asked for.
