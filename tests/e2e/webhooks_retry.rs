@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use wharf_e2e_tests::TestResult;
 
 use crate::lifecycle::{Lifecycle, ok};
-use crate::webhooks::{Received, SECRET, outbox, serve};
+use crate::webhooks::{Received, outbox, register_as_admin, serve};
 
 /// The attempts a delivery gets before it is marked failed (storage's `WEBHOOK_MAX_ATTEMPTS`).
 const MAX_ATTEMPTS: i64 = 12;
@@ -83,17 +83,7 @@ impl FailingWebhook {
             let repaired = Arc::clone(&repaired);
             serve(listener, move |_| repaired.load(Ordering::SeqCst))
         };
-        let registered = lifecycle
-            .registry
-            .http()
-            .post(format!(
-                "{}/api/wharf/v1/webhooks",
-                lifecycle.registry.url()
-            ))
-            .header("Authorization", &lifecycle.admin)
-            .json(&serde_json::json!({ "url": url, "secret": SECRET }))
-            .send()?;
-        assert_eq!(registered.status().as_u16(), 200, "{}", registered.text()?);
+        register_as_admin(lifecycle, &url)?;
         Ok(Self {
             url,
             repaired,
