@@ -68,6 +68,9 @@ pub(crate) enum AdminCommand {
     /// Users' roles: tenant-admin, maintainer, publisher, reader, auditor (docs/roles.md).
     #[command(subcommand)]
     Role(crate::role_cmd::RoleCommand),
+    /// Webhook deliveries: list them, retry failed ones (docs/lifecycle.md).
+    #[command(subcommand)]
+    Webhooks(crate::admin_webhooks::WebhooksCommand),
 }
 
 /// `wharf admin root-key …`.
@@ -153,6 +156,7 @@ pub(crate) fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Quarantine(args) => crate::lifecycle_cmd::quarantine(&args),
         AdminCommand::Advisory(command) => crate::lifecycle_cmd::advisory(&command),
         AdminCommand::Role(command) => run_command(crate::role_cmd::run(command)),
+        AdminCommand::Webhooks(command) => crate::admin_webhooks::run(&command),
     }
 }
 
@@ -212,6 +216,24 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
         println!(
             "freed {count} unreferenced blob{plural}, {} bytes",
             report.bytes
+        );
+    }
+    if report.shared > 0 {
+        let plural = if report.shared == 1 { "" } else { "s" };
+        println!(
+            "{} {} blob file{plural} written before tenants shared blobs into links to the shared copies, freeing {} bytes{}",
+            if report.dry_run {
+                "would turn"
+            } else {
+                "turned"
+            },
+            report.shared,
+            report.shared_bytes,
+            if report.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
         );
     }
     if args.verbose || report.dry_run {

@@ -8,6 +8,7 @@ mod admin_audit;
 mod admin_keyset;
 mod admin_licence;
 mod admin_review;
+mod admin_webhooks;
 mod backup_cmd;
 mod blob_storage;
 mod bundle;

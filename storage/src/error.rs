@@ -346,6 +346,22 @@ pub enum StorageError {
         /// What the operating system reported.
         cause: std::io::Error,
     },
+    /// A registry's blob and the copy the server's tenants share would be linked across two
+    /// file systems (a hard link cannot be).
+    #[error(
+        "cannot link `{}` to `{}`: they are on different file systems, and a tenant's blobs are hard links to the copies in `{}`; put that directory on the file system of the tenants' directories (move it there, or mount both from one file system), then try again",
+        to.display(),
+        from.display(),
+        shared.display()
+    )]
+    BlobsOnTwoFileSystems {
+        /// The existing file the link was to name.
+        from: std::path::PathBuf,
+        /// The link that could not be made.
+        to: std::path::PathBuf,
+        /// The directory of the shared copies (`DATA/tenants/.blobs`).
+        shared: std::path::PathBuf,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -553,7 +569,7 @@ pub enum StorageError {
     },
     /// No webhook delivery (outbox row) with that id.
     #[error(
-        "there is no webhook delivery {id}; `GET /api/wharf/v1/webhooks/deliveries` lists them under `outbox`"
+        "there is no webhook delivery {id}; `wharf admin webhooks deliveries` lists them (`GET /api/wharf/v1/webhooks/deliveries` under `outbox`)"
     )]
     UnknownWebhookDelivery {
         /// The id asked for.
@@ -648,6 +664,7 @@ impl StorageError {
             | Self::S3Unusable { .. }
             | Self::Io(_)
             | Self::Path { .. }
+            | Self::BlobsOnTwoFileSystems { .. }
             | Self::Join(_)
             | Self::Keys { .. }
             | Self::NodeKeys { .. }

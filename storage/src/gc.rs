@@ -34,6 +34,14 @@
 //!   crashes between its commit and that check while collection deleted its blob in the
 //!   microseconds between its look and its delete: the version was never acknowledged, and
 //!   [`Storage::verify`] reports its missing blob.
+//!
+//! # A tenant's shared blobs
+//!
+//! A tenant's blobs are links to one copy of each in the directory its server's tenants
+//! share (`shared_blobs.rs`). Collection deletes the tenant's own links as above; then it
+//! turns the tenant's blob files written before blobs were shared into links to the shared
+//! copies (`shared_existing.rs`), and removes the shared copies no tenant links any more,
+//! under a lock that keeps a publish of the same bytes from linking a copy being removed.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -107,6 +115,13 @@ pub struct GcReport {
     pub bytes: u64,
     /// Whether this was a dry run (nothing deleted).
     pub dry_run: bool,
+    /// A tenant's blob files that were separate files (written before its blobs were shared)
+    /// and are now links to the one copy the server's tenants share (with `dry_run`, that
+    /// would be); always 0 for a registry whose blobs are not shared.
+    pub shared: usize,
+    /// What sharing them freed: the sizes of those files whose bytes the shared directory
+    /// held already.
+    pub shared_bytes: u64,
 }
 
 /// The checksums referenced by versions with a row id above `after`, and the highest row id
@@ -257,6 +272,12 @@ impl Storage {
             }
         }
         report.bytes = report.collected.iter().map(|blob| blob.size).sum();
+        if let Some(shared) = &self.inner.stores.shared {
+            // Files written before the tenant's blobs were shared become links to the copy.
+            let made = shared.share_existing(options.dry_run).await?;
+            report.shared = made.blobs;
+            report.shared_bytes = made.bytes;
+        }
         if let (Some(shared), false) = (&self.inner.stores.shared, options.dry_run) {
             // The links just deleted may have been the last of their bytes: the shared copy
             // goes too once no registry links it (another registry's links keep it).

@@ -135,6 +135,9 @@ mod roles_store;
 mod s3;
 mod sealed_box;
 mod shared_blobs;
+#[cfg(test)]
+mod shared_blobs_tests;
+mod shared_existing;
 mod signed_publish;
 #[cfg(test)]
 mod signing_tests;

@@ -23,6 +23,8 @@ use sha2::{Digest, Sha256};
 use crate::backup_archive::{BLOBS_DIR, FORMAT, Manifest, MemberKind, member_kind};
 use crate::blobs::put_blob;
 use crate::registry_keys::KEYS_DIR;
+use crate::shared_blobs::{SHARED_BLOBS_DIR, SharedBlobs};
+use crate::shared_existing::Hashing;
 use crate::{BlobBackend, StorageError};
 
 /// How many blob uploads are in flight at once when restoring into a bucket.
@@ -121,17 +123,18 @@ pub async fn restore_backup(
         }
     }
     std::fs::create_dir_all(scratch.path().join(BLOBS_DIR)).map_err(StorageError::Io)?;
-    // Each tenant keeps its blobs on the disk, under its own directory.
-    for member in &manifest.members {
-        if let Some(tenant) = member
-            .path
-            .strip_suffix(crate::db::DB_FILE)
-            .filter(|dir| dir.starts_with(crate::backup_archive::TENANTS_DIR))
-        {
-            std::fs::create_dir_all(scratch.path().join(tenant).join(BLOBS_DIR))
-                .map_err(StorageError::Io)?;
-        }
-    }
+    let tenants: Vec<PathBuf> = manifest
+        .members
+        .iter()
+        .filter_map(|member| member.path.strip_suffix(crate::db::DB_FILE))
+        .filter(|dir| dir.starts_with(crate::backup_archive::TENANTS_DIR))
+        .map(|tenant| scratch.path().join(tenant))
+        .collect();
+    let shared_dir = scratch
+        .path()
+        .join(crate::backup_archive::TENANTS_DIR)
+        .join(SHARED_BLOBS_DIR);
+    tokio::task::spawn_blocking(move || share_tenant_blobs(&shared_dir, &tenants)).await??;
     secure_modes(scratch.path())?;
     sync_unpacked(scratch.path())?;
     move_into_place(&scratch.keep(), data_dir)?;
@@ -145,6 +148,18 @@ pub async fn restore_backup(
         bytes: manifest.members.iter().map(|member| member.size).sum(),
         elapsed: started.elapsed(),
     })
+}
+
+/// Each tenant keeps its blobs on the disk, under its own directory, as links to one copy of
+/// each in `shared` (what `wharf serve` writes): the unpacked files, whose bytes were checked
+/// while unpacking, become those copies and links.
+fn share_tenant_blobs(shared: &Path, tenants: &[PathBuf]) -> Result<(), StorageError> {
+    for tenant in tenants {
+        let own = tenant.join(BLOBS_DIR);
+        std::fs::create_dir_all(&own).map_err(StorageError::Io)?;
+        SharedBlobs::new(shared.to_path_buf(), own).share_existing_blocking(Hashing::Done)?;
+    }
+    Ok(())
 }
 
 /// Refuses a target that exists and is not an empty directory.
@@ -344,7 +359,7 @@ fn write_member(
 
 /// Copies `reader` to `writer`, returning the length and the SHA-256 of what passed. The
 /// outer error is writing (the target's fault); the inner one is reading (the backup's).
-fn copy_hashing(
+pub(crate) fn copy_hashing(
     reader: &mut impl Read,
     writer: &mut impl Write,
 ) -> std::io::Result<std::io::Result<(u64, String)>> {

@@ -80,4 +80,5 @@ mod web_forms;
 mod web_pages;
 mod webhooks;
 mod webhooks_retry;
+mod webhooks_retry_cli;
 mod workers;

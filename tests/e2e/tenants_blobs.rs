@@ -164,3 +164,142 @@ fn tenants_share_identical_blobs_but_serve_and_collect_only_their_own() -> TestR
     assert!(shared.exists(), "the bytes acme and beta list stay");
     Ok(())
 }
+
+/// Tenants `acme` and `beta`, each with `shared-lib` 1.0.0 published (the same bytes): their
+/// tokens and the crate's SHA-256.
+fn two_tenants_with_one_crate(registry: &TestRegistry) -> TestResult<([String; 2], String)> {
+    let mut tokens = Vec::new();
+    for (tenant, user) in [("acme", "alice"), ("beta", "bob")] {
+        create_tenant(registry, tenant, &["--auth-required"]);
+        let token = tenant_token(registry, tenant, user);
+        wait_for_tenant(registry, tenant, &token, 200)?;
+        tokens.push(token);
+    }
+    let hash = publish(registry, "acme", &tokens[0], "shared-lib")?;
+    assert_eq!(publish(registry, "beta", &tokens[1], "shared-lib")?, hash);
+    Ok(([tokens[0].clone(), tokens[1].clone()], hash))
+}
+
+/// Runs `wharf ARGS`; its output, which must say it succeeded.
+fn wharf_ok(args: &[&std::ffi::OsStr]) -> TestResult<String> {
+    let output = Command::new(wharf_binary()).args(args).output()?;
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// `wharf admin reconcile` on the tenant in `dir` finds nothing wrong.
+fn reconciles_clean(dir: &Path) -> TestResult {
+    let report = wharf_ok(&[
+        "admin".as_ref(),
+        "reconcile".as_ref(),
+        "--data".as_ref(),
+        dir.as_os_str(),
+    ])?;
+    assert!(report.contains(": 0 problems"), "{report}");
+    Ok(())
+}
+
+#[test]
+fn blobs_written_before_sharing_become_links_to_one_copy_at_the_next_collection() -> TestResult {
+    let registry = TestRegistry::start();
+    let ([alice, bob], hash) = two_tenants_with_one_crate(&registry)?;
+    // Laid out as a Wharf that did not share blobs wrote them: a separate file in each
+    // tenant, no shared copy.
+    let files = [
+        blob_file(&tenant_blobs(&registry, "acme"), &hash),
+        blob_file(&tenant_blobs(&registry, "beta"), &hash),
+    ];
+    let shared = blob_file(&shared_blobs(&registry), &hash);
+    for file in &files {
+        let bytes = std::fs::read(file)?;
+        std::fs::remove_file(file)?;
+        std::fs::write(file, &bytes)?;
+    }
+    std::fs::remove_file(&shared)?;
+    let size = std::fs::metadata(&files[0])?.len();
+
+    let acme = registry.data_dir().join("tenants/acme");
+    let dry = wharf_ok(&[
+        "admin".as_ref(),
+        "gc".as_ref(),
+        "--dry-run".as_ref(),
+        "--data".as_ref(),
+        acme.as_os_str(),
+    ])?;
+    assert!(
+        dry.contains("would turn 1 blob file written before tenants shared blobs into links to the shared copies, freeing 0 bytes (dry run: nothing changed)"),
+        "{dry}"
+    );
+    assert!(!shared.exists());
+    let report = collect(&registry, "acme")?;
+    assert!(report.contains("turned 1 blob file"), "{report}");
+    let report = collect(&registry, "beta")?;
+    assert!(
+        report.contains(&format!("turned 1 blob file written before tenants shared blobs into links to the shared copies, freeing {size} bytes")),
+        "{report}"
+    );
+    let inode = |path: &Path| std::fs::metadata(path).map(|meta| meta.ino());
+    for file in &files {
+        assert_eq!(inode(file)?, inode(&shared)?, "{}", file.display());
+    }
+    assert_eq!(std::fs::metadata(&shared)?.nlink(), 3);
+    for (tenant, token) in [("acme", &alice), ("beta", &bob)] {
+        let (status, bytes) = download(&registry, tenant, token, &hash)?;
+        assert_eq!(status, 200, "{tenant}");
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), hash, "{tenant}");
+    }
+    let again = collect(&registry, "beta")?;
+    assert!(!again.contains("turned"), "{again}");
+    reconciles_clean(&acme)
+}
+
+#[test]
+fn a_restore_puts_tenants_blobs_back_as_links_to_one_copy() -> TestResult {
+    let registry = TestRegistry::start();
+    let ([_, bob], hash) = two_tenants_with_one_crate(&registry)?;
+    let own = publish(&registry, "beta", &bob, "beta-only")?;
+    let work = tempfile::tempdir()?;
+    let backup = work.path().join("tenants.wharf-backup");
+    let taken = registry.run_on_data(
+        &["admin", "backup"],
+        &["--out", backup.to_str().ok_or("UTF-8")?],
+    );
+    assert!(taken.status.success(), "{taken:?}");
+    let restored = work.path().join("restored");
+    let report = wharf_ok(&[
+        "admin".as_ref(),
+        "restore".as_ref(),
+        backup.as_os_str(),
+        "--data".as_ref(),
+        restored.as_os_str(),
+    ])?;
+    assert!(report.contains("restore clean"), "{report}");
+
+    let tenants = restored.join("tenants");
+    let shared = blob_file(&tenants.join(".blobs"), &hash);
+    let inode = |path: &Path| std::fs::metadata(path).map(|meta| meta.ino());
+    for tenant in ["acme", "beta"] {
+        let file = blob_file(&tenants.join(tenant).join("blobs"), &hash);
+        assert_eq!(inode(&file)?, inode(&shared)?, "{tenant}");
+    }
+    assert_eq!(
+        std::fs::metadata(&shared)?.nlink(),
+        3,
+        "one copy, linked by both"
+    );
+    let only = blob_file(&tenants.join("beta/blobs"), &own);
+    assert_eq!(
+        inode(&only)?,
+        inode(&blob_file(&tenants.join(".blobs"), &own))?
+    );
+    assert_eq!(std::fs::metadata(&only)?.nlink(), 2);
+    for tenant in ["acme", "beta"] {
+        reconciles_clean(&tenants.join(tenant))?;
+    }
+    Ok(())
+}

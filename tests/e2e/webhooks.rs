@@ -16,7 +16,7 @@ use wharf_e2e_tests::TestResult;
 
 use crate::lifecycle::{Lifecycle, ok};
 
-pub(crate) const SECRET: &str = "a-long-webhook-secret-for-tests";
+const SECRET: &str = "a-long-webhook-secret-for-tests";
 
 /// RFC 2104 HMAC with SHA-256.
 fn hmac_sha256(key: &[u8], message: &[u8]) -> String {
@@ -103,28 +103,40 @@ pub(crate) fn serve(
     receive
 }
 
+/// `POST /api/wharf/v1/webhooks` registering `url` (with [`SECRET`]) with `token`.
+fn register(
+    lifecycle: &Lifecycle,
+    token: &str,
+    url: &str,
+) -> reqwest::Result<reqwest::blocking::Response> {
+    lifecycle
+        .registry
+        .http()
+        .post(format!(
+            "{}/api/wharf/v1/webhooks",
+            lifecycle.registry.url()
+        ))
+        .header("Authorization", token)
+        .json(&serde_json::json!({ "url": url, "secret": SECRET }))
+        .send()
+}
+
+/// Registers `url` as the administrator.
+pub(crate) fn register_as_admin(lifecycle: &Lifecycle, url: &str) -> TestResult {
+    let registered = register(lifecycle, &lifecycle.admin, url)?;
+    assert_eq!(registered.status().as_u16(), 200, "{}", registered.text()?);
+    Ok(())
+}
+
 #[test]
 #[allow(clippy::too_many_lines)] // one receiver through four events and the log
 fn webhooks_are_signed_retried_after_a_500_and_logged() -> TestResult {
     let lifecycle = Lifecycle::start()?;
     let (url, received) = receiver()?;
-    let register = |token: &str| {
-        lifecycle
-            .registry
-            .http()
-            .post(format!(
-                "{}/api/wharf/v1/webhooks",
-                lifecycle.registry.url()
-            ))
-            .header("Authorization", token)
-            .json(&serde_json::json!({ "url": url, "secret": SECRET }))
-            .send()
-    };
-    let refused = register(&lifecycle.alice)?;
+    let refused = register(&lifecycle, &lifecycle.alice, &url)?;
     assert_eq!(refused.status().as_u16(), 403);
     assert!(refused.text()?.contains("needs the role tenant-admin"));
-    let registered = register(&lifecycle.admin)?;
-    assert_eq!(registered.status().as_u16(), 200, "{}", registered.text()?);
+    register_as_admin(&lifecycle, &url)?;
 
     // A deprecation: the first delivery gets 500, the retry 200, both signed alike.
     ok(&lifecycle.wharf(
@@ -255,17 +267,7 @@ fn a_delivery_pending_at_a_stop_arrives_after_the_restart() -> TestResult {
     // The receiver's address, with nothing listening on it yet: the receiver is down.
     let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let url = format!("http://{address}/hook");
-    let registered = lifecycle
-        .registry
-        .http()
-        .post(format!(
-            "{}/api/wharf/v1/webhooks",
-            lifecycle.registry.url()
-        ))
-        .header("Authorization", &lifecycle.admin)
-        .json(&serde_json::json!({ "url": url, "secret": SECRET }))
-        .send()?;
-    assert_eq!(registered.status().as_u16(), 200, "{}", registered.text()?);
+    register_as_admin(&lifecycle, &url)?;
 
     // The secret is sealed: no database file holds it; the key is beside the signing keys.
     let data = lifecycle.registry.data_dir().to_path_buf();

@@ -5,14 +5,14 @@
 //! audit log.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use wharf_e2e_tests::TestResult;
 
 use crate::lifecycle::{Lifecycle, ok};
-use crate::webhooks::{SECRET, outbox, serve};
+use crate::webhooks::{Received, outbox, register_as_admin, serve};
 
 /// The attempts a delivery gets before it is marked failed (storage's `WEBHOOK_MAX_ATTEMPTS`).
 const MAX_ATTEMPTS: i64 = 12;
@@ -36,18 +36,17 @@ fn retry(
     Ok((response.status().as_u16(), response.json()?))
 }
 
-/// The outbox row of the deprecation's delivery, once `ready` accepts it (up to 30 s).
-fn deprecation_row(
+/// The outbox row of the delivery of the `event` event, once `ready` accepts it (up to 60 s:
+/// a delivery retried on the data directory is sent within the worker's 30 s look).
+pub(crate) fn outbox_row(
     lifecycle: &Lifecycle,
+    event: &str,
     ready: impl Fn(&serde_json::Value) -> bool,
 ) -> TestResult<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let rows = outbox(lifecycle)?;
-        if let Some(row) = rows
-            .iter()
-            .find(|row| row["event"] == "deprecate" && ready(row))
-        {
+        if let Some(row) = rows.iter().find(|row| row["event"] == event && ready(row)) {
             return Ok(row.clone());
         }
         assert!(Instant::now() < deadline, "no such delivery: {rows:?}");
@@ -55,10 +54,60 @@ fn deprecation_row(
     }
 }
 
+/// The outbox row of the deprecation's delivery, once `ready` accepts it.
+fn deprecation_row(
+    lifecycle: &Lifecycle,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> TestResult<serde_json::Value> {
+    outbox_row(lifecycle, "deprecate", ready)
+}
+
+/// A webhook registered by the administrator whose receiver answers 500 until it is
+/// repaired.
+pub(crate) struct FailingWebhook {
+    /// The receiver's URL.
+    pub(crate) url: String,
+    /// Set to make the receiver answer 200.
+    pub(crate) repaired: Arc<AtomicBool>,
+    /// The requests it received.
+    pub(crate) received: mpsc::Receiver<Received>,
+}
+
+impl FailingWebhook {
+    /// Registers it on `lifecycle`'s registry.
+    pub(crate) fn register(lifecycle: &Lifecycle) -> TestResult<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}/hook", listener.local_addr()?);
+        let repaired = Arc::new(AtomicBool::new(false));
+        let received = {
+            let repaired = Arc::clone(&repaired);
+            serve(listener, move |_| repaired.load(Ordering::SeqCst))
+        };
+        register_as_admin(lifecycle, &url)?;
+        Ok(Self {
+            url,
+            repaired,
+            received,
+        })
+    }
+
+    /// Waits (up to 60 s) for a delivery the repaired receiver answered 200.
+    pub(crate) fn delivered(&self) -> TestResult<Received> {
+        let deadline = Instant::now() + Duration::from_mins(1);
+        loop {
+            let delivery = self.received.recv_timeout(Duration::from_mins(1))?;
+            if delivery.answered_ok {
+                return Ok(delivery);
+            }
+            assert!(Instant::now() < deadline, "no successful delivery");
+        }
+    }
+}
+
 /// Leaves delivery `id` as its last failed attempt would: its attempts run out over about
 /// half an hour (1 s, 2 s, ... 17 min apart), which a test does not wait for. A late attempt
 /// of the worker cannot change it (it records only on top of the attempt it claimed).
-fn mark_failed(lifecycle: &Lifecycle, id: i64) -> TestResult {
+pub(crate) fn mark_failed(lifecycle: &Lifecycle, id: i64) -> TestResult {
     let database = rusqlite::Connection::open(lifecycle.registry.data_dir().join("wharf.db"))?;
     database.busy_timeout(Duration::from_secs(10))?;
     let failed = database.execute(
@@ -73,29 +122,12 @@ fn mark_failed(lifecycle: &Lifecycle, id: i64) -> TestResult {
 #[test]
 fn a_failed_delivery_is_retried_by_the_administrator_and_audited() -> TestResult {
     let lifecycle = Lifecycle::start()?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    let repaired = Arc::new(AtomicBool::new(false));
-    let received = {
-        let repaired = Arc::clone(&repaired);
-        serve(listener, move |_| repaired.load(Ordering::SeqCst))
-    };
-    let registered = lifecycle
-        .registry
-        .http()
-        .post(format!(
-            "{}/api/wharf/v1/webhooks",
-            lifecycle.registry.url()
-        ))
-        .header("Authorization", &lifecycle.admin)
-        .json(&serde_json::json!({ "url": url, "secret": SECRET }))
-        .send()?;
-    assert_eq!(registered.status().as_u16(), 200, "{}", registered.text()?);
+    let webhook = FailingWebhook::register(&lifecycle)?;
     ok(&lifecycle.wharf(
         &["deprecate", "widget", "--message", "use new-widget"],
         &lifecycle.alice,
     ));
-    let first = received.recv_timeout(Duration::from_secs(30))?;
+    let first = webhook.received.recv_timeout(Duration::from_secs(30))?;
     assert!(!first.answered_ok);
     let row = deprecation_row(&lifecycle, |row| row["attempts"].as_u64() >= Some(1))?;
     let id = row["id"].as_i64().ok_or("an outbox id")?;
@@ -129,7 +161,7 @@ fn a_failed_delivery_is_retried_by_the_administrator_and_audited() -> TestResult
     );
 
     // The receiver is repaired; the retry delivers.
-    repaired.store(true, Ordering::SeqCst);
+    webhook.repaired.store(true, Ordering::SeqCst);
     let (status, answer) = retry(
         &lifecycle,
         &lifecycle.admin,
@@ -140,16 +172,9 @@ fn a_failed_delivery_is_retried_by_the_administrator_and_audited() -> TestResult
         (200, &serde_json::json!(1)),
         "{answer}"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let delivery = received.recv_timeout(Duration::from_secs(30))?;
-        if delivery.answered_ok {
-            assert_eq!(delivery.event, "deprecate");
-            assert_eq!(delivery.body, first.body, "a retry sends the same event");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no successful delivery");
-    }
+    let delivery = webhook.delivered()?;
+    assert_eq!(delivery.event, "deprecate");
+    assert_eq!(delivery.body, first.body, "a retry sends the same event");
     let row = deprecation_row(&lifecycle, |row| {
         row["id"] == id && row["state"] == "delivered"
     })?;
@@ -202,7 +227,7 @@ fn wait_for_retry_records(lifecycle: &Lifecycle, id: i64) -> TestResult {
 
 /// The `webhook.retry` records of the audit log (`wharf admin audit export`): actor, target
 /// and outcome.
-fn retry_records(lifecycle: &Lifecycle) -> TestResult<Vec<(String, String, String)>> {
+pub(crate) fn retry_records(lifecycle: &Lifecycle) -> TestResult<Vec<(String, String, String)>> {
     let export = lifecycle
         .registry
         .run_on_data(&["admin", "audit", "export"], &[]);
