@@ -17,10 +17,12 @@
 # local and warm modes); the summary gives the median over all rounds, CPU time and the ratios.
 # With PERF=1, `perf stat -e task-clock` counts the local pair too (software counter; the machine
 # has no hardware counters); with CALLGRIND=1, valgrind counts the instructions of one local run
-# of each.
+# of each, and of one cold remote `wharf resolve` (all threads), whose system calls `strace -f -c`
+# also counts. WHARF=path times another `wharf` binary (a debug build, say) instead of the
+# release one.
 #
 # Usage: scripts/resolver-fixtures/bench-remote-vs-cargo.sh [CASE]   (default: popular-88)
-#        ROUNDS=3 RUNS=5 PORT=18089 SKIP_BUILD=1 PERF=1 CALLGRIND=1
+#        ROUNDS=3 RUNS=5 PORT=18089 SKIP_BUILD=1 PERF=1 CALLGRIND=1 WHARF=target/debug/wharf
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -129,7 +131,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     cargo build --release -p wharf-cli --bin wharf
 fi
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-wharf="$target_dir/release/wharf"
+wharf="${WHARF:-$target_dir/release/wharf}"
 manifest="$work/project/Cargo.toml"
 cargo_cmd="cargo generate-lockfile --manifest-path $manifest"
 wharf_local="$wharf resolve --index-dir $work/registry/index --manifest $manifest --format cargo-lock"
@@ -220,4 +222,16 @@ if [[ "${CALLGRIND:-0}" = 1 ]]; then
             --callgrind-out-file="$work/callgrind.$who.%p" $cmd > /dev/null 2> "$work/callgrind.$who.log"
         echo "$who instructions (all processes): $(grep -h -E '^(summary|totals):' "$work"/callgrind.$who.* | awk '{ s += $2 } END { print s }')"
     done
+    rm -rf "$work/wharf-cold"
+    valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.remote" \
+        $wharf_remote --cache-dir "$work/wharf-cold" > /dev/null 2> "$work/callgrind.remote.log"
+    echo "wharf remote cold instructions (all threads): $(grep -h -E '^(summary|totals):' "$work/callgrind.remote" | awk '{ s += $2 } END { print s }')"
+    if command -v strace > /dev/null; then
+        for mode in local remote; do
+            rm -rf "$work/wharf-cold"
+            if [[ $mode = local ]]; then cmd=$wharf_local; else cmd="$wharf_remote --cache-dir $work/wharf-cold"; fi
+            strace -f -c -o "$work/strace.$mode" $cmd > /dev/null
+            echo "wharf $mode system calls: $(tail -1 "$work/strace.$mode" | awk '{ print $4 }') ($(awk '$NF == "futex" { print $4 }' "$work/strace.$mode") futex)"
+        done
+    fi
 fi
