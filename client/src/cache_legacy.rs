@@ -135,7 +135,7 @@ fn parse_entry(head: &[u8], body: Vec<u8>) -> Option<CachedFile> {
     Some(CachedFile {
         etag: head.etag,
         last_modified: head.last_modified,
-        body: String::from_utf8(body).ok()?,
+        body: std::sync::Arc::new(String::from_utf8(body).ok()?),
         sha256: head.sha256,
     })
 }

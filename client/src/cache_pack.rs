@@ -195,7 +195,7 @@ impl Pack {
             CachedFile {
                 etag: slot.head.etag,
                 last_modified: slot.head.last_modified,
-                body,
+                body: std::sync::Arc::new(body),
                 sha256: slot.head.sha256,
             },
             slot.used,

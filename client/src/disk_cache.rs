@@ -16,6 +16,7 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -33,15 +34,20 @@ pub(crate) struct CachedFile {
     pub(crate) etag: Option<String>,
     /// The `Last-Modified` the server sent with the body.
     pub(crate) last_modified: Option<String>,
-    /// The file's text.
-    pub(crate) body: String,
+    /// The file's text (shared with the index files read from it).
+    pub(crate) body: Arc<String>,
     /// The hex SHA-256 of `body`, as the snapshot bins list it.
     pub(crate) sha256: String,
 }
 
 impl CachedFile {
     /// A file with its validators; its hash is computed here.
-    pub(crate) fn new(etag: Option<String>, last_modified: Option<String>, body: String) -> Self {
+    pub(crate) fn new(
+        etag: Option<String>,
+        last_modified: Option<String>,
+        body: impl Into<Arc<String>>,
+    ) -> Self {
+        let body = body.into();
         Self {
             etag,
             last_modified,

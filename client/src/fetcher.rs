@@ -1,11 +1,10 @@
 //! One HTTP request per index file, with cargo's status rules.
 
-use std::io::Read as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::blocking::Client;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE,
     IF_NONE_MATCH, LAST_MODIFIED,
@@ -14,6 +13,7 @@ use rustls::ClientConfig;
 use wharf_index_format::RegistryConfig;
 
 use crate::cache_gc;
+use crate::connections::Connections;
 use crate::disk_cache::{CachedFile, DiskCache};
 use crate::error::with_causes;
 use crate::options::RetryPolicy;
@@ -25,13 +25,10 @@ use crate::{ClientError, ClientOptions, IndexUrl};
 /// grow as they arrive).
 const MAX_PRESIZED_BODY: usize = 64 * 1024 * 1024;
 
-/// How long establishing a connection may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Sends the requests of one index and counts them.
 #[derive(Debug)]
 pub(crate) struct Fetcher {
-    http: Client,
+    http: Connections,
     url: IndexUrl,
     token: Option<String>,
     retry: RetryPolicy,
@@ -67,21 +64,7 @@ impl Fetcher {
         tls: ClientConfig,
         options: &ClientOptions,
     ) -> Result<Self, ClientError> {
-        let headers = cargo_headers();
-        let http = Client::builder()
-            .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
-            .gzip(true)
-            .connect_timeout(CONNECT_TIMEOUT)
-            // The blocking client applies this to the wait for the answer's head and to each
-            // read of its body, so it is a limit on time without progress, not on the whole
-            // transfer: a slow but moving download is never cut.
-            .timeout(options.stall_timeout)
-            .tls_backend_preconfigured(tls)
-            .build()
-            .map_err(|e| ClientError::HttpClient {
-                reason: with_causes(&e),
-            })?;
+        let http = Connections::new(tls, cargo_headers(), options.stall_timeout)?;
         let cache = options.cache_dir.as_deref().map(|root| {
             if let Some(max_age) = options.cache_max_age {
                 cache_gc::collect_if_due(root, max_age, std::time::SystemTime::now());
@@ -139,9 +122,10 @@ impl Fetcher {
     /// (404, 410 or 451, as cargo reads them).
     ///
     /// With an on-disk cache, a cached file is revalidated (`If-None-Match` /
-    /// `If-Modified-Since`): a 304 serves the cached text, a 200 replaces the entry, and
+    /// `If-Modified-Since`): a 304 serves the cached text, a 200 replaces the entry (through
+    /// the [`CacheWrite`] returned, for [`Fetcher::store`] to do off the caller's path), and
     /// "no such package" removes it.
-    pub(crate) fn index_file(&self, path: &str) -> Result<Option<String>, ClientError> {
+    pub(crate) fn index_file(&self, path: &str) -> Result<Option<Fetched>, ClientError> {
         let url = self.url.join(path);
         let cached = self.cache.as_ref().and_then(|cache| cache.read(path));
         if let (Some(file), Some(cache)) = (&cached, &self.cache) {
@@ -155,7 +139,7 @@ impl Fetcher {
                     url,
                     "listed unchanged in the snapshot; using the cached file"
                 );
-                return Ok(cached.map(|file| file.body));
+                return Ok(cached.map(|file| Fetched::kept(file.body)));
             }
         }
         let response = self.get(&url, &conditional_headers(cached.as_ref()), true)?;
@@ -163,7 +147,7 @@ impl Fetcher {
         if let (304, Some(cached)) = (status, cached) {
             self.revalidated.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(url, "not modified; using the cached file");
-            return Ok(Some(cached.body));
+            return Ok(Some(Fetched::kept(cached.body)));
         }
         if matches!(status, 404 | 410 | 451) {
             if let Some(cache) = &self.cache {
@@ -173,17 +157,32 @@ impl Fetcher {
         }
         let etag = header_text(&response.headers, &ETAG);
         let last_modified = header_text(&response.headers, &LAST_MODIFIED);
-        let body = self.success_body(&url, response)?;
+        let body = Arc::new(self.success_body(&url, response)?);
         if let Some(cache) = &self.cache {
             if etag.is_some() || last_modified.is_some() {
-                let file = CachedFile::new(etag, last_modified, body);
-                cache.write(path, &file);
-                return Ok(Some(file.body));
+                return Ok(Some(Fetched {
+                    text: Arc::clone(&body),
+                    store: Some(CacheWrite {
+                        path: path.to_owned(),
+                        etag,
+                        last_modified,
+                        body,
+                    }),
+                }));
             }
             // Nothing to revalidate with: an older entry's validators would be wrong.
             cache.remove(path);
         }
-        Ok(Some(body))
+        Ok(Some(Fetched::kept(body)))
+    }
+
+    /// Keeps a fetched file in the on-disk cache: its SHA-256 (for the snapshot bins) and
+    /// CRC-32 computed, and its record appended to the pack.
+    pub(crate) fn store(&self, write: CacheWrite) {
+        if let Some(cache) = &self.cache {
+            let file = CachedFile::new(write.etag, write.last_modified, write.body);
+            cache.write(&write.path, &file);
+        }
     }
 
     /// The bytes at `url` (an absolute URL, e.g. a download), retried as index files are;
@@ -257,40 +256,48 @@ impl Fetcher {
     /// One GET, its body read whole. A body that ends before its `Content-Length`, does not
     /// decode, or stops arriving for the stall timeout is a [`ClientError::Transport`].
     fn send(&self, url: &str, extra: &HeaderMap, with_token: bool) -> Result<Answer, ClientError> {
-        let mut request = self.http.get(url).headers(extra.clone());
+        let connection = self.http.for_this_thread()?;
+        let mut request = connection.client().get(url).headers(extra.clone());
         if let Some(token) = self.token.as_ref().filter(|_| with_token) {
             request = request.header(AUTHORIZATION, token);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(url, "fetching");
-        let mut response = request.send().map_err(|e| transport_error(url, &e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        // Sized from `Content-Length` when the server gives one: growing the vector by
-        // doubling made the allocator fault in (and the kernel zero) fresh pages at each
-        // step, the largest cost of a cold resolve. Capped, so a lying header cannot make
-        // it reserve much.
-        let expected = response
-            .content_length()
-            .and_then(|length| usize::try_from(length).ok())
-            .unwrap_or(0);
-        let mut body = Vec::with_capacity(expected.min(MAX_PRESIZED_BODY));
-        // `Read` waits at most the stall timeout for each chunk, where `bytes()` would give
-        // the whole body that long.
-        response
-            .read_to_end(&mut body)
-            .map_err(|e| ClientError::Transport {
-                url: url.to_owned(),
-                reason: format!(
-                    "the answer's body broke off after {} bytes: {}",
-                    body.len(),
-                    with_causes(&e)
-                ),
-            })?;
-        Ok(Answer {
-            status,
-            headers,
-            body,
+        connection.run(async {
+            let mut response = request.send().await.map_err(|e| transport_error(url, &e))?;
+            let status = response.status();
+            let headers = std::mem::take(response.headers_mut());
+            // Sized from `Content-Length` when the server gives one: growing the vector by
+            // doubling made the allocator fault in (and the kernel zero) fresh pages at each
+            // step, the largest cost of a cold resolve. Capped, so a lying header cannot make
+            // it reserve much.
+            let expected = response
+                .content_length()
+                .and_then(|length| usize::try_from(length).ok())
+                .unwrap_or(0);
+            let mut body = Vec::with_capacity(expected.min(MAX_PRESIZED_BODY));
+            // Each read waits at most the stall timeout.
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                    Ok(None) => break,
+                    Err(error) => {
+                        return Err(ClientError::Transport {
+                            url: url.to_owned(),
+                            reason: format!(
+                                "the answer's body broke off after {} bytes: {}",
+                                body.len(),
+                                with_causes(&error)
+                            ),
+                        });
+                    }
+                }
+            }
+            Ok(Answer {
+                status,
+                headers,
+                body,
+            })
         })
     }
 
@@ -354,6 +361,33 @@ impl BinStore for Bins<'_> {
     fn write_cached(&self, path: &str, text: &str) {
         self.cache.write_text(path, text);
     }
+}
+
+/// An index file's text as fetched, and the cache entry still to be written for it.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// The file's text.
+    pub(crate) text: Arc<String>,
+    /// What [`Fetcher::store`] keeps on disk, when the file is new to the cache.
+    pub(crate) store: Option<CacheWrite>,
+}
+
+impl Fetched {
+    /// A text with nothing to write (served by the cache, or no cache).
+    fn kept(text: Arc<String>) -> Self {
+        Self { text, store: None }
+    }
+}
+
+/// A fetched index file the on-disk cache has yet to keep. Hashing and writing a body costs
+/// more than fetching it on loopback, so it is done by whichever prefetch worker is idle, not
+/// by the thread that waits for the file.
+#[derive(Debug)]
+pub(crate) struct CacheWrite {
+    path: String,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    body: Arc<String>,
 }
 
 /// One answer, its body read whole.

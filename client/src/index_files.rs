@@ -5,18 +5,23 @@
 //! it done, waits while another thread fetches it, or fetches it itself (also when it is only
 //! queued for prefetch: asking beats waiting for a worker). Whenever a file arrives, the
 //! dependencies named in its lines that have no slot yet are queued, and the workers take
-//! them in order. One lock guards the slots and the queue; no thread holds it across a
-//! request, so the only wait is for a request in flight, which always ends (timeouts).
+//! them in order. The workers also do what a fetch leaves behind, so the thread that waits
+//! for a file has it as soon as it arrives: reading the dependency names of a file's newest
+//! release and of each line the resolver reads (the files those name are queued), and
+//! writing each new file to the on-disk cache (hashing it first). One lock guards the slots
+//! and the jobs; no thread holds it across a request, so the only wait is for a request in
+//! flight, which always ends (timeouts).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde::Deserialize;
 use wharf_index_format::{IndexEntry, IndexFile, index_path};
 
 use crate::ClientError;
-use crate::fetcher::Fetcher;
+use crate::fetcher::{CacheWrite, Fetcher};
 
 /// One file as served (all names that share the file's path), or why the file could not be
 /// had.
@@ -26,7 +31,7 @@ pub(crate) type FileResult = Result<Arc<FetchedFile>, Arc<ClientError>>;
 /// that reads line heads never parses the lines of versions it does not try.
 #[derive(Debug, Default)]
 pub(crate) struct FetchedFile {
-    text: String,
+    text: Arc<String>,
     entries: OnceLock<Arc<[IndexEntry]>>,
 }
 
@@ -75,7 +80,7 @@ impl FetchedFile {
 
 /// The packages named by the non-dev dependencies of one index line (none when it does not
 /// parse).
-pub(crate) fn line_dependency_names(line: &str) -> Vec<String> {
+fn line_dependency_names(line: &str) -> Vec<String> {
     serde_json::from_str::<DependencyNames<'_>>(line).map_or_else(|_| Vec::new(), |l| l.names())
 }
 
@@ -128,11 +133,48 @@ enum Slot {
     PrefetchFailed,
 }
 
+/// A file whose dependency names are to be read, and the files they name queued: those of
+/// its newest release when `line` is `None`, else those of the line at `line`.
+#[derive(Debug)]
+struct Follow {
+    file: Arc<FetchedFile>,
+    line: Option<Range<usize>>,
+}
+
+impl Follow {
+    fn names(&self) -> Vec<String> {
+        match &self.line {
+            None => self.file.dependency_names(),
+            Some(range) => self
+                .file
+                .text()
+                .get(range.clone())
+                .map_or_else(Vec::new, line_dependency_names),
+        }
+    }
+}
+
+/// What a worker does next, most urgent first.
+enum Job {
+    /// Queue the files a fetched file names (they are what the resolver asks for next).
+    Follow(Follow),
+    /// Fetch the file at this index path.
+    Fetch(String),
+    /// Keep a fetched file in the on-disk cache (needed only by a later run).
+    Store(CacheWrite),
+}
+
 #[derive(Debug, Default)]
 struct State {
     slots: HashMap<String, Slot>,
     queue: VecDeque<String>,
+    follows: VecDeque<Follow>,
+    stores: Vec<CacheWrite>,
     shutdown: bool,
+    /// Workers waiting for a job.
+    idle: usize,
+    /// Callers waiting for a fetch in flight.
+    waiting: usize,
 }
 
 /// The shared file table, its queue and the fetcher.
@@ -176,17 +218,20 @@ impl IndexFiles {
             match state.slots.get(path) {
                 Some(Slot::Done(result)) => return result.clone(),
                 Some(Slot::Fetching) => {
+                    state.waiting += 1;
                     state = self
                         .finished
                         .wait(state)
                         .unwrap_or_else(PoisonError::into_inner);
+                    state.waiting -= 1;
                 }
                 None | Some(Slot::Queued | Slot::PrefetchFailed) => {
                     state.slots.insert(path.to_owned(), Slot::Fetching);
                     drop(state);
                     let in_flight = InFlight { files: self, path };
-                    let result = self.fetch(path);
+                    let (result, store) = self.fetch(path);
                     in_flight.finish(result.clone(), false);
+                    self.store_later(store, true);
                     return result;
                 }
             }
@@ -200,34 +245,100 @@ impl IndexFiles {
         }
         let mut state = self.lock();
         let queued = queue_missing(&mut state, names);
+        self.wake(state, queued, false);
+    }
+
+    /// Wakes up to `jobs` idle workers, and the callers waiting for a fetch in flight when
+    /// `finished`. Waking a thread is a system call even when none waits: only those waiting
+    /// are woken.
+    fn wake(&self, state: MutexGuard<'_, State>, jobs: usize, finished: bool) {
+        let workers = jobs.min(state.idle);
+        let all_workers = workers == state.idle;
+        let callers = finished && state.waiting > 0;
         drop(state);
-        if queued > 0 {
+        if callers {
+            self.finished.notify_all();
+        }
+        if workers == 0 {
+            return;
+        }
+        if all_workers {
             self.work.notify_all();
+        } else {
+            for _ in 0..workers {
+                self.work.notify_one();
+            }
         }
     }
 
-    fn fetch(&self, path: &str) -> FileResult {
+    /// Queues the files named by the dependencies of `file`'s line at `line` (a version the
+    /// resolver tries), for a worker to read them.
+    pub(crate) fn follow_line(&self, file: &Arc<FetchedFile>, line: Range<usize>) {
+        if !self.prefetch {
+            return;
+        }
+        let mut state = self.lock();
+        if state.shutdown {
+            return;
+        }
+        state.follows.push_back(Follow {
+            file: Arc::clone(file),
+            line: Some(line),
+        });
+        self.wake(state, 1, false);
+    }
+
+    /// Hands `store` to the workers (waking one when `wake`: a worker that fetched the file
+    /// takes it itself), or writes it now when there are none.
+    fn store_later(&self, store: Option<CacheWrite>, wake: bool) {
+        let Some(store) = store else { return };
+        if !self.prefetch {
+            self.fetcher.store(store);
+            return;
+        }
+        let mut state = self.lock();
+        state.stores.push(store);
+        self.wake(state, usize::from(wake), false);
+    }
+
+    /// Writes the cache entries no worker has written yet, on the calling thread (when the
+    /// index is dropped, so that a later run finds them).
+    pub(crate) fn store_pending(&self) {
+        let stores = std::mem::take(&mut self.lock().stores);
+        for store in stores {
+            self.fetcher.store(store);
+        }
+    }
+
+    fn fetch(&self, path: &str) -> (FileResult, Option<CacheWrite>) {
         match self.fetcher.index_file(path) {
-            Ok(None) => Ok(Arc::default()),
-            Ok(Some(text)) => Ok(Arc::new(FetchedFile {
-                text,
-                entries: OnceLock::new(),
-            })),
-            Err(error) => Err(Arc::new(error)),
+            Ok(None) => (Ok(Arc::default()), None),
+            Ok(Some(fetched)) => (
+                Ok(Arc::new(FetchedFile {
+                    text: fetched.text,
+                    entries: OnceLock::new(),
+                })),
+                fetched.store,
+            ),
+            Err(error) => (Err(Arc::new(error)), None),
         }
     }
 
-    /// Records the answer for `path`, queues the dependencies it names and wakes whoever
-    /// waits.
+    /// Records the answer for `path`, has a worker queue the dependencies it names and wakes
+    /// whoever waits.
     fn finish(&self, path: &str, result: FileResult, by_worker: bool) {
-        let names = match &result {
-            Ok(file) if self.prefetch => file.dependency_names(),
-            _ => Vec::new(),
-        };
         let mut state = self.lock();
         let mut queued = 0;
-        if !state.shutdown {
-            queued = queue_missing(&mut state, names.iter().map(String::as_str));
+        if let Ok(file) = &result
+            && self.prefetch
+            && !state.shutdown
+            && !file.text().is_empty()
+        {
+            state.follows.push_back(Follow {
+                file: Arc::clone(file),
+                line: None,
+            });
+            queued = 1;
         }
         let slot = match result {
             Err(error) if by_worker => {
@@ -237,47 +348,59 @@ impl IndexFiles {
             result => Slot::Done(result),
         };
         state.slots.insert(path.to_owned(), slot);
-        drop(state);
-        self.finished.notify_all();
-        if queued > 0 {
-            self.work.notify_all();
-        }
+        // A worker goes on with the file's follow-up itself.
+        let jobs = if by_worker { 0 } else { queued };
+        self.wake(state, jobs, true);
     }
 
-    /// The loop of one prefetch worker: take the next queued file, fetch it, repeat, until
+    /// The loop of one prefetch worker: take the most urgent job, do it, repeat, until
     /// [`IndexFiles::shut_down`].
     pub(crate) fn run_worker(&self) {
-        while let Some(path) = self.next_queued() {
-            let in_flight = InFlight {
-                files: self,
-                path: &path,
-            };
-            let result = self.fetch(&path);
-            in_flight.finish(result, true);
+        while let Some(job) = self.next_job() {
+            match job {
+                Job::Follow(follow) => {
+                    let names = follow.names();
+                    self.prefetch(names.iter().map(String::as_str));
+                }
+                Job::Fetch(path) => {
+                    let in_flight = InFlight {
+                        files: self,
+                        path: &path,
+                    };
+                    let (result, store) = self.fetch(&path);
+                    in_flight.finish(result, true);
+                    self.store_later(store, false);
+                }
+                Job::Store(store) => self.fetcher.store(store),
+            }
         }
     }
 
-    fn next_queued(&self) -> Option<String> {
+    fn next_job(&self) -> Option<Job> {
         let mut state = self.lock();
         loop {
             if state.shutdown {
                 return None;
             }
-            match state.queue.pop_front() {
-                Some(path) => {
-                    // A caller may have taken it meanwhile; then its slot is no longer queued.
-                    if let Some(slot @ Slot::Queued) = state.slots.get_mut(&path) {
-                        *slot = Slot::Fetching;
-                        return Some(path);
-                    }
-                }
-                None => {
-                    state = self
-                        .work
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
+            if let Some(follow) = state.follows.pop_front() {
+                return Some(Job::Follow(follow));
+            }
+            while let Some(path) = state.queue.pop_front() {
+                // A caller may have taken it meanwhile; then its slot is no longer queued.
+                if let Some(slot @ Slot::Queued) = state.slots.get_mut(&path) {
+                    *slot = Slot::Fetching;
+                    return Some(Job::Fetch(path));
                 }
             }
+            if let Some(store) = state.stores.pop() {
+                return Some(Job::Store(store));
+            }
+            state.idle += 1;
+            state = self
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.idle -= 1;
         }
     }
 
@@ -286,6 +409,7 @@ impl IndexFiles {
         let mut state = self.lock();
         state.shutdown = true;
         state.queue.clear();
+        state.follows.clear();
         drop(state);
         self.work.notify_all();
     }
@@ -311,8 +435,7 @@ impl Drop for InFlight<'_> {
         state
             .slots
             .insert(self.path.to_owned(), Slot::PrefetchFailed);
-        drop(state);
-        self.files.finished.notify_all();
+        self.files.wake(state, 0, true);
     }
 }
 

@@ -44,6 +44,7 @@ mod async_index;
 mod cache_gc;
 mod cache_legacy;
 mod cache_pack;
+mod connections;
 mod disk_cache;
 mod error;
 mod fetcher;

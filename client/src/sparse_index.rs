@@ -7,7 +7,7 @@ use wharf_index_format::{IndexEntry, RegistryConfig, index_path};
 use wharf_resolver::{IndexSource, ResolveError};
 
 use crate::fetcher::Fetcher;
-use crate::index_files::{FetchedFile, IndexFiles, is_fetchable_name, line_dependency_names};
+use crate::index_files::{FetchedFile, IndexFiles, is_fetchable_name};
 use crate::tls::client_config;
 use crate::{ClientError, ClientOptions, IndexUrl};
 
@@ -193,13 +193,14 @@ impl IndexSource for SparseIndex {
     ) -> Result<Option<String>, ResolveError> {
         let file = self.file(name)?;
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let line = start
-            .checked_add(len)
-            .and_then(|end| file.text().get(start..end));
-        // The resolver tries this version: its dependencies are asked for next.
-        if let Some(line) = line {
-            let names = line_dependency_names(line);
-            self.files.prefetch(names.iter().map(String::as_str));
+        let Some(range) = start.checked_add(len).map(|end| start..end) else {
+            return Ok(None);
+        };
+        let line = file.text().get(range.clone());
+        // The resolver tries this version: its dependencies are asked for next. A worker
+        // reads their names while the resolver parses the line.
+        if line.is_some() {
+            self.files.follow_line(&file, range);
         }
         Ok(line.map(str::to_owned))
     }
@@ -225,5 +226,6 @@ impl IndexSource for SparseIndex {
 impl Drop for SparseIndex {
     fn drop(&mut self) {
         self.files.shut_down();
+        self.files.store_pending();
     }
 }

@@ -5,13 +5,62 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::{Error as PemError, PemObject as _};
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use rustls_platform_verifier::Verifier;
 
 use crate::ClientError;
+
+/// The TLS configuration of every request: server certificates are checked against the
+/// platform's roots (loaded at the first `https` handshake) and the certificates in
+/// `ca_certs` (PEM files, read now so that a bad one is named at once). Public for clients
+/// built outside this crate (`wharf mirror sync`), so they share the platform's roots.
+///
+/// A system without any root certificate still gets a configuration (whose `https` requests
+/// then fail with an unknown issuer, pointing at `--ca-cert`), so plain `http` keeps working.
+pub fn client_config(ca_certs: &[PathBuf]) -> Result<ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut extra_roots = Vec::new();
+    for path in ca_certs {
+        extra_roots.extend(read_ca_file(path)?);
+    }
+    let verifier = LazyVerifier {
+        provider: Arc::clone(&provider),
+        extra_roots,
+        verifier: OnceLock::new(),
+    };
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::HttpClient {
+            reason: format!("cannot set up TLS: {e}"),
+        })?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    // reqwest is built for HTTP/1.1 only: each fetching thread keeps a connection of its own,
+    // so HTTP/2 has nothing to multiplex, and over TLS on loopback it cost more instructions
+    // per answer than HTTP/1.1 for about as many system calls.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The platform's verifier (its roots plus the extra CA certificates), made at the first
+/// certificate it is to check: loading and parsing the system's roots was 7 % of the
+/// instructions a resolve over plain `http` spent on its resolving thread, before its first
+/// request. A system without any root certificate gets a verifier too, whose `https`
+/// handshakes fail with an unknown issuer (pointing at `--ca-cert`), so plain `http` keeps
+/// working.
+#[derive(Debug)]
+struct LazyVerifier {
+    provider: Arc<CryptoProvider>,
+    extra_roots: Vec<CertificateDer<'static>>,
+    verifier: OnceLock<Option<Arc<Verifier>>>,
+}
 
 /// The platform's verifier without extra roots, made once per process and shared: making one
 /// reads and parses every certificate file of the system's store, and one command may build
@@ -23,49 +72,70 @@ fn platform_verifier(provider: Arc<CryptoProvider>) -> Result<Arc<Verifier>, rus
         .clone()
 }
 
-/// The TLS configuration of every request: server certificates are checked against the
-/// platform's roots and the certificates in `ca_certs` (PEM files). Public for clients
-/// built outside this crate (`wharf mirror sync`), so they share the platform's roots.
-///
-/// A system without any root certificate still gets a configuration (whose `https` requests
-/// then fail with an unknown issuer, pointing at `--ca-cert`), so plain `http` keeps working.
-pub fn client_config(ca_certs: &[PathBuf]) -> Result<ClientConfig, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut extra_roots = Vec::new();
-    for path in ca_certs {
-        extra_roots.extend(read_ca_file(path)?);
+impl LazyVerifier {
+    fn verifier(&self) -> Option<&Verifier> {
+        self.verifier
+            .get_or_init(|| {
+                let provider = Arc::clone(&self.provider);
+                let made = if self.extra_roots.is_empty() {
+                    platform_verifier(provider)
+                } else {
+                    Verifier::new_with_extra_roots(self.extra_roots.clone(), provider)
+                        .map(Arc::new)
+                };
+                made.inspect_err(|error| {
+                        tracing::debug!(%error, "no root certificates: https needs `--ca-cert`");
+                    })
+                    .ok()
+            })
+            .as_deref()
     }
-    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::HttpClient {
-            reason: format!("cannot set up TLS: {e}"),
-        })?;
-    let given_extra_roots = !extra_roots.is_empty();
-    let verifier = if given_extra_roots {
-        Verifier::new_with_extra_roots(extra_roots, provider).map(Arc::new)
-    } else {
-        platform_verifier(provider)
-    };
-    let mut config = match verifier {
-        Ok(verifier) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth(),
-        Err(error) if !given_extra_roots => {
-            tracing::debug!(%error, "no system root certificates: https needs `--ca-cert`");
-            builder
-                .with_root_certificates(RootCertStore::empty())
-                .with_no_client_auth()
-        }
-        Err(error) => {
-            return Err(ClientError::HttpClient {
-                reason: format!("cannot set up TLS certificate verification: {error}"),
-            });
-        }
-    };
-    // reqwest is built for HTTP/1.1 only.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+}
+
+impl ServerCertVerifier for LazyVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(verifier) = self.verifier() else {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            ));
+        };
+        verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    // The signatures of a handshake need no roots: they are checked as the platform's
+    // verifier checks them, with the provider's algorithms.
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// Every certificate of the PEM file at `path`; a file that cannot be read, is not PEM, holds

@@ -17,10 +17,12 @@
 # local and warm modes); the summary gives the median over all rounds, CPU time and the ratios.
 # With PERF=1, `perf stat -e task-clock` counts the local pair too (software counter; the machine
 # has no hardware counters); with CALLGRIND=1, valgrind counts the instructions of one local run
-# of each.
+# of each, and of one cold remote `wharf resolve` (all threads), whose system calls `strace -f -c`
+# also counts. WHARF=path times another `wharf` binary (a debug build, say) instead of the
+# release one.
 #
 # Usage: scripts/resolver-fixtures/bench-remote-vs-cargo.sh [CASE]   (default: popular-88)
-#        ROUNDS=3 RUNS=5 PORT=18089 SKIP_BUILD=1 PERF=1 CALLGRIND=1
+#        ROUNDS=3 RUNS=5 PORT=18089 SKIP_BUILD=1 PERF=1 CALLGRIND=1 WHARF=target/debug/wharf
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -129,7 +131,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     cargo build --release -p wharf-cli --bin wharf
 fi
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-wharf="$target_dir/release/wharf"
+wharf="${WHARF:-$target_dir/release/wharf}"
 manifest="$work/project/Cargo.toml"
 cargo_cmd="cargo generate-lockfile --manifest-path $manifest"
 wharf_local="$wharf resolve --index-dir $work/registry/index --manifest $manifest --format cargo-lock"
@@ -213,11 +215,28 @@ if [[ "${PERF:-0}" = 1 ]]; then
     CARGO_HOME="$work/home-local" perf stat -r 10 -e task-clock -- $cargo_cmd --offline 2>&1 >/dev/null | grep -E "task-clock|elapsed"
     perf stat -r 10 -e task-clock -- $wharf_local 2>&1 >/dev/null | grep -E "task-clock|elapsed"
 fi
+# The instructions counted in callgrind output files (each file's `summary:` line; its
+# `totals:` line says the same again).
+instructions() {
+    grep -h '^summary:' "$@" | awk '{ s += $2 } END { printf "%.0f\n", s }'
+}
 if [[ "${CALLGRIND:-0}" = 1 ]]; then
     for who in cargo wharf; do
         if [[ $who = cargo ]]; then cmd="$cargo_cmd --offline"; else cmd=$wharf_local; fi
         CARGO_HOME="$work/home-local" valgrind --tool=callgrind --trace-children=yes \
             --callgrind-out-file="$work/callgrind.$who.%p" $cmd > /dev/null 2> "$work/callgrind.$who.log"
-        echo "$who instructions (all processes): $(grep -h -E '^(summary|totals):' "$work"/callgrind.$who.* | awk '{ s += $2 } END { print s }')"
+        echo "$who instructions (all processes): $(instructions "$work"/callgrind.$who.*)"
     done
+    rm -rf "$work/wharf-cold"
+    valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.remote" \
+        $wharf_remote --cache-dir "$work/wharf-cold" > /dev/null 2> "$work/callgrind.remote.log"
+    echo "wharf remote cold instructions (all threads): $(instructions "$work/callgrind.remote")"
+    if command -v strace > /dev/null; then
+        for mode in local remote; do
+            rm -rf "$work/wharf-cold"
+            if [[ $mode = local ]]; then cmd=$wharf_local; else cmd="$wharf_remote --cache-dir $work/wharf-cold"; fi
+            strace -f -c -o "$work/strace.$mode" $cmd > /dev/null
+            echo "wharf $mode system calls: $(tail -1 "$work/strace.$mode" | awk '{ print $4 }') ($(awk '$NF == "futex" { n = $4 } END { print n + 0 }' "$work/strace.$mode") futex)"
+        done
+    fi
 fi

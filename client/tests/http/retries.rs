@@ -74,3 +74,68 @@ fn config_json_is_retried_too_and_zero_retries_means_one_try() {
     assert!(error.to_string().contains("HTTP 500"), "{error}");
     assert_eq!(server.hits("/index/config.json"), 1);
 }
+
+/// A server on loopback that answers `config.json`, and for anything else either never
+/// answers (`…/hang`) or sends a head and ten bytes of a longer body, then nothing.
+/// Each connection is held open until the test ends.
+fn stalling_server() -> (String, std::sync::mpsc::Sender<()>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/index/", listener.local_addr().unwrap());
+    let (done, ended) = std::sync::mpsc::channel::<()>();
+    let ended = std::sync::Arc::new(std::sync::Mutex::new(ended));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let ended = std::sync::Arc::clone(&ended);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    request.push_str(&line);
+                }
+                if request.contains("config.json") {
+                    let body = r#"{"dl":"http://127.0.0.1/dl"}"#;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    // Keep the connection for the next request.
+                    drop(reader);
+                    return;
+                }
+                if !request.contains("/hang ") {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+                    let _ = stream.write_all(&[b'x'; 10]);
+                }
+                // Hold the connection open, silent, until the test ends.
+                let _ = ended.lock().map(|ended| ended.recv());
+            });
+        }
+    });
+    (url, done)
+}
+
+/// The stall timeout bounds the wait for an answer's head and for each read of its body.
+#[test]
+fn an_answer_that_stops_coming_is_given_up_after_the_stall_timeout() {
+    let (url, _done) = stalling_server();
+    let options = ClientOptions {
+        stall_timeout: std::time::Duration::from_millis(300),
+        prefetch_threads: 0,
+        ..quick_retries(0)
+    };
+    let index = SparseIndex::with_options(&url, None, &options).unwrap();
+    let error = index.versions("hang").unwrap_err().to_string();
+    assert!(error.contains("ha/ng/hang"), "{error}");
+    let error = index.versions("cut").unwrap_err().to_string();
+    assert!(
+        error.contains("3/c/cut") && error.contains("broke off after 10 bytes"),
+        "{error}"
+    );
+}
