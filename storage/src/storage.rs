@@ -394,7 +394,8 @@ impl Storage {
     /// Finds who a presented token belongs to. Tokens verified since the database last
     /// changed (in this process or any other) are answered from memory; expiry is checked on
     /// every call. On PostgreSQL a change through another node is seen once its
-    /// notification arrives (`token_notify.rs`).
+    /// notification arrives (`token_notify.rs`). A miss waits for the database on the calling
+    /// thread: async code calls [`Storage::authenticate_async`].
     pub fn authenticate(&self, presented: &str) -> Result<Principal, StorageError> {
         let digest = token_digest(presented.trim());
         self.inner
@@ -402,12 +403,30 @@ impl Storage {
             .authenticate(&self.inner.pool, &digest, now_unix())
     }
 
-    /// [`Storage::authenticate`] by the token's stored SHA-256 (hex), for a web session
-    /// that keeps only the token's id.
-    pub(crate) fn authenticate_digest(&self, digest: &str) -> Result<Principal, StorageError> {
-        self.inner
-            .token_cache
-            .authenticate(&self.inner.pool, digest, now_unix())
+    /// [`Storage::authenticate`] for async callers (the server's requests): a token verified
+    /// since the last change is answered at once; a miss is looked up on a blocking thread,
+    /// so a slow or locked database holds up this request only, never a runtime worker and
+    /// the other requests it runs.
+    pub async fn authenticate_async(&self, presented: &str) -> Result<Principal, StorageError> {
+        self.authenticate_digest(token_digest(presented.trim()))
+            .await
+    }
+
+    /// [`Storage::authenticate_async`] by the token's stored SHA-256 (hex), for a web
+    /// session that keeps only the token's id.
+    pub(crate) async fn authenticate_digest(
+        &self,
+        digest: String,
+    ) -> Result<Principal, StorageError> {
+        let now = now_unix();
+        if let Some(answer) = self.inner.token_cache.cached(&digest, now) {
+            return answer;
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            inner.token_cache.authenticate(&inner.pool, &digest, now)
+        })
+        .await?
     }
 
     // ---- writes ----
