@@ -237,6 +237,12 @@ pub fn current_keyset(data_dir: &Path) -> Result<Keyset, StorageError> {
     RegistryKeys::load_for_rotation(data_dir)
 }
 
+/// Every signed keyset note of `dir` (version 1 first), unchecked; an error when there is
+/// none.
+pub(crate) fn keyset_chain(dir: &Path) -> Result<Vec<String>, StorageError> {
+    Ok(read_chain(dir)?.0)
+}
+
 /// Every signed keyset note of `dir` (version 1 first), the newest parsed, and its path.
 fn read_chain(dir: &Path) -> Result<(Vec<String>, Keyset, PathBuf), StorageError> {
     let mut chain = Vec::new();
