@@ -247,6 +247,18 @@ impl PgDatabase {
     }
 }
 
+impl PgDatabase {
+    /// Runs `task` on the database's runtime; it ends with the runtime at the latest.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let runtime = self
+            .runtime
+            .0
+            .as_ref()
+            .expect("the runtime lives until dropped");
+        drop(runtime.spawn(task));
+    }
+}
+
 /// One listening connection: `LISTEN channel` (then `listened` is set and `on_event` told),
 /// then every notification is passed to `on_event`, until the connection ends.
 async fn listen(

@@ -181,6 +181,9 @@ impl Storage {
             .run_sql(move |conn| log::append_pending(conn, &keys))
             .await?;
         start_retrying(Arc::downgrade(&storage.inner), retry_queue);
+        if let EnginePool::Postgres(database) = &storage.inner.pool {
+            crate::node_keys::follow_keyset(Arc::downgrade(&storage.inner), database);
+        }
         let report = storage.reconcile().await?;
         tracing::info!(
             checked = report.checked,
@@ -538,7 +541,7 @@ impl Storage {
             checked_plan,
             quota,
         };
-        let keys = self.inner.keys.current();
+        let keys = self.inner.keys.signing()?;
         let (outcome, snapshot, leaf) = self
             .inner
             .writer
@@ -621,7 +624,7 @@ impl Storage {
         &self,
         work: impl FnOnce(&dyn Sql, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
     ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {
-        let keys = self.inner.keys.current();
+        let keys = self.inner.keys.signing()?;
         let change = self
             .inner
             .writer
@@ -772,7 +775,7 @@ impl Storage {
         compromised_since: Option<i64>,
     ) -> Result<PublisherKeyInfo, StorageError> {
         let (who, id) = (who.clone(), id.to_owned());
-        let keys = self.inner.keys.current();
+        let keys = self.inner.keys.signing()?;
         let (key, changed) = self
             .inner
             .writer
