@@ -36,6 +36,12 @@ pub(crate) struct RestoreArgs {
     /// variables) instead of `<DIR>/blobs`.
     #[arg(long, value_name = "URL")]
     storage: Option<String>,
+    /// A file holding the registry's root public key (`wharf-ed25519:…`, as `wharf admin
+    /// root-key export` prints it): the backup's keyset chain must start at it. Without it
+    /// the manifest's signature is checked against the keys the backup itself holds, which
+    /// catches a damaged or half-altered file but not a backup re-signed with other keys.
+    #[arg(long, value_name = "FILE")]
+    root_key: Option<PathBuf>,
 }
 
 /// Writes the backup, reporting progress on stderr and a summary on stdout.
@@ -85,7 +91,12 @@ pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let blobs = location.clone().map_or(BlobBackend::Local, |location| {
         BlobBackend::S3(S3Config::from_env(location))
     });
-    let summary = wharf_storage::restore_backup(&args.file, &args.data, &blobs)
+    let pinned_root = args
+        .root_key
+        .as_deref()
+        .map(crate::install_cmd::read_root_key)
+        .transpose()?;
+    let summary = wharf_storage::restore_backup(&args.file, &args.data, &blobs, pinned_root)
         .await
         .with_context(|| format!("restoring `{}`", args.file.display()))?;
     if let Some(location) = &location {

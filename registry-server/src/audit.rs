@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use wharf_storage::AuditEntry;
 
-use crate::response::Resp;
 use crate::state::AppState;
 
 /// The client's address, put into each request's extensions by the server.
@@ -44,9 +43,15 @@ impl PendingAudit {
         }
     }
 
-    /// Records the request when it is a write or its authorisation was refused.
-    pub(crate) fn finish(self, state: &AppState, response: &Resp, detail: Option<&str>) {
-        let status = response.status();
+    /// Records the request when it is a write or its authorisation was refused: its answer's
+    /// `status`, and the [`AuditTarget`] its handler named, if any.
+    pub(crate) async fn finish(
+        self,
+        state: &AppState,
+        status: StatusCode,
+        target: Option<AuditTarget>,
+        detail: Option<&str>,
+    ) {
         let is_read = self.method == Method::GET || self.method == Method::HEAD;
         let denied = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
         if is_read && !denied {
@@ -58,16 +63,13 @@ impl PendingAudit {
         } else {
             classify(&self.method, path)
         };
-        let target = response
-            .extensions()
-            .get::<AuditTarget>()
-            .map_or_else(|| path.to_owned(), |target| target.0.clone());
+        let target = target.map_or_else(|| path.to_owned(), |target| target.0);
         let outcome = if status.is_success() {
             "ok".to_owned()
         } else {
             format!("{}: {}", status.as_u16(), detail.unwrap_or(""))
         };
-        let actor = self.actor(state);
+        let actor = self.actor(state).await;
         let entry = AuditEntry::new(
             actor,
             self.peer
@@ -80,14 +82,12 @@ impl PendingAudit {
     }
 
     /// The login behind the presented token, or `anonymous`.
-    fn actor(&self, state: &AppState) -> String {
+    async fn actor(&self, state: &AppState) -> String {
         let mut headers = HeaderMap::new();
         if let Some(token) = &self.token {
             headers.insert(http::header::AUTHORIZATION, token.clone());
         }
-        crate::auth::presented_token(&headers)
-            .and_then(|token| state.storage.authenticate(token).ok())
-            .map_or_else(|| "anonymous".to_owned(), |principal| principal.login)
+        crate::auth::login_or_anonymous(state, &headers).await
     }
 }
 

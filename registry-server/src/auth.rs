@@ -21,7 +21,10 @@ pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
 
 /// For reads (index, downloads, search): `Ok(None)` when the registry is public and no token
 /// came; with `auth-required`, a missing or bad token is a 401 carrying cargo's login challenge.
-pub(crate) fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+pub(crate) async fn reader(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, ApiError> {
     if !state.config.auth_required {
         return Ok(None);
     }
@@ -34,7 +37,7 @@ pub(crate) fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
             &login_url,
         ));
     };
-    match state.storage.authenticate(token) {
+    match state.storage.authenticate_async(token).await {
         // A token made without the `read` scope (e.g. a publish-only token for CI) may not
         // read a private registry: 403 naming the scope, never a silent pass.
         Ok(principal) => {
@@ -55,7 +58,7 @@ pub(crate) fn reader(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
 }
 
 /// For the web API's writes (and owner listing): a valid token is required.
-pub(crate) fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub(crate) async fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let Some(token) = presented_token(headers) else {
         return Err(ApiError::unauthorized(
             format!(
@@ -65,12 +68,20 @@ pub(crate) fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal,
             &state.config.login_url(),
         ));
     };
-    Ok(state.storage.authenticate(token)?)
+    Ok(state.storage.authenticate_async(token).await?)
+}
+
+/// The login behind a valid token presented with a request, or `anonymous` (for the audit
+/// log and licence checks, which name who asked).
+pub(crate) async fn login_or_anonymous(state: &AppState, headers: &HeaderMap) -> String {
+    optional_principal(state, headers)
+        .await
+        .map_or_else(|| "anonymous".to_owned(), |principal| principal.login)
 }
 
 /// The principal of a valid token presented with a request, if any; a missing, bad or
 /// expired token is `None` (for reads that only annotate, such as counting who downloaded).
-pub(crate) fn optional_principal(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+pub(crate) async fn optional_principal(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
     let token = presented_token(headers)?;
-    state.storage.authenticate(token).ok()
+    state.storage.authenticate_async(token).await.ok()
 }

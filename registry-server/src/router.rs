@@ -14,7 +14,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 
-use crate::audit::{PeerAddr, PendingAudit};
+use crate::audit::{AuditTarget, PeerAddr, PendingAudit};
 use crate::connection::counters::Expiry;
 use crate::connection::upload::{TimedBody, UploadTimedOut};
 use crate::core_sharing;
@@ -48,7 +48,10 @@ where
             (error.into_response(), Some(detail))
         }
     };
-    audit.finish(&state, &response, detail.as_deref());
+    let target = response.extensions().get::<AuditTarget>().cloned();
+    audit
+        .finish(&state, response.status(), target, detail.as_deref())
+        .await;
     state
         .metrics
         .record(route, response.status().as_u16(), start.elapsed());
@@ -78,7 +81,9 @@ pub(crate) fn answer_index_file_now<B>(
     core_sharing::count_request();
     state.metrics.count_version(request.version());
     let response =
-        index::index_file(state, rest, request.headers()).unwrap_or_else(ApiError::into_response);
+        // A public registry: no token to check.
+        index::serve_index_file(state, rest, request.headers())
+            .unwrap_or_else(ApiError::into_response);
     state.metrics.record(
         Route::IndexFile,
         response.status().as_u16(),
@@ -113,7 +118,10 @@ where
             return (Route::IndexFile, Err(error));
         }
         if rest == "config.json" {
-            return (Route::Config, index::config_json(state, request.headers()));
+            return (
+                Route::Config,
+                index::config_json(state, request.headers()).await,
+            );
         }
         if rest == log::TIMESTAMP_PATH {
             return (Route::Log, log::timestamp(state, request.headers()).await);
@@ -129,7 +137,7 @@ where
         }
         return (
             Route::IndexFile,
-            index::index_file(state, rest, request.headers()),
+            index::index_file(state, rest, request.headers()).await,
         );
     }
     // The other routes may consume the request (bodies), so they work on owned copies.
@@ -197,7 +205,7 @@ async fn registry_facts(
     Some(if is_usage {
         crate::handlers::usage::usage(state, headers).await
     } else {
-        entitlements::info(state, headers)
+        entitlements::info(state, headers).await
     })
 }
 
@@ -340,7 +348,7 @@ where
 {
     let query = request.uri().query().map(str::to_owned);
     let kind = git::classify(state, method, rest, query.as_deref())?;
-    git::check_reader(state, request.headers())?;
+    git::check_reader(state, request.headers()).await?;
     let headers = request.headers().clone();
     let body = match kind {
         git::GitRequest::UploadPack => read_body(state, request).await?,
@@ -464,10 +472,10 @@ where
         .collect::<Result<_, _>>()?;
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     if path.starts_with(teams::PATH) {
-        return teams::route(state, &headers, method, path, &segments, &body);
+        return teams::route(state, &headers, method, path, &segments, &body).await;
     }
     if path == crate::handlers::usage::PLAN_PATH {
-        return crate::handlers::usage::set_plan(state, &headers, method, &body);
+        return crate::handlers::usage::set_plan(state, &headers, method, &body).await;
     }
     roles::route(
         state,
@@ -478,6 +486,7 @@ where
         query.as_deref(),
         &body,
     )
+    .await
 }
 
 /// Deprecations, quarantines and advisories (`handlers/lifecycle.rs`).

@@ -204,6 +204,7 @@ impl Tenants {
             None => {
                 let login_url = format!("{}{TENANT_PREFIX}{name}/me", self.base_url());
                 let refusal = admit(self.void.get(), &login_url, request.headers())
+                    .await
                     .err()
                     .unwrap_or_else(|| no_such_endpoint(&name, &sub));
                 return Ok(refused(&self.default, &name, &request, refusal).into_response());
@@ -220,13 +221,12 @@ impl Tenants {
                 &state.config.login_url(),
                 request.headers(),
             )
+            .await
         {
             return Ok(refused(&state, &name, &request, refusal).into_response());
         }
         if sub == crate::handlers::usage::PLAN_PATH {
-            let actor = presented_token(request.headers())
-                .and_then(|token| state.storage.authenticate(token).ok())
-                .map_or_else(|| "anonymous".to_owned(), |principal| principal.login);
+            let actor = crate::auth::login_or_anonymous(&state, request.headers()).await;
             return Ok(record_refusal(
                 &state,
                 &name,
@@ -322,7 +322,11 @@ fn with_path(uri: &Uri, path: &str) -> Result<Uri, ApiError> {
 /// Lets a request of an `auth-required` tenant through only with a token of that tenant; the
 /// refusal is the same whatever path was asked for. Without a storage (no tenant was ever
 /// configured) every token is refused as invalid.
-fn admit(storage: Option<&Storage>, login_url: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+async fn admit(
+    storage: Option<&Storage>,
+    login_url: &str,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
     let Some(token) = presented_token(headers) else {
         return Err(ApiError::unauthorized(
             format!(
@@ -331,9 +335,10 @@ fn admit(storage: Option<&Storage>, login_url: &str, headers: &HeaderMap) -> Res
             login_url,
         ));
     };
-    let authenticated = storage.map_or(Err(StorageError::InvalidToken), |storage| {
-        storage.authenticate(token)
-    });
+    let authenticated = match storage {
+        Some(storage) => storage.authenticate_async(token).await,
+        None => Err(StorageError::InvalidToken),
+    };
     match authenticated {
         Ok(_) => Ok(()),
         Err(

@@ -9,7 +9,8 @@
 //! steps of [`PAGES_PER_STEP`] pages so it reports progress. Then every blob a version of
 //! the copy references is read from the registry's store (its disk or its bucket), checked
 //! against its SHA-256, and written after the database, the keys and the small data files
-//! into one zstd-compressed tar ending with a manifest (see `backup_archive`). Each tenant
+//! into one zstd-compressed tar ending with a manifest and its signature by the registry's
+//! release key (see `backup_archive`). Each tenant
 //! (`tenants/<name>/`, a registry of its own) follows the same way under its directory's
 //! path: its database through the online backup API, its keys, its blobs; then the tenants
 //! table. The file is
@@ -30,8 +31,8 @@ use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::backup_archive::{
-    ADMIN_TOKEN_FILE, BLOBS_DIR, FORMAT, MANIFEST_MEMBER, Manifest, ManifestMember, TENANTS_DIR,
-    TENANTS_TABLE_FILE, ZSTD_LEVEL, member_header,
+    ADMIN_TOKEN_FILE, BLOBS_DIR, FORMAT, MANIFEST_MEMBER, Manifest, ManifestMember,
+    SIGNATURE_MEMBER, TENANTS_DIR, TENANTS_TABLE_FILE, ZSTD_LEVEL, member_header,
 };
 use crate::blobs::{blob_key, sha256_hex};
 use crate::db::DB_FILE;
@@ -107,6 +108,8 @@ pub async fn create_backup(
         ));
     }
     let db_path = database_of(data_dir)?;
+    // The manifest is signed with the release key of the keys the backup holds.
+    let keys = crate::RegistryKeys::load(data_dir)?;
     let store = open_blob_store(data_dir, blobs)?;
     let parent = out
         .parent()
@@ -175,6 +178,8 @@ pub async fn create_backup(
     let bytes = manifest.members.iter().map(|member| member.size).sum();
     let json = serde_json::to_vec_pretty(&manifest).map_err(|error| fail(error.to_string()))?;
     archive.append_bytes(MANIFEST_MEMBER, &json)?;
+    let signature = wharf_trust::bundle::sign_backup_manifest(keys.release_key(), &json);
+    archive.append_bytes(SIGNATURE_MEMBER, signature.to_base64().as_bytes())?;
     let file_bytes = finish(archive, &partial, parent)?;
     Ok(BackupSummary {
         file: out.to_path_buf(),

@@ -1,6 +1,7 @@
 //! The backup file format shared by `wharf admin backup` and `wharf admin restore`: a tar
 //! archive compressed with zstd whose members are paths of a data directory, ending with a
-//! manifest that names every other member with its size and SHA-256.
+//! manifest that names every other member with its size and SHA-256, and the registry's
+//! signature over the manifest.
 //!
 //! Members, in this order:
 //!
@@ -9,11 +10,17 @@
 //! - `admin-token` (when the registry has one) and `audit-head` (the newest audit record of
 //!   the copied database, so the restored audit log verifies against its anchor);
 //! - `blobs/sha256/ab/cd/<hex>`: every blob a version of the copied database references;
-//! - [`MANIFEST_MEMBER`]: the [`Manifest`] (JSON).
+//! - [`MANIFEST_MEMBER`]: the [`Manifest`] (JSON);
+//! - [`SIGNATURE_MEMBER`]: the base64 ed25519 signature of the manifest's exact bytes by the
+//!   release key of the newest keyset under `keys/` (`wharf_trust::bundle::
+//!   sign_backup_manifest`). A restore checks it against that keyset after walking the
+//!   backup's keyset chain from a pinned root key, or from the chain's own first root key
+//!   when none is pinned ([`check_manifest_signature`]).
 
 use std::path::{Component, Path};
 
 use serde::{Deserialize, Serialize};
+use wharf_trust::{KeyRole, Keyset, Note, PublicKey, Signature};
 
 use crate::blobs::blob_key;
 use crate::db::DB_FILE;
@@ -21,8 +28,11 @@ use crate::registry_keys::KEYS_DIR;
 
 /// The last member: the manifest.
 pub(crate) const MANIFEST_MEMBER: &str = "wharf-backup-manifest.json";
-/// The manifest's `format`: what this build writes and reads.
-pub(crate) const FORMAT: &str = "wharf-backup-1";
+/// The last member: the signature of the manifest.
+pub(crate) const SIGNATURE_MEMBER: &str = "wharf-backup-manifest.sig";
+/// The manifest's `format`: what this build writes and reads (`wharf-backup-1` backups,
+/// whose manifest is unsigned, are refused).
+pub(crate) const FORMAT: &str = "wharf-backup-2";
 /// The admin token file of a data directory.
 pub(crate) const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// The directory of local blobs inside a data directory.
@@ -76,6 +86,8 @@ pub(crate) enum MemberKind {
     Blob,
     /// The manifest.
     Manifest,
+    /// The manifest's signature.
+    Signature,
     /// A tenant's blob, `tenants/<name>/blobs/sha256/…/<hex>` (kept on the disk always).
     TenantBlob,
     /// Any other file of a tenant (`tenants/<name>/wharf.db`, its keys, its data files), or
@@ -105,6 +117,7 @@ pub(crate) fn member_kind(path: &str) -> Option<MemberKind> {
         }
         [DB_FILE] => Some(MemberKind::Database),
         [MANIFEST_MEMBER] => Some(MemberKind::Manifest),
+        [SIGNATURE_MEMBER] => Some(MemberKind::Signature),
         [ADMIN_TOKEN_FILE | crate::audit::AUDIT_HEAD_FILE] => Some(MemberKind::DataFile),
         [KEYS_DIR, _] => Some(MemberKind::Key),
         [BLOBS_DIR, rest @ ..] => {
@@ -115,6 +128,56 @@ pub(crate) fn member_kind(path: &str) -> Option<MemberKind> {
         }
         _ => None,
     }
+}
+
+/// Checks `signature` (the [`SIGNATURE_MEMBER`]'s bytes) over the exact bytes of
+/// `manifest`: it must verify with the release key of the newest keyset of `chain` (the
+/// backup's `keys/keyset-<N>.note`, version 1 first), a chain that must start at
+/// `pinned_root` when one is given, else at its own first root key. Returns the problem as
+/// a sentence naming the member.
+pub(crate) fn check_manifest_signature(
+    chain: &[String],
+    manifest: &[u8],
+    signature: &[u8],
+    pinned_root: Option<&PublicKey>,
+) -> Result<(), String> {
+    let altered = |what: String| format!("{what}; the file was altered or is another registry's");
+    let signature = std::str::from_utf8(signature)
+        .ok()
+        .and_then(|text| Signature::from_base64(text.trim(), "backup manifest signature").ok())
+        .ok_or_else(|| format!("member `{SIGNATURE_MEMBER}` is not a signature"))?;
+    let (first, rest) = chain.split_first().ok_or_else(|| {
+        altered(
+            "holds no keyset (`keys/keyset-1.note`) to check the manifest's signature with"
+                .to_owned(),
+        )
+    })?;
+    let own = Note::parse(first.as_bytes())
+        .and_then(|note| Keyset::parse(note.text()))
+        .map_err(|error| {
+            altered(format!(
+                "member `keys/keyset-1.note` does not parse ({error})"
+            ))
+        })?;
+    let root = pinned_root.unwrap_or_else(|| own.key(KeyRole::Root));
+    let newest = Keyset::verify_first(first.as_bytes(), root, own.origin()).and_then(|first| {
+        rest.iter()
+            .try_fold(first, |current, note| current.verify_next(note.as_bytes()))
+    });
+    let newest = newest.map_err(|error| {
+        altered(format!(
+            "the keyset chain under `keys/` does not verify from root key {} ({error})",
+            root.key_id().short()
+        ))
+    })?;
+    wharf_trust::bundle::verify_backup_manifest(newest.key(KeyRole::Release), manifest, &signature)
+        .map_err(|_| {
+            altered(format!(
+                "member `{MANIFEST_MEMBER}` is not signed by the release key {} of keyset {}",
+                newest.key(KeyRole::Release).key_id().short(),
+                newest.version()
+            ))
+        })
 }
 
 /// A tar header for a regular member of `size` bytes, mode 0600, no owner, time 0 (the

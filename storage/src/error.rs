@@ -386,6 +386,19 @@ pub enum StorageError {
         /// What is wrong with them, naming both root keys.
         problem: String,
     },
+    /// A running node of a registry on PostgreSQL holds a keyset the registry has moved past
+    /// (installed on another node): it signs nothing until the new keys are copied to it.
+    #[error(
+        "this node stopped signing: the signing keys in `{}` {problem}; copy `keys/` (every file, mode 0600) from the node where the keyset was installed into `{}`: the node picks them up without a restart",
+        keys_dir.display(),
+        keys_dir.display()
+    )]
+    KeysetMoved {
+        /// The node's key directory (`<data>/keys`).
+        keys_dir: std::path::PathBuf,
+        /// What is wrong with them, naming both keysets.
+        problem: String,
+    },
     /// A request for log data names a leaf or tree size the log does not have.
     #[error("{reason}")]
     LogRange {
@@ -668,6 +681,7 @@ impl StorageError {
             | Self::Join(_)
             | Self::Keys { .. }
             | Self::NodeKeys { .. }
+            | Self::KeysetMoved { .. }
             | Self::Backup { .. }
             | Self::RestoreTarget { .. }
             | Self::Trust(_) => ErrorKind::Internal,

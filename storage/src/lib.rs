@@ -121,6 +121,8 @@ mod pg_tenants;
 mod plans;
 mod plans_store;
 mod plugins;
+#[cfg(test)]
+mod publish_round_trips;
 mod publisher_keys;
 mod queries;
 mod recent;

@@ -645,7 +645,7 @@ impl Storage {
                 })
             })
             .await?;
-        let keys = self.inner.keys.current();
+        let keys = self.inner.keys.signing()?;
         let terms = LifecycleTerms {
             origin: keys.origin().to_owned(),
             ..terms

@@ -18,7 +18,7 @@
 //! the SHA-256 of the version's index line as first published: the stored line with
 //! `"yanked":false`, without its LF.
 
-use crate::sql::{Sql, args};
+use crate::sql::{Sql, SqlValue, args};
 use wharf_index_format::IndexEntry;
 use wharf_trust::merkle::{self, HashStore, nodes_completed_by};
 use wharf_trust::{
@@ -134,8 +134,14 @@ pub(crate) fn set_leaf(entry: &mut IndexEntry, leaf: u64) {
         .insert(LINE_FIELD.to_owned(), serde_json::json!({ "leaf": leaf }));
 }
 
-/// Adds the line field to the stored line of a version whose release is leaf `leaf`.
-fn tag_line(conn: &dyn Sql, package_id: i64, version: &str, leaf: u64) -> Result<(), StorageError> {
+/// The statement that adds the line field to the stored line of a version whose release is
+/// leaf `leaf` (`None` when the stored line does not parse).
+fn tag_line(
+    conn: &dyn Sql,
+    package_id: i64,
+    version: &str,
+    leaf: u64,
+) -> Result<Option<(&'static str, Vec<SqlValue>)>, StorageError> {
     let line = conn
         .row(
             "SELECT line FROM versions WHERE package_id = ?1 AND version = ?2",
@@ -148,14 +154,13 @@ fn tag_line(conn: &dyn Sql, package_id: i64, version: &str, leaf: u64) -> Result
             version,
             "a stored index line does not parse; it gets no leaf field"
         );
-        return Ok(());
+        return Ok(None);
     };
     set_leaf(&mut entry, leaf);
-    conn.exec(
+    Ok(Some((
         "UPDATE versions SET line = ?3 WHERE package_id = ?1 AND version = ?2",
-        args![package_id, version, entry.to_line()],
-    )?;
-    Ok(())
+        args![package_id, version, entry.to_line()].to_vec(),
+    )))
 }
 
 /// The index line as first published: the stored line with `"yanked":false` and without
@@ -286,11 +291,15 @@ fn leaf_of(conn: &dyn Sql, keys: &RegistryKeys, event: &EventRow) -> Result<Vec<
 /// checkpoint for the new size; returns the log's size. Runs inside the caller's
 /// transaction.
 pub(crate) fn append_pending(conn: &dyn Sql, keys: &RegistryKeys) -> Result<u64, StorageError> {
-    let mut size = size(conn)?;
-    let last_logged = conn.one_i64(
-        "SELECT coalesce(max(event_seq), 0) FROM log_leaves",
-        args![],
-    )?;
+    let (size, last_logged) = conn
+        .row(
+            "SELECT coalesce(max(idx) + 1, 0), coalesce(max(event_seq), 0) FROM log_leaves",
+            args![],
+        )?
+        .map_or(Ok((0, 0)), |row| {
+            Ok::<_, StorageError>((row.i64(0)?, row.i64(1)?))
+        })?;
+    let mut size = u64::try_from(size).unwrap_or_default();
     let events = conn
         .rows(
             "SELECT e.seq, e.kind, e.package_id, p.name, e.version, e.time, e.payload
@@ -316,28 +325,32 @@ pub(crate) fn append_pending(conn: &dyn Sql, keys: &RegistryKeys) -> Result<u64,
         let leaf = leaf_of(conn, keys, &event)?;
         let hash = merkle::leaf_hash(&leaf);
         let nodes = nodes_completed_by(&LogHashStore::new(conn), size, hash)?;
-        conn.exec(
+        // The leaf, its line's tag and the tree nodes it completes: sent together.
+        let mut writes = vec![(
             "INSERT INTO log_leaves (idx, event_seq, leaf, leaf_hash) VALUES (?1, ?2, ?3, ?4)",
-            args![sql_i64(size), event.seq, leaf, hash.0.as_slice()],
-        )?;
+            args![sql_i64(size), event.seq, leaf, hash.0.as_slice()].to_vec(),
+        )];
         if event.kind == "release"
             && let Some(version) = &event.version
         {
-            tag_line(conn, event.package_id, version, size)?;
+            writes.extend(tag_line(conn, event.package_id, version, size)?);
         }
-        for node in nodes {
-            conn.exec(
+        writes.extend(nodes.into_iter().map(|node| {
+            (
                 "INSERT INTO log_nodes (level, idx, hash) VALUES (?1, ?2, ?3)",
-                args![node.level, sql_i64(node.index), node.hash.0.as_slice()],
-            )?;
-        }
+                args![node.level, sql_i64(node.index), node.hash.0.as_slice()].to_vec(),
+            )
+        }));
+        conn.pipeline(&writes)?;
         size += 1;
     }
-    let signed = conn.exists(
-        "SELECT 1 FROM log_checkpoints WHERE size = ?1",
-        args![sql_i64(size)],
-    )?;
-    if grew || !signed {
+    // A grown log needs a new checkpoint; otherwise only a missing one is signed.
+    if grew
+        || !conn.exists(
+            "SELECT 1 FROM log_checkpoints WHERE size = ?1",
+            args![sql_i64(size)],
+        )?
+    {
         sign_checkpoint(conn, keys, size)?;
     }
     Ok(size)

@@ -129,7 +129,7 @@ impl Storage {
         &self,
         validity: Duration,
     ) -> Result<SignedTimestamp, StorageError> {
-        let keys = self.inner.keys.current();
+        let keys = self.inner.keys.signing()?;
         let (note, files) = self
             .read_log(|conn| {
                 let (_, note) =

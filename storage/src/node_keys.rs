@@ -14,14 +14,32 @@
 //! - the node has no keys, or keys whose chain does not hold the recorded keyset: it refuses
 //!   to start ([`StorageError::NodeKeys`]), naming both root keys and what to copy, and
 //!   makes none. A node never signs a checkpoint, timestamp or release with keys of its own.
+//!
+//! A running node follows the record too ([`follow_keyset`]): every write of the record
+//! sends a notification on [`KEYSET_CHANNEL`], and every [`KEYSET_POLL`] the node looks at
+//! its own `keys/` (where `wharf admin keyset install` puts a new keyset while it runs).
+//! When its keys hold a newer keyset than the record, it moves the record forward, as a
+//! start would; when the record moved past its keys (the install ran on another node), it
+//! stops signing ([`StorageError::KeysetMoved`]) until the new `keys/` is copied to it,
+//! which it then picks up without a restart.
 
 use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
+use tokio::sync::Notify;
 use wharf_trust::{KeyRole, Keyset};
 
 use crate::StorageError;
-use crate::registry_keys::{KEYS_DIR, RegistryKeys};
+use crate::pg::PgDatabase;
+use crate::registry_keys::{KEYS_DIR, LiveKeys, RegistryKeys};
 use crate::sql::{Sql, args};
+
+/// The notification channel of changes to the keyset record.
+pub(crate) const KEYSET_CHANNEL: &str = "wharf_keyset";
+
+/// How often a running node looks at its own `keys/` for a keyset installed there.
+pub(crate) const KEYSET_POLL: Duration = Duration::from_secs(1);
 
 /// The keyset the database records: its note and the root key it names.
 struct Recorded {
@@ -78,6 +96,12 @@ fn record(
             args![newest(keys), version, root, now, previous],
         )?,
     };
+    if written == 1 {
+        conn.exec(
+            &format!("SELECT pg_notify('{KEYSET_CHANNEL}', '')"),
+            args![],
+        )?;
+    }
     Ok(written == 1)
 }
 
@@ -154,6 +178,81 @@ fn check(
     )))
 }
 
+/// Brings a running node's keys and the database's record together: the record moves to
+/// the node's newer keyset (installed here while it runs), or the node stops signing while
+/// the record names a keyset its keys do not end with (see the module documentation).
+pub(crate) fn sync_keyset(conn: &dyn Sql, keys: &LiveKeys, now: i64) -> Result<(), StorageError> {
+    let held = keys.current();
+    let Some(registry) = recorded(conn)? else {
+        return Ok(());
+    };
+    if registry.note == newest(&held) {
+        keys.set_superseded(None);
+        return Ok(());
+    }
+    let recorded_keyset = parsed(&registry.note)?;
+    if held.chain().contains(&registry.note) && held.keyset().version() > recorded_keyset.version()
+    {
+        if record(conn, &held, Some(&registry.note), now)? {
+            tracing::info!(
+                version = held.keyset().version(),
+                root = %held.root(),
+                "moved the registry's keyset record to the keyset installed on this node"
+            );
+        }
+        return Ok(());
+    }
+    let problem = format!(
+        "hold keyset {} (root key {}), but the registry moved to keyset {} (root key {})",
+        held.keyset().version(),
+        held.root(),
+        recorded_keyset.version(),
+        registry.root
+    );
+    tracing::error!(%problem, "this node stops signing until the registry's keys are copied to it");
+    keys.set_superseded(Some((registry.note, problem)));
+    Ok(())
+}
+
+/// Follows the keyset record while the storage lives: on each notification of a change,
+/// and every [`KEYSET_POLL`] when the node's own keys changed, runs [`sync_keyset`].
+pub(crate) fn follow_keyset(inner: Weak<crate::storage::Inner>, database: &PgDatabase) {
+    let wake = Arc::new(Notify::new());
+    let woken = Arc::clone(&wake);
+    // Each notification and each (re)connection wakes it: after a lost connection the
+    // record is read again.
+    database.spawn_listener(KEYSET_CHANNEL, Arc::new(move |_| woken.notify_one()));
+    database.spawn(async move {
+        let mut synced: Option<String> = None;
+        loop {
+            let notified = tokio::time::timeout(KEYSET_POLL, wake.notified())
+                .await
+                .is_ok();
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let held = newest(&inner.keys.current()).to_owned();
+            if !notified && synced.as_ref() == Some(&held) {
+                continue;
+            }
+            let synced_now = tokio::task::spawn_blocking(move || {
+                inner.pool.with_sql(|conn| {
+                    sync_keyset(conn, &inner.keys, crate::storage::now_unix())
+                })
+            })
+            .await;
+            match synced_now {
+                Ok(Ok(())) => synced = Some(held),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "reading the registry's keyset record failed; trying again");
+                    synced = None;
+                }
+                Err(join) => tracing::warn!(%join, "the keyset check's task ended"),
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use wharf_test_support::postgres::PostgresServer;
@@ -211,5 +310,83 @@ mod tests {
         copy_keys(first.path(), joined.path());
         let node = open(joined.path(), &server).await.unwrap();
         assert_eq!(node.inner.keys.current().root().to_string(), root);
+    }
+
+    /// A bound for a stuck notification, not a performance target.
+    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// Waits until `done` holds.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(started.elapsed() < DEADLINE, "never: {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    fn recorded_version(storage: &Storage) -> i64 {
+        storage
+            .inner
+            .pool
+            .with_sql(|conn| {
+                conn.one_i64(
+                    "SELECT version FROM registry_keyset WHERE id = 1",
+                    crate::sql::args![],
+                )
+            })
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn running_nodes_follow_a_keyset_installed_on_one_of_them() {
+        let server = PostgresServer::start();
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = open(dir_a.path(), &server).await.unwrap();
+        copy_keys(dir_a.path(), dir_b.path());
+        let b = open(dir_b.path(), &server).await.unwrap();
+        let alice = crate::metadata_tests::storage_user(&a, "alice");
+        let upload = crate::metadata_tests::storage_upload;
+
+        // The next keyset (new online keys, same root) installed on node A while both run.
+        let root_file = dir_a.path().join("keys").join("root.key");
+        let root = wharf_trust::SigningKey::from_key_file(
+            &std::fs::read_to_string(root_file).unwrap(),
+            None,
+        )
+        .unwrap();
+        let text =
+            crate::keyset_rotation::request_next_keyset(dir_a.path(), None, true, 3600, None)
+                .unwrap();
+        let note = wharf_trust::Keyset::parse(&text)
+            .unwrap()
+            .sign(&[&root])
+            .unwrap();
+        crate::keyset_rotation::install_next_keyset(dir_a.path(), &note).unwrap();
+
+        // Node A moves the record without a restart and signs with the new keys; node B,
+        // told by the notification, stops signing.
+        until("node A moved the record", || recorded_version(&a) == 2).await;
+        until("node B stopped signing", || b.inner.keys.signing().is_err()).await;
+        a.publish(&alice, upload("moved", "1.0.0")).await.unwrap();
+        assert_eq!(a.inner.keys.current().keyset().version(), 2);
+        let refused = b
+            .publish(&alice, upload("moved", "1.1.0"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, StorageError::KeysetMoved { .. }),
+            "{refused}"
+        );
+        let message = refused.to_string();
+        assert!(
+            message.contains("keyset 1") && message.contains("keyset 2"),
+            "{message}"
+        );
+
+        // The new keys copied to node B: it signs again, without a restart.
+        copy_keys(dir_a.path(), dir_b.path());
+        b.publish(&alice, upload("moved", "1.1.0")).await.unwrap();
+        assert_eq!(b.inner.keys.current().keyset().version(), 2);
+        assert_eq!(recorded_version(&b), 2);
     }
 }

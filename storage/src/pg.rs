@@ -15,6 +15,7 @@ use std::error::Error;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -112,6 +113,8 @@ pub(crate) struct PgDatabase {
     runtime: Arc<PgRuntime>,
     /// The connection settings, for connections outside the pool (the log listener).
     config: Arc<tokio_postgres::Config>,
+    /// Round trips to the server so far, through every connection of the pool.
+    round_trips: Arc<AtomicU64>,
 }
 
 impl PgDatabase {
@@ -151,6 +154,7 @@ impl PgDatabase {
             pool,
             runtime: Arc::new(PgRuntime(Some(runtime))),
             config: Arc::new(config),
+            round_trips: Arc::new(AtomicU64::new(0)),
         };
         database
             .connection()
@@ -161,8 +165,21 @@ impl PgDatabase {
         Ok(database)
     }
 
+    /// Round trips to the server so far through the pool's connections: one per statement
+    /// or batch of statements sent, per statement prepared (the first use of a statement on
+    /// a connection; then it is cached) and per connection taken from the pool (it is
+    /// checked with a round trip). What a publish costs is the difference across it.
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn count_round_trips(&self, count: u64) {
+        self.round_trips.fetch_add(count, Ordering::Relaxed);
+    }
+
     /// A pooled connection.
     pub(crate) fn connection(&self) -> Result<PgConn, StorageError> {
+        self.count_round_trips(1);
         let client =
             self.runtime
                 .block_on(self.pool.get())
@@ -227,6 +244,18 @@ impl PgDatabase {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }));
+    }
+}
+
+impl PgDatabase {
+    /// Runs `task` on the database's runtime; it ends with the runtime at the latest.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let runtime = self
+            .runtime
+            .0
+            .as_ref()
+            .expect("the runtime lives until dropped");
+        drop(runtime.spawn(task));
     }
 }
 
@@ -342,7 +371,12 @@ impl PgConn {
     fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, StorageError> {
         let sql = numbered_placeholders(sql);
         let client = self.client.borrow();
-        Ok(self.block_on(client.prepare_cached(&sql))?)
+        let cached = client.statement_cache.size();
+        let statement = self.block_on(client.prepare_cached(&sql))?;
+        if client.statement_cache.size() != cached {
+            self.database.count_round_trips(1);
+        }
+        Ok(statement)
     }
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
@@ -355,7 +389,15 @@ impl PgConn {
     /// the `BEGIN` tried once more, so a long-lived writer outlives its first connection;
     /// nothing of the group has run yet at that point.
     pub(crate) fn begin_write(&self) -> Result<(), StorageError> {
-        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+        self.begin_write_then("")
+    }
+
+    /// [`PgConn::begin_write`], then the statements `then` in the same round trip.
+    pub(crate) fn begin_write_then(&self, then: &str) -> Result<(), StorageError> {
+        let begin = joined(
+            &format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"),
+            then,
+        );
         if let Err(error) = self.batch(&begin) {
             // The connection's task may not have seen the socket close yet when the error
             // arrives, so any failure of this first statement gets one fresh connection.
@@ -370,9 +412,36 @@ impl PgConn {
 
     /// Ends the write transaction: `COMMIT`, or `ROLLBACK` when `commit` is false.
     pub(crate) fn end_write(&self, commit: bool) -> Result<(), StorageError> {
-        self.writing.set(false);
-        self.batch(if commit { "COMMIT" } else { "ROLLBACK" })
+        self.end_write_after("", commit)
     }
+
+    /// [`PgConn::end_write`] after the statements `first`, in the same round trip.
+    pub(crate) fn end_write_after(&self, first: &str, commit: bool) -> Result<(), StorageError> {
+        self.writing.set(false);
+        self.batch(&joined(first, if commit { "COMMIT" } else { "ROLLBACK" }))
+    }
+}
+
+/// Two runs of statements as one, either of which may be empty.
+fn joined(first: &str, then: &str) -> String {
+    match (first.is_empty(), then.is_empty()) {
+        (true, _) => then.to_owned(),
+        (_, true) => first.to_owned(),
+        _ => format!("{first}; {then}"),
+    }
+}
+
+/// Rows as [`SqlRow`]s.
+fn sql_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<SqlRow>, StorageError> {
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|index| column(row, index))
+                .collect::<Result<Vec<_>, _>>()
+                .map(SqlRow)
+                .map_err(StorageError::from)
+        })
+        .collect()
 }
 
 fn bound(args: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
@@ -383,26 +452,43 @@ impl Sql for PgConn {
     fn exec(&self, sql: &str, args: &[SqlValue]) -> Result<u64, StorageError> {
         let statement = self.statement(sql)?;
         let client = self.client.borrow();
+        self.database.count_round_trips(1);
         Ok(self.block_on(client.execute(&statement, &bound(args)))?)
     }
 
     fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<SqlRow>, StorageError> {
         let statement = self.statement(sql)?;
         let client = self.client.borrow();
+        self.database.count_round_trips(1);
         let rows = self.block_on(client.query(&statement, &bound(args)))?;
-        rows.iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|index| column(row, index))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(SqlRow)
-                    .map_err(StorageError::from)
-            })
-            .collect()
+        sql_rows(&rows)
+    }
+
+    fn pipeline(
+        &self,
+        statements: &[(&str, Vec<SqlValue>)],
+    ) -> Result<Vec<Vec<SqlRow>>, StorageError> {
+        let prepared = statements
+            .iter()
+            .map(|(sql, _)| self.statement(sql))
+            .collect::<Result<Vec<_>, _>>()?;
+        let arguments: Vec<_> = statements.iter().map(|(_, args)| bound(args)).collect();
+        let client = self.client.borrow();
+        // Every query is sent before any answer is awaited (tokio-postgres pipelines the
+        // requests of futures polled together), so the server runs them in order and the
+        // answers come back in one round trip.
+        let queries = prepared
+            .iter()
+            .zip(&arguments)
+            .map(|(statement, args)| client.query(statement, args));
+        self.database.count_round_trips(1);
+        let answers = self.block_on(futures::future::try_join_all(queries))?;
+        answers.iter().map(|rows| sql_rows(rows)).collect()
     }
 
     fn batch(&self, sql: &str) -> Result<(), StorageError> {
         let client = self.client.borrow();
+        self.database.count_round_trips(1);
         Ok(self.block_on(client.batch_execute(sql))?)
     }
 

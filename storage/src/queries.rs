@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use wharf_index_format::{canonical_name, index_path};
 
-use crate::sql::{Sql, SqlRow, args};
+use crate::sql::{Sql, SqlRow, SqlValue, args};
 use crate::{
     EventKind, IndexFileSnapshot, LogEvent, Owner, SearchHit, SearchResults, StorageError,
 };
@@ -37,7 +37,7 @@ pub(crate) fn version_key(version: &str) -> String {
     }
 }
 
-fn sql_u64(value: i64) -> u64 {
+pub(crate) fn sql_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
 }
 
@@ -145,7 +145,21 @@ pub(crate) fn insert_event(
     time: i64,
     payload: &serde_json::Value,
 ) -> Result<u64, StorageError> {
-    let seq = conn.one_i64(
+    let (sql, args) = event_statement(kind, package_id, version, actor, time, payload);
+    Ok(sql_u64(conn.one_i64(sql, &args)?))
+}
+
+/// The statement [`insert_event`] runs and its values, for a caller that sends it with
+/// others ([`crate::sql::Sql::pipeline`]); it returns the event's `seq`.
+pub(crate) fn event_statement(
+    kind: EventKind,
+    package_id: i64,
+    version: Option<&str>,
+    actor: &str,
+    time: i64,
+    payload: &serde_json::Value,
+) -> (&'static str, Vec<SqlValue>) {
+    (
         "INSERT INTO events (seq, kind, package_id, version, actor, time, payload)
          VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?1, ?2, ?3, ?4, ?5, ?6)
          RETURNING seq",
@@ -156,9 +170,9 @@ pub(crate) fn insert_event(
             actor,
             time,
             payload.to_string()
-        ],
-    )?;
-    Ok(sql_u64(seq))
+        ]
+        .to_vec(),
+    )
 }
 
 fn snapshot_from_lines(name: String, lines: &[String], seq: i64, time: i64) -> IndexFileSnapshot {

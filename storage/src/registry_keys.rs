@@ -152,6 +152,9 @@ pub struct LiveKeys {
     keys: ArcSwap<RegistryKeys>,
     /// The `keys` directory's modification time when `keys` were loaded.
     loaded_at: Mutex<Option<SystemTime>>,
+    /// On PostgreSQL, when the registry's keyset moved past the held keys on another node:
+    /// the keyset note the database records, and what is wrong (`node_keys.rs`).
+    superseded: Mutex<Option<(String, String)>>,
 }
 
 impl LiveKeys {
@@ -162,7 +165,44 @@ impl LiveKeys {
             data_dir: data_dir.to_path_buf(),
             origin: keys.origin.clone(),
             keys: ArcSwap::from_pointee(keys),
+            superseded: Mutex::new(None),
         }
+    }
+
+    /// The keys to sign with: [`LiveKeys::current`], refused with
+    /// [`StorageError::KeysetMoved`] while the registry's keyset (PostgreSQL's record) has
+    /// moved past them on another node, until the new `keys/` is copied here (picked up at
+    /// this call, without a restart).
+    pub fn signing(&self) -> Result<Arc<RegistryKeys>, StorageError> {
+        let keys = self.current();
+        let mut superseded = self
+            .superseded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match superseded.as_ref() {
+            None => Ok(keys),
+            Some((recorded, _)) if keys.chain.last() == Some(recorded) => {
+                tracing::info!(
+                    version = keys.keyset.version(),
+                    "this node holds the registry's keyset again; signing"
+                );
+                *superseded = None;
+                Ok(keys)
+            }
+            Some((_, problem)) => Err(StorageError::KeysetMoved {
+                keys_dir: self.data_dir.join(KEYS_DIR),
+                problem: problem.clone(),
+            }),
+        }
+    }
+
+    /// Records that the registry's keyset is now `recorded` (a keyset note), which the held
+    /// keys are not (`problem` says how), or, with `None`, that they are the registry's.
+    pub(crate) fn set_superseded(&self, superseded: Option<(String, String)>) {
+        *self
+            .superseded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = superseded;
     }
 
     /// The registry's origin (the same in every keyset of its chain).
@@ -235,6 +275,12 @@ pub fn root_public_key(data_dir: &Path) -> Result<PublicKey, StorageError> {
 /// the key files.
 pub fn current_keyset(data_dir: &Path) -> Result<Keyset, StorageError> {
     RegistryKeys::load_for_rotation(data_dir)
+}
+
+/// Every signed keyset note of `dir` (version 1 first), unchecked; an error when there is
+/// none.
+pub(crate) fn keyset_chain(dir: &Path) -> Result<Vec<String>, StorageError> {
+    Ok(read_chain(dir)?.0)
 }
 
 /// Every signed keyset note of `dir` (version 1 first), the newest parsed, and its path.

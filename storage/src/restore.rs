@@ -4,7 +4,10 @@
 //! member as it is written; a member that is not a file a backup holds, a blob whose bytes
 //! do not hash to its name, a member that differs from the manifest, a member missing from
 //! the file, and a file that ends early are each refused with one line naming the member,
-//! and the scratch directory is removed: the target is left as it was. Only a fully
+//! and the scratch directory is removed: the target is left as it was. The manifest must
+//! carry the registry's signature (its release key, from the keyset chain the backup holds,
+//! walked from a pinned root key when one is given): a manifest rewritten to match altered
+//! members is refused too. Only a fully
 //! verified backup is moved into place (blobs to the target's bucket first, when it keeps
 //! them in one). Rebuilding the index files and checking the result is the caller's next
 //! step: [`crate::Storage::open`] then [`crate::Storage::verify`].
@@ -20,7 +23,10 @@ use futures::{StreamExt, TryStreamExt, stream};
 use object_store::ObjectStoreExt;
 use sha2::{Digest, Sha256};
 
-use crate::backup_archive::{BLOBS_DIR, FORMAT, Manifest, MemberKind, member_kind};
+use crate::backup_archive::{
+    BLOBS_DIR, FORMAT, MANIFEST_MEMBER, Manifest, MemberKind, SIGNATURE_MEMBER,
+    check_manifest_signature, member_kind,
+};
 use crate::blobs::put_blob;
 use crate::registry_keys::KEYS_DIR;
 use crate::shared_blobs::{SHARED_BLOBS_DIR, SharedBlobs};
@@ -53,12 +59,15 @@ pub struct RestoreSummary {
 
 /// Unpacks the backup `file` into `data_dir`, which must be empty or not exist yet;
 /// blobs go to `blobs` (the disk under `data_dir`, or a bucket). Verifies every member
-/// against the manifest before anything reaches `data_dir` or the bucket.
+/// against the manifest, and the manifest's signature against the keyset chain the backup
+/// holds (walked from `pinned_root`, the registry's root public key, when given), before
+/// anything reaches `data_dir` or the bucket.
 #[tracing::instrument(skip_all, fields(file = %file.display(), data_dir = %data_dir.display()))]
 pub async fn restore_backup(
     file: &Path,
     data_dir: &Path,
     blobs: &BlobBackend,
+    pinned_root: Option<wharf_trust::PublicKey>,
 ) -> Result<RestoreSummary, StorageError> {
     let started = Instant::now();
     check_target(data_dir)?;
@@ -84,7 +93,9 @@ pub async fn restore_backup(
             cause,
         })?;
     let (source, staging) = (file.to_path_buf(), scratch.path().to_path_buf());
-    let manifest = tokio::task::spawn_blocking(move || unpack(&source, &staging)).await??;
+    let manifest =
+        tokio::task::spawn_blocking(move || unpack(&source, &staging, pinned_root.as_ref()))
+            .await??;
     let blob_paths: Vec<_> = manifest
         .members
         .iter()
@@ -188,8 +199,13 @@ fn check_target(data_dir: &Path) -> Result<(), StorageError> {
     }
 }
 
-/// Unpacks and verifies every member of `file` into `staging`; returns the manifest.
-fn unpack(file: &Path, staging: &Path) -> Result<Manifest, StorageError> {
+/// Unpacks and verifies every member of `file` into `staging`, and the manifest's signature
+/// (see [`check_manifest_signature`]); returns the manifest.
+fn unpack(
+    file: &Path,
+    staging: &Path,
+    pinned_root: Option<&wharf_trust::PublicKey>,
+) -> Result<Manifest, StorageError> {
     let bad = |reason: String| StorageError::Backup {
         file: file.to_path_buf(),
         reason,
@@ -202,7 +218,8 @@ fn unpack(file: &Path, staging: &Path) -> Result<Manifest, StorageError> {
         .map_err(|error| bad(format!("is not a zstd-compressed backup: {error}")))?;
     let mut archive = tar::Archive::new(decoder);
     let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    let mut manifest: Option<Manifest> = None;
+    let mut manifest: Option<Vec<u8>> = None;
+    let mut signature: Option<Vec<u8>> = None;
     let mut last = String::from("(none: the file ends before its first member)");
     let entries = archive
         .entries()
@@ -218,9 +235,9 @@ fn unpack(file: &Path, staging: &Path) -> Result<Manifest, StorageError> {
             .map_err(|error| bad(format!("has a member with an unreadable name: {error}")))?
             .to_string_lossy()
             .into_owned();
-        if manifest.is_some() {
+        if signature.is_some() || (manifest.is_some() && path != SIGNATURE_MEMBER) {
             return Err(bad(format!(
-                "has member `{path}` after its manifest; the file was altered"
+                "has member `{path}` after its manifest's signature; the file was altered"
             )));
         }
         let kind = member_kind(&path).ok_or_else(|| {
@@ -241,20 +258,21 @@ fn unpack(file: &Path, staging: &Path) -> Result<Manifest, StorageError> {
                 "is truncated or damaged in member `{path}` ({error}); take a new backup"
             ))
         };
-        if kind == MemberKind::Manifest {
+        if matches!(kind, MemberKind::Manifest | MemberKind::Signature) {
+            if kind == MemberKind::Signature && manifest.is_none() {
+                return Err(bad(format!(
+                    "has member `{path}` before its manifest; the file was altered"
+                )));
+            }
             let mut text = Vec::new();
             entry
                 .read_to_end(&mut text)
                 .map_err(|error| truncated(&error))?;
-            let parsed: Manifest = serde_json::from_slice(&text)
-                .map_err(|error| bad(format!("member `{path}` is not a manifest: {error}")))?;
-            if parsed.format != FORMAT {
-                return Err(bad(format!(
-                    "is format `{}`, this build restores `{FORMAT}`",
-                    parsed.format
-                )));
-            }
-            manifest = Some(parsed);
+            *(if kind == MemberKind::Manifest {
+                &mut manifest
+            } else {
+                &mut signature
+            }) = Some(text);
             continue;
         }
         let expected = entry.header().size().unwrap_or_default();
@@ -275,12 +293,47 @@ fn unpack(file: &Path, staging: &Path) -> Result<Manifest, StorageError> {
         last = path;
     }
     let manifest = manifest.ok_or_else(|| {
-        bad(format!(
+        format!(
             "ends after member `{last}` without its manifest: it is truncated; take a new backup"
-        ))
+        )
+    });
+    manifest
+        .and_then(|manifest| check_trailer(&manifest, signature, seen, staging, pinned_root))
+        .map_err(bad)
+}
+
+/// Checks the manifest (`manifest`, its bytes) and its `signature` against the members
+/// unpacked into `staging` (`seen`); returns the manifest, or the problem as a sentence.
+fn check_trailer(
+    manifest: &[u8],
+    signature: Option<Vec<u8>>,
+    seen: BTreeMap<String, (u64, String)>,
+    staging: &Path,
+    pinned_root: Option<&wharf_trust::PublicKey>,
+) -> Result<Manifest, String> {
+    let parsed = parse_manifest(manifest)?;
+    let signature = signature.ok_or_else(|| {
+        format!(
+            "ends after its manifest without member `{SIGNATURE_MEMBER}`: it is truncated or was altered; take a new backup"
+        )
     })?;
-    check_against_manifest(&manifest, seen).map_err(bad)?;
-    Ok(manifest)
+    check_against_manifest(&parsed, seen)?;
+    let chain = crate::registry_keys::keyset_chain(&staging.join(KEYS_DIR)).unwrap_or_default();
+    check_manifest_signature(&chain, manifest, &signature, pinned_root)?;
+    Ok(parsed)
+}
+
+/// The manifest in `bytes`, of this build's [`FORMAT`]; the problem as a sentence otherwise.
+fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
+    let parsed: Manifest = serde_json::from_slice(bytes)
+        .map_err(|error| format!("member `{MANIFEST_MEMBER}` is not a manifest: {error}"))?;
+    if parsed.format != FORMAT {
+        return Err(format!(
+            "is format `{}`, this build restores `{FORMAT}`",
+            parsed.format
+        ));
+    }
+    Ok(parsed)
 }
 
 /// Checks the unpacked members (`seen`: path to size and SHA-256) against the manifest:

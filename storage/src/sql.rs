@@ -197,6 +197,20 @@ pub(crate) trait Sql {
     /// Runs one query and returns every row.
     fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<SqlRow>, StorageError>;
 
+    /// Runs independent statements in order and returns the rows of each. PostgreSQL sends
+    /// them all before waiting for any answer (one round trip instead of one each); SQLite
+    /// runs them one after the other. Inside a transaction, a failure fails the statements
+    /// after it too; outside one, the statements before it stand.
+    fn pipeline(
+        &self,
+        statements: &[(&str, Vec<SqlValue>)],
+    ) -> Result<Vec<Vec<SqlRow>>, StorageError> {
+        statements
+            .iter()
+            .map(|(sql, args)| self.rows(sql, args))
+            .collect()
+    }
+
     /// Runs statements without arguments, separated by `;` (schema changes, transaction
     /// control).
     fn batch(&self, sql: &str) -> Result<(), StorageError>;

@@ -181,6 +181,9 @@ impl Storage {
             .run_sql(move |conn| log::append_pending(conn, &keys))
             .await?;
         start_retrying(Arc::downgrade(&storage.inner), retry_queue);
+        if let EnginePool::Postgres(database) = &storage.inner.pool {
+            crate::node_keys::follow_keyset(Arc::downgrade(&storage.inner), database);
+        }
         let report = storage.reconcile().await?;
         tracing::info!(
             checked = report.checked,
@@ -394,7 +397,8 @@ impl Storage {
     /// Finds who a presented token belongs to. Tokens verified since the database last
     /// changed (in this process or any other) are answered from memory; expiry is checked on
     /// every call. On PostgreSQL a change through another node is seen once its
-    /// notification arrives (`token_notify.rs`).
+    /// notification arrives (`token_notify.rs`). A miss waits for the database on the calling
+    /// thread: async code calls [`Storage::authenticate_async`].
     pub fn authenticate(&self, presented: &str) -> Result<Principal, StorageError> {
         let digest = token_digest(presented.trim());
         self.inner
@@ -402,12 +406,30 @@ impl Storage {
             .authenticate(&self.inner.pool, &digest, now_unix())
     }
 
-    /// [`Storage::authenticate`] by the token's stored SHA-256 (hex), for a web session
-    /// that keeps only the token's id.
-    pub(crate) fn authenticate_digest(&self, digest: &str) -> Result<Principal, StorageError> {
-        self.inner
-            .token_cache
-            .authenticate(&self.inner.pool, digest, now_unix())
+    /// [`Storage::authenticate`] for async callers (the server's requests): a token verified
+    /// since the last change is answered at once; a miss is looked up on a blocking thread,
+    /// so a slow or locked database holds up this request only, never a runtime worker and
+    /// the other requests it runs.
+    pub async fn authenticate_async(&self, presented: &str) -> Result<Principal, StorageError> {
+        self.authenticate_digest(token_digest(presented.trim()))
+            .await
+    }
+
+    /// [`Storage::authenticate_async`] by the token's stored SHA-256 (hex), for a web
+    /// session that keeps only the token's id.
+    pub(crate) async fn authenticate_digest(
+        &self,
+        digest: String,
+    ) -> Result<Principal, StorageError> {
+        let now = now_unix();
+        if let Some(answer) = self.inner.token_cache.cached(&digest, now) {
+            return answer;
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            inner.token_cache.authenticate(&inner.pool, &digest, now)
+        })
+        .await?
     }
 
     // ---- writes ----
@@ -519,7 +541,7 @@ impl Storage {
             checked_plan,
             quota,
         };
-        let keys = self.inner.keys.current();
+        let keys = self.inner.keys.signing()?;
         let (outcome, snapshot, leaf) = self
             .inner
             .writer
@@ -602,7 +624,7 @@ impl Storage {
         &self,
         work: impl FnOnce(&dyn Sql, i64) -> Result<PackageChange<T>, StorageError> + Send + 'static,
     ) -> Result<(Option<IndexFileSnapshot>, T), StorageError> {
-        let keys = self.inner.keys.current();
+        let keys = self.inner.keys.signing()?;
         let change = self
             .inner
             .writer
@@ -753,7 +775,7 @@ impl Storage {
         compromised_since: Option<i64>,
     ) -> Result<PublisherKeyInfo, StorageError> {
         let (who, id) = (who.clone(), id.to_owned());
-        let keys = self.inner.keys.current();
+        let keys = self.inner.keys.signing()?;
         let (key, changed) = self
             .inner
             .writer

@@ -262,7 +262,10 @@ async fn a_plan_limits_new_packages_and_usage_is_counted(db: TestDatabase) {
     assert_eq!(usage_of(&store, Entitlement::Packages).await, (1, Some(1)));
     // Downloads are added to the month.
     store
-        .write(|conn| usage::count_publish(conn, "feed", 40, false))
+        .write(|conn| {
+            conn.pipeline(&usage::count_publish("feed", 40, false))
+                .map(drop)
+        })
         .await
         .unwrap();
     store

@@ -99,12 +99,8 @@ impl TokenCache {
         let version = {
             let mut state = self.lock();
             let version = state.refresh(db_path)?;
-            if let Some(hit) = state.entries.get(digest) {
-                if hit.expires_at.is_some_and(|at| at <= now) {
-                    state.entries.remove(digest);
-                    return Err(StorageError::ExpiredToken);
-                }
-                return Ok(hit.principal.clone());
+            if let Some(answer) = state.hit(digest, now) {
+                return answer;
             }
             version
         };
@@ -113,6 +109,20 @@ impl TokenCache {
         let principal = verified.principal.clone();
         self.keep(version, digest, verified);
         Ok(principal)
+    }
+
+    /// The answer from memory for the token whose hex SHA-256 is `digest` (its principal,
+    /// or [`StorageError::ExpiredToken`]), without waiting on a database server: on SQLite
+    /// after reading `data_version` from the local file, on PostgreSQL from memory alone.
+    /// `None` on a miss (or when `data_version` cannot be read): then
+    /// [`TokenCache::authenticate`] must look the token up.
+    pub(crate) fn cached(&self, digest: &str, now: i64) -> Option<Result<Principal, StorageError>> {
+        let Some(db_path) = &self.db_path else {
+            return self.notified.cached(digest, now);
+        };
+        let mut state = self.lock();
+        state.refresh(db_path).ok()?;
+        state.hit(digest, now)
     }
 
     /// Keeps `verified` unless the database changed after `version` was read: a change seen
@@ -150,6 +160,16 @@ impl TokenCache {
 }
 
 impl State {
+    /// The answer the entry of `digest` gives (an expired token is refused and forgotten).
+    fn hit(&mut self, digest: &str, now: i64) -> Option<Result<Principal, StorageError>> {
+        let hit = self.entries.get(digest)?;
+        if hit.expires_at.is_some_and(|at| at <= now) {
+            self.entries.remove(digest);
+            return Some(Err(StorageError::ExpiredToken));
+        }
+        Some(Ok(hit.principal.clone()))
+    }
+
     /// Reads the database's current version, emptying the entries when it changed.
     fn refresh(&mut self, db_path: &std::path::Path) -> Result<i64, StorageError> {
         let watcher = match &mut self.watcher {

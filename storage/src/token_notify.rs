@@ -56,6 +56,21 @@ struct State {
 }
 
 impl State {
+    /// The answer the entry of `digest` gives (an expired token is refused and forgotten);
+    /// `None` when there is no entry or it is too old to trust.
+    fn hit(&mut self, digest: &str, now: i64) -> Option<Result<Principal, StorageError>> {
+        let (hit, at) = self.entries.get(digest)?;
+        if hit.expires_at.is_some_and(|at| at <= now) {
+            self.entries.remove(digest);
+            return Some(Err(StorageError::ExpiredToken));
+        }
+        if at.elapsed() < MAX_AGE {
+            return Some(Ok(hit.principal.clone()));
+        }
+        self.entries.remove(digest);
+        None
+    }
+
     /// Forgets every entry and moves the generation on.
     fn forget(&mut self, why: &'static str) {
         if !self.entries.is_empty() {
@@ -82,15 +97,8 @@ impl NotifiedTokenCache {
         self.listener.get_or_init(|| self.listen(database));
         let generation = {
             let mut state = self.lock();
-            if let Some((hit, at)) = state.entries.get(digest) {
-                if hit.expires_at.is_some_and(|at| at <= now) {
-                    state.entries.remove(digest);
-                    return Err(StorageError::ExpiredToken);
-                }
-                if at.elapsed() < MAX_AGE {
-                    return Ok(hit.principal.clone());
-                }
-                state.entries.remove(digest);
+            if let Some(answer) = state.hit(digest, now) {
+                return answer;
             }
             state.generation
         };
@@ -109,6 +117,12 @@ impl NotifiedTokenCache {
                 .insert(digest.to_owned(), (verified, Instant::now()));
         }
         Ok(principal)
+    }
+
+    /// The answer from memory for the token whose hex SHA-256 is `digest` (its principal,
+    /// or [`StorageError::ExpiredToken`]); `None` when the database must be asked.
+    pub(crate) fn cached(&self, digest: &str, now: i64) -> Option<Result<Principal, StorageError>> {
+        self.lock().hit(digest, now)
     }
 
     /// Forgets every verified token: a token or user changed through this node (the
@@ -281,5 +295,55 @@ mod tests {
             matches!(refused, Err(StorageError::RevokedToken)),
             "{refused:?}"
         );
+    }
+
+    /// Runs on a runtime of one thread: were a token lookup waiting on the database to hold
+    /// that thread, the token answered from memory could not be checked meanwhile.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_token_lookup_waiting_on_the_database_holds_up_no_other_request() {
+        let server = PostgresServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let storage = node(dir.path(), &server).await;
+        // Both tokens made before the first check starts the listener, so no notification
+        // of their making empties the cache later.
+        let (_, known) = alice(&storage);
+        let unknown = storage
+            .create_token(crate::metadata_tests::full_token("bob"))
+            .unwrap()
+            .secret;
+        until_kept(&storage, &known);
+        // Another session locks the table every lookup reads (a stuck migration would).
+        let other = crate::pg::PgDatabase::connect(&server.url()).unwrap();
+        let locker = other.connection().unwrap();
+        locker
+            .batch("BEGIN; LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        let waiting = tokio::spawn({
+            let storage = storage.clone();
+            async move { storage.authenticate_async(unknown.expose()).await }
+        });
+        // Until bob's lookup waits for the lock.
+        let watcher = other.connection().unwrap();
+        let started = Instant::now();
+        while !watcher
+            .exists(
+                "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                 WHERE NOT l.granted AND c.relname = 'tokens'",
+                crate::sql::args![],
+            )
+            .unwrap()
+        {
+            assert!(started.elapsed() < DEADLINE, "the lookup never waited");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Meanwhile, on the same thread, a verified token is still answered.
+        for _ in 0..3 {
+            let who = storage.authenticate_async(known.expose()).await.unwrap();
+            assert_eq!(who.login, "alice");
+        }
+        assert!(!waiting.is_finished(), "bob's lookup waits for the lock");
+        locker.batch("COMMIT").unwrap();
+        let bob = waiting.await.unwrap().unwrap();
+        assert_eq!(bob.login, "bob");
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::plans::{Entitlement, Limits};
 use crate::plans_store::PlanCatalog;
-use crate::sql::{Sql, args};
+use crate::sql::{Sql, SqlValue, args};
 use crate::{Role, StorageError};
 
 /// The migration that adds the current plan, blob sizes and the usage counters.
@@ -144,14 +144,9 @@ fn as_i64(amount: u64) -> i64 {
     i64::try_from(amount).unwrap_or(i64::MAX)
 }
 
-fn add_to_counter(conn: &dyn Sql, name: &str, amount: u64) -> Result<(), StorageError> {
-    conn.exec(
-        "INSERT INTO usage_counters (name, value) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET value = usage_counters.value + excluded.value",
-        args![name, as_i64(amount)],
-    )?;
-    Ok(())
-}
+/// Adds `?2` to the counter named `?1`.
+const ADD_TO_COUNTER: &str = "INSERT INTO usage_counters (name, value) VALUES (?1, ?2)
+     ON CONFLICT (name) DO UPDATE SET value = usage_counters.value + excluded.value";
 
 fn set_counter(conn: &dyn Sql, name: &str, value: u64) -> Result<(), StorageError> {
     conn.exec(
@@ -301,24 +296,30 @@ pub(crate) fn check_publish(
     enforce(&plan, limits, Entitlement::StorageBytes, stored, crate_len)
 }
 
-/// Counts a committed publish: its blob's size (once per distinct blob) and a new package.
+/// The statements that count a publish: its blob's size (once per distinct blob) and a new
+/// package. Run in order inside the publish's transaction (sent with its other writes): the
+/// size is added only while the blob is not yet recorded, then the blob is recorded.
 pub(crate) fn count_publish(
-    conn: &dyn Sql,
     cksum: &str,
     crate_len: u64,
     created_package: bool,
-) -> Result<(), StorageError> {
-    let inserted = conn.exec(
-        "INSERT INTO blob_sizes (cksum, bytes) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        args![cksum, as_i64(crate_len)],
-    )?;
-    if inserted == 1 {
-        add_to_counter(conn, STORAGE_BYTES, crate_len)?;
-    }
+) -> Vec<(&'static str, Vec<SqlValue>)> {
+    let mut statements = vec![
+        (
+            "INSERT INTO usage_counters (name, value)
+             SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM blob_sizes WHERE cksum = ?3)
+             ON CONFLICT (name) DO UPDATE SET value = usage_counters.value + excluded.value",
+            args![STORAGE_BYTES, as_i64(crate_len), cksum].to_vec(),
+        ),
+        (
+            "INSERT INTO blob_sizes (cksum, bytes) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            args![cksum, as_i64(crate_len)].to_vec(),
+        ),
+    ];
     if created_package {
-        add_to_counter(conn, PACKAGES, 1)?;
+        statements.push((ADD_TO_COUNTER, args![PACKAGES, 1_i64].to_vec()));
     }
-    Ok(())
+    statements
 }
 
 /// Refuses a new seat: `login` has no live token yet and the plan's seats are taken.

@@ -96,7 +96,7 @@ impl Storage {
         id_sha256: &str,
         lifetime_seconds: i64,
     ) -> Result<Principal, StorageError> {
-        let principal = self.authenticate(token)?;
+        let principal = self.authenticate_async(token).await?;
         let (id, token_id) = (id_sha256.to_owned(), principal.token_id);
         self.inner
             .writer
@@ -119,7 +119,7 @@ impl Storage {
         else {
             return Ok(None);
         };
-        match self.authenticate_digest(&digest) {
+        match self.authenticate_digest(digest).await {
             Ok(principal) => Ok(Some(WebSession {
                 principal,
                 expires_at,

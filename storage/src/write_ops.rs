@@ -7,11 +7,11 @@ use wharf_index_format::{IndexEntry, PackageMetadata, canonical_name};
 
 use crate::daily_limits::check_daily_limits;
 use crate::queries::{
-    PackageRow, find_version, insert_event, is_owner, package_by_canonical, require_package,
+    PackageRow, event_statement, find_version, insert_event, is_owner, require_package, sql_u64,
     version_key,
 };
 use crate::signed_publish::{KeyPlan, ReleaseSigning, apply_plan, plan_signing, plan_still_holds};
-use crate::sql::{Sql, args};
+use crate::sql::{Sql, SqlValue, args};
 use crate::{Action, DailyLimits, EventKind, Principal, Scope, StorageError, TEAM_PREFIX};
 
 /// A publish that passed validation and whose blob is stored.
@@ -97,7 +97,8 @@ fn require_owner(
 
 /// Checks every publish rule; returns the existing package, or `None` for a new one.
 /// Runs both before the blob is written (on a read connection) and again inside the
-/// transaction, so a refused publish leaves no trace.
+/// transaction, so a refused publish leaves no trace. One query reads the package, whether
+/// the publisher owns it and whether the version exists.
 pub(crate) fn check_publish(
     conn: &dyn Sql,
     who: &Principal,
@@ -105,13 +106,27 @@ pub(crate) fn check_publish(
 ) -> Result<Option<PackageRow>, StorageError> {
     let name = entry.name.as_str();
     who.require_name(name)?;
-    let Some(package) = package_by_canonical(conn, name)? else {
+    let version = entry.vers.to_string();
+    let found = conn.row(
+        "SELECT p.id, p.name,
+           EXISTS (SELECT 1 FROM owners WHERE package_id = p.id AND user_id = ?2)
+           OR EXISTS (SELECT 1 FROM team_owners o JOIN team_members m ON m.team_id = o.team_id
+                      WHERE o.package_id = p.id AND m.user_id = ?2),
+           EXISTS (SELECT 1 FROM versions WHERE package_id = p.id AND version_key = ?3)
+         FROM packages p WHERE p.canonical_name = ?1",
+        args![canonical_name(name), who.user_id, version_key(&version)],
+    )?;
+    let Some(found) = found else {
         who.require_scope(Scope::PublishNew)?;
         who.require(
             Action::PublishNew,
             &format!("publish the new crate `{name}`"),
         )?;
         return Ok(None);
+    };
+    let package = PackageRow {
+        id: found.i64(0)?,
+        name: found.string(1)?,
     };
     if package.name != name {
         return Err(StorageError::NameTaken {
@@ -124,13 +139,13 @@ pub(crate) fn check_publish(
         Action::PublishUpdate,
         &format!("publish a new version of `{name}`"),
     )?;
-    require_owner(conn, who, &package)?;
-    let version = entry.vers.to_string();
-    let duplicate = conn.exists(
-        "SELECT 1 FROM versions WHERE package_id = ?1 AND version_key = ?2",
-        args![package.id, version_key(&version)],
-    )?;
-    if duplicate {
+    if !found.bool(2)? {
+        return Err(StorageError::NotOwner {
+            login: who.login.clone(),
+            name: package.name,
+        });
+    }
+    if found.bool(3)? {
         return Err(StorageError::DuplicateVersion {
             name: name.to_owned(),
             version,
@@ -222,17 +237,33 @@ pub(crate) fn apply_publish(
         Some(package) => package,
         None => insert_package(conn, who, &entry.name, now)?,
     };
-    conn.exec(
-        "UPDATE packages SET description = ?2 WHERE id = ?1",
-        args![package.id, metadata.description.as_deref()],
-    )?;
     let signed_payload = apply_plan(conn, who, package.id, signing, &plan, now)?;
     let version = entry.vers.to_string();
     let pubtime = entry.pubtime.map_or(now, wharf_index_format::Pubtime::unix);
     let metadata_json = serde_json::to_string(metadata).map_err(|e| StorageError::Corrupt {
         what: format!("metadata of `{}` `{version}`: {e}", entry.name),
     })?;
-    let version_id = conn.one_i64(
+    let mut payload = json!({ "cksum": entry.cksum, "created_package": created_package });
+    if let (Some(signed), Some(fields)) = (signed_payload, payload.as_object_mut())
+        && let Some(signed) = signed.as_object()
+    {
+        fields.extend(signed.clone());
+    }
+    // The writes depend on nothing they return but each other's order: sent together, one
+    // round trip on PostgreSQL. The version's row and then its `release` event come last.
+    let mut statements = vec![(
+        "UPDATE packages SET description = ?2 WHERE id = ?1",
+        vec![
+            SqlValue::from(package.id),
+            SqlValue::from(metadata.description.as_deref()),
+        ],
+    )];
+    statements.extend(crate::usage::count_publish(
+        &entry.cksum,
+        quota.crate_len,
+        created_package,
+    ));
+    statements.push((
         "INSERT INTO versions
            (package_id, version, version_key, line, cksum, yanked, pubtime, metadata, publisher_id)
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8) RETURNING id",
@@ -245,27 +276,32 @@ pub(crate) fn apply_publish(
             pubtime,
             metadata_json,
             who.user_id
-        ],
-    )?;
-    crate::usage::count_publish(conn, &entry.cksum, quota.crate_len, created_package)?;
-    if let Some(plugin) = &metadata.plugin {
-        crate::plugins::record_plugin(conn, version_id, plugin)?;
-    }
-    let mut payload = json!({ "cksum": entry.cksum, "created_package": created_package });
-    if let (Some(signed), Some(fields)) = (signed_payload, payload.as_object_mut())
-        && let Some(signed) = signed.as_object()
-    {
-        fields.extend(signed.clone());
-    }
-    let seq = insert_event(
-        conn,
+        ]
+        .to_vec(),
+    ));
+    statements.push(event_statement(
         EventKind::Release,
         package.id,
         Some(&version),
         &who.login,
         now,
         &payload,
-    )?;
+    ));
+    let answers = conn.pipeline(&statements)?;
+    let returned = |index: usize| {
+        answers
+            .get(index)
+            .and_then(|rows| rows.first())
+            .ok_or_else(|| StorageError::Corrupt {
+                what: format!("`{}` returned no row", statements[index].0),
+            })?
+            .i64(0)
+    };
+    let version_id = returned(statements.len() - 2)?;
+    let seq = sql_u64(returned(statements.len() - 1)?);
+    if let Some(plugin) = &metadata.plugin {
+        crate::plugins::record_plugin(conn, version_id, plugin)?;
+    }
     Ok(PublishOutcome {
         package_id: package.id,
         seq,

@@ -19,7 +19,7 @@ use wharf_test_support::garage::GarageServer;
 const PUBLISHERS: usize = 4;
 
 /// `wharf <args…>` with `env`, waited for.
-fn wharf(args: &[&str], env: &[(&str, String)]) -> Output {
+pub(crate) fn wharf(args: &[&str], env: &[(&str, String)]) -> Output {
     Command::new(wharf_binary())
         .args(args)
         .envs(env.iter().map(|(name, value)| (*name, value)))
@@ -27,11 +27,11 @@ fn wharf(args: &[&str], env: &[(&str, String)]) -> Output {
         .expect("the wharf binary runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn publish(
+pub(crate) fn publish(
     http: &reqwest::blocking::Client,
     url: &str,
     token: &str,
@@ -200,7 +200,12 @@ impl Drop for Server {
 
 /// Restores `backup` into `target` (extra flags and variables for a bucket) and checks the
 /// command reports a clean registry.
-fn restore_clean(backup: &Path, target: &Path, extra: &[&str], env: &[(&str, String)]) -> String {
+pub(crate) fn restore_clean(
+    backup: &Path,
+    target: &Path,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> String {
     let mut args = vec![
         "admin",
         "restore",
@@ -470,7 +475,7 @@ fn backup_of_a_registry_with_blobs_on_s3_restores_to_disk_and_to_a_bucket() -> T
 }
 
 /// Rewrites the backup at `from` into `to`, passing every member's bytes through `edit`.
-fn rewrite(from: &Path, to: &Path, edit: &dyn Fn(&str, &mut Vec<u8>)) -> TestResult {
+pub(crate) fn rewrite(from: &Path, to: &Path, edit: &dyn Fn(&str, &mut Vec<u8>)) -> TestResult {
     let mut archive = tar::Archive::new(zstd::Decoder::new(std::fs::File::open(from)?)?);
     let mut out = tar::Builder::new(zstd::Encoder::new(std::fs::File::create(to)?, 3)?);
     for entry in archive.entries()? {
@@ -489,16 +494,26 @@ fn rewrite(from: &Path, to: &Path, edit: &dyn Fn(&str, &mut Vec<u8>)) -> TestRes
 
 /// Restores `backup` and expects a refusal naming `member`, with nothing left at the target.
 fn refused(backup: &Path, target: &Path, member: &str, cause: &str) {
-    let output = wharf(
-        &[
-            "admin",
-            "restore",
-            backup.to_str().expect("UTF-8"),
-            "--data",
-            target.to_str().expect("UTF-8"),
-        ],
-        &[],
-    );
+    refused_with(backup, target, &[], member, cause);
+}
+
+/// [`refused`] with `extra` flags for `wharf admin restore`.
+pub(crate) fn refused_with(
+    backup: &Path,
+    target: &Path,
+    extra: &[&str],
+    member: &str,
+    cause: &str,
+) {
+    let mut args = vec![
+        "admin",
+        "restore",
+        backup.to_str().expect("UTF-8"),
+        "--data",
+        target.to_str().expect("UTF-8"),
+    ];
+    args.extend_from_slice(extra);
+    let output = wharf(&args, &[]);
     let stderr = text(&output.stderr);
     assert!(
         !output.status.success(),

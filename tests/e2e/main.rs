@@ -5,6 +5,7 @@ mod advisories;
 mod audit;
 mod auth_required;
 mod backup;
+mod backup_signature;
 mod bad_publish;
 mod bundle;
 mod bundle_data;

@@ -150,7 +150,7 @@ pub(crate) async fn search(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     to_json(&run_search(state, query).await?)
 }
 
@@ -222,7 +222,7 @@ pub(crate) async fn package(
     headers: &HeaderMap,
     name: &str,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     state.catalogue.flush_downloads(&state.storage).await;
     let page = state.storage.package_page(name).await?;
     let readme_html = page
@@ -255,7 +255,7 @@ pub(crate) async fn downloads(
     headers: &HeaderMap,
     name: &str,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     state.catalogue.flush_downloads(&state.storage).await;
     to_json(&state.storage.download_stats(name).await?)
 }

@@ -14,7 +14,7 @@ pub(crate) async fn blob(
     hex: &str,
     headers: &HeaderMap,
 ) -> Result<Resp, ApiError> {
-    let reader = auth::reader(state, headers)?;
+    let reader = auth::reader(state, headers).await?;
     if hex.len() != 64
         || !hex
             .bytes()
@@ -40,7 +40,7 @@ pub(crate) async fn blob(
     let Some(blob) = state.storage.blob_stream(hex).await? else {
         return Err(ApiError::not_found(format!("no blob with sha256 `{hex}`")));
     };
-    count_download(state, hex, headers);
+    count_download(state, hex, headers).await;
     // Sent as the store delivers it, with its length announced: never held whole.
     let mut response = Response::new(Body::blob(blob));
     let h = response.headers_mut();
@@ -84,7 +84,7 @@ pub(crate) async fn by_version(
     version: &str,
     headers: &HeaderMap,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     let Some(cksum) = state.storage.version_cksum(name, version).await? else {
         return Err(ApiError::not_found(format!(
             "crate `{name}` has no version `{version}` in this registry"
@@ -96,8 +96,10 @@ pub(crate) async fn by_version(
 /// Counts a served blob for the catalogue's statistics, with the user whose token fetched
 /// it (a "verified install" for that user's reviews). Queued in memory, never awaited: the
 /// download does not wait for, nor fail because of, the count.
-fn count_download(state: &AppState, hex: &str, headers: &HeaderMap) {
-    let user_id = crate::auth::optional_principal(state, headers).map(|who| who.user_id);
+async fn count_download(state: &AppState, hex: &str, headers: &HeaderMap) {
+    let user_id = crate::auth::optional_principal(state, headers)
+        .await
+        .map(|who| who.user_id);
     state.catalogue.count_download(
         &state.storage,
         wharf_storage::CountedDownload {

@@ -22,8 +22,8 @@ pub(crate) const PATH: &str = "/api/wharf/v1/entitlements";
 pub(crate) const LICENCE_HEADER: &str = "wharf-licence";
 
 /// Answers the trusted keys, the premium packages and the newest revocation list.
-pub(crate) fn info(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+pub(crate) async fn info(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
+    auth::reader(state, headers).await?;
     let info = state.storage.entitlement_info()?;
     let body =
         serde_json::to_value(&info).map_err(|e| ApiError::internal("showing entitlements", &e))?;
@@ -44,9 +44,7 @@ pub(crate) async fn check_download(
         .filter(|value| !value.is_empty());
     let caller = match reader {
         Some(principal) => principal.login,
-        None => auth::presented_token(headers)
-            .and_then(|token| state.storage.authenticate(token).ok())
-            .map_or_else(|| "anonymous".to_owned(), |principal| principal.login),
+        None => auth::login_or_anonymous(state, headers).await,
     };
     let checked = state
         .storage

@@ -102,7 +102,7 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
 
 /// The token rule of the index files, with git's Basic challenge instead of cargo's.
 /// Checked before a request's body is read.
-pub(crate) fn check_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) async fn check_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if !state.config.auth_required {
         return Ok(());
     }
@@ -115,7 +115,7 @@ pub(crate) fn check_reader(state: &AppState, headers: &HeaderMap) -> Result<(), 
             "this registry requires a token: give a token with the `read` scope as the HTTP password for {PREFIX} (any user name), e.g. through a git credential helper"
         )));
     };
-    match state.storage.authenticate(&token) {
+    match state.storage.authenticate_async(&token).await {
         Ok(principal) => Ok(principal.require_scope(Scope::Read)?),
         Err(
             error @ (StorageError::InvalidToken

@@ -12,8 +12,8 @@ use crate::state::AppState;
 
 /// Serves `config.json`. On an `auth-required` registry the anonymous probe gets 401 with
 /// `WWW-Authenticate: Cargo login_url=…` (never 403), which makes cargo retry with its token.
-pub(crate) fn config_json(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+pub(crate) async fn config_json(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
+    auth::reader(state, headers).await?;
     let mut response = bytes_response(
         StatusCode::OK,
         "application/json",
@@ -25,14 +25,24 @@ pub(crate) fn config_json(state: &AppState, headers: &HeaderMap) -> Result<Resp,
     Ok(response)
 }
 
-/// Serves one index file from the in-memory cache, honouring `If-None-Match` or, when that is
-/// absent, `If-Modified-Since`, and gzip when the client accepts it. Unknown names are 404.
-pub(crate) fn index_file(
+/// Serves one index file to a reader the registry admits ([`auth::reader`]).
+pub(crate) async fn index_file(
     state: &AppState,
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
+    serve_index_file(state, path, headers)
+}
+
+/// Serves one index file from the in-memory cache, honouring `If-None-Match` or, when that is
+/// absent, `If-Modified-Since`, and gzip when the client accepts it. Unknown names are 404.
+/// Checks no token: for [`index_file`], and for a public registry's index as it is.
+pub(crate) fn serve_index_file(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Resp, ApiError> {
     let Some(file) = state.cache.get(path) else {
         return Err(ApiError::not_found(format!(
             "no package at index path `{path}`"

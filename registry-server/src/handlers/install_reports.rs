@@ -132,10 +132,10 @@ pub(crate) async fn report(
     peer: Option<IpAddr>,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     let report = parse(body)?;
     state.catalogue.take_install_report(peer)?;
-    let who = auth::optional_principal(state, headers);
+    let who = auth::optional_principal(state, headers).await;
     let outcome = state
         .storage
         .record_install_report(who.as_ref(), report)

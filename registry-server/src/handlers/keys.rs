@@ -76,7 +76,7 @@ pub(crate) async fn route(
     rest: &str,
     request_body: &Bytes,
 ) -> Result<Resp, ApiError> {
-    let principal = auth::writer(state, headers)?;
+    let principal = auth::writer(state, headers).await?;
     principal.require_scope(Scope::Owners)?;
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match (method, segments.as_slice()) {

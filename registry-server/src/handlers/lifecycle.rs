@@ -70,7 +70,7 @@ pub(crate) async fn packages(
 ) -> Result<Resp, ApiError> {
     match (method, segments) {
         (&Method::GET | &Method::HEAD, [name, "lifecycle"]) => {
-            auth::reader(state, headers)?;
+            auth::reader(state, headers).await?;
             let lifecycle = state.storage.package_lifecycle(name).await?;
             let value = serde_json::to_value(&lifecycle)
                 .map_err(|e| ApiError::internal("showing a lifecycle", &e))?;
@@ -85,7 +85,7 @@ pub(crate) async fn packages(
             undeprecate(state, headers, name, Some(version)).await
         }
         (&Method::PUT, [name, version, "quarantine"]) => {
-            let principal = auth::writer(state, headers)?;
+            let principal = auth::writer(state, headers).await?;
             let request: QuarantineBody = parse(body, "quarantine")?;
             if let Some(snapshot) = state
                 .storage
@@ -100,7 +100,7 @@ pub(crate) async fn packages(
             ))
         }
         (&Method::DELETE, [name, version, "quarantine"]) => {
-            let principal = auth::writer(state, headers)?;
+            let principal = auth::writer(state, headers).await?;
             if let Some(snapshot) = state
                 .storage
                 .release_quarantine(&principal, name, version)
@@ -127,7 +127,7 @@ async fn deprecate(
     version: Option<&str>,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let principal = auth::writer(state, headers)?;
+    let principal = auth::writer(state, headers).await?;
     let request: DeprecationBody = parse(body, "deprecation")?;
     state
         .storage
@@ -152,7 +152,7 @@ async fn undeprecate(
     name: &str,
     version: Option<&str>,
 ) -> Result<Resp, ApiError> {
-    let principal = auth::writer(state, headers)?;
+    let principal = auth::writer(state, headers).await?;
     state.storage.undeprecate(&principal, name, version).await?;
     let target = version.map_or_else(|| name.to_owned(), |version| format!("{name}@{version}"));
     Ok(with_target(
@@ -170,7 +170,7 @@ pub(crate) async fn advisories(
 ) -> Result<Resp, ApiError> {
     match *method {
         Method::GET | Method::HEAD => {
-            auth::reader(state, headers)?;
+            auth::reader(state, headers).await?;
             let advisories = state.storage.advisories().await?;
             let feed = state.storage.lifecycle_feed().await?;
             Ok(json_ok(
@@ -178,7 +178,7 @@ pub(crate) async fn advisories(
             ))
         }
         Method::POST => {
-            let principal = auth::writer(state, headers)?;
+            let principal = auth::writer(state, headers).await?;
             let input: AdvisoryInput = parse(body, "advisory")?;
             let advisory = state.storage.publish_advisory(&principal, input).await?;
             let target = format!("{} for {}", advisory.id, advisory.package);

@@ -66,7 +66,7 @@ fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 
 /// Answers the signed feed (or 304), signing it only when it changed.
 pub(crate) async fn feed(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     let serial = state.storage.lifecycle_serial().await?;
     let keyset = state.storage.keyset_version();
     let signed = if let Some(signed) = state.lifecycle_feed.current(serial, keyset) {

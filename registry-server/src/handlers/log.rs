@@ -71,7 +71,7 @@ pub(crate) async fn route(
     rest: &str,
     query: Option<&str>,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     match rest {
         "checkpoint" => Ok(text(state.storage.log_checkpoint().await?)),
         "proof/inclusion" => {
@@ -123,7 +123,7 @@ pub(crate) struct Signed {
 /// Serves `/index/.wharf/timestamp`: a timestamp of the newest checkpoint and the index
 /// files, valid for the configured expiry.
 pub(crate) async fn timestamp(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     Ok(text(current_timestamp(state).await?.note))
 }
 
@@ -136,7 +136,7 @@ pub(crate) async fn bins(
     headers: &HeaderMap,
     rest: &str,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     let bin = match rest.strip_prefix('/') {
         None if rest.is_empty() => None,
         Some(hex)

@@ -25,7 +25,7 @@ pub(crate) async fn list(
     name: &str,
 ) -> Result<Resp, ApiError> {
     if state.config.auth_required || headers.contains_key(http::header::AUTHORIZATION) {
-        auth::writer(state, headers)?;
+        auth::writer(state, headers).await?;
     }
     let owners = state.storage.owners(name).await?;
     let users: Vec<_> = owners
@@ -43,7 +43,7 @@ pub(crate) async fn change(
     body: &Bytes,
     add: bool,
 ) -> Result<Resp, ApiError> {
-    let principal = auth::writer(state, headers)?;
+    let principal = auth::writer(state, headers).await?;
     let parsed: OwnersBody = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the owners request body must be {{\"users\":[\"login\",…]}}: {e}"

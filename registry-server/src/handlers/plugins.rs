@@ -19,7 +19,7 @@ pub(crate) async fn plugin(
     headers: &HeaderMap,
     name: &str,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     let package = state.storage.plugin(name).await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "no plugin named `{name}` is published here; `GET /api/v1/crates?q={name}` searches every package"

@@ -42,7 +42,7 @@ async fn publish_checked(
     body: Bytes,
     outcome: &mut PublishOutcome,
 ) -> Result<Resp, ApiError> {
-    let principal = auth::writer(state, headers)?;
+    let principal = auth::writer(state, headers).await?;
     outcome.user = Some(principal.login.clone());
     // Rate limits first: before the costly validation, and before anything is written.
     state.publish_limiter.take(&principal.login)?;

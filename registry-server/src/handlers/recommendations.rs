@@ -33,6 +33,6 @@ pub(crate) async fn recommendations(
     headers: &HeaderMap,
     name: &str,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     to_json(&state.storage.recommendations(name).await?)
 }

@@ -103,9 +103,9 @@ pub(crate) async fn list(
     headers: &HeaderMap,
     name: &str,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     state.catalogue.flush_downloads(&state.storage).await;
-    let viewer = auth::optional_principal(state, headers);
+    let viewer = auth::optional_principal(state, headers).await;
     let reviews = state.storage.reviews(name, viewer.as_ref()).await?;
     to_json(&reviews)
 }
@@ -131,7 +131,7 @@ pub(crate) async fn save(
     name: &str,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let who = auth::writer(state, headers)?;
+    let who = auth::writer(state, headers).await?;
     let request: ReviewRequest = parse("review", body)?;
     state.catalogue.take_review_write(&who.login)?;
     state.catalogue.flush_downloads(&state.storage).await;
@@ -165,7 +165,7 @@ pub(crate) async fn reply(
     id: i64,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let who = auth::writer(state, headers)?;
+    let who = auth::writer(state, headers).await?;
     let request: ReplyRequest = parse("reply", body)?;
     state.catalogue.take_review_write(&who.login)?;
     let review = state
@@ -195,7 +195,7 @@ pub(crate) async fn report(
     id: i64,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let who = auth::writer(state, headers)?;
+    let who = auth::writer(state, headers).await?;
     let request: ReasonRequest = parse("report", body)?;
     state.catalogue.take_review_write(&who.login)?;
     state
@@ -226,7 +226,7 @@ pub(crate) async fn hide(
     id: i64,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let who = auth::writer(state, headers)?;
+    let who = auth::writer(state, headers).await?;
     let request: ReasonRequest = parse("hide", body)?;
     state.catalogue.take_review_write(&who.login)?;
     state

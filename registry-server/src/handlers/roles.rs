@@ -65,7 +65,7 @@ fn not_allowed(method: &Method, path: &str) -> ApiError {
 }
 
 /// Routes the users, tokens and audit endpoints (`segments` follow `/api/wharf/v1/`).
-pub(crate) fn route(
+pub(crate) async fn route(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,
@@ -74,7 +74,7 @@ pub(crate) fn route(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let principal = auth::writer(state, headers)?;
+    let principal = auth::writer(state, headers).await?;
     match (method, segments) {
         (&Method::GET, ["users"]) => {
             principal.require(Action::ManageUsers, "list users and their roles")?;

@@ -16,7 +16,7 @@ pub(crate) async fn search(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Resp, ApiError> {
-    auth::reader(state, headers)?;
+    auth::reader(state, headers).await?;
     let mut q = String::new();
     let mut per_page = 10;
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {

@@ -43,7 +43,7 @@ fn with_target(mut response: Resp, target: String) -> Resp {
 }
 
 /// Routes the teams endpoints (`segments` follow `/api/wharf/v1/`).
-pub(crate) fn route(
+pub(crate) async fn route(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,
@@ -51,7 +51,7 @@ pub(crate) fn route(
     segments: &[&str],
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    let principal = auth::writer(state, headers)?;
+    let principal = auth::writer(state, headers).await?;
     match (method, segments) {
         (&Method::GET, ["teams"]) => {
             principal.require(Action::Read, "list teams")?;

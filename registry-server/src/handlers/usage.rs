@@ -33,7 +33,7 @@ struct PlanBody {
 
 /// `PUT /api/wharf/v1/plan`: moves the registry to the plan named in the body (`null`: no
 /// plan); answers `{"plan":…,"before":…}`.
-pub(crate) fn set_plan(
+pub(crate) async fn set_plan(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,
@@ -45,7 +45,7 @@ pub(crate) fn set_plan(
             format!("{method} is not allowed on {PLAN_PATH}; use PUT with {{\"plan\":\"NAME\"}}"),
         ));
     }
-    let principal = auth::writer(state, headers)?;
+    let principal = auth::writer(state, headers).await?;
     let request: PlanBody = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the plan body is not valid JSON: {e}; send {{\"plan\":\"NAME\"}} or {{\"plan\":null}}"
@@ -67,7 +67,7 @@ pub(crate) fn set_plan(
 
 /// Answers the usage report to any valid token.
 pub(crate) async fn usage(state: &AppState, headers: &HeaderMap) -> Result<Resp, ApiError> {
-    auth::writer(state, headers)?;
+    auth::writer(state, headers).await?;
     let report = state.storage.usage().await?;
     let body =
         serde_json::to_value(&report).map_err(|e| ApiError::internal("showing usage", &e))?;

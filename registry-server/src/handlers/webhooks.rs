@@ -57,8 +57,12 @@ impl RetryBody {
     }
 }
 
-fn require_admin(state: &AppState, headers: &HeaderMap, action: &str) -> Result<(), ApiError> {
-    let principal = auth::writer(state, headers)?;
+async fn require_admin(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: &str,
+) -> Result<(), ApiError> {
+    let principal = auth::writer(state, headers).await?;
     Ok(principal.require(wharf_storage::Action::Lifecycle, action)?)
 }
 
@@ -72,7 +76,7 @@ pub(crate) async fn route(
 ) -> Result<Resp, ApiError> {
     match (method, path) {
         (&Method::GET, PATH) => {
-            require_admin(state, headers, "list webhooks")?;
+            require_admin(state, headers, "list webhooks").await?;
             let hooks: Vec<_> = state
                 .storage
                 .webhooks()
@@ -83,7 +87,7 @@ pub(crate) async fn route(
             Ok(json_ok(&serde_json::json!({ "webhooks": hooks })))
         }
         (&Method::POST, PATH) => {
-            let principal = auth::writer(state, headers)?;
+            let principal = auth::writer(state, headers).await?;
             let request: WebhookBody = serde_json::from_slice(body).map_err(|e| {
                 ApiError::bad_request(format!("the webhook body is not valid JSON: {e}"))
             })?;
@@ -96,7 +100,7 @@ pub(crate) async fn route(
             ))
         }
         (&Method::GET, DELIVERIES_PATH) => {
-            require_admin(state, headers, "read the webhook delivery log")?;
+            require_admin(state, headers, "read the webhook delivery log").await?;
             let deliveries = state.storage.webhook_deliveries(DELIVERIES_SHOWN).await?;
             let outbox = state.storage.webhook_outbox(DELIVERIES_SHOWN).await?;
             Ok(json_ok(
@@ -104,7 +108,7 @@ pub(crate) async fn route(
             ))
         }
         (&Method::POST, RETRY_PATH) => {
-            let principal = auth::writer(state, headers)?;
+            let principal = auth::writer(state, headers).await?;
             let request: RetryBody = serde_json::from_slice(body).map_err(|e| {
                 ApiError::bad_request(format!("the retry body is not valid JSON: {e}"))
             })?;

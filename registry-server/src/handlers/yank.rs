@@ -15,7 +15,7 @@ pub(crate) async fn set_yanked(
     version: &str,
     yanked: bool,
 ) -> Result<Resp, ApiError> {
-    let principal = auth::writer(state, headers)?;
+    let principal = auth::writer(state, headers).await?;
     let snapshot = state
         .storage
         .set_yanked(&principal, name, version, yanked)
