@@ -80,13 +80,12 @@ impl LazyVerifier {
                 let made = if self.extra_roots.is_empty() {
                     platform_verifier(provider)
                 } else {
-                    Verifier::new_with_extra_roots(self.extra_roots.clone(), provider)
-                        .map(Arc::new)
+                    Verifier::new_with_extra_roots(self.extra_roots.clone(), provider).map(Arc::new)
                 };
                 made.inspect_err(|error| {
-                        tracing::debug!(%error, "no root certificates: https needs `--ca-cert`");
-                    })
-                    .ok()
+                    tracing::debug!(%error, "no root certificates: https needs `--ca-cert`");
+                })
+                .ok()
             })
             .as_deref()
     }
