@@ -303,7 +303,7 @@ mod tests {
     async fn a_token_lookup_waiting_on_the_database_holds_up_no_other_request() {
         let server = PostgresServer::start();
         let dir = tempfile::tempdir().unwrap();
-        let storage = node(dir.path(), &server).await;
+        let storage = pg_node(dir.path(), &server).await;
         // Both tokens made before the first check starts the listener, so no notification
         // of their making empties the cache later.
         let (_, known) = alice(&storage);
