@@ -7,12 +7,15 @@
 #   - requests failed / total, reads and publishes, through the balancer;
 #   - acknowledged publishes lost: every publish answered 200 must be served afterwards by
 #     every node;
-#   - time to visibility: a publish acknowledged by one node until another serves it.
+#   - time to visibility: a publish acknowledged by one node until another serves it;
+#   - before the drill, index GETs per second from one node directly and through HAProxy
+#     (spread over the three nodes), alternating round by round (THROUGHPUT_ROUNDS, 0 skips).
 # Blobs go to a Garage bucket when `garage` is installed, else to one directory every node
 # links as its `blobs/` (a shared file system).
 #
 # Settings (environment): LOAD_SECONDS (60), READERS (8 concurrent index reads),
 # PUBLISHERS (2), SEED (200 packages published before the load), VISIBILITY_SAMPLES (20),
+# THROUGHPUT_ROUNDS (3), THROUGHPUT_SECONDS (10), THROUGHPUT_READERS (32 connections),
 # PROFILE (debug or release binaries; debug by default, built with `cargo build`),
 # RESULTS (output directory), WHARF_BIN / WHARF_LOAD_BIN with SKIP_BUILD=1, GARAGE.
 set -euo pipefail
@@ -23,6 +26,9 @@ READERS=${READERS:-8}
 PUBLISHERS=${PUBLISHERS:-2}
 SEED=${SEED:-200}
 VISIBILITY_SAMPLES=${VISIBILITY_SAMPLES:-20}
+THROUGHPUT_ROUNDS=${THROUGHPUT_ROUNDS:-3}
+THROUGHPUT_SECONDS=${THROUGHPUT_SECONDS:-10}
+THROUGHPUT_READERS=${THROUGHPUT_READERS:-32}
 PROFILE=${PROFILE:-debug}
 WHARF="${WHARF_BIN:-$TARGET_DIR/$PROFILE/wharf}"
 LOAD="${WHARF_LOAD_BIN:-$TARGET_DIR/$PROFILE/wharf-load}"
@@ -109,6 +115,24 @@ sleep 5 # two health checks mark every node up
 log "seeding $SEED packages through HAProxy"
 "$LOAD" publish --url "$LB" --token "$TOKEN" --concurrency 4 --count "$SEED" --prefix seed \
   --paths-out "$WORK/seed.paths" >"$RESULTS/seed.txt" 2>&1 || die "seeding failed; see $RESULTS/seed.txt"
+
+# Index GETs of the seeded files, one node directly against HAProxy in front of all three,
+# alternating; each line of throughput.tsv: round, target, reads/s, p50 ms, p99 ms, failed.
+: >"$WORK/throughput.tsv"
+for round in $(seq 1 "$THROUGHPUT_ROUNDS"); do
+  for target in node1 haproxy; do
+    url="http://127.0.0.1:${PORTS[0]}"
+    [ "$target" = haproxy ] && url="$LB"
+    out="$RESULTS/throughput-$round-$target.txt"
+    "$LOAD" read-load --url "$url" --paths "$WORK/seed.paths" --seconds "$THROUGHPUT_SECONDS" \
+      --concurrency "$THROUGHPUT_READERS" >"$out" 2>&1 || die "read load failed; see $out"
+    line=$(grep '^RESULT' "$out") || die "no read result; see $out"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$target" "$(result_field "$line" per_second)" \
+      "$(result_field "$line" p50_ms)" "$(result_field "$line" p99_ms)" \
+      "$(result_field "$line" failed)" >>"$WORK/throughput.tsv"
+    log "round $round, $target: $(result_field "$line" per_second) reads/s"
+  done
+done
 
 log "load: $READERS readers and $PUBLISHERS publishers through HAProxy for $LOAD_SECONDS s"
 "$LOAD" read-load --url "$LB" --paths "$WORK/seed.paths" --seconds "$LOAD_SECONDS" \
@@ -209,6 +233,18 @@ failed=$((read_failed + pub_failed))
   echo "| acknowledged publishes (seed + load) | $acked |"
   echo "| acknowledged publishes not served afterwards |$lost |"
   echo "| time to visibility across nodes, median / max of $VISIBILITY_SAMPLES | $vis_median ms / $vis_max ms |"
+  if [ -s "$WORK/throughput.tsv" ]; then
+    echo
+    echo "Index GETs before the drill ($THROUGHPUT_READERS connections, $THROUGHPUT_SECONDS s per round):"
+    echo
+    echo "| round | target | reads/s | p50 ms | p99 ms | failed |"
+    echo "|---:|---|---:|---:|---:|---:|"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$WORK/throughput.tsv"
+    node=$(awk -F'\t' '$2 == "node1" { print $3 }' "$WORK/throughput.tsv" | median)
+    lb=$(awk -F'\t' '$2 == "haproxy" { print $3 }' "$WORK/throughput.tsv" | median)
+    echo
+    echo "Medians: one node $node reads/s, through HAProxy $lb reads/s ($(awk -v a="$lb" -v b="$node" 'BEGIN { printf "%.2f", b ? a / b : 0 }')×)."
+  fi
 } >"$RESULTS/summary.md"
 cat "$RESULTS/summary.md"
 log "raw output in $RESULTS"
