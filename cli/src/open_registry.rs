@@ -139,7 +139,7 @@ fn check_serve_database(dir: &Path, database: &MetadataDatabase) -> anyhow::Resu
 /// Opens the storage in `dir` (index files, and blobs on the local disk or in the bucket of
 /// `storage`) with the metadata in `database`, creating the directory and an empty registry
 /// if there is none: only `wharf serve` does this (and `wharf tenant create` for a tenant's
-/// directory, [`open_new_tenant`]). A registry made by this start is named `origin` in its
+/// directory, [`open_tenant_node`]). A registry made by this start is named `origin` in its
 /// signed documents. A node on PostgreSQL checks its keys against the
 /// registry's keyset and records its database in `dir`.
 pub(crate) async fn open_node(
