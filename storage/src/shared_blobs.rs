@@ -197,15 +197,24 @@ impl SharedBlobs {
 
 /// Takes the lock of the shared directory `shared` (see the module documentation).
 fn lock(shared: &Path, hold: Hold) -> Result<File, StorageError> {
-    std::fs::create_dir_all(shared).map_err(path_error(shared))?;
     let path = shared.join(LOCK_FILE);
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(path_error(&path))?;
+    let open = || {
+        File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+    };
+    // The directory exists but for the first put: made only when the open says it is missing.
+    let file = match open() {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(shared).map_err(path_error(shared))?;
+            open()
+        }
+        opened => opened,
+    }
+    .map_err(path_error(&path))?;
     match hold {
         Hold::Shared => file.lock_shared(),
         Hold::Exclusive => file.lock(),

@@ -407,9 +407,11 @@ impl Storage {
     }
 
     /// [`Storage::authenticate`] for async callers (the server's requests): a token verified
-    /// since the last change is answered at once; a miss is looked up on a blocking thread,
-    /// so a slow or locked database holds up this request only, never a runtime worker and
-    /// the other requests it runs.
+    /// since the last change is answered at once; on PostgreSQL a miss is looked up on a
+    /// blocking thread, so a slow or locked database holds up this request only, never a
+    /// runtime worker and the other requests it runs. SQLite's lookup is a read of a local
+    /// file that no writer blocks (WAL), answered on the calling thread: the hand-over to the
+    /// blocking pool cost more than the read.
     pub async fn authenticate_async(&self, presented: &str) -> Result<Principal, StorageError> {
         self.authenticate_digest(token_digest(presented.trim()))
             .await
@@ -424,6 +426,12 @@ impl Storage {
         let now = now_unix();
         if let Some(answer) = self.inner.token_cache.cached(&digest, now) {
             return answer;
+        }
+        if !self.on_postgres() {
+            return self
+                .inner
+                .token_cache
+                .authenticate(&self.inner.pool, &digest, now);
         }
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
