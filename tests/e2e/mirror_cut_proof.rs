@@ -5,7 +5,7 @@
 //! a served line the whole file does not have, or a whole file the snapshot does not name
 //! (a stale one hiding a newer version), fails.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use wharf_e2e_tests::upload::{publish_body, publish_body_with_deps};
@@ -51,11 +51,13 @@ pub(crate) fn verify(url: &str, root: &Path, state: &Path, names: &[&str]) -> Ou
 /// The packages the tests verify: `top` depends on `leaf` `^1`.
 const NAMES: &[&str] = &["leaf", "top"];
 
-#[test]
-fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> TestResult {
+/// An upstream holding `leaf` at `leaf_versions` and `top` 0.1.0 depending on `leaf` `^1`,
+/// settled, with a directory holding its exported root key (`root.pub`, also returned).
+fn leaf_and_top(leaf_versions: &[&str]) -> TestResult<(TestRegistry, tempfile::TempDir, PathBuf)> {
     let upstream = TestRegistry::start();
-    publish(&upstream, publish_body("leaf", "1.0.0"))?;
-    publish(&upstream, publish_body("leaf", "2.0.0"))?;
+    for version in leaf_versions {
+        publish(&upstream, publish_body("leaf", version))?;
+    }
     publish(
         &upstream,
         publish_body_with_deps("top", "0.1.0", &[("leaf", "^1")]),
@@ -64,6 +66,12 @@ fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> 
     let dir = tempfile::tempdir()?;
     let root = dir.path().join("root.pub");
     upstream.export_root_key(&root);
+    Ok((upstream, dir, root))
+}
+
+#[test]
+fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> TestResult {
+    let (upstream, dir, root) = leaf_and_top(&["1.0.0", "2.0.0"])?;
     let trust = ["--trust", root.to_str().ok_or("a UTF-8 path")?];
 
     // `--roots top` keeps `leaf` 1.0.0 only: `leaf`'s file is cut.
@@ -141,18 +149,7 @@ fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> 
 
 #[test]
 fn a_mirror_of_a_partial_mirror_keeps_the_origins_whole_files_and_verifies() -> TestResult {
-    let upstream = TestRegistry::start();
-    for version in ["1.0.0", "1.1.0", "2.0.0"] {
-        publish(&upstream, publish_body("leaf", version))?;
-    }
-    publish(
-        &upstream,
-        publish_body_with_deps("top", "0.1.0", &[("leaf", "^1")]),
-    )?;
-    upstream.settle();
-    let dir = tempfile::tempdir()?;
-    let root = dir.path().join("root.pub");
-    upstream.export_root_key(&root);
+    let (upstream, dir, root) = leaf_and_top(&["1.0.0", "1.1.0", "2.0.0"])?;
     let trust = ["--trust", root.to_str().ok_or("a UTF-8 path")?];
     let origin_leaf = upstream
         .http()
