@@ -35,6 +35,16 @@ fn sync(from: &str, mirror: &Path, extra: &[&str]) -> Output {
         .expect("wharf runs")
 }
 
+/// A partial sync of `upstream` into `mirror` keeping the closure of `top` only, trusting
+/// what `trust` (`--trust FILE`) names.
+fn sync_top(upstream: &TestRegistry, mirror: &Path, trust: &[&str]) -> Output {
+    sync(
+        &upstream.index_url(),
+        mirror,
+        &[&["--roots", "top"][..], trust].concat(),
+    )
+}
+
 /// `wharf verify NAMES…` against the mirror at `url`, pinning `root`, with a fresh state.
 pub(crate) fn verify(url: &str, root: &Path, state: &Path, names: &[&str]) -> Output {
     Command::new(wharf_binary())
@@ -76,11 +86,7 @@ fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> 
 
     // `--roots top` keeps `leaf` 1.0.0 only: `leaf`'s file is cut.
     let mirror = dir.path().join("mirror");
-    let synced = sync(
-        &upstream.index_url(),
-        &mirror,
-        &[&["--roots", "top"][..], &trust[..]].concat(),
-    );
+    let synced = sync_top(&upstream, &mirror, &trust);
     assert!(synced.status.success(), "{}", describe(&synced));
     let served = MirrorServer::start(&mirror);
     let origin_leaf = upstream
@@ -127,11 +133,7 @@ fn a_cut_file_is_proven_through_the_origins_whole_file_and_tampering_fails() -> 
     // A newer version upstream; a copy that serves the old whole file to hide it fails.
     publish(&upstream, publish_body("leaf", "1.1.0"))?;
     upstream.settle();
-    let again = sync(
-        &upstream.index_url(),
-        &mirror,
-        &[&["--roots", "top"][..], &trust[..]].concat(),
-    );
+    let again = sync_top(&upstream, &mirror, &trust);
     assert!(again.status.success(), "{}", describe(&again));
     let verified = verify(&served.url, &root, &dir.path().join("state-3"), NAMES);
     assert!(verified.status.success(), "{}", describe(&verified));
@@ -160,11 +162,7 @@ fn a_mirror_of_a_partial_mirror_keeps_the_origins_whole_files_and_verifies() -> 
 
     // The partial mirror cuts `leaf` to 1.0.0 and 1.1.0.
     let partial = dir.path().join("partial");
-    let synced = sync(
-        &upstream.index_url(),
-        &partial,
-        &[&["--roots", "top"][..], &trust[..]].concat(),
-    );
+    let synced = sync_top(&upstream, &partial, &trust);
     assert!(synced.status.success(), "{}", describe(&synced));
     let partial_served = MirrorServer::start(&partial);
     let from = format!("sparse+{}/index/", partial_served.url);
