@@ -424,14 +424,15 @@ impl Storage {
         digest: String,
     ) -> Result<Principal, StorageError> {
         let now = now_unix();
-        if let Some(answer) = self.inner.token_cache.cached(&digest, now) {
-            return answer;
-        }
         if !self.on_postgres() {
+            // Checks the cache itself: one look at the database's version per request.
             return self
                 .inner
                 .token_cache
                 .authenticate(&self.inner.pool, &digest, now);
+        }
+        if let Some(answer) = self.inner.token_cache.cached(&digest, now) {
+            return answer;
         }
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
