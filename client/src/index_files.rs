@@ -218,16 +218,24 @@ impl IndexFiles {
             match state.slots.get(path) {
                 Some(Slot::Done(result)) => return result.clone(),
                 Some(Slot::Fetching) => {
+                    let since = std::time::Instant::now();
                     state.waiting += 1;
                     state = self
                         .finished
                         .wait(state)
                         .unwrap_or_else(PoisonError::into_inner);
                     state.waiting -= 1;
+                    tracing::debug!(
+                        path,
+                        micros = since.elapsed().as_micros(),
+                        "waited for a fetch in flight"
+                    );
                 }
                 None | Some(Slot::Queued | Slot::PrefetchFailed) => {
+                    let queued = matches!(state.slots.get(path), Some(Slot::Queued));
                     state.slots.insert(path.to_owned(), Slot::Fetching);
                     drop(state);
+                    tracing::debug!(path, queued, "fetching on the asking thread");
                     let in_flight = InFlight { files: self, path };
                     let (result, store) = self.fetch(path);
                     in_flight.finish(result.clone(), false);
