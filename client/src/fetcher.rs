@@ -293,7 +293,8 @@ impl Fetcher {
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(url, "fetching");
-        connection.run(async {
+        let since = std::time::Instant::now();
+        let answer = connection.run(async {
             let mut response = request.send().await.map_err(|e| transport_error(url, &e))?;
             let status = response.status();
             let headers = std::mem::take(response.headers_mut());
@@ -340,7 +341,16 @@ impl Fetcher {
                     crc32: crc32.finalize(),
                 }),
             })
-        })
+        });
+        if let Ok(answer) = &answer {
+            tracing::debug!(
+                url,
+                bytes = answer.body.len(),
+                micros = since.elapsed().as_micros(),
+                "fetched"
+            );
+        }
+        answer
     }
 
     /// The body of a 200 answer; every other status becomes the matching error. A UTF-8

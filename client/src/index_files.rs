@@ -313,6 +313,7 @@ impl IndexFiles {
     /// index is dropped, so that a later run finds them).
     pub(crate) fn store_pending(&self) {
         let stores = std::mem::take(&mut self.lock().stores);
+        tracing::debug!(count = stores.len(), "writing the cache entries left");
         for store in stores {
             self.fetcher.store(store);
         }
