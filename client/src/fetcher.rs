@@ -442,9 +442,9 @@ impl Fetched {
     }
 }
 
-/// A fetched index file the on-disk cache has yet to keep. Hashing and writing a body costs
-/// more than fetching it on loopback, so it is done by whichever prefetch worker is idle, not
-/// by the thread that waits for the file.
+/// A fetched index file the on-disk cache has yet to keep, with the digests computed as it
+/// arrived. Writing a body is done by whichever prefetch worker is idle, not by the thread
+/// that waits for the file.
 #[derive(Debug)]
 pub(crate) struct CacheWrite {
     path: String,
