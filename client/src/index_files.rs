@@ -8,7 +8,7 @@
 //! them in order. The workers also do what a fetch leaves behind, so the thread that waits
 //! for a file has it as soon as it arrives: reading the dependency names of a file's newest
 //! release and of each line the resolver reads (the files those name are queued), and
-//! writing each new file to the on-disk cache (hashing it first). One lock guards the slots
+//! writing each new file to the on-disk cache (hashed as it arrived). One lock guards the slots
 //! and the jobs; no thread holds it across a request, so the only wait is for a request in
 //! flight, which always ends (timeouts).
 
@@ -218,16 +218,24 @@ impl IndexFiles {
             match state.slots.get(path) {
                 Some(Slot::Done(result)) => return result.clone(),
                 Some(Slot::Fetching) => {
+                    let since = std::time::Instant::now();
                     state.waiting += 1;
                     state = self
                         .finished
                         .wait(state)
                         .unwrap_or_else(PoisonError::into_inner);
                     state.waiting -= 1;
+                    tracing::debug!(
+                        path,
+                        micros = since.elapsed().as_micros(),
+                        "waited for a fetch in flight"
+                    );
                 }
                 None | Some(Slot::Queued | Slot::PrefetchFailed) => {
+                    let queued = matches!(state.slots.get(path), Some(Slot::Queued));
                     state.slots.insert(path.to_owned(), Slot::Fetching);
                     drop(state);
+                    tracing::debug!(path, queued, "fetching on the asking thread");
                     let in_flight = InFlight { files: self, path };
                     let (result, store) = self.fetch(path);
                     in_flight.finish(result.clone(), false);
@@ -305,6 +313,7 @@ impl IndexFiles {
     /// index is dropped, so that a later run finds them).
     pub(crate) fn store_pending(&self) {
         let stores = std::mem::take(&mut self.lock().stores);
+        tracing::debug!(count = stores.len(), "writing the cache entries left");
         for store in stores {
             self.fetcher.store(store);
         }
