@@ -58,7 +58,7 @@ pub(crate) fn read_head(buf: &[u8]) -> Head<'_> {
     };
     let Some(path) = request
         .path
-        .filter(|p| p.starts_with('/') && !p.contains(['?', '#']))
+        .filter(|p| p.starts_with('/') && !p.bytes().any(|b| b == b'?' || b == b'#'))
     else {
         return Head::Other;
     };
