@@ -94,8 +94,10 @@ pub(crate) fn link(from: &Path, to: &Path) -> anyhow::Result<bool> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating `{}`", parent.display()))?;
     }
-    if to.exists() || std::fs::hard_link(from, to).is_ok() {
-        return Ok(true);
+    match std::fs::hard_link(from, to) {
+        Ok(()) => return Ok(true),
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => return Ok(true),
+        Err(_) => {}
     }
     std::fs::copy(from, to)
         .with_context(|| format!("copying `{}` to `{}`", from.display(), to.display()))?;

@@ -62,6 +62,8 @@ pub(crate) struct Context<'a> {
     pub(crate) previous: Option<&'a Path>,
     /// Whether that copy holds its blobs itself (then they are linked into the store).
     pub(crate) previous_own_blobs: bool,
+    /// Whether that copy holds origin files of files it cut (its [`ORIGIN_DIR`]).
+    pub(crate) previous_origin: bool,
     /// The log check, when the upstream serves a signed log.
     pub(crate) vet: Option<&'a dyn Vet>,
     /// When the upstream is a partial mirror (its listing is its own): the SHA-256 the
@@ -163,10 +165,12 @@ fn take_unchanged(
         return Ok(false);
     }
     // The origin's whole file of a cut file goes with it (`false`: the file was not cut).
-    link(
-        &previous.join(ORIGIN_DIR).join(path),
-        &cx.stage.join(ORIGIN_DIR).join(path),
-    )?;
+    if cx.previous_origin {
+        link(
+            &previous.join(ORIGIN_DIR).join(path),
+            &cx.stage.join(ORIGIN_DIR).join(path),
+        )?;
+    }
     synced.unchanged += 1;
     synced.packages += 1;
     synced.versions += blobs;

@@ -346,6 +346,19 @@ fn stage_replaying<'v>(
     })
 }
 
+/// Switches `current` to the staged copy; the copy it pointed at before (`previous`) is
+/// removed on a thread of its own, beside the rest of the work (join the handle).
+fn switch(
+    data: &Path,
+    stage_name: &str,
+    previous: Option<&Path>,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    switch_current(data, stage_name, None)?;
+    Ok(previous
+        .map(Path::to_path_buf)
+        .map(|previous| std::thread::spawn(move || drop(std::fs::remove_dir_all(previous)))))
+}
+
 /// The copy's `config.json`: the upstream's, or with `--public-url` one naming that URL.
 fn copy_config(args: &SyncArgs, upstream: &RegistryConfig, served: &[u8]) -> Vec<u8> {
     match &args.public_url {
@@ -444,6 +457,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         stored: &stored,
         previous,
         previous_own_blobs: previous.is_some_and(has_own_blobs),
+        previous_origin: previous.is_some_and(|previous| previous.join(file::ORIGIN_DIR).is_dir()),
         vet: replay.is_some().then_some(&pending as &dyn file::Vet),
         origin_hashes: origin_hashes.as_ref(),
         recheck: &recheck,
@@ -466,7 +480,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     // A sync that fails before its switch leaves no staged copy behind.
     let synced = stage_replaying(&runtime, args, (&cx, files, extras), &pending, replay)
         .inspect_err(|_| drop(std::fs::remove_dir_all(&stage)))?;
-    switch_current(&args.data, &stage_name, previous)?;
+    let removed = switch(&args.data, &stage_name, previous)?;
     clean_store(&args.data, &stage, interrupted, &before, &synced);
     let log = pending.into_log();
     finish_trust(
@@ -476,6 +490,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         &current,
         &mut trust_lines,
     )?;
+    let _ = removed.map(std::thread::JoinHandle::join);
     Ok(report(synced, &current, &trust_lines, &skipped))
 }
 
