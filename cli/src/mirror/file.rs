@@ -74,6 +74,8 @@ pub(crate) struct Context<'a> {
     /// What that copy remembers of the upstream's files.
     pub(crate) held: &'a SyncState,
     pub(crate) stage: &'a Path,
+    /// The directories made so far under the stage's `index/`.
+    pub(crate) dirs: &'a crate::mirror::copy::Dirs,
     /// A git upstream's files (its fetched tree); `None`: fetch them over HTTP.
     pub(crate) git_files: Option<&'a std::collections::BTreeMap<String, Vec<u8>>>,
     /// The files `--roots` fetched already (not fetched again).
@@ -161,7 +163,9 @@ fn take_unchanged(
             blobs += 1;
         }
     }
-    if !link(&from, &cx.stage.join("index").join(path))? {
+    let to = cx.stage.join("index").join(path);
+    make_parent(cx, &to)?;
+    if !link(&from, &to)? {
         return Ok(false);
     }
     // The origin's whole file of a cut file goes with it (`false`: the file was not cut).
@@ -179,6 +183,14 @@ fn take_unchanged(
     held.blobs = blobs;
     synced.kept.push((path.to_owned(), held));
     Ok(true)
+}
+
+/// Makes the directory of `target` (a file under the stage's `index/`) unless made already.
+fn make_parent(cx: &Context<'_>, target: &Path) -> anyhow::Result<()> {
+    match target.parent() {
+        Some(parent) => cx.dirs.make(&cx.stage.join("index"), parent),
+        None => Ok(()),
+    }
 }
 
 /// A file's bytes: from a git upstream's tree, or over HTTP (conditional when `held`).
@@ -300,6 +312,7 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
         }
         return Ok(synced);
     }
+    make_parent(cx, &cx.stage.join("index").join(path))?;
     write_kept(cx.stage, path, &bytes, &kept, whole, proof)?;
     synced.packages += 1;
     if synced.left_out.is_empty() {

@@ -463,6 +463,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         recheck: &recheck,
         held: &held,
         stage: &stage,
+        dirs: &copy::Dirs::default(),
         git_files: tree.as_ref().map(|tree| &tree.files),
         followed: &followed,
         premium: &entitlements,
