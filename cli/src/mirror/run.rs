@@ -399,7 +399,6 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let log = verifier.as_ref().map(trust::open).transpose()?;
     let tree_size = log.as_ref().map_or(0, VerifiedLog::tree_size);
-    tracing::debug!(tree_size, "sync: log verified");
     let mut trust_lines: Vec<String> = root.iter().map(|r| r.describe(tree_size)).collect();
     // The signed material the copy serves again, and the checked lifecycle feed.
     let signed = log
@@ -423,7 +422,6 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         premium::skip_without_licence(&mut listed.files, &entitlements, licence.is_some());
     let (files, signed_bins) = (&listed.files, listed.signed());
     let config = copy_config(args, &upstream_config, &config_bytes);
-    tracing::debug!(files = files.len(), "sync: listed");
     let choice = choice(args);
     if let Some(synced) = nothing_changed(
         &before,

@@ -128,11 +128,13 @@ impl Root {
 /// Opens and verifies the upstream's head and log; a rollback, a fork or a bad signature on
 /// the head is one line.
 pub(crate) fn open(verifier: &Verifier) -> anyhow::Result<VerifiedLog<'_>> {
-    verifier.open_verified_log().map_err(|error| {
+    let log = verifier.open_verified_log().map_err(|error| {
         anyhow::anyhow!(
             "the upstream's signed log does not verify, so nothing was synced and the mirror is as it was: {error}"
         )
-    })
+    })?;
+    tracing::debug!(tree_size = log.tree_size(), "sync: log verified");
+    Ok(log)
 }
 
 /// The names of the packages that the leaves after `from` concern.
