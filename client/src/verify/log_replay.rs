@@ -110,6 +110,9 @@ fn root_of(leaves: &[Vec<u8>]) -> Hash {
     tree.root()
 }
 
+/// A fetched page of leaves, or why it could not be had.
+type PageResult = Result<Vec<Vec<u8>>, VerifyError>;
+
 /// How many pages of leaves are fetched at once.
 const PAGES_AT_ONCE: usize = 4;
 
@@ -153,7 +156,7 @@ fn fetch_pages(
             .collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let pages: std::sync::Mutex<Vec<Option<Result<Vec<Vec<u8>>, VerifyError>>>> =
+    let pages: std::sync::Mutex<Vec<Option<PageResult>>> =
         std::sync::Mutex::new(starts.iter().map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..PAGES_AT_ONCE.min(starts.len()) {
