@@ -148,6 +148,14 @@ fn a_version_whose_signature_does_not_verify_is_left_out_and_named() -> TestResu
         mirrored(&mirror, "other-pkg").into_bytes(),
         setup.fetch(&format!("/index/{}", index_path("other-pkg")))
     );
+    // The blob of the version left out (fetched while the log was replayed) left the store.
+    let upstream = String::from_utf8(setup.fetch(&format!("/index/{}", index_path("demo-pkg"))))?;
+    for line in upstream.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line)?;
+        let cksum = entry["cksum"].as_str().ok_or("a cksum")?;
+        let stored = mirror.join("blobs/sha256").join(cksum).exists();
+        assert_eq!(stored, entry["vers"] == "1.0.0", "{line}");
+    }
     Ok(())
 }
 

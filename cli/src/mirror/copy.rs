@@ -55,6 +55,40 @@ pub(crate) fn create_stage(data: &Path, stage: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("linking `{}` to the blob store", stage.display()))
 }
 
+/// The directories made so far under a staged copy's `index/`, so that each is made once,
+/// before the first file goes into it (no failed link or open first).
+#[derive(Debug, Default)]
+pub(crate) struct Dirs(std::sync::Mutex<std::collections::HashSet<PathBuf>>);
+
+impl Dirs {
+    /// Makes `dir` (and its parents up to `root`) unless this sync made it already.
+    pub(crate) fn make(&self, root: &Path, dir: &Path) -> anyhow::Result<()> {
+        let mut made = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut missing = Vec::new();
+        let mut at = dir;
+        while at != root && !made.contains(at) {
+            missing.push(at.to_path_buf());
+            match at.parent() {
+                Some(parent) => at = parent,
+                None => break,
+            }
+        }
+        for dir in missing.into_iter().rev() {
+            match std::fs::create_dir(&dir) {
+                Err(error) if error.kind() != ErrorKind::AlreadyExists => {
+                    return Err(error).with_context(|| format!("creating `{}`", dir.display()));
+                }
+                _ => {}
+            }
+            made.insert(dir);
+        }
+        Ok(())
+    }
+}
+
 /// Writes `bytes` to `path`, creating its directory when it is missing.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     match std::fs::write(path, bytes) {
@@ -94,8 +128,10 @@ pub(crate) fn link(from: &Path, to: &Path) -> anyhow::Result<bool> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating `{}`", parent.display()))?;
     }
-    if to.exists() || std::fs::hard_link(from, to).is_ok() {
-        return Ok(true);
+    match std::fs::hard_link(from, to) {
+        Ok(()) => return Ok(true),
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => return Ok(true),
+        Err(_) => {}
     }
     std::fs::copy(from, to)
         .with_context(|| format!("copying `{}` to `{}`", from.display(), to.display()))?;

@@ -38,9 +38,17 @@ pub(crate) struct Vetted {
     pub(crate) versions: BTreeMap<String, String>,
 }
 
-/// Checks a fetched index file (package name, bytes, and the origin's whole file a partial
-/// upstream serves beside a file it cut) against the upstream's signed log.
-pub(crate) type Vet<'a> = &'a (dyn Fn(&str, &[u8], Option<&[u8]>) -> anyhow::Result<Vetted> + Sync);
+/// Checks fetched index files against the upstream's signed log.
+pub(crate) trait Vet: Sync {
+    /// Checks the index file of package `name` (its `bytes`, and the origin's whole file a
+    /// partial upstream serves beside a file it cut), once the log's verdicts are ready.
+    fn vet<'s>(
+        &'s self,
+        name: &'s str,
+        bytes: &'s [u8],
+        whole: Option<&'s [u8]>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Vetted>> + 's>>;
+}
 
 /// What every file's sync shares.
 pub(crate) struct Context<'a> {
@@ -54,8 +62,10 @@ pub(crate) struct Context<'a> {
     pub(crate) previous: Option<&'a Path>,
     /// Whether that copy holds its blobs itself (then they are linked into the store).
     pub(crate) previous_own_blobs: bool,
+    /// Whether that copy holds origin files of files it cut (its [`ORIGIN_DIR`]).
+    pub(crate) previous_origin: bool,
     /// The log check, when the upstream serves a signed log.
-    pub(crate) vet: Option<Vet<'a>>,
+    pub(crate) vet: Option<&'a dyn Vet>,
     /// When the upstream is a partial mirror (its listing is its own): the SHA-256 the
     /// origin's signed snapshot names for each file, so a file it cut is recognised.
     pub(crate) origin_hashes: Option<&'a BTreeMap<String, String>>,
@@ -64,6 +74,8 @@ pub(crate) struct Context<'a> {
     /// What that copy remembers of the upstream's files.
     pub(crate) held: &'a SyncState,
     pub(crate) stage: &'a Path,
+    /// The directories made so far under the stage's `index/`.
+    pub(crate) dirs: &'a crate::mirror::copy::Dirs,
     /// A git upstream's files (its fetched tree); `None`: fetch them over HTTP.
     pub(crate) git_files: Option<&'a std::collections::BTreeMap<String, Vec<u8>>>,
     /// The files `--roots` fetched already (not fetched again).
@@ -151,14 +163,18 @@ fn take_unchanged(
             blobs += 1;
         }
     }
-    if !link(&from, &cx.stage.join("index").join(path))? {
+    let to = cx.stage.join("index").join(path);
+    make_parent(cx, &to)?;
+    if !link(&from, &to)? {
         return Ok(false);
     }
     // The origin's whole file of a cut file goes with it (`false`: the file was not cut).
-    link(
-        &previous.join(ORIGIN_DIR).join(path),
-        &cx.stage.join(ORIGIN_DIR).join(path),
-    )?;
+    if cx.previous_origin {
+        link(
+            &previous.join(ORIGIN_DIR).join(path),
+            &cx.stage.join(ORIGIN_DIR).join(path),
+        )?;
+    }
     synced.unchanged += 1;
     synced.packages += 1;
     synced.versions += blobs;
@@ -167,6 +183,14 @@ fn take_unchanged(
     held.blobs = blobs;
     synced.kept.push((path.to_owned(), held));
     Ok(true)
+}
+
+/// Makes the directory of `target` (a file under the stage's `index/`) unless made already.
+fn make_parent(cx: &Context<'_>, target: &Path) -> anyhow::Result<()> {
+    match target.parent() {
+        Some(parent) => cx.dirs.make(&cx.stage.join("index"), parent),
+        None => Ok(()),
+    }
 }
 
 /// A file's bytes: from a git upstream's tree, or over HTTP (conditional when `held`).
@@ -252,14 +276,20 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
     }
     let upstream_whole = upstream_whole(cx, path, &sha256).await?;
     let text = String::from_utf8_lossy(&bytes);
-    let vetted = match (cx.vet, text.lines().next()) {
-        (Some(vet), Some(first)) => {
-            let first = LineFields::parse(first).with_context(|| not_an_entry(&url))?;
-            vet(&first.name, &bytes, upstream_whole.as_deref())?
+    // The blobs are fetched while the log may still be replayed; they go into the copy only
+    // with the versions the log vouches for.
+    let lines = fetch_blobs(cx, listed, &url, &text).await?;
+    let vetted = match (cx.vet, lines.first()) {
+        (Some(vet), Some((_, first, _))) => {
+            vet.vet(&first.name, &bytes, upstream_whole.as_deref())
+                .await?
         }
         _ => Vetted::default(),
     };
     if let Some(problem) = &vetted.file {
+        for (_, fields, blob) in &lines {
+            blob.discard(cx.data, &fields.cksum);
+        }
         let name = path.rsplit('/').next().unwrap_or(path);
         synced
             .left_out
@@ -268,7 +298,7 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
         synced.partial.push(path.to_owned());
         return Ok(synced);
     }
-    let (kept, whole, cut) = copy_lines(cx, listed, &url, &text, &vetted, &mut synced).await?;
+    let (kept, whole, cut) = copy_lines(cx.data, lines, &vetted, &mut synced);
     // The origin's whole file proves a file cut here or by the upstream.
     let proof = match &upstream_whole {
         Some(origin) => Some(origin.as_slice()),
@@ -282,6 +312,7 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
         }
         return Ok(synced);
     }
+    make_parent(cx, &cx.stage.join("index").join(path))?;
     write_kept(cx.stage, path, &bytes, &kept, whole, proof)?;
     synced.packages += 1;
     if synced.left_out.is_empty() {
@@ -339,40 +370,90 @@ async fn upstream_whole(
     }
 }
 
-/// The lines of a fetched file the copy keeps (each with its blob in the store), whether
-/// that is every line, and whether a version was cut by the choice (`--roots`,
-/// `--lockfile`).
-async fn copy_lines<'t>(
+/// What became of one line's blob before the log's verdict on its version.
+enum Blob {
+    /// The version is not chosen (`--roots`, `--lockfile`): nothing fetched.
+    Cut,
+    /// The store held it already (or took it from the previous copy's own blobs).
+    Reused,
+    /// Downloaded, checked against its `cksum` and put into the store: its size.
+    Downloaded(u64),
+    /// It cannot be had: why.
+    Problem(String),
+}
+
+impl Blob {
+    /// Removes a blob this sync downloaded for a version the copy leaves out (no other
+    /// version names it: a `.crate` holds its name and version).
+    fn discard(&self, data: &Path, cksum: &str) {
+        if matches!(self, Blob::Downloaded(_)) {
+            let _ = std::fs::remove_file(store_path(data, cksum));
+        }
+    }
+}
+
+/// Each line of a fetched file with its parsed fields and its blob, fetched into the store
+/// unless the choice cuts its version.
+async fn fetch_blobs<'t>(
     cx: &Context<'_>,
     listed: &Listed,
     url: &str,
     text: &'t str,
+) -> anyhow::Result<Vec<(&'t str, LineFields<'t>, Blob)>> {
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let fields = LineFields::parse(line).with_context(|| not_an_entry(url))?;
+        let blob = if listed
+            .versions
+            .as_ref()
+            .is_some_and(|wanted| !wanted.contains(&*fields.vers))
+        {
+            Blob::Cut
+        } else {
+            sync_blob(cx, &fields.name, &fields.vers, &fields.cksum).await?
+        };
+        lines.push((line, fields, blob));
+    }
+    Ok(lines)
+}
+
+/// The lines of a fetched file the copy keeps (each with its blob in the store), whether
+/// that is every line, and whether a version was cut by the choice (`--roots`,
+/// `--lockfile`). A version the log does not vouch for is left out (and its blob, if this
+/// sync downloaded it, removed again).
+fn copy_lines<'t>(
+    data: &Path,
+    lines: Vec<(&'t str, LineFields<'t>, Blob)>,
     vetted: &Vetted,
     synced: &mut Synced,
-) -> anyhow::Result<(Vec<&'t str>, bool, bool)> {
+) -> (Vec<&'t str>, bool, bool) {
     let mut kept = Vec::new();
     let mut whole = true;
     let mut cut = false;
-    for line in text.lines() {
-        let fields = LineFields::parse(line).with_context(|| not_an_entry(url))?;
+    for (line, fields, blob) in lines {
         let (name, version, cksum) = (&*fields.name, &*fields.vers, &*fields.cksum);
-        if listed
-            .versions
-            .as_ref()
-            .is_some_and(|wanted| !wanted.contains(version))
-        {
-            whole = false;
-            cut = true;
-            continue;
-        }
-        if let Some(problem) = vetted.versions.get(version) {
-            synced
-                .left_out
-                .push(format!("crate `{name}` version `{version}`: {problem}"));
-            whole = false;
-            continue;
-        }
-        if let Some(problem) = sync_blob(cx, name, version, cksum, synced).await? {
+        let problem = match (&blob, vetted.versions.get(version)) {
+            (Blob::Cut, _) => {
+                whole = false;
+                cut = true;
+                continue;
+            }
+            (_, Some(problem)) => {
+                blob.discard(data, cksum);
+                Some(problem.as_str())
+            }
+            (Blob::Problem(problem), None) => Some(problem.as_str()),
+            (Blob::Reused, None) => {
+                synced.reused += 1;
+                None
+            }
+            (Blob::Downloaded(size), None) => {
+                synced.downloaded += 1;
+                synced.bytes += size;
+                None
+            }
+        };
+        if let Some(problem) = problem {
             synced
                 .left_out
                 .push(format!("crate `{name}` version `{version}`: {problem}"));
@@ -383,20 +464,20 @@ async fn copy_lines<'t>(
         synced.named.insert(cksum.to_owned());
         synced.versions += 1;
     }
-    Ok((kept, whole, cut))
+    (kept, whole, cut)
 }
 
-/// Puts one version's blob into the shared store (when it is not there already);
-/// `Some(problem)` when it cannot be had.
+/// Puts one version's blob into the shared store (when it is not there already).
 async fn sync_blob(
     cx: &Context<'_>,
     name: &str,
     version: &str,
     cksum: &str,
-    synced: &mut Synced,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Blob> {
     if !(cksum.len() == 64 && cksum.bytes().all(|b| b.is_ascii_hexdigit())) {
-        return Ok(Some(format!("its cksum `{cksum}` is not a SHA-256")));
+        return Ok(Blob::Problem(format!(
+            "its cksum `{cksum}` is not a SHA-256"
+        )));
     }
     let target = store_path(cx.data, cksum);
     if cx.stored.contains(cksum)
@@ -405,13 +486,12 @@ async fn sync_blob(
                 link(&blob_path(previous, cksum), &target).unwrap_or(false)
             }))
     {
-        synced.reused += 1;
-        return Ok(None);
+        return Ok(Blob::Reused);
     }
     let from = download_url(cx.dl, name, version, cksum);
     let fetched = if cx.premium.is_premium(name) {
         let Some(licence) = cx.licence else {
-            return Ok(Some(
+            return Ok(Blob::Problem(
                 "it is premium and the sync has no licence; give one with --licence FILE"
                     .to_owned(),
             ));
@@ -420,7 +500,7 @@ async fn sync_blob(
             Licensed::Body(blob) => Some(blob),
             Licensed::Missing => None,
             Licensed::Refused(reason) => {
-                return Ok(Some(format!(
+                return Ok(Blob::Problem(format!(
                     "the upstream refused the licence given with --licence: {reason}"
                 )));
             }
@@ -429,15 +509,13 @@ async fn sync_blob(
         cx.upstream.get(&from).await?
     };
     Ok(match fetched {
-        None => Some(format!("its blob is missing upstream (`{from}`)")),
-        Some(blob) if sha256_hex(&blob) != cksum => Some(format!(
+        None => Blob::Problem(format!("its blob is missing upstream (`{from}`)")),
+        Some(blob) if sha256_hex(&blob) != cksum => Blob::Problem(format!(
             "the bytes of `{from}` do not hash to its cksum `{cksum}`"
         )),
         Some(blob) => {
             write_blob(cx.data, cksum, &blob)?;
-            synced.downloaded += 1;
-            synced.bytes += blob.len() as u64;
-            None
+            Blob::Downloaded(blob.len() as u64)
         }
     })
 }

@@ -251,10 +251,11 @@ fn listing(
             })
             .collect(),
     };
-    let files = listed
+    let files: Vec<Listed> = listed
         .into_iter()
         .filter(|listed| include.admits(&listed.path))
         .collect();
+    tracing::debug!(files = files.len(), "sync: listed");
     Ok(Listing {
         files,
         listed: fetched_bins,

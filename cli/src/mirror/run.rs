@@ -205,15 +205,15 @@ fn nothing_changed(
 }
 
 /// The log's news: every event of a package whose file changed, or that the log has news
-/// about since the copy was checked, has its signatures checked; the files of the latter
-/// are fetched again (`recheck`).
-fn vetting<'v>(
+/// about since the copy was checked, is to have its signatures checked (the names returned
+/// with the log, given the bins); the files of the latter are fetched again (`recheck`).
+fn to_replay<'v>(
     mut log: VerifiedLog<'v>,
     fetched_bins: Option<&bins::Bins>,
     held: Option<&SyncState>,
     files: &[Listed],
     recheck: &mut BTreeSet<String>,
-) -> anyhow::Result<trust::Vetting<'v>> {
+) -> anyhow::Result<(VerifiedLog<'v>, Vec<String>)> {
     let Some(bins) = fetched_bins else {
         bail!(
             "the upstream serves a signed log but its snapshot bins could not be read, so its files cannot be checked; run the sync again"
@@ -248,7 +248,7 @@ fn vetting<'v>(
             names.push(name);
         }
     }
-    Ok(trust::Vetting::new(log, &names))
+    Ok((log, names))
 }
 
 /// The blobs of files the previous copy held and the new one does not.
@@ -288,6 +288,7 @@ fn stage_copy(
     let stage = cx.stage;
     create_stage(&args.data, stage)?;
     let mut synced = runtime.block_on(sync_all(cx, files, args.jobs))?;
+    tracing::debug!("sync: files and blobs synced");
     write(&stage.join("index/config.json"), extras.config)?;
     premium::write_into(stage, cx.previous, extras.entitlements)?;
     if let Some(bins) = extras.fetched_bins {
@@ -322,6 +323,40 @@ fn stage_copy(
             .extend(dropped_files(previous, cx.held, &remembered));
     }
     Ok(synced)
+}
+
+/// Stages the copy (`stage_copy`) while the log is replayed (every event's signatures
+/// checked) on a thread of its own: the files and blobs are fetched meanwhile, and each file
+/// waits for the replay only to be vetted, before anything of it goes into the copy.
+fn stage_replaying<'v>(
+    runtime: &tokio::runtime::Runtime,
+    args: &SyncArgs,
+    (cx, files, extras): (&file::Context<'_>, &[Listed], Extras<'_>),
+    pending: &trust::Pending<'v>,
+    replay: Option<(VerifiedLog<'v>, Vec<String>)>,
+) -> anyhow::Result<Synced> {
+    std::thread::scope(|scope| {
+        if let Some((log, names)) = replay {
+            scope.spawn(move || {
+                pending.replay(log, &names);
+                tracing::debug!("sync: log replayed");
+            });
+        }
+        stage_copy(runtime, args, cx, files, extras)
+    })
+}
+
+/// Switches `current` to the staged copy; the copy it pointed at before (`previous`) is
+/// removed on a thread of its own, beside the rest of the work (join the handle).
+fn switch(
+    data: &Path,
+    stage_name: &str,
+    previous: Option<&Path>,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    switch_current(data, stage_name, None)?;
+    Ok(previous
+        .map(Path::to_path_buf)
+        .map(|previous| std::thread::spawn(move || drop(std::fs::remove_dir_all(previous)))))
 }
 
 /// The copy's `config.json`: the upstream's, or with `--public-url` one naming that URL.
@@ -403,13 +438,10 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     }
     let mut recheck = BTreeSet::new();
     let held_state = before.state.as_ref();
-    let vetting = log
-        .map(|log| vetting(log, signed_bins, held_state, files, &mut recheck))
+    let replay = log
+        .map(|log| to_replay(log, signed_bins, held_state, files, &mut recheck))
         .transpose()?;
-    let vet = |name: &str, bytes: &[u8], whole: Option<&[u8]>| match &vetting {
-        Some(vetting) => vetting.vet(name, bytes, whole),
-        None => Ok(file::Vetted::default()),
-    };
+    let pending = trust::Pending::new();
 
     let (stage_name, stage) = new_stage(&args.data)?;
     let interrupted = remove_stale_copies(&args.data, previous);
@@ -423,11 +455,13 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         stored: &stored,
         previous,
         previous_own_blobs: previous.is_some_and(has_own_blobs),
-        vet: vetting.is_some().then_some(&vet as file::Vet<'_>),
+        previous_origin: previous.is_some_and(|previous| previous.join(file::ORIGIN_DIR).is_dir()),
+        vet: replay.is_some().then_some(&pending as &dyn file::Vet),
         origin_hashes: origin_hashes.as_ref(),
         recheck: &recheck,
         held: &held,
         stage: &stage,
+        dirs: &copy::Dirs::default(),
         git_files: tree.as_ref().map(|tree| &tree.files),
         followed: &followed,
         premium: &entitlements,
@@ -443,11 +477,11 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         entitlements: &entitlements,
     };
     // A sync that fails before its switch leaves no staged copy behind.
-    let synced = stage_copy(&runtime, args, &cx, files, extras)
+    let synced = stage_replaying(&runtime, args, (&cx, files, extras), &pending, replay)
         .inspect_err(|_| drop(std::fs::remove_dir_all(&stage)))?;
-    switch_current(&args.data, &stage_name, previous)?;
+    let removed = switch(&args.data, &stage_name, previous)?;
     clean_store(&args.data, &stage, interrupted, &before, &synced);
-    let log = vetting.map(trust::Vetting::into_log);
+    let log = pending.into_log();
     finish_trust(
         root.as_ref(),
         log,
@@ -455,6 +489,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         &current,
         &mut trust_lines,
     )?;
+    let _ = removed.map(std::thread::JoinHandle::join);
     Ok(report(synced, &current, &trust_lines, &skipped))
 }
 

@@ -128,11 +128,13 @@ impl Root {
 /// Opens and verifies the upstream's head and log; a rollback, a fork or a bad signature on
 /// the head is one line.
 pub(crate) fn open(verifier: &Verifier) -> anyhow::Result<VerifiedLog<'_>> {
-    verifier.open_verified_log().map_err(|error| {
+    let log = verifier.open_verified_log().map_err(|error| {
         anyhow::anyhow!(
             "the upstream's signed log does not verify, so nothing was synced and the mirror is as it was: {error}"
         )
-    })
+    })?;
+    tracing::debug!(tree_size = log.tree_size(), "sync: log verified");
+    Ok(log)
 }
 
 /// The names of the packages that the leaves after `from` concern.
@@ -210,6 +212,63 @@ impl<'v> Vetting<'v> {
         self.log
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The log's verdicts while a thread replays the log (checks every event's signatures), so
+/// that files and blobs are fetched meanwhile; each file waits for the replay only to be
+/// vetted, before anything of it goes into the copy.
+pub(crate) struct Pending<'v> {
+    /// The replay's result (`Err`: the replay panicked, its message).
+    done: tokio::sync::SetOnce<Result<Vetting<'v>, String>>,
+}
+
+impl<'v> Pending<'v> {
+    /// No verdict yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            done: tokio::sync::SetOnce::new(),
+        }
+    }
+
+    /// Replays the events of `names` (lowercase package names), on the calling thread, and
+    /// hands the verdicts to the files waiting for them. A panic is handed over as a failure,
+    /// so no file waits for ever.
+    pub(crate) fn replay(&self, log: VerifiedLog<'v>, names: &[String]) {
+        let replayed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Vetting::new(log, names)))
+                .map_err(|panic| {
+                    panic
+                        .downcast_ref::<&str>()
+                        .map(|text| (*text).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default()
+                });
+        // Set only here, once.
+        let _ = self.done.set(replayed);
+    }
+
+    /// The verified log back, to keep its state; `None` when the replay did not finish.
+    pub(crate) fn into_log(self) -> Option<VerifiedLog<'v>> {
+        self.done.into_inner()?.ok().map(Vetting::into_log)
+    }
+}
+
+impl crate::mirror::file::Vet for Pending<'_> {
+    fn vet<'s>(
+        &'s self,
+        name: &'s str,
+        bytes: &'s [u8],
+        whole: Option<&'s [u8]>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Vetted>> + 's>> {
+        Box::pin(async move {
+            match self.done.wait().await {
+                Ok(vetting) => vetting.vet(name, bytes, whole),
+                Err(panic) => bail!(
+                    "checking the upstream's signed log failed ({panic}), so nothing was switched in; run the sync again"
+                ),
+            }
+        })
     }
 }
 

@@ -26,7 +26,7 @@ pub(crate) struct CappedHttp {
     token: Option<String>,
     timeout: Duration,
     /// How many requests were sent.
-    pub(crate) requests: u64,
+    pub(crate) requests: std::sync::atomic::AtomicU64,
 }
 
 impl CappedHttp {
@@ -55,13 +55,13 @@ impl CappedHttp {
             http,
             token,
             timeout,
-            requests: 0,
+            requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     /// The body of `url`, `None` on 404/410/451; every other non-200 status is an error.
     pub(crate) fn get_optional(
-        &mut self,
+        &self,
         url: &str,
         what: &str,
         cap: u64,
@@ -71,7 +71,8 @@ impl CappedHttp {
         if let Some(token) = &self.token {
             request = request.header(AUTHORIZATION, token);
         }
-        self.requests += 1;
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(url, "fetching for verification");
         let response = request.send().map_err(|e| self.failure(url, &e, started))?;
         let status = response.status().as_u16();
@@ -122,7 +123,7 @@ impl CappedHttp {
     }
 
     /// The body of `url`; "no such file" is an error too.
-    pub(crate) fn get(&mut self, url: &str, what: &str, cap: u64) -> Result<Vec<u8>, VerifyError> {
+    pub(crate) fn get(&self, url: &str, what: &str, cap: u64) -> Result<Vec<u8>, VerifyError> {
         self.get_optional(url, what, cap)?
             .ok_or_else(|| VerifyError::Fetch {
                 url: url.to_owned(),
@@ -131,12 +132,7 @@ impl CappedHttp {
     }
 
     /// The body of `url` as UTF-8 text.
-    pub(crate) fn get_text(
-        &mut self,
-        url: &str,
-        what: &str,
-        cap: u64,
-    ) -> Result<String, VerifyError> {
+    pub(crate) fn get_text(&self, url: &str, what: &str, cap: u64) -> Result<String, VerifyError> {
         String::from_utf8(self.get(url, what, cap)?).map_err(|_| VerifyError::Malformed {
             url: url.to_owned(),
             what: what.to_owned(),

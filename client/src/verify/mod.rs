@@ -294,7 +294,7 @@ impl Verifier {
     /// Fixes `now`, sets up HTTP and reads `config.json` for the API and download URLs.
     fn open_session(&self) -> Result<Session, VerifyError> {
         let now = head::fixed_now(self.options.now);
-        let mut http = CappedHttp::new(
+        let http = CappedHttp::new(
             self.token.clone(),
             &self.options.client,
             self.options.timeout,
@@ -444,7 +444,13 @@ impl Verifier {
             self.save(&kept, &leaves)?;
             report.state_saved = true;
         }
-        tracing::debug!(requests = session.http.requests, "verification done");
+        tracing::debug!(
+            requests = session
+                .http
+                .requests
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "verification done"
+        );
         Ok(report)
     }
 }
