@@ -176,7 +176,7 @@ fn push_count(
     text: Option<&TextMatch>,
     exclude: Exclude,
 ) -> Result<(), StorageError> {
-    if let Some(TextMatch { query: fts, .. }) = text
+    if let Some(text) = text
         && engine == Engine::Sqlite
         && only_default_filter(query)
     {
@@ -184,8 +184,10 @@ fn push_count(
             let (excluded, value) = exclude.condition("rowid");
             statement.push(
                 &format!("{operator}(SELECT count(*) FROM {table} WHERE {table} MATCH ?"),
-                [SqlValue::from(fts.as_str())],
+                [SqlValue::from(text.query.as_str())],
             );
+            let (except, except_value) = text.except_condition(table);
+            statement.push(&except, except_value);
             statement.push(&excluded, value);
             statement.push(")", []);
         }
