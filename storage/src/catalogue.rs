@@ -145,25 +145,6 @@ BEGIN
 END;
 ";
 
-/// The migration that rebuilds the full-text index with prefix indexes of 2 to 8 bytes: a
-/// query word `w*` of one of those lengths reads one list of documents instead of merging
-/// the list of every indexed word that starts with `w`. FTS5 takes its options only when a table is created, so the
-/// text moves to a new table that then takes the old one's name; the triggers that write to
-/// `catalogue_fts` name it in their text, which `legacy_alter_table` leaves as it is (the
-/// modern rename would refuse them while no table of that name exists).
-pub(crate) const FTS_PREFIX_MIGRATION: &str = r"
-CREATE VIRTUAL TABLE catalogue_fts_prefixed USING fts5(
-    name, description, keywords, readme, tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3 4 5 6 7 8'
-);
-INSERT INTO catalogue_fts_prefixed (rowid, name, description, keywords, readme)
-    SELECT rowid, name, description, keywords, readme FROM catalogue_fts;
-DROP TABLE catalogue_fts;
-PRAGMA legacy_alter_table = ON;
-ALTER TABLE catalogue_fts_prefixed RENAME TO catalogue_fts;
-PRAGMA legacy_alter_table = OFF;
-";
-
 /// How search results are ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -129,8 +129,6 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     crate::catalogue::YANKED_INDEX_MIGRATION,
     // Webhook secrets sealed at rest and the outbox of deliveries that survives a restart.
     crate::webhooks::OUTBOX_MIGRATION,
-    // The full-text index keeps prefix indexes, so a query word is one list to read.
-    crate::catalogue::FTS_PREFIX_MIGRATION,
 ];
 
 /// Opens a connection with WAL, `synchronous=FULL`, a busy timeout, foreign keys and a stable
@@ -216,21 +214,16 @@ pub(crate) fn check_schema(conn: &Connection, path: &Path) -> Result<(), Storage
 /// refer to) and checked before the commit.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     conn.pragma_update(None, "foreign_keys", "OFF")?;
-    let migrated = migrate_without_foreign_keys(conn, MIGRATIONS);
+    let migrated = migrate_without_foreign_keys(conn);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrated
 }
 
-/// Applies the `migrations` the database has not had yet (all of them but in tests, which
-/// make databases of an older schema).
-fn migrate_without_foreign_keys(
-    conn: &mut Connection,
-    migrations: &[&str],
-) -> Result<(), StorageError> {
+fn migrate_without_foreign_keys(conn: &mut Connection) -> Result<(), StorageError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let start = usize::try_from(current).unwrap_or(usize::MAX);
-    for (number, sql) in migrations.iter().enumerate().skip(start) {
+    for (number, sql) in MIGRATIONS.iter().enumerate().skip(start) {
         tracing::info!(migration = number + 1, "applying storage migration");
         tx.execute_batch(sql)?;
         let next = i64::try_from(number + 1).expect("there are few migrations");
@@ -373,84 +366,6 @@ mod tests {
             .pragma_query_value(None, "synchronous", |row| row.get(0))
             .unwrap();
         assert_eq!(sync, 2, "synchronous=FULL");
-    }
-
-    #[test]
-    fn an_older_database_gets_the_prefix_indexes_and_keeps_its_searchable_text() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
-        let previous = &MIGRATIONS[..MIGRATIONS.len() - 1];
-        assert_eq!(
-            MIGRATIONS.last(),
-            Some(&crate::catalogue::FTS_PREFIX_MIGRATION)
-        );
-        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
-        migrate_without_foreign_keys(&mut conn, previous).unwrap();
-        let release = |id: i64, package: i64, readme: &str| {
-            conn.execute(
-                "INSERT INTO versions (id, package_id, version, version_key, line, cksum, pubtime,
-                     metadata, publisher_id)
-                 VALUES (?1, ?2, '1.0.0', ?1, '{\"deps\":[]}', 'c', 0, ?3, 1)",
-                rusqlite::params![
-                    id,
-                    package,
-                    serde_json::json!({"description": "a parser", "readme": readme}).to_string()
-                ],
-            )
-            .unwrap();
-        };
-        conn.execute_batch(
-            "INSERT INTO users (id, login, created_at) VALUES (1, 'a', 0);
-             INSERT INTO packages (id, name, lower_name, canonical_name, created_at)
-                 VALUES (1, 'tokio-retry', 'tokio-retry', 'tokio_retry', 0),
-                        (2, 'serde', 'serde', 'serde', 0);",
-        )
-        .unwrap();
-        release(1, 1, "backoff strategies");
-        release(2, 2, "serialisation");
-        let table_sql = |conn: &Connection| -> String {
-            conn.query_row(
-                "SELECT sql FROM sqlite_schema WHERE name = 'catalogue_fts'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap()
-        };
-        assert!(!table_sql(&conn).contains("prefix"));
-        migrate(&mut conn).unwrap();
-        assert!(table_sql(&conn).contains("prefix = '2 3 4 5 6 7 8'"));
-        let matching = |conn: &Connection, text: &str| -> Vec<i64> {
-            conn.prepare(
-                "SELECT rowid FROM catalogue_fts WHERE catalogue_fts MATCH ? ORDER BY rowid",
-            )
-            .unwrap()
-            .query_map([text], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-        };
-        assert_eq!(matching(&conn, "\"back\"*"), [1]);
-        assert_eq!(matching(&conn, "{name}: \"ser\"*"), [2]);
-        assert_eq!(matching(&conn, "\"pars\"*"), [1, 2]);
-        // The release trigger writes to the rebuilt table: a new release replaces the text.
-        conn.execute(
-            "INSERT INTO versions (id, package_id, version, version_key, line, cksum, pubtime,
-                 metadata, publisher_id)
-             VALUES (3, 2, '2.0.0', '3', '{\"deps\":[]}', 'c', 0,
-                     '{\"description\":\"a format\",\"readme\":\"backends\"}', 1)",
-            [],
-        )
-        .unwrap();
-        assert_eq!(matching(&conn, "\"back\"*"), [1, 2]);
-        assert_eq!(matching(&conn, "\"pars\"*"), [1]);
-        let leftovers: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'catalogue_fts_prefixed%'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(leftovers, 0);
     }
 
     #[test]
