@@ -98,6 +98,53 @@ INSERT OR IGNORE INTO catalogue_dependencies (dependency, package_id)
     FROM versions v JOIN catalogue_entries e ON e.version_id = v.id, json_each(v.line, '$.deps') j;
 ";
 
+/// The migration that marks packages whose every version is yanked, so search leaves them
+/// out without looking at their versions.
+pub(crate) const SEARCH_MIGRATION: &str = r"
+ALTER TABLE catalogue_entries ADD COLUMN all_yanked INTEGER NOT NULL DEFAULT 0;
+UPDATE catalogue_entries SET all_yanked = NOT EXISTS (
+    SELECT 1 FROM versions v WHERE v.package_id = catalogue_entries.package_id AND v.yanked = 0);
+CREATE TRIGGER catalogue_on_yank AFTER UPDATE OF yanked ON versions
+BEGIN
+    UPDATE catalogue_entries SET all_yanked = NOT EXISTS (
+        SELECT 1 FROM versions v WHERE v.package_id = NEW.package_id AND v.yanked = 0)
+    WHERE package_id = NEW.package_id;
+END;
+CREATE INDEX reviews_visible_by_package ON reviews (package_id, rating) WHERE hidden_at IS NULL;
+";
+
+/// The migration that lets a search see in one index probe whether any package is fully
+/// yanked (while none is, matches are counted in the full-text index alone).
+pub(crate) const COUNT_MIGRATION: &str = r"
+CREATE INDEX catalogue_entries_all_yanked ON catalogue_entries (package_id) WHERE all_yanked = 1;
+";
+
+/// The migration that keeps a second, small full-text index of the fully-yanked packages'
+/// text, so a search counts its matches as the main index's count minus this one's instead
+/// of looking up every match's catalogue row. A package enters it when its last version is
+/// yanked and leaves it when a version is unyanked or a new release replaces its catalogue
+/// row (`INSERT OR REPLACE` fires the insert trigger, never the update one).
+pub(crate) const YANKED_INDEX_MIGRATION: &str = r"
+CREATE VIRTUAL TABLE catalogue_fts_yanked USING fts5(
+    name, description, keywords, readme, tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO catalogue_fts_yanked (rowid, name, description, keywords, readme)
+    SELECT f.rowid, f.name, f.description, f.keywords, f.readme
+    FROM catalogue_entries e JOIN catalogue_fts f ON f.rowid = e.package_id
+    WHERE e.all_yanked = 1;
+CREATE TRIGGER catalogue_yanked_on_change AFTER UPDATE OF all_yanked ON catalogue_entries
+BEGIN
+    DELETE FROM catalogue_fts_yanked WHERE rowid = NEW.package_id;
+    INSERT INTO catalogue_fts_yanked (rowid, name, description, keywords, readme)
+        SELECT rowid, name, description, keywords, readme FROM catalogue_fts
+        WHERE rowid = NEW.package_id AND NEW.all_yanked = 1;
+END;
+CREATE TRIGGER catalogue_yanked_on_release AFTER INSERT ON catalogue_entries
+BEGIN
+    DELETE FROM catalogue_fts_yanked WHERE rowid = NEW.package_id;
+END;
+";
+
 /// How search results are ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -29,53 +29,6 @@ use crate::catalogue_sql::{
 };
 use crate::sql::{Engine, Sql, SqlRow, SqlValue, json_text};
 
-/// The migration that marks packages whose every version is yanked, so search leaves them
-/// out without looking at their versions.
-pub(crate) const MIGRATION: &str = r"
-ALTER TABLE catalogue_entries ADD COLUMN all_yanked INTEGER NOT NULL DEFAULT 0;
-UPDATE catalogue_entries SET all_yanked = NOT EXISTS (
-    SELECT 1 FROM versions v WHERE v.package_id = catalogue_entries.package_id AND v.yanked = 0);
-CREATE TRIGGER catalogue_on_yank AFTER UPDATE OF yanked ON versions
-BEGIN
-    UPDATE catalogue_entries SET all_yanked = NOT EXISTS (
-        SELECT 1 FROM versions v WHERE v.package_id = NEW.package_id AND v.yanked = 0)
-    WHERE package_id = NEW.package_id;
-END;
-CREATE INDEX reviews_visible_by_package ON reviews (package_id, rating) WHERE hidden_at IS NULL;
-";
-
-/// The migration that lets a search see in one index probe whether any package is fully
-/// yanked (while none is, matches are counted in the full-text index alone).
-pub(crate) const COUNT_MIGRATION: &str = r"
-CREATE INDEX catalogue_entries_all_yanked ON catalogue_entries (package_id) WHERE all_yanked = 1;
-";
-
-/// The migration that keeps a second, small full-text index of the fully-yanked packages'
-/// text, so a search counts its matches as the main index's count minus this one's instead
-/// of looking up every match's catalogue row. A package enters it when its last version is
-/// yanked and leaves it when a version is unyanked or a new release replaces its catalogue
-/// row (`INSERT OR REPLACE` fires the insert trigger, never the update one).
-pub(crate) const YANKED_INDEX_MIGRATION: &str = r"
-CREATE VIRTUAL TABLE catalogue_fts_yanked USING fts5(
-    name, description, keywords, readme, tokenize = 'unicode61 remove_diacritics 2'
-);
-INSERT INTO catalogue_fts_yanked (rowid, name, description, keywords, readme)
-    SELECT f.rowid, f.name, f.description, f.keywords, f.readme
-    FROM catalogue_entries e JOIN catalogue_fts f ON f.rowid = e.package_id
-    WHERE e.all_yanked = 1;
-CREATE TRIGGER catalogue_yanked_on_change AFTER UPDATE OF all_yanked ON catalogue_entries
-BEGIN
-    DELETE FROM catalogue_fts_yanked WHERE rowid = NEW.package_id;
-    INSERT INTO catalogue_fts_yanked (rowid, name, description, keywords, readme)
-        SELECT rowid, name, description, keywords, readme FROM catalogue_fts
-        WHERE rowid = NEW.package_id AND NEW.all_yanked = 1;
-END;
-CREATE TRIGGER catalogue_yanked_on_release AFTER INSERT ON catalogue_entries
-BEGIN
-    DELETE FROM catalogue_fts_yanked WHERE rowid = NEW.package_id;
-END;
-";
-
 /// SQL text and the values of its `?` placeholders, written in step so each value meets
 /// its placeholder in order.
 #[derive(Default)]
@@ -176,7 +129,7 @@ fn push_count(
     text: Option<&TextMatch>,
     exclude: Exclude,
 ) -> Result<(), StorageError> {
-    if let Some(TextMatch { query: fts, .. }) = text
+    if let Some(text) = text
         && engine == Engine::Sqlite
         && only_default_filter(query)
     {
@@ -184,8 +137,10 @@ fn push_count(
             let (excluded, value) = exclude.condition("rowid");
             statement.push(
                 &format!("{operator}(SELECT count(*) FROM {table} WHERE {table} MATCH ?"),
-                [SqlValue::from(fts.as_str())],
+                [SqlValue::from(text.query.as_str())],
             );
+            let (except, except_value) = text.except_condition(table);
+            statement.push(&except, except_value);
             statement.push(&excluded, value);
             statement.push(")", []);
         }
@@ -212,6 +167,107 @@ fn hit_columns(engine: Engine) -> String {
         field("keywords"),
         field("categories")
     )
+}
+
+/// The sort columns and joins of a statement's ranked windows.
+struct Shape {
+    /// The statement's engine.
+    engine: Engine,
+    /// `expression AS sort_key_N, ` for each sort key.
+    columns: String,
+    /// `sort_key_N direction, ` for each sort key.
+    order: String,
+    /// The joins after `catalogue_entries e`, `packages p` first.
+    joins: String,
+    /// Whether the sort keys take the plain full-text query as a value.
+    takes_query: bool,
+}
+
+/// The `WITH` part `ranked_{tier}`: the tier's window of ranked matches with their sort
+/// values. The first tier reads the page's rows from its start; a later one as many as the
+/// rows `before` it leave room for, or none (a limit of 0 stops both engines before they
+/// look at any match). On PostgreSQL a relevance window is ranked before any package's name
+/// is read: an inner query keeps the best-ranked rows (every row tied with the last one
+/// included), and only those are joined to their names for the tie-break, not every match.
+fn push_ranked(
+    statement: &mut Statement,
+    query: &CatalogueQuery,
+    plan: &Plan<'_>,
+    shape: &Shape,
+    tier: usize,
+    text: Option<Text<'_>>,
+    before: &[String],
+) -> Result<(), StorageError> {
+    let Shape {
+        engine,
+        columns,
+        order,
+        ..
+    } = shape;
+    let engine = *engine;
+    let limit = SqlValue::from(plan.limit.map_or(i64::MAX, sql_int));
+    let rank = text
+        .filter(|_| shape.takes_query)
+        .map(|text| SqlValue::from(text.rank));
+    let (window, window_values) = if tier == 1 {
+        (
+            "? OFFSET ?".to_owned(),
+            vec![limit, SqlValue::from(sql_int(plan.offset))],
+        )
+    } else {
+        (
+            format!(
+                "(SELECT CASE WHEN count(*) < ? THEN CAST(? AS BIGINT) ELSE 0 END
+                 FROM ({}) AS before_{tier})",
+                before.join(" UNION ALL ")
+            ),
+            vec![limit.clone(), limit],
+        )
+    };
+    let text = text.map(|t| t.matches);
+    if engine == Engine::Postgres && shape.takes_query {
+        statement.push(
+            &format!(
+                "ranked_{tier} AS (SELECT w.id, {tier} AS tier, w.sort_key_0, p.name AS sort_name
+                 FROM (SELECT e.package_id AS id, {} ",
+                columns.trim_end_matches(", ")
+            ),
+            rank,
+        );
+        let (from_where, values) = matches(engine, query, text, plan.exclude, "")?;
+        statement.push(&from_where, values);
+        let (fetched, fetched_values) = if tier == 1 {
+            let rows = plan
+                .limit
+                .map_or(i64::MAX, sql_int)
+                .saturating_add(sql_int(plan.offset));
+            ("CAST(? AS BIGINT)".to_owned(), vec![SqlValue::from(rows)])
+        } else {
+            (window.clone(), window_values.clone())
+        };
+        statement.push(
+            &format!(
+                " ORDER BY {} FETCH FIRST ({fetched}) ROWS WITH TIES) AS w
+                 JOIN packages p ON p.id = w.id",
+                order.trim_end_matches(", "),
+            ),
+            fetched_values,
+        );
+    } else {
+        statement.push(
+            &format!(
+                "ranked_{tier} AS (SELECT e.package_id AS id, {tier} AS tier, {columns}p.name AS sort_name "
+            ),
+            rank,
+        );
+        let (from_where, values) = matches(engine, query, text, plan.exclude, &shape.joins)?;
+        statement.push(&from_where, values);
+    }
+    statement.push(
+        &format!(" ORDER BY {order}p.name LIMIT {window}), "),
+        window_values,
+    );
+    Ok(())
 }
 
 /// One search statement: `exact` (when planned), `ranked_1`, `ranked_2`, … (each tier's
@@ -243,38 +299,16 @@ fn build_statement(
         push_exact(&mut statement, engine, query)?;
         before.push("SELECT package_id FROM exact".to_owned());
     }
+    let shape = Shape {
+        engine,
+        columns,
+        order: order.clone(),
+        joins,
+        takes_query: keys.takes_query,
+    };
     for (index, text) in plan.tiers.iter().enumerate() {
         let tier = index + 1;
-        let rank = text
-            .filter(|_| keys.takes_query)
-            .map(|text| SqlValue::from(text.rank));
-        statement.push(
-            &format!(
-                "ranked_{tier} AS (SELECT e.package_id AS id, {tier} AS tier, {columns}p.name AS sort_name "
-            ),
-            rank,
-        );
-        let (from_where, values) =
-            matches(engine, query, text.map(|t| t.matches), plan.exclude, &joins)?;
-        statement.push(&from_where, values);
-        statement.push(&format!(" ORDER BY {order}p.name LIMIT "), []);
-        if index == 0 {
-            statement.push(
-                "? OFFSET ?), ",
-                [limit.clone(), SqlValue::from(sql_int(plan.offset))],
-            );
-        } else {
-            // Read only when the rows before leave room: a limit of 0 stops both engines
-            // before they look at any match.
-            statement.push(
-                &format!(
-                    "(SELECT CASE WHEN count(*) < ? THEN CAST(? AS BIGINT) ELSE 0 END
-                     FROM ({}) AS before_{tier})), ",
-                    before.join(" UNION ALL ")
-                ),
-                [limit.clone(), limit.clone()],
-            );
-        }
+        push_ranked(&mut statement, query, plan, &shape, tier, *text, &before)?;
         before.push(format!("SELECT id FROM ranked_{tier}"));
     }
     let mut arms: Vec<String> = (1..=plan.tiers.len())

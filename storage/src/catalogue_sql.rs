@@ -31,7 +31,8 @@ pub(crate) enum Tier {
 /// The full-text query finding `tier`'s matches of `words` (each word matches a word
 /// prefix, all words required): an FTS5 expression with column filters on SQLite, a
 /// `tsquery` with weight filters on PostgreSQL (name A, description and keywords B, README
-/// D). `None` when there is no word.
+/// D). `None` when there is no word. On SQLite the expression finds every match of the
+/// tier's columns, the matches of earlier tiers included: [`TextMatch`] leaves those out.
 pub(crate) fn text_query(engine: Engine, words: &[String], tier: Tier) -> Option<String> {
     if words.is_empty() {
         return None;
@@ -43,12 +44,10 @@ pub(crate) fn text_query(engine: Engine, words: &[String], tier: Tier) -> Option
                 .map(|word| format!("\"{word}\"*"))
                 .collect::<Vec<_>>()
                 .join(" ");
-            let main = "{name description keywords}";
             match tier {
-                Tier::All => terms,
+                Tier::All | Tier::ReadmeOnly => terms,
                 Tier::Name => format!("{{name}}: ({terms})"),
-                Tier::OtherMain => format!("{main}: ({terms}) NOT {{name}}: ({terms})"),
-                Tier::ReadmeOnly => format!("({terms}) NOT {main}: ({terms})"),
+                Tier::OtherMain => format!("{{name description keywords}}: ({terms})"),
             }
         }
         Engine::Postgres => {
@@ -71,7 +70,10 @@ pub(crate) fn text_query(engine: Engine, words: &[String], tier: Tier) -> Option
 }
 
 /// A tier's matches of the words as the engine looks for them: the tier and the engine's
-/// full-text query. On SQLite the query is [`text_query`]'s FTS5 expression of the tier. On
+/// full-text query. On SQLite the query is [`text_query`]'s FTS5 expression of the tier's
+/// columns, and the matches of the earlier tiers are left out by their rowids (`except`)
+/// rather than by FTS5's `NOT`, whose excluded phrases BM25 would also look up the document
+/// counts of (the same rows and scores, fewer phrases to count). On
 /// PostgreSQL the name tier and the other-main tier search the plain query (every word,
 /// any weight) in the document's name part or its name, description and keywords part
 /// (`ts_filter`, each under a GIN index of its own, so the index finds exactly the tier's
@@ -83,18 +85,43 @@ pub(crate) struct TextMatch {
     pub(crate) tier: Tier,
     /// The full-text query bound to the condition.
     pub(crate) query: String,
+    /// On SQLite, the FTS5 expression whose matches are left out (the earlier tiers').
+    pub(crate) except: Option<String>,
 }
 
 /// `tier`'s [`TextMatch`] of `words`; `None` when there is no word.
 pub(crate) fn text_match(engine: Engine, words: &[String], tier: Tier) -> Option<TextMatch> {
-    let query_tier = match (engine, tier) {
-        (Engine::Postgres, Tier::Name | Tier::OtherMain) => Tier::All,
-        _ => tier,
+    let (query_tier, except) = match (engine, tier) {
+        (Engine::Postgres, Tier::Name | Tier::OtherMain) => (Tier::All, None),
+        (Engine::Sqlite, Tier::OtherMain) => (tier, Some(Tier::Name)),
+        (Engine::Sqlite, Tier::ReadmeOnly) => (Tier::All, Some(Tier::OtherMain)),
+        _ => (tier, None),
     };
     Some(TextMatch {
         tier,
         query: text_query(engine, words, query_tier)?,
+        except: except.and_then(|except| text_query(engine, words, except)),
     })
+}
+
+impl TextMatch {
+    /// On SQLite, the condition (starting with ` AND`, or empty) leaving out the rows of
+    /// `table` (`catalogue_fts` or a copy of its columns) whose `rowid` matches
+    /// [`TextMatch::except`], with its value.
+    pub(crate) fn except_condition(&self, table: &str) -> (String, Option<SqlValue>) {
+        self.except.as_ref().map_or_else(
+            || (String::new(), None),
+            |except| {
+                (
+                    format!(
+                        " AND {table}.rowid NOT IN
+                         (SELECT rowid FROM {table} WHERE {table} MATCH ?)"
+                    ),
+                    Some(SqlValue::from(except.as_str())),
+                )
+            },
+        )
+    }
 }
 
 /// The PostgreSQL condition finding a [`TextMatch`]'s rows of `e`, with its values: the
@@ -282,9 +309,11 @@ pub(crate) fn matches(
     let mut sql = match (text, engine) {
         (Some(text), Engine::Sqlite) => {
             values.push(SqlValue::from(text.query.as_str()));
+            let (except, value) = text.except_condition("catalogue_fts");
+            values.extend(value);
             format!(
                 "FROM catalogue_fts JOIN catalogue_entries e ON e.package_id = catalogue_fts.rowid
-                 {joins} WHERE catalogue_fts MATCH ?"
+                 {joins} WHERE catalogue_fts MATCH ?{except}"
             )
         }
         (Some(text), Engine::Postgres) => {

@@ -108,7 +108,7 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     // Deprecations, quarantines, advisories and the deprecation event kinds.
     crate::lifecycle::MIGRATION,
     // Search leaves out packages whose every version is yanked; visible ratings by package.
-    crate::catalogue_search::MIGRATION,
+    crate::catalogue::SEARCH_MIGRATION,
     // Webhooks and their delivery log.
     crate::webhooks::MIGRATION,
     // Install sets reported by `wharf install` (opt-in, keyed by a random id per directory).
@@ -124,9 +124,9 @@ CREATE INDEX versions_by_publisher ON versions (publisher_id, pubtime);
     // Web UI sessions (by the SHA-256 of their id), ended with their token.
     crate::web_sessions::MIGRATION,
     // Search sees in one probe whether any package is fully yanked.
-    crate::catalogue_search::COUNT_MIGRATION,
+    crate::catalogue::COUNT_MIGRATION,
     // Search counts its matches without the fully-yanked ones through their own small index.
-    crate::catalogue_search::YANKED_INDEX_MIGRATION,
+    crate::catalogue::YANKED_INDEX_MIGRATION,
     // Webhook secrets sealed at rest and the outbox of deliveries that survives a restart.
     crate::webhooks::OUTBOX_MIGRATION,
 ];
