@@ -198,6 +198,22 @@ impl Drop for Server {
     }
 }
 
+/// Takes a backup of `registry` into `out` with `wharf admin backup` and checks it succeeded;
+/// returns the command's output (its summary is on stdout).
+pub(crate) fn take_backup(registry: &TestRegistry, out: &Path) -> Output {
+    let taken = registry.run_on_data(
+        &["admin", "backup"],
+        &["--out", out.to_str().expect("UTF-8 path")],
+    );
+    assert!(
+        taken.status.success(),
+        "backup failed: {}\n{}",
+        text(&taken.stdout),
+        text(&taken.stderr)
+    );
+    taken
+}
+
 /// Restores `backup` into `target` (extra flags and variables for a bucket) and checks the
 /// command reports a clean registry.
 pub(crate) fn restore_clean(
@@ -422,16 +438,7 @@ fn backup_of_a_registry_with_blobs_on_s3_restores_to_disk_and_to_a_bucket() -> T
     }
     let work = tempfile::tempdir()?;
     let backup = work.path().join("s3.wharf-backup");
-    let taken = registry.run_on_data(
-        &["admin", "backup"],
-        &["--out", backup.to_str().expect("UTF-8")],
-    );
-    assert!(
-        taken.status.success(),
-        "{}\n{}",
-        text(&taken.stdout),
-        text(&taken.stderr)
-    );
+    let taken = take_backup(&registry, &backup);
     assert!(
         text(&taken.stdout).contains("3 versions"),
         "{}",
@@ -560,11 +567,7 @@ fn a_truncated_or_altered_backup_is_refused_naming_the_member() -> TestResult {
     }
     let work = tempfile::tempdir()?;
     let good = work.path().join("good.wharf-backup");
-    let taken = registry.run_on_data(
-        &["admin", "backup"],
-        &["--out", good.to_str().expect("UTF-8")],
-    );
-    assert!(taken.status.success(), "{}", text(&taken.stderr));
+    take_backup(&registry, &good);
     let target = work.path().join("target");
 
     // Cut short: the file ends inside a member (or right after one, before the manifest).

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use sha2::{Digest, Sha256};
 use wharf_e2e_tests::{TestRegistry, TestResult};
 
-use crate::backup::{publish, refused_with, restore_clean, rewrite, text};
+use crate::backup::{publish, refused_with, restore_clean, rewrite, take_backup};
 
 const MANIFEST: &str = "wharf-backup-manifest.json";
 const SIGNATURE: &str = "wharf-backup-manifest.sig";
@@ -26,11 +26,7 @@ fn a_forged_manifest_or_a_foreign_root_key_is_refused() -> TestResult {
     ));
     let work = tempfile::tempdir()?;
     let good = work.path().join("good.wharf-backup");
-    let taken = registry.run_on_data(
-        &["admin", "backup"],
-        &["--out", good.to_str().expect("UTF-8")],
-    );
-    assert!(taken.status.success(), "{}", text(&taken.stderr));
+    take_backup(&registry, &good);
     let target = work.path().join("target");
 
     // The database altered and the manifest rewritten to match it: only the signature

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{TestRegistry, TestResult, wharf_binary};
 
+use crate::backup::take_backup;
 use crate::tenants::{create_tenant, tenant_token, wait_for_tenant};
 
 /// A SHA-256 no blob has.
@@ -265,11 +266,7 @@ fn a_restore_puts_tenants_blobs_back_as_links_to_one_copy() -> TestResult {
     let own = publish(&registry, "beta", &bob, "beta-only")?;
     let work = tempfile::tempdir()?;
     let backup = work.path().join("tenants.wharf-backup");
-    let taken = registry.run_on_data(
-        &["admin", "backup"],
-        &["--out", backup.to_str().ok_or("UTF-8")?],
-    );
-    assert!(taken.status.success(), "{taken:?}");
+    take_backup(&registry, &backup);
     let restored = work.path().join("restored");
     let report = wharf_ok(&[
         "admin".as_ref(),
