@@ -48,8 +48,6 @@ const MAX_KEY_LEN: u32 = 4096;
 const MAX_HEAD_LEN: u32 = 64 * 1024;
 /// Packs smaller than this are never rewritten only to drop dead records.
 const MIN_REWRITE_BYTES: u64 = 1024 * 1024;
-/// The CRC-32 of an empty body.
-const EMPTY_CRC: u32 = 0;
 
 /// What a record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,12 +205,6 @@ impl Pack {
     /// Appends `file` as the entry of `key`, last used at `used` (Unix seconds). The table
     /// forgets any older entry of `key` (its new place is known after a reload).
     pub(crate) fn put(&self, key: &str, file: &CachedFile, used: u64) {
-        self.put_with_crc(key, file, used, crc32fast::hash(file.body.as_bytes()));
-    }
-
-    /// [`Self::put`] with the CRC-32 of `file`'s body already known (computed while the body
-    /// arrived, so the body is not read again for it).
-    pub(crate) fn put_with_crc(&self, key: &str, file: &CachedFile, used: u64, body_crc: u32) {
         let head = Head {
             etag: file.etag.clone(),
             last_modified: file.last_modified.clone(),
@@ -222,13 +214,13 @@ impl Pack {
         let head = serde_json::to_vec(&head).unwrap_or_default();
         let body = file.body.as_bytes();
         self.table().remove(key);
-        self.append(Kind::Entry, key, &head, body, used, body_crc);
+        self.append(Kind::Entry, key, &head, body, used);
     }
 
     /// Appends the removal of `key`, when the pack holds an entry of it.
     pub(crate) fn remove(&self, key: &str) {
         if self.table().remove(key).is_some() {
-            self.append(Kind::Removal, key, &[], &[], 0, EMPTY_CRC);
+            self.append(Kind::Removal, key, &[], &[], 0);
         }
     }
 
@@ -237,12 +229,12 @@ impl Pack {
         if let Some(slot) = self.table().get_mut(key) {
             slot.used = slot.used.max(used);
         }
-        self.append(Kind::Use, key, &[], &[], used, EMPTY_CRC);
+        self.append(Kind::Use, key, &[], &[], used);
     }
 
-    fn append(&self, kind: Kind, key: &str, head: &[u8], body: &[u8], used: u64, body_crc: u32) {
+    fn append(&self, kind: Kind, key: &str, head: &[u8], body: &[u8], used: u64) {
         let Some(file) = &self.file else { return };
-        let Some(mut front) = record_front(kind, key, head, body, used, body_crc) else {
+        let Some(mut front) = record_front(kind, key, head, body, used) else {
             return;
         };
         front.extend_from_slice(key.as_bytes());
@@ -293,16 +285,9 @@ fn open_for_append(path: &Path) -> std::io::Result<File> {
     }
 }
 
-/// A record's header (with room for its key and head) for `key`, `head` and `body` (whose
-/// CRC-32 is `body_crc`); `None` when a length does not fit its field.
-fn record_front(
-    kind: Kind,
-    key: &str,
-    head: &[u8],
-    body: &[u8],
-    used: u64,
-    body_crc: u32,
-) -> Option<Vec<u8>> {
+/// A record's header (with room for its key and head) for `key`, `head` and `body`; `None`
+/// when a length does not fit its field.
+fn record_front(kind: Kind, key: &str, head: &[u8], body: &[u8], used: u64) -> Option<Vec<u8>> {
     let key_len = u32::try_from(key.len())
         .ok()
         .filter(|len| *len <= MAX_KEY_LEN)?;
@@ -316,7 +301,7 @@ fn record_front(
     front.extend_from_slice(&head_len.to_le_bytes());
     front.extend_from_slice(&u64::try_from(body.len()).ok()?.to_le_bytes());
     front.extend_from_slice(&used.to_le_bytes());
-    front.extend_from_slice(&body_crc.to_le_bytes());
+    front.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
     crc.update(&front);
     crc.update(key.as_bytes());
@@ -474,9 +459,7 @@ fn rewrite(
             continue;
         }
         let head = serde_json::to_vec(&slot.head).unwrap_or_default();
-        let Some(mut front) =
-            record_front(Kind::Entry, key, &head, &body, slot.used, slot.body_crc)
-        else {
+        let Some(mut front) = record_front(Kind::Entry, key, &head, &body, slot.used) else {
             continue;
         };
         front.extend_from_slice(key.as_bytes());

@@ -41,23 +41,7 @@ pub(crate) struct CachedFile {
 }
 
 impl CachedFile {
-    /// A file with its validators and the hex SHA-256 of its body (computed as it arrived).
-    pub(crate) fn with_sha256(
-        etag: Option<String>,
-        last_modified: Option<String>,
-        body: Arc<String>,
-        sha256: String,
-    ) -> Self {
-        Self {
-            etag,
-            last_modified,
-            body,
-            sha256,
-        }
-    }
-
     /// A file with its validators; its hash is computed here.
-    #[cfg_attr(not(test), expect(dead_code, reason = "made by the unit tests only"))]
     pub(crate) fn new(
         etag: Option<String>,
         last_modified: Option<String>,
@@ -112,23 +96,9 @@ impl DiskCache {
     }
 
     /// Stores `file` as the entry for `index_path`.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "written by the unit tests only")
-    )]
     pub(crate) fn write(&self, index_path: &str, file: &CachedFile) {
         self.pack
             .put(entry_key(index_path), file, unix_seconds(SystemTime::now()));
-    }
-
-    /// [`Self::write`] with the CRC-32 of the body already known.
-    pub(crate) fn write_with_crc(&self, index_path: &str, file: &CachedFile, body_crc: u32) {
-        self.pack.put_with_crc(
-            entry_key(index_path),
-            file,
-            unix_seconds(SystemTime::now()),
-            body_crc,
-        );
     }
 
     /// The text kept at `path` (a snapshot bin) by [`Self::write_text`], or `None`.

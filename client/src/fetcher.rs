@@ -10,7 +10,6 @@ use reqwest::header::{
     IF_NONE_MATCH, LAST_MODIFIED,
 };
 use rustls::ClientConfig;
-use sha2::{Digest as _, Sha256};
 use wharf_index_format::RegistryConfig;
 
 use crate::cache_gc;
@@ -111,7 +110,7 @@ impl Fetcher {
     pub(crate) fn config(&self) -> Result<RegistryConfig, ClientError> {
         let url = self.url.join("config.json");
         // Always fresh: it says whether a token is needed and where downloads are.
-        let response = self.get(&url, &HeaderMap::new(), true, false)?;
+        let response = self.get(&url, &HeaderMap::new(), true)?;
         if let Some(error) = self.url.missing_config(&url, response.status.as_u16()) {
             return Err(error);
         }
@@ -143,9 +142,7 @@ impl Fetcher {
                 return Ok(cached.map(|file| Fetched::kept(file.body)));
             }
         }
-        // The body's digests are computed as it arrives only when it is to be cached.
-        let digest = self.cache.is_some();
-        let response = self.get(&url, &conditional_headers(cached.as_ref()), true, digest)?;
+        let response = self.get(&url, &conditional_headers(cached.as_ref()), true)?;
         let status = response.status.as_u16();
         if let (304, Some(cached)) = (status, cached) {
             self.revalidated.fetch_add(1, Ordering::Relaxed);
@@ -160,14 +157,9 @@ impl Fetcher {
         }
         let etag = header_text(&response.headers, &ETAG);
         let last_modified = header_text(&response.headers, &LAST_MODIFIED);
-        let digests = response.digests;
-        let (body, exact) = self.success_text(&url, response)?;
-        // The digests are of the bytes received: those of the text kept are computed again
-        // when bytes that are not UTF-8 were replaced.
-        let digests = digests.map(|digests| if exact { digests } else { Digests::of(&body) });
-        let body = Arc::new(body);
+        let body = Arc::new(self.success_body(&url, response)?);
         if let Some(cache) = &self.cache {
-            if let (Some(digests), true) = (digests, etag.is_some() || last_modified.is_some()) {
+            if etag.is_some() || last_modified.is_some() {
                 return Ok(Some(Fetched {
                     text: Arc::clone(&body),
                     store: Some(CacheWrite {
@@ -175,7 +167,6 @@ impl Fetcher {
                         etag,
                         last_modified,
                         body,
-                        digests,
                     }),
                 }));
             }
@@ -185,18 +176,12 @@ impl Fetcher {
         Ok(Some(Fetched::kept(body)))
     }
 
-    /// Keeps a fetched file in the on-disk cache: its record (with the SHA-256 the snapshot
-    /// bins are compared with, and the CRC-32 of the body) appended to the pack.
+    /// Keeps a fetched file in the on-disk cache: its SHA-256 (for the snapshot bins) and
+    /// CRC-32 computed, and its record appended to the pack.
     pub(crate) fn store(&self, write: CacheWrite) {
         if let Some(cache) = &self.cache {
-            let Digests { sha256, crc32 } = write.digests;
-            let file = CachedFile::with_sha256(
-                write.etag,
-                write.last_modified,
-                write.body,
-                hex::encode(sha256),
-            );
-            cache.write_with_crc(&write.path, &file, crc32);
+            let file = CachedFile::new(write.etag, write.last_modified, write.body);
+            cache.write(&write.path, &file);
         }
     }
 
@@ -204,7 +189,7 @@ impl Fetcher {
     /// any answer but 200 is an error. The token goes along only when `with_token` (cargo
     /// sends it to download URLs only for registries that require authentication).
     pub(crate) fn download(&self, url: &str, with_token: bool) -> Result<Vec<u8>, ClientError> {
-        let answer = self.get(url, &HeaderMap::new(), with_token, false)?;
+        let answer = self.get(url, &HeaderMap::new(), with_token)?;
         if answer.status == StatusCode::OK {
             return Ok(answer.body);
         }
@@ -224,7 +209,7 @@ impl Fetcher {
             reason: format!("the `{name}` header value is not valid header text"),
         })?;
         extra.insert(name, value);
-        let answer = self.get(url, &extra, true, false)?;
+        let answer = self.get(url, &extra, true)?;
         if answer.status == StatusCode::OK {
             return Ok(answer.body);
         }
@@ -241,18 +226,11 @@ impl Fetcher {
     /// itself), HTTP 429 or 5xx. Waits double from the first one with up to half again of
     /// random jitter, so clients that failed together do not come back together; a
     /// `Retry-After` is followed as given. The last outcome is returned as it is (a 304
-    /// too: it is an answer, not a failure). With `digest`, the body's [`Digests`] are
-    /// computed as it arrives.
-    fn get(
-        &self,
-        url: &str,
-        extra: &HeaderMap,
-        with_token: bool,
-        digest: bool,
-    ) -> Result<Answer, ClientError> {
+    /// too: it is an answer, not a failure).
+    fn get(&self, url: &str, extra: &HeaderMap, with_token: bool) -> Result<Answer, ClientError> {
         let mut retry = 0;
         loop {
-            let outcome = self.send(url, extra, with_token, digest);
+            let outcome = self.send(url, extra, with_token);
             let may_pass = match &outcome {
                 Ok(answer) => (answer.status.is_server_error()
                     || answer.status == StatusCode::TOO_MANY_REQUESTS)
@@ -275,17 +253,9 @@ impl Fetcher {
         }
     }
 
-    /// One GET, its body read whole (and, with `digest`, hashed chunk by chunk as it
-    /// arrives, while each chunk is still in the CPU's cache: no second pass over the body).
-    /// A body that ends before its `Content-Length`, does not decode, or stops arriving for
-    /// the stall timeout is a [`ClientError::Transport`].
-    fn send(
-        &self,
-        url: &str,
-        extra: &HeaderMap,
-        with_token: bool,
-        digest: bool,
-    ) -> Result<Answer, ClientError> {
+    /// One GET, its body read whole. A body that ends before its `Content-Length`, does not
+    /// decode, or stops arriving for the stall timeout is a [`ClientError::Transport`].
+    fn send(&self, url: &str, extra: &HeaderMap, with_token: bool) -> Result<Answer, ClientError> {
         let connection = self.http.for_this_thread()?;
         let mut request = connection.client().get(url).headers(extra.clone());
         if let Some(token) = self.token.as_ref().filter(|_| with_token) {
@@ -307,18 +277,10 @@ impl Fetcher {
                 .and_then(|length| usize::try_from(length).ok())
                 .unwrap_or(0);
             let mut body = Vec::with_capacity(expected.min(MAX_PRESIZED_BODY));
-            let mut hashers = (digest && status == StatusCode::OK)
-                .then(|| (Sha256::new(), crc32fast::Hasher::new()));
             // Each read waits at most the stall timeout.
             loop {
                 match response.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if let Some((sha256, crc32)) = &mut hashers {
-                            sha256.update(&chunk);
-                            crc32.update(&chunk);
-                        }
-                        body.extend_from_slice(&chunk);
-                    }
+                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                     Ok(None) => break,
                     Err(error) => {
                         return Err(ClientError::Transport {
@@ -336,10 +298,6 @@ impl Fetcher {
                 status,
                 headers,
                 body,
-                digests: hashers.map(|(sha256, crc32)| Digests {
-                    sha256: sha256.finalize().into(),
-                    crc32: crc32.finalize(),
-                }),
             })
         });
         if let Ok(answer) = &answer {
@@ -357,21 +315,10 @@ impl Fetcher {
     /// body (every index file) becomes the text without a copy: a copy of a large body
     /// costs fresh pages the kernel has to zero.
     fn success_body(&self, url: &str, answer: Answer) -> Result<String, ClientError> {
-        self.success_text(url, answer).map(|(text, _)| text)
-    }
-
-    /// [`Self::success_body`], and whether the text is the body's bytes exactly (`false`
-    /// when bytes that are not UTF-8 were replaced).
-    fn success_text(&self, url: &str, answer: Answer) -> Result<(String, bool), ClientError> {
         let status = answer.status;
         if status == StatusCode::OK {
-            return Ok(match String::from_utf8(answer.body) {
-                Ok(text) => (text, true),
-                Err(error) => (
-                    String::from_utf8_lossy(error.as_bytes()).into_owned(),
-                    false,
-                ),
-            });
+            return Ok(String::from_utf8(answer.body)
+                .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()));
         }
         match (status.as_u16(), self.token.is_some()) {
             (401, false) => Err(ClientError::AuthRequired {
@@ -400,7 +347,7 @@ struct Bins<'a> {
 impl BinStore for Bins<'_> {
     fn fetch(&self, path: &str) -> Option<String> {
         let url = self.fetcher.url.join(path);
-        match self.fetcher.get(&url, &HeaderMap::new(), true, false) {
+        match self.fetcher.get(&url, &HeaderMap::new(), true) {
             Ok(answer) if answer.status == StatusCode::OK => String::from_utf8(answer.body).ok(),
             Ok(answer) => {
                 tracing::debug!(
@@ -442,34 +389,15 @@ impl Fetched {
     }
 }
 
-/// A fetched index file the on-disk cache has yet to keep, with the digests computed as it
-/// arrived. Writing a body is done by whichever prefetch worker is idle, not by the thread
-/// that waits for the file.
+/// A fetched index file the on-disk cache has yet to keep. Hashing and writing a body costs
+/// more than fetching it on loopback, so it is done by whichever prefetch worker is idle, not
+/// by the thread that waits for the file.
 #[derive(Debug)]
 pub(crate) struct CacheWrite {
     path: String,
     etag: Option<String>,
     last_modified: Option<String>,
     body: Arc<String>,
-    digests: Digests,
-}
-
-/// What the on-disk cache keeps of a body besides the body: its SHA-256 (what the snapshot
-/// bins list) and CRC-32 (checked on every read), computed as the body arrived.
-#[derive(Debug, Clone, Copy)]
-struct Digests {
-    sha256: [u8; 32],
-    crc32: u32,
-}
-
-impl Digests {
-    /// The digests of `text`.
-    fn of(text: &str) -> Self {
-        Self {
-            sha256: Sha256::digest(text.as_bytes()).into(),
-            crc32: crc32fast::hash(text.as_bytes()),
-        }
-    }
 }
 
 /// One answer, its body read whole.
@@ -478,8 +406,6 @@ struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: Vec<u8>,
-    /// The body's digests, when asked for and the status is 200.
-    digests: Option<Digests>,
 }
 
 /// `wait` plus a random share of up to half of it.

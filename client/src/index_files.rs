@@ -8,7 +8,7 @@
 //! them in order. The workers also do what a fetch leaves behind, so the thread that waits
 //! for a file has it as soon as it arrives: reading the dependency names of a file's newest
 //! release and of each line the resolver reads (the files those name are queued), and
-//! writing each new file to the on-disk cache (hashed as it arrived). One lock guards the slots
+//! writing each new file to the on-disk cache (hashing it first). One lock guards the slots
 //! and the jobs; no thread holds it across a request, so the only wait is for a request in
 //! flight, which always ends (timeouts).
 
