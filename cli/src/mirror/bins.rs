@@ -83,7 +83,9 @@ impl Bins {
         previous: Option<&Path>,
         spare: Option<&crate::mirror::spare::Spare>,
     ) -> anyhow::Result<()> {
-        let (put, put_link): (fn(&Path, &[u8]) -> _, fn(&Path, &Path) -> _) = match spare {
+        type Put = fn(&Path, &[u8]) -> anyhow::Result<()>;
+        type PutLink = fn(&Path, &Path) -> anyhow::Result<bool>;
+        let (put, put_link): (Put, PutLink) = match spare {
             Some(_) => (replace, link_replacing),
             None => (write, link),
         };

@@ -291,3 +291,43 @@ pub(crate) fn switch_current(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::{link, link_replacing, replace};
+
+    #[test]
+    fn a_replaced_file_leaves_the_copies_sharing_its_inode_as_they_were() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (served, spare) = (dir.path().join("served"), dir.path().join("spare"));
+        std::fs::write(&served, b"old\n")?;
+        assert!(link(&served, &spare)?);
+        let held = std::fs::File::open(&served)?;
+
+        replace(&spare, b"new\n")?;
+        assert_eq!(std::fs::read(&spare)?, b"new\n");
+        assert_eq!(std::fs::read(&served)?, b"old\n");
+        assert_ne!(
+            std::fs::metadata(&spare)?.ino(),
+            std::fs::metadata(&served)?.ino()
+        );
+        assert_eq!(held.metadata()?.ino(), std::fs::metadata(&served)?.ino());
+
+        // Linked back in place of what it held; no temporary file stays behind.
+        assert!(link_replacing(&served, &spare)?);
+        assert_eq!(
+            std::fs::metadata(&spare)?.ino(),
+            std::fs::metadata(&served)?.ino()
+        );
+        assert!(!link_replacing(&dir.path().join("missing"), &spare)?);
+        assert_eq!(std::fs::read(&spare)?, b"old\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())?
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        Ok(())
+    }
+}

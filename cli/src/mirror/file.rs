@@ -332,10 +332,7 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
         }
         return Ok(synced);
     }
-    make_parent(cx, &cx.stage.join("index").join(path))?;
-    write_kept(cx, path, &bytes, (&kept, whole), proof)?;
-    synced.placed.push(path.to_owned());
-    synced.written += 1;
+    write_kept(cx, path, &bytes, (&kept, whole), proof, &mut synced)?;
     synced.packages += 1;
     if synced.left_out.is_empty() {
         let state = FileState {
@@ -355,15 +352,20 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
 /// upstream's exact bytes when `whole`) and, for a file cut by the choice or by a partial
 /// upstream, the origin's whole file beside it (`proof`), which proves the cut file. In a
 /// spare copy, files are replaced (never written in place) and a stale origin file removed.
+/// Counted in `synced` as placed and written.
 fn write_kept(
     cx: &Context<'_>,
     path: &str,
     bytes: &[u8],
     (kept, whole): (&[&str], bool),
     proof: Option<&[u8]>,
+    synced: &mut Synced,
 ) -> anyhow::Result<()> {
     let put = if cx.spare.is_some() { replace } else { write };
     let target = cx.stage.join("index").join(path);
+    make_parent(cx, &target)?;
+    synced.placed.push(path.to_owned());
+    synced.written += 1;
     if whole {
         put(&target, bytes)?;
     } else {

@@ -366,6 +366,24 @@ fn switch(data: &Path, stage: &Path, stage_name: &str) -> anyhow::Result<()> {
     switch_current(data, stage_name, None)
 }
 
+/// The spare copy this sync brings up to date as `stage`, when there is a usable one (rather
+/// than a new copy made), after whatever else a run left is removed; and whether a killed
+/// run left anything.
+fn take_spare(
+    args: &SyncArgs,
+    previous: Option<&Path>,
+    choice: &str,
+    stage: &Path,
+) -> anyhow::Result<(bool, Option<super::spare::Spare>)> {
+    let spare_path = super::spare::find(&args.data, previous, &args.from, choice);
+    let interrupted = remove_stale_copies(&args.data, previous, spare_path.as_deref());
+    let spare = spare_path
+        .map(|path| super::spare::take(&path, stage, &args.from))
+        .transpose()
+        .inspect_err(|_| drop(std::fs::remove_dir_all(stage)))?;
+    Ok((interrupted, spare))
+}
+
 /// The copy's `config.json`: the upstream's, or with `--public-url` one naming that URL.
 fn copy_config(args: &SyncArgs, upstream: &RegistryConfig, served: &[u8]) -> Vec<u8> {
     match &args.public_url {
@@ -451,14 +469,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let pending = trust::Pending::new();
 
     let (stage_name, stage) = new_stage(&args.data)?;
-    // The copy before the served one is brought up to date, when it can be, rather than a
-    // new copy made; whatever else a run left is removed.
-    let spare_path = super::spare::find(&args.data, previous, &args.from, &choice);
-    let interrupted = remove_stale_copies(&args.data, previous, spare_path.as_deref());
-    let spare = spare_path
-        .map(|path| super::spare::take(&path, &stage, &args.from))
-        .transpose()
-        .inspect_err(|_| drop(std::fs::remove_dir_all(&stage)))?;
+    let (interrupted, spare) = take_spare(args, previous, &choice, &stage)?;
     let held = before.held(&args.from);
     let stored = copy::stored(&args.data);
     let origin_hashes = listed.origin.as_ref().map(bins::Bins::files).transpose()?;

@@ -76,7 +76,7 @@ pub(crate) fn find(
 /// its first change), renamed, and cleared of what the sync writes whole again (everything
 /// but its index files and snapshot bins, which are updated where they differ).
 pub(crate) fn take(spare: &Path, stage: &Path, from: &str) -> anyhow::Result<Spare> {
-    let state = SyncState::read(Some(spare), from)
+    let recorded = SyncState::read(Some(spare), from)
         .with_context(|| format!("reading `{}`", spare.join(STATE_FILE).display()))?;
     let bins = std::fs::read_to_string(spare.join(crate::mirror::bins::DIR).join("bins"))
         .map(|list| list.lines().map(str::to_owned).collect())
@@ -106,7 +106,7 @@ pub(crate) fn take(spare: &Path, stage: &Path, from: &str) -> anyhow::Result<Spa
     }
     tracing::debug!(spare = %spare.display(), stage = %stage.display(), "sync: reusing the spare copy");
     Ok(Spare {
-        state,
+        state: recorded,
         origin: stage.join(crate::mirror::file::ORIGIN_DIR).is_dir(),
         bins,
     })
