@@ -5,16 +5,19 @@
 # snapshot bins, config.json, every index file and every blob, written to disk; like the sync,
 # curl asks for gzip and decompresses what the upstream compresses), then an incremental sync
 # after about 1 % more versions were published (new packages, `wharf-load seed --prefix t`),
-# and a sync with nothing changed. The sync checks the upstream's signed log as it always does
+# repeated INCREMENTS times (the first incremental sync makes a new copy; the later ones bring
+# the spare copy up to date), and a sync with nothing changed. The sync checks the upstream's signed log as it always does
 # against a Wharf upstream (root key trusted on first use). The CPU time (user + sys) of each
 # run is recorded too (GNU time), as the machine may be shared.
 #
 # Settings (environment): PACKAGES (1000), VERSIONS (3), PARALLEL (8, also the sync's
-# --jobs), RUNS (3: full sync and plain download alternate, medians reported), WHARF_PORT
+# --jobs), RUNS (3: full sync and plain download alternate, medians reported), CHANGE (new
+# versions per incremental sync; 1 % of PACKAGES × VERSIONS), INCREMENTS (3), WHARF_PORT
 # (18483), RESULTS (output directory), TMPDIR (where the data directories go), WHARF_BIN /
 # WHARF_LOAD_BIN (saved binaries) with SKIP_BUILD=1 (no cargo build), BASELINE_BIN (another
 # `wharf` binary, e.g. the previous commit's: each run then also times a full sync by it,
-# alternating with the others, against the same upstream, for a before/after in one run).
+# alternating with the others, against the same upstream, for a before/after in one run; and
+# its incremental syncs of a mirror of its own, alternating with this binary's).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 LOAD="${WHARF_LOAD_BIN:-$LOAD}"
@@ -99,13 +102,23 @@ for run in $(seq 1 "$RUNS"); do
   log "run $run: plain ${plain[-1]} s (CPU ${plain_cpu[-1]} s), full sync ${full[-1]} s (CPU ${full_cpu[-1]} s)"
 done
 
-# About 1 % more versions, in new packages; then the incremental sync of the reference copy.
-extra=$(( (PACKAGES * VERSIONS + 99) / 100 ))
-"$LOAD" seed --url "$URL" --token "$token" --packages "$extra" --versions 1 --prefix t \
-  >>"$RESULTS/seed.txt" 2>&1 || die "seeding the change failed"
-incremental=$(sync_once "$reference")
-incremental_cpu=$(cat "$WORK/cpu")
-incremental_said=$(head -n2 "$RESULTS/sync-reference.txt" | tr '\n' ' ')
+# About 1 % more versions (CHANGE), in new packages; then the incremental sync of the
+# reference copy (and of the baseline's own mirror), INCREMENTS times.
+extra=${CHANGE:-$(( (PACKAGES * VERSIONS + 99) / 100 ))}
+[ -n "${BASELINE_BIN:-}" ] && sync_once "$WORK/base-reference" "$BASELINE_BIN" >/dev/null
+incremental_rows=()
+for round in $(seq 1 "${INCREMENTS:-3}"); do
+  "$LOAD" seed --url "$URL" --token "$token" --packages "$extra" --versions 1 --prefix "t${round}x" \
+    >>"$RESULTS/seed.txt" 2>&1 || die "seeding the change failed"
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    base_incremental=$(sync_once "$WORK/base-reference" "$BASELINE_BIN")
+    incremental_rows+=("| baseline \`$(basename "$BASELINE_BIN")\` incremental sync $round after $extra new versions | $base_incremental | | $(cat "$WORK/cpu") |")
+  fi
+  incremental=$(sync_once "$reference")
+  incremental_said=$(head -n2 "$RESULTS/sync-reference.txt" | tr '\n' ' ')
+  incremental_rows+=("| incremental sync $round after $extra new versions | $incremental | $incremental_said | $(cat "$WORK/cpu") |")
+  log "incremental sync $round: $incremental s (CPU $(cat "$WORK/cpu") s)"
+done
 unchanged=$(sync_once "$reference")
 unchanged_cpu=$(cat "$WORK/cpu")
 unchanged_said=$(head -n2 "$RESULTS/sync-reference.txt" | tr '\n' ' ')
@@ -128,7 +141,7 @@ plain_median=$(printf '%s\n' "${plain[@]}" | median)
     base_median=$(printf '%s\n' "${base[@]}" | median)
     echo "| baseline \`$(basename "$BASELINE_BIN")\` full sync, same runs | $base_median | ${base[*]} | ${base_cpu[*]} |"
   fi
-  echo "| incremental sync after $extra new versions (~1 %) | $incremental | $incremental_said | $incremental_cpu |"
+  printf '%s\n' "${incremental_rows[@]}"
   echo "| sync with nothing changed | $unchanged | $unchanged_said | $unchanged_cpu |"
 } >"$RESULTS/summary.md"
 cat "$RESULTS/summary.md"

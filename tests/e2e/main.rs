@@ -42,6 +42,7 @@ mod mirror_premium;
 mod mirror_real_crates;
 mod mirror_serve;
 mod mirror_signed;
+mod mirror_spare;
 mod mirror_sync;
 mod mirror_trust;
 mod nodes;

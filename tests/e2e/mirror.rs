@@ -149,8 +149,8 @@ fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_
     );
     let copies = std::fs::read_dir(&mirror)?.count();
     assert_eq!(
-        copies, 4,
-        "`current`, the one copy it points at, the blob store and the kept trust state"
+        copies, 5,
+        "`current`, the copy it points at, the spare copy the next sync updates, the blob store and the kept trust state"
     );
 
     // Something that is not a sparse index URL changes nothing.
@@ -228,7 +228,14 @@ fn a_sync_killed_midway_leaves_the_previous_view_and_the_next_sync_completes() -
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .filter(|name| !["current", "blobs", "trust"].contains(&name.as_str()))
         .collect();
-    assert_eq!(copies.len(), 1, "one copy behind `current`: {copies:?}");
+    assert_eq!(
+        copies.len(),
+        2,
+        "the copy behind `current` and the spare: {copies:?}"
+    );
+    for copy in &copies {
+        assert!(!mirror.join(copy).join(".unfinished").exists(), "{copy}");
+    }
     Ok(())
 }
 

@@ -102,7 +102,7 @@ pub(crate) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating `{}`", args.data.display()))?;
-    remove_stale_copies(&args.data, previous_copy.as_deref());
+    remove_stale_copies(&args.data, previous_copy.as_deref(), None);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

@@ -136,7 +136,7 @@ pub(crate) fn write_into(
         tracing::info!("the bundle carries no whole signed snapshot; the copy serves none");
         return Ok(());
     };
-    bins.write(stage, None)?;
+    bins.write(stage, None, None)?;
     write_listing(stage, &bins)?;
     write_head(stage, keyset, timestamp, checkpoint, &leaves)
 }

@@ -9,13 +9,13 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 
-use crate::mirror::copy::{link, write};
+use crate::mirror::copy::{link, link_replacing, replace, write};
 use crate::mirror::file::sha256_hex;
 use crate::mirror::upstream::{Fetched, Upstream, Validators};
 pub(crate) use wharf_client::verify::{BINS_PATH, ORIGIN_BINS_PATH};
 
 /// The directory of a copy that holds the bins it was listed from.
-const DIR: &str = "snapshot";
+pub(crate) const DIR: &str = "snapshot";
 
 /// A snapshot's bin list and its 256 bins.
 pub(crate) struct Bins {
@@ -75,18 +75,33 @@ impl Bins {
     }
 
     /// Writes the bins into the staged copy: fetched ones written, the others linked from
-    /// the previous copy.
-    pub(crate) fn write(&self, stage: &Path, previous: Option<&Path>) -> anyhow::Result<()> {
-        write(&stage.join(DIR).join("bins"), self.list.as_bytes())?;
+    /// the previous copy. A spare copy keeps the bins it holds already and has the others
+    /// replaced (never written in place).
+    pub(crate) fn write(
+        &self,
+        stage: &Path,
+        previous: Option<&Path>,
+        spare: Option<&crate::mirror::spare::Spare>,
+    ) -> anyhow::Result<()> {
+        type Put = fn(&Path, &[u8]) -> anyhow::Result<()>;
+        type PutLink = fn(&Path, &Path) -> anyhow::Result<bool>;
+        let (put, put_link): (Put, PutLink) = match spare {
+            Some(_) => (replace, link_replacing),
+            None => (write, link),
+        };
+        put(&stage.join(DIR).join("bins"), self.list.as_bytes())?;
         for (bin, text) in self.texts.iter().enumerate() {
+            if spare.is_some_and(|spare| spare.holds_bin(bin, &self.hashes[bin])) {
+                continue;
+            }
             let name = format!("bins-{bin:02x}");
             let target = stage.join(DIR).join(&name);
             let linked = !self.fetched[bin]
                 && previous.is_some_and(|previous| {
-                    link(&previous.join(DIR).join(&name), &target).unwrap_or(false)
+                    put_link(&previous.join(DIR).join(&name), &target).unwrap_or(false)
                 });
             if !linked {
-                write(&target, text.as_bytes())?;
+                put(&target, text.as_bytes())?;
             }
         }
         Ok(())

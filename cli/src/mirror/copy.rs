@@ -4,8 +4,9 @@
 //!
 //! Layout of `<data>`: `blobs/sha256/<hex>` (every blob, immutable, named by its SHA-256,
 //! written under a temporary name and renamed, so a name always holds whole bytes),
-//! `copy-<time>/` (one per sync: `index/…`, `mirror.json`, `sync-state.json` and the
-//! symbolic link `blobs -> ../blobs`), and `current -> copy-<time>`. A copy made by `wharf
+//! `copy-<time>/` (the copy served and the spare the next sync updates: `index/…`,
+//! `mirror.json`, `sync-state.json` and the symbolic link `blobs -> ../blobs`), and
+//! `current -> copy-<time>`. A copy made by `wharf
 //! bundle import` (or by an older Wharf) holds its own `blobs/` directory instead; both
 //! serve the same, through `current/blobs/sha256/<hex>`.
 
@@ -45,14 +46,16 @@ pub(crate) fn stored(data: &Path) -> std::collections::HashSet<String> {
         .collect()
 }
 
-/// Creates the staging directory: `index/` and the link `blobs -> ../blobs`.
+/// Creates the staging directory: `index/`, the link `blobs -> ../blobs` and the mark of an
+/// unfinished copy.
 pub(crate) fn create_stage(data: &Path, stage: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data.join(STORE))
         .with_context(|| format!("creating `{}`", data.join(STORE).display()))?;
     std::fs::create_dir_all(stage.join("index"))
         .with_context(|| format!("creating `{}`", stage.display()))?;
     std::os::unix::fs::symlink("../blobs", stage.join("blobs"))
-        .with_context(|| format!("linking `{}` to the blob store", stage.display()))
+        .with_context(|| format!("linking `{}` to the blob store", stage.display()))?;
+    mark_unfinished(stage)
 }
 
 /// The directories made so far under a staged copy's `index/`, so that each is made once,
@@ -102,6 +105,34 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         other => other,
     }
     .with_context(|| format!("writing `{}`", path.display()))
+}
+
+/// Writes `bytes` at `path` as a new file: under a temporary name beside it, then renamed
+/// over what `path` held. A reused copy's files may share their inode with other copies (hard
+/// links) and be open in a server, so they are replaced, never written in place.
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let temporary = temporary_beside(path);
+    write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path).with_context(|| format!("writing `{}`", path.display()))
+}
+
+/// Puts the previous copy's `from` at `to` in place of what `to` held (a hard link made under
+/// a temporary name, then renamed over it; a copy when links are refused). `false` when
+/// `from` does not exist.
+pub(crate) fn link_replacing(from: &Path, to: &Path) -> anyhow::Result<bool> {
+    let temporary = temporary_beside(to);
+    let _ = std::fs::remove_file(&temporary);
+    if !link(from, &temporary)? {
+        return Ok(false);
+    }
+    std::fs::rename(&temporary, to).with_context(|| format!("writing `{}`", to.display()))?;
+    Ok(true)
+}
+
+/// The temporary name a file at `path` is written under before it is renamed in.
+fn temporary_beside(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".tmp-{name}"))
 }
 
 /// Puts a checked blob into the store: written under a temporary name, then renamed, so a
@@ -188,10 +219,16 @@ pub(crate) fn remove_unnamed(data: &Path, copy: &Path) {
 }
 
 /// Removes what a killed earlier run left in `data`: `copy-*` directories other than the
-/// one `current` points at (`previous`, canonical), and half-made `.copy-*.link` links.
-/// `current` itself is never touched, so what is served stays served. `true` when it found
-/// anything (the store may then hold blobs no copy names).
-pub(crate) fn remove_stale_copies(data: &Path, previous: Option<&Path>) -> bool {
+/// one `current` points at (`previous`, canonical) and the spare kept for the next sync
+/// (`spare`, canonical), and half-made `.copy-*.link` links. `current` itself is never
+/// touched, so what is served stays served. `true` when it found what a killed run left (a
+/// link, a copy marked as being made or updated, a copy without its state): the store may
+/// then hold blobs no copy names.
+pub(crate) fn remove_stale_copies(
+    data: &Path,
+    previous: Option<&Path>,
+    spare: Option<&Path>,
+) -> bool {
     let Ok(entries) = std::fs::read_dir(data) else {
         return false;
     };
@@ -203,15 +240,35 @@ pub(crate) fn remove_stale_copies(data: &Path, previous: Option<&Path>) -> bool 
         if name.starts_with(".copy-") && name.ends_with(".link") {
             let _ = std::fs::remove_file(&path);
             found = true;
-        } else if name.starts_with("copy-")
-            && std::fs::canonicalize(&path).ok().as_deref() != previous
-        {
-            tracing::info!(path = %path.display(), "removing a copy left by an interrupted run");
+        } else if name.starts_with("copy-") {
+            let canonical = std::fs::canonicalize(&path).ok();
+            if canonical.as_deref() == previous || spare.is_some() && canonical.as_deref() == spare
+            {
+                continue;
+            }
+            // A copy a bundle import made (its own blobs) has no sync state, and was whole.
+            found |= path.join(UNFINISHED).exists()
+                || !path.join(crate::mirror::state::STATE_FILE).exists() && !has_own_blobs(&path);
+            tracing::info!(path = %path.display(), "removing a copy no sync will use");
             let _ = std::fs::remove_dir_all(&path);
-            found = true;
         }
     }
     found
+}
+
+/// The file in a copy's root while a sync makes or updates it: a copy holding it is never
+/// served, reused nor trusted, only removed.
+pub(crate) const UNFINISHED: &str = ".unfinished";
+
+/// Marks the copy at `root` as being made or updated (before its first change).
+pub(crate) fn mark_unfinished(root: &Path) -> anyhow::Result<()> {
+    write(&root.join(UNFINISHED), b"")
+}
+
+/// Marks the copy at `root` as whole again (after its last change, before the switch).
+pub(crate) fn mark_finished(root: &Path) -> anyhow::Result<()> {
+    let marker = root.join(UNFINISHED);
+    std::fs::remove_file(&marker).with_context(|| format!("removing `{}`", marker.display()))
 }
 
 /// Points `<data>/current` at `<data>/<stage_name>` with one rename of a symbolic link, then
@@ -233,4 +290,44 @@ pub(crate) fn switch_current(
         let _ = std::fs::remove_dir_all(previous);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::{link, link_replacing, replace};
+
+    #[test]
+    fn a_replaced_file_leaves_the_copies_sharing_its_inode_as_they_were() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (served, spare) = (dir.path().join("served"), dir.path().join("spare"));
+        std::fs::write(&served, b"old\n")?;
+        assert!(link(&served, &spare)?);
+        let held = std::fs::File::open(&served)?;
+
+        replace(&spare, b"new\n")?;
+        assert_eq!(std::fs::read(&spare)?, b"new\n");
+        assert_eq!(std::fs::read(&served)?, b"old\n");
+        assert_ne!(
+            std::fs::metadata(&spare)?.ino(),
+            std::fs::metadata(&served)?.ino()
+        );
+        assert_eq!(held.metadata()?.ino(), std::fs::metadata(&served)?.ino());
+
+        // Linked back in place of what it held; no temporary file stays behind.
+        assert!(link_replacing(&served, &spare)?);
+        assert_eq!(
+            std::fs::metadata(&spare)?.ino(),
+            std::fs::metadata(&served)?.ino()
+        );
+        assert!(!link_replacing(&dir.path().join("missing"), &spare)?);
+        assert_eq!(std::fs::read(&spare)?, b"old\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())?
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        Ok(())
+    }
 }

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use wharf_client::verify::ORIGIN_FILES_PATH;
 use wharf_index_format::download_url;
 
-use crate::mirror::copy::{blob_path, cksums, link, store_path, write, write_blob};
+use crate::mirror::copy::{
+    blob_path, cksums, link, link_replacing, replace, store_path, write, write_blob,
+};
 use crate::mirror::line::LineFields;
 use crate::mirror::state::{FileState, SyncState};
 use crate::mirror::upstream::{Fetched, Licensed, Upstream};
@@ -74,6 +76,8 @@ pub(crate) struct Context<'a> {
     /// What that copy remembers of the upstream's files.
     pub(crate) held: &'a SyncState,
     pub(crate) stage: &'a Path,
+    /// The spare copy `stage` is (brought up to date in place of a new copy), if any.
+    pub(crate) spare: Option<&'a crate::mirror::spare::Spare>,
     /// The directories made so far under the stage's `index/`.
     pub(crate) dirs: &'a crate::mirror::copy::Dirs,
     /// A git upstream's files (its fetched tree); `None`: fetch them over HTTP.
@@ -105,6 +109,10 @@ pub(crate) struct Synced {
     pub(crate) dropped: BTreeSet<String>,
     /// The blobs the new copy's changed files name.
     pub(crate) named: BTreeSet<String>,
+    /// The index paths the new copy holds a file at (written, linked or found in place).
+    pub(crate) placed: Vec<String>,
+    /// Index files written or linked into the copy (not found in place in a spare copy).
+    pub(crate) written: usize,
 }
 
 impl Synced {
@@ -121,6 +129,8 @@ impl Synced {
         self.partial.extend(other.partial);
         self.dropped.extend(other.dropped);
         self.named.extend(other.named);
+        self.placed.extend(other.placed);
+        self.written += other.written;
     }
 }
 
@@ -163,18 +173,28 @@ fn take_unchanged(
             blobs += 1;
         }
     }
-    let to = cx.stage.join("index").join(path);
-    make_parent(cx, &to)?;
-    if !link(&from, &to)? {
-        return Ok(false);
+    // A spare copy holding the same file already keeps it (and its origin file) as it is.
+    if !cx.spare.is_some_and(|spare| spare.holds(path, held)) {
+        let to = cx.stage.join("index").join(path);
+        make_parent(cx, &to)?;
+        let linked = match cx.spare {
+            Some(_) => link_replacing(&from, &to)?,
+            None => link(&from, &to)?,
+        };
+        if !linked {
+            return Ok(false);
+        }
+        let origin = cx.stage.join(ORIGIN_DIR).join(path);
+        if cx.spare.is_some_and(|spare| spare.origin) {
+            crate::mirror::spare::remove_file(&origin)?;
+        }
+        // The origin's whole file of a cut file goes with it (`false`: the file was not cut).
+        if cx.previous_origin {
+            link(&previous.join(ORIGIN_DIR).join(path), &origin)?;
+        }
+        synced.written += 1;
     }
-    // The origin's whole file of a cut file goes with it (`false`: the file was not cut).
-    if cx.previous_origin {
-        link(
-            &previous.join(ORIGIN_DIR).join(path),
-            &cx.stage.join(ORIGIN_DIR).join(path),
-        )?;
-    }
+    synced.placed.push(path.to_owned());
     synced.unchanged += 1;
     synced.packages += 1;
     synced.versions += blobs;
@@ -312,8 +332,7 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
         }
         return Ok(synced);
     }
-    make_parent(cx, &cx.stage.join("index").join(path))?;
-    write_kept(cx.stage, path, &bytes, &kept, whole, proof)?;
+    write_kept(cx, path, &bytes, (&kept, whole), proof, &mut synced)?;
     synced.packages += 1;
     if synced.left_out.is_empty() {
         let state = FileState {
@@ -329,27 +348,37 @@ pub(crate) async fn sync_file(cx: &Context<'_>, listed: &Listed) -> anyhow::Resu
     Ok(synced)
 }
 
-/// Writes the kept lines of the upstream's file (`bytes`) at `path` in `stage` (the
+/// Writes the kept lines of the upstream's file (`bytes`) at `path` in the stage (the
 /// upstream's exact bytes when `whole`) and, for a file cut by the choice or by a partial
-/// upstream, the origin's whole file beside it (`proof`), which proves the cut file.
+/// upstream, the origin's whole file beside it (`proof`), which proves the cut file. In a
+/// spare copy, files are replaced (never written in place) and a stale origin file removed.
+/// Counted in `synced` as placed and written.
 fn write_kept(
-    stage: &Path,
+    cx: &Context<'_>,
     path: &str,
     bytes: &[u8],
-    kept: &[&str],
-    whole: bool,
+    (kept, whole): (&[&str], bool),
     proof: Option<&[u8]>,
+    synced: &mut Synced,
 ) -> anyhow::Result<()> {
-    let target = stage.join("index").join(path);
+    let put = if cx.spare.is_some() { replace } else { write };
+    let target = cx.stage.join("index").join(path);
+    make_parent(cx, &target)?;
+    synced.placed.push(path.to_owned());
+    synced.written += 1;
     if whole {
-        write(&target, bytes)?;
+        put(&target, bytes)?;
     } else {
         let mut text = kept.join("\n");
         text.push('\n');
-        write(&target, text.as_bytes())?;
+        put(&target, text.as_bytes())?;
     }
+    let origin = cx.stage.join(ORIGIN_DIR).join(path);
     match proof {
-        Some(origin) => write(&stage.join(ORIGIN_DIR).join(path), origin),
+        Some(proof) => put(&origin, proof),
+        None if cx.spare.is_some_and(|spare| spare.origin) => {
+            crate::mirror::spare::remove_file(&origin)
+        }
         None => Ok(()),
     }
 }

@@ -11,7 +11,7 @@ use crate::mirror::state::SyncState;
 use crate::mirror::upstream::{Fetched, Upstream, Validators};
 
 /// The directory of a copy that keeps the followed files whole.
-const DIR: &str = "followed";
+pub(crate) const DIR: &str = "followed";
 
 /// Index path → the upstream's bytes and validators, and whether the upstream answered 304
 /// (the previous copy's bytes are current).

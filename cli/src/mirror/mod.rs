@@ -5,8 +5,10 @@
 //! and every blob against its `cksum`; a version whose blob is missing or wrong is left out
 //! and named, and the command then exits 1. The copy is built in a staging directory and
 //! switched in at once: `<dir>/current` is a symbolic link replaced by a rename. Blobs live
-//! in one store shared by all copies (`copy.rs`); a second sync takes unchanged index files
-//! from the previous copy by hard link (`file.rs`, `state.rs`) and fetches only the bins
+//! in one store shared by all copies (`copy.rs`); the copy served before the current one is
+//! kept as a spare and brought up to date by the next sync, writing only the files that
+//! differ (`spare.rs`); without one, a sync takes unchanged index files from the previous
+//! copy by hard link (`file.rs`, `state.rs`). A sync fetches only the bins
 //! that changed (`bins.rs`), asking the upstream only for what changed. All requests run on
 //! one thread (an async client on a single-threaded runtime).
 
@@ -20,6 +22,7 @@ mod premium;
 mod run;
 mod select;
 mod signed;
+mod spare;
 mod state;
 mod trust;
 mod upstream;

@@ -286,17 +286,30 @@ fn stage_copy(
     extras: Extras<'_>,
 ) -> anyhow::Result<Synced> {
     let stage = cx.stage;
-    create_stage(&args.data, stage)?;
+    if cx.spare.is_none() {
+        create_stage(&args.data, stage)?;
+    }
     let mut synced = runtime.block_on(sync_all(cx, files, args.jobs))?;
-    tracing::debug!("sync: files and blobs synced");
+    if let Some(spare) = cx.spare {
+        let placed = synced.placed.iter().map(String::as_str).collect();
+        super::spare::remove_left(stage, spare, &placed)?;
+    }
+    tracing::debug!(
+        written = synced.written,
+        reused_copy = cx.spare.is_some(),
+        "sync: files and blobs synced"
+    );
     write(&stage.join("index/config.json"), extras.config)?;
     premium::write_into(stage, cx.previous, extras.entitlements)?;
     if let Some(bins) = extras.fetched_bins {
-        bins.write(stage, cx.previous)?;
+        bins.write(stage, cx.previous, cx.spare)?;
         // A copy that holds less than the snapshot names (or other bytes) lists what it holds.
         if extras.chosen_part || !synced.left_out.is_empty() || !synced.partial.is_empty() {
             bins::write_listing(stage, bins)?;
         }
+    } else if cx.spare.is_some() {
+        // A spare listed from bins the upstream no longer serves keeps none.
+        super::spare::remove_dir(&stage.join(bins::DIR))?;
     }
     if let Some(signed) = extras.signed {
         signed.write(stage)?;
@@ -346,17 +359,29 @@ fn stage_replaying<'v>(
     })
 }
 
-/// Switches `current` to the staged copy; the copy it pointed at before (`previous`) is
-/// removed on a thread of its own, beside the rest of the work (join the handle).
-fn switch(
-    data: &Path,
-    stage_name: &str,
+/// Marks the staged copy whole and switches `current` to it; the copy it pointed at before
+/// stays as the spare the next sync brings up to date.
+fn switch(data: &Path, stage: &Path, stage_name: &str) -> anyhow::Result<()> {
+    copy::mark_finished(stage)?;
+    switch_current(data, stage_name, None)
+}
+
+/// The spare copy this sync brings up to date as `stage`, when there is a usable one (rather
+/// than a new copy made), after whatever else a run left is removed; and whether a killed
+/// run left anything.
+fn take_spare(
+    args: &SyncArgs,
     previous: Option<&Path>,
-) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
-    switch_current(data, stage_name, None)?;
-    Ok(previous
-        .map(Path::to_path_buf)
-        .map(|previous| std::thread::spawn(move || drop(std::fs::remove_dir_all(previous)))))
+    choice: &str,
+    stage: &Path,
+) -> anyhow::Result<(bool, Option<super::spare::Spare>)> {
+    let spare_path = super::spare::find(&args.data, previous, &args.from, choice);
+    let interrupted = remove_stale_copies(&args.data, previous, spare_path.as_deref());
+    let spare = spare_path
+        .map(|path| super::spare::take(&path, stage, &args.from))
+        .transpose()
+        .inspect_err(|_| drop(std::fs::remove_dir_all(stage)))?;
+    Ok((interrupted, spare))
 }
 
 /// The copy's `config.json`: the upstream's, or with `--public-url` one naming that URL.
@@ -444,7 +469,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let pending = trust::Pending::new();
 
     let (stage_name, stage) = new_stage(&args.data)?;
-    let interrupted = remove_stale_copies(&args.data, previous);
+    let (interrupted, spare) = take_spare(args, previous, &choice, &stage)?;
     let held = before.held(&args.from);
     let stored = copy::stored(&args.data);
     let origin_hashes = listed.origin.as_ref().map(bins::Bins::files).transpose()?;
@@ -461,6 +486,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         recheck: &recheck,
         held: &held,
         stage: &stage,
+        spare: spare.as_ref(),
         dirs: &copy::Dirs::default(),
         git_files: tree.as_ref().map(|tree| &tree.files),
         followed: &followed,
@@ -479,7 +505,7 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     // A sync that fails before its switch leaves no staged copy behind.
     let synced = stage_replaying(&runtime, args, (&cx, files, extras), &pending, replay)
         .inspect_err(|_| drop(std::fs::remove_dir_all(&stage)))?;
-    let removed = switch(&args.data, &stage_name, previous)?;
+    switch(&args.data, &stage, &stage_name)?;
     clean_store(&args.data, &stage, interrupted, &before, &synced);
     let log = pending.into_log();
     finish_trust(
@@ -489,7 +515,6 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         &current,
         &mut trust_lines,
     )?;
-    let _ = removed.map(std::thread::JoinHandle::join);
     Ok(report(synced, &current, &trust_lines, &skipped))
 }
 
