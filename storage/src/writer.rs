@@ -77,6 +77,15 @@ pub(crate) trait GroupHook<C = Connection>: Send + Sync {
     fn after_commit(&self, committed: bool);
 }
 
+/// Upkeep the writer thread runs in bounded steps while no job is queued, after a group
+/// commit (SQLite's full-text index compaction, `catalogue_compaction.rs`). A job queued
+/// meanwhile waits for the step running, never for the rest.
+pub(crate) trait IdleWork<C = Connection>: Send {
+    /// Runs one bounded step on the writer's connection (outside any transaction; the step
+    /// makes its own); returns whether more steps are due.
+    fn step(&mut self, conn: &C) -> Result<bool, StorageError>;
+}
+
 /// A unit of work for the writer thread.
 trait Job<C>: Send {
     /// Runs the work on the connection (inside a savepoint) and keeps its result.
@@ -186,10 +195,20 @@ impl<C: WriteConn> Writer<C> {
         conn: C,
         hook: Option<std::sync::Arc<dyn GroupHook<C>>>,
     ) -> Result<Self, StorageError> {
+        Self::start_with_idle_work(conn, hook, None)
+    }
+
+    /// Starts the thread with `hook` run in every group commit and `idle` run while no
+    /// job is queued after a commit.
+    pub(crate) fn start_with_idle_work(
+        conn: C,
+        hook: Option<std::sync::Arc<dyn GroupHook<C>>>,
+        idle: Option<Box<dyn IdleWork<C>>>,
+    ) -> Result<Self, StorageError> {
         let (sender, receiver) = mpsc::channel::<Box<dyn Job<C>>>();
         let thread = std::thread::Builder::new()
             .name("wharf-storage-writer".to_owned())
-            .spawn(move || writer_loop(&conn, &receiver, hook.as_deref()))?;
+            .spawn(move || writer_loop(&conn, &receiver, hook.as_deref(), idle))?;
         Ok(Self {
             sender: Some(sender),
             thread: Some(thread),
@@ -246,12 +265,39 @@ impl<C> Drop for Writer<C> {
     }
 }
 
+/// The next queued job, running steps of `idle` while none is queued and `idle_due` says
+/// steps are due; `None` once every sender is gone.
+fn next_job<C>(
+    conn: &C,
+    receiver: &mpsc::Receiver<Box<dyn Job<C>>>,
+    idle: Option<&mut Box<dyn IdleWork<C>>>,
+    idle_due: &mut bool,
+) -> Option<Box<dyn Job<C>>> {
+    if let Some(idle) = idle {
+        while *idle_due {
+            match receiver.try_recv() {
+                Ok(job) => return Some(job),
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+                Err(mpsc::TryRecvError::Empty) => {
+                    *idle_due = idle.step(conn).unwrap_or_else(|error| {
+                        tracing::warn!(%error, "the writer's idle work failed; it runs again after the next commit");
+                        false
+                    });
+                }
+            }
+        }
+    }
+    receiver.recv().ok()
+}
+
 fn writer_loop<C: WriteConn>(
     conn: &C,
     receiver: &mpsc::Receiver<Box<dyn Job<C>>>,
     hook: Option<&dyn GroupHook<C>>,
+    mut idle: Option<Box<dyn IdleWork<C>>>,
 ) {
-    while let Ok(first) = receiver.recv() {
+    let mut idle_due = false;
+    while let Some(first) = next_job(conn, receiver, idle.as_mut(), &mut idle_due) {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -264,6 +310,7 @@ fn writer_loop<C: WriteConn>(
         if let Some(hook) = hook {
             hook.after_commit(committed.is_ok());
         }
+        idle_due = committed.is_ok();
         let commit = committed.map_err(|error| {
             tracing::error!(%error, jobs = size, "group commit failed");
             // SQLite may roll the whole transaction back when a job hits a full disk, and
