@@ -6,8 +6,9 @@
 //! query walks every segment, which is most of a search's cost on a small catalogue. The
 //! writer thread runs [`SearchIndexCompaction`] between its jobs: FTS5's `merge` command
 //! with a negative page count (every segment merged into one, whatever its level), a few
-//! pages per step, each step its own short write transaction. A job queued meanwhile waits
-//! for one step at most, never for a whole compaction. A compaction rewrites the whole
+//! pages per step, each step its own short write transaction, until each index holds one
+//! segment. The writer starts once its queue has stayed empty a moment, and a job queued
+//! meanwhile waits for one step at most, never for a whole compaction. A compaction rewrites the whole
 //! index, so one starts only when the releases since the last one reach a thousandth of the
 //! packages (at least one): a small catalogue is compacted after every burst of publishes,
 //! a catalogue of 50,000 packages after every 50 releases, and no release makes the writer
@@ -95,7 +96,13 @@ impl IdleWork<Connection> for SearchIndexCompaction {
                 newest
             }
         };
-        if Self::merge_step(conn)? {
+        let merging = TABLES
+            .iter()
+            .map(|table| segments(conn, table))
+            .try_fold(false, |more, count| {
+                Ok::<_, StorageError>(more || count? > 1)
+            })?;
+        if merging && Self::merge_step(conn)? {
             return Ok(true);
         }
         tracing::debug!(version = started, "full-text index compacted");

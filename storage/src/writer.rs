@@ -11,6 +11,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -20,6 +21,10 @@ use crate::sql::Sql;
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
+
+/// How long the queue stays empty after a commit before the writer starts its idle work,
+/// so a client publishing one release after another is not slowed by it.
+const IDLE_QUIET: Duration = Duration::from_millis(50);
 
 /// A connection the writer thread can own: SQLite's, or a pooled PostgreSQL one.
 pub(crate) trait WriteConn: Sql + Send + 'static {
@@ -78,8 +83,9 @@ pub(crate) trait GroupHook<C = Connection>: Send + Sync {
 }
 
 /// Upkeep the writer thread runs in bounded steps while no job is queued, after a group
-/// commit (SQLite's full-text index compaction, `catalogue_compaction.rs`). A job queued
-/// meanwhile waits for the step running, never for the rest.
+/// commit, once the queue has stayed empty for [`IDLE_QUIET`] (SQLite's full-text index
+/// compaction, `catalogue_compaction.rs`). A job queued meanwhile waits for the step
+/// running, never for the rest.
 pub(crate) trait IdleWork<C = Connection>: Send {
     /// Runs one bounded step on the writer's connection (outside any transaction; the step
     /// makes its own); returns whether more steps are due.
@@ -266,7 +272,8 @@ impl<C> Drop for Writer<C> {
 }
 
 /// The next queued job, running steps of `idle` while none is queued and `idle_due` says
-/// steps are due; `None` once every sender is gone.
+/// steps are due, the first once no job has come for [`IDLE_QUIET`]; `None` once every
+/// sender is gone.
 fn next_job<C>(
     conn: &C,
     receiver: &mpsc::Receiver<Box<dyn Job<C>>>,
@@ -274,11 +281,13 @@ fn next_job<C>(
     idle_due: &mut bool,
 ) -> Option<Box<dyn Job<C>>> {
     if let Some(idle) = idle {
+        let mut wait = IDLE_QUIET;
         while *idle_due {
-            match receiver.try_recv() {
+            match receiver.recv_timeout(wait) {
                 Ok(job) => return Some(job),
-                Err(mpsc::TryRecvError::Disconnected) => return None,
-                Err(mpsc::TryRecvError::Empty) => {
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    wait = Duration::ZERO;
                     *idle_due = idle.step(conn).unwrap_or_else(|error| {
                         tracing::warn!(%error, "the writer's idle work failed; it runs again after the next commit");
                         false
