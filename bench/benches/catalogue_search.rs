@@ -163,7 +163,7 @@ async fn settle_search_index(storage: &Storage) {
     let started = Instant::now();
     while storage.catalogue_index_segments().await.expect("segments") != Some(1) {
         assert!(
-            started.elapsed() < Duration::from_secs(600),
+            started.elapsed() < Duration::from_mins(10),
             "the writer compacts the full-text index within ten minutes"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;

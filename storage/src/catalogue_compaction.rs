@@ -85,16 +85,15 @@ impl SearchIndexCompaction {
 
 impl IdleWork<Connection> for SearchIndexCompaction {
     fn step(&mut self, conn: &Connection) -> Result<bool, StorageError> {
-        let started = match self.running {
-            Some(started) => started,
-            None => {
-                let (due, newest) = self.due(conn)?;
-                if !due {
-                    return Ok(false);
-                }
-                self.running = Some(newest);
-                newest
+        let started = if let Some(started) = self.running {
+            started
+        } else {
+            let (due, newest) = self.due(conn)?;
+            if !due {
+                return Ok(false);
             }
+            self.running = Some(newest);
+            newest
         };
         let merging = TABLES
             .iter()
