@@ -25,6 +25,18 @@ impl Storage {
             .await
     }
 
+    /// How many segments SQLite's full-text index of the catalogue has (`None` on
+    /// PostgreSQL): one once the writer has compacted it after the latest publishes, more
+    /// while publishes keep it busy.
+    pub async fn catalogue_index_segments(&self) -> Result<Option<u64>, StorageError> {
+        self.read_sql(|conn| {
+            conn.sqlite()
+                .map(|conn| crate::catalogue_compaction::segments(conn, "catalogue_fts"))
+                .transpose()
+        })
+        .await
+    }
+
     /// The catalogue page of `name` (case and `-`/`_` folded);
     /// [`StorageError::UnknownPackage`] when there is none.
     pub async fn package_page(&self, name: &str) -> Result<PackagePage, StorageError> {

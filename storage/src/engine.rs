@@ -206,7 +206,8 @@ impl EnginePool {
 
 /// Opens the metadata database (SQLite at `sqlite_path`, or PostgreSQL), migrates it and
 /// starts its writer; `hook` joins every group commit of either engine (the audit log's
-/// queue). Blocks: call it on a blocking thread.
+/// queue). On SQLite the writer compacts the full-text index while idle
+/// (`catalogue_compaction.rs`). Blocks: call it on a blocking thread.
 pub(crate) fn open_engine(
     database: &MetadataDatabase,
     sqlite_path: &std::path::Path,
@@ -217,8 +218,13 @@ pub(crate) fn open_engine(
             let mut conn = crate::db::open_connection(sqlite_path)?;
             crate::db::migrate(&mut conn)?;
             let hook = hook.map(|hook| hook as std::sync::Arc<dyn crate::writer::GroupHook>);
+            let compaction = crate::catalogue_compaction::SearchIndexCompaction::default();
             Ok((
-                EngineWriter::Sqlite(Writer::start_with_hook(conn, hook)?),
+                EngineWriter::Sqlite(Writer::start_with_idle_work(
+                    conn,
+                    hook,
+                    Some(Box::new(compaction)),
+                )?),
                 EnginePool::Sqlite(ConnectionPool::new(sqlite_path.to_path_buf())),
             ))
         }

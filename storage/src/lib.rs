@@ -58,6 +58,7 @@ mod backup_archive;
 mod blobs;
 mod catalogue;
 mod catalogue_api;
+mod catalogue_compaction;
 mod catalogue_page;
 mod catalogue_search;
 mod catalogue_sql;

@@ -11,6 +11,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -20,6 +21,10 @@ use crate::sql::Sql;
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
+
+/// How long the queue stays empty after a commit before the writer starts its idle work,
+/// so a client publishing one release after another is not slowed by it.
+const IDLE_QUIET: Duration = Duration::from_millis(50);
 
 /// A connection the writer thread can own: SQLite's, or a pooled PostgreSQL one.
 pub(crate) trait WriteConn: Sql + Send + 'static {
@@ -75,6 +80,16 @@ pub(crate) trait GroupHook<C = Connection>: Send + Sync {
     fn before_commit(&self, conn: &C) -> Result<(), StorageError>;
     /// Runs after the group's commit (or its failure).
     fn after_commit(&self, committed: bool);
+}
+
+/// Upkeep the writer thread runs in bounded steps while no job is queued, after a group
+/// commit, once the queue has stayed empty for [`IDLE_QUIET`] (SQLite's full-text index
+/// compaction, `catalogue_compaction.rs`). A job queued meanwhile waits for the step
+/// running, never for the rest.
+pub(crate) trait IdleWork<C = Connection>: Send {
+    /// Runs one bounded step on the writer's connection (outside any transaction; the step
+    /// makes its own); returns whether more steps are due.
+    fn step(&mut self, conn: &C) -> Result<bool, StorageError>;
 }
 
 /// A unit of work for the writer thread.
@@ -186,10 +201,20 @@ impl<C: WriteConn> Writer<C> {
         conn: C,
         hook: Option<std::sync::Arc<dyn GroupHook<C>>>,
     ) -> Result<Self, StorageError> {
+        Self::start_with_idle_work(conn, hook, None)
+    }
+
+    /// Starts the thread with `hook` run in every group commit and `idle` run while no
+    /// job is queued after a commit.
+    pub(crate) fn start_with_idle_work(
+        conn: C,
+        hook: Option<std::sync::Arc<dyn GroupHook<C>>>,
+        idle: Option<Box<dyn IdleWork<C>>>,
+    ) -> Result<Self, StorageError> {
         let (sender, receiver) = mpsc::channel::<Box<dyn Job<C>>>();
         let thread = std::thread::Builder::new()
             .name("wharf-storage-writer".to_owned())
-            .spawn(move || writer_loop(&conn, &receiver, hook.as_deref()))?;
+            .spawn(move || writer_loop(&conn, &receiver, hook.as_deref(), idle))?;
         Ok(Self {
             sender: Some(sender),
             thread: Some(thread),
@@ -246,12 +271,42 @@ impl<C> Drop for Writer<C> {
     }
 }
 
+/// The next queued job, running steps of `idle` while none is queued and `idle_due` says
+/// steps are due, the first once no job has come for [`IDLE_QUIET`]; `None` once every
+/// sender is gone.
+fn next_job<C>(
+    conn: &C,
+    receiver: &mpsc::Receiver<Box<dyn Job<C>>>,
+    idle: Option<&mut Box<dyn IdleWork<C>>>,
+    idle_due: &mut bool,
+) -> Option<Box<dyn Job<C>>> {
+    if let Some(idle) = idle {
+        let mut wait = IDLE_QUIET;
+        while *idle_due {
+            match receiver.recv_timeout(wait) {
+                Ok(job) => return Some(job),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    wait = Duration::ZERO;
+                    *idle_due = idle.step(conn).unwrap_or_else(|error| {
+                        tracing::warn!(%error, "the writer's idle work failed; it runs again after the next commit");
+                        false
+                    });
+                }
+            }
+        }
+    }
+    receiver.recv().ok()
+}
+
 fn writer_loop<C: WriteConn>(
     conn: &C,
     receiver: &mpsc::Receiver<Box<dyn Job<C>>>,
     hook: Option<&dyn GroupHook<C>>,
+    mut idle: Option<Box<dyn IdleWork<C>>>,
 ) {
-    while let Ok(first) = receiver.recv() {
+    let mut idle_due = false;
+    while let Some(first) = next_job(conn, receiver, idle.as_mut(), &mut idle_due) {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -264,6 +319,7 @@ fn writer_loop<C: WriteConn>(
         if let Some(hook) = hook {
             hook.after_commit(committed.is_ok());
         }
+        idle_due = committed.is_ok();
         let commit = committed.map_err(|error| {
             tracing::error!(%error, jobs = size, "group commit failed");
             // SQLite may roll the whole transaction back when a job hits a full disk, and
