@@ -4,6 +4,13 @@
 //! The audit trail (the `audit_log` table and its `audit-head` anchor) is left out: a refused
 //! request is itself recorded there, by design (docs/audit.md), and `tests/e2e/audit.rs`
 //! checks those records. Everything else a refusal must leave exactly as it was.
+//!
+//! The full-text indexes' segment tables (`<fts>_data`, `<fts>_idx`) are left out too: they
+//! hold the inverted index's physical layout, which the writer compacts in the background
+//! once publishes pause (`storage/src/catalogue_compaction.rs`), so it changes after an
+//! earlier accepted publish without any change of content. What the indexes hold is compared
+//! through their content tables (`<fts>_content`, `<fts>_docsize`), which a refused request
+//! that wrote to the catalogue would change.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +21,13 @@ use sha2::{Digest, Sha256};
 const AUDIT_TABLE: &str = "audit_log";
 /// The file that anchors the audit trail's newest record.
 const AUDIT_HEAD: &str = "audit-head";
+/// The full-text indexes' segment tables, whose layout background compaction rewrites.
+const FTS_SEGMENT_TABLES: [&str; 4] = [
+    "catalogue_fts_data",
+    "catalogue_fts_idx",
+    "catalogue_fts_yanked_data",
+    "catalogue_fts_yanked_idx",
+];
 
 /// What a data directory holds, logically.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,7 +56,10 @@ impl DataSnapshot {
             .expect("tables are listed");
         for name in names {
             // Token bookkeeping (e.g. last use) may change on any authenticated request.
-            if name.contains("token") || name == AUDIT_TABLE {
+            if name.contains("token")
+                || name == AUDIT_TABLE
+                || FTS_SEGMENT_TABLES.contains(&name.as_str())
+            {
                 continue;
             }
             let mut statement = db
