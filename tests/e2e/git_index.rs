@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{CargoEnv, CrateProject, TestRegistry, TestResult, describe};
 
 const PUBLISH: [&str; 4] = ["publish", "--registry", "wharf", "--no-verify"];
@@ -79,30 +78,6 @@ fn wait_for_git(registry: &TestRegistry, path: &str) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn publish(registry: &TestRegistry, name: &str, version: &str) {
-    let response = registry
-        .http()
-        .put(format!("{}/api/v1/crates/new", registry.url()))
-        .header("Authorization", &registry.admin_token)
-        .body(publish_body(name, version))
-        .send()
-        .expect("publish answers");
-    assert_eq!(response.status(), 200, "publish {name} {version}");
-}
-
-fn yank(registry: &TestRegistry, name: &str, version: &str) {
-    let response = registry
-        .http()
-        .delete(format!(
-            "{}/api/v1/crates/{name}/{version}/yank",
-            registry.url()
-        ))
-        .header("Authorization", &registry.admin_token)
-        .send()
-        .expect("yank answers");
-    assert_eq!(response.status(), 200, "yank {name} {version}");
 }
 
 /// A cargo home whose `wharf-git` registry is the export, fetched by libgit2 or by the git
@@ -230,13 +205,13 @@ fn a_clone_equals_the_sparse_index_and_yanks_pushes_and_reconcile_follow_the_log
     let mut registry = TestRegistry::start_with(&["--git-index", "--git-push", &remote_url]);
     let names = ["a", "ab", "abc", "abcd", "Serde_Like"];
     for name in names {
-        publish(&registry, name, "1.0.0");
+        registry.publish_as_admin(name, "1.0.0");
     }
     let paths = ["1/a", "2/ab", "3/a/abc", "ab/cd/abcd", "se/rd/serde_like"];
     for path in paths {
         wait_for_git(&registry, path);
     }
-    yank(&registry, "abc", "1.0.0");
+    registry.yank_as_admin("abc", "1.0.0");
     wait_for_git(&registry, "3/a/abc");
 
     let clones = tempfile::tempdir()?;
@@ -368,7 +343,7 @@ fn the_git_index_is_read_only_private_when_the_registry_is_and_absent_unless_tur
     assert!(response.text()?.contains("git-index = true"));
 
     let registry = TestRegistry::start_with(&["--git-index", "--auth-required"]);
-    publish(&registry, "private", "1.0.0");
+    registry.publish_as_admin("private", "1.0.0");
     let refs = format!("{}/info/refs?service=git-upload-pack", git_url(&registry));
     let anonymous = registry.http().get(&refs).send()?;
     assert_eq!(anonymous.status(), 401);
@@ -417,7 +392,7 @@ fn a_failing_push_is_logged_and_retried_without_holding_up_publishes() -> TestRe
     let registry = TestRegistry::start_with(&["--git-index", "--git-push", &remote_url]);
     let warning = registry.wait_for_log("git index push failed");
     assert!(warning.contains("late.git"), "{warning}");
-    publish(&registry, "during", "1.0.0");
+    registry.publish_as_admin("during", "1.0.0");
     wait_for_git(&registry, "du/ri/during");
 
     // Once the remote exists, a retry delivers everything.

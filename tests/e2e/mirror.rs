@@ -7,20 +7,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wharf_e2e_tests::fault_proxy::{FaultConfig, FaultProxy};
-use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
 use wharf_index_format::index_path;
-
-fn publish(registry: &TestRegistry, name: &str, version: &str) {
-    let response = registry
-        .http()
-        .put(format!("{}/api/v1/crates/new", registry.url()))
-        .header("Authorization", &registry.admin_token)
-        .body(publish_body(name, version))
-        .send()
-        .expect("publish answers");
-    assert_eq!(response.status(), 200, "publish {name} {version}");
-}
 
 fn sync(registry: &TestRegistry, mirror: &Path) -> Output {
     Command::new(wharf_binary())
@@ -65,9 +53,9 @@ fn upstream_blob(data: &Path, cksum: &str) -> std::path::PathBuf {
 fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_blob() -> TestResult
 {
     let upstream = TestRegistry::start();
-    publish(&upstream, "aa", "1.0.0");
-    publish(&upstream, "aa", "1.1.0");
-    publish(&upstream, "bbb", "1.0.0");
+    upstream.publish_as_admin("aa", "1.0.0");
+    upstream.publish_as_admin("aa", "1.1.0");
+    upstream.publish_as_admin("bbb", "1.0.0");
     let mirrors = tempfile::tempdir()?;
     let mirror = mirrors.path().join("mirror");
 
@@ -100,8 +88,8 @@ fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_
 
     // A new version whose blob is gone upstream is left out and named, and the command
     // exits 1; blobs the mirror already checked are reused.
-    publish(&upstream, "cc", "1.0.0");
-    publish(&upstream, "dd", "1.0.0");
+    upstream.publish_as_admin("cc", "1.0.0");
+    upstream.publish_as_admin("dd", "1.0.0");
     let lost = cksums(&sparse(&upstream, "2/dd")).remove(0);
     let lost_blob = upstream_blob(upstream.data_dir(), &lost);
     let lost_bytes = std::fs::read(&lost_blob)?;
@@ -170,7 +158,7 @@ fn a_mirror_copies_index_and_checked_blobs_and_leaves_out_a_version_without_its_
 #[test]
 fn a_sync_killed_midway_leaves_the_previous_view_and_the_next_sync_completes() -> TestResult {
     let registry = TestRegistry::start();
-    publish(&registry, "kept", "1.0.0");
+    registry.publish_as_admin("kept", "1.0.0");
     let dir = tempfile::tempdir()?;
     let mirror = dir.path().join("mirror");
     let first = sync(&registry, &mirror);
@@ -180,7 +168,7 @@ fn a_sync_killed_midway_leaves_the_previous_view_and_the_next_sync_completes() -
     let kept_bytes = std::fs::read(&kept_file)?;
 
     // A new version whose blob the next sync must download: held at a proxy, then killed.
-    publish(&registry, "added", "1.0.0");
+    registry.publish_as_admin("added", "1.0.0");
     registry.settle();
     let proxy = FaultProxy::start(&registry.url(), FaultConfig::none());
     proxy.hold(&blob_pattern(&registry));

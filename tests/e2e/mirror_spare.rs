@@ -8,33 +8,8 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wharf_e2e_tests::upload::publish_body;
 use wharf_e2e_tests::{TestRegistry, TestResult, describe, wharf_binary};
 use wharf_index_format::index_path;
-
-fn publish(registry: &TestRegistry, name: &str, version: &str) {
-    let response = registry
-        .http()
-        .put(format!("{}/api/v1/crates/new", registry.url()))
-        .header("Authorization", &registry.admin_token)
-        .body(publish_body(name, version))
-        .send()
-        .expect("publish answers");
-    assert_eq!(response.status(), 200, "{:?}", response.text());
-}
-
-fn yank(registry: &TestRegistry, name: &str, version: &str) {
-    let response = registry
-        .http()
-        .delete(format!(
-            "{}/api/v1/crates/{name}/{version}/yank",
-            registry.url()
-        ))
-        .header("Authorization", &registry.admin_token)
-        .send()
-        .expect("yank answers");
-    assert_eq!(response.status(), 200, "{:?}", response.text());
-}
 
 fn sync(registry: &TestRegistry, mirror: &Path) {
     let output = Command::new(wharf_binary())
@@ -120,28 +95,39 @@ fn assert_same_as_fresh(registry: &TestRegistry, mirror: &Path, fresh: &Path) ->
     Ok(())
 }
 
-#[test]
-fn an_incremental_sync_brings_the_spare_up_to_date_writing_only_the_changed_files() -> TestResult {
-    let upstream = TestRegistry::start();
-    for name in ["aa", "bbb", "cc", "dddd", "eeeee"] {
-        publish(&upstream, name, "1.0.0");
+/// A mirror of `upstream` after `names` (version 1.0.0 each) were published and synced, then
+/// `cc` 1.1.0 published and synced again: the second sync had no spare, so it made a new copy
+/// and kept the one served before as the spare. Returns the temporary directory and the
+/// mirror's data directory inside it.
+fn synced_twice(
+    upstream: &TestRegistry,
+    names: &[&str],
+) -> TestResult<(tempfile::TempDir, PathBuf)> {
+    for name in names {
+        upstream.publish_as_admin(name, "1.0.0");
     }
     upstream.settle();
     let dir = tempfile::tempdir()?;
     let mirror = dir.path().join("mirror");
-    sync(&upstream, &mirror);
-    publish(&upstream, "cc", "1.1.0");
+    sync(upstream, &mirror);
+    upstream.publish_as_admin("cc", "1.1.0");
     upstream.settle();
-    // No spare yet: a new copy is made; the one served before stays as the spare.
-    sync(&upstream, &mirror);
+    sync(upstream, &mirror);
+    Ok((dir, mirror))
+}
+
+#[test]
+fn an_incremental_sync_brings_the_spare_up_to_date_writing_only_the_changed_files() -> TestResult {
+    let upstream = TestRegistry::start();
+    let (dir, mirror) = synced_twice(&upstream, &["aa", "bbb", "cc", "dddd", "eeeee"])?;
     let (served, spare) = served_and_spare(&mirror)?;
     let spare_index_inode = std::fs::metadata(spare.join("index"))?.ino();
     let (spare_files, served_files) = (inodes(&spare)?, inodes(&served)?);
 
     // A new version, a new package and a yanked version.
-    publish(&upstream, "dddd", "1.1.0");
-    publish(&upstream, "ff", "1.0.0");
-    yank(&upstream, "aa", "1.0.0");
+    upstream.publish_as_admin("dddd", "1.1.0");
+    upstream.publish_as_admin("ff", "1.0.0");
+    upstream.yank_as_admin("aa", "1.0.0");
     upstream.settle();
     sync(&upstream, &mirror);
 
@@ -181,16 +167,7 @@ fn an_incremental_sync_brings_the_spare_up_to_date_writing_only_the_changed_file
 #[test]
 fn a_spare_left_half_updated_by_a_killed_sync_is_not_reused() -> TestResult {
     let upstream = TestRegistry::start();
-    for name in ["aa", "bbb", "cc"] {
-        publish(&upstream, name, "1.0.0");
-    }
-    upstream.settle();
-    let dir = tempfile::tempdir()?;
-    let mirror = dir.path().join("mirror");
-    sync(&upstream, &mirror);
-    publish(&upstream, "cc", "1.1.0");
-    upstream.settle();
-    sync(&upstream, &mirror);
+    let (dir, mirror) = synced_twice(&upstream, &["aa", "bbb", "cc"])?;
     let (_, spare) = served_and_spare(&mirror)?;
 
     // What a sync killed while updating the spare leaves: the mark, a file removed, a
@@ -200,7 +177,7 @@ fn a_spare_left_half_updated_by_a_killed_sync_is_not_reused() -> TestResult {
     std::fs::write(spare.join("index/2/.tmp-aa"), b"half")?;
     std::fs::write(spare.join("index").join(index_path("zz")), b"{}\n")?;
 
-    publish(&upstream, "dd", "1.0.0");
+    upstream.publish_as_admin("dd", "1.0.0");
     upstream.settle();
     sync(&upstream, &mirror);
     let (served, _) = served_and_spare(&mirror)?;
@@ -214,7 +191,7 @@ fn a_spare_left_half_updated_by_a_killed_sync_is_not_reused() -> TestResult {
     // The next sync reuses the spare that sync left, and serves the upstream's files too.
     let (_, spare) = served_and_spare(&mirror)?;
     let spare_index_inode = std::fs::metadata(spare.join("index"))?.ino();
-    publish(&upstream, "aa", "1.1.0");
+    upstream.publish_as_admin("aa", "1.1.0");
     upstream.settle();
     sync(&upstream, &mirror);
     let served = std::fs::canonicalize(mirror.join("current"))?;

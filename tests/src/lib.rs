@@ -4,6 +4,7 @@
 //! ([`TamperProxy`]) that rewrites a registry's answers as a hostile mirror would, and a proxy
 //! that injects network faults ([`fault_proxy`]).
 
+mod admin_requests;
 pub mod backends;
 mod cargo;
 pub mod core_plugins;
