@@ -15,13 +15,7 @@ impl TestRegistry {
             .body(publish_body(name, version))
             .send()
             .expect("publish answers");
-        let status = response.status();
-        assert_eq!(
-            status,
-            200,
-            "publish {name} {version}: {}",
-            response.text().unwrap_or_default()
-        );
+        expect_ok(response, &format!("publish {name} {version}"));
     }
 
     /// Yanks `name` `version` with the admin token; panics with the registry's answer unless
@@ -36,12 +30,17 @@ impl TestRegistry {
             .header("Authorization", &self.admin_token)
             .send()
             .expect("yank answers");
-        let status = response.status();
-        assert_eq!(
-            status,
-            200,
-            "yank {name} {version}: {}",
-            response.text().unwrap_or_default()
-        );
+        expect_ok(response, &format!("yank {name} {version}"));
     }
+}
+
+/// Panics naming `what` and the registry's answer unless `response` is 200.
+fn expect_ok(response: reqwest::blocking::Response, what: &str) {
+    let status = response.status();
+    assert_eq!(
+        status,
+        200,
+        "{what}: {}",
+        response.text().unwrap_or_default()
+    );
 }

@@ -256,6 +256,26 @@ pub(crate) fn remove_stale_copies(
     found
 }
 
+/// Removes the file at `path`, when there is one.
+pub(crate) fn remove_file(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("removing `{}`", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Removes the directory at `path` and what it holds, when there is one.
+pub(crate) fn remove_dir(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("removing `{}`", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The file in a copy's root while a sync makes or updates it: a copy holding it is never
 /// served, reused nor trusted, only removed.
 pub(crate) const UNFINISHED: &str = ".unfinished";

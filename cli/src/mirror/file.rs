@@ -186,7 +186,7 @@ fn take_unchanged(
         }
         let origin = cx.stage.join(ORIGIN_DIR).join(path);
         if cx.spare.is_some_and(|spare| spare.origin) {
-            crate::mirror::spare::remove_file(&origin)?;
+            crate::mirror::copy::remove_file(&origin)?;
         }
         // The origin's whole file of a cut file goes with it (`false`: the file was not cut).
         if cx.previous_origin {
@@ -377,7 +377,7 @@ fn write_kept(
     match proof {
         Some(proof) => put(&origin, proof),
         None if cx.spare.is_some_and(|spare| spare.origin) => {
-            crate::mirror::spare::remove_file(&origin)
+            crate::mirror::copy::remove_file(&origin)
         }
         None => Ok(()),
     }

@@ -309,7 +309,7 @@ fn stage_copy(
         }
     } else if cx.spare.is_some() {
         // A spare listed from bins the upstream no longer serves keeps none.
-        super::spare::remove_dir(&stage.join(bins::DIR))?;
+        copy::remove_dir(&stage.join(bins::DIR))?;
     }
     if let Some(signed) = extras.signed {
         signed.write(stage)?;

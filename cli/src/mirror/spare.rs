@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::mirror::copy::{UNFINISHED, has_own_blobs, mark_unfinished};
+use crate::mirror::copy::{UNFINISHED, has_own_blobs, mark_unfinished, remove_dir, remove_file};
 use crate::mirror::state::{FileState, STATE_FILE, SyncState};
 
 /// A spare copy being brought up to date as the new copy.
@@ -127,24 +127,4 @@ pub(crate) fn remove_left(
         }
     }
     Ok(())
-}
-
-/// Removes the file at `path`, when there is one.
-pub(crate) fn remove_file(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            Err(error).with_context(|| format!("removing `{}`", path.display()))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Removes the directory at `path` and what it holds, when there is one.
-pub(crate) fn remove_dir(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            Err(error).with_context(|| format!("removing `{}`", path.display()))
-        }
-        _ => Ok(()),
-    }
 }
